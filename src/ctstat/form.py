@@ -1,0 +1,386 @@
+"""Write the ward form (biểu mẫu) from the catalogue: blank for `ctstat template`, or filled (samples, tests)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+from xlsxwriter.format import Format
+from xlsxwriter.worksheet import Worksheet
+
+from ctstat import __version__
+from ctstat.catalogue import TOTAL, Catalogue
+from ctstat.layout import (
+    COVER,
+    COVER_FIELDS,
+    FIRST_VALUE_COL,
+    GUIDE,
+    HEADER_ROWS,
+    NUMBER_ROW,
+    FormLayout,
+    SheetLayout,
+    a1,
+    form_layout,
+    split_key,
+)
+from ctstat.period import Period
+from ctstat.units import Hierarchy, Unit
+
+FONT = "Times New Roman"
+YES, NO = "Có", "Không"
+
+
+@dataclass(frozen=True)
+class FormHeader:
+    """Who reports, to whom, for when: printed on the cover and on every sheet."""
+
+    unit: Unit
+    parent: Unit | None
+    province: Unit | None
+    period: Period
+    vintage: str
+
+    @classmethod
+    def for_unit(cls, hierarchy: Hierarchy, unit: Unit, period: Period) -> FormHeader:
+        chain = hierarchy.ancestors(unit)
+        return cls(unit, chain[0] if chain else None, chain[-1] if chain else None, period, hierarchy.vintage)
+
+
+def atomic_path(path: Path) -> tuple[int, str]:
+    """A temporary file beside `path`, to be renamed over it once complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+
+def commit(tmp: str, path: Path) -> None:
+    os.replace(tmp, path)
+
+
+class _Styles:
+    def __init__(self, wb: xlsxwriter.Workbook) -> None:
+        base = {"font_name": FONT, "font_size": 11, "valign": "vcenter"}
+
+        def f(**kw: Any) -> Format:
+            return wb.add_format({**base, **kw})
+
+        border = {"border": 1}
+        self.text = f()
+        self.bold = f(bold=True)
+        self.italic = f(italic=True, font_size=10)
+        self.title = f(bold=True, font_size=14, align="center")
+        self.subtitle = f(italic=True, align="center")
+        self.small_center = f(align="center", font_size=10, text_wrap=True)
+        self.head = f(bold=True, align="center", text_wrap=True, bg_color="#DDEBF7", **border)
+        self.number_row = f(italic=True, align="center", font_size=9, **border)
+        self.label = f(text_wrap=True, **border)
+        self.label_total = f(bold=True, text_wrap=True, **border)
+        self.label_group = f(italic=True, text_wrap=True, **border)
+        self.code = f(align="center", **border)
+        self.unit = f(align="center", font_size=10, **border)
+        self.input = f(num_format="#,##0", locked=False, bg_color="#FFF9DB", **border)
+        self.input_text = f(locked=False, bg_color="#FFF9DB", align="center", **border)
+        self.formula = f(num_format="#,##0", bold=True, bg_color="#EDEDED", **border)
+        self.na = f(bg_color="#BFBFBF", pattern=1, **border)
+        self.blank_cell = f(**border)
+        self.cover_label = f(bold=True, **border)
+        self.cover_value = f(**border)
+        self.cover_input = f(locked=False, bg_color="#FFF9DB", **border)
+        self.cover_date = f(locked=False, bg_color="#FFF9DB", num_format="dd/mm/yyyy", align="left", **border)
+        self.sign_head = f(bold=True, align="center")
+        self.sign_note = f(italic=True, align="center", font_size=10)
+        self.wrap = f(text_wrap=True, valign="top")
+
+
+def write_form(
+    path: str | Path,
+    catalogue: Catalogue,
+    header: FormHeader,
+    values: Mapping[str, Any] | None = None,
+    cover_overrides: Mapping[str, Any] | None = None,
+    created: datetime | None = None,
+) -> Path:
+    """Write a form for `header.unit`: blank, or filled with `values` (cell key -> number, text or None).
+
+    Total cells are formulas whose cached value is computed here, so every reader sees the right number
+    without recalculating. The file is written atomically and is byte-identical for the same inputs.
+    """
+    path = Path(path)
+    layout = form_layout(catalogue)
+    values = dict(values or {})
+    fd, tmp = atomic_path(path)
+    os.close(fd)
+    try:
+        wb = xlsxwriter.Workbook(tmp, {"strings_to_numbers": False, "strings_to_formulas": False})
+        wb.set_properties(
+            {
+                "title": f"{catalogue.form_number} - {header.unit.name} - {header.period}",
+                "author": "ctstat",
+                "comments": f"ctstat {__version__}",
+                "created": created or datetime.combine(header.period.start, datetime.min.time()),
+            }
+        )
+        st = _Styles(wb)
+        _write_cover(wb, st, catalogue, header, cover_overrides or {})
+        _write_guide(wb, st, catalogue)
+        for sheet in layout.sheets:
+            _write_sheet(wb, st, catalogue, layout, sheet, header, values)
+        wb.worksheets()[0].activate()
+        wb.close()
+        commit(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _protect(ws: Worksheet) -> None:
+    # No password: the structure is protected against slips, not against a determined user.
+    ws.protect("", {"format_columns": True, "format_rows": True, "select_locked_cells": True,
+                    "select_unlocked_cells": True})
+
+
+def _print_setup(ws: Worksheet, last_col: int, repeat: tuple[int, int] | None = None) -> None:
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.set_margins(left=0.5, right=0.4, top=0.6, bottom=0.6)
+    ws.fit_to_pages(1, 0)
+    ws.center_horizontally()
+    if repeat:
+        ws.repeat_rows(repeat[0] - 1, repeat[1] - 1)
+    ws.set_footer("&C&\"Times New Roman\"&9Trang &P/&N")
+
+
+def _write_cover(
+    wb: xlsxwriter.Workbook, st: _Styles, cat: Catalogue, h: FormHeader, overrides: Mapping[str, Any]
+) -> None:
+    ws = wb.add_worksheet(COVER)
+    ws.set_column(0, 0, 4)
+    ws.set_column(1, 1, 42)
+    ws.set_column(2, 2, 48)
+    ws.write(0, 0, f"Biểu số: {cat.form_number}", st.bold)
+    ws.merge_range(1, 0, 1, 2, cat.title_vi.upper(), st.title)
+    ws.merge_range(2, 0, 2, 2, f"(Theo {cat.legal_basis_vi})", st.subtitle)
+    values: dict[str, Any] = {
+        "unit_code": h.unit.code,
+        "unit_name": h.unit.name,
+        "parent": f"{h.parent.code} - {h.parent.name}" if h.parent else "",
+        "province": f"{h.province.code} - {h.province.name}" if h.province else "",
+        "period": str(h.period),
+        "vintage": h.vintage,
+        "template_version": cat.template_version,
+        "catalogue_version": cat.version,
+        "report_date": None,
+        "preparer": None,
+        "phone": None,
+    }
+    values.update(overrides)
+    for i, fld in enumerate(COVER_FIELDS):
+        r = fld.row - 1
+        ws.write(r, 0, i + 1, st.code)
+        ws.write(r, 1, fld.label_vi, st.cover_label)
+        v = values.get(fld.key)
+        if fld.key == "report_date":
+            if isinstance(v, datetime):
+                ws.write_datetime(r, 2, v, st.cover_date)
+            else:
+                ws.write_blank(r, 2, None, st.cover_date)
+        elif v is None or v == "":
+            ws.write_blank(r, 2, None, st.cover_input if fld.editable else st.cover_value)
+        elif isinstance(v, (int, float)):
+            ws.write_number(r, 2, v, st.cover_input if fld.editable else st.cover_value)
+        else:
+            ws.write_string(r, 2, str(v), st.cover_input if fld.editable else st.cover_value)
+    last = COVER_FIELDS[-1].row
+    ws.write(last + 1, 1, f"Kỳ báo cáo: {h.period.label_vi()} ({h.period.start:%d/%m/%Y} - {h.period.end:%d/%m/%Y})",
+             st.italic)
+    ws.write(last + 2, 1, "Ô nền vàng: đơn vị nhập. Các ô khác do ctstat ghi sẵn, không sửa.", st.italic)
+    ws.write(last + 3, 1, "Số liệu trong biểu mẫu tổng hợp (không chứa thông tin cá nhân của trẻ em).", st.italic)
+    ws.data_validation(COVER_FIELDS[8].row - 1, 2, COVER_FIELDS[8].row - 1, 2, {
+        "validate": "date", "criteria": ">=", "value": datetime(2000, 1, 1),
+        "error_title": "Ngày không hợp lệ", "error_message": "Nhập ngày theo dạng ngày/tháng/năm.",
+    })
+    _protect(ws)
+    _print_setup(ws, 3)
+
+
+def _write_guide(wb: xlsxwriter.Workbook, st: _Styles, cat: Catalogue) -> None:
+    ws = wb.add_worksheet(GUIDE)
+    ws.set_column(0, 0, 120)
+    lines = [
+        ("HƯỚNG DẪN GHI BIỂU", st.title),
+        ("1. Chỉ nhập số liệu vào các ô nền vàng. Ô nền xám là ô tổng, tự tính bằng công thức; không gõ đè.", st.wrap),
+        ("2. Ghi số nguyên không âm. Nếu không có thì ghi 0; không để trống (ô trống không được hiểu là 0).", st.wrap),
+        ("3. Không thêm, xóa, đổi tên trang; không chèn, xóa dòng hay cột; không sửa cột Mã số.", st.wrap),
+        ("4. Dòng 'Chia theo ... (một trẻ có thể thuộc nhiều nhóm)': tổng số đếm mỗi trẻ một lần, nên tổng số "
+         "có thể nhỏ hơn cộng các nhóm nhưng không nhỏ hơn nhóm lớn nhất.", st.wrap),
+        ("5. Trước khi gửi, kiểm tra tệp bằng lệnh: ctstat validate <tệp>. Lệnh chỉ ra từng ô sai và cách sửa.", st.wrap),
+        ("6. Lưu tệp dạng .xlsx (Excel) hoặc .xlsx/.ods (LibreOffice). Không đặt mật khẩu mở tệp.", st.wrap),
+        ("", st.wrap),
+        ("Nguồn của các chỉ tiêu", st.bold),
+        (f"Bộ chỉ tiêu theo {cat.legal_basis_vi}. Toàn văn các phụ lục của Thông tư chưa có, nên một phần "
+         "nội dung biểu mẫu do ctstat mô hình hóa (không phải quy định chính thức):", st.wrap),
+    ]
+    for el in (e for s in cat.sheets for e in s.elements):
+        origin = {"circular": "theo Thông tư", "law": "theo Luật Trẻ em", "summary": "theo danh mục tóm tắt"}.get(
+            el.basis, "mô hình hóa"
+        )
+        lines.append((f"  • {el.code} {el.name_vi} ({el.unit_vi.lower()}): {origin}", st.wrap))
+    for d in cat.dimensions.values():
+        origin = {"circular": "theo Thông tư", "law": "theo Luật Trẻ em 2016, Điều 10"}.get(d.basis, "mô hình hóa")
+        lines.append((f"  • Phân tổ '{d.name_vi}': {origin}", st.wrap))
+    lines.append(("", st.wrap))
+    lines.append((f"Phiên bản biểu mẫu {cat.template_version}; phiên bản danh mục {cat.version}; ctstat {__version__}. "
+                  "Dữ liệu mẫu đi kèm ctstat là dữ liệu tổng hợp giả lập, không phải số liệu thật.", st.italic))
+    for i, (text, fmt) in enumerate(lines):
+        ws.write(i, 0, text, fmt)
+    _protect(ws)
+    _print_setup(ws, 1)
+
+
+def _write_sheet(
+    wb: xlsxwriter.Workbook,
+    st: _Styles,
+    cat: Catalogue,
+    layout: FormLayout,
+    sheet: SheetLayout,
+    h: FormHeader,
+    values: Mapping[str, Any],
+) -> None:
+    ws = wb.add_worksheet(sheet.name)
+    last = sheet.last_col - 1  # 0-based
+    ws.set_column(0, 0, 50)
+    ws.set_column(1, 1, 9)
+    ws.set_column(2, 2, 9)
+    ws.set_column(FIRST_VALUE_COL - 1, last, 10)
+    ws.write(0, 0, f"Biểu số: {cat.form_number} - {sheet.name}", st.bold)
+    ws.write(1, 0, f"Kỳ báo cáo: {h.period.label_vi()}", st.text)
+    right = max(last - 3, 3)
+    ws.merge_range(0, right, 0, last, f"Đơn vị báo cáo: {h.unit.name}", st.text) if right < last else ws.write(
+        0, right, f"Đơn vị báo cáo: {h.unit.name}", st.text)
+    receiver = f"UBND {h.parent.name}" if h.parent else ""
+    ws.merge_range(1, right, 1, last, f"Đơn vị nhận báo cáo: {receiver}", st.text) if right < last else ws.write(
+        1, right, f"Đơn vị nhận báo cáo: {receiver}", st.text)
+    ws.merge_range(2, 0, 2, last, sheet.title_vi, st.title) if last > 0 else ws.write(2, 0, sheet.title_vi, st.title)
+    ws.merge_range(3, 0, 3, last, f"{cat.title_vi} - {h.unit.name} - {h.period.label_vi()}", st.subtitle)
+
+    top, bottom = HEADER_ROWS[0] - 1, HEADER_ROWS[1] - 1
+    for col, text in ((0, "Chỉ tiêu"), (1, "Mã số"), (2, "Đơn vị tính")):
+        ws.merge_range(top, col, bottom, col, text, st.head)
+    groups: dict[str, list[int]] = {}
+    for c in sheet.columns:
+        if c.key == TOTAL:
+            ws.merge_range(top, c.col - 1, bottom, c.col - 1, "Tổng số", st.head)
+        else:
+            groups.setdefault(c.group_vi, []).append(c.col - 1)
+            ws.write(bottom, c.col - 1, c.label_vi, st.head)
+    for text, cols in groups.items():
+        if len(cols) > 1:
+            ws.merge_range(top, cols[0], top, cols[-1], text, st.head)
+        else:
+            ws.write(top, cols[0], text, st.head)
+    ws.set_row(bottom, 45)
+    numbering = ["A", "B", "C", *[str(i + 1) for i in range(len(sheet.columns))]]
+    for i, text in enumerate(numbering):
+        ws.write_string(NUMBER_ROW - 1, i, text, st.number_row)
+
+    elements = cat.elements
+    for row in sheet.rows:
+        r = row.row - 1
+        if not row.code:
+            ws.write(r, 0, row.label_vi, st.label_group)
+            for i in range(1, last + 1):
+                ws.write_blank(r, i, None, st.blank_cell)
+            continue
+        el = elements[row.element]
+        label = row.label_vi if row.key == TOTAL else f"    - {row.label_vi}"
+        ws.write(r, 0, label, st.label_total if row.key == TOTAL else st.label)
+        lines = _lines(label, 52)
+        if lines > 1:
+            ws.set_row(r, 15 * lines)
+        ws.write_string(r, 1, row.code, st.code)
+        ws.write(r, 2, el.unit_vi, st.unit)
+        for c in sheet.columns:
+            key = f"{el.code}/{row.key}/{c.key}"
+            if key not in layout.positions:
+                ws.write_blank(r, c.col - 1, None, st.na)
+                continue
+            parts = layout.formulas.get(key)
+            if parts:
+                refs = [layout.positions[p] for p in parts]
+                rows_ = sorted({p[1] for p in refs})
+                cols_ = sorted({p[2] for p in refs})
+                formula = f"=SUM({a1(rows_[0], cols_[0])}:{a1(rows_[-1], cols_[-1])})"
+                cached = _cached(layout, key, values)
+                ws.write_formula(r, c.col - 1, formula, st.formula, cached)
+                continue
+            _write_input(ws, r, c.col - 1, values.get(key), el.type, st)
+    ws.freeze_panes(NUMBER_ROW, 3)
+    _signature(ws, st, sheet.last_row + 2, last)
+    ws.set_landscape()
+    _protect(ws)
+    _print_setup(ws, last + 1, (HEADER_ROWS[0], NUMBER_ROW))
+
+
+def _write_input(ws: Worksheet, r: int, c: int, value: Any, vtype: str, st: _Styles) -> None:
+    if vtype == "yesno":
+        if value is None:
+            ws.write_blank(r, c, None, st.input_text)
+        elif isinstance(value, str):
+            ws.write_string(r, c, value, st.input_text)
+        else:
+            ws.write_string(r, c, YES if value else NO, st.input_text)
+        ws.data_validation(r, c, r, c, {
+            "validate": "list", "source": [YES, NO],
+            "error_title": "Giá trị không hợp lệ", "error_message": "Chọn Có hoặc Không.",
+        })
+        return
+    if value is None:
+        ws.write_blank(r, c, None, st.input)
+    elif isinstance(value, str):
+        ws.write_string(r, c, value, st.input)
+    else:
+        ws.write_number(r, c, value, st.input)
+    ws.data_validation(r, c, r, c, {
+        "validate": "integer", "criteria": "between", "minimum": 0, "maximum": 10**13,
+        "error_title": "Số không hợp lệ",
+        "error_message": "Nhập số nguyên không âm (ghi 0 nếu không có).",
+    })
+
+
+def _cached(layout: FormLayout, key: str, values: Mapping[str, Any]) -> float:
+    total = 0.0
+    for part in layout.formulas[key]:
+        v = _cached(layout, part, values) if part in layout.formulas else values.get(part)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            total += v
+    return int(total) if total.is_integer() else total
+
+
+def _lines(text: str, width: int) -> int:
+    """How many lines a wrapped label needs (rows are not auto-sized by every spreadsheet program)."""
+    lines, used = 1, 0
+    for word in text.split():
+        if used and used + 1 + len(word) > width:
+            lines, used = lines + 1, len(word)
+        else:
+            used += len(word) + (1 if used else 0)
+    return lines
+
+
+def _signature(ws: Worksheet, st: _Styles, row: int, last: int) -> None:
+    mid = max(last // 2, 1)
+    ws.write(row, 0, "Người lập biểu", st.sign_head)
+    ws.write(row + 1, 0, "(Ký, ghi rõ họ tên)", st.sign_note)
+    ws.merge_range(row - 1, mid, row - 1, last, "..........., ngày ..... tháng ..... năm .......", st.sign_note)
+    ws.merge_range(row, mid, row, last, "Thủ trưởng đơn vị", st.sign_head)
+    ws.merge_range(row + 1, mid, row + 1, last, "(Ký, đóng dấu, ghi rõ họ tên)", st.sign_note)
+
+
+def element_of(key: str) -> str:
+    return split_key(key)[0]

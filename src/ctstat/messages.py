@@ -1,0 +1,196 @@
+"""Issue codes of ctstat itself, with their default severity and message templates (Vietnamese, English).
+
+Codes are part of the CLI contract: scripts branch on them. Catalogue rules add their own codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ctstat.report import Issue, Severity
+
+E, W = Severity.ERROR, Severity.WARNING
+
+#: code -> (severity, Vietnamese template, English template)
+MESSAGES: dict[str, tuple[Severity, str, str]] = {
+    # the catalogue
+    "catalogue-invalid": (E, "{detail}", "{detail}"),
+    # the file
+    "unreadable-workbook": (
+        E,
+        "Không mở được tệp ({detail}). Tệp bị hỏng hoặc không phải tệp Excel: mở lại bằng Excel hoặc "
+        "LibreOffice, lưu thành .xlsx rồi gửi lại.",
+        "The file cannot be opened ({detail}). It is damaged or not an Excel file: open it in Excel or "
+        "LibreOffice, save it as .xlsx and send it again.",
+    ),
+    "encrypted-workbook": (
+        E,
+        "Tệp được đặt mật khẩu mở tệp nên không đọc được. Gỡ mật khẩu (Excel: Tệp > Thông tin > Bảo vệ sổ làm "
+        "việc > Mã hóa bằng mật khẩu, xóa mật khẩu) rồi gửi lại.",
+        "The file is password-protected and cannot be read. Remove the password (Excel: File > Info > Protect "
+        "Workbook > Encrypt with Password, clear it) and send it again.",
+    ),
+    "file-too-large": (
+        E,
+        "Tệp quá lớn ({detail}). Biểu mẫu chuẩn chỉ khoảng 30 KB: hãy nhập số liệu vào biểu mẫu do ctstat tạo.",
+        "The file is too large ({detail}). A form is about 30 KB: enter the data in a form made by ctstat.",
+    ),
+    "not-a-form": (
+        E,
+        "Tệp không phải biểu mẫu báo cáo ctstat ({detail}). Hãy nhập số liệu vào biểu mẫu tạo bằng "
+        "'ctstat template'.",
+        "The file is not a ctstat report form ({detail}). Enter the data in a form made by 'ctstat template'.",
+    ),
+    "template-version": (
+        E,
+        "Biểu mẫu là phiên bản {value}, phiên bản đang dùng là {expected}. Hãy chép số liệu sang biểu mẫu mới.",
+        "The form is version {value}; the version in use is {expected}. Copy the data into the new form.",
+    ),
+    # the cover sheet
+    "missing-unit": (
+        E,
+        "Chưa ghi mã đơn vị báo cáo. Ghi mã xã/phường 5 chữ số theo danh mục hành chính.",
+        "The unit code is missing. Enter the 5-digit commune code.",
+    ),
+    "unknown-unit": (
+        E,
+        "Mã đơn vị '{value}' không có trong danh mục đơn vị hành chính {vintage}. Kiểm tra lại mã xã/phường.",
+        "Unit code '{value}' is not in the administrative-unit list {vintage}. Check the commune code.",
+    ),
+    "not-a-commune": (
+        E,
+        "Mã '{value}' là mã {level} ({name}), không phải mã xã/phường. Ghi mã của xã/phường báo cáo.",
+        "Code '{value}' is a {level} ({name}), not a commune. Enter the reporting commune's code.",
+    ),
+    "unit-name-mismatch": (
+        W,
+        "Tên đơn vị '{value}' không khớp với mã {unit} ({expected}). Kiểm tra lại mã và tên.",
+        "Unit name '{value}' does not match code {unit} ({expected}). Check the code and the name.",
+    ),
+    "bad-period": (
+        E,
+        "Kỳ báo cáo '{value}' không hợp lệ. Ghi theo dạng 2025 (năm), 2025-H1 hoặc 2025-H2 (6 tháng).",
+        "Period '{value}' is not valid. Write 2025 (year), 2025-H1 or 2025-H2 (six months).",
+    ),
+    "wrong-period": (
+        E,
+        "Kỳ báo cáo của tệp là {value}, nhưng đợt kiểm tra này là kỳ {expected}. Gửi đúng báo cáo kỳ {expected}.",
+        "The file's period is {value}, but this check is for period {expected}. Send the report for {expected}.",
+    ),
+    "wrong-vintage": (
+        E,
+        "Biểu ghi danh mục đơn vị hành chính '{value}', nhưng kỳ {period} dùng danh mục {expected}.",
+        "The form names unit list '{value}', but period {period} uses list {expected}.",
+    ),
+    "duplicate-unit": (
+        E,
+        "Có nhiều tệp cho cùng đơn vị {unit}, kỳ {period}: {detail}. Chỉ giữ lại một tệp.",
+        "Several files for unit {unit}, period {period}: {detail}. Keep only one.",
+    ),
+    # structure
+    "missing-sheet": (
+        E,
+        "Thiếu trang '{sheet}'. Không xóa hay đổi tên trang của biểu mẫu; hãy dùng lại biểu mẫu gốc.",
+        "Sheet '{sheet}' is missing. Do not delete or rename the form's sheets; use the original form.",
+    ),
+    "missing-row": (
+        E,
+        "Không tìm thấy dòng mã số {value} ({detail}) ở cột Mã số. Không xóa, chèn hay sửa mã số của dòng.",
+        "Row code {value} ({detail}) is not in the Mã số column. Do not delete, insert or edit row codes.",
+    ),
+    "moved-row": (
+        W,
+        "Dòng mã số {value} nằm ở dòng {detail}, không đúng vị trí trong biểu mẫu. Số liệu vẫn được đọc theo "
+        "mã số; lần sau không chèn, xóa dòng.",
+        "Row code {value} is at row {detail}, not where the form puts it. Data are read by row code; do not "
+        "insert or delete rows.",
+    ),
+    "unknown-row": (
+        W,
+        "Mã số '{value}' không thuộc biểu mẫu. Số liệu ở dòng này không được tổng hợp.",
+        "Row code '{value}' is not part of the form. This row's data are not rolled up.",
+    ),
+    "hidden-data": (
+        W,
+        "Ô có số liệu nằm trong {detail} bị ẩn. Hiện lại dòng/trang và kiểm tra số liệu.",
+        "A cell with data is in a hidden {detail}. Unhide it and check the data.",
+    ),
+    # cells
+    "blank-value": (
+        E,
+        "Ô để trống. Ghi số liệu; nếu không có thì ghi 0 (ô trống không được hiểu là 0).",
+        "The cell is blank. Enter a number; enter 0 if there is none (blank is not read as 0).",
+    ),
+    "text-in-number": (
+        E,
+        "Ô chứa chữ '{value}' thay vì số{detail}. Xóa và nhập lại bằng số.",
+        "The cell holds the text '{value}' instead of a number{detail}. Delete it and type the number.",
+    ),
+    "not-integer": (
+        E,
+        "Số {value} có phần thập phân; số đếm phải là số nguyên.",
+        "{value} has a fraction; counts must be whole numbers.",
+    ),
+    "negative-value": (
+        E,
+        "Số âm ({value}). Số liệu không được âm.",
+        "Negative value ({value}). Values cannot be negative.",
+    ),
+    "not-yes-no": (
+        E,
+        "Giá trị '{value}' không hợp lệ. Chọn 'Có' hoặc 'Không'.",
+        "'{value}' is not valid. Choose 'Có' (yes) or 'Không' (no).",
+    ),
+    "formula-no-cache": (
+        E,
+        "Ô công thức chưa có kết quả tính (tệp được lưu bởi một chương trình không tính công thức). Mở tệp bằng "
+        "Excel hoặc LibreOffice, nhấn Ctrl+Shift+F9 để tính lại, lưu rồi gửi lại.",
+        "The formula cell has no computed value (the file was saved by a program that does not calculate). Open "
+        "it in Excel or LibreOffice, press Ctrl+Shift+F9 to recalculate, save and send it again.",
+    ),
+    "formula-overwritten": (
+        W,
+        "Ô tổng là công thức nhưng đã bị ghi đè bằng số {value}. Không gõ vào ô tổng: hãy khôi phục công thức "
+        "(chép từ biểu mẫu gốc).",
+        "This total cell should be a formula but holds the typed value {value}. Do not type in total cells: "
+        "restore the formula from the original form.",
+    ),
+    # totals and parts
+    "sum-mismatch": (
+        E,
+        "Tổng số ({value}) không bằng tổng các phần {detail} ({expected}). Sửa tổng hoặc các phần cho khớp.",
+        "The total ({value}) is not the sum of its parts {detail} ({expected}). Correct the total or the parts.",
+    ),
+    "overlap-bounds": (
+        E,
+        "Tổng số ({value}) phải từ {low} (nhóm lớn nhất) đến {high} (cộng các nhóm) vì một trẻ có thể thuộc "
+        "nhiều nhóm {detail}. Kiểm tra tổng và các nhóm.",
+        "The total ({value}) must be between {low} (the largest group) and {high} (the sum of groups), since "
+        "a child can be in several groups {detail}. Check the total and the groups.",
+    ),
+}
+
+
+def make_issue(code: str, severity: Severity | None = None, **fields: Any) -> Issue:
+    """Build an Issue for a built-in code, filling its templates from `fields`."""
+    default, vi, en = MESSAGES[code]
+    params = {k: ("" if v is None else v) for k, v in fields.items()}
+    params.setdefault("value", "")
+    params.setdefault("detail", "")
+    return Issue(
+        code=code,
+        severity=severity or default,
+        text_vi=vi.format_map(_Defaults(params)),
+        text_en=en.format_map(_Defaults(params)),
+        path=fields.get("path"),
+        sheet=fields.get("sheet"),
+        cell=fields.get("cell"),
+        value=fields.get("value"),
+        element=fields.get("element"),
+        loc=fields.get("loc"),
+    )
+
+
+class _Defaults(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""

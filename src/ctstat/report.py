@@ -1,0 +1,141 @@
+"""Issues and reports: the values validation produces (no rendering here)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+Lang = Literal["vi", "en"]
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem, located as precisely as it can be: file, sheet, A1 cell, value."""
+
+    code: str
+    severity: Severity
+    text_vi: str
+    text_en: str
+    path: str | None = None
+    sheet: str | None = None
+    cell: str | None = None
+    value: Any = None
+    element: str | None = None
+    loc: str | None = None  #: YAML path, for catalogue issues
+
+    def message(self, lang: Lang = "vi") -> str:
+        return self.text_vi if lang == "vi" else self.text_en
+
+    @property
+    def where(self) -> str:
+        if self.sheet and self.cell:
+            return f"{self.sheet}!{self.cell}"
+        return self.sheet or self.loc or ""
+
+    def to_dict(self, lang: Lang = "vi") -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": str(self.severity),
+            "sheet": self.sheet,
+            "cell": self.cell,
+            "value": _jsonable(self.value),
+            "message": self.message(lang),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    return str(value)
+
+
+@dataclass
+class FileReport:
+    """The validation result of one submitted file."""
+
+    path: str
+    sha256: str | None = None
+    unit: str | None = None
+    unit_name: str | None = None
+    period: str | None = None
+    vintage: str | None = None
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not any(i.severity is Severity.ERROR for i in self.issues)
+
+    @property
+    def errors(self) -> int:
+        return sum(i.severity is Severity.ERROR for i in self.issues)
+
+    @property
+    def warnings(self) -> int:
+        return sum(i.severity is Severity.WARNING for i in self.issues)
+
+    def to_dict(self, lang: Lang = "vi") -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "unit": self.unit,
+            "unit_name": self.unit_name,
+            "period": self.period,
+            "vintage": self.vintage,
+            "valid": self.valid,
+            "issues": [i.to_dict(lang) for i in self.issues],
+        }
+
+
+@dataclass
+class Report:
+    """The validation result of a batch of files."""
+
+    files: list[FileReport] = field(default_factory=list)
+    catalogue_version: str | None = None
+    template_version: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return all(f.valid for f in self.files)
+
+    @property
+    def issues(self) -> list[Issue]:
+        return [i for f in self.files for i in f.issues]
+
+    def summary(self) -> dict[str, Any]:
+        codes = Counter(i.code for i in self.issues)
+        return {
+            "files": len(self.files),
+            "valid": sum(f.valid for f in self.files),
+            "invalid": sum(not f.valid for f in self.files),
+            "errors": sum(f.errors for f in self.files),
+            "warnings": sum(f.warnings for f in self.files),
+            "by_code": dict(sorted(codes.items())),
+        }
+
+    def to_dict(self, lang: Lang = "vi") -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "catalogue_version": self.catalogue_version,
+            "template_version": self.template_version,
+            "files": [f.to_dict(lang) for f in self.files],
+            "summary": self.summary(),
+        }
+
+    def flatten(self, fields: Sequence[str] = ("code", "sheet", "cell")) -> list[tuple[Any, ...]]:
+        """Issues as small tuples, for tests and quick looks."""
+        return [tuple(getattr(i, f) for f in fields) for i in self.issues]
+
+
+def flatten(issues: Iterable[Issue], fields: Sequence[str] = ("code", "sheet", "cell")) -> list[tuple[Any, ...]]:
+    return [tuple(getattr(i, f) for f in fields) for i in issues]
