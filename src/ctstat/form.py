@@ -374,7 +374,8 @@ def _lines(text: str, width: int) -> int:
 
 
 def _signature(ws: Worksheet, st: _Styles, row: int, last: int) -> None:
-    mid = max(last // 2, 1)
+    mid = max(last // 2, 3)
+    last = max(last, mid + 1)
     ws.write(row, 0, "Người lập biểu", st.sign_head)
     ws.write(row + 1, 0, "(Ký, ghi rõ họ tên)", st.sign_note)
     ws.merge_range(row - 1, mid, row - 1, last, "..........., ngày ..... tháng ..... năm .......", st.sign_note)

@@ -1,0 +1,3 @@
+from ctstat.cli import main
+
+main()

@@ -1,0 +1,184 @@
+"""The ctstat command line: thin adapters over the library (the only module that imports typer)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ctstat import __version__
+from ctstat.errors import CtstatError
+
+EXIT_CODES = """Exit codes: 0 = no errors (warnings allowed); 1 = at least one error in the data; 2 = usage error,
+invalid catalogue, or nothing to do."""
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help=f"ctstat {__version__}: validate and roll up ward submissions of the Circular 13/2021/TT-BLĐTBXH child "
+    f"statistics.\n\n{EXIT_CODES}",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+CatalogueOpt = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional here on 3.11
+    typer.Option("--catalogue", help="Catalogue folder (default: the one shipped with ctstat).", file_okay=False,
+                 exists=True),
+]
+LangOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--lang", help="Language of messages: vi (default) or en; also CTSTAT_LANG.", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+UnitsOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--units", help="Administrative-unit list: 2025-06-30 (three tiers) or 2025-07-01 (two tiers). "
+                 "Default: the list in force during the period; required for 2025 (the year spans the reform)."),
+]
+
+
+def _lang(value: str | None) -> Any:
+    lang = (value or os.environ.get("CTSTAT_LANG") or "vi").lower()
+    if lang not in ("vi", "en"):
+        raise CtstatError(f"--lang must be vi or en, not {lang!r}")
+    return lang
+
+
+def _fail(exc: CtstatError) -> typer.Exit:
+    """The one place domain errors become exit code 2."""
+    from ctstat.render import make_consoles
+
+    _, err = make_consoles()
+    err.print(f"[bold red]ctstat:[/] {exc}", markup=True, highlight=False)
+    for issue in exc.issues:
+        err.print(f"  {issue.message('en')}", markup=False)
+    return typer.Exit(2)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Workbooks, or folders searched recursively.", exists=True)],
+    period: Annotated[Optional[str], typer.Option(help="Expected period (2025, 2025-H1, 2025-H2).")] = None,  # noqa: UP045
+    units: UnitsOpt = None,
+    as_json: JsonOpt = False,
+    annotate: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--annotate", help="Write a marked-up copy of each file with issues into this folder.",
+                     file_okay=False),
+    ] = None,
+    lang: LangOpt = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes reading files (0 = one per core).")] = 1,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Check ward submissions cell by cell and say, in Vietnamese, what to fix.
+
+    Example: ctstat validate samples/faulty --period 2025-H1
+    """
+    try:
+        from ctstat.catalogue import load_catalogue
+        from ctstat.pipeline import default_jobs, find_files, validate_paths
+        from ctstat.render import make_consoles, render_report
+
+        language = _lang(lang)
+        cat = load_catalogue(catalogue)
+        out, err = make_consoles()
+        n_jobs = default_jobs() if jobs == 0 else jobs
+        files = find_files(paths)
+        if len(files) > 1 and err.is_terminal and not as_json:
+            from rich.progress import Progress
+
+            with Progress(console=err, transient=True) as bar:
+                task = bar.add_task("Đang kiểm tra" if language == "vi" else "Validating", total=len(files))
+                report = validate_paths(files, cat, period, units, n_jobs, lambda: bar.advance(task))
+        else:
+            report = validate_paths(files, cat, period, units, n_jobs)
+        if annotate is not None:
+            from ctstat.annotate import annotate_report
+
+            annotate_report(report, cat, annotate)
+        if as_json:
+            sys.stdout.write(json.dumps(report.to_dict(language), ensure_ascii=False, indent=2) + "\n")
+        else:
+            render_report(report, out, language, show_valid=len(report.files) <= 50)
+    except CtstatError as exc:
+        raise _fail(exc) from None
+    raise typer.Exit(0 if report.valid else 1)
+
+
+@app.command()
+def template(
+    unit: Annotated[str, typer.Option(help="Commune code (5 digits, e.g. 00301).")],
+    period: Annotated[str, typer.Option(help="2025, 2025-H1 or 2025-H2.")],
+    out: Annotated[Path, typer.Option(help="The .xlsx file to write.", dir_okay=False)],
+    units: UnitsOpt = None,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Write the blank report form of one ward/commune for one period.
+
+    Example: ctstat template --unit 00301 --period 2025-H1 --out 00301.xlsx
+    """
+    try:
+        from ctstat.catalogue import load_catalogue
+        from ctstat.pipeline import make_template
+
+        path = make_template(unit, period, out, load_catalogue(catalogue), units)
+    except CtstatError as exc:
+        raise _fail(exc) from None
+    typer.echo(str(path))
+
+
+@app.command()
+def indicators(
+    as_json: JsonOpt = False,
+    lang: LangOpt = None,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """List the catalogue: indicators (with where each comes from) and the data elements a ward reports.
+
+    Example: ctstat indicators --json
+    """
+    try:
+        from ctstat.catalogue import load_catalogue
+        from ctstat.render import catalogue_to_dict, make_consoles, render_catalogue
+
+        cat = load_catalogue(catalogue)
+        if as_json:
+            sys.stdout.write(json.dumps(catalogue_to_dict(cat), ensure_ascii=False, indent=2) + "\n")
+        else:
+            render_catalogue(cat, make_consoles()[0], _lang(lang))
+    except CtstatError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def synth(
+    unit: Annotated[str, typer.Option(help="A commune, district or province code, or VN for the whole country.")],
+    period: Annotated[str, typer.Option(help="2025, 2025-H1 or 2025-H2.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the forms into.", file_okay=False)],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
+    units: UnitsOpt = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes writing files (0 = one per core).")] = 1,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Write synthetic, filled ward forms (no real data) for every commune under a unit.
+
+    Example: ctstat synth --unit 008 --period 2025-H1 --out /tmp/hoang-mai
+    """
+    try:
+        from ctstat.catalogue import load_catalogue
+        from ctstat.pipeline import default_jobs, synth_forms
+
+        n = synth_forms(unit, period, out, load_catalogue(catalogue), units, seed,
+                        default_jobs() if jobs == 0 else jobs)
+    except CtstatError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{n} forms written to {out}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,334 @@
+"""Judge a batch of read submissions against the catalogue and the unit hierarchy: Submissions -> Report."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ctstat.catalogue import Catalogue
+from ctstat.errors import UsageError
+from ctstat.layout import COVER, COVER_BY_KEY, a1, form_layout
+from ctstat.messages import make_issue
+from ctstat.period import Period, vintage_for
+from ctstat.report import FileReport, Issue, Report, Severity
+from ctstat.schema import CheckSpec, build_schema, rule_severity
+from ctstat.units import LEVEL_VI, load_units, looks_legacy_encoded, name_key, normalise_code
+from ctstat.workbook import Submission
+
+_THOUSANDS = re.compile(r"^\d{1,3}([.\s]\d{3})+$")
+_DECIMAL_COMMA = re.compile(r"^\d+,\d+$")
+_YES = {"có", "co", "yes", "x"}
+_NO = {"không", "khong", "no"}
+
+
+def fmt_number(v: float) -> str:
+    """Vietnamese style: 1.234.567 and 12,5."""
+    if float(v).is_integer():
+        return f"{int(v):,}".replace(",", ".")
+    return f"{v:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")
+
+
+def text_hint(text: str) -> tuple[str, str]:
+    """What a number typed as text may mean, in Vietnamese and English (never applied silently)."""
+    t = unicodedata.normalize("NFC", text).strip()
+    if _THOUSANDS.match(t):
+        n = int(re.sub(r"[.\s]", "", t))
+        return (f"; có thể là {fmt_number(n)} (dấu chấm ngăn cách hàng nghìn)",
+                f"; it may mean {n:,} (a dot separating thousands)")
+    if re.match(r"^-?\d+$", t):
+        return f"; đây là số {t} được lưu dạng chữ", f"; the number {t} is stored as text"
+    if _DECIMAL_COMMA.match(t):
+        return f"; có thể là {t} (dấu phẩy thập phân)", f"; it may mean {t.replace(',', '.')} (decimal comma)"
+    return "", ""
+
+
+class _Cover:
+    """Checks of the cover sheet: version, unit, period, vintage."""
+
+    def __init__(self, catalogue: Catalogue, period: Period | None, units: str | None) -> None:
+        self.catalogue = catalogue
+        self.period = period
+        self.units = units
+
+    def check(self, sub: Submission, rep: FileReport) -> None:
+        cov = sub.cover
+        issues = rep.issues
+
+        def at(key: str) -> dict[str, Any]:
+            f = COVER_BY_KEY[key]
+            return {"path": sub.path, "sheet": COVER, "cell": a1(f.row, f.col)}
+
+        found = cov.get("template_version")
+        if found != self.catalogue.template_version:
+            issues.append(make_issue("template-version", value=found or "?", expected=self.catalogue.template_version,
+                                     **at("template_version")))
+        period = None
+        try:
+            period = Period.parse(cov.get("period"))
+            rep.period = str(period)
+        except ValueError:
+            issues.append(make_issue("bad-period", value=cov.get("period") or "", **at("period")))
+        if period and self.period and period != self.period:
+            issues.append(make_issue("wrong-period", value=str(period), expected=str(self.period), **at("period")))
+        vintage = self._vintage(period, cov.get("vintage"), issues, at("vintage"))
+        rep.vintage = vintage
+        if vintage:
+            self._unit(cov, vintage, rep, at)
+
+    def _vintage(self, period: Period | None, found: Any, issues: list[Issue], where: dict[str, Any]) -> str | None:
+        if period is None:
+            return None
+        allowed = period.vintages()
+        if self.units is not None:
+            expected = self.units
+        elif len(allowed) == 1:
+            expected = allowed[0]
+        elif found in allowed:
+            return str(found)  # a period spanning a reform: the form itself names the list it was made for
+        else:
+            expected = " hoặc ".join(allowed)
+        if found != expected:
+            issues.append(make_issue("wrong-vintage", value=found or "", expected=expected, period=str(period),
+                                     **where))
+            return expected if expected in allowed else None
+        return expected
+
+    def _unit(self, cov: dict[str, Any], vintage: str, rep: FileReport, at: Any) -> None:
+        raw = cov.get("unit_code")
+        if raw is None:
+            rep.issues.append(make_issue("missing-unit", **at("unit_code")))
+            return
+        h = load_units(vintage)
+        code = normalise_code(raw, "commune")
+        unit = h.get(code) if code else None
+        if unit is None:
+            other = h.find_any_level(str(raw).strip())
+            if other is not None:
+                rep.issues.append(make_issue("not-a-commune", value=raw, level=LEVEL_VI[other.level],
+                                             name=other.name, **at("unit_code")))
+            else:
+                rep.issues.append(make_issue("unknown-unit", value=raw, vintage=vintage, **at("unit_code")))
+            return
+        rep.unit, rep.unit_name = unit.code, unit.name
+        typed = cov.get("unit_name")
+        if isinstance(typed, str) and typed.strip():
+            t_type, t_key, _ = name_key(typed)
+            u_type, u_key, _ = name_key(unit.name)
+            if looks_legacy_encoded(typed) or t_key != u_key or (t_type and t_type != u_type):
+                rep.issues.append(make_issue("unit-name-mismatch", value=typed, unit=unit.code,
+                                             expected=h.path(unit), **at("unit_name")))
+
+
+def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.ndarray:
+    """Raw cells -> floats (NaN where blank, unreadable or not to be judged), reporting each cell problem."""
+    layout = form_layout(catalogue)
+    keys = layout.keys
+    out = np.full(len(keys), np.nan)
+    yesno = _yesno_mask(catalogue)
+    skip = sub.unavailable | sub.nocache_keys
+    for key in sub.nocache_keys:
+        sheet, cell = sub.address(layout, key)
+        rep.issues.append(make_issue("formula-no-cache", path=sub.path, sheet=sheet, cell=cell, element=key))
+    expected_formulas = layout.formulas
+    for j, v in enumerate(sub.raw):
+        if type(v) is float and not yesno[j]:
+            out[j] = v
+            continue
+        key = keys[j]
+        if key in skip:
+            continue
+        if v is None:
+            sheet, cell = sub.address(layout, key)
+            rep.issues.append(make_issue("blank-value", path=sub.path, sheet=sheet, cell=cell, element=key))
+        elif yesno[j]:
+            word = unicodedata.normalize("NFC", str(v)).strip().casefold()
+            if word in _YES:
+                out[j] = 1.0
+            elif word in _NO:
+                out[j] = 0.0
+            else:
+                sheet, cell = sub.address(layout, key)
+                rep.issues.append(make_issue("not-yes-no", path=sub.path, sheet=sheet, cell=cell, value=v, element=key))
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out[j] = float(v)
+        else:
+            text = str(v) if not isinstance(v, bool) else ("TRUE" if v else "FALSE")
+            vi, en = text_hint(text) if isinstance(v, str) else ("", "")
+            sheet, cell = sub.address(layout, key)
+            issue = make_issue("text-in-number", path=sub.path, sheet=sheet, cell=cell, value=text, element=key)
+            rep.issues.append(_with_hint(issue, vi, en))
+    if sub.formula_keys is not None:
+        for key in expected_formulas:
+            if key not in sub.formula_keys and key not in skip:
+                j = _index(catalogue)[key]
+                if sub.raw[j] is not None:
+                    sheet, cell = sub.address(layout, key)
+                    rep.issues.append(make_issue("formula-overwritten", path=sub.path, sheet=sheet, cell=cell,
+                                                 value=_display(sub.raw[j]), element=key))
+    return out
+
+
+def _with_hint(issue: Issue, vi: str, en: str) -> Issue:
+    from dataclasses import replace
+
+    return replace(issue, text_vi=issue.text_vi.replace("thay vì số", f"thay vì số{vi}", 1) if vi else issue.text_vi,
+                   text_en=issue.text_en.replace("instead of a number", f"instead of a number{en}", 1)
+                   if en else issue.text_en)
+
+
+_INDEX_CACHE: dict[int, dict[str, int]] = {}
+_YESNO_CACHE: dict[int, list[bool]] = {}
+
+
+def _index(catalogue: Catalogue) -> dict[str, int]:
+    idx = _INDEX_CACHE.get(id(catalogue))
+    if idx is None:
+        idx = {k: i for i, k in enumerate(form_layout(catalogue).keys)}
+        _INDEX_CACHE[id(catalogue)] = idx
+    return idx
+
+
+def _yesno_mask(catalogue: Catalogue) -> list[bool]:
+    mask = _YESNO_CACHE.get(id(catalogue))
+    if mask is None:
+        mask = [catalogue.elements[k.split("/", 1)[0]].type == "yesno" for k in form_layout(catalogue).keys]
+        _YESNO_CACHE[id(catalogue)] = mask
+    return mask
+
+
+def _display(v: Any) -> Any:
+    return fmt_number(v) if isinstance(v, float) and not math.isnan(v) else v
+
+
+def run_schema(frame: pd.DataFrame, subs: Sequence[Submission], reports: Sequence[FileReport],
+               catalogue: Catalogue) -> None:
+    """One lazy pandera call over the whole batch; failures become issues at their cells."""
+    import pandera.pandas as pa
+
+    schema, specs = _schema(catalogue)
+    try:
+        schema.validate(frame, lazy=True)
+        return
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    cases = cases[cases["index"].notna()]
+    seen: set[tuple[str, int]] = set()
+    for check, column, index, value in zip(cases["check"], cases["column"], cases["index"], cases["failure_case"]):
+        i = int(index)
+        spec = specs.get(check)
+        if spec is None:  # a column check: the check name is the issue code
+            sub, rep = subs[i], reports[i]
+            sheet, cell = sub.address(form_layout(catalogue), column)
+            rep.issues.append(make_issue(str(check), path=sub.path, sheet=sheet, cell=cell, value=_display(value),
+                                         element=column))
+            continue
+        if (check, i) in seen:
+            continue
+        seen.add((check, i))
+        reports[i].issues.append(_spec_issue(spec, frame.loc[i], subs[i], catalogue))
+
+
+_SCHEMAS: dict[int, Any] = {}
+
+
+def _schema(catalogue: Catalogue) -> tuple[Any, dict[str, CheckSpec]]:
+    if id(catalogue) not in _SCHEMAS:
+        _SCHEMAS[id(catalogue)] = (catalogue, build_schema(catalogue))
+    return _SCHEMAS[id(catalogue)][1]  # type: ignore[no-any-return]
+
+
+def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Catalogue) -> Issue:
+    layout = form_layout(catalogue)
+    sheet, cell = sub.address(layout, spec.at)
+    value = row[spec.at]
+    if spec.kind == "sum":
+        return make_issue("sum-mismatch", path=sub.path, sheet=sheet, cell=cell, value=_display(value),
+                          expected=fmt_number(row[list(spec.parts)].sum()), detail=spec.label_vi, element=spec.at)
+    if spec.kind == "overlap":
+        parts = row[list(spec.parts)]
+        issue = make_issue("overlap-bounds", path=sub.path, sheet=sheet, cell=cell, value=_display(value),
+                           low=fmt_number(parts.max()), high=fmt_number(parts.sum()), detail=f"({spec.label_vi})",
+                           element=spec.at)
+        return issue
+    rule = spec.rule
+    assert rule is not None
+    rhs_value = row[spec.rhs] if isinstance(spec.rhs, str) else spec.rhs
+    lhs_s, rhs_s = fmt_number(value), fmt_number(float(rhs_value))  # type: ignore[arg-type]
+    where_vi = where_en = ""
+    if isinstance(spec.rhs, str):
+        rs, rc = sub.address(layout, spec.rhs)
+        where_vi, where_en = f" [so với ô {rs}!{rc}]", f" [compared with {rs}!{rc}]"
+    return Issue(
+        code=rule.code,
+        severity=rule_severity(spec),
+        text_vi=rule.message_vi.format(lhs=lhs_s, rhs=rhs_s) + where_vi,
+        text_en=rule.message_en.format(lhs=lhs_s, rhs=rhs_s) + where_en,
+        path=sub.path, sheet=sheet, cell=cell, value=_display(value), element=spec.at,
+    )
+
+
+def validate_submissions(
+    subs: Sequence[Submission],
+    catalogue: Catalogue,
+    period: Period | None = None,
+    units: str | None = None,
+) -> Report:
+    """Validate a batch: cover, cells, totals and rules for every file, and duplicates across files."""
+    if period is not None and units is not None:
+        vintage_for(period, units)  # raises UsageError if the list was not in force
+    elif units is not None and units not in ("2025-06-30", "2025-07-01"):
+        raise UsageError(f"unknown unit list {units!r}")
+    cover = _Cover(catalogue, period, units)
+    reports = [FileReport(path=s.path, sha256=s.sha256 or None, issues=list(s.issues)) for s in subs]
+    readable = [i for i, s in enumerate(subs) if s.readable]
+    rows = np.full((len(readable), len(form_layout(catalogue).keys)), np.nan)
+    for n, i in enumerate(readable):
+        cover.check(subs[i], reports[i])
+        rows[n] = clean_values(subs[i], catalogue, reports[i])
+    if readable:
+        frame = pd.DataFrame(rows, columns=form_layout(catalogue).keys)
+        run_schema(frame, [subs[i] for i in readable], [reports[i] for i in readable], catalogue)
+    _duplicates(reports)
+    for rep in reports:
+        rep.issues.sort(key=_issue_order(catalogue))
+    return Report(files=reports, catalogue_version=catalogue.version, template_version=catalogue.template_version)
+
+
+def _duplicates(reports: Sequence[FileReport]) -> None:
+    groups: dict[tuple[str, str], list[FileReport]] = defaultdict(list)
+    for rep in reports:
+        if rep.unit and rep.period:
+            groups[(rep.unit, rep.period)].append(rep)
+    for (unit, period), reps in groups.items():
+        if len(reps) > 1:
+            for rep in reps:
+                others = ", ".join(r.path for r in reps if r is not rep)
+                rep.issues.append(make_issue("duplicate-unit", path=rep.path, unit=unit, period=period,
+                                             detail=f"{rep.path} và {others}", sheet=COVER,
+                                             cell=a1(COVER_BY_KEY["unit_code"].row, 3), value=unit))
+
+
+def _issue_order(catalogue: Catalogue) -> Any:
+    sheet_order = {COVER: 0, **{s.name: i + 1 for i, s in enumerate(catalogue.sheets)}}
+
+    def key(issue: Issue) -> tuple[Any, ...]:
+        row, col = 0, 0
+        if issue.cell:
+            m = re.match(r"([A-Z]+)(\d+)", issue.cell)
+            if m:
+                row = int(m.group(2))
+                col = sum((ord(ch) - 64) * 26**i for i, ch in enumerate(reversed(m.group(1))))
+        return (issue.sheet is not None, sheet_order.get(issue.sheet or "", 99), row, col, issue.code)
+
+    return key
+
+
+def severity_counts(issues: Sequence[Issue]) -> tuple[int, int]:
+    return (sum(i.severity is Severity.ERROR for i in issues), sum(i.severity is Severity.WARNING for i in issues))
