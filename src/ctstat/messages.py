@@ -177,11 +177,12 @@ def make_issue(code: str, severity: Severity | None = None, **fields: Any) -> Is
     params = {k: ("" if v is None else v) for k, v in fields.items()}
     params.setdefault("value", "")
     params.setdefault("detail", "")
+    params_en = {**params, "detail": params.pop("detail_en", params["detail"])}
     return Issue(
         code=code,
         severity=severity or default,
         text_vi=vi.format_map(_Defaults(params)),
-        text_en=en.format_map(_Defaults(params)),
+        text_en=en.format_map(_Defaults(params_en)),
         path=fields.get("path"),
         sheet=fields.get("sheet"),
         cell=fields.get("cell"),

@@ -125,6 +125,7 @@ def file_name(unit: Unit) -> str:
 def write_ward(out_dir: Path, catalogue: Catalogue, h: Hierarchy, unit: Unit, period: Period, seed: int = 0,
                values: dict[str, Any] | None = None, cover: dict[str, Any] | None = None,
                name: str | None = None) -> Path:
+    """Write one filled synthetic form (values from `synth_values` unless given)."""
     values = synth_values(catalogue, unit, period, seed) if values is None else values
     report_date = datetime.combine(period.end, datetime.min.time()) + timedelta(days=5 + int(unit.code) % 9)
     overrides = {"report_date": report_date, "preparer": SYNTHETIC_PREPARER, **(cover or {})}

@@ -250,12 +250,13 @@ def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Cat
     value = row[spec.at]
     if spec.kind == "sum":
         return make_issue("sum-mismatch", path=sub.path, sheet=sheet, cell=cell, value=_display(value),
-                          expected=fmt_number(row[list(spec.parts)].sum()), detail=spec.label_vi, element=spec.at)
+                          expected=fmt_number(row[list(spec.parts)].sum()), detail=spec.label_vi,
+                          detail_en=spec.label_en, element=spec.at)
     if spec.kind == "overlap":
         parts = row[list(spec.parts)]
         issue = make_issue("overlap-bounds", path=sub.path, sheet=sheet, cell=cell, value=_display(value),
                            low=fmt_number(parts.max()), high=fmt_number(parts.sum()), detail=f"({spec.label_vi})",
-                           element=spec.at)
+                           detail_en=f"({spec.label_en})", element=spec.at)
         return issue
     rule = spec.rule
     assert rule is not None
