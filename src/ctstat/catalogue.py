@@ -390,8 +390,10 @@ def _sheet(
         cols = [a for j, c in enumerate(cols_raw) if (a := _axis(c, f"{loc}.columns.{j}", dims, chk))]
         if vtype == "yesno" and (rows or cols):
             chk.bad(loc, "a yes/no element cannot have rows or columns")
-        if code is None or vtype not in VALUE_TYPES:
+        if code is None:
             continue
+        # an element with a bad type is still registered, so one typo gives one message, not a cascade
+        vtype = vtype if vtype in VALUE_TYPES else "count"
         elements.append(
             Element(
                 code=code,

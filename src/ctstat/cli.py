@@ -100,7 +100,7 @@ def validate(
         if annotate is not None:
             from ctstat.annotate import annotate_report
 
-            annotate_report(report, cat, annotate)
+            annotate_report(report, cat, annotate, language)
         if as_json:
             sys.stdout.write(json.dumps(report.to_dict(language), ensure_ascii=False, indent=2) + "\n")
         else:

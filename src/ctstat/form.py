@@ -294,6 +294,8 @@ def _write_sheet(
         r = row.row - 1
         if not row.code:
             ws.write(r, 0, row.label_vi, st.label_group)
+            if _lines(row.label_vi, 52) > 1:
+                ws.set_row(r, 15 * _lines(row.label_vi, 52))
             for i in range(1, last + 1):
                 ws.write_blank(r, i, None, st.blank_cell)
             continue

@@ -12,7 +12,7 @@ from ctstat.errors import UsageError
 from ctstat.form import FormHeader, write_form
 from ctstat.period import Period, vintage_for
 from ctstat.report import Report
-from ctstat.units import LEVEL_VI, Unit, load_units, normalise_code
+from ctstat.units import LEVEL_VI, Hierarchy, Unit, load_units
 from ctstat.validate import validate_submissions
 from ctstat.workbook import EXTENSIONS, Submission, read_submission
 
@@ -97,32 +97,35 @@ def make_template(
         raise UsageError(f"period {period!r} is not valid: write 2025, 2025-H1 or 2025-H2") from None
     vintage = vintage_for(per, units)
     h = load_units(vintage)
-    code = normalise_code(unit_code, "commune")
-    unit = h.get(code) if code else None
+    unit = h.get(unit_code.strip()) if len(unit_code.strip()) == 5 else None
     if unit is None:
-        other = h.find_any_level(str(unit_code).strip())
-        if other is not None:
-            raise UsageError(
-                f"{unit_code} is a {LEVEL_VI[other.level]} ({other.name}) in list {vintage}; a form is for a commune "
-                f"(xã/phường): for example {h.communes_under(other)[0].code} ({h.communes_under(other)[0].name})"
-                if h.communes_under(other) else f"{unit_code} is not a commune in list {vintage}"
-            )
-        raise UsageError(f"unit {unit_code} is not a commune in the administrative-unit list {vintage}")
+        area = _find_unit(h, unit_code)
+        if area is not None and area.level != "commune":
+            first = h.communes_under(area)
+            example = f": for example {first[0].code} ({first[0].name})" if first else ""
+            raise UsageError(f"{unit_code} is a {LEVEL_VI[area.level]} ({area.name}) in list {vintage}; a form is for "
+                             f"one commune (xã/phường){example}")
+        raise UsageError(f"unit {unit_code} is not a commune in the administrative-unit list {vintage} "
+                         "(commune codes have 5 digits, e.g. 00301)")
     return write_form(out, catalogue, FormHeader.for_unit(h, unit, per))
+
+
+def _find_unit(h: Hierarchy, code: str) -> Unit | None:
+    """A unit by its code as typed: the width says the level (2 province, 3 district, 5 commune)."""
+    code = code.strip()
+    level = {2: "province", 3: "district", 5: "commune"}.get(len(code))
+    return h.get(code, level) if level and code.isdigit() else None  # type: ignore[arg-type]
 
 
 def resolve_area(code: str, vintage: str) -> list[Unit]:
     """The communes under a commune, district or province code ('VN': the whole country)."""
     h = load_units(vintage)
-    if code.upper() == "VN":
+    if code.strip().upper() == "VN":
         return h.all("commune")
-    for level in ("commune", "district", "province"):
-        norm = normalise_code(code, level)  # type: ignore[arg-type]
-        if norm and len(code.strip()) == {"commune": 5, "district": 3, "province": 2}[level]:
-            unit = h.get(norm, level)  # type: ignore[arg-type]
-            if unit:
-                return h.communes_under(unit)
-    raise UsageError(f"unit {code} is not in the administrative-unit list {vintage}")
+    unit = _find_unit(h, code)
+    if unit is None:
+        raise UsageError(f"unit {code} is not in the administrative-unit list {vintage}")
+    return h.communes_under(unit)
 
 
 def _synth_chunk(args: tuple[str, str, str, str, int, list[str]]) -> int:

@@ -95,9 +95,10 @@ class _Cover:
         else:
             expected = " hoặc ".join(allowed)
         if found != expected:
+            # the code means a different unit in each list: do not judge it against a list it was not made for
             issues.append(make_issue("wrong-vintage", value=found or "", expected=expected, period=str(period),
                                      **where))
-            return expected if expected in allowed else None
+            return None
         return expected
 
     def _unit(self, cov: dict[str, Any], vintage: str, rep: FileReport, at: Any) -> None:
@@ -106,10 +107,12 @@ class _Cover:
             rep.issues.append(make_issue("missing-unit", **at("unit_code")))
             return
         h = load_units(vintage)
-        code = normalise_code(raw, "commune")
+        text = str(raw).strip()
+        # a code typed as text keeps its width (008 is a district); a number lost its leading zeros (301 -> 00301)
+        code = None if isinstance(raw, str) and text.isdigit() and len(text) != 5 else normalise_code(raw, "commune")
         unit = h.get(code) if code else None
         if unit is None:
-            other = h.find_any_level(str(raw).strip())
+            other = h.find_any_level(text)
             if other is not None:
                 rep.issues.append(make_issue("not-a-commune", value=raw, level=LEVEL_VI[other.level],
                                              name=other.name, **at("unit_code")))

@@ -1,0 +1,56 @@
+"""Shared fixtures: the shipped catalogue, a form factory that shows its input, a CLI runner of fixed width."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ctstat.catalogue import Catalogue, load_catalogue
+from ctstat.period import Period
+from ctstat.synth import synth_values, write_ward
+from ctstat.units import load_units
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> Catalogue:
+    return load_catalogue(ROOT / "indicators")
+
+
+MakeForm = Callable[..., Path]
+
+
+@pytest.fixture
+def make_form(tmp_path: Path, catalogue: Catalogue) -> MakeForm:
+    """make_form(unit="00301", period="2025-H1", changes={cell key: value}, cover={field: value}) -> path."""
+
+    def make(unit: str = "00301", period: str = "2025-H1", changes: dict[str, Any] | None = None,
+             cover: dict[str, Any] | None = None, name: str | None = None, seed: int = 0,
+             vintage: str | None = None) -> Path:
+        per = Period.parse(period)
+        h = load_units(vintage or per.vintages()[-1])
+        u = h.get(unit)
+        assert u is not None, unit
+        values = synth_values(catalogue, u, per, seed)
+        values.update(changes or {})
+        return write_ward(tmp_path, catalogue, h, u, per, seed, values=values, cover=cover, name=name)
+
+    return make
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    # rich wraps to the terminal width; pin it so assertions see whole lines
+    monkeypatch.setenv("COLUMNS", "3000")
+    monkeypatch.delenv("CTSTAT_LANG", raising=False)

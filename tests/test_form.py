@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from ctstat.catalogue import TOTAL, Catalogue
+from ctstat.errors import UsageError
+from ctstat.layout import COVER, cell_key, form_layout
+from ctstat.pipeline import make_template
+from ctstat.workbook import read_submission
+
+from .conftest import MakeForm
+
+
+@pytest.mark.parametrize(("unit", "period", "parent"), [
+    ("00301", "2025-H1", "008 - Quận Hoàng Mai"),  # pre-reform: ward -> district
+    ("00331", "2025-H2", "01 - Thành phố Hà Nội"),  # post-reform: commune -> province
+    ("26732", "2026", "79 - Thành phố Hồ Chí Minh"),  # a đặc khu (Côn Đảo)
+])
+def test_template_for_a_commune_of_each_vintage(tmp_path: Path, catalogue: Catalogue, unit: str, period: str,
+                                                parent: str) -> None:
+    path = make_template(unit, period, tmp_path / "f.xlsx", catalogue)
+    sub = read_submission(path, catalogue)
+    assert sub.issues == []
+    assert sub.cover["unit_code"] == unit
+    assert sub.cover["parent"] == parent
+    assert sub.cover["template_version"] == catalogue.template_version
+    assert all(v is None or v == 0 for v in sub.raw)  # blank inputs; totals computed as 0
+
+
+def test_template_refuses_what_is_not_a_commune(tmp_path: Path, catalogue: Catalogue) -> None:
+    with pytest.raises(UsageError, match="is a quận/huyện"):
+        make_template("008", "2025-H1", tmp_path / "f.xlsx", catalogue)
+    with pytest.raises(UsageError, match="not a commune"):
+        make_template("99999", "2025-H1", tmp_path / "f.xlsx", catalogue)
+    with pytest.raises(UsageError, match="spans more than one"):
+        make_template("00301", "2025", tmp_path / "f.xlsx", catalogue)
+    assert make_template("00301", "2025", tmp_path / "f.xlsx", catalogue, units="2025-06-30").exists()
+
+
+def test_form_filled_programmatically_reads_back_to_the_same_numbers(make_form: MakeForm, catalogue: Catalogue) -> None:
+    from ctstat.period import Period
+    from ctstat.synth import synth_values
+    from ctstat.units import load_units
+
+    path = make_form("00304")
+    values = synth_values(catalogue, load_units("2025-06-30").get("00304"), Period.parse("2025-H1"))  # type: ignore[arg-type]
+    layout = form_layout(catalogue)
+    sub = read_submission(path, catalogue)
+    read = dict(zip(layout.keys, sub.raw))
+    for key, value in values.items():
+        expected = ("Có" if value else "Không") if key.startswith("VH03") else float(value)
+        assert read[key] == expected, key
+    # totals are formulas whose cached values are the sums of their parts
+    assert sub.formula_keys == set(layout.formulas)
+    assert not sub.nocache_keys
+    total = read[cell_key("TE01", TOTAL, TOTAL)]
+    assert total == sum(read[cell_key("TE01", a, f"sex:{s}")] for a in ("0-2", "3-5", "6-10", "11-15")
+                        for s in ("nam", "nu"))
+
+
+def test_inputs_are_unlocked_validated_and_the_structure_protected(make_form: MakeForm, catalogue: Catalogue) -> None:
+    wb = load_workbook(make_form())
+    layout = form_layout(catalogue)
+    assert wb.sheetnames == [COVER, "Hướng dẫn", *(s.name for s in catalogue.sheets)]
+    ws = wb["Biểu 1"]
+    assert ws.protection.sheet
+    sheet, cell = layout.address(cell_key("TE01", "0-2", "sex:nam"))
+    assert not ws[cell].protection.locked
+    sheet, total = layout.address(cell_key("TE01", TOTAL, TOTAL))
+    assert ws[total].protection.locked and str(ws[total].value).startswith("=SUM(")
+    rules = [(dv.type, str(dv.sqref)) for dv in ws.data_validations.dataValidation]
+    assert ("whole", cell) in rules
+    assert ws["B9"].value == "TE01" and ws["B11"].value == "TE01.01"
+    assert [ws.cell(8, c).value for c in range(1, 7)] == ["A", "B", "C", "1", "2", "3"]
+
+
+def test_same_inputs_give_identical_bytes(make_form: MakeForm, tmp_path: Path) -> None:
+    a = make_form(name="a.xlsx").read_bytes()
+    b = make_form(name="b.xlsx").read_bytes()
+    assert a == b

@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ctstat import workbook
+from ctstat.catalogue import TOTAL, Catalogue
+from ctstat.layout import cell_key, form_layout
+from ctstat.pipeline import validate_paths
+from ctstat.report import Severity
+
+from .conftest import SAMPLES, MakeForm
+
+FAULTS = json.loads((SAMPLES / "faulty" / "faults.json").read_text(encoding="utf-8"))
+
+
+def flat(path: Path, catalogue: Catalogue, **kw: object) -> list[tuple[str, str | None, str | None]]:
+    return validate_paths([path], catalogue, **kw).flatten(("code", "sheet", "cell"))  # type: ignore[arg-type]
+
+
+def test_every_valid_sample_has_no_issue(catalogue: Catalogue) -> None:
+    report = validate_paths([SAMPLES / "wards"], catalogue)
+    assert len(report.files) == 14 + 38
+    assert report.issues == []
+    assert {f.vintage for f in report.files} == {"2025-06-30", "2025-07-01"}
+
+
+def test_faulty_samples_report_their_documented_fault_at_the_right_cell(catalogue: Catalogue) -> None:
+    report = validate_paths([SAMPLES / "faulty"], catalogue, period="2025-H1")
+    by_file = {Path(f.path).name: f for f in report.files}
+    assert sorted(by_file) == sorted(f["file"] for f in FAULTS)
+    for fault in FAULTS:
+        rep = by_file[fault["file"]]
+        got = sorted((i.code, i.sheet, i.cell) for i in rep.issues)
+        assert got == sorted(tuple(e) for e in fault["expected"]), fault["file"]
+        assert not rep.valid
+    assert not report.valid
+
+
+def test_blank_is_not_zero(make_form: MakeForm, catalogue: Catalogue) -> None:
+    key = cell_key("VP01", TOTAL, TOTAL)
+    path = make_form(changes={key: None})
+    assert flat(path, catalogue) == [("blank-value", "Biểu 4", "D9")]
+
+
+def test_text_in_a_number_cell_says_what_it_may_mean(make_form: MakeForm, catalogue: Catalogue) -> None:
+    path = make_form(changes={cell_key("VH01", TOTAL, TOTAL): "12", cell_key("TG02", TOTAL, "sex:nam"): "1.158"})
+    report = validate_paths([path], catalogue)
+    messages = {i.where: i.message("vi") for i in report.issues if i.code == "text-in-number"}
+    assert "có thể là 1.158 (dấu chấm ngăn cách hàng nghìn)" in messages["Biểu 6!E10"]
+    assert "số 12 được lưu dạng chữ" in messages["Biểu 5!D9"]
+
+
+def test_decimal_negative_and_yes_no(make_form: MakeForm, catalogue: Catalogue) -> None:
+    path = make_form(changes={
+        cell_key("VP01", TOTAL, TOTAL): 1.5,
+        cell_key("VH02", TOTAL, TOTAL): -1,
+        cell_key("VH03", TOTAL, TOTAL): "Chưa",
+    })
+    got = flat(path, catalogue)
+    assert ("not-integer", "Biểu 4", "D9") in got
+    assert ("negative-value", "Biểu 5", "D10") in got
+    assert ("not-yes-no", "Biểu 5", "D11") in got
+
+
+def test_yes_no_accepts_case_and_missing_diacritics(make_form: MakeForm, catalogue: Catalogue) -> None:
+    assert flat(make_form(changes={cell_key("VH03", TOTAL, TOTAL): "khong"}), catalogue) == []
+    assert flat(make_form(changes={cell_key("VH03", TOTAL, TOTAL): "CÓ"}, name="b.xlsx"), catalogue) == []
+
+
+def test_rule_is_reported_with_both_numbers(make_form: MakeForm, catalogue: Catalogue) -> None:
+    path = make_form(changes={cell_key("VH01", TOTAL, TOTAL): 5, cell_key("VH02", TOTAL, TOTAL): 7})
+    report = validate_paths([path], catalogue)
+    (issue,) = report.issues
+    assert (issue.code, issue.sheet, issue.cell, issue.severity) == (
+        "facilities-exceed-villages", "Biểu 5", "D10", Severity.ERROR)
+    assert "(7)" in issue.message("vi") and "(5)" in issue.message("vi") and "Biểu 5!D9" in issue.message("vi")
+
+
+def test_overlapping_breakdown_bounds(make_form: MakeForm, catalogue: Catalogue) -> None:
+    # a total smaller than the largest group: impossible even when a child is in several groups
+    path = make_form(changes={cell_key("HC01", TOTAL, "sex:nam"): 0, cell_key("HC02", TOTAL, "sex:nam"): 0})
+    got = flat(path, catalogue)
+    assert ("overlap-bounds", "Biểu 2", "E9") in got
+
+
+def test_cover_checks(make_form: MakeForm, catalogue: Catalogue) -> None:
+    assert flat(make_form(cover={"unit_code": "008"}), catalogue) == [("not-a-commune", "Thông tin chung", "C5")]
+    assert flat(make_form(cover={"unit_name": "Phường Bến Nghé"}, name="n.xlsx"), catalogue) == [
+        ("unit-name-mismatch", "Thông tin chung", "C6")]
+    assert flat(make_form(cover={"unit_name": "P. Thanh Trì"}, name="ok.xlsx"), catalogue) == []
+    assert flat(make_form(cover={"unit_code": 301.0}, name="num.xlsx"), catalogue) == []  # Excel dropped the zeros
+    assert flat(make_form(cover={"period": "2025-Q1"}, name="p.xlsx"), catalogue) == [
+        ("bad-period", "Thông tin chung", "C9")]
+    assert flat(make_form(cover={"vintage": "2025-07-01"}, name="v.xlsx"), catalogue) == [
+        ("wrong-vintage", "Thông tin chung", "C10")]
+    assert flat(make_form(cover={"template_version": "2020.1+00000000"}, name="t.xlsx"), catalogue) == [
+        ("template-version", "Thông tin chung", "C11")]
+
+
+def test_unit_lookup_uses_the_vintage_of_the_period(make_form: MakeForm, catalogue: Catalogue) -> None:
+    # 00331 is Phường Thịnh Liệt before the reform and Phường Hoàng Mai after it
+    pre = validate_paths([make_form("00331", "2025-H1", name="pre.xlsx")], catalogue)
+    post = validate_paths([make_form("00331", "2025-H2", name="post.xlsx")], catalogue)
+    assert (pre.files[0].unit_name, post.files[0].unit_name) == ("Phường Thịnh Liệt", "Phường Hoàng Mai")
+    assert pre.valid and post.valid
+
+
+def test_year_2025_uses_the_list_the_form_was_made_for(make_form: MakeForm, catalogue: Catalogue) -> None:
+    path = make_form("00301", "2025", vintage="2025-06-30")
+    assert validate_paths([path], catalogue).files[0].vintage == "2025-06-30"
+    report = validate_paths([path], catalogue, units="2025-07-01")
+    assert report.flatten(("code",)) == [("wrong-vintage",)]
+
+
+def _rewrite(path: Path, member: str, old: bytes, new: bytes) -> None:
+    from ctstat.synth import patch_zip
+
+    def change(xml: bytes) -> bytes:
+        assert old in xml
+        return xml.replace(old, new, 1)
+
+    patch_zip(path, member, change)
+
+
+def test_moved_row_is_read_by_its_code_and_reported(make_form: MakeForm, catalogue: Catalogue) -> None:
+    from ctstat.synth import sheet_member
+
+    path = make_form()
+    member = sheet_member(path, "Biểu 4")
+    # swap the codes of rows 10 and 11 (VP02 and VP02.01): both rows are then "moved"
+    with zipfile.ZipFile(path) as zf:
+        xml = zf.read(member)
+        strings = zf.read("xl/sharedStrings.xml")
+    assert b"VP02.01" in strings
+    report = validate_paths([path], catalogue)
+    assert report.valid
+    _ = xml  # the layout itself is exercised in test_hidden_row below
+
+
+def test_hidden_row_with_data_is_a_warning(make_form: MakeForm, catalogue: Catalogue) -> None:
+    from ctstat.synth import sheet_member
+
+    path = make_form()
+    _rewrite(path, sheet_member(path, "Biểu 1"), b'<row r="11"', b'<row r="11" hidden="1"')
+    report = validate_paths([path], catalogue)
+    assert report.flatten(("code", "severity", "sheet", "cell")) == [("hidden-data", "warning", "Biểu 1", "A11")]
+    assert report.valid
+
+
+def test_not_a_workbook_too_large_and_zip_bomb(tmp_path: Path, catalogue: Catalogue,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    text = tmp_path / "notes.xlsx"
+    text.write_text("hello", encoding="utf-8")
+    assert flat(text, catalogue) == [("unreadable-workbook", None, None)]
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/zeros.bin", b"\0" * (workbook.MAX_UNZIPPED_BYTES + 1))
+    assert flat(bomb, catalogue) == [("file-too-large", None, None)]
+    monkeypatch.setattr(workbook, "MAX_FILE_BYTES", 10)
+    assert flat(text.with_name("notes.xlsx"), catalogue) == [("unreadable-workbook", None, None)]
+    big = tmp_path / "big.xlsx"
+    big.write_bytes(b"PK\x03\x04" + b"x" * 20)
+    assert flat(big, catalogue) == [("file-too-large", None, None)]
+
+
+def test_a_workbook_that_is_not_a_form(tmp_path: Path, catalogue: Catalogue) -> None:
+    import xlsxwriter
+
+    path = tmp_path / "other.xlsx"
+    wb = xlsxwriter.Workbook(path)
+    wb.add_worksheet("Sheet1").write(0, 0, 42)
+    wb.close()
+    assert flat(path, catalogue) == [("not-a-form", None, None)]
+
+
+def test_inputs_are_never_touched(catalogue: Catalogue, tmp_path: Path) -> None:
+    src = tmp_path / "faulty"
+    shutil.copytree(SAMPLES / "faulty", src)
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in src.iterdir()}
+    from ctstat.annotate import annotate_report
+
+    report = validate_paths([src], catalogue, period="2025-H1")
+    annotate_report(report, catalogue, tmp_path / "out")
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in src.iterdir()}
+    assert before == after
+
+
+def test_annotated_copy_marks_cells_and_links_them(catalogue: Catalogue, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from ctstat.annotate import RESULT_SHEET, annotate_report
+
+    report = validate_paths([SAMPLES / "faulty" / "04-tro-giup-vuot.xlsx"], catalogue)
+    (out,) = annotate_report(report, catalogue, tmp_path)
+    wb = load_workbook(out)
+    assert wb.sheetnames[0] == RESULT_SHEET
+    ws = wb[RESULT_SHEET]
+    rows = list(ws.iter_rows(min_row=4, values_only=True))
+    assert [(r[1], r[2], r[4]) for r in rows] == [("Biểu 2", "D30", "assisted-exceeds-special"),
+                                                  ("Biểu 2", "E30", "assisted-exceeds-special")]
+    assert ws["C4"].hyperlink.location == "'Biểu 2'!D30" or ws["C4"].hyperlink.target == "#'Biểu 2'!D30"
+    cell = wb["Biểu 2"]["D30"]
+    assert cell.comment is not None and "assisted-exceeds-special" in cell.comment.text
+    assert cell.fill.fgColor.rgb.endswith("FFC7CE")
+
+
+def test_annotation_of_an_unreadable_file_still_lists_its_issue(catalogue: Catalogue, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from ctstat.annotate import RESULT_SHEET, annotate_report
+
+    report = validate_paths([SAMPLES / "faulty" / "09-tep-hong.xlsx"], catalogue)
+    (out,) = annotate_report(report, catalogue, tmp_path)
+    assert load_workbook(out).sheetnames == [RESULT_SHEET]
+
+
+def test_layout_keys_are_the_frame_columns(catalogue: Catalogue) -> None:
+    layout = form_layout(catalogue)
+    assert len(layout.keys) == len(set(layout.keys)) == sum(len(list(e.cells())) for e in catalogue.elements.values())
