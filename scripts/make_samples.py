@@ -13,7 +13,7 @@ from pathlib import Path
 from ctstat.catalogue import TOTAL, load_catalogue
 from ctstat.layout import cell_key, form_layout
 from ctstat.period import Period
-from ctstat.synth import corrupt, drop_cached_value, encrypt, file_name, remove_sheet, synth_values, write_ward
+from ctstat.synth import corrupt, drop_cached_value, encrypt, remove_sheet, synth_values, write_ward
 from ctstat.units import load_units
 
 ROOT = Path(__file__).resolve().parents[1] / "samples"
@@ -44,8 +44,7 @@ def main() -> None:
         unit = old.get(unit_code)
         assert unit is not None
         path = write_ward(out, cat, old, unit, PRE, name=name, **kw)  # type: ignore[arg-type]
-        faults.append({"file": name, "unit": unit_code, "fault_vi": what_vi,
-                       "expected": [list(e) for e in expected]})
+        faults.append({"file": name, "unit": unit_code, "fault_vi": what_vi, "expected": [list(e) for e in expected]})
         return path
 
     def values(code: str) -> dict[str, object]:
@@ -59,20 +58,29 @@ def main() -> None:
     v = values("00301")
     key = cell_key("TE01", "0-2", "sex:nam")
     v[key] = -5
-    add("01-so-am.xlsx", "00301", "Số âm ở ô dân số trẻ em dưới 3 tuổi, nam", [("negative-value", *at(key))],
-        values=v)
+    add("01-so-am.xlsx", "00301", "Số âm ở ô dân số trẻ em dưới 3 tuổi, nam", [("negative-value", *at(key))], values=v)
 
     v = values("00304")
     key = cell_key("TE01", "3-5", "sex:nu")
     v[key] = "1.158"
-    add("02-so-dang-chu.xlsx", "00304", "Gõ '1.158' (chữ, dấu chấm ngăn cách hàng nghìn) vào ô số",
-        [("text-in-number", *at(key))], values=v)
+    add(
+        "02-so-dang-chu.xlsx",
+        "00304",
+        "Gõ '1.158' (chữ, dấu chấm ngăn cách hàng nghìn) vào ô số",
+        [("text-in-number", *at(key))],
+        values=v,
+    )
 
     # the age split of abused children no longer adds up to the total (the total is the sum by sex);
     # pick a cell whose change keeps the overlap bounds of the forms of abuse, so the file has one fault
     v, key = _age_fault(values("00307"))
-    add("03-cong-khong-khop.xlsx", "00307", "Tổng số trẻ em bị xâm hại chia theo nhóm tuổi không khớp tổng số",
-        [("sum-mismatch", *at(cell_key("XH01", TOTAL, TOTAL)))], values=v)
+    add(
+        "03-cong-khong-khop.xlsx",
+        "00307",
+        "Tổng số trẻ em bị xâm hại chia theo nhóm tuổi không khớp tổng số",
+        [("sum-mismatch", *at(cell_key("XH01", TOTAL, TOTAL)))],
+        values=v,
+    )
 
     v = values("00310")
     key = cell_key("HC02", "d", "sex:nam")
@@ -83,35 +91,67 @@ def main() -> None:
     expected = [("assisted-exceeds-special", *at(key)), ("assisted-exceeds-special", *at(cell_key("HC02", "d", TOTAL)))]
     if int(v[total]) > int(v[cell_key("HC01", TOTAL, "sex:nam")]):  # type: ignore[call-overload]
         expected.append(("assisted-exceeds-special", *at(total)))
-    add("04-tro-giup-vuot.xlsx", "00310", "Số trẻ khuyết tật (nam) được trợ giúp lớn hơn số trẻ khuyết tật (nam)",
-        expected, values=v)
+    add(
+        "04-tro-giup-vuot.xlsx",
+        "00310",
+        "Số trẻ khuyết tật (nam) được trợ giúp lớn hơn số trẻ khuyết tật (nam)",
+        expected,
+        values=v,
+    )
 
-    add("05-sai-ma-don-vi.xlsx", "00313", "Mã đơn vị không có trong danh mục (99999)",
-        [("unknown-unit", "Thông tin chung", "C5")], cover={"unit_code": "99999"})
+    add(
+        "05-sai-ma-don-vi.xlsx",
+        "00313",
+        "Mã đơn vị không có trong danh mục (99999)",
+        [("unknown-unit", "Thông tin chung", "C5")],
+        cover={"unit_code": "99999"},
+    )
 
-    add("06-sai-ky.xlsx", "00316", "Kỳ báo cáo 2024-H2 gửi vào đợt 2025-H1",
-        [("wrong-period", "Thông tin chung", "C9")], cover={"period": "2024-H2"})
+    add(
+        "06-sai-ky.xlsx",
+        "00316",
+        "Kỳ báo cáo 2024-H2 gửi vào đợt 2025-H1",
+        [("wrong-period", "Thông tin chung", "C9")],
+        cover={"period": "2024-H2"},
+    )
 
     p = add("07-thieu-trang.xlsx", "00319", "Trang 'Biểu 4' bị xóa", [("missing-sheet", "Biểu 4", "")])
     remove_sheet(p, "Biểu 4")
 
-    p = add("08-cong-thuc-chua-tinh.xlsx", "00322",
-            "Ô tổng (công thức) không có giá trị đã tính, như tệp lưu bằng chương trình không tính công thức",
-            [("formula-no-cache", "Biểu 1", "D9")])
+    p = add(
+        "08-cong-thuc-chua-tinh.xlsx",
+        "00322",
+        "Ô tổng (công thức) không có giá trị đã tính, như tệp lưu bằng chương trình không tính công thức",
+        [("formula-no-cache", "Biểu 1", "D9")],
+    )
     drop_cached_value(p, "Biểu 1", "D9")
 
     p = add("09-tep-hong.xlsx", "00325", "Tệp bị hỏng (chỉ còn nửa đầu)", [("unreadable-workbook", "", "")])
     corrupt(p)
 
-    add("10-trung-don-vi-a.xlsx", "00328", "Hai tệp cho cùng phường Lĩnh Nam (tệp thứ nhất)",
-        [("duplicate-unit", "Thông tin chung", "C5")])
-    add("10-trung-don-vi-b.xlsx", "00328", "Hai tệp cho cùng phường Lĩnh Nam (tệp thứ hai)",
-        [("duplicate-unit", "Thông tin chung", "C5")], seed=1)  # type: ignore[arg-type]
+    add(
+        "10-trung-don-vi-a.xlsx",
+        "00328",
+        "Hai tệp cho cùng phường Lĩnh Nam (tệp thứ nhất)",
+        [("duplicate-unit", "Thông tin chung", "C5")],
+    )
+    add(
+        "10-trung-don-vi-b.xlsx",
+        "00328",
+        "Hai tệp cho cùng phường Lĩnh Nam (tệp thứ hai)",
+        [("duplicate-unit", "Thông tin chung", "C5")],
+        seed=1,
+    )  # type: ignore[arg-type]
 
     v = values("00331")
     key = cell_key("TE01", TOTAL, TOTAL)
-    p = add("11-go-de-cong-thuc.xlsx", "00331", "Ô tổng số dân số trẻ em bị gõ đè bằng một số sai",
-            [("formula-overwritten", *at(key)), ("sum-mismatch", *at(key)), ("sum-mismatch", *at(key))], values=v)
+    p = add(
+        "11-go-de-cong-thuc.xlsx",
+        "00331",
+        "Ô tổng số dân số trẻ em bị gõ đè bằng một số sai",
+        [("formula-overwritten", *at(key)), ("sum-mismatch", *at(key)), ("sum-mismatch", *at(key))],
+        values=v,
+    )
     _overwrite_formula(p, "Biểu 1", "D9", 4321)
 
     p = add("12-co-mat-khau.xlsx", "00334", "Tệp được đặt mật khẩu mở tệp", [("encrypted-workbook", "", "")])
@@ -146,9 +186,13 @@ def _overwrite_formula(path: Path, sheet: str, cell: str, value: int) -> None:
     from ctstat.synth import patch_zip, sheet_member
 
     pattern = re.compile(rf'<c r="{cell}"( s="\d+")?( t="\w+")?><f>[^<]*</f><v>[^<]*</v></c>'.encode())
-    patch_zip(path, sheet_member(path, sheet),
-              lambda xml: pattern.sub(lambda m: b'<c r="%s"%s><v>%d</v></c>' % (cell.encode(), m.group(1) or b"", value),
-                                      xml, count=1))
+    patch_zip(
+        path,
+        sheet_member(path, sheet),
+        lambda xml: pattern.sub(
+            lambda m: b'<c r="%s"%s><v>%d</v></c>' % (cell.encode(), m.group(1) or b"", value), xml, count=1
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,15 @@ MakeForm = Callable[..., Path]
 def make_form(tmp_path: Path, catalogue: Catalogue) -> MakeForm:
     """make_form(unit="00301", period="2025-H1", changes={cell key: value}, cover={field: value}) -> path."""
 
-    def make(unit: str = "00301", period: str = "2025-H1", changes: dict[str, Any] | None = None,
-             cover: dict[str, Any] | None = None, name: str | None = None, seed: int = 0,
-             vintage: str | None = None) -> Path:
+    def make(
+        unit: str = "00301",
+        period: str = "2025-H1",
+        changes: dict[str, Any] | None = None,
+        cover: dict[str, Any] | None = None,
+        name: str | None = None,
+        seed: int = 0,
+        vintage: str | None = None,
+    ) -> Path:
         per = Period.parse(period)
         h = load_units(vintage or per.vintages()[-1])
         u = h.get(unit)

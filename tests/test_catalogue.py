@@ -18,7 +18,14 @@ def test_shipped_catalogue_has_every_category_list(catalogue: Catalogue) -> None
     assert len(dims["special_group"].categories) == 14
     assert dims["special_group"].categories[4].vi == "đ) Trẻ em nhiễm HIV/AIDS"
     assert [c.vi for c in dims["abuse_form"].categories] == [
-        "Bạo lực", "Bóc lột", "Xâm hại tình dục", "Mua bán", "Bỏ rơi", "Bỏ mặc", "Hình thức gây tổn hại khác"]
+        "Bạo lực",
+        "Bóc lột",
+        "Xâm hại tình dục",
+        "Mua bán",
+        "Bỏ rơi",
+        "Bỏ mặc",
+        "Hình thức gây tổn hại khác",
+    ]
     assert dims["age_group"].basis == "modelled"
     assert dims["abuse_setting"].basis == "modelled"
 
@@ -64,7 +71,9 @@ def test_a_typo_is_reported_with_file_and_path(tmp_path: Path) -> None:
 def test_unknown_dimension_and_field(tmp_path: Path) -> None:
     d = _copy(tmp_path)
     text = (d / "population.yaml").read_text(encoding="utf-8")
-    text = text.replace("dimension: age_group", "dimension: age").replace("unit_en: children\n", "unit_en: children\n    colour: red\n", 1)
+    text = text.replace("dimension: age_group", "dimension: age").replace(
+        "unit_en: children\n", "unit_en: children\n    colour: red\n", 1
+    )
     (d / "population.yaml").write_text(text, encoding="utf-8")
     problems = _problems(d)
     assert any(p.startswith("population.yaml: elements.0.colour: unknown field") for p in problems)

@@ -14,13 +14,17 @@ from ctstat.workbook import read_submission
 from .conftest import MakeForm
 
 
-@pytest.mark.parametrize(("unit", "period", "parent"), [
-    ("00301", "2025-H1", "008 - Quận Hoàng Mai"),  # pre-reform: ward -> district
-    ("00331", "2025-H2", "01 - Thành phố Hà Nội"),  # post-reform: commune -> province
-    ("26732", "2026", "79 - Thành phố Hồ Chí Minh"),  # a đặc khu (Côn Đảo)
-])
-def test_template_for_a_commune_of_each_vintage(tmp_path: Path, catalogue: Catalogue, unit: str, period: str,
-                                                parent: str) -> None:
+@pytest.mark.parametrize(
+    ("unit", "period", "parent"),
+    [
+        ("00301", "2025-H1", "008 - Quận Hoàng Mai"),  # pre-reform: ward -> district
+        ("00331", "2025-H2", "01 - Thành phố Hà Nội"),  # post-reform: commune -> province
+        ("26732", "2026", "79 - Thành phố Hồ Chí Minh"),  # a đặc khu (Côn Đảo)
+    ],
+)
+def test_template_for_a_commune_of_each_vintage(
+    tmp_path: Path, catalogue: Catalogue, unit: str, period: str, parent: str
+) -> None:
     path = make_template(unit, period, tmp_path / "f.xlsx", catalogue)
     sub = read_submission(path, catalogue)
     assert sub.issues == []
@@ -49,7 +53,7 @@ def test_form_filled_programmatically_reads_back_to_the_same_numbers(make_form: 
     values = synth_values(catalogue, load_units("2025-06-30").get("00304"), Period.parse("2025-H1"))  # type: ignore[arg-type]
     layout = form_layout(catalogue)
     sub = read_submission(path, catalogue)
-    read = dict(zip(layout.keys, sub.raw))
+    read = dict(zip(layout.keys, sub.raw, strict=True))
     for key, value in values.items():
         expected = ("Có" if value else "Không") if key.startswith("VH03") else float(value)
         assert read[key] == expected, key
@@ -57,8 +61,9 @@ def test_form_filled_programmatically_reads_back_to_the_same_numbers(make_form: 
     assert sub.formula_keys == set(layout.formulas)
     assert not sub.nocache_keys
     total = read[cell_key("TE01", TOTAL, TOTAL)]
-    assert total == sum(read[cell_key("TE01", a, f"sex:{s}")] for a in ("0-2", "3-5", "6-10", "11-15")
-                        for s in ("nam", "nu"))
+    assert total == sum(
+        read[cell_key("TE01", a, f"sex:{s}")] for a in ("0-2", "3-5", "6-10", "11-15") for s in ("nam", "nu")
+    )
 
 
 def test_inputs_are_unlocked_validated_and_the_structure_protected(make_form: MakeForm, catalogue: Catalogue) -> None:

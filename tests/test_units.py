@@ -46,24 +46,42 @@ def test_crosswalk() -> None:
     assert sorted(n for n, _ in cw["00301"]) == ["00301", "00328"]
 
 
-@pytest.mark.parametrize(("raw", "level", "code"), [
-    (337.0, "commune", "00337"), ("00337", "commune", "00337"), ("337", "commune", "00337"),
-    ("00337 - Hoàng Liệt", "commune", "00337"), (8, "district", "008"), ("123456", "commune", None),
-    ("abc", "commune", None), (1.5, "commune", None),
-])
+@pytest.mark.parametrize(
+    ("raw", "level", "code"),
+    [
+        (337.0, "commune", "00337"),
+        ("00337", "commune", "00337"),
+        ("337", "commune", "00337"),
+        ("00337 - Hoàng Liệt", "commune", "00337"),
+        (8, "district", "008"),
+        ("123456", "commune", None),
+        ("abc", "commune", None),
+        (1.5, "commune", None),
+    ],
+)
 def test_codes_typed_in_excel(raw: object, level: str, code: str | None) -> None:
     assert normalise_code(raw, level) == code  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("P. Hoàng Liệt", ("phường", "hoàng liệt")), ("UBND phường Hoàng Liệt", ("phường", "hoàng liệt")),
-    ("phuong hoang liet", ("phường", "hoang liet")), ("HOÀNG LIỆT", (None, "hoàng liệt")),
-    ("Phu\u031bo\u031b\u0300ng Hoa\u0300ng Lie\u0323\u0302t", ("phường", "hoàng liệt")),  # NFD input
-    ("P1", ("phường", "1")), ("P.01", ("phường", "1")), ("Phường 01", ("phường", "1")),
-    ("TT Yên Viên", ("thị trấn", "yên viên")), ("Xã Thanh Thủy", ("xã", "thanh thuỷ")),
-    ("Xã Thanh Thuỷ", ("xã", "thanh thuỷ")), ("Xã Quý Lộc", ("xã", "quý lộc")),
-    ("Huyện Tĩnh Gia", ("huyện", "tĩnh gia")), ("Phường Pác Nặm", ("phường", "pác nặm")),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("P. Hoàng Liệt", ("phường", "hoàng liệt")),
+        ("UBND phường Hoàng Liệt", ("phường", "hoàng liệt")),
+        ("phuong hoang liet", ("phường", "hoang liet")),
+        ("HOÀNG LIỆT", (None, "hoàng liệt")),
+        ("Phu\u031bo\u031b\u0300ng Hoa\u0300ng Lie\u0323\u0302t", ("phường", "hoàng liệt")),  # NFD input
+        ("P1", ("phường", "1")),
+        ("P.01", ("phường", "1")),
+        ("Phường 01", ("phường", "1")),
+        ("TT Yên Viên", ("thị trấn", "yên viên")),
+        ("Xã Thanh Thủy", ("xã", "thanh thuỷ")),
+        ("Xã Thanh Thuỷ", ("xã", "thanh thuỷ")),
+        ("Xã Quý Lộc", ("xã", "quý lộc")),
+        ("Huyện Tĩnh Gia", ("huyện", "tĩnh gia")),
+        ("Phường Pác Nặm", ("phường", "pác nặm")),
+    ],
+)
 def test_name_keys(text: str, expected: tuple[str | None, str]) -> None:
     assert name_key(text)[:2] == expected
 

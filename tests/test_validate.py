@@ -56,11 +56,13 @@ def test_text_in_a_number_cell_says_what_it_may_mean(make_form: MakeForm, catalo
 
 
 def test_decimal_negative_and_yes_no(make_form: MakeForm, catalogue: Catalogue) -> None:
-    path = make_form(changes={
-        cell_key("VP01", TOTAL, TOTAL): 1.5,
-        cell_key("VH02", TOTAL, TOTAL): -1,
-        cell_key("VH03", TOTAL, TOTAL): "Chưa",
-    })
+    path = make_form(
+        changes={
+            cell_key("VP01", TOTAL, TOTAL): 1.5,
+            cell_key("VH02", TOTAL, TOTAL): -1,
+            cell_key("VH03", TOTAL, TOTAL): "Chưa",
+        }
+    )
     got = flat(path, catalogue)
     assert ("not-integer", "Biểu 4", "D9") in got
     assert ("negative-value", "Biểu 5", "D10") in got
@@ -77,7 +79,11 @@ def test_rule_is_reported_with_both_numbers(make_form: MakeForm, catalogue: Cata
     report = validate_paths([path], catalogue)
     (issue,) = report.issues
     assert (issue.code, issue.sheet, issue.cell, issue.severity) == (
-        "facilities-exceed-villages", "Biểu 5", "D10", Severity.ERROR)
+        "facilities-exceed-villages",
+        "Biểu 5",
+        "D10",
+        Severity.ERROR,
+    )
     assert "(7)" in issue.message("vi") and "(5)" in issue.message("vi") and "Biểu 5!D9" in issue.message("vi")
 
 
@@ -91,15 +97,19 @@ def test_overlapping_breakdown_bounds(make_form: MakeForm, catalogue: Catalogue)
 def test_cover_checks(make_form: MakeForm, catalogue: Catalogue) -> None:
     assert flat(make_form(cover={"unit_code": "008"}), catalogue) == [("not-a-commune", "Thông tin chung", "C5")]
     assert flat(make_form(cover={"unit_name": "Phường Bến Nghé"}, name="n.xlsx"), catalogue) == [
-        ("unit-name-mismatch", "Thông tin chung", "C6")]
+        ("unit-name-mismatch", "Thông tin chung", "C6")
+    ]
     assert flat(make_form(cover={"unit_name": "P. Thanh Trì"}, name="ok.xlsx"), catalogue) == []
     assert flat(make_form(cover={"unit_code": 301.0}, name="num.xlsx"), catalogue) == []  # Excel dropped the zeros
     assert flat(make_form(cover={"period": "2025-Q1"}, name="p.xlsx"), catalogue) == [
-        ("bad-period", "Thông tin chung", "C9")]
+        ("bad-period", "Thông tin chung", "C9")
+    ]
     assert flat(make_form(cover={"vintage": "2025-07-01"}, name="v.xlsx"), catalogue) == [
-        ("wrong-vintage", "Thông tin chung", "C10")]
+        ("wrong-vintage", "Thông tin chung", "C10")
+    ]
     assert flat(make_form(cover={"template_version": "2020.1+00000000"}, name="t.xlsx"), catalogue) == [
-        ("template-version", "Thông tin chung", "C11")]
+        ("template-version", "Thông tin chung", "C11")
+    ]
 
 
 def test_unit_lookup_uses_the_vintage_of_the_period(make_form: MakeForm, catalogue: Catalogue) -> None:
@@ -152,8 +162,9 @@ def test_hidden_row_with_data_is_a_warning(make_form: MakeForm, catalogue: Catal
     assert report.valid
 
 
-def test_not_a_workbook_too_large_and_zip_bomb(tmp_path: Path, catalogue: Catalogue,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_not_a_workbook_too_large_and_zip_bomb(
+    tmp_path: Path, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
     text = tmp_path / "notes.xlsx"
     text.write_text("hello", encoding="utf-8")
     assert flat(text, catalogue) == [("unreadable-workbook", None, None)]
@@ -201,8 +212,10 @@ def test_annotated_copy_marks_cells_and_links_them(catalogue: Catalogue, tmp_pat
     assert wb.sheetnames[0] == RESULT_SHEET
     ws = wb[RESULT_SHEET]
     rows = list(ws.iter_rows(min_row=4, values_only=True))
-    assert [(r[1], r[2], r[4]) for r in rows] == [("Biểu 2", "D30", "assisted-exceeds-special"),
-                                                  ("Biểu 2", "E30", "assisted-exceeds-special")]
+    assert [(r[1], r[2], r[4]) for r in rows] == [
+        ("Biểu 2", "D30", "assisted-exceeds-special"),
+        ("Biểu 2", "E30", "assisted-exceeds-special"),
+    ]
     assert ws["C4"].hyperlink.location == "'Biểu 2'!D30" or ws["C4"].hyperlink.target == "#'Biểu 2'!D30"
     cell = wb["Biểu 2"]["D30"]
     assert cell.comment is not None and "assisted-exceeds-special" in cell.comment.text

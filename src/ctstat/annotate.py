@@ -51,15 +51,25 @@ def annotate_file(rep: FileReport, target: Path, lang: Lang = "vi") -> Path:
         opened = True
     except Exception:  # unreadable, encrypted, .xls or .ods: the list alone still helps
         wb = Workbook()
-        wb.active.title = "_"  # type: ignore[union-attr]
+        wb.active.title = "_"
         opened = False
     ws = wb.create_sheet(RESULT_SHEET, 0)
-    header = ["Mức độ", "Trang", "Ô", "Giá trị", "Mã lỗi", "Nội dung cần sửa"] if lang == "vi" else [
-        "Severity", "Sheet", "Cell", "Value", "Code", "What to fix"]
-    ws.append([f"Kết quả kiểm tra tệp {Path(rep.path).name}" if lang == "vi" else f"Validation of {Path(rep.path).name}"])
+    header = (
+        ["Mức độ", "Trang", "Ô", "Giá trị", "Mã lỗi", "Nội dung cần sửa"]
+        if lang == "vi"
+        else ["Severity", "Sheet", "Cell", "Value", "Code", "What to fix"]
+    )
+    ws.append(
+        [f"Kết quả kiểm tra tệp {Path(rep.path).name}" if lang == "vi" else f"Validation of {Path(rep.path).name}"]
+    )
     ws["A1"].font = Font(bold=True, size=13, name="Times New Roman")
-    ws.append([f"{rep.errors} lỗi, {rep.warnings} cảnh báo" if lang == "vi" else
-               f"{rep.errors} errors, {rep.warnings} warnings"])
+    ws.append(
+        [
+            f"{rep.errors} lỗi, {rep.warnings} cảnh báo"
+            if lang == "vi"
+            else f"{rep.errors} errors, {rep.warnings} warnings"
+        ]
+    )
     ws.append(header)
     for cell in ws[3]:
         cell.font = Font(bold=True, name="Times New Roman")
@@ -67,8 +77,16 @@ def annotate_file(rep: FileReport, target: Path, lang: Lang = "vi") -> Path:
     worst: dict[tuple[str, str], Severity] = {}
     for issue in rep.issues:
         sev = ("Lỗi" if issue.severity is Severity.ERROR else "Cảnh báo") if lang == "vi" else str(issue.severity)
-        ws.append([sev, issue.sheet or "", issue.cell or "", "" if issue.value is None else str(issue.value),
-                   issue.code, issue.message(lang)])
+        ws.append(
+            [
+                sev,
+                issue.sheet or "",
+                issue.cell or "",
+                "" if issue.value is None else str(issue.value),
+                issue.code,
+                issue.message(lang),
+            ]
+        )
         row = ws.max_row
         ws.cell(row, 1).fill = PatternFill("solid", fgColor=FILL[issue.severity])
         if opened and issue.sheet and issue.cell and issue.sheet in wb.sheetnames:
@@ -81,7 +99,7 @@ def annotate_file(rep: FileReport, target: Path, lang: Lang = "vi") -> Path:
                 worst[spot] = issue.severity
         ws.cell(row, 6).alignment = Alignment(wrap_text=True, vertical="top")
         ws.row_dimensions[row].height = 15 * (1 + len(issue.message(lang)) // 110)
-    for col, width in zip("ABCDEF", (10, 16, 8, 12, 24, 100)):
+    for col, width in zip("ABCDEF", (10, 16, 8, 12, 24, 100), strict=True):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A4"
     body = Font(name="Times New Roman")

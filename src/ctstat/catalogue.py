@@ -274,9 +274,7 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
     version = chk.get(top, "version", "")
     dims = _dimensions(chk.get(top, "dimensions", "", dict) or {}, chk)
     sheet_files = chk.get(top, "sheets", "", list) or []
-    header = {
-        k: chk.get(top, k, "") or "" for k in ("title_vi", "title_en", "form_number", "legal_basis_vi")
-    }
+    header = {k: chk.get(top, k, "") or "" for k in ("title_vi", "title_en", "form_number", "legal_basis_vi")}
     basis = chk.get(top, "basis", "", dict, required=False) or {}
 
     sheets: list[Sheet] = []
@@ -393,7 +391,7 @@ def _sheet(
         if code is None:
             continue
         # an element with a bad type is still registered, so one typo gives one message, not a cascade
-        vtype = vtype if vtype in VALUE_TYPES else "count"
+        value_type: ValueType = vtype if vtype in VALUE_TYPES else "count"
         elements.append(
             Element(
                 code=code,
@@ -401,7 +399,7 @@ def _sheet(
                 name_en=chk.get(e, "name_en", loc) or "",
                 unit_vi=chk.get(e, "unit_vi", loc) or "",
                 unit_en=chk.get(e, "unit_en", loc) or "",
-                type=vtype,
+                type=value_type,
                 sheet=sheet_name,
                 rows=rows,
                 columns=tuple(cols),
@@ -415,7 +413,9 @@ def _sheet(
         if (ind := _indicator(raw, f"indicators.{i}", chk))
     ]
     rules = [
-        r for i, raw in enumerate(chk.get(doc, "rules", "", list, required=False) or []) if (r := _rule(raw, f"rules.{i}", file, chk))
+        r
+        for i, raw in enumerate(chk.get(doc, "rules", "", list, required=False) or [])
+        if (r := _rule(raw, f"rules.{i}", file, chk))
     ]
     sheet = Sheet(
         name=sheet_name,
@@ -430,8 +430,22 @@ def _sheet(
 def _indicator(raw: Any, loc: str, chk: _Checker) -> Indicator | None:
     chk.unknown_keys(
         raw,
-        {"id", "annex", "code", "group_vi", "name_vi", "name_en", "kind", "element", "numerator", "denominator",
-         "factor", "unit_vi", "basis", "note_en"},
+        {
+            "id",
+            "annex",
+            "code",
+            "group_vi",
+            "name_vi",
+            "name_en",
+            "kind",
+            "element",
+            "numerator",
+            "denominator",
+            "factor",
+            "unit_vi",
+            "basis",
+            "note_en",
+        },
         loc,
     )
     kind = chk.get(raw, "kind", loc)
@@ -496,7 +510,7 @@ def _rule(raw: Any, loc: str, file: str, chk: _Checker) -> Rule | None:
     msgs = [chk.get(raw, k, loc) for k in ("message_vi", "message_en")]
     if None in (code, sev, op, lhs, rhs, *msgs) or sev not in ("error", "warning") or op not in OPS:
         return None
-    if not isinstance(lhs, Ref):
+    if not isinstance(lhs, Ref) or rhs is None:
         chk.bad(f"{loc}.lhs", "the left side must name an element")
         return None
     if isinstance(rhs, Ref) and lhs.total_only != rhs.total_only:

@@ -27,8 +27,9 @@ app = typer.Typer(
 
 CatalogueOpt = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional here on 3.11
-    typer.Option("--catalogue", help="Catalogue folder (default: the one shipped with ctstat).", file_okay=False,
-                 exists=True),
+    typer.Option(
+        "--catalogue", help="Catalogue folder (default: the one shipped with ctstat).", file_okay=False, exists=True
+    ),
 ]
 LangOpt = Annotated[
     Optional[str],  # noqa: UP045
@@ -37,8 +38,11 @@ LangOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 UnitsOpt = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--units", help="Administrative-unit list: 2025-06-30 (three tiers) or 2025-07-01 (two tiers). "
-                 "Default: the list in force during the period; required for 2025 (the year spans the reform)."),
+    typer.Option(
+        "--units",
+        help="Administrative-unit list: 2025-06-30 (three tiers) or 2025-07-01 (two tiers). "
+        "Default: the list in force during the period; required for 2025 (the year spans the reform).",
+    ),
 ]
 
 
@@ -68,8 +72,9 @@ def validate(
     as_json: JsonOpt = False,
     annotate: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--annotate", help="Write a marked-up copy of each file with issues into this folder.",
-                     file_okay=False),
+        typer.Option(
+            "--annotate", help="Write a marked-up copy of each file with issues into this folder.", file_okay=False
+        ),
     ] = None,
     lang: LangOpt = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes reading files (0 = one per core).")] = 1,
@@ -173,8 +178,9 @@ def synth(
         from ctstat.catalogue import load_catalogue
         from ctstat.pipeline import default_jobs, synth_forms
 
-        n = synth_forms(unit, period, out, load_catalogue(catalogue), units, seed,
-                        default_jobs() if jobs == 0 else jobs)
+        n = synth_forms(
+            unit, period, out, load_catalogue(catalogue), units, seed, default_jobs() if jobs == 0 else jobs
+        )
     except CtstatError as exc:
         raise _fail(exc) from None
     typer.echo(f"{n} forms written to {out}")

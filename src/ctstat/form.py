@@ -141,8 +141,9 @@ def write_form(
 
 def _protect(ws: Worksheet) -> None:
     # No password: the structure is protected against slips, not against a determined user.
-    ws.protect("", {"format_columns": True, "format_rows": True, "select_locked_cells": True,
-                    "select_unlocked_cells": True})
+    ws.protect(
+        "", {"format_columns": True, "format_rows": True, "select_locked_cells": True, "select_unlocked_cells": True}
+    )
 
 
 def _print_setup(ws: Worksheet, last_col: int, repeat: tuple[int, int] | None = None) -> None:
@@ -153,7 +154,7 @@ def _print_setup(ws: Worksheet, last_col: int, repeat: tuple[int, int] | None = 
     ws.center_horizontally()
     if repeat:
         ws.repeat_rows(repeat[0] - 1, repeat[1] - 1)
-    ws.set_footer("&C&\"Times New Roman\"&9Trang &P/&N")
+    ws.set_footer('&C&"Times New Roman"&9Trang &P/&N')
 
 
 def _write_cover(
@@ -197,14 +198,27 @@ def _write_cover(
         else:
             ws.write_string(r, 2, str(v), st.cover_input if fld.editable else st.cover_value)
     last = COVER_FIELDS[-1].row
-    ws.write(last + 1, 1, f"Kỳ báo cáo: {h.period.label_vi()} ({h.period.start:%d/%m/%Y} - {h.period.end:%d/%m/%Y})",
-             st.italic)
+    ws.write(
+        last + 1,
+        1,
+        f"Kỳ báo cáo: {h.period.label_vi()} ({h.period.start:%d/%m/%Y} - {h.period.end:%d/%m/%Y})",
+        st.italic,
+    )
     ws.write(last + 2, 1, "Ô nền vàng: đơn vị nhập. Các ô khác do ctstat ghi sẵn, không sửa.", st.italic)
     ws.write(last + 3, 1, "Số liệu trong biểu mẫu tổng hợp (không chứa thông tin cá nhân của trẻ em).", st.italic)
-    ws.data_validation(COVER_FIELDS[8].row - 1, 2, COVER_FIELDS[8].row - 1, 2, {
-        "validate": "date", "criteria": ">=", "value": datetime(2000, 1, 1),
-        "error_title": "Ngày không hợp lệ", "error_message": "Nhập ngày theo dạng ngày/tháng/năm.",
-    })
+    ws.data_validation(
+        COVER_FIELDS[8].row - 1,
+        2,
+        COVER_FIELDS[8].row - 1,
+        2,
+        {
+            "validate": "date",
+            "criteria": ">=",
+            "value": datetime(2000, 1, 1),
+            "error_title": "Ngày không hợp lệ",
+            "error_message": "Nhập ngày theo dạng ngày/tháng/năm.",
+        },
+    )
     _protect(ws)
     _print_setup(ws, 3)
 
@@ -217,14 +231,23 @@ def _write_guide(wb: xlsxwriter.Workbook, st: _Styles, cat: Catalogue) -> None:
         ("1. Chỉ nhập số liệu vào các ô nền vàng. Ô nền xám là ô tổng, tự tính bằng công thức; không gõ đè.", st.wrap),
         ("2. Ghi số nguyên không âm. Nếu không có thì ghi 0; không để trống (ô trống không được hiểu là 0).", st.wrap),
         ("3. Không thêm, xóa, đổi tên trang; không chèn, xóa dòng hay cột; không sửa cột Mã số.", st.wrap),
-        ("4. Dòng 'Chia theo ... (một trẻ có thể thuộc nhiều nhóm)': tổng số đếm mỗi trẻ một lần, nên tổng số "
-         "có thể nhỏ hơn cộng các nhóm nhưng không nhỏ hơn nhóm lớn nhất.", st.wrap),
-        ("5. Trước khi gửi, kiểm tra tệp bằng lệnh: ctstat validate <tệp>. Lệnh chỉ ra từng ô sai và cách sửa.", st.wrap),
+        (
+            "4. Dòng 'Chia theo ... (một trẻ có thể thuộc nhiều nhóm)': tổng số đếm mỗi trẻ một lần, nên tổng số "
+            "có thể nhỏ hơn cộng các nhóm nhưng không nhỏ hơn nhóm lớn nhất.",
+            st.wrap,
+        ),
+        (
+            "5. Trước khi gửi, kiểm tra tệp bằng lệnh: ctstat validate <tệp>. Lệnh chỉ ra từng ô sai và cách sửa.",
+            st.wrap,
+        ),
         ("6. Lưu tệp dạng .xlsx (Excel) hoặc .xlsx/.ods (LibreOffice). Không đặt mật khẩu mở tệp.", st.wrap),
         ("", st.wrap),
         ("Nguồn của các chỉ tiêu", st.bold),
-        (f"Bộ chỉ tiêu theo {cat.legal_basis_vi}. Toàn văn các phụ lục của Thông tư chưa có, nên một phần "
-         "nội dung biểu mẫu do ctstat mô hình hóa (không phải quy định chính thức):", st.wrap),
+        (
+            f"Bộ chỉ tiêu theo {cat.legal_basis_vi}. Toàn văn các phụ lục của Thông tư chưa có, nên một phần "
+            "nội dung biểu mẫu do ctstat mô hình hóa (không phải quy định chính thức):",
+            st.wrap,
+        ),
     ]
     for el in (e for s in cat.sheets for e in s.elements):
         origin = {"circular": "theo Thông tư", "law": "theo Luật Trẻ em", "summary": "theo danh mục tóm tắt"}.get(
@@ -235,8 +258,13 @@ def _write_guide(wb: xlsxwriter.Workbook, st: _Styles, cat: Catalogue) -> None:
         origin = {"circular": "theo Thông tư", "law": "theo Luật Trẻ em 2016, Điều 10"}.get(d.basis, "mô hình hóa")
         lines.append((f"  • Phân tổ '{d.name_vi}': {origin}", st.wrap))
     lines.append(("", st.wrap))
-    lines.append((f"Phiên bản biểu mẫu {cat.template_version}; phiên bản danh mục {cat.version}; ctstat {__version__}. "
-                  "Dữ liệu mẫu đi kèm ctstat là dữ liệu tổng hợp giả lập, không phải số liệu thật.", st.italic))
+    lines.append(
+        (
+            f"Phiên bản biểu mẫu {cat.template_version}; phiên bản danh mục {cat.version}; ctstat {__version__}. "
+            "Dữ liệu mẫu đi kèm ctstat là dữ liệu tổng hợp giả lập, không phải số liệu thật.",
+            st.italic,
+        )
+    )
     for i, (text, fmt) in enumerate(lines):
         ws.write(i, 0, text, fmt)
     _protect(ws)
@@ -262,10 +290,12 @@ def _write_sheet(
     ws.write(1, 0, f"Kỳ báo cáo: {h.period.label_vi()}", st.text)
     right = max(last - 3, 3)
     ws.merge_range(0, right, 0, last, f"Đơn vị báo cáo: {h.unit.name}", st.text) if right < last else ws.write(
-        0, right, f"Đơn vị báo cáo: {h.unit.name}", st.text)
+        0, right, f"Đơn vị báo cáo: {h.unit.name}", st.text
+    )
     receiver = f"UBND {h.parent.name}" if h.parent else ""
     ws.merge_range(1, right, 1, last, f"Đơn vị nhận báo cáo: {receiver}", st.text) if right < last else ws.write(
-        1, right, f"Đơn vị nhận báo cáo: {receiver}", st.text)
+        1, right, f"Đơn vị nhận báo cáo: {receiver}", st.text
+    )
     ws.merge_range(2, 0, 2, last, sheet.title_vi, st.title) if last > 0 else ws.write(2, 0, sheet.title_vi, st.title)
     ws.merge_range(3, 0, 3, last, f"{cat.title_vi} - {h.unit.name} - {h.period.label_vi()}", st.subtitle)
 
@@ -337,10 +367,18 @@ def _write_input(ws: Worksheet, r: int, c: int, value: Any, vtype: str, st: _Sty
             ws.write_string(r, c, value, st.input_text)
         else:
             ws.write_string(r, c, YES if value else NO, st.input_text)
-        ws.data_validation(r, c, r, c, {
-            "validate": "list", "source": [YES, NO],
-            "error_title": "Giá trị không hợp lệ", "error_message": "Chọn Có hoặc Không.",
-        })
+        ws.data_validation(
+            r,
+            c,
+            r,
+            c,
+            {
+                "validate": "list",
+                "source": [YES, NO],
+                "error_title": "Giá trị không hợp lệ",
+                "error_message": "Chọn Có hoặc Không.",
+            },
+        )
         return
     if value is None:
         ws.write_blank(r, c, None, st.input)
@@ -348,11 +386,20 @@ def _write_input(ws: Worksheet, r: int, c: int, value: Any, vtype: str, st: _Sty
         ws.write_string(r, c, value, st.input)
     else:
         ws.write_number(r, c, value, st.input)
-    ws.data_validation(r, c, r, c, {
-        "validate": "integer", "criteria": "between", "minimum": 0, "maximum": 10**13,
-        "error_title": "Số không hợp lệ",
-        "error_message": "Nhập số nguyên không âm (ghi 0 nếu không có).",
-    })
+    ws.data_validation(
+        r,
+        c,
+        r,
+        c,
+        {
+            "validate": "integer",
+            "criteria": "between",
+            "minimum": 0,
+            "maximum": 10**13,
+            "error_title": "Số không hợp lệ",
+            "error_message": "Nhập số nguyên không âm (ghi 0 nếu không có).",
+        },
+    )
 
 
 def _cached(layout: FormLayout, key: str, values: Mapping[str, Any]) -> float:

@@ -37,8 +37,7 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
     ),
     "not-a-form": (
         E,
-        "Tệp không phải biểu mẫu báo cáo ctstat ({detail}). Hãy nhập số liệu vào biểu mẫu tạo bằng "
-        "'ctstat template'.",
+        "Tệp không phải biểu mẫu báo cáo ctstat ({detail}). Hãy nhập số liệu vào biểu mẫu tạo bằng 'ctstat template'.",
         "The file is not a ctstat report form ({detail}). Enter the data in a form made by 'ctstat template'.",
     ),
     "template-version": (

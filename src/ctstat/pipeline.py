@@ -23,7 +23,8 @@ def find_files(paths: Iterable[str | Path]) -> list[Path]:
     for p in map(Path, paths):
         if p.is_dir():
             out += sorted(
-                f for f in p.rglob("*")
+                f
+                for f in p.rglob("*")
                 if f.suffix.lower() in EXTENSIONS and f.is_file() and not f.name.startswith(("~$", ".~lock", "."))
             )
         elif p.exists():
@@ -53,7 +54,9 @@ def read_all(files: Sequence[Path], catalogue: Catalogue, jobs: int = 1) -> Iter
             yield read_submission(f, catalogue)
         return
     with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(catalogue.path,)) as pool:
-        yield from pool.map(_read_in_worker, [str(f) for f in files], chunksize=max(1, min(64, len(files) // (jobs * 8))))
+        yield from pool.map(
+            _read_in_worker, [str(f) for f in files], chunksize=max(1, min(64, len(files) // (jobs * 8)))
+        )
 
 
 def validate_paths(
@@ -103,10 +106,14 @@ def make_template(
         if area is not None and area.level != "commune":
             first = h.communes_under(area)
             example = f": for example {first[0].code} ({first[0].name})" if first else ""
-            raise UsageError(f"{unit_code} is a {LEVEL_VI[area.level]} ({area.name}) in list {vintage}; a form is for "
-                             f"one commune (xã/phường){example}")
-        raise UsageError(f"unit {unit_code} is not a commune in the administrative-unit list {vintage} "
-                         "(commune codes have 5 digits, e.g. 00301)")
+            raise UsageError(
+                f"{unit_code} is a {LEVEL_VI[area.level]} ({area.name}) in list {vintage}; a form is for "
+                f"one commune (xã/phường){example}"
+            )
+        raise UsageError(
+            f"unit {unit_code} is not a commune in the administrative-unit list {vintage} "
+            "(commune codes have 5 digits, e.g. 00301)"
+        )
     return write_form(out, catalogue, FormHeader.for_unit(h, unit, per))
 
 
@@ -142,8 +149,15 @@ def _synth_chunk(args: tuple[str, str, str, str, int, list[str]]) -> int:
     return len(codes)
 
 
-def synth_forms(unit: str, period: str, out: str | Path, catalogue: Catalogue | None = None,
-                units: str | None = None, seed: int = 0, jobs: int = 1) -> int:
+def synth_forms(
+    unit: str,
+    period: str,
+    out: str | Path,
+    catalogue: Catalogue | None = None,
+    units: str | None = None,
+    seed: int = 0,
+    jobs: int = 1,
+) -> int:
     """Write synthetic filled forms for every commune under `unit`; returns how many."""
     catalogue = catalogue or load_catalogue()
     try:
@@ -153,7 +167,7 @@ def synth_forms(unit: str, period: str, out: str | Path, catalogue: Catalogue | 
     vintage = vintage_for(per, units)
     codes = [u.code for u in resolve_area(unit, vintage)]
     Path(out).mkdir(parents=True, exist_ok=True)
-    chunks = [codes[i::max(jobs, 1) * 4] for i in range(max(jobs, 1) * 4)] if jobs > 1 else [codes]
+    chunks = [codes[i :: max(jobs, 1) * 4] for i in range(max(jobs, 1) * 4)] if jobs > 1 else [codes]
     args = [(catalogue.path, vintage, str(per), str(out), seed, c) for c in chunks if c]
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:

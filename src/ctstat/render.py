@@ -13,12 +13,34 @@ from ctstat.catalogue import Catalogue
 from ctstat.report import Lang, Report, Severity
 
 WORDS = {
-    "vi": {"error": "Lỗi", "warning": "Cảnh báo", "where": "Vị trí", "value": "Giá trị", "code": "Mã",
-           "message": "Nội dung cần sửa", "valid": "hợp lệ", "invalid": "không hợp lệ", "files": "tệp",
-           "errors": "lỗi", "warnings": "cảnh báo", "summary": "Tổng kết"},
-    "en": {"error": "Error", "warning": "Warning", "where": "Where", "value": "Value", "code": "Code",
-           "message": "What to fix", "valid": "valid", "invalid": "invalid", "files": "files",
-           "errors": "errors", "warnings": "warnings", "summary": "Summary"},
+    "vi": {
+        "error": "Lỗi",
+        "warning": "Cảnh báo",
+        "where": "Vị trí",
+        "value": "Giá trị",
+        "code": "Mã",
+        "message": "Nội dung cần sửa",
+        "valid": "hợp lệ",
+        "invalid": "không hợp lệ",
+        "files": "tệp",
+        "errors": "lỗi",
+        "warnings": "cảnh báo",
+        "summary": "Tổng kết",
+    },
+    "en": {
+        "error": "Error",
+        "warning": "Warning",
+        "where": "Where",
+        "value": "Value",
+        "code": "Code",
+        "message": "What to fix",
+        "valid": "valid",
+        "invalid": "invalid",
+        "files": "files",
+        "errors": "errors",
+        "warnings": "warnings",
+        "summary": "Summary",
+    },
 }
 
 
@@ -56,24 +78,43 @@ def render_report(report: Report, console: Console, lang: Lang = "vi", show_vali
         console.print(table)
     s = report.summary()
     style = "bold green" if report.valid else "bold red"
-    console.print(Text(
-        f"{w['summary']}: {s['files']} {w['files']}, {s['valid']} {w['valid']}, {s['invalid']} {w['invalid']}; "
-        f"{s['errors']} {w['errors']}, {s['warnings']} {w['warnings']}.", style=style))
+    console.print(
+        Text(
+            f"{w['summary']}: {s['files']} {w['files']}, {s['valid']} {w['valid']}, {s['invalid']} {w['invalid']}; "
+            f"{s['errors']} {w['errors']}, {s['warnings']} {w['warnings']}.",
+            style=style,
+        )
+    )
 
 
 def render_catalogue(cat: Catalogue, console: Console, lang: Lang = "vi") -> None:
-    basis_vi = {"circular": "Thông tư", "summary": "Danh mục tóm tắt", "law": "Luật", "modelled": "Mô hình hóa",
-                "unknown": "Chưa rõ"}
+    basis_vi = {
+        "circular": "Thông tư",
+        "summary": "Danh mục tóm tắt",
+        "law": "Luật",
+        "modelled": "Mô hình hóa",
+        "unknown": "Chưa rõ",
+    }
     table = Table(title=f"{cat.title_vi if lang == 'vi' else cat.title_en} — {cat.version}", show_lines=False)
-    for col in ("ID", "Mã TT13" if lang == "vi" else "Circ. code", "Tên" if lang == "vi" else "Name",
-                "Cách tính" if lang == "vi" else "Computed as", "Nguồn" if lang == "vi" else "Provenance"):
+    for col in (
+        "ID",
+        "Mã TT13" if lang == "vi" else "Circ. code",
+        "Tên" if lang == "vi" else "Name",
+        "Cách tính" if lang == "vi" else "Computed as",
+        "Nguồn" if lang == "vi" else "Provenance",
+    ):
         table.add_column(col, overflow="fold")
     for ind in cat.indicators:
         formula = ind.element if ind.kind == "count" else f"{ind.numerator} / {ind.denominator} × {ind.factor:g}"
         prov = ind.provenance if lang == "en" else {"circular": "Thông tư", "modelled": "Mô hình hóa"}[ind.provenance]
         detail = ", ".join(f"{k}: {basis_vi.get(v, v) if lang == 'vi' else v}" for k, v in ind.basis.items())
-        table.add_row(ind.id, f"{ind.annex}/{ind.code}" if ind.code else "—",
-                      ind.name_vi if lang == "vi" else ind.name_en, formula, f"{prov} ({detail})")
+        table.add_row(
+            ind.id,
+            f"{ind.annex}/{ind.code}" if ind.code else "—",
+            ind.name_vi if lang == "vi" else ind.name_en,
+            formula,
+            f"{prov} ({detail})",
+        )
     console.print(table)
     el_table = Table(title="Data elements" if lang == "en" else "Dữ liệu đầu vào của xã", show_lines=False)
     for col in ("Mã", "Tên", "Đơn vị", "Dòng", "Cột", "Nguồn"):
@@ -81,8 +122,14 @@ def render_catalogue(cat: Catalogue, console: Console, lang: Lang = "vi") -> Non
     for e in cat.elements.values():
         rows = f"{e.rows.dimension.key} ({e.rows.breakdown})" if e.rows else "—"
         cols = ", ".join(f"{a.dimension.key} ({a.breakdown})" for a in e.columns) or "—"
-        el_table.add_row(e.code, e.name_vi if lang == "vi" else e.name_en, e.unit_vi if lang == "vi" else e.unit_en,
-                         rows, cols, basis_vi.get(e.basis, e.basis) if lang == "vi" else e.basis)
+        el_table.add_row(
+            e.code,
+            e.name_vi if lang == "vi" else e.name_en,
+            e.unit_vi if lang == "vi" else e.unit_en,
+            rows,
+            cols,
+            basis_vi.get(e.basis, e.basis) if lang == "vi" else e.basis,
+        )
     console.print(el_table)
 
 
@@ -91,26 +138,55 @@ def catalogue_to_dict(cat: Catalogue) -> dict[str, Any]:
         "version": cat.version,
         "template_version": cat.template_version,
         "dimensions": {
-            k: {"name_vi": d.name_vi, "name_en": d.name_en, "basis": d.basis,
-                "categories": [{"key": c.key, "vi": c.vi, "en": c.en} for c in d.categories]}
+            k: {
+                "name_vi": d.name_vi,
+                "name_en": d.name_en,
+                "basis": d.basis,
+                "categories": [{"key": c.key, "vi": c.vi, "en": c.en} for c in d.categories],
+            }
             for k, d in cat.dimensions.items()
         },
         "elements": [
-            {"code": e.code, "name_vi": e.name_vi, "name_en": e.name_en, "unit_vi": e.unit_vi, "type": e.type,
-             "sheet": e.sheet, "basis": e.basis,
-             "rows": {"dimension": e.rows.dimension.key, "breakdown": e.rows.breakdown} if e.rows else None,
-             "columns": [{"dimension": a.dimension.key, "breakdown": a.breakdown} for a in e.columns]}
+            {
+                "code": e.code,
+                "name_vi": e.name_vi,
+                "name_en": e.name_en,
+                "unit_vi": e.unit_vi,
+                "type": e.type,
+                "sheet": e.sheet,
+                "basis": e.basis,
+                "rows": {"dimension": e.rows.dimension.key, "breakdown": e.rows.breakdown} if e.rows else None,
+                "columns": [{"dimension": a.dimension.key, "breakdown": a.breakdown} for a in e.columns],
+            }
             for e in cat.elements.values()
         ],
         "indicators": [
-            {"id": i.id, "annex": i.annex, "code": i.code, "name_vi": i.name_vi, "name_en": i.name_en,
-             "kind": i.kind, "element": i.element, "numerator": i.numerator, "denominator": i.denominator,
-             "factor": i.factor, "unit_vi": i.unit_vi, "provenance": i.provenance, "basis": i.basis}
+            {
+                "id": i.id,
+                "annex": i.annex,
+                "code": i.code,
+                "name_vi": i.name_vi,
+                "name_en": i.name_en,
+                "kind": i.kind,
+                "element": i.element,
+                "numerator": i.numerator,
+                "denominator": i.denominator,
+                "factor": i.factor,
+                "unit_vi": i.unit_vi,
+                "provenance": i.provenance,
+                "basis": i.basis,
+            }
             for i in cat.indicators
         ],
         "rules": [
-            {"code": r.code, "severity": str(r.severity), "lhs": str(r.lhs), "op": r.op,
-             "rhs": str(r.rhs) if not isinstance(r.rhs, float) else r.rhs, "message_vi": r.message_vi}
+            {
+                "code": r.code,
+                "severity": str(r.severity),
+                "lhs": str(r.lhs),
+                "op": r.op,
+                "rhs": str(r.rhs) if not isinstance(r.rhs, float) else r.rhs,
+                "message_vi": r.message_vi,
+            }
             for r in cat.rules
         ],
     }

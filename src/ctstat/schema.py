@@ -50,11 +50,17 @@ def breakdown_specs(catalogue: Catalogue) -> list[CheckSpec]:
     def add(el_code: str, total: str, parts: tuple[str, ...], axis: Axis) -> None:
         kind = "sum" if axis.breakdown == "exclusive" else "overlap"
         where = _range(layout, parts)
-        specs.append(CheckSpec(
-            name=f"{kind}:{total}:{axis.dimension.key}", kind=kind, at=total, total=total, parts=parts,
-            label_vi=f"theo {axis.dimension.name_vi.lower()}, ô {where}",
-            label_en=f"by {axis.dimension.name_en.lower()}, cells {where}",
-        ))
+        specs.append(
+            CheckSpec(
+                name=f"{kind}:{total}:{axis.dimension.key}",
+                kind=kind,
+                at=total,
+                total=total,
+                parts=parts,
+                label_vi=f"theo {axis.dimension.name_vi.lower()}, ô {where}",
+                label_en=f"by {axis.dimension.name_en.lower()}, cells {where}",
+            )
+        )
 
     for el in catalogue.elements.values():
         for row in el.row_keys():
@@ -74,8 +80,11 @@ def rule_specs(catalogue: Catalogue) -> list[CheckSpec]:
     for rule in catalogue.rules:
         lhs = catalogue.elements[rule.lhs.element]
         if isinstance(rule.rhs, float):
-            specs.append(CheckSpec(f"rule:{rule.code}:{lhs.code}", "rule", cell_key(lhs.code, TOTAL, TOTAL),
-                                   rule=rule, rhs=rule.rhs))
+            specs.append(
+                CheckSpec(
+                    f"rule:{rule.code}:{lhs.code}", "rule", cell_key(lhs.code, TOTAL, TOTAL), rule=rule, rhs=rule.rhs
+                )
+            )
             continue
         rhs = catalogue.elements[rule.rhs.element]
         if rule.lhs.total_only:
@@ -94,18 +103,19 @@ def compare(op: str, left: pd.Series, right: pd.Series | float) -> pd.Series:
     if op == "requires":
         ok = ~(left > 0) | (right > 0)
     else:
-        ok = {"<=": left <= right, ">=": left >= right, "==": left == right, "<": left < right,
-              ">": left > right}[op]
+        ok = {"<=": left <= right, ">=": left >= right, "==": left == right, "<": left < right, ">": left > right}[op]
     missing = left.isna() | (right.isna() if isinstance(right, pd.Series) else False)
     return ok | missing
 
 
 def _frame_check(spec: CheckSpec) -> Callable[[pd.DataFrame], pd.Series]:
     if spec.kind == "sum":
+
         def check(df: pd.DataFrame) -> pd.Series:
             parts = df[list(spec.parts)]
             return (parts.sum(axis=1) == df[spec.total]) | parts.isna().any(axis=1) | df[spec.total].isna()
     elif spec.kind == "overlap":
+
         def check(df: pd.DataFrame) -> pd.Series:
             parts = df[list(spec.parts)]
             total = df[spec.total]
@@ -118,6 +128,7 @@ def _frame_check(spec: CheckSpec) -> Callable[[pd.DataFrame], pd.Series]:
         def check(df: pd.DataFrame) -> pd.Series:
             right = df[spec.rhs] if isinstance(spec.rhs, str) else float(spec.rhs or 0)
             return compare(op, df[spec.at], right)
+
     return check
 
 

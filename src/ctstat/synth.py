@@ -47,11 +47,13 @@ def synth_values(catalogue: Catalogue, unit: Unit, period: Period, seed: int = 0
     base = rng.randint(900, 5200) * scale
     for a in ages:
         for s in sexes:
-            v[cell_key("TE01", a, f"sex:{s}")] = int(base * shares[a] * (0.515 if s == "nam" else 0.485)
-                                                     * rng.uniform(0.92, 1.08))
+            v[cell_key("TE01", a, f"sex:{s}")] = int(
+                base * shares[a] * (0.515 if s == "nam" else 0.485) * rng.uniform(0.92, 1.08)
+            )
     for s in sexes:
         v[cell_key("TE02", TOTAL, f"sex:{s}")] = v[cell_key("TE01", "11-15", f"sex:{s}")] + int(
-            0.8 * v[cell_key("TE01", "6-10", f"sex:{s}")])
+            0.8 * v[cell_key("TE01", "6-10", f"sex:{s}")]
+        )
     # Biểu 2: special circumstances (overlapping groups), of whom assisted
     groups = [c.key for c in dims["special_group"].categories]
     lam = {"d": 6, "n": 2, "a": 1, "c": 1, "h": 1.5, "e": 0.7}
@@ -77,7 +79,9 @@ def synth_values(catalogue: Catalogue, unit: Unit, period: Period, seed: int = 0
     for _ in range(_poisson(rng, 1.4 * scale)):
         first = rng.choices(forms, weights)[0]
         fs = {first} | ({rng.choices(forms, weights)[0]} if rng.random() < 0.25 else set())
-        children.append((rng.choice(sexes), rng.choices(ages, [1, 2, 4, 5])[0], rng.choices(settings, [5, 2, 3, 2, 1])[0], fs))
+        children.append(
+            (rng.choice(sexes), rng.choices(ages, [1, 2, 4, 5])[0], rng.choices(settings, [5, 2, 3, 2, 1])[0], fs)
+        )
     for r in (TOTAL, *forms):
         group = [c for c in children if r == TOTAL or r in c[3]]
         for s in sexes:
@@ -122,19 +126,29 @@ def file_name(unit: Unit) -> str:
     return f"{unit.code}-{slug(words)}.xlsx"
 
 
-def write_ward(out_dir: Path, catalogue: Catalogue, h: Hierarchy, unit: Unit, period: Period, seed: int = 0,
-               values: dict[str, Any] | None = None, cover: dict[str, Any] | None = None,
-               name: str | None = None) -> Path:
+def write_ward(
+    out_dir: Path,
+    catalogue: Catalogue,
+    h: Hierarchy,
+    unit: Unit,
+    period: Period,
+    seed: int = 0,
+    values: dict[str, Any] | None = None,
+    cover: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> Path:
     """Write one filled synthetic form (values from `synth_values` unless given)."""
     values = synth_values(catalogue, unit, period, seed) if values is None else values
     report_date = datetime.combine(period.end, datetime.min.time()) + timedelta(days=5 + int(unit.code) % 9)
     overrides = {"report_date": report_date, "preparer": SYNTHETIC_PREPARER, **(cover or {})}
-    return write_form(out_dir / (name or file_name(unit)), catalogue, FormHeader.for_unit(h, unit, period), values,
-                      overrides)
+    return write_form(
+        out_dir / (name or file_name(unit)), catalogue, FormHeader.for_unit(h, unit, period), values, overrides
+    )
 
 
-def write_wards(out_dir: Path, catalogue: Catalogue, h: Hierarchy, units: list[Unit], period: Period,
-                seed: int = 0) -> Iterator[Path]:
+def write_wards(
+    out_dir: Path, catalogue: Catalogue, h: Hierarchy, units: list[Unit], period: Period, seed: int = 0
+) -> Iterator[Path]:
     for u in units:
         yield write_ward(out_dir, catalogue, h, u, period, seed)
 
@@ -178,9 +192,13 @@ def corrupt(path: Path) -> None:
 
 
 def encrypt(path: Path, password: str = "matkhau") -> None:
+    """Password-protect a workbook, as Excel's "Encrypt with Password" does.
+
+    The only sample that is not byte-identical across runs: the encryption has random salts.
+    """
     import io
 
-    import msoffcrypto.format.ooxml as ooxml  # type: ignore[import-untyped]
+    import msoffcrypto.format.ooxml as ooxml
 
     plain = io.BytesIO(path.read_bytes())
     out = io.BytesIO()

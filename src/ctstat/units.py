@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import re
 import unicodedata
 from collections import defaultdict
@@ -109,23 +110,21 @@ class Hierarchy:
 def load_units(vintage: str) -> Hierarchy:
     if vintage not in VINTAGES:
         raise KeyError(vintage)
-    ref = resources.files("ctstat") / "data" / "units" / f"units_{vintage}.csv"
-    with ref.open(encoding="utf-8", newline="") as fh:
-        rows = [
-            Unit(vintage, r["level"], r["code"], r["name"], r["type"], r["parent_code"] or None)  # type: ignore[arg-type]
-            for r in csv.DictReader(fh)
-        ]
+    text = (resources.files("ctstat") / "data" / "units" / f"units_{vintage}.csv").read_text(encoding="utf-8")
+    rows = [
+        Unit(vintage, r["level"], r["code"], r["name"], r["type"], r["parent_code"] or None)  # type: ignore[arg-type]
+        for r in csv.DictReader(io.StringIO(text))
+    ]
     return Hierarchy(vintage, rows)
 
 
 @cache
 def load_crosswalk() -> dict[str, list[tuple[str, bool]]]:
     """Old commune (2025-06-30) -> [(new commune (2025-07-01), old commune was split)]."""
-    ref = resources.files("ctstat") / "data" / "units" / "map_2025-07-01.csv"
+    text = (resources.files("ctstat") / "data" / "units" / "map_2025-07-01.csv").read_text(encoding="utf-8")
     out: dict[str, list[tuple[str, bool]]] = defaultdict(list)
-    with ref.open(encoding="utf-8", newline="") as fh:
-        for r in csv.DictReader(fh):
-            out[r["old_commune"]].append((r["new_commune"], r["old_split"] == "1"))
+    for r in csv.DictReader(io.StringIO(text)):
+        out[r["old_commune"]].append((r["new_commune"], r["old_split"] == "1"))
     return dict(out)
 
 
@@ -150,15 +149,38 @@ def normalise_code(raw: object, level: Level = "commune") -> str | None:
 
 _LEGACY = set("µ¸¶¹¨»¾§©ª·ÖøäïñÑ")
 _TYPES = [
-    ("thành phố", "thành phố"), ("tp.", "thành phố"), ("t.p.", "thành phố"), ("tp", "thành phố"),
-    ("thị xã", "thị xã"), ("tx.", "thị xã"), ("tx", "thị xã"),
-    ("thị trấn", "thị trấn"), ("tt.", "thị trấn"), ("tt", "thị trấn"),
-    ("đặc khu", "đặc khu"), ("tỉnh", "tỉnh"), ("quận", "quận"), ("huyện", "huyện"),
-    ("phường", "phường"), ("xã", "xã"),
-    ("q.", "quận"), ("h.", "huyện"), ("p.", "phường"), ("x.", "xã"),
+    ("thành phố", "thành phố"),
+    ("tp.", "thành phố"),
+    ("t.p.", "thành phố"),
+    ("tp", "thành phố"),
+    ("thị xã", "thị xã"),
+    ("tx.", "thị xã"),
+    ("tx", "thị xã"),
+    ("thị trấn", "thị trấn"),
+    ("tt.", "thị trấn"),
+    ("tt", "thị trấn"),
+    ("đặc khu", "đặc khu"),
+    ("tỉnh", "tỉnh"),
+    ("quận", "quận"),
+    ("huyện", "huyện"),
+    ("phường", "phường"),
+    ("xã", "xã"),
+    ("q.", "quận"),
+    ("h.", "huyện"),
+    ("p.", "phường"),
+    ("x.", "xã"),
 ]
-_ASCII_TYPES = {"thanh pho": "thành phố", "thi xa": "thị xã", "thi tran": "thị trấn", "dac khu": "đặc khu",
-                "tinh": "tỉnh", "quan": "quận", "huyen": "huyện", "phuong": "phường", "xa": "xã"}
+_ASCII_TYPES = {
+    "thanh pho": "thành phố",
+    "thi xa": "thị xã",
+    "thi tran": "thị trấn",
+    "dac khu": "đặc khu",
+    "tinh": "tỉnh",
+    "quan": "quận",
+    "huyen": "huyện",
+    "phuong": "phường",
+    "xa": "xã",
+}
 _TONES = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
 
 
@@ -205,7 +227,7 @@ def name_key(text: str) -> tuple[str | None, str, str]:
     for prefix, canonical in _TYPES:
         one_letter = len(prefix.rstrip(".")) == 1
         if t.startswith(prefix):
-            rest = t[len(prefix):]
+            rest = t[len(prefix) :]
             if one_letter and not (prefix.endswith(".") or rest[:1].isdigit()):
                 continue
             if not one_letter and not prefix.endswith(".") and rest and rest[0].isalpha() and not rest[0].isdigit():

@@ -40,8 +40,10 @@ def text_hint(text: str) -> tuple[str, str]:
     t = unicodedata.normalize("NFC", text).strip()
     if _THOUSANDS.match(t):
         n = int(re.sub(r"[.\s]", "", t))
-        return (f"; có thể là {fmt_number(n)} (dấu chấm ngăn cách hàng nghìn)",
-                f"; it may mean {n:,} (a dot separating thousands)")
+        return (
+            f"; có thể là {fmt_number(n)} (dấu chấm ngăn cách hàng nghìn)",
+            f"; it may mean {n:,} (a dot separating thousands)",
+        )
     if re.match(r"^-?\d+$", t):
         return f"; đây là số {t} được lưu dạng chữ", f"; the number {t} is stored as text"
     if _DECIMAL_COMMA.match(t):
@@ -67,8 +69,14 @@ class _Cover:
 
         found = cov.get("template_version")
         if found != self.catalogue.template_version:
-            issues.append(make_issue("template-version", value=found or "?", expected=self.catalogue.template_version,
-                                     **at("template_version")))
+            issues.append(
+                make_issue(
+                    "template-version",
+                    value=found or "?",
+                    expected=self.catalogue.template_version,
+                    **at("template_version"),
+                )
+            )
         period = None
         try:
             period = Period.parse(cov.get("period"))
@@ -96,8 +104,9 @@ class _Cover:
             expected = " hoặc ".join(allowed)
         if found != expected:
             # the code means a different unit in each list: do not judge it against a list it was not made for
-            issues.append(make_issue("wrong-vintage", value=found or "", expected=expected, period=str(period),
-                                     **where))
+            issues.append(
+                make_issue("wrong-vintage", value=found or "", expected=expected, period=str(period), **where)
+            )
             return None
         return expected
 
@@ -114,8 +123,11 @@ class _Cover:
         if unit is None:
             other = h.find_any_level(text)
             if other is not None:
-                rep.issues.append(make_issue("not-a-commune", value=raw, level=LEVEL_VI[other.level],
-                                             name=other.name, **at("unit_code")))
+                rep.issues.append(
+                    make_issue(
+                        "not-a-commune", value=raw, level=LEVEL_VI[other.level], name=other.name, **at("unit_code")
+                    )
+                )
             else:
                 rep.issues.append(make_issue("unknown-unit", value=raw, vintage=vintage, **at("unit_code")))
             return
@@ -125,8 +137,11 @@ class _Cover:
             t_type, t_key, _ = name_key(typed)
             u_type, u_key, _ = name_key(unit.name)
             if looks_legacy_encoded(typed) or t_key != u_key or (t_type and t_type != u_type):
-                rep.issues.append(make_issue("unit-name-mismatch", value=typed, unit=unit.code,
-                                             expected=h.path(unit), **at("unit_name")))
+                rep.issues.append(
+                    make_issue(
+                        "unit-name-mismatch", value=typed, unit=unit.code, expected=h.path(unit), **at("unit_name")
+                    )
+                )
 
 
 def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.ndarray:
@@ -173,17 +188,27 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
                 j = _index(catalogue)[key]
                 if sub.raw[j] is not None:
                     sheet, cell = sub.address(layout, key)
-                    rep.issues.append(make_issue("formula-overwritten", path=sub.path, sheet=sheet, cell=cell,
-                                                 value=_display(sub.raw[j]), element=key))
+                    rep.issues.append(
+                        make_issue(
+                            "formula-overwritten",
+                            path=sub.path,
+                            sheet=sheet,
+                            cell=cell,
+                            value=_display(sub.raw[j]),
+                            element=key,
+                        )
+                    )
     return out
 
 
 def _with_hint(issue: Issue, vi: str, en: str) -> Issue:
     from dataclasses import replace
 
-    return replace(issue, text_vi=issue.text_vi.replace("thay vì số", f"thay vì số{vi}", 1) if vi else issue.text_vi,
-                   text_en=issue.text_en.replace("instead of a number", f"instead of a number{en}", 1)
-                   if en else issue.text_en)
+    return replace(
+        issue,
+        text_vi=issue.text_vi.replace("thay vì số", f"thay vì số{vi}", 1) if vi else issue.text_vi,
+        text_en=issue.text_en.replace("instead of a number", f"instead of a number{en}", 1) if en else issue.text_en,
+    )
 
 
 _INDEX_CACHE: dict[int, dict[str, int]] = {}
@@ -210,8 +235,9 @@ def _display(v: Any) -> Any:
     return fmt_number(v) if isinstance(v, float) and not math.isnan(v) else v
 
 
-def run_schema(frame: pd.DataFrame, subs: Sequence[Submission], reports: Sequence[FileReport],
-               catalogue: Catalogue) -> None:
+def run_schema(
+    frame: pd.DataFrame, subs: Sequence[Submission], reports: Sequence[FileReport], catalogue: Catalogue
+) -> None:
     """One lazy pandera call over the whole batch; failures become issues at their cells."""
     import pandera.pandas as pa
 
@@ -223,19 +249,21 @@ def run_schema(frame: pd.DataFrame, subs: Sequence[Submission], reports: Sequenc
         cases = exc.failure_cases
     cases = cases[cases["index"].notna()]
     seen: set[tuple[str, int]] = set()
-    for check, column, index, value in zip(cases["check"], cases["column"], cases["index"], cases["failure_case"]):
+    columns = (cases["check"], cases["column"], cases["index"], cases["failure_case"])
+    for check, column, index, value in zip(*columns, strict=True):
         i = int(index)
         spec = specs.get(check)
         if spec is None:  # a column check: the check name is the issue code
             sub, rep = subs[i], reports[i]
             sheet, cell = sub.address(form_layout(catalogue), column)
-            rep.issues.append(make_issue(str(check), path=sub.path, sheet=sheet, cell=cell, value=_display(value),
-                                         element=column))
+            rep.issues.append(
+                make_issue(str(check), path=sub.path, sheet=sheet, cell=cell, value=_display(value), element=column)
+            )
             continue
         if (check, i) in seen:
             continue
         seen.add((check, i))
-        reports[i].issues.append(_spec_issue(spec, frame.loc[i], subs[i], catalogue))
+        reports[i].issues.append(_spec_issue(spec, frame.iloc[i], subs[i], catalogue))
 
 
 _SCHEMAS: dict[int, Any] = {}
@@ -252,14 +280,31 @@ def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Cat
     sheet, cell = sub.address(layout, spec.at)
     value = row[spec.at]
     if spec.kind == "sum":
-        return make_issue("sum-mismatch", path=sub.path, sheet=sheet, cell=cell, value=_display(value),
-                          expected=fmt_number(row[list(spec.parts)].sum()), detail=spec.label_vi,
-                          detail_en=spec.label_en, element=spec.at)
+        return make_issue(
+            "sum-mismatch",
+            path=sub.path,
+            sheet=sheet,
+            cell=cell,
+            value=_display(value),
+            expected=fmt_number(row[list(spec.parts)].sum()),
+            detail=spec.label_vi,
+            detail_en=spec.label_en,
+            element=spec.at,
+        )
     if spec.kind == "overlap":
         parts = row[list(spec.parts)]
-        issue = make_issue("overlap-bounds", path=sub.path, sheet=sheet, cell=cell, value=_display(value),
-                           low=fmt_number(parts.max()), high=fmt_number(parts.sum()), detail=f"({spec.label_vi})",
-                           detail_en=f"({spec.label_en})", element=spec.at)
+        issue = make_issue(
+            "overlap-bounds",
+            path=sub.path,
+            sheet=sheet,
+            cell=cell,
+            value=_display(value),
+            low=fmt_number(parts.max()),
+            high=fmt_number(parts.sum()),
+            detail=f"({spec.label_vi})",
+            detail_en=f"({spec.label_en})",
+            element=spec.at,
+        )
         return issue
     rule = spec.rule
     assert rule is not None
@@ -274,7 +319,11 @@ def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Cat
         severity=rule_severity(spec),
         text_vi=rule.message_vi.format(lhs=lhs_s, rhs=rhs_s) + where_vi,
         text_en=rule.message_en.format(lhs=lhs_s, rhs=rhs_s) + where_en,
-        path=sub.path, sheet=sheet, cell=cell, value=_display(value), element=spec.at,
+        path=sub.path,
+        sheet=sheet,
+        cell=cell,
+        value=_display(value),
+        element=spec.at,
     )
 
 
@@ -314,9 +363,18 @@ def _duplicates(reports: Sequence[FileReport]) -> None:
         if len(reps) > 1:
             for rep in reps:
                 others = ", ".join(r.path for r in reps if r is not rep)
-                rep.issues.append(make_issue("duplicate-unit", path=rep.path, unit=unit, period=period,
-                                             detail=f"{rep.path} và {others}", sheet=COVER,
-                                             cell=a1(COVER_BY_KEY["unit_code"].row, 3), value=unit))
+                rep.issues.append(
+                    make_issue(
+                        "duplicate-unit",
+                        path=rep.path,
+                        unit=unit,
+                        period=period,
+                        detail=f"{rep.path} và {others}",
+                        sheet=COVER,
+                        cell=a1(COVER_BY_KEY["unit_code"].row, 3),
+                        value=unit,
+                    )
+                )
 
 
 def _issue_order(catalogue: Catalogue) -> Any:

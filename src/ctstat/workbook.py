@@ -88,7 +88,9 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> Submissio
             return sub
         sub.format = "ods" if b"mimetypeapplication/vnd.oasis" in data[:100] else "xlsx"
     else:
-        sub.issues.append(make_issue("unreadable-workbook", path=sub.path, detail="không phải tệp Excel / not a workbook"))
+        sub.issues.append(
+            make_issue("unreadable-workbook", path=sub.path, detail="không phải tệp Excel / not a workbook")
+        )
         return sub
     import python_calamine as pc
 
@@ -183,13 +185,22 @@ def _locate_values(sub: Submission, layout: FormLayout, grids: dict[str, list[li
             keys = [k for k in keys if k in layout.positions]
             at = found.get(row.code)
             if at is None:
-                sub.issues.append(make_issue("missing-row", path=sub.path, sheet=sheet.name, cell=a1(row.row, 2),
-                                             value=row.code, detail=row.label_vi))
+                sub.issues.append(
+                    make_issue(
+                        "missing-row",
+                        path=sub.path,
+                        sheet=sheet.name,
+                        cell=a1(row.row, 2),
+                        value=row.code,
+                        detail=row.label_vi,
+                    )
+                )
                 sub.unavailable.update(keys)
                 continue
             if at != row.row:
-                sub.issues.append(make_issue("moved-row", path=sub.path, sheet=sheet.name, cell=a1(at, 2),
-                                             value=row.code, detail=at))
+                sub.issues.append(
+                    make_issue("moved-row", path=sub.path, sheet=sheet.name, cell=a1(at, 2), value=row.code, detail=at)
+                )
             for k in keys:
                 _, _, col = layout.positions[k]
                 raw[k] = _cell(grid, at, col)
@@ -200,7 +211,9 @@ def _locate_values(sub: Submission, layout: FormLayout, grids: dict[str, list[li
 
 _ROW_CODE = re.compile(r"^[A-Z]{2}\d{2}(\.\d{2})?$")
 _SHEET_REL = re.compile(rb'<sheet [^>]*?name="([^"]*)"[^>]*?r:id="([^"]*)"')
-_REL = re.compile(rb'<Relationship [^>]*?Id="([^"]*)"[^>]*?Target="([^"]*)"|<Relationship [^>]*?Target="([^"]*)"[^>]*?Id="([^"]*)"')
+_REL = re.compile(
+    rb'<Relationship [^>]*?Id="([^"]*)"[^>]*?Target="([^"]*)"|<Relationship [^>]*?Target="([^"]*)"[^>]*?Id="([^"]*)"'
+)
 _FORMULA_CELL = re.compile(rb'<c r="([A-Z]+)(\d+)"[^>]*?>(?:<f[^>]*?/>|<f[^>]*?>[^<]*</f>)(<v>[^<]*</v>|<v/>)?')
 _HIDDEN_ROW = re.compile(rb'<row [^>]*?r="(\d+)"[^>]*?hidden="(?:1|true)"')
 

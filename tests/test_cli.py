@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ctstat.catalogue import Catalogue
+from ctstat.cli import app
+from ctstat.pipeline import validate_paths
+
+from .conftest import SAMPLES
+
+
+def test_every_command_has_help(runner: CliRunner) -> None:
+    commands = [c.name or c.callback.__name__ for c in app.registered_commands]  # type: ignore[union-attr]
+    assert commands == ["validate", "template", "indicators", "synth"]
+    for name in commands:
+        result = runner.invoke(app, [name, "--help"])
+        assert result.exit_code == 0, name
+        assert "Example:" in result.output, name
+    assert "Exit codes" in runner.invoke(app, ["--help"]).output
+
+
+def test_valid_folder_exits_0(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["validate", str(SAMPLES / "wards" / "2025-H1-hoang-mai")])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "Tổng kết: 14 tệp, 14 hợp lệ, 0 không hợp lệ; 0 lỗi, 0 cảnh báo."
+
+
+def test_faulty_file_exits_1_with_cell_and_vietnamese_message(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["validate", str(SAMPLES / "faulty" / "01-so-am.xlsx")])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0].startswith("✗ ") and "00301 Phường Thanh Trì  2025-H1  (1 lỗi, 0 cảnh báo)" in lines[0]
+    assert any("Biểu 1!E11" in line and "-5" in line and "Số âm (-5)." in line for line in lines)
+
+
+def test_english_messages(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["validate", "--lang", "en", str(SAMPLES / "faulty" / "01-so-am.xlsx")])
+    assert "Negative value (-5)." in result.output
+    assert result.output.splitlines()[-1] == "Summary: 1 files, 0 valid, 1 invalid; 1 errors, 0 warnings."
+
+
+def test_lang_from_the_environment(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTSTAT_LANG", "en")
+    result = runner.invoke(app, ["validate", str(SAMPLES / "faulty" / "01-so-am.xlsx")])
+    assert "Negative value" in result.output
+
+
+def test_json_equals_the_library_result(runner: CliRunner, catalogue: Catalogue) -> None:
+    result = runner.invoke(app, ["validate", "--json", "--period", "2025-H1", str(SAMPLES / "faulty")])
+    assert result.exit_code == 1
+    doc = json.loads(result.output)
+    assert doc == json.loads(
+        json.dumps(validate_paths([SAMPLES / "faulty"], catalogue, period="2025-H1").to_dict("vi"), ensure_ascii=False)
+    )
+    assert set(doc) == {"valid", "catalogue_version", "template_version", "files", "summary"}
+    assert set(doc["files"][0]) == {"path", "sha256", "unit", "unit_name", "period", "vintage", "valid", "issues"}
+    assert set(doc["files"][0]["issues"][0]) == {"code", "severity", "sheet", "cell", "value", "message"}
+
+
+def test_usage_errors_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["validate", str(tmp_path)]).exit_code == 2  # nothing to validate
+    assert runner.invoke(app, ["validate", str(tmp_path / "missing.xlsx")]).exit_code == 2
+    result = runner.invoke(app, ["validate", "--lang", "fr", str(SAMPLES / "faulty" / "01-so-am.xlsx")])
+    assert result.exit_code == 2
+    result = runner.invoke(app, ["template", "--unit", "008", "--period", "2025-H1", "--out", str(tmp_path / "x.xlsx")])
+    assert result.exit_code == 2
+    assert "008 is a quận/huyện (Quận Hoàng Mai)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_template_and_synth_commands(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "f.xlsx"
+    result = runner.invoke(app, ["template", "--unit", "00301", "--period", "2025-H1", "--out", str(out)])
+    assert result.exit_code == 0 and out.exists()
+    result = runner.invoke(app, ["synth", "--unit", "008", "--period", "2025-H1", "--out", str(tmp_path / "hm")])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"14 forms written to {tmp_path / 'hm'}"
+    assert runner.invoke(app, ["validate", str(tmp_path / "hm"), "--jobs", "2"]).exit_code == 0
+
+
+def test_indicators_lists_provenance(runner: CliRunner) -> None:
+    doc = json.loads(runner.invoke(app, ["indicators", "--json"]).output)
+    by_id = {i["id"]: i for i in doc["indicators"]}
+    assert by_id["participation.online-safety"]["provenance"] == "circular"
+    assert by_id["culture.commune-play-area"]["denominator"] == "_units"
+    text = runner.invoke(app, ["indicators"]).output
+    assert "Mô hình hóa" in text and "II/0101" in text
+
+
+def test_annotate_option(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(SAMPLES / "faulty" / "01-so-am.xlsx"), "--annotate", str(tmp_path)])
+    assert result.exit_code == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["01-so-am.kiem-tra.xlsx"]
+
+
+def test_python_dash_m_runs() -> None:
+    proc = subprocess.run([sys.executable, "-m", "ctstat", "--help"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "validate" in proc.stdout
