@@ -7,7 +7,7 @@ fills and the form ctstat reads can never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 
 from ctstat.catalogue import TOTAL, Axis, Catalogue, Element
 
@@ -102,7 +102,7 @@ class SheetLayout:
         return self.rows[-1].row
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: one layout per catalogue, cached
 class FormLayout:
     sheets: tuple[SheetLayout, ...]
     #: every value cell, in form order: key -> (sheet, row, col)
@@ -112,7 +112,7 @@ class FormLayout:
     #: row code ("XH01.02") -> (element, row key), for reading rows back by their code
     row_codes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def keys(self) -> list[str]:
         return list(self.positions)
 

@@ -7,6 +7,7 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +76,14 @@ def read_submission(path: str | Path, catalogue: Catalogue) -> Submission:
 
 
 def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> Submission:
+    zf: zipfile.ZipFile | None = None
     if data.startswith(_OLE):
         if _is_encrypted(data):
             sub.issues.append(make_issue("encrypted-workbook", path=sub.path))
             return sub
         sub.format = "xls"
     elif data.startswith(_ZIP):
-        problem = _zip_problem(data)
+        zf, problem = _open_zip(data)
         if problem:
             code, detail = problem
             sub.issues.append(make_issue(code, path=sub.path, detail=detail))
@@ -121,8 +123,8 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> Submissio
         sub.issues.append(make_issue("unreadable-workbook", path=sub.path, detail=type(exc).__name__))
         return sub
     _locate_values(sub, layout, grids)
-    if sub.format == "xlsx":
-        _scan_xml(sub, layout, data)
+    if sub.format == "xlsx" and zf is not None:
+        _scan_xml(sub, layout, zf)
     return sub
 
 
@@ -145,28 +147,39 @@ def _is_encrypted(data: bytes) -> bool:
         return False
 
 
-def _zip_problem(data: bytes) -> tuple[str, str] | None:
+def _open_zip(data: bytes) -> tuple[zipfile.ZipFile | None, tuple[str, str] | None]:
+    """The zip directory, or why it cannot be read: damaged, or a zip bomb (judged before inflating anything)."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        return "unreadable-workbook", f"zip: {exc}"
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except Exception as exc:  # BadZipFile, NotImplementedError, ValueError, OSError... on damaged files
+        return None, ("unreadable-workbook", f"zip: {exc}")
     total = sum(i.file_size for i in infos)
     packed = sum(i.compress_size for i in infos) or 1
     if total > MAX_UNZIPPED_BYTES or total / packed > MAX_RATIO and total > 10 * 1024 * 1024:
-        return "file-too-large", f"{total / 1e6:.0f} MB sau khi giải nén / unzipped"
-    return None
+        return None, ("file-too-large", f"{total / 1e6:.0f} MB sau khi giải nén / unzipped")
+    return zf, None
+
+
+@cache
+def _plan(layout: FormLayout) -> dict[str, list[tuple[int, int, int]]]:
+    """Per sheet: (index in layout.keys, 0-based row, 0-based col) of every value cell."""
+    index = {k: i for i, k in enumerate(layout.keys)}
+    plan: dict[str, list[tuple[int, int, int]]] = {s.name: [] for s in layout.sheets}
+    for key, (sheet, r, c) in layout.positions.items():
+        plan[sheet].append((index[key], r - 1, c - 1))
+    return plan
 
 
 def _locate_values(sub: Submission, layout: FormLayout, grids: dict[str, list[list[Any]]]) -> None:
     """Find each row by its code in the 'Mã số' column, so a moved row is still read (and reported)."""
-    raw: dict[str, Any] = {}
+    raw: list[Any] = [None] * len(layout.keys)
+    plan = _plan(layout)
+    keys = layout.keys
     for sheet in layout.sheets:
         grid = grids.get(sheet.name)
         if grid is None:
-            for row in sheet.rows:
-                for c in sheet.columns:
-                    sub.unavailable.add(f"{row.element}/{row.key}/{c.key}")
+            sub.unavailable.update(keys[i] for i, _, _ in plan[sheet.name])
             continue
         found: dict[str, int] = {}
         for r in range(FIRST_DATA_ROW, len(grid) + 1):
@@ -178,11 +191,19 @@ def _locate_values(sub: Submission, layout: FormLayout, grids: dict[str, list[li
                 found[text] = r
             elif _ROW_CODE.match(text) or r <= sheet.last_row:
                 sub.issues.append(make_issue("unknown-row", path=sub.path, sheet=sheet.name, cell=a1(r, 2), value=text))
+        if all(found.get(row.code) == row.row for row in sheet.rows if row.code):
+            # the usual case: every row where the form put it
+            for i, r, c in plan[sheet.name]:
+                try:
+                    v = grid[r][c]
+                except IndexError:
+                    v = None
+                raw[i] = None if v == "" else v
+            continue
         for row in sheet.rows:
             if not row.code:
                 continue
-            keys = [f"{row.element}/{row.key}/{c.key}" for c in sheet.columns]
-            keys = [k for k in keys if k in layout.positions]
+            row_keys = [k for k in (f"{row.element}/{row.key}/{c.key}" for c in sheet.columns) if k in layout.positions]
             at = found.get(row.code)
             if at is None:
                 sub.issues.append(
@@ -195,18 +216,18 @@ def _locate_values(sub: Submission, layout: FormLayout, grids: dict[str, list[li
                         detail=row.label_vi,
                     )
                 )
-                sub.unavailable.update(keys)
+                sub.unavailable.update(row_keys)
                 continue
             if at != row.row:
                 sub.issues.append(
                     make_issue("moved-row", path=sub.path, sheet=sheet.name, cell=a1(at, 2), value=row.code, detail=at)
                 )
-            for k in keys:
+            for k in row_keys:
                 _, _, col = layout.positions[k]
-                raw[k] = _cell(grid, at, col)
+                raw[layout.keys.index(k)] = _cell(grid, at, col)
                 if at != row.row:
                     sub.moved[k] = (sheet.name, at, col)
-    sub.raw = [raw.get(k) for k in layout.keys]
+    sub.raw = raw
 
 
 _ROW_CODE = re.compile(r"^[A-Z]{2}\d{2}(\.\d{2})?$")
@@ -229,27 +250,33 @@ def _col_number(letters: bytes) -> int:
     return n
 
 
-def _scan_xml(sub: Submission, layout: FormLayout, data: bytes) -> None:
+@cache
+def _positions_to_keys(layout: FormLayout) -> dict[tuple[str, int, int], str]:
+    return {pos: k for k, pos in layout.positions.items()}
+
+
+def _scan_xml(sub: Submission, layout: FormLayout, zf: zipfile.ZipFile) -> None:
     """Formulas and hidden rows, which calamine does not expose: a light scan of the sheet XML."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            book = zf.read("xl/workbook.xml")
-            rels = zf.read("xl/_rels/workbook.xml.rels")
-            targets = {}
-            for m in _REL.finditer(rels):
-                rid, target = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
-                targets[rid] = target.decode()
-            sheet_xml: dict[str, bytes] = {}
-            for m in _SHEET_REL.finditer(book):
-                name = _xml_unescape(m.group(1))
-                target = targets.get(m.group(2), "")
-                member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-                if any(s.name == name for s in layout.sheets):
-                    sheet_xml[name] = zf.read(member)
-    except (KeyError, zipfile.BadZipFile, OSError, UnicodeDecodeError):
+        book = zf.read("xl/workbook.xml")
+        rels = zf.read("xl/_rels/workbook.xml.rels")
+        targets = {}
+        for m in _REL.finditer(rels):
+            rid, target = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+            targets[rid] = target.decode()
+        names = {s.name for s in layout.sheets}
+        sheet_xml: dict[str, bytes] = {}
+        for m in _SHEET_REL.finditer(book):
+            name = _xml_unescape(m.group(1))
+            target = targets.get(m.group(2), "")
+            member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            if name in names:
+                sheet_xml[name] = zf.read(member)
+    except Exception:  # zipfile raises many types on damaged members (found by the property tests)
         return  # the values were read; without the XML, formula checks are simply not run
-    by_pos = {pos: k for k, pos in layout.positions.items()}
-    by_pos.update({pos: k for k, pos in sub.moved.items()})
+    by_pos = _positions_to_keys(layout)
+    if sub.moved:
+        by_pos = {**by_pos, **{pos: k for k, pos in sub.moved.items()}}
     sub.formula_keys = set()
     for name, xml in sheet_xml.items():
         for m in _FORMULA_CELL.finditer(xml):
@@ -260,6 +287,8 @@ def _scan_xml(sub: Submission, layout: FormLayout, data: bytes) -> None:
             v = m.group(3)
             if v is None or v in (b"<v/>", b"<v></v>"):
                 sub.nocache_keys.add(key)
+        if b'hidden="' not in xml:
+            continue
         sheet = layout.sheet(name)
         for m in _HIDDEN_ROW.finditer(xml):
             r = int(m.group(1))

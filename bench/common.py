@@ -1,0 +1,83 @@
+"""Shared by the benchmarks: synthetic country-sized inputs (cached) and measuring a child process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+CACHE = Path(os.environ.get("CTSTAT_BENCH_CACHE", "/tmp/ctstat-bench"))
+
+BARE_READ = """
+import sys, python_calamine as pc
+from pathlib import Path
+n = 0
+for p in sorted(Path(sys.argv[1]).rglob("*.xlsx")):
+    wb = pc.CalamineWorkbook.from_path(str(p))
+    for name in wb.sheet_names:
+        n += len(wb.get_sheet_by_name(name).to_python(skip_empty_area=False))
+print(n)
+"""
+
+
+def _write_chunk(args: tuple[str, str, str, int, list[str]]) -> int:
+    from ctstat.catalogue import TOTAL, load_catalogue
+    from ctstat.layout import cell_key
+    from ctstat.period import Period
+    from ctstat.synth import synth_values, write_ward
+    from ctstat.units import load_units
+
+    vintage, period, out, seed, codes = args
+    cat = load_catalogue()
+    h = load_units(vintage)
+    per = Period.parse(period)
+    faults = [
+        (cell_key("TE01", "0-2", "sex:nam"), -3),
+        (cell_key("TE01", "3-5", "sex:nu"), "1.158"),
+        (cell_key("VP01", TOTAL, TOTAL), None),
+        (cell_key("VH02", TOTAL, TOTAL), 999),
+    ]
+    for code in codes:
+        unit = h.get(code)
+        assert unit is not None
+        values = synth_values(cat, unit, per, seed)
+        if int(code) % 20 == 7:  # about 5% faulty
+            key, value = faults[int(code) % len(faults)]
+            values[key] = value
+        write_ward(Path(out) / (unit.parent_code or "_"), cat, h, unit, per, seed, values=values)
+    return len(codes)
+
+
+def country(n: int | None, vintage: str = "2025-06-30", period: str = "2025-H1", jobs: int = 2) -> Path:
+    """The first `n` communes of the country (all if None) as filled forms, ~5% with one fault; cached."""
+    from ctstat.units import load_units
+
+    codes = [u.code for u in load_units(vintage).all("commune")]
+    codes = codes[:n] if n else codes
+    out = CACHE / f"{vintage}-{period}-{len(codes)}"
+    done = out / ".complete"
+    if done.exists():
+        return out
+    print(f"generating {len(codes)} synthetic ward files in {out} ...", file=sys.stderr)
+    t = time.perf_counter()
+    chunks = [codes[i :: jobs * 8] for i in range(jobs * 8)]
+    with ProcessPoolExecutor(jobs) as pool:
+        list(pool.map(_write_chunk, [(vintage, period, str(out), 0, c) for c in chunks if c]))
+    done.write_text("ok\n")
+    print(f"  generated in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    return out
+
+
+def measure(argv: list[str]) -> tuple[float, float, int, str]:
+    """Run a command; return (wall seconds, peak RSS MB of the process tree's largest member, exit code, stdout)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out, _ = proc.communicate()
+    wall = time.perf_counter() - t
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return wall, peak, proc.returncode, out

@@ -1,0 +1,39 @@
+"""Benchmark `ctstat validate` against a bare python-calamine read of the same files.
+
+Usage: python bench/validate.py N [--jobs J]   (N ward files; 10035 = the whole pre-reform country)
+Prints files/s, the ratio to the bare read, and peak memory. Targets (2 cores): ratio <= 3, 10,035 files <= 30 s,
+peak RSS <= 2 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import BARE_READ, country, measure  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n", type=int)
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    folder = country(args.n)
+    files = sum(1 for _ in folder.rglob("*.xlsx"))
+    bare, bare_rss, _, _ = measure([sys.executable, "-c", BARE_READ, str(folder)])
+    cmd = [sys.executable, "-m", "ctstat", "validate", str(folder), "--json", "--jobs", str(args.jobs)]
+    wall, rss, code, out = measure(cmd)
+    summary = json.loads(out)["summary"]
+    print(f"files:                {files}")
+    print(f"bare calamine read:   {bare:.1f} s ({files / bare:.0f} files/s, 1 process)")
+    print(f"ctstat validate:      {wall:.1f} s ({files / wall:.0f} files/s, --jobs {args.jobs}), exit {code}")
+    print(f"ratio to bare read:   {wall / bare:.2f}")
+    print(f"peak RSS (largest):   {max(rss, bare_rss):.0f} MB")
+    print(f"found: {summary['invalid']} invalid files, {summary['errors']} errors, {summary['warnings']} warnings")
+
+
+if __name__ == "__main__":
+    main()
