@@ -62,7 +62,7 @@ def commit(tmp: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
-class _Styles:
+class Styles:
     def __init__(self, wb: xlsxwriter.Workbook) -> None:
         base = {"font_name": FONT, "font_size": 11, "valign": "vcenter"}
 
@@ -73,7 +73,7 @@ class _Styles:
         self.text = f()
         self.bold = f(bold=True)
         self.italic = f(italic=True, font_size=10)
-        self.title = f(bold=True, font_size=14, align="center")
+        self.title = f(bold=True, font_size=14, align="center", text_wrap=True)
         self.subtitle = f(italic=True, align="center")
         self.small_center = f(align="center", font_size=10, text_wrap=True)
         self.head = f(bold=True, align="center", text_wrap=True, bg_color="#DDEBF7", **border)
@@ -95,6 +95,13 @@ class _Styles:
         self.sign_head = f(bold=True, align="center")
         self.sign_note = f(italic=True, align="center", font_size=10)
         self.wrap = f(text_wrap=True, valign="top")
+        self.banner = f(bold=True, font_color="#C00000", align="center", text_wrap=True)
+        self.value = f(num_format="#,##0", **border)
+        self.value_total = f(num_format="#,##0", bold=True, **border)
+        self.rate = f(num_format="#,##0.00", **border)
+        self.rate_total = f(num_format="#,##0.00", bold=True, **border)
+        self.cell = f(text_wrap=True, **border)
+        self.cell_center = f(align="center", text_wrap=True, **border)
 
 
 def write_form(
@@ -125,7 +132,7 @@ def write_form(
                 "created": created or datetime.combine(header.period.start, datetime.min.time()),
             }
         )
-        st = _Styles(wb)
+        st = Styles(wb)
         _write_cover(wb, st, catalogue, header, cover_overrides or {})
         _write_guide(wb, st, catalogue)
         for sheet in layout.sheets:
@@ -139,14 +146,14 @@ def write_form(
     return path
 
 
-def _protect(ws: Worksheet) -> None:
+def protect(ws: Worksheet) -> None:
     # No password: the structure is protected against slips, not against a determined user.
     ws.protect(
         "", {"format_columns": True, "format_rows": True, "select_locked_cells": True, "select_unlocked_cells": True}
     )
 
 
-def _print_setup(ws: Worksheet, last_col: int, repeat: tuple[int, int] | None = None) -> None:
+def print_setup(ws: Worksheet, last_col: int, repeat: tuple[int, int] | None = None) -> None:
     ws.set_landscape()
     ws.set_paper(9)  # A4
     ws.set_margins(left=0.5, right=0.4, top=0.6, bottom=0.6)
@@ -158,7 +165,7 @@ def _print_setup(ws: Worksheet, last_col: int, repeat: tuple[int, int] | None = 
 
 
 def _write_cover(
-    wb: xlsxwriter.Workbook, st: _Styles, cat: Catalogue, h: FormHeader, overrides: Mapping[str, Any]
+    wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, h: FormHeader, overrides: Mapping[str, Any]
 ) -> None:
     ws = wb.add_worksheet(COVER)
     ws.set_column(0, 0, 4)
@@ -219,11 +226,11 @@ def _write_cover(
             "error_message": "Nhập ngày theo dạng ngày/tháng/năm.",
         },
     )
-    _protect(ws)
-    _print_setup(ws, 3)
+    protect(ws)
+    print_setup(ws, 3)
 
 
-def _write_guide(wb: xlsxwriter.Workbook, st: _Styles, cat: Catalogue) -> None:
+def _write_guide(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue) -> None:
     ws = wb.add_worksheet(GUIDE)
     ws.set_column(0, 0, 120)
     lines = [
@@ -267,19 +274,38 @@ def _write_guide(wb: xlsxwriter.Workbook, st: _Styles, cat: Catalogue) -> None:
     )
     for i, (text, fmt) in enumerate(lines):
         ws.write(i, 0, text, fmt)
-    _protect(ws)
-    _print_setup(ws, 1)
+    protect(ws)
+    print_setup(ws, 1)
 
 
 def _write_sheet(
     wb: xlsxwriter.Workbook,
-    st: _Styles,
+    st: Styles,
     cat: Catalogue,
     layout: FormLayout,
     sheet: SheetLayout,
     h: FormHeader,
     values: Mapping[str, Any],
 ) -> None:
+    receiver = f"UBND {h.parent.name}" if h.parent else ""
+    write_form_sheet(wb, st, cat, layout, sheet, h.unit.name, receiver, h.period, values)
+
+
+def write_form_sheet(
+    wb: xlsxwriter.Workbook,
+    st: Styles,
+    cat: Catalogue,
+    layout: FormLayout,
+    sheet: SheetLayout,
+    reporter: str,
+    receiver: str,
+    period: Period,
+    values: Mapping[str, Any],
+    report: bool = False,
+    banner: str | None = None,
+) -> Worksheet:
+    """One form-group sheet in the biểu layout: a ward's form (inputs and formulas) or, with `report`, a
+    rolled-up report of the same layout holding values only."""
     ws = wb.add_worksheet(sheet.name)
     last = sheet.last_col - 1  # 0-based
     ws.set_column(0, 0, 50)
@@ -287,17 +313,21 @@ def _write_sheet(
     ws.set_column(2, 2, 9)
     ws.set_column(FIRST_VALUE_COL - 1, last, 10)
     ws.write(0, 0, f"Biểu số: {cat.form_number} - {sheet.name}", st.bold)
-    ws.write(1, 0, f"Kỳ báo cáo: {h.period.label_vi()}", st.text)
+    ws.write(1, 0, f"Kỳ báo cáo: {period.label_vi()}", st.text)
     right = max(last - 3, 3)
-    ws.merge_range(0, right, 0, last, f"Đơn vị báo cáo: {h.unit.name}", st.text) if right < last else ws.write(
-        0, right, f"Đơn vị báo cáo: {h.unit.name}", st.text
-    )
-    receiver = f"UBND {h.parent.name}" if h.parent else ""
-    ws.merge_range(1, right, 1, last, f"Đơn vị nhận báo cáo: {receiver}", st.text) if right < last else ws.write(
-        1, right, f"Đơn vị nhận báo cáo: {receiver}", st.text
-    )
-    ws.merge_range(2, 0, 2, last, sheet.title_vi, st.title) if last > 0 else ws.write(2, 0, sheet.title_vi, st.title)
-    ws.merge_range(3, 0, 3, last, f"{cat.title_vi} - {h.unit.name} - {h.period.label_vi()}", st.subtitle)
+    for r, text in ((0, f"Đơn vị báo cáo: {reporter}"), (1, f"Đơn vị nhận báo cáo: {receiver}")):
+        if right < last:
+            ws.merge_range(r, right, r, last, text, st.text)
+        else:
+            ws.write(r, right, text, st.text)
+    title = f"{sheet.title_vi} (TỔNG HỢP)" if report else sheet.title_vi
+    ws.merge_range(2, 0, 2, last, title, st.title)
+    capacity = (68 + 10 * (last - 2)) // 1.5  # characters of the 14-pt title that fit the merged width
+    if len(title) > capacity:
+        ws.set_row(2, 38)
+    ws.merge_range(3, 0, 3, last, f"{cat.title_vi} - {reporter} - {period.label_vi()}", st.subtitle)
+    if banner:
+        ws.merge_range(4, 0, 4, last, banner, st.banner)
 
     top, bottom = HEADER_ROWS[0] - 1, HEADER_ROWS[1] - 1
     for col, text in ((0, "Chỉ tiêu"), (1, "Mã số"), (2, "Đơn vị tính")):
@@ -330,17 +360,26 @@ def _write_sheet(
                 ws.write_blank(r, i, None, st.blank_cell)
             continue
         el = elements[row.element]
+        unit_label = "Xã (số có)" if report and el.type == "yesno" else el.unit_vi
         label = row.label_vi if row.key == TOTAL else f"    - {row.label_vi}"
         ws.write(r, 0, label, st.label_total if row.key == TOTAL else st.label)
         lines = _lines(label, 52)
         if lines > 1:
             ws.set_row(r, 15 * lines)
         ws.write_string(r, 1, row.code, st.code)
-        ws.write(r, 2, el.unit_vi, st.unit)
+        ws.write(r, 2, unit_label, st.unit)
         for c in sheet.columns:
             key = f"{el.code}/{row.key}/{c.key}"
             if key not in layout.positions:
                 ws.write_blank(r, c.col - 1, None, st.na)
+                continue
+            if report:
+                v = values.get(key)
+                fmt = st.value_total if row.key == TOTAL or c.key == TOTAL else st.value
+                if v is None or v != v:  # NaN: no unit reported this cell
+                    ws.write_blank(r, c.col - 1, None, fmt)
+                else:
+                    ws.write_number(r, c.col - 1, v, fmt)
                 continue
             parts = layout.formulas.get(key)
             if parts:
@@ -353,13 +392,13 @@ def _write_sheet(
                 continue
             _write_input(ws, r, c.col - 1, values.get(key), el.type, st)
     ws.freeze_panes(NUMBER_ROW, 3)
-    _signature(ws, st, sheet.last_row + 2, last)
-    ws.set_landscape()
-    _protect(ws)
-    _print_setup(ws, last + 1, (HEADER_ROWS[0], NUMBER_ROW))
+    signature(ws, st, sheet.last_row + 2, last)
+    protect(ws)
+    print_setup(ws, last + 1, (HEADER_ROWS[0], NUMBER_ROW))
+    return ws
 
 
-def _write_input(ws: Worksheet, r: int, c: int, value: Any, vtype: str, st: _Styles) -> None:
+def _write_input(ws: Worksheet, r: int, c: int, value: Any, vtype: str, st: Styles) -> None:
     if vtype == "yesno":
         if value is None:
             ws.write_blank(r, c, None, st.input_text)
@@ -422,11 +461,11 @@ def _lines(text: str, width: int) -> int:
     return lines
 
 
-def _signature(ws: Worksheet, st: _Styles, row: int, last: int) -> None:
+def signature(ws: Worksheet, st: Styles, row: int, last: int, left: str = "Người lập biểu", left_col: int = 0) -> None:
     mid = max(last // 2, 3)
     last = max(last, mid + 1)
-    ws.write(row, 0, "Người lập biểu", st.sign_head)
-    ws.write(row + 1, 0, "(Ký, ghi rõ họ tên)", st.sign_note)
+    ws.write(row, left_col, left, st.sign_head)
+    ws.write(row + 1, left_col, "(Ký, ghi rõ họ tên)", st.sign_note)
     ws.merge_range(row - 1, mid, row - 1, last, "..........., ngày ..... tháng ..... năm .......", st.sign_note)
     ws.merge_range(row, mid, row, last, "Thủ trưởng đơn vị", st.sign_head)
     ws.merge_range(row + 1, mid, row + 1, last, "(Ký, đóng dấu, ghi rõ họ tên)", st.sign_note)

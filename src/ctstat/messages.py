@@ -194,3 +194,24 @@ def make_issue(code: str, severity: Severity | None = None, **fields: Any) -> Is
 class _Defaults(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return ""
+
+
+MESSAGES.update(
+    {
+        "rollup-mismatch": (
+            E,
+            "Tệp tổng hợp này không dùng được: {detail}.",
+            "This rollup workbook cannot be used: {detail}.",
+        ),
+        "mixed-inputs": (
+            E,
+            "Số liệu của {unit} có cả trong tệp của xã và trong tệp tổng hợp {detail}. Chỉ gửi một trong hai.",
+            "The data of {unit} come both from a ward file and from the rollup workbook {detail}. Send only one.",
+        ),
+        "outside-unit": (
+            W,
+            "Đơn vị {unit} không thuộc {detail}; tệp này không được tổng hợp.",
+            "Unit {unit} is not part of {detail}; this file is left out of the rollup.",
+        ),
+    }
+)

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from ctstat.catalogue import Catalogue, load_catalogue
 from ctstat.errors import UsageError
 from ctstat.form import FormHeader, write_form
+from ctstat.layout import form_layout
+from ctstat.messages import make_issue
 from ctstat.period import Period, vintage_for
-from ctstat.report import Report
+from ctstat.report import FileReport, Report, Severity
+from ctstat.rollup import Completeness
+from ctstat.synth import slug
 from ctstat.units import LEVEL_VI, Hierarchy, Unit, load_units
-from ctstat.validate import validate_submissions
-from ctstat.workbook import EXTENSIONS, Submission, read_submission
+from ctstat.validate import validate_batch, validate_submissions
+from ctstat.workbook import EXTENSIONS, Submission, read_submission, sha256_of
 
 
 def find_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -173,3 +184,316 @@ def synth_forms(
         with ProcessPoolExecutor(jobs) as pool:
             return sum(pool.map(_synth_chunk, args))
     return sum(_synth_chunk(a) for a in args)
+
+
+# --- rollup ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RollupResult:
+    """What a rollup did: its inputs' validation, completeness, the workbooks written, and a manifest."""
+
+    report: Report
+    unit: Unit
+    period: Period
+    vintage: str
+    completeness: Completeness
+    outputs: list[Path] = field(default_factory=list)
+    partial: bool = False
+    refused: bool = False
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+
+def _received(path: str, received_at: Mapping[str, datetime] | None) -> datetime:
+    if received_at and path in received_at:
+        return received_at[path]
+    return datetime.fromtimestamp(Path(path).stat().st_mtime)
+
+
+def _infer_target(h: Hierarchy, codes: Iterable[str]) -> Unit:
+    chains = []
+    for code in codes:
+        u = h.get(code)
+        if u is not None:
+            chains.append(h.ancestors(u))
+    if not chains:
+        raise UsageError("no input names a commune of this period's unit list: give --unit")
+    common = [a for a in chains[0] if all(any(a.code == b.code and a.level == b.level for b in c) for c in chains)]
+    if not common:
+        raise UsageError("the inputs belong to several provinces: give --unit")
+    return common[0]
+
+
+def rollup_paths(
+    paths: Iterable[str | Path],
+    period: str | Period,
+    out: str | Path,
+    unit: str | None = None,
+    units: str | None = None,
+    allow_partial: bool = False,
+    deadline: date | None = None,
+    generated_at: datetime | None = None,
+    catalogue: Catalogue | None = None,
+    jobs: int = 1,
+    received_at: Mapping[str, datetime] | None = None,
+) -> RollupResult:
+    """Validate ward submissions (and/or district rollup workbooks) and write the district and province
+    workbooks of `unit` (inferred when None). Refuses (result.refused) when an expected commune is missing,
+    invalid or duplicated, unless `allow_partial`."""
+    from ctstat import rollup as ru
+    from ctstat.writer import InputFile, RollupSheetData, is_rollup_workbook, read_rollup_data, write_rollup
+
+    catalogue = catalogue or load_catalogue()
+    try:
+        per = Period.parse(period) if isinstance(period, str) else period
+    except ValueError:
+        raise UsageError(f"period {period!r} is not valid: write 2025, 2025-H1 or 2025-H2") from None
+    vintage = vintage_for(per, units)
+    h = load_units(vintage)
+    files = find_files(paths)
+    if not files:
+        raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to roll up")
+    rollup_files = [f for f in files if is_rollup_workbook(f)]
+    ward_files = [f for f in files if f not in rollup_files]
+    subs = list(read_all(ward_files, catalogue, jobs))
+    report, frame = validate_batch(subs, catalogue, per, units)
+    values_of: dict[str, pd.Series] = {}  # ward -> cells (valid wards only)
+    claims: dict[str, list[tuple[str, FileReport | None, str]]] = {}  # ward -> [(path, report, status)]
+    for i, rep in enumerate(report.files):
+        if rep.unit:
+            claims.setdefault(rep.unit, []).append((rep.path, rep, "valid" if rep.valid else "invalid"))
+            if rep.valid and i in frame.index:
+                values_of[rep.unit] = frame.loc[i]
+    inputs: list[tuple[FileReport, str]] = [(rep, "ward") for rep in report.files]
+    for path in rollup_files:
+        data = Path(path).read_bytes()
+        rep = FileReport(path=str(path), sha256=sha256_of(data))
+        fields, table = read_rollup_data(path)
+        problems = []
+        if not str(fields.get("Kỳ báo cáo", "")).startswith(str(per) + " "):
+            problems.append(f"kỳ {fields.get('Kỳ báo cáo')}, cần {per}")
+        if fields.get("Danh mục đơn vị hành chính") != vintage:
+            problems.append(f"danh mục {fields.get('Danh mục đơn vị hành chính')}, cần {vintage}")
+        if fields.get("Phiên bản danh mục chỉ tiêu") != catalogue.version:
+            problems.append(f"danh mục chỉ tiêu {fields.get('Phiên bản danh mục chỉ tiêu')}, cần {catalogue.version}")
+        rep.unit = str(fields.get("Đơn vị tổng hợp", "")).split(" ")[0] or None
+        rep.period = str(per)
+        rep.vintage = vintage
+        if problems:
+            rep.issues.append(make_issue("rollup-mismatch", path=rep.path, detail="; ".join(problems)))
+        else:
+            keys = form_layout(catalogue).keys
+            for _, row in table.iterrows():
+                if row["status"] == "missing":
+                    continue
+                claims.setdefault(row["unit_code"], []).append((rep.path, None, row["status"]))
+                if row["status"] == "valid":
+                    values_of[row["unit_code"]] = row[keys].astype(float)
+        report.files.append(rep)
+        inputs.append((rep, "rollup"))
+
+    target = _find_unit(h, unit) if unit else _infer_target(h, claims)
+    if target is None or target.level == "commune":
+        raise UsageError(f"--unit {unit} is not a district or province in the unit list {vintage}")
+    expected = h.communes_under(target)
+    expected_codes = {u.code for u in expected}
+    for code, cl in claims.items():
+        if code in expected_codes:
+            sources = {p for p, r, _ in cl if r is None}
+            if sources and any(r is not None for _, r, _ in cl):
+                for _, r, _ in cl:
+                    if r is not None:
+                        r.issues.append(make_issue("mixed-inputs", path=r.path, unit=code, detail=", ".join(sources)))
+        else:
+            for _, r, _ in cl:
+                if r is not None:
+                    r.issues.append(make_issue("outside-unit", path=r.path, unit=code, detail=h.path(target)))
+
+    def parent_label(u: Unit) -> str:
+        p = h.parent(u)
+        return f"{p.code} {p.name}" if p else ""
+
+    statuses: list[ru.UnitStatus] = []
+    for u in expected:
+        cl = claims.get(u.code, [])
+        late = bool(deadline) and any(
+            r is not None and _received(p, received_at).date() > deadline
+            for p, r, _ in cl  # type: ignore[operator]
+        )
+        files_ = tuple(p for p, _, _ in cl)
+        if not cl:
+            statuses.append(ru.UnitStatus(u.code, u.name, parent_label(u), "missing", problem="Chưa nộp báo cáo"))
+        elif len(cl) > 1:
+            statuses.append(
+                ru.UnitStatus(
+                    u.code,
+                    u.name,
+                    parent_label(u),
+                    "duplicate",
+                    late,
+                    files_,
+                    f"{len(cl)} tệp cho cùng đơn vị: giữ lại một tệp",
+                )
+            )
+        else:
+            path, rep, status = cl[0]
+            problem = ""
+            if rep is not None and not rep.valid:
+                first = next(i for i in rep.issues if i.severity is Severity.ERROR)
+                problem = f"{rep.errors} lỗi; đầu tiên: {first.where} {first.message('vi')}"
+            elif rep is None and status != "valid":
+                problem = f"không hợp lệ trong tệp tổng hợp {Path(path).name}"
+            statuses.append(ru.UnitStatus(u.code, u.name, parent_label(u), status, late, files_, problem))
+    completeness = ru.Completeness(statuses)
+    partial = not completeness.complete
+    result = RollupResult(report, target, per, vintage, completeness, partial=partial)
+    valid_codes = [s.code for s in statuses if s.status == "valid"]
+    if partial and not allow_partial:
+        result.refused = True
+        result.manifest = _manifest(result, catalogue, [], inputs, valid_codes, {}, generated_at)
+        return result
+
+    keys = form_layout(catalogue).keys
+    wards = pd.DataFrame([values_of[c] for c in valid_codes], index=pd.Index(valid_codes), columns=keys)
+    when = generated_at or datetime.combine(per.end, datetime.min.time())
+    used = set(valid_codes)
+    input_rows = [
+        InputFile(
+            rep.path,
+            rep.sha256 or "",
+            kind,
+            rep.unit or "",
+            rep.period or "",
+            catalogue.template_version if kind == "ward" else "",
+            rep.errors,
+            rep.warnings,
+            (rep.unit in used) if kind == "ward" else not rep.issues,
+        )
+        for rep, kind in inputs
+    ]
+    out_dir = Path(out)
+    level_vi = {"district": "cấp huyện", "province": "cấp tỉnh"}
+
+    def write(area: Unit, children: list[Unit], child_of: Mapping[str, str]) -> Path:
+        members = [c for c in valid_codes if c in {x.code for x in h.communes_under(area)}]
+        sub = wards.loc[members]
+        child_values = ru.sum_by(sub, child_of) if members else pd.DataFrame(columns=keys)
+        totals = sub.sum() if members else pd.Series(np.nan, index=keys)
+        table = pd.concat([totals.to_frame(area.code).T, child_values])
+        n_units = pd.Series({area.code: len(members)})
+        counts = pd.Series([child_of[m] for m in members]).value_counts() if members else pd.Series(dtype=int)
+        n_units = pd.concat([n_units, counts])
+        mine = [s for s in statuses if s.code in {x.code for x in h.communes_under(area)}]
+        data = RollupSheetData(
+            unit=area,
+            parent=h.parent(area),
+            level_vi=level_vi[area.level],
+            period=per,
+            vintage=vintage,
+            children=children,
+            totals=totals,
+            child_values=child_values,
+            indicators=ru.indicator_parts(catalogue, table, n_units),
+            ward_values=sub,
+            statuses=mine,
+            inputs=[f for f in input_rows if f.unit in {s.code for s in mine} or f.kind == "rollup"],
+            partial=any(s.status != "valid" for s in mine),
+            generated_at=when,
+        )
+        name = f"{per}_{area.code}_{slug(area.name)}.xlsx"
+        return write_rollup(out_dir / name, catalogue, data)
+
+    outputs: list[Path] = []
+    if target.level == "province" and h.has_districts:
+        districts = [d for d in h.children(target) if h.children(d)]
+        for d in districts:
+            outputs.append(write(d, h.children(d), {c.code: c.code for c in h.children(d)}))
+        ward_to_district = {c.code: d.code for d in districts for c in h.children(d)}
+        outputs.append(write(target, districts, ward_to_district))
+    else:
+        outputs.append(write(target, expected, {c.code: c.code for c in expected}))
+    result.outputs = outputs
+    totals_all = wards.sum() if valid_codes else pd.Series(np.nan, index=keys)
+    table = totals_all.to_frame(target.code).T
+    top = ru.indicator_parts(catalogue, table, pd.Series({target.code: len(valid_codes)}))
+    result.manifest = _manifest(result, catalogue, outputs, inputs, valid_codes, top, when)
+    write_json_atomic(out_dir / f"{per}_{target.code}_manifest.json", result.manifest)
+    return result
+
+
+def write_json_atomic(path: Path, doc: Mapping[str, Any]) -> None:
+    from ctstat.form import atomic_path, commit
+
+    fd, tmp = atomic_path(path)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, ensure_ascii=False, indent=2)
+        fh.write("\n")
+    commit(tmp, path)
+
+
+def _manifest(
+    result: RollupResult,
+    catalogue: Catalogue,
+    outputs: list[Path],
+    inputs: list[tuple[FileReport, str]],
+    valid_codes: list[str],
+    top: Mapping[str, pd.DataFrame],
+    when: datetime | None,
+) -> dict[str, Any]:
+    from ctstat import __version__
+    from ctstat.rollup import Completeness
+
+    def num(v: Any) -> Any:
+        if v is None or pd.isna(v):
+            return None
+        f = float(v)
+        return int(f) if f.is_integer() else round(f, 6)
+
+    by_parent = result.completeness.by_parent()
+    return {
+        "unit": result.unit.code,
+        "unit_name": result.unit.name,
+        "level": result.unit.level,
+        "period": str(result.period),
+        "vintage": result.vintage,
+        "catalogue_version": catalogue.version,
+        "template_version": catalogue.template_version,
+        "ctstat_version": __version__,
+        "generated_at": when.isoformat() if when else None,
+        "complete": result.completeness.complete,
+        "partial": result.partial,
+        "refused": result.refused,
+        "outputs": [{"path": str(p), "sha256": sha256_of(p.read_bytes())} for p in outputs],
+        "inputs": [
+            {
+                "path": rep.path,
+                "sha256": rep.sha256,
+                "kind": kind,
+                "unit": rep.unit,
+                "period": rep.period,
+                "valid": rep.valid,
+                "errors": rep.errors,
+                "warnings": rep.warnings,
+                "used": kind == "rollup" and rep.valid or rep.unit in set(valid_codes),
+            }
+            for rep, kind in inputs
+        ],
+        "completeness": {parent: Completeness.count(rows) for parent, rows in by_parent.items()},
+        "chase_list": [
+            {
+                "unit": s.code,
+                "name": s.name,
+                "parent": s.parent,
+                "status": s.status,
+                "late": s.late,
+                "files": list(s.files),
+                "problem": s.problem,
+            }
+            for s in result.completeness.chase_list()
+        ],
+        "totals": {ind_id: num(frame["value"].iloc[0]) for ind_id, frame in top.items()},
+    }

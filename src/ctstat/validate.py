@@ -334,24 +334,38 @@ def validate_submissions(
     units: str | None = None,
 ) -> Report:
     """Validate a batch: cover, cells, totals and rules for every file, and duplicates across files."""
+    return validate_batch(subs, catalogue, period, units)[0]
+
+
+def validate_batch(
+    subs: Sequence[Submission],
+    catalogue: Catalogue,
+    period: Period | None = None,
+    units: str | None = None,
+) -> tuple[Report, pd.DataFrame]:
+    """Like `validate_submissions`, also returning the cleaned values: one row per readable file (index: the
+    file's position in `subs`), one column per form cell, NaN where a cell could not be taken as a number."""
     if period is not None and units is not None:
         vintage_for(period, units)  # raises UsageError if the list was not in force
     elif units is not None and units not in ("2025-06-30", "2025-07-01"):
         raise UsageError(f"unknown unit list {units!r}")
+    keys = form_layout(catalogue).keys
     cover = _Cover(catalogue, period, units)
     reports = [FileReport(path=s.path, sha256=s.sha256 or None, issues=list(s.issues)) for s in subs]
     readable = [i for i, s in enumerate(subs) if s.readable]
-    rows = np.full((len(readable), len(form_layout(catalogue).keys)), np.nan)
+    rows = np.full((len(readable), len(keys)), np.nan)
     for n, i in enumerate(readable):
         cover.check(subs[i], reports[i])
         rows[n] = clean_values(subs[i], catalogue, reports[i])
+    frame = pd.DataFrame(rows, columns=keys)
     if readable:
-        frame = pd.DataFrame(rows, columns=form_layout(catalogue).keys)
         run_schema(frame, [subs[i] for i in readable], [reports[i] for i in readable], catalogue)
     _duplicates(reports)
     for rep in reports:
         rep.issues.sort(key=_issue_order(catalogue))
-    return Report(files=reports, catalogue_version=catalogue.version, template_version=catalogue.template_version)
+    frame.index = pd.Index(readable)
+    report = Report(files=reports, catalogue_version=catalogue.version, template_version=catalogue.template_version)
+    return report, frame
 
 
 def _duplicates(reports: Sequence[FileReport]) -> None:

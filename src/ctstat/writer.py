@@ -1,0 +1,451 @@
+"""Write rolled-up district and province workbooks: deterministic, atomic, formatted to print and sign."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import xlsxwriter
+
+from ctstat import __version__
+from ctstat.catalogue import TOTAL, Catalogue
+from ctstat.form import Styles, atomic_path, commit, print_setup, protect, signature, write_form_sheet
+from ctstat.layout import cell_key, form_layout
+from ctstat.period import Period
+from ctstat.rollup import Completeness, UnitStatus
+from ctstat.units import Unit
+
+INDICATORS = "Chỉ tiêu"
+BY_UNIT = "Theo đơn vị"
+CHART = "Biểu đồ"
+COMPLETENESS = "Đầy đủ"
+PROVENANCE = "Nguồn dữ liệu"
+DATA = "Dữ liệu"
+ROLLUP_MARK = "Báo cáo tổng hợp:"  #: A1 of the cover; tells a rollup workbook from a ward form
+DATA_HEADER = ["unit_code", "unit_name", "parent_code", "status", "sha256"]
+STATUS_VI = {"valid": "Hợp lệ", "invalid": "Không hợp lệ", "missing": "Chưa nộp", "duplicate": "Trùng tệp"}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input of a rollup, for the provenance sheet."""
+
+    path: str
+    sha256: str
+    kind: str  #: "ward" | "rollup"
+    unit: str
+    period: str
+    template_version: str
+    errors: int
+    warnings: int
+    used: bool
+
+
+@dataclass(frozen=True)
+class RollupSheetData:
+    """Everything one output workbook shows."""
+
+    unit: Unit
+    parent: Unit | None
+    level_vi: str  #: "cấp huyện" / "cấp tỉnh"
+    period: Period
+    vintage: str
+    children: list[Unit]  #: the columns of the by-unit sheets (wards or districts)
+    totals: pd.Series  #: summed cells of the unit (index: cell keys)
+    child_values: pd.DataFrame  #: summed cells per child (index: child code)
+    indicators: dict[str, pd.DataFrame]  #: per indicator: value/numerator/denominator, index: unit + children
+    ward_values: pd.DataFrame  #: every ward's cells (index: ward code), for the machine-readable sheet
+    statuses: list[UnitStatus]
+    inputs: list[InputFile]
+    partial: bool
+    generated_at: datetime
+
+
+def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> Path:
+    fd, tmp = atomic_path(path)
+    os.close(fd)
+    try:
+        wb = xlsxwriter.Workbook(
+            tmp, {"strings_to_numbers": False, "strings_to_formulas": False, "nan_inf_to_errors": False}
+        )
+        wb.set_properties(
+            {
+                "title": f"Tổng hợp {d.unit.name} - {d.period}",
+                "author": "ctstat",
+                "comments": f"ctstat {__version__}",
+                "created": d.generated_at,
+            }
+        )
+        st = Styles(wb)
+        banner = _banner(d)
+        _cover(wb, st, cat, d, banner)
+        _indicators(wb, st, cat, d, banner)
+        layout = form_layout(cat)
+        receiver = f"UBND {d.parent.name}" if d.parent else "Cơ quan cấp trên"
+        totals = {k: (None if pd.isna(v) else float(v)) for k, v in d.totals.items()}
+        for sheet in layout.sheets:
+            write_form_sheet(
+                wb, st, cat, layout, sheet, d.unit.name, receiver, d.period, totals, report=True, banner=banner
+            )
+        _by_unit(wb, st, cat, d, banner)
+        _chart(wb, st, cat, d)
+        _completeness(wb, st, d, banner)
+        _provenance(wb, st, d)
+        _data(wb, st, cat, d)
+        wb.worksheets()[0].activate()
+        wb.close()
+        commit(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _banner(d: RollupSheetData) -> str | None:
+    if not d.partial:
+        return None
+    missing = [s for s in d.statuses if s.status != "valid"]
+    names = ", ".join(f"{s.code} {s.name}" for s in missing[:8]) + (" ..." if len(missing) > 8 else "")
+    return f"BÁO CÁO CHƯA ĐẦY ĐỦ: {len(missing)}/{len(d.statuses)} xã, phường chưa có số liệu hợp lệ ({names})"
+
+
+def _title(ws: Any, st: Styles, text: str, last: int, d: RollupSheetData, banner: str | None, row: int = 0) -> int:
+    ws.merge_range(row, 0, row, last, text, st.title)
+    ws.merge_range(row + 1, 0, row + 1, last, f"{d.unit.name} - {d.period.label_vi()}", st.subtitle)
+    if banner:
+        ws.merge_range(row + 2, 0, row + 2, last, banner, st.banner)
+        ws.set_row(row + 2, 30)
+    return row + 4
+
+
+def _cover(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData, banner: str | None) -> None:
+    ws = wb.add_worksheet("Thông tin chung")
+    ws.set_column(0, 0, 4)
+    ws.set_column(1, 1, 40)
+    ws.set_column(2, 2, 60)
+    ws.write(0, 0, f"{ROLLUP_MARK} {cat.form_number} ({d.level_vi})", st.bold)
+    ws.merge_range(1, 0, 1, 2, f"BÁO CÁO TỔNG HỢP {d.level_vi.upper()}", st.title)
+    ws.merge_range(2, 0, 2, 2, cat.title_vi, st.subtitle)
+    ws.merge_range(3, 0, 3, 2, f"(Theo {cat.legal_basis_vi})", st.subtitle)
+    counts = Completeness.count(d.statuses)
+    status = (
+        "Đầy đủ"
+        if not d.partial
+        else f"CHƯA ĐẦY ĐỦ - thiếu hoặc không hợp lệ {counts['expected'] - counts['valid']} xã"
+    )
+    fields = [
+        ("Đơn vị tổng hợp", f"{d.unit.code} - {d.unit.name}"),
+        ("Đơn vị nhận báo cáo", f"{d.parent.code} - {d.parent.name}" if d.parent else ""),
+        ("Kỳ báo cáo", f"{d.period} ({d.period.label_vi()})"),
+        ("Danh mục đơn vị hành chính", d.vintage),
+        ("Phiên bản biểu mẫu", cat.template_version),
+        ("Phiên bản danh mục chỉ tiêu", cat.version),
+        ("Phiên bản ctstat", __version__),
+        ("Thời điểm tổng hợp", d.generated_at.strftime("%d/%m/%Y %H:%M")),
+        ("Số xã, phường phải báo cáo", counts["expected"]),
+        ("Số xã, phường có số liệu hợp lệ", counts["valid"]),
+        ("Tình trạng", status),
+    ]
+    for i, (label, value) in enumerate(fields):
+        ws.write(5 + i, 0, i + 1, st.code)
+        ws.write(5 + i, 1, label, st.cover_label)
+        ws.write(5 + i, 2, value, st.cover_value)
+    r = 5 + len(fields) + 1
+    if banner:
+        ws.merge_range(r, 0, r, 2, banner, st.banner)
+        ws.set_row(r, 45)
+        r += 1
+    notes = [
+        "Số đếm là tổng của các xã, phường; tỷ lệ được tính lại từ tổng tử số và tổng mẫu số (không cộng hay lấy "
+        "trung bình tỷ lệ của các xã).",
+        "Cột 'Nguồn' ở trang Chỉ tiêu cho biết chỉ tiêu lấy từ Thông tư hay do ctstat mô hình hóa (không chính thức).",
+        "Trang Đầy đủ liệt kê xã, phường thiếu, không hợp lệ, trùng hoặc nộp muộn; trang Nguồn dữ liệu liệt kê mọi "
+        "tệp đầu vào kèm mã SHA-256.",
+    ]
+    for note in notes:
+        ws.merge_range(r, 1, r, 2, note, st.wrap)
+        ws.set_row(r, 30)
+        r += 1
+    signature(ws, st, r + 2, 2, left_col=1)
+    protect(ws)
+    print_setup(ws, 3)
+
+
+def _fmt_rate(st: Styles, total: bool) -> Any:
+    return st.rate_total if total else st.rate
+
+
+def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData, banner: str | None) -> None:
+    ws = wb.add_worksheet(INDICATORS)
+    fixed = ["STT", "Chỉ tiêu", "Mã số TT13", "Đơn vị tính", "Nguồn", "Tổng số", "Tử số", "Mẫu số"]
+    last = len(fixed) + len(d.children) - 1
+    top = _title(ws, st, "CÁC CHỈ TIÊU THỐNG KÊ", last, d, banner)
+    for i, h in enumerate(fixed):
+        ws.write(top, i, h, st.head)
+    for j, child in enumerate(d.children):
+        ws.write(top, len(fixed) + j, child.name, st.head)
+    ws.set_row(top, 45)
+    ws.set_column(0, 0, 5)
+    ws.set_column(1, 1, 55)
+    ws.set_column(2, 3, 10)
+    ws.set_column(4, 4, 14)
+    ws.set_column(5, 7, 12)
+    ws.set_column(len(fixed), last, 11)
+    for i, ind in enumerate(cat.indicators):
+        r = top + 1 + i
+        frame = d.indicators[ind.id]
+        is_rate = ind.kind == "rate"
+        ws.write(r, 0, i + 1, st.cell_center)
+        ws.write(r, 1, ind.name_vi, st.cell)
+        ws.write(r, 2, f"{ind.annex}/{ind.code}" if ind.code else "", st.cell_center)
+        ws.write(r, 3, ind.unit_vi, st.cell_center)
+        ws.write(r, 4, "Thông tư" if ind.provenance == "circular" else "Mô hình hóa", st.cell_center)
+        ws.set_row(r, 30 if len(ind.name_vi) > 60 else None)
+        _num(ws, r, 5, frame.loc[d.unit.code, "value"], _fmt_rate(st, True) if is_rate else st.value_total)
+        _num(ws, r, 6, frame.loc[d.unit.code, "numerator"] if is_rate else None, st.value)
+        _num(ws, r, 7, frame.loc[d.unit.code, "denominator"] if is_rate else None, st.value)
+        for j, child in enumerate(d.children):
+            _num(ws, r, len(fixed) + j, frame.loc[child.code, "value"], _fmt_rate(st, False) if is_rate else st.value)
+    end = top + len(cat.indicators) + 1
+    ws.merge_range(
+        end + 1,
+        0,
+        end + 1,
+        min(last, 7),
+        "Tỷ lệ = Tử số / Mẫu số × 100, tính từ số đã cộng của các xã. Ô trống: mẫu số bằng 0.",
+        st.italic,
+    )
+    ws.freeze_panes(top + 1, 2)
+    signature(ws, st, end + 3, max(last, 7), "Người lập biểu")
+    protect(ws)
+    print_setup(ws, last + 1, (top + 1, top + 1))
+    ws.repeat_columns(0, 1)
+    ws.fit_to_pages(_pages_wide(len(d.children)), 0)
+
+
+def _pages_wide(children: int) -> int:
+    """Child-unit columns per printed page: about ten stay legible on A4 landscape."""
+    return max(1, -(-children // 10))
+
+
+def _num(ws: Any, r: int, c: int, v: Any, fmt: Any) -> None:
+    if v is None or pd.isna(v):
+        ws.write_blank(r, c, None, fmt)
+    else:
+        ws.write_number(r, c, float(v), fmt)
+
+
+def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData, banner: str | None) -> None:
+    ws = wb.add_worksheet(BY_UNIT)
+    layout = form_layout(cat)
+    last = 3 + len(d.children)
+    top = _title(ws, st, "SỐ LIỆU THEO ĐƠN VỊ (CỘT TỔNG SỐ CỦA MỖI DÒNG)", last, d, banner)
+    for i, h in enumerate(["Chỉ tiêu", "Mã số", "Đơn vị tính", "Tổng số"]):
+        ws.write(top, i, h, st.head)
+    for j, child in enumerate(d.children):
+        ws.write(top, 4 + j, f"{child.code} {child.name}", st.head)
+    ws.set_row(top, 60)
+    ws.set_column(0, 0, 50)
+    ws.set_column(1, 2, 9)
+    ws.set_column(3, last, 10)
+    r = top + 1
+    for sheet in layout.sheets:
+        ws.merge_range(r, 0, r, last, f"{sheet.name}. {sheet.title_vi}", st.label_group)
+        r += 1
+        for row in sheet.rows:
+            if not row.code:
+                continue
+            el = cat.elements[row.element]
+            key = cell_key(el.code, row.key, TOTAL)
+            ws.write(
+                r,
+                0,
+                row.label_vi if row.key == TOTAL else f"    - {row.label_vi}",
+                st.label_total if row.key == TOTAL else st.label,
+            )
+            ws.write(r, 1, row.code, st.code)
+            ws.write(r, 2, "Xã (số có)" if el.type == "yesno" else el.unit_vi, st.unit)
+            _num(ws, r, 3, d.totals.get(key), st.value_total)
+            for j, child in enumerate(d.children):
+                v = d.child_values.loc[child.code, key] if child.code in d.child_values.index else None
+                _num(ws, r, 4 + j, v, st.value)
+            r += 1
+    ws.freeze_panes(top + 1, 2)
+    protect(ws)
+    print_setup(ws, last + 1, (top + 1, top + 1))
+    ws.repeat_columns(0, 1)
+    ws.fit_to_pages(_pages_wide(len(d.children)), 0)
+
+
+def _chart(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData) -> None:
+    """Abused children by form of abuse, per child unit (a stacked bar; forms can overlap), data below it."""
+    ws = wb.add_worksheet(CHART)
+    el = cat.elements["XH01"]
+    assert el.rows is not None
+    forms = el.rows.dimension.categories
+    n = len(d.children)
+    height = max(420, 22 * n + 160)
+    first = height // 20 + 2  # the data table starts below the chart
+    ws.set_column(0, 0, 28)
+    ws.set_column(1, len(forms), 12)
+    ws.write_row(first, 0, ["Đơn vị", *[f.vi for f in forms]], st.head)
+    ws.set_row(first, 30)
+    for j, child in enumerate(d.children):
+        ws.write(first + 1 + j, 0, child.name, st.cell)
+        for i, f in enumerate(forms):
+            key = cell_key("XH01", f.key, TOTAL)
+            v = d.child_values.loc[child.code, key] if child.code in d.child_values.index else 0
+            ws.write_number(first + 1 + j, 1 + i, 0 if pd.isna(v) else float(v), st.value)
+    chart = wb.add_chart({"type": "bar", "subtype": "stacked"})
+    colours = ["#C00000", "#ED7D31", "#7030A0", "#2F5597", "#548235", "#BF9000", "#7F7F7F"]
+    for i, _ in enumerate(forms):
+        chart.add_series(
+            {
+                "name": [CHART, first, 1 + i],
+                "categories": [CHART, first + 1, 0, first + n, 0],
+                "values": [CHART, first + 1, 1 + i, first + n, 1 + i],
+                "fill": {"color": colours[i % len(colours)]},
+                "gap": 60,
+            }
+        )
+    font = {"name": "Times New Roman"}
+    chart.set_title(
+        {
+            "name": f"Trẻ em bị xâm hại theo hình thức - {d.unit.name} - {d.period.label_vi()}",
+            "name_font": {**font, "size": 12},
+        }
+    )
+    chart.set_x_axis(
+        {
+            "name": "Số trẻ em (một trẻ có thể bị nhiều hình thức)",
+            "num_font": font,
+            "name_font": {**font, "size": 10},
+            "min": 0,
+        }
+    )
+    chart.set_y_axis({"reverse": True, "num_font": {**font, "size": 9}})
+    chart.set_legend({"position": "bottom", "font": {**font, "size": 9}})
+    chart.set_size({"width": 1000, "height": height})
+    ws.insert_chart(0, 0, chart)
+    print_setup(ws, len(forms) + 1)
+
+
+def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner: str | None) -> None:
+    ws = wb.add_worksheet(COMPLETENESS)
+    head = ["STT", "Mã", "Xã, phường", "Tình trạng", "Nộp muộn", "Tệp", "Vấn đề cần xử lý"]
+    last = len(head) - 1
+    top = _title(ws, st, "TÌNH HÌNH NỘP BÁO CÁO", last, d, banner)
+    for col, width in enumerate((5, 8, 28, 14, 10, 40, 70)):
+        ws.set_column(col, col, width)
+    r = top
+    by_parent: dict[str, list[UnitStatus]] = {}
+    for s in d.statuses:
+        by_parent.setdefault(s.parent, []).append(s)
+    for parent, rows in by_parent.items():
+        c = Completeness.count(rows)
+        ws.merge_range(
+            r,
+            0,
+            r,
+            last,
+            f"{parent}: phải nộp {c['expected']}, đã nộp {c['received']}, hợp lệ {c['valid']}, "
+            f"không hợp lệ {c['invalid']}, chưa nộp {c['missing']}, trùng {c['duplicate']}, "
+            f"nộp muộn {c['late']}",
+            st.label_total,
+        )
+        r += 1
+        for i, h in enumerate(head):
+            ws.write(r, i, h, st.head)
+        r += 1
+        for n, s in enumerate(rows, 1):
+            ws.write(r, 0, n, st.cell_center)
+            ws.write_string(r, 1, s.code, st.cell_center)
+            ws.write(r, 2, s.name, st.cell)
+            ws.write(r, 3, STATUS_VI[s.status], st.cell_center)
+            ws.write(r, 4, "Muộn" if s.late else "", st.cell_center)
+            ws.write(r, 5, "; ".join(Path(f).name for f in s.files), st.cell)
+            ws.write(r, 6, s.problem, st.cell)
+            r += 1
+        r += 1
+    protect(ws)
+    print_setup(ws, last + 1)
+
+
+def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData) -> None:
+    ws = wb.add_worksheet(PROVENANCE)
+    head = ["STT", "Tệp", "Loại", "Đơn vị", "Kỳ", "Phiên bản biểu mẫu", "Lỗi", "Cảnh báo", "Được tổng hợp", "SHA-256"]
+    ws.merge_range(0, 0, 0, len(head) - 1, "NGUỒN DỮ LIỆU: CÁC TỆP ĐẦU VÀO", st.title)
+    for col, width in enumerate((5, 40, 9, 8, 9, 18, 6, 9, 10, 66)):
+        ws.set_column(col, col, width)
+    for i, h in enumerate(head):
+        ws.write(2, i, h, st.head)
+    for n, f in enumerate(d.inputs, 1):
+        r = 2 + n
+        row = [
+            n,
+            f.path,
+            "xã" if f.kind == "ward" else "tổng hợp",
+            f.unit,
+            f.period,
+            f.template_version,
+            f.errors,
+            f.warnings,
+            "Có" if f.used else "Không",
+            f.sha256,
+        ]
+        for c, v in enumerate(row):
+            ws.write(r, c, v, st.cell_center if c in (0, 2, 3, 4, 6, 7, 8) else st.cell)
+    protect(ws)
+    print_setup(ws, len(head))
+
+
+def _data(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData) -> None:
+    """Machine-readable: one row per expected ward with its status and cells (read back by a city rollup)."""
+    ws = wb.add_worksheet(DATA)
+    keys = form_layout(cat).keys
+    ws.write_row(0, 0, [*DATA_HEADER, *keys])
+    sha_of = {f.unit: f.sha256 for f in d.inputs if f.used and f.kind == "ward"}
+    for r, s in enumerate(d.statuses, 1):
+        ws.write_row(r, 0, [s.code, s.name, s.parent.split(" ")[0], s.status, sha_of.get(s.code, "")])
+        if s.status == "valid" and s.code in d.ward_values.index:
+            vals = d.ward_values.loc[s.code, keys]
+            for c, v in enumerate(vals, len(DATA_HEADER)):
+                if not pd.isna(v):
+                    ws.write_number(r, c, float(v))
+    ws.freeze_panes(1, 2)
+    ws.hide()  # for machines (a city rollup reads it); hidden sheets are not printed
+
+
+def read_rollup_data(path: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The cover fields and the data sheet of a rollup workbook (for a city rolling up district workbooks)."""
+    import python_calamine as pc
+
+    wb = pc.CalamineWorkbook.from_path(str(path))
+    cover = wb.get_sheet_by_name("Thông tin chung").to_python(skip_empty_area=False)
+    fields = {str(row[1]): row[2] for row in cover[5:20] if len(row) > 2 and row[1]}
+    grid = wb.get_sheet_by_name(DATA).to_python(skip_empty_area=False)
+    wb.close()
+    frame = pd.DataFrame(grid[1:], columns=[str(h) for h in grid[0]])
+    for col in frame.columns[len(DATA_HEADER) :]:
+        frame[col] = pd.to_numeric(frame[col].replace("", None), errors="coerce")
+    for col in DATA_HEADER:
+        frame[col] = frame[col].astype(str)
+    return fields, frame
+
+
+def is_rollup_workbook(path: str | Path) -> bool:
+    import python_calamine as pc
+
+    try:
+        wb = pc.CalamineWorkbook.from_path(str(path))
+        ok = DATA in wb.sheet_names and str(wb.get_sheet_by_name("Thông tin chung").to_python()[0][0]).startswith(
+            ROLLUP_MARK
+        )
+        wb.close()
+        return ok
+    except Exception:
+        return False
