@@ -186,5 +186,72 @@ def synth(
     typer.echo(f"{n} forms written to {out}")
 
 
+@app.command()
+def rollup(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Ward submissions and/or district rollup workbooks.", exists=True)
+    ],
+    period: Annotated[str, typer.Option(help="The period rolled up (2025, 2025-H1, 2025-H2).")],
+    out: Annotated[Path, typer.Option(help="Folder for the workbooks and the manifest.", file_okay=False)],
+    unit: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="District (3 digits) or province (2 digits) rolled up; default: inferred from the inputs."),
+    ] = None,
+    units: UnitsOpt = None,
+    allow_partial: Annotated[
+        bool, typer.Option("--allow-partial", help="Roll up even if wards are missing or invalid (marked partial).")
+    ] = False,
+    deadline: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Deadline (YYYY-MM-DD): files received later are marked late."),
+    ] = None,
+    generated_at: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--generated-at", help="Timestamp printed in the outputs (default: end of the period)."),
+    ] = None,
+    as_json: JsonOpt = False,
+    lang: LangOpt = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes reading files (0 = one per core).")] = 1,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Roll valid ward submissions up into district and province workbooks, with completeness and provenance.
+
+    Stops with exit 1 and a chase list when an expected ward is missing, invalid or duplicated, unless
+    --allow-partial. Example: ctstat rollup samples/wards/2025-H1-hoang-mai --period 2025-H1 --out out
+    """
+    from datetime import date, datetime
+
+    try:
+        from ctstat.catalogue import load_catalogue
+        from ctstat.pipeline import default_jobs, rollup_paths
+        from ctstat.render import make_consoles, render_rollup
+
+        language = _lang(lang)
+        try:
+            when = datetime.fromisoformat(generated_at) if generated_at else None
+            due = date.fromisoformat(deadline) if deadline else None
+        except ValueError as exc:
+            raise CtstatError(f"bad date: {exc}") from None
+        result = rollup_paths(
+            paths,
+            period,
+            out,
+            unit,
+            units,
+            allow_partial,
+            due,
+            when,
+            load_catalogue(catalogue),
+            default_jobs() if jobs == 0 else jobs,
+        )
+        if as_json:
+            sys.stdout.write(json.dumps(result.manifest, ensure_ascii=False, indent=2) + "\n")
+        else:
+            render_rollup(result, make_consoles()[0], language)
+    except CtstatError as exc:
+        raise _fail(exc) from None
+    raise typer.Exit(1 if result.refused else 0)
+
+
 def main() -> None:
     app()

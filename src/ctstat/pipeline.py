@@ -267,7 +267,7 @@ def rollup_paths(
         if rep.unit:
             claims.setdefault(rep.unit, []).append((rep.path, rep, "valid" if rep.valid else "invalid"))
             if rep.valid and i in frame.index:
-                values_of[rep.unit] = frame.loc[i]
+                values_of[rep.unit] = pd.Series(frame.loc[i].to_numpy(dtype=float), index=frame.columns)
     inputs: list[tuple[FileReport, str]] = [(rep, "ward") for rep in report.files]
     for path in rollup_files:
         data = Path(path).read_bytes()
@@ -320,9 +320,8 @@ def rollup_paths(
     statuses: list[ru.UnitStatus] = []
     for u in expected:
         cl = claims.get(u.code, [])
-        late = bool(deadline) and any(
-            r is not None and _received(p, received_at).date() > deadline
-            for p, r, _ in cl  # type: ignore[operator]
+        late = deadline is not None and any(
+            r is not None and _received(p, received_at).date() > deadline for p, r, _ in cl
         )
         files_ = tuple(p for p, _, _ in cl)
         if not cl:
@@ -340,13 +339,13 @@ def rollup_paths(
                 )
             )
         else:
-            path, rep, status = cl[0]
+            source, claim, status = cl[0]
             problem = ""
-            if rep is not None and not rep.valid:
-                first = next(i for i in rep.issues if i.severity is Severity.ERROR)
-                problem = f"{rep.errors} lỗi; đầu tiên: {first.where} {first.message('vi')}"
-            elif rep is None and status != "valid":
-                problem = f"không hợp lệ trong tệp tổng hợp {Path(path).name}"
+            if claim is not None and not claim.valid:
+                first = next(i for i in claim.issues if i.severity is Severity.ERROR)
+                problem = f"{claim.errors} lỗi; đầu tiên: {first.where} {first.message('vi')}"
+            elif claim is None and status != "valid":
+                problem = f"không hợp lệ trong tệp tổng hợp {Path(source).name}"
             statuses.append(ru.UnitStatus(u.code, u.name, parent_label(u), status, late, files_, problem))
     completeness = ru.Completeness(statuses)
     partial = not completeness.complete

@@ -87,6 +87,64 @@ def render_report(report: Report, console: Console, lang: Lang = "vi", show_vali
     )
 
 
+def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
+    """Invalid inputs, then the chase list (who to call and why), then what was written."""
+    vi = lang == "vi"
+    bad = [f for f in result.report.files if f.issues]
+    if bad:
+        render_report(type(result.report)(files=bad), console, lang)
+    chase = result.completeness.chase_list()
+    status_vi = {"invalid": "không hợp lệ", "missing": "chưa nộp", "duplicate": "trùng tệp", "valid": "hợp lệ"}
+    if chase:
+        table = Table(title=("Danh sách cần đôn đốc" if vi else "Chase list"), show_lines=False)
+        for col in (
+            ("Cấp trên", "Parent"),
+            ("Mã", "Code"),
+            ("Xã, phường", "Commune"),
+            ("Tình trạng", "Status"),
+            ("Vấn đề", "Problem"),
+        ):
+            table.add_column(col[0] if vi else col[1], overflow="fold")
+        for s in chase:
+            status = status_vi[s.status] if vi else s.status
+            table.add_row(
+                s.parent,
+                s.code,
+                s.name,
+                status + (" (muộn)" if s.late and vi else " (late)" if s.late else ""),
+                escape(s.problem),
+            )
+        console.print(table)
+    counts = result.completeness.count(result.completeness.rows)
+    head = f"{result.unit.code} {result.unit.name}, {result.period}"
+    if result.refused:
+        console.print(
+            Text(
+                (
+                    f"Chưa tổng hợp {head}: {counts['valid']}/{counts['expected']} xã hợp lệ. "
+                    "Dùng --allow-partial để tổng hợp phần đã có."
+                )
+                if vi
+                else (
+                    f"Not rolled up {head}: {counts['valid']}/{counts['expected']} communes valid. "
+                    "Use --allow-partial to roll up what is there."
+                ),
+                style="bold red",
+            )
+        )
+        return
+    for p in result.outputs:
+        console.print(f"{'Đã ghi' if vi else 'Wrote'} {p}")
+    state = ("đầy đủ" if vi else "complete") if not result.partial else ("CHƯA ĐẦY ĐỦ" if vi else "PARTIAL")
+    console.print(
+        Text(
+            f"{'Tổng hợp' if vi else 'Rolled up'} {head}: {counts['valid']}/{counts['expected']} "
+            f"{'xã hợp lệ' if vi else 'communes valid'} ({state}).",
+            style="bold green" if not result.partial else "bold yellow",
+        )
+    )
+
+
 def render_catalogue(cat: Catalogue, console: Console, lang: Lang = "vi") -> None:
     basis_vi = {
         "circular": "Thông tư",

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xlsxwriter
 
@@ -86,7 +87,10 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> Path:
         _indicators(wb, st, cat, d, banner)
         layout = form_layout(cat)
         receiver = f"UBND {d.parent.name}" if d.parent else "Cơ quan cấp trên"
-        totals = {k: (None if pd.isna(v) else float(v)) for k, v in d.totals.items()}
+        totals = {
+            str(k): (None if np.isnan(v) else float(v))
+            for k, v in zip(d.totals.index, d.totals.to_numpy(float), strict=True)
+        }
         for sheet in layout.sheets:
             write_form_sheet(
                 wb, st, cat, layout, sheet, d.unit.name, receiver, d.period, totals, report=True, banner=banner
@@ -205,6 +209,7 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
         ws.write(r, 3, ind.unit_vi, st.cell_center)
         ws.write(r, 4, "Thông tư" if ind.provenance == "circular" else "Mô hình hóa", st.cell_center)
         ws.set_row(r, 30 if len(ind.name_vi) > 60 else None)
+        frame = frame.reindex([d.unit.code, *(c.code for c in d.children)])  # a child without data: blank
         _num(ws, r, 5, frame.loc[d.unit.code, "value"], _fmt_rate(st, True) if is_rate else st.value_total)
         _num(ws, r, 6, frame.loc[d.unit.code, "numerator"] if is_rate else None, st.value)
         _num(ws, r, 7, frame.loc[d.unit.code, "denominator"] if is_rate else None, st.value)
@@ -294,12 +299,12 @@ def _chart(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetDa
     ws.set_column(1, len(forms), 12)
     ws.write_row(first, 0, ["Đơn vị", *[f.vi for f in forms]], st.head)
     ws.set_row(first, 30)
+    keys = [cell_key("XH01", f.key, TOTAL) for f in forms]
+    table = d.child_values.reindex(index=[c.code for c in d.children], columns=keys).fillna(0.0).to_numpy(dtype=float)
     for j, child in enumerate(d.children):
         ws.write(first + 1 + j, 0, child.name, st.cell)
-        for i, f in enumerate(forms):
-            key = cell_key("XH01", f.key, TOTAL)
-            v = d.child_values.loc[child.code, key] if child.code in d.child_values.index else 0
-            ws.write_number(first + 1 + j, 1 + i, 0 if pd.isna(v) else float(v), st.value)
+        for i, v in enumerate(table[j]):
+            ws.write_number(first + 1 + j, 1 + i, float(v), st.value)
     chart = wb.add_chart({"type": "bar", "subtype": "stacked"})
     colours = ["#C00000", "#ED7D31", "#7030A0", "#2F5597", "#548235", "#BF9000", "#7F7F7F"]
     for i, _ in enumerate(forms):

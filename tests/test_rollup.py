@@ -1,0 +1,247 @@
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from ctstat.catalogue import TOTAL, Catalogue
+from ctstat.cli import app
+from ctstat.layout import cell_key, form_layout
+from ctstat.pipeline import rollup_paths, synth_forms
+from ctstat.rollup import indicator_parts, sum_by
+from ctstat.workbook import read_submission
+from ctstat.writer import DATA, INDICATORS
+
+from .conftest import SAMPLES
+
+HOANG_MAI = SAMPLES / "wards" / "2025-H1-hoang-mai"
+LAI_CHAU = SAMPLES / "wards" / "2025-H2-lai-chau"
+
+
+def ward_values(folder: Path, catalogue: Catalogue) -> pd.DataFrame:
+    """Independently of the rollup: each ward file's cells as numbers (index: unit code)."""
+    keys = form_layout(catalogue).keys
+    rows = {}
+    for path in sorted(folder.rglob("*.xlsx")):
+        sub = read_submission(path, catalogue)
+        rows[sub.cover["unit_code"]] = [
+            (1.0 if v == "Có" else 0.0) if isinstance(v, str) else float(v) for v in sub.raw
+        ]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=keys)
+
+
+def read_data_sheet(path: Path) -> pd.DataFrame:
+    frame = pd.read_excel(path, sheet_name=DATA, dtype={"unit_code": str, "parent_code": str}, engine="calamine")
+    return frame.set_index("unit_code")
+
+
+@pytest.fixture(scope="module")
+def da_nang(tmp_path_factory: pytest.TempPathFactory, catalogue: Catalogue) -> Path:
+    """Every ward of Thành phố Đà Nẵng (48) for 2025-H1: 47 wards in 7 districts (and an island district)."""
+    out = tmp_path_factory.mktemp("da-nang")
+    assert synth_forms("48", "2025-H1", out, catalogue, seed=3) == 47
+    return out
+
+
+def test_district_rollup_sums_the_wards(catalogue: Catalogue, tmp_path: Path) -> None:
+    result = rollup_paths([HOANG_MAI], "2025-H1", tmp_path, catalogue=catalogue)
+    assert not result.refused and not result.partial
+    assert [p.name for p in result.outputs] == ["2025-H1_008_quan-hoang-mai.xlsx"]
+    expected = ward_values(HOANG_MAI, catalogue)
+    got = read_data_sheet(result.outputs[0])[expected.columns].sort_index()
+    pd.testing.assert_frame_equal(got.astype(float), expected.sort_index(), check_names=False)
+    # the Biểu sheets hold the sums, in the form's own cells
+    layout = form_layout(catalogue)
+    sheet, cell = layout.address(cell_key("XH01", TOTAL, "sex:nu"))
+    wb = pd.read_excel(result.outputs[0], sheet_name=sheet, header=None, engine="calamine")
+    col = ord(cell[0]) - 65
+    assert wb.iat[int(cell[1:]) - 1, col] == expected[cell_key("XH01", TOTAL, "sex:nu")].sum()
+    assert (tmp_path / "2025-H1_008_manifest.json").exists()
+
+
+def test_rates_are_recomputed_from_summed_parts_never_averaged(catalogue: Catalogue, tmp_path: Path) -> None:
+    result = rollup_paths([HOANG_MAI], "2025-H1", tmp_path, catalogue=catalogue)
+    wards = ward_values(HOANG_MAI, catalogue)
+    num = wards[cell_key("HC02", TOTAL, TOTAL)].sum()
+    den = wards[cell_key("HC01", TOTAL, TOTAL)].sum()
+    assert result.manifest["totals"]["protection.special-circumstances-assisted-rate"] == pytest.approx(
+        100 * num / den, abs=1e-6
+    )
+    mean_of_rates = (100 * wards[cell_key("HC02", TOTAL, TOTAL)] / wards[cell_key("HC01", TOTAL, TOTAL)]).mean()
+    assert abs(mean_of_rates - 100 * num / den) > 1e-6  # the two differ, so the test can tell them apart
+    play = wards[cell_key("VH03", TOTAL, TOTAL)]
+    assert result.manifest["totals"]["culture.commune-play-area"] == pytest.approx(100 * play.sum() / len(play))
+    sheet = pd.read_excel(result.outputs[0], sheet_name=INDICATORS, header=None, engine="calamine")
+    row = sheet[sheet[1] == "Tỷ lệ trẻ em có hoàn cảnh đặc biệt được trợ giúp"].iloc[0]
+    assert (row[5], row[6], row[7]) == (pytest.approx(100 * num / den), num, den)
+
+
+def test_a_missing_ward_stops_the_rollup_with_a_chase_list(catalogue: Catalogue, tmp_path: Path) -> None:
+    inbox = tmp_path / "in"
+    shutil.copytree(HOANG_MAI, inbox)
+    (inbox / "00337-hoang-liet.xlsx").unlink()
+    shutil.copy(SAMPLES / "faulty" / "01-so-am.xlsx", inbox / "00301-thanh-tri.xlsx")  # now invalid
+    result = rollup_paths([inbox], "2025-H1", tmp_path / "out", catalogue=catalogue)
+    assert result.refused and result.outputs == []
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.xlsx"))
+    chase = {(c["unit"], c["status"]) for c in result.manifest["chase_list"]}
+    assert chase == {("00301", "invalid"), ("00337", "missing")}
+    assert result.manifest["completeness"]["008 Quận Hoàng Mai"]["missing"] == 1
+
+
+def test_allow_partial_marks_every_sheet(catalogue: Catalogue, tmp_path: Path) -> None:
+    inbox = tmp_path / "in"
+    shutil.copytree(HOANG_MAI, inbox)
+    (inbox / "00337-hoang-liet.xlsx").unlink()
+    result = rollup_paths([inbox], "2025-H1", tmp_path / "out", catalogue=catalogue, allow_partial=True)
+    assert result.partial and not result.refused
+    from openpyxl import load_workbook
+
+    wb = load_workbook(result.outputs[0])
+    for ws in wb.worksheets:
+        if ws.sheet_state == "hidden" or ws.title in ("Biểu đồ", "Nguồn dữ liệu"):
+            continue
+        text = " ".join(str(c.value) for row in ws.iter_rows(max_row=25) for c in row if c.value)
+        assert "CHƯA ĐẦY ĐỦ" in text, ws.title
+    assert "00337" in " ".join(str(c.value) for c in wb["Đầy đủ"]["B"] if c.value)
+
+
+def test_same_inputs_give_byte_identical_workbooks(catalogue: Catalogue, tmp_path: Path) -> None:
+    a = rollup_paths([HOANG_MAI], "2025-H1", tmp_path / "a", catalogue=catalogue)
+    b = rollup_paths([HOANG_MAI], "2025-H1", tmp_path / "b", catalogue=catalogue)
+    assert a.outputs[0].read_bytes() == b.outputs[0].read_bytes()
+    c = rollup_paths(
+        [HOANG_MAI], "2025-H1", tmp_path / "c", catalogue=catalogue, generated_at=datetime(2025, 7, 20, 9, 30)
+    )
+    assert c.outputs[0].read_bytes() != a.outputs[0].read_bytes()
+
+
+def test_province_from_wards_equals_province_from_district_workbooks(
+    catalogue: Catalogue, da_nang: Path, tmp_path: Path
+) -> None:
+    one = rollup_paths([da_nang], "2025-H1", tmp_path / "one", catalogue=catalogue)
+    assert one.unit.code == "48"  # inferred: the smallest unit holding every input
+    names = [p.name for p in one.outputs]
+    assert len(names) == 8 and names[-1] == "2025-H1_48_thanh-pho-da-nang.xlsx"  # 7 districts, then the city
+    districts = [p for p in one.outputs if "_48_" not in p.name]
+    two = rollup_paths(districts, "2025-H1", tmp_path / "two", unit="48", catalogue=catalogue)
+    assert two.manifest["totals"] == one.manifest["totals"]
+    assert two.manifest["complete"]
+    city_one = read_data_sheet(one.outputs[-1])
+    city_two = read_data_sheet(next(p for p in two.outputs if "_48_" in p.name))
+    pd.testing.assert_frame_equal(city_one.drop(columns="sha256"), city_two.drop(columns="sha256"))
+    wards = ward_values(da_nang, catalogue)
+    assert one.manifest["totals"]["general.child-population"] == wards[cell_key("TE01", TOTAL, TOTAL)].sum()
+
+
+def test_mixing_ward_files_and_district_workbooks_for_the_same_wards_is_an_error(
+    catalogue: Catalogue, da_nang: Path, tmp_path: Path
+) -> None:
+    one = rollup_paths([da_nang], "2025-H1", tmp_path / "one", catalogue=catalogue)
+    district = next(p for p in one.outputs if "_48_" not in p.name)
+    ward = next(da_nang.rglob("*.xlsx"))
+    result = rollup_paths([district, ward], "2025-H1", tmp_path / "two", unit="48", catalogue=catalogue)
+    assert result.refused
+    codes = [i.code for f in result.report.files for i in f.issues]
+    assert "mixed-inputs" in codes
+
+
+def test_two_tier_province(catalogue: Catalogue, tmp_path: Path) -> None:
+    result = rollup_paths([LAI_CHAU], "2025-H2", tmp_path, catalogue=catalogue)
+    assert result.unit.code == "12" and result.vintage == "2025-07-01"
+    assert [p.name for p in result.outputs] == ["2025-H2_12_tinh-lai-chau.xlsx"]
+    wards = ward_values(LAI_CHAU, catalogue)
+    got = read_data_sheet(result.outputs[0])[wards.columns].sort_index().astype(float)
+    pd.testing.assert_frame_equal(got, wards.sort_index(), check_names=False)
+    assert result.manifest["completeness"] == {
+        "12 Tỉnh Lai Châu": {
+            "expected": 38,
+            "received": 38,
+            "valid": 38,
+            "invalid": 0,
+            "missing": 0,
+            "duplicate": 0,
+            "late": 0,
+        }
+    }
+
+
+def test_late_files_are_marked(catalogue: Catalogue, tmp_path: Path) -> None:
+    files = sorted(HOANG_MAI.glob("*.xlsx"))
+    received = {str(p): datetime(2025, 7, 10) for p in files}
+    received[str(files[0])] = datetime(2025, 7, 20)
+    result = rollup_paths(
+        files, "2025-H1", tmp_path, catalogue=catalogue, deadline=date(2025, 7, 15), received_at=received
+    )
+    assert [s.code for s in result.completeness.rows if s.late] == ["00301"]
+    assert not result.refused  # late is reported, not refused
+
+
+def test_cli_rollup_json_equals_the_library_manifest(catalogue: Catalogue, tmp_path: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(app, ["rollup", str(HOANG_MAI), "--period", "2025-H1", "--out", str(tmp_path / "a"), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    lib = rollup_paths([HOANG_MAI], "2025-H1", tmp_path / "a", catalogue=catalogue).manifest
+    assert doc == json.loads(json.dumps(lib, ensure_ascii=False))
+    inbox = tmp_path / "in"
+    shutil.copytree(HOANG_MAI, inbox)
+    (inbox / "00337-hoang-liet.xlsx").unlink()
+    res = runner.invoke(app, ["rollup", str(inbox), "--period", "2025-H1", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 1
+    assert "00337" in res.output and "chưa nộp" in res.output
+    res = runner.invoke(app, ["rollup", str(inbox), "--period", "2025", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "--units" in res.output
+
+
+# --- properties of the pure rollup --------------------------------------------------------------------------
+
+counts = st.integers(0, 500)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_every_level_is_the_sum_of_its_parts_and_rates_use_summed_parts(
+    data: st.DataObject, catalogue: Catalogue
+) -> None:
+    keys = form_layout(catalogue).keys
+    n = data.draw(st.integers(1, 12))
+    wards = [f"{i:05d}" for i in range(n)]
+    districts = {w: f"D{data.draw(st.integers(0, 2))}" for w in wards}
+    values = pd.DataFrame(
+        np.array(
+            data.draw(st.lists(st.lists(counts, min_size=len(keys), max_size=len(keys)), min_size=n, max_size=n)),
+            dtype=float,
+        ),
+        index=wards,
+        columns=keys,
+    )
+    by_district = sum_by(values, districts)
+    city = sum_by(by_district, dict.fromkeys(by_district.index, "city"))
+    # nothing lost or counted twice, at every level
+    pd.testing.assert_series_equal(city.loc["city"], values.sum(), check_names=False)
+    for d, rows in values.groupby(pd.Series(districts)):
+        pd.testing.assert_series_equal(by_district.loc[d], rows.sum(), check_names=False)
+    n_units = pd.Series(pd.Series(districts).value_counts())
+    parts = indicator_parts(catalogue, by_district, n_units)
+    for ind in catalogue.indicators:
+        frame = parts[ind.id]
+        if ind.kind == "count":
+            assert (frame["value"] == by_district[cell_key(ind.element, TOTAL, TOTAL)]).all()  # type: ignore[arg-type]
+            continue
+        num = by_district[cell_key(ind.numerator, TOTAL, TOTAL)]  # type: ignore[arg-type]
+        den = (
+            n_units.reindex(by_district.index).astype(float)
+            if ind.denominator == "_units"
+            else by_district[cell_key(ind.denominator, TOTAL, TOTAL)]
+        )  # type: ignore[arg-type]
+        expected = (num / den.where(den != 0)) * ind.factor
+        pd.testing.assert_series_equal(frame["value"], expected, check_names=False)
