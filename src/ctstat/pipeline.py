@@ -245,7 +245,7 @@ def rollup_paths(
     workbooks of `unit` (inferred when None). Refuses (result.refused) when an expected commune is missing,
     invalid or duplicated, unless `allow_partial`."""
     from ctstat import rollup as ru
-    from ctstat.writer import InputFile, RollupSheetData, is_rollup_workbook, read_rollup_data, write_rollup
+    from ctstat.writer import InputFile, RollupSheetData, is_rollup_workbook, read_rollup_data
 
     catalogue = catalogue or load_catalogue()
     try:
@@ -296,10 +296,14 @@ def rollup_paths(
         report.files.append(rep)
         inputs.append((rep, "rollup"))
 
-    target = _find_unit(h, unit) if unit else _infer_target(h, claims)
+    national = unit is not None and unit.strip().upper() == "VN"
+    if national:
+        target: Unit | None = Unit(vintage, "country", "VN", "Toàn quốc", "quốc gia", None)
+    else:
+        target = _find_unit(h, unit) if unit else _infer_target(h, claims)
     if target is None or target.level == "commune":
         raise UsageError(f"--unit {unit} is not a district or province in the unit list {vintage}")
-    expected = h.communes_under(target)
+    expected = h.all("commune") if national else h.communes_under(target)
     expected_codes = {u.code for u in expected}
     for code, cl in claims.items():
         if code in expected_codes:
@@ -376,18 +380,20 @@ def rollup_paths(
     ]
     out_dir = Path(out)
     level_vi = {"district": "cấp huyện", "province": "cấp tỉnh"}
+    status_of = {s.code: s for s in statuses}
+    valid_set = set(valid_codes)
 
-    def write(area: Unit, children: list[Unit], child_of: Mapping[str, str]) -> Path:
-        members = [c for c in valid_codes if c in {x.code for x in h.communes_under(area)}]
+    def sheet_data(area: Unit, children: list[Unit], child_of: Mapping[str, str]) -> RollupSheetData:
+        communes = [c.code for c in h.communes_under(area)]
+        members = [c for c in communes if c in valid_set]
         sub = wards.loc[members]
         child_values = ru.sum_by(sub, child_of) if members else pd.DataFrame(columns=keys)
         totals = sub.sum() if members else pd.Series(np.nan, index=keys)
         table = pd.concat([totals.to_frame(area.code).T, child_values])
-        n_units = pd.Series({area.code: len(members)})
         counts = pd.Series([child_of[m] for m in members]).value_counts() if members else pd.Series(dtype=int)
-        n_units = pd.concat([n_units, counts])
-        mine = [s for s in statuses if s.code in {x.code for x in h.communes_under(area)}]
-        data = RollupSheetData(
+        n_units = pd.concat([pd.Series({area.code: len(members)}), counts])
+        mine = [status_of[c] for c in communes]
+        return RollupSheetData(
             unit=area,
             parent=h.parent(area),
             level_vi=level_vi[area.level],
@@ -399,22 +405,25 @@ def rollup_paths(
             indicators=ru.indicator_parts(catalogue, table, n_units),
             ward_values=sub,
             statuses=mine,
-            inputs=[f for f in input_rows if f.unit in {s.code for s in mine} or f.kind == "rollup"],
+            inputs=[f for f in input_rows if f.kind == "rollup" or f.unit in set(communes)],
             partial=any(s.status != "valid" for s in mine),
             generated_at=when,
         )
-        name = f"{per}_{area.code}_{slug(area.name)}.xlsx"
-        return write_rollup(out_dir / name, catalogue, data)
 
-    outputs: list[Path] = []
-    if target.level == "province" and h.has_districts:
-        districts = [d for d in h.children(target) if h.children(d)]
-        for d in districts:
-            outputs.append(write(d, h.children(d), {c.code: c.code for c in h.children(d)}))
-        ward_to_district = {c.code: d.code for d in districts for c in h.children(d)}
-        outputs.append(write(target, districts, ward_to_district))
-    else:
-        outputs.append(write(target, expected, {c.code: c.code for c in expected}))
+    areas: list[tuple[Unit, list[Unit], dict[str, str]]] = []
+    provinces = h.all("province") if national else [target] if target.level == "province" else []
+    for prov in provinces:
+        if h.has_districts:  # three tiers: a workbook per district, then the province over its districts
+            districts = [d for d in h.children(prov) if h.children(d)]  # island districts have no commune
+            areas += [(d, h.children(d), {c.code: c.code for c in h.children(d)}) for d in districts]
+            areas.append((prov, districts, {c.code: d.code for d in districts for c in h.children(d)}))
+        else:
+            communes = h.children(prov)
+            areas.append((prov, communes, {c.code: c.code for c in communes}))
+    if target.level == "district":
+        areas.append((target, expected, {c.code: c.code for c in expected}))
+    jobs_ = [(out_dir / f"{per}_{a.code}_{slug(a.name)}.xlsx", sheet_data(a, ch, m)) for a, ch, m in areas]
+    outputs = list(_write_all(jobs_, catalogue, jobs))
     result.outputs = outputs
     totals_all = wards.sum() if valid_codes else pd.Series(np.nan, index=keys)
     table = totals_all.to_frame(target.code).T
@@ -422,6 +431,25 @@ def rollup_paths(
     result.manifest = _manifest(result, catalogue, outputs, inputs, valid_codes, top, when)
     write_json_atomic(out_dir / f"{per}_{target.code}_manifest.json", result.manifest)
     return result
+
+
+def _write_one(args: tuple[Path, Any]) -> Path:
+    from ctstat.writer import write_rollup
+
+    assert _WORKER_CATALOGUE is not None
+    return write_rollup(args[0], _WORKER_CATALOGUE, args[1])
+
+
+def _write_all(tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int) -> Iterator[Path]:
+    """Write the workbooks, in `jobs` processes when there are many."""
+    from ctstat.writer import write_rollup
+
+    if jobs <= 1 or len(tasks) < 4:
+        for path, data in tasks:
+            yield write_rollup(path, catalogue, data)
+        return
+    with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(catalogue.path,)) as pool:
+        yield from pool.map(_write_one, tasks, chunksize=max(1, len(tasks) // (jobs * 8)))
 
 
 def write_json_atomic(path: Path, doc: Mapping[str, Any]) -> None:

@@ -14,7 +14,7 @@ from typing import Literal
 
 from ctstat.period import VINTAGES
 
-Level = Literal["province", "district", "commune"]
+Level = Literal["province", "district", "commune", "country"]
 WIDTH = {"province": 2, "district": 3, "commune": 5}
 LEVEL_VI = {"province": "tỉnh/thành phố", "district": "quận/huyện", "commune": "xã/phường"}
 

@@ -209,12 +209,14 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
         ws.write(r, 3, ind.unit_vi, st.cell_center)
         ws.write(r, 4, "Thông tư" if ind.provenance == "circular" else "Mô hình hóa", st.cell_center)
         ws.set_row(r, 30 if len(ind.name_vi) > 60 else None)
-        frame = frame.reindex([d.unit.code, *(c.code for c in d.children)])  # a child without data: blank
-        _num(ws, r, 5, frame.loc[d.unit.code, "value"], _fmt_rate(st, True) if is_rate else st.value_total)
-        _num(ws, r, 6, frame.loc[d.unit.code, "numerator"] if is_rate else None, st.value)
-        _num(ws, r, 7, frame.loc[d.unit.code, "denominator"] if is_rate else None, st.value)
-        for j, child in enumerate(d.children):
-            _num(ws, r, len(fixed) + j, frame.loc[child.code, "value"], _fmt_rate(st, False) if is_rate else st.value)
+        # row 0: the unit itself; then its children (a child without data: blank)
+        arr = frame.reindex([d.unit.code, *(c.code for c in d.children)])[["value", "numerator", "denominator"]]
+        vals = arr.to_numpy(dtype=float)
+        _num(ws, r, 5, vals[0, 0], _fmt_rate(st, True) if is_rate else st.value_total)
+        _num(ws, r, 6, vals[0, 1] if is_rate else None, st.value)
+        _num(ws, r, 7, vals[0, 2] if is_rate else None, st.value)
+        for j in range(len(d.children)):
+            _num(ws, r, len(fixed) + j, vals[1 + j, 0], _fmt_rate(st, False) if is_rate else st.value)
     end = top + len(cat.indicators) + 1
     ws.merge_range(
         end + 1,
@@ -238,7 +240,7 @@ def _pages_wide(children: int) -> int:
 
 
 def _num(ws: Any, r: int, c: int, v: Any, fmt: Any) -> None:
-    if v is None or pd.isna(v):
+    if v is None or v != v:  # None or NaN
         ws.write_blank(r, c, None, fmt)
     else:
         ws.write_number(r, c, float(v), fmt)
@@ -258,6 +260,11 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     ws.set_column(1, 2, 9)
     ws.set_column(3, last, 10)
     r = top + 1
+    # plain arrays: per-cell pandas lookups cost more than writing the workbook
+    codes = [c.code for c in d.children]
+    by_child = d.child_values.reindex(index=codes).to_numpy(dtype=float)
+    column = {k: i for i, k in enumerate(d.child_values.columns)}
+    totals = dict(zip(d.totals.index, d.totals.to_numpy(dtype=float), strict=True))
     for sheet in layout.sheets:
         ws.merge_range(r, 0, r, last, f"{sheet.name}. {sheet.title_vi}", st.label_group)
         r += 1
@@ -274,10 +281,9 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
             )
             ws.write(r, 1, row.code, st.code)
             ws.write(r, 2, "Xã (số có)" if el.type == "yesno" else el.unit_vi, st.unit)
-            _num(ws, r, 3, d.totals.get(key), st.value_total)
-            for j, child in enumerate(d.children):
-                v = d.child_values.loc[child.code, key] if child.code in d.child_values.index else None
-                _num(ws, r, 4 + j, v, st.value)
+            _num(ws, r, 3, totals.get(key), st.value_total)
+            for j in range(len(codes)):
+                _num(ws, r, 4 + j, by_child[j, column[key]] if key in column else None, st.value)
             r += 1
     ws.freeze_panes(top + 1, 2)
     protect(ws)
@@ -414,12 +420,13 @@ def _data(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetDat
     keys = form_layout(cat).keys
     ws.write_row(0, 0, [*DATA_HEADER, *keys])
     sha_of = {f.unit: f.sha256 for f in d.inputs if f.used and f.kind == "ward"}
+    matrix = d.ward_values.reindex(columns=keys).to_numpy(dtype=float)
+    row_of = {code: i for i, code in enumerate(d.ward_values.index)}
     for r, s in enumerate(d.statuses, 1):
         ws.write_row(r, 0, [s.code, s.name, s.parent.split(" ")[0], s.status, sha_of.get(s.code, "")])
-        if s.status == "valid" and s.code in d.ward_values.index:
-            vals = d.ward_values.loc[s.code, keys]
-            for c, v in enumerate(vals, len(DATA_HEADER)):
-                if not pd.isna(v):
+        if s.status == "valid" and s.code in row_of:
+            for c, v in enumerate(matrix[row_of[s.code]], len(DATA_HEADER)):
+                if v == v:  # not NaN
                     ws.write_number(r, c, float(v))
     ws.freeze_panes(1, 2)
     ws.hide()  # for machines (a city rollup reads it); hidden sheets are not printed
