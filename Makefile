@@ -12,11 +12,17 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-## The main job on the bundled samples: validate every submission, mark up the faulty ones.
+## The main job on the bundled samples: validate every submission (marking up the faulty ones), roll up a
+## district (three tiers, 2025-H1) and a province (two tiers, 2025-H2), then a whole city: every ward of
+## Hà Nội synthesised and rolled up into 30 district workbooks and the city workbook.
 demo: $(VENV)/.installed
 	$(CTSTAT) validate samples/wards
 	-$(CTSTAT) validate samples/faulty --period 2025-H1 --annotate $(OUT)/kiem-tra
-	@echo "Marked-up copies of the faulty files: $(OUT)/kiem-tra/"
+	$(CTSTAT) rollup samples/wards/2025-H1-hoang-mai --period 2025-H1 --out $(OUT)/2025-H1-hoang-mai
+	$(CTSTAT) rollup samples/wards/2025-H2-lai-chau --period 2025-H2 --out $(OUT)/2025-H2-lai-chau
+	$(CTSTAT) synth --unit 01 --period 2025-H1 --out $(OUT)/wards-ha-noi --jobs 0
+	$(CTSTAT) rollup $(OUT)/wards-ha-noi --period 2025-H1 --out $(OUT)/2025-H1-ha-noi --jobs 0
+	@echo "Outputs in $(OUT)/: kiem-tra/ (marked-up faulty files) and one folder of workbooks per rollup."
 
 ## Lint, type-check and test (what CI runs).
 test: $(VENV)/.installed

@@ -51,7 +51,7 @@ def test_text_in_a_number_cell_says_what_it_may_mean(make_form: MakeForm, catalo
     path = make_form(changes={cell_key("VH01", TOTAL, TOTAL): "12", cell_key("TG02", TOTAL, "sex:nam"): "1.158"})
     report = validate_paths([path], catalogue)
     messages = {i.where: i.message("vi") for i in report.issues if i.code == "text-in-number"}
-    assert "có thể là 1.158 (dấu chấm ngăn cách hàng nghìn)" in messages["Biểu 6!E10"]
+    assert "có thể là số 1158 (dấu chấm ngăn cách hàng nghìn)" in messages["Biểu 6!E10"]
     assert "số 12 được lưu dạng chữ" in messages["Biểu 5!D9"]
 
 

@@ -245,7 +245,7 @@ def rollup_paths(
     workbooks of `unit` (inferred when None). Refuses (result.refused) when an expected commune is missing,
     invalid or duplicated, unless `allow_partial`."""
     from ctstat import rollup as ru
-    from ctstat.writer import InputFile, RollupSheetData, is_rollup_workbook, read_rollup_data
+    from ctstat.writer import InputFile, RollupSheetData, read_rollup_data
 
     catalogue = catalogue or load_catalogue()
     try:
@@ -257,9 +257,9 @@ def rollup_paths(
     files = find_files(paths)
     if not files:
         raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to roll up")
-    rollup_files = [f for f in files if is_rollup_workbook(f)]
-    ward_files = [f for f in files if f not in rollup_files]
-    subs = list(read_all(ward_files, catalogue, jobs))
+    read = list(read_all(files, catalogue, jobs))
+    rollup_files = [s.path for s in read if s.format == "rollup"]
+    subs = [s for s in read if s.format != "rollup"]
     report, frame = validate_batch(subs, catalogue, per, units)
     values_of: dict[str, pd.Series] = {}  # ward -> cells (valid wards only)
     claims: dict[str, list[tuple[str, FileReport | None, str]]] = {}  # ward -> [(path, report, status)]
@@ -381,18 +381,29 @@ def rollup_paths(
     out_dir = Path(out)
     level_vi = {"district": "cấp huyện", "province": "cấp tỉnh"}
     status_of = {s.code: s for s in statuses}
-    valid_set = set(valid_codes)
+    inputs_of: dict[str, list[InputFile]] = {}
+    for f in input_rows:
+        inputs_of.setdefault(f.unit if f.kind == "ward" else "*", []).append(f)
+    # every level at once (batch first): wards, their districts, their provinces, and each level's indicators
+    tables: dict[str, pd.DataFrame] = {"commune": wards}
+    n_of: dict[str, pd.Series] = {"commune": pd.Series(1, index=wards.index)}
+    for level in ("district", "province") if h.has_districts else ("province",):
+        parent_of = {w: next(a.code for a in h.ancestors(h.get(w)) if a.level == level) for w in wards.index}  # type: ignore[arg-type]
+        tables[level] = ru.sum_by(wards, parent_of)
+        n_of[level] = pd.Series(parent_of).value_counts()
+    parts = {level: ru.indicator_parts(catalogue, table, n_of[level]) for level, table in tables.items()}
 
-    def sheet_data(area: Unit, children: list[Unit], child_of: Mapping[str, str]) -> RollupSheetData:
+    def sheet_data(area: Unit, children: list[Unit]) -> RollupSheetData:
         communes = [c.code for c in h.communes_under(area)]
-        members = [c for c in communes if c in valid_set]
-        sub = wards.loc[members]
-        child_values = ru.sum_by(sub, child_of) if members else pd.DataFrame(columns=keys)
-        totals = sub.sum() if members else pd.Series(np.nan, index=keys)
-        table = pd.concat([totals.to_frame(area.code).T, child_values])
-        counts = pd.Series([child_of[m] for m in members]).value_counts() if members else pd.Series(dtype=int)
-        n_units = pd.concat([pd.Series({area.code: len(members)}), counts])
+        child_codes = [c.code for c in children]
+        child_level = children[0].level if children else "commune"
+        child_values = tables[child_level].reindex(child_codes).dropna(how="all")
+        totals = tables[area.level].reindex([area.code]).iloc[0]
         mine = [status_of[c] for c in communes]
+        indicators = {
+            ind: pd.concat([parts[area.level][ind].reindex([area.code]), parts[child_level][ind].reindex(child_codes)])
+            for ind in parts["commune"]
+        }
         return RollupSheetData(
             unit=area,
             parent=h.parent(area),
@@ -402,27 +413,26 @@ def rollup_paths(
             children=children,
             totals=totals,
             child_values=child_values,
-            indicators=ru.indicator_parts(catalogue, table, n_units),
-            ward_values=sub,
+            indicators=indicators,
+            ward_values=wards.reindex([c for c in communes if c in wards.index]),
             statuses=mine,
-            inputs=[f for f in input_rows if f.kind == "rollup" or f.unit in set(communes)],
+            inputs=inputs_of.get("*", []) + [f for c in communes for f in inputs_of.get(c, [])],
             partial=any(s.status != "valid" for s in mine),
             generated_at=when,
         )
 
-    areas: list[tuple[Unit, list[Unit], dict[str, str]]] = []
+    areas: list[tuple[Unit, list[Unit]]] = []
     provinces = h.all("province") if national else [target] if target.level == "province" else []
     for prov in provinces:
         if h.has_districts:  # three tiers: a workbook per district, then the province over its districts
             districts = [d for d in h.children(prov) if h.children(d)]  # island districts have no commune
-            areas += [(d, h.children(d), {c.code: c.code for c in h.children(d)}) for d in districts]
-            areas.append((prov, districts, {c.code: d.code for d in districts for c in h.children(d)}))
+            areas += [(d, h.children(d)) for d in districts]
+            areas.append((prov, districts))
         else:
-            communes = h.children(prov)
-            areas.append((prov, communes, {c.code: c.code for c in communes}))
+            areas.append((prov, h.children(prov)))
     if target.level == "district":
-        areas.append((target, expected, {c.code: c.code for c in expected}))
-    jobs_ = [(out_dir / f"{per}_{a.code}_{slug(a.name)}.xlsx", sheet_data(a, ch, m)) for a, ch, m in areas]
+        areas.append((target, expected))
+    jobs_ = [(out_dir / f"{per}_{a.code}_{slug(a.name)}.xlsx", sheet_data(a, ch)) for a, ch in areas]
     outputs = list(_write_all(jobs_, catalogue, jobs))
     result.outputs = outputs
     totals_all = wards.sum() if valid_codes else pd.Series(np.nan, index=keys)
@@ -474,6 +484,8 @@ def _manifest(
     from ctstat import __version__
     from ctstat.rollup import Completeness
 
+    used = set(valid_codes)
+
     def num(v: Any) -> Any:
         if v is None or pd.isna(v):
             return None
@@ -505,7 +517,7 @@ def _manifest(
                 "valid": rep.valid,
                 "errors": rep.errors,
                 "warnings": rep.warnings,
-                "used": kind == "rollup" and rep.valid or rep.unit in set(valid_codes),
+                "used": kind == "rollup" and rep.valid or rep.unit in used,
             }
             for rep, kind in inputs
         ],

@@ -41,7 +41,7 @@ def text_hint(text: str) -> tuple[str, str]:
     if _THOUSANDS.match(t):
         n = int(re.sub(r"[.\s]", "", t))
         return (
-            f"; có thể là {fmt_number(n)} (dấu chấm ngăn cách hàng nghìn)",
+            f"; có thể là số {n} (dấu chấm ngăn cách hàng nghìn)",
             f"; it may mean {n:,} (a dot separating thousands)",
         )
     if re.match(r"^-?\d+$", t):

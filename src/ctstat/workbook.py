@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ctstat.catalogue import Catalogue
-from ctstat.layout import COVER, COVER_FIELDS, FIRST_DATA_ROW, FormLayout, a1, form_layout
+from ctstat.layout import COVER, COVER_FIELDS, FIRST_DATA_ROW, FORM_MARK, ROLLUP_MARK, FormLayout, a1, form_layout
 from ctstat.messages import make_issue
 from ctstat.report import Issue
 
@@ -103,7 +103,11 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> Submissio
             sub.issues.append(make_issue("not-a-form", path=sub.path, detail=f"thiếu trang '{COVER}'"))
             return sub
         cover = wb.get_sheet_by_name(COVER).to_python(skip_empty_area=False)
-        if not str(_cell(cover, 1, 1) or "").startswith("Biểu số:"):
+        if str(_cell(cover, 1, 1) or "").startswith(ROLLUP_MARK):
+            sub.format = "rollup"  # a district/province workbook written by `ctstat rollup`
+            sub.issues.append(make_issue("not-a-form", path=sub.path, detail="đây là tệp tổng hợp"))
+            return sub
+        if not str(_cell(cover, 1, 1) or "").startswith(FORM_MARK):
             sub.issues.append(make_issue("not-a-form", path=sub.path, detail=f"ô A1 trang '{COVER}' không có mã biểu"))
             return sub
         for fld in COVER_FIELDS:

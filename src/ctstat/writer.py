@@ -15,7 +15,7 @@ import xlsxwriter
 from ctstat import __version__
 from ctstat.catalogue import TOTAL, Catalogue
 from ctstat.form import Styles, atomic_path, commit, print_setup, protect, signature, write_form_sheet
-from ctstat.layout import cell_key, form_layout
+from ctstat.layout import ROLLUP_MARK, cell_key, form_layout
 from ctstat.period import Period
 from ctstat.rollup import Completeness, UnitStatus
 from ctstat.units import Unit
@@ -26,7 +26,6 @@ CHART = "Biểu đồ"
 COMPLETENESS = "Đầy đủ"
 PROVENANCE = "Nguồn dữ liệu"
 DATA = "Dữ liệu"
-ROLLUP_MARK = "Báo cáo tổng hợp:"  #: A1 of the cover; tells a rollup workbook from a ward form
 DATA_HEADER = ["unit_code", "unit_name", "parent_code", "status", "sha256"]
 STATUS_VI = {"valid": "Hợp lệ", "invalid": "Không hợp lệ", "missing": "Chưa nộp", "duplicate": "Trùng tệp"}
 
@@ -447,17 +446,3 @@ def read_rollup_data(path: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
     for col in DATA_HEADER:
         frame[col] = frame[col].astype(str)
     return fields, frame
-
-
-def is_rollup_workbook(path: str | Path) -> bool:
-    import python_calamine as pc
-
-    try:
-        wb = pc.CalamineWorkbook.from_path(str(path))
-        ok = DATA in wb.sheet_names and str(wb.get_sheet_by_name("Thông tin chung").to_python()[0][0]).startswith(
-            ROLLUP_MARK
-        )
-        wb.close()
-        return ok
-    except Exception:
-        return False
