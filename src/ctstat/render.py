@@ -161,11 +161,16 @@ def render_catalogue(cat: Catalogue, console: Console, lang: Lang = "vi") -> Non
         "Cách tính" if lang == "vi" else "Computed as",
         "Nguồn" if lang == "vi" else "Provenance",
     ):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col in ("ID", "Cách tính", "Computed as"))
     for ind in cat.indicators:
         formula = ind.element if ind.kind == "count" else f"{ind.numerator} / {ind.denominator} × {ind.factor:g}"
         prov = ind.provenance if lang == "en" else {"circular": "Thông tư", "modelled": "Mô hình hóa"}[ind.provenance]
-        detail = ", ".join(f"{k}: {basis_vi.get(v, v) if lang == 'vi' else v}" for k, v in ind.basis.items())
+        field_vi = {"annex": "phụ lục", "code": "mã", "name_vi": "tên", "formula": "công thức", "unit": "đơn vị"}
+        detail = "; ".join(
+            f"{field_vi.get(k, k)}: {basis_vi.get(v, v).lower()}" if lang == "vi" else f"{k}: {v}"
+            for k, v in ind.basis.items()
+            if k in ("code", "name_vi", "formula")
+        )
         table.add_row(
             ind.id,
             f"{ind.annex}/{ind.code}" if ind.code else "—",
