@@ -160,7 +160,35 @@ def main() -> None:
     for f in faults:
         f["expected"] = [[c, s or None, cell or None] for c, s, cell in f["expected"]]  # type: ignore[attr-defined]
     (out / "faults.json").write_text(json.dumps(faults, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    _readme(faults)
     print(f"samples written under {ROOT}", file=sys.stderr)
+
+
+def _readme(faults: list[dict[str, object]]) -> None:
+    lines = [
+        "# Samples (synthetic data: no real child data)",
+        "",
+        "Written by `python scripts/make_samples.py` (deterministic; only the password-protected file differs",
+        "between runs, because encryption uses random salts). Do not edit by hand.",
+        "",
+        "- `wards/2025-H1-hoang-mai/`: every ward (14) of Quận Hoàng Mai (district 008, Thành phố Hà Nội),",
+        "  period 2025-H1, unit list 2025-06-30 (three tiers). All valid.",
+        "- `wards/2025-H2-lai-chau/`: every commune (38) of Tỉnh Lai Châu (12), period 2025-H2, unit list",
+        "  2025-07-01 (two tiers). All valid.",
+        "- `faulty/`: one documented fault per file, all for period 2025-H1 in Quận Hoàng Mai; validate with",
+        "  `ctstat validate samples/faulty --period 2025-H1`. `faults.json` lists what each must produce (the",
+        "  tests check it).",
+        "",
+        "| file | unit | fault | expected issues (code, sheet!cell) |",
+        "|---|---|---|---|",
+    ]
+    for f in faults:
+        expected = "; ".join(
+            f"`{c}` {s or ''}{'!' + cell if cell else ''}".strip()
+            for c, s, cell in f["expected"]  # type: ignore[attr-defined]
+        )
+        lines.append(f"| `{f['file']}` | {f['unit']} | {f['fault_vi']} | {expected} |")
+    (ROOT / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _age_fault(v: dict[str, object]) -> tuple[dict[str, object], str]:

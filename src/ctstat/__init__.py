@@ -1,3 +1,38 @@
 """ctstat: validate and roll up ward submissions of the Circular 13/2021/TT-BLĐTBXH child statistics."""
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+
+#: public API, imported on first use so that `ctstat --help` does not load pandas
+_EXPORTS = {
+    "load_catalogue": "ctstat.catalogue",
+    "Catalogue": "ctstat.catalogue",
+    "validate_paths": "ctstat.pipeline",
+    "rollup_paths": "ctstat.pipeline",
+    "make_template": "ctstat.pipeline",
+    "synth_forms": "ctstat.pipeline",
+    "RollupResult": "ctstat.pipeline",
+    "read_submission": "ctstat.workbook",
+    "validate_submissions": "ctstat.validate",
+    "Report": "ctstat.report",
+    "FileReport": "ctstat.report",
+    "Issue": "ctstat.report",
+    "Severity": "ctstat.report",
+    "CtstatError": "ctstat.errors",
+    "CatalogueError": "ctstat.errors",
+    "UsageError": "ctstat.errors",
+    "load_units": "ctstat.units",
+    "Period": "ctstat.period",
+}
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ctstat' has no attribute {name!r}")
