@@ -235,3 +235,17 @@ def test_annotation_of_an_unreadable_file_still_lists_its_issue(catalogue: Catal
 def test_layout_keys_are_the_frame_columns(catalogue: Catalogue) -> None:
     layout = form_layout(catalogue)
     assert len(layout.keys) == len(set(layout.keys)) == sum(len(list(e.cells())) for e in catalogue.elements.values())
+
+
+@pytest.mark.parametrize("name", ["00301-saved-by-libreoffice.xlsx", "00301-saved-by-libreoffice.ods"])
+def test_a_form_saved_by_libreoffice_calc_reads_back_the_same(name: str, catalogue: Catalogue) -> None:
+    """The sample form opened and saved by LibreOffice Calc 7 (as .xlsx and as .ods) is still valid and equal."""
+    from ctstat.workbook import read_submission
+
+    data = Path(__file__).parent / "data"
+    original = read_submission(SAMPLES / "wards" / "2025-H1-hoang-mai" / "00301-thanh-tri.xlsx", catalogue)
+    saved = read_submission(data / name, catalogue)
+    report = validate_paths([data / name], catalogue)
+    assert report.issues == [] and report.files[0].unit == "00301"
+    assert saved.raw == original.raw
+    assert saved.format == name.rsplit(".", 1)[1]

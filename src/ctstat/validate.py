@@ -376,14 +376,13 @@ def _duplicates(reports: Sequence[FileReport]) -> None:
     for (unit, period), reps in groups.items():
         if len(reps) > 1:
             for rep in reps:
-                others = ", ".join(r.path for r in reps if r is not rep)
                 rep.issues.append(
                     make_issue(
                         "duplicate-unit",
                         path=rep.path,
                         unit=unit,
                         period=period,
-                        detail=f"{rep.path} và {others}",
+                        detail=", ".join(r.path for r in reps),
                         sheet=COVER,
                         cell=a1(COVER_BY_KEY["unit_code"].row, 3),
                         value=unit,

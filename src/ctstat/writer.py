@@ -226,7 +226,7 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
         st.italic,
     )
     ws.freeze_panes(top + 1, 2)
-    signature(ws, st, end + 3, max(last, 7), "Người lập biểu")
+    signature(ws, st, end + 3, max(last, 7), "Người lập biểu", left_col=1)
     protect(ws)
     print_setup(ws, last + 1, (top + 1, top + 1))
     ws.repeat_columns(0, 1)
