@@ -68,6 +68,8 @@ def test_usage_errors_exit_2(runner: CliRunner, tmp_path: Path) -> None:
     assert runner.invoke(app, ["validate", str(tmp_path / "missing.xlsx")]).exit_code == 2
     result = runner.invoke(app, ["validate", "--lang", "fr", str(SAMPLES / "faulty" / "01-so-am.xlsx")])
     assert result.exit_code == 2
+    result = runner.invoke(app, ["validate", "--period", "2025-Q1", str(SAMPLES / "faulty" / "01-so-am.xlsx")])
+    assert result.exit_code == 2 and "'2025-Q1' is not valid" in result.output
     result = runner.invoke(app, ["template", "--unit", "008", "--period", "2025-H1", "--out", str(tmp_path / "x.xlsx")])
     assert result.exit_code == 2
     assert "008 is a quận/huyện (Quận Hoàng Mai)" in result.output

@@ -86,3 +86,17 @@ def test_same_inputs_give_identical_bytes(make_form: MakeForm, tmp_path: Path) -
     a = make_form(name="a.xlsx").read_bytes()
     b = make_form(name="b.xlsx").read_bytes()
     assert a == b
+
+
+def test_a_crash_while_writing_leaves_no_file(
+    tmp_path: Path, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import xlsxwriter
+
+    def boom(self: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(xlsxwriter.Workbook, "close", boom)
+    with pytest.raises(OSError, match="disk full"):
+        make_template("00301", "2025-H1", tmp_path / "f.xlsx", catalogue)
+    assert list(tmp_path.iterdir()) == []  # neither the form nor a temporary file

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from pathlib import Path
 
+from ctstat.atomic import atomic_write
 from ctstat.catalogue import Catalogue
-from ctstat.form import atomic_path, commit
 from ctstat.report import FileReport, Lang, Report, Severity
 
 RESULT_SHEET = "Kết quả kiểm tra"
@@ -122,12 +121,6 @@ def annotate_file(rep: FileReport, target: Path, lang: Lang = "vi") -> Path:
     if not opened and "_" in wb.sheetnames:
         del wb["_"]
     wb.active = 0
-    fd, tmp = atomic_path(target)
-    os.close(fd)
-    try:
+    with atomic_write(target) as tmp:
         wb.save(tmp)
-        commit(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return target

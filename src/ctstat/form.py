@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +13,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
 from ctstat import __version__
+from ctstat.atomic import atomic_write
 from ctstat.catalogue import TOTAL, Catalogue
 from ctstat.layout import (
     COVER,
@@ -50,16 +49,6 @@ class FormHeader:
     def for_unit(cls, hierarchy: Hierarchy, unit: Unit, period: Period) -> FormHeader:
         chain = hierarchy.ancestors(unit)
         return cls(unit, chain[0] if chain else None, chain[-1] if chain else None, period, hierarchy.vintage)
-
-
-def atomic_path(path: Path) -> tuple[int, str]:
-    """A temporary file beside `path`, to be renamed over it once complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-
-
-def commit(tmp: str, path: Path) -> None:
-    os.replace(tmp, path)
 
 
 class Styles:
@@ -120,9 +109,7 @@ def write_form(
     path = Path(path)
     layout = form_layout(catalogue)
     values = dict(values or {})
-    fd, tmp = atomic_path(path)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         wb = xlsxwriter.Workbook(tmp, {"strings_to_numbers": False, "strings_to_formulas": False})
         wb.set_properties(
             {
@@ -139,10 +126,6 @@ def write_form(
             _write_sheet(wb, st, catalogue, layout, sheet, header, values)
         wb.worksheets()[0].activate()
         wb.close()
-        commit(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

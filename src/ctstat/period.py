@@ -58,6 +58,16 @@ class Period:
         return out
 
 
+def parse_period(text: str | Period) -> Period:
+    """A period given by a user; a malformed one is a usage error (exit 2), not a data fault."""
+    if isinstance(text, Period):
+        return text
+    try:
+        return Period.parse(text)
+    except ValueError:
+        raise UsageError(f"period {text!r} is not valid: write 2025, 2025-H1 or 2025-H2") from None
+
+
 def vintage_for(period: Period, override: str | None = None) -> str:
     """The unit list a period is reported on.
 

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ctstat.atomic import atomic_write
 from ctstat.catalogue import Catalogue, load_catalogue
 from ctstat.errors import UsageError
 from ctstat.form import FormHeader, write_form
 from ctstat.layout import form_layout
 from ctstat.messages import make_issue
-from ctstat.period import Period, vintage_for
+from ctstat.period import Period, parse_period, vintage_for
 from ctstat.report import FileReport, Report, Severity
 from ctstat.rollup import Completeness
 from ctstat.synth import slug
@@ -80,7 +81,7 @@ def validate_paths(
 ) -> Report:
     """Validate every workbook in `paths`. Raises UsageError when there is nothing to validate."""
     catalogue = catalogue or load_catalogue()
-    per = Period.parse(period) if isinstance(period, str) else period
+    per = parse_period(period) if period is not None else None
     files = find_files(paths)
     if not files:
         raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to validate")
@@ -105,10 +106,7 @@ def make_template(
 ) -> Path:
     """Write the blank form of one commune for one period."""
     catalogue = catalogue or load_catalogue()
-    try:
-        per = Period.parse(period)
-    except ValueError:
-        raise UsageError(f"period {period!r} is not valid: write 2025, 2025-H1 or 2025-H2") from None
+    per = parse_period(period)
     vintage = vintage_for(per, units)
     h = load_units(vintage)
     unit = h.get(unit_code.strip()) if len(unit_code.strip()) == 5 else None
@@ -171,10 +169,7 @@ def synth_forms(
 ) -> int:
     """Write synthetic filled forms for every commune under `unit`; returns how many."""
     catalogue = catalogue or load_catalogue()
-    try:
-        per = Period.parse(period)
-    except ValueError:
-        raise UsageError(f"period {period!r} is not valid: write 2025, 2025-H1 or 2025-H2") from None
+    per = parse_period(period)
     vintage = vintage_for(per, units)
     codes = [u.code for u in resolve_area(unit, vintage)]
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -248,10 +243,7 @@ def rollup_paths(
     from ctstat.writer import InputFile, RollupSheetData, read_rollup_data
 
     catalogue = catalogue or load_catalogue()
-    try:
-        per = Period.parse(period) if isinstance(period, str) else period
-    except ValueError:
-        raise UsageError(f"period {period!r} is not valid: write 2025, 2025-H1 or 2025-H2") from None
+    per = parse_period(period)
     vintage = vintage_for(per, units)
     h = load_units(vintage)
     files = find_files(paths)
@@ -463,13 +455,9 @@ def _write_all(tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int) -
 
 
 def write_json_atomic(path: Path, doc: Mapping[str, Any]) -> None:
-    from ctstat.form import atomic_path, commit
-
-    fd, tmp = atomic_path(path)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with atomic_write(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         json.dump(doc, fh, ensure_ascii=False, indent=2)
         fh.write("\n")
-    commit(tmp, path)
 
 
 def _manifest(

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ctstat.atomic import atomic_write
 from ctstat.catalogue import TOTAL, Catalogue
-from ctstat.form import FormHeader, atomic_path, commit, write_form
+from ctstat.form import FormHeader, write_form
 from ctstat.layout import cell_key
 from ctstat.period import Period
 from ctstat.units import Hierarchy, Unit, _fold
@@ -158,14 +159,16 @@ def write_wards(
 
 def patch_zip(path: Path, member: str, change: Callable[[bytes], bytes]) -> None:
     """Rewrite one member of an xlsx (to make faults no spreadsheet program would write on purpose)."""
-    fd, tmp = atomic_path(path)
-    with zipfile.ZipFile(path) as src, open(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        atomic_write(path) as tmp,
+        zipfile.ZipFile(path) as src,
+        zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
             data = src.read(info.filename)
             if info.filename == member:
                 data = change(data)
             dst.writestr(info, data)
-    commit(tmp, path)
 
 
 def sheet_member(path: Path, sheet: str) -> str:

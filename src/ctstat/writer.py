@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,8 +12,9 @@ import pandas as pd
 import xlsxwriter
 
 from ctstat import __version__
+from ctstat.atomic import atomic_write
 from ctstat.catalogue import TOTAL, Catalogue
-from ctstat.form import Styles, atomic_path, commit, print_setup, protect, signature, write_form_sheet
+from ctstat.form import Styles, print_setup, protect, signature, write_form_sheet
 from ctstat.layout import ROLLUP_MARK, cell_key, form_layout
 from ctstat.period import Period
 from ctstat.rollup import Completeness, UnitStatus
@@ -66,9 +66,7 @@ class RollupSheetData:
 
 
 def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> Path:
-    fd, tmp = atomic_path(path)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         wb = xlsxwriter.Workbook(
             tmp, {"strings_to_numbers": False, "strings_to_formulas": False, "nan_inf_to_errors": False}
         )
@@ -101,10 +99,6 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> Path:
         _data(wb, st, cat, d)
         wb.worksheets()[0].activate()
         wb.close()
-        commit(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
