@@ -137,19 +137,32 @@ def _rewrite(path: Path, member: str, old: bytes, new: bytes) -> None:
     patch_zip(path, member, change)
 
 
-def test_moved_row_is_read_by_its_code_and_reported(make_form: MakeForm, catalogue: Catalogue) -> None:
-    from ctstat.synth import sheet_member
+def _swap_shared_strings(path: Path, a: bytes, b: bytes) -> None:
+    _rewrite(path, "xl/sharedStrings.xml", b"<t>" + a + b"</t>", b"<t>@@</t>")
+    _rewrite(path, "xl/sharedStrings.xml", b"<t>" + b + b"</t>", b"<t>" + a + b"</t>")
+    _rewrite(path, "xl/sharedStrings.xml", b"<t>@@</t>", b"<t>" + b + b"</t>")
 
-    path = make_form()
-    member = sheet_member(path, "Biểu 4")
-    # swap the codes of rows 10 and 11 (VP02 and VP02.01): both rows are then "moved"
-    with zipfile.ZipFile(path) as zf:
-        xml = zf.read(member)
-        strings = zf.read("xl/sharedStrings.xml")
-    assert b"VP02.01" in strings
+
+def test_moved_rows_are_read_by_their_code_and_reported(make_form: MakeForm, catalogue: Catalogue) -> None:
+    from ctstat.workbook import read_submission
+
+    ind, org = cell_key("VP02", "ca-nhan", TOTAL), cell_key("VP02", "to-chuc", TOTAL)
+    path = make_form(changes={ind: 5, org: 2, cell_key("VP01", TOTAL, TOTAL): 4})
+    _swap_shared_strings(path, b"VP02.01", b"VP02.02")  # the two rows now carry each other's code
     report = validate_paths([path], catalogue)
-    assert report.valid
-    _ = xml  # the layout itself is exercised in test_hidden_row below
+    assert report.flatten(("code", "severity", "sheet", "cell")) == [
+        ("moved-row", "warning", "Biểu 4", "B12"),
+        ("moved-row", "warning", "Biểu 4", "B13"),
+    ]
+    layout = form_layout(catalogue)
+    raw = dict(zip(layout.keys, read_submission(path, catalogue).raw, strict=True))
+    assert (raw[ind], raw[org]) == (2.0, 5.0)  # read where the codes are, not where the form put them
+
+
+def test_a_row_code_edited_away_is_a_missing_row(make_form: MakeForm, catalogue: Catalogue) -> None:
+    path = make_form()
+    _rewrite(path, "xl/sharedStrings.xml", b"<t>VP02.02</t>", b"<t>VP2.2</t>")
+    assert flat(path, catalogue) == [("missing-row", "Biểu 4", "B13"), ("unknown-row", "Biểu 4", "B13")]
 
 
 def test_hidden_row_with_data_is_a_warning(make_form: MakeForm, catalogue: Catalogue) -> None:
