@@ -223,6 +223,66 @@ def _infer_target(h: Hierarchy, codes: Iterable[str]) -> Unit:
     return common[0]
 
 
+@dataclass
+class RollupInputs:
+    """What a rollup starts from: the validated inputs, each ward's cells, and who claims each ward."""
+
+    report: Report
+    values_of: dict[str, pd.Series] = field(default_factory=dict)  #: ward -> cells (valid wards only)
+    #: ward -> [(path, its report or None when it came inside a rollup workbook, status)]
+    claims: dict[str, list[tuple[str, FileReport | None, str]]] = field(default_factory=dict)
+    inputs: list[tuple[FileReport, str]] = field(default_factory=list)  #: (report, "ward" | "rollup")
+
+
+def collect_inputs(
+    paths: Iterable[str | Path], catalogue: Catalogue, period: Period, units: str | None = None, jobs: int = 1
+) -> RollupInputs:
+    """Read and validate ward files, and read district rollup workbooks, for a rollup."""
+    from ctstat.writer import read_rollup_data
+
+    vintage = vintage_for(period, units)
+    files = find_files(paths)
+    if not files:
+        raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to roll up")
+    read = list(read_all(files, catalogue, jobs))
+    rollup_files = [s.path for s in read if s.format == "rollup"]
+    subs = [s for s in read if s.format != "rollup"]
+    report, frame = validate_batch(subs, catalogue, period, units)
+    got = RollupInputs(report)
+    for i, rep in enumerate(report.files):
+        if rep.unit:
+            got.claims.setdefault(rep.unit, []).append((rep.path, rep, "valid" if rep.valid else "invalid"))
+            if rep.valid and i in frame.index:
+                got.values_of[rep.unit] = pd.Series(frame.loc[i].to_numpy(dtype=float), index=frame.columns)
+    got.inputs = [(rep, "ward") for rep in report.files]
+    keys = form_layout(catalogue).keys
+    for path in rollup_files:
+        rep = FileReport(path=str(path), sha256=sha256_of(Path(path).read_bytes()))
+        fields, table = read_rollup_data(path)
+        problems = []
+        if not str(fields.get("Kỳ báo cáo", "")).startswith(str(period) + " "):
+            problems.append(f"kỳ {fields.get('Kỳ báo cáo')}, cần {period}")
+        if fields.get("Danh mục đơn vị hành chính") != vintage:
+            problems.append(f"danh mục {fields.get('Danh mục đơn vị hành chính')}, cần {vintage}")
+        if fields.get("Phiên bản danh mục chỉ tiêu") != catalogue.version:
+            problems.append(f"danh mục chỉ tiêu {fields.get('Phiên bản danh mục chỉ tiêu')}, cần {catalogue.version}")
+        rep.unit = str(fields.get("Đơn vị tổng hợp", "")).split(" ")[0] or None
+        rep.period = str(period)
+        rep.vintage = vintage
+        if problems:
+            rep.issues.append(make_issue("rollup-mismatch", path=rep.path, detail="; ".join(problems)))
+        else:
+            for _, row in table.iterrows():
+                if row["status"] == "missing":
+                    continue
+                got.claims.setdefault(row["unit_code"], []).append((rep.path, None, row["status"]))
+                if row["status"] == "valid":
+                    got.values_of[row["unit_code"]] = row[keys].astype(float)
+        report.files.append(rep)
+        got.inputs.append((rep, "rollup"))
+    return got
+
+
 def rollup_paths(
     paths: Iterable[str | Path],
     period: str | Period,
@@ -239,55 +299,35 @@ def rollup_paths(
     """Validate ward submissions (and/or district rollup workbooks) and write the district and province
     workbooks of `unit` (inferred when None). Refuses (result.refused) when an expected commune is missing,
     invalid or duplicated, unless `allow_partial`."""
-    from ctstat import rollup as ru
-    from ctstat.writer import InputFile, RollupSheetData, read_rollup_data
-
     catalogue = catalogue or load_catalogue()
     per = parse_period(period)
+    collected = collect_inputs(paths, catalogue, per, units, jobs)
+    return rollup_collected(
+        collected, per, out, unit, units, allow_partial, deadline, generated_at, catalogue, jobs, received_at
+    )
+
+
+def rollup_collected(
+    collected: RollupInputs,
+    per: Period,
+    out: str | Path,
+    unit: str | None = None,
+    units: str | None = None,
+    allow_partial: bool = False,
+    deadline: date | None = None,
+    generated_at: datetime | None = None,
+    catalogue: Catalogue | None = None,
+    jobs: int = 1,
+    received_at: Mapping[str, datetime] | None = None,
+) -> RollupResult:
+    """The rollup proper, from inputs already validated (by `collect_inputs`, or from the ledger)."""
+    from ctstat import rollup as ru
+    from ctstat.writer import InputFile, RollupSheetData
+
+    catalogue = catalogue or load_catalogue()
     vintage = vintage_for(per, units)
     h = load_units(vintage)
-    files = find_files(paths)
-    if not files:
-        raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to roll up")
-    read = list(read_all(files, catalogue, jobs))
-    rollup_files = [s.path for s in read if s.format == "rollup"]
-    subs = [s for s in read if s.format != "rollup"]
-    report, frame = validate_batch(subs, catalogue, per, units)
-    values_of: dict[str, pd.Series] = {}  # ward -> cells (valid wards only)
-    claims: dict[str, list[tuple[str, FileReport | None, str]]] = {}  # ward -> [(path, report, status)]
-    for i, rep in enumerate(report.files):
-        if rep.unit:
-            claims.setdefault(rep.unit, []).append((rep.path, rep, "valid" if rep.valid else "invalid"))
-            if rep.valid and i in frame.index:
-                values_of[rep.unit] = pd.Series(frame.loc[i].to_numpy(dtype=float), index=frame.columns)
-    inputs: list[tuple[FileReport, str]] = [(rep, "ward") for rep in report.files]
-    for path in rollup_files:
-        data = Path(path).read_bytes()
-        rep = FileReport(path=str(path), sha256=sha256_of(data))
-        fields, table = read_rollup_data(path)
-        problems = []
-        if not str(fields.get("Kỳ báo cáo", "")).startswith(str(per) + " "):
-            problems.append(f"kỳ {fields.get('Kỳ báo cáo')}, cần {per}")
-        if fields.get("Danh mục đơn vị hành chính") != vintage:
-            problems.append(f"danh mục {fields.get('Danh mục đơn vị hành chính')}, cần {vintage}")
-        if fields.get("Phiên bản danh mục chỉ tiêu") != catalogue.version:
-            problems.append(f"danh mục chỉ tiêu {fields.get('Phiên bản danh mục chỉ tiêu')}, cần {catalogue.version}")
-        rep.unit = str(fields.get("Đơn vị tổng hợp", "")).split(" ")[0] or None
-        rep.period = str(per)
-        rep.vintage = vintage
-        if problems:
-            rep.issues.append(make_issue("rollup-mismatch", path=rep.path, detail="; ".join(problems)))
-        else:
-            keys = form_layout(catalogue).keys
-            for _, row in table.iterrows():
-                if row["status"] == "missing":
-                    continue
-                claims.setdefault(row["unit_code"], []).append((rep.path, None, row["status"]))
-                if row["status"] == "valid":
-                    values_of[row["unit_code"]] = row[keys].astype(float)
-        report.files.append(rep)
-        inputs.append((rep, "rollup"))
-
+    report, values_of, claims, inputs = collected.report, collected.values_of, collected.claims, collected.inputs
     national = unit is not None and unit.strip().upper() == "VN"
     if national:
         target: Unit | None = Unit(vintage, "country", "VN", "Toàn quốc", "quốc gia", None)
