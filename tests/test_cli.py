@@ -17,7 +17,7 @@ from .conftest import SAMPLES
 
 def test_every_command_has_help(runner: CliRunner) -> None:
     commands = [c.name or c.callback.__name__ for c in app.registered_commands]  # type: ignore[union-attr]
-    assert commands == ["validate", "template", "indicators", "synth", "rollup"]
+    assert commands == ["validate", "template", "indicators", "synth", "rollup", "run", "status", "export"]
     for name in commands:
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0, name

@@ -253,5 +253,132 @@ def rollup(
     raise typer.Exit(1 if result.refused else 0)
 
 
+# --- scheduled jobs ------------------------------------------------------------------------------------------
+
+ConfigOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--config", help="ctstat.toml (default: ./ctstat.toml if present).", dir_okay=False, exists=True),
+]
+OptStr = Optional[str]  # noqa: UP045
+OptPath = Optional[Path]  # noqa: UP045
+
+
+def _job_config(config: Path | None, **flags: Any) -> Any:
+    from ctstat.config import load_config
+
+    return load_config(config, **flags)
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    period: Annotated[OptStr, typer.Option(help="Overrides 'period' of the config.")] = None,
+    unit: Annotated[OptStr, typer.Option(help="Overrides 'unit': the district or province rolled up.")] = None,
+    inbox: Annotated[OptPath, typer.Option(help="Overrides 'inbox': the folder wards' files arrive in.")] = None,
+    out: Annotated[OptPath, typer.Option(help="Overrides 'out': ledger, marked-up copies, workbooks.")] = None,
+    deadline: Annotated[OptStr, typer.Option(help="Overrides 'deadline' (YYYY-MM-DD).")] = None,
+    units: UnitsOpt = None,
+    log: Annotated[OptPath, typer.Option(help="Overrides 'log': the JSON-lines event log.")] = None,
+    allow_partial: Annotated[
+        Optional[bool],  # noqa: UP045
+        typer.Option("--allow-partial/--no-allow-partial", help="At the deadline, roll up what is there."),
+    ] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Processes reading files.")] = None,  # noqa: UP045
+    as_json: JsonOpt = False,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """One step of the scheduled job: validate new and changed files in the inbox, record them in the ledger,
+    mark up faulty ones, and roll up once every ward has a valid submission (or at the deadline with
+    --allow-partial). Safe to run from cron: one run at a time, no prompts.
+
+    Example: ctstat run --config /srv/ctstat/ctstat.toml
+    """
+    try:
+        from ctstat.batch import run_job
+        from ctstat.catalogue import load_catalogue
+        from ctstat.render import make_consoles, render_run
+
+        cfg = _job_config(
+            config,
+            period=period,
+            unit=unit,
+            inbox=inbox,
+            out=out,
+            deadline=deadline,
+            units=units,
+            log=log,
+            allow_partial=allow_partial,
+            jobs=jobs,
+        )
+        result = run_job(cfg, load_catalogue(catalogue))
+        if as_json:
+            sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str) + "\n")
+        else:
+            render_run(result, make_consoles()[0])
+    except CtstatError as exc:
+        raise _fail(exc) from None
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def status(
+    config: ConfigOpt = None,
+    period: Annotated[OptStr, typer.Option(help="Overrides 'period' of the config.")] = None,
+    unit: Annotated[OptStr, typer.Option(help="Overrides 'unit'.")] = None,
+    inbox: Annotated[OptPath, typer.Option(help="Overrides 'inbox'.")] = None,
+    out: Annotated[OptPath, typer.Option(help="Overrides 'out'.")] = None,
+    deadline: Annotated[OptStr, typer.Option(help="Overrides 'deadline' (YYYY-MM-DD).")] = None,
+    units: UnitsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Where the period stands, from the ledger: per parent unit expected / received / valid / invalid /
+    missing / late, the chase list (who to call, with their last problem) and the resubmissions.
+
+    Example: ctstat status --config /srv/ctstat/ctstat.toml
+    """
+    try:
+        from ctstat.batch import job_status
+        from ctstat.render import make_consoles, render_status
+
+        cfg = _job_config(config, period=period, unit=unit, inbox=inbox, out=out, deadline=deadline, units=units)
+        doc = job_status(cfg)
+        if as_json:
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n")
+        else:
+            render_status(doc, make_consoles()[0])
+    except CtstatError as exc:
+        raise _fail(exc) from None
+    raise typer.Exit(0 if doc["complete"] else 1)
+
+
+@app.command()
+def export(
+    to: Annotated[Path, typer.Option("--to", help="The .csv or .parquet file to write.", dir_okay=False)],
+    config: ConfigOpt = None,
+    period: Annotated[OptStr, typer.Option(help="Overrides 'period' of the config.")] = None,
+    unit: Annotated[OptStr, typer.Option(help="Overrides 'unit'.")] = None,
+    inbox: Annotated[OptPath, typer.Option(help="Overrides 'inbox'.")] = None,
+    out: Annotated[OptPath, typer.Option(help="Overrides 'out'.")] = None,
+    units: UnitsOpt = None,
+    all_periods: Annotated[bool, typer.Option("--all-periods", help="Every period in the ledger.")] = False,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Write the validated data as a tidy long table (unit, parents, period, element, dimensions, value,
+    source file hash) for a spreadsheet, pandas, DuckDB or a BI tool.
+
+    Example: ctstat export --config ctstat.toml --to 2025-H1.csv
+    """
+    try:
+        from ctstat.batch import export_file, export_table
+        from ctstat.catalogue import load_catalogue
+
+        cfg = _job_config(config, period=period, unit=unit, inbox=inbox, out=out, units=units)
+        table = export_table(cfg, load_catalogue(catalogue), all_periods)
+        export_file(table, to)
+    except CtstatError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{len(table)} rows written to {to}")
+
+
 def main() -> None:
     app()

@@ -145,6 +145,76 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
     )
 
 
+def render_run(result: Any, console: Console) -> None:
+    """What one scheduled run did: files taken in, where the period stands, the rollup."""
+    for f in result.validated:
+        mark = Text("✓ ", style="green") if f.valid else Text("✗ ", style="red")
+        line = Text.assemble(mark, f.path, f"  {f.unit or '?'} {f.unit_name or ''}")
+        if f.issues:
+            first = f.issues[0]
+            line.append(f"  ({f.errors} lỗi, {f.warnings} cảnh báo; {first.where} {first.code})", style="dim")
+        console.print(line)
+    if not result.validated:
+        console.print("Không có tệp mới hoặc thay đổi.")
+    c = result.completeness.count(result.completeness.rows)
+    console.print(
+        f"{result.config.unit} {result.config.period}: phải nộp {c['expected']}, hợp lệ {c['valid']}, "
+        f"không hợp lệ {c['invalid']}, chưa nộp {c['missing']}, nộp muộn {c['late']}."
+    )
+    for row in result.unattributed:
+        console.print(Text(f"✗ {row.path}: {row.first_problem()}", style="red"))
+    state = {
+        "written": "Đã tổng hợp",
+        "unchanged": "Tổng hợp không đổi (không có số liệu mới)",
+        "waiting": "Chưa tổng hợp: còn xã chưa có báo cáo hợp lệ",
+    }.get(result.rollup_state, result.rollup_state)
+    console.print(Text(state, style="bold green" if result.rollup_state in ("written", "unchanged") else "bold yellow"))
+    if result.rollup is not None:
+        for p in result.rollup.outputs:
+            console.print(f"  {p}")
+
+
+def render_status(doc: dict[str, Any], console: Console) -> None:
+    table = Table(
+        title=f"Tình hình nộp báo cáo {doc['unit']} - {doc['period']}"
+        + (f" (hạn {doc['deadline']})" if doc["deadline"] else "")
+    )
+    cols = ("expected", "received", "valid", "invalid", "missing", "duplicate", "late")
+    labels = ("Phải nộp", "Đã nộp", "Hợp lệ", "Không hợp lệ", "Chưa nộp", "Trùng", "Muộn")
+    table.add_column("Đơn vị")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for parent, counts in doc["by_parent"].items():
+        table.add_row(parent, *(str(counts[c]) for c in cols))
+    console.print(table)
+    if doc["chase_list"]:
+        chase = Table(title="Danh sách cần đôn đốc")
+        for col in ("Mã", "Xã, phường", "Tình trạng", "Vấn đề gần nhất"):
+            chase.add_column(col, overflow="fold")
+        words = {"missing": "chưa nộp", "invalid": "không hợp lệ", "duplicate": "trùng tệp"}
+        for s in doc["chase_list"]:
+            chase.add_row(
+                s["unit"],
+                s["name"],
+                words.get(s["status"], s["status"]) + (" (muộn)" if s["late"] else ""),
+                escape(s["problem"]),
+            )
+        console.print(chase)
+    for u in doc["unattributed"]:
+        console.print(Text(f"Tệp không xác định được đơn vị: {u['path']} - {u['problem']}", style="red"))
+    for unit, rows in doc["resubmissions"].items():
+        console.print(
+            f"Nộp lại {unit}: "
+            + "; ".join(
+                f"{r['received_at']} {r['path']} {'hợp lệ' if r['valid'] else str(r['errors']) + ' lỗi'}"
+                + (" (hiện hành)" if r["current"] else "")
+                for r in rows
+            )
+        )
+    if doc["rollup_outputs"]:
+        console.print("Tổng hợp gần nhất: " + ", ".join(doc["rollup_outputs"]))
+
+
 def render_catalogue(cat: Catalogue, console: Console, lang: Lang = "vi") -> None:
     basis_vi = {
         "circular": "Thông tư",

@@ -50,6 +50,25 @@ class Issue:
             "message": self.message(lang),
         }
 
+    def to_record(self) -> dict[str, Any]:
+        """Everything, both languages: for storing in the ledger."""
+        return {
+            "code": self.code,
+            "severity": str(self.severity),
+            "text_vi": self.text_vi,
+            "text_en": self.text_en,
+            "path": self.path,
+            "sheet": self.sheet,
+            "cell": self.cell,
+            "value": _jsonable(self.value),
+            "element": self.element,
+            "loc": self.loc,
+        }
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> Issue:
+        return cls(**{**rec, "severity": Severity(rec["severity"])})
+
 
 def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):

@@ -342,9 +342,13 @@ def validate_batch(
     catalogue: Catalogue,
     period: Period | None = None,
     units: str | None = None,
+    check_duplicates: bool = True,
 ) -> tuple[Report, pd.DataFrame]:
     """Like `validate_submissions`, also returning the cleaned values: one row per readable file (index: the
-    file's position in `subs`), one column per form cell, NaN where a cell could not be taken as a number."""
+    file's position in `subs`), one column per form cell, NaN where a cell could not be taken as a number.
+
+    `check_duplicates=False` leaves two files for one unit to the caller (the scheduled job keeps the later one
+    as a resubmission)."""
     if period is not None and units is not None:
         vintage_for(period, units)  # raises UsageError if the list was not in force
     elif units is not None and units not in ("2025-06-30", "2025-07-01"):
@@ -360,7 +364,8 @@ def validate_batch(
     frame = pd.DataFrame(rows, columns=keys)
     if readable:
         run_schema(frame, [subs[i] for i in readable], [reports[i] for i in readable], catalogue)
-    _duplicates(reports)
+    if check_duplicates:
+        _duplicates(reports)
     for rep in reports:
         rep.issues.sort(key=_issue_order(catalogue))
     frame.index = pd.Index(readable)

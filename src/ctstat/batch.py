@@ -1,0 +1,442 @@
+"""Scheduled batch jobs: one safe step over an inbox (`run`), the state of a period (`status`), tidy export."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ctstat.catalogue import Catalogue, load_catalogue
+from ctstat.config import JobConfig
+from ctstat.errors import UsageError
+from ctstat.layout import form_layout, split_key
+from ctstat.ledger import Ledger, Row
+from ctstat.pipeline import RollupInputs, RollupResult, _find_unit, find_files, read_all, rollup_collected
+from ctstat.report import FileReport, Report
+from ctstat.rollup import Completeness, UnitStatus
+from ctstat.units import Hierarchy, Unit, load_units
+from ctstat.validate import validate_batch
+from ctstat.workbook import sha256_of
+
+LOCK_NAME = ".ctstat-run.lock"
+ANNOTATED_DIR = "kiem-tra"
+ROLLUP_DIR = "tong-hop"
+
+
+class EventLog:
+    """One JSON object per line, appended (and flushed) event by event; also kept for the caller."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.events: list[dict[str, Any]] = []
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        rec = {"ts": datetime.now().isoformat(timespec="seconds"), "event": event, **fields}
+        self.events.append(rec)
+        if self.path is not None:
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+
+
+@contextmanager
+def job_lock(out: Path) -> Iterator[None]:
+    """One run at a time per output folder; a second one stops at once with a clear message."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            raise UsageError(f"another ctstat run is working on {out} ({holder}); this run did nothing") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, started {datetime.now():%Y-%m-%d %H:%M:%S}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@dataclass
+class RunResult:
+    config: JobConfig
+    validated: list[FileReport] = field(default_factory=list)
+    completeness: Completeness = field(default_factory=Completeness)
+    unattributed: list[Row] = field(default_factory=list)
+    rollup: RollupResult | None = None
+    rollup_state: str = ""  #: written | unchanged | waiting | refused
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        invalid = any(s.status != "valid" and s.status != "missing" for s in self.completeness.rows)
+        due = self.config.deadline is not None and self.rollup_state in ("waiting", "refused") and self._past_deadline
+        return 1 if invalid or self.unattributed or due else 0
+
+    _past_deadline: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = Completeness.count(self.completeness.rows)
+        return {
+            "period": str(self.config.period),
+            "unit": self.config.unit,
+            "validated": [f.to_dict() for f in self.validated],
+            "completeness": counts,
+            "unattributed": [{"path": r.path, "problem": r.first_problem()} for r in self.unattributed],
+            "rollup": self.rollup_state,
+            "outputs": self.rollup.manifest.get("outputs", []) if self.rollup else [],
+            "exit_code": self.exit_code,
+        }
+
+
+def _area(cfg: JobConfig, h: Hierarchy) -> Unit:
+    area = _find_unit(h, cfg.unit)
+    if area is None or area.level == "commune":
+        raise UsageError(f"unit: {cfg.unit} is not a district or province in the unit list {h.vintage}")
+    return area
+
+
+def _statuses(cfg: JobConfig, ledger: Ledger, h: Hierarchy) -> list[UnitStatus]:
+    current = ledger.current(str(cfg.period))
+    out = []
+    for u in h.communes_under(_area(cfg, h)):
+        parent = h.parent(u)
+        label = f"{parent.code} {parent.name}" if parent else ""
+        row = current.get(u.code)
+        if row is None:
+            out.append(UnitStatus(u.code, u.name, label, "missing", problem="Chưa nộp báo cáo"))
+            continue
+        late = cfg.deadline is not None and row.received_at.date() > cfg.deadline
+        out.append(
+            UnitStatus(
+                u.code,
+                u.name,
+                label,
+                "valid" if row.valid else "invalid",
+                late,
+                (row.path,),
+                "" if row.valid else f"{row.errors} lỗi; đầu tiên: {row.first_problem()}",
+            )
+        )
+    return out
+
+
+def run_job(cfg: JobConfig, catalogue: Catalogue | None = None, now: datetime | None = None) -> RunResult:
+    """One step of the scheduled job: take in new and changed files, record them, mark up the faulty ones, and
+    roll up when every expected commune has a valid submission (or at the deadline with allow_partial)."""
+    catalogue = catalogue or load_catalogue()
+    now = now or datetime.now()
+    result = RunResult(cfg)
+    with job_lock(cfg.out):
+        ledger = Ledger(cfg.ledger_path)
+        log = EventLog(cfg.log)
+        try:
+            run_id = ledger.start_run(now)
+            log("run-start", period=str(cfg.period), unit=cfg.unit, inbox=str(cfg.inbox))
+            _take_in(cfg, catalogue, ledger, log, now, result)
+            _maybe_rollup(cfg, catalogue, ledger, log, now, result)
+            outcome = {0: "ok", 1: "problems"}[result.exit_code]
+            ledger.finish_run(run_id, datetime.now(), len(result.validated), outcome)
+            log("run-end", exit_code=result.exit_code, new_files=len(result.validated), rollup=result.rollup_state)
+        finally:
+            ledger.close()
+        result.events = log.events
+    return result
+
+
+def _take_in(
+    cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, log: EventLog, now: datetime, result: RunResult
+) -> None:
+    known = ledger.by_path()
+    files = find_files([cfg.inbox])
+    seen: set[str] = set()
+    todo: list[tuple[Path, str, os.stat_result, str, Row | None]] = []
+    for f in files:
+        rel = f.relative_to(cfg.inbox).as_posix()
+        seen.add(rel)
+        st = f.stat()
+        row = known.get(rel)
+        if row is not None and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            continue  # unchanged: not even read
+        sha = sha256_of(f.read_bytes())
+        if row is not None and row.sha256 == sha:
+            ledger.touch(row.id, st.st_size, st.st_mtime_ns)  # touched, same content
+            continue
+        todo.append((f, rel, st, sha, row))
+    gone = [row for rel, row in known.items() if rel not in seen]
+    todo.sort(key=lambda t: (t[2].st_mtime_ns, t[1]))  # within a run, the later file is the resubmission
+    subs = list(read_all([t[0] for t in todo], catalogue, cfg.jobs or 1))
+    report, frame = validate_batch(subs, catalogue, cfg.period, cfg.units, check_duplicates=False)
+    annotated: dict[int, str] = {}
+    if any(rep.issues for rep in report.files):
+        from ctstat.annotate import annotate_file, annotated_name
+
+        for i, rep in enumerate(report.files):
+            if rep.issues:
+                target = cfg.out / ANNOTATED_DIR / annotated_name(todo[i][1].replace("/", "__"))
+                annotated[i] = str(annotate_file(rep, target))
+    with ledger.transaction():
+        for row in gone:
+            ledger.mark_removed(row.id, now)
+            log("file-removed", path=row.path, unit=row.unit)
+        for i, (_, rel, st, sha, old) in enumerate(todo):
+            rep = report.files[i]
+            if old is not None:
+                ledger.mark_removed(old.id, now)
+            cells = [float(v) for v in frame.loc[i].to_numpy(dtype=float)] if rep.valid and i in frame.index else None
+            new_id = ledger.add(rel, sha, st.st_size, st.st_mtime_ns, now, rep, cells, annotated.get(i))
+            if rep.unit and rep.period:
+                ledger.supersede(rep.unit, rep.period, new_id)
+            log(
+                "file-validated",
+                path=rel,
+                sha256=sha,
+                unit=rep.unit,
+                period=rep.period,
+                valid=rep.valid,
+                errors=rep.errors,
+                warnings=rep.warnings,
+                replaces=old.path if old else None,
+                annotated=annotated.get(i),
+            )
+    result.validated = report.files
+
+
+def _inputs_from_ledger(cfg: JobConfig, catalogue: Catalogue, current: dict[str, Row]) -> RollupInputs:
+    keys = form_layout(catalogue).keys
+    reports = [row.report(cfg.inbox) for row in current.values()]
+    got = RollupInputs(
+        Report(files=reports, catalogue_version=catalogue.version, template_version=catalogue.template_version)
+    )
+    for row, rep in zip(current.values(), reports, strict=True):
+        got.claims[row.unit or ""] = [(rep.path, rep, "valid" if row.valid else "invalid")]
+        if row.valid and row.cells is not None:
+            got.values_of[row.unit or ""] = pd.Series(row.cells, index=keys, dtype=float)
+    got.inputs = [(rep, "ward") for rep in reports]
+    return got
+
+
+def _maybe_rollup(
+    cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, log: EventLog, now: datetime, result: RunResult
+) -> None:
+    h = load_units(cfg.vintage)
+    statuses = _statuses(cfg, ledger, h)
+    result.completeness = Completeness(statuses)
+    result.unattributed = ledger.unattributed()
+    result._past_deadline = cfg.deadline is not None and now.date() >= cfg.deadline
+    complete = result.completeness.complete
+    if not complete and not (result._past_deadline and cfg.allow_partial):
+        result.rollup_state = "waiting"
+        counts = Completeness.count(statuses)
+        log(
+            "rollup-waiting",
+            valid=counts["valid"],
+            expected=counts["expected"],
+            missing=[s.code for s in statuses if s.status == "missing"],
+            invalid=[s.code for s in statuses if s.status == "invalid"],
+        )
+        return
+    current = {u: r for u, r in ledger.current(str(cfg.period)).items() if u in {s.code for s in statuses}}
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                sorted((u, r.sha256) for u, r in current.items()),
+                catalogue.template_version,
+                str(cfg.deadline),
+                complete,
+            ],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    out_dir = cfg.out / ROLLUP_DIR
+    previous = ledger.get_meta("rollup_key")
+    outputs = json.loads(ledger.get_meta("rollup_outputs") or "[]")
+    if previous == key and outputs and all(Path(p).exists() for p in outputs):
+        result.rollup_state = "unchanged"
+        log("rollup-unchanged", outputs=outputs)
+        return
+    collected = _inputs_from_ledger(cfg, catalogue, current)
+    received = {str(cfg.inbox / r.path): r.received_at for r in current.values()}
+    rollup = rollup_collected(
+        collected,
+        cfg.period,
+        out_dir,
+        cfg.unit,
+        cfg.units,
+        allow_partial=True,
+        deadline=cfg.deadline,
+        catalogue=catalogue,
+        jobs=cfg.jobs or 1,
+        received_at=received,
+    )
+    result.rollup = rollup
+    result.rollup_state = "written"
+    paths = [str(p) for p in rollup.outputs]
+    with ledger.transaction():
+        ledger.set_meta("rollup_key", key)
+        ledger.set_meta("rollup_outputs", json.dumps(paths))
+    log("rollup-written", outputs=paths, partial=rollup.partial)
+
+
+# --- status ----------------------------------------------------------------------------------------------------
+
+
+def job_status(cfg: JobConfig) -> dict[str, Any]:
+    """Per parent unit: expected, received, valid, invalid, missing, late; the chase list; resubmissions."""
+    if not cfg.ledger_path.exists():
+        raise UsageError(f"no ledger in {cfg.out} yet: run 'ctstat run' first")
+    ledger = Ledger(cfg.ledger_path)
+    try:
+        h = load_units(cfg.vintage)
+        statuses = _statuses(cfg, ledger, h)
+        comp = Completeness(statuses)
+        history: dict[str, list[dict[str, Any]]] = {}
+        for s in statuses:
+            rows = ledger.history(s.code)
+            if len(rows) > 1:
+                history[s.code] = [
+                    {
+                        "path": r.path,
+                        "sha256": r.sha256,
+                        "received_at": r.received_at.isoformat(),
+                        "valid": r.valid,
+                        "errors": r.errors,
+                        "current": r.current,
+                        "removed": r.removed_at is not None,
+                    }
+                    for r in rows
+                ]
+        runs = [dict(r) for r in ledger.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 5").fetchall()]
+        return {
+            "period": str(cfg.period),
+            "unit": cfg.unit,
+            "deadline": cfg.deadline.isoformat() if cfg.deadline else None,
+            "complete": comp.complete,
+            "by_parent": {p: Completeness.count(rows) for p, rows in comp.by_parent().items()},
+            "chase_list": [
+                {
+                    "unit": s.code,
+                    "name": s.name,
+                    "parent": s.parent,
+                    "status": s.status,
+                    "late": s.late,
+                    "files": list(s.files),
+                    "problem": s.problem,
+                }
+                for s in comp.chase_list()
+            ],
+            "late": [s.code for s in statuses if s.late],
+            "unattributed": [
+                {"path": r.path, "received_at": r.received_at.isoformat(), "problem": r.first_problem()}
+                for r in ledger.unattributed()
+            ],
+            "resubmissions": history,
+            "rollup_outputs": json.loads(ledger.get_meta("rollup_outputs") or "[]"),
+            "last_runs": runs,
+        }
+    finally:
+        ledger.close()
+
+
+# --- export ----------------------------------------------------------------------------------------------------
+
+
+def export_table(cfg: JobConfig, catalogue: Catalogue | None = None, all_periods: bool = False) -> pd.DataFrame:
+    """The validated data as a tidy long table: one row per unit, cell and value, with the source file hash."""
+    catalogue = catalogue or load_catalogue()
+    if not cfg.ledger_path.exists():
+        raise UsageError(f"no ledger in {cfg.out} yet: run 'ctstat run' first")
+    ledger = Ledger(cfg.ledger_path)
+    try:
+        rows = [
+            r
+            for r in ledger.rows("superseded_by IS NULL AND removed_at IS NULL AND valid=1")
+            if all_periods or r.period == str(cfg.period)
+        ]
+    finally:
+        ledger.close()
+    keys = form_layout(catalogue).keys
+    meta = []
+    for key in keys:
+        el, row, col = split_key(key)
+        element = catalogue.elements[el]
+        col_dim, col_cat = col.split(":", 1) if col != "*" else ("", "total")
+        meta.append(
+            (
+                el,
+                element.name_vi,
+                element.rows.dimension.key if element.rows else "",
+                "total" if row == "*" else row,
+                col_dim,
+                col_cat,
+            )
+        )
+    records = []
+    for r in sorted(rows, key=lambda r: (r.period or "", r.unit or "")):
+        h = load_units(r.vintage or cfg.vintage)
+        unit = h.get(r.unit or "")
+        chain = {a.level: a.code for a in h.ancestors(unit)} if unit else {}
+        for (el, name, row_dim, row_cat, col_dim, col_cat), v in zip(meta, r.cells or [], strict=True):
+            records.append(
+                (
+                    r.period,
+                    r.unit,
+                    r.unit_name,
+                    chain.get("district", ""),
+                    chain.get("province", ""),
+                    el,
+                    name,
+                    row_dim,
+                    row_cat,
+                    col_dim,
+                    col_cat,
+                    v,
+                    r.sha256,
+                )
+            )
+    return pd.DataFrame(
+        records,
+        columns=[
+            "period",
+            "unit_code",
+            "unit_name",
+            "district_code",
+            "province_code",
+            "element",
+            "element_name",
+            "row_dimension",
+            "row_category",
+            "column_dimension",
+            "column_category",
+            "value",
+            "source_sha256",
+        ],
+    )
+
+
+def export_file(table: pd.DataFrame, out: Path) -> Path:
+    from ctstat.atomic import atomic_write
+
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise UsageError(f"export writes .csv or .parquet, not {out.name}")
+    with atomic_write(out) as tmp:
+        if suffix == ".csv":
+            table.to_csv(tmp, index=False, encoding="utf-8")
+        else:
+            try:
+                table.to_parquet(tmp, index=False)
+            except ImportError:
+                raise UsageError("writing Parquet needs pyarrow: pip install 'ctstat[parquet]'") from None
+    return out

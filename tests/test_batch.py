@@ -1,0 +1,272 @@
+"""A simulated reporting window for the scheduled job: files arriving over several runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from ctstat.batch import export_file, export_table, job_lock, job_status, run_job
+from ctstat.catalogue import TOTAL, Catalogue
+from ctstat.cli import app
+from ctstat.config import JobConfig, load_config
+from ctstat.errors import UsageError
+from ctstat.layout import cell_key
+from ctstat.ledger import Ledger
+from ctstat.period import Period
+
+from .conftest import SAMPLES
+from .test_rollup import read_data_sheet, ward_values
+
+HM = SAMPLES / "wards" / "2025-H1-hoang-mai"
+
+
+def arrive(inbox: Path, name: str, source: Path | None = None, data: bytes | None = None) -> Path:
+    target = inbox / name
+    if data is not None:
+        target.write_bytes(data)
+    else:
+        shutil.copyfile(source or HM / name, target)
+    return target
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> JobConfig:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    return JobConfig(
+        period=Period.parse("2025-H1"),
+        unit="008",
+        inbox=inbox,
+        out=tmp_path / "out",
+        deadline=date(2025, 7, 15),
+        log=tmp_path / "out" / "ctstat.log",
+        allow_partial=False,
+    )
+
+
+def test_a_reporting_window(cfg: JobConfig, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch) -> None:
+    wards = sorted(p.name for p in HM.glob("*.xlsx"))
+    # run 1: ten wards send valid files; Thịnh Liệt's upload is corrupted
+    for name in wards[:10]:
+        arrive(cfg.inbox, name)
+    good_331 = (HM / "00331-thinh-liet.xlsx").read_bytes()
+    arrive(cfg.inbox, "00331-thinh-liet.xlsx", data=good_331[: len(good_331) // 3])
+    r1 = run_job(cfg, catalogue, now=datetime(2025, 7, 5, 22, 0))
+    assert len(r1.validated) == 11 and r1.rollup_state == "waiting" and r1.exit_code == 1
+    assert [row.path for row in r1.unattributed] == ["00331-thinh-liet.xlsx"]
+    assert (cfg.out / "kiem-tra" / "00331-thinh-liet.kiem-tra.xlsx").exists()
+
+    # run 2: nothing new is re-read; Thịnh Liệt re-uploads a good file; Trần Phú sends a faulty one
+    arrive(cfg.inbox, "00331-thinh-liet.xlsx")
+    arrive(cfg.inbox, "00334-tran-phu.xlsx", source=_faulty_ward("00334", cfg.out.parent / "faulty", catalogue))
+    monkeypatch.setattr("ctstat.batch.sha256_of", _counting_sha())
+    r2 = run_job(cfg, catalogue, now=datetime(2025, 7, 8, 22, 0))
+    assert sorted(Path(f.path).name for f in r2.validated) == ["00331-thinh-liet.xlsx", "00334-tran-phu.xlsx"]
+    assert _counting_sha.calls == 2  # the ten unchanged files were not even hashed
+    assert r2.unattributed == [] and r2.exit_code == 1
+    monkeypatch.undo()
+
+    # run 3: Trần Phú resubmits under another name: the later file supersedes, the ledger keeps both
+    arrive(cfg.inbox, "00334-tran-phu-sua.xlsx", source=HM / "00334-tran-phu.xlsx")
+    r3 = run_job(cfg, catalogue, now=datetime(2025, 7, 10, 22, 0))
+    assert r3.exit_code == 0 and r3.rollup_state == "waiting"
+    missing = [s.code for s in r3.completeness.rows if s.status == "missing"]
+    assert missing == ["00337", "00340"]
+
+    # two runs at once: the second stops at once and changes nothing
+    with job_lock(cfg.out), pytest.raises(UsageError, match="another ctstat run"):
+        run_job(cfg, catalogue, now=datetime(2025, 7, 11))
+
+    # run 4: Hoàng Liệt arrives; Yên Sở comes late; the run is killed while writing the rollup
+    arrive(cfg.inbox, "00337-hoang-liet.xlsx")
+    arrive(cfg.inbox, "00340-yen-so.xlsx")
+
+    def killed(self: object) -> None:
+        raise KeyboardInterrupt  # as if the machine went down mid-write
+
+    monkeypatch.setattr("xlsxwriter.Workbook.close", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(cfg, catalogue, now=datetime(2025, 7, 16, 22, 0))
+    monkeypatch.undo()
+    rollups = cfg.out / "tong-hop"
+    assert not rollups.exists() or not any(rollups.iterdir())  # no half-written workbook, no temporary file
+    ledger = Ledger(cfg.ledger_path)
+    assert ledger.get_meta("rollup_key") is None
+    ledger.close()
+
+    # run 5 completes the work
+    r5 = run_job(cfg, catalogue, now=datetime(2025, 7, 17, 22, 0))
+    assert r5.rollup_state == "written" and r5.exit_code == 0
+    assert [p.name for p in r5.rollup.outputs] == ["2025-H1_008_quan-hoang-mai.xlsx"]  # type: ignore[union-attr]
+    assert sorted(p.name for p in (cfg.out / "tong-hop").iterdir()) == [
+        "2025-H1_008_manifest.json",
+        "2025-H1_008_quan-hoang-mai.xlsx",
+    ]
+
+    # the final state is exactly right
+    doc = job_status(cfg)
+    assert doc["complete"] and doc["chase_list"] == [] and doc["unattributed"] == []
+    assert doc["by_parent"] == {
+        "008 Quận Hoàng Mai": {
+            "expected": 14,
+            "received": 14,
+            "valid": 14,
+            "invalid": 0,
+            "missing": 0,
+            "duplicate": 0,
+            "late": 2,
+        }
+    }
+    assert sorted(doc["late"]) == ["00337", "00340"]  # first seen on 16 July, after the 15 July deadline
+    history = doc["resubmissions"]["00334"]
+    assert [(h["path"], h["valid"], h["current"]) for h in history] == [
+        ("00334-tran-phu.xlsx", False, False),
+        ("00334-tran-phu-sua.xlsx", True, True),
+    ]
+    ledger = Ledger(cfg.ledger_path)
+    rows = ledger.rows()
+    assert len(rows) == 16  # 14 wards + the corrupted upload + the faulty Trần Phú
+    assert [r.path for r in rows if r.removed_at] == ["00331-thinh-liet.xlsx"]  # the corrupted content
+    ledger.close()
+    expected = ward_values(HM, catalogue)
+    got = read_data_sheet(r5.rollup.outputs[0])[expected.columns].sort_index().astype(float)  # type: ignore[union-attr]
+    pd.testing.assert_frame_equal(got, expected.sort_index(), check_names=False)
+    # the event log has one JSON object per line
+    events = [json.loads(line)["event"] for line in cfg.log.read_text(encoding="utf-8").splitlines()]  # type: ignore[union-attr]
+    assert events.count("run-start") == 5 and events.count("rollup-written") == 1 and "file-removed" not in events
+
+    # run 6: nothing new, nothing rewritten
+    r6 = run_job(cfg, catalogue, now=datetime(2025, 7, 18))
+    assert r6.validated == [] and r6.rollup_state == "unchanged"
+
+    # export: the same numbers as the rollup
+    table = export_table(cfg, catalogue)
+    totals = (
+        table[(table.row_category == "total") & (table.column_category == "total")].groupby("element")["value"].sum()
+    )
+    manifest = json.loads((cfg.out / "tong-hop" / "2025-H1_008_manifest.json").read_text(encoding="utf-8"))
+    for ind in catalogue.indicators:
+        if ind.kind == "count":
+            assert totals[ind.element] == manifest["totals"][ind.id], ind.id
+    assert set(table.unit_code) == {p.name[:5] for p in HM.glob("*.xlsx")}
+    assert (table.district_code == "008").all() and (table.province_code == "01").all()
+    assert table.source_sha256.str.len().eq(64).all()
+    out = export_file(table, cfg.out / "2025-H1.csv")
+    assert pd.read_csv(out, dtype={"unit_code": str, "district_code": str, "province_code": str}).shape == table.shape
+
+
+def _faulty_ward(code: str, folder: Path, catalogue: Catalogue) -> Path:
+    """The ward's sample form with one negative count."""
+    from ctstat.synth import synth_values, write_ward
+    from ctstat.units import load_units
+
+    h = load_units("2025-06-30")
+    unit = h.get(code)
+    assert unit is not None
+    values = synth_values(catalogue, unit, Period.parse("2025-H1"))
+    values[cell_key("VP01", TOTAL, TOTAL)] = -1
+    return write_ward(folder, catalogue, h, unit, Period.parse("2025-H1"), values=values)
+
+
+class _counting_sha:  # noqa: N801 - used as a function
+    calls = 0
+
+    def __new__(cls) -> object:  # type: ignore[misc]
+        from ctstat.workbook import sha256_of
+
+        cls.calls = 0
+
+        def count(data: bytes) -> str:
+            cls.calls += 1
+            return sha256_of(data)
+
+        return count
+
+
+def test_partial_rollup_at_the_deadline(cfg: JobConfig, catalogue: Catalogue) -> None:
+    from dataclasses import replace
+
+    for name in sorted(p.name for p in HM.glob("*.xlsx"))[:12]:
+        arrive(cfg.inbox, name)
+    before = run_job(cfg, catalogue, now=datetime(2025, 7, 14))
+    assert before.rollup_state == "waiting" and before.exit_code == 0
+    partial = replace(cfg, allow_partial=True)
+    at = run_job(partial, catalogue, now=datetime(2025, 7, 15))
+    assert at.rollup_state == "written" and at.rollup is not None and at.rollup.partial
+    without = run_job(cfg, catalogue, now=datetime(2025, 7, 16))
+    assert without.rollup_state == "waiting" and without.exit_code == 1  # past the deadline, still incomplete
+
+
+def test_config_file_flags_and_errors(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    path = tmp_path / "ctstat.toml"
+    path.write_text(
+        'period = "2025-H1"\nunit = "008"\ninbox = "inbox"\nout = "out"\ndeadline = 2025-07-15\n', encoding="utf-8"
+    )
+    cfg = load_config(path)
+    assert (cfg.inbox, cfg.out, cfg.deadline, cfg.vintage) == (
+        tmp_path / "inbox",
+        tmp_path / "out",
+        date(2025, 7, 15),
+        "2025-06-30",
+    )
+    assert load_config(path, unit="01", deadline="2025-07-20").unit == "01"
+    path.write_text('period = "2025-H1"\nunit = "008"\ninbox = "inbox"\nout = "out"\ncolour = 1\n', encoding="utf-8")
+    with pytest.raises(UsageError, match="colour: unknown setting"):
+        load_config(path)
+    path.write_text('period = "2025-Q1"\nunit = "008"\ninbox = "inbox"\nout = "out"\n', encoding="utf-8")
+    with pytest.raises(UsageError, match="period:"):
+        load_config(path)
+    path.write_text('period = "2025"\nunit = "008"\ninbox = "inbox"\nout = "out"\n', encoding="utf-8")
+    with pytest.raises(UsageError, match="units: .*spans more than one"):
+        load_config(path)
+    path.write_text('unit = "008"\ninbox = "inbox"\nout = "out"\n', encoding="utf-8")
+    with pytest.raises(UsageError, match="period: is required"):
+        load_config(path)
+
+
+def test_cli_run_status_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for p in HM.glob("*.xlsx"):
+        shutil.copyfile(p, inbox / p.name)
+    (tmp_path / "ctstat.toml").write_text(
+        'period = "2025-H1"\nunit = "008"\ninbox = "inbox"\nout = "out"\nlog = "out/ctstat.log"\n', encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(app, ["run"])
+    assert res.exit_code == 0, res.output
+    assert "Đã tổng hợp" in res.output
+    res = runner.invoke(app, ["run", "--json"])
+    assert json.loads(res.output)["rollup"] == "unchanged"
+    res = runner.invoke(app, ["status", "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["complete"]
+    res = runner.invoke(app, ["status"])
+    assert "008 Quận Hoàng Mai" in res.output
+    res = runner.invoke(app, ["export", "--to", "data.csv"])
+    assert res.exit_code == 0 and res.output.startswith(f"{14 * 229} rows written")
+    with job_lock(tmp_path / "out"):
+        res = runner.invoke(app, ["run"])
+    assert res.exit_code == 2 and "another ctstat run" in res.output
+    res = runner.invoke(app, ["run", "--unit", "0080"])
+    assert res.exit_code == 2 and "unit:" in res.output
+    res = runner.invoke(app, ["status", "--out", str(tmp_path / "elsewhere")])
+    assert res.exit_code == 2 and "run 'ctstat run' first" in res.output
+
+
+def test_element_totals_match_between_ledger_and_files(cfg: JobConfig, catalogue: Catalogue) -> None:
+    for p in HM.glob("*.xlsx"):
+        arrive(cfg.inbox, p.name)
+    run_job(cfg, catalogue, now=datetime(2025, 7, 1))
+    table = export_table(cfg, catalogue)
+    wards = ward_values(HM, catalogue)
+    key = cell_key("XH01", TOTAL, "sex:nu")
+    got = table[(table.element == "XH01") & (table.row_category == "total") & (table.column_category == "nu")]
+    assert got.set_index("unit_code")["value"].sort_index().tolist() == wards[key].sort_index().tolist()
