@@ -158,7 +158,12 @@ def test_a_reporting_window(cfg: JobConfig, catalogue: Catalogue, monkeypatch: p
     assert (table.district_code == "008").all() and (table.province_code == "01").all()
     assert table.source_sha256.str.len().eq(64).all()
     out = export_file(table, cfg.out / "2025-H1.csv")
-    assert pd.read_csv(out, dtype={"unit_code": str, "district_code": str, "province_code": str}).shape == table.shape
+    back = pd.read_csv(out, dtype={"unit_code": str, "district_code": str, "province_code": str}, keep_default_na=False)
+    pd.testing.assert_frame_equal(back, table, check_dtype=False)
+    parquet = export_file(table, cfg.out / "2025-H1.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(parquet), table)
+    with pytest.raises(UsageError, match=".csv or .parquet"):
+        export_file(table, cfg.out / "2025-H1.xlsx")
 
 
 def _faulty_ward(code: str, folder: Path, catalogue: Catalogue) -> Path:

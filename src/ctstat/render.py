@@ -152,7 +152,8 @@ def render_run(result: Any, console: Console) -> None:
         line = Text.assemble(mark, f.path, f"  {f.unit or '?'} {f.unit_name or ''}")
         if f.issues:
             first = f.issues[0]
-            line.append(f"  ({f.errors} lỗi, {f.warnings} cảnh báo; {first.where} {first.code})", style="dim")
+            where = f"{first.where} " if first.where else ""
+            line.append(f"  ({f.errors} lỗi, {f.warnings} cảnh báo; {where}{first.code})", style="dim")
         console.print(line)
     if not result.validated:
         console.print("Không có tệp mới hoặc thay đổi.")
