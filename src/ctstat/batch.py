@@ -324,18 +324,7 @@ def job_status(cfg: JobConfig) -> dict[str, Any]:
             "deadline": cfg.deadline.isoformat() if cfg.deadline else None,
             "complete": comp.complete,
             "by_parent": {p: Completeness.count(rows) for p, rows in comp.by_parent().items()},
-            "chase_list": [
-                {
-                    "unit": s.code,
-                    "name": s.name,
-                    "parent": s.parent,
-                    "status": s.status,
-                    "late": s.late,
-                    "files": list(s.files),
-                    "problem": s.problem,
-                }
-                for s in comp.chase_list()
-            ],
+            "chase_list": [s.to_dict() for s in comp.chase_list()],
             "late": [s.code for s in statuses if s.late],
             "unattributed": [
                 {"path": r.path, "received_at": r.received_at.isoformat(), "problem": r.first_problem()}

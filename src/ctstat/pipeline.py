@@ -550,17 +550,6 @@ def _manifest(
             for rep, kind in inputs
         ],
         "completeness": {parent: Completeness.count(rows) for parent, rows in by_parent.items()},
-        "chase_list": [
-            {
-                "unit": s.code,
-                "name": s.name,
-                "parent": s.parent,
-                "status": s.status,
-                "late": s.late,
-                "files": list(s.files),
-                "problem": s.problem,
-            }
-            for s in result.completeness.chase_list()
-        ],
+        "chase_list": [s.to_dict() for s in result.completeness.chase_list()],
         "totals": {ind_id: num(frame["value"].iloc[0]) for ind_id, frame in top.items()},
     }

@@ -62,6 +62,17 @@ class UnitStatus:
     files: tuple[str, ...] = ()
     problem: str = ""
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "unit": self.code,
+            "name": self.name,
+            "parent": self.parent,
+            "status": self.status,
+            "late": self.late,
+            "files": list(self.files),
+            "problem": self.problem,
+        }
+
 
 @dataclass
 class Completeness:
