@@ -173,6 +173,9 @@ def test_hidden_row_with_data_is_a_warning(make_form: MakeForm, catalogue: Catal
     report = validate_paths([path], catalogue)
     assert report.flatten(("code", "severity", "sheet", "cell")) == [("hidden-data", "warning", "Biểu 1", "A11")]
     assert report.valid
+    label_row = make_form(name="label.xlsx")  # row 10 only says "Chia theo nhóm tuổi:": hiding it hides no data
+    _rewrite(label_row, sheet_member(label_row, "Biểu 1"), b'<row r="10"', b'<row r="10" hidden="1"')
+    assert validate_paths([label_row], catalogue).issues == []
 
 
 def test_not_a_workbook_too_large_and_zip_bomb(
@@ -250,9 +253,11 @@ def test_layout_keys_are_the_frame_columns(catalogue: Catalogue) -> None:
     assert len(layout.keys) == len(set(layout.keys)) == sum(len(list(e.cells())) for e in catalogue.elements.values())
 
 
-@pytest.mark.parametrize("name", ["00301-saved-by-libreoffice.xlsx", "00301-saved-by-libreoffice.ods"])
+@pytest.mark.parametrize(
+    "name", ["00301-saved-by-libreoffice.xlsx", "00301-saved-by-libreoffice.ods", "00301-saved-by-libreoffice.xls"]
+)
 def test_a_form_saved_by_libreoffice_calc_reads_back_the_same(name: str, catalogue: Catalogue) -> None:
-    """The sample form opened and saved by LibreOffice Calc 7 (as .xlsx and as .ods) is still valid and equal."""
+    """The sample form opened and saved by LibreOffice Calc (as .xlsx, .ods and Excel 97 .xls) reads back equal."""
     from ctstat.workbook import read_submission
 
     data = Path(__file__).parent / "data"

@@ -293,8 +293,19 @@ def _scan_xml(sub: Submission, layout: FormLayout, zf: zipfile.ZipFile) -> None:
                 sub.nocache_keys.add(key)
         if b'hidden="' not in xml:
             continue
-        sheet = layout.sheet(name)
+        rows_with_data = _rows_with_data(sub, layout, name)
         for m in _HIDDEN_ROW.finditer(xml):
             r = int(m.group(1))
-            if FIRST_DATA_ROW <= r <= sheet.last_row:
+            if r in rows_with_data:
                 sub.issues.append(make_issue("hidden-data", path=sub.path, sheet=name, cell=a1(r, 1), detail="dòng"))
+
+
+def _rows_with_data(sub: Submission, layout: FormLayout, sheet: str) -> set[int]:
+    """Rows of `sheet` holding at least one non-blank value cell (as read)."""
+    rows = set()
+    for i, (s, r, c) in enumerate(layout.positions.values()):
+        key = layout.keys[i]
+        s, r, c = sub.moved.get(key, (s, r, c))
+        if s == sheet and sub.raw[i] is not None:
+            rows.add(r)
+    return rows
