@@ -257,6 +257,8 @@ def _write_guide(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue) -> None:
     )
     for i, (text, fmt) in enumerate(lines):
         ws.write(i, 0, text, fmt)
+        if len(text) > 125:
+            ws.set_row(i, 15 * (1 + len(text) // 125))
     protect(ws)
     print_setup(ws, 1)
 
@@ -291,10 +293,12 @@ def write_form_sheet(
     rolled-up report of the same layout holding values only."""
     ws = wb.add_worksheet(sheet.name)
     last = sheet.last_col - 1  # 0-based
-    ws.set_column(0, 0, 50)
+    wide = len(sheet.columns) > 6  # narrower columns keep a wide sheet legible on one A4 page
+    label_width = 42 if wide else 50
+    ws.set_column(0, 0, label_width)
     ws.set_column(1, 1, 9)
-    ws.set_column(2, 2, 9)
-    ws.set_column(FIRST_VALUE_COL - 1, last, 10)
+    ws.set_column(2, 2, 8 if wide else 9)
+    ws.set_column(FIRST_VALUE_COL - 1, last, 8 if wide else 10)
     ws.write(0, 0, f"Biểu số: {cat.form_number} - {sheet.name}", st.bold)
     ws.write(1, 0, f"Kỳ báo cáo: {period.label_vi()}", st.text)
     right = max(last - 3, 3)
@@ -305,7 +309,7 @@ def write_form_sheet(
             ws.write(r, right, text, st.text)
     title = f"{sheet.title_vi} (TỔNG HỢP)" if report else sheet.title_vi
     ws.merge_range(2, 0, 2, last, title, st.title)
-    capacity = (68 + 10 * (last - 2)) // 1.5  # characters of the 14-pt title that fit the merged width
+    capacity = (label_width + 18 + 10 * (last - 2)) // 1.5  # characters of the 14-pt title that fit the width
     if len(title) > capacity:
         ws.set_row(2, 38)
     ws.merge_range(3, 0, 3, last, f"{cat.title_vi} - {reporter} - {period.label_vi()}", st.subtitle)
@@ -337,8 +341,8 @@ def write_form_sheet(
         r = row.row - 1
         if not row.code:
             ws.write(r, 0, row.label_vi, st.label_group)
-            if _lines(row.label_vi, 52) > 1:
-                ws.set_row(r, 15 * _lines(row.label_vi, 52))
+            if _lines(row.label_vi, label_width + 2) > 1:
+                ws.set_row(r, 15 * _lines(row.label_vi, label_width + 2))
             for i in range(1, last + 1):
                 ws.write_blank(r, i, None, st.blank_cell)
             continue
@@ -346,7 +350,7 @@ def write_form_sheet(
         unit_label = "Xã (số có)" if report and el.type == "yesno" else el.unit_vi
         label = row.label_vi if row.key == TOTAL else f"    - {row.label_vi}"
         ws.write(r, 0, label, st.label_total if row.key == TOTAL else st.label)
-        lines = _lines(label, 52)
+        lines = _lines(label, label_width + 2)
         if lines > 1:
             ws.set_row(r, 15 * lines)
         ws.write_string(r, 1, row.code, st.code)
