@@ -245,3 +245,11 @@ def test_every_level_is_the_sum_of_its_parts_and_rates_use_summed_parts(
         )  # type: ignore[arg-type]
         expected = (num / den.where(den != 0)) * ind.factor
         pd.testing.assert_series_equal(frame["value"], expected, check_names=False)
+
+
+def test_a_three_tier_province_workbook_is_not_an_input(catalogue: Catalogue, da_nang: Path, tmp_path: Path) -> None:
+    one = rollup_paths([da_nang], "2025-H1", tmp_path / "one", catalogue=catalogue)
+    city = one.outputs[-1]
+    result = rollup_paths([city], "2025-H1", tmp_path / "two", unit="48", catalogue=catalogue)
+    assert result.refused
+    assert [i.code for f in result.report.files for i in f.issues] == ["rollup-mismatch"]

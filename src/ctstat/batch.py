@@ -75,16 +75,16 @@ class RunResult:
     completeness: Completeness = field(default_factory=Completeness)
     unattributed: list[Row] = field(default_factory=list)
     rollup: RollupResult | None = None
-    rollup_state: str = ""  #: written | unchanged | waiting | refused
+    rollup_state: str = ""  #: written | unchanged | waiting
+    past_deadline: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        invalid = any(s.status != "valid" and s.status != "missing" for s in self.completeness.rows)
-        due = self.config.deadline is not None and self.rollup_state in ("waiting", "refused") and self._past_deadline
-        return 1 if invalid or self.unattributed or due else 0
-
-    _past_deadline: bool = False
+        """1 when someone must act: an invalid submission, a file naming no unit, or no rollup past the deadline."""
+        invalid = any(s.status in ("invalid", "duplicate") for s in self.completeness.rows)
+        overdue = self.past_deadline and self.rollup_state == "waiting"
+        return 1 if invalid or self.unattributed or overdue else 0
 
     def to_dict(self) -> dict[str, Any]:
         counts = Completeness.count(self.completeness.rows)
@@ -234,9 +234,9 @@ def _maybe_rollup(
     statuses = _statuses(cfg, ledger, h)
     result.completeness = Completeness(statuses)
     result.unattributed = ledger.unattributed()
-    result._past_deadline = cfg.deadline is not None and now.date() >= cfg.deadline
+    result.past_deadline = cfg.deadline is not None and now.date() >= cfg.deadline
     complete = result.completeness.complete
-    if not complete and not (result._past_deadline and cfg.allow_partial):
+    if not complete and not (result.past_deadline and cfg.allow_partial):
         result.rollup_state = "waiting"
         counts = Completeness.count(statuses)
         log(

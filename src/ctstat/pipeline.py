@@ -266,6 +266,8 @@ def collect_inputs(
             problems.append(f"danh mục {fields.get('Danh mục đơn vị hành chính')}, cần {vintage}")
         if fields.get("Phiên bản danh mục chỉ tiêu") != catalogue.version:
             problems.append(f"danh mục chỉ tiêu {fields.get('Phiên bản danh mục chỉ tiêu')}, cần {catalogue.version}")
+        if "level" not in table.columns or (table["level"] != "commune").any():
+            problems.append("chỉ dùng được tệp tổng hợp có số liệu từng xã (cấp huyện, hoặc cấp tỉnh từ 1/7/2025)")
         rep.unit = str(fields.get("Đơn vị tổng hợp", "")).split(" ")[0] or None
         rep.period = str(period)
         rep.vintage = vintage
@@ -424,6 +426,11 @@ def rollup_collected(
         tables[level] = ru.sum_by(wards, parent_of)
         n_of[level] = pd.Series(parent_of).value_counts()
     parts = {level: ru.indicator_parts(catalogue, table, n_of[level]) for level, table in tables.items()}
+    # one frame per level, columns (indicator, value/numerator/denominator) in catalogue order: one reindex a sheet
+    flat = {
+        level: pd.concat({ind: f[["value", "numerator", "denominator"]] for ind, f in p.items()}, axis=1)
+        for level, p in parts.items()
+    }
 
     def sheet_data(area: Unit, children: list[Unit]) -> RollupSheetData:
         communes = [c.code for c in h.communes_under(area)]
@@ -432,10 +439,9 @@ def rollup_collected(
         child_values = tables[child_level].reindex(child_codes).dropna(how="all")
         totals = tables[area.level].reindex([area.code]).iloc[0]
         mine = [status_of[c] for c in communes]
-        indicators = {
-            ind: pd.concat([parts[area.level][ind].reindex([area.code]), parts[child_level][ind].reindex(child_codes)])
-            for ind in parts["commune"]
-        }
+        indicators = pd.concat(
+            [flat[area.level].reindex([area.code]), flat[child_level].reindex(child_codes)]
+        ).to_numpy(dtype=float)
         return RollupSheetData(
             unit=area,
             parent=h.parent(area),

@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -211,24 +212,17 @@ def _with_hint(issue: Issue, vi: str, en: str) -> Issue:
     )
 
 
-_INDEX_CACHE: dict[int, dict[str, int]] = {}
-_YESNO_CACHE: dict[int, list[bool]] = {}
+# Catalogues hash by identity, so these caches hold one entry per catalogue loaded (and keep it alive).
 
 
+@cache
 def _index(catalogue: Catalogue) -> dict[str, int]:
-    idx = _INDEX_CACHE.get(id(catalogue))
-    if idx is None:
-        idx = {k: i for i, k in enumerate(form_layout(catalogue).keys)}
-        _INDEX_CACHE[id(catalogue)] = idx
-    return idx
+    return {k: i for i, k in enumerate(form_layout(catalogue).keys)}
 
 
+@cache
 def _yesno_mask(catalogue: Catalogue) -> list[bool]:
-    mask = _YESNO_CACHE.get(id(catalogue))
-    if mask is None:
-        mask = [catalogue.elements[k.split("/", 1)[0]].type == "yesno" for k in form_layout(catalogue).keys]
-        _YESNO_CACHE[id(catalogue)] = mask
-    return mask
+    return [catalogue.elements[k.split("/", 1)[0]].type == "yesno" for k in form_layout(catalogue).keys]
 
 
 def _display(v: Any) -> Any:
@@ -266,13 +260,9 @@ def run_schema(
         reports[i].issues.append(_spec_issue(spec, frame.iloc[i], subs[i], catalogue))
 
 
-_SCHEMAS: dict[int, Any] = {}
-
-
+@cache
 def _schema(catalogue: Catalogue) -> tuple[Any, dict[str, CheckSpec]]:
-    if id(catalogue) not in _SCHEMAS:
-        _SCHEMAS[id(catalogue)] = (catalogue, build_schema(catalogue))
-    return _SCHEMAS[id(catalogue)][1]  # type: ignore[no-any-return]
+    return build_schema(catalogue)
 
 
 def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Catalogue) -> Issue:

@@ -26,7 +26,7 @@ CHART = "Biểu đồ"
 COMPLETENESS = "Đầy đủ"
 PROVENANCE = "Nguồn dữ liệu"
 DATA = "Dữ liệu"
-DATA_HEADER = ["unit_code", "unit_name", "parent_code", "status", "sha256"]
+DATA_HEADER = ["unit_code", "unit_name", "parent_code", "level", "status", "sha256"]
 STATUS_VI = {"valid": "Hợp lệ", "invalid": "Không hợp lệ", "missing": "Chưa nộp", "duplicate": "Trùng tệp"}
 
 
@@ -57,7 +57,8 @@ class RollupSheetData:
     children: list[Unit]  #: the columns of the by-unit sheets (wards or districts)
     totals: pd.Series  #: summed cells of the unit (index: cell keys)
     child_values: pd.DataFrame  #: summed cells per child (index: child code)
-    indicators: dict[str, pd.DataFrame]  #: per indicator: value/numerator/denominator, index: unit + children
+    #: rows: the unit, then its children; columns: value, numerator, denominator of each indicator in catalogue order
+    indicators: np.ndarray
     ward_values: pd.DataFrame  #: every ward's cells (index: ward code), for the machine-readable sheet
     statuses: list[UnitStatus]
     inputs: list[InputFile]
@@ -194,7 +195,6 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     ws.set_column(len(fixed), last, 11)
     for i, ind in enumerate(cat.indicators):
         r = top + 1 + i
-        frame = d.indicators[ind.id]
         is_rate = ind.kind == "rate"
         ws.write(r, 0, i + 1, st.cell_center)
         ws.write(r, 1, ind.name_vi, st.cell)
@@ -202,9 +202,7 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
         ws.write(r, 3, ind.unit_vi, st.cell_center)
         ws.write(r, 4, "Thông tư" if ind.provenance == "circular" else "Mô hình hóa", st.cell_center)
         ws.set_row(r, 30 if len(ind.name_vi) > 60 else None)
-        # row 0: the unit itself; then its children (a child without data: blank)
-        arr = frame.reindex([d.unit.code, *(c.code for c in d.children)])[["value", "numerator", "denominator"]]
-        vals = arr.to_numpy(dtype=float)
+        vals = d.indicators[:, 3 * i : 3 * i + 3]  # row 0: the unit; then its children (no data: NaN, blank)
         _num(ws, r, 5, vals[0, 0], _fmt_rate(st, True) if is_rate else st.value_total)
         _num(ws, r, 6, vals[0, 1] if is_rate else None, st.value)
         _num(ws, r, 7, vals[0, 2] if is_rate else None, st.value)
@@ -408,17 +406,31 @@ def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData) -> None
 
 
 def _data(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData) -> None:
-    """Machine-readable: one row per expected ward with its status and cells (read back by a city rollup)."""
+    """Machine-readable: one row per child unit with its status and cells. A district (or two-tier province)
+    lists its communes, read back by a city rollup; a three-tier province lists its districts (their wards are
+    in the district workbooks), which keeps the province workbook small."""
     ws = wb.add_worksheet(DATA)
     keys = form_layout(cat).keys
     ws.write_row(0, 0, [*DATA_HEADER, *keys])
-    sha_of = {f.unit: f.sha256 for f in d.inputs if f.used and f.kind == "ward"}
-    matrix = d.ward_values.reindex(columns=keys).to_numpy(dtype=float)
-    row_of = {code: i for i, code in enumerate(d.ward_values.index)}
-    for r, s in enumerate(d.statuses, 1):
-        ws.write_row(r, 0, [s.code, s.name, s.parent.split(" ")[0], s.status, sha_of.get(s.code, "")])
-        if s.status == "valid" and s.code in row_of:
-            for c, v in enumerate(matrix[row_of[s.code]], len(DATA_HEADER)):
+    if d.children and d.children[0].level == "district":
+        rows = []
+        for child in d.children:
+            mine = [s for s in d.statuses if s.parent.split(" ")[0] == child.code]
+            status = "valid" if mine and all(s.status == "valid" for s in mine) else "partial"
+            rows.append((child.code, child.name, d.unit.code, "district", status, ""))
+        values = d.child_values
+    else:
+        sha_of = {f.unit: f.sha256 for f in d.inputs if f.used and f.kind == "ward"}
+        rows = [
+            (s.code, s.name, s.parent.split(" ")[0], "commune", s.status, sha_of.get(s.code, "")) for s in d.statuses
+        ]
+        values = d.ward_values
+    matrix = values.reindex(columns=keys).to_numpy(dtype=float)
+    row_of = {code: i for i, code in enumerate(values.index)}
+    for r, head in enumerate(rows, 1):
+        ws.write_row(r, 0, head)
+        if head[4] != "missing" and head[0] in row_of:
+            for c, v in enumerate(matrix[row_of[head[0]]], len(DATA_HEADER)):
                 if v == v:  # not NaN
                     ws.write_number(r, c, float(v))
     ws.freeze_panes(1, 2)
