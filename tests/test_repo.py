@@ -1,0 +1,51 @@
+"""Cheap guards against drift between the code, the catalogue, the samples and the documentation."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ctstat.catalogue import Catalogue
+from ctstat.cli import app
+from ctstat.messages import MESSAGES
+
+from .conftest import ROOT, SAMPLES
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_built_in_issue_code_is_documented() -> None:
+    documented = set(re.findall(r"`([a-z]+(?:-[a-z]+)+)`", README))
+    assert set(MESSAGES) <= documented, sorted(set(MESSAGES) - documented)
+
+
+def test_every_command_is_in_the_readme() -> None:
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__  # type: ignore[union-attr]
+        assert f"ctstat {name}" in README, name
+
+
+def test_readme_set_up_is_the_ci_command() -> None:
+    assert "make demo" in README and "make test" in README
+    assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_samples_readme_lists_every_fault() -> None:
+    faults = json.loads((SAMPLES / "faulty" / "faults.json").read_text(encoding="utf-8"))
+    text = (SAMPLES / "README.md").read_text(encoding="utf-8")
+    for fault in faults:
+        assert f"`{fault['file']}`" in text
+        assert (SAMPLES / "faulty" / fault["file"]).exists()
+
+
+def test_rule_codes_do_not_clash_and_messages_name_both_sides(catalogue: Catalogue) -> None:
+    for rule in catalogue.rules:
+        assert rule.code not in MESSAGES
+        assert "{lhs}" in rule.message_vi and "{lhs}" in rule.message_en, rule.code
+
+
+def test_every_element_is_used_by_an_indicator_or_a_rule(catalogue: Catalogue) -> None:
+    used = {i.element for i in catalogue.indicators} | {i.numerator for i in catalogue.indicators}
+    used |= {i.denominator for i in catalogue.indicators}
+    used |= {r.lhs.element for r in catalogue.rules} | {getattr(r.rhs, "element", None) for r in catalogue.rules}
+    assert set(catalogue.elements) <= used, sorted(set(catalogue.elements) - used)
