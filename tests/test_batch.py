@@ -275,3 +275,16 @@ def test_element_totals_match_between_ledger_and_files(cfg: JobConfig, catalogue
     key = cell_key("XH01", TOTAL, "sex:nu")
     got = table[(table.element == "XH01") & (table.row_category == "total") & (table.column_category == "nu")]
     assert got.set_index("unit_code")["value"].sort_index().tolist() == wards[key].sort_index().tolist()
+
+
+def test_outputs_inside_the_inbox_are_not_taken_in(tmp_path: Path, catalogue: Catalogue) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    arrive(inbox, "00301-thanh-tri.xlsx", source=_faulty_ward("00301", tmp_path / "src", catalogue))
+    cfg = JobConfig(period=Period.parse("2025-H1"), unit="008", inbox=inbox, out=inbox / "out")
+    run_job(cfg, catalogue, now=datetime(2025, 7, 1))
+    assert list((inbox / "out" / "kiem-tra").glob("*.xlsx"))  # a marked-up copy now sits inside the inbox
+    run_job(cfg, catalogue, now=datetime(2025, 7, 2))
+    ledger = Ledger(cfg.ledger_path)
+    assert [r.path for r in ledger.rows()] == ["00301-thanh-tri.xlsx"]
+    ledger.close()

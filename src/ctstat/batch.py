@@ -159,7 +159,9 @@ def _take_in(
     cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, log: EventLog, now: datetime, result: RunResult
 ) -> None:
     known = ledger.by_path()
-    files = find_files([cfg.inbox])
+    out = cfg.out.resolve()
+    # never take in our own outputs (marked-up copies, workbooks) when the output folder sits inside the inbox
+    files = [f for f in find_files([cfg.inbox]) if not f.resolve().is_relative_to(out)]
     seen: set[str] = set()
     todo: list[tuple[Path, str, os.stat_result, str, Row | None]] = []
     for f in files:
