@@ -41,6 +41,7 @@ def annotate_file(rep: FileReport, target: Path, lang: Lang = "vi") -> Path:
     from openpyxl.comments import Comment
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import quote_sheetname
+    from openpyxl.worksheet.hyperlink import Hyperlink
 
     try:
         # keep_vba for .xlsm; data_only=False keeps the ward's formulas
@@ -90,7 +91,8 @@ def annotate_file(rep: FileReport, target: Path, lang: Lang = "vi") -> Path:
         ws.cell(row, 1).fill = PatternFill("solid", fgColor=FILL[issue.severity])
         if opened and issue.sheet and issue.cell and issue.sheet in wb.sheetnames:
             link = ws.cell(row, 3)
-            link.hyperlink = f"#{quote_sheetname(issue.sheet)}!{issue.cell}"
+            # an internal link (location), not a relationship target: Excel and LibreOffice both jump to the cell
+            link.hyperlink = Hyperlink(ref=link.coordinate, location=f"{quote_sheetname(issue.sheet)}!{issue.cell}")
             link.font = Font(color="0563C1", underline="single", name="Times New Roman")
             spot = (issue.sheet, issue.cell)
             comments.setdefault(spot, []).append(f"[{issue.code}] {issue.message(lang)}")
