@@ -98,12 +98,12 @@ def annotate_file(rep: FileReport, target: Path, lang: Lang = "vi") -> Path:
             comments.setdefault(spot, []).append(f"[{issue.code}] {issue.message(lang)}")
             if worst.get(spot) is not Severity.ERROR:
                 worst[spot] = issue.severity
-        for col in range(1, 6):
-            ws.cell(row, col).alignment = Alignment(vertical="top")
+        for c in range(1, 6):
+            ws.cell(row, c).alignment = Alignment(vertical="top")
         ws.cell(row, 6).alignment = Alignment(wrap_text=True, vertical="top")
         ws.row_dimensions[row].height = 15 * (1 + len(issue.message(lang)) // 110)
-    for col, width in zip("ABCDEF", (10, 16, 8, 12, 24, 100), strict=True):
-        ws.column_dimensions[col].width = width
+    for letter, width in zip("ABCDEF", (10, 16, 8, 12, 24, 100), strict=True):
+        ws.column_dimensions[letter].width = width
     ws.freeze_panes = "A4"
     body = Font(name="Times New Roman")
     for row_cells in ws.iter_rows(min_row=2):

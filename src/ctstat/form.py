@@ -26,7 +26,6 @@ from ctstat.layout import (
     SheetLayout,
     a1,
     form_layout,
-    split_key,
 )
 from ctstat.period import Period
 from ctstat.units import Hierarchy, Unit
@@ -64,7 +63,6 @@ class Styles:
         self.italic = f(italic=True, font_size=10)
         self.title = f(bold=True, font_size=14, align="center", text_wrap=True)
         self.subtitle = f(italic=True, align="center")
-        self.small_center = f(align="center", font_size=10, text_wrap=True)
         self.head = f(bold=True, align="center", text_wrap=True, bg_color="#DDEBF7", **border)
         self.number_row = f(italic=True, align="center", font_size=9, **border)
         self.label = f(text_wrap=True, **border)
@@ -456,7 +454,3 @@ def signature(ws: Worksheet, st: Styles, row: int, last: int, left: str = "Ngư�
     ws.merge_range(row - 1, mid, row - 1, last, "..........., ngày ..... tháng ..... năm .......", st.sign_note)
     ws.merge_range(row, mid, row, last, "Thủ trưởng đơn vị", st.sign_head)
     ws.merge_range(row + 1, mid, row + 1, last, "(Ký, đóng dấu, ghi rõ họ tên)", st.sign_note)
-
-
-def element_of(key: str) -> str:
-    return split_key(key)[0]

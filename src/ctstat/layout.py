@@ -61,7 +61,6 @@ COVER_FIELDS: tuple[CoverField, ...] = (
     CoverField("phone", "Số điện thoại liên hệ", "Contact phone", 15, editable=True),
 )
 COVER_BY_KEY = {f.key: f for f in COVER_FIELDS}
-COVER_TITLE_CELL = (1, 1)  #: A1 holds the form number; the reader checks it to know a ctstat form
 FORM_MARK = "Biểu số:"  #: A1 of a ward form's cover
 ROLLUP_MARK = "Báo cáo tổng hợp:"  #: A1 of a rollup workbook's cover
 

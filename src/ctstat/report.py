@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -154,7 +154,3 @@ class Report:
     def flatten(self, fields: Sequence[str] = ("code", "sheet", "cell")) -> list[tuple[Any, ...]]:
         """Issues as small tuples, for tests and quick looks."""
         return [tuple(getattr(i, f) for f in fields) for i in self.issues]
-
-
-def flatten(issues: Iterable[Issue], fields: Sequence[str] = ("code", "sheet", "cell")) -> list[tuple[Any, ...]]:
-    return [tuple(getattr(i, f) for f in fields) for i in issues]

@@ -47,7 +47,7 @@ def breakdown_specs(catalogue: Catalogue) -> list[CheckSpec]:
     layout = form_layout(catalogue)
     specs: list[CheckSpec] = []
 
-    def add(el_code: str, total: str, parts: tuple[str, ...], axis: Axis) -> None:
+    def add(total: str, parts: tuple[str, ...], axis: Axis) -> None:
         kind = "sum" if axis.breakdown == "exclusive" else "overlap"
         where = _range(layout, parts)
         specs.append(
@@ -66,11 +66,11 @@ def breakdown_specs(catalogue: Catalogue) -> list[CheckSpec]:
         for row in el.row_keys():
             for axis in el.columns:
                 parts = tuple(cell_key(el.code, row, k) for k in axis.keys())
-                add(el.code, cell_key(el.code, row, TOTAL), parts, axis)
+                add(cell_key(el.code, row, TOTAL), parts, axis)
         if el.rows is not None:
             for col in el.col_keys():
                 parts = tuple(cell_key(el.code, r, col) for r in el.row_keys()[1:])
-                add(el.code, cell_key(el.code, TOTAL, col), parts, el.rows)
+                add(cell_key(el.code, TOTAL, col), parts, el.rows)
     return specs
 
 

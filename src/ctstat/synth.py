@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 import re
 import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -147,13 +146,6 @@ def write_ward(
     )
 
 
-def write_wards(
-    out_dir: Path, catalogue: Catalogue, h: Hierarchy, units: list[Unit], period: Period, seed: int = 0
-) -> Iterator[Path]:
-    for u in units:
-        yield write_ward(out_dir, catalogue, h, u, period, seed)
-
-
 # --- faults, for samples/faulty and tests --------------------------------------------------------------
 
 
@@ -207,10 +199,3 @@ def encrypt(path: Path, password: str = "matkhau") -> None:
     out = io.BytesIO()
     ooxml.OOXMLFile(plain).encrypt(password, out)
     path.write_bytes(out.getvalue())
-
-
-@dataclass(frozen=True)
-class Fault:
-    file: str
-    description_vi: str
-    expected: tuple[tuple[str, str | None, str | None], ...]  #: (code, sheet, cell) the fault must produce
