@@ -1,4 +1,4 @@
-"""The library entry points the CLI calls: validate files or folders, write a form."""
+"""The library entry points the CLI calls: write a form, validate files or folders, roll them up."""
 
 from __future__ import annotations
 
@@ -23,8 +23,7 @@ from ctstat.messages import make_issue
 from ctstat.period import Period, parse_period, vintage_for
 from ctstat.report import FileReport, Report, Severity
 from ctstat.rollup import Completeness
-from ctstat.synth import slug
-from ctstat.units import LEVEL_VI, Hierarchy, Unit, load_units
+from ctstat.units import LEVEL_VI, Hierarchy, Unit, load_units, slug
 from ctstat.validate import validate_batch, validate_submissions
 from ctstat.workbook import EXTENSIONS, Submission, read_submission, sha256_of
 

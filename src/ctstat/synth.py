@@ -15,7 +15,7 @@ from ctstat.catalogue import TOTAL, Catalogue
 from ctstat.form import FormHeader, write_form
 from ctstat.layout import cell_key
 from ctstat.period import Period
-from ctstat.units import Hierarchy, Unit, _fold
+from ctstat.units import Hierarchy, Unit, slug
 
 SYNTHETIC_PREPARER = "Dữ liệu giả lập (synthetic)"
 
@@ -115,10 +115,6 @@ def synth_values(catalogue: Catalogue, unit: Unit, period: Period, seed: int = 0
         pop = sum(v[cell_key("TE01", a, f"sex:{s}")] for a in ages)
         v[cell_key("TG02", TOTAL, f"sex:{s}")] = int(pop * rng.uniform(0.2, 0.6))
     return v
-
-
-def slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", _fold(name.casefold())).strip("-")
 
 
 def file_name(unit: Unit) -> str:

@@ -219,6 +219,11 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in d if not unicodedata.combining(ch))
 
 
+def slug(name: str) -> str:
+    """ASCII file-name form of a unit name: 'Quận Hoàng Mai' -> 'quan-hoang-mai'."""
+    return re.sub(r"[^a-z0-9]+", "-", _fold(name.casefold())).strip("-")
+
+
 def name_key(text: str) -> tuple[str | None, str, str]:
     """(unit type or None, key with diacritics, ASCII-folded key) for matching typed unit names."""
     t = _clean(text)
