@@ -181,8 +181,18 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
             text = str(v) if not isinstance(v, bool) else ("TRUE" if v else "FALSE")
             vi, en = text_hint(text) if isinstance(v, str) else ("", "")
             sheet, cell = sub.address(layout, key)
-            issue = make_issue("text-in-number", path=sub.path, sheet=sheet, cell=cell, value=text, element=key)
-            rep.issues.append(_with_hint(issue, vi, en))
+            rep.issues.append(
+                make_issue(
+                    "text-in-number",
+                    path=sub.path,
+                    sheet=sheet,
+                    cell=cell,
+                    value=text,
+                    element=key,
+                    detail=vi,
+                    detail_en=en,
+                )
+            )
     if sub.formula_keys is not None:
         for key in expected_formulas:
             if key not in sub.formula_keys and key not in skip:
@@ -200,16 +210,6 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
                         )
                     )
     return out
-
-
-def _with_hint(issue: Issue, vi: str, en: str) -> Issue:
-    from dataclasses import replace
-
-    return replace(
-        issue,
-        text_vi=issue.text_vi.replace("thay vì số", f"thay vì số{vi}", 1) if vi else issue.text_vi,
-        text_en=issue.text_en.replace("instead of a number", f"instead of a number{en}", 1) if en else issue.text_en,
-    )
 
 
 # Catalogues hash by identity, so these caches hold one entry per catalogue loaded (and keep it alive).
