@@ -267,3 +267,11 @@ def test_a_form_saved_by_libreoffice_calc_reads_back_the_same(name: str, catalog
     assert report.issues == [] and report.files[0].unit == "00301"
     assert saved.raw == original.raw
     assert saved.format == name.rsplit(".", 1)[1]
+
+
+def test_a_hidden_form_sheet_is_a_warning(make_form: MakeForm, catalogue: Catalogue) -> None:
+    path = make_form()
+    name = '<sheet name="Biểu 5"'.encode()
+    _rewrite(path, "xl/workbook.xml", name, name + b' state="hidden"')
+    report = validate_paths([path], catalogue)
+    assert report.flatten(("code", "severity", "sheet", "cell")) == [("hidden-data", "warning", "Biểu 5", None)]
