@@ -107,8 +107,7 @@ def _area(cfg: JobConfig, h: Hierarchy) -> Unit:
     return area
 
 
-def _statuses(cfg: JobConfig, ledger: Ledger, h: Hierarchy) -> list[UnitStatus]:
-    current = ledger.current(str(cfg.period))
+def _statuses(cfg: JobConfig, current: dict[str, Row], h: Hierarchy) -> list[UnitStatus]:
     out = []
     for u in h.communes_under(_area(cfg, h)):
         parent = h.parent(u)
@@ -126,7 +125,7 @@ def _statuses(cfg: JobConfig, ledger: Ledger, h: Hierarchy) -> list[UnitStatus]:
                 "valid" if row.valid else "invalid",
                 late,
                 (row.path,),
-                "" if row.valid else f"{row.errors} lỗi; đầu tiên: {row.first_problem()}",
+                row.report(cfg.inbox).problem_vi(),
             )
         )
     return out
@@ -233,7 +232,8 @@ def _maybe_rollup(
     cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, log: EventLog, now: datetime, result: RunResult
 ) -> None:
     h = load_units(cfg.vintage)
-    statuses = _statuses(cfg, ledger, h)
+    current = ledger.current(str(cfg.period))  # read once: it decodes every file's cells
+    statuses = _statuses(cfg, current, h)
     result.completeness = Completeness(statuses)
     result.unattributed = ledger.unattributed()
     result.past_deadline = cfg.deadline is not None and now.date() >= cfg.deadline
@@ -249,7 +249,8 @@ def _maybe_rollup(
             invalid=[s.code for s in statuses if s.status == "invalid"],
         )
         return
-    current = {u: r for u, r in ledger.current(str(cfg.period)).items() if u in {s.code for s in statuses}}
+    expected = {s.code for s in statuses}
+    current = {u: r for u, r in current.items() if u in expected}
     key = hashlib.sha256(
         json.dumps(
             [
@@ -301,7 +302,7 @@ def job_status(cfg: JobConfig) -> dict[str, Any]:
     ledger = Ledger(cfg.ledger_path)
     try:
         h = load_units(cfg.vintage)
-        statuses = _statuses(cfg, ledger, h)
+        statuses = _statuses(cfg, ledger.current(str(cfg.period)), h)
         comp = Completeness(statuses)
         history: dict[str, list[dict[str, Any]]] = {}
         for s in statuses:

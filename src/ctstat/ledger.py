@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ctstat.report import FileReport, Issue
+from ctstat.report import FileReport, Issue, first_error
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -84,10 +84,7 @@ class Row:
         )
 
     def first_problem(self) -> str:
-        from ctstat.report import Severity
-
-        first = next((i for i in self.issues if i.severity is Severity.ERROR), None)
-        return f"{first.where} {first.message('vi')}".strip() if first else ""
+        return first_error(self.issues)
 
 
 class Ledger:

@@ -21,7 +21,7 @@ from ctstat.form import FormHeader, write_form
 from ctstat.layout import form_layout
 from ctstat.messages import make_issue
 from ctstat.period import Period, parse_period, vintage_for
-from ctstat.report import FileReport, Report, Severity
+from ctstat.report import FileReport, Report
 from ctstat.rollup import Completeness
 from ctstat.units import LEVEL_VI, Hierarchy, Unit, load_units, slug
 from ctstat.validate import validate_batch, validate_submissions
@@ -378,9 +378,8 @@ def rollup_collected(
         else:
             source, claim, status = cl[0]
             problem = ""
-            if claim is not None and not claim.valid:
-                first = next(i for i in claim.issues if i.severity is Severity.ERROR)
-                problem = f"{claim.errors} lỗi; đầu tiên: {first.where} {first.message('vi')}"
+            if claim is not None:
+                problem = claim.problem_vi()
             elif claim is None and status != "valid":
                 problem = f"không hợp lệ trong tệp tổng hợp {Path(source).name}"
             statuses.append(ru.UnitStatus(u.code, u.name, parent_label(u), status, late, files_, problem))

@@ -102,6 +102,10 @@ class FileReport:
     def warnings(self) -> int:
         return sum(i.severity is Severity.WARNING for i in self.issues)
 
+    def problem_vi(self) -> str:
+        """For chase lists: how many errors, and the first one."""
+        return f"{self.errors} lỗi; đầu tiên: {first_error(self.issues)}" if self.errors else ""
+
     def to_dict(self, lang: Lang = "vi") -> dict[str, Any]:
         return {
             "path": self.path,
@@ -154,3 +158,9 @@ class Report:
     def flatten(self, fields: Sequence[str] = ("code", "sheet", "cell")) -> list[tuple[Any, ...]]:
         """Issues as small tuples, for tests and quick looks."""
         return [tuple(getattr(i, f) for f in fields) for i in self.issues]
+
+
+def first_error(issues: Sequence[Issue]) -> str:
+    """'Biểu 1!E11 Số âm (-5). …' for the first error among `issues`, or ''."""
+    first = next((i for i in issues if i.severity is Severity.ERROR), None)
+    return f"{first.where} {first.message('vi')}".strip() if first else ""

@@ -152,10 +152,13 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
     out = np.full(len(keys), np.nan)
     yesno = _yesno_mask(catalogue)
     skip = sub.unavailable | sub.nocache_keys
-    for key in sub.nocache_keys:
+
+    def flag(code: str, key: str, **fields: Any) -> None:
         sheet, cell = sub.address(layout, key)
-        rep.issues.append(make_issue("formula-no-cache", path=sub.path, sheet=sheet, cell=cell, element=key))
-    expected_formulas = layout.formulas
+        rep.issues.append(make_issue(code, path=sub.path, sheet=sheet, cell=cell, element=key, **fields))
+
+    for key in sub.nocache_keys:
+        flag("formula-no-cache", key)
     for j, v in enumerate(sub.raw):
         if type(v) is float and not yesno[j]:
             out[j] = v
@@ -164,8 +167,7 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
         if key in skip:
             continue
         if v is None:
-            sheet, cell = sub.address(layout, key)
-            rep.issues.append(make_issue("blank-value", path=sub.path, sheet=sheet, cell=cell, element=key))
+            flag("blank-value", key)
         elif yesno[j]:
             word = unicodedata.normalize("NFC", str(v)).strip().casefold()
             if word in _YES:
@@ -173,42 +175,18 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
             elif word in _NO:
                 out[j] = 0.0
             else:
-                sheet, cell = sub.address(layout, key)
-                rep.issues.append(make_issue("not-yes-no", path=sub.path, sheet=sheet, cell=cell, value=v, element=key))
+                flag("not-yes-no", key, value=v)
         elif isinstance(v, int) and not isinstance(v, bool):
             out[j] = float(v)
         else:
             text = str(v) if not isinstance(v, bool) else ("TRUE" if v else "FALSE")
             vi, en = text_hint(text) if isinstance(v, str) else ("", "")
-            sheet, cell = sub.address(layout, key)
-            rep.issues.append(
-                make_issue(
-                    "text-in-number",
-                    path=sub.path,
-                    sheet=sheet,
-                    cell=cell,
-                    value=text,
-                    element=key,
-                    detail=vi,
-                    detail_en=en,
-                )
-            )
+            flag("text-in-number", key, value=text, detail=vi, detail_en=en)
     if sub.formula_keys is not None:
-        for key in expected_formulas:
-            if key not in sub.formula_keys and key not in skip:
-                j = _index(catalogue)[key]
-                if sub.raw[j] is not None:
-                    sheet, cell = sub.address(layout, key)
-                    rep.issues.append(
-                        make_issue(
-                            "formula-overwritten",
-                            path=sub.path,
-                            sheet=sheet,
-                            cell=cell,
-                            value=_display(sub.raw[j]),
-                            element=key,
-                        )
-                    )
+        index = _index(catalogue)
+        for key in layout.formulas:
+            if key not in sub.formula_keys and key not in skip and sub.raw[index[key]] is not None:
+                flag("formula-overwritten", key, value=_display(sub.raw[index[key]]))
     return out
 
 
