@@ -14,7 +14,7 @@ from ctstat.period import Period
 from ctstat.synth import synth_values, write_ward
 from ctstat.units import load_units
 from ctstat.validate import validate_submissions
-from ctstat.workbook import Submission, _read_bytes, read_submission
+from ctstat.workbook import read_bytes, read_submission
 
 from .conftest import SAMPLES
 
@@ -56,6 +56,6 @@ def test_random_byte_corruption_always_gives_a_report(seed: int, flips: int, cut
         data[rng.randrange(len(data))] = rng.randrange(256)
     if cut:
         data = data[: rng.randrange(len(data))]
-    sub = _read_bytes(Submission(path="x.xlsx"), bytes(data), catalogue)
+    sub = read_bytes("x.xlsx", bytes(data), catalogue)
     report = validate_submissions([sub], catalogue)
     assert len(report.files) == 1

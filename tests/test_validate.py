@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ctstat import workbook
+from ctstat import guard, workbook
 from ctstat.catalogue import TOTAL, Catalogue
 from ctstat.layout import cell_key, form_layout
 from ctstat.pipeline import validate_paths
@@ -186,9 +186,9 @@ def test_not_a_workbook_too_large_and_zip_bomb(
     assert flat(text, catalogue) == [("unreadable-workbook", None, None)]
     bomb = tmp_path / "bomb.xlsx"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("xl/zeros.bin", b"\0" * (workbook.MAX_UNZIPPED_BYTES + 1))
-    assert flat(bomb, catalogue) == [("file-too-large", None, None)]
-    monkeypatch.setattr(workbook, "MAX_FILE_BYTES", 10)
+        zf.writestr("xl/zeros.bin", b"\0" * (guard.MAX_TOTAL_BYTES + 1))
+    assert flat(bomb, catalogue) == [("unpacked-too-large", None, None)]
+    monkeypatch.setattr(guard, "MAX_FILE_BYTES", 10)
     assert flat(text.with_name("notes.xlsx"), catalogue) == [("unreadable-workbook", None, None)]
     big = tmp_path / "big.xlsx"
     big.write_bytes(b"PK\x03\x04" + b"x" * 20)

@@ -35,6 +35,58 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
         "Tệp quá lớn ({detail}). Biểu mẫu chuẩn chỉ khoảng 30 KB: hãy nhập số liệu vào biểu mẫu do ctstat tạo.",
         "The file is too large ({detail}). A form is about 30 KB: enter the data in a form made by ctstat.",
     ),
+    "not-a-file": (
+        E,
+        "Đây không phải một tệp bình thường ({detail}). Hãy gửi đúng tệp biểu mẫu .xlsx, .xls hoặc .ods.",
+        "This is not an ordinary file ({detail}). Send the form itself as an .xlsx, .xls or .ods file.",
+    ),
+    "file-unreadable": (
+        E,
+        "Không đọc được tệp ({detail}). Người quản trị cần cấp quyền đọc tệp, hoặc xã gửi lại tệp.",
+        "The file cannot be read ({detail}). The administrator must make it readable, or the ward sends it again.",
+    ),
+    "damaged-archive": (
+        E,
+        "Tệp bị hỏng hoặc bị sửa bất thường ({detail}). Mở biểu mẫu bằng Excel hoặc LibreOffice, lưu lại rồi "
+        "gửi lại.",
+        "The file is damaged or was altered in an unusual way ({detail}). Open the form in Excel or LibreOffice, "
+        "save it again and send it.",
+    ),
+    "unpacked-too-large": (
+        E,
+        "Tệp khi giải nén quá lớn ({detail}); biểu mẫu thật chỉ vài trăm KB. Hãy nhập số liệu vào biểu mẫu gốc, "
+        "lưu lại rồi gửi.",
+        "The file unpacks to too much data ({detail}); a real form is a few hundred KB. Enter the data in the "
+        "original form, save it and send it.",
+    ),
+    "xml-doctype": (
+        E,
+        "Tệp chứa khai báo DOCTYPE/ENTITY trong {detail}: không chương trình bảng tính nào tạo ra như vậy, tệp "
+        "không được đọc. Mở biểu mẫu gốc bằng Excel hoặc LibreOffice, nhập số liệu, lưu rồi gửi lại.",
+        "The file declares a DOCTYPE/ENTITY in {detail}: no spreadsheet program writes that, so it is not read. "
+        "Enter the data in the original form in Excel or LibreOffice, save it and send it again.",
+    ),
+    "data-outside-form": (
+        E,
+        "Có dữ liệu nằm ngoài vùng biểu mẫu {detail}. Xóa các ô, dòng, cột thừa ngoài biểu mẫu (hoặc chép số "
+        "liệu sang biểu mẫu gốc), lưu rồi gửi lại.",
+        "There are data outside the form's area {detail}. Delete the extra cells, rows and columns outside the "
+        "form (or copy the data into the original form), save it and send it again.",
+    ),
+    "reader-crashed": (
+        E,
+        "Đọc tệp làm chương trình đọc dừng bất thường ({detail}); các tệp khác vẫn được kiểm tra. Tệp bị hỏng "
+        "hoặc có cấu trúc bất thường: mở bằng Excel hoặc LibreOffice, lưu thành .xlsx rồi gửi lại.",
+        "Reading this file made the reader stop ({detail}); the other files were still checked. The file is "
+        "damaged or unusually built: open it in Excel or LibreOffice, save it as .xlsx and send it again.",
+    ),
+    "reader-timeout": (
+        E,
+        "Đọc tệp quá {detail} giây nên đã dừng; các tệp khác vẫn được kiểm tra. Mở bằng Excel hoặc LibreOffice, "
+        "lưu thành .xlsx rồi gửi lại.",
+        "Reading the file took more than {detail} seconds and was stopped; the other files were still checked. "
+        "Open it in Excel or LibreOffice, save it as .xlsx and send it again.",
+    ),
     "not-a-form": (
         E,
         "Tệp không phải biểu mẫu báo cáo ctstat ({detail}). Hãy nhập số liệu vào biểu mẫu tạo bằng 'ctstat template'.",
@@ -124,6 +176,16 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
         E,
         "Ô chứa chữ '{value}' thay vì số{detail}. Xóa và nhập lại bằng số.",
         "The cell holds the text '{value}' instead of a number{detail}. Delete it and type the number.",
+    ),
+    "not-a-number": (
+        E,
+        "Giá trị '{value}' không phải một số dùng được (rỗng NaN, vô cực hoặc quá lớn). Xóa và nhập lại số liệu.",
+        "'{value}' is not a usable number (NaN, infinite or too large). Delete it and type the number.",
+    ),
+    "merged-cells": (
+        E,
+        "Các ô {value} bị gộp (merge) che mất ô nhập số liệu. Bỏ gộp ô (Unmerge) và nhập số vào từng ô.",
+        "Cells {value} are merged over data-entry cells. Unmerge them and enter a number in each cell.",
     ),
     "not-integer": (
         E,

@@ -5,23 +5,19 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ctstat.catalogue import Catalogue
+from ctstat.guard import OLE, ZIP, Package, Refused, SheetScan, check_xls, check_xlsx, read_file
 from ctstat.layout import COVER, COVER_FIELDS, FIRST_DATA_ROW, FORM_MARK, ROLLUP_MARK, FormLayout, a1, form_layout
 from ctstat.messages import make_issue
+from ctstat.ods import read_ods
 from ctstat.report import Issue
 
-MAX_FILE_BYTES = 20 * 1024 * 1024  #: a form is ~30 KB; anything near this is not a form
-MAX_UNZIPPED_BYTES = 200 * 1024 * 1024  #: zip-bomb guard, checked from the zip directory before reading
-MAX_RATIO = 200
 EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods")
-_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_ZIP = b"PK\x03\x04"
 
 
 @dataclass
@@ -58,78 +54,95 @@ def sha256_of(data: bytes) -> str:
 
 
 def read_submission(path: str | Path, catalogue: Catalogue) -> Submission:
-    """Read a submission. Never raises for a bad file: the problems are in `Submission.issues`."""
-    p = Path(path)
-    sub = Submission(path=str(p))
+    """Read a submission. Never raises for a bad file: the problems are in `Submission.issues`.
+
+    The file passes the guard (guard.py) before any parser sees it; a refusal is one located issue."""
     try:
-        size = p.stat().st_size
-        sub.size = size
-        if size > MAX_FILE_BYTES:
-            sub.issues.append(make_issue("file-too-large", path=sub.path, detail=f"{size / 1e6:.1f} MB > 20 MB"))
-            return sub
-        data = p.read_bytes()
-    except OSError as exc:
-        sub.issues.append(make_issue("unreadable-workbook", path=sub.path, detail=exc.strerror or str(exc)))
-        return sub
-    sub.sha256 = sha256_of(data)
-    return _read_bytes(sub, data, catalogue)
+        data = read_file(str(path))
+    except Refused as refused:
+        return _refused(Submission(path=str(path)), refused)
+    return read_bytes(str(path), data, catalogue)
 
 
-def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> Submission:
-    zf: zipfile.ZipFile | None = None
-    if data.startswith(_OLE):
+def read_bytes(path: str, data: bytes, catalogue: Catalogue) -> Submission:
+    """Read a submission's bytes (already read from `path`). Never raises for bad content."""
+    sub = Submission(path=path, size=len(data), sha256=sha256_of(data))
+    try:
+        _read_bytes(sub, data, catalogue)
+    except Refused as refused:
+        _refused(sub, refused)
+    return sub
+
+
+def _refused(sub: Submission, refused: Refused) -> Submission:
+    sub.issues.append(
+        make_issue(refused.code, path=sub.path, sheet=refused.sheet, cell=refused.cell, detail=refused.detail)
+    )
+    sub.raw = []
+    return sub
+
+
+def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
+    layout = form_layout(catalogue)
+    wanted = {COVER} | {s.name for s in layout.sheets}
+    scans: dict[str, SheetScan] = {}
+    grids: dict[str, list[list[Any]]] = {}
+    if data.startswith(OLE):
         if _is_encrypted(data):
-            sub.issues.append(make_issue("encrypted-workbook", path=sub.path))
-            return sub
+            raise Refused("encrypted-workbook")
         sub.format = "xls"
-    elif data.startswith(_ZIP):
-        zf, problem = _open_zip(data)
-        if problem:
-            code, detail = problem
-            sub.issues.append(make_issue(code, path=sub.path, detail=detail))
-            return sub
-        sub.format = "ods" if b"mimetypeapplication/vnd.oasis" in data[:100] else "xlsx"
+        scans = check_xls(data, wanted)
+        names, hidden = _calamine(data, wanted, grids)
+    elif data.startswith(ZIP):
+        pkg = Package(data)
+        if pkg.has("content.xml") and not pkg.has("xl/workbook.xml"):
+            sub.format = "ods"
+            book = read_ods(pkg, wanted)
+            names, hidden, grids, scans = book.sheet_names, book.hidden_sheets, book.grids, book.scans
+        else:
+            sub.format = "xlsx"
+            checked = check_xlsx(pkg, wanted)
+            scans = checked.scans
+            names, _ = _calamine(checked.payload, wanted, grids)
+            hidden = checked.hidden_sheets
     else:
-        sub.issues.append(
-            make_issue("unreadable-workbook", path=sub.path, detail="không phải tệp Excel / not a workbook")
-        )
-        return sub
+        raise Refused("unreadable-workbook", "không phải tệp Excel / not a workbook")
+    if COVER not in names:
+        raise Refused("not-a-form", f"thiếu trang '{COVER}'")
+    cover = grids.get(COVER, [])
+    if str(_cell(cover, 1, 1) or "").startswith(ROLLUP_MARK):
+        sub.format = "rollup"  # a district/province workbook written by `ctstat rollup`
+        raise Refused("not-a-form", "đây là tệp tổng hợp")
+    if not str(_cell(cover, 1, 1) or "").startswith(FORM_MARK):
+        raise Refused("not-a-form", f"ô A1 trang '{COVER}' không có mã biểu")
+    for fld in COVER_FIELDS:
+        sub.cover[fld.key] = _cell(cover, fld.row, fld.col)
+    for sheet in layout.sheets:
+        if sheet.name not in names:
+            sub.issues.append(make_issue("missing-sheet", path=sub.path, sheet=sheet.name))
+        elif sheet.name in hidden:
+            sub.issues.append(make_issue("hidden-data", path=sub.path, sheet=sheet.name, detail="trang"))
+    _locate_values(sub, layout, grids)
+    _apply_scans(sub, layout, scans)
+
+
+def _calamine(data: bytes, wanted: set[str], grids: dict[str, list[list[Any]]]) -> tuple[list[str], set[str]]:
+    """Sheet names, hidden sheets, and the grids of the sheets in `wanted`, read by python-calamine."""
     import python_calamine as pc
 
     try:
         wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
         names = list(wb.sheet_names)
-        if COVER not in names:
-            sub.issues.append(make_issue("not-a-form", path=sub.path, detail=f"thiếu trang '{COVER}'"))
-            return sub
-        cover = wb.get_sheet_by_name(COVER).to_python(skip_empty_area=False)
-        if str(_cell(cover, 1, 1) or "").startswith(ROLLUP_MARK):
-            sub.format = "rollup"  # a district/province workbook written by `ctstat rollup`
-            sub.issues.append(make_issue("not-a-form", path=sub.path, detail="đây là tệp tổng hợp"))
-            return sub
-        if not str(_cell(cover, 1, 1) or "").startswith(FORM_MARK):
-            sub.issues.append(make_issue("not-a-form", path=sub.path, detail=f"ô A1 trang '{COVER}' không có mã biểu"))
-            return sub
-        for fld in COVER_FIELDS:
-            sub.cover[fld.key] = _cell(cover, fld.row, fld.col)
-        layout = form_layout(catalogue)
-        hidden_sheets = {m.name for m in wb.sheets_metadata if str(m.visible) != "SheetVisibleEnum.Visible"}
-        grids: dict[str, list[list[Any]]] = {}
-        for sheet in layout.sheets:
-            if sheet.name in names:
-                grids[sheet.name] = wb.get_sheet_by_name(sheet.name).to_python(skip_empty_area=False)
-                if sheet.name in hidden_sheets:
-                    sub.issues.append(make_issue("hidden-data", path=sub.path, sheet=sheet.name, detail="trang"))
-            else:
-                sub.issues.append(make_issue("missing-sheet", path=sub.path, sheet=sheet.name))
+        hidden = {m.name for m in wb.sheets_metadata if str(m.visible) != "SheetVisibleEnum.Visible"}
+        for name in names:
+            if name in wanted and name not in grids:
+                grids[name] = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
         wb.close()
-    except Exception as exc:  # calamine raises several types for damaged files; all mean "cannot read"
-        sub.issues.append(make_issue("unreadable-workbook", path=sub.path, detail=type(exc).__name__))
-        return sub
-    _locate_values(sub, layout, grids)
-    if sub.format == "xlsx" and zf is not None:
-        _scan_xml(sub, layout, zf)
-    return sub
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # damaged files raise several types; a Rust panic is a BaseException
+        raise Refused("unreadable-workbook", type(exc).__name__) from None
+    return names, hidden
 
 
 def _cell(grid: list[list[Any]], row: int, col: int) -> Any:
@@ -149,20 +162,6 @@ def _is_encrypted(data: bytes) -> bool:
     except Exception:
         # an OLE file msoffcrypto cannot parse: let the reader decide whether it is a readable .xls
         return False
-
-
-def _open_zip(data: bytes) -> tuple[zipfile.ZipFile | None, tuple[str, str] | None]:
-    """The zip directory, or why it cannot be read: damaged, or a zip bomb (judged before inflating anything)."""
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-        infos = zf.infolist()
-    except Exception as exc:  # BadZipFile, NotImplementedError, ValueError, OSError... on damaged files
-        return None, ("unreadable-workbook", f"zip: {exc}")
-    total = sum(i.file_size for i in infos)
-    packed = sum(i.compress_size for i in infos) or 1
-    if total > MAX_UNZIPPED_BYTES or total / packed > MAX_RATIO and total > 10 * 1024 * 1024:
-        return None, ("file-too-large", f"{total / 1e6:.0f} MB sau khi giải nén / unzipped")
-    return zf, None
 
 
 @cache
@@ -235,69 +234,53 @@ def _locate_values(sub: Submission, layout: FormLayout, grids: dict[str, list[li
 
 
 _ROW_CODE = re.compile(r"^[A-Z]{2}\d{2}(\.\d{2})?$")
-_SHEET_REL = re.compile(rb'<sheet [^>]*?name="([^"]*)"[^>]*?r:id="([^"]*)"')
-_REL = re.compile(
-    rb'<Relationship [^>]*?Id="([^"]*)"[^>]*?Target="([^"]*)"|<Relationship [^>]*?Target="([^"]*)"[^>]*?Id="([^"]*)"'
-)
-_FORMULA_CELL = re.compile(rb'<c r="([A-Z]+)(\d+)"[^>]*?>(?:<f[^>]*?/>|<f[^>]*?>[^<]*</f>)(<v>[^<]*</v>|<v/>)?')
-_HIDDEN_ROW = re.compile(rb'<row [^>]*?r="(\d+)"[^>]*?hidden="(?:1|true)"')
-
-
-def _xml_unescape(raw: bytes) -> str:
-    return raw.decode("utf-8").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
-
-
-def _col_number(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ch - 64
-    return n
 
 
 @cache
-def _positions_to_keys(layout: FormLayout) -> dict[tuple[str, int, int], str]:
-    return {pos: k for k, pos in layout.positions.items()}
+def _refs(layout: FormLayout) -> dict[tuple[str, str], str]:
+    """(sheet, A1) -> cell key, for the cells where the form puts them."""
+    return {(sheet, a1(r, c)): k for k, (sheet, r, c) in layout.positions.items()}
 
 
-def _scan_xml(sub: Submission, layout: FormLayout, zf: zipfile.ZipFile) -> None:
-    """Formulas and hidden rows, which calamine does not expose: a light scan of the sheet XML."""
-    try:
-        book = zf.read("xl/workbook.xml")
-        rels = zf.read("xl/_rels/workbook.xml.rels")
-        targets = {}
-        for m in _REL.finditer(rels):
-            rid, target = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
-            targets[rid] = target.decode()
-        names = {s.name for s in layout.sheets}
-        sheet_xml: dict[str, bytes] = {}
-        for m in _SHEET_REL.finditer(book):
-            name = _xml_unescape(m.group(1))
-            target = targets.get(m.group(2), "")
-            member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-            if name in names:
-                sheet_xml[name] = zf.read(member)
-    except Exception:  # zipfile raises many types on damaged members (found by the property tests)
-        return  # the values were read; without the XML, formula checks are simply not run
-    by_pos = _positions_to_keys(layout)
+def _apply_scans(sub: Submission, layout: FormLayout, scans: dict[str, SheetScan]) -> None:
+    """What the guard saw in the sheets: formulas (and whether they hold a computed value), hidden rows with
+    data, and merged ranges over value cells (their covered cells cannot be read: reported once, not judged)."""
+    refs = _refs(layout)
     if sub.moved:
-        by_pos = {**by_pos, **{pos: k for k, pos in sub.moved.items()}}
-    sub.formula_keys = set()
-    for name, xml in sheet_xml.items():
-        for m in _FORMULA_CELL.finditer(xml):
-            key = by_pos.get((name, int(m.group(2)), _col_number(m.group(1))))
-            if key is None:
-                continue
-            sub.formula_keys.add(key)
-            v = m.group(3)
-            if v is None or v in (b"<v/>", b"<v></v>"):
-                sub.nocache_keys.add(key)
-        if b'hidden="' not in xml:
-            continue
-        rows_with_data = _rows_with_data(sub, layout, name)
-        for m in _HIDDEN_ROW.finditer(xml):
-            r = int(m.group(1))
-            if r in rows_with_data:
-                sub.issues.append(make_issue("hidden-data", path=sub.path, sheet=name, cell=a1(r, 1), detail="dòng"))
+        refs = {**refs, **{(s, a1(r, c)): k for k, (s, r, c) in sub.moved.items()}}
+    if sub.format in ("xlsx", "ods"):
+        sub.formula_keys = set()
+        for sheet, scan in scans.items():
+            for ref, cached in scan.formulas.items():
+                key = refs.get((sheet, ref))
+                if key is not None:
+                    sub.formula_keys.add(key)
+                    if not cached:
+                        sub.nocache_keys.add(key)
+    for sheet, scan in scans.items():
+        if scan.hidden_rows:
+            rows_with_data = _rows_with_data(sub, layout, sheet)
+            for r in sorted(set(scan.hidden_rows) & rows_with_data):
+                sub.issues.append(make_issue("hidden-data", path=sub.path, sheet=sheet, cell=a1(r, 1), detail="dòng"))
+        if scan.merges and sheet != COVER:
+            cells = _cells_of(sub, layout, sheet)
+            for r1, c1, r2, c2 in scan.merges:
+                covered = [k for (r, c), k in cells.items() if r1 <= r <= r2 and c1 <= c <= c2 and (r, c) != (r1, c1)]
+                if covered:
+                    span = f"{a1(r1, c1)}:{a1(min(r2, 1048576), min(c2, 16384))}"
+                    sub.issues.append(
+                        make_issue("merged-cells", path=sub.path, sheet=sheet, cell=a1(r1, c1), value=span)
+                    )
+                    sub.unavailable.update(covered)
+
+
+def _cells_of(sub: Submission, layout: FormLayout, sheet: str) -> dict[tuple[int, int], str]:
+    out = {}
+    for key, pos in layout.positions.items():
+        s, r, c = sub.moved.get(key, pos)
+        if s == sheet:
+            out[(r, c)] = key
+    return out
 
 
 def _rows_with_data(sub: Submission, layout: FormLayout, sheet: str) -> set[int]:
