@@ -11,15 +11,24 @@ from pathlib import Path
 
 CACHE = Path(os.environ.get("CTSTAT_BENCH_CACHE", "/tmp/ctstat-bench"))
 
+#: every sheet of every file read by python-calamine in JOBS processes returning small results (argv: folder, jobs)
 BARE_READ = """
 import sys, python_calamine as pc
+from multiprocessing import Pool
 from pathlib import Path
-n = 0
-for p in sorted(Path(sys.argv[1]).rglob("*.xlsx")):
-    wb = pc.CalamineWorkbook.from_path(str(p))
-    for name in wb.sheet_names:
-        n += len(wb.get_sheet_by_name(name).to_python(skip_empty_area=False))
-print(n)
+
+def rows(p):
+    wb = pc.CalamineWorkbook.from_path(p)
+    return sum(len(wb.get_sheet_by_name(n).to_python(skip_empty_area=False)) for n in wb.sheet_names)
+
+if __name__ == "__main__":
+    files = sorted(str(p) for p in Path(sys.argv[1]).rglob("*.xlsx"))
+    jobs = int(sys.argv[2])
+    if jobs <= 1:
+        print(sum(map(rows, files)))
+    else:
+        with Pool(jobs) as pool:
+            print(sum(pool.imap(rows, files, chunksize=64)))
 """
 
 

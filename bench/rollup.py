@@ -27,7 +27,7 @@ def main() -> None:
     files = sum(1 for _ in folder.rglob("*.xlsx"))
     out = Path(tempfile.mkdtemp(prefix="ctstat-rollup-"))
     try:
-        bare, bare_rss, _, _ = measure([sys.executable, "-c", BARE_READ, str(folder)])
+        bare, bare_rss, _, _ = measure([sys.executable, "-c", BARE_READ, str(folder), str(args.jobs)])
         cmd = [
             sys.executable,
             "-m",

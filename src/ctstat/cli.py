@@ -14,7 +14,8 @@ from ctstat import __version__
 from ctstat.errors import CtstatError
 
 EXIT_CODES = """Exit codes: 0 = no errors (warnings allowed); 1 = at least one error in the data; 2 = usage error,
-invalid catalogue, or nothing to do."""
+invalid catalogue, or nothing to do; 3 = internal error of ctstat (a bug: run again with --debug or CTSTAT_DEBUG=1
+for the traceback, and report it)."""
 
 app = typer.Typer(
     add_completion=False,
@@ -23,7 +24,28 @@ app = typer.Typer(
     help=f"ctstat {__version__}: validate and roll up ward submissions of the Circular 13/2021/TT-BLĐTBXH child "
     f"statistics.\n\n{EXIT_CODES}",
     context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,  # a crash is exit 3 with one line (main), never a traceback by default
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ctstat {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_show_version, is_eager=True),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an internal error (also CTSTAT_DEBUG=1).")
+    ] = False,
+) -> None:
+    if debug:
+        os.environ["CTSTAT_DEBUG"] = "1"
 
 CatalogueOpt = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional here on 3.11
@@ -381,4 +403,37 @@ def export(
 
 
 def main() -> None:
-    app()
+    """The console script: exit codes 0-2 from the commands; anything unexpected is a bug, exit 3."""
+    if "--debug" in sys.argv[1:]:  # accepted anywhere on the line, not only before the command
+        sys.argv.remove("--debug")
+        os.environ["CTSTAT_DEBUG"] = "1"
+    try:
+        app()
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.stderr.write("ctstat: interrupted\n")
+        raise SystemExit(130) from None
+    except BaseException as exc:  # noqa: BLE001 - a bug, whatever its type, must not look like exit 1
+        raise SystemExit(_internal_error(exc)) from None
+
+
+def _internal_error(exc: BaseException) -> int:
+    import traceback
+
+    from ctstat.errors import InternalError, processing
+    from ctstat.messages import printable
+
+    where = exc.path if isinstance(exc, InternalError) else processing["file"]
+    about = f" while processing {printable(where)}" if where else ""
+    last = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+    sys.stderr.write(
+        f"ctstat: internal error (lỗi nội bộ){about}: {type(exc).__name__}: {printable(last, 300)}\n"
+        "This is a bug in ctstat, not a problem of the data. Run again with --debug (or CTSTAT_DEBUG=1) for the "
+        "traceback and report it.\n"
+    )
+    if os.environ.get("CTSTAT_DEBUG") == "1":
+        if isinstance(exc, InternalError):
+            sys.stderr.write(exc.detail)
+        traceback.print_exception(exc)
+    return 3

@@ -23,3 +23,15 @@ class CatalogueError(CtstatError):
 
 class UsageError(CtstatError):
     """An argument is wrong (unknown unit, malformed period, missing flag)."""
+
+
+class InternalError(Exception):
+    """A bug in ctstat met while processing `path` (in a reading worker): exit code 3, never a data issue."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail.strip().splitlines()[-1] if detail.strip() else ''}")
+        self.path, self.detail = path, detail
+
+
+#: the file being processed, for the one line an internal error prints (set by the loops that go file by file)
+processing: dict[str, str | None] = {"file": None}

@@ -20,9 +20,9 @@ import posixpath
 import re
 import stat
 import struct
-import zipfile
 import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  #: a form is ~30 KB; anything near this is not a form
 MAX_MEMBERS = 2000  #: parts in a zip package (a form has ~20)
@@ -97,23 +97,25 @@ def read_file(path: str, limit: int | None = None) -> bytes:
 # --- zip packages ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Part:
+    """One entry of a zip's central directory, as declared (nothing here is trusted until inflated)."""
+
+    flags: int
+    method: int
+    size: int  #: declared inflated size
+    packed: int
+    offset: int
+
+
 class Package:
-    """A zip package whose directory was checked; parts are inflated on demand, each with a hard cap."""
+    """A zip package whose central directory was read and checked; parts are inflated on demand, each with a
+    hard cap whatever its header declares."""
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-        try:
-            infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
-        except Exception as exc:  # BadZipFile, NotImplementedError, ValueError, OSError... on damaged files
-            raise Refused("unreadable-workbook", f"zip: {type(exc).__name__}") from None
-        if len(infos) > MAX_MEMBERS:
-            raise Refused("damaged-archive", f"{len(infos)} phần / parts")
-        self.infos: dict[str, zipfile.ZipInfo] = {}
-        for info in infos:
-            if info.filename in self.infos:
-                raise Refused("damaged-archive", f"hai phần cùng tên / two parts named {info.filename[:80]!r}")
-            self.infos[info.filename] = info
-        declared = sum(i.file_size for i in infos)
+        self.infos = _directory(data)
+        declared = sum(p.size for p in self.infos.values())
         if declared > MAX_TOTAL_BYTES:  # only a first sign: what is inflated is capped as it is inflated
             raise Refused("unpacked-too-large", f"{declared / 1e6:.0f} MB")
         self.inflated = 0
@@ -124,49 +126,81 @@ class Package:
     def read(self, name: str, cap: int = MAX_PART_BYTES) -> bytes:
         """Inflate one part, never more than `cap` bytes (nor the file's total budget), whatever its header says."""
         info = self.infos[name]
-        if info.flag_bits & 0x1:
+        if info.flags & 0x1:
             raise Refused("encrypted-workbook")
-        data, off = self.data, info.header_offset
-        if off < 0 or off + 30 > len(data) or data[off : off + 4] != ZIP:
+        data, off = self.data, info.offset
+        if off + 30 > len(data) or data[off : off + 4] != ZIP:
             raise Refused("unreadable-workbook", f"zip: {name[:80]}")
         name_len, extra_len = struct.unpack_from("<HH", data, off + 26)
         start = off + 30 + name_len + extra_len
-        end = start + info.compress_size
+        end = start + info.packed
         if end > len(data):
             raise Refused("unreadable-workbook", f"zip: {name[:80]}")
         cap = min(cap, MAX_TOTAL_BYTES - self.inflated)
         packed = memoryview(data)[start:end]
         try:
-            if info.compress_type == zipfile.ZIP_STORED:
+            if info.method == 0:
                 out = bytes(packed[: cap + 1])
-            elif info.compress_type == zipfile.ZIP_DEFLATED:
+            elif info.method == 8:
                 out = zlib.decompressobj(-15).decompress(packed, cap + 1)
             else:
-                raise Refused("damaged-archive", f"zip: nén kiểu {info.compress_type} / compression method")
+                raise Refused("unreadable-workbook", f"zip: nén kiểu {info.method} / compression method")
         except zlib.error:
             raise Refused("unreadable-workbook", f"zip: {name[:80]}") from None
         if len(out) > cap:
             raise Refused("unpacked-too-large", f"{name[:80]} > {cap / 1e6:.0f} MB")
-        if zlib.crc32(out) != info.CRC:
-            raise Refused("unreadable-workbook", f"zip CRC: {name[:80]}")
         self.inflated += len(out)
         return out
 
 
-def check_xml(part: bytes, name: str) -> bytes:
-    """Refuse XML that declares a DTD or entities, or is not UTF-8 (no writer of forms produces either)."""
+def _directory(data: bytes) -> dict[str, Part]:
+    """The central directory, read from the end-of-directory record (no zip64: a form is never that large)."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))
+    if end < 0 or end + 22 > len(data):
+        raise Refused("unreadable-workbook", "zip: không có mục lục / no central directory")
+    _, _, _, count, size, start, _ = struct.unpack_from("<HHHHIIH", data, end + 4)
+    if count == 0xFFFF or start == 0xFFFFFFFF:
+        raise Refused("unreadable-workbook", "zip64")
+    if count > MAX_MEMBERS:
+        raise Refused("damaged-archive", f"{count} phần / parts")
+    if start + size > end:
+        raise Refused("unreadable-workbook", "zip: mục lục hỏng / damaged central directory")
+    parts: dict[str, Part] = {}
+    pos = start
+    for _ in range(count):
+        if pos + 46 > end or data[pos : pos + 4] != b"PK\x01\x02":
+            raise Refused("unreadable-workbook", "zip: mục lục hỏng / damaged central directory")
+        flags, method, _, _, _, packed, usize, n, m, k, _, _, _, offset = struct.unpack_from(
+            "<HHHHIIIHHHHHII", data, pos + 8
+        )
+        raw = data[pos + 46 : pos + 46 + n]
+        name = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        if name in parts:
+            raise Refused("damaged-archive", f"hai phần cùng tên / two parts named {name[:80]!r}")
+        parts[name] = Part(flags, method, usize, packed, offset)
+        pos += 46 + n + m + k
+    return parts
+
+
+def check_xml(part: bytes, name: str, counts: bool = True) -> bytes:
+    """Refuse XML that declares a DTD or entities, or is not UTF-8 (no writer of forms produces either), and with
+    `counts`, any count attribute larger than the part could hold (a count made to make the reader allocate)."""
     head = part[:4]
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
         raise Refused("damaged-archive", f"{name[:80]}: XML không phải UTF-8 / not UTF-8")
-    if b"<!DOCTYPE" in part or b"<!ENTITY" in part:
+    # a DTD can only stand in the prolog, before the first element; after it the XML is not well-formed
+    first = _FIRST_ELEMENT.search(part)
+    if b"<!DOCTYPE" in part[: first.start() if first else len(part)]:
         raise Refused("xml-doctype", name[:80])
-    for m in _COUNT.finditer(part):
-        if int(m.group(1)) > len(part) // 2 + 64:  # a count no part of this size can hold: made to allocate
-            raise Refused("damaged-archive", f"{name[:80]}: {m.group(0).decode('ascii', 'replace')[:60]}")
+    if counts:
+        for m in _COUNT.finditer(part):
+            if int(m.group(1)) > len(part) // 2 + 64:
+                raise Refused("damaged-archive", f"{name[:80]}: {m.group(0).decode('ascii', 'replace')[:60]}")
     return part
 
 
-_COUNT = re.compile(rb'\b(?:count|uniqueCount)="([0-9]{1,30}+)"')
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+_COUNT = re.compile(rb'ount="([0-9]{1,30}+)"')  #: count=, uniqueCount=: a literal start keeps the scan fast
 
 
 def store(parts: dict[str, bytes]) -> bytes:
@@ -215,12 +249,15 @@ def inside(row: int, col: int) -> bool:
 _SHEET_TAG = re.compile(rb"<(?:\w{1,32}:)?sheet\s([^<>]{0,4096}+)>")
 _REL_TAG = re.compile(rb"<(?:\w{1,32}:)?Relationship\s([^<>]{0,4096}+)>")
 _ATTR = re.compile(rb'([\w:]{1,64}+)\s{0,8}+=\s{0,8}+"([^"<>]{0,2048}+)"')
-#: a cell holding a formula: its start-tag attributes, then the formula, then its cached value if any
-_FORMULA = re.compile(
-    rb"<c\s([^<>]{0,1024}+)>\s{0,64}+<f[\s/>](?>[^<]{0,16384}+)(?:</f>)?\s{0,64}+(<v(?:\s[^<>]{0,64}+)?>[^<]{1,64}+)?"
+#: one pass over the cells: a reference outside the form's extent (columns past CZ, rows past 999; group 1), or a
+#: cell holding a formula: its start-tag attributes (group 2), then the formula, then its cached value (group 3).
+#: Far references are caught as every spreadsheet program writes them (the reference first); a file that puts it
+#: elsewhere and reaches far is stopped by the memory cap of the reading process (contain.py) instead.
+_CELLS = re.compile(
+    rb'<c\s(?:r="((?:[A-Z]{3}|[D-Z][A-Z]|[A-Z]{0,2}[0-9]{4}|[A-Z]{1,2}0)[A-Z0-9]{0,8}+)'
+    rb"|([^<>]{0,1024}+)>\s{0,64}+<f[\s/>](?>[^<]{0,16384}+)(?:</f>)?\s{0,64}+(<v(?:\s[^<>]{0,64}+)?>[^<]{1,64}+)?)"
 )
-#: a cell or row reference outside the form's extent (columns past CZ, rows past 999)
-_FAR = re.compile(rb'r="(?:[A-Z]{3}|[D-Z][A-Z]|[A-Z]{0,2}[0-9]{4}|[A-Z]{1,2}0)')
+_R = re.compile(rb'(?:^|\s)r="([A-Z]{1,3}[0-9]{1,7})"')
 _CELL_AT = re.compile(rb"<c\s([^<>]{0,1024}+)>")
 _DIMENSION = re.compile(rb"<dimension\s[^<>]{0,256}+>")
 _ROW_TAG = re.compile(rb"<row\s([^<>]{0,1024}+)>")
@@ -270,75 +307,98 @@ def check_xlsx(pkg: Package, wanted: set[str]) -> Checked:
     book = parts["xl/workbook.xml"] = check_xml(pkg.read("xl/workbook.xml", 1 << 20), "xl/workbook.xml")
     rels_name = "xl/_rels/workbook.xml.rels"
     rels = parts[rels_name] = check_xml(pkg.read(rels_name, 1 << 20), rels_name) if pkg.has(rels_name) else b""
+    sheets, extra = _book_plan(book, rels)
+    for path in extra:
+        if pkg.has(path) and path not in parts:
+            parts[path] = check_xml(pkg.read(path), path)
+    names, hidden, scans = [], set(), {}
+    for name, is_hidden, path in sheets:
+        names.append(name)
+        if is_hidden:
+            hidden.add(name)
+        if name in wanted and pkg.has(path) and path not in parts:
+            xml = check_xml(pkg.read(path), path, counts=False)
+            parts[path], scans[name] = scan_sheet(xml, name)
+    return Checked(store(parts), names, hidden, scans)
+
+
+@lru_cache(maxsize=64)
+def _book_plan(book: bytes, rels: bytes) -> tuple[list[tuple[str, bool, str]], list[str]]:
+    """(name, hidden, part) of every sheet, and the string and style parts, from workbook.xml and its
+    relationships (cached: files made from one form share them)."""
     targets: dict[str, tuple[str, str]] = {}
     for m in _REL_TAG.finditer(rels):
         a = _attrs(m.group(1))
         target = a.get("Target", "")
         path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
         targets[a.get("Id", "")] = (a.get("Type", "").rsplit("/", 1)[-1], path)
-    for kind, path in targets.values():
-        if kind in ("sharedStrings", "styles") and pkg.has(path) and path not in parts:
-            parts[path] = check_xml(pkg.read(path), path)
-    names, hidden, scans = [], set(), {}
+    sheets = []
     for m in _SHEET_TAG.finditer(book):
         a = _attrs(m.group(1))
-        name = a.get("name", "")
-        names.append(name)
-        if a.get("state", "visible") != "visible":
-            hidden.add(name)
         rid = next((v for k, v in a.items() if k.endswith(":id") or k == "id"), "")
-        path = targets.get(rid, ("", ""))[1]
-        if name in wanted and pkg.has(path) and path not in parts:
-            xml = parts[path] = check_xml(pkg.read(path), path)
-            xml, scans[name] = scan_sheet(xml, name)
-            parts[path] = xml
-    return Checked(store(parts), names, hidden, scans)
+        sheets.append((a.get("name", ""), a.get("state", "visible") != "visible", targets.get(rid, ("", ""))[1]))
+    extra = [path for kind, path in targets.values() if kind in ("sharedStrings", "styles")]
+    return sheets, extra
 
 
 def scan_sheet(xml: bytes, sheet: str) -> tuple[bytes, SheetScan]:
     """One sheet's formulas, hidden rows and merges; refuses data outside the form's extent (and drops a declared
     dimension or empty cells beyond it, which would only make the reader allocate)."""
-    cells = xml.count(b"<c ") + xml.count(b"<c>") + xml.count(b"<c\n") + xml.count(b"<c\t") + xml.count(b"<c\r")
-    if cells > MAX_ROWS * MAX_COLS:
-        raise Refused("data-outside-form", f"{cells} ô / cells", sheet=sheet)
-    xml = _within_extent(xml, sheet)
+    xml = _without_far_dimension(xml)
     scan = SheetScan()
-    for attrs, value in _FORMULA.findall(xml):
-        ref = _attrs(attrs).get("r")
+    cells = _CELLS.findall(xml)
+    if any(far for far, _, _ in cells):
+        xml = _within_extent(xml, sheet)
+        cells = _CELLS.findall(xml)
+    for _, attrs, value in cells:
+        ref = _R.search(attrs)
         if ref:
-            scan.formulas[ref] = bool(value) and not value.startswith(b"<v/")
+            scan.formulas[ref.group(1).decode()] = bool(value) and not value.startswith(b"<v/")
     if b'hidden="' in xml:
         for m in _ROW_TAG.finditer(xml):
             a = _attrs(m.group(1))
             if a.get("hidden") in ("1", "true") and a.get("r", "").isdigit():
                 scan.hidden_rows.append(int(a["r"]))
-    if b"<mergeCell " in xml:
-        if xml.count(b"<mergeCell ") > MAX_MERGES:
-            raise Refused("damaged-archive", f"{sheet}: mergeCell", sheet=sheet)
-        for m in _MERGE.finditer(xml):
-            ref = _attrs(m.group(1)).get("ref", "")
-            first, _, last = ref.partition(":")
-            a, b = parse_ref(first), parse_ref(last or first)
-            if a and b:
-                scan.merges.append((min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])))
+    start = xml.find(b"<mergeCells")
+    if start >= 0:
+        end = xml.find(b"</mergeCells>", start)
+        scan.merges = _merges(xml[start : end if end > 0 else len(xml)], sheet)
     return xml, scan
 
 
-def _within_extent(xml: bytes, sheet: str) -> bytes:
+@lru_cache(maxsize=256)
+def _merges(section: bytes, sheet: str) -> list[tuple[int, int, int, int]]:
+    """The merged ranges of a <mergeCells> section (cached: every file made from one form has the same one)."""
+    if section.count(b"<mergeCell ") > MAX_MERGES:
+        raise Refused("damaged-archive", f"{sheet}: mergeCell", sheet=sheet)
+    out = []
+    for m in _MERGE.finditer(section):
+        ref = _attrs(m.group(1)).get("ref", "")
+        first, _, last = ref.partition(":")
+        a, b = parse_ref(first), parse_ref(last or first)
+        if a and b:
+            out.append((min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])))
+    return out
+
+
+def _without_far_dimension(xml: bytes) -> bytes:
+    """A declared dimension beyond the extent is dropped (it is optional: the reader sizes a sheet by its cells)."""
     dim = _DIMENSION.search(xml)
     if dim:
         ref = _attrs(dim.group(0)[10:]).get("ref", "")
         corner = parse_ref(ref.rpartition(":")[2]) if ref else None
         if corner is None or not inside(*corner):
-            xml = xml[: dim.start()] + xml[dim.end() :]  # optional: the reader sizes the sheet from the cells
-    if not _FAR.search(xml):
-        return xml
+            return xml[: dim.start()] + xml[dim.end() :]
+    return xml
+
+
+def _within_extent(xml: bytes, sheet: str) -> bytes:
     # rare: references beyond the extent. Any with data is refused; empty (formatted) cells are dropped.
     kept, pos = [], 0
     for m in _CELL_AT.finditer(xml):
         ref = _attrs(m.group(1)).get("r", "")
         at = parse_ref(ref)
-        if at is None or inside(*at):
+        if not ref or (at is not None and inside(*at)):
             continue
         if m.group(1).endswith(b"/"):
             kept.append(xml[pos : m.start()])

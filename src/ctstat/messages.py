@@ -5,6 +5,7 @@ Codes are part of the CLI contract: scripts branch on them. Catalogue rules add 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ctstat.report import Issue, Severity
@@ -232,10 +233,27 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
 }
 
 
+#: characters that must never reach a terminal, a log or an XML file as they are (C0, DEL, C1, lone surrogates)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+MAX_SHOWN = 80  #: characters of a cell value quoted in a message
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """`text` with control characters shown as escapes (\\x1b) and, past `limit`, cut with the length said."""
+    if limit is not None and len(text) > limit:
+        text = f"{text[:limit]}… ({len(text)})"
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
+
+
 def make_issue(code: str, severity: Severity | None = None, **fields: Any) -> Issue:
-    """Build an Issue for a built-in code, filling its templates from `fields`."""
+    """Build an Issue for a built-in code, filling its templates from `fields`.
+
+    Text taken from a file (a cell's value, a name) is quoted printable: control characters escaped, a long value
+    cut, so no message can carry an escape sequence or a megabyte."""
     default, vi, en = MESSAGES[code]
-    params = {k: ("" if v is None else v) for k, v in fields.items()}
+    if isinstance(fields.get("value"), str):
+        fields["value"] = printable(fields["value"], MAX_SHOWN)
+    params = {k: ("" if v is None else printable(v, 2000) if isinstance(v, str) else v) for k, v in fields.items()}
     params.setdefault("value", "")
     params.setdefault("detail", "")
     params_en = {**params, "detail": params.pop("detail_en", params["detail"])}

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +30,21 @@ from ctstat.workbook import EXTENSIONS, Submission, read_submission, sha256_of
 
 
 def find_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Files named, and workbooks under folders (recursively), in a stable order; lock files skipped."""
+    """Files named, and workbooks under folders (recursively), in a stable order; lock files skipped.
+
+    Anything with a workbook's name that is not a folder is listed, FIFOs, devices and broken links included:
+    the reader's guard reports each of them (one issue), so nothing a ward sends is silently passed over."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
             out += sorted(
                 f
                 for f in p.rglob("*")
-                if f.suffix.lower() in EXTENSIONS and f.is_file() and not f.name.startswith(("~$", ".~lock", "."))
+                if f.suffix.lower() in EXTENSIONS
+                and not f.name.startswith(("~$", ".~lock", "."))
+                and (f.is_symlink() or not f.is_dir())
             )
-        elif p.exists():
+        elif p.exists() or p.is_symlink():
             out.append(p)
         else:
             raise UsageError(f"no such file or folder: {p}")
@@ -53,21 +59,16 @@ def _init_worker(catalogue_dir: str) -> None:
     _WORKER_CATALOGUE = load_catalogue(catalogue_dir)
 
 
-def _read_in_worker(path: str) -> Submission:
-    assert _WORKER_CATALOGUE is not None
-    return read_submission(path, _WORKER_CATALOGUE)
-
-
 def read_all(files: Sequence[Path], catalogue: Catalogue, jobs: int = 1) -> Iterator[Submission]:
-    """Read files, in order, in `jobs` processes (1 = in this process)."""
-    if jobs <= 1 or len(files) < 2 * jobs:
-        for f in files:
-            yield read_submission(f, catalogue)
-        return
-    with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(catalogue.path,)) as pool:
-        yield from pool.map(
-            _read_in_worker, [str(f) for f in files], chunksize=max(1, min(64, len(files) // (jobs * 8)))
-        )
+    """Read files, in order, in `jobs` worker processes under a memory cap and a time limit (contain.py): a file
+    that crashes or hangs its reader is one issue, and the others are still read."""
+    from ctstat.contain import contained_map
+
+    yield from contained_map(partial(read_submission, catalogue=catalogue), [str(f) for f in files], _unread, jobs)
+
+
+def _unread(path: str, code: str, detail: str) -> Submission:
+    return Submission(path=path, issues=[make_issue(code, path=path, detail=detail)])
 
 
 def validate_paths(

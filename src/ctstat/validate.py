@@ -7,14 +7,14 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ctstat.catalogue import Catalogue
-from ctstat.errors import UsageError
+from ctstat.errors import UsageError, processing
 from ctstat.layout import COVER, COVER_BY_KEY, a1, form_layout
 from ctstat.messages import make_issue
 from ctstat.period import Period, vintage_for
@@ -25,6 +25,7 @@ from ctstat.workbook import Submission
 
 _THOUSANDS = re.compile(r"^\d{1,3}([.\s]\d{3})+$")
 _DECIMAL_COMMA = re.compile(r"^\d+,\d+$")
+_EXACT = 2.0**53  #: beyond this a float no longer holds every whole number: not a count anyone typed
 _YES = {"có", "co", "yes", "x"}
 _NO = {"không", "khong", "no"}
 
@@ -50,6 +51,9 @@ def text_hint(text: str) -> tuple[str, str]:
     if _DECIMAL_COMMA.match(t):
         return f"; có thể là {t} (dấu phẩy thập phân)", f"; it may mean {t.replace(',', '.')} (decimal comma)"
     return "", ""
+
+
+_name_key = lru_cache(maxsize=32768)(name_key)  #: a batch meets each unit's name at least twice
 
 
 class _Cover:
@@ -135,8 +139,8 @@ class _Cover:
         rep.unit, rep.unit_name = unit.code, unit.name
         typed = cov.get("unit_name")
         if isinstance(typed, str) and typed.strip():
-            t_type, t_key, _ = name_key(typed)
-            u_type, u_key, _ = name_key(unit.name)
+            t_type, t_key, _ = _name_key(typed) if len(typed) <= 200 else (None, "", "")
+            u_type, u_key, _ = _name_key(unit.name)
             if looks_legacy_encoded(typed) or t_key != u_key or (t_type and t_type != u_type):
                 rep.issues.append(
                     make_issue(
@@ -160,7 +164,7 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
     for key in sub.nocache_keys:
         flag("formula-no-cache", key)
     for j, v in enumerate(sub.raw):
-        if type(v) is float and not yesno[j]:
+        if type(v) is float and not yesno[j] and -_EXACT <= v <= _EXACT:  # NaN and ±inf fail the comparison
             out[j] = v
             continue
         key = keys[j]
@@ -176,6 +180,8 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
                 out[j] = 0.0
             else:
                 flag("not-yes-no", key, value=v)
+        elif isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool) and abs(v) > _EXACT):
+            flag("not-a-number", key, value=repr(v) if isinstance(v, float) and not math.isfinite(v) else v)
         elif isinstance(v, int) and not isinstance(v, bool):
             out[j] = float(v)
         else:
@@ -327,8 +333,10 @@ def validate_batch(
     readable = [i for i, s in enumerate(subs) if s.readable]
     rows = np.full((len(readable), len(keys)), np.nan)
     for n, i in enumerate(readable):
+        processing["file"] = subs[i].path
         cover.check(subs[i], reports[i])
         rows[n] = clean_values(subs[i], catalogue, reports[i])
+    processing["file"] = None
     frame = pd.DataFrame(rows, columns=keys)
     if readable:
         run_schema(frame, [subs[i] for i in readable], [reports[i] for i in readable], catalogue)

@@ -6,7 +6,7 @@ import hashlib
 import io
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -263,9 +263,9 @@ def _apply_scans(sub: Submission, layout: FormLayout, scans: dict[str, SheetScan
             for r in sorted(set(scan.hidden_rows) & rows_with_data):
                 sub.issues.append(make_issue("hidden-data", path=sub.path, sheet=sheet, cell=a1(r, 1), detail="dòng"))
         if scan.merges and sheet != COVER:
-            cells = _cells_of(sub, layout, sheet)
+            cells = _cells_of(layout, sheet, tuple(sorted(sub.moved.items())))
             for r1, c1, r2, c2 in scan.merges:
-                covered = [k for (r, c), k in cells.items() if r1 <= r <= r2 and c1 <= c <= c2 and (r, c) != (r1, c1)]
+                covered = _covered(cells, r1, c1, r2, c2)
                 if covered:
                     span = f"{a1(r1, c1)}:{a1(min(r2, 1048576), min(c2, 16384))}"
                     sub.issues.append(
@@ -274,13 +274,29 @@ def _apply_scans(sub: Submission, layout: FormLayout, scans: dict[str, SheetScan
                     sub.unavailable.update(covered)
 
 
-def _cells_of(sub: Submission, layout: FormLayout, sheet: str) -> dict[tuple[int, int], str]:
+@lru_cache(maxsize=64)
+def _cells_of(
+    layout: FormLayout, sheet: str, moved: tuple[tuple[str, tuple[str, int, int]], ...]
+) -> tuple[tuple[int, int, int, int], dict[tuple[int, int], str]]:
+    """The value cells of one sheet, (row, col) -> key, with their bounding box."""
+    where = dict(moved)
     out = {}
     for key, pos in layout.positions.items():
-        s, r, c = sub.moved.get(key, pos)
+        s, r, c = where.get(key, pos)
         if s == sheet:
             out[(r, c)] = key
-    return out
+    rows, cols = [r for r, _ in out] or [0], [c for _, c in out] or [0]
+    return (min(rows), min(cols), max(rows), max(cols)), out
+
+
+def _covered(
+    cells: tuple[tuple[int, int, int, int], dict[tuple[int, int], str]], r1: int, c1: int, r2: int, c2: int
+) -> list[str]:
+    """Value cells a merged range hides (all but its top-left cell)."""
+    (top, left, bottom, right), at = cells
+    if r2 < top or r1 > bottom or c2 < left or c1 > right:
+        return []
+    return [k for (r, c), k in at.items() if r1 <= r <= r2 and c1 <= c <= c2 and (r, c) != (r1, c1)]
 
 
 def _rows_with_data(sub: Submission, layout: FormLayout, sheet: str) -> set[int]:
