@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ctstat import guard, workbook
+from ctstat import guard
 from ctstat.catalogue import TOTAL, Catalogue
 from ctstat.layout import cell_key, form_layout
 from ctstat.pipeline import validate_paths

@@ -18,9 +18,10 @@ import pandas as pd
 from ctstat.catalogue import Catalogue, load_catalogue
 from ctstat.config import JobConfig
 from ctstat.errors import UsageError
+from ctstat.inputs import find_files, read_all
 from ctstat.layout import form_layout, split_key
 from ctstat.ledger import Ledger, Row
-from ctstat.pipeline import RollupInputs, RollupResult, _find_unit, find_files, read_all, rollup_collected
+from ctstat.pipeline import RollupInputs, RollupResult, _find_unit, rollup_collected
 from ctstat.report import FileReport, Report
 from ctstat.rollup import Completeness, UnitStatus
 from ctstat.units import Hierarchy, Unit, load_units

@@ -47,6 +47,7 @@ def _options(
     if debug:
         os.environ["CTSTAT_DEBUG"] = "1"
 
+
 CatalogueOpt = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional here on 3.11
     typer.Option(
@@ -108,7 +109,8 @@ def validate(
     """
     try:
         from ctstat.catalogue import load_catalogue
-        from ctstat.pipeline import default_jobs, find_files, validate_paths
+        from ctstat.inputs import find_files
+        from ctstat.pipeline import default_jobs, validate_paths
         from ctstat.render import make_consoles, render_report
 
         language = _lang(lang)

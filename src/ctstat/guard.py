@@ -205,7 +205,9 @@ _COUNT = re.compile(rb'ount="([0-9]{1,30}+)"')  #: count=, uniqueCount=: a liter
 
 def store(parts: dict[str, bytes]) -> bytes:
     """A new zip holding exactly `parts`, uncompressed: what the reader is given instead of the original."""
-    chunks, directory, off = [], [], 0
+    chunks: list[bytes] = []
+    directory: list[bytes] = []
+    off = 0
     for name, body in parts.items():
         raw = name.encode()
         crc = zlib.crc32(body)
@@ -213,8 +215,24 @@ def store(parts: dict[str, bytes]) -> bytes:
         chunks += (head, raw, body)
         directory.append(
             struct.pack(
-                "<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0x800, 0, 0, 0x21, crc, len(body), len(body), len(raw),
-                0, 0, 0, 0, 0, off,
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0x800,
+                0,
+                0,
+                0x21,
+                crc,
+                len(body),
+                len(body),
+                len(raw),
+                0,
+                0,
+                0,
+                0,
+                0,
+                off,
             )  # fmt: skip
             + raw
         )
@@ -250,14 +268,14 @@ _SHEET_TAG = re.compile(rb"<(?:\w{1,32}:)?sheet\s([^<>]{0,4096}+)>")
 _REL_TAG = re.compile(rb"<(?:\w{1,32}:)?Relationship\s([^<>]{0,4096}+)>")
 _ATTR = re.compile(rb'([\w:]{1,64}+)\s{0,8}+=\s{0,8}+"([^"<>]{0,2048}+)"')
 #: one pass over the cells: a reference outside the form's extent (columns past CZ, rows past 999; group 1), or a
-#: cell holding a formula: its start-tag attributes (group 2), then the formula, then its cached value (group 3).
-#: Far references are caught as every spreadsheet program writes them (the reference first); a file that puts it
-#: elsewhere and reaches far is stopped by the memory cap of the reading process (contain.py) instead.
+#: cell holding a formula: its reference (group 2), the formula, then its cached value (group 3). References are
+#: read where every spreadsheet program writes them (first): a file that puts a far one elsewhere is stopped by the
+#: memory cap of the reading process (contain.py), and its formulas are simply not seen.
 _CELLS = re.compile(
-    rb'<c\s(?:r="((?:[A-Z]{3}|[D-Z][A-Z]|[A-Z]{0,2}[0-9]{4}|[A-Z]{1,2}0)[A-Z0-9]{0,8}+)'
-    rb"|([^<>]{0,1024}+)>\s{0,64}+<f[\s/>](?>[^<]{0,16384}+)(?:</f>)?\s{0,64}+(<v(?:\s[^<>]{0,64}+)?>[^<]{1,64}+)?)"
+    rb'<c\sr="(?:((?:[A-Z]{3}|[D-Z][A-Z]|[A-Z]{0,2}[0-9]{4}|[A-Z]{1,2}0)[A-Z0-9]{0,8}+)'
+    rb'|([A-Z]{1,2}[0-9]{1,3})"[^<>]{0,1024}+>\s{0,64}+<f[\s/>](?>[^<]{0,16384}+)(?:</f>)?\s{0,64}+'
+    rb"(<v(?:\s[^<>]{0,64}+)?>[^<]{1,64}+)?)"
 )
-_R = re.compile(rb'(?:^|\s)r="([A-Z]{1,3}[0-9]{1,7})"')
 _CELL_AT = re.compile(rb"<c\s([^<>]{0,1024}+)>")
 _DIMENSION = re.compile(rb"<dimension\s[^<>]{0,256}+>")
 _ROW_TAG = re.compile(rb"<row\s([^<>]{0,1024}+)>")
@@ -350,10 +368,9 @@ def scan_sheet(xml: bytes, sheet: str) -> tuple[bytes, SheetScan]:
     if any(far for far, _, _ in cells):
         xml = _within_extent(xml, sheet)
         cells = _CELLS.findall(xml)
-    for _, attrs, value in cells:
-        ref = _R.search(attrs)
+    for _, ref, value in cells:
         if ref:
-            scan.formulas[ref.group(1).decode()] = bool(value) and not value.startswith(b"<v/")
+            scan.formulas[ref.decode()] = bool(value)
     if b'hidden="' in xml:
         for m in _ROW_TAG.finditer(xml):
             a = _attrs(m.group(1))

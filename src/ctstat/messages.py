@@ -48,8 +48,7 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
     ),
     "damaged-archive": (
         E,
-        "Tệp bị hỏng hoặc bị sửa bất thường ({detail}). Mở biểu mẫu bằng Excel hoặc LibreOffice, lưu lại rồi "
-        "gửi lại.",
+        "Tệp bị hỏng hoặc bị sửa bất thường ({detail}). Mở biểu mẫu bằng Excel hoặc LibreOffice, lưu lại rồi gửi lại.",
         "The file is damaged or was altered in an unusual way ({detail}). Open the form in Excel or LibreOffice, "
         "save it again and send it.",
     ),
@@ -242,7 +241,9 @@ def printable(text: str, limit: int | None = None) -> str:
     """`text` with control characters shown as escapes (\\x1b) and, past `limit`, cut with the length said."""
     if limit is not None and len(text) > limit:
         text = f"{text[:limit]}… ({len(text)})"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
+    return _CONTROL.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text
+    )
 
 
 def make_issue(code: str, severity: Severity | None = None, **fields: Any) -> Issue:

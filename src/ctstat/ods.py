@@ -21,8 +21,11 @@ _TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 _TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 _STYLE = "urn:oasis:names:tc:opendocument:xmlns:style:1.0"
 
-T_TABLE, T_ROW, T_CELL, T_COVERED = f"{_TABLE} table", f"{_TABLE} table-row", f"{_TABLE} table-cell", (
-    f"{_TABLE} covered-table-cell"
+T_TABLE, T_ROW, T_CELL, T_COVERED = (
+    f"{_TABLE} table",
+    f"{_TABLE} table-row",
+    f"{_TABLE} table-cell",
+    (f"{_TABLE} covered-table-cell"),
 )
 X_P, X_S, X_TAB, X_BR = f"{_TEXT} p", f"{_TEXT} s", f"{_TEXT} tab", f"{_TEXT} line-break"
 S_STYLE, S_TABLE_PROPS = f"{_STYLE} style", f"{_STYLE} table-properties"

@@ -4,52 +4,30 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ctstat.rollup import Completeness
 
 from ctstat.atomic import atomic_write
 from ctstat.catalogue import Catalogue, load_catalogue
 from ctstat.errors import UsageError
 from ctstat.form import FormHeader, write_form
+from ctstat.inputs import find_files, read_all
 from ctstat.layout import form_layout
 from ctstat.messages import make_issue
 from ctstat.period import Period, parse_period, vintage_for
 from ctstat.report import FileReport, Report
-from ctstat.rollup import Completeness
 from ctstat.units import LEVEL_VI, Hierarchy, Unit, load_units, slug
-from ctstat.validate import validate_batch, validate_submissions
-from ctstat.workbook import EXTENSIONS, Submission, read_submission, sha256_of
-
-
-def find_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Files named, and workbooks under folders (recursively), in a stable order; lock files skipped.
-
-    Anything with a workbook's name that is not a folder is listed, FIFOs, devices and broken links included:
-    the reader's guard reports each of them (one issue), so nothing a ward sends is silently passed over."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(
-                f
-                for f in p.rglob("*")
-                if f.suffix.lower() in EXTENSIONS
-                and not f.name.startswith(("~$", ".~lock", "."))
-                and (f.is_symlink() or not f.is_dir())
-            )
-        elif p.exists() or p.is_symlink():
-            out.append(p)
-        else:
-            raise UsageError(f"no such file or folder: {p}")
-    return out
-
+from ctstat.workbook import Submission, sha256_of
 
 _WORKER_CATALOGUE: Catalogue | None = None
 
@@ -57,18 +35,6 @@ _WORKER_CATALOGUE: Catalogue | None = None
 def _init_worker(catalogue_dir: str) -> None:
     global _WORKER_CATALOGUE
     _WORKER_CATALOGUE = load_catalogue(catalogue_dir)
-
-
-def read_all(files: Sequence[Path], catalogue: Catalogue, jobs: int = 1) -> Iterator[Submission]:
-    """Read files, in order, in `jobs` worker processes under a memory cap and a time limit (contain.py): a file
-    that crashes or hangs its reader is one issue, and the others are still read."""
-    from ctstat.contain import contained_map
-
-    yield from contained_map(partial(read_submission, catalogue=catalogue), [str(f) for f in files], _unread, jobs)
-
-
-def _unread(path: str, code: str, detail: str) -> Submission:
-    return Submission(path=path, issues=[make_issue(code, path=path, detail=detail)])
 
 
 def validate_paths(
@@ -85,12 +51,24 @@ def validate_paths(
     files = find_files(paths)
     if not files:
         raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to validate")
-    subs = []
+    subs: list[Submission] = []
+    warm = threading.Thread(target=_load_checks, args=(catalogue,), daemon=True)
     for sub in read_all(files, catalogue, jobs):
+        if not subs:
+            warm.start()  # pandas, pandera and the schema load while the workers read
         subs.append(sub)
         if callable(progress):
             progress()
+    warm.join()
+    from ctstat.validate import validate_submissions
+
     return validate_submissions(subs, catalogue, per, units)
+
+
+def _load_checks(catalogue: Catalogue) -> None:
+    from ctstat.validate import warm_up
+
+    warm_up(catalogue)
 
 
 def default_jobs() -> int:
@@ -238,6 +216,9 @@ def collect_inputs(
     paths: Iterable[str | Path], catalogue: Catalogue, period: Period, units: str | None = None, jobs: int = 1
 ) -> RollupInputs:
     """Read and validate ward files, and read district rollup workbooks, for a rollup."""
+    import pandas as pd
+
+    from ctstat.validate import validate_batch
     from ctstat.writer import read_rollup_data
 
     vintage = vintage_for(period, units)
@@ -323,6 +304,9 @@ def rollup_collected(
     received_at: Mapping[str, datetime] | None = None,
 ) -> RollupResult:
     """The rollup proper, from inputs already validated (by `collect_inputs`, or from the ledger)."""
+    import numpy as np
+    import pandas as pd
+
     from ctstat import rollup as ru
     from ctstat.writer import InputFile, RollupSheetData
 
@@ -514,8 +498,10 @@ def _manifest(
     top: Mapping[str, pd.DataFrame],
     when: datetime | None,
 ) -> dict[str, Any]:
+    import pandas as pd
+
     from ctstat import __version__
-    from ctstat.rollup import Completeness
+    from ctstat import rollup as ru
 
     used = set(valid_codes)
 
@@ -554,7 +540,7 @@ def _manifest(
             }
             for rep, kind in inputs
         ],
-        "completeness": {parent: Completeness.count(rows) for parent, rows in by_parent.items()},
+        "completeness": {parent: ru.Completeness.count(rows) for parent, rows in by_parent.items()},
         "chase_list": [s.to_dict() for s in result.completeness.chase_list()],
         "totals": {ind_id: num(frame["value"].iloc[0]) for ind_id, frame in top.items()},
     }

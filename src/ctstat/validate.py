@@ -244,6 +244,11 @@ def run_schema(
         reports[i].issues.append(_spec_issue(spec, frame.iloc[i], subs[i], catalogue))
 
 
+def warm_up(catalogue: Catalogue) -> None:
+    """Load pandera and build the catalogue's schema ahead of the first batch (the CLI does it while reading)."""
+    _schema(catalogue)
+
+
 @cache
 def _schema(catalogue: Catalogue) -> tuple[Any, dict[str, CheckSpec]]:
     return build_schema(catalogue)

@@ -1,0 +1,58 @@
+"""The input stage: which files a command reads, and reading them safely (guard, then contained workers).
+
+Kept free of pandas and pandera so that reading starts at once; the checks load while the workers read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
+from pathlib import Path
+
+from ctstat.catalogue import Catalogue
+from ctstat.errors import UsageError
+from ctstat.messages import make_issue
+from ctstat.workbook import EXTENSIONS, Submission, read_submission
+
+
+def find_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named, and workbooks under folders (recursively), in a stable order; lock files skipped.
+
+    Anything with a workbook's name that is not a folder is listed, FIFOs, devices and broken links included:
+    the reader's guard reports each of them (one issue), so nothing a ward sends is silently passed over."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(
+                f
+                for f in p.rglob("*")
+                if f.suffix.lower() in EXTENSIONS
+                and not f.name.startswith(("~$", ".~lock", "."))
+                and (f.is_symlink() or not f.is_dir())
+            )
+        elif p.exists() or p.is_symlink():
+            out.append(p)
+        else:
+            raise UsageError(f"no such file or folder: {p}")
+    return out
+
+
+def read_all(files: Sequence[Path], catalogue: Catalogue, jobs: int = 1) -> Iterator[Submission]:
+    """Read files, in order, in `jobs` worker processes under a memory cap and a time limit (contain.py): a file
+    that crashes or hangs its reader is one issue, and the others are still read."""
+    from ctstat.contain import contained_map
+
+    _preload()
+    yield from contained_map(partial(read_submission, catalogue=catalogue), [str(f) for f in files], _unread, jobs)
+
+
+def _unread(path: str, code: str, detail: str) -> Submission:
+    return Submission(path=path, issues=[make_issue(code, path=path, detail=detail)])
+
+
+def _preload() -> None:
+    """Import what a reading worker may need before any worker is forked, so that no worker ever imports (and a
+    worker forked later, while another thread imports, cannot inherit a held import lock)."""
+    import msoffcrypto  # noqa: F401
+    import olefile  # noqa: F401
+    import python_calamine  # noqa: F401
