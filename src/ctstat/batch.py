@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ctstat.catalogue import Catalogue, load_catalogue
+from ctstat.cells import FileCheck
 from ctstat.config import JobConfig
 from ctstat.errors import UsageError
 from ctstat.inputs import find_files, read_all
@@ -178,7 +179,8 @@ def _take_in(
         todo.append((f, rel, st, sha, row))
     gone = [row for rel, row in known.items() if rel not in seen]
     todo.sort(key=lambda t: (t[2].st_mtime_ns, t[1]))  # within a run, the later file is the resubmission
-    subs = list(read_all([t[0] for t in todo], catalogue, cfg.jobs or 1))
+    check = FileCheck(catalogue, cfg.period, cfg.units)
+    subs = list(read_all([t[0] for t in todo], catalogue, cfg.jobs or 1, check))
     report, frame = validate_batch(subs, catalogue, cfg.period, cfg.units, check_duplicates=False)
     annotated: dict[int, str] = {}
     if any(rep.issues for rep in report.files):

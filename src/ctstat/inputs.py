@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from ctstat.catalogue import Catalogue
+from ctstat.cells import FileCheck
 from ctstat.errors import UsageError
 from ctstat.messages import make_issue
 from ctstat.workbook import EXTENSIONS, Submission, read_submission
@@ -37,13 +38,24 @@ def find_files(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def read_all(files: Sequence[Path], catalogue: Catalogue, jobs: int = 1) -> Iterator[Submission]:
+def read_all(
+    files: Sequence[Path], catalogue: Catalogue, jobs: int = 1, check: FileCheck | None = None
+) -> Iterator[Submission]:
     """Read files, in order, in `jobs` worker processes under a memory cap and a time limit (contain.py): a file
     that crashes or hangs its reader is one issue, and the others are still read."""
     from ctstat.contain import contained_map
 
     _preload()
-    yield from contained_map(partial(read_submission, catalogue=catalogue), [str(f) for f in files], _unread, jobs)
+    read = partial(_read, catalogue=catalogue, check=check)
+    yield from contained_map(read, [str(f) for f in files], _unread, jobs)
+
+
+def _read(path: str, catalogue: Catalogue, check: FileCheck | None) -> Submission:
+    """In a worker: read one file and, with `check`, run its per-file checks there too (in parallel)."""
+    sub = read_submission(path, catalogue)
+    if check is not None:
+        sub.checked = check(sub)
+    return sub
 
 
 def _unread(path: str, code: str, detail: str) -> Submission:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 from ctstat.atomic import atomic_write
 from ctstat.catalogue import Catalogue, load_catalogue
+from ctstat.cells import FileCheck
 from ctstat.errors import UsageError
 from ctstat.form import FormHeader, write_form
 from ctstat.inputs import find_files, read_all
@@ -53,7 +54,7 @@ def validate_paths(
         raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to validate")
     subs: list[Submission] = []
     warm = threading.Thread(target=_load_checks, args=(catalogue,), daemon=True)
-    for sub in read_all(files, catalogue, jobs):
+    for sub in read_all(files, catalogue, jobs, FileCheck(catalogue, per, units)):
         if not subs:
             warm.start()  # pandas, pandera and the schema load while the workers read
         subs.append(sub)

@@ -39,6 +39,8 @@ class Submission:
     formula_keys: set[str] | None = None
     nocache_keys: set[str] = field(default_factory=set)
     issues: list[Issue] = field(default_factory=list)
+    #: (report, cleaned values) when the per-file checks (cells.FileCheck) already ran, in the reading worker
+    checked: Any = None
 
     @property
     def readable(self) -> bool:
