@@ -98,7 +98,7 @@ def test_indicators_lists_provenance(runner: CliRunner) -> None:
 def test_annotate_option(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(SAMPLES / "faulty" / "01-so-am.xlsx"), "--annotate", str(tmp_path)])
     assert result.exit_code == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["01-so-am.kiem-tra.xlsx"]
+    assert [p.name for p in tmp_path.iterdir()] == ["01-so-am.xlsx.kiem-tra.xlsx"]
 
 
 def test_python_dash_m_runs() -> None:

@@ -10,7 +10,7 @@ import pytest
 from ctstat import guard
 from ctstat.catalogue import TOTAL, Catalogue
 from ctstat.layout import cell_key, form_layout
-from ctstat.pipeline import validate_paths
+from ctstat.pipeline import validate_files, validate_paths
 from ctstat.report import Severity
 
 from .conftest import SAMPLES, MakeForm
@@ -211,8 +211,8 @@ def test_inputs_are_never_touched(catalogue: Catalogue, tmp_path: Path) -> None:
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in src.iterdir()}
     from ctstat.annotate import annotate_report
 
-    report = validate_paths([src], catalogue, period="2025-H1")
-    annotate_report(report, catalogue, tmp_path / "out")
+    report, subs = validate_files([src], catalogue, period="2025-H1")
+    annotate_report(report, subs, catalogue, tmp_path / "out")
     after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in src.iterdir()}
     assert before == after
 
@@ -222,17 +222,17 @@ def test_annotated_copy_marks_cells_and_links_them(catalogue: Catalogue, tmp_pat
 
     from ctstat.annotate import RESULT_SHEET, annotate_report
 
-    report = validate_paths([SAMPLES / "faulty" / "04-tro-giup-vuot.xlsx"], catalogue)
-    (out,) = annotate_report(report, catalogue, tmp_path)
+    report, subs = validate_files([SAMPLES / "faulty" / "04-tro-giup-vuot.xlsx"], catalogue)
+    (out,) = annotate_report(report, subs, catalogue, tmp_path)
     wb = load_workbook(out)
     assert wb.sheetnames[0] == RESULT_SHEET
     ws = wb[RESULT_SHEET]
-    rows = list(ws.iter_rows(min_row=4, values_only=True))
+    rows = list(ws.iter_rows(min_row=6, values_only=True))
     assert [(r[1], r[2], r[4]) for r in rows] == [
         ("Biểu 2", "D30", "assisted-exceeds-special"),
         ("Biểu 2", "E30", "assisted-exceeds-special"),
     ]
-    assert ws["C4"].hyperlink.location == "'Biểu 2'!D30"
+    assert ws["C6"].hyperlink.location == "'Biểu 2'!D30"
     cell = wb["Biểu 2"]["D30"]
     assert cell.comment is not None and "assisted-exceeds-special" in cell.comment.text
     assert cell.fill.fgColor.rgb.endswith("FFC7CE")
@@ -243,8 +243,8 @@ def test_annotation_of_an_unreadable_file_still_lists_its_issue(catalogue: Catal
 
     from ctstat.annotate import RESULT_SHEET, annotate_report
 
-    report = validate_paths([SAMPLES / "faulty" / "09-tep-hong.xlsx"], catalogue)
-    (out,) = annotate_report(report, catalogue, tmp_path)
+    report, subs = validate_files([SAMPLES / "faulty" / "09-tep-hong.xlsx"], catalogue)
+    (out,) = annotate_report(report, subs, catalogue, tmp_path)
     assert load_workbook(out).sheetnames == [RESULT_SHEET]
 
 

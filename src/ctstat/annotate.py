@@ -1,130 +1,255 @@
-"""Marked-up copies of submissions: offending cells filled and commented, plus a first sheet listing every issue."""
+"""Marked-up copies of submissions: the form rebuilt from the catalogue with the ward's values, offending cells
+filled and commented, and a first sheet listing every issue.
+
+The ward's file is never opened again: the copy is written from what the reader took out of it (values, cover,
+which totals were formulas and which were typed over), so whatever the input format (.xlsx, .xlsm, .xls, .ods)
+the copy is a plain .xlsx of the form's size, nothing from the input becomes a formula, a link or markup, and
+validating the copy gives the same value issues as the original. Issues about the file's shape (moved, hidden,
+merged or missing rows and sheets; a file that could not be read) are listed; the copy itself has the form's
+layout.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
-import warnings
+from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from ctstat.atomic import atomic_write
 from ctstat.catalogue import Catalogue
+from ctstat.errors import UsageError
+from ctstat.layout import COVER, form_layout
+from ctstat.messages import printable
+from ctstat.period import Period
 from ctstat.report import FileReport, Lang, Report, Severity
+from ctstat.workbook import Submission
 
 RESULT_SHEET = "Kết quả kiểm tra"
-FILL = {Severity.ERROR: "FFC7CE", Severity.WARNING: "FFE699"}
+FILL = {Severity.ERROR: "#FFC7CE", Severity.WARNING: "#FFE699"}
+SUFFIX = ".kiem-tra.xlsx"
+_UNSAFE = re.compile(r"[^\w.\-() ]", re.UNICODE)
 
 
 def annotated_name(path: str) -> str:
-    return f"{Path(path).stem}.kiem-tra.xlsx"
+    """'00301 sai.ods' -> '00301 sai.ods.kiem-tra.xlsx': the source extension is kept, so the copies of
+    x.xlsx, x.ods and x.xls differ; characters a file name should not hold become '_', never a leading dash."""
+    name = _UNSAFE.sub("_", printable(Path(path).name, 120).replace("\\", "_"))
+    return ("_" + name if name.startswith(("-", ".")) else name) + SUFFIX
 
 
-def annotate_report(report: Report, catalogue: Catalogue, out_dir: str | Path, lang: Lang = "vi") -> list[Path]:
-    """Write a marked-up copy of every file that has issues into `out_dir`; inputs are never modified."""
+def annotate_report(
+    report: Report,
+    subs: Sequence[Submission],
+    catalogue: Catalogue,
+    out_dir: str | Path,
+    lang: Lang = "vi",
+    period: Period | None = None,
+) -> list[Path]:
+    """Write a marked-up copy of every file that has issues into `out_dir`. Refuses (UsageError), before writing
+    anything, a copy whose path would be one of the inputs or would leave `out_dir` through a link."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    base = out.resolve()
+    inputs = {_resolved(s.path) for s in subs}
+    jobs: list[tuple[FileReport, Submission, Path]] = []
     names: set[str] = set()
-    for f in report.files:
-        if not f.issues:
+    for rep, sub in zip(report.files, subs, strict=True):
+        if not rep.issues:
             continue
-        name = annotated_name(f.path)
-        if name in names:  # two inputs with one name in different folders
-            name = f"{Path(f.path).parent.name}-{name}"
+        name = annotated_name(rep.path)
+        if name in names:  # two inputs with one name in different folders: a short hash of the full path
+            digest = hashlib.sha256(rep.path.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+            name = name[: -len(SUFFIX)] + f".{digest}{SUFFIX}"
         names.add(name)
-        written.append(annotate_file(f, out / name, lang))
-    return written
+        target = out / name
+        where = _resolved(str(target))
+        if where in inputs:
+            raise UsageError(f"the marked-up copy {target} would overwrite an input: choose another --annotate folder")
+        if where.parent != base:
+            raise UsageError(f"the marked-up copy {target} would be written outside {out} (a link): refused")
+        jobs.append((rep, sub, target))
+    return [annotate_file(rep, sub, catalogue, target, lang, period) for rep, sub, target in jobs]
 
 
-def annotate_file(rep: FileReport, target: Path, lang: Lang = "vi") -> Path:
-    """The submission with issues marked, or, if it cannot be opened, a workbook holding only the issue list."""
-    from openpyxl import Workbook, load_workbook
-    from openpyxl.comments import Comment
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import quote_sheetname
-    from openpyxl.worksheet.hyperlink import Hyperlink
-
+def _resolved(path: str) -> Path:
     try:
-        # keep_vba for .xlsm; data_only=False keeps the ward's formulas
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # openpyxl warns about print areas of damaged files; irrelevant here
-            wb = load_workbook(rep.path, keep_vba=rep.path.lower().endswith(".xlsm"), keep_links=False)
-        opened = True
-    except Exception:  # unreadable, encrypted, .xls or .ods: the list alone still helps
-        wb = Workbook()
-        wb.active.title = "_"
-        opened = False
-    ws = wb.create_sheet(RESULT_SHEET, 0)
-    header = (
-        ["Mức độ", "Trang", "Ô", "Giá trị", "Mã lỗi", "Nội dung cần sửa"]
-        if lang == "vi"
-        else ["Severity", "Sheet", "Cell", "Value", "Code", "What to fix"]
-    )
-    ws.append(
-        [f"Kết quả kiểm tra tệp {Path(rep.path).name}" if lang == "vi" else f"Validation of {Path(rep.path).name}"]
-    )
-    ws["A1"].font = Font(bold=True, size=13, name="Times New Roman")
-    ws.append(
-        [
-            f"{rep.errors} lỗi, {rep.warnings} cảnh báo"
-            if lang == "vi"
-            else f"{rep.errors} errors, {rep.warnings} warnings"
-        ]
-    )
-    ws.append(header)
-    for cell in ws[3]:
-        cell.font = Font(bold=True, name="Times New Roman")
-    comments: dict[tuple[str, str], list[str]] = {}
-    worst: dict[tuple[str, str], Severity] = {}
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # a link loop
+        return Path(path).absolute()
+
+
+def annotate_file(
+    rep: FileReport,
+    sub: Submission,
+    catalogue: Catalogue,
+    target: Path,
+    lang: Lang = "vi",
+    period: Period | None = None,
+) -> Path:
+    """The marked-up copy of one submission (or, if nothing could be read from it, the list of its issues)."""
+    from ctstat.form import FormHeader, Marks, write_form
+
+    layout = form_layout(catalogue)
+    spots = _spots(rep, sub, catalogue)
+    first = _result_sheet(rep, sub, catalogue, lang)
+    if not sub.readable:
+        import xlsxwriter
+
+        from ctstat.form import Styles
+
+        with atomic_write(target) as tmp:
+            wb = xlsxwriter.Workbook(tmp, {"strings_to_numbers": False, "strings_to_formulas": False})
+            wb.set_properties({"author": "ctstat", "created": datetime(2000, 1, 1)})
+            first(wb, Styles(wb))
+            wb.close()
+        return target
+    values = {k: v for k, v in zip(layout.keys, sub.raw, strict=True) if k not in sub.unavailable}
+    formulas: dict[str, tuple[str, Any]] = {}
+    for key in layout.formulas:
+        raw = values.get(key)
+        if sub.formula_keys is None or key in sub.formula_keys:
+            formulas[key] = ("formula", None if key in sub.nocache_keys else raw)
+        else:
+            formulas[key] = ("value", raw)  # the total was typed over (or cleared): the copy shows what was typed
+    cover = {k: _cover_value(v) for k, v in sub.cover.items()}
+    per = _period(sub, period)
+    code, name = str(cover.get("unit_code") or ""), str(cover.get("unit_name") or "")
+    from ctstat.units import Unit
+
+    vintage = printable(str(cover.get("vintage") or ""), 40)
+    unit = Unit(vintage, "commune", printable(code, 40), printable(name, 120), "", None)
+    parent_text = printable(str(cover.get("parent") or ""), 120).partition(" - ")
+    parent = Unit(vintage, "district", parent_text[0], parent_text[2] or parent_text[0], "", None)
+    header = FormHeader(unit, parent if parent_text[0] else None, None, per, vintage)
+    cells = {pos: (FILL[sev], text) for pos, (sev, text) in spots.items()}
+    return write_form(target, catalogue, header, values, cover, marks=Marks(cells, formulas, first))
+
+
+def _cover_value(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v
+    if isinstance(v, date):
+        return datetime.combine(v, datetime.min.time())
+    return v
+
+
+def _period(sub: Submission, expected: Period | None) -> Period:
+    try:
+        return Period.parse(sub.cover.get("period"))
+    except ValueError:
+        return expected or Period.parse(str(date.today().year))
+
+
+def _spots(rep: FileReport, sub: Submission, catalogue: Catalogue) -> dict[tuple[str, int, int], tuple[Severity, str]]:
+    """(sheet, row, col) in the copy -> (worst severity, comment) for every issue that points at a cell."""
+    from ctstat.guard import parse_ref
+
+    layout = form_layout(catalogue)
+    sheets = {COVER, *(s.name for s in layout.sheets)}
+    out: dict[tuple[str, int, int], tuple[Severity, str]] = {}
     for issue in rep.issues:
-        sev = ("Lỗi" if issue.severity is Severity.ERROR else "Cảnh báo") if lang == "vi" else str(issue.severity)
-        ws.append(
-            [
-                sev,
-                issue.sheet or "",
-                issue.cell or "",
-                "" if issue.value is None else str(issue.value),
-                issue.code,
-                issue.message(lang),
-            ]
-        )
-        row = ws.max_row
-        ws.cell(row, 1).fill = PatternFill("solid", fgColor=FILL[issue.severity])
-        if opened and issue.sheet and issue.cell and issue.sheet in wb.sheetnames:
-            link = ws.cell(row, 3)
-            # an internal link (location), not a relationship target: Excel and LibreOffice both jump to the cell
-            link.hyperlink = Hyperlink(ref=link.coordinate, location=f"{quote_sheetname(issue.sheet)}!{issue.cell}")
-            link.font = Font(color="0563C1", underline="single", name="Times New Roman")
-            spot = (issue.sheet, issue.cell)
-            comments.setdefault(spot, []).append(f"[{issue.code}] {issue.message(lang)}")
-            if worst.get(spot) is not Severity.ERROR:
-                worst[spot] = issue.severity
-        for c in range(1, 6):
-            ws.cell(row, c).alignment = Alignment(vertical="top")
-        ws.cell(row, 6).alignment = Alignment(wrap_text=True, vertical="top")
-        ws.row_dimensions[row].height = 15 * (1 + len(issue.message(lang)) // 110)
-    for letter, width in zip("ABCDEF", (10, 16, 8, 12, 24, 100), strict=True):
-        ws.column_dimensions[letter].width = width
-    ws.freeze_panes = "A4"
-    body = Font(name="Times New Roman")
-    for row_cells in ws.iter_rows(min_row=2):
-        for cell in row_cells:
-            if cell.hyperlink is None and not (cell.font and cell.font.b):
-                cell.font = body
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = "1:3"
-    for (sheet, cell), texts in comments.items():
-        target_ws = wb[sheet]
-        if not re.match(r"^[A-Z]+\d+$", cell):
+        if issue.element in layout.positions:
+            pos = layout.positions[issue.element]  # where the copy puts the cell (a moved row is put back)
+        elif issue.sheet in sheets and issue.cell and (rc := parse_ref(issue.cell)) is not None:
+            pos = (issue.sheet, rc[0], rc[1])
+        else:
             continue
-        c = target_ws[cell]
-        c.fill = PatternFill("solid", fgColor=FILL[worst[(sheet, cell)]])
-        c.comment = Comment("\n".join(texts), "ctstat", width=320, height=max(80, 40 * len(texts)))
-    if not opened and "_" in wb.sheetnames:
-        del wb["_"]
-    wb.active = 0
-    with atomic_write(target) as tmp:
-        wb.save(tmp)
-    return target
+        line = f"[{issue.code}] {issue.message('vi')}"
+        if pos in out:
+            sev, text = out[pos]
+            worst = Severity.ERROR if Severity.ERROR in (sev, issue.severity) else Severity.WARNING
+            out[pos] = (worst, f"{text}\n{line}")
+        else:
+            out[pos] = (issue.severity, line)
+    return out
+
+
+def _result_sheet(
+    rep: FileReport,
+    sub: Submission,
+    catalogue: Catalogue,
+    lang: Lang,
+) -> Any:
+    """The first sheet of a copy: every issue with its cell (an internal link to it), value and what to fix."""
+    from ctstat.layout import a1
+
+    layout = form_layout(catalogue)
+
+    def write(wb: Any, st: Any) -> None:
+        ws = wb.add_worksheet(RESULT_SHEET)
+        vi = lang == "vi"
+        head = wb.add_format({"bold": True, "font_name": "Times New Roman", "border": 1, "bg_color": "#DDEBF7"})
+        cell = wb.add_format({"font_name": "Times New Roman", "border": 1, "valign": "top", "text_wrap": True})
+        link = wb.add_format({"font_name": "Times New Roman", "border": 1, "valign": "top", "font_color": "#0563C1"})
+        link.set_underline(1)
+        sev_fmt = {
+            s: wb.add_format({"font_name": "Times New Roman", "border": 1, "valign": "top", "bg_color": c})
+            for s, c in FILL.items()
+        }
+        title = wb.add_format({"bold": True, "font_size": 14, "font_name": "Times New Roman"})
+        plain = wb.add_format({"font_name": "Times New Roman"})
+        file_name = printable(Path(rep.path).name, 120)
+        ws.write_string(0, 0, f"Kết quả kiểm tra tệp {file_name}" if vi else f"Validation of {file_name}", title)
+        who = " - ".join(x for x in (rep.unit or "", rep.unit_name or "", rep.period or "") if x)
+        ws.write_string(1, 0, (f"Đơn vị, kỳ: {who}" if vi else f"Unit, period: {who}") if who else "", plain)
+        count = (
+            f"{rep.errors} lỗi, {rep.warnings} cảnh báo. Ô có lỗi được tô màu và có ghi chú trong các trang sau."
+            if vi
+            else f"{rep.errors} error(s), {rep.warnings} warning(s). Cells at fault are filled and commented."
+        )
+        ws.write_string(2, 0, count, plain)
+        header = (
+            ["Mức độ", "Trang", "Ô", "Giá trị", "Mã lỗi", "Nội dung cần sửa"]
+            if vi
+            else ["Severity", "Sheet", "Cell", "Value", "Code", "What to fix"]
+        )
+        for c, text in enumerate(header):
+            ws.write_string(4, c, text, head)
+        for i, issue in enumerate(rep.issues):
+            r = 5 + i
+            sev = ("Lỗi" if issue.severity is Severity.ERROR else "Cảnh báo") if vi else str(issue.severity)
+            ws.write_string(r, 0, sev, sev_fmt[issue.severity])
+            ws.write_string(r, 1, issue.sheet or "", cell)
+            where = None
+            if issue.element in layout.positions:
+                s, row, col = layout.positions[issue.element]
+                where = (s, a1(row, col))
+            elif issue.sheet and issue.cell and sub.readable:
+                where = (issue.sheet, issue.cell)
+            if where and sub.readable:
+                target = "'" + where[0].replace("'", "''") + "'!" + where[1]
+                ws.write_url(r, 2, f"internal:{target}", link, string=where[1])
+            else:
+                ws.write_string(r, 2, issue.cell or "", cell)
+            value = issue.value
+            if isinstance(value, float) and math.isfinite(value):
+                ws.write_number(r, 3, value, cell)
+            else:
+                ws.write_string(r, 3, "" if value is None else printable(str(value), 200), cell)
+            ws.write_string(r, 4, issue.code, cell)
+            text = issue.message(lang)
+            ws.write_string(r, 5, text, cell)
+            ws.set_row(r, 15 * max(1, _lines(text, 88)))
+        for c, width in enumerate((10, 16, 9, 14, 22, 90)):
+            ws.set_column(c, c, width)
+        ws.freeze_panes(5, 0)
+        ws.set_landscape()
+        ws.set_paper(9)  # A4
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(4)
+        ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
+        ws.set_footer("&C&P / &N")
+        ws.activate()
+
+    return write
+
+
+def _lines(text: str, width: int) -> int:
+    lines = 0
+    for para in text.split("\n"):
+        lines += max(1, -(-len(para) // width))
+    return lines

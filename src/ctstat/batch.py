@@ -27,7 +27,6 @@ from ctstat.report import FileReport, Report
 from ctstat.rollup import Completeness, UnitStatus
 from ctstat.units import Hierarchy, Unit, load_units
 from ctstat.validate import validate_batch
-from ctstat.workbook import sha256_of
 
 LOCK_NAME = ".ctstat-run.lock"
 ANNOTATED_DIR = "kiem-tra"
@@ -164,23 +163,33 @@ def _take_in(
     # never take in our own outputs (marked-up copies, workbooks) when the output folder sits inside the inbox
     files = [f for f in find_files([cfg.inbox]) if not f.resolve().is_relative_to(out)]
     seen: set[str] = set()
-    todo: list[tuple[Path, str, os.stat_result, str, Row | None]] = []
+    changed: list[tuple[Path, str, os.stat_result, Row | None]] = []
     for f in files:
         rel = f.relative_to(cfg.inbox).as_posix()
         seen.add(rel)
-        st = f.stat()
+        try:
+            st = f.stat()
+        except OSError:  # a broken link: judged (and reported) by the reader's guard like any other file
+            st = f.lstat()
         row = known.get(rel)
         if row is not None and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns):
             continue  # unchanged: not even read
-        sha = sha256_of(f.read_bytes())
+        changed.append((f, rel, st, row))
+    gone = [row for rel, row in known.items() if rel not in seen]
+    changed.sort(key=lambda t: (t[2].st_mtime_ns, t[1]))  # within a run, the later file is the resubmission
+    check = FileCheck(catalogue, cfg.period, cfg.units)
+    # files are read (and hashed) only in the guarded workers: the hash recorded is that of the bytes validated
+    todo: list[tuple[Path, str, os.stat_result, str, Row | None]] = []
+    subs = []
+    for (f, rel, st, row), sub in zip(
+        changed, read_all([t[0] for t in changed], catalogue, cfg.jobs or 1, check), strict=True
+    ):
+        sha = sub.sha256 or f"unread:{st.st_size}:{st.st_mtime_ns}"  # refused before reading (a FIFO, a link)
         if row is not None and row.sha256 == sha:
             ledger.touch(row.id, st.st_size, st.st_mtime_ns)  # touched, same content
             continue
         todo.append((f, rel, st, sha, row))
-    gone = [row for rel, row in known.items() if rel not in seen]
-    todo.sort(key=lambda t: (t[2].st_mtime_ns, t[1]))  # within a run, the later file is the resubmission
-    check = FileCheck(catalogue, cfg.period, cfg.units)
-    subs = list(read_all([t[0] for t in todo], catalogue, cfg.jobs or 1, check))
+        subs.append(sub)
     report, frame = validate_batch(subs, catalogue, cfg.period, cfg.units, check_duplicates=False)
     annotated: dict[int, str] = {}
     if any(rep.issues for rep in report.files):
@@ -189,7 +198,7 @@ def _take_in(
         for i, rep in enumerate(report.files):
             if rep.issues:
                 target = cfg.out / ANNOTATED_DIR / annotated_name(todo[i][1].replace("/", "__"))
-                annotated[i] = str(annotate_file(rep, target))
+                annotated[i] = str(annotate_file(rep, subs[i], catalogue, target, period=cfg.period))
     with ledger.transaction():
         for row in gone:
             ledger.mark_removed(row.id, now)

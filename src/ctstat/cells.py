@@ -40,6 +40,8 @@ def fmt_number(v: float) -> str:
 def text_hint(text: str) -> tuple[str, str]:
     """What a number typed as text may mean, in Vietnamese and English (never applied silently)."""
     t = unicodedata.normalize("NFC", text).strip()
+    if len(t) > 24:  # no count anyone types is that long: no hint
+        return "", ""
     if _THOUSANDS.match(t):
         n = int(re.sub(r"[.\s]", "", t))
         return (

@@ -110,7 +110,7 @@ def validate(
     try:
         from ctstat.catalogue import load_catalogue
         from ctstat.inputs import find_files
-        from ctstat.pipeline import default_jobs, validate_paths
+        from ctstat.pipeline import default_jobs, validate_files
         from ctstat.render import make_consoles, render_report
 
         language = _lang(lang)
@@ -123,13 +123,16 @@ def validate(
 
             with Progress(console=err, transient=True) as bar:
                 task = bar.add_task("Đang kiểm tra" if language == "vi" else "Validating", total=len(files))
-                report = validate_paths(files, cat, period, units, n_jobs, lambda: bar.advance(task))
+                report, subs = validate_files(
+                    files, cat, period, units, n_jobs, lambda: bar.advance(task), exclude=annotate
+                )
         else:
-            report = validate_paths(files, cat, period, units, n_jobs)
+            report, subs = validate_files(files, cat, period, units, n_jobs, exclude=annotate)
         if annotate is not None:
             from ctstat.annotate import annotate_report
+            from ctstat.period import parse_period
 
-            annotate_report(report, cat, annotate, language)
+            annotate_report(report, subs, cat, annotate, language, parse_period(period) if period else None)
         if as_json:
             sys.stdout.write(json.dumps(report.to_dict(language), ensure_ascii=False, indent=2) + "\n")
         else:

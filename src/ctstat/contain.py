@@ -9,6 +9,7 @@ space limit; a worker that dies or overruns costs the file it was reading one is
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing as mp
 import os
 import signal
@@ -74,6 +75,11 @@ def _serve(conn: Connection, fn: Callable[[Any], Any], extra_mb: int, progress: 
     Any failure is sent back as a value. `progress` (shared memory) says which file it is on and since when, so
     the parent can tell which file killed or stalled it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if os.environ.get("CTSTAT_DEBUG") != "1":  # a native reader's dying words (a Rust backtrace) are not for users
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        faulthandler.disable()  # it may hold its own copy of stderr (pytest's does)
     _limit_memory(extra_mb)
     while True:
         try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -53,9 +54,14 @@ class FormHeader:
 class Styles:
     def __init__(self, wb: xlsxwriter.Workbook) -> None:
         base = {"font_name": FONT, "font_size": 11, "valign": "vcenter"}
+        self._wb = wb
+        self._specs: dict[int, dict[str, Any]] = {}
+        self._marked: dict[tuple[int, str], Format] = {}
 
         def f(**kw: Any) -> Format:
-            return wb.add_format({**base, **kw})
+            fmt = wb.add_format({**base, **kw})
+            self._specs[id(fmt)] = {**base, **kw}
+            return fmt
 
         border = {"border": 1}
         self.text = f()
@@ -90,6 +96,25 @@ class Styles:
         self.cell = f(text_wrap=True, **border)
         self.cell_center = f(align="center", text_wrap=True, **border)
 
+    def marked(self, fmt: Format, color: str) -> Format:
+        """`fmt` filled with `color` (a cell a marked-up copy points at)."""
+        key = (id(fmt), color)
+        if key not in self._marked:
+            self._marked[key] = self._wb.add_format({**self._specs[id(fmt)], "bg_color": color, "pattern": 1})
+        return self._marked[key]
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What a marked-up copy adds to a rebuilt form: cells to fill and comment, formula cells as the ward's file
+    had them, and a first sheet (the list of issues)."""
+
+    #: (sheet, 1-based row, 1-based col) -> (fill colour, comment)
+    cells: Mapping[tuple[str, int, int], tuple[str, str]]
+    #: formula cell key -> ("formula", cached value as read, or None for none) or ("value", what was typed instead)
+    formulas: Mapping[str, tuple[str, Any]]
+    first_sheet: Callable[[xlsxwriter.Workbook, Styles], None]
+
 
 def write_form(
     path: str | Path,
@@ -98,6 +123,7 @@ def write_form(
     values: Mapping[str, Any] | None = None,
     cover_overrides: Mapping[str, Any] | None = None,
     created: datetime | None = None,
+    marks: Marks | None = None,
 ) -> Path:
     """Write a form for `header.unit`: blank, or filled with `values` (cell key -> number, text or None).
 
@@ -118,10 +144,12 @@ def write_form(
             }
         )
         st = Styles(wb)
-        _write_cover(wb, st, catalogue, header, cover_overrides or {})
+        if marks is not None:
+            marks.first_sheet(wb, st)
+        _write_cover(wb, st, catalogue, header, cover_overrides or {}, marks)
         _write_guide(wb, st, catalogue)
         for sheet in layout.sheets:
-            _write_sheet(wb, st, catalogue, layout, sheet, header, values)
+            _write_sheet(wb, st, catalogue, layout, sheet, header, values, marks)
         wb.worksheets()[0].activate()
         wb.close()
     return path
@@ -145,8 +173,23 @@ def print_setup(ws: Worksheet, last_col: int, repeat: tuple[int, int] | None = N
     ws.set_footer('&C&"Times New Roman"&9Trang &P/&N')
 
 
+def _mark(ws: Worksheet, st: Styles, marks: Marks | None, r: int, c: int, fmt: Format) -> Format:
+    """The format of the 0-based cell (r, c), filled and commented if the marked-up copy points at it."""
+    spot = marks.cells.get((ws.name, r + 1, c + 1)) if marks is not None else None
+    if spot is None:
+        return fmt
+    color, text = spot
+    ws.write_comment(r, c, text, {"author": "ctstat", "x_scale": 2.5, "y_scale": 2 + text.count("\n")})
+    return st.marked(fmt, color)
+
+
 def _write_cover(
-    wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, h: FormHeader, overrides: Mapping[str, Any]
+    wb: xlsxwriter.Workbook,
+    st: Styles,
+    cat: Catalogue,
+    h: FormHeader,
+    overrides: Mapping[str, Any],
+    marks: Marks | None = None,
 ) -> None:
     ws = wb.add_worksheet(COVER)
     ws.set_column(0, 0, 4)
@@ -174,17 +217,17 @@ def _write_cover(
         ws.write(r, 0, i + 1, st.code)
         ws.write(r, 1, fld.label_vi, st.cover_label)
         v = values.get(fld.key)
-        if fld.key == "report_date":
-            if isinstance(v, datetime):
-                ws.write_datetime(r, 2, v, st.cover_date)
-            else:
-                ws.write_blank(r, 2, None, st.cover_date)
+        fmt = _mark(ws, st, marks, r, 2, st.cover_input if fld.editable else st.cover_value)
+        if fld.key == "report_date" and isinstance(v, datetime):
+            ws.write_datetime(r, 2, v, _mark(ws, st, marks, r, 2, st.cover_date))
+        elif fld.key == "report_date" and v is None:
+            ws.write_blank(r, 2, None, st.cover_date)
         elif v is None or v == "":
-            ws.write_blank(r, 2, None, st.cover_input if fld.editable else st.cover_value)
-        elif isinstance(v, (int, float)):
-            ws.write_number(r, 2, v, st.cover_input if fld.editable else st.cover_value)
+            ws.write_blank(r, 2, None, fmt)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            ws.write_number(r, 2, v, fmt)
         else:
-            ws.write_string(r, 2, str(v), st.cover_input if fld.editable else st.cover_value)
+            ws.write_string(r, 2, inert_text(v), fmt)
     last = COVER_FIELDS[-1].row
     ws.write(
         last + 1,
@@ -261,6 +304,15 @@ def _write_guide(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue) -> None:
     print_setup(ws, 1)
 
 
+def inert_text(value: Any) -> str:
+    """Any value as text a workbook can hold: control characters shown as escapes, cut to Excel's cell limit."""
+    from ctstat.messages import printable
+
+    text = "TRUE" if value is True else "FALSE" if value is False else str(value)
+    text = printable(text)
+    return text if len(text) <= 32767 else text[:32760] + "…"
+
+
 def _write_sheet(
     wb: xlsxwriter.Workbook,
     st: Styles,
@@ -269,9 +321,10 @@ def _write_sheet(
     sheet: SheetLayout,
     h: FormHeader,
     values: Mapping[str, Any],
+    marks: Marks | None = None,
 ) -> None:
     receiver = f"UBND {h.parent.name}" if h.parent else ""
-    write_form_sheet(wb, st, cat, layout, sheet, h.unit.name, receiver, h.period, values)
+    write_form_sheet(wb, st, cat, layout, sheet, h.unit.name, receiver, h.period, values, marks=marks)
 
 
 def write_form_sheet(
@@ -286,6 +339,7 @@ def write_form_sheet(
     values: Mapping[str, Any],
     report: bool = False,
     banner: str | None = None,
+    marks: Marks | None = None,
 ) -> Worksheet:
     """One form-group sheet in the biểu layout: a ward's form (inputs and formulas) or, with `report`, a
     rolled-up report of the same layout holding values only."""
@@ -367,15 +421,17 @@ def write_form_sheet(
                     ws.write_number(r, c.col - 1, v, fmt)
                 continue
             parts = layout.formulas.get(key)
-            if parts:
+            as_read = marks.formulas.get(key) if marks is not None else None
+            if parts and (as_read is None or as_read[0] == "formula"):
                 refs = [layout.positions[p] for p in parts]
                 rows_ = sorted({p[1] for p in refs})
                 cols_ = sorted({p[2] for p in refs})
                 formula = f"=SUM({a1(rows_[0], cols_[0])}:{a1(rows_[-1], cols_[-1])})"
-                cached = _cached(layout, key, values)
-                ws.write_formula(r, c.col - 1, formula, st.formula, cached)
+                cached = _cached(layout, key, values) if as_read is None else _as_cached(as_read[1])
+                ws.write_formula(r, c.col - 1, formula, _mark(ws, st, marks, r, c.col - 1, st.formula), cached)
                 continue
-            _write_input(ws, r, c.col - 1, values.get(key), el.type, st)
+            value = as_read[1] if as_read is not None else values.get(key)
+            _write_input(ws, r, c.col - 1, value, el.type, st, marks)
     ws.freeze_panes(NUMBER_ROW, 3)
     signature(ws, st, sheet.last_row + 2, last)
     protect(ws)
@@ -383,14 +439,24 @@ def write_form_sheet(
     return ws
 
 
-def _write_input(ws: Worksheet, r: int, c: int, value: Any, vtype: str, st: Styles) -> None:
+def _as_cached(value: Any) -> Any:
+    """A formula's cached result as the ward's file had it ('' when it had none: the copy keeps that fault)."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    return inert_text(value)
+
+
+def _write_input(ws: Worksheet, r: int, c: int, value: Any, vtype: str, st: Styles, marks: Marks | None = None) -> None:
     if vtype == "yesno":
+        fmt = _mark(ws, st, marks, r, c, st.input_text)
         if value is None:
-            ws.write_blank(r, c, None, st.input_text)
-        elif isinstance(value, str):
-            ws.write_string(r, c, value, st.input_text)
+            ws.write_blank(r, c, None, fmt)
+        elif isinstance(value, str) or marks is not None:
+            ws.write_string(r, c, inert_text(value), fmt)
         else:
-            ws.write_string(r, c, YES if value else NO, st.input_text)
+            ws.write_string(r, c, YES if value else NO, fmt)
         ws.data_validation(
             r,
             c,
@@ -404,12 +470,13 @@ def _write_input(ws: Worksheet, r: int, c: int, value: Any, vtype: str, st: Styl
             },
         )
         return
+    fmt = _mark(ws, st, marks, r, c, st.input)
     if value is None:
-        ws.write_blank(r, c, None, st.input)
-    elif isinstance(value, str):
-        ws.write_string(r, c, value, st.input)
-    else:
-        ws.write_number(r, c, value, st.input)
+        ws.write_blank(r, c, None, fmt)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        ws.write_number(r, c, value, fmt)
+    else:  # text, a date, TRUE/FALSE, NaN or ±inf: shown as typed, as text
+        ws.write_string(r, c, inert_text(value), fmt)
     ws.data_validation(
         r,
         c,

@@ -77,7 +77,7 @@ def read_file(path: str, limit: int | None = None) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise Refused("not-a-file", "không phải tệp thường / not a regular file")
         if st.st_size > limit:
-            raise Refused("file-too-large", f"{st.st_size / 1e6:.1f} MB > {limit / 1e6:.0f} MB")
+            raise Refused("file-too-large", f"{st.st_size / 2**20:.1f} MB > {limit / 2**20:.0f} MB")
         chunks, n = [], 0
         while True:
             chunk = os.read(fd, min(1 << 20, limit + 1 - n))
@@ -86,7 +86,7 @@ def read_file(path: str, limit: int | None = None) -> bytes:
             chunks.append(chunk)
             n += len(chunk)
             if n > limit:  # the file grew while being read
-                raise Refused("file-too-large", f"> {limit / 1e6:.0f} MB")
+                raise Refused("file-too-large", f"> {limit / 2**20:.0f} MB")
         return b"".join(chunks)
     except OSError as exc:
         raise Refused("file-unreadable", exc.strerror or type(exc).__name__) from None
@@ -117,7 +117,7 @@ class Package:
         self.infos = _directory(data)
         declared = sum(p.size for p in self.infos.values())
         if declared > MAX_TOTAL_BYTES:  # only a first sign: what is inflated is capped as it is inflated
-            raise Refused("unpacked-too-large", f"{declared / 1e6:.0f} MB")
+            raise Refused("unpacked-too-large", f"{declared / 2**20:.0f} MB")
         self.inflated = 0
 
     def has(self, name: str) -> bool:
@@ -148,7 +148,7 @@ class Package:
         except zlib.error:
             raise Refused("unreadable-workbook", f"zip: {name[:80]}") from None
         if len(out) > cap:
-            raise Refused("unpacked-too-large", f"{name[:80]} > {cap / 1e6:.0f} MB")
+            raise Refused("unpacked-too-large", f"{name[:80]} > {cap / 2**20:.0f} MB")
         self.inflated += len(out)
         return out
 
@@ -455,7 +455,7 @@ def check_xls(data: bytes, wanted: set[str]) -> dict[str, SheetScan]:
         if stream is None:
             raise Refused("unreadable-workbook", "không có luồng Workbook / no Workbook stream")
         if ole.get_size(stream) > MAX_PART_BYTES:
-            raise Refused("unpacked-too-large", f"Workbook > {MAX_PART_BYTES / 1e6:.0f} MB")
+            raise Refused("unpacked-too-large", f"Workbook > {MAX_PART_BYTES / 2**20:.0f} MB")
         buf = ole.openstream(stream).read(MAX_PART_BYTES + 1)
     except Refused:
         raise

@@ -68,9 +68,9 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
     ),
     "data-outside-form": (
         E,
-        "Có dữ liệu nằm ngoài vùng biểu mẫu {detail}. Xóa các ô, dòng, cột thừa ngoài biểu mẫu (hoặc chép số "
+        "Có dữ liệu nằm ngoài vùng của biểu mẫu{detail}. Xóa các ô, dòng, cột thừa ngoài biểu mẫu (hoặc chép số "
         "liệu sang biểu mẫu gốc), lưu rồi gửi lại.",
-        "There are data outside the form's area {detail}. Delete the extra cells, rows and columns outside the "
+        "There are data outside the form's area{detail}. Delete the extra cells, rows and columns outside the "
         "form (or copy the data into the original form), save it and send it again.",
     ),
     "reader-crashed": (

@@ -47,9 +47,26 @@ def validate_paths(
     progress: object = None,
 ) -> Report:
     """Validate every workbook in `paths`. Raises UsageError when there is nothing to validate."""
+    return validate_files(paths, catalogue, period, units, jobs, progress)[0]
+
+
+def validate_files(
+    paths: Iterable[str | Path],
+    catalogue: Catalogue | None = None,
+    period: str | Period | None = None,
+    units: str | None = None,
+    jobs: int = 1,
+    progress: object = None,
+    exclude: Path | None = None,
+) -> tuple[Report, list[Submission]]:
+    """`validate_paths`, also returning what was read of each file (for marked-up copies); files under
+    `exclude` (the folder the copies go to) are not read."""
     catalogue = catalogue or load_catalogue()
     per = parse_period(period) if period is not None else None
     files = find_files(paths)
+    if exclude is not None:
+        skip = exclude.resolve()
+        files = [f for f in files if not f.resolve().is_relative_to(skip)]
     if not files:
         raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to validate")
     subs: list[Submission] = []
@@ -63,7 +80,7 @@ def validate_paths(
     warm.join()
     from ctstat.validate import validate_submissions
 
-    return validate_submissions(subs, catalogue, per, units)
+    return validate_submissions(subs, catalogue, per, units), subs
 
 
 def _load_checks(catalogue: Catalogue) -> None:

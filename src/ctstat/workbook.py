@@ -77,9 +77,10 @@ def read_bytes(path: str, data: bytes, catalogue: Catalogue) -> Submission:
 
 
 def _refused(sub: Submission, refused: Refused) -> Submission:
-    sub.issues.append(
-        make_issue(refused.code, path=sub.path, sheet=refused.sheet, cell=refused.cell, detail=refused.detail)
-    )
+    detail = refused.detail
+    if refused.code == "data-outside-form":  # a clause after the sentence's subject, or nothing
+        detail = f" ({detail})" if detail else ""
+    sub.issues.append(make_issue(refused.code, path=sub.path, sheet=refused.sheet, cell=refused.cell, detail=detail))
     sub.raw = []
     return sub
 

@@ -1,0 +1,298 @@
+"""Hostile and broken files: each costs one located, documented issue and nothing else (no crash, hang, memory)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ctstat import contain, guard
+from ctstat.catalogue import Catalogue
+from ctstat.errors import InternalError
+from ctstat.messages import MESSAGES
+from ctstat.pipeline import validate_paths
+from ctstat.validate import validate_submissions
+from ctstat.workbook import read_bytes
+
+from . import hostile
+from .conftest import ROOT, SAMPLES
+
+CTSTAT = [sys.executable, "-m", "ctstat"]
+#: a subprocess that runs argv and prints its exit code and the peak RSS (KiB) of its whole process tree
+MEASURED = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode
+print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    folder = tmp_path_factory.mktemp("hostile")
+    return folder, hostile.build(folder)
+
+
+def _codes(report_file: dict[str, object]) -> list[str]:
+    return [i["code"] for i in report_file["issues"] if i["code"] != "duplicate-unit"]  # type: ignore[attr-defined, index]
+
+
+def test_every_case_gets_its_documented_code_alone(corpus: tuple[Path, dict[str, str]], catalogue: Catalogue) -> None:
+    folder, expected = corpus
+    assert len(expected) >= 30
+    for name, code in expected.items():
+        report = validate_paths([folder / name], catalogue)
+        assert len(report.files) == 1
+        got = [i.code for i in report.files[0].issues]
+        if code:
+            assert code in MESSAGES, code
+            assert got and got[0] == code, (name, got)
+            first = report.files[0].issues[0]
+            assert first.message("vi") and first.message("en") and "{" not in first.message("vi"), name
+        else:
+            assert got == [], (name, got)
+
+
+def test_cases_are_located_where_the_fault_is(corpus: tuple[Path, dict[str, str]], catalogue: Catalogue) -> None:
+    folder, _ = corpus
+    at = {
+        "far-cell.xlsx": ("Biểu 1", "XFD1048576"),
+        "far-cell.xls": ("Thông tin chung", "IV65536"),  # the first number record of the file is on the cover
+        "merged-inputs.xlsx": ("Biểu 1", "E11"),
+        "nan.xlsx": ("Biểu 1", "E11"),
+        "control-chars.xlsx": ("Biểu 1", "E11"),
+    }
+    for name, (sheet, cell) in at.items():
+        issue = validate_paths([folder / name], catalogue).files[0].issues[0]
+        assert (issue.sheet, issue.cell) == (sheet, cell), name
+
+
+def test_merged_input_cells_are_one_issue_not_blanks(corpus: tuple[Path, dict[str, str]], catalogue: Catalogue) -> None:
+    issues = validate_paths([corpus[0] / "merged-inputs.xlsx"], catalogue).files[0].issues
+    assert [(i.code, i.value) for i in issues] == [("merged-cells", "E11:F12")]
+
+
+def test_values_from_a_file_are_quoted_printable_and_short(
+    corpus: tuple[Path, dict[str, str]], catalogue: Catalogue
+) -> None:
+    folder, _ = corpus
+    ctl = validate_paths([folder / "control-chars.xlsx"], catalogue).files[0].issues[0]
+    assert "\x1b" not in ctl.message("vi") and "\x07" not in ctl.message("vi")
+    assert "1\\x1b[31m2\\x07" in ctl.message("vi")
+    big = validate_paths([folder / "megabyte-text.xlsx"], catalogue).files[0].issues[0]
+    assert len(big.message("vi")) < 400 and "(1000000)" in big.message("vi")
+    nan = validate_paths([folder / "nan.xlsx"], catalogue).files[0].issues[0]
+    assert nan.value == "nan"
+
+
+def _run_measured(argv: list[str], cwd: Path | None = None) -> tuple[int, float, float]:
+    """(exit code, wall seconds, peak RSS in MB of the whole process tree) of a ctstat command."""
+    t = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURED, *argv], capture_output=True, text=True, cwd=cwd, check=True
+    ).stdout.split()
+    return int(out[0]), time.perf_counter() - t, int(out[1]) / 1024
+
+
+def test_a_folder_of_hostile_and_valid_files_reports_every_file(tmp_path: Path) -> None:
+    batch = tmp_path / "inbox"
+    expected = hostile.build(batch)
+    valid = [SAMPLES / "wards" / "2025-H1-hoang-mai" / n for n in ("00304-vinh-hung.xlsx", "00307-dinh-cong.xlsx")]
+    for f in valid:
+        shutil.copy(f, batch / f.name)
+    code, wall, rss = _run_measured(
+        [*CTSTAT, "validate", str(batch), "--jobs", "2", "--json", "--annotate", str(tmp_path / "marked")]
+    )
+    assert code == 1
+    assert wall < 60 and rss < 1024, (wall, rss)  # bounds against a hang or a blow-up, not a speed target
+    doc = json.loads(subprocess.run([*CTSTAT, "validate", str(batch), "--json"], capture_output=True, text=True).stdout)
+    by_name = {Path(f["path"]).name: f for f in doc["files"]}
+    assert set(by_name) == set(expected) | {f.name for f in valid}
+    for name, want in expected.items():
+        got = _codes(by_name[name])
+        assert (got[:1] == [want]) if want else got == [], (name, got)
+    assert all(by_name[f.name]["valid"] for f in valid)
+
+
+def test_no_traceback_reaches_the_user(corpus: tuple[Path, dict[str, str]]) -> None:
+    folder, _ = corpus
+    run = subprocess.run([*CTSTAT, "validate", str(folder)], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr and "panicked" not in run.stderr and "stack backtrace" not in run.stderr
+
+
+def test_the_scheduled_job_records_every_hostile_file(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    expected = hostile.build(inbox)
+    (tmp_path / "ctstat.toml").write_text(
+        f'period = "2025-H1"\nunit = "008"\ninbox = "{inbox}"\nout = "{tmp_path / "out"}"\njobs = 2\n', encoding="utf-8"
+    )
+    code, wall, rss = _run_measured([*CTSTAT, "run", "--config", str(tmp_path / "ctstat.toml")])
+    assert code == 1 and wall < 60 and rss < 1024, (code, wall, rss)
+    status = subprocess.run(
+        [*CTSTAT, "status", "--config", str(tmp_path / "ctstat.toml"), "--json"], capture_output=True, text=True
+    )
+    assert "Traceback" not in status.stderr
+    import sqlite3
+
+    db = next((tmp_path / "out").rglob("*.sqlite*"))
+    with sqlite3.connect(db) as con:
+        paths = {Path(p).name for (p,) in con.execute("SELECT path FROM submissions")}
+    assert paths == set(expected)
+
+
+# --- the guard's scans stay linear on adversarial input ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        b'<c r="A1" ' * 2_000_000,  # start tags that never close
+        b'<c r="A1"><f>' * 1_000_000,  # formulas that never close
+        b"<c " + b"r=" * 5_000_000,  # attributes that never end
+        b"<mergeCell " * 900_000,
+        b'<row r="1" hidden="1" ' * 1_000_000,
+    ],
+    ids=["open-tags", "open-formulas", "attributes", "merges", "rows"],
+)
+def test_sheet_scans_are_linear(xml: bytes) -> None:
+    t = time.perf_counter()
+    try:
+        guard.scan_sheet(b"<worksheet><sheetData>" + xml + b"</sheetData></worksheet>", "Biểu 1")
+    except guard.Refused:
+        pass
+    assert time.perf_counter() - t < 20  # a backtracking scan of these takes hours
+
+
+# --- the second wall: worker processes ----------------------------------------------------------------------
+
+
+def _work(arg: str) -> str:
+    if arg == "abort":
+        os.abort()
+    if arg == "hang":
+        time.sleep(600)
+    if arg == "memory":
+        bytearray(64 * 1024**3)
+    if arg == "panic":
+        raise _Panic("like pyo3's PanicException, a BaseException")
+    if arg == "bug":
+        raise ValueError("a bug")
+    return arg.upper()
+
+
+class _Panic(BaseException):
+    pass
+
+
+def _failed(arg: str, code: str, detail: str) -> str:
+    return f"{code}:{arg}"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_dying_or_stalled_worker_costs_one_file(jobs: int) -> None:
+    args = ["a", "abort", "b", "hang", "c", "memory", "d", "panic", "e"]
+    got = list(contain.contained_map(_work, args, _failed, jobs=jobs, timeout=2, memory_mb=512))
+    assert got == [
+        "A",
+        "reader-crashed:abort",
+        "B",
+        "reader-timeout:hang",
+        "C",
+        "reader-crashed:memory",
+        "D",
+        "reader-crashed:panic",
+        "E",
+    ]
+
+
+def test_a_bug_in_a_worker_is_an_internal_error() -> None:
+    with pytest.raises(InternalError) as exc:
+        list(contain.contained_map(_work, ["a", "bug", "b"], _failed, jobs=1))
+    assert exc.value.path == "bug" and "ValueError" in exc.value.detail
+
+
+def test_internal_errors_exit_3_with_one_line(tmp_path: Path) -> None:
+    code = (
+        "import sys, ctstat.cells as c\n"
+        "def boom(*a, **k): raise ZeroDivisionError('boom')\n"
+        "c.clean_values = boom\n"
+        "from ctstat.cli import main\n"
+        f"sys.argv = ['ctstat', 'validate', {str(SAMPLES / 'faulty' / '01-so-am.xlsx')!r}]\n"
+        "main()\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 3, run.stderr
+    assert "Traceback" not in run.stderr and "01-so-am.xlsx" in run.stderr and "ZeroDivisionError" in run.stderr
+    debug = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "CTSTAT_DEBUG": "1"}
+    )
+    assert debug.returncode == 3 and "Traceback" in debug.stderr
+
+
+def test_a_file_it_may_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "x.xlsx"
+    path.write_bytes(b"PK")
+
+    def denied(*args: object, **kwargs: object) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(guard.os, "open", denied)
+    with pytest.raises(guard.Refused) as exc:
+        guard.read_file(str(path))
+    assert exc.value.code == "file-unreadable"
+
+
+# --- other clients: a valid form saved by Gnumeric -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "ods", "xls"])
+def test_a_form_saved_by_gnumeric_validates_clean(fmt: str, tmp_path: Path, catalogue: Catalogue) -> None:
+    if shutil.which("ssconvert") is None:
+        if os.environ.get("CI"):
+            pytest.fail("ssconvert (Debian gnumeric) must be installed in CI")
+        pytest.skip("ssconvert (Debian gnumeric) is not installed")
+    out = tmp_path / f"00301-gnumeric.{fmt}"
+    subprocess.run(["ssconvert", str(hostile.GOOD_XLSX), str(out)], check=True, capture_output=True, timeout=120)
+    report = validate_paths([out], catalogue)
+    assert report.issues == [], [i.code for i in report.issues]
+    assert report.files[0].unit == "00301"
+
+
+# --- properties: any mutation of a valid form's bytes gives a report -------------------------------------------
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32), flips=st.integers(1, 30))
+def test_mutated_xml_always_gives_a_report(seed: int, flips: int, catalogue: Catalogue) -> None:
+    rng = random.Random(seed)
+    with zipfile.ZipFile(hostile.GOOD_XLSX) as zf:
+        parts = {i.filename: zf.read(i.filename) for i in zf.infolist()}
+    name = rng.choice(sorted(n for n in parts if n.endswith(".xml")))
+    xml = bytearray(parts[name])
+    for _ in range(flips):
+        xml[rng.randrange(len(xml))] = rng.choice(b'<>/="&x0 9\x00\xff')
+    parts[name] = bytes(xml)
+    buf = BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, data in parts.items():
+            zf.writestr(n, data)
+    sub = read_bytes("x.xlsx", buf.getvalue(), catalogue)
+    report = validate_submissions([sub], catalogue)
+    assert len(report.files) == 1
+    for issue in report.issues:
+        assert issue.code in MESSAGES or issue.code.isupper() or "-" in issue.code
+
+
+def test_root_has_no_binary_hostile_corpus() -> None:
+    assert not list((ROOT / "tests").glob("**/hostile*.xlsx"))
