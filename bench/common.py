@@ -80,6 +80,22 @@ def country(n: int | None, vintage: str = "2025-06-30", period: str = "2025-H1",
     return out
 
 
+def paired(bare: list[str], tool: list[str], repeat: int) -> tuple[float, float, float, int, str]:
+    """Run the bare read and the tool alternately `repeat` times (the machine's speed drifts between runs); return
+    (median bare seconds, median tool seconds, peak RSS MB, the tool's exit code, its last stdout)."""
+    import statistics
+
+    bares, tools, peak, code, out = [], [], 0.0, 0, ""
+    for _ in range(repeat):
+        wall, rss, _, _ = measure(bare)
+        bares.append(wall)
+        peak = max(peak, rss)
+        wall, rss, code, out = measure(tool)
+        tools.append(wall)
+        peak = max(peak, rss)
+    return statistics.median(bares), statistics.median(tools), peak, code, out
+
+
 def measure(argv: list[str]) -> tuple[float, float, int, str]:
     """Run a command; return (wall seconds, peak RSS MB of the process tree's largest member, exit code, stdout)."""
     t = time.perf_counter()

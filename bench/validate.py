@@ -14,25 +14,26 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BARE_READ, country, measure  # noqa: E402
+from common import BARE_READ, country, paired  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("n", type=int)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each, alternated; medians are printed")
     args = ap.parse_args()
     folder = country(args.n)
     files = sum(1 for _ in folder.rglob("*.xlsx"))
-    bare, bare_rss, _, _ = measure([sys.executable, "-c", BARE_READ, str(folder), str(args.jobs)])
+    bare_cmd = [sys.executable, "-c", BARE_READ, str(folder), str(args.jobs)]
     cmd = [sys.executable, "-m", "ctstat", "validate", str(folder), "--json", "--jobs", str(args.jobs)]
-    wall, rss, code, out = measure(cmd)
+    bare, wall, rss, code, out = paired(bare_cmd, cmd, args.repeat)
     summary = json.loads(out)["summary"]
     print(f"files:                {files}")
     print(f"bare calamine read:   {bare:.1f} s ({files / bare:.0f} files/s, {args.jobs} processes)")
     print(f"ctstat validate:      {wall:.1f} s ({files / wall:.0f} files/s, --jobs {args.jobs}), exit {code}")
     print(f"ratio to bare read:   {wall / bare:.2f}")
-    print(f"peak RSS (largest):   {max(rss, bare_rss):.0f} MB")
+    print(f"peak RSS (largest):   {rss:.0f} MB   (medians of {args.repeat} alternated runs)")
     print(f"found: {summary['invalid']} invalid files, {summary['errors']} errors, {summary['warnings']} warnings")
 
 

@@ -296,3 +296,14 @@ def test_mutated_xml_always_gives_a_report(seed: int, flips: int, catalogue: Cat
 
 def test_root_has_no_binary_hostile_corpus() -> None:
     assert not list((ROOT / "tests").glob("**/hostile*.xlsx"))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32), flips=st.integers(1, 60), which=st.sampled_from(["xls", "ods"]))
+def test_mutated_xls_and_ods_always_give_a_report(seed: int, flips: int, which: str, catalogue: Catalogue) -> None:
+    rng = random.Random(seed)
+    data = bytearray((hostile.GOOD_XLS if which == "xls" else hostile.GOOD_ODS).read_bytes())
+    for _ in range(flips):
+        data[rng.randrange(len(data))] = rng.randrange(256)
+    sub = read_bytes(f"x.{which}", bytes(data), catalogue)
+    assert len(validate_submissions([sub], catalogue).files) == 1

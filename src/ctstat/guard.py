@@ -321,10 +321,10 @@ def check_xlsx(pkg: Package, wanted: set[str]) -> Checked:
     parts: dict[str, bytes] = {}
     for name in ("[Content_Types].xml", "_rels/.rels"):  # the reader tells the format by these
         if pkg.has(name):
-            parts[name] = check_xml(pkg.read(name, 1 << 20), name)
-    book = parts["xl/workbook.xml"] = check_xml(pkg.read("xl/workbook.xml", 1 << 20), "xl/workbook.xml")
+            parts[name] = check_xml(pkg.read(name, 1 << 20), name, counts=False)
+    book = parts["xl/workbook.xml"] = check_xml(pkg.read("xl/workbook.xml", 1 << 20), "xl/workbook.xml", False)
     rels_name = "xl/_rels/workbook.xml.rels"
-    rels = parts[rels_name] = check_xml(pkg.read(rels_name, 1 << 20), rels_name) if pkg.has(rels_name) else b""
+    rels = parts[rels_name] = check_xml(pkg.read(rels_name, 1 << 20), rels_name, False) if pkg.has(rels_name) else b""
     sheets, extra = _book_plan(book, rels)
     for path in extra:
         if pkg.has(path) and path not in parts:
@@ -361,9 +361,15 @@ def _book_plan(book: bytes, rels: bytes) -> tuple[list[tuple[str, bool, str]], l
 
 def scan_sheet(xml: bytes, sheet: str) -> tuple[bytes, SheetScan]:
     """One sheet's formulas, hidden rows and merges; refuses data outside the form's extent (and drops a declared
-    dimension or empty cells beyond it, which would only make the reader allocate)."""
+    dimension or empty cells beyond it, which would only make the reader allocate). Returns the sheet as the
+    reader is to see it: up to its cells (what follows, validations and print settings, is not for reading)."""
     xml = _without_far_dimension(xml)
     scan = SheetScan()
+    end = xml.find(b"</sheetData>")
+    tail = b""
+    if end >= 0:  # the reader is given the cells alone; merges are read here from what follows them
+        tail = xml[end + 12 :]
+        xml = xml[: end + 12] + b"</worksheet>"
     cells = _CELLS.findall(xml)
     if any(far for far, _, _ in cells):
         xml = _within_extent(xml, sheet)
@@ -376,10 +382,11 @@ def scan_sheet(xml: bytes, sheet: str) -> tuple[bytes, SheetScan]:
             a = _attrs(m.group(1))
             if a.get("hidden") in ("1", "true") and a.get("r", "").isdigit():
                 scan.hidden_rows.append(int(a["r"]))
-    start = xml.find(b"<mergeCells")
+    merges = tail or xml
+    start = merges.find(b"<mergeCells")
     if start >= 0:
-        end = xml.find(b"</mergeCells>", start)
-        scan.merges = _merges(xml[start : end if end > 0 else len(xml)], sheet)
+        stop = merges.find(b"</mergeCells>", start)
+        scan.merges = _merges(merges[start : stop if stop > 0 else len(merges)], sheet)
     return xml, scan
 
 
