@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -70,23 +71,44 @@ def validate_files(
     if not files:
         raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to validate")
     subs: list[Submission] = []
-    warm = threading.Thread(target=_load_checks, args=(catalogue,), daemon=True)
+    chunks: queue.Queue[list[Submission] | None] = queue.Queue()
+    # a thread loads pandas and pandera, then judges parts of the batch while the workers read the rest
+    failure: list[BaseException] = []
+    judge = threading.Thread(target=_judge_ahead, args=(catalogue, chunks, failure), daemon=True)
+    done = 0
     for sub in read_all(files, catalogue, jobs, FileCheck(catalogue, per, units)):
         if not subs:
-            warm.start()  # pandas, pandera and the schema load while the workers read
+            judge.start()
         subs.append(sub)
+        if len(subs) - done >= _AHEAD:
+            chunks.put(subs[done:])
+            done = len(subs)
         if callable(progress):
             progress()
-    warm.join()
+    chunks.put(None)
+    if subs:
+        judge.join()
+    if failure:
+        raise failure[0]  # a bug in the judging thread is ctstat's bug: exit 3, not a silent re-run
     from ctstat.validate import validate_submissions
 
     return validate_submissions(subs, catalogue, per, units), subs
 
 
-def _load_checks(catalogue: Catalogue) -> None:
-    from ctstat.validate import warm_up
+_AHEAD = 2048  #: files judged together ahead of the end of reading
 
-    warm_up(catalogue)
+
+def _judge_ahead(
+    catalogue: Catalogue, chunks: queue.Queue[list[Submission] | None], failure: list[BaseException]
+) -> None:
+    try:
+        from ctstat.validate import judge_ahead, warm_up
+
+        warm_up(catalogue)
+        while (chunk := chunks.get()) is not None:
+            judge_ahead(chunk, catalogue)
+    except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+        failure.append(exc)
 
 
 def default_jobs() -> int:

@@ -54,6 +54,18 @@ def run_schema(
         reports[i].issues.append(_spec_issue(spec, frame.iloc[i], subs[i], catalogue))
 
 
+def judge_ahead(subs: Sequence[Submission], catalogue: Catalogue) -> None:
+    """Run the schema over files whose per-file checks are done (`Submission.checked`), ahead of the batch:
+    the checks are row by row, so a batch judged in parts gets the same issues. `validate_batch` skips them."""
+    ready = [s for s in subs if s.checked is not None and s.checked[1] is not None and not s.judged]
+    if not ready:
+        return
+    frame = pd.DataFrame(np.vstack([s.checked[1] for s in ready]), columns=form_layout(catalogue).keys)
+    run_schema(frame, ready, [s.checked[0] for s in ready], catalogue)
+    for s in ready:
+        s.judged = True
+
+
 def warm_up(catalogue: Catalogue) -> None:
     """Load pandera and build the catalogue's schema ahead of the first batch (the CLI does it while reading)."""
     _schema(catalogue)
@@ -148,8 +160,10 @@ def validate_batch(
     for n, i in enumerate(readable):
         rows[n] = done[i][1]
     frame = pd.DataFrame(rows, columns=keys)
-    if readable:
-        run_schema(frame, [subs[i] for i in readable], [reports[i] for i in readable], catalogue)
+    todo = [n for n, i in enumerate(readable) if not subs[i].judged]  # judge_ahead may have done some already
+    if todo:
+        part = frame.iloc[todo].reset_index(drop=True) if len(todo) < len(readable) else frame
+        run_schema(part, [subs[readable[n]] for n in todo], [reports[readable[n]] for n in todo], catalogue)
     if check_duplicates:
         _duplicates(reports)
     for rep in reports:

@@ -41,6 +41,7 @@ class Submission:
     issues: list[Issue] = field(default_factory=list)
     #: (report, cleaned values) when the per-file checks (cells.FileCheck) already ran, in the reading worker
     checked: Any = None
+    judged: bool = False  #: the batch checks (the schema) already ran on it (validate.judge_ahead)
 
     @property
     def readable(self) -> bool:
