@@ -59,7 +59,17 @@ def test_json_equals_the_library_result(runner: CliRunner, catalogue: Catalogue)
         json.dumps(validate_paths([SAMPLES / "faulty"], catalogue, period="2025-H1").to_dict("vi"), ensure_ascii=False)
     )
     assert set(doc) == {"valid", "catalogue_version", "template_version", "files", "summary"}
-    assert set(doc["files"][0]) == {"path", "sha256", "unit", "unit_name", "period", "vintage", "valid", "issues"}
+    assert set(doc["files"][0]) == {
+        "path",
+        "path_bytes",
+        "sha256",
+        "unit",
+        "unit_name",
+        "period",
+        "vintage",
+        "valid",
+        "issues",
+    }
     assert set(doc["files"][0]["issues"][0]) == {"code", "severity", "sheet", "cell", "value", "message"}
 
 

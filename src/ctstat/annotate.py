@@ -97,12 +97,11 @@ def annotate_file(
     spots = _spots(rep, sub, catalogue)
     first = _result_sheet(rep, sub, catalogue, lang)
     if not sub.readable:
-        import xlsxwriter
-
         from ctstat.form import Styles
+        from ctstat.inert import workbook
 
         with atomic_write(target) as tmp:
-            wb = xlsxwriter.Workbook(tmp, {"strings_to_numbers": False, "strings_to_formulas": False})
+            wb = workbook(tmp)
             wb.set_properties({"author": "ctstat", "created": datetime(2000, 1, 1)})
             first(wb, Styles(wb))
             wb.close()

@@ -429,6 +429,22 @@ def export_table(cfg: JobConfig, catalogue: Catalogue | None = None, all_periods
     )
 
 
+def _csv_ready(table: pd.DataFrame) -> pd.DataFrame:
+    """Counts as integers (4785, not 4785.0) and no text field a spreadsheet would run as a formula."""
+    from ctstat.inert import csv_field
+
+    out = table.copy()
+    for col in out.columns:
+        series = out[col]
+        if series.dtype.kind == "f":
+            finite = series.dropna()
+            if len(finite) and (finite == finite.round()).all() and finite.abs().max() < 2**53:
+                out[col] = series.astype("Int64")
+        elif series.dtype == object or str(series.dtype).startswith(("string", "str")):
+            out[col] = series.map(csv_field)
+    return out
+
+
 def export_file(table: pd.DataFrame, out: Path) -> Path:
     from ctstat.atomic import atomic_write
 
@@ -437,7 +453,7 @@ def export_file(table: pd.DataFrame, out: Path) -> Path:
         raise UsageError(f"export writes .csv or .parquet, not {out.name}")
     with atomic_write(out) as tmp:
         if suffix == ".csv":
-            table.to_csv(tmp, index=False, encoding="utf-8")
+            _csv_ready(table).to_csv(tmp, index=False, encoding="utf-8-sig")  # the BOM: Excel reads it as UTF-8
         else:
             try:
                 table.to_parquet(tmp, index=False)

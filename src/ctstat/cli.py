@@ -76,14 +76,26 @@ def _lang(value: str | None) -> Any:
     return lang
 
 
+def _emit_json(doc: Any) -> None:
+    """One JSON document on stdout, always valid UTF-8 (a name that is not is escaped, never a crash)."""
+    text = json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n"
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8", "backslashreplace"))
+    sys.stdout.flush()
+
+
 def _fail(exc: CtstatError) -> typer.Exit:
     """The one place domain errors become exit code 2."""
     from ctstat.render import make_consoles
 
     _, err = make_consoles()
-    err.print(f"[bold red]ctstat:[/] {exc}", markup=True, highlight=False)
+    from rich.text import Text
+
+    from ctstat.messages import printable
+
+    err.print(Text.assemble(("ctstat:", "bold red"), " ", printable(str(exc))))
     for issue in exc.issues:
-        err.print(f"  {issue.message('en')}", markup=False)
+        err.print(f"  {printable(issue.message('en'))}")
     return typer.Exit(2)
 
 
@@ -134,7 +146,7 @@ def validate(
 
             annotate_report(report, subs, cat, annotate, language, parse_period(period) if period else None)
         if as_json:
-            sys.stdout.write(json.dumps(report.to_dict(language), ensure_ascii=False, indent=2) + "\n")
+            _emit_json(report.to_dict(language))
         else:
             render_report(report, out, language, show_valid=len(report.files) <= 50)
     except CtstatError as exc:
@@ -180,7 +192,7 @@ def indicators(
 
         cat = load_catalogue(catalogue)
         if as_json:
-            sys.stdout.write(json.dumps(catalogue_to_dict(cat), ensure_ascii=False, indent=2) + "\n")
+            _emit_json(catalogue_to_dict(cat))
         else:
             render_catalogue(cat, make_consoles()[0], _lang(lang))
     except CtstatError as exc:
@@ -272,7 +284,7 @@ def rollup(
             default_jobs() if jobs == 0 else jobs,
         )
         if as_json:
-            sys.stdout.write(json.dumps(result.manifest, ensure_ascii=False, indent=2) + "\n")
+            _emit_json(result.manifest)
         else:
             render_rollup(result, make_consoles()[0], language)
     except CtstatError as exc:
@@ -339,7 +351,7 @@ def run(
         )
         result = run_job(cfg, load_catalogue(catalogue))
         if as_json:
-            sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str) + "\n")
+            _emit_json(result.to_dict())
         else:
             render_run(result, make_consoles()[0])
     except CtstatError as exc:
@@ -370,7 +382,7 @@ def status(
         cfg = _job_config(config, period=period, unit=unit, inbox=inbox, out=out, deadline=deadline, units=units)
         doc = job_status(cfg)
         if as_json:
-            sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n")
+            _emit_json(doc)
         else:
             render_status(doc, make_consoles()[0])
     except CtstatError as exc:

@@ -13,7 +13,7 @@ import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
-from ctstat import __version__
+from ctstat import __version__, inert
 from ctstat.atomic import atomic_write
 from ctstat.catalogue import TOTAL, Catalogue
 from ctstat.layout import (
@@ -134,7 +134,7 @@ def write_form(
     layout = form_layout(catalogue)
     values = dict(values or {})
     with atomic_write(path) as tmp:
-        wb = xlsxwriter.Workbook(tmp, {"strings_to_numbers": False, "strings_to_formulas": False})
+        wb = inert.workbook(tmp)
         wb.set_properties(
             {
                 "title": f"{catalogue.form_number} - {header.unit.name} - {header.period}",
@@ -227,7 +227,7 @@ def _write_cover(
         elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
             ws.write_number(r, 2, v, fmt)
         else:
-            ws.write_string(r, 2, inert_text(v), fmt)
+            ws.write_string(r, 2, inert.text(v), fmt)
     last = COVER_FIELDS[-1].row
     ws.write(
         last + 1,
@@ -302,15 +302,6 @@ def _write_guide(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue) -> None:
             ws.set_row(i, 15 * (1 + len(text) // 125))
     protect(ws)
     print_setup(ws, 1)
-
-
-def inert_text(value: Any) -> str:
-    """Any value as text a workbook can hold: control characters shown as escapes, cut to Excel's cell limit."""
-    from ctstat.messages import printable
-
-    text = "TRUE" if value is True else "FALSE" if value is False else str(value)
-    text = printable(text)
-    return text if len(text) <= 32767 else text[:32760] + "…"
 
 
 def _write_sheet(
@@ -445,7 +436,7 @@ def _as_cached(value: Any) -> Any:
         return ""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return value
-    return inert_text(value)
+    return inert.text(value)
 
 
 def _write_input(ws: Worksheet, r: int, c: int, value: Any, vtype: str, st: Styles, marks: Marks | None = None) -> None:
@@ -454,7 +445,7 @@ def _write_input(ws: Worksheet, r: int, c: int, value: Any, vtype: str, st: Styl
         if value is None:
             ws.write_blank(r, c, None, fmt)
         elif isinstance(value, str) or marks is not None:
-            ws.write_string(r, c, inert_text(value), fmt)
+            ws.write_string(r, c, inert.text(value), fmt)
         else:
             ws.write_string(r, c, YES if value else NO, fmt)
         ws.data_validation(
@@ -476,7 +467,7 @@ def _write_input(ws: Worksheet, r: int, c: int, value: Any, vtype: str, st: Styl
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         ws.write_number(r, c, value, fmt)
     else:  # text, a date, TRUE/FALSE, NaN or ±inf: shown as typed, as text
-        ws.write_string(r, c, inert_text(value), fmt)
+        ws.write_string(r, c, inert.text(value), fmt)
     ws.data_validation(
         r,
         c,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from ctstat.catalogue import Catalogue
+from ctstat.messages import printable
 from ctstat.report import Lang, Report, Severity
 
 WORDS = {
@@ -45,8 +45,18 @@ WORDS = {
 
 
 def make_consoles(no_color: bool = False) -> tuple[Console, Console]:
-    """stdout for results, stderr for diagnostics and progress."""
-    return Console(no_color=no_color, highlight=False), Console(stderr=True, no_color=no_color, highlight=False)
+    """stdout for results, stderr for diagnostics and progress. No markup or emoji is read from what is printed
+    (text from files may hold '[' and ':'); piped or run from cron, lines are not wrapped (a path stays whole)."""
+    import os
+    import sys
+
+    def console(stream: Any) -> Console:
+        wide = not stream.isatty() and not os.environ.get("COLUMNS")
+        return Console(
+            file=stream, no_color=no_color, highlight=False, markup=False, emoji=False, width=10_000 if wide else None
+        )
+
+    return console(sys.stdout), console(sys.stderr)
 
 
 def render_report(report: Report, console: Console, lang: Lang = "vi", show_valid: bool = True) -> None:
@@ -55,7 +65,7 @@ def render_report(report: Report, console: Console, lang: Lang = "vi", show_vali
         if not f.issues and not show_valid:
             continue
         mark = Text("✓ ", style="bold green") if f.valid else Text("✗ ", style="bold red")
-        head = Text.assemble(mark, (f.path, "bold"))
+        head = Text.assemble(mark, (printable(f.path), "bold"))
         if f.unit:
             head.append(f"  {f.unit} {f.unit_name or ''}")
         if f.period:
@@ -74,7 +84,7 @@ def render_report(report: Report, console: Console, lang: Lang = "vi", show_vali
         for i in f.issues:
             sev = Text(w["error"], style="red") if i.severity is Severity.ERROR else Text(w["warning"], style="yellow")
             value = "" if i.value is None else str(i.value)
-            table.add_row(sev, escape(i.where), escape(value), i.code, escape(i.message(lang)))
+            table.add_row(sev, i.where, printable(value, 80), i.code, printable(i.message(lang)))
         console.print(table)
     s = report.summary()
     style = "bold green" if report.valid else "bold red"
@@ -112,7 +122,7 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
                 s.code,
                 s.name,
                 status + (" (muộn)" if s.late and vi else " (late)" if s.late else ""),
-                escape(s.problem),
+                printable(s.problem),
             )
         console.print(table)
     counts = result.completeness.count(result.completeness.rows)
@@ -134,7 +144,7 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
         )
         return
     for p in result.outputs:
-        console.print(f"{'Đã ghi' if vi else 'Wrote'} {p}")
+        console.print(f"{'Đã ghi' if vi else 'Wrote'} {printable(str(p))}")
     state = ("đầy đủ" if vi else "complete") if not result.partial else ("CHƯA ĐẦY ĐỦ" if vi else "PARTIAL")
     console.print(
         Text(
@@ -172,7 +182,7 @@ def render_run(result: Any, console: Console) -> None:
     console.print(Text(state, style="bold green" if result.rollup_state in ("written", "unchanged") else "bold yellow"))
     if result.rollup is not None:
         for p in result.rollup.outputs:
-            console.print(f"  {p}")
+            console.print(f"  {printable(str(p))}")
 
 
 def render_status(doc: dict[str, Any], console: Console) -> None:
@@ -198,7 +208,7 @@ def render_status(doc: dict[str, Any], console: Console) -> None:
                 s["unit"],
                 s["name"],
                 words.get(s["status"], s["status"]) + (" (muộn)" if s["late"] else ""),
-                escape(s["problem"]),
+                printable(s["problem"]),
             )
         console.print(chase)
     for u in doc["unattributed"]:

@@ -107,8 +107,11 @@ class FileReport:
         return f"{self.errors} lỗi; đầu tiên: {first_error(self.issues)}" if self.errors else ""
 
     def to_dict(self, lang: Lang = "vi") -> dict[str, Any]:
+        from ctstat.inert import path_text, raw_path
+
         return {
-            "path": self.path,
+            "path": path_text(self.path),
+            "path_bytes": raw_path(self.path),  #: hex of a file name that is not UTF-8, else null
             "sha256": self.sha256,
             "unit": self.unit,
             "unit_name": self.unit_name,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 
-from ctstat import __version__
+from ctstat import __version__, inert
 from ctstat.atomic import atomic_write
 from ctstat.catalogue import TOTAL, Catalogue
 from ctstat.form import Styles, print_setup, protect, signature, write_form_sheet
@@ -68,9 +68,7 @@ class RollupSheetData:
 
 def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> Path:
     with atomic_write(path) as tmp:
-        wb = xlsxwriter.Workbook(
-            tmp, {"strings_to_numbers": False, "strings_to_formulas": False, "nan_inf_to_errors": False}
-        )
+        wb = inert.workbook(tmp)
         wb.set_properties(
             {
                 "title": f"Tổng hợp {d.unit.name} - {d.period}",
@@ -389,7 +387,7 @@ def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData) -> None
         r = 2 + n
         row = [
             n,
-            f.path,
+            inert.text(f.path),
             "xã" if f.kind == "ward" else "tổng hợp",
             f.unit,
             f.period,
