@@ -45,9 +45,9 @@ def csv_field(value: Any) -> Any:
 
     Numbers are left alone (a negative number is data, not a formula)."""
     if isinstance(value, str):
+        active = value.startswith(_CSV_ACTIVE)
         value = printable(value)
-        if value.startswith(_CSV_ACTIVE):
-            return "'" + value
+        return "'" + value if active else value
     return value
 
 

@@ -60,14 +60,16 @@ def validate_files(
     progress: object = None,
     exclude: Path | None = None,
 ) -> tuple[Report, list[Submission]]:
-    """`validate_paths`, also returning what was read of each file (for marked-up copies); files under
-    `exclude` (the folder the copies go to) are not read."""
+    """`validate_paths`, also returning what was read of each file (for marked-up copies); marked-up copies in
+    `exclude` (the folder they go to, which may be one being read) are not read back."""
     catalogue = catalogue or load_catalogue()
     per = parse_period(period) if period is not None else None
     files = find_files(paths)
     if exclude is not None:
+        from ctstat.annotate import SUFFIX
+
         skip = exclude.resolve()
-        files = [f for f in files if not f.resolve().is_relative_to(skip)]
+        files = [f for f in files if not (f.name.endswith(SUFFIX) and f.resolve().is_relative_to(skip))]
     if not files:
         raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to validate")
     subs: list[Submission] = []

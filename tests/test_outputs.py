@@ -1,0 +1,243 @@
+"""Inputs are sacred, outputs are inert: no command writes over an input, and nothing from an input becomes a
+formula, a link or a terminal escape in any output (workbooks, marked-up copies, CSV, JSON, the terminal)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ctstat.catalogue import Catalogue
+from ctstat.inert import csv_field
+from ctstat.layout import cell_key
+from ctstat.pipeline import validate_files
+
+from . import hostile
+from .conftest import SAMPLES, MakeForm
+
+CTSTAT = [sys.executable, "-m", "ctstat"]
+HM = SAMPLES / "wards" / "2025-H1-hoang-mai"
+LIVE = '=HYPERLINK("http://evil.example/","bấm vào đây")'
+DDE = "=cmd|' /C calc'!A0"
+
+
+def _state(folder: Path) -> dict[str, tuple[str, int]]:
+    return {
+        str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+def _xml_of_outputs(folder: Path) -> list[tuple[str, str, bytes]]:
+    """(workbook, part, XML) of every part of every .xlsx under `folder`."""
+    out = []
+    for book in sorted(folder.rglob("*.xlsx")):
+        with zipfile.ZipFile(book) as zf:
+            out += [(book.name, n, zf.read(n)) for n in zf.namelist() if n.endswith((".xml", ".rels"))]
+    return out
+
+
+def _assert_inert(folder: Path) -> None:
+    parts = _xml_of_outputs(folder)
+    assert parts
+    for book, name, xml in parts:
+        for formula in re.findall(rb"<f>([^<]*)</f>", xml):  # only ctstat's own totals are formulas
+            assert re.fullmatch(rb"SUM\([A-Z]+[0-9]+:[A-Z]+[0-9]+\)", formula), (book, name, formula)
+        assert b'TargetMode="External"' not in xml, (book, name)
+        assert b"\x1b" not in xml and b"\x07" not in xml, (book, name)
+
+
+@pytest.fixture
+def hostile_inbox(tmp_path: Path, make_form: MakeForm) -> Path:
+    """Wards of Hoàng Mai, three of them with live-looking content in names and cells."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for p in sorted(HM.glob("*.xlsx"))[3:]:
+        shutil.copy(p, inbox / p.name)
+    live = make_form(
+        unit="00301",
+        changes={cell_key("TE01", "0-2", "sex:nam"): DDE},
+        cover={"unit_name": LIVE, "preparer": "=1+1", "phone": "\x1b]0;pwned\x07"},
+        name="mailto:x@evil.example.xlsx",
+    )
+    shutil.move(live, inbox / live.name)
+    link = make_form(
+        unit="00304", changes={cell_key("TE01", "0-2", "sex:nu"): "http://evil.example/"}, name="-00304.xlsx"
+    )
+    shutil.move(link, inbox / link.name)
+    shutil.copy(HM / "00307-dinh-cong.xlsx", inbox / "file:\\\\host\\share\\x.xlsx")
+    return inbox
+
+
+def test_no_command_touches_an_input_and_no_output_is_live(hostile_inbox: Path, tmp_path: Path) -> None:
+    before = _state(hostile_inbox)
+    out = tmp_path / "out"
+    subprocess.run([*CTSTAT, "validate", str(hostile_inbox), "--annotate", str(out / "marked")], capture_output=True)
+    subprocess.run(
+        [*CTSTAT, "rollup", str(hostile_inbox), "--period", "2025-H1", "--out", str(out / "rollup"), "--allow-partial"],
+        capture_output=True,
+    )
+    assert _state(hostile_inbox) == before
+    assert len(list((out / "marked").glob("*.kiem-tra.xlsx"))) == 2
+    assert list((out / "rollup").glob("*.xlsx"))
+    _assert_inert(out)
+
+
+def test_annotating_into_the_folder_being_read(hostile_inbox: Path) -> None:
+    before = _state(hostile_inbox)
+    first = subprocess.run(
+        [*CTSTAT, "validate", str(hostile_inbox), "--annotate", str(hostile_inbox), "--json"], capture_output=True
+    )
+    copies = sorted(p.name for p in hostile_inbox.glob("*.kiem-tra.xlsx"))
+    assert copies and all(not p.startswith("-") for p in copies)
+    again = subprocess.run(
+        [*CTSTAT, "validate", str(hostile_inbox), "--annotate", str(hostile_inbox), "--json"], capture_output=True
+    )
+    # the copies are never read back as inputs, and the inputs are as they were
+    assert len(json.loads(first.stdout)["files"]) == len(json.loads(again.stdout)["files"]) == len(before)
+    assert {k: v for k, v in _state(hostile_inbox).items() if not k.endswith(".kiem-tra.xlsx")} == before
+
+
+def test_one_copy_per_input_even_with_one_name(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    faulty = SAMPLES / "faulty" / "01-so-am.xlsx"
+    shutil.copy(faulty, folder / "00301-sai.xlsx")
+    shutil.copy(hostile.GOOD_ODS, folder / "00301-sai.ods")
+    shutil.copy(hostile.GOOD_XLS, folder / "00301-sai.xls")
+    (folder / "sub").mkdir()
+    shutil.copy(faulty, folder / "sub" / "00301-sai.xlsx")
+    subprocess.run([*CTSTAT, "validate", str(folder), "--annotate", str(tmp_path / "k")], capture_output=True)
+    names = sorted(p.name for p in (tmp_path / "k").iterdir())
+    assert len(names) == 4 and len(set(names)) == 4, names
+    assert {"00301-sai.xlsx.kiem-tra.xlsx", "00301-sai.ods.kiem-tra.xlsx", "00301-sai.xls.kiem-tra.xlsx"} <= set(names)
+
+
+def test_a_copy_that_would_land_on_an_input_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    victim = folder / "01-so-am.xlsx"
+    shutil.copy(SAMPLES / "faulty" / "01-so-am.xlsx", victim)
+    out = tmp_path / "k"
+    out.mkdir()
+    (out / "01-so-am.xlsx.kiem-tra.xlsx").symlink_to(victim)  # a link planted where the copy goes
+    before = _state(folder)
+    run = subprocess.run([*CTSTAT, "validate", str(victim), "--annotate", str(out)], capture_output=True, text=True)
+    assert run.returncode == 2 and "overwrite an input" in run.stderr
+    assert _state(folder) == before
+
+
+def test_copies_of_every_format_revalidate_to_the_same_value_issues(
+    tmp_path: Path, catalogue: Catalogue, make_form: MakeForm
+) -> None:
+    faults = {
+        "neg.xlsx": {cell_key("TE01", "0-2", "sex:nam"): -5},
+        "text.xlsx": {cell_key("TE01", "0-2", "sex:nu"): "1.158"},
+        "blank.xlsx": {cell_key("TE01", "3-5", "sex:nam"): None},
+        "frac.xlsx": {cell_key("TE01", "3-5", "sex:nu"): 2.5},
+    }
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, changes in faults.items():
+        shutil.move(make_form(changes=changes, name=name), src / name)
+    for p in [*(SAMPLES / "faulty").glob("0[1-6]*.xlsx"), SAMPLES / "faulty" / "08-cong-thuc-chua-tinh.xlsx"]:
+        shutil.copy(p, src / p.name)
+    shutil.copy(SAMPLES / "faulty" / "11-go-de-cong-thuc.xlsx", src / "11.xlsx")
+    report, subs = validate_files([src], catalogue, period="2025-H1")
+    from ctstat.annotate import annotate_report
+
+    copies = annotate_report(report, subs, catalogue, tmp_path / "k")
+    again, _ = validate_files([tmp_path / "k"], catalogue, period="2025-H1")
+
+    def issues(files: list) -> dict[str, list[tuple[str, str | None, str | None]]]:  # type: ignore[type-arg]
+        return {
+            Path(f.path).name.split(".kiem-tra")[0].removesuffix(".xlsx"): [
+                (i.code, i.sheet, i.cell) for i in f.issues if i.code != "duplicate-unit"
+            ]
+            for f in files
+        }
+
+    assert len(copies) == len([f for f in report.files if f.issues])
+    original = {k.removesuffix(".xlsx"): v for k, v in issues(report.files).items()}
+    assert issues(again.files) == {k: v for k, v in original.items() if v}
+
+
+def test_output_modes_follow_the_umask(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = (
+        "import os, sys; os.umask(0o022); from ctstat.cli import main; "
+        f"sys.argv = ['ctstat', 'rollup', {str(HM)!r}, '--period', '2025-H1', '--out', {str(out / 'r')!r}]; main()"
+    )
+    subprocess.run([sys.executable, "-c", code], capture_output=True)
+    code2 = code.replace("'rollup'", "'validate'").replace(
+        f"{str(HM)!r}, '--period', '2025-H1', '--out', {str(out / 'r')!r}",
+        f"{str(SAMPLES / 'faulty' / '01-so-am.xlsx')!r}, '--annotate', {str(out / 'k')!r}",
+    )
+    subprocess.run([sys.executable, "-c", code2], capture_output=True)
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert len(written) >= 3
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {"0o644"}
+
+
+def test_csv_fields_that_would_run_are_neutralised() -> None:
+    assert [csv_field(v) for v in ("=1+1", "+A1", "-2+3", "@SUM(A1)", "\tx", "\rx", "Phường Trần Phú", -5, 4785)] == [
+        "'=1+1",
+        "'+A1",
+        "'-2+3",
+        "'@SUM(A1)",
+        "'\\x09x",
+        "'\\x0dx",
+        "Phường Trần Phú",
+        -5,
+        4785,
+    ]
+
+
+def test_piped_reports_keep_paths_and_lines_whole(tmp_path: Path) -> None:
+    deep = tmp_path / ("a-very-long-folder-name-" * 4) / "02-so-dang-chu.xlsx"
+    deep.parent.mkdir(parents=True)
+    shutil.copy(SAMPLES / "faulty" / "02-so-dang-chu.xlsx", deep)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    run = subprocess.run([*CTSTAT, "validate", str(deep)], capture_output=True, text=True, env=env)
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("✗ " + str(deep))
+    assert any("Biểu 1!F12" in line and line.rstrip().endswith("Xóa và nhập lại bằng số.") for line in lines)
+
+
+def test_no_escape_reaches_the_terminal_and_json_is_utf8(tmp_path: Path, make_form: MakeForm) -> None:
+    bad = make_form(changes={cell_key("TE01", "0-2", "sex:nam"): "\x1b[2J\x1b]0;x\x07[bold]5[/]"}, name="x.xlsx")
+    odd = tmp_path / os.fsdecode(b"\xff\xfe-t\xean.xlsx")
+    shutil.copy(SAMPLES / "faulty" / "01-so-am.xlsx", odd)
+    text = subprocess.run([*CTSTAT, "validate", str(bad), str(odd)], capture_output=True)
+    assert b"\x1b" not in text.stdout and b"\x07" not in text.stdout
+    assert b"[bold]5[/]" in text.stdout  # shown as typed, not read as markup
+    raw = subprocess.run([*CTSTAT, "validate", str(bad), str(odd), "--json"], capture_output=True).stdout
+    doc = json.loads(raw.decode("utf-8"))  # strict UTF-8
+    by_bytes = [f for f in doc["files"] if f["path_bytes"]]
+    assert len(by_bytes) == 1 and bytes.fromhex(by_bytes[0]["path_bytes"]) == os.fsencode(odd)
+
+
+def test_the_scheduled_job_export_is_utf8_with_bom_and_integer_counts(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    shutil.copytree(HM, inbox)
+    cfg = tmp_path / "ctstat.toml"
+    cfg.write_text(
+        f'period = "2025-H1"\nunit = "008"\ninbox = "{inbox}"\nout = "{tmp_path / "out"}"\n', encoding="utf-8"
+    )
+    subprocess.run([*CTSTAT, "run", "--config", str(cfg)], capture_output=True, check=True)
+    subprocess.run(
+        [*CTSTAT, "export", "--config", str(cfg), "--to", str(tmp_path / "x.csv")], check=True, capture_output=True
+    )
+    data = (tmp_path / "x.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    text = data.decode("utf-8-sig")
+    assert "Phường" in text and ".0," not in text and not re.search(r",\d+\.0$", text, re.M)
