@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -307,3 +308,38 @@ def test_mutated_xls_and_ods_always_give_a_report(seed: int, flips: int, which: 
         data[rng.randrange(len(data))] = rng.randrange(256)
     sub = read_bytes(f"x.{which}", bytes(data), catalogue)
     assert len(validate_submissions([sub], catalogue).files) == 1
+
+
+def test_a_district_workbook_without_its_data_sheet_is_an_issue(tmp_path: Path) -> None:
+    wards = SAMPLES / "wards" / "2025-H1-hoang-mai"
+    subprocess.run(
+        [*CTSTAT, "rollup", str(wards), "--period", "2025-H1", "--out", str(tmp_path / "d")],
+        check=True,
+        capture_output=True,
+    )
+    (book,) = (tmp_path / "d").glob("*_008_*.xlsx")
+    stripped = tmp_path / "stripped.xlsx"
+    hostile.rezip(
+        book,
+        stripped,
+        {"xl/workbook.xml": lambda x: re.sub(rb'<sheet name="D\xe1\xbb\xaf li\xe1\xbb\x87u"[^>]*/>', b"", x)},
+    )
+    run = subprocess.run(
+        [
+            *CTSTAT,
+            "rollup",
+            str(stripped),
+            "--period",
+            "2025-H1",
+            "--out",
+            str(tmp_path / "c"),
+            "--unit",
+            "01",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    doc = json.loads(run.stdout)
+    assert [i["kind"] for i in doc["inputs"]] == ["rollup"] and doc["inputs"][0]["valid"] is False

@@ -261,14 +261,13 @@ def collect_inputs(
     import pandas as pd
 
     from ctstat.validate import validate_batch
-    from ctstat.writer import read_rollup_data
 
     vintage = vintage_for(period, units)
     files = find_files(paths)
     if not files:
         raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to roll up")
     read = list(read_all(files, catalogue, jobs))
-    rollup_files = [s.path for s in read if s.format == "rollup"]
+    rollup_subs = [s for s in read if s.format == "rollup"]
     subs = [s for s in read if s.format != "rollup"]
     report, frame = validate_batch(subs, catalogue, period, units)
     got = RollupInputs(report)
@@ -279,9 +278,17 @@ def collect_inputs(
                 got.values_of[rep.unit] = pd.Series(frame.loc[i].to_numpy(dtype=float), index=frame.columns)
     got.inputs = [(rep, "ward") for rep in report.files]
     keys = form_layout(catalogue).keys
-    for path in rollup_files:
-        rep = FileReport(path=str(path), sha256=sha256_of(Path(path).read_bytes()))
-        fields, table = read_rollup_data(path)
+    from ctstat.contain import contained_map
+
+    # district workbooks are read like ward files: in a contained worker, a fault being an issue of that file
+    tables = contained_map(_read_rollup, [s.path for s in rollup_subs], _rollup_unread, jobs=1)
+    for sub, (ok, fields, table) in zip(rollup_subs, tables, strict=True):
+        rep = FileReport(path=sub.path, sha256=sub.sha256)
+        if not ok:
+            rep.issues.append(make_issue(str(fields), path=rep.path, detail=str(table)))
+            report.files.append(rep)
+            got.inputs.append((rep, "rollup"))
+            continue
         problems = []
         if not str(fields.get("Kỳ báo cáo", "")).startswith(str(period) + " "):
             problems.append(f"kỳ {fields.get('Kỳ báo cáo')}, cần {period}")
@@ -306,6 +313,25 @@ def collect_inputs(
         report.files.append(rep)
         got.inputs.append((rep, "rollup"))
     return got
+
+
+def _read_rollup(path: str) -> tuple[bool, Any, Any]:
+    """In a worker: (True, cover fields, data table) of a rollup workbook, or (False, code, detail)."""
+    from ctstat.writer import read_rollup_data
+
+    try:
+        fields, table = read_rollup_data(path)
+    except Exception as exc:  # a workbook that says it is a rollup but lacks its sheets or columns
+        return (
+            False,
+            "rollup-mismatch",
+            f"không đọc được dữ liệu tổng hợp / unreadable rollup data: {type(exc).__name__}",
+        )
+    return True, fields, table
+
+
+def _rollup_unread(path: str, code: str, detail: str) -> tuple[bool, Any, Any]:
+    return False, code, detail
 
 
 def rollup_paths(
