@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import date, datetime
 from pathlib import Path
@@ -175,12 +176,13 @@ def test_two_tier_province(catalogue: Catalogue, tmp_path: Path) -> None:
 
 
 def test_late_files_are_marked(catalogue: Catalogue, tmp_path: Path) -> None:
-    files = sorted(HOANG_MAI.glob("*.xlsx"))
-    received = {str(p): datetime(2025, 7, 10) for p in files}
-    received[str(files[0])] = datetime(2025, 7, 20)
-    result = rollup_paths(
-        files, "2025-H1", tmp_path, catalogue=catalogue, deadline=date(2025, 7, 15), received_at=received
-    )
+    inbox = tmp_path / "in"
+    shutil.copytree(HOANG_MAI, inbox)
+    files = sorted(inbox.glob("*.xlsx"))
+    for p in files:  # a file given to rollup was received when it was last written
+        when = datetime(2025, 7, 20 if p == files[0] else 10).timestamp()
+        os.utime(p, (when, when))
+    result = rollup_paths(files, "2025-H1", tmp_path / "out", catalogue=catalogue, deadline=date(2025, 7, 15))
     assert [s.code for s in result.completeness.rows if s.late] == ["00301"]
     assert not result.refused  # late is reported, not refused
 

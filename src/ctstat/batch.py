@@ -21,8 +21,9 @@ from ctstat.config import JobConfig
 from ctstat.errors import UsageError
 from ctstat.inputs import find_files, read_all
 from ctstat.layout import form_layout, split_key
-from ctstat.ledger import Ledger, Row
-from ctstat.pipeline import RollupInputs, RollupResult, _find_unit, rollup_collected
+from ctstat.ledger import Judged, Ledger, Row
+from ctstat.pipeline import RollupInputs, RollupOptions, RollupResult, _find_unit, rollup_collected
+from ctstat.plan import Claim, unit_statuses
 from ctstat.report import FileReport, Report
 from ctstat.rollup import Completeness, UnitStatus
 from ctstat.units import Hierarchy, Unit, load_units
@@ -108,30 +109,6 @@ def _area(cfg: JobConfig, h: Hierarchy) -> Unit:
     return area
 
 
-def _statuses(cfg: JobConfig, current: dict[str, Row], h: Hierarchy) -> list[UnitStatus]:
-    out = []
-    for u in h.communes_under(_area(cfg, h)):
-        parent = h.parent(u)
-        label = f"{parent.code} {parent.name}" if parent else ""
-        row = current.get(u.code)
-        if row is None:
-            out.append(UnitStatus(u.code, u.name, label, "missing", problem="Chưa nộp báo cáo"))
-            continue
-        late = cfg.deadline is not None and row.received_at.date() > cfg.deadline
-        out.append(
-            UnitStatus(
-                u.code,
-                u.name,
-                label,
-                "valid" if row.valid else "invalid",
-                late,
-                (row.path,),
-                row.report(cfg.inbox).problem_vi(),
-            )
-        )
-    return out
-
-
 def run_job(cfg: JobConfig, catalogue: Catalogue | None = None, now: datetime | None = None) -> RunResult:
     """One step of the scheduled job: take in new and changed files, record them, mark up the faulty ones, and
     roll up when every expected commune has a valid submission (or at the deadline with allow_partial)."""
@@ -158,6 +135,8 @@ def run_job(cfg: JobConfig, catalogue: Catalogue | None = None, now: datetime | 
 def _take_in(
     cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, log: EventLog, now: datetime, result: RunResult
 ) -> None:
+    """Record what is new in the inbox: new paths, new content at a path, files gone; and re-judge what was
+    judged under another catalogue (its receipt time kept)."""
     known = ledger.by_path()
     out = cfg.out.resolve()
     # never take in our own outputs (marked-up copies, workbooks) when the output folder sits inside the inbox
@@ -172,23 +151,28 @@ def _take_in(
         except OSError:  # a broken link: judged (and reported) by the reader's guard like any other file
             st = f.lstat()
         row = known.get(rel)
-        if row is not None and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns):
-            continue  # unchanged: not even read
+        if (
+            row is not None
+            and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns)
+            and row.catalogue_digest == catalogue.digest
+        ):
+            continue  # unchanged, and judged under this catalogue: not even read
         changed.append((f, rel, st, row))
     gone = [row for rel, row in known.items() if rel not in seen]
     changed.sort(key=lambda t: (t[2].st_mtime_ns, t[1]))  # within a run, the later file is the resubmission
     check = FileCheck(catalogue, cfg.period, cfg.units)
     # files are read (and hashed) only in the guarded workers: the hash recorded is that of the bytes validated
-    todo: list[tuple[Path, str, os.stat_result, str, Row | None]] = []
+    todo: list[tuple[str, os.stat_result, str, Row | None]] = []
     subs = []
-    for (f, rel, st, row), sub in zip(
+    touched: list[tuple[Row, os.stat_result]] = []
+    for (_, rel, st, row), sub in zip(
         changed, read_all([t[0] for t in changed], catalogue, cfg.jobs or 1, check), strict=True
     ):
         sha = sub.sha256 or f"unread:{st.st_size}:{st.st_mtime_ns}"  # refused before reading (a FIFO, a link)
-        if row is not None and row.sha256 == sha:
-            ledger.touch(row.id, st.st_size, st.st_mtime_ns)  # touched, same content
+        if row is not None and row.sha256 == sha and row.catalogue_digest == catalogue.digest:
+            touched.append((row, st))  # touched, same content
             continue
-        todo.append((f, rel, st, sha, row))
+        todo.append((rel, st, sha, row))
         subs.append(sub)
     report, frame = validate_batch(subs, catalogue, cfg.period, cfg.units, check_duplicates=False)
     annotated: dict[int, str] = {}
@@ -197,20 +181,27 @@ def _take_in(
 
         for i, rep in enumerate(report.files):
             if rep.issues:
-                target = cfg.out / ANNOTATED_DIR / annotated_name(todo[i][1].replace("/", "__"))
+                target = cfg.out / ANNOTATED_DIR / annotated_name(todo[i][0].replace("/", "__"))
                 annotated[i] = str(annotate_file(rep, subs[i], catalogue, target, period=cfg.period))
+    keys = list(frame.columns)
     with ledger.transaction():
+        for row, st in touched:
+            ledger.touch(row.id, st.st_size, st.st_mtime_ns)
         for row in gone:
             ledger.mark_removed(row.id, now)
             log("file-removed", path=row.path, unit=row.unit)
-        for i, (_, rel, st, sha, old) in enumerate(todo):
+        for i, (rel, st, sha, old) in enumerate(todo):
             rep = report.files[i]
-            if old is not None:
-                ledger.mark_removed(old.id, now)
-            cells = [float(v) for v in frame.loc[i].to_numpy(dtype=float)] if rep.valid and i in frame.index else None
-            new_id = ledger.add(rel, sha, st.st_size, st.st_mtime_ns, now, rep, cells, annotated.get(i))
-            if rep.unit and rep.period:
-                ledger.supersede(rep.unit, rep.period, new_id)
+            cells = None
+            if rep.valid and i in frame.index:
+                cells = dict(zip(keys, (float(v) for v in frame.loc[i].to_numpy(dtype=float)), strict=True))
+            judged = Judged(rep, cells, annotated.get(i), catalogue.template_version, catalogue.digest)
+            if old is not None and old.sha256 == sha:  # the same bytes, judged under this catalogue now
+                ledger.rejudge(old.id, st.st_size, st.st_mtime_ns, judged)
+            else:
+                if old is not None:
+                    ledger.mark_removed(old.id, now)
+                ledger.add(rel, sha, st.st_size, st.st_mtime_ns, now, judged)
             log(
                 "file-validated",
                 path=rel,
@@ -220,22 +211,50 @@ def _take_in(
                 valid=rep.valid,
                 errors=rep.errors,
                 warnings=rep.warnings,
-                replaces=old.path if old else None,
+                replaces=old.path if old and old.sha256 != sha else None,
+                rejudged=bool(old and old.sha256 == sha),
                 annotated=annotated.get(i),
             )
     result.validated = report.files
 
 
-def _inputs_from_ledger(cfg: JobConfig, catalogue: Catalogue, current: dict[str, Row]) -> RollupInputs:
+def _claims(cfg: JobConfig, catalogue: Catalogue, ledger: Ledger) -> dict[str, list[Claim]]:
+    """Each unit's submissions still in the inbox, oldest received first, as claims. A row judged under another
+    catalogue (its file unreadable since) never counts as valid."""
+    out: dict[str, list[Claim]] = {}
+    for unit, rows in ledger.claims(str(cfg.period)).items():
+        mine = out[unit] = []
+        for r in rows:
+            rep = r.report(cfg.inbox)
+            if r.catalogue_digest != catalogue.digest:
+                mine.append(Claim(unit, rep.path, False, STALE_VI, r.received_at, rep))
+            else:
+                mine.append(Claim.of(rep, r.received_at))
+    return out
+
+
+STALE_VI = "Tệp được kiểm tra theo danh mục chỉ tiêu khác; cần kiểm tra lại (chạy lại ctstat run)"
+
+
+def _statuses(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) -> list[UnitStatus]:
+    return unit_statuses(h, h.communes_under(_area(cfg, h)), claims, cfg.deadline, latest_wins=True)
+
+
+def _inputs_from_ledger(cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, current: dict[str, Row]) -> RollupInputs:
     keys = form_layout(catalogue).keys
     reports = [row.report(cfg.inbox) for row in current.values()]
     got = RollupInputs(
-        Report(files=reports, catalogue_version=catalogue.version, template_version=catalogue.template_version)
+        Report(files=reports, catalogue_version=catalogue.version, template_version=catalogue.template_version),
+        latest_wins=True,
     )
+    stored = ledger.cells([r.id for r in current.values() if r.valid])
     for row, rep in zip(current.values(), reports, strict=True):
-        got.claims[row.unit or ""] = [(rep.path, rep, "valid" if row.valid else "invalid")]
-        if row.valid and row.cells is not None:
-            got.values_of[row.unit or ""] = pd.Series(row.cells, index=keys, dtype=float)
+        cells = stored.get(row.id)
+        valid = row.valid and cells is not None and list(cells) == keys
+        problem = rep.problem_vi() if not row.valid else "" if valid else STALE_VI
+        got.claims[row.unit or ""] = [Claim(row.unit or "", rep.path, valid, problem, row.received_at, rep)]
+        if valid and cells is not None:
+            got.values_of[row.unit or ""] = pd.Series(list(cells.values()), index=keys, dtype="float64")
     got.inputs = [(rep, "ward") for rep in reports]
     return got
 
@@ -244,8 +263,8 @@ def _maybe_rollup(
     cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, log: EventLog, now: datetime, result: RunResult
 ) -> None:
     h = load_units(cfg.vintage)
-    current = ledger.current(str(cfg.period))  # read once: it decodes every file's cells
-    statuses = _statuses(cfg, current, h)
+    claims = _claims(cfg, catalogue, ledger)
+    statuses = _statuses(cfg, claims, h)
     result.completeness = Completeness(statuses)
     result.unattributed = ledger.unattributed()
     result.past_deadline = cfg.deadline is not None and now.date() >= cfg.deadline
@@ -262,11 +281,12 @@ def _maybe_rollup(
         )
         return
     expected = {s.code for s in statuses}
-    current = {u: r for u, r in current.items() if u in expected}
+    current = {u: r for u, r in ledger.current(str(cfg.period)).items() if u in expected}
     key = hashlib.sha256(
         json.dumps(
             [
-                sorted((u, r.sha256) for u, r in current.items()),
+                sorted((u, r.sha256, r.catalogue_digest) for u, r in current.items()),
+                catalogue.digest,
                 catalogue.template_version,
                 str(cfg.deadline),
                 complete,
@@ -281,20 +301,9 @@ def _maybe_rollup(
         result.rollup_state = "unchanged"
         log("rollup-unchanged", outputs=outputs)
         return
-    collected = _inputs_from_ledger(cfg, catalogue, current)
-    received = {str(cfg.inbox / r.path): r.received_at for r in current.values()}
-    rollup = rollup_collected(
-        collected,
-        cfg.period,
-        out_dir,
-        cfg.unit,
-        cfg.units,
-        allow_partial=True,
-        deadline=cfg.deadline,
-        catalogue=catalogue,
-        jobs=cfg.jobs or 1,
-        received_at=received,
-    )
+    collected = _inputs_from_ledger(cfg, catalogue, ledger, current)
+    opts = RollupOptions(cfg.unit, cfg.units, allow_partial=True, deadline=cfg.deadline, jobs=cfg.jobs or 1)
+    rollup = rollup_collected(collected, cfg.period, out_dir, catalogue, opts)
     result.rollup = rollup
     result.rollup_state = "written"
     paths = [str(p) for p in rollup.outputs]
@@ -307,18 +316,22 @@ def _maybe_rollup(
 # --- status ----------------------------------------------------------------------------------------------------
 
 
-def job_status(cfg: JobConfig) -> dict[str, Any]:
-    """Per parent unit: expected, received, valid, invalid, missing, late; the chase list; resubmissions."""
+def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, Any]:
+    """Per parent unit: expected, received, valid, invalid, missing, late; the chase list; resubmissions.
+    Reads the ledger only (also from a read-only folder)."""
+    catalogue = catalogue or load_catalogue()
     if not cfg.ledger_path.exists():
         raise UsageError(f"no ledger in {cfg.out} yet: run 'ctstat run' first")
-    ledger = Ledger(cfg.ledger_path)
+    ledger = Ledger(cfg.ledger_path, readonly=True)
     try:
         h = load_units(cfg.vintage)
-        statuses = _statuses(cfg, ledger.current(str(cfg.period)), h)
+        claims = _claims(cfg, catalogue, ledger)
+        statuses = _statuses(cfg, claims, h)
         comp = Completeness(statuses)
         history: dict[str, list[dict[str, Any]]] = {}
         for s in statuses:
-            rows = ledger.history(s.code)
+            rows = ledger.history(s.code, str(cfg.period)) if s.status != "missing" else []
+            current = claims[s.code][-1].path if s.code in claims else None
             if len(rows) > 1:
                 history[s.code] = [
                     {
@@ -327,12 +340,11 @@ def job_status(cfg: JobConfig) -> dict[str, Any]:
                         "received_at": r.received_at.isoformat(),
                         "valid": r.valid,
                         "errors": r.errors,
-                        "current": r.current,
-                        "removed": r.removed_at is not None,
+                        "current": r.present and str(cfg.inbox / r.path) == current,
+                        "removed": not r.present,
                     }
                     for r in rows
                 ]
-        runs = [dict(r) for r in ledger.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 5").fetchall()]
         return {
             "period": str(cfg.period),
             "unit": cfg.unit,
@@ -347,7 +359,7 @@ def job_status(cfg: JobConfig) -> dict[str, Any]:
             ],
             "resubmissions": history,
             "rollup_outputs": json.loads(ledger.get_meta("rollup_outputs") or "[]"),
-            "last_runs": runs,
+            "last_runs": ledger.last_runs(),
         }
     finally:
         ledger.close()
@@ -361,13 +373,16 @@ def export_table(cfg: JobConfig, catalogue: Catalogue | None = None, all_periods
     catalogue = catalogue or load_catalogue()
     if not cfg.ledger_path.exists():
         raise UsageError(f"no ledger in {cfg.out} yet: run 'ctstat run' first")
-    ledger = Ledger(cfg.ledger_path)
+    ledger = Ledger(cfg.ledger_path, readonly=True)
     try:
+        periods = [str(cfg.period)]
+        if all_periods:
+            periods = sorted({r.period for r in ledger.rows("removed_at IS NULL AND period IS NOT NULL") if r.period})
+        # the current submission of each unit, when valid under this catalogue (what a rollup would use)
         rows = [
-            r
-            for r in ledger.rows("superseded_by IS NULL AND removed_at IS NULL AND valid=1")
-            if all_periods or r.period == str(cfg.period)
+            r for p in periods for r in ledger.current(p).values() if r.valid and r.catalogue_digest == catalogue.digest
         ]
+        cells_of = ledger.cells([r.id for r in rows])
     finally:
         ledger.close()
     keys = form_layout(catalogue).keys
@@ -391,7 +406,9 @@ def export_table(cfg: JobConfig, catalogue: Catalogue | None = None, all_periods
         h = load_units(r.vintage or cfg.vintage)
         unit = h.get(r.unit or "")
         chain = {a.level: a.code for a in h.ancestors(unit)} if unit else {}
-        for (el, name, row_dim, row_cat, col_dim, col_cat), v in zip(meta, r.cells or [], strict=True):
+        cells = cells_of.get(r.id, {})
+        for key, (el, name, row_dim, row_cat, col_dim, col_cat) in zip(keys, meta, strict=True):
+            v = cells.get(key)
             records.append(
                 (
                     r.period,

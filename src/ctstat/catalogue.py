@@ -171,6 +171,9 @@ class Catalogue:
     rules: tuple[Rule, ...]
     path: str = ""
     elements: dict[str, Element] = field(default_factory=dict)
+    #: a hash of every catalogue file as read: any change (a rule, a label, a bound) changes it, so what was
+    #: judged under one catalogue is never taken for judged under another
+    digest: str = ""
 
     @cached_property
     def fingerprint(self) -> str:
@@ -202,6 +205,7 @@ class _Checker:
     def __init__(self) -> None:
         self.issues: list[Issue] = []
         self.file = ""
+        self.digest = hashlib.sha256()  #: of every file read, in reading order
 
     def bad(self, loc: str, detail: str) -> None:
         text = f"{self.file}: {loc}: {detail}" if loc else f"{self.file}: {detail}"
@@ -246,8 +250,9 @@ def _kind_name(name: str) -> str:
 def _read_yaml(path: Path, chk: _Checker) -> Any:
     chk.file = path.name
     try:
-        with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+        data = path.read_bytes()
+        chk.digest.update(f"{path.name}\0{len(data)}\0".encode() + data)
+        return yaml.safe_load(data.decode("utf-8"))
     except FileNotFoundError:
         chk.bad("", "file not found")
     except yaml.YAMLError as exc:
@@ -313,6 +318,7 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
         rules=tuple(rules),
         path=str(root),
         elements=elements,
+        digest=chk.digest.hexdigest()[:16],
         **header,
     )
 

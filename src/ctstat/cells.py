@@ -174,6 +174,8 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
             continue
         if v is None:
             flag("blank-value", key)
+        elif yesno[j] and sub.format == "rollup-row" and v in (0.0, 1.0):
+            out[j] = float(v)  # a district workbook's data sheet holds yes/no as 1/0
         elif yesno[j]:
             word = unicodedata.normalize("NFC", str(v)).strip().casefold()
             if word in _YES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -11,7 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ctstat import __version__
-from ctstat.errors import CtstatError
+from ctstat.errors import CtstatError, EnvironmentFault
 
 EXIT_CODES = """Exit codes: 0 = no errors (warnings allowed); 1 = at least one error in the data; 2 = usage error,
 invalid catalogue, or nothing to do; 3 = internal error of ctstat (a bug: run again with --debug or CTSTAT_DEBUG=1
@@ -368,6 +369,7 @@ def status(
     out: Annotated[OptPath, typer.Option(help="Overrides 'out'.")] = None,
     deadline: Annotated[OptStr, typer.Option(help="Overrides 'deadline' (YYYY-MM-DD).")] = None,
     units: UnitsOpt = None,
+    catalogue: CatalogueOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Where the period stands, from the ledger: per parent unit expected / received / valid / invalid /
@@ -377,10 +379,11 @@ def status(
     """
     try:
         from ctstat.batch import job_status
+        from ctstat.catalogue import load_catalogue
         from ctstat.render import make_consoles, render_status
 
         cfg = _job_config(config, period=period, unit=unit, inbox=inbox, out=out, deadline=deadline, units=units)
-        doc = job_status(cfg)
+        doc = job_status(cfg, load_catalogue(catalogue))
         if as_json:
             _emit_json(doc)
         else:
@@ -431,8 +434,42 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("ctstat: interrupted\n")
         raise SystemExit(130) from None
+    except EnvironmentFault as exc:
+        raise SystemExit(_environment(str(exc))) from None
+    except OSError as exc:
+        if exc.errno not in _MACHINE_ERRNOS:
+            raise SystemExit(_internal_error(exc)) from None
+        where = f" {exc.filename}" if exc.filename else ""
+        raise SystemExit(_environment(f"cannot write or read{where}: {exc.strerror}")) from None
     except BaseException as exc:  # noqa: BLE001 - a bug, whatever its type, must not look like exit 1
         raise SystemExit(_internal_error(exc)) from None
+
+
+#: faults of the machine, not of ctstat or of the data: a full disk, a read-only or forbidden place, I/O errors
+_MACHINE_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EIO,
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EMFILE,
+    errno.ENFILE,
+}
+
+
+def _environment(message: str) -> int:
+    from ctstat.messages import printable
+
+    sys.stderr.write(
+        f"ctstat: cannot go on (lỗi môi trường): {printable(message, 600)}\n"
+        "This is a problem of this machine (disk space, permissions), not of the data nor a bug of ctstat. "
+        "Nothing half-done was kept: fix it and run again.\n"
+    )
+    return 3
 
 
 def _internal_error(exc: BaseException) -> int:

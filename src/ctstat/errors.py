@@ -25,6 +25,11 @@ class UsageError(CtstatError):
     """An argument is wrong (unknown unit, malformed period, missing flag)."""
 
 
+class EnvironmentFault(Exception):
+    """The machine stops ctstat (disk full, read-only folder, a ledger another release wrote): exit code 3 with
+    a message saying what to fix; never a data issue, never a traceback."""
+
+
 class InternalError(Exception):
     """A bug in ctstat met while processing `path` (in a reading worker): exit code 3, never a data issue."""
 

@@ -340,6 +340,31 @@ def check_xlsx(pkg: Package, wanted: set[str]) -> Checked:
     return Checked(store(parts), names, hidden, scans)
 
 
+def check_rollup(pkg: Package, wanted: set[str]) -> bytes:
+    """The parts of a district/province workbook (written by ctstat) a city rollup reads, packaged alone.
+
+    Its data sheet is wider than a form (a column per form cell), so it is not held to the form's extent: the
+    zip caps, the XML checks and the reading worker's memory and time limits bound it, and its digest says
+    whether anyone changed it since ctstat wrote it."""
+    parts: dict[str, bytes] = {}
+    for name in ("[Content_Types].xml", "_rels/.rels"):
+        if pkg.has(name):
+            parts[name] = check_xml(pkg.read(name, 1 << 20), name, counts=False)
+    book = parts["xl/workbook.xml"] = check_xml(pkg.read("xl/workbook.xml", 1 << 20), "xl/workbook.xml", False)
+    rels_name = "xl/_rels/workbook.xml.rels"
+    rels = parts[rels_name] = check_xml(pkg.read(rels_name, 1 << 20), rels_name, False) if pkg.has(rels_name) else b""
+    sheets, extra = _book_plan(book, rels)
+    for path in extra:
+        if pkg.has(path) and path not in parts:
+            parts[path] = check_xml(pkg.read(path), path)
+    for name, _, path in sheets:
+        if name in wanted and pkg.has(path) and path not in parts:
+            xml = check_xml(pkg.read(path), path, counts=False)
+            dim = _DIMENSION.search(xml)  # optional; dropped so that the reader sizes the sheet by its cells
+            parts[path] = xml[: dim.start()] + xml[dim.end() :] if dim else xml
+    return store(parts)
+
+
 @lru_cache(maxsize=64)
 def _book_plan(book: bytes, rels: bytes) -> tuple[list[tuple[str, bool, str]], list[str]]:
     """(name, hidden, part) of every sheet, and the string and style parts, from workbook.xml and its

@@ -55,7 +55,21 @@ def _read(path: str, catalogue: Catalogue, check: FileCheck | None) -> Submissio
     sub = read_submission(path, catalogue)
     if check is not None:
         sub.checked = check(sub)
+        if sub.book is not None:  # a district workbook: each commune's row is checked like a ward file
+            check_rows(sub, check)
     return sub
+
+
+def check_rows(sub: Submission, check: FileCheck) -> None:
+    """The per-file checks of each data row of a district workbook, located on the data sheet."""
+    from ctstat.rollupbook import relocate
+
+    assert sub.book is not None
+    for row in sub.book.rows:
+        if row.checked is None:
+            rep, values = check(row)
+            rep.issues = relocate(rep.issues, sub.book.claimed[row.cover["unit_code"]][1])
+            row.checked = (rep, values)
 
 
 def _unread(path: str, code: str, detail: str) -> Submission:

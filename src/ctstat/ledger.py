@@ -1,27 +1,39 @@
-"""The submission ledger of a scheduled job: every file seen, its hash, validation result and supersession.
+"""The submission ledger of a scheduled job: every file seen, its hash, and how it was judged, under which catalogue.
 
 A small SQLite database in the job's output folder. Every change of one run is one transaction, so a run
-killed half-way leaves the ledger as it was and the next run does the work again.
+killed half-way (or stopped by a full disk) leaves the ledger as it was and the next run does the work again.
+
+What is stored is facts, never conclusions: a row says which bytes were seen at which inbox path and when, and
+what they held under which catalogue (`catalogue_digest`, `template_version`). Which submission of a unit is
+*current* is derived at every read (the latest received of those still in the inbox), so deleting a newer file
+brings the older one back, and sending earlier content again is one more row, not a conflict.
+
+Schema versions (`PRAGMA user_version`): 0 = the first release (cells as a list in layout order, a permanent
+`superseded_by` flag, UNIQUE(path, sha256)); 1 = this one. A version-0 ledger is migrated in place on the first
+writing open: its rows keep their history and receipt times, lose their cells, and are marked judged under no
+catalogue, so the next run re-reads the files still in the inbox.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ctstat.errors import EnvironmentFault
 from ctstat.report import FileReport, Issue, first_error
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS submissions (
+VERSION = 1
+
+COLUMNS = """
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL,               -- relative to the inbox
-    sha256 TEXT NOT NULL,
+    sha256 TEXT NOT NULL,             -- of the bytes validated
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     received_at TEXT NOT NULL,        -- when a run first saw this content at this path
@@ -30,12 +42,17 @@ CREATE TABLE IF NOT EXISTS submissions (
     errors INTEGER NOT NULL,
     warnings INTEGER NOT NULL,
     issues TEXT NOT NULL,             -- JSON list of issue records (both languages)
-    cells TEXT,                       -- JSON list of the cleaned cell values (layout order), valid files only
+    cells TEXT,                       -- JSON object cell key -> cleaned value, valid files only
     annotated TEXT,                   -- the marked-up copy, for files with issues
-    superseded_by INTEGER REFERENCES submissions(id),
     removed_at TEXT,                  -- no longer in the inbox (deleted, or replaced by new content)
-    UNIQUE (path, sha256)
-);
+    template_version TEXT,            -- the form the file was judged against
+    catalogue_digest TEXT             -- the catalogue it was judged under (NULL: none known, re-judge)
+"""
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS submissions ({COLUMNS});
+CREATE INDEX IF NOT EXISTS submissions_period_unit ON submissions (period, unit) WHERE removed_at IS NULL;
+CREATE INDEX IF NOT EXISTS submissions_path ON submissions (path) WHERE removed_at IS NULL;
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -44,6 +61,13 @@ CREATE TABLE IF NOT EXISTS runs (
     outcome TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_V0_COPY = """
+INSERT INTO submissions (id, path, sha256, size, mtime_ns, received_at, unit, unit_name, period, vintage, valid,
+    errors, warnings, issues, cells, annotated, removed_at, template_version, catalogue_digest)
+SELECT id, path, sha256, size, mtime_ns, received_at, unit, unit_name, period, vintage, valid, errors, warnings,
+    issues, NULL, annotated, removed_at, NULL, NULL FROM submissions_v0
 """
 
 
@@ -63,14 +87,14 @@ class Row:
     errors: int
     warnings: int
     issues: list[Issue]
-    cells: list[float] | None
     annotated: str | None
-    superseded_by: int | None
     removed_at: str | None
+    template_version: str | None
+    catalogue_digest: str | None
 
     @property
-    def current(self) -> bool:
-        return self.superseded_by is None and self.removed_at is None
+    def present(self) -> bool:
+        return self.removed_at is None
 
     def report(self, inbox: Path) -> FileReport:
         return FileReport(
@@ -87,72 +111,106 @@ class Row:
         return first_error(self.issues)
 
 
+@dataclass(frozen=True)
+class Judged:
+    """What validation said of one file's bytes, to record."""
+
+    report: FileReport
+    cells: Mapping[str, float] | None  #: valid files only
+    annotated: str | None
+    template_version: str
+    catalogue_digest: str
+
+
 class Ledger:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    """`Ledger(path)` opens for a run (creating or migrating it); `Ledger(path, readonly=True)` only reads,
+    also from a read-only folder or disk, and never changes the file."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = path
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
+        self.readonly = readonly
+        try:
+            if readonly:
+                self.db = _open_readonly(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            if not readonly:
+                # a rollback journal, not WAL: a reader in a read-only folder needs no -shm file
+                self.db.execute("PRAGMA journal_mode=DELETE")
+                self._migrate()
+            self.version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise _fault(exc, path) from None
+
+    def _migrate(self) -> None:
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version > VERSION:
+            raise EnvironmentFault(
+                f"the ledger {self.path} was written by a newer ctstat (schema {version}, this one knows {VERSION}); "
+                "upgrade ctstat"
+            )
+        if version == VERSION:
+            return
+        with self.transaction():
+            old = self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='submissions'")
+            if old.fetchone() is not None:  # version 0: rebuild the table without UNIQUE(path, sha256)
+                self.db.execute("ALTER TABLE submissions RENAME TO submissions_v0")
+                _create(self.db)
+                self.db.execute(_V0_COPY)
+                self.db.execute("DROP TABLE submissions_v0")
+            else:
+                _create(self.db)
+            self.db.execute(f"PRAGMA user_version={VERSION}")
 
     def close(self) -> None:
         self.db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
         try:
+            self.db.execute("BEGIN IMMEDIATE")
             yield
             self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise _fault(exc, self.path) from None
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise
 
+    def _rollback(self) -> None:
+        if self.db.in_transaction:  # SQLite may have rolled back already (a full disk does)
+            self.db.execute("ROLLBACK")
+
     def rows(self, where: str = "1", *args: Any) -> list[Row]:
-        cur = self.db.execute(f"SELECT * FROM submissions WHERE {where} ORDER BY id", args)
-        return [_row(r) for r in cur.fetchall()]
+        try:
+            cur = self.db.execute(f"SELECT * FROM submissions WHERE {where} ORDER BY id", args)
+            return [_row(r) for r in cur.fetchall()]
+        except sqlite3.Error as exc:
+            raise _fault(exc, self.path) from None
 
     def by_path(self) -> dict[str, Row]:
-        """The content currently recorded at each inbox path (the latest one)."""
-        out: dict[str, Row] = {}
-        for r in self.rows("removed_at IS NULL"):
-            out[r.path] = r
-        return out
+        """The content currently recorded at each inbox path."""
+        return {r.path: r for r in self.rows("removed_at IS NULL")}
 
-    def add(
-        self,
-        path: str,
-        sha256: str,
-        size: int,
-        mtime_ns: int,
-        received_at: datetime,
-        rep: FileReport,
-        cells: list[float] | None,
-        annotated: str | None,
-    ) -> int:
+    def add(self, path: str, sha256: str, size: int, mtime_ns: int, received_at: datetime, judged: Judged) -> int:
         cur = self.db.execute(
             "INSERT INTO submissions (path, sha256, size, mtime_ns, received_at, unit, unit_name, period, vintage,"
-            " valid, errors, warnings, issues, cells, annotated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                path,
-                sha256,
-                size,
-                mtime_ns,
-                received_at.isoformat(timespec="seconds"),
-                rep.unit,
-                rep.unit_name,
-                rep.period,
-                rep.vintage,
-                int(rep.valid),
-                rep.errors,
-                rep.warnings,
-                json.dumps([i.to_record() for i in rep.issues], ensure_ascii=False),
-                json.dumps(cells) if cells is not None else None,
-                annotated,
-            ),
+            " valid, errors, warnings, issues, cells, annotated, template_version, catalogue_digest)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (path, sha256, size, mtime_ns, received_at.isoformat(timespec="seconds"), *_judged(judged)),
         )
         return int(cur.lastrowid or 0)
+
+    def rejudge(self, row_id: int, size: int, mtime_ns: int, judged: Judged) -> None:
+        """The same bytes judged again (under another catalogue): the receipt time stays."""
+        self.db.execute(
+            "UPDATE submissions SET size=?, mtime_ns=?, unit=?, unit_name=?, period=?, vintage=?, valid=?, errors=?,"
+            " warnings=?, issues=?, cells=?, annotated=?, template_version=?, catalogue_digest=? WHERE id=?",
+            (size, mtime_ns, *_judged(judged), row_id),
+        )
 
     def touch(self, row_id: int, size: int, mtime_ns: int) -> None:
         self.db.execute("UPDATE submissions SET size=?, mtime_ns=? WHERE id=?", (size, mtime_ns, row_id))
@@ -160,28 +218,42 @@ class Ledger:
     def mark_removed(self, row_id: int, when: datetime) -> None:
         self.db.execute("UPDATE submissions SET removed_at=? WHERE id=?", (when.isoformat(timespec="seconds"), row_id))
 
-    def supersede(self, unit: str, period: str, keep: int) -> None:
-        """Every other current submission of `unit` for `period` is superseded by `keep`."""
-        self.db.execute(
-            "UPDATE submissions SET superseded_by=? WHERE unit=? AND period=? AND id<>? AND superseded_by IS NULL",
-            (keep, unit, period, keep),
-        )
+    def claims(self, period: str) -> dict[str, list[Row]]:
+        """Every submission of `period` still in the inbox, per unit, oldest received first (one indexed query)."""
+        out: dict[str, list[Row]] = {}
+        for r in self.rows("removed_at IS NULL AND period=? AND unit IS NOT NULL", period):
+            out.setdefault(r.unit or "", []).append(r)
+        for rows in out.values():
+            rows.sort(key=lambda r: (r.received_at, r.id))
+        return out
 
     def current(self, period: str) -> dict[str, Row]:
-        """The current submission of each unit for `period`: the latest received, not superseded or removed."""
-        return {
-            r.unit: r for r in self.rows("superseded_by IS NULL AND removed_at IS NULL AND period=?", period) if r.unit
-        }
+        """The current submission of each unit for `period`: the latest received of those still in the inbox."""
+        return {unit: rows[-1] for unit, rows in self.claims(period).items()}
+
+    def cells(self, ids: Sequence[int]) -> dict[int, dict[str, float]]:
+        """The stored cells of these rows (decoded only when a rollup needs them)."""
+        out: dict[int, dict[str, float]] = {}
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            for r in self.db.execute(f"SELECT id, cells FROM submissions WHERE id IN ({marks})", part):
+                if r["cells"]:
+                    out[int(r["id"])] = json.loads(r["cells"])
+        return out
 
     def unattributed(self) -> list[Row]:
         """Files in the inbox that name no known unit (unreadable, wrong code ...)."""
         return self.rows("unit IS NULL AND removed_at IS NULL")
 
-    def history(self, unit: str) -> list[Row]:
-        return self.rows("unit=?", unit)
+    def history(self, unit: str, period: str) -> list[Row]:
+        return self.rows("unit=? AND period=?", unit, period)
 
     def get_meta(self, key: str) -> str | None:
-        r = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        try:
+            r = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        except sqlite3.OperationalError:  # a ledger made before any meta was kept
+            return None
         return None if r is None else str(r[0])
 
     def set_meta(self, key: str, value: str) -> None:
@@ -190,18 +262,78 @@ class Ledger:
             (key, value),
         )
 
+    def last_runs(self, n: int = 5) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (n,)).fetchall()]
+
     def start_run(self, when: datetime) -> int:
-        cur = self.db.execute("INSERT INTO runs (started_at) VALUES (?)", (when.isoformat(timespec="seconds"),))
+        with self.transaction():
+            cur = self.db.execute("INSERT INTO runs (started_at) VALUES (?)", (when.isoformat(timespec="seconds"),))
         return int(cur.lastrowid or 0)
 
     def finish_run(self, run_id: int, when: datetime, new_files: int, outcome: str) -> None:
-        self.db.execute(
-            "UPDATE runs SET finished_at=?, new_files=?, outcome=? WHERE id=?",
-            (when.isoformat(timespec="seconds"), new_files, outcome, run_id),
-        )
+        with self.transaction():
+            self.db.execute(
+                "UPDATE runs SET finished_at=?, new_files=?, outcome=? WHERE id=?",
+                (when.isoformat(timespec="seconds"), new_files, outcome, run_id),
+            )
+
+
+def _create(db: sqlite3.Connection) -> None:
+    for statement in SCHEMA.split(";"):  # one by one: executescript would commit the open transaction
+        if statement.strip():
+            db.execute(statement)
+
+
+def _judged(j: Judged) -> tuple[Any, ...]:
+    rep = j.report
+    return (
+        rep.unit,
+        rep.unit_name,
+        rep.period,
+        rep.vintage,
+        int(rep.valid),
+        rep.errors,
+        rep.warnings,
+        json.dumps([i.to_record() for i in rep.issues], ensure_ascii=False),
+        json.dumps(dict(j.cells)) if j.cells is not None else None,
+        j.annotated,
+        j.template_version,
+        j.catalogue_digest,
+    )
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise EnvironmentFault(f"no ledger at {path}")
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+    # a WAL ledger of an earlier release in a folder we may not write: nothing can be writing it either
+    return sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None)
+
+
+def _fault(exc: sqlite3.Error, path: Path) -> Exception:
+    """A database error is the machine's (disk full, read-only, locked, damaged), not the data's."""
+    text = str(exc)
+    if "full" in text:
+        why = "the disk is full (ổ đĩa đầy)"
+    elif "readonly" in text or "read-only" in text:
+        why = "it may not be written here (chỉ đọc)"
+    elif "locked" in text or "busy" in text:
+        why = "another process holds it locked"
+    elif "malformed" in text or "not a database" in text:
+        why = "the file is damaged or not a ledger"
+    else:
+        why = text
+    return EnvironmentFault(f"ledger {path}: {why}; nothing of this step was recorded, the next run does it again")
 
 
 def _row(r: sqlite3.Row) -> Row:
+    keys = r.keys()
     return Row(
         id=r["id"],
         path=r["path"],
@@ -217,8 +349,8 @@ def _row(r: sqlite3.Row) -> Row:
         errors=r["errors"],
         warnings=r["warnings"],
         issues=[Issue.from_record(i) for i in json.loads(r["issues"])],
-        cells=json.loads(r["cells"]) if r["cells"] else None,
         annotated=r["annotated"],
-        superseded_by=r["superseded_by"],
         removed_at=r["removed_at"],
+        template_version=r["template_version"] if "template_version" in keys else None,
+        catalogue_digest=r["catalogue_digest"] if "catalogue_digest" in keys else None,
     )

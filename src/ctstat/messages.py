@@ -284,6 +284,20 @@ MESSAGES.update(
             "Tệp tổng hợp này không dùng được: {detail}.",
             "This rollup workbook cannot be used: {detail}.",
         ),
+        "rollup-edited": (
+            E,
+            "Trang '{sheet}' của tệp tổng hợp đã bị sửa sau khi ctstat ghi ({detail}): số liệu không dùng được. "
+            "Hãy tổng hợp lại từ các tệp của xã, phường hoặc đề nghị đơn vị gửi lại tệp tổng hợp gốc.",
+            "Sheet '{sheet}' of this rollup workbook was changed after ctstat wrote it ({detail}): its data "
+            "cannot be used. Roll up again from the ward files, or ask for the original workbook.",
+        ),
+        "rollup-totals": (
+            E,
+            "Tổng in trên biểu ({value}) không bằng tổng các xã, phường trong trang Dữ liệu ({expected}): biểu đã bị "
+            "sửa sau khi ctstat ghi.",
+            "The printed total ({value}) is not the sum of the wards in the data sheet ({expected}): the sheet was "
+            "changed after ctstat wrote it.",
+        ),
         "mixed-inputs": (
             E,
             "Số liệu của {unit} có cả trong tệp của xã và trong tệp tổng hợp {detail}. Chỉ gửi một trong hai.",

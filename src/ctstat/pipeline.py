@@ -24,11 +24,10 @@ from ctstat.cells import FileCheck
 from ctstat.errors import UsageError
 from ctstat.form import FormHeader, write_form
 from ctstat.inputs import find_files, read_all
-from ctstat.layout import form_layout
-from ctstat.messages import make_issue
 from ctstat.period import Period, parse_period, vintage_for
+from ctstat.plan import Claim
 from ctstat.report import FileReport, Report
-from ctstat.units import LEVEL_VI, Hierarchy, Unit, load_units, slug
+from ctstat.units import LEVEL_VI, Hierarchy, Unit, load_units
 from ctstat.workbook import Submission, sha256_of
 
 _WORKER_CATALOGUE: Catalogue | None = None
@@ -92,9 +91,13 @@ def validate_files(
         judge.join()
     if failure:
         raise failure[0]  # a bug in the judging thread is ctstat's bug: exit 3, not a silent re-run
-    from ctstat.validate import validate_submissions
+    from ctstat.validate import judge_book, validate_submissions
 
-    return validate_submissions(subs, catalogue, per, units), subs
+    files_ = [s for s in subs if s.book is None]
+    report = validate_submissions(files_, catalogue, per, units)
+    check = FileCheck(catalogue, per, units)
+    report.files += [judge_book(s, catalogue, per, units, check).report for s in subs if s.book is not None]
+    return report, files_
 
 
 _AHEAD = 2048  #: files judged together ahead of the end of reading
@@ -223,10 +226,12 @@ class RollupResult:
         return not self.refused
 
 
-def _received(path: str, received_at: Mapping[str, datetime] | None) -> datetime:
-    if received_at and path in received_at:
-        return received_at[path]
-    return datetime.fromtimestamp(Path(path).stat().st_mtime)
+def _received(path: str) -> datetime | None:
+    """When a file given to `rollup` was received: its modification time (None if it is gone)."""
+    try:
+        return datetime.fromtimestamp(os.stat(path).st_mtime)
+    except OSError:
+        return None
 
 
 def _infer_target(h: Hierarchy, codes: Iterable[str]) -> Unit:
@@ -249,89 +254,57 @@ class RollupInputs:
 
     report: Report
     values_of: dict[str, pd.Series] = field(default_factory=dict)  #: ward -> cells (valid wards only)
-    #: ward -> [(path, its report or None when it came inside a rollup workbook, status)]
-    claims: dict[str, list[tuple[str, FileReport | None, str]]] = field(default_factory=dict)
+    claims: dict[str, list[Claim]] = field(default_factory=dict)  #: ward -> its claims, oldest received first
     inputs: list[tuple[FileReport, str]] = field(default_factory=list)  #: (report, "ward" | "rollup")
+    latest_wins: bool = False  #: claims are one ward's submissions over time (the job), not rival files
 
 
 def collect_inputs(
     paths: Iterable[str | Path], catalogue: Catalogue, period: Period, units: str | None = None, jobs: int = 1
 ) -> RollupInputs:
-    """Read and validate ward files, and read district rollup workbooks, for a rollup."""
+    """Read and validate ward files and district workbooks for a rollup: every number passes the same checks."""
     import pandas as pd
 
     from ctstat.validate import validate_batch
 
-    vintage = vintage_for(period, units)
     files = find_files(paths)
     if not files:
         raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to roll up")
-    read = list(read_all(files, catalogue, jobs))
-    rollup_subs = [s for s in read if s.format == "rollup"]
-    subs = [s for s in read if s.format != "rollup"]
+    check = FileCheck(catalogue, period, units)
+    read = list(read_all(files, catalogue, jobs, check))
+    books = [s for s in read if s.book is not None]
+    subs = [s for s in read if s.book is None]
     report, frame = validate_batch(subs, catalogue, period, units)
     got = RollupInputs(report)
     for i, rep in enumerate(report.files):
         if rep.unit:
-            got.claims.setdefault(rep.unit, []).append((rep.path, rep, "valid" if rep.valid else "invalid"))
+            got.claims.setdefault(rep.unit, []).append(Claim.of(rep, _received(rep.path)))
             if rep.valid and i in frame.index:
                 got.values_of[rep.unit] = pd.Series(frame.loc[i].to_numpy(dtype=float), index=frame.columns)
     got.inputs = [(rep, "ward") for rep in report.files]
-    keys = form_layout(catalogue).keys
-    from ctstat.contain import contained_map
+    from ctstat.validate import judge_book
 
-    # district workbooks are read like ward files: in a contained worker, a fault being an issue of that file
-    tables = contained_map(_read_rollup, [s.path for s in rollup_subs], _rollup_unread, jobs=1)
-    for sub, (ok, fields, table) in zip(rollup_subs, tables, strict=True):
-        rep = FileReport(path=sub.path, sha256=sub.sha256)
-        if not ok:
-            rep.issues.append(make_issue(str(fields), path=rep.path, detail=str(table)))
-            report.files.append(rep)
-            got.inputs.append((rep, "rollup"))
-            continue
-        problems = []
-        if not str(fields.get("Kỳ báo cáo", "")).startswith(str(period) + " "):
-            problems.append(f"kỳ {fields.get('Kỳ báo cáo')}, cần {period}")
-        if fields.get("Danh mục đơn vị hành chính") != vintage:
-            problems.append(f"danh mục {fields.get('Danh mục đơn vị hành chính')}, cần {vintage}")
-        if fields.get("Phiên bản danh mục chỉ tiêu") != catalogue.version:
-            problems.append(f"danh mục chỉ tiêu {fields.get('Phiên bản danh mục chỉ tiêu')}, cần {catalogue.version}")
-        if "level" not in table.columns or (table["level"] != "commune").any():
-            problems.append("chỉ dùng được tệp tổng hợp có số liệu từng xã (cấp huyện, hoặc cấp tỉnh từ 1/7/2025)")
-        rep.unit = str(fields.get("Đơn vị tổng hợp", "")).split(" ")[0] or None
-        rep.period = str(period)
-        rep.vintage = vintage
-        if problems:
-            rep.issues.append(make_issue("rollup-mismatch", path=rep.path, detail="; ".join(problems)))
-        else:
-            for _, row in table.iterrows():
-                if row["status"] == "missing":
-                    continue
-                got.claims.setdefault(row["unit_code"], []).append((rep.path, None, row["status"]))
-                if row["status"] == "valid":
-                    got.values_of[row["unit_code"]] = row[keys].astype(float)
-        report.files.append(rep)
-        got.inputs.append((rep, "rollup"))
+    for sub in books:
+        judged = judge_book(sub, catalogue, period, units, check)
+        report.files.append(judged.report)
+        got.inputs.append((judged.report, "rollup"))
+        for claim in judged.claims:
+            got.claims.setdefault(claim.unit, []).append(claim)
+        got.values_of.update(judged.values)
     return got
 
 
-def _read_rollup(path: str) -> tuple[bool, Any, Any]:
-    """In a worker: (True, cover fields, data table) of a rollup workbook, or (False, code, detail)."""
-    from ctstat.writer import read_rollup_data
+@dataclass(frozen=True)
+class RollupOptions:
+    """How to roll up: which unit (inferred when None; "VN" the whole country), under which unit list, whether
+    to write a partial rollup, the deadline (for lateness), the time printed, and the writing processes."""
 
-    try:
-        fields, table = read_rollup_data(path)
-    except Exception as exc:  # a workbook that says it is a rollup but lacks its sheets or columns
-        return (
-            False,
-            "rollup-mismatch",
-            f"không đọc được dữ liệu tổng hợp / unreadable rollup data: {type(exc).__name__}",
-        )
-    return True, fields, table
-
-
-def _rollup_unread(path: str, code: str, detail: str) -> tuple[bool, Any, Any]:
-    return False, code, detail
+    unit: str | None = None
+    units: str | None = None
+    allow_partial: bool = False
+    deadline: date | None = None
+    generated_at: datetime | None = None
+    jobs: int = 1
 
 
 def rollup_paths(
@@ -345,7 +318,6 @@ def rollup_paths(
     generated_at: datetime | None = None,
     catalogue: Catalogue | None = None,
     jobs: int = 1,
-    received_at: Mapping[str, datetime] | None = None,
 ) -> RollupResult:
     """Validate ward submissions (and/or district rollup workbooks) and write the district and province
     workbooks of `unit` (inferred when None). Refuses (result.refused) when an expected commune is missing,
@@ -353,193 +325,59 @@ def rollup_paths(
     catalogue = catalogue or load_catalogue()
     per = parse_period(period)
     collected = collect_inputs(paths, catalogue, per, units, jobs)
-    return rollup_collected(
-        collected, per, out, unit, units, allow_partial, deadline, generated_at, catalogue, jobs, received_at
-    )
+    opts = RollupOptions(unit, units, allow_partial, deadline, generated_at, jobs)
+    return rollup_collected(collected, per, out, catalogue, opts)
 
 
 def rollup_collected(
-    collected: RollupInputs,
-    per: Period,
-    out: str | Path,
-    unit: str | None = None,
-    units: str | None = None,
-    allow_partial: bool = False,
-    deadline: date | None = None,
-    generated_at: datetime | None = None,
-    catalogue: Catalogue | None = None,
-    jobs: int = 1,
-    received_at: Mapping[str, datetime] | None = None,
+    collected: RollupInputs, per: Period, out: str | Path, catalogue: Catalogue, opts: RollupOptions
 ) -> RollupResult:
-    """The rollup proper, from inputs already validated (by `collect_inputs`, or from the ledger)."""
-    import numpy as np
-    import pandas as pd
+    """The rollup proper, from inputs already validated (by `collect_inputs`, or from the ledger): plan, then
+    write the set of workbooks and its manifest aside and publish them together."""
+    from ctstat.plan import plan_sheets, scope_issues, unit_statuses
+    from ctstat.publish import staged
+    from ctstat.rollup import Completeness
 
-    from ctstat import rollup as ru
-    from ctstat.writer import InputFile, RollupSheetData
-
-    catalogue = catalogue or load_catalogue()
-    vintage = vintage_for(per, units)
+    vintage = vintage_for(per, opts.units)
     h = load_units(vintage)
-    report, values_of, claims, inputs = collected.report, collected.values_of, collected.claims, collected.inputs
-    national = unit is not None and unit.strip().upper() == "VN"
+    national = opts.unit is not None and opts.unit.strip().upper() == "VN"
     if national:
         target: Unit | None = Unit(vintage, "country", "VN", "Toàn quốc", "quốc gia", None)
     else:
-        target = _find_unit(h, unit) if unit else _infer_target(h, claims)
+        target = _find_unit(h, opts.unit) if opts.unit else _infer_target(h, collected.claims)
     if target is None or target.level == "commune":
-        raise UsageError(f"--unit {unit} is not a district or province in the unit list {vintage}")
+        raise UsageError(f"--unit {opts.unit} is not a district or province in the unit list {vintage}")
     expected = h.all("commune") if national else h.communes_under(target)
-    expected_codes = {u.code for u in expected}
-    for code, cl in claims.items():
-        if code in expected_codes:
-            sources = {p for p, r, _ in cl if r is None}
-            if sources and any(r is not None for _, r, _ in cl):
-                for _, r, _ in cl:
-                    if r is not None:
-                        r.issues.append(make_issue("mixed-inputs", path=r.path, unit=code, detail=", ".join(sources)))
-        else:
-            for _, r, _ in cl:
-                if r is not None:
-                    r.issues.append(make_issue("outside-unit", path=r.path, unit=code, detail=h.path(target)))
-
-    def parent_label(u: Unit) -> str:
-        p = h.parent(u)
-        return f"{p.code} {p.name}" if p else ""
-
-    statuses: list[ru.UnitStatus] = []
-    for u in expected:
-        cl = claims.get(u.code, [])
-        late = deadline is not None and any(
-            r is not None and _received(p, received_at).date() > deadline for p, r, _ in cl
-        )
-        files_ = tuple(p for p, _, _ in cl)
-        if not cl:
-            statuses.append(ru.UnitStatus(u.code, u.name, parent_label(u), "missing", problem="Chưa nộp báo cáo"))
-        elif len(cl) > 1:
-            statuses.append(
-                ru.UnitStatus(
-                    u.code,
-                    u.name,
-                    parent_label(u),
-                    "duplicate",
-                    late,
-                    files_,
-                    f"{len(cl)} tệp cho cùng đơn vị: giữ lại một tệp",
-                )
-            )
-        else:
-            source, claim, status = cl[0]
-            problem = ""
-            if claim is not None:
-                problem = claim.problem_vi()
-            elif claim is None and status != "valid":
-                problem = f"không hợp lệ trong tệp tổng hợp {Path(source).name}"
-            statuses.append(ru.UnitStatus(u.code, u.name, parent_label(u), status, late, files_, problem))
-    completeness = ru.Completeness(statuses)
-    partial = not completeness.complete
-    result = RollupResult(report, target, per, vintage, completeness, partial=partial)
+    for rep, issue in scope_issues(collected.claims, h, target, {u.code for u in expected}):
+        rep.issues.append(issue)
+    statuses = unit_statuses(h, expected, collected.claims, opts.deadline, collected.latest_wins)
+    completeness = Completeness(statuses)
+    result = RollupResult(collected.report, target, per, vintage, completeness, partial=not completeness.complete)
     valid_codes = [s.code for s in statuses if s.status == "valid"]
-    if partial and not allow_partial:
+    if result.partial and not opts.allow_partial:
         result.refused = True
-        result.manifest = _manifest(result, catalogue, [], inputs, valid_codes, {}, generated_at)
+        result.manifest = _manifest(result, catalogue, [], collected, valid_codes, {}, opts.generated_at)
         return result
-
-    keys = form_layout(catalogue).keys
-    wards = pd.DataFrame([values_of[c] for c in valid_codes], index=pd.Index(valid_codes), columns=keys)
-    when = generated_at or datetime.combine(per.end, datetime.min.time())
-    used = set(valid_codes)
-    input_rows = [
-        InputFile(
-            rep.path,
-            rep.sha256 or "",
-            kind,
-            rep.unit or "",
-            rep.period or "",
-            catalogue.template_version if kind == "ward" else "",
-            rep.errors,
-            rep.warnings,
-            (rep.unit in used) if kind == "ward" else not rep.issues,
-        )
-        for rep, kind in inputs
-    ]
+    when = opts.generated_at or datetime.combine(per.end, datetime.min.time())
+    sheets, top = plan_sheets(catalogue, h, target, per, statuses, collected, when, national)
     out_dir = Path(out)
-    level_vi = {"district": "cấp huyện", "province": "cấp tỉnh"}
-    status_of = {s.code: s for s in statuses}
-    inputs_of: dict[str, list[InputFile]] = {}
-    for f in input_rows:
-        inputs_of.setdefault(f.unit if f.kind == "ward" else "*", []).append(f)
-    # every level at once (batch first): wards, their districts, their provinces, and each level's indicators
-    tables: dict[str, pd.DataFrame] = {"commune": wards}
-    n_of: dict[str, pd.Series] = {"commune": pd.Series(1, index=wards.index)}
-    for level in ("district", "province") if h.has_districts else ("province",):
-        parent_of = {w: next(a.code for a in h.ancestors(h.get(w)) if a.level == level) for w in wards.index}  # type: ignore[arg-type]
-        tables[level] = ru.sum_by(wards, parent_of)
-        n_of[level] = pd.Series(parent_of).value_counts()
-    parts = {level: ru.indicator_parts(catalogue, table, n_of[level]) for level, table in tables.items()}
-    # one frame per level, columns (indicator, value/numerator/denominator) in catalogue order: one reindex a sheet
-    flat = {
-        level: pd.concat({ind: f[["value", "numerator", "denominator"]] for ind, f in p.items()}, axis=1)
-        for level, p in parts.items()
-    }
-
-    def sheet_data(area: Unit, children: list[Unit]) -> RollupSheetData:
-        communes = [c.code for c in h.communes_under(area)]
-        child_codes = [c.code for c in children]
-        child_level = children[0].level if children else "commune"
-        child_values = tables[child_level].reindex(child_codes).dropna(how="all")
-        totals = tables[area.level].reindex([area.code]).iloc[0]
-        mine = [status_of[c] for c in communes]
-        indicators = pd.concat(
-            [flat[area.level].reindex([area.code]), flat[child_level].reindex(child_codes)]
-        ).to_numpy(dtype=float)
-        return RollupSheetData(
-            unit=area,
-            parent=h.parent(area),
-            level_vi=level_vi[area.level],
-            period=per,
-            vintage=vintage,
-            children=children,
-            totals=totals,
-            child_values=child_values,
-            indicators=indicators,
-            ward_values=wards.reindex([c for c in communes if c in wards.index]),
-            statuses=mine,
-            inputs=inputs_of.get("*", []) + [f for c in communes for f in inputs_of.get(c, [])],
-            partial=any(s.status != "valid" for s in mine),
-            generated_at=when,
-        )
-
-    areas: list[tuple[Unit, list[Unit]]] = []
-    provinces = h.all("province") if national else [target] if target.level == "province" else []
-    for prov in provinces:
-        if h.has_districts:  # three tiers: a workbook per district, then the province over its districts
-            districts = [d for d in h.children(prov) if h.children(d)]  # island districts have no commune
-            areas += [(d, h.children(d)) for d in districts]
-            areas.append((prov, districts))
-        else:
-            areas.append((prov, h.children(prov)))
-    if target.level == "district":
-        areas.append((target, expected))
-    jobs_ = [(out_dir / f"{per}_{a.code}_{slug(a.name)}.xlsx", sheet_data(a, ch)) for a, ch in areas]
-    outputs = list(_write_all(jobs_, catalogue, jobs))
-    result.outputs = outputs
-    totals_all = wards.sum() if valid_codes else pd.Series(np.nan, index=keys)
-    table = totals_all.to_frame(target.code).T
-    top = ru.indicator_parts(catalogue, table, pd.Series({target.code: len(valid_codes)}))
-    result.manifest = _manifest(result, catalogue, outputs, inputs, valid_codes, top, when)
-    write_json_atomic(out_dir / f"{per}_{target.code}_manifest.json", result.manifest)
+    with staged(out_dir) as stage:
+        written = list(_write_all([(stage / name, data) for name, data in sheets], catalogue, opts.jobs))
+        outputs = [(out_dir / path.name, path, digest) for path, digest in written]
+        result.outputs = [final for final, _, _ in outputs]
+        result.manifest = _manifest(result, catalogue, outputs, collected, valid_codes, top, when)
+        write_json_atomic(stage / f"{per}_{target.code}_manifest.json", result.manifest)
     return result
 
 
-def _write_one(args: tuple[Path, Any]) -> Path:
+def _write_one(args: tuple[Path, Any]) -> tuple[Path, str]:
     from ctstat.writer import write_rollup
 
     assert _WORKER_CATALOGUE is not None
     return write_rollup(args[0], _WORKER_CATALOGUE, args[1])
 
 
-def _write_all(tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int) -> Iterator[Path]:
+def _write_all(tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int) -> Iterator[tuple[Path, str]]:
     """Write the workbooks, in `jobs` processes when there are many."""
     from ctstat.writer import write_rollup
 
@@ -560,8 +398,8 @@ def write_json_atomic(path: Path, doc: Mapping[str, Any]) -> None:
 def _manifest(
     result: RollupResult,
     catalogue: Catalogue,
-    outputs: list[Path],
-    inputs: list[tuple[FileReport, str]],
+    outputs: list[tuple[Path, Path, str]],
+    collected: RollupInputs,
     valid_codes: list[str],
     top: Mapping[str, pd.DataFrame],
     when: datetime | None,
@@ -572,6 +410,7 @@ def _manifest(
     from ctstat import rollup as ru
 
     used = set(valid_codes)
+    used_books = {c.path for code in used for c in collected.claims.get(code, ()) if c.report is None}
 
     def num(v: Any) -> Any:
         if v is None or pd.isna(v):
@@ -593,7 +432,11 @@ def _manifest(
         "complete": result.completeness.complete,
         "partial": result.partial,
         "refused": result.refused,
-        "outputs": [{"path": str(p), "sha256": sha256_of(p.read_bytes())} for p in outputs],
+        "catalogue_digest": catalogue.digest,
+        "outputs": [
+            {"path": str(final), "sha256": sha256_of(written.read_bytes()), "data_digest": digest}
+            for final, written, digest in outputs
+        ],
         "inputs": [
             {
                 "path": rep.path,
@@ -604,9 +447,9 @@ def _manifest(
                 "valid": rep.valid,
                 "errors": rep.errors,
                 "warnings": rep.warnings,
-                "used": kind == "rollup" and rep.valid or rep.unit in used,
+                "used": rep.path in used_books if kind == "rollup" else rep.unit in used,
             }
-            for rep, kind in inputs
+            for rep, kind in collected.inputs
         ],
         "completeness": {parent: ru.Completeness.count(rows) for parent, rows in by_parent.items()},
         "chase_list": [s.to_dict() for s in result.completeness.chase_list()],

@@ -56,17 +56,23 @@ class UnitStatus:
 
     code: str
     name: str
-    parent: str
+    parent: str  #: the parent unit's code
+    parent_name: str
     status: str  #: valid | invalid | missing | duplicate
     late: bool = False
     files: tuple[str, ...] = ()
     problem: str = ""
+
+    @property
+    def parent_label(self) -> str:
+        return f"{self.parent} {self.parent_name}".strip()
 
     def to_dict(self) -> dict[str, object]:
         return {
             "unit": self.code,
             "name": self.name,
             "parent": self.parent,
+            "parent_name": self.parent_name,
             "status": self.status,
             "late": self.late,
             "files": list(self.files),
@@ -81,9 +87,10 @@ class Completeness:
     rows: list[UnitStatus] = field(default_factory=list)
 
     def by_parent(self) -> dict[str, list[UnitStatus]]:
+        """Rows per parent unit, keyed by its label ("008 Quận Hoàng Mai"), in the order met."""
         out: dict[str, list[UnitStatus]] = {}
         for r in self.rows:
-            out.setdefault(r.parent, []).append(r)
+            out.setdefault(r.parent_label, []).append(r)
         return out
 
     @staticmethod

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,8 +16,10 @@ import pandas as pd
 from ctstat.catalogue import Catalogue
 from ctstat.cells import FileCheck, display_value, fmt_number
 from ctstat.layout import COVER, COVER_BY_KEY, a1, form_layout
+from ctstat.errors import UsageError
 from ctstat.messages import make_issue
 from ctstat.period import Period
+from ctstat.plan import Claim
 from ctstat.report import FileReport, Issue, Report, Severity
 from ctstat.schema import CheckSpec, build_schema, rule_severity
 from ctstat.workbook import Submission
@@ -212,3 +216,113 @@ def _issue_order(catalogue: Catalogue) -> Any:
 
 def severity_counts(issues: Sequence[Issue]) -> tuple[int, int]:
     return (sum(i.severity is Severity.ERROR for i in issues), sum(i.severity is Severity.WARNING for i in issues))
+
+
+@dataclass
+class JudgedBook:
+    """A district workbook judged as an input: its report, a claim per commune it lists, the valid cells."""
+
+    report: FileReport
+    claims: list[Claim] = field(default_factory=list)
+    values: dict[str, pd.Series] = field(default_factory=dict)
+
+
+def judge_book(
+    sub: Submission, catalogue: Catalogue, period: Period | None, units: str | None, check: FileCheck | None = None
+) -> JudgedBook:
+    """Judge a district workbook (read by `rollupbook.read_book`) like the ward files it was made from: it must
+    be of this period, unit list and form; each data row of a valid commune goes through `validate_batch`; its
+    data sheet must match its digest, and its printed totals the sum of its rows. A commune whose row fails is
+    claimed invalid, with the row's first problem."""
+    from ctstat.inputs import check_rows
+    from ctstat.period import vintage_for
+    from ctstat.rollupbook import DATA
+
+    book = sub.book
+    assert book is not None
+    rep = FileReport(path=sub.path, sha256=sub.sha256 or None, issues=list(sub.issues))
+    out = JudgedBook(rep)
+    fields = book.fields
+    rep.unit = str(fields.get("Đơn vị tổng hợp") or "").split(" ")[0] or None
+    problems = [book.problem] if book.problem else []
+    found_period = str(fields.get("Kỳ báo cáo") or "").split(" ")[0]
+    try:
+        per = Period.parse(found_period)
+        rep.period = str(per)
+    except ValueError:
+        per = None
+        problems.append(f"kỳ báo cáo {found_period or '(trống)'} không đọc được")
+    if per is not None and period is not None and per != period:
+        problems.append(f"kỳ {per}, cần {period}")
+    if per is not None:
+        try:
+            vintage = vintage_for(per, units)
+        except UsageError:  # a list not in force for this period: said below
+            vintage = None
+        rep.vintage = vintage
+        found = fields.get("Danh mục đơn vị hành chính")
+        if vintage is not None and found != vintage and found not in per.vintages():
+            problems.append(f"danh mục đơn vị {found}, cần {vintage}")
+        elif found in per.vintages():
+            rep.vintage = str(found)
+    form = fields.get("Phiên bản biểu mẫu")
+    if not book.problem and form != catalogue.template_version:
+        problems.append(f"biểu mẫu phiên bản {form or '(không ghi)'}, cần {catalogue.template_version}")
+    elif not book.problem and not book.level_ok:
+        problems.append("chỉ dùng được tệp tổng hợp có số liệu từng xã (cấp huyện, hoặc cấp tỉnh từ 1/7/2025)")
+    elif not book.problem and not book.header_ok:
+        problems.append(f"trang '{DATA}' không có đủ các cột của biểu mẫu")
+    if problems:
+        rep.issues.append(make_issue("rollup-mismatch", path=sub.path, detail="; ".join(problems)))
+        return out
+    if book.digest_ok is not True:
+        detail = ("mã kiểm tra không khớp", "its digest does not match")
+        if book.digest_ok is None:
+            detail = ("không có mã kiểm tra", "it carries no digest")
+        rep.issues.append(make_issue("rollup-edited", path=sub.path, sheet=DATA, detail=detail[0], detail_en=detail[1]))
+    check = check or FileCheck(catalogue, period, units)
+    check_rows(sub, check)
+    rows, frame = validate_batch(book.rows, catalogue, period, units, check_duplicates=False)
+    name = Path(sub.path).name
+    edited = f"tệp tổng hợp {name} đã bị sửa sau khi ctstat ghi" if book.digest_ok is not True else ""
+    for i, row_rep in enumerate(rows.files):
+        rep.issues.extend(row_rep.issues)
+        unit = row_rep.unit or str(book.rows[i].cover["unit_code"])
+        valid = row_rep.valid and not edited  # an edited data sheet lends none of its numbers
+        out.claims.append(Claim(unit, sub.path, valid, "" if valid else edited or row_rep.problem_vi()))
+        if valid and i in frame.index:
+            out.values[unit] = pd.Series(frame.loc[i].to_numpy(dtype=float), index=frame.columns)
+    listed = {str(r.cover["unit_code"]) for r in book.rows}
+    for code, (status, _) in book.claimed.items():
+        if code not in listed and status != "missing":
+            out.claims.append(Claim(code, sub.path, False, f"không hợp lệ trong tệp tổng hợp {name}"))
+    if book.digest_ok and len(frame):
+        _printed_totals(sub, frame, catalogue, rep)
+    rep.issues.sort(key=_issue_order(catalogue))
+    return out
+
+
+def _printed_totals(sub: Submission, frame: pd.DataFrame, catalogue: Catalogue, rep: FileReport) -> None:
+    """The report sheets' printed totals against the sum of the data rows: each differing cell is one issue."""
+    assert sub.book is not None
+    layout = form_layout(catalogue)
+    sums = frame.sum(min_count=1).to_numpy(dtype=float)
+    for j, (key, printed) in enumerate(zip(layout.keys, sub.book.printed, strict=True)):
+        want = sums[j]
+        got = printed if isinstance(printed, (int, float)) and not isinstance(printed, bool) else None
+        if got is None and np.isnan(want):
+            continue
+        if got is not None and not np.isnan(want) and abs(float(got) - want) <= 1e-9 * max(1.0, abs(want)):
+            continue
+        sheet, cell = layout.address(key)
+        rep.issues.append(
+            make_issue(
+                "rollup-totals",
+                path=sub.path,
+                sheet=sheet,
+                cell=cell,
+                value=display_value(printed) if printed is not None else "",
+                expected=fmt_number(want) if not np.isnan(want) else "",
+                element=key,
+            )
+        )

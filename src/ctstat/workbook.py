@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from ctstat.catalogue import Catalogue
-from ctstat.guard import OLE, ZIP, Package, Refused, SheetScan, check_xls, check_xlsx, read_file
+from ctstat.guard import OLE, ZIP, Package, Refused, SheetScan, check_rollup, check_xls, check_xlsx, read_file
 from ctstat.layout import COVER, COVER_FIELDS, FIRST_DATA_ROW, FORM_MARK, ROLLUP_MARK, FormLayout, a1, form_layout
 from ctstat.messages import make_issue
 from ctstat.ods import read_ods
 from ctstat.report import Issue
+from ctstat.rollupbook import DATA, RollupBook, read_book
 
 EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods")
 
@@ -42,6 +43,7 @@ class Submission:
     #: (report, cleaned values) when the per-file checks (cells.FileCheck) already ran, in the reading worker
     checked: Any = None
     judged: bool = False  #: the batch checks (the schema) already ran on it (validate.judge_ahead)
+    book: RollupBook | None = None  #: a district workbook's cover, data rows and printed totals (format "rollup")
 
     @property
     def readable(self) -> bool:
@@ -91,6 +93,7 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
     wanted = {COVER} | {s.name for s in layout.sheets}
     scans: dict[str, SheetScan] = {}
     grids: dict[str, list[list[Any]]] = {}
+    pkg: Package | None = None
     if data.startswith(OLE):
         if _is_encrypted(data):
             raise Refused("encrypted-workbook")
@@ -114,9 +117,15 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
     if COVER not in names:
         raise Refused("not-a-form", f"thiếu trang '{COVER}'")
     cover = grids.get(COVER, [])
-    if str(_cell(cover, 1, 1) or "").startswith(ROLLUP_MARK):
-        sub.format = "rollup"  # a district/province workbook written by `ctstat rollup`
-        raise Refused("not-a-form", "đây là tệp tổng hợp")
+    if str(_cell(cover, 1, 1) or "").startswith(ROLLUP_MARK):  # a district workbook written by `ctstat rollup`
+        if sub.format != "xlsx" or pkg is None:
+            sub.format = "rollup"
+            raise Refused("rollup-mismatch", "tệp tổng hợp đã bị lưu lại dưới dạng khác .xlsx của ctstat")
+        sub.format = "rollup"
+        if DATA in names:
+            _calamine(check_rollup(pkg, {DATA}), {DATA}, grids)
+        sub.book = read_book(sub.path, sub.sha256, grids, layout)
+        return
     if not str(_cell(cover, 1, 1) or "").startswith(FORM_MARK):
         raise Refused("not-a-form", f"ô A1 trang '{COVER}' không có mã biểu")
     for fld in COVER_FIELDS:

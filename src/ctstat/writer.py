@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import xlsxwriter
 
 from ctstat import __version__, inert
@@ -16,57 +13,22 @@ from ctstat.atomic import atomic_write
 from ctstat.catalogue import TOTAL, Catalogue
 from ctstat.form import Styles, print_setup, protect, signature, write_form_sheet
 from ctstat.layout import ROLLUP_MARK, cell_key, form_layout
-from ctstat.period import Period
+from ctstat.plan import RollupSheetData
 from ctstat.rollup import Completeness, UnitStatus
-from ctstat.units import Unit
+from ctstat.rollupbook import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 
 INDICATORS = "Chỉ tiêu"
 BY_UNIT = "Theo đơn vị"
 CHART = "Biểu đồ"
 COMPLETENESS = "Đầy đủ"
 PROVENANCE = "Nguồn dữ liệu"
-DATA = "Dữ liệu"
-DATA_HEADER = ["unit_code", "unit_name", "parent_code", "level", "status", "sha256"]
 STATUS_VI = {"valid": "Hợp lệ", "invalid": "Không hợp lệ", "missing": "Chưa nộp", "duplicate": "Trùng tệp"}
 
 
-@dataclass(frozen=True)
-class InputFile:
-    """One input of a rollup, for the provenance sheet."""
-
-    path: str
-    sha256: str
-    kind: str  #: "ward" | "rollup"
-    unit: str
-    period: str
-    template_version: str
-    errors: int
-    warnings: int
-    used: bool
-
-
-@dataclass(frozen=True)
-class RollupSheetData:
-    """Everything one output workbook shows."""
-
-    unit: Unit
-    parent: Unit | None
-    level_vi: str  #: "cấp huyện" / "cấp tỉnh"
-    period: Period
-    vintage: str
-    children: list[Unit]  #: the columns of the by-unit sheets (wards or districts)
-    totals: pd.Series  #: summed cells of the unit (index: cell keys)
-    child_values: pd.DataFrame  #: summed cells per child (index: child code)
-    #: rows: the unit, then its children; columns: value, numerator, denominator of each indicator in catalogue order
-    indicators: np.ndarray
-    ward_values: pd.DataFrame  #: every ward's cells (index: ward code), for the machine-readable sheet
-    statuses: list[UnitStatus]
-    inputs: list[InputFile]
-    partial: bool
-    generated_at: datetime
-
-
-def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> Path:
+def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, str]:
+    """Write one workbook; returns its path and the digest of its data sheet."""
+    header, rows = data_rows(cat, d)
+    digest = data_digest(header, rows)
     with atomic_write(path) as tmp:
         wb = inert.workbook(tmp)
         wb.set_properties(
@@ -79,7 +41,7 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> Path:
         )
         st = Styles(wb)
         banner = _banner(d)
-        _cover(wb, st, cat, d, banner)
+        _cover(wb, st, cat, d, banner, digest)
         _indicators(wb, st, cat, d, banner)
         layout = form_layout(cat)
         receiver = f"UBND {d.parent.name}" if d.parent else "Cơ quan cấp trên"
@@ -95,10 +57,10 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> Path:
         _chart(wb, st, cat, d)
         _completeness(wb, st, d, banner)
         _provenance(wb, st, d)
-        _data(wb, st, cat, d)
+        _data(wb, header, rows)
         wb.worksheets()[0].activate()
         wb.close()
-    return path
+    return path, digest
 
 
 def _banner(d: RollupSheetData) -> str | None:
@@ -118,7 +80,9 @@ def _title(ws: Any, st: Styles, text: str, last: int, d: RollupSheetData, banner
     return row + 4
 
 
-def _cover(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData, banner: str | None) -> None:
+def _cover(
+    wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData, banner: str | None, digest: str
+) -> None:
     ws = wb.add_worksheet("Thông tin chung")
     ws.set_column(0, 0, 4)
     ws.set_column(1, 1, 40)
@@ -145,6 +109,7 @@ def _cover(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetDa
         ("Số xã, phường phải báo cáo", counts["expected"]),
         ("Số xã, phường có số liệu hợp lệ", counts["valid"]),
         ("Tình trạng", status),
+        (DIGEST_LABEL, digest),
     ]
     for i, (label, value) in enumerate(fields):
         ws.write(5 + i, 0, i + 1, st.code)
@@ -344,7 +309,7 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
     r = top
     by_parent: dict[str, list[UnitStatus]] = {}
     for s in d.statuses:
-        by_parent.setdefault(s.parent, []).append(s)
+        by_parent.setdefault(s.parent_label, []).append(s)
     for parent, rows in by_parent.items():
         c = Completeness.count(rows)
         ws.merge_range(
@@ -403,50 +368,44 @@ def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData) -> None
     print_setup(ws, len(head))
 
 
-def _data(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData) -> None:
-    """Machine-readable: one row per child unit with its status and cells. A district (or two-tier province)
-    lists its communes, read back by a city rollup; a three-tier province lists its districts (their wards are
-    in the district workbooks), which keeps the province workbook small."""
-    ws = wb.add_worksheet(DATA)
+def data_rows(cat: Catalogue, d: RollupSheetData) -> tuple[list[str], list[list[Any]]]:
+    """The machine-readable data sheet: one row per child unit with its status and cells. A district (or two-tier
+    province) lists its communes, read back by a city rollup; a three-tier province lists its districts (their
+    wards are in the district workbooks), which keeps the province workbook small."""
     keys = form_layout(cat).keys
-    ws.write_row(0, 0, [*DATA_HEADER, *keys])
     if d.children and d.children[0].level == "district":
-        rows = []
+        heads = []
         for child in d.children:
-            mine = [s for s in d.statuses if s.parent.split(" ")[0] == child.code]
+            mine = [s for s in d.statuses if s.parent == child.code]
             status = "valid" if mine and all(s.status == "valid" for s in mine) else "partial"
-            rows.append((child.code, child.name, d.unit.code, "district", status, ""))
+            heads.append([child.code, inert.text(child.name), d.unit.code, "district", status, ""])
         values = d.child_values
     else:
         sha_of = {f.unit: f.sha256 for f in d.inputs if f.used and f.kind == "ward"}
-        rows = [
-            (s.code, s.name, s.parent.split(" ")[0], "commune", s.status, sha_of.get(s.code, "")) for s in d.statuses
+        heads = [
+            [s.code, inert.text(s.name), s.parent, "commune", s.status, sha_of.get(s.code, "")] for s in d.statuses
         ]
         values = d.ward_values
     matrix = values.reindex(columns=keys).to_numpy(dtype=float)
     row_of = {code: i for i, code in enumerate(values.index)}
-    for r, head in enumerate(rows, 1):
-        ws.write_row(r, 0, head)
+    rows: list[list[Any]] = []
+    for head in heads:
         if head[4] != "missing" and head[0] in row_of:
-            for c, v in enumerate(matrix[row_of[head[0]]], len(DATA_HEADER)):
-                if v == v:  # not NaN
-                    ws.write_number(r, c, float(v))
+            rows.append(head + [None if v != v else float(v) for v in matrix[row_of[head[0]]]])
+        else:
+            rows.append(head)
+    return [*DATA_HEADER, *keys], rows
+
+
+def _data(wb: xlsxwriter.Workbook, header: list[str], rows: list[list[Any]]) -> None:
+    ws = wb.add_worksheet(DATA)
+    ws.write_row(0, 0, header)
+    n = len(DATA_HEADER)
+    for r, row in enumerate(rows, 1):
+        ws.write_row(r, 0, row[:n])
+        for c, v in enumerate(row[n:], n):
+            if v is not None:
+                ws.write_number(r, c, v)
     ws.freeze_panes(1, 2)
+    protect(ws)  # against slips; the digest on the cover finds any change
     ws.hide()  # for machines (a city rollup reads it); hidden sheets are not printed
-
-
-def read_rollup_data(path: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The cover fields and the data sheet of a rollup workbook (for a city rolling up district workbooks)."""
-    import python_calamine as pc
-
-    wb = pc.CalamineWorkbook.from_path(str(path))
-    cover = wb.get_sheet_by_name("Thông tin chung").to_python(skip_empty_area=False)
-    fields = {str(row[1]): row[2] for row in cover[5:20] if len(row) > 2 and row[1]}
-    grid = wb.get_sheet_by_name(DATA).to_python(skip_empty_area=False)
-    wb.close()
-    frame = pd.DataFrame(grid[1:], columns=[str(h) for h in grid[0]])
-    for col in frame.columns[len(DATA_HEADER) :]:
-        frame[col] = pd.to_numeric(frame[col].replace("", None), errors="coerce")
-    for col in DATA_HEADER:
-        frame[col] = frame[col].astype(str)
-    return fields, frame
