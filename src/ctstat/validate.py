@@ -15,8 +15,8 @@ import pandas as pd
 
 from ctstat.catalogue import Catalogue
 from ctstat.cells import FileCheck, display_value, fmt_number
-from ctstat.layout import COVER, COVER_BY_KEY, a1, form_layout
 from ctstat.errors import UsageError
+from ctstat.layout import COVER, COVER_BY_KEY, a1, form_layout
 from ctstat.messages import make_issue
 from ctstat.period import Period
 from ctstat.plan import Claim
