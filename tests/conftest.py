@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ctstat.catalogue import Catalogue, load_catalogue
+from ctstat.config import JobConfig
 from ctstat.period import Period
 from ctstat.synth import synth_values, write_ward
 from ctstat.units import load_units
@@ -48,6 +50,22 @@ def make_form(tmp_path: Path, catalogue: Catalogue) -> MakeForm:
         return write_ward(tmp_path, catalogue, h, u, per, seed, values=values, cover=cover, name=name)
 
     return make
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> JobConfig:
+    """A scheduled job for Quận Hoàng Mai (008), 2025-H1, with an empty inbox."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    return JobConfig(
+        period=Period.parse("2025-H1"),
+        unit="008",
+        inbox=inbox,
+        out=tmp_path / "out",
+        deadline=date(2025, 7, 15),
+        log=tmp_path / "out" / "ctstat.log",
+        allow_partial=False,
+    )
 
 
 @pytest.fixture

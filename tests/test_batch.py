@@ -35,21 +35,6 @@ def arrive(inbox: Path, name: str, source: Path | None = None, data: bytes | Non
     return target
 
 
-@pytest.fixture
-def cfg(tmp_path: Path) -> JobConfig:
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    return JobConfig(
-        period=Period.parse("2025-H1"),
-        unit="008",
-        inbox=inbox,
-        out=tmp_path / "out",
-        deadline=date(2025, 7, 15),
-        log=tmp_path / "out" / "ctstat.log",
-        allow_partial=False,
-    )
-
-
 def test_a_reporting_window(cfg: JobConfig, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch) -> None:
     wards = sorted(p.name for p in HM.glob("*.xlsx"))
     # run 1: ten wards send valid files; Thịnh Liệt's upload is corrupted
@@ -65,16 +50,16 @@ def test_a_reporting_window(cfg: JobConfig, catalogue: Catalogue, monkeypatch: p
     # run 2: nothing new is re-read; Thịnh Liệt re-uploads a good file; Trần Phú sends a faulty one
     arrive(cfg.inbox, "00331-thinh-liet.xlsx")
     arrive(cfg.inbox, "00334-tran-phu.xlsx", source=_faulty_ward("00334", cfg.out.parent / "faulty", catalogue))
-    import ctstat.batch
+    import ctstat.pipeline
 
     read: list[Path] = []
-    real_read_all = ctstat.batch.read_all
+    real_read_all = ctstat.pipeline.read_all
 
     def counting_read_all(files: list[Path], *args: object) -> object:
         read.extend(files)
         return real_read_all(files, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("ctstat.batch.read_all", counting_read_all)
+    monkeypatch.setattr("ctstat.pipeline.read_all", counting_read_all)
     r2 = run_job(cfg, catalogue, now=datetime(2025, 7, 8, 22, 0))
     assert sorted(Path(f.path).name for f in r2.validated) == ["00331-thinh-liet.xlsx", "00334-tran-phu.xlsx"]
     assert len(read) == 2  # the ten unchanged files were not even read (nor hashed)

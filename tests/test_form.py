@@ -76,8 +76,8 @@ def test_inputs_are_unlocked_validated_and_the_structure_protected(make_form: Ma
     assert not ws[cell].protection.locked
     sheet, total = layout.address(cell_key("TE01", TOTAL, TOTAL))
     assert ws[total].protection.locked and str(ws[total].value).startswith("=SUM(")
-    rules = [(dv.type, str(dv.sqref)) for dv in ws.data_validations.dataValidation]
-    assert ("whole", cell) in rules
+    rules = {dv.type: dv.sqref for dv in ws.data_validations.dataValidation}
+    assert cell in rules["whole"] and total not in rules["whole"]  # every input cell, and only those
     assert ws["B9"].value == "TE01" and ws["B11"].value == "TE01.01"
     assert [ws.cell(8, c).value for c in range(1, 7)] == ["A", "B", "C", "1", "2", "3"]
 

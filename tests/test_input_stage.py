@@ -13,7 +13,7 @@ import sys
 import tempfile
 import textwrap
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import openpyxl
@@ -25,7 +25,6 @@ from ctstat.config import JobConfig
 from ctstat.errors import EnvironmentFault
 from ctstat.layout import cell_key, form_layout
 from ctstat.ledger import Ledger
-from ctstat.period import Period
 from ctstat.pipeline import rollup_paths, synth_forms, validate_paths
 from ctstat.rollupbook import DATA, DIGEST_LABEL
 
@@ -154,21 +153,6 @@ def test_the_manifest_records_each_workbooks_data_digest(district: Path) -> None
 
 
 # --- the ledger ----------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cfg(tmp_path: Path) -> JobConfig:
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    return JobConfig(
-        period=Period.parse("2025-H1"),
-        unit="008",
-        inbox=inbox,
-        out=tmp_path / "out",
-        deadline=date(2025, 7, 15),
-        log=None,
-        allow_partial=False,
-    )
 
 
 def fill(cfg: JobConfig, names: list[str] | None = None) -> None:
@@ -454,3 +438,14 @@ def test_rollup_and_run_give_the_same_statuses(cfg: JobConfig, catalogue: Catalo
     rollup = rollup_paths([cfg.inbox], "2025-H1", tmp_path / "r", catalogue=catalogue, deadline=cfg.deadline)
     assert [s.to_dict() for s in job.completeness.rows] == [s.to_dict() for s in rollup.completeness.rows]
     assert {s.status for s in job.completeness.rows} == {"valid", "invalid", "missing"}
+
+
+def test_a_district_workbook_in_a_job_inbox_is_named_for_what_it_is(
+    cfg: JobConfig, catalogue: Catalogue, district: Path
+) -> None:
+    fill(cfg, ["00301-thanh-tri.xlsx"])
+    shutil.copyfile(district, cfg.inbox / "tong-hop-quan.xlsx")
+    result = run_job(cfg, catalogue, now=datetime(2025, 7, 1))
+    book = next(f for f in result.validated if f.path.endswith("tong-hop-quan.xlsx"))
+    assert [i.code for i in book.issues] == ["not-a-form"] and "tệp tổng hợp" in book.issues[0].text_vi
+    assert [r.path for r in result.unattributed] == ["tong-hop-quan.xlsx"]

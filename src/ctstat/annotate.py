@@ -48,6 +48,7 @@ def annotate_report(
     out_dir: str | Path,
     lang: Lang = "vi",
     period: Period | None = None,
+    jobs: int = 1,
 ) -> list[Path]:
     """Write a marked-up copy of every file that has issues into `out_dir`. Refuses (UsageError), before writing
     anything, a copy whose path would be one of the inputs or would leave `out_dir` through a link."""
@@ -55,10 +56,10 @@ def annotate_report(
     out.mkdir(parents=True, exist_ok=True)
     base = out.resolve()
     inputs = {_resolved(s.path) for s in subs}
-    jobs: list[tuple[FileReport, Submission, Path]] = []
+    tasks: list[tuple[FileReport, Submission, Path]] = []
     names: set[str] = set()
     for rep, sub in zip(report.files, subs, strict=True):
-        if not rep.issues:
+        if not rep.issues or sub.book is not None:  # a district workbook is not a form to mark up
             continue
         name = annotated_name(rep.path)
         if name in names:  # two inputs with one name in different folders: a short hash of the full path
@@ -71,8 +72,39 @@ def annotate_report(
             raise UsageError(f"the marked-up copy {target} would overwrite an input: choose another --annotate folder")
         if where.parent != base:
             raise UsageError(f"the marked-up copy {target} would be written outside {out} (a link): refused")
-        jobs.append((rep, sub, target))
-    return [annotate_file(rep, sub, catalogue, target, lang, period) for rep, sub, target in jobs]
+        tasks.append((rep, sub, target))
+    return annotate_all(tasks, catalogue, lang, period, jobs)
+
+
+def annotate_all(
+    tasks: Sequence[tuple[FileReport, Submission, Path]],
+    catalogue: Catalogue,
+    lang: Lang = "vi",
+    period: Period | None = None,
+    jobs: int = 2,
+) -> list[Path]:
+    """`annotate_file` for each (report, submission, target), in `jobs` processes when there are many."""
+    if jobs <= 1 or len(tasks) < 8:
+        return [annotate_file(rep, sub, catalogue, target, lang, period) for rep, sub, target in tasks]
+    from concurrent.futures import ProcessPoolExecutor
+
+    args = [(rep, sub, target, lang, period) for rep, sub, target in tasks]
+    with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(catalogue.path,)) as pool:
+        return list(pool.map(_annotate_one, args, chunksize=max(1, len(args) // (jobs * 4))))
+
+
+_CATALOGUE: list[Catalogue] = []
+
+
+def _init_worker(catalogue_dir: str) -> None:
+    from ctstat.catalogue import load_catalogue
+
+    _CATALOGUE[:] = [load_catalogue(catalogue_dir)]
+
+
+def _annotate_one(args: tuple[FileReport, Submission, Path, Lang, Period | None]) -> Path:
+    rep, sub, target, lang, period = args
+    return annotate_file(rep, sub, _CATALOGUE[0], target, lang, period)
 
 
 def _resolved(path: str) -> Path:

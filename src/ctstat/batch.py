@@ -16,13 +16,12 @@ from typing import Any
 import pandas as pd
 
 from ctstat.catalogue import Catalogue, load_catalogue
-from ctstat.cells import FileCheck
 from ctstat.config import JobConfig
 from ctstat.errors import UsageError
-from ctstat.inputs import find_files, read_all
+from ctstat.inputs import find_files
 from ctstat.layout import form_layout, split_key
 from ctstat.ledger import Judged, Ledger, Row
-from ctstat.pipeline import RollupInputs, RollupOptions, RollupResult, _find_unit, rollup_collected
+from ctstat.pipeline import RollupInputs, RollupOptions, RollupResult, _find_unit, read_checked, rollup_collected
 from ctstat.plan import Claim, unit_statuses
 from ctstat.report import FileReport, Report
 from ctstat.rollup import Completeness, UnitStatus
@@ -160,14 +159,12 @@ def _take_in(
         changed.append((f, rel, st, row))
     gone = [row for rel, row in known.items() if rel not in seen]
     changed.sort(key=lambda t: (t[2].st_mtime_ns, t[1]))  # within a run, the later file is the resubmission
-    check = FileCheck(catalogue, cfg.period, cfg.units)
     # files are read (and hashed) only in the guarded workers: the hash recorded is that of the bytes validated
     todo: list[tuple[str, os.stat_result, str, Row | None]] = []
     subs = []
     touched: list[tuple[Row, os.stat_result]] = []
-    for (_, rel, st, row), sub in zip(
-        changed, read_all([t[0] for t in changed], catalogue, cfg.jobs or 1, check), strict=True
-    ):
+    read = read_checked([t[0] for t in changed], catalogue, cfg.period, cfg.units, cfg.jobs or 1)
+    for (_, rel, st, row), sub in zip(changed, read, strict=True):
         sha = sub.sha256 or f"unread:{st.st_size}:{st.st_mtime_ns}"  # refused before reading (a FIFO, a link)
         if row is not None and row.sha256 == sha and row.catalogue_digest == catalogue.digest:
             touched.append((row, st))  # touched, same content
@@ -177,12 +174,15 @@ def _take_in(
     report, frame = validate_batch(subs, catalogue, cfg.period, cfg.units, check_duplicates=False)
     annotated: dict[int, str] = {}
     if any(rep.issues for rep in report.files):
-        from ctstat.annotate import annotate_file, annotated_name
+        from ctstat.annotate import annotate_all, annotated_name
 
-        for i, rep in enumerate(report.files):
-            if rep.issues:
-                target = cfg.out / ANNOTATED_DIR / annotated_name(todo[i][0].replace("/", "__"))
-                annotated[i] = str(annotate_file(rep, subs[i], catalogue, target, period=cfg.period))
+        faulty = [i for i, rep in enumerate(report.files) if rep.issues]
+        tasks = [
+            (report.files[i], subs[i], cfg.out / ANNOTATED_DIR / annotated_name(todo[i][0].replace("/", "__")))
+            for i in faulty
+        ]
+        copies = annotate_all(tasks, catalogue, period=cfg.period, jobs=cfg.jobs or 1)
+        annotated = {i: str(path) for i, path in zip(faulty, copies, strict=True)}
     keys = list(frame.columns)
     with ledger.transaction():
         for row, st in touched:

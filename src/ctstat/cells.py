@@ -230,6 +230,9 @@ class FileCheck:
 
     def __call__(self, sub: Submission) -> tuple[FileReport, np.ndarray | None]:
         rep = FileReport(path=sub.path, sha256=sub.sha256 or None, issues=list(sub.issues))
+        if sub.book is not None and not rep.issues:  # judged by validate.judge_book where a workbook may come
+            detail = "đây là tệp tổng hợp, chỉ dùng làm đầu vào của ctstat rollup"
+            rep.issues.append(make_issue("not-a-form", path=sub.path, detail=detail))
         if not sub.readable:
             return rep, None
         processing["file"] = sub.path

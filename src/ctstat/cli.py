@@ -145,7 +145,7 @@ def validate(
             from ctstat.annotate import annotate_report
             from ctstat.period import parse_period
 
-            annotate_report(report, subs, cat, annotate, language, parse_period(period) if period else None)
+            annotate_report(report, subs, cat, annotate, language, parse_period(period) if period else None, n_jobs)
         if as_json:
             _emit_json(report.to_dict(language))
         else:

@@ -380,6 +380,7 @@ def write_form_sheet(
         ws.write_string(NUMBER_ROW - 1, i, text, st.number_row)
 
     elements = cat.elements
+    checks: dict[str, list[tuple[int, int]]] = {}
     for row in sheet.rows:
         r = row.row - 1
         if not row.code:
@@ -422,7 +423,8 @@ def write_form_sheet(
                 ws.write_formula(r, c.col - 1, formula, _mark(ws, st, marks, r, c.col - 1, st.formula), cached)
                 continue
             value = as_read[1] if as_read is not None else values.get(key)
-            _write_input(ws, r, c.col - 1, value, el.type, st, marks)
+            _write_input(ws, r, c.col - 1, value, el.type, st, marks, checks)
+    _validations(ws, checks)
     ws.freeze_panes(NUMBER_ROW, 3)
     signature(ws, st, sheet.last_row + 2, last)
     protect(ws)
@@ -439,7 +441,16 @@ def _as_cached(value: Any) -> Any:
     return inert.text(value)
 
 
-def _write_input(ws: Worksheet, r: int, c: int, value: Any, vtype: str, st: Styles, marks: Marks | None = None) -> None:
+def _write_input(
+    ws: Worksheet,
+    r: int,
+    c: int,
+    value: Any,
+    vtype: str,
+    st: Styles,
+    marks: Marks | None,
+    checks: dict[str, list[tuple[int, int]]],
+) -> None:
     if vtype == "yesno":
         fmt = _mark(ws, st, marks, r, c, st.input_text)
         if value is None:
@@ -448,18 +459,7 @@ def _write_input(ws: Worksheet, r: int, c: int, value: Any, vtype: str, st: Styl
             ws.write_string(r, c, inert.text(value), fmt)
         else:
             ws.write_string(r, c, YES if value else NO, fmt)
-        ws.data_validation(
-            r,
-            c,
-            r,
-            c,
-            {
-                "validate": "list",
-                "source": [YES, NO],
-                "error_title": "Giá trị không hợp lệ",
-                "error_message": "Chọn Có hoặc Không.",
-            },
-        )
+        checks.setdefault("yesno", []).append((r, c))
         return
     fmt = _mark(ws, st, marks, r, c, st.input)
     if value is None:
@@ -468,20 +468,33 @@ def _write_input(ws: Worksheet, r: int, c: int, value: Any, vtype: str, st: Styl
         ws.write_number(r, c, value, fmt)
     else:  # text, a date, TRUE/FALSE, NaN or ±inf: shown as typed, as text
         ws.write_string(r, c, inert.text(value), fmt)
-    ws.data_validation(
-        r,
-        c,
-        r,
-        c,
-        {
-            "validate": "integer",
-            "criteria": "between",
-            "minimum": 0,
-            "maximum": 10**13,
-            "error_title": "Số không hợp lệ",
-            "error_message": "Nhập số nguyên không âm (ghi 0 nếu không có).",
-        },
-    )
+    checks.setdefault("count", []).append((r, c))
+
+
+#: what a spreadsheet lets a ward officer type in an input cell, per kind of cell
+_VALIDATIONS: dict[str, dict[str, Any]] = {
+    "yesno": {
+        "validate": "list",
+        "source": [YES, NO],
+        "error_title": "Giá trị không hợp lệ",
+        "error_message": "Chọn Có hoặc Không.",
+    },
+    "count": {
+        "validate": "integer",
+        "criteria": "between",
+        "minimum": 0,
+        "maximum": 10**13,
+        "error_title": "Số không hợp lệ",
+        "error_message": "Nhập số nguyên không âm (ghi 0 nếu không có).",
+    },
+}
+
+
+def _validations(ws: Worksheet, checks: Mapping[str, list[tuple[int, int]]]) -> None:
+    """One data validation per kind of input cell over all its cells (a sheet, not a cell, carries the rule)."""
+    for kind, cells in checks.items():
+        (r, c), refs = cells[0], " ".join(a1(row + 1, col + 1) for row, col in cells)
+        ws.data_validation(r, c, r, c, {**_VALIDATIONS[kind], "multi_range": refs})
 
 
 def _cached(layout: FormLayout, key: str, values: Mapping[str, Any]) -> float:

@@ -318,17 +318,7 @@ def check_xlsx(pkg: Package, wanted: set[str]) -> Checked:
         if pkg.has("xl/workbook.bin"):
             raise Refused("unreadable-workbook", ".xlsb không được hỗ trợ / .xlsb is not supported")
         raise Refused("unreadable-workbook", "không phải tệp Excel / not a workbook")
-    parts: dict[str, bytes] = {}
-    for name in ("[Content_Types].xml", "_rels/.rels"):  # the reader tells the format by these
-        if pkg.has(name):
-            parts[name] = check_xml(pkg.read(name, 1 << 20), name, counts=False)
-    book = parts["xl/workbook.xml"] = check_xml(pkg.read("xl/workbook.xml", 1 << 20), "xl/workbook.xml", False)
-    rels_name = "xl/_rels/workbook.xml.rels"
-    rels = parts[rels_name] = check_xml(pkg.read(rels_name, 1 << 20), rels_name, False) if pkg.has(rels_name) else b""
-    sheets, extra = _book_plan(book, rels)
-    for path in extra:
-        if pkg.has(path) and path not in parts:
-            parts[path] = check_xml(pkg.read(path), path)
+    parts, sheets = _book_parts(pkg)
     names, hidden, scans = [], set(), {}
     for name, is_hidden, path in sheets:
         names.append(name)
@@ -346,8 +336,20 @@ def check_rollup(pkg: Package, wanted: set[str]) -> bytes:
     Its data sheet is wider than a form (a column per form cell), so it is not held to the form's extent: the
     zip caps, the XML checks and the reading worker's memory and time limits bound it, and its digest says
     whether anyone changed it since ctstat wrote it."""
+    parts, sheets = _book_parts(pkg)
+    for name, _, path in sheets:
+        if name in wanted and pkg.has(path) and path not in parts:
+            xml = check_xml(pkg.read(path), path, counts=False)
+            dim = _DIMENSION.search(xml)  # optional; dropped so that the reader sizes the sheet by its cells
+            parts[path] = xml[: dim.start()] + xml[dim.end() :] if dim else xml
+    return store(parts)
+
+
+def _book_parts(pkg: Package) -> tuple[dict[str, bytes], list[tuple[str, bool, str]]]:
+    """The checked parts every reading of an .xlsx needs (content types, workbook, relationships, strings,
+    styles) and (name, hidden, part) of each sheet."""
     parts: dict[str, bytes] = {}
-    for name in ("[Content_Types].xml", "_rels/.rels"):
+    for name in ("[Content_Types].xml", "_rels/.rels"):  # the reader tells the format by these
         if pkg.has(name):
             parts[name] = check_xml(pkg.read(name, 1 << 20), name, counts=False)
     book = parts["xl/workbook.xml"] = check_xml(pkg.read("xl/workbook.xml", 1 << 20), "xl/workbook.xml", False)
@@ -357,12 +359,7 @@ def check_rollup(pkg: Package, wanted: set[str]) -> bytes:
     for path in extra:
         if pkg.has(path) and path not in parts:
             parts[path] = check_xml(pkg.read(path), path)
-    for name, _, path in sheets:
-        if name in wanted and pkg.has(path) and path not in parts:
-            xml = check_xml(pkg.read(path), path, counts=False)
-            dim = _DIMENSION.search(xml)  # optional; dropped so that the reader sizes the sheet by its cells
-            parts[path] = xml[: dim.start()] + xml[dim.end() :] if dim else xml
-    return store(parts)
+    return parts, sheets
 
 
 @lru_cache(maxsize=64)

@@ -28,6 +28,7 @@ def workbook(path: str | Path, **options: Any) -> Any:
             "strings_to_formulas": False,
             "strings_to_urls": False,
             "nan_inf_to_errors": True,
+            "in_memory": True,  # the parts are assembled in memory, not in temporary files (a form is small)
             **options,
         },
     )

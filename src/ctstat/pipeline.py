@@ -6,7 +6,7 @@ import json
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -71,13 +71,35 @@ def validate_files(
         files = [f for f in files if not (f.name.endswith(SUFFIX) and f.resolve().is_relative_to(skip))]
     if not files:
         raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to validate")
+    subs = read_checked(files, catalogue, per, units, jobs, progress)
+    from ctstat.validate import judge_book, validate_submissions
+
+    forms = [s for s in subs if s.book is None]
+    books = [s for s in subs if s.book is not None]  # district workbooks, judged row by row
+    report = validate_submissions(forms, catalogue, per, units)
+    check = FileCheck(catalogue, per, units)
+    report.files += [judge_book(s, catalogue, per, units, check).report for s in books]
+    return report, forms + books  # in the order of report.files
+
+
+def read_checked(
+    files: Sequence[Path],
+    catalogue: Catalogue,
+    period: Period | None,
+    units: str | None,
+    jobs: int = 1,
+    progress: object = None,
+) -> list[Submission]:
+    """The input stage every command shares: read `files` in guarded workers, which also run the per-file checks,
+    while a thread loads pandera and runs the batch checks on parts already read. `validate_batch` then only
+    gathers (and judges what is left)."""
     subs: list[Submission] = []
     chunks: queue.Queue[list[Submission] | None] = queue.Queue()
     # a thread loads pandas and pandera, then judges parts of the batch while the workers read the rest
     failure: list[BaseException] = []
     judge = threading.Thread(target=_judge_ahead, args=(catalogue, chunks, failure), daemon=True)
     done = 0
-    for sub in read_all(files, catalogue, jobs, FileCheck(catalogue, per, units)):
+    for sub in read_all(files, catalogue, jobs, FileCheck(catalogue, period, units)):
         if not subs:
             judge.start()
         subs.append(sub)
@@ -91,13 +113,7 @@ def validate_files(
         judge.join()
     if failure:
         raise failure[0]  # a bug in the judging thread is ctstat's bug: exit 3, not a silent re-run
-    from ctstat.validate import judge_book, validate_submissions
-
-    files_ = [s for s in subs if s.book is None]
-    report = validate_submissions(files_, catalogue, per, units)
-    check = FileCheck(catalogue, per, units)
-    report.files += [judge_book(s, catalogue, per, units, check).report for s in subs if s.book is not None]
-    return report, files_
+    return subs
 
 
 _AHEAD = 2048  #: files judged together ahead of the end of reading
@@ -271,7 +287,7 @@ def collect_inputs(
     if not files:
         raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to roll up")
     check = FileCheck(catalogue, period, units)
-    read = list(read_all(files, catalogue, jobs, check))
+    read = read_checked(files, catalogue, period, units, jobs)
     books = [s for s in read if s.book is not None]
     subs = [s for s in read if s.book is None]
     report, frame = validate_batch(subs, catalogue, period, units)

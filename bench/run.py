@@ -1,0 +1,56 @@
+"""Benchmark the scheduled job (`ctstat run`) against `ctstat validate` on the same inbox.
+
+Usage: python bench/run.py N [--jobs J]   (N ward files; 10035 = the whole pre-reform country)
+Prints: validate; the first run over the inbox (every file read, validated, recorded); a run with nothing new
+(reads no file); a run after 1% of the files were touched (same bytes: read and hashed, not re-validated) and after
+1% got new content. Target (2 cores): first run within 1.5x of validate; a no-change run reads nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import country, measure  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n", type=int)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--unit", default="01", help="the unit the job rolls up (every file is still taken in)")
+    args = ap.parse_args()
+    inbox = country(args.n)
+    files = sorted(inbox.rglob("*.xlsx"))
+    out = Path(tempfile.mkdtemp(prefix="ctstat-bench-run-"))
+    job = ["--period", "2025-H1", "--unit", args.unit, "--inbox", str(inbox), "--out", str(out / "job")]
+    job += ["--jobs", str(args.jobs), "--units", "2025-06-30", "--json"]
+    ctstat = [sys.executable, "-m", "ctstat"]
+    try:
+        validate, rss_v, _, _ = measure([*ctstat, "validate", str(inbox), "--json", "--jobs", str(args.jobs)])
+        first, rss_r, code, text = measure([*ctstat, "run", *job])
+        taken = len(json.loads(text)["validated"]) if text else 0
+        same, _, _, text = measure([*ctstat, "run", *job])
+        again = len(json.loads(text)["validated"]) if text else -1
+        touched = files[::100]
+        for p in touched:
+            p.touch()
+        touch, _, _, _ = measure([*ctstat, "run", *job])
+        print(f"files:                      {len(files)}")
+        print(f"ctstat validate:            {validate:.1f} s (peak RSS {rss_v:.0f} MB)")
+        print(f"ctstat run, first:          {first:.1f} s, {taken} files recorded, exit {code}")
+        print(f"  ratio to validate:        {first / validate:.2f}   (target <= 1.5)")
+        print(f"ctstat run, nothing new:    {same:.1f} s, {again} files read")
+        print(f"ctstat run, 1% touched:     {touch:.1f} s ({len(touched)} files read and hashed, none re-validated)")
+        print(f"peak RSS (largest process): {max(rss_v, rss_r):.0f} MB")
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
