@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -218,18 +218,18 @@ def _take_in(
     result.validated = report.files
 
 
-def _claims(cfg: JobConfig, catalogue: Catalogue, ledger: Ledger) -> dict[str, list[Claim]]:
-    """Each unit's submissions still in the inbox, oldest received first, as claims. A row judged under another
-    catalogue (its file unreadable since) never counts as valid."""
+def _claims(cfg: JobConfig, catalogue: Catalogue, rows: dict[str, list[Row]]) -> dict[str, list[Claim]]:
+    """Each unit's submissions still in the inbox (`Ledger.claims`), oldest received first, as claims. A row
+    judged under another catalogue (its file unreadable since) never counts as valid."""
     out: dict[str, list[Claim]] = {}
-    for unit, rows in ledger.claims(str(cfg.period)).items():
-        mine = out[unit] = []
-        for r in rows:
+    for unit, mine in rows.items():
+        out[unit] = []
+        for r in mine:
             rep = r.report(cfg.inbox)
             if r.catalogue_digest != catalogue.digest:
-                mine.append(Claim(unit, rep.path, False, STALE_VI, r.received_at, rep))
+                out[unit].append(Claim(unit, rep.path, False, STALE_VI, r.received_at, rep))
             else:
-                mine.append(Claim.of(rep, r.received_at))
+                out[unit].append(Claim.of(rep, r.received_at))
     return out
 
 
@@ -240,21 +240,25 @@ def _statuses(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) -> l
     return unit_statuses(h, h.communes_under(_area(cfg, h)), claims, cfg.deadline, latest_wins=True)
 
 
-def _inputs_from_ledger(cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, current: dict[str, Row]) -> RollupInputs:
+def _inputs_from_ledger(
+    catalogue: Catalogue, ledger: Ledger, current: dict[str, Row], claims: dict[str, list[Claim]]
+) -> RollupInputs:
+    """The current claim of each unit, with the stored cells of the valid ones (decoded only here)."""
     keys = form_layout(catalogue).keys
-    reports = [row.report(cfg.inbox) for row in current.values()]
+    mine = {unit: claims[unit][-1] for unit in current}
+    reports = [c.report for c in mine.values() if c.report is not None]
     got = RollupInputs(
         Report(files=reports, catalogue_version=catalogue.version, template_version=catalogue.template_version),
         latest_wins=True,
     )
-    stored = ledger.cells([r.id for r in current.values() if r.valid])
-    for row, rep in zip(current.values(), reports, strict=True):
-        cells = stored.get(row.id)
-        valid = row.valid and cells is not None and list(cells) == keys
-        problem = rep.problem_vi() if not row.valid else "" if valid else STALE_VI
-        got.claims[row.unit or ""] = [Claim(row.unit or "", rep.path, valid, problem, row.received_at, rep)]
-        if valid and cells is not None:
-            got.values_of[row.unit or ""] = pd.Series(list(cells.values()), index=keys, dtype="float64")
+    stored = ledger.cells([r.id for u, r in current.items() if mine[u].valid])
+    for unit, row in current.items():
+        claim, cells = mine[unit], stored.get(row.id)
+        if claim.valid and (cells is None or list(cells) != keys):  # not stored as this form's cells
+            claim = replace(claim, valid=False, problem=STALE_VI)
+        got.claims[unit] = [claim]
+        if claim.valid and cells is not None:
+            got.values_of[unit] = pd.Series(list(cells.values()), index=keys, dtype="float64")
     got.inputs = [(rep, "ward") for rep in reports]
     return got
 
@@ -263,7 +267,8 @@ def _maybe_rollup(
     cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, log: EventLog, now: datetime, result: RunResult
 ) -> None:
     h = load_units(cfg.vintage)
-    claims = _claims(cfg, catalogue, ledger)
+    rows = ledger.claims(str(cfg.period))  # read once: every submission of the period still in the inbox
+    claims = _claims(cfg, catalogue, rows)
     statuses = _statuses(cfg, claims, h)
     result.completeness = Completeness(statuses)
     result.unattributed = ledger.unattributed()
@@ -281,7 +286,7 @@ def _maybe_rollup(
         )
         return
     expected = {s.code for s in statuses}
-    current = {u: r for u, r in ledger.current(str(cfg.period)).items() if u in expected}
+    current = {u: mine[-1] for u, mine in rows.items() if u in expected}
     key = hashlib.sha256(
         json.dumps(
             [
@@ -301,7 +306,7 @@ def _maybe_rollup(
         result.rollup_state = "unchanged"
         log("rollup-unchanged", outputs=outputs)
         return
-    collected = _inputs_from_ledger(cfg, catalogue, ledger, current)
+    collected = _inputs_from_ledger(catalogue, ledger, current, claims)
     opts = RollupOptions(cfg.unit, cfg.units, allow_partial=True, deadline=cfg.deadline, jobs=cfg.jobs or 1)
     rollup = rollup_collected(collected, cfg.period, out_dir, catalogue, opts)
     result.rollup = rollup
@@ -325,12 +330,13 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
     ledger = Ledger(cfg.ledger_path, readonly=True)
     try:
         h = load_units(cfg.vintage)
-        claims = _claims(cfg, catalogue, ledger)
+        claims = _claims(cfg, catalogue, ledger.claims(str(cfg.period)))
         statuses = _statuses(cfg, claims, h)
         comp = Completeness(statuses)
+        every = ledger.history(str(cfg.period))  # one query, removed files included
         history: dict[str, list[dict[str, Any]]] = {}
         for s in statuses:
-            rows = ledger.history(s.code, str(cfg.period)) if s.status != "missing" else []
+            rows = every.get(s.code, [])
             current = claims[s.code][-1].path if s.code in claims else None
             if len(rows) > 1:
                 history[s.code] = [

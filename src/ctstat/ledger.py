@@ -246,8 +246,12 @@ class Ledger:
         """Files in the inbox that name no known unit (unreadable, wrong code ...)."""
         return self.rows("unit IS NULL AND removed_at IS NULL")
 
-    def history(self, unit: str, period: str) -> list[Row]:
-        return self.rows("unit=? AND period=?", unit, period)
+    def history(self, period: str) -> dict[str, list[Row]]:
+        """Every submission of `period` ever seen, removed ones included, per unit, in the order recorded."""
+        out: dict[str, list[Row]] = {}
+        for r in self.rows("period=? AND unit IS NOT NULL", period):
+            out.setdefault(r.unit or "", []).append(r)
+        return out
 
     def get_meta(self, key: str) -> str | None:
         try:

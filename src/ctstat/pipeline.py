@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ctstat.rollup import Completeness
+    from ctstat.validate import JudgedBook
 
 from ctstat.atomic import atomic_write
 from ctstat.catalogue import Catalogue, load_catalogue
@@ -71,15 +72,23 @@ def validate_files(
         files = [f for f in files if not (f.name.endswith(SUFFIX) and f.resolve().is_relative_to(skip))]
     if not files:
         raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to validate")
-    subs = read_checked(files, catalogue, per, units, jobs, progress)
-    from ctstat.validate import judge_book, validate_submissions
+    subs, report, _, books = _judge(read_checked(files, catalogue, per, units, jobs, progress), catalogue, per, units)
+    report.files += [book.report for book in books]
+    return report, subs
 
-    forms = [s for s in subs if s.book is None]
-    books = [s for s in subs if s.book is not None]  # district workbooks, judged row by row
-    report = validate_submissions(forms, catalogue, per, units)
-    check = FileCheck(catalogue, per, units)
-    report.files += [judge_book(s, catalogue, per, units, check).report for s in books]
-    return report, forms + books  # in the order of report.files
+
+def _judge(
+    read: list[Submission], catalogue: Catalogue, period: Period | None, units: str | None
+) -> tuple[list[Submission], Report, pd.DataFrame, list[JudgedBook]]:
+    """Judge what was read: ward forms as one batch, district workbooks row by row. Returns the submissions
+    (forms first, then workbooks), the forms' report and cleaned values, and each workbook's judgement."""
+    from ctstat.validate import judge_book, validate_batch
+
+    forms = [s for s in read if s.book is None]
+    books = [s for s in read if s.book is not None]
+    report, frame = validate_batch(forms, catalogue, period, units)
+    check = FileCheck(catalogue, period, units)
+    return forms + books, report, frame, [judge_book(s, catalogue, period, units, check) for s in books]
 
 
 def read_checked(
@@ -281,16 +290,10 @@ def collect_inputs(
     """Read and validate ward files and district workbooks for a rollup: every number passes the same checks."""
     import pandas as pd
 
-    from ctstat.validate import validate_batch
-
     files = find_files(paths)
     if not files:
         raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to roll up")
-    check = FileCheck(catalogue, period, units)
-    read = read_checked(files, catalogue, period, units, jobs)
-    books = [s for s in read if s.book is not None]
-    subs = [s for s in read if s.book is None]
-    report, frame = validate_batch(subs, catalogue, period, units)
+    _, report, frame, books = _judge(read_checked(files, catalogue, period, units, jobs), catalogue, period, units)
     got = RollupInputs(report)
     for i, rep in enumerate(report.files):
         if rep.unit:
@@ -298,10 +301,7 @@ def collect_inputs(
             if rep.valid and i in frame.index:
                 got.values_of[rep.unit] = pd.Series(frame.loc[i].to_numpy(dtype=float), index=frame.columns)
     got.inputs = [(rep, "ward") for rep in report.files]
-    from ctstat.validate import judge_book
-
-    for sub in books:
-        judged = judge_book(sub, catalogue, period, units, check)
+    for judged in books:
         report.files.append(judged.report)
         got.inputs.append((judged.report, "rollup"))
         for claim in judged.claims:

@@ -118,7 +118,7 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
         for s in chase:
             status = status_vi[s.status] if vi else s.status
             table.add_row(
-                s.parent,
+                s.parent_label,
                 s.code,
                 s.name,
                 status + (" (muộn)" if s.late and vi else " (late)" if s.late else ""),
