@@ -33,8 +33,8 @@ if __name__ == "__main__":
 
 
 def _write_chunk(args: tuple[str, str, str, int, list[str]]) -> int:
-    from ctstat.catalogue import TOTAL, load_catalogue
-    from ctstat.layout import cell_key
+    from ctstat.catalogue import load_catalogue
+    from ctstat.keys import TOTAL, cell_key
     from ctstat.period import Period
     from ctstat.synth import synth_values, write_ward
     from ctstat.units import load_units

@@ -10,8 +10,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from ctstat.catalogue import TOTAL, load_catalogue
-from ctstat.layout import cell_key, form_layout
+from ctstat.catalogue import load_catalogue
+from ctstat.keys import TOTAL, cell_key
+from ctstat.layout import form_layout
 from ctstat.period import Period
 from ctstat.synth import corrupt, drop_cached_value, encrypt, remove_sheet, synth_values, write_ward
 from ctstat.units import load_units
@@ -47,10 +48,10 @@ def main() -> None:
         faults.append({"file": name, "unit": unit_code, "fault_vi": what_vi, "expected": [list(e) for e in expected]})
         return path
 
-    def values(code: str) -> dict[str, object]:
+    def values(code: str, seed: int = 0) -> dict[str, object]:
         unit = old.get(code)
         assert unit is not None
-        return dict(synth_values(cat, unit, PRE))
+        return dict(synth_values(cat, unit, PRE, seed))
 
     def at(key: str) -> tuple[str, str]:
         return layout.address(key)
@@ -73,7 +74,8 @@ def main() -> None:
 
     # the age split of abused children no longer adds up to the total (the total is the sum by sex);
     # pick a cell whose change keeps the overlap bounds of the forms of abuse, so the file has one fault
-    v, key = _age_fault(values("00307"))
+    # (values of a seed that gives this ward an abused child counted under two forms)
+    v, key = next(f for seed in range(100) if (f := _age_fault(values("00307", seed))) is not None)
     add(
         "03-cong-khong-khop.xlsx",
         "00307",
@@ -191,7 +193,7 @@ def _readme(faults: list[dict[str, object]]) -> None:
     (ROOT / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _age_fault(v: dict[str, object]) -> tuple[dict[str, object], str]:
+def _age_fault(v: dict[str, object]) -> tuple[dict[str, object], str] | None:
     cat = load_catalogue()
     form_keys = [c.key for c in cat.dimensions["abuse_form"].categories]
     for a in ("6-10", "11-15", "3-5", "0-2"):
@@ -205,7 +207,7 @@ def _age_fault(v: dict[str, object]) -> tuple[dict[str, object], str]:
         if total - 1 >= max(parts):
             v[key] = total - 1
             return v, key
-    raise SystemExit("no age cell can carry a single fault for this ward: change the ward or the seed")
+    return None
 
 
 def _overwrite_formula(path: Path, sheet: str, cell: str, value: int) -> None:

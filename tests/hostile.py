@@ -204,6 +204,11 @@ def _xls_cases(d: Path) -> dict[str, str]:
     struct.pack_into("<IIHH", data, at + 4, 0, 65536, 0, 256)
     (d / "far-range.xls").write_bytes(bytes(data))
     out["far-range.xls"] = "data-outside-form"
+    # a first row beyond the last: the reader's (last - first) wraps to a terabyte allocation and aborts
+    data = bytearray(GOOD_XLS.read_bytes())
+    struct.pack_into("<IIHH", data, at + 4, 0x00E70000, 14, 0, 6)
+    (d / "reversed-range.xls").write_bytes(bytes(data))
+    out["reversed-range.xls"] = "data-outside-form"
     return out
 
 

@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from ctstat.batch import export_file, export_table, job_lock, job_status, run_job
-from ctstat.catalogue import TOTAL, Catalogue
+from ctstat.catalogue import Catalogue
 from ctstat.cli import app
 from ctstat.config import JobConfig, load_config
 from ctstat.errors import UsageError
-from ctstat.layout import cell_key
+from ctstat.keys import TOTAL, cell_key
 from ctstat.ledger import Ledger
 from ctstat.period import Period
 

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from ctstat.catalogue import TOTAL, Catalogue, load_catalogue
+from ctstat.catalogue import Catalogue, load_catalogue
 from ctstat.cli import app
 from ctstat.errors import CatalogueError
+from ctstat.keys import TOTAL
 
 from .conftest import ROOT
 

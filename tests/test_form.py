@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from ctstat.catalogue import TOTAL, Catalogue
+from ctstat.catalogue import Catalogue
 from ctstat.errors import UsageError
-from ctstat.layout import COVER, cell_key, form_layout
+from ctstat.keys import TOTAL, cell_key
+from ctstat.layout import COVER, form_layout
 from ctstat.pipeline import make_template
 from ctstat.workbook import read_submission
 

@@ -20,10 +20,11 @@ import openpyxl
 import pytest
 
 from ctstat.batch import job_status, run_job
-from ctstat.catalogue import TOTAL, Catalogue, load_catalogue
+from ctstat.catalogue import Catalogue, load_catalogue
 from ctstat.config import JobConfig
 from ctstat.errors import EnvironmentFault
-from ctstat.layout import cell_key, form_layout
+from ctstat.keys import TOTAL, cell_key
+from ctstat.layout import form_layout
 from ctstat.ledger import Ledger
 from ctstat.pipeline import rollup_paths, synth_forms, validate_paths
 from ctstat.rollupbook import DATA, DIGEST_LABEL

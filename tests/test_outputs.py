@@ -17,7 +17,7 @@ import pytest
 
 from ctstat.catalogue import Catalogue
 from ctstat.inert import csv_field
-from ctstat.layout import cell_key
+from ctstat.keys import cell_key
 from ctstat.pipeline import validate_files
 
 from . import hostile

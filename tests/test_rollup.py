@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from ctstat.catalogue import TOTAL, Catalogue
+from ctstat.catalogue import Catalogue
 from ctstat.cli import app
-from ctstat.layout import cell_key, form_layout
+from ctstat.keys import TOTAL, cell_key
+from ctstat.layout import form_layout
 from ctstat.pipeline import rollup_paths, synth_forms
 from ctstat.rollup import indicator_parts, sum_by
 from ctstat.workbook import read_submission

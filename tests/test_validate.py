@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ctstat import guard
-from ctstat.catalogue import TOTAL, Catalogue
-from ctstat.layout import cell_key, form_layout
+from ctstat.catalogue import Catalogue
+from ctstat.keys import TOTAL, cell_key
+from ctstat.layout import form_layout
 from ctstat.pipeline import validate_files, validate_paths
 from ctstat.report import Severity
 

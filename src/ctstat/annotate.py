@@ -177,7 +177,7 @@ def _period(sub: Submission, expected: Period | None) -> Period:
 
 def _spots(rep: FileReport, sub: Submission, catalogue: Catalogue) -> dict[tuple[str, int, int], tuple[Severity, str]]:
     """(sheet, row, col) in the copy -> (worst severity, comment) for every issue that points at a cell."""
-    from ctstat.guard import parse_ref
+    from ctstat.keys import parse_a1
 
     layout = form_layout(catalogue)
     sheets = {COVER, *(s.name for s in layout.sheets)}
@@ -185,7 +185,7 @@ def _spots(rep: FileReport, sub: Submission, catalogue: Catalogue) -> dict[tuple
     for issue in rep.issues:
         if issue.element in layout.positions:
             pos = layout.positions[issue.element]  # where the copy puts the cell (a moved row is put back)
-        elif issue.sheet in sheets and issue.cell and (rc := parse_ref(issue.cell)) is not None:
+        elif issue.sheet in sheets and issue.cell and (rc := parse_a1(issue.cell)) is not None:
             pos = (issue.sheet, rc[0], rc[1])
         else:
             continue
@@ -206,7 +206,7 @@ def _result_sheet(
     lang: Lang,
 ) -> Any:
     """The first sheet of a copy: every issue with its cell (an internal link to it), value and what to fix."""
-    from ctstat.layout import a1
+    from ctstat.keys import a1
 
     layout = form_layout(catalogue)
 

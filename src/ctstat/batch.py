@@ -19,7 +19,8 @@ from ctstat.catalogue import Catalogue, load_catalogue
 from ctstat.config import JobConfig
 from ctstat.errors import UsageError
 from ctstat.inputs import find_files
-from ctstat.layout import form_layout, split_key
+from ctstat.keys import split_key
+from ctstat.layout import form_layout
 from ctstat.ledger import Judged, Ledger, Row
 from ctstat.pipeline import RollupInputs, RollupOptions, RollupResult, _find_unit, read_checked, rollup_collected
 from ctstat.plan import Claim, unit_statuses

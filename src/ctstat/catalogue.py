@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 
 from ctstat.errors import CatalogueError
+from ctstat.keys import TOTAL, cell_key
 from ctstat.messages import make_issue
 from ctstat.report import Issue, Severity
 
@@ -21,7 +22,6 @@ Breakdown = Literal["exclusive", "overlapping"]
 BASES = ("circular", "summary", "law", "modelled", "unknown")
 VALUE_TYPES = ("count", "money", "yesno")
 OPS = ("<=", ">=", "==", "<", ">", "requires")
-TOTAL = "*"  #: the row or column key of a total
 _CODE = re.compile(r"^[A-Z]{2}\d{2}$")
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -41,6 +41,8 @@ class Dimension:
     basis: str
     categories: tuple[Category, ...]
     note_en: str = ""
+    #: relative frequency of each category in synthetic data (`synthetic: {weights: {key: w}}`); 1 if not given
+    weights: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,42 @@ class Axis:
 
     def keys(self) -> tuple[str, ...]:
         return tuple(f"{self.dimension.key}:{c.key}" for c in self.dimension.categories)
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    """How `ctstat synth` fills an element (optional; the rules decide the structure, these only the sizes)."""
+
+    size: tuple[int, int] | None = None  #: a root element: its grand total, uniform in [lo, hi] (pre-2025 commune)
+    mean: float | None = None  #: a root element: its grand total, Poisson with this mean
+    #: drawn from another element: the share of it taken (at most 1 when a rule bounds this element by that one;
+    #: a ratio when this element only `requires` that one)
+    share: float | None = None
+    second: float = 0.2  #: an overlapping breakdown: chance that one counted person falls in a second category
+    amount: tuple[float, float, float] = (100_000.0, 10_000_000.0, 100_000.0)  #: money: each item's lo, hi, step
+    yes_share: float = 0.5  #: yes/no: the chance of "yes"
+
+
+SYNTHETIC_KEYS = {"size", "mean", "share", "second", "amount", "yes_share"}
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A chart on every rollup workbook: one element's grand totals by one breakdown, a bar per child unit."""
+
+    sheet: str  #: the worksheet it is drawn on
+    element: str
+    dimension: str  #: a dimension of the element's rows or columns
+    title_vi: str
+    axis_vi: str
+    file: str = ""
+
+    def keys(self, el: Element) -> tuple[str, ...]:
+        """The cell keys charted, one per category: the category's row (total column), or column (total row)."""
+        if el.rows is not None and el.rows.dimension.key == self.dimension:
+            return tuple(cell_key(el.code, c.key, TOTAL) for c in el.rows.dimension.categories)
+        axis = next(a for a in el.columns if a.dimension.key == self.dimension)
+        return tuple(cell_key(el.code, TOTAL, k) for k in axis.keys())
 
 
 @dataclass(frozen=True)
@@ -69,6 +107,8 @@ class Element:
     columns: tuple[Axis, ...]
     basis: str
     note_en: str = ""
+    #: hints for synthetic data only (`synthetic:` in the YAML): never shown, never used to judge a file
+    synthetic: Synthetic = field(default_factory=lambda: Synthetic())
 
     def row_keys(self) -> tuple[str, ...]:
         """Row keys: the total row, then one per category of the row dimension."""
@@ -169,6 +209,7 @@ class Catalogue:
     sheets: tuple[Sheet, ...]
     indicators: tuple[Indicator, ...]
     rules: tuple[Rule, ...]
+    charts: tuple[Chart, ...] = ()
     path: str = ""
     elements: dict[str, Element] = field(default_factory=dict)
     #: a hash of every catalogue file as read: any change (a rule, a label, a bound) changes it, so what was
@@ -285,6 +326,7 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
     sheets: list[Sheet] = []
     indicators: list[Indicator] = []
     rules: list[Rule] = []
+    charts: list[Chart] = []
     elements: dict[str, Element] = {}
     for i, name in enumerate(sheet_files):
         chk.file = "catalogue.yaml"
@@ -294,7 +336,7 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
         doc = _read_yaml(root / name, chk)
         if doc is None:
             continue
-        sheet, inds, rls = _sheet(doc, name, dims, chk)
+        sheet, inds, rls, chs = _sheet(doc, name, dims, chk)
         if sheet is None:
             continue
         for el in sheet.elements:
@@ -306,7 +348,9 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
         sheets.append(sheet)
         indicators += inds
         rules += rls
+        charts += chs
     _cross_check(elements, indicators, rules, chk)
+    _check_charts(elements, sheets, charts, chk)
     if chk.issues:
         raise CatalogueError("the catalogue is invalid", chk.issues)
     return Catalogue(
@@ -316,6 +360,7 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
         sheets=tuple(sheets),
         indicators=tuple(indicators),
         rules=tuple(rules),
+        charts=tuple(charts),
         path=str(root),
         elements=elements,
         digest=chk.digest.hexdigest()[:16],
@@ -327,7 +372,7 @@ def _dimensions(raw: dict[str, Any], chk: _Checker) -> dict[str, Dimension]:
     dims: dict[str, Dimension] = {}
     for key, d in raw.items():
         loc = f"dimensions.{key}"
-        chk.unknown_keys(d, {"name_vi", "name_en", "basis", "note_en", "categories"}, loc)
+        chk.unknown_keys(d, {"name_vi", "name_en", "basis", "note_en", "categories", "synthetic"}, loc)
         cats_raw = chk.get(d, "categories", loc, list) or []
         cats: list[Category] = []
         for j, c in enumerate(cats_raw):
@@ -342,6 +387,7 @@ def _dimensions(raw: dict[str, Any], chk: _Checker) -> dict[str, Dimension]:
             chk.bad(f"{loc}.categories", "needs at least one category")
         basis = chk.get(d, "basis", loc)
         chk.one_of(basis, BASES, f"{loc}.basis")
+        weights = _weights(chk.get(d, "synthetic", loc, dict, required=False), cats, f"{loc}.synthetic", chk)
         dims[key] = Dimension(
             key=key,
             name_vi=chk.get(d, "name_vi", loc) or "",
@@ -349,8 +395,70 @@ def _dimensions(raw: dict[str, Any], chk: _Checker) -> dict[str, Dimension]:
             basis=basis or "",
             categories=tuple(cats),
             note_en=chk.get(d, "note_en", loc, required=False) or "",
+            weights=weights,
         )
     return dims
+
+
+def _weights(raw: dict[str, Any] | None, cats: list[Category], loc: str, chk: _Checker) -> tuple[float, ...]:
+    """`synthetic: {weights: {category key: weight}}` -> one weight per category (1 where not given)."""
+    if raw is None:
+        return tuple(1.0 for _ in cats)
+    chk.unknown_keys(raw, {"weights"}, loc)
+    given = chk.get(raw, "weights", loc, dict) or {}
+    keys = {c.key for c in cats}
+    for k, w in given.items():
+        if str(k) not in keys:
+            chk.bad(f"{loc}.weights.{k}", f"unknown category (known: {', '.join(sorted(keys))})")
+        elif isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+            chk.bad(f"{loc}.weights.{k}", f"expected a number >= 0, got {w!r}")
+    out = [float(w) if isinstance(w, (int, float)) and w >= 0 else 1.0 for w in (given.get(c.key, 1.0) for c in cats)]
+    if cats and not any(out):
+        chk.bad(f"{loc}.weights", "at least one weight must be above 0")
+    return tuple(out)
+
+
+def _synthetic(raw: Any, loc: str, chk: _Checker) -> Synthetic:
+    if raw is None:
+        return Synthetic()
+    if not isinstance(raw, dict):
+        chk.bad(loc, "expected a mapping")
+        return Synthetic()
+    chk.unknown_keys(raw, SYNTHETIC_KEYS, loc)
+
+    def number(key: str, lo: float, hi: float) -> float | None:
+        v = raw.get(key)
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+            chk.bad(f"{loc}.{key}", f"expected a number from {lo:g} to {hi:g}, got {v!r}")
+            return None
+        return float(v)
+
+    def numbers(key: str, n: int) -> tuple[float, ...] | None:
+        v = raw.get(key)
+        if v is None:
+            return None
+        ok = isinstance(v, list) and len(v) == n
+        ok = ok and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in v)
+        if not ok or v[0] > v[1]:
+            chk.bad(f"{loc}.{key}", f"expected [{', '.join(['low', 'high', 'step'][:n])}] (numbers >= 0), got {v!r}")
+            return None
+        return tuple(float(x) for x in v)
+
+    size = numbers("size", 2)
+    amount = numbers("amount", 3)
+    if amount is not None and amount[2] <= 0:
+        chk.bad(f"{loc}.amount", "the step must be above 0")
+        amount = None
+    return Synthetic(
+        size=(int(size[0]), int(size[1])) if size else None,
+        mean=number("mean", 0, 1e7),
+        share=number("share", 0, 1000),
+        second=v if (v := number("second", 0, 1)) is not None else 0.2,
+        amount=amount or Synthetic().amount,  # type: ignore[arg-type]
+        yes_share=v if (v := number("yes_share", 0, 1)) is not None else 0.5,
+    )
 
 
 def _axis(raw: Any, loc: str, dims: dict[str, Dimension], chk: _Checker) -> Axis | None:
@@ -366,11 +474,11 @@ def _axis(raw: Any, loc: str, dims: dict[str, Dimension], chk: _Checker) -> Axis
 
 def _sheet(
     doc: Any, file: str, dims: dict[str, Dimension], chk: _Checker
-) -> tuple[Sheet | None, list[Indicator], list[Rule]]:
-    chk.unknown_keys(doc, {"sheet", "elements", "indicators", "rules"}, "")
+) -> tuple[Sheet | None, list[Indicator], list[Rule], list[Chart]]:
+    chk.unknown_keys(doc, {"sheet", "elements", "indicators", "rules", "charts"}, "")
     head = chk.get(doc, "sheet", "", dict)
     if head is None:
-        return None, [], []
+        return None, [], [], []
     sheet_name = chk.get(head, "name", "sheet") or ""
     if len(sheet_name) > 31 or any(ch in sheet_name for ch in "[]:*?/\\"):
         chk.bad("sheet.name", "an Excel sheet name has at most 31 characters and none of []:*?/\\")
@@ -379,12 +487,24 @@ def _sheet(
         loc = f"elements.{i}"
         chk.unknown_keys(
             e,
-            {"code", "name_vi", "name_en", "unit_vi", "unit_en", "type", "rows", "columns", "basis", "note_en"},
+            {
+                "code",
+                "name_vi",
+                "name_en",
+                "unit_vi",
+                "unit_en",
+                "type",
+                "rows",
+                "columns",
+                "basis",
+                "note_en",
+                "synthetic",
+            },
             loc,
         )
         code = chk.get(e, "code", loc)
         if code is not None and not _CODE.match(code):
-            chk.bad(f"{loc}.code", f"expected two capital letters and two digits (like XH01), got {code!r}")
+            chk.bad(f"{loc}.code", f"expected two capital letters and two digits (like AB01), got {code!r}")
         vtype = chk.get(e, "type", loc)
         chk.one_of(vtype, VALUE_TYPES, f"{loc}.type")
         basis = chk.get(e, "basis", loc)
@@ -411,6 +531,7 @@ def _sheet(
                 columns=tuple(cols),
                 basis=basis or "",
                 note_en=chk.get(e, "note_en", loc, required=False) or "",
+                synthetic=_synthetic(e.get("synthetic"), f"{loc}.synthetic", chk),
             )
         )
     indicators = [
@@ -423,6 +544,11 @@ def _sheet(
         for i, raw in enumerate(chk.get(doc, "rules", "", list, required=False) or [])
         if (r := _rule(raw, f"rules.{i}", file, chk))
     ]
+    charts = [
+        c
+        for i, raw in enumerate(chk.get(doc, "charts", "", list, required=False) or [])
+        if (c := _chart(raw, f"charts.{i}", file, chk))
+    ]
     sheet = Sheet(
         name=sheet_name,
         title_vi=chk.get(head, "title_vi", "sheet") or "",
@@ -430,7 +556,18 @@ def _sheet(
         file=file,
         elements=tuple(elements),
     )
-    return sheet, indicators, rules
+    return sheet, indicators, rules, charts
+
+
+def _chart(raw: Any, loc: str, file: str, chk: _Checker) -> Chart | None:
+    chk.unknown_keys(raw, {"sheet", "element", "by", "title_vi", "axis_vi"}, loc)
+    fields = [chk.get(raw, k, loc) for k in ("sheet", "element", "by", "title_vi", "axis_vi")]
+    if None in fields:
+        return None
+    sheet, element, by, title, axis = fields
+    if len(sheet) > 31 or any(ch in sheet for ch in "[]:*?/\\"):
+        chk.bad(f"{loc}.sheet", "an Excel sheet name has at most 31 characters and none of []:*?/\\")
+    return Chart(sheet, element, by, title, axis, file)
 
 
 def _indicator(raw: Any, loc: str, chk: _Checker) -> Indicator | None:
@@ -497,7 +634,7 @@ def _ref(raw: Any, loc: str, chk: _Checker) -> Ref | float | None:
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         return float(raw)
     if not isinstance(raw, str) or not re.match(r"^[A-Z]{2}\d{2}(\.total)?$", raw):
-        chk.bad(loc, f"expected an element code (XH01) or its grand total (XH01.total) or a number, got {raw!r}")
+        chk.bad(loc, f"expected an element code (AB01) or its grand total (AB01.total) or a number, got {raw!r}")
         return None
     return Ref(raw[:4], raw.endswith(".total"))
 
@@ -552,3 +689,24 @@ def _cross_check(elements: dict[str, Element], indicators: list[Indicator], rule
                 text.format(lhs=0, rhs=0)
             except (KeyError, IndexError, ValueError) as exc:
                 chk.bad(f"rules.{r.code}", f"message may only use {{lhs}} and {{rhs}} ({exc})")
+
+
+def _check_charts(elements: dict[str, Element], sheets: list[Sheet], charts: list[Chart], chk: _Checker) -> None:
+    from ctstat.layout import ROLLUP_SHEETS
+
+    taken = {*ROLLUP_SHEETS, *(s.name for s in sheets)}
+    for c in charts:
+        chk.file = c.file
+        loc = f"charts.{c.sheet}"
+        if c.sheet in taken:
+            chk.bad(f"{loc}.sheet", f"sheet name {c.sheet!r} is already used by the form or the rollup workbook")
+        taken.add(c.sheet)
+        el = elements.get(c.element)
+        if el is None:
+            chk.bad(f"{loc}.element", f"unknown element {c.element!r}")
+            continue
+        dims = [a.dimension.key for a in ((el.rows,) if el.rows else ()) + el.columns]
+        if c.dimension not in dims:
+            chk.bad(
+                f"{loc}.by", f"{c.element} has no breakdown by {c.dimension!r} (it has: {', '.join(dims) or 'none'})"
+            )

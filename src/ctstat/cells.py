@@ -16,7 +16,8 @@ import numpy as np
 
 from ctstat.catalogue import Catalogue
 from ctstat.errors import UsageError, processing
-from ctstat.layout import COVER, COVER_BY_KEY, a1, form_layout
+from ctstat.keys import a1, element_of
+from ctstat.layout import COVER, COVER_BY_KEY, form_layout
 from ctstat.messages import make_issue
 from ctstat.period import VINTAGES, Period, vintage_for
 from ctstat.report import FileReport, Issue
@@ -210,7 +211,7 @@ def _index(catalogue: Catalogue) -> dict[str, int]:
 
 @cache
 def _yesno_mask(catalogue: Catalogue) -> list[bool]:
-    return [catalogue.elements[k.split("/", 1)[0]].type == "yesno" for k in form_layout(catalogue).keys]
+    return [catalogue.elements[element_of(k)].type == "yesno" for k in form_layout(catalogue).keys]
 
 
 def display_value(v: Any) -> Any:

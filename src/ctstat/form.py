@@ -15,7 +15,8 @@ from xlsxwriter.worksheet import Worksheet
 
 from ctstat import __version__, inert
 from ctstat.atomic import atomic_write
-from ctstat.catalogue import TOTAL, Catalogue
+from ctstat.catalogue import Catalogue
+from ctstat.keys import TOTAL, a1, cell_key
 from ctstat.layout import (
     COVER,
     COVER_FIELDS,
@@ -25,11 +26,11 @@ from ctstat.layout import (
     NUMBER_ROW,
     FormLayout,
     SheetLayout,
-    a1,
     form_layout,
 )
 from ctstat.period import Period
 from ctstat.units import Hierarchy, Unit
+from ctstat.vocab import basis_label
 
 FONT = "Times New Roman"
 YES, NO = "Có", "Không"
@@ -281,12 +282,10 @@ def _write_guide(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue) -> None:
         ),
     ]
     for el in (e for s in cat.sheets for e in s.elements):
-        origin = {"circular": "theo Thông tư", "law": "theo Luật Trẻ em", "summary": "theo danh mục tóm tắt"}.get(
-            el.basis, "mô hình hóa"
-        )
+        origin = basis_label(el.basis, phrase=True)
         lines.append((f"  • {el.code} {el.name_vi} ({el.unit_vi.lower()}): {origin}", st.wrap))
     for d in cat.dimensions.values():
-        origin = {"circular": "theo Thông tư", "law": "theo Luật Trẻ em 2016, Điều 10"}.get(d.basis, "mô hình hóa")
+        origin = basis_label(d.basis, phrase=True)
         lines.append((f"  • Phân tổ '{d.name_vi}': {origin}", st.wrap))
     lines.append(("", st.wrap))
     lines.append(
@@ -400,7 +399,7 @@ def write_form_sheet(
         ws.write_string(r, 1, row.code, st.code)
         ws.write(r, 2, unit_label, st.unit)
         for c in sheet.columns:
-            key = f"{el.code}/{row.key}/{c.key}"
+            key = cell_key(el.code, row.key, c.key)
             if key not in layout.positions:
                 ws.write_blank(r, c.col - 1, None, st.na)
                 continue

@@ -24,6 +24,8 @@ import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from ctstat.keys import parse_a1
+
 MAX_FILE_BYTES = 20 * 1024 * 1024  #: a form is ~30 KB; anything near this is not a form
 MAX_MEMBERS = 2000  #: parts in a zip package (a form has ~20)
 MAX_PART_BYTES = 32 * 1024 * 1024  #: one inflated part (a form's largest sheet is ~40 KB)
@@ -244,19 +246,6 @@ def store(parts: dict[str, bytes]) -> bytes:
 
 # --- cell references ------------------------------------------------------------------------------------------
 
-_REF = re.compile(r"^\$?([A-Z]{1,3})\$?([0-9]{1,7})$")
-
-
-def parse_ref(ref: str) -> tuple[int, int] | None:
-    """'D14' -> (14, 4); None if it is not a cell reference."""
-    m = _REF.match(ref)
-    if not m:
-        return None
-    col = 0
-    for ch in m.group(1):
-        col = col * 26 + ord(ch) - 64
-    return int(m.group(2)), col
-
 
 def inside(row: int, col: int) -> bool:
     return 1 <= row <= MAX_ROWS and 1 <= col <= MAX_COLS
@@ -421,7 +410,7 @@ def _merges(section: bytes, sheet: str) -> list[tuple[int, int, int, int]]:
     for m in _MERGE.finditer(section):
         ref = _attrs(m.group(1)).get("ref", "")
         first, _, last = ref.partition(":")
-        a, b = parse_ref(first), parse_ref(last or first)
+        a, b = parse_a1(first), parse_a1(last or first)
         if a and b:
             out.append((min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])))
     return out
@@ -432,7 +421,7 @@ def _without_far_dimension(xml: bytes) -> bytes:
     dim = _DIMENSION.search(xml)
     if dim:
         ref = _attrs(dim.group(0)[10:]).get("ref", "")
-        corner = parse_ref(ref.rpartition(":")[2]) if ref else None
+        corner = parse_a1(ref.rpartition(":")[2]) if ref else None
         if corner is None or not inside(*corner):
             return xml[: dim.start()] + xml[dim.end() :]
     return xml
@@ -443,7 +432,7 @@ def _within_extent(xml: bytes, sheet: str) -> bytes:
     kept, pos = [], 0
     for m in _CELL_AT.finditer(xml):
         ref = _attrs(m.group(1)).get("r", "")
-        at = parse_ref(ref)
+        at = parse_a1(ref)
         if not ref or (at is not None and inside(*at)):
             continue
         if m.group(1).endswith(b"/"):
@@ -490,7 +479,7 @@ def check_xls(data: bytes, wanted: set[str]) -> dict[str, SheetScan]:
         raise
     except Exception as exc:  # olefile raises many types on damaged containers
         raise Refused("unreadable-workbook", f"OLE: {type(exc).__name__}") from None
-    from ctstat.layout import a1
+    from ctstat.keys import a1
 
     names: dict[int, str] = {}
     scans: dict[str, SheetScan] = {}
@@ -521,8 +510,9 @@ def check_xls(data: bytes, wanted: set[str]) -> dict[str, SheetScan]:
             if not inside(row + 1, col + 1):
                 raise Refused("data-outside-form", "ô định dạng / formatted cell", sheet, a1(row + 1, col + 1))
         elif kind == 0x0200 and size >= 12:  # DIMENSIONS: the range the reader will allocate
-            _, last_row, _, last_col = struct.unpack_from("<IIHH", buf, body)
-            if last_row > MAX_ROWS + 1 or last_col > MAX_COLS + 1:
+            first_row, last_row, first_col, last_col = struct.unpack_from("<IIHH", buf, body)
+            # the reader allocates (last - first) x (last - first): a first beyond the last wraps to terabytes
+            if last_row > MAX_ROWS + 1 or last_col > MAX_COLS + 1 or first_row > last_row or first_col > last_col:
                 corner = a1(min(last_row, 1048576), min(max(last_col, 1), 16384))
                 raise Refused("data-outside-form", f"vùng khai báo / declared range A1:{corner}", sheet)
         elif kind == 0x00FC and size >= 8:  # SST: the declared number of strings

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 
-from ctstat.catalogue import TOTAL, Axis, Catalogue, Element
+from ctstat.catalogue import Axis, Catalogue, Element
+from ctstat.keys import TOTAL, a1, cell_key
 
 COVER = "Thông tin chung"
 GUIDE = "Hướng dẫn"
@@ -17,24 +18,6 @@ HEADER_ROWS = (6, 7)  #: two header rows on data sheets: groups, then categories
 NUMBER_ROW = 8  #: the "A, B, C, 1, 2, 3" row
 FIRST_DATA_ROW = 9
 FIRST_VALUE_COL = 4  #: column D ("Tổng số"); A label, B code, C unit
-
-
-def cell_key(element: str, row: str, col: str) -> str:
-    return f"{element}/{row}/{col}"
-
-
-def split_key(key: str) -> tuple[str, str, str]:
-    el, row, col = key.split("/")
-    return el, row, col
-
-
-def a1(row: int, col: int) -> str:
-    """1-based (row, col) -> 'D14'."""
-    letters = ""
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return f"{letters}{row}"
 
 
 @dataclass(frozen=True)
@@ -63,6 +46,8 @@ COVER_FIELDS: tuple[CoverField, ...] = (
 COVER_BY_KEY = {f.key: f for f in COVER_FIELDS}
 FORM_MARK = "Biểu số:"  #: A1 of a ward form's cover
 ROLLUP_MARK = "Báo cáo tổng hợp:"  #: A1 of a rollup workbook's cover
+#: worksheets of a rollup workbook besides the form's own sheets (a catalogue's chart may not take these names)
+ROLLUP_SHEETS = (COVER, GUIDE, "Chỉ tiêu", "Theo đơn vị", "Đầy đủ", "Nguồn dữ liệu", "Dữ liệu")
 
 
 @dataclass(frozen=True)

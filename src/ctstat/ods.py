@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ctstat.guard import MAX_COLS, MAX_ROWS, Package, Refused, SheetScan, check_xml
-from ctstat.layout import a1
+from ctstat.keys import a1
 
 _OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
 _TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"

@@ -11,6 +11,7 @@ from rich.text import Text
 from ctstat.catalogue import Catalogue
 from ctstat.messages import printable
 from ctstat.report import Lang, Report, Severity
+from ctstat.vocab import COUNTS, basis_label, completeness_line, count_label, status_label
 
 WORDS = {
     "vi": {
@@ -104,7 +105,6 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
     if bad:
         render_report(type(result.report)(files=bad), console, lang)
     chase = result.completeness.chase_list()
-    status_vi = {"invalid": "không hợp lệ", "missing": "chưa nộp", "duplicate": "trùng tệp", "valid": "hợp lệ"}
     if chase:
         table = Table(title=("Danh sách cần đôn đốc" if vi else "Chase list"), show_lines=False)
         for col in (
@@ -116,7 +116,7 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
         ):
             table.add_column(col[0] if vi else col[1], overflow="fold")
         for s in chase:
-            status = status_vi[s.status] if vi else s.status
+            status = status_label(s.status, lang, lower=True)
             table.add_row(
                 s.parent_label,
                 s.code,
@@ -168,10 +168,7 @@ def render_run(result: Any, console: Console) -> None:
     if not result.validated:
         console.print("Không có tệp mới hoặc thay đổi.")
     c = result.completeness.count(result.completeness.rows)
-    console.print(
-        f"{result.config.unit} {result.config.period}: phải nộp {c['expected']}, hợp lệ {c['valid']}, "
-        f"không hợp lệ {c['invalid']}, chưa nộp {c['missing']}, nộp muộn {c['late']}."
-    )
+    console.print(f"{result.config.unit} {result.config.period}: {completeness_line(c)}.")
     for row in result.unattributed:
         console.print(Text(f"✗ {row.path}: {row.first_problem()}", style="red"))
     state = {
@@ -190,11 +187,10 @@ def render_status(doc: dict[str, Any], console: Console) -> None:
         title=f"Tình hình nộp báo cáo {doc['unit']} - {doc['period']}"
         + (f" (hạn {doc['deadline']})" if doc["deadline"] else "")
     )
-    cols = ("expected", "received", "valid", "invalid", "missing", "duplicate", "late")
-    labels = ("Phải nộp", "Đã nộp", "Hợp lệ", "Không hợp lệ", "Chưa nộp", "Trùng", "Muộn")
+    cols = tuple(COUNTS)
     table.add_column("Đơn vị")
-    for label in labels:
-        table.add_column(label, justify="right")
+    for col in cols:
+        table.add_column(count_label(col), justify="right")
     for parent, counts in doc["by_parent"].items():
         table.add_row(parent, *(str(counts[c]) for c in cols))
     console.print(table)
@@ -202,12 +198,11 @@ def render_status(doc: dict[str, Any], console: Console) -> None:
         chase = Table(title="Danh sách cần đôn đốc")
         for col in ("Mã", "Xã, phường", "Tình trạng", "Vấn đề gần nhất"):
             chase.add_column(col, overflow="fold")
-        words = {"missing": "chưa nộp", "invalid": "không hợp lệ", "duplicate": "trùng tệp"}
         for s in doc["chase_list"]:
             chase.add_row(
                 s["unit"],
                 s["name"],
-                words.get(s["status"], s["status"]) + (" (muộn)" if s["late"] else ""),
+                status_label(s["status"], lower=True) + (" (muộn)" if s["late"] else ""),
                 printable(s["problem"]),
             )
         console.print(chase)
@@ -227,13 +222,6 @@ def render_status(doc: dict[str, Any], console: Console) -> None:
 
 
 def render_catalogue(cat: Catalogue, console: Console, lang: Lang = "vi") -> None:
-    basis_vi = {
-        "circular": "Thông tư",
-        "summary": "Danh mục tóm tắt",
-        "law": "Luật",
-        "modelled": "Mô hình hóa",
-        "unknown": "Chưa rõ",
-    }
     table = Table(title=f"{cat.title_vi if lang == 'vi' else cat.title_en} — {cat.version}", show_lines=False)
     for col in (
         "ID",
@@ -245,10 +233,10 @@ def render_catalogue(cat: Catalogue, console: Console, lang: Lang = "vi") -> Non
         table.add_column(col, overflow="fold", no_wrap=col in ("ID", "Cách tính", "Computed as"))
     for ind in cat.indicators:
         formula = ind.element if ind.kind == "count" else f"{ind.numerator} / {ind.denominator} × {ind.factor:g}"
-        prov = ind.provenance if lang == "en" else {"circular": "Thông tư", "modelled": "Mô hình hóa"}[ind.provenance]
+        prov = basis_label(ind.provenance, lang)
         field_vi = {"annex": "phụ lục", "code": "mã", "name_vi": "tên", "formula": "công thức", "unit": "đơn vị"}
         detail = "; ".join(
-            f"{field_vi.get(k, k)}: {basis_vi.get(v, v).lower()}" if lang == "vi" else f"{k}: {v}"
+            f"{field_vi.get(k, k)}: {basis_label(v).lower()}" if lang == "vi" else f"{k}: {v}"
             for k, v in ind.basis.items()
             if k in ("code", "name_vi", "formula")
         )
@@ -272,7 +260,7 @@ def render_catalogue(cat: Catalogue, console: Console, lang: Lang = "vi") -> Non
             e.unit_vi if lang == "vi" else e.unit_en,
             rows,
             cols,
-            basis_vi.get(e.basis, e.basis) if lang == "vi" else e.basis,
+            basis_label(e.basis, lang),
         )
     console.print(el_table)
 

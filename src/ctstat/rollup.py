@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ctstat.catalogue import TOTAL, Catalogue, Indicator
-from ctstat.layout import cell_key
+from ctstat.catalogue import Catalogue, Indicator
+from ctstat.keys import TOTAL, cell_key
 
 
 def sum_by(values: pd.DataFrame, parent_of: Mapping[str, str]) -> pd.DataFrame:

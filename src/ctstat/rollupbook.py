@@ -25,7 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ctstat.layout import COVER, FormLayout, a1
+from ctstat.keys import a1
+from ctstat.layout import COVER, FormLayout
 
 DATA = "Dữ liệu"
 DATA_HEADER = ("unit_code", "unit_name", "parent_code", "level", "status", "sha256")

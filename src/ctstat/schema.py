@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ctstat.catalogue import TOTAL, Axis, Catalogue, Ref, Rule
-from ctstat.layout import FormLayout, a1, cell_key, form_layout
+from ctstat.catalogue import Axis, Catalogue, Ref, Rule
+from ctstat.keys import TOTAL, a1, cell_key, element_of
+from ctstat.layout import FormLayout, form_layout
 from ctstat.report import Severity
 
 if TYPE_CHECKING:
@@ -108,6 +109,13 @@ def compare(op: str, left: pd.Series, right: pd.Series | float) -> pd.Series:
     return ok | missing
 
 
+def holds(op: str, left: float, right: float) -> bool:
+    """`compare` for one pair of numbers (both present)."""
+    if op == "requires":
+        return not left > 0 or right > 0
+    return {"<=": left <= right, ">=": left >= right, "==": left == right, "<": left < right, ">": left > right}[op]
+
+
 def _frame_check(spec: CheckSpec) -> Callable[[pd.DataFrame], pd.Series]:
     if spec.kind == "sum":
 
@@ -139,7 +147,7 @@ def build_schema(catalogue: Catalogue) -> tuple[pa.DataFrameSchema, dict[str, Ch
     layout = form_layout(catalogue)
     columns = {}
     for key in layout.keys:
-        el = catalogue.elements[key.split("/", 1)[0]]
+        el = catalogue.elements[element_of(key)]
         if el.type == "yesno":
             checks = [pa.Check(lambda s: s.isin([0.0, 1.0]), name="not-yes-no")]
         else:
@@ -157,4 +165,4 @@ def rule_severity(spec: CheckSpec) -> Severity:
     return spec.rule.severity if spec.rule else Severity.ERROR
 
 
-__all__ = ["CheckSpec", "Ref", "breakdown_specs", "build_schema", "compare", "rule_specs"]
+__all__ = ["CheckSpec", "Ref", "breakdown_specs", "build_schema", "compare", "holds", "rule_specs"]

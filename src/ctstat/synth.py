@@ -2,119 +2,218 @@
 
 from __future__ import annotations
 
-import random
+import hashlib
 import re
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ctstat.atomic import atomic_write
-from ctstat.catalogue import TOTAL, Catalogue
+from ctstat.catalogue import Axis, Catalogue, Dimension, Ref
+from ctstat.errors import CatalogueError
 from ctstat.form import FormHeader, write_form
-from ctstat.layout import cell_key
+from ctstat.keys import TOTAL, cell_key
+from ctstat.layout import form_layout
 from ctstat.period import Period
+from ctstat.report import Severity
+from ctstat.schema import CheckSpec, holds, rule_specs
 from ctstat.units import Hierarchy, Unit, slug
 
 SYNTHETIC_PREPARER = "Dữ liệu giả lập (synthetic)"
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
-    # Knuth: fine for the small means used here
-    limit, k, p = pow(2.718281828459045, -lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
+@dataclass(frozen=True)
+class _Plan:
+    """How a catalogue's elements are drawn, derived from its rules (once per catalogue)."""
+
+    order: tuple[str, ...]  #: elements in drawing order: every element after the ones it is drawn from
+    parent: dict[str, tuple[str, bool]]  #: element -> (the element it is a subset of, exact copy?)
+    base: dict[str, str]  #: element -> the element whose total sets its size (a `requires` rule)
+    requires: tuple[tuple[str, str], ...]  #: (lhs, rhs): lhs > 0 needs rhs > 0
+    minimum: dict[str, int]  #: element -> smallest grand total a rule allows
+    checks: tuple[CheckSpec, ...]  #: every rule, cell by cell, to verify a draw
 
 
-def _binom(rng: random.Random, n: int, p: float) -> int:
-    return sum(rng.random() < p for _ in range(int(n)))
+@cache
+def _plan(catalogue: Catalogue) -> _Plan:
+    codes = list(catalogue.elements)
+    edges: dict[str, set[str]] = {c: set() for c in codes}  # element -> the elements it is drawn from
+
+    def reaches(a: str, b: str) -> bool:  # is a drawn (directly or not) from b?
+        todo, seen = [a], set()
+        while todo:
+            x = todo.pop()
+            if x == b:
+                return True
+            if x not in seen:
+                seen.add(x)
+                todo += edges[x]
+        return False
+
+    def link(child: str, source: str) -> bool:
+        if child == source or reaches(source, child):
+            return False
+        edges[child].add(source)
+        return True
+
+    parent: dict[str, tuple[str, bool]] = {}
+    base: dict[str, str] = {}
+    requires: list[tuple[str, str]] = []
+    minimum: dict[str, int] = {}
+    # bounds first: cell-by-cell rules before grand totals, errors before warnings
+    ranked = sorted(
+        (r for r in catalogue.rules if isinstance(r.rhs, Ref) and r.op != "requires"),
+        key=lambda r: (r.lhs.total_only, r.severity is not Severity.ERROR),
+    )
+    for r in ranked:
+        assert isinstance(r.rhs, Ref)
+        small, big = (r.lhs.element, r.rhs.element) if r.op in ("<=", "<", "==") else (r.rhs.element, r.lhs.element)
+        if small not in parent and link(small, big):
+            parent[small] = (big, r.op == "==")
+    for r in catalogue.rules:
+        if r.op == "requires" and isinstance(r.rhs, Ref):
+            requires.append((r.lhs.element, r.rhs.element))
+            if r.lhs.element not in parent and r.lhs.element not in base and link(r.lhs.element, r.rhs.element):
+                base[r.lhs.element] = r.rhs.element
+        elif isinstance(r.rhs, float) and r.lhs.total_only and r.op in (">", ">="):
+            least = int(r.rhs) + 1 if r.op == ">" else int(-(-r.rhs // 1))
+            minimum[r.lhs.element] = max(minimum.get(r.lhs.element, 0), least)
+    order: list[str] = []
+    while len(order) < len(codes):  # stable topological order (the catalogue's order where free)
+        order.append(next(c for c in codes if c not in order and edges[c] <= set(order)))
+    return _Plan(tuple(order), parent, base, tuple(requires), minimum, tuple(rule_specs(catalogue)))
+
+
+@dataclass
+class _People:
+    """What an element counts, one entry per person (or case, or item): their categories and amounts."""
+
+    n: int
+    member: dict[str, np.ndarray] = field(default_factory=dict)  #: dimension -> n x categories, True where in
+    amount: np.ndarray | None = None
+
+    def take(self, mask: np.ndarray) -> _People:
+        return _People(int(mask.sum()), {d: m[mask] for d, m in self.member.items()})
+
+
+def _draw_dimension(rng: np.random.Generator, n: int, axis: Axis, second: float) -> np.ndarray:
+    cats = axis.dimension.categories
+    w = np.asarray(axis.dimension.weights or [1.0] * len(cats), dtype=float)
+    p = w / w.sum()
+    out = np.zeros((n, len(cats)), dtype=bool)
+    out[np.arange(n), rng.choice(len(cats), size=n, p=p)] = True
+    if axis.breakdown == "overlapping" and len(cats) > 1:
+        more = rng.random(n) < second
+        out[np.flatnonzero(more), rng.choice(len(cats), size=int(more.sum()), p=p)] = True
+    return out
+
+
+def _one_each(rng: np.random.Generator, member: np.ndarray) -> np.ndarray:
+    """Keep one category per person (an exclusive breakdown of people drawn from an overlapping one)."""
+    out = np.zeros_like(member)
+    for i in range(len(member)):
+        out[i, rng.choice(np.flatnonzero(member[i]))] = True
+    return out
+
+
+def _draw(catalogue: Catalogue, rng: np.random.Generator, scale: float) -> dict[str, float]:
+    plan = _plan(catalogue)
+    people: dict[str, _People] = {}
+    values: dict[str, float] = {}
+    for code in plan.order:
+        el = catalogue.elements[code]
+        hint = el.synthetic
+        least = plan.minimum.get(code, 0)
+        if any(lhs == code and people[rhs].n == 0 for lhs, rhs in plan.requires if rhs in people):
+            least, cap = 0, 0
+        else:
+            cap = None
+            if any(rhs == code and people[lhs].n > 0 for lhs, rhs in plan.requires if lhs in people):
+                least = max(least, 1)
+        if code in plan.parent:
+            src, exact = plan.parent[code]
+            pool = people[src]
+            mask = np.ones(pool.n, bool) if exact else rng.random(pool.n) < min(1.0, hint.share or 0.5)
+            want = least if cap is None else 0
+            if cap == 0:
+                mask[:] = False
+            elif mask.sum() < min(want, pool.n):
+                mask[rng.choice(np.flatnonzero(~mask), size=min(want, pool.n) - int(mask.sum()), replace=False)] = True
+            group = pool.take(mask)
+        else:
+            if code in plan.base:
+                n = int(rng.poisson((hint.share or 1.0) * people[plan.base[code]].n))
+            elif hint.size is not None:
+                n = int(rng.integers(hint.size[0], hint.size[1] + 1) * scale)
+            else:
+                n = int(rng.poisson((hint.mean if hint.mean is not None else 20.0) * scale))
+            n = 0 if cap == 0 else max(n, least)
+            group = _People(n)
+        for axis in ((el.rows,) if el.rows else ()) + el.columns:
+            key = axis.dimension.key
+            if key not in group.member:
+                group.member[key] = _draw_dimension(rng, group.n, axis, hint.second)
+            elif axis.breakdown == "exclusive" and (group.member[key].sum(axis=1) > 1).any():
+                group.member[key] = _one_each(rng, group.member[key])
+        if el.type == "money":
+            lo, hi, step = hint.amount
+            group.amount = lo + step * rng.integers(0, int((hi - lo) // step) + 1, size=group.n)
+        people[code] = group
+        if el.type == "yesno":
+            values[cell_key(code, TOTAL, TOTAL)] = float(rng.random() < hint.yes_share)
+            continue
+        weight = group.amount if group.amount is not None else np.ones(group.n)
+        for r, c in el.cells():
+            sel = np.ones(group.n, bool)
+            if r != TOTAL:
+                assert el.rows is not None
+                sel &= group.member[el.rows.dimension.key][:, _index(el.rows.dimension, r)]
+            if c != TOTAL:
+                dim, cat = c.split(":", 1)
+                sel &= group.member[dim][:, _index(catalogue.dimensions[dim], cat)]
+            values[cell_key(code, r, c)] = float(weight[sel].sum())
+    return values
+
+
+def _index(dim: Dimension, key: str) -> int:
+    return next(i for i, c in enumerate(dim.categories) if c.key == key)
+
+
+def _broken_rule(catalogue: Catalogue, values: dict[str, float]) -> str | None:
+    for spec in _plan(catalogue).checks:
+        assert spec.rule is not None
+        right = values[spec.rhs] if isinstance(spec.rhs, str) else float(spec.rhs or 0)
+        if not holds(spec.rule.op, values[spec.at], right):
+            return spec.rule.code
+    return None
 
 
 def synth_values(catalogue: Catalogue, unit: Unit, period: Period, seed: int = 0) -> dict[str, Any]:
-    """Input values of a plausible, internally consistent form for `unit` (formula cells are left out)."""
-    rng = random.Random(f"{seed}:{unit.vintage}:{unit.code}:{period}")
-    v: dict[str, Any] = {}
-    dims = catalogue.dimensions
-    sexes = [c.key for c in dims["sex"].categories]
-    ages = [c.key for c in dims["age_group"].categories]
+    """Input values of a plausible form for `unit` that keeps every breakdown and rule of the catalogue.
+
+    Derived from the catalogue alone: each element's people are drawn bottom-up (an element bounded by another is a
+    subset of its people; one that `requires` another is sized from it), so totals, parts and rules agree.
+    Formula cells are left out (the form computes them). Deterministic in (seed, unit, period).
+    """
     scale = 2.6 if unit.vintage >= "2025-07-01" else 1.0  # post-reform communes are about 3x larger
-    # Biểu 1: population by age x sex; children 7+
-    shares = {"0-2": 0.18, "3-5": 0.19, "6-10": 0.32, "11-15": 0.31}
-    base = rng.randint(900, 5200) * scale
-    for a in ages:
-        for s in sexes:
-            v[cell_key("TE01", a, f"sex:{s}")] = int(
-                base * shares[a] * (0.515 if s == "nam" else 0.485) * rng.uniform(0.92, 1.08)
-            )
-    for s in sexes:
-        v[cell_key("TE02", TOTAL, f"sex:{s}")] = v[cell_key("TE01", "11-15", f"sex:{s}")] + int(
-            0.8 * v[cell_key("TE01", "6-10", f"sex:{s}")]
-        )
-    # Biểu 2: special circumstances (overlapping groups), of whom assisted
-    groups = [c.key for c in dims["special_group"].categories]
-    lam = {"d": 6, "n": 2, "a": 1, "c": 1, "h": 1.5, "e": 0.7}
-    for el, frac in (("HC01", None), ("HC02", 0.8)):
-        for s in sexes:
-            parts = []
-            for g in groups:
-                hc01 = v.get(cell_key("HC01", g, f"sex:{s}"), 0)
-                n = _poisson(rng, lam.get(g, 0.3) * scale) if frac is None else _binom(rng, hc01, frac)
-                v[cell_key(el, g, f"sex:{s}")] = n
-                parts.append(n)
-            if frac is None:
-                total = max(max(parts), sum(parts) - _binom(rng, sum(parts), 0.15))
-            else:
-                cap = v[cell_key("HC01", TOTAL, f"sex:{s}")]
-                total = min(cap, max(max(parts), sum(parts) - _binom(rng, sum(parts), 0.15)))
-            v[cell_key(el, TOTAL, f"sex:{s}")] = total
-    # Biểu 3: abused children, simulated one by one so that every breakdown agrees
-    forms = [c.key for c in dims["abuse_form"].categories]
-    settings = [c.key for c in dims["abuse_setting"].categories]
-    weights = [5, 1, 3, 0.3, 0.5, 2, 0.5]
-    children = []
-    for _ in range(_poisson(rng, 1.4 * scale)):
-        first = rng.choices(forms, weights)[0]
-        fs = {first} | ({rng.choices(forms, weights)[0]} if rng.random() < 0.25 else set())
-        children.append(
-            (rng.choice(sexes), rng.choices(ages, [1, 2, 4, 5])[0], rng.choices(settings, [5, 2, 3, 2, 1])[0], fs)
-        )
-    for r in (TOTAL, *forms):
-        group = [c for c in children if r == TOTAL or r in c[3]]
-        for s in sexes:
-            v[cell_key("XH01", r, f"sex:{s}")] = sum(c[0] == s for c in group)
-        for a in ages:
-            v[cell_key("XH01", r, f"age_group:{a}")] = sum(c[1] == a for c in group)
-        for t in settings:
-            v[cell_key("XH01", r, f"abuse_setting:{t}")] = sum(c[2] == t for c in group)
-    ncases = len(children) - _binom(rng, max(len(children) - 1, 0), 0.2) if children else 0
-    case_forms = [sorted(rng.choice(children)[3])[0] for _ in range(ncases)] if children else []
-    for f in forms:
-        v[cell_key("XH02", f, TOTAL)] = case_forms.count(f)
-    for s in sexes:
-        v[cell_key("XH03", TOTAL, f"sex:{s}")] = _binom(rng, v[cell_key("XH01", TOTAL, f"sex:{s}")], 0.85)
-    # Biểu 4: administrative violations
-    cases = _poisson(rng, 0.25 * scale)
-    v[cell_key("VP01", TOTAL, TOTAL)] = cases
-    people = cases + (_binom(rng, cases, 0.3) if cases else 0)
-    orgs = _binom(rng, cases, 0.1)
-    v[cell_key("VP02", "ca-nhan", TOTAL)] = people - orgs
-    v[cell_key("VP02", "to-chuc", TOTAL)] = orgs
-    v[cell_key("VP03", TOTAL, TOTAL)] = sum(rng.randint(4, 40) * 500_000 for _ in range(people))
-    # Biểu 5: villages and facilities
-    villages = int(rng.randint(6, 28) * scale)
-    v[cell_key("VH01", TOTAL, TOTAL)] = villages
-    v[cell_key("VH02", TOTAL, TOTAL)] = _binom(rng, villages, 0.55)
-    v[cell_key("VH03", TOTAL, TOTAL)] = 1 if rng.random() < 0.7 else 0
-    # Biểu 6: participation
-    for s in sexes:
-        v[cell_key("TG01", TOTAL, f"sex:{s}")] = _binom(rng, v[cell_key("TE02", TOTAL, f"sex:{s}")] // 10, 0.5)
-        pop = sum(v[cell_key("TE01", a, f"sex:{s}")] for a in ages)
-        v[cell_key("TG02", TOTAL, f"sex:{s}")] = int(pop * rng.uniform(0.2, 0.6))
-    return v
+    inputs = form_layout(catalogue).inputs()
+    broken = None
+    for attempt in range(50):
+        digest = hashlib.sha256(f"{seed}:{unit.vintage}:{unit.code}:{period}:{attempt}".encode()).digest()
+        values = _draw(catalogue, np.random.default_rng(int.from_bytes(digest[:8], "little")), scale)
+        broken = _broken_rule(catalogue, values)
+        if broken is None:
+            return {k: int(values[k]) for k in inputs}
+    raise CatalogueError(
+        f"cannot make synthetic values that keep rule {broken!r}: give the elements it compares "
+        "`synthetic:` hints (size, share) that let it hold"
+    )
 
 
 def file_name(unit: Unit) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +15,8 @@ import pandas as pd
 from ctstat.catalogue import Catalogue
 from ctstat.cells import FileCheck, display_value, fmt_number
 from ctstat.errors import UsageError
-from ctstat.layout import COVER, COVER_BY_KEY, a1, form_layout
+from ctstat.keys import a1, parse_a1
+from ctstat.layout import COVER, COVER_BY_KEY, form_layout
 from ctstat.messages import make_issue
 from ctstat.period import Period
 from ctstat.plan import Claim
@@ -205,10 +205,7 @@ def _issue_order(catalogue: Catalogue) -> Any:
     def key(issue: Issue) -> tuple[Any, ...]:
         row, col = 0, 0
         if issue.cell:
-            m = re.match(r"([A-Z]+)(\d+)", issue.cell)
-            if m:
-                row = int(m.group(2))
-                col = sum((ord(ch) - 64) * 26**i for i, ch in enumerate(reversed(m.group(1))))
+            row, col = parse_a1(issue.cell) or (0, 0)
         return (issue.sheet is not None, sheet_order.get(issue.sheet or "", 99), row, col, issue.code)
 
     return key

@@ -12,7 +12,8 @@ from typing import Any
 
 from ctstat.catalogue import Catalogue
 from ctstat.guard import OLE, ZIP, Package, Refused, SheetScan, check_rollup, check_xls, check_xlsx, read_file
-from ctstat.layout import COVER, COVER_FIELDS, FIRST_DATA_ROW, FORM_MARK, ROLLUP_MARK, FormLayout, a1, form_layout
+from ctstat.keys import a1, cell_key
+from ctstat.layout import COVER, COVER_FIELDS, FIRST_DATA_ROW, FORM_MARK, ROLLUP_MARK, FormLayout, form_layout
 from ctstat.messages import make_issue
 from ctstat.ods import read_ods
 from ctstat.report import Issue
@@ -219,7 +220,9 @@ def _locate_values(sub: Submission, layout: FormLayout, grids: dict[str, list[li
         for row in sheet.rows:
             if not row.code:
                 continue
-            row_keys = [k for k in (f"{row.element}/{row.key}/{c.key}" for c in sheet.columns) if k in layout.positions]
+            row_keys = [
+                k for k in (cell_key(row.element, row.key, c.key) for c in sheet.columns) if k in layout.positions
+            ]
             at = found.get(row.code)
             if at is None:
                 sub.issues.append(

@@ -10,19 +10,19 @@ import xlsxwriter
 
 from ctstat import __version__, inert
 from ctstat.atomic import atomic_write
-from ctstat.catalogue import TOTAL, Catalogue
+from ctstat.catalogue import Catalogue, Chart
 from ctstat.form import Styles, print_setup, protect, signature, write_form_sheet
-from ctstat.layout import ROLLUP_MARK, cell_key, form_layout
+from ctstat.keys import TOTAL, cell_key
+from ctstat.layout import ROLLUP_MARK, form_layout
 from ctstat.plan import RollupSheetData
 from ctstat.rollup import Completeness, UnitStatus
 from ctstat.rollupbook import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
+from ctstat.vocab import basis_label, completeness_line, status_label
 
 INDICATORS = "Chỉ tiêu"
 BY_UNIT = "Theo đơn vị"
-CHART = "Biểu đồ"
 COMPLETENESS = "Đầy đủ"
 PROVENANCE = "Nguồn dữ liệu"
-STATUS_VI = {"valid": "Hợp lệ", "invalid": "Không hợp lệ", "missing": "Chưa nộp", "duplicate": "Trùng tệp"}
 
 
 def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, str]:
@@ -54,7 +54,7 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
                 wb, st, cat, layout, sheet, d.unit.name, receiver, d.period, totals, report=True, banner=banner
             )
         _by_unit(wb, st, cat, d, banner)
-        _chart(wb, st, cat, d)
+        _charts(wb, st, cat, d)
         _completeness(wb, st, d, banner)
         _provenance(wb, st, d)
         _data(wb, header, rows)
@@ -163,7 +163,7 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
         ws.write(r, 1, ind.name_vi, st.cell)
         ws.write(r, 2, f"{ind.annex}/{ind.code}" if ind.code else "", st.cell_center)
         ws.write(r, 3, ind.unit_vi, st.cell_center)
-        ws.write(r, 4, "Thông tư" if ind.provenance == "circular" else "Mô hình hóa", st.cell_center)
+        ws.write(r, 4, basis_label(ind.provenance), st.cell_center)
         ws.set_row(r, 30 if len(ind.name_vi) > 60 else None)
         vals = d.indicators[:, 3 * i : 3 * i + 3]  # row 0: the unit; then its children (no data: NaN, blank)
         _num(ws, r, 5, vals[0, 0], _fmt_rate(st, True) if is_rate else st.value_total)
@@ -177,7 +177,7 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
         0,
         end + 1,
         min(last, 7),
-        "Tỷ lệ = Tử số / Mẫu số × 100, tính từ số đã cộng của các xã. Ô trống: mẫu số bằng 0.",
+        rate_note(cat),
         st.italic,
     )
     ws.freeze_panes(top + 1, 2)
@@ -186,6 +186,17 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     print_setup(ws, last + 1, (top + 1, top + 1))
     ws.repeat_columns(0, 1)
     ws.fit_to_pages(_pages_wide(len(d.children)), 0)
+
+
+def rate_note(cat: Catalogue) -> str:
+    """How the rates on the sheet are computed, from the catalogue's own factors."""
+    factors = sorted({ind.factor for ind in cat.indicators if ind.kind == "rate"})
+    if not factors:
+        return "Ô trống: không có số liệu."
+    times = f" × {factors[0]:g}" if factors == [factors[0]] and factors[0] != 1 else ""
+    if len(factors) > 1:
+        times = " × hệ số của chỉ tiêu (" + ", ".join(f"{f:g}" for f in factors) + ")"
+    return f"Tỷ lệ = Tử số / Mẫu số{times}, tính từ số đã cộng của các xã. Ô trống: mẫu số bằng 0."
 
 
 def _pages_wide(children: int) -> int:
@@ -246,20 +257,24 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     ws.fit_to_pages(_pages_wide(len(d.children)), 0)
 
 
-def _chart(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData) -> None:
-    """Abused children by form of abuse, per child unit (a stacked bar; forms can overlap), data below it."""
-    ws = wb.add_worksheet(CHART)
-    el = cat.elements["XH01"]
-    assert el.rows is not None
-    forms = el.rows.dimension.categories
+def _charts(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData) -> None:
+    for chart in cat.charts:
+        _chart(wb, st, cat, chart, d)
+
+
+def _chart(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, spec: Chart, d: RollupSheetData) -> None:
+    """One catalogue chart: an element's totals by one breakdown, a stacked bar per child unit, its data below."""
+    ws = wb.add_worksheet(spec.sheet)
+    el = cat.elements[spec.element]
+    cats = cat.dimensions[spec.dimension].categories
+    keys = spec.keys(el)
     n = len(d.children)
     height = max(420, 22 * n + 160)
     first = height // 20 + 2  # the data table starts below the chart
     ws.set_column(0, 0, 28)
-    ws.set_column(1, len(forms), 12)
-    ws.write_row(first, 0, ["Đơn vị", *[f.vi for f in forms]], st.head)
+    ws.set_column(1, len(cats), 12)
+    ws.write_row(first, 0, ["Đơn vị", *[c.vi for c in cats]], st.head)
     ws.set_row(first, 30)
-    keys = [cell_key("XH01", f.key, TOTAL) for f in forms]
     table = d.child_values.reindex(index=[c.code for c in d.children], columns=keys).fillna(0.0).to_numpy(dtype=float)
     for j, child in enumerate(d.children):
         ws.write(first + 1 + j, 0, child.name, st.cell)
@@ -267,36 +282,26 @@ def _chart(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetDa
             ws.write_number(first + 1 + j, 1 + i, float(v), st.value)
     chart = wb.add_chart({"type": "bar", "subtype": "stacked"})
     colours = ["#C00000", "#ED7D31", "#7030A0", "#2F5597", "#548235", "#BF9000", "#7F7F7F"]
-    for i, _ in enumerate(forms):
+    for i, _ in enumerate(cats):
         chart.add_series(
             {
-                "name": [CHART, first, 1 + i],
-                "categories": [CHART, first + 1, 0, first + n, 0],
-                "values": [CHART, first + 1, 1 + i, first + n, 1 + i],
+                "name": [spec.sheet, first, 1 + i],
+                "categories": [spec.sheet, first + 1, 0, first + n, 0],
+                "values": [spec.sheet, first + 1, 1 + i, first + n, 1 + i],
                 "fill": {"color": colours[i % len(colours)]},
                 "gap": 60,
             }
         )
     font = {"name": "Times New Roman"}
     chart.set_title(
-        {
-            "name": f"Trẻ em bị xâm hại theo hình thức - {d.unit.name} - {d.period.label_vi()}",
-            "name_font": {**font, "size": 12},
-        }
+        {"name": f"{spec.title_vi} - {d.unit.name} - {d.period.label_vi()}", "name_font": {**font, "size": 12}}
     )
-    chart.set_x_axis(
-        {
-            "name": "Số trẻ em (một trẻ có thể bị nhiều hình thức)",
-            "num_font": font,
-            "name_font": {**font, "size": 10},
-            "min": 0,
-        }
-    )
+    chart.set_x_axis({"name": spec.axis_vi, "num_font": font, "name_font": {**font, "size": 10}, "min": 0})
     chart.set_y_axis({"reverse": True, "num_font": {**font, "size": 9}})
     chart.set_legend({"position": "bottom", "font": {**font, "size": 9}})
     chart.set_size({"width": 1000, "height": height})
     ws.insert_chart(0, 0, chart)
-    print_setup(ws, len(forms) + 1)
+    print_setup(ws, len(cats) + 1)
 
 
 def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner: str | None) -> None:
@@ -317,9 +322,7 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
             0,
             r,
             last,
-            f"{parent}: phải nộp {c['expected']}, đã nộp {c['received']}, hợp lệ {c['valid']}, "
-            f"không hợp lệ {c['invalid']}, chưa nộp {c['missing']}, trùng {c['duplicate']}, "
-            f"nộp muộn {c['late']}",
+            f"{parent}: {completeness_line(c)}",
             st.label_total,
         )
         r += 1
@@ -330,7 +333,7 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
             ws.write(r, 0, n, st.cell_center)
             ws.write_string(r, 1, s.code, st.cell_center)
             ws.write(r, 2, s.name, st.cell)
-            ws.write(r, 3, STATUS_VI[s.status], st.cell_center)
+            ws.write(r, 3, status_label(s.status), st.cell_center)
             ws.write(r, 4, "Muộn" if s.late else "", st.cell_center)
             ws.write(r, 5, "; ".join(Path(f).name for f in s.files), st.cell)
             ws.write(r, 6, s.problem, st.cell)
