@@ -49,3 +49,20 @@ def test_every_element_is_used_by_an_indicator_or_a_rule(catalogue: Catalogue) -
     used |= {i.denominator for i in catalogue.indicators}
     used |= {r.lhs.element for r in catalogue.rules} | {getattr(r.rhs, "element", None) for r in catalogue.rules}
     assert set(catalogue.elements) <= used, sorted(set(catalogue.elements) - used)
+
+
+def test_no_code_of_the_shipped_catalogue_is_in_the_package(catalogue: Catalogue) -> None:
+    """The catalogue is the only truth: no element code, dimension key or category key of indicators/ is written
+    into src/ctstat (a new or renamed indicator is a YAML change)."""
+    import re
+
+    words = {*catalogue.elements, *catalogue.dimensions}
+    words |= {c.key for d in catalogue.dimensions.values() for c in d.categories if re.search(r"[a-z]-[a-z]", c.key)}
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, words))) + r")(?![\w-])")
+    found = [
+        f"{path.name}:{n}: {line.strip()}"
+        for path in sorted((ROOT / "src" / "ctstat").glob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []

@@ -200,6 +200,48 @@ def indicators(
         raise _fail(exc) from None
 
 
+catalogue_app = typer.Typer(no_args_is_help=True, help="Check a catalogue folder before publishing its forms.")
+app.add_typer(catalogue_app, name="catalogue")
+
+
+@catalogue_app.command("check")
+def catalogue_check(
+    directory: Annotated[Path, typer.Argument(help="The catalogue folder to check.", file_okay=False, exists=True)],
+    against: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--against",
+            help="The catalogue now in use (a copy made before editing): show what the change does.",
+            file_okay=False,
+            exists=True,
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a catalogue folder: every problem located (file, YAML path); with --against, the form's rows added,
+    removed and moved, the rules and indicators changed and the template version; and one synthetic form of the
+    new catalogue written, read back and validated. Exit 0 if it can be published, 1 if not, 2 if it is invalid.
+
+    Example: cp -r indicators /tmp/published; (edit indicators/*.yaml); ctstat catalogue check indicators --against
+    /tmp/published
+    """
+    try:
+        from ctstat.catalogue import load_catalogue
+        from ctstat.catalogue_check import check_catalogue
+        from ctstat.render import make_consoles, render_catalogue_check
+
+        new = load_catalogue(directory)
+        old = load_catalogue(against) if against else None
+        result = check_catalogue(new, old)
+        if as_json:
+            _emit_json(result.to_dict())
+        else:
+            render_catalogue_check(result, make_consoles()[0])
+    except CtstatError as exc:
+        raise _fail(exc) from None
+    raise typer.Exit(1 if result.problems else 0)
+
+
 @app.command()
 def synth(
     unit: Annotated[str, typer.Option(help="A commune, district or province code, or VN for the whole country.")],

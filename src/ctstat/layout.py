@@ -95,7 +95,7 @@ class FormLayout:
     positions: dict[str, tuple[str, int, int]]
     #: total cells that the form computes: key -> the keys it sums
     formulas: dict[str, tuple[str, ...]]
-    #: row code ("XH01.02") -> (element, row key), for reading rows back by their code
+    #: row code ("AB01.02") -> (element, row key), for reading rows back by their code
     row_codes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @cached_property

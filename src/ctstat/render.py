@@ -322,3 +322,44 @@ def catalogue_to_dict(cat: Catalogue) -> dict[str, Any]:
             for r in cat.rules
         ],
     }
+
+
+def render_catalogue_check(result: Any, console: Console) -> None:
+    """What a catalogue change does to the form, then whether it may be published."""
+    if result.old_template_version is None:
+        console.print(f"Catalogue {result.version}: form version {result.template_version}.")
+    elif result.layout_changed:
+        console.print(
+            Text(
+                f"The form changes: {result.old_template_version} -> {result.template_version}. Forms of the old "
+                "version will be reported template-version: send every ward the new form.",
+                style="bold yellow",
+            )
+        )
+    else:
+        console.print(f"The form does not change ({result.template_version}); forms already sent stay valid.")
+    if result.rows:
+        table = Table(title="Rows of the form", show_lines=False)
+        for col in ("", "Mã số", "Dòng", "Trước", "Sau"):
+            table.add_column(col, overflow="fold")
+        marks = {"added": "+", "removed": "-", "moved": "~", "changed": "≠"}
+        for r in result.rows:
+            table.add_row(marks[r.kind], r.code, printable(r.label), r.old, r.new)
+        console.print(table)
+        console.print(f"Cells: {result.cells_added} added, {result.cells_removed} removed, {result.cells_moved} moved.")
+    for what, ids in result.added.items():
+        console.print(f"+ {what}: {', '.join(ids)}")
+    for what, ids in result.removed.items():
+        console.print(f"- {what}: {', '.join(ids)}")
+    if result.changed_rules:
+        console.print(f"≠ rules: {', '.join(result.changed_rules)}")
+    if result.trial_issues:
+        console.print(Text("A synthetic form of this catalogue does not validate clean:", style="bold red"))
+        for line in result.trial_issues[:20]:
+            console.print(f"  {printable(line)}")
+    else:
+        console.print("Trial: a synthetic form was written, read back and validated clean.")
+    for p in result.problems:
+        console.print(Text(f"✗ {p}", style="bold red"))
+    if not result.problems:
+        console.print(Text("✓ The catalogue can be published.", style="bold green"))

@@ -91,8 +91,11 @@ def rule_specs(catalogue: Catalogue) -> list[CheckSpec]:
         if rule.lhs.total_only:
             pairs = [(TOTAL, TOTAL)]
         else:
+            # the cells both sides have; a row key only means the same on both if it is of the same dimension
+            # (two dimensions may share a category key, like "khac")
+            same_rows = lhs.rows is not None and rhs.rows is not None and lhs.rows.dimension is rhs.rows.dimension
             rhs_cells = set(rhs.cells())
-            pairs = [rc for rc in lhs.cells() if rc in rhs_cells]
+            pairs = [(r, c) for r, c in lhs.cells() if (r, c) in rhs_cells and (r == TOTAL or same_rows)]
         for r, c in pairs:
             at = cell_key(lhs.code, r, c)
             specs.append(CheckSpec(f"rule:{rule.code}:{at}", "rule", at, rule=rule, rhs=cell_key(rhs.code, r, c)))
