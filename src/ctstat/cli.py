@@ -243,6 +243,49 @@ def catalogue_check(
 
 
 @app.command()
+def schema(
+    element: Annotated[Optional[str], typer.Argument(help="An element code; all of them if left out.")] = None,  # noqa: UP045
+    export: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--export", help="Write every element's schema as pandera YAML into this folder.", file_okay=False
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Show the pandera schema of a data element in words (cells, checks, breakdowns, rules, basis), or export
+    all of them as pandera YAML, to apply the same rules to one's own pandas frames.
+
+    Example: ctstat schema --export schemas/   (one element: its code after `schema`; codes: ctstat indicators)
+    """
+    try:
+        from ctstat.catalogue import load_catalogue
+        from ctstat.schema import describe, export_schemas
+
+        cat = load_catalogue(catalogue)
+        if element is not None and element not in cat.elements:
+            raise CtstatError(f"no element {element!r} in the catalogue (known: {', '.join(cat.elements)})")
+        if export is not None:
+            for path in export_schemas(cat, export):
+                typer.echo(str(path))
+            return
+        docs = [describe(cat, code) for code in ([element] if element else list(cat.elements))]
+        if as_json:
+            _emit_json(docs if element is None else docs[0])
+            return
+        for doc in docs:
+            typer.echo(f"{doc['element']} {doc['name_vi']} ({doc['name_en']}, {doc['unit']}; basis: {doc['basis']})")
+            typer.echo(f"  cells: {doc['cells']}")
+            for line in doc["breakdowns"]:  # type: ignore[attr-defined]
+                typer.echo(f"  breakdown: {line}")
+            for line in doc["rules"]:  # type: ignore[attr-defined]
+                typer.echo(f"  rule: {line}")
+    except CtstatError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
 def synth(
     unit: Annotated[str, typer.Option(help="A commune, district or province code, or VN for the whole country.")],
     period: Annotated[str, typer.Option(help="2025, 2025-H1 or 2025-H2.")],

@@ -1,15 +1,17 @@
-"""Build the pandera schema of a whole batch from the catalogue (pure: no I/O).
+"""The pandera schemas of the catalogue, one per data element (pure: no I/O).
 
-The batch is one wide frame: a row per submission, a column per form cell (`element/row/col`), floats with NaN
-where a cell is blank, unreadable or already reported. Column checks judge single cells; frame checks judge
-totals against parts and the catalogue's rules. Each check's `name` is looked up in `specs`, so failures turn
-into issues by a table lookup, never by parsing messages.
+A batch is one wide frame: a row per submission, a column per form cell (`element/row/col`), floats with NaN where
+a cell is blank, unreadable or already reported. An element's schema holds its cells' column checks (>= 0, whole,
+yes/no), its breakdowns (exclusive parts add up, overlapping ones bound the total) and the catalogue's rules on its
+cells, all built-in or registered pandera checks (`ctstat.pandera_checks`), so each schema round-trips through
+pandera's YAML. A failure maps to an issue by one lookup: its check's position gives the `CheckSpec`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -102,16 +104,6 @@ def rule_specs(catalogue: Catalogue) -> list[CheckSpec]:
     return specs
 
 
-def compare(op: str, left: pd.Series, right: pd.Series | float) -> pd.Series:
-    """True where the rule holds or a side is missing (a missing value is reported on its own)."""
-    if op == "requires":
-        ok = ~(left > 0) | (right > 0)
-    else:
-        ok = {"<=": left <= right, ">=": left >= right, "==": left == right, "<": left < right, ">": left > right}[op]
-    missing = left.isna() | (right.isna() if isinstance(right, pd.Series) else False)
-    return ok | missing
-
-
 def holds(op: str, left: float, right: float) -> bool:
     """`compare` for one pair of numbers (both present)."""
     if op == "requires":
@@ -119,53 +111,164 @@ def holds(op: str, left: float, right: float) -> bool:
     return {"<=": left <= right, ">=": left >= right, "==": left == right, "<": left < right, ">": left > right}[op]
 
 
-def _frame_check(spec: CheckSpec) -> Callable[[pd.DataFrame], pd.Series]:
+#: what a column check's failure is called: its pandera name -> ctstat's issue code
+COLUMN_CODES = {"greater_than_or_equal_to": "negative-value", "ctstat_integer": "not-integer", "isin": "not-yes-no"}
+
+
+@dataclass(frozen=True)
+class ElementSchema:
+    """The pandera schema of one data element, and for each of its frame checks (by position) what it means."""
+
+    element: str
+    schema: pa.DataFrameSchema
+    specs: tuple[CheckSpec, ...]  #: aligned with schema.checks
+    columns: tuple[str, ...]  #: what the schema reads: its own cells and the cells its rules compare with
+
+
+def _pandera_check(spec: CheckSpec) -> pa.Check:
+    from ctstat.pandera_checks import ctstat_check
+
+    check: pa.Check
     if spec.kind == "sum":
-
-        def check(df: pd.DataFrame) -> pd.Series:
-            parts = df[list(spec.parts)]
-            return (parts.sum(axis=1) == df[spec.total]) | parts.isna().any(axis=1) | df[spec.total].isna()
+        check = ctstat_check("ctstat_sum", total=spec.total, parts=list(spec.parts))
     elif spec.kind == "overlap":
-
-        def check(df: pd.DataFrame) -> pd.Series:
-            parts = df[list(spec.parts)]
-            total = df[spec.total]
-            ok = (total >= parts.max(axis=1)) & (total <= parts.sum(axis=1))
-            return ok | parts.isna().any(axis=1) | total.isna()
+        check = ctstat_check("ctstat_overlap", total=spec.total, parts=list(spec.parts))
     else:
         assert spec.rule is not None
-        op = spec.rule.op
-
-        def check(df: pd.DataFrame) -> pd.Series:
-            right = df[spec.rhs] if isinstance(spec.rhs, str) else float(spec.rhs or 0)
-            return compare(op, df[spec.at], right)
-
+        check = ctstat_check(
+            "ctstat_rule",
+            op=spec.rule.op,
+            lhs=spec.at,
+            rhs=spec.rhs,
+            rule=spec.rule.code,
+            severity=str(spec.rule.severity),
+        )
     return check
 
 
-def build_schema(catalogue: Catalogue) -> tuple[pa.DataFrameSchema, dict[str, CheckSpec]]:
-    """The batch schema and the lookup from check name to what it means."""
+@cache
+def element_schemas(catalogue: Catalogue) -> dict[str, ElementSchema]:
+    """One schema per data element: its cells' column checks, its breakdowns and the rules on its cells."""
     import pandera.pandas as pa
 
+    import ctstat.pandera_checks  # noqa: F401 - registers ctstat's checks with pandera
+
     layout = form_layout(catalogue)
-    columns = {}
-    for key in layout.keys:
-        el = catalogue.elements[element_of(key)]
-        if el.type == "yesno":
-            checks = [pa.Check(lambda s: s.isin([0.0, 1.0]), name="not-yes-no")]
-        else:
-            checks = [
-                pa.Check(lambda s: s >= 0, name="negative-value"),
-                pa.Check(lambda s: s % 1 == 0, name="not-integer"),
-            ]
-        columns[key] = pa.Column(float, checks=checks, nullable=True)
-    specs = {s.name: s for s in [*breakdown_specs(catalogue), *rule_specs(catalogue)]}
-    frame_checks = [pa.Check(_frame_check(s), name=s.name) for s in specs.values()]
-    return pa.DataFrameSchema(columns, checks=frame_checks, strict=True), specs
+    by_element: dict[str, list[CheckSpec]] = {code: [] for code in catalogue.elements}
+    for spec in [*breakdown_specs(catalogue), *rule_specs(catalogue)]:
+        by_element[element_of(spec.at)].append(spec)
+    out: dict[str, ElementSchema] = {}
+    for code, el in catalogue.elements.items():
+        columns = {}
+        for key in (k for k in layout.keys if element_of(k) == code):
+            sheet, cell = layout.address(key)
+            if el.type == "yesno":
+                checks = [pa.Check.isin([0.0, 1.0])]
+            else:
+                checks = [pa.Check.ge(0), pa.Check.ctstat_integer()]
+            columns[key] = pa.Column(float, checks=checks, nullable=True, title=f"{sheet}!{cell}")
+        specs = tuple(by_element[code])
+        extra = [s.rhs for s in specs if isinstance(s.rhs, str) and s.rhs not in columns]
+        schema = pa.DataFrameSchema(
+            columns,
+            checks=[_pandera_check(s) for s in specs],
+            strict=False,
+            name=code,
+            title=el.name_vi,
+            description=f"{el.name_en} ({el.unit_en}); basis: {el.basis}; catalogue {catalogue.version}",
+        )
+        out[code] = ElementSchema(code, schema, specs, (*columns, *dict.fromkeys(extra)))
+    return out
+
+
+def schemas(catalogue: Catalogue) -> dict[str, pa.DataFrameSchema]:
+    """The pandera schema of each data element of `catalogue`, by element code (for analysts' own frames: one
+    column per form cell, `ELEMENT/row/col`; see `wide`)."""
+    return {code: es.schema for code, es in element_schemas(catalogue).items()}
+
+
+def wide(table: pd.DataFrame) -> pd.DataFrame:
+    """A tidy table of `ctstat export` as a wide frame: one row per (period, unit): `period`, `unit_code`, then
+    one column per form cell."""
+    table = table.fillna({"row_category": "", "column_dimension": "", "column_category": ""}).astype(
+        {"row_category": str, "column_dimension": str, "column_category": str, "unit_code": str}
+    )  # a CSV read back has NaN for the empty texts
+    row = table["row_category"].where(table["row_category"] != "total", TOTAL)
+    col = (table["column_dimension"] + ":" + table["column_category"]).where(table["column_dimension"] != "", TOTAL)
+    frame = table.assign(key=table["element"] + "/" + row + "/" + col).pivot_table(
+        index=["period", "unit_code"], columns="key", values="value", aggfunc="first", sort=False
+    )
+    frame.columns.name = None
+    # period and unit as plain columns (pandera's frame checks do not take a MultiIndex)
+    return frame.astype(float).reset_index()
 
 
 def rule_severity(spec: CheckSpec) -> Severity:
     return spec.rule.severity if spec.rule else Severity.ERROR
 
 
-__all__ = ["CheckSpec", "Ref", "breakdown_specs", "build_schema", "compare", "holds", "rule_specs"]
+__all__ = [
+    "CheckSpec",
+    "ElementSchema",
+    "Ref",
+    "breakdown_specs",
+    "element_schemas",
+    "holds",
+    "rule_specs",
+    "schemas",
+    "wide",
+]
+
+
+def export_schemas(catalogue: Catalogue, out: Path) -> list[Path]:
+    """Write every element's schema as pandera YAML (`out/ELEMENT.yaml`), atomically; same catalogue, same bytes.
+
+    Load one back with `import ctstat.pandera_checks` then `pandera.pandas.DataFrameSchema.from_yaml(path)`."""
+    import yaml
+
+    from ctstat.atomic import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for code, schema in schemas(catalogue).items():
+        path = out / f"{code}.yaml"
+        text = (
+            f"# pandera schema of {code} (ctstat, catalogue {catalogue.version}); needs: import ctstat.pandera_checks\n"
+        )
+        with atomic_write(path) as tmp:
+            # pandera's YAML, re-dumped keeping Vietnamese legible (pandera escapes non-ASCII)
+            doc = yaml.safe_load(schema.to_yaml() or "")
+            Path(tmp).write_text(text + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def describe(catalogue: Catalogue, code: str) -> dict[str, object]:
+    """One element's schema in words: its cells, their checks, its breakdowns and rules, and their basis."""
+    es = element_schemas(catalogue)[code]
+    el = catalogue.elements[code]
+    layout = form_layout(catalogue)
+    own = [k for k in es.columns if element_of(k) == code]
+    first, last = layout.address(own[0]), layout.address(own[-1])
+    cells = "a whole number >= 0" if el.type != "yesno" else "1 (yes) or 0 (no)"
+    return {
+        "element": code,
+        "name_vi": el.name_vi,
+        "name_en": el.name_en,
+        "unit": el.unit_en,
+        "basis": el.basis,
+        "cells": f"{len(own)} cells, {first[0]}!{first[1]}..{last[1]}, each {cells} or blank",
+        "breakdowns": [
+            f"{'=' if s.kind == 'sum' else 'between max and sum of'} parts at {layout.address(s.at)[1]}: {s.label_en}"
+            for s in es.specs
+            if s.kind != "rule"
+        ],
+        "rules": sorted(
+            {
+                f"{s.rule.code} ({s.rule.severity}): {s.rule.lhs} {s.rule.op} {s.rule.rhs}: {s.rule.message_en}"
+                for s in es.specs
+                if s.rule is not None
+            }
+        ),
+        "checks": len(es.specs) + sum(len(c.checks) for c in es.schema.columns.values()),
+    }

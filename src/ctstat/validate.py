@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,41 +20,39 @@ from ctstat.messages import make_issue
 from ctstat.period import Period
 from ctstat.plan import Claim
 from ctstat.report import FileReport, Issue, Report, Severity
-from ctstat.schema import CheckSpec, build_schema, rule_severity
+from ctstat.schema import COLUMN_CODES, CheckSpec, element_schemas, rule_severity
 from ctstat.workbook import Submission
 
 
 def run_schema(
     frame: pd.DataFrame, subs: Sequence[Submission], reports: Sequence[FileReport], catalogue: Catalogue
 ) -> None:
-    """One lazy pandera call over the whole batch; failures become issues at their cells."""
+    """One lazy pandera call per data element over the whole batch; each failure case is one fault, at its cell."""
     import pandera.pandas as pa
 
-    schema, specs = _schema(catalogue)
-    try:
-        schema.validate(frame, lazy=True)
-        return
-    except pa.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-    cases = cases[cases["index"].notna()]
-    seen: set[tuple[str, int]] = set()
-    columns = (cases["check"], cases["column"], cases["index"], cases["failure_case"])
-    for check, column, index, value in zip(*columns, strict=True):
-        i = int(index)
-        spec = specs.get(check)
-        if spec is None:  # a column check: the check name is the issue code
-            sub, rep = subs[i], reports[i]
-            sheet, cell = sub.address(form_layout(catalogue), column)
-            rep.issues.append(
-                make_issue(
-                    str(check), path=sub.path, sheet=sheet, cell=cell, value=display_value(value), element=column
+    layout = form_layout(catalogue)
+    for es in element_schemas(catalogue).values():
+        try:
+            es.schema.validate(frame[list(es.columns)], lazy=True)
+            continue
+        except pa.errors.SchemaErrors as exc:
+            cases = exc.failure_cases
+        if cases["index"].isna().any():  # a check that could not run is a bug of ctstat, never a data fault
+            raise RuntimeError(f"schema {es.element}: {cases[cases['index'].isna()].to_dict('records')}")
+        columns = (cases["schema_context"], cases["check"], cases["check_number"], cases["column"])
+        for context, check, number, column, index, value in zip(
+            *columns, cases["index"], cases["failure_case"], strict=True
+        ):
+            i = int(index)
+            if context == "Column":
+                sub = subs[i]
+                sheet, cell = sub.address(layout, column)
+                code = COLUMN_CODES[str(check).split("(", 1)[0]]
+                reports[i].issues.append(
+                    make_issue(code, path=sub.path, sheet=sheet, cell=cell, value=display_value(value), element=column)
                 )
-            )
-            continue
-        if (check, i) in seen:
-            continue
-        seen.add((check, i))
-        reports[i].issues.append(_spec_issue(spec, frame.iloc[i], subs[i], catalogue))
+            else:
+                reports[i].issues.append(_spec_issue(es.specs[int(number)], frame.iloc[i], subs[i], catalogue))
 
 
 def judge_ahead(subs: Sequence[Submission], catalogue: Catalogue) -> None:
@@ -71,13 +68,8 @@ def judge_ahead(subs: Sequence[Submission], catalogue: Catalogue) -> None:
 
 
 def warm_up(catalogue: Catalogue) -> None:
-    """Load pandera and build the catalogue's schema ahead of the first batch (the CLI does it while reading)."""
-    _schema(catalogue)
-
-
-@cache
-def _schema(catalogue: Catalogue) -> tuple[Any, dict[str, CheckSpec]]:
-    return build_schema(catalogue)
+    """Load pandera and build the catalogue's schemas ahead of the first batch (the CLI does it while reading)."""
+    element_schemas(catalogue)
 
 
 def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Catalogue) -> Issue:

@@ -1,0 +1,117 @@
+"""Pandera schemas per data element: serialisable, reusable by analysts, and the very checks ctstat runs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+
+import ctstat.pandera_checks  # noqa: F401 - registers ctstat's checks, as an analyst would
+from ctstat.batch import export_table, run_job
+from ctstat.catalogue import Catalogue
+from ctstat.config import JobConfig
+from ctstat.layout import form_layout
+from ctstat.pipeline import read_checked
+from ctstat.schema import COLUMN_CODES, element_schemas, export_schemas, schemas, wide
+from ctstat.validate import validate_batch
+
+from .conftest import SAMPLES
+
+FRAME_CODES = {"ctstat_sum": "sum-mismatch", "ctstat_overlap": "overlap-bounds"}
+
+
+def test_every_element_has_its_own_schema(catalogue: Catalogue) -> None:
+    found = schemas(catalogue)
+    assert list(found) == list(catalogue.elements)
+    xh01 = found["XH01"]
+    assert xh01.name == "XH01" and xh01.title == catalogue.elements["XH01"].name_vi
+    assert all(c.startswith("XH01/") for c in xh01.columns)
+    # its breakdowns and the rules on its cells, and nothing of other elements
+    stats = [c.statistics for c in xh01.checks]
+    assert {s.get("rule") for s in stats if "rule" in s} == {r.code for r in catalogue.rules if r.lhs.element == "XH01"}
+    assert all(s.get("total", s.get("lhs", "")).startswith("XH01/") for s in stats)
+
+
+def _failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> set[tuple[int, str, str]]:
+    """(row, issue code, cell key) for each failure case of `schema` on `frame`, read off pandera's own report."""
+    try:
+        schema.validate(frame, lazy=True)
+        return set()
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    out = set()
+    for row in cases.itertuples():
+        if row.schema_context == "Column":
+            out.add((int(row.index), COLUMN_CODES[str(row.check).split("(")[0]], str(row.column)))
+            continue
+        check = schema.checks[int(row.check_number)]
+        code = check.statistics.get("rule") or FRAME_CODES[check.name]
+        (cell,) = row.failure_case  # one failure case per failing cell: {cell key: value}
+        out.add((int(row.index), code, cell))
+    return out
+
+
+def test_exported_yaml_loads_back_and_finds_what_ctstat_finds(catalogue: Catalogue, tmp_path: Path) -> None:
+    paths = export_schemas(catalogue, tmp_path / "schemas")
+    assert sorted(p.name for p in paths) == sorted(f"{c}.yaml" for c in catalogue.elements)
+    assert export_schemas(catalogue, tmp_path / "again")[0].read_bytes() == paths[0].read_bytes()
+    loaded = {p.stem: pa.DataFrameSchema.from_yaml(p) for p in paths}
+    # every faulty sample and a few hand-made faults of each kind
+    files = sorted((SAMPLES / "faulty").glob("*.xlsx"))
+    subs = read_checked(files, catalogue, None, None, 1)
+    report, frame = validate_batch(subs, catalogue, check_duplicates=False)
+    extra = frame.iloc[:3].copy()
+    extra.index = [900, 901, 902]
+    extra.loc[900, "VH03/*/*"] = 2.0  # not yes/no
+    extra.loc[901, "TE01/0-2/sex:nam"] = 0.5  # not whole (and the sums disagree)
+    extra.loc[902, "XH02/*/*"] = 10_000.0  # more cases than victims: a warning rule
+    frame = pd.concat([frame, extra])
+    from_yaml = set().union(*(_failures(s, frame) for s in loaded.values()))
+    ctstat_codes = {"negative-value", "not-integer", "not-yes-no", "sum-mismatch", "overlap-bounds"}
+    ctstat_codes |= {r.code for r in catalogue.rules}
+    by_ctstat = {
+        (int(i), issue.code, str(issue.element))
+        for i in frame.index[frame.index < 900]
+        for issue in report.files[int(i)].issues
+        if issue.code in ctstat_codes
+    }
+    assert by_ctstat and by_ctstat == {f for f in from_yaml if f[0] < 900}
+    made = {f for f in from_yaml if f[0] >= 900}
+    assert (900, "not-yes-no", "VH03/*/*") in made and (901, "not-integer", "TE01/0-2/sex:nam") in made
+    assert (902, "cases-exceed-victims", "XH02/*/*") in made
+    # the schemas loaded back are the schemas ctstat runs
+    for code, es in element_schemas(catalogue).items():
+        assert [c.statistics for c in loaded[code].checks] == [c.statistics for c in es.schema.checks]
+
+
+def test_an_analyst_applies_the_schemas_to_an_export(catalogue: Catalogue, cfg: JobConfig, tmp_path: Path) -> None:
+    for path in (SAMPLES / "wards" / "2025-H1-hoang-mai").glob("*.xlsx"):
+        shutil.copy(path, cfg.inbox / path.name)
+    run_job(cfg, catalogue)
+    frame = wide(export_table(cfg, catalogue))
+    assert len(frame) == 14 and list(frame.columns[:2]) == ["period", "unit_code"]
+    assert set(frame.columns[2:]) == set(form_layout(catalogue).keys)
+    for schema in schemas(catalogue).values():
+        schema.validate(frame, lazy=True)  # valid data passes every schema
+    frame.iloc[0, frame.columns.get_loc("HC02/d/sex:nam")] = 10_000.0
+    with pytest.raises(pa.errors.SchemaErrors) as info:
+        schemas(catalogue)["HC02"].validate(frame, lazy=True)
+    cases = info.value.failure_cases
+    assert len(cases) >= 1 and set(cases["index"]) == {0}
+    assert any("rule=assisted-exceeds-special" in str(c) for c in cases["check"])
+
+
+def test_cli_schema_prints_one_element_and_exports_all(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "ctstat", "schema"]
+    out = subprocess.run([*cmd, "HC02"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("HC02 Trong đó, số trẻ em có hoàn cảnh đặc biệt được trợ giúp")
+    assert "rule: assisted-exceeds-special (error): HC02 <= HC01" in out and "breakdown:" in out
+    done = subprocess.run([*cmd, "--export", str(tmp_path / "s")], capture_output=True, text=True, check=True)
+    assert len(done.stdout.splitlines()) == 15
+    bad = subprocess.run([*cmd, "ZZ99"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no element 'ZZ99'" in bad.stderr
