@@ -43,7 +43,7 @@ def test_faulty_file_exits_1_with_cell_and_vietnamese_message(runner: CliRunner)
 def test_english_messages(runner: CliRunner) -> None:
     result = runner.invoke(app, ["validate", "--lang", "en", str(SAMPLES / "faulty" / "01-so-am.xlsx")])
     assert "Negative value (-5)." in result.output
-    assert result.output.splitlines()[-1] == "Summary: 1 files, 0 valid, 1 invalid; 1 errors, 0 warnings."
+    assert result.output.splitlines()[-1] == "Summary: 1 file, 0 valid, 1 invalid; 1 error, 0 warnings."
 
 
 def test_lang_from_the_environment(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,7 +93,9 @@ def test_template_and_synth_commands(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 0 and out.exists()
     result = runner.invoke(app, ["synth", "--unit", "008", "--period", "2025-H1", "--out", str(tmp_path / "hm")])
     assert result.exit_code == 0
-    assert result.output.strip() == f"14 forms written to {tmp_path / 'hm'}"
+    assert result.output.strip() == f"Đã ghi 14 biểu mẫu vào {tmp_path / 'hm'}"
+    again = ["synth", "--unit", "008", "--period", "2025-H1", "--out", str(tmp_path / "hm"), "--lang", "en"]
+    assert runner.invoke(app, again).output.strip() == f"14 forms written to {tmp_path / 'hm'}"
     assert runner.invoke(app, ["validate", str(tmp_path / "hm"), "--jobs", "2"]).exit_code == 0
 
 
@@ -115,3 +117,8 @@ def test_annotate_option(runner: CliRunner, tmp_path: Path) -> None:
 def test_python_dash_m_runs() -> None:
     proc = subprocess.run([sys.executable, "-m", "ctstat", "--help"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "validate" in proc.stdout
+
+
+def test_commands_that_talk_to_people_take_lang(runner: CliRunner) -> None:
+    for name in ("validate", "indicators", "synth", "rollup", "run", "status", "export"):
+        assert "--lang" in runner.invoke(app, [name, "--help"]).output, name

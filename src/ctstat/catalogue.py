@@ -204,6 +204,9 @@ class Catalogue:
     title_en: str
     form_number: str
     legal_basis_vi: str
+    #: the title of a rolled-up report, followed by its level ("cấp huyện", "cấp tỉnh"); the ward form's own
+    #: title names its level itself
+    rollup_title_vi: str
     basis: dict[str, str]
     dimensions: dict[str, Dimension]
     sheets: tuple[Sheet, ...]
@@ -314,13 +317,26 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
         raise CatalogueError("the catalogue is invalid", chk.issues)
     chk.unknown_keys(
         top,
-        {"version", "title_vi", "title_en", "form_number", "basis", "legal_basis_vi", "sheets", "dimensions"},
+        {
+            "version",
+            "title_vi",
+            "title_en",
+            "rollup_title_vi",
+            "form_number",
+            "basis",
+            "legal_basis_vi",
+            "sheets",
+            "dimensions",
+        },
         "",
     )
     version = chk.get(top, "version", "")
     dims = _dimensions(chk.get(top, "dimensions", "", dict) or {}, chk)
     sheet_files = chk.get(top, "sheets", "", list) or []
-    header = {k: chk.get(top, k, "") or "" for k in ("title_vi", "title_en", "form_number", "legal_basis_vi")}
+    header = {
+        k: chk.get(top, k, "") or ""
+        for k in ("title_vi", "title_en", "rollup_title_vi", "form_number", "legal_basis_vi")
+    }
     basis = chk.get(top, "basis", "", dict, required=False) or {}
 
     sheets: list[Sheet] = []

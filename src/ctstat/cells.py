@@ -35,7 +35,24 @@ def fmt_number(v: float) -> str:
     """Vietnamese style: 1.234.567 and 12,5."""
     if float(v).is_integer():
         return f"{int(v):,}".replace(",", ".")
-    return f"{v:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")
+    text = repr(float(v))  # as typed: every digit, none invented
+    if "e" in text or "n" in text:  # 1e-20, inf, nan
+        return text
+    whole, _, frac = text.partition(".")
+    sign, digits = ("-", whole[1:]) if whole.startswith("-") else ("", whole)
+    return f"{sign}{int(digits):,}".replace(",", ".") + "," + frac
+
+
+def decimal_hint(v: float) -> tuple[str, str]:
+    """A number with exactly three decimals (1.158) may be 1158 typed where a dot is the decimal point."""
+    text = repr(float(v))
+    if re.match(r"^-?[1-9]\d{0,2}\.\d{3}$", text):
+        n = int(text.replace(".", ""))
+        return (
+            f" Có thể là số {n} (dấu chấm ngăn cách hàng nghìn bị máy hiểu là dấu thập phân).",
+            f" It may mean {n:,} (a dot separating thousands, taken as a decimal point).",
+        )
+    return "", ""
 
 
 def text_hint(text: str) -> tuple[str, str]:

@@ -293,6 +293,7 @@ def synth(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
     units: UnitsOpt = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes writing files (0 = one per core).")] = 1,
+    lang: LangOpt = None,
     catalogue: CatalogueOpt = None,
 ) -> None:
     """Write synthetic, filled ward forms (no real data) for every commune under a unit.
@@ -308,7 +309,7 @@ def synth(
         )
     except CtstatError as exc:
         raise _fail(exc) from None
-    typer.echo(f"{n} forms written to {out}")
+    typer.echo(f"Đã ghi {n} biểu mẫu vào {out}" if _lang(lang) == "vi" else f"{n} forms written to {out}")
 
 
 @app.command()
@@ -332,7 +333,11 @@ def rollup(
     ] = None,
     generated_at: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--generated-at", help="Timestamp printed in the outputs (default: end of the period)."),
+        typer.Option(
+            "--generated-at",
+            help="Timestamp printed in the outputs (default: when the last input was received, so the same "
+            "files give the same bytes).",
+        ),
     ] = None,
     as_json: JsonOpt = False,
     lang: LangOpt = None,
@@ -410,6 +415,7 @@ def run(
     ] = None,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Processes reading files.")] = None,  # noqa: UP045
     as_json: JsonOpt = False,
+    lang: LangOpt = None,
     catalogue: CatalogueOpt = None,
 ) -> None:
     """One step of the scheduled job: validate new and changed files in the inbox, record them in the ledger,
@@ -439,7 +445,7 @@ def run(
         if as_json:
             _emit_json(result.to_dict())
         else:
-            render_run(result, make_consoles()[0])
+            render_run(result, make_consoles()[0], _lang(lang))
     except CtstatError as exc:
         raise _fail(exc) from None
     raise typer.Exit(result.exit_code)
@@ -456,6 +462,7 @@ def status(
     units: UnitsOpt = None,
     catalogue: CatalogueOpt = None,
     as_json: JsonOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """Where the period stands, from the ledger: per parent unit expected / received / valid / invalid /
     missing / late, the chase list (who to call, with their last problem) and the resubmissions.
@@ -472,7 +479,7 @@ def status(
         if as_json:
             _emit_json(doc)
         else:
-            render_status(doc, make_consoles()[0])
+            render_status(doc, make_consoles()[0], _lang(lang))
     except CtstatError as exc:
         raise _fail(exc) from None
     raise typer.Exit(0 if doc["complete"] else 1)
@@ -488,6 +495,7 @@ def export(
     out: Annotated[OptPath, typer.Option(help="Overrides 'out'.")] = None,
     units: UnitsOpt = None,
     all_periods: Annotated[bool, typer.Option("--all-periods", help="Every period in the ledger.")] = False,
+    lang: LangOpt = None,
     catalogue: CatalogueOpt = None,
 ) -> None:
     """Write the validated data as a tidy long table (unit, parents, period, element, dimensions, value,
@@ -504,7 +512,7 @@ def export(
         export_file(table, to)
     except CtstatError as exc:
         raise _fail(exc) from None
-    typer.echo(f"{len(table)} rows written to {to}")
+    typer.echo(f"Đã ghi {len(table)} dòng vào {to}" if _lang(lang) == "vi" else f"{len(table)} rows written to {to}")
 
 
 def main() -> None:

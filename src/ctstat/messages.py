@@ -189,18 +189,18 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
     ),
     "not-integer": (
         E,
-        "Số {value} có phần thập phân; số đếm phải là số nguyên.",
-        "{value} has a fraction; counts must be whole numbers.",
+        "Số {value} có phần thập phân; số đếm phải là số nguyên.{detail}",
+        "{value} has a fraction; counts must be whole numbers.{detail}",
     ),
     "negative-value": (
         E,
-        "Số âm ({value}). Số liệu không được âm.",
-        "Negative value ({value}). Values cannot be negative.",
+        "Số âm ({value}). Số liệu không được âm.{detail}",
+        "Negative value ({value}). Values cannot be negative.{detail}",
     ),
     "not-yes-no": (
         E,
-        "Giá trị '{value}' không hợp lệ. Chọn 'Có' hoặc 'Không'.",
-        "'{value}' is not valid. Choose 'Có' (yes) or 'Không' (no).",
+        "Giá trị '{value}' không hợp lệ. Chọn 'Có' hoặc 'Không'.{detail}",
+        "'{value}' is not valid. Choose 'Có' (yes) or 'Không' (no).{detail}",
     ),
     "formula-no-cache": (
         E,
@@ -258,6 +258,9 @@ def make_issue(code: str, severity: Severity | None = None, **fields: Any) -> Is
     params.setdefault("value", "")
     params.setdefault("detail", "")
     params_en = {**params, "detail": params.pop("detail_en", params["detail"])}
+    if "value_en" in params:  # a number as an English reader writes it (1.158), where Vietnamese has 1,158
+        params_en["value"] = params_en.pop("value_en")
+        params.pop("value_en")
     return Issue(
         code=code,
         severity=severity or default,

@@ -259,6 +259,13 @@ def _received(path: str) -> datetime | None:
         return None
 
 
+def _data_as_of(collected: RollupInputs, per: Period) -> datetime:
+    """When the data of a rollup was complete: the latest time an input was received (deterministic: the same
+    inputs give the same workbooks), or the period's end if no input says."""
+    times = [c.received_at for claims in collected.claims.values() for c in claims if c.received_at is not None]
+    return max(times, default=datetime.combine(per.end, datetime.min.time())).replace(microsecond=0)
+
+
 def _infer_target(h: Hierarchy, codes: Iterable[str]) -> Unit:
     chains = []
     for code in codes:
@@ -374,7 +381,7 @@ def rollup_collected(
         result.refused = True
         result.manifest = _manifest(result, catalogue, [], collected, valid_codes, {}, opts.generated_at)
         return result
-    when = opts.generated_at or datetime.combine(per.end, datetime.min.time())
+    when = opts.generated_at or _data_as_of(collected, per)
     sheets, top = plan_sheets(catalogue, h, target, per, statuses, collected, when, national)
     out_dir = Path(out)
     with staged(out_dir) as stage:

@@ -45,6 +45,14 @@ WORDS = {
 }
 
 
+def count(n: int, key: str, lang: Lang) -> str:
+    """'1 error', '2 errors' in English; Vietnamese nouns do not change ('1 lỗi', '2 lỗi')."""
+    word = WORDS[lang][key]
+    if lang == "en" and n == 1:
+        word = {"files": "file", "errors": "error", "warnings": "warning"}.get(key, word)
+    return f"{n} {word}"
+
+
 def make_consoles(no_color: bool = False) -> tuple[Console, Console]:
     """stdout for results, stderr for diagnostics and progress. No markup or emoji is read from what is printed
     (text from files may hold '[' and ':'); piped or run from cron, lines are not wrapped (a path stays whole)."""
@@ -72,7 +80,7 @@ def render_report(report: Report, console: Console, lang: Lang = "vi", show_vali
         if f.period:
             head.append(f"  {f.period}")
         if f.issues:
-            head.append(f"  ({f.errors} {w['errors']}, {f.warnings} {w['warnings']})", style="dim")
+            head.append(f"  ({count(f.errors, 'errors', lang)}, {count(f.warnings, 'warnings', lang)})", style="dim")
         console.print(head)
         if not f.issues:
             continue
@@ -91,8 +99,8 @@ def render_report(report: Report, console: Console, lang: Lang = "vi", show_vali
     style = "bold green" if report.valid else "bold red"
     console.print(
         Text(
-            f"{w['summary']}: {s['files']} {w['files']}, {s['valid']} {w['valid']}, {s['invalid']} {w['invalid']}; "
-            f"{s['errors']} {w['errors']}, {s['warnings']} {w['warnings']}.",
+            f"{w['summary']}: {count(s['files'], 'files', lang)}, {s['valid']} {w['valid']}, {s['invalid']} "
+            f"{w['invalid']}; {count(s['errors'], 'errors', lang)}, {count(s['warnings'], 'warnings', lang)}.",
             style=style,
         )
     )
@@ -155,70 +163,83 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
     )
 
 
-def render_run(result: Any, console: Console) -> None:
+def render_run(result: Any, console: Console, lang: Lang = "vi") -> None:
     """What one scheduled run did: files taken in, where the period stands, the rollup."""
+    vi = lang == "vi"
     for f in result.validated:
         mark = Text("✓ ", style="green") if f.valid else Text("✗ ", style="red")
         line = Text.assemble(mark, f.path, f"  {f.unit or '?'} {f.unit_name or ''}")
         if f.issues:
             first = f.issues[0]
             where = f"{first.where} " if first.where else ""
-            line.append(f"  ({f.errors} lỗi, {f.warnings} cảnh báo; {where}{first.code})", style="dim")
+            counts = f"{count(f.errors, 'errors', lang)}, {count(f.warnings, 'warnings', lang)}"
+            line.append(f"  ({counts}; {where}{first.code})", style="dim")
         console.print(line)
     if not result.validated:
-        console.print("Không có tệp mới hoặc thay đổi.")
+        console.print("Không có tệp mới hoặc thay đổi." if vi else "No new or changed file.")
     c = result.completeness.count(result.completeness.rows)
-    console.print(f"{result.config.unit} {result.config.period}: {completeness_line(c)}.")
+    console.print(f"{result.config.unit} {result.config.period}: {completeness_line(c, lang)}.")
     for row in result.unattributed:
         console.print(Text(f"✗ {row.path}: {row.first_problem()}", style="red"))
-    state = {
-        "written": "Đã tổng hợp",
-        "unchanged": "Tổng hợp không đổi (không có số liệu mới)",
-        "waiting": "Chưa tổng hợp: còn xã chưa có báo cáo hợp lệ",
-    }.get(result.rollup_state, result.rollup_state)
-    console.print(Text(state, style="bold green" if result.rollup_state in ("written", "unchanged") else "bold yellow"))
+    states = {
+        "written": ("Đã tổng hợp", "Rolled up"),
+        "unchanged": ("Tổng hợp không đổi (không có số liệu mới)", "Rollup unchanged (no new data)"),
+        "waiting": (
+            "Chưa tổng hợp: còn xã chưa có báo cáo hợp lệ",
+            "Not rolled up: some communes have no valid report",
+        ),
+    }
+    vi_en = states.get(result.rollup_state, (result.rollup_state, result.rollup_state))
+    style = "bold green" if result.rollup_state in ("written", "unchanged") else "bold yellow"
+    console.print(Text(vi_en[0] if vi else vi_en[1], style=style))
     if result.rollup is not None:
         for p in result.rollup.outputs:
             console.print(f"  {printable(str(p))}")
 
 
-def render_status(doc: dict[str, Any], console: Console) -> None:
-    table = Table(
-        title=f"Tình hình nộp báo cáo {doc['unit']} - {doc['period']}"
-        + (f" (hạn {doc['deadline']})" if doc["deadline"] else "")
-    )
+def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> None:
+    vi = lang == "vi"
+    deadline = (f" (hạn {doc['deadline']})" if vi else f" (deadline {doc['deadline']})") if doc["deadline"] else ""
+    head = "Tình hình nộp báo cáo" if vi else "Submissions for"
+    table = Table(title=f"{head} {doc['unit']} - {doc['period']}{deadline}")
     cols = tuple(COUNTS)
-    table.add_column("Đơn vị")
+    table.add_column("Đơn vị" if vi else "Unit")
     for col in cols:
-        table.add_column(count_label(col), justify="right")
+        table.add_column(count_label(col, lang), justify="right")
     for parent, counts in doc["by_parent"].items():
         table.add_row(parent, *(str(counts[c]) for c in cols))
     console.print(table)
     if doc["chase_list"]:
-        chase = Table(title="Danh sách cần đôn đốc")
-        for col in ("Mã", "Xã, phường", "Tình trạng", "Vấn đề gần nhất"):
+        chase = Table(title="Danh sách cần đôn đốc" if vi else "Chase list")
+        heads = (
+            ("Mã", "Xã, phường", "Tình trạng", "Vấn đề gần nhất")
+            if vi
+            else ("Code", "Commune", "Status", "Last problem")
+        )
+        for col in heads:
             chase.add_column(col, overflow="fold")
         for s in doc["chase_list"]:
+            late = (" (muộn)" if vi else " (late)") if s["late"] else ""
             chase.add_row(
-                s["unit"],
-                s["name"],
-                status_label(s["status"], lower=True) + (" (muộn)" if s["late"] else ""),
-                printable(s["problem"]),
+                s["unit"], s["name"], status_label(s["status"], lang, lower=True) + late, printable(s["problem"])
             )
         console.print(chase)
     for u in doc["unattributed"]:
-        console.print(Text(f"Tệp không xác định được đơn vị: {u['path']} - {u['problem']}", style="red"))
+        what = "Tệp không xác định được đơn vị" if vi else "File naming no unit"
+        console.print(Text(f"{what}: {u['path']} - {u['problem']}", style="red"))
     for unit, rows in doc["resubmissions"].items():
+        valid, current = ("hợp lệ", " (hiện hành)") if vi else ("valid", " (current)")
         console.print(
-            f"Nộp lại {unit}: "
+            ("Nộp lại" if vi else "Resubmitted")
+            + f" {unit}: "
             + "; ".join(
-                f"{r['received_at']} {r['path']} {'hợp lệ' if r['valid'] else str(r['errors']) + ' lỗi'}"
-                + (" (hiện hành)" if r["current"] else "")
+                f"{r['received_at']} {r['path']} {valid if r['valid'] else count(r['errors'], 'errors', lang)}"
+                + (current if r["current"] else "")
                 for r in rows
             )
         )
     if doc["rollup_outputs"]:
-        console.print("Tổng hợp gần nhất: " + ", ".join(doc["rollup_outputs"]))
+        console.print(("Tổng hợp gần nhất: " if vi else "Latest rollup: ") + ", ".join(doc["rollup_outputs"]))
 
 
 def render_catalogue(cat: Catalogue, console: Console, lang: Lang = "vi") -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ctstat.catalogue import Catalogue
-from ctstat.cells import FileCheck, display_value, fmt_number
+from ctstat.cells import FileCheck, decimal_hint, display_value, fmt_number
 from ctstat.errors import UsageError
-from ctstat.keys import a1, parse_a1
+from ctstat.keys import TOTAL, a1, parse_a1, split_key
 from ctstat.layout import COVER, COVER_BY_KEY, form_layout
 from ctstat.messages import make_issue
 from ctstat.period import Period
@@ -27,10 +29,14 @@ from ctstat.workbook import Submission
 def run_schema(
     frame: pd.DataFrame, subs: Sequence[Submission], reports: Sequence[FileReport], catalogue: Catalogue
 ) -> None:
-    """One lazy pandera call per data element over the whole batch; each failure case is one fault, at its cell."""
+    """One lazy pandera call per data element over the whole batch; each failure case is one fault, at its cell.
+
+    A wrong value is reported once, at the cell typed: the totals computed from it and the checks that compare
+    them are consequences, named in that cell's issue instead of reported one by one."""
     import pandera.pandas as pa
 
-    layout = form_layout(catalogue)
+    cells: dict[int, dict[str, tuple[str, Any]]] = {}  # row -> cell -> (code, value) of column checks
+    frames: dict[int, list[CheckSpec]] = {}  # row -> failed frame checks
     for es in element_schemas(catalogue).values():
         try:
             es.schema.validate(frame[list(es.columns)], lazy=True)
@@ -43,16 +49,99 @@ def run_schema(
         for context, check, number, column, index, value in zip(
             *columns, cases["index"], cases["failure_case"], strict=True
         ):
-            i = int(index)
             if context == "Column":
-                sub = subs[i]
-                sheet, cell = sub.address(layout, column)
-                code = COLUMN_CODES[str(check).split("(", 1)[0]]
-                reports[i].issues.append(
-                    make_issue(code, path=sub.path, sheet=sheet, cell=cell, value=display_value(value), element=column)
-                )
+                cells.setdefault(int(index), {})[str(column)] = (COLUMN_CODES[str(check).split("(", 1)[0]], value)
             else:
-                reports[i].issues.append(_spec_issue(es.specs[int(number)], frame.iloc[i], subs[i], catalogue))
+                frames.setdefault(int(index), []).append(es.specs[int(number)])
+    layout = form_layout(catalogue)
+    below = _dependents(catalogue)
+    for i in sorted(cells.keys() | frames.keys()):
+        sub, rep = subs[i], reports[i]
+        faulty = cells.get(i, {})
+        derived = set().union(*(below.get(k, frozenset()) for k in faulty))
+        roots = [k for k in faulty if k not in derived]  # in form order (the schemas' order)
+        tainted = set(roots) | set().union(*(below.get(k, frozenset()) for k in roots))
+        consequences: list[str] = [k for k in faulty if k in derived]
+        kept: list[CheckSpec] = []
+        for spec in frames.get(i, []):
+            involved = {spec.at, *spec.parts, *([spec.rhs] if isinstance(spec.rhs, str) else [])}
+            (consequences.append(spec.at) if involved & tainted else kept.append(spec))
+        shown = list(dict.fromkeys(consequences))
+        for k in roots:
+            code, value = faulty[k]
+            sheet, cell = sub.address(layout, k)
+            shown = [
+                layout.address(x)[1] if layout.address(x)[0] == sheet else "!".join(layout.address(x)) for x in shown
+            ]
+            vi, en = decimal_hint(float(value)) if code == "not-integer" else ("", "")
+            if shown:
+                more = ", ".join(shown[:8]) + (" ..." if len(shown) > 8 else "")
+                vi += f" Ô này làm sai cả các ô {more}: sửa ô này trước (các ô đó không báo lỗi riêng)."
+                en += f" It also makes {more} wrong: fix this cell first (those are not reported separately)."
+                shown = []  # said once, on the first root
+            rep.issues.append(
+                make_issue(
+                    code,
+                    path=sub.path,
+                    sheet=sheet,
+                    cell=cell,
+                    value=display_value(value),
+                    value_en=_as_typed_en(value),
+                    element=k,
+                    detail=vi,
+                    detail_en=en,
+                )
+            )
+        # a check failing at a total only because it fails at a part of that total (a rule broken in E30 breaks it
+        # in D30 = E30 + F30): one error, at the part
+        failing = {(spec.name.rsplit(":", 1)[0] if spec.rule is None else spec.rule.code, spec.at) for spec in kept}
+        folded: dict[str, list[str]] = {}
+        for spec in kept:
+            group = spec.name.rsplit(":", 1)[0] if spec.rule is None else spec.rule.code
+            part = next((at for g, at in failing if g == group and spec.at in below.get(at, ())), None)
+            if spec.rule is not None and part is not None:
+                folded.setdefault(part, []).append(spec.at)
+        for spec in kept:
+            if spec.rule is not None and any(spec.at in ats for ats in folded.values()):
+                continue
+            issue = _spec_issue(spec, frame.iloc[i], sub, catalogue)
+            if spec.rule is not None and spec.at in folded:
+                more = ", ".join(dict.fromkeys(layout.address(a)[1] for a in folded[spec.at]))
+                issue = replace(
+                    issue,
+                    text_vi=f"{issue.text_vi} Lỗi này kéo theo ô tổng {more} (không báo riêng).",
+                    text_en=f"{issue.text_en} It also breaks the total {more} (not reported separately).",
+                )
+            rep.issues.append(issue)
+
+
+def _as_typed_en(value: Any) -> Any:
+    """A number as an English reader writes it: 1.158, 1158, -5 (the Vietnamese text has 1,158 and 1.158)."""
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return value
+
+
+@cache
+def _dependents(catalogue: Catalogue) -> dict[str, frozenset[str]]:
+    """Cell -> every formula cell of the form computed from it (directly or through other totals)."""
+    layout = form_layout(catalogue)
+    up: dict[str, set[str]] = {}
+    for total, parts in layout.formulas.items():
+        for part in parts:
+            up.setdefault(part, set()).add(total)
+    out: dict[str, frozenset[str]] = {}
+    for key in layout.keys:
+        seen: set[str] = set()
+        todo = list(up.get(key, ()))
+        while todo:
+            k = todo.pop()
+            if k not in seen:
+                seen.add(k)
+                todo += up.get(k, ())
+        if seen:
+            out[key] = frozenset(seen)
+    return out
 
 
 def judge_ahead(subs: Sequence[Submission], catalogue: Catalogue) -> None:
@@ -107,10 +196,12 @@ def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Cat
     assert rule is not None
     rhs_value = row[spec.rhs] if isinstance(spec.rhs, str) else spec.rhs
     lhs_s, rhs_s = fmt_number(value), fmt_number(float(rhs_value))  # type: ignore[arg-type]
-    where_vi = where_en = ""
+    group_vi, group_en = _cell_label(catalogue, spec.at)
+    where_vi, where_en = f" [{group_vi}", f" [{group_en}"
     if isinstance(spec.rhs, str):
         rs, rc = sub.address(layout, spec.rhs)
-        where_vi, where_en = f" [so với ô {rs}!{rc}]", f" [compared with {rs}!{rc}]"
+        where_vi, where_en = f"{where_vi}; so với ô {rs}!{rc}", f"{where_en}; compared with {rs}!{rc}"
+    where_vi, where_en = where_vi + "]", where_en + "]"
     return Issue(
         code=rule.code,
         severity=rule_severity(spec),
@@ -122,6 +213,23 @@ def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Cat
         value=display_value(value),
         element=spec.at,
     )
+
+
+def _cell_label(catalogue: Catalogue, key: str) -> tuple[str, str]:
+    """Which row and column a cell is, in words: "d) Trẻ em khuyết tật, Nam" / "total, Male"."""
+    code, row, col = split_key(key)
+    el = catalogue.elements[code]
+    labels = []
+    for lang in ("vi", "en"):
+        r = ("tổng số" if lang == "vi" else "total") if row == TOTAL else el.row_label(row, lang)
+        if col == TOTAL:
+            c = "tổng số" if lang == "vi" else "total"
+        else:
+            dim, cat = col.split(":", 1)
+            found = next(x for x in catalogue.dimensions[dim].categories if x.key == cat)
+            c = found.vi if lang == "vi" else found.en
+        labels.append(f"{code}: {'dòng' if lang == 'vi' else 'row'} {r}, {'cột' if lang == 'vi' else 'column'} {c}")
+    return labels[0], labels[1]
 
 
 def validate_submissions(

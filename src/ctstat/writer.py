@@ -44,7 +44,7 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
         _cover(wb, st, cat, d, banner, digest)
         _indicators(wb, st, cat, d, banner)
         layout = form_layout(cat)
-        receiver = f"UBND {d.parent.name}" if d.parent else "Cơ quan cấp trên"
+        receiver = _receiver(d)
         totals = {
             str(k): (None if np.isnan(v) else float(v))
             for k, v in zip(d.totals.index, d.totals.to_numpy(float), strict=True)
@@ -61,6 +61,15 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
         wb.worksheets()[0].activate()
         wb.close()
     return path, digest
+
+
+#: who receives a province's report: not named in the data (the ministry in charge of children changed in 2025)
+NATIONAL_RECEIVER = "Cơ quan quản lý nhà nước về trẻ em ở trung ương"
+
+
+def _receiver(d: RollupSheetData) -> str:
+    """The unit a rollup is sent to, at every level: the province above a district, the centre above a province."""
+    return f"{d.parent.code} - {d.parent.name}" if d.parent else NATIONAL_RECEIVER
 
 
 def _banner(d: RollupSheetData) -> str | None:
@@ -89,7 +98,7 @@ def _cover(
     ws.set_column(2, 2, 60)
     ws.write(0, 0, f"{ROLLUP_MARK} {cat.form_number} ({d.level_vi})", st.bold)
     ws.merge_range(1, 0, 1, 2, f"BÁO CÁO TỔNG HỢP {d.level_vi.upper()}", st.title)
-    ws.merge_range(2, 0, 2, 2, cat.title_vi, st.subtitle)
+    ws.merge_range(2, 0, 2, 2, f"{cat.rollup_title_vi} {d.level_vi}", st.subtitle)
     ws.merge_range(3, 0, 3, 2, f"(Theo {cat.legal_basis_vi})", st.subtitle)
     counts = Completeness.count(d.statuses)
     status = (
@@ -99,13 +108,13 @@ def _cover(
     )
     fields = [
         ("Đơn vị tổng hợp", f"{d.unit.code} - {d.unit.name}"),
-        ("Đơn vị nhận báo cáo", f"{d.parent.code} - {d.parent.name}" if d.parent else ""),
+        ("Đơn vị nhận báo cáo", _receiver(d)),
         ("Kỳ báo cáo", f"{d.period} ({d.period.label_vi()})"),
         ("Danh mục đơn vị hành chính", d.vintage),
         ("Phiên bản biểu mẫu", cat.template_version),
         ("Phiên bản danh mục chỉ tiêu", cat.version),
         ("Phiên bản ctstat", __version__),
-        ("Thời điểm tổng hợp", d.generated_at.strftime("%d/%m/%Y %H:%M")),
+        ("Số liệu tính đến (tệp nhận sau cùng)", d.generated_at.strftime("%d/%m/%Y %H:%M")),
         ("Số xã, phường phải báo cáo", counts["expected"]),
         ("Số xã, phường có số liệu hợp lệ", counts["valid"]),
         ("Tình trạng", status),
