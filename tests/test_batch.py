@@ -235,7 +235,7 @@ def test_cli_run_status_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     res = runner.invoke(app, ["status"])
     assert "008 Quận Hoàng Mai" in res.output
     res = runner.invoke(app, ["export", "--to", "data.csv"])
-    assert res.exit_code == 0 and res.output.startswith(f"{14 * 229} rows written")
+    assert res.exit_code == 0 and res.output.startswith(f"Đã ghi {14 * 229} dòng vào")
     with job_lock(tmp_path / "out"):
         res = runner.invoke(app, ["run"])
     assert res.exit_code == 2 and "another ctstat run" in res.output

@@ -241,3 +241,29 @@ def test_the_scheduled_job_export_is_utf8_with_bom_and_integer_counts(tmp_path: 
     assert data.startswith(b"\xef\xbb\xbf")
     text = data.decode("utf-8-sig")
     assert "Phường" in text and ".0," not in text and not re.search(r",\d+\.0$", text, re.M)
+
+
+def test_wide_rollup_sheets_print_title_and_signatures_once(catalogue: Catalogue, tmp_path: Path) -> None:
+    """Columns A:B repeat on every printed page of a wide sheet: the title, the rate note and the signature block
+    sit on the first page's columns and right of A:B, so they print once; wrapped labels get their height."""
+    from openpyxl import load_workbook
+
+    from ctstat.pipeline import rollup_paths
+    from ctstat.writer import CHILDREN_PER_PAGE, row_height
+
+    (book,) = rollup_paths([HM], "2025-H1", tmp_path, catalogue=catalogue).outputs
+    wb = load_workbook(book)
+    ws = wb["Chỉ tiêu"]
+    assert ws.print_title_cols.replace("$", "") == "A:B"
+    first_page_last = 8 + CHILDREN_PER_PAGE  # 8 fixed columns, then ten communes (1-based)
+    title = next(m for m in ws.merged_cells.ranges if m.min_row == 1)
+    assert title.max_col <= first_page_last
+    for text in ("Người lập biểu", "Thủ trưởng đơn vị"):
+        (cell,) = [c for row in ws.iter_rows() for c in row if c.value == text]
+        assert 3 <= cell.column <= first_page_last, text
+    note = next(c for row in ws.iter_rows() for c in row if str(c.value or "").startswith("Tỷ lệ ="))
+    assert note.column >= 3
+    by_unit = wb["Theo đơn vị"]
+    long = next(r for r in by_unit.iter_rows() if r[1].value == "HC01.13")
+    assert by_unit.row_dimensions[long[0].row].height == row_height(long[0].value, 50) > 15
+    assert row_height("ngắn", 50) is None

@@ -161,7 +161,7 @@ def test_counts_are_summed_and_the_rate_recomputed_from_summed_parts(small: Cata
     assert chart[head][1:4] == ["Ăn uống", "Học tập", "Khám chữa bệnh"]
     needs = sum(float(x) for r in chart[head + 1 :] for x in r[1:4])
     assert needs == sum(data[cell_key("AA02", n, TOTAL)].sum() for n in ("an", "hoc", "kham"))
-    note = [r[0] for r in wb.get_sheet_by_name("Chỉ tiêu").to_python() if str(r[0]).startswith("Tỷ lệ =")]
+    note = [c for r in wb.get_sheet_by_name("Chỉ tiêu").to_python() for c in r if str(c).startswith("Tỷ lệ =")]
     assert note == ["Tỷ lệ = Tử số / Mẫu số × 100, tính từ số đã cộng của các xã. Ô trống: mẫu số bằng 0."]
 
 

@@ -269,7 +269,8 @@ def _write_guide(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue) -> None:
             st.wrap,
         ),
         (
-            "5. Trước khi gửi, kiểm tra tệp bằng lệnh: ctstat validate <tệp>. Lệnh chỉ ra từng ô sai và cách sửa.",
+            "5. Gửi tệp cho đơn vị nhận báo cáo. Tệp được kiểm tra từng ô; nếu có ô sai, đơn vị nhận gửi lại bản "
+            "đánh dấu từng ô cần sửa kèm cách sửa.",
             st.wrap,
         ),
         ("6. Lưu tệp dạng .xlsx (Excel) hoặc .xlsx/.ods (LibreOffice). Không đặt mật khẩu mở tệp.", st.wrap),

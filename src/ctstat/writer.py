@@ -153,7 +153,8 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     ws = wb.add_worksheet(INDICATORS)
     fixed = ["STT", "Chỉ tiêu", "Mã số TT13", "Đơn vị tính", "Nguồn", "Tổng số", "Tử số", "Mẫu số"]
     last = len(fixed) + len(d.children) - 1
-    top = _title(ws, st, "CÁC CHỈ TIÊU THỐNG KÊ", last, d, banner)
+    page = _first_page_last(len(fixed), len(d.children))  # titles and signatures stay on the first printed page
+    top = _title(ws, st, "CÁC CHỈ TIÊU THỐNG KÊ", page, d, banner)
     for i, h in enumerate(fixed):
         ws.write(top, i, h, st.head)
     for j, child in enumerate(d.children):
@@ -173,7 +174,7 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
         ws.write(r, 2, f"{ind.annex}/{ind.code}" if ind.code else "", st.cell_center)
         ws.write(r, 3, ind.unit_vi, st.cell_center)
         ws.write(r, 4, basis_label(ind.provenance), st.cell_center)
-        ws.set_row(r, 30 if len(ind.name_vi) > 60 else None)
+        ws.set_row(r, row_height(ind.name_vi, 55))
         vals = d.indicators[:, 3 * i : 3 * i + 3]  # row 0: the unit; then its children (no data: NaN, blank)
         _num(ws, r, 5, vals[0, 0], _fmt_rate(st, True) if is_rate else st.value_total)
         _num(ws, r, 6, vals[0, 1] if is_rate else None, st.value)
@@ -183,14 +184,16 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     end = top + len(cat.indicators) + 1
     ws.merge_range(
         end + 1,
-        0,
+        2,
         end + 1,
-        min(last, 7),
+        min(page, len(fixed) + 2),
         rate_note(cat),
         st.italic,
     )
     ws.freeze_panes(top + 1, 2)
-    signature(ws, st, end + 3, max(last, 7), "Người lập biểu", left_col=1)
+    # columns A:B repeat on every printed page: the note and the signatures start right of them, so they print
+    # once, on the first page
+    signature(ws, st, end + 3, min(page, len(fixed) + 2), "Người lập biểu", left_col=2)
     protect(ws)
     print_setup(ws, last + 1, (top + 1, top + 1))
     ws.repeat_columns(0, 1)
@@ -208,9 +211,24 @@ def rate_note(cat: Catalogue) -> str:
     return f"Tỷ lệ = Tử số / Mẫu số{times}, tính từ số đã cộng của các xã. Ô trống: mẫu số bằng 0."
 
 
+CHILDREN_PER_PAGE = 10  #: child-unit columns per printed page: about ten stay legible on A4 landscape
+
+
+def _first_page_last(fixed: int, children: int) -> int:
+    """The last column printed on a wide sheet's first page (0-based)."""
+    return fixed + min(children, CHILDREN_PER_PAGE) - 1
+
+
+def row_height(text: str, width: float, font_pt: float = 11) -> float | None:
+    """The height a wrapped label needs in a column `width` characters wide (None: one line, the default)."""
+    per_line = max(1, int(width * 1.15))  # Times New Roman is narrower than the width unit's digits
+    lines = sum(max(1, -(-len(part) // per_line)) for part in text.split("\n"))
+    return None if lines <= 1 else float(round(lines * font_pt * 1.35))
+
+
 def _pages_wide(children: int) -> int:
     """Child-unit columns per printed page: about ten stay legible on A4 landscape."""
-    return max(1, -(-children // 10))
+    return max(1, -(-children // CHILDREN_PER_PAGE))
 
 
 def _num(ws: Any, r: int, c: int, v: Any, fmt: Any) -> None:
@@ -224,7 +242,8 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     ws = wb.add_worksheet(BY_UNIT)
     layout = form_layout(cat)
     last = 3 + len(d.children)
-    top = _title(ws, st, "SỐ LIỆU THEO ĐƠN VỊ (CỘT TỔNG SỐ CỦA MỖI DÒNG)", last, d, banner)
+    page = _first_page_last(4, len(d.children))
+    top = _title(ws, st, "SỐ LIỆU THEO ĐƠN VỊ (CỘT TỔNG SỐ CỦA MỖI DÒNG)", page, d, banner)
     for i, h in enumerate(["Chỉ tiêu", "Mã số", "Đơn vị tính", "Tổng số"]):
         ws.write(top, i, h, st.head)
     for j, child in enumerate(d.children):
@@ -240,19 +259,16 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     column = {k: i for i, k in enumerate(d.child_values.columns)}
     totals = dict(zip(d.totals.index, d.totals.to_numpy(dtype=float), strict=True))
     for sheet in layout.sheets:
-        ws.merge_range(r, 0, r, last, f"{sheet.name}. {sheet.title_vi}", st.label_group)
+        ws.merge_range(r, 0, r, page, f"{sheet.name}. {sheet.title_vi}", st.label_group)
         r += 1
         for row in sheet.rows:
             if not row.code:
                 continue
             el = cat.elements[row.element]
             key = cell_key(el.code, row.key, TOTAL)
-            ws.write(
-                r,
-                0,
-                row.label_vi if row.key == TOTAL else f"    - {row.label_vi}",
-                st.label_total if row.key == TOTAL else st.label,
-            )
+            label = row.label_vi if row.key == TOTAL else f"    - {row.label_vi}"
+            ws.write(r, 0, label, st.label_total if row.key == TOTAL else st.label)
+            ws.set_row(r, row_height(label, 50))
             ws.write(r, 1, row.code, st.code)
             ws.write(r, 2, "Xã (số có)" if el.type == "yesno" else el.unit_vi, st.unit)
             _num(ws, r, 3, totals.get(key), st.value_total)
