@@ -101,3 +101,21 @@ def test_a_crash_while_writing_leaves_no_file(
     with pytest.raises(OSError, match="disk full"):
         make_template("00301", "2025-H1", tmp_path / "f.xlsx", catalogue)
     assert list(tmp_path.iterdir()) == []  # neither the form nor a temporary file
+
+
+def test_an_element_s_rows_are_never_split_from_their_header_in_print(catalogue: Catalogue, tmp_path: Path) -> None:
+    """Biểu 2 holds HC01 and HC02, 14 groups each: HC02 starts a printed page (its header rows repeat) instead of
+    leaving its total row at the foot of HC01's page; shorter sheets get no break."""
+    import zipfile
+
+    from ctstat.form import paginate
+
+    layout = form_layout(catalogue)
+    sheet = layout.sheet("Biểu 2")
+    hc02 = next(r.row for r in sheet.rows if r.element == "HC02") - 1  # 0-based
+    assert paginate(sheet, {}, [50, 9, 9, 10, 10, 10]) == [hc02]
+    assert paginate(layout.sheet("Biểu 1"), {}, [50, 9, 9, 10, 10, 10]) == []
+    path = make_template("00301", "2025-H1", tmp_path / "f.xlsx", catalogue)
+    index = [s.name for s in layout.sheets].index("Biểu 2") + 3  # 1-based, after the cover and the instructions
+    xml = zipfile.ZipFile(path).read(f"xl/worksheets/sheet{index}.xml").decode()
+    assert f'<brk id="{hc02}"' in xml

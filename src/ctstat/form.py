@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -164,6 +164,7 @@ def protect(ws: Worksheet) -> None:
 
 
 def print_setup(ws: Worksheet, last_col: int, repeat: tuple[int, int] | None = None) -> None:
+    """A4 landscape, fit to the page's width, page numbers, header rows repeated."""
     ws.set_landscape()
     ws.set_paper(9)  # A4
     ws.set_margins(left=0.5, right=0.4, top=0.6, bottom=0.6)
@@ -381,12 +382,14 @@ def write_form_sheet(
 
     elements = cat.elements
     checks: dict[str, list[tuple[int, int]]] = {}
+    heights: dict[int, float] = {}  #: 0-based row -> height set (points), for the page breaks
     for row in sheet.rows:
         r = row.row - 1
         if not row.code:
             ws.write(r, 0, row.label_vi, st.label_group)
             if _lines(row.label_vi, label_width + 2) > 1:
-                ws.set_row(r, 15 * _lines(row.label_vi, label_width + 2))
+                heights[r] = 15 * _lines(row.label_vi, label_width + 2)
+                ws.set_row(r, heights[r])
             for i in range(1, last + 1):
                 ws.write_blank(r, i, None, st.blank_cell)
             continue
@@ -396,7 +399,8 @@ def write_form_sheet(
         ws.write(r, 0, label, st.label_total if row.key == TOTAL else st.label)
         lines = _lines(label, label_width + 2)
         if lines > 1:
-            ws.set_row(r, 15 * lines)
+            heights[r] = 15 * lines
+            ws.set_row(r, heights[r])
         ws.write_string(r, 1, row.code, st.code)
         ws.write(r, 2, unit_label, st.unit)
         for c in sheet.columns:
@@ -428,8 +432,48 @@ def write_form_sheet(
     ws.freeze_panes(NUMBER_ROW, 3)
     signature(ws, st, sheet.last_row + 2, last)
     protect(ws)
+    widths = [label_width, 9, 8 if wide else 9] + [8 if wide else 10] * (last - 2)
     print_setup(ws, last + 1, (HEADER_ROWS[0], NUMBER_ROW))
+    # honoured by LibreOffice Calc; Excel paginates a fit-to-width sheet itself
+    ws.set_h_pagebreaks(paginate(sheet, heights, widths, title_pt=38 if len(title) > capacity else 15))
     return ws
+
+
+#: A4 landscape, the margins of `print_setup`: what a page holds, in points
+PAGE_WIDTH_PT = 842 - (0.5 + 0.4) * 72
+PAGE_HEIGHT_PT = 595 - (0.6 + 0.6) * 72 - 24  # less the footer
+MIN_SCALE = 60  #: the smallest scale assumed when estimating what a page holds
+
+
+def paginate(
+    sheet: SheetLayout, heights: Mapping[int, float], widths: Sequence[float], title_pt: float = 15
+) -> list[int]:
+    """The rows to break the printed pages before, so that no element's block (its total, its group label, its
+    rows) is split from its header: a block that does not fit what is left of a page starts the next one (the
+    header rows repeat there). The page's height is scaled as fit-to-width scales it."""
+    width_pt = sum((w * 7 + 5) * 0.75 for w in widths)
+    scale = max(MIN_SCALE, min(100, int(PAGE_WIDTH_PT / width_pt * 100)))
+    room = PAGE_HEIGHT_PT * 100 / scale
+    header = 15 + 45 + 15  # the repeated rows: group headers, category headers, the A, B, C row
+    used = 15 * 5 + (title_pt - 15) + header  # the first page also holds the titles
+    blocks: list[tuple[int, float]] = []
+    current = ""
+    for row in sheet.rows:
+        r, h = row.row - 1, heights.get(row.row - 1, 15)
+        if blocks and row.element == current:
+            blocks[-1] = (blocks[-1][0], blocks[-1][1] + h)
+        else:
+            blocks.append((r, h))
+        current = row.element
+    if blocks:
+        blocks[-1] = (blocks[-1][0], blocks[-1][1] + 5 * 15)  # the signatures stay with the last block
+    breaks = []
+    for start, h in blocks:
+        if used + h > room and used > header:
+            breaks.append(start)
+            used = header
+        used += h
+    return breaks
 
 
 def _as_cached(value: Any) -> Any:

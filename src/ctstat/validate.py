@@ -66,6 +66,7 @@ def run_schema(
         for spec in frames.get(i, []):
             involved = {spec.at, *spec.parts, *([spec.rhs] if isinstance(spec.rhs, str) else [])}
             (consequences.append(spec.at) if involved & tainted else kept.append(spec))
+        kept = _fold_into_overwritten(rep, kept, below, layout)
         shown = list(dict.fromkeys(consequences))
         for k in roots:
             code, value = faulty[k]
@@ -113,6 +114,31 @@ def run_schema(
                     text_en=f"{issue.text_en} It also breaks the total {more} (not reported separately).",
                 )
             rep.issues.append(issue)
+
+
+def _fold_into_overwritten(
+    rep: FileReport, kept: list[CheckSpec], below: dict[str, frozenset[str]], layout: Any
+) -> list[CheckSpec]:
+    """A total typed over its formula that breaks the checks on it: one error, at that total (the formula
+    restored is the fix), instead of a warning plus one error per breakdown."""
+    for n, issue in enumerate(rep.issues):
+        if issue.code != "formula-overwritten" or not issue.element:
+            continue
+        reach = {issue.element} | below.get(issue.element, frozenset())
+        broken = [s for s in kept if {s.at, *s.parts, *([s.rhs] if isinstance(s.rhs, str) else [])} & reach]
+        if not broken:
+            continue
+        kept = [s for s in kept if s not in broken]
+        where = ", ".join(dict.fromkeys(layout.address(s.at)[1] for s in broken))
+        rep.issues[n] = replace(
+            issue,
+            severity=Severity.ERROR,
+            text_vi=f"{issue.text_vi} Số đã gõ không khớp các phần nên làm sai kiểm tra ở ô {where}; khôi phục "
+            "công thức là hết lỗi.",
+            text_en=f"{issue.text_en} The typed number does not match the parts, which breaks the checks at "
+            f"{where}; restoring the formula fixes them.",
+        )
+    return kept
 
 
 def _as_typed_en(value: Any) -> Any:
