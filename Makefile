@@ -24,6 +24,11 @@ demo: $(VENV)/.installed
 	$(CTSTAT) rollup $(OUT)/wards-ha-noi --period 2025-H1 --out $(OUT)/2025-H1-ha-noi --jobs 0
 	@echo "Outputs in $(OUT)/: kiem-tra/ (marked-up faulty files) and one folder of workbooks per rollup."
 
+## Print what ctstat writes with LibreOffice and check the pages (district, province, city, a marked-up copy):
+## PDFs and PNGs in /tmp/ctstat-render/pdf to look at. Needs libreoffice-calc-nogui and poppler-utils.
+render: $(VENV)/.installed
+	$(PY) scripts/render_check.py --city
+
 ## Lint, type-check and test (what CI runs).
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests scripts bench
@@ -37,4 +42,4 @@ samples: $(VENV)/.installed
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: install demo test samples clean
+.PHONY: install demo test samples render clean

@@ -230,7 +230,8 @@ def _result_sheet(
         count = (
             f"{rep.errors} lỗi, {rep.warnings} cảnh báo. Ô có lỗi được tô màu và có ghi chú trong các trang sau."
             if vi
-            else f"{rep.errors} error(s), {rep.warnings} warning(s). Cells at fault are filled and commented."
+            else f"{rep.errors} error{'' if rep.errors == 1 else 's'}, {rep.warnings} warning"
+            f"{'' if rep.warnings == 1 else 's'}. Cells at fault are filled and commented."
         )
         ws.write_string(2, 0, count, plain)
         header = (

@@ -270,11 +270,23 @@ def render_catalogue(cat: Catalogue, console: Console, lang: Lang = "vi") -> Non
         )
     console.print(table)
     el_table = Table(title="Data elements" if lang == "en" else "Dữ liệu đầu vào của xã", show_lines=False)
-    for col in ("Mã", "Tên", "Đơn vị", "Dòng", "Cột", "Nguồn"):
+    heads = (
+        ("Mã", "Tên", "Đơn vị", "Dòng", "Cột", "Nguồn")
+        if lang == "vi"
+        else ("Code", "Name", "Unit", "Rows", "Columns", "Basis")
+    )
+    for col in heads:
         el_table.add_column(col, overflow="fold")
+
+    def axis(a: Any) -> str:
+        if lang == "en":
+            return f"{a.dimension.name_en.lower()} ({a.breakdown})"
+        kind = "cộng lại bằng tổng" if a.breakdown == "exclusive" else "một trẻ có thể thuộc nhiều nhóm"
+        return f"{a.dimension.name_vi.lower()} ({kind})"
+
     for e in cat.elements.values():
-        rows = f"{e.rows.dimension.key} ({e.rows.breakdown})" if e.rows else "—"
-        cols = ", ".join(f"{a.dimension.key} ({a.breakdown})" for a in e.columns) or "—"
+        rows = axis(e.rows) if e.rows else "—"
+        cols = ", ".join(axis(a) for a in e.columns) or "—"
         el_table.add_row(
             e.code,
             e.name_vi if lang == "vi" else e.name_en,

@@ -1,0 +1,126 @@
+"""Render what ctstat writes the way its users print it, and check the printed pages (`make render`).
+
+Builds a district workbook (Quận Hoàng Mai, 14 wards), a province workbook (Lai Châu, 38 communes), a city
+workbook (Hà Nội, 30 districts: `--city`, slower) and a marked-up copy of a faulty form; converts each to PDF with
+LibreOffice (`soffice`, Debian libreoffice-calc-nogui) and to PNG pages with `pdftoppm` (poppler-utils) for a
+person to look at; and checks, from `pdftotext`:
+- every sheet's title is printed;
+- the signature block ("Người lập biểu" with "Thủ trưởng đơn vị") is printed once per signed sheet, both on one page;
+- the page count stays within a bound.
+Exit 1 if a check fails. Not part of `make test`: CI does not install LibreOffice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CTSTAT = [sys.executable, "-m", "ctstat"]
+
+
+def pages(pdf: Path) -> list[str]:
+    out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return out.split("\f")[:-1] if out.endswith("\f") else out.split("\f")
+
+
+def to_pdf(xlsx: Path, out: Path, profile: Path) -> Path:
+    subprocess.run(
+        ["soffice", f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "pdf", "--outdir",
+         str(out), str(xlsx)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )  # fmt: skip
+    pdf = out / f"{xlsx.stem}.pdf"
+    subprocess.run(["pdftoppm", "-png", "-r", "50", str(pdf), str(out / xlsx.stem)], check=True)
+    return pdf
+
+
+def check_rollup(pdf: Path, sheets: list[str], max_pages: int) -> list[str]:
+    """Problems of one printed rollup workbook."""
+    text = pages(pdf)
+    problems = []
+    if len(text) > max_pages:
+        problems.append(f"{pdf.name}: {len(text)} pages, more than {max_pages}")
+    for title in ["CÁC CHỈ TIÊU THỐNG KÊ", "SỐ LIỆU THEO ĐƠN VỊ", "TÌNH HÌNH NỘP BÁO CÁO", *sheets]:
+        first = next((i for i, t in enumerate(text) if title in t), None)
+        if first is None:
+            problems.append(f"{pdf.name}: the title {title!r} is not printed")
+    signers = [i for i, t in enumerate(text) if "Người lập biểu" in t]
+    expected = 2 + len(sheets)  # the cover, "Chỉ tiêu" and each Biểu sheet
+    if len(signers) != expected:
+        problems.append(f"{pdf.name}: 'Người lập biểu' on {len(signers)} pages, expected {expected} (once a sheet)")
+    for i in signers:
+        if "Thủ trưởng đơn vị" not in text[i]:
+            problems.append(f"{pdf.name}: page {i + 1} has 'Người lập biểu' without 'Thủ trưởng đơn vị'")
+    return problems
+
+
+def check_annotated(pdf: Path) -> list[str]:
+    text = pages(pdf)
+    problems = []
+    if "Kết quả kiểm tra tệp" not in text[0]:
+        problems.append(f"{pdf.name}: the list of issues is not the first printed page")
+    if "Đơn vị, kỳ:" not in text[0]:
+        problems.append(f"{pdf.name}: the first page does not say which unit and period")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ctstat-render")
+    parser.add_argument("--city", action="store_true", help="also Hà Nội: 526 wards, 30 districts (about 1 min)")
+    args = parser.parse_args()
+    for tool in ("soffice", "pdftotext", "pdftoppm"):
+        if shutil.which(tool) is None:
+            print(f"{tool} not found: apt-get install libreoffice-calc-nogui poppler-utils", file=sys.stderr)
+            return 2
+    from ctstat.catalogue import load_catalogue
+
+    sheets = [s.name for s in load_catalogue().sheets]
+    out = args.out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    profile = out / "lo-profile"
+    run = [("district", ROOT / "samples" / "wards" / "2025-H1-hoang-mai", "2025-H1", 30)]
+    run.append(("province", ROOT / "samples" / "wards" / "2025-H2-lai-chau", "2025-H2", 40))
+    if args.city:
+        subprocess.run([*CTSTAT, "synth", "--unit", "01", "--period", "2025-H1", "--out", str(out / "ha-noi"),
+                        "--jobs", "0"], check=True, capture_output=True)  # fmt: skip
+        run.append(("city", out / "ha-noi", "2025-H1", 60))
+    problems: list[str] = []
+    for name, wards, period, max_pages in run:
+        books = out / name
+        subprocess.run(
+            [*CTSTAT, "rollup", str(wards), "--period", period, "--out", str(books), "--jobs", "0"],
+            check=True,
+            capture_output=True,
+        )
+        # the workbook of the rolled-up unit itself: the shortest unit code (a province's, not its districts')
+        top = min(books.glob("*.xlsx"), key=lambda p: (len(p.stem.split("_")[1]), p.name))
+        pdf = to_pdf(top, out / "pdf", profile)
+        found = check_rollup(pdf, sheets, max_pages)
+        problems += found
+        print(f"{name}: {top.name}: {len(pages(pdf))} pages, {'ok' if not found else f'{len(found)} problems'}")
+    marked = out / "kiem-tra"
+    subprocess.run(
+        [*CTSTAT, "validate", str(ROOT / "samples" / "faulty" / "04-tro-giup-vuot.xlsx"), "--annotate", str(marked)],
+        capture_output=True,
+    )
+    (copy,) = marked.glob("*.xlsx")
+    pdf = to_pdf(copy, out / "pdf", profile)
+    problems += check_annotated(pdf)
+    print(f"marked-up copy: {copy.name}: {len(pages(pdf))} pages")
+    for p in problems:
+        print(f"✗ {p}")
+    print(f"PNG pages to look at: {out / 'pdf'}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
