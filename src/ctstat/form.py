@@ -356,7 +356,8 @@ def write_form_sheet(
     capacity = (label_width + 18 + 10 * (last - 2)) // 1.5  # characters of the 14-pt title that fit the width
     if len(title) > capacity:
         ws.set_row(2, 38)
-    ws.merge_range(3, 0, 3, last, f"{cat.title_vi} - {reporter} - {period.label_vi()}", st.subtitle)
+    subtitle = cat.rollup_title_vi if report else cat.title_vi  # a ward's form names its level; a rollup does not
+    ws.merge_range(3, 0, 3, last, f"{subtitle} - {reporter} - {period.label_vi()}", st.subtitle)
     if banner:
         ws.merge_range(4, 0, 4, last, banner, st.banner)
 
