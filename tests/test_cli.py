@@ -18,12 +18,12 @@ from .conftest import SAMPLES
 def test_every_command_has_help(runner: CliRunner) -> None:
     commands = [c.name or c.callback.__name__ for c in app.registered_commands]  # type: ignore[union-attr]
     assert commands == ["validate", "template", "indicators", "schema", "synth", "rollup", "run", "status", "export"]
-    assert "Example:" in runner.invoke(app, ["catalogue", "check", "--help"]).output
+    assert "Ví dụ:" in runner.invoke(app, ["catalogue", "check", "--help"]).output
     for name in commands:
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0, name
-        assert "Example:" in result.output, name
-    assert "Exit codes" in runner.invoke(app, ["--help"]).output
+        assert "Ví dụ:" in result.output, name  # Vietnamese by default
+    assert "Mã thoát" in runner.invoke(app, ["--help"]).output
 
 
 def test_valid_folder_exits_0(runner: CliRunner) -> None:
@@ -122,3 +122,15 @@ def test_python_dash_m_runs() -> None:
 def test_commands_that_talk_to_people_take_lang(runner: CliRunner) -> None:
     for name in ("validate", "indicators", "synth", "rollup", "run", "status", "export"):
         assert "--lang" in runner.invoke(app, [name, "--help"]).output, name
+
+
+def test_help_is_english_with_lang_en() -> None:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "ctstat"]
+    out = subprocess.run([*cmd, "validate", "--help", "--lang", "en"], capture_output=True, text=True).stdout
+    assert "Check ward submissions cell by cell" in out and "Example:" in out
+    out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, env={"CTSTAT_LANG": "en", "PATH": ""}).stdout
+    assert "Exit codes" in out
+    assert "Mã thoát" in subprocess.run([*cmd, "--help"], capture_output=True, text=True).stdout

@@ -584,3 +584,66 @@ def _internal_error(exc: BaseException) -> int:
             sys.stderr.write(exc.detail)
         traceback.print_exception(exc)
     return 3
+
+
+# --- help in Vietnamese by default (English with --lang en or CTSTAT_LANG=en) ----------------------------------
+
+EXIT_CODES_VI = """Mã thoát: 0 = không có lỗi (có thể có cảnh báo); 1 = có ít nhất một lỗi trong số liệu;
+2 = dùng lệnh sai, danh mục chỉ tiêu sai, hoặc không có gì để làm; 3 = lỗi nội bộ của ctstat (chạy lại với --debug
+hoặc CTSTAT_DEBUG=1 để xem chi tiết, và báo lại)."""
+
+HELP_VI = {
+    "validate": "Kiểm tra từng ô của báo cáo các xã, phường và nói rõ bằng tiếng Việt cần sửa gì.\n\n"
+    "Ví dụ: ctstat validate samples/faulty --period 2025-H1",
+    "template": "Tạo biểu mẫu trống của một xã, phường cho một kỳ báo cáo.\n\n"
+    "Ví dụ: ctstat template --unit 00301 --period 2025-H1 --out 00301.xlsx",
+    "indicators": "Liệt kê danh mục: các chỉ tiêu (kèm nguồn của từng chỉ tiêu) và số liệu xã, phường phải báo cáo.\n\n"
+    "Ví dụ: ctstat indicators --json",
+    "schema": "Trình bày lược đồ pandera của một dữ liệu (ô, kiểm tra, phân tổ, quy tắc, nguồn), hoặc xuất tất cả "
+    "thành tệp YAML của pandera để áp dụng cùng quy tắc cho bảng pandas của mình.\n\n"
+    "Ví dụ: ctstat schema --export schemas/",
+    "synth": "Tạo biểu mẫu đã điền số liệu giả lập (không phải số liệu thật) cho mọi xã dưới một đơn vị.\n\n"
+    "Ví dụ: ctstat synth --unit 008 --period 2025-H1 --out /tmp/hoang-mai",
+    "rollup": "Tổng hợp báo cáo hợp lệ của các xã thành báo cáo cấp huyện và cấp tỉnh, kèm tình hình nộp và nguồn "
+    "dữ liệu. Dừng (mã thoát 1) và đưa danh sách cần đôn đốc khi còn xã thiếu, không hợp lệ hoặc trùng, trừ khi có "
+    "--allow-partial.\n\nVí dụ: ctstat rollup samples/wards/2025-H1-hoang-mai --period 2025-H1 --out out",
+    "run": "Một lượt của việc chạy định kỳ: kiểm tra tệp mới và tệp thay đổi trong hộp thư, ghi vào sổ, đánh dấu tệp "
+    "sai, và tổng hợp khi mọi xã đã có báo cáo hợp lệ (hoặc đến hạn, với --allow-partial). Chạy được từ cron.\n\n"
+    "Ví dụ: ctstat run --config /srv/ctstat/ctstat.toml",
+    "status": "Tình hình kỳ báo cáo theo sổ: phải nộp, đã nộp, hợp lệ, không hợp lệ, chưa nộp, muộn theo từng đơn "
+    "vị; danh sách cần đôn đốc và các lần nộp lại.\n\nVí dụ: ctstat status --config /srv/ctstat/ctstat.toml",
+    "export": "Xuất số liệu đã kiểm tra thành bảng dài (đơn vị, kỳ, chỉ tiêu, phân tổ, giá trị, mã tệp nguồn) cho "
+    "bảng tính, pandas hoặc công cụ phân tích.\n\nVí dụ: ctstat export --config ctstat.toml --to 2025-H1.csv",
+    "check": "Kiểm tra một thư mục danh mục chỉ tiêu: mọi lỗi kèm tệp và vị trí; với --against, các dòng của biểu "
+    "mẫu được thêm, bớt, dời chỗ, các quy tắc và chỉ tiêu thay đổi, phiên bản biểu mẫu; và thử tạo, đọc lại, kiểm "
+    "tra một biểu mẫu giả lập.\n\nVí dụ: ctstat catalogue check indicators --against /tmp/published",
+}
+
+
+def _help_lang(argv: list[str]) -> str:
+    """The language of --help: the line's --lang, else CTSTAT_LANG, else Vietnamese."""
+    value = os.environ.get("CTSTAT_LANG", "vi")
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--lang="):
+            value = arg.split("=", 1)[1]
+    return "en" if value.lower() == "en" else "vi"
+
+
+def _localise_help(lang: str) -> None:
+    """Command help in `lang` (the option texts stay English for now)."""
+    if lang != "vi":
+        return
+    app.info.help = (
+        f"ctstat {__version__}: kiểm tra và tổng hợp báo cáo thống kê về trẻ em của các xã, phường theo Thông tư "
+        f"13/2021/TT-BLĐTBXH.\n\n{EXIT_CODES_VI}"
+    )
+    for command in (*app.registered_commands, *catalogue_app.registered_commands):
+        name = command.name or command.callback.__name__  # type: ignore[union-attr]
+        if name in HELP_VI:
+            command.help = HELP_VI[name]
+    catalogue_app.info.help = "Kiểm tra một danh mục chỉ tiêu trước khi phát hành biểu mẫu."
+
+
+_localise_help(_help_lang(sys.argv[1:]))
