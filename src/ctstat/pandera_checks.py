@@ -16,34 +16,7 @@ from pandera import extensions
 from pandera.api.base.checks import CheckResult
 from pandera.backends.pandas.checks import PandasCheckBackend
 
-OPS = ("<=", ">=", "==", "<", ">", "requires")
-
-
-def _tolerance(*sides: pd.Series | float) -> Any:
-    """How far apart two values may be and still be equal: 0 in effect for whole numbers (they differ by at least
-    1), a rounding error's worth for numbers with fractions (1.158 + 2 is not exactly 3.158 in binary)."""
-    scale: Any = 1.0
-    for side in sides:
-        scale = np.maximum(scale, np.abs(side))
-    return 1e-9 * scale
-
-
-def compare(op: str, left: pd.Series, right: pd.Series | float) -> pd.Series:
-    """True where the rule holds or a side is missing (a missing value is reported on its own). Exact on whole
-    numbers, tolerant of rounding where a value has a fraction."""
-    if op == "requires":
-        ok = ~(left > 0) | (right > 0)
-    else:
-        tol = _tolerance(left, right)
-        ok = {
-            "<=": left <= right + tol,
-            ">=": left >= right - tol,
-            "==": (left - right).abs() <= tol,
-            "<": left < right - tol,
-            ">": left > right + tol,
-        }[op]
-    missing = left.isna() | (right.isna() if isinstance(right, pd.Series) else False)
-    return ok | missing
+from ctstat.schema import compare, tolerance
 
 
 def _at(df: pd.DataFrame, column: str, ok: pd.Series) -> pd.DataFrame:
@@ -60,7 +33,7 @@ def ctstat_sum(df: pd.DataFrame, *, total: str, parts: list[str]) -> pd.DataFram
     """An exclusive breakdown: the parts add up to the total (where none is blank)."""
     p = df[list(parts)]
     total_, sum_ = df[total], p.sum(axis=1)
-    ok = (sum_ - total_).abs() <= _tolerance(total_, sum_)
+    ok = (sum_ - total_).abs() <= tolerance(total_, sum_)
     return _at(df, total, ok | p.isna().any(axis=1) | total_.isna())
 
 
@@ -68,7 +41,7 @@ def ctstat_overlap(df: pd.DataFrame, *, total: str, parts: list[str]) -> pd.Data
     """An overlapping breakdown: the total lies between the largest part and the sum of the parts."""
     p = df[list(parts)]
     total_, sum_ = df[total], p.sum(axis=1)
-    tol = _tolerance(total_, sum_)
+    tol = tolerance(total_, sum_)
     ok = (total_ >= p.max(axis=1) - tol) & (total_ <= sum_ + tol)
     return _at(df, total, ok | p.isna().any(axis=1) | total_.isna())
 

@@ -9,11 +9,13 @@ pandera's YAML. A failure maps to an issue by one lookup: its check's position g
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ctstat.catalogue import Axis, Catalogue, Ref, Rule
@@ -38,6 +40,11 @@ class CheckSpec:
     label_en: str = ""
     rule: Rule | None = None
     rhs: str | float | None = None
+
+    @property
+    def cells(self) -> set[str]:
+        """Every cell the check reads: where it reports, the parts, the cell compared with."""
+        return {self.at, *self.parts, *([self.rhs] if isinstance(self.rhs, str) else [])}
 
 
 def _range(layout: FormLayout, keys: tuple[str, ...]) -> str:
@@ -104,11 +111,35 @@ def rule_specs(catalogue: Catalogue) -> list[CheckSpec]:
     return specs
 
 
+def tolerance(*sides: Any) -> Any:
+    """How far apart two values may be and still be equal: 0 in effect for whole numbers (they differ by at least
+    1), a rounding error's worth for numbers with fractions (1.158 + 2 is not exactly 3.158 in binary)."""
+    scale: Any = 1.0
+    for side in sides:
+        scale = np.maximum(scale, np.abs(side))
+    return 1e-9 * scale
+
+
+_OPS: dict[str, Callable[[Any, Any, Any], Any]] = {
+    "<=": lambda left, right, tol: left <= right + tol,
+    ">=": lambda left, right, tol: left >= right - tol,
+    "==": lambda left, right, tol: np.abs(left - right) <= tol,
+    "<": lambda left, right, tol: left < right - tol,
+    ">": lambda left, right, tol: left > right + tol,
+    "requires": lambda left, right, tol: np.logical_not(left > 0) | (right > 0),
+}
+
+
+def compare(op: str, left: Any, right: Any) -> Any:
+    """True where the rule `left op right` holds or a side is missing (a missing value is reported on its own):
+    exact on whole numbers, tolerant of rounding where a value has a fraction. Series or numbers."""
+    ok = _OPS[op](left, right, tolerance(left, right))
+    return ok | pd.isna(left) | pd.isna(right)
+
+
 def holds(op: str, left: float, right: float) -> bool:
-    """`compare` for one pair of numbers (both present)."""
-    if op == "requires":
-        return not left > 0 or right > 0
-    return {"<=": left <= right, ">=": left >= right, "==": left == right, "<": left < right, ">": left > right}[op]
+    """`compare` for one pair of numbers."""
+    return bool(compare(op, left, right))
 
 
 #: what a column check's failure is called: its pandera name -> ctstat's issue code
@@ -207,19 +238,6 @@ def rule_severity(spec: CheckSpec) -> Severity:
     return spec.rule.severity if spec.rule else Severity.ERROR
 
 
-__all__ = [
-    "CheckSpec",
-    "ElementSchema",
-    "Ref",
-    "breakdown_specs",
-    "element_schemas",
-    "holds",
-    "rule_specs",
-    "schemas",
-    "wide",
-]
-
-
 def export_schemas(catalogue: Catalogue, out: Path) -> list[Path]:
     """Write every element's schema as pandera YAML (`out/ELEMENT.yaml`), atomically; same catalogue, same bytes.
 
@@ -272,3 +290,19 @@ def describe(catalogue: Catalogue, code: str) -> dict[str, object]:
         ),
         "checks": len(es.specs) + sum(len(c.checks) for c in es.schema.columns.values()),
     }
+
+
+__all__ = [
+    "CheckSpec",
+    "ElementSchema",
+    "Ref",
+    "breakdown_specs",
+    "compare",
+    "describe",
+    "element_schemas",
+    "export_schemas",
+    "holds",
+    "rule_specs",
+    "schemas",
+    "wide",
+]

@@ -64,22 +64,19 @@ def run_schema(
         consequences: list[str] = [k for k in faulty if k in derived]
         kept: list[CheckSpec] = []
         for spec in frames.get(i, []):
-            involved = {spec.at, *spec.parts, *([spec.rhs] if isinstance(spec.rhs, str) else [])}
-            (consequences.append(spec.at) if involved & tainted else kept.append(spec))
+            (consequences.append(spec.at) if spec.cells & tainted else kept.append(spec))
         kept = _fold_into_overwritten(rep, kept, below, layout)
-        shown = list(dict.fromkeys(consequences))
-        for k in roots:
+        for n, k in enumerate(roots):
             code, value = faulty[k]
             sheet, cell = sub.address(layout, k)
-            shown = [
-                layout.address(x)[1] if layout.address(x)[0] == sheet else "!".join(layout.address(x)) for x in shown
-            ]
             vi, en = decimal_hint(float(value)) if code == "not-integer" else ("", "")
-            if shown:
+            if n == 0 and consequences:  # said once, on the first root
+                shown = [
+                    a[1] if a[0] == sheet else "!".join(a) for a in map(layout.address, dict.fromkeys(consequences))
+                ]
                 more = ", ".join(shown[:8]) + (" ..." if len(shown) > 8 else "")
                 vi += f" Ô này làm sai cả các ô {more}: sửa ô này trước (các ô đó không báo lỗi riêng)."
                 en += f" It also makes {more} wrong: fix this cell first (those are not reported separately)."
-                shown = []  # said once, on the first root
             rep.issues.append(
                 make_issue(
                     code,
@@ -95,13 +92,12 @@ def run_schema(
             )
         # a check failing at a total only because it fails at a part of that total (a rule broken in E30 breaks it
         # in D30 = E30 + F30): one error, at the part
-        failing = {(spec.name.rsplit(":", 1)[0] if spec.rule is None else spec.rule.code, spec.at) for spec in kept}
+        failing = [(spec.rule.code, spec.at) for spec in kept if spec.rule is not None]
         folded: dict[str, list[str]] = {}
-        for spec in kept:
-            group = spec.name.rsplit(":", 1)[0] if spec.rule is None else spec.rule.code
-            part = next((at for g, at in failing if g == group and spec.at in below.get(at, ())), None)
-            if spec.rule is not None and part is not None:
-                folded.setdefault(part, []).append(spec.at)
+        for code, at in failing:
+            part = next((p for c, p in failing if c == code and at in below.get(p, ())), None)
+            if part is not None:
+                folded.setdefault(part, []).append(at)
         for spec in kept:
             if spec.rule is not None and any(spec.at in ats for ats in folded.values()):
                 continue
@@ -125,7 +121,7 @@ def _fold_into_overwritten(
         if issue.code != "formula-overwritten" or not issue.element:
             continue
         reach = {issue.element} | below.get(issue.element, frozenset())
-        broken = [s for s in kept if {s.at, *s.parts, *([s.rhs] if isinstance(s.rhs, str) else [])} & reach]
+        broken = [s for s in kept if s.cells & reach]
         if not broken:
             continue
         kept = [s for s in kept if s not in broken]
