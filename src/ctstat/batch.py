@@ -6,7 +6,8 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -28,6 +29,7 @@ from ctstat.report import FileReport, Report
 from ctstat.rollup import Completeness, UnitStatus
 from ctstat.units import Hierarchy, Unit, load_units
 from ctstat.validate import validate_batch
+from ctstat.workbook import Submission
 
 LOCK_NAME = ".ctstat-run.lock"
 ANNOTATED_DIR = "kiem-tra"
@@ -52,17 +54,24 @@ class EventLog:
 
 
 @contextmanager
-def job_lock(out: Path) -> Iterator[None]:
-    """One run at a time per output folder; a second one stops at once with a clear message."""
+def job_lock(out: Path, wait: float = 0.0) -> Iterator[None]:
+    """One writer at a time per output folder (a run, or the portal taking files in): a second one waits up to
+    `wait` seconds, then stops with a clear message."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    until = time.monotonic() + wait
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
-            raise UsageError(f"another ctstat run is working on {out} ({holder}); this run did nothing") from None
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < until:
+                    time.sleep(0.05)
+                    continue
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+                raise UsageError(f"another ctstat run is working on {out} ({holder}); this run did nothing") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}, started {datetime.now():%Y-%m-%d %H:%M:%S}".encode(), 0)
         yield
@@ -142,7 +151,7 @@ def _take_in(
     # never take in our own outputs (marked-up copies, workbooks) when the output folder sits inside the inbox
     files = [f for f in find_files([cfg.inbox]) if not f.resolve().is_relative_to(out)]
     seen: set[str] = set()
-    changed: list[tuple[Path, str, os.stat_result, Row | None]] = []
+    changed: list[Arrival] = []
     for f in files:
         rel = f.relative_to(cfg.inbox).as_posix()
         seen.add(rel)
@@ -157,66 +166,139 @@ def _take_in(
             and row.catalogue_digest == catalogue.digest
         ):
             continue  # unchanged, and judged under this catalogue: not even read
-        changed.append((f, rel, st, row))
+        changed.append(Arrival(f, rel, st, row))
     gone = [row for rel, row in known.items() if rel not in seen]
-    changed.sort(key=lambda t: (t[2].st_mtime_ns, t[1]))  # within a run, the later file is the resubmission
-    # files are read (and hashed) only in the guarded workers: the hash recorded is that of the bytes validated
-    todo: list[tuple[str, os.stat_result, str, Row | None]] = []
-    subs = []
-    touched: list[tuple[Row, os.stat_result]] = []
-    read = read_checked([t[0] for t in changed], catalogue, cfg.period, cfg.units, cfg.jobs or 1)
-    for (_, rel, st, row), sub in zip(changed, read, strict=True):
-        sha = sub.sha256 or f"unread:{st.st_size}:{st.st_mtime_ns}"  # refused before reading (a FIFO, a link)
-        if row is not None and row.sha256 == sha and row.catalogue_digest == catalogue.digest:
-            touched.append((row, st))  # touched, same content
-            continue
-        todo.append((rel, st, sha, row))
-        subs.append(sub)
-    report, frame = validate_batch(subs, catalogue, cfg.period, cfg.units, check_duplicates=False)
-    annotated: dict[int, str] = {}
-    if any(rep.issues for rep in report.files):
-        from ctstat.annotate import annotate_all, annotated_name
-
-        faulty = [i for i, rep in enumerate(report.files) if rep.issues]
-        tasks = [
-            (report.files[i], subs[i], cfg.out / ANNOTATED_DIR / annotated_name(todo[i][0].replace("/", "__")))
-            for i in faulty
-        ]
-        copies = annotate_all(tasks, catalogue, period=cfg.period, jobs=cfg.jobs or 1)
-        annotated = {i: str(path) for i, path in zip(faulty, copies, strict=True)}
-    keys = list(frame.columns)
+    changed.sort(key=lambda a: (a.st.st_mtime_ns, a.rel))  # within a run, the later file is the resubmission
+    judged = judge_arrivals(cfg, catalogue, changed)
+    annotated = mark_up(cfg, catalogue, judged)
     with ledger.transaction():
-        for row, st in touched:
-            ledger.touch(row.id, st.st_size, st.st_mtime_ns)
         for row in gone:
             ledger.mark_removed(row.id, now)
             log("file-removed", path=row.path, unit=row.unit)
-        for i, (rel, st, sha, old) in enumerate(todo):
-            rep = report.files[i]
-            cells = None
-            if rep.valid and i in frame.index:
-                cells = dict(zip(keys, (float(v) for v in frame.loc[i].to_numpy(dtype=float)), strict=True))
-            judged = Judged(rep, cells, annotated.get(i), catalogue.template_version, catalogue.digest)
-            if old is not None and old.sha256 == sha:  # the same bytes, judged under this catalogue now
-                ledger.rejudge(old.id, st.st_size, st.st_mtime_ns, judged)
-            else:
-                if old is not None:
-                    ledger.mark_removed(old.id, now)
-                ledger.add(rel, sha, st.st_size, st.st_mtime_ns, now, judged)
-            log(
-                "file-validated",
-                path=rel,
-                sha256=sha,
-                unit=rep.unit,
-                period=rep.period,
-                valid=rep.valid,
-                errors=rep.errors,
-                warnings=rep.warnings,
-                replaces=old.path if old and old.sha256 != sha else None,
-                rejudged=bool(old and old.sha256 == sha),
-                annotated=annotated.get(i),
-            )
-    result.validated = report.files
+        record(ledger, log, now, catalogue, judged, annotated)
+    result.validated = judged.report.files
+
+
+@dataclass
+class Arrival:
+    """A file to take in: where its bytes are read from, its path in the inbox (the ledger's key), its stat, and
+    the row recorded at that path now (if any)."""
+
+    source: Path
+    rel: str
+    st: os.stat_result
+    row: Row | None = None
+
+
+@dataclass
+class Judgement:
+    """What the input stage and the batch checks said of some arrivals. `todo` holds the arrivals with new
+    content (their reports in `report.files`, their cleaned values in `frame`, in the same order); `touched`
+    the rows whose file was touched but whose bytes did not change."""
+
+    todo: list[Arrival]
+    subs: list[Submission]
+    shas: list[str]  #: of the bytes validated ('unread:…' for a file refused before reading)
+    report: Report
+    frame: pd.DataFrame
+    touched: list[tuple[Row, os.stat_result]] = field(default_factory=list)
+
+
+def judge_arrivals(cfg: JobConfig, catalogue: Catalogue, arrivals: list[Arrival]) -> Judgement:
+    """Read `arrivals` once each in the guarded workers (the hash kept is that of the bytes validated) and judge
+    the new content as one batch. The one path from a file to a judgement, for `run` and for uploads alike."""
+    todo: list[Arrival] = []
+    subs: list[Submission] = []
+    shas: list[str] = []
+    touched: list[tuple[Row, os.stat_result]] = []
+    read = read_checked([a.source for a in arrivals], catalogue, cfg.period, cfg.units, cfg.jobs or 1)
+    for a, sub in zip(arrivals, read, strict=True):
+        sha = sub.sha256 or f"unread:{a.st.st_size}:{a.st.st_mtime_ns}"  # refused before reading (a FIFO, a link)
+        row = a.row
+        if row is not None and row.sha256 == sha and row.catalogue_digest == catalogue.digest:
+            touched.append((row, a.st))  # touched, same content
+            continue
+        todo.append(a)
+        subs.append(sub)
+        shas.append(sha)
+    report, frame = validate_batch(subs, catalogue, cfg.period, cfg.units, check_duplicates=False)
+    return Judgement(todo, subs, shas, report, frame, touched)
+
+
+def mark_up(
+    cfg: JobConfig,
+    catalogue: Catalogue,
+    judged: Judgement,
+    targets: Mapping[int, Path] | None = None,
+    only: Iterable[int] | None = None,
+) -> dict[int, str]:
+    """Marked-up copies of the judged files (all, or the indices in `only`) that have issues: at `targets[i]`
+    when given, else in out/kiem-tra under a name made from the inbox path. Returns where each went, by index
+    into `judged.todo`."""
+    from ctstat.annotate import annotate_all, annotated_name
+
+    reports = judged.report.files
+    which = range(len(reports)) if only is None else only
+    faulty = [i for i in which if reports[i].issues]
+    if not faulty:
+        return {}
+    where = targets or {}
+    tasks = [
+        (
+            reports[i],
+            judged.subs[i],
+            where.get(i) or cfg.out / ANNOTATED_DIR / annotated_name(judged.todo[i].rel.replace("/", "__")),
+        )
+        for i in faulty
+    ]
+    copies = annotate_all(tasks, catalogue, period=cfg.period, jobs=cfg.jobs or 1)
+    return {i: str(path) for i, path in zip(faulty, copies, strict=True)}
+
+
+def record(
+    ledger: Ledger,
+    log: EventLog,
+    now: datetime,
+    catalogue: Catalogue,
+    judged: Judgement,
+    annotated: Mapping[int, str],
+    only: Iterable[int] | None = None,
+) -> dict[int, int]:
+    """Record a judgement in the ledger (inside the caller's transaction): touched rows, and each new content
+    (all of `judged.todo`, or the indices in `only`) as a new row, or as a re-judged one when the same bytes were
+    judged under another catalogue. Returns the ledger row id of each index recorded."""
+    for row, st in judged.touched:
+        ledger.touch(row.id, st.st_size, st.st_mtime_ns)
+    keys = list(judged.frame.columns)
+    ids: dict[int, int] = {}
+    for i in range(len(judged.todo)) if only is None else only:
+        a, rep = judged.todo[i], judged.report.files[i]
+        sha, old = judged.shas[i], a.row
+        cells = None
+        if rep.valid and i in judged.frame.index:
+            cells = dict(zip(keys, (float(v) for v in judged.frame.loc[i].to_numpy(dtype=float)), strict=True))
+        entry = Judged(rep, cells, annotated.get(i), catalogue.template_version, catalogue.digest)
+        if old is not None and old.sha256 == sha:  # the same bytes, judged under this catalogue now
+            ledger.rejudge(old.id, a.st.st_size, a.st.st_mtime_ns, entry)
+            ids[i] = old.id
+        else:
+            if old is not None:
+                ledger.mark_removed(old.id, now)
+            ids[i] = ledger.add(a.rel, sha, a.st.st_size, a.st.st_mtime_ns, now, entry)
+        log(
+            "file-validated",
+            path=a.rel,
+            sha256=sha,
+            unit=rep.unit,
+            period=rep.period,
+            valid=rep.valid,
+            errors=rep.errors,
+            warnings=rep.warnings,
+            replaces=old.path if old and old.sha256 != sha else None,
+            rejudged=bool(old and old.sha256 == sha),
+            annotated=annotated.get(i),
+        )
+    return ids
 
 
 def _claims(cfg: JobConfig, catalogue: Catalogue, rows: dict[str, list[Row]]) -> dict[str, list[Claim]]:

@@ -486,6 +486,67 @@ def status(
 
 
 @app.command()
+def tokens(
+    out: Annotated[Path, typer.Option("--out", help="The CSV to write (unit,name,token); must not exist yet.")],
+    config: ConfigOpt = None,
+    rotate: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--rotate", help="Replace this unit's token (repeatable; 'all' for every unit)."),
+    ] = None,
+    lang: LangOpt = None,
+) -> None:
+    """Issue portal tokens: one for every expected ward and one for the unit rolled up, written to a CSV for the
+    district to hand out; only their argon2 hashes are kept (in the ledger). Units that have a token keep it,
+    unless named with --rotate, which ends the old token and its sessions.
+
+    Example: ctstat tokens --config ctstat.toml --out tokens.csv
+    """
+    try:
+        from ctstat.tokens import issue_tokens
+
+        cfg = _job_config(config)
+        issued = issue_tokens(cfg, out, rotate or ())
+        vi = _lang(lang) == "vi"
+        if not issued:
+            print("Mọi đơn vị đã có mã; không cấp mã mới." if vi else "Every unit has a token; none issued.")
+        else:
+            what = f"{len(issued)} mã truy cập" if vi else f"{len(issued)} token{'s' * (len(issued) != 1)}"
+            print(f"{out}: {what} ({', '.join(i.unit for i in issued[:5])}{', …' if len(issued) > 5 else ''})")
+    except CtstatError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (behind nginx: 127.0.0.1).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    catalogue: CatalogueOpt = None,
+    lang: LangOpt = None,
+) -> None:
+    """The submission portal: wards upload their form in a browser and get the answer at once; the district sees
+    its period live. Same configuration, ledger and inbox as 'ctstat run'. Stop with Ctrl-C.
+
+    Example: ctstat serve --config /srv/ctstat/ctstat.toml --port 8080
+    """
+    try:
+        from ctstat.catalogue import load_catalogue
+        from ctstat.web import serve as serve_portal
+
+        cfg = _job_config(config)
+        cat = load_catalogue(catalogue)
+        vi = _lang(lang) == "vi"
+        print(
+            f"ctstat serve: http://{host}:{port}/ ({cfg.unit} {cfg.period}); "
+            + ("Ctrl-C để dừng." if vi else "Ctrl-C to stop."),
+            file=sys.stderr,
+        )
+        serve_portal(cfg, cat, host, port)
+    except CtstatError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
 def export(
     to: Annotated[Path, typer.Option("--to", help="The .csv or .parquet file to write.", dir_okay=False)],
     config: ConfigOpt = None,
@@ -614,6 +675,12 @@ HELP_VI = {
     "vị; danh sách cần đôn đốc và các lần nộp lại.\n\nVí dụ: ctstat status --config /srv/ctstat/ctstat.toml",
     "export": "Xuất số liệu đã kiểm tra thành bảng dài (đơn vị, kỳ, chỉ tiêu, phân tổ, giá trị, mã tệp nguồn) cho "
     "bảng tính, pandas hoặc công cụ phân tích.\n\nVí dụ: ctstat export --config ctstat.toml --to 2025-H1.csv",
+    "tokens": "Cấp mã truy cập cổng nộp báo cáo: một mã cho mỗi xã, phường phải nộp và một mã cho đơn vị tổng "
+    "hợp, ghi ra tệp CSV để phát cho các đơn vị; chỉ lưu giá trị băm (argon2) của mã. Đơn vị đã có mã giữ nguyên "
+    "mã, trừ khi nêu trong --rotate.\n\nVí dụ: ctstat tokens --config ctstat.toml --out ma-truy-cap.csv",
+    "serve": "Cổng nộp báo cáo: xã, phường gửi tệp qua trình duyệt và nhận ngay kết quả kiểm tra; huyện (tỉnh) theo "
+    "dõi tình hình nộp và tổng hợp. Dùng chung cấu hình, sổ và hộp thư với 'ctstat run'.\n\n"
+    "Ví dụ: ctstat serve --config /srv/ctstat/ctstat.toml --port 8080",
     "check": "Kiểm tra một thư mục danh mục chỉ tiêu: mọi lỗi kèm tệp và vị trí; với --against, các dòng của biểu "
     "mẫu được thêm, bớt, dời chỗ, các quy tắc và chỉ tiêu thay đổi, phiên bản biểu mẫu; và thử tạo, đọc lại, kiểm "
     "tra một biểu mẫu giả lập.\n\nVí dụ: ctstat catalogue check indicators --against /tmp/published",

@@ -25,6 +25,8 @@ class JobConfig:
     log: Path | None = None  #: JSON-lines event log
     allow_partial: bool = False  #: at the deadline, roll up what is there
     jobs: int = 1
+    upload_limit_mb: int = 20  #: ctstat serve: the largest file a ward may upload
+    uploads_per_minute: int = 20  #: ctstat serve: per token
 
     @property
     def vintage(self) -> str:
@@ -98,6 +100,11 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
     jobs = raw.get("jobs", 1)
     if not isinstance(jobs, int) or jobs < 0:
         raise _bad(where, "jobs", "expected a whole number >= 0")
+    limits = {}
+    for key, default in (("upload_limit_mb", 20), ("uploads_per_minute", 20)):
+        limits[key] = raw.get(key, default)
+        if not isinstance(limits[key], int) or isinstance(limits[key], bool) or not 1 <= limits[key] <= 10_000:
+            raise _bad(where, key, "expected a whole number from 1 to 10000")
     allow = raw.get("allow_partial", False)
     if not isinstance(allow, bool):
         raise _bad(where, "allow_partial", "expected true or false")
@@ -111,6 +118,7 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
         log=as_path("log"),
         allow_partial=allow,
         jobs=jobs,
+        **limits,
     )
     try:
         cfg.vintage  # noqa: B018 - checks units against the period

@@ -9,9 +9,11 @@ what they held under which catalogue (`catalogue_digest`, `template_version`). W
 brings the older one back, and sending earlier content again is one more row, not a conflict.
 
 Schema versions (`PRAGMA user_version`): 0 = the first release (cells as a list in layout order, a permanent
-`superseded_by` flag, UNIQUE(path, sha256)); 1 = this one. A version-0 ledger is migrated in place on the first
-writing open: its rows keep their history and receipt times, lose their cells, and are marked judged under no
-catalogue, so the next run re-reads the files still in the inbox.
+`superseded_by` flag, UNIQUE(path, sha256)); 1 = cells by key, judged under a catalogue; 2 = this one, with the
+portal's `uploads` (every file sent through `ctstat serve`, taken in or not) and `tokens` (their hashes only). A
+version-0 ledger is migrated in place on the first writing open: its rows keep their history and receipt times,
+lose their cells, and are marked judged under no catalogue, so the next run re-reads the files still in the
+inbox; a version-1 ledger only gains the two tables.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from ctstat.errors import EnvironmentFault
 from ctstat.report import FileReport, Issue, first_error
 
-VERSION = 1
+VERSION = 2
 
 COLUMNS = """
     id INTEGER PRIMARY KEY,
@@ -61,6 +63,27 @@ CREATE TABLE IF NOT EXISTS runs (
     outcome TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS uploads (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    sender TEXT NOT NULL,             -- the unit whose token sent it
+    unit TEXT,                        -- the unit its cover names
+    period TEXT,
+    client_name TEXT,                 -- as the browser named it: shown, never used as a path
+    sha256 TEXT,
+    size INTEGER NOT NULL,
+    outcome TEXT NOT NULL,            -- accepted | invalid | refused (another unit's file: not kept)
+    submission_id INTEGER,            -- the submissions row of an accepted file
+    kept TEXT,                        -- accepted: its inbox path, invalid: where it is kept aside
+    annotated TEXT,                   -- its marked-up copy, if it has issues
+    report TEXT NOT NULL              -- JSON: the file's report, both languages
+);
+CREATE INDEX IF NOT EXISTS uploads_sender ON uploads (sender, period);
+CREATE TABLE IF NOT EXISTS tokens (
+    unit TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,               -- argon2id of the token (the token itself is never stored)
+    issued_at TEXT NOT NULL
+);
 """
 
 _V0_COPY = """
@@ -155,7 +178,7 @@ class Ledger:
             return
         with self.transaction():
             old = self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='submissions'")
-            if old.fetchone() is not None:  # version 0: rebuild the table without UNIQUE(path, sha256)
+            if version == 0 and old.fetchone() is not None:  # version 0: rebuild the table without UNIQUE(path, sha256)
                 self.db.execute("ALTER TABLE submissions RENAME TO submissions_v0")
                 _create(self.db)
                 self.db.execute(_V0_COPY)
@@ -274,12 +297,107 @@ class Ledger:
             cur = self.db.execute("INSERT INTO runs (started_at) VALUES (?)", (when.isoformat(timespec="seconds"),))
         return int(cur.lastrowid or 0)
 
+    # --- the portal: uploads and token hashes ------------------------------------------------------------------
+
+    def add_upload(self, up: Upload) -> int:
+        cur = self.db.execute(
+            "INSERT INTO uploads (at, sender, unit, period, client_name, sha256, size, outcome, submission_id, kept,"
+            " annotated, report) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                up.at.isoformat(timespec="seconds"),
+                up.sender,
+                up.report.unit,
+                up.report.period,
+                up.client_name,
+                up.report.sha256,
+                up.size,
+                up.outcome,
+                up.submission_id,
+                up.kept,
+                up.annotated,
+                json.dumps(report_record(up.report), ensure_ascii=False),
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def uploads(self, where: str = "1", *args: Any, limit: int = -1) -> list[Upload]:
+        """Uploads, newest first (none from a ledger made before the portal)."""
+        try:
+            cur = self.db.execute(f"SELECT * FROM uploads WHERE {where} ORDER BY id DESC LIMIT ?", (*args, limit))
+            return [_upload(r) for r in cur.fetchall()]
+        except sqlite3.OperationalError:
+            return []
+        except sqlite3.Error as exc:
+            raise _fault(exc, self.path) from None
+
+    def set_token(self, unit: str, digest: str, when: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO tokens (unit, hash, issued_at) VALUES (?,?,?)"
+            " ON CONFLICT(unit) DO UPDATE SET hash=excluded.hash, issued_at=excluded.issued_at",
+            (unit, digest, when.isoformat(timespec="seconds")),
+        )
+
+    def token_hashes(self) -> dict[str, str]:
+        """unit -> the argon2 hash of its token."""
+        try:
+            return {r["unit"]: r["hash"] for r in self.db.execute("SELECT unit, hash FROM tokens")}
+        except sqlite3.OperationalError:
+            return {}
+
     def finish_run(self, run_id: int, when: datetime, new_files: int, outcome: str) -> None:
         with self.transaction():
             self.db.execute(
                 "UPDATE runs SET finished_at=?, new_files=?, outcome=? WHERE id=?",
                 (when.isoformat(timespec="seconds"), new_files, outcome, run_id),
             )
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file sent through the portal, and what became of it."""
+
+    at: datetime
+    sender: str  #: the unit whose token sent it
+    client_name: str  #: as the browser named it, for display only
+    size: int
+    outcome: str  #: accepted | invalid | refused
+    report: FileReport
+    submission_id: int | None = None
+    kept: str | None = None
+    annotated: str | None = None
+    id: int = 0
+
+
+def report_record(rep: FileReport) -> dict[str, Any]:
+    """A file's report with its issues in both languages, for storing."""
+    return {
+        "path": rep.path,
+        "sha256": rep.sha256,
+        "unit": rep.unit,
+        "unit_name": rep.unit_name,
+        "period": rep.period,
+        "vintage": rep.vintage,
+        "issues": [i.to_record() for i in rep.issues],
+    }
+
+
+def report_from_record(rec: dict[str, Any]) -> FileReport:
+    return FileReport(**{**rec, "issues": [Issue.from_record(i) for i in rec.get("issues", [])]})
+
+
+def _upload(r: sqlite3.Row) -> Upload:
+    return Upload(
+        at=datetime.fromisoformat(r["at"]),
+        sender=r["sender"],
+        client_name=r["client_name"] or "",
+        size=int(r["size"]),
+        outcome=r["outcome"],
+        report=report_from_record(json.loads(r["report"])),
+        submission_id=r["submission_id"],
+        kept=r["kept"],
+        annotated=r["annotated"],
+        id=int(r["id"]),
+    )
 
 
 def _create(db: sqlite3.Connection) -> None:

@@ -1,0 +1,411 @@
+"""`ctstat serve`: the portal through its test client, the ledger checked after each step."""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from ctstat.batch import job_lock, job_status, run_job
+from ctstat.catalogue import Catalogue
+from ctstat.config import JobConfig
+from ctstat.errors import UsageError
+from ctstat.ledger import Ledger
+from ctstat.tokens import issue_tokens, token_unit
+from ctstat.web import SECURITY_HEADERS, create_app
+
+from .conftest import SAMPLES
+
+HM = SAMPLES / "wards" / "2025-H1-hoang-mai"
+FAULTY = SAMPLES / "faulty"
+WARD = "00301"
+OTHER = "00304"
+
+
+class Site:
+    def __init__(self, cfg: JobConfig, catalogue: Catalogue, tokens: dict[str, str]) -> None:
+        self.cfg, self.catalogue, self.tokens = cfg, catalogue, tokens
+        self.app = create_app(cfg, catalogue)
+        self.portal = self.app.state.portal
+        self.client = TestClient(self.app, raise_server_exceptions=False, base_url="http://portal.test")
+
+    def api(self, unit: str, path: Path, name: str | None = None) -> object:
+        return self.client.post(
+            "/api/v1/submissions",
+            files={"file": (name or path.name, path.read_bytes())},
+            headers={"Authorization": f"Bearer {self.tokens[unit]}"},
+        )
+
+    def sign_in(self, unit: str) -> TestClient:
+        c = TestClient(self.app, raise_server_exceptions=False, base_url="http://portal.test")
+        r = c.post("/dang-nhap", data={"token": self.tokens[unit]}, follow_redirects=False)
+        assert r.status_code == 303
+        return c
+
+    def ledger(self) -> Ledger:
+        return Ledger(self.cfg.ledger_path, readonly=True)
+
+
+@pytest.fixture
+def site(cfg: JobConfig, catalogue: Catalogue, tmp_path: Path) -> Iterator[Site]:
+    cfg = replace(cfg, upload_limit_mb=1, uploads_per_minute=8)
+    issued = issue_tokens(cfg, tmp_path / "tokens.csv")
+    s = Site(cfg, catalogue, {i.unit: i.token for i in issued})
+    yield s
+    s.portal.intake.close()
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert m, "no CSRF field on the page"
+    return m.group(1)
+
+
+def inbox_files(cfg: JobConfig) -> list[Path]:
+    return sorted(p for p in cfg.inbox.rglob("*") if p.is_file())
+
+
+# --- tokens ------------------------------------------------------------------------------------------------------
+
+
+def test_tokens_one_per_expected_ward_and_the_district_only_hashes_kept(site: Site, tmp_path: Path) -> None:
+    out = tmp_path / "tokens.csv"
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["unit"] for r in rows][:2] == ["008", WARD] and len(rows) == 15  # the district and its 14 wards
+    assert rows[1]["name"] == "Phường Thanh Trì"
+    assert all(token_unit(r["token"]) == r["unit"] for r in rows)
+    assert out.stat().st_mode & 0o077 == 0  # readable by its owner only
+    raw = site.cfg.ledger_path.read_bytes()
+    assert not any(r["token"].encode() in raw for r in rows)  # never stored
+    hashes = site.ledger().token_hashes()
+    assert set(hashes) == {r["unit"] for r in rows} and all(h.startswith("$argon2id$") for h in hashes.values())
+    # a second issue gives nobody a new token, and never writes over a list
+    with pytest.raises(UsageError, match="already exists"):
+        issue_tokens(site.cfg, out)
+    assert issue_tokens(site.cfg, tmp_path / "again.csv") == []
+
+
+def test_rotating_a_token_ends_the_old_one_and_its_sessions(site: Site, tmp_path: Path) -> None:
+    browser = site.sign_in(WARD)
+    assert browser.get("/xa").status_code == 200
+    (new,) = issue_tokens(site.cfg, tmp_path / "rotated.csv", rotate=[WARD])
+    assert new.unit == WARD and new.token != site.tokens[WARD]
+    r = site.api(WARD, HM / "00301-thanh-tri.xlsx")
+    assert r.status_code == 401  # the old token
+    r = browser.get("/xa", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/?tb=")  # the old session
+    site.tokens[WARD] = new.token
+    assert site.api(WARD, HM / "00301-thanh-tri.xlsx").status_code == 200
+    assert site.api(OTHER, HM / "00304-vinh-hung.xlsx").status_code == 200  # other wards untouched
+
+
+# --- the JSON API --------------------------------------------------------------------------------------------------
+
+
+def test_nothing_without_a_token(site: Site) -> None:
+    f = HM / "00301-thanh-tri.xlsx"
+    c = site.client
+    assert c.post("/api/v1/submissions", files={"file": (f.name, f.read_bytes())}).status_code == 401
+    bad = {"Authorization": "Bearer 00301-aaaaa-bbbbb-ccccc-ddddd"}
+    assert c.post("/api/v1/submissions", files={"file": (f.name, f.read_bytes())}, headers=bad).status_code == 401
+    assert c.get("/api/v1/status").status_code == 401
+    for path in ("/xa", "/huyen", "/lan-nop/1", "/tai/lan-nop/1", "/tai/tong-hop/0", "/xa/bieu-mau", "/tai/tep/1"):
+        r = c.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/?tb=het-phien", path
+    assert inbox_files(site.cfg) == [] and site.ledger().uploads() == []
+
+
+def test_a_valid_upload_is_taken_in_once_under_a_server_name(site: Site) -> None:
+    r = site.api(WARD, HM / "00301-thanh-tri.xlsx", name="../../../etc/cron.d/x.xlsx")
+    assert r.status_code == 200, r.text
+    entry = r.json()
+    assert entry["valid"] is True and entry["unit"] == WARD and entry["outcome"] == "accepted"
+    assert entry["issues"] == [] and re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{8}\.xlsx", entry["path"])
+    (stored,) = inbox_files(site.cfg)
+    assert stored.relative_to(site.cfg.inbox).as_posix() == f"portal/{WARD}/{entry['path']}"
+    assert not (Path("/etc/cron.d") / "x.xlsx").exists()
+    ledger = site.ledger()
+    (row,) = ledger.rows()
+    (up,) = ledger.uploads()
+    assert row.valid and row.unit == WARD and up.submission_id == row.id and up.client_name.endswith("x.xlsx")
+    assert row.sha256 == entry["sha256"] == up.report.sha256
+    # the nightly run finds it recorded: nothing read again, nothing recorded twice
+    result = run_job(site.cfg, site.catalogue)
+    assert result.validated == []
+    assert len(site.ledger().rows()) == 1
+    assert job_status(site.cfg, site.catalogue)["by_parent"]["008 Quận Hoàng Mai"]["valid"] == 1
+
+
+def test_another_units_file_is_refused_and_not_kept(site: Site) -> None:
+    r = site.api(OTHER, HM / "00301-thanh-tri.xlsx")
+    assert r.status_code == 403 and r.json()["outcome"] == "refused"
+    assert inbox_files(site.cfg) == []
+    assert not any((site.cfg.out / "portal").rglob("*.xlsx"))  # neither kept aside nor left in staging
+    (up,) = site.ledger().uploads()
+    assert up.outcome == "refused" and up.sender == OTHER and up.report.unit == WARD and up.kept is None
+    assert site.ledger().rows() == []
+    # the district's token takes any of its communes' files, not another district's
+    assert site.api("008", HM / "00301-thanh-tri.xlsx").json()["outcome"] == "accepted"
+
+
+def test_an_invalid_upload_is_kept_aside_and_does_not_replace_a_valid_one(site: Site) -> None:
+    assert site.api(WARD, HM / "00301-thanh-tri.xlsx").json()["valid"] is True
+    r = site.api(WARD, FAULTY / "01-so-am.xlsx")
+    assert r.status_code == 200
+    entry = r.json()
+    assert entry["valid"] is False and entry["outcome"] == "invalid"
+    assert [(i["code"], i["sheet"], i["cell"]) for i in entry["issues"]] == [("negative-value", "Biểu 1", "E11")]
+    assert "Số âm" in entry["issues"][0]["message"]
+    assert len(inbox_files(site.cfg)) == 1  # only the valid one is in the inbox
+    kept = list((site.cfg.out / "portal" / "kept" / WARD).iterdir())
+    assert len(kept) == 2  # the file and its marked-up copy
+    ledger = site.ledger()
+    assert [r.valid for r in ledger.rows()] == [True]
+    assert [u.outcome for u in ledger.uploads()] == ["invalid", "accepted"]
+    st = job_status(site.cfg, site.catalogue)
+    assert st["by_parent"]["008 Quận Hoàng Mai"]["valid"] == 1  # still current: the valid one
+    # the marked-up copy: to the ward that sent it, not to another ward
+    copy = site.sign_in(WARD).get(entry["marked_up"])
+    assert copy.status_code == 200 and copy.content[:2] == b"PK"
+    assert site.sign_in(OTHER).get(entry["marked_up"]).status_code == 404
+
+
+def test_unreadable_and_hostile_files_are_one_issue_each(site: Site, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.xlsx"
+    junk.write_bytes(b"PK\x03\x04" + b"\x00" * 500)
+    text = tmp_path / "note.txt"
+    text.write_text("xin chào", encoding="utf-8")
+    tiny = tmp_path / "t.xlsx"
+    tiny.write_bytes(b"")
+    for f in (junk, text, tiny, FAULTY / "09-tep-hong.xlsx", FAULTY / "12-co-mat-khau.xlsx"):
+        r = site.api(WARD, f)
+        assert r.status_code == 200, (f, r.text)
+        e = r.json()
+        assert e["valid"] is False and e["outcome"] == "invalid" and len(e["issues"]) >= 1, f
+    assert inbox_files(site.cfg) == []
+    assert list((site.cfg.out / "portal" / "incoming").iterdir()) == []
+
+
+def test_uploads_past_the_limit_are_stopped_while_streaming(site: Site) -> None:
+    big = b"PK\x03\x04" + b"\x00" * (2 * 1024 * 1024)
+    auth = {"Authorization": f"Bearer {site.tokens[WARD]}"}
+    r = site.client.post("/api/v1/submissions", files={"file": ("big.xlsx", big)}, headers=auth)
+    assert r.status_code == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+        yield b'--B\r\nContent-Disposition: form-data; name="file"; filename="big.xlsx"\r\n\r\n'
+        for _ in range(40):
+            yield b"\x00" * 65536
+        yield b"\r\n--B--\r\n"
+
+    headers = {**auth, "Content-Type": "multipart/form-data; boundary=B"}
+    r = site.client.post("/api/v1/submissions", content=chunks(), headers=headers)
+    assert r.status_code == 413 and "1 MB" in r.json()["error"]
+    assert list((site.cfg.out / "portal" / "incoming").iterdir()) == []
+    assert site.ledger().uploads() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype"),
+    [
+        (b"not multipart", "text/plain"),
+        (b'--B\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--B--\r\n', "multipart/form-data; boundary=B"),
+        (b"garbage without a boundary line", "multipart/form-data; boundary=B"),
+    ],
+)
+def test_malformed_requests_are_400(site: Site, body: bytes, ctype: str) -> None:
+    headers = {"Authorization": f"Bearer {site.tokens[WARD]}", "Content-Type": ctype}
+    r = site.client.post("/api/v1/submissions", content=body, headers=headers)
+    assert r.status_code == 400 and "error" in r.json()
+
+
+def test_two_files_in_one_request_are_refused(site: Site) -> None:
+    f = (HM / "00301-thanh-tri.xlsx").read_bytes()
+    auth = {"Authorization": f"Bearer {site.tokens[WARD]}"}
+    files = [("file", ("a.xlsx", f)), ("file", ("b.xlsx", f))]
+    r = site.client.post("/api/v1/submissions", files=files, headers=auth)
+    assert r.status_code == 400
+    assert inbox_files(site.cfg) == []
+
+
+def test_too_many_uploads_a_minute_is_429(site: Site) -> None:
+    f = (FAULTY / "01-so-am.xlsx").read_bytes()
+    auth = {"Authorization": f"Bearer {site.tokens[WARD]}"}
+    codes = [
+        site.client.post("/api/v1/submissions", files={"file": ("a.xlsx", f)}, headers=auth).status_code
+        for _ in range(9)
+    ]
+    assert codes == [200] * 8 + [429]
+    r = site.client.post("/api/v1/submissions", files={"file": ("a.xlsx", f)}, headers=auth)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    assert site.api(OTHER, FAULTY / "02-so-dang-chu.xlsx").status_code == 200  # per token
+    assert len(site.ledger().uploads()) == 9
+
+
+def test_status_is_the_districts_only(site: Site) -> None:
+    site.api(WARD, HM / "00301-thanh-tri.xlsx")
+    r = site.client.get("/api/v1/status", headers={"Authorization": f"Bearer {site.tokens['008']}"})
+    assert r.status_code == 200
+    assert r.json()["by_parent"] == job_status(site.cfg, site.catalogue)["by_parent"]
+    r = site.client.get("/api/v1/status", headers={"Authorization": f"Bearer {site.tokens[WARD]}"})
+    assert r.status_code == 403
+
+
+def test_a_long_run_holding_the_lock_is_503_and_nothing_is_taken_in(site: Site) -> None:
+    site.portal.intake.lock_wait = 0.2
+    with job_lock(site.cfg.out):
+        r = site.api(WARD, HM / "00301-thanh-tri.xlsx")
+    assert r.status_code == 503 and r.headers["retry-after"]
+    assert inbox_files(site.cfg) == [] and site.ledger().uploads() == []
+    assert site.api(WARD, HM / "00301-thanh-tri.xlsx").status_code == 200  # and afterwards it works
+
+
+def test_uploads_during_a_run_are_recorded_exactly_once(site: Site) -> None:
+    for p in sorted(HM.glob("*.xlsx"))[7:]:
+        shutil.copyfile(p, site.cfg.inbox / p.name)  # files the run takes in meanwhile
+    wards = sorted(HM.glob("*.xlsx"))[:7]
+    busy = []
+
+    def runs_meanwhile() -> None:
+        for _ in range(3):
+            try:
+                run_job(site.cfg, site.catalogue)
+            except UsageError:  # the intake held the lock at that moment: this run did nothing
+                busy.append(1)
+
+    runs = threading.Thread(target=runs_meanwhile)
+    runs.start()
+    codes = []
+    for p in wards:
+        codes.append(site.api(p.name[:5], p).status_code)
+    runs.join()
+    assert codes == [200] * 7
+    run_job(site.cfg, site.catalogue)
+    ledger = site.ledger()
+    rows = ledger.rows()
+    in_inbox = sorted(p.relative_to(site.cfg.inbox).as_posix() for p in inbox_files(site.cfg))
+    assert sorted(r.path for r in rows) == in_inbox
+    assert len({r.path for r in rows}) == len(rows) == 14  # every file once
+    assert job_status(site.cfg, site.catalogue)["complete"] is True
+
+
+# --- the pages ---------------------------------------------------------------------------------------------------
+
+
+def test_sign_in_sets_a_strict_cookie_and_checks_the_origin(site: Site) -> None:
+    c = TestClient(site.app, base_url="http://portal.test")
+    r = c.post("/dang-nhap", data={"token": site.tokens[WARD]}, follow_redirects=False)
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and site.tokens[WARD] not in cookie
+    r = c.post("/dang-nhap", data={"token": site.tokens[WARD]}, headers={"Origin": "http://evil.test"})
+    assert r.status_code == 403
+    r = c.post("/dang-nhap", data={"token": "00301-aaaaa-bbbbb-ccccc-ddddd"})
+    assert r.status_code == 401 and "không đúng" in r.text
+
+
+def test_wrong_tokens_are_rate_limited(site: Site) -> None:
+    codes = [site.client.post("/dang-nhap", data={"token": f"0030{i % 10}-x"}).status_code for i in range(11)]
+    assert codes[:10] == [401] * 10 and codes[10] == 429
+
+
+def test_a_ward_goes_from_a_blank_form_to_valid_in_the_browser(site: Site) -> None:
+    c = site.sign_in(WARD)
+    page = c.get("/xa")
+    assert page.status_code == 200 and "Phường Thanh Trì" in page.text and "Chưa có báo cáo hợp lệ" in page.text
+    blank = c.get("/xa/bieu-mau")
+    assert blank.status_code == 200 and blank.content[:2] == b"PK"
+    f = FAULTY / "01-so-am.xlsx"
+    # without the page's CSRF value: refused, nothing kept
+    r = c.post("/xa/nop", files={"file": (f.name, f.read_bytes())}, data={"csrf": "0" * 40})
+    assert r.status_code == 403 and site.ledger().uploads() == []
+    csrf = csrf_of(page.text)
+    r = c.post("/xa/nop", files={"file": (f.name, f.read_bytes())}, data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    result = c.get(r.headers["location"])
+    assert "Chưa đạt: 1 lỗi cần sửa" in result.text and "Biểu 1!E11" in result.text and "Số âm (-5)" in result.text
+    assert "Tải bản đánh dấu lỗi" in result.text
+    good = HM / "00301-thanh-tri.xlsx"
+    r = c.post("/xa/nop", files={"file": (good.name, good.read_bytes())}, data={"csrf": csrf})
+    assert r.status_code == 200 and "Hợp lệ: đã nhận báo cáo của 00301 Phường Thanh Trì" in r.text
+    page = c.get("/xa")
+    assert "Hợp lệ: huyện đã nhận" in page.text and page.text.count("/lan-nop/") == 2
+
+
+def test_a_ward_sees_nothing_of_other_wards(site: Site) -> None:
+    other = site.api(OTHER, FAULTY / "02-so-dang-chu.xlsx").json()
+    assert other["outcome"] == "invalid"
+    site.api(OTHER, HM / "00304-vinh-hung.xlsx")
+    c = site.sign_in(WARD)
+    page = c.get("/xa").text
+    assert "00304" not in page and "Vĩnh Hưng" not in page
+    assert c.get(f"/lan-nop/{other['upload']}").status_code == 404
+    assert c.get(other["marked_up"]).status_code == 404
+    r = c.get("/huyen", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/xa"
+    assert c.get("/tai/tong-hop/0").status_code == 403
+    (row,) = site.ledger().rows()
+    assert c.get(f"/tai/tep/{row.id}").status_code == 404
+
+
+def test_hostile_client_names_are_shown_as_text(site: Site) -> None:
+    name = '<script>alert(1)</script>\x1b[31m".xlsx'
+    site.api(WARD, FAULTY / "01-so-am.xlsx", name=name)
+    page = site.sign_in(WARD).get("/xa").text
+    assert "<script>alert" not in page and "&lt;script&gt;" in page and "\x1b" not in page
+
+
+def test_the_district_page_and_its_roll_up(site: Site) -> None:
+    for p in sorted(HM.glob("*.xlsx")):
+        assert site.api(p.name[:5], p).status_code == 200
+    site.api(WARD, FAULTY / "01-so-am.xlsx")
+    c = site.sign_in("008")
+    page = c.get("/huyen")
+    assert page.status_code == 200 and "Tình hình nộp báo cáo" in page.text
+    assert "Không còn đơn vị nào cần đôn đốc" in page.text and "Chưa có bảng tổng hợp" in page.text
+    r = c.post("/huyen/tong-hop", data={"csrf": "bad"})
+    assert r.status_code == 403
+    r = c.post("/huyen/tong-hop", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/huyen?tb=written"
+    page = c.get("/huyen?tb=written").text
+    assert "Đã tổng hợp" in page
+    links = re.findall(r'href="(/tai/tong-hop/\d+)"', page)
+    assert links
+    book = c.get(links[0])
+    assert book.status_code == 200 and len(book.content) > 1000
+    # the district sees every upload, the faulty one included
+    up = site.ledger().uploads()[0]
+    assert up.outcome == "invalid" and c.get(f"/lan-nop/{up.id}").status_code == 200
+
+
+def test_every_response_is_hardened_and_errors_show_no_traceback(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctstat.web as web
+
+    c = site.sign_in(WARD)
+
+    def boom(*a: object, **k: object) -> dict[str, object]:
+        raise RuntimeError("secret internals /srv/ctstat")
+
+    monkeypatch.setattr(web, "_ward_state", boom)
+    for r in (c.get("/"), c.get("/nowhere"), c.get("/static/ctstat.css"), c.get("/xa"), site.client.get("/api/v1/x")):
+        for name, value in SECURITY_HEADERS:
+            assert r.headers[name.decode()] == value.decode(), (r.url, name)
+    r = c.get("/xa")
+    assert r.status_code == 500 and "mã tham chiếu" in r.text
+    assert "Traceback" not in r.text and "secret internals" not in r.text and "RuntimeError" not in r.text
+    assert "<script" not in site.client.get("/").text  # no page needs JavaScript
+
+
+def test_the_ledger_of_the_portal_is_plain_sqlite(site: Site) -> None:
+    site.api(WARD, HM / "00301-thanh-tri.xlsx")
+    db = sqlite3.connect(site.cfg.ledger_path)
+    (n,) = db.execute("SELECT count(*) FROM uploads WHERE outcome='accepted'").fetchone()
+    assert n == 1
+    db.close()
