@@ -18,7 +18,17 @@ from .conftest import SAMPLES
 def test_every_command_has_help(runner: CliRunner) -> None:
     commands = [c.name or c.callback.__name__ for c in app.registered_commands]  # type: ignore[union-attr]
     assert commands == [
-        "validate", "template", "indicators", "schema", "synth", "rollup", "run", "status", "tokens", "serve", "export"
+        "validate",
+        "template",
+        "indicators",
+        "schema",
+        "synth",
+        "rollup",
+        "run",
+        "status",
+        "tokens",
+        "serve",
+        "export",
     ]
     assert "Ví dụ:" in runner.invoke(app, ["catalogue", "check", "--help"]).output
     for name in commands:

@@ -1,0 +1,119 @@
+"""Benchmark `ctstat serve`: W wards uploading at once, N uploads in all, against a warm server on this machine.
+
+Usage: python bench/serve.py [--wards 50] [--uploads 500]
+Prints median and p99 latency, uploads per second, and checks every upload is in the ledger exactly once.
+Target: median <= 200 ms. The wards are synthetic communes of Hà Nội (2025-H1); each sends its own valid form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = Path(os.environ.get("CTSTAT_BENCH", "/tmp/ctstat-bench")) / "serve"
+
+
+def ctstat(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "ctstat", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--wards", type=int, default=50)
+    ap.add_argument("--uploads", type=int, default=500)
+    args = ap.parse_args()
+    wards_dir = WORK / "wards"
+    if not any(wards_dir.glob("**/*.xlsx")):
+        ctstat("synth", "--unit", "01", "--period", "2025-H1", "--out", str(wards_dir), "--jobs", "0")
+    files = sorted(wards_dir.glob("**/*.xlsx"))[: args.wards]
+    job = WORK / f"job-{int(time.time())}"
+    (job / "inbox").mkdir(parents=True)
+    (job / "ctstat.toml").write_text(
+        'period = "2025-H1"\nunit = "01"\ninbox = "inbox"\nout = "out"\njobs = 2\nuploads_per_minute = 1000\n',
+        encoding="utf-8",
+    )
+    ctstat("tokens", "--config", str(job / "ctstat.toml"), "--out", str(job / "tokens.csv"))
+    tokens = {r["unit"]: r["token"] for r in csv.DictReader((job / "tokens.csv").open(encoding="utf-8"))}
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ctstat", "serve", "--config", str(job / "ctstat.toml"), "--port", str(port)],
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        # warm: one upload first (argon2 of that token, the schemas)
+        first = files[0]
+        warm = httpx.post(
+            base + "/api/v1/submissions",
+            files={"file": (first.name, first.read_bytes())},
+            headers={"Authorization": f"Bearer {tokens[first.name[:5]]}"},
+            timeout=60,
+        )
+        assert warm.status_code == 200, warm.text
+        latencies: list[float] = []
+        codes: list[int] = []
+        lock = threading.Lock()
+        per_ward = args.uploads // len(files)
+
+        def ward(f: Path) -> None:
+            data = f.read_bytes()
+            auth = {"Authorization": f"Bearer {tokens[f.name[:5]]}"}
+            with httpx.Client(base_url=base, timeout=120) as c:
+                for _ in range(per_ward):
+                    t = time.perf_counter()
+                    r = c.post("/api/v1/submissions", files={"file": (f.name, data)}, headers=auth)
+                    with lock:
+                        latencies.append(time.perf_counter() - t)
+                        codes.append(r.status_code)
+
+        threads = [threading.Thread(target=ward, args=(f,)) for f in files]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - start
+    finally:
+        server.terminate()
+        server.wait(30)
+    db = sqlite3.connect(job / "out" / "ledger.sqlite")
+    (uploads,) = db.execute("SELECT count(*) FROM uploads").fetchone()
+    (rows,) = db.execute("SELECT count(*) FROM submissions").fetchone()
+    (paths,) = db.execute("SELECT count(DISTINCT path) FROM submissions").fetchone()
+    (linked,) = db.execute("SELECT count(DISTINCT submission_id) FROM uploads WHERE outcome='accepted'").fetchone()
+    in_inbox = sum(1 for _ in (job / "inbox").rglob("*.xlsx"))
+    lat = sorted(latencies)
+    n = len(lat)
+    print(f"{len(files)} wards at once, {n} uploads (+1 warm-up) in {wall:.1f} s: {n / wall:.1f} uploads/s")
+    print(f"latency median {statistics.median(lat) * 1000:.0f} ms, p99 {lat[int(n * 0.99) - 1] * 1000:.0f} ms")
+    print(f"status codes: {sorted(set(codes))}; all 200: {codes.count(200) == n}")
+    ok = uploads == n + 1 == rows == paths == linked == in_inbox
+    print(
+        f"ledger: {uploads} uploads, {rows} submissions, {paths} paths, {in_inbox} files in the inbox: "
+        f"{'each exactly once' if ok else 'MISMATCH'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""The ward page in a real browser: Debian's chromium driven by selenium against a served portal.
+
+CI installs chromium and chromium-driver (.ci/run); elsewhere the test is skipped when they are missing. The
+screenshots go to $CTSTAT_SCREENSHOTS when set (scripts/screenshots.py uses the same helpers)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ctstat.catalogue import Catalogue
+from ctstat.config import JobConfig
+from ctstat.tokens import issue_tokens
+
+from .conftest import SAMPLES
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+HAVE = Path(CHROMIUM).exists() and Path(DRIVER).exists()
+pytestmark = pytest.mark.skipif(
+    not HAVE and os.environ.get("CI") != "true", reason="chromium and chromium-driver are not installed"
+)
+
+
+def browser(user_data: Path, width: int = 1280, height: int = 900) -> object:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={user_data}",
+        f"--window-size={width},{height}",
+        "--lang=vi",
+    ):
+        opts.add_argument(flag)
+    return webdriver.Chrome(options=opts, service=Service(DRIVER))
+
+
+def served(app: object) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free port of 127.0.0.1 in a thread; yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    until = time.monotonic() + 20
+    while not server.started and time.monotonic() < until:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def portal(cfg: JobConfig, catalogue: Catalogue, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    from ctstat.web import create_app
+
+    cfg = replace(cfg, deadline=None)
+    tokens = {i.unit: i.token for i in issue_tokens(cfg, tmp_path / "tokens.csv")}
+    app = create_app(cfg, catalogue)
+    try:
+        for url in served(app):
+            yield url, tokens
+    finally:
+        app.state.portal.intake.close()
+
+
+def text_once(driver: object, wanted: str, timeout: float = 30) -> str:
+    """The page's text once it shows `wanted` (a form's answer may take a moment)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def ready(d: object) -> str | bool:
+        try:
+            body: str = d.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+        except WebDriverException:
+            return False
+        return body if wanted in body else False
+
+    result: str = WebDriverWait(driver, timeout).until(ready)  # type: ignore[arg-type]
+    return result
+
+
+def shot(driver: object, name: str) -> None:
+    where = os.environ.get("CTSTAT_SCREENSHOTS")
+    if where:
+        Path(where).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(where) / f"{name}.png"))  # type: ignore[attr-defined]
+
+
+def test_a_ward_uploads_a_faulty_form_and_reads_what_to_fix(portal: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    url, tokens = portal
+    driver = browser(tmp_path / "chromium")
+    try:
+        driver.get(url + "/")  # type: ignore[attr-defined]
+        assert "Đăng nhập" in driver.page_source  # type: ignore[attr-defined]
+        driver.find_element(By.ID, "token").send_keys(tokens["00304"])  # type: ignore[attr-defined]
+        driver.find_element(By.CSS_SELECTOR, "form.card button").click()  # type: ignore[attr-defined]
+        body = text_once(driver, "Gửi báo cáo")
+        assert "00304 Phường Vĩnh Hưng" in body and "Gửi báo cáo" in body
+        shot(driver, "ward")
+        faulty = SAMPLES / "faulty" / "02-so-dang-chu.xlsx"
+        driver.find_element(By.ID, "file").send_keys(str(faulty))  # type: ignore[attr-defined]
+        driver.find_element(By.CSS_SELECTOR, "form[action='/xa/nop'] button").click()  # type: ignore[attr-defined]
+        body = text_once(driver, "Kết quả kiểm tra")
+        assert "Chưa đạt: 1 lỗi cần sửa" in body
+        assert "Biểu 1!F12" in body and "Ô chứa chữ '1.158' thay vì số" in body
+        link = driver.find_element(By.LINK_TEXT, "Tải bản đánh dấu lỗi (Excel)")  # type: ignore[attr-defined]
+        assert "/tai/lan-nop/" in link.get_attribute("href")
+        shot(driver, "result")
+        # then the corrected form: hợp lệ
+        driver.get(url + "/xa")  # type: ignore[attr-defined]
+        good = SAMPLES / "wards" / "2025-H1-hoang-mai" / "00304-vinh-hung.xlsx"
+        driver.find_element(By.ID, "file").send_keys(str(good))  # type: ignore[attr-defined]
+        driver.find_element(By.CSS_SELECTOR, "form[action='/xa/nop'] button").click()  # type: ignore[attr-defined]
+        body = text_once(driver, "Kết quả kiểm tra")
+        assert "Hợp lệ: đã nhận báo cáo của 00304 Phường Vĩnh Hưng" in body
+        shot(driver, "valid")
+    finally:
+        driver.quit()  # type: ignore[attr-defined]
