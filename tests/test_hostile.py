@@ -217,6 +217,70 @@ def test_a_dying_or_stalled_worker_costs_one_file(jobs: int) -> None:
     ]
 
 
+def _pid(arg: str) -> str:
+    if arg == "abort":
+        os.abort()
+    return str(os.getpid())
+
+
+def test_a_pool_keeps_its_workers_between_calls_and_replaces_a_dead_one() -> None:
+    """The portal's reading workers: forked once, not once per batch; one that dies is replaced, as ever."""
+    pool: contain.Pool[str] = contain.Pool(_pid, jobs=1)
+    try:
+        first = list(contain.contained_map(_pid, ["a", "b"], _failed, pool=pool))
+        again = list(contain.contained_map(_pid, ["c"], _failed, pool=pool))
+        assert len(set(first + again)) == 1 and first[0] != str(os.getpid())
+        crashed = list(contain.contained_map(_pid, ["d", "abort", "e"], _failed, pool=pool))
+        assert crashed[1] == "reader-crashed:abort" and crashed[0] == first[0] and crashed[2] != first[0]
+        assert [w.proc.is_alive() for w in pool.workers] == [True]
+    finally:
+        pool.close()
+    assert pool.workers == []
+
+
+def test_a_worker_forked_under_the_job_lock_does_not_keep_it(tmp_path: Path) -> None:
+    """A flock belongs to the open file, which a forked child shares: a kept worker started while a run held the
+    lock must not hold it after the run (every later run and upload would be refused)."""
+    from ctstat.batch import job_lock
+
+    pool: contain.Pool[str] = contain.Pool(_pid, jobs=1)
+    try:
+        with job_lock(tmp_path):
+            list(contain.contained_map(_pid, ["a"], _failed, pool=pool))  # the worker is forked here
+        assert pool.workers and pool.workers[0].proc.is_alive()
+        with job_lock(tmp_path):  # free again, though the worker lives on
+            pass
+    finally:
+        pool.close()
+
+
+def test_kept_workers_end_with_their_parent(tmp_path: Path) -> None:
+    """A server killed outright (SIGKILL, OOM killer) leaves no reading worker behind."""
+    code = (
+        "import os, sys\n"
+        "from ctstat import contain\n"
+        "from tests.test_hostile import _pid, _failed\n"
+        "pool = contain.Pool(_pid, jobs=2)\n"
+        "print(' '.join(contain.contained_map(_pid, ['a', 'b', 'c', 'd'], _failed, pool=pool)), flush=True)\n"
+        "os._exit(0)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    pids = {int(p) for p in run.stdout.split()}
+    assert pids, run.stderr
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+    until = time.monotonic() + 10
+    while any(map(alive, pids)) and time.monotonic() < until:
+        time.sleep(0.2)
+    assert not any(map(alive, pids))
+
+
 def test_a_bug_in_a_worker_is_an_internal_error() -> None:
     with pytest.raises(InternalError) as exc:
         list(contain.contained_map(_work, ["a", "bug", "b"], _failed, jobs=1))

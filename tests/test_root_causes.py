@@ -11,7 +11,7 @@ from ctstat.catalogue import Catalogue
 from ctstat.cells import fmt_number
 from ctstat.keys import TOTAL, cell_key
 from ctstat.layout import form_layout
-from ctstat.pandera_checks import ctstat_rule, ctstat_sum
+from ctstat.pandera_checks import ctstat_overlaps, ctstat_rule, ctstat_sums, ctstat_whole
 from ctstat.pipeline import validate_paths
 
 from .conftest import MakeForm
@@ -80,12 +80,36 @@ def test_a_real_fault_elsewhere_is_still_reported(make_form: MakeForm, catalogue
 
 def test_sums_are_exact_on_whole_numbers_and_tolerant_on_fractions() -> None:
     whole = pd.DataFrame({"t": [3.0, 3.0], "a": [1.0, 1.0], "b": [2.0, 1.0]})
-    assert ctstat_sum(whole, total="t", parts=["a", "b"])["t"].tolist() == [True, False]
+    assert ctstat_sums(whole, totals=["t"], parts=[["a", "b"]])["t"].tolist() == [True, False]
     frac = pd.DataFrame({"t": [0.3, 4358.16], "a": [0.1, 4357.002], "b": [0.2, 1.158]})
     assert 0.1 + 0.2 != 0.3  # the float trap the check must not fall into
-    assert ctstat_sum(frac, total="t", parts=["a", "b"])["t"].tolist() == [True, True]
+    assert ctstat_sums(frac, totals=["t"], parts=[["a", "b"]])["t"].tolist() == [True, True]
     rule = pd.DataFrame({"l": [0.30000000000000004, 3.0], "r": [0.3, 2.0]})
-    assert ctstat_rule(rule, op="<=", lhs="l", rhs="r")["l"].tolist() == [True, False]
+    assert ctstat_rule(rule, op="<=", lhs=["l"], rhs=["r"])["l"].tolist() == [True, False]
+
+
+def test_a_check_over_many_cells_answers_at_each_cell() -> None:
+    """One check covers many totals (or cells, or pairs): it answers at each, False only where that one fails;
+    a blank part leaves its total unjudged (it is reported on its own)."""
+    nan = float("nan")
+    df = pd.DataFrame(
+        {"t1": [3.0, 3.0, 3.0], "a": [1.0, 1.0, nan], "b": [2.0, 2.0, 2.0], "t2": [5.0, 4.0, 9.0], "c": [5.0, 5.0, 5.0]}
+    )
+    out = ctstat_sums(df, totals=["t1", "t2"], parts=[["a", "b"], ["c"]])
+    assert out["t1"].tolist() == [True, True, True] and out["t2"].tolist() == [True, False, False]
+    assert out[["a", "b", "c"]].all().all()
+    # overlapping parts: the total lies between the largest part and their sum
+    assert ctstat_overlaps(df, totals=["t2"], parts=[["b", "c"]])["t2"].tolist() == [True, False, False]
+    assert ctstat_whole(pd.DataFrame({"x": [1.0, 0.5, nan, -2.0]}), cells=["x"])["x"].tolist() == [
+        True,
+        False,
+        True,
+        True,
+    ]
+    rule = pd.DataFrame({"l1": [1.0, 4.0], "r1": [2.0, 2.0], "l2": [9.0, 0.0], "r2": [1.0, 1.0]})
+    out = ctstat_rule(rule, op="<=", lhs=["l1", "l2"], rhs=["r1", "r2"])
+    assert out["l1"].tolist() == [True, False] and out["l2"].tolist() == [False, True]
+    assert ctstat_rule(rule, op=">", lhs=["l2"], rhs=0.0)["l2"].tolist() == [True, False]
 
 
 @pytest.mark.parametrize(

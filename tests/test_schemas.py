@@ -17,12 +17,12 @@ from ctstat.catalogue import Catalogue
 from ctstat.config import JobConfig
 from ctstat.layout import form_layout
 from ctstat.pipeline import read_checked
-from ctstat.schema import COLUMN_CODES, element_schemas, export_schemas, schemas, wide
+from ctstat.schema import CELL_CODES, element_schemas, export_schemas, schemas, wide
 from ctstat.validate import validate_batch
 
 from .conftest import SAMPLES
 
-FRAME_CODES = {"ctstat_sum": "sum-mismatch", "ctstat_overlap": "overlap-bounds"}
+FRAME_CODES = {"ctstat_sums": "sum-mismatch", "ctstat_overlaps": "overlap-bounds"} | CELL_CODES
 
 
 def test_every_element_has_its_own_schema(catalogue: Catalogue) -> None:
@@ -34,7 +34,15 @@ def test_every_element_has_its_own_schema(catalogue: Catalogue) -> None:
     # its breakdowns and the rules on its cells, and nothing of other elements
     stats = [c.statistics for c in xh01.checks]
     assert {s.get("rule") for s in stats if "rule" in s} == {r.code for r in catalogue.rules if r.lhs.element == "XH01"}
-    assert all(s.get("total", s.get("lhs", "")).startswith("XH01/") for s in stats)
+    # each check covers many cells at once (pandera's cost is per check): every cell, a layer of breakdowns, a rule
+    reported = [s.get("cells") or s.get("totals") or s.get("lhs") for s in stats]
+    assert all(cells and all(c.startswith("XH01/") for c in cells) for cells in reported)
+    assert [c.name for c in xh01.checks[:2]] == ["ctstat_nonnegative", "ctstat_whole"]
+    assert set(reported[0]) == set(xh01.columns) and len(xh01.checks) < 12
+    # the breakdowns: every total of XH01 with each of its breakdowns, once
+    layers = [(t, tuple(p)) for s in stats if "totals" in s for t, p in zip(s["totals"], s["parts"], strict=True)]
+    specs = element_schemas(catalogue)["XH01"].specs
+    assert sorted(layers) == sorted((s.total, s.parts) for s in specs if s.kind != "rule")
 
 
 def _failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> set[tuple[int, str, str]]:
@@ -46,13 +54,10 @@ def _failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> set[tuple[int,
         cases = exc.failure_cases
     out = set()
     for row in cases.itertuples():
-        if row.schema_context == "Column":
-            out.add((int(row.index), COLUMN_CODES[str(row.check).split("(")[0]], str(row.column)))
-            continue
         check = schema.checks[int(row.check_number)]
         code = check.statistics.get("rule") or FRAME_CODES[check.name]
-        (cell,) = row.failure_case  # one failure case per failing cell: {cell key: value}
-        out.add((int(row.index), code, cell))
+        for cell in row.failure_case:  # one failure case per check and failing row: {cell key: value}
+            out.add((int(row.index), code, cell))
     return out
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ctstat.catalogue import Catalogue, load_catalogue
 from ctstat.config import JobConfig
+from ctstat.contain import Pool
 from ctstat.errors import UsageError
 from ctstat.inputs import find_files
 from ctstat.keys import split_key
@@ -53,6 +54,24 @@ class EventLog:
                 fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
 
 
+#: the job locks this process holds open; a forked child (a reading worker) closes its copies at once: a flock
+#: belongs to the open file, which a child shares, so a worker that outlives the lock's holder (the portal keeps
+#: its workers) would otherwise hold the lock for ever
+_LOCK_FDS: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    for fd in list(_LOCK_FDS):
+        try:
+            os.close(fd)  # the child's copy only: the parent's lock stands
+        except OSError:
+            pass
+    _LOCK_FDS.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
 @contextmanager
 def job_lock(out: Path, wait: float = 0.0) -> Iterator[None]:
     """One writer at a time per output folder (a run, or the portal taking files in): a second one waits up to
@@ -60,6 +79,7 @@ def job_lock(out: Path, wait: float = 0.0) -> Iterator[None]:
     out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    _LOCK_FDS.add(fd)
     until = time.monotonic() + wait
     try:
         while True:
@@ -76,6 +96,7 @@ def job_lock(out: Path, wait: float = 0.0) -> Iterator[None]:
         os.pwrite(fd, f"pid {os.getpid()}, started {datetime.now():%Y-%m-%d %H:%M:%S}".encode(), 0)
         yield
     finally:
+        _LOCK_FDS.discard(fd)
         os.close(fd)  # closing releases the lock
 
 
@@ -204,14 +225,17 @@ class Judgement:
     touched: list[tuple[Row, os.stat_result]] = field(default_factory=list)
 
 
-def judge_arrivals(cfg: JobConfig, catalogue: Catalogue, arrivals: list[Arrival]) -> Judgement:
+def judge_arrivals(
+    cfg: JobConfig, catalogue: Catalogue, arrivals: list[Arrival], pool: Pool[str] | None = None
+) -> Judgement:
     """Read `arrivals` once each in the guarded workers (the hash kept is that of the bytes validated) and judge
-    the new content as one batch. The one path from a file to a judgement, for `run` and for uploads alike."""
+    the new content as one batch. The one path from a file to a judgement, for `run` and for uploads alike (the
+    portal keeps its reading workers between batches: `pool`)."""
     todo: list[Arrival] = []
     subs: list[Submission] = []
     shas: list[str] = []
     touched: list[tuple[Row, os.stat_result]] = []
-    read = read_checked([a.source for a in arrivals], catalogue, cfg.period, cfg.units, cfg.jobs or 1)
+    read = read_checked([a.source for a in arrivals], catalogue, cfg.period, cfg.units, cfg.jobs or 1, pool=pool)
     for a, sub in zip(arrivals, read, strict=True):
         sha = sub.sha256 or f"unread:{a.st.st_size}:{a.st.st_mtime_ns}"  # refused before reading (a FIFO, a link)
         row = a.row

@@ -13,6 +13,7 @@ import faulthandler
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 import traceback
 from collections import deque
@@ -30,6 +31,9 @@ A = TypeVar("A")
 READ_TIMEOUT = 60.0
 #: memory a reading worker may add to what it starts with, in MiB; CTSTAT_READ_MEMORY_MB overrides
 READ_MEMORY_MB = 1024
+#: files a pooled worker reads before a fresh one takes its place (what a long-lived reader leaves behind in its
+#: heap counts against its memory cap)
+RECYCLE = 500
 
 
 def read_timeout() -> float:
@@ -81,8 +85,14 @@ def _serve(conn: Connection, fn: Callable[[Any], Any], extra_mb: int, progress: 
         os.close(devnull)
         faulthandler.disable()  # it may hold its own copy of stderr (pytest's does)
     _limit_memory(extra_mb)
+    parent = os.getppid()
     while True:
         try:
+            # a worker kept between batches must not outlive its parent (a server killed): the pipe may stay open
+            # in its sibling workers, which inherited it, so the end of the pipe is not a sure sign
+            while not conn.poll(1.0):
+                if os.getppid() != parent:
+                    return
             chunk = conn.recv()
         except (EOFError, OSError):
             return
@@ -115,6 +125,24 @@ class _Worker(Generic[A]):
     conn: Connection
     progress: Any  #: [index of the file being read, when it started (0: idle)]
     pending: deque[list[tuple[int, A]]] = field(default_factory=deque)  #: chunks sent, not answered
+    served: int = 0  #: files it has answered for
+
+
+class Pool(Generic[A]):
+    """Reading workers kept between calls of `contained_map`, for a server that reads a few files at a time: a
+    worker is forked once, not once per batch. Each runs `fn`; one that dies or overruns is replaced as ever.
+    One caller at a time (the portal's intake thread); `close` stops them."""
+
+    def __init__(self, fn: Callable[[A], Any], jobs: int = 1, memory_mb: int | None = None) -> None:
+        self.fn, self.jobs, self.memory_mb = fn, max(1, jobs), memory_mb
+        self.workers: list[_Worker[A]] = []
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            for w in self.workers:
+                _stop(w, kill=False)
+            self.workers.clear()
 
 
 def contained_map(
@@ -124,12 +152,33 @@ def contained_map(
     jobs: int = 1,
     timeout: float | None = None,
     memory_mb: int | None = None,
+    pool: Pool[A] | None = None,
 ) -> Iterator[T]:
     """`fn(arg)` for every arg, in order, each in a worker process (`jobs` of them) under a memory cap and a time
     limit. A call that crashes its worker, or overruns, yields `failed(arg, code, detail)` instead, with code
-    `reader-crashed` or `reader-timeout`; one that raises an Exception (a bug of ctstat) raises InternalError."""
+    `reader-crashed` or `reader-timeout`; one that raises an Exception (a bug of ctstat) raises InternalError.
+
+    With `pool`, its workers (running `pool.fn`, in place of `fn`) are used and left running for the next call."""
     if not args:
         return
+    if pool is not None:
+        with pool._lock:
+            yield from _map(pool.fn, args, failed, pool.jobs, timeout, pool.memory_mb, pool.workers)
+        return
+    yield from _map(fn, args, failed, jobs, timeout, memory_mb, None)
+
+
+def _map(
+    fn: Callable[[A], T],
+    args: Sequence[A],
+    failed: Callable[[A, str, str], T],
+    jobs: int,
+    timeout: float | None,
+    memory_mb: int | None,
+    kept: list[_Worker[A]] | None,
+) -> Iterator[T]:
+    """contained_map over the workers in `kept` (started as needed; left there, idle, when all went well), or
+    over workers of its own, stopped at the end (`kept` None)."""
     timeout = read_timeout() if timeout is None else timeout
     extra_mb = read_memory_mb() if memory_mb is None else memory_mb
     ctx = _context()
@@ -146,7 +195,12 @@ def contained_map(
 
     todo: deque[tuple[int, A]] = deque(enumerate(args))
     done: dict[int, T] = {}
-    workers = [start() for _ in range(n_workers)]
+    kept_ = [] if kept is None else kept
+    for w in [w for w in kept_ if not w.proc.is_alive()]:  # died while idle
+        _stop(w, kill=True)
+        kept_.remove(w)
+    workers, spare = kept_[:n_workers], kept_[n_workers:]
+    workers += [start() for _ in range(n_workers - len(workers))]
     out = 0
 
     def replace(w: _Worker[A], code: str, detail: str) -> None:
@@ -181,6 +235,7 @@ def contained_map(
                         while w.conn.poll():
                             replies = w.conn.recv()
                             w.pending.popleft()
+                            w.served += len(replies)
                             for index, (status, value) in replies:
                                 if status == "bug":
                                     raise InternalError(str(args[index]), value)
@@ -195,8 +250,18 @@ def contained_map(
                 yield done.pop(out)
                 out += 1
     finally:
-        for w in workers:
-            _stop(w, kill=out < len(args))
+        finished = out == len(args)
+        if kept is None:
+            for w in workers:
+                _stop(w, kill=not finished)
+        else:
+            kept.clear()
+            for w in workers:
+                if finished and not w.pending and w.proc.is_alive() and w.served < RECYCLE:
+                    kept.append(w)  # idle and well: kept for the next call
+                else:
+                    _stop(w, kill=True)
+            kept.extend(spare)
 
 
 def _death(exitcode: int | None) -> str:

@@ -8,12 +8,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ctstat.catalogue import Catalogue
 from ctstat.cells import FileCheck
 from ctstat.errors import UsageError
 from ctstat.messages import make_issue
 from ctstat.workbook import EXTENSIONS, Submission, read_submission
+
+if TYPE_CHECKING:
+    from ctstat.contain import Pool
 
 
 def find_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -39,15 +43,28 @@ def find_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def read_all(
-    files: Sequence[Path], catalogue: Catalogue, jobs: int = 1, check: FileCheck | None = None
+    files: Sequence[Path],
+    catalogue: Catalogue,
+    jobs: int = 1,
+    check: FileCheck | None = None,
+    pool: Pool[str] | None = None,
 ) -> Iterator[Submission]:
     """Read files, in order, in `jobs` worker processes under a memory cap and a time limit (contain.py): a file
-    that crashes or hangs its reader is one issue, and the others are still read."""
+    that crashes or hangs its reader is one issue, and the others are still read. With `pool` (`reading_pool`,
+    made with the same catalogue and check), its workers read, and stay for the next call."""
     from ctstat.contain import contained_map
 
     _preload()
     read = partial(_read, catalogue=catalogue, check=check)
-    yield from contained_map(read, [str(f) for f in files], _unread, jobs)
+    yield from contained_map(read, [str(f) for f in files], _unread, jobs, pool=pool)
+
+
+def reading_pool(catalogue: Catalogue, jobs: int, check: FileCheck | None) -> Pool[str]:
+    """Reading workers that outlive one batch (a server's): `read_all(..., pool=...)`."""
+    from ctstat.contain import Pool
+
+    _preload()
+    return Pool(partial(_read, catalogue=catalogue, check=check), jobs)
 
 
 def _read(path: str, catalogue: Catalogue, check: FileCheck | None) -> Submission:

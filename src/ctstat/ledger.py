@@ -337,6 +337,14 @@ class Ledger:
             (unit, digest, when.isoformat(timespec="seconds")),
         )
 
+    def token_hash(self, unit: str) -> str | None:
+        """The argon2 hash of `unit`'s token, if it has one."""
+        try:
+            row = self.db.execute("SELECT hash FROM tokens WHERE unit = ?", (unit,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return str(row[0]) if row else None
+
     def token_hashes(self) -> dict[str, str]:
         """unit -> the argon2 hash of its token."""
         try:

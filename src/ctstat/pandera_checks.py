@@ -1,8 +1,10 @@
 """ctstat's checks, registered with pandera so that its schemas round-trip through pandera's YAML.
 
-Importing this module registers them (`import ctstat.pandera_checks` before `DataFrameSchema.from_yaml`). Frame
-checks answer with a boolean frame of the input's shape, False only at the cell the fault is reported at, so
-pandera's failure cases hold one row per real failure, naming that cell.
+Importing this module registers them (`import ctstat.pandera_checks` before `DataFrameSchema.from_yaml`). Each is
+a frame check over many cells at once (all of an element's cells, a layer of its breakdowns, every pair of cells a
+rule compares), vectorised with numpy: pandera's cost is per check, so few checks keep a batch cheap. A check
+answers with a boolean frame of the input's shape, False only at the cells a fault is reported at, so pandera's
+failure cases hold, for each failing row, those cells and their values.
 """
 
 from __future__ import annotations
@@ -19,57 +21,117 @@ from pandera.backends.pandas.checks import PandasCheckBackend
 from ctstat.schema import compare, tolerance
 
 
-def _at(df: pd.DataFrame, column: str, ok: pd.Series) -> pd.DataFrame:
-    out = pd.DataFrame(True, index=df.index, columns=df.columns)
-    out[column] = ok
-    return out
-
-
 def _registered(name: str) -> bool:
     return hasattr(extensions.Check, name)  # type: ignore[attr-defined]
 
 
-def ctstat_sum(df: pd.DataFrame, *, total: str, parts: list[str]) -> pd.DataFrame:
-    """An exclusive breakdown: the parts add up to the total (where none is blank)."""
-    p = df[list(parts)]
-    total_, sum_ = df[total], p.sum(axis=1)
-    ok = (sum_ - total_).abs() <= tolerance(total_, sum_)
-    return _at(df, total, ok | p.isna().any(axis=1) | total_.isna())
+def _where(df: pd.DataFrame, *groups: list[str]) -> list[list[int]]:
+    """The positions of each group of cells among `df`'s columns (a KeyError names a cell the frame lacks)."""
+    pos = {c: i for i, c in enumerate(df.columns)}
+    return [[pos[c] for c in cells] for cells in groups]
 
 
-def ctstat_overlap(df: pd.DataFrame, *, total: str, parts: list[str]) -> pd.DataFrame:
-    """An overlapping breakdown: the total lies between the largest part and the sum of the parts."""
-    p = df[list(parts)]
-    total_, sum_ = df[total], p.sum(axis=1)
-    tol = tolerance(total_, sum_)
-    ok = (total_ >= p.max(axis=1) - tol) & (total_ <= sum_ + tol)
-    return _at(df, total, ok | p.isna().any(axis=1) | total_.isna())
+def _answer(df: pd.DataFrame, cells: list[str], ok: np.ndarray) -> pd.DataFrame:
+    """A boolean frame of `df`'s shape: `ok` (rows x len(cells)) at `cells`, True elsewhere."""
+    out = np.ones(df.shape, dtype=bool)
+    out[:, _where(df, cells)[0]] = ok
+    return pd.DataFrame(out, index=df.index, columns=df.columns)
+
+
+def _matrix(df: pd.DataFrame, *groups: list[str]) -> tuple[np.ndarray, list[list[int]]]:
+    """The values of the cells in `groups`, as floats (only those: an analyst's frame has other columns too), and
+    each group's positions in it."""
+    wanted = list(dict.fromkeys(c for g in groups for c in g))
+    at = {c: i for i, c in enumerate(wanted)}
+    (cols,) = _where(df, wanted)
+    block = df.iloc[:, cols] if len(cols) < df.shape[1] or cols != sorted(cols) else df
+    return block.to_numpy(dtype=float), [[at[c] for c in g] for g in groups]
+
+
+def _values(df: pd.DataFrame, cells: list[str]) -> np.ndarray:
+    return _matrix(df, cells)[0]
+
+
+def ctstat_nonnegative(df: pd.DataFrame, *, cells: list[str]) -> pd.DataFrame:
+    """Each of `cells` is >= 0 (or blank)."""
+    return _answer(df, cells, ~(_values(df, cells) < 0))
+
+
+def ctstat_whole(df: pd.DataFrame, *, cells: list[str]) -> pd.DataFrame:
+    """Each of `cells` is a whole number (or blank)."""
+    x = _values(df, cells)
+    with np.errstate(invalid="ignore"):
+        return _answer(df, cells, (np.fmod(x, 1) == 0) | np.isnan(x))
+
+
+def ctstat_yesno(df: pd.DataFrame, *, cells: list[str]) -> pd.DataFrame:
+    """Each of `cells` is 1 (yes) or 0 (no) (or blank)."""
+    x = _values(df, cells)
+    return _answer(df, cells, (x == 0) | (x == 1) | np.isnan(x))
+
+
+def _parts(df: pd.DataFrame, totals: list[str], parts: list[list[str]]) -> tuple[Any, ...]:
+    """The totals, the sums of their parts, where a part is blank (each rows x len(totals)), and each group of
+    parts as columns of `x`, the values."""
+    x, (at, *groups) = _matrix(df, totals, *parts)
+    member = np.zeros((x.shape[1], len(totals)))
+    for j, group in enumerate(groups):
+        member[group, j] = 1.0
+    blank = np.isnan(x)
+    # exact for whole numbers (below 2**53), whatever order the product adds in
+    sums = np.where(blank, 0.0, x) @ member
+    return x[:, at], sums, (blank @ member) > 0, x, groups
+
+
+def ctstat_sums(df: pd.DataFrame, *, totals: list[str], parts: list[list[str]]) -> pd.DataFrame:
+    """Exclusive breakdowns: the parts `parts[j]` add up to `totals[j]` (where none is blank)."""
+    total, sums, blank, _, _ = _parts(df, totals, parts)
+    ok = np.abs(sums - total) <= tolerance(total, sums)
+    return _answer(df, totals, ok | blank | np.isnan(total))
+
+
+def ctstat_overlaps(df: pd.DataFrame, *, totals: list[str], parts: list[list[str]]) -> pd.DataFrame:
+    """Overlapping breakdowns: `totals[j]` lies between the largest of `parts[j]` and their sum."""
+    total, sums, blank, x, groups = _parts(df, totals, parts)
+    largest = np.column_stack([x[:, g].max(axis=1) for g in groups])
+    tol = tolerance(total, sums)
+    with np.errstate(invalid="ignore"):
+        ok = (total >= largest - tol) & (total <= sums + tol)
+    return _answer(df, totals, ok | blank | np.isnan(total))
 
 
 def ctstat_rule(
-    df: pd.DataFrame, *, op: str, lhs: str, rhs: str | float, rule: str = "", severity: str = "error"
+    df: pd.DataFrame,
+    *,
+    op: str,
+    lhs: list[str],
+    rhs: list[str] | float,
+    rule: str = "",
+    severity: str = "error",
 ) -> pd.DataFrame:
-    """A catalogue rule on one pair of cells (or a cell and a number): `lhs op rhs`; `rule` is its code and
+    """A catalogue rule, cell by cell: `lhs[j] op rhs[j]` (or each `lhs op` a number); `rule` is its code and
     `severity` whether ctstat reports a failure as an error or a warning."""
-    right = df[rhs] if isinstance(rhs, str) else float(rhs)
-    return _at(df, lhs, compare(op, df[lhs], right))
-
-
-def ctstat_integer(s: pd.Series) -> pd.Series:
-    """A whole number (or blank)."""
-    return (s % 1 == 0) | s.isna()
+    sides: tuple[np.ndarray, np.ndarray | float]
+    if isinstance(rhs, list):
+        x, (left, right_) = _matrix(df, lhs, rhs)
+        sides = (x[:, left], x[:, right_])
+    else:
+        sides = (_values(df, lhs), float(rhs))
+    with np.errstate(invalid="ignore"):
+        return _answer(df, lhs, compare(op, *sides))
 
 
 _FRAME: dict[str, tuple[Any, list[str]]] = {
-    "ctstat_sum": (ctstat_sum, ["total", "parts"]),
-    "ctstat_overlap": (ctstat_overlap, ["total", "parts"]),
+    "ctstat_nonnegative": (ctstat_nonnegative, ["cells"]),
+    "ctstat_whole": (ctstat_whole, ["cells"]),
+    "ctstat_yesno": (ctstat_yesno, ["cells"]),
+    "ctstat_sums": (ctstat_sums, ["totals", "parts"]),
+    "ctstat_overlaps": (ctstat_overlaps, ["totals", "parts"]),
     "ctstat_rule": (ctstat_rule, ["op", "lhs", "rhs", "rule", "severity"]),
 }
 for _name, (_fn, _stats) in _FRAME.items():
     if not _registered(_name):
         extensions.register_check_method(statistics=_stats, supported_types=pd.DataFrame)(_fn)
-if not _registered("ctstat_integer"):
-    extensions.register_check_method(statistics=[], supported_types=pd.Series)(ctstat_integer)
 
 
 class _FastTableBackend(PandasCheckBackend):
@@ -91,7 +153,10 @@ class _FastTableBackend(PandasCheckBackend):
         values = check_obj.to_numpy()
         cases: dict[Any, dict[str, Any]] = {}
         for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-            cases.setdefault(check_obj.index[r], {})[str(check_obj.columns[c])] = values[r, c]
+            value = values[r, c]
+            cases.setdefault(check_obj.index[r], {})[str(check_obj.columns[c])] = (
+                value.item() if isinstance(value, np.generic) else value
+            )
         failures = pd.DataFrame({"failure_case": list(cases.values())}, index=pd.Index(list(cases), name="index"))
         return CheckResult(out, False, check_obj, failures)
 
@@ -102,7 +167,6 @@ class CtstatCheck(pa.Check):
 
 
 CtstatCheck.register_backend(pd.DataFrame, _FastTableBackend)
-CtstatCheck.register_backend(pd.Series, PandasCheckBackend)
 
 
 def ctstat_check(name: str, **stats: Any) -> pa.Check:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ctstat.contain import Pool
     from ctstat.rollup import Completeness
     from ctstat.validate import JudgedBook
 
@@ -98,17 +99,19 @@ def read_checked(
     units: str | None,
     jobs: int = 1,
     progress: object = None,
+    pool: Pool[str] | None = None,
 ) -> list[Submission]:
     """The input stage every command shares: read `files` in guarded workers, which also run the per-file checks,
     while a thread loads pandera and runs the batch checks on parts already read. `validate_batch` then only
-    gathers (and judges what is left)."""
+    gathers (and judges what is left). `pool`: workers kept between calls (`inputs.reading_pool`, made with the
+    same catalogue, period and units)."""
     subs: list[Submission] = []
     chunks: queue.Queue[list[Submission] | None] = queue.Queue()
     # a thread loads pandas and pandera, then judges parts of the batch while the workers read the rest
     failure: list[BaseException] = []
     judge = threading.Thread(target=_judge_ahead, args=(catalogue, chunks, failure), daemon=True)
     done = 0
-    for sub in read_all(files, catalogue, jobs, FileCheck(catalogue, period, units)):
+    for sub in read_all(files, catalogue, jobs, FileCheck(catalogue, period, units), pool):
         if not subs:
             judge.start()
         subs.append(sub)

@@ -29,8 +29,10 @@ from pathlib import Path
 
 from ctstat.batch import Arrival, EventLog, _area, job_lock, judge_arrivals, mark_up, record
 from ctstat.catalogue import Catalogue
+from ctstat.cells import FileCheck
 from ctstat.config import JobConfig
 from ctstat.errors import UsageError
+from ctstat.inputs import reading_pool
 from ctstat.ledger import Ledger, Upload
 from ctstat.report import FileReport
 from ctstat.units import load_units
@@ -87,6 +89,8 @@ class Intake:
         h = load_units(cfg.vintage)
         self.area = _area(cfg, h).code
         self.expected = {u.code for u in h.communes_under(_area(cfg, h))}
+        # reading workers forked once, not once per batch (each batch is a few files)
+        self.readers = reading_pool(catalogue, cfg.jobs or 1, FileCheck(catalogue, cfg.period, cfg.units))
         self._queue: queue.Queue[tuple[Staged, Future[Upload]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="ctstat-intake", daemon=True)
         self._thread.start()
@@ -94,6 +98,7 @@ class Intake:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(30)
+        self.readers.close()
 
     def submit(self, staged: Staged) -> Future[Upload]:
         fut: Future[Upload] = Future()
@@ -132,7 +137,7 @@ class Intake:
         cfg, cat = self.cfg, self.catalogue
         now = now or datetime.now()
         arrivals = [Arrival(s.path, f"{PORTAL_DIR}/{s.path.name}", s.path.stat()) for s in batch]
-        judged = judge_arrivals(cfg, cat, arrivals)
+        judged = judge_arrivals(cfg, cat, arrivals, self.readers)
         outcomes = [self._outcome(s, rep) for s, rep in zip(batch, judged.report.files, strict=True)]
         kept_dir = cfg.out / PORTAL_DIR / "kept"
         targets: dict[int, Path] = {}

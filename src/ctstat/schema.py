@@ -10,7 +10,7 @@ pandera's YAML. A failure maps to an issue by one lookup: its check's position g
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -145,47 +145,77 @@ def holds(op: str, left: float, right: float) -> bool:
     return bool(_OPS[op](left, right, 1e-9 * max(1.0, abs(left), abs(right))))
 
 
-#: what a column check's failure is called: its pandera name -> ctstat's issue code
-COLUMN_CODES = {"greater_than_or_equal_to": "negative-value", "ctstat_integer": "not-integer", "isin": "not-yes-no"}
+#: the issue code of a failure of each of the cell checks, by check name
+CELL_CODES = {"ctstat_nonnegative": "negative-value", "ctstat_whole": "not-integer", "ctstat_yesno": "not-yes-no"}
+
+#: what one of a schema's checks means: a cell check's issue code, or for a check of breakdowns or of a rule,
+#: the `CheckSpec` reported at each cell it reports at
+Meaning = str | Mapping[str, CheckSpec]
 
 
 @dataclass(frozen=True)
 class ElementSchema:
-    """The pandera schema of one data element, and for each of its frame checks (by position) what it means."""
+    """The pandera schema of one data element, and for each of its checks (by position) what it means."""
 
     element: str
     schema: pa.DataFrameSchema
-    specs: tuple[CheckSpec, ...]  #: aligned with schema.checks
+    meanings: tuple[Meaning, ...]  #: aligned with schema.checks
     columns: tuple[str, ...]  #: what the schema reads: its own cells and the cells its rules compare with
+    #: what ctstat runs on its own batch frame: the same checks (the same objects), without the column
+    #: components. Those say each cell is a float column, maybe blank, which ctstat's frame is by construction
+    #: (`validate.run_schema`), and pandera validates them one column at a time: more than half of a batch's
+    #: cost, for nothing that can fail.
+    checks: pa.DataFrameSchema
+
+    @property
+    def specs(self) -> tuple[CheckSpec, ...]:
+        """Its breakdowns and rules, one `CheckSpec` per cell checked."""
+        return tuple(s for m in self.meanings if not isinstance(m, str) for s in m.values())
 
 
-def _pandera_check(spec: CheckSpec) -> pa.Check:
+def _grouped(specs: list[CheckSpec]) -> list[tuple[pa.Check, dict[str, CheckSpec]]]:
+    """The specs as few checks as can be: each breakdown kind in layers (a total checked more than once, by rows
+    and by columns, is in a layer for each), each rule as one check over every pair of cells it compares."""
     from ctstat.pandera_checks import ctstat_check
 
-    check: pa.Check
-    if spec.kind == "sum":
-        check = ctstat_check("ctstat_sum", total=spec.total, parts=list(spec.parts))
-    elif spec.kind == "overlap":
-        check = ctstat_check("ctstat_overlap", total=spec.total, parts=list(spec.parts))
-    else:
+    out: list[tuple[pa.Check, dict[str, CheckSpec]]] = []
+    for kind, name in (("sum", "ctstat_sums"), ("overlap", "ctstat_overlaps")):
+        layers: list[dict[str, CheckSpec]] = []
+        for spec in (s for s in specs if s.kind == kind):
+            layer = next((la for la in layers if spec.at not in la), None)
+            if layer is None:
+                layers.append(layer := {})
+            layer[spec.at] = spec
+        for layer in layers:
+            check = ctstat_check(name, totals=list(layer), parts=[list(s.parts) for s in layer.values()])
+            out.append((check, layer))
+    rules: dict[str, dict[str, CheckSpec]] = {}
+    for spec in (s for s in specs if s.kind == "rule"):
         assert spec.rule is not None
+        rules.setdefault(spec.rule.code, {})[spec.at] = spec
+    for at in rules.values():
+        first = next(iter(at.values()))
+        assert first.rule is not None
+        rhs: list[str] | float = float(first.rhs) if isinstance(first.rhs, float) else [str(s.rhs) for s in at.values()]
         check = ctstat_check(
             "ctstat_rule",
-            op=spec.rule.op,
-            lhs=spec.at,
-            rhs=spec.rhs,
-            rule=spec.rule.code,
-            severity=str(spec.rule.severity),
+            op=first.rule.op,
+            lhs=list(at),
+            rhs=rhs,
+            rule=first.rule.code,
+            severity=str(first.rule.severity),
         )
-    return check
+        out.append((check, at))
+    return out
 
 
 @cache
 def element_schemas(catalogue: Catalogue) -> dict[str, ElementSchema]:
-    """One schema per data element: its cells' column checks, its breakdowns and the rules on its cells."""
+    """One schema per data element: its cells as columns, the checks on every cell (>= 0 and whole, or yes/no),
+    its breakdowns and the rules on its cells."""
     import pandera.pandas as pa
 
-    import ctstat.pandera_checks  # noqa: F401 - registers ctstat's checks with pandera
+    from ctstat.pandera_checks import ctstat_check
 
     layout = form_layout(catalogue)
     by_element: dict[str, list[CheckSpec]] = {code: [] for code in catalogue.elements}
@@ -196,22 +226,26 @@ def element_schemas(catalogue: Catalogue) -> dict[str, ElementSchema]:
         columns = {}
         for key in (k for k in layout.keys if element_of(k) == code):
             sheet, cell = layout.address(key)
-            if el.type == "yesno":
-                checks = [pa.Check.isin([0.0, 1.0])]
-            else:
-                checks = [pa.Check.ge(0), pa.Check.ctstat_integer()]
-            columns[key] = pa.Column(float, checks=checks, nullable=True, title=f"{sheet}!{cell}")
-        specs = tuple(by_element[code])
-        extra = [s.rhs for s in specs if isinstance(s.rhs, str) and s.rhs not in columns]
+            columns[key] = pa.Column(float, nullable=True, title=f"{sheet}!{cell}")
+        own = list(columns)
+        # not-integer is said of a cell that is both negative and not whole (the later cell check wins)
+        cell_checks = ("ctstat_yesno",) if el.type == "yesno" else ("ctstat_nonnegative", "ctstat_whole")
+        checks: list[pa.Check] = [ctstat_check(name, cells=own) for name in cell_checks]
+        meanings: list[Meaning] = [CELL_CODES[name] for name in cell_checks]
+        for check, at in _grouped(by_element[code]):
+            checks.append(check)
+            meanings.append(at)
+        extra = [s.rhs for s in by_element[code] if isinstance(s.rhs, str) and s.rhs not in columns]
         schema = pa.DataFrameSchema(
             columns,
-            checks=[_pandera_check(s) for s in specs],
+            checks=checks,
             strict=False,
             name=code,
             title=el.name_vi,
             description=f"{el.name_en} ({el.unit_en}); basis: {el.basis}; catalogue {catalogue.version}",
         )
-        out[code] = ElementSchema(code, schema, specs, (*columns, *dict.fromkeys(extra)))
+        run = pa.DataFrameSchema(checks=checks, strict=False, name=code)
+        out[code] = ElementSchema(code, schema, tuple(meanings), (*columns, *dict.fromkeys(extra)), run)
     return out
 
 
@@ -291,11 +325,12 @@ def describe(catalogue: Catalogue, code: str) -> dict[str, object]:
                 if s.rule is not None
             }
         ),
-        "checks": len(es.specs) + sum(len(c.checks) for c in es.schema.columns.values()),
+        "checks": len(es.schema.checks),
     }
 
 
 __all__ = [
+    "CELL_CODES",
     "CheckSpec",
     "ElementSchema",
     "Ref",

@@ -113,6 +113,7 @@ class Keys:
         self.ledger_path = ledger_path
         self._known: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
         ledger = Ledger(ledger_path)
         try:
             secret = ledger.get_meta("portal_secret")
@@ -125,11 +126,12 @@ class Keys:
         self._secret = bytes.fromhex(secret)
 
     def _hash_of(self, unit: str) -> str | None:
-        ledger = Ledger(self.ledger_path, readonly=True)
-        try:
-            return ledger.token_hashes().get(unit)
-        finally:
-            ledger.close()
+        """The stored hash, read afresh (a token rotated by `ctstat tokens` ends at once) over a connection kept
+        per thread: one indexed read per request, not a ledger opened and closed."""
+        ledger = getattr(self._local, "ledger", None)
+        if ledger is None:
+            ledger = self._local.ledger = Ledger(self.ledger_path, readonly=True)
+        return ledger.token_hash(unit)
 
     def unit_of(self, token: str) -> str | None:
         """The unit whose token this is, or None."""

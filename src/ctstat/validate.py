@@ -22,7 +22,7 @@ from ctstat.messages import make_issue
 from ctstat.period import Period
 from ctstat.plan import Claim
 from ctstat.report import FileReport, Issue, Report, Severity
-from ctstat.schema import COLUMN_CODES, CheckSpec, element_schemas, rule_severity
+from ctstat.schema import CheckSpec, element_schemas, rule_severity
 from ctstat.workbook import Submission
 
 
@@ -37,22 +37,27 @@ def run_schema(
 
     cells: dict[int, dict[str, tuple[str, Any]]] = {}  # row -> cell -> (code, value) of column checks
     frames: dict[int, list[CheckSpec]] = {}  # row -> failed frame checks
+    # floats, every cell a column (what the schemas' column components say, so only their checks are run:
+    # ElementSchema.checks); cell keys as plain objects (pandas' default strings are Arrow arrays, slow to look up
+    # one by one)
+    frame = pd.DataFrame(
+        frame.to_numpy(dtype=float), index=frame.index, columns=pd.Index(list(frame.columns), dtype=object)
+    )
     for es in element_schemas(catalogue).values():
         try:
-            es.schema.validate(frame[list(es.columns)], lazy=True)
+            es.checks.validate(frame[list(es.columns)], lazy=True)
             continue
         except pa.errors.SchemaErrors as exc:
             cases = exc.failure_cases
         if cases["index"].isna().any():  # a check that could not run is a bug of ctstat, never a data fault
             raise RuntimeError(f"schema {es.element}: {cases[cases['index'].isna()].to_dict('records')}")
-        columns = (cases["schema_context"], cases["check"], cases["check_number"], cases["column"])
-        for context, check, number, column, index, value in zip(
-            *columns, cases["index"], cases["failure_case"], strict=True
-        ):
-            if context == "Column":
-                cells.setdefault(int(index), {})[str(column)] = (COLUMN_CODES[str(check).split("(", 1)[0]], value)
+        # one failure case per check and failing row: {cell key: value} of the cells it fails at
+        for number, index, failed in zip(cases["check_number"], cases["index"], cases["failure_case"], strict=True):
+            meaning = es.meanings[int(number)]
+            if isinstance(meaning, str):
+                cells.setdefault(int(index), {}).update((str(k), (meaning, v)) for k, v in failed.items())
             else:
-                frames.setdefault(int(index), []).append(es.specs[int(number)])
+                frames.setdefault(int(index), []).extend(meaning[str(k)] for k in failed)
     layout = form_layout(catalogue)
     below = _dependents(catalogue)
     for i in sorted(cells.keys() | frames.keys()):

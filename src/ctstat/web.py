@@ -14,6 +14,7 @@ JavaScript; errors answer a page or JSON with a reference, never a traceback (th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -22,6 +23,7 @@ import threading
 import time
 import traceback
 from collections import defaultdict, deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -158,10 +160,11 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
         if not p.keys.csrf_ok(request.cookies.get(COOKIE), value):
             raise HTTPProblem(403, "Biểu mẫu đã cũ hoặc không hợp lệ: tải lại trang rồi thử lại.")
 
-    def bearer(request: Request) -> str:
+    async def bearer(request: Request) -> str:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
-        unit = p.keys.unit_of(token) if scheme.lower() == "bearer" and token else None
+        # in a thread: a token seen the first time costs an argon2 verification, which must not stall the others
+        unit = await asyncio.to_thread(p.keys.unit_of, token) if scheme.lower() == "bearer" and token else None
         if unit is None:
             wait = p.sign_ins.hit(_client(request))
             if wait:
@@ -291,7 +294,7 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
     # --- the JSON API -------------------------------------------------------------------------------------------
 
     async def api_submit(request: Request) -> Response:
-        unit = bearer(request)
+        unit = await bearer(request)
         staged, _ = await _receive(request, p, unit)
         up = await _take(p, staged)
         entry = up.report.to_dict()
@@ -311,11 +314,12 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
             )
         return JSONResponse(entry)
 
-    def api_status(request: Request) -> Response:
-        unit = bearer(request)
+    async def api_status(request: Request) -> Response:
+        unit = await bearer(request)
         if not p.is_area(unit):
             raise HTTPProblem(403, "a ward's token cannot read the period's status")
-        return JSONResponse(json.loads(json.dumps(job_status(p.cfg, p.catalogue), default=str)))
+        status = await asyncio.to_thread(job_status, p.cfg, p.catalogue)
+        return JSONResponse(json.loads(json.dumps(status, default=str)))
 
     async def stylesheet(request: Request) -> Response:
         return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
@@ -368,9 +372,15 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
     ]
     from starlette.exceptions import HTTPException
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(p.intake.close)  # the intake thread and its reading workers end with the server
+
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPProblem: problem, Busy: problem, Exception: problem, HTTPException: not_found},
+        lifespan=lifespan,
     )
     app.state.portal = p
     return Hardened(app)
