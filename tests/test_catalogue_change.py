@@ -194,7 +194,14 @@ def test_catalogue_check_refuses_a_layout_change_without_a_new_version(tmp_path:
         env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
     )
     assert out.returncode == 1
-    assert "bump `version`" in out.stdout
+    assert "tăng `version` trong catalogue.yaml" in out.stdout  # Vietnamese by default
+    en = subprocess.run(
+        [*CTSTAT, "catalogue", "check", str(new), "--against", str(ROOT / "indicators"), "--lang", "en"],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    assert en.returncode == 1 and "bump `version`" in en.stdout and "Rows of the form" in en.stdout
 
 
 def test_catalogue_check_finds_rules_no_form_can_keep(tmp_path: Path) -> None:

@@ -120,9 +120,12 @@ def test_an_analyst_applies_the_schemas_to_an_export(catalogue: Catalogue, cfg: 
 
 def test_cli_schema_prints_one_element_and_exports_all(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "ctstat", "schema"]
-    out = subprocess.run([*cmd, "HC02"], capture_output=True, text=True, check=True).stdout
-    assert out.startswith("HC02 Trong đó, số trẻ em có hoàn cảnh đặc biệt được trợ giúp")
+    out = subprocess.run([*cmd, "HC02", "--lang", "en"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("HC02 Trong đó, số trẻ em có hoàn cảnh đặc biệt được trợ giúp (Of whom")
     assert "rule: assisted-exceeds-special (error): HC02 <= HC01" in out and "breakdown:" in out
+    vi = subprocess.run([*cmd, "HC02"], capture_output=True, text=True, check=True).stdout  # Vietnamese by default
+    assert "quy tắc: assisted-exceeds-special (lỗi): HC02 <= HC01" in vi and "phân tổ: ô D25 = tổng các phần" in vi
+    assert "căn cứ: Mô hình hóa" in vi and "breakdown" not in vi
     done = subprocess.run([*cmd, "--export", str(tmp_path / "s")], capture_output=True, text=True, check=True)
     assert len(done.stdout.splitlines()) == 15
     bad = subprocess.run([*cmd, "ZZ99"], capture_output=True, text=True)

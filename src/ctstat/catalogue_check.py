@@ -42,8 +42,17 @@ class CatalogueCheck:
     added: dict[str, list[str]] = field(default_factory=dict)  #: "elements"/"rules"/"indicators"/"charts" -> ids
     removed: dict[str, list[str]] = field(default_factory=dict)
     changed_rules: list[str] = field(default_factory=list)
-    trial_issues: list[str] = field(default_factory=list)  #: what a synthetic form of the new catalogue got
-    problems: list[str] = field(default_factory=list)  #: what must be fixed before publishing
+    #: what a synthetic form of the new catalogue got, and what must be fixed before publishing: (vi, en) each
+    trial: list[tuple[str, str]] = field(default_factory=list)
+    faults: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def trial_issues(self) -> list[str]:
+        return [en for _, en in self.trial]
+
+    @property
+    def problems(self) -> list[str]:
+        return [en for _, en in self.faults]
 
     @property
     def layout_changed(self) -> bool:
@@ -62,6 +71,8 @@ class CatalogueCheck:
             "changed_rules": self.changed_rules,
             "trial_issues": self.trial_issues,
             "problems": self.problems,
+            "trial_issues_vi": [vi for vi, _ in self.trial],
+            "problems_vi": [vi for vi, _ in self.faults],
         }
 
 
@@ -89,14 +100,23 @@ def check_catalogue(new: Catalogue, old: Catalogue | None = None, trial: bool = 
         result.old_template_version = old.template_version
         _diff(result, new, old)
         if result.layout_changed and new.version == old.version:
-            result.problems.append(
-                f"the form changes but version is still {new.version!r}: bump `version` in catalogue.yaml, so that "
-                "forms of the old layout are told apart"
+            result.faults.append(
+                (
+                    f"biểu mẫu thay đổi nhưng `version` vẫn là {new.version!r}: tăng `version` trong catalogue.yaml "
+                    "để phân biệt biểu mẫu theo bố cục cũ",
+                    f"the form changes but version is still {new.version!r}: bump `version` in catalogue.yaml, so "
+                    "that forms of the old layout are told apart",
+                )
             )
     if trial:
-        result.trial_issues = trial_form(new)
-        if result.trial_issues:
-            result.problems.append("a synthetic form of this catalogue does not validate clean (see the trial)")
+        result.trial = trial_form(new)
+        if result.trial:
+            result.faults.append(
+                (
+                    "một biểu mẫu tổng hợp thử theo danh mục này không qua kiểm tra (xem phần thử)",
+                    "a synthetic form of this catalogue does not validate clean (see the trial)",
+                )
+            )
     return result
 
 
@@ -132,8 +152,9 @@ def _diff(result: CatalogueCheck, new: Catalogue, old: Catalogue) -> None:
     result.changed_rules = sorted(c for c in tn.keys() & to.keys() if tn[c] != to[c])
 
 
-def trial_form(cat: Catalogue) -> list[str]:
-    """Write one synthetic form of `cat`, read it back and validate it: the issues it gets (none, if sound)."""
+def trial_form(cat: Catalogue) -> list[tuple[str, str]]:
+    """Write one synthetic form of `cat`, read it back and validate it: the issues it gets (none, if sound), in
+    Vietnamese and English."""
     from ctstat.errors import CatalogueError
     from ctstat.period import Period
     from ctstat.pipeline import validate_paths
@@ -147,6 +168,6 @@ def trial_form(cat: Catalogue) -> list[str]:
         try:
             path = write_ward(Path(tmp), cat, h, unit, period)
         except CatalogueError as exc:
-            return [str(exc)]
+            return [(str(exc), str(exc))]
         report = validate_paths([path], cat, period)
-    return [f"{i.where} {i.code}: {i.message('en')}".strip() for i in report.issues]
+    return [tuple(f"{i.where} {i.code}: {i.message(lang)}".strip() for lang in ("vi", "en")) for i in report.issues]  # type: ignore[misc]

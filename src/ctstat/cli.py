@@ -85,8 +85,8 @@ def _emit_json(doc: Any) -> None:
     sys.stdout.flush()
 
 
-def _fail(exc: CtstatError) -> typer.Exit:
-    """The one place domain errors become exit code 2."""
+def _fail(exc: CtstatError, lang: str | None = None) -> typer.Exit:
+    """The one place domain errors become exit code 2 (located problems in the command's language)."""
     from ctstat.render import make_consoles
 
     _, err = make_consoles()
@@ -95,8 +95,12 @@ def _fail(exc: CtstatError) -> typer.Exit:
     from ctstat.messages import printable
 
     err.print(Text.assemble(("ctstat:", "bold red"), " ", printable(str(exc))))
+    try:
+        shown = _lang(lang)
+    except CtstatError:
+        shown = "vi"
     for issue in exc.issues:
-        err.print(f"  {printable(issue.message('en'))}")
+        err.print(f"  {printable(issue.message(shown))}")
     return typer.Exit(2)
 
 
@@ -161,6 +165,7 @@ def template(
     period: Annotated[str, typer.Option(help="2025, 2025-H1 or 2025-H2.")],
     out: Annotated[Path, typer.Option(help="The .xlsx file to write.", dir_okay=False)],
     units: UnitsOpt = None,
+    lang: LangOpt = None,
     catalogue: CatalogueOpt = None,
 ) -> None:
     """Write the blank report form of one ward/commune for one period.
@@ -171,9 +176,10 @@ def template(
         from ctstat.catalogue import load_catalogue
         from ctstat.pipeline import make_template
 
+        _lang(lang)
         path = make_template(unit, period, out, load_catalogue(catalogue), units)
     except CtstatError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, lang) from None
     typer.echo(str(path))
 
 
@@ -217,6 +223,7 @@ def catalogue_check(
         ),
     ] = None,
     as_json: JsonOpt = False,
+    lang: LangOpt = None,
 ) -> None:
     """Check a catalogue folder: every problem located (file, YAML path); with --against, the form's rows added,
     removed and moved, the rules and indicators changed and the template version; and one synthetic form of the
@@ -230,15 +237,16 @@ def catalogue_check(
         from ctstat.catalogue_check import check_catalogue
         from ctstat.render import make_consoles, render_catalogue_check
 
+        shown = _lang(lang)
         new = load_catalogue(directory)
         old = load_catalogue(against) if against else None
         result = check_catalogue(new, old)
         if as_json:
             _emit_json(result.to_dict())
         else:
-            render_catalogue_check(result, make_consoles()[0])
+            render_catalogue_check(result, make_consoles()[0], shown)
     except CtstatError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, lang) from None
     raise typer.Exit(1 if result.problems else 0)
 
 
@@ -252,6 +260,7 @@ def schema(
         ),
     ] = None,
     as_json: JsonOpt = False,
+    lang: LangOpt = None,
     catalogue: CatalogueOpt = None,
 ) -> None:
     """Show the pandera schema of a data element in words (cells, checks, breakdowns, rules, basis), or export
@@ -263,6 +272,7 @@ def schema(
         from ctstat.catalogue import load_catalogue
         from ctstat.schema import describe, export_schemas
 
+        shown = _lang(lang)
         cat = load_catalogue(catalogue)
         if element is not None and element not in cat.elements:
             raise CtstatError(f"no element {element!r} in the catalogue (known: {', '.join(cat.elements)})")
@@ -270,19 +280,25 @@ def schema(
             for path in export_schemas(cat, export):
                 typer.echo(str(path))
             return
-        docs = [describe(cat, code) for code in ([element] if element else list(cat.elements))]
+        docs = [describe(cat, code, shown) for code in ([element] if element else list(cat.elements))]
         if as_json:
             _emit_json(docs if element is None else docs[0])
             return
+        words = (
+            {"basis": "căn cứ", "cells": "ô", "breakdown": "phân tổ", "rule": "quy tắc"}
+            if shown == "vi"
+            else {"basis": "basis", "cells": "cells", "breakdown": "breakdown", "rule": "rule"}
+        )
         for doc in docs:
-            typer.echo(f"{doc['element']} {doc['name_vi']} ({doc['name_en']}, {doc['unit']}; basis: {doc['basis']})")
-            typer.echo(f"  cells: {doc['cells']}")
+            names = f"{doc['name_vi']} ({doc['name_en']}, " if shown == "en" else f"{doc['name_vi']} ("
+            typer.echo(f"{doc['element']} {names}{doc['unit']}; {words['basis']}: {doc['basis']})")
+            typer.echo(f"  {words['cells']}: {doc['cells']}")
             for line in doc["breakdowns"]:  # type: ignore[attr-defined]
-                typer.echo(f"  breakdown: {line}")
+                typer.echo(f"  {words['breakdown']}: {line}")
             for line in doc["rules"]:  # type: ignore[attr-defined]
-                typer.echo(f"  rule: {line}")
+                typer.echo(f"  {words['rule']}: {line}")
     except CtstatError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, lang) from None
 
 
 @app.command()

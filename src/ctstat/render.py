@@ -357,42 +357,67 @@ def catalogue_to_dict(cat: Catalogue) -> dict[str, Any]:
     }
 
 
-def render_catalogue_check(result: Any, console: Console) -> None:
+def render_catalogue_check(result: Any, console: Console, lang: str = "vi") -> None:
     """What a catalogue change does to the form, then whether it may be published."""
+    vi = lang == "vi"
     if result.old_template_version is None:
-        console.print(f"Catalogue {result.version}: form version {result.template_version}.")
-    elif result.layout_changed:
         console.print(
-            Text(
-                f"The form changes: {result.old_template_version} -> {result.template_version}. Forms of the old "
-                "version will be reported template-version: send every ward the new form.",
-                style="bold yellow",
-            )
+            f"Danh mục {result.version}: biểu mẫu phiên bản {result.template_version}."
+            if vi
+            else f"Catalogue {result.version}: form version {result.template_version}."
         )
+    elif result.layout_changed:
+        text = (
+            f"Biểu mẫu thay đổi: {result.old_template_version} -> {result.template_version}. Biểu mẫu theo phiên "
+            "bản cũ sẽ bị báo template-version: gửi biểu mẫu mới cho mọi xã."
+            if vi
+            else f"The form changes: {result.old_template_version} -> {result.template_version}. Forms of the old "
+            "version will be reported template-version: send every ward the new form."
+        )
+        console.print(Text(text, style="bold yellow"))
     else:
-        console.print(f"The form does not change ({result.template_version}); forms already sent stay valid.")
+        console.print(
+            f"Biểu mẫu không đổi ({result.template_version}); các biểu mẫu đã gửi vẫn dùng được."
+            if vi
+            else f"The form does not change ({result.template_version}); forms already sent stay valid."
+        )
     if result.rows:
-        table = Table(title="Rows of the form", show_lines=False)
-        for col in ("", "Mã số", "Dòng", "Trước", "Sau"):
+        table = Table(title="Các dòng của biểu mẫu" if vi else "Rows of the form", show_lines=False)
+        for col in ("", "Mã số", "Dòng", "Trước", "Sau") if vi else ("", "Code", "Row", "Before", "After"):
             table.add_column(col, overflow="fold")
         marks = {"added": "+", "removed": "-", "moved": "~", "changed": "≠"}
         for r in result.rows:
             table.add_row(marks[r.kind], r.code, printable(r.label), r.old, r.new)
         console.print(table)
-        console.print(f"Cells: {result.cells_added} added, {result.cells_removed} removed, {result.cells_moved} moved.")
-    for what, ids in result.added.items():
-        console.print(f"+ {what}: {', '.join(ids)}")
-    for what, ids in result.removed.items():
-        console.print(f"- {what}: {', '.join(ids)}")
+        console.print(
+            f"Ô: thêm {result.cells_added}, bỏ {result.cells_removed}, chuyển chỗ {result.cells_moved}."
+            if vi
+            else f"Cells: {result.cells_added} added, {result.cells_removed} removed, {result.cells_moved} moved."
+        )
+    names = {"elements": "chỉ tiêu dữ liệu", "rules": "quy tắc", "indicators": "chỉ số", "charts": "biểu đồ"}
+    for mark, changes in (("+", result.added), ("-", result.removed)):
+        for what, ids in changes.items():
+            console.print(f"{mark} {names.get(what, what) if vi else what}: {', '.join(ids)}")
     if result.changed_rules:
-        console.print(f"≠ rules: {', '.join(result.changed_rules)}")
-    if result.trial_issues:
-        console.print(Text("A synthetic form of this catalogue does not validate clean:", style="bold red"))
-        for line in result.trial_issues[:20]:
-            console.print(f"  {printable(line)}")
+        console.print(f"≠ {'quy tắc' if vi else 'rules'}: {', '.join(result.changed_rules)}")
+    if result.trial:
+        head = (
+            "Một biểu mẫu tổng hợp thử theo danh mục này không qua kiểm tra:"
+            if vi
+            else "A synthetic form of this catalogue does not validate clean:"
+        )
+        console.print(Text(head, style="bold red"))
+        for pair in result.trial[:20]:
+            console.print(f"  {printable(pair[0] if vi else pair[1])}")
     else:
-        console.print("Trial: a synthetic form was written, read back and validated clean.")
-    for p in result.problems:
-        console.print(Text(f"✗ {p}", style="bold red"))
-    if not result.problems:
-        console.print(Text("✓ The catalogue can be published.", style="bold green"))
+        console.print(
+            "Thử: một biểu mẫu tổng hợp đã được ghi, đọc lại và kiểm tra: không có lỗi."
+            if vi
+            else "Trial: a synthetic form was written, read back and validated clean."
+        )
+    for pair in result.faults:
+        console.print(Text(f"✗ {pair[0] if vi else pair[1]}", style="bold red"))
+    if not result.faults:
+        console.print(
+            Text("✓ Danh mục có thể phát hành." if vi else "✓ The catalogue can be published.", style="bold green")
+        )

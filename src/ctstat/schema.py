@@ -1,10 +1,11 @@
 """The pandera schemas of the catalogue, one per data element (pure: no I/O).
 
 A batch is one wide frame: a row per submission, a column per form cell (`element/row/col`), floats with NaN where
-a cell is blank, unreadable or already reported. An element's schema holds its cells' column checks (>= 0, whole,
-yes/no), its breakdowns (exclusive parts add up, overlapping ones bound the total) and the catalogue's rules on its
-cells, all built-in or registered pandera checks (`ctstat.pandera_checks`), so each schema round-trips through
-pandera's YAML. A failure maps to an issue by one lookup: its check's position gives the `CheckSpec`.
+a cell is blank, unreadable or already reported. An element's schema holds its cells as columns and frame checks,
+each over many cells at once (pandera's cost is per check): its cells' values (>= 0 and whole, or yes/no), each
+layer of its breakdowns (exclusive parts add up, overlapping ones bound the total) and each catalogue rule on its
+cells, all registered pandera checks (`ctstat.pandera_checks`), so each schema round-trips through pandera's YAML.
+A failure maps to an issue by one lookup: its check's position and the failing cell give the `CheckSpec`.
 """
 
 from __future__ import annotations
@@ -298,33 +299,46 @@ def export_schemas(catalogue: Catalogue, out: Path) -> list[Path]:
     return written
 
 
-def describe(catalogue: Catalogue, code: str) -> dict[str, object]:
-    """One element's schema in words: its cells, their checks, its breakdowns and rules, and their basis."""
+def describe(catalogue: Catalogue, code: str, lang: str = "en") -> dict[str, object]:
+    """One element's schema in words (in `lang`, "vi" or "en"): its cells, their checks, its breakdowns and rules,
+    and their basis."""
+    from ctstat.vocab import basis_label
+
     es = element_schemas(catalogue)[code]
     el = catalogue.elements[code]
     layout = form_layout(catalogue)
     own = [k for k in es.columns if element_of(k) == code]
     first, last = layout.address(own[0]), layout.address(own[-1])
-    cells = "a whole number >= 0" if el.type != "yesno" else "1 (yes) or 0 (no)"
+    where = f"{first[0]}!{first[1]}..{last[1]}"
+    vi = lang == "vi"
+    if vi:
+        value = "số nguyên >= 0" if el.type != "yesno" else "1 (có) hoặc 0 (không)"
+        cells = f"{len(own)} ô, {where}, mỗi ô là {value} hoặc để trống"
+    else:
+        value = "a whole number >= 0" if el.type != "yesno" else "1 (yes) or 0 (no)"
+        cells = f"{len(own)} cells, {where}, each {value} or blank"
+
+    def breakdown(s: CheckSpec) -> str:
+        at = layout.address(s.at)[1]
+        if vi:
+            how = "= tổng các phần" if s.kind == "sum" else "nằm giữa phần lớn nhất và tổng các phần"
+            return f"ô {at} {how}: {s.label_vi}"
+        how = "=" if s.kind == "sum" else "between max and sum of"
+        return f"{how} parts at {at}: {s.label_en}"
+
+    def rule(r: Rule) -> str:
+        sev = ("lỗi" if r.severity == Severity.ERROR else "cảnh báo") if vi else str(r.severity)
+        return f"{r.code} ({sev}): {r.lhs} {r.op} {r.rhs}: {r.message_vi if vi else r.message_en}"
+
     return {
         "element": code,
         "name_vi": el.name_vi,
         "name_en": el.name_en,
-        "unit": el.unit_en,
-        "basis": el.basis,
-        "cells": f"{len(own)} cells, {first[0]}!{first[1]}..{last[1]}, each {cells} or blank",
-        "breakdowns": [
-            f"{'=' if s.kind == 'sum' else 'between max and sum of'} parts at {layout.address(s.at)[1]}: {s.label_en}"
-            for s in es.specs
-            if s.kind != "rule"
-        ],
-        "rules": sorted(
-            {
-                f"{s.rule.code} ({s.rule.severity}): {s.rule.lhs} {s.rule.op} {s.rule.rhs}: {s.rule.message_en}"
-                for s in es.specs
-                if s.rule is not None
-            }
-        ),
+        "unit": el.unit_vi if vi else el.unit_en,
+        "basis": basis_label(el.basis, "vi" if vi else "en"),
+        "cells": cells,
+        "breakdowns": [breakdown(s) for s in es.specs if s.kind != "rule"],
+        "rules": sorted({rule(s.rule) for s in es.specs if s.rule is not None}),
         "checks": len(es.schema.checks),
     }
 

@@ -35,7 +35,7 @@ def run_schema(
     them are consequences, named in that cell's issue instead of reported one by one."""
     import pandera.pandas as pa
 
-    cells: dict[int, dict[str, tuple[str, Any]]] = {}  # row -> cell -> (code, value) of column checks
+    cells: dict[int, dict[str, tuple[str, Any]]] = {}  # row -> cell -> (code, value) of cell checks
     frames: dict[int, list[CheckSpec]] = {}  # row -> failed frame checks
     # floats, every cell a column (what the schemas' column components say, so only their checks are run:
     # ElementSchema.checks); cell keys as plain objects (pandas' default strings are Arrow arrays, slow to look up
