@@ -132,8 +132,22 @@ def test_python_dash_m_runs() -> None:
 
 
 def test_commands_that_talk_to_people_take_lang(runner: CliRunner) -> None:
-    for name in ("validate", "indicators", "synth", "rollup", "run", "status", "export"):
+    for name in ("validate", "template", "indicators", "schema", "synth", "rollup", "run", "status", "export"):
         assert "--lang" in runner.invoke(app, [name, "--help"]).output, name
+    assert "--lang" in runner.invoke(app, ["catalogue", "check", "--help"]).output
+
+
+def test_every_option_has_its_help_in_vietnamese() -> None:
+    from ctstat.cli import OPTION_HELP_VI, _commands, command
+
+    vi = [p for c in _commands(command("vi")) for p in c.params if getattr(p, "help", None)]
+    en = [p for c in _commands(command("en")) for p in c.params if getattr(p, "help", None)]
+    assert len(vi) == len(en) > 60
+    untranslated = sorted({p.help for p in vi if p.help not in OPTION_HELP_VI.values()})
+    assert untranslated == []  # an option added without its Vietnamese text is caught here
+    assert {p.help for p in en} <= set(OPTION_HELP_VI)
+    out = subprocess.run([sys.executable, "-m", "ctstat", "rollup", "--help"], capture_output=True, text=True).stdout
+    assert "Vẫn tổng hợp khi còn xã thiếu" in out and "Roll up even if" not in out
 
 
 def test_help_is_english_with_lang_en() -> None:

@@ -598,7 +598,7 @@ def main() -> None:
         sys.argv.remove("--debug")
         os.environ["CTSTAT_DEBUG"] = "1"
     try:
-        app()
+        command()()
     except SystemExit:
         raise
     except KeyboardInterrupt:
@@ -703,6 +703,92 @@ HELP_VI = {
 }
 
 
+#: the options' help in Vietnamese, by their English text (a test checks every option has one)
+OPTION_HELP_VI = {
+    "Workbooks, or folders searched recursively.": "Các tệp báo cáo, hoặc thư mục (tìm cả trong thư mục con).",
+    "Expected period (2025, 2025-H1, 2025-H2).": "Kỳ báo cáo phải có (2025, 2025-H1, 2025-H2).",
+    "Administrative-unit list: 2025-06-30 (three tiers) or 2025-07-01 (two tiers). Default: the list in force "
+    "during the period; required for 2025 (the year spans the reform).": "Danh mục đơn vị hành chính: "
+    "2025-06-30 (ba cấp) hoặc 2025-07-01 (hai cấp). Mặc định: danh mục có hiệu lực trong kỳ; bắt buộc với kỳ 2025 "
+    "(năm có sắp xếp lại đơn vị).",
+    "Print one JSON document on stdout.": "In ra một văn bản JSON (cho máy đọc).",
+    "Write a marked-up copy of each file with issues into this folder.": "Ghi bản đánh dấu lỗi của mỗi tệp có lỗi "
+    "vào thư mục này.",
+    "Language of messages: vi (default) or en; also CTSTAT_LANG.": "Ngôn ngữ: vi (mặc định) hoặc en; hoặc đặt "
+    "CTSTAT_LANG.",
+    "Processes reading files (0 = one per core).": "Số tiến trình đọc tệp (0 = mỗi lõi một tiến trình).",
+    "Catalogue folder (default: the one shipped with ctstat).": "Thư mục danh mục chỉ tiêu (mặc định: danh mục đi "
+    "kèm ctstat).",
+    "Commune code (5 digits, e.g. 00301).": "Mã xã, phường (5 chữ số, ví dụ 00301).",
+    "2025, 2025-H1 or 2025-H2.": "2025, 2025-H1 hoặc 2025-H2.",
+    "The .xlsx file to write.": "Tệp .xlsx sẽ ghi.",
+    "An element code; all of them if left out.": "Mã một chỉ tiêu dữ liệu; bỏ trống để xem tất cả.",
+    "Write every element's schema as pandera YAML into this folder.": "Ghi lược đồ pandera (YAML) của mọi chỉ "
+    "tiêu dữ liệu vào thư mục này.",
+    "A commune, district or province code, or VN for the whole country.": "Mã xã, huyện hoặc tỉnh, hoặc VN cho "
+    "cả nước.",
+    "Folder to write the forms into.": "Thư mục ghi các biểu mẫu.",
+    "Random seed: the same seed gives the same files.": "Hạt giống ngẫu nhiên: cùng hạt giống cho cùng các tệp.",
+    "Processes writing files (0 = one per core).": "Số tiến trình ghi tệp (0 = mỗi lõi một tiến trình).",
+    "Ward submissions and/or district rollup workbooks.": "Báo cáo của xã và/hoặc tệp tổng hợp cấp huyện.",
+    "The period rolled up (2025, 2025-H1, 2025-H2).": "Kỳ tổng hợp (2025, 2025-H1, 2025-H2).",
+    "Folder for the workbooks and the manifest.": "Thư mục ghi các tệp tổng hợp và tệp kê khai (manifest).",
+    "District (3 digits) or province (2 digits) rolled up; default: inferred from the inputs.": "Huyện (3 chữ "
+    "số) hoặc tỉnh (2 chữ số) được tổng hợp; mặc định: suy ra từ các tệp.",
+    "Roll up even if wards are missing or invalid (marked partial).": "Vẫn tổng hợp khi còn xã thiếu hoặc không "
+    "hợp lệ (ghi rõ là chưa đầy đủ).",
+    "Deadline (YYYY-MM-DD): files received later are marked late.": "Hạn nộp (YYYY-MM-DD): tệp nhận sau hạn được "
+    "ghi là nộp muộn.",
+    "Timestamp printed in the outputs (default: when the last input was received, so the same files give the same "
+    "bytes).": "Thời điểm in trên báo cáo (mặc định: lúc nhận tệp sau cùng, để cùng các tệp cho cùng kết quả).",
+    "ctstat.toml (default: ./ctstat.toml if present).": "Tệp cấu hình ctstat.toml (mặc định: ./ctstat.toml nếu có).",
+    "Overrides 'period' of the config.": "Thay 'period' (kỳ) của cấu hình.",
+    "Overrides 'unit': the district or province rolled up.": "Thay 'unit': huyện hoặc tỉnh được tổng hợp.",
+    "Overrides 'inbox': the folder wards' files arrive in.": "Thay 'inbox': thư mục nhận tệp của các xã.",
+    "Overrides 'out': ledger, marked-up copies, workbooks.": "Thay 'out': sổ theo dõi, bản đánh dấu lỗi, tệp tổng hợp.",
+    "Overrides 'deadline' (YYYY-MM-DD).": "Thay 'deadline' (hạn nộp, YYYY-MM-DD).",
+    "Overrides 'log': the JSON-lines event log.": "Thay 'log': nhật ký sự kiện (JSON, mỗi dòng một sự kiện).",
+    "At the deadline, roll up what is there.": "Đến hạn thì tổng hợp những gì đã có.",
+    "Processes reading files.": "Số tiến trình đọc tệp.",
+    "Overrides 'unit'.": "Thay 'unit' (đơn vị).",
+    "Overrides 'inbox'.": "Thay 'inbox' (thư mục nhận tệp).",
+    "Overrides 'out'.": "Thay 'out' (thư mục kết quả).",
+    "The CSV to write (unit,name,token); must not exist yet.": "Tệp CSV sẽ ghi (đơn vị, tên, mã); chưa được có sẵn.",
+    "Replace this unit's token (repeatable; 'all' for every unit).": "Cấp mã mới thay mã cũ của đơn vị này (nêu "
+    "nhiều lần được; 'all' cho mọi đơn vị).",
+    "Address to listen on (behind nginx: 127.0.0.1).": "Địa chỉ lắng nghe (khi đứng sau nginx: 127.0.0.1).",
+    "Port to listen on.": "Cổng lắng nghe.",
+    "The .csv or .parquet file to write.": "Tệp .csv hoặc .parquet sẽ ghi.",
+    "Every period in the ledger.": "Mọi kỳ có trong sổ.",
+    "The catalogue folder to check.": "Thư mục danh mục chỉ tiêu cần kiểm tra.",
+    "The catalogue now in use (a copy made before editing): show what the change does.": "Danh mục đang dùng (bản "
+    "sao trước khi sửa): cho thấy thay đổi làm gì với biểu mẫu.",
+    "Print the version and exit.": "In phiên bản rồi thoát.",
+    "Show the traceback of an internal error (also CTSTAT_DEBUG=1).": "Hiện chi tiết (traceback) của lỗi nội bộ "
+    "(hoặc đặt CTSTAT_DEBUG=1).",
+}
+
+
+def command(lang: str | None = None) -> Any:
+    """The app as a click command, its options' help in `lang` (default: the line's --lang, else CTSTAT_LANG,
+    else Vietnamese). Typer makes its options afresh from the signatures, so their texts are put in Vietnamese
+    here, on the command it built."""
+    import typer.main
+
+    cmd = typer.main.get_command(app)
+    if (lang or _help_lang(sys.argv[1:])) == "vi":
+        for sub in _commands(cmd):
+            for param in sub.params:
+                if getattr(param, "help", None):
+                    param.help = OPTION_HELP_VI.get(param.help, param.help)
+    return cmd
+
+
+def _commands(cmd: Any) -> list[Any]:
+    """A click command and every command under it."""
+    return [cmd, *(c for sub in getattr(cmd, "commands", {}).values() for c in _commands(sub))]
+
+
 def _help_lang(argv: list[str]) -> str:
     """The language of --help: the line's --lang, else CTSTAT_LANG, else Vietnamese."""
     value = os.environ.get("CTSTAT_LANG", "vi")
@@ -715,7 +801,7 @@ def _help_lang(argv: list[str]) -> str:
 
 
 def _localise_help(lang: str) -> None:
-    """Command help in `lang` (the option texts stay English for now)."""
+    """Command help in `lang` (written in English, put in Vietnamese here; the options' help: `command`)."""
     if lang != "vi":
         return
     app.info.help = (
