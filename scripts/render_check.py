@@ -4,10 +4,12 @@ Builds a district workbook (Quận Hoàng Mai, 14 wards), a province workbook (L
 workbook (Hà Nội, 30 districts: `--city`, slower) and a marked-up copy of a faulty form; converts each to PDF with
 LibreOffice (`soffice`, Debian libreoffice-calc-nogui) and to PNG pages with `pdftoppm` (poppler-utils) for a
 person to look at; and checks, from `pdftotext`:
-- every sheet's title is printed;
+- every sheet's title is printed, and each sheet begins with its title: the page after a signed sheet's
+  signature block (which comes once, after its last row) starts the next sheet;
 - the signature block ("Người lập biểu" with "Thủ trưởng đơn vị") is printed once per signed sheet, both on one page;
-- the page count stays within a bound.
-Exit 1 if a check fails. Not part of `make test`: CI does not install LibreOffice.
+- the page count stays within a bound;
+- the marked-up copy's first page lists the issues and names the unit and period.
+Exit 1 if a check fails. `tests/test_render.py` runs the same checks in `make test` (CI installs LibreOffice).
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ def check_rollup(pdf: Path, sheets: list[str], max_pages: int) -> list[str]:
     for i in signers:
         if "Thủ trưởng đơn vị" not in text[i]:
             problems.append(f"{pdf.name}: page {i + 1} has 'Người lập biểu' without 'Thủ trưởng đơn vị'")
+    titles = ["CÁC CHỈ TIÊU THỐNG KÊ", "SỐ LIỆU THEO ĐƠN VỊ", "TÌNH HÌNH NỘP BÁO CÁO", "BIỂU", *sheets]
+    for i in signers[:-1]:  # a signed sheet ends with its signatures: the next page starts the next sheet
+        if i + 1 < len(text) and not any(t in text[i + 1] for t in titles):
+            problems.append(f"{pdf.name}: page {i + 2} starts a sheet but shows no sheet title")
+    if text and "BÁO CÁO TỔNG HỢP" not in text[0]:
+        problems.append(f"{pdf.name}: the first page is not the cover")
     return problems
 
 

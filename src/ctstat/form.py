@@ -565,8 +565,13 @@ def _lines(text: str, width: int) -> int:
 def signature(ws: Worksheet, st: Styles, row: int, last: int, left: str = "Người lập biểu", left_col: int = 0) -> None:
     mid = max(last // 2, 3)
     last = max(last, mid + 1)
-    ws.write(row, left_col, left, st.sign_head)
-    ws.write(row + 1, left_col, "(Ký, ghi rõ họ tên)", st.sign_note)
+    # each text held in a merged range: text left to overflow its cell is printed, clipped, on the next page too
+    right = max(left_col, mid - 1)
+    for r, text, style in ((row, left, st.sign_head), (row + 1, "(Ký, ghi rõ họ tên)", st.sign_note)):
+        if right > left_col:
+            ws.merge_range(r, left_col, r, right, text, style)
+        else:
+            ws.write(r, left_col, text, style)
     ws.merge_range(row - 1, mid, row - 1, last, "..........., ngày ..... tháng ..... năm .......", st.sign_note)
     ws.merge_range(row, mid, row, last, "Thủ trưởng đơn vị", st.sign_head)
     ws.merge_range(row + 1, mid, row + 1, last, "(Ký, đóng dấu, ghi rõ họ tên)", st.sign_note)
