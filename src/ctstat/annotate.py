@@ -31,6 +31,7 @@ from ctstat.workbook import Submission
 RESULT_SHEET = "Kết quả kiểm tra"
 FILL = {Severity.ERROR: "#FFC7CE", Severity.WARNING: "#FFE699"}
 SUFFIX = ".kiem-tra.xlsx"
+MESSAGE_WIDTH = 70  #: characters of the "what to fix" column of the result sheet
 _UNSAFE = re.compile(r"[^\w.\-() ]", re.UNICODE)
 
 
@@ -213,16 +214,14 @@ def _result_sheet(
     def write(wb: Any, st: Any) -> None:
         ws = wb.add_worksheet(RESULT_SHEET)
         vi = lang == "vi"
-        head = wb.add_format({"bold": True, "font_name": "Times New Roman", "border": 1, "bg_color": "#DDEBF7"})
-        cell = wb.add_format({"font_name": "Times New Roman", "border": 1, "valign": "top", "text_wrap": True})
-        link = wb.add_format({"font_name": "Times New Roman", "border": 1, "valign": "top", "font_color": "#0563C1"})
+        base = {"font_name": "Times New Roman", "font_size": 12}  # printed near 100%: legible as the form itself
+        head = wb.add_format({**base, "bold": True, "border": 1, "bg_color": "#DDEBF7"})
+        cell = wb.add_format({**base, "border": 1, "valign": "top", "text_wrap": True})
+        link = wb.add_format({**base, "border": 1, "valign": "top", "font_color": "#0563C1"})
         link.set_underline(1)
-        sev_fmt = {
-            s: wb.add_format({"font_name": "Times New Roman", "border": 1, "valign": "top", "bg_color": c})
-            for s, c in FILL.items()
-        }
-        title = wb.add_format({"bold": True, "font_size": 14, "font_name": "Times New Roman"})
-        plain = wb.add_format({"font_name": "Times New Roman"})
+        sev_fmt = {s: wb.add_format({**base, "border": 1, "valign": "top", "bg_color": c}) for s, c in FILL.items()}
+        title = wb.add_format({**base, "bold": True, "font_size": 14})
+        plain = wb.add_format(base)
         file_name = printable(Path(rep.path).name, 120)
         ws.write_string(0, 0, f"Kết quả kiểm tra tệp {file_name}" if vi else f"Validation of {file_name}", title)
         who = " - ".join(x for x in (rep.unit or "", rep.unit_name or "", rep.period or "") if x)
@@ -265,8 +264,10 @@ def _result_sheet(
             ws.write_string(r, 4, issue.code, cell)
             text = issue.message(lang)
             ws.write_string(r, 5, text, cell)
-            ws.set_row(r, 15 * max(1, _lines(text, 88)))
-        for c, width in enumerate((10, 16, 9, 14, 22, 90)):
+            # the row as tall as its longest wrapped text (the message, or a long code)
+            ws.set_row(r, 16 * max(1, _lines(text, MESSAGE_WIDTH - 4), _lines(issue.code, 20)))
+        # about as wide as A4 landscape at 100%: fit-to-width then leaves the text legible
+        for c, width in enumerate((9, 11, 7, 11, 22, MESSAGE_WIDTH)):
             ws.set_column(c, c, width)
         ws.freeze_panes(5, 0)
         ws.set_landscape()

@@ -37,7 +37,12 @@ COVER_FIELDS: tuple[CoverField, ...] = (
     CoverField("province", "Tỉnh/thành phố", "Province/city", 8),
     CoverField("period", "Kỳ báo cáo", "Reporting period", 9),
     CoverField("vintage", "Danh mục đơn vị hành chính áp dụng", "Administrative-unit list", 10),
-    CoverField("template_version", "Phiên bản biểu mẫu", "Form version", 11),
+    CoverField(
+        "template_version",
+        "Phiên bản biểu mẫu (mã để ctstat đối chiếu, không sửa)",
+        "Form version (the code ctstat checks; do not edit)",
+        11,
+    ),
     CoverField("catalogue_version", "Phiên bản danh mục chỉ tiêu", "Catalogue version", 12),
     CoverField("report_date", "Ngày lập báo cáo", "Date of report", 13, editable=True),
     CoverField("preparer", "Người lập biểu", "Prepared by", 14, editable=True),
