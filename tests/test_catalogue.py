@@ -101,5 +101,9 @@ def test_cli_reports_a_bad_catalogue_with_exit_2_and_no_traceback(tmp_path: Path
     (d / "catalogue.yaml").write_text(text, encoding="utf-8")
     result = runner.invoke(app, ["indicators", "--catalogue", str(d)])
     assert result.exit_code == 2
-    assert "catalogue.yaml: version: is required" in result.output
+    # Vietnamese by default, English with --lang en; located either way
+    assert "danh mục chỉ tiêu không hợp lệ" in result.output
+    assert "catalogue.yaml: version: bắt buộc phải có" in result.output
     assert "Traceback" not in result.output
+    english = runner.invoke(app, ["indicators", "--catalogue", str(d), "--lang", "en"])
+    assert english.exit_code == 2 and "catalogue.yaml: version: is required" in english.output

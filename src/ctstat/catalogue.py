@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -251,30 +251,40 @@ class _Checker:
         self.file = ""
         self.digest = hashlib.sha256()  #: of every file read, in reading order
 
-    def bad(self, loc: str, detail: str) -> None:
-        text = f"{self.file}: {loc}: {detail}" if loc else f"{self.file}: {detail}"
-        self.issues.append(make_issue("catalogue-invalid", detail=text, path=self.file, loc=loc))
+    def bad(self, loc: str, detail: str, vi: str | None = None) -> None:
+        """A located problem: `detail` in English, `vi` in Vietnamese (the English text when not given)."""
+        where = f"{self.file}: {loc}: " if loc else f"{self.file}: "
+        issue = make_issue("catalogue-invalid", detail=where + (vi or detail), detail_en=where + detail, path=self.file)
+        self.issues.append(replace(issue, loc=loc))
 
     def get(self, obj: Any, key: str, loc: str, kind: type | tuple[type, ...] = str, required: bool = True) -> Any:
         if not isinstance(obj, dict):
-            self.bad(loc, "expected a mapping")
+            self.bad(loc, "expected a mapping", "phải là một bảng khóa: giá trị")
             return None
         if key not in obj or obj[key] is None:
             if required:
-                self.bad(f"{loc}.{key}".lstrip("."), "is required")
+                self.bad(f"{loc}.{key}".lstrip("."), "is required", "bắt buộc phải có")
             return None
         value = obj[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            self.bad(f"{loc}.{key}".lstrip("."), f"expected {_kind_name(names)}, got {value!r}")
+            self.bad(
+                f"{loc}.{key}".lstrip("."),
+                f"expected {_kind_name(names)}, got {value!r}",
+                f"phải là {_kind_name(names, 'vi')}, nhưng là {value!r}",
+            )
             return None
         return value
 
     def one_of(self, value: Any, choices: tuple[str, ...], loc: str) -> bool:
         if value is not None and value not in choices:
-            self.bad(loc, f"must be one of {', '.join(choices)}; got {value!r}")
+            self.bad(
+                loc,
+                f"must be one of {', '.join(choices)}; got {value!r}",
+                f"phải là một trong {', '.join(choices)}; nhưng là {value!r}",
+            )
             return False
         return value is not None
 
@@ -282,10 +292,24 @@ class _Checker:
         if isinstance(obj, dict):
             for key in obj:
                 if key not in allowed:
-                    self.bad(f"{loc}.{key}".lstrip("."), f"unknown field (allowed: {', '.join(sorted(allowed))})")
+                    self.bad(
+                        f"{loc}.{key}".lstrip("."),
+                        f"unknown field (allowed: {', '.join(sorted(allowed))})",
+                        f"trường không có trong danh mục (được dùng: {', '.join(sorted(allowed))})",
+                    )
 
 
-def _kind_name(name: str) -> str:
+#: the rule for an Excel sheet name, (vi, en)
+SHEET_NAME_RULE = (
+    "tên trang Excel dài tối đa 31 ký tự và không có ký tự nào trong []:*?/\\",
+    "an Excel sheet name has at most 31 characters and none of []:*?/\\",
+)
+
+
+def _kind_name(name: str, lang: str = "en") -> str:
+    if lang == "vi":
+        words = {"str": "văn bản", "dict": "một bảng khóa: giá trị", "list": "một danh sách", "float": "một số"}
+        return " hoặc ".join(words.get(n, "một số" if n == "int" else n) for n in name.split(" or "))
     return {"str": "text", "dict": "a mapping", "list": "a list", "float": "a number", "int": "a number"}.get(
         name, name
     )
@@ -298,13 +322,15 @@ def _read_yaml(path: Path, chk: _Checker) -> Any:
         chk.digest.update(f"{path.name}\0{len(data)}\0".encode() + data)
         return yaml.safe_load(data.decode("utf-8"))
     except FileNotFoundError:
-        chk.bad("", "file not found")
+        chk.bad("", "file not found", "không tìm thấy tệp")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        chk.bad("", f"{where}not valid YAML ({getattr(exc, 'problem', exc)})")
+        where_vi = f"dòng {mark.line + 1}, cột {mark.column + 1}: " if mark else ""
+        why = getattr(exc, "problem", exc)
+        chk.bad("", f"{where}not valid YAML ({why})", f"{where_vi}không đúng cú pháp YAML ({why})")
     except UnicodeDecodeError:
-        chk.bad("", "not UTF-8 text")
+        chk.bad("", "not UTF-8 text", "không phải văn bản UTF-8")
     return None
 
 
@@ -314,7 +340,7 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
     chk = _Checker()
     top = _read_yaml(root / "catalogue.yaml", chk)
     if chk.issues:
-        raise CatalogueError("the catalogue is invalid", chk.issues)
+        raise CatalogueError("the catalogue is invalid", chk.issues, "danh mục chỉ tiêu không hợp lệ")
     chk.unknown_keys(
         top,
         {
@@ -347,7 +373,7 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
     for i, name in enumerate(sheet_files):
         chk.file = "catalogue.yaml"
         if not isinstance(name, str):
-            chk.bad(f"sheets.{i}", "expected a file name")
+            chk.bad(f"sheets.{i}", "expected a file name", "phải là tên một tệp")
             continue
         doc = _read_yaml(root / name, chk)
         if doc is None:
@@ -357,10 +383,12 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
             continue
         for el in sheet.elements:
             if el.code in elements:
-                chk.bad("elements", f"element code {el.code} is declared twice")
+                chk.bad("elements", f"element code {el.code} is declared twice", f"mã {el.code} được khai báo hai lần")
             elements[el.code] = el
         if any(s.name == sheet.name for s in sheets):
-            chk.bad("sheet.name", f"sheet name {sheet.name!r} is used twice")
+            chk.bad(
+                "sheet.name", f"sheet name {sheet.name!r} is used twice", f"tên trang {sheet.name!r} bị dùng hai lần"
+            )
         sheets.append(sheet)
         indicators += inds
         rules += rls
@@ -368,7 +396,7 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
     _cross_check(elements, indicators, rules, chk)
     _check_charts(elements, sheets, charts, chk)
     if chk.issues:
-        raise CatalogueError("the catalogue is invalid", chk.issues)
+        raise CatalogueError("the catalogue is invalid", chk.issues, "danh mục chỉ tiêu không hợp lệ")
     return Catalogue(
         version=str(version),
         basis=basis,
@@ -397,10 +425,10 @@ def _dimensions(raw: dict[str, Any], chk: _Checker) -> dict[str, Dimension]:
             if ck is None or vi is None or en is None:
                 continue
             if any(x.key == str(ck) for x in cats):
-                chk.bad(f"{cl}.key", f"category key {ck!r} is used twice")
+                chk.bad(f"{cl}.key", f"category key {ck!r} is used twice", f"khóa phân loại {ck!r} bị dùng hai lần")
             cats.append(Category(str(ck), vi, en))
         if not cats:
-            chk.bad(f"{loc}.categories", "needs at least one category")
+            chk.bad(f"{loc}.categories", "needs at least one category", "cần ít nhất một phân loại")
         basis = chk.get(d, "basis", loc)
         chk.one_of(basis, BASES, f"{loc}.basis")
         weights = _weights(chk.get(d, "synthetic", loc, dict, required=False), cats, f"{loc}.synthetic", chk)
@@ -425,12 +453,16 @@ def _weights(raw: dict[str, Any] | None, cats: list[Category], loc: str, chk: _C
     keys = {c.key for c in cats}
     for k, w in given.items():
         if str(k) not in keys:
-            chk.bad(f"{loc}.weights.{k}", f"unknown category (known: {', '.join(sorted(keys))})")
+            chk.bad(
+                f"{loc}.weights.{k}",
+                f"unknown category (known: {', '.join(sorted(keys))})",
+                f"phân loại không có (các phân loại: {', '.join(sorted(keys))})",
+            )
         elif isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
-            chk.bad(f"{loc}.weights.{k}", f"expected a number >= 0, got {w!r}")
+            chk.bad(f"{loc}.weights.{k}", f"expected a number >= 0, got {w!r}", f"phải là số >= 0, nhưng là {w!r}")
     out = [float(w) if isinstance(w, (int, float)) and w >= 0 else 1.0 for w in (given.get(c.key, 1.0) for c in cats)]
     if cats and not any(out):
-        chk.bad(f"{loc}.weights", "at least one weight must be above 0")
+        chk.bad(f"{loc}.weights", "at least one weight must be above 0", "cần ít nhất một trọng số lớn hơn 0")
     return tuple(out)
 
 
@@ -438,7 +470,7 @@ def _synthetic(raw: Any, loc: str, chk: _Checker) -> Synthetic:
     if raw is None:
         return Synthetic()
     if not isinstance(raw, dict):
-        chk.bad(loc, "expected a mapping")
+        chk.bad(loc, "expected a mapping", "phải là một bảng khóa: giá trị")
         return Synthetic()
     chk.unknown_keys(raw, SYNTHETIC_KEYS, loc)
 
@@ -447,7 +479,11 @@ def _synthetic(raw: Any, loc: str, chk: _Checker) -> Synthetic:
         if v is None:
             return None
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-            chk.bad(f"{loc}.{key}", f"expected a number from {lo:g} to {hi:g}, got {v!r}")
+            chk.bad(
+                f"{loc}.{key}",
+                f"expected a number from {lo:g} to {hi:g}, got {v!r}",
+                f"phải là số từ {lo:g} đến {hi:g}, nhưng là {v!r}",
+            )
             return None
         return float(v)
 
@@ -458,14 +494,18 @@ def _synthetic(raw: Any, loc: str, chk: _Checker) -> Synthetic:
         ok = isinstance(v, list) and len(v) == n
         ok = ok and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in v)
         if not ok or v[0] > v[1]:
-            chk.bad(f"{loc}.{key}", f"expected [{', '.join(['low', 'high', 'step'][:n])}] (numbers >= 0), got {v!r}")
+            chk.bad(
+                f"{loc}.{key}",
+                f"expected [{', '.join(['low', 'high', 'step'][:n])}] (numbers >= 0), got {v!r}",
+                f"phải là [{', '.join(['thấp', 'cao', 'bước'][:n])}] (các số >= 0), nhưng là {v!r}",
+            )
             return None
         return tuple(float(x) for x in v)
 
     size = numbers("size", 2)
     amount = numbers("amount", 3)
     if amount is not None and amount[2] <= 0:
-        chk.bad(f"{loc}.amount", "the step must be above 0")
+        chk.bad(f"{loc}.amount", "the step must be above 0", "bước phải lớn hơn 0")
         amount = None
     return Synthetic(
         size=(int(size[0]), int(size[1])) if size else None,
@@ -481,7 +521,11 @@ def _axis(raw: Any, loc: str, dims: dict[str, Dimension], chk: _Checker) -> Axis
     name = chk.get(raw, "dimension", loc)
     breakdown = chk.get(raw, "breakdown", loc)
     if name is not None and name not in dims:
-        chk.bad(f"{loc}.dimension", f"unknown dimension {name!r} (known: {', '.join(dims)})")
+        chk.bad(
+            f"{loc}.dimension",
+            f"unknown dimension {name!r} (known: {', '.join(dims)})",
+            f"không có cách phân tổ {name!r} (các cách phân tổ: {', '.join(dims)})",
+        )
         return None
     if not chk.one_of(breakdown, ("exclusive", "overlapping"), f"{loc}.breakdown") or name is None:
         return None
@@ -497,7 +541,7 @@ def _sheet(
         return None, [], [], []
     sheet_name = chk.get(head, "name", "sheet") or ""
     if len(sheet_name) > 31 or any(ch in sheet_name for ch in "[]:*?/\\"):
-        chk.bad("sheet.name", "an Excel sheet name has at most 31 characters and none of []:*?/\\")
+        chk.bad("sheet.name", SHEET_NAME_RULE[1], SHEET_NAME_RULE[0])
     elements: list[Element] = []
     for i, e in enumerate(chk.get(doc, "elements", "", list) or []):
         loc = f"elements.{i}"
@@ -520,7 +564,11 @@ def _sheet(
         )
         code = chk.get(e, "code", loc)
         if code is not None and not _CODE.match(code):
-            chk.bad(f"{loc}.code", f"expected two capital letters and two digits (like AB01), got {code!r}")
+            chk.bad(
+                f"{loc}.code",
+                f"expected two capital letters and two digits (like AB01), got {code!r}",
+                f"phải là hai chữ in hoa và hai chữ số (như AB01), nhưng là {code!r}",
+            )
         vtype = chk.get(e, "type", loc)
         chk.one_of(vtype, VALUE_TYPES, f"{loc}.type")
         basis = chk.get(e, "basis", loc)
@@ -529,7 +577,9 @@ def _sheet(
         cols_raw = chk.get(e, "columns", loc, list, required=False) or []
         cols = [a for j, c in enumerate(cols_raw) if (a := _axis(c, f"{loc}.columns.{j}", dims, chk))]
         if vtype == "yesno" and (rows or cols):
-            chk.bad(loc, "a yes/no element cannot have rows or columns")
+            chk.bad(
+                loc, "a yes/no element cannot have rows or columns", "chỉ tiêu có/không không có dòng hay cột phân tổ"
+            )
         if code is None:
             continue
         # an element with a bad type is still registered, so one typo gives one message, not a cascade
@@ -582,7 +632,7 @@ def _chart(raw: Any, loc: str, file: str, chk: _Checker) -> Chart | None:
         return None
     sheet, element, by, title, axis = fields
     if len(sheet) > 31 or any(ch in sheet for ch in "[]:*?/\\"):
-        chk.bad(f"{loc}.sheet", "an Excel sheet name has at most 31 characters and none of []:*?/\\")
+        chk.bad(f"{loc}.sheet", SHEET_NAME_RULE[1], SHEET_NAME_RULE[0])
     return Chart(sheet, element, by, title, axis, file)
 
 
@@ -614,7 +664,11 @@ def _indicator(raw: Any, loc: str, chk: _Checker) -> Indicator | None:
         chk.one_of(v, BASES, f"{loc}.basis.{k}")
     code = chk.get(raw, "code", loc, required=False)
     if code is not None and not re.match(r"^\d{4}$", code):
-        chk.bad(f"{loc}.code", f"a circular code has four digits (like '0101'), got {code!r}")
+        chk.bad(
+            f"{loc}.code",
+            f"a circular code has four digits (like '0101'), got {code!r}",
+            f"mã theo Thông tư có bốn chữ số (như '0101'), nhưng là {code!r}",
+        )
     annex = chk.get(raw, "annex", loc)
     chk.one_of(annex, ("I", "II"), f"{loc}.annex")
     element = numerator = denominator = None
@@ -650,7 +704,11 @@ def _ref(raw: Any, loc: str, chk: _Checker) -> Ref | float | None:
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         return float(raw)
     if not isinstance(raw, str) or not re.match(r"^[A-Z]{2}\d{2}(\.total)?$", raw):
-        chk.bad(loc, f"expected an element code (AB01) or its grand total (AB01.total) or a number, got {raw!r}")
+        chk.bad(
+            loc,
+            f"expected an element code (AB01) or its grand total (AB01.total) or a number, got {raw!r}",
+            f"phải là mã một chỉ tiêu (AB01), tổng của nó (AB01.total) hoặc một số, nhưng là {raw!r}",
+        )
         return None
     return Ref(raw[:4], raw.endswith(".total"))
 
@@ -659,7 +717,11 @@ def _rule(raw: Any, loc: str, file: str, chk: _Checker) -> Rule | None:
     chk.unknown_keys(raw, {"code", "severity", "lhs", "op", "rhs", "message_vi", "message_en"}, loc)
     code = chk.get(raw, "code", loc)
     if code is not None and not _KEBAB.match(code):
-        chk.bad(f"{loc}.code", f"rule codes are lower-case kebab words (like assisted-exceeds-special), got {code!r}")
+        chk.bad(
+            f"{loc}.code",
+            f"rule codes are lower-case kebab words (like assisted-exceeds-special), got {code!r}",
+            f"mã quy tắc là các từ chữ thường nối bằng gạch (như assisted-exceeds-special), nhưng là {code!r}",
+        )
     sev = chk.get(raw, "severity", loc)
     chk.one_of(sev, ("error", "warning"), f"{loc}.severity")
     op = chk.get(raw, "op", loc)
@@ -670,10 +732,14 @@ def _rule(raw: Any, loc: str, file: str, chk: _Checker) -> Rule | None:
     if None in (code, sev, op, lhs, rhs, *msgs) or sev not in ("error", "warning") or op not in OPS:
         return None
     if not isinstance(lhs, Ref) or rhs is None:
-        chk.bad(f"{loc}.lhs", "the left side must name an element")
+        chk.bad(f"{loc}.lhs", "the left side must name an element", "vế trái phải là một chỉ tiêu")
         return None
     if isinstance(rhs, Ref) and lhs.total_only != rhs.total_only:
-        chk.bad(loc, "compare an element with an element, or a grand total with a grand total")
+        chk.bad(
+            loc,
+            "compare an element with an element, or a grand total with a grand total",
+            "so sánh chỉ tiêu với chỉ tiêu, hoặc tổng với tổng",
+        )
         return None
     return Rule(code, Severity(sev), lhs, op, rhs, msgs[0], msgs[1], file)
 
@@ -686,25 +752,37 @@ def _cross_check(elements: dict[str, Element], indicators: list[Indicator], rule
     seen: set[str] = set()
     for ind in indicators:
         if ind.id in seen:
-            chk.bad(f"indicators.{ind.id}", "indicator id is used twice")
+            chk.bad(f"indicators.{ind.id}", "indicator id is used twice", "mã chỉ số bị dùng hai lần")
         seen.add(ind.id)
         for role in ("element", "numerator", "denominator"):
             ref = getattr(ind, role)
             if ref is not None and ref != "_units" and ref not in elements:
-                chk.bad(f"indicators.{ind.id}.{role}", f"unknown element {ref!r}")
+                chk.bad(f"indicators.{ind.id}.{role}", f"unknown element {ref!r}", f"không có chỉ tiêu {ref!r}")
     codes: set[str] = set()
     for r in rules:
         if r.code in codes or r.code in MESSAGES:
-            chk.bad(f"rules.{r.code}", "rule code is used twice or clashes with a built-in issue code")
+            chk.bad(
+                f"rules.{r.code}",
+                "rule code is used twice or clashes with a built-in issue code",
+                "mã quy tắc bị dùng hai lần hoặc trùng một mã lỗi có sẵn",
+            )
         codes.add(r.code)
         for side in (r.lhs, r.rhs):
             if isinstance(side, Ref) and side.element not in elements:
-                chk.bad(f"rules.{r.code}", f"unknown element {side.element!r} (in {r.file})")
+                chk.bad(
+                    f"rules.{r.code}",
+                    f"unknown element {side.element!r} (in {r.file})",
+                    f"không có chỉ tiêu {side.element!r} (trong {r.file})",
+                )
         for text in (r.message_vi, r.message_en):
             try:
                 text.format(lhs=0, rhs=0)
             except (KeyError, IndexError, ValueError) as exc:
-                chk.bad(f"rules.{r.code}", f"message may only use {{lhs}} and {{rhs}} ({exc})")
+                chk.bad(
+                    f"rules.{r.code}",
+                    f"message may only use {{lhs}} and {{rhs}} ({exc})",
+                    f"thông báo chỉ được dùng {{lhs}} và {{rhs}} ({exc})",
+                )
 
 
 def _check_charts(elements: dict[str, Element], sheets: list[Sheet], charts: list[Chart], chk: _Checker) -> None:
@@ -715,14 +793,20 @@ def _check_charts(elements: dict[str, Element], sheets: list[Sheet], charts: lis
         chk.file = c.file
         loc = f"charts.{c.sheet}"
         if c.sheet in taken:
-            chk.bad(f"{loc}.sheet", f"sheet name {c.sheet!r} is already used by the form or the rollup workbook")
+            chk.bad(
+                f"{loc}.sheet",
+                f"sheet name {c.sheet!r} is already used by the form or the rollup workbook",
+                f"tên trang {c.sheet!r} đã dùng cho biểu mẫu hoặc tệp tổng hợp",
+            )
         taken.add(c.sheet)
         el = elements.get(c.element)
         if el is None:
-            chk.bad(f"{loc}.element", f"unknown element {c.element!r}")
+            chk.bad(f"{loc}.element", f"unknown element {c.element!r}", f"không có chỉ tiêu {c.element!r}")
             continue
         dims = [a.dimension.key for a in ((el.rows,) if el.rows else ()) + el.columns]
         if c.dimension not in dims:
             chk.bad(
-                f"{loc}.by", f"{c.element} has no breakdown by {c.dimension!r} (it has: {', '.join(dims) or 'none'})"
+                f"{loc}.by",
+                f"{c.element} has no breakdown by {c.dimension!r} (it has: {', '.join(dims) or 'none'})",
+                f"{c.element} không phân tổ theo {c.dimension!r} (có: {', '.join(dims) or 'không'})",
             )

@@ -94,11 +94,12 @@ def _fail(exc: CtstatError, lang: str | None = None) -> typer.Exit:
 
     from ctstat.messages import printable
 
-    err.print(Text.assemble(("ctstat:", "bold red"), " ", printable(str(exc))))
     try:
         shown = _lang(lang)
     except CtstatError:
         shown = "vi"
+    text = exc.message_vi if shown == "vi" and exc.message_vi else str(exc)
+    err.print(Text.assemble(("ctstat:", "bold red"), " ", printable(text)))
     for issue in exc.issues:
         err.print(f"  {printable(issue.message(shown))}")
     return typer.Exit(2)
@@ -155,7 +156,7 @@ def validate(
         else:
             render_report(report, out, language, show_valid=len(report.files) <= 50)
     except CtstatError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, lang) from None
     raise typer.Exit(0 if report.valid else 1)
 
 
@@ -203,7 +204,7 @@ def indicators(
         else:
             render_catalogue(cat, make_consoles()[0], _lang(lang))
     except CtstatError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, lang) from None
 
 
 catalogue_app = typer.Typer(no_args_is_help=True, help="Check a catalogue folder before publishing its forms.")
@@ -324,7 +325,7 @@ def synth(
             unit, period, out, load_catalogue(catalogue), units, seed, default_jobs() if jobs == 0 else jobs
         )
     except CtstatError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, lang) from None
     typer.echo(f"Đã ghi {n} biểu mẫu vào {out}" if _lang(lang) == "vi" else f"{n} forms written to {out}")
 
 
@@ -395,7 +396,7 @@ def rollup(
         else:
             render_rollup(result, make_consoles()[0], language)
     except CtstatError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, lang) from None
     raise typer.Exit(1 if result.refused else 0)
 
 
@@ -463,7 +464,7 @@ def run(
         else:
             render_run(result, make_consoles()[0], _lang(lang))
     except CtstatError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, lang) from None
     raise typer.Exit(result.exit_code)
 
 
@@ -497,7 +498,7 @@ def status(
         else:
             render_status(doc, make_consoles()[0], _lang(lang))
     except CtstatError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, lang) from None
     raise typer.Exit(0 if doc["complete"] else 1)
 
 
@@ -529,7 +530,7 @@ def tokens(
             what = f"{len(issued)} mã truy cập" if vi else f"{len(issued)} token{'s' * (len(issued) != 1)}"
             print(f"{out}: {what} ({', '.join(i.unit for i in issued[:5])}{', …' if len(issued) > 5 else ''})")
     except CtstatError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, lang) from None
 
 
 @app.command()
@@ -559,7 +560,7 @@ def serve(
         )
         serve_portal(cfg, cat, host, port)
     except CtstatError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, lang) from None
 
 
 @app.command()
@@ -588,7 +589,7 @@ def export(
         table = export_table(cfg, load_catalogue(catalogue), all_periods)
         export_file(table, to)
     except CtstatError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, lang) from None
     typer.echo(f"Đã ghi {len(table)} dòng vào {to}" if _lang(lang) == "vi" else f"{len(table)} rows written to {to}")
 
 

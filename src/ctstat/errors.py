@@ -12,9 +12,10 @@ if TYPE_CHECKING:
 class CtstatError(Exception):
     """ctstat cannot go on (bad catalogue, bad arguments, nothing to do). Maps to exit code 2."""
 
-    def __init__(self, message: str, issues: Sequence[Issue] = ()) -> None:
+    def __init__(self, message: str, issues: Sequence[Issue] = (), message_vi: str | None = None) -> None:
         super().__init__(message)
         self.issues = list(issues)
+        self.message_vi = message_vi  #: the message in Vietnamese, where it has one
 
 
 class CatalogueError(CtstatError):
