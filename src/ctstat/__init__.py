@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 __version__ = "0.1.0"
+
+# Parallel work is ctstat's own (reading workers, writing processes): numeric libraries get one thread each. A
+# thread pool started by BLAS or OpenMP in a process that later forks a reading worker can leave that worker
+# waiting for ever on a lock no thread of its own holds.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 #: public API, imported on first use so that `ctstat --help` does not load pandas
 _EXPORTS = {

@@ -74,13 +74,12 @@ def _parts(df: pd.DataFrame, totals: list[str], parts: list[list[str]]) -> tuple
     """The totals, the sums of their parts, where a part is blank (each rows x len(totals)), and each group of
     parts as columns of `x`, the values."""
     x, (at, *groups) = _matrix(df, totals, *parts)
-    member = np.zeros((x.shape[1], len(totals)))
-    for j, group in enumerate(groups):
-        member[group, j] = 1.0
     blank = np.isnan(x)
-    # exact for whole numbers (below 2**53), whatever order the product adds in
-    sums = np.where(blank, 0.0, x) @ member
-    return x[:, at], sums, (blank @ member) > 0, x, groups
+    filled = np.where(blank, 0.0, x)
+    # plain sums, no matrix product: BLAS may start threads, and a reading worker forked after that can hang
+    sums = np.column_stack([filled[:, g].sum(axis=1) for g in groups])
+    any_blank = np.column_stack([blank[:, g].any(axis=1) for g in groups])
+    return x[:, at], sums, any_blank, x, groups
 
 
 def ctstat_sums(df: pd.DataFrame, *, totals: list[str], parts: list[list[str]]) -> pd.DataFrame:
