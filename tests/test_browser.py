@@ -1,7 +1,7 @@
 """The ward page in a real browser: Debian's chromium driven by selenium against a served portal.
 
 CI installs chromium and chromium-driver (.ci/run); elsewhere the test is skipped when they are missing. The
-screenshots go to $CTSTAT_SCREENSHOTS when set (scripts/screenshots.py uses the same helpers)."""
+screenshots go to $CTSTAT_SCREENSHOTS when set (the README's come from there)."""
 
 from __future__ import annotations
 
@@ -145,5 +145,17 @@ def test_a_ward_uploads_a_faulty_form_and_reads_what_to_fix(portal: tuple[str, d
         body = text_once(driver, "Kết quả kiểm tra")
         assert "Hợp lệ: đã nhận báo cáo của 00304 Phường Vĩnh Hưng" in body
         shot(driver, "valid")
+        # the district signs in and sees it live: the ward valid, the others on the chase list
+        driver.find_element(By.CSS_SELECTOR, "form.signout button").click()  # type: ignore[attr-defined]
+        text_once(driver, "Đăng nhập")
+        driver.find_element(By.ID, "token").send_keys(tokens["008"])  # type: ignore[attr-defined]
+        driver.find_element(By.CSS_SELECTOR, "form.card button").click()  # type: ignore[attr-defined]
+        body = text_once(driver, "Tình hình nộp báo cáo")
+        assert "008 Quận Hoàng Mai 14 1 0 13 0" in body and "Còn 13 đơn vị cần đôn đốc." in body
+        chase = body.split("Danh sách cần đôn đốc")[1].split("Các lần gửi gần đây")[0]
+        assert "00301 Phường Thanh Trì Chưa nộp" in chase and "00304" not in chase
+        assert "00304 Phường Vĩnh Hưng 00304 Đã nhận (hợp lệ)" in body  # and the failed attempt before it
+        assert "00304 Phường Vĩnh Hưng 00304 Chưa đạt: cần sửa: 1 lỗi" in body
+        shot(driver, "district")
     finally:
         driver.quit()  # type: ignore[attr-defined]
