@@ -12,13 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ctstat.catalogue import Catalogue, load_catalogue
 from ctstat.config import JobConfig
-from ctstat.contain import Pool
 from ctstat.errors import UsageError
 from ctstat.inputs import find_files
 from ctstat.keys import split_key
@@ -31,6 +30,9 @@ from ctstat.rollup import Completeness, UnitStatus
 from ctstat.units import Hierarchy, Unit, load_units
 from ctstat.validate import validate_batch
 from ctstat.workbook import Submission
+
+if TYPE_CHECKING:
+    from ctstat.contain import Pool
 
 LOCK_NAME = ".ctstat-run.lock"
 ANNOTATED_DIR = "kiem-tra"

@@ -170,4 +170,7 @@ def trial_form(cat: Catalogue) -> list[tuple[str, str]]:
         except CatalogueError as exc:
             return [(str(exc), str(exc))]
         report = validate_paths([path], cat, period)
-    return [tuple(f"{i.where} {i.code}: {i.message(lang)}".strip() for lang in ("vi", "en")) for i in report.issues]  # type: ignore[misc]
+    return [
+        (f"{i.where} {i.code}: {i.message('vi')}".strip(), f"{i.where} {i.code}: {i.message('en')}".strip())
+        for i in report.issues
+    ]
