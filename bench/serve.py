@@ -1,10 +1,12 @@
 """Benchmark `ctstat serve`: W wards uploading at once, N uploads in all, against a warm server on this machine.
 
-Usage: python bench/serve.py [--wards 50] [--uploads 500]
+Usage: python bench/serve.py [--wards 50] [--uploads 500] [--faulty 0]
 Prints median and p99 latency, uploads per second, and checks every upload is in the ledger exactly once. The
 server is warm: it has judged one upload and seen every ward's token once (the cost of a token's first request, an
 argon2 verification, is printed apart).
-Target: median <= 200 ms. The wards are synthetic communes of Hà Nội (2025-H1); each sends its own valid form.
+Target: median <= 200 ms. The wards are synthetic communes of Hà Nội (2025-H1); each sends its own valid form,
+except that with `--faulty K` K of them send a faulty sample (samples/faulty/01-04, with the district's token):
+those are kept aside with a marked-up copy, the costlier path.
 """
 
 from __future__ import annotations
@@ -41,10 +43,26 @@ def multipart(name: str, data: bytes) -> tuple[bytes, str]:
     return head.encode() + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
+def bare_read(files: list[Path]) -> float:
+    """The median time of a bare python-calamine read of each form, every sheet, in this process: how fast the
+    machine is today (figures of different days compare only with it beside them)."""
+    import python_calamine as pc
+
+    times = []
+    for f in files:
+        t = time.perf_counter()
+        wb = pc.CalamineWorkbook.from_path(str(f))
+        for name in wb.sheet_names:
+            wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--wards", type=int, default=50)
     ap.add_argument("--uploads", type=int, default=500)
+    ap.add_argument("--faulty", type=int, default=0, help="how many of the wards send a faulty file")
     args = ap.parse_args()
     wards_dir = WORK / "wards"
     if not any(wards_dir.glob("**/*.xlsx")):
@@ -96,11 +114,16 @@ def main() -> None:
         lock = threading.Lock()
         per_ward = args.uploads // len(files)
 
-        def ward(f: Path) -> None:
+        faulty = sorted((ROOT / "samples" / "faulty").glob("0[1-4]-*.xlsx"))
+
+        def ward(n: int, f: Path) -> None:
             # a light client: the request built once, sent over one kept connection with http.client (httpx in
             # 50 threads took most of a core itself, and its own waits counted as the server's latency)
+            token = tokens[f.name[:5]]
+            if n < args.faulty:  # a faulty file of one of the city's communes: the district's token may send it
+                f, token = faulty[n % len(faulty)], tokens["01"]
             body, ctype = multipart(f.name, f.read_bytes())
-            headers = {"Authorization": f"Bearer {tokens[f.name[:5]]}", "Content-Type": ctype}
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": ctype}
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             try:
                 for _ in range(per_ward):
@@ -114,7 +137,7 @@ def main() -> None:
             finally:
                 conn.close()
 
-        threads = [threading.Thread(target=ward, args=(f,)) for f in files]
+        threads = [threading.Thread(target=ward, args=(n, f)) for n, f in enumerate(files)]
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()
         for t in threads:
@@ -145,6 +168,10 @@ def main() -> None:
     (rows,) = db.execute("SELECT count(*) FROM submissions").fetchone()
     (paths,) = db.execute("SELECT count(DISTINCT path) FROM submissions").fetchone()
     (linked,) = db.execute("SELECT count(DISTINCT submission_id) FROM uploads WHERE outcome='accepted'").fetchone()
+    (kept,) = db.execute("SELECT count(*) FROM uploads WHERE outcome='invalid'").fetchone()
+    kept_files = sum(
+        1 for p in (job / "out" / "portal" / "kept").rglob("*.xlsx") if not p.name.endswith(".kiem-tra.xlsx")
+    )
     in_inbox = sum(1 for _ in (job / "inbox").rglob("*.xlsx"))
     lat = sorted(latencies)
     n = len(lat)
@@ -156,10 +183,13 @@ def main() -> None:
     print(f"the load generator itself (this process) used {client_cpu:.1f} s of CPU in those {wall:.1f} s")
     print(f"one ward alone, 20 uploads one after another: median {statistics.median(alone) * 1000:.0f} ms")
     print(f"a token's first request (argon2, one at a time): median {statistics.median(first_seen) * 1000:.0f} ms")
-    ok = uploads == n + 1 + len(alone) == rows == paths == linked == in_inbox
+    print(f"this machine today: a bare calamine read of one form takes {bare_read(files) * 1000:.1f} ms")
+    sent_faulty = min(args.faulty, len(files)) * per_ward
+    ok = uploads == n + 1 + len(alone) == rows + kept and rows == paths == linked == in_inbox
+    ok = ok and kept == kept_files == sent_faulty
     print(
-        f"ledger: {uploads} uploads, {rows} submissions, {paths} paths, {in_inbox} files in the inbox: "
-        f"{'each exactly once' if ok else 'MISMATCH'}"
+        f"ledger: {uploads} uploads, {rows} submissions, {paths} paths, {in_inbox} files in the inbox, "
+        f"{kept} invalid uploads kept ({kept_files} files): {'each exactly once' if ok else 'MISMATCH'}"
     )
 
 

@@ -254,6 +254,36 @@ def test_a_worker_forked_under_the_job_lock_does_not_keep_it(tmp_path: Path) -> 
         pool.close()
 
 
+def _speaks(arg: str) -> str:
+    import warnings
+
+    warnings.warn(f"a warning while reading {arg}", stacklevel=1)  # printed to stderr, the first time
+    print(arg, file=sys.stderr, flush=True)
+    return arg.upper()
+
+
+def test_a_worker_does_not_write_to_the_streams_it_inherited(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream's buffer lock is copied, held, into a child forked while another thread of the parent writes (a
+    server's access log), and the child's first warning would wait on it for ever: a worker has streams of its
+    own, so nothing it prints reaches the parent's stream objects."""
+    r, w = os.pipe()
+    stream = os.fdopen(w, "w")
+    monkeypatch.setattr(sys, "stderr", stream)
+    pool: contain.Pool[str] = contain.Pool(_speaks, jobs=1)
+    try:
+        pool.start()
+        got = list(contain.contained_map(_speaks, ["a", "b"], _failed, timeout=10, pool=pool))
+    finally:
+        pool.close()
+        stream.close()
+    heard = b""
+    while chunk := os.read(r, 1 << 16):  # every write end is closed now (the worker has ended)
+        heard += chunk
+    os.close(r)
+    assert got == ["A", "B"]
+    assert heard == b""
+
+
 def test_kept_workers_end_with_their_parent(tmp_path: Path) -> None:
     """A server killed outright (SIGKILL, OOM killer) leaves no reading worker behind."""
     code = (

@@ -16,8 +16,9 @@ import math
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctstat.atomic import atomic_write
 from ctstat.catalogue import Catalogue
@@ -27,6 +28,9 @@ from ctstat.messages import printable
 from ctstat.period import Period
 from ctstat.report import FileReport, Lang, Report, Severity
 from ctstat.workbook import Submission
+
+if TYPE_CHECKING:
+    from ctstat.contain import Pool
 
 RESULT_SHEET = "Kết quả kiểm tra"
 FILL = {Severity.ERROR: "#FFC7CE", Severity.WARNING: "#FFE699"}
@@ -77,35 +81,48 @@ def annotate_report(
     return annotate_all(tasks, catalogue, lang, period, jobs)
 
 
+Task = tuple[FileReport, Submission, Path, Lang, "Period | None"]
+
+
 def annotate_all(
     tasks: Sequence[tuple[FileReport, Submission, Path]],
     catalogue: Catalogue,
     lang: Lang = "vi",
     period: Period | None = None,
     jobs: int = 2,
+    pool: Pool[Task] | None = None,
 ) -> list[Path]:
-    """`annotate_file` for each (report, submission, target), in `jobs` processes when there are many."""
-    if jobs <= 1 or len(tasks) < 8:
-        return [annotate_file(rep, sub, catalogue, target, lang, period) for rep, sub, target in tasks]
-    from concurrent.futures import ProcessPoolExecutor
+    """`annotate_file` for each (report, submission, target): in `pool`'s kept workers when given (a server's:
+    `marking_pool`), else in `jobs` worker processes when there are many, else here. The workers are contained
+    like reading workers (contain.py); one that fails is a bug of ctstat (InternalError)."""
+    from ctstat.contain import contained_map
 
-    args = [(rep, sub, target, lang, period) for rep, sub, target in tasks]
-    with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(catalogue.path,)) as pool:
-        return list(pool.map(_annotate_one, args, chunksize=max(1, len(args) // (jobs * 4))))
-
-
-_CATALOGUE: list[Catalogue] = []
+    args: list[Task] = [(rep, sub, target, lang, period) for rep, sub, target in tasks]
+    if pool is None and (jobs <= 1 or len(tasks) < 8):
+        return [_annotate_one(a, catalogue) for a in args]
+    return list(contained_map(partial(_annotate_one, catalogue=catalogue), args, _not_written, jobs, pool=pool))
 
 
-def _init_worker(catalogue_dir: str) -> None:
-    from ctstat.catalogue import load_catalogue
+def marking_pool(catalogue: Catalogue, jobs: int) -> Pool[Task]:
+    """Workers that write marked-up copies and outlive one batch (a server's): `annotate_all(..., pool=...)`.
+    Everything a copy needs is imported here, before any worker is forked."""
+    from ctstat.contain import Pool
+    from ctstat.form import write_form  # noqa: F401
+    from ctstat.inert import workbook  # noqa: F401
 
-    _CATALOGUE[:] = [load_catalogue(catalogue_dir)]
+    form_layout(catalogue)
+    return Pool(partial(_annotate_one, catalogue=catalogue), jobs)
 
 
-def _annotate_one(args: tuple[FileReport, Submission, Path, Lang, Period | None]) -> Path:
-    rep, sub, target, lang, period = args
-    return annotate_file(rep, sub, _CATALOGUE[0], target, lang, period)
+def _annotate_one(task: Task, catalogue: Catalogue) -> Path:
+    rep, sub, target, lang, period = task
+    return annotate_file(rep, sub, catalogue, target, lang, period)
+
+
+def _not_written(task: Task, code: str, detail: str) -> Path:
+    from ctstat.errors import InternalError
+
+    raise InternalError(str(task[2]), f"the marked-up copy could not be written ({code}: {detail})")
 
 
 def _resolved(path: str) -> Path:

@@ -32,6 +32,7 @@ from ctstat.validate import validate_batch
 from ctstat.workbook import Submission
 
 if TYPE_CHECKING:
+    from ctstat.annotate import Task
     from ctstat.contain import Pool
 
 LOCK_NAME = ".ctstat-run.lock"
@@ -257,10 +258,11 @@ def mark_up(
     judged: Judgement,
     targets: Mapping[int, Path] | None = None,
     only: Iterable[int] | None = None,
+    pool: Pool[Task] | None = None,
 ) -> dict[int, str]:
     """Marked-up copies of the judged files (all, or the indices in `only`) that have issues: at `targets[i]`
-    when given, else in out/kiem-tra under a name made from the inbox path. Returns where each went, by index
-    into `judged.todo`."""
+    when given, else in out/kiem-tra under a name made from the inbox path, written by `pool`'s workers when
+    given (`annotate.marking_pool`). Returns where each went, by index into `judged.todo`."""
     from ctstat.annotate import annotate_all, annotated_name
 
     reports = judged.report.files
@@ -277,7 +279,7 @@ def mark_up(
         )
         for i in faulty
     ]
-    copies = annotate_all(tasks, catalogue, period=cfg.period, jobs=cfg.jobs or 1)
+    copies = annotate_all(tasks, catalogue, period=cfg.period, jobs=cfg.jobs or 1, pool=pool)
     return {i: str(path) for i, path in zip(faulty, copies, strict=True)}
 
 

@@ -13,6 +13,7 @@ import faulthandler
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -79,11 +80,22 @@ def _serve(conn: Connection, fn: Callable[[Any], Any], extra_mb: int, progress: 
     Any failure is sent back as a value. `progress` (shared memory) says which file it is on and since when, so
     the parent can tell which file killed or stalled it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    if os.environ.get("CTSTAT_DEBUG") != "1":  # a native reader's dying words (a Rust backtrace) are not for users
+    debug = os.environ.get("CTSTAT_DEBUG") == "1"
+    if not debug:  # a native reader's dying words (a Rust backtrace) are not for users
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
         faulthandler.disable()  # it may hold its own copy of stderr (pytest's does)
+    # streams of its own: the ones inherited keep the lock of their buffer as it was at the fork, and a thread of
+    # the parent writing a line then (a server's access log) leaves it held for ever, so the first warning this
+    # worker printed would hang it (the likely cause of one benchmark upload in a few thousand stuck until the
+    # time limit)
+    sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the worker's life
+    sys.stderr = (
+        os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+        if debug
+        else open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    )
     _limit_memory(extra_mb)
     parent = os.getppid()
     while True:
@@ -138,6 +150,13 @@ class Pool(Generic[A]):
         self.workers: list[_Worker[A]] = []
         self._lock = threading.Lock()
 
+    def start(self) -> None:
+        """Fork all its workers now. A server calls this before it starts any thread: a worker forked later, while
+        another thread holds a lock (a module being imported the first time, say), can hang on that lock."""
+        extra_mb = read_memory_mb() if self.memory_mb is None else self.memory_mb
+        with self._lock:
+            self.workers += [_start(_context(), self.fn, extra_mb) for _ in range(self.jobs - len(self.workers))]
+
     def close(self) -> None:
         with self._lock:
             for w in self.workers:
@@ -186,12 +205,7 @@ def _map(
     size = max(1, min(32, len(args) // (n_workers * 8)))
 
     def start() -> _Worker[A]:
-        parent, child = ctx.Pipe()
-        progress = ctx.RawArray("d", 2)
-        proc = ctx.Process(target=_serve, args=(child, fn, extra_mb, progress), daemon=True)
-        proc.start()
-        child.close()
-        return _Worker(proc, parent, progress)
+        return _start(ctx, fn, extra_mb)
 
     todo: deque[tuple[int, A]] = deque(enumerate(args))
     done: dict[int, T] = {}
@@ -262,6 +276,15 @@ def _map(
                 else:
                     _stop(w, kill=True)
             kept.extend(spare)
+
+
+def _start(ctx: Any, fn: Callable[[A], Any], extra_mb: int) -> _Worker[A]:
+    parent, child = ctx.Pipe()
+    progress = ctx.RawArray("d", 2)
+    proc = ctx.Process(target=_serve, args=(child, fn, extra_mb, progress), daemon=True)
+    proc.start()
+    child.close()
+    return _Worker(proc, parent, progress)
 
 
 def _death(exitcode: int | None) -> str:

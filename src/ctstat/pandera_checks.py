@@ -44,8 +44,13 @@ def _matrix(df: pd.DataFrame, *groups: list[str]) -> tuple[np.ndarray, list[list
     wanted = list(dict.fromkeys(c for g in groups for c in g))
     at = {c: i for i, c in enumerate(wanted)}
     (cols,) = _where(df, wanted)
-    block = df.iloc[:, cols] if len(cols) < df.shape[1] or cols != sorted(cols) else df
-    return block.to_numpy(dtype=float), [[at[c] for c in g] for g in groups]
+    # the whole frame as one float array (a view of ctstat's own frames), then numpy's indexing: pandas' own
+    # column indexing costs more than the check itself
+    try:
+        x = df.to_numpy(dtype=float)[:, cols]
+    except (TypeError, ValueError):  # a frame with text columns beside the cells (an analyst's own)
+        x = df.iloc[:, cols].to_numpy(dtype=float)
+    return x, [[at[c] for c in g] for g in groups]
 
 
 def _values(df: pd.DataFrame, cells: list[str]) -> np.ndarray:
@@ -144,7 +149,7 @@ class _FastTableBackend(PandasCheckBackend):
         assert check_obj.shape == check_output.shape
         ok = check_output.to_numpy(dtype=bool)
         if self.check.ignore_na:
-            ok = ok | check_obj.isna().to_numpy()
+            ok = ok | pd.isna(check_obj.to_numpy())
         out = pd.DataFrame(ok, index=check_output.index, columns=check_output.columns)
         if ok.all():
             return CheckResult(out, True, check_obj, None)

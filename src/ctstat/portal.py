@@ -1,8 +1,10 @@
 """The portal's intake: files uploaded by wards go through the same input stage, checks and ledger as `ctstat run`.
 
 Uploads arriving together are judged together (one batch, like a run): a thread takes whatever is waiting, reads
-and judges it with `judge_arrivals`, decides, and records it with `record`, holding the job's lock only to move
-accepted files into the inbox and write the ledger. A `run` from cron and uploads therefore never overlap: a run
+and judges it with `judge_arrivals`; a second thread decides, has the marked-up copies written and records the
+batch with `record`, in the order judged, holding the job's lock only to move accepted files into the inbox and
+write the ledger, while the first judges the next batch. Reading and marking up run in worker processes kept for
+the server's life. A `run` from cron and uploads therefore never overlap: a run
 either sees an uploaded file already recorded (unchanged: not read again) or not yet in the inbox.
 
 What becomes of an upload:
@@ -27,7 +29,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from ctstat.batch import Arrival, EventLog, _area, job_lock, judge_arrivals, mark_up, record
+from ctstat.annotate import marking_pool
+from ctstat.batch import Arrival, EventLog, Judgement, _area, job_lock, judge_arrivals, mark_up, record
 from ctstat.catalogue import Catalogue
 from ctstat.cells import FileCheck
 from ctstat.config import JobConfig
@@ -91,41 +94,72 @@ class Intake:
         self.expected = {u.code for u in h.communes_under(_area(cfg, h))}
         # reading workers forked once, not once per batch (each batch is a few files)
         self.readers = reading_pool(catalogue, cfg.jobs or 1, FileCheck(catalogue, cfg.period, cfg.units))
+        # and so are the workers that write marked-up copies (each takes a form's worth of work off this process)
+        self.markers = marking_pool(catalogue, cfg.jobs or 1)
+        for pool in (self.readers, self.markers):  # forked here, before this process has any other thread
+            pool.start()
         self._queue: queue.Queue[tuple[Staged, Future[Upload]] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._loop, name="ctstat-intake", daemon=True)
-        self._thread.start()
+        # judged batches waiting to be marked up and recorded, in order (a few at most: judging waits when full)
+        self._judged: queue.Queue[tuple[list[tuple[Staged, Future[Upload]]], Judgement] | None] = queue.Queue(2)
+        self._threads = [
+            threading.Thread(target=self._judging, name="ctstat-intake-judge", daemon=True),
+            threading.Thread(target=self._recording, name="ctstat-intake-record", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
 
     def close(self) -> None:
         self._queue.put(None)
-        self._thread.join(30)
+        for t in self._threads:
+            t.join(30)
         self.readers.close()
+        self.markers.close()
 
     def submit(self, staged: Staged) -> Future[Upload]:
         fut: Future[Upload] = Future()
         self._queue.put((staged, fut))
         return fut
 
-    def _loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < BATCH:
+    def _judging(self) -> None:
+        """The first thread: take whatever is waiting (up to BATCH), read and judge it as one batch, pass it on.
+        While it judges a batch, the second thread marks up and records the one before."""
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                while len(batch) < BATCH:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        self._queue.put(None)
+                        break
+                    batch.append(item)
                 try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)
-                    break
-                batch.append(item)
+                    judged = self.judge([s for s, _ in batch])
+                except BaseException as exc:  # noqa: BLE001 - every waiting request gets the failure
+                    _failed(batch, exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                self._judged.put((batch, judged))
+        finally:
+            self._judged.put(None)
+
+    def _recording(self) -> None:
+        """The second thread: mark up, move and record each judged batch, in the order judged."""
+        while True:
+            item = self._judged.get()
+            if item is None:
+                return
+            batch, judged = item
             try:
-                done = self.take_in([s for s, _ in batch])
+                done = self.finish([s for s, _ in batch], judged)
             except BaseException as exc:  # noqa: BLE001 - every waiting request gets the failure
-                for staged, fut in batch:
-                    staged.path.unlink(missing_ok=True)
-                    fut.set_exception(exc)
+                _failed(batch, exc)
                 if not isinstance(exc, Exception):
                     raise
                 continue
@@ -133,11 +167,21 @@ class Intake:
                 fut.set_result(up)
 
     def take_in(self, batch: list[Staged], now: datetime | None = None) -> list[Upload]:
-        """Judge, decide and record a batch of staged uploads (the intake thread calls this)."""
+        """Judge, decide and record a batch of staged uploads (what the two intake threads do, in turn)."""
+        return self.finish(batch, self.judge(batch), now)
+
+    def judge(self, batch: list[Staged]) -> Judgement:
+        """Read and judge staged uploads as one batch (the same step as a run's)."""
+        arrivals = [Arrival(s.path, f"{PORTAL_DIR}/{s.path.name}", s.path.stat()) for s in batch]
+        return judge_arrivals(self.cfg, self.catalogue, arrivals, self.readers)
+
+    def finish(self, batch: list[Staged], judged: Judgement, now: datetime | None = None) -> list[Upload]:
+        """Decide what becomes of each judged upload, write the marked-up copies, move the files and record them.
+
+        An upload's arrival is its own new path, never a row recorded before, so judging a batch while the one
+        before is still being recorded changes nothing: nothing judged depends on the ledger."""
         cfg, cat = self.cfg, self.catalogue
         now = now or datetime.now()
-        arrivals = [Arrival(s.path, f"{PORTAL_DIR}/{s.path.name}", s.path.stat()) for s in batch]
-        judged = judge_arrivals(cfg, cat, arrivals, self.readers)
         outcomes = [self._outcome(s, rep) for s, rep in zip(batch, judged.report.files, strict=True)]
         kept_dir = cfg.out / PORTAL_DIR / "kept"
         targets: dict[int, Path] = {}
@@ -151,7 +195,7 @@ class Intake:
                 targets[i] = kept_dir / s.sender / f"{s.path.name}.kiem-tra.xlsx"
             judged.report.files[i] = _relocated(rep, str(place))
         keep = [i for i, o in enumerate(outcomes) if o != "refused"]
-        annotated = mark_up(cfg, cat, judged, targets, only=keep)
+        annotated = mark_up(cfg, cat, judged, targets, only=keep, pool=self.markers)
         accepted = [i for i, o in enumerate(outcomes) if o == "accepted"]
         uploads: list[Upload] = []
         try:
@@ -202,6 +246,13 @@ class Intake:
         if rep.unit is not None and rep.unit not in mine:
             return "refused"
         return "accepted" if rep.valid and rep.unit is not None else "invalid"
+
+
+def _failed(batch: list[tuple[Staged, Future[Upload]]], exc: BaseException) -> None:
+    """Every upload of a batch that could not be taken in gets the failure; none is kept."""
+    for staged, fut in batch:
+        staged.path.unlink(missing_ok=True)
+        fut.set_exception(exc)
 
 
 @contextmanager

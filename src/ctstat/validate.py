@@ -38,14 +38,19 @@ def run_schema(
     cells: dict[int, dict[str, tuple[str, Any]]] = {}  # row -> cell -> (code, value) of cell checks
     frames: dict[int, list[CheckSpec]] = {}  # row -> failed frame checks
     # floats, every cell a column (what the schemas' column components say, so only their checks are run:
-    # ElementSchema.checks); cell keys as plain objects (pandas' default strings are Arrow arrays, slow to look up
-    # one by one)
-    frame = pd.DataFrame(
-        frame.to_numpy(dtype=float), index=frame.index, columns=pd.Index(list(frame.columns), dtype=object)
-    )
+    # ElementSchema.checks). Each element's frame is built from the array: pandas' own column indexing costs
+    # more than the checks; cell keys are plain objects (pandas' default strings are Arrow arrays, slow to look
+    # up one by one).
+    values = frame.to_numpy(dtype=float)
+    position = {k: n for n, k in enumerate(frame.columns)}
     for es in element_schemas(catalogue).values():
+        block = pd.DataFrame(
+            values[:, [position[k] for k in es.columns]],
+            index=frame.index,
+            columns=pd.Index(es.columns, dtype=object),
+        )
         try:
-            es.checks.validate(frame[list(es.columns)], lazy=True)
+            es.checks.validate(block, lazy=True)
             continue
         except pa.errors.SchemaErrors as exc:
             cases = exc.failure_cases
