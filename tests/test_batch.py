@@ -238,11 +238,11 @@ def test_cli_run_status_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert res.exit_code == 0 and res.output.startswith(f"Đã ghi {14 * 229} dòng vào")
     with job_lock(tmp_path / "out"):
         res = runner.invoke(app, ["run"])
-    assert res.exit_code == 2 and "another ctstat run" in res.output
+    assert res.exit_code == 2 and "một lần chạy ctstat khác" in res.output
     res = runner.invoke(app, ["run", "--unit", "0080"])
     assert res.exit_code == 2 and "unit:" in res.output
     res = runner.invoke(app, ["status", "--out", str(tmp_path / "elsewhere")])
-    assert res.exit_code == 2 and "run 'ctstat run' first" in res.output
+    assert res.exit_code == 2 and "chạy 'ctstat run' trước" in res.output
 
 
 def test_element_totals_match_between_ledger_and_files(cfg: JobConfig, catalogue: Catalogue) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from ctstat.catalogue import Catalogue
 from ctstat.cli import app
 from ctstat.pipeline import validate_paths
 
-from .conftest import SAMPLES
+from .conftest import ROOT, SAMPLES
 
 
 def test_every_command_has_help(runner: CliRunner) -> None:
@@ -92,10 +93,13 @@ def test_usage_errors_exit_2(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", "--lang", "fr", str(SAMPLES / "faulty" / "01-so-am.xlsx")])
     assert result.exit_code == 2
     result = runner.invoke(app, ["validate", "--period", "2025-Q1", str(SAMPLES / "faulty" / "01-so-am.xlsx")])
+    assert result.exit_code == 2 and "kỳ '2025-Q1' không hợp lệ" in result.output
+    args = ["validate", "--lang", "en", "--period", "2025-Q1", str(SAMPLES / "faulty" / "01-so-am.xlsx")]
+    result = runner.invoke(app, args)
     assert result.exit_code == 2 and "'2025-Q1' is not valid" in result.output
     result = runner.invoke(app, ["template", "--unit", "008", "--period", "2025-H1", "--out", str(tmp_path / "x.xlsx")])
     assert result.exit_code == 2
-    assert "008 is a quận/huyện (Quận Hoàng Mai)" in result.output
+    assert "008 là quận/huyện (Quận Hoàng Mai)" in result.output
     assert "Traceback" not in result.output
 
 
@@ -160,3 +164,49 @@ def test_help_is_english_with_lang_en() -> None:
     out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, env={"CTSTAT_LANG": "en", "PATH": ""}).stdout
     assert "Exit codes" in out
     assert "Mã thoát" in subprocess.run([*cmd, "--help"], capture_output=True, text=True).stdout
+
+
+def _ctstat(*args: str, lang: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CTSTAT_LANG"} | ({"CTSTAT_LANG": lang} if lang else {})
+    return subprocess.run(
+        [sys.executable, "-m", "ctstat", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+    )
+
+
+def test_the_command_line_s_own_words_are_vietnamese_by_default() -> None:
+    """click's and typer's strings (help headings, the help option, usage errors) follow the line's language."""
+    helped = _ctstat("validate", "-h")
+    assert helped.returncode == 0
+    for text in ("Cách dùng: ", "ctstat validate [TÙY CHỌN]", "Tham số:", "Tùy chọn:", "[bắt buộc]", "Hiện trợ giúp"):
+        assert text in helped.stdout, text
+    assert "Show this message" not in helped.stdout and "Options:" not in helped.stdout
+    english = _ctstat("validate", "-h", lang="en")
+    assert "Show this message and exit." in english.stdout and "Options:" in english.stdout
+    cases = {
+        ("validate",): "Lỗi: Thiếu tham số 'paths'.",
+        ("validate", "--nope", "x"): "Lỗi: Không có tùy chọn --nope",
+        ("validate", "no-such-file.xlsx"): "đường dẫn 'no-such-file.xlsx' không tồn tại.",
+        ("validate", "samples/wards", "--jobs", "x"): "Giá trị không hợp lệ cho '--jobs' / '-j': phải là số nguyên.",
+        ("rollup", "samples/wards"): "Lỗi: Thiếu tùy chọn '--period'.",
+        ("no-such-command",): "Lỗi: Không có lệnh 'no-such-command'.",
+    }
+    for args, said in cases.items():
+        run = _ctstat(*args)
+        assert run.returncode == 2 and said in run.stderr, (args, run.stderr)
+        assert "-h' để được trợ giúp." in run.stderr and "Traceback" not in run.stderr
+    run = _ctstat("validate", "--lang", "en")
+    assert run.returncode == 2 and "Error: Missing argument 'paths'." in run.stderr
+
+
+def test_every_usage_error_has_its_vietnamese() -> None:
+    """A usage error a person reads is in the command's language: each one raised in the package says it in
+    Vietnamese too (`message_vi`)."""
+    import ast
+
+    missing = []
+    for path in sorted((ROOT / "src" / "ctstat").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("UsageError", "CtstatError"):
+                if not any(k.arg == "message_vi" for k in node.keywords) and len(node.args) < 3:
+                    missing.append(f"{path.name}:{node.lineno}")
+    assert missing == []

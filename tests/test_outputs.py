@@ -132,7 +132,7 @@ def test_a_copy_that_would_land_on_an_input_is_refused(tmp_path: Path) -> None:
     (out / "01-so-am.xlsx.kiem-tra.xlsx").symlink_to(victim)  # a link planted where the copy goes
     before = _state(folder)
     run = subprocess.run([*CTSTAT, "validate", str(victim), "--annotate", str(out)], capture_output=True, text=True)
-    assert run.returncode == 2 and "overwrite an input" in run.stderr
+    assert run.returncode == 2 and "ghi đè lên một tệp đầu vào" in run.stderr
     assert _state(folder) == before
 
 

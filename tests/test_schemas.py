@@ -129,4 +129,4 @@ def test_cli_schema_prints_one_element_and_exports_all(tmp_path: Path) -> None:
     done = subprocess.run([*cmd, "--export", str(tmp_path / "s")], capture_output=True, text=True, check=True)
     assert len(done.stdout.splitlines()) == 15
     bad = subprocess.run([*cmd, "ZZ99"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "no element 'ZZ99'" in bad.stderr
+    assert bad.returncode == 2 and "không có chỉ tiêu 'ZZ99'" in bad.stderr

@@ -74,9 +74,15 @@ def annotate_report(
         target = out / name
         where = _resolved(str(target))
         if where in inputs:
-            raise UsageError(f"the marked-up copy {target} would overwrite an input: choose another --annotate folder")
+            raise UsageError(
+                f"the marked-up copy {target} would overwrite an input: choose another --annotate folder",
+                message_vi=f"bản đánh dấu lỗi {target} sẽ ghi đè lên một tệp đầu vào: chọn thư mục --annotate khác",
+            )
         if where.parent != base:
-            raise UsageError(f"the marked-up copy {target} would be written outside {out} (a link): refused")
+            raise UsageError(
+                f"the marked-up copy {target} would be written outside {out} (a link): refused",
+                message_vi=f"bản đánh dấu lỗi {target} sẽ bị ghi ra ngoài {out} (qua một liên kết): không ghi",
+            )
         tasks.append((rep, sub, target))
     return annotate_all(tasks, catalogue, lang, period, jobs)
 

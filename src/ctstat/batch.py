@@ -94,7 +94,10 @@ def job_lock(out: Path, wait: float = 0.0) -> Iterator[None]:
                     time.sleep(0.05)
                     continue
                 holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
-                raise UsageError(f"another ctstat run is working on {out} ({holder}); this run did nothing") from None
+                raise UsageError(
+                    f"another ctstat run is working on {out} ({holder}); this run did nothing",
+                    message_vi=f"một lần chạy ctstat khác đang làm việc trên {out} ({holder}); lần này không làm gì",
+                ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}, started {datetime.now():%Y-%m-%d %H:%M:%S}".encode(), 0)
         yield
@@ -138,7 +141,10 @@ class RunResult:
 def _area(cfg: JobConfig, h: Hierarchy) -> Unit:
     area = _find_unit(h, cfg.unit)
     if area is None or area.level == "commune":
-        raise UsageError(f"unit: {cfg.unit} is not a district or province in the unit list {h.vintage}")
+        raise UsageError(
+            f"unit: {cfg.unit} is not a district or province in the unit list {h.vintage}",
+            message_vi=f"unit: {cfg.unit} không phải là một huyện hay tỉnh trong danh mục đơn vị {h.vintage}",
+        )
     return area
 
 
@@ -437,7 +443,10 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
     Reads the ledger only (also from a read-only folder)."""
     catalogue = catalogue or load_catalogue()
     if not cfg.ledger_path.exists():
-        raise UsageError(f"no ledger in {cfg.out} yet: run 'ctstat run' first")
+        raise UsageError(
+            f"no ledger in {cfg.out} yet: run 'ctstat run' first",
+            message_vi=f"chưa có sổ theo dõi trong {cfg.out}: chạy 'ctstat run' trước",
+        )
     ledger = Ledger(cfg.ledger_path, readonly=True)
     try:
         h = load_units(cfg.vintage)
@@ -489,7 +498,10 @@ def export_table(cfg: JobConfig, catalogue: Catalogue | None = None, all_periods
     """The validated data as a tidy long table: one row per unit, cell and value, with the source file hash."""
     catalogue = catalogue or load_catalogue()
     if not cfg.ledger_path.exists():
-        raise UsageError(f"no ledger in {cfg.out} yet: run 'ctstat run' first")
+        raise UsageError(
+            f"no ledger in {cfg.out} yet: run 'ctstat run' first",
+            message_vi=f"chưa có sổ theo dõi trong {cfg.out}: chạy 'ctstat run' trước",
+        )
     ledger = Ledger(cfg.ledger_path, readonly=True)
     try:
         periods = [str(cfg.period)]
@@ -584,7 +596,10 @@ def export_file(table: pd.DataFrame, out: Path) -> Path:
 
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
-        raise UsageError(f"export writes .csv or .parquet, not {out.name}")
+        raise UsageError(
+            f"export writes .csv or .parquet, not {out.name}",
+            message_vi=f"export chỉ ghi tệp .csv hoặc .parquet, không ghi {out.name}",
+        )
     with atomic_write(out) as tmp:
         if suffix == ".csv":
             _csv_ready(table).to_csv(tmp, index=False, encoding="utf-8-sig")  # the BOM: Excel reads it as UTF-8
@@ -592,5 +607,8 @@ def export_file(table: pd.DataFrame, out: Path) -> Path:
             try:
                 table.to_parquet(tmp, index=False)
             except ImportError:
-                raise UsageError("writing Parquet needs pyarrow: pip install 'ctstat[parquet]'") from None
+                raise UsageError(
+                    "writing Parquet needs pyarrow: pip install 'ctstat[parquet]'",
+                    message_vi="ghi Parquet cần gói pyarrow: pip install 'ctstat[parquet]'",
+                ) from None
     return out

@@ -240,7 +240,9 @@ def default_catalogue_dir() -> Path:
     for candidate in (here / "indicators", here.parents[1] / "indicators"):
         if (candidate / "catalogue.yaml").is_file():
             return candidate
-    raise CatalogueError(f"no catalogue found next to {here}")
+    raise CatalogueError(
+        f"no catalogue found next to {here}", message_vi=f"không tìm thấy danh mục chỉ tiêu cạnh {here}"
+    )
 
 
 class _Checker:

@@ -242,7 +242,7 @@ class FileCheck:
         if period is not None and units is not None:
             vintage_for(period, units)  # raises UsageError if the list was not in force
         elif units is not None and units not in VINTAGES:
-            raise UsageError(f"unknown unit list {units!r}")
+            raise UsageError(f"unknown unit list {units!r}", message_vi=f"không có danh mục đơn vị {units!r}")
         self.catalogue = catalogue
         self.cover = Cover(catalogue, period, units)
 

@@ -73,7 +73,9 @@ UnitsOpt = Annotated[
 def _lang(value: str | None) -> Any:
     lang = (value or os.environ.get("CTSTAT_LANG") or "vi").lower()
     if lang not in ("vi", "en"):
-        raise CtstatError(f"--lang must be vi or en, not {lang!r}")
+        raise CtstatError(
+            f"--lang must be vi or en, not {lang!r}", message_vi=f"--lang phải là vi hoặc en, không phải {lang!r}"
+        )
     return lang
 
 
@@ -276,7 +278,11 @@ def schema(
         shown = _lang(lang)
         cat = load_catalogue(catalogue)
         if element is not None and element not in cat.elements:
-            raise CtstatError(f"no element {element!r} in the catalogue (known: {', '.join(cat.elements)})")
+            known = ", ".join(cat.elements)
+            raise CtstatError(
+                f"no element {element!r} in the catalogue (known: {known})",
+                message_vi=f"danh mục không có chỉ tiêu {element!r} (các chỉ tiêu: {known})",
+            )
         if export is not None:
             for path in export_schemas(cat, export):
                 typer.echo(str(path))
@@ -378,7 +384,7 @@ def rollup(
             when = datetime.fromisoformat(generated_at) if generated_at else None
             due = date.fromisoformat(deadline) if deadline else None
         except ValueError as exc:
-            raise CtstatError(f"bad date: {exc}") from None
+            raise CtstatError(f"bad date: {exc}", message_vi=f"ngày không hợp lệ: {exc}") from None
         result = rollup_paths(
             paths,
             period,
@@ -599,7 +605,7 @@ def main() -> None:
         sys.argv.remove("--debug")
         os.environ["CTSTAT_DEBUG"] = "1"
     try:
-        command()()
+        code = _run(command())
     except SystemExit:
         raise
     except KeyboardInterrupt:
@@ -614,6 +620,7 @@ def main() -> None:
         raise SystemExit(_environment(f"cannot write or read{where}: {exc.strerror}")) from None
     except BaseException as exc:  # noqa: BLE001 - a bug, whatever its type, must not look like exit 1
         raise SystemExit(_internal_error(exc)) from None
+    raise SystemExit(code)
 
 
 #: faults of the machine, not of ctstat or of the data: a full disk, a read-only or forbidden place, I/O errors
@@ -778,11 +785,43 @@ def command(lang: str | None = None) -> Any:
 
     cmd = typer.main.get_command(app)
     if (lang or _help_lang(sys.argv[1:])) == "vi":
+        from ctstat.clitext import vietnamese
+
         for sub in _commands(cmd):
             for param in sub.params:
                 if getattr(param, "help", None):
                     param.help = OPTION_HELP_VI.get(param.help, param.help)
+        vietnamese(_commands(cmd))
     return cmd
+
+
+def _run(cmd: Any) -> int:
+    """Run the click command as typer would (exit codes as ever), a usage error shown in the line's language."""
+    try:
+        from typer._click import exceptions as click_exceptions
+    except ImportError:  # a typer that uses click itself
+        from click import exceptions as click_exceptions  # type: ignore[no-redef]
+    from typer.exceptions import Abort as TyperAbort
+
+    aborts = (TyperAbort, getattr(click_exceptions, "Abort", TyperAbort))
+
+    try:
+        code = cmd.main(standalone_mode=False)
+    except click_exceptions.UsageError as exc:
+        if _help_lang(sys.argv[1:]) == "vi":
+            from ctstat.clitext import show_usage_error
+
+            show_usage_error(exc)
+        else:
+            exc.show()
+        return exc.exit_code
+    except click_exceptions.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except aborts:
+        sys.stderr.write("ctstat: interrupted\n")
+        return 130
+    return code if isinstance(code, int) else 0
 
 
 def _commands(cmd: Any) -> list[Any]:

@@ -40,8 +40,8 @@ class JobConfig:
 _KEYS = {f.name for f in fields(JobConfig)}
 
 
-def _bad(where: str, key: str, why: str) -> UsageError:
-    return UsageError(f"{where}: {key}: {why}")
+def _bad(where: str, key: str, why: str, vi: str) -> UsageError:
+    return UsageError(f"{where}: {key}: {why}", message_vi=f"{where}: {key}: {vi}")
 
 
 def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
@@ -59,33 +59,50 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
         try:
             raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise UsageError(f"{where}: no such configuration file") from None
+            raise UsageError(
+                f"{where}: no such configuration file", message_vi=f"{where}: không có tệp cấu hình này"
+            ) from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{where}: not valid TOML ({exc})") from None
+            raise UsageError(
+                f"{where}: not valid TOML ({exc})", message_vi=f"{where}: không phải TOML hợp lệ ({exc})"
+            ) from None
         base = Path(path).resolve().parent
         for key in raw:
             if key not in _KEYS:
-                raise _bad(where, key, f"unknown setting (known: {', '.join(sorted(_KEYS))})")
+                known = ", ".join(sorted(_KEYS))
+                raise _bad(
+                    where, key, f"unknown setting (known: {known})", f"không có thiết lập này (các thiết lập: {known})"
+                )
     given = {k: v for k, v in flags.items() if v is not None}
     from_file = set(raw) - set(given)
     raw.update(given)
     for key in ("period", "unit", "inbox", "out"):
         if key not in raw:
-            raise _bad(where, key, f"is required (in {CONFIG_NAME} or as --{key})")
+            raise _bad(
+                where,
+                key,
+                f"is required (in {CONFIG_NAME} or as --{key})",
+                f"bắt buộc phải có (trong {CONFIG_NAME} hoặc bằng --{key})",
+            )
     try:
         period = parse_period(str(raw["period"]))
     except UsageError as exc:
-        raise _bad(where, "period", str(exc)) from None
+        raise _bad(where, "period", str(exc), exc.message_vi or str(exc)) from None
     unit = str(raw["unit"]).strip()
     if not (unit.isdigit() and len(unit) in (2, 3)):
-        raise _bad(where, "unit", f"a district (3 digits) or province (2 digits) code, not {unit!r}")
+        raise _bad(
+            where,
+            "unit",
+            f"a district (3 digits) or province (2 digits) code, not {unit!r}",
+            f"phải là mã huyện (3 chữ số) hoặc mã tỉnh (2 chữ số), không phải {unit!r}",
+        )
 
     def as_path(key: str) -> Path | None:
         value = raw.get(key)
         if value is None:
             return None
         if not isinstance(value, (str, Path)):
-            raise _bad(where, key, "expected a path")
+            raise _bad(where, key, "expected a path", "phải là một đường dẫn")
         p = Path(value)
         return base / p if key in from_file and not p.is_absolute() else p
 
@@ -94,20 +111,25 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
         try:
             deadline = date.fromisoformat(deadline)
         except ValueError:
-            raise _bad(where, "deadline", f"expected a date YYYY-MM-DD, not {deadline!r}") from None
+            raise _bad(
+                where,
+                "deadline",
+                f"expected a date YYYY-MM-DD, not {deadline!r}",
+                f"phải là ngày dạng YYYY-MM-DD, không phải {deadline!r}",
+            ) from None
     elif deadline is not None and not isinstance(deadline, date):
-        raise _bad(where, "deadline", "expected a date YYYY-MM-DD")
+        raise _bad(where, "deadline", "expected a date YYYY-MM-DD", "phải là ngày dạng YYYY-MM-DD")
     jobs = raw.get("jobs", 1)
     if not isinstance(jobs, int) or jobs < 0:
-        raise _bad(where, "jobs", "expected a whole number >= 0")
+        raise _bad(where, "jobs", "expected a whole number >= 0", "phải là số nguyên >= 0")
     limits = {}
     for key, default in (("upload_limit_mb", 20), ("uploads_per_minute", 20)):
         limits[key] = raw.get(key, default)
         if not isinstance(limits[key], int) or isinstance(limits[key], bool) or not 1 <= limits[key] <= 10_000:
-            raise _bad(where, key, "expected a whole number from 1 to 10000")
+            raise _bad(where, key, "expected a whole number from 1 to 10000", "phải là số nguyên từ 1 đến 10000")
     allow = raw.get("allow_partial", False)
     if not isinstance(allow, bool):
-        raise _bad(where, "allow_partial", "expected true or false")
+        raise _bad(where, "allow_partial", "expected true or false", "phải là true hoặc false")
     cfg = JobConfig(
         period=period,
         unit=unit,
@@ -123,7 +145,7 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
     try:
         cfg.vintage  # noqa: B018 - checks units against the period
     except UsageError as exc:
-        raise _bad(where, "units", str(exc)) from None
+        raise _bad(where, "units", str(exc), exc.message_vi or str(exc)) from None
     if not cfg.inbox.is_dir():
-        raise _bad(where, "inbox", f"no such folder: {cfg.inbox}")
+        raise _bad(where, "inbox", f"no such folder: {cfg.inbox}", f"không có thư mục {cfg.inbox}")
     return cfg

@@ -38,7 +38,7 @@ def find_files(paths: Iterable[str | Path]) -> list[Path]:
         elif p.exists() or p.is_symlink():
             out.append(p)
         else:
-            raise UsageError(f"no such file or folder: {p}")
+            raise UsageError(f"no such file or folder: {p}", message_vi=f"không có tệp hay thư mục {p}")
     return out
 
 

@@ -65,7 +65,10 @@ def parse_period(text: str | Period) -> Period:
     try:
         return Period.parse(text)
     except ValueError:
-        raise UsageError(f"period {text!r} is not valid: write 2025, 2025-H1 or 2025-H2") from None
+        raise UsageError(
+            f"period {text!r} is not valid: write 2025, 2025-H1 or 2025-H2",
+            message_vi=f"kỳ {text!r} không hợp lệ: viết 2025, 2025-H1 hoặc 2025-H2",
+        ) from None
 
 
 def vintage_for(period: Period, override: str | None = None) -> str:
@@ -77,15 +80,24 @@ def vintage_for(period: Period, override: str | None = None) -> str:
     """
     if override is not None:
         if override not in VINTAGES:
-            raise UsageError(f"unknown unit list {override!r}; known: {', '.join(VINTAGES)}")
+            known = ", ".join(VINTAGES)
+            raise UsageError(
+                f"unknown unit list {override!r}; known: {known}",
+                message_vi=f"không có danh mục đơn vị {override!r}; các danh mục: {known}",
+            )
         if override not in period.vintages():
-            raise UsageError(f"unit list {override} was not in force during {period}")
+            raise UsageError(
+                f"unit list {override} was not in force during {period}",
+                message_vi=f"danh mục đơn vị {override} không có hiệu lực trong kỳ {period}",
+            )
         return override
     found = period.vintages()
     if len(found) > 1:
         raise UsageError(
             f"period {period} spans more than one administrative-unit list ({', '.join(found)}): "
             f"choose one with --units (for example --units {found[-1]} to report on the communes in force "
-            f"at the end of the period)"
+            f"at the end of the period)",
+            message_vi=f"kỳ {period} trải qua nhiều danh mục đơn vị hành chính ({', '.join(found)}): chọn một "
+            f"bằng --units (ví dụ --units {found[-1]} để báo cáo theo các xã có hiệu lực cuối kỳ)",
         )
     return found[0]

@@ -72,7 +72,10 @@ def validate_files(
         skip = exclude.resolve()
         files = [f for f in files if not (f.name.endswith(SUFFIX) and f.resolve().is_relative_to(skip))]
     if not files:
-        raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to validate")
+        raise UsageError(
+            "no workbook (.xlsx, .xlsm, .xls, .ods) found to validate",
+            message_vi="không tìm thấy tệp bảng tính nào (.xlsx, .xlsm, .xls, .ods) để kiểm tra",
+        )
     subs, report, _, books = _judge(read_checked(files, catalogue, per, units, jobs, progress), catalogue, per, units)
     report.files += [book.report for book in books]
     return report, subs
@@ -168,11 +171,15 @@ def make_template(
             example = f": for example {first[0].code} ({first[0].name})" if first else ""
             raise UsageError(
                 f"{unit_code} is a {LEVEL_VI[area.level]} ({area.name}) in list {vintage}; a form is for "
-                f"one commune (xã/phường){example}"
+                f"one commune (xã/phường){example}",
+                message_vi=f"{unit_code} là {LEVEL_VI[area.level]} ({area.name}) trong danh mục {vintage}; mỗi biểu "
+                f"mẫu dành cho một xã/phường{example.replace('for example', 'ví dụ')}",
             )
         raise UsageError(
             f"unit {unit_code} is not a commune in the administrative-unit list {vintage} "
-            "(commune codes have 5 digits, e.g. 00301)"
+            "(commune codes have 5 digits, e.g. 00301)",
+            message_vi=f"{unit_code} không phải là một xã/phường trong danh mục đơn vị hành chính {vintage} "
+            "(mã xã có 5 chữ số, ví dụ 00301)",
         )
     return write_form(out, catalogue, FormHeader.for_unit(h, unit, per))
 
@@ -191,7 +198,10 @@ def resolve_area(code: str, vintage: str) -> list[Unit]:
         return h.all("commune")
     unit = _find_unit(h, code)
     if unit is None:
-        raise UsageError(f"unit {code} is not in the administrative-unit list {vintage}")
+        raise UsageError(
+            f"unit {code} is not in the administrative-unit list {vintage}",
+            message_vi=f"không có đơn vị {code} trong danh mục đơn vị hành chính {vintage}",
+        )
     return h.communes_under(unit)
 
 
@@ -276,10 +286,16 @@ def _infer_target(h: Hierarchy, codes: Iterable[str]) -> Unit:
         if u is not None:
             chains.append(h.ancestors(u))
     if not chains:
-        raise UsageError("no input names a commune of this period's unit list: give --unit")
+        raise UsageError(
+            "no input names a commune of this period's unit list: give --unit",
+            message_vi="không tệp nào ghi một xã trong danh mục đơn vị của kỳ này: cho biết --unit",
+        )
     common = [a for a in chains[0] if all(any(a.code == b.code and a.level == b.level for b in c) for c in chains)]
     if not common:
-        raise UsageError("the inputs belong to several provinces: give --unit")
+        raise UsageError(
+            "the inputs belong to several provinces: give --unit",
+            message_vi="các tệp thuộc nhiều tỉnh khác nhau: cho biết --unit",
+        )
     return common[0]
 
 
@@ -302,7 +318,10 @@ def collect_inputs(
 
     files = find_files(paths)
     if not files:
-        raise UsageError("no workbook (.xlsx, .xlsm, .xls, .ods) found to roll up")
+        raise UsageError(
+            "no workbook (.xlsx, .xlsm, .xls, .ods) found to roll up",
+            message_vi="không tìm thấy tệp bảng tính nào (.xlsx, .xlsm, .xls, .ods) để tổng hợp",
+        )
     _, report, frame, books = _judge(read_checked(files, catalogue, period, units, jobs), catalogue, period, units)
     got = RollupInputs(report)
     for i, rep in enumerate(report.files):
@@ -372,7 +391,10 @@ def rollup_collected(
     else:
         target = _find_unit(h, opts.unit) if opts.unit else _infer_target(h, collected.claims)
     if target is None or target.level == "commune":
-        raise UsageError(f"--unit {opts.unit} is not a district or province in the unit list {vintage}")
+        raise UsageError(
+            f"--unit {opts.unit} is not a district or province in the unit list {vintage}",
+            message_vi=f"--unit {opts.unit} không phải là một huyện hay tỉnh trong danh mục đơn vị {vintage}",
+        )
     expected = h.all("commune") if national else h.communes_under(target)
     for rep, issue in scope_issues(collected.claims, h, target, {u.code for u in expected}):
         rep.issues.append(issue)

@@ -212,7 +212,9 @@ def synth_values(catalogue: Catalogue, unit: Unit, period: Period, seed: int = 0
             return {k: int(values[k]) for k in inputs}
     raise CatalogueError(
         f"cannot make synthetic values that keep rule {broken!r}: give the elements it compares "
-        "`synthetic:` hints (size, share) that let it hold"
+        "`synthetic:` hints (size, share) that let it hold",
+        message_vi=f"không tạo được số liệu mẫu giữ đúng quy tắc {broken!r}: thêm cho các chỉ tiêu quy tắc đó so sánh "
+        "gợi ý `synthetic:` (size, share) để quy tắc đúng",
     )
 
 

@@ -71,13 +71,19 @@ def issue_tokens(cfg: JobConfig, out: Path, rotate: Sequence[str] = (), now: dat
     them to `out` (CSV unit,name,token, readable by its owner only) and store their hashes. `out` must not exist:
     the tokens already handed out stay valid, and a list of them is never written over."""
     if out.exists() or out.is_symlink():
-        raise UsageError(f"{out} already exists: choose another --out (the tokens listed in it stay valid)")
+        raise UsageError(
+            f"{out} already exists: choose another --out (the tokens listed in it stay valid)",
+            message_vi=f"{out} đã có: chọn --out khác (các mã truy cập ghi trong tệp đó vẫn dùng được)",
+        )
     units = expected_units(cfg)
     names = dict(units)
     wanted = set(names) if "all" in rotate else set(rotate)
     unknown = sorted(wanted - set(names))
     if unknown:
-        raise UsageError(f"--rotate: {', '.join(unknown)} is not {cfg.unit} or one of its communes")
+        raise UsageError(
+            f"--rotate: {', '.join(unknown)} is not {cfg.unit} or one of its communes",
+            message_vi=f"--rotate: {', '.join(unknown)} không phải là {cfg.unit} hay một xã của đơn vị đó",
+        )
     hasher = _hasher()
     ledger = Ledger(cfg.ledger_path)
     try:
