@@ -1,11 +1,10 @@
 """The portal's intake: files uploaded by wards go through the same input stage, checks and ledger as `ctstat run`.
 
 Uploads arriving together are judged together (one batch, like a run): a thread takes whatever is waiting, reads
-and judges it with `judge_arrivals`; a second thread decides, has the marked-up copies written and records the
-batch with `record`, in the order judged, holding the job's lock only to move accepted files into the inbox and
-write the ledger, while the first judges the next batch. Reading and marking up run in worker processes kept for
-the server's life. A `run` from cron and uploads therefore never overlap: a run
-either sees an uploaded file already recorded (unchanged: not read again) or not yet in the inbox.
+and judges it with `judge_arrivals`, decides, has the marked-up copies written and records the batch with
+`record`, holding the job's lock only to move accepted files into the inbox and write the ledger. Reading and
+marking up run in worker processes kept for the server's life. A `run` from cron and uploads therefore never
+overlap: a run either sees an uploaded file already recorded (unchanged: not read again) or not yet in the inbox.
 
 What becomes of an upload:
 - **accepted**: valid, and the sender's own (a ward's token: its cover names that ward; the district's token:
@@ -99,19 +98,12 @@ class Intake:
         for pool in (self.readers, self.markers):  # forked here, before this process has any other thread
             pool.start()
         self._queue: queue.Queue[tuple[Staged, Future[Upload]] | None] = queue.Queue()
-        # judged batches waiting to be marked up and recorded, in order (a few at most: judging waits when full)
-        self._judged: queue.Queue[tuple[list[tuple[Staged, Future[Upload]]], Judgement] | None] = queue.Queue(2)
-        self._threads = [
-            threading.Thread(target=self._judging, name="ctstat-intake-judge", daemon=True),
-            threading.Thread(target=self._recording, name="ctstat-intake-record", daemon=True),
-        ]
-        for t in self._threads:
-            t.start()
+        self._thread = threading.Thread(target=self._loop, name="ctstat-intake", daemon=True)
+        self._thread.start()
 
     def close(self) -> None:
         self._queue.put(None)
-        for t in self._threads:
-            t.join(30)
+        self._thread.join(30)
         self.readers.close()
         self.markers.close()
 
@@ -120,44 +112,25 @@ class Intake:
         self._queue.put((staged, fut))
         return fut
 
-    def _judging(self) -> None:
-        """The first thread: take whatever is waiting (up to BATCH), read and judge it as one batch, pass it on.
-        While it judges a batch, the second thread marks up and records the one before."""
-        try:
-            while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                while len(batch) < BATCH:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        self._queue.put(None)
-                        break
-                    batch.append(item)
-                try:
-                    judged = self.judge([s for s, _ in batch])
-                except BaseException as exc:  # noqa: BLE001 - every waiting request gets the failure
-                    _failed(batch, exc)
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                self._judged.put((batch, judged))
-        finally:
-            self._judged.put(None)
-
-    def _recording(self) -> None:
-        """The second thread: mark up, move and record each judged batch, in the order judged."""
+    def _loop(self) -> None:
+        """Take whatever is waiting (up to BATCH) and take it in as one batch, until told to stop. (Judging one
+        batch while the one before is recorded, in a second thread, was measured: no faster.)"""
         while True:
-            item = self._judged.get()
-            if item is None:
+            first = self._queue.get()
+            if first is None:
                 return
-            batch, judged = item
+            batch = [first]
+            while len(batch) < BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
             try:
-                done = self.finish([s for s, _ in batch], judged)
+                done = self.take_in([s for s, _ in batch])
             except BaseException as exc:  # noqa: BLE001 - every waiting request gets the failure
                 _failed(batch, exc)
                 if not isinstance(exc, Exception):
@@ -167,7 +140,7 @@ class Intake:
                 fut.set_result(up)
 
     def take_in(self, batch: list[Staged], now: datetime | None = None) -> list[Upload]:
-        """Judge, decide and record a batch of staged uploads (what the two intake threads do, in turn)."""
+        """Judge, decide and record a batch of staged uploads (the intake thread calls this)."""
         return self.finish(batch, self.judge(batch), now)
 
     def judge(self, batch: list[Staged]) -> Judgement:
@@ -176,10 +149,7 @@ class Intake:
         return judge_arrivals(self.cfg, self.catalogue, arrivals, self.readers)
 
     def finish(self, batch: list[Staged], judged: Judgement, now: datetime | None = None) -> list[Upload]:
-        """Decide what becomes of each judged upload, write the marked-up copies, move the files and record them.
-
-        An upload's arrival is its own new path, never a row recorded before, so judging a batch while the one
-        before is still being recorded changes nothing: nothing judged depends on the ledger."""
+        """Decide what becomes of each judged upload, write the marked-up copies, move the files and record them."""
         cfg, cat = self.cfg, self.catalogue
         now = now or datetime.now()
         outcomes = [self._outcome(s, rep) for s, rep in zip(batch, judged.report.files, strict=True)]
