@@ -65,15 +65,15 @@ _DETAILS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
 
 def translate(message: str) -> str:
     """A usage error's message in Vietnamese (unchanged if this module does not know it)."""
-    for pattern, vi in _MESSAGES:
-        m = pattern.match(message)
-        if m:
-            return vi(m)
-    return message
+    return _first(_MESSAGES, message)
 
 
 def _detail(text: str) -> str:
-    for pattern, vi in _DETAILS:
+    return _first(_DETAILS, text)
+
+
+def _first(table: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]], text: str) -> str:
+    for pattern, vi in table:
         m = pattern.match(text)
         if m:
             return vi(m)
