@@ -119,3 +119,35 @@ def test_an_element_s_rows_are_never_split_from_their_header_in_print(catalogue:
     index = [s.name for s in layout.sheets].index("Biểu 2") + 3  # 1-based, after the cover and the instructions
     xml = zipfile.ZipFile(path).read(f"xl/worksheets/sheet{index}.xml").decode()
     assert f'<brk id="{hc02}"' in xml
+
+
+def test_printed_sheets_keep_their_page_breaks_in_excel_and_print_the_table_only(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """Excel ignores manual page breaks on a sheet set to fit to the page: the form's sheets print at a fixed
+    scale instead, over the table and its signatures only, and the unit lines above the table are held in cells
+    wide enough for them (text running past the table was cut, or printed on a page of its own)."""
+    from ctstat.form import PAGE_WIDTH_PT, page_scale, signature_edge
+
+    assert page_scale([42, 9, 8] + [8] * 12) * 870 / 100 <= PAGE_WIDTH_PT * 0.9  # 870 pt of Calibri columns
+    assert page_scale([50, 9, 9, 10, 10, 10]) == 100
+    path = make_template("00301", "2025-H1", tmp_path / "f.xlsx", catalogue)
+    wb = load_workbook(path)
+    for sheet in form_layout(catalogue).sheets:
+        ws = wb[sheet.name]
+        assert not ws.sheet_properties.pageSetUpPr.fitToPage, sheet.name
+        assert 60 <= (ws.page_setup.scale or 100) <= 100
+        edge = signature_edge(sheet.last_col - 1) + 1  # the table's last column, or the signatures' beside it
+        assert ws.print_area == f"'{sheet.name}'!$A$1:${'ABCDEFGHIJKLMNOPQRSTUVWXYZ'[edge - 1]}${ws.max_row}"
+        width = {c: d.width for d in ws.column_dimensions.values() for c in range(d.min, d.max + 1)}
+        for row in (1, 2):
+            merged = next(m for m in ws.merged_cells.ranges if m.min_row == row and m.max_col == edge)
+            cell = ws.cell(row, merged.min_col)
+            room = sum(width.get(c, 8.43) for c in range(merged.min_col, edge + 1))
+            assert str(cell.value).startswith("Đơn vị"), (sheet.name, cell.value)
+            lines = 1 if room >= len(str(cell.value)) else -(-len(str(cell.value)) // int(room))
+            assert lines == 1 or (cell.alignment.wrap_text and ws.row_dimensions[row].height >= 15 * lines), (
+                sheet.name,
+                cell.value,
+                room,
+            )

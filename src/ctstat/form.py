@@ -70,6 +70,7 @@ class Styles:
         self.italic = f(italic=True, font_size=10)
         self.title = f(bold=True, font_size=14, align="center", text_wrap=True)
         self.subtitle = f(italic=True, align="center")
+        self.subtitle_wrap = f(italic=True, align="center", valign="top", text_wrap=True)
         self.head = f(bold=True, align="center", text_wrap=True, bg_color="#DDEBF7", **border)
         self.number_row = f(italic=True, align="center", font_size=9, **border)
         self.label = f(text_wrap=True, **border)
@@ -163,12 +164,15 @@ def protect(ws: Worksheet) -> None:
     )
 
 
-def print_setup(ws: Worksheet, last_col: int, repeat: tuple[int, int] | None = None) -> None:
-    """A4 landscape, fit to the page's width, page numbers, header rows repeated."""
+def print_setup(ws: Worksheet, last_col: int, repeat: tuple[int, int] | None = None, scale: int | None = None) -> None:
+    """A4 landscape, fit to the page's width (or printed at `scale` percent), page numbers, header rows repeated."""
     ws.set_landscape()
     ws.set_paper(9)  # A4
     ws.set_margins(left=0.5, right=0.4, top=0.6, bottom=0.6)
-    ws.fit_to_pages(1, 0)
+    if scale is None:
+        ws.fit_to_pages(1, 0)
+    else:
+        ws.set_print_scale(scale)
     ws.center_horizontally()
     if repeat:
         ws.repeat_rows(repeat[0] - 1, repeat[1] - 1)
@@ -345,19 +349,41 @@ def write_form_sheet(
     ws.set_column(FIRST_VALUE_COL - 1, last, 8 if wide else 10)
     ws.write(0, 0, f"Biểu số: {cat.form_number} - {sheet.name}", st.bold)
     ws.write(1, 0, f"Kỳ báo cáo: {period.label_vi()}", st.text)
-    right = max(last - 3, 3)
-    for r, text in ((0, f"Đơn vị báo cáo: {reporter}"), (1, f"Đơn vị nhận báo cáo: {receiver}")):
-        if right < last:
-            ws.merge_range(r, right, r, last, text, st.text)
+    widths = [label_width, 9, 8 if wide else 9] + [8 if wide else 10] * (last - 2)
+    edge = signature_edge(last)  # the last column printed: the table's, or the signatures' on a narrow sheet
+    widths += [8] * (edge - last)  # the default width beside the table
+    units_lines = ((0, f"Đơn vị báo cáo: {reporter}"), (1, f"Đơn vị nhận báo cáo: {receiver}"))
+    # both over as many of the last columns as the longer needs (never column A, the left-hand texts'): text that
+    # ran on past the table would be cut, or printed on a page of its own
+    right, room = edge, widths[edge]
+    while right > max(1, edge - 12) and room < max(len(t) for _, t in units_lines) + 2:
+        right -= 1
+        room += widths[right]
+    right = min(right, max(edge - 3, 1))
+    room = sum(widths[right : edge + 1])
+    taller = 0.0  # points the two lines' rows grow by, wrapped where a narrow sheet has no room for them
+    for r, text in units_lines:
+        fits = room >= len(text) + 2
+        if not fits:
+            lines = math.ceil((len(text) + 2) / room)
+            ws.set_row(r, 15 * lines)
+            taller += 15 * (lines - 1)
+        if right < edge:
+            ws.merge_range(r, right, r, edge, text, st.text if fits else st.wrap)
         else:
-            ws.write(r, right, text, st.text)
+            ws.write(r, right, text, st.text if fits else st.wrap)
     title = f"{sheet.title_vi} (TỔNG HỢP)" if report else sheet.title_vi
     ws.merge_range(2, 0, 2, last, title, st.title)
     capacity = (label_width + 18 + 10 * (last - 2)) // 1.5  # characters of the 14-pt title that fit the width
     if len(title) > capacity:
         ws.set_row(2, 38)
     subtitle = cat.rollup_title_vi if report else cat.title_vi  # a ward's form names its level; a rollup does not
-    ws.merge_range(3, 0, 3, last, f"{subtitle} - {reporter} - {period.label_vi()}", st.subtitle)
+    subtitle = f"{subtitle} - {reporter} - {period.label_vi()}"
+    lines = math.ceil(len(subtitle) / (sum(widths[: last + 1]) * 1.1))  # italic 11 pt: ~1.1 a column's character
+    if lines > 1:  # a narrow sheet: wrapped, not cut at the table's edges
+        ws.set_row(3, 15 * lines)
+        taller += 15 * (lines - 1)
+    ws.merge_range(3, 0, 3, last, subtitle, st.subtitle if lines == 1 else st.subtitle_wrap)
     if banner:
         ws.merge_range(4, 0, 4, last, banner, st.banner)
 
@@ -433,10 +459,12 @@ def write_form_sheet(
     ws.freeze_panes(NUMBER_ROW, 3)
     signature(ws, st, sheet.last_row + 2, last)
     protect(ws)
-    widths = [label_width, 9, 8 if wide else 9] + [8 if wide else 10] * (last - 2)
-    print_setup(ws, last + 1, (HEADER_ROWS[0], NUMBER_ROW))
-    # honoured by LibreOffice Calc; Excel paginates a fit-to-width sheet itself
-    ws.set_h_pagebreaks(paginate(sheet, heights, widths, title_pt=38 if len(title) > capacity else 15))
+    ws.print_area(0, 0, ws.dim_rowmax, edge)  # the table and its signatures, nothing beside them
+    # printed at a fixed scale, about the one fit-to-width would choose: Excel ignores manual page breaks on a
+    # sheet set to fit to the page, and these keep each element's rows with its header (LibreOffice honours
+    # them either way)
+    print_setup(ws, last + 1, (HEADER_ROWS[0], NUMBER_ROW), scale=page_scale(widths))
+    ws.set_h_pagebreaks(paginate(sheet, heights, widths, title_pt=(38 if len(title) > capacity else 15) + taller))
     return ws
 
 
@@ -444,6 +472,15 @@ def write_form_sheet(
 PAGE_WIDTH_PT = 842 - (0.5 + 0.4) * 72
 PAGE_HEIGHT_PT = 595 - (0.6 + 0.6) * 72 - 24  # less the footer
 MIN_SCALE = 60  #: the smallest scale assumed when estimating what a page holds
+WIDTH_SLACK = 0.9  #: of the page's width the columns are estimated to fill (LibreOffice draws them a little wider)
+
+
+def page_scale(widths: Sequence[float]) -> int:
+    """The print scale, in percent, at which columns of these widths (in characters of the workbook's Calibri 11)
+    fill the page's width, less a little: LibreOffice draws columns about 7% wider than this estimate (measured
+    with Carlito, the metric twin of Calibri), a font standing in for Calibri more."""
+    width_pt = sum((w * 7 + 5) * 0.75 for w in widths)
+    return max(MIN_SCALE, min(100, int(PAGE_WIDTH_PT / width_pt * 100 * WIDTH_SLACK)))
 
 
 def paginate(
@@ -452,9 +489,7 @@ def paginate(
     """The rows to break the printed pages before, so that no element's block (its total, its group label, its
     rows) is split from its header: a block that does not fit what is left of a page starts the next one (the
     header rows repeat there). The page's height is scaled as fit-to-width scales it."""
-    width_pt = sum((w * 7 + 5) * 0.75 for w in widths)
-    scale = max(MIN_SCALE, min(100, int(PAGE_WIDTH_PT / width_pt * 100)))
-    room = PAGE_HEIGHT_PT * 100 / scale
+    room = PAGE_HEIGHT_PT * 100 / page_scale(widths)
     header = 15 + 45 + 15  # the repeated rows: group headers, category headers, the A, B, C row
     used = 15 * 5 + (title_pt - 15) + header  # the first page also holds the titles
     blocks: list[tuple[int, float]] = []
@@ -562,9 +597,14 @@ def _lines(text: str, width: int) -> int:
     return lines
 
 
+def signature_edge(last: int) -> int:
+    """The last column (0-based) the signature block takes below a table whose last column is `last`."""
+    return max(last, max(last // 2, 3) + 3)  # room for "(Ký, đóng dấu, ghi rõ họ tên)"
+
+
 def signature(ws: Worksheet, st: Styles, row: int, last: int, left: str = "Người lập biểu", left_col: int = 0) -> None:
     mid = max(last // 2, 3)
-    last = max(last, mid + 1)
+    last = signature_edge(last)
     # each text held in a merged range: text left to overflow its cell is printed, clipped, on the next page too
     right = max(left_col, mid - 1)
     for r, text, style in ((row, left, st.sign_head), (row + 1, "(Ký, ghi rõ họ tên)", st.sign_note)):
