@@ -8,6 +8,7 @@ person to look at; and checks, from `pdftotext`:
   signature block (which comes once, after its last row) starts the next sheet;
 - the signature block ("Người lập biểu" with "Thủ trưởng đơn vị") is printed once per signed sheet, both on one page;
 - the page count stays within a bound;
+- no words are printed over each other (a wrapped label in a row too short for it, text run into a neighbour);
 - the marked-up copy's first page lists the issues and names the unit and period.
 Exit 1 if a check fails. `tests/test_render.py` runs the same checks in `make test` (CI installs LibreOffice).
 """
@@ -41,6 +42,32 @@ def to_pdf(xlsx: Path, out: Path, profile: Path) -> Path:
     pdf = out / f"{xlsx.stem}.pdf"
     subprocess.run(["pdftoppm", "-png", "-r", "50", str(pdf), str(out / xlsx.stem)], check=True)
     return pdf
+
+
+def overprinted(pdf: Path) -> list[str]:
+    """Words printed over each other: a wrapped label in a row too short for it (its lines run into the row
+    below, where pdftotext still reads the clipped text), or a text run into its neighbour's cell."""
+    import html
+    import re
+
+    out = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    word = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>')
+    problems = []
+    for n, page in enumerate(out.split("<page ")[1:], 1):
+        words = sorted(((*map(float, w[:4]), html.unescape(w[4])) for w in word.findall(page)), key=lambda w: w[1])
+        clashes = []
+        for i, a in enumerate(words):
+            for b in words[i + 1 :]:
+                if b[1] >= a[3]:
+                    break
+                dx, dy = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+                smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+                if dx > 0 and dy > 0 and smaller > 0 and dx * dy / smaller > 0.3:
+                    clashes.append(f"{a[4]!r} over {b[4]!r}")
+        if clashes:
+            more = f" and {len(clashes) - 3} more" if len(clashes) > 3 else ""
+            problems.append(f"{pdf.name}: page {n}: words printed over each other: {', '.join(clashes[:3])}{more}")
+    return problems
 
 
 def check_rollup(pdf: Path, sheets: list[str], max_pages: int) -> list[str]:
@@ -112,7 +139,7 @@ def main() -> int:
         # the workbook of the rolled-up unit itself: the shortest unit code (a province's, not its districts')
         top = min(books.glob("*.xlsx"), key=lambda p: (len(p.stem.split("_")[1]), p.name))
         pdf = to_pdf(top, out / "pdf", profile)
-        found = check_rollup(pdf, sheets, max_pages)
+        found = check_rollup(pdf, sheets, max_pages) + overprinted(pdf)
         problems += found
         print(f"{name}: {top.name}: {len(pages(pdf))} pages, {'ok' if not found else f'{len(found)} problems'}")
     marked = out / "kiem-tra"
@@ -122,7 +149,7 @@ def main() -> int:
     )
     (copy,) = marked.glob("*.xlsx")
     pdf = to_pdf(copy, out / "pdf", profile)
-    problems += check_annotated(pdf)
+    problems += check_annotated(pdf) + overprinted(pdf)
     print(f"marked-up copy: {copy.name}: {len(pages(pdf))} pages")
     for p in problems:
         print(f"✗ {p}")

@@ -199,11 +199,20 @@ def _write_cover(
 ) -> None:
     ws = wb.add_worksheet(COVER)
     ws.set_column(0, 0, 4)
-    ws.set_column(1, 1, 42)
-    ws.set_column(2, 2, 48)
+    ws.set_column(1, 1, 52)  # the longest label, "Phiên bản biểu mẫu (mã để ctstat đối chiếu, không sửa)", in bold
+    ws.set_column(2, 2, 44)
     ws.write(0, 0, f"Biểu số: {cat.form_number}", st.bold)
-    ws.merge_range(1, 0, 1, 2, cat.title_vi.upper(), st.title)
-    ws.merge_range(2, 0, 2, 2, f"(Theo {cat.legal_basis_vi})", st.subtitle)
+    # the title and the legal basis wrapped in rows as tall as they need (a wrapped text in a row of one line is
+    # printed over its neighbours)
+    title = cat.title_vi.upper()
+    if len(title) > (4 + 52 + 44) / 1.5:  # characters of the 14-pt title that fit the width
+        ws.set_row(1, 38)
+    ws.merge_range(1, 0, 1, 2, title, st.title)
+    basis = f"(Theo {cat.legal_basis_vi})"
+    lines = math.ceil(len(basis) / ((4 + 52 + 44) * 1.1))
+    if lines > 1:
+        ws.set_row(2, 15 * lines)
+    ws.merge_range(2, 0, 2, 2, basis, st.subtitle if lines == 1 else st.subtitle_wrap)
     values: dict[str, Any] = {
         "unit_code": h.unit.code,
         "unit_name": h.unit.name,

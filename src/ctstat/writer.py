@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -360,8 +361,13 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
             ws.write(r, 2, s.name, st.cell)
             ws.write(r, 3, status_label(s.status), st.cell_center)
             ws.write(r, 4, "Muộn" if s.late else "", st.cell_center)
-            ws.write(r, 5, "; ".join(Path(f).name for f in s.files), st.cell)
+            files = "; ".join(Path(f).name for f in s.files)
+            ws.write(r, 5, files, st.cell)
             ws.write(r, 6, s.problem, st.cell)
+            # as tall as its wrapped texts (file names break at their dashes, before the column is full)
+            tall = [h for h in (row_height(files, 40 * 0.8), row_height(s.problem, 70)) if h is not None]
+            if tall:
+                ws.set_row(r, max(tall))
             r += 1
         r += 1
     protect(ws)
@@ -374,13 +380,18 @@ def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData) -> None
     ws.merge_range(0, 0, 0, len(head) - 1, "NGUỒN DỮ LIỆU: CÁC TỆP ĐẦU VÀO", st.title)
     for col, width in enumerate((5, 40, 9, 8, 9, 18, 6, 9, 10, 66)):
         ws.set_column(col, col, width)
+    ws.set_row(2, 30)  # "Phiên bản biểu mẫu", "Được tổng hợp" wrap on two lines
     for i, h in enumerate(head):
         ws.write(2, i, h, st.head)
+    # the folder all inputs share, said once, and each file's path inside it (a row's path stays short)
+    folder = _shared_folder([f.path for f in d.inputs])
+    if folder:
+        ws.merge_range(1, 0, 1, len(head) - 1, f"Thư mục chứa các tệp: {inert.text(folder)}", st.cell)
     for n, f in enumerate(d.inputs, 1):
         r = 2 + n
         row = [
             n,
-            inert.text(f.path),
+            inert.text(os.path.relpath(f.path, folder) if folder else f.path),
             "xã" if f.kind == "ward" else "tổng hợp",
             f.unit,
             f.period,
@@ -392,8 +403,20 @@ def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData) -> None
         ]
         for c, v in enumerate(row):
             ws.write(r, c, v, st.cell_center if c in (0, 2, 3, 4, 6, 7, 8) else st.cell)
+        tall = row_height(str(row[1]), 40 * 0.8)  # a long path wraps, breaking at its slashes and dashes
+        if tall is not None:
+            ws.set_row(r, tall)
     protect(ws)
     print_setup(ws, len(head))
+
+
+def _shared_folder(paths: list[str]) -> str:
+    """The folder every one of `paths` is in ('' when they share none, or are of mixed kinds)."""
+    try:
+        common = os.path.commonpath(paths) if paths else ""
+    except ValueError:  # absolute and relative paths mixed
+        return ""
+    return os.path.dirname(common) if common in paths else common
 
 
 def data_rows(cat: Catalogue, d: RollupSheetData) -> tuple[list[str], list[list[Any]]]:
