@@ -311,6 +311,22 @@ def test_kept_workers_end_with_their_parent(tmp_path: Path) -> None:
     assert not any(map(alive, pids))
 
 
+def _disk_full(arg: str) -> str:
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device", f"/out/{arg}")
+
+
+def test_a_full_disk_in_a_worker_is_the_same_error_in_the_parent() -> None:
+    """A fault of the machine met in a worker (writing a marked-up copy on a full disk) is not a bug of ctstat: the
+    parent gets the same OSError, which the command line reports as the machine's fault."""
+    import errno
+
+    with pytest.raises(OSError) as raised:
+        list(contain.contained_map(_disk_full, ["a", "b"], _failed, jobs=1))
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == "/out/a"
+
+
 def test_a_bug_in_a_worker_is_an_internal_error() -> None:
     with pytest.raises(InternalError) as exc:
         list(contain.contained_map(_work, ["a", "bug", "b"], _failed, jobs=1))

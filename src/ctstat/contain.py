@@ -117,6 +117,8 @@ def _serve(conn: Connection, fn: Callable[[Any], Any], extra_mb: int, progress: 
                 reply: tuple[str, Any] = ("ok", fn(arg))
             except MemoryError:
                 reply = ("failed", "hết bộ nhớ / out of memory")
+            except OSError as exc:  # a fault of the machine (a full disk, say), not a bug: the same error in the parent
+                reply = ("oserror", (exc.errno, exc.strerror, exc.filename))
             except Exception:  # a bug in ctstat (native reader failures are issues already): exit 3 in the parent
                 reply = ("bug", traceback.format_exc())
             except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException; the worker must answer
@@ -216,6 +218,7 @@ def _map(
     workers, spare = kept_[:n_workers], kept_[n_workers:]
     workers += [start() for _ in range(n_workers - len(workers))]
     out = 0
+    faulted = False  # a fault of the machine: the other workers finish what they hold (and clean up after it)
 
     def replace(w: _Worker[A], code: str, detail: str) -> None:
         culprit = int(w.progress[0]) if w.progress[1] else None
@@ -245,17 +248,26 @@ def _map(
             ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], max(0.0, wait_for)))
             for w in busy:
                 if w.conn in ready or w.proc.sentinel in ready:
+                    machine: tuple[Any, ...] | None = None
                     try:
                         while w.conn.poll():
                             replies = w.conn.recv()
                             w.pending.popleft()
                             w.served += len(replies)
                             for index, (status, value) in replies:
-                                if status == "bug":
-                                    raise InternalError(str(args[index]), value)
-                                done[index] = value if status == "ok" else failed(args[index], "reader-crashed", value)
-                    except (EOFError, OSError):
+                                if status == "oserror":
+                                    machine = machine or value  # the first one met
+                                elif status == "bug":
+                                    raise InternalError(_label(args[index]), value)
+                                else:
+                                    done[index] = (
+                                        value if status == "ok" else failed(args[index], "reader-crashed", value)
+                                    )
+                    except (EOFError, OSError):  # the pipe: the worker died, seen below
                         pass
+                    if machine is not None:
+                        faulted = True
+                        raise OSError(*machine)
                     if not w.proc.is_alive():
                         replace(w, "reader-crashed", _death(w.proc.exitcode))
                 elif w.progress[1] and time.monotonic() - w.progress[1] >= timeout:
@@ -267,7 +279,7 @@ def _map(
         finished = out == len(args)
         if kept is None:
             for w in workers:
-                _stop(w, kill=not finished)
+                _stop(w, kill=not finished and not faulted)
         else:
             kept.clear()
             for w in workers:
@@ -276,6 +288,12 @@ def _map(
                 else:
                     _stop(w, kill=True)
             kept.extend(spare)
+
+
+def _label(arg: Any) -> str:
+    """What a task is about, for an error's one line: its path (a task may be a tuple of a report and more)."""
+    first = arg[0] if isinstance(arg, tuple) and arg else arg
+    return str(getattr(first, "path", first))[:300]
 
 
 def _start(ctx: Any, fn: Callable[[A], Any], extra_mb: int) -> _Worker[A]:

@@ -8,6 +8,7 @@ spreadsheet would run as a formula are neutralised (the OWASP rule); terminal te
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,13 @@ _CSV_ACTIVE = ("=", "+", "-", "@", "\t", "\r")
 
 
 def workbook(path: str | Path, **options: Any) -> Any:
-    """An xlsxwriter Workbook that writes strings as strings, whatever they look like."""
-    import xlsxwriter
+    """An xlsxwriter Workbook that writes strings as strings, whatever they look like. It is assembled in memory
+    and written to `path` in one go when closed: a full disk is then one OSError, with nothing of xlsxwriter's
+    left open to fail again when collected."""
+    import io
 
-    return xlsxwriter.Workbook(
-        str(path),
+    wb = _buffered()(
+        io.BytesIO(),
         {
             "strings_to_numbers": False,
             "strings_to_formulas": False,
@@ -32,6 +35,22 @@ def workbook(path: str | Path, **options: Any) -> Any:
             **options,
         },
     )
+    wb.target = Path(path)
+    return wb
+
+
+@cache
+def _buffered() -> Any:
+    import xlsxwriter
+
+    class BufferedWorkbook(xlsxwriter.Workbook):  # type: ignore[misc]
+        target: Path
+
+        def close(self) -> None:
+            super().close()
+            self.target.write_bytes(self.filename.getvalue())
+
+    return BufferedWorkbook
 
 
 def text(value: Any) -> str:
