@@ -100,7 +100,8 @@ def annotate_all(
 ) -> list[Path]:
     """`annotate_file` for each (report, submission, target): in `pool`'s kept workers when given (a server's:
     `marking_pool`), else in `jobs` worker processes when there are many, else here. The workers are contained
-    like reading workers (contain.py); one that fails is a bug of ctstat (InternalError)."""
+    like reading workers (contain.py): a fault of the machine there (a full disk) is the same OSError here, and
+    one that crashes or fails otherwise is a bug of ctstat (InternalError)."""
     from ctstat.contain import contained_map
 
     args: list[Task] = [(rep, sub, target, lang, period) for rep, sub, target in tasks]

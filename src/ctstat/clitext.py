@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 #: what typer passes through gettext in its help texts
@@ -107,6 +108,7 @@ def _help_option(cmd: Any) -> None:
     cmd.get_help_option = get_help_option
 
 
+@cache
 def _vi_context(base: type) -> type:
     formatter = base.formatter_class  # type: ignore[attr-defined]
 

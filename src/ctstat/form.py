@@ -189,6 +189,9 @@ def _mark(ws: Worksheet, st: Styles, marks: Marks | None, r: int, c: int, fmt: F
     return st.marked(fmt, color)
 
 
+COVER_WIDTHS = (4, 52, 44)  #: the cover's columns: the number, the label, the value
+
+
 def _write_cover(
     wb: xlsxwriter.Workbook,
     st: Styles,
@@ -198,18 +201,18 @@ def _write_cover(
     marks: Marks | None = None,
 ) -> None:
     ws = wb.add_worksheet(COVER)
-    ws.set_column(0, 0, 4)
-    ws.set_column(1, 1, 52)  # the longest label, "Phiên bản biểu mẫu (mã để ctstat đối chiếu, không sửa)", in bold
-    ws.set_column(2, 2, 44)
+    # column B holds the longest label, "Phiên bản biểu mẫu (mã để ctstat đối chiếu, không sửa)", in bold
+    for col, width in enumerate(COVER_WIDTHS):
+        ws.set_column(col, col, width)
     ws.write(0, 0, f"Biểu số: {cat.form_number}", st.bold)
     # the title and the legal basis wrapped in rows as tall as they need (a wrapped text in a row of one line is
     # printed over its neighbours)
     title = cat.title_vi.upper()
-    if len(title) > (4 + 52 + 44) / 1.5:  # characters of the 14-pt title that fit the width
+    if len(title) > sum(COVER_WIDTHS) / 1.5:  # characters of the 14-pt title that fit the width
         ws.set_row(1, 38)
     ws.merge_range(1, 0, 1, 2, title, st.title)
     basis = f"(Theo {cat.legal_basis_vi})"
-    lines = math.ceil(len(basis) / ((4 + 52 + 44) * 1.1))
+    lines = _lines(basis, int(sum(COVER_WIDTHS) * 1.1))  # italic 11 pt: ~1.1 characters a column's character
     if lines > 1:
         ws.set_row(2, 15 * lines)
     ws.merge_range(2, 0, 2, 2, basis, st.subtitle if lines == 1 else st.subtitle_wrap)
@@ -374,7 +377,7 @@ def write_form_sheet(
     for r, text in units_lines:
         fits = room >= len(text) + 2
         if not fits:
-            lines = math.ceil((len(text) + 2) / room)
+            lines = max(2, _lines(text, int(room) - 2))
             ws.set_row(r, 15 * lines)
             taller += 15 * (lines - 1)
         if right < edge:
@@ -388,7 +391,7 @@ def write_form_sheet(
         ws.set_row(2, 38)
     subtitle = cat.rollup_title_vi if report else cat.title_vi  # a ward's form names its level; a rollup does not
     subtitle = f"{subtitle} - {reporter} - {period.label_vi()}"
-    lines = math.ceil(len(subtitle) / (sum(widths[: last + 1]) * 1.1))  # italic 11 pt: ~1.1 a column's character
+    lines = _lines(subtitle, int(sum(widths[: last + 1]) * 1.1))  # italic 11 pt: ~1.1 characters a column's
     if lines > 1:  # a narrow sheet: wrapped, not cut at the table's edges
         ws.set_row(3, 15 * lines)
         taller += 15 * (lines - 1)

@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ctstat.annotate import marking_pool
-from ctstat.batch import Arrival, EventLog, Judgement, _area, job_lock, judge_arrivals, mark_up, record
+from ctstat.batch import Arrival, EventLog, _area, job_lock, judge_arrivals, mark_up, record
 from ctstat.catalogue import Catalogue
 from ctstat.cells import FileCheck
 from ctstat.config import JobConfig
@@ -132,7 +132,9 @@ class Intake:
             try:
                 done = self.take_in([s for s, _ in batch])
             except BaseException as exc:  # noqa: BLE001 - every waiting request gets the failure
-                _failed(batch, exc)
+                for staged, fut in batch:
+                    staged.path.unlink(missing_ok=True)
+                    fut.set_exception(exc)
                 if not isinstance(exc, Exception):
                     raise
                 continue
@@ -141,17 +143,10 @@ class Intake:
 
     def take_in(self, batch: list[Staged], now: datetime | None = None) -> list[Upload]:
         """Judge, decide and record a batch of staged uploads (the intake thread calls this)."""
-        return self.finish(batch, self.judge(batch), now)
-
-    def judge(self, batch: list[Staged]) -> Judgement:
-        """Read and judge staged uploads as one batch (the same step as a run's)."""
-        arrivals = [Arrival(s.path, f"{PORTAL_DIR}/{s.path.name}", s.path.stat()) for s in batch]
-        return judge_arrivals(self.cfg, self.catalogue, arrivals, self.readers)
-
-    def finish(self, batch: list[Staged], judged: Judgement, now: datetime | None = None) -> list[Upload]:
-        """Decide what becomes of each judged upload, write the marked-up copies, move the files and record them."""
         cfg, cat = self.cfg, self.catalogue
         now = now or datetime.now()
+        arrivals = [Arrival(s.path, f"{PORTAL_DIR}/{s.path.name}", s.path.stat()) for s in batch]
+        judged = judge_arrivals(cfg, cat, arrivals, self.readers)
         outcomes = [self._outcome(s, rep) for s, rep in zip(batch, judged.report.files, strict=True)]
         kept_dir = cfg.out / PORTAL_DIR / "kept"
         targets: dict[int, Path] = {}
@@ -216,13 +211,6 @@ class Intake:
         if rep.unit is not None and rep.unit not in mine:
             return "refused"
         return "accepted" if rep.valid and rep.unit is not None else "invalid"
-
-
-def _failed(batch: list[tuple[Staged, Future[Upload]]], exc: BaseException) -> None:
-    """Every upload of a batch that could not be taken in gets the failure; none is kept."""
-    for staged, fut in batch:
-        staged.path.unlink(missing_ok=True)
-        fut.set_exception(exc)
 
 
 @contextmanager
