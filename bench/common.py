@@ -33,11 +33,11 @@ if __name__ == "__main__":
 
 
 def _write_chunk(args: tuple[str, str, str, int, list[str]]) -> int:
-    from ctstat.catalogue import load_catalogue
-    from ctstat.keys import TOTAL, cell_key
-    from ctstat.period import Period
-    from ctstat.synth import synth_values, write_ward
-    from ctstat.units import load_units
+    from ctstat.model.catalogue import load_catalogue
+    from ctstat.model.keys import TOTAL, cell_key
+    from ctstat.model.period import Period
+    from ctstat.model.units import load_units
+    from ctstat.write.synth import synth_values, write_ward
 
     vintage, period, out, seed, codes = args
     cat = load_catalogue()
@@ -62,7 +62,7 @@ def _write_chunk(args: tuple[str, str, str, int, list[str]]) -> int:
 
 def country(n: int | None, vintage: str = "2025-06-30", period: str = "2025-H1", jobs: int = 2) -> Path:
     """The first `n` communes of the country (all if None) as filled forms, ~5% with one fault; cached."""
-    from ctstat.units import load_units
+    from ctstat.model.units import load_units
 
     codes = [u.code for u in load_units(vintage).all("commune")]
     codes = codes[:n] if n else codes

@@ -10,12 +10,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from ctstat.catalogue import load_catalogue
-from ctstat.keys import TOTAL, cell_key
-from ctstat.layout import form_layout
-from ctstat.period import Period
-from ctstat.synth import corrupt, drop_cached_value, encrypt, remove_sheet, synth_values, write_ward
-from ctstat.units import load_units
+from ctstat.model.catalogue import load_catalogue
+from ctstat.model.keys import TOTAL, cell_key
+from ctstat.model.layout import form_layout
+from ctstat.model.period import Period
+from ctstat.model.units import load_units
+from ctstat.write.synth import corrupt, drop_cached_value, encrypt, remove_sheet, synth_values, write_ward
 
 ROOT = Path(__file__).resolve().parents[1] / "samples"
 PRE = Period.parse("2025-H1")
@@ -213,7 +213,7 @@ def _age_fault(v: dict[str, object]) -> tuple[dict[str, object], str] | None:
 def _overwrite_formula(path: Path, sheet: str, cell: str, value: int) -> None:
     import re
 
-    from ctstat.synth import patch_zip, sheet_member
+    from ctstat.write.synth import patch_zip, sheet_member
 
     pattern = re.compile(rf'<c r="{cell}"( s="\d+")?( t="\w+")?><f>[^<]*</f><v>[^<]*</v></c>'.encode())
     patch_zip(

@@ -115,7 +115,7 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"{tool} not found: apt-get install libreoffice-calc-nogui poppler-utils", file=sys.stderr)
             return 2
-    from ctstat.catalogue import load_catalogue
+    from ctstat.model.catalogue import load_catalogue
 
     sheets = [s.name for s in load_catalogue().sheets]
     out = args.out

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ctstat.catalogue import Catalogue, load_catalogue
-from ctstat.config import JobConfig
-from ctstat.period import Period
-from ctstat.synth import synth_values, write_ward
-from ctstat.units import load_units
+from ctstat.job.config import JobConfig
+from ctstat.model.catalogue import Catalogue, load_catalogue
+from ctstat.model.period import Period
+from ctstat.model.units import load_units
+from ctstat.write.synth import synth_values, write_ward
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"

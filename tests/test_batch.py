@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ctstat.batch import export_file, export_table, job_lock, job_status, run_job
-from ctstat.catalogue import Catalogue
-from ctstat.cli import app
-from ctstat.config import JobConfig, load_config
-from ctstat.errors import UsageError
-from ctstat.keys import TOTAL, cell_key
-from ctstat.ledger import Ledger
-from ctstat.period import Period
+from ctstat.cli.commands import app
+from ctstat.job.config import JobConfig, load_config
+from ctstat.job.ledger import Ledger
+from ctstat.job.run import export_file, export_table, job_lock, job_status, run_job
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.errors import UsageError
+from ctstat.model.keys import TOTAL, cell_key
+from ctstat.model.period import Period
 
 from .conftest import SAMPLES
 from .test_rollup import read_data_sheet, ward_values
@@ -162,8 +162,8 @@ def test_a_reporting_window(cfg: JobConfig, catalogue: Catalogue, monkeypatch: p
 
 def _faulty_ward(code: str, folder: Path, catalogue: Catalogue) -> Path:
     """The ward's sample form with one negative count."""
-    from ctstat.synth import synth_values, write_ward
-    from ctstat.units import load_units
+    from ctstat.model.units import load_units
+    from ctstat.write.synth import synth_values, write_ward
 
     h = load_units("2025-06-30")
     unit = h.get(code)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ctstat.catalogue import Catalogue
-from ctstat.config import JobConfig
-from ctstat.tokens import issue_tokens
+from ctstat.job.config import JobConfig
+from ctstat.model.catalogue import Catalogue
+from ctstat.web.tokens import issue_tokens
 
 from .conftest import SAMPLES
 
@@ -79,7 +79,7 @@ def served(app: object) -> Iterator[str]:
 
 @pytest.fixture
 def portal(cfg: JobConfig, catalogue: Catalogue, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    from ctstat.web import create_app
+    from ctstat.web.app import create_app
 
     cfg = replace(cfg, deadline=None)
     tokens = {i.unit: i.token for i in issue_tokens(cfg, tmp_path / "tokens.csv")}

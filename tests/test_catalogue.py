@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from ctstat.catalogue import Catalogue, load_catalogue
-from ctstat.cli import app
-from ctstat.errors import CatalogueError
-from ctstat.keys import TOTAL
+from ctstat.cli.commands import app
+from ctstat.model.catalogue import Catalogue, load_catalogue
+from ctstat.model.errors import CatalogueError
+from ctstat.model.keys import TOTAL
 
 from .conftest import ROOT
 

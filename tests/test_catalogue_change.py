@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from python_calamine import CalamineWorkbook
 
-from ctstat.batch import export_table, run_job
-from ctstat.catalogue import Catalogue, load_catalogue
-from ctstat.config import JobConfig
-from ctstat.keys import TOTAL, cell_key
-from ctstat.layout import form_layout
-from ctstat.period import Period
+from ctstat.job.config import JobConfig
+from ctstat.job.run import export_table, run_job
+from ctstat.model.catalogue import Catalogue, load_catalogue
+from ctstat.model.keys import TOTAL, cell_key
+from ctstat.model.layout import form_layout
+from ctstat.model.period import Period
+from ctstat.model.units import load_units
 from ctstat.pipeline import make_template, rollup_paths, synth_forms, validate_paths
-from ctstat.synth import synth_values, write_ward
-from ctstat.units import load_units
+from ctstat.write.synth import synth_values, write_ward
 
 from .conftest import ROOT
 

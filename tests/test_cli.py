@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ctstat.catalogue import Catalogue
-from ctstat.cli import app
+from ctstat.cli.commands import app
+from ctstat.model.catalogue import Catalogue
 from ctstat.pipeline import validate_paths
 
 from .conftest import ROOT, SAMPLES
@@ -142,7 +142,7 @@ def test_commands_that_talk_to_people_take_lang(runner: CliRunner) -> None:
 
 
 def test_every_option_has_its_help_in_vietnamese() -> None:
-    from ctstat.cli import OPTION_HELP_VI, _commands, command
+    from ctstat.cli.commands import OPTION_HELP_VI, _commands, command
 
     vi = [p for c in _commands(command("vi")) for p in c.params if getattr(p, "help", None)]
     en = [p for c in _commands(command("en")) for p in c.params if getattr(p, "help", None)]
@@ -204,7 +204,7 @@ def test_every_usage_error_has_its_vietnamese() -> None:
     import ast
 
     missing = []
-    for path in sorted((ROOT / "src" / "ctstat").glob("*.py")):
+    for path in sorted((ROOT / "src" / "ctstat").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("UsageError", "CtstatError"):
                 if not any(k.arg == "message_vi" for k in node.keywords) and len(node.args) < 3:

@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from ctstat.catalogue import Catalogue
-from ctstat.errors import UsageError
-from ctstat.keys import TOTAL, cell_key
-from ctstat.layout import COVER, form_layout
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.errors import UsageError
+from ctstat.model.keys import TOTAL, cell_key
+from ctstat.model.layout import COVER, form_layout
 from ctstat.pipeline import make_template
-from ctstat.workbook import read_submission
+from ctstat.read.workbook import read_submission
 
 from .conftest import MakeForm
 
@@ -46,9 +46,9 @@ def test_template_refuses_what_is_not_a_commune(tmp_path: Path, catalogue: Catal
 
 
 def test_form_filled_programmatically_reads_back_to_the_same_numbers(make_form: MakeForm, catalogue: Catalogue) -> None:
-    from ctstat.period import Period
-    from ctstat.synth import synth_values
-    from ctstat.units import load_units
+    from ctstat.model.period import Period
+    from ctstat.model.units import load_units
+    from ctstat.write.synth import synth_values
 
     path = make_form("00304")
     values = synth_values(catalogue, load_units("2025-06-30").get("00304"), Period.parse("2025-H1"))  # type: ignore[arg-type]
@@ -108,7 +108,7 @@ def test_an_element_s_rows_are_never_split_from_their_header_in_print(catalogue:
     leaving its total row at the foot of HC01's page; shorter sheets get no break."""
     import zipfile
 
-    from ctstat.form import paginate
+    from ctstat.write.form import paginate
 
     layout = form_layout(catalogue)
     sheet = layout.sheet("Biểu 2")
@@ -127,7 +127,7 @@ def test_printed_sheets_keep_their_page_breaks_in_excel_and_print_the_table_only
     """Excel ignores manual page breaks on a sheet set to fit to the page: the form's sheets print at a fixed
     scale instead, over the table and its signatures only, and the unit lines above the table are held in cells
     wide enough for them (text running past the table was cut, or printed on a page of its own)."""
-    from ctstat.form import PAGE_WIDTH_PT, page_scale, signature_edge
+    from ctstat.write.form import PAGE_WIDTH_PT, page_scale, signature_edge
 
     assert page_scale([42, 9, 8] + [8] * 12) * 870 / 100 <= PAGE_WIDTH_PT * 0.9  # 870 pt of Calibri columns
     assert page_scale([50, 9, 9, 10, 10, 10]) == 100

@@ -18,13 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ctstat import contain, guard
-from ctstat.catalogue import Catalogue
-from ctstat.errors import InternalError
-from ctstat.messages import MESSAGES
+from ctstat.check.validate import validate_submissions
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.errors import InternalError
+from ctstat.model.messages import MESSAGES
 from ctstat.pipeline import validate_paths
-from ctstat.validate import validate_submissions
-from ctstat.workbook import read_bytes
+from ctstat.read import contain, guard
+from ctstat.read.workbook import read_bytes
 
 from . import hostile
 from .conftest import ROOT, SAMPLES
@@ -241,7 +241,7 @@ def test_a_pool_keeps_its_workers_between_calls_and_replaces_a_dead_one() -> Non
 def test_a_worker_forked_under_the_job_lock_does_not_keep_it(tmp_path: Path) -> None:
     """A flock belongs to the open file, which a forked child shares: a kept worker started while a run held the
     lock must not hold it after the run (every later run and upload would be refused)."""
-    from ctstat.batch import job_lock
+    from ctstat.job.run import job_lock
 
     pool: contain.Pool[str] = contain.Pool(_pid, jobs=1)
     try:
@@ -288,7 +288,7 @@ def test_kept_workers_end_with_their_parent(tmp_path: Path) -> None:
     """A server killed outright (SIGKILL, OOM killer) leaves no reading worker behind."""
     code = (
         "import os, sys\n"
-        "from ctstat import contain\n"
+        "from ctstat.read import contain\n"
         "from tests.test_hostile import _pid, _failed\n"
         "pool = contain.Pool(_pid, jobs=2)\n"
         "print(' '.join(contain.contained_map(_pid, ['a', 'b', 'c', 'd'], _failed, pool=pool)), flush=True)\n"
@@ -335,10 +335,10 @@ def test_a_bug_in_a_worker_is_an_internal_error() -> None:
 
 def test_internal_errors_exit_3_with_one_line(tmp_path: Path) -> None:
     code = (
-        "import sys, ctstat.cells as c\n"
+        "import sys, ctstat.check.file_checks as c\n"
         "def boom(*a, **k): raise ZeroDivisionError('boom')\n"
         "c.clean_values = boom\n"
-        "from ctstat.cli import main\n"
+        "from ctstat.cli.commands import main\n"
         f"sys.argv = ['ctstat', 'validate', {str(SAMPLES / 'faulty' / '01-so-am.xlsx')!r}]\n"
         "main()\n"
     )

@@ -19,15 +19,15 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from ctstat.batch import job_status, run_job
-from ctstat.catalogue import Catalogue, load_catalogue
-from ctstat.config import JobConfig
-from ctstat.errors import EnvironmentFault
-from ctstat.keys import TOTAL, cell_key
-from ctstat.layout import form_layout
-from ctstat.ledger import Ledger
+from ctstat.job.config import JobConfig
+from ctstat.job.ledger import Ledger
+from ctstat.job.run import job_status, run_job
+from ctstat.model.catalogue import Catalogue, load_catalogue
+from ctstat.model.errors import EnvironmentFault
+from ctstat.model.keys import TOTAL, cell_key
+from ctstat.model.layout import form_layout
 from ctstat.pipeline import rollup_paths, synth_forms, validate_paths
-from ctstat.rollupbook import DATA, DIGEST_LABEL
+from ctstat.read.rollup_book import DATA, DIGEST_LABEL
 
 from .conftest import ROOT, SAMPLES, MakeForm
 
@@ -312,10 +312,10 @@ def test_a_full_disk_under_the_workbooks_keeps_the_published_set(
     def no_space(*args: object) -> object:
         raise OSError(errno.ENOSPC, "No space left on device", "tong-hop/x.xlsx")
 
-    monkeypatch.setattr("ctstat.writer.write_rollup", no_space)
+    monkeypatch.setattr("ctstat.write.rollup_book.write_rollup", no_space)
     monkeypatch.setattr(sys, "argv", ["ctstat", "run", "--period", "2025-H1", "--unit", "008", "--inbox",
                                       str(cfg.inbox), "--out", str(cfg.out)])  # fmt: skip
-    from ctstat.cli import main
+    from ctstat.cli.commands import main
 
     with pytest.raises(SystemExit) as stop:
         main()
@@ -391,7 +391,7 @@ def test_an_inbox_file_it_may_not_read(shared: Path) -> None:
 KILLER = """
 import os, signal, sys
 from datetime import datetime
-from ctstat import writer
+from ctstat.write import rollup_book as writer
 from ctstat.pipeline import rollup_paths
 
 real, written = writer.write_rollup, []

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from ctstat.catalogue import Catalogue
-from ctstat.inert import csv_field
-from ctstat.keys import cell_key
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.keys import cell_key
 from ctstat.pipeline import validate_files
+from ctstat.write.inert import csv_field
 
 from . import hostile
 from .conftest import SAMPLES, MakeForm
@@ -153,7 +153,7 @@ def test_copies_of_every_format_revalidate_to_the_same_value_issues(
         shutil.copy(p, src / p.name)
     shutil.copy(SAMPLES / "faulty" / "11-go-de-cong-thuc.xlsx", src / "11.xlsx")
     report, subs = validate_files([src], catalogue, period="2025-H1")
-    from ctstat.annotate import annotate_report
+    from ctstat.write.annotate import annotate_report
 
     copies = annotate_report(report, subs, catalogue, tmp_path / "k")
     again, _ = validate_files([tmp_path / "k"], catalogue, period="2025-H1")
@@ -174,7 +174,7 @@ def test_copies_of_every_format_revalidate_to_the_same_value_issues(
 def test_output_modes_follow_the_umask(tmp_path: Path) -> None:
     out = tmp_path / "out"
     code = (
-        "import os, sys; os.umask(0o022); from ctstat.cli import main; "
+        "import os, sys; os.umask(0o022); from ctstat.cli.commands import main; "
         f"sys.argv = ['ctstat', 'rollup', {str(HM)!r}, '--period', '2025-H1', '--out', {str(out / 'r')!r}]; main()"
     )
     subprocess.run([sys.executable, "-c", code], capture_output=True)
@@ -249,7 +249,7 @@ def test_wide_rollup_sheets_print_title_and_signatures_once(catalogue: Catalogue
     from openpyxl import load_workbook
 
     from ctstat.pipeline import rollup_paths
-    from ctstat.writer import CHILDREN_PER_PAGE, row_height
+    from ctstat.write.rollup_book import CHILDREN_PER_PAGE, row_height
 
     (book,) = rollup_paths([HM], "2025-H1", tmp_path, catalogue=catalogue).outputs
     wb = load_workbook(book)

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from ctstat.batch import job_lock, job_status, run_job
-from ctstat.catalogue import Catalogue
-from ctstat.config import JobConfig
-from ctstat.errors import UsageError
-from ctstat.ledger import Ledger
-from ctstat.tokens import issue_tokens, token_unit
-from ctstat.web import SECURITY_HEADERS, create_app
+from ctstat.job.config import JobConfig
+from ctstat.job.ledger import Ledger
+from ctstat.job.run import job_lock, job_status, run_job
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.errors import UsageError
+from ctstat.web.app import SECURITY_HEADERS, create_app
+from ctstat.web.tokens import issue_tokens, token_unit
 
 from .conftest import SAMPLES
 
@@ -386,7 +386,7 @@ def test_the_district_page_and_its_roll_up(site: Site) -> None:
 
 
 def test_every_response_is_hardened_and_errors_show_no_traceback(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ctstat.web as web
+    import ctstat.web.app as web
 
     c = site.sign_in(WARD)
 

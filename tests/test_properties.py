@@ -8,13 +8,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ctstat.catalogue import Catalogue
-from ctstat.layout import form_layout
-from ctstat.period import Period
-from ctstat.synth import synth_values, write_ward
-from ctstat.units import load_units
-from ctstat.validate import validate_submissions
-from ctstat.workbook import read_bytes, read_submission
+from ctstat.check.validate import validate_submissions
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.layout import form_layout
+from ctstat.model.period import Period
+from ctstat.model.units import load_units
+from ctstat.read.workbook import read_bytes, read_submission
+from ctstat.write.synth import synth_values, write_ward
 
 from .conftest import SAMPLES
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 
-from ctstat.catalogue import Catalogue
-from ctstat.cli import app
-from ctstat.messages import MESSAGES
+from ctstat.cli.commands import app
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.messages import MESSAGES
 
 from .conftest import ROOT, SAMPLES
 
@@ -61,7 +61,7 @@ def test_no_code_of_the_shipped_catalogue_is_in_the_package(catalogue: Catalogue
     pattern = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, words))) + r")(?![\w-])")
     found = [
         f"{path.name}:{n}: {line.strip()}"
-        for path in sorted((ROOT / "src" / "ctstat").glob("*.py"))
+        for path in sorted((ROOT / "src" / "ctstat").rglob("*.py"))
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if pattern.search(line)
     ]

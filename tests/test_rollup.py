@@ -13,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from ctstat.catalogue import Catalogue
-from ctstat.cli import app
-from ctstat.keys import TOTAL, cell_key
-from ctstat.layout import form_layout
+from ctstat.cli.commands import app
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.keys import TOTAL, cell_key
+from ctstat.model.layout import form_layout
 from ctstat.pipeline import rollup_paths, synth_forms
-from ctstat.rollup import indicator_parts, sum_by
-from ctstat.workbook import read_submission
-from ctstat.writer import DATA, INDICATORS
+from ctstat.plan.sums import indicator_parts, sum_by
+from ctstat.read.workbook import read_submission
+from ctstat.write.rollup_book import DATA, INDICATORS
 
 from .conftest import SAMPLES
 

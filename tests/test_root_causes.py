@@ -7,10 +7,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ctstat.catalogue import Catalogue
-from ctstat.cells import fmt_number
-from ctstat.keys import TOTAL, cell_key
-from ctstat.layout import form_layout
+from ctstat.check.file_checks import fmt_number
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.keys import TOTAL, cell_key
+from ctstat.model.layout import form_layout
 from ctstat.pandera_checks import ctstat_overlaps, ctstat_rule, ctstat_sums, ctstat_whole
 from ctstat.pipeline import validate_paths
 
@@ -64,9 +64,9 @@ def test_independent_mistakes_each_give_one_error(make_form: MakeForm, catalogue
 
 def test_a_real_fault_elsewhere_is_still_reported(make_form: MakeForm, catalogue: Catalogue) -> None:
     """Only what depends on the wrong cell is folded into it: a rule broken by other cells still counts."""
-    from ctstat.period import Period
-    from ctstat.synth import synth_values
-    from ctstat.units import load_units
+    from ctstat.model.period import Period
+    from ctstat.model.units import load_units
+    from ctstat.write.synth import synth_values
 
     u = load_units("2025-06-30").get("00310")
     assert u is not None

@@ -15,15 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
-from ctstat.catalogue import Catalogue, load_catalogue
-from ctstat.errors import CatalogueError
-from ctstat.keys import TOTAL, a1, cell_key, parse_a1
-from ctstat.layout import form_layout
-from ctstat.period import Period
+from ctstat.check.schema import breakdown_specs, rule_specs
+from ctstat.model.catalogue import Catalogue, load_catalogue
+from ctstat.model.errors import CatalogueError
+from ctstat.model.keys import TOTAL, a1, cell_key, parse_a1
+from ctstat.model.layout import form_layout
+from ctstat.model.period import Period
+from ctstat.model.units import load_units
 from ctstat.pipeline import rollup_paths, synth_forms, validate_paths
-from ctstat.schema import breakdown_specs, rule_specs
-from ctstat.synth import synth_values, write_ward
-from ctstat.units import load_units
+from ctstat.write.synth import synth_values, write_ward
 
 HERE = Path(__file__).parent / "catalogue"
 PERIOD = Period.parse("2025-H1")

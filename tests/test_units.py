@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from ctstat.errors import UsageError
-from ctstat.period import Period, vintage_for
-from ctstat.units import load_crosswalk, load_units, name_key, normalise_code
+from ctstat.model.errors import UsageError
+from ctstat.model.period import Period, vintage_for
+from ctstat.model.units import load_crosswalk, load_units, name_key, normalise_code
 
 
 def test_counts_of_both_vintages() -> None:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from ctstat import guard
-from ctstat.catalogue import Catalogue
-from ctstat.keys import TOTAL, cell_key
-from ctstat.layout import form_layout
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.keys import TOTAL, cell_key
+from ctstat.model.layout import form_layout
+from ctstat.model.report import Severity
 from ctstat.pipeline import validate_files, validate_paths
-from ctstat.report import Severity
+from ctstat.read import guard
 
 from .conftest import SAMPLES, MakeForm
 
@@ -129,7 +129,7 @@ def test_year_2025_uses_the_list_the_form_was_made_for(make_form: MakeForm, cata
 
 
 def _rewrite(path: Path, member: str, old: bytes, new: bytes) -> None:
-    from ctstat.synth import patch_zip
+    from ctstat.write.synth import patch_zip
 
     def change(xml: bytes) -> bytes:
         assert old in xml
@@ -145,7 +145,7 @@ def _swap_shared_strings(path: Path, a: bytes, b: bytes) -> None:
 
 
 def test_moved_rows_are_read_by_their_code_and_reported(make_form: MakeForm, catalogue: Catalogue) -> None:
-    from ctstat.workbook import read_submission
+    from ctstat.read.workbook import read_submission
 
     ind, org = cell_key("VP02", "ca-nhan", TOTAL), cell_key("VP02", "to-chuc", TOTAL)
     path = make_form(changes={ind: 5, org: 2, cell_key("VP01", TOTAL, TOTAL): 4})
@@ -167,7 +167,7 @@ def test_a_row_code_edited_away_is_a_missing_row(make_form: MakeForm, catalogue:
 
 
 def test_hidden_row_with_data_is_a_warning(make_form: MakeForm, catalogue: Catalogue) -> None:
-    from ctstat.synth import sheet_member
+    from ctstat.write.synth import sheet_member
 
     path = make_form()
     _rewrite(path, sheet_member(path, "Biểu 1"), b'<row r="11"', b'<row r="11" hidden="1"')
@@ -210,7 +210,7 @@ def test_inputs_are_never_touched(catalogue: Catalogue, tmp_path: Path) -> None:
     src = tmp_path / "faulty"
     shutil.copytree(SAMPLES / "faulty", src)
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in src.iterdir()}
-    from ctstat.annotate import annotate_report
+    from ctstat.write.annotate import annotate_report
 
     report, subs = validate_files([src], catalogue, period="2025-H1")
     annotate_report(report, subs, catalogue, tmp_path / "out")
@@ -221,7 +221,7 @@ def test_inputs_are_never_touched(catalogue: Catalogue, tmp_path: Path) -> None:
 def test_annotated_copy_marks_cells_and_links_them(catalogue: Catalogue, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
-    from ctstat.annotate import RESULT_SHEET, annotate_report
+    from ctstat.write.annotate import RESULT_SHEET, annotate_report
 
     report, subs = validate_files([SAMPLES / "faulty" / "04-tro-giup-vuot.xlsx"], catalogue)
     (out,) = annotate_report(report, subs, catalogue, tmp_path)
@@ -240,7 +240,7 @@ def test_annotated_copy_marks_cells_and_links_them(catalogue: Catalogue, tmp_pat
 def test_annotation_of_an_unreadable_file_still_lists_its_issue(catalogue: Catalogue, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
-    from ctstat.annotate import RESULT_SHEET, annotate_report
+    from ctstat.write.annotate import RESULT_SHEET, annotate_report
 
     report, subs = validate_files([SAMPLES / "faulty" / "09-tep-hong.xlsx"], catalogue)
     (out,) = annotate_report(report, subs, catalogue, tmp_path)
@@ -257,7 +257,7 @@ def test_layout_keys_are_the_frame_columns(catalogue: Catalogue) -> None:
 )
 def test_a_form_saved_by_libreoffice_calc_reads_back_the_same(name: str, catalogue: Catalogue) -> None:
     """The sample form opened and saved by LibreOffice Calc (as .xlsx, .ods and Excel 97 .xls) reads back equal."""
-    from ctstat.workbook import read_submission
+    from ctstat.read.workbook import read_submission
 
     data = Path(__file__).parent / "data"
     original = read_submission(SAMPLES / "wards" / "2025-H1-hoang-mai" / "00301-thanh-tri.xlsx", catalogue)

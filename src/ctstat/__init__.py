@@ -15,24 +15,24 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 #: public API, imported on first use so that `ctstat --help` does not load pandas
 _EXPORTS = {
-    "load_catalogue": "ctstat.catalogue",
-    "Catalogue": "ctstat.catalogue",
+    "load_catalogue": "ctstat.model.catalogue",
+    "Catalogue": "ctstat.model.catalogue",
     "validate_paths": "ctstat.pipeline",
     "rollup_paths": "ctstat.pipeline",
     "make_template": "ctstat.pipeline",
     "synth_forms": "ctstat.pipeline",
     "RollupResult": "ctstat.pipeline",
-    "read_submission": "ctstat.workbook",
-    "validate_submissions": "ctstat.validate",
-    "Report": "ctstat.report",
-    "FileReport": "ctstat.report",
-    "Issue": "ctstat.report",
-    "Severity": "ctstat.report",
-    "CtstatError": "ctstat.errors",
-    "CatalogueError": "ctstat.errors",
-    "UsageError": "ctstat.errors",
-    "load_units": "ctstat.units",
-    "Period": "ctstat.period",
+    "read_submission": "ctstat.read.workbook",
+    "validate_submissions": "ctstat.check.validate",
+    "Report": "ctstat.model.report",
+    "FileReport": "ctstat.model.report",
+    "Issue": "ctstat.model.report",
+    "Severity": "ctstat.model.report",
+    "CtstatError": "ctstat.model.errors",
+    "CatalogueError": "ctstat.model.errors",
+    "UsageError": "ctstat.model.errors",
+    "load_units": "ctstat.model.units",
+    "Period": "ctstat.model.period",
 }
 __all__ = ["__version__", *_EXPORTS]
 

@@ -1,3 +1,3 @@
-from ctstat.cli import main
+from ctstat.cli.commands import main
 
 main()

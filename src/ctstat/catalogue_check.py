@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctstat.catalogue import Catalogue
-from ctstat.keys import a1
-from ctstat.layout import FormLayout, form_layout
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.keys import a1
+from ctstat.model.layout import FormLayout, form_layout
 
 
 @dataclass(frozen=True)
@@ -155,11 +155,11 @@ def _diff(result: CatalogueCheck, new: Catalogue, old: Catalogue) -> None:
 def trial_form(cat: Catalogue) -> list[tuple[str, str]]:
     """Write one synthetic form of `cat`, read it back and validate it: the issues it gets (none, if sound), in
     Vietnamese and English."""
-    from ctstat.errors import CatalogueError
-    from ctstat.period import Period
+    from ctstat.model.errors import CatalogueError
+    from ctstat.model.period import Period
+    from ctstat.model.units import load_units
     from ctstat.pipeline import validate_paths
-    from ctstat.synth import write_ward
-    from ctstat.units import load_units
+    from ctstat.write.synth import write_ward
 
     period = Period.parse("2025-H2")
     h = load_units(period.vintages()[-1])

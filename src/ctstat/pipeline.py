@@ -16,21 +16,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ctstat.contain import Pool
-    from ctstat.rollup import Completeness
-    from ctstat.validate import JudgedBook
+    from ctstat.check.validate import JudgedBook
+    from ctstat.plan.sums import Completeness
+    from ctstat.read.contain import Pool
 
-from ctstat.atomic import atomic_write
-from ctstat.catalogue import Catalogue, load_catalogue
-from ctstat.cells import FileCheck
-from ctstat.errors import UsageError
-from ctstat.form import FormHeader, write_form
-from ctstat.inputs import find_files, read_all
-from ctstat.period import Period, parse_period, vintage_for
-from ctstat.plan import Claim
-from ctstat.report import FileReport, Report
-from ctstat.units import LEVEL_VI, Hierarchy, Unit, load_units
-from ctstat.workbook import Submission, sha256_of
+from ctstat.check.file_checks import FileCheck
+from ctstat.model.catalogue import Catalogue, load_catalogue
+from ctstat.model.errors import UsageError
+from ctstat.model.period import Period, parse_period, vintage_for
+from ctstat.model.report import FileReport, Report
+from ctstat.model.units import LEVEL_VI, Hierarchy, Unit, load_units
+from ctstat.plan.plan import Claim
+from ctstat.read.inputs import find_files, read_all
+from ctstat.read.workbook import Submission, sha256_of
+from ctstat.write.atomic import atomic_write
+from ctstat.write.form import FormHeader, write_form
 
 _WORKER_CATALOGUE: Catalogue | None = None
 
@@ -67,7 +67,7 @@ def validate_files(
     per = parse_period(period) if period is not None else None
     files = find_files(paths)
     if exclude is not None:
-        from ctstat.annotate import SUFFIX
+        from ctstat.write.annotate import SUFFIX
 
         skip = exclude.resolve()
         files = [f for f in files if not (f.name.endswith(SUFFIX) and f.resolve().is_relative_to(skip))]
@@ -86,7 +86,7 @@ def _judge(
 ) -> tuple[list[Submission], Report, pd.DataFrame, list[JudgedBook]]:
     """Judge what was read: ward forms as one batch, district workbooks row by row. Returns the submissions
     (forms first, then workbooks), the forms' report and cleaned values, and each workbook's judgement."""
-    from ctstat.validate import judge_book, validate_batch
+    from ctstat.check.validate import judge_book, validate_batch
 
     forms = [s for s in read if s.book is None]
     books = [s for s in read if s.book is not None]
@@ -138,7 +138,7 @@ def _judge_ahead(
     catalogue: Catalogue, chunks: queue.Queue[list[Submission] | None], failure: list[BaseException]
 ) -> None:
     try:
-        from ctstat.validate import judge_ahead, warm_up
+        from ctstat.check.validate import judge_ahead, warm_up
 
         warm_up(catalogue)
         while (chunk := chunks.get()) is not None:
@@ -207,7 +207,7 @@ def resolve_area(code: str, vintage: str) -> list[Unit]:
 
 def _synth_chunk(args: tuple[str, str, str, str, int, list[str]]) -> int:
     catalogue_dir, vintage, period, out, seed, codes = args
-    from ctstat.synth import write_ward
+    from ctstat.write.synth import write_ward
 
     cat = load_catalogue(catalogue_dir)
     h = load_units(vintage)
@@ -379,9 +379,9 @@ def rollup_collected(
 ) -> RollupResult:
     """The rollup proper, from inputs already validated (by `collect_inputs`, or from the ledger): plan, then
     write the set of workbooks and its manifest aside and publish them together."""
-    from ctstat.plan import plan_sheets, scope_issues, unit_statuses
-    from ctstat.publish import staged
-    from ctstat.rollup import Completeness
+    from ctstat.plan.plan import plan_sheets, scope_issues, unit_statuses
+    from ctstat.plan.sums import Completeness
+    from ctstat.write.publish import staged
 
     vintage = vintage_for(per, opts.units)
     h = load_units(vintage)
@@ -419,7 +419,7 @@ def rollup_collected(
 
 
 def _write_one(args: tuple[Path, Any]) -> tuple[Path, str]:
-    from ctstat.writer import write_rollup
+    from ctstat.write.rollup_book import write_rollup
 
     assert _WORKER_CATALOGUE is not None
     return write_rollup(args[0], _WORKER_CATALOGUE, args[1])
@@ -427,7 +427,7 @@ def _write_one(args: tuple[Path, Any]) -> tuple[Path, str]:
 
 def _write_all(tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int) -> Iterator[tuple[Path, str]]:
     """Write the workbooks, in `jobs` processes when there are many."""
-    from ctstat.writer import write_rollup
+    from ctstat.write.rollup_book import write_rollup
 
     if jobs <= 1 or len(tasks) < 4:
         for path, data in tasks:
@@ -455,7 +455,7 @@ def _manifest(
     import pandas as pd
 
     from ctstat import __version__
-    from ctstat import rollup as ru
+    from ctstat.plan import sums as ru
 
     used = set(valid_codes)
     used_books = {c.path for code in used for c in collected.claims.get(code, ()) if c.report is None}

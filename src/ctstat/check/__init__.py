@@ -1,0 +1,1 @@
+"""Submission x catalogue to Report: per-file checks and the pandera schemas over the batch."""

@@ -1,0 +1,260 @@
+"""The checks of one file, before any comparison across cells: the cover sheet and each cell's value.
+
+Run in the reading workers (contain.py), in parallel, so the batch stage only has the pandera call and the checks
+across files left. Needs numpy and the unit lists, never pandas or pandera.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from functools import cache, lru_cache
+from typing import Any
+
+import numpy as np
+
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.errors import UsageError, processing
+from ctstat.model.keys import a1, element_of
+from ctstat.model.layout import COVER, COVER_BY_KEY, form_layout
+from ctstat.model.messages import make_issue
+from ctstat.model.period import VINTAGES, Period, vintage_for
+from ctstat.model.report import FileReport, Issue
+from ctstat.model.units import LEVEL_VI, load_units, looks_legacy_encoded, name_key, normalise_code
+from ctstat.read.workbook import Submission
+
+_THOUSANDS = re.compile(r"^\d{1,3}([.\s]\d{3})+$")
+_DECIMAL_COMMA = re.compile(r"^\d+,\d+$")
+_EXACT = 2.0**53  #: beyond this a float no longer holds every whole number: not a count anyone typed
+_YES = {"có", "co", "yes", "x"}
+_NO = {"không", "khong", "no"}
+
+
+def fmt_number(v: float) -> str:
+    """Vietnamese style: 1.234.567 and 12,5."""
+    if float(v).is_integer():
+        return f"{int(v):,}".replace(",", ".")
+    text = repr(float(v))  # as typed: every digit, none invented
+    if "e" in text or "n" in text:  # 1e-20, inf, nan
+        return text
+    whole, _, frac = text.partition(".")
+    sign, digits = ("-", whole[1:]) if whole.startswith("-") else ("", whole)
+    return f"{sign}{int(digits):,}".replace(",", ".") + "," + frac
+
+
+def decimal_hint(v: float) -> tuple[str, str]:
+    """A number with exactly three decimals (1.158) may be 1158 typed where a dot is the decimal point."""
+    text = repr(float(v))
+    if re.match(r"^-?[1-9]\d{0,2}\.\d{3}$", text):
+        n = int(text.replace(".", ""))
+        return (
+            f" Có thể là số {n} (dấu chấm ngăn cách hàng nghìn bị máy hiểu là dấu thập phân).",
+            f" It may mean {n:,} (a dot separating thousands, taken as a decimal point).",
+        )
+    return "", ""
+
+
+def text_hint(text: str) -> tuple[str, str]:
+    """What a number typed as text may mean, in Vietnamese and English (never applied silently)."""
+    t = unicodedata.normalize("NFC", text).strip()
+    if len(t) > 24:  # no count anyone types is that long: no hint
+        return "", ""
+    if _THOUSANDS.match(t):
+        n = int(re.sub(r"[.\s]", "", t))
+        return (
+            f"; có thể là số {n} (dấu chấm ngăn cách hàng nghìn)",
+            f"; it may mean {n:,} (a dot separating thousands)",
+        )
+    if re.match(r"^-?\d+$", t):
+        return f"; đây là số {t} được lưu dạng chữ", f"; the number {t} is stored as text"
+    if _DECIMAL_COMMA.match(t):
+        return f"; có thể là {t} (dấu phẩy thập phân)", f"; it may mean {t.replace(',', '.')} (decimal comma)"
+    return "", ""
+
+
+_name_key = lru_cache(maxsize=32768)(name_key)  #: a batch meets each unit's name at least twice
+
+
+class Cover:
+    """Checks of the cover sheet: version, unit, period, vintage."""
+
+    def __init__(self, catalogue: Catalogue, period: Period | None, units: str | None) -> None:
+        self.catalogue = catalogue
+        self.period = period
+        self.units = units
+
+    def check(self, sub: Submission, rep: FileReport) -> None:
+        cov = sub.cover
+        issues = rep.issues
+
+        def at(key: str) -> dict[str, Any]:
+            f = COVER_BY_KEY[key]
+            return {"path": sub.path, "sheet": COVER, "cell": a1(f.row, f.col)}
+
+        found = cov.get("template_version")
+        if found != self.catalogue.template_version:
+            issues.append(
+                make_issue(
+                    "template-version",
+                    value=found or "?",
+                    expected=self.catalogue.template_version,
+                    **at("template_version"),
+                )
+            )
+        period = None
+        try:
+            period = Period.parse(cov.get("period"))
+            rep.period = str(period)
+        except ValueError:
+            issues.append(make_issue("bad-period", value=cov.get("period") or "", **at("period")))
+        if period and self.period and period != self.period:
+            issues.append(make_issue("wrong-period", value=str(period), expected=str(self.period), **at("period")))
+        vintage = self._vintage(period, cov.get("vintage"), issues, at("vintage"))
+        rep.vintage = vintage
+        if vintage:
+            self._unit(cov, vintage, rep, at)
+
+    def _vintage(self, period: Period | None, found: Any, issues: list[Issue], where: dict[str, Any]) -> str | None:
+        if period is None:
+            return None
+        allowed = period.vintages()
+        if self.units is not None:
+            expected = self.units
+        elif len(allowed) == 1:
+            expected = allowed[0]
+        elif found in allowed:
+            return str(found)  # a period spanning a reform: the form itself names the list it was made for
+        else:
+            expected = " hoặc ".join(allowed)
+        if found != expected:
+            # the code means a different unit in each list: do not judge it against a list it was not made for
+            issues.append(
+                make_issue("wrong-vintage", value=found or "", expected=expected, period=str(period), **where)
+            )
+            return None
+        return expected
+
+    def _unit(self, cov: dict[str, Any], vintage: str, rep: FileReport, at: Any) -> None:
+        raw = cov.get("unit_code")
+        if raw is None:
+            rep.issues.append(make_issue("missing-unit", **at("unit_code")))
+            return
+        h = load_units(vintage)
+        text = str(raw).strip()
+        # a code typed as text keeps its width (008 is a district); a number lost its leading zeros (301 -> 00301)
+        code = None if isinstance(raw, str) and text.isdigit() and len(text) != 5 else normalise_code(raw, "commune")
+        unit = h.get(code) if code else None
+        if unit is None:
+            other = h.find_any_level(text)
+            if other is not None:
+                rep.issues.append(
+                    make_issue(
+                        "not-a-commune", value=raw, level=LEVEL_VI[other.level], name=other.name, **at("unit_code")
+                    )
+                )
+            else:
+                rep.issues.append(make_issue("unknown-unit", value=raw, vintage=vintage, **at("unit_code")))
+            return
+        rep.unit, rep.unit_name = unit.code, unit.name
+        typed = cov.get("unit_name")
+        if isinstance(typed, str) and typed.strip():
+            t_type, t_key, _ = _name_key(typed) if len(typed) <= 200 else (None, "", "")
+            u_type, u_key, _ = _name_key(unit.name)
+            if looks_legacy_encoded(typed) or t_key != u_key or (t_type and t_type != u_type):
+                rep.issues.append(
+                    make_issue(
+                        "unit-name-mismatch", value=typed, unit=unit.code, expected=h.path(unit), **at("unit_name")
+                    )
+                )
+
+
+def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.ndarray:
+    """Raw cells -> floats (NaN where blank, unreadable or not to be judged), reporting each cell problem."""
+    layout = form_layout(catalogue)
+    keys = layout.keys
+    out = np.full(len(keys), np.nan)
+    yesno = _yesno_mask(catalogue)
+    skip = sub.unavailable | sub.nocache_keys
+
+    def flag(code: str, key: str, **fields: Any) -> None:
+        sheet, cell = sub.address(layout, key)
+        rep.issues.append(make_issue(code, path=sub.path, sheet=sheet, cell=cell, element=key, **fields))
+
+    for key in sub.nocache_keys:
+        flag("formula-no-cache", key)
+    for j, v in enumerate(sub.raw):
+        if type(v) is float and not yesno[j] and -_EXACT <= v <= _EXACT:  # NaN and ±inf fail the comparison
+            out[j] = v
+            continue
+        key = keys[j]
+        if key in skip:
+            continue
+        if v is None:
+            flag("blank-value", key)
+        elif yesno[j] and sub.format == "rollup-row" and v in (0.0, 1.0):
+            out[j] = float(v)  # a district workbook's data sheet holds yes/no as 1/0
+        elif yesno[j]:
+            word = unicodedata.normalize("NFC", str(v)).strip().casefold()
+            if word in _YES:
+                out[j] = 1.0
+            elif word in _NO:
+                out[j] = 0.0
+            else:
+                flag("not-yes-no", key, value=v)
+        elif isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool) and abs(v) > _EXACT):
+            flag("not-a-number", key, value=repr(v) if isinstance(v, float) and not math.isfinite(v) else v)
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out[j] = float(v)
+        else:
+            text = str(v) if not isinstance(v, bool) else ("TRUE" if v else "FALSE")
+            vi, en = text_hint(text) if isinstance(v, str) else ("", "")
+            flag("text-in-number", key, value=text, detail=vi, detail_en=en)
+    if sub.formula_keys is not None:
+        index = _index(catalogue)
+        for key in layout.formulas:
+            if key not in sub.formula_keys and key not in skip and sub.raw[index[key]] is not None:
+                flag("formula-overwritten", key, value=display_value(sub.raw[index[key]]))
+    return out
+
+
+# Catalogues hash by identity, so these caches hold one entry per catalogue loaded (and keep it alive).
+
+
+@cache
+def _index(catalogue: Catalogue) -> dict[str, int]:
+    return {k: i for i, k in enumerate(form_layout(catalogue).keys)}
+
+
+@cache
+def _yesno_mask(catalogue: Catalogue) -> list[bool]:
+    return [catalogue.elements[element_of(k)].type == "yesno" for k in form_layout(catalogue).keys]
+
+
+def display_value(v: Any) -> Any:
+    return fmt_number(v) if isinstance(v, float) and not math.isnan(v) else v
+
+
+class FileCheck:
+    """The per-file checks for one batch's options: `check(sub)` -> (its report, its cleaned values or None)."""
+
+    def __init__(self, catalogue: Catalogue, period: Period | None, units: str | None) -> None:
+        if period is not None and units is not None:
+            vintage_for(period, units)  # raises UsageError if the list was not in force
+        elif units is not None and units not in VINTAGES:
+            raise UsageError(f"unknown unit list {units!r}", message_vi=f"không có danh mục đơn vị {units!r}")
+        self.catalogue = catalogue
+        self.cover = Cover(catalogue, period, units)
+
+    def __call__(self, sub: Submission) -> tuple[FileReport, np.ndarray | None]:
+        rep = FileReport(path=sub.path, sha256=sub.sha256 or None, issues=list(sub.issues))
+        if sub.book is not None and not rep.issues:  # judged by validate.judge_book where a workbook may come
+            detail = "đây là tệp tổng hợp, chỉ dùng làm đầu vào của ctstat rollup"
+            rep.issues.append(make_issue("not-a-form", path=sub.path, detail=detail))
+        if not sub.readable:
+            return rep, None
+        processing["file"] = sub.path
+        self.cover.check(sub, rep)
+        values = clean_values(sub, self.catalogue, rep)
+        processing["file"] = None
+        return rep, values

@@ -1,0 +1,457 @@
+"""Judge a batch of read submissions against the catalogue and the unit hierarchy: Submissions -> Report."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ctstat.check.file_checks import FileCheck, decimal_hint, display_value, fmt_number
+from ctstat.check.schema import CheckSpec, element_schemas, rule_severity
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.errors import UsageError
+from ctstat.model.keys import TOTAL, a1, parse_a1, split_key
+from ctstat.model.layout import COVER, COVER_BY_KEY, form_layout
+from ctstat.model.messages import make_issue
+from ctstat.model.period import Period
+from ctstat.model.report import FileReport, Issue, Report, Severity
+from ctstat.plan.plan import Claim
+from ctstat.read.workbook import Submission
+
+
+def run_schema(
+    frame: pd.DataFrame, subs: Sequence[Submission], reports: Sequence[FileReport], catalogue: Catalogue
+) -> None:
+    """One lazy pandera call per data element over the whole batch; each failure case is one fault, at its cell.
+
+    A wrong value is reported once, at the cell typed: the totals computed from it and the checks that compare
+    them are consequences, named in that cell's issue instead of reported one by one."""
+    import pandera.pandas as pa
+
+    cells: dict[int, dict[str, tuple[str, Any]]] = {}  # row -> cell -> (code, value) of cell checks
+    frames: dict[int, list[CheckSpec]] = {}  # row -> failed frame checks
+    # floats, every cell a column (what the schemas' column components say, so only their checks are run:
+    # ElementSchema.checks). Each element's frame is built from the array: pandas' own column indexing costs
+    # more than the checks; cell keys are plain objects (pandas' default strings are Arrow arrays, slow to look
+    # up one by one).
+    values = frame.to_numpy(dtype=float)
+    position = {k: n for n, k in enumerate(frame.columns)}
+    for es in element_schemas(catalogue).values():
+        block = pd.DataFrame(
+            values[:, [position[k] for k in es.columns]],
+            index=frame.index,
+            columns=pd.Index(es.columns, dtype=object),
+        )
+        try:
+            es.checks.validate(block, lazy=True)
+            continue
+        except pa.errors.SchemaErrors as exc:
+            cases = exc.failure_cases
+        if cases["index"].isna().any():  # a check that could not run is a bug of ctstat, never a data fault
+            raise RuntimeError(f"schema {es.element}: {cases[cases['index'].isna()].to_dict('records')}")
+        # one failure case per check and failing row: {cell key: value} of the cells it fails at
+        for number, index, failed in zip(cases["check_number"], cases["index"], cases["failure_case"], strict=True):
+            meaning = es.meanings[int(number)]
+            if isinstance(meaning, str):
+                cells.setdefault(int(index), {}).update((str(k), (meaning, v)) for k, v in failed.items())
+            else:
+                frames.setdefault(int(index), []).extend(meaning[str(k)] for k in failed)
+    layout = form_layout(catalogue)
+    below = _dependents(catalogue)
+    for i in sorted(cells.keys() | frames.keys()):
+        sub, rep = subs[i], reports[i]
+        faulty = cells.get(i, {})
+        derived = set().union(*(below.get(k, frozenset()) for k in faulty))
+        roots = [k for k in faulty if k not in derived]  # in form order (the schemas' order)
+        tainted = set(roots) | set().union(*(below.get(k, frozenset()) for k in roots))
+        consequences: list[str] = [k for k in faulty if k in derived]
+        kept: list[CheckSpec] = []
+        for spec in frames.get(i, []):
+            (consequences.append(spec.at) if spec.cells & tainted else kept.append(spec))
+        kept = _fold_into_overwritten(rep, kept, below, layout)
+        for n, k in enumerate(roots):
+            code, value = faulty[k]
+            sheet, cell = sub.address(layout, k)
+            vi, en = decimal_hint(float(value)) if code == "not-integer" else ("", "")
+            if n == 0 and consequences:  # said once, on the first root
+                shown = [
+                    a[1] if a[0] == sheet else "!".join(a) for a in map(layout.address, dict.fromkeys(consequences))
+                ]
+                more = ", ".join(shown[:8]) + (" ..." if len(shown) > 8 else "")
+                vi += f" Ô này làm sai cả các ô {more}: sửa ô này trước (các ô đó không báo lỗi riêng)."
+                en += f" It also makes {more} wrong: fix this cell first (those are not reported separately)."
+            rep.issues.append(
+                make_issue(
+                    code,
+                    path=sub.path,
+                    sheet=sheet,
+                    cell=cell,
+                    value=display_value(value),
+                    value_en=_as_typed_en(value),
+                    element=k,
+                    detail=vi,
+                    detail_en=en,
+                )
+            )
+        # a check failing at a total only because it fails at a part of that total (a rule broken in E30 breaks it
+        # in D30 = E30 + F30): one error, at the part
+        failing = [(spec.rule.code, spec.at) for spec in kept if spec.rule is not None]
+        folded: dict[str, list[str]] = {}
+        for code, at in failing:
+            part = next((p for c, p in failing if c == code and at in below.get(p, ())), None)
+            if part is not None:
+                folded.setdefault(part, []).append(at)
+        for spec in kept:
+            if spec.rule is not None and any(spec.at in ats for ats in folded.values()):
+                continue
+            issue = _spec_issue(spec, frame.iloc[i], sub, catalogue)
+            if spec.rule is not None and spec.at in folded:
+                more = ", ".join(dict.fromkeys(layout.address(a)[1] for a in folded[spec.at]))
+                issue = replace(
+                    issue,
+                    text_vi=f"{issue.text_vi} Lỗi này kéo theo ô tổng {more} (không báo riêng).",
+                    text_en=f"{issue.text_en} It also breaks the total {more} (not reported separately).",
+                )
+            rep.issues.append(issue)
+
+
+def _fold_into_overwritten(
+    rep: FileReport, kept: list[CheckSpec], below: dict[str, frozenset[str]], layout: Any
+) -> list[CheckSpec]:
+    """A total typed over its formula that breaks the checks on it: one error, at that total (the formula
+    restored is the fix), instead of a warning plus one error per breakdown."""
+    for n, issue in enumerate(rep.issues):
+        if issue.code != "formula-overwritten" or not issue.element:
+            continue
+        reach = {issue.element} | below.get(issue.element, frozenset())
+        broken = [s for s in kept if s.cells & reach]
+        if not broken:
+            continue
+        kept = [s for s in kept if s not in broken]
+        where = ", ".join(dict.fromkeys(layout.address(s.at)[1] for s in broken))
+        rep.issues[n] = replace(
+            issue,
+            severity=Severity.ERROR,
+            text_vi=f"{issue.text_vi} Số đã gõ không khớp các phần nên làm sai kiểm tra ở ô {where}; khôi phục "
+            "công thức là hết lỗi.",
+            text_en=f"{issue.text_en} The typed number does not match the parts, which breaks the checks at "
+            f"{where}; restoring the formula fixes them.",
+        )
+    return kept
+
+
+def _as_typed_en(value: Any) -> Any:
+    """A number as an English reader writes it: 1.158, 1158, -5 (the Vietnamese text has 1,158 and 1.158)."""
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return value
+
+
+@cache
+def _dependents(catalogue: Catalogue) -> dict[str, frozenset[str]]:
+    """Cell -> every formula cell of the form computed from it (directly or through other totals)."""
+    layout = form_layout(catalogue)
+    up: dict[str, set[str]] = {}
+    for total, parts in layout.formulas.items():
+        for part in parts:
+            up.setdefault(part, set()).add(total)
+    out: dict[str, frozenset[str]] = {}
+    for key in layout.keys:
+        seen: set[str] = set()
+        todo = list(up.get(key, ()))
+        while todo:
+            k = todo.pop()
+            if k not in seen:
+                seen.add(k)
+                todo += up.get(k, ())
+        if seen:
+            out[key] = frozenset(seen)
+    return out
+
+
+def judge_ahead(subs: Sequence[Submission], catalogue: Catalogue) -> None:
+    """Run the schema over files whose per-file checks are done (`Submission.checked`), ahead of the batch:
+    the checks are row by row, so a batch judged in parts gets the same issues. `validate_batch` skips them."""
+    ready = [s for s in subs if s.checked is not None and s.checked[1] is not None and not s.judged]
+    if not ready:
+        return
+    frame = pd.DataFrame(np.vstack([s.checked[1] for s in ready]), columns=form_layout(catalogue).keys)
+    run_schema(frame, ready, [s.checked[0] for s in ready], catalogue)
+    for s in ready:
+        s.judged = True
+
+
+def warm_up(catalogue: Catalogue) -> None:
+    """Load pandera and build the catalogue's schemas ahead of the first batch (the CLI does it while reading)."""
+    element_schemas(catalogue)
+
+
+def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Catalogue) -> Issue:
+    layout = form_layout(catalogue)
+    sheet, cell = sub.address(layout, spec.at)
+    value = row[spec.at]
+    if spec.kind == "sum":
+        return make_issue(
+            "sum-mismatch",
+            path=sub.path,
+            sheet=sheet,
+            cell=cell,
+            value=display_value(value),
+            expected=fmt_number(row[list(spec.parts)].sum()),
+            detail=spec.label_vi,
+            detail_en=spec.label_en,
+            element=spec.at,
+        )
+    if spec.kind == "overlap":
+        parts = row[list(spec.parts)]
+        issue = make_issue(
+            "overlap-bounds",
+            path=sub.path,
+            sheet=sheet,
+            cell=cell,
+            value=display_value(value),
+            low=fmt_number(parts.max()),
+            high=fmt_number(parts.sum()),
+            detail=f"({spec.label_vi})",
+            detail_en=f"({spec.label_en})",
+            element=spec.at,
+        )
+        return issue
+    rule = spec.rule
+    assert rule is not None
+    rhs_value = row[spec.rhs] if isinstance(spec.rhs, str) else spec.rhs
+    lhs_s, rhs_s = fmt_number(value), fmt_number(float(rhs_value))  # type: ignore[arg-type]
+    group_vi, group_en = _cell_label(catalogue, spec.at)
+    where_vi, where_en = f" [{group_vi}", f" [{group_en}"
+    if isinstance(spec.rhs, str):
+        rs, rc = sub.address(layout, spec.rhs)
+        where_vi, where_en = f"{where_vi}; so với ô {rs}!{rc}", f"{where_en}; compared with {rs}!{rc}"
+    where_vi, where_en = where_vi + "]", where_en + "]"
+    return Issue(
+        code=rule.code,
+        severity=rule_severity(spec),
+        text_vi=rule.message_vi.format(lhs=lhs_s, rhs=rhs_s) + where_vi,
+        text_en=rule.message_en.format(lhs=lhs_s, rhs=rhs_s) + where_en,
+        path=sub.path,
+        sheet=sheet,
+        cell=cell,
+        value=display_value(value),
+        element=spec.at,
+    )
+
+
+def _cell_label(catalogue: Catalogue, key: str) -> tuple[str, str]:
+    """Which row and column a cell is, in words: "d) Trẻ em khuyết tật, Nam" / "total, Male"."""
+    code, row, col = split_key(key)
+    el = catalogue.elements[code]
+    labels = []
+    for lang in ("vi", "en"):
+        r = ("tổng số" if lang == "vi" else "total") if row == TOTAL else el.row_label(row, lang)
+        if col == TOTAL:
+            c = "tổng số" if lang == "vi" else "total"
+        else:
+            dim, cat = col.split(":", 1)
+            found = next(x for x in catalogue.dimensions[dim].categories if x.key == cat)
+            c = found.vi if lang == "vi" else found.en
+        labels.append(f"{code}: {'dòng' if lang == 'vi' else 'row'} {r}, {'cột' if lang == 'vi' else 'column'} {c}")
+    return labels[0], labels[1]
+
+
+def validate_submissions(
+    subs: Sequence[Submission],
+    catalogue: Catalogue,
+    period: Period | None = None,
+    units: str | None = None,
+) -> Report:
+    """Validate a batch: cover, cells, totals and rules for every file, and duplicates across files."""
+    return validate_batch(subs, catalogue, period, units)[0]
+
+
+def validate_batch(
+    subs: Sequence[Submission],
+    catalogue: Catalogue,
+    period: Period | None = None,
+    units: str | None = None,
+    check_duplicates: bool = True,
+) -> tuple[Report, pd.DataFrame]:
+    """Like `validate_submissions`, also returning the cleaned values: one row per readable file (index: the
+    file's position in `subs`), one column per form cell, NaN where a cell could not be taken as a number.
+
+    `check_duplicates=False` leaves two files for one unit to the caller (the scheduled job keeps the later one
+    as a resubmission)."""
+    keys = form_layout(catalogue).keys
+    check = FileCheck(catalogue, period, units)
+    # the per-file checks ran in the reading workers when they could (Submission.checked); else here
+    done = [s.checked if s.checked is not None else check(s) for s in subs]
+    reports = [rep for rep, _ in done]
+    readable = [i for i, (_, values) in enumerate(done) if values is not None]
+    rows = np.full((len(readable), len(keys)), np.nan)
+    for n, i in enumerate(readable):
+        rows[n] = done[i][1]
+    frame = pd.DataFrame(rows, columns=keys)
+    todo = [n for n, i in enumerate(readable) if not subs[i].judged]  # judge_ahead may have done some already
+    if todo:
+        part = frame.iloc[todo].reset_index(drop=True) if len(todo) < len(readable) else frame
+        run_schema(part, [subs[readable[n]] for n in todo], [reports[readable[n]] for n in todo], catalogue)
+    if check_duplicates:
+        _duplicates(reports)
+    for rep in reports:
+        rep.issues.sort(key=_issue_order(catalogue))
+    frame.index = pd.Index(readable)
+    report = Report(files=reports, catalogue_version=catalogue.version, template_version=catalogue.template_version)
+    return report, frame
+
+
+def _duplicates(reports: Sequence[FileReport]) -> None:
+    groups: dict[tuple[str, str], list[FileReport]] = defaultdict(list)
+    for rep in reports:
+        if rep.unit and rep.period:
+            groups[(rep.unit, rep.period)].append(rep)
+    for (unit, period), reps in groups.items():
+        if len(reps) > 1:
+            for rep in reps:
+                rep.issues.append(
+                    make_issue(
+                        "duplicate-unit",
+                        path=rep.path,
+                        unit=unit,
+                        period=period,
+                        detail=", ".join(r.path for r in reps),
+                        sheet=COVER,
+                        cell=a1(COVER_BY_KEY["unit_code"].row, 3),
+                        value=unit,
+                    )
+                )
+
+
+def _issue_order(catalogue: Catalogue) -> Any:
+    sheet_order = {COVER: 0, **{s.name: i + 1 for i, s in enumerate(catalogue.sheets)}}
+
+    def key(issue: Issue) -> tuple[Any, ...]:
+        row, col = 0, 0
+        if issue.cell:
+            row, col = parse_a1(issue.cell) or (0, 0)
+        return (issue.sheet is not None, sheet_order.get(issue.sheet or "", 99), row, col, issue.code)
+
+    return key
+
+
+def severity_counts(issues: Sequence[Issue]) -> tuple[int, int]:
+    return (sum(i.severity is Severity.ERROR for i in issues), sum(i.severity is Severity.WARNING for i in issues))
+
+
+@dataclass
+class JudgedBook:
+    """A district workbook judged as an input: its report, a claim per commune it lists, the valid cells."""
+
+    report: FileReport
+    claims: list[Claim] = field(default_factory=list)
+    values: dict[str, pd.Series] = field(default_factory=dict)
+
+
+def judge_book(
+    sub: Submission, catalogue: Catalogue, period: Period | None, units: str | None, check: FileCheck | None = None
+) -> JudgedBook:
+    """Judge a district workbook (read by `rollupbook.read_book`) like the ward files it was made from: it must
+    be of this period, unit list and form; each data row of a valid commune goes through `validate_batch`; its
+    data sheet must match its digest, and its printed totals the sum of its rows. A commune whose row fails is
+    claimed invalid, with the row's first problem."""
+    from ctstat.model.period import vintage_for
+    from ctstat.read.inputs import check_rows
+    from ctstat.read.rollup_book import DATA
+
+    book = sub.book
+    assert book is not None
+    rep = FileReport(path=sub.path, sha256=sub.sha256 or None, issues=list(sub.issues))
+    out = JudgedBook(rep)
+    fields = book.fields
+    rep.unit = str(fields.get("Đơn vị tổng hợp") or "").split(" ")[0] or None
+    problems = [book.problem] if book.problem else []
+    found_period = str(fields.get("Kỳ báo cáo") or "").split(" ")[0]
+    try:
+        per = Period.parse(found_period)
+        rep.period = str(per)
+    except ValueError:
+        per = None
+        problems.append(f"kỳ báo cáo {found_period or '(trống)'} không đọc được")
+    if per is not None and period is not None and per != period:
+        problems.append(f"kỳ {per}, cần {period}")
+    if per is not None:
+        try:
+            vintage = vintage_for(per, units)
+        except UsageError:  # a list not in force for this period: said below
+            vintage = None
+        rep.vintage = vintage
+        found = fields.get("Danh mục đơn vị hành chính")
+        if vintage is not None and found != vintage and found not in per.vintages():
+            problems.append(f"danh mục đơn vị {found}, cần {vintage}")
+        elif found in per.vintages():
+            rep.vintage = str(found)
+    form = fields.get("Phiên bản biểu mẫu")
+    if not book.problem and form != catalogue.template_version:
+        problems.append(f"biểu mẫu phiên bản {form or '(không ghi)'}, cần {catalogue.template_version}")
+    elif not book.problem and not book.level_ok:
+        problems.append("chỉ dùng được tệp tổng hợp có số liệu từng xã (cấp huyện, hoặc cấp tỉnh từ 1/7/2025)")
+    elif not book.problem and not book.header_ok:
+        problems.append(f"trang '{DATA}' không có đủ các cột của biểu mẫu")
+    if problems:
+        rep.issues.append(make_issue("rollup-mismatch", path=sub.path, detail="; ".join(problems)))
+        return out
+    if book.digest_ok is not True:
+        detail = ("mã kiểm tra không khớp", "its digest does not match")
+        if book.digest_ok is None:
+            detail = ("không có mã kiểm tra", "it carries no digest")
+        rep.issues.append(make_issue("rollup-edited", path=sub.path, sheet=DATA, detail=detail[0], detail_en=detail[1]))
+    check = check or FileCheck(catalogue, period, units)
+    check_rows(sub, check)
+    rows, frame = validate_batch(book.rows, catalogue, period, units, check_duplicates=False)
+    name = Path(sub.path).name
+    edited = f"tệp tổng hợp {name} đã bị sửa sau khi ctstat ghi" if book.digest_ok is not True else ""
+    for i, row_rep in enumerate(rows.files):
+        rep.issues.extend(row_rep.issues)
+        unit = row_rep.unit or str(book.rows[i].cover["unit_code"])
+        valid = row_rep.valid and not edited  # an edited data sheet lends none of its numbers
+        out.claims.append(Claim(unit, sub.path, valid, "" if valid else edited or row_rep.problem_vi()))
+        if valid and i in frame.index:
+            out.values[unit] = pd.Series(frame.loc[i].to_numpy(dtype=float), index=frame.columns)
+    listed = {str(r.cover["unit_code"]) for r in book.rows}
+    for code, (status, _) in book.claimed.items():
+        if code not in listed and status != "missing":
+            out.claims.append(Claim(code, sub.path, False, f"không hợp lệ trong tệp tổng hợp {name}"))
+    if book.digest_ok and len(frame):
+        _printed_totals(sub, frame, catalogue, rep)
+    rep.issues.sort(key=_issue_order(catalogue))
+    return out
+
+
+def _printed_totals(sub: Submission, frame: pd.DataFrame, catalogue: Catalogue, rep: FileReport) -> None:
+    """The report sheets' printed totals against the sum of the data rows: each differing cell is one issue."""
+    assert sub.book is not None
+    layout = form_layout(catalogue)
+    sums = frame.sum(min_count=1).to_numpy(dtype=float)
+    for j, (key, printed) in enumerate(zip(layout.keys, sub.book.printed, strict=True)):
+        want = sums[j]
+        got = printed if isinstance(printed, (int, float)) and not isinstance(printed, bool) else None
+        if got is None and np.isnan(want):
+            continue
+        if got is not None and not np.isnan(want) and abs(float(got) - want) <= 1e-9 * max(1.0, abs(want)):
+            continue
+        sheet, cell = layout.address(key)
+        rep.issues.append(
+            make_issue(
+                "rollup-totals",
+                path=sub.path,
+                sheet=sheet,
+                cell=cell,
+                value=display_value(printed) if printed is not None else "",
+                expected=fmt_number(want) if not np.isnan(want) else "",
+                element=key,
+            )
+        )

@@ -1,0 +1,858 @@
+"""The ctstat command line: thin adapters over the library (the only module that imports typer)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ctstat import __version__
+from ctstat.model.errors import CtstatError, EnvironmentFault
+
+EXIT_CODES = """Exit codes: 0 = no errors (warnings allowed); 1 = at least one error in the data; 2 = usage error,
+invalid catalogue, or nothing to do; 3 = internal error of ctstat (a bug: run again with --debug or CTSTAT_DEBUG=1
+for the traceback, and report it)."""
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help=f"ctstat {__version__}: validate and roll up ward submissions of the Circular 13/2021/TT-BLĐTBXH child "
+    f"statistics.\n\n{EXIT_CODES}",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,  # a crash is exit 3 with one line (main), never a traceback by default
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ctstat {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_show_version, is_eager=True),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an internal error (also CTSTAT_DEBUG=1).")
+    ] = False,
+) -> None:
+    if debug:
+        os.environ["CTSTAT_DEBUG"] = "1"
+
+
+CatalogueOpt = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional here on 3.11
+    typer.Option(
+        "--catalogue", help="Catalogue folder (default: the one shipped with ctstat).", file_okay=False, exists=True
+    ),
+]
+LangOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--lang", help="Language of messages: vi (default) or en; also CTSTAT_LANG.", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+UnitsOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--units",
+        help="Administrative-unit list: 2025-06-30 (three tiers) or 2025-07-01 (two tiers). "
+        "Default: the list in force during the period; required for 2025 (the year spans the reform).",
+    ),
+]
+
+
+def _lang(value: str | None) -> Any:
+    lang = (value or os.environ.get("CTSTAT_LANG") or "vi").lower()
+    if lang not in ("vi", "en"):
+        raise CtstatError(
+            f"--lang must be vi or en, not {lang!r}", message_vi=f"--lang phải là vi hoặc en, không phải {lang!r}"
+        )
+    return lang
+
+
+def _emit_json(doc: Any) -> None:
+    """One JSON document on stdout, always valid UTF-8 (a name that is not is escaped, never a crash)."""
+    text = json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n"
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8", "backslashreplace"))
+    sys.stdout.flush()
+
+
+def _fail(exc: CtstatError, lang: str | None = None) -> typer.Exit:
+    """The one place domain errors become exit code 2 (located problems in the command's language)."""
+    from ctstat.cli.render import make_consoles
+
+    _, err = make_consoles()
+    from rich.text import Text
+
+    from ctstat.model.messages import printable
+
+    try:
+        shown = _lang(lang)
+    except CtstatError:
+        shown = "vi"
+    text = exc.message_vi if shown == "vi" and exc.message_vi else str(exc)
+    err.print(Text.assemble(("ctstat:", "bold red"), " ", printable(text)))
+    for issue in exc.issues:
+        err.print(f"  {printable(issue.message(shown))}")
+    return typer.Exit(2)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Workbooks, or folders searched recursively.", exists=True)],
+    period: Annotated[Optional[str], typer.Option(help="Expected period (2025, 2025-H1, 2025-H2).")] = None,  # noqa: UP045
+    units: UnitsOpt = None,
+    as_json: JsonOpt = False,
+    annotate: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--annotate", help="Write a marked-up copy of each file with issues into this folder.", file_okay=False
+        ),
+    ] = None,
+    lang: LangOpt = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes reading files (0 = one per core).")] = 1,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Check ward submissions cell by cell and say, in Vietnamese, what to fix.
+
+    Example: ctstat validate samples/faulty --period 2025-H1
+    """
+    try:
+        from ctstat.cli.render import make_consoles, render_report
+        from ctstat.model.catalogue import load_catalogue
+        from ctstat.pipeline import default_jobs, validate_files
+        from ctstat.read.inputs import find_files
+
+        language = _lang(lang)
+        cat = load_catalogue(catalogue)
+        out, err = make_consoles()
+        n_jobs = default_jobs() if jobs == 0 else jobs
+        files = find_files(paths)
+        if len(files) > 1 and err.is_terminal and not as_json:
+            from rich.progress import Progress
+
+            with Progress(console=err, transient=True) as bar:
+                task = bar.add_task("Đang kiểm tra" if language == "vi" else "Validating", total=len(files))
+                report, subs = validate_files(
+                    files, cat, period, units, n_jobs, lambda: bar.advance(task), exclude=annotate
+                )
+        else:
+            report, subs = validate_files(files, cat, period, units, n_jobs, exclude=annotate)
+        if annotate is not None:
+            from ctstat.model.period import parse_period
+            from ctstat.write.annotate import annotate_report
+
+            annotate_report(report, subs, cat, annotate, language, parse_period(period) if period else None, n_jobs)
+        if as_json:
+            _emit_json(report.to_dict(language))
+        else:
+            render_report(report, out, language, show_valid=len(report.files) <= 50)
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+    raise typer.Exit(0 if report.valid else 1)
+
+
+@app.command()
+def template(
+    unit: Annotated[str, typer.Option(help="Commune code (5 digits, e.g. 00301).")],
+    period: Annotated[str, typer.Option(help="2025, 2025-H1 or 2025-H2.")],
+    out: Annotated[Path, typer.Option(help="The .xlsx file to write.", dir_okay=False)],
+    units: UnitsOpt = None,
+    lang: LangOpt = None,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Write the blank report form of one ward/commune for one period.
+
+    Example: ctstat template --unit 00301 --period 2025-H1 --out 00301.xlsx
+    """
+    try:
+        from ctstat.model.catalogue import load_catalogue
+        from ctstat.pipeline import make_template
+
+        _lang(lang)
+        path = make_template(unit, period, out, load_catalogue(catalogue), units)
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+    typer.echo(str(path))
+
+
+@app.command()
+def indicators(
+    as_json: JsonOpt = False,
+    lang: LangOpt = None,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """List the catalogue: indicators (with where each comes from) and the data elements a ward reports.
+
+    Example: ctstat indicators --json
+    """
+    try:
+        from ctstat.cli.render import catalogue_to_dict, make_consoles, render_catalogue
+        from ctstat.model.catalogue import load_catalogue
+
+        cat = load_catalogue(catalogue)
+        if as_json:
+            _emit_json(catalogue_to_dict(cat))
+        else:
+            render_catalogue(cat, make_consoles()[0], _lang(lang))
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+
+
+catalogue_app = typer.Typer(no_args_is_help=True, help="Check a catalogue folder before publishing its forms.")
+app.add_typer(catalogue_app, name="catalogue")
+
+
+@catalogue_app.command("check")
+def catalogue_check(
+    directory: Annotated[Path, typer.Argument(help="The catalogue folder to check.", file_okay=False, exists=True)],
+    against: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--against",
+            help="The catalogue now in use (a copy made before editing): show what the change does.",
+            file_okay=False,
+            exists=True,
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    lang: LangOpt = None,
+) -> None:
+    """Check a catalogue folder: every problem located (file, YAML path); with --against, the form's rows added,
+    removed and moved, the rules and indicators changed and the template version; and one synthetic form of the
+    new catalogue written, read back and validated. Exit 0 if it can be published, 1 if not, 2 if it is invalid.
+
+    Example: cp -r indicators /tmp/published; (edit indicators/*.yaml); ctstat catalogue check indicators --against
+    /tmp/published
+    """
+    try:
+        from ctstat.catalogue_check import check_catalogue
+        from ctstat.cli.render import make_consoles, render_catalogue_check
+        from ctstat.model.catalogue import load_catalogue
+
+        shown = _lang(lang)
+        new = load_catalogue(directory)
+        old = load_catalogue(against) if against else None
+        result = check_catalogue(new, old)
+        if as_json:
+            _emit_json(result.to_dict())
+        else:
+            render_catalogue_check(result, make_consoles()[0], shown)
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+    raise typer.Exit(1 if result.problems else 0)
+
+
+@app.command()
+def schema(
+    element: Annotated[Optional[str], typer.Argument(help="An element code; all of them if left out.")] = None,  # noqa: UP045
+    export: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--export", help="Write every element's schema as pandera YAML into this folder.", file_okay=False
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    lang: LangOpt = None,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Show the pandera schema of a data element in words (cells, checks, breakdowns, rules, basis), or export
+    all of them as pandera YAML, to apply the same rules to one's own pandas frames.
+
+    Example: ctstat schema --export schemas/   (one element: its code after `schema`; codes: ctstat indicators)
+    """
+    try:
+        from ctstat.check.schema import describe, export_schemas
+        from ctstat.model.catalogue import load_catalogue
+
+        shown = _lang(lang)
+        cat = load_catalogue(catalogue)
+        if element is not None and element not in cat.elements:
+            known = ", ".join(cat.elements)
+            raise CtstatError(
+                f"no element {element!r} in the catalogue (known: {known})",
+                message_vi=f"danh mục không có chỉ tiêu {element!r} (các chỉ tiêu: {known})",
+            )
+        if export is not None:
+            for path in export_schemas(cat, export):
+                typer.echo(str(path))
+            return
+        docs = [describe(cat, code, shown) for code in ([element] if element else list(cat.elements))]
+        if as_json:
+            _emit_json(docs if element is None else docs[0])
+            return
+        words = (
+            {"basis": "căn cứ", "cells": "ô", "breakdown": "phân tổ", "rule": "quy tắc"}
+            if shown == "vi"
+            else {"basis": "basis", "cells": "cells", "breakdown": "breakdown", "rule": "rule"}
+        )
+        for doc in docs:
+            names = f"{doc['name_vi']} ({doc['name_en']}, " if shown == "en" else f"{doc['name_vi']} ("
+            typer.echo(f"{doc['element']} {names}{doc['unit']}; {words['basis']}: {doc['basis']})")
+            typer.echo(f"  {words['cells']}: {doc['cells']}")
+            for line in doc["breakdowns"]:  # type: ignore[attr-defined]
+                typer.echo(f"  {words['breakdown']}: {line}")
+            for line in doc["rules"]:  # type: ignore[attr-defined]
+                typer.echo(f"  {words['rule']}: {line}")
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+
+
+@app.command()
+def synth(
+    unit: Annotated[str, typer.Option(help="A commune, district or province code, or VN for the whole country.")],
+    period: Annotated[str, typer.Option(help="2025, 2025-H1 or 2025-H2.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the forms into.", file_okay=False)],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
+    units: UnitsOpt = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes writing files (0 = one per core).")] = 1,
+    lang: LangOpt = None,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Write synthetic, filled ward forms (no real data) for every commune under a unit.
+
+    Example: ctstat synth --unit 008 --period 2025-H1 --out /tmp/hoang-mai
+    """
+    try:
+        from ctstat.model.catalogue import load_catalogue
+        from ctstat.pipeline import default_jobs, synth_forms
+
+        n = synth_forms(
+            unit, period, out, load_catalogue(catalogue), units, seed, default_jobs() if jobs == 0 else jobs
+        )
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+    typer.echo(f"Đã ghi {n} biểu mẫu vào {out}" if _lang(lang) == "vi" else f"{n} forms written to {out}")
+
+
+@app.command()
+def rollup(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Ward submissions and/or district rollup workbooks.", exists=True)
+    ],
+    period: Annotated[str, typer.Option(help="The period rolled up (2025, 2025-H1, 2025-H2).")],
+    out: Annotated[Path, typer.Option(help="Folder for the workbooks and the manifest.", file_okay=False)],
+    unit: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="District (3 digits) or province (2 digits) rolled up; default: inferred from the inputs."),
+    ] = None,
+    units: UnitsOpt = None,
+    allow_partial: Annotated[
+        bool, typer.Option("--allow-partial", help="Roll up even if wards are missing or invalid (marked partial).")
+    ] = False,
+    deadline: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Deadline (YYYY-MM-DD): files received later are marked late."),
+    ] = None,
+    generated_at: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--generated-at",
+            help="Timestamp printed in the outputs (default: when the last input was received, so the same "
+            "files give the same bytes).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    lang: LangOpt = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes reading files (0 = one per core).")] = 1,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Roll valid ward submissions up into district and province workbooks, with completeness and provenance.
+
+    Stops with exit 1 and a chase list when an expected ward is missing, invalid or duplicated, unless
+    --allow-partial. Example: ctstat rollup samples/wards/2025-H1-hoang-mai --period 2025-H1 --out out
+    """
+    from datetime import date, datetime
+
+    try:
+        from ctstat.cli.render import make_consoles, render_rollup
+        from ctstat.model.catalogue import load_catalogue
+        from ctstat.pipeline import default_jobs, rollup_paths
+
+        language = _lang(lang)
+        try:
+            when = datetime.fromisoformat(generated_at) if generated_at else None
+            due = date.fromisoformat(deadline) if deadline else None
+        except ValueError as exc:
+            raise CtstatError(f"bad date: {exc}", message_vi=f"ngày không hợp lệ: {exc}") from None
+        result = rollup_paths(
+            paths,
+            period,
+            out,
+            unit,
+            units,
+            allow_partial,
+            due,
+            when,
+            load_catalogue(catalogue),
+            default_jobs() if jobs == 0 else jobs,
+        )
+        if as_json:
+            _emit_json(result.manifest)
+        else:
+            render_rollup(result, make_consoles()[0], language)
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+    raise typer.Exit(1 if result.refused else 0)
+
+
+# --- scheduled jobs ------------------------------------------------------------------------------------------
+
+ConfigOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--config", help="ctstat.toml (default: ./ctstat.toml if present).", dir_okay=False, exists=True),
+]
+OptStr = Optional[str]  # noqa: UP045
+OptPath = Optional[Path]  # noqa: UP045
+
+
+def _job_config(config: Path | None, **flags: Any) -> Any:
+    from ctstat.job.config import load_config
+
+    return load_config(config, **flags)
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    period: Annotated[OptStr, typer.Option(help="Overrides 'period' of the config.")] = None,
+    unit: Annotated[OptStr, typer.Option(help="Overrides 'unit': the district or province rolled up.")] = None,
+    inbox: Annotated[OptPath, typer.Option(help="Overrides 'inbox': the folder wards' files arrive in.")] = None,
+    out: Annotated[OptPath, typer.Option(help="Overrides 'out': ledger, marked-up copies, workbooks.")] = None,
+    deadline: Annotated[OptStr, typer.Option(help="Overrides 'deadline' (YYYY-MM-DD).")] = None,
+    units: UnitsOpt = None,
+    log: Annotated[OptPath, typer.Option(help="Overrides 'log': the JSON-lines event log.")] = None,
+    allow_partial: Annotated[
+        Optional[bool],  # noqa: UP045
+        typer.Option("--allow-partial/--no-allow-partial", help="At the deadline, roll up what is there."),
+    ] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Processes reading files.")] = None,  # noqa: UP045
+    as_json: JsonOpt = False,
+    lang: LangOpt = None,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """One step of the scheduled job: validate new and changed files in the inbox, record them in the ledger,
+    mark up faulty ones, and roll up once every ward has a valid submission (or at the deadline with
+    --allow-partial). Safe to run from cron: one run at a time, no prompts.
+
+    Example: ctstat run --config /srv/ctstat/ctstat.toml
+    """
+    try:
+        from ctstat.cli.render import make_consoles, render_run
+        from ctstat.job.run import run_job
+        from ctstat.model.catalogue import load_catalogue
+
+        cfg = _job_config(
+            config,
+            period=period,
+            unit=unit,
+            inbox=inbox,
+            out=out,
+            deadline=deadline,
+            units=units,
+            log=log,
+            allow_partial=allow_partial,
+            jobs=jobs,
+        )
+        result = run_job(cfg, load_catalogue(catalogue))
+        if as_json:
+            _emit_json(result.to_dict())
+        else:
+            render_run(result, make_consoles()[0], _lang(lang))
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def status(
+    config: ConfigOpt = None,
+    period: Annotated[OptStr, typer.Option(help="Overrides 'period' of the config.")] = None,
+    unit: Annotated[OptStr, typer.Option(help="Overrides 'unit'.")] = None,
+    inbox: Annotated[OptPath, typer.Option(help="Overrides 'inbox'.")] = None,
+    out: Annotated[OptPath, typer.Option(help="Overrides 'out'.")] = None,
+    deadline: Annotated[OptStr, typer.Option(help="Overrides 'deadline' (YYYY-MM-DD).")] = None,
+    units: UnitsOpt = None,
+    catalogue: CatalogueOpt = None,
+    as_json: JsonOpt = False,
+    lang: LangOpt = None,
+) -> None:
+    """Where the period stands, from the ledger: per parent unit expected / received / valid / invalid /
+    missing / late, the chase list (who to call, with their last problem) and the resubmissions.
+
+    Example: ctstat status --config /srv/ctstat/ctstat.toml
+    """
+    try:
+        from ctstat.cli.render import make_consoles, render_status
+        from ctstat.job.run import job_status
+        from ctstat.model.catalogue import load_catalogue
+
+        cfg = _job_config(config, period=period, unit=unit, inbox=inbox, out=out, deadline=deadline, units=units)
+        doc = job_status(cfg, load_catalogue(catalogue))
+        if as_json:
+            _emit_json(doc)
+        else:
+            render_status(doc, make_consoles()[0], _lang(lang))
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+    raise typer.Exit(0 if doc["complete"] else 1)
+
+
+@app.command()
+def tokens(
+    out: Annotated[Path, typer.Option("--out", help="The CSV to write (unit,name,token); must not exist yet.")],
+    config: ConfigOpt = None,
+    rotate: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--rotate", help="Replace this unit's token (repeatable; 'all' for every unit)."),
+    ] = None,
+    lang: LangOpt = None,
+) -> None:
+    """Issue portal tokens: one for every expected ward and one for the unit rolled up, written to a CSV for the
+    district to hand out; only their argon2 hashes are kept (in the ledger). Units that have a token keep it,
+    unless named with --rotate, which ends the old token and its sessions.
+
+    Example: ctstat tokens --config ctstat.toml --out tokens.csv
+    """
+    try:
+        from ctstat.web.tokens import issue_tokens
+
+        cfg = _job_config(config)
+        issued = issue_tokens(cfg, out, rotate or ())
+        vi = _lang(lang) == "vi"
+        if not issued:
+            print("Mọi đơn vị đã có mã; không cấp mã mới." if vi else "Every unit has a token; none issued.")
+        else:
+            what = f"{len(issued)} mã truy cập" if vi else f"{len(issued)} token{'s' * (len(issued) != 1)}"
+            print(f"{out}: {what} ({', '.join(i.unit for i in issued[:5])}{', …' if len(issued) > 5 else ''})")
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (behind nginx: 127.0.0.1).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    catalogue: CatalogueOpt = None,
+    lang: LangOpt = None,
+) -> None:
+    """The submission portal: wards upload their form in a browser and get the answer at once; the district sees
+    its period live. Same configuration, ledger and inbox as 'ctstat run'. Stop with Ctrl-C.
+
+    Example: ctstat serve --config /srv/ctstat/ctstat.toml --port 8080
+    """
+    try:
+        from ctstat.model.catalogue import load_catalogue
+        from ctstat.web.app import serve as serve_portal
+
+        cfg = _job_config(config)
+        cat = load_catalogue(catalogue)
+        vi = _lang(lang) == "vi"
+        print(
+            f"ctstat serve: http://{host}:{port}/ ({cfg.unit} {cfg.period}); "
+            + ("Ctrl-C để dừng." if vi else "Ctrl-C to stop."),
+            file=sys.stderr,
+        )
+        serve_portal(cfg, cat, host, port)
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+
+
+@app.command()
+def export(
+    to: Annotated[Path, typer.Option("--to", help="The .csv or .parquet file to write.", dir_okay=False)],
+    config: ConfigOpt = None,
+    period: Annotated[OptStr, typer.Option(help="Overrides 'period' of the config.")] = None,
+    unit: Annotated[OptStr, typer.Option(help="Overrides 'unit'.")] = None,
+    inbox: Annotated[OptPath, typer.Option(help="Overrides 'inbox'.")] = None,
+    out: Annotated[OptPath, typer.Option(help="Overrides 'out'.")] = None,
+    units: UnitsOpt = None,
+    all_periods: Annotated[bool, typer.Option("--all-periods", help="Every period in the ledger.")] = False,
+    lang: LangOpt = None,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Write the validated data as a tidy long table (unit, parents, period, element, dimensions, value,
+    source file hash) for a spreadsheet, pandas, DuckDB or a BI tool.
+
+    Example: ctstat export --config ctstat.toml --to 2025-H1.csv
+    """
+    try:
+        from ctstat.job.run import export_file, export_table
+        from ctstat.model.catalogue import load_catalogue
+
+        cfg = _job_config(config, period=period, unit=unit, inbox=inbox, out=out, units=units)
+        table = export_table(cfg, load_catalogue(catalogue), all_periods)
+        export_file(table, to)
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+    typer.echo(f"Đã ghi {len(table)} dòng vào {to}" if _lang(lang) == "vi" else f"{len(table)} rows written to {to}")
+
+
+def main() -> None:
+    """The console script: exit codes 0-2 from the commands; anything unexpected is a bug, exit 3."""
+    if "--debug" in sys.argv[1:]:  # accepted anywhere on the line, not only before the command
+        sys.argv.remove("--debug")
+        os.environ["CTSTAT_DEBUG"] = "1"
+    try:
+        code = _run(command())
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.stderr.write("ctstat: interrupted\n")
+        raise SystemExit(130) from None
+    except EnvironmentFault as exc:
+        raise SystemExit(_environment(str(exc))) from None
+    except OSError as exc:
+        if exc.errno not in _MACHINE_ERRNOS:
+            raise SystemExit(_internal_error(exc)) from None
+        where = f" {exc.filename}" if exc.filename else ""
+        raise SystemExit(_environment(f"cannot write or read{where}: {exc.strerror}")) from None
+    except BaseException as exc:  # noqa: BLE001 - a bug, whatever its type, must not look like exit 1
+        raise SystemExit(_internal_error(exc)) from None
+    raise SystemExit(code)
+
+
+#: faults of the machine, not of ctstat or of the data: a full disk, a read-only or forbidden place, I/O errors
+_MACHINE_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EIO,
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EMFILE,
+    errno.ENFILE,
+}
+
+
+def _environment(message: str) -> int:
+    from ctstat.model.messages import printable
+
+    sys.stderr.write(
+        f"ctstat: cannot go on (lỗi môi trường): {printable(message, 600)}\n"
+        "This is a problem of this machine (disk space, permissions), not of the data nor a bug of ctstat. "
+        "Nothing half-done was kept: fix it and run again.\n"
+    )
+    return 3
+
+
+def _internal_error(exc: BaseException) -> int:
+    import traceback
+
+    from ctstat.model.errors import InternalError, processing
+    from ctstat.model.messages import printable
+
+    where = exc.path if isinstance(exc, InternalError) else processing["file"]
+    about = f" while processing {printable(where)}" if where else ""
+    last = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+    sys.stderr.write(
+        f"ctstat: internal error (lỗi nội bộ){about}: {type(exc).__name__}: {printable(last, 300)}\n"
+        "This is a bug in ctstat, not a problem of the data. Run again with --debug (or CTSTAT_DEBUG=1) for the "
+        "traceback and report it.\n"
+    )
+    if os.environ.get("CTSTAT_DEBUG") == "1":
+        if isinstance(exc, InternalError):
+            sys.stderr.write(exc.detail)
+        traceback.print_exception(exc)
+    return 3
+
+
+# --- help in Vietnamese by default (English with --lang en or CTSTAT_LANG=en) ----------------------------------
+
+EXIT_CODES_VI = """Mã thoát: 0 = không có lỗi (có thể có cảnh báo); 1 = có ít nhất một lỗi trong số liệu;
+2 = dùng lệnh sai, danh mục chỉ tiêu sai, hoặc không có gì để làm; 3 = lỗi nội bộ của ctstat (chạy lại với --debug
+hoặc CTSTAT_DEBUG=1 để xem chi tiết, và báo lại)."""
+
+HELP_VI = {
+    "validate": "Kiểm tra từng ô của báo cáo các xã, phường và nói rõ bằng tiếng Việt cần sửa gì.\n\n"
+    "Ví dụ: ctstat validate samples/faulty --period 2025-H1",
+    "template": "Tạo biểu mẫu trống của một xã, phường cho một kỳ báo cáo.\n\n"
+    "Ví dụ: ctstat template --unit 00301 --period 2025-H1 --out 00301.xlsx",
+    "indicators": "Liệt kê danh mục: các chỉ tiêu (kèm nguồn của từng chỉ tiêu) và số liệu xã, phường phải báo cáo.\n\n"
+    "Ví dụ: ctstat indicators --json",
+    "schema": "Trình bày lược đồ pandera của một dữ liệu (ô, kiểm tra, phân tổ, quy tắc, nguồn), hoặc xuất tất cả "
+    "thành tệp YAML của pandera để áp dụng cùng quy tắc cho bảng pandas của mình.\n\n"
+    "Ví dụ: ctstat schema --export schemas/",
+    "synth": "Tạo biểu mẫu đã điền số liệu giả lập (không phải số liệu thật) cho mọi xã dưới một đơn vị.\n\n"
+    "Ví dụ: ctstat synth --unit 008 --period 2025-H1 --out /tmp/hoang-mai",
+    "rollup": "Tổng hợp báo cáo hợp lệ của các xã thành báo cáo cấp huyện và cấp tỉnh, kèm tình hình nộp và nguồn "
+    "dữ liệu. Dừng (mã thoát 1) và đưa danh sách cần đôn đốc khi còn xã thiếu, không hợp lệ hoặc trùng, trừ khi có "
+    "--allow-partial.\n\nVí dụ: ctstat rollup samples/wards/2025-H1-hoang-mai --period 2025-H1 --out out",
+    "run": "Một lượt của việc chạy định kỳ: kiểm tra tệp mới và tệp thay đổi trong hộp thư, ghi vào sổ, đánh dấu tệp "
+    "sai, và tổng hợp khi mọi xã đã có báo cáo hợp lệ (hoặc đến hạn, với --allow-partial). Chạy được từ cron.\n\n"
+    "Ví dụ: ctstat run --config /srv/ctstat/ctstat.toml",
+    "status": "Tình hình kỳ báo cáo theo sổ: phải nộp, đã nộp, hợp lệ, không hợp lệ, chưa nộp, muộn theo từng đơn "
+    "vị; danh sách cần đôn đốc và các lần nộp lại.\n\nVí dụ: ctstat status --config /srv/ctstat/ctstat.toml",
+    "export": "Xuất số liệu đã kiểm tra thành bảng dài (đơn vị, kỳ, chỉ tiêu, phân tổ, giá trị, mã tệp nguồn) cho "
+    "bảng tính, pandas hoặc công cụ phân tích.\n\nVí dụ: ctstat export --config ctstat.toml --to 2025-H1.csv",
+    "tokens": "Cấp mã truy cập cổng nộp báo cáo: một mã cho mỗi xã, phường phải nộp và một mã cho đơn vị tổng "
+    "hợp, ghi ra tệp CSV để phát cho các đơn vị; chỉ lưu giá trị băm (argon2) của mã. Đơn vị đã có mã giữ nguyên "
+    "mã, trừ khi nêu trong --rotate.\n\nVí dụ: ctstat tokens --config ctstat.toml --out ma-truy-cap.csv",
+    "serve": "Cổng nộp báo cáo: xã, phường gửi tệp qua trình duyệt và nhận ngay kết quả kiểm tra; huyện (tỉnh) theo "
+    "dõi tình hình nộp và tổng hợp. Dùng chung cấu hình, sổ và hộp thư với 'ctstat run'.\n\n"
+    "Ví dụ: ctstat serve --config /srv/ctstat/ctstat.toml --port 8080",
+    "check": "Kiểm tra một thư mục danh mục chỉ tiêu: mọi lỗi kèm tệp và vị trí; với --against, các dòng của biểu "
+    "mẫu được thêm, bớt, dời chỗ, các quy tắc và chỉ tiêu thay đổi, phiên bản biểu mẫu; và thử tạo, đọc lại, kiểm "
+    "tra một biểu mẫu giả lập.\n\nVí dụ: ctstat catalogue check indicators --against /tmp/published",
+}
+
+
+#: the options' help in Vietnamese, by their English text (a test checks every option has one)
+OPTION_HELP_VI = {
+    "Workbooks, or folders searched recursively.": "Các tệp báo cáo, hoặc thư mục (tìm cả trong thư mục con).",
+    "Expected period (2025, 2025-H1, 2025-H2).": "Kỳ báo cáo phải có (2025, 2025-H1, 2025-H2).",
+    "Administrative-unit list: 2025-06-30 (three tiers) or 2025-07-01 (two tiers). Default: the list in force "
+    "during the period; required for 2025 (the year spans the reform).": "Danh mục đơn vị hành chính: "
+    "2025-06-30 (ba cấp) hoặc 2025-07-01 (hai cấp). Mặc định: danh mục có hiệu lực trong kỳ; bắt buộc với kỳ 2025 "
+    "(năm có sắp xếp lại đơn vị).",
+    "Print one JSON document on stdout.": "In ra một văn bản JSON (cho máy đọc).",
+    "Write a marked-up copy of each file with issues into this folder.": "Ghi bản đánh dấu lỗi của mỗi tệp có lỗi "
+    "vào thư mục này.",
+    "Language of messages: vi (default) or en; also CTSTAT_LANG.": "Ngôn ngữ: vi (mặc định) hoặc en; hoặc đặt "
+    "CTSTAT_LANG.",
+    "Processes reading files (0 = one per core).": "Số tiến trình đọc tệp (0 = mỗi lõi một tiến trình).",
+    "Catalogue folder (default: the one shipped with ctstat).": "Thư mục danh mục chỉ tiêu (mặc định: danh mục đi "
+    "kèm ctstat).",
+    "Commune code (5 digits, e.g. 00301).": "Mã xã, phường (5 chữ số, ví dụ 00301).",
+    "2025, 2025-H1 or 2025-H2.": "2025, 2025-H1 hoặc 2025-H2.",
+    "The .xlsx file to write.": "Tệp .xlsx sẽ ghi.",
+    "An element code; all of them if left out.": "Mã một chỉ tiêu dữ liệu; bỏ trống để xem tất cả.",
+    "Write every element's schema as pandera YAML into this folder.": "Ghi lược đồ pandera (YAML) của mọi chỉ "
+    "tiêu dữ liệu vào thư mục này.",
+    "A commune, district or province code, or VN for the whole country.": "Mã xã, huyện hoặc tỉnh, hoặc VN cho "
+    "cả nước.",
+    "Folder to write the forms into.": "Thư mục ghi các biểu mẫu.",
+    "Random seed: the same seed gives the same files.": "Hạt giống ngẫu nhiên: cùng hạt giống cho cùng các tệp.",
+    "Processes writing files (0 = one per core).": "Số tiến trình ghi tệp (0 = mỗi lõi một tiến trình).",
+    "Ward submissions and/or district rollup workbooks.": "Báo cáo của xã và/hoặc tệp tổng hợp cấp huyện.",
+    "The period rolled up (2025, 2025-H1, 2025-H2).": "Kỳ tổng hợp (2025, 2025-H1, 2025-H2).",
+    "Folder for the workbooks and the manifest.": "Thư mục ghi các tệp tổng hợp và tệp kê khai (manifest).",
+    "District (3 digits) or province (2 digits) rolled up; default: inferred from the inputs.": "Huyện (3 chữ "
+    "số) hoặc tỉnh (2 chữ số) được tổng hợp; mặc định: suy ra từ các tệp.",
+    "Roll up even if wards are missing or invalid (marked partial).": "Vẫn tổng hợp khi còn xã thiếu hoặc không "
+    "hợp lệ (ghi rõ là chưa đầy đủ).",
+    "Deadline (YYYY-MM-DD): files received later are marked late.": "Hạn nộp (YYYY-MM-DD): tệp nhận sau hạn được "
+    "ghi là nộp muộn.",
+    "Timestamp printed in the outputs (default: when the last input was received, so the same files give the same "
+    "bytes).": "Thời điểm in trên báo cáo (mặc định: lúc nhận tệp sau cùng, để cùng các tệp cho cùng kết quả).",
+    "ctstat.toml (default: ./ctstat.toml if present).": "Tệp cấu hình ctstat.toml (mặc định: ./ctstat.toml nếu có).",
+    "Overrides 'period' of the config.": "Thay 'period' (kỳ) của cấu hình.",
+    "Overrides 'unit': the district or province rolled up.": "Thay 'unit': huyện hoặc tỉnh được tổng hợp.",
+    "Overrides 'inbox': the folder wards' files arrive in.": "Thay 'inbox': thư mục nhận tệp của các xã.",
+    "Overrides 'out': ledger, marked-up copies, workbooks.": "Thay 'out': sổ theo dõi, bản đánh dấu lỗi, tệp tổng hợp.",
+    "Overrides 'deadline' (YYYY-MM-DD).": "Thay 'deadline' (hạn nộp, YYYY-MM-DD).",
+    "Overrides 'log': the JSON-lines event log.": "Thay 'log': nhật ký sự kiện (JSON, mỗi dòng một sự kiện).",
+    "At the deadline, roll up what is there.": "Đến hạn thì tổng hợp những gì đã có.",
+    "Processes reading files.": "Số tiến trình đọc tệp.",
+    "Overrides 'unit'.": "Thay 'unit' (đơn vị).",
+    "Overrides 'inbox'.": "Thay 'inbox' (thư mục nhận tệp).",
+    "Overrides 'out'.": "Thay 'out' (thư mục kết quả).",
+    "The CSV to write (unit,name,token); must not exist yet.": "Tệp CSV sẽ ghi (đơn vị, tên, mã); chưa được có sẵn.",
+    "Replace this unit's token (repeatable; 'all' for every unit).": "Cấp mã mới thay mã cũ của đơn vị này (nêu "
+    "nhiều lần được; 'all' cho mọi đơn vị).",
+    "Address to listen on (behind nginx: 127.0.0.1).": "Địa chỉ lắng nghe (khi đứng sau nginx: 127.0.0.1).",
+    "Port to listen on.": "Cổng lắng nghe.",
+    "The .csv or .parquet file to write.": "Tệp .csv hoặc .parquet sẽ ghi.",
+    "Every period in the ledger.": "Mọi kỳ có trong sổ.",
+    "The catalogue folder to check.": "Thư mục danh mục chỉ tiêu cần kiểm tra.",
+    "The catalogue now in use (a copy made before editing): show what the change does.": "Danh mục đang dùng (bản "
+    "sao trước khi sửa): cho thấy thay đổi làm gì với biểu mẫu.",
+    "Print the version and exit.": "In phiên bản rồi thoát.",
+    "Show the traceback of an internal error (also CTSTAT_DEBUG=1).": "Hiện chi tiết (traceback) của lỗi nội bộ "
+    "(hoặc đặt CTSTAT_DEBUG=1).",
+}
+
+
+def command(lang: str | None = None) -> Any:
+    """The app as a click command, its options' help in `lang` (default: the line's --lang, else CTSTAT_LANG,
+    else Vietnamese). Typer makes its options afresh from the signatures, so their texts are put in Vietnamese
+    here, on the command it built."""
+    import typer.main
+
+    cmd = typer.main.get_command(app)
+    if (lang or _help_lang(sys.argv[1:])) == "vi":
+        from ctstat.cli.clitext import vietnamese
+
+        for sub in _commands(cmd):
+            for param in sub.params:
+                if getattr(param, "help", None):
+                    param.help = OPTION_HELP_VI.get(param.help, param.help)
+        vietnamese(_commands(cmd))
+    return cmd
+
+
+def _run(cmd: Any) -> int:
+    """Run the click command as typer would (exit codes as ever), a usage error shown in the line's language."""
+    try:
+        from typer._click import exceptions as click_exceptions
+    except ImportError:  # a typer that uses click itself
+        from click import exceptions as click_exceptions  # type: ignore[no-redef]
+    from typer.exceptions import Abort as TyperAbort
+
+    aborts = (TyperAbort, getattr(click_exceptions, "Abort", TyperAbort))
+
+    try:
+        code = cmd.main(standalone_mode=False)
+    except click_exceptions.UsageError as exc:
+        if _help_lang(sys.argv[1:]) == "vi":
+            from ctstat.cli.clitext import show_usage_error
+
+            show_usage_error(exc)
+        else:
+            exc.show()
+        return exc.exit_code
+    except click_exceptions.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except aborts:
+        sys.stderr.write("ctstat: interrupted\n")
+        return 130
+    return code if isinstance(code, int) else 0
+
+
+def _commands(cmd: Any) -> list[Any]:
+    """A click command and every command under it."""
+    return [cmd, *(c for sub in getattr(cmd, "commands", {}).values() for c in _commands(sub))]
+
+
+def _help_lang(argv: list[str]) -> str:
+    """The language of --help: the line's --lang, else CTSTAT_LANG, else Vietnamese."""
+    value = os.environ.get("CTSTAT_LANG", "vi")
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--lang="):
+            value = arg.split("=", 1)[1]
+    return "en" if value.lower() == "en" else "vi"
+
+
+def _localise_help(lang: str) -> None:
+    """Command help in `lang` (written in English, put in Vietnamese here; the options' help: `command`)."""
+    if lang != "vi":
+        return
+    app.info.help = (
+        f"ctstat {__version__}: kiểm tra và tổng hợp báo cáo thống kê về trẻ em của các xã, phường theo Thông tư "
+        f"13/2021/TT-BLĐTBXH.\n\n{EXIT_CODES_VI}"
+    )
+    for command in (*app.registered_commands, *catalogue_app.registered_commands):
+        name = command.name or command.callback.__name__  # type: ignore[union-attr]
+        if name in HELP_VI:
+            command.help = HELP_VI[name]
+    catalogue_app.info.help = "Kiểm tra một danh mục chỉ tiêu trước khi phát hành biểu mẫu."
+
+
+_localise_help(_help_lang(sys.argv[1:]))

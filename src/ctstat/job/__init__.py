@@ -1,0 +1,1 @@
+"""The scheduled job over the ledger: run, status, export."""

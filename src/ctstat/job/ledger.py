@@ -1,0 +1,486 @@
+"""The submission ledger of a scheduled job: every file seen, its hash, and how it was judged, under which catalogue.
+
+A small SQLite database in the job's output folder. Every change of one run is one transaction, so a run
+killed half-way (or stopped by a full disk) leaves the ledger as it was and the next run does the work again.
+
+What is stored is facts, never conclusions: a row says which bytes were seen at which inbox path and when, and
+what they held under which catalogue (`catalogue_digest`, `template_version`). Which submission of a unit is
+*current* is derived at every read (the latest received of those still in the inbox), so deleting a newer file
+brings the older one back, and sending earlier content again is one more row, not a conflict.
+
+Schema versions (`PRAGMA user_version`): 0 = the first release (cells as a list in layout order, a permanent
+`superseded_by` flag, UNIQUE(path, sha256)); 1 = cells by key, judged under a catalogue; 2 = this one, with the
+portal's `uploads` (every file sent through `ctstat serve`, taken in or not) and `tokens` (their hashes only). A
+version-0 ledger is migrated in place on the first writing open: its rows keep their history and receipt times,
+lose their cells, and are marked judged under no catalogue, so the next run re-reads the files still in the
+inbox; a version-1 ledger only gains the two tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ctstat.model.errors import EnvironmentFault
+from ctstat.model.report import FileReport, Issue, first_error
+
+VERSION = 2
+
+COLUMNS = """
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,               -- relative to the inbox
+    sha256 TEXT NOT NULL,             -- of the bytes validated
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    received_at TEXT NOT NULL,        -- when a run first saw this content at this path
+    unit TEXT, unit_name TEXT, period TEXT, vintage TEXT,
+    valid INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    warnings INTEGER NOT NULL,
+    issues TEXT NOT NULL,             -- JSON list of issue records (both languages)
+    cells TEXT,                       -- JSON object cell key -> cleaned value, valid files only
+    annotated TEXT,                   -- the marked-up copy, for files with issues
+    removed_at TEXT,                  -- no longer in the inbox (deleted, or replaced by new content)
+    template_version TEXT,            -- the form the file was judged against
+    catalogue_digest TEXT             -- the catalogue it was judged under (NULL: none known, re-judge)
+"""
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS submissions ({COLUMNS});
+CREATE INDEX IF NOT EXISTS submissions_period_unit ON submissions (period, unit) WHERE removed_at IS NULL;
+CREATE INDEX IF NOT EXISTS submissions_path ON submissions (path) WHERE removed_at IS NULL;
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    new_files INTEGER,
+    outcome TEXT
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS uploads (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    sender TEXT NOT NULL,             -- the unit whose token sent it
+    unit TEXT,                        -- the unit its cover names
+    period TEXT,
+    client_name TEXT,                 -- as the browser named it: shown, never used as a path
+    sha256 TEXT,
+    size INTEGER NOT NULL,
+    outcome TEXT NOT NULL,            -- accepted | invalid | refused (another unit's file: not kept)
+    submission_id INTEGER,            -- the submissions row of an accepted file
+    kept TEXT,                        -- accepted: its inbox path, invalid: where it is kept aside
+    annotated TEXT,                   -- its marked-up copy, if it has issues
+    report TEXT NOT NULL              -- JSON: the file's report, both languages
+);
+CREATE INDEX IF NOT EXISTS uploads_sender ON uploads (sender, period);
+CREATE TABLE IF NOT EXISTS tokens (
+    unit TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,               -- argon2id of the token (the token itself is never stored)
+    issued_at TEXT NOT NULL
+);
+"""
+
+_V0_COPY = """
+INSERT INTO submissions (id, path, sha256, size, mtime_ns, received_at, unit, unit_name, period, vintage, valid,
+    errors, warnings, issues, cells, annotated, removed_at, template_version, catalogue_digest)
+SELECT id, path, sha256, size, mtime_ns, received_at, unit, unit_name, period, vintage, valid, errors, warnings,
+    issues, NULL, annotated, removed_at, NULL, NULL FROM submissions_v0
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    path: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    received_at: datetime
+    unit: str | None
+    unit_name: str | None
+    period: str | None
+    vintage: str | None
+    valid: bool
+    errors: int
+    warnings: int
+    issues: list[Issue]
+    annotated: str | None
+    removed_at: str | None
+    template_version: str | None
+    catalogue_digest: str | None
+
+    @property
+    def present(self) -> bool:
+        return self.removed_at is None
+
+    def report(self, inbox: Path) -> FileReport:
+        return FileReport(
+            path=str(inbox / self.path),
+            sha256=self.sha256,
+            unit=self.unit,
+            unit_name=self.unit_name,
+            period=self.period,
+            vintage=self.vintage,
+            issues=list(self.issues),
+        )
+
+    def first_problem(self) -> str:
+        return first_error(self.issues)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What validation said of one file's bytes, to record."""
+
+    report: FileReport
+    cells: Mapping[str, float] | None  #: valid files only
+    annotated: str | None
+    template_version: str
+    catalogue_digest: str
+
+
+class Ledger:
+    """`Ledger(path)` opens for a run (creating or migrating it); `Ledger(path, readonly=True)` only reads,
+    also from a read-only folder or disk, and never changes the file."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        try:
+            if readonly:
+                self.db = _open_readonly(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            if not readonly:
+                # a rollback journal, not WAL: a reader in a read-only folder needs no -shm file
+                self.db.execute("PRAGMA journal_mode=DELETE")
+                self._migrate()
+            self.version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise _fault(exc, path) from None
+
+    def _migrate(self) -> None:
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version > VERSION:
+            raise EnvironmentFault(
+                f"the ledger {self.path} was written by a newer ctstat (schema {version}, this one knows {VERSION}); "
+                "upgrade ctstat"
+            )
+        if version == VERSION:
+            return
+        with self.transaction():
+            old = self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='submissions'")
+            if version == 0 and old.fetchone() is not None:  # version 0: rebuild the table without UNIQUE(path, sha256)
+                self.db.execute("ALTER TABLE submissions RENAME TO submissions_v0")
+                _create(self.db)
+                self.db.execute(_V0_COPY)
+                self.db.execute("DROP TABLE submissions_v0")
+            else:
+                _create(self.db)
+            self.db.execute(f"PRAGMA user_version={VERSION}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            yield
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise _fault(exc, self.path) from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:  # SQLite may have rolled back already (a full disk does)
+            self.db.execute("ROLLBACK")
+
+    def rows(self, where: str = "1", *args: Any) -> list[Row]:
+        try:
+            cur = self.db.execute(f"SELECT * FROM submissions WHERE {where} ORDER BY id", args)
+            return [_row(r) for r in cur.fetchall()]
+        except sqlite3.Error as exc:
+            raise _fault(exc, self.path) from None
+
+    def by_path(self) -> dict[str, Row]:
+        """The content currently recorded at each inbox path."""
+        return {r.path: r for r in self.rows("removed_at IS NULL")}
+
+    def add(self, path: str, sha256: str, size: int, mtime_ns: int, received_at: datetime, judged: Judged) -> int:
+        cur = self.db.execute(
+            "INSERT INTO submissions (path, sha256, size, mtime_ns, received_at, unit, unit_name, period, vintage,"
+            " valid, errors, warnings, issues, cells, annotated, template_version, catalogue_digest)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (path, sha256, size, mtime_ns, received_at.isoformat(timespec="seconds"), *_judged(judged)),
+        )
+        return int(cur.lastrowid or 0)
+
+    def rejudge(self, row_id: int, size: int, mtime_ns: int, judged: Judged) -> None:
+        """The same bytes judged again (under another catalogue): the receipt time stays."""
+        self.db.execute(
+            "UPDATE submissions SET size=?, mtime_ns=?, unit=?, unit_name=?, period=?, vintage=?, valid=?, errors=?,"
+            " warnings=?, issues=?, cells=?, annotated=?, template_version=?, catalogue_digest=? WHERE id=?",
+            (size, mtime_ns, *_judged(judged), row_id),
+        )
+
+    def touch(self, row_id: int, size: int, mtime_ns: int) -> None:
+        self.db.execute("UPDATE submissions SET size=?, mtime_ns=? WHERE id=?", (size, mtime_ns, row_id))
+
+    def mark_removed(self, row_id: int, when: datetime) -> None:
+        self.db.execute("UPDATE submissions SET removed_at=? WHERE id=?", (when.isoformat(timespec="seconds"), row_id))
+
+    def claims(self, period: str) -> dict[str, list[Row]]:
+        """Every submission of `period` still in the inbox, per unit, oldest received first (one indexed query)."""
+        out: dict[str, list[Row]] = {}
+        for r in self.rows("removed_at IS NULL AND period=? AND unit IS NOT NULL", period):
+            out.setdefault(r.unit or "", []).append(r)
+        for rows in out.values():
+            rows.sort(key=lambda r: (r.received_at, r.id))
+        return out
+
+    def current(self, period: str) -> dict[str, Row]:
+        """The current submission of each unit for `period`: the latest received of those still in the inbox."""
+        return {unit: rows[-1] for unit, rows in self.claims(period).items()}
+
+    def cells(self, ids: Sequence[int]) -> dict[int, dict[str, float]]:
+        """The stored cells of these rows (decoded only when a rollup needs them)."""
+        out: dict[int, dict[str, float]] = {}
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            for r in self.db.execute(f"SELECT id, cells FROM submissions WHERE id IN ({marks})", part):
+                if r["cells"]:
+                    out[int(r["id"])] = json.loads(r["cells"])
+        return out
+
+    def unattributed(self) -> list[Row]:
+        """Files in the inbox that name no known unit (unreadable, wrong code ...)."""
+        return self.rows("unit IS NULL AND removed_at IS NULL")
+
+    def history(self, period: str) -> dict[str, list[Row]]:
+        """Every submission of `period` ever seen, removed ones included, per unit, in the order recorded."""
+        out: dict[str, list[Row]] = {}
+        for r in self.rows("period=? AND unit IS NOT NULL", period):
+            out.setdefault(r.unit or "", []).append(r)
+        return out
+
+    def get_meta(self, key: str) -> str | None:
+        try:
+            r = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        except sqlite3.OperationalError:  # a ledger made before any meta was kept
+            return None
+        return None if r is None else str(r[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def last_runs(self, n: int = 5) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (n,)).fetchall()]
+
+    def start_run(self, when: datetime) -> int:
+        with self.transaction():
+            cur = self.db.execute("INSERT INTO runs (started_at) VALUES (?)", (when.isoformat(timespec="seconds"),))
+        return int(cur.lastrowid or 0)
+
+    # --- the portal: uploads and token hashes ------------------------------------------------------------------
+
+    def add_upload(self, up: Upload) -> int:
+        cur = self.db.execute(
+            "INSERT INTO uploads (at, sender, unit, period, client_name, sha256, size, outcome, submission_id, kept,"
+            " annotated, report) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                up.at.isoformat(timespec="seconds"),
+                up.sender,
+                up.report.unit,
+                up.report.period,
+                up.client_name,
+                up.report.sha256,
+                up.size,
+                up.outcome,
+                up.submission_id,
+                up.kept,
+                up.annotated,
+                json.dumps(report_record(up.report), ensure_ascii=False),
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def uploads(self, where: str = "1", *args: Any, limit: int = -1) -> list[Upload]:
+        """Uploads, newest first (none from a ledger made before the portal)."""
+        try:
+            cur = self.db.execute(f"SELECT * FROM uploads WHERE {where} ORDER BY id DESC LIMIT ?", (*args, limit))
+            return [_upload(r) for r in cur.fetchall()]
+        except sqlite3.OperationalError:
+            return []
+        except sqlite3.Error as exc:
+            raise _fault(exc, self.path) from None
+
+    def set_token(self, unit: str, digest: str, when: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO tokens (unit, hash, issued_at) VALUES (?,?,?)"
+            " ON CONFLICT(unit) DO UPDATE SET hash=excluded.hash, issued_at=excluded.issued_at",
+            (unit, digest, when.isoformat(timespec="seconds")),
+        )
+
+    def token_hash(self, unit: str) -> str | None:
+        """The argon2 hash of `unit`'s token, if it has one."""
+        try:
+            row = self.db.execute("SELECT hash FROM tokens WHERE unit = ?", (unit,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return str(row[0]) if row else None
+
+    def token_hashes(self) -> dict[str, str]:
+        """unit -> the argon2 hash of its token."""
+        try:
+            return {r["unit"]: r["hash"] for r in self.db.execute("SELECT unit, hash FROM tokens")}
+        except sqlite3.OperationalError:
+            return {}
+
+    def finish_run(self, run_id: int, when: datetime, new_files: int, outcome: str) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE runs SET finished_at=?, new_files=?, outcome=? WHERE id=?",
+                (when.isoformat(timespec="seconds"), new_files, outcome, run_id),
+            )
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file sent through the portal, and what became of it."""
+
+    at: datetime
+    sender: str  #: the unit whose token sent it
+    client_name: str  #: as the browser named it, for display only
+    size: int
+    outcome: str  #: accepted | invalid | refused
+    report: FileReport
+    submission_id: int | None = None
+    kept: str | None = None
+    annotated: str | None = None
+    id: int = 0
+
+
+def report_record(rep: FileReport) -> dict[str, Any]:
+    """A file's report with its issues in both languages, for storing."""
+    return {
+        "path": rep.path,
+        "sha256": rep.sha256,
+        "unit": rep.unit,
+        "unit_name": rep.unit_name,
+        "period": rep.period,
+        "vintage": rep.vintage,
+        "issues": [i.to_record() for i in rep.issues],
+    }
+
+
+def report_from_record(rec: dict[str, Any]) -> FileReport:
+    return FileReport(**{**rec, "issues": [Issue.from_record(i) for i in rec.get("issues", [])]})
+
+
+def _upload(r: sqlite3.Row) -> Upload:
+    return Upload(
+        at=datetime.fromisoformat(r["at"]),
+        sender=r["sender"],
+        client_name=r["client_name"] or "",
+        size=int(r["size"]),
+        outcome=r["outcome"],
+        report=report_from_record(json.loads(r["report"])),
+        submission_id=r["submission_id"],
+        kept=r["kept"],
+        annotated=r["annotated"],
+        id=int(r["id"]),
+    )
+
+
+def _create(db: sqlite3.Connection) -> None:
+    for statement in SCHEMA.split(";"):  # one by one: executescript would commit the open transaction
+        if statement.strip():
+            db.execute(statement)
+
+
+def _judged(j: Judged) -> tuple[Any, ...]:
+    rep = j.report
+    return (
+        rep.unit,
+        rep.unit_name,
+        rep.period,
+        rep.vintage,
+        int(rep.valid),
+        rep.errors,
+        rep.warnings,
+        json.dumps([i.to_record() for i in rep.issues], ensure_ascii=False),
+        json.dumps(dict(j.cells)) if j.cells is not None else None,
+        j.annotated,
+        j.template_version,
+        j.catalogue_digest,
+    )
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise EnvironmentFault(f"no ledger at {path}")
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+    # a WAL ledger of an earlier release in a folder we may not write: nothing can be writing it either
+    return sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None)
+
+
+def _fault(exc: sqlite3.Error, path: Path) -> Exception:
+    """A database error is the machine's (disk full, read-only, locked, damaged), not the data's."""
+    text = str(exc)
+    if "full" in text:
+        why = "the disk is full (ổ đĩa đầy)"
+    elif "readonly" in text or "read-only" in text:
+        why = "it may not be written here (chỉ đọc)"
+    elif "locked" in text or "busy" in text:
+        why = "another process holds it locked"
+    elif "malformed" in text or "not a database" in text:
+        why = "the file is damaged or not a ledger"
+    else:
+        why = text
+    return EnvironmentFault(f"ledger {path}: {why}; nothing of this step was recorded, the next run does it again")
+
+
+def _row(r: sqlite3.Row) -> Row:
+    keys = r.keys()
+    return Row(
+        id=r["id"],
+        path=r["path"],
+        sha256=r["sha256"],
+        size=r["size"],
+        mtime_ns=r["mtime_ns"],
+        received_at=datetime.fromisoformat(r["received_at"]),
+        unit=r["unit"],
+        unit_name=r["unit_name"],
+        period=r["period"],
+        vintage=r["vintage"],
+        valid=bool(r["valid"]),
+        errors=r["errors"],
+        warnings=r["warnings"],
+        issues=[Issue.from_record(i) for i in json.loads(r["issues"])],
+        annotated=r["annotated"],
+        removed_at=r["removed_at"],
+        template_version=r["template_version"] if "template_version" in keys else None,
+        catalogue_digest=r["catalogue_digest"] if "catalogue_digest" in keys else None,
+    )

@@ -1,0 +1,1 @@
+"""Values and vocabularies every stage shares: the catalogue, units, periods, issues and their words."""

@@ -1,0 +1,229 @@
+"""Plan a rollup, free of I/O: claims -> unit statuses -> level tables -> what each workbook shows.
+
+`ctstat rollup` (claims from files read now) and `ctstat run` (claims from the ledger) both come here, so a ward's
+status means the same thing whichever command shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.layout import form_layout
+from ctstat.model.messages import make_issue
+from ctstat.model.period import Period
+from ctstat.model.report import FileReport, Issue
+from ctstat.model.units import Hierarchy, Unit, slug
+from ctstat.plan.sums import UnitStatus, indicator_parts, sum_by
+
+if TYPE_CHECKING:
+    from ctstat.pipeline import RollupInputs
+
+LEVEL_VI = {"district": "cấp huyện", "province": "cấp tỉnh"}
+
+MISSING_VI = "Chưa nộp báo cáo"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One source saying it holds a commune's figures for the period."""
+
+    unit: str
+    path: str  #: the file (a ward's file, or the district workbook the row came in)
+    valid: bool
+    problem: str = ""  #: what to fix, in Vietnamese ("" when valid)
+    received_at: datetime | None = None  #: None: not known (a row inside a district workbook), never late
+    report: FileReport | None = None  #: the ward file's report; None for a row inside a district workbook
+
+    @classmethod
+    def of(cls, rep: FileReport, received_at: datetime | None = None) -> Claim:
+        return cls(rep.unit or "", rep.path, rep.valid, rep.problem_vi(), received_at, rep)
+
+
+def unit_statuses(
+    h: Hierarchy,
+    expected: Sequence[Unit],
+    claims: Mapping[str, Sequence[Claim]],
+    deadline: date | None,
+    latest_wins: bool,
+) -> list[UnitStatus]:
+    """One status per expected commune.
+
+    `latest_wins` (the scheduled job): the claims of a unit are its submissions over time, oldest first, and the
+    latest received is current, whatever came before. Otherwise (one rollup over a folder) two files for one
+    commune are a `duplicate`: ctstat does not guess which one the district meant."""
+    out: list[UnitStatus] = []
+    for u in expected:
+        p = h.parent(u)
+        pcode, pname = (p.code, p.name) if p else ("", "")
+        mine = list(claims.get(u.code, ()))
+        if not mine:
+            out.append(UnitStatus(u.code, u.name, pcode, pname, "missing", problem=MISSING_VI))
+            continue
+        if latest_wins:
+            mine = mine[-1:]
+        late = deadline is not None and any(c.received_at is not None and c.received_at.date() > deadline for c in mine)
+        if len(mine) > 1:
+            files = tuple(c.path for c in mine)
+            problem = f"{len(mine)} tệp cho cùng đơn vị: giữ lại một tệp"
+            out.append(UnitStatus(u.code, u.name, pcode, pname, "duplicate", late, files, problem))
+            continue
+        c = mine[0]
+        problem = c.problem
+        if not c.valid and not problem:
+            problem = f"không hợp lệ trong tệp tổng hợp {Path(c.path).name}"
+        status = "valid" if c.valid else "invalid"
+        out.append(UnitStatus(u.code, u.name, pcode, pname, status, late, (c.path,), problem))
+    return out
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input of a rollup, for the provenance sheet."""
+
+    path: str
+    sha256: str
+    kind: str  #: "ward" | "rollup"
+    unit: str
+    period: str
+    template_version: str
+    errors: int
+    warnings: int
+    used: bool
+
+
+@dataclass(frozen=True)
+class RollupSheetData:
+    """Everything one output workbook shows."""
+
+    unit: Unit
+    parent: Unit | None
+    level_vi: str  #: "cấp huyện" / "cấp tỉnh"
+    period: Period
+    vintage: str
+    children: list[Unit]  #: the columns of the by-unit sheets (wards or districts)
+    totals: pd.Series  #: summed cells of the unit (index: cell keys)
+    child_values: pd.DataFrame  #: summed cells per child (index: child code)
+    #: rows: the unit, then its children; columns: value, numerator, denominator of each indicator in catalogue order
+    indicators: np.ndarray
+    ward_values: pd.DataFrame  #: every ward's cells (index: ward code), for the machine-readable sheet
+    statuses: list[UnitStatus]
+    inputs: list[InputFile]
+    partial: bool
+    generated_at: datetime
+
+
+def scope_issues(
+    claims: Mapping[str, Sequence[Claim]], h: Hierarchy, target: Unit, expected: set[str]
+) -> list[tuple[FileReport, Issue]]:
+    """Issues of ward files against the rollup's scope: a commune outside the unit rolled up, or a commune whose
+    figures come both from its own file and inside a district workbook."""
+    out = []
+    for code, mine in claims.items():
+        files = [c.report for c in mine if c.report is not None]
+        if code in expected:
+            books = sorted({c.path for c in mine if c.report is None})
+            if books:
+                out += [(r, make_issue("mixed-inputs", path=r.path, unit=code, detail=", ".join(books))) for r in files]
+        else:
+            out += [(r, make_issue("outside-unit", path=r.path, unit=code, detail=h.path(target))) for r in files]
+    return out
+
+
+def plan_sheets(
+    catalogue: Catalogue,
+    h: Hierarchy,
+    target: Unit,
+    per: Period,
+    statuses: list[UnitStatus],
+    collected: RollupInputs,
+    when: datetime,
+    national: bool,
+) -> tuple[list[tuple[str, RollupSheetData]], dict[str, pd.DataFrame]]:
+    """Every workbook of a rollup (file name, what it shows) and the target's indicators, for the manifest.
+
+    Every level at once (batch first): wards, their districts, their provinces, and each level's indicators,
+    counts summed and rates recomputed from the summed parts."""
+    keys = form_layout(catalogue).keys
+    valid_codes = [s.code for s in statuses if s.status == "valid"]
+    wards = pd.DataFrame([collected.values_of[c] for c in valid_codes], index=pd.Index(valid_codes), columns=keys)
+    used = set(valid_codes)
+    used_books = {c.path for code in used for c in collected.claims.get(code, ()) if c.report is None}
+    input_rows = [
+        InputFile(
+            rep.path,
+            rep.sha256 or "",
+            kind,
+            rep.unit or "",
+            rep.period or "",
+            catalogue.template_version,
+            rep.errors,
+            rep.warnings,
+            (rep.unit in used) if kind == "ward" else rep.path in used_books,
+        )
+        for rep, kind in collected.inputs
+    ]
+    status_of = {s.code: s for s in statuses}
+    inputs_of: dict[str, list[InputFile]] = {}
+    for f in input_rows:
+        inputs_of.setdefault(f.unit if f.kind == "ward" else "*", []).append(f)
+    tables: dict[str, pd.DataFrame] = {"commune": wards}
+    n_of: dict[str, pd.Series] = {"commune": pd.Series(1, index=wards.index)}
+    for level in ("district", "province") if h.has_districts else ("province",):
+        parent_of = {w: next(a.code for a in h.ancestors(h.get(w)) if a.level == level) for w in wards.index}  # type: ignore[arg-type]
+        tables[level] = sum_by(wards, parent_of)
+        n_of[level] = pd.Series(parent_of).value_counts()
+    parts = {level: indicator_parts(catalogue, table, n_of[level]) for level, table in tables.items()}
+    # one frame per level, columns (indicator, value/numerator/denominator) in catalogue order: one reindex a sheet
+    flat = {
+        level: pd.concat({ind: f[["value", "numerator", "denominator"]] for ind, f in p.items()}, axis=1)
+        for level, p in parts.items()
+    }
+
+    def sheet_data(area: Unit, children: list[Unit]) -> RollupSheetData:
+        communes = [c.code for c in h.communes_under(area)]
+        child_codes = [c.code for c in children]
+        child_level = children[0].level if children else "commune"
+        mine = [status_of[c] for c in communes]
+        indicators = pd.concat(
+            [flat[area.level].reindex([area.code]), flat[child_level].reindex(child_codes)]
+        ).to_numpy(dtype=float)
+        return RollupSheetData(
+            unit=area,
+            parent=h.parent(area),
+            level_vi=LEVEL_VI[area.level],
+            period=per,
+            vintage=h.vintage,
+            children=children,
+            totals=tables[area.level].reindex([area.code]).iloc[0],
+            child_values=tables[child_level].reindex(child_codes).dropna(how="all"),
+            indicators=indicators,
+            ward_values=wards.reindex([c for c in communes if c in wards.index]),
+            statuses=mine,
+            inputs=inputs_of.get("*", []) + [f for c in communes for f in inputs_of.get(c, [])],
+            partial=any(s.status != "valid" for s in mine),
+            generated_at=when,
+        )
+
+    areas: list[tuple[Unit, list[Unit]]] = []
+    provinces = h.all("province") if national else [target] if target.level == "province" else []
+    for prov in provinces:
+        if h.has_districts:  # three tiers: a workbook per district, then the province over its districts
+            districts = [d for d in h.children(prov) if h.children(d)]  # island districts have no commune
+            areas += [(d, h.children(d)) for d in districts]
+            areas.append((prov, districts))
+        else:
+            areas.append((prov, h.children(prov)))
+    if target.level == "district":
+        areas.append((target, list(h.communes_under(target))))
+    sheets = [(f"{per}_{a.code}_{slug(a.name)}.xlsx", sheet_data(a, ch)) for a, ch in areas]
+    totals_all = wards.sum() if valid_codes else pd.Series(np.nan, index=keys)
+    top = indicator_parts(catalogue, totals_all.to_frame(target.code).T, pd.Series({target.code: len(valid_codes)}))
+    return sheets, top

@@ -1,0 +1,534 @@
+"""The wall before any parser: a file is judged by what it is and what it holds before a reader sees it.
+
+A ward's file may be broken or malicious. Before python-calamine (native code that allocates from what a file
+*declares*) sees anything, this module checks that the path is a regular readable file under the size limit,
+that a zip's directory is sane, inflates each part it needs itself with a hard cap (never trusting the
+header), refuses XML that declares a DOCTYPE or entities, and keeps every cell reference inside the form's
+extent. The reader is then given a new, uncompressed package holding only the parts checked here, so nothing
+unchecked reaches it. Every refusal is a `Refused` with an issue code (see messages.py); nothing here raises
+anything else for a bad file.
+
+Every scan of untrusted XML is a single pass with bounded, possessive quantifiers (linear in the input size).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+import posixpath
+import re
+import stat
+import struct
+import zlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from ctstat.model.keys import parse_a1
+
+MAX_FILE_BYTES = 20 * 1024 * 1024  #: a form is ~30 KB; anything near this is not a form
+MAX_MEMBERS = 2000  #: parts in a zip package (a form has ~20)
+MAX_PART_BYTES = 32 * 1024 * 1024  #: one inflated part (a form's largest sheet is ~40 KB)
+MAX_TOTAL_BYTES = 128 * 1024 * 1024  #: all the parts inflated for one file
+MAX_ROWS = 999  #: the form's extent: rows 1..999 (a form sheet has < 100)
+MAX_COLS = 104  #: columns A..CZ (a form sheet has < 30)
+MAX_MERGES = 10_000
+OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP = b"PK\x03\x04"
+
+
+class Refused(Exception):
+    """A file (or one part of it) that must not reach a reader: the issue code and where it was seen."""
+
+    def __init__(self, code: str, detail: str = "", sheet: str | None = None, cell: str | None = None) -> None:
+        super().__init__(code, detail)
+        self.code, self.detail, self.sheet, self.cell = code, detail, sheet, cell
+
+
+# --- the file itself ------------------------------------------------------------------------------------------
+
+_KINDS = (
+    (stat.S_ISDIR, "thư mục / a folder"),
+    (stat.S_ISFIFO, "đường ống FIFO / a FIFO"),
+    (stat.S_ISCHR, "thiết bị / a device"),
+    (stat.S_ISBLK, "thiết bị / a device"),
+    (stat.S_ISSOCK, "socket"),
+)
+
+
+def read_file(path: str, limit: int | None = None) -> bytes:
+    """The bytes of a regular file (a symlink is judged by its target), at most `limit` of them.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO, a device or a file swapped in between
+    a check and the read can never hang or flood the reader."""
+    limit = MAX_FILE_BYTES if limit is None else limit
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise Refused("not-a-file", "không tìm thấy tệp (liên kết hỏng?) / not found (broken link?)") from None
+    except PermissionError:
+        raise Refused("file-unreadable", "không có quyền đọc / permission denied") from None
+    except OSError as exc:
+        raise Refused("file-unreadable", exc.strerror or type(exc).__name__) from None
+    try:
+        st = os.fstat(fd)
+        for test, kind in _KINDS:
+            if test(st.st_mode):
+                raise Refused("not-a-file", kind)
+        if not stat.S_ISREG(st.st_mode):
+            raise Refused("not-a-file", "không phải tệp thường / not a regular file")
+        if st.st_size > limit:
+            raise Refused("file-too-large", f"{st.st_size / 2**20:.1f} MB > {limit / 2**20:.0f} MB")
+        chunks, n = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - n))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            n += len(chunk)
+            if n > limit:  # the file grew while being read
+                raise Refused("file-too-large", f"> {limit / 2**20:.0f} MB")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise Refused("file-unreadable", exc.strerror or type(exc).__name__) from None
+    finally:
+        os.close(fd)
+
+
+# --- zip packages ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Part:
+    """One entry of a zip's central directory, as declared (nothing here is trusted until inflated)."""
+
+    flags: int
+    method: int
+    size: int  #: declared inflated size
+    packed: int
+    offset: int
+
+
+class Package:
+    """A zip package whose central directory was read and checked; parts are inflated on demand, each with a
+    hard cap whatever its header declares."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.infos = _directory(data)
+        declared = sum(p.size for p in self.infos.values())
+        if declared > MAX_TOTAL_BYTES:  # only a first sign: what is inflated is capped as it is inflated
+            raise Refused("unpacked-too-large", f"{declared / 2**20:.0f} MB")
+        self.inflated = 0
+
+    def has(self, name: str) -> bool:
+        return name in self.infos
+
+    def read(self, name: str, cap: int = MAX_PART_BYTES) -> bytes:
+        """Inflate one part, never more than `cap` bytes (nor the file's total budget), whatever its header says."""
+        info = self.infos[name]
+        if info.flags & 0x1:
+            raise Refused("encrypted-workbook")
+        data, off = self.data, info.offset
+        if off + 30 > len(data) or data[off : off + 4] != ZIP:
+            raise Refused("unreadable-workbook", f"zip: {name[:80]}")
+        name_len, extra_len = struct.unpack_from("<HH", data, off + 26)
+        start = off + 30 + name_len + extra_len
+        end = start + info.packed
+        if end > len(data):
+            raise Refused("unreadable-workbook", f"zip: {name[:80]}")
+        cap = min(cap, MAX_TOTAL_BYTES - self.inflated)
+        packed = memoryview(data)[start:end]
+        try:
+            if info.method == 0:
+                out = bytes(packed[: cap + 1])
+            elif info.method == 8:
+                out = zlib.decompressobj(-15).decompress(packed, cap + 1)
+            else:
+                raise Refused("unreadable-workbook", f"zip: nén kiểu {info.method} / compression method")
+        except zlib.error:
+            raise Refused("unreadable-workbook", f"zip: {name[:80]}") from None
+        if len(out) > cap:
+            raise Refused("unpacked-too-large", f"{name[:80]} > {cap / 2**20:.0f} MB")
+        self.inflated += len(out)
+        return out
+
+
+def _directory(data: bytes) -> dict[str, Part]:
+    """The central directory, read from the end-of-directory record (no zip64: a form is never that large)."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))
+    if end < 0 or end + 22 > len(data):
+        raise Refused("unreadable-workbook", "zip: không có mục lục / no central directory")
+    _, _, _, count, size, start, _ = struct.unpack_from("<HHHHIIH", data, end + 4)
+    if count == 0xFFFF or start == 0xFFFFFFFF:
+        raise Refused("unreadable-workbook", "zip64")
+    if count > MAX_MEMBERS:
+        raise Refused("damaged-archive", f"{count} phần / parts")
+    if start + size > end:
+        raise Refused("unreadable-workbook", "zip: mục lục hỏng / damaged central directory")
+    parts: dict[str, Part] = {}
+    pos = start
+    for _ in range(count):
+        if pos + 46 > end or data[pos : pos + 4] != b"PK\x01\x02":
+            raise Refused("unreadable-workbook", "zip: mục lục hỏng / damaged central directory")
+        flags, method, _, _, _, packed, usize, n, m, k, _, _, _, offset = struct.unpack_from(
+            "<HHHHIIIHHHHHII", data, pos + 8
+        )
+        raw = data[pos + 46 : pos + 46 + n]
+        name = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        if name in parts:
+            raise Refused("damaged-archive", f"hai phần cùng tên / two parts named {name[:80]!r}")
+        parts[name] = Part(flags, method, usize, packed, offset)
+        pos += 46 + n + m + k
+    return parts
+
+
+def check_xml(part: bytes, name: str, counts: bool = True) -> bytes:
+    """Refuse XML that declares a DTD or entities, or is not UTF-8 (no writer of forms produces either), and with
+    `counts`, any count attribute larger than the part could hold (a count made to make the reader allocate)."""
+    head = part[:4]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise Refused("damaged-archive", f"{name[:80]}: XML không phải UTF-8 / not UTF-8")
+    # a DTD can only stand in the prolog, before the first element; after it the XML is not well-formed
+    first = _FIRST_ELEMENT.search(part)
+    if b"<!DOCTYPE" in part[: first.start() if first else len(part)]:
+        raise Refused("xml-doctype", name[:80])
+    if counts:
+        for m in _COUNT.finditer(part):
+            if int(m.group(1)) > len(part) // 2 + 64:
+                raise Refused("damaged-archive", f"{name[:80]}: {m.group(0).decode('ascii', 'replace')[:60]}")
+    return part
+
+
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+_COUNT = re.compile(rb'ount="([0-9]{1,30}+)"')  #: count=, uniqueCount=: a literal start keeps the scan fast
+
+
+def store(parts: dict[str, bytes]) -> bytes:
+    """A new zip holding exactly `parts`, uncompressed: what the reader is given instead of the original."""
+    chunks: list[bytes] = []
+    directory: list[bytes] = []
+    off = 0
+    for name, body in parts.items():
+        raw = name.encode()
+        crc = zlib.crc32(body)
+        head = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0x800, 0, 0, 0x21, crc, len(body), len(body), len(raw), 0)
+        chunks += (head, raw, body)
+        directory.append(
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0x800,
+                0,
+                0,
+                0x21,
+                crc,
+                len(body),
+                len(body),
+                len(raw),
+                0,
+                0,
+                0,
+                0,
+                0,
+                off,
+            )  # fmt: skip
+            + raw
+        )
+        off += len(head) + len(raw) + len(body)
+    cd = b"".join(directory)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(directory), len(directory), len(cd), off, 0)
+    return b"".join(chunks) + cd + end
+
+
+# --- cell references ------------------------------------------------------------------------------------------
+
+
+def inside(row: int, col: int) -> bool:
+    return 1 <= row <= MAX_ROWS and 1 <= col <= MAX_COLS
+
+
+# --- xlsx -----------------------------------------------------------------------------------------------------
+
+_SHEET_TAG = re.compile(rb"<(?:\w{1,32}:)?sheet\s([^<>]{0,4096}+)>")
+_REL_TAG = re.compile(rb"<(?:\w{1,32}:)?Relationship\s([^<>]{0,4096}+)>")
+_ATTR = re.compile(rb'([\w:]{1,64}+)\s{0,8}+=\s{0,8}+"([^"<>]{0,2048}+)"')
+#: one pass over the cells: a reference outside the form's extent (columns past CZ, rows past 999; group 1), or a
+#: cell holding a formula: its reference (group 2), the formula, then its cached value (group 3). References are
+#: read where every spreadsheet program writes them (first): a file that puts a far one elsewhere is stopped by the
+#: memory cap of the reading process (contain.py), and its formulas are simply not seen.
+_CELLS = re.compile(
+    rb'<c\sr="(?:((?:[A-Z]{3}|[D-Z][A-Z]|[A-Z]{0,2}[0-9]{4}|[A-Z]{1,2}0)[A-Z0-9]{0,8}+)'
+    rb'|([A-Z]{1,2}[0-9]{1,3})"[^<>]{0,1024}+>\s{0,64}+<f[\s/>](?>[^<]{0,16384}+)(?:</f>)?\s{0,64}+'
+    rb"(<v(?:\s[^<>]{0,64}+)?>[^<]{1,64}+)?)"
+)
+_CELL_AT = re.compile(rb"<c\s([^<>]{0,1024}+)>")
+_DIMENSION = re.compile(rb"<dimension\s[^<>]{0,256}+>")
+_ROW_TAG = re.compile(rb"<row\s([^<>]{0,1024}+)>")
+_MERGE = re.compile(rb"<mergeCell\s([^<>]{0,256}+)>")
+_CELL_END = re.compile(rb"</c>|<c[\s>]|</row>")
+
+
+def _attrs(raw: bytes) -> dict[str, str]:
+    return {k.decode("utf-8", "replace"): _unescape(v) for k, v in _ATTR.findall(raw)}
+
+
+def _unescape(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace")
+    return html.unescape(text) if "&" in text else text
+
+
+@dataclass
+class SheetScan:
+    """What calamine does not tell about a sheet: formulas (with or without a cached value), hidden rows, merges."""
+
+    formulas: dict[str, bool] = field(default_factory=dict)  #: A1 -> has a cached value
+    hidden_rows: list[int] = field(default_factory=list)
+    merges: list[tuple[int, int, int, int]] = field(default_factory=list)  #: (row1, col1, row2, col2)
+
+
+@dataclass
+class Checked:
+    """A package fit for the reader: the stored zip and what the scans found."""
+
+    payload: bytes
+    sheet_names: list[str]
+    hidden_sheets: set[str]
+    scans: dict[str, SheetScan]
+
+
+def check_xlsx(pkg: Package, wanted: set[str]) -> Checked:
+    """Check the parts of an .xlsx/.xlsm the reader needs (workbook, relationships, strings, styles, the sheets
+    named in `wanted`) and package them alone, uncompressed."""
+    if not pkg.has("xl/workbook.xml"):
+        if pkg.has("xl/workbook.bin"):
+            raise Refused("unreadable-workbook", ".xlsb không được hỗ trợ / .xlsb is not supported")
+        raise Refused("unreadable-workbook", "không phải tệp Excel / not a workbook")
+    parts, sheets = _book_parts(pkg)
+    names, hidden, scans = [], set(), {}
+    for name, is_hidden, path in sheets:
+        names.append(name)
+        if is_hidden:
+            hidden.add(name)
+        if name in wanted and pkg.has(path) and path not in parts:
+            xml = check_xml(pkg.read(path), path, counts=False)
+            parts[path], scans[name] = scan_sheet(xml, name)
+    return Checked(store(parts), names, hidden, scans)
+
+
+def check_rollup(pkg: Package, wanted: set[str]) -> bytes:
+    """The parts of a district/province workbook (written by ctstat) a city rollup reads, packaged alone.
+
+    Its data sheet is wider than a form (a column per form cell), so it is not held to the form's extent: the
+    zip caps, the XML checks and the reading worker's memory and time limits bound it, and its digest says
+    whether anyone changed it since ctstat wrote it."""
+    parts, sheets = _book_parts(pkg)
+    for name, _, path in sheets:
+        if name in wanted and pkg.has(path) and path not in parts:
+            xml = check_xml(pkg.read(path), path, counts=False)
+            dim = _DIMENSION.search(xml)  # optional; dropped so that the reader sizes the sheet by its cells
+            parts[path] = xml[: dim.start()] + xml[dim.end() :] if dim else xml
+    return store(parts)
+
+
+def _book_parts(pkg: Package) -> tuple[dict[str, bytes], list[tuple[str, bool, str]]]:
+    """The checked parts every reading of an .xlsx needs (content types, workbook, relationships, strings,
+    styles) and (name, hidden, part) of each sheet."""
+    parts: dict[str, bytes] = {}
+    for name in ("[Content_Types].xml", "_rels/.rels"):  # the reader tells the format by these
+        if pkg.has(name):
+            parts[name] = check_xml(pkg.read(name, 1 << 20), name, counts=False)
+    book = parts["xl/workbook.xml"] = check_xml(pkg.read("xl/workbook.xml", 1 << 20), "xl/workbook.xml", False)
+    rels_name = "xl/_rels/workbook.xml.rels"
+    rels = parts[rels_name] = check_xml(pkg.read(rels_name, 1 << 20), rels_name, False) if pkg.has(rels_name) else b""
+    sheets, extra = _book_plan(book, rels)
+    for path in extra:
+        if pkg.has(path) and path not in parts:
+            parts[path] = check_xml(pkg.read(path), path)
+    return parts, sheets
+
+
+@lru_cache(maxsize=64)
+def _book_plan(book: bytes, rels: bytes) -> tuple[list[tuple[str, bool, str]], list[str]]:
+    """(name, hidden, part) of every sheet, and the string and style parts, from workbook.xml and its
+    relationships (cached: files made from one form share them)."""
+    targets: dict[str, tuple[str, str]] = {}
+    for m in _REL_TAG.finditer(rels):
+        a = _attrs(m.group(1))
+        target = a.get("Target", "")
+        path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+        targets[a.get("Id", "")] = (a.get("Type", "").rsplit("/", 1)[-1], path)
+    sheets = []
+    for m in _SHEET_TAG.finditer(book):
+        a = _attrs(m.group(1))
+        rid = next((v for k, v in a.items() if k.endswith(":id") or k == "id"), "")
+        sheets.append((a.get("name", ""), a.get("state", "visible") != "visible", targets.get(rid, ("", ""))[1]))
+    extra = [path for kind, path in targets.values() if kind in ("sharedStrings", "styles")]
+    return sheets, extra
+
+
+def scan_sheet(xml: bytes, sheet: str) -> tuple[bytes, SheetScan]:
+    """One sheet's formulas, hidden rows and merges; refuses data outside the form's extent (and drops a declared
+    dimension or empty cells beyond it, which would only make the reader allocate). Returns the sheet as the
+    reader is to see it: up to its cells (what follows, validations and print settings, is not for reading)."""
+    xml = _without_far_dimension(xml)
+    scan = SheetScan()
+    end = xml.find(b"</sheetData>")
+    tail = b""
+    if end >= 0:  # the reader is given the cells alone; merges are read here from what follows them
+        tail = xml[end + 12 :]
+        xml = xml[: end + 12] + b"</worksheet>"
+    cells = _CELLS.findall(xml)
+    if any(far for far, _, _ in cells):
+        xml = _within_extent(xml, sheet)
+        cells = _CELLS.findall(xml)
+    for _, ref, value in cells:
+        if ref:
+            scan.formulas[ref.decode()] = bool(value)
+    if b'hidden="' in xml:
+        for m in _ROW_TAG.finditer(xml):
+            a = _attrs(m.group(1))
+            if a.get("hidden") in ("1", "true") and a.get("r", "").isdigit():
+                scan.hidden_rows.append(int(a["r"]))
+    merges = tail or xml
+    start = merges.find(b"<mergeCells")
+    if start >= 0:
+        stop = merges.find(b"</mergeCells>", start)
+        scan.merges = _merges(merges[start : stop if stop > 0 else len(merges)], sheet)
+    return xml, scan
+
+
+@lru_cache(maxsize=256)
+def _merges(section: bytes, sheet: str) -> list[tuple[int, int, int, int]]:
+    """The merged ranges of a <mergeCells> section (cached: every file made from one form has the same one)."""
+    if section.count(b"<mergeCell ") > MAX_MERGES:
+        raise Refused("damaged-archive", f"{sheet}: mergeCell", sheet=sheet)
+    out = []
+    for m in _MERGE.finditer(section):
+        ref = _attrs(m.group(1)).get("ref", "")
+        first, _, last = ref.partition(":")
+        a, b = parse_a1(first), parse_a1(last or first)
+        if a and b:
+            out.append((min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])))
+    return out
+
+
+def _without_far_dimension(xml: bytes) -> bytes:
+    """A declared dimension beyond the extent is dropped (it is optional: the reader sizes a sheet by its cells)."""
+    dim = _DIMENSION.search(xml)
+    if dim:
+        ref = _attrs(dim.group(0)[10:]).get("ref", "")
+        corner = parse_a1(ref.rpartition(":")[2]) if ref else None
+        if corner is None or not inside(*corner):
+            return xml[: dim.start()] + xml[dim.end() :]
+    return xml
+
+
+def _within_extent(xml: bytes, sheet: str) -> bytes:
+    # rare: references beyond the extent. Any with data is refused; empty (formatted) cells are dropped.
+    kept, pos = [], 0
+    for m in _CELL_AT.finditer(xml):
+        ref = _attrs(m.group(1)).get("r", "")
+        at = parse_a1(ref)
+        if not ref or (at is not None and inside(*at)):
+            continue
+        if m.group(1).endswith(b"/"):
+            kept.append(xml[pos : m.start()])
+            pos = m.end()
+            continue
+        end = _CELL_END.search(xml, m.end())
+        body = xml[m.end() : end.start() if end else len(xml)]
+        if b"<v" in body or b"<is" in body or b"<f" in body or b"<t" in body:
+            raise Refused("data-outside-form", sheet=sheet, cell=ref)
+        kept.append(xml[pos : m.start()])
+        pos = end.end() if end and end.group(0) == b"</c>" else m.end()
+    kept.append(xml[pos:])
+    xml = b"".join(kept)
+    for m in _ROW_TAG.finditer(xml):
+        r = _attrs(m.group(1)).get("r", "")
+        if r.isdigit() and not 1 <= int(r) <= MAX_ROWS and b"<c" in xml[m.end() : m.end() + 64]:
+            raise Refused("data-outside-form", f"dòng / row {r}", sheet=sheet)
+    return xml
+
+
+# --- xls (BIFF8 in an OLE container) --------------------------------------------------------------------------
+
+_BIFF_CELLS = {0x00FD, 0x0203, 0x027E, 0x0204, 0x0205, 0x0006, 0x00D6}  #: records holding one cell's value
+_BIFF_MULTI = {0x00BD}  #: MULRK: several values on one row
+_BIFF_EMPTY = {0x0201, 0x00BE}  #: BLANK, MULBLANK: formatting only
+
+
+def check_xls(data: bytes, wanted: set[str]) -> dict[str, SheetScan]:
+    """Walk the BIFF records of an .xls before the reader does: every cell and every declared range must lie
+    inside the form's extent (the reader allocates each sheet's declared range up front), and the declared
+    string count must fit the stream. Returns the merges and hidden rows of the sheets in `wanted`."""
+    import olefile
+
+    try:
+        ole = olefile.OleFileIO(io.BytesIO(data))
+        stream = next((s for s in ("Workbook", "Book") if ole.exists(s)), None)
+        if stream is None:
+            raise Refused("unreadable-workbook", "không có luồng Workbook / no Workbook stream")
+        if ole.get_size(stream) > MAX_PART_BYTES:
+            raise Refused("unpacked-too-large", f"Workbook > {MAX_PART_BYTES / 2**20:.0f} MB")
+        buf = ole.openstream(stream).read(MAX_PART_BYTES + 1)
+    except Refused:
+        raise
+    except Exception as exc:  # olefile raises many types on damaged containers
+        raise Refused("unreadable-workbook", f"OLE: {type(exc).__name__}") from None
+    from ctstat.model.keys import a1
+
+    names: dict[int, str] = {}
+    scans: dict[str, SheetScan] = {}
+    sheet: str | None = None
+    pos, n = 0, len(buf)
+    while pos + 4 <= n:
+        kind, size = struct.unpack_from("<HH", buf, pos)
+        body = pos + 4
+        if body + size > n:
+            break  # a truncated last record: the reader will say whether the rest is readable
+        if kind == 0x0085 and size >= 8:  # BOUNDSHEET: where a sheet's records start, and its name
+            offset, length, wide = struct.unpack_from("<IxxBB", buf, body)
+            raw = buf[body + 8 : body + 8 + length * (2 if wide & 1 else 1)]
+            names[offset] = raw.decode("utf-16-le" if wide & 1 else "latin-1", "replace")
+        elif kind == 0x0809:  # BOF: a sheet starts here
+            sheet = names.get(pos)
+        elif kind in _BIFF_CELLS and size >= 4:
+            row, col = struct.unpack_from("<HH", buf, body)
+            if not inside(row + 1, col + 1):
+                raise Refused("data-outside-form", sheet=sheet, cell=a1(row + 1, col + 1))
+        elif kind in _BIFF_MULTI and size >= 6:
+            row, first = struct.unpack_from("<HH", buf, body)
+            (last,) = struct.unpack_from("<H", buf, body + size - 2)
+            if not inside(row + 1, max(first, last) + 1):
+                raise Refused("data-outside-form", sheet=sheet, cell=a1(row + 1, max(first, last) + 1))
+        elif kind in _BIFF_EMPTY and size >= 4:
+            row, col = struct.unpack_from("<HH", buf, body)
+            if not inside(row + 1, col + 1):
+                raise Refused("data-outside-form", "ô định dạng / formatted cell", sheet, a1(row + 1, col + 1))
+        elif kind == 0x0200 and size >= 12:  # DIMENSIONS: the range the reader will allocate
+            first_row, last_row, first_col, last_col = struct.unpack_from("<IIHH", buf, body)
+            # the reader allocates (last - first) x (last - first): a first beyond the last wraps to terabytes
+            if last_row > MAX_ROWS + 1 or last_col > MAX_COLS + 1 or first_row > last_row or first_col > last_col:
+                corner = a1(min(last_row, 1048576), min(max(last_col, 1), 16384))
+                raise Refused("data-outside-form", f"vùng khai báo / declared range A1:{corner}", sheet)
+        elif kind == 0x00FC and size >= 8:  # SST: the declared number of strings
+            total, unique = struct.unpack_from("<II", buf, body)
+            if unique > n or total > 16 * n:
+                raise Refused("damaged-archive", f"SST {unique}")
+        elif sheet in wanted and sheet is not None:
+            if kind == 0x00E5 and size >= 2:  # MERGEDCELLS
+                (count,) = struct.unpack_from("<H", buf, body)
+                for i in range(min(count, (size - 2) // 8)):
+                    r1, r2, c1, c2 = struct.unpack_from("<HHHH", buf, body + 2 + 8 * i)
+                    scans.setdefault(sheet, SheetScan()).merges.append((r1 + 1, c1 + 1, r2 + 1, c2 + 1))
+            elif kind == 0x0208 and size >= 16:  # ROW: fDyZero marks a hidden row
+                (row,) = struct.unpack_from("<H", buf, body)
+                (flags,) = struct.unpack_from("<H", buf, body + 12)
+                if flags & 0x20:
+                    scans.setdefault(sheet, SheetScan()).hidden_rows.append(row + 1)
+        pos = body + size
+    return scans

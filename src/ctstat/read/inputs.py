@@ -1,0 +1,101 @@
+"""The input stage: which files a command reads, and reading them safely (guard, then contained workers).
+
+Kept free of pandas and pandera so that reading starts at once; the checks load while the workers read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ctstat.check.file_checks import FileCheck
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.errors import UsageError
+from ctstat.model.messages import make_issue
+from ctstat.read.workbook import EXTENSIONS, Submission, read_submission
+
+if TYPE_CHECKING:
+    from ctstat.read.contain import Pool
+
+
+def find_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named, and workbooks under folders (recursively), in a stable order; lock files skipped.
+
+    Anything with a workbook's name that is not a folder is listed, FIFOs, devices and broken links included:
+    the reader's guard reports each of them (one issue), so nothing a ward sends is silently passed over."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(
+                f
+                for f in p.rglob("*")
+                if f.suffix.lower() in EXTENSIONS
+                and not f.name.startswith(("~$", ".~lock", "."))
+                and (f.is_symlink() or not f.is_dir())
+            )
+        elif p.exists() or p.is_symlink():
+            out.append(p)
+        else:
+            raise UsageError(f"no such file or folder: {p}", message_vi=f"không có tệp hay thư mục {p}")
+    return out
+
+
+def read_all(
+    files: Sequence[Path],
+    catalogue: Catalogue,
+    jobs: int = 1,
+    check: FileCheck | None = None,
+    pool: Pool[str] | None = None,
+) -> Iterator[Submission]:
+    """Read files, in order, in `jobs` worker processes under a memory cap and a time limit (contain.py): a file
+    that crashes or hangs its reader is one issue, and the others are still read. With `pool` (`reading_pool`,
+    made with the same catalogue and check), its workers read, and stay for the next call."""
+    from ctstat.read.contain import contained_map
+
+    _preload()
+    read = partial(_read, catalogue=catalogue, check=check)
+    yield from contained_map(read, [str(f) for f in files], _unread, jobs, pool=pool)
+
+
+def reading_pool(catalogue: Catalogue, jobs: int, check: FileCheck | None) -> Pool[str]:
+    """Reading workers that outlive one batch (a server's): `read_all(..., pool=...)`."""
+    from ctstat.read.contain import Pool
+
+    _preload()
+    return Pool(partial(_read, catalogue=catalogue, check=check), jobs)
+
+
+def _read(path: str, catalogue: Catalogue, check: FileCheck | None) -> Submission:
+    """In a worker: read one file and, with `check`, run its per-file checks there too (in parallel)."""
+    sub = read_submission(path, catalogue)
+    if check is not None:
+        sub.checked = check(sub)
+        if sub.book is not None:  # a district workbook: each commune's row is checked like a ward file
+            check_rows(sub, check)
+    return sub
+
+
+def check_rows(sub: Submission, check: FileCheck) -> None:
+    """The per-file checks of each data row of a district workbook, located on the data sheet."""
+    from ctstat.read.rollup_book import relocate
+
+    assert sub.book is not None
+    for row in sub.book.rows:
+        if row.checked is None:
+            rep, values = check(row)
+            rep.issues = relocate(rep.issues, sub.book.claimed[row.cover["unit_code"]][1])
+            row.checked = (rep, values)
+
+
+def _unread(path: str, code: str, detail: str) -> Submission:
+    return Submission(path=path, issues=[make_issue(code, path=path, detail=detail)])
+
+
+def _preload() -> None:
+    """Import what a reading worker may need before any worker is forked, so that no worker ever imports (and a
+    worker forked later, while another thread imports, cannot inherit a held import lock)."""
+    import msoffcrypto  # noqa: F401
+    import olefile  # noqa: F401
+    import python_calamine  # noqa: F401

@@ -1,0 +1,326 @@
+"""Read one submitted workbook into raw cell values with their positions; every fault becomes an Issue."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
+
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.keys import a1, cell_key
+from ctstat.model.layout import COVER, COVER_FIELDS, FIRST_DATA_ROW, FORM_MARK, ROLLUP_MARK, FormLayout, form_layout
+from ctstat.model.messages import make_issue
+from ctstat.model.report import Issue
+from ctstat.read.guard import OLE, ZIP, Package, Refused, SheetScan, check_rollup, check_xls, check_xlsx, read_file
+from ctstat.read.ods import read_ods
+from ctstat.read.rollup_book import DATA, RollupBook, read_book
+
+EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods")
+
+
+@dataclass
+class Submission:
+    """What one file holds, before any value is judged."""
+
+    path: str
+    sha256: str = ""
+    size: int = 0
+    format: str = ""
+    cover: dict[str, Any] = field(default_factory=dict)
+    #: raw cell values in layout order (None where blank); empty when the file could not be read
+    raw: list[Any] = field(default_factory=list)
+    #: keys whose cells could not be located (missing sheet or row): judged by no check
+    unavailable: set[str] = field(default_factory=set)
+    #: keys read from somewhere else than the layout says (moved rows): key -> (sheet, row, col)
+    moved: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    #: keys holding a formula / a formula without a cached value (xlsx and xlsm only; None = not known)
+    formula_keys: set[str] | None = None
+    nocache_keys: set[str] = field(default_factory=set)
+    issues: list[Issue] = field(default_factory=list)
+    #: (report, cleaned values) when the per-file checks (cells.FileCheck) already ran, in the reading worker
+    checked: Any = None
+    judged: bool = False  #: the batch checks (the schema) already ran on it (validate.judge_ahead)
+    book: RollupBook | None = None  #: a district workbook's cover, data rows and printed totals (format "rollup")
+
+    @property
+    def readable(self) -> bool:
+        return bool(self.raw)
+
+    def address(self, layout: FormLayout, key: str) -> tuple[str, str]:
+        sheet, r, c = self.moved.get(key) or layout.positions[key]
+        return sheet, a1(r, c)
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_submission(path: str | Path, catalogue: Catalogue) -> Submission:
+    """Read a submission. Never raises for a bad file: the problems are in `Submission.issues`.
+
+    The file passes the guard (guard.py) before any parser sees it; a refusal is one located issue."""
+    try:
+        data = read_file(str(path))
+    except Refused as refused:
+        return _refused(Submission(path=str(path)), refused)
+    return read_bytes(str(path), data, catalogue)
+
+
+def read_bytes(path: str, data: bytes, catalogue: Catalogue) -> Submission:
+    """Read a submission's bytes (already read from `path`). Never raises for bad content."""
+    sub = Submission(path=path, size=len(data), sha256=sha256_of(data))
+    try:
+        _read_bytes(sub, data, catalogue)
+    except Refused as refused:
+        _refused(sub, refused)
+    return sub
+
+
+def _refused(sub: Submission, refused: Refused) -> Submission:
+    detail = refused.detail
+    if refused.code == "data-outside-form":  # a clause after the sentence's subject, or nothing
+        detail = f" ({detail})" if detail else ""
+    sub.issues.append(make_issue(refused.code, path=sub.path, sheet=refused.sheet, cell=refused.cell, detail=detail))
+    sub.raw = []
+    return sub
+
+
+def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
+    layout = form_layout(catalogue)
+    wanted = {COVER} | {s.name for s in layout.sheets}
+    scans: dict[str, SheetScan] = {}
+    grids: dict[str, list[list[Any]]] = {}
+    pkg: Package | None = None
+    if data.startswith(OLE):
+        if _is_encrypted(data):
+            raise Refused("encrypted-workbook")
+        sub.format = "xls"
+        scans = check_xls(data, wanted)
+        names, hidden = _calamine(data, wanted, grids)
+    elif data.startswith(ZIP):
+        pkg = Package(data)
+        if pkg.has("content.xml") and not pkg.has("xl/workbook.xml"):
+            sub.format = "ods"
+            book = read_ods(pkg, wanted)
+            names, hidden, grids, scans = book.sheet_names, book.hidden_sheets, book.grids, book.scans
+        else:
+            sub.format = "xlsx"
+            checked = check_xlsx(pkg, wanted)
+            scans = checked.scans
+            names, _ = _calamine(checked.payload, wanted, grids)
+            hidden = checked.hidden_sheets
+    else:
+        raise Refused("unreadable-workbook", "không phải tệp Excel / not a workbook")
+    if COVER not in names:
+        raise Refused("not-a-form", f"thiếu trang '{COVER}'")
+    cover = grids.get(COVER, [])
+    if str(_cell(cover, 1, 1) or "").startswith(ROLLUP_MARK):  # a district workbook written by `ctstat rollup`
+        if sub.format != "xlsx" or pkg is None:
+            sub.format = "rollup"
+            raise Refused("rollup-mismatch", "tệp tổng hợp đã bị lưu lại dưới dạng khác .xlsx của ctstat")
+        sub.format = "rollup"
+        if DATA in names:
+            _calamine(check_rollup(pkg, {DATA}), {DATA}, grids)
+        sub.book = read_book(sub.path, sub.sha256, grids, layout)
+        return
+    if not str(_cell(cover, 1, 1) or "").startswith(FORM_MARK):
+        raise Refused("not-a-form", f"ô A1 trang '{COVER}' không có mã biểu")
+    for fld in COVER_FIELDS:
+        sub.cover[fld.key] = _cell(cover, fld.row, fld.col)
+    for sheet in layout.sheets:
+        if sheet.name not in names:
+            sub.issues.append(make_issue("missing-sheet", path=sub.path, sheet=sheet.name))
+        elif sheet.name in hidden:
+            sub.issues.append(make_issue("hidden-data", path=sub.path, sheet=sheet.name, detail="trang"))
+    _locate_values(sub, layout, grids)
+    _apply_scans(sub, layout, scans)
+
+
+def _calamine(data: bytes, wanted: set[str], grids: dict[str, list[list[Any]]]) -> tuple[list[str], set[str]]:
+    """Sheet names, hidden sheets, and the grids of the sheets in `wanted`, read by python-calamine."""
+    import python_calamine as pc
+
+    try:
+        wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        names = list(wb.sheet_names)
+        hidden = {m.name for m in wb.sheets_metadata if str(m.visible) != "SheetVisibleEnum.Visible"}
+        for name in names:
+            if name in wanted and name not in grids:
+                grids[name] = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        wb.close()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # damaged files raise several types; a Rust panic is a BaseException
+        raise Refused("unreadable-workbook", type(exc).__name__) from None
+    return names, hidden
+
+
+def _cell(grid: list[list[Any]], row: int, col: int) -> Any:
+    """1-based cell of a calamine grid; blank ('' in calamine) as None."""
+    try:
+        v = grid[row - 1][col - 1]
+    except IndexError:
+        return None
+    return None if v == "" else v
+
+
+def _is_encrypted(data: bytes) -> bool:
+    try:
+        import msoffcrypto
+
+        return bool(msoffcrypto.OfficeFile(io.BytesIO(data)).is_encrypted())
+    except Exception:
+        # an OLE file msoffcrypto cannot parse: let the reader decide whether it is a readable .xls
+        return False
+
+
+@cache
+def _plan(layout: FormLayout) -> dict[str, list[tuple[int, int, int]]]:
+    """Per sheet: (index in layout.keys, 0-based row, 0-based col) of every value cell."""
+    index = {k: i for i, k in enumerate(layout.keys)}
+    plan: dict[str, list[tuple[int, int, int]]] = {s.name: [] for s in layout.sheets}
+    for key, (sheet, r, c) in layout.positions.items():
+        plan[sheet].append((index[key], r - 1, c - 1))
+    return plan
+
+
+def _locate_values(sub: Submission, layout: FormLayout, grids: dict[str, list[list[Any]]]) -> None:
+    """Find each row by its code in the 'Mã số' column, so a moved row is still read (and reported)."""
+    raw: list[Any] = [None] * len(layout.keys)
+    plan = _plan(layout)
+    keys = layout.keys
+    for sheet in layout.sheets:
+        grid = grids.get(sheet.name)
+        if grid is None:
+            sub.unavailable.update(keys[i] for i, _, _ in plan[sheet.name])
+            continue
+        found: dict[str, int] = {}
+        for r in range(FIRST_DATA_ROW, len(grid) + 1):
+            code = _cell(grid, r, 2)
+            if code is None:
+                continue
+            text = str(code).strip()
+            if text in layout.row_codes and text not in found:
+                found[text] = r
+            elif _ROW_CODE.match(text) or r <= sheet.last_row:
+                sub.issues.append(make_issue("unknown-row", path=sub.path, sheet=sheet.name, cell=a1(r, 2), value=text))
+        if all(found.get(row.code) == row.row for row in sheet.rows if row.code):
+            # the usual case: every row where the form put it
+            for i, r, c in plan[sheet.name]:
+                try:
+                    v = grid[r][c]
+                except IndexError:
+                    v = None
+                raw[i] = None if v == "" else v
+            continue
+        for row in sheet.rows:
+            if not row.code:
+                continue
+            row_keys = [
+                k for k in (cell_key(row.element, row.key, c.key) for c in sheet.columns) if k in layout.positions
+            ]
+            at = found.get(row.code)
+            if at is None:
+                sub.issues.append(
+                    make_issue(
+                        "missing-row",
+                        path=sub.path,
+                        sheet=sheet.name,
+                        cell=a1(row.row, 2),
+                        value=row.code,
+                        detail=row.label_vi,
+                    )
+                )
+                sub.unavailable.update(row_keys)
+                continue
+            if at != row.row:
+                sub.issues.append(
+                    make_issue("moved-row", path=sub.path, sheet=sheet.name, cell=a1(at, 2), value=row.code, detail=at)
+                )
+            for k in row_keys:
+                _, _, col = layout.positions[k]
+                raw[layout.keys.index(k)] = _cell(grid, at, col)
+                if at != row.row:
+                    sub.moved[k] = (sheet.name, at, col)
+    sub.raw = raw
+
+
+_ROW_CODE = re.compile(r"^[A-Z]{2}\d{2}(\.\d{2})?$")
+
+
+@cache
+def _refs(layout: FormLayout) -> dict[tuple[str, str], str]:
+    """(sheet, A1) -> cell key, for the cells where the form puts them."""
+    return {(sheet, a1(r, c)): k for k, (sheet, r, c) in layout.positions.items()}
+
+
+def _apply_scans(sub: Submission, layout: FormLayout, scans: dict[str, SheetScan]) -> None:
+    """What the guard saw in the sheets: formulas (and whether they hold a computed value), hidden rows with
+    data, and merged ranges over value cells (their covered cells cannot be read: reported once, not judged)."""
+    refs = _refs(layout)
+    if sub.moved:
+        refs = {**refs, **{(s, a1(r, c)): k for k, (s, r, c) in sub.moved.items()}}
+    if sub.format in ("xlsx", "ods"):
+        sub.formula_keys = set()
+        for sheet, scan in scans.items():
+            for ref, cached in scan.formulas.items():
+                key = refs.get((sheet, ref))
+                if key is not None:
+                    sub.formula_keys.add(key)
+                    if not cached:
+                        sub.nocache_keys.add(key)
+    for sheet, scan in scans.items():
+        if scan.hidden_rows:
+            rows_with_data = _rows_with_data(sub, layout, sheet)
+            for r in sorted(set(scan.hidden_rows) & rows_with_data):
+                sub.issues.append(make_issue("hidden-data", path=sub.path, sheet=sheet, cell=a1(r, 1), detail="dòng"))
+        if scan.merges and sheet != COVER:
+            cells = _cells_of(layout, sheet, tuple(sorted(sub.moved.items())))
+            for r1, c1, r2, c2 in scan.merges:
+                covered = _covered(cells, r1, c1, r2, c2)
+                if covered:
+                    span = f"{a1(r1, c1)}:{a1(min(r2, 1048576), min(c2, 16384))}"
+                    sub.issues.append(
+                        make_issue("merged-cells", path=sub.path, sheet=sheet, cell=a1(r1, c1), value=span)
+                    )
+                    sub.unavailable.update(covered)
+
+
+@lru_cache(maxsize=64)
+def _cells_of(
+    layout: FormLayout, sheet: str, moved: tuple[tuple[str, tuple[str, int, int]], ...]
+) -> tuple[tuple[int, int, int, int], dict[tuple[int, int], str]]:
+    """The value cells of one sheet, (row, col) -> key, with their bounding box."""
+    where = dict(moved)
+    out = {}
+    for key, pos in layout.positions.items():
+        s, r, c = where.get(key, pos)
+        if s == sheet:
+            out[(r, c)] = key
+    rows, cols = [r for r, _ in out] or [0], [c for _, c in out] or [0]
+    return (min(rows), min(cols), max(rows), max(cols)), out
+
+
+def _covered(
+    cells: tuple[tuple[int, int, int, int], dict[tuple[int, int], str]], r1: int, c1: int, r2: int, c2: int
+) -> list[str]:
+    """Value cells a merged range hides (all but its top-left cell)."""
+    (top, left, bottom, right), at = cells
+    if r2 < top or r1 > bottom or c2 < left or c1 > right:
+        return []
+    return [k for (r, c), k in at.items() if r1 <= r <= r2 and c1 <= c <= c2 and (r, c) != (r1, c1)]
+
+
+def _rows_with_data(sub: Submission, layout: FormLayout, sheet: str) -> set[int]:
+    """Rows of `sheet` holding at least one non-blank value cell (as read)."""
+    rows = set()
+    for i, (s, r, c) in enumerate(layout.positions.values()):
+        key = layout.keys[i]
+        s, r, c = sub.moved.get(key, (s, r, c))
+        if s == sheet and sub.raw[i] is not None:
+            rows.add(r)
+    return rows

@@ -1,0 +1,1 @@
+"""The submission portal: the Starlette app, its intake and tokens."""

@@ -1,0 +1,1 @@
+"""Everything ctstat writes: forms, marked-up copies, rollup workbooks; atomic and inert."""

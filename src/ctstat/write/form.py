@@ -1,0 +1,630 @@
+"""Write the ward form (biểu mẫu) from the catalogue: blank for `ctstat template`, or filled (samples, tests)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+from xlsxwriter.format import Format
+from xlsxwriter.worksheet import Worksheet
+
+from ctstat import __version__
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.keys import TOTAL, a1, cell_key
+from ctstat.model.layout import (
+    COVER,
+    COVER_FIELDS,
+    FIRST_VALUE_COL,
+    GUIDE,
+    HEADER_ROWS,
+    NUMBER_ROW,
+    FormLayout,
+    SheetLayout,
+    form_layout,
+)
+from ctstat.model.period import Period
+from ctstat.model.units import Hierarchy, Unit
+from ctstat.model.vocab import basis_label
+from ctstat.write import inert
+from ctstat.write.atomic import atomic_write
+
+FONT = "Times New Roman"
+YES, NO = "Có", "Không"
+
+
+@dataclass(frozen=True)
+class FormHeader:
+    """Who reports, to whom, for when: printed on the cover and on every sheet."""
+
+    unit: Unit
+    parent: Unit | None
+    province: Unit | None
+    period: Period
+    vintage: str
+
+    @classmethod
+    def for_unit(cls, hierarchy: Hierarchy, unit: Unit, period: Period) -> FormHeader:
+        chain = hierarchy.ancestors(unit)
+        return cls(unit, chain[0] if chain else None, chain[-1] if chain else None, period, hierarchy.vintage)
+
+
+class Styles:
+    def __init__(self, wb: xlsxwriter.Workbook) -> None:
+        base = {"font_name": FONT, "font_size": 11, "valign": "vcenter"}
+        self._wb = wb
+        self._specs: dict[int, dict[str, Any]] = {}
+        self._marked: dict[tuple[int, str], Format] = {}
+
+        def f(**kw: Any) -> Format:
+            fmt = wb.add_format({**base, **kw})
+            self._specs[id(fmt)] = {**base, **kw}
+            return fmt
+
+        border = {"border": 1}
+        self.text = f()
+        self.bold = f(bold=True)
+        self.italic = f(italic=True, font_size=10)
+        self.title = f(bold=True, font_size=14, align="center", text_wrap=True)
+        self.subtitle = f(italic=True, align="center")
+        self.subtitle_wrap = f(italic=True, align="center", valign="top", text_wrap=True)
+        self.head = f(bold=True, align="center", text_wrap=True, bg_color="#DDEBF7", **border)
+        self.number_row = f(italic=True, align="center", font_size=9, **border)
+        self.label = f(text_wrap=True, **border)
+        self.label_total = f(bold=True, text_wrap=True, **border)
+        self.label_group = f(italic=True, text_wrap=True, **border)
+        self.code = f(align="center", **border)
+        self.unit = f(align="center", font_size=10, **border)
+        self.input = f(num_format="#,##0", locked=False, bg_color="#FFF9DB", **border)
+        self.input_text = f(locked=False, bg_color="#FFF9DB", align="center", **border)
+        self.formula = f(num_format="#,##0", bold=True, bg_color="#EDEDED", **border)
+        self.na = f(bg_color="#BFBFBF", pattern=1, **border)
+        self.blank_cell = f(**border)
+        self.cover_label = f(bold=True, **border)
+        self.cover_value = f(**border)
+        self.cover_input = f(locked=False, bg_color="#FFF9DB", **border)
+        self.cover_date = f(locked=False, bg_color="#FFF9DB", num_format="dd/mm/yyyy", align="left", **border)
+        self.sign_head = f(bold=True, align="center")
+        self.sign_note = f(italic=True, align="center", font_size=10)
+        self.wrap = f(text_wrap=True, valign="top")
+        self.banner = f(bold=True, font_color="#C00000", align="center", text_wrap=True)
+        self.value = f(num_format="#,##0", **border)
+        self.value_total = f(num_format="#,##0", bold=True, **border)
+        self.rate = f(num_format="#,##0.00", **border)
+        self.rate_total = f(num_format="#,##0.00", bold=True, **border)
+        self.cell = f(text_wrap=True, **border)
+        self.cell_center = f(align="center", text_wrap=True, **border)
+
+    def marked(self, fmt: Format, color: str) -> Format:
+        """`fmt` filled with `color` (a cell a marked-up copy points at)."""
+        key = (id(fmt), color)
+        if key not in self._marked:
+            self._marked[key] = self._wb.add_format({**self._specs[id(fmt)], "bg_color": color, "pattern": 1})
+        return self._marked[key]
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What a marked-up copy adds to a rebuilt form: cells to fill and comment, formula cells as the ward's file
+    had them, and a first sheet (the list of issues)."""
+
+    #: (sheet, 1-based row, 1-based col) -> (fill colour, comment)
+    cells: Mapping[tuple[str, int, int], tuple[str, str]]
+    #: formula cell key -> ("formula", cached value as read, or None for none) or ("value", what was typed instead)
+    formulas: Mapping[str, tuple[str, Any]]
+    first_sheet: Callable[[xlsxwriter.Workbook, Styles], None]
+
+
+def write_form(
+    path: str | Path,
+    catalogue: Catalogue,
+    header: FormHeader,
+    values: Mapping[str, Any] | None = None,
+    cover_overrides: Mapping[str, Any] | None = None,
+    created: datetime | None = None,
+    marks: Marks | None = None,
+) -> Path:
+    """Write a form for `header.unit`: blank, or filled with `values` (cell key -> number, text or None).
+
+    Total cells are formulas whose cached value is computed here, so every reader sees the right number
+    without recalculating. The file is written atomically and is byte-identical for the same inputs.
+    """
+    path = Path(path)
+    layout = form_layout(catalogue)
+    values = dict(values or {})
+    with atomic_write(path) as tmp:
+        wb = inert.workbook(tmp)
+        wb.set_properties(
+            {
+                "title": f"{catalogue.form_number} - {header.unit.name} - {header.period}",
+                "author": "ctstat",
+                "comments": f"ctstat {__version__}",
+                "created": created or datetime.combine(header.period.start, datetime.min.time()),
+            }
+        )
+        st = Styles(wb)
+        if marks is not None:
+            marks.first_sheet(wb, st)
+        _write_cover(wb, st, catalogue, header, cover_overrides or {}, marks)
+        _write_guide(wb, st, catalogue)
+        for sheet in layout.sheets:
+            _write_sheet(wb, st, catalogue, layout, sheet, header, values, marks)
+        wb.worksheets()[0].activate()
+        wb.close()
+    return path
+
+
+def protect(ws: Worksheet) -> None:
+    # No password: the structure is protected against slips, not against a determined user.
+    ws.protect(
+        "", {"format_columns": True, "format_rows": True, "select_locked_cells": True, "select_unlocked_cells": True}
+    )
+
+
+def print_setup(ws: Worksheet, last_col: int, repeat: tuple[int, int] | None = None, scale: int | None = None) -> None:
+    """A4 landscape, fit to the page's width (or printed at `scale` percent), page numbers, header rows repeated."""
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.set_margins(left=0.5, right=0.4, top=0.6, bottom=0.6)
+    if scale is None:
+        ws.fit_to_pages(1, 0)
+    else:
+        ws.set_print_scale(scale)
+    ws.center_horizontally()
+    if repeat:
+        ws.repeat_rows(repeat[0] - 1, repeat[1] - 1)
+    ws.set_footer('&C&"Times New Roman"&9Trang &P/&N')
+
+
+def _mark(ws: Worksheet, st: Styles, marks: Marks | None, r: int, c: int, fmt: Format) -> Format:
+    """The format of the 0-based cell (r, c), filled and commented if the marked-up copy points at it."""
+    spot = marks.cells.get((ws.name, r + 1, c + 1)) if marks is not None else None
+    if spot is None:
+        return fmt
+    color, text = spot
+    ws.write_comment(r, c, text, {"author": "ctstat", "x_scale": 2.5, "y_scale": 2 + text.count("\n")})
+    return st.marked(fmt, color)
+
+
+COVER_WIDTHS = (4, 52, 44)  #: the cover's columns: the number, the label, the value
+
+
+def _write_cover(
+    wb: xlsxwriter.Workbook,
+    st: Styles,
+    cat: Catalogue,
+    h: FormHeader,
+    overrides: Mapping[str, Any],
+    marks: Marks | None = None,
+) -> None:
+    ws = wb.add_worksheet(COVER)
+    # column B holds the longest label, "Phiên bản biểu mẫu (mã để ctstat đối chiếu, không sửa)", in bold
+    for col, width in enumerate(COVER_WIDTHS):
+        ws.set_column(col, col, width)
+    ws.write(0, 0, f"Biểu số: {cat.form_number}", st.bold)
+    # the title and the legal basis wrapped in rows as tall as they need (a wrapped text in a row of one line is
+    # printed over its neighbours)
+    title = cat.title_vi.upper()
+    if len(title) > sum(COVER_WIDTHS) / 1.5:  # characters of the 14-pt title that fit the width
+        ws.set_row(1, 38)
+    ws.merge_range(1, 0, 1, 2, title, st.title)
+    basis = f"(Theo {cat.legal_basis_vi})"
+    lines = _lines(basis, int(sum(COVER_WIDTHS) * 1.1))  # italic 11 pt: ~1.1 characters a column's character
+    if lines > 1:
+        ws.set_row(2, 15 * lines)
+    ws.merge_range(2, 0, 2, 2, basis, st.subtitle if lines == 1 else st.subtitle_wrap)
+    values: dict[str, Any] = {
+        "unit_code": h.unit.code,
+        "unit_name": h.unit.name,
+        "parent": f"{h.parent.code} - {h.parent.name}" if h.parent else "",
+        "province": f"{h.province.code} - {h.province.name}" if h.province else "",
+        "period": str(h.period),
+        "vintage": h.vintage,
+        "template_version": cat.template_version,
+        "catalogue_version": cat.version,
+        "report_date": None,
+        "preparer": None,
+        "phone": None,
+    }
+    values.update(overrides)
+    for i, fld in enumerate(COVER_FIELDS):
+        r = fld.row - 1
+        ws.write(r, 0, i + 1, st.code)
+        ws.write(r, 1, fld.label_vi, st.cover_label)
+        v = values.get(fld.key)
+        fmt = _mark(ws, st, marks, r, 2, st.cover_input if fld.editable else st.cover_value)
+        if fld.key == "report_date" and isinstance(v, datetime):
+            ws.write_datetime(r, 2, v, _mark(ws, st, marks, r, 2, st.cover_date))
+        elif fld.key == "report_date" and v is None:
+            ws.write_blank(r, 2, None, st.cover_date)
+        elif v is None or v == "":
+            ws.write_blank(r, 2, None, fmt)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            ws.write_number(r, 2, v, fmt)
+        else:
+            ws.write_string(r, 2, inert.text(v), fmt)
+    last = COVER_FIELDS[-1].row
+    ws.write(
+        last + 1,
+        1,
+        f"Kỳ báo cáo: {h.period.label_vi()} ({h.period.start:%d/%m/%Y} - {h.period.end:%d/%m/%Y})",
+        st.italic,
+    )
+    ws.write(last + 2, 1, "Ô nền vàng: đơn vị nhập. Các ô khác do ctstat ghi sẵn, không sửa.", st.italic)
+    ws.write(last + 3, 1, "Số liệu trong biểu mẫu tổng hợp (không chứa thông tin cá nhân của trẻ em).", st.italic)
+    ws.data_validation(
+        COVER_FIELDS[8].row - 1,
+        2,
+        COVER_FIELDS[8].row - 1,
+        2,
+        {
+            "validate": "date",
+            "criteria": ">=",
+            "value": datetime(2000, 1, 1),
+            "error_title": "Ngày không hợp lệ",
+            "error_message": "Nhập ngày theo dạng ngày/tháng/năm.",
+        },
+    )
+    protect(ws)
+    print_setup(ws, 3)
+
+
+def _write_guide(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue) -> None:
+    ws = wb.add_worksheet(GUIDE)
+    ws.set_column(0, 0, 120)
+    lines = [
+        ("HƯỚNG DẪN GHI BIỂU", st.title),
+        ("1. Chỉ nhập số liệu vào các ô nền vàng. Ô nền xám là ô tổng, tự tính bằng công thức; không gõ đè.", st.wrap),
+        ("2. Ghi số nguyên không âm. Nếu không có thì ghi 0; không để trống (ô trống không được hiểu là 0).", st.wrap),
+        ("3. Không thêm, xóa, đổi tên trang; không chèn, xóa dòng hay cột; không sửa cột Mã số.", st.wrap),
+        (
+            "4. Dòng 'Chia theo ... (một trẻ có thể thuộc nhiều nhóm)': tổng số đếm mỗi trẻ một lần, nên tổng số "
+            "có thể nhỏ hơn cộng các nhóm nhưng không nhỏ hơn nhóm lớn nhất.",
+            st.wrap,
+        ),
+        (
+            "5. Gửi tệp cho đơn vị nhận báo cáo. Tệp được kiểm tra từng ô; nếu có ô sai, đơn vị nhận gửi lại bản "
+            "đánh dấu từng ô cần sửa kèm cách sửa.",
+            st.wrap,
+        ),
+        ("6. Lưu tệp dạng .xlsx (Excel) hoặc .xlsx/.ods (LibreOffice). Không đặt mật khẩu mở tệp.", st.wrap),
+        ("", st.wrap),
+        ("Nguồn của các chỉ tiêu", st.bold),
+        (
+            f"Bộ chỉ tiêu theo {cat.legal_basis_vi}. Toàn văn các phụ lục của Thông tư chưa có, nên một phần "
+            "nội dung biểu mẫu do ctstat mô hình hóa (không phải quy định chính thức):",
+            st.wrap,
+        ),
+    ]
+    for el in (e for s in cat.sheets for e in s.elements):
+        origin = basis_label(el.basis, phrase=True)
+        lines.append((f"  • {el.code} {el.name_vi} ({el.unit_vi.lower()}): {origin}", st.wrap))
+    for d in cat.dimensions.values():
+        origin = basis_label(d.basis, phrase=True)
+        lines.append((f"  • Phân tổ '{d.name_vi}': {origin}", st.wrap))
+    lines.append(("", st.wrap))
+    lines.append(
+        (
+            f"Phiên bản biểu mẫu {cat.template_version}; phiên bản danh mục {cat.version}; ctstat {__version__}. "
+            "Dữ liệu mẫu đi kèm ctstat là dữ liệu tổng hợp giả lập, không phải số liệu thật.",
+            st.italic,
+        )
+    )
+    for i, (text, fmt) in enumerate(lines):
+        ws.write(i, 0, text, fmt)
+        if len(text) > 125:
+            ws.set_row(i, 15 * (1 + len(text) // 125))
+    protect(ws)
+    print_setup(ws, 1)
+
+
+def _write_sheet(
+    wb: xlsxwriter.Workbook,
+    st: Styles,
+    cat: Catalogue,
+    layout: FormLayout,
+    sheet: SheetLayout,
+    h: FormHeader,
+    values: Mapping[str, Any],
+    marks: Marks | None = None,
+) -> None:
+    receiver = f"UBND {h.parent.name}" if h.parent else ""
+    write_form_sheet(wb, st, cat, layout, sheet, h.unit.name, receiver, h.period, values, marks=marks)
+
+
+def write_form_sheet(
+    wb: xlsxwriter.Workbook,
+    st: Styles,
+    cat: Catalogue,
+    layout: FormLayout,
+    sheet: SheetLayout,
+    reporter: str,
+    receiver: str,
+    period: Period,
+    values: Mapping[str, Any],
+    report: bool = False,
+    banner: str | None = None,
+    marks: Marks | None = None,
+) -> Worksheet:
+    """One form-group sheet in the biểu layout: a ward's form (inputs and formulas) or, with `report`, a
+    rolled-up report of the same layout holding values only."""
+    ws = wb.add_worksheet(sheet.name)
+    last = sheet.last_col - 1  # 0-based
+    wide = len(sheet.columns) > 6  # narrower columns keep a wide sheet legible on one A4 page
+    label_width = 42 if wide else 50
+    ws.set_column(0, 0, label_width)
+    ws.set_column(1, 1, 9)
+    ws.set_column(2, 2, 8 if wide else 9)
+    ws.set_column(FIRST_VALUE_COL - 1, last, 8 if wide else 10)
+    ws.write(0, 0, f"Biểu số: {cat.form_number} - {sheet.name}", st.bold)
+    ws.write(1, 0, f"Kỳ báo cáo: {period.label_vi()}", st.text)
+    widths = [label_width, 9, 8 if wide else 9] + [8 if wide else 10] * (last - 2)
+    edge = signature_edge(last)  # the last column printed: the table's, or the signatures' on a narrow sheet
+    widths += [8] * (edge - last)  # the default width beside the table
+    units_lines = ((0, f"Đơn vị báo cáo: {reporter}"), (1, f"Đơn vị nhận báo cáo: {receiver}"))
+    # both over as many of the last columns as the longer needs (never column A, the left-hand texts'): text that
+    # ran on past the table would be cut, or printed on a page of its own
+    right, room = edge, widths[edge]
+    while right > max(1, edge - 12) and room < max(len(t) for _, t in units_lines) + 2:
+        right -= 1
+        room += widths[right]
+    right = min(right, max(edge - 3, 1))
+    room = sum(widths[right : edge + 1])
+    taller = 0.0  # points the two lines' rows grow by, wrapped where a narrow sheet has no room for them
+    for r, text in units_lines:
+        fits = room >= len(text) + 2
+        if not fits:
+            lines = max(2, _lines(text, int(room) - 2))
+            ws.set_row(r, 15 * lines)
+            taller += 15 * (lines - 1)
+        if right < edge:
+            ws.merge_range(r, right, r, edge, text, st.text if fits else st.wrap)
+        else:
+            ws.write(r, right, text, st.text if fits else st.wrap)
+    title = f"{sheet.title_vi} (TỔNG HỢP)" if report else sheet.title_vi
+    ws.merge_range(2, 0, 2, last, title, st.title)
+    capacity = (label_width + 18 + 10 * (last - 2)) // 1.5  # characters of the 14-pt title that fit the width
+    if len(title) > capacity:
+        ws.set_row(2, 38)
+    subtitle = cat.rollup_title_vi if report else cat.title_vi  # a ward's form names its level; a rollup does not
+    subtitle = f"{subtitle} - {reporter} - {period.label_vi()}"
+    lines = _lines(subtitle, int(sum(widths[: last + 1]) * 1.1))  # italic 11 pt: ~1.1 characters a column's
+    if lines > 1:  # a narrow sheet: wrapped, not cut at the table's edges
+        ws.set_row(3, 15 * lines)
+        taller += 15 * (lines - 1)
+    ws.merge_range(3, 0, 3, last, subtitle, st.subtitle if lines == 1 else st.subtitle_wrap)
+    if banner:
+        ws.merge_range(4, 0, 4, last, banner, st.banner)
+
+    top, bottom = HEADER_ROWS[0] - 1, HEADER_ROWS[1] - 1
+    for col, text in ((0, "Chỉ tiêu"), (1, "Mã số"), (2, "Đơn vị tính")):
+        ws.merge_range(top, col, bottom, col, text, st.head)
+    groups: dict[str, list[int]] = {}
+    for c in sheet.columns:
+        if c.key == TOTAL:
+            ws.merge_range(top, c.col - 1, bottom, c.col - 1, "Tổng số", st.head)
+        else:
+            groups.setdefault(c.group_vi, []).append(c.col - 1)
+            ws.write(bottom, c.col - 1, c.label_vi, st.head)
+    for text, cols in groups.items():
+        if len(cols) > 1:
+            ws.merge_range(top, cols[0], top, cols[-1], text, st.head)
+        else:
+            ws.write(top, cols[0], text, st.head)
+    ws.set_row(bottom, 45)
+    numbering = ["A", "B", "C", *[str(i + 1) for i in range(len(sheet.columns))]]
+    for i, text in enumerate(numbering):
+        ws.write_string(NUMBER_ROW - 1, i, text, st.number_row)
+
+    elements = cat.elements
+    checks: dict[str, list[tuple[int, int]]] = {}
+    heights: dict[int, float] = {}  #: 0-based row -> height set (points), for the page breaks
+    for row in sheet.rows:
+        r = row.row - 1
+        if not row.code:
+            ws.write(r, 0, row.label_vi, st.label_group)
+            if _lines(row.label_vi, label_width + 2) > 1:
+                heights[r] = 15 * _lines(row.label_vi, label_width + 2)
+                ws.set_row(r, heights[r])
+            for i in range(1, last + 1):
+                ws.write_blank(r, i, None, st.blank_cell)
+            continue
+        el = elements[row.element]
+        unit_label = "Xã (số có)" if report and el.type == "yesno" else el.unit_vi
+        label = row.label_vi if row.key == TOTAL else f"    - {row.label_vi}"
+        ws.write(r, 0, label, st.label_total if row.key == TOTAL else st.label)
+        lines = _lines(label, label_width + 2)
+        if lines > 1:
+            heights[r] = 15 * lines
+            ws.set_row(r, heights[r])
+        ws.write_string(r, 1, row.code, st.code)
+        ws.write(r, 2, unit_label, st.unit)
+        for c in sheet.columns:
+            key = cell_key(el.code, row.key, c.key)
+            if key not in layout.positions:
+                ws.write_blank(r, c.col - 1, None, st.na)
+                continue
+            if report:
+                v = values.get(key)
+                fmt = st.value_total if row.key == TOTAL or c.key == TOTAL else st.value
+                if v is None or v != v:  # NaN: no unit reported this cell
+                    ws.write_blank(r, c.col - 1, None, fmt)
+                else:
+                    ws.write_number(r, c.col - 1, v, fmt)
+                continue
+            parts = layout.formulas.get(key)
+            as_read = marks.formulas.get(key) if marks is not None else None
+            if parts and (as_read is None or as_read[0] == "formula"):
+                refs = [layout.positions[p] for p in parts]
+                rows_ = sorted({p[1] for p in refs})
+                cols_ = sorted({p[2] for p in refs})
+                formula = f"=SUM({a1(rows_[0], cols_[0])}:{a1(rows_[-1], cols_[-1])})"
+                cached = _cached(layout, key, values) if as_read is None else _as_cached(as_read[1])
+                ws.write_formula(r, c.col - 1, formula, _mark(ws, st, marks, r, c.col - 1, st.formula), cached)
+                continue
+            value = as_read[1] if as_read is not None else values.get(key)
+            _write_input(ws, r, c.col - 1, value, el.type, st, marks, checks)
+    _validations(ws, checks)
+    ws.freeze_panes(NUMBER_ROW, 3)
+    signature(ws, st, sheet.last_row + 2, last)
+    protect(ws)
+    ws.print_area(0, 0, ws.dim_rowmax, edge)  # the table and its signatures, nothing beside them
+    # printed at a fixed scale, about the one fit-to-width would choose: Excel ignores manual page breaks on a
+    # sheet set to fit to the page, and these keep each element's rows with its header (LibreOffice honours
+    # them either way)
+    print_setup(ws, last + 1, (HEADER_ROWS[0], NUMBER_ROW), scale=page_scale(widths))
+    ws.set_h_pagebreaks(paginate(sheet, heights, widths, title_pt=(38 if len(title) > capacity else 15) + taller))
+    return ws
+
+
+#: A4 landscape, the margins of `print_setup`: what a page holds, in points
+PAGE_WIDTH_PT = 842 - (0.5 + 0.4) * 72
+PAGE_HEIGHT_PT = 595 - (0.6 + 0.6) * 72 - 24  # less the footer
+MIN_SCALE = 60  #: the smallest scale assumed when estimating what a page holds
+WIDTH_SLACK = 0.9  #: of the page's width the columns are estimated to fill (LibreOffice draws them a little wider)
+
+
+def page_scale(widths: Sequence[float]) -> int:
+    """The print scale, in percent, at which columns of these widths (in characters of the workbook's Calibri 11)
+    fill the page's width, less a little: LibreOffice draws columns about 7% wider than this estimate (measured
+    with Carlito, the metric twin of Calibri), a font standing in for Calibri more."""
+    width_pt = sum((w * 7 + 5) * 0.75 for w in widths)
+    return max(MIN_SCALE, min(100, int(PAGE_WIDTH_PT / width_pt * 100 * WIDTH_SLACK)))
+
+
+def paginate(
+    sheet: SheetLayout, heights: Mapping[int, float], widths: Sequence[float], title_pt: float = 15
+) -> list[int]:
+    """The rows to break the printed pages before, so that no element's block (its total, its group label, its
+    rows) is split from its header: a block that does not fit what is left of a page starts the next one (the
+    header rows repeat there). The page's height is scaled as fit-to-width scales it."""
+    room = PAGE_HEIGHT_PT * 100 / page_scale(widths)
+    header = 15 + 45 + 15  # the repeated rows: group headers, category headers, the A, B, C row
+    used = 15 * 5 + (title_pt - 15) + header  # the first page also holds the titles
+    blocks: list[tuple[int, float]] = []
+    current = ""
+    for row in sheet.rows:
+        r, h = row.row - 1, heights.get(row.row - 1, 15)
+        if blocks and row.element == current:
+            blocks[-1] = (blocks[-1][0], blocks[-1][1] + h)
+        else:
+            blocks.append((r, h))
+        current = row.element
+    if blocks:
+        blocks[-1] = (blocks[-1][0], blocks[-1][1] + 5 * 15)  # the signatures stay with the last block
+    breaks = []
+    for start, h in blocks:
+        if used + h > room and used > header:
+            breaks.append(start)
+            used = header
+        used += h
+    return breaks
+
+
+def _as_cached(value: Any) -> Any:
+    """A formula's cached result as the ward's file had it ('' when it had none: the copy keeps that fault)."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    return inert.text(value)
+
+
+def _write_input(
+    ws: Worksheet,
+    r: int,
+    c: int,
+    value: Any,
+    vtype: str,
+    st: Styles,
+    marks: Marks | None,
+    checks: dict[str, list[tuple[int, int]]],
+) -> None:
+    if vtype == "yesno":
+        fmt = _mark(ws, st, marks, r, c, st.input_text)
+        if value is None:
+            ws.write_blank(r, c, None, fmt)
+        elif isinstance(value, str) or marks is not None:
+            ws.write_string(r, c, inert.text(value), fmt)
+        else:
+            ws.write_string(r, c, YES if value else NO, fmt)
+        checks.setdefault("yesno", []).append((r, c))
+        return
+    fmt = _mark(ws, st, marks, r, c, st.input)
+    if value is None:
+        ws.write_blank(r, c, None, fmt)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        ws.write_number(r, c, value, fmt)
+    else:  # text, a date, TRUE/FALSE, NaN or ±inf: shown as typed, as text
+        ws.write_string(r, c, inert.text(value), fmt)
+    checks.setdefault("count", []).append((r, c))
+
+
+#: what a spreadsheet lets a ward officer type in an input cell, per kind of cell
+_VALIDATIONS: dict[str, dict[str, Any]] = {
+    "yesno": {
+        "validate": "list",
+        "source": [YES, NO],
+        "error_title": "Giá trị không hợp lệ",
+        "error_message": "Chọn Có hoặc Không.",
+    },
+    "count": {
+        "validate": "integer",
+        "criteria": "between",
+        "minimum": 0,
+        "maximum": 10**13,
+        "error_title": "Số không hợp lệ",
+        "error_message": "Nhập số nguyên không âm (ghi 0 nếu không có).",
+    },
+}
+
+
+def _validations(ws: Worksheet, checks: Mapping[str, list[tuple[int, int]]]) -> None:
+    """One data validation per kind of input cell over all its cells (a sheet, not a cell, carries the rule)."""
+    for kind, cells in checks.items():
+        (r, c), refs = cells[0], " ".join(a1(row + 1, col + 1) for row, col in cells)
+        ws.data_validation(r, c, r, c, {**_VALIDATIONS[kind], "multi_range": refs})
+
+
+def _cached(layout: FormLayout, key: str, values: Mapping[str, Any]) -> float:
+    total = 0.0
+    for part in layout.formulas[key]:
+        v = _cached(layout, part, values) if part in layout.formulas else values.get(part)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            total += v
+    return int(total) if total.is_integer() else total
+
+
+def _lines(text: str, width: int) -> int:
+    """How many lines a wrapped label needs (rows are not auto-sized by every spreadsheet program)."""
+    lines, used = 1, 0
+    for word in text.split():
+        if used and used + 1 + len(word) > width:
+            lines, used = lines + 1, len(word)
+        else:
+            used += len(word) + (1 if used else 0)
+    return lines
+
+
+def signature_edge(last: int) -> int:
+    """The last column (0-based) the signature block takes below a table whose last column is `last`."""
+    return max(last, max(last // 2, 3) + 3)  # room for "(Ký, đóng dấu, ghi rõ họ tên)"
+
+
+def signature(ws: Worksheet, st: Styles, row: int, last: int, left: str = "Người lập biểu", left_col: int = 0) -> None:
+    mid = max(last // 2, 3)
+    last = signature_edge(last)
+    # each text held in a merged range: text left to overflow its cell is printed, clipped, on the next page too
+    right = max(left_col, mid - 1)
+    for r, text, style in ((row, left, st.sign_head), (row + 1, "(Ký, ghi rõ họ tên)", st.sign_note)):
+        if right > left_col:
+            ws.merge_range(r, left_col, r, right, text, style)
+        else:
+            ws.write(r, left_col, text, style)
+    ws.merge_range(row - 1, mid, row - 1, last, "..........., ngày ..... tháng ..... năm .......", st.sign_note)
+    ws.merge_range(row, mid, row, last, "Thủ trưởng đơn vị", st.sign_head)
+    ws.merge_range(row + 1, mid, row + 1, last, "(Ký, đóng dấu, ghi rõ họ tên)", st.sign_note)

@@ -1,0 +1,87 @@
+"""The one writing layer every output goes through: nothing taken from an input becomes live in an output.
+
+Workbooks are created here with xlsxwriter's guessing turned off (a string that looks like a formula, a number
+or a URL stays a string), numbers that are not finite become Excel errors rather than a crash; text from a file
+is made printable (control characters shown as escapes) and cut to Excel's cell limit; CSV fields that a
+spreadsheet would run as a formula are neutralised (the OWASP rule); terminal text never carries an escape.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ctstat.model.messages import printable
+
+EXCEL_CELL_LIMIT = 32_767
+_CSV_ACTIVE = ("=", "+", "-", "@", "\t", "\r")
+
+
+def workbook(path: str | Path, **options: Any) -> Any:
+    """An xlsxwriter Workbook that writes strings as strings, whatever they look like. It is assembled in memory
+    and written to `path` in one go when closed: a full disk is then one OSError, with nothing of xlsxwriter's
+    left open to fail again when collected."""
+    import io
+
+    wb = _buffered()(
+        io.BytesIO(),
+        {
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "nan_inf_to_errors": True,
+            "in_memory": True,  # the parts are assembled in memory, not in temporary files (a form is small)
+            **options,
+        },
+    )
+    wb.target = Path(path)
+    return wb
+
+
+@cache
+def _buffered() -> Any:
+    import xlsxwriter
+
+    class BufferedWorkbook(xlsxwriter.Workbook):  # type: ignore[misc]
+        target: Path
+
+        def close(self) -> None:
+            super().close()
+            self.target.write_bytes(self.filename.getvalue())
+
+    return BufferedWorkbook
+
+
+def text(value: Any) -> str:
+    """Any value as text a workbook cell can hold: printable, cut to Excel's limit."""
+    t = "TRUE" if value is True else "FALSE" if value is False else str(value)
+    t = printable(t)
+    return t if len(t) <= EXCEL_CELL_LIMIT else t[: EXCEL_CELL_LIMIT - 1] + "…"
+
+
+def csv_field(value: Any) -> Any:
+    """A CSV field a spreadsheet will not run: text starting with = + - @ tab or CR gets a leading apostrophe.
+
+    Numbers are left alone (a negative number is data, not a formula)."""
+    if isinstance(value, str):
+        active = value.startswith(_CSV_ACTIVE)
+        value = printable(value)
+        return "'" + value if active else value
+    return value
+
+
+def path_text(path: str) -> str:
+    """A file name for people and JSON: undecodable bytes (surrogate escapes) and control characters shown as
+    escapes, so the text is valid UTF-8 and inert in a terminal."""
+    return printable(path)
+
+
+def raw_path(path: str) -> str | None:
+    """The bytes of a file name that is not valid UTF-8, as hex (for scripts that must find the file); None if
+    the name is valid UTF-8."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").hex()
+    return None

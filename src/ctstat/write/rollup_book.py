@@ -1,0 +1,463 @@
+"""Write rolled-up district and province workbooks: deterministic, atomic, formatted to print and sign."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xlsxwriter
+
+from ctstat import __version__
+from ctstat.model.catalogue import Catalogue, Chart
+from ctstat.model.keys import TOTAL, cell_key
+from ctstat.model.layout import ROLLUP_MARK, form_layout
+from ctstat.model.vocab import basis_label, completeness_line, status_label
+from ctstat.plan.plan import RollupSheetData
+from ctstat.plan.sums import Completeness, UnitStatus
+from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
+from ctstat.write import inert
+from ctstat.write.atomic import atomic_write
+from ctstat.write.form import Styles, print_setup, protect, signature, write_form_sheet
+
+INDICATORS = "Chỉ tiêu"
+BY_UNIT = "Theo đơn vị"
+COMPLETENESS = "Đầy đủ"
+PROVENANCE = "Nguồn dữ liệu"
+
+
+def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, str]:
+    """Write one workbook; returns its path and the digest of its data sheet."""
+    header, rows = data_rows(cat, d)
+    digest = data_digest(header, rows)
+    with atomic_write(path) as tmp:
+        wb = inert.workbook(tmp)
+        wb.set_properties(
+            {
+                "title": f"Tổng hợp {d.unit.name} - {d.period}",
+                "author": "ctstat",
+                "comments": f"ctstat {__version__}",
+                "created": d.generated_at,
+            }
+        )
+        st = Styles(wb)
+        banner = _banner(d)
+        _cover(wb, st, cat, d, banner, digest)
+        _indicators(wb, st, cat, d, banner)
+        layout = form_layout(cat)
+        receiver = _receiver(d)
+        totals = {
+            str(k): (None if np.isnan(v) else float(v))
+            for k, v in zip(d.totals.index, d.totals.to_numpy(float), strict=True)
+        }
+        for sheet in layout.sheets:
+            write_form_sheet(
+                wb, st, cat, layout, sheet, d.unit.name, receiver, d.period, totals, report=True, banner=banner
+            )
+        _by_unit(wb, st, cat, d, banner)
+        _charts(wb, st, cat, d)
+        _completeness(wb, st, d, banner)
+        _provenance(wb, st, d)
+        _data(wb, header, rows)
+        wb.worksheets()[0].activate()
+        wb.close()
+    return path, digest
+
+
+#: who receives a province's report: not named in the data (the ministry in charge of children changed in 2025)
+NATIONAL_RECEIVER = "Cơ quan quản lý nhà nước về trẻ em ở trung ương"
+
+
+def _receiver(d: RollupSheetData) -> str:
+    """The unit a rollup is sent to, at every level: the province above a district, the centre above a province."""
+    return f"{d.parent.code} - {d.parent.name}" if d.parent else NATIONAL_RECEIVER
+
+
+def _banner(d: RollupSheetData) -> str | None:
+    if not d.partial:
+        return None
+    missing = [s for s in d.statuses if s.status != "valid"]
+    names = ", ".join(f"{s.code} {s.name}" for s in missing[:8]) + (" ..." if len(missing) > 8 else "")
+    return f"BÁO CÁO CHƯA ĐẦY ĐỦ: {len(missing)}/{len(d.statuses)} xã, phường chưa có số liệu hợp lệ ({names})"
+
+
+def _title(ws: Any, st: Styles, text: str, last: int, d: RollupSheetData, banner: str | None, row: int = 0) -> int:
+    ws.merge_range(row, 0, row, last, text, st.title)
+    ws.merge_range(row + 1, 0, row + 1, last, f"{d.unit.name} - {d.period.label_vi()}", st.subtitle)
+    if banner:
+        ws.merge_range(row + 2, 0, row + 2, last, banner, st.banner)
+        ws.set_row(row + 2, 30)
+    return row + 4
+
+
+def _cover(
+    wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData, banner: str | None, digest: str
+) -> None:
+    ws = wb.add_worksheet("Thông tin chung")
+    ws.set_column(0, 0, 4)
+    ws.set_column(1, 1, 40)
+    ws.set_column(2, 2, 60)
+    ws.write(0, 0, f"{ROLLUP_MARK} {cat.form_number} ({d.level_vi})", st.bold)
+    ws.merge_range(1, 0, 1, 2, f"BÁO CÁO TỔNG HỢP {d.level_vi.upper()}", st.title)
+    ws.merge_range(2, 0, 2, 2, f"{cat.rollup_title_vi} {d.level_vi}", st.subtitle)
+    ws.merge_range(3, 0, 3, 2, f"(Theo {cat.legal_basis_vi})", st.subtitle)
+    counts = Completeness.count(d.statuses)
+    status = (
+        "Đầy đủ"
+        if not d.partial
+        else f"CHƯA ĐẦY ĐỦ - thiếu hoặc không hợp lệ {counts['expected'] - counts['valid']} xã"
+    )
+    fields = [
+        ("Đơn vị tổng hợp", f"{d.unit.code} - {d.unit.name}"),
+        ("Đơn vị nhận báo cáo", _receiver(d)),
+        ("Kỳ báo cáo", f"{d.period} ({d.period.label_vi()})"),
+        ("Danh mục đơn vị hành chính", d.vintage),
+        ("Phiên bản biểu mẫu", cat.template_version),
+        ("Phiên bản danh mục chỉ tiêu", cat.version),
+        ("Phiên bản ctstat", __version__),
+        ("Số liệu tính đến (tệp nhận sau cùng)", d.generated_at.strftime("%d/%m/%Y %H:%M")),
+        ("Số xã, phường phải báo cáo", counts["expected"]),
+        ("Số xã, phường có số liệu hợp lệ", counts["valid"]),
+        ("Tình trạng", status),
+        (DIGEST_LABEL, digest),
+    ]
+    for i, (label, value) in enumerate(fields):
+        ws.write(5 + i, 0, i + 1, st.code)
+        ws.write(5 + i, 1, label, st.cover_label)
+        ws.write(5 + i, 2, value, st.cover_value)
+    r = 5 + len(fields) + 1
+    if banner:
+        ws.merge_range(r, 0, r, 2, banner, st.banner)
+        ws.set_row(r, 45)
+        r += 1
+    notes = [
+        "Số đếm là tổng của các xã, phường; tỷ lệ được tính lại từ tổng tử số và tổng mẫu số (không cộng hay lấy "
+        "trung bình tỷ lệ của các xã).",
+        "Cột 'Nguồn' ở trang Chỉ tiêu cho biết chỉ tiêu lấy từ Thông tư hay do ctstat mô hình hóa (không chính thức).",
+        "Trang Đầy đủ liệt kê xã, phường thiếu, không hợp lệ, trùng hoặc nộp muộn; trang Nguồn dữ liệu liệt kê mọi "
+        "tệp đầu vào kèm mã SHA-256.",
+    ]
+    for note in notes:
+        ws.merge_range(r, 1, r, 2, note, st.wrap)
+        ws.set_row(r, 30)
+        r += 1
+    signature(ws, st, r + 2, 2, left_col=1)
+    protect(ws)
+    print_setup(ws, 3)
+
+
+def _fmt_rate(st: Styles, total: bool) -> Any:
+    return st.rate_total if total else st.rate
+
+
+def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData, banner: str | None) -> None:
+    ws = wb.add_worksheet(INDICATORS)
+    fixed = ["STT", "Chỉ tiêu", "Mã số TT13", "Đơn vị tính", "Nguồn", "Tổng số", "Tử số", "Mẫu số"]
+    last = len(fixed) + len(d.children) - 1
+    page = _first_page_last(len(fixed), len(d.children))  # titles and signatures stay on the first printed page
+    top = _title(ws, st, "CÁC CHỈ TIÊU THỐNG KÊ", page, d, banner)
+    for i, h in enumerate(fixed):
+        ws.write(top, i, h, st.head)
+    for j, child in enumerate(d.children):
+        ws.write(top, len(fixed) + j, child.name, st.head)
+    ws.set_row(top, 45)
+    ws.set_column(0, 0, 5)
+    ws.set_column(1, 1, 55)
+    ws.set_column(2, 3, 10)
+    ws.set_column(4, 4, 14)
+    ws.set_column(5, 7, 12)
+    ws.set_column(len(fixed), last, 11)
+    for i, ind in enumerate(cat.indicators):
+        r = top + 1 + i
+        is_rate = ind.kind == "rate"
+        ws.write(r, 0, i + 1, st.cell_center)
+        ws.write(r, 1, ind.name_vi, st.cell)
+        ws.write(r, 2, f"{ind.annex}/{ind.code}" if ind.code else "", st.cell_center)
+        ws.write(r, 3, ind.unit_vi, st.cell_center)
+        ws.write(r, 4, basis_label(ind.provenance), st.cell_center)
+        ws.set_row(r, row_height(ind.name_vi, 55))
+        vals = d.indicators[:, 3 * i : 3 * i + 3]  # row 0: the unit; then its children (no data: NaN, blank)
+        _num(ws, r, 5, vals[0, 0], _fmt_rate(st, True) if is_rate else st.value_total)
+        _num(ws, r, 6, vals[0, 1] if is_rate else None, st.value)
+        _num(ws, r, 7, vals[0, 2] if is_rate else None, st.value)
+        for j in range(len(d.children)):
+            _num(ws, r, len(fixed) + j, vals[1 + j, 0], _fmt_rate(st, False) if is_rate else st.value)
+    end = top + len(cat.indicators) + 1
+    ws.merge_range(
+        end + 1,
+        2,
+        end + 1,
+        min(page, len(fixed) + 2),
+        rate_note(cat),
+        st.italic,
+    )
+    ws.freeze_panes(top + 1, 2)
+    # columns A:B repeat on every printed page: the note and the signatures start right of them, so they print
+    # once, on the first page
+    signature(ws, st, end + 3, min(page, len(fixed) + 2), "Người lập biểu", left_col=2)
+    protect(ws)
+    print_setup(ws, last + 1, (top + 1, top + 1))
+    ws.repeat_columns(0, 1)
+    ws.fit_to_pages(_pages_wide(len(d.children)), 0)
+
+
+def rate_note(cat: Catalogue) -> str:
+    """How the rates on the sheet are computed, from the catalogue's own factors."""
+    factors = sorted({ind.factor for ind in cat.indicators if ind.kind == "rate"})
+    if not factors:
+        return "Ô trống: không có số liệu."
+    times = f" × {factors[0]:g}" if factors == [factors[0]] and factors[0] != 1 else ""
+    if len(factors) > 1:
+        times = " × hệ số của chỉ tiêu (" + ", ".join(f"{f:g}" for f in factors) + ")"
+    return f"Tỷ lệ = Tử số / Mẫu số{times}, tính từ số đã cộng của các xã. Ô trống: mẫu số bằng 0."
+
+
+CHILDREN_PER_PAGE = 10  #: child-unit columns per printed page: about ten stay legible on A4 landscape
+
+
+def _first_page_last(fixed: int, children: int) -> int:
+    """The last column printed on a wide sheet's first page (0-based)."""
+    return fixed + min(children, CHILDREN_PER_PAGE) - 1
+
+
+def row_height(text: str, width: float, font_pt: float = 11) -> float | None:
+    """The height a wrapped label needs in a column `width` characters wide (None: one line, the default)."""
+    per_line = max(1, int(width * 1.15))  # Times New Roman is narrower than the width unit's digits
+    lines = sum(max(1, -(-len(part) // per_line)) for part in text.split("\n"))
+    return None if lines <= 1 else float(round(lines * font_pt * 1.35))
+
+
+def _pages_wide(children: int) -> int:
+    """Child-unit columns per printed page: about ten stay legible on A4 landscape."""
+    return max(1, -(-children // CHILDREN_PER_PAGE))
+
+
+def _num(ws: Any, r: int, c: int, v: Any, fmt: Any) -> None:
+    if v is None or v != v:  # None or NaN
+        ws.write_blank(r, c, None, fmt)
+    else:
+        ws.write_number(r, c, float(v), fmt)
+
+
+def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData, banner: str | None) -> None:
+    ws = wb.add_worksheet(BY_UNIT)
+    layout = form_layout(cat)
+    last = 3 + len(d.children)
+    page = _first_page_last(4, len(d.children))
+    top = _title(ws, st, "SỐ LIỆU THEO ĐƠN VỊ (CỘT TỔNG SỐ CỦA MỖI DÒNG)", page, d, banner)
+    for i, h in enumerate(["Chỉ tiêu", "Mã số", "Đơn vị tính", "Tổng số"]):
+        ws.write(top, i, h, st.head)
+    for j, child in enumerate(d.children):
+        ws.write(top, 4 + j, f"{child.code} {child.name}", st.head)
+    ws.set_row(top, 60)
+    ws.set_column(0, 0, 50)
+    ws.set_column(1, 2, 9)
+    ws.set_column(3, last, 10)
+    r = top + 1
+    # plain arrays: per-cell pandas lookups cost more than writing the workbook
+    codes = [c.code for c in d.children]
+    by_child = d.child_values.reindex(index=codes).to_numpy(dtype=float)
+    column = {k: i for i, k in enumerate(d.child_values.columns)}
+    totals = dict(zip(d.totals.index, d.totals.to_numpy(dtype=float), strict=True))
+    for sheet in layout.sheets:
+        ws.merge_range(r, 0, r, page, f"{sheet.name}. {sheet.title_vi}", st.label_group)
+        r += 1
+        for row in sheet.rows:
+            if not row.code:
+                continue
+            el = cat.elements[row.element]
+            key = cell_key(el.code, row.key, TOTAL)
+            label = row.label_vi if row.key == TOTAL else f"    - {row.label_vi}"
+            ws.write(r, 0, label, st.label_total if row.key == TOTAL else st.label)
+            ws.set_row(r, row_height(label, 50))
+            ws.write(r, 1, row.code, st.code)
+            ws.write(r, 2, "Xã (số có)" if el.type == "yesno" else el.unit_vi, st.unit)
+            _num(ws, r, 3, totals.get(key), st.value_total)
+            for j in range(len(codes)):
+                _num(ws, r, 4 + j, by_child[j, column[key]] if key in column else None, st.value)
+            r += 1
+    ws.freeze_panes(top + 1, 2)
+    protect(ws)
+    print_setup(ws, last + 1, (top + 1, top + 1))
+    ws.repeat_columns(0, 1)
+    ws.fit_to_pages(_pages_wide(len(d.children)), 0)
+
+
+def _charts(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData) -> None:
+    for chart in cat.charts:
+        _chart(wb, st, cat, chart, d)
+
+
+def _chart(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, spec: Chart, d: RollupSheetData) -> None:
+    """One catalogue chart: an element's totals by one breakdown, a stacked bar per child unit, its data below."""
+    ws = wb.add_worksheet(spec.sheet)
+    el = cat.elements[spec.element]
+    cats = cat.dimensions[spec.dimension].categories
+    keys = spec.keys(el)
+    n = len(d.children)
+    height = max(420, 22 * n + 160)
+    first = height // 20 + 2  # the data table starts below the chart
+    ws.set_column(0, 0, 28)
+    ws.set_column(1, len(cats), 12)
+    ws.write_row(first, 0, ["Đơn vị", *[c.vi for c in cats]], st.head)
+    ws.set_row(first, 30)
+    table = d.child_values.reindex(index=[c.code for c in d.children], columns=keys).fillna(0.0).to_numpy(dtype=float)
+    for j, child in enumerate(d.children):
+        ws.write(first + 1 + j, 0, child.name, st.cell)
+        for i, v in enumerate(table[j]):
+            ws.write_number(first + 1 + j, 1 + i, float(v), st.value)
+    chart = wb.add_chart({"type": "bar", "subtype": "stacked"})
+    colours = ["#C00000", "#ED7D31", "#7030A0", "#2F5597", "#548235", "#BF9000", "#7F7F7F"]
+    for i, _ in enumerate(cats):
+        chart.add_series(
+            {
+                "name": [spec.sheet, first, 1 + i],
+                "categories": [spec.sheet, first + 1, 0, first + n, 0],
+                "values": [spec.sheet, first + 1, 1 + i, first + n, 1 + i],
+                "fill": {"color": colours[i % len(colours)]},
+                "gap": 60,
+            }
+        )
+    font = {"name": "Times New Roman"}
+    chart.set_title(
+        {"name": f"{spec.title_vi} - {d.unit.name} - {d.period.label_vi()}", "name_font": {**font, "size": 12}}
+    )
+    chart.set_x_axis({"name": spec.axis_vi, "num_font": font, "name_font": {**font, "size": 10}, "min": 0})
+    chart.set_y_axis({"reverse": True, "num_font": {**font, "size": 9}})
+    chart.set_legend({"position": "bottom", "font": {**font, "size": 9}})
+    chart.set_size({"width": 1000, "height": height})
+    ws.insert_chart(0, 0, chart)
+    print_setup(ws, len(cats) + 1)
+
+
+def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner: str | None) -> None:
+    ws = wb.add_worksheet(COMPLETENESS)
+    head = ["STT", "Mã", "Xã, phường", "Tình trạng", "Nộp muộn", "Tệp", "Vấn đề cần xử lý"]
+    last = len(head) - 1
+    top = _title(ws, st, "TÌNH HÌNH NỘP BÁO CÁO", last, d, banner)
+    for col, width in enumerate((5, 8, 28, 14, 10, 40, 70)):
+        ws.set_column(col, col, width)
+    r = top
+    by_parent: dict[str, list[UnitStatus]] = {}
+    for s in d.statuses:
+        by_parent.setdefault(s.parent_label, []).append(s)
+    for parent, rows in by_parent.items():
+        c = Completeness.count(rows)
+        ws.merge_range(
+            r,
+            0,
+            r,
+            last,
+            f"{parent}: {completeness_line(c)}",
+            st.label_total,
+        )
+        r += 1
+        for i, h in enumerate(head):
+            ws.write(r, i, h, st.head)
+        r += 1
+        for n, s in enumerate(rows, 1):
+            ws.write(r, 0, n, st.cell_center)
+            ws.write_string(r, 1, s.code, st.cell_center)
+            ws.write(r, 2, s.name, st.cell)
+            ws.write(r, 3, status_label(s.status), st.cell_center)
+            ws.write(r, 4, "Muộn" if s.late else "", st.cell_center)
+            files = "; ".join(Path(f).name for f in s.files)
+            ws.write(r, 5, files, st.cell)
+            ws.write(r, 6, s.problem, st.cell)
+            # as tall as its wrapped texts (file names break at their dashes, before the column is full)
+            tall = [h for h in (row_height(files, 40 * 0.8), row_height(s.problem, 70)) if h is not None]
+            if tall:
+                ws.set_row(r, max(tall))
+            r += 1
+        r += 1
+    protect(ws)
+    print_setup(ws, last + 1)
+
+
+def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData) -> None:
+    ws = wb.add_worksheet(PROVENANCE)
+    head = ["STT", "Tệp", "Loại", "Đơn vị", "Kỳ", "Phiên bản biểu mẫu", "Lỗi", "Cảnh báo", "Được tổng hợp", "SHA-256"]
+    ws.merge_range(0, 0, 0, len(head) - 1, "NGUỒN DỮ LIỆU: CÁC TỆP ĐẦU VÀO", st.title)
+    for col, width in enumerate((5, 40, 9, 8, 9, 18, 6, 9, 10, 66)):
+        ws.set_column(col, col, width)
+    ws.set_row(2, 30)  # "Phiên bản biểu mẫu", "Được tổng hợp" wrap on two lines
+    for i, h in enumerate(head):
+        ws.write(2, i, h, st.head)
+    # the folder all inputs share, said once, and each file's path inside it (a row's path stays short)
+    folder = _shared_folder([f.path for f in d.inputs])
+    if folder:
+        ws.merge_range(1, 0, 1, len(head) - 1, f"Thư mục chứa các tệp: {inert.text(folder)}", st.cell)
+    for n, f in enumerate(d.inputs, 1):
+        r = 2 + n
+        row = [
+            n,
+            inert.text(os.path.relpath(f.path, folder) if folder else f.path),
+            "xã" if f.kind == "ward" else "tổng hợp",
+            f.unit,
+            f.period,
+            f.template_version,
+            f.errors,
+            f.warnings,
+            "Có" if f.used else "Không",
+            f.sha256,
+        ]
+        for c, v in enumerate(row):
+            ws.write(r, c, v, st.cell_center if c in (0, 2, 3, 4, 6, 7, 8) else st.cell)
+        tall = row_height(str(row[1]), 40 * 0.8)  # a long path wraps, breaking at its slashes and dashes
+        if tall is not None:
+            ws.set_row(r, tall)
+    protect(ws)
+    print_setup(ws, len(head))
+
+
+def _shared_folder(paths: list[str]) -> str:
+    """The folder every one of `paths` is in ('' when they share none, or are of mixed kinds)."""
+    try:
+        common = os.path.commonpath(paths) if paths else ""
+    except ValueError:  # absolute and relative paths mixed
+        return ""
+    return os.path.dirname(common) if common in paths else common
+
+
+def data_rows(cat: Catalogue, d: RollupSheetData) -> tuple[list[str], list[list[Any]]]:
+    """The machine-readable data sheet: one row per child unit with its status and cells. A district (or two-tier
+    province) lists its communes, read back by a city rollup; a three-tier province lists its districts (their
+    wards are in the district workbooks), which keeps the province workbook small."""
+    keys = form_layout(cat).keys
+    if d.children and d.children[0].level == "district":
+        heads = []
+        for child in d.children:
+            mine = [s for s in d.statuses if s.parent == child.code]
+            status = "valid" if mine and all(s.status == "valid" for s in mine) else "partial"
+            heads.append([child.code, inert.text(child.name), d.unit.code, "district", status, ""])
+        values = d.child_values
+    else:
+        sha_of = {f.unit: f.sha256 for f in d.inputs if f.used and f.kind == "ward"}
+        heads = [
+            [s.code, inert.text(s.name), s.parent, "commune", s.status, sha_of.get(s.code, "")] for s in d.statuses
+        ]
+        values = d.ward_values
+    matrix = values.reindex(columns=keys).to_numpy(dtype=float)
+    row_of = {code: i for i, code in enumerate(values.index)}
+    rows: list[list[Any]] = []
+    for head in heads:
+        if head[4] != "missing" and head[0] in row_of:
+            rows.append(head + [None if v != v else float(v) for v in matrix[row_of[head[0]]]])
+        else:
+            rows.append(head)
+    return [*DATA_HEADER, *keys], rows
+
+
+def _data(wb: xlsxwriter.Workbook, header: list[str], rows: list[list[Any]]) -> None:
+    ws = wb.add_worksheet(DATA)
+    ws.write_row(0, 0, header)
+    n = len(DATA_HEADER)
+    for r, row in enumerate(rows, 1):
+        ws.write_row(r, 0, row[:n])
+        for c, v in enumerate(row[n:], n):
+            if v is not None:
+                ws.write_number(r, c, v)
+    ws.freeze_panes(1, 2)
+    protect(ws)  # against slips; the digest on the cover finds any change
+    ws.hide()  # for machines (a city rollup reads it); hidden sheets are not printed
