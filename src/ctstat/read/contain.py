@@ -200,94 +200,128 @@ def _map(
 ) -> Iterator[T]:
     """contained_map over the workers in `kept` (started as needed; left there, idle, when all went well), or
     over workers of its own, stopped at the end (`kept` None)."""
+    run = _Scheduler(fn, args, failed, jobs, memory_mb, kept)
     timeout = read_timeout() if timeout is None else timeout
-    extra_mb = read_memory_mb() if memory_mb is None else memory_mb
-    ctx = _context()
-    n_workers = max(1, min(jobs, len(args)))
-    size = max(1, min(32, len(args) // (n_workers * 8)))
-
-    def start() -> _Worker[A]:
-        return _start(ctx, fn, extra_mb)
-
-    todo: deque[tuple[int, A]] = deque(enumerate(args))
-    done: dict[int, T] = {}
-    kept_ = [] if kept is None else kept
-    for w in [w for w in kept_ if not w.proc.is_alive()]:  # died while idle
-        _stop(w, kill=True)
-        kept_.remove(w)
-    workers, spare = kept_[:n_workers], kept_[n_workers:]
-    workers += [start() for _ in range(n_workers - len(workers))]
     out = 0
-    faulted = False  # a fault of the machine: the other workers finish what they hold (and clean up after it)
-
-    def replace(w: _Worker[A], code: str, detail: str) -> None:
-        culprit = int(w.progress[0]) if w.progress[1] else None
-        left = [item for chunk in w.pending for item in chunk if item[0] not in done]
-        for index, arg in left:
-            if index == culprit:
-                done[index] = failed(arg, code, detail)
-        # the files it had not finished go back to the front, for the next worker
-        todo.extendleft(reversed([item for item in left if item[0] != culprit]))
-        _stop(w, kill=True)
-        workers[workers.index(w)] = start()
-
     try:
         while out < len(args):
-            for w in workers:
-                while todo and len(w.pending) < 2:
-                    chunk = [todo.popleft() for _ in range(min(size, len(todo)))]
-                    w.pending.append(chunk)
-                    try:
-                        w.conn.send(chunk)
-                    except OSError:  # it died: seen below through its sentinel
-                        break
-            busy = [w for w in workers if w.pending]
-            now = time.monotonic()
-            started = [w.progress[1] for w in busy if w.progress[1]]
-            wait_for = min((t + timeout for t in started), default=now + 1.0) - now
-            ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], max(0.0, wait_for)))
-            for w in busy:
-                if w.conn in ready or w.proc.sentinel in ready:
-                    machine: tuple[Any, ...] | None = None
-                    try:
-                        while w.conn.poll():
-                            replies = w.conn.recv()
-                            w.pending.popleft()
-                            w.served += len(replies)
-                            for index, (status, value) in replies:
-                                if status == "oserror":
-                                    machine = machine or value  # the first one met
-                                elif status == "bug":
-                                    raise InternalError(_label(args[index]), value)
-                                else:
-                                    done[index] = (
-                                        value if status == "ok" else failed(args[index], "reader-crashed", value)
-                                    )
-                    except (EOFError, OSError):  # the pipe: the worker died, seen below
-                        pass
-                    if machine is not None:
-                        faulted = True
-                        raise OSError(*machine)
-                    if not w.proc.is_alive():
-                        replace(w, "reader-crashed", _death(w.proc.exitcode))
-                elif w.progress[1] and time.monotonic() - w.progress[1] >= timeout:
-                    replace(w, "reader-timeout", f"{timeout:g}")
-            while out in done:
-                yield done.pop(out)
+            run.feed()
+            for w in run.ready(timeout):
+                run.collect(w)
+            run.expire(timeout)
+            while out in run.done:
+                yield run.done.pop(out)
                 out += 1
     finally:
-        finished = out == len(args)
-        if kept is None:
-            for w in workers:
-                _stop(w, kill=not finished and not faulted)
-        else:
-            kept.clear()
-            for w in workers:
-                if finished and not w.pending and w.proc.is_alive() and w.served < RECYCLE:
-                    kept.append(w)  # idle and well: kept for the next call
-                else:
-                    _stop(w, kill=True)
-            kept.extend(spare)
+        run.release(finished=out == len(args))
+
+
+class _Scheduler(Generic[A, T]):
+    """The state of one contained_map: the tasks not yet sent (`todo`), the results not yet yielded (`done`), the
+    workers, and whether a fault of the machine was met (then the other workers finish what they hold)."""
+
+    def __init__(
+        self,
+        fn: Callable[[A], T],
+        args: Sequence[A],
+        failed: Callable[[A, str, str], T],
+        jobs: int,
+        memory_mb: int | None,
+        kept: list[_Worker[A]] | None,
+    ) -> None:
+        self.fn, self.args, self.failed, self.kept = fn, args, failed, kept
+        self.ctx, self.extra_mb = _context(), read_memory_mb() if memory_mb is None else memory_mb
+        n_workers = max(1, min(jobs, len(args)))
+        self.size = max(1, min(32, len(args) // (n_workers * 8)))
+        self.todo: deque[tuple[int, A]] = deque(enumerate(args))
+        self.done: dict[int, T] = {}
+        self.faulted = False
+        pooled = [] if kept is None else kept
+        for w in [w for w in pooled if not w.proc.is_alive()]:  # died while idle
+            _stop(w, kill=True)
+            pooled.remove(w)
+        self.workers, self.spare = pooled[:n_workers], pooled[n_workers:]
+        self.workers += [self.start() for _ in range(n_workers - len(self.workers))]
+
+    def start(self) -> _Worker[A]:
+        return _start(self.ctx, self.fn, self.extra_mb)
+
+    def feed(self) -> None:
+        """Up to two chunks in flight per worker."""
+        for w in self.workers:
+            while self.todo and len(w.pending) < 2:
+                chunk = [self.todo.popleft() for _ in range(min(self.size, len(self.todo)))]
+                w.pending.append(chunk)
+                try:
+                    w.conn.send(chunk)
+                except OSError:  # it died: seen through its sentinel
+                    break
+
+    def ready(self, timeout: float) -> list[_Worker[A]]:
+        """The busy workers that answered or died, waiting at most until the oldest file being read overruns."""
+        busy = [w for w in self.workers if w.pending]
+        now = time.monotonic()
+        started = [w.progress[1] for w in busy if w.progress[1]]
+        wait_for = min((t + timeout for t in started), default=now + 1.0) - now
+        ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], max(0.0, wait_for)))
+        return [w for w in busy if w.conn in ready or w.proc.sentinel in ready]
+
+    def collect(self, w: _Worker[A]) -> None:
+        """Take a worker's answers; a machine fault in it is raised here as the same OSError, a bug as
+        InternalError; a worker found dead costs the file it was reading `reader-crashed`."""
+        machine: tuple[Any, ...] | None = None
+        try:
+            while w.conn.poll():
+                replies = w.conn.recv()
+                w.pending.popleft()
+                w.served += len(replies)
+                for index, (status, value) in replies:
+                    if status == "oserror":
+                        machine = machine or value  # the first one met
+                    elif status == "bug":
+                        raise InternalError(_label(self.args[index]), value)
+                    else:
+                        ok = status == "ok"
+                        self.done[index] = value if ok else self.failed(self.args[index], "reader-crashed", value)
+        except (EOFError, OSError):  # the pipe: the worker died, seen below
+            pass
+        if machine is not None:
+            self.faulted = True
+            raise OSError(*machine)
+        if not w.proc.is_alive():
+            self.replace(w, "reader-crashed", _death(w.proc.exitcode))
+
+    def expire(self, timeout: float) -> None:
+        """Workers reading one file for longer than `timeout` are replaced; that file gets `reader-timeout`."""
+        for w in [w for w in self.workers if w.pending]:
+            if w.progress[1] and time.monotonic() - w.progress[1] >= timeout:
+                self.replace(w, "reader-timeout", f"{timeout:g}")
+
+    def replace(self, w: _Worker[A], code: str, detail: str) -> None:
+        culprit = int(w.progress[0]) if w.progress[1] else None
+        left = [item for chunk in w.pending for item in chunk if item[0] not in self.done]
+        for index, arg in left:
+            if index == culprit:
+                self.done[index] = self.failed(arg, code, detail)
+        # the files it had not finished go back to the front, for the next worker
+        self.todo.extendleft(reversed([item for item in left if item[0] != culprit]))
+        _stop(w, kill=True)
+        self.workers[self.workers.index(w)] = self.start()
+
+    def release(self, finished: bool) -> None:
+        """Own workers are stopped (killed if the map was cut short, unless by a machine fault: then they finish
+        and clean up); pooled ones that are idle and well go back to the pool."""
+        if self.kept is None:
+            for w in self.workers:
+                _stop(w, kill=not finished and not self.faulted)
+            return
+        self.kept.clear()
+        for w in self.workers:
+            if finished and not w.pending and w.proc.is_alive() and w.served < RECYCLE:
+                self.kept.append(w)  # idle and well: kept for the next call
+            else:
+                _stop(w, kill=True)
+        self.kept.extend(self.spare)
 
 
 def _label(arg: Any) -> str:
