@@ -192,7 +192,6 @@ KNOWN: dict[str, set[str]] = {
         "ctstat.model.catalogue._sheet",
         "ctstat.model.catalogue.load_catalogue",
         "ctstat.plan.plan.plan_sheets",
-        "ctstat.read.guard.check_xls",
         "ctstat.web.app.create_app",
         "ctstat.web.intake.take_in",
         "ctstat.write.annotate._result_sheet",

@@ -465,22 +465,7 @@ def check_xls(data: bytes, wanted: set[str]) -> dict[str, SheetScan]:
     """Walk the BIFF records of an .xls before the reader does: every cell and every declared range must lie
     inside the form's extent (the reader allocates each sheet's declared range up front), and the declared
     string count must fit the stream. Returns the merges and hidden rows of the sheets in `wanted`."""
-    import olefile
-
-    try:
-        ole = olefile.OleFileIO(io.BytesIO(data))
-        stream = next((s for s in ("Workbook", "Book") if ole.exists(s)), None)
-        if stream is None:
-            raise Refused("unreadable-workbook", "không có luồng Workbook / no Workbook stream")
-        if ole.get_size(stream) > MAX_PART_BYTES:
-            raise Refused("unpacked-too-large", f"Workbook > {MAX_PART_BYTES / 2**20:.0f} MB")
-        buf = ole.openstream(stream).read(MAX_PART_BYTES + 1)
-    except Refused:
-        raise
-    except Exception as exc:  # olefile raises many types on damaged containers
-        raise Refused("unreadable-workbook", f"OLE: {type(exc).__name__}") from None
-    from ctstat.model.keys import a1
-
+    buf = _workbook_stream(data)
     names: dict[int, str] = {}
     scans: dict[str, SheetScan] = {}
     sheet: str | None = None
@@ -496,39 +481,72 @@ def check_xls(data: bytes, wanted: set[str]) -> dict[str, SheetScan]:
             names[offset] = raw.decode("utf-16-le" if wide & 1 else "latin-1", "replace")
         elif kind == 0x0809:  # BOF: a sheet starts here
             sheet = names.get(pos)
-        elif kind in _BIFF_CELLS and size >= 4:
-            row, col = struct.unpack_from("<HH", buf, body)
-            if not inside(row + 1, col + 1):
-                raise Refused("data-outside-form", sheet=sheet, cell=a1(row + 1, col + 1))
-        elif kind in _BIFF_MULTI and size >= 6:
-            row, first = struct.unpack_from("<HH", buf, body)
-            (last,) = struct.unpack_from("<H", buf, body + size - 2)
-            if not inside(row + 1, max(first, last) + 1):
-                raise Refused("data-outside-form", sheet=sheet, cell=a1(row + 1, max(first, last) + 1))
-        elif kind in _BIFF_EMPTY and size >= 4:
-            row, col = struct.unpack_from("<HH", buf, body)
-            if not inside(row + 1, col + 1):
-                raise Refused("data-outside-form", "ô định dạng / formatted cell", sheet, a1(row + 1, col + 1))
-        elif kind == 0x0200 and size >= 12:  # DIMENSIONS: the range the reader will allocate
-            first_row, last_row, first_col, last_col = struct.unpack_from("<IIHH", buf, body)
-            # the reader allocates (last - first) x (last - first): a first beyond the last wraps to terabytes
-            if last_row > MAX_ROWS + 1 or last_col > MAX_COLS + 1 or first_row > last_row or first_col > last_col:
-                corner = a1(min(last_row, 1048576), min(max(last_col, 1), 16384))
-                raise Refused("data-outside-form", f"vùng khai báo / declared range A1:{corner}", sheet)
-        elif kind == 0x00FC and size >= 8:  # SST: the declared number of strings
-            total, unique = struct.unpack_from("<II", buf, body)
-            if unique > n or total > 16 * n:
-                raise Refused("damaged-archive", f"SST {unique}")
-        elif sheet in wanted and sheet is not None:
-            if kind == 0x00E5 and size >= 2:  # MERGEDCELLS
-                (count,) = struct.unpack_from("<H", buf, body)
-                for i in range(min(count, (size - 2) // 8)):
-                    r1, r2, c1, c2 = struct.unpack_from("<HHHH", buf, body + 2 + 8 * i)
-                    scans.setdefault(sheet, SheetScan()).merges.append((r1 + 1, c1 + 1, r2 + 1, c2 + 1))
-            elif kind == 0x0208 and size >= 16:  # ROW: fDyZero marks a hidden row
-                (row,) = struct.unpack_from("<H", buf, body)
-                (flags,) = struct.unpack_from("<H", buf, body + 12)
-                if flags & 0x20:
-                    scans.setdefault(sheet, SheetScan()).hidden_rows.append(row + 1)
+        elif not _within_limits(buf, kind, body, size, sheet) and sheet in wanted and sheet is not None:
+            _scan_record(buf, kind, body, size, scans.setdefault(sheet, SheetScan()))
         pos = body + size
-    return scans
+    return {name: scan for name, scan in scans.items() if scan.merges or scan.hidden_rows}
+
+
+def _workbook_stream(data: bytes) -> bytes:
+    """The Workbook stream of an OLE container, read no further than a part may inflate to."""
+    import olefile
+
+    try:
+        ole = olefile.OleFileIO(io.BytesIO(data))
+        stream = next((s for s in ("Workbook", "Book") if ole.exists(s)), None)
+        if stream is None:
+            raise Refused("unreadable-workbook", "không có luồng Workbook / no Workbook stream")
+        if ole.get_size(stream) > MAX_PART_BYTES:
+            raise Refused("unpacked-too-large", f"Workbook > {MAX_PART_BYTES / 2**20:.0f} MB")
+        return bytes(ole.openstream(stream).read(MAX_PART_BYTES + 1))
+    except Refused:
+        raise
+    except Exception as exc:  # olefile raises many types on damaged containers
+        raise Refused("unreadable-workbook", f"OLE: {type(exc).__name__}") from None
+
+
+def _within_limits(buf: bytes, kind: int, body: int, size: int, sheet: str | None) -> bool:
+    """Check one record against the form's extent and the stream's size (Refused when it breaks them). True when
+    the record was one of those checked (a cell, a range, the string table), False for any other record."""
+    from ctstat.model.keys import a1
+
+    if kind in _BIFF_CELLS and size >= 4:
+        row, col = struct.unpack_from("<HH", buf, body)
+        if not inside(row + 1, col + 1):
+            raise Refused("data-outside-form", sheet=sheet, cell=a1(row + 1, col + 1))
+    elif kind in _BIFF_MULTI and size >= 6:
+        row, first = struct.unpack_from("<HH", buf, body)
+        (last,) = struct.unpack_from("<H", buf, body + size - 2)
+        if not inside(row + 1, max(first, last) + 1):
+            raise Refused("data-outside-form", sheet=sheet, cell=a1(row + 1, max(first, last) + 1))
+    elif kind in _BIFF_EMPTY and size >= 4:
+        row, col = struct.unpack_from("<HH", buf, body)
+        if not inside(row + 1, col + 1):
+            raise Refused("data-outside-form", "ô định dạng / formatted cell", sheet, a1(row + 1, col + 1))
+    elif kind == 0x0200 and size >= 12:  # DIMENSIONS: the range the reader will allocate
+        first_row, last_row, first_col, last_col = struct.unpack_from("<IIHH", buf, body)
+        # the reader allocates (last - first) x (last - first): a first beyond the last wraps to terabytes
+        if last_row > MAX_ROWS + 1 or last_col > MAX_COLS + 1 or first_row > last_row or first_col > last_col:
+            corner = a1(min(last_row, 1048576), min(max(last_col, 1), 16384))
+            raise Refused("data-outside-form", f"vùng khai báo / declared range A1:{corner}", sheet)
+    elif kind == 0x00FC and size >= 8:  # SST: the declared number of strings
+        total, unique = struct.unpack_from("<II", buf, body)
+        if unique > len(buf) or total > 16 * len(buf):
+            raise Refused("damaged-archive", f"SST {unique}")
+    else:
+        return False
+    return True
+
+
+def _scan_record(buf: bytes, kind: int, body: int, size: int, scan: SheetScan) -> None:
+    """Merges and hidden rows of a sheet the form needs."""
+    if kind == 0x00E5 and size >= 2:  # MERGEDCELLS
+        (count,) = struct.unpack_from("<H", buf, body)
+        for i in range(min(count, (size - 2) // 8)):
+            r1, r2, c1, c2 = struct.unpack_from("<HHHH", buf, body + 2 + 8 * i)
+            scan.merges.append((r1 + 1, c1 + 1, r2 + 1, c2 + 1))
+    elif kind == 0x0208 and size >= 16:  # ROW: fDyZero marks a hidden row
+        (row,) = struct.unpack_from("<H", buf, body)
+        (flags,) = struct.unpack_from("<H", buf, body + 12)
+        if flags & 0x20:
+            scan.hidden_rows.append(row + 1)
