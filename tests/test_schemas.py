@@ -12,13 +12,13 @@ import pandera.pandas as pa
 import pytest
 
 import ctstat.pandera_checks  # noqa: F401 - registers ctstat's checks, as an analyst would
-from ctstat.check.schema import CELL_CODES, element_schemas, export_schemas, schemas, wide
+from ctstat.check.schema import CELL_CODES, element_schemas, schemas, wide
 from ctstat.check.validate import validate_batch
 from ctstat.job.config import JobConfig
 from ctstat.job.run import export_table, run_job
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.layout import form_layout
-from ctstat.pipeline import read_checked
+from ctstat.pipeline import export_schemas, read_checked
 
 from .conftest import SAMPLES
 

@@ -503,3 +503,27 @@ def _manifest(
         "chase_list": [s.to_dict() for s in result.completeness.chase_list()],
         "totals": {ind_id: num(frame["value"].iloc[0]) for ind_id, frame in top.items()},
     }
+
+
+def export_schemas(catalogue: Catalogue, out: Path) -> list[Path]:
+    """Write every element's schema as pandera YAML (`out/ELEMENT.yaml`), atomically; same catalogue, same bytes.
+
+    Load one back with `import ctstat.pandera_checks` then `pandera.pandas.DataFrameSchema.from_yaml(path)`."""
+    import yaml
+
+    from ctstat.check.schema import schemas
+    from ctstat.write.atomic import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for code, schema in schemas(catalogue).items():
+        path = out / f"{code}.yaml"
+        text = (
+            f"# pandera schema of {code} (ctstat, catalogue {catalogue.version}); needs: import ctstat.pandera_checks\n"
+        )
+        with atomic_write(path) as tmp:
+            # pandera's YAML, re-dumped keeping Vietnamese legible (pandera escapes non-ASCII)
+            doc = yaml.safe_load(schema.to_yaml() or "")
+            Path(tmp).write_text(text + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        written.append(path)
+    return written

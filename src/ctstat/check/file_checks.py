@@ -246,6 +246,13 @@ class FileCheck:
         self.catalogue = catalogue
         self.cover = Cover(catalogue, period, units)
 
+    def apply(self, sub: Submission) -> None:
+        """Check a submission just read, in place (in the reading worker): its report and values, and for a district
+        workbook each commune's data row, checked like a ward file."""
+        sub.checked = self(sub)
+        if sub.book is not None:
+            check_rows(sub, self)
+
     def __call__(self, sub: Submission) -> tuple[FileReport, np.ndarray | None]:
         rep = FileReport(path=sub.path, sha256=sub.sha256 or None, issues=list(sub.issues))
         if sub.book is not None and not rep.issues:  # judged by validate.judge_book where a workbook may come
@@ -258,3 +265,15 @@ class FileCheck:
         values = clean_values(sub, self.catalogue, rep)
         processing["file"] = None
         return rep, values
+
+
+def check_rows(sub: Submission, check: FileCheck) -> None:
+    """The per-file checks of each data row of a district workbook, located on the data sheet."""
+    from ctstat.read.rollup_book import relocate
+
+    assert sub.book is not None
+    for row in sub.book.rows:
+        if row.checked is None:
+            rep, values = check(row)
+            rep.issues = relocate(rep.issues, sub.book.claimed[row.cover["unit_code"]][1])
+            row.checked = (rep, values)

@@ -18,7 +18,7 @@ from pandera import extensions
 from pandera.api.base.checks import CheckResult
 from pandera.backends.pandas.checks import PandasCheckBackend
 
-from ctstat.check.schema import compare, tolerance
+from ctstat.check.compare import compare, tolerance
 
 
 def _registered(name: str) -> bool:

@@ -10,14 +10,11 @@ A failure maps to an issue by one lookup: its check's position and the failing c
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from ctstat.model.catalogue import Axis, Catalogue, Ref, Rule
@@ -111,39 +108,6 @@ def rule_specs(catalogue: Catalogue) -> list[CheckSpec]:
             at = cell_key(lhs.code, r, c)
             specs.append(CheckSpec(f"rule:{rule.code}:{at}", "rule", at, rule=rule, rhs=cell_key(rhs.code, r, c)))
     return specs
-
-
-def tolerance(*sides: Any) -> Any:
-    """How far apart two values may be and still be equal: 0 in effect for whole numbers (they differ by at least
-    1), a rounding error's worth for numbers with fractions (1.158 + 2 is not exactly 3.158 in binary)."""
-    scale: Any = 1.0
-    for side in sides:
-        scale = np.maximum(scale, np.abs(side))
-    return 1e-9 * scale
-
-
-_OPS: dict[str, Callable[[Any, Any, Any], Any]] = {
-    "<=": lambda left, right, tol: left <= right + tol,
-    ">=": lambda left, right, tol: left >= right - tol,
-    "==": lambda left, right, tol: abs(left - right) <= tol,
-    "<": lambda left, right, tol: left < right - tol,
-    ">": lambda left, right, tol: left > right + tol,
-    "requires": lambda left, right, tol: (left <= 0) | (right > 0),  # a blank side is judged apart (compare)
-}
-
-
-def compare(op: str, left: Any, right: Any) -> Any:
-    """True where the rule `left op right` holds or a side is missing (a missing value is reported on its own):
-    exact on whole numbers, tolerant of rounding where a value has a fraction. Series or numbers."""
-    ok = _OPS[op](left, right, tolerance(left, right))
-    return ok | pd.isna(left) | pd.isna(right)
-
-
-def holds(op: str, left: float, right: float) -> bool:
-    """`compare` for one pair of numbers (in plain Python: the synthetic generator checks thousands a second)."""
-    if math.isnan(left) or math.isnan(right):
-        return True
-    return bool(_OPS[op](left, right, 1e-9 * max(1.0, abs(left), abs(right))))
 
 
 #: the issue code of a failure of each of the cell checks, by check name
@@ -276,29 +240,6 @@ def rule_severity(spec: CheckSpec) -> Severity:
     return spec.rule.severity if spec.rule else Severity.ERROR
 
 
-def export_schemas(catalogue: Catalogue, out: Path) -> list[Path]:
-    """Write every element's schema as pandera YAML (`out/ELEMENT.yaml`), atomically; same catalogue, same bytes.
-
-    Load one back with `import ctstat.pandera_checks` then `pandera.pandas.DataFrameSchema.from_yaml(path)`."""
-    import yaml
-
-    from ctstat.write.atomic import atomic_write
-
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for code, schema in schemas(catalogue).items():
-        path = out / f"{code}.yaml"
-        text = (
-            f"# pandera schema of {code} (ctstat, catalogue {catalogue.version}); needs: import ctstat.pandera_checks\n"
-        )
-        with atomic_write(path) as tmp:
-            # pandera's YAML, re-dumped keeping Vietnamese legible (pandera escapes non-ASCII)
-            doc = yaml.safe_load(schema.to_yaml() or "")
-            Path(tmp).write_text(text + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
-        written.append(path)
-    return written
-
-
 def describe(catalogue: Catalogue, code: str, lang: str = "en") -> dict[str, object]:
     """One element's schema in words (in `lang`, "vi" or "en"): its cells, their checks, its breakdowns and rules,
     and their basis."""
@@ -349,11 +290,8 @@ __all__ = [
     "ElementSchema",
     "Ref",
     "breakdown_specs",
-    "compare",
     "describe",
     "element_schemas",
-    "export_schemas",
-    "holds",
     "rule_specs",
     "schemas",
     "wide",

@@ -363,8 +363,8 @@ def judge_book(
     be of this period, unit list and form; each data row of a valid commune goes through `validate_batch`; its
     data sheet must match its digest, and its printed totals the sum of its rows. A commune whose row fails is
     claimed invalid, with the row's first problem."""
+    from ctstat.check.file_checks import check_rows
     from ctstat.model.period import vintage_for
-    from ctstat.read.inputs import check_rows
     from ctstat.read.rollup_book import DATA
 
     book = sub.book

@@ -272,8 +272,9 @@ def schema(
     Example: ctstat schema --export schemas/   (one element: its code after `schema`; codes: ctstat indicators)
     """
     try:
-        from ctstat.check.schema import describe, export_schemas
+        from ctstat.check.schema import describe
         from ctstat.model.catalogue import load_catalogue
+        from ctstat.pipeline import export_schemas
 
         shown = _lang(lang)
         cat = load_catalogue(catalogue)

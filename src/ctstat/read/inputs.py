@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from ctstat.check.file_checks import FileCheck
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.messages import make_issue
@@ -18,6 +17,13 @@ from ctstat.read.workbook import EXTENSIONS, Submission, read_submission
 
 if TYPE_CHECKING:
     from ctstat.read.contain import Pool
+
+
+class Checks(Protocol):
+    """The per-file checks a reading worker runs after reading (check.file_checks.FileCheck): given to the reader,
+    so that reading knows nothing of checking."""
+
+    def apply(self, sub: Submission) -> None: ...
 
 
 def find_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -46,7 +52,7 @@ def read_all(
     files: Sequence[Path],
     catalogue: Catalogue,
     jobs: int = 1,
-    check: FileCheck | None = None,
+    check: Checks | None = None,
     pool: Pool[str] | None = None,
 ) -> Iterator[Submission]:
     """Read files, in order, in `jobs` worker processes under a memory cap and a time limit (contain.py): a file
@@ -59,7 +65,7 @@ def read_all(
     yield from contained_map(read, [str(f) for f in files], _unread, jobs, pool=pool)
 
 
-def reading_pool(catalogue: Catalogue, jobs: int, check: FileCheck | None) -> Pool[str]:
+def reading_pool(catalogue: Catalogue, jobs: int, check: Checks | None) -> Pool[str]:
     """Reading workers that outlive one batch (a server's): `read_all(..., pool=...)`."""
     from ctstat.read.contain import Pool
 
@@ -67,26 +73,12 @@ def reading_pool(catalogue: Catalogue, jobs: int, check: FileCheck | None) -> Po
     return Pool(partial(_read, catalogue=catalogue, check=check), jobs)
 
 
-def _read(path: str, catalogue: Catalogue, check: FileCheck | None) -> Submission:
+def _read(path: str, catalogue: Catalogue, check: Checks | None) -> Submission:
     """In a worker: read one file and, with `check`, run its per-file checks there too (in parallel)."""
     sub = read_submission(path, catalogue)
     if check is not None:
-        sub.checked = check(sub)
-        if sub.book is not None:  # a district workbook: each commune's row is checked like a ward file
-            check_rows(sub, check)
+        check.apply(sub)
     return sub
-
-
-def check_rows(sub: Submission, check: FileCheck) -> None:
-    """The per-file checks of each data row of a district workbook, located on the data sheet."""
-    from ctstat.read.rollup_book import relocate
-
-    assert sub.book is not None
-    for row in sub.book.rows:
-        if row.checked is None:
-            rep, values = check(row)
-            rep.issues = relocate(rep.issues, sub.book.claimed[row.cover["unit_code"]][1])
-            row.checked = (rep, values)
 
 
 def _unread(path: str, code: str, detail: str) -> Submission:

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ctstat.check.schema import CheckSpec, holds, rule_specs
+from ctstat.check.compare import holds
+from ctstat.check.schema import CheckSpec, rule_specs
 from ctstat.model.catalogue import Axis, Catalogue, Dimension, Ref
 from ctstat.model.errors import CatalogueError
 from ctstat.model.keys import TOTAL, cell_key
