@@ -94,7 +94,7 @@ def _fail(exc: CtstatError, lang: str | None = None) -> typer.Exit:
     _, err = make_consoles()
     from rich.text import Text
 
-    from ctstat.model.messages import printable
+    from ctstat.model.text import printable
 
     try:
         shown = _lang(lang)
@@ -641,7 +641,7 @@ _MACHINE_ERRNOS = {
 
 
 def _environment(message: str) -> int:
-    from ctstat.model.messages import printable
+    from ctstat.model.text import printable
 
     sys.stderr.write(
         f"ctstat: cannot go on (lỗi môi trường): {printable(message, 600)}\n"
@@ -655,7 +655,7 @@ def _internal_error(exc: BaseException) -> int:
     import traceback
 
     from ctstat.model.errors import InternalError, processing
-    from ctstat.model.messages import printable
+    from ctstat.model.text import printable
 
     where = exc.path if isinstance(exc, InternalError) else processing["file"]
     about = f" while processing {printable(where)}" if where else ""

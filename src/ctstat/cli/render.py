@@ -9,8 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ctstat.model.catalogue import Catalogue
-from ctstat.model.messages import printable
 from ctstat.model.report import Lang, Report, Severity
+from ctstat.model.text import printable
 from ctstat.model.vocab import COUNTS, basis_label, completeness_line, count_label, status_label
 
 WORDS = {

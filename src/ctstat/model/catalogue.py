@@ -788,7 +788,7 @@ def _cross_check(elements: dict[str, Element], indicators: list[Indicator], rule
 
 
 def _check_charts(elements: dict[str, Element], sheets: list[Sheet], charts: list[Chart], chk: _Checker) -> None:
-    from ctstat.model.layout import ROLLUP_SHEETS
+    from ctstat.model.sheets import ROLLUP_SHEETS
 
     taken = {*ROLLUP_SHEETS, *(s.name for s in sheets)}
     for c in charts:

@@ -11,9 +11,12 @@ from functools import cache, cached_property
 
 from ctstat.model.catalogue import Axis, Catalogue, Element
 from ctstat.model.keys import TOTAL, a1, cell_key
+from ctstat.model.sheets import COVER as COVER
+from ctstat.model.sheets import FORM_MARK as FORM_MARK
+from ctstat.model.sheets import GUIDE as GUIDE
+from ctstat.model.sheets import ROLLUP_MARK as ROLLUP_MARK
+from ctstat.model.sheets import ROLLUP_SHEETS as ROLLUP_SHEETS
 
-COVER = "Thông tin chung"
-GUIDE = "Hướng dẫn"
 HEADER_ROWS = (6, 7)  #: two header rows on data sheets: groups, then categories
 NUMBER_ROW = 8  #: the "A, B, C, 1, 2, 3" row
 FIRST_DATA_ROW = 9
@@ -49,10 +52,6 @@ COVER_FIELDS: tuple[CoverField, ...] = (
     CoverField("phone", "Số điện thoại liên hệ", "Contact phone", 15, editable=True),
 )
 COVER_BY_KEY = {f.key: f for f in COVER_FIELDS}
-FORM_MARK = "Biểu số:"  #: A1 of a ward form's cover
-ROLLUP_MARK = "Báo cáo tổng hợp:"  #: A1 of a rollup workbook's cover
-#: worksheets of a rollup workbook besides the form's own sheets (a catalogue's chart may not take these names)
-ROLLUP_SHEETS = (COVER, GUIDE, "Chỉ tiêu", "Theo đơn vị", "Đầy đủ", "Nguồn dữ liệu", "Dữ liệu")
 
 
 @dataclass(frozen=True)

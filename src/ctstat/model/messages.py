@@ -5,10 +5,12 @@ Codes are part of the CLI contract: scripts branch on them. Catalogue rules add 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ctstat.model.report import Issue, Severity
+from ctstat.model.text import MAX_SHOWN, printable
+
+__all__ = ["MAX_SHOWN", "MESSAGES", "make_issue", "printable"]
 
 E, W = Severity.ERROR, Severity.WARNING
 
@@ -233,19 +235,6 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
 
 
 #: characters that must never reach a terminal, a log or an XML file as they are (C0, DEL, C1, lone surrogates)
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-MAX_SHOWN = 80  #: characters of a cell value quoted in a message
-
-
-def printable(text: str, limit: int | None = None) -> str:
-    """`text` with control characters shown as escapes (\\x1b) and, past `limit`, cut with the length said."""
-    if limit is not None and len(text) > limit:
-        text = f"{text[:limit]}… ({len(text)})"
-    return _CONTROL.sub(
-        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text
-    )
-
-
 def make_issue(code: str, severity: Severity | None = None, **fields: Any) -> Issue:
     """Build an Issue for a built-in code, filling its templates from `fields`.
 

@@ -107,7 +107,7 @@ class FileReport:
         return f"{self.errors} lỗi; đầu tiên: {first_error(self.issues)}" if self.errors else ""
 
     def to_dict(self, lang: Lang = "vi") -> dict[str, Any]:
-        from ctstat.write.inert import path_text, raw_path
+        from ctstat.model.text import path_text, raw_path
 
         return {
             "path": path_text(self.path),

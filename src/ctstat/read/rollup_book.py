@@ -27,8 +27,8 @@ from typing import Any
 
 from ctstat.model.keys import a1
 from ctstat.model.layout import COVER, FormLayout
+from ctstat.model.sheets import DATA as DATA
 
-DATA = "Dữ liệu"
 DATA_HEADER = ("unit_code", "unit_name", "parent_code", "level", "status", "sha256")
 DIGEST_LABEL = "Mã kiểm tra trang Dữ liệu (SHA-256)"
 COVER_ROWS = range(5, 24)  #: 0-based rows of the cover's label/value pairs (column B, C)

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.layout import COVER, form_layout
-from ctstat.model.messages import printable
 from ctstat.model.period import Period
 from ctstat.model.report import FileReport, Lang, Report, Severity
+from ctstat.model.text import printable
 from ctstat.read.workbook import Submission
 from ctstat.write.atomic import atomic_write
 

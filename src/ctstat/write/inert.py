@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ctstat.model.messages import printable
+from ctstat.model.text import printable
 
 EXCEL_CELL_LIMIT = 32_767
 _CSV_ACTIVE = ("=", "+", "-", "@", "\t", "\r")
@@ -69,19 +69,3 @@ def csv_field(value: Any) -> Any:
         value = printable(value)
         return "'" + value if active else value
     return value
-
-
-def path_text(path: str) -> str:
-    """A file name for people and JSON: undecodable bytes (surrogate escapes) and control characters shown as
-    escapes, so the text is valid UTF-8 and inert in a terminal."""
-    return printable(path)
-
-
-def raw_path(path: str) -> str | None:
-    """The bytes of a file name that is not valid UTF-8, as hex (for scripts that must find the file); None if
-    the name is valid UTF-8."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return path.encode("utf-8", "surrogateescape").hex()
-    return None

@@ -13,6 +13,7 @@ from ctstat import __version__
 from ctstat.model.catalogue import Catalogue, Chart
 from ctstat.model.keys import TOTAL, cell_key
 from ctstat.model.layout import ROLLUP_MARK, form_layout
+from ctstat.model.sheets import BY_UNIT, COMPLETENESS, INDICATORS, PROVENANCE
 from ctstat.model.vocab import basis_label, completeness_line, status_label
 from ctstat.plan.plan import RollupSheetData
 from ctstat.plan.sums import Completeness, UnitStatus
@@ -20,11 +21,6 @@ from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
 from ctstat.write.form import Styles, print_setup, protect, signature, write_form_sheet
-
-INDICATORS = "Chỉ tiêu"
-BY_UNIT = "Theo đơn vị"
-COMPLETENESS = "Đầy đủ"
-PROVENANCE = "Nguồn dữ liệu"
 
 
 def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, str]:

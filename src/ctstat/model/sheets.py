@@ -1,0 +1,17 @@
+"""The names of the sheets ctstat writes and reads back, and the marks that tell its workbooks apart: one place, for
+the writers, the readers and the catalogue check (a chart may not take a rollup sheet's name)."""
+
+from __future__ import annotations
+
+COVER = "Thông tin chung"
+GUIDE = "Hướng dẫn"
+FORM_MARK = "Biểu số:"  #: A1 of a ward form's cover
+ROLLUP_MARK = "Báo cáo tổng hợp:"  #: A1 of a rollup workbook's cover
+
+#: a rollup workbook's sheets besides the form's own
+INDICATORS = "Chỉ tiêu"
+BY_UNIT = "Theo đơn vị"
+COMPLETENESS = "Đầy đủ"
+PROVENANCE = "Nguồn dữ liệu"
+DATA = "Dữ liệu"  #: hidden: every ward's cells, read back by a city rollup
+ROLLUP_SHEETS = (COVER, GUIDE, INDICATORS, BY_UNIT, COMPLETENESS, PROVENANCE, DATA)
