@@ -20,7 +20,7 @@ from ctstat.keys import a1, element_of
 from ctstat.layout import COVER, COVER_BY_KEY, form_layout
 from ctstat.messages import make_issue
 from ctstat.period import VINTAGES, Period, vintage_for
-from ctstat.report import FileReport, Issue
+from ctstat.report import FileReport, Issue, Severity
 from ctstat.units import LEVEL_VI, load_units, looks_legacy_encoded, name_key, normalise_code
 from ctstat.workbook import Submission
 
@@ -181,8 +181,6 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
         sheet, cell = sub.address(layout, key)
         rep.issues.append(make_issue(code, path=sub.path, sheet=sheet, cell=cell, element=key, **fields))
 
-    for key in sub.nocache_keys:
-        flag("formula-no-cache", key)
     for j, v in enumerate(sub.raw):
         if type(v) is float and not yesno[j] and -_EXACT <= v <= _EXACT:  # NaN and ±inf fail the comparison
             out[j] = v
@@ -214,8 +212,46 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
         index = _index(catalogue)
         for key in layout.formulas:
             if key not in sub.formula_keys and key not in skip and sub.raw[index[key]] is not None:
+                if math.isnan(out[index[key]]):  # text typed over a total: one error, restoring the formula fixes it
+                    rep.issues[:] = [i for i in rep.issues if i.element != key]
+                    flag(
+                        "formula-overwritten",
+                        key,
+                        severity=Severity.ERROR,
+                        value=sub.raw[index[key]],
+                        detail=" Giá trị đã gõ còn không phải là số.",
+                        detail_en=" The typed value is not even a number.",
+                    )
+                    continue
                 flag("formula-overwritten", key, value=display_value(sub.raw[index[key]]))
+    if sub.nocache_keys:
+        _compute_totals(sub, catalogue, out, rep)
     return out
+
+
+def _compute_totals(sub: Submission, catalogue: Catalogue, out: np.ndarray, rep: FileReport) -> None:
+    """The totals a program that does not calculate left without a value, computed as a spreadsheet would (the
+    form's formulas: SUMs of known cells, where text and blanks count for nothing), so every check runs on the
+    first pass; said once for the file, at its first such total."""
+    missing = sub.nocache_keys - sub.unavailable
+    computed = 0
+    for key, j, parts in _formula_order(catalogue):
+        if key in missing:
+            out[j] = float(np.nansum(out[parts]))
+            computed += 1
+    if not computed:
+        return
+    layout = form_layout(catalogue)
+    first = next(k for k in layout.formulas if k in missing)
+    sheet, cell = sub.address(layout, first)
+    if computed == 1:
+        vi, en = "Ô công thức này", "This formula cell has"
+    else:
+        vi = f"{computed} ô công thức (ô tổng) của tệp, từ ô này,"
+        en = f"{computed} formula cells (totals) of the file, from this one on, have"
+    rep.issues.append(
+        make_issue("formula-no-cache", path=sub.path, sheet=sheet, cell=cell, element=first, detail=vi, detail_en=en)
+    )
 
 
 # Catalogues hash by identity, so these caches hold one entry per catalogue loaded (and keep it alive).
@@ -224,6 +260,24 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
 @cache
 def _index(catalogue: Catalogue) -> dict[str, int]:
     return {k: i for i, k in enumerate(form_layout(catalogue).keys)}
+
+
+@cache
+def _formula_order(catalogue: Catalogue) -> list[tuple[str, int, list[int]]]:
+    """The form's totals, each after the totals it sums: (key, its position, its parts' positions)."""
+    formulas, index = form_layout(catalogue).formulas, _index(catalogue)
+    done: dict[str, None] = {}
+
+    def visit(key: str) -> None:
+        if key not in done:
+            for part in formulas[key]:
+                if part in formulas:
+                    visit(part)
+            done[key] = None
+
+    for key in formulas:
+        visit(key)
+    return [(k, index[k], [index[p] for p in formulas[k]]) for k in done]
 
 
 @cache

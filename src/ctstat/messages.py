@@ -203,18 +203,22 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
         "'{value}' is not valid. Choose 'Có' (yes) or 'Không' (no).{detail}",
     ),
     "formula-no-cache": (
-        E,
-        "Ô công thức chưa có kết quả tính (tệp được lưu bởi một chương trình không tính công thức). Mở tệp bằng "
-        "Excel hoặc LibreOffice, nhấn Ctrl+Shift+F9 để tính lại, lưu rồi gửi lại.",
-        "The formula cell has no computed value (the file was saved by a program that does not calculate). Open "
-        "it in Excel or LibreOffice, press Ctrl+Shift+F9 to recalculate, save and send it again.",
+        W,
+        "{detail} chưa có kết quả tính (tệp được lưu bởi một chương trình không tính công thức). ctstat đã tự tính "
+        "các tổng từ các ô thành phần, đúng như công thức của biểu mẫu, để kiểm tra và tổng hợp: số liệu vẫn dùng "
+        "được. Trước khi in hoặc lưu bản của đơn vị, mở tệp bằng Excel hoặc LibreOffice, nhấn Ctrl+Shift+F9 để "
+        "tính lại rồi lưu.",
+        "{detail} no computed value (the file was saved by a program that does not calculate). ctstat computed the "
+        "totals from their parts, by the form's own formulas, to check and roll them up: the data can be used. "
+        "Before printing or filing your own copy, open it in Excel or LibreOffice, press Ctrl+Shift+F9 to "
+        "recalculate and save it.",
     ),
     "formula-overwritten": (
         W,
-        "Ô tổng là công thức nhưng đã bị ghi đè bằng số {value}. Không gõ vào ô tổng: hãy khôi phục công thức "
-        "(chép từ biểu mẫu gốc).",
-        "This total cell should be a formula but holds the typed value {value}. Do not type in total cells: "
-        "restore the formula from the original form.",
+        "Ô tổng là công thức nhưng đã bị ghi đè bằng {value}.{detail} Không gõ vào ô tổng: hãy khôi phục công "
+        "thức (chép từ biểu mẫu gốc).",
+        "This total cell should be a formula but holds the typed value {value}.{detail} Do not type in total "
+        "cells: restore the formula from the original form.",
     ),
     # totals and parts
     "sum-mismatch": (
@@ -224,12 +228,21 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
     ),
     "overlap-bounds": (
         E,
-        "Tổng số ({value}) phải từ {low} (nhóm lớn nhất) đến {high} (cộng các nhóm) vì một trẻ có thể thuộc "
-        "nhiều nhóm {detail}. Kiểm tra tổng và các nhóm.",
-        "The total ({value}) must be between {low} (the largest group) and {high} (the sum of groups), since "
-        "a child can be in several groups {detail}. Check the total and the groups.",
+        "Tổng số ({value}) phải từ {low} (nhóm lớn nhất, {largest}) đến {high} (cộng các nhóm) vì một trẻ có thể "
+        "thuộc nhiều nhóm {detail}. Kiểm tra tổng và các nhóm.",
+        "The total ({value}) must be between {low} (the largest group, {largest_en}) and {high} (the sum of "
+        "groups), since a child can be in several groups {detail}. Check the total and the groups.",
     ),
 }
+
+#: `overlap-bounds` reported at the one group larger than its total (where the eye goes: the group's number)
+OVERLAP_PART = (
+    "Nhóm này ({value}) lớn hơn tổng số ở ô {total} ({expected}): tổng số phải từ nhóm lớn nhất đến {high} "
+    "(cộng các nhóm) vì một trẻ có thể thuộc nhiều nhóm {detail}. Sửa số của nhóm này hoặc tổng số.",
+    "This group ({value}) is larger than the total in {total} ({expected}): the total must be between the "
+    "largest group and {high} (the sum of groups), since a child can be in several groups {detail}. Correct "
+    "this group or the total.",
+)
 
 
 #: characters that must never reach a terminal, a log or an XML file as they are (C0, DEL, C1, lone surrogates)
