@@ -38,7 +38,8 @@ def test_faulty_samples_report_their_documented_fault_at_the_right_cell(catalogu
         rep = by_file[fault["file"]]
         got = sorted((i.code, i.sheet, i.cell) for i in rep.issues)
         assert got == sorted(tuple(e) for e in fault["expected"]), fault["file"]
-        assert not rep.valid
+        # each is invalid, but for totals a program left uncomputed (ctstat computes them: a warning)
+        assert rep.valid is ({code for code, _, _ in fault["expected"]} == {"formula-no-cache"}), fault["file"]
     assert not report.valid
 
 

@@ -124,13 +124,37 @@ def _fold(
             by = [r for r in roots if k in reaches[r]] or [r for r in knock if k in reaches[r]]
             for r in by:
                 knock[r].append(k)
+    # a check failing at a total only because the same check fails at a part of that total (a rule broken in E30
+    # breaks it in D30 = E30 + F30; a group larger than the total in F14 makes D14 larger than D9) goes with the
+    # check at the part: said there, or folded with it into a wrong cell
+    head: dict[int, int] = {}
+    for n, spec in enumerate(specs):
+        family = _family(spec)
+        part = next((m for m, p in enumerate(specs) if _family(p) == family and spec.at in below.get(p.at, ())), None)
+        if part is not None:
+            head[n] = part
+    for n in list(head):
+        seen = {n}
+        while head[n] in head and head[head[n]] not in seen:  # to the part at the bottom
+            seen.add(head[n])
+            head[n] = head[head[n]]
     kept: list[CheckSpec] = []
-    for spec in specs:
-        by = [r for r in knock if spec.cells & reaches[r]]
-        for r in by:
+    under: dict[int, list[str]] = {}  # a kept check -> the totals folded with it
+    explained: dict[int, list[str]] = {}  # a check folded into wrong cells -> those cells
+    for n, spec in enumerate(specs):
+        if n not in head:
+            explained[n] = [r for r in knock if spec.cells & reaches[r]]
+            if not explained[n]:
+                kept.append(spec)
+    for n, spec in enumerate(specs):
+        if n in head:
+            if explained[head[n]]:
+                explained[n] = [r for r in knock if spec.cells & reaches[r]] or explained[head[n]]
+            else:
+                under.setdefault(id(specs[head[n]]), []).append(spec.at)
+    for n, spec in enumerate(specs):
+        for r in explained.get(n, ()):
             knock[r].append(spec.at)
-        if not by:
-            kept.append(spec)
     kept = _fold_into_overwritten(rep, kept, below, layout)
 
     def also(issue: Issue, key: str, extra: tuple[str, str] = ("", "")) -> Issue:
@@ -167,21 +191,10 @@ def _fold(
             detail_en=en,
         )
         rep.issues.append(also(issue, key))
-    # a check failing at a total only because the same check fails at a part of that total (a rule broken in E30
-    # breaks it in D30 = E30 + F30; a group larger than the total in F14 makes D14 larger than D9): one error, at
-    # the part
-    failing = [(_family(spec), spec.at) for spec in kept]
-    folded: dict[str, list[str]] = {}
-    for family, at in failing:
-        part = next((p for f, p in failing if f == family and at in below.get(p, ())), None)
-        if part is not None:
-            folded.setdefault(part, []).append(at)
     for spec in kept:
-        if any(spec.at in ats for ats in folded.values()):
-            continue
         issue = _spec_issue(spec, row, sub, catalogue)
-        if spec.at in folded:
-            more = ", ".join(dict.fromkeys(layout.address(a)[1] for a in folded[spec.at]))
+        if under.get(id(spec)):
+            more = ", ".join(dict.fromkeys(layout.address(a)[1] for a in under[id(spec)]))
             issue = replace(
                 issue,
                 text_vi=f"{issue.text_vi} Lỗi này kéo theo ô tổng {more} (không báo riêng).",
