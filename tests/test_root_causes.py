@@ -319,14 +319,21 @@ def test_uncomputed_totals_and_a_total_typed_over(make_form: MakeForm, catalogue
     assert "50 ô công thức" in _issues(path, catalogue)[0].message("vi")
 
 
-def test_a_marked_up_copy_of_an_uncomputed_form_revalidates_the_same(
-    make_form: MakeForm, catalogue: Catalogue, tmp_path: Path
+@pytest.mark.parametrize("typed", [None, "1.234", -5.0])
+def test_a_marked_up_copy_revalidates_the_same(
+    make_form: MakeForm, catalogue: Catalogue, tmp_path: Path, typed: float | str | None
 ) -> None:
+    """The copy keeps the totals uncomputed, and what was typed over a total as typed: the same issues again."""
     from ctstat.annotate import annotate_report
 
-    path = _form(make_form, catalogue, "00304", _SIX)
+    path = _form(make_form, catalogue, "00304", {**_SIX, "Biểu 1!F13": "1.234"})
+    if typed is not None:
+        _type_over(path, "Biểu 3!D9", typed)
     drop_cached_values(path)
     report, subs = validate_files([path], catalogue, period="2025-H1")
     (copy,) = annotate_report(report, subs, catalogue, tmp_path / "k")
     again = validate_paths([copy], catalogue, "2025-H1")
-    assert [(i.code, i.sheet, i.cell) for i in again.issues] == [(i.code, i.sheet, i.cell) for i in report.issues]
+    assert [(i.code, i.severity, i.sheet, i.cell) for i in again.issues] == [
+        (i.code, i.severity, i.sheet, i.cell) for i in report.issues
+    ]
+    assert ("formula-no-cache", "Biểu 1", "D9") in [(i.code, i.sheet, i.cell) for i in report.issues]
