@@ -127,12 +127,15 @@ def _fold(
     # a check failing at a total only because the same check fails at a part of that total (a rule broken in E30
     # breaks it in D30 = E30 + F30; a group larger than the total in F14 makes D14 larger than D9) goes with the
     # check at the part: said there, or folded with it into a wrong cell
-    head: dict[int, int] = {}
+    families: dict[tuple[str, str], list[int]] = {}
     for n, spec in enumerate(specs):
-        family = _family(spec)
-        part = next((m for m, p in enumerate(specs) if _family(p) == family and spec.at in below.get(p.at, ())), None)
-        if part is not None:
-            head[n] = part
+        families.setdefault(_family(spec), []).append(n)
+    head: dict[int, int] = {}
+    for family in families.values():
+        for n in family:
+            part = next((m for m in family if specs[n].at in below.get(specs[m].at, ())), None)
+            if part is not None:
+                head[n] = part
     for n in list(head):
         seen = {n}
         while head[n] in head and head[head[n]] not in seen:  # to the part at the bottom
