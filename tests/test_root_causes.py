@@ -293,7 +293,7 @@ def test_a_form_whose_totals_were_not_computed_is_valid_with_one_warning(
 
 @pytest.mark.parametrize(
     ("typed", "detail"),
-    [("1.234", "không phải là số"), (-5.0, "số âm"), (2.5, "phần thập phân")],
+    [("1.234", "không phải là một số; có thể là số 1234"), (-5.0, "số âm"), (2.5, "phần thập phân")],
 )
 def test_a_wrong_value_typed_over_a_total_is_one_error(
     make_form: MakeForm, catalogue: Catalogue, typed: float | str, detail: str

@@ -212,15 +212,17 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
         index = _index(catalogue)
         for key in layout.formulas:
             if key not in sub.formula_keys and key not in skip and sub.raw[index[key]] is not None:
+                typed = sub.raw[index[key]]
                 if math.isnan(out[index[key]]):  # text typed over a total: one error, restoring the formula fixes it
                     rep.issues[:] = [i for i in rep.issues if i.element != key]
+                    vi, en = text_hint(typed) if isinstance(typed, str) else ("", "")
                     flag(
                         "formula-overwritten",
                         key,
                         severity=Severity.ERROR,
-                        value=sub.raw[index[key]],
-                        detail=" Giá trị đã gõ còn không phải là số.",
-                        detail_en=" The typed value is not even a number.",
+                        value=typed,
+                        detail=f" Đó không phải là một số{vi}.",
+                        detail_en=f" That is not a number{en}.",
                     )
                     continue
                 flag("formula-overwritten", key, value=display_value(sub.raw[index[key]]))
