@@ -146,15 +146,15 @@ def _issues(path: Path, catalogue: Catalogue) -> list[Issue]:
     return validate_paths([path], catalogue, "2025-H1").issues
 
 
-def _type_over(path: Path, ref: str, value: float | str) -> None:
-    """A total's formula replaced by what the ward typed (a number, or text)."""
+def _type_over(path: Path, ref: str, value: float | str | None) -> None:
+    """A total's formula replaced by what the ward typed (a number or text), or deleted (None)."""
     sheet, cell = ref.split("!")
-    typed = (
-        b"<is><t>%s</t></is></c>" % value.encode()
-        if isinstance(value, str)
-        else b"<v>%s</v></c>" % (repr(value).encode())
-    )
-    kind = b' t="inlineStr"' if isinstance(value, str) else b""
+    if value is None:
+        kind, typed = b"", b"</c>"
+    elif isinstance(value, str):
+        kind, typed = b' t="inlineStr"', b"<is><t>%s</t></is></c>" % value.encode()
+    else:
+        kind, typed = b"", b"<v>%s</v></c>" % repr(value).encode()
     pattern = re.compile(rf'<c r="{cell}"( s="\d+")?( t="\w+")?><f>[^<]*</f>(<v>[^<]*</v>)?</c>'.encode())
     patch_zip(
         path,
@@ -293,13 +293,19 @@ def test_a_form_whose_totals_were_not_computed_is_valid_with_one_warning(
 
 @pytest.mark.parametrize(
     ("typed", "detail"),
-    [("1.234", "không phải là một số; có thể là số 1234"), (-5.0, "số âm"), (2.5, "phần thập phân")],
+    [
+        ("1.234", "không phải là một số; có thể là số 1234"),
+        (-5.0, "số âm"),
+        (2.5, "phần thập phân"),
+        (None, "công thức đã bị xóa"),
+    ],
 )
 def test_a_wrong_value_typed_over_a_total_is_one_error(
-    make_form: MakeForm, catalogue: Catalogue, typed: float | str, detail: str
+    make_form: MakeForm, catalogue: Catalogue, typed: float | str | None, detail: str
 ) -> None:
-    """Text, a negative or a fraction typed over the total F9: restoring the formula is the one fix, so one
-    formula-overwritten error saying what was typed, and the checks it breaks (F15's rule, D9's sum) named."""
+    """Text, a negative or a fraction typed over the total F9, or its formula deleted: restoring the formula is
+    the one fix, so one formula-overwritten error saying what is there (not "type a number" for a blank), and
+    the checks it breaks named."""
     path = _form(make_form, catalogue, "00301", {})
     _type_over(path, "Biểu 1!F9", typed)
     (issue,) = _issues(path, catalogue)
@@ -319,15 +325,16 @@ def test_uncomputed_totals_and_a_total_typed_over(make_form: MakeForm, catalogue
     assert "50 ô công thức" in _issues(path, catalogue)[0].message("vi")
 
 
-@pytest.mark.parametrize("typed", [None, "1.234", -5.0])
+@pytest.mark.parametrize("typed", ["as is", "1.234", -5.0, None])
 def test_a_marked_up_copy_revalidates_the_same(
     make_form: MakeForm, catalogue: Catalogue, tmp_path: Path, typed: float | str | None
 ) -> None:
-    """The copy keeps the totals uncomputed, and what was typed over a total as typed: the same issues again."""
+    """The copy keeps the totals uncomputed, and what was typed over a total (or its formula deleted) as it is:
+    the same issues again."""
     from ctstat.annotate import annotate_report
 
     path = _form(make_form, catalogue, "00304", {**_SIX, "Biểu 1!F13": "1.234"})
-    if typed is not None:
+    if typed != "as is":
         _type_over(path, "Biểu 3!D9", typed)
     drop_cached_values(path)
     report, subs = validate_files([path], catalogue, period="2025-H1")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from dataclasses import replace
 from functools import cache, lru_cache
 from typing import Any
 
@@ -18,7 +19,7 @@ from ctstat.catalogue import Catalogue
 from ctstat.errors import UsageError, processing
 from ctstat.keys import a1, element_of
 from ctstat.layout import COVER, COVER_BY_KEY, form_layout
-from ctstat.messages import make_issue
+from ctstat.messages import FORMULA_DELETED, make_issue
 from ctstat.period import VINTAGES, Period, vintage_for
 from ctstat.report import FileReport, Issue, Severity
 from ctstat.units import LEVEL_VI, load_units, looks_legacy_encoded, name_key, normalise_code
@@ -188,7 +189,10 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
         key = keys[j]
         if key in skip:
             continue
-        if v is None:
+        if v is None and sub.formula_keys is not None and key in layout.formulas and key not in sub.formula_keys:
+            flag("formula-overwritten", key, severity=Severity.ERROR)  # a total's formula deleted: restore it
+            rep.issues[-1] = replace(rep.issues[-1], text_vi=FORMULA_DELETED[0], text_en=FORMULA_DELETED[1])
+        elif v is None:
             flag("blank-value", key)
         elif yesno[j] and sub.format == "rollup-row" and v in (0.0, 1.0):
             out[j] = float(v)  # a district workbook's data sheet holds yes/no as 1/0

@@ -235,6 +235,14 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
     ),
 }
 
+#: `formula-overwritten` of a total left blank: its formula was deleted (not "type a number", as for a blank part)
+FORMULA_DELETED = (
+    "Ô tổng là công thức nhưng công thức đã bị xóa (ô để trống). Không gõ vào ô tổng: hãy khôi phục công thức "
+    "(chép từ biểu mẫu gốc).",
+    "This total cell should be a formula but its formula was deleted (the cell is blank). Do not type in total "
+    "cells: restore the formula from the original form.",
+)
+
 #: `overlap-bounds` reported at the one group larger than its total (where the eye goes: the group's number)
 OVERLAP_PART = (
     "Nhóm này ({value}) lớn hơn tổng số ở ô {total} ({expected}): tổng số phải từ nhóm lớn nhất đến {high} "
