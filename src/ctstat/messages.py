@@ -313,3 +313,25 @@ MESSAGES.update(
         ),
     }
 )
+
+
+#: the portal's JSON API errors: the English text a client may branch on -> what a person reads (Vietnamese)
+API_ERRORS_VI = {
+    "missing or wrong token": "Thiếu mã truy cập hoặc mã không đúng: gửi mã của đơn vị trong tiêu đề "
+    "Authorization: Bearer.",
+    "too many failed attempts": "Nhập sai mã quá nhiều lần: chờ rồi thử lại (xem Retry-After).",
+    "a ward's token cannot read the period's status": "Mã của xã, phường không xem được tình hình cả kỳ: dùng mã "
+    "của đơn vị tổng hợp.",
+    "another unit's file": "Tệp là báo cáo của đơn vị khác: mỗi đơn vị chỉ gửi báo cáo của mình.",
+    "busy, send again later": "Máy chủ đang bận tổng hợp; tệp chưa được nhận. Gửi lại sau vài phút.",
+    "internal error": "Lỗi của máy chủ: báo cho cán bộ phụ trách, kèm mã tham chiếu.",
+    "not found": "Không có địa chỉ này.",
+}
+
+
+def api_error(text: str) -> dict[str, str]:
+    """A JSON API error's body: `error` in Vietnamese (the portal's language), `error_en` in English when the text
+    has one (a message written in Vietnamese, such as the upload limit's, has none)."""
+    if text in API_ERRORS_VI:
+        return {"error": API_ERRORS_VI[text], "error_en": text}
+    return {"error": text}
