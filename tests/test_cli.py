@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,11 @@ from typer.testing import CliRunner
 
 from ctstat.catalogue import Catalogue
 from ctstat.cli import app
+from ctstat.config import JobConfig
 from ctstat.pipeline import validate_paths
+from ctstat.report import Issue
 
-from .conftest import ROOT, SAMPLES
+from .conftest import ROOT, SAMPLES, MakeForm
 
 
 def test_every_command_has_help(runner: CliRunner) -> None:
@@ -390,3 +393,58 @@ def test_every_usage_error_has_its_vietnamese() -> None:
                 if not any(k.arg == "message_vi" for k in node.keywords) and len(node.args) < 3:
                     missing.append(f"{path.name}:{node.lineno}")
     assert missing == []
+
+
+def test_numbers_are_written_the_reader_s_way(make_form: MakeForm, catalogue: Catalogue) -> None:
+    """Vietnamese writes 1.670 and 1.234,5, English 1,670 and 1234.5: every message and the value shown beside it
+    use the reader's (a rule's numbers, a typed total, a fraction), in the CLI's table and in --json."""
+    from ctstat.keys import TOTAL, cell_key
+
+    path = make_form(
+        changes={
+            cell_key("XH03", TOTAL, "sex:nam"): 1670,  # breaks supported <= abused: a rule's message with {lhs}
+            cell_key("VP01", TOTAL, TOTAL): 1234.5,
+        }
+    )
+    report = validate_paths([path], catalogue)
+    issues = {i.code: i for i in report.issues}
+    rule, fraction = issues["supported-exceeds-abused"], issues["not-integer"]
+    assert "(1.670)" in rule.message("vi") and "(1,670)" in rule.message("en")
+    assert (rule.shown_value("vi"), rule.shown_value("en")) == ("1.670", "1,670")
+    assert fraction.message("vi").startswith("Số 1.234,5 ") and fraction.message("en").startswith("1234.5 ")
+    doc = report.to_dict("en")["files"][0]["issues"]
+    assert {i["code"]: i["value"] for i in doc}["supported-exceeds-abused"] == "1,670"
+    run = _ctstat("--lang", "en", "validate", str(path))
+    assert "1,670" in run.stdout and "1.670" not in run.stdout, run.stdout
+    assert Issue.from_record(rule.to_record()) == rule  # the ledger keeps both writings
+
+
+def test_the_chase_list_speaks_the_reader_s_language(cfg: JobConfig, catalogue: Catalogue, tmp_path: Path) -> None:
+    """With --lang en, every problem of the chase list is English (a missing, a duplicated and an invalid ward;
+    from `rollup` and from the job's `status`), and --json gives both (`problem`, `problem_en`)."""
+    from ctstat.batch import job_status, run_job
+    from ctstat.render import make_consoles, render_status
+
+    wards = tmp_path / "wards"
+    wards.mkdir()
+    for name in ("00301-thanh-tri.xlsx", "00304-vinh-hung.xlsx"):
+        shutil.copy(SAMPLES / "wards" / "2025-H1-hoang-mai" / name, wards / name)
+    shutil.copy(SAMPLES / "faulty" / "01-so-am.xlsx", wards / "01-so-am.xlsx")  # 00301 again, invalid
+    shutil.copy(SAMPLES / "faulty" / "02-so-dang-chu.xlsx", cfg.inbox / "02.xlsx")  # 00301, invalid, in the job
+    vietnamese = re.compile(r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", re.I)
+    run = _ctstat("--lang", "en", "rollup", str(wards), "--period", "2025-H1", "--out", str(tmp_path / "out"))
+    chase = run.stdout[run.stdout.index("Chase list") :]
+    assert "files for one unit: keep one" in chase and "Not submitted" in chase, run.stdout
+    problems = [line.split("│")[5] for line in chase.splitlines() if line.count("│") == 6]
+    assert problems and not [p for p in problems if vietnamese.search(p)], problems
+    run_job(cfg, catalogue)
+    doc = job_status(cfg, catalogue)
+    invalid = next(s for s in doc["chase_list"] if s["status"] == "invalid")
+    assert invalid["problem"].startswith("1 lỗi; đầu tiên: Biểu 1!") and invalid["problem_en"].startswith(
+        "1 error; first: Biểu 1!"
+    ), invalid
+    assert not vietnamese.search(invalid["problem_en"].replace("Biểu", ""))
+    out, _ = make_consoles(no_color=True)
+    with out.capture() as seen:
+        render_status(doc, out, "en")
+    assert "1 error; first:" in seen.get() and "Not submitted" in seen.get() and "Chưa nộp" not in seen.get()

@@ -5,8 +5,8 @@ both signatures on one page, the page counts within bounds, the marked-up copy's
 with the unit and period, every word printed whole inside the page's margins (no fragment of a title clipped at a
 page's edge) and every Vietnamese letter precomposed (printed with Liberation Serif, not URW Nimbus Roman).
 
-CI installs libreoffice-calc-nogui, poppler-utils and fonts-liberation2 (.ci/run); elsewhere the test is skipped when they are
-missing."""
+CI installs libreoffice-calc-nogui, poppler-utils and fonts-liberation2 (.ci/run); elsewhere the test is skipped
+when they are missing."""
 
 from __future__ import annotations
 

@@ -14,7 +14,17 @@ import xlsxwriter
 from ctstat import __version__, inert
 from ctstat.atomic import atomic_write
 from ctstat.catalogue import Catalogue, Chart
-from ctstat.form import MIN_SCALE, PAGE_WIDTH_PT, WIDTH_SLACK, Styles, print_setup, protect, signature, write_form_sheet
+from ctstat.form import (
+    MIN_SCALE,
+    PAGE_HEIGHT_PT,
+    PAGE_WIDTH_PT,
+    WIDTH_SLACK,
+    Styles,
+    print_setup,
+    protect,
+    signature,
+    write_form_sheet,
+)
 from ctstat.keys import TOTAL, cell_key
 from ctstat.layout import ROLLUP_MARK, form_layout
 from ctstat.plan import RollupSheetData
@@ -341,7 +351,7 @@ def _chart(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, spec: Chart, d: 
     cats = cat.dimensions[spec.dimension].categories
     keys = spec.keys(el)
     n = len(d.children)
-    height = max(420, 22 * n + 160)
+    height = max(420, 16 * n + 160)  # pixels: a bar and its unit's name per child, the title, axis and legend
     first = height // 20 + 2  # the data table starts below the chart
     ws.set_column(0, 0, 28)
     ws.set_column(1, len(cats), 12)
@@ -371,9 +381,22 @@ def _chart(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, spec: Chart, d: 
     chart.set_x_axis({"name": spec.axis_vi, "num_font": font, "name_font": {**font, "size": 10}, "min": 0})
     chart.set_y_axis({"reverse": True, "num_font": {**font, "size": 9}})
     chart.set_legend({"position": "bottom", "font": {**font, "size": 9}})
-    chart.set_size({"width": 1000, "height": height})
+    chart.set_size({"width": CHART_WIDTH, "height": height})
     ws.insert_chart(0, 0, chart)
-    print_setup(ws, len(cats) + 1)
+    # the chart whole on the first page (a chart cut by a page break prints its cut labels on both pages), at the
+    # scale that fits it there; its data from the next page
+    print_setup(ws, len(cats) + 1, scale=chart_scale(height))
+    ws.set_h_pagebreaks([first])
+
+
+CHART_WIDTH = 1000  #: pixels
+
+
+def chart_scale(height: int) -> int:
+    """The print scale, percent, at which a chart CHART_WIDTH by `height` pixels fits one page, with a margin."""
+    px = 0.75  # points a pixel
+    fit = min(PAGE_WIDTH_PT / (CHART_WIDTH * px), PAGE_HEIGHT_PT / (height * px)) * 100 * 0.95
+    return max(MIN_SCALE, min(100, int(fit)))
 
 
 def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner: str | None) -> None:
