@@ -448,3 +448,22 @@ def test_the_chase_list_speaks_the_reader_s_language(cfg: JobConfig, catalogue: 
     with out.capture() as seen:
         render_status(doc, out, "en")
     assert "1 error; first:" in seen.get() and "Not submitted" in seen.get() and "Chưa nộp" not in seen.get()
+
+
+def test_template_says_which_commune_and_warns_of_a_reused_code(tmp_path: Path) -> None:
+    """The 2025 reform reused commune codes: `template` says which commune and which unit list the form is for,
+    and warns when the code names a different commune in the other list; none when it is the same commune."""
+    from ctstat.units import load_units, name_key
+
+    run = _ctstat("template", "--unit", "00301", "--period", "2025-H2", "--out", str(tmp_path / "a.xlsx"))
+    assert run.returncode == 0 and run.stdout.strip() == str(tmp_path / "a.xlsx")
+    assert "Biểu mẫu của 00301 Phường Vĩnh Hưng" in run.stderr and "2025-07-01" in run.stderr, run.stderr
+    assert "Lưu ý: trong danh mục 2025-06-30" in run.stderr and "Phường Thanh Trì, Quận Hoàng Mai" in run.stderr
+    run = _ctstat("template", "--unit", "00301", "--period", "2025-H1", "--out", str(tmp_path / "b.xlsx"), lang="en")
+    assert "The form of 00301 Phường Thanh Trì, Quận Hoàng Mai" in run.stderr and "2025-06-30" in run.stderr
+    assert "code 00301 is Phường Vĩnh Hưng" in run.stderr and "a different commune" in run.stderr, run.stderr
+    old, new = load_units("2025-06-30"), load_units("2025-07-01")
+    kept = next(u for u in new.all("commune") if (o := old.get(u.code)) and name_key(o.name) == name_key(u.name))
+    run = _ctstat("template", "--unit", kept.code, "--period", "2025-H2", "--out", str(tmp_path / "c.xlsx"))
+    assert run.returncode == 0 and f"Biểu mẫu của {kept.code} {kept.name}" in run.stderr
+    assert "Lưu ý" not in run.stderr, run.stderr

@@ -184,13 +184,16 @@ def template(
     """
     try:
         from ctstat.catalogue import load_catalogue
-        from ctstat.pipeline import make_template
+        from ctstat.pipeline import make_template, template_notes
 
-        _lang(lang)
+        vi = _lang(lang) == "vi"
         path = make_template(unit, period, out, load_catalogue(catalogue), units)
+        notes = template_notes(unit, period, units)
     except CtstatError as exc:
         raise _fail(exc, lang) from None
     typer.echo(str(path))
+    for n, (said_vi, said_en) in enumerate(notes):  # which commune, and a code that named another one
+        typer.secho(said_vi if vi else said_en, err=True, fg="yellow" if n else None)
 
 
 @app.command()
