@@ -305,3 +305,7 @@ def test_wide_sheets_print_whole_columns_and_whole_titles(catalogue: Catalogue, 
             if merged.min_row < header:
                 assert merged.max_col <= 2, (name, str(merged))  # titles inside the repeated A:B
                 assert ws.cell(merged.min_row, 1).alignment.horizontal in (None, "general", "left"), name
+    for chart_sheet in catalogue.charts:  # the chart alone on its first page, its data after
+        ws = wb[chart_sheet.sheet]
+        header = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "Đơn vị")
+        assert [b.id for b in ws.row_breaks.brk] == [header - 1] and ws.page_setup.scale >= MIN_SCALE
