@@ -409,3 +409,23 @@ def test_the_ledger_of_the_portal_is_plain_sqlite(site: Site) -> None:
     (n,) = db.execute("SELECT count(*) FROM uploads WHERE outcome='accepted'").fetchone()
     assert n == 1
     db.close()
+
+
+def test_the_api_s_errors_are_vietnamese_with_english_beside(site: Site) -> None:
+    """Every error the JSON API answers says it in Vietnamese (`error`), like the rest of the portal; the English
+    text a client may branch on stays, as `error_en`."""
+    from ctstat.messages import API_ERRORS_VI
+
+    c = site.client
+    f = HM / "00301-thanh-tri.xlsx"
+    answers = [
+        c.post("/api/v1/submissions", files={"file": (f.name, f.read_bytes())}),  # no token
+        c.get("/api/v1/status", headers={"Authorization": f"Bearer {site.tokens[WARD]}"}),  # a ward's token
+        c.get("/api/v1/no-such-thing"),
+        site.api(OTHER, f),  # another unit's file
+    ]
+    assert [r.status_code for r in answers] == [401, 403, 404, 403]
+    for r in answers:
+        body = r.json()
+        assert body["error"] == API_ERRORS_VI[body["error_en"]], body
+        assert re.search(r"[ơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹđ]", body["error"]), body

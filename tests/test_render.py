@@ -2,10 +2,11 @@
 LibreOffice and their pages checked (scripts/render_check.py, also `make render`, which leaves the PNG pages to
 look at): each sheet's title printed and each sheet starting with it, the signature block once per signed sheet,
 both signatures on one page, the page counts within bounds, the marked-up copy's first page listing the issues
-with the unit and period.
+with the unit and period, every word printed whole inside the page's margins (no fragment of a title clipped at a
+page's edge) and every Vietnamese letter precomposed (printed with Liberation Serif, not URW Nimbus Roman).
 
-CI installs libreoffice-calc-nogui and poppler-utils (.ci/run); elsewhere the test is skipped when they are
-missing."""
+CI installs libreoffice-calc-nogui, poppler-utils and fonts-liberation2 (.ci/run); elsewhere the test is skipped
+when they are missing."""
 
 from __future__ import annotations
 

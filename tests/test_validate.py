@@ -185,13 +185,13 @@ def test_not_a_workbook_too_large_and_zip_bomb(
 ) -> None:
     text = tmp_path / "notes.xlsx"
     text.write_text("hello", encoding="utf-8")
-    assert flat(text, catalogue) == [("unreadable-workbook", None, None)]
+    assert flat(text, catalogue) == [("not-a-workbook", None, None)]
     bomb = tmp_path / "bomb.xlsx"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("xl/zeros.bin", b"\0" * (guard.MAX_TOTAL_BYTES + 1))
     assert flat(bomb, catalogue) == [("unpacked-too-large", None, None)]
     monkeypatch.setattr(guard, "MAX_FILE_BYTES", 10)
-    assert flat(text.with_name("notes.xlsx"), catalogue) == [("unreadable-workbook", None, None)]
+    assert flat(text.with_name("notes.xlsx"), catalogue) == [("not-a-workbook", None, None)]
     big = tmp_path / "big.xlsx"
     big.write_bytes(b"PK\x03\x04" + b"x" * 20)
     assert flat(big, catalogue) == [("file-too-large", None, None)]

@@ -280,7 +280,7 @@ def _result_sheet(
                 ws.write_url(r, 2, f"internal:{target}", link, string=where[1])
             else:
                 ws.write_string(r, 2, issue.cell or "", cell)
-            value = issue.value
+            value = issue.shown_value(lang)
             if isinstance(value, float) and math.isfinite(value):
                 ws.write_number(r, 3, value, cell)
             else:

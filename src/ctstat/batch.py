@@ -25,7 +25,7 @@ from ctstat.layout import form_layout
 from ctstat.ledger import Judged, Ledger, Row
 from ctstat.pipeline import RollupInputs, RollupOptions, RollupResult, _find_unit, read_checked, rollup_collected
 from ctstat.plan import Claim, unit_statuses
-from ctstat.report import FileReport, Report
+from ctstat.report import FileReport, Report, Said
 from ctstat.rollup import Completeness, UnitStatus
 from ctstat.units import Hierarchy, Unit, load_units
 from ctstat.validate import validate_batch
@@ -350,7 +350,10 @@ def _claims(cfg: JobConfig, catalogue: Catalogue, rows: dict[str, list[Row]]) ->
     return out
 
 
-STALE_VI = "Tệp được kiểm tra theo danh mục chỉ tiêu khác; cần kiểm tra lại (chạy lại ctstat run)"
+STALE_VI = Said(
+    "Tệp được kiểm tra theo danh mục chỉ tiêu khác; cần kiểm tra lại (chạy lại ctstat run)",
+    "Checked against another catalogue; to be checked again (run ctstat run again)",
+)
 
 
 def _statuses(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) -> list[UnitStatus]:

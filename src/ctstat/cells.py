@@ -21,7 +21,7 @@ from ctstat.keys import a1, element_of
 from ctstat.layout import COVER, COVER_BY_KEY, form_layout
 from ctstat.messages import FORMULA_DELETED, make_issue
 from ctstat.period import VINTAGES, Period, vintage_for
-from ctstat.report import FileReport, Issue, Severity
+from ctstat.report import FileReport, Issue, Said, Severity
 from ctstat.units import LEVEL_VI, load_units, looks_legacy_encoded, name_key, normalise_code
 from ctstat.workbook import Submission
 
@@ -32,16 +32,16 @@ _YES = {"có", "co", "yes", "x"}
 _NO = {"không", "khong", "no"}
 
 
-def fmt_number(v: float) -> str:
-    """Vietnamese style: 1.234.567 and 12,5."""
+def fmt_number(v: float) -> Said:
+    """Vietnamese style, 1.234.567 and 12,5, with the English writing beside (1,234,567 and 12.5)."""
     if float(v).is_integer():
-        return f"{int(v):,}".replace(",", ".")
+        return Said(f"{int(v):,}".replace(",", "."), f"{int(v):,}")
     text = repr(float(v))  # as typed: every digit, none invented
     if "e" in text or "n" in text:  # 1e-20, inf, nan
-        return text
+        return Said(text, text)
     whole, _, frac = text.partition(".")
     sign, digits = ("-", whole[1:]) if whole.startswith("-") else ("", whole)
-    return f"{sign}{int(digits):,}".replace(",", ".") + "," + frac
+    return Said(f"{sign}{int(digits):,}".replace(",", ".") + "," + frac, f"{sign}{int(digits):,}.{frac}")
 
 
 def decimal_hint(v: float) -> tuple[str, str]:

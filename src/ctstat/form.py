@@ -91,6 +91,10 @@ class Styles:
         self.sign_note = f(italic=True, align="center", font_size=10)
         self.wrap = f(text_wrap=True, valign="top")
         self.banner = f(bold=True, font_color="#C00000", align="center", text_wrap=True)
+        # a wide sheet's titles, in its repeated columns A:B: left-aligned, whole on every printed page
+        self.title_left = f(bold=True, font_size=14, valign="top", text_wrap=True)
+        self.subtitle_left = f(italic=True, valign="top", text_wrap=True)
+        self.banner_left = f(bold=True, font_color="#C00000", valign="top", text_wrap=True)
         self.value = f(num_format="#,##0", **border)
         self.value_total = f(num_format="#,##0", bold=True, **border)
         self.rate = f(num_format="#,##0.00", **border)

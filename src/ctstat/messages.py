@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ctstat.report import Issue, Severity
+from ctstat.report import Issue, Said, Severity
 
 E, W = Severity.ERROR, Severity.WARNING
 
@@ -24,6 +24,7 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
         "The file cannot be opened ({detail}). It is damaged or not an Excel file: open it in Excel or "
         "LibreOffice, save it as .xlsx and send it again.",
     ),
+    "not-a-workbook": (E, "{detail}", "{detail}"),  # what the file is instead, and what to do (guard.KINDS)
     "encrypted-workbook": (
         E,
         "Tệp được đặt mật khẩu mở tệp nên không đọc được. Gỡ mật khẩu (Excel: Tệp > Thông tin > Bảo vệ sổ làm "
@@ -273,14 +274,18 @@ def make_issue(code: str, severity: Severity | None = None, **fields: Any) -> Is
     Text taken from a file (a cell's value, a name) is quoted printable: control characters escaped, a long value
     cut, so no message can carry an escape sequence or a megabyte."""
     default, vi, en = MESSAGES[code]
+    numbers_en = {k: v.en for k, v in fields.items() if isinstance(v, Said)}  # each language writes its own
+    if "value" in numbers_en:
+        fields.setdefault("value_en", numbers_en["value"])
     if isinstance(fields.get("value"), str):
         fields["value"] = printable(fields["value"], MAX_SHOWN)
     params = {k: ("" if v is None else printable(v, 2000) if isinstance(v, str) else v) for k, v in fields.items()}
     params.setdefault("value", "")
     params.setdefault("detail", "")
-    params_en = {**params, "detail": params.pop("detail_en", params["detail"])}
+    params_en = {**params, **numbers_en, "detail": params.pop("detail_en", numbers_en.get("detail", params["detail"]))}
+    value_en = None
     if "value_en" in params:  # a number as an English reader writes it (1.158), where Vietnamese has 1,158
-        params_en["value"] = params_en.pop("value_en")
+        value_en = params_en["value"] = params_en.pop("value_en")
         params.pop("value_en")
     return Issue(
         code=code,
@@ -293,6 +298,7 @@ def make_issue(code: str, severity: Severity | None = None, **fields: Any) -> Is
         value=fields.get("value"),
         element=fields.get("element"),
         loc=fields.get("loc"),
+        value_en=value_en,
     )
 
 
@@ -334,3 +340,25 @@ MESSAGES.update(
         ),
     }
 )
+
+
+#: the portal's JSON API errors: the English text a client may branch on -> what a person reads (Vietnamese)
+API_ERRORS_VI = {
+    "missing or wrong token": "Thiếu mã truy cập hoặc mã không đúng: gửi mã của đơn vị trong tiêu đề "
+    "Authorization: Bearer.",
+    "too many failed attempts": "Nhập sai mã quá nhiều lần: chờ rồi thử lại (xem Retry-After).",
+    "a ward's token cannot read the period's status": "Mã của xã, phường không xem được tình hình cả kỳ: dùng mã "
+    "của đơn vị tổng hợp.",
+    "another unit's file": "Tệp là báo cáo của đơn vị khác: mỗi đơn vị chỉ gửi báo cáo của mình.",
+    "busy, send again later": "Máy chủ đang bận tổng hợp; tệp chưa được nhận. Gửi lại sau vài phút.",
+    "internal error": "Lỗi của máy chủ: báo cho cán bộ phụ trách, kèm mã tham chiếu.",
+    "not found": "Không có địa chỉ này.",
+}
+
+
+def api_error(text: str) -> dict[str, str]:
+    """A JSON API error's body: `error` in Vietnamese (the portal's language), `error_en` in English when the text
+    has one (a message written in Vietnamese, such as the upload limit's, has none)."""
+    if text in API_ERRORS_VI:
+        return {"error": API_ERRORS_VI[text], "error_en": text}
+    return {"error": text}

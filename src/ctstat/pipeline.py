@@ -26,10 +26,10 @@ from ctstat.cells import FileCheck
 from ctstat.errors import UsageError
 from ctstat.form import FormHeader, write_form
 from ctstat.inputs import find_files, read_all
-from ctstat.period import Period, parse_period, vintage_for
+from ctstat.period import VINTAGES, Period, parse_period, vintage_for
 from ctstat.plan import Claim
 from ctstat.report import FileReport, Report
-from ctstat.units import LEVEL_VI, Hierarchy, Unit, load_units
+from ctstat.units import LEVEL_VI, Hierarchy, Unit, load_units, name_key
 from ctstat.workbook import Submission, sha256_of
 
 _WORKER_CATALOGUE: Catalogue | None = None
@@ -182,6 +182,50 @@ def make_template(
             "(mã xã có 5 chữ số, ví dụ 00301)",
         )
     return write_form(out, catalogue, FormHeader.for_unit(h, unit, per))
+
+
+#: what each unit list is, for a person choosing one
+VINTAGE_WORDS = {
+    "2025-06-30": ("ba cấp: tỉnh, huyện, xã; trước sắp xếp 1/7/2025", "three tiers: province, district, commune; "
+                   "before the reform of 1 July 2025"),
+    "2025-07-01": ("hai cấp: tỉnh, xã; từ 1/7/2025", "two tiers: province, commune; from 1 July 2025"),
+}  # fmt: skip
+
+
+def template_notes(unit_code: str, period: str, units: str | None = None) -> list[tuple[str, str]]:
+    """What `make_template` wrote, said to the person who asked (Vietnamese, English): which commune and which
+    unit list the form is for, and a warning when the code names a different commune in another list (the 2025
+    reform reused codes: 00301 was Phường Thanh Trì of Quận Hoàng Mai, and is Phường Vĩnh Hưng of Hà Nội)."""
+    per = parse_period(period)
+    vintage = vintage_for(per, units)
+    h = load_units(vintage)
+    unit = h.get(unit_code.strip())
+    if unit is None:
+        return []
+    vi_list, en_list = VINTAGE_WORDS.get(vintage, ("", ""))
+    notes = [
+        (
+            f"Biểu mẫu của {unit.code} {h.path(unit)}, theo danh mục đơn vị hành chính {vintage} ({vi_list}), kỳ "
+            f"{per.label_vi().lower()}.",
+            f"The form of {unit.code} {h.path(unit)}, on the administrative-unit list {vintage} ({en_list}), period "
+            f"{per}.",
+        )
+    ]
+    for other in sorted(set(VINTAGES) - {vintage}):
+        oh = load_units(other)
+        then = oh.get(unit.code)
+        if then is not None and name_key(then.name) != name_key(unit.name):  # not the same commune kept
+            notes.append(
+                (
+                    f"Lưu ý: trong danh mục {other} ({VINTAGE_WORDS.get(other, ('', ''))[0]}), mã {unit.code} là "
+                    f"{oh.path(then)}, một xã, phường khác. Kiểm tra lại mã và kỳ (hoặc --units) trước khi gửi biểu "
+                    "mẫu cho xã, phường.",
+                    f"Note: in the list {other} ({VINTAGE_WORDS.get(other, ('', ''))[1]}), code {unit.code} is "
+                    f"{oh.path(then)}, a different commune. Check the code and the period (or --units) before "
+                    "sending the form.",
+                )
+            )
+    return notes
 
 
 def _find_unit(h: Hierarchy, code: str) -> Unit | None:

@@ -19,7 +19,7 @@ from ctstat.catalogue import Catalogue
 from ctstat.layout import form_layout
 from ctstat.messages import make_issue
 from ctstat.period import Period
-from ctstat.report import FileReport, Issue
+from ctstat.report import FileReport, Issue, Said
 from ctstat.rollup import UnitStatus, indicator_parts, sum_by
 from ctstat.units import Hierarchy, Unit, slug
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 LEVEL_VI = {"district": "cấp huyện", "province": "cấp tỉnh"}
 
-MISSING_VI = "Chưa nộp báo cáo"
+MISSING_VI = Said("Chưa nộp báo cáo", "Not submitted")
 
 
 @dataclass(frozen=True)
@@ -72,13 +72,15 @@ def unit_statuses(
         late = deadline is not None and any(c.received_at is not None and c.received_at.date() > deadline for c in mine)
         if len(mine) > 1:
             files = tuple(c.path for c in mine)
-            problem = f"{len(mine)} tệp cho cùng đơn vị: giữ lại một tệp"
-            out.append(UnitStatus(u.code, u.name, pcode, pname, "duplicate", late, files, problem))
+            n = len(mine)
+            twice = Said(f"{n} tệp cho cùng đơn vị: giữ lại một tệp", f"{n} files for one unit: keep one")
+            out.append(UnitStatus(u.code, u.name, pcode, pname, "duplicate", late, files, twice))
             continue
         c = mine[0]
         problem = c.problem
         if not c.valid and not problem:
-            problem = f"không hợp lệ trong tệp tổng hợp {Path(c.path).name}"
+            name = Path(c.path).name
+            problem = Said(f"không hợp lệ trong tệp tổng hợp {name}", f"invalid in the rollup workbook {name}")
         status = "valid" if c.valid else "invalid"
         out.append(UnitStatus(u.code, u.name, pcode, pname, status, late, (c.path,), problem))
     return out

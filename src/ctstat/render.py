@@ -10,7 +10,7 @@ from rich.text import Text
 
 from ctstat.catalogue import Catalogue
 from ctstat.messages import printable
-from ctstat.report import Lang, Report, Severity
+from ctstat.report import Lang, Report, Severity, english
 from ctstat.vocab import COUNTS, basis_label, completeness_line, count_label, status_label
 
 WORDS = {
@@ -92,7 +92,7 @@ def render_report(report: Report, console: Console, lang: Lang = "vi", show_vali
         table.add_column(w["message"], overflow="fold", ratio=1)
         for i in f.issues:
             sev = Text(w["error"], style="red") if i.severity is Severity.ERROR else Text(w["warning"], style="yellow")
-            value = "" if i.value is None else str(i.value)
+            value = "" if i.value is None else str(i.shown_value(lang))
             table.add_row(sev, i.where, printable(value, 80), i.code, printable(i.message(lang)))
         console.print(table)
     s = report.summary()
@@ -130,7 +130,7 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
                 s.code,
                 s.name,
                 status + (" (muộn)" if s.late and vi else " (late)" if s.late else ""),
-                printable(s.problem),
+                printable(s.problem if vi else english(s.problem)),
             )
         console.print(table)
     counts = result.completeness.count(result.completeness.rows)
@@ -180,7 +180,7 @@ def render_run(result: Any, console: Console, lang: Lang = "vi") -> None:
     c = result.completeness.count(result.completeness.rows)
     console.print(f"{result.config.unit} {result.config.period}: {completeness_line(c, lang)}.")
     for row in result.unattributed:
-        console.print(Text(f"✗ {row.path}: {row.first_problem()}", style="red"))
+        console.print(Text(f"✗ {row.path}: {row.first_problem() if vi else english(row.first_problem())}", style="red"))
     states = {
         "written": ("Đã tổng hợp", "Rolled up"),
         "unchanged": ("Tổng hợp không đổi (không có số liệu mới)", "Rollup unchanged (no new data)"),
@@ -221,12 +221,15 @@ def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> N
         for s in doc["chase_list"]:
             late = (" (muộn)" if vi else " (late)") if s["late"] else ""
             chase.add_row(
-                s["unit"], s["name"], status_label(s["status"], lang, lower=True) + late, printable(s["problem"])
+                s["unit"],
+                s["name"],
+                status_label(s["status"], lang, lower=True) + late,
+                printable(s["problem"] if vi else s.get("problem_en", s["problem"])),
             )
         console.print(chase)
     for u in doc["unattributed"]:
         what = "Tệp không xác định được đơn vị" if vi else "File naming no unit"
-        console.print(Text(f"{what}: {u['path']} - {u['problem']}", style="red"))
+        console.print(Text(f"{what}: {u['path']} - {u['problem'] if vi else english(u['problem'])}", style="red"))
     for unit, rows in doc["resubmissions"].items():
         valid, current = ("hợp lệ", " (hiện hành)") if vi else ("valid", " (current)")
         console.print(

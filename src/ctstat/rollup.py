@@ -10,6 +10,7 @@ import pandas as pd
 
 from ctstat.catalogue import Catalogue, Indicator
 from ctstat.keys import TOTAL, cell_key
+from ctstat.report import english
 
 
 def sum_by(values: pd.DataFrame, parent_of: Mapping[str, str]) -> pd.DataFrame:
@@ -77,6 +78,7 @@ class UnitStatus:
             "late": self.late,
             "files": list(self.files),
             "problem": self.problem,
+            "problem_en": english(self.problem),
         }
 
 

@@ -21,7 +21,7 @@ from ctstat.layout import COVER, COVER_BY_KEY, form_layout
 from ctstat.messages import OVERLAP_PART, make_issue
 from ctstat.period import Period
 from ctstat.plan import Claim
-from ctstat.report import FileReport, Issue, Report, Severity
+from ctstat.report import FileReport, Issue, Report, Said, Severity, english
 from ctstat.schema import CheckSpec, compare, element_schemas, rule_severity
 from ctstat.workbook import Submission
 
@@ -353,7 +353,7 @@ def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Cat
         code=rule.code,
         severity=rule_severity(spec),
         text_vi=rule.message_vi.format(lhs=lhs_s, rhs=rhs_s) + where_vi,
-        text_en=rule.message_en.format(lhs=lhs_s, rhs=rhs_s) + where_en,
+        text_en=rule.message_en.format(lhs=english(lhs_s), rhs=english(rhs_s)) + where_en,
         path=sub.path,
         sheet=sheet,
         cell=cell,
@@ -528,7 +528,14 @@ def judge_book(
     check_rows(sub, check)
     rows, frame = validate_batch(book.rows, catalogue, period, units, check_duplicates=False)
     name = Path(sub.path).name
-    edited = f"tệp tổng hợp {name} đã bị sửa sau khi ctstat ghi" if book.digest_ok is not True else ""
+    edited = (
+        Said(
+            f"tệp tổng hợp {name} đã bị sửa sau khi ctstat ghi",
+            f"the rollup workbook {name} was changed after ctstat wrote it",
+        )
+        if book.digest_ok is not True
+        else ""
+    )
     for i, row_rep in enumerate(rows.files):
         rep.issues.extend(row_rep.issues)
         unit = row_rep.unit or str(book.rows[i].cover["unit_code"])

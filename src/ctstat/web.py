@@ -34,6 +34,7 @@ from ctstat.catalogue import Catalogue
 from ctstat.config import JobConfig
 from ctstat.errors import UsageError
 from ctstat.ledger import Ledger, Upload
+from ctstat.messages import api_error
 from ctstat.portal import Busy, Intake, Staged, server_name, sniff_extension, staging_dir
 from ctstat.tokens import Keys
 from ctstat.units import load_units
@@ -310,7 +311,7 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
         )
         if up.outcome == "refused":
             return JSONResponse(
-                {"error": "another unit's file", "unit": up.report.unit, "upload": up.id, "outcome": "refused"}, 403
+                {**api_error("another unit's file"), "unit": up.report.unit, "upload": up.id, "outcome": "refused"}, 403
             )
         return JSONResponse(entry)
 
@@ -331,25 +332,25 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
         api = request.url.path.startswith("/api/")
         if isinstance(exc, HTTPProblem):
             if api:
-                return JSONResponse({"error": exc.message}, exc.status, headers=exc.headers)
+                return JSONResponse(api_error(exc.message), exc.status, headers=exc.headers)
             if exc.status == 401:
                 return RedirectResponse("/?tb=het-phien", 303)
             return problem_page(request, exc.status, exc.message, exc.headers)
         if isinstance(exc, Busy):
             msg = "Máy chủ đang bận tổng hợp; tệp chưa được nhận. Vui lòng gửi lại sau vài phút."
             if api:
-                return JSONResponse({"error": "busy, send again later"}, 503, headers={"Retry-After": "60"})
+                return JSONResponse(api_error("busy, send again later"), 503, headers={"Retry-After": "60"})
             return problem_page(request, 503, msg, {"Retry-After": "60"})
         ref = secrets.token_hex(4)
         trace = traceback.format_exc()
         log.error(json.dumps({"event": "error", "ref": ref, "path": request.url.path, "traceback": trace}))
         if api:
-            return JSONResponse({"error": "internal error", "ref": ref}, 500)
+            return JSONResponse({**api_error("internal error"), "ref": ref}, 500)
         return problem_page(request, 500, f"Lỗi của máy chủ (mã tham chiếu {ref}). Báo cho cán bộ phụ trách.")
 
     async def not_found(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": "not found"}, getattr(exc, "status_code", 404))
+            return JSONResponse(api_error("not found"), getattr(exc, "status_code", 404))
         return problem_page(request, getattr(exc, "status_code", 404), "Không có trang này.")
 
     routes = [

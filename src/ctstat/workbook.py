@@ -11,12 +11,24 @@ from pathlib import Path
 from typing import Any
 
 from ctstat.catalogue import Catalogue
-from ctstat.guard import OLE, ZIP, Package, Refused, SheetScan, check_rollup, check_xls, check_xlsx, read_file
+from ctstat.guard import (
+    OLE,
+    ZIP,
+    Package,
+    Refused,
+    SheetScan,
+    check_rollup,
+    check_xls,
+    check_xlsx,
+    not_a_workbook,
+    ole_document,
+    read_file,
+)
 from ctstat.keys import a1, cell_key
 from ctstat.layout import COVER, COVER_FIELDS, FIRST_DATA_ROW, FORM_MARK, ROLLUP_MARK, FormLayout, form_layout
 from ctstat.messages import make_issue
 from ctstat.ods import read_ods
-from ctstat.report import Issue
+from ctstat.report import Issue, Said, english
 from ctstat.rollupbook import DATA, RollupBook, read_book
 
 EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods")
@@ -83,7 +95,7 @@ def read_bytes(path: str, data: bytes, catalogue: Catalogue) -> Submission:
 def _refused(sub: Submission, refused: Refused) -> Submission:
     detail = refused.detail
     if refused.code == "data-outside-form":  # a clause after the sentence's subject, or nothing
-        detail = f" ({detail})" if detail else ""
+        detail = Said(f" ({detail})", f" ({english(detail)})") if detail else ""
     sub.issues.append(make_issue(refused.code, path=sub.path, sheet=refused.sheet, cell=refused.cell, detail=detail))
     sub.raw = []
     return sub
@@ -96,6 +108,9 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
     grids: dict[str, list[list[Any]]] = {}
     pkg: Package | None = None
     if data.startswith(OLE):
+        document = ole_document(data)
+        if document is not None:  # a Word 97 document, say (msoffcrypto may take its flags for a password)
+            raise Refused(*document)
         if _is_encrypted(data):
             raise Refused("encrypted-workbook")
         sub.format = "xls"
@@ -103,6 +118,8 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
         names, hidden = _calamine(data, wanted, grids)
     elif data.startswith(ZIP):
         pkg = Package(data)
+        if pkg.has("mimetype") and b"opendocument.spreadsheet" not in pkg.read("mimetype", 200):
+            raise Refused(*not_a_workbook(pkg=pkg))  # a Writer or Impress document: an OpenDocument, not a sheet
         if pkg.has("content.xml") and not pkg.has("xl/workbook.xml"):
             sub.format = "ods"
             book = read_ods(pkg, wanted)
@@ -114,7 +131,7 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
             names, _ = _calamine(checked.payload, wanted, grids)
             hidden = checked.hidden_sheets
     else:
-        raise Refused("unreadable-workbook", "không phải tệp Excel / not a workbook")
+        raise Refused(*not_a_workbook(data=data))
     if COVER not in names:
         raise Refused("not-a-form", f"thiếu trang '{COVER}'")
     cover = grids.get(COVER, [])
@@ -154,8 +171,10 @@ def _calamine(data: bytes, wanted: set[str], grids: dict[str, list[list[Any]]]) 
         wb.close()
     except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException as exc:  # damaged files raise several types; a Rust panic is a BaseException
-        raise Refused("unreadable-workbook", type(exc).__name__) from None
+    except BaseException:  # damaged files raise several types; a Rust panic is a BaseException
+        # never the exception's name (a Rust panic is a PanicException): what it means to the person who sent it
+        said = Said("chương trình đọc không hiểu được nội dung tệp", "the reader could not make sense of its content")
+        raise Refused("unreadable-workbook", said) from None
     return names, hidden
 
 

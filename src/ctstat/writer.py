@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,17 @@ import xlsxwriter
 from ctstat import __version__, inert
 from ctstat.atomic import atomic_write
 from ctstat.catalogue import Catalogue, Chart
-from ctstat.form import Styles, print_setup, protect, signature, write_form_sheet
+from ctstat.form import (
+    MIN_SCALE,
+    PAGE_HEIGHT_PT,
+    PAGE_WIDTH_PT,
+    WIDTH_SLACK,
+    Styles,
+    print_setup,
+    protect,
+    signature,
+    write_form_sheet,
+)
 from ctstat.keys import TOTAL, cell_key
 from ctstat.layout import ROLLUP_MARK, form_layout
 from ctstat.plan import RollupSheetData
@@ -79,6 +91,19 @@ def _banner(d: RollupSheetData) -> str | None:
     missing = [s for s in d.statuses if s.status != "valid"]
     names = ", ".join(f"{s.code} {s.name}" for s in missing[:8]) + (" ..." if len(missing) > 8 else "")
     return f"BÁO CÁO CHƯA ĐẦY ĐỦ: {len(missing)}/{len(d.statuses)} xã, phường chưa có số liệu hợp lệ ({names})"
+
+
+def _wide_title(ws: Any, st: Styles, text: str, width: float, d: RollupSheetData, banner: str | None) -> int:
+    """A wide sheet's titles in its repeated columns A:B (`width` characters), left-aligned and wrapped: they
+    repeat with the header row, so every printed page starts with the whole title, never with a fragment of a
+    title centred across columns that another page holds."""
+    lines = [(text, st.title_left, 14, 0.6), (f"{d.unit.name} - {d.period.label_vi()}", st.subtitle_left, 11, 1.0)]
+    if banner:
+        lines.append((banner, st.banner_left, 11, 0.85))
+    for r, (line, fmt, pt, per_char) in enumerate(lines):
+        ws.merge_range(r, 0, r, REPEATED - 1, line, fmt)
+        ws.set_row(r, row_height(line, width * per_char, pt) or pt * 1.35)
+    return len(lines) + 1
 
 
 def _title(ws: Any, st: Styles, text: str, last: int, d: RollupSheetData, banner: str | None, row: int = 0) -> int:
@@ -154,19 +179,18 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     ws = wb.add_worksheet(INDICATORS)
     fixed = ["STT", "Chỉ tiêu", "Mã số TT13", "Đơn vị tính", "Nguồn", "Tổng số", "Tử số", "Mẫu số"]
     last = len(fixed) + len(d.children) - 1
-    page = _first_page_last(len(fixed), len(d.children))  # titles and signatures stay on the first printed page
-    top = _title(ws, st, "CÁC CHỈ TIÊU THỐNG KÊ", page, d, banner)
+    widths, per_child = [5, 55, 10, 10, 14, 12, 12, 12], 11
+    pages = wide_pages(widths, per_child, len(d.children))
+    page = pages.breaks[0] - 1 if pages.breaks else last  # titles and signatures stay on the first printed page
+    top = _wide_title(ws, st, "CÁC CHỈ TIÊU THỐNG KÊ", sum(widths[:REPEATED]), d, banner)
     for i, h in enumerate(fixed):
         ws.write(top, i, h, st.head)
     for j, child in enumerate(d.children):
         ws.write(top, len(fixed) + j, child.name, st.head)
     ws.set_row(top, 45)
-    ws.set_column(0, 0, 5)
-    ws.set_column(1, 1, 55)
-    ws.set_column(2, 3, 10)
-    ws.set_column(4, 4, 14)
-    ws.set_column(5, 7, 12)
-    ws.set_column(len(fixed), last, 11)
+    for i, w in enumerate(widths):
+        ws.set_column(i, i, w)
+    ws.set_column(len(fixed), last, per_child)
     for i, ind in enumerate(cat.indicators):
         r = top + 1 + i
         is_rate = ind.kind == "rate"
@@ -196,9 +220,7 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     # once, on the first page
     signature(ws, st, end + 3, min(page, len(fixed) + 2), "Người lập biểu", left_col=2)
     protect(ws)
-    print_setup(ws, last + 1, (top + 1, top + 1))
-    ws.repeat_columns(0, 1)
-    ws.fit_to_pages(_pages_wide(len(d.children)), 0)
+    _print_wide(ws, last, top, pages)
 
 
 def rate_note(cat: Catalogue) -> str:
@@ -213,11 +235,50 @@ def rate_note(cat: Catalogue) -> str:
 
 
 CHILDREN_PER_PAGE = 10  #: child-unit columns per printed page: about ten stay legible on A4 landscape
+REPEATED = 2  #: columns A:B (what a row is) repeat on every printed page of a wide sheet
 
 
-def _first_page_last(fixed: int, children: int) -> int:
-    """The last column printed on a wide sheet's first page (0-based)."""
-    return fixed + min(children, CHILDREN_PER_PAGE) - 1
+@dataclass(frozen=True)
+class WidePages:
+    """How a wide sheet (fixed columns, then one column per child unit) is cut into printed pages."""
+
+    scale: int  #: print scale, percent
+    breaks: tuple[int, ...]  #: 0-based columns that start a new printed page
+
+
+def wide_pages(fixed: Sequence[float], child: float, children: int) -> WidePages:
+    """The largest print scale at which the columns fit on as many pages across as ten children a page need
+    (never below MIN_SCALE), and the columns each page starts with: every page holds whole columns, the first
+    one the fixed columns, the next ones the repeated A:B and as many child columns as fit. Explicit breaks at a
+    fixed scale, not fit-to-width: Excel ignores manual breaks on a sheet set to fit, and LibreOffice's own
+    breaks fall mid-title (a clipped fragment of a title printed alone at the top of a page)."""
+
+    def pt(w: float) -> float:
+        return (w * 7 + 5) * 0.75  # a column `w` characters wide, in points (as form.page_scale counts)
+
+    def cut(scale: int) -> tuple[int, ...]:
+        room = PAGE_WIDTH_PT * 100 / scale * WIDTH_SLACK
+        breaks: list[int] = []
+        used = sum(map(pt, fixed))
+        for j in range(children):
+            if used + pt(child) > room and (breaks or j > 0):
+                breaks.append(len(fixed) + j)
+                used = sum(map(pt, fixed[:REPEATED]))
+            used += pt(child)
+        return tuple(breaks)
+
+    wanted = max(1, -(-children // CHILDREN_PER_PAGE))
+    scale = next((s for s in range(100, MIN_SCALE - 1, -1) if len(cut(s)) < wanted), MIN_SCALE)
+    return WidePages(scale, cut(scale))
+
+
+def _print_wide(ws: Any, last: int, header: int, pages: WidePages) -> None:
+    """A wide sheet's print settings: the titles, the header row and columns A:B repeat on every page, pages cut
+    between whole columns."""
+    print_setup(ws, last + 1, (1, header + 1), scale=pages.scale)
+    ws.repeat_columns(0, REPEATED - 1)
+    if pages.breaks:
+        ws.set_v_pagebreaks(list(pages.breaks))
 
 
 def row_height(text: str, width: float, font_pt: float = 11) -> float | None:
@@ -225,11 +286,6 @@ def row_height(text: str, width: float, font_pt: float = 11) -> float | None:
     per_line = max(1, int(width * 1.15))  # Times New Roman is narrower than the width unit's digits
     lines = sum(max(1, -(-len(part) // per_line)) for part in text.split("\n"))
     return None if lines <= 1 else float(round(lines * font_pt * 1.35))
-
-
-def _pages_wide(children: int) -> int:
-    """Child-unit columns per printed page: about ten stay legible on A4 landscape."""
-    return max(1, -(-children // CHILDREN_PER_PAGE))
 
 
 def _num(ws: Any, r: int, c: int, v: Any, fmt: Any) -> None:
@@ -243,16 +299,18 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     ws = wb.add_worksheet(BY_UNIT)
     layout = form_layout(cat)
     last = 3 + len(d.children)
-    page = _first_page_last(4, len(d.children))
-    top = _title(ws, st, "SỐ LIỆU THEO ĐƠN VỊ (CỘT TỔNG SỐ CỦA MỖI DÒNG)", page, d, banner)
+    widths, per_child = [50, 9, 9, 10], 10
+    pages = wide_pages(widths, per_child, len(d.children))
+    page = pages.breaks[0] - 1 if pages.breaks else last
+    top = _wide_title(ws, st, "SỐ LIỆU THEO ĐƠN VỊ (CỘT TỔNG SỐ CỦA MỖI DÒNG)", sum(widths[:REPEATED]), d, banner)
     for i, h in enumerate(["Chỉ tiêu", "Mã số", "Đơn vị tính", "Tổng số"]):
         ws.write(top, i, h, st.head)
     for j, child in enumerate(d.children):
         ws.write(top, 4 + j, f"{child.code} {child.name}", st.head)
     ws.set_row(top, 60)
-    ws.set_column(0, 0, 50)
-    ws.set_column(1, 2, 9)
-    ws.set_column(3, last, 10)
+    for i, w in enumerate(widths):
+        ws.set_column(i, i, w)
+    ws.set_column(len(widths), last, per_child)
     r = top + 1
     # plain arrays: per-cell pandas lookups cost more than writing the workbook
     codes = [c.code for c in d.children]
@@ -278,9 +336,7 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
             r += 1
     ws.freeze_panes(top + 1, 2)
     protect(ws)
-    print_setup(ws, last + 1, (top + 1, top + 1))
-    ws.repeat_columns(0, 1)
-    ws.fit_to_pages(_pages_wide(len(d.children)), 0)
+    _print_wide(ws, last, top, pages)
 
 
 def _charts(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData) -> None:
@@ -295,10 +351,13 @@ def _chart(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, spec: Chart, d: 
     cats = cat.dimensions[spec.dimension].categories
     keys = spec.keys(el)
     n = len(d.children)
-    height = max(420, 22 * n + 160)
+    height = max(420, 16 * n + 160)  # pixels: a bar and its unit's name per child, the title, axis and legend
     first = height // 20 + 2  # the data table starts below the chart
+    # the chart spans exactly the table's columns: the page holds both, cut nowhere
+    per_cat = max(12, int((CHART_WIDTH - 201) / max(1, len(cats)) - 5) // 7)
     ws.set_column(0, 0, 28)
-    ws.set_column(1, len(cats), 12)
+    ws.set_column(1, len(cats), per_cat)
+    width = 28 * 7 + 5 + len(cats) * (per_cat * 7 + 5)  # pixels
     ws.write_row(first, 0, ["Đơn vị", *[c.vi for c in cats]], st.head)
     ws.set_row(first, 30)
     table = d.child_values.reindex(index=[c.code for c in d.children], columns=keys).fillna(0.0).to_numpy(dtype=float)
@@ -325,9 +384,22 @@ def _chart(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, spec: Chart, d: 
     chart.set_x_axis({"name": spec.axis_vi, "num_font": font, "name_font": {**font, "size": 10}, "min": 0})
     chart.set_y_axis({"reverse": True, "num_font": {**font, "size": 9}})
     chart.set_legend({"position": "bottom", "font": {**font, "size": 9}})
-    chart.set_size({"width": 1000, "height": height})
+    chart.set_size({"width": width, "height": height})
     ws.insert_chart(0, 0, chart)
-    print_setup(ws, len(cats) + 1)
+    # the chart whole on the first page (a chart cut by a page break prints its cut labels on both pages), at the
+    # scale that fits it there; its data from the next page
+    print_setup(ws, len(cats) + 1, scale=chart_scale(width, height))
+    ws.set_h_pagebreaks([first])
+
+
+CHART_WIDTH = 1000  #: pixels, about: the table's columns under the chart, that it spans
+
+
+def chart_scale(width: int, height: int) -> int:
+    """The print scale, percent, at which a chart of `width` by `height` pixels fits one page, with a margin."""
+    px = 0.75  # points a pixel
+    fit = min(PAGE_WIDTH_PT * WIDTH_SLACK / (width * px), PAGE_HEIGHT_PT / (height * px)) * 100 * 0.95
+    return max(MIN_SCALE, min(100, int(fit)))
 
 
 def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner: str | None) -> None:
