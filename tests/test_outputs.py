@@ -188,6 +188,50 @@ def test_output_modes_follow_the_umask(tmp_path: Path) -> None:
     assert {oct(p.stat().st_mode & 0o777) for p in written} == {"0o644"}
 
 
+UNDER_UMASK = """
+import os, sys
+from ctstat.cli import main
+os.umask(0o027)
+for argv in sys.argv[1:]:
+    sys.argv = ["ctstat", *argv.split("\\t")]
+    try:
+        main()
+    except SystemExit:
+        pass
+"""
+
+
+def test_folders_follow_the_umask_and_an_existing_folder_keeps_its_mode(tmp_path: Path) -> None:
+    """A rollup's folder is published by swapping in a staging folder: it used to be mkdtemp's 0700, so a colleague
+    on a shared server could not open the workbooks. Every folder ctstat makes gets the mode any new folder would
+    (0750 under umask 027), and a folder that exists keeps its own."""
+    out, inbox = tmp_path / "out", tmp_path / "inbox"
+    shutil.copytree(HM, inbox)
+    (out / "kept").mkdir(parents=True)
+    (out / "kept").chmod(0o751)
+    faulty = str(SAMPLES / "faulty" / "01-so-am.xlsx")
+    rollup = ["rollup", str(HM), "--period", "2025-H1", "--out"]
+    job = ["run", "--period", "2025-H1", "--unit", "008", "--inbox", str(inbox), "--out", str(out / "job")]
+    commands = [
+        [*rollup, str(out / "new" / "r")],
+        [*rollup, str(out / "kept")],
+        [*rollup, str(out / "kept")],  # published again over the first set
+        ["validate", faulty, "--annotate", str(out / "k" / "copies")],
+        job,
+    ]
+    shutil.copyfile(SAMPLES / "faulty" / "01-so-am.xlsx", inbox / "00301-thanh-tri.xlsx")
+    code = [sys.executable, "-c", UNDER_UMASK, *("\t".join(c) for c in commands)]
+    assert subprocess.run(code, capture_output=True, text=True, cwd=tmp_path).returncode == 0
+    shutil.copyfile(HM / "00301-thanh-tri.xlsx", inbox / "00301-thanh-tri.xlsx")  # corrected: the job rolls up
+    os.utime(inbox / "00301-thanh-tri.xlsx", (1e9, 1e9))
+    assert subprocess.run([*code[:3], "\t".join(job)], capture_output=True, text=True, cwd=tmp_path).returncode == 0
+    folders = {str(p.relative_to(out)): oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_dir()}
+    assert {"new", "new/r", "k", "k/copies", "job/kiem-tra", "job/tong-hop"} <= set(folders)
+    assert folders == {name: "0o751" if name == "kept" else "0o750" for name in folders}
+    files = {oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_file() and p.name != ".ctstat-run.lock"}
+    assert list(out.glob("*/*.xlsx")) and files == {"0o640"}
+
+
 def test_csv_fields_that_would_run_are_neutralised() -> None:
     assert [csv_field(v) for v in ("=1+1", "+A1", "-2+3", "@SUM(A1)", "\tx", "\rx", "Phường Trần Phú", -5, 4785)] == [
         "'=1+1",
