@@ -205,6 +205,17 @@ def test_cli_rollup_json_equals_the_library_manifest(catalogue: Catalogue, tmp_p
     assert res.exit_code == 2 and "--units" in res.output
 
 
+def test_cli_rollup_summary_counts_every_file_read(tmp_path: Path) -> None:
+    """The faulty file is shown; the summary counts the 14 files read, not only the one shown."""
+    inbox = tmp_path / "in"
+    shutil.copytree(HOANG_MAI, inbox)
+    shutil.copyfile(SAMPLES / "faulty" / "01-so-am.xlsx", inbox / "00301-thanh-tri.xlsx")
+    res = CliRunner().invoke(app, ["rollup", str(inbox), "--period", "2025-H1", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1
+    assert "Tổng kết: 14 tệp, 13 hợp lệ, 1 không hợp lệ; 1 lỗi, 0 cảnh báo." in res.output
+    assert "00301-thanh-tri.xlsx" in res.output and "00302" not in res.output  # valid files are not listed
+
+
 # --- properties of the pure rollup --------------------------------------------------------------------------
 
 counts = st.integers(0, 500)

@@ -109,9 +109,8 @@ def render_report(report: Report, console: Console, lang: Lang = "vi", show_vali
 def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
     """Invalid inputs, then the chase list (who to call and why), then what was written."""
     vi = lang == "vi"
-    bad = [f for f in result.report.files if f.issues]
-    if bad:
-        render_report(type(result.report)(files=bad), console, lang)
+    if any(f.issues for f in result.report.files):  # the files with issues, and a summary of every file read
+        render_report(result.report, console, lang, show_valid=False)
     chase = result.completeness.chase_list()
     if chase:
         table = Table(title=("Danh sách cần đôn đốc" if vi else "Chase list"), show_lines=False)
