@@ -20,7 +20,7 @@ from ctstat.keys import TOTAL, cell_key
 from ctstat.ledger import Ledger
 from ctstat.period import Period
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, MakeForm
 from .test_rollup import read_data_sheet, ward_values
 
 HM = SAMPLES / "wards" / "2025-H1-hoang-mai"
@@ -267,3 +267,24 @@ def test_outputs_inside_the_inbox_are_not_taken_in(tmp_path: Path, catalogue: Ca
     ledger = Ledger(cfg.ledger_path)
     assert [r.path for r in ledger.rows()] == ["00301-thanh-tri.xlsx"]
     ledger.close()
+
+
+def test_a_marked_up_copy_in_the_inbox_is_not_a_wards_submission(
+    cfg: JobConfig, catalogue: Catalogue, make_form: MakeForm
+) -> None:
+    """'validate inbox --annotate inbox' puts copies among the wards' files: the next run named one the current
+    submission of its ward, and the rollup said duplicate-unit. A copy is one issue of its own, never a claim."""
+    for p in HM.glob("*.xlsx"):
+        arrive(cfg.inbox, p.name)
+    arrive(cfg.inbox, "00313-tuong-mai.xlsx", source=make_form(unit="00313", cover={"unit_name": "Phường Bến Nghé"}))
+    res = CliRunner().invoke(app, ["validate", str(cfg.inbox), "--annotate", str(cfg.inbox)])
+    assert res.exit_code == 0, res.output  # a warning (the name typed), valid
+    assert [p.name for p in cfg.inbox.glob("*.kiem-tra.xlsx")] == ["00313-tuong-mai.xlsx.kiem-tra.xlsx"]
+    result = run_job(cfg, catalogue, now=datetime(2025, 7, 1))
+    assert result.rollup_state == "written" and result.completeness.complete
+    assert not [i for f in result.validated for i in f.issues if i.code == "duplicate-unit"]
+    (copy,) = [f for f in result.validated if f.path.endswith(".kiem-tra.xlsx")]
+    assert [i.code for i in copy.issues] == ["marked-up-copy"] and copy.unit is None
+    assert [r.path for r in result.unattributed] == ["00313-tuong-mai.xlsx.kiem-tra.xlsx"]
+    current = {s["unit"]: s for s in job_status(cfg, catalogue)["chase_list"]}
+    assert "00313" not in current

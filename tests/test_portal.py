@@ -178,6 +178,19 @@ def test_an_invalid_upload_is_kept_aside_and_does_not_replace_a_valid_one(site: 
     assert site.sign_in(OTHER).get(entry["marked_up"]).status_code == 404
 
 
+def test_a_marked_up_copy_sent_back_is_not_a_submission(site: Site, tmp_path: Path) -> None:
+    """A ward downloads its marked-up copy and sends it back (corrected or not): it is the copy, not a form."""
+    assert site.api(WARD, HM / "00301-thanh-tri.xlsx").json()["valid"] is True
+    first = site.api(WARD, FAULTY / "01-so-am.xlsx").json()
+    copy = tmp_path / "00301-thanh-tri.xlsx"
+    copy.write_bytes(site.sign_in(WARD).get(first["marked_up"]).content)
+    entry = site.api(WARD, copy).json()
+    assert entry["outcome"] == "invalid" and [i["code"] for i in entry["issues"]] == ["marked-up-copy"]
+    assert entry["marked_up"] is None  # no copy of a copy
+    assert "bản đánh dấu lỗi" in entry["issues"][0]["message"]
+    assert len(inbox_files(site.cfg)) == 1 and [r.valid for r in site.ledger().rows()] == [True]
+
+
 def test_unreadable_and_hostile_files_are_one_issue_each(site: Site, tmp_path: Path) -> None:
     junk = tmp_path / "junk.xlsx"
     junk.write_bytes(b"PK\x03\x04" + b"\x00" * 500)

@@ -269,11 +269,11 @@ def mark_up(
     """Marked-up copies of the judged files (all, or the indices in `only`) that have issues: at `targets[i]`
     when given, else in out/kiem-tra under a name made from the inbox path, written by `pool`'s workers when
     given (`annotate.marking_pool`). Returns where each went, by index into `judged.todo`."""
-    from ctstat.annotate import annotate_all, annotated_name
+    from ctstat.annotate import annotate_all, annotated_name, marks_up
 
     reports = judged.report.files
     which = range(len(reports)) if only is None else only
-    faulty = [i for i in which if reports[i].issues]
+    faulty = [i for i in which if marks_up(reports[i], judged.subs[i])]
     if not faulty:
         return {}
     where = targets or {}
