@@ -17,8 +17,8 @@ import pytest
 
 from ctstat.catalogue import Catalogue
 from ctstat.inert import csv_field
-from ctstat.layout import RESULT_SHEET
 from ctstat.keys import cell_key
+from ctstat.layout import RESULT_SHEET
 from ctstat.pipeline import validate_files
 
 from . import hostile

@@ -156,9 +156,10 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
 def _copy_of(grid: list[list[Any]] | None) -> str | None:
     """The name of the file a marked-up copy was made from (its result sheet's A1), or None: not a copy."""
     title = _cell(grid or [], 1, 1)
-    for start in RESULT_TITLE.values() if isinstance(title, str) else ():
-        if title.startswith(start):
-            return title[len(start) :]
+    if isinstance(title, str):
+        for start in RESULT_TITLE.values():
+            if title.startswith(start):
+                return title[len(start) :]
     return None
 
 
