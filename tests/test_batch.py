@@ -288,3 +288,42 @@ def test_a_marked_up_copy_in_the_inbox_is_not_a_wards_submission(
     assert [r.path for r in result.unattributed] == ["00313-tuong-mai.xlsx.kiem-tra.xlsx"]
     current = {s["unit"]: s for s in job_status(cfg, catalogue)["chase_list"]}
     assert "00313" not in current
+
+
+def test_a_rollup_no_longer_current_says_so_everywhere(cfg: JobConfig, catalogue: Catalogue) -> None:
+    """A ward's current file turns invalid and another's is deleted: the complete 14/14 rollup no longer matches the
+    current submissions. Its files leave out/tong-hop/ for tong-hop/khong-con-hien-hanh/ beside a note saying why;
+    status (text and JSON) and the run say so; a new rollup puts things back."""
+    for p in HM.glob("*.xlsx"):
+        arrive(cfg.inbox, p.name)
+    assert run_job(cfg, catalogue, now=datetime(2025, 7, 1, 9)).rollup_state == "written"
+    folder = cfg.out / "tong-hop"
+    books = sorted(p.name for p in folder.iterdir())
+    assert job_status(cfg, catalogue)["rollup"]["current"] is True
+    arrive(cfg.inbox, "00301-sua-lai.xlsx", source=SAMPLES / "faulty" / "01-so-am.xlsx")  # later, invalid
+    (cfg.inbox / "00337-hoang-liet.xlsx").unlink()
+    run = run_job(cfg, catalogue, now=datetime(2025, 7, 2, 9))
+    assert run.rollup_state == "waiting" and run.stale_rollup is not None
+    aside = folder / "khong-con-hien-hanh"
+    assert [p.name for p in folder.iterdir()] == ["khong-con-hien-hanh"]  # nothing left to take for current
+    assert sorted(p.name for p in aside.iterdir()) == sorted([*books, "LY-DO-KHONG-CON-HIEN-HANH.txt"])
+    note = (aside / "LY-DO-KHONG-CON-HIEN-HANH.txt").read_text(encoding="utf-8-sig")
+    assert "KHÔNG CÒN HIỆN HÀNH" in note and "lập lúc 09:00 ngày 01/07/2025" in note and "NO LONGER CURRENT" in note
+    assert "00301 Phường Thanh Trì: tệp hiện hành không phải tệp đã tổng hợp và không hợp lệ" in note
+    assert "00337 Phường Hoàng Liệt: tệp đã tổng hợp không còn trong thư mục nhận" in note
+    st = job_status(cfg, catalogue)
+    assert st["rollup"]["current"] is False and st["rollup"]["moved_to"] == str(aside)
+    assert [(c["unit"], c["change"]) for c in st["rollup"]["changes"]] == [("00301", "invalid"), ("00337", "removed")]
+    assert st["rollup_outputs"] == st["rollup"]["outputs"] == [str(aside / n) for n in books if n.endswith(".xlsx")]
+    assert all(Path(o).exists() for o in st["rollup_outputs"])
+    res = CliRunner().invoke(app, ["status", "--period", "2025-H1", "--unit", "008", "--inbox", str(cfg.inbox),
+                                   "--out", str(cfg.out)])  # fmt: skip
+    assert "KHÔNG CÒN HIỆN HÀNH" in res.output and "00337 Phường Hoàng Liệt" in res.output
+    assert [e["event"] for e in run.events if e["event"].startswith("rollup-")] == ["rollup-retired", "rollup-waiting"]
+    # a second run changes nothing more; the wards send again: a new rollup, the retired one gone
+    assert run_job(cfg, catalogue, now=datetime(2025, 7, 3)).stale_rollup is not None
+    arrive(cfg.inbox, "00337-hoang-liet.xlsx")
+    arrive(cfg.inbox, "00301-sua-lai.xlsx", source=HM / "00301-thanh-tri.xlsx")
+    assert run_job(cfg, catalogue, now=datetime(2025, 7, 4)).rollup_state == "written"
+    assert sorted(p.name for p in folder.iterdir()) == books
+    assert job_status(cfg, catalogue)["rollup"]["current"] is True
