@@ -20,7 +20,7 @@ from ctstat.keys import TOTAL, cell_key
 from ctstat.ledger import Ledger
 from ctstat.period import Period
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, MakeForm
 from .test_rollup import read_data_sheet, ward_values
 
 HM = SAMPLES / "wards" / "2025-H1-hoang-mai"
@@ -267,3 +267,63 @@ def test_outputs_inside_the_inbox_are_not_taken_in(tmp_path: Path, catalogue: Ca
     ledger = Ledger(cfg.ledger_path)
     assert [r.path for r in ledger.rows()] == ["00301-thanh-tri.xlsx"]
     ledger.close()
+
+
+def test_a_marked_up_copy_in_the_inbox_is_not_a_wards_submission(
+    cfg: JobConfig, catalogue: Catalogue, make_form: MakeForm
+) -> None:
+    """'validate inbox --annotate inbox' puts copies among the wards' files: the next run named one the current
+    submission of its ward, and the rollup said duplicate-unit. A copy is one issue of its own, never a claim."""
+    for p in HM.glob("*.xlsx"):
+        arrive(cfg.inbox, p.name)
+    arrive(cfg.inbox, "00313-tuong-mai.xlsx", source=make_form(unit="00313", cover={"unit_name": "Phường Bến Nghé"}))
+    res = CliRunner().invoke(app, ["validate", str(cfg.inbox), "--annotate", str(cfg.inbox)])
+    assert res.exit_code == 0, res.output  # a warning (the name typed), valid
+    assert [p.name for p in cfg.inbox.glob("*.kiem-tra.xlsx")] == ["00313-tuong-mai.xlsx.kiem-tra.xlsx"]
+    result = run_job(cfg, catalogue, now=datetime(2025, 7, 1))
+    assert result.rollup_state == "written" and result.completeness.complete
+    assert not [i for f in result.validated for i in f.issues if i.code == "duplicate-unit"]
+    (copy,) = [f for f in result.validated if f.path.endswith(".kiem-tra.xlsx")]
+    assert [i.code for i in copy.issues] == ["marked-up-copy"] and copy.unit is None
+    assert [r.path for r in result.unattributed] == ["00313-tuong-mai.xlsx.kiem-tra.xlsx"]
+    current = {s["unit"]: s for s in job_status(cfg, catalogue)["chase_list"]}
+    assert "00313" not in current
+
+
+def test_a_rollup_no_longer_current_says_so_everywhere(cfg: JobConfig, catalogue: Catalogue) -> None:
+    """A ward's current file turns invalid and another's is deleted: the complete 14/14 rollup no longer matches the
+    current submissions. Its files leave out/tong-hop/ for tong-hop/khong-con-hien-hanh/ beside a note saying why;
+    status (text and JSON) and the run say so; a new rollup puts things back."""
+    for p in HM.glob("*.xlsx"):
+        arrive(cfg.inbox, p.name)
+    assert run_job(cfg, catalogue, now=datetime(2025, 7, 1, 9)).rollup_state == "written"
+    folder = cfg.out / "tong-hop"
+    books = sorted(p.name for p in folder.iterdir())
+    assert job_status(cfg, catalogue)["rollup"]["current"] is True
+    arrive(cfg.inbox, "00301-sua-lai.xlsx", source=SAMPLES / "faulty" / "01-so-am.xlsx")  # later, invalid
+    (cfg.inbox / "00337-hoang-liet.xlsx").unlink()
+    run = run_job(cfg, catalogue, now=datetime(2025, 7, 2, 9))
+    assert run.rollup_state == "waiting" and run.stale_rollup is not None
+    aside = folder / "khong-con-hien-hanh"
+    assert [p.name for p in folder.iterdir()] == ["khong-con-hien-hanh"]  # nothing left to take for current
+    assert sorted(p.name for p in aside.iterdir()) == sorted([*books, "LY-DO-KHONG-CON-HIEN-HANH.txt"])
+    note = (aside / "LY-DO-KHONG-CON-HIEN-HANH.txt").read_text(encoding="utf-8-sig")
+    assert "KHÔNG CÒN HIỆN HÀNH" in note and "lập lúc 09:00 ngày 01/07/2025" in note and "NO LONGER CURRENT" in note
+    assert "00301 Phường Thanh Trì: tệp hiện hành không phải tệp đã tổng hợp và không hợp lệ" in note
+    assert "00337 Phường Hoàng Liệt: tệp đã tổng hợp không còn trong thư mục nhận" in note
+    st = job_status(cfg, catalogue)
+    assert st["rollup"]["current"] is False and st["rollup"]["moved_to"] == str(aside)
+    assert [(c["unit"], c["change"]) for c in st["rollup"]["changes"]] == [("00301", "invalid"), ("00337", "removed")]
+    assert st["rollup_outputs"] == st["rollup"]["outputs"] == [str(aside / n) for n in books if n.endswith(".xlsx")]
+    assert all(Path(o).exists() for o in st["rollup_outputs"])
+    res = CliRunner().invoke(app, ["status", "--period", "2025-H1", "--unit", "008", "--inbox", str(cfg.inbox),
+                                   "--out", str(cfg.out)])  # fmt: skip
+    assert "KHÔNG CÒN HIỆN HÀNH" in res.output and "00337 Phường Hoàng Liệt" in res.output
+    assert [e["event"] for e in run.events if e["event"].startswith("rollup-")] == ["rollup-retired", "rollup-waiting"]
+    # a second run changes nothing more; the wards send again: a new rollup, the retired one gone
+    assert run_job(cfg, catalogue, now=datetime(2025, 7, 3)).stale_rollup is not None
+    arrive(cfg.inbox, "00337-hoang-liet.xlsx")
+    arrive(cfg.inbox, "00301-sua-lai.xlsx", source=HM / "00301-thanh-tri.xlsx")
+    assert run_job(cfg, catalogue, now=datetime(2025, 7, 4)).rollup_state == "written"
+    assert sorted(p.name for p in folder.iterdir()) == books
+    assert job_status(cfg, catalogue)["rollup"]["current"] is True

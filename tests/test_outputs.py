@@ -18,6 +18,7 @@ import pytest
 from ctstat.catalogue import Catalogue
 from ctstat.inert import csv_field
 from ctstat.keys import cell_key
+from ctstat.layout import RESULT_SHEET
 from ctstat.pipeline import validate_files
 
 from . import hostile
@@ -136,6 +137,15 @@ def test_a_copy_that_would_land_on_an_input_is_refused(tmp_path: Path) -> None:
     assert _state(folder) == before
 
 
+def _rename_sheet(path: Path, old: str, new: str) -> None:
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(old.encode(), new.encode())
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+
+
 def test_copies_of_every_format_revalidate_to_the_same_value_issues(
     tmp_path: Path, catalogue: Catalogue, make_form: MakeForm
 ) -> None:
@@ -156,6 +166,8 @@ def test_copies_of_every_format_revalidate_to_the_same_value_issues(
     from ctstat.annotate import annotate_report
 
     copies = annotate_report(report, subs, catalogue, tmp_path / "k")
+    for copy in copies:  # a copy is never read as a submission: read its form once its result sheet is renamed
+        _rename_sheet(copy, RESULT_SHEET, "Ket qua")
     again, _ = validate_files([tmp_path / "k"], catalogue, period="2025-H1")
 
     def issues(files: list) -> dict[str, list[tuple[str, str | None, str | None]]]:  # type: ignore[type-arg]
@@ -186,6 +198,50 @@ def test_output_modes_follow_the_umask(tmp_path: Path) -> None:
     written = [p for p in out.rglob("*") if p.is_file()]
     assert len(written) >= 3
     assert {oct(p.stat().st_mode & 0o777) for p in written} == {"0o644"}
+
+
+UNDER_UMASK = """
+import os, sys
+from ctstat.cli import main
+os.umask(0o027)
+for argv in sys.argv[1:]:
+    sys.argv = ["ctstat", *argv.split("\\t")]
+    try:
+        main()
+    except SystemExit:
+        pass
+"""
+
+
+def test_folders_follow_the_umask_and_an_existing_folder_keeps_its_mode(tmp_path: Path) -> None:
+    """A rollup's folder is published by swapping in a staging folder: it used to be mkdtemp's 0700, so a colleague
+    on a shared server could not open the workbooks. Every folder ctstat makes gets the mode any new folder would
+    (0750 under umask 027), and a folder that exists keeps its own."""
+    out, inbox = tmp_path / "out", tmp_path / "inbox"
+    shutil.copytree(HM, inbox)
+    (out / "kept").mkdir(parents=True)
+    (out / "kept").chmod(0o751)
+    faulty = str(SAMPLES / "faulty" / "01-so-am.xlsx")
+    rollup = ["rollup", str(HM), "--period", "2025-H1", "--out"]
+    job = ["run", "--period", "2025-H1", "--unit", "008", "--inbox", str(inbox), "--out", str(out / "job")]
+    commands = [
+        [*rollup, str(out / "new" / "r")],
+        [*rollup, str(out / "kept")],
+        [*rollup, str(out / "kept")],  # published again over the first set
+        ["validate", faulty, "--annotate", str(out / "k" / "copies")],
+        job,
+    ]
+    shutil.copyfile(SAMPLES / "faulty" / "01-so-am.xlsx", inbox / "00301-thanh-tri.xlsx")
+    code = [sys.executable, "-c", UNDER_UMASK, *("\t".join(c) for c in commands)]
+    assert subprocess.run(code, capture_output=True, text=True, cwd=tmp_path).returncode == 0
+    shutil.copyfile(HM / "00301-thanh-tri.xlsx", inbox / "00301-thanh-tri.xlsx")  # corrected: the job rolls up
+    os.utime(inbox / "00301-thanh-tri.xlsx", (1e9, 1e9))
+    assert subprocess.run([*code[:3], "\t".join(job)], capture_output=True, text=True, cwd=tmp_path).returncode == 0
+    folders = {str(p.relative_to(out)): oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_dir()}
+    assert {"new", "new/r", "k", "k/copies", "job/kiem-tra", "job/tong-hop"} <= set(folders)
+    assert folders == {name: "0o751" if name == "kept" else "0o750" for name in folders}
+    files = {oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_file() and p.name != ".ctstat-run.lock"}
+    assert list(out.glob("*/*.xlsx")) and files == {"0o640"}
 
 
 def test_csv_fields_that_would_run_are_neutralised() -> None:

@@ -22,7 +22,7 @@ from ctstat.ledger import Ledger
 from ctstat.tokens import issue_tokens, token_unit
 from ctstat.web import SECURITY_HEADERS, create_app
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, MakeForm
 
 HM = SAMPLES / "wards" / "2025-H1-hoang-mai"
 FAULTY = SAMPLES / "faulty"
@@ -176,6 +176,19 @@ def test_an_invalid_upload_is_kept_aside_and_does_not_replace_a_valid_one(site: 
     copy = site.sign_in(WARD).get(entry["marked_up"])
     assert copy.status_code == 200 and copy.content[:2] == b"PK"
     assert site.sign_in(OTHER).get(entry["marked_up"]).status_code == 404
+
+
+def test_a_marked_up_copy_sent_back_is_not_a_submission(site: Site, tmp_path: Path) -> None:
+    """A ward downloads its marked-up copy and sends it back (corrected or not): it is the copy, not a form."""
+    assert site.api(WARD, HM / "00301-thanh-tri.xlsx").json()["valid"] is True
+    first = site.api(WARD, FAULTY / "01-so-am.xlsx").json()
+    copy = tmp_path / "00301-thanh-tri.xlsx"
+    copy.write_bytes(site.sign_in(WARD).get(first["marked_up"]).content)
+    entry = site.api(WARD, copy).json()
+    assert entry["outcome"] == "invalid" and [i["code"] for i in entry["issues"]] == ["marked-up-copy"]
+    assert entry["marked_up"] is None  # no copy of a copy
+    assert "bản đánh dấu lỗi" in entry["issues"][0]["message"]
+    assert len(inbox_files(site.cfg)) == 1 and [r.valid for r in site.ledger().rows()] == [True]
 
 
 def test_unreadable_and_hostile_files_are_one_issue_each(site: Site, tmp_path: Path) -> None:
@@ -383,6 +396,27 @@ def test_the_district_page_and_its_roll_up(site: Site) -> None:
     # the district sees every upload, the faulty one included
     up = site.ledger().uploads()[0]
     assert up.outcome == "invalid" and c.get(f"/lan-nop/{up.id}").status_code == 200
+
+
+def test_the_district_page_says_when_its_rollup_is_no_longer_current(site: Site, make_form: MakeForm) -> None:
+    """A ward sends new figures after the rollup: the page still offers the old workbook, marked as no longer
+    current with the reason, and the job's folder no longer holds it where current workbooks are."""
+    for p in sorted(HM.glob("*.xlsx")):
+        assert site.api(p.name[:5], p).status_code == 200
+    c = site.sign_in("008")
+    page = c.get("/huyen").text
+    assert c.post("/huyen/tong-hop", data={"csrf": csrf_of(page)}).status_code == 200
+    page = c.get("/huyen").text
+    assert "KHÔNG CÒN HIỆN HÀNH" not in page and re.findall(r'href="(/tai/tong-hop/\d+)"', page)
+    assert site.api(WARD, make_form(unit=WARD, seed=7)).json()["outcome"] == "accepted"  # new, valid figures
+    page = c.get("/huyen").text
+    assert "KHÔNG CÒN HIỆN HÀNH" in page and "00301 Phường Thanh Trì: đã có tệp hợp lệ mới" in page
+    assert "(không còn hiện hành)" in page
+    (link,) = re.findall(r'href="(/tai/tong-hop/\d+)"', page)
+    assert c.get(link).status_code == 200  # still there to look at, under its mark
+    folder = site.cfg.out / "tong-hop"
+    assert not list(folder.glob("*.xlsx")) and list((folder / "khong-con-hien-hanh").glob("*.xlsx"))
+    assert "(không còn hiện hành)" not in c.get(f"/huyen?tb={run_job(site.cfg, site.catalogue).rollup_state}").text
 
 
 def test_every_response_is_hardened_and_errors_show_no_traceback(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:

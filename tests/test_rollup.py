@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 
@@ -108,12 +109,18 @@ def test_allow_partial_marks_every_sheet(catalogue: Catalogue, tmp_path: Path) -
     from openpyxl import load_workbook
 
     wb = load_workbook(result.outputs[0])
-    for ws in wb.worksheets:
-        if ws.sheet_state == "hidden" or ws.title in ("Biểu đồ", "Nguồn dữ liệu"):
-            continue
+    shown = [ws for ws in wb.worksheets if ws.sheet_state == "visible"]
+    assert {"Biểu đồ", "Nguồn dữ liệu", "Đầy đủ", "Chỉ tiêu"} <= {ws.title for ws in shown}
+    for ws in shown:  # every sheet a reader sees, near its top (printed on its first page), with what is missing
         text = " ".join(str(c.value) for row in ws.iter_rows(max_row=25) for c in row if c.value)
-        assert "CHƯA ĐẦY ĐỦ" in text, ws.title
+        assert "CHƯA ĐẦY ĐỦ" in text and "00337 Phường Hoàng Liệt" in text, ws.title
     assert "00337" in " ".join(str(c.value) for c in wb["Đầy đủ"]["B"] if c.value)
+    with zipfile.ZipFile(result.outputs[0]) as z:  # a chart copied into a document keeps the mark
+        charts = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/chart")]
+    assert charts and all("CHƯA ĐẦY ĐỦ" in c for c in charts)
+    whole = rollup_paths([HOANG_MAI], "2025-H1", tmp_path / "whole", catalogue=catalogue)
+    for ws in load_workbook(whole.outputs[0]).worksheets:
+        assert "CHƯA ĐẦY ĐỦ" not in " ".join(str(c.value) for row in ws.iter_rows() for c in row if c.value)
 
 
 def test_same_inputs_give_byte_identical_workbooks(catalogue: Catalogue, tmp_path: Path) -> None:
@@ -203,6 +210,17 @@ def test_cli_rollup_json_equals_the_library_manifest(catalogue: Catalogue, tmp_p
     assert "00337" in res.output and "chưa nộp" in res.output
     res = runner.invoke(app, ["rollup", str(inbox), "--period", "2025", "--out", str(tmp_path / "b")])
     assert res.exit_code == 2 and "--units" in res.output
+
+
+def test_cli_rollup_summary_counts_every_file_read(tmp_path: Path) -> None:
+    """The faulty file is shown; the summary counts the 14 files read, not only the one shown."""
+    inbox = tmp_path / "in"
+    shutil.copytree(HOANG_MAI, inbox)
+    shutil.copyfile(SAMPLES / "faulty" / "01-so-am.xlsx", inbox / "00301-thanh-tri.xlsx")
+    res = CliRunner().invoke(app, ["rollup", str(inbox), "--period", "2025-H1", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1
+    assert "Tổng kết: 14 tệp, 13 hợp lệ, 1 không hợp lệ; 1 lỗi, 0 cảnh báo." in res.output
+    assert "00301-thanh-tri.xlsx" in res.output and "00302" not in res.output  # valid files are not listed
 
 
 # --- properties of the pure rollup --------------------------------------------------------------------------

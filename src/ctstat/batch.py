@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ctstat.atomic import atomic_write
 from ctstat.catalogue import Catalogue, load_catalogue
 from ctstat.config import JobConfig
 from ctstat.errors import UsageError
@@ -29,6 +31,7 @@ from ctstat.report import FileReport, Report, Said
 from ctstat.rollup import Completeness, UnitStatus
 from ctstat.units import Hierarchy, Unit, load_units
 from ctstat.validate import validate_batch
+from ctstat.vocab import rollup_note
 from ctstat.workbook import Submission
 
 if TYPE_CHECKING:
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
 LOCK_NAME = ".ctstat-run.lock"
 ANNOTATED_DIR = "kiem-tra"
 ROLLUP_DIR = "tong-hop"
+#: inside ROLLUP_DIR: where the last rollup goes once it no longer matches the current submissions, with a note
+STALE_DIR = "khong-con-hien-hanh"
+STALE_NOTE = "LY-DO-KHONG-CON-HIEN-HANH.txt"
 
 
 class EventLog:
@@ -114,6 +120,8 @@ class RunResult:
     unattributed: list[Row] = field(default_factory=list)
     rollup: RollupResult | None = None
     rollup_state: str = ""  #: written | unchanged | waiting
+    #: the last rollup when it no longer matches the current submissions (see `last_rollup`), else None
+    stale_rollup: dict[str, Any] | None = None
     past_deadline: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -134,6 +142,7 @@ class RunResult:
             "unattributed": [{"path": r.path, "problem": r.first_problem()} for r in self.unattributed],
             "rollup": self.rollup_state,
             "outputs": self.rollup.manifest.get("outputs", []) if self.rollup else [],
+            "stale_rollup": self.stale_rollup,
             "exit_code": self.exit_code,
         }
 
@@ -269,11 +278,11 @@ def mark_up(
     """Marked-up copies of the judged files (all, or the indices in `only`) that have issues: at `targets[i]`
     when given, else in out/kiem-tra under a name made from the inbox path, written by `pool`'s workers when
     given (`annotate.marking_pool`). Returns where each went, by index into `judged.todo`."""
-    from ctstat.annotate import annotate_all, annotated_name
+    from ctstat.annotate import annotate_all, annotated_name, marks_up
 
     reports = judged.report.files
     which = range(len(reports)) if only is None else only
-    faulty = [i for i in which if reports[i].issues]
+    faulty = [i for i in which if marks_up(reports[i], judged.subs[i])]
     if not faulty:
         return {}
     where = targets or {}
@@ -394,8 +403,11 @@ def _maybe_rollup(
     result.unattributed = ledger.unattributed()
     result.past_deadline = cfg.deadline is not None and now.date() >= cfg.deadline
     complete = result.completeness.complete
+    current = _current(rows, statuses)
+    key = _rollup_key(cfg, catalogue, current, complete)
     if not complete and not (result.past_deadline and cfg.allow_partial):
         result.rollup_state = "waiting"
+        result.stale_rollup = retire_stale_rollup(cfg, catalogue, ledger, log, rows, statuses)
         counts = Completeness.count(statuses)
         log(
             "rollup-waiting",
@@ -405,20 +417,6 @@ def _maybe_rollup(
             invalid=[s.code for s in statuses if s.status == "invalid"],
         )
         return
-    expected = {s.code for s in statuses}
-    current = {u: mine[-1] for u, mine in rows.items() if u in expected}
-    key = hashlib.sha256(
-        json.dumps(
-            [
-                sorted((u, r.sha256, r.catalogue_digest) for u, r in current.items()),
-                catalogue.digest,
-                catalogue.template_version,
-                str(cfg.deadline),
-                complete,
-            ],
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()
     out_dir = cfg.out / ROLLUP_DIR
     previous = ledger.get_meta("rollup_key")
     outputs = json.loads(ledger.get_meta("rollup_outputs") or "[]")
@@ -435,7 +433,129 @@ def _maybe_rollup(
     with ledger.transaction():
         ledger.set_meta("rollup_key", key)
         ledger.set_meta("rollup_outputs", json.dumps(paths))
+        ledger.set_meta("rollup_inputs", json.dumps({u: r.sha256 for u, r in sorted(current.items())}))
+        ledger.set_meta("rollup_written_at", now.isoformat(timespec="seconds"))
+        ledger.set_meta("rollup_manifest", str(rollup.manifest_path or ""))
+    shutil.rmtree(out_dir / STALE_DIR, ignore_errors=True)  # a set retired earlier: this one replaces it
     log("rollup-written", outputs=paths, partial=rollup.partial)
+
+
+def _current(rows: dict[str, list[Row]], statuses: list[UnitStatus]) -> dict[str, Row]:
+    """Each expected unit's current submission (the latest received still in the inbox)."""
+    expected = {s.code for s in statuses}
+    return {u: mine[-1] for u, mine in rows.items() if u in expected}
+
+
+def _rollup_key(cfg: JobConfig, catalogue: Catalogue, current: dict[str, Row], complete: bool) -> str:
+    """What a rollup is made of: the current submissions, the catalogue, the deadline, whether it is complete. A
+    rollup is current while its key is the key of the ledger now."""
+    return hashlib.sha256(
+        json.dumps(
+            [
+                sorted((u, r.sha256, r.catalogue_digest) for u, r in current.items()),
+                catalogue.digest,
+                catalogue.template_version,
+                str(cfg.deadline),
+                complete,
+            ],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+
+
+def last_rollup(
+    cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, rows: dict[str, list[Row]], statuses: list[UnitStatus]
+) -> dict[str, Any] | None:
+    """The last rollup of the job and whether it still matches the current submissions: its files (where they are
+    now), when it was written, and, when not current, each ward whose current submission differs from the one it
+    used (`changes`; empty when only the catalogue or the deadline changed, or for a rollup of an earlier ctstat).
+    None when nothing was rolled up yet."""
+    outputs: list[str] = json.loads(ledger.get_meta("rollup_outputs") or "[]")
+    if not outputs:
+        return None
+    current = _current(rows, statuses)
+    complete = Completeness(statuses).complete
+    is_current = ledger.get_meta("rollup_key") == _rollup_key(cfg, catalogue, current, complete)
+    changes: list[dict[str, str]] = []
+    used = json.loads(ledger.get_meta("rollup_inputs") or "null")
+    if not is_current and used is not None:
+        for s in statuses:
+            now = current.get(s.code)
+            if used.get(s.code) == (now.sha256 if now else None):
+                continue
+            if now is None:
+                change = "removed"
+            elif s.status != "valid":
+                change = "invalid"
+            else:
+                change = "replaced" if s.code in used else "added"
+            changes.append({"unit": s.code, "name": s.name, "change": change})
+    aside = cfg.out / ROLLUP_DIR / STALE_DIR
+    return {
+        "current": is_current,
+        "outputs": outputs,
+        "written_at": ledger.get_meta("rollup_written_at"),
+        "changes": changes,
+        "moved_to": str(aside) if all(Path(p).parent == aside for p in outputs) else None,
+    }
+
+
+def _stale_note_text(cfg: JobConfig, rollup: dict[str, Any]) -> str:
+    """The note left beside a retired rollup's files, Vietnamese then English (UTF-8 with a BOM: Notepad)."""
+    names = ", ".join(Path(p).name for p in rollup["outputs"])
+    vi = (
+        f"BẢNG TỔNG HỢP KHÔNG CÒN HIỆN HÀNH - {cfg.unit} {cfg.period}\n\n{rollup_note(rollup, 'vi')}\n\n"
+        f"Các tệp trong thư mục này ({names}) không còn khớp với báo cáo hiện hành của các xã, phường. ctstat lập "
+        f"bảng tổng hợp mới trong thư mục {ROLLUP_DIR} khi mọi xã, phường có báo cáo hợp lệ (hoặc đến hạn, nếu "
+        "cho phép tổng hợp khi chưa đủ), rồi xóa thư mục này. Xem 'ctstat status'.\n"
+    )
+    en = (
+        f"ROLLUP NO LONGER CURRENT - {cfg.unit} {cfg.period}\n\n{rollup_note(rollup, 'en')}\n\n"
+        f"The files in this folder ({names}) no longer match the wards' current reports. ctstat writes a new "
+        f"rollup into {ROLLUP_DIR} when every ward has a valid report (or at the deadline, if partial rollups are "
+        "allowed), then removes this folder. See 'ctstat status'.\n"
+    )
+    return f"{vi}\n{en}"
+
+
+def retire_stale_rollup(
+    cfg: JobConfig,
+    catalogue: Catalogue,
+    ledger: Ledger,
+    log: EventLog,
+    rows: dict[str, list[Row]] | None = None,
+    statuses: list[UnitStatus] | None = None,
+) -> dict[str, Any] | None:
+    """When the last rollup no longer matches the current submissions, move its files out of the rollup folder
+    into STALE_DIR beside a note saying why, so nobody signs or sends it for current; the ledger then names them
+    there. Returns the rollup's state when it is not current (see `last_rollup`), else None."""
+    if not ledger.get_meta("rollup_outputs"):
+        return None
+    if rows is None or statuses is None:
+        rows = ledger.claims(str(cfg.period))
+        statuses = _statuses(cfg, _claims(cfg, catalogue, rows), load_units(cfg.vintage))
+    state = last_rollup(cfg, catalogue, ledger, rows, statuses)
+    if state is None or state["current"]:
+        return None
+    aside = cfg.out / ROLLUP_DIR / STALE_DIR
+    moved = [str(aside / Path(p).name) for p in state["outputs"]]
+    state = {**state, "outputs": moved, "moved_to": str(aside)}
+    aside.mkdir(parents=True, exist_ok=True)
+    with atomic_write(aside / STALE_NOTE) as tmp:
+        Path(tmp).write_text(_stale_note_text(cfg, state), encoding="utf-8-sig")
+    first = ledger.get_meta("rollup_key") != ""
+    olds = [*json.loads(ledger.get_meta("rollup_outputs") or "[]"), ledger.get_meta("rollup_manifest") or ""]
+    news = [*moved, str(aside / Path(olds[-1]).name) if olds[-1] else ""]
+    for old, new in zip(olds, news, strict=True):
+        if old and Path(old).exists() and old != new:
+            os.replace(old, new)
+    with ledger.transaction():
+        ledger.set_meta("rollup_outputs", json.dumps(moved))
+        ledger.set_meta("rollup_manifest", news[-1])
+        ledger.set_meta("rollup_key", "")  # retired: written again (same inputs, same bytes) when due
+    if first:
+        log("rollup-retired", outputs=moved, changes=state["changes"])
+    return state
 
 
 # --- status ----------------------------------------------------------------------------------------------------
@@ -453,7 +573,8 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
     ledger = Ledger(cfg.ledger_path, readonly=True)
     try:
         h = load_units(cfg.vintage)
-        claims = _claims(cfg, catalogue, ledger.claims(str(cfg.period)))
+        rows_now = ledger.claims(str(cfg.period))
+        claims = _claims(cfg, catalogue, rows_now)
         statuses = _statuses(cfg, claims, h)
         comp = Completeness(statuses)
         every = ledger.history(str(cfg.period))  # one query, removed files included
@@ -488,6 +609,7 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
             ],
             "resubmissions": history,
             "rollup_outputs": json.loads(ledger.get_meta("rollup_outputs") or "[]"),
+            "rollup": last_rollup(cfg, catalogue, ledger, rows_now, statuses),
             "last_runs": ledger.last_runs(),
         }
     finally:

@@ -51,6 +51,10 @@ COVER_FIELDS: tuple[CoverField, ...] = (
 COVER_BY_KEY = {f.key: f for f in COVER_FIELDS}
 FORM_MARK = "Biểu số:"  #: A1 of a ward form's cover
 ROLLUP_MARK = "Báo cáo tổng hợp:"  #: A1 of a rollup workbook's cover
+#: the first sheet of a marked-up copy (annotate.py) and the start of its A1, by language, before the file's name:
+#: a workbook holding them is a copy ctstat wrote, never a submission (workbook.py)
+RESULT_SHEET = "Kết quả kiểm tra"
+RESULT_TITLE = {"vi": "Kết quả kiểm tra tệp ", "en": "Validation of "}
 #: worksheets of a rollup workbook besides the form's own sheets (a catalogue's chart may not take these names)
 ROLLUP_SHEETS = (COVER, GUIDE, "Chỉ tiêu", "Theo đơn vị", "Đầy đủ", "Nguồn dữ liệu", "Dữ liệu")
 

@@ -93,6 +93,13 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
         "Tệp không phải biểu mẫu báo cáo ctstat ({detail}). Hãy nhập số liệu vào biểu mẫu tạo bằng 'ctstat template'.",
         "The file is not a ctstat report form ({detail}). Enter the data in a form made by 'ctstat template'.",
     ),
+    "marked-up-copy": (
+        E,
+        "Đây là bản đánh dấu lỗi ctstat đã tạo cho tệp '{detail}', không phải báo cáo: ctstat không kiểm tra và "
+        "không tổng hợp nó. Sửa số liệu trong tệp gốc (hoặc điền một biểu mẫu mới) rồi gửi tệp đó.",
+        "This is the marked-up copy ctstat made of the file '{detail}', not a report: ctstat neither checks nor "
+        "rolls it up. Correct the original file (or fill in a new form) and send that.",
+    ),
     "template-version": (
         E,
         "Biểu mẫu là phiên bản {value}, phiên bản đang dùng là {expected}. Hãy chép số liệu sang biểu mẫu mới.",

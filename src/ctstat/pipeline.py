@@ -302,6 +302,7 @@ class RollupResult:
     partial: bool = False
     refused: bool = False
     manifest: dict[str, Any] = field(default_factory=dict)
+    manifest_path: Path | None = None  #: where the manifest was written (None when refused)
 
     @property
     def ok(self) -> bool:
@@ -458,7 +459,9 @@ def rollup_collected(
         outputs = [(out_dir / path.name, path, digest) for path, digest in written]
         result.outputs = [final for final, _, _ in outputs]
         result.manifest = _manifest(result, catalogue, outputs, collected, valid_codes, top, when)
-        write_json_atomic(stage / f"{per}_{target.code}_manifest.json", result.manifest)
+        name = f"{per}_{target.code}_manifest.json"
+        write_json_atomic(stage / name, result.manifest)
+        result.manifest_path = out_dir / name
     return result
 
 

@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ctstat.annotate import marking_pool
-from ctstat.batch import Arrival, EventLog, _area, job_lock, judge_arrivals, mark_up, record
+from ctstat.batch import Arrival, EventLog, _area, job_lock, judge_arrivals, mark_up, record, retire_stale_rollup
 from ctstat.catalogue import Catalogue
 from ctstat.cells import FileCheck
 from ctstat.config import JobConfig
@@ -189,6 +189,8 @@ class Intake:
                                 annotated=annotated.get(i),
                             )
                             uploads.append(replace(up, id=ledger.add_upload(up)))
+                    if accepted:  # a new current submission: a rollup made before it is no longer current
+                        retire_stale_rollup(cfg, cat, ledger, self.log)
                 finally:
                     ledger.close()
         finally:

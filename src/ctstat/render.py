@@ -11,7 +11,7 @@ from rich.text import Text
 from ctstat.catalogue import Catalogue
 from ctstat.messages import printable
 from ctstat.report import Lang, Report, Severity, english
-from ctstat.vocab import COUNTS, basis_label, completeness_line, count_label, status_label
+from ctstat.vocab import COUNTS, basis_label, completeness_line, count_label, rollup_note, status_label
 
 WORDS = {
     "vi": {
@@ -109,9 +109,8 @@ def render_report(report: Report, console: Console, lang: Lang = "vi", show_vali
 def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
     """Invalid inputs, then the chase list (who to call and why), then what was written."""
     vi = lang == "vi"
-    bad = [f for f in result.report.files if f.issues]
-    if bad:
-        render_report(type(result.report)(files=bad), console, lang)
+    if any(f.issues for f in result.report.files):  # the files with issues, and a summary of every file read
+        render_report(result.report, console, lang, show_valid=False)
     chase = result.completeness.chase_list()
     if chase:
         table = Table(title=("Danh sách cần đôn đốc" if vi else "Chase list"), show_lines=False)
@@ -195,6 +194,8 @@ def render_run(result: Any, console: Console, lang: Lang = "vi") -> None:
     if result.rollup is not None:
         for p in result.rollup.outputs:
             console.print(f"  {printable(str(p))}")
+    if result.stale_rollup is not None:
+        console.print(Text(rollup_note(result.stale_rollup, lang), style="bold red"))
 
 
 def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> None:
@@ -241,7 +242,13 @@ def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> N
                 for r in rows
             )
         )
-    if doc["rollup_outputs"]:
+    rollup = doc.get("rollup")
+    if rollup and not rollup["current"]:  # said before its files: nobody takes them for current
+        console.print(
+            Text(("Tổng hợp gần nhất: " if vi else "Latest rollup: ") + rollup_note(rollup, lang), "bold red")
+        )
+        console.print("  " + ", ".join(rollup["outputs"]))
+    elif doc["rollup_outputs"]:
         console.print(("Tổng hợp gần nhất: " if vi else "Latest rollup: ") + ", ".join(doc["rollup_outputs"]))
 
 

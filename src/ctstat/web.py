@@ -38,7 +38,7 @@ from ctstat.messages import api_error
 from ctstat.portal import Busy, Intake, Staged, server_name, sniff_extension, staging_dir
 from ctstat.tokens import Keys
 from ctstat.units import load_units
-from ctstat.vocab import count_label, status_label
+from ctstat.vocab import count_label, rollup_note, status_label
 
 COOKIE = "ctstat_phien"
 WEB_DIR = Path(__file__).parent / "data" / "web"
@@ -135,7 +135,9 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
 
     p = portal or make_portal(cfg, catalogue)
     env = Environment(loader=FileSystemLoader(WEB_DIR), autoescape=select_autoescape(["html"]))
-    env.globals.update(status_label=status_label, count_label=count_label, outcome_vi=OUTCOME_VI, p=p)
+    env.globals.update(
+        status_label=status_label, count_label=count_label, rollup_note=rollup_note, outcome_vi=OUTCOME_VI, p=p
+    )
     env.filters["when"] = lambda d: d.strftime("%d/%m/%Y %H:%M") if d else ""
     css = (WEB_DIR / "ctstat.css").read_bytes()
 

@@ -25,7 +25,17 @@ from ctstat.guard import (
     read_file,
 )
 from ctstat.keys import a1, cell_key
-from ctstat.layout import COVER, COVER_FIELDS, FIRST_DATA_ROW, FORM_MARK, ROLLUP_MARK, FormLayout, form_layout
+from ctstat.layout import (
+    COVER,
+    COVER_FIELDS,
+    FIRST_DATA_ROW,
+    FORM_MARK,
+    RESULT_SHEET,
+    RESULT_TITLE,
+    ROLLUP_MARK,
+    FormLayout,
+    form_layout,
+)
 from ctstat.messages import make_issue
 from ctstat.ods import read_ods
 from ctstat.report import Issue, Said, english
@@ -103,7 +113,7 @@ def _refused(sub: Submission, refused: Refused) -> Submission:
 
 def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
     layout = form_layout(catalogue)
-    wanted = {COVER} | {s.name for s in layout.sheets}
+    wanted = {COVER, RESULT_SHEET} | {s.name for s in layout.sheets}
     scans: dict[str, SheetScan] = {}
     grids: dict[str, list[list[Any]]] = {}
     pkg: Package | None = None
@@ -132,6 +142,9 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
             hidden = checked.hidden_sheets
     else:
         raise Refused(*not_a_workbook(data=data))
+    source = _copy_of(grids.get(RESULT_SHEET)) if RESULT_SHEET in names else None
+    if source is not None:  # a marked-up copy ctstat wrote: it holds a form and a cover, and is never a submission
+        raise Refused("marked-up-copy", source, sheet=RESULT_SHEET, cell="A1")
     if COVER not in names:
         raise Refused("not-a-form", f"thiếu trang '{COVER}'")
     cover = grids.get(COVER, [])
@@ -155,6 +168,16 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
             sub.issues.append(make_issue("hidden-data", path=sub.path, sheet=sheet.name, detail="trang"))
     _locate_values(sub, layout, grids)
     _apply_scans(sub, layout, scans)
+
+
+def _copy_of(grid: list[list[Any]] | None) -> str | None:
+    """The name of the file a marked-up copy was made from (its result sheet's A1), or None: not a copy."""
+    title = _cell(grid or [], 1, 1)
+    if isinstance(title, str):
+        for start in RESULT_TITLE.values():
+            if title.startswith(start):
+                return title[len(start) :]
+    return None
 
 
 def _calamine(data: bytes, wanted: set[str], grids: dict[str, list[list[Any]]]) -> tuple[list[str], set[str]]:

@@ -67,9 +67,9 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
                 wb, st, cat, layout, sheet, d.unit.name, receiver, d.period, totals, report=True, banner=banner
             )
         _by_unit(wb, st, cat, d, banner)
-        _charts(wb, st, cat, d)
+        _charts(wb, st, cat, d, banner)
         _completeness(wb, st, d, banner)
-        _provenance(wb, st, d)
+        _provenance(wb, st, d, banner)
         _data(wb, header, rows)
         wb.worksheets()[0].activate()
         wb.close()
@@ -339,25 +339,24 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     _print_wide(ws, last, top, pages)
 
 
-def _charts(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData) -> None:
+def _charts(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData, banner: str | None) -> None:
     for chart in cat.charts:
-        _chart(wb, st, cat, chart, d)
+        _chart(wb, st, cat, chart, d, banner)
 
 
-def _chart(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, spec: Chart, d: RollupSheetData) -> None:
-    """One catalogue chart: an element's totals by one breakdown, a stacked bar per child unit, its data below."""
+def _chart(
+    wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, spec: Chart, d: RollupSheetData, banner: str | None
+) -> None:
+    """One catalogue chart: an element's totals by one breakdown, a stacked bar per child unit, its data below; a
+    partial report's banner above the chart, and its mark in the chart's title (a chart copied elsewhere keeps it)."""
     ws = wb.add_worksheet(spec.sheet)
     el = cat.elements[spec.element]
     cats = cat.dimensions[spec.dimension].categories
     keys = spec.keys(el)
     n = len(d.children)
     height = max(420, 16 * n + 160)  # pixels: a bar and its unit's name per child, the title, axis and legend
-    first = height // 20 + 2  # the data table starts below the chart
-    # the chart spans exactly the table's columns: the page holds both, cut nowhere
-    per_cat = max(12, int((CHART_WIDTH - 201) / max(1, len(cats)) - 5) // 7)
-    ws.set_column(0, 0, 28)
-    ws.set_column(1, len(cats), per_cat)
-    width = 28 * 7 + 5 + len(cats) * (per_cat * 7 + 5)  # pixels
+    top = 2 if banner else 0  # the banner's row and a gap
+    first = top + height // 20 + 2  # the data table starts below the chart
     ws.write_row(first, 0, ["Đơn vị", *[c.vi for c in cats]], st.head)
     ws.set_row(first, 30)
     table = d.child_values.reindex(index=[c.code for c in d.children], columns=keys).fillna(0.0).to_numpy(dtype=float)
@@ -378,27 +377,26 @@ def _chart(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, spec: Chart, d: 
             }
         )
     font = {"name": "Times New Roman"}
-    chart.set_title(
-        {"name": f"{spec.title_vi} - {d.unit.name} - {d.period.label_vi()}", "name_font": {**font, "size": 12}}
-    )
+    title = f"{spec.title_vi} - {d.unit.name} - {d.period.label_vi()}" + (" (CHƯA ĐẦY ĐỦ)" if banner else "")
+    chart.set_title({"name": title, "name_font": {**font, "size": 12}})
     chart.set_x_axis({"name": spec.axis_vi, "num_font": font, "name_font": {**font, "size": 10}, "min": 0})
     chart.set_y_axis({"reverse": True, "num_font": {**font, "size": 9}})
     chart.set_legend({"position": "bottom", "font": {**font, "size": 9}})
-    chart.set_size({"width": width, "height": height})
-    ws.insert_chart(0, 0, chart)
+    chart.set_size({"width": CHART_WIDTH, "height": height})
+    ws.insert_chart(top, 0, chart)
     # the chart whole on the first page (a chart cut by a page break prints its cut labels on both pages), at the
     # scale that fits it there; its data from the next page
-    print_setup(ws, len(cats) + 1, scale=chart_scale(width, height))
+    print_setup(ws, len(cats) + 1, scale=chart_scale(height + 20 * top))
     ws.set_h_pagebreaks([first])
 
 
-CHART_WIDTH = 1000  #: pixels, about: the table's columns under the chart, that it spans
+CHART_WIDTH = 1000  #: pixels
 
 
-def chart_scale(width: int, height: int) -> int:
-    """The print scale, percent, at which a chart of `width` by `height` pixels fits one page, with a margin."""
+def chart_scale(height: int) -> int:
+    """The print scale, percent, at which a chart CHART_WIDTH by `height` pixels fits one page, with a margin."""
     px = 0.75  # points a pixel
-    fit = min(PAGE_WIDTH_PT * WIDTH_SLACK / (width * px), PAGE_HEIGHT_PT / (height * px)) * 100 * 0.95
+    fit = min(PAGE_WIDTH_PT / (CHART_WIDTH * px), PAGE_HEIGHT_PT / (height * px)) * 100 * 0.95
     return max(MIN_SCALE, min(100, int(fit)))
 
 
@@ -446,21 +444,27 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
     print_setup(ws, last + 1)
 
 
-def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData) -> None:
+def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner: str | None) -> None:
     ws = wb.add_worksheet(PROVENANCE)
     head = ["STT", "Tệp", "Loại", "Đơn vị", "Kỳ", "Phiên bản biểu mẫu", "Lỗi", "Cảnh báo", "Được tổng hợp", "SHA-256"]
+    widths = (5, 40, 9, 8, 9, 18, 6, 9, 10, 66)
     ws.merge_range(0, 0, 0, len(head) - 1, "NGUỒN DỮ LIỆU: CÁC TỆP ĐẦU VÀO", st.title)
-    for col, width in enumerate((5, 40, 9, 8, 9, 18, 6, 9, 10, 66)):
+    for col, width in enumerate(widths):
         ws.set_column(col, col, width)
-    ws.set_row(2, 30)  # "Phiên bản biểu mẫu", "Được tổng hợp" wrap on two lines
+    top = 1  # the row below the title
+    if banner:
+        ws.merge_range(top, 0, top, len(head) - 1, banner, st.banner)
+        ws.set_row(top, row_height(banner, sum(widths)) or 30)
+        top += 1
+    ws.set_row(top + 1, 30)  # "Phiên bản biểu mẫu", "Được tổng hợp" wrap on two lines
     for i, h in enumerate(head):
-        ws.write(2, i, h, st.head)
+        ws.write(top + 1, i, h, st.head)
     # the folder all inputs share, said once, and each file's path inside it (a row's path stays short)
     folder = _shared_folder([f.path for f in d.inputs])
     if folder:
-        ws.merge_range(1, 0, 1, len(head) - 1, f"Thư mục chứa các tệp: {inert.text(folder)}", st.cell)
+        ws.merge_range(top, 0, top, len(head) - 1, f"Thư mục chứa các tệp: {inert.text(folder)}", st.cell)
     for n, f in enumerate(d.inputs, 1):
-        r = 2 + n
+        r = top + 1 + n
         row = [
             n,
             inert.text(os.path.relpath(f.path, folder) if folder else f.path),
