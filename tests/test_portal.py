@@ -78,7 +78,8 @@ def inbox_files(cfg: JobConfig) -> list[Path]:
 
 def test_tokens_one_per_expected_ward_and_the_district_only_hashes_kept(site: Site, tmp_path: Path) -> None:
     out = tmp_path / "tokens.csv"
-    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfunit,name,token\n")  # the BOM: Excel reads it as UTF-8
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert [r["unit"] for r in rows][:2] == ["008", WARD] and len(rows) == 15  # the district and its 14 wards
     assert rows[1]["name"] == "Phường Thanh Trì"
     assert all(token_unit(r["token"]) == r["unit"] for r in rows)
