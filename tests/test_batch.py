@@ -245,6 +245,32 @@ def test_cli_run_status_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert res.exit_code == 2 and "chạy 'ctstat run' trước" in res.output
 
 
+def test_no_configuration_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ctstat.toml in the folder and no --config: say so, where ctstat looked and how to give one (not
+    'flags: period: is required')."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(app, ["run"])
+    assert res.exit_code == 2
+    out = " ".join(res.output.split())
+    assert "không tìm thấy cấu hình" in out and f"({tmp_path})" in out and "ctstat.toml" in out, out
+    assert "--config" in out and "--period, --unit, --inbox, --out" in out and "flags:" not in out
+    res = runner.invoke(app, ["status", "--period", "2025-H1", "--lang", "en"])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "no configuration: no ctstat.toml in the current folder" in out, out
+    assert "--unit, --inbox, --out" in out and "--period" not in out.split("give --unit")[-1]
+    # tokens and serve take no such flags: only --config is offered
+    res = runner.invoke(app, ["tokens", "--out", "t.csv", "--lang", "en"])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "--config" in out and "--unit" not in out, out
+    assert not (tmp_path / "t.csv").exists()
+    # a file named by --config still reports its own missing keys
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "job.toml").write_text('unit = "008"\ninbox = "inbox"\nout = "out"\n', encoding="utf-8")
+    res = runner.invoke(app, ["run", "--config", "job.toml"])
+    assert res.exit_code == 2 and "period: bắt buộc phải có" in res.output
+
+
 def test_element_totals_match_between_ledger_and_files(cfg: JobConfig, catalogue: Catalogue) -> None:
     for p in HM.glob("*.xlsx"):
         arrive(cfg.inbox, p.name)
