@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date, datetime
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -269,6 +272,40 @@ def test_no_configuration_says_where_it_looked(tmp_path: Path, monkeypatch: pyte
     (tmp_path / "job.toml").write_text('unit = "008"\ninbox = "inbox"\nout = "out"\n', encoding="utf-8")
     res = runner.invoke(app, ["run", "--config", "job.toml"])
     assert res.exit_code == 2 and "period: bắt buộc phải có" in res.output
+
+
+@pytest.fixture
+def hanoi_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The machine's local time is Hà Nội's (UTC+7), whatever the machine running the tests says."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Ho_Chi_Minh")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_log_and_status_times_carry_their_offset(cfg: JobConfig, catalogue: Catalogue, hanoi_time: None) -> None:
+    """Every time in the JSON log and in what status derives from the ledger is ISO 8601 with an offset; the
+    ledger keeps storing the local time as before (an older ledger's rows read the same way)."""
+    log = cfg.out / "ctstat.log"
+    job = replace(cfg, log=log)
+    arrive(cfg.inbox, "00301-thanh-tri.xlsx")
+    arrive(cfg.inbox, "00331-thinh-liet.xlsx", data=b"not a workbook")
+    run_job(job, catalogue, now=datetime(2025, 7, 5, 22, 0))
+    arrive(cfg.inbox, "00301-thanh-tri.xlsx", source=HM / "00304-vinh-hung.xlsx")  # a resubmission at the path
+    run_job(job, catalogue, now=datetime(2025, 7, 6, 22, 0))
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert lines and all(datetime.fromisoformat(rec["ts"]).utcoffset() == timedelta(hours=7) for rec in lines)
+    doc = job_status(cfg, catalogue)
+    times = [r["received_at"] for r in doc["unattributed"]]
+    times += [r["received_at"] for rows in doc["resubmissions"].values() for r in rows]
+    times += [run[k] for run in doc["last_runs"] for k in ("started_at", "finished_at")]
+    assert len(times) >= 5 and all(t.endswith("+07:00") for t in times), times
+    assert "2025-07-05T22:00:00+07:00" in times
+    with sqlite3.connect(cfg.ledger_path) as db:  # stored as before: local time, no offset
+        assert db.execute("SELECT MIN(received_at) FROM submissions").fetchone()[0] == "2025-07-05T22:00:00"
 
 
 def test_element_totals_match_between_ledger_and_files(cfg: JobConfig, catalogue: Catalogue) -> None:

@@ -124,6 +124,16 @@ def test_nothing_without_a_token(site: Site) -> None:
     assert inbox_files(site.cfg) == [] and site.ledger().uploads() == []
 
 
+def test_the_access_log_times_carry_their_offset(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    import json
+    from datetime import datetime
+
+    with caplog.at_level("INFO", logger="ctstat.access"):
+        assert site.client.get("/api/v1/status").status_code == 401
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ctstat.access"]
+    assert line["event"] == "http" and datetime.fromisoformat(line["ts"]).utcoffset() is not None, line
+
+
 def test_a_valid_upload_is_taken_in_once_under_a_server_name(site: Site) -> None:
     r = site.api(WARD, HM / "00301-thanh-tri.xlsx", name="../../../etc/cron.d/x.xlsx")
     assert r.status_code == 200, r.text

@@ -22,7 +22,7 @@ from ctstat.errors import UsageError
 from ctstat.inputs import find_files
 from ctstat.keys import split_key
 from ctstat.layout import form_layout
-from ctstat.ledger import Judged, Ledger, Row
+from ctstat.ledger import Judged, Ledger, Row, local_time
 from ctstat.pipeline import RollupInputs, RollupOptions, RollupResult, _find_unit, read_checked, rollup_collected
 from ctstat.plan import Claim, unit_statuses
 from ctstat.report import FileReport, Report
@@ -50,7 +50,7 @@ class EventLog:
             path.parent.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, event: str, **fields: Any) -> None:
-        rec = {"ts": datetime.now().isoformat(timespec="seconds"), "event": event, **fields}
+        rec = {"ts": datetime.now().astimezone().isoformat(timespec="seconds"), "event": event, **fields}  # with its offset
         self.events.append(rec)
         if self.path is not None:
             with self.path.open("a", encoding="utf-8") as fh:
@@ -485,7 +485,10 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
             ],
             "resubmissions": history,
             "rollup_outputs": json.loads(ledger.get_meta("rollup_outputs") or "[]"),
-            "last_runs": ledger.last_runs(),
+            "last_runs": [
+                {k: local_time(v).isoformat() if k.endswith("_at") and v else v for k, v in run.items()}
+                for run in ledger.last_runs()
+            ],
         }
     finally:
         ledger.close()

@@ -265,9 +265,10 @@ class RollupResult:
 
 
 def _received(path: str) -> datetime | None:
-    """When a file given to `rollup` was received: its modification time (None if it is gone)."""
+    """When a file given to `rollup` was received: its modification time, local with its offset (None if it is
+    gone)."""
     try:
-        return datetime.fromtimestamp(os.stat(path).st_mtime)
+        return datetime.fromtimestamp(os.stat(path).st_mtime).astimezone()
     except OSError:
         return None
 
