@@ -274,6 +274,37 @@ def test_no_configuration_says_where_it_looked(tmp_path: Path, monkeypatch: pyte
     assert res.exit_code == 2 and "period: bắt buộc phải có" in res.output
 
 
+def test_a_deadline_already_past_when_the_job_starts_is_said(cfg: JobConfig, catalogue: Catalogue) -> None:
+    """A mistyped year (2024 for 2025) makes every file late: the first run, every later run and status say so."""
+    from ctstat.render import make_consoles, render_run, render_status
+
+    typo = replace(cfg, deadline=date(2024, 7, 15))
+    arrive(cfg.inbox, "00301-thanh-tri.xlsx")
+    first = run_job(typo, catalogue, now=datetime(2025, 7, 5, 22, 0))
+    assert [w["code"] for w in first.warnings] == ["deadline-already-past"]
+    assert "2024-07-15" in first.warnings[0]["message"] and "trước cả ngày bắt đầu kỳ 2025-H1" in first.warnings[0][
+        "message"
+    ]
+    assert any(e["event"] == "deadline-already-past" for e in first.events)
+    console = make_consoles(no_color=True)[0]
+    with console.capture() as cap:
+        render_run(first, console, "vi")
+    shown = " ".join(cap.get().split())
+    assert shown.startswith("⚠ Hạn nộp 2024-07-15 đã qua trước lần chạy đầu tiên") and "gõ nhầm năm" in shown
+    again = run_job(typo, catalogue, now=datetime(2025, 7, 6, 22, 0))
+    assert again.warnings == first.warnings  # judged against the job's first run, not today
+    doc = job_status(typo, catalogue)
+    assert doc["warnings"] == first.warnings
+    with console.capture() as cap:
+        render_status(doc, console, "en")
+    assert "had already passed at this job's first run (2025-07-05)" in " ".join(cap.get().split())
+    # the deadline right: passed later in the window, no warning (files after it are late, as they should be)
+    assert run_job(cfg, catalogue, now=datetime(2025, 7, 20)).warnings == []
+    assert job_status(cfg, catalogue)["warnings"] == []
+    # fixed in the configuration: the warning goes
+    assert run_job(replace(cfg, deadline=date(2025, 7, 5)), catalogue, now=datetime(2025, 7, 21)).warnings == []
+
+
 @pytest.fixture
 def hanoi_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The machine's local time is Hà Nội's (UTC+7), whatever the machine running the tests says."""

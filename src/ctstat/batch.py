@@ -116,6 +116,8 @@ class RunResult:
     rollup_state: str = ""  #: written | unchanged | waiting
     past_deadline: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: what the IT officer must know about the job itself: {"code", "message" (Vietnamese), "message_en"}
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -132,6 +134,7 @@ class RunResult:
             "validated": [f.to_dict() for f in self.validated],
             "completeness": counts,
             "unattributed": [{"path": r.path, "problem": r.first_problem()} for r in self.unattributed],
+            "warnings": self.warnings,
             "rollup": self.rollup_state,
             "outputs": self.rollup.manifest.get("outputs", []) if self.rollup else [],
             "exit_code": self.exit_code,
@@ -160,6 +163,9 @@ def run_job(cfg: JobConfig, catalogue: Catalogue | None = None, now: datetime | 
         try:
             run_id = ledger.start_run(now)
             log("run-start", period=str(cfg.period), unit=cfg.unit, inbox=str(cfg.inbox))
+            result.warnings = deadline_warnings(cfg, ledger.first_run_at())
+            for w in result.warnings:
+                log(w["code"], deadline=str(cfg.deadline), message=w["message_en"])
             _take_in(cfg, catalogue, ledger, log, now, result)
             _maybe_rollup(cfg, catalogue, ledger, log, now, result)
             outcome = {0: "ok", 1: "problems"}[result.exit_code]
@@ -169,6 +175,26 @@ def run_job(cfg: JobConfig, catalogue: Catalogue | None = None, now: datetime | 
             ledger.close()
         result.events = log.events
     return result
+
+
+def deadline_warnings(cfg: JobConfig, first_run: datetime | None) -> list[dict[str, str]]:
+    """A deadline already past when the job started (its first run) makes every file late: most likely a typo (the
+    year), so every run and status says so."""
+    if cfg.deadline is None or first_run is None or cfg.deadline >= first_run.date():
+        return []
+    started, due, per = first_run.date().isoformat(), cfg.deadline.isoformat(), cfg.period
+    vi = (
+        f"Hạn nộp {due} đã qua trước lần chạy đầu tiên của công việc này ({started}): mọi tệp đều bị tính là nộp "
+        f"muộn. Kiểm tra lại 'deadline' trong cấu hình (gõ nhầm năm?)"
+    )
+    en = (
+        f"The deadline {due} had already passed at this job's first run ({started}): every file is marked late. "
+        f"Check 'deadline' in the configuration (a mistyped year?)"
+    )
+    if cfg.deadline < per.start:
+        vi += f"; hạn này còn trước cả ngày bắt đầu kỳ {per} ({per.start.isoformat()})"
+        en += f"; it is even before the period {per} begins ({per.start.isoformat()})"
+    return [{"code": "deadline-already-past", "message": vi + ".", "message_en": en + "."}]
 
 
 def _take_in(
@@ -475,6 +501,7 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
             "period": str(cfg.period),
             "unit": cfg.unit,
             "deadline": cfg.deadline.isoformat() if cfg.deadline else None,
+            "warnings": deadline_warnings(cfg, ledger.first_run_at()),
             "complete": comp.complete,
             "by_parent": {p: Completeness.count(rows) for p, rows in comp.by_parent().items()},
             "chase_list": [s.to_dict() for s in comp.chase_list()],

@@ -292,6 +292,11 @@ class Ledger:
     def last_runs(self, n: int = 5) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (n,)).fetchall()]
 
+    def first_run_at(self) -> datetime | None:
+        """When the job's first run started (None before any run)."""
+        row = self.db.execute("SELECT started_at FROM runs ORDER BY id LIMIT 1").fetchone()
+        return local_time(row[0]) if row else None
+
     def start_run(self, when: datetime) -> int:
         with self.transaction():
             cur = self.db.execute("INSERT INTO runs (started_at) VALUES (?)", (when.isoformat(timespec="seconds"),))

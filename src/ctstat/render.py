@@ -164,8 +164,11 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
 
 
 def render_run(result: Any, console: Console, lang: Lang = "vi") -> None:
-    """What one scheduled run did: files taken in, where the period stands, the rollup."""
+    """What one scheduled run did: warnings about the job itself, files taken in, where the period stands, the
+    rollup."""
     vi = lang == "vi"
+    for w in result.warnings:
+        console.print(Text(f"⚠ {w['message'] if vi else w['message_en']}", style="bold yellow"))
     for f in result.validated:
         mark = Text("✓ ", style="green") if f.valid else Text("✗ ", style="red")
         line = Text.assemble(mark, f.path, f"  {f.unit or '?'} {f.unit_name or ''}")
@@ -199,6 +202,8 @@ def render_run(result: Any, console: Console, lang: Lang = "vi") -> None:
 
 def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> None:
     vi = lang == "vi"
+    for w in doc.get("warnings", ()):
+        console.print(Text(f"⚠ {w['message'] if vi else w['message_en']}", style="bold yellow"))
     deadline = (f" (hạn {doc['deadline']})" if vi else f" (deadline {doc['deadline']})") if doc["deadline"] else ""
     head = "Tình hình nộp báo cáo" if vi else "Submissions for"
     table = Table(title=f"{head} {doc['unit']} - {doc['period']}{deadline}")
