@@ -274,6 +274,62 @@ def test_no_configuration_says_where_it_looked(tmp_path: Path, monkeypatch: pyte
     assert res.exit_code == 2 and "period: bắt buộc phải có" in res.output
 
 
+def test_a_removed_inbox_file_is_said_with_what_it_did(cfg: JobConfig, catalogue: Catalogue) -> None:
+    """A file deleted from the inbox is named on screen (not 'no new or changed file'), with what it did: the
+    ward's earlier file is current again, or the ward has nothing left."""
+    from ctstat.render import make_consoles, render_run
+
+    def shown(result: object, lang: str = "vi") -> str:
+        console = make_consoles(no_color=True)[0]
+        with console.capture() as cap:
+            render_run(result, console, lang)  # type: ignore[arg-type]
+        return " ".join(cap.get().split())
+
+    arrive(cfg.inbox, "00301-thanh-tri.xlsx")
+    arrive(cfg.inbox, "00304-vinh-hung.xlsx")
+    run_job(cfg, catalogue, now=datetime(2025, 7, 5))
+    arrive(cfg.inbox, "00301-lan-2.xlsx", source=HM / "00301-thanh-tri.xlsx")  # the ward sends again
+    run_job(cfg, catalogue, now=datetime(2025, 7, 6))
+    arrive(cfg.inbox, "junk.xlsx", data=b"not a workbook")
+    run_job(cfg, catalogue, now=datetime(2025, 7, 7))
+
+    (cfg.inbox / "00301-lan-2.xlsx").unlink()  # the current one: the earlier file is current again
+    (cfg.inbox / "00304-vinh-hung.xlsx").unlink()  # the only one: the ward has nothing
+    (cfg.inbox / "junk.xlsx").unlink()
+    r = run_job(cfg, catalogue, now=datetime(2025, 7, 8))
+    assert r.validated == [] and {g.path for g in r.removed} == {
+        "00301-lan-2.xlsx",
+        "00304-vinh-hung.xlsx",
+        "junk.xlsx",
+    }
+    text = shown(r)
+    assert "Không có tệp mới hoặc thay đổi" not in text
+    assert (
+        "Tệp đã bị xóa khỏi hộp thư: 00301-lan-2.xlsx (00301 Phường Thanh Trì): báo cáo hiện hành của xã nay là "
+        "00301-thanh-tri.xlsx (hợp lệ)." in text
+    ), text
+    assert "00304-vinh-hung.xlsx (00304 Phường Vĩnh Hưng): xã nay không còn báo cáo nào (chưa nộp)." in text
+    assert "junk.xlsx: tệp không xác định được đơn vị; không ảnh hưởng số liệu." in text
+    assert "its current submission is now 00301-thanh-tri.xlsx (valid)" in shown(r, "en")
+    assert {g["path"]: g["now_current"] for g in r.to_dict()["removed"]} == {
+        "00301-lan-2.xlsx": "00301-thanh-tri.xlsx",
+        "00304-vinh-hung.xlsx": None,
+        "junk.xlsx": None,
+    }
+    was_current = {e["path"]: e["was_current"] for e in r.events if e["event"] == "file-removed"}
+    assert was_current == {"00301-lan-2.xlsx": True, "00304-vinh-hung.xlsx": True, "junk.xlsx": False}
+    # an older file that was not current: nothing changes, and it says so
+    arrive(cfg.inbox, "00301-lan-3.xlsx", source=HM / "00301-thanh-tri.xlsx")
+    run_job(cfg, catalogue, now=datetime(2025, 7, 9))
+    (cfg.inbox / "00301-thanh-tri.xlsx").unlink()
+    text = shown(run_job(cfg, catalogue, now=datetime(2025, 7, 10)))
+    assert (
+        "00301-thanh-tri.xlsx (00301 Phường Thanh Trì): không phải báo cáo hiện hành; vẫn dùng 00301-lan-3.xlsx" in text
+    )
+    assert "Không có tệp mới hoặc thay đổi" not in text
+    assert "Không có tệp mới hoặc thay đổi" in shown(run_job(cfg, catalogue, now=datetime(2025, 7, 11)))
+
+
 def test_a_deadline_already_past_when_the_job_starts_is_said(cfg: JobConfig, catalogue: Catalogue) -> None:
     """A mistyped year (2024 for 2025) makes every file late: the first run, every later run and status say so."""
     from ctstat.render import make_consoles, render_run, render_status
@@ -282,9 +338,10 @@ def test_a_deadline_already_past_when_the_job_starts_is_said(cfg: JobConfig, cat
     arrive(cfg.inbox, "00301-thanh-tri.xlsx")
     first = run_job(typo, catalogue, now=datetime(2025, 7, 5, 22, 0))
     assert [w["code"] for w in first.warnings] == ["deadline-already-past"]
-    assert "2024-07-15" in first.warnings[0]["message"] and "trước cả ngày bắt đầu kỳ 2025-H1" in first.warnings[0][
-        "message"
-    ]
+    assert (
+        "2024-07-15" in first.warnings[0]["message"]
+        and "trước cả ngày bắt đầu kỳ 2025-H1" in first.warnings[0]["message"]
+    )
     assert any(e["event"] == "deadline-already-past" for e in first.events)
     console = make_consoles(no_color=True)[0]
     with console.capture() as cap:

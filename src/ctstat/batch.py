@@ -50,7 +50,11 @@ class EventLog:
             path.parent.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, event: str, **fields: Any) -> None:
-        rec = {"ts": datetime.now().astimezone().isoformat(timespec="seconds"), "event": event, **fields}  # with its offset
+        rec = {
+            "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "event": event,
+            **fields,
+        }  # with its offset
         self.events.append(rec)
         if self.path is not None:
             with self.path.open("a", encoding="utf-8") as fh:
@@ -107,9 +111,35 @@ def job_lock(out: Path, wait: float = 0.0) -> Iterator[None]:
 
 
 @dataclass
+class Removed:
+    """An inbox file gone since the last run, and what that did to its ward: the ward's current submission now
+    (inbox path and validity), or none (the ward has no submission left)."""
+
+    path: str  #: relative to the inbox
+    unit: str | None
+    unit_name: str | None
+    period: str | None
+    was_current: bool  #: it was its ward's current submission
+    now_current: str | None = None
+    now_valid: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "unit": self.unit,
+            "unit_name": self.unit_name,
+            "period": self.period,
+            "was_current": self.was_current,
+            "now_current": self.now_current,
+            "now_valid": self.now_valid,
+        }
+
+
+@dataclass
 class RunResult:
     config: JobConfig
     validated: list[FileReport] = field(default_factory=list)
+    removed: list[Removed] = field(default_factory=list)  #: inbox files gone since the last run
     completeness: Completeness = field(default_factory=Completeness)
     unattributed: list[Row] = field(default_factory=list)
     rollup: RollupResult | None = None
@@ -132,6 +162,7 @@ class RunResult:
             "period": str(self.config.period),
             "unit": self.config.unit,
             "validated": [f.to_dict() for f in self.validated],
+            "removed": [r.to_dict() for r in self.removed],
             "completeness": counts,
             "unattributed": [{"path": r.path, "problem": r.first_problem()} for r in self.unattributed],
             "warnings": self.warnings,
@@ -224,13 +255,21 @@ def _take_in(
             continue  # unchanged, and judged under this catalogue: not even read
         changed.append(Arrival(f, rel, st, row))
     gone = [row for rel, row in known.items() if rel not in seen]
+    latest: dict[tuple[str | None, str], Row] = {}  # each ward's current submission before this run
+    for row in known.values():
+        if row.unit is not None:
+            mine = latest.get((row.period, row.unit))
+            if mine is None or (row.received_at, row.id) > (mine.received_at, mine.id):
+                latest[(row.period, row.unit)] = row
     changed.sort(key=lambda a: (a.st.st_mtime_ns, a.rel))  # within a run, the later file is the resubmission
     judged = judge_arrivals(cfg, catalogue, changed)
     annotated = mark_up(cfg, catalogue, judged)
     with ledger.transaction():
         for row in gone:
             ledger.mark_removed(row.id, now)
-            log("file-removed", path=row.path, unit=row.unit)
+            was_current = row.unit is not None and latest.get((row.period, row.unit)) is row
+            log("file-removed", path=row.path, unit=row.unit, was_current=was_current)
+            result.removed.append(Removed(row.path, row.unit, row.unit_name, row.period, was_current))
         record(ledger, log, now, catalogue, judged, annotated)
     result.validated = judged.report.files
 
@@ -412,6 +451,10 @@ def _maybe_rollup(
     h = load_units(cfg.vintage)
     rows = ledger.claims(str(cfg.period))  # read once: every submission of the period still in the inbox
     claims = _claims(cfg, catalogue, rows)
+    for gone in result.removed:  # what each removal did: the ward's current submission now, if any
+        now_current = claims.get(gone.unit or "", [])[-1:] if gone.period == str(cfg.period) else []
+        for c in now_current:
+            gone.now_current, gone.now_valid = Path(c.path).relative_to(cfg.inbox).as_posix(), c.valid
     statuses = _statuses(cfg, claims, h)
     result.completeness = Completeness(statuses)
     result.unattributed = ledger.unattributed()

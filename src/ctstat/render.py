@@ -178,7 +178,9 @@ def render_run(result: Any, console: Console, lang: Lang = "vi") -> None:
             counts = f"{count(f.errors, 'errors', lang)}, {count(f.warnings, 'warnings', lang)}"
             line.append(f"  ({counts}; {where}{first.code})", style="dim")
         console.print(line)
-    if not result.validated:
+    for gone in result.removed:
+        console.print(Text(_removed_line(gone, str(result.config.period), vi), style="yellow"))
+    if not result.validated and not result.removed:
         console.print("Không có tệp mới hoặc thay đổi." if vi else "No new or changed file.")
     c = result.completeness.count(result.completeness.rows)
     console.print(f"{result.config.unit} {result.config.period}: {completeness_line(c, lang)}.")
@@ -198,6 +200,33 @@ def render_run(result: Any, console: Console, lang: Lang = "vi") -> None:
     if result.rollup is not None:
         for p in result.rollup.outputs:
             console.print(f"  {printable(str(p))}")
+
+
+def _removed_line(gone: Any, period: str, vi: bool) -> str:
+    """'Tệp đã bị xóa khỏi hộp thư: X (00301 Phường Thanh Trì): ...' and what that did to the ward."""
+    who = f" ({' '.join(filter(None, (gone.unit, gone.unit_name)))})" if gone.unit else ""
+    head = f"{'Tệp đã bị xóa khỏi hộp thư' if vi else 'File removed from the inbox'}: {printable(gone.path)}{who}"
+    if gone.unit is None:
+        what = ("tệp không xác định được đơn vị; không ảnh hưởng số liệu", "it named no unit; no data changes")
+    elif gone.period != period:
+        what = (f"tệp của kỳ {gone.period}, không thuộc kỳ này", f"a file of {gone.period}, not this period")
+    elif gone.now_current is None:
+        what = ("xã nay không còn báo cáo nào (chưa nộp)", "the commune now has no submission (missing)")
+    else:
+        valid = ("hợp lệ", "valid") if gone.now_valid else ("không hợp lệ", "invalid")
+        current = printable(gone.now_current)
+        what = (
+            (
+                f"báo cáo hiện hành của xã nay là {current} ({valid[0]})",
+                f"its current submission is now {current} ({valid[1]})",
+            )
+            if gone.was_current
+            else (
+                f"không phải báo cáo hiện hành; vẫn dùng {current} ({valid[0]})",
+                f"not the current submission; {current} ({valid[1]}) still is",
+            )
+        )
+    return f"{head}: {what[0] if vi else what[1]}."
 
 
 def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> None:

@@ -68,7 +68,7 @@ def expected_units(cfg: JobConfig) -> list[tuple[str, str]]:
 
 def issue_tokens(cfg: JobConfig, out: Path, rotate: Sequence[str] = (), now: datetime | None = None) -> list[Issued]:
     """Issue tokens to every expected unit that has none (and replace those of `rotate`; 'all' = every unit), write
-    them to `out` (CSV unit,name,token, UTF-8 with a BOM, readable by its owner only) and store their hashes. `out` must not exist:
+    them to `out` (CSV unit,name,token, readable by its owner only) and store their hashes. `out` must not exist:
     the tokens already handed out stay valid, and a list of them is never written over."""
     if out.exists() or out.is_symlink():
         raise UsageError(
