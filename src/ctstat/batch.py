@@ -24,7 +24,7 @@ from ctstat.keys import split_key
 from ctstat.layout import form_layout
 from ctstat.ledger import Judged, Ledger, Row, local_time
 from ctstat.pipeline import RollupInputs, RollupOptions, RollupResult, _find_unit, read_checked, rollup_collected
-from ctstat.plan import Claim, unit_statuses
+from ctstat.plan import Claim, parent_statuses, unit_statuses
 from ctstat.report import FileReport, Report
 from ctstat.rollup import Completeness, UnitStatus
 from ctstat.units import Hierarchy, Unit, load_units
@@ -422,6 +422,13 @@ def _statuses(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) -> l
     return unit_statuses(h, h.communes_under(_area(cfg, h)), claims, cfg.deadline, latest_wins=True)
 
 
+def _completeness(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) -> Completeness:
+    """Each expected ward's status; above the district level, each district's too (the job takes in ward files
+    only: a district is missing when none of its wards has sent anything)."""
+    statuses = _statuses(cfg, claims, h)
+    return Completeness(statuses, parent_statuses(h, _area(cfg, h), statuses, claims))
+
+
 def _inputs_from_ledger(
     catalogue: Catalogue, ledger: Ledger, current: dict[str, Row], claims: dict[str, list[Claim]]
 ) -> RollupInputs:
@@ -455,8 +462,8 @@ def _maybe_rollup(
         now_current = claims.get(gone.unit or "", [])[-1:] if gone.period == str(cfg.period) else []
         for c in now_current:
             gone.now_current, gone.now_valid = Path(c.path).relative_to(cfg.inbox).as_posix(), c.valid
-    statuses = _statuses(cfg, claims, h)
-    result.completeness = Completeness(statuses)
+    result.completeness = _completeness(cfg, claims, h)
+    statuses = result.completeness.rows
     result.unattributed = ledger.unattributed()
     result.past_deadline = cfg.deadline is not None and now.date() >= cfg.deadline
     complete = result.completeness.complete
@@ -520,8 +527,8 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
     try:
         h = load_units(cfg.vintage)
         claims = _claims(cfg, catalogue, ledger.claims(str(cfg.period)))
-        statuses = _statuses(cfg, claims, h)
-        comp = Completeness(statuses)
+        comp = _completeness(cfg, claims, h)
+        statuses = comp.rows
         every = ledger.history(str(cfg.period))  # one query, removed files included
         history: dict[str, list[dict[str, Any]]] = {}
         for s in statuses:
@@ -547,6 +554,7 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
             "warnings": deadline_warnings(cfg, ledger.first_run_at()),
             "complete": comp.complete,
             "by_parent": {p: Completeness.count(rows) for p, rows in comp.by_parent().items()},
+            "chase_parents": [p.to_dict() for p in comp.chase_parents()],
             "chase_list": [s.to_dict() for s in comp.chase_list()],
             "late": [s.code for s in statuses if s.late],
             "unattributed": [

@@ -11,6 +11,7 @@ from rich.text import Text
 from ctstat.catalogue import Catalogue
 from ctstat.messages import printable
 from ctstat.report import Lang, Report, Severity
+from ctstat.rollup import WHOLE
 from ctstat.vocab import COUNTS, basis_label, completeness_line, count_label, status_label
 
 WORDS = {
@@ -113,8 +114,16 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
     if bad:
         render_report(type(result.report)(files=bad), console, lang)
     chase = result.completeness.chase_list()
+    parents = [p.to_dict() for p in result.completeness.chase_parents()]
+    if parents:  # above the district level: the districts first, then the communes that differ within one
+        render_parents(parents, console, lang)
+        shown = {s.code for p in result.completeness.chase_parents() if not p.whole for s in p.chase()}
+        chase = [s for s in chase if s.code in shown]
     if chase:
-        table = Table(title=("Danh sách cần đôn đốc" if vi else "Chase list"), show_lines=False)
+        title = (
+            ("Chi tiết theo xã, phường", "Detail by commune") if parents else ("Danh sách cần đôn đốc", "Chase list")
+        )
+        table = Table(title=title[0] if vi else title[1], show_lines=False)
         for col in (
             ("Cấp trên", "Parent"),
             ("Mã", "Code"),
@@ -135,6 +144,11 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
         console.print(table)
     counts = result.completeness.count(result.completeness.rows)
     head = f"{result.unit.code} {result.unit.name}, {result.period}"
+    if parents:
+        n = len(result.completeness.parents)
+        level = parents[0]["level"]
+        head_vi, head_en = ("quận, huyện", "districts") if level == "district" else ("tỉnh, thành phố", "provinces")
+        head += f" ({len(parents)}/{n} {head_vi} cần đôn đốc)" if vi else f" ({len(parents)}/{n} {head_en} to chase)"
     if result.refused:
         console.print(
             Text(
@@ -202,6 +216,32 @@ def render_run(result: Any, console: Console, lang: Lang = "vi") -> None:
             console.print(f"  {printable(str(p))}")
 
 
+def render_parents(parents: list[dict[str, Any]], console: Console, lang: Lang = "vi") -> None:
+    """Above the district level, the chase list's first table: each district to call (its workbook missing,
+    edited, partial), how many of its communes have valid figures, and what to do."""
+    vi = lang == "vi"
+    district = parents[0]["level"] == "district"
+    title = "Danh sách cần đôn đốc: " + ("quận, huyện" if district else "tỉnh, thành phố")
+    table = Table(title=title if vi else f"Chase list: {'districts' if district else 'provinces'}")
+    heads = (
+        ("Mã", "Quận, huyện" if district else "Tỉnh, thành phố", "Tình trạng", "Xã hợp lệ", "Việc cần làm")
+        if vi
+        else ("Code", "District" if district else "Province", "Status", "Communes valid", "What to do")
+    )
+    for col in heads:
+        table.add_column(col, overflow="fold", justify="right" if col in ("Xã hợp lệ", "Communes valid") else "left")
+    for p in parents:
+        c = p["counts"]
+        table.add_row(
+            p["unit"],
+            p["name"],
+            status_label(p["status"], lang, lower=True),
+            f"{c['valid']}/{c['expected']}",
+            printable(p["problem"] if vi else p["problem_en"]),
+        )
+    console.print(table)
+
+
 def _removed_line(gone: Any, period: str, vi: bool) -> str:
     """'Tệp đã bị xóa khỏi hộp thư: X (00301 Phường Thanh Trì): ...' and what that did to the ward."""
     who = f" ({' '.join(filter(None, (gone.unit, gone.unit_name)))})" if gone.unit else ""
@@ -243,8 +283,17 @@ def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> N
     for parent, counts in doc["by_parent"].items():
         table.add_row(parent, *(str(counts[c]) for c in cols))
     console.print(table)
-    if doc["chase_list"]:
-        chase = Table(title="Danh sách cần đôn đốc" if vi else "Chase list")
+    parents = doc.get("chase_parents") or []
+    detail = doc["chase_list"]
+    if parents:  # above the district level: the districts first, then the communes that differ within one
+        render_parents(parents, console, lang)
+        whole = {c["unit"] for p in parents if p["status"] in WHOLE for c in p["communes"]}
+        detail = [s for s in detail if s["unit"] not in whole]
+    if detail:
+        title = (
+            ("Chi tiết theo xã, phường", "Detail by commune") if parents else ("Danh sách cần đôn đốc", "Chase list")
+        )
+        chase = Table(title=title[0] if vi else title[1])
         heads = (
             ("Mã", "Xã, phường", "Tình trạng", "Vấn đề gần nhất")
             if vi
@@ -252,7 +301,7 @@ def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> N
         )
         for col in heads:
             chase.add_column(col, overflow="fold")
-        for s in doc["chase_list"]:
+        for s in detail:
             late = (" (muộn)" if vi else " (late)") if s["late"] else ""
             chase.add_row(
                 s["unit"], s["name"], status_label(s["status"], lang, lower=True) + late, printable(s["problem"])
