@@ -402,3 +402,20 @@ def test_a_city_job_chases_a_silent_district_as_one_line(catalogue: Catalogue, d
         render_status(doc, console, "vi")
     text = cap.get()
     assert "Danh sách cần đôn đốc: quận, huyện" in text and not any(code in text for code in lien_chieu)
+
+
+def test_a_district_sent_twice_or_with_a_ward_file_is_one_duplicate_line(
+    catalogue: Catalogue, da_nang: Path, tmp_path: Path
+) -> None:
+    one = rollup_paths([da_nang], "2025-H1", tmp_path / "districts", catalogue=catalogue)
+    books = [p for p in one.outputs if "_48_" not in p.name]
+    lien_chieu = next(p for p in books if "_490_" in p.name)
+    copy = tmp_path / "copy" / f"ban-sao-{lien_chieu.name}"
+    copy.parent.mkdir()
+    shutil.copy(lien_chieu, copy)
+    ward = sorted(da_nang.rglob("20206-*.xlsx"))[0]  # a ward of Thanh Khê (491), also in its district's workbook
+    result = rollup_paths([*books, copy, ward], "2025-H1", tmp_path / "city", unit="48", catalogue=catalogue)
+    parents = {p.code: p for p in result.completeness.chase_parents()}
+    assert {c: p.status for c, p in parents.items()} == {"490": "duplicate", "491": "duplicate"}
+    assert len(parents["490"].files) == 2 and f"ban-sao-{lien_chieu.name}" in parents["490"].problem
+    assert "1/6 xã, phường chưa có số liệu hợp lệ" in parents["491"].problem and ward.name in parents["491"].problem

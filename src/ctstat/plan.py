@@ -152,7 +152,7 @@ def parent_statuses(
             en += f" Ask {name} for the right workbook ({lacking[1]})."
         elif len(mine) > 1 or counts["duplicate"]:
             status = "duplicate"
-            names = ", ".join(Path(f).name for f in files)
+            names = ", ".join(sorted({Path(f).name for s in rows if s.status == "duplicate" for f in s.files} or files))
             vi = f"{lacking[0]}: số liệu của {counts['duplicate']} xã có ở nhiều tệp ({names}); giữ lại một tệp."
             en = f"{lacking[1]}: {counts['duplicate']} communes are in several files ({names}); keep one."
         else:
