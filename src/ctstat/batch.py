@@ -50,11 +50,8 @@ class EventLog:
             path.parent.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, event: str, **fields: Any) -> None:
-        rec = {
-            "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
-            "event": event,
-            **fields,
-        }  # with its offset
+        ts = datetime.now().astimezone().isoformat(timespec="seconds")  # ISO 8601 with the UTC offset
+        rec = {"ts": ts, "event": event, **fields}
         self.events.append(rec)
         if self.path is not None:
             with self.path.open("a", encoding="utf-8") as fh:

@@ -16,7 +16,7 @@ from ctstat.form import Styles, print_setup, protect, signature, write_form_shee
 from ctstat.keys import TOTAL, cell_key
 from ctstat.layout import ROLLUP_MARK, form_layout
 from ctstat.plan import RollupSheetData
-from ctstat.rollup import Completeness, UnitStatus
+from ctstat.rollup import Completeness, ParentStatus, UnitStatus
 from ctstat.rollupbook import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.vocab import basis_label, completeness_line, status_label
 
@@ -373,22 +373,27 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
             ws.write(r, i, h, st.head)
         r += 1
         for n, s in enumerate(rows, 1):
-            ws.write(r, 0, n, st.cell_center)
-            ws.write_string(r, 1, s.code, st.cell_center)
-            ws.write(r, 2, s.name, st.cell)
-            ws.write(r, 3, status_label(s.status), st.cell_center)
-            ws.write(r, 4, "Muộn" if s.late else "", st.cell_center)
-            files = "; ".join(Path(f).name for f in s.files)
-            ws.write(r, 5, files, st.cell)
-            ws.write(r, 6, s.problem, st.cell)
-            # as tall as its wrapped texts (file names break at their dashes, before the column is full)
-            tall = [h for h in (row_height(files, 40 * 0.8), row_height(s.problem, 70)) if h is not None]
-            if tall:
-                ws.set_row(r, max(tall))
+            _status_row(ws, st, r, [n, s.code, s.name, status_label(s.status), "Muộn" if s.late else ""], s)
             r += 1
         r += 1
     protect(ws)
     print_setup(ws, last + 1)
+
+
+def _status_row(ws: Any, st: Styles, r: int, first: list[Any], unit: UnitStatus | ParentStatus) -> None:
+    """One row of the completeness sheet: number, code, name, status, a fifth column, the files, the problem."""
+    ws.write(r, 0, first[0], st.cell_center)
+    ws.write_string(r, 1, first[1], st.cell_center)
+    ws.write(r, 2, first[2], st.cell)
+    ws.write(r, 3, first[3], st.cell_center)
+    ws.write(r, 4, first[4], st.cell_center)
+    files = "; ".join(Path(f).name for f in unit.files)
+    ws.write(r, 5, files, st.cell)
+    ws.write(r, 6, unit.problem, st.cell)
+    # as tall as its wrapped texts (file names break at their dashes, before the column is full)
+    tall = [h for h in (row_height(files, 40 * 0.8), row_height(unit.problem, 70)) if h is not None]
+    if tall:
+        ws.set_row(r, max(tall))
 
 
 def _parents_table(ws: Any, st: Styles, d: RollupSheetData, r: int) -> int:
@@ -405,17 +410,7 @@ def _parents_table(ws: Any, st: Styles, d: RollupSheetData, r: int) -> int:
     r += 1
     for n, p in enumerate(d.parents, 1):
         c = Completeness.count(p.communes)
-        files = "; ".join(Path(f).name for f in p.files)
-        ws.write(r, 0, n, st.cell_center)
-        ws.write_string(r, 1, p.code, st.cell_center)
-        ws.write(r, 2, p.name, st.cell)
-        ws.write(r, 3, status_label(p.status), st.cell_center)
-        ws.write(r, 4, f"{c['valid']}/{c['expected']}", st.cell_center)
-        ws.write(r, 5, files, st.cell)
-        ws.write(r, 6, p.problem, st.cell)
-        tall = [h for h in (row_height(files, 40 * 0.8), row_height(p.problem, 70)) if h is not None]
-        if tall:
-            ws.set_row(r, max(tall))
+        _status_row(ws, st, r, [n, p.code, p.name, status_label(p.status), f"{c['valid']}/{c['expected']}"], p)
         r += 1
     ws.merge_range(r, 0, r, last, "Chi tiết theo xã, phường:", st.italic)
     return r + 2
