@@ -78,7 +78,8 @@ def inbox_files(cfg: JobConfig) -> list[Path]:
 
 def test_tokens_one_per_expected_ward_and_the_district_only_hashes_kept(site: Site, tmp_path: Path) -> None:
     out = tmp_path / "tokens.csv"
-    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfunit,name,token\n")  # the BOM: Excel reads it as UTF-8
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert [r["unit"] for r in rows][:2] == ["008", WARD] and len(rows) == 15  # the district and its 14 wards
     assert rows[1]["name"] == "Phường Thanh Trì"
     assert all(token_unit(r["token"]) == r["unit"] for r in rows)
@@ -121,6 +122,16 @@ def test_nothing_without_a_token(site: Site) -> None:
         r = c.get(path, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/?tb=het-phien", path
     assert inbox_files(site.cfg) == [] and site.ledger().uploads() == []
+
+
+def test_the_access_log_times_carry_their_offset(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    import json
+    from datetime import datetime
+
+    with caplog.at_level("INFO", logger="ctstat.access"):
+        assert site.client.get("/api/v1/status").status_code == 401
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ctstat.access"]
+    assert line["event"] == "http" and datetime.fromisoformat(line["ts"]).utcoffset() is not None, line
 
 
 def test_a_valid_upload_is_taken_in_once_under_a_server_name(site: Site) -> None:

@@ -24,9 +24,9 @@ from ctstat.errors import UsageError
 from ctstat.inputs import find_files
 from ctstat.keys import split_key
 from ctstat.layout import form_layout
-from ctstat.ledger import Judged, Ledger, Row
+from ctstat.ledger import Judged, Ledger, Row, local_time
 from ctstat.pipeline import RollupInputs, RollupOptions, RollupResult, _find_unit, read_checked, rollup_collected
-from ctstat.plan import Claim, unit_statuses
+from ctstat.plan import Claim, parent_statuses, unit_statuses
 from ctstat.report import FileReport, Report, Said
 from ctstat.rollup import Completeness, UnitStatus
 from ctstat.units import Hierarchy, Unit, load_units
@@ -56,7 +56,8 @@ class EventLog:
             path.parent.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, event: str, **fields: Any) -> None:
-        rec = {"ts": datetime.now().isoformat(timespec="seconds"), "event": event, **fields}
+        ts = datetime.now().astimezone().isoformat(timespec="seconds")  # ISO 8601 with the UTC offset
+        rec = {"ts": ts, "event": event, **fields}
         self.events.append(rec)
         if self.path is not None:
             with self.path.open("a", encoding="utf-8") as fh:
@@ -113,9 +114,35 @@ def job_lock(out: Path, wait: float = 0.0) -> Iterator[None]:
 
 
 @dataclass
+class Removed:
+    """An inbox file gone since the last run, and what that did to its ward: the ward's current submission now
+    (inbox path and validity), or none (the ward has no submission left)."""
+
+    path: str  #: relative to the inbox
+    unit: str | None
+    unit_name: str | None
+    period: str | None
+    was_current: bool  #: it was its ward's current submission
+    now_current: str | None = None
+    now_valid: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "unit": self.unit,
+            "unit_name": self.unit_name,
+            "period": self.period,
+            "was_current": self.was_current,
+            "now_current": self.now_current,
+            "now_valid": self.now_valid,
+        }
+
+
+@dataclass
 class RunResult:
     config: JobConfig
     validated: list[FileReport] = field(default_factory=list)
+    removed: list[Removed] = field(default_factory=list)  #: inbox files gone since the last run
     completeness: Completeness = field(default_factory=Completeness)
     unattributed: list[Row] = field(default_factory=list)
     rollup: RollupResult | None = None
@@ -124,6 +151,8 @@ class RunResult:
     stale_rollup: dict[str, Any] | None = None
     past_deadline: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: what the IT officer must know about the job itself: {"code", "message" (Vietnamese), "message_en"}
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -138,8 +167,10 @@ class RunResult:
             "period": str(self.config.period),
             "unit": self.config.unit,
             "validated": [f.to_dict() for f in self.validated],
+            "removed": [r.to_dict() for r in self.removed],
             "completeness": counts,
             "unattributed": [{"path": r.path, "problem": r.first_problem()} for r in self.unattributed],
+            "warnings": self.warnings,
             "rollup": self.rollup_state,
             "outputs": self.rollup.manifest.get("outputs", []) if self.rollup else [],
             "stale_rollup": self.stale_rollup,
@@ -169,6 +200,9 @@ def run_job(cfg: JobConfig, catalogue: Catalogue | None = None, now: datetime | 
         try:
             run_id = ledger.start_run(now)
             log("run-start", period=str(cfg.period), unit=cfg.unit, inbox=str(cfg.inbox))
+            result.warnings = deadline_warnings(cfg, ledger.first_run_at())
+            for w in result.warnings:
+                log(w["code"], deadline=str(cfg.deadline), message=w["message_en"])
             _take_in(cfg, catalogue, ledger, log, now, result)
             _maybe_rollup(cfg, catalogue, ledger, log, now, result)
             outcome = {0: "ok", 1: "problems"}[result.exit_code]
@@ -178,6 +212,26 @@ def run_job(cfg: JobConfig, catalogue: Catalogue | None = None, now: datetime | 
             ledger.close()
         result.events = log.events
     return result
+
+
+def deadline_warnings(cfg: JobConfig, first_run: datetime | None) -> list[dict[str, str]]:
+    """A deadline already past when the job started (its first run) makes every file late: most likely a typo (the
+    year), so every run and status says so."""
+    if cfg.deadline is None or first_run is None or cfg.deadline >= first_run.date():
+        return []
+    started, due, per = first_run.date().isoformat(), cfg.deadline.isoformat(), cfg.period
+    vi = (
+        f"Hạn nộp {due} đã qua trước lần chạy đầu tiên của công việc này ({started}): mọi tệp đều bị tính là nộp "
+        f"muộn. Kiểm tra lại 'deadline' trong cấu hình (gõ nhầm năm?)"
+    )
+    en = (
+        f"The deadline {due} had already passed at this job's first run ({started}): every file is marked late. "
+        f"Check 'deadline' in the configuration (a mistyped year?)"
+    )
+    if cfg.deadline < per.start:
+        vi += f"; hạn này còn trước cả ngày bắt đầu kỳ {per} ({per.start.isoformat()})"
+        en += f"; it is even before the period {per} begins ({per.start.isoformat()})"
+    return [{"code": "deadline-already-past", "message": vi + ".", "message_en": en + "."}]
 
 
 def _take_in(
@@ -207,13 +261,21 @@ def _take_in(
             continue  # unchanged, and judged under this catalogue: not even read
         changed.append(Arrival(f, rel, st, row))
     gone = [row for rel, row in known.items() if rel not in seen]
+    latest: dict[tuple[str | None, str], Row] = {}  # each ward's current submission before this run
+    for row in known.values():
+        if row.unit is not None:
+            mine = latest.get((row.period, row.unit))
+            if mine is None or (row.received_at, row.id) > (mine.received_at, mine.id):
+                latest[(row.period, row.unit)] = row
     changed.sort(key=lambda a: (a.st.st_mtime_ns, a.rel))  # within a run, the later file is the resubmission
     judged = judge_arrivals(cfg, catalogue, changed)
     annotated = mark_up(cfg, catalogue, judged)
     with ledger.transaction():
         for row in gone:
             ledger.mark_removed(row.id, now)
-            log("file-removed", path=row.path, unit=row.unit)
+            was_current = row.unit is not None and latest.get((row.period, row.unit)) is row
+            log("file-removed", path=row.path, unit=row.unit, was_current=was_current)
+            result.removed.append(Removed(row.path, row.unit, row.unit_name, row.period, was_current))
         record(ledger, log, now, catalogue, judged, annotated)
     result.validated = judged.report.files
 
@@ -369,6 +431,13 @@ def _statuses(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) -> l
     return unit_statuses(h, h.communes_under(_area(cfg, h)), claims, cfg.deadline, latest_wins=True)
 
 
+def _completeness(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) -> Completeness:
+    """Each expected ward's status; above the district level, each district's too (the job takes in ward files
+    only: a district is missing when none of its wards has sent anything)."""
+    statuses = _statuses(cfg, claims, h)
+    return Completeness(statuses, parent_statuses(h, _area(cfg, h), statuses, claims))
+
+
 def _inputs_from_ledger(
     catalogue: Catalogue, ledger: Ledger, current: dict[str, Row], claims: dict[str, list[Claim]]
 ) -> RollupInputs:
@@ -398,8 +467,12 @@ def _maybe_rollup(
     h = load_units(cfg.vintage)
     rows = ledger.claims(str(cfg.period))  # read once: every submission of the period still in the inbox
     claims = _claims(cfg, catalogue, rows)
-    statuses = _statuses(cfg, claims, h)
-    result.completeness = Completeness(statuses)
+    for gone in result.removed:  # what each removal did: the ward's current submission now, if any
+        now_current = claims.get(gone.unit or "", [])[-1:] if gone.period == str(cfg.period) else []
+        for c in now_current:
+            gone.now_current, gone.now_valid = Path(c.path).relative_to(cfg.inbox).as_posix(), c.valid
+    result.completeness = _completeness(cfg, claims, h)
+    statuses = result.completeness.rows
     result.unattributed = ledger.unattributed()
     result.past_deadline = cfg.deadline is not None and now.date() >= cfg.deadline
     complete = result.completeness.complete
@@ -575,8 +648,8 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
         h = load_units(cfg.vintage)
         rows_now = ledger.claims(str(cfg.period))
         claims = _claims(cfg, catalogue, rows_now)
-        statuses = _statuses(cfg, claims, h)
-        comp = Completeness(statuses)
+        comp = _completeness(cfg, claims, h)
+        statuses = comp.rows
         every = ledger.history(str(cfg.period))  # one query, removed files included
         history: dict[str, list[dict[str, Any]]] = {}
         for s in statuses:
@@ -599,8 +672,10 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
             "period": str(cfg.period),
             "unit": cfg.unit,
             "deadline": cfg.deadline.isoformat() if cfg.deadline else None,
+            "warnings": deadline_warnings(cfg, ledger.first_run_at()),
             "complete": comp.complete,
             "by_parent": {p: Completeness.count(rows) for p, rows in comp.by_parent().items()},
+            "chase_parents": [p.to_dict() for p in comp.chase_parents()],
             "chase_list": [s.to_dict() for s in comp.chase_list()],
             "late": [s.code for s in statuses if s.late],
             "unattributed": [
@@ -610,7 +685,10 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
             "resubmissions": history,
             "rollup_outputs": json.loads(ledger.get_meta("rollup_outputs") or "[]"),
             "rollup": last_rollup(cfg, catalogue, ledger, rows_now, statuses),
-            "last_runs": ledger.last_runs(),
+            "last_runs": [
+                {k: local_time(v).isoformat() if k.endswith("_at") and v else v for k, v in run.items()}
+                for run in ledger.last_runs()
+            ],
         }
     finally:
         ledger.close()

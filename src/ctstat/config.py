@@ -44,6 +44,20 @@ def _bad(where: str, key: str, why: str, vi: str) -> UsageError:
     return UsageError(f"{where}: {key}: {why}", message_vi=f"{where}: {key}: {vi}")
 
 
+def _no_config(folder: Path, missing: list[str], accepted: set[str]) -> UsageError:
+    """No ctstat.toml was given or found, and the flags do not say everything: where ctstat looked, and how to
+    give the settings (the flags only for a command that takes them)."""
+    en = f"no configuration: no {CONFIG_NAME} in the current folder ({folder}) and no --config given. "
+    vi = f"không tìm thấy cấu hình: thư mục hiện tại ({folder}) không có tệp {CONFIG_NAME} và không có --config. "
+    en += f"Give the file with --config /path/to/{CONFIG_NAME}, or run in the folder that holds it"
+    vi += f"Chỉ ra tệp bằng --config /đường/dẫn/{CONFIG_NAME}, hoặc chạy lệnh trong thư mục có tệp đó"
+    if set(missing) <= accepted:
+        flags = ", ".join(f"--{key}" for key in missing)
+        en += f", or give {flags}"
+        vi += f", hoặc cho {flags}"
+    return UsageError(en + ".", message_vi=vi + ".")
+
+
 def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
     """Read ctstat.toml (from `path`, else the current folder if it has one) and apply `flags` (None = unset).
 
@@ -76,7 +90,10 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
     given = {k: v for k, v in flags.items() if v is not None}
     from_file = set(raw) - set(given)
     raw.update(given)
-    for key in ("period", "unit", "inbox", "out"):
+    required = ("period", "unit", "inbox", "out")
+    if path is None and any(key not in raw for key in required):
+        raise _no_config(Path.cwd(), [key for key in required if key not in raw], set(flags))
+    for key in required:
         if key not in raw:
             raise _bad(
                 where,

@@ -292,6 +292,11 @@ class Ledger:
     def last_runs(self, n: int = 5) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (n,)).fetchall()]
 
+    def first_run_at(self) -> datetime | None:
+        """When the job's first run started (None before any run)."""
+        row = self.db.execute("SELECT started_at FROM runs ORDER BY id LIMIT 1").fetchone()
+        return local_time(row[0]) if row else None
+
     def start_run(self, when: datetime) -> int:
         with self.transaction():
             cur = self.db.execute("INSERT INTO runs (started_at) VALUES (?)", (when.isoformat(timespec="seconds"),))
@@ -389,13 +394,20 @@ def report_record(rep: FileReport) -> dict[str, Any]:
     }
 
 
+def local_time(text: str) -> datetime:
+    """A time read from the ledger, with its offset. Times are stored as they always were, in the machine's local
+    time without an offset (older ctstat reads them); one stored with an offset keeps it."""
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo is not None else when.astimezone()
+
+
 def report_from_record(rec: dict[str, Any]) -> FileReport:
     return FileReport(**{**rec, "issues": [Issue.from_record(i) for i in rec.get("issues", [])]})
 
 
 def _upload(r: sqlite3.Row) -> Upload:
     return Upload(
-        at=datetime.fromisoformat(r["at"]),
+        at=local_time(r["at"]),
         sender=r["sender"],
         client_name=r["client_name"] or "",
         size=int(r["size"]),
@@ -470,7 +482,7 @@ def _row(r: sqlite3.Row) -> Row:
         sha256=r["sha256"],
         size=r["size"],
         mtime_ns=r["mtime_ns"],
-        received_at=datetime.fromisoformat(r["received_at"]),
+        received_at=local_time(r["received_at"]),
         unit=r["unit"],
         unit_name=r["unit_name"],
         period=r["period"],

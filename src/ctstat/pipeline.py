@@ -310,9 +310,10 @@ class RollupResult:
 
 
 def _received(path: str) -> datetime | None:
-    """When a file given to `rollup` was received: its modification time (None if it is gone)."""
+    """When a file given to `rollup` was received: its modification time, local with its offset (None if it is
+    gone)."""
     try:
-        return datetime.fromtimestamp(os.stat(path).st_mtime)
+        return datetime.fromtimestamp(os.stat(path).st_mtime).astimezone()
     except OSError:
         return None
 
@@ -424,7 +425,7 @@ def rollup_collected(
 ) -> RollupResult:
     """The rollup proper, from inputs already validated (by `collect_inputs`, or from the ledger): plan, then
     write the set of workbooks and its manifest aside and publish them together."""
-    from ctstat.plan import plan_sheets, scope_issues, unit_statuses
+    from ctstat.plan import parent_statuses, plan_sheets, scope_issues, unit_statuses
     from ctstat.publish import staged
     from ctstat.rollup import Completeness
 
@@ -444,7 +445,8 @@ def rollup_collected(
     for rep, issue in scope_issues(collected.claims, h, target, {u.code for u in expected}):
         rep.issues.append(issue)
     statuses = unit_statuses(h, expected, collected.claims, opts.deadline, collected.latest_wins)
-    completeness = Completeness(statuses)
+    books = [rep for rep, kind in collected.inputs if kind == "rollup"]
+    completeness = Completeness(statuses, parent_statuses(h, target, statuses, collected.claims, books))
     result = RollupResult(collected.report, target, per, vintage, completeness, partial=not completeness.complete)
     valid_codes = [s.code for s in statuses if s.status == "valid"]
     if result.partial and not opts.allow_partial:
@@ -452,7 +454,7 @@ def rollup_collected(
         result.manifest = _manifest(result, catalogue, [], collected, valid_codes, {}, opts.generated_at)
         return result
     when = opts.generated_at or _data_as_of(collected, per)
-    sheets, top = plan_sheets(catalogue, h, target, per, statuses, collected, when, national)
+    sheets, top = plan_sheets(catalogue, h, target, per, statuses, collected, when, national, completeness.parents)
     out_dir = Path(out)
     with staged(out_dir) as stage:
         written = list(_write_all([(stage / name, data) for name, data in sheets], catalogue, opts.jobs))
@@ -547,6 +549,9 @@ def _manifest(
             for rep, kind in collected.inputs
         ],
         "completeness": {parent: ru.Completeness.count(rows) for parent, rows in by_parent.items()},
+        # above the district level: the districts to call first (workbook missing, edited, partial), each with
+        # its communes; then every commune without valid figures
+        "chase_parents": [p.to_dict() for p in result.completeness.chase_parents()],
         "chase_list": [s.to_dict() for s in result.completeness.chase_list()],
         "totals": {ind_id: num(frame["value"].iloc[0]) for ind_id, frame in top.items()},
     }

@@ -11,6 +11,7 @@ from rich.text import Text
 from ctstat.catalogue import Catalogue
 from ctstat.messages import printable
 from ctstat.report import Lang, Report, Severity, english
+from ctstat.rollup import WHOLE
 from ctstat.vocab import COUNTS, basis_label, completeness_line, count_label, rollup_note, status_label
 
 WORDS = {
@@ -112,8 +113,16 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
     if any(f.issues for f in result.report.files):  # the files with issues, and a summary of every file read
         render_report(result.report, console, lang, show_valid=False)
     chase = result.completeness.chase_list()
+    parents = [p.to_dict() for p in result.completeness.chase_parents()]
+    if parents:  # above the district level: the districts first, then the communes that differ within one
+        render_parents(parents, console, lang)
+        shown = {s.code for p in result.completeness.chase_parents() if not p.whole for s in p.chase()}
+        chase = [s for s in chase if s.code in shown]
     if chase:
-        table = Table(title=("Danh sách cần đôn đốc" if vi else "Chase list"), show_lines=False)
+        title = (
+            ("Chi tiết theo xã, phường", "Detail by commune") if parents else ("Danh sách cần đôn đốc", "Chase list")
+        )
+        table = Table(title=title[0] if vi else title[1], show_lines=False)
         for col in (
             ("Cấp trên", "Parent"),
             ("Mã", "Code"),
@@ -134,6 +143,11 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
         console.print(table)
     counts = result.completeness.count(result.completeness.rows)
     head = f"{result.unit.code} {result.unit.name}, {result.period}"
+    if parents:
+        n = len(result.completeness.parents)
+        level = parents[0]["level"]
+        head_vi, head_en = ("quận, huyện", "districts") if level == "district" else ("tỉnh, thành phố", "provinces")
+        head += f" ({len(parents)}/{n} {head_vi} cần đôn đốc)" if vi else f" ({len(parents)}/{n} {head_en} to chase)"
     if result.refused:
         console.print(
             Text(
@@ -163,8 +177,11 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
 
 
 def render_run(result: Any, console: Console, lang: Lang = "vi") -> None:
-    """What one scheduled run did: files taken in, where the period stands, the rollup."""
+    """What one scheduled run did: warnings about the job itself, files taken in, where the period stands, the
+    rollup."""
     vi = lang == "vi"
+    for w in result.warnings:
+        console.print(Text(f"⚠ {w['message'] if vi else w['message_en']}", style="bold yellow"))
     for f in result.validated:
         mark = Text("✓ ", style="green") if f.valid else Text("✗ ", style="red")
         line = Text.assemble(mark, f.path, f"  {f.unit or '?'} {f.unit_name or ''}")
@@ -174,7 +191,9 @@ def render_run(result: Any, console: Console, lang: Lang = "vi") -> None:
             counts = f"{count(f.errors, 'errors', lang)}, {count(f.warnings, 'warnings', lang)}"
             line.append(f"  ({counts}; {where}{first.code})", style="dim")
         console.print(line)
-    if not result.validated:
+    for gone in result.removed:
+        console.print(Text(_removed_line(gone, str(result.config.period), vi), style="yellow"))
+    if not result.validated and not result.removed:
         console.print("Không có tệp mới hoặc thay đổi." if vi else "No new or changed file.")
     c = result.completeness.count(result.completeness.rows)
     console.print(f"{result.config.unit} {result.config.period}: {completeness_line(c, lang)}.")
@@ -198,8 +217,63 @@ def render_run(result: Any, console: Console, lang: Lang = "vi") -> None:
         console.print(Text(rollup_note(result.stale_rollup, lang), style="bold red"))
 
 
+def render_parents(parents: list[dict[str, Any]], console: Console, lang: Lang = "vi") -> None:
+    """Above the district level, the chase list's first table: each district to call (its workbook missing,
+    edited, partial), how many of its communes have valid figures, and what to do."""
+    vi = lang == "vi"
+    district = parents[0]["level"] == "district"
+    title = "Danh sách cần đôn đốc: " + ("quận, huyện" if district else "tỉnh, thành phố")
+    table = Table(title=title if vi else f"Chase list: {'districts' if district else 'provinces'}")
+    heads = (
+        ("Mã", "Quận, huyện" if district else "Tỉnh, thành phố", "Tình trạng", "Xã hợp lệ", "Việc cần làm")
+        if vi
+        else ("Code", "District" if district else "Province", "Status", "Communes valid", "What to do")
+    )
+    for col in heads:
+        table.add_column(col, overflow="fold", justify="right" if col in ("Xã hợp lệ", "Communes valid") else "left")
+    for p in parents:
+        c = p["counts"]
+        table.add_row(
+            p["unit"],
+            p["name"],
+            status_label(p["status"], lang, lower=True),
+            f"{c['valid']}/{c['expected']}",
+            printable(p["problem"] if vi else p["problem_en"]),
+        )
+    console.print(table)
+
+
+def _removed_line(gone: Any, period: str, vi: bool) -> str:
+    """'Tệp đã bị xóa khỏi hộp thư: X (00301 Phường Thanh Trì): ...' and what that did to the ward."""
+    who = f" ({' '.join(filter(None, (gone.unit, gone.unit_name)))})" if gone.unit else ""
+    head = f"{'Tệp đã bị xóa khỏi hộp thư' if vi else 'File removed from the inbox'}: {printable(gone.path)}{who}"
+    if gone.unit is None:
+        what = ("tệp không xác định được đơn vị; không ảnh hưởng số liệu", "it named no unit; no data changes")
+    elif gone.period != period:
+        what = (f"tệp của kỳ {gone.period}, không thuộc kỳ này", f"a file of {gone.period}, not this period")
+    elif gone.now_current is None:
+        what = ("xã nay không còn báo cáo nào (chưa nộp)", "the commune now has no submission (missing)")
+    else:
+        valid = ("hợp lệ", "valid") if gone.now_valid else ("không hợp lệ", "invalid")
+        current = printable(gone.now_current)
+        what = (
+            (
+                f"báo cáo hiện hành của xã nay là {current} ({valid[0]})",
+                f"its current submission is now {current} ({valid[1]})",
+            )
+            if gone.was_current
+            else (
+                f"không phải báo cáo hiện hành; vẫn dùng {current} ({valid[0]})",
+                f"not the current submission; {current} ({valid[1]}) still is",
+            )
+        )
+    return f"{head}: {what[0] if vi else what[1]}."
+
+
 def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> None:
     vi = lang == "vi"
+    for w in doc.get("warnings", ()):
+        console.print(Text(f"⚠ {w['message'] if vi else w['message_en']}", style="bold yellow"))
     deadline = (f" (hạn {doc['deadline']})" if vi else f" (deadline {doc['deadline']})") if doc["deadline"] else ""
     head = "Tình hình nộp báo cáo" if vi else "Submissions for"
     table = Table(title=f"{head} {doc['unit']} - {doc['period']}{deadline}")
@@ -210,8 +284,17 @@ def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> N
     for parent, counts in doc["by_parent"].items():
         table.add_row(parent, *(str(counts[c]) for c in cols))
     console.print(table)
-    if doc["chase_list"]:
-        chase = Table(title="Danh sách cần đôn đốc" if vi else "Chase list")
+    parents = doc.get("chase_parents") or []
+    detail = doc["chase_list"]
+    if parents:  # above the district level: the districts first, then the communes that differ within one
+        render_parents(parents, console, lang)
+        whole = {c["unit"] for p in parents if p["status"] in WHOLE for c in p["communes"]}
+        detail = [s for s in detail if s["unit"] not in whole]
+    if detail:
+        title = (
+            ("Chi tiết theo xã, phường", "Detail by commune") if parents else ("Danh sách cần đôn đốc", "Chase list")
+        )
+        chase = Table(title=title[0] if vi else title[1])
         heads = (
             ("Mã", "Xã, phường", "Tình trạng", "Vấn đề gần nhất")
             if vi
@@ -219,7 +302,7 @@ def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> N
         )
         for col in heads:
             chase.add_column(col, overflow="fold")
-        for s in doc["chase_list"]:
+        for s in detail:
             late = (" (muộn)" if vi else " (late)") if s["late"] else ""
             chase.add_row(
                 s["unit"],

@@ -98,7 +98,7 @@ def issue_tokens(cfg: JobConfig, out: Path, rotate: Sequence[str] = (), now: dat
         writer.writerows((i.unit, i.name, i.token) for i in issued)
         when = now or datetime.now()
         with atomic_write(out) as tmp:
-            Path(tmp).write_text(buf.getvalue(), encoding="utf-8")
+            Path(tmp).write_text(buf.getvalue(), encoding="utf-8-sig")  # the BOM: Excel reads Vietnamese names right
             Path(tmp).chmod(0o600)
             with ledger.transaction():  # the hashes are stored only once the list is complete on disk
                 for i in issued:

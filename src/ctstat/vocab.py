@@ -17,6 +17,8 @@ STATUS: dict[str, tuple[str, str]] = {
     "invalid": ("Không hợp lệ", "invalid"),
     "missing": ("Chưa nộp", "missing"),
     "duplicate": ("Trùng tệp", "duplicate"),
+    "edited": ("Tệp bị sửa", "edited"),  # a district's workbook changed after ctstat wrote it
+    "partial": ("Chưa đầy đủ", "partial"),  # a district with some communes lacking valid figures
 }
 
 #: the counts of a completeness line, in the order they are printed

@@ -442,7 +442,7 @@ class Hardened:
             access.info(
                 json.dumps(
                     {
-                        "ts": datetime.now().isoformat(timespec="milliseconds"),
+                        "ts": datetime.now().astimezone().isoformat(timespec="milliseconds"),
                         "event": "http",
                         "client": client[0],
                         "method": scope.get("method"),

@@ -28,7 +28,7 @@ from ctstat.form import (
 from ctstat.keys import TOTAL, cell_key
 from ctstat.layout import ROLLUP_MARK, form_layout
 from ctstat.plan import RollupSheetData
-from ctstat.rollup import Completeness, UnitStatus
+from ctstat.rollup import Completeness, ParentStatus, UnitStatus
 from ctstat.rollupbook import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.vocab import basis_label, completeness_line, status_label
 
@@ -90,6 +90,10 @@ def _banner(d: RollupSheetData) -> str | None:
         return None
     missing = [s for s in d.statuses if s.status != "valid"]
     names = ", ".join(f"{s.code} {s.name}" for s in missing[:8]) + (" ..." if len(missing) > 8 else "")
+    chase = [p for p in d.parents if p.status != "valid"]
+    if chase:  # above the district level: name the districts (whom to call), not their communes
+        names = ", ".join(f"{p.code} {p.name}: {status_label(p.status, lower=True)}" for p in chase[:8])
+        names += " ..." if len(chase) > 8 else ""
     return f"BÁO CÁO CHƯA ĐẦY ĐỦ: {len(missing)}/{len(d.statuses)} xã, phường chưa có số liệu hợp lệ ({names})"
 
 
@@ -407,7 +411,8 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
     top = _title(ws, st, "TÌNH HÌNH NỘP BÁO CÁO", last, d, banner)
     for col, width in enumerate((5, 8, 28, 14, 10, 40, 70)):
         ws.set_column(col, col, width)
-    r = top
+    r = _parents_table(ws, st, d, top) if d.parents else top
+    whole = {p.label: p for p in d.parents if p.whole}
     by_parent: dict[str, list[UnitStatus]] = {}
     for s in d.statuses:
         by_parent.setdefault(s.parent_label, []).append(s)
@@ -422,26 +427,63 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
             st.label_total,
         )
         r += 1
+        if parent in whole:  # one cause for all its communes, said on its district's line: listed together
+            names = "; ".join(f"{s.code} {s.name}" for s in rows)
+            text = (
+                f"Cả {len(rows)} xã, phường ({status_label(whole[parent].status, lower=True)}, xem bảng trên): {names}"
+            )
+            ws.write(r, 0, "", st.cell)
+            ws.merge_range(r, 1, r, last, text, st.cell)
+            height = row_height(text, 170)
+            if height is not None:
+                ws.set_row(r, height)
+            r += 2
+            continue
         for i, h in enumerate(head):
             ws.write(r, i, h, st.head)
         r += 1
         for n, s in enumerate(rows, 1):
-            ws.write(r, 0, n, st.cell_center)
-            ws.write_string(r, 1, s.code, st.cell_center)
-            ws.write(r, 2, s.name, st.cell)
-            ws.write(r, 3, status_label(s.status), st.cell_center)
-            ws.write(r, 4, "Muộn" if s.late else "", st.cell_center)
-            files = "; ".join(Path(f).name for f in s.files)
-            ws.write(r, 5, files, st.cell)
-            ws.write(r, 6, s.problem, st.cell)
-            # as tall as its wrapped texts (file names break at their dashes, before the column is full)
-            tall = [h for h in (row_height(files, 40 * 0.8), row_height(s.problem, 70)) if h is not None]
-            if tall:
-                ws.set_row(r, max(tall))
+            _status_row(ws, st, r, [n, s.code, s.name, status_label(s.status), "Muộn" if s.late else ""], s)
             r += 1
         r += 1
     protect(ws)
     print_setup(ws, last + 1)
+
+
+def _status_row(ws: Any, st: Styles, r: int, first: list[Any], unit: UnitStatus | ParentStatus) -> None:
+    """One row of the completeness sheet: number, code, name, status, a fifth column, the files, the problem."""
+    ws.write(r, 0, first[0], st.cell_center)
+    ws.write_string(r, 1, first[1], st.cell_center)
+    ws.write(r, 2, first[2], st.cell)
+    ws.write(r, 3, first[3], st.cell_center)
+    ws.write(r, 4, first[4], st.cell_center)
+    files = "; ".join(Path(f).name for f in unit.files)
+    ws.write(r, 5, files, st.cell)
+    ws.write(r, 6, unit.problem, st.cell)
+    # as tall as its wrapped texts (file names break at their dashes, before the column is full)
+    tall = [h for h in (row_height(files, 40 * 0.8), row_height(unit.problem, 70)) if h is not None]
+    if tall:
+        ws.set_row(r, max(tall))
+
+
+def _parents_table(ws: Any, st: Styles, d: RollupSheetData, r: int) -> int:
+    """Above the district level, the sheet starts with its child units (districts) as sources: each one's
+    workbook, status, communes with valid figures and what to do; its communes follow as detail. Returns the
+    next free row."""
+    district = d.parents[0].level == "district"
+    last = 6
+    ws.merge_range(r, 0, r, last, "CÁC QUẬN, HUYỆN" if district else "CÁC TỈNH, THÀNH PHỐ", st.label_total)
+    r += 1
+    level = "Quận, huyện" if district else "Tỉnh, thành phố"
+    for i, h in enumerate(["STT", "Mã", level, "Tình trạng", "Xã hợp lệ", "Tệp tổng hợp", "Vấn đề cần xử lý"]):
+        ws.write(r, i, h, st.head)
+    r += 1
+    for n, p in enumerate(d.parents, 1):
+        c = Completeness.count(p.communes)
+        _status_row(ws, st, r, [n, p.code, p.name, status_label(p.status), f"{c['valid']}/{c['expected']}"], p)
+        r += 1
+    ws.merge_range(r, 0, r, last, "Chi tiết theo xã, phường:", st.italic)
+    return r + 2
 
 
 def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner: str | None) -> None:
