@@ -28,7 +28,7 @@ from ctstat.config import JobConfig
 from ctstat.ledger import Ledger
 from ctstat.period import Period
 from ctstat.tokens import Keys, issue_tokens
-from ctstat.web import RateLimit, create_app, server_config
+from ctstat.web import RateLimit, create_app
 
 from .conftest import ROOT, SAMPLES
 
@@ -495,7 +495,7 @@ def live_factory(catalogue: Catalogue, tmp_path_factory: pytest.TempPathFactory)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        server = uvicorn.Server(server_config(site.app, site.cfg, "127.0.0.1", port))
+        server = uvicorn.Server(web.server_config(site.app, site.cfg, "127.0.0.1", port))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         until = time.monotonic() + 30

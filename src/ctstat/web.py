@@ -4,11 +4,14 @@ Wards sign in with their token, upload the form they filled and see at once what
 cell, with the marked-up copy to download; the district sees its period live and can roll up. Uploads go through
 `portal.Intake`, the same input stage, checks and ledger as `ctstat run`.
 
-Walls: nothing is shown without a token, and a ward's token shows nothing of other wards; uploads are counted
-while they stream (413 past the limit, never held whole in memory) and client file names are never paths;
-per-token and per-address rate limits (429); session cookies are HttpOnly and SameSite=Strict, forms carry a
-CSRF value and sign-in checks the Origin; every response has a strict Content-Security-Policy and no page has
-JavaScript; errors answer a page or JSON with a reference, never a traceback (that goes to the log).
+Walls (the README's "Walls" says what each does not cover): nothing is shown without a token, and a ward's token
+shows nothing of other wards; every byte of a body is counted while it streams (413 past the limit, never held
+whole in memory) and client file names are never paths; per-token and per-address rate limits (429), a locked-out
+address refused before any token is checked; sessions kept in the ledger (sign-out ends them), HttpOnly and
+SameSite=Strict cookies, forms carry a CSRF value and every form refuses another site's posts; ids are checked by
+the route; bodies have a silence and a rate deadline and requests at once are bounded (`Hardened`; headers and
+connections in `serving.py`); every response has a strict Content-Security-Policy and no page has JavaScript;
+errors answer a page or JSON with a reference, never a traceback (that goes to the log, once).
 """
 
 from __future__ import annotations
@@ -549,8 +552,9 @@ class Hardened:
         body = {"got": 0, "waited": 0.0, "open": True}
 
         async def receive_bounded() -> dict[str, Any]:
-            if not body["open"]:
-                return dict(await receive())
+            if not body["open"] or seen["status"]:  # the body is in, or the answer is going out (a download
+                return dict(await receive())  # waiting for a disconnect): no deadline of the client's body
+
             allow = min(self.body_timeout, self.body_timeout + body["got"] / self.body_min_rate - body["waited"])
             t0 = time.monotonic()
             try:
