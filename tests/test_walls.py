@@ -708,3 +708,20 @@ def test_the_readmes_nginx_and_systemd_match_the_servers_limits() -> None:
     assert "Strict-Transport-Security" in setting("add_header")
     assert re.search(r"^UMask=0077$", unit, re.M)
     assert 'trusted_proxies = ["127.0.0.1"]' in text
+
+
+def test_the_walls_settings_are_read_and_checked(tmp_path: Path) -> None:
+    from ctstat.config import load_config
+    from ctstat.errors import UsageError
+
+    (tmp_path / "inbox").mkdir()
+    base = 'period = "2025-H1"\nunit = "008"\ninbox = "inbox"\nout = "out"\n'
+    path = tmp_path / "ctstat.toml"
+    path.write_text(base + 'trusted_proxies = ["127.0.0.1"]\nheader_timeout = 5\nkept_quota_mb = 10\n', "utf-8")
+    cfg = load_config(path)
+    assert cfg.trusted_proxies == ("127.0.0.1",) and cfg.header_timeout == 5 and cfg.kept_quota_mb == 10
+    assert load_config(path, trusted_proxies=None).body_timeout == 20  # the defaults
+    for bad in ('trusted_proxies = "127.0.0.1"', 'trusted_proxies = ["nginx"]', "header_timeout = 0"):
+        path.write_text(base + bad + "\n", "utf-8")
+        with pytest.raises(UsageError, match=bad.split(" ")[0]):
+            load_config(path)
