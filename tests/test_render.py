@@ -20,9 +20,13 @@ import pytest
 
 from .conftest import ROOT
 
-HAVE = all(shutil.which(tool) for tool in ("soffice", "pdftotext", "pdftoppm"))
+HAVE = all(shutil.which(tool) for tool in ("soffice", "pdftotext", "pdftoppm", "fc-list")) and any(
+    "Liberation Serif" in line
+    for line in subprocess.run(["fc-list", ":", "family"], capture_output=True, text=True).stdout.splitlines()
+)
 pytestmark = pytest.mark.skipif(
-    not HAVE and os.environ.get("CI") != "true", reason="libreoffice-calc-nogui and poppler-utils are not installed"
+    not HAVE and os.environ.get("CI") != "true",
+    reason="libreoffice-calc-nogui, poppler-utils or fonts-liberation2 is not installed",
 )
 
 
