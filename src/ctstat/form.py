@@ -400,7 +400,10 @@ def write_form_sheet(
         ws.set_row(3, 15 * lines)
         taller += 15 * (lines - 1)
     ws.merge_range(3, 0, 3, last, subtitle, st.subtitle if lines == 1 else st.subtitle_wrap)
-    if banner:
+    if banner:  # as tall as it wraps: a partial rollup's list of missing wards ran over the subtitle and header
+        lines = _lines(banner, int(sum(widths[: last + 1]) * 0.95))  # bold 11 pt: a little wider than the digits
+        ws.set_row(4, 15 * lines)
+        taller += 15 * (lines - 1)
         ws.merge_range(4, 0, 4, last, banner, st.banner)
 
     top, bottom = HEADER_ROWS[0] - 1, HEADER_ROWS[1] - 1
