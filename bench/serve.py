@@ -75,7 +75,7 @@ def main() -> None:
         encoding="utf-8",
     )
     ctstat("tokens", "--config", str(job / "ctstat.toml"), "--out", str(job / "tokens.csv"))
-    tokens = {r["unit"]: r["token"] for r in csv.DictReader((job / "tokens.csv").open(encoding="utf-8"))}
+    tokens = {r["unit"]: r["token"] for r in csv.DictReader((job / "tokens.csv").open(encoding="utf-8-sig"))}
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

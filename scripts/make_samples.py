@@ -15,7 +15,7 @@ from ctstat.model.keys import TOTAL, cell_key
 from ctstat.model.layout import form_layout
 from ctstat.model.period import Period
 from ctstat.model.units import load_units
-from ctstat.write.synth import corrupt, drop_cached_value, encrypt, remove_sheet, synth_values, write_ward
+from ctstat.write.synth import corrupt, drop_cached_values, encrypt, remove_sheet, synth_values, write_ward
 
 ROOT = Path(__file__).resolve().parents[1] / "samples"
 PRE = Period.parse("2025-H1")
@@ -122,10 +122,11 @@ def main() -> None:
     p = add(
         "08-cong-thuc-chua-tinh.xlsx",
         "00322",
-        "Ô tổng (công thức) không có giá trị đã tính, như tệp lưu bằng chương trình không tính công thức",
+        "Các ô tổng (công thức) không có giá trị đã tính, như tệp lưu bằng chương trình không tính công thức: "
+        "ctstat tự tính các tổng, một cảnh báo cho cả tệp",
         [("formula-no-cache", "Biểu 1", "D9")],
     )
-    drop_cached_value(p, "Biểu 1", "D9")
+    drop_cached_values(p)
 
     p = add("09-tep-hong.xlsx", "00325", "Tệp bị hỏng (chỉ còn nửa đầu)", [("unreadable-workbook", "", "")])
     corrupt(p)

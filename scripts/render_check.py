@@ -9,7 +9,15 @@ person to look at; and checks, from `pdftotext`:
 - the signature block ("Người lập biểu" with "Thủ trưởng đơn vị") is printed once per signed sheet, both on one page;
 - the page count stays within a bound;
 - no words are printed over each other (a wrapped label in a row too short for it, text run into a neighbour);
-- the marked-up copy's first page lists the issues and names the unit and period.
+- every word is printed whole, inside the page's margins: none cut at a page's edge, no clipped fragment of a
+  title centred across columns another page holds (a lone "S" at the top of a continuation page);
+- Vietnamese letters are printed as the precomposed letters they are (the words extract whole): the pages are
+  printed with Liberation Serif standing in for Times New Roman (Debian fonts-liberation2: the same metrics and
+  every Vietnamese letter); a font without them (URW Nimbus Roman) makes LibreOffice compose each such letter
+  from parts, and the check refuses to run with it;
+- the marked-up copy's first page lists the issues and names the unit and period;
+- a partial district (three wards of fourteen, --allow-partial) prints its banner naming the missing wards, every
+  line of it legible (the banner ran over the subtitle and the header of the "Biểu" sheets).
 Exit 1 if a check fails. `tests/test_render.py` runs the same checks in `make test` (CI installs LibreOffice).
 """
 
@@ -31,33 +39,96 @@ def pages(pdf: Path) -> list[str]:
     return out.split("\f")[:-1] if out.endswith("\f") else out.split("\f")
 
 
-def to_pdf(xlsx: Path, out: Path, profile: Path) -> Path:
+SERIF = "Liberation Serif"  #: what prints Times New Roman here: its metrics, and every Vietnamese letter
+#: the margins of form.print_setup and of the marked-up copy's issue list, in points (0.4 inch: the narrowest)
+MARGIN_PT = 0.4 * 72
+
+
+def font_env(out: Path) -> dict[str, str]:
+    """The environment LibreOffice prints in: fontconfig's own configuration, with Liberation Serif first for
+    Times New Roman (and Carlito, Calibri's metric twin, for Calibri), whatever else is installed."""
+    import os
+
+    conf = out / "fonts.conf"
+    conf.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
+        '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
+        f'  <match><test name="family"><string>Times New Roman</string></test>\n'
+        f'    <edit name="family" mode="prepend" binding="strong"><string>{SERIF}</string></edit></match>\n'
+        '  <match><test name="family"><string>Calibri</string></test>\n'
+        '    <edit name="family" mode="prepend" binding="strong"><string>Carlito</string></edit></match>\n'
+        "</fontconfig>\n",
+        encoding="utf-8",
+    )
+    return {**os.environ, "FONTCONFIG_FILE": str(conf)}
+
+
+def serif_missing(env: dict[str, str]) -> str | None:
+    """Why the pages cannot be checked with Liberation Serif (None: they can)."""
+    found = subprocess.run(["fc-match", "-f", "%{family}", "Times New Roman"], capture_output=True, text=True, env=env)
+    if SERIF not in found.stdout:
+        return f"Times New Roman prints as {found.stdout or '?'!r}, not {SERIF}: apt-get install fonts-liberation2"
+    return None
+
+
+def to_pdf(xlsx: Path, out: Path, profile: Path, env: dict[str, str] | None = None) -> Path:
     subprocess.run(
         ["soffice", f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "pdf", "--outdir",
          str(out), str(xlsx)],
         check=True,
         capture_output=True,
         timeout=300,
+        env=env,
     )  # fmt: skip
     pdf = out / f"{xlsx.stem}.pdf"
     subprocess.run(["pdftoppm", "-png", "-r", "50", str(pdf), str(out / xlsx.stem)], check=True)
     return pdf
 
 
-def overprinted(pdf: Path) -> list[str]:
-    """Words printed over each other: a wrapped label in a row too short for it (its lines run into the row
-    below, where pdftotext still reads the clipped text), or a text run into its neighbour's cell."""
+def words(pdf: Path) -> list[tuple[float, float, list[tuple[float, float, float, float, str]]]]:
+    """Each page's width, height and words (xMin, yMin, xMax, yMax, text), from pdftotext -bbox."""
     import html
     import re
 
     out = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    word = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>')
+    size = re.compile(r'width="([\d.]+)" height="([\d.]+)"')
+    word = re.compile(r'<word xMin="(-?[\d.]+)" yMin="(-?[\d.]+)" xMax="(-?[\d.]+)" yMax="(-?[\d.]+)">(.*?)</word>')
+    result = []
+    for page in out.split("<page ")[1:]:
+        m = size.search(page)
+        w, h = (float(m[1]), float(m[2])) if m else (0.0, 0.0)
+        result.append((w, h, [(*map(float, x[:4]), html.unescape(x[4])) for x in word.findall(page)]))
+    return result
+
+
+def cut_or_split(pdf: Path) -> list[str]:
+    """Words not printed whole: past a page's margins (cut at the page's edge, or the clipped rest of a text
+    another page holds: LibreOffice clips them, pdftotext still reads them), or a Vietnamese letter composed from
+    a base letter and a combining mark (the font has no such letter: the word reads, and extracts, in pieces)."""
+    import unicodedata
+
     problems = []
-    for n, page in enumerate(out.split("<page ")[1:], 1):
-        words = sorted(((*map(float, w[:4]), html.unescape(w[4])) for w in word.findall(page)), key=lambda w: w[1])
+    for n, (width, height, page) in enumerate(words(pdf), 1):
+        cut = [
+            t for x0, y0, x1, y1, t in page if x0 < MARGIN_PT - 1 or x1 > width - MARGIN_PT + 1 or y0 < 0 or y1 > height
+        ]
+        if cut:
+            problems.append(f"{pdf.name}: page {n}: words cut at the page's edge: {', '.join(map(repr, cut[:6]))}")
+        split = [t for *_, t in page if any(unicodedata.combining(c) for c in t)]
+        if split:
+            problems.append(f"{pdf.name}: page {n}: letters composed from parts: {', '.join(map(repr, split[:6]))}")
+    return problems
+
+
+def overprinted(pdf: Path) -> list[str]:
+    """Words printed over each other: a wrapped label in a row too short for it (its lines run into the row
+    below, where pdftotext still reads the clipped text), or a text run into its neighbour's cell."""
+    problems = []
+    for n, (_, _, page) in enumerate(words(pdf), 1):
+        ordered = sorted(page, key=lambda w: w[1])
         clashes = []
-        for i, a in enumerate(words):
-            for b in words[i + 1 :]:
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1 :]:
                 if b[1] >= a[3]:
                     break
                 dx, dy = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
@@ -122,24 +193,39 @@ def main() -> int:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     profile = out / "lo-profile"
+    env = font_env(out)
+    missing = serif_missing(env)
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
     run = [("district", ROOT / "samples" / "wards" / "2025-H1-hoang-mai", "2025-H1", 30)]
     run.append(("province", ROOT / "samples" / "wards" / "2025-H2-lai-chau", "2025-H2", 40))
+    few = out / "partial-wards"  # three of fourteen wards, --allow-partial: the banner naming the missing ones
+    few.mkdir()
+    for ward in sorted((ROOT / "samples" / "wards" / "2025-H1-hoang-mai").glob("*.xlsx"))[:3]:
+        shutil.copy(ward, few / ward.name)
+    run.append(("partial district", few, "2025-H1", 30))
     if args.city:
         subprocess.run([*CTSTAT, "synth", "--unit", "01", "--period", "2025-H1", "--out", str(out / "ha-noi"),
                         "--jobs", "0"], check=True, capture_output=True)  # fmt: skip
         run.append(("city", out / "ha-noi", "2025-H1", 60))
     problems: list[str] = []
     for name, wards, period, max_pages in run:
-        books = out / name
+        books = out / name.replace(" ", "-")
+        partial = ["--allow-partial"] if name.startswith("partial") else []
         subprocess.run(
-            [*CTSTAT, "rollup", str(wards), "--period", period, "--out", str(books), "--jobs", "0"],
+            [*CTSTAT, "rollup", str(wards), "--period", period, "--out", str(books), "--jobs", "0", *partial],
             check=True,
             capture_output=True,
         )
         # the workbook of the rolled-up unit itself: the shortest unit code (a province's, not its districts')
         top = min(books.glob("*.xlsx"), key=lambda p: (len(p.stem.split("_")[1]), p.name))
-        pdf = to_pdf(top, out / "pdf", profile)
-        found = check_rollup(pdf, sheets, max_pages) + overprinted(pdf)
+        if partial:  # its pages beside the complete district's, not over them
+            top = Path(shutil.copy(top, books / f"partial_{top.name}"))
+        pdf = to_pdf(top, out / "pdf", profile, env)
+        found = check_rollup(pdf, sheets, max_pages) + overprinted(pdf) + cut_or_split(pdf)
+        if partial and "BÁO CÁO CHƯA ĐẦY ĐỦ" not in pages(pdf)[1]:
+            found.append(f"{pdf.name}: the first sheet does not say the rollup is partial")
         problems += found
         print(f"{name}: {top.name}: {len(pages(pdf))} pages, {'ok' if not found else f'{len(found)} problems'}")
     marked = out / "kiem-tra"
@@ -148,8 +234,8 @@ def main() -> int:
         capture_output=True,
     )
     (copy,) = marked.glob("*.xlsx")
-    pdf = to_pdf(copy, out / "pdf", profile)
-    problems += check_annotated(pdf) + overprinted(pdf)
+    pdf = to_pdf(copy, out / "pdf", profile, env)
+    problems += check_annotated(pdf) + overprinted(pdf) + cut_or_split(pdf)
     print(f"marked-up copy: {copy.name}: {len(pages(pdf))} pages")
     for p in problems:
         print(f"✗ {p}")

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -78,3 +84,63 @@ def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     # rich wraps to the terminal width; pin it so assertions see whole lines
     monkeypatch.setenv("COLUMNS", "3000")
     monkeypatch.delenv("CTSTAT_LANG", raising=False)
+
+
+# Capabilities that let root ignore file modes: reading/searching anything, writing anything, chmod of anything.
+ROOTS_BY_PASSES = "-dac_override,-dac_read_search,-fowner"
+
+
+@functools.cache
+def _bound_by_file_modes() -> tuple[list[str] | None, str]:
+    """Find how to run this interpreter so that file modes bind it, wherever the checkout and the interpreter live.
+
+    Root ignores file modes, so a test of a forbidden file or a read-only folder runs its program otherwise. First
+    as root without the capabilities that bypass modes (it can still reach a checkout or an interpreter under its
+    own 0700 home, as their owner), else as uid 65534; each way is tried: it must import ctstat from this checkout
+    and be refused a file of mode 000. Returns the command prefix, or None with the reason of every way tried."""
+    if os.geteuid() != 0:
+        return [], ""
+    if shutil.which("setpriv") is None:
+        return None, "setpriv (util-linux) is not installed"
+    ways = {
+        "root without the capabilities that bypass file modes": ["setpriv", "--inh-caps=-all",
+                                                                   f"--bounding-set={ROOTS_BY_PASSES}"],
+        "uid 65534": ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+    }  # fmt: skip
+    probe = (
+        "import sys\n"
+        "try:\n    import ctstat\nexcept ImportError as e:\n    sys.exit(f'cannot import ctstat ({e})')\n"
+        "if not ctstat.__file__.startswith(sys.argv[1]):\n"
+        "    sys.exit(f'imports ctstat from {ctstat.__file__}, not from {sys.argv[1]} (closed to it)')\n"
+        "try:\n    open(sys.argv[2], 'rb')\nexcept PermissionError:\n    print('bound')\n"
+        "else:\n    sys.exit('reads a file of mode 000')"
+    )
+    reasons = []
+    folder = Path(tempfile.mkdtemp(prefix="ctstat-probe-"))
+    try:
+        folder.chmod(0o755)
+        forbidden = folder / "forbidden"
+        forbidden.write_bytes(b"")
+        forbidden.chmod(0o000)
+        package = str(Path(__import__("ctstat").__file__).parent)
+        for name, prefix in ways.items():
+            run = subprocess.run(
+                [*prefix, sys.executable, "-c", probe, package, str(forbidden)],
+                capture_output=True, text=True, cwd=folder, env={**os.environ, "HOME": str(folder)}, timeout=120,
+            )  # fmt: skip
+            if run.returncode == 0 and run.stdout.strip() == "bound":
+                return prefix, ""
+            said = (run.stderr.strip().splitlines() or [run.stdout.strip() or f"exit {run.returncode}"])[-1]
+            reasons.append(f"as {name}: {said}")
+    finally:
+        shutil.rmtree(folder)
+    return None, "; ".join(reasons)
+
+
+def bound_by_file_modes() -> list[str]:
+    """The command prefix that runs a program bound by file modes (see _bound_by_file_modes); skips the test when
+    there is none, saying why. Run it in a folder every user may enter (not the checkout: it may be private)."""
+    prefix, reason = _bound_by_file_modes()
+    if prefix is None:
+        pytest.skip(f"cannot run {sys.executable} bound by file modes with ctstat importable: {reason}")
+    return prefix

@@ -135,7 +135,7 @@ def _xlsx_cases(d: Path) -> dict[str, str]:
     with zipfile.ZipFile(d / "xlsb-renamed.xlsx", "w") as zf:  # an .xlsb saved under an .xlsx name
         zf.writestr("[Content_Types].xml", b"<Types/>")
         zf.writestr("xl/workbook.bin", b"\x83\x01\x00" * 64)
-    out["xlsb-renamed.xlsx"] = "unreadable-workbook"
+    out["xlsb-renamed.xlsx"] = "not-a-workbook"
     # the sheet inflates to 40 MB of spaces while the directory says 1 KB
     bomb = d / "lying-size.xlsx"
     rezip(g, bomb, {BIEU1: lambda x: x.replace(b"</sheetData>", b" " * 40_000_000 + b"</sheetData>")})
@@ -152,7 +152,7 @@ def _xlsx_cases(d: Path) -> dict[str, str]:
     (d / "truncated.xlsx").write_bytes(g.read_bytes()[: len(g.read_bytes()) // 2])
     out["truncated.xlsx"] = "unreadable-workbook"
     (d / "text.xlsx").write_text("hello\x1b[2J", encoding="utf-8")
-    out["text.xlsx"] = "unreadable-workbook"
+    out["text.xlsx"] = "not-a-workbook"
     with open(d / "sparse-huge.xlsx", "wb") as fh:
         fh.truncate(25 * 1024 * 1024)
     out["sparse-huge.xlsx"] = "file-too-large"
@@ -223,6 +223,64 @@ def _special_files(d: Path) -> dict[str, str]:
     return out
 
 
+#: files people send instead of the form, named as a workbook, and what ctstat must say each one is (in both
+#: languages, from guard.KINDS)
+OTHER_FILES: dict[str, tuple[bytes | Callable[[Path], None], str, str]] = {
+    "bao-cao.xlsx": ("Mã,Tên,Số\n00301,Phường Thanh Trì,4721\n00304,Phường Vĩnh Hưng,85\n".encode(), "CSV", "CSV"),
+    "excel-csv.xls": ("\ufeffMã;Tên;Số\r\n00301;Thanh Trì;12\r\n".encode(), "CSV", "CSV"),
+    "utf16.xls": ("Mã\tTên\tSố\r\n00301\tThanh Trì\t12\r\n".encode("utf-16"), "Tab", "tab-separated"),
+    "ghi-chu.xlsx": ("Số liệu của phường sẽ gửi sau.\n".encode(), "văn bản thuần", "plain text"),
+    "ban-in.xlsx": (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "PDF", "PDF"),
+    "anh-chup.xlsx": (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64), "ảnh", "picture"),
+    "anh.png.xlsx": (b"\x89PNG\r\n\x1a\n" + bytes(64), "ảnh", "picture"),
+    "iphone.xlsx": (b"\x00\x00\x00\x18ftypheic" + bytes(64), "ảnh", "picture"),
+    "xuat-tu-phan-mem.xls": (b"<html><head><meta charset=utf-8></head><body><table><tr><td>1</td></tr></table>", "HTML",
+                             "HTML"),
+    "excel-2003.xml.xls": (b'<?xml version="1.0"?>\n<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">'
+                           b"</Workbook>", "Excel 2003", "Excel 2003"),
+    "rong.xlsx": (b"", "rỗng", "empty"),
+    "nen.rar.xlsx": (b"Rar!\x1a\x07\x01\x00" + bytes(32), "tệp nén", "archive"),
+    "van-ban.docx.xlsx": (lambda p: _zip(p, {"word/document.xml": b"<w/>", "[Content_Types].xml": b"<x/>"}), "Word",
+                          "Word"),
+    "trinh-chieu.xlsx": (lambda p: _zip(p, {"ppt/presentation.xml": b"<p/>"}), "trình chiếu", "presentation"),
+    "van-ban.odt.ods": (lambda p: _zip(p, {"mimetype": b"application/vnd.oasis.opendocument.text",
+                                           "content.xml": b"<office:document-content/>"}), "Writer", "Writer"),
+    "bieu-mau.zip.xlsx": (lambda p: _zip(p, {"00301.xlsx": GOOD_XLSX.read_bytes()}), "tệp nén", "archive"),
+    "nhi-phan.xlsb.xlsx": (lambda p: _zip(p, {"xl/workbook.bin": b"\x00"}), ".xlsb", ".xlsb"),
+    "van-ban-cu.doc.xls": (lambda p: _ole(p, "WordDocument"), "Word", "Word"),
+}  # fmt: skip
+
+
+def _zip(path: Path, parts: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+
+
+def _ole(path: Path, stream: str) -> None:
+    """An OLE container holding a `stream` instead of a workbook (a Word 97 document holds 'WordDocument'): the
+    form's .xls as LibreOffice saves it, its 'Workbook' directory entry renamed."""
+    data = bytearray(GOOD_XLS.read_bytes())
+    at = data.find("Workbook\x00".encode("utf-16-le"))
+    assert at > 0
+    name = (stream + "\x00").encode("utf-16-le")
+    data[at : at + 64] = name.ljust(64, b"\x00")
+    data[at + 64 : at + 66] = struct.pack("<H", len(name))
+    path.write_bytes(bytes(data))
+
+
+def _other_files(d: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, (content, _, _) in OTHER_FILES.items():
+        if callable(content):
+            content(d / name)
+        else:
+            (d / name).write_bytes(content)
+        out[name] = "not-a-workbook"
+    return out
+
+
 def build(folder: Path) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
-    return {**_xlsx_cases(folder), **_ods_cases(folder), **_xls_cases(folder), **_special_files(folder)}
+    cases = {**_xlsx_cases(folder), **_ods_cases(folder), **_xls_cases(folder), **_special_files(folder)}
+    return {**cases, **_other_files(folder)}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date, datetime
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +23,7 @@ from ctstat.model.errors import UsageError
 from ctstat.model.keys import TOTAL, cell_key
 from ctstat.model.period import Period
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, MakeForm
 from .test_rollup import read_data_sheet, ward_values
 
 HM = SAMPLES / "wards" / "2025-H1-hoang-mai"
@@ -245,6 +248,154 @@ def test_cli_run_status_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert res.exit_code == 2 and "chạy 'ctstat run' trước" in res.output
 
 
+def test_no_configuration_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ctstat.toml in the folder and no --config: say so, where ctstat looked and how to give one (not
+    'flags: period: is required')."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(app, ["run"])
+    assert res.exit_code == 2
+    out = " ".join(res.output.split())
+    assert "không tìm thấy cấu hình" in out and f"({tmp_path})" in out and "ctstat.toml" in out, out
+    assert "--config" in out and "--period, --unit, --inbox, --out" in out and "flags:" not in out
+    res = runner.invoke(app, ["status", "--period", "2025-H1", "--lang", "en"])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "no configuration: no ctstat.toml in the current folder" in out, out
+    assert "--unit, --inbox, --out" in out and "--period" not in out.split("give --unit")[-1]
+    # tokens and serve take no such flags: only --config is offered
+    res = runner.invoke(app, ["tokens", "--out", "t.csv", "--lang", "en"])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "--config" in out and "--unit" not in out, out
+    assert not (tmp_path / "t.csv").exists()
+    # a file named by --config still reports its own missing keys
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "job.toml").write_text('unit = "008"\ninbox = "inbox"\nout = "out"\n', encoding="utf-8")
+    res = runner.invoke(app, ["run", "--config", "job.toml"])
+    assert res.exit_code == 2 and "period: bắt buộc phải có" in res.output
+
+
+def test_a_removed_inbox_file_is_said_with_what_it_did(cfg: JobConfig, catalogue: Catalogue) -> None:
+    """A file deleted from the inbox is named on screen (not 'no new or changed file'), with what it did: the
+    ward's earlier file is current again, or the ward has nothing left."""
+    from ctstat.cli.render import make_consoles, render_run
+
+    def shown(result: object, lang: str = "vi") -> str:
+        console = make_consoles(no_color=True)[0]
+        with console.capture() as cap:
+            render_run(result, console, lang)  # type: ignore[arg-type]
+        return " ".join(cap.get().split())
+
+    arrive(cfg.inbox, "00301-thanh-tri.xlsx")
+    arrive(cfg.inbox, "00304-vinh-hung.xlsx")
+    run_job(cfg, catalogue, now=datetime(2025, 7, 5))
+    arrive(cfg.inbox, "00301-lan-2.xlsx", source=HM / "00301-thanh-tri.xlsx")  # the ward sends again
+    run_job(cfg, catalogue, now=datetime(2025, 7, 6))
+    arrive(cfg.inbox, "junk.xlsx", data=b"not a workbook")
+    run_job(cfg, catalogue, now=datetime(2025, 7, 7))
+
+    (cfg.inbox / "00301-lan-2.xlsx").unlink()  # the current one: the earlier file is current again
+    (cfg.inbox / "00304-vinh-hung.xlsx").unlink()  # the only one: the ward has nothing
+    (cfg.inbox / "junk.xlsx").unlink()
+    r = run_job(cfg, catalogue, now=datetime(2025, 7, 8))
+    assert r.validated == [] and {g.path for g in r.removed} == {
+        "00301-lan-2.xlsx",
+        "00304-vinh-hung.xlsx",
+        "junk.xlsx",
+    }
+    text = shown(r)
+    assert "Không có tệp mới hoặc thay đổi" not in text
+    assert (
+        "Tệp đã bị xóa khỏi hộp thư: 00301-lan-2.xlsx (00301 Phường Thanh Trì): báo cáo hiện hành của xã nay là "
+        "00301-thanh-tri.xlsx (hợp lệ)." in text
+    ), text
+    assert "00304-vinh-hung.xlsx (00304 Phường Vĩnh Hưng): xã nay không còn báo cáo nào (chưa nộp)." in text
+    assert "junk.xlsx: tệp không xác định được đơn vị; không ảnh hưởng số liệu." in text
+    assert "its current submission is now 00301-thanh-tri.xlsx (valid)" in shown(r, "en")
+    assert {g["path"]: g["now_current"] for g in r.to_dict()["removed"]} == {
+        "00301-lan-2.xlsx": "00301-thanh-tri.xlsx",
+        "00304-vinh-hung.xlsx": None,
+        "junk.xlsx": None,
+    }
+    was_current = {e["path"]: e["was_current"] for e in r.events if e["event"] == "file-removed"}
+    assert was_current == {"00301-lan-2.xlsx": True, "00304-vinh-hung.xlsx": True, "junk.xlsx": False}
+    # an older file that was not current: nothing changes, and it says so
+    arrive(cfg.inbox, "00301-lan-3.xlsx", source=HM / "00301-thanh-tri.xlsx")
+    run_job(cfg, catalogue, now=datetime(2025, 7, 9))
+    (cfg.inbox / "00301-thanh-tri.xlsx").unlink()
+    text = shown(run_job(cfg, catalogue, now=datetime(2025, 7, 10)))
+    assert (
+        "00301-thanh-tri.xlsx (00301 Phường Thanh Trì): không phải báo cáo hiện hành; vẫn dùng 00301-lan-3.xlsx" in text
+    )
+    assert "Không có tệp mới hoặc thay đổi" not in text
+    assert "Không có tệp mới hoặc thay đổi" in shown(run_job(cfg, catalogue, now=datetime(2025, 7, 11)))
+
+
+def test_a_deadline_already_past_when_the_job_starts_is_said(cfg: JobConfig, catalogue: Catalogue) -> None:
+    """A mistyped year (2024 for 2025) makes every file late: the first run, every later run and status say so."""
+    from ctstat.cli.render import make_consoles, render_run, render_status
+
+    typo = replace(cfg, deadline=date(2024, 7, 15))
+    arrive(cfg.inbox, "00301-thanh-tri.xlsx")
+    first = run_job(typo, catalogue, now=datetime(2025, 7, 5, 22, 0))
+    assert [w["code"] for w in first.warnings] == ["deadline-already-past"]
+    assert (
+        "2024-07-15" in first.warnings[0]["message"]
+        and "trước cả ngày bắt đầu kỳ 2025-H1" in first.warnings[0]["message"]
+    )
+    assert any(e["event"] == "deadline-already-past" for e in first.events)
+    console = make_consoles(no_color=True)[0]
+    with console.capture() as cap:
+        render_run(first, console, "vi")
+    shown = " ".join(cap.get().split())
+    assert shown.startswith("⚠ Hạn nộp 2024-07-15 đã qua trước lần chạy đầu tiên") and "gõ nhầm năm" in shown
+    again = run_job(typo, catalogue, now=datetime(2025, 7, 6, 22, 0))
+    assert again.warnings == first.warnings  # judged against the job's first run, not today
+    doc = job_status(typo, catalogue)
+    assert doc["warnings"] == first.warnings
+    with console.capture() as cap:
+        render_status(doc, console, "en")
+    assert "had already passed at this job's first run (2025-07-05)" in " ".join(cap.get().split())
+    # the deadline right: passed later in the window, no warning (files after it are late, as they should be)
+    assert run_job(cfg, catalogue, now=datetime(2025, 7, 20)).warnings == []
+    assert job_status(cfg, catalogue)["warnings"] == []
+    # fixed in the configuration: the warning goes
+    assert run_job(replace(cfg, deadline=date(2025, 7, 5)), catalogue, now=datetime(2025, 7, 21)).warnings == []
+
+
+@pytest.fixture
+def hanoi_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The machine's local time is Hà Nội's (UTC+7), whatever the machine running the tests says."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Ho_Chi_Minh")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_log_and_status_times_carry_their_offset(cfg: JobConfig, catalogue: Catalogue, hanoi_time: None) -> None:
+    """Every time in the JSON log and in what status derives from the ledger is ISO 8601 with an offset; the
+    ledger keeps storing the local time as before (an older ledger's rows read the same way)."""
+    log = cfg.out / "ctstat.log"
+    job = replace(cfg, log=log)
+    arrive(cfg.inbox, "00301-thanh-tri.xlsx")
+    arrive(cfg.inbox, "00331-thinh-liet.xlsx", data=b"not a workbook")
+    run_job(job, catalogue, now=datetime(2025, 7, 5, 22, 0))
+    arrive(cfg.inbox, "00301-thanh-tri.xlsx", source=HM / "00304-vinh-hung.xlsx")  # a resubmission at the path
+    run_job(job, catalogue, now=datetime(2025, 7, 6, 22, 0))
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert lines and all(datetime.fromisoformat(rec["ts"]).utcoffset() == timedelta(hours=7) for rec in lines)
+    doc = job_status(cfg, catalogue)
+    times = [r["received_at"] for r in doc["unattributed"]]
+    times += [r["received_at"] for rows in doc["resubmissions"].values() for r in rows]
+    times += [run[k] for run in doc["last_runs"] for k in ("started_at", "finished_at")]
+    assert len(times) >= 5 and all(t.endswith("+07:00") for t in times), times
+    assert "2025-07-05T22:00:00+07:00" in times
+    with sqlite3.connect(cfg.ledger_path) as db:  # stored as before: local time, no offset
+        assert db.execute("SELECT MIN(received_at) FROM submissions").fetchone()[0] == "2025-07-05T22:00:00"
+
+
 def test_element_totals_match_between_ledger_and_files(cfg: JobConfig, catalogue: Catalogue) -> None:
     for p in HM.glob("*.xlsx"):
         arrive(cfg.inbox, p.name)
@@ -267,3 +418,63 @@ def test_outputs_inside_the_inbox_are_not_taken_in(tmp_path: Path, catalogue: Ca
     ledger = Ledger(cfg.ledger_path)
     assert [r.path for r in ledger.rows()] == ["00301-thanh-tri.xlsx"]
     ledger.close()
+
+
+def test_a_marked_up_copy_in_the_inbox_is_not_a_wards_submission(
+    cfg: JobConfig, catalogue: Catalogue, make_form: MakeForm
+) -> None:
+    """'validate inbox --annotate inbox' puts copies among the wards' files: the next run named one the current
+    submission of its ward, and the rollup said duplicate-unit. A copy is one issue of its own, never a claim."""
+    for p in HM.glob("*.xlsx"):
+        arrive(cfg.inbox, p.name)
+    arrive(cfg.inbox, "00313-tuong-mai.xlsx", source=make_form(unit="00313", cover={"unit_name": "Phường Bến Nghé"}))
+    res = CliRunner().invoke(app, ["validate", str(cfg.inbox), "--annotate", str(cfg.inbox)])
+    assert res.exit_code == 0, res.output  # a warning (the name typed), valid
+    assert [p.name for p in cfg.inbox.glob("*.kiem-tra.xlsx")] == ["00313-tuong-mai.xlsx.kiem-tra.xlsx"]
+    result = run_job(cfg, catalogue, now=datetime(2025, 7, 1))
+    assert result.rollup_state == "written" and result.completeness.complete
+    assert not [i for f in result.validated for i in f.issues if i.code == "duplicate-unit"]
+    (copy,) = [f for f in result.validated if f.path.endswith(".kiem-tra.xlsx")]
+    assert [i.code for i in copy.issues] == ["marked-up-copy"] and copy.unit is None
+    assert [r.path for r in result.unattributed] == ["00313-tuong-mai.xlsx.kiem-tra.xlsx"]
+    current = {s["unit"]: s for s in job_status(cfg, catalogue)["chase_list"]}
+    assert "00313" not in current
+
+
+def test_a_rollup_no_longer_current_says_so_everywhere(cfg: JobConfig, catalogue: Catalogue) -> None:
+    """A ward's current file turns invalid and another's is deleted: the complete 14/14 rollup no longer matches the
+    current submissions. Its files leave out/tong-hop/ for tong-hop/khong-con-hien-hanh/ beside a note saying why;
+    status (text and JSON) and the run say so; a new rollup puts things back."""
+    for p in HM.glob("*.xlsx"):
+        arrive(cfg.inbox, p.name)
+    assert run_job(cfg, catalogue, now=datetime(2025, 7, 1, 9)).rollup_state == "written"
+    folder = cfg.out / "tong-hop"
+    books = sorted(p.name for p in folder.iterdir())
+    assert job_status(cfg, catalogue)["rollup"]["current"] is True
+    arrive(cfg.inbox, "00301-sua-lai.xlsx", source=SAMPLES / "faulty" / "01-so-am.xlsx")  # later, invalid
+    (cfg.inbox / "00337-hoang-liet.xlsx").unlink()
+    run = run_job(cfg, catalogue, now=datetime(2025, 7, 2, 9))
+    assert run.rollup_state == "waiting" and run.stale_rollup is not None
+    aside = folder / "khong-con-hien-hanh"
+    assert [p.name for p in folder.iterdir()] == ["khong-con-hien-hanh"]  # nothing left to take for current
+    assert sorted(p.name for p in aside.iterdir()) == sorted([*books, "LY-DO-KHONG-CON-HIEN-HANH.txt"])
+    note = (aside / "LY-DO-KHONG-CON-HIEN-HANH.txt").read_text(encoding="utf-8-sig")
+    assert "KHÔNG CÒN HIỆN HÀNH" in note and "lập lúc 09:00 ngày 01/07/2025" in note and "NO LONGER CURRENT" in note
+    assert "00301 Phường Thanh Trì: tệp hiện hành không phải tệp đã tổng hợp và không hợp lệ" in note
+    assert "00337 Phường Hoàng Liệt: tệp đã tổng hợp không còn trong thư mục nhận" in note
+    st = job_status(cfg, catalogue)
+    assert st["rollup"]["current"] is False and st["rollup"]["moved_to"] == str(aside)
+    assert [(c["unit"], c["change"]) for c in st["rollup"]["changes"]] == [("00301", "invalid"), ("00337", "removed")]
+    assert st["rollup_outputs"] == st["rollup"]["outputs"] == [str(aside / n) for n in books if n.endswith(".xlsx")]
+    assert all(Path(o).exists() for o in st["rollup_outputs"])
+    res = CliRunner().invoke(app, ["status", "--period", "2025-H1", "--unit", "008", "--inbox", str(cfg.inbox),
+                                   "--out", str(cfg.out)])  # fmt: skip
+    assert "KHÔNG CÒN HIỆN HÀNH" in res.output and "00337 Phường Hoàng Liệt" in res.output
+    assert [e["event"] for e in run.events if e["event"].startswith("rollup-")] == ["rollup-retired", "rollup-waiting"]
+    # a second run changes nothing more; the wards send again: a new rollup, the retired one gone
+    assert run_job(cfg, catalogue, now=datetime(2025, 7, 3)).stale_rollup is not None
+    arrive(cfg.inbox, "00337-hoang-liet.xlsx")
+    arrive(cfg.inbox, "00301-sua-lai.xlsx", source=HM / "00301-thanh-tri.xlsx")
+    assert run_job(cfg, catalogue, now=datetime(2025, 7, 4)).rollup_state == "written"
+    assert sorted(p.name for p in folder.iterdir()) == books
+    assert job_status(cfg, catalogue)["rollup"]["current"] is True

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from ctstat.cli.commands import app
+from ctstat.job.config import JobConfig
 from ctstat.model.catalogue import Catalogue
+from ctstat.model.report import Issue
 from ctstat.pipeline import validate_paths
 
-from .conftest import ROOT, SAMPLES
+from .conftest import ROOT, SAMPLES, MakeForm
 
 
 def test_every_command_has_help(runner: CliRunner) -> None:
@@ -183,7 +187,7 @@ def test_the_command_line_s_own_words_are_vietnamese_by_default() -> None:
     english = _ctstat("validate", "-h", lang="en")
     assert "Show this message and exit." in english.stdout and "Options:" in english.stdout
     cases = {
-        ("validate",): "Lỗi: Thiếu tham số 'paths'.",
+        ("validate",): "Lỗi: Thiếu tham số 'TỆP_HOẶC_THƯ_MỤC...'.",
         ("validate", "--nope", "x"): "Lỗi: Không có tùy chọn --nope",
         ("validate", "no-such-file.xlsx"): "đường dẫn 'no-such-file.xlsx' không tồn tại.",
         ("validate", "samples/wards", "--jobs", "x"): "Giá trị không hợp lệ cho '--jobs' / '-j': phải là số nguyên.",
@@ -195,7 +199,186 @@ def test_the_command_line_s_own_words_are_vietnamese_by_default() -> None:
         assert run.returncode == 2 and said in run.stderr, (args, run.stderr)
         assert "-h' để được trợ giúp." in run.stderr and "Traceback" not in run.stderr
     run = _ctstat("validate", "--lang", "en")
-    assert run.returncode == 2 and "Error: Missing argument 'paths'." in run.stderr
+    assert run.returncode == 2 and "Error: Missing argument 'FILE_OR_FOLDER...'." in run.stderr
+
+
+#: the vendored click's and typer's exception classes a person can meet, and the argument that holds the message
+_RAISED = {
+    "UsageError": 0,
+    "BadParameter": 0,
+    "BadArgumentUsage": 0,
+    "BadOptionUsage": 1,
+    "NoSuchOption": None,  # the message is made from the option's name
+    "MissingParameter": None,  # made from the parameter
+    "FileError": None,  # made from the file's name and the system's words
+    "fail": 0,  # ctx.fail(message)
+}
+#: what a placeholder of a message stands for, by its expression (default: 'x', quoted where repr'd)
+_SAMPLES = {"msg": "an argument.", "self.nargs": "2", "label": "dir", "annotation.__name__": "int", "exc.strerror": "x"}
+#: messages that are not literals, and why each is covered
+_DYNAMIC = {
+    "UsageError(message, self)": "Context.fail: its callers' messages are enumerated",
+    "BadParameter(get_error_msg(exc), ctx=ctx, param=param)": "pydantic's: said from the error's type",
+    "UsageError(get_error_msg(exc))": "pydantic's, for a prompt (ctstat prompts for nothing)",
+    "FileError(self.name, hint=e.strerror)": "sampled below",
+    "_click.ClickException('Too many CLI parameter callback function parameters')": "a programming error at start-up",
+    "_click.ClickException(f'Invalid autocompletion callback parameters: {show_params}')": "a programming error",
+}
+
+
+def _click_messages() -> list[tuple[str, str, str]]:
+    """Every message click and typer can raise at a person: (where, exception class, a sample message), from the
+    vendored source (typer ships its own click), its placeholders filled with samples."""
+    import ast
+
+    import typer
+
+    def sample(node: ast.expr) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.JoinedStr):
+            out = ""
+            for part in node.values:
+                if isinstance(part, ast.Constant):
+                    out += str(part.value)
+                else:
+                    assert isinstance(part, ast.FormattedValue)
+                    text = _SAMPLES.get(ast.unparse(part.value), "x")
+                    out += repr(text) if part.conversion == ord("r") else text
+            return out
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_" and node.args:
+            return sample(node.args[0])  # gettext
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+            inner = sample(node.func.value)  # _("No such command {name!r}.").format(name=...)
+            return None if inner is None else inner.format(**{k.arg: "x" for k in node.keywords if k.arg})
+        return None
+
+    found, unknown = [], []
+    root = Path(typer.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Attribute) and t.attr == "message" for t in node.targets
+            ):  # a message rewritten on its way out ("Did you mean ...?")
+                text = sample(node.value)
+                if text is not None and text.startswith("x. "):
+                    found.append((f"{path.name}:{node.lineno}", "UsageError", "No such command 'x'" + text[1:]))
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+            if name not in _RAISED and name != "ClickException":
+                continue
+            where = f"{path.relative_to(root)}:{node.lineno}"
+            at = _RAISED.get(name)
+            arg = node.args[at] if at is not None and len(node.args) > at else None
+            text = sample(arg) if arg is not None else None
+            if text is not None:
+                labels = ("file", "dir", "path") if "{label}" in ast.unparse(arg) else (None,)
+                for label in labels:
+                    shown = text if label is None else text.replace("dir ", f"{label} ", 1)
+                    found.append((where, "fail" if name == "fail" else name, shown))
+            elif name in ("NoSuchOption", "MissingParameter"):
+                found.append((where, name, ""))
+            elif ast.unparse(node) not in _DYNAMIC:
+                unknown.append(f"{where}: {ast.unparse(node)}")
+    assert unknown == []  # a message this test cannot sample: add it to _SAMPLES, or to _DYNAMIC saying why
+    assert len(found) > 15
+    return found
+
+
+def test_every_click_and_typer_message_is_said_in_vietnamese() -> None:
+    """The class, not the cases: every message the vendored click and typer can raise at a person (found in their
+    source, so a new one in an upgrade fails here) is put into Vietnamese, wrapped as the exception shows it;
+    none keeps an English word of its template."""
+    import re
+
+    from typer._click import exceptions as ce
+
+    from ctstat.cli.clitext import message
+
+    english = re.compile(r"[A-Za-z]{3,}")
+    leaks = []
+    for where, kind, text in _click_messages():
+        if kind == "NoSuchOption":
+            shown = [ce.NoSuchOption("--nope"), ce.NoSuchOption("--lnag", possibilities=["--lang"])]
+        elif kind == "MissingParameter":
+            shown = [ce.MissingParameter(param_hint="'--x'", param_type=t) for t in ("argument", "option")]
+        elif kind in ("BadParameter",):
+            shown = [ce.BadParameter(text, param_hint="'--x'"), ce.BadParameter(text)]
+        elif kind == "BadOptionUsage":
+            shown = [ce.BadOptionUsage("--x", text)]
+        else:
+            shown = [getattr(ce, kind, ce.UsageError)(text)]
+        for exc in shown:
+            said = message(exc)
+            words = set(english.findall(exc.format_message())) - {"nope", "lnag", "lang"}  # the samples' names
+            left = sorted(w for w in words if re.search(rf"\b{w}\b", said))
+            if left or said.startswith("Dòng lệnh không đúng"):
+                leaks.append(f"{where}: {exc.format_message()!r} -> {said!r}")
+    file_error = ce.FileError("x.csv", hint="No such file or directory")
+    assert message(file_error) == "Không mở được tệp 'x.csv': không tồn tại."
+    assert leaks == []
+
+
+def test_a_value_pydantic_refuses_is_said_in_vietnamese() -> None:
+    """typer converts values with pydantic: its English (which varies with its version) never reaches a person;
+    every parameter of every command, given a value of the wrong kind, says so in Vietnamese."""
+    for args, said in {
+        ("validate", "samples/wards", "--jobs", "x"): "Giá trị không hợp lệ cho '--jobs' / '-j': phải là số nguyên.",
+        ("synth", "--unit", "008", "--period", "2025-H1", "--out", "x", "--seed", "1.5"): "phải là số nguyên.",
+        ("serve", "--port", "80x"): "Giá trị không hợp lệ cho '--port': phải là số nguyên.",
+    }.items():
+        run = _ctstat(*args)
+        assert run.returncode == 2 and said in run.stderr and "Input should" not in run.stderr, (args, run.stderr)
+
+
+def test_usage_errors_of_real_lines_are_vietnamese() -> None:
+    """The leaks the issue names, and the help: a mistyped command with its suggestion, a file where a folder
+    is wanted, an option given a value it does not take, a group without its command (its help, once)."""
+    for args, said in {
+        ("valdate",): "Lỗi: Không có lệnh 'valdate'. Có phải ý bạn là 'validate'?",
+        ("catalogue", "chek"): "Lỗi: Không có lệnh 'chek'. Có phải ý bạn là 'check'?",
+        ("validate", "--annotate", "README.md", "samples/faulty"): "'README.md' là tệp, không phải thư mục.",
+        ("template", "--unit", "00301", "--period", "2025-H1", "--out", "samples"): "'samples' là thư mục",
+        ("validate", "--json=1", "samples/faulty"): "Lỗi: Tùy chọn '--json' không nhận giá trị.",
+        ("validate", "samples/faulty", "--period"): "Lỗi: Tùy chọn '--period' cần một giá trị.",
+    }.items():
+        run = _ctstat(*args)
+        assert run.returncode == 2 and said in run.stderr, (args, run.stderr)
+        assert not re.search(r"\b(No such|Did you mean|is a file|is a directory|does not)\b", run.stderr), run.stderr
+    group = _ctstat("catalogue")
+    assert group.stderr.count("Cách dùng:") == 1 and "Lỗi:" not in group.stderr
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_help_names_what_each_option_takes(lang: str) -> None:
+    """The help and the usage line say what a value is (TỆP_HOẶC_THƯ_MỤC..., --period KỲ), never typer's
+    Python types (<list[Path]>, <str>) or a parameter's name in braces ({paths})."""
+    from ctstat.cli.commands import _commands, command
+
+    cmd = command(lang)
+    for sub in _commands(cmd):
+        for param in sub.params:
+            if not getattr(param, "is_flag", False):
+                assert param.metavar, (sub.name, param.name)
+    for args in (["validate"], ["rollup"], ["template"], ["schema"], ["tokens"], ["export"], ["catalogue", "check"]):
+        out = _ctstat(*args, "-h", lang=lang).stdout
+        assert not re.search(r"<[a-zA-Z\[\]]+>|\{\w+\}", out), (args, out)
+    out = _ctstat("validate", "-h", lang=lang).stdout
+    assert ("TỆP_HOẶC_THƯ_MỤC..." if lang == "vi" else "FILE_OR_FOLDER...") in out
+    assert ("--period KỲ" if lang == "vi" else "--period PERIOD") in out
+
+
+def test_lang_before_the_command() -> None:
+    """--lang (like CTSTAT_LANG) is accepted before the command too: the command's output and its errors."""
+    run = _ctstat("--lang", "en", "validate", "samples/faulty/01-so-am.xlsx")
+    assert run.returncode == 1 and "Negative value (-5)." in run.stdout, run.stdout + run.stderr
+    run = _ctstat("--lang", "en", "validate", "x")
+    assert run.returncode == 2 and "Error: Invalid value for 'FILE_OR_FOLDER...'" in run.stderr, run.stderr
+    run = _ctstat("--lang", "vi", "validate", "samples/faulty/01-so-am.xlsx", lang="en")
+    assert "Số âm (-5)." in run.stdout
+    run = _ctstat("--lang", "en", "validate", "--lang", "vi", "samples/faulty/01-so-am.xlsx")
+    assert "Số âm (-5)." in run.stdout  # the command's own --lang wins
 
 
 def test_every_usage_error_has_its_vietnamese() -> None:
@@ -210,3 +393,77 @@ def test_every_usage_error_has_its_vietnamese() -> None:
                 if not any(k.arg == "message_vi" for k in node.keywords) and len(node.args) < 3:
                     missing.append(f"{path.name}:{node.lineno}")
     assert missing == []
+
+
+def test_numbers_are_written_the_reader_s_way(make_form: MakeForm, catalogue: Catalogue) -> None:
+    """Vietnamese writes 1.670 and 1.234,5, English 1,670 and 1234.5: every message and the value shown beside it
+    use the reader's (a rule's numbers, a typed total, a fraction), in the CLI's table and in --json."""
+    from ctstat.model.keys import TOTAL, cell_key
+
+    path = make_form(
+        changes={
+            cell_key("XH03", TOTAL, "sex:nam"): 1670,  # breaks supported <= abused: a rule's message with {lhs}
+            cell_key("VP01", TOTAL, TOTAL): 1234.5,
+        }
+    )
+    report = validate_paths([path], catalogue)
+    issues = {i.code: i for i in report.issues}
+    rule, fraction = issues["supported-exceeds-abused"], issues["not-integer"]
+    assert "(1.670)" in rule.message("vi") and "(1,670)" in rule.message("en")
+    assert (rule.shown_value("vi"), rule.shown_value("en")) == ("1.670", "1,670")
+    assert fraction.message("vi").startswith("Số 1.234,5 ") and fraction.message("en").startswith("1234.5 ")
+    doc = report.to_dict("en")["files"][0]["issues"]
+    assert {i["code"]: i["value"] for i in doc}["supported-exceeds-abused"] == "1,670"
+    run = _ctstat("--lang", "en", "validate", str(path))
+    assert "1,670" in run.stdout and "1.670" not in run.stdout, run.stdout
+    assert Issue.from_record(rule.to_record()) == rule  # the ledger keeps both writings
+
+
+def test_the_chase_list_speaks_the_reader_s_language(cfg: JobConfig, catalogue: Catalogue, tmp_path: Path) -> None:
+    """With --lang en, every problem of the chase list is English (a missing, a duplicated and an invalid ward;
+    from `rollup` and from the job's `status`), and --json gives both (`problem`, `problem_en`)."""
+    from ctstat.cli.render import make_consoles, render_status
+    from ctstat.job.run import job_status, run_job
+
+    wards = tmp_path / "wards"
+    wards.mkdir()
+    for name in ("00301-thanh-tri.xlsx", "00304-vinh-hung.xlsx"):
+        shutil.copy(SAMPLES / "wards" / "2025-H1-hoang-mai" / name, wards / name)
+    shutil.copy(SAMPLES / "faulty" / "01-so-am.xlsx", wards / "01-so-am.xlsx")  # 00301 again, invalid
+    shutil.copy(SAMPLES / "faulty" / "02-so-dang-chu.xlsx", cfg.inbox / "02.xlsx")  # 00301, invalid, in the job
+    vietnamese = re.compile(r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", re.I)
+    run = _ctstat("--lang", "en", "rollup", str(wards), "--period", "2025-H1", "--out", str(tmp_path / "out"))
+    chase = run.stdout[run.stdout.index("Chase list") :]
+    assert "files for one unit: keep one" in chase and "Not submitted" in chase, run.stdout
+    problems = [line.split("│")[5] for line in chase.splitlines() if line.count("│") == 6]
+    assert problems and not [p for p in problems if vietnamese.search(p)], problems
+    run_job(cfg, catalogue)
+    doc = job_status(cfg, catalogue)
+    invalid = next(s for s in doc["chase_list"] if s["status"] == "invalid")
+    assert invalid["problem"].startswith("1 lỗi; đầu tiên: Biểu 1!") and invalid["problem_en"].startswith(
+        "1 error; first: Biểu 1!"
+    ), invalid
+    assert not vietnamese.search(invalid["problem_en"].replace("Biểu", ""))
+    out, _ = make_consoles(no_color=True)
+    with out.capture() as seen:
+        render_status(doc, out, "en")
+    assert "1 error; first:" in seen.get() and "Not submitted" in seen.get() and "Chưa nộp" not in seen.get()
+
+
+def test_template_says_which_commune_and_warns_of_a_reused_code(tmp_path: Path) -> None:
+    """The 2025 reform reused commune codes: `template` says which commune and which unit list the form is for,
+    and warns when the code names a different commune in the other list; none when it is the same commune."""
+    from ctstat.model.units import load_units, name_key
+
+    run = _ctstat("template", "--unit", "00301", "--period", "2025-H2", "--out", str(tmp_path / "a.xlsx"))
+    assert run.returncode == 0 and run.stdout.strip() == str(tmp_path / "a.xlsx")
+    assert "Biểu mẫu của 00301 Phường Vĩnh Hưng" in run.stderr and "2025-07-01" in run.stderr, run.stderr
+    assert "Lưu ý: trong danh mục 2025-06-30" in run.stderr and "Phường Thanh Trì, Quận Hoàng Mai" in run.stderr
+    run = _ctstat("template", "--unit", "00301", "--period", "2025-H1", "--out", str(tmp_path / "b.xlsx"), lang="en")
+    assert "The form of 00301 Phường Thanh Trì, Quận Hoàng Mai" in run.stderr and "2025-06-30" in run.stderr
+    assert "code 00301 is Phường Vĩnh Hưng" in run.stderr and "a different commune" in run.stderr, run.stderr
+    old, new = load_units("2025-06-30"), load_units("2025-07-01")
+    kept = next(u for u in new.all("commune") if (o := old.get(u.code)) and name_key(o.name) == name_key(u.name))
+    run = _ctstat("template", "--unit", kept.code, "--period", "2025-H2", "--out", str(tmp_path / "c.xlsx"))
+    assert run.returncode == 0 and f"Biểu mẫu của {kept.code} {kept.name}" in run.stderr
+    assert "Lưu ý" not in run.stderr, run.stderr

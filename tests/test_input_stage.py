@@ -29,7 +29,7 @@ from ctstat.model.layout import form_layout
 from ctstat.pipeline import rollup_paths, synth_forms, validate_paths
 from ctstat.read.rollup_book import DATA, DIGEST_LABEL
 
-from .conftest import ROOT, SAMPLES, MakeForm
+from .conftest import ROOT, SAMPLES, MakeForm, bound_by_file_modes
 
 HM = SAMPLES / "wards" / "2025-H1-hoang-mai"
 POPULATION = cell_key("TE01", TOTAL, TOTAL)
@@ -261,7 +261,7 @@ def test_a_ledger_of_the_first_release_is_migrated(cfg: JobConfig, catalogue: Ca
     result = run_job(cfg, catalogue, now=datetime(2025, 7, 20))
     assert len(result.validated) == 1  # judged under no catalogue: read again
     ledger = Ledger(cfg.ledger_path, readonly=True)
-    assert ledger.version == 2
+    assert ledger.version == 3  # migrated to the current schema (3: the portal's sessions)
     assert ledger.uploads() == [] and ledger.token_hashes() == {}  # the portal's tables exist, empty
     rows = ledger.rows()
     assert len(rows) == 2 and rows[0].removed_at is not None  # its hash was not the file's: new content
@@ -328,11 +328,6 @@ def test_a_full_disk_under_the_workbooks_keeps_the_published_set(
     assert run_job(cfg, catalogue, now=datetime(2025, 7, 3)).rollup_state == "written"
 
 
-def _as_other_user() -> list[str]:
-    """Run a command as a user who owns nothing here (root ignores file modes)."""
-    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
-
-
 @pytest.fixture
 def shared() -> Iterator[Path]:
     """A folder another user can read (pytest's own is private to its user)."""
@@ -345,21 +340,46 @@ def shared() -> Iterator[Path]:
     shutil.rmtree(path)
 
 
-def ctstat_as_other(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [*_as_other_user(), sys.executable, "-m", "ctstat", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+def ctstat_as_other(shared: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """ctstat bound by file modes (root ignores them), run in the shared folder: the checkout may be private."""
+    env = {**os.environ, "HOME": str(shared), "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [*bound_by_file_modes(), sys.executable, "-m", "ctstat", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=shared, timeout=300)
+
+
+def test_a_user_bound_by_file_modes_runs_ctstat_from_a_private_checkout(shared: Path) -> None:
+    """A checkout under root's home (0700) or a mktemp -d: the program run bound by file modes still imports ctstat
+    from it, and is still refused what file modes forbid."""
+    private = Path(tempfile.mkdtemp(prefix="ctstat-private-"))
+    try:
+        private.chmod(0o700)
+        shutil.copytree(
+            ROOT / "src" / "ctstat", private / "src" / "ctstat", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        forbidden = shared / "forbidden.xlsx"
+        forbidden.write_bytes(b"PK")
+        forbidden.chmod(0o000)
+        probe = "import ctstat, sys; print(ctstat.__file__); open(sys.argv[1], 'rb')"
+        env = {**os.environ, "PYTHONPATH": str(private / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+        run = subprocess.run([*bound_by_file_modes(), sys.executable, "-c", probe, str(forbidden)],
+                             capture_output=True, text=True, env=env, cwd=shared, timeout=120)  # fmt: skip
+        assert run.stdout.strip() == str(private / "src" / "ctstat" / "__init__.py"), run.stderr
+        assert "PermissionError" in run.stderr
+    finally:
+        shutil.rmtree(private)
 
 
 def test_a_read_only_output_folder(shared: Path, catalogue: Catalogue) -> None:
     inbox, out = shared / "inbox", shared / "out"
     shutil.copytree(HM, inbox)
     job = ["--period", "2025-H1", "--unit", "008", "--inbox", str(inbox), "--out", str(out)]
-    assert subprocess.run([sys.executable, "-m", "ctstat", "run", *job], capture_output=True).returncode == 0
+    assert (
+        subprocess.run([sys.executable, "-m", "ctstat", "run", *job], capture_output=True, cwd=shared).returncode == 0
+    )
     for p in [out, *out.rglob("*")]:
         p.chmod(0o555 if p.is_dir() else 0o444)
     ledger = (out / "ledger.sqlite").read_bytes()
-    status = ctstat_as_other("status", *job, "--json")
+    status = ctstat_as_other(shared, "status", *job, "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["complete"]
     assert (out / "ledger.sqlite").read_bytes() == ledger and sorted(p.name for p in out.iterdir()) == [
@@ -368,7 +388,7 @@ def test_a_read_only_output_folder(shared: Path, catalogue: Catalogue) -> None:
         "tong-hop",
     ]
     shutil.copyfile(HM / "00301-thanh-tri.xlsx", inbox / "00301-again.xlsx")
-    run = ctstat_as_other("run", *job)
+    run = ctstat_as_other(shared, "run", *job)
     assert run.returncode == 3, run.stderr
     assert "cannot go on" in run.stderr and "Traceback" not in run.stderr
 
@@ -380,7 +400,7 @@ def test_an_inbox_file_it_may_not_read(shared: Path) -> None:
     out.chmod(0o777)
     (inbox / "00301-thanh-tri.xlsx").chmod(0o000)
     job = ["--period", "2025-H1", "--unit", "008", "--inbox", str(inbox), "--out", str(out), "--json"]
-    run = ctstat_as_other("run", *job)
+    run = ctstat_as_other(shared, "run", *job)
     assert run.returncode == 1, run.stderr
     doc = json.loads(run.stdout)
     assert len(doc["validated"]) == 14

@@ -17,6 +17,7 @@ import pytest
 
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import cell_key
+from ctstat.model.layout import RESULT_SHEET
 from ctstat.pipeline import validate_files
 from ctstat.write.inert import csv_field
 
@@ -136,6 +137,15 @@ def test_a_copy_that_would_land_on_an_input_is_refused(tmp_path: Path) -> None:
     assert _state(folder) == before
 
 
+def _rename_sheet(path: Path, old: str, new: str) -> None:
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(old.encode(), new.encode())
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+
+
 def test_copies_of_every_format_revalidate_to_the_same_value_issues(
     tmp_path: Path, catalogue: Catalogue, make_form: MakeForm
 ) -> None:
@@ -156,6 +166,8 @@ def test_copies_of_every_format_revalidate_to_the_same_value_issues(
     from ctstat.write.annotate import annotate_report
 
     copies = annotate_report(report, subs, catalogue, tmp_path / "k")
+    for copy in copies:  # a copy is never read as a submission: read its form once its result sheet is renamed
+        _rename_sheet(copy, RESULT_SHEET, "Ket qua")
     again, _ = validate_files([tmp_path / "k"], catalogue, period="2025-H1")
 
     def issues(files: list) -> dict[str, list[tuple[str, str | None, str | None]]]:  # type: ignore[type-arg]
@@ -186,6 +198,50 @@ def test_output_modes_follow_the_umask(tmp_path: Path) -> None:
     written = [p for p in out.rglob("*") if p.is_file()]
     assert len(written) >= 3
     assert {oct(p.stat().st_mode & 0o777) for p in written} == {"0o644"}
+
+
+UNDER_UMASK = """
+import os, sys
+from ctstat.cli.commands import main
+os.umask(0o027)
+for argv in sys.argv[1:]:
+    sys.argv = ["ctstat", *argv.split("\\t")]
+    try:
+        main()
+    except SystemExit:
+        pass
+"""
+
+
+def test_folders_follow_the_umask_and_an_existing_folder_keeps_its_mode(tmp_path: Path) -> None:
+    """A rollup's folder is published by swapping in a staging folder: it used to be mkdtemp's 0700, so a colleague
+    on a shared server could not open the workbooks. Every folder ctstat makes gets the mode any new folder would
+    (0750 under umask 027), and a folder that exists keeps its own."""
+    out, inbox = tmp_path / "out", tmp_path / "inbox"
+    shutil.copytree(HM, inbox)
+    (out / "kept").mkdir(parents=True)
+    (out / "kept").chmod(0o751)
+    faulty = str(SAMPLES / "faulty" / "01-so-am.xlsx")
+    rollup = ["rollup", str(HM), "--period", "2025-H1", "--out"]
+    job = ["run", "--period", "2025-H1", "--unit", "008", "--inbox", str(inbox), "--out", str(out / "job")]
+    commands = [
+        [*rollup, str(out / "new" / "r")],
+        [*rollup, str(out / "kept")],
+        [*rollup, str(out / "kept")],  # published again over the first set
+        ["validate", faulty, "--annotate", str(out / "k" / "copies")],
+        job,
+    ]
+    shutil.copyfile(SAMPLES / "faulty" / "01-so-am.xlsx", inbox / "00301-thanh-tri.xlsx")
+    code = [sys.executable, "-c", UNDER_UMASK, *("\t".join(c) for c in commands)]
+    assert subprocess.run(code, capture_output=True, text=True, cwd=tmp_path).returncode == 0
+    shutil.copyfile(HM / "00301-thanh-tri.xlsx", inbox / "00301-thanh-tri.xlsx")  # corrected: the job rolls up
+    os.utime(inbox / "00301-thanh-tri.xlsx", (1e9, 1e9))
+    assert subprocess.run([*code[:3], "\t".join(job)], capture_output=True, text=True, cwd=tmp_path).returncode == 0
+    folders = {str(p.relative_to(out)): oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_dir()}
+    assert {"new", "new/r", "k", "k/copies", "job/kiem-tra", "job/tong-hop"} <= set(folders)
+    assert folders == {name: "0o751" if name == "kept" else "0o750" for name in folders}
+    files = {oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_file() and p.name != ".ctstat-run.lock"}
+    assert list(out.glob("*/*.xlsx")) and files == {"0o640"}
 
 
 def test_csv_fields_that_would_run_are_neutralised() -> None:
@@ -244,20 +300,18 @@ def test_the_scheduled_job_export_is_utf8_with_bom_and_integer_counts(tmp_path: 
 
 
 def test_wide_rollup_sheets_print_title_and_signatures_once(catalogue: Catalogue, tmp_path: Path) -> None:
-    """Columns A:B repeat on every printed page of a wide sheet: the title, the rate note and the signature block
-    sit on the first page's columns and right of A:B, so they print once; wrapped labels get their height."""
+    """Columns A:B repeat on every printed page of a wide sheet: the rate note and the signature block sit on the
+    first page's columns and right of A:B, so they print once; wrapped labels get their height."""
     from openpyxl import load_workbook
 
     from ctstat.pipeline import rollup_paths
-    from ctstat.write.rollup_book import CHILDREN_PER_PAGE, row_height
+    from ctstat.write.rollup_book import row_height
 
     (book,) = rollup_paths([HM], "2025-H1", tmp_path, catalogue=catalogue).outputs
     wb = load_workbook(book)
     ws = wb["Chỉ tiêu"]
     assert ws.print_title_cols.replace("$", "") == "A:B"
-    first_page_last = 8 + CHILDREN_PER_PAGE  # 8 fixed columns, then ten communes (1-based)
-    title = next(m for m in ws.merged_cells.ranges if m.min_row == 1)
-    assert title.max_col <= first_page_last
+    first_page_last = ws.col_breaks.brk[0].id  # 1-based: the first page's last column
     for text in ("Người lập biểu", "Thủ trưởng đơn vị"):
         (cell,) = [c for row in ws.iter_rows() for c in row if c.value == text]
         assert 3 <= cell.column <= first_page_last, text
@@ -267,3 +321,47 @@ def test_wide_rollup_sheets_print_title_and_signatures_once(catalogue: Catalogue
     long = next(r for r in by_unit.iter_rows() if r[1].value == "HC01.13")
     assert by_unit.row_dimensions[long[0].row].height == row_height(long[0].value, 50) > 15
     assert row_height("ngắn", 50) is None
+
+
+@pytest.mark.parametrize("wards", [HM, SAMPLES / "wards" / "2025-H2-lai-chau"])
+def test_wide_sheets_print_whole_columns_and_whole_titles(catalogue: Catalogue, tmp_path: Path, wards: Path) -> None:
+    """A wide sheet prints at a fixed scale with a page break between whole columns (fit-to-width left the breaks
+    to LibreOffice, mid-title: a lone "S" of the title at the top of a continuation page), and every page starts
+    with the title, the header row and columns A:B: the titles sit in A:B, left-aligned, and repeat with the
+    header row; nothing is merged across a page break."""
+    from openpyxl import load_workbook
+
+    from ctstat.pipeline import rollup_paths
+    from ctstat.write.form import MIN_SCALE, PAGE_WIDTH_PT, WIDTH_SLACK
+
+    outputs = rollup_paths([wards], "2025-H1" if wards == HM else "2025-H2", tmp_path, catalogue=catalogue).outputs
+    book = min(outputs, key=lambda p: (len(p.stem.split("_")[1]), p.name))  # the unit rolled up itself
+    wb = load_workbook(book)
+    for name in ("Chỉ tiêu", "Theo đơn vị"):
+        ws = wb[name]
+        scale = ws.page_setup.scale
+        assert not ws.sheet_properties.pageSetUpPr or not ws.sheet_properties.pageSetUpPr.fitToPage, name
+        assert MIN_SCALE <= scale <= 100, name
+        last = ws.max_column
+        starts = [1] + [b.id + 1 for b in ws.col_breaks.brk]  # 1-based first column of each printed page
+        assert len(starts) > 1, name  # 14 or 38 children: more than one page across
+        assert ws.print_title_cols.replace("$", "") == "A:B", name
+        header = int(ws.print_title_rows.replace("$", "").split(":")[1])
+        assert ws.print_title_rows.replace("$", "").split(":")[0] == "1", name  # the titles repeat
+        # each column's width in characters (less the padding xlsxwriter adds)
+        chars = {c: int(d.width) for d in ws.column_dimensions.values() for c in range(d.min, d.max + 1)}
+        for page, start in enumerate(starts):
+            end = (starts[page + 1] - 1) if page + 1 < len(starts) else last
+            cols = range(start, end + 1) if page == 0 else [1, 2, *range(start, end + 1)]
+            width = sum((chars[c] * 7 + 5) * 0.75 for c in cols)  # as form.page_scale counts a column
+            assert width * scale / 100 <= PAGE_WIDTH_PT * WIDTH_SLACK + 1, (name, page)
+        for merged in ws.merged_cells.ranges:
+            crossing = [s for s in starts[1:] if merged.min_col < s <= merged.max_col]
+            assert not crossing, (name, str(merged))  # no text merged across a page's edge
+            if merged.min_row < header:
+                assert merged.max_col <= 2, (name, str(merged))  # titles inside the repeated A:B
+                assert ws.cell(merged.min_row, 1).alignment.horizontal in (None, "general", "left"), name
+    for chart_sheet in catalogue.charts:  # the chart alone on its first page, its data after
+        ws = wb[chart_sheet.sheet]
+        header = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "Đơn vị")
+        assert [b.id for b in ws.row_breaks.brk] == [header - 1] and ws.page_setup.scale >= MIN_SCALE

@@ -22,7 +22,7 @@ from ctstat.model.errors import UsageError
 from ctstat.web.app import SECURITY_HEADERS, create_app
 from ctstat.web.tokens import issue_tokens, token_unit
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, MakeForm
 
 HM = SAMPLES / "wards" / "2025-H1-hoang-mai"
 FAULTY = SAMPLES / "faulty"
@@ -78,7 +78,8 @@ def inbox_files(cfg: JobConfig) -> list[Path]:
 
 def test_tokens_one_per_expected_ward_and_the_district_only_hashes_kept(site: Site, tmp_path: Path) -> None:
     out = tmp_path / "tokens.csv"
-    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfunit,name,token\n")  # the BOM: Excel reads it as UTF-8
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert [r["unit"] for r in rows][:2] == ["008", WARD] and len(rows) == 15  # the district and its 14 wards
     assert rows[1]["name"] == "Phường Thanh Trì"
     assert all(token_unit(r["token"]) == r["unit"] for r in rows)
@@ -121,6 +122,16 @@ def test_nothing_without_a_token(site: Site) -> None:
         r = c.get(path, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/?tb=het-phien", path
     assert inbox_files(site.cfg) == [] and site.ledger().uploads() == []
+
+
+def test_the_access_log_times_carry_their_offset(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    import json
+    from datetime import datetime
+
+    with caplog.at_level("INFO", logger="ctstat.access"):
+        assert site.client.get("/api/v1/status").status_code == 401
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ctstat.access"]
+    assert line["event"] == "http" and datetime.fromisoformat(line["ts"]).utcoffset() is not None, line
 
 
 def test_a_valid_upload_is_taken_in_once_under_a_server_name(site: Site) -> None:
@@ -176,6 +187,19 @@ def test_an_invalid_upload_is_kept_aside_and_does_not_replace_a_valid_one(site: 
     copy = site.sign_in(WARD).get(entry["marked_up"])
     assert copy.status_code == 200 and copy.content[:2] == b"PK"
     assert site.sign_in(OTHER).get(entry["marked_up"]).status_code == 404
+
+
+def test_a_marked_up_copy_sent_back_is_not_a_submission(site: Site, tmp_path: Path) -> None:
+    """A ward downloads its marked-up copy and sends it back (corrected or not): it is the copy, not a form."""
+    assert site.api(WARD, HM / "00301-thanh-tri.xlsx").json()["valid"] is True
+    first = site.api(WARD, FAULTY / "01-so-am.xlsx").json()
+    copy = tmp_path / "00301-thanh-tri.xlsx"
+    copy.write_bytes(site.sign_in(WARD).get(first["marked_up"]).content)
+    entry = site.api(WARD, copy).json()
+    assert entry["outcome"] == "invalid" and [i["code"] for i in entry["issues"]] == ["marked-up-copy"]
+    assert entry["marked_up"] is None  # no copy of a copy
+    assert "bản đánh dấu lỗi" in entry["issues"][0]["message"]
+    assert len(inbox_files(site.cfg)) == 1 and [r.valid for r in site.ledger().rows()] == [True]
 
 
 def test_unreadable_and_hostile_files_are_one_issue_each(site: Site, tmp_path: Path) -> None:
@@ -385,6 +409,27 @@ def test_the_district_page_and_its_roll_up(site: Site) -> None:
     assert up.outcome == "invalid" and c.get(f"/lan-nop/{up.id}").status_code == 200
 
 
+def test_the_district_page_says_when_its_rollup_is_no_longer_current(site: Site, make_form: MakeForm) -> None:
+    """A ward sends new figures after the rollup: the page still offers the old workbook, marked as no longer
+    current with the reason, and the job's folder no longer holds it where current workbooks are."""
+    for p in sorted(HM.glob("*.xlsx")):
+        assert site.api(p.name[:5], p).status_code == 200
+    c = site.sign_in("008")
+    page = c.get("/huyen").text
+    assert c.post("/huyen/tong-hop", data={"csrf": csrf_of(page)}).status_code == 200
+    page = c.get("/huyen").text
+    assert "KHÔNG CÒN HIỆN HÀNH" not in page and re.findall(r'href="(/tai/tong-hop/\d+)"', page)
+    assert site.api(WARD, make_form(unit=WARD, seed=7)).json()["outcome"] == "accepted"  # new, valid figures
+    page = c.get("/huyen").text
+    assert "KHÔNG CÒN HIỆN HÀNH" in page and "00301 Phường Thanh Trì: đã có tệp hợp lệ mới" in page
+    assert "(không còn hiện hành)" in page
+    (link,) = re.findall(r'href="(/tai/tong-hop/\d+)"', page)
+    assert c.get(link).status_code == 200  # still there to look at, under its mark
+    folder = site.cfg.out / "tong-hop"
+    assert not list(folder.glob("*.xlsx")) and list((folder / "khong-con-hien-hanh").glob("*.xlsx"))
+    assert "(không còn hiện hành)" not in c.get(f"/huyen?tb={run_job(site.cfg, site.catalogue).rollup_state}").text
+
+
 def test_every_response_is_hardened_and_errors_show_no_traceback(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     import ctstat.web.app as web
 
@@ -409,3 +454,23 @@ def test_the_ledger_of_the_portal_is_plain_sqlite(site: Site) -> None:
     (n,) = db.execute("SELECT count(*) FROM uploads WHERE outcome='accepted'").fetchone()
     assert n == 1
     db.close()
+
+
+def test_the_api_s_errors_are_vietnamese_with_english_beside(site: Site) -> None:
+    """Every error the JSON API answers says it in Vietnamese (`error`), like the rest of the portal; the English
+    text a client may branch on stays, as `error_en`."""
+    from ctstat.model.messages import API_ERRORS_VI
+
+    c = site.client
+    f = HM / "00301-thanh-tri.xlsx"
+    answers = [
+        c.post("/api/v1/submissions", files={"file": (f.name, f.read_bytes())}),  # no token
+        c.get("/api/v1/status", headers={"Authorization": f"Bearer {site.tokens[WARD]}"}),  # a ward's token
+        c.get("/api/v1/no-such-thing"),
+        site.api(OTHER, f),  # another unit's file
+    ]
+    assert [r.status_code for r in answers] == [401, 403, 404, 403]
+    for r in answers:
+        body = r.json()
+        assert body["error"] == API_ERRORS_VI[body["error_en"]], body
+        assert re.search(r"[ơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹđ]", body["error"]), body

@@ -66,3 +66,12 @@ def test_no_code_of_the_shipped_catalogue_is_in_the_package(catalogue: Catalogue
         if pattern.search(line)
     ]
     assert found == []
+
+
+def test_tests_change_user_only_through_the_one_probed_helper() -> None:
+    """A test run as another user (or as root bound by file modes) goes through conftest.bound_by_file_modes, which
+    checks that way can import this checkout wherever it lives, and skips saying why when none can."""
+    ways = re.compile(r"setpriv|--reuid|setuid\(|seteuid\(|preexec_fn|\bsudo\b|\brunuser\b|\bsu -")
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        if path.name not in {"conftest.py", "test_repo.py"}:
+            assert not ways.search(path.read_text(encoding="utf-8")), path.name

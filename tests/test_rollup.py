@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 
@@ -108,12 +109,18 @@ def test_allow_partial_marks_every_sheet(catalogue: Catalogue, tmp_path: Path) -
     from openpyxl import load_workbook
 
     wb = load_workbook(result.outputs[0])
-    for ws in wb.worksheets:
-        if ws.sheet_state == "hidden" or ws.title in ("Biểu đồ", "Nguồn dữ liệu"):
-            continue
+    shown = [ws for ws in wb.worksheets if ws.sheet_state == "visible"]
+    assert {"Biểu đồ", "Nguồn dữ liệu", "Đầy đủ", "Chỉ tiêu"} <= {ws.title for ws in shown}
+    for ws in shown:  # every sheet a reader sees, near its top (printed on its first page), with what is missing
         text = " ".join(str(c.value) for row in ws.iter_rows(max_row=25) for c in row if c.value)
-        assert "CHƯA ĐẦY ĐỦ" in text, ws.title
+        assert "CHƯA ĐẦY ĐỦ" in text and "00337 Phường Hoàng Liệt" in text, ws.title
     assert "00337" in " ".join(str(c.value) for c in wb["Đầy đủ"]["B"] if c.value)
+    with zipfile.ZipFile(result.outputs[0]) as z:  # a chart copied into a document keeps the mark
+        charts = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/chart")]
+    assert charts and all("CHƯA ĐẦY ĐỦ" in c for c in charts)
+    whole = rollup_paths([HOANG_MAI], "2025-H1", tmp_path / "whole", catalogue=catalogue)
+    for ws in load_workbook(whole.outputs[0]).worksheets:
+        assert "CHƯA ĐẦY ĐỦ" not in " ".join(str(c.value) for row in ws.iter_rows() for c in row if c.value)
 
 
 def test_same_inputs_give_byte_identical_workbooks(catalogue: Catalogue, tmp_path: Path) -> None:
@@ -205,6 +212,17 @@ def test_cli_rollup_json_equals_the_library_manifest(catalogue: Catalogue, tmp_p
     assert res.exit_code == 2 and "--units" in res.output
 
 
+def test_cli_rollup_summary_counts_every_file_read(tmp_path: Path) -> None:
+    """The faulty file is shown; the summary counts the 14 files read, not only the one shown."""
+    inbox = tmp_path / "in"
+    shutil.copytree(HOANG_MAI, inbox)
+    shutil.copyfile(SAMPLES / "faulty" / "01-so-am.xlsx", inbox / "00301-thanh-tri.xlsx")
+    res = CliRunner().invoke(app, ["rollup", str(inbox), "--period", "2025-H1", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1
+    assert "Tổng kết: 14 tệp, 13 hợp lệ, 1 không hợp lệ; 1 lỗi, 0 cảnh báo." in res.output
+    assert "00301-thanh-tri.xlsx" in res.output and "00302" not in res.output  # valid files are not listed
+
+
 # --- properties of the pure rollup --------------------------------------------------------------------------
 
 counts = st.integers(0, 500)
@@ -256,3 +274,166 @@ def test_a_three_tier_province_workbook_is_not_an_input(catalogue: Catalogue, da
     result = rollup_paths([city], "2025-H1", tmp_path / "two", unit="48", catalogue=catalogue)
     assert result.refused
     assert [i.code for f in result.report.files for i in f.issues] == ["rollup-mismatch"]
+
+
+def test_above_the_district_level_the_chase_list_names_the_district_workbook_first(
+    catalogue: Catalogue, da_nang: Path, tmp_path: Path
+) -> None:
+    """A city fed by district workbooks: a missing district is one line (not its 5 wards as 'chưa nộp'), an edited
+    workbook one line (not its 6 wards as 'không hợp lệ'), a partial one names its missing wards as detail; in the
+    terminal, the manifest and the 'Đầy đủ' sheet."""
+    import openpyxl
+
+    from ctstat.cli.render import make_consoles, render_rollup
+    from ctstat.model.units import load_units
+
+    one = rollup_paths([da_nang], "2025-H1", tmp_path / "districts", catalogue=catalogue)
+    books = tmp_path / "books"
+    books.mkdir()
+    for p in one.outputs:
+        code = p.name.split("_")[1]
+        if code in ("490", "48"):  # Liên Chiểu never sends its workbook
+            continue
+        if code == "491":  # Thanh Khê's workbook typed over after ctstat wrote it
+            wb = openpyxl.load_workbook(p)
+            wb[DATA].cell(2, 10).value = (wb[DATA].cell(2, 10).value or 0) + 3
+            wb.save(books / p.name)
+        elif code == "493":  # Sơn Trà sends last half-year's workbook
+            wb = openpyxl.load_workbook(p)
+            for row in wb["Thông tin chung"].iter_rows(min_row=6, max_row=24):
+                if row[1].value == "Kỳ báo cáo":
+                    row[2].value = "2024-H2 (6 tháng cuối năm 2024)"
+            wb.save(books / p.name)
+        elif code != "492":
+            shutil.copy(p, books / p.name)
+    # Hải Châu rolled up without two of its wards (--allow-partial)
+    h = load_units("2025-06-30")
+    hai_chau = [u.code for u in h.communes_under(h.get("492", "district"))]  # type: ignore[arg-type]
+    wards = tmp_path / "w492"
+    wards.mkdir()
+    for p in da_nang.rglob("*.xlsx"):
+        if p.name[:5] in hai_chau[2:]:
+            shutil.copy(p, wards / p.name)
+    part = rollup_paths([wards], "2025-H1", tmp_path / "p492", unit="492", catalogue=catalogue, allow_partial=True)
+    shutil.copy(part.outputs[0], books / part.outputs[0].name)
+
+    result = rollup_paths([books], "2025-H1", tmp_path / "city", unit="48", catalogue=catalogue)
+    assert result.refused
+    parents = {p.code: p for p in result.completeness.chase_parents()}
+    assert {c: p.status for c, p in parents.items()} == {
+        "490": "missing",
+        "491": "edited",
+        "492": "partial",
+        "493": "invalid",
+    }
+    assert parents["490"].files == () and [Path(f).name for f in parents["491"].files] == [
+        "2025-H1_491_quan-thanh-khe.xlsx"
+    ]
+    assert "Chưa nhận được tệp tổng hợp của Quận Liên Chiểu" in parents["490"].problem
+    assert "đã bị sửa sau khi ctstat ghi" in parents["491"].problem
+    assert "2/9 xã, phường chưa có số liệu hợp lệ (2 chưa nộp)" in parents["492"].problem
+    assert "kỳ 2024-H2, cần 2025-H1" in parents["493"].problem
+    assert "was changed after ctstat wrote it" in parents["491"].problem_en
+    assert [c.code for c in parents["492"].chase()] == hai_chau[:2]
+    assert [c.code for c in parents["490"].chase()] == [u.code for u in h.communes_under(h.get("490", "district"))]  # type: ignore[arg-type]
+
+    # the manifest: the districts first, each with its communes; the flat list of communes stays
+    keys = list(result.manifest)
+    assert keys.index("chase_parents") < keys.index("chase_list")
+    first = result.manifest["chase_parents"][0]
+    assert (first["unit"], first["status"], first["counts"]["expected"], len(first["communes"])) == (
+        "490",
+        "missing",
+        5,
+        5,
+    )
+    assert len(result.manifest["chase_list"]) == 5 + 6 + 2 + 6
+
+    # the terminal: one line per district; the communes only where they differ (Hải Châu's two)
+    console = make_consoles(no_color=True)[0]
+    console.width = 400
+    with console.capture() as cap:
+        render_rollup(result, console, "vi")
+    text = cap.get()
+    districts_at = text.index("Danh sách cần đôn đốc: quận, huyện")
+    assert districts_at < text.index("Chi tiết theo xã, phường") < text.index(hai_chau[0])
+    lien_chieu = [u.code for u in h.communes_under(h.get("490", "district"))]  # type: ignore[arg-type]
+    assert not any(code in text for code in lien_chieu)
+    assert "(4/7 quận, huyện cần đôn đốc)" in text
+    with console.capture() as cap:
+        render_rollup(result, console, "en")
+    assert "Chase list: districts" in cap.get() and "No workbook from Quận Liên Chiểu" in cap.get()
+
+    # the workbook (rolled up partial): the districts' table first, then the communes; Liên Chiểu's in one row
+    partial = rollup_paths([books], "2025-H1", tmp_path / "city2", unit="48", catalogue=catalogue, allow_partial=True)
+    city = next(p for p in partial.outputs if "_48_" in p.name)
+    ws = openpyxl.load_workbook(city)["Đầy đủ"]
+    rows = [[c.value for c in row] for row in ws.iter_rows()]
+    flat = [" ".join(str(v) for v in row if v is not None) for row in rows]
+    banner = next(line for line in flat if line.startswith("BÁO CÁO CHƯA ĐẦY ĐỦ"))
+    assert "490 Quận Liên Chiểu: chưa nộp" in banner and "491 Quận Thanh Khê: tệp bị sửa" in banner
+    head = next(i for i, line in enumerate(flat) if line.startswith("STT Mã Quận, huyện"))
+    table = rows[head + 1 : head + 8]
+    assert [(r[1], r[3], r[4]) for r in table] == [
+        ("490", "Chưa nộp", "0/5"),
+        ("491", "Tệp bị sửa", "0/6"),
+        ("492", "Chưa đầy đủ", "7/9"),
+        ("493", "Không hợp lệ", "0/6"),
+        ("494", "Hợp lệ", "4/4"),
+        ("495", "Hợp lệ", "6/6"),
+        ("497", "Hợp lệ", "11/11"),
+    ]
+    assert table[1][5] == "2025-H1_491_quan-thanh-khe.xlsx" and "đã bị sửa" in table[1][6]
+    first_commune = next(i for i, line in enumerate(flat) if lien_chieu[0] in line)
+    assert first_commune > head + 8
+    assert flat[first_commune].startswith("Cả 5 xã, phường (chưa nộp") and all(
+        c in flat[first_commune] for c in lien_chieu
+    )
+    assert sum(lien_chieu[1] in line for line in flat) == 1  # one row for the five, not five rows
+    assert sum(hai_chau[0] in line for line in flat) == 1  # Hải Châu's communes: one row each
+
+
+def test_a_city_job_chases_a_silent_district_as_one_line(catalogue: Catalogue, da_nang: Path, tmp_path: Path) -> None:
+    """The scheduled job at the city takes in ward files: a district none of whose wards sent anything is one
+    line of `status`, its wards not listed one by one."""
+    from ctstat.cli.render import make_consoles, render_status
+    from ctstat.job.config import JobConfig
+    from ctstat.job.run import job_status, run_job
+    from ctstat.model.period import Period
+    from ctstat.model.units import load_units
+
+    h = load_units("2025-06-30")
+    lien_chieu = [u.code for u in h.communes_under(h.get("490", "district"))]  # type: ignore[arg-type]
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for p in da_nang.rglob("*.xlsx"):
+        if p.name[:5] not in lien_chieu:
+            shutil.copy(p, inbox / p.name)
+    cfg = JobConfig(Period.parse("2025-H1"), "48", inbox, tmp_path / "out", deadline=date(2025, 7, 15))
+    run_job(cfg, catalogue, now=datetime(2025, 7, 1))
+    doc = job_status(cfg, catalogue)
+    assert [(p["unit"], p["status"], len(p["communes"])) for p in doc["chase_parents"]] == [("490", "missing", 5)]
+    assert "Chưa có báo cáo nào của 5 xã, phường thuộc Quận Liên Chiểu" in doc["chase_parents"][0]["problem"]
+    console = make_consoles(no_color=True)[0]
+    console.width = 300
+    with console.capture() as cap:
+        render_status(doc, console, "vi")
+    text = cap.get()
+    assert "Danh sách cần đôn đốc: quận, huyện" in text and not any(code in text for code in lien_chieu)
+
+
+def test_a_district_sent_twice_or_with_a_ward_file_is_one_duplicate_line(
+    catalogue: Catalogue, da_nang: Path, tmp_path: Path
+) -> None:
+    one = rollup_paths([da_nang], "2025-H1", tmp_path / "districts", catalogue=catalogue)
+    books = [p for p in one.outputs if "_48_" not in p.name]
+    lien_chieu = next(p for p in books if "_490_" in p.name)
+    copy = tmp_path / "copy" / f"ban-sao-{lien_chieu.name}"
+    copy.parent.mkdir()
+    shutil.copy(lien_chieu, copy)
+    ward = sorted(da_nang.rglob("20206-*.xlsx"))[0]  # a ward of Thanh Khê (491), also in its district's workbook
+    result = rollup_paths([*books, copy, ward], "2025-H1", tmp_path / "city", unit="48", catalogue=catalogue)
+    parents = {p.code: p for p in result.completeness.chase_parents()}
+    assert {c: p.status for c, p in parents.items()} == {"490": "duplicate", "491": "duplicate"}
+    assert len(parents["490"].files) == 2 and f"ban-sao-{lien_chieu.name}" in parents["490"].problem
+    assert "1/6 xã, phường chưa có số liệu hợp lệ" in parents["491"].problem and ward.name in parents["491"].problem

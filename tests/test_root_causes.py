@@ -4,6 +4,10 @@ tolerant of rounding on fractions; values are shown as typed."""
 
 from __future__ import annotations
 
+import re
+import shutil
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -11,8 +15,10 @@ from ctstat.check.file_checks import fmt_number
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import TOTAL, cell_key
 from ctstat.model.layout import form_layout
+from ctstat.model.report import Issue, Severity
 from ctstat.pandera_checks import ctstat_overlaps, ctstat_rule, ctstat_sums, ctstat_whole
-from ctstat.pipeline import validate_paths
+from ctstat.pipeline import validate_files, validate_paths
+from ctstat.write.synth import drop_cached_values, patch_zip, sheet_member
 
 from .conftest import MakeForm
 
@@ -118,3 +124,223 @@ def test_a_check_over_many_cells_answers_at_each_cell() -> None:
 )
 def test_values_are_shown_as_typed(value: float, shown: str) -> None:
     assert fmt_number(value) == shown
+
+
+# --- issue 23: the remaining cases ---------------------------------------------------------------------------
+
+
+def _at(catalogue: Catalogue, ref: str) -> str:
+    """'Biểu 1!F13' -> the cell key the form puts there."""
+    sheet, cell = ref.split("!")
+    layout = form_layout(catalogue)
+    (key,) = [k for k in layout.positions if layout.address(k) == (sheet, cell)]
+    return key
+
+
+def _form(make_form: MakeForm, catalogue: Catalogue, unit: str, cells: dict[str, object]) -> Path:
+    """A form saved as a spreadsheet program saves it: totals recomputed (text and blanks count for nothing)."""
+    return make_form(unit=unit, changes={_at(catalogue, ref): v for ref, v in cells.items()})
+
+
+def _issues(path: Path, catalogue: Catalogue) -> list[Issue]:
+    return validate_paths([path], catalogue, "2025-H1").issues
+
+
+def _type_over(path: Path, ref: str, value: float | str | None) -> None:
+    """A total's formula replaced by what the ward typed (a number or text), or deleted (None)."""
+    sheet, cell = ref.split("!")
+    if value is None:
+        kind, typed = b"", b"</c>"
+    elif isinstance(value, str):
+        kind, typed = b' t="inlineStr"', b"<is><t>%s</t></is></c>" % value.encode()
+    else:
+        kind, typed = b"", b"<v>%s</v></c>" % repr(value).encode()
+    pattern = re.compile(rf'<c r="{cell}"( s="\d+")?( t="\w+")?><f>[^<]*</f>(<v>[^<]*</v>)?</c>'.encode())
+    patch_zip(
+        path,
+        sheet_member(path, sheet),
+        lambda xml: pattern.sub(lambda m: b'<c r="%s"%s%s>' % (cell.encode(), m.group(1) or b"", kind) + typed, xml),
+    )
+
+
+#: Biểu 1, female column: 0-2, 3-5, 6-10, 11-15, then the 7+ row (TE02) that must not exceed the total (F9)
+_POPULATION = {"Biểu 1!F11": 300, "Biểu 1!F12": 300, "Biểu 1!F14": 1000, "Biểu 1!F15": 1900}
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [("1.234", "text-in-number"), (None, "blank-value"), ("abc", "text-in-number"), (-1234, "negative-value")],
+)
+def test_a_wrong_part_is_one_error_naming_the_rule_its_total_breaks(
+    make_form: MakeForm, catalogue: Catalogue, typed: object, code: str
+) -> None:
+    """'1.234' typed as text in F13: the spreadsheet's total F9 leaves it out, so F15 (7+) exceeds F9; that
+    disappears once F13 is fixed, so it is one error, at F13, naming F15."""
+    path = _form(make_form, catalogue, "00301", {**_POPULATION, "Biểu 1!F13": typed})
+    errors = [i for i in _issues(path, catalogue) if i.severity is Severity.ERROR]
+    assert [(i.code, i.sheet, i.cell) for i in errors] == [(code, "Biểu 1", "F13")]
+    named = errors[0].message("vi").split("Ô này làm sai cả các ô ")[1].split(":")[0].split(", ")
+    assert "F15" in named and "F15" in errors[0].message("en").split("It also makes ")[1]
+    # the knock-on is real only while F13 is wrong: fixed, the form is valid
+    assert _issues(_form(make_form, catalogue, "00301", {**_POPULATION, "Biểu 1!F13": 1234}), catalogue) == []
+
+
+def test_each_wrong_cell_names_the_knock_ons_it_reaches_and_shares_them(
+    make_form: MakeForm, catalogue: Catalogue
+) -> None:
+    """Three wrong cells: E13 and F13 each break their column's 7+ rule (E15, F15) and together the total's
+    (D15); a negative in Biểu 6 breaks nothing. Each names what it reaches, a shared knock-on at both; none at
+    the unrelated cell (all used to be named at the first wrong cell)."""
+    cells = {
+        **_POPULATION,
+        "Biểu 1!F13": "1.234",
+        "Biểu 1!E11": 300,
+        "Biểu 1!E12": 300,
+        "Biểu 1!E13": -1300,
+        "Biểu 1!E14": 1000,
+        "Biểu 1!E15": 1900,
+    }
+    path = _form(make_form, catalogue, "00301", {**cells, "Biểu 6!E9": -1})
+    issues = {i.cell: i for i in _issues(path, catalogue)}
+    assert sorted((i.code, i.sheet, c) for c, i in issues.items()) == [
+        ("negative-value", "Biểu 1", "E13"),
+        ("negative-value", "Biểu 6", "E9"),
+        ("text-in-number", "Biểu 1", "F13"),
+    ]
+    named = {c: issues[c].message("vi").split("làm sai cả các ô ")[1].split(":")[0].split(", ") for c in ("E13", "F13")}
+    assert {"E15", "D15"} <= set(named["E13"]) and "F15" not in named["E13"]
+    assert {"F15", "D15"} <= set(named["F13"]) and "E15" not in named["F13"]
+    assert "làm sai cả" not in issues["E9"].message("vi")
+
+
+def test_a_group_larger_than_its_overlapping_total_is_reported_at_the_group(
+    make_form: MakeForm, catalogue: Catalogue
+) -> None:
+    """Children with disabilities (F14 = 16) outnumber the children in special circumstances (F9 = 11): one
+    error where the 16 is, naming the total and its value; D9, which breaks only through F9 and F14, is named."""
+    path = _form(make_form, catalogue, "00310", {"Biểu 2!F14": 16, "Biểu 2!F9": 11})
+    (issue,) = _issues(path, catalogue)
+    assert (issue.code, issue.sheet, issue.cell, issue.value) == ("overlap-bounds", "Biểu 2", "F14", "16")
+    vi, en = issue.message("vi"), issue.message("en")
+    assert vi.startswith("Nhóm này (16) lớn hơn tổng số ở ô F9 (11)") and "kéo theo ô tổng D9" in vi
+    assert en.startswith("This group (16) is larger than the total in F9 (11)")
+
+
+def test_a_total_below_several_groups_is_reported_at_the_total_naming_them(
+    make_form: MakeForm, catalogue: Catalogue
+) -> None:
+    """The total is the odd one out when several groups exceed it: reported there, naming each group's cell and
+    value; a total above the sum of its groups names the largest."""
+    path = _form(make_form, catalogue, "00310", {"Biểu 2!F12": 5, "Biểu 2!F14": 7, "Biểu 2!F9": 4})
+    (issue,) = _issues(path, catalogue)
+    assert (issue.code, issue.sheet, issue.cell) == ("overlap-bounds", "Biểu 2", "F9")
+    assert "các ô F12 = 5, F14 = 7" in issue.message("vi") and "cells F12 = 5, F14 = 7" in issue.message("en")
+    path = _form(make_form, catalogue, "00310", {"Biểu 2!F12": 5, "Biểu 2!F14": 7, "Biểu 2!F9": 500})
+    issues = _issues(path, catalogue)
+    assert [(i.code, i.cell) for i in issues] == [("overlap-bounds", "F9")]
+    assert "(nhóm lớn nhất, ô F" in issues[0].message("vi")
+
+
+#: three mistakes a ward sees at once, and three that compare totals (hidden while the totals had no value)
+_SIX = {
+    "Biểu 1!E11": -5,
+    "Biểu 2!F12": "abc",
+    "Biểu 2!E14": 2.5,
+    "Biểu 1!F15": 99999,  # 7+ above the child population F9 (a formula)
+    "Biểu 3!D20": 500,  # cases above victims: D18 (a formula) against D9 (a formula)
+    "Biểu 6!F10": 99999,  # online consultation above the child population F9
+}
+
+
+def _found(path: Path, catalogue: Catalogue) -> list[tuple[str, str, str | None, str | None, str]]:
+    return [(i.code, str(i.severity), i.sheet, i.cell, i.message("vi")) for i in _issues(path, catalogue)]
+
+
+@pytest.mark.parametrize("cells", [_SIX, {**_POPULATION, "Biểu 1!F13": "1.234"}, {}])
+def test_uncomputed_totals_are_computed_and_said_once(
+    make_form: MakeForm, catalogue: Catalogue, tmp_path: Path, cells: dict[str, object]
+) -> None:
+    """A form saved by a program that does not calculate: ctstat computes the form's totals as a spreadsheet
+    would, so it finds what the same form saved by Excel gives, on the first pass, plus one warning for the file
+    (not 51 errors burying the mistakes)."""
+    computed = _form(make_form, catalogue, "00304", cells)
+    script = tmp_path / "script.xlsx"
+    shutil.copy(computed, script)
+    drop_cached_values(script)
+    first, *rest = _found(script, catalogue)
+    assert first[:4] == ("formula-no-cache", "warning", "Biểu 1", "D9")
+    assert "51 ô công thức" in first[4] and "ctstat đã tự tính" in first[4]
+    assert rest == _found(computed, catalogue)
+    if cells is _SIX:
+        assert len(rest) == 6  # the three at once, and the three that compare totals
+    # the same numbers for the rollup
+    _, a = validate_files([computed], catalogue, period="2025-H1")
+    _, b = validate_files([script], catalogue, period="2025-H1")
+    assert a[0].raw != b[0].raw
+    from ctstat.check.validate import validate_batch
+
+    assert validate_batch(a, catalogue)[1].equals(validate_batch(b, catalogue)[1])
+
+
+def test_a_form_whose_totals_were_not_computed_is_valid_with_one_warning(
+    make_form: MakeForm, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    path = make_form(unit="00322")
+    drop_cached_values(path)
+    report = validate_paths([path], catalogue, "2025-H1")
+    assert report.valid and [(i.code, i.severity) for i in report.issues] == [("formula-no-cache", Severity.WARNING)]
+
+
+@pytest.mark.parametrize(
+    ("typed", "detail"),
+    [
+        ("1.234", "không phải là một số; có thể là số 1234"),
+        (-5.0, "số âm"),
+        (2.5, "phần thập phân"),
+        (None, "công thức đã bị xóa"),
+    ],
+)
+def test_a_wrong_value_typed_over_a_total_is_one_error(
+    make_form: MakeForm, catalogue: Catalogue, typed: float | str | None, detail: str
+) -> None:
+    """Text, a negative or a fraction typed over the total F9, or its formula deleted: restoring the formula is
+    the one fix, so one formula-overwritten error saying what is there (not "type a number" for a blank), and
+    the checks it breaks named."""
+    path = _form(make_form, catalogue, "00301", {})
+    _type_over(path, "Biểu 1!F9", typed)
+    (issue,) = _issues(path, catalogue)
+    assert (issue.code, issue.severity, issue.cell) == ("formula-overwritten", Severity.ERROR, "F9")
+    assert detail in issue.message("vi")
+
+
+def test_uncomputed_totals_and_a_total_typed_over(make_form: MakeForm, catalogue: Catalogue) -> None:
+    """A script left every formula without its value and a number was typed over E9: ctstat computes the others
+    from what the cells hold (D9 from the typed E9, as a spreadsheet would), so the typed total that does not
+    match its parts is the one error, beside the one warning."""
+    path = _form(make_form, catalogue, "00301", {})
+    _type_over(path, "Biểu 1!E9", 5)
+    drop_cached_values(path)
+    got = [(i.code, i.severity, i.cell) for i in _issues(path, catalogue)]
+    assert got == [("formula-no-cache", Severity.WARNING, "D9"), ("formula-overwritten", Severity.ERROR, "E9")]
+    assert "50 ô công thức" in _issues(path, catalogue)[0].message("vi")
+
+
+@pytest.mark.parametrize("typed", ["as is", "1.234", -5.0, None])
+def test_a_marked_up_copy_revalidates_the_same(
+    make_form: MakeForm, catalogue: Catalogue, tmp_path: Path, typed: float | str | None
+) -> None:
+    """The copy keeps the totals uncomputed, and what was typed over a total (or its formula deleted) as it is:
+    the same issues again."""
+    from ctstat.write.annotate import annotate_report
+
+    path = _form(make_form, catalogue, "00304", {**_SIX, "Biểu 1!F13": "1.234"})
+    if typed != "as is":
+        _type_over(path, "Biểu 3!D9", typed)
+    drop_cached_values(path)
+    report, subs = validate_files([path], catalogue, period="2025-H1")
+    (copy,) = annotate_report(report, subs, catalogue, tmp_path / "k")
+    again = validate_paths([copy], catalogue, "2025-H1")
+    assert [(i.code, i.severity, i.sheet, i.cell) for i in again.issues] == [
+        (i.code, i.severity, i.sheet, i.cell) for i in report.issues
+    ]
+    assert ("formula-no-cache", "Biểu 1", "D9") in [(i.code, i.sheet, i.cell) for i in report.issues]

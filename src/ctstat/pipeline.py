@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 from ctstat.check.file_checks import FileCheck
 from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
-from ctstat.model.period import Period, parse_period, vintage_for
+from ctstat.model.period import VINTAGES, Period, parse_period, vintage_for
 from ctstat.model.report import FileReport, Report
-from ctstat.model.units import LEVEL_VI, Hierarchy, Unit, load_units
+from ctstat.model.units import LEVEL_VI, Hierarchy, Unit, load_units, name_key
 from ctstat.plan.plan import Claim
 from ctstat.read.inputs import find_files, read_all
 from ctstat.read.workbook import Submission, sha256_of
@@ -184,6 +184,50 @@ def make_template(
     return write_form(out, catalogue, FormHeader.for_unit(h, unit, per))
 
 
+#: what each unit list is, for a person choosing one
+VINTAGE_WORDS = {
+    "2025-06-30": ("ba cấp: tỉnh, huyện, xã; trước sắp xếp 1/7/2025", "three tiers: province, district, commune; "
+                   "before the reform of 1 July 2025"),
+    "2025-07-01": ("hai cấp: tỉnh, xã; từ 1/7/2025", "two tiers: province, commune; from 1 July 2025"),
+}  # fmt: skip
+
+
+def template_notes(unit_code: str, period: str, units: str | None = None) -> list[tuple[str, str]]:
+    """What `make_template` wrote, said to the person who asked (Vietnamese, English): which commune and which
+    unit list the form is for, and a warning when the code names a different commune in another list (the 2025
+    reform reused codes: 00301 was Phường Thanh Trì of Quận Hoàng Mai, and is Phường Vĩnh Hưng of Hà Nội)."""
+    per = parse_period(period)
+    vintage = vintage_for(per, units)
+    h = load_units(vintage)
+    unit = h.get(unit_code.strip())
+    if unit is None:
+        return []
+    vi_list, en_list = VINTAGE_WORDS.get(vintage, ("", ""))
+    notes = [
+        (
+            f"Biểu mẫu của {unit.code} {h.path(unit)}, theo danh mục đơn vị hành chính {vintage} ({vi_list}), kỳ "
+            f"{per.label_vi().lower()}.",
+            f"The form of {unit.code} {h.path(unit)}, on the administrative-unit list {vintage} ({en_list}), period "
+            f"{per}.",
+        )
+    ]
+    for other in sorted(set(VINTAGES) - {vintage}):
+        oh = load_units(other)
+        then = oh.get(unit.code)
+        if then is not None and name_key(then.name) != name_key(unit.name):  # not the same commune kept
+            notes.append(
+                (
+                    f"Lưu ý: trong danh mục {other} ({VINTAGE_WORDS.get(other, ('', ''))[0]}), mã {unit.code} là "
+                    f"{oh.path(then)}, một xã, phường khác. Kiểm tra lại mã và kỳ (hoặc --units) trước khi gửi biểu "
+                    "mẫu cho xã, phường.",
+                    f"Note: in the list {other} ({VINTAGE_WORDS.get(other, ('', ''))[1]}), code {unit.code} is "
+                    f"{oh.path(then)}, a different commune. Check the code and the period (or --units) before "
+                    "sending the form.",
+                )
+            )
+    return notes
+
+
 def _find_unit(h: Hierarchy, code: str) -> Unit | None:
     """A unit by its code as typed: the width says the level (2 province, 3 district, 5 commune)."""
     code = code.strip()
@@ -258,6 +302,7 @@ class RollupResult:
     partial: bool = False
     refused: bool = False
     manifest: dict[str, Any] = field(default_factory=dict)
+    manifest_path: Path | None = None  #: where the manifest was written (None when refused)
 
     @property
     def ok(self) -> bool:
@@ -265,9 +310,10 @@ class RollupResult:
 
 
 def _received(path: str) -> datetime | None:
-    """When a file given to `rollup` was received: its modification time (None if it is gone)."""
+    """When a file given to `rollup` was received: its modification time, local with its offset (None if it is
+    gone)."""
     try:
-        return datetime.fromtimestamp(os.stat(path).st_mtime)
+        return datetime.fromtimestamp(os.stat(path).st_mtime).astimezone()
     except OSError:
         return None
 
@@ -379,7 +425,7 @@ def rollup_collected(
 ) -> RollupResult:
     """The rollup proper, from inputs already validated (by `collect_inputs`, or from the ledger): plan, then
     write the set of workbooks and its manifest aside and publish them together."""
-    from ctstat.plan.plan import plan_sheets, scope_issues, unit_statuses
+    from ctstat.plan.plan import parent_statuses, plan_sheets, scope_issues, unit_statuses
     from ctstat.plan.sums import Completeness
     from ctstat.write.publish import staged
 
@@ -399,7 +445,8 @@ def rollup_collected(
     for rep, issue in scope_issues(collected.claims, h, target, {u.code for u in expected}):
         rep.issues.append(issue)
     statuses = unit_statuses(h, expected, collected.claims, opts.deadline, collected.latest_wins)
-    completeness = Completeness(statuses)
+    books = [rep for rep, kind in collected.inputs if kind == "rollup"]
+    completeness = Completeness(statuses, parent_statuses(h, target, statuses, collected.claims, books))
     result = RollupResult(collected.report, target, per, vintage, completeness, partial=not completeness.complete)
     valid_codes = [s.code for s in statuses if s.status == "valid"]
     if result.partial and not opts.allow_partial:
@@ -407,14 +454,16 @@ def rollup_collected(
         result.manifest = _manifest(result, catalogue, [], collected, valid_codes, {}, opts.generated_at)
         return result
     when = opts.generated_at or _data_as_of(collected, per)
-    sheets, top = plan_sheets(catalogue, h, target, per, statuses, collected, when, national)
+    sheets, top = plan_sheets(catalogue, h, target, per, statuses, collected, when, national, completeness.parents)
     out_dir = Path(out)
     with staged(out_dir) as stage:
         written = list(_write_all([(stage / name, data) for name, data in sheets], catalogue, opts.jobs))
         outputs = [(out_dir / path.name, path, digest) for path, digest in written]
         result.outputs = [final for final, _, _ in outputs]
         result.manifest = _manifest(result, catalogue, outputs, collected, valid_codes, top, when)
-        write_json_atomic(stage / f"{per}_{target.code}_manifest.json", result.manifest)
+        name = f"{per}_{target.code}_manifest.json"
+        write_json_atomic(stage / name, result.manifest)
+        result.manifest_path = out_dir / name
     return result
 
 
@@ -500,6 +549,9 @@ def _manifest(
             for rep, kind in collected.inputs
         ],
         "completeness": {parent: ru.Completeness.count(rows) for parent, rows in by_parent.items()},
+        # above the district level: the districts to call first (workbook missing, edited, partial), each with
+        # its communes; then every commune without valid figures
+        "chase_parents": [p.to_dict() for p in result.completeness.chase_parents()],
         "chase_list": [s.to_dict() for s in result.completeness.chase_list()],
         "totals": {ind_id: num(frame["value"].iloc[0]) for ind_id, frame in top.items()},
     }

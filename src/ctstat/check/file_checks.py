@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from dataclasses import replace
 from functools import cache, lru_cache
 from typing import Any
 
@@ -18,9 +19,9 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError, processing
 from ctstat.model.keys import a1, element_of
 from ctstat.model.layout import COVER, COVER_BY_KEY, form_layout
-from ctstat.model.messages import make_issue
+from ctstat.model.messages import FORMULA_DELETED, make_issue
 from ctstat.model.period import VINTAGES, Period, vintage_for
-from ctstat.model.report import FileReport, Issue
+from ctstat.model.report import FileReport, Issue, Said, Severity
 from ctstat.model.units import LEVEL_VI, load_units, looks_legacy_encoded, name_key, normalise_code
 from ctstat.read.workbook import Submission
 
@@ -31,16 +32,16 @@ _YES = {"có", "co", "yes", "x"}
 _NO = {"không", "khong", "no"}
 
 
-def fmt_number(v: float) -> str:
-    """Vietnamese style: 1.234.567 and 12,5."""
+def fmt_number(v: float) -> Said:
+    """Vietnamese style, 1.234.567 and 12,5, with the English writing beside (1,234,567 and 12.5)."""
     if float(v).is_integer():
-        return f"{int(v):,}".replace(",", ".")
+        return Said(f"{int(v):,}".replace(",", "."), f"{int(v):,}")
     text = repr(float(v))  # as typed: every digit, none invented
     if "e" in text or "n" in text:  # 1e-20, inf, nan
-        return text
+        return Said(text, text)
     whole, _, frac = text.partition(".")
     sign, digits = ("-", whole[1:]) if whole.startswith("-") else ("", whole)
-    return f"{sign}{int(digits):,}".replace(",", ".") + "," + frac
+    return Said(f"{sign}{int(digits):,}".replace(",", ".") + "," + frac, f"{sign}{int(digits):,}.{frac}")
 
 
 def decimal_hint(v: float) -> tuple[str, str]:
@@ -181,8 +182,6 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
         sheet, cell = sub.address(layout, key)
         rep.issues.append(make_issue(code, path=sub.path, sheet=sheet, cell=cell, element=key, **fields))
 
-    for key in sub.nocache_keys:
-        flag("formula-no-cache", key)
     for j, v in enumerate(sub.raw):
         if type(v) is float and not yesno[j] and -_EXACT <= v <= _EXACT:  # NaN and ±inf fail the comparison
             out[j] = v
@@ -190,7 +189,10 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
         key = keys[j]
         if key in skip:
             continue
-        if v is None:
+        if v is None and sub.formula_keys is not None and key in layout.formulas and key not in sub.formula_keys:
+            flag("formula-overwritten", key, severity=Severity.ERROR)  # a total's formula deleted: restore it
+            rep.issues[-1] = replace(rep.issues[-1], text_vi=FORMULA_DELETED[0], text_en=FORMULA_DELETED[1])
+        elif v is None:
             flag("blank-value", key)
         elif yesno[j] and sub.format == "rollup-row" and v in (0.0, 1.0):
             out[j] = float(v)  # a district workbook's data sheet holds yes/no as 1/0
@@ -214,8 +216,48 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
         index = _index(catalogue)
         for key in layout.formulas:
             if key not in sub.formula_keys and key not in skip and sub.raw[index[key]] is not None:
+                typed = sub.raw[index[key]]
+                if math.isnan(out[index[key]]):  # text typed over a total: one error, restoring the formula fixes it
+                    rep.issues[:] = [i for i in rep.issues if i.element != key]
+                    vi, en = text_hint(typed) if isinstance(typed, str) else ("", "")
+                    flag(
+                        "formula-overwritten",
+                        key,
+                        severity=Severity.ERROR,
+                        value=typed,
+                        detail=f" Đó không phải là một số{vi}.",
+                        detail_en=f" That is not a number{en}.",
+                    )
+                    continue
                 flag("formula-overwritten", key, value=display_value(sub.raw[index[key]]))
+    if sub.nocache_keys:
+        _compute_totals(sub, catalogue, out, rep)
     return out
+
+
+def _compute_totals(sub: Submission, catalogue: Catalogue, out: np.ndarray, rep: FileReport) -> None:
+    """The totals a program that does not calculate left without a value, computed as a spreadsheet would (the
+    form's formulas: SUMs of known cells, where text and blanks count for nothing), so every check runs on the
+    first pass; said once for the file, at its first such total."""
+    missing = sub.nocache_keys - sub.unavailable
+    computed = 0
+    for key, j, parts in _formula_order(catalogue):
+        if key in missing:
+            out[j] = float(np.nansum(out[parts]))
+            computed += 1
+    if not computed:
+        return
+    layout = form_layout(catalogue)
+    first = next(k for k in layout.formulas if k in missing)
+    sheet, cell = sub.address(layout, first)
+    if computed == 1:
+        vi, en = "Ô công thức này", "This formula cell has"
+    else:
+        vi = f"{computed} ô công thức (ô tổng) của tệp, từ ô này,"
+        en = f"{computed} formula cells (totals) of the file, from this one on, have"
+    rep.issues.append(
+        make_issue("formula-no-cache", path=sub.path, sheet=sheet, cell=cell, element=first, detail=vi, detail_en=en)
+    )
 
 
 # Catalogues hash by identity, so these caches hold one entry per catalogue loaded (and keep it alive).
@@ -224,6 +266,24 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
 @cache
 def _index(catalogue: Catalogue) -> dict[str, int]:
     return {k: i for i, k in enumerate(form_layout(catalogue).keys)}
+
+
+@cache
+def _formula_order(catalogue: Catalogue) -> list[tuple[str, int, list[int]]]:
+    """The form's totals, each after the totals it sums: (key, its position, its parts' positions)."""
+    formulas, index = form_layout(catalogue).formulas, _index(catalogue)
+    done: dict[str, None] = {}
+
+    def visit(key: str) -> None:
+        if key not in done:
+            for part in formulas[key]:
+                if part in formulas:
+                    visit(part)
+            done[key] = None
+
+    for key in formulas:
+        visit(key)
+    return [(k, index[k], [index[p] for p in formulas[k]]) for k in done]
 
 
 @cache

@@ -13,15 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ctstat.check.compare import compare
 from ctstat.check.file_checks import FileCheck, decimal_hint, display_value, fmt_number
 from ctstat.check.schema import CheckSpec, element_schemas, rule_severity
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.keys import TOTAL, a1, parse_a1, split_key
 from ctstat.model.layout import COVER, COVER_BY_KEY, form_layout
-from ctstat.model.messages import make_issue
+from ctstat.model.messages import OVERLAP_PART, make_issue
 from ctstat.model.period import Period
-from ctstat.model.report import FileReport, Issue, Report, Severity
+from ctstat.model.report import FileReport, Issue, Report, Said, Severity, english
 from ctstat.plan.plan import Claim
 from ctstat.read.workbook import Submission
 
@@ -64,62 +65,151 @@ def run_schema(
             else:
                 frames.setdefault(int(index), []).extend(meaning[str(k)] for k in failed)
     layout = form_layout(catalogue)
-    below = _dependents(catalogue)
+    up, below = _graph(catalogue)
     for i in sorted(cells.keys() | frames.keys()):
-        sub, rep = subs[i], reports[i]
-        faulty = cells.get(i, {})
-        derived = set().union(*(below.get(k, frozenset()) for k in faulty))
-        roots = [k for k in faulty if k not in derived]  # in form order (the schemas' order)
-        tainted = set(roots) | set().union(*(below.get(k, frozenset()) for k in roots))
-        consequences: list[str] = [k for k in faulty if k in derived]
-        kept: list[CheckSpec] = []
-        for spec in frames.get(i, []):
-            (consequences.append(spec.at) if spec.cells & tainted else kept.append(spec))
-        kept = _fold_into_overwritten(rep, kept, below, layout)
-        for n, k in enumerate(roots):
-            code, value = faulty[k]
-            sheet, cell = sub.address(layout, k)
-            vi, en = decimal_hint(float(value)) if code == "not-integer" else ("", "")
-            if n == 0 and consequences:  # said once, on the first root
-                shown = [
-                    a[1] if a[0] == sheet else "!".join(a) for a in map(layout.address, dict.fromkeys(consequences))
-                ]
-                more = ", ".join(shown[:8]) + (" ..." if len(shown) > 8 else "")
-                vi += f" Ô này làm sai cả các ô {more}: sửa ô này trước (các ô đó không báo lỗi riêng)."
-                en += f" It also makes {more} wrong: fix this cell first (those are not reported separately)."
-            rep.issues.append(
-                make_issue(
-                    code,
-                    path=sub.path,
-                    sheet=sheet,
-                    cell=cell,
-                    value=display_value(value),
-                    value_en=_as_typed_en(value),
-                    element=k,
-                    detail=vi,
-                    detail_en=en,
-                )
-            )
-        # a check failing at a total only because it fails at a part of that total (a rule broken in E30 breaks it
-        # in D30 = E30 + F30): one error, at the part
-        failing = [(spec.rule.code, spec.at) for spec in kept if spec.rule is not None]
-        folded: dict[str, list[str]] = {}
-        for code, at in failing:
-            part = next((p for c, p in failing if c == code and at in below.get(p, ())), None)
+        _fold(subs[i], reports[i], cells.get(i, {}), frames.get(i, []), frame.iloc[i], catalogue, layout, up, below)
+
+
+#: cell problems found before the schema runs (`cells.clean_values`): the cell is blank in the frame, and the
+#: spreadsheet computed its totals without it, so a check reading the cell or those totals cannot be judged
+CELL_ERRORS = frozenset({"blank-value", "text-in-number", "not-a-number", "not-yes-no"})
+#: what is wrong with a number typed over a total, besides the formula being gone
+_TYPED_REASON = {
+    "negative-value": ("Số đã gõ còn là số âm.", "The typed number is also negative."),
+    "not-integer": ("Số đã gõ còn có phần thập phân.", "The typed number also has a fraction."),
+}
+
+
+def _fold(
+    sub: Submission,
+    rep: FileReport,
+    faulty: dict[str, tuple[str, Any]],
+    specs: list[CheckSpec],
+    row: pd.Series,
+    catalogue: Catalogue,
+    layout: Any,
+    up: dict[str, frozenset[str]],
+    below: dict[str, frozenset[str]],
+) -> None:
+    """The issues of one file whose schema checks failed: each wrong cell once, naming the checks that fail only
+    because of it (directly or through the totals computed from it), then every check no wrong cell explains."""
+    # totals typed over: no longer computed from their parts (what is computed from them still is)
+    typed = {s.element: n for n, s in enumerate(rep.issues) if s.code == "formula-overwritten" and s.element}
+    # cells already reported by the per-file checks (blank in the frame), and a total typed over with text
+    prior = {
+        s.element: n
+        for n, s in enumerate(rep.issues)
+        if s.element is not None
+        and s.element in layout.positions
+        and (s.code in CELL_ERRORS or (s.code == "formula-overwritten" and s.severity is Severity.ERROR))
+    }
+
+    def reach(key: str) -> frozenset[str]:
+        """`key` and every total computed from it, in this file (a typed-over total is computed from nothing)."""
+        if not typed:
+            return below.get(key, frozenset()) | {key}
+        seen, todo = {key}, [k for k in up.get(key, ()) if k not in typed]
+        while todo:
+            k = todo.pop()
+            if k not in seen:
+                seen.add(k)
+                todo += [t for t in up.get(k, ()) if t not in typed]
+        return frozenset(seen)
+
+    reaches = {k: reach(k) for k in (*prior, *faulty)}
+    derived = set().union(*(r - {k} for k, r in reaches.items()))
+    roots = [k for k in faulty if k not in derived or k in typed]  # in form order (the schemas' order)
+    knock: dict[str, list[str]] = {k: [] for k in (*prior, *roots)}
+    for k in faulty:
+        if k not in knock:  # a total wrong only because a part is: named at the parts that make it wrong
+            by = [r for r in roots if k in reaches[r]] or [r for r in knock if k in reaches[r]]
+            for r in by:
+                knock[r].append(k)
+    # a check failing at a total only because the same check fails at a part of that total (a rule broken in E30
+    # breaks it in D30 = E30 + F30; a group larger than the total in F14 makes D14 larger than D9) goes with the
+    # check at the part: said there, or folded with it into a wrong cell
+    families: dict[tuple[str, str], list[int]] = {}
+    for n, spec in enumerate(specs):
+        families.setdefault(_family(spec), []).append(n)
+    head: dict[int, int] = {}
+    for family in families.values():
+        for n in family:
+            part = next((m for m in family if specs[n].at in below.get(specs[m].at, ())), None)
             if part is not None:
-                folded.setdefault(part, []).append(at)
-        for spec in kept:
-            if spec.rule is not None and any(spec.at in ats for ats in folded.values()):
-                continue
-            issue = _spec_issue(spec, frame.iloc[i], sub, catalogue)
-            if spec.rule is not None and spec.at in folded:
-                more = ", ".join(dict.fromkeys(layout.address(a)[1] for a in folded[spec.at]))
-                issue = replace(
-                    issue,
-                    text_vi=f"{issue.text_vi} Lỗi này kéo theo ô tổng {more} (không báo riêng).",
-                    text_en=f"{issue.text_en} It also breaks the total {more} (not reported separately).",
-                )
-            rep.issues.append(issue)
+                head[n] = part
+    for n in list(head):
+        seen = {n}
+        while head[n] in head and head[head[n]] not in seen:  # to the part at the bottom
+            seen.add(head[n])
+            head[n] = head[head[n]]
+    kept: list[CheckSpec] = []
+    under: dict[int, list[str]] = {}  # a kept check -> the totals folded with it
+    explained: dict[int, list[str]] = {}  # a check folded into wrong cells -> those cells
+    for n, spec in enumerate(specs):
+        if n not in head:
+            explained[n] = [r for r in knock if spec.cells & reaches[r]]
+            if not explained[n]:
+                kept.append(spec)
+    for n, spec in enumerate(specs):
+        if n in head:
+            if explained[head[n]]:
+                explained[n] = [r for r in knock if spec.cells & reaches[r]] or explained[head[n]]
+            else:
+                under.setdefault(id(specs[head[n]]), []).append(spec.at)
+    for n, spec in enumerate(specs):
+        for r in explained.get(n, ()):
+            knock[r].append(spec.at)
+    kept = _fold_into_overwritten(rep, kept, below, layout)
+
+    def also(issue: Issue, key: str, extra: tuple[str, str] = ("", "")) -> Issue:
+        shown = [a[1] if a[0] == issue.sheet else "!".join(a) for a in map(layout.address, dict.fromkeys(knock[key]))]
+        vi, en = extra
+        if shown:
+            more = ", ".join(shown[:8]) + (" ..." if len(shown) > 8 else "")
+            vi += f" Ô này làm sai cả các ô {more}: sửa ô này trước (các ô đó không báo lỗi riêng)."
+            en += f" It also makes {more} wrong: fix this cell first (those are not reported separately)."
+        if not vi and not en:
+            return issue
+        return replace(issue, text_vi=f"{issue.text_vi} {vi.strip()}", text_en=f"{issue.text_en} {en.strip()}")
+
+    for key, n in prior.items():
+        rep.issues[n] = also(rep.issues[n], key)
+    for key in roots:
+        code, value = faulty[key]
+        if key in typed:  # a total typed over with a wrong number: one error, restoring the formula fixes both
+            n = typed[key]
+            reason = _TYPED_REASON.get(code, ("", ""))
+            rep.issues[n] = replace(also(rep.issues[n], key, reason), severity=Severity.ERROR)
+            continue
+        sheet, cell = sub.address(layout, key)
+        vi, en = decimal_hint(float(value)) if code == "not-integer" else ("", "")
+        issue = make_issue(
+            code,
+            path=sub.path,
+            sheet=sheet,
+            cell=cell,
+            value=display_value(value),
+            value_en=_as_typed_en(value),
+            element=key,
+            detail=vi,
+            detail_en=en,
+        )
+        rep.issues.append(also(issue, key))
+    for spec in kept:
+        issue = _spec_issue(spec, row, sub, catalogue)
+        if under.get(id(spec)):
+            more = ", ".join(dict.fromkeys(layout.address(a)[1] for a in under[id(spec)]))
+            issue = replace(
+                issue,
+                text_vi=f"{issue.text_vi} Lỗi này kéo theo ô tổng {more} (không báo riêng).",
+                text_en=f"{issue.text_en} It also breaks the total {more} (not reported separately).",
+            )
+        rep.issues.append(issue)
+
+
+def _family(spec: CheckSpec) -> tuple[str, str]:
+    """A check and its copies at other cells: one rule, or one kind of breakdown by one dimension."""
+    return (spec.kind, spec.rule.code if spec.rule is not None else spec.name.rsplit(":", 1)[1])
 
 
 def _fold_into_overwritten(
@@ -155,8 +245,9 @@ def _as_typed_en(value: Any) -> Any:
 
 
 @cache
-def _dependents(catalogue: Catalogue) -> dict[str, frozenset[str]]:
-    """Cell -> every formula cell of the form computed from it (directly or through other totals)."""
+def _graph(catalogue: Catalogue) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """Cell -> the formula cells of the form computed directly from it, and -> every formula cell computed from
+    it (directly or through other totals)."""
     layout = form_layout(catalogue)
     up: dict[str, set[str]] = {}
     for total, parts in layout.formulas.items():
@@ -173,7 +264,7 @@ def _dependents(catalogue: Catalogue) -> dict[str, frozenset[str]]:
                 todo += up.get(k, ())
         if seen:
             out[key] = frozenset(seen)
-    return out
+    return {k: frozenset(v) for k, v in up.items()}, out
 
 
 def judge_ahead(subs: Sequence[Submission], catalogue: Catalogue) -> None:
@@ -210,8 +301,32 @@ def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Cat
             element=spec.at,
         )
     if spec.kind == "overlap":
-        parts = row[list(spec.parts)]
-        issue = make_issue(
+        parts = row[list(spec.parts)].astype(float)
+        over = [p for p in spec.parts if not compare("<=", parts[p], value)]  # the groups larger than the total
+        if len(over) == 1:  # one group larger than its total: said at the group, naming the total
+            (part,) = over
+            psheet, pcell = sub.address(layout, part)
+            vi, en = OVERLAP_PART
+            fields = {
+                "value": display_value(parts[part]),
+                "total": cell if sheet == psheet else f"{sheet}!{cell}",
+                "expected": fmt_number(value),
+                "high": fmt_number(parts.sum()),
+            }
+            return Issue(
+                code="overlap-bounds",
+                severity=Severity.ERROR,
+                text_vi=vi.format(**fields, detail=f"({spec.label_vi})"),
+                text_en=en.format(**{**fields, "value": _as_typed_en(parts[part])}, detail=f"({spec.label_en})"),
+                path=sub.path,
+                sheet=psheet,
+                cell=pcell,
+                value=display_value(parts[part]),
+                element=part,
+            )
+        largest = over or [str(parts.idxmax())]
+        shown = [sub.address(layout, p)[1] + (f" = {fmt_number(parts[p])}" if over else "") for p in largest]
+        return make_issue(
             "overlap-bounds",
             path=sub.path,
             sheet=sheet,
@@ -219,11 +334,12 @@ def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Cat
             value=display_value(value),
             low=fmt_number(parts.max()),
             high=fmt_number(parts.sum()),
+            largest=("các ô " if len(shown) > 1 else "ô ") + ", ".join(shown),
+            largest_en=("cells " if len(shown) > 1 else "cell ") + ", ".join(shown),
             detail=f"({spec.label_vi})",
             detail_en=f"({spec.label_en})",
             element=spec.at,
         )
-        return issue
     rule = spec.rule
     assert rule is not None
     rhs_value = row[spec.rhs] if isinstance(spec.rhs, str) else spec.rhs
@@ -238,7 +354,7 @@ def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Cat
         code=rule.code,
         severity=rule_severity(spec),
         text_vi=rule.message_vi.format(lhs=lhs_s, rhs=rhs_s) + where_vi,
-        text_en=rule.message_en.format(lhs=lhs_s, rhs=rhs_s) + where_en,
+        text_en=rule.message_en.format(lhs=english(lhs_s), rhs=english(rhs_s)) + where_en,
         path=sub.path,
         sheet=sheet,
         cell=cell,
@@ -413,7 +529,14 @@ def judge_book(
     check_rows(sub, check)
     rows, frame = validate_batch(book.rows, catalogue, period, units, check_duplicates=False)
     name = Path(sub.path).name
-    edited = f"tệp tổng hợp {name} đã bị sửa sau khi ctstat ghi" if book.digest_ok is not True else ""
+    edited = (
+        Said(
+            f"tệp tổng hợp {name} đã bị sửa sau khi ctstat ghi",
+            f"the rollup workbook {name} was changed after ctstat wrote it",
+        )
+        if book.digest_ok is not True
+        else ""
+    )
     for i, row_rep in enumerate(rows.files):
         rep.issues.extend(row_rep.issues)
         unit = row_rep.unit or str(book.rows[i].cover["unit_code"])

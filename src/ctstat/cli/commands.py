@@ -44,9 +44,11 @@ def _options(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the traceback of an internal error (also CTSTAT_DEBUG=1).")
     ] = False,
+    lang: LangOpt = None,
 ) -> None:
     if debug:
         os.environ["CTSTAT_DEBUG"] = "1"
+    _line["lang"] = lang  # before the command (ctstat --lang en validate ...): its default language
 
 
 CatalogueOpt = Annotated[
@@ -70,8 +72,13 @@ UnitsOpt = Annotated[
 ]
 
 
+#: what was given before the command (set on every run by `_options`)
+_line: dict[str, str | None] = {"lang": None}
+
+
 def _lang(value: str | None) -> Any:
-    lang = (value or os.environ.get("CTSTAT_LANG") or "vi").lower()
+    """The language of a command's output: its --lang, else --lang before the command, else CTSTAT_LANG, else vi."""
+    lang = (value or _line["lang"] or os.environ.get("CTSTAT_LANG") or "vi").lower()
     if lang not in ("vi", "en"):
         raise CtstatError(
             f"--lang must be vi or en, not {lang!r}", message_vi=f"--lang phải là vi hoặc en, không phải {lang!r}"
@@ -177,13 +184,16 @@ def template(
     """
     try:
         from ctstat.model.catalogue import load_catalogue
-        from ctstat.pipeline import make_template
+        from ctstat.pipeline import make_template, template_notes
 
-        _lang(lang)
+        vi = _lang(lang) == "vi"
         path = make_template(unit, period, out, load_catalogue(catalogue), units)
+        notes = template_notes(unit, period, units)
     except CtstatError as exc:
         raise _fail(exc, lang) from None
     typer.echo(str(path))
+    for n, (said_vi, said_en) in enumerate(notes):  # which commune, and a code that named another one
+        typer.secho(said_vi if vi else said_en, err=True, fg="yellow" if n else None)
 
 
 @app.command()
@@ -784,7 +794,10 @@ def command(lang: str | None = None) -> Any:
     here, on the command it built."""
     import typer.main
 
+    from ctstat.cli.clitext import value_words
+
     cmd = typer.main.get_command(app)
+    value_words(_commands(cmd), lang or _help_lang(sys.argv[1:]))
     if (lang or _help_lang(sys.argv[1:])) == "vi":
         from ctstat.cli.clitext import vietnamese
 
@@ -808,16 +821,13 @@ def _run(cmd: Any) -> int:
 
     try:
         code = cmd.main(standalone_mode=False)
-    except click_exceptions.UsageError as exc:
-        if _help_lang(sys.argv[1:]) == "vi":
+    except click_exceptions.ClickException as exc:
+        if _help_lang(sys.argv[1:]) == "vi" and not isinstance(exc, click_exceptions.NoArgsIsHelpError):
             from ctstat.cli.clitext import show_usage_error
 
-            show_usage_error(exc)
+            show_usage_error(exc)  # a usage error, or a file click could not open: in Vietnamese
         else:
             exc.show()
-        return exc.exit_code
-    except click_exceptions.ClickException as exc:
-        exc.show()
         return exc.exit_code
     except aborts:
         sys.stderr.write("ctstat: interrupted\n")

@@ -9,9 +9,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ctstat.model.catalogue import Catalogue
-from ctstat.model.report import Lang, Report, Severity
+from ctstat.model.report import Lang, Report, Severity, english
 from ctstat.model.text import printable
-from ctstat.model.vocab import COUNTS, basis_label, completeness_line, count_label, status_label
+from ctstat.model.vocab import COUNTS, basis_label, completeness_line, count_label, rollup_note, status_label
+from ctstat.plan.sums import WHOLE
 
 WORDS = {
     "vi": {
@@ -92,7 +93,7 @@ def render_report(report: Report, console: Console, lang: Lang = "vi", show_vali
         table.add_column(w["message"], overflow="fold", ratio=1)
         for i in f.issues:
             sev = Text(w["error"], style="red") if i.severity is Severity.ERROR else Text(w["warning"], style="yellow")
-            value = "" if i.value is None else str(i.value)
+            value = "" if i.value is None else str(i.shown_value(lang))
             table.add_row(sev, i.where, printable(value, 80), i.code, printable(i.message(lang)))
         console.print(table)
     s = report.summary()
@@ -109,12 +110,19 @@ def render_report(report: Report, console: Console, lang: Lang = "vi", show_vali
 def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
     """Invalid inputs, then the chase list (who to call and why), then what was written."""
     vi = lang == "vi"
-    bad = [f for f in result.report.files if f.issues]
-    if bad:
-        render_report(type(result.report)(files=bad), console, lang)
+    if any(f.issues for f in result.report.files):  # the files with issues, and a summary of every file read
+        render_report(result.report, console, lang, show_valid=False)
     chase = result.completeness.chase_list()
+    parents = [p.to_dict() for p in result.completeness.chase_parents()]
+    if parents:  # above the district level: the districts first, then the communes that differ within one
+        render_parents(parents, console, lang)
+        shown = {s.code for p in result.completeness.chase_parents() if not p.whole for s in p.chase()}
+        chase = [s for s in chase if s.code in shown]
     if chase:
-        table = Table(title=("Danh sách cần đôn đốc" if vi else "Chase list"), show_lines=False)
+        title = (
+            ("Chi tiết theo xã, phường", "Detail by commune") if parents else ("Danh sách cần đôn đốc", "Chase list")
+        )
+        table = Table(title=title[0] if vi else title[1], show_lines=False)
         for col in (
             ("Cấp trên", "Parent"),
             ("Mã", "Code"),
@@ -130,11 +138,16 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
                 s.code,
                 s.name,
                 status + (" (muộn)" if s.late and vi else " (late)" if s.late else ""),
-                printable(s.problem),
+                printable(s.problem if vi else english(s.problem)),
             )
         console.print(table)
     counts = result.completeness.count(result.completeness.rows)
     head = f"{result.unit.code} {result.unit.name}, {result.period}"
+    if parents:
+        n = len(result.completeness.parents)
+        level = parents[0]["level"]
+        head_vi, head_en = ("quận, huyện", "districts") if level == "district" else ("tỉnh, thành phố", "provinces")
+        head += f" ({len(parents)}/{n} {head_vi} cần đôn đốc)" if vi else f" ({len(parents)}/{n} {head_en} to chase)"
     if result.refused:
         console.print(
             Text(
@@ -164,8 +177,11 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
 
 
 def render_run(result: Any, console: Console, lang: Lang = "vi") -> None:
-    """What one scheduled run did: files taken in, where the period stands, the rollup."""
+    """What one scheduled run did: warnings about the job itself, files taken in, where the period stands, the
+    rollup."""
     vi = lang == "vi"
+    for w in result.warnings:
+        console.print(Text(f"⚠ {w['message'] if vi else w['message_en']}", style="bold yellow"))
     for f in result.validated:
         mark = Text("✓ ", style="green") if f.valid else Text("✗ ", style="red")
         line = Text.assemble(mark, f.path, f"  {f.unit or '?'} {f.unit_name or ''}")
@@ -175,12 +191,14 @@ def render_run(result: Any, console: Console, lang: Lang = "vi") -> None:
             counts = f"{count(f.errors, 'errors', lang)}, {count(f.warnings, 'warnings', lang)}"
             line.append(f"  ({counts}; {where}{first.code})", style="dim")
         console.print(line)
-    if not result.validated:
+    for gone in result.removed:
+        console.print(Text(_removed_line(gone, str(result.config.period), vi), style="yellow"))
+    if not result.validated and not result.removed:
         console.print("Không có tệp mới hoặc thay đổi." if vi else "No new or changed file.")
     c = result.completeness.count(result.completeness.rows)
     console.print(f"{result.config.unit} {result.config.period}: {completeness_line(c, lang)}.")
     for row in result.unattributed:
-        console.print(Text(f"✗ {row.path}: {row.first_problem()}", style="red"))
+        console.print(Text(f"✗ {row.path}: {row.first_problem() if vi else english(row.first_problem())}", style="red"))
     states = {
         "written": ("Đã tổng hợp", "Rolled up"),
         "unchanged": ("Tổng hợp không đổi (không có số liệu mới)", "Rollup unchanged (no new data)"),
@@ -195,10 +213,67 @@ def render_run(result: Any, console: Console, lang: Lang = "vi") -> None:
     if result.rollup is not None:
         for p in result.rollup.outputs:
             console.print(f"  {printable(str(p))}")
+    if result.stale_rollup is not None:
+        console.print(Text(rollup_note(result.stale_rollup, lang), style="bold red"))
+
+
+def render_parents(parents: list[dict[str, Any]], console: Console, lang: Lang = "vi") -> None:
+    """Above the district level, the chase list's first table: each district to call (its workbook missing,
+    edited, partial), how many of its communes have valid figures, and what to do."""
+    vi = lang == "vi"
+    district = parents[0]["level"] == "district"
+    title = "Danh sách cần đôn đốc: " + ("quận, huyện" if district else "tỉnh, thành phố")
+    table = Table(title=title if vi else f"Chase list: {'districts' if district else 'provinces'}")
+    heads = (
+        ("Mã", "Quận, huyện" if district else "Tỉnh, thành phố", "Tình trạng", "Xã hợp lệ", "Việc cần làm")
+        if vi
+        else ("Code", "District" if district else "Province", "Status", "Communes valid", "What to do")
+    )
+    for col in heads:
+        table.add_column(col, overflow="fold", justify="right" if col in ("Xã hợp lệ", "Communes valid") else "left")
+    for p in parents:
+        c = p["counts"]
+        table.add_row(
+            p["unit"],
+            p["name"],
+            status_label(p["status"], lang, lower=True),
+            f"{c['valid']}/{c['expected']}",
+            printable(p["problem"] if vi else p["problem_en"]),
+        )
+    console.print(table)
+
+
+def _removed_line(gone: Any, period: str, vi: bool) -> str:
+    """'Tệp đã bị xóa khỏi hộp thư: X (00301 Phường Thanh Trì): ...' and what that did to the ward."""
+    who = f" ({' '.join(filter(None, (gone.unit, gone.unit_name)))})" if gone.unit else ""
+    head = f"{'Tệp đã bị xóa khỏi hộp thư' if vi else 'File removed from the inbox'}: {printable(gone.path)}{who}"
+    if gone.unit is None:
+        what = ("tệp không xác định được đơn vị; không ảnh hưởng số liệu", "it named no unit; no data changes")
+    elif gone.period != period:
+        what = (f"tệp của kỳ {gone.period}, không thuộc kỳ này", f"a file of {gone.period}, not this period")
+    elif gone.now_current is None:
+        what = ("xã nay không còn báo cáo nào (chưa nộp)", "the commune now has no submission (missing)")
+    else:
+        valid = ("hợp lệ", "valid") if gone.now_valid else ("không hợp lệ", "invalid")
+        current = printable(gone.now_current)
+        what = (
+            (
+                f"báo cáo hiện hành của xã nay là {current} ({valid[0]})",
+                f"its current submission is now {current} ({valid[1]})",
+            )
+            if gone.was_current
+            else (
+                f"không phải báo cáo hiện hành; vẫn dùng {current} ({valid[0]})",
+                f"not the current submission; {current} ({valid[1]}) still is",
+            )
+        )
+    return f"{head}: {what[0] if vi else what[1]}."
 
 
 def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> None:
     vi = lang == "vi"
+    for w in doc.get("warnings", ()):
+        console.print(Text(f"⚠ {w['message'] if vi else w['message_en']}", style="bold yellow"))
     deadline = (f" (hạn {doc['deadline']})" if vi else f" (deadline {doc['deadline']})") if doc["deadline"] else ""
     head = "Tình hình nộp báo cáo" if vi else "Submissions for"
     table = Table(title=f"{head} {doc['unit']} - {doc['period']}{deadline}")
@@ -209,8 +284,17 @@ def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> N
     for parent, counts in doc["by_parent"].items():
         table.add_row(parent, *(str(counts[c]) for c in cols))
     console.print(table)
-    if doc["chase_list"]:
-        chase = Table(title="Danh sách cần đôn đốc" if vi else "Chase list")
+    parents = doc.get("chase_parents") or []
+    detail = doc["chase_list"]
+    if parents:  # above the district level: the districts first, then the communes that differ within one
+        render_parents(parents, console, lang)
+        whole = {c["unit"] for p in parents if p["status"] in WHOLE for c in p["communes"]}
+        detail = [s for s in detail if s["unit"] not in whole]
+    if detail:
+        title = (
+            ("Chi tiết theo xã, phường", "Detail by commune") if parents else ("Danh sách cần đôn đốc", "Chase list")
+        )
+        chase = Table(title=title[0] if vi else title[1])
         heads = (
             ("Mã", "Xã, phường", "Tình trạng", "Vấn đề gần nhất")
             if vi
@@ -218,15 +302,18 @@ def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> N
         )
         for col in heads:
             chase.add_column(col, overflow="fold")
-        for s in doc["chase_list"]:
+        for s in detail:
             late = (" (muộn)" if vi else " (late)") if s["late"] else ""
             chase.add_row(
-                s["unit"], s["name"], status_label(s["status"], lang, lower=True) + late, printable(s["problem"])
+                s["unit"],
+                s["name"],
+                status_label(s["status"], lang, lower=True) + late,
+                printable(s["problem"] if vi else s.get("problem_en", s["problem"])),
             )
         console.print(chase)
     for u in doc["unattributed"]:
         what = "Tệp không xác định được đơn vị" if vi else "File naming no unit"
-        console.print(Text(f"{what}: {u['path']} - {u['problem']}", style="red"))
+        console.print(Text(f"{what}: {u['path']} - {u['problem'] if vi else english(u['problem'])}", style="red"))
     for unit, rows in doc["resubmissions"].items():
         valid, current = ("hợp lệ", " (hiện hành)") if vi else ("valid", " (current)")
         console.print(
@@ -238,7 +325,13 @@ def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> N
                 for r in rows
             )
         )
-    if doc["rollup_outputs"]:
+    rollup = doc.get("rollup")
+    if rollup and not rollup["current"]:  # said before its files: nobody takes them for current
+        console.print(
+            Text(("Tổng hợp gần nhất: " if vi else "Latest rollup: ") + rollup_note(rollup, lang), "bold red")
+        )
+        console.print("  " + ", ".join(rollup["outputs"]))
+    elif doc["rollup_outputs"]:
         console.print(("Tổng hợp gần nhất: " if vi else "Latest rollup: ") + ", ".join(doc["rollup_outputs"]))
 
 

@@ -27,6 +27,13 @@ class JobConfig:
     jobs: int = 1
     upload_limit_mb: int = 20  #: ctstat serve: the largest file a ward may upload
     uploads_per_minute: int = 20  #: ctstat serve: per token
+    kept_quota_mb: int = 50  #: ctstat serve: disk kept aside per sender for invalid uploads (oldest removed first)
+    header_timeout: float = 10  #: ctstat serve: seconds to send a request's headers, however they trickle
+    body_timeout: float = 20  #: ctstat serve: longest silence in a request body, and the grace before the rate rule
+    body_min_rate: int = 1024  #: ctstat serve: bytes a second a body must keep up on average after the grace
+    max_connections: int = 500  #: ctstat serve: open connections (past it, the oldest still sending headers goes)
+    max_requests: int = 64  #: ctstat serve: requests handled at once (past it, 503 with Retry-After)
+    trusted_proxies: tuple[str, ...] = ()  #: ctstat serve: addresses whose X-Forwarded-For/-Proto are believed
 
     @property
     def vintage(self) -> str:
@@ -38,10 +45,45 @@ class JobConfig:
 
 
 _KEYS = {f.name for f in fields(JobConfig)}
+#: whole-number settings of `ctstat serve`: (key, default, largest allowed)
+_LIMITS = (
+    ("upload_limit_mb", 20, 10_000),
+    ("uploads_per_minute", 20, 10_000),
+    ("kept_quota_mb", 50, 1_000_000),
+    ("header_timeout", 10, 3600),
+    ("body_timeout", 20, 3600),
+    ("body_min_rate", 1024, 10_000_000),
+    ("max_connections", 500, 100_000),
+    ("max_requests", 64, 10_000),
+)
+
+
+def _is_address(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _bad(where: str, key: str, why: str, vi: str) -> UsageError:
     return UsageError(f"{where}: {key}: {why}", message_vi=f"{where}: {key}: {vi}")
+
+
+def _no_config(folder: Path, missing: list[str], accepted: set[str]) -> UsageError:
+    """No ctstat.toml was given or found, and the flags do not say everything: where ctstat looked, and how to
+    give the settings (the flags only for a command that takes them)."""
+    en = f"no configuration: no {CONFIG_NAME} in the current folder ({folder}) and no --config given. "
+    vi = f"không tìm thấy cấu hình: thư mục hiện tại ({folder}) không có tệp {CONFIG_NAME} và không có --config. "
+    en += f"Give the file with --config /path/to/{CONFIG_NAME}, or run in the folder that holds it"
+    vi += f"Chỉ ra tệp bằng --config /đường/dẫn/{CONFIG_NAME}, hoặc chạy lệnh trong thư mục có tệp đó"
+    if set(missing) <= accepted:
+        flags = ", ".join(f"--{key}" for key in missing)
+        en += f", or give {flags}"
+        vi += f", hoặc cho {flags}"
+    return UsageError(en + ".", message_vi=vi + ".")
 
 
 def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
@@ -76,7 +118,10 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
     given = {k: v for k, v in flags.items() if v is not None}
     from_file = set(raw) - set(given)
     raw.update(given)
-    for key in ("period", "unit", "inbox", "out"):
+    required = ("period", "unit", "inbox", "out")
+    if path is None and any(key not in raw for key in required):
+        raise _no_config(Path.cwd(), [key for key in required if key not in raw], set(flags))
+    for key in required:
         if key not in raw:
             raise _bad(
                 where,
@@ -122,11 +167,20 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
     jobs = raw.get("jobs", 1)
     if not isinstance(jobs, int) or jobs < 0:
         raise _bad(where, "jobs", "expected a whole number >= 0", "phải là số nguyên >= 0")
-    limits = {}
-    for key, default in (("upload_limit_mb", 20), ("uploads_per_minute", 20)):
+    limits: dict[str, Any] = {}
+    for key, default, top in _LIMITS:
         limits[key] = raw.get(key, default)
-        if not isinstance(limits[key], int) or isinstance(limits[key], bool) or not 1 <= limits[key] <= 10_000:
-            raise _bad(where, key, "expected a whole number from 1 to 10000", "phải là số nguyên từ 1 đến 10000")
+        if not isinstance(limits[key], int) or isinstance(limits[key], bool) or not 1 <= limits[key] <= top:
+            raise _bad(where, key, f"expected a whole number from 1 to {top}", f"phải là số nguyên từ 1 đến {top}")
+    proxies = raw.get("trusted_proxies", [])
+    if not isinstance(proxies, list) or not all(isinstance(a, str) and _is_address(a) for a in proxies):
+        raise _bad(
+            where,
+            "trusted_proxies",
+            'expected a list of IP addresses, e.g. ["127.0.0.1"]',
+            'phải là danh sách địa chỉ IP, ví dụ ["127.0.0.1"]',
+        )
+    limits["trusted_proxies"] = tuple(proxies)
     allow = raw.get("allow_partial", False)
     if not isinstance(allow, bool):
         raise _bad(where, "allow_partial", "expected true or false", "phải là true hoặc false")

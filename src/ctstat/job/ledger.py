@@ -9,11 +9,16 @@ what they held under which catalogue (`catalogue_digest`, `template_version`). W
 brings the older one back, and sending earlier content again is one more row, not a conflict.
 
 Schema versions (`PRAGMA user_version`): 0 = the first release (cells as a list in layout order, a permanent
-`superseded_by` flag, UNIQUE(path, sha256)); 1 = cells by key, judged under a catalogue; 2 = this one, with the
-portal's `uploads` (every file sent through `ctstat serve`, taken in or not) and `tokens` (their hashes only). A
-version-0 ledger is migrated in place on the first writing open: its rows keep their history and receipt times,
-lose their cells, and are marked judged under no catalogue, so the next run re-reads the files still in the
-inbox; a version-1 ledger only gains the two tables.
+`superseded_by` flag, UNIQUE(path, sha256)); 1 = cells by key, judged under a catalogue; 2 = with the portal's
+`uploads` (every file sent through `ctstat serve`, taken in or not) and `tokens` (their hashes only); 3 = this
+one, with the portal's `sessions` (SHA-256 of each session cookie, never the cookie). A version-0 ledger is
+migrated in place on the first writing open: its rows keep their history and receipt times, lose their cells, and
+are marked judged under no catalogue, so the next run re-reads the files still in the inbox; later versions only
+gain tables.
+
+The ledger holds token hashes and what wards sent: it is created readable by its owner only (0600, and so are
+SQLite's journal files, which take the database's mode), and a writing open takes away any other access an
+earlier release left on it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Any
 from ctstat.model.errors import EnvironmentFault
 from ctstat.model.report import FileReport, Issue, first_error
 
-VERSION = 2
+VERSION = 3
 
 COLUMNS = """
     id INTEGER PRIMARY KEY,
@@ -84,6 +89,15 @@ CREATE TABLE IF NOT EXISTS tokens (
     hash TEXT NOT NULL,               -- argon2id of the token (the token itself is never stored)
     issued_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,              -- SHA-256 of the cookie (the cookie itself is never stored)
+    unit TEXT NOT NULL,
+    token_hash TEXT NOT NULL,         -- the unit's token hash at sign-in: a rotated token ends the session
+    csrf TEXT NOT NULL,               -- the value the session's forms carry
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL          -- seconds since the epoch
+);
+CREATE INDEX IF NOT EXISTS sessions_unit ON sessions (unit, created_at);
 """
 
 _V0_COPY = """
@@ -157,6 +171,7 @@ class Ledger:
                 self.db = _open_readonly(path)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                _owner_only(path)
                 self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
             self.db.row_factory = sqlite3.Row
             if not readonly:
@@ -292,6 +307,11 @@ class Ledger:
     def last_runs(self, n: int = 5) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (n,)).fetchall()]
 
+    def first_run_at(self) -> datetime | None:
+        """When the job's first run started (None before any run)."""
+        row = self.db.execute("SELECT started_at FROM runs ORDER BY id LIMIT 1").fetchone()
+        return local_time(row[0]) if row else None
+
     def start_run(self, when: datetime) -> int:
         with self.transaction():
             cur = self.db.execute("INSERT INTO runs (started_at) VALUES (?)", (when.isoformat(timespec="seconds"),))
@@ -352,6 +372,43 @@ class Ledger:
         except sqlite3.OperationalError:
             return {}
 
+    def add_session(
+        self, digest: str, unit: str, token_hash: str, csrf: str, now: float, expires: float, keep: int
+    ) -> None:
+        """Record a session (by its cookie's digest); expired sessions go, and a unit keeps its `keep` newest."""
+        with self.transaction():
+            self.db.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
+            self.db.execute(
+                "INSERT INTO sessions (id, unit, token_hash, csrf, created_at, expires_at) VALUES (?,?,?,?,?,?)",
+                (digest, unit, token_hash, csrf, now, expires),
+            )
+            self.db.execute(
+                "DELETE FROM sessions WHERE unit = ? AND id NOT IN"
+                " (SELECT id FROM sessions WHERE unit = ? ORDER BY created_at DESC LIMIT ?)",
+                (unit, unit, keep),
+            )
+
+    def session(self, digest: str) -> tuple[str, str, str, float] | None:
+        """(unit, token hash at sign-in, CSRF value, expiry) of a session, if it exists."""
+        try:
+            row = self.db.execute(
+                "SELECT unit, token_hash, csrf, expires_at FROM sessions WHERE id = ?", (digest,)
+            ).fetchone()
+        except sqlite3.OperationalError:  # a ledger made before sessions were kept: none
+            return None
+        return (str(row[0]), str(row[1]), str(row[2]), float(row[3])) if row else None
+
+    def end_session(self, digest: str) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM sessions WHERE id = ?", (digest,))
+
+    def forget_meta(self, key: str) -> None:
+        """Remove a meta value, overwriting its bytes in the file (secure_delete)."""
+        self.db.execute("PRAGMA secure_delete=ON")
+        with self.transaction():
+            self.db.execute("DELETE FROM meta WHERE key=?", (key,))
+        self.db.execute("PRAGMA secure_delete=OFF")
+
     def finish_run(self, run_id: int, when: datetime, new_files: int, outcome: str) -> None:
         with self.transaction():
             self.db.execute(
@@ -389,13 +446,20 @@ def report_record(rep: FileReport) -> dict[str, Any]:
     }
 
 
+def local_time(text: str) -> datetime:
+    """A time read from the ledger, with its offset. Times are stored as they always were, in the machine's local
+    time without an offset (older ctstat reads them); one stored with an offset keeps it."""
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo is not None else when.astimezone()
+
+
 def report_from_record(rec: dict[str, Any]) -> FileReport:
     return FileReport(**{**rec, "issues": [Issue.from_record(i) for i in rec.get("issues", [])]})
 
 
 def _upload(r: sqlite3.Row) -> Upload:
     return Upload(
-        at=datetime.fromisoformat(r["at"]),
+        at=local_time(r["at"]),
         sender=r["sender"],
         client_name=r["client_name"] or "",
         size=int(r["size"]),
@@ -430,6 +494,26 @@ def _judged(j: Judged) -> tuple[Any, ...]:
         j.template_version,
         j.catalogue_digest,
     )
+
+
+def _owner_only(path: Path) -> None:
+    """Create the ledger readable by its owner only, or take other users' access away from an existing one (and its
+    journal files) that this user owns."""
+    import os
+
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)
+    for p in (path, *(path.with_name(path.name + s) for s in ("-journal", "-wal", "-shm"))):
+        try:
+            st = p.stat()
+            if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                p.chmod(st.st_mode & 0o700)
+        except OSError:  # absent, or not ours to change: SQLite says so when it opens the ledger
+            pass
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:
@@ -470,7 +554,7 @@ def _row(r: sqlite3.Row) -> Row:
         sha256=r["sha256"],
         size=r["size"],
         mtime_ns=r["mtime_ns"],
-        received_at=datetime.fromisoformat(r["received_at"]),
+        received_at=local_time(r["received_at"]),
         unit=r["unit"],
         unit_name=r["unit_name"],
         period=r["period"],

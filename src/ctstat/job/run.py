@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -18,18 +19,20 @@ import pandas as pd
 
 from ctstat.check.validate import validate_batch
 from ctstat.job.config import JobConfig
-from ctstat.job.ledger import Judged, Ledger, Row
+from ctstat.job.ledger import Judged, Ledger, Row, local_time
 from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.keys import split_key
 from ctstat.model.layout import form_layout
-from ctstat.model.report import FileReport, Report
+from ctstat.model.report import FileReport, Report, Said
 from ctstat.model.units import Hierarchy, Unit, load_units
+from ctstat.model.vocab import rollup_note
 from ctstat.pipeline import RollupInputs, RollupOptions, RollupResult, _find_unit, read_checked, rollup_collected
-from ctstat.plan.plan import Claim, unit_statuses
+from ctstat.plan.plan import Claim, parent_statuses, unit_statuses
 from ctstat.plan.sums import Completeness, UnitStatus
 from ctstat.read.inputs import find_files
 from ctstat.read.workbook import Submission
+from ctstat.write.atomic import atomic_write
 
 if TYPE_CHECKING:
     from ctstat.read.contain import Pool
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
 LOCK_NAME = ".ctstat-run.lock"
 ANNOTATED_DIR = "kiem-tra"
 ROLLUP_DIR = "tong-hop"
+#: inside ROLLUP_DIR: where the last rollup goes once it no longer matches the current submissions, with a note
+STALE_DIR = "khong-con-hien-hanh"
+STALE_NOTE = "LY-DO-KHONG-CON-HIEN-HANH.txt"
 
 
 class EventLog:
@@ -50,7 +56,8 @@ class EventLog:
             path.parent.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, event: str, **fields: Any) -> None:
-        rec = {"ts": datetime.now().isoformat(timespec="seconds"), "event": event, **fields}
+        ts = datetime.now().astimezone().isoformat(timespec="seconds")  # ISO 8601 with the UTC offset
+        rec = {"ts": ts, "event": event, **fields}
         self.events.append(rec)
         if self.path is not None:
             with self.path.open("a", encoding="utf-8") as fh:
@@ -107,15 +114,45 @@ def job_lock(out: Path, wait: float = 0.0) -> Iterator[None]:
 
 
 @dataclass
+class Removed:
+    """An inbox file gone since the last run, and what that did to its ward: the ward's current submission now
+    (inbox path and validity), or none (the ward has no submission left)."""
+
+    path: str  #: relative to the inbox
+    unit: str | None
+    unit_name: str | None
+    period: str | None
+    was_current: bool  #: it was its ward's current submission
+    now_current: str | None = None
+    now_valid: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "unit": self.unit,
+            "unit_name": self.unit_name,
+            "period": self.period,
+            "was_current": self.was_current,
+            "now_current": self.now_current,
+            "now_valid": self.now_valid,
+        }
+
+
+@dataclass
 class RunResult:
     config: JobConfig
     validated: list[FileReport] = field(default_factory=list)
+    removed: list[Removed] = field(default_factory=list)  #: inbox files gone since the last run
     completeness: Completeness = field(default_factory=Completeness)
     unattributed: list[Row] = field(default_factory=list)
     rollup: RollupResult | None = None
     rollup_state: str = ""  #: written | unchanged | waiting
+    #: the last rollup when it no longer matches the current submissions (see `last_rollup`), else None
+    stale_rollup: dict[str, Any] | None = None
     past_deadline: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: what the IT officer must know about the job itself: {"code", "message" (Vietnamese), "message_en"}
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -130,10 +167,13 @@ class RunResult:
             "period": str(self.config.period),
             "unit": self.config.unit,
             "validated": [f.to_dict() for f in self.validated],
+            "removed": [r.to_dict() for r in self.removed],
             "completeness": counts,
             "unattributed": [{"path": r.path, "problem": r.first_problem()} for r in self.unattributed],
+            "warnings": self.warnings,
             "rollup": self.rollup_state,
             "outputs": self.rollup.manifest.get("outputs", []) if self.rollup else [],
+            "stale_rollup": self.stale_rollup,
             "exit_code": self.exit_code,
         }
 
@@ -160,6 +200,9 @@ def run_job(cfg: JobConfig, catalogue: Catalogue | None = None, now: datetime | 
         try:
             run_id = ledger.start_run(now)
             log("run-start", period=str(cfg.period), unit=cfg.unit, inbox=str(cfg.inbox))
+            result.warnings = deadline_warnings(cfg, ledger.first_run_at())
+            for w in result.warnings:
+                log(w["code"], deadline=str(cfg.deadline), message=w["message_en"])
             _take_in(cfg, catalogue, ledger, log, now, result)
             _maybe_rollup(cfg, catalogue, ledger, log, now, result)
             outcome = {0: "ok", 1: "problems"}[result.exit_code]
@@ -169,6 +212,26 @@ def run_job(cfg: JobConfig, catalogue: Catalogue | None = None, now: datetime | 
             ledger.close()
         result.events = log.events
     return result
+
+
+def deadline_warnings(cfg: JobConfig, first_run: datetime | None) -> list[dict[str, str]]:
+    """A deadline already past when the job started (its first run) makes every file late: most likely a typo (the
+    year), so every run and status says so."""
+    if cfg.deadline is None or first_run is None or cfg.deadline >= first_run.date():
+        return []
+    started, due, per = first_run.date().isoformat(), cfg.deadline.isoformat(), cfg.period
+    vi = (
+        f"Hạn nộp {due} đã qua trước lần chạy đầu tiên của công việc này ({started}): mọi tệp đều bị tính là nộp "
+        f"muộn. Kiểm tra lại 'deadline' trong cấu hình (gõ nhầm năm?)"
+    )
+    en = (
+        f"The deadline {due} had already passed at this job's first run ({started}): every file is marked late. "
+        f"Check 'deadline' in the configuration (a mistyped year?)"
+    )
+    if cfg.deadline < per.start:
+        vi += f"; hạn này còn trước cả ngày bắt đầu kỳ {per} ({per.start.isoformat()})"
+        en += f"; it is even before the period {per} begins ({per.start.isoformat()})"
+    return [{"code": "deadline-already-past", "message": vi + ".", "message_en": en + "."}]
 
 
 def _take_in(
@@ -198,13 +261,21 @@ def _take_in(
             continue  # unchanged, and judged under this catalogue: not even read
         changed.append(Arrival(f, rel, st, row))
     gone = [row for rel, row in known.items() if rel not in seen]
+    latest: dict[tuple[str | None, str], Row] = {}  # each ward's current submission before this run
+    for row in known.values():
+        if row.unit is not None:
+            mine = latest.get((row.period, row.unit))
+            if mine is None or (row.received_at, row.id) > (mine.received_at, mine.id):
+                latest[(row.period, row.unit)] = row
     changed.sort(key=lambda a: (a.st.st_mtime_ns, a.rel))  # within a run, the later file is the resubmission
     judged = judge_arrivals(cfg, catalogue, changed)
     annotated = mark_up(cfg, catalogue, judged)
     with ledger.transaction():
         for row in gone:
             ledger.mark_removed(row.id, now)
-            log("file-removed", path=row.path, unit=row.unit)
+            was_current = row.unit is not None and latest.get((row.period, row.unit)) is row
+            log("file-removed", path=row.path, unit=row.unit, was_current=was_current)
+            result.removed.append(Removed(row.path, row.unit, row.unit_name, row.period, was_current))
         record(ledger, log, now, catalogue, judged, annotated)
     result.validated = judged.report.files
 
@@ -269,11 +340,11 @@ def mark_up(
     """Marked-up copies of the judged files (all, or the indices in `only`) that have issues: at `targets[i]`
     when given, else in out/kiem-tra under a name made from the inbox path, written by `pool`'s workers when
     given (`annotate.marking_pool`). Returns where each went, by index into `judged.todo`."""
-    from ctstat.write.annotate import annotate_all, annotated_name
+    from ctstat.write.annotate import annotate_all, annotated_name, marks_up
 
     reports = judged.report.files
     which = range(len(reports)) if only is None else only
-    faulty = [i for i in which if reports[i].issues]
+    faulty = [i for i in which if marks_up(reports[i], judged.subs[i])]
     if not faulty:
         return {}
     where = targets or {}
@@ -350,11 +421,21 @@ def _claims(cfg: JobConfig, catalogue: Catalogue, rows: dict[str, list[Row]]) ->
     return out
 
 
-STALE_VI = "Tệp được kiểm tra theo danh mục chỉ tiêu khác; cần kiểm tra lại (chạy lại ctstat run)"
+STALE_VI = Said(
+    "Tệp được kiểm tra theo danh mục chỉ tiêu khác; cần kiểm tra lại (chạy lại ctstat run)",
+    "Checked against another catalogue; to be checked again (run ctstat run again)",
+)
 
 
 def _statuses(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) -> list[UnitStatus]:
     return unit_statuses(h, h.communes_under(_area(cfg, h)), claims, cfg.deadline, latest_wins=True)
+
+
+def _completeness(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) -> Completeness:
+    """Each expected ward's status; above the district level, each district's too (the job takes in ward files
+    only: a district is missing when none of its wards has sent anything)."""
+    statuses = _statuses(cfg, claims, h)
+    return Completeness(statuses, parent_statuses(h, _area(cfg, h), statuses, claims))
 
 
 def _inputs_from_ledger(
@@ -386,13 +467,20 @@ def _maybe_rollup(
     h = load_units(cfg.vintage)
     rows = ledger.claims(str(cfg.period))  # read once: every submission of the period still in the inbox
     claims = _claims(cfg, catalogue, rows)
-    statuses = _statuses(cfg, claims, h)
-    result.completeness = Completeness(statuses)
+    for gone in result.removed:  # what each removal did: the ward's current submission now, if any
+        now_current = claims.get(gone.unit or "", [])[-1:] if gone.period == str(cfg.period) else []
+        for c in now_current:
+            gone.now_current, gone.now_valid = Path(c.path).relative_to(cfg.inbox).as_posix(), c.valid
+    result.completeness = _completeness(cfg, claims, h)
+    statuses = result.completeness.rows
     result.unattributed = ledger.unattributed()
     result.past_deadline = cfg.deadline is not None and now.date() >= cfg.deadline
     complete = result.completeness.complete
+    current = _current(rows, statuses)
+    key = _rollup_key(cfg, catalogue, current, complete)
     if not complete and not (result.past_deadline and cfg.allow_partial):
         result.rollup_state = "waiting"
+        result.stale_rollup = retire_stale_rollup(cfg, catalogue, ledger, log, rows, statuses)
         counts = Completeness.count(statuses)
         log(
             "rollup-waiting",
@@ -402,20 +490,6 @@ def _maybe_rollup(
             invalid=[s.code for s in statuses if s.status == "invalid"],
         )
         return
-    expected = {s.code for s in statuses}
-    current = {u: mine[-1] for u, mine in rows.items() if u in expected}
-    key = hashlib.sha256(
-        json.dumps(
-            [
-                sorted((u, r.sha256, r.catalogue_digest) for u, r in current.items()),
-                catalogue.digest,
-                catalogue.template_version,
-                str(cfg.deadline),
-                complete,
-            ],
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()
     out_dir = cfg.out / ROLLUP_DIR
     previous = ledger.get_meta("rollup_key")
     outputs = json.loads(ledger.get_meta("rollup_outputs") or "[]")
@@ -432,7 +506,129 @@ def _maybe_rollup(
     with ledger.transaction():
         ledger.set_meta("rollup_key", key)
         ledger.set_meta("rollup_outputs", json.dumps(paths))
+        ledger.set_meta("rollup_inputs", json.dumps({u: r.sha256 for u, r in sorted(current.items())}))
+        ledger.set_meta("rollup_written_at", now.isoformat(timespec="seconds"))
+        ledger.set_meta("rollup_manifest", str(rollup.manifest_path or ""))
+    shutil.rmtree(out_dir / STALE_DIR, ignore_errors=True)  # a set retired earlier: this one replaces it
     log("rollup-written", outputs=paths, partial=rollup.partial)
+
+
+def _current(rows: dict[str, list[Row]], statuses: list[UnitStatus]) -> dict[str, Row]:
+    """Each expected unit's current submission (the latest received still in the inbox)."""
+    expected = {s.code for s in statuses}
+    return {u: mine[-1] for u, mine in rows.items() if u in expected}
+
+
+def _rollup_key(cfg: JobConfig, catalogue: Catalogue, current: dict[str, Row], complete: bool) -> str:
+    """What a rollup is made of: the current submissions, the catalogue, the deadline, whether it is complete. A
+    rollup is current while its key is the key of the ledger now."""
+    return hashlib.sha256(
+        json.dumps(
+            [
+                sorted((u, r.sha256, r.catalogue_digest) for u, r in current.items()),
+                catalogue.digest,
+                catalogue.template_version,
+                str(cfg.deadline),
+                complete,
+            ],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+
+
+def last_rollup(
+    cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, rows: dict[str, list[Row]], statuses: list[UnitStatus]
+) -> dict[str, Any] | None:
+    """The last rollup of the job and whether it still matches the current submissions: its files (where they are
+    now), when it was written, and, when not current, each ward whose current submission differs from the one it
+    used (`changes`; empty when only the catalogue or the deadline changed, or for a rollup of an earlier ctstat).
+    None when nothing was rolled up yet."""
+    outputs: list[str] = json.loads(ledger.get_meta("rollup_outputs") or "[]")
+    if not outputs:
+        return None
+    current = _current(rows, statuses)
+    complete = Completeness(statuses).complete
+    is_current = ledger.get_meta("rollup_key") == _rollup_key(cfg, catalogue, current, complete)
+    changes: list[dict[str, str]] = []
+    used = json.loads(ledger.get_meta("rollup_inputs") or "null")
+    if not is_current and used is not None:
+        for s in statuses:
+            now = current.get(s.code)
+            if used.get(s.code) == (now.sha256 if now else None):
+                continue
+            if now is None:
+                change = "removed"
+            elif s.status != "valid":
+                change = "invalid"
+            else:
+                change = "replaced" if s.code in used else "added"
+            changes.append({"unit": s.code, "name": s.name, "change": change})
+    aside = cfg.out / ROLLUP_DIR / STALE_DIR
+    return {
+        "current": is_current,
+        "outputs": outputs,
+        "written_at": ledger.get_meta("rollup_written_at"),
+        "changes": changes,
+        "moved_to": str(aside) if all(Path(p).parent == aside for p in outputs) else None,
+    }
+
+
+def _stale_note_text(cfg: JobConfig, rollup: dict[str, Any]) -> str:
+    """The note left beside a retired rollup's files, Vietnamese then English (UTF-8 with a BOM: Notepad)."""
+    names = ", ".join(Path(p).name for p in rollup["outputs"])
+    vi = (
+        f"BẢNG TỔNG HỢP KHÔNG CÒN HIỆN HÀNH - {cfg.unit} {cfg.period}\n\n{rollup_note(rollup, 'vi')}\n\n"
+        f"Các tệp trong thư mục này ({names}) không còn khớp với báo cáo hiện hành của các xã, phường. ctstat lập "
+        f"bảng tổng hợp mới trong thư mục {ROLLUP_DIR} khi mọi xã, phường có báo cáo hợp lệ (hoặc đến hạn, nếu "
+        "cho phép tổng hợp khi chưa đủ), rồi xóa thư mục này. Xem 'ctstat status'.\n"
+    )
+    en = (
+        f"ROLLUP NO LONGER CURRENT - {cfg.unit} {cfg.period}\n\n{rollup_note(rollup, 'en')}\n\n"
+        f"The files in this folder ({names}) no longer match the wards' current reports. ctstat writes a new "
+        f"rollup into {ROLLUP_DIR} when every ward has a valid report (or at the deadline, if partial rollups are "
+        "allowed), then removes this folder. See 'ctstat status'.\n"
+    )
+    return f"{vi}\n{en}"
+
+
+def retire_stale_rollup(
+    cfg: JobConfig,
+    catalogue: Catalogue,
+    ledger: Ledger,
+    log: EventLog,
+    rows: dict[str, list[Row]] | None = None,
+    statuses: list[UnitStatus] | None = None,
+) -> dict[str, Any] | None:
+    """When the last rollup no longer matches the current submissions, move its files out of the rollup folder
+    into STALE_DIR beside a note saying why, so nobody signs or sends it for current; the ledger then names them
+    there. Returns the rollup's state when it is not current (see `last_rollup`), else None."""
+    if not ledger.get_meta("rollup_outputs"):
+        return None
+    if rows is None or statuses is None:
+        rows = ledger.claims(str(cfg.period))
+        statuses = _statuses(cfg, _claims(cfg, catalogue, rows), load_units(cfg.vintage))
+    state = last_rollup(cfg, catalogue, ledger, rows, statuses)
+    if state is None or state["current"]:
+        return None
+    aside = cfg.out / ROLLUP_DIR / STALE_DIR
+    moved = [str(aside / Path(p).name) for p in state["outputs"]]
+    state = {**state, "outputs": moved, "moved_to": str(aside)}
+    aside.mkdir(parents=True, exist_ok=True)
+    with atomic_write(aside / STALE_NOTE) as tmp:
+        Path(tmp).write_text(_stale_note_text(cfg, state), encoding="utf-8-sig")
+    first = ledger.get_meta("rollup_key") != ""
+    olds = [*json.loads(ledger.get_meta("rollup_outputs") or "[]"), ledger.get_meta("rollup_manifest") or ""]
+    news = [*moved, str(aside / Path(olds[-1]).name) if olds[-1] else ""]
+    for old, new in zip(olds, news, strict=True):
+        if old and Path(old).exists() and old != new:
+            os.replace(old, new)
+    with ledger.transaction():
+        ledger.set_meta("rollup_outputs", json.dumps(moved))
+        ledger.set_meta("rollup_manifest", news[-1])
+        ledger.set_meta("rollup_key", "")  # retired: written again (same inputs, same bytes) when due
+    if first:
+        log("rollup-retired", outputs=moved, changes=state["changes"])
+    return state
 
 
 # --- status ----------------------------------------------------------------------------------------------------
@@ -450,9 +646,10 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
     ledger = Ledger(cfg.ledger_path, readonly=True)
     try:
         h = load_units(cfg.vintage)
-        claims = _claims(cfg, catalogue, ledger.claims(str(cfg.period)))
-        statuses = _statuses(cfg, claims, h)
-        comp = Completeness(statuses)
+        rows_now = ledger.claims(str(cfg.period))
+        claims = _claims(cfg, catalogue, rows_now)
+        comp = _completeness(cfg, claims, h)
+        statuses = comp.rows
         every = ledger.history(str(cfg.period))  # one query, removed files included
         history: dict[str, list[dict[str, Any]]] = {}
         for s in statuses:
@@ -475,8 +672,10 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
             "period": str(cfg.period),
             "unit": cfg.unit,
             "deadline": cfg.deadline.isoformat() if cfg.deadline else None,
+            "warnings": deadline_warnings(cfg, ledger.first_run_at()),
             "complete": comp.complete,
             "by_parent": {p: Completeness.count(rows) for p, rows in comp.by_parent().items()},
+            "chase_parents": [p.to_dict() for p in comp.chase_parents()],
             "chase_list": [s.to_dict() for s in comp.chase_list()],
             "late": [s.code for s in statuses if s.late],
             "unattributed": [
@@ -485,7 +684,11 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
             ],
             "resubmissions": history,
             "rollup_outputs": json.loads(ledger.get_meta("rollup_outputs") or "[]"),
-            "last_runs": ledger.last_runs(),
+            "rollup": last_rollup(cfg, catalogue, ledger, rows_now, statuses),
+            "last_runs": [
+                {k: local_time(v).isoformat() if k.endswith("_at") and v else v for k, v in run.items()}
+                for run in ledger.last_runs()
+            ],
         }
     finally:
         ledger.close()

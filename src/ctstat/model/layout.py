@@ -14,6 +14,8 @@ from ctstat.model.keys import TOTAL, a1, cell_key
 from ctstat.model.sheets import COVER as COVER
 from ctstat.model.sheets import FORM_MARK as FORM_MARK
 from ctstat.model.sheets import GUIDE as GUIDE
+from ctstat.model.sheets import RESULT_SHEET as RESULT_SHEET
+from ctstat.model.sheets import RESULT_TITLE as RESULT_TITLE
 from ctstat.model.sheets import ROLLUP_MARK as ROLLUP_MARK
 from ctstat.model.sheets import ROLLUP_SHEETS as ROLLUP_SHEETS
 

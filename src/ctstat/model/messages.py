@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ctstat.model.report import Issue, Severity
-from ctstat.model.text import MAX_SHOWN, printable
-
-__all__ = ["MAX_SHOWN", "MESSAGES", "make_issue", "printable"]
+from ctstat.model.report import Issue, Said, Severity
+from ctstat.model.text import MAX_SHOWN as MAX_SHOWN
+from ctstat.model.text import printable as printable
 
 E, W = Severity.ERROR, Severity.WARNING
 
@@ -26,6 +25,7 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
         "The file cannot be opened ({detail}). It is damaged or not an Excel file: open it in Excel or "
         "LibreOffice, save it as .xlsx and send it again.",
     ),
+    "not-a-workbook": (E, "{detail}", "{detail}"),  # what the file is instead, and what to do (guard.KINDS)
     "encrypted-workbook": (
         E,
         "Tệp được đặt mật khẩu mở tệp nên không đọc được. Gỡ mật khẩu (Excel: Tệp > Thông tin > Bảo vệ sổ làm "
@@ -93,6 +93,13 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
         E,
         "Tệp không phải biểu mẫu báo cáo ctstat ({detail}). Hãy nhập số liệu vào biểu mẫu tạo bằng 'ctstat template'.",
         "The file is not a ctstat report form ({detail}). Enter the data in a form made by 'ctstat template'.",
+    ),
+    "marked-up-copy": (
+        E,
+        "Đây là bản đánh dấu lỗi ctstat đã tạo cho tệp '{detail}', không phải báo cáo: ctstat không kiểm tra và "
+        "không tổng hợp nó. Sửa số liệu trong tệp gốc (hoặc điền một biểu mẫu mới) rồi gửi tệp đó.",
+        "This is the marked-up copy ctstat made of the file '{detail}', not a report: ctstat neither checks nor "
+        "rolls it up. Correct the original file (or fill in a new form) and send that.",
     ),
     "template-version": (
         E,
@@ -205,18 +212,22 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
         "'{value}' is not valid. Choose 'Có' (yes) or 'Không' (no).{detail}",
     ),
     "formula-no-cache": (
-        E,
-        "Ô công thức chưa có kết quả tính (tệp được lưu bởi một chương trình không tính công thức). Mở tệp bằng "
-        "Excel hoặc LibreOffice, nhấn Ctrl+Shift+F9 để tính lại, lưu rồi gửi lại.",
-        "The formula cell has no computed value (the file was saved by a program that does not calculate). Open "
-        "it in Excel or LibreOffice, press Ctrl+Shift+F9 to recalculate, save and send it again.",
+        W,
+        "{detail} chưa có kết quả tính (tệp được lưu bởi một chương trình không tính công thức). ctstat đã tự tính "
+        "các tổng từ các ô thành phần, đúng như công thức của biểu mẫu, để kiểm tra và tổng hợp: số liệu vẫn dùng "
+        "được. Trước khi in hoặc lưu bản của đơn vị, mở tệp bằng Excel hoặc LibreOffice, nhấn Ctrl+Shift+F9 để "
+        "tính lại rồi lưu.",
+        "{detail} no computed value (the file was saved by a program that does not calculate). ctstat computed the "
+        "totals from their parts, by the form's own formulas, to check and roll them up: the data can be used. "
+        "Before printing or filing your own copy, open it in Excel or LibreOffice, press Ctrl+Shift+F9 to "
+        "recalculate and save it.",
     ),
     "formula-overwritten": (
         W,
-        "Ô tổng là công thức nhưng đã bị ghi đè bằng số {value}. Không gõ vào ô tổng: hãy khôi phục công thức "
-        "(chép từ biểu mẫu gốc).",
-        "This total cell should be a formula but holds the typed value {value}. Do not type in total cells: "
-        "restore the formula from the original form.",
+        "Ô tổng là công thức nhưng đã bị ghi đè bằng {value}.{detail} Không gõ vào ô tổng: hãy khôi phục công "
+        "thức (chép từ biểu mẫu gốc).",
+        "This total cell should be a formula but holds the typed value {value}.{detail} Do not type in total "
+        "cells: restore the formula from the original form.",
     ),
     # totals and parts
     "sum-mismatch": (
@@ -226,29 +237,49 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
     ),
     "overlap-bounds": (
         E,
-        "Tổng số ({value}) phải từ {low} (nhóm lớn nhất) đến {high} (cộng các nhóm) vì một trẻ có thể thuộc "
-        "nhiều nhóm {detail}. Kiểm tra tổng và các nhóm.",
-        "The total ({value}) must be between {low} (the largest group) and {high} (the sum of groups), since "
-        "a child can be in several groups {detail}. Check the total and the groups.",
+        "Tổng số ({value}) phải từ {low} (nhóm lớn nhất, {largest}) đến {high} (cộng các nhóm) vì một trẻ có thể "
+        "thuộc nhiều nhóm {detail}. Kiểm tra tổng và các nhóm.",
+        "The total ({value}) must be between {low} (the largest group, {largest_en}) and {high} (the sum of "
+        "groups), since a child can be in several groups {detail}. Check the total and the groups.",
     ),
 }
 
+#: `formula-overwritten` of a total left blank: its formula was deleted (not "type a number", as for a blank part)
+FORMULA_DELETED = (
+    "Ô tổng là công thức nhưng công thức đã bị xóa (ô để trống). Không gõ vào ô tổng: hãy khôi phục công thức "
+    "(chép từ biểu mẫu gốc).",
+    "This total cell should be a formula but its formula was deleted (the cell is blank). Do not type in total "
+    "cells: restore the formula from the original form.",
+)
 
-#: characters that must never reach a terminal, a log or an XML file as they are (C0, DEL, C1, lone surrogates)
+#: `overlap-bounds` reported at the one group larger than its total (where the eye goes: the group's number)
+OVERLAP_PART = (
+    "Nhóm này ({value}) lớn hơn tổng số ở ô {total} ({expected}): tổng số phải từ nhóm lớn nhất đến {high} "
+    "(cộng các nhóm) vì một trẻ có thể thuộc nhiều nhóm {detail}. Sửa số của nhóm này hoặc tổng số.",
+    "This group ({value}) is larger than the total in {total} ({expected}): the total must be between the "
+    "largest group and {high} (the sum of groups), since a child can be in several groups {detail}. Correct "
+    "this group or the total.",
+)
+
+
 def make_issue(code: str, severity: Severity | None = None, **fields: Any) -> Issue:
     """Build an Issue for a built-in code, filling its templates from `fields`.
 
     Text taken from a file (a cell's value, a name) is quoted printable: control characters escaped, a long value
     cut, so no message can carry an escape sequence or a megabyte."""
     default, vi, en = MESSAGES[code]
+    numbers_en = {k: v.en for k, v in fields.items() if isinstance(v, Said)}  # each language writes its own
+    if "value" in numbers_en:
+        fields.setdefault("value_en", numbers_en["value"])
     if isinstance(fields.get("value"), str):
         fields["value"] = printable(fields["value"], MAX_SHOWN)
     params = {k: ("" if v is None else printable(v, 2000) if isinstance(v, str) else v) for k, v in fields.items()}
     params.setdefault("value", "")
     params.setdefault("detail", "")
-    params_en = {**params, "detail": params.pop("detail_en", params["detail"])}
+    params_en = {**params, **numbers_en, "detail": params.pop("detail_en", numbers_en.get("detail", params["detail"]))}
+    value_en = None
     if "value_en" in params:  # a number as an English reader writes it (1.158), where Vietnamese has 1,158
-        params_en["value"] = params_en.pop("value_en")
+        value_en = params_en["value"] = params_en.pop("value_en")
         params.pop("value_en")
     return Issue(
         code=code,
@@ -261,6 +292,7 @@ def make_issue(code: str, severity: Severity | None = None, **fields: Any) -> Is
         value=fields.get("value"),
         element=fields.get("element"),
         loc=fields.get("loc"),
+        value_en=value_en,
     )
 
 
@@ -302,3 +334,25 @@ MESSAGES.update(
         ),
     }
 )
+
+
+#: the portal's JSON API errors: the English text a client may branch on -> what a person reads (Vietnamese)
+API_ERRORS_VI = {
+    "missing or wrong token": "Thiếu mã truy cập hoặc mã không đúng: gửi mã của đơn vị trong tiêu đề "
+    "Authorization: Bearer.",
+    "too many failed attempts": "Nhập sai mã quá nhiều lần: chờ rồi thử lại (xem Retry-After).",
+    "a ward's token cannot read the period's status": "Mã của xã, phường không xem được tình hình cả kỳ: dùng mã "
+    "của đơn vị tổng hợp.",
+    "another unit's file": "Tệp là báo cáo của đơn vị khác: mỗi đơn vị chỉ gửi báo cáo của mình.",
+    "busy, send again later": "Máy chủ đang bận tổng hợp; tệp chưa được nhận. Gửi lại sau vài phút.",
+    "internal error": "Lỗi của máy chủ: báo cho cán bộ phụ trách, kèm mã tham chiếu.",
+    "not found": "Không có địa chỉ này.",
+}
+
+
+def api_error(text: str) -> dict[str, str]:
+    """A JSON API error's body: `error` in Vietnamese (the portal's language), `error_en` in English when the text
+    has one (a message written in Vietnamese, such as the upload limit's, has none)."""
+    if text in API_ERRORS_VI:
+        return {"error": API_ERRORS_VI[text], "error_en": text}
+    return {"error": text}

@@ -16,6 +16,27 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
+class Said(str):
+    """A text said in both languages: the Vietnamese as the string, the English in `en`. A number written for a
+    message (1.234 and 12,5; in English 1,234 and 12.5), a chase list's problem: each reader gets theirs
+    (`english`), and whatever only passes it on (a dataclass, JSON, the ledger) keeps the Vietnamese."""
+
+    en: str
+
+    def __new__(cls, vi: str, en: str) -> Said:
+        self = super().__new__(cls, vi)
+        self.en = en
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Said, (str(self), self.en))
+
+
+def english(value: Any) -> Any:
+    """`value` as an English message shows it (a `Said` in its English; anything else as it is)."""
+    return value.en if isinstance(value, Said) else value
+
+
 @dataclass(frozen=True)
 class Issue:
     """One problem, located as precisely as it can be: file, sheet, A1 cell, value."""
@@ -30,9 +51,19 @@ class Issue:
     value: Any = None
     element: str | None = None
     loc: str | None = None  #: YAML path, for catalogue issues
+    value_en: Any = None  #: the value as an English reader writes it (4,321 where `value` is 4.321); None: the same
+
+    def __post_init__(self) -> None:
+        if isinstance(self.value, Said):  # one plain string each: a number written for each language
+            object.__setattr__(self, "value_en", self.value.en if self.value_en is None else self.value_en)
+            object.__setattr__(self, "value", str(self.value))
 
     def message(self, lang: Lang = "vi") -> str:
         return self.text_vi if lang == "vi" else self.text_en
+
+    def shown_value(self, lang: Lang = "vi") -> Any:
+        """The value as a reader of `lang` writes it."""
+        return self.value if lang == "vi" or self.value_en is None else self.value_en
 
     @property
     def where(self) -> str:
@@ -46,7 +77,7 @@ class Issue:
             "severity": str(self.severity),
             "sheet": self.sheet,
             "cell": self.cell,
-            "value": _jsonable(self.value),
+            "value": _jsonable(self.shown_value(lang)),
             "message": self.message(lang),
         }
 
@@ -63,6 +94,7 @@ class Issue:
             "value": _jsonable(self.value),
             "element": self.element,
             "loc": self.loc,
+            "value_en": _jsonable(self.value_en),
         }
 
     @classmethod
@@ -103,8 +135,13 @@ class FileReport:
         return sum(i.severity is Severity.WARNING for i in self.issues)
 
     def problem_vi(self) -> str:
-        """For chase lists: how many errors, and the first one."""
-        return f"{self.errors} lỗi; đầu tiên: {first_error(self.issues)}" if self.errors else ""
+        """For chase lists: how many errors, and the first one (in Vietnamese; a `Said`, with the English)."""
+        if not self.errors:
+            return ""
+        first = first_error(self.issues)
+        return Said(
+            f"{self.errors} lỗi; đầu tiên: {first}", f"{count_en(self.errors, 'error')}; first: {english(first)}"
+        )
 
     def to_dict(self, lang: Lang = "vi") -> dict[str, Any]:
         from ctstat.model.text import path_text, raw_path
@@ -164,6 +201,12 @@ class Report:
 
 
 def first_error(issues: Sequence[Issue]) -> str:
-    """'Biểu 1!E11 Số âm (-5). …' for the first error among `issues`, or ''."""
+    """'Biểu 1!E11 Số âm (-5). …' for the first error among `issues` (a `Said`, with the English), or ''."""
     first = next((i for i in issues if i.severity is Severity.ERROR), None)
-    return f"{first.where} {first.message('vi')}".strip() if first else ""
+    if first is None:
+        return ""
+    return Said(f"{first.where} {first.message('vi')}".strip(), f"{first.where} {first.message('en')}".strip())
+
+
+def count_en(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"

@@ -7,6 +7,10 @@ COVER = "Thông tin chung"
 GUIDE = "Hướng dẫn"
 FORM_MARK = "Biểu số:"  #: A1 of a ward form's cover
 ROLLUP_MARK = "Báo cáo tổng hợp:"  #: A1 of a rollup workbook's cover
+#: the first sheet of a marked-up copy (annotate.py) and the start of its A1, by language, before the file's name:
+#: a workbook holding them is a copy ctstat wrote, never a submission (workbook.py)
+RESULT_SHEET = "Kết quả kiểm tra"
+RESULT_TITLE = {"vi": "Kết quả kiểm tra tệp ", "en": "Validation of "}
 
 #: a rollup workbook's sheets besides the form's own
 INDICATORS = "Chỉ tiêu"

@@ -6,6 +6,8 @@ Every workbook, report and page says these the same way because they all take th
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
 from ctstat.model.report import Lang
 
@@ -15,6 +17,8 @@ STATUS: dict[str, tuple[str, str]] = {
     "invalid": ("Không hợp lệ", "invalid"),
     "missing": ("Chưa nộp", "missing"),
     "duplicate": ("Trùng tệp", "duplicate"),
+    "edited": ("Tệp bị sửa", "edited"),  # a district's workbook changed after ctstat wrote it
+    "partial": ("Chưa đầy đủ", "partial"),  # a district with some communes lacking valid figures
 }
 
 #: the counts of a completeness line, in the order they are printed
@@ -59,3 +63,37 @@ def basis_label(basis: str, lang: Lang = "vi", phrase: bool = False) -> str:
 def completeness_line(counts: Mapping[str, int], lang: Lang = "vi") -> str:
     """'phải nộp 12, đã nộp 11, hợp lệ 10, ...' (every count, in one order)."""
     return ", ".join(f"{count_label(k, lang).lower()} {counts[k]}" for k in COUNTS if k in counts)
+
+
+#: how a ward's current submission differs from the one a rollup used
+CHANGES = {
+    "removed": (
+        "tệp đã tổng hợp không còn trong thư mục nhận, không có tệp nào khác",
+        "the file rolled up is no longer in the inbox, and no other file is",
+    ),
+    "invalid": ("tệp hiện hành không phải tệp đã tổng hợp và không hợp lệ", "its current file is another, invalid"),
+    "replaced": ("đã có tệp hợp lệ mới", "a new valid file"),
+    "added": ("có báo cáo hợp lệ sau lần tổng hợp", "a valid report arrived after the rollup"),
+}
+
+
+def rollup_note(rollup: Mapping[str, Any], lang: Lang = "vi") -> str:
+    """One line saying that a rollup is no longer current and why (status, the portal, the run's summary)."""
+    vi = lang == "vi"
+    made = ""
+    if rollup["written_at"]:
+        when = datetime.fromisoformat(rollup["written_at"])
+        made = f" (lập lúc {when:%H:%M ngày %d/%m/%Y})" if vi else f" (written {when:%Y-%m-%d %H:%M})"
+    head = f"Bảng tổng hợp{made} KHÔNG CÒN HIỆN HÀNH" if vi else f"The rollup{made} is NO LONGER CURRENT"
+    why = "; ".join(f"{c['unit']} {c['name']}: {CHANGES[c['change']][0 if vi else 1]}" for c in rollup["changes"])
+    if not why:
+        why = (
+            "danh mục chỉ tiêu, hạn nộp hoặc số liệu đã thay đổi từ lần tổng hợp đó"
+            if vi
+            else "the catalogue, the deadline or the submissions changed since"
+        )
+    tail = ""
+    if rollup["moved_to"]:
+        tail = f" Đã chuyển sang {rollup['moved_to']}." if vi else f" Moved to {rollup['moved_to']}."
+    advice = " Không ký, không gửi bảng này." if vi else " Do not sign or send it."
+    return f"{head}: {why}.{advice}{tail}"

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ctstat.model.catalogue import Catalogue, Indicator
 from ctstat.model.keys import TOTAL, cell_key
+from ctstat.model.report import english
 
 
 def sum_by(values: pd.DataFrame, parent_of: Mapping[str, str]) -> pd.DataFrame:
@@ -77,14 +78,66 @@ class UnitStatus:
             "late": self.late,
             "files": list(self.files),
             "problem": self.problem,
+            "problem_en": english(self.problem),
+        }
+
+
+#: a parent's statuses whose communes all share its one cause (nothing, or a workbook not used at all): the
+#: parent's line says it all, its communes are listed together, not one by one
+WHOLE = ("missing", "edited", "invalid")
+
+
+@dataclass(frozen=True)
+class ParentStatus:
+    """Above the district level: a child unit of the rollup (a district; a province in a national rollup) as the
+    source of its communes' figures, its own workbook first. Whom a city statistician calls: the district, not
+    its 18 wards."""
+
+    code: str
+    name: str
+    level: str  #: "district" | "province"
+    #: valid | missing (no workbook, no ward file) | edited (its workbook changed after ctstat wrote it) | invalid
+    #: (its workbook cannot be used: another period, form, ...) | duplicate | partial (some communes lack figures)
+    status: str
+    files: tuple[str, ...] = ()  #: its workbook(s) among the inputs
+    problem: str = ""  #: what to do, in Vietnamese ("" when valid)
+    problem_en: str = ""
+    communes: tuple[UnitStatus, ...] = ()  #: its communes, the detail
+
+    @property
+    def label(self) -> str:
+        return f"{self.code} {self.name}"
+
+    @property
+    def whole(self) -> bool:
+        """Every commune shares the parent's one cause (listed together, not one by one)."""
+        return self.status in WHOLE
+
+    def chase(self) -> list[UnitStatus]:
+        """Its communes without valid figures."""
+        return [c for c in self.communes if c.status != "valid"]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "unit": self.code,
+            "name": self.name,
+            "level": self.level,
+            "status": self.status,
+            "files": list(self.files),
+            "problem": self.problem,
+            "problem_en": self.problem_en,
+            "counts": Completeness.count(self.communes),
+            "communes": [c.to_dict() for c in self.chase()],
         }
 
 
 @dataclass
 class Completeness:
-    """Expected, received, valid, missing, duplicated and late communes, per parent unit."""
+    """Expected, received, valid, missing, duplicated and late communes, per parent unit; above the district
+    level, also each child unit as a source (`parents`: a district and its workbook)."""
 
     rows: list[UnitStatus] = field(default_factory=list)
+    parents: list[ParentStatus] = field(default_factory=list)
 
     def by_parent(self) -> dict[str, list[UnitStatus]]:
         """Rows per parent unit, keyed by its label ("008 Quận Hoàng Mai"), in the order met."""
@@ -111,3 +164,7 @@ class Completeness:
 
     def chase_list(self) -> list[UnitStatus]:
         return [r for r in self.rows if r.status != "valid"]
+
+    def chase_parents(self) -> list[ParentStatus]:
+        """Above the district level: the districts to call first (their workbook missing, edited, partial)."""
+        return [p for p in self.parents if p.status != "valid"]

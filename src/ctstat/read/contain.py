@@ -24,6 +24,10 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Generic, TypeVar
 
 from ctstat.model.errors import InternalError
+from ctstat.model.report import Said
+
+OUT_OF_MEMORY = Said("hết bộ nhớ", "out of memory")
+READER_FAULT = Said("lỗi bên trong chương trình đọc", "a fault inside the reader")  #: a native reader's panic
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -116,21 +120,21 @@ def _serve(conn: Connection, fn: Callable[[Any], Any], extra_mb: int, progress: 
             try:
                 reply: tuple[str, Any] = ("ok", fn(arg))
             except MemoryError:
-                reply = ("failed", "hết bộ nhớ / out of memory")
+                reply = ("failed", OUT_OF_MEMORY)
             except OSError as exc:  # a fault of the machine (a full disk, say), not a bug: the same error in the parent
                 reply = ("oserror", (exc.errno, exc.strerror, exc.filename))
             except Exception:  # a bug in ctstat (native reader failures are issues already): exit 3 in the parent
                 reply = ("bug", traceback.format_exc())
-            except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException; the worker must answer
-                reply = ("failed", type(exc).__name__)
+            except BaseException:  # noqa: BLE001 - a Rust panic is a BaseException; the worker must answer
+                reply = ("failed", READER_FAULT)  # never the exception's name (PanicException) in a message
             replies.append((index, reply))
         progress[1] = 0.0
         try:
             conn.send(replies)
         except MemoryError:
-            conn.send([(i, ("failed", "hết bộ nhớ / out of memory")) for i, _ in replies])
-        except Exception as exc:  # a result could not be pickled
-            conn.send([(i, ("failed", type(exc).__name__)) for i, _ in replies])
+            conn.send([(i, ("failed", OUT_OF_MEMORY)) for i, _ in replies])
+        except Exception:  # a result could not be pickled
+            conn.send([(i, ("failed", READER_FAULT)) for i, _ in replies])
 
 
 @dataclass
@@ -346,7 +350,7 @@ def _death(exitcode: int | None) -> str:
         except ValueError:
             name = f"signal {-exitcode}"
         if name in ("SIGABRT", "SIGKILL", "SIGSEGV", "SIGBUS"):
-            return f"{name}, thường do hết bộ nhớ / usually out of memory"
+            return Said(f"{name}, thường do hết bộ nhớ", f"{name}, usually out of memory")
         return name
     return f"exit {exitcode}"
 

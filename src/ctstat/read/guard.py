@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ctstat.model.keys import parse_a1
+from ctstat.model.report import Said
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  #: a form is ~30 KB; anything near this is not a form
 MAX_MEMBERS = 2000  #: parts in a zip package (a form has ~20)
@@ -41,6 +42,7 @@ class Refused(Exception):
     """A file (or one part of it) that must not reach a reader: the issue code and where it was seen."""
 
     def __init__(self, code: str, detail: str = "", sheet: str | None = None, cell: str | None = None) -> None:
+        """`detail`: said in both languages (a `Said`), or the same in both (a name, a size, a part's path)."""
         super().__init__(code, detail)
         self.code, self.detail, self.sheet, self.cell = code, detail, sheet, cell
 
@@ -48,12 +50,21 @@ class Refused(Exception):
 # --- the file itself ------------------------------------------------------------------------------------------
 
 _KINDS = (
-    (stat.S_ISDIR, "thư mục / a folder"),
-    (stat.S_ISFIFO, "đường ống FIFO / a FIFO"),
-    (stat.S_ISCHR, "thiết bị / a device"),
-    (stat.S_ISBLK, "thiết bị / a device"),
+    (stat.S_ISDIR, Said("thư mục", "a folder")),
+    (stat.S_ISFIFO, Said("đường ống FIFO", "a FIFO")),
+    (stat.S_ISCHR, Said("thiết bị", "a device")),
+    (stat.S_ISBLK, Said("thiết bị", "a device")),
     (stat.S_ISSOCK, "socket"),
 )
+
+
+def os_reason(exc: OSError) -> Said:
+    """Why the system could not read a file, in both languages (never an exception's class name)."""
+    import errno
+
+    vi = {errno.EACCES: "không có quyền đọc", errno.EIO: "lỗi đọc đĩa", errno.ENOENT: "không tìm thấy tệp"}
+    en = exc.strerror or "system error"
+    return Said(vi.get(exc.errno or 0, f"lỗi hệ thống ({en})"), en)
 
 
 def read_file(path: str, limit: int | None = None) -> bytes:
@@ -66,18 +77,18 @@ def read_file(path: str, limit: int | None = None) -> bytes:
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise Refused("not-a-file", "không tìm thấy tệp (liên kết hỏng?) / not found (broken link?)") from None
+        raise Refused("not-a-file", Said("không tìm thấy tệp (liên kết hỏng?)", "not found (broken link?)")) from None
     except PermissionError:
-        raise Refused("file-unreadable", "không có quyền đọc / permission denied") from None
+        raise Refused("file-unreadable", Said("không có quyền đọc", "permission denied")) from None
     except OSError as exc:
-        raise Refused("file-unreadable", exc.strerror or type(exc).__name__) from None
+        raise Refused("file-unreadable", os_reason(exc)) from None
     try:
         st = os.fstat(fd)
         for test, kind in _KINDS:
             if test(st.st_mode):
                 raise Refused("not-a-file", kind)
         if not stat.S_ISREG(st.st_mode):
-            raise Refused("not-a-file", "không phải tệp thường / not a regular file")
+            raise Refused("not-a-file", Said("không phải tệp thường", "not a regular file"))
         if st.st_size > limit:
             raise Refused("file-too-large", f"{st.st_size / 2**20:.1f} MB > {limit / 2**20:.0f} MB")
         chunks, n = [], 0
@@ -91,7 +102,7 @@ def read_file(path: str, limit: int | None = None) -> bytes:
                 raise Refused("file-too-large", f"> {limit / 2**20:.0f} MB")
         return b"".join(chunks)
     except OSError as exc:
-        raise Refused("file-unreadable", exc.strerror or type(exc).__name__) from None
+        raise Refused("file-unreadable", os_reason(exc)) from None
     finally:
         os.close(fd)
 
@@ -146,7 +157,10 @@ class Package:
             elif info.method == 8:
                 out = zlib.decompressobj(-15).decompress(packed, cap + 1)
             else:
-                raise Refused("unreadable-workbook", f"zip: nén kiểu {info.method} / compression method")
+                raise Refused(
+                    "unreadable-workbook",
+                    Said(f"zip: nén kiểu {info.method}", f"zip: compression method {info.method}"),
+                )
         except zlib.error:
             raise Refused("unreadable-workbook", f"zip: {name[:80]}") from None
         if len(out) > cap:
@@ -159,26 +173,26 @@ def _directory(data: bytes) -> dict[str, Part]:
     """The central directory, read from the end-of-directory record (no zip64: a form is never that large)."""
     end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))
     if end < 0 or end + 22 > len(data):
-        raise Refused("unreadable-workbook", "zip: không có mục lục / no central directory")
+        raise Refused("unreadable-workbook", Said("zip: không có mục lục", "zip: no central directory"))
     _, _, _, count, size, start, _ = struct.unpack_from("<HHHHIIH", data, end + 4)
     if count == 0xFFFF or start == 0xFFFFFFFF:
         raise Refused("unreadable-workbook", "zip64")
     if count > MAX_MEMBERS:
-        raise Refused("damaged-archive", f"{count} phần / parts")
+        raise Refused("damaged-archive", Said(f"{count} phần", f"{count} parts"))
     if start + size > end:
-        raise Refused("unreadable-workbook", "zip: mục lục hỏng / damaged central directory")
+        raise Refused("unreadable-workbook", Said("zip: mục lục hỏng", "zip: damaged central directory"))
     parts: dict[str, Part] = {}
     pos = start
     for _ in range(count):
         if pos + 46 > end or data[pos : pos + 4] != b"PK\x01\x02":
-            raise Refused("unreadable-workbook", "zip: mục lục hỏng / damaged central directory")
+            raise Refused("unreadable-workbook", Said("zip: mục lục hỏng", "zip: damaged central directory"))
         flags, method, _, _, _, packed, usize, n, m, k, _, _, _, offset = struct.unpack_from(
             "<HHHHIIIHHHHHII", data, pos + 8
         )
         raw = data[pos + 46 : pos + 46 + n]
         name = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
         if name in parts:
-            raise Refused("damaged-archive", f"hai phần cùng tên / two parts named {name[:80]!r}")
+            raise Refused("damaged-archive", Said(f"hai phần cùng tên {name[:80]!r}", f"two parts named {name[:80]!r}"))
         parts[name] = Part(flags, method, usize, packed, offset)
         pos += 46 + n + m + k
     return parts
@@ -189,7 +203,7 @@ def check_xml(part: bytes, name: str, counts: bool = True) -> bytes:
     `counts`, any count attribute larger than the part could hold (a count made to make the reader allocate)."""
     head = part[:4]
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
-        raise Refused("damaged-archive", f"{name[:80]}: XML không phải UTF-8 / not UTF-8")
+        raise Refused("damaged-archive", Said(f"{name[:80]}: XML không phải UTF-8", f"{name[:80]}: XML not in UTF-8"))
     # a DTD can only stand in the prolog, before the first element; after it the XML is not well-formed
     first = _FIRST_ELEMENT.search(part)
     if b"<!DOCTYPE" in part[: first.start() if first else len(part)]:
@@ -304,9 +318,7 @@ def check_xlsx(pkg: Package, wanted: set[str]) -> Checked:
     """Check the parts of an .xlsx/.xlsm the reader needs (workbook, relationships, strings, styles, the sheets
     named in `wanted`) and package them alone, uncompressed."""
     if not pkg.has("xl/workbook.xml"):
-        if pkg.has("xl/workbook.bin"):
-            raise Refused("unreadable-workbook", ".xlsb không được hỗ trợ / .xlsb is not supported")
-        raise Refused("unreadable-workbook", "không phải tệp Excel / not a workbook")
+        raise Refused(*not_a_workbook(pkg=pkg))
     parts, sheets = _book_parts(pkg)
     names, hidden, scans = [], set(), {}
     for name, is_hidden, path in sheets:
@@ -450,7 +462,7 @@ def _within_extent(xml: bytes, sheet: str) -> bytes:
     for m in _ROW_TAG.finditer(xml):
         r = _attrs(m.group(1)).get("r", "")
         if r.isdigit() and not 1 <= int(r) <= MAX_ROWS and b"<c" in xml[m.end() : m.end() + 64]:
-            raise Refused("data-outside-form", f"dòng / row {r}", sheet=sheet)
+            raise Refused("data-outside-form", Said(f"dòng {r}", f"row {r}"), sheet=sheet)
     return xml
 
 
@@ -495,14 +507,16 @@ def _workbook_stream(data: bytes) -> bytes:
         ole = olefile.OleFileIO(io.BytesIO(data))
         stream = next((s for s in ("Workbook", "Book") if ole.exists(s)), None)
         if stream is None:
-            raise Refused("unreadable-workbook", "không có luồng Workbook / no Workbook stream")
+            raise Refused(*not_a_workbook(ole=ole))
         if ole.get_size(stream) > MAX_PART_BYTES:
             raise Refused("unpacked-too-large", f"Workbook > {MAX_PART_BYTES / 2**20:.0f} MB")
         return bytes(ole.openstream(stream).read(MAX_PART_BYTES + 1))
     except Refused:
         raise
-    except Exception as exc:  # olefile raises many types on damaged containers
-        raise Refused("unreadable-workbook", f"OLE: {type(exc).__name__}") from None
+    except Exception:  # olefile raises many types on damaged containers
+        raise Refused(
+            "unreadable-workbook", Said("vỏ OLE của tệp .xls bị hỏng", "the .xls file's OLE container is damaged")
+        ) from None
 
 
 def _within_limits(buf: bytes, kind: int, body: int, size: int, sheet: str | None) -> bool:
@@ -522,13 +536,14 @@ def _within_limits(buf: bytes, kind: int, body: int, size: int, sheet: str | Non
     elif kind in _BIFF_EMPTY and size >= 4:
         row, col = struct.unpack_from("<HH", buf, body)
         if not inside(row + 1, col + 1):
-            raise Refused("data-outside-form", "ô định dạng / formatted cell", sheet, a1(row + 1, col + 1))
+            raise Refused("data-outside-form", Said("ô định dạng", "formatted cell"), sheet, a1(row + 1, col + 1))
     elif kind == 0x0200 and size >= 12:  # DIMENSIONS: the range the reader will allocate
         first_row, last_row, first_col, last_col = struct.unpack_from("<IIHH", buf, body)
         # the reader allocates (last - first) x (last - first): a first beyond the last wraps to terabytes
         if last_row > MAX_ROWS + 1 or last_col > MAX_COLS + 1 or first_row > last_row or first_col > last_col:
             corner = a1(min(last_row, 1048576), min(max(last_col, 1), 16384))
-            raise Refused("data-outside-form", f"vùng khai báo / declared range A1:{corner}", sheet)
+            where = Said(f"vùng khai báo A1:{corner}", f"declared range A1:{corner}")
+            raise Refused("data-outside-form", where, sheet)
     elif kind == 0x00FC and size >= 8:  # SST: the declared number of strings
         total, unique = struct.unpack_from("<II", buf, body)
         if unique > len(buf) or total > 16 * len(buf):
@@ -550,3 +565,168 @@ def _scan_record(buf: bytes, kind: int, body: int, size: int, scan: SheetScan) -
         (flags,) = struct.unpack_from("<H", buf, body + 12)
         if flags & 0x20:
             scan.hidden_rows.append(row + 1)
+
+
+# --- what a file is that is not a workbook ---------------------------------------------------------------------
+
+_SEND_FORM = (
+    "mở biểu mẫu do ctstat tạo (.xlsx) bằng Excel hoặc LibreOffice, nhập số liệu vào đó, lưu dạng .xlsx rồi gửi tệp đó",
+    "open the form made by ctstat (.xlsx) in Excel or LibreOffice, enter the data in it, save it as .xlsx and send "
+    "that file",
+)
+_NO_PRINT = (
+    "máy không đọc được số liệu từ {what}. Gửi chính tệp biểu mẫu Excel (.xlsx) đã điền",
+    "numbers cannot be read from {what}. Send the filled-in Excel form (.xlsx) itself",
+)
+_SAVE_AS = (
+    "mở bằng Excel hoặc LibreOffice, lưu lại dạng .xlsx (Sổ làm việc Excel) rồi gửi tệp .xlsx",
+    "open it in Excel or LibreOffice, save it as .xlsx (Excel Workbook) and send the .xlsx file",
+)
+#: what a file is and what to do, in Vietnamese then in English, for the files people send instead of the form
+KINDS: dict[str, tuple[str, str, str, str]] = {
+    "csv": ("tệp văn bản CSV (các giá trị cách nhau bằng dấu phẩy hoặc chấm phẩy)", _SEND_FORM[0],
+            "a CSV text file (values separated by commas or semicolons)", _SEND_FORM[1]),
+    "tsv": ("tệp văn bản có các cột cách nhau bằng dấu Tab", _SEND_FORM[0],
+            "a text file with tab-separated columns", _SEND_FORM[1]),
+    "text": ("tệp văn bản thuần (text)", _SEND_FORM[0], "a plain text file", _SEND_FORM[1]),
+    "html": ("trang web (HTML) đặt tên như tệp Excel (một số phần mềm xuất báo cáo như vậy)",
+             "chép số liệu sang biểu mẫu do ctstat tạo (.xlsx), lưu rồi gửi tệp .xlsx đó",
+             "a web page (HTML) named like an Excel file (some programs export reports that way)",
+             "copy the data into the form made by ctstat (.xlsx), save it and send that .xlsx file"),
+    "xml2003": ("bảng tính Excel 2003 dạng XML", _SAVE_AS[0], "an Excel 2003 XML spreadsheet", _SAVE_AS[1]),
+    "xlsb": ("sổ làm việc nhị phân Excel (.xlsb), dạng ctstat không đọc", _SAVE_AS[0],
+             "an Excel binary workbook (.xlsb), which ctstat does not read", _SAVE_AS[1]),
+    "pdf": ("tệp PDF (bản in)", _NO_PRINT[0].format(what="bản in"),
+            "a PDF (a printout)", _NO_PRINT[1].format(what="a printout")),
+    "image": ("ảnh (ảnh chụp hoặc ảnh quét)", _NO_PRINT[0].format(what="ảnh"),
+              "a picture (a photo or a scan)", _NO_PRINT[1].format(what="a picture")),
+    "word": ("văn bản Word", _NO_PRINT[0].format(what="văn bản"),
+             "a Word document", _NO_PRINT[1].format(what="a document")),
+    "writer": ("văn bản LibreOffice Writer (.odt)", _NO_PRINT[0].format(what="văn bản"),
+               "a LibreOffice Writer document (.odt)", _NO_PRINT[1].format(what="a document")),
+    "slides": ("bản trình chiếu (PowerPoint)", _NO_PRINT[0].format(what="bản trình chiếu"),
+               "a presentation (PowerPoint)", _NO_PRINT[1].format(what="a presentation")),
+    "archive": ("tệp nén (ZIP, RAR, 7z hoặc gzip)", "giải nén, rồi gửi tệp biểu mẫu .xlsx ở bên trong",
+                "a compressed archive (ZIP, RAR, 7z or gzip)", "unpack it and send the .xlsx form inside"),
+    "empty": ("tệp rỗng (không có nội dung)", "có thể tệp chưa được lưu xong hoặc bị hỏng khi gửi: lưu lại biểu "
+              "mẫu rồi gửi lại", "an empty file (no content)", "perhaps it was not saved completely or broke on the "
+              "way: save the form again and send it again"),
+}  # fmt: skip
+
+
+def not_a_workbook(data: bytes | None = None, pkg: Package | None = None, ole: object = None) -> tuple[str, Said]:
+    """The issue code and detail for a file that is no workbook: what it is, recognised by its content (a CSV, a
+    PDF, a picture, a Word document, a web page saved as .xls, an archive ...) and what to do, in one language
+    each; a file of no kind it knows is 'unreadable-workbook' (damaged, or unknown)."""
+    kind = None
+    if pkg is not None:
+        kind = _zip_kind(pkg)
+    elif ole is not None:
+        exists = getattr(ole, "exists", lambda name: False)
+        kind = "word" if exists("WordDocument") else "slides" if exists("PowerPoint Document") else None
+    elif data is not None:
+        kind = sniff(data)
+    if kind is None:
+        return "unreadable-workbook", Said("không phải tệp bảng tính", "not a spreadsheet file")
+    vi, fix_vi, en, fix_en = KINDS[kind]
+    said = Said(
+        f"Tệp này là {vi}, không phải biểu mẫu Excel: {fix_vi}.", f"This file is {en}, not the Excel form: {fix_en}."
+    )
+    return "not-a-workbook", said
+
+
+def ole_document(data: bytes) -> tuple[str, Said] | None:
+    """The issue for an OLE container that holds a Word or PowerPoint document, not a workbook (None otherwise:
+    an .xls, an encrypted workbook, or a container the .xls checks will judge)."""
+    import olefile
+
+    try:
+        ole = olefile.OleFileIO(io.BytesIO(data))
+    except Exception:  # olefile raises many types on damaged containers: check_xls says so
+        return None
+    if (
+        ole.exists("Workbook")
+        or ole.exists("Book")
+        or not (ole.exists("WordDocument") or ole.exists("PowerPoint Document"))
+    ):
+        return None
+    return not_a_workbook(ole=ole)
+
+
+def _zip_kind(pkg: Package) -> str:
+    if pkg.has("xl/workbook.bin"):
+        return "xlsb"
+    if pkg.has("word/document.xml"):
+        return "word"
+    if pkg.has("ppt/presentation.xml"):
+        return "slides"
+    if pkg.has("mimetype"):
+        mime = pkg.read("mimetype", 200)
+        if b"opendocument.text" in mime:
+            return "writer"
+        if b"opendocument.presentation" in mime:
+            return "slides"
+    return "archive"  # a zip of other files: the form zipped, or several
+
+
+_MAGIC = (
+    (b"%PDF-", "pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image"),
+    (b"\xff\xd8\xff", "image"),
+    (b"GIF87a", "image"),
+    (b"GIF89a", "image"),
+    (b"II*\x00", "image"),
+    (b"MM\x00*", "image"),
+    (b"Rar!\x1a\x07", "archive"),
+    (b"7z\xbc\xaf\x27\x1c", "archive"),
+    (b"\x1f\x8b", "archive"),
+    (b"PK\x05\x06", "archive"),  # an empty zip
+    (b"{\\rtf", "word"),
+)
+
+
+def sniff(data: bytes) -> str | None:
+    """What a file that is neither a zip package nor an OLE container is, by its content (None: unknown)."""
+    if not data.strip():
+        return "empty"
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"avif"):
+        return "image"  # a phone's photo
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "image"
+    if data.startswith(b"BM") and len(data) > 26 and int.from_bytes(data[2:6], "little") == len(data):
+        return "image"
+    text = _as_text(data[:65536])
+    if text is None:
+        return None
+    head = text.lstrip("\ufeff \t\r\n").lower()
+    if "urn:schemas-microsoft-com:office:spreadsheet" in head[:4000]:
+        return "xml2003"
+    if head.startswith(("<!doctype html", "<html", "<table", "<meta", "<head", "<body")) or "<html" in head[:2000]:
+        return "html"
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    for sep, kind in (("\t", "tsv"), (";", "csv"), (",", "csv")):
+        counts = [line.count(sep) for line in lines]
+        if len(lines) >= 2 and min(counts) >= 1 and max(counts) - min(counts) <= max(counts) // 2:
+            return kind
+        if len(lines) == 1 and counts[0] >= 2:
+            return kind
+    return "text"
+
+
+def _as_text(data: bytes) -> str | None:
+    """`data` as text if it is text (UTF-8, UTF-16 with its mark, or an 8-bit code page), else None."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", "replace")
+    if b"\x00" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(data) - 4:  # a character cut where the read stopped
+            return data[: exc.start].decode("utf-8")
+    text = data.decode("latin-1")
+    controls = sum(1 for c in text if ord(c) < 32 and c not in "\r\n\t\f")
+    return text if controls <= len(text) // 100 else None

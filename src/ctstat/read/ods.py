@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ctstat.model.keys import a1
+from ctstat.model.report import Said
 from ctstat.read.guard import MAX_COLS, MAX_ROWS, Package, Refused, SheetScan, check_xml
 
 _OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
@@ -62,7 +63,7 @@ def read_ods(pkg: Package, wanted: set[str]) -> OdsBook:
         if b"encryption-data" in manifest:
             raise Refused("encrypted-workbook")
     if not pkg.has("content.xml"):
-        raise Refused("unreadable-workbook", "không phải tệp bảng tính / not a spreadsheet")
+        raise Refused("unreadable-workbook", Said("không phải tệp bảng tính", "not a spreadsheet file"))
     content = check_xml(pkg.read("content.xml"), "content.xml")
     reader = _Reader(wanted)
     parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
@@ -73,7 +74,8 @@ def read_ods(pkg: Package, wanted: set[str]) -> OdsBook:
     try:
         parser.Parse(content, True)
     except xml.parsers.expat.ExpatError as exc:
-        raise Refused("unreadable-workbook", f"content.xml: {exc}") from None
+        where = f"content.xml, {exc.lineno}:{exc.offset}"
+        raise Refused("unreadable-workbook", Said(f"{where}: XML hỏng", f"{where}: damaged XML")) from None
     book = reader.book
     book.hidden_sheets = {n for n, style in reader.table_styles.items() if style in reader.hidden_styles}
     return book
@@ -169,7 +171,8 @@ class _Reader:
             return
         if not (1 <= self.row <= MAX_ROWS and col + repeat - 1 <= MAX_COLS):
             where = a1(self.row, col) if col <= 16384 and self.row <= 1048576 else None
-            raise Refused("data-outside-form", "" if where else f"dòng / row {self.row}", self.sheet, where)
+            row = Said(f"dòng {self.row}", f"row {self.row}")
+            raise Refused("data-outside-form", "" if where else row, self.sheet, where)
         if self.grid is None:
             return
         if A_FORMULA in attrs:

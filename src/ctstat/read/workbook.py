@@ -12,10 +12,32 @@ from typing import Any
 
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import a1, cell_key
-from ctstat.model.layout import COVER, COVER_FIELDS, FIRST_DATA_ROW, FORM_MARK, ROLLUP_MARK, FormLayout, form_layout
+from ctstat.model.layout import (
+    COVER,
+    COVER_FIELDS,
+    FIRST_DATA_ROW,
+    FORM_MARK,
+    RESULT_SHEET,
+    RESULT_TITLE,
+    ROLLUP_MARK,
+    FormLayout,
+    form_layout,
+)
 from ctstat.model.messages import make_issue
-from ctstat.model.report import Issue
-from ctstat.read.guard import OLE, ZIP, Package, Refused, SheetScan, check_rollup, check_xls, check_xlsx, read_file
+from ctstat.model.report import Issue, Said, english
+from ctstat.read.guard import (
+    OLE,
+    ZIP,
+    Package,
+    Refused,
+    SheetScan,
+    check_rollup,
+    check_xls,
+    check_xlsx,
+    not_a_workbook,
+    ole_document,
+    read_file,
+)
 from ctstat.read.ods import read_ods
 from ctstat.read.rollup_book import DATA, RollupBook, read_book
 
@@ -83,7 +105,7 @@ def read_bytes(path: str, data: bytes, catalogue: Catalogue) -> Submission:
 def _refused(sub: Submission, refused: Refused) -> Submission:
     detail = refused.detail
     if refused.code == "data-outside-form":  # a clause after the sentence's subject, or nothing
-        detail = f" ({detail})" if detail else ""
+        detail = Said(f" ({detail})", f" ({english(detail)})") if detail else ""
     sub.issues.append(make_issue(refused.code, path=sub.path, sheet=refused.sheet, cell=refused.cell, detail=detail))
     sub.raw = []
     return sub
@@ -91,11 +113,14 @@ def _refused(sub: Submission, refused: Refused) -> Submission:
 
 def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
     layout = form_layout(catalogue)
-    wanted = {COVER} | {s.name for s in layout.sheets}
+    wanted = {COVER, RESULT_SHEET} | {s.name for s in layout.sheets}
     scans: dict[str, SheetScan] = {}
     grids: dict[str, list[list[Any]]] = {}
     pkg: Package | None = None
     if data.startswith(OLE):
+        document = ole_document(data)
+        if document is not None:  # a Word 97 document, say (msoffcrypto may take its flags for a password)
+            raise Refused(*document)
         if _is_encrypted(data):
             raise Refused("encrypted-workbook")
         sub.format = "xls"
@@ -103,6 +128,8 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
         names, hidden = _calamine(data, wanted, grids)
     elif data.startswith(ZIP):
         pkg = Package(data)
+        if pkg.has("mimetype") and b"opendocument.spreadsheet" not in pkg.read("mimetype", 200):
+            raise Refused(*not_a_workbook(pkg=pkg))  # a Writer or Impress document: an OpenDocument, not a sheet
         if pkg.has("content.xml") and not pkg.has("xl/workbook.xml"):
             sub.format = "ods"
             book = read_ods(pkg, wanted)
@@ -114,7 +141,10 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
             names, _ = _calamine(checked.payload, wanted, grids)
             hidden = checked.hidden_sheets
     else:
-        raise Refused("unreadable-workbook", "không phải tệp Excel / not a workbook")
+        raise Refused(*not_a_workbook(data=data))
+    source = _copy_of(grids.get(RESULT_SHEET)) if RESULT_SHEET in names else None
+    if source is not None:  # a marked-up copy ctstat wrote: it holds a form and a cover, and is never a submission
+        raise Refused("marked-up-copy", source, sheet=RESULT_SHEET, cell="A1")
     if COVER not in names:
         raise Refused("not-a-form", f"thiếu trang '{COVER}'")
     cover = grids.get(COVER, [])
@@ -140,6 +170,16 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
     _apply_scans(sub, layout, scans)
 
 
+def _copy_of(grid: list[list[Any]] | None) -> str | None:
+    """The name of the file a marked-up copy was made from (its result sheet's A1), or None: not a copy."""
+    title = _cell(grid or [], 1, 1)
+    if isinstance(title, str):
+        for start in RESULT_TITLE.values():
+            if title.startswith(start):
+                return title[len(start) :]
+    return None
+
+
 def _calamine(data: bytes, wanted: set[str], grids: dict[str, list[list[Any]]]) -> tuple[list[str], set[str]]:
     """Sheet names, hidden sheets, and the grids of the sheets in `wanted`, read by python-calamine."""
     import python_calamine as pc
@@ -154,8 +194,10 @@ def _calamine(data: bytes, wanted: set[str], grids: dict[str, list[list[Any]]]) 
         wb.close()
     except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException as exc:  # damaged files raise several types; a Rust panic is a BaseException
-        raise Refused("unreadable-workbook", type(exc).__name__) from None
+    except BaseException:  # damaged files raise several types; a Rust panic is a BaseException
+        # never the exception's name (a Rust panic is a PanicException): what it means to the person who sent it
+        said = Said("chương trình đọc không hiểu được nội dung tệp", "the reader could not make sense of its content")
+        raise Refused("unreadable-workbook", said) from None
     return names, hidden
 
 

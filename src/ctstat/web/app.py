@@ -4,11 +4,14 @@ Wards sign in with their token, upload the form they filled and see at once what
 cell, with the marked-up copy to download; the district sees its period live and can roll up. Uploads go through
 `portal.Intake`, the same input stage, checks and ledger as `ctstat run`.
 
-Walls: nothing is shown without a token, and a ward's token shows nothing of other wards; uploads are counted
-while they stream (413 past the limit, never held whole in memory) and client file names are never paths;
-per-token and per-address rate limits (429); session cookies are HttpOnly and SameSite=Strict, forms carry a
-CSRF value and sign-in checks the Origin; every response has a strict Content-Security-Policy and no page has
-JavaScript; errors answer a page or JSON with a reference, never a traceback (that goes to the log).
+Walls (the README's "Walls" says what each does not cover): nothing is shown without a token, and a ward's token
+shows nothing of other wards; every byte of a body is counted while it streams (413 past the limit, never held
+whole in memory) and client file names are never paths; per-token and per-address rate limits (429), a locked-out
+address refused before any token is checked; sessions kept in the ledger (sign-out ends them), HttpOnly and
+SameSite=Strict cookies, forms carry a CSRF value and every form refuses another site's posts; ids are checked by
+the route; bodies have a silence and a rate deadline and requests at once are bounded (`Hardened`; headers and
+connections in `serving.py`); every response has a strict Content-Security-Policy and no page has JavaScript;
+errors answer a page or JSON with a reference, never a traceback (that goes to the log, once).
 """
 
 from __future__ import annotations
@@ -22,10 +25,9 @@ import sys
 import threading
 import time
 import traceback
-from collections import defaultdict, deque
-from collections.abc import AsyncIterator
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +36,11 @@ from ctstat.job.ledger import Ledger, Upload
 from ctstat.job.run import _area, _claims, _statuses, job_status, run_job
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError
+from ctstat.model.messages import api_error
 from ctstat.model.units import load_units
-from ctstat.model.vocab import count_label, status_label
+from ctstat.model.vocab import count_label, rollup_note, status_label
 from ctstat.web.intake import Busy, Intake, Staged, server_name, sniff_extension, staging_dir
+from ctstat.web.security import HSTS, OUR_HEADERS, SECURITY_HEADERS, access_line
 from ctstat.web.tokens import Keys
 
 COOKIE = "ctstat_phien"
@@ -59,23 +63,60 @@ class HTTPProblem(Exception):
 
 
 class RateLimit:
-    """At most `limit` events per `window` seconds per key (a sliding window, kept in memory)."""
+    """At most `limit` events per `window` seconds per key (a sliding window, kept in memory).
 
-    def __init__(self, limit: int, window: float = 60.0) -> None:
-        self.limit, self.window = limit, window
-        self._seen: dict[str, deque[float]] = defaultdict(deque)
+    The table is bounded: a key whose events have all expired is dropped, and it holds at most `keys` keys (past
+    that, the key counted longest ago is forgotten: more addresses than that within one window get past the count,
+    never past memory)."""
+
+    def __init__(self, limit: int, window: float = 60.0, keys: int = 4096) -> None:
+        self.limit, self.window, self.keys = limit, window, keys
+        self._seen: OrderedDict[str, deque[float]] = OrderedDict()  #: least recently counted first
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def _current(self, key: str, now: float) -> deque[float] | None:
+        seen = self._seen.get(key)
+        if seen is not None:
+            while seen and seen[0] <= now - self.window:
+                seen.popleft()
+            if not seen:
+                del self._seen[key]
+                return None
+        return seen
+
+    def _retry(self, seen: deque[float] | None, now: float) -> int:
+        if seen is not None and len(seen) >= self.limit:
+            return max(1, int(seen[0] + self.window - now) + 1)
+        return 0
+
+    def wait(self, key: str, now: float | None = None) -> int:
+        """0 if `key` may have another event now, else the seconds to wait; counts nothing."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            return self._retry(self._current(key, now), now)
 
     def hit(self, key: str, now: float | None = None) -> int:
         """Count one event; 0 if allowed, else the seconds to wait."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            seen = self._seen[key]
-            while seen and seen[0] <= now - self.window:
-                seen.popleft()
-            if len(seen) >= self.limit:
-                return max(1, int(seen[0] + self.window - now) + 1)
+            seen = self._current(key, now)
+            wait = self._retry(seen, now)
+            if wait:
+                return wait
+            if seen is None:
+                # the oldest keys first: once one is still live, so are all after it (ordered by last event)
+                while self._seen:
+                    oldest = next(iter(self._seen))
+                    if self._current(oldest, now) is not None:
+                        break
+                while len(self._seen) >= self.keys:
+                    self._seen.popitem(last=False)
+                seen = self._seen[key] = deque()
             seen.append(now)
+            self._seen.move_to_end(key)
             return 0
 
 
@@ -128,13 +169,17 @@ def make_portal(cfg: JobConfig, catalogue: Catalogue) -> Portal:
 def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = None) -> Any:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
     from starlette.applications import Starlette
+    from starlette.convertors import register_url_convertor
     from starlette.requests import Request
     from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
     from starlette.routing import Route
 
+    register_url_convertor("rowid", RowId())  # type: ignore[arg-type]  # ids checked before any query: past SQLite's range, 404
     p = portal or make_portal(cfg, catalogue)
     env = Environment(loader=FileSystemLoader(WEB_DIR), autoescape=select_autoescape(["html"]))
-    env.globals.update(status_label=status_label, count_label=count_label, outcome_vi=OUTCOME_VI, p=p)
+    env.globals.update(
+        status_label=status_label, count_label=count_label, rollup_note=rollup_note, outcome_vi=OUTCOME_VI, p=p
+    )
     env.filters["when"] = lambda d: d.strftime("%d/%m/%Y %H:%M") if d else ""
     css = (WEB_DIR / "ctstat.css").read_bytes()
 
@@ -160,15 +205,22 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
         if not p.keys.csrf_ok(request.cookies.get(COOKIE), value):
             raise HTTPProblem(403, "Biểu mẫu đã cũ hoặc không hợp lệ: tải lại trang rồi thử lại.")
 
+    def check_origin(request: Request) -> None:
+        """Every form (sign-in included) is refused when the browser says it was sent from another site."""
+        if not _same_origin(request):
+            raise HTTPProblem(403, "Yêu cầu không đến từ trang này: mở trang cổng nộp báo cáo rồi thử lại.")
+
     async def bearer(request: Request) -> str:
+        # a locked-out address is refused before any token is looked at: no argon2 runs for it, right token or not
+        wait = p.sign_ins.wait(_client(request))
+        if wait:
+            raise HTTPProblem(429, "too many failed attempts", {"Retry-After": str(wait)})
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         # in a thread: a token seen the first time costs an argon2 verification, which must not stall the others
         unit = await asyncio.to_thread(p.keys.unit_of, token) if scheme.lower() == "bearer" and token else None
         if unit is None:
-            wait = p.sign_ins.hit(_client(request))
-            if wait:
-                raise HTTPProblem(429, "too many failed attempts", {"Retry-After": str(wait)})
+            p.sign_ins.hit(_client(request))
             raise HTTPProblem(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
         return unit
 
@@ -178,25 +230,25 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
         unit = p.keys.session_unit(request.cookies.get(COOKIE))
         if unit is not None:
             return RedirectResponse("/huyen" if p.is_area(unit) else "/xa", 303)
+        # a notice by its code only (the page's own words): text from the address is never shown
         return page(request, "login.html", message=request.query_params.get("tb"))
 
     async def sign_in(request: Request) -> Response:
-        origin = request.headers.get("origin")
-        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-            raise HTTPProblem(403, "Yêu cầu đăng nhập không đến từ trang này.")
+        check_origin(request)
+        wait = p.sign_ins.wait(_client(request))  # before the token is looked at: a locked-out address checks nothing
+        if wait:
+            msg = f"Sai mã quá nhiều lần: thử lại sau {wait} giây."
+            return problem_page(request, 429, msg, {"Retry-After": str(wait)})
         form = await _small_form(request)
         unit = await asyncio.to_thread(p.keys.unit_of, str(form.get("token", "")))
         if unit is None:
-            wait = p.sign_ins.hit(_client(request))
-            if wait:
-                msg = f"Sai mã quá nhiều lần: thử lại sau {wait} giây."
-                return problem_page(request, 429, msg, {"Retry-After": str(wait)})
-            msg = "Mã truy cập không đúng. Kiểm tra lại mã huyện (tỉnh) đã cấp."
-            return page(request, "login.html", 401, message=msg)
+            p.sign_ins.hit(_client(request))
+            return page(request, "login.html", 401, message="sai-ma")
+        cookie = await asyncio.to_thread(p.keys.session, unit)
         resp = RedirectResponse("/", 303)
         resp.set_cookie(
             COOKIE,
-            p.keys.session(unit),
+            cookie,
             max_age=12 * 3600,
             httponly=True,
             samesite="strict",
@@ -205,9 +257,11 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
         return resp
 
     async def sign_out(request: Request) -> Response:
+        check_origin(request)
         form = await _small_form(request)
         check_csrf(request, str(form.get("csrf", "")))
-        resp = RedirectResponse("/", 303)
+        await asyncio.to_thread(p.keys.end_session, request.cookies.get(COOKIE))  # the cookie opens nothing now
+        resp = RedirectResponse("/?tb=da-thoat", 303)
         resp.delete_cookie(COOKIE)
         return resp
 
@@ -220,19 +274,18 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
 
     async def upload_page(request: Request) -> Response:
         unit = session(request)
-        staged, fields = await _receive(request, p, unit)
-        try:
-            check_csrf(request, fields.get("csrf"))
-        except HTTPProblem:
-            staged.path.unlink(missing_ok=True)
-            raise
+        check_origin(request)
+        # the CSRF field must come before the file (the page's form puts it first): checked before a byte is stored
+        staged, _ = await _receive(request, p, unit, lambda fields: check_csrf(request, fields.get("csrf")))
         up = await _take(p, staged)
         return RedirectResponse(f"/lan-nop/{up.id}", 303)
 
     def result(request: Request) -> Response:
         unit = session(request)
-        up = _upload_for(p, unit, int(request.path_params["id"]))
-        return page(request, "result.html", up=up)
+        up = _upload_for(p, unit, request.path_params["id"])
+        # a file kept aside may have been removed to keep the sender within its quota: its report stays
+        gone = up.outcome == "invalid" and bool(up.kept) and not Path(up.kept or "").is_file()
+        return page(request, "result.html", up=up, gone=gone)
 
     def blank_form(request: Request) -> Response:
         unit = session(request)
@@ -247,7 +300,7 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
 
     def marked_up(request: Request) -> Response:
         unit = session(request)
-        up = _upload_for(p, unit, int(request.path_params["id"]))
+        up = _upload_for(p, unit, request.path_params["id"])
         path = _inside(p.cfg.out, up.annotated)
         return FileResponse(path, filename=f"kiem-tra-{up.id}.xlsx", media_type=_XLSX)
 
@@ -259,6 +312,7 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
 
     async def roll_up(request: Request) -> Response:
         unit = session(request)
+        check_origin(request)
         form = await _small_form(request)
         check_csrf(request, str(form.get("csrf", "")))
         if not p.is_area(unit):
@@ -274,7 +328,7 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
         if not p.is_area(unit):
             raise HTTPProblem(403, "Chỉ đơn vị tổng hợp mới xem được bảng tổng hợp.")
         outputs = _rollup_outputs(p)
-        n = int(request.path_params["n"])
+        n = request.path_params["n"]
         if not 0 <= n < len(outputs):
             raise HTTPProblem(404, "Không có tệp này.")
         path = _inside(p.cfg.out, outputs[n])
@@ -284,7 +338,7 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
         unit = session(request)
         ledger = Ledger(p.cfg.ledger_path, readonly=True)
         try:
-            rows = ledger.rows("id=?", int(request.path_params["id"]))
+            rows = ledger.rows("id=?", request.path_params["id"])
         finally:
             ledger.close()
         if not rows or not (p.is_area(unit) or rows[0].unit == unit) or not rows[0].annotated:
@@ -310,7 +364,7 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
         )
         if up.outcome == "refused":
             return JSONResponse(
-                {"error": "another unit's file", "unit": up.report.unit, "upload": up.id, "outcome": "refused"}, 403
+                {**api_error("another unit's file"), "unit": up.report.unit, "upload": up.id, "outcome": "refused"}, 403
             )
         return JSONResponse(entry)
 
@@ -329,27 +383,32 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
 
     async def problem(request: Request, exc: Exception) -> Response:
         api = request.url.path.startswith("/api/")
+        request.scope["ctstat.logged"] = True  # Hardened logs nothing more of it
         if isinstance(exc, HTTPProblem):
             if api:
-                return JSONResponse({"error": exc.message}, exc.status, headers=exc.headers)
+                return JSONResponse(api_error(exc.message), exc.status, headers=exc.headers)
             if exc.status == 401:
                 return RedirectResponse("/?tb=het-phien", 303)
             return problem_page(request, exc.status, exc.message, exc.headers)
         if isinstance(exc, Busy):
             msg = "Máy chủ đang bận tổng hợp; tệp chưa được nhận. Vui lòng gửi lại sau vài phút."
             if api:
-                return JSONResponse({"error": "busy, send again later"}, 503, headers={"Retry-After": "60"})
+                return JSONResponse(api_error("busy, send again later"), 503, headers={"Retry-After": "60"})
             return problem_page(request, 503, msg, {"Retry-After": "60"})
         ref = secrets.token_hex(4)
         trace = traceback.format_exc()
         log.error(json.dumps({"event": "error", "ref": ref, "path": request.url.path, "traceback": trace}))
         if api:
-            return JSONResponse({"error": "internal error", "ref": ref}, 500)
+            return JSONResponse({**api_error("internal error"), "ref": ref}, 500)
         return problem_page(request, 500, f"Lỗi của máy chủ (mã tham chiếu {ref}). Báo cho cán bộ phụ trách.")
+
+    async def gone(request: Request, exc: Exception) -> Response:
+        """The client went away (or was cut off for a body too slow): nothing to answer, nothing to log."""
+        return Response(b"", 400)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": "not found"}, getattr(exc, "status_code", 404))
+            return JSONResponse(api_error("not found"), getattr(exc, "status_code", 404))
         return problem_page(request, getattr(exc, "status_code", 404), "Không có trang này.")
 
     routes = [
@@ -359,18 +418,19 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
         Route("/xa", ward),
         Route("/xa/nop", upload_page, methods=["POST"]),
         Route("/xa/bieu-mau", blank_form),
-        Route("/lan-nop/{id:int}", result),
-        Route("/tai/lan-nop/{id:int}", marked_up),
-        Route("/tai/tep/{id:int}", submission_copy),
+        Route("/lan-nop/{id:rowid}", result),
+        Route("/tai/lan-nop/{id:rowid}", marked_up),
+        Route("/tai/tep/{id:rowid}", submission_copy),
         Route("/huyen", district),
         Route("/huyen/tong-hop", roll_up, methods=["POST"]),
-        Route("/tai/tong-hop/{n:int}", rollup_file),
+        Route("/tai/tong-hop/{n:rowid}", rollup_file),
         Route("/api/v1/submissions", api_submit, methods=["POST"]),
         Route("/api/v1/status", api_status),
         Route("/static/ctstat.css", stylesheet),
         Route("/healthz", health),
     ]
     from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -379,84 +439,149 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
 
     app = Starlette(
         routes=routes,
-        exception_handlers={HTTPProblem: problem, Busy: problem, Exception: problem, HTTPException: not_found},
+        exception_handlers={
+            HTTPProblem: problem,
+            Busy: problem,
+            Exception: problem,
+            HTTPException: not_found,
+            ClientDisconnect: gone,
+        },
         lifespan=lifespan,
     )
     app.state.portal = p
-    return Hardened(app)
+    return Hardened(app, cfg.max_requests, cfg.body_timeout, cfg.body_min_rate)
 
 
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        b"frame-ancestors 'none'; base-uri 'none'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),  # "no-referrer" would make browsers send "Origin: null"
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-]
-
-
-_OURS = {name for name, _ in SECURITY_HEADERS}
-
 
 class Hardened:
-    """ASGI middleware: security headers and no caching on every response, one JSON access-log line per request
-    (never a query string, a cookie or a token)."""
+    """ASGI middleware around the whole app: security headers and no caching on every response, one access-log
+    line per request, at most `max_requests` requests at once (503 past it), deadlines on reading a request body
+    (a silence of `body_timeout`, or an average below `body_min_rate` bytes a second once `body_timeout` has
+    passed: 408 and the connection closed), and no exception past it (a 500 it writes itself if nothing was sent;
+    the app's error handler has logged the traceback once)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(
+        self,
+        app: Any,
+        max_requests: int = 64,
+        body_timeout: float = 20.0,
+        body_min_rate: int = 1024,
+    ) -> None:
         self.app = app
         self.state = app.state
+        self.max_requests, self.body_timeout, self.body_min_rate = max_requests, body_timeout, body_min_rate
+        self.active = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        seen: dict[str, Any] = {"status": 500, "bytes": 0}
+        seen: dict[str, Any] = {"status": 0, "bytes": 0, "done": False}
+        hsts = [HSTS] if scope.get("scheme") == "https" else []
 
         async def send_hardened(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
+                if seen["status"]:  # this middleware answered already (a late body, a refusal): the app's goes
+                    return
                 seen["status"] = message["status"]
-                headers = [h for h in message.get("headers", []) if h[0].lower() not in _OURS]
-                headers += SECURITY_HEADERS
+                headers = [h for h in message.get("headers", []) if h[0].lower() not in OUR_HEADERS]
+                headers += SECURITY_HEADERS + hsts
                 if not any(h[0].lower() == b"cache-control" for h in headers):
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body":
+                if seen["done"] or seen["answered"] is not message.get("_by"):
+                    return
                 seen["bytes"] += len(message.get("body", b""))
+                seen["done"] = not message.get("more_body", False)
+                message = {k: v for k, v in message.items() if k != "_by"}
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_hardened)
-        finally:
-            client = scope.get("client") or ("", 0)
-            access.info(
-                json.dumps(
-                    {
-                        "ts": datetime.now().isoformat(timespec="milliseconds"),
-                        "event": "http",
-                        "client": client[0],
-                        "method": scope.get("method"),
-                        "path": scope.get("path", "")[:200],
-                        "status": seen["status"],
-                        "bytes": seen["bytes"],
-                        "ms": round((time.perf_counter() - started) * 1000, 1),
-                    },
-                    ensure_ascii=False,
-                )
+        async def answer(status: int, text: str, headers: list[tuple[bytes, bytes]]) -> None:
+            """A plain-text response of this middleware's own (the app's later messages are dropped)."""
+            if seen["status"]:
+                return
+            seen["answered"] = me
+            await send_hardened(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8"), *headers],
+                }
             )
+            await send_hardened({"type": "http.response.body", "body": text.encode(), "_by": me})
 
+        me = object()
+        seen["answered"] = None
+        body = {"got": 0, "waited": 0.0, "open": True}
 
-access = logging.getLogger("ctstat.access")
+        async def receive_bounded() -> dict[str, Any]:
+            if not body["open"] or seen["status"]:  # the body is in, or the answer is going out (a download
+                return dict(await receive())  # waiting for a disconnect): no deadline of the client's body
+
+            allow = min(self.body_timeout, self.body_timeout + body["got"] / self.body_min_rate - body["waited"])
+            t0 = time.monotonic()
+            try:
+                message = dict(await asyncio.wait_for(receive(), max(allow, 0.001)))
+            except TimeoutError:
+                body["open"] = False
+                await answer(408, "request body too slow\n", [(b"connection", b"close")])
+                return {"type": "http.disconnect"}
+            body["waited"] += time.monotonic() - t0
+            if message["type"] == "http.request":
+                body["got"] += len(message.get("body", b""))
+                body["open"] = bool(message.get("more_body", False))
+            else:
+                body["open"] = False
+            return message
+
+        if self.active >= self.max_requests:
+            await answer(503, "busy, send again later\n", [(b"retry-after", b"10"), (b"connection", b"close")])
+        else:
+            self.active += 1
+            try:
+                await self.app(scope, receive_bounded, send_hardened)
+            except Exception:  # noqa: BLE001 - logged once by the app's handler, or here
+                if not scope.get("ctstat.logged"):
+                    trace = traceback.format_exc()
+                    log.error(json.dumps({"event": "error", "path": scope.get("path", "")[:200], "traceback": trace}))
+                if not seen["status"]:
+                    await answer(500, "internal error\n", [(b"connection", b"close")])
+            finally:
+                self.active -= 1
+        client = scope.get("client") or ("", 0)
+        status = seen["status"] or 500
+        access_line(client[0], scope.get("method"), scope.get("path", ""), status, seen["bytes"], started)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
+
+
+class RowId:
+    """A path parameter that is a ledger row id or a list index: 1 to 18 digits, so always inside SQLite's 64-bit
+    integers (a longer number is no route: 404, never a query that overflows)."""
+
+    regex = "[0-9]{1,18}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+def _same_origin(request: Any) -> bool:
+    """False when the browser says the request comes from another site: an Origin that is not this site's, or a
+    Sec-Fetch-Site other than same-origin (or none: typed or bookmarked). Browsers send at least one of them on
+    every form post; a client that sends neither (curl, the test client) is not a browser a page can steer."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        return False
+    site = request.headers.get("sec-fetch-site")
+    return site is None or site in ("same-origin", "none")
 
 
 def _client(request: Any) -> str:
@@ -479,10 +604,14 @@ async def _small_form(request: Any, limit: int = 4096) -> dict[str, str]:
     return {k: v[0] for k, v in parsed.items()}
 
 
-async def _receive(request: Any, p: Portal, sender: str) -> tuple[Staged, dict[str, str]]:
+async def _receive(
+    request: Any, p: Portal, sender: str, before_file: Callable[[dict[str, str]], None] | None = None
+) -> tuple[Staged, dict[str, str]]:
     """Stream a multipart upload (one part named `file`, small text fields) into the staging folder, counting as
-    it comes: past the limit it stops at once (413) and removes what it wrote. The file gets a server-chosen
-    name; the client's name is kept as text only."""
+    it comes: every byte of the body counts (file, other parts, part headers, whatever the transfer encoding), and
+    past the limit it stops at once (413) and removes what it wrote. `before_file` sees the fields sent before the
+    file and may refuse it before any of it is stored. The file gets a server-chosen name; the client's name is
+    kept as text only."""
     from python_multipart import MultipartParser
     from python_multipart.multipart import parse_options_header
 
@@ -496,12 +625,16 @@ async def _receive(request: Any, p: Portal, sender: str) -> tuple[Staged, dict[s
     if mime != b"multipart/form-data" or not params.get(b"boundary"):
         raise HTTPProblem(400, "Gửi tệp bằng biểu mẫu trên trang (multipart/form-data, trường 'file').")
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit + 65536:
+    if length and length.isdigit() and int(length) > limit + BODY_SLACK:
         raise too_large
-    sink = _Sink(staging_dir(p.cfg), limit, too_large)
+    sink = _Sink(staging_dir(p.cfg), limit, too_large, before_file)
     parser = MultipartParser(params[b"boundary"], sink.callbacks())
+    total = 0
     try:
         async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit + BODY_SLACK:  # the file's bytes and everything around them
+                raise too_large
             parser.write(chunk)
         parser.finalize()
     except BaseException as exc:
@@ -516,13 +649,25 @@ async def _receive(request: Any, p: Portal, sender: str) -> tuple[Staged, dict[s
     return Staged(sink.path, sender, sink.client, sink.size), sink.fields
 
 
+BODY_SLACK = 65536  #: bytes of an upload's body beyond the file allowed for its other parts and headers
+MAX_PARTS = 8  #: parts in an upload (the page sends two: csrf and file)
+
+
 class _Sink:
     """python-multipart callbacks: the part named `file` is written to a new file in `staging` as it streams (its
-    first bytes say which extension to read it with), other parts are small text fields (1 KB at most)."""
+    first bytes say which extension to read it with), other parts are small text fields (1 KB at most, kept),
+    at most MAX_PARTS parts, each with at most 8 headers of 100 + 1000 bytes (refused past that, 400)."""
 
-    def __init__(self, staging: Path, limit: int, too_large: HTTPProblem) -> None:
+    def __init__(
+        self,
+        staging: Path,
+        limit: int,
+        too_large: HTTPProblem,
+        before_file: Callable[[dict[str, str]], None] | None = None,
+    ) -> None:
         staging.mkdir(parents=True, exist_ok=True)
-        self.staging, self.limit, self.too_large = staging, limit, too_large
+        self.staging, self.limit, self.too_large, self.before_file = staging, limit, too_large, before_file
+        self._parts = 0
         self.fields: dict[str, str] = {}
         self.path: Path | None = None
         self.client = ""
@@ -536,8 +681,8 @@ class _Sink:
     def callbacks(self) -> Any:
         return {
             "on_part_begin": self._part_begin,
-            "on_header_field": lambda d, a, b: setattr(self, "_hname", self._hname + d[a:b]),
-            "on_header_value": lambda d, a, b: setattr(self, "_hval", self._hval + d[a:b]),
+            "on_header_field": lambda d, a, b: setattr(self, "_hname", _bounded(self._hname, d[a:b], 100)),
+            "on_header_value": lambda d, a, b: setattr(self, "_hval", _bounded(self._hval, d[a:b], 1000)),
             "on_header_end": self._header_end,
             "on_headers_finished": self._headers_finished,
             "on_part_data": self._data,
@@ -545,12 +690,16 @@ class _Sink:
         }
 
     def _part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise HTTPProblem(400, "Dữ liệu gửi lên có quá nhiều phần: gửi bằng biểu mẫu trên trang.")
         self._headers.clear()
         self._name, self._buf, self._in_file = "", b"", False
 
     def _header_end(self) -> None:
-        if len(self._headers) < 8:
-            self._headers[self._hname.lower()[:100]] = self._hval[:1000]
+        if len(self._headers) >= 8:
+            raise _bad_part()
+        self._headers[self._hname.lower()] = self._hval
         self._hname = self._hval = b""
 
     def _headers_finished(self) -> None:
@@ -562,6 +711,8 @@ class _Sink:
         if self._name == "file" and filename is not None:
             if self.path is not None or self._in_file:
                 raise HTTPProblem(400, "Chỉ gửi một tệp mỗi lần.")
+            if self.before_file is not None:
+                self.before_file(self.fields)
             text = filename.decode("utf-8", "replace")
             self.client = "".join(c for c in text if c.isprintable())[-120:]
             self._in_file, self._head = True, b""
@@ -604,6 +755,17 @@ class _Sink:
             self._fh.close()
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+
+
+def _bad_part() -> HTTPProblem:
+    return HTTPProblem(400, "Dữ liệu gửi lên không đúng dạng multipart.")
+
+
+def _bounded(have: bytes, more: bytes, limit: int) -> bytes:
+    """A part header's name or value as it arrives: refused past `limit` bytes, never grown without bound."""
+    if len(have) + len(more) > limit:
+        raise _bad_part()
+    return have + more
 
 
 async def _take(p: Portal, staged: Staged) -> Upload:
@@ -677,6 +839,34 @@ def _district_state(p: Portal) -> dict[str, Any]:
 # --- serving ----------------------------------------------------------------------------------------------------
 
 
+def server_config(app: Any, cfg: JobConfig, host: str = "127.0.0.1", port: int = 8080) -> Any:
+    """uvicorn's settings for the portal: its own HTTP/1.1 protocol (`serving.GuardedH11`: a deadline for each
+    request's headers, a bound on open connections, uvicorn's own 400 hardened), request headers of 16 KB at most,
+    idle keep-alive connections closed after 5 s, X-Forwarded-* believed from `trusted_proxies` only."""
+    import uvicorn
+
+    from ctstat.web.serving import guarded_protocol
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=guarded_protocol(cfg.header_timeout, cfg.max_connections),
+        access_log=False,
+        proxy_headers=bool(cfg.trusted_proxies),
+        forwarded_allow_ips=list(cfg.trusted_proxies) or None,
+        server_header=False,
+        log_level="warning",
+        limit_concurrency=None,  # requests at once are bounded by Hardened (503 with the portal's headers)
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=HEADER_BYTES,
+        lifespan="on",
+    )
+
+
+HEADER_BYTES = 16 * 1024  #: a request's line and headers together (past it uvicorn answers 400)
+
+
 def serve(cfg: JobConfig, catalogue: Catalogue, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Run the portal with uvicorn until stopped (Ctrl-C or SIGTERM)."""
     import uvicorn
@@ -689,15 +879,4 @@ def serve(cfg: JobConfig, catalogue: Catalogue, host: str = "127.0.0.1", port: i
         logger.setLevel(logging.INFO)
         logger.propagate = False
     app = create_app(cfg, catalogue)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
-        server_header=False,
-        log_level="warning",
-        limit_concurrency=200,
-        timeout_keep_alive=5,
-    )
+    uvicorn.Server(server_config(app, cfg, host, port)).run()

@@ -10,7 +10,8 @@ What becomes of an upload:
 - **accepted**: valid, and the sender's own (a ward's token: its cover names that ward; the district's token:
   one of its communes). Moved into `inbox/portal/<unit>/<server-chosen name>` and recorded as a submission.
 - **invalid**: kept aside in `out/portal/kept/<sender>/` with its marked-up copy, counted as an attempt; the
-  ward's current submission does not change.
+  ward's current submission does not change. A sender keeps at most `kept_quota_mb` aside: past it, its oldest
+  kept files (and their marked-up copies) are removed; their reports stay in the ledger.
 - **refused**: another unit's file (HTTP 403): not kept, only the attempt is recorded.
 """
 
@@ -31,7 +32,7 @@ from pathlib import Path
 from ctstat.check.file_checks import FileCheck
 from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Ledger, Upload
-from ctstat.job.run import Arrival, EventLog, _area, job_lock, judge_arrivals, mark_up, record
+from ctstat.job.run import Arrival, EventLog, _area, job_lock, judge_arrivals, mark_up, record, retire_stale_rollup
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.report import FileReport
@@ -189,11 +190,18 @@ class Intake:
                                 annotated=annotated.get(i),
                             )
                             uploads.append(replace(up, id=ledger.add_upload(up)))
+                    if accepted:  # a new current submission: a rollup made before it is no longer current
+                        retire_stale_rollup(cfg, cat, ledger, self.log)
                 finally:
                     ledger.close()
         finally:
             for s in batch:
                 s.path.unlink(missing_ok=True)  # refused, or left over from a failure: never kept
+        for sender in sorted({batch[i].sender for i in keep if outcomes[i] == "invalid"}):
+            fresh = {batch[i].path.name for i in keep if batch[i].sender == sender}
+            removed = _within_quota(kept_dir / sender, cfg.kept_quota_mb * 1024 * 1024, fresh)
+            if removed:
+                self.log("kept-removed", sender=sender, files=removed, quota_mb=cfg.kept_quota_mb)
         for up in uploads:
             self.log(
                 "upload",
@@ -227,6 +235,31 @@ def _locked(out: Path, wait: float) -> Iterator[None]:
 def _relocated(rep: FileReport, path: str) -> FileReport:
     """The report of a staged file, said of the place it is kept."""
     return replace(rep, path=path, issues=[replace(i, path=path) if i.path else i for i in rep.issues])
+
+
+def _within_quota(folder: Path, quota: int, fresh: set[str]) -> list[str]:
+    """Remove the oldest uploads kept aside in `folder` (each with its marked-up copy) until it holds `quota`
+    bytes at most, never one of `fresh` (this batch's). The names removed."""
+    groups: dict[str, list[Path]] = {}
+    try:
+        for f in folder.iterdir():
+            if f.is_file() and not f.is_symlink():
+                groups.setdefault(f.name.removesuffix(".kiem-tra.xlsx"), []).append(f)
+    except FileNotFoundError:
+        return []
+    sizes = {name: sum(f.stat().st_size for f in files) for name, files in groups.items()}
+    total = sum(sizes.values())
+    removed = []
+    for name in sorted(groups, key=lambda n: (min(f.stat().st_mtime_ns for f in groups[n]), n)):
+        if total <= quota:
+            break
+        if name in fresh:
+            continue
+        for f in groups[name]:
+            f.unlink(missing_ok=True)
+        total -= sizes[name]
+        removed.append(name)
+    return removed
 
 
 def _move(src: Path, dst: Path) -> None:

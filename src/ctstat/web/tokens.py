@@ -1,6 +1,5 @@
 """Access to the portal: one random token per expected ward and one for the unit rolled up, stored as argon2id
-hashes in the job's ledger (never the tokens themselves); signed session cookies and CSRF values derived from a
-secret kept in the ledger.
+hashes in the job's ledger (never the tokens themselves); sessions kept in the ledger by their cookies' SHA-256.
 
 A token reads `00301-abcde-fghij-kmnpq-rstuv`: the unit code, then 100 random bits in an alphabet without the
 letters and digits people confuse (l, o, 0, 1). The unit in front lets the server check one hash, not all.
@@ -98,7 +97,7 @@ def issue_tokens(cfg: JobConfig, out: Path, rotate: Sequence[str] = (), now: dat
         writer.writerows((i.unit, i.name, i.token) for i in issued)
         when = now or datetime.now()
         with atomic_write(out) as tmp:
-            Path(tmp).write_text(buf.getvalue(), encoding="utf-8")
+            Path(tmp).write_text(buf.getvalue(), encoding="utf-8-sig")  # the BOM: Excel reads Vietnamese names right
             Path(tmp).chmod(0o600)
             with ledger.transaction():  # the hashes are stored only once the list is complete on disk
                 for i in issued:
@@ -110,34 +109,43 @@ def issue_tokens(cfg: JobConfig, out: Path, rotate: Sequence[str] = (), now: dat
 
 
 class Keys:
-    """Checks tokens against the ledger's hashes, and signs and checks session cookies and CSRF values.
+    """Checks tokens against the ledger's hashes, and opens, checks and ends sessions kept in the ledger.
 
     A token verified once is remembered (by its SHA-256) with the hash it matched, so argon2 runs once per token
-    and process; rotating a token changes its hash, which ends that token and every session made with it."""
+    and process; at most `CHECKS` argon2 verifications run at once, whatever the number of requests. Rotating a
+    token changes its hash, which ends that token and every session made with it.
+
+    A session cookie is 256 random bits; the ledger keeps only its SHA-256, with the unit, the token hash at
+    sign-in, the session's CSRF value and its expiry. Signing out deletes the row, so the cookie opens nothing
+    afterwards; nothing secret that could sign a cookie is kept anywhere (a ledger of an earlier release had a
+    `portal_secret`: it is erased on start)."""
+
+    CHECKS = 2  #: argon2 verifications at once (each takes ~19 MiB and a core for tens of milliseconds)
+    PER_UNIT = 20  #: sessions a unit keeps (its oldest end when it signs in more often)
 
     def __init__(self, ledger_path: Path) -> None:
         self.ledger_path = ledger_path
         self._known: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._checks = threading.BoundedSemaphore(self.CHECKS)
         self._local = threading.local()
         ledger = Ledger(ledger_path)
         try:
-            secret = ledger.get_meta("portal_secret")
-            if secret is None:
-                secret = secrets.token_hex(32)
-                with ledger.transaction():
-                    ledger.set_meta("portal_secret", secret)
+            if ledger.get_meta("portal_secret") is not None:  # the signing secret of stateless cookies: no longer
+                ledger.forget_meta("portal_secret")
         finally:
             ledger.close()
-        self._secret = bytes.fromhex(secret)
 
-    def _hash_of(self, unit: str) -> str | None:
-        """The stored hash, read afresh (a token rotated by `ctstat tokens` ends at once) over a connection kept
-        per thread: one indexed read per request, not a ledger opened and closed."""
+    def _reader(self) -> Ledger:
+        """A read-only connection kept per thread: one indexed read per request, not a ledger opened and closed."""
         ledger = getattr(self._local, "ledger", None)
         if ledger is None:
             ledger = self._local.ledger = Ledger(self.ledger_path, readonly=True)
-        return ledger.token_hash(unit)
+        return ledger
+
+    def _hash_of(self, unit: str) -> str | None:
+        """The stored hash, read afresh (a token rotated by `ctstat tokens` ends at once)."""
+        return self._reader().token_hash(unit)
 
     def unit_of(self, token: str) -> str | None:
         """The unit whose token this is, or None."""
@@ -155,38 +163,71 @@ class Keys:
         from argon2.exceptions import InvalidHashError, VerificationError
 
         try:
-            _hasher().verify(stored, token)  # type: ignore[attr-defined]
+            with self._checks:
+                _hasher().verify(stored, token)  # type: ignore[attr-defined]
         except (VerificationError, InvalidHashError):
             return None
         with self._lock:
             self._known[key] = stored
         return unit
 
-    def _mac(self, text: str) -> str:
-        return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()[:40]
-
     def session(self, unit: str, now: float | None = None) -> str:
-        """A cookie value for `unit`, valid for SESSION_HOURS and only while the unit's token is unchanged."""
-        expires = int((now or time.time()) + SESSION_HOURS * 3600)
-        body = f"{unit}.{expires}"
-        return f"{body}.{self._mac(body + '.' + (self._hash_of(unit) or ''))}"
+        """A new session for `unit` (signed in just now): its cookie value, valid SESSION_HOURS while the unit's
+        token is unchanged and until signed out."""
+        now = time.time() if now is None else now
+        cookie = secrets.token_urlsafe(32)
+        ledger = Ledger(self.ledger_path)
+        try:
+            ledger.add_session(
+                _digest(cookie),
+                unit,
+                self._hash_of(unit) or "",
+                secrets.token_hex(20),
+                now,
+                now + SESSION_HOURS * 3600,
+                self.PER_UNIT,
+            )
+        finally:
+            ledger.close()
+        return cookie
 
-    def session_unit(self, cookie: str | None, now: float | None = None) -> str | None:
-        if not cookie or len(cookie) > 120:
+    def _live(self, cookie: str | None, now: float | None = None) -> tuple[str, str] | None:
+        """(unit, CSRF value) of a live session."""
+        if not cookie or len(cookie) > 100:
             return None
-        parts = cookie.split(".")
-        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        found = self._reader().session(_digest(cookie))
+        if found is None:
             return None
-        unit, expires, mac = parts
-        if int(expires) < (now or time.time()):
+        unit, token_hash, csrf, expires = found
+        if expires <= (time.time() if now is None else now):
             return None
         stored = self._hash_of(unit)
-        if stored is None or not hmac.compare_digest(mac, self._mac(f"{unit}.{expires}.{stored}")):
+        if stored is None or not hmac.compare_digest(stored, token_hash):
             return None
-        return unit
+        return unit, csrf
+
+    def session_unit(self, cookie: str | None, now: float | None = None) -> str | None:
+        live = self._live(cookie, now)
+        return live[0] if live else None
+
+    def end_session(self, cookie: str | None) -> None:
+        """Sign out: the cookie opens nothing any more."""
+        if not cookie or len(cookie) > 100:
+            return
+        ledger = Ledger(self.ledger_path)
+        try:
+            ledger.end_session(_digest(cookie))
+        finally:
+            ledger.close()
 
     def csrf(self, cookie: str) -> str:
-        return self._mac("csrf." + cookie)
+        live = self._live(cookie)
+        return live[1] if live else ""
 
     def csrf_ok(self, cookie: str | None, value: str | None) -> bool:
-        return bool(cookie and value) and hmac.compare_digest(self.csrf(cookie or ""), value or "")
+        live = self._live(cookie)
+        return bool(live and value) and hmac.compare_digest(live[1] if live else "", value or "")
+
+
+def _digest(cookie: str) -> str:
+    return hashlib.sha256(cookie.encode("utf-8", "replace")).hexdigest()

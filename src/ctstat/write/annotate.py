@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError
-from ctstat.model.layout import COVER, form_layout
+from ctstat.model.layout import COVER, RESULT_SHEET, RESULT_TITLE, form_layout
 from ctstat.model.period import Period
 from ctstat.model.report import FileReport, Lang, Report, Severity
 from ctstat.model.text import printable
@@ -32,7 +32,6 @@ from ctstat.write.atomic import atomic_write
 if TYPE_CHECKING:
     from ctstat.read.contain import Pool
 
-RESULT_SHEET = "Kết quả kiểm tra"
 FILL = {Severity.ERROR: "#FFC7CE", Severity.WARNING: "#FFE699"}
 SUFFIX = ".kiem-tra.xlsx"
 MESSAGE_WIDTH = 70  #: characters of the "what to fix" column of the result sheet
@@ -44,6 +43,12 @@ def annotated_name(path: str) -> str:
     x.xlsx, x.ods and x.xls differ; characters a file name should not hold become '_', never a leading dash."""
     name = _UNSAFE.sub("_", printable(Path(path).name, 120).replace("\\", "_"))
     return ("_" + name if name.startswith(("-", ".")) else name) + SUFFIX
+
+
+def marks_up(rep: FileReport, sub: Submission) -> bool:
+    """Whether a file gets a marked-up copy: it has issues, and is a form (a district workbook is not a form to mark
+    up, and a marked-up copy is not copied again)."""
+    return bool(rep.issues) and sub.book is None and not any(i.code == "marked-up-copy" for i in rep.issues)
 
 
 def annotate_report(
@@ -64,7 +69,7 @@ def annotate_report(
     tasks: list[tuple[FileReport, Submission, Path]] = []
     names: set[str] = set()
     for rep, sub in zip(report.files, subs, strict=True):
-        if not rep.issues or sub.book is not None:  # a district workbook is not a form to mark up
+        if not marks_up(rep, sub):
             continue
         name = annotated_name(rep.path)
         if name in names:  # two inputs with one name in different folders: a short hash of the full path
@@ -247,7 +252,7 @@ def _result_sheet(
         title = wb.add_format({**base, "bold": True, "font_size": 14})
         plain = wb.add_format(base)
         file_name = printable(Path(rep.path).name, 120)
-        ws.write_string(0, 0, f"Kết quả kiểm tra tệp {file_name}" if vi else f"Validation of {file_name}", title)
+        ws.write_string(0, 0, RESULT_TITLE[lang] + file_name, title)  # read back: a copy is never a submission
         who = " - ".join(x for x in (rep.unit or "", rep.unit_name or "", rep.period or "") if x)
         ws.write_string(1, 0, (f"Đơn vị, kỳ: {who}" if vi else f"Unit, period: {who}") if who else "", plain)
         count = (
@@ -280,7 +285,7 @@ def _result_sheet(
                 ws.write_url(r, 2, f"internal:{target}", link, string=where[1])
             else:
                 ws.write_string(r, 2, issue.cell or "", cell)
-            value = issue.value
+            value = issue.shown_value(lang)
             if isinstance(value, float) and math.isfinite(value):
                 ws.write_number(r, 3, value, cell)
             else:

@@ -21,14 +21,14 @@ def atomic_write(path: str | Path) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: an output gets the mode any new file would
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600: an output gets the mode any new file would
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
+def umask() -> int:
     """The process umask, read without changing it where the system says it (other threads may be writing)."""
     try:
         with open("/proc/self/status") as fh:

@@ -92,6 +92,10 @@ class Styles:
         self.sign_note = f(italic=True, align="center", font_size=10)
         self.wrap = f(text_wrap=True, valign="top")
         self.banner = f(bold=True, font_color="#C00000", align="center", text_wrap=True)
+        # a wide sheet's titles, in its repeated columns A:B: left-aligned, whole on every printed page
+        self.title_left = f(bold=True, font_size=14, valign="top", text_wrap=True)
+        self.subtitle_left = f(italic=True, valign="top", text_wrap=True)
+        self.banner_left = f(bold=True, font_color="#C00000", valign="top", text_wrap=True)
         self.value = f(num_format="#,##0", **border)
         self.value_total = f(num_format="#,##0", bold=True, **border)
         self.rate = f(num_format="#,##0.00", **border)
@@ -397,7 +401,10 @@ def write_form_sheet(
         ws.set_row(3, 15 * lines)
         taller += 15 * (lines - 1)
     ws.merge_range(3, 0, 3, last, subtitle, st.subtitle if lines == 1 else st.subtitle_wrap)
-    if banner:
+    if banner:  # as tall as it wraps: a partial rollup's list of missing wards ran over the subtitle and header
+        lines = _lines(banner, int(sum(widths[: last + 1]) * 0.95))  # bold 11 pt: a little wider than the digits
+        ws.set_row(4, 15 * lines)
+        taller += 15 * (lines - 1)
         ws.merge_range(4, 0, 4, last, banner, st.banner)
 
     top, bottom = HEADER_ROWS[0] - 1, HEADER_ROWS[1] - 1

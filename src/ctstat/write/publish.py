@@ -14,10 +14,13 @@ import ctypes
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from .atomic import umask
 
 _NEW, _OLD = ".new-", ".old-"
 
@@ -31,6 +34,8 @@ def staged(out: Path) -> Iterator[Path]:
     recover(out)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}{_NEW}{os.getpid()}-", dir=out.parent))
     try:
+        # mkdtemp makes 0700: the folder swapped in keeps the mode of the one it replaces, or gets a new folder's
+        os.chmod(stage, stat.S_IMODE(out.stat().st_mode) if out.is_dir() else 0o777 & ~umask())
         yield stage
         _swap_in(out, stage)
     except BaseException:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +18,21 @@ from ctstat.model.layout import ROLLUP_MARK, form_layout
 from ctstat.model.sheets import BY_UNIT, COMPLETENESS, INDICATORS, PROVENANCE
 from ctstat.model.vocab import basis_label, completeness_line, status_label
 from ctstat.plan.plan import RollupSheetData
-from ctstat.plan.sums import Completeness, UnitStatus
+from ctstat.plan.sums import Completeness, ParentStatus, UnitStatus
 from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
-from ctstat.write.form import Styles, print_setup, protect, signature, write_form_sheet
+from ctstat.write.form import (
+    MIN_SCALE,
+    PAGE_HEIGHT_PT,
+    PAGE_WIDTH_PT,
+    WIDTH_SLACK,
+    Styles,
+    print_setup,
+    protect,
+    signature,
+    write_form_sheet,
+)
 
 
 def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, str]:
@@ -52,9 +64,9 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
                 wb, st, cat, layout, sheet, d.unit.name, receiver, d.period, totals, report=True, banner=banner
             )
         _by_unit(wb, st, cat, d, banner)
-        _charts(wb, st, cat, d)
+        _charts(wb, st, cat, d, banner)
         _completeness(wb, st, d, banner)
-        _provenance(wb, st, d)
+        _provenance(wb, st, d, banner)
         _data(wb, header, rows)
         wb.worksheets()[0].activate()
         wb.close()
@@ -75,7 +87,24 @@ def _banner(d: RollupSheetData) -> str | None:
         return None
     missing = [s for s in d.statuses if s.status != "valid"]
     names = ", ".join(f"{s.code} {s.name}" for s in missing[:8]) + (" ..." if len(missing) > 8 else "")
+    chase = [p for p in d.parents if p.status != "valid"]
+    if chase:  # above the district level: name the districts (whom to call), not their communes
+        names = ", ".join(f"{p.code} {p.name}: {status_label(p.status, lower=True)}" for p in chase[:8])
+        names += " ..." if len(chase) > 8 else ""
     return f"BÁO CÁO CHƯA ĐẦY ĐỦ: {len(missing)}/{len(d.statuses)} xã, phường chưa có số liệu hợp lệ ({names})"
+
+
+def _wide_title(ws: Any, st: Styles, text: str, width: float, d: RollupSheetData, banner: str | None) -> int:
+    """A wide sheet's titles in its repeated columns A:B (`width` characters), left-aligned and wrapped: they
+    repeat with the header row, so every printed page starts with the whole title, never with a fragment of a
+    title centred across columns that another page holds."""
+    lines = [(text, st.title_left, 14, 0.6), (f"{d.unit.name} - {d.period.label_vi()}", st.subtitle_left, 11, 1.0)]
+    if banner:
+        lines.append((banner, st.banner_left, 11, 0.85))
+    for r, (line, fmt, pt, per_char) in enumerate(lines):
+        ws.merge_range(r, 0, r, REPEATED - 1, line, fmt)
+        ws.set_row(r, row_height(line, width * per_char, pt) or pt * 1.35)
+    return len(lines) + 1
 
 
 def _title(ws: Any, st: Styles, text: str, last: int, d: RollupSheetData, banner: str | None, row: int = 0) -> int:
@@ -151,19 +180,18 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     ws = wb.add_worksheet(INDICATORS)
     fixed = ["STT", "Chỉ tiêu", "Mã số TT13", "Đơn vị tính", "Nguồn", "Tổng số", "Tử số", "Mẫu số"]
     last = len(fixed) + len(d.children) - 1
-    page = _first_page_last(len(fixed), len(d.children))  # titles and signatures stay on the first printed page
-    top = _title(ws, st, "CÁC CHỈ TIÊU THỐNG KÊ", page, d, banner)
+    widths, per_child = [5, 55, 10, 10, 14, 12, 12, 12], 11
+    pages = wide_pages(widths, per_child, len(d.children))
+    page = pages.breaks[0] - 1 if pages.breaks else last  # titles and signatures stay on the first printed page
+    top = _wide_title(ws, st, "CÁC CHỈ TIÊU THỐNG KÊ", sum(widths[:REPEATED]), d, banner)
     for i, h in enumerate(fixed):
         ws.write(top, i, h, st.head)
     for j, child in enumerate(d.children):
         ws.write(top, len(fixed) + j, child.name, st.head)
     ws.set_row(top, 45)
-    ws.set_column(0, 0, 5)
-    ws.set_column(1, 1, 55)
-    ws.set_column(2, 3, 10)
-    ws.set_column(4, 4, 14)
-    ws.set_column(5, 7, 12)
-    ws.set_column(len(fixed), last, 11)
+    for i, w in enumerate(widths):
+        ws.set_column(i, i, w)
+    ws.set_column(len(fixed), last, per_child)
     for i, ind in enumerate(cat.indicators):
         r = top + 1 + i
         is_rate = ind.kind == "rate"
@@ -193,9 +221,7 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     # once, on the first page
     signature(ws, st, end + 3, min(page, len(fixed) + 2), "Người lập biểu", left_col=2)
     protect(ws)
-    print_setup(ws, last + 1, (top + 1, top + 1))
-    ws.repeat_columns(0, 1)
-    ws.fit_to_pages(_pages_wide(len(d.children)), 0)
+    _print_wide(ws, last, top, pages)
 
 
 def rate_note(cat: Catalogue) -> str:
@@ -210,11 +236,50 @@ def rate_note(cat: Catalogue) -> str:
 
 
 CHILDREN_PER_PAGE = 10  #: child-unit columns per printed page: about ten stay legible on A4 landscape
+REPEATED = 2  #: columns A:B (what a row is) repeat on every printed page of a wide sheet
 
 
-def _first_page_last(fixed: int, children: int) -> int:
-    """The last column printed on a wide sheet's first page (0-based)."""
-    return fixed + min(children, CHILDREN_PER_PAGE) - 1
+@dataclass(frozen=True)
+class WidePages:
+    """How a wide sheet (fixed columns, then one column per child unit) is cut into printed pages."""
+
+    scale: int  #: print scale, percent
+    breaks: tuple[int, ...]  #: 0-based columns that start a new printed page
+
+
+def wide_pages(fixed: Sequence[float], child: float, children: int) -> WidePages:
+    """The largest print scale at which the columns fit on as many pages across as ten children a page need
+    (never below MIN_SCALE), and the columns each page starts with: every page holds whole columns, the first
+    one the fixed columns, the next ones the repeated A:B and as many child columns as fit. Explicit breaks at a
+    fixed scale, not fit-to-width: Excel ignores manual breaks on a sheet set to fit, and LibreOffice's own
+    breaks fall mid-title (a clipped fragment of a title printed alone at the top of a page)."""
+
+    def pt(w: float) -> float:
+        return (w * 7 + 5) * 0.75  # a column `w` characters wide, in points (as form.page_scale counts)
+
+    def cut(scale: int) -> tuple[int, ...]:
+        room = PAGE_WIDTH_PT * 100 / scale * WIDTH_SLACK
+        breaks: list[int] = []
+        used = sum(map(pt, fixed))
+        for j in range(children):
+            if used + pt(child) > room and (breaks or j > 0):
+                breaks.append(len(fixed) + j)
+                used = sum(map(pt, fixed[:REPEATED]))
+            used += pt(child)
+        return tuple(breaks)
+
+    wanted = max(1, -(-children // CHILDREN_PER_PAGE))
+    scale = next((s for s in range(100, MIN_SCALE - 1, -1) if len(cut(s)) < wanted), MIN_SCALE)
+    return WidePages(scale, cut(scale))
+
+
+def _print_wide(ws: Any, last: int, header: int, pages: WidePages) -> None:
+    """A wide sheet's print settings: the titles, the header row and columns A:B repeat on every page, pages cut
+    between whole columns."""
+    print_setup(ws, last + 1, (1, header + 1), scale=pages.scale)
+    ws.repeat_columns(0, REPEATED - 1)
+    if pages.breaks:
+        ws.set_v_pagebreaks(list(pages.breaks))
 
 
 def row_height(text: str, width: float, font_pt: float = 11) -> float | None:
@@ -222,11 +287,6 @@ def row_height(text: str, width: float, font_pt: float = 11) -> float | None:
     per_line = max(1, int(width * 1.15))  # Times New Roman is narrower than the width unit's digits
     lines = sum(max(1, -(-len(part) // per_line)) for part in text.split("\n"))
     return None if lines <= 1 else float(round(lines * font_pt * 1.35))
-
-
-def _pages_wide(children: int) -> int:
-    """Child-unit columns per printed page: about ten stay legible on A4 landscape."""
-    return max(1, -(-children // CHILDREN_PER_PAGE))
 
 
 def _num(ws: Any, r: int, c: int, v: Any, fmt: Any) -> None:
@@ -240,16 +300,18 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     ws = wb.add_worksheet(BY_UNIT)
     layout = form_layout(cat)
     last = 3 + len(d.children)
-    page = _first_page_last(4, len(d.children))
-    top = _title(ws, st, "SỐ LIỆU THEO ĐƠN VỊ (CỘT TỔNG SỐ CỦA MỖI DÒNG)", page, d, banner)
+    widths, per_child = [50, 9, 9, 10], 10
+    pages = wide_pages(widths, per_child, len(d.children))
+    page = pages.breaks[0] - 1 if pages.breaks else last
+    top = _wide_title(ws, st, "SỐ LIỆU THEO ĐƠN VỊ (CỘT TỔNG SỐ CỦA MỖI DÒNG)", sum(widths[:REPEATED]), d, banner)
     for i, h in enumerate(["Chỉ tiêu", "Mã số", "Đơn vị tính", "Tổng số"]):
         ws.write(top, i, h, st.head)
     for j, child in enumerate(d.children):
         ws.write(top, 4 + j, f"{child.code} {child.name}", st.head)
     ws.set_row(top, 60)
-    ws.set_column(0, 0, 50)
-    ws.set_column(1, 2, 9)
-    ws.set_column(3, last, 10)
+    for i, w in enumerate(widths):
+        ws.set_column(i, i, w)
+    ws.set_column(len(widths), last, per_child)
     r = top + 1
     # plain arrays: per-cell pandas lookups cost more than writing the workbook
     codes = [c.code for c in d.children]
@@ -275,27 +337,27 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
             r += 1
     ws.freeze_panes(top + 1, 2)
     protect(ws)
-    print_setup(ws, last + 1, (top + 1, top + 1))
-    ws.repeat_columns(0, 1)
-    ws.fit_to_pages(_pages_wide(len(d.children)), 0)
+    _print_wide(ws, last, top, pages)
 
 
-def _charts(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData) -> None:
+def _charts(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData, banner: str | None) -> None:
     for chart in cat.charts:
-        _chart(wb, st, cat, chart, d)
+        _chart(wb, st, cat, chart, d, banner)
 
 
-def _chart(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, spec: Chart, d: RollupSheetData) -> None:
-    """One catalogue chart: an element's totals by one breakdown, a stacked bar per child unit, its data below."""
+def _chart(
+    wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, spec: Chart, d: RollupSheetData, banner: str | None
+) -> None:
+    """One catalogue chart: an element's totals by one breakdown, a stacked bar per child unit, its data below; a
+    partial report's banner above the chart, and its mark in the chart's title (a chart copied elsewhere keeps it)."""
     ws = wb.add_worksheet(spec.sheet)
     el = cat.elements[spec.element]
     cats = cat.dimensions[spec.dimension].categories
     keys = spec.keys(el)
     n = len(d.children)
-    height = max(420, 22 * n + 160)
-    first = height // 20 + 2  # the data table starts below the chart
-    ws.set_column(0, 0, 28)
-    ws.set_column(1, len(cats), 12)
+    height = max(420, 16 * n + 160)  # pixels: a bar and its unit's name per child, the title, axis and legend
+    top = 2 if banner else 0  # the banner's row and a gap
+    first = top + height // 20 + 2  # the data table starts below the chart
     ws.write_row(first, 0, ["Đơn vị", *[c.vi for c in cats]], st.head)
     ws.set_row(first, 30)
     table = d.child_values.reindex(index=[c.code for c in d.children], columns=keys).fillna(0.0).to_numpy(dtype=float)
@@ -316,15 +378,27 @@ def _chart(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, spec: Chart, d: 
             }
         )
     font = {"name": "Times New Roman"}
-    chart.set_title(
-        {"name": f"{spec.title_vi} - {d.unit.name} - {d.period.label_vi()}", "name_font": {**font, "size": 12}}
-    )
+    title = f"{spec.title_vi} - {d.unit.name} - {d.period.label_vi()}" + (" (CHƯA ĐẦY ĐỦ)" if banner else "")
+    chart.set_title({"name": title, "name_font": {**font, "size": 12}})
     chart.set_x_axis({"name": spec.axis_vi, "num_font": font, "name_font": {**font, "size": 10}, "min": 0})
     chart.set_y_axis({"reverse": True, "num_font": {**font, "size": 9}})
     chart.set_legend({"position": "bottom", "font": {**font, "size": 9}})
-    chart.set_size({"width": 1000, "height": height})
-    ws.insert_chart(0, 0, chart)
-    print_setup(ws, len(cats) + 1)
+    chart.set_size({"width": CHART_WIDTH, "height": height})
+    ws.insert_chart(top, 0, chart)
+    # the chart whole on the first page (a chart cut by a page break prints its cut labels on both pages), at the
+    # scale that fits it there; its data from the next page
+    print_setup(ws, len(cats) + 1, scale=chart_scale(height + 20 * top))
+    ws.set_h_pagebreaks([first])
+
+
+CHART_WIDTH = 1000  #: pixels
+
+
+def chart_scale(height: int) -> int:
+    """The print scale, percent, at which a chart CHART_WIDTH by `height` pixels fits one page, with a margin."""
+    px = 0.75  # points a pixel
+    fit = min(PAGE_WIDTH_PT / (CHART_WIDTH * px), PAGE_HEIGHT_PT / (height * px)) * 100 * 0.95
+    return max(MIN_SCALE, min(100, int(fit)))
 
 
 def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner: str | None) -> None:
@@ -334,7 +408,8 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
     top = _title(ws, st, "TÌNH HÌNH NỘP BÁO CÁO", last, d, banner)
     for col, width in enumerate((5, 8, 28, 14, 10, 40, 70)):
         ws.set_column(col, col, width)
-    r = top
+    r = _parents_table(ws, st, d, top) if d.parents else top
+    whole = {p.label: p for p in d.parents if p.whole}
     by_parent: dict[str, list[UnitStatus]] = {}
     for s in d.statuses:
         by_parent.setdefault(s.parent_label, []).append(s)
@@ -349,43 +424,86 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
             st.label_total,
         )
         r += 1
+        if parent in whole:  # one cause for all its communes, said on its district's line: listed together
+            names = "; ".join(f"{s.code} {s.name}" for s in rows)
+            text = (
+                f"Cả {len(rows)} xã, phường ({status_label(whole[parent].status, lower=True)}, xem bảng trên): {names}"
+            )
+            ws.write(r, 0, "", st.cell)
+            ws.merge_range(r, 1, r, last, text, st.cell)
+            height = row_height(text, 170)
+            if height is not None:
+                ws.set_row(r, height)
+            r += 2
+            continue
         for i, h in enumerate(head):
             ws.write(r, i, h, st.head)
         r += 1
         for n, s in enumerate(rows, 1):
-            ws.write(r, 0, n, st.cell_center)
-            ws.write_string(r, 1, s.code, st.cell_center)
-            ws.write(r, 2, s.name, st.cell)
-            ws.write(r, 3, status_label(s.status), st.cell_center)
-            ws.write(r, 4, "Muộn" if s.late else "", st.cell_center)
-            files = "; ".join(Path(f).name for f in s.files)
-            ws.write(r, 5, files, st.cell)
-            ws.write(r, 6, s.problem, st.cell)
-            # as tall as its wrapped texts (file names break at their dashes, before the column is full)
-            tall = [h for h in (row_height(files, 40 * 0.8), row_height(s.problem, 70)) if h is not None]
-            if tall:
-                ws.set_row(r, max(tall))
+            _status_row(ws, st, r, [n, s.code, s.name, status_label(s.status), "Muộn" if s.late else ""], s)
             r += 1
         r += 1
     protect(ws)
     print_setup(ws, last + 1)
 
 
-def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData) -> None:
+def _status_row(ws: Any, st: Styles, r: int, first: list[Any], unit: UnitStatus | ParentStatus) -> None:
+    """One row of the completeness sheet: number, code, name, status, a fifth column, the files, the problem."""
+    ws.write(r, 0, first[0], st.cell_center)
+    ws.write_string(r, 1, first[1], st.cell_center)
+    ws.write(r, 2, first[2], st.cell)
+    ws.write(r, 3, first[3], st.cell_center)
+    ws.write(r, 4, first[4], st.cell_center)
+    files = "; ".join(Path(f).name for f in unit.files)
+    ws.write(r, 5, files, st.cell)
+    ws.write(r, 6, unit.problem, st.cell)
+    # as tall as its wrapped texts (file names break at their dashes, before the column is full)
+    tall = [h for h in (row_height(files, 40 * 0.8), row_height(unit.problem, 70)) if h is not None]
+    if tall:
+        ws.set_row(r, max(tall))
+
+
+def _parents_table(ws: Any, st: Styles, d: RollupSheetData, r: int) -> int:
+    """Above the district level, the sheet starts with its child units (districts) as sources: each one's
+    workbook, status, communes with valid figures and what to do; its communes follow as detail. Returns the
+    next free row."""
+    district = d.parents[0].level == "district"
+    last = 6
+    ws.merge_range(r, 0, r, last, "CÁC QUẬN, HUYỆN" if district else "CÁC TỈNH, THÀNH PHỐ", st.label_total)
+    r += 1
+    level = "Quận, huyện" if district else "Tỉnh, thành phố"
+    for i, h in enumerate(["STT", "Mã", level, "Tình trạng", "Xã hợp lệ", "Tệp tổng hợp", "Vấn đề cần xử lý"]):
+        ws.write(r, i, h, st.head)
+    r += 1
+    for n, p in enumerate(d.parents, 1):
+        c = Completeness.count(p.communes)
+        _status_row(ws, st, r, [n, p.code, p.name, status_label(p.status), f"{c['valid']}/{c['expected']}"], p)
+        r += 1
+    ws.merge_range(r, 0, r, last, "Chi tiết theo xã, phường:", st.italic)
+    return r + 2
+
+
+def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner: str | None) -> None:
     ws = wb.add_worksheet(PROVENANCE)
     head = ["STT", "Tệp", "Loại", "Đơn vị", "Kỳ", "Phiên bản biểu mẫu", "Lỗi", "Cảnh báo", "Được tổng hợp", "SHA-256"]
+    widths = (5, 40, 9, 8, 9, 18, 6, 9, 10, 66)
     ws.merge_range(0, 0, 0, len(head) - 1, "NGUỒN DỮ LIỆU: CÁC TỆP ĐẦU VÀO", st.title)
-    for col, width in enumerate((5, 40, 9, 8, 9, 18, 6, 9, 10, 66)):
+    for col, width in enumerate(widths):
         ws.set_column(col, col, width)
-    ws.set_row(2, 30)  # "Phiên bản biểu mẫu", "Được tổng hợp" wrap on two lines
+    top = 1  # the row below the title
+    if banner:
+        ws.merge_range(top, 0, top, len(head) - 1, banner, st.banner)
+        ws.set_row(top, row_height(banner, sum(widths)) or 30)
+        top += 1
+    ws.set_row(top + 1, 30)  # "Phiên bản biểu mẫu", "Được tổng hợp" wrap on two lines
     for i, h in enumerate(head):
-        ws.write(2, i, h, st.head)
+        ws.write(top + 1, i, h, st.head)
     # the folder all inputs share, said once, and each file's path inside it (a row's path stays short)
     folder = _shared_folder([f.path for f in d.inputs])
     if folder:
-        ws.merge_range(1, 0, 1, len(head) - 1, f"Thư mục chứa các tệp: {inert.text(folder)}", st.cell)
+        ws.merge_range(top, 0, top, len(head) - 1, f"Thư mục chứa các tệp: {inert.text(folder)}", st.cell)
     for n, f in enumerate(d.inputs, 1):
-        r = 2 + n
+        r = top + 1 + n
         row = [
             n,
             inert.text(os.path.relpath(f.path, folder) if folder else f.path),

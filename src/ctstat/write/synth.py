@@ -268,10 +268,12 @@ def sheet_member(path: Path, sheet: str) -> str:
     return f"xl/worksheets/sheet{names.index(sheet) + 1}.xml"
 
 
-def drop_cached_value(path: Path, sheet: str, cell: str) -> None:
-    """Remove the cached result of one formula cell, as a script-written workbook would have it."""
-    pattern = re.compile(rf'(<c r="{cell}"[^>]*>)(<f>[^<]*</f>)<v>[^<]*</v>'.encode())
-    patch_zip(path, sheet_member(path, sheet), lambda xml: pattern.sub(rb"\1\2", xml, count=1))
+def drop_cached_values(path: Path) -> None:
+    """Remove the cached result of every formula, as a script or a phone app that does not calculate saves it."""
+    with zipfile.ZipFile(path) as zf:
+        members = [n for n in zf.namelist() if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n)]
+    for member in members:
+        patch_zip(path, member, lambda xml: re.sub(rb"(<f>[^<]*</f>)<v>[^<]*</v>", rb"\1", xml))
 
 
 def remove_sheet(path: Path, sheet: str) -> None:
