@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -144,3 +145,13 @@ def bound_by_file_modes() -> list[str]:
     if prefix is None:
         pytest.skip(f"cannot run {sys.executable} bound by file modes with ctstat importable: {reason}")
     return prefix
+
+
+def rename_sheet(path: Path, old: str, new: str) -> None:
+    """Rename a sheet of an .xlsx in place (a marked-up copy read as a form once its result sheet is renamed)."""
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(old.encode(), new.encode())
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)

@@ -22,7 +22,7 @@ from ctstat.pipeline import validate_files
 from ctstat.write.inert import csv_field
 
 from . import hostile
-from .conftest import SAMPLES, MakeForm
+from .conftest import SAMPLES, MakeForm, rename_sheet
 
 CTSTAT = [sys.executable, "-m", "ctstat"]
 HM = SAMPLES / "wards" / "2025-H1-hoang-mai"
@@ -137,15 +137,6 @@ def test_a_copy_that_would_land_on_an_input_is_refused(tmp_path: Path) -> None:
     assert _state(folder) == before
 
 
-def _rename_sheet(path: Path, old: str, new: str) -> None:
-    with zipfile.ZipFile(path) as z:
-        parts = {n: z.read(n) for n in z.namelist()}
-    parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(old.encode(), new.encode())
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in parts.items():
-            z.writestr(name, data)
-
-
 def test_copies_of_every_format_revalidate_to_the_same_value_issues(
     tmp_path: Path, catalogue: Catalogue, make_form: MakeForm
 ) -> None:
@@ -167,7 +158,7 @@ def test_copies_of_every_format_revalidate_to_the_same_value_issues(
 
     copies = annotate_report(report, subs, catalogue, tmp_path / "k")
     for copy in copies:  # a copy is never read as a submission: read its form once its result sheet is renamed
-        _rename_sheet(copy, RESULT_SHEET, "Ket qua")
+        rename_sheet(copy, RESULT_SHEET, "Ket qua")
     again, _ = validate_files([tmp_path / "k"], catalogue, period="2025-H1")
 
     def issues(files: list) -> dict[str, list[tuple[str, str | None, str | None]]]:  # type: ignore[type-arg]
@@ -240,8 +231,11 @@ def test_folders_follow_the_umask_and_an_existing_folder_keeps_its_mode(tmp_path
     folders = {str(p.relative_to(out)): oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_dir()}
     assert {"new", "new/r", "k", "k/copies", "job/kiem-tra", "job/tong-hop"} <= set(folders)
     assert folders == {name: "0o751" if name == "kept" else "0o750" for name in folders}
-    files = {oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_file() and p.name != ".ctstat-run.lock"}
-    assert list(out.glob("*/*.xlsx")) and files == {"0o640"}
+    # the ledger holds token hashes and sessions: its owner's only, whatever the umask (the portal's walls)
+    secret = set(out.rglob("ledger.sqlite*"))
+    assert secret and {oct(p.stat().st_mode & 0o777) for p in secret} == {"0o600"}
+    outputs = [p for p in out.rglob("*") if p.is_file() and p.name != ".ctstat-run.lock" and p not in secret]
+    assert list(out.glob("*/*.xlsx")) and {oct(p.stat().st_mode & 0o777) for p in outputs} == {"0o640"}
 
 
 def test_csv_fields_that_would_run_are_neutralised() -> None:

@@ -357,7 +357,18 @@ def _chart(
     n = len(d.children)
     height = max(420, 16 * n + 160)  # pixels: a bar and its unit's name per child, the title, axis and legend
     top = 2 if banner else 0  # the banner's row and a gap
-    first = top + height // 20 + 2  # the data table starts below the chart
+    first = top + height // 20 + 2  # the data table starts below the chart (rows from `top` on are 20 pixels)
+    # the chart spans exactly the table's columns: the page holds both, cut nowhere
+    per_cat = max(12, int((CHART_WIDTH - 201) / max(1, len(cats)) - 5) // 7)
+    ws.set_column(0, 0, 28)
+    ws.set_column(1, len(cats), per_cat)
+    width = 28 * 7 + 5 + len(cats) * (per_cat * 7 + 5)  # pixels
+    above = 0  # pixels above the chart: the banner's row and the gap
+    if banner:
+        banner_pt = row_height(banner, 28 + per_cat * len(cats)) or 30
+        ws.merge_range(0, 0, 0, len(cats), banner, st.banner)
+        ws.set_row(0, banner_pt)
+        above = int(banner_pt / 0.75) + 20
     ws.write_row(first, 0, ["Đơn vị", *[c.vi for c in cats]], st.head)
     ws.set_row(first, 30)
     table = d.child_values.reindex(index=[c.code for c in d.children], columns=keys).fillna(0.0).to_numpy(dtype=float)
@@ -383,21 +394,21 @@ def _chart(
     chart.set_x_axis({"name": spec.axis_vi, "num_font": font, "name_font": {**font, "size": 10}, "min": 0})
     chart.set_y_axis({"reverse": True, "num_font": {**font, "size": 9}})
     chart.set_legend({"position": "bottom", "font": {**font, "size": 9}})
-    chart.set_size({"width": CHART_WIDTH, "height": height})
+    chart.set_size({"width": width, "height": height})
     ws.insert_chart(top, 0, chart)
     # the chart whole on the first page (a chart cut by a page break prints its cut labels on both pages), at the
-    # scale that fits it there; its data from the next page
-    print_setup(ws, len(cats) + 1, scale=chart_scale(height + 20 * top))
+    # scale that fits it there with the banner above it; its data from the next page
+    print_setup(ws, len(cats) + 1, scale=chart_scale(width, height + above))
     ws.set_h_pagebreaks([first])
 
 
-CHART_WIDTH = 1000  #: pixels
+CHART_WIDTH = 1000  #: pixels, about: the table's columns under the chart, that it spans
 
 
-def chart_scale(height: int) -> int:
-    """The print scale, percent, at which a chart CHART_WIDTH by `height` pixels fits one page, with a margin."""
+def chart_scale(width: int, height: int) -> int:
+    """The print scale, percent, at which a chart of `width` by `height` pixels fits one page, with a margin."""
     px = 0.75  # points a pixel
-    fit = min(PAGE_WIDTH_PT / (CHART_WIDTH * px), PAGE_HEIGHT_PT / (height * px)) * 100 * 0.95
+    fit = min(PAGE_WIDTH_PT * WIDTH_SLACK / (width * px), PAGE_HEIGHT_PT / (height * px)) * 100 * 0.95
     return max(MIN_SCALE, min(100, int(fit)))
 
 
