@@ -27,6 +27,8 @@ class JobConfig:
     jobs: int = 1
     upload_limit_mb: int = 20  #: ctstat serve: the largest file a ward may upload
     uploads_per_minute: int = 20  #: ctstat serve: per token
+    review_keys: tuple[tuple[str, Path], ...] = ()  #: who may sign reviews: (name, Ed25519 public key file)
+    trusted_roots: tuple[Path, ...] = ()  #: root certificates (PEM) officials' certificates must chain to
 
     @property
     def vintage(self) -> str:
@@ -42,6 +44,26 @@ _KEYS = {f.name for f in fields(JobConfig)}
 
 def _bad(where: str, key: str, why: str, vi: str) -> UsageError:
     return UsageError(f"{where}: {key}: {why}", message_vi=f"{where}: {key}: {vi}")
+
+
+def _review_settings(raw: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
+    """`review_keys = { "Nguyễn Văn A" = "keys/a.pub" }` and `trusted_roots = ["roots/ca.pem"]`, relative to the
+    settings file."""
+    keys = raw.get("review_keys", {})
+    roots = raw.get("trusted_roots", [])
+    if not isinstance(keys, dict) or not all(isinstance(v, str) and k.strip() for k, v in keys.items()):
+        raise _bad(
+            where,
+            "review_keys",
+            'expected a table of name = "public key file"',
+            'phải là bảng dạng tên = "tệp khóa công khai"',
+        )
+    if not isinstance(roots, list) or not all(isinstance(v, str) for v in roots):
+        raise _bad(where, "trusted_roots", "expected a list of files", "phải là danh sách tệp")
+    return {
+        "review_keys": tuple((k.strip(), base / v) for k, v in keys.items()),
+        "trusted_roots": tuple(base / v for v in roots),
+    }
 
 
 def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
@@ -141,6 +163,7 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
         allow_partial=allow,
         jobs=jobs,
         **limits,
+        **_review_settings(raw, where, base if path is not None else Path.cwd()),
     )
     try:
         cfg.vintage  # noqa: B018 - checks units against the period

@@ -13,7 +13,8 @@ Schema versions (`PRAGMA user_version`): 0 = the first release (cells as a list 
 portal's `uploads` (every file sent through `ctstat serve`, taken in or not) and `tokens` (their hashes only). A
 version-0 ledger is migrated in place on the first writing open: its rows keep their history and receipt times,
 lose their cells, and are marked judged under no catalogue, so the next run re-reads the files still in the
-inbox; a version-1 ledger only gains the two tables.
+inbox; a version-1 ledger only gains the two tables. Version 3 adds `reviews`: the signed review records of the
+job's chain (approvals, send-backs, corrections, reopens), append-only; a version-1 or 2 ledger only gains it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 from ctstat.model.errors import EnvironmentFault
 from ctstat.model.report import FileReport, Issue, first_error
 
-VERSION = 2
+VERSION = 3
 
 COLUMNS = """
     id INTEGER PRIMARY KEY,
@@ -83,6 +84,17 @@ CREATE TABLE IF NOT EXISTS tokens (
     unit TEXT PRIMARY KEY,
     hash TEXT NOT NULL,               -- argon2id of the token (the token itself is never stored)
     issued_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reviews (
+    id INTEGER PRIMARY KEY,
+    chain TEXT NOT NULL,              -- 'PERIOD/UNIT' of the job
+    seq INTEGER NOT NULL,             -- 1, 2, 3 ... in the chain: two officials at once cannot both take one place
+    kind TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    record TEXT NOT NULL,             -- the signed record, canonical JSON
+    hash TEXT NOT NULL,
+    cells TEXT,                       -- a correction: the corrected cells, when the corrected form is valid
+    UNIQUE (chain, seq)
 );
 """
 
@@ -351,6 +363,24 @@ class Ledger:
             return {r["unit"]: r["hash"] for r in self.db.execute("SELECT unit, hash FROM tokens")}
         except sqlite3.OperationalError:
             return {}
+
+    # --- review records (job/review.py) -------------------------------------------------------------------------
+
+    def add_review(
+        self, chain: str, seq: int, kind: str, unit: str, record: str, digest: str, cells: str | None
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO reviews (chain, seq, kind, unit, record, hash, cells) VALUES (?,?,?,?,?,?,?)",
+            (chain, seq, kind, unit, record, digest, cells),
+        )
+
+    def reviews(self, chain: str) -> list[dict[str, Any]]:
+        """The chain's records in order (none from a ledger made before reviews)."""
+        try:
+            cur = self.db.execute("SELECT * FROM reviews WHERE chain=? ORDER BY seq", (chain,))
+            return [dict(r) for r in cur.fetchall()]
+        except sqlite3.OperationalError:
+            return []
 
     def finish_run(self, run_id: int, when: datetime, new_files: int, outcome: str) -> None:
         with self.transaction():
