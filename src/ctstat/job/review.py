@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.keys import parse_a1
 from ctstat.model.layout import FormLayout, form_layout
+from ctstat.model.messages import make_issue
 from ctstat.model.records import (
     NEEDS_REASON,
     Correction,
@@ -40,8 +41,9 @@ from ctstat.model.records import (
     record_from_dict,
     totals_digest,
 )
-from ctstat.model.report import Severity
+from ctstat.model.report import FileReport, Severity
 from ctstat.model.signing import KeyFileError, Signer, Trust, load_signer
+from ctstat.plan.plan import Claim
 
 
 def chain_name(cfg: JobConfig) -> str:
@@ -107,9 +109,9 @@ def read_chain(ledger: Ledger, name: str, trust: Trust) -> Chain:
     rows = ledger.reviews(name)
     try:
         records = [record_from_dict(json.loads(r["record"]), f"ledger reviews #{r['seq']}") for r in rows]
-        check_links(records, name, "ledger reviews ")
-        for rec in records:
+        for rec in records:  # signatures first: an altered record is named itself, not the one after it
             trust.verify(rec, f"ledger reviews #{rec.seq}")
+        check_links(records, name, "ledger reviews ")
     except RecordError as exc:
         raise UsageError(
             f"the review chain in {ledger.path} is broken: {exc}",
@@ -299,16 +301,27 @@ def cell_key_at(layout: FormLayout, where: str) -> tuple[str, str]:
     )
 
 
+def chain_as_recorded(ledger: Ledger, cfg: JobConfig) -> Chain:
+    """The job's chain as the ledger holds it, links and signatures not checked (the job itself only reads what
+    `act` appended after checking; `ctstat review`, `status` and the city's rollup check them)."""
+    chain = Chain(chain_name(cfg), [], {})
+    for r in ledger.reviews(chain.name):
+        chain.records.append(record_from_dict(json.loads(r["record"]), f"ledger reviews #{r['seq']}"))
+        chain.cells[int(r["seq"])] = json.loads(r["cells"]) if r["cells"] else None
+    return chain
+
+
+def chain_head(ledger: Ledger, cfg: JobConfig) -> str:
+    rows = ledger.reviews(chain_name(cfg))
+    return str(rows[-1]["hash"]) if rows else ""
+
+
 def reviewed_claims(
     ledger: Ledger, cfg: JobConfig, catalogue: Catalogue, rows: dict[str, list[Row]]
 ) -> tuple[dict[str, list[Row]], dict[int, dict[str, float]]]:
-    """What the run counts, given the chain: an approved ward's approved file (whatever came after it), and the
-    corrected cells of a corrected current file, by ledger row id. Read without checking signatures (the job
-    only appends; `ctstat review` and the city's rollup check them)."""
-    chain = Chain(chain_name(cfg), [], {})
-    for r in ledger.reviews(chain.name):
-        chain.records.append(record_from_dict(json.loads(r["record"])))
-        chain.cells[int(r["seq"])] = json.loads(r["cells"]) if r["cells"] else None
+    """What the run counts, given the chain: an approved ward's approved file (whatever came after it, even if
+    it has left the inbox), and the corrected cells of corrected files, by ledger row id (valid ones only)."""
+    chain = chain_as_recorded(ledger, cfg)
     out = dict(rows)
     fixed: dict[int, dict[str, float]] = {}
     for unit, st in chain.states().items():
@@ -322,6 +335,35 @@ def reviewed_claims(
             if cells is not None:
                 fixed[row.id] = cells
     return out, fixed
+
+
+def corrected_claims(
+    claims: dict[str, list[Claim]], rows: Mapping[str, list[Row]], fixed: Mapping[int, Any]
+) -> dict[str, list[Claim]]:
+    """A submission made valid by corrections counts as valid (its report still lists what the ward sent)."""
+    out = {}
+    for unit, mine in claims.items():
+        out[unit] = [
+            replace(c, valid=True, problem="") if r.id in fixed else c for c, r in zip(mine, rows[unit], strict=True)
+        ]
+    return out
+
+
+def flag_locked(ledger: Ledger, cfg: JobConfig, reports: list[FileReport]) -> list[FileReport]:
+    """The reports of this run, each file for an approved ward (other than the approved one) with an error
+    saying who approved it and how to reopen: it is recorded in the ledger but does not count."""
+    states = chain_as_recorded(ledger, cfg).states()
+    out = []
+    for rep in reports:
+        st = states.get(rep.unit or "")
+        approval = st.approved if st is not None and rep.period == str(cfg.period) else None
+        if approval is not None and approval.covers.inputs.get(rep.unit or "") != rep.sha256:
+            en, vi = locked_text(approval)
+            rep = replace(
+                rep, issues=[*rep.issues, make_issue("approved-locked", path=rep.path, detail=vi, detail_en=en)]
+            )
+        out.append(rep)
+    return out
 
 
 # --- a correction ----------------------------------------------------------------------------------------------
@@ -351,6 +393,7 @@ def _correct(ctx: Context, st: WardState, row: Row, action: Action) -> tuple[Cov
         sub.raw[index[c.key]] = c.new
     old = sub.raw[index[key]]
     sub.raw[index[key]] = float(action.value)
+    _recompute_totals(sub.raw, index, layout, {key, *(c.key for c in earlier)})
     after, frame = validate_batch([sub], ctx.catalogue, ctx.cfg.period, ctx.cfg.units, check_duplicates=False)
     had = {(i.code, i.sheet, i.cell) for i in before.files[0].issues if i.severity == Severity.ERROR}
     new = [i for i in after.files[0].issues if i.severity == Severity.ERROR and (i.code, i.sheet, i.cell) not in had]
@@ -371,6 +414,18 @@ def _correct(ctx: Context, st: WardState, row: Row, action: Action) -> tuple[Cov
         catalogue=ctx.catalogue.digest,
     )
     return covers, cells
+
+
+def _recompute_totals(raw: list[Any], index: Mapping[str, int], layout: FormLayout, changed: set[str]) -> None:
+    """The form's totals are formulas: as the spreadsheet would, recompute those over a corrected cell (SUM
+    skips text), totals of totals included."""
+    todo = set(changed)
+    while todo:
+        hit = {t for t, parts in layout.formulas.items() if todo & set(parts)}
+        for total in hit:
+            parts = [raw[index[p]] for p in layout.formulas[total]]
+            raw[index[total]] = float(sum(v for v in parts if isinstance(v, (int, float)) and not isinstance(v, bool)))
+        todo = hit
 
 
 def _number(value: Any) -> float | str | None:

@@ -19,6 +19,7 @@ import pandas as pd
 from ctstat.check.validate import validate_batch
 from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Judged, Ledger, Row
+from ctstat.job.review import chain_head, corrected_claims, flag_locked, reviewed_claims
 from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.keys import split_key
@@ -206,7 +207,7 @@ def _take_in(
             ledger.mark_removed(row.id, now)
             log("file-removed", path=row.path, unit=row.unit)
         record(ledger, log, now, catalogue, judged, annotated)
-    result.validated = judged.report.files
+    result.validated = flag_locked(ledger, cfg, judged.report.files)  # an approved ward's new file: refused
 
 
 @dataclass
@@ -358,7 +359,11 @@ def _statuses(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) -> l
 
 
 def _inputs_from_ledger(
-    catalogue: Catalogue, ledger: Ledger, current: dict[str, Row], claims: dict[str, list[Claim]]
+    catalogue: Catalogue,
+    ledger: Ledger,
+    current: dict[str, Row],
+    claims: dict[str, list[Claim]],
+    fixed: Mapping[int, dict[str, float]] | None = None,
 ) -> RollupInputs:
     """The current claim of each unit, with the stored cells of the valid ones (decoded only here)."""
     keys = form_layout(catalogue).keys
@@ -369,6 +374,7 @@ def _inputs_from_ledger(
         latest_wins=True,
     )
     stored = ledger.cells([r.id for u, r in current.items() if mine[u].valid])
+    stored.update(fixed or {})  # the corrected cells of a corrected submission (job/review.py)
     for unit, row in current.items():
         claim, cells = mine[unit], stored.get(row.id)
         if claim.valid and (cells is None or list(cells) != keys):  # not stored as this form's cells
@@ -385,7 +391,8 @@ def _maybe_rollup(
 ) -> None:
     h = load_units(cfg.vintage)
     rows = ledger.claims(str(cfg.period))  # read once: every submission of the period still in the inbox
-    claims = _claims(cfg, catalogue, rows)
+    rows, fixed = reviewed_claims(ledger, cfg, catalogue, rows)  # approved files pinned; corrected cells
+    claims = corrected_claims(_claims(cfg, catalogue, rows), rows, fixed)
     statuses = _statuses(cfg, claims, h)
     result.completeness = Completeness(statuses)
     result.unattributed = ledger.unattributed()
@@ -412,6 +419,7 @@ def _maybe_rollup(
                 catalogue.template_version,
                 str(cfg.deadline),
                 complete,
+                chain_head(ledger, cfg),
             ],
             sort_keys=True,
         ).encode()
@@ -423,7 +431,7 @@ def _maybe_rollup(
         result.rollup_state = "unchanged"
         log("rollup-unchanged", outputs=outputs)
         return
-    collected = _inputs_from_ledger(catalogue, ledger, current, claims)
+    collected = _inputs_from_ledger(catalogue, ledger, current, claims, fixed)
     opts = RollupOptions(cfg.unit, cfg.units, allow_partial=True, deadline=cfg.deadline, jobs=cfg.jobs or 1)
     rollup = rollup_collected(collected, cfg.period, out_dir, catalogue, opts)
     result.rollup = rollup

@@ -16,6 +16,12 @@ E, W = Severity.ERROR, Severity.WARNING
 MESSAGES: dict[str, tuple[Severity, str, str]] = {
     # the catalogue
     "catalogue-invalid": (E, "{detail}", "{detail}"),
+    # the review chain (job/review.py)
+    "approved-locked": (
+        E,
+        "Không nhận tệp này: {detail}",
+        "This file is refused: {detail}",
+    ),
     # the file
     "unreadable-workbook": (
         E,

@@ -1,0 +1,237 @@
+"""`ctstat keys new` and `ctstat review …`: an official's key, and the review actions on the job's ledger.
+
+Registered on the main app by `cli/commands.py` (which imports this module, never the other way round); the
+Vietnamese help of these commands and options is here too (`HELP_VI`, `OPTION_HELP_VI`), merged there.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ctstat.model.errors import CtstatError, UsageError
+
+keys_app = typer.Typer(no_args_is_help=True, help="Officials' signing keys.")
+review_app = typer.Typer(
+    no_args_is_help=True,
+    help="Review a ward's current submission: approve, send back, correct a cell, reopen; approve the rollup.",
+)
+
+KeyOpt = Annotated[
+    Path,
+    typer.Option(
+        "--key",
+        help="Your private key (ctstat keys new) or certificate file (.p12/.pfx; password from CTSTAT_KEY_PASSWORD).",
+        dir_okay=False,
+        exists=True,
+    ),
+]
+ConfigOpt = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional here on 3.11
+    typer.Option("--config", help="ctstat.toml (default: ./ctstat.toml if present).", dir_okay=False, exists=True),
+]
+LangOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--lang", help="Language of messages: vi (default) or en; also CTSTAT_LANG.", show_default=False),
+]
+WardArg = Annotated[str, typer.Argument(help="The ward's code (5 digits).")]
+WhyOpt = Annotated[str, typer.Option("--why", help="The reason, recorded with your name (required).")]
+OptWhyOpt = Annotated[str, typer.Option("--why", help="A note, recorded with your name.")]
+
+HELP_VI = {
+    "new": "Tạo cặp khóa ký của một cán bộ: khóa bí mật (chỉ chủ sở hữu đọc được) và khóa công khai, để liệt kê "
+    "trong review_keys của ctstat.toml.\n\nVí dụ: ctstat keys new --out /home/a/khoa --name nguyen-van-a",
+    "approve": "Duyệt báo cáo hiện tại của một xã (kèm các ô đã sửa): khóa số liệu đã duyệt; tệp mới của xã cho kỳ "
+    "này bị từ chối cho đến khi mở lại.\n\nVí dụ: ctstat review approve 00301 --key a.key",
+    "send-back": 'Trả lại báo cáo cho xã kèm lý do.\n\nVí dụ: ctstat review send-back 00301 --why "Thiếu số liệu '
+    'Biểu 3" --key a.key',
+    "correct": "Sửa một ô (không sửa tệp của xã): ghi lại giá trị cũ, giá trị mới, người sửa, lý do; báo cáo sau khi "
+    'sửa phải qua mọi bước kiểm tra.\n\nVí dụ: ctstat review correct 00301 --cell "Biểu 1!E11" --value 1234 '
+    '--why "Xã xác nhận qua điện thoại" --key a.key',
+    "reopen": 'Mở lại báo cáo đã duyệt của một xã, kèm lý do.\n\nVí dụ: ctstat review reopen 00301 --why "..." '
+    "--key a.key",
+    "approve-rollup": "Duyệt báo cáo tổng hợp của đơn vị: chỉ khi mọi xã đã được duyệt (hoặc được miễn, kèm lý do)."
+    '\n\nVí dụ: ctstat review approve-rollup --excuse "00340=Sáp nhập" --key a.key',
+    "reopen-rollup": "Mở lại báo cáo tổng hợp đã duyệt, kèm lý do.\n\nVí dụ: ctstat review reopen-rollup --why "
+    '"..." --key a.key',
+}
+OPTION_HELP_VI = {
+    "Your private key (ctstat keys new) or certificate file (.p12/.pfx; password from CTSTAT_KEY_PASSWORD).": "Khóa "
+    "bí mật của bạn (ctstat keys new) hoặc tệp chứng thư số (.p12/.pfx; mật khẩu trong CTSTAT_KEY_PASSWORD).",
+    "The ward's code (5 digits).": "Mã xã, phường (5 chữ số).",
+    "The reason, recorded with your name (required).": "Lý do, ghi kèm tên bạn (bắt buộc).",
+    "A note, recorded with your name.": "Ghi chú, ghi kèm tên bạn.",
+    "The cell to correct, as 'Biểu 1!E11'.": "Ô cần sửa, dạng 'Biểu 1!E11'.",
+    "The value that counts instead.": "Giá trị đúng thay cho giá trị cũ.",
+    "A ward left out of the approval, with why: CODE=reason (repeatable).": "Xã được miễn khi duyệt, kèm lý do: "
+    "MÃ=lý do (dùng nhiều lần được).",
+    "Folder for the key pair.": "Thư mục ghi cặp khóa.",
+    "File name of the key pair (NAME.key, NAME.pub).": "Tên tệp của cặp khóa (TÊN.key, TÊN.pub).",
+}
+
+KIND_VI = {
+    "approve": "ĐÃ DUYỆT",
+    "send-back": "ĐÃ TRẢ LẠI",
+    "correct": "ĐÃ SỬA Ô",
+    "reopen": "ĐÃ MỞ LẠI",
+    "approve-rollup": "ĐÃ DUYỆT BÁO CÁO TỔNG HỢP",
+    "reopen-rollup": "ĐÃ MỞ LẠI BÁO CÁO TỔNG HỢP",
+}
+
+
+def _lang(value: str | None) -> str:
+    lang = (value or os.environ.get("CTSTAT_LANG") or "vi").lower()
+    return "en" if lang == "en" else "vi"
+
+
+def _refused(exc: CtstatError, lang: str | None) -> typer.Exit:
+    """A refusal: one line in the command's language (and its located issues), exit 2."""
+    from ctstat.model.messages import printable
+
+    vi = _lang(lang) == "vi"
+    text = exc.message_vi if vi and exc.message_vi else str(exc)
+    typer.echo(f"ctstat: {printable(text)}", err=True)
+    for issue in exc.issues:
+        typer.echo(f"  {issue.where}: {printable(issue.message('vi' if vi else 'en'))}", err=True)
+    return typer.Exit(2)
+
+
+@keys_app.command("new")
+def keys_new(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the key pair.", file_okay=False)],
+    name: Annotated[str, typer.Option("--name", help="File name of the key pair (NAME.key, NAME.pub).")] = "ctstat",
+    lang: LangOpt = None,
+) -> None:
+    """Make an official's signing key pair: the private key (readable by its owner only) and the public key, to
+    list under review_keys in ctstat.toml.
+
+    Example: ctstat keys new --out /home/a/keys --name nguyen-van-a
+    """
+    from ctstat.model.signing import KeyFileError, new_keypair
+
+    if not name or "/" in name or name.startswith("."):
+        raise _refused(
+            UsageError(f"--name: not a file name: {name!r}", message_vi=f"--name: tên tệp sai: {name!r}"), lang
+        )
+    try:
+        key, pub = new_keypair(out, name)
+    except KeyFileError as exc:
+        raise _refused(UsageError(str(exc), message_vi=exc.why_vi), lang) from None
+    if _lang(lang) == "vi":
+        typer.echo(
+            f"Khóa bí mật: {key} (chỉ bạn đọc được; không gửi cho ai)\nKhóa công khai: {pub} (ghi vào review_keys)"
+        )
+    else:
+        typer.echo(f"Private key: {key} (yours only; never send it)\nPublic key: {pub} (list it under review_keys)")
+
+
+def _act(config: Path | None, key: Path, lang: str | None, **action: Any) -> None:
+    from ctstat.job.config import load_config
+    from ctstat.job.review import Action, act, signer_for
+    from ctstat.model.catalogue import load_catalogue
+
+    try:
+        cfg = load_config(config)
+        password = os.environ.get("CTSTAT_KEY_PASSWORD")
+        signer = signer_for(cfg, key, password.encode() if password is not None else None)
+        rec = act(cfg, load_catalogue(), signer, Action(**action), datetime.now().astimezone())
+    except CtstatError as exc:
+        raise _refused(exc, lang) from None
+    fixes = "".join(f"\n  {c.where}: {c.old} -> {c.new:g}" for c in rec.covers.corrections if rec.kind == "correct")
+    if _lang(lang) == "vi":
+        typer.echo(f"{KIND_VI[rec.kind]} {rec.unit} kỳ {rec.period}: {rec.who}, {rec.at}, bản ghi #{rec.seq}{fixes}")
+    else:
+        typer.echo(f"{rec.kind} {rec.unit} {rec.period}: {rec.who}, {rec.at}, record #{rec.seq}{fixes}")
+
+
+@review_app.command("approve")
+def approve(ward: WardArg, key: KeyOpt, why: OptWhyOpt = "", config: ConfigOpt = None, lang: LangOpt = None) -> None:
+    """Approve a ward's current submission (with its corrections): its numbers are locked; a new file from the
+    ward for this period is refused until reopened.
+
+    Example: ctstat review approve 00301 --key a.key
+    """
+    _act(config, key, lang, kind="approve", unit=ward, why=why)
+
+
+@review_app.command("send-back")
+def send_back(ward: WardArg, why: WhyOpt, key: KeyOpt, config: ConfigOpt = None, lang: LangOpt = None) -> None:
+    """Send a ward's submission back with a reason.
+
+    Example: ctstat review send-back 00301 --why "Biểu 3 is empty" --key a.key
+    """
+    _act(config, key, lang, kind="send-back", unit=ward, why=why)
+
+
+@review_app.command("correct")
+def correct(
+    ward: WardArg,
+    cell: Annotated[str, typer.Option("--cell", help="The cell to correct, as 'Biểu 1!E11'.")],
+    value: Annotated[float, typer.Option("--value", help="The value that counts instead.")],
+    why: WhyOpt,
+    key: KeyOpt,
+    config: ConfigOpt = None,
+    lang: LangOpt = None,
+) -> None:
+    """Correct one cell without touching the ward's file: the old value, the new one, who and why are recorded;
+    the corrected submission must pass every check.
+
+    Example: ctstat review correct 00301 --cell "Biểu 1!E11" --value 1234 --why "confirmed by phone" --key a.key
+    """
+    _act(config, key, lang, kind="correct", unit=ward, why=why, cell=cell, value=value)
+
+
+@review_app.command("reopen")
+def reopen(ward: WardArg, why: WhyOpt, key: KeyOpt, config: ConfigOpt = None, lang: LangOpt = None) -> None:
+    """Reopen a ward's approved submission, with a reason.
+
+    Example: ctstat review reopen 00301 --why "the ward found an error" --key a.key
+    """
+    _act(config, key, lang, kind="reopen", unit=ward, why=why)
+
+
+@review_app.command("approve-rollup")
+def approve_rollup(
+    key: KeyOpt,
+    excuse: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--excuse", help="A ward left out of the approval, with why: CODE=reason (repeatable)."),
+    ] = None,
+    why: OptWhyOpt = "",
+    config: ConfigOpt = None,
+    lang: LangOpt = None,
+) -> None:
+    """Approve the unit's own rollup: only when every ward is approved (or excused, with a reason).
+
+    Example: ctstat review approve-rollup --excuse "00340=merged" --key a.key
+    """
+    from ctstat.job.config import load_config
+
+    excused: dict[str, str] = {}
+    for item in excuse or []:
+        code, _, reason = item.partition("=")
+        excused[code.strip()] = reason.strip()
+    try:
+        unit = load_config(config).unit
+    except CtstatError as exc:
+        raise _refused(exc, lang) from None
+    _act(config, key, lang, kind="approve-rollup", unit=unit, why=why, excused=excused)
+
+
+@review_app.command("reopen-rollup")
+def reopen_rollup(why: WhyOpt, key: KeyOpt, config: ConfigOpt = None, lang: LangOpt = None) -> None:
+    """Reopen the unit's approved rollup, with a reason (needed before a ward's approval can change).
+
+    Example: ctstat review reopen-rollup --why "a ward's file was wrong" --key a.key
+    """
+    from ctstat.job.config import load_config
+
+    try:
+        unit = load_config(config).unit
+    except CtstatError as exc:
+        raise _refused(exc, lang) from None
+    _act(config, key, lang, kind="reopen-rollup", unit=unit, why=why)
