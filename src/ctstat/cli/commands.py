@@ -369,6 +369,9 @@ def rollup(
     lang: LangOpt = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes reading files (0 = one per core).")] = 1,
     catalogue: CatalogueOpt = None,
+    signer: review.SignerOpt = None,
+    trusted_root: review.RootOpt = None,
+    allow_unapproved: review.AllowUnapprovedOpt = False,
 ) -> None:
     """Roll valid ward submissions up into district and province workbooks, with completeness and provenance.
 
@@ -399,6 +402,7 @@ def rollup(
             when,
             load_catalogue(catalogue),
             default_jobs() if jobs == 0 else jobs,
+            review.approval_policy(signer or [], trusted_root or [], allow_unapproved),
         )
         if as_json:
             _emit_json(result.manifest)

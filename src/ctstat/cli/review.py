@@ -42,6 +42,28 @@ WardArg = Annotated[str, typer.Argument(help="The ward's code (5 digits).")]
 WhyOpt = Annotated[str, typer.Option("--why", help="The reason, recorded with your name (required).")]
 OptWhyOpt = Annotated[str, typer.Option("--why", help="A note, recorded with your name.")]
 
+SignerOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--signer",
+        help="An official whose approval of a district workbook counts: NAME=PUBLIC_KEY_FILE (repeatable); "
+        "with it, an unapproved or changed district workbook is refused.",
+    ),
+]
+RootOpt = Annotated[
+    Optional[list[Path]],  # noqa: UP045
+    typer.Option(
+        "--trusted-root",
+        help="A root certificate (PEM) officials' certificates must chain to (repeatable).",
+        dir_okay=False,
+        exists=True,
+    ),
+]
+AllowUnapprovedOpt = Annotated[
+    bool,
+    typer.Option("--allow-unapproved", help="Use district workbooks that are not approved, listing them."),
+]
+
 HELP_VI = {
     "new": "Tạo cặp khóa ký của một cán bộ: khóa bí mật (chỉ chủ sở hữu đọc được) và khóa công khai, để liệt kê "
     "trong review_keys của ctstat.toml.\n\nVí dụ: ctstat keys new --out /home/a/khoa --name nguyen-van-a",
@@ -70,6 +92,13 @@ OPTION_HELP_VI = {
     "A ward left out of the approval, with why: CODE=reason (repeatable).": "Xã được miễn khi duyệt, kèm lý do: "
     "MÃ=lý do (dùng nhiều lần được).",
     "Folder for the key pair.": "Thư mục ghi cặp khóa.",
+    "An official whose approval of a district workbook counts: NAME=PUBLIC_KEY_FILE (repeatable); with it, an "
+    "unapproved or changed district workbook is refused.": "Cán bộ có quyền duyệt tệp tổng hợp cấp dưới: TÊN=TỆP_KHÓA_"
+    "CÔNG_KHAI (dùng nhiều lần được); khi có, tệp tổng hợp chưa duyệt hoặc bị đổi sau khi duyệt bị từ chối.",
+    "A root certificate (PEM) officials' certificates must chain to (repeatable).": "Chứng thư gốc (PEM) mà chứng "
+    "thư số của cán bộ phải do nó cấp (dùng nhiều lần được).",
+    "Use district workbooks that are not approved, listing them.": "Vẫn dùng tệp tổng hợp chưa được duyệt, và liệt "
+    "kê chúng.",
     "File name of the key pair (NAME.key, NAME.pub).": "Tên tệp của cặp khóa (TÊN.key, TÊN.pub).",
 }
 
@@ -235,3 +264,26 @@ def reopen_rollup(why: WhyOpt, key: KeyOpt, config: ConfigOpt = None, lang: Lang
     except CtstatError as exc:
         raise _refused(exc, lang) from None
     _act(config, key, lang, kind="reopen-rollup", unit=unit, why=why)
+
+
+def approval_policy(signers: list[str], roots: list[Path], allow_unapproved: bool) -> Any:
+    """What a rollup asks of district workbooks (None: nothing, as before any official was listed)."""
+    from ctstat.check.approval import ApprovalPolicy
+    from ctstat.model.signing import KeyFileError, Trust
+
+    if not signers and not roots and not allow_unapproved:
+        return None
+    named: dict[str, Path] = {}
+    for item in signers:
+        name, _, file = item.rpartition("=")
+        if not name.strip() or not file.strip():
+            raise UsageError(
+                f"--signer {item!r}: expected NAME=PUBLIC_KEY_FILE",
+                message_vi=f"--signer {item!r}: phải là TÊN=TỆP_KHÓA",
+            )
+        named[name.strip()] = Path(file.strip())
+    try:
+        trust = Trust.load(named, roots)
+    except KeyFileError as exc:
+        raise UsageError(str(exc), message_vi=exc.why_vi) from None
+    return ApprovalPolicy(trust, required=not allow_unapproved)

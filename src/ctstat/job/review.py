@@ -474,4 +474,34 @@ def _decide_rollup(ctx: Context, action: Action) -> Covers:
     approved = [rec for c in expected if c not in action.excused and (rec := states[c].approved) is not None]
     inputs = {rec.unit: rec.hash for rec in approved}  # each ward's approval record, which names its file
     digest = hashlib.sha256(canonical({rec.unit: rec.covers.totals for rec in approved})).hexdigest()
-    return Covers(inputs=inputs, totals=digest, catalogue=ctx.catalogue.digest, excused=dict(action.excused))
+    sheet = _workbook_digest(ctx, {rec.unit: rec for rec in approved})
+    return Covers(
+        inputs=inputs, totals=digest, catalogue=ctx.catalogue.digest, excused=dict(action.excused), data_sheet=sheet
+    )
+
+
+def _workbook_digest(ctx: Context, approved: Mapping[str, Record]) -> str:
+    """The data-sheet digest of the unit's workbook that the last run wrote, once every ward row in it is shown
+    to hold exactly an approved ward's approved numbers (so the approval covers that sheet, and nothing else)."""
+    from ctstat.read.workbook import read_submission
+
+    cfg = ctx.cfg
+    written = [Path(p) for p in json.loads(ctx.ledger.get_meta("rollup_outputs") or "[]")]
+    mine = [p for p in written if p.name.startswith(f"{cfg.period}_{cfg.unit}_") and p.suffix == ".xlsx"]
+    stale = refuse(
+        f"the rollup workbook of {cfg.unit} is missing or older than the approvals: run 'ctstat run' first",
+        f"chưa có tệp tổng hợp của {cfg.unit} hoặc tệp cũ hơn các lần duyệt: chạy 'ctstat run' trước",
+    )
+    if not mine or not mine[0].is_file():
+        raise stale
+    sub = read_submission(mine[0], ctx.catalogue)
+    if sub.book is None or sub.book.digest_ok is not True:
+        raise stale
+    keys = form_layout(ctx.catalogue).keys
+    for row in sub.book.rows:
+        unit = str(row.cover["unit_code"])
+        values = {k: float(v) for k, v in zip(keys, row.raw, strict=True) if isinstance(v, (int, float))}
+        rec = approved.get(unit)
+        if rec is None or totals_digest(values) != rec.covers.totals:
+            raise stale
+    return sub.book.data_digest

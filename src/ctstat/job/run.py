@@ -19,7 +19,7 @@ import pandas as pd
 from ctstat.check.validate import validate_batch
 from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Judged, Ledger, Row
-from ctstat.job.review import chain_head, corrected_claims, flag_locked, reviewed_claims
+from ctstat.job.review import chain_as_recorded, chain_head, corrected_claims, flag_locked, reviewed_claims
 from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.keys import split_key
@@ -432,7 +432,8 @@ def _maybe_rollup(
         log("rollup-unchanged", outputs=outputs)
         return
     collected = _inputs_from_ledger(catalogue, ledger, current, claims, fixed)
-    opts = RollupOptions(cfg.unit, cfg.units, allow_partial=True, deadline=cfg.deadline, jobs=cfg.jobs or 1)
+    review = tuple(chain_as_recorded(ledger, cfg).records)  # carried in the unit's workbook
+    opts = RollupOptions(cfg.unit, cfg.units, True, cfg.deadline, jobs=cfg.jobs or 1, review=review)
     rollup = rollup_collected(collected, cfg.period, out_dir, catalogue, opts)
     result.rollup = rollup
     result.rollup_state = "written"

@@ -180,3 +180,20 @@ def check_links(records: Sequence[Record], chain: str | None = None, where: str 
                 "không nối tiếp bản ghi trước (chuỗi bị đứt: một bản ghi bị sửa, bị bỏ hoặc bị chép lại)",
             )
         prev = rec.hash
+
+
+#: the sheets of a rollup workbook that carry the review chain (read back by a city) and the corrections
+APPROVAL_SHEET = "Phê duyệt"
+CORRECTIONS_SHEET = "Sửa số liệu"
+APPROVAL_HEADER = ("seq", "kind", "unit", "who", "at", "why", "record")
+
+
+def standing_approval(records: Sequence[Record], unit: str) -> Record | None:
+    """The rollup approval of `unit` that stands at the end of `records` (None: never approved, or reopened)."""
+    out = None
+    for rec in records:
+        if rec.unit == unit and rec.kind == "approve-rollup":
+            out = rec
+        elif rec.unit == unit and rec.kind == "reopen-rollup":
+            out = None
+    return out

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -118,6 +118,7 @@ class RollupSheetData:
     inputs: list[InputFile]
     partial: bool
     generated_at: datetime
+    review: tuple[Any, ...] = ()  #: the job's signed review records (model.records.Record), for the unit's own book
 
 
 def scope_issues(

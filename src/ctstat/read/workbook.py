@@ -14,6 +14,7 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import a1, cell_key
 from ctstat.model.layout import COVER, COVER_FIELDS, FIRST_DATA_ROW, FORM_MARK, ROLLUP_MARK, FormLayout, form_layout
 from ctstat.model.messages import make_issue
+from ctstat.model.records import APPROVAL_SHEET
 from ctstat.model.report import Issue
 from ctstat.read.guard import OLE, ZIP, Package, Refused, SheetScan, check_rollup, check_xls, check_xlsx, read_file
 from ctstat.read.ods import read_ods
@@ -124,7 +125,7 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
             raise Refused("rollup-mismatch", "tệp tổng hợp đã bị lưu lại dưới dạng khác .xlsx của ctstat")
         sub.format = "rollup"
         if DATA in names:
-            _calamine(check_rollup(pkg, {DATA}), {DATA}, grids)
+            _calamine(check_rollup(pkg, {DATA, APPROVAL_SHEET}), {DATA, APPROVAL_SHEET}, grids)
         sub.book = read_book(sub.path, sub.sha256, grids, layout)
         return
     if not str(_cell(cover, 1, 1) or "").startswith(FORM_MARK):

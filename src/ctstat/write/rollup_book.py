@@ -20,6 +20,7 @@ from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
 from ctstat.write.form import Styles, print_setup, protect, signature, write_form_sheet
+from ctstat.write.review_sheet import write_review_sheets
 
 INDICATORS = "Chỉ tiêu"
 BY_UNIT = "Theo đơn vị"
@@ -59,6 +60,8 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
         _charts(wb, st, cat, d)
         _completeness(wb, st, d, banner)
         _provenance(wb, st, d)
+        if d.review:
+            write_review_sheets(wb, st, d.review)
         _data(wb, header, rows)
         wb.worksheets()[0].activate()
         wb.close()
