@@ -290,3 +290,43 @@ def test_cli_keys_and_review(cfg: JobConfig, catalogue: Catalogue, tmp_path: Pat
     assert ok.exit_code == 0 and "approve 00301 2025-H1: Nguyễn Văn A" in ok.output
     locked = runner.invoke(app, ["review", "send-back", "00301", "--why", "x", *base])
     assert locked.exit_code == 2 and "đã được Nguyễn Văn A duyệt" in locked.output
+
+
+def test_status_shows_each_wards_history(job: Job, catalogue: Catalogue, make_form: MakeForm, tmp_path: Path) -> None:
+    """`ctstat status` (and --json): per ward, submissions, corrections, send-backs, approvals, reopens in order."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from ctstat.cli.commands import app
+    from ctstat.job.run import job_status
+
+    cfg, a, b = job
+    arrive_all(cfg, but="00301")
+    value = meant(catalogue)
+    shutil.copyfile(make_form(unit="00301", changes={CELL: f"{value:g} trẻ"}), cfg.inbox / "00301.xlsx")
+    run_job(cfg, catalogue, now=WHEN)
+    act(cfg, catalogue, a, Action("send-back", "00304", why="Biểu 3 để trống"), WHEN)
+    act(cfg, catalogue, b, Action("correct", "00301", why="Xã xác nhận", cell=WHERE, value=value), WHEN)
+    act(cfg, catalogue, a, Action("approve", "00301"), WHEN)
+    act(cfg, catalogue, a, Action("reopen", "00301", why="Xã báo nhầm"), WHEN)
+    doc = job_status(cfg, catalogue)["review"]
+    assert doc["verified"] and doc["chain"] == "2025-H1/008"
+    kinds = [e["kind"] for e in doc["wards"]["00301"]["events"]]
+    assert kinds == ["submitted", "correct", "approve", "reopen"]
+    fix = doc["wards"]["00301"]["events"][1]
+    assert fix["who"] == "Trần Thị B" and fix["corrections"] == [{"cell": WHERE, "old": f"{value:g} trẻ", "new": value}]
+    assert doc["wards"]["00301"]["state"] == "corrected"  # reopened; its corrections stand
+    assert doc["wards"]["00304"]["state"] == "sent-back" and doc["wards"]["00307"]["state"] == "not-reviewed"
+    conf = tmp_path / "ctstat.toml"
+    keys = "".join(f'"{n}" = "{p}"\n' for n, p in cfg.review_keys)
+    conf.write_text(
+        f'period = "2025-H1"\nunit = "008"\ninbox = "{cfg.inbox}"\nout = "{cfg.out}"\n[review_keys]\n{keys}',
+        encoding="utf-8",
+    )
+    out = CliRunner().invoke(app, ["status", "--config", str(conf)])
+    assert out.exit_code == 0, out.output  # the corrected 00301 counts as valid, as in the run
+    assert "Lịch sử nộp và xem xét" in out.output and "Xã xác nhận" in out.output and "đã trả lại 1" in out.output
+    assert f"Biểu 1!E11: {value:g} trẻ -> {value:g}" in out.output
+    as_json = CliRunner().invoke(app, ["status", "--config", str(conf), "--json"])
+    assert json.loads(as_json.stdout)["review"]["wards"]["00304"]["events"][-1]["why"] == "Biểu 3 để trống"

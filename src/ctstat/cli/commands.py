@@ -510,6 +510,7 @@ def status(
             _emit_json(doc)
         else:
             render_status(doc, make_consoles()[0], _lang(lang))
+            review.render_audit(doc, make_consoles()[0], _lang(lang))
     except CtstatError as exc:
         raise _fail(exc, lang) from None
     raise typer.Exit(0 if doc["complete"] else 1)

@@ -287,3 +287,63 @@ def approval_policy(signers: list[str], roots: list[Path], allow_unapproved: boo
     except KeyFileError as exc:
         raise UsageError(str(exc), message_vi=exc.why_vi) from None
     return ApprovalPolicy(trust, required=not allow_unapproved)
+
+
+EVENT_VI = {**{k: v.lower() for k, v in KIND_VI.items()}, "submitted": "nộp tệp"}
+STATE_VI = {
+    "approved": "đã duyệt",
+    "sent-back": "đã trả lại",
+    "corrected": "đã sửa ô, chờ duyệt",
+    "reopened": "đã mở lại",
+    "not-reviewed": "chưa xem xét",
+}
+
+
+def render_audit(doc: dict[str, Any], console: Any, lang: str) -> None:
+    """`ctstat status`: the review state per ward, and the history of every ward something happened to beyond
+    one submission (all of it in --json)."""
+    from rich.table import Table
+
+    from ctstat.model.messages import printable
+
+    review = doc.get("review") or {}
+    vi = lang == "vi"
+    if review.get("problem"):
+        console.print(
+            ("Chuỗi phê duyệt bị hỏng: " if vi else "The review chain is broken: ") + printable(review["problem"])
+        )
+    wards = review.get("wards", {})
+    counts: dict[str, int] = {}
+    for w in wards.values():
+        counts[w["state"]] = counts.get(w["state"], 0) + 1
+    summary = ", ".join(f"{STATE_VI[s] if vi else s} {n}" for s, n in sorted(counts.items()))
+    top = review.get("rollup") or {}
+    about = f"; {'tổng hợp đã duyệt' if vi else 'rollup approved'}: {top['who']}, {top['at']}" if top else ""
+    console.print(f"{'Xem xét' if vi else 'Review'}: {summary or '-'}{about}")
+    busy = {u: w for u, w in wards.items() if len(w["events"]) > 1}
+    if not busy:
+        return
+    table = Table(title="Lịch sử nộp và xem xét" if vi else "Submissions and reviews")
+    for col in (
+        ("Mã", "Lúc", "Việc", "Người", "Lý do, chi tiết") if vi else ("Code", "At", "What", "Who", "Why, detail")
+    ):
+        table.add_column(col)
+    for unit, w in busy.items():
+        for e in w["events"]:
+            table.add_row(unit, str(e["at"])[:16].replace("T", " "), _what(e, vi), printable(e["who"]), _detail(e, vi))
+    console.print(table)
+
+
+def _what(e: dict[str, Any], vi: bool) -> str:
+    return EVENT_VI.get(e["kind"], e["kind"]) if vi else str(e["kind"])
+
+
+def _detail(e: dict[str, Any], vi: bool) -> str:
+    from ctstat.model.messages import printable
+
+    if e["kind"] == "submitted":
+        judged = ("hợp lệ" if vi else "valid") if e["valid"] else f"{e['errors']} {'lỗi' if vi else 'errors'}"
+        gone = (", đã xóa khỏi hộp thư" if vi else ", removed from the inbox") if e["removed"] else ""
+        return printable(f"{e['path']} ({judged}{gone})")
+    fixes = "; ".join(f"{c['cell']}: {c['old']} -> {c['new']:g}" for c in e.get("corrections", []))
+    return printable(" - ".join(t for t in (e["why"], fixes) if t))

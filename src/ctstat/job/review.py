@@ -505,3 +505,58 @@ def _workbook_digest(ctx: Context, approved: Mapping[str, Record]) -> str:
         if rec is None or totals_digest(values) != rec.covers.totals:
             raise stale
     return sub.book.data_digest
+
+
+# --- the audit view (ctstat status) ----------------------------------------------------------------------------
+
+
+def audit(ledger: Ledger, cfg: JobConfig, history: Mapping[str, list[Row]]) -> dict[str, Any]:
+    """Per ward, every submission and every review record in time order, the ward's review state, and the
+    rollup's; the chain is checked (a broken one is said, with where, and shown as recorded)."""
+    problem = ""
+    try:
+        chain = read_chain(ledger, chain_name(cfg), load_trust(cfg))
+    except UsageError as exc:
+        problem = exc.message_vi or str(exc)
+        chain = chain_as_recorded(ledger, cfg)
+    states = chain.states()
+    wards: dict[str, dict[str, Any]] = {}
+    for unit in sorted(set(history) | {u for u in states if u != cfg.unit}):
+        events = [_submitted(r) for r in history.get(unit, [])]
+        st = states.get(unit, WardState(unit))
+        events += [_event(rec) for rec in st.history]
+        events.sort(key=lambda e: str(e["at"])[:19])
+        wards[unit] = {"state": _state(st, history.get(unit, [])), "events": events}
+    top = states.get(cfg.unit)
+    rollup = {"state": "approved", "who": top.approved.who, "at": top.approved.at} if top and top.approved else {}
+    return {"chain": chain.name, "verified": not problem, "problem": problem, "rollup": rollup, "wards": wards}
+
+
+def _submitted(r: Row) -> dict[str, Any]:
+    return {
+        "at": r.received_at.isoformat(timespec="seconds"),
+        "kind": "submitted",
+        "who": "",
+        "why": "",
+        "path": r.path,
+        "valid": r.valid,
+        "errors": r.errors,
+        "removed": not r.present,
+        "sha256": r.sha256,
+    }
+
+
+def _event(rec: Record) -> dict[str, Any]:
+    fixes = [{"cell": c.where, "old": c.old, "new": c.new} for c in rec.covers.corrections if rec.kind == "correct"]
+    return {"at": rec.at, "kind": rec.kind, "who": rec.who, "why": rec.why, "corrections": fixes, "seq": rec.seq}
+
+
+def _state(st: WardState, rows: list[Row]) -> str:
+    if st.approved is not None:
+        return "approved"
+    if st.sent_back is not None:
+        return "sent-back"
+    current = [r for r in rows if r.present]
+    if current and st.corrections.get(current[-1].sha256):
+        return "corrected"
+    return "reopened" if any(r.kind == "reopen" for r in st.history) else "not-reviewed"

@@ -19,7 +19,7 @@ import pandas as pd
 from ctstat.check.validate import validate_batch
 from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Judged, Ledger, Row
-from ctstat.job.review import chain_as_recorded, chain_head, corrected_claims, flag_locked, reviewed_claims
+from ctstat.job.review import audit, chain_as_recorded, chain_head, corrected_claims, flag_locked, reviewed_claims
 from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.keys import split_key
@@ -459,7 +459,8 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
     ledger = Ledger(cfg.ledger_path, readonly=True)
     try:
         h = load_units(cfg.vintage)
-        claims = _claims(cfg, catalogue, ledger.claims(str(cfg.period)))
+        rows, fixed = reviewed_claims(ledger, cfg, catalogue, ledger.claims(str(cfg.period)))
+        claims = corrected_claims(_claims(cfg, catalogue, rows), rows, fixed)  # as the run counts them
         statuses = _statuses(cfg, claims, h)
         comp = Completeness(statuses)
         every = ledger.history(str(cfg.period))  # one query, removed files included
@@ -495,6 +496,7 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
             "resubmissions": history,
             "rollup_outputs": json.loads(ledger.get_meta("rollup_outputs") or "[]"),
             "last_runs": ledger.last_runs(),
+            "review": audit(ledger, cfg, every),  # per ward: submissions and review records in time order
         }
     finally:
         ledger.close()
