@@ -459,8 +459,8 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
     ledger = Ledger(cfg.ledger_path, readonly=True)
     try:
         h = load_units(cfg.vintage)
-        rows, fixed = reviewed_claims(ledger, cfg, catalogue, ledger.claims(str(cfg.period)))
-        claims = corrected_claims(_claims(cfg, catalogue, rows), rows, fixed)  # as the run counts them
+        pinned, fixed = reviewed_claims(ledger, cfg, catalogue, ledger.claims(str(cfg.period)))
+        claims = corrected_claims(_claims(cfg, catalogue, pinned), pinned, fixed)  # as the run counts them
         statuses = _statuses(cfg, claims, h)
         comp = Completeness(statuses)
         every = ledger.history(str(cfg.period))  # one query, removed files included
