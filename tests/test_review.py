@@ -140,8 +140,18 @@ def test_a_correction_is_a_record_and_the_corrected_form_counts(
     assert (cfg.inbox / "00301.xlsx").read_bytes() == before  # the ward's file is never touched
     r = run_job(cfg, catalogue, now=WHEN)
     assert r.rollup_state == "written"  # the corrected submission counts
+    # a second correction starts from the first: its old value is the corrected one; the totals follow
+    again = act(cfg, catalogue, a, Action("correct", "00301", why="Gọi lại lần 2", cell=WHERE, value=value + 1), WHEN)
+    assert again.covers.corrections[0].old == value and again.covers.totals != rec.covers.totals
     approval = act(cfg, catalogue, a, Action("approve", "00301"), WHEN)
-    assert approval.covers.corrections == (fix,) and approval.covers.totals == rec.covers.totals
+    assert approval.covers.corrections == (fix, *again.covers.corrections)
+    assert approval.covers.totals == again.covers.totals
+    r = run_job(cfg, catalogue, now=WHEN)
+    assert r.rollup is not None and r.rollup_state == "written"  # rolled up again, from the corrected cells
+    from .test_rollup import read_data_sheet
+
+    (book,) = [p for p in r.rollup.outputs if p.suffix == ".xlsx"]
+    assert read_data_sheet(book).loc["00301", CELL] == value + 1
 
 
 def approve_everything(cfg: JobConfig, catalogue: Catalogue, signer: Signer) -> list[str]:

@@ -386,14 +386,15 @@ def _correct(ctx: Context, st: WardState, row: Row, action: Action) -> tuple[Cov
             f"{path} is no longer the file recorded for {row.unit} (changed or removed since): run 'ctstat run' first",
             f"{path} không còn là tệp đã ghi nhận của {row.unit} (đã đổi hoặc bị xóa): chạy 'ctstat run' trước",
         )
-    before, _ = validate_batch([sub], ctx.catalogue, ctx.cfg.period, ctx.cfg.units, check_duplicates=False)
     earlier = [c for rec in st.corrections.get(row.sha256, []) for c in rec.covers.corrections]
     index = {k: i for i, k in enumerate(layout.keys)}
-    for c in earlier:
+    for c in earlier:  # the submission as it counts now: the file with the earlier corrections
         sub.raw[index[c.key]] = c.new
+    _recompute_totals(sub.raw, index, layout, {c.key for c in earlier})
+    before, _ = validate_batch([sub], ctx.catalogue, ctx.cfg.period, ctx.cfg.units, check_duplicates=False)
     old = sub.raw[index[key]]
     sub.raw[index[key]] = float(action.value)
-    _recompute_totals(sub.raw, index, layout, {key, *(c.key for c in earlier)})
+    _recompute_totals(sub.raw, index, layout, {key})
     after, frame = validate_batch([sub], ctx.catalogue, ctx.cfg.period, ctx.cfg.units, check_duplicates=False)
     had = {(i.code, i.sheet, i.cell) for i in before.files[0].issues if i.severity == Severity.ERROR}
     new = [i for i in after.files[0].issues if i.severity == Severity.ERROR and (i.code, i.sheet, i.cell) not in had]
