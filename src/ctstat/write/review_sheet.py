@@ -33,7 +33,7 @@ def _corrections(wb: xlsxwriter.Workbook, st: Styles, fixes: Sequence[Record]) -
     ws = wb.add_worksheet(CORRECTIONS_SHEET)
     head = ["STT", "Xã, phường", "Ô", "Giá trị trong tệp", "Giá trị được dùng", "Người sửa", "Lúc", "Lý do"]
     ws.merge_range(0, 0, 0, len(head) - 1, "CÁC Ô ĐƯỢC CẤP TRÊN SỬA (TỆP CỦA XÃ KHÔNG BỊ SỬA)", st.title)
-    for col, width in enumerate((5, 10, 14, 16, 16, 24, 22, 50)):
+    for col, width in enumerate((5, 10, 14, 16, 16, 24, 17, 50)):
         ws.set_column(col, col, width)
     for i, h in enumerate(head):
         ws.write(2, i, h, st.head)
@@ -43,7 +43,8 @@ def _corrections(wb: xlsxwriter.Workbook, st: Styles, fixes: Sequence[Record]) -
     for rec in fixes:
         for fix in rec.covers.corrections:
             old = fix.old if isinstance(fix.old, (int, float)) else inert.text(str(fix.old or ""))
-            row = [r - 2, rec.unit, fix.where, old, fix.new, inert.text(rec.who), rec.at, inert.text(rec.why)]
+            when = rec.at[:16].replace("T", " ")
+            row = [r - 2, rec.unit, fix.where, old, fix.new, inert.text(rec.who), when, inert.text(rec.why)]
             for c, v in enumerate(row):
                 ws.write(r, c, v, st.cell)
             r += 1
@@ -53,14 +54,21 @@ def _corrections(wb: xlsxwriter.Workbook, st: Styles, fixes: Sequence[Record]) -
 
 def _records(wb: xlsxwriter.Workbook, st: Styles, records: Sequence[Record]) -> None:
     ws = wb.add_worksheet(APPROVAL_SHEET)
-    ws.merge_range(0, 0, 0, len(APPROVAL_HEADER) - 1, "CHUỖI PHÊ DUYỆT (BẢN GHI CÓ CHỮ KÝ SỐ)", st.title)
-    for col, width in enumerate((5, 20, 8, 24, 22, 40, 60)):
+    head = ["STT", "Việc", "Đơn vị", "Người ký", "Lúc", "Lý do", "Bản ghi có chữ ký (JSON)"]
+    assert len(head) == len(APPROVAL_HEADER)
+    ws.merge_range(0, 0, 0, 5, "CHUỖI PHÊ DUYỆT (BẢN GHI CÓ CHỮ KÝ SỐ)", st.title)
+    note = "Cột G (ẩn) giữ từng bản ghi có chữ ký số; cấp trên kiểm tra bằng ctstat rollup --signer."
+    ws.merge_range(1, 0, 1, 5, note, st.cell)
+    for col, width in enumerate((5, 22, 8, 24, 17, 50)):
         ws.set_column(col, col, width)
-    for i, h in enumerate(APPROVAL_HEADER):
+    ws.set_column(6, 6, 60, None, {"hidden": True})  # for machines: not printed
+    for i, h in enumerate(head):
         ws.write_string(2, i, h, st.head)
     for n, rec in enumerate(records):
-        row = [str(rec.seq), KIND_VI.get(rec.kind, rec.kind), rec.unit, rec.who, rec.at, rec.why, rec.to_json()]
+        when = rec.at[:16].replace("T", " ")
+        row = [str(rec.seq), KIND_VI.get(rec.kind, rec.kind), rec.unit, rec.who, when, rec.why]
         for c, v in enumerate(row):
-            ws.write_string(3 + n, c, inert.text(v) if c < 6 else v, st.cell)
+            ws.write_string(3 + n, c, inert.text(v), st.cell)
+        ws.write_string(3 + n, 6, rec.to_json())
     protect(ws)
-    print_setup(ws, len(APPROVAL_HEADER))
+    print_setup(ws, 6)
