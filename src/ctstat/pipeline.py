@@ -8,7 +8,7 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ctstat.check.approval import ApprovalPolicy
     from ctstat.check.validate import JudgedBook
     from ctstat.plan.sums import Completeness
     from ctstat.read.contain import Pool
@@ -354,12 +355,19 @@ class RollupInputs:
     claims: dict[str, list[Claim]] = field(default_factory=dict)  #: ward -> its claims, oldest received first
     inputs: list[tuple[FileReport, str]] = field(default_factory=list)  #: (report, "ward" | "rollup")
     latest_wins: bool = False  #: claims are one ward's submissions over time (the job), not rival files
+    approvals: dict[str, dict[str, Any]] = field(default_factory=dict)  #: district workbook -> its approval state
 
 
 def collect_inputs(
-    paths: Iterable[str | Path], catalogue: Catalogue, period: Period, units: str | None = None, jobs: int = 1
+    paths: Iterable[str | Path],
+    catalogue: Catalogue,
+    period: Period,
+    units: str | None = None,
+    jobs: int = 1,
+    approval: ApprovalPolicy | None = None,
 ) -> RollupInputs:
-    """Read and validate ward files and district workbooks for a rollup: every number passes the same checks."""
+    """Read and validate ward files and district workbooks for a rollup: every number passes the same checks.
+    With `approval`, each district workbook must also be what a listed official approved (`check/approval.py`)."""
     import pandas as pd
 
     files = find_files(paths)
@@ -368,7 +376,7 @@ def collect_inputs(
             "no workbook (.xlsx, .xlsm, .xls, .ods) found to roll up",
             message_vi="không tìm thấy tệp bảng tính nào (.xlsx, .xlsm, .xls, .ods) để tổng hợp",
         )
-    _, report, frame, books = _judge(read_checked(files, catalogue, period, units, jobs), catalogue, period, units)
+    subs, report, frame, books = _judge(read_checked(files, catalogue, period, units, jobs), catalogue, period, units)
     got = RollupInputs(report)
     for i, rep in enumerate(report.files):
         if rep.unit:
@@ -376,6 +384,8 @@ def collect_inputs(
             if rep.valid and i in frame.index:
                 got.values_of[rep.unit] = pd.Series(frame.loc[i].to_numpy(dtype=float), index=frame.columns)
     got.inputs = [(rep, "ward") for rep in report.files]
+    if approval is not None:
+        _approvals(got, [s for s in subs if s.book is not None], books, str(period), approval)
     for judged in books:
         report.files.append(judged.report)
         got.inputs.append((judged.report, "rollup"))
@@ -383,6 +393,26 @@ def collect_inputs(
             got.claims.setdefault(claim.unit, []).append(claim)
         got.values_of.update(judged.values)
     return got
+
+
+def _approvals(
+    got: RollupInputs, subs: list[Submission], books: list[JudgedBook], period: str, approval: ApprovalPolicy
+) -> None:
+    """Each district workbook's approval, checked offline: an issue on its report when it is not exactly what a
+    listed official approved; when approval is required, none of its numbers is used then."""
+    from ctstat.check.approval import judge_approval
+
+    for sub, judged in zip(subs, books, strict=True):
+        assert sub.book is not None
+        unit = judged.report.unit or ""
+        state = judge_approval(sub.book, sub.path, unit, period, approval)
+        got.approvals[sub.path] = state.to_dict()
+        if state.issue is None:
+            continue
+        judged.report.issues.append(state.issue)
+        if approval.required:
+            judged.claims = [replace(c, valid=False, problem=state.issue.text_vi) for c in judged.claims]
+            judged.values = {}
 
 
 @dataclass(frozen=True)
@@ -396,6 +426,7 @@ class RollupOptions:
     deadline: date | None = None
     generated_at: datetime | None = None
     jobs: int = 1
+    review: tuple[Any, ...] = ()  #: the job's signed review records, carried in the unit's own workbook
 
 
 def rollup_paths(
@@ -409,13 +440,15 @@ def rollup_paths(
     generated_at: datetime | None = None,
     catalogue: Catalogue | None = None,
     jobs: int = 1,
+    approval: ApprovalPolicy | None = None,
 ) -> RollupResult:
     """Validate ward submissions (and/or district rollup workbooks) and write the district and province
     workbooks of `unit` (inferred when None). Refuses (result.refused) when an expected commune is missing,
-    invalid or duplicated, unless `allow_partial`."""
+    invalid or duplicated, unless `allow_partial`. With `approval`, a district workbook counts only when it is
+    exactly what a listed official approved (or, not required, is listed when it is not)."""
     catalogue = catalogue or load_catalogue()
     per = parse_period(period)
-    collected = collect_inputs(paths, catalogue, per, units, jobs)
+    collected = collect_inputs(paths, catalogue, per, units, jobs, approval)
     opts = RollupOptions(unit, units, allow_partial, deadline, generated_at, jobs)
     return rollup_collected(collected, per, out, catalogue, opts)
 
@@ -455,6 +488,8 @@ def rollup_collected(
         return result
     when = opts.generated_at or _data_as_of(collected, per)
     sheets, top = plan_sheets(catalogue, h, target, per, statuses, collected, when, national, completeness.parents)
+    if opts.review:  # the review chain travels in the unit's own workbook (write/review_sheet.py)
+        sheets = [(n, replace(d, review=opts.review) if d.unit.code == target.code else d) for n, d in sheets]
     out_dir = Path(out)
     with staged(out_dir) as stage:
         written = list(_write_all([(stage / name, data) for name, data in sheets], catalogue, opts.jobs))
@@ -554,6 +589,7 @@ def _manifest(
         "chase_parents": [p.to_dict() for p in result.completeness.chase_parents()],
         "chase_list": [s.to_dict() for s in result.completeness.chase_list()],
         "totals": {ind_id: num(frame["value"].iloc[0]) for ind_id, frame in top.items()},
+        **({"approvals": list(collected.approvals.values())} if collected.approvals else {}),
     }
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ctstat import __version__
+from ctstat.cli import review
 from ctstat.model.errors import CtstatError, EnvironmentFault
 
 EXIT_CODES = """Exit codes: 0 = no errors (warnings allowed); 1 = at least one error in the data; 2 = usage error,
@@ -221,6 +222,8 @@ def indicators(
 
 catalogue_app = typer.Typer(no_args_is_help=True, help="Check a catalogue folder before publishing its forms.")
 app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(review.keys_app, name="keys")
+app.add_typer(review.review_app, name="review")
 
 
 @catalogue_app.command("check")
@@ -377,6 +380,9 @@ def rollup(
     lang: LangOpt = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes reading files (0 = one per core).")] = 1,
     catalogue: CatalogueOpt = None,
+    signer: review.SignerOpt = None,
+    trusted_root: review.RootOpt = None,
+    allow_unapproved: review.AllowUnapprovedOpt = False,
 ) -> None:
     """Roll valid ward submissions up into district and province workbooks, with completeness and provenance.
 
@@ -407,6 +413,7 @@ def rollup(
             when,
             load_catalogue(catalogue),
             default_jobs() if jobs == 0 else jobs,
+            review.approval_policy(signer or [], trusted_root or [], allow_unapproved),
         )
         if as_json:
             _emit_json(result.manifest)
@@ -514,6 +521,7 @@ def status(
             _emit_json(doc)
         else:
             render_status(doc, make_consoles()[0], _lang(lang))
+            review.render_audit(doc, make_consoles()[0], _lang(lang))
     except CtstatError as exc:
         raise _fail(exc, lang) from None
     raise typer.Exit(0 if doc["complete"] else 1)
@@ -788,6 +796,9 @@ OPTION_HELP_VI = {
 }
 
 
+OPTION_HELP_VI.update(review.OPTION_HELP_VI)
+
+
 def command(lang: str | None = None) -> Any:
     """The app as a click command, its options' help in `lang` (default: the line's --lang, else CTSTAT_LANG,
     else Vietnamese). Typer makes its options afresh from the signatures, so their texts are put in Vietnamese
@@ -864,6 +875,10 @@ def _localise_help(lang: str) -> None:
         if name in HELP_VI:
             command.help = HELP_VI[name]
     catalogue_app.info.help = "Kiểm tra một danh mục chỉ tiêu trước khi phát hành biểu mẫu."
+    for command in (*review.review_app.registered_commands, *review.keys_app.registered_commands):
+        command.help = review.HELP_VI.get(command.name or "", command.help)
+    review.keys_app.info.help = "Khóa ký của cán bộ."
+    review.review_app.info.help = "Xem xét báo cáo của xã: duyệt, trả lại, sửa ô, mở lại; duyệt báo cáo tổng hợp."
 
 
 _localise_help(_help_lang(sys.argv[1:]))

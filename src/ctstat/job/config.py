@@ -34,6 +34,8 @@ class JobConfig:
     max_connections: int = 500  #: ctstat serve: open connections (past it, the oldest still sending headers goes)
     max_requests: int = 64  #: ctstat serve: requests handled at once (past it, 503 with Retry-After)
     trusted_proxies: tuple[str, ...] = ()  #: ctstat serve: addresses whose X-Forwarded-For/-Proto are believed
+    review_keys: tuple[tuple[str, Path], ...] = ()  #: who may sign reviews: (name, Ed25519 public key file)
+    trusted_roots: tuple[Path, ...] = ()  #: root certificates (PEM) officials' certificates must chain to
 
     @property
     def vintage(self) -> str:
@@ -84,6 +86,26 @@ def _no_config(folder: Path, missing: list[str], accepted: set[str]) -> UsageErr
         en += f", or give {flags}"
         vi += f", hoặc cho {flags}"
     return UsageError(en + ".", message_vi=vi + ".")
+
+
+def _review_settings(raw: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
+    """`review_keys = { "Nguyễn Văn A" = "keys/a.pub" }` and `trusted_roots = ["roots/ca.pem"]`, relative to the
+    settings file."""
+    keys = raw.get("review_keys", {})
+    roots = raw.get("trusted_roots", [])
+    if not isinstance(keys, dict) or not all(isinstance(v, str) and k.strip() for k, v in keys.items()):
+        raise _bad(
+            where,
+            "review_keys",
+            'expected a table of name = "public key file"',
+            'phải là bảng dạng tên = "tệp khóa công khai"',
+        )
+    if not isinstance(roots, list) or not all(isinstance(v, str) for v in roots):
+        raise _bad(where, "trusted_roots", "expected a list of files", "phải là danh sách tệp")
+    return {
+        "review_keys": tuple((k.strip(), base / v) for k, v in keys.items()),
+        "trusted_roots": tuple(base / v for v in roots),
+    }
 
 
 def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
@@ -195,6 +217,7 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
         allow_partial=allow,
         jobs=jobs,
         **limits,
+        **_review_settings(raw, where, base if path is not None else Path.cwd()),
     )
     try:
         cfg.vintage  # noqa: B018 - checks units against the period

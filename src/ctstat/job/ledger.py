@@ -10,11 +10,12 @@ brings the older one back, and sending earlier content again is one more row, no
 
 Schema versions (`PRAGMA user_version`): 0 = the first release (cells as a list in layout order, a permanent
 `superseded_by` flag, UNIQUE(path, sha256)); 1 = cells by key, judged under a catalogue; 2 = with the portal's
-`uploads` (every file sent through `ctstat serve`, taken in or not) and `tokens` (their hashes only); 3 = this
-one, with the portal's `sessions` (SHA-256 of each session cookie, never the cookie). A version-0 ledger is
-migrated in place on the first writing open: its rows keep their history and receipt times, lose their cells, and
-are marked judged under no catalogue, so the next run re-reads the files still in the inbox; later versions only
-gain tables.
+`uploads` (every file sent through `ctstat serve`, taken in or not) and `tokens` (their hashes only); 3 = with the
+portal's `sessions` (SHA-256 of each session cookie, never the cookie); 4 = this one, with `reviews`: the
+signed review records of the job's chain (approvals, send-backs, corrections, reopens), append-only. A version-0
+ledger is migrated in place on the first writing open: its rows keep their history and receipt times, lose their
+cells, and are marked judged under no catalogue, so the next run re-reads the files still in the inbox; later
+versions only gain tables.
 
 The ledger holds token hashes and what wards sent: it is created readable by its owner only (0600, and so are
 SQLite's journal files, which take the database's mode), and a writing open takes away any other access an
@@ -35,7 +36,7 @@ from typing import Any
 from ctstat.model.errors import EnvironmentFault
 from ctstat.model.report import FileReport, Issue, first_error
 
-VERSION = 3
+VERSION = 4
 
 COLUMNS = """
     id INTEGER PRIMARY KEY,
@@ -98,6 +99,17 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_at REAL NOT NULL          -- seconds since the epoch
 );
 CREATE INDEX IF NOT EXISTS sessions_unit ON sessions (unit, created_at);
+CREATE TABLE IF NOT EXISTS reviews (
+    id INTEGER PRIMARY KEY,
+    chain TEXT NOT NULL,              -- 'PERIOD/UNIT' of the job
+    seq INTEGER NOT NULL,             -- 1, 2, 3 ... in the chain: two officials at once cannot both take one place
+    kind TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    record TEXT NOT NULL,             -- the signed record, canonical JSON
+    hash TEXT NOT NULL,
+    cells TEXT,                       -- a correction: the corrected cells, when the corrected form is valid
+    UNIQUE (chain, seq)
+);
 """
 
 _V0_COPY = """
@@ -408,6 +420,24 @@ class Ledger:
         with self.transaction():
             self.db.execute("DELETE FROM meta WHERE key=?", (key,))
         self.db.execute("PRAGMA secure_delete=OFF")
+
+    # --- review records (job/review.py) -------------------------------------------------------------------------
+
+    def add_review(
+        self, chain: str, seq: int, kind: str, unit: str, record: str, digest: str, cells: str | None
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO reviews (chain, seq, kind, unit, record, hash, cells) VALUES (?,?,?,?,?,?,?)",
+            (chain, seq, kind, unit, record, digest, cells),
+        )
+
+    def reviews(self, chain: str) -> list[dict[str, Any]]:
+        """The chain's records in order (none from a ledger made before reviews)."""
+        try:
+            cur = self.db.execute("SELECT * FROM reviews WHERE chain=? ORDER BY seq", (chain,))
+            return [dict(r) for r in cur.fetchall()]
+        except sqlite3.OperationalError:
+            return []
 
     def finish_run(self, run_id: int, when: datetime, new_files: int, outcome: str) -> None:
         with self.transaction():

@@ -20,6 +20,7 @@ import pandas as pd
 from ctstat.check.validate import validate_batch
 from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Judged, Ledger, Row, local_time
+from ctstat.job.review import audit, chain_as_recorded, chain_head, corrected_claims, flag_locked, reviewed_claims
 from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.keys import split_key
@@ -277,7 +278,7 @@ def _take_in(
             log("file-removed", path=row.path, unit=row.unit, was_current=was_current)
             result.removed.append(Removed(row.path, row.unit, row.unit_name, row.period, was_current))
         record(ledger, log, now, catalogue, judged, annotated)
-    result.validated = judged.report.files
+    result.validated = flag_locked(ledger, cfg, judged.report.files)  # an approved ward's new file: refused
 
 
 @dataclass
@@ -439,7 +440,11 @@ def _completeness(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) 
 
 
 def _inputs_from_ledger(
-    catalogue: Catalogue, ledger: Ledger, current: dict[str, Row], claims: dict[str, list[Claim]]
+    catalogue: Catalogue,
+    ledger: Ledger,
+    current: dict[str, Row],
+    claims: dict[str, list[Claim]],
+    fixed: Mapping[int, dict[str, float]] | None = None,
 ) -> RollupInputs:
     """The current claim of each unit, with the stored cells of the valid ones (decoded only here)."""
     keys = form_layout(catalogue).keys
@@ -450,6 +455,7 @@ def _inputs_from_ledger(
         latest_wins=True,
     )
     stored = ledger.cells([r.id for u, r in current.items() if mine[u].valid])
+    stored.update(fixed or {})  # the corrected cells of a corrected submission (job/review.py)
     for unit, row in current.items():
         claim, cells = mine[unit], stored.get(row.id)
         if claim.valid and (cells is None or list(cells) != keys):  # not stored as this form's cells
@@ -466,7 +472,8 @@ def _maybe_rollup(
 ) -> None:
     h = load_units(cfg.vintage)
     rows = ledger.claims(str(cfg.period))  # read once: every submission of the period still in the inbox
-    claims = _claims(cfg, catalogue, rows)
+    rows, fixed = reviewed_claims(ledger, cfg, catalogue, rows)  # approved files pinned; corrected cells
+    claims = corrected_claims(_claims(cfg, catalogue, rows), rows, fixed)
     for gone in result.removed:  # what each removal did: the ward's current submission now, if any
         now_current = claims.get(gone.unit or "", [])[-1:] if gone.period == str(cfg.period) else []
         for c in now_current:
@@ -477,7 +484,7 @@ def _maybe_rollup(
     result.past_deadline = cfg.deadline is not None and now.date() >= cfg.deadline
     complete = result.completeness.complete
     current = _current(rows, statuses)
-    key = _rollup_key(cfg, catalogue, current, complete)
+    key = _rollup_key(cfg, catalogue, current, complete, chain_head(ledger, cfg))
     if not complete and not (result.past_deadline and cfg.allow_partial):
         result.rollup_state = "waiting"
         result.stale_rollup = retire_stale_rollup(cfg, catalogue, ledger, log, rows, statuses)
@@ -497,8 +504,9 @@ def _maybe_rollup(
         result.rollup_state = "unchanged"
         log("rollup-unchanged", outputs=outputs)
         return
-    collected = _inputs_from_ledger(catalogue, ledger, current, claims)
-    opts = RollupOptions(cfg.unit, cfg.units, allow_partial=True, deadline=cfg.deadline, jobs=cfg.jobs or 1)
+    collected = _inputs_from_ledger(catalogue, ledger, current, claims, fixed)
+    review = tuple(chain_as_recorded(ledger, cfg).records)  # carried in the unit's workbook
+    opts = RollupOptions(cfg.unit, cfg.units, True, cfg.deadline, jobs=cfg.jobs or 1, review=review)
     rollup = rollup_collected(collected, cfg.period, out_dir, catalogue, opts)
     result.rollup = rollup
     result.rollup_state = "written"
@@ -519,9 +527,9 @@ def _current(rows: dict[str, list[Row]], statuses: list[UnitStatus]) -> dict[str
     return {u: mine[-1] for u, mine in rows.items() if u in expected}
 
 
-def _rollup_key(cfg: JobConfig, catalogue: Catalogue, current: dict[str, Row], complete: bool) -> str:
-    """What a rollup is made of: the current submissions, the catalogue, the deadline, whether it is complete. A
-    rollup is current while its key is the key of the ledger now."""
+def _rollup_key(cfg: JobConfig, catalogue: Catalogue, current: dict[str, Row], complete: bool, chain: str) -> str:
+    """What a rollup is made of: the current submissions, the catalogue, the deadline, whether it is complete, the
+    review chain's head (an approval, a correction). A rollup is current while its key is the key of the ledger now."""
     return hashlib.sha256(
         json.dumps(
             [
@@ -530,6 +538,7 @@ def _rollup_key(cfg: JobConfig, catalogue: Catalogue, current: dict[str, Row], c
                 catalogue.template_version,
                 str(cfg.deadline),
                 complete,
+                chain,
             ],
             sort_keys=True,
         ).encode()
@@ -548,7 +557,9 @@ def last_rollup(
         return None
     current = _current(rows, statuses)
     complete = Completeness(statuses).complete
-    is_current = ledger.get_meta("rollup_key") == _rollup_key(cfg, catalogue, current, complete)
+    is_current = ledger.get_meta("rollup_key") == _rollup_key(
+        cfg, catalogue, current, complete, chain_head(ledger, cfg)
+    )
     changes: list[dict[str, str]] = []
     used = json.loads(ledger.get_meta("rollup_inputs") or "null")
     if not is_current and used is not None:
@@ -646,8 +657,8 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
     ledger = Ledger(cfg.ledger_path, readonly=True)
     try:
         h = load_units(cfg.vintage)
-        rows_now = ledger.claims(str(cfg.period))
-        claims = _claims(cfg, catalogue, rows_now)
+        rows_now, fixed = reviewed_claims(ledger, cfg, catalogue, ledger.claims(str(cfg.period)))
+        claims = corrected_claims(_claims(cfg, catalogue, rows_now), rows_now, fixed)  # as the run counts them
         comp = _completeness(cfg, claims, h)
         statuses = comp.rows
         every = ledger.history(str(cfg.period))  # one query, removed files included
@@ -689,6 +700,7 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
                 {k: local_time(v).isoformat() if k.endswith("_at") and v else v for k, v in run.items()}
                 for run in ledger.last_runs()
             ],
+            "review": audit(ledger, cfg, every),  # per ward: submissions and review records in time order
         }
     finally:
         ledger.close()

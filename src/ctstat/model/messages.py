@@ -17,6 +17,12 @@ E, W = Severity.ERROR, Severity.WARNING
 MESSAGES: dict[str, tuple[Severity, str, str]] = {
     # the catalogue
     "catalogue-invalid": (E, "{detail}", "{detail}"),
+    # the review chain (job/review.py)
+    "approved-locked": (
+        E,
+        "Không nhận tệp này: {detail}",
+        "This file is refused: {detail}",
+    ),
     # the file
     "unreadable-workbook": (
         E,
@@ -314,6 +320,27 @@ MESSAGES.update(
             "Hãy tổng hợp lại từ các tệp của xã, phường hoặc đề nghị đơn vị gửi lại tệp tổng hợp gốc.",
             "Sheet '{sheet}' of this rollup workbook was changed after ctstat wrote it ({detail}): its data "
             "cannot be used. Roll up again from the ward files, or ask for the original workbook.",
+        ),
+        "rollup-unapproved": (
+            E,
+            "Tệp tổng hợp của {detail} chưa được duyệt (không có bản ghi phê duyệt có chữ ký còn hiệu lực): chưa dùng "
+            "được. Đề nghị đơn vị duyệt (ctstat review approve-rollup) rồi gửi lại tệp do ctstat ghi sau khi duyệt.",
+            "The rollup workbook of {detail} is not approved (no standing signed approval): not used yet. Ask the "
+            "unit to approve it (ctstat review approve-rollup) and send the workbook ctstat writes after that.",
+        ),
+        "rollup-bad-signature": (
+            E,
+            "Chuỗi phê duyệt trong tệp tổng hợp không kiểm chứng được: {detail}. Số liệu không dùng được; đề nghị "
+            "đơn vị gửi lại tệp gốc.",
+            "The review chain in this rollup workbook does not verify: {detail}. Its data cannot be used; ask the "
+            "unit for the original workbook.",
+        ),
+        "rollup-changed-since-approval": (
+            E,
+            "Trang '{sheet}' không còn là trang {detail}: số liệu đã đổi sau khi duyệt, không dùng được. Đề nghị "
+            "đơn vị gửi lại tệp đã duyệt.",
+            "Sheet '{sheet}' is no longer the one {detail}: the data changed after approval and cannot be used. "
+            "Ask the unit for the approved workbook.",
         ),
         "rollup-totals": (
             E,

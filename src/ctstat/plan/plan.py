@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -213,6 +213,7 @@ class RollupSheetData:
     partial: bool
     generated_at: datetime
     parents: list[ParentStatus] = field(default_factory=list)  #: above the district level: its child units
+    review: tuple[Any, ...] = ()  #: the job's signed review records (model.records.Record), for the unit's own book
 
 
 def scope_issues(

@@ -76,6 +76,8 @@ class RollupBook:
     claimed: dict[str, tuple[str, int]] = field(default_factory=dict)
     printed: list[Any] = field(default_factory=list)  #: the report sheets' totals, layout order (None: blank)
     problem: str = ""  #: why the data sheet could not be read at all
+    data_digest: str = ""  #: the data sheet's digest as read now
+    records: list[tuple[int, str]] = field(default_factory=list)  #: (1-based row, JSON) of the review chain sheet
 
 
 def read_book(path: str, sha256: str, grids: dict[str, list[list[Any]]], layout: FormLayout) -> RollupBook:
@@ -93,8 +95,10 @@ def read_book(path: str, sha256: str, grids: dict[str, list[list[Any]]], layout:
         return book
     header = [str(v) for v in grid[0]]
     digest = book.fields.get(DIGEST_LABEL)
+    book.data_digest = data_digest(header, grid[1:])
     if digest:
-        book.digest_ok = data_digest(header, grid[1:]) == str(digest).strip()
+        book.digest_ok = book.data_digest == str(digest).strip()
+    book.records = _records(grids)
     keys = layout.keys
     col_of = {h: i for i, h in enumerate(header)}
     if header[: len(DATA_HEADER)] != list(DATA_HEADER) or any(k not in col_of for k in keys):
@@ -125,6 +129,18 @@ def read_book(path: str, sha256: str, grids: dict[str, list[list[Any]]], layout:
         book.rows.append(sub)
     book.printed = [_printed(grids, sheet, r, c) for sheet, r, c in layout.positions.values()]
     return book
+
+
+def _records(grids: dict[str, list[list[Any]]]) -> list[tuple[int, str]]:
+    """The review chain's records in the approval sheet (its last column, below the header row)."""
+    from ctstat.model.records import APPROVAL_HEADER, APPROVAL_SHEET
+
+    grid = grids.get(APPROVAL_SHEET, [])
+    out = []
+    for r, row in enumerate(grid[3:], 4):
+        if len(row) >= len(APPROVAL_HEADER) and str(row[len(APPROVAL_HEADER) - 1]).strip():
+            out.append((r, str(row[len(APPROVAL_HEADER) - 1])))
+    return out
 
 
 def _printed(grids: dict[str, list[list[Any]]], sheet: str, r: int, c: int) -> Any:

@@ -24,6 +24,7 @@ from ctstat.model.layout import (
     form_layout,
 )
 from ctstat.model.messages import make_issue
+from ctstat.model.records import APPROVAL_SHEET
 from ctstat.model.report import Issue, Said, english
 from ctstat.read.guard import (
     OLE,
@@ -154,7 +155,7 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
             raise Refused("rollup-mismatch", "tệp tổng hợp đã bị lưu lại dưới dạng khác .xlsx của ctstat")
         sub.format = "rollup"
         if DATA in names:
-            _calamine(check_rollup(pkg, {DATA}), {DATA}, grids)
+            _calamine(check_rollup(pkg, {DATA, APPROVAL_SHEET}), {DATA, APPROVAL_SHEET}, grids)
         sub.book = read_book(sub.path, sub.sha256, grids, layout)
         return
     if not str(_cell(cover, 1, 1) or "").startswith(FORM_MARK):

@@ -33,6 +33,7 @@ from ctstat.write.form import (
     signature,
     write_form_sheet,
 )
+from ctstat.write.review_sheet import write_review_sheets
 
 
 def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, str]:
@@ -67,6 +68,8 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
         _charts(wb, st, cat, d, banner)
         _completeness(wb, st, d, banner)
         _provenance(wb, st, d, banner)
+        if d.review:
+            write_review_sheets(wb, st, d.review)
         _data(wb, header, rows)
         wb.worksheets()[0].activate()
         wb.close()
