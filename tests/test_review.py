@@ -239,7 +239,8 @@ def test_two_officials_at_once_record_nothing_half(job: Job, catalogue: Catalogu
 
 
 def test_a_ledger_of_the_previous_schema_migrates_forward(job: Job, catalogue: Catalogue) -> None:
-    """A version-2 ledger (today's, before reviews) gains the reviews table; every row and receipt time kept."""
+    """A version-3 ledger (the release before reviews: the portal's sessions) gains the reviews table; every row and
+    receipt time kept."""
     import sqlite3
 
     cfg, a, _ = job
@@ -247,13 +248,13 @@ def test_a_ledger_of_the_previous_schema_migrates_forward(job: Job, catalogue: C
     run_job(cfg, catalogue, now=WHEN)
     db = sqlite3.connect(cfg.ledger_path)
     db.execute("DROP TABLE reviews")
-    db.execute("PRAGMA user_version=2")
+    db.execute("PRAGMA user_version=3")
     db.commit()
     before = db.execute("SELECT id, path, sha256, received_at, cells FROM submissions ORDER BY id").fetchall()
     db.close()
     act(cfg, catalogue, a, Action("approve", "00301"), WHEN)  # opens for writing: migrates
     db = sqlite3.connect(cfg.ledger_path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
     assert db.execute("SELECT id, path, sha256, received_at, cells FROM submissions ORDER BY id").fetchall() == before
     assert db.execute("SELECT kind, unit FROM reviews").fetchall() == [("approve", "00301")]
     db.close()

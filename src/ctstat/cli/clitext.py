@@ -176,6 +176,14 @@ VALUE_WORDS = {
     "inbox": ("THƯ_MỤC", "FOLDER"),
     "config": ("TỆP", "FILE"),
     "log": ("TỆP", "FILE"),
+    "ward": ("MÃ_XÃ", "WARD_CODE"),
+    "why": ("LÝ_DO", "REASON"),
+    "excuse": ("MÃ=LÝ_DO", "CODE=REASON"),
+    "cell": ("Ô", "CELL"),
+    "value": ("SỐ", "NUMBER"),
+    "name": ("TÊN", "NAME"),
+    "signer": ("TÊN=TỆP_KHÓA", "NAME=KEY_FILE"),
+    "trusted_root": ("TỆP", "FILE"),
 }
 PATH_WORDS = {
     (True, False): ("TỆP", "FILE"),
