@@ -59,3 +59,16 @@ def basis_label(basis: str, lang: Lang = "vi", phrase: bool = False) -> str:
 def completeness_line(counts: Mapping[str, int], lang: Lang = "vi") -> str:
     """'phải nộp 12, đã nộp 11, hợp lệ 10, ...' (every count, in one order)."""
     return ", ".join(f"{count_label(k, lang).lower()} {counts[k]}" for k in COUNTS if k in counts)
+
+
+#: how an element moves over time (catalogue `over_time`), in both languages
+OVER_TIME_WORDS = {
+    "stock": ("số cuối kỳ (cả năm = số cuối năm)", "stock: at the period's end (a year is its H2)"),
+    "flow": ("số trong kỳ (cả năm = cộng hai nửa năm)", "flow: during the period (a year is H1 + H2)"),
+}
+
+
+def over_time_label(kind: str, basis: str, lang: Lang = "vi") -> str:
+    """'số trong kỳ (...) · mô hình hóa' for an element's `over_time`."""
+    vi, en = OVER_TIME_WORDS.get(kind, (kind, kind))
+    return f"{vi if lang == 'vi' else en} · {basis_label(basis, lang)}"
