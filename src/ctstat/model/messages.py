@@ -313,3 +313,21 @@ MESSAGES.update(
         ),
     }
 )
+
+# across periods (issue 24): the history and unusual changes
+MESSAGES.update(
+    {
+        "unusual-change": (
+            W,
+            "Thay đổi bất thường so với các kỳ trước: {detail}. Nếu tình hình không đổi, khả năng gặp thay đổi "
+            "lớn như vậy chỉ là {value}. Kiểm tra lại số liệu; nếu đúng, ghi chú lý do.",
+            "Unusual change against earlier periods: {detail}. Were nothing changed, a change this large would "
+            "have a chance of {value}. Check the figure; if it is right, note why.",
+        ),
+        "history-table": (
+            E,
+            "Bảng số liệu không dùng được cho lịch sử: {detail}.",
+            "This table cannot be used for the history: {detail}.",
+        ),
+    }
+)

@@ -1,0 +1,214 @@
+"""Compare a period with the history: each commune's counts, and the district and province sums, against their
+comparable earlier periods (`plan.compare`), across the 2025 reform where the crosswalk allows it (`plan.reform`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ctstat.job.config import JobConfig
+from ctstat.job.history import History
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.keys import element_of
+from ctstat.model.layout import form_layout
+from ctstat.model.messages import make_issue
+from ctstat.model.period import Period
+from ctstat.model.report import FileReport, Issue, Report
+from ctstat.model.units import load_crosswalk, load_units
+from ctstat.plan.compare import (
+    FINDING_COLUMNS,
+    aggregate,
+    comparable_periods,
+    compare,
+    finding_detail,
+    like_with_like,
+    p_text,
+)
+from ctstat.plan.reform import restate
+from ctstat.read.workbook import Submission
+
+REFORM = ("2025-06-30", "2025-07-01")  #: (old list, new list) of the crosswalk
+
+
+@dataclass
+class Comparison:
+    """Every judged cell of a period (flagged or not), by level, ranked by p."""
+
+    period: str
+    vintage: str
+    findings: pd.DataFrame  #: FINDING_COLUMNS + level
+    no_history: list[str] = field(default_factory=list)  #: new communes with no comparable history (reform)
+
+    @property
+    def checked(self) -> int:
+        return len(self.findings)
+
+    @property
+    def flagged(self) -> pd.DataFrame:
+        return self.findings[self.findings["flagged"].astype(bool)]
+
+
+def kinds_of(catalogue: Catalogue) -> dict[str, str]:
+    """Cell -> stock or flow, for the cells holding counts (money and yes/no are not tested)."""
+    return {
+        key: catalogue.elements[element_of(key)].over_time
+        for key in form_layout(catalogue).keys
+        if catalogue.elements[element_of(key)].type == "count"
+    }
+
+
+def _labels(period: Period) -> list[str]:
+    labels = set(comparable_periods(period, "stock")) | set(comparable_periods(period, "flow"))
+    return sorted(labels | {f"{y}-H{h}" for y in {lb[:4] for lb in labels} for h in (1, 2)})
+
+
+def past_cells(history: History, vintage: str, period: Period, units: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The earlier cells of `units` under `vintage`; for the new units of the reform, also their old communes'
+    cells restated on them (exactly, or not at all). Returns (unit, period, cell, value) and the units with no
+    comparable history before the reform."""
+    labels = _labels(period)
+    past = history.cells_of(vintage, labels, units)
+    if vintage != REFORM[1]:
+        return past, []
+    crosswalk = load_crosswalk()
+    olds = sorted({old for old, pairs in crosswalk.items() if any(new in set(units) for new, _ in pairs)})
+    old_cells = history.cells_of(REFORM[0], labels, olds)
+    restated, none = restate(old_cells, crosswalk, units)
+    both = pd.concat([past, restated], ignore_index=True).drop_duplicates(["unit", "period", "cell"], keep="first")
+    return both, sorted(none)
+
+
+def compare_period(
+    history: History, catalogue: Catalogue, period: Period, vintage: str, current: pd.DataFrame | None = None
+) -> Comparison:
+    """Judge `current` (unit, cell, value; by default the history's own cells of `period`) at every level."""
+    kinds = kinds_of(catalogue)
+    if current is None:
+        current = history.cells_of(vintage, [str(period)])[["unit", "cell", "value"]]
+    current = current[current["cell"].isin(list(kinds))]
+    units = sorted(current["unit"].unique())
+    past, none = past_cells(history, vintage, period, units)
+    parts = [compare(current, past, period, kinds, "commune").assign(level="commune")]
+    h = load_units(vintage)
+    for level in [lv for lv in h.levels if lv != "commune"]:
+        parent_of = {u: a.code for u in units if (c := h.get(u)) for a in h.ancestors(c) if a.level == level}
+        cur_sums, held = aggregate(current.assign(period=str(period)), parent_of)
+        past_sums, _ = aggregate(past, parent_of, units)
+        ratio = compare(
+            cur_sums.drop(columns=["held", "period"]), like_with_like(past_sums, held), period, kinds, level
+        )
+        parts.append(ratio.assign(level=level))
+    findings = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else None
+    if findings is None:
+        findings = pd.DataFrame(columns=[*FINDING_COLUMNS, "level"])
+    findings = findings.sort_values(["flagged", "p"], ascending=[False, True], kind="stable", ignore_index=True)
+    return Comparison(str(period), vintage, findings, none)
+
+
+def issues(comparison: Comparison, catalogue: Catalogue, paths: dict[str, str] | None = None) -> list[Issue]:
+    """The flagged communes' cells as `unusual-change` warnings, located at the form's cell, ranked by p."""
+    layout = form_layout(catalogue)
+    out = []
+    flagged = comparison.flagged
+    for row in flagged[flagged["level"] == "commune"].to_dict("records"):
+        sheet, cell = layout.address(str(row["cell"]))
+        out.append(
+            make_issue(
+                "unusual-change",
+                path=(paths or {}).get(str(row["unit"])),
+                sheet=sheet,
+                cell=cell,
+                element=str(row["cell"]),
+                detail=finding_detail(row, comparison.period, "vi"),
+                detail_en=finding_detail(row, comparison.period, "en"),
+                value=p_text(float(row["p"]), "vi"),
+                value_en=p_text(float(row["p"]), "en"),
+            )
+        )
+    return out
+
+
+def forms_current(
+    reports: list[FileReport], subs: list[Submission], keys: list[str]
+) -> dict[tuple[str, str], tuple[pd.DataFrame, dict[str, str]]]:
+    """The valid ward forms of a `validate` batch, by (period, unit list): their cells (unit, cell, value) and
+    each unit's file."""
+    groups: dict[tuple[str, str], list[tuple[str, str, np.ndarray]]] = {}
+    for rep, sub in zip(reports, subs, strict=False):
+        values = sub.checked[1] if sub.checked is not None else None
+        if rep.valid and rep.unit and rep.period and rep.vintage and values is not None and sub.book is None:
+            groups.setdefault((rep.period, rep.vintage), []).append((rep.unit, rep.path, values))
+    out = {}
+    for slot, forms in groups.items():
+        frame = pd.DataFrame(
+            {
+                "unit": np.repeat([u for u, _, _ in forms], len(keys)),
+                "cell": np.tile(keys, len(forms)),
+                "value": np.concatenate([v for _, _, v in forms]).astype(float),
+            }
+        )
+        out[slot] = (frame.dropna(subset=["value"]), {u: p for u, p, _ in forms})
+    return out
+
+
+def add_unusual(report: Report, subs: list[Submission], catalogue: Catalogue, history: History) -> list[Comparison]:
+    """`validate --history`: judge every valid form against the history and add the flags to its report as
+    warnings (they never make a file invalid). Returns each period's comparison (for "checked N, flagged M")."""
+    keys = list(form_layout(catalogue).keys)
+    by_file = {f.path: f for f in report.files}
+    done = []
+    for (period, vintage), (current, paths) in sorted(forms_current(report.files, subs, keys).items()):
+        comparison = compare_period(history, catalogue, Period.parse(period), vintage, current)
+        for issue in issues(comparison, catalogue, paths):
+            if issue.path in by_file:
+                by_file[issue.path].issues.append(issue)
+        done.append(comparison)
+    return done
+
+
+def compare_job(cfg: JobConfig, catalogue: Catalogue, history: History) -> Comparison:
+    """`run` with a history: the current valid submissions of the job's period against the history (the
+    period itself is not loaded into the history: `ctstat history add` does that, when the period is closed)."""
+    from ctstat.job.history_sources import from_ledger
+
+    cells, _ = from_ledger(cfg.ledger_path, catalogue)
+    mine = cells[(cells["period"] == str(cfg.period)) & (cells["vintage"] == cfg.vintage)]
+    return compare_period(history, catalogue, cfg.period, cfg.vintage, mine[["unit", "cell", "value"]])
+
+
+def comparison_dict(
+    comparison: Comparison, catalogue: Catalogue, lang: str = "vi", limit: int | None = None
+) -> dict[str, Any]:
+    """For --json and the rendered list: the counts, then each flagged cell ranked by p."""
+    layout = form_layout(catalogue)
+    flagged = comparison.flagged
+    rows = []
+    for row in flagged.head(limit).to_dict("records") if limit else flagged.to_dict("records"):
+        sheet, cell = layout.address(str(row["cell"]))
+        rows.append(
+            {
+                "level": row["level"],
+                "unit": row["unit"],
+                "cell_key": row["cell"],
+                "sheet": sheet,
+                "cell": cell,
+                "value": float(row["value"]),
+                "history": dict(zip(row["periods"], row["past"], strict=True)),
+                "test": row["test"],
+                "p": float(row["p"]),
+                "ratio": None if pd.isna(row["ratio"]) else float(row["ratio"]),
+                "message": finding_detail(row, comparison.period, lang) + f" ({p_text(float(row['p']), lang)})",
+            }
+        )
+    return {
+        "period": comparison.period,
+        "vintage": comparison.vintage,
+        "checked": comparison.checked,
+        "flagged": len(flagged),
+        "flagged_by_level": {str(k): int(v) for k, v in flagged["level"].value_counts().sort_index().items()},
+        "no_comparable_history": comparison.no_history,
+        "unusual_changes": rows,
+    }

@@ -1,0 +1,201 @@
+"""Unusual changes: each count against the same unit's comparable earlier periods (issue 24). Pure: frames in,
+frames out.
+
+Comparable periods (each element's `over_time` in the catalogue):
+- a flow (events during the period): H1 with earlier H1s, H2 with earlier H2s, a year with earlier years;
+- a stock (a count at the period's end): a half-year with every earlier half-year (the end of June and the end of
+  December count the same thing), a year with earlier years;
+- a year's flow is H1 + H2 and a year's stock its H2, when the history holds halves and not the year.
+
+Communes: the exact conditional Poisson test (`poisson.py`) over the last `MAX_BACK` comparable periods held,
+flagged when p < `ALPHA`, at least `MIN_PERIODS` are held and the count is at least `MIN_COUNT` (or 0, which the
+test flags only when the history makes 0 improbable). Districts and provinces, where counts are large: the
+WHO data-quality review's consistency rule, flagged when the count differs by more than `RATIO` from the mean of
+the three comparable periods before (also with at least `MIN_COUNT`). Every finding carries its p-value (ranked by
+it), the history it was judged on and the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ctstat.model.period import Period
+from ctstat.plan.poisson import conditional_poisson, dispersion
+
+ALPHA = 0.01
+MIN_PERIODS = 3
+MIN_COUNT = 3
+MAX_BACK = 6
+RATIO = 0.33
+FIRST_YEAR = 2000
+FINDING_COLUMNS = ["unit", "cell", "value", "periods", "past", "k", "p", "ratio", "test", "flagged"]
+
+
+def comparable_periods(period: Period, kind: str) -> list[str]:
+    """The labels of every earlier period comparable with `period`, oldest first."""
+    years = range(FIRST_YEAR, period.year)
+    if period.half is None:
+        return [str(y) for y in years]
+    if kind == "flow":
+        return [f"{y}-H{period.half}" for y in years]
+    halves = [f"{y}-H{h}" for y in years for h in (1, 2)]
+    return halves + ([f"{period.year}-H1"] if period.half == 2 else [])
+
+
+def wide_history(past: pd.DataFrame, labels: Sequence[str], kind: str) -> pd.DataFrame:
+    """`past` (unit, period, cell, value) as one row per (unit, cell) and one column per label; a year not held
+    as such is built from its halves (flow: H1 + H2, both needed; stock: H2)."""
+    if past.empty:
+        return pd.DataFrame(columns=list(labels), index=pd.MultiIndex.from_arrays([[], []], names=["unit", "cell"]))
+    wide = past.pivot_table(index=["unit", "cell"], columns="period", values="value", aggfunc="first")
+    for label in labels:
+        if label in wide.columns or "-" in label:
+            continue
+        h1, h2 = wide.get(f"{label}-H1"), wide.get(f"{label}-H2")
+        if kind == "stock" and h2 is not None:
+            wide[label] = h2
+        elif kind == "flow" and h1 is not None and h2 is not None:
+            wide[label] = h1 + h2  # NaN unless both halves are held
+    return wide.reindex(columns=list(labels))
+
+
+def _last(matrix: np.ndarray, n: int) -> np.ndarray:
+    """Each row's last `n` values that are not NaN, right-aligned (NaN-padded on the left)."""
+    out = np.full((matrix.shape[0], n), np.nan)
+    held = ~np.isnan(matrix)
+    rank = np.cumsum(held[:, ::-1], axis=1)[:, ::-1]  # 1 for the last held value, 2 the one before...
+    rows, cols = np.nonzero(held & (rank <= n))
+    out[rows, n - rank[rows, cols]] = matrix[rows, cols]
+    return out
+
+
+def compare(
+    current: pd.DataFrame,
+    past: pd.DataFrame,
+    period: Period,
+    kinds: Mapping[str, str],
+    level: str = "commune",
+) -> pd.DataFrame:
+    """Judge `current` (unit, cell, value: counts of `period`) against `past` (unit, period, cell, value).
+    `kinds`: cell -> "stock" | "flow" (cells not in it are not judged). One row per judged cell (`FINDING_COLUMNS`),
+    flagged or not, ranked by p."""
+    parts = []
+    for kind in ("stock", "flow"):
+        cells = [c for c, k in kinds.items() if k == kind]
+        cur = current[current["cell"].isin(cells)]
+        if cur.empty:
+            continue
+        labels = comparable_periods(period, kind)
+        wide = wide_history(past[past["cell"].isin(cells)], labels, kind)
+        index = pd.MultiIndex.from_frame(cur[["unit", "cell"]])
+        matrix = wide.reindex(index).to_numpy(dtype=float) if len(wide) else np.full((len(cur), len(labels)), np.nan)
+        parts.append(_judge(cur, matrix, labels, level))
+    if not parts:
+        return pd.DataFrame(columns=FINDING_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["flagged", "p", "unit", "cell"], ascending=[False, True, True, True], ignore_index=True)
+
+
+def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: str) -> pd.DataFrame:
+    y = cur["value"].to_numpy(dtype=float)
+    back = _last(matrix, MAX_BACK)
+    k = np.sum(~np.isnan(back), axis=1)
+    p = conditional_poisson(y, back, dispersion(back))
+    big_enough = (y >= MIN_COUNT) | (y == 0)
+    if level == "commune":
+        ratio = np.full(len(y), np.nan)
+        flagged = (k >= MIN_PERIODS) & (p < ALPHA) & big_enough
+        test = "poisson"
+    else:
+        three = _last(matrix, MIN_PERIODS)
+        mean = np.nanmean(np.where(np.isnan(three).all(axis=1)[:, None], 0.0, three), axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(mean > 0, y / mean - 1, np.nan)
+        held3 = np.sum(~np.isnan(three), axis=1) >= MIN_PERIODS
+        flagged = held3 & (np.abs(np.nan_to_num(ratio)) > RATIO) & big_enough
+        test = "ratio"
+    periods, pasts = _histories(matrix, labels)
+    return pd.DataFrame(
+        {
+            "unit": cur["unit"].to_numpy(),
+            "cell": cur["cell"].to_numpy(),
+            "value": y,
+            "periods": periods,
+            "past": pasts,
+            "k": k,
+            "p": p,
+            "ratio": ratio,
+            "test": test,
+            "flagged": flagged,
+        }
+    )
+
+
+def _histories(matrix: np.ndarray, labels: Sequence[str]) -> tuple[list[tuple[str, ...]], list[tuple[float, ...]]]:
+    """Per row, the last `MAX_BACK` held periods and their values (what the message shows)."""
+    periods, values = [], []
+    for row in matrix:
+        held = [(labels[int(j)], float(row[j])) for j in np.flatnonzero(~np.isnan(row))][-MAX_BACK:]
+        periods.append(tuple(label for label, _ in held))
+        values.append(tuple(v for _, v in held))
+    return periods, values
+
+
+def aggregate(
+    cells: pd.DataFrame, parent_of: Mapping[str, str], units: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sum communes' cells (unit, [period,] cell, value) into their parents, like with like: only the communes
+    in `units` (those reporting now), and a parent's period only when every one of them is held in it.
+    Returns (sums, units per parent and period)."""
+    df = cells[cells["unit"].isin(list(units))] if units is not None else cells
+    df = df.assign(parent=df["unit"].map(parent_of)).dropna(subset=["parent"])
+    by = ["parent", "period"] if "period" in df.columns else ["parent"]
+    held = df.groupby(by)["unit"].nunique().rename("held").reset_index()
+    sums = df.groupby([*by, "cell"], as_index=False)["value"].sum(min_count=1)
+    sums = sums.merge(held, on=by).rename(columns={"parent": "unit"})
+    return sums, held.rename(columns={"parent": "unit"})
+
+
+def like_with_like(past_sums: pd.DataFrame, current_held: pd.DataFrame) -> pd.DataFrame:
+    """The parents' past sums kept only for periods where as many of their communes were held as now."""
+    need = current_held.set_index("unit")["held"]
+    keep = past_sums["held"].to_numpy() == past_sums["unit"].map(need).to_numpy()
+    out: pd.DataFrame = past_sums[keep].drop(columns="held")
+    return out
+
+
+def _num(v: float, lang: str) -> str:
+    text = f"{int(v):,}" if float(v).is_integer() else f"{v:,.1f}"
+    return text.replace(",", ".") if lang == "vi" else text
+
+
+def history_text(periods: Sequence[str], past: Sequence[float], period: str, value: float, lang: str = "en") -> str:
+    """'2023-H1: 1 · 2024-H1: 1 · 2025-H1: 2 → 2026-H1: 14'."""
+    before = " · ".join(f"{p}: {_num(v, lang)}" for p, v in zip(periods, past, strict=True))
+    return f"{before} → {period}: {_num(value, lang)}"
+
+
+def p_text(p: float, lang: str = "en") -> str:
+    """'p = 0.0003' ('p = 0,0003'); below one in ten thousand, 'p < 0.0001'."""
+    text = "p < 0.0001" if p < 1e-4 else f"p = {p:.4f}" if p < 0.01 else f"p = {p:.2f}"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
+def finding_detail(row: Mapping[Any, Any], period: str, lang: str) -> str:
+    """The history, and for the ratio check the mean it was compared with."""
+    periods, past = row["periods"], row["past"]
+    assert isinstance(periods, tuple) and isinstance(past, tuple)
+    text = history_text(periods, past, period, float(row["value"]), lang)
+    ratio = row.get("ratio")
+    if row.get("test") == "ratio" and isinstance(ratio, float) and not np.isnan(ratio):
+        change = f"{ratio * 100:+.0f} %"
+        text += (
+            f" ({change} so với trung bình 3 kỳ trước)"
+            if lang == "vi"
+            else f" ({change} against the mean of the 3 before)"
+        )
+    return text
