@@ -44,7 +44,8 @@ class Comparison:
 
     @property
     def checked(self) -> int:
-        return len(self.findings)
+        """Cells judged: those with enough comparable periods held."""
+        return int(self.findings["tested"].astype(bool).sum())
 
     @property
     def flagged(self) -> pd.DataFrame:

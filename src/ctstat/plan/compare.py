@@ -32,7 +32,8 @@ MIN_COUNT = 3
 MAX_BACK = 6
 RATIO = 0.33
 FIRST_YEAR = 2000
-FINDING_COLUMNS = ["unit", "cell", "value", "periods", "past", "k", "p", "ratio", "test", "flagged"]
+#: `tested`: enough comparable periods held to judge the cell (the "checked N" of a batch)
+FINDING_COLUMNS = ["unit", "cell", "value", "periods", "past", "k", "p", "ratio", "test", "tested", "flagged"]
 
 
 def comparable_periods(period: Period, kind: str) -> list[str]:
@@ -108,15 +109,16 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
     big_enough = (y >= MIN_COUNT) | (y == 0)
     if level == "commune":
         ratio = np.full(len(y), np.nan)
-        flagged = (k >= MIN_PERIODS) & (p < ALPHA) & big_enough
+        tested = k >= MIN_PERIODS
+        flagged = tested & (p < ALPHA) & big_enough
         test = "poisson"
     else:
         three = _last(matrix, MIN_PERIODS)
         mean = np.nanmean(np.where(np.isnan(three).all(axis=1)[:, None], 0.0, three), axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(mean > 0, y / mean - 1, np.nan)
-        held3 = np.sum(~np.isnan(three), axis=1) >= MIN_PERIODS
-        flagged = held3 & (np.abs(np.nan_to_num(ratio)) > RATIO) & big_enough
+        tested = np.sum(~np.isnan(three), axis=1) >= MIN_PERIODS
+        flagged = tested & (np.abs(np.nan_to_num(ratio)) > RATIO) & big_enough
         test = "ratio"
     periods, pasts = _histories(matrix, labels)
     return pd.DataFrame(
@@ -130,6 +132,7 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
             "p": p,
             "ratio": ratio,
             "test": test,
+            "tested": tested,
             "flagged": flagged,
         }
     )

@@ -104,7 +104,7 @@ def binom_two_sided(y: Floats, n: Floats, p: Floats) -> Floats:
     y, n, p = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (y, n, p)))
     y, n, p = y.copy(), n.copy(), p.copy()
     out = np.ones_like(y)
-    live = n > 0
+    live = (n > 0) & (p > 0) & (p < 1)  # nothing to compare with (k = 0): p = 1
     if not live.any():
         return out
     y, n, p = y[live], n[live], p[live]
