@@ -172,3 +172,21 @@ def test_a_history_is_needed(tmp_path: Path, runner, monkeypatch: pytest.MonkeyP
     out = runner.invoke(app, ["compare", "--period", "2025-H1", "--lang", "en"])
     assert out.exit_code == 0, out.output
     assert "checked 0 cells, flagged 0" in out.output
+
+
+def test_run_with_a_history_lists_the_period_s_unusual_changes(past: Path, tmp_path: Path, runner) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(WARDS, inbox)
+    (tmp_path / "ctstat.toml").write_text(
+        f'period = "2025-H1"\nunit = "008"\ninbox = "inbox"\nout = "out"\nhistory = "{past / "h"}"\n', encoding="utf-8"
+    )
+    out = runner.invoke(app, ["run", "--config", str(tmp_path / "ctstat.toml"), "--json", "--lang", "en"])
+    assert out.exit_code == 0, out.output  # the rollup is written: warnings never block it
+    doc = json.loads(out.output)
+    assert doc["unusual_changes"]["flagged_by_level"]["commune"] > 0
+    assert {r["unit"] for r in doc["unusual_changes"]["unusual_changes"] if r["level"] == "commune"} == {QUIET}
+    assert list((tmp_path / "out").rglob("*.xlsx"))  # rolled up
+    text = runner.invoke(app, ["run", "--config", str(tmp_path / "ctstat.toml"), "--lang", "en"])
+    assert "Against the history (2025-H1): checked" in text.output and "Unusual changes" in text.output
