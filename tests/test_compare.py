@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -63,12 +64,14 @@ def test_a_year_is_built_from_its_halves() -> None:
         [("u", p, CELL, v) for p, v in (("2023-H1", 3), ("2023-H2", 4), ("2024-H1", 5), ("2024-H2", 6), ("2022", 9))],
         columns=["unit", "period", "cell", "value"],
     )
-    flow = wide_history(past, ["2022", "2023", "2024"], "flow")
-    stock = wide_history(past, ["2022", "2023", "2024"], "stock")
-    assert flow.loc[("u", CELL)].tolist() == [9, 7, 11]  # a year's flow is H1 + H2
-    assert stock.loc[("u", CELL)].tolist() == [9, 4, 6]  # a year's stock is its H2
-    half = wide_history(past[past["period"] != "2024-H2"], ["2024"], "flow")
-    assert half.loc[("u", CELL)].isna().all()  # one half missing: no year
+    rows = pd.DataFrame({"unit": ["u", "v"], "cell": [CELL, CELL]})
+    flow = wide_history(past, ["2022", "2023", "2024"], "flow", rows)
+    stock = wide_history(past, ["2022", "2023", "2024"], "stock", rows)
+    assert flow[0].tolist() == [9, 7, 11]  # a year's flow is H1 + H2
+    assert stock[0].tolist() == [9, 4, 6]  # a year's stock is its H2
+    assert np.isnan(flow[1]).all()  # a unit the history does not hold
+    half = wide_history(past[past["period"] != "2024-H2"], ["2024"], "flow", rows)
+    assert np.isnan(half[0]).all()  # one half missing: no year
 
 
 @pytest.fixture
@@ -101,7 +104,7 @@ def test_a_district_compares_like_with_like(hoang_mai, catalogue: Catalogue) -> 
     found = compare_period(h, catalogue, Period.parse("2025-H1"), "2025-06-30", current)
     assert found.flagged.empty
     district = found.findings[found.findings["level"] == "district"].to_dict("records")
-    assert district[0]["past"] == (28000.0, 28000.0, 28000.0, 28000.0)
+    assert [(r["unit"], r["value"], r["k"], r["ratio"]) for r in district] == [("008", 28000.0, 4, 0.0)]
 
 
 def _whole_and_split() -> tuple[str, list[str], str]:

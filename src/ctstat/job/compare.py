@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from ctstat.job.config import JobConfig
 from ctstat.job.history import History
@@ -20,6 +21,7 @@ from ctstat.model.report import FileReport, Issue, Report
 from ctstat.model.units import load_crosswalk, load_units
 from ctstat.plan.compare import (
     FINDING_COLUMNS,
+    LOOK_BACK,
     aggregate,
     comparable_periods,
     compare,
@@ -61,25 +63,47 @@ def kinds_of(catalogue: Catalogue) -> dict[str, str]:
     }
 
 
-def _labels(period: Period) -> list[str]:
-    labels = set(comparable_periods(period, "stock")) | set(comparable_periods(period, "flow"))
-    return sorted(labels | {f"{y}-H{h}" for y in {lb[:4] for lb in labels} for h in (1, 2)})
+def _labels(period: Period, kind: str) -> list[str]:
+    """The periods read for `kind` (the comparable ones looked at, and the halves a year is built from)."""
+    labels = comparable_periods(period, kind)[-LOOK_BACK:]
+    years = {lb for lb in labels if "-" not in lb}
+    return sorted(set(labels) | {f"{y}-H{h}" for y in years for h in (1, 2)})
 
 
-def past_cells(history: History, vintage: str, period: Period, units: list[str]) -> tuple[pd.DataFrame, list[str]]:
-    """The earlier cells of `units` under `vintage`; for the new units of the reform, also their old communes'
-    cells restated on them (exactly, or not at all). Returns (unit, period, cell, value) and the units with no
-    comparable history before the reform."""
-    labels = _labels(period)
-    past = history.cells_of(vintage, labels, units)
-    if vintage != REFORM[1]:
-        return past, []
-    crosswalk = load_crosswalk()
-    olds = sorted({old for old, pairs in crosswalk.items() if any(new in set(units) for new, _ in pairs)})
-    old_cells = history.cells_of(REFORM[0], labels, olds)
-    restated, none = restate(old_cells, crosswalk, units)
-    both = pd.concat([past, restated], ignore_index=True).drop_duplicates(["unit", "period", "cell"], keep="first")
+def past_cells(
+    history: History, vintage: str, period: Period, units: list[str], kinds: dict[str, str] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """The earlier cells of `units` under `vintage` (of the cells in `kinds`, each kind's periods only); for the
+    new units of the reform, also their old communes' cells restated on them (exactly, or not at all). Returns
+    (unit, period, cell, value) and the units with no comparable history before the reform."""
+    parts, none = [], set()
+    for kind in ("stock", "flow"):
+        cells = None if kinds is None else [c for c, k in kinds.items() if k == kind]
+        labels = _labels(period, kind)
+        parts.append(history.cells_of(vintage, labels, units, cells))
+        if vintage == REFORM[1]:
+            crosswalk = load_crosswalk()
+            wanted = set(units)
+            olds = sorted({old for old, pairs in crosswalk.items() if any(new in wanted for new, _ in pairs)})
+            restated, missing = restate(history.cells_of(REFORM[0], labels, olds, cells), crosswalk, units)
+            parts.append(restated)
+            none |= missing
+    both = _concat(parts)
+    if vintage == REFORM[1]:  # a new unit held under its own list wins over its restated old communes
+        both = both.drop_duplicates(["unit", "period", "cell"], keep="first")
     return both, sorted(none)
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Long frames one after another, their text columns kept as categories (millions of rows nationally)."""
+    parts = [p for p in parts if len(p)]
+    if len(parts) <= 1:
+        return parts[0] if parts else pd.DataFrame(columns=["unit", "period", "cell", "value"])
+    out = {
+        col: pd.Series(union_categoricals([p[col].astype("category") for p in parts], ignore_order=True))
+        for col in ("unit", "period", "cell")
+    }
+    return pd.DataFrame({**out, "value": np.concatenate([p["value"].to_numpy(dtype=float) for p in parts])})
 
 
 def compare_period(
@@ -91,7 +115,7 @@ def compare_period(
         current = history.cells_of(vintage, [str(period)])[["unit", "cell", "value"]]
     current = current[current["cell"].isin(list(kinds))]
     units = sorted(current["unit"].unique())
-    past, none = past_cells(history, vintage, period, units)
+    past, none = past_cells(history, vintage, period, units, kinds)
     parts = [compare(current, past, period, kinds, "commune").assign(level="commune")]
     h = load_units(vintage)
     for level in [lv for lv in h.levels if lv != "commune"]:

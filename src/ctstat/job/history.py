@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ctstat.model.errors import UsageError
@@ -81,6 +82,8 @@ class History:
 
     def __init__(self, directory: str | Path) -> None:
         self.dir = Path(directory)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._con_files: list[str] = []
 
     def manifest(self) -> dict[str, Any]:
         path = self.dir / MANIFEST
@@ -171,19 +174,34 @@ class History:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        """Run `sql` over the view `cells` (every cell of the history) with DuckDB."""
-        con = duckdb.connect()
-        try:
-            files = [str(f) for f in self.files()]
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the view `cells` over the files in force, kept while the manifest is the
+        same (a load switches the manifest, and the next query sees the new files)."""
+        files = [str(f) for f in self.files()]
+        if self._con is None or self._con_files != files:
+            if self._con is not None:
+                self._con.close()
+            con = duckdb.connect()
             if files:
                 con.execute(f"CREATE VIEW cells AS SELECT * FROM read_parquet({_list(files)})")
             else:
-                empty = empty_cells()  # noqa: F841 - read by DuckDB by name
-                con.execute("CREATE VIEW cells AS SELECT * FROM empty")
-            return con.execute(sql, list(params)).df()
-        finally:
-            con.close()
+                con.register("empty_cells", empty_cells())
+                con.execute("CREATE VIEW cells AS SELECT * FROM empty_cells")
+            self._con, self._con_files = con, files
+        return self._con
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        """Run `sql` over the view `cells` (every cell of the history) with DuckDB; text columns come back as
+        categories (a national period is millions of rows of a few thousand distinct codes)."""
+        relation = self._connection().sql(sql, params=list(params))
+        table: pa.Table = (
+            relation.to_arrow_table() if relation is not None else empty_cells().pipe(pa.Table.from_pandas)
+        )
+        for i, name in enumerate(table.column_names):
+            if pa.types.is_string(table.schema.field(i).type) or pa.types.is_large_string(table.schema.field(i).type):
+                table = table.set_column(i, name, pc.dictionary_encode(table.column(i)))
+        frame: pd.DataFrame = table.to_pandas()
+        return frame
 
     def unit(self, unit: str, vintage: str | None = None) -> pd.DataFrame:
         """One unit's cells over every period (and unit list, unless `vintage`)."""
@@ -191,15 +209,23 @@ class History:
         params = [unit, vintage] if vintage else [unit]
         return self.query(f"SELECT {', '.join(COLUMNS)} FROM cells WHERE {where} ORDER BY period, cell", params)
 
-    def cells_of(self, vintage: str, periods: Sequence[str], units: Sequence[str] | None = None) -> pd.DataFrame:
-        """The cells of `periods` under one unit list (of `units` only, when given): unit, period, cell, value."""
-        if not periods or units is not None and not len(units):
+    def cells_of(
+        self,
+        vintage: str,
+        periods: Sequence[str],
+        units: Sequence[str] | None = None,
+        cells: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """The cells of `periods` under one unit list (of `units` and `cells` only, when given): unit, period,
+        cell, value."""
+        if not periods or units is not None and not len(units) or cells is not None and not len(cells):
             return empty_cells()[["unit", "period", "cell", "value"]]
         sql = "SELECT unit, period, cell, value FROM cells WHERE vintage = ? AND period IN (SELECT unnest(?))"
         params: list[Any] = [vintage, list(periods)]
-        if units is not None:
-            sql += " AND unit IN (SELECT unnest(?))"
-            params.append(sorted(set(units)))
+        for column, wanted in (("unit", units), ("cell", cells)):
+            if wanted is not None:
+                sql += f" AND {column} IN (SELECT unnest(?))"
+                params.append(sorted(set(wanted)))
         return self.query(sql, params)
 
     def summary(self) -> list[dict[str, Any]]:

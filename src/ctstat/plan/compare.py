@@ -30,6 +30,7 @@ ALPHA = 0.01
 MIN_PERIODS = 3
 MIN_COUNT = 3
 MAX_BACK = 6
+LOOK_BACK = 2 * MAX_BACK  #: comparable periods looked at, for the last MAX_BACK held among them
 RATIO = 0.33
 FIRST_YEAR = 2000
 #: `tested`: enough comparable periods held to judge the cell (the "checked N" of a batch)
@@ -47,21 +48,33 @@ def comparable_periods(period: Period, kind: str) -> list[str]:
     return halves + ([f"{period.year}-H1"] if period.half == 2 else [])
 
 
-def wide_history(past: pd.DataFrame, labels: Sequence[str], kind: str) -> pd.DataFrame:
-    """`past` (unit, period, cell, value) as one row per (unit, cell) and one column per label; a year not held
-    as such is built from its halves (flow: H1 + H2, both needed; stock: H2)."""
-    if past.empty:
-        return pd.DataFrame(columns=list(labels), index=pd.MultiIndex.from_arrays([[], []], names=["unit", "cell"]))
-    wide = past.pivot_table(index=["unit", "cell"], columns="period", values="value", aggfunc="first")
-    for label in labels:
-        if label in wide.columns or "-" in label:
-            continue
-        h1, h2 = wide.get(f"{label}-H1"), wide.get(f"{label}-H2")
-        if kind == "stock" and h2 is not None:
-            wide[label] = h2
-        elif kind == "flow" and h1 is not None and h2 is not None:
-            wide[label] = h1 + h2  # NaN unless both halves are held
-    return wide.reindex(columns=list(labels))
+def _codes(values: pd.Series, index: pd.Index) -> np.ndarray:
+    """The position in `index` of each value (-1: not in it), through the categories (cheap on large frames)."""
+    cat = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+    lookup = np.append(index.get_indexer(cat.cat.categories), -1)
+    return lookup[cat.cat.codes.to_numpy()]  # code -1 (a missing value) takes the appended -1
+
+
+def wide_history(past: pd.DataFrame, labels: Sequence[str], kind: str, rows: pd.DataFrame) -> np.ndarray:
+    """`past` (unit, period, cell, value) as a matrix: one row per row of `rows` (unit, cell), one column per
+    label; a year not held as such is built from its halves (flow: H1 + H2, both needed; stock: H2)."""
+    years = [lb for lb in labels if "-" not in lb]
+    columns = pd.Index(list(dict.fromkeys([*labels, *(f"{y}-H{h}" for y in years for h in (1, 2))])))
+    units, cells = pd.Index(rows["unit"].unique()), pd.Index(rows["cell"].unique())
+    slot = np.full(len(units) * len(cells), -1)
+    slot[_codes(rows["unit"], units) * len(cells) + _codes(rows["cell"], cells)] = np.arange(len(rows))
+    matrix = np.full((len(rows), len(columns)), np.nan)
+    if len(past):
+        u, c, col = _codes(past["unit"], units), _codes(past["cell"], cells), _codes(past["period"], columns)
+        ok = (u >= 0) & (c >= 0) & (col >= 0)
+        r = slot[u[ok] * len(cells) + c[ok]]
+        keep = r >= 0
+        matrix[r[keep], col[ok][keep]] = past["value"].to_numpy(dtype=float)[ok][keep]
+    for y in years:
+        j, h1, h2 = columns.get_loc(y), columns.get_loc(f"{y}-H1"), columns.get_loc(f"{y}-H2")
+        built = matrix[:, h2] if kind == "stock" else matrix[:, h1] + matrix[:, h2]  # NaN unless both halves
+        matrix[:, j] = np.where(np.isnan(matrix[:, j]), built, matrix[:, j])
+    return matrix[:, : len(labels)]
 
 
 def _last(matrix: np.ndarray, n: int) -> np.ndarray:
@@ -90,11 +103,8 @@ def compare(
         cur = current[current["cell"].isin(cells)]
         if cur.empty:
             continue
-        labels = comparable_periods(period, kind)
-        wide = wide_history(past[past["cell"].isin(cells)], labels, kind)
-        index = pd.MultiIndex.from_frame(cur[["unit", "cell"]])
-        matrix = wide.reindex(index).to_numpy(dtype=float) if len(wide) else np.full((len(cur), len(labels)), np.nan)
-        parts.append(_judge(cur, matrix, labels, level))
+        labels = comparable_periods(period, kind)[-LOOK_BACK:]
+        parts.append(_judge(cur, wide_history(past, labels, kind, cur), labels, level))
     if not parts:
         return pd.DataFrame(columns=FINDING_COLUMNS)
     out = pd.concat(parts, ignore_index=True)
@@ -105,7 +115,9 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
     y = cur["value"].to_numpy(dtype=float)
     back = _last(matrix, MAX_BACK)
     k = np.sum(~np.isnan(back), axis=1)
-    p = conditional_poisson(y, back, dispersion(back))
+    p = np.ones_like(y)
+    some = k >= MIN_PERIODS  # only cells with enough history are tested (and ranked)
+    p[some] = conditional_poisson(y[some], back[some], dispersion(back[some]))
     big_enough = (y >= MIN_COUNT) | (y == 0)
     if level == "commune":
         ratio = np.full(len(y), np.nan)
@@ -120,7 +132,7 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
         tested = np.sum(~np.isnan(three), axis=1) >= MIN_PERIODS
         flagged = tested & (np.abs(np.nan_to_num(ratio)) > RATIO) & big_enough
         test = "ratio"
-    periods, pasts = _histories(matrix, labels)
+    periods, pasts = _histories(matrix, labels, flagged)
     return pd.DataFrame(
         {
             "unit": cur["unit"].to_numpy(),
@@ -138,13 +150,18 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
     )
 
 
-def _histories(matrix: np.ndarray, labels: Sequence[str]) -> tuple[list[tuple[str, ...]], list[tuple[float, ...]]]:
-    """Per row, the last `MAX_BACK` held periods and their values (what the message shows)."""
-    periods, values = [], []
-    for row in matrix:
+def _histories(
+    matrix: np.ndarray, labels: Sequence[str], flagged: np.ndarray
+) -> tuple[list[tuple[str, ...]], list[tuple[float, ...]]]:
+    """Per flagged row, the last `MAX_BACK` held periods and their values (what the message shows); empty for
+    the others (a national batch has millions of rows)."""
+    periods: list[tuple[str, ...]] = [()] * len(matrix)
+    values: list[tuple[float, ...]] = [()] * len(matrix)
+    for i in np.flatnonzero(flagged):
+        row = matrix[i]
         held = [(labels[int(j)], float(row[j])) for j in np.flatnonzero(~np.isnan(row))][-MAX_BACK:]
-        periods.append(tuple(label for label, _ in held))
-        values.append(tuple(v for _, v in held))
+        periods[i] = tuple(label for label, _ in held)
+        values[i] = tuple(v for _, v in held)
     return periods, values
 
 
@@ -157,8 +174,8 @@ def aggregate(
     df = cells[cells["unit"].isin(list(units))] if units is not None else cells
     df = df.assign(parent=df["unit"].map(parent_of)).dropna(subset=["parent"])
     by = ["parent", "period"] if "period" in df.columns else ["parent"]
-    held = df.groupby(by)["unit"].nunique().rename("held").reset_index()
-    sums = df.groupby([*by, "cell"], as_index=False)["value"].sum(min_count=1)
+    held = df.groupby(by, observed=True)["unit"].nunique().rename("held").reset_index()
+    sums = df.groupby([*by, "cell"], as_index=False, observed=True)["value"].sum(min_count=1)
     sums = sums.merge(held, on=by).rename(columns={"parent": "unit"})
     return sums, held.rename(columns={"parent": "unit"})
 

@@ -28,11 +28,23 @@ _TINY = 1e-300
 _MAXIT = 2000
 _RELATIVE = 1 + 1e-7  #: scipy's tolerance for "as likely as the observed outcome"
 _lgamma = np.frompyfunc(math.lgamma, 1, 1)
+_TABLE = 1 << 22  #: log Γ of the integers up to here comes from a table (log (m - 1)! as a running sum of logs)
+_log_factorials: Floats | None = None
 
 
 def lgamma(x: npt.ArrayLike) -> Floats:
-    """log Γ(x), element by element."""
-    return np.asarray(_lgamma(np.asarray(x, dtype=float)), dtype=float)
+    """log Γ(x), element by element: the arguments here are whole numbers, looked up in a table; any other
+    value (or one past the table) computed by math.lgamma."""
+    global _log_factorials
+    x = np.asarray(x, dtype=float)
+    if _log_factorials is None:
+        _log_factorials = np.concatenate(([np.inf, 0.0], np.cumsum(np.log(np.arange(1, _TABLE, dtype=float)))))
+    whole = (x == np.floor(x)) & (x >= 1) & (x <= _TABLE)
+    if whole.all():
+        return _log_factorials[x.astype(np.int64)]
+    out = np.asarray(_lgamma(x), dtype=float)
+    out[whole] = _log_factorials[x[whole].astype(np.int64)]
+    return out
 
 
 def log_pmf(k: Floats, n: Floats, p: Floats) -> Floats:
@@ -116,14 +128,14 @@ def binom_two_sided(y: Floats, n: Floats, p: Floats) -> Floats:
     lo = np.where(low, mode - 1, -1.0)
     hi = np.where(low, n + 1, mode + 1)
     for _ in range(80):
-        open_ = hi - lo > 1
-        if not open_.any():
+        todo = np.flatnonzero(hi - lo > 1)  # only the rows still open are evaluated
+        if not len(todo):
             break
-        mid = np.floor((lo + hi) / 2)
-        unlikely = log_pmf(np.clip(mid, 0, n), n, p) <= d
-        move_hi = open_ & (unlikely == low)  # low: an unlikely mid bounds the tail start from above
-        hi = np.where(move_hi, mid, hi)
-        lo = np.where(open_ & ~move_hi, mid, lo)
+        mid = np.floor((lo[todo] + hi[todo]) / 2)
+        unlikely = log_pmf(np.clip(mid, 0, n[todo]), n[todo], p[todo]) <= d[todo]
+        move_hi = unlikely == low[todo]  # low: an unlikely mid bounds the tail start from above
+        hi[todo] = np.where(move_hi, mid, hi[todo])
+        lo[todo] = np.where(move_hi, lo[todo], mid)
     lower = binom_cdf(np.where(low, y, lo), n, p)
     upper = binom_sf(np.where(low, hi, y), n, p)
     out[live] = np.where(y == mode, 1.0, np.minimum(1.0, lower + upper))
@@ -145,6 +157,8 @@ def conditional_poisson(y: Floats, past: Floats, phi: Floats | None = None) -> F
     """The two-sided p-value of each count `y` against its row of earlier counts `past` (NaN: a period without a
     value, not counted), under a constant rate, counts divided by the over-dispersion factor `phi` first."""
     y = np.asarray(y, dtype=float)
+    if not len(y):
+        return np.ones(0)
     past = np.asarray(past, dtype=float).reshape(len(y), -1)
     k = np.sum(~np.isnan(past), axis=1)
     phi = np.ones_like(y) if phi is None else np.asarray(phi, dtype=float)
