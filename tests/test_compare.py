@@ -131,7 +131,7 @@ def test_across_the_reform_exact_from_whole_wards_none_from_a_split_one(tmp_path
     current = pd.DataFrame({"unit": [whole, split], "cell": "XH01/*/*", "value": 14.0})
     past, none = past_cells(h, "2025-07-01", Period.parse("2026-H1"), [whole, split])
     assert none == [split]  # "no comparable history": a split ward's counts are never shared out
-    mine = past[past["unit"] == whole].sort_values("period")
+    mine = past[past["unit"] == whole].astype({"period": str}).sort_values("period")
     assert mine["value"].tolist() == [1.0, 1.0, 2.0]  # exactly the sum of the old wards
     found = compare_period(h, catalogue, Period.parse("2026-H1"), "2025-07-01", current)
     assert found.no_history == [split]

@@ -190,3 +190,32 @@ def test_run_with_a_history_lists_the_period_s_unusual_changes(past: Path, tmp_p
     assert list((tmp_path / "out").rglob("*.xlsx"))  # rolled up
     text = runner.invoke(app, ["run", "--config", str(tmp_path / "ctstat.toml"), "--lang", "en"])
     assert "Against the history (2025-H1): checked" in text.output and "Unusual changes" in text.output
+
+
+def test_a_confirmed_flag_is_kept_by_later_runs(past: Path, tmp_path: Path, runner) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    h = tmp_path / "h"
+    shutil.copytree(past / "h", h)
+    before = json.loads(runner.invoke(app, ["validate", str(WARDS), "--history", str(h), "--json"]).output)
+    flags = [i for f in before["files"] for i in f["issues"] if i["code"] == "unusual-change"]
+    first = flags[0]
+    address = f"{first['sheet']}!{first['cell']}"
+    # a different value than the ward's: confirms nothing the ward reported
+    args = ["history", "confirm", "--period", "2025-H1", "--unit", QUIET, "--cell", address, "--history", str(h)]
+    out = runner.invoke(app, [*args, "--value", "99", "--note", "=cmd|' /C calc'!A0 shelter", "--lang", "en"])
+    assert out.exit_code == 0, out.output
+    again = json.loads(runner.invoke(app, ["validate", str(WARDS), "--history", str(h), "--json"]).output)
+    assert len([i for f in again["files"] for i in f["issues"] if i["code"] == "unusual-change"]) == len(flags)
+    assert "'=cmd" in (h / "confirmed.csv").read_text(encoding="utf-8")  # a note is never a live formula
+    out = runner.invoke(app, [*args, "--value", str(first["value"]), "--note", "Mở nhà tạm lánh mới"])
+    assert out.exit_code == 0, out.output
+    later = json.loads(runner.invoke(app, ["validate", str(WARDS), "--history", str(h), "--json"]).output)
+    left = [i for f in later["files"] for i in f["issues"] if i["code"] == "unusual-change"]
+    assert len(left) == len(flags) - 1 and (first["sheet"], first["cell"]) not in {
+        (i["sheet"], i["cell"]) for i in left
+    }
+    empty = runner.invoke(app, [*args, "--note", "  ", "--value", "1", "--lang", "en"])
+    assert empty.exit_code == 2 and "needs a note" in empty.output
+    bad = runner.invoke(app, [*args[:-2], "--cell", "Nowhere!Z99", "--note", "x", "--value", "1", "--lang", "en"])
+    assert bad.exit_code == 2 and "no cell" in bad.output

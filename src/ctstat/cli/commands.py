@@ -1030,6 +1030,52 @@ def _run_unusual(cfg: Any, cat: Any, lang: str) -> dict[str, Any]:
     return doc
 
 
+@history_app.command("confirm")
+def history_confirm(
+    period: Annotated[str, typer.Option(help="The period of the flag (2025, 2025-H1, 2025-H2).")],
+    unit: Annotated[str, typer.Option(help="Unit code (commune 5 digits).")],
+    cell: Annotated[str, typer.Option(help="The cell: its key (as compare shows it) or its address (Biểu 3!D9).")],
+    note: Annotated[str, typer.Option(help="Why the figure is right (kept by later runs).")],
+    value: Annotated[Optional[float], typer.Option(help="The value confirmed (default: the history's).")] = None,  # noqa: UP045
+    history: HistoryOpt = None,
+    config: ConfigOpt = None,
+    units: UnitsOpt = None,
+    lang: LangOpt = None,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Confirm an unusual change with a note: later runs keep it and no longer warn, while the value stays the one
+    confirmed.
+
+    Example: ctstat history confirm --period 2026-H1 --unit 00331 --cell "Biểu 3!D9" --note "New shelter opened"
+    """
+    try:
+        from ctstat.job.followups import Confirmation, cell_of, confirm
+        from ctstat.model.catalogue import load_catalogue
+        from ctstat.model.layout import form_layout
+        from ctstat.model.period import parse_period, vintage_for
+
+        language = _lang(lang)
+        per = parse_period(period)
+        vintage = vintage_for(per, units)
+        layout = form_layout(load_catalogue(catalogue))
+        key = cell_of(cell, list(layout.keys), {k: layout.address(k) for k in layout.keys})
+        store = _history(history, config)
+        if value is None:
+            held = store.cells_of(vintage, [str(per)], [unit.strip()], [key])
+            if held.empty:
+                raise UsageError(
+                    f"the history holds no {key} of {unit} in {per}: give --value",
+                    message_vi=f"lịch sử không có ô {key} của {unit} kỳ {per}: ghi --value",
+                )
+            value = float(held["value"].iloc[0])
+        confirm(store.dir, Confirmation(unit.strip(), vintage, str(per), key, value, note))
+        typer.echo(
+            f"Đã xác nhận {unit} {key} = {value:g}." if language == "vi" else f"Confirmed {unit} {key} = {value:g}."
+        )
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+
+
 def make_consoles_err() -> Any:
     from ctstat.cli.render import make_consoles
 
@@ -1050,6 +1096,11 @@ OPTION_HELP_VI.update(
         "báo cáo của xã hoặc thư mục chứa chúng; sổ ledger.sqlite của việc chạy định kỳ; bảng .csv/.parquet do "
         "export ghi.",
         "Unit code (commune 5 digits).": "Mã đơn vị (xã 5 chữ số).",
+        "The period of the flag (2025, 2025-H1, 2025-H2).": "Kỳ của cảnh báo (2025, 2025-H1, 2025-H2).",
+        "The cell: its key (as compare shows it) or its address (Biểu 3!D9).": "Ô: mã ô (như lệnh compare hiện) "
+        "hoặc địa chỉ ô (Biểu 3!D9).",
+        "Why the figure is right (kept by later runs).": "Lý do số liệu đúng (các lần chạy sau giữ lại).",
+        "The value confirmed (default: the history's).": "Giá trị được xác nhận (mặc định: giá trị trong lịch sử).",
         "The period compared with earlier ones (2025, 2025-H1, 2025-H2).": "Kỳ so sánh với các kỳ trước (2025, "
         "2025-H1, 2025-H2).",
         "Flags listed (0 = all); --json lists all.": "Số cảnh báo liệt kê (0 = tất cả); --json liệt kê tất cả.",
@@ -1066,6 +1117,9 @@ HELP_VI.update(
         "add": "Nạp các kỳ trước vào lịch sử, mỗi số được kiểm tra như khi tổng hợp. Nạp lại một nguồn không thêm "
         "gì; mỗi lần nạp là trọn vẹn hoặc không gì cả.\n\nVí dụ: ctstat history add out/2024-H1/ out/2024-H2/ "
         "--history /srv/ctstat/history",
+        "confirm": "Xác nhận một thay đổi bất thường kèm ghi chú: các lần chạy sau giữ lại và không cảnh báo nữa, "
+        "chừng nào số liệu vẫn là số đã xác nhận.\n\nVí dụ: ctstat history confirm --period 2026-H1 --unit 00331 "
+        '--cell "Biểu 3!D9" --note "Mở thêm nhà tạm lánh"',
         "show": "Số liệu của một đơn vị qua mọi kỳ có trong lịch sử (bảng: tổng của từng chỉ tiêu; --json: mọi ô)."
         "\n\nVí dụ: ctstat history show --unit 00301 --history /srv/ctstat/history",
     }

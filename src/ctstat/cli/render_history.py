@@ -83,6 +83,9 @@ def render_comparison(doc: dict[str, Any], console: Console, lang: str) -> None:
             if lang == "vi"
             else f"No comparable history before 1 July 2025 (an old commune was split): {units}"
         )
+    for c in doc.get("confirmed", []):
+        said = "Đã xác nhận" if lang == "vi" else "Confirmed"
+        console.print(f"{said}: {c['unit']} {c['cell_key']} = {c['value']:g}: {printable(c['note'])}", markup=False)
     rows = doc["unusual_changes"]
     if not rows:
         return

@@ -11,6 +11,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from ctstat.job.config import JobConfig
+from ctstat.job.followups import notes_for
 from ctstat.job.history import History
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import element_of
@@ -51,7 +52,13 @@ class Comparison:
 
     @property
     def flagged(self) -> pd.DataFrame:
-        return self.findings[self.findings["flagged"].astype(bool)]
+        """The warnings: flagged and not confirmed."""
+        return self.findings[self.findings["flagged"].astype(bool) & self.findings["note"].isna()]
+
+    @property
+    def confirmed(self) -> pd.DataFrame:
+        """Flags a ward or the district confirmed with a note (for this very value)."""
+        return self.findings[self.findings["flagged"].astype(bool) & self.findings["note"].notna()]
 
 
 def kinds_of(catalogue: Catalogue) -> dict[str, str]:
@@ -130,7 +137,15 @@ def compare_period(
     if findings is None:
         findings = pd.DataFrame(columns=[*FINDING_COLUMNS, "level"])
     findings = findings.sort_values(["flagged", "p"], ascending=[False, True], kind="stable", ignore_index=True)
-    return Comparison(str(period), vintage, findings, none)
+    return Comparison(str(period), vintage, _with_notes(findings, history, vintage, str(period)), none)
+
+
+def _with_notes(findings: pd.DataFrame, history: History, vintage: str, period: str) -> pd.DataFrame:
+    """Each commune finding with the note confirming its value, if any (`followups`)."""
+    notes = notes_for(history.dir, vintage, period).assign(level="commune")
+    out = findings.astype({"unit": str, "cell": str}).merge(notes, on=["level", "unit", "cell"], how="left")
+    out.loc[out["confirmed_value"] != out["value"], "note"] = None  # another value since: judged afresh
+    return out.drop(columns="confirmed_value")
 
 
 def issues(comparison: Comparison, catalogue: Catalogue, paths: dict[str, str] | None = None) -> list[Issue]:
@@ -138,8 +153,13 @@ def issues(comparison: Comparison, catalogue: Catalogue, paths: dict[str, str] |
     layout = form_layout(catalogue)
     out = []
     flagged = comparison.flagged
+    chance = (
+        "Nếu tình hình không đổi, khả năng gặp thay đổi lớn như vậy chỉ là",
+        "Were nothing changed, a change this large would have a chance of",
+    )
     for row in flagged[flagged["level"] == "commune"].to_dict("records"):
         sheet, cell = layout.address(str(row["cell"]))
+        p = float(row["p"])
         out.append(
             make_issue(
                 "unusual-change",
@@ -147,10 +167,9 @@ def issues(comparison: Comparison, catalogue: Catalogue, paths: dict[str, str] |
                 sheet=sheet,
                 cell=cell,
                 element=str(row["cell"]),
-                detail=finding_detail(row, comparison.period, "vi"),
-                detail_en=finding_detail(row, comparison.period, "en"),
-                value=p_text(float(row["p"]), "vi"),
-                value_en=p_text(float(row["p"]), "en"),
+                detail=f"{finding_detail(row, comparison.period, 'vi')}. {chance[0]} {p_text(p, 'vi')}",
+                detail_en=f"{finding_detail(row, comparison.period, 'en')}. {chance[1]} {p_text(p, 'en')}",
+                value=float(row["value"]),
             )
         )
     return out
@@ -236,4 +255,8 @@ def comparison_dict(
         "flagged_by_level": {str(k): int(v) for k, v in flagged["level"].value_counts().sort_index().items()},
         "no_comparable_history": comparison.no_history,
         "unusual_changes": rows,
+        "confirmed": [
+            {"unit": r["unit"], "cell_key": r["cell"], "value": float(r["value"]), "note": r["note"]}
+            for r in comparison.confirmed.to_dict("records")
+        ],
     }

@@ -319,10 +319,8 @@ MESSAGES.update(
     {
         "unusual-change": (
             W,
-            "Thay đổi bất thường so với các kỳ trước: {detail}. Nếu tình hình không đổi, khả năng gặp thay đổi "
-            "lớn như vậy chỉ là {value}. Kiểm tra lại số liệu; nếu đúng, ghi chú lý do.",
-            "Unusual change against earlier periods: {detail}. Were nothing changed, a change this large would "
-            "have a chance of {value}. Check the figure; if it is right, note why.",
+            "Thay đổi bất thường so với các kỳ trước: {detail}. Kiểm tra lại số liệu; nếu đúng, ghi chú lý do.",
+            "Unusual change against earlier periods: {detail}. Check the figure; if it is right, note why.",
         ),
         "history-table": (
             E,
