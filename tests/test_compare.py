@@ -20,12 +20,12 @@ from ctstat.plan.reform import restate
 CELL = "X/*/*"
 
 
-def _one(history: list[float], value: float, kind: str = "flow", level: str = "commune") -> dict[str, object]:
+def _one(history: list[float], value: float, kind: str = "flow") -> dict[str, object]:
     past = pd.DataFrame(
         {"unit": "u", "period": [f"{2026 - len(history) + i}-H1" for i in range(len(history))], "cell": CELL}
     ).assign(value=history)
     current = pd.DataFrame({"unit": ["u"], "cell": [CELL], "value": [value]})
-    (row,) = compare(current, past, Period.parse("2026-H1"), {CELL: kind}, level).to_dict("records")
+    (row,) = compare(current, past, Period.parse("2026-H1"), {CELL: kind}).to_dict("records")
     return row
 
 
@@ -152,3 +152,20 @@ def test_a_period_is_restated_only_when_every_old_ward_is_held() -> None:
         {"unit": whole, "period": "2024-H1", "cell": "XH01/*/*", "value": float(len(olds))}
     ]
     assert none == set()
+
+
+def test_a_district_period_with_a_commune_missing_is_not_compared(tmp_path: Path, catalogue: Catalogue) -> None:
+    h = History(tmp_path / "h")
+    old = load_units("2025-06-30")
+    communes = [u.code for u in old.children(old.get("008", "district"))]  # type: ignore[arg-type]
+    rows = [
+        (u, "2025-06-30", f"{y}-H1", "TE01/*/*", 4000.0, "s")
+        for u in communes
+        for y in range(2021, 2025)
+        if not (u == communes[0] and y == 2024)  # one ward's 2024-H1 is not in the history
+    ]
+    h.add(pd.DataFrame(rows, columns=COLUMNS), [Source("s", "table", "t")])
+    current = pd.DataFrame({"unit": communes, "cell": "TE01/*/*", "value": 4000.0})
+    found = compare_period(h, catalogue, Period.parse("2025-H1"), "2025-06-30", current)
+    (district,) = found.findings[found.findings["level"] == "district"].to_dict("records")
+    assert district["k"] == 3 and not district["flagged"]  # 2024-H1 left out of the district's history, not a drop

@@ -21,13 +21,10 @@ from ctstat.model.period import Period
 from ctstat.model.report import FileReport, Issue, Report
 from ctstat.model.units import load_crosswalk, load_units
 from ctstat.plan.compare import (
-    FINDING_COLUMNS,
     LOOK_BACK,
-    aggregate,
     comparable_periods,
     compare,
     finding_detail,
-    like_with_like,
     p_text,
 )
 from ctstat.plan.reform import restate
@@ -123,19 +120,11 @@ def compare_period(
     current = current[current["cell"].isin(list(kinds))]
     units = sorted(current["unit"].unique())
     past, none = past_cells(history, vintage, period, units, kinds)
-    parts = [compare(current, past, period, kinds, "commune").assign(level="commune")]
     h = load_units(vintage)
+    parents: dict[str, dict[str, str]] = {}
     for level in [lv for lv in h.levels if lv != "commune"]:
-        parent_of = {u: a.code for u in units if (c := h.get(u)) for a in h.ancestors(c) if a.level == level}
-        cur_sums, held = aggregate(current.assign(period=str(period)), parent_of)
-        past_sums, _ = aggregate(past, parent_of, units)
-        ratio = compare(
-            cur_sums.drop(columns=["held", "period"]), like_with_like(past_sums, held), period, kinds, level
-        )
-        parts.append(ratio.assign(level=level))
-    findings = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else None
-    if findings is None:
-        findings = pd.DataFrame(columns=[*FINDING_COLUMNS, "level"])
+        parents[level] = {u: a.code for u in units if (c := h.get(u)) for a in h.ancestors(c) if a.level == level}
+    findings = compare(current, past, period, kinds, parents)
     findings = findings.sort_values(["flagged", "p"], ascending=[False, True], kind="stable", ignore_index=True)
     return Comparison(str(period), vintage, _with_notes(findings, history, vintage, str(period)), none)
 

@@ -92,11 +92,12 @@ def compare(
     past: pd.DataFrame,
     period: Period,
     kinds: Mapping[str, str],
-    level: str = "commune",
+    parents: Mapping[str, Mapping[str, str]] | None = None,
 ) -> pd.DataFrame:
-    """Judge `current` (unit, cell, value: counts of `period`) against `past` (unit, period, cell, value).
-    `kinds`: cell -> "stock" | "flow" (cells not in it are not judged). One row per judged cell (`FINDING_COLUMNS`),
-    flagged or not, ranked by p."""
+    """Judge `current` (unit, cell, value: communes' counts of `period`) against `past` (unit, period, cell,
+    value). `kinds`: cell -> "stock" | "flow" (cells not in it are not judged); `parents`: level -> commune ->
+    its unit at that level, for the sums. One row per judged cell and level (`FINDING_COLUMNS` + level), flagged
+    or not, ranked by p."""
     parts = []
     for kind in ("stock", "flow"):
         cells = [c for c, k in kinds.items() if k == kind]
@@ -104,11 +105,37 @@ def compare(
         if cur.empty:
             continue
         labels = comparable_periods(period, kind)[-LOOK_BACK:]
-        parts.append(_judge(cur, wide_history(past, labels, kind, cur), labels, level))
+        matrix = wide_history(past, labels, kind, cur)
+        parts.append(_judge(cur, matrix, labels, "commune").assign(level="commune"))
+        for level, parent_of in (parents or {}).items():
+            sums, summed = sum_up(cur, matrix, parent_of)
+            parts.append(_judge(sums, summed, labels, level).assign(level=level))
     if not parts:
-        return pd.DataFrame(columns=FINDING_COLUMNS)
+        return pd.DataFrame(columns=[*FINDING_COLUMNS, "level"])
     out = pd.concat(parts, ignore_index=True)
     return out.sort_values(["flagged", "p", "unit", "cell"], ascending=[False, True, True, True], ignore_index=True)
+
+
+def sum_up(cur: pd.DataFrame, matrix: np.ndarray, parent_of: Mapping[str, str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The communes' cells summed into their parents, like with like: only the communes reporting now, and an
+    earlier period of a parent's cell only when every one of them is held in it (half a district reporting is not
+    a drop)."""
+    parent = cur["unit"].astype(str).map(parent_of).to_numpy(dtype=object)
+    keep = pd.notna(parent)
+    pcodes, punits = pd.factorize(parent[keep])
+    ccodes, ccells = pd.factorize(cur["cell"].to_numpy(dtype=object)[keep])
+    groups, key = np.unique(pcodes * len(ccells) + ccodes, return_inverse=True)
+    n = len(groups)
+    members = np.bincount(key, minlength=n)
+    rows = matrix[keep]
+    summed = np.full((n, rows.shape[1]), np.nan)
+    for j in range(rows.shape[1]):
+        held = ~np.isnan(rows[:, j])
+        total = np.bincount(key, weights=np.where(held, rows[:, j], 0.0), minlength=n)
+        summed[:, j] = np.where(np.bincount(key, weights=held, minlength=n) == members, total, np.nan)
+    value = np.bincount(key, weights=cur["value"].to_numpy(dtype=float)[keep], minlength=n)
+    sums = pd.DataFrame({"unit": punits[groups // len(ccells)], "cell": ccells[groups % len(ccells)], "value": value})
+    return sums, summed
 
 
 def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: str) -> pd.DataFrame:
@@ -163,29 +190,6 @@ def _histories(
         periods[i] = tuple(label for label, _ in held)
         values[i] = tuple(v for _, v in held)
     return periods, values
-
-
-def aggregate(
-    cells: pd.DataFrame, parent_of: Mapping[str, str], units: Sequence[str] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Sum communes' cells (unit, [period,] cell, value) into their parents, like with like: only the communes
-    in `units` (those reporting now), and a parent's period only when every one of them is held in it.
-    Returns (sums, units per parent and period)."""
-    df = cells[cells["unit"].isin(list(units))] if units is not None else cells
-    df = df.assign(parent=df["unit"].map(parent_of)).dropna(subset=["parent"])
-    by = ["parent", "period"] if "period" in df.columns else ["parent"]
-    held = df.groupby(by, observed=True)["unit"].nunique().rename("held").reset_index()
-    sums = df.groupby([*by, "cell"], as_index=False, observed=True)["value"].sum(min_count=1)
-    sums = sums.merge(held, on=by).rename(columns={"parent": "unit"})
-    return sums, held.rename(columns={"parent": "unit"})
-
-
-def like_with_like(past_sums: pd.DataFrame, current_held: pd.DataFrame) -> pd.DataFrame:
-    """The parents' past sums kept only for periods where as many of their communes were held as now."""
-    need = current_held.set_index("unit")["held"]
-    keep = past_sums["held"].to_numpy() == past_sums["unit"].map(need).to_numpy()
-    out: pd.DataFrame = past_sums[keep].drop(columns="held")
-    return out
 
 
 def _num(v: float, lang: str) -> str:
