@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import statistics
 import tempfile
 import time
@@ -47,6 +48,13 @@ def main() -> None:
     means = rng.gamma(0.6, 8.0, size=(len(communes), len(keys)))  # mostly small counts, some large
     labels = periods(args.periods)
     folder = Path(tempfile.mkdtemp(prefix="ctstat-history-"))
+    try:
+        run(folder, catalogue, keys, communes, means, labels, rng)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run(folder, catalogue, keys, communes, means, labels, rng) -> None:  # type: ignore[no-untyped-def]
     h = History(folder / "h")
     started = time.perf_counter()
     for label in labels:

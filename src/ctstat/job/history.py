@@ -247,6 +247,8 @@ def _list(items: Sequence[str]) -> str:
 def _merge(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, Mapping[str, int]]:
     """`old` with `new` laid over it (a key in both keeps the new value), and how many cells were added, changed
     and left as they were."""
+    if old.empty:  # a new period: nothing to lay over (the usual case, and the large one)
+        return new[COLUMNS], {"added": len(new), "changed": 0, "unchanged": 0}
     both = old.merge(new[[*KEY, "value"]], on=KEY, how="inner", suffixes=("", "_new"))
     same = (both["value"] == both["value_new"]) | (both["value"].isna() & both["value_new"].isna())
     keep = old.merge(new[KEY], on=KEY, how="left", indicator=True)
