@@ -169,3 +169,36 @@ def test_a_district_period_with_a_commune_missing_is_not_compared(tmp_path: Path
     found = compare_period(h, catalogue, Period.parse("2025-H1"), "2025-06-30", current)
     (district,) = found.findings[found.findings["level"] == "district"].to_dict("records")
     assert district["k"] == 3 and not district["flagged"]  # 2024-H1 left out of the district's history, not a drop
+
+
+def test_the_year_2025_by_new_units_is_h1_mapped_plus_h2_for_flows(tmp_path: Path, catalogue: Catalogue) -> None:
+    """Synthetic data of a whole province (Hà Nội, 126 new communes): the old wards' H1 and the new communes' H2."""
+    from ctstat.job.compare import year_cells
+    from ctstat.plan.reform import sources_of
+
+    new = load_units("2025-07-01")
+    province = [u.code for u in new.all("commune") if u.parent_code == "01"]
+    sources = sources_of(load_crosswalk(), province)
+    olds = sorted({o for src in sources.values() for o, _ in src})
+    rng = np.random.default_rng(2025)
+    h1 = {o: float(rng.poisson(2)) for o in olds}
+    h2 = {u: float(rng.poisson(2)) for u in province}
+    stock = {u: float(rng.integers(1000, 9000)) for u in province}
+    rows = [(o, "2025-06-30", "2025-H1", "XH01/*/*", v, "h1") for o, v in h1.items()]
+    rows += [(u, "2025-07-01", "2025-H2", "XH01/*/*", v, "h2") for u, v in h2.items()]
+    rows += [(u, "2025-07-01", "2025-H2", "TE01/*/*", v, "h2") for u, v in stock.items()]
+    h = History(tmp_path / "h")
+    h.add(pd.DataFrame(rows, columns=COLUMNS), [Source("h1", "table", "a"), Source("h2", "table", "b")])
+    year, refused = year_cells(h, catalogue, 2025, "2025-07-01")
+    split = sorted(u for u, src in sources.items() if any(s for _, s in src))
+    assert refused == split and 0 < len(split) < len(province)
+    got = {(r["unit"], r["cell"]): r["value"] for r in year.to_dict("records")}
+    for u in province:
+        assert got[(u, "TE01/*/*")] == stock[u]  # a stock: its H2
+        if u in split:
+            assert (u, "XH01/*/*") not in got  # refused: never an invented share
+        else:
+            assert got[(u, "XH01/*/*")] == h2[u] + sum(h1[o] for o, _ in sources[u])  # H1 mapped + H2
+    # and the year compares with earlier years through the same crosswalk
+    found = compare_period(h, catalogue, Period.parse("2025"), "2025-07-01")
+    assert set(split) <= set(found.no_history)

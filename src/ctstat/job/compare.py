@@ -115,8 +115,11 @@ def compare_period(
 ) -> Comparison:
     """Judge `current` (unit, cell, value; by default the history's own cells of `period`) at every level."""
     kinds = kinds_of(catalogue)
+    refused: list[str] = []
     if current is None:
         current = history.cells_of(vintage, [str(period)])[["unit", "cell", "value"]]
+        if current.empty and period.half is None:  # a year the history holds as halves
+            current, refused = year_cells(history, catalogue, period.year, vintage)
     current = current[current["cell"].isin(list(kinds))]
     units = sorted(current["unit"].unique())
     past, none = past_cells(history, vintage, period, units, kinds)
@@ -126,6 +129,7 @@ def compare_period(
         parents[level] = {u: a.code for u in units if (c := h.get(u)) for a in h.ancestors(c) if a.level == level}
     findings = compare(current, past, period, kinds, parents)
     findings = findings.sort_values(["flagged", "p"], ascending=[False, True], kind="stable", ignore_index=True)
+    none = sorted(set(none) | set(refused))
     return Comparison(str(period), vintage, _with_notes(findings, history, vintage, str(period)), none)
 
 
@@ -249,3 +253,30 @@ def comparison_dict(
             for r in comparison.confirmed.to_dict("records")
         ],
     }
+
+
+def year_cells(
+    history: History, catalogue: Catalogue, year: int, vintage: str, units: list[str] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """A year built from its halves held in the history: a flow is H1 + H2 (both needed, cell by cell), a stock
+    its H2. The year 2025 under the new list (`2025-07-01`) takes its H1 from the old communes restated on the new
+    ones (`plan.reform`): exact where every old commune went in whole, and refused where one was split, whose
+    flows cannot be counted for the year. Returns (unit, cell, value) and the units refused."""
+    kinds = kinds_of(catalogue)
+    h2 = history.cells_of(vintage, [f"{year}-H2"], units)
+    h2 = h2.astype({"unit": str, "cell": str})[["unit", "cell", "value"]]
+    wanted = units if units is not None else sorted(h2["unit"].unique())
+    flows = [c for c, k in kinds.items() if k == "flow"]
+    refused: set[str] = set()
+    if vintage == REFORM[1] and year == 2025:
+        crosswalk = load_crosswalk()
+        olds = sorted({old for old, pairs in crosswalk.items() if any(new in set(wanted) for new, _ in pairs)})
+        h1, refused = restate(history.cells_of(REFORM[0], ["2025-H1"], olds, flows), crosswalk, wanted)
+    else:
+        h1 = history.cells_of(vintage, [f"{year}-H1"], wanted, flows)
+    h1 = h1.astype({"unit": str, "cell": str})[["unit", "cell", "value"]]
+    stock = h2[h2["cell"].map(kinds) == "stock"]
+    flow = h2[h2["cell"].isin(flows) & ~h2["unit"].isin(refused)].merge(h1, on=["unit", "cell"], suffixes=("", "_h1"))
+    flow = flow.assign(value=flow["value"] + flow["value_h1"])[["unit", "cell", "value"]]
+    year_frame = pd.concat([stock, flow], ignore_index=True).sort_values(["unit", "cell"], ignore_index=True)
+    return year_frame, sorted(refused & set(wanted))
