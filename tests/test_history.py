@@ -219,3 +219,13 @@ def test_a_confirmed_flag_is_kept_by_later_runs(past: Path, tmp_path: Path, runn
     assert empty.exit_code == 2 and "needs a note" in empty.output
     bad = runner.invoke(app, [*args[:-2], "--cell", "Nowhere!Z99", "--note", "x", "--value", "1", "--lang", "en"])
     assert bad.exit_code == 2 and "no cell" in bad.output
+
+
+def test_only_canonical_periods_and_unit_lists_name_files(tmp_path: Path) -> None:
+    h = History(tmp_path / "h")
+    for period, vintage in (("../../etc/x", "2025-06-30"), ("2024-h1", "2025-06-30"), ("2024-H1", "../v")):
+        cells = pd.DataFrame([("00301", vintage, period, "XH01/*/*", 1.0, "s")], columns=COLUMNS)
+        with pytest.raises(ValueError):
+            h.add(cells, [Source("s", "table", "t")])
+    assert not (tmp_path / "h" / "manifest.json").exists() and not (tmp_path / "h" / "cells").exists()
+    assert not list(tmp_path.rglob("*x*"))

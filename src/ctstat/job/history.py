@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ctstat.model.errors import UsageError
+from ctstat.model.period import VINTAGES, Period
 from ctstat.write.atomic import atomic_write
 
 KEY = ["unit", "vintage", "period", "cell"]
@@ -121,6 +122,7 @@ class History:
             new = {s.sha256: s for s in sources if s.sha256 not in doc["sources"]}
             cells = cells.loc[cells["source"].isin(list(new)), COLUMNS]
             cells = cells.drop_duplicates(KEY, keep="last")
+            _names_are_safe(cells)
             counts = {"added": 0, "changed": 0, "unchanged": 0}
             written: dict[str, str] = {}
             for (period, vintage), part in cells.groupby(["period", "vintage"], sort=True):
@@ -238,6 +240,17 @@ class History:
             {"period": str(p), "vintage": str(v), "units": int(u), "cells": int(c)}
             for p, v, u, c in zip(df["period"], df["vintage"], df["units"].tolist(), df["cells"].tolist(), strict=True)
         ]
+
+
+def _names_are_safe(cells: pd.DataFrame) -> None:
+    """Periods and unit lists name the files: only canonical ones (the sources were validated, so anything else
+    is ctstat's own bug, never a path an input chose)."""
+    for period in cells["period"].unique():
+        if str(Period.parse(str(period))) != period:
+            raise ValueError(f"not a canonical period: {period!r}")
+    unknown = set(cells["vintage"].unique()) - set(VINTAGES)
+    if unknown:
+        raise ValueError(f"unknown unit lists: {sorted(unknown)}")
 
 
 def _list(items: Sequence[str]) -> str:
