@@ -12,10 +12,14 @@ from rich.table import Table
 from ctstat.model.keys import TOTAL, split_key
 from ctstat.model.messages import printable
 from ctstat.model.report import Report
+from ctstat.plan.compare import p_text
 
 
-def _n(v: int) -> str:
-    return f"{v:,}".replace(",", ".")
+def _n(v: int, lang: str = "vi") -> str:
+    return f"{v:,}".replace(",", ".") if lang == "vi" else f"{v:,}"
+
+
+LEVELS_VI = {"commune": "xã", "district": "huyện", "province": "tỉnh"}
 
 
 def render_loaded(loaded: Any, report: Report, console: Console, lang: str) -> None:
@@ -61,15 +65,16 @@ def render_unit(unit: str, cells: pd.DataFrame, console: Console, lang: str) -> 
 
 def render_counts(done: Sequence[dict[str, Any]], console: Console, lang: str) -> None:
     """'checked N cells, flagged M (commune m, district d)' per period."""
-    levels_vi = {"commune": "xã", "district": "huyện", "province": "tỉnh"}
     for d in done:
         by = d.get("flagged_by_level") or {}
         if lang == "vi":
-            parts = ", ".join(f"cấp {levels_vi.get(k, k)} {v}" for k, v in by.items())
+            parts = ", ".join(f"cấp {LEVELS_VI.get(k, k)} {v}" for k, v in by.items())
             head = f"So với lịch sử ({d['period']}): đã kiểm tra {_n(d['checked'])} ô, đánh dấu {d['flagged']}"
         else:
             parts = ", ".join(f"{k} {v}" for k, v in by.items())
-            head = f"Against the history ({d['period']}): checked {_n(d['checked'])} cells, flagged {d['flagged']}"
+            head = (
+                f"Against the history ({d['period']}): checked {_n(d['checked'], lang)} cells, flagged {d['flagged']}"
+            )
         console.print(head + (f" ({parts})." if parts else "."))
 
 
@@ -95,6 +100,10 @@ def render_comparison(doc: dict[str, Any], console: Console, lang: str) -> None:
         table.add_column(h, overflow="fold")
     for r in rows:
         table.add_row(
-            r["level"], r["unit"], f"{r['sheet']}!{r['cell']} ({r['cell_key']})", r["message"], f"{r['p']:.2g}"
+            LEVELS_VI.get(r["level"], r["level"]) if lang == "vi" else r["level"],
+            f"{r['unit']} {r['unit_name']}".strip(),
+            f"{r['sheet']}!{r['cell']} ({r['cell_key']})",
+            r["message"],
+            p_text(r["p"], lang).removeprefix("p = "),
         )
     console.print(table)

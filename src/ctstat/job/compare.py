@@ -221,14 +221,17 @@ def comparison_dict(
 ) -> dict[str, Any]:
     """For --json and the rendered list: the counts, then each flagged cell ranked by p."""
     layout = form_layout(catalogue)
+    h = load_units(comparison.vintage)
     flagged = comparison.flagged
     rows = []
     for row in flagged.head(limit).to_dict("records") if limit else flagged.to_dict("records"):
         sheet, cell = layout.address(str(row["cell"]))
+        unit = h.find_any_level(str(row["unit"]))
         rows.append(
             {
                 "level": row["level"],
                 "unit": row["unit"],
+                "unit_name": unit.name if unit else "",
                 "cell_key": row["cell"],
                 "sheet": sheet,
                 "cell": cell,
@@ -237,7 +240,7 @@ def comparison_dict(
                 "test": row["test"],
                 "p": float(row["p"]),
                 "ratio": None if pd.isna(row["ratio"]) else float(row["ratio"]),
-                "message": finding_detail(row, comparison.period, lang) + f" ({p_text(float(row['p']), lang)})",
+                "message": finding_detail(row, comparison.period, lang),
             }
         )
     return {
