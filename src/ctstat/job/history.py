@@ -184,6 +184,7 @@ class History:
             if self._con is not None:
                 self._con.close()
             con = duckdb.connect()
+            con.execute("SET enable_object_cache = true")  # Parquet footers read once per connection, not per query
             if files:
                 con.execute(f"CREATE VIEW cells AS SELECT * FROM read_parquet({_list(files)})")
             else:
