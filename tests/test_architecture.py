@@ -32,6 +32,7 @@ EDGE = {
     "pandera": {"check"},
     "xlsxwriter": {"write"},
     "sqlite3": {"job"},
+    **dict.fromkeys(("duckdb", "pyarrow"), {"job"}),  #: the history store (issue 24)
     "yaml": {"model", "pipeline"},
 }
 MAX_BODY_LINES = 60  #: a function's body, after its signature and docstring (typer signatures are long by nature)
