@@ -32,6 +32,7 @@ EDGE = {
     "pandera": {"check"},
     "xlsxwriter": {"write"},
     "sqlite3": {"job"},
+    **dict.fromkeys(("duckdb", "pyarrow"), {"job"}),  #: the history store (issue 24)
     "yaml": {"model", "pipeline"},
     #: signing (the job) and verifying (reading a district workbook, offline) both need it: model is below both
     "cryptography": {"model"},

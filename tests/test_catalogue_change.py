@@ -39,6 +39,7 @@ NEW_ELEMENT = """
     columns:
       - {dimension: sex, breakdown: exclusive}
     basis: modelled
+    over_time: {kind: flow, basis: modelled}
     synthetic: {share: 0.6}
 """
 NEW_INDICATOR = """

@@ -34,8 +34,11 @@ def test_every_command_has_help(runner: CliRunner) -> None:
         "tokens",
         "serve",
         "export",
+        "compare",
     ]
     assert "Ví dụ:" in runner.invoke(app, ["catalogue", "check", "--help"]).output
+    for sub in ("add", "show"):
+        assert "Ví dụ:" in runner.invoke(app, ["history", sub, "--help"]).output, sub
     for name in commands:
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0, name

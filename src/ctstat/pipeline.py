@@ -615,3 +615,45 @@ def export_schemas(catalogue: Catalogue, out: Path) -> list[Path]:
             Path(tmp).write_text(text + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
         written.append(path)
     return written
+
+
+@dataclass(frozen=True)
+class ValidCells:
+    """The cells of one valid unit in one period, as a rollup would take them (for the history)."""
+
+    unit: str
+    period: str
+    vintage: str
+    sha256: str  #: of the file they come from (a ward form or a rollup workbook)
+    kind: str  #: "form" or "rollup"
+    path: str
+    values: pd.Series  #: cell key -> value (NaN: blank)
+
+
+def valid_cells(
+    paths: Iterable[str | Path], catalogue: Catalogue | None = None, jobs: int = 1
+) -> tuple[Report, list[ValidCells]]:
+    """Read ward forms and rollup workbooks of any period with the checks a rollup applies (a workbook's data
+    sheet digest-checked, each of its rows judged like a ward file) and return the cells of every valid unit."""
+    import pandas as pd
+
+    catalogue = catalogue or load_catalogue()
+    files = find_files(paths)
+    if not files:
+        raise UsageError(
+            "no workbook (.xlsx, .xlsm, .xls, .ods) found",
+            message_vi="không tìm thấy tệp bảng tính nào (.xlsx, .xlsm, .xls, .ods)",
+        )
+    _, report, frame, books = _judge(read_checked(files, catalogue, None, None, jobs), catalogue, None, None)
+    out = []
+    for i, rep in enumerate(report.files):
+        if rep.valid and rep.unit and rep.period and rep.vintage and i in frame.index:
+            values = pd.Series(frame.loc[i].to_numpy(dtype=float), index=frame.columns)
+            out.append(ValidCells(rep.unit, rep.period, rep.vintage, rep.sha256 or "", "form", rep.path, values))
+    for judged in books:
+        report.files.append(judged.report)
+        rep = judged.report
+        for unit, values in judged.values.items():
+            if rep.period and rep.vintage:
+                out.append(ValidCells(unit, rep.period, rep.vintage, rep.sha256 or "", "rollup", rep.path, values))
+    return report, out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -13,7 +14,7 @@ import typer
 
 from ctstat import __version__
 from ctstat.cli import review
-from ctstat.model.errors import CtstatError, EnvironmentFault
+from ctstat.model.errors import CtstatError, EnvironmentFault, UsageError
 
 EXIT_CODES = """Exit codes: 0 = no errors (warnings allowed); 1 = at least one error in the data; 2 = usage error,
 invalid catalogue, or nothing to do; 3 = internal error of ctstat (a bug: run again with --debug or CTSTAT_DEBUG=1
@@ -130,6 +131,15 @@ def validate(
     lang: LangOpt = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes reading files (0 = one per core).")] = 1,
     catalogue: CatalogueOpt = None,
+    history: Annotated[
+        OptPath,
+        typer.Option(
+            "--history",
+            help="Compare each count with the same unit's earlier periods in this history folder.",
+            file_okay=False,
+            exists=True,
+        ),
+    ] = None,
 ) -> None:
     """Check ward submissions cell by cell and say, in Vietnamese, what to fix.
 
@@ -156,13 +166,14 @@ def validate(
                 )
         else:
             report, subs = validate_files(files, cat, period, units, n_jobs, exclude=annotate)
+        unusual = _unusual(report, subs, cat, history, language, as_json)
         if annotate is not None:
             from ctstat.model.period import parse_period
             from ctstat.write.annotate import annotate_report
 
             annotate_report(report, subs, cat, annotate, language, parse_period(period) if period else None, n_jobs)
         if as_json:
-            _emit_json(report.to_dict(language))
+            _emit_json(report.to_dict(language) | unusual)
         else:
             render_report(report, out, language, show_valid=len(report.files) <= 50)
     except CtstatError as exc:
@@ -458,6 +469,7 @@ def run(
     as_json: JsonOpt = False,
     lang: LangOpt = None,
     catalogue: CatalogueOpt = None,
+    history: HistoryOpt = None,
 ) -> None:
     """One step of the scheduled job: validate new and changed files in the inbox, record them in the ledger,
     mark up faulty ones, and roll up once every ward has a valid submission (or at the deadline with
@@ -481,12 +493,21 @@ def run(
             log=log,
             allow_partial=allow_partial,
             jobs=jobs,
+            history=history,
         )
-        result = run_job(cfg, load_catalogue(catalogue))
+        cat = load_catalogue(catalogue)
+        result = run_job(cfg, cat)
+        unusual = _run_unusual(cfg, cat, _lang(lang))
         if as_json:
-            _emit_json(result.to_dict())
+            _emit_json(result.to_dict() | ({"unusual_changes": unusual} if unusual else {}))
         else:
             render_run(result, make_consoles()[0], _lang(lang))
+            if unusual:
+                from ctstat.cli.render_history import render_comparison
+
+                render_comparison(
+                    {**unusual, "unusual_changes": unusual["unusual_changes"][:50]}, make_consoles_out(), _lang(lang)
+                )
     except CtstatError as exc:
         raise _fail(exc, lang) from None
     raise typer.Exit(result.exit_code)
@@ -870,7 +891,7 @@ def _localise_help(lang: str) -> None:
         f"ctstat {__version__}: kiểm tra và tổng hợp báo cáo thống kê về trẻ em của các xã, phường theo Thông tư "
         f"13/2021/TT-BLĐTBXH.\n\n{EXIT_CODES_VI}"
     )
-    for command in (*app.registered_commands, *catalogue_app.registered_commands):
+    for command in (*app.registered_commands, *catalogue_app.registered_commands, *history_app.registered_commands):
         name = command.name or command.callback.__name__  # type: ignore[union-attr]
         if name in HELP_VI:
             command.help = HELP_VI[name]
@@ -879,6 +900,256 @@ def _localise_help(lang: str) -> None:
         command.help = review.HELP_VI.get(command.name or "", command.help)
     review.keys_app.info.help = "Khóa ký của cán bộ."
     review.review_app.info.help = "Xem xét báo cáo của xã: duyệt, trả lại, sửa ô, mở lại; duyệt báo cáo tổng hợp."
+    history_app.info.help = "Lịch sử các kỳ trước: nạp vào, xem lại."
+
+
+# --- the history of earlier periods and unusual changes (issue 24) ---------------------------------------------
+
+history_app = typer.Typer(no_args_is_help=True, help="The history of earlier periods: load it, look at it.")
+app.add_typer(history_app, name="history")
+HistoryOpt = Annotated[
+    OptPath,
+    typer.Option("--history", help="The history folder (default: 'history' in ctstat.toml).", file_okay=False),
+]
+
+
+def _history(history: Path | None, config: Path | None) -> Any:
+    from ctstat.job.config import history_setting
+    from ctstat.job.history import History
+
+    folder = history or history_setting(config)
+    if folder is None:
+        raise UsageError(
+            'no history: give --history DIR or set history = "DIR" in ctstat.toml',
+            message_vi='chưa có lịch sử: dùng --history THƯ_MỤC hoặc đặt history = "THƯ_MỤC" trong ctstat.toml',
+        )
+    return History(folder)
+
+
+@history_app.command("add")
+def history_add(
+    sources: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Rollup workbooks, ward forms or folders; a job's ledger.sqlite; an export .csv/.parquet.", exists=True
+        ),
+    ],
+    history: HistoryOpt = None,
+    config: ConfigOpt = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes reading files (0 = one per core).")] = 1,
+    as_json: JsonOpt = False,
+    lang: LangOpt = None,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Load earlier periods into the history, each number checked as a rollup checks it. Loading a source twice
+    adds nothing; a load is all or nothing.
+
+    Example: ctstat history add out/2024-H1/ out/2024-H2/ --history /srv/ctstat/history
+    """
+    try:
+        from ctstat.cli.render_history import render_loaded
+        from ctstat.job.history_sources import add_sources
+        from ctstat.model.catalogue import load_catalogue
+        from ctstat.pipeline import default_jobs
+
+        language = _lang(lang)
+        store = _history(history, config)
+        loaded, report = add_sources(store, sources, load_catalogue(catalogue), default_jobs() if jobs == 0 else jobs)
+        if as_json:
+            _emit_json(
+                {
+                    "loaded": dataclasses.asdict(loaded),
+                    "left_out": [f.to_dict(language) for f in report.files if not f.valid],
+                }
+            )
+        else:
+            render_loaded(loaded, report, make_consoles_out(), language)
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+    raise typer.Exit(0 if report.valid else 1)
+
+
+@history_app.command("show")
+def history_show(
+    unit: Annotated[str, typer.Option(help="Unit code (commune 5 digits).")],
+    history: HistoryOpt = None,
+    config: ConfigOpt = None,
+    units: UnitsOpt = None,
+    as_json: JsonOpt = False,
+    lang: LangOpt = None,
+) -> None:
+    """One unit's cells over every period held (element totals in the table, every cell with --json).
+
+    Example: ctstat history show --unit 00301 --history /srv/ctstat/history
+    """
+    try:
+        from ctstat.cli.render_history import render_unit
+
+        store = _history(history, config)
+        cells = store.unit(unit.strip(), units)
+        if as_json:
+            _emit_json({"unit": unit, "cells": cells.to_dict("records"), "held": store.summary()})
+        else:
+            render_unit(unit, cells, make_consoles_out(), _lang(lang))
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+
+
+@app.command()
+def compare(
+    period: Annotated[str, typer.Option(help="The period compared with earlier ones (2025, 2025-H1, 2025-H2).")],
+    history: HistoryOpt = None,
+    config: ConfigOpt = None,
+    units: UnitsOpt = None,
+    limit: Annotated[int, typer.Option(help="Flags listed (0 = all); --json lists all.")] = 50,
+    as_json: JsonOpt = False,
+    lang: LangOpt = None,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Unusual changes: every count of a period in the history against the same unit's comparable earlier
+    periods, communes by an exact Poisson test, districts and provinces by ±33 % on the mean of the three before;
+    ranked by p. Warnings only: they never block a rollup.
+
+    Example: ctstat compare --period 2026-H1 --history /srv/ctstat/history
+    """
+    try:
+        from ctstat.cli.render_history import render_comparison
+        from ctstat.job.compare import compare_period, comparison_dict
+        from ctstat.model.catalogue import load_catalogue
+        from ctstat.model.period import parse_period, vintage_for
+
+        language = _lang(lang)
+        cat = load_catalogue(catalogue)
+        per = parse_period(period)
+        comparison = compare_period(_history(history, config), cat, per, vintage_for(per, units))
+        if as_json:
+            _emit_json(comparison_dict(comparison, cat, language))
+        else:
+            render_comparison(comparison_dict(comparison, cat, language, limit or None), make_consoles_out(), language)
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+
+
+def _unusual(report: Any, subs: Any, cat: Any, history: Path | None, lang: str, as_json: bool) -> dict[str, Any]:
+    """`validate --history`: unusual changes added to the reports as warnings; "checked N, flagged M" said."""
+    if history is None:
+        return {}
+    from ctstat.cli.render_history import render_counts
+    from ctstat.job.compare import add_unusual, comparison_dict
+    from ctstat.job.history import History
+
+    done = [comparison_dict(c, cat, lang, 0) for c in add_unusual(report, subs, cat, History(history))]
+    if not as_json:
+        render_counts(done, make_consoles_err(), lang)
+    keep = ("period", "vintage", "checked", "flagged", "flagged_by_level")
+    return {"history": [{k: d[k] for k in keep} for d in done]}
+
+
+def _run_unusual(cfg: Any, cat: Any, lang: str) -> dict[str, Any]:
+    """`run` with a history: the period's valid submissions against it (listed after the run's report)."""
+    if cfg.history is None or not cfg.ledger_path.exists():
+        return {}
+    from ctstat.job.compare import compare_job, comparison_dict
+    from ctstat.job.history import History
+
+    doc: dict[str, Any] = comparison_dict(compare_job(cfg, cat, History(cfg.history)), cat, lang)
+    return doc
+
+
+@history_app.command("confirm")
+def history_confirm(
+    period: Annotated[str, typer.Option(help="The period of the flag (2025, 2025-H1, 2025-H2).")],
+    unit: Annotated[str, typer.Option(help="Unit code (commune 5 digits).")],
+    cell: Annotated[str, typer.Option(help="The cell: its key (as compare shows it) or its address (Biểu 3!D9).")],
+    note: Annotated[str, typer.Option(help="Why the figure is right (kept by later runs).")],
+    value: Annotated[Optional[float], typer.Option(help="The value confirmed (default: the history's).")] = None,  # noqa: UP045
+    history: HistoryOpt = None,
+    config: ConfigOpt = None,
+    units: UnitsOpt = None,
+    lang: LangOpt = None,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Confirm an unusual change with a note: later runs keep it and no longer warn, while the value stays the one
+    confirmed.
+
+    Example: ctstat history confirm --period 2026-H1 --unit 00331 --cell "Biểu 3!D9" --note "New shelter opened"
+    """
+    try:
+        from ctstat.job.followups import Confirmation, cell_of, confirm
+        from ctstat.model.catalogue import load_catalogue
+        from ctstat.model.layout import form_layout
+        from ctstat.model.period import parse_period, vintage_for
+
+        language = _lang(lang)
+        per = parse_period(period)
+        vintage = vintage_for(per, units)
+        layout = form_layout(load_catalogue(catalogue))
+        key = cell_of(cell, list(layout.keys), {k: layout.address(k) for k in layout.keys})
+        store = _history(history, config)
+        if value is None:
+            held = store.cells_of(vintage, [str(per)], [unit.strip()], [key])
+            if held.empty:
+                raise UsageError(
+                    f"the history holds no {key} of {unit} in {per}: give --value",
+                    message_vi=f"lịch sử không có ô {key} của {unit} kỳ {per}: ghi --value",
+                )
+            value = float(held["value"].iloc[0])
+        confirm(store.dir, Confirmation(unit.strip(), vintage, str(per), key, value, note))
+        typer.echo(
+            f"Đã xác nhận {unit} {key} = {value:g}." if language == "vi" else f"Confirmed {unit} {key} = {value:g}."
+        )
+    except CtstatError as exc:
+        raise _fail(exc, lang) from None
+
+
+def make_consoles_err() -> Any:
+    from ctstat.cli.render import make_consoles
+
+    return make_consoles()[1]
+
+
+def make_consoles_out() -> Any:
+    from ctstat.cli.render import make_consoles
+
+    return make_consoles()[0]
+
+
+OPTION_HELP_VI.update(
+    {
+        "The history folder (default: 'history' in ctstat.toml).": "Thư mục lịch sử (mặc định: 'history' trong "
+        "ctstat.toml).",
+        "Rollup workbooks, ward forms or folders; a job's ledger.sqlite; an export .csv/.parquet.": "Tệp tổng hợp, "
+        "báo cáo của xã hoặc thư mục chứa chúng; sổ ledger.sqlite của việc chạy định kỳ; bảng .csv/.parquet do "
+        "export ghi.",
+        "Unit code (commune 5 digits).": "Mã đơn vị (xã 5 chữ số).",
+        "The period of the flag (2025, 2025-H1, 2025-H2).": "Kỳ của cảnh báo (2025, 2025-H1, 2025-H2).",
+        "The cell: its key (as compare shows it) or its address (Biểu 3!D9).": "Ô: mã ô (như lệnh compare hiện) "
+        "hoặc địa chỉ ô (Biểu 3!D9).",
+        "Why the figure is right (kept by later runs).": "Lý do số liệu đúng (các lần chạy sau giữ lại).",
+        "The value confirmed (default: the history's).": "Giá trị được xác nhận (mặc định: giá trị trong lịch sử).",
+        "The period compared with earlier ones (2025, 2025-H1, 2025-H2).": "Kỳ so sánh với các kỳ trước (2025, "
+        "2025-H1, 2025-H2).",
+        "Flags listed (0 = all); --json lists all.": "Số cảnh báo liệt kê (0 = tất cả); --json liệt kê tất cả.",
+        "Compare each count with the same unit's earlier periods in this history folder.": "So sánh từng số với "
+        "các kỳ trước của cùng đơn vị trong thư mục lịch sử này.",
+    }
+)
+HELP_VI.update(
+    {
+        "compare": "Thay đổi bất thường: so từng số của một kỳ trong lịch sử với các kỳ tương ứng trước đó của cùng "
+        "đơn vị (xã: kiểm định Poisson chính xác; huyện, tỉnh: lệch quá ±33 % so với trung bình ba kỳ trước), xếp "
+        "theo p. Chỉ là cảnh báo, không chặn việc tổng hợp.\n\nVí dụ: ctstat compare --period 2026-H1 --history "
+        "/srv/ctstat/history",
+        "add": "Nạp các kỳ trước vào lịch sử, mỗi số được kiểm tra như khi tổng hợp. Nạp lại một nguồn không thêm "
+        "gì; mỗi lần nạp là trọn vẹn hoặc không gì cả.\n\nVí dụ: ctstat history add out/2024-H1/ out/2024-H2/ "
+        "--history /srv/ctstat/history",
+        "confirm": "Xác nhận một thay đổi bất thường kèm ghi chú: các lần chạy sau giữ lại và không cảnh báo nữa, "
+        "chừng nào số liệu vẫn là số đã xác nhận.\n\nVí dụ: ctstat history confirm --period 2026-H1 --unit 00331 "
+        '--cell "Biểu 3!D9" --note "Mở thêm nhà tạm lánh"',
+        "show": "Số liệu của một đơn vị qua mọi kỳ có trong lịch sử (bảng: tổng của từng chỉ tiêu; --json: mọi ô)."
+        "\n\nVí dụ: ctstat history show --unit 00301 --history /srv/ctstat/history",
+    }
+)
 
 
 _localise_help(_help_lang(sys.argv[1:]))

@@ -11,7 +11,15 @@ from rich.text import Text
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.report import Lang, Report, Severity, english
 from ctstat.model.text import printable
-from ctstat.model.vocab import COUNTS, basis_label, completeness_line, count_label, rollup_note, status_label
+from ctstat.model.vocab import (
+    COUNTS,
+    basis_label,
+    completeness_line,
+    count_label,
+    over_time_label,
+    rollup_note,
+    status_label,
+)
 from ctstat.plan.sums import WHOLE
 
 WORDS = {
@@ -364,9 +372,9 @@ def render_catalogue(cat: Catalogue, console: Console, lang: Lang = "vi") -> Non
     console.print(table)
     el_table = Table(title="Data elements" if lang == "en" else "Dữ liệu đầu vào của xã", show_lines=False)
     heads = (
-        ("Mã", "Tên", "Đơn vị", "Dòng", "Cột", "Nguồn")
+        ("Mã", "Tên", "Đơn vị", "Dòng", "Cột", "Nguồn", "Theo thời gian")
         if lang == "vi"
-        else ("Code", "Name", "Unit", "Rows", "Columns", "Basis")
+        else ("Code", "Name", "Unit", "Rows", "Columns", "Basis", "Over time")
     )
     for col in heads:
         el_table.add_column(col, overflow="fold")
@@ -387,6 +395,7 @@ def render_catalogue(cat: Catalogue, console: Console, lang: Lang = "vi") -> Non
             rows,
             cols,
             basis_label(e.basis, lang),
+            over_time_label(e.over_time, e.over_time_basis, lang),
         )
     console.print(el_table)
 
@@ -413,6 +422,7 @@ def catalogue_to_dict(cat: Catalogue) -> dict[str, Any]:
                 "type": e.type,
                 "sheet": e.sheet,
                 "basis": e.basis,
+                "over_time": {"kind": e.over_time, "basis": e.over_time_basis},
                 "rows": {"dimension": e.rows.dimension.key, "breakdown": e.rows.breakdown} if e.rows else None,
                 "columns": [{"dimension": a.dimension.key, "breakdown": a.breakdown} for a in e.columns],
             }

@@ -36,6 +36,7 @@ class JobConfig:
     trusted_proxies: tuple[str, ...] = ()  #: ctstat serve: addresses whose X-Forwarded-For/-Proto are believed
     review_keys: tuple[tuple[str, Path], ...] = ()  #: who may sign reviews: (name, Ed25519 public key file)
     trusted_roots: tuple[Path, ...] = ()  #: root certificates (PEM) officials' certificates must chain to
+    history: Path | None = None  #: the history folder shared by every period's job (issue 24)
 
     @property
     def vintage(self) -> str:
@@ -216,6 +217,7 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
         log=as_path("log"),
         allow_partial=allow,
         jobs=jobs,
+        history=as_path("history"),
         **limits,
         **_review_settings(raw, where, base if path is not None else Path.cwd()),
     )
@@ -226,3 +228,29 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
     if not cfg.inbox.is_dir():
         raise _bad(where, "inbox", f"no such folder: {cfg.inbox}", f"không có thư mục {cfg.inbox}")
     return cfg
+
+
+def history_setting(path: Path | None = None) -> Path | None:
+    """The `history` folder of ctstat.toml (from `path`, else the current folder's), relative to the file; None
+    when there is no file or no such setting. For the commands that need only the history."""
+    if path is None:
+        path = Path.cwd() / CONFIG_NAME
+        if not path.is_file():
+            return None
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(
+            f"{path}: no such configuration file", message_vi=f"{path}: không có tệp cấu hình này"
+        ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"{path}: not valid TOML ({exc})", message_vi=f"{path}: không phải TOML hợp lệ ({exc})"
+        ) from None
+    value = raw.get("history")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _bad(str(path), "history", "expected a path", "phải là một đường dẫn")
+    p = Path(value)
+    return p if p.is_absolute() else Path(path).resolve().parent / p

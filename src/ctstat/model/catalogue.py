@@ -22,6 +22,9 @@ Breakdown = Literal["exclusive", "overlapping"]
 BASES = ("circular", "summary", "law", "modelled", "unknown")
 VALUE_TYPES = ("count", "money", "yesno")
 OPS = ("<=", ">=", "==", "<", ">", "requires")
+#: how an element moves over time: a stock is a count at the period's end (a year's stock is its H2), a flow a
+#: count of events during the period (a year's flow is H1 + H2)
+OVER_TIME = ("stock", "flow")
 _CODE = re.compile(r"^[A-Z]{2}\d{2}$")
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -109,6 +112,9 @@ class Element:
     note_en: str = ""
     #: hints for synthetic data only (`synthetic:` in the YAML): never shown, never used to judge a file
     synthetic: Synthetic = field(default_factory=lambda: Synthetic())
+    #: "stock" or "flow" (`over_time: {kind, basis}` in the YAML; required: how periods compare and add up)
+    over_time: str = "flow"
+    over_time_basis: str = "modelled"
 
     def row_keys(self) -> tuple[str, ...]:
         """Row keys: the total row, then one per category of the row dimension."""
@@ -561,6 +567,7 @@ def _sheet(
                 "basis",
                 "note_en",
                 "synthetic",
+                "over_time",
             },
             loc,
         )
@@ -600,6 +607,7 @@ def _sheet(
                 basis=basis or "",
                 note_en=chk.get(e, "note_en", loc, required=False) or "",
                 synthetic=_synthetic(e.get("synthetic"), f"{loc}.synthetic", chk),
+                **_over_time(e.get("over_time"), f"{loc}.over_time", chk),
             )
         )
     indicators = [
@@ -625,6 +633,27 @@ def _sheet(
         elements=tuple(elements),
     )
     return sheet, indicators, rules, charts
+
+
+def _over_time(raw: Any, loc: str, chk: _Checker) -> dict[str, str]:
+    """`over_time: {kind: stock | flow, basis: ...}`: required, since a wrong guess would silently add up a
+    year's stocks or compare a half-year's flow with a whole year's."""
+    if raw is None:
+        chk.bad(
+            loc,
+            "missing: say how the element moves over time, e.g. over_time: {kind: flow, basis: modelled} (flow: "
+            "counted during the period, a year is H1 + H2; stock: counted at the period's end, a year is its H2)",
+            "thiếu: ghi chỉ tiêu là số thời kỳ hay số thời điểm, ví dụ over_time: {kind: flow, basis: modelled} "
+            "(flow: đếm trong kỳ, cả năm = 6 tháng đầu + 6 tháng cuối; stock: đếm cuối kỳ, cả năm = số cuối năm)",
+        )
+        return {}
+    if not isinstance(raw, dict):
+        chk.bad(loc, "expected a mapping {kind, basis}", "phải là một bảng {kind, basis}")
+        return {}
+    chk.unknown_keys(raw, {"kind", "basis"}, loc)
+    kind, basis = chk.get(raw, "kind", loc), chk.get(raw, "basis", loc)
+    kind_ok, basis_ok = chk.one_of(kind, OVER_TIME, f"{loc}.kind"), chk.one_of(basis, BASES, f"{loc}.basis")
+    return {"over_time": kind, "over_time_basis": basis} if kind_ok and basis_ok else {}
 
 
 def _chart(raw: Any, loc: str, file: str, chk: _Checker) -> Chart | None:

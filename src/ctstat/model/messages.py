@@ -383,3 +383,20 @@ def api_error(text: str) -> dict[str, str]:
     if text in API_ERRORS_VI:
         return {"error": API_ERRORS_VI[text], "error_en": text}
     return {"error": text}
+
+
+# across periods (issue 24): the history and unusual changes
+MESSAGES.update(
+    {
+        "unusual-change": (
+            W,
+            "Thay đổi bất thường so với các kỳ trước: {detail}. Kiểm tra lại số liệu; nếu đúng, ghi chú lý do.",
+            "Unusual change against earlier periods: {detail}. Check the figure; if it is right, note why.",
+        ),
+        "history-table": (
+            E,
+            "Bảng số liệu không dùng được cho lịch sử: {detail}.",
+            "This table cannot be used for the history: {detail}.",
+        ),
+    }
+)

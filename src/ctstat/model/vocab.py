@@ -97,3 +97,16 @@ def rollup_note(rollup: Mapping[str, Any], lang: Lang = "vi") -> str:
         tail = f" Đã chuyển sang {rollup['moved_to']}." if vi else f" Moved to {rollup['moved_to']}."
     advice = " Không ký, không gửi bảng này." if vi else " Do not sign or send it."
     return f"{head}: {why}.{advice}{tail}"
+
+
+#: how an element moves over time (catalogue `over_time`), in both languages
+OVER_TIME_WORDS = {
+    "stock": ("số cuối kỳ (cả năm = số cuối năm)", "stock: at the period's end (a year is its H2)"),
+    "flow": ("số trong kỳ (cả năm = cộng hai nửa năm)", "flow: during the period (a year is H1 + H2)"),
+}
+
+
+def over_time_label(kind: str, basis: str, lang: Lang = "vi") -> str:
+    """'số trong kỳ (...) · mô hình hóa' for an element's `over_time`."""
+    vi, en = OVER_TIME_WORDS.get(kind, (kind, kind))
+    return f"{vi if lang == 'vi' else en} · {basis_label(basis, lang)}"

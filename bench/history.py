@@ -1,0 +1,98 @@
+"""Benchmark the history at national scale: every commune of the pre-reform list × every count cell × 20 periods.
+
+Usage: python bench/history.py [N] [--periods P]   (default: all 10,035 communes, 20 half-years 2015-H2..2025-H1)
+Builds the history one period at a time as it grows in use (`History.add`), then asks one unit's history (median
+of 20 units, in ms) and compares the last period with the rest at every level (`compare_period`, in s). Prints the
+figures and the history's size on disk; peak memory of the process. Nothing is asserted: record the figures in the
+README when they change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ctstat.job.compare import compare_period
+from ctstat.job.history import COLUMNS, History, Source
+from ctstat.model.catalogue import load_catalogue
+from ctstat.model.layout import form_layout
+from ctstat.model.period import Period
+from ctstat.model.units import load_units
+
+
+def periods(n: int) -> list[str]:
+    out, year, half = [], 2025, 1
+    while len(out) < n:
+        out.append(f"{year}-H{half}")
+        year, half = (year, 1) if half == 2 else (year - 1, 2)
+    return out[::-1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n", type=int, nargs="?", default=None)
+    ap.add_argument("--periods", type=int, default=20)
+    args = ap.parse_args()
+    catalogue = load_catalogue()
+    keys = np.array(form_layout(catalogue).keys)
+    communes = np.array([u.code for u in load_units("2025-06-30").all("commune")][: args.n])
+    rng = np.random.default_rng(24)
+    means = rng.gamma(0.6, 8.0, size=(len(communes), len(keys)))  # mostly small counts, some large
+    labels = periods(args.periods)
+    folder = Path(tempfile.mkdtemp(prefix="ctstat-history-"))
+    try:
+        run(folder, catalogue, keys, communes, means, labels, rng)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run(folder, catalogue, keys, communes, means, labels, rng) -> None:  # type: ignore[no-untyped-def]
+    h = History(folder / "h")
+    started, cpu = time.perf_counter(), time.process_time()
+    for label in labels:
+        values = rng.poisson(means).ravel().astype(float)
+        frame = pd.DataFrame(
+            {
+                "unit": np.repeat(communes, len(keys)),
+                "vintage": "2025-06-30",
+                "period": label,
+                "cell": np.tile(keys, len(communes)),
+                "value": values,
+                "source": f"bench-{label}",
+            }
+        )[COLUMNS]
+        h.add(frame, [Source(f"bench-{label}", "table", label)])
+    load, load_cpu = time.perf_counter() - started, time.process_time() - cpu
+    rows = len(communes) * len(keys) * len(labels)
+    size = sum(f.stat().st_size for f in (folder / "h" / "cells").glob("*.parquet"))
+    times = []
+    for unit in rng.choice(communes, size=min(20, len(communes)), replace=False):
+        t = time.perf_counter()
+        got = h.unit(str(unit))
+        times.append((time.perf_counter() - t) * 1000)
+        assert len(got) == len(keys) * len(labels)
+    t, cpu = time.perf_counter(), time.process_time()
+    found = compare_period(h, catalogue, Period.parse(labels[-1]), "2025-06-30")
+    whole, whole_cpu = time.perf_counter() - t, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"history: {len(communes):,} communes × {len(keys)} cells × {len(labels)} periods = {rows:,} values")
+    print(f"load, one period at a time: {load:.1f} s, CPU {load_cpu:.1f} s ({size / 1e6:.0f} MB of Parquet)")
+    print(f"one unit's history: median {statistics.median(times):.1f} ms (max {max(times):.1f} ms)")
+    print(
+        f"whole period compared ({labels[-1]}, every level): {whole:.1f} s, CPU {whole_cpu:.1f} s; "
+        f"checked {found.checked:,} cells, "
+        f"flagged {len(found.flagged):,}"
+    )
+    print(f"peak memory: {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

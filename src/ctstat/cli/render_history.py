@@ -1,0 +1,109 @@
+"""Human output for the history and unusual changes (issue 24)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from ctstat.model.keys import TOTAL, split_key
+from ctstat.model.messages import printable
+from ctstat.model.report import Report
+from ctstat.plan.compare import p_text
+
+
+def _n(v: int, lang: str = "vi") -> str:
+    return f"{v:,}".replace(",", ".") if lang == "vi" else f"{v:,}"
+
+
+LEVELS_VI = {"commune": "xã", "district": "huyện", "province": "tỉnh"}
+
+
+def render_loaded(loaded: Any, report: Report, console: Console, lang: str) -> None:
+    """What a load did, and each file (or unit of a table) left out with its first problem."""
+    if lang == "vi":
+        console.print(
+            f"Đã nạp {loaded.sources} nguồn (bỏ qua {loaded.skipped} nguồn đã có): thêm {_n(loaded.added)} ô, "
+            f"thay {_n(loaded.changed)} ô, giữ nguyên {_n(loaded.unchanged)} ô."
+        )
+    else:
+        console.print(
+            f"Loaded {loaded.sources} sources (skipped {loaded.skipped} already loaded): {_n(loaded.added)} cells "
+            f"added, {_n(loaded.changed)} changed, {_n(loaded.unchanged)} unchanged."
+        )
+    bad = [f for f in report.files if not f.valid]
+    if bad:
+        console.print(f"Không nạp ({len(bad)}):" if lang == "vi" else f"Left out ({len(bad)}):")
+        for f in bad:
+            first = next(i for i in f.issues if str(i.severity) == "error")
+            where = " ".join(x for x in (f.unit or "", f.period or "", first.where) if x)
+            console.print(
+                f"  {printable(f.path)} {where}: {first.message('vi' if lang == 'vi' else 'en')}", markup=False
+            )
+
+
+def render_unit(unit: str, cells: pd.DataFrame, console: Console, lang: str) -> None:
+    """A unit's element totals, one column per period held."""
+    totals = cells[[split_key(c)[1:] == (TOTAL, TOTAL) for c in cells["cell"]]] if len(cells) else cells
+    if totals.empty:
+        console.print(
+            f"Lịch sử không có số liệu của {unit}." if lang == "vi" else f"The history holds nothing of {unit}."
+        )
+        return
+    wide = totals.pivot_table(index="cell", columns=["vintage", "period"], values="value", aggfunc="first")
+    table = Table(title=f"{unit}: tổng từng chỉ tiêu theo kỳ" if lang == "vi" else f"{unit}: element totals by period")
+    table.add_column("Chỉ tiêu" if lang == "vi" else "Element")
+    for column in wide.columns:
+        table.add_column(f"{column[1]}\n({column[0]})", justify="right")
+    for cell, row in wide.iterrows():
+        table.add_row(str(cell).split("/")[0], *("" if pd.isna(v) else f"{v:g}" for v in row))
+    console.print(table)
+
+
+def render_counts(done: Sequence[dict[str, Any]], console: Console, lang: str) -> None:
+    """'checked N cells, flagged M (commune m, district d)' per period."""
+    for d in done:
+        by = d.get("flagged_by_level") or {}
+        if lang == "vi":
+            parts = ", ".join(f"cấp {LEVELS_VI.get(k, k)} {v}" for k, v in by.items())
+            head = f"So với lịch sử ({d['period']}): đã kiểm tra {_n(d['checked'])} ô, đánh dấu {d['flagged']}"
+        else:
+            parts = ", ".join(f"{k} {v}" for k, v in by.items())
+            head = (
+                f"Against the history ({d['period']}): checked {_n(d['checked'], lang)} cells, flagged {d['flagged']}"
+            )
+        console.print(head + (f" ({parts})." if parts else "."))
+
+
+def render_comparison(doc: dict[str, Any], console: Console, lang: str) -> None:
+    """The counts, the units with no comparable history, then the flags ranked by p."""
+    render_counts([doc], console, lang)
+    if doc["no_comparable_history"]:
+        units = ", ".join(doc["no_comparable_history"])
+        console.print(
+            f"Không có lịch sử so sánh được trước 1/7/2025 (xã cũ bị chia tách): {units}"
+            if lang == "vi"
+            else f"No comparable history before 1 July 2025 (an old commune was split): {units}"
+        )
+    for c in doc.get("confirmed", []):
+        said = "Đã xác nhận" if lang == "vi" else "Confirmed"
+        console.print(f"{said}: {c['unit']} {c['cell_key']} = {c['value']:g}: {printable(c['note'])}", markup=False)
+    rows = doc["unusual_changes"]
+    if not rows:
+        return
+    heads = ("Cấp", "Đơn vị", "Ô", "Lịch sử", "p") if lang == "vi" else ("Level", "Unit", "Cell", "History", "p")
+    table = Table(title="Thay đổi bất thường" if lang == "vi" else "Unusual changes")
+    for h in heads:
+        table.add_column(h, overflow="fold")
+    for r in rows:
+        table.add_row(
+            LEVELS_VI.get(r["level"], r["level"]) if lang == "vi" else r["level"],
+            f"{r['unit']} {r['unit_name']}".strip(),
+            f"{r['sheet']}!{r['cell']} ({r['cell_key']})",
+            r["message"],
+            p_text(r["p"], lang).removeprefix("p = "),
+        )
+    console.print(table)

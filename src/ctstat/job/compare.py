@@ -1,0 +1,285 @@
+"""Compare a period with the history: each commune's counts, and the district and province sums, against their
+comparable earlier periods (`plan.compare`), across the 2025 reform where the crosswalk allows it (`plan.reform`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import union_categoricals
+
+from ctstat.job.config import JobConfig
+from ctstat.job.followups import notes_for
+from ctstat.job.history import History
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.keys import element_of
+from ctstat.model.layout import form_layout
+from ctstat.model.messages import make_issue
+from ctstat.model.period import Period
+from ctstat.model.report import FileReport, Issue, Report
+from ctstat.model.units import load_crosswalk, load_units
+from ctstat.plan.compare import (
+    LOOK_BACK,
+    comparable_periods,
+    compare,
+    finding_detail,
+    p_text,
+)
+from ctstat.plan.reform import restate
+from ctstat.read.workbook import Submission
+
+REFORM = ("2025-06-30", "2025-07-01")  #: (old list, new list) of the crosswalk
+
+
+@dataclass
+class Comparison:
+    """Every judged cell of a period (flagged or not), by level, ranked by p."""
+
+    period: str
+    vintage: str
+    findings: pd.DataFrame  #: FINDING_COLUMNS + level
+    no_history: list[str] = field(default_factory=list)  #: new communes with no comparable history (reform)
+
+    @property
+    def checked(self) -> int:
+        """Cells judged: those with enough comparable periods held."""
+        return int(self.findings["tested"].astype(bool).sum())
+
+    @property
+    def flagged(self) -> pd.DataFrame:
+        """The warnings: flagged and not confirmed."""
+        return self.findings[self.findings["flagged"].astype(bool) & self.findings["note"].isna()]
+
+    @property
+    def confirmed(self) -> pd.DataFrame:
+        """Flags a ward or the district confirmed with a note (for this very value)."""
+        return self.findings[self.findings["flagged"].astype(bool) & self.findings["note"].notna()]
+
+
+def kinds_of(catalogue: Catalogue) -> dict[str, str]:
+    """Cell -> stock or flow, for the cells holding counts (money and yes/no are not tested)."""
+    return {
+        key: catalogue.elements[element_of(key)].over_time
+        for key in form_layout(catalogue).keys
+        if catalogue.elements[element_of(key)].type == "count"
+    }
+
+
+def _labels(period: Period, kind: str) -> list[str]:
+    """The periods read for `kind` (the comparable ones looked at, and the halves a year is built from)."""
+    labels = comparable_periods(period, kind)[-LOOK_BACK:]
+    years = {lb for lb in labels if "-" not in lb}
+    return sorted(set(labels) | {f"{y}-H{h}" for y in years for h in (1, 2)})
+
+
+def past_cells(
+    history: History, vintage: str, period: Period, units: list[str], kinds: dict[str, str] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """The earlier cells of `units` under `vintage` (of the cells in `kinds`, each kind's periods only); for the
+    new units of the reform, also their old communes' cells restated on them (exactly, or not at all). Returns
+    (unit, period, cell, value) and the units with no comparable history before the reform."""
+    parts, none = [], set()
+    for kind in ("stock", "flow"):
+        cells = None if kinds is None else [c for c, k in kinds.items() if k == kind]
+        labels = _labels(period, kind)
+        parts.append(history.cells_of(vintage, labels, units, cells))
+        if vintage == REFORM[1]:
+            crosswalk = load_crosswalk()
+            wanted = set(units)
+            olds = sorted({old for old, pairs in crosswalk.items() if any(new in wanted for new, _ in pairs)})
+            restated, missing = restate(history.cells_of(REFORM[0], labels, olds, cells), crosswalk, units)
+            parts.append(restated)
+            none |= missing
+    both = _concat(parts)
+    if vintage == REFORM[1]:  # a new unit held under its own list wins over its restated old communes
+        both = both.drop_duplicates(["unit", "period", "cell"], keep="first")
+    return both, sorted(none)
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Long frames one after another, their text columns kept as categories (millions of rows nationally)."""
+    parts = [p for p in parts if len(p)]
+    if len(parts) <= 1:
+        return parts[0] if parts else pd.DataFrame(columns=["unit", "period", "cell", "value"])
+    out = {
+        col: pd.Series(union_categoricals([p[col].astype("category") for p in parts], ignore_order=True))
+        for col in ("unit", "period", "cell")
+    }
+    return pd.DataFrame({**out, "value": np.concatenate([p["value"].to_numpy(dtype=float) for p in parts])})
+
+
+def compare_period(
+    history: History, catalogue: Catalogue, period: Period, vintage: str, current: pd.DataFrame | None = None
+) -> Comparison:
+    """Judge `current` (unit, cell, value; by default the history's own cells of `period`) at every level."""
+    kinds = kinds_of(catalogue)
+    refused: list[str] = []
+    if current is None:
+        current = history.cells_of(vintage, [str(period)])[["unit", "cell", "value"]]
+        if current.empty and period.half is None:  # a year the history holds as halves
+            current, refused = year_cells(history, catalogue, period.year, vintage)
+    current = current[current["cell"].isin(list(kinds))]
+    units = sorted(current["unit"].unique())
+    past, none = past_cells(history, vintage, period, units, kinds)
+    h = load_units(vintage)
+    parents: dict[str, dict[str, str]] = {}
+    for level in [lv for lv in h.levels if lv != "commune"]:
+        parents[level] = {u: a.code for u in units if (c := h.get(u)) for a in h.ancestors(c) if a.level == level}
+    findings = compare(current, past, period, kinds, parents)
+    findings = findings.sort_values(["flagged", "p"], ascending=[False, True], kind="stable", ignore_index=True)
+    none = sorted(set(none) | set(refused))
+    return Comparison(str(period), vintage, _with_notes(findings, history, vintage, str(period)), none)
+
+
+def _with_notes(findings: pd.DataFrame, history: History, vintage: str, period: str) -> pd.DataFrame:
+    """Each commune finding with the note confirming its value, if any (`followups`)."""
+    notes = notes_for(history.dir, vintage, period).assign(level="commune")
+    out = findings.astype({"unit": str, "cell": str}).merge(notes, on=["level", "unit", "cell"], how="left")
+    out.loc[out["confirmed_value"] != out["value"], "note"] = None  # another value since: judged afresh
+    return out.drop(columns="confirmed_value")
+
+
+def issues(comparison: Comparison, catalogue: Catalogue, paths: dict[str, str] | None = None) -> list[Issue]:
+    """The flagged communes' cells as `unusual-change` warnings, located at the form's cell, ranked by p."""
+    layout = form_layout(catalogue)
+    out = []
+    flagged = comparison.flagged
+    chance = (
+        "Nếu tình hình không đổi, khả năng gặp thay đổi lớn như vậy chỉ là",
+        "Were nothing changed, a change this large would have a chance of",
+    )
+    for row in flagged[flagged["level"] == "commune"].to_dict("records"):
+        sheet, cell = layout.address(str(row["cell"]))
+        p = float(row["p"])
+        out.append(
+            make_issue(
+                "unusual-change",
+                path=(paths or {}).get(str(row["unit"])),
+                sheet=sheet,
+                cell=cell,
+                element=str(row["cell"]),
+                detail=f"{finding_detail(row, comparison.period, 'vi')}. {chance[0]} {p_text(p, 'vi')}",
+                detail_en=f"{finding_detail(row, comparison.period, 'en')}. {chance[1]} {p_text(p, 'en')}",
+                value=float(row["value"]),
+            )
+        )
+    return out
+
+
+def forms_current(
+    reports: list[FileReport], subs: list[Submission], keys: list[str]
+) -> dict[tuple[str, str], tuple[pd.DataFrame, dict[str, str]]]:
+    """The valid ward forms of a `validate` batch, by (period, unit list): their cells (unit, cell, value) and
+    each unit's file."""
+    groups: dict[tuple[str, str], list[tuple[str, str, np.ndarray]]] = {}
+    for rep, sub in zip(reports, subs, strict=False):
+        values = sub.checked[1] if sub.checked is not None else None
+        if rep.valid and rep.unit and rep.period and rep.vintage and values is not None and sub.book is None:
+            groups.setdefault((rep.period, rep.vintage), []).append((rep.unit, rep.path, values))
+    out = {}
+    for slot, forms in groups.items():
+        frame = pd.DataFrame(
+            {
+                "unit": np.repeat([u for u, _, _ in forms], len(keys)),
+                "cell": np.tile(keys, len(forms)),
+                "value": np.concatenate([v for _, _, v in forms]).astype(float),
+            }
+        )
+        out[slot] = (frame.dropna(subset=["value"]), {u: p for u, p, _ in forms})
+    return out
+
+
+def add_unusual(report: Report, subs: list[Submission], catalogue: Catalogue, history: History) -> list[Comparison]:
+    """`validate --history`: judge every valid form against the history and add the flags to its report as
+    warnings (they never make a file invalid). Returns each period's comparison (for "checked N, flagged M")."""
+    keys = list(form_layout(catalogue).keys)
+    by_file = {f.path: f for f in report.files}
+    done = []
+    for (period, vintage), (current, paths) in sorted(forms_current(report.files, subs, keys).items()):
+        comparison = compare_period(history, catalogue, Period.parse(period), vintage, current)
+        for issue in issues(comparison, catalogue, paths):
+            if issue.path in by_file:
+                by_file[issue.path].issues.append(issue)
+        done.append(comparison)
+    return done
+
+
+def compare_job(cfg: JobConfig, catalogue: Catalogue, history: History) -> Comparison:
+    """`run` with a history: the current valid submissions of the job's period against the history (the
+    period itself is not loaded into the history: `ctstat history add` does that, when the period is closed)."""
+    from ctstat.job.history_sources import from_ledger
+
+    cells, _ = from_ledger(cfg.ledger_path, catalogue)
+    mine = cells[(cells["period"] == str(cfg.period)) & (cells["vintage"] == cfg.vintage)]
+    return compare_period(history, catalogue, cfg.period, cfg.vintage, mine[["unit", "cell", "value"]])
+
+
+def comparison_dict(
+    comparison: Comparison, catalogue: Catalogue, lang: str = "vi", limit: int | None = None
+) -> dict[str, Any]:
+    """For --json and the rendered list: the counts, then each flagged cell ranked by p."""
+    layout = form_layout(catalogue)
+    h = load_units(comparison.vintage)
+    flagged = comparison.flagged
+    rows = []
+    for row in flagged.head(limit).to_dict("records") if limit else flagged.to_dict("records"):
+        sheet, cell = layout.address(str(row["cell"]))
+        unit = h.find_any_level(str(row["unit"]))
+        rows.append(
+            {
+                "level": row["level"],
+                "unit": row["unit"],
+                "unit_name": unit.name if unit else "",
+                "cell_key": row["cell"],
+                "sheet": sheet,
+                "cell": cell,
+                "value": float(row["value"]),
+                "history": dict(zip(row["periods"], row["past"], strict=True)),
+                "test": row["test"],
+                "p": float(row["p"]),
+                "ratio": None if pd.isna(row["ratio"]) else float(row["ratio"]),
+                "message": finding_detail(row, comparison.period, lang),
+            }
+        )
+    return {
+        "period": comparison.period,
+        "vintage": comparison.vintage,
+        "checked": comparison.checked,
+        "flagged": len(flagged),
+        "flagged_by_level": {str(k): int(v) for k, v in flagged["level"].value_counts().sort_index().items()},
+        "no_comparable_history": comparison.no_history,
+        "unusual_changes": rows,
+        "confirmed": [
+            {"unit": r["unit"], "cell_key": r["cell"], "value": float(r["value"]), "note": r["note"]}
+            for r in comparison.confirmed.to_dict("records")
+        ],
+    }
+
+
+def year_cells(
+    history: History, catalogue: Catalogue, year: int, vintage: str, units: list[str] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """A year built from its halves held in the history: a flow is H1 + H2 (both needed, cell by cell), a stock
+    its H2. The year 2025 under the new list (`2025-07-01`) takes its H1 from the old communes restated on the new
+    ones (`plan.reform`): exact where every old commune went in whole, and refused where one was split, whose
+    flows cannot be counted for the year. Returns (unit, cell, value) and the units refused."""
+    kinds = kinds_of(catalogue)
+    h2 = history.cells_of(vintage, [f"{year}-H2"], units)
+    h2 = h2.astype({"unit": str, "cell": str})[["unit", "cell", "value"]]
+    wanted = units if units is not None else sorted(h2["unit"].unique())
+    flows = [c for c, k in kinds.items() if k == "flow"]
+    refused: set[str] = set()
+    if vintage == REFORM[1] and year == 2025:
+        crosswalk = load_crosswalk()
+        olds = sorted({old for old, pairs in crosswalk.items() if any(new in set(wanted) for new, _ in pairs)})
+        h1, refused = restate(history.cells_of(REFORM[0], ["2025-H1"], olds, flows), crosswalk, wanted)
+    else:
+        h1 = history.cells_of(vintage, [f"{year}-H1"], wanted, flows)
+    h1 = h1.astype({"unit": str, "cell": str})[["unit", "cell", "value"]]
+    stock = h2[h2["cell"].map(kinds) == "stock"]
+    flow = h2[h2["cell"].isin(flows) & ~h2["unit"].isin(refused)].merge(h1, on=["unit", "cell"], suffixes=("", "_h1"))
+    flow = flow.assign(value=flow["value"] + flow["value_h1"])[["unit", "cell", "value"]]
+    year_frame = pd.concat([stock, flow], ignore_index=True).sort_values(["unit", "cell"], ignore_index=True)
+    return year_frame, sorted(refused & set(wanted))

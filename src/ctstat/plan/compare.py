@@ -1,0 +1,225 @@
+"""Unusual changes: each count against the same unit's comparable earlier periods (issue 24). Pure: frames in,
+frames out.
+
+Comparable periods (each element's `over_time` in the catalogue):
+- a flow (events during the period): H1 with earlier H1s, H2 with earlier H2s, a year with earlier years;
+- a stock (a count at the period's end): a half-year with every earlier half-year (the end of June and the end of
+  December count the same thing), a year with earlier years;
+- a year's flow is H1 + H2 and a year's stock its H2, when the history holds halves and not the year.
+
+Communes: the exact conditional Poisson test (`poisson.py`) over the last `MAX_BACK` comparable periods held,
+flagged when p < `ALPHA`, at least `MIN_PERIODS` are held and the count is at least `MIN_COUNT` (or 0, which the
+test flags only when the history makes 0 improbable). Districts and provinces, where counts are large: the
+WHO data-quality review's consistency rule, flagged when the count differs by more than `RATIO` from the mean of
+the three comparable periods before (also with at least `MIN_COUNT`). Every finding carries its p-value (ranked by
+it), the history it was judged on and the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ctstat.model.period import Period
+from ctstat.plan.poisson import conditional_poisson, dispersion
+
+ALPHA = 0.01
+MIN_PERIODS = 3
+MIN_COUNT = 3
+MAX_BACK = 6
+LOOK_BACK = 2 * MAX_BACK  #: comparable periods looked at, for the last MAX_BACK held among them
+RATIO = 0.33
+FIRST_YEAR = 2000
+#: `tested`: enough comparable periods held to judge the cell (the "checked N" of a batch)
+FINDING_COLUMNS = ["unit", "cell", "value", "periods", "past", "k", "p", "ratio", "test", "tested", "flagged"]
+
+
+def comparable_periods(period: Period, kind: str) -> list[str]:
+    """The labels of every earlier period comparable with `period`, oldest first."""
+    years = range(FIRST_YEAR, period.year)
+    if period.half is None:
+        return [str(y) for y in years]
+    if kind == "flow":
+        return [f"{y}-H{period.half}" for y in years]
+    halves = [f"{y}-H{h}" for y in years for h in (1, 2)]
+    return halves + ([f"{period.year}-H1"] if period.half == 2 else [])
+
+
+def _codes(values: pd.Series, index: pd.Index) -> np.ndarray:
+    """The position in `index` of each value (-1: not in it), through the categories (cheap on large frames)."""
+    cat = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+    lookup = np.append(index.get_indexer(cat.cat.categories), -1)
+    return lookup[cat.cat.codes.to_numpy()]  # code -1 (a missing value) takes the appended -1
+
+
+def wide_history(past: pd.DataFrame, labels: Sequence[str], kind: str, rows: pd.DataFrame) -> np.ndarray:
+    """`past` (unit, period, cell, value) as a matrix: one row per row of `rows` (unit, cell), one column per
+    label; a year not held as such is built from its halves (flow: H1 + H2, both needed; stock: H2)."""
+    years = [lb for lb in labels if "-" not in lb]
+    columns = pd.Index(list(dict.fromkeys([*labels, *(f"{y}-H{h}" for y in years for h in (1, 2))])))
+    units, cells = pd.Index(rows["unit"].unique()), pd.Index(rows["cell"].unique())
+    slot = np.full(len(units) * len(cells), -1)
+    slot[_codes(rows["unit"], units) * len(cells) + _codes(rows["cell"], cells)] = np.arange(len(rows))
+    matrix = np.full((len(rows), len(columns)), np.nan)
+    if len(past):
+        u, c, col = _codes(past["unit"], units), _codes(past["cell"], cells), _codes(past["period"], columns)
+        ok = (u >= 0) & (c >= 0) & (col >= 0)
+        r = slot[u[ok] * len(cells) + c[ok]]
+        keep = r >= 0
+        matrix[r[keep], col[ok][keep]] = past["value"].to_numpy(dtype=float)[ok][keep]
+    for y in years:
+        j, h1, h2 = columns.get_loc(y), columns.get_loc(f"{y}-H1"), columns.get_loc(f"{y}-H2")
+        built = matrix[:, h2] if kind == "stock" else matrix[:, h1] + matrix[:, h2]  # NaN unless both halves
+        matrix[:, j] = np.where(np.isnan(matrix[:, j]), built, matrix[:, j])
+    return matrix[:, : len(labels)]
+
+
+def _last(matrix: np.ndarray, n: int) -> np.ndarray:
+    """Each row's last `n` values that are not NaN, right-aligned (NaN-padded on the left)."""
+    out = np.full((matrix.shape[0], n), np.nan)
+    held = ~np.isnan(matrix)
+    rank = np.cumsum(held[:, ::-1], axis=1)[:, ::-1]  # 1 for the last held value, 2 the one before...
+    rows, cols = np.nonzero(held & (rank <= n))
+    out[rows, n - rank[rows, cols]] = matrix[rows, cols]
+    return out
+
+
+def compare(
+    current: pd.DataFrame,
+    past: pd.DataFrame,
+    period: Period,
+    kinds: Mapping[str, str],
+    parents: Mapping[str, Mapping[str, str]] | None = None,
+) -> pd.DataFrame:
+    """Judge `current` (unit, cell, value: communes' counts of `period`) against `past` (unit, period, cell,
+    value). `kinds`: cell -> "stock" | "flow" (cells not in it are not judged); `parents`: level -> commune ->
+    its unit at that level, for the sums. One row per judged cell and level (`FINDING_COLUMNS` + level), flagged
+    or not, ranked by p."""
+    parts = []
+    for kind in ("stock", "flow"):
+        cells = [c for c, k in kinds.items() if k == kind]
+        cur = current[current["cell"].isin(cells)]
+        if cur.empty:
+            continue
+        labels = comparable_periods(period, kind)[-LOOK_BACK:]
+        matrix = wide_history(past, labels, kind, cur)
+        parts.append(_judge(cur, matrix, labels, "commune").assign(level="commune"))
+        for level, parent_of in (parents or {}).items():
+            sums, summed = sum_up(cur, matrix, parent_of)
+            parts.append(_judge(sums, summed, labels, level).assign(level=level))
+    if not parts:
+        return pd.DataFrame(columns=[*FINDING_COLUMNS, "level"])
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["flagged", "p", "unit", "cell"], ascending=[False, True, True, True], ignore_index=True)
+
+
+def sum_up(cur: pd.DataFrame, matrix: np.ndarray, parent_of: Mapping[str, str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The communes' cells summed into their parents, like with like: only the communes reporting now, and an
+    earlier period of a parent's cell only when every one of them is held in it (half a district reporting is not
+    a drop)."""
+    parent = cur["unit"].astype(str).map(parent_of).to_numpy(dtype=object)
+    keep = pd.notna(parent)
+    pcodes, punits = pd.factorize(parent[keep])
+    ccodes, ccells = pd.factorize(cur["cell"].to_numpy(dtype=object)[keep])
+    groups, key = np.unique(pcodes * len(ccells) + ccodes, return_inverse=True)
+    n = len(groups)
+    members = np.bincount(key, minlength=n)
+    rows = matrix[keep]
+    summed = np.full((n, rows.shape[1]), np.nan)
+    for j in range(rows.shape[1]):
+        held = ~np.isnan(rows[:, j])
+        total = np.bincount(key, weights=np.where(held, rows[:, j], 0.0), minlength=n)
+        summed[:, j] = np.where(np.bincount(key, weights=held, minlength=n) == members, total, np.nan)
+    value = np.bincount(key, weights=cur["value"].to_numpy(dtype=float)[keep], minlength=n)
+    sums = pd.DataFrame({"unit": punits[groups // len(ccells)], "cell": ccells[groups % len(ccells)], "value": value})
+    return sums, summed
+
+
+def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: str) -> pd.DataFrame:
+    y = cur["value"].to_numpy(dtype=float)
+    back = _last(matrix, MAX_BACK)
+    k = np.sum(~np.isnan(back), axis=1)
+    p = np.ones_like(y)
+    some = k >= MIN_PERIODS  # only cells with enough history are tested (and ranked)
+    p[some] = conditional_poisson(y[some], back[some], dispersion(back[some]))
+    big_enough = (y >= MIN_COUNT) | (y == 0)
+    if level == "commune":
+        ratio = np.full(len(y), np.nan)
+        tested = k >= MIN_PERIODS
+        flagged = tested & (p < ALPHA) & big_enough
+        test = "poisson"
+    else:
+        three = _last(matrix, MIN_PERIODS)
+        mean = np.nanmean(np.where(np.isnan(three).all(axis=1)[:, None], 0.0, three), axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(mean > 0, y / mean - 1, np.nan)
+        tested = np.sum(~np.isnan(three), axis=1) >= MIN_PERIODS
+        flagged = tested & (np.abs(np.nan_to_num(ratio)) > RATIO) & big_enough
+        test = "ratio"
+    periods, pasts = _histories(matrix, labels, flagged)
+    return pd.DataFrame(
+        {
+            "unit": cur["unit"].to_numpy(),
+            "cell": cur["cell"].to_numpy(),
+            "value": y,
+            "periods": periods,
+            "past": pasts,
+            "k": k,
+            "p": p,
+            "ratio": ratio,
+            "test": test,
+            "tested": tested,
+            "flagged": flagged,
+        }
+    )
+
+
+def _histories(
+    matrix: np.ndarray, labels: Sequence[str], flagged: np.ndarray
+) -> tuple[list[tuple[str, ...]], list[tuple[float, ...]]]:
+    """Per flagged row, the last `MAX_BACK` held periods and their values (what the message shows); empty for
+    the others (a national batch has millions of rows)."""
+    periods: list[tuple[str, ...]] = [()] * len(matrix)
+    values: list[tuple[float, ...]] = [()] * len(matrix)
+    for i in np.flatnonzero(flagged):
+        row = matrix[i]
+        held = [(labels[int(j)], float(row[j])) for j in np.flatnonzero(~np.isnan(row))][-MAX_BACK:]
+        periods[i] = tuple(label for label, _ in held)
+        values[i] = tuple(v for _, v in held)
+    return periods, values
+
+
+def _num(v: float, lang: str) -> str:
+    text = f"{int(v):,}" if float(v).is_integer() else f"{v:,.1f}"
+    return text.replace(",", ".") if lang == "vi" else text
+
+
+def history_text(periods: Sequence[str], past: Sequence[float], period: str, value: float, lang: str = "en") -> str:
+    """'2023-H1: 1 · 2024-H1: 1 · 2025-H1: 2 → 2026-H1: 14'."""
+    before = " · ".join(f"{p}: {_num(v, lang)}" for p, v in zip(periods, past, strict=True))
+    return f"{before} → {period}: {_num(value, lang)}"
+
+
+def p_text(p: float, lang: str = "en") -> str:
+    """'p = 0.0003' ('p = 0,0003'); below one in ten thousand, 'p < 0.0001'."""
+    text = "p < 0.0001" if p < 1e-4 else f"p = {p:.4f}" if p < 0.01 else f"p = {p:.2f}"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
+def finding_detail(row: Mapping[Any, Any], period: str, lang: str) -> str:
+    """The history, and for the ratio check the mean it was compared with."""
+    periods, past = row["periods"], row["past"]
+    assert isinstance(periods, tuple) and isinstance(past, tuple)
+    text = history_text(periods, past, period, float(row["value"]), lang)
+    ratio = row.get("ratio")
+    if row.get("test") == "ratio" and isinstance(ratio, float) and not np.isnan(ratio):
+        change = f"{ratio * 100:+.0f} %"
+        text += (
+            f" ({change} so với trung bình 3 kỳ trước)"
+            if lang == "vi"
+            else f" ({change} against the mean of the 3 before)"
+        )
+    return text
