@@ -184,6 +184,9 @@ VALUE_WORDS = {
     "name": ("TÊN", "NAME"),
     "signer": ("TÊN=TỆP_KHÓA", "NAME=KEY_FILE"),
     "trusted_root": ("TỆP", "FILE"),
+    "sources": ("NGUỒN", "SOURCE"),
+    "limit": ("SỐ", "NUMBER"),
+    "note": ("GHI_CHÚ", "NOTE"),
 }
 PATH_WORDS = {
     (True, False): ("TỆP", "FILE"),
