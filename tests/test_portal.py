@@ -19,10 +19,11 @@ from ctstat.job.ledger import Ledger
 from ctstat.job.run import job_lock, job_status, run_job
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError
-from ctstat.web.app import SECURITY_HEADERS, create_app
+from ctstat.web.app import create_app
 from ctstat.web.tokens import issue_tokens, token_unit
 
 from .conftest import SAMPLES
+from .test_access import DOCUMENTED
 
 HM = SAMPLES / "wards" / "2025-H1-hoang-mai"
 FAULTY = SAMPLES / "faulty"
@@ -185,11 +186,20 @@ def test_unreadable_and_hostile_files_are_one_issue_each(site: Site, tmp_path: P
     text.write_text("xin chào", encoding="utf-8")
     tiny = tmp_path / "t.xlsx"
     tiny.write_bytes(b"")
-    for f in (junk, text, tiny, FAULTY / "09-tep-hong.xlsx", FAULTY / "12-co-mat-khau.xlsx"):
+    cases = {
+        junk: "unreadable-workbook",
+        text: "unreadable-workbook",
+        tiny: "unreadable-workbook",
+        FAULTY / "09-tep-hong.xlsx": "unreadable-workbook",
+        FAULTY / "12-co-mat-khau.xlsx": "encrypted-workbook",
+    }
+    for f, code in cases.items():
         r = site.api(WARD, f)
         assert r.status_code == 200, (f, r.text)
         e = r.json()
-        assert e["valid"] is False and e["outcome"] == "invalid" and len(e["issues"]) >= 1, f
+        assert e["valid"] is False and e["outcome"] == "invalid", f
+        assert [(i["code"], i["severity"]) for i in e["issues"]] == [(code, "error")], (f, e["issues"])
+        assert e["errors"] == 1 and e["warnings"] == 0 and e["issues"][0]["message"], f
     assert inbox_files(site.cfg) == []
     assert list((site.cfg.out / "portal" / "incoming").iterdir()) == []
 
@@ -395,8 +405,8 @@ def test_every_response_is_hardened_and_errors_show_no_traceback(site: Site, mon
 
     monkeypatch.setattr(web, "_ward_state", boom)
     for r in (c.get("/"), c.get("/nowhere"), c.get("/static/ctstat.css"), c.get("/xa"), site.client.get("/api/v1/x")):
-        for name, value in SECURITY_HEADERS:
-            assert r.headers[name.decode()] == value.decode(), (r.url, name)
+        for name, value in DOCUMENTED.items():  # the README's values, written out in test_access
+            assert r.headers.get_list(name) == [value], (r.url, name)
     r = c.get("/xa")
     assert r.status_code == 500 and "mã tham chiếu" in r.text
     assert "Traceback" not in r.text and "secret internals" not in r.text and "RuntimeError" not in r.text

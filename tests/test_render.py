@@ -9,7 +9,6 @@ missing."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -17,12 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, require
 
 HAVE = all(shutil.which(tool) for tool in ("soffice", "pdftotext", "pdftoppm"))
-pytestmark = pytest.mark.skipif(
-    not HAVE and os.environ.get("CI") != "true", reason="libreoffice-calc-nogui and poppler-utils are not installed"
-)
+
+
+@pytest.fixture(autouse=True)
+def _tools() -> None:
+    require(HAVE, "libreoffice-calc-nogui and poppler-utils")
 
 
 def test_printed_workbooks_are_legible_and_signed_once(tmp_path: Path) -> None:
