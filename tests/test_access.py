@@ -1,7 +1,7 @@
 """Security controls tested where they take effect.
 
 - The portal's headers, on real responses of every route and every error page, against the values the README
-  documents (written out here, not taken from `ctstat.web`).
+  documents (written out here, not taken from `ctstat.web.app`).
 - Each access check with a row that *would* be served to its owner: the owner gets it, another ward does not.
   Without the check, the other ward would get it too, and the test fails.
 - `ctstat export`: text fields that a spreadsheet would run are neutralised in the file the command writes.
@@ -22,14 +22,14 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from ctstat.batch import run_job
-from ctstat.catalogue import Catalogue
-from ctstat.cli import app as cli_app
-from ctstat.config import JobConfig
-from ctstat.ledger import Ledger
-from ctstat.period import Period
-from ctstat.tokens import issue_tokens
-from ctstat.web import create_app
+from ctstat.cli.commands import app as cli_app
+from ctstat.job.config import JobConfig
+from ctstat.job.ledger import Ledger
+from ctstat.job.run import run_job
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.period import Period
+from ctstat.web.app import create_app
+from ctstat.web.tokens import issue_tokens
 
 from .conftest import SAMPLES
 
@@ -190,7 +190,7 @@ def test_every_route_and_every_error_page_carries_the_documented_headers(world: 
 
 
 def test_a_server_error_and_too_many_attempts_carry_the_headers(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ctstat.web as web
+    import ctstat.web.app as web
 
     def boom(*a: object, **k: object) -> dict[str, object]:
         raise RuntimeError("secret internals")

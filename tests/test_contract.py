@@ -2,7 +2,7 @@
 
 0 no errors (warnings allowed); 1 at least one error in the data, or a rollup refused; 2 usage error, invalid
 catalogue, nothing to validate; 3 a bug of ctstat or a fault of the machine (one line on stderr, no traceback);
-130 an interrupt (Ctrl-C). The cases run `ctstat.cli.main` (the console script itself) in this process, with a fault
+130 an interrupt (Ctrl-C). The cases run `ctstat.cli.commands.main` (the console script itself) in this process, with a fault
 put where the command would meet it; the interrupt is also sent, as SIGINT, to a real `ctstat` process.
 """
 
@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from ctstat import cli
-from ctstat.keys import cell_key
+from ctstat.cli import commands as cli
+from ctstat.model.keys import cell_key
 
 from .conftest import SAMPLES, MakeForm
 
@@ -39,7 +39,7 @@ class Line:
     def __call__(self, *args: str | Path, fault: BaseException | None = None, at: str = "") -> tuple[int, str, str]:
         with self.mp.context() as mp:
             if fault is not None:
-                module, _, name = (at or "ctstat.catalogue.load_catalogue").rpartition(".")
+                module, _, name = (at or "ctstat.model.catalogue.load_catalogue").rpartition(".")
 
                 def boom(*a: Any, **k: Any) -> Any:
                     raise fault
@@ -124,7 +124,7 @@ def test_validate(ctstat: Line, warned: Path, tmp_path: Path) -> None:
 
 def test_validate_annotate_on_a_full_disk_is_a_machine_fault(ctstat: Line, tmp_path: Path) -> None:
     args = ("validate", FAULTY / "01-so-am.xlsx", "--annotate", tmp_path / "copies")
-    assert_machine(ctstat(*args, fault=DISK_FULL, at="ctstat.annotate.annotate_report"))
+    assert_machine(ctstat(*args, fault=DISK_FULL, at="ctstat.write.annotate.annotate_report"))
     assert ctstat(*args)[0] == 1  # the copy written, the data still faulty
 
 
@@ -229,7 +229,7 @@ def test_run_status_export(ctstat: Line, warned: Path, tmp_path: Path) -> None:
         assert_bug(ctstat(command, "--config", cfg, *extra, fault=BUG))
         assert_interrupted(ctstat(command, "--config", cfg, *extra, fault=CTRL_C))
     assert ctstat("export", "--config", cfg, "--to", tmp_path / "x.txt")[0] == 2
-    assert_machine(ctstat("run", "--config", cfg, fault=DISK_FULL, at="ctstat.batch.run_job"))
+    assert_machine(ctstat("run", "--config", cfg, fault=DISK_FULL, at="ctstat.job.run.run_job"))
 
 
 def test_tokens_and_serve(ctstat: Line, tmp_path: Path) -> None:
@@ -237,21 +237,21 @@ def test_tokens_and_serve(ctstat: Line, tmp_path: Path) -> None:
     assert ctstat("tokens", "--config", cfg, "--out", tmp_path / "t.csv")[0] == 0
     assert ctstat("tokens", "--config", cfg, "--out", tmp_path / "t.csv")[0] == 2  # never writes over a list
     assert ctstat("tokens", "--config", tmp_path / "missing.toml", "--out", tmp_path / "u.csv")[0] == 2
-    at = "ctstat.tokens.issue_tokens"
+    at = "ctstat.web.tokens.issue_tokens"
     assert_bug(ctstat("tokens", "--config", cfg, "--out", tmp_path / "v.csv", fault=BUG, at=at))
     assert_interrupted(ctstat("tokens", "--config", cfg, "--out", tmp_path / "w.csv", fault=CTRL_C, at=at))
     assert ctstat("serve", "--config", tmp_path / "missing.toml")[0] == 2
     assert ctstat("serve", "--config", cfg, "--port", "not-a-port")[0] == 2
     served: list[tuple[Any, ...]] = []
     with pytest.MonkeyPatch.context() as mp:  # a server that stops by itself: 0
-        mp.setattr("ctstat.web.serve", lambda *a: served.append(a))
+        mp.setattr("ctstat.web.app.serve", lambda *a: served.append(a))
         assert ctstat("serve", "--config", cfg)[0] == 0 and len(served) == 1
-    assert_bug(ctstat("serve", "--config", cfg, fault=BUG, at="ctstat.web.serve"))
-    assert_interrupted(ctstat("serve", "--config", cfg, fault=CTRL_C, at="ctstat.web.serve"))
+    assert_bug(ctstat("serve", "--config", cfg, fault=BUG, at="ctstat.web.app.serve"))
+    assert_interrupted(ctstat("serve", "--config", cfg, fault=CTRL_C, at="ctstat.web.app.serve"))
 
 
 def test_an_interrupt_outside_a_command_and_an_abort_are_130(ctstat: Line) -> None:
-    assert_interrupted(ctstat("indicators", fault=CTRL_C, at="ctstat.cli.command"))  # while the line is parsed
+    assert_interrupted(ctstat("indicators", fault=CTRL_C, at="ctstat.cli.commands.command"))  # while the line is parsed
     assert_interrupted(ctstat("indicators", fault=EOFError()))  # click's Abort (end of input at a prompt)
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ctstat import guard
 from ctstat.pipeline import validate_paths
+from ctstat.read import guard
 
 from .conftest import SAMPLES
 

@@ -26,7 +26,7 @@ import yaml
 from python_calamine import CalamineWorkbook
 from typer.testing import CliRunner
 
-from ctstat.cli import app
+from ctstat.cli.commands import app
 
 ROOT = Path(__file__).resolve().parents[1]
 WARDS = ROOT / "samples" / "wards"
