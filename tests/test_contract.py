@@ -2,8 +2,8 @@
 
 0 no errors (warnings allowed); 1 at least one error in the data, or a rollup refused; 2 usage error, invalid
 catalogue, nothing to validate; 3 a bug of ctstat or a fault of the machine (one line on stderr, no traceback);
-130 an interrupt (Ctrl-C). The cases run `ctstat.cli.commands.main` (the console script itself) in this process, with a fault
-put where the command would meet it; the interrupt is also sent, as SIGINT, to a real `ctstat` process.
+130 an interrupt (Ctrl-C). The cases run `ctstat.cli.commands.main` (the console script itself) in this process,
+with a fault put where the command would meet it; the interrupt is also sent, as SIGINT, to a real `ctstat` process.
 """
 
 from __future__ import annotations
