@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from ctstat.cli.commands import app as cli_app
 from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Ledger
-from ctstat.job.run import run_job
+from ctstat.job.run import job_lock, run_job
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.period import Period
 from ctstat.web.app import create_app
@@ -200,6 +200,18 @@ def test_a_server_error_and_too_many_attempts_carry_the_headers(world: World, mo
     r = c.get("/xa")
     assert r.status_code == 500 and "secret internals" not in r.text
     assert_hardened(r)
+    monkeypatch.undo()
+    # a long run holding the job lock: 503, on the API and on the page
+    intake = world.app.app.state.portal.intake
+    monkeypatch.setattr(intake, "lock_wait", 0.1)
+    form = {"file": ("a.xlsx", (HM / "00301-thanh-tri.xlsx").read_bytes())}
+    with job_lock(world.cfg.out):
+        r = world.client().post("/api/v1/submissions", files=form, headers=world.bearer(WARD))
+        assert r.status_code == 503 and r.headers["retry-after"] == "60"
+        assert_hardened(r)
+        r = c.post("/xa/nop", files=form, data={"csrf": csrf_of(c.get("/xa").text)})
+        assert r.status_code == 503 and r.headers["retry-after"] == "60"
+        assert_hardened(r)
     monkeypatch.undo()
     fresh = create_app(world.cfg, world.app.app.state.portal.catalogue)
     anon = TestClient(fresh, raise_server_exceptions=False, base_url="http://portal.test")
