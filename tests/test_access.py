@@ -230,7 +230,7 @@ def test_a_wards_result_page_is_its_own(world: World) -> None:
     assert mine.status_code == 200 and "Biểu 1!F12" in mine.text
     assert world.client(DISTRICT).get(path).status_code == 200
     theirs = world.client(WARD).get(path)
-    assert theirs.status_code == 404 and "F12" not in theirs.text
+    assert theirs.status_code == 404 and "F12" not in theirs.text and "Không có lần nộp này." in theirs.text
 
 
 def test_a_wards_marked_up_copy_is_its_own(world: World) -> None:
@@ -249,6 +249,51 @@ def test_a_submission_copy_is_its_wards_own(world: World) -> None:
     assert world.client(DISTRICT).get(path).content[:2] == b"PK"
     theirs = world.client(WARD).get(path)
     assert theirs.status_code == 404 and theirs.content[:2] != b"PK"
+
+
+def test_a_recorded_copy_outside_the_output_folder_is_not_served_even_to_its_owner(
+    world: World, tmp_path: Path
+) -> None:
+    """The ledger says where a copy is; a path that leaves the output folder (written there by another tool, or a
+    link put in the folder) is not served, and an upload without a copy has none to serve."""
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not for the portal", encoding="utf-8")
+    link = world.cfg.out / "portal" / "link.xlsx"
+    link.symlink_to(outside)
+    db = sqlite3.connect(world.cfg.ledger_path)
+    (was,) = db.execute("SELECT annotated FROM uploads WHERE id=?", (world.upload,)).fetchone()
+    owner = world.client(OTHER)
+    try:
+        for where in (str(outside), str(link), str(world.cfg.out / "portal" / "nowhere.xlsx")):
+            db.execute("UPDATE uploads SET annotated=? WHERE id=?", (where, world.upload))
+            db.commit()
+            r = owner.get(f"/tai/lan-nop/{world.upload}")
+            assert r.status_code == 404 and "Không có tệp này." in r.text and "not for the portal" not in r.text, where
+    finally:
+        db.execute("UPDATE uploads SET annotated=? WHERE id=?", (was, world.upload))
+        db.commit()
+        db.close()
+        link.unlink()
+    assert owner.get(f"/tai/lan-nop/{world.upload}").status_code == 200  # the real copy, inside: served
+    # a valid upload has no marked-up copy
+    valid = world.client().post(
+        "/api/v1/submissions",
+        files={"file": ("v.xlsx", (HM / "00301-thanh-tri.xlsx").read_bytes())},
+        headers=world.bearer(WARD),
+    )
+    assert valid.json()["marked_up"] is None
+    r = world.client(WARD).get(f"/tai/lan-nop/{valid.json()['upload']}")
+    assert r.status_code == 404 and "Không có tệp này." in r.text
+
+
+def test_a_csrf_value_needs_the_session_it_was_made_for(world: World) -> None:
+    keys = world.app.app.state.portal.keys
+    cookie = keys.session(WARD)
+    assert keys.csrf_ok(cookie, keys.csrf(cookie))
+    assert not keys.csrf_ok(None, keys.csrf(""))  # no session: no value is right
+    assert not keys.csrf_ok("", keys.csrf(""))
+    assert not keys.csrf_ok(cookie, None) and not keys.csrf_ok(cookie, "")
+    assert not keys.csrf_ok(keys.session(OTHER), keys.csrf(cookie))  # another session's value
 
 
 def test_the_district_pages_are_the_districts(world: World) -> None:
