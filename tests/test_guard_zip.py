@@ -105,3 +105,69 @@ def test_parts_named_twice_and_too_many_parts_are_a_damaged_archive() -> None:
         guard.Package(many)
     assert exc.value.code == "damaged-archive" and exc.value.detail.startswith(f"{guard.MAX_MEMBERS + 1} ")
     assert len(guard.Package(zeros(*[0] * guard.MAX_MEMBERS)).infos) == guard.MAX_MEMBERS
+
+
+def forge(data: bytes, field: int, fmt: str, value: int) -> bytes:
+    """The package with one field (at `field` bytes into the first central-directory entry) set to `value`."""
+    out = bytearray(data)
+    end = out.rfind(b"PK\x05\x06")
+    (pos,) = struct.unpack_from("<I", out, end + 16)
+    struct.pack_into(fmt, out, pos + field, value)
+    return bytes(out)
+
+
+FLAGS, METHOD, PACKED, OFFSET = (8, "<H"), (10, "<H"), (20, "<I"), (42, "<I")
+
+
+def refused(data: bytes, cap: int = guard.MAX_PART_BYTES) -> tuple[str, str]:
+    with pytest.raises(guard.Refused) as exc:
+        guard.Package(data).read("xl/part0.bin", cap)
+    return exc.value.code, exc.value.detail
+
+
+def test_a_part_that_lies_about_itself_is_refused_with_its_code() -> None:
+    good = zeros(1000)
+    assert guard.Package(good).read("xl/part0.bin") == b"\0" * 1000
+    assert refused(forge(good, *FLAGS, 0x1)) == ("encrypted-workbook", "")  # the zip's own encryption
+    assert guard.Package(forge(good, *FLAGS, 0x2)).read("xl/part0.bin") == b"\0" * 1000  # another flag: read
+    where = "zip: xl/part0.bin"
+    assert refused(forge(good, *OFFSET, len(good) - 20)) == ("unreadable-workbook", where)  # header past the end
+    assert refused(forge(good, *OFFSET, 1)) == ("unreadable-workbook", where)  # no local header there
+    assert refused(forge(good, *PACKED, len(good))) == ("unreadable-workbook", where)  # data past the end
+    assert refused(forge(good, *METHOD, 12)) == ("unreadable-workbook", "zip: nén kiểu 12 / compression method")
+    (packed,) = struct.unpack_from("<I", good, good.rfind(b"PK\x01\x02") + 20)
+    broken = bytearray(good)
+    broken[30 + len("xl/part0.bin") : 30 + len("xl/part0.bin") + packed] = b"\xff" * packed  # not deflate
+    assert refused(bytes(broken)) == ("unreadable-workbook", where)
+
+
+def test_a_stored_part_is_capped_too() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("xl/part0.bin", b"x" * 100)
+    assert guard.Package(buf.getvalue()).read("xl/part0.bin", cap=100) == b"x" * 100
+    assert refused(buf.getvalue(), cap=99) == ("unpacked-too-large", "xl/part0.bin > 0 MB")
+
+
+def test_a_part_with_an_extra_field_is_read_at_its_data() -> None:
+    buf = io.BytesIO()
+    info = zipfile.ZipInfo("xl/part0.bin")
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.extra = b"\x55\x54\x05\x00\x01\x00\x00\x00\x00"  # an extended timestamp, as some writers add
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(info, b"<sheet/>" * 50)
+    assert guard.Package(buf.getvalue()).read("xl/part0.bin") == b"<sheet/>" * 50
+
+
+def test_a_bomb_is_never_inflated_past_its_cap_in_memory() -> None:
+    import tracemalloc
+
+    pkg = guard.Package(declare(zeros(64 * MB), 1024))
+    tracemalloc.start()
+    try:
+        with pytest.raises(guard.Refused):
+            pkg.read("xl/part0.bin", cap=MB)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * MB, peak  # about the cap, not the 64 MB the part inflates to
