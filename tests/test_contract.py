@@ -255,6 +255,17 @@ def test_an_interrupt_outside_a_command_and_an_abort_are_130(ctstat: Line) -> No
     assert_interrupted(ctstat("indicators", fault=EOFError()))  # click's Abort (end of input at a prompt)
 
 
+def test_debug_shows_the_traceback_wherever_it_is_on_the_line(ctstat: Line, monkeypatch: pytest.MonkeyPatch) -> None:
+    for line in (("validate", HM, "--debug"), ("--debug", "indicators")):
+        monkeypatch.setenv("CTSTAT_DEBUG", "")  # restored afterwards: main sets it for the rest of its process
+        code, _, err = ctstat(*line, fault=BUG)
+        assert code == 3 and "Traceback" in err and "RuntimeError: a bug" in err, (line, err)
+        assert os.environ["CTSTAT_DEBUG"] == "1"
+    monkeypatch.setenv("CTSTAT_DEBUG", "")
+    code, _, err = ctstat("indicators", fault=BUG)
+    assert code == 3 and "Traceback" not in err and "--debug" in err
+
+
 def test_version_and_help(ctstat: Line) -> None:
     assert ctstat("--version")[0] == 0
     assert ctstat("--help")[0] == 0
