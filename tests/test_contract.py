@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from ctstat.cli import commands as cli
+from ctstat.model.errors import EnvironmentFault
 from ctstat.model.keys import cell_key
 
 from .conftest import SAMPLES, MakeForm
@@ -84,7 +85,7 @@ CTRL_C = KeyboardInterrupt()
 def assert_bug(result: tuple[int, str, str]) -> None:
     code, _, err = result
     assert code == 3, result
-    assert "internal error" in err and "Traceback" not in err, err
+    assert "internal error" in err and "RuntimeError: a bug" in err and "Traceback" not in err, err
 
 
 def assert_machine(result: tuple[int, str, str]) -> None:
@@ -120,6 +121,20 @@ def test_validate(ctstat: Line, warned: Path, tmp_path: Path) -> None:
     assert_bug(ctstat("validate", HM, fault=BUG, at="ctstat.pipeline.validate_files"))
     assert_machine(ctstat("validate", HM, fault=DISK_FULL, at="ctstat.pipeline.validate_files"))
     assert_interrupted(ctstat("validate", HM, fault=CTRL_C, at="ctstat.pipeline.validate_files"))
+
+
+def test_each_kind_of_fault_gets_its_line(ctstat: Line) -> None:
+    at = "ctstat.pipeline.validate_files"
+    code, _, err = ctstat("validate", HM, fault=OSError(errno.EACCES, "Permission denied", "/srv/x"), at=at)
+    assert code == 3 and "cannot go on" in err and "cannot write or read /srv/x: Permission denied" in err, err
+    code, _, err = ctstat("validate", HM, fault=EnvironmentFault("the disk is full"), at=at)
+    assert code == 3 and "cannot go on" in err and "the disk is full" in err, err
+    code, _, err = ctstat("validate", HM, fault=OSError(errno.EINVAL, "Invalid argument"), at=at)  # not the machine's
+    assert code == 3 and "internal error" in err and "OSError" in err, err
+    code, _, err = ctstat("validate", "--bogus", HM)
+    assert code == 2 and "Lỗi" in err, err  # a usage error in the line's language
+    code, _, err = ctstat("validate", "--bogus", HM, "--lang", "en")
+    assert code == 2 and "Error" in err and "Lỗi" not in err, err
 
 
 def test_validate_annotate_on_a_full_disk_is_a_machine_fault(ctstat: Line, tmp_path: Path) -> None:
