@@ -27,6 +27,22 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 
 
+def in_ci() -> bool:
+    """The one rule for what CI means (CI runs `.ci/run` with CI=true): the variable CI set to a true value ("true",
+    "1", "yes", "on", any case). Unset, empty, "0", "false", "no" or "off" is a developer's machine."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes", "on"}
+
+
+def require(have: bool, what: str) -> None:
+    """A test that needs tools outside Python: skipped where they are missing, a failure in CI (which installs
+    them, so a missing one means .ci/run is wrong)."""
+    if have:
+        return
+    if in_ci():
+        pytest.fail(f"{what} must be installed in CI (.ci/run)")
+    pytest.skip(f"{what} is not installed")
+
+
 @pytest.fixture(scope="session")
 def catalogue() -> Catalogue:
     return load_catalogue(ROOT / "indicators")

@@ -17,14 +17,16 @@ from ctstat.job.config import JobConfig
 from ctstat.model.catalogue import Catalogue
 from ctstat.web.tokens import issue_tokens
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, require
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 HAVE = Path(CHROMIUM).exists() and Path(DRIVER).exists()
-pytestmark = pytest.mark.skipif(
-    not HAVE and os.environ.get("CI") != "true", reason="chromium and chromium-driver are not installed"
-)
+
+
+@pytest.fixture(autouse=True)
+def _tools() -> None:
+    require(HAVE, "chromium and chromium-driver")
 
 
 def browser(user_data: Path, width: int = 1280, height: int = 900) -> object:

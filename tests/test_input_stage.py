@@ -4,6 +4,7 @@ reaches a rollup passed the same validation under the catalogue in use; the job 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -217,8 +218,10 @@ def test_sending_earlier_content_again_and_deleting_the_newest_file(
     assert again.validated == []
     ledger = Ledger(cfg.ledger_path, readonly=True)
     rows = [r for r in ledger.rows() if r.path == name]
-    assert [r.sha256 for r in rows][::2] == [rows[0].sha256, rows[0].sha256] and len(rows) == 3
-    assert ledger.current("2025-H1")["00301"].id == rows[-1].id
+    sha_a, sha_b = hashlib.sha256(a).hexdigest(), hashlib.sha256(b).hexdigest()
+    assert sha_a != sha_b and [r.sha256 for r in rows] == [sha_a, sha_b, sha_a]  # A, B, then A again: three rows
+    assert [str(r.received_at)[:10] for r in rows] == ["2025-07-01", "2025-07-02", "2025-07-03"]
+    assert ledger.current("2025-H1")["00301"].id == rows[2].id != rows[0].id  # the A of day 3, not of day 1
     ledger.close()
     # a ward sends a second file under another name; deleting it brings the first one back, not "missing"
     shutil.copyfile(cfg.inbox / name, cfg.inbox / "00301-resend.xlsx")

@@ -10,7 +10,6 @@ when they are missing."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -18,16 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, require
 
 HAVE = all(shutil.which(tool) for tool in ("soffice", "pdftotext", "pdftoppm", "fc-list")) and any(
     "Liberation Serif" in line
     for line in subprocess.run(["fc-list", ":", "family"], capture_output=True, text=True).stdout.splitlines()
 )
-pytestmark = pytest.mark.skipif(
-    not HAVE and os.environ.get("CI") != "true",
-    reason="libreoffice-calc-nogui, poppler-utils or fonts-liberation2 is not installed",
-)
+
+
+@pytest.fixture(autouse=True)
+def _tools() -> None:
+    require(HAVE, "libreoffice-calc-nogui, poppler-utils and fonts-liberation2")
 
 
 def test_printed_workbooks_are_legible_and_signed_once(tmp_path: Path) -> None:

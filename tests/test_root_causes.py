@@ -87,9 +87,12 @@ def test_a_real_fault_elsewhere_is_still_reported(make_form: MakeForm, catalogue
 def test_sums_are_exact_on_whole_numbers_and_tolerant_on_fractions() -> None:
     whole = pd.DataFrame({"t": [3.0, 3.0], "a": [1.0, 1.0], "b": [2.0, 1.0]})
     assert ctstat_sums(whole, totals=["t"], parts=[["a", "b"]])["t"].tolist() == [True, False]
-    frac = pd.DataFrame({"t": [0.3, 4358.16], "a": [0.1, 4357.002], "b": [0.2, 1.158]})
-    assert 0.1 + 0.2 != 0.3  # the float trap the check must not fall into
-    assert ctstat_sums(frac, totals=["t"], parts=[["a", "b"]])["t"].tolist() == [True, True]
+    # 0.1 + 0.2 is 0.30000000000000004: compared exactly, the first two rows would fail; off by 0.01 or 0.002, the
+    # last two must (the tolerance is for float rounding, not for a wrong part)
+    frac = pd.DataFrame(
+        {"t": [0.3, 4358.16, 0.3, 4358.16], "a": [0.1, 4357.002, 0.1, 4357.002], "b": [0.2, 1.158, 0.21, 1.16]}
+    )
+    assert ctstat_sums(frac, totals=["t"], parts=[["a", "b"]])["t"].tolist() == [True, True, False, False]
     rule = pd.DataFrame({"l": [0.30000000000000004, 3.0], "r": [0.3, 2.0]})
     assert ctstat_rule(rule, op="<=", lhs=["l"], rhs=["r"])["l"].tolist() == [True, False]
 

@@ -864,6 +864,8 @@ def _run(cmd: Any) -> int:
     except aborts:
         sys.stderr.write("ctstat: interrupted\n")
         return 130
+    if code == 130:  # typer turns a Ctrl-C inside a command into exit 130 without a word
+        sys.stderr.write("ctstat: interrupted\n")
     return code if isinstance(code, int) else 0
 
 

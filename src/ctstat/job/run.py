@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -69,9 +70,15 @@ class EventLog:
 #: belongs to the open file, which a child shares, so a worker that outlives the lock's holder (the portal keeps
 #: its workers) would otherwise hold the lock for ever
 _LOCK_FDS: set[int] = set()
+#: held while a lock's descriptor is opened and registered, or unregistered and closed, and across every fork: a
+#: thread forking a worker while another opens or releases a lock would otherwise give the child a descriptor it
+#: does not know to close
+_LOCK_FDS_GUARD = threading.Lock()
 
 
 def _close_inherited_locks() -> None:
+    global _LOCK_FDS_GUARD
+    _LOCK_FDS_GUARD = threading.Lock()  # the parent's was held across the fork
     for fd in list(_LOCK_FDS):
         try:
             os.close(fd)  # the child's copy only: the parent's lock stands
@@ -80,7 +87,15 @@ def _close_inherited_locks() -> None:
     _LOCK_FDS.clear()
 
 
-os.register_at_fork(after_in_child=_close_inherited_locks)
+def _before_fork() -> None:
+    _LOCK_FDS_GUARD.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _LOCK_FDS_GUARD.release()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_close_inherited_locks)
 
 
 @contextmanager
@@ -89,8 +104,9 @@ def job_lock(out: Path, wait: float = 0.0) -> Iterator[None]:
     `wait` seconds, then stops with a clear message."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    _LOCK_FDS.add(fd)
+    with _LOCK_FDS_GUARD:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        _LOCK_FDS.add(fd)
     until = time.monotonic() + wait
     try:
         while True:
@@ -110,8 +126,9 @@ def job_lock(out: Path, wait: float = 0.0) -> Iterator[None]:
         os.pwrite(fd, f"pid {os.getpid()}, started {datetime.now():%Y-%m-%d %H:%M:%S}".encode(), 0)
         yield
     finally:
-        _LOCK_FDS.discard(fd)
-        os.close(fd)  # closing releases the lock
+        with _LOCK_FDS_GUARD:
+            _LOCK_FDS.discard(fd)
+            os.close(fd)  # closing releases the lock
 
 
 @dataclass
