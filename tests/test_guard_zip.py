@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ctstat.model.report import english
 from ctstat.pipeline import validate_paths
 from ctstat.read import guard
 
@@ -134,7 +135,8 @@ def test_a_part_that_lies_about_itself_is_refused_with_its_code() -> None:
     assert refused(forge(good, *OFFSET, len(good) - 20)) == ("unreadable-workbook", where)  # header past the end
     assert refused(forge(good, *OFFSET, 1)) == ("unreadable-workbook", where)  # no local header there
     assert refused(forge(good, *PACKED, len(good))) == ("unreadable-workbook", where)  # data past the end
-    assert refused(forge(good, *METHOD, 12)) == ("unreadable-workbook", "zip: nén kiểu 12 / compression method")
+    code, detail = refused(forge(good, *METHOD, 12))  # said in each language, one at a time
+    assert (code, detail, english(detail)) == ("unreadable-workbook", "zip: nén kiểu 12", "zip: compression method 12")
     (packed,) = struct.unpack_from("<I", good, good.rfind(b"PK\x01\x02") + 20)
     broken = bytearray(good)
     broken[30 + len("xl/part0.bin") : 30 + len("xl/part0.bin") + packed] = b"\xff" * packed  # not deflate

@@ -213,8 +213,8 @@ def test_unreadable_and_hostile_files_are_one_issue_each(site: Site, tmp_path: P
     tiny.write_bytes(b"")
     cases = {
         junk: "unreadable-workbook",
-        text: "unreadable-workbook",
-        tiny: "unreadable-workbook",
+        text: "not-a-workbook",  # what it is is said (a text file), not just that it cannot be read
+        tiny: "not-a-workbook",  # an empty file
         FAULTY / "09-tep-hong.xlsx": "unreadable-workbook",
         FAULTY / "12-co-mat-khau.xlsx": "encrypted-workbook",
     }
