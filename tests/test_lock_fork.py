@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -24,12 +25,19 @@ def _fork_a_worker() -> int:
     return pid
 
 
-def _free(out: Path) -> bool:
-    try:
-        with run.job_lock(out):
-            return True
-    except UsageError:
-        return False
+def _free(out: Path, seconds: float = 5.0) -> bool:
+    """Whether the lock can be taken within `seconds`: a process of the test run that another test started (a
+    subprocess between its fork and its exec) may hold a copy for a moment; the kept worker of this test would hold
+    it for as long as it lives."""
+    until = time.monotonic() + seconds
+    while True:
+        try:
+            with run.job_lock(out):
+                return True
+        except UsageError:
+            if time.monotonic() > until:
+                return False
+            time.sleep(0.05)
 
 
 @pytest.mark.parametrize("moment", ["release", "open"])
