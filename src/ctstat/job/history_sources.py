@@ -55,11 +55,7 @@ def from_ledger(ledger_path: Path, catalogue: Catalogue) -> tuple[pd.DataFrame, 
         raise UsageError(f"no ledger at {ledger_path}", message_vi=f"không có sổ theo dõi ở {ledger_path}")
     ledger = Ledger(ledger_path, readonly=True)
     try:
-        periods = sorted({r.period for r in ledger.rows("removed_at IS NULL AND period IS NOT NULL") if r.period})
-        rows = [
-            r for p in periods for r in ledger.current(p).values() if r.valid and r.catalogue_digest == catalogue.digest
-        ]
-        cells_of = ledger.cells([r.id for r in rows])
+        rows, cells_of = ledger.current_valid(ledger.periods(), catalogue.digest)
     finally:
         ledger.close()
     items = [

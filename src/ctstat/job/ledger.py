@@ -281,6 +281,20 @@ class Ledger:
         """The current submission of each unit for `period`: the latest received of those still in the inbox."""
         return {unit: rows[-1] for unit, rows in self.claims(period).items()}
 
+    def periods(self) -> list[str]:
+        """Every period with a submission still in the inbox, in order."""
+        return sorted({r.period for r in self.rows("removed_at IS NULL AND period IS NOT NULL") if r.period})
+
+    def current_valid(
+        self, periods: Sequence[str], catalogue_digest: str
+    ) -> tuple[list[Row], dict[int, dict[str, float]]]:
+        """The current submission of each unit in `periods` that is valid under the catalogue in use (what a rollup
+        would use), and the cells of each, by row id."""
+        rows = [
+            r for p in periods for r in self.current(p).values() if r.valid and r.catalogue_digest == catalogue_digest
+        ]
+        return rows, self.cells([r.id for r in rows])
+
     def cells(self, ids: Sequence[int]) -> dict[int, dict[str, float]]:
         """The stored cells of these rows (decoded only when a rollup needs them)."""
         out: dict[int, dict[str, float]] = {}

@@ -736,14 +736,8 @@ def export_table(cfg: JobConfig, catalogue: Catalogue | None = None, all_periods
         )
     ledger = Ledger(cfg.ledger_path, readonly=True)
     try:
-        periods = [str(cfg.period)]
-        if all_periods:
-            periods = sorted({r.period for r in ledger.rows("removed_at IS NULL AND period IS NOT NULL") if r.period})
-        # the current submission of each unit, when valid under this catalogue (what a rollup would use)
-        rows = [
-            r for p in periods for r in ledger.current(p).values() if r.valid and r.catalogue_digest == catalogue.digest
-        ]
-        cells_of = ledger.cells([r.id for r in rows])
+        periods = ledger.periods() if all_periods else [str(cfg.period)]
+        rows, cells_of = ledger.current_valid(periods, catalogue.digest)
     finally:
         ledger.close()
     keys = form_layout(catalogue).keys
