@@ -15,7 +15,10 @@ from ctstat.model.keys import TOTAL, cell_key
 from ctstat.model.layout import form_layout
 from ctstat.model.period import Period
 from ctstat.model.units import load_units
-from ctstat.write.synth import corrupt, drop_cached_values, encrypt, remove_sheet, synth_values, write_ward
+from ctstat.write.synth import synth_values, write_ward
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the fault injectors live with the tests
+from tests.faults import corrupt, drop_cached_values, encrypt, remove_sheet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1] / "samples"
 PRE = Period.parse("2025-H1")
@@ -214,7 +217,7 @@ def _age_fault(v: dict[str, object]) -> tuple[dict[str, object], str] | None:
 def _overwrite_formula(path: Path, sheet: str, cell: str, value: int) -> None:
     import re
 
-    from ctstat.write.synth import patch_zip, sheet_member
+    from tests.faults import patch_zip, sheet_member
 
     pattern = re.compile(rf'<c r="{cell}"( s="\d+")?( t="\w+")?><f>[^<]*</f><v>[^<]*</v></c>'.encode())
     patch_zip(

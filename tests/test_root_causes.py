@@ -18,9 +18,9 @@ from ctstat.model.layout import form_layout
 from ctstat.model.report import Issue, Severity
 from ctstat.pandera_checks import ctstat_overlaps, ctstat_rule, ctstat_sums, ctstat_whole
 from ctstat.pipeline import validate_files, validate_paths
-from ctstat.write.synth import drop_cached_values, patch_zip, sheet_member
 
 from .conftest import MakeForm, rename_sheet
+from .faults import drop_cached_values, patch_zip, sheet_member
 
 
 def _errors(path: object, catalogue: Catalogue) -> list[tuple[str, str | None, str | None]]:

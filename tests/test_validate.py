@@ -131,7 +131,7 @@ def test_year_2025_uses_the_list_the_form_was_made_for(make_form: MakeForm, cata
 
 
 def _rewrite(path: Path, member: str, old: bytes, new: bytes) -> None:
-    from ctstat.write.synth import patch_zip
+    from .faults import patch_zip
 
     def change(xml: bytes) -> bytes:
         assert old in xml
@@ -169,7 +169,7 @@ def test_a_row_code_edited_away_is_a_missing_row(make_form: MakeForm, catalogue:
 
 
 def test_hidden_row_with_data_is_a_warning(make_form: MakeForm, catalogue: Catalogue) -> None:
-    from ctstat.write.synth import sheet_member
+    from .faults import sheet_member
 
     path = make_form()
     _rewrite(path, sheet_member(path, "Biểu 1"), b'<row r="11"', b'<row r="11" hidden="1"')

@@ -8,7 +8,7 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,16 +18,17 @@ if TYPE_CHECKING:
 
     from ctstat.check.approval import ApprovalPolicy
     from ctstat.check.validate import JudgedBook
-    from ctstat.plan.sums import Completeness
     from ctstat.read.contain import Pool
 
 from ctstat.check.file_checks import FileCheck
 from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.period import VINTAGES, Period, parse_period, vintage_for
-from ctstat.model.report import FileReport, Report
+from ctstat.model.report import Claim, Report
 from ctstat.model.units import LEVEL_VI, Hierarchy, Unit, load_units, name_key
-from ctstat.plan.plan import Claim
+from ctstat.plan.plan import RollupInputs as RollupInputs
+from ctstat.plan.plan import RollupOptions as RollupOptions
+from ctstat.plan.plan import RollupResult as RollupResult
 from ctstat.read.inputs import find_files, read_all
 from ctstat.read.workbook import Submission, sha256_of
 from ctstat.write.atomic import atomic_write
@@ -290,26 +291,6 @@ def synth_forms(
 # --- rollup ---------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class RollupResult:
-    """What a rollup did: its inputs' validation, completeness, the workbooks written, and a manifest."""
-
-    report: Report
-    unit: Unit
-    period: Period
-    vintage: str
-    completeness: Completeness
-    outputs: list[Path] = field(default_factory=list)
-    partial: bool = False
-    refused: bool = False
-    manifest: dict[str, Any] = field(default_factory=dict)
-    manifest_path: Path | None = None  #: where the manifest was written (None when refused)
-
-    @property
-    def ok(self) -> bool:
-        return not self.refused
-
-
 def _received(path: str) -> datetime | None:
     """When a file given to `rollup` was received: its modification time, local with its offset (None if it is
     gone)."""
@@ -344,18 +325,6 @@ def _infer_target(h: Hierarchy, codes: Iterable[str]) -> Unit:
             message_vi="các tệp thuộc nhiều tỉnh khác nhau: cho biết --unit",
         )
     return common[0]
-
-
-@dataclass
-class RollupInputs:
-    """What a rollup starts from: the validated inputs, each ward's cells, and who claims each ward."""
-
-    report: Report
-    values_of: dict[str, pd.Series] = field(default_factory=dict)  #: ward -> cells (valid wards only)
-    claims: dict[str, list[Claim]] = field(default_factory=dict)  #: ward -> its claims, oldest received first
-    inputs: list[tuple[FileReport, str]] = field(default_factory=list)  #: (report, "ward" | "rollup")
-    latest_wins: bool = False  #: claims are one ward's submissions over time (the job), not rival files
-    approvals: dict[str, dict[str, Any]] = field(default_factory=dict)  #: district workbook -> its approval state
 
 
 def collect_inputs(
@@ -413,20 +382,6 @@ def _approvals(
         if approval.required:
             judged.claims = [replace(c, valid=False, problem=state.issue.text_vi) for c in judged.claims]
             judged.values = {}
-
-
-@dataclass(frozen=True)
-class RollupOptions:
-    """How to roll up: which unit (inferred when None; "VN" the whole country), under which unit list, whether
-    to write a partial rollup, the deadline (for lateness), the time printed, and the writing processes."""
-
-    unit: str | None = None
-    units: str | None = None
-    allow_partial: bool = False
-    deadline: date | None = None
-    generated_at: datetime | None = None
-    jobs: int = 1
-    review: tuple[Any, ...] = ()  #: the job's signed review records, carried in the unit's own workbook
 
 
 def rollup_paths(

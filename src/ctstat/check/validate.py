@@ -22,8 +22,7 @@ from ctstat.model.keys import TOTAL, a1, parse_a1, split_key
 from ctstat.model.layout import COVER, COVER_BY_KEY, form_layout
 from ctstat.model.messages import OVERLAP_PART, make_issue
 from ctstat.model.period import Period
-from ctstat.model.report import FileReport, Issue, Report, Said, Severity, english
-from ctstat.plan.plan import Claim
+from ctstat.model.report import Claim, FileReport, Issue, Report, Said, Severity, english
 from ctstat.read.workbook import Submission
 
 

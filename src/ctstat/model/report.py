@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -210,3 +211,19 @@ def first_error(issues: Sequence[Issue]) -> str:
 
 def count_en(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' * (n != 1)}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One source saying it holds a commune's figures for the period."""
+
+    unit: str
+    path: str  #: the file (a ward's file, or the district workbook the row came in)
+    valid: bool
+    problem: str = ""  #: what to fix, in Vietnamese ("" when valid)
+    received_at: datetime | None = None  #: None: not known (a row inside a district workbook), never late
+    report: FileReport | None = None  #: the ward file's report; None for a row inside a district workbook
+
+    @classmethod
+    def of(cls, rep: FileReport, received_at: datetime | None = None) -> Claim:
+        return cls(rep.unit or "", rep.path, rep.valid, rep.problem_vi(), received_at, rep)

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,33 +19,61 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.layout import form_layout
 from ctstat.model.messages import make_issue
 from ctstat.model.period import Period
-from ctstat.model.report import FileReport, Issue, Said
+from ctstat.model.report import Claim as Claim  # its home is model/report.py; kept here for older imports
+from ctstat.model.report import FileReport, Issue, Report, Said
 from ctstat.model.units import Hierarchy, Unit, slug
 from ctstat.model.vocab import status_label
 from ctstat.plan.sums import Completeness, ParentStatus, UnitStatus, indicator_parts, sum_by
-
-if TYPE_CHECKING:
-    from ctstat.pipeline import RollupInputs
 
 LEVEL_VI = {"district": "cấp huyện", "province": "cấp tỉnh"}
 
 MISSING_VI = Said("Chưa nộp báo cáo", "Not submitted")
 
 
+@dataclass
+class RollupInputs:
+    """What a rollup starts from: the validated inputs, each ward's cells, and who claims each ward."""
+
+    report: Report
+    values_of: dict[str, pd.Series] = field(default_factory=dict)  #: ward -> cells (valid wards only)
+    claims: dict[str, list[Claim]] = field(default_factory=dict)  #: ward -> its claims, oldest received first
+    inputs: list[tuple[FileReport, str]] = field(default_factory=list)  #: (report, "ward" | "rollup")
+    latest_wins: bool = False  #: claims are one ward's submissions over time (the job), not rival files
+    approvals: dict[str, dict[str, Any]] = field(default_factory=dict)  #: district workbook -> its approval state
+
+
 @dataclass(frozen=True)
-class Claim:
-    """One source saying it holds a commune's figures for the period."""
+class RollupOptions:
+    """How to roll up: which unit (inferred when None; "VN" the whole country), under which unit list, whether
+    to write a partial rollup, the deadline (for lateness), the time printed, and the writing processes."""
 
-    unit: str
-    path: str  #: the file (a ward's file, or the district workbook the row came in)
-    valid: bool
-    problem: str = ""  #: what to fix, in Vietnamese ("" when valid)
-    received_at: datetime | None = None  #: None: not known (a row inside a district workbook), never late
-    report: FileReport | None = None  #: the ward file's report; None for a row inside a district workbook
+    unit: str | None = None
+    units: str | None = None
+    allow_partial: bool = False
+    deadline: date | None = None
+    generated_at: datetime | None = None
+    jobs: int = 1
+    review: tuple[Any, ...] = ()  #: the job's signed review records, carried in the unit's own workbook
 
-    @classmethod
-    def of(cls, rep: FileReport, received_at: datetime | None = None) -> Claim:
-        return cls(rep.unit or "", rep.path, rep.valid, rep.problem_vi(), received_at, rep)
+
+@dataclass
+class RollupResult:
+    """What a rollup did: its inputs' validation, completeness, the workbooks written, and a manifest."""
+
+    report: Report
+    unit: Unit
+    period: Period
+    vintage: str
+    completeness: Completeness
+    outputs: list[Path] = field(default_factory=list)
+    partial: bool = False
+    refused: bool = False
+    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest_path: Path | None = None  #: where the manifest was written (None when refused)
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
 
 
 def unit_statuses(

@@ -22,12 +22,13 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ctstat.model.keys import a1
 from ctstat.model.layout import COVER, FormLayout
 from ctstat.model.sheets import DATA as DATA
+from ctstat.read.submission import RollupBook as RollupBook
+from ctstat.read.submission import Submission
 
 DATA_HEADER = ("unit_code", "unit_name", "parent_code", "level", "status", "sha256")
 DIGEST_LABEL = "Mã kiểm tra trang Dữ liệu (SHA-256)"
@@ -62,28 +63,8 @@ def _text(v: Any) -> str:
     return str(v).replace("\t", " ").replace("\n", " ")
 
 
-@dataclass
-class RollupBook:
-    """What a city rollup needs of one district workbook (filled in the reading worker)."""
-
-    fields: dict[str, Any] = field(default_factory=dict)  #: cover label -> value
-    header_ok: bool = True  #: the data sheet has a column for every form cell
-    level_ok: bool = True  #: its rows are communes (not districts: a three-tier province workbook)
-    digest_ok: bool | None = None  #: None: the workbook carries no digest (written before digests)
-    #: the data rows of communes claimed valid, one Submission each (cover and cells located on the data sheet)
-    rows: list[Any] = field(default_factory=list)
-    #: commune -> (status the workbook claims, 1-based data-sheet row) for every row
-    claimed: dict[str, tuple[str, int]] = field(default_factory=dict)
-    printed: list[Any] = field(default_factory=list)  #: the report sheets' totals, layout order (None: blank)
-    problem: str = ""  #: why the data sheet could not be read at all
-    data_digest: str = ""  #: the data sheet's digest as read now
-    records: list[tuple[int, str]] = field(default_factory=list)  #: (1-based row, JSON) of the review chain sheet
-
-
 def read_book(path: str, sha256: str, grids: dict[str, list[list[Any]]], layout: FormLayout) -> RollupBook:
     """The cover fields, the data rows as Submissions, and the printed totals of a rollup workbook."""
-    from ctstat.read.workbook import Submission
-
     book = RollupBook()
     cover = grids.get(COVER, [])
     for r in COVER_ROWS:

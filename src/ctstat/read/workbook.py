@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
-from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from ctstat.model.layout import (
 )
 from ctstat.model.messages import make_issue
 from ctstat.model.records import APPROVAL_SHEET
-from ctstat.model.report import Issue, Said, english
+from ctstat.model.report import Said, english
 from ctstat.read.guard import (
     OLE,
     ZIP,
@@ -40,46 +38,10 @@ from ctstat.read.guard import (
     read_file,
 )
 from ctstat.read.ods import read_ods
-from ctstat.read.rollup_book import DATA, RollupBook, read_book
-
-EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods")
-
-
-@dataclass
-class Submission:
-    """What one file holds, before any value is judged."""
-
-    path: str
-    sha256: str = ""
-    size: int = 0
-    format: str = ""
-    cover: dict[str, Any] = field(default_factory=dict)
-    #: raw cell values in layout order (None where blank); empty when the file could not be read
-    raw: list[Any] = field(default_factory=list)
-    #: keys whose cells could not be located (missing sheet or row): judged by no check
-    unavailable: set[str] = field(default_factory=set)
-    #: keys read from somewhere else than the layout says (moved rows): key -> (sheet, row, col)
-    moved: dict[str, tuple[str, int, int]] = field(default_factory=dict)
-    #: keys holding a formula / a formula without a cached value (xlsx and xlsm only; None = not known)
-    formula_keys: set[str] | None = None
-    nocache_keys: set[str] = field(default_factory=set)
-    issues: list[Issue] = field(default_factory=list)
-    #: (report, cleaned values) when the per-file checks (cells.FileCheck) already ran, in the reading worker
-    checked: Any = None
-    judged: bool = False  #: the batch checks (the schema) already ran on it (validate.judge_ahead)
-    book: RollupBook | None = None  #: a district workbook's cover, data rows and printed totals (format "rollup")
-
-    @property
-    def readable(self) -> bool:
-        return bool(self.raw)
-
-    def address(self, layout: FormLayout, key: str) -> tuple[str, str]:
-        sheet, r, c = self.moved.get(key) or layout.positions[key]
-        return sheet, a1(r, c)
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+from ctstat.read.rollup_book import DATA, read_book
+from ctstat.read.submission import EXTENSIONS as EXTENSIONS
+from ctstat.read.submission import Submission as Submission
+from ctstat.read.submission import sha256_of as sha256_of
 
 
 def read_submission(path: str | Path, catalogue: Catalogue) -> Submission:

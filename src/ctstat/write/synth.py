@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -23,7 +21,6 @@ from ctstat.model.layout import form_layout
 from ctstat.model.period import Period
 from ctstat.model.report import Severity
 from ctstat.model.units import Hierarchy, Unit, slug
-from ctstat.write.atomic import atomic_write
 from ctstat.write.form import FormHeader, write_form
 
 SYNTHETIC_PREPARER = "Dữ liệu giả lập (synthetic)"
@@ -242,60 +239,3 @@ def write_ward(
     return write_form(
         out_dir / (name or file_name(unit)), catalogue, FormHeader.for_unit(h, unit, period), values, overrides
     )
-
-
-# --- faults, for samples/faulty and tests --------------------------------------------------------------
-
-
-def patch_zip(path: Path, member: str, change: Callable[[bytes], bytes]) -> None:
-    """Rewrite one member of an xlsx (to make faults no spreadsheet program would write on purpose)."""
-    with (
-        atomic_write(path) as tmp,
-        zipfile.ZipFile(path) as src,
-        zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst,
-    ):
-        for info in src.infolist():
-            data = src.read(info.filename)
-            if info.filename == member:
-                data = change(data)
-            dst.writestr(info, data)
-
-
-def sheet_member(path: Path, sheet: str) -> str:
-    with zipfile.ZipFile(path) as zf:
-        book = zf.read("xl/workbook.xml").decode()
-    names = re.findall(r'<sheet name="([^"]*)"', book)
-    return f"xl/worksheets/sheet{names.index(sheet) + 1}.xml"
-
-
-def drop_cached_values(path: Path) -> None:
-    """Remove the cached result of every formula, as a script or a phone app that does not calculate saves it."""
-    with zipfile.ZipFile(path) as zf:
-        members = [n for n in zf.namelist() if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n)]
-    for member in members:
-        patch_zip(path, member, lambda xml: re.sub(rb"(<f>[^<]*</f>)<v>[^<]*</v>", rb"\1", xml))
-
-
-def remove_sheet(path: Path, sheet: str) -> None:
-    pattern = re.compile(rf'<sheet name="{sheet}"[^>]*/>'.encode())
-    patch_zip(path, "xl/workbook.xml", lambda xml: pattern.sub(b"", xml, count=1))
-
-
-def corrupt(path: Path) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-
-
-def encrypt(path: Path, password: str = "matkhau") -> None:
-    """Password-protect a workbook, as Excel's "Encrypt with Password" does.
-
-    The only sample that is not byte-identical across runs: the encryption has random salts.
-    """
-    import io
-
-    import msoffcrypto.format.ooxml as ooxml
-
-    plain = io.BytesIO(path.read_bytes())
-    out = io.BytesIO()
-    ooxml.OOXMLFile(plain).encrypt(password, out)
-    path.write_bytes(out.getvalue())
