@@ -46,7 +46,7 @@ def test_a_reporting_window(cfg: JobConfig, catalogue: Catalogue, monkeypatch: p
     good_331 = (HM / "00331-thinh-liet.xlsx").read_bytes()
     arrive(cfg.inbox, "00331-thinh-liet.xlsx", data=good_331[: len(good_331) // 3])
     r1 = run_job(cfg, catalogue, now=datetime(2025, 7, 5, 22, 0))
-    assert len(r1.validated) == 11 and r1.rollup_state == "waiting" and r1.exit_code == 1
+    assert len(r1.validated) == 11 and r1.rollup_state == "waiting" and not r1.ok
     assert [row.path for row in r1.unattributed] == ["00331-thinh-liet.xlsx"]
     assert (cfg.out / "kiem-tra" / "00331-thinh-liet.xlsx.kiem-tra.xlsx").exists()
 
@@ -66,13 +66,13 @@ def test_a_reporting_window(cfg: JobConfig, catalogue: Catalogue, monkeypatch: p
     r2 = run_job(cfg, catalogue, now=datetime(2025, 7, 8, 22, 0))
     assert sorted(Path(f.path).name for f in r2.validated) == ["00331-thinh-liet.xlsx", "00334-tran-phu.xlsx"]
     assert len(read) == 2  # the ten unchanged files were not even read (nor hashed)
-    assert r2.unattributed == [] and r2.exit_code == 1
+    assert r2.unattributed == [] and not r2.ok
     monkeypatch.undo()
 
     # run 3: Trần Phú resubmits under another name: the later file supersedes, the ledger keeps both
     arrive(cfg.inbox, "00334-tran-phu-sua.xlsx", source=HM / "00334-tran-phu.xlsx")
     r3 = run_job(cfg, catalogue, now=datetime(2025, 7, 10, 22, 0))
-    assert r3.exit_code == 0 and r3.rollup_state == "waiting"
+    assert r3.ok and r3.rollup_state == "waiting"
     missing = [s.code for s in r3.completeness.rows if s.status == "missing"]
     assert missing == ["00337", "00340"]
 
@@ -99,7 +99,7 @@ def test_a_reporting_window(cfg: JobConfig, catalogue: Catalogue, monkeypatch: p
 
     # run 5 completes the work
     r5 = run_job(cfg, catalogue, now=datetime(2025, 7, 17, 22, 0))
-    assert r5.rollup_state == "written" and r5.exit_code == 0
+    assert r5.rollup_state == "written" and r5.ok
     assert [p.name for p in r5.rollup.outputs] == ["2025-H1_008_quan-hoang-mai.xlsx"]  # type: ignore[union-attr]
     assert sorted(p.name for p in (cfg.out / "tong-hop").iterdir()) == [
         "2025-H1_008_manifest.json",
@@ -182,12 +182,12 @@ def test_partial_rollup_at_the_deadline(cfg: JobConfig, catalogue: Catalogue) ->
     for name in sorted(p.name for p in HM.glob("*.xlsx"))[:12]:
         arrive(cfg.inbox, name)
     before = run_job(cfg, catalogue, now=datetime(2025, 7, 14))
-    assert before.rollup_state == "waiting" and before.exit_code == 0
+    assert before.rollup_state == "waiting" and before.ok
     partial = replace(cfg, allow_partial=True)
     at = run_job(partial, catalogue, now=datetime(2025, 7, 15))
     assert at.rollup_state == "written" and at.rollup is not None and at.rollup.partial
     without = run_job(cfg, catalogue, now=datetime(2025, 7, 16))
-    assert without.rollup_state == "waiting" and without.exit_code == 1  # past the deadline, still incomplete
+    assert without.rollup_state == "waiting" and not without.ok  # past the deadline, still incomplete
 
 
 def test_config_file_flags_and_errors(tmp_path: Path) -> None:

@@ -55,6 +55,11 @@ class CatalogueCheck:
         return [en for _, en in self.faults]
 
     @property
+    def ok(self) -> bool:
+        """The catalogue can be published: no problem found."""
+        return not self.problems
+
+    @property
     def layout_changed(self) -> bool:
         return self.old_template_version is not None and self.old_template_version != self.template_version
 

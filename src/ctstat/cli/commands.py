@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 import os
 import sys
@@ -13,14 +12,16 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ctstat import __version__
-from ctstat.cli import review
-from ctstat.model.errors import CtstatError, EnvironmentFault, UsageError
+from ctstat.cli import entry, review
+from ctstat.cli.entry import Entry, Outcome, Verdict, line_lang
+from ctstat.model.errors import CtstatError, UsageError
 
 EXIT_CODES = """Exit codes: 0 = no errors (warnings allowed); 1 = at least one error in the data; 2 = usage error,
 invalid catalogue, or nothing to do; 3 = internal error of ctstat (a bug: run again with --debug or CTSTAT_DEBUG=1
 for the traceback, and report it)."""
 
 app = typer.Typer(
+    cls=Entry,  #: every command's result or refusal becomes its exit code there (cli/entry.py)
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -96,26 +97,6 @@ def _emit_json(doc: Any) -> None:
     sys.stdout.flush()
 
 
-def _fail(exc: CtstatError, lang: str | None = None) -> typer.Exit:
-    """The one place domain errors become exit code 2 (located problems in the command's language)."""
-    from ctstat.cli.render import make_consoles
-
-    _, err = make_consoles()
-    from rich.text import Text
-
-    from ctstat.model.text import printable
-
-    try:
-        shown = _lang(lang)
-    except CtstatError:
-        shown = "vi"
-    text = exc.message_vi if shown == "vi" and exc.message_vi else str(exc)
-    err.print(Text.assemble(("ctstat:", "bold red"), " ", printable(text)))
-    for issue in exc.issues:
-        err.print(f"  {printable(issue.message(shown))}")
-    return typer.Exit(2)
-
-
 @app.command()
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="Workbooks, or folders searched recursively.", exists=True)],
@@ -140,45 +121,42 @@ def validate(
             exists=True,
         ),
     ] = None,
-) -> None:
+) -> Outcome:
     """Check ward submissions cell by cell and say, in Vietnamese, what to fix.
 
     Example: ctstat validate samples/faulty --period 2025-H1
     """
-    try:
-        from ctstat.cli.render import make_consoles, render_report
-        from ctstat.model.catalogue import load_catalogue
-        from ctstat.pipeline import default_jobs, validate_files
-        from ctstat.read.inputs import find_files
+    from ctstat.cli.render import make_consoles, render_report
+    from ctstat.model.catalogue import load_catalogue
+    from ctstat.pipeline import default_jobs, validate_files
+    from ctstat.read.inputs import find_files
 
-        language = _lang(lang)
-        cat = load_catalogue(catalogue)
-        out, err = make_consoles()
-        n_jobs = default_jobs() if jobs == 0 else jobs
-        files = find_files(paths)
-        if len(files) > 1 and err.is_terminal and not as_json:
-            from rich.progress import Progress
+    language = _lang(lang)
+    cat = load_catalogue(catalogue)
+    out, err = make_consoles()
+    n_jobs = default_jobs() if jobs == 0 else jobs
+    files = find_files(paths)
+    if len(files) > 1 and err.is_terminal and not as_json:
+        from rich.progress import Progress
 
-            with Progress(console=err, transient=True) as bar:
-                task = bar.add_task("Đang kiểm tra" if language == "vi" else "Validating", total=len(files))
-                report, subs = validate_files(
-                    files, cat, period, units, n_jobs, lambda: bar.advance(task), exclude=annotate
-                )
-        else:
-            report, subs = validate_files(files, cat, period, units, n_jobs, exclude=annotate)
-        unusual = _unusual(report, subs, cat, history, language, as_json)
-        if annotate is not None:
-            from ctstat.model.period import parse_period
-            from ctstat.write.annotate import annotate_report
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("Đang kiểm tra" if language == "vi" else "Validating", total=len(files))
+            report, subs = validate_files(
+                files, cat, period, units, n_jobs, lambda: bar.advance(task), exclude=annotate
+            )
+    else:
+        report, subs = validate_files(files, cat, period, units, n_jobs, exclude=annotate)
+    unusual = _unusual(report, subs, cat, history, language, as_json)
+    if annotate is not None:
+        from ctstat.model.period import parse_period
+        from ctstat.write.annotate import annotate_report
 
-            annotate_report(report, subs, cat, annotate, language, parse_period(period) if period else None, n_jobs)
-        if as_json:
-            _emit_json(report.to_dict(language) | unusual)
-        else:
-            render_report(report, out, language, show_valid=len(report.files) <= 50)
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
-    raise typer.Exit(0 if report.valid else 1)
+        annotate_report(report, subs, cat, annotate, language, parse_period(period) if period else None, n_jobs)
+    if as_json:
+        _emit_json(report.to_dict(language) | unusual)
+    else:
+        render_report(report, out, language, show_valid=len(report.files) <= 50)
+    return report
 
 
 @app.command()
@@ -194,15 +172,12 @@ def template(
 
     Example: ctstat template --unit 00301 --period 2025-H1 --out 00301.xlsx
     """
-    try:
-        from ctstat.model.catalogue import load_catalogue
-        from ctstat.pipeline import make_template, template_notes
+    from ctstat.model.catalogue import load_catalogue
+    from ctstat.pipeline import make_template, template_notes
 
-        vi = _lang(lang) == "vi"
-        path = make_template(unit, period, out, load_catalogue(catalogue), units)
-        notes = template_notes(unit, period, units)
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
+    vi = _lang(lang) == "vi"
+    path = make_template(unit, period, out, load_catalogue(catalogue), units)
+    notes = template_notes(unit, period, units)
     typer.echo(str(path))
     for n, (said_vi, said_en) in enumerate(notes):  # which commune, and a code that named another one
         typer.secho(said_vi if vi else said_en, err=True, fg="yellow" if n else None)
@@ -218,17 +193,14 @@ def indicators(
 
     Example: ctstat indicators --json
     """
-    try:
-        from ctstat.cli.render import catalogue_to_dict, make_consoles, render_catalogue
-        from ctstat.model.catalogue import load_catalogue
+    from ctstat.cli.render import catalogue_to_dict, make_consoles, render_catalogue
+    from ctstat.model.catalogue import load_catalogue
 
-        cat = load_catalogue(catalogue)
-        if as_json:
-            _emit_json(catalogue_to_dict(cat))
-        else:
-            render_catalogue(cat, make_consoles()[0], _lang(lang))
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
+    cat = load_catalogue(catalogue)
+    if as_json:
+        _emit_json(catalogue_to_dict(cat))
+    else:
+        render_catalogue(cat, make_consoles()[0], _lang(lang))
 
 
 catalogue_app = typer.Typer(no_args_is_help=True, help="Check a catalogue folder before publishing its forms.")
@@ -251,7 +223,7 @@ def catalogue_check(
     ] = None,
     as_json: JsonOpt = False,
     lang: LangOpt = None,
-) -> None:
+) -> Outcome:
     """Check a catalogue folder: every problem located (file, YAML path); with --against, the form's rows added,
     removed and moved, the rules and indicators changed and the template version; and one synthetic form of the
     new catalogue written, read back and validated. Exit 0 if it can be published, 1 if not, 2 if it is invalid.
@@ -259,22 +231,19 @@ def catalogue_check(
     Example: cp -r indicators /tmp/published; (edit indicators/*.yaml); ctstat catalogue check indicators --against
     /tmp/published
     """
-    try:
-        from ctstat.catalogue_check import check_catalogue
-        from ctstat.cli.render import make_consoles, render_catalogue_check
-        from ctstat.model.catalogue import load_catalogue
+    from ctstat.catalogue_check import check_catalogue
+    from ctstat.cli.render import make_consoles, render_catalogue_check
+    from ctstat.model.catalogue import load_catalogue
 
-        shown = _lang(lang)
-        new = load_catalogue(directory)
-        old = load_catalogue(against) if against else None
-        result = check_catalogue(new, old)
-        if as_json:
-            _emit_json(result.to_dict())
-        else:
-            render_catalogue_check(result, make_consoles()[0], shown)
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
-    raise typer.Exit(1 if result.problems else 0)
+    shown = _lang(lang)
+    new = load_catalogue(directory)
+    old = load_catalogue(against) if against else None
+    result = check_catalogue(new, old)
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        render_catalogue_check(result, make_consoles()[0], shown)
+    return result
 
 
 @app.command()
@@ -295,42 +264,39 @@ def schema(
 
     Example: ctstat schema --export schemas/   (one element: its code after `schema`; codes: ctstat indicators)
     """
-    try:
-        from ctstat.check.schema import describe
-        from ctstat.model.catalogue import load_catalogue
-        from ctstat.pipeline import export_schemas
+    from ctstat.check.schema import describe
+    from ctstat.model.catalogue import load_catalogue
+    from ctstat.pipeline import export_schemas
 
-        shown = _lang(lang)
-        cat = load_catalogue(catalogue)
-        if element is not None and element not in cat.elements:
-            known = ", ".join(cat.elements)
-            raise CtstatError(
-                f"no element {element!r} in the catalogue (known: {known})",
-                message_vi=f"danh mục không có chỉ tiêu {element!r} (các chỉ tiêu: {known})",
-            )
-        if export is not None:
-            for path in export_schemas(cat, export):
-                typer.echo(str(path))
-            return
-        docs = [describe(cat, code, shown) for code in ([element] if element else list(cat.elements))]
-        if as_json:
-            _emit_json(docs if element is None else docs[0])
-            return
-        words = (
-            {"basis": "căn cứ", "cells": "ô", "breakdown": "phân tổ", "rule": "quy tắc"}
-            if shown == "vi"
-            else {"basis": "basis", "cells": "cells", "breakdown": "breakdown", "rule": "rule"}
+    shown = _lang(lang)
+    cat = load_catalogue(catalogue)
+    if element is not None and element not in cat.elements:
+        known = ", ".join(cat.elements)
+        raise CtstatError(
+            f"no element {element!r} in the catalogue (known: {known})",
+            message_vi=f"danh mục không có chỉ tiêu {element!r} (các chỉ tiêu: {known})",
         )
-        for doc in docs:
-            names = f"{doc['name_vi']} ({doc['name_en']}, " if shown == "en" else f"{doc['name_vi']} ("
-            typer.echo(f"{doc['element']} {names}{doc['unit']}; {words['basis']}: {doc['basis']})")
-            typer.echo(f"  {words['cells']}: {doc['cells']}")
-            for line in doc["breakdowns"]:  # type: ignore[attr-defined]
-                typer.echo(f"  {words['breakdown']}: {line}")
-            for line in doc["rules"]:  # type: ignore[attr-defined]
-                typer.echo(f"  {words['rule']}: {line}")
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
+    if export is not None:
+        for path in export_schemas(cat, export):
+            typer.echo(str(path))
+        return
+    docs = [describe(cat, code, shown) for code in ([element] if element else list(cat.elements))]
+    if as_json:
+        _emit_json(docs if element is None else docs[0])
+        return
+    words = (
+        {"basis": "căn cứ", "cells": "ô", "breakdown": "phân tổ", "rule": "quy tắc"}
+        if shown == "vi"
+        else {"basis": "basis", "cells": "cells", "breakdown": "breakdown", "rule": "rule"}
+    )
+    for doc in docs:
+        names = f"{doc['name_vi']} ({doc['name_en']}, " if shown == "en" else f"{doc['name_vi']} ("
+        typer.echo(f"{doc['element']} {names}{doc['unit']}; {words['basis']}: {doc['basis']})")
+        typer.echo(f"  {words['cells']}: {doc['cells']}")
+        for line in doc["breakdowns"]:  # type: ignore[attr-defined]
+            typer.echo(f"  {words['breakdown']}: {line}")
+        for line in doc["rules"]:  # type: ignore[attr-defined]
+            typer.echo(f"  {words['rule']}: {line}")
 
 
 @app.command()
@@ -348,15 +314,10 @@ def synth(
 
     Example: ctstat synth --unit 008 --period 2025-H1 --out /tmp/hoang-mai
     """
-    try:
-        from ctstat.model.catalogue import load_catalogue
-        from ctstat.pipeline import default_jobs, synth_forms
+    from ctstat.model.catalogue import load_catalogue
+    from ctstat.pipeline import default_jobs, synth_forms
 
-        n = synth_forms(
-            unit, period, out, load_catalogue(catalogue), units, seed, default_jobs() if jobs == 0 else jobs
-        )
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
+    n = synth_forms(unit, period, out, load_catalogue(catalogue), units, seed, default_jobs() if jobs == 0 else jobs)
     typer.echo(f"Đã ghi {n} biểu mẫu vào {out}" if _lang(lang) == "vi" else f"{n} forms written to {out}")
 
 
@@ -394,7 +355,7 @@ def rollup(
     signer: review.SignerOpt = None,
     trusted_root: review.RootOpt = None,
     allow_unapproved: review.AllowUnapprovedOpt = False,
-) -> None:
+) -> Outcome:
     """Roll valid ward submissions up into district and province workbooks, with completeness and provenance.
 
     Stops with exit 1 and a chase list when an expected ward is missing, invalid or duplicated, unless
@@ -402,37 +363,34 @@ def rollup(
     """
     from datetime import date, datetime
 
-    try:
-        from ctstat.cli.render import make_consoles, render_rollup
-        from ctstat.model.catalogue import load_catalogue
-        from ctstat.pipeline import default_jobs, rollup_paths
+    from ctstat.cli.render import make_consoles, render_rollup
+    from ctstat.model.catalogue import load_catalogue
+    from ctstat.pipeline import default_jobs, rollup_paths
 
-        language = _lang(lang)
-        try:
-            when = datetime.fromisoformat(generated_at) if generated_at else None
-            due = date.fromisoformat(deadline) if deadline else None
-        except ValueError as exc:
-            raise CtstatError(f"bad date: {exc}", message_vi=f"ngày không hợp lệ: {exc}") from None
-        result = rollup_paths(
-            paths,
-            period,
-            out,
-            unit,
-            units,
-            allow_partial,
-            due,
-            when,
-            load_catalogue(catalogue),
-            default_jobs() if jobs == 0 else jobs,
-            review.approval_policy(signer or [], trusted_root or [], allow_unapproved),
-        )
-        if as_json:
-            _emit_json(result.manifest)
-        else:
-            render_rollup(result, make_consoles()[0], language)
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
-    raise typer.Exit(1 if result.refused else 0)
+    language = _lang(lang)
+    try:
+        when = datetime.fromisoformat(generated_at) if generated_at else None
+        due = date.fromisoformat(deadline) if deadline else None
+    except ValueError as exc:
+        raise CtstatError(f"bad date: {exc}", message_vi=f"ngày không hợp lệ: {exc}") from None
+    result = rollup_paths(
+        paths,
+        period,
+        out,
+        unit,
+        units,
+        allow_partial,
+        due,
+        when,
+        load_catalogue(catalogue),
+        default_jobs() if jobs == 0 else jobs,
+        review.approval_policy(signer or [], trusted_root or [], allow_unapproved),
+    )
+    if as_json:
+        _emit_json(result.manifest)
+    else:
+        render_rollup(result, make_consoles()[0], language)
+    return result
 
 
 # --- scheduled jobs ------------------------------------------------------------------------------------------
@@ -470,47 +428,44 @@ def run(
     lang: LangOpt = None,
     catalogue: CatalogueOpt = None,
     history: HistoryOpt = None,
-) -> None:
+) -> Outcome:
     """One step of the scheduled job: validate new and changed files in the inbox, record them in the ledger,
     mark up faulty ones, and roll up once every ward has a valid submission (or at the deadline with
     --allow-partial). Safe to run from cron: one run at a time, no prompts.
 
     Example: ctstat run --config /srv/ctstat/ctstat.toml
     """
-    try:
-        from ctstat.cli.render import make_consoles, render_run
-        from ctstat.job.run import run_job
-        from ctstat.model.catalogue import load_catalogue
+    from ctstat.cli.render import make_consoles, render_run
+    from ctstat.job.run import run_job
+    from ctstat.model.catalogue import load_catalogue
 
-        cfg = _job_config(
-            config,
-            period=period,
-            unit=unit,
-            inbox=inbox,
-            out=out,
-            deadline=deadline,
-            units=units,
-            log=log,
-            allow_partial=allow_partial,
-            jobs=jobs,
-            history=history,
-        )
-        cat = load_catalogue(catalogue)
-        result = run_job(cfg, cat)
-        unusual = _run_unusual(cfg, cat, _lang(lang))
-        if as_json:
-            _emit_json(result.to_dict() | ({"unusual_changes": unusual} if unusual else {}))
-        else:
-            render_run(result, make_consoles()[0], _lang(lang))
-            if unusual:
-                from ctstat.cli.render_history import render_comparison
+    cfg = _job_config(
+        config,
+        period=period,
+        unit=unit,
+        inbox=inbox,
+        out=out,
+        deadline=deadline,
+        units=units,
+        log=log,
+        allow_partial=allow_partial,
+        jobs=jobs,
+        history=history,
+    )
+    cat = load_catalogue(catalogue)
+    result = run_job(cfg, cat)
+    unusual = _run_unusual(cfg, cat, _lang(lang))
+    if as_json:
+        _emit_json(result.to_dict() | ({"unusual_changes": unusual} if unusual else {}))
+    else:
+        render_run(result, make_consoles()[0], _lang(lang))
+        if unusual:
+            from ctstat.cli.render_history import render_comparison
 
-                render_comparison(
-                    {**unusual, "unusual_changes": unusual["unusual_changes"][:50]}, make_consoles_out(), _lang(lang)
-                )
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
-    raise typer.Exit(result.exit_code)
+            render_comparison(
+                {**unusual, "unusual_changes": unusual["unusual_changes"][:50]}, make_consoles_out(), _lang(lang)
+            )
+    return result
 
 
 @app.command()
@@ -525,27 +480,24 @@ def status(
     catalogue: CatalogueOpt = None,
     as_json: JsonOpt = False,
     lang: LangOpt = None,
-) -> None:
+) -> Outcome:
     """Where the period stands, from the ledger: per parent unit expected / received / valid / invalid /
     missing / late, the chase list (who to call, with their last problem) and the resubmissions.
 
     Example: ctstat status --config /srv/ctstat/ctstat.toml
     """
-    try:
-        from ctstat.cli.render import make_consoles, render_status
-        from ctstat.job.run import job_status
-        from ctstat.model.catalogue import load_catalogue
+    from ctstat.cli.render import make_consoles, render_status
+    from ctstat.job.run import job_status
+    from ctstat.model.catalogue import load_catalogue
 
-        cfg = _job_config(config, period=period, unit=unit, inbox=inbox, out=out, deadline=deadline, units=units)
-        doc = job_status(cfg, load_catalogue(catalogue))
-        if as_json:
-            _emit_json(doc)
-        else:
-            render_status(doc, make_consoles()[0], _lang(lang))
-            review.render_audit(doc, make_consoles()[0], _lang(lang))
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
-    raise typer.Exit(0 if doc["complete"] else 1)
+    cfg = _job_config(config, period=period, unit=unit, inbox=inbox, out=out, deadline=deadline, units=units)
+    doc = job_status(cfg, load_catalogue(catalogue))
+    if as_json:
+        _emit_json(doc)
+    else:
+        render_status(doc, make_consoles()[0], _lang(lang))
+        review.render_audit(doc, make_consoles()[0], _lang(lang))
+    return Verdict(doc["complete"])
 
 
 @app.command()
@@ -564,19 +516,16 @@ def tokens(
 
     Example: ctstat tokens --config ctstat.toml --out tokens.csv
     """
-    try:
-        from ctstat.web.tokens import issue_tokens
+    from ctstat.web.tokens import issue_tokens
 
-        cfg = _job_config(config)
-        issued = issue_tokens(cfg, out, rotate or ())
-        vi = _lang(lang) == "vi"
-        if not issued:
-            print("Mọi đơn vị đã có mã; không cấp mã mới." if vi else "Every unit has a token; none issued.")
-        else:
-            what = f"{len(issued)} mã truy cập" if vi else f"{len(issued)} token{'s' * (len(issued) != 1)}"
-            print(f"{out}: {what} ({', '.join(i.unit for i in issued[:5])}{', …' if len(issued) > 5 else ''})")
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
+    cfg = _job_config(config)
+    issued = issue_tokens(cfg, out, rotate or ())
+    vi = _lang(lang) == "vi"
+    if not issued:
+        print("Mọi đơn vị đã có mã; không cấp mã mới." if vi else "Every unit has a token; none issued.")
+    else:
+        what = f"{len(issued)} mã truy cập" if vi else f"{len(issued)} token{'s' * (len(issued) != 1)}"
+        print(f"{out}: {what} ({', '.join(i.unit for i in issued[:5])}{', …' if len(issued) > 5 else ''})")
 
 
 @app.command()
@@ -592,21 +541,18 @@ def serve(
 
     Example: ctstat serve --config /srv/ctstat/ctstat.toml --port 8080
     """
-    try:
-        from ctstat.model.catalogue import load_catalogue
-        from ctstat.web.app import serve as serve_portal
+    from ctstat.model.catalogue import load_catalogue
+    from ctstat.web.app import serve as serve_portal
 
-        cfg = _job_config(config)
-        cat = load_catalogue(catalogue)
-        vi = _lang(lang) == "vi"
-        print(
-            f"ctstat serve: http://{host}:{port}/ ({cfg.unit} {cfg.period}); "
-            + ("Ctrl-C để dừng." if vi else "Ctrl-C to stop."),
-            file=sys.stderr,
-        )
-        serve_portal(cfg, cat, host, port)
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
+    cfg = _job_config(config)
+    cat = load_catalogue(catalogue)
+    vi = _lang(lang) == "vi"
+    print(
+        f"ctstat serve: http://{host}:{port}/ ({cfg.unit} {cfg.period}); "
+        + ("Ctrl-C để dừng." if vi else "Ctrl-C to stop."),
+        file=sys.stderr,
+    )
+    serve_portal(cfg, cat, host, port)
 
 
 @app.command()
@@ -627,88 +573,18 @@ def export(
 
     Example: ctstat export --config ctstat.toml --to 2025-H1.csv
     """
-    try:
-        from ctstat.job.run import export_file, export_table
-        from ctstat.model.catalogue import load_catalogue
+    from ctstat.job.run import export_file, export_table
+    from ctstat.model.catalogue import load_catalogue
 
-        cfg = _job_config(config, period=period, unit=unit, inbox=inbox, out=out, units=units)
-        table = export_table(cfg, load_catalogue(catalogue), all_periods)
-        export_file(table, to)
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
+    cfg = _job_config(config, period=period, unit=unit, inbox=inbox, out=out, units=units)
+    table = export_table(cfg, load_catalogue(catalogue), all_periods)
+    export_file(table, to)
     typer.echo(f"Đã ghi {len(table)} dòng vào {to}" if _lang(lang) == "vi" else f"{len(table)} rows written to {to}")
 
 
 def main() -> None:
-    """The console script: exit codes 0-2 from the commands; anything unexpected is a bug, exit 3."""
-    if "--debug" in sys.argv[1:]:  # accepted anywhere on the line, not only before the command
-        sys.argv.remove("--debug")
-        os.environ["CTSTAT_DEBUG"] = "1"
-    try:
-        code = _run(command())
-    except SystemExit:
-        raise
-    except KeyboardInterrupt:
-        sys.stderr.write("ctstat: interrupted\n")
-        raise SystemExit(130) from None
-    except EnvironmentFault as exc:
-        raise SystemExit(_environment(str(exc))) from None
-    except OSError as exc:
-        if exc.errno not in _MACHINE_ERRNOS:
-            raise SystemExit(_internal_error(exc)) from None
-        where = f" {exc.filename}" if exc.filename else ""
-        raise SystemExit(_environment(f"cannot write or read{where}: {exc.strerror}")) from None
-    except BaseException as exc:  # noqa: BLE001 - a bug, whatever its type, must not look like exit 1
-        raise SystemExit(_internal_error(exc)) from None
-    raise SystemExit(code)
-
-
-#: faults of the machine, not of ctstat or of the data: a full disk, a read-only or forbidden place, I/O errors
-_MACHINE_ERRNOS = {
-    errno.ENOSPC,
-    errno.EDQUOT,
-    errno.EROFS,
-    errno.EACCES,
-    errno.EPERM,
-    errno.EIO,
-    errno.ENOENT,
-    errno.ENOTDIR,
-    errno.EISDIR,
-    errno.EMFILE,
-    errno.ENFILE,
-}
-
-
-def _environment(message: str) -> int:
-    from ctstat.model.text import printable
-
-    sys.stderr.write(
-        f"ctstat: cannot go on (lỗi môi trường): {printable(message, 600)}\n"
-        "This is a problem of this machine (disk space, permissions), not of the data nor a bug of ctstat. "
-        "Nothing half-done was kept: fix it and run again.\n"
-    )
-    return 3
-
-
-def _internal_error(exc: BaseException) -> int:
-    import traceback
-
-    from ctstat.model.errors import InternalError, processing
-    from ctstat.model.text import printable
-
-    where = exc.path if isinstance(exc, InternalError) else processing["file"]
-    about = f" while processing {printable(where)}" if where else ""
-    last = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
-    sys.stderr.write(
-        f"ctstat: internal error (lỗi nội bộ){about}: {type(exc).__name__}: {printable(last, 300)}\n"
-        "This is a bug in ctstat, not a problem of the data. Run again with --debug (or CTSTAT_DEBUG=1) for the "
-        "traceback and report it.\n"
-    )
-    if os.environ.get("CTSTAT_DEBUG") == "1":
-        if isinstance(exc, InternalError):
-            sys.stderr.write(exc.detail)
-        traceback.print_exception(exc)
-    return 3
+    """The console script (`cli/entry.py` maps every way a command ends to its exit code)."""
+    entry.main(command)
 
 
 # --- help in Vietnamese by default (English with --lang en or CTSTAT_LANG=en) ----------------------------------
@@ -829,8 +705,8 @@ def command(lang: str | None = None) -> Any:
     from ctstat.cli.clitext import value_words
 
     cmd = typer.main.get_command(app)
-    value_words(_commands(cmd), lang or _help_lang(sys.argv[1:]))
-    if (lang or _help_lang(sys.argv[1:])) == "vi":
+    value_words(_commands(cmd), lang or line_lang(sys.argv[1:]))
+    if (lang or line_lang(sys.argv[1:])) == "vi":
         from ctstat.cli.clitext import vietnamese
 
         for sub in _commands(cmd):
@@ -841,48 +717,9 @@ def command(lang: str | None = None) -> Any:
     return cmd
 
 
-def _run(cmd: Any) -> int:
-    """Run the click command as typer would (exit codes as ever), a usage error shown in the line's language."""
-    try:
-        from typer._click import exceptions as click_exceptions
-    except ImportError:  # a typer that uses click itself
-        from click import exceptions as click_exceptions  # type: ignore[no-redef]
-    from typer.exceptions import Abort as TyperAbort
-
-    aborts = (TyperAbort, getattr(click_exceptions, "Abort", TyperAbort))
-
-    try:
-        code = cmd.main(standalone_mode=False)
-    except click_exceptions.ClickException as exc:
-        if _help_lang(sys.argv[1:]) == "vi" and not isinstance(exc, click_exceptions.NoArgsIsHelpError):
-            from ctstat.cli.clitext import show_usage_error
-
-            show_usage_error(exc)  # a usage error, or a file click could not open: in Vietnamese
-        else:
-            exc.show()
-        return exc.exit_code
-    except aborts:
-        sys.stderr.write("ctstat: interrupted\n")
-        return 130
-    if code == 130:  # typer turns a Ctrl-C inside a command into exit 130 without a word
-        sys.stderr.write("ctstat: interrupted\n")
-    return code if isinstance(code, int) else 0
-
-
 def _commands(cmd: Any) -> list[Any]:
     """A click command and every command under it."""
     return [cmd, *(c for sub in getattr(cmd, "commands", {}).values() for c in _commands(sub))]
-
-
-def _help_lang(argv: list[str]) -> str:
-    """The language of --help: the line's --lang, else CTSTAT_LANG, else Vietnamese."""
-    value = os.environ.get("CTSTAT_LANG", "vi")
-    for i, arg in enumerate(argv):
-        if arg == "--lang" and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif arg.startswith("--lang="):
-            value = arg.split("=", 1)[1]
-    return "en" if value.lower() == "en" else "vi"
 
 
 def _localise_help(lang: str) -> None:
@@ -942,33 +779,30 @@ def history_add(
     as_json: JsonOpt = False,
     lang: LangOpt = None,
     catalogue: CatalogueOpt = None,
-) -> None:
+) -> Outcome:
     """Load earlier periods into the history, each number checked as a rollup checks it. Loading a source twice
     adds nothing; a load is all or nothing.
 
     Example: ctstat history add out/2024-H1/ out/2024-H2/ --history /srv/ctstat/history
     """
-    try:
-        from ctstat.cli.render_history import render_loaded
-        from ctstat.job.history_sources import add_sources
-        from ctstat.model.catalogue import load_catalogue
-        from ctstat.pipeline import default_jobs
+    from ctstat.cli.render_history import render_loaded
+    from ctstat.job.history_sources import add_sources
+    from ctstat.model.catalogue import load_catalogue
+    from ctstat.pipeline import default_jobs
 
-        language = _lang(lang)
-        store = _history(history, config)
-        loaded, report = add_sources(store, sources, load_catalogue(catalogue), default_jobs() if jobs == 0 else jobs)
-        if as_json:
-            _emit_json(
-                {
-                    "loaded": dataclasses.asdict(loaded),
-                    "left_out": [f.to_dict(language) for f in report.files if not f.valid],
-                }
-            )
-        else:
-            render_loaded(loaded, report, make_consoles_out(), language)
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
-    raise typer.Exit(0 if report.valid else 1)
+    language = _lang(lang)
+    store = _history(history, config)
+    loaded, report = add_sources(store, sources, load_catalogue(catalogue), default_jobs() if jobs == 0 else jobs)
+    if as_json:
+        _emit_json(
+            {
+                "loaded": dataclasses.asdict(loaded),
+                "left_out": [f.to_dict(language) for f in report.files if not f.valid],
+            }
+        )
+    else:
+        render_loaded(loaded, report, make_consoles_out(), language)
+    return report
 
 
 @history_app.command("show")
@@ -984,17 +818,14 @@ def history_show(
 
     Example: ctstat history show --unit 00301 --history /srv/ctstat/history
     """
-    try:
-        from ctstat.cli.render_history import render_unit
+    from ctstat.cli.render_history import render_unit
 
-        store = _history(history, config)
-        cells = store.unit(unit.strip(), units)
-        if as_json:
-            _emit_json({"unit": unit, "cells": cells.to_dict("records"), "held": store.summary()})
-        else:
-            render_unit(unit, cells, make_consoles_out(), _lang(lang))
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
+    store = _history(history, config)
+    cells = store.unit(unit.strip(), units)
+    if as_json:
+        _emit_json({"unit": unit, "cells": cells.to_dict("records"), "held": store.summary()})
+    else:
+        render_unit(unit, cells, make_consoles_out(), _lang(lang))
 
 
 @app.command()
@@ -1014,22 +845,19 @@ def compare(
 
     Example: ctstat compare --period 2026-H1 --history /srv/ctstat/history
     """
-    try:
-        from ctstat.cli.render_history import render_comparison
-        from ctstat.job.compare import compare_period, comparison_dict
-        from ctstat.model.catalogue import load_catalogue
-        from ctstat.model.period import parse_period, vintage_for
+    from ctstat.cli.render_history import render_comparison
+    from ctstat.job.compare import compare_period, comparison_dict
+    from ctstat.model.catalogue import load_catalogue
+    from ctstat.model.period import parse_period, vintage_for
 
-        language = _lang(lang)
-        cat = load_catalogue(catalogue)
-        per = parse_period(period)
-        comparison = compare_period(_history(history, config), cat, per, vintage_for(per, units))
-        if as_json:
-            _emit_json(comparison_dict(comparison, cat, language))
-        else:
-            render_comparison(comparison_dict(comparison, cat, language, limit or None), make_consoles_out(), language)
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
+    language = _lang(lang)
+    cat = load_catalogue(catalogue)
+    per = parse_period(period)
+    comparison = compare_period(_history(history, config), cat, per, vintage_for(per, units))
+    if as_json:
+        _emit_json(comparison_dict(comparison, cat, language))
+    else:
+        render_comparison(comparison_dict(comparison, cat, language, limit or None), make_consoles_out(), language)
 
 
 def _unusual(report: Any, subs: Any, cat: Any, history: Path | None, lang: str, as_json: bool) -> dict[str, Any]:
@@ -1076,32 +904,27 @@ def history_confirm(
 
     Example: ctstat history confirm --period 2026-H1 --unit 00331 --cell "Biểu 3!D9" --note "New shelter opened"
     """
-    try:
-        from ctstat.job.followups import Confirmation, cell_of, confirm
-        from ctstat.model.catalogue import load_catalogue
-        from ctstat.model.layout import form_layout
-        from ctstat.model.period import parse_period, vintage_for
+    from ctstat.job.followups import Confirmation, cell_of, confirm
+    from ctstat.model.catalogue import load_catalogue
+    from ctstat.model.layout import form_layout
+    from ctstat.model.period import parse_period, vintage_for
 
-        language = _lang(lang)
-        per = parse_period(period)
-        vintage = vintage_for(per, units)
-        layout = form_layout(load_catalogue(catalogue))
-        key = cell_of(cell, list(layout.keys), {k: layout.address(k) for k in layout.keys})
-        store = _history(history, config)
-        if value is None:
-            held = store.cells_of(vintage, [str(per)], [unit.strip()], [key])
-            if held.empty:
-                raise UsageError(
-                    f"the history holds no {key} of {unit} in {per}: give --value",
-                    message_vi=f"lịch sử không có ô {key} của {unit} kỳ {per}: ghi --value",
-                )
-            value = float(held["value"].iloc[0])
-        confirm(store.dir, Confirmation(unit.strip(), vintage, str(per), key, value, note))
-        typer.echo(
-            f"Đã xác nhận {unit} {key} = {value:g}." if language == "vi" else f"Confirmed {unit} {key} = {value:g}."
-        )
-    except CtstatError as exc:
-        raise _fail(exc, lang) from None
+    language = _lang(lang)
+    per = parse_period(period)
+    vintage = vintage_for(per, units)
+    layout = form_layout(load_catalogue(catalogue))
+    key = cell_of(cell, list(layout.keys), {k: layout.address(k) for k in layout.keys})
+    store = _history(history, config)
+    if value is None:
+        held = store.cells_of(vintage, [str(per)], [unit.strip()], [key])
+        if held.empty:
+            raise UsageError(
+                f"the history holds no {key} of {unit} in {per}: give --value",
+                message_vi=f"lịch sử không có ô {key} của {unit} kỳ {per}: ghi --value",
+            )
+        value = float(held["value"].iloc[0])
+    confirm(store.dir, Confirmation(unit.strip(), vintage, str(per), key, value, note))
+    typer.echo(f"Đã xác nhận {unit} {key} = {value:g}." if language == "vi" else f"Confirmed {unit} {key} = {value:g}.")
 
 
 def make_consoles_err() -> Any:
@@ -1154,4 +977,4 @@ HELP_VI.update(
 )
 
 
-_localise_help(_help_lang(sys.argv[1:]))
+_localise_help(line_lang(sys.argv[1:]))

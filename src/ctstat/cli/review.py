@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ctstat.model.errors import CtstatError, UsageError
+from ctstat.model.errors import UsageError
 
 keys_app = typer.Typer(no_args_is_help=True, help="Officials' signing keys.")
 review_app = typer.Typer(
@@ -117,18 +117,6 @@ def _lang(value: str | None) -> str:
     return "en" if lang == "en" else "vi"
 
 
-def _refused(exc: CtstatError, lang: str | None) -> typer.Exit:
-    """A refusal: one line in the command's language (and its located issues), exit 2."""
-    from ctstat.model.messages import printable
-
-    vi = _lang(lang) == "vi"
-    text = exc.message_vi if vi and exc.message_vi else str(exc)
-    typer.echo(f"ctstat: {printable(text)}", err=True)
-    for issue in exc.issues:
-        typer.echo(f"  {issue.where}: {printable(issue.message('vi' if vi else 'en'))}", err=True)
-    return typer.Exit(2)
-
-
 @keys_app.command("new")
 def keys_new(
     out: Annotated[Path, typer.Option("--out", help="Folder for the key pair.", file_okay=False)],
@@ -143,13 +131,11 @@ def keys_new(
     from ctstat.model.signing import KeyFileError, new_keypair
 
     if not name or "/" in name or name.startswith("."):
-        raise _refused(
-            UsageError(f"--name: not a file name: {name!r}", message_vi=f"--name: tên tệp sai: {name!r}"), lang
-        )
+        raise UsageError(f"--name: not a file name: {name!r}", message_vi=f"--name: tên tệp sai: {name!r}")
     try:
         key, pub = new_keypair(out, name)
     except KeyFileError as exc:
-        raise _refused(UsageError(str(exc), message_vi=exc.why_vi), lang) from None
+        raise UsageError(str(exc), message_vi=exc.why_vi) from None
     if _lang(lang) == "vi":
         typer.echo(
             f"Khóa bí mật: {key} (chỉ bạn đọc được; không gửi cho ai)\nKhóa công khai: {pub} (ghi vào review_keys)"
@@ -163,13 +149,10 @@ def _act(config: Path | None, key: Path, lang: str | None, **action: Any) -> Non
     from ctstat.job.review import Action, act, signer_for
     from ctstat.model.catalogue import load_catalogue
 
-    try:
-        cfg = load_config(config)
-        password = os.environ.get("CTSTAT_KEY_PASSWORD")
-        signer = signer_for(cfg, key, password.encode() if password is not None else None)
-        rec = act(cfg, load_catalogue(), signer, Action(**action), datetime.now().astimezone())
-    except CtstatError as exc:
-        raise _refused(exc, lang) from None
+    cfg = load_config(config)
+    password = os.environ.get("CTSTAT_KEY_PASSWORD")
+    signer = signer_for(cfg, key, password.encode() if password is not None else None)
+    rec = act(cfg, load_catalogue(), signer, Action(**action), datetime.now().astimezone())
     fixes = "".join(f"\n  {c.where}: {c.old} -> {c.new:g}" for c in rec.covers.corrections if rec.kind == "correct")
     if _lang(lang) == "vi":
         typer.echo(f"{KIND_VI[rec.kind]} {rec.unit} kỳ {rec.period}: {rec.who}, {rec.at}, bản ghi #{rec.seq}{fixes}")
@@ -244,10 +227,7 @@ def approve_rollup(
     for item in excuse or []:
         code, _, reason = item.partition("=")
         excused[code.strip()] = reason.strip()
-    try:
-        unit = load_config(config).unit
-    except CtstatError as exc:
-        raise _refused(exc, lang) from None
+    unit = load_config(config).unit
     _act(config, key, lang, kind="approve-rollup", unit=unit, why=why, excused=excused)
 
 
@@ -259,10 +239,7 @@ def reopen_rollup(why: WhyOpt, key: KeyOpt, config: ConfigOpt = None, lang: Lang
     """
     from ctstat.job.config import load_config
 
-    try:
-        unit = load_config(config).unit
-    except CtstatError as exc:
-        raise _refused(exc, lang) from None
+    unit = load_config(config).unit
     _act(config, key, lang, kind="reopen-rollup", unit=unit, why=why)
 
 

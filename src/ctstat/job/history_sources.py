@@ -53,11 +53,8 @@ def from_ledger(ledger_path: Path, catalogue: Catalogue) -> tuple[pd.DataFrame, 
     """The current valid submission of each unit in every period of a job's ledger."""
     if not ledger_path.exists():
         raise UsageError(f"no ledger at {ledger_path}", message_vi=f"không có sổ theo dõi ở {ledger_path}")
-    ledger = Ledger(ledger_path, readonly=True)
-    try:
+    with Ledger(ledger_path, readonly=True) as ledger:
         rows, cells_of = ledger.current_valid(ledger.periods(), catalogue.digest)
-    finally:
-        ledger.close()
     items = [
         (r.unit or "", r.vintage or "", r.period or "", r.sha256, pd.Series(cells_of.get(r.id, {}), dtype=float))
         for r in rows

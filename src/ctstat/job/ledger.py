@@ -31,10 +31,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ctstat.model.errors import EnvironmentFault
+from ctstat.model.errors import EnvironmentFault, UsageError
 from ctstat.model.report import FileReport, Issue, first_error
+
+if TYPE_CHECKING:
+    from ctstat.job.config import JobConfig
 
 VERSION = 4
 
@@ -173,7 +176,7 @@ class Judged:
 
 class Ledger:
     """`Ledger(path)` opens for a run (creating or migrating it); `Ledger(path, readonly=True)` only reads,
-    also from a read-only folder or disk, and never changes the file."""
+    also from a read-only folder or disk, and never changes the file. Open it with `with`, which closes it."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = path
@@ -213,6 +216,23 @@ class Ledger:
             else:
                 _create(self.db)
             self.db.execute(f"PRAGMA user_version={VERSION}")
+
+    @classmethod
+    def open_existing(cls, cfg: JobConfig, readonly: bool = True) -> Ledger:
+        """The ledger of a job that has run (read-only unless asked): a usage error when there is none yet.
+        Use it as `with Ledger.open_existing(cfg) as ledger:`."""
+        if not cfg.ledger_path.exists():
+            raise UsageError(
+                f"no ledger in {cfg.out} yet: run 'ctstat run' first",
+                message_vi=f"chưa có sổ theo dõi trong {cfg.out}: chạy 'ctstat run' trước",
+            )
+        return cls(cfg.ledger_path, readonly=readonly)
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.db.close()

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -151,7 +150,7 @@ def act(cfg: JobConfig, catalogue: Catalogue, signer: Signer, action: Action, no
     if action.kind in NEEDS_REASON and not action.why.strip():
         raise refuse(f"{action.kind}: a reason is required (--why)", f"{action.kind}: phải ghi lý do (--why)")
     trust = load_trust(cfg)
-    with _ledger(cfg) as ledger, ledger.transaction():
+    with Ledger.open_existing(cfg, readonly=False) as ledger, ledger.transaction():
         chain = read_chain(ledger, chain_name(cfg), trust)
         ctx = Context(cfg, catalogue, ledger, chain, now or datetime.now().astimezone())
         covers, cells = _decide(ctx, action)
@@ -171,20 +170,6 @@ def act(cfg: JobConfig, catalogue: Catalogue, signer: Signer, action: Action, no
         stored = json.dumps(cells) if cells is not None else None
         ledger.add_review(rec.chain, rec.seq, rec.kind, rec.unit, rec.to_json(), rec.hash, stored)
     return rec
-
-
-@contextmanager
-def _ledger(cfg: JobConfig) -> Iterator[Ledger]:
-    if not cfg.ledger_path.exists():
-        raise refuse(
-            f"no ledger in {cfg.out} yet: run 'ctstat run' first",
-            f"chưa có sổ theo dõi trong {cfg.out}: chạy 'ctstat run' trước",
-        )
-    ledger = Ledger(cfg.ledger_path)
-    try:
-        yield ledger
-    finally:
-        ledger.close()
 
 
 def _decide(ctx: Context, action: Action) -> tuple[Covers, dict[str, float] | None]:

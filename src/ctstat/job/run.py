@@ -173,11 +173,11 @@ class RunResult:
     warnings: list[dict[str, str]] = field(default_factory=list)
 
     @property
-    def exit_code(self) -> int:
-        """1 when someone must act: an invalid submission, a file naming no unit, or no rollup past the deadline."""
+    def ok(self) -> bool:
+        """No one must act: no invalid submission, no file naming no unit, no rollup missing past the deadline."""
         invalid = any(s.status in ("invalid", "duplicate") for s in self.completeness.rows)
         overdue = self.past_deadline and self.rollup_state == "waiting"
-        return 1 if invalid or self.unattributed or overdue else 0
+        return not (invalid or self.unattributed or overdue)
 
     def to_dict(self) -> dict[str, Any]:
         counts = Completeness.count(self.completeness.rows)
@@ -192,7 +192,7 @@ class RunResult:
             "rollup": self.rollup_state,
             "outputs": self.rollup.manifest.get("outputs", []) if self.rollup else [],
             "stale_rollup": self.stale_rollup,
-            "exit_code": self.exit_code,
+            "exit_code": int(not self.ok),  #: what `ctstat run` exits with (cli/entry.py: 0 ok, 1 not)
         }
 
 
@@ -213,9 +213,8 @@ def run_job(cfg: JobConfig, catalogue: Catalogue | None = None, now: datetime | 
     now = now or datetime.now()
     result = RunResult(cfg)
     with job_lock(cfg.out):
-        ledger = Ledger(cfg.ledger_path)
-        log = EventLog(cfg.log)
-        try:
+        with Ledger(cfg.ledger_path) as ledger:
+            log = EventLog(cfg.log)
             run_id = ledger.start_run(now)
             log("run-start", period=str(cfg.period), unit=cfg.unit, inbox=str(cfg.inbox))
             result.warnings = deadline_warnings(cfg, ledger.first_run_at())
@@ -223,11 +222,9 @@ def run_job(cfg: JobConfig, catalogue: Catalogue | None = None, now: datetime | 
                 log(w["code"], deadline=str(cfg.deadline), message=w["message_en"])
             _take_in(cfg, catalogue, ledger, log, now, result)
             _maybe_rollup(cfg, catalogue, ledger, log, now, result)
-            outcome = {0: "ok", 1: "problems"}[result.exit_code]
+            outcome = "ok" if result.ok else "problems"
             ledger.finish_run(run_id, datetime.now(), len(result.validated), outcome)
-            log("run-end", exit_code=result.exit_code, new_files=len(result.validated), rollup=result.rollup_state)
-        finally:
-            ledger.close()
+            log("run-end", exit_code=int(not result.ok), new_files=len(result.validated), rollup=result.rollup_state)
         result.events = log.events
     return result
 
@@ -666,13 +663,7 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
     """Per parent unit: expected, received, valid, invalid, missing, late; the chase list; resubmissions.
     Reads the ledger only (also from a read-only folder)."""
     catalogue = catalogue or load_catalogue()
-    if not cfg.ledger_path.exists():
-        raise UsageError(
-            f"no ledger in {cfg.out} yet: run 'ctstat run' first",
-            message_vi=f"chưa có sổ theo dõi trong {cfg.out}: chạy 'ctstat run' trước",
-        )
-    ledger = Ledger(cfg.ledger_path, readonly=True)
-    try:
+    with Ledger.open_existing(cfg) as ledger:
         h = load_units(cfg.vintage)
         rows_now, fixed = reviewed_claims(ledger, cfg, catalogue, ledger.claims(str(cfg.period)))
         claims = corrected_claims(_claims(cfg, catalogue, rows_now), rows_now, fixed)  # as the run counts them
@@ -719,8 +710,6 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
             ],
             "review": audit(ledger, cfg, every),  # per ward: submissions and review records in time order
         }
-    finally:
-        ledger.close()
 
 
 # --- export ----------------------------------------------------------------------------------------------------
@@ -729,17 +718,9 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
 def export_table(cfg: JobConfig, catalogue: Catalogue | None = None, all_periods: bool = False) -> pd.DataFrame:
     """The validated data as a tidy long table: one row per unit, cell and value, with the source file hash."""
     catalogue = catalogue or load_catalogue()
-    if not cfg.ledger_path.exists():
-        raise UsageError(
-            f"no ledger in {cfg.out} yet: run 'ctstat run' first",
-            message_vi=f"chưa có sổ theo dõi trong {cfg.out}: chạy 'ctstat run' trước",
-        )
-    ledger = Ledger(cfg.ledger_path, readonly=True)
-    try:
+    with Ledger.open_existing(cfg) as ledger:
         periods = ledger.periods() if all_periods else [str(cfg.period)]
         rows, cells_of = ledger.current_valid(periods, catalogue.digest)
-    finally:
-        ledger.close()
     keys = form_layout(catalogue).keys
     meta = []
     for key in keys:

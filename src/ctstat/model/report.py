@@ -173,6 +173,11 @@ class Report:
         return all(f.valid for f in self.files)
 
     @property
+    def ok(self) -> bool:
+        """No error in any file (what `validate` exits 0 on)."""
+        return self.valid
+
+    @property
     def issues(self) -> list[Issue]:
         return [i for f in self.files for i in f.issues]
 
