@@ -478,3 +478,26 @@ def test_a_rollup_no_longer_current_says_so_everywhere(cfg: JobConfig, catalogue
     assert run_job(cfg, catalogue, now=datetime(2025, 7, 4)).rollup_state == "written"
     assert sorted(p.name for p in folder.iterdir()) == books
     assert job_status(cfg, catalogue)["rollup"]["current"] is True
+
+
+def test_the_ledger_is_opened_by_with_and_once_for_the_views(cfg: JobConfig, catalogue: Catalogue) -> None:
+    """`Ledger.open_existing` says "no ledger yet" for every view (status, export, review); `with` closes it; no
+    module of the job opens or closes a ledger by hand."""
+    import ast
+
+    from .conftest import ROOT
+
+    for view in (lambda: job_status(cfg, catalogue), lambda: export_table(cfg, catalogue)):
+        with pytest.raises(UsageError, match="no ledger in .* yet"):
+            view()
+    run_job(cfg, catalogue, now=datetime(2025, 7, 1))
+    with Ledger.open_existing(cfg) as ledger:
+        assert ledger.readonly and len(ledger.last_runs()) == 1
+    with pytest.raises(sqlite3.ProgrammingError):
+        ledger.db.execute("SELECT 1")
+    for path in (ROOT / "src" / "ctstat" / "job").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        opened = {id(i.context_expr) for n in ast.walk(tree) if isinstance(n, ast.With) for i in n.items}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in ("Ledger", "Ledger.open_existing"):
+                assert id(node) in opened, f"{path}:{node.lineno}: a ledger opened by hand"

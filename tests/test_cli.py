@@ -470,3 +470,31 @@ def test_template_says_which_commune_and_warns_of_a_reused_code(tmp_path: Path) 
     run = _ctstat("template", "--unit", kept.code, "--period", "2025-H2", "--out", str(tmp_path / "c.xlsx"))
     assert run.returncode == 0 and f"Biểu mẫu của {kept.code} {kept.name}" in run.stderr
     assert "Lưu ý" not in run.stderr, run.stderr
+
+
+def test_a_refusal_anywhere_in_a_command_is_exit_2_in_the_line_language(runner: CliRunner, tmp_path: Path) -> None:
+    """One place maps a refusal (cli/entry.py): also one raised where no command caught it before (synth checked
+    --lang only after writing, so a bad --lang escaped as a crash), in the language of the whole line."""
+    result = runner.invoke(
+        app, ["synth", "--unit", "00301", "--period", "2025-H1", "--out", str(tmp_path), "--lang", "fr"]
+    )
+    assert result.exit_code == 2 and "--lang phải là vi hoặc en" in result.output
+    result = runner.invoke(app, ["--lang", "en", "schema", "XX99"])  # the line's --lang, before the command
+    assert result.exit_code == 2 and "no element 'XX99' in the catalogue" in result.output
+    result = runner.invoke(app, ["keys", "new", "--out", str(tmp_path), "--name", "../x", "--lang", "en"])
+    assert result.exit_code == 2 and "--name: not a file name" in result.output
+
+
+def test_a_command_returns_its_result_and_only_the_entry_turns_it_into_an_exit_code() -> None:
+    """No command decides an exit code of its own: `except CtstatError` and `typer.Exit(<not 0>)` appear only in
+    cli/entry.py."""
+    import ast
+
+    for path in (ROOT / "src" / "ctstat").rglob("*.py"):
+        if path.name == "entry.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ExceptHandler) and node.type is not None:
+                assert "CtstatError" not in ast.unparse(node.type), f"{path}:{node.lineno}"
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "typer.Exit" and node.args:
+                assert ast.unparse(node.args[0]) == "0", f"{path}:{node.lineno}"
