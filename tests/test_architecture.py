@@ -249,3 +249,25 @@ def test_the_rules_see_a_new_offender(tmp_path: Path, monkeypatch: pytest.Monkey
     assert _outside_their_layer() == ["ctstat.model.a imports typer"]
     assert _long_functions() == ["ctstat.model.a.long"]
     assert _many_parameters() == ["ctstat.model.a.long"]
+
+
+#: facts with one owner (issue 28, restructure.md §4.5): what may be written only in its owner's module
+ONE_OWNER = {
+    '.split(":"': "model/keys.py",  # the column part of a cell key
+    "1e-9": "check/compare.py",  # the rounding tolerance
+    "jobs or 1": "",  # --jobs 0 is one per core everywhere (pipeline.workers), never one
+    '"Thông tin chung"': "model/sheets.py",  # the cover's sheet name
+    '"Đơn vị tổng hợp"': "model/sheets.py",  # the rollup cover's labels, read back by the city
+    '"Danh mục đơn vị hành chính"': "model/sheets.py",
+    '{2: "province"': "",  # a code's width and its level: model/units.WIDTH
+}
+
+
+def test_each_fact_has_one_owner() -> None:
+    found = sorted(
+        f"{path.relative_to(SRC)}: {text}"
+        for path in SRC.rglob("*.py")
+        for text, owner in ONE_OWNER.items()
+        if text in path.read_text(encoding="utf-8") and path.relative_to(SRC).as_posix() != owner
+    )
+    assert found == []

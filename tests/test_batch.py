@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -501,3 +502,23 @@ def test_the_ledger_is_opened_by_with_and_once_for_the_views(cfg: JobConfig, cat
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and ast.unparse(node.func) in ("Ledger", "Ledger.open_existing"):
                 assert id(node) in opened, f"{path}:{node.lineno}: a ledger opened by hand"
+
+
+def test_jobs_0_is_one_process_per_core_in_the_job_as_in_validate(
+    cfg: JobConfig, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jobs = 0` (or `run -j 0`) meant one process in the job and one per core in `validate`: one meaning now."""
+    import ctstat.job.run as job_run
+
+    asked: list[int] = []
+    real = job_run.read_checked
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        asked.append(args[4])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(job_run, "read_checked", spy)
+    monkeypatch.setattr("ctstat.pipeline.default_jobs", lambda: 2)
+    arrive(cfg.inbox, "00301-thanh-tri.xlsx")
+    run_job(replace(cfg, jobs=0), catalogue, now=datetime(2025, 7, 1))
+    assert asked == [2]

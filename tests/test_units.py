@@ -117,3 +117,25 @@ def test_a_period_spanning_the_reform_is_not_guessed() -> None:
 def test_bad_periods(text: object) -> None:
     with pytest.raises(ValueError):
         Period.parse(text)
+
+
+def test_a_code_width_says_its_level_in_one_place() -> None:
+    """The width of a unit code says its level (2 province, 3 district, 5 commune): `level_of` and `Hierarchy.find`
+    read it from `WIDTH`, and `Hierarchy.area` refuses what is not a district or province."""
+    from ctstat.model.units import level_of
+
+    assert [level_of(c) for c in ("01", " 008 ", "00301", "0030", "VN", "", "00a")] == [
+        "province",
+        "district",
+        "commune",
+        None,
+        None,
+        None,
+        None,
+    ]
+    h = load_units("2025-06-30")
+    assert h.find("008") == h.get("008", "district") and h.find("00301") == h.get("00301")
+    assert h.find("0301") is None and h.find("999") is None
+    assert h.area(" 008 ").code == "008"
+    with pytest.raises(UsageError, match="not a district or province"):
+        h.area("00301")

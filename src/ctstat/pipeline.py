@@ -25,7 +25,7 @@ from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.period import VINTAGES, Period, parse_period, vintage_for
 from ctstat.model.report import Claim, Report
-from ctstat.model.units import LEVEL_VI, Hierarchy, Unit, load_units, name_key
+from ctstat.model.units import LEVEL_VI, Hierarchy, Unit, level_of, load_units, name_key
 from ctstat.plan.plan import RollupInputs as RollupInputs
 from ctstat.plan.plan import RollupOptions as RollupOptions
 from ctstat.plan.plan import RollupResult as RollupResult
@@ -153,6 +153,11 @@ def default_jobs() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def workers(jobs: int) -> int:
+    """The processes `--jobs` (or the job's `jobs`) asks for: 0 is one per core (at most 4), in every command."""
+    return default_jobs() if jobs == 0 else jobs
+
+
 def make_template(
     unit_code: str,
     period: str,
@@ -165,9 +170,9 @@ def make_template(
     per = parse_period(period)
     vintage = vintage_for(per, units)
     h = load_units(vintage)
-    unit = h.get(unit_code.strip()) if len(unit_code.strip()) == 5 else None
+    unit = h.get(unit_code.strip()) if level_of(unit_code) == "commune" else None
     if unit is None:
-        area = _find_unit(h, unit_code)
+        area = h.find(unit_code)
         if area is not None and area.level != "commune":
             first = h.communes_under(area)
             example = f": for example {first[0].code} ({first[0].name})" if first else ""
@@ -230,19 +235,12 @@ def template_notes(unit_code: str, period: str, units: str | None = None) -> lis
     return notes
 
 
-def _find_unit(h: Hierarchy, code: str) -> Unit | None:
-    """A unit by its code as typed: the width says the level (2 province, 3 district, 5 commune)."""
-    code = code.strip()
-    level = {2: "province", 3: "district", 5: "commune"}.get(len(code))
-    return h.get(code, level) if level and code.isdigit() else None  # type: ignore[arg-type]
-
-
 def resolve_area(code: str, vintage: str) -> list[Unit]:
     """The communes under a commune, district or province code ('VN': the whole country)."""
     h = load_units(vintage)
     if code.strip().upper() == "VN":
         return h.all("commune")
-    unit = _find_unit(h, code)
+    unit = h.find(code)
     if unit is None:
         raise UsageError(
             f"unit {code} is not in the administrative-unit list {vintage}",
@@ -423,7 +421,7 @@ def rollup_collected(
     if national:
         target: Unit | None = Unit(vintage, "country", "VN", "Toàn quốc", "quốc gia", None)
     else:
-        target = _find_unit(h, opts.unit) if opts.unit else _infer_target(h, collected.claims)
+        target = h.find(opts.unit) if opts.unit else _infer_target(h, collected.claims)
     if target is None or target.level == "commune":
         raise UsageError(
             f"--unit {opts.unit} is not a district or province in the unit list {vintage}",
@@ -497,7 +495,7 @@ def _manifest(
     from ctstat.plan import sums as ru
 
     used = set(valid_codes)
-    used_books = {c.path for code in used for c in collected.claims.get(code, ()) if c.report is None}
+    used_books = collected.used_books(used)
 
     def num(v: Any) -> Any:
         if v is None or pd.isna(v):

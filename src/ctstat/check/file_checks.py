@@ -22,14 +22,13 @@ from ctstat.model.layout import COVER, COVER_BY_KEY, form_layout
 from ctstat.model.messages import FORMULA_DELETED, make_issue
 from ctstat.model.period import VINTAGES, Period, vintage_for
 from ctstat.model.report import FileReport, Issue, Said, Severity
-from ctstat.model.units import LEVEL_VI, load_units, looks_legacy_encoded, name_key, normalise_code
+from ctstat.model.units import LEVEL_VI, level_of, load_units, looks_legacy_encoded, name_key, normalise_code
+from ctstat.model.vocab import NO_WORDS, YES_WORDS
 from ctstat.read.workbook import Submission
 
 _THOUSANDS = re.compile(r"^\d{1,3}([.\s]\d{3})+$")
 _DECIMAL_COMMA = re.compile(r"^\d+,\d+$")
 _EXACT = 2.0**53  #: beyond this a float no longer holds every whole number: not a count anyone typed
-_YES = {"có", "co", "yes", "x"}
-_NO = {"không", "khong", "no"}
 
 
 def fmt_number(v: float) -> Said:
@@ -144,7 +143,11 @@ class Cover:
         h = load_units(vintage)
         text = str(raw).strip()
         # a code typed as text keeps its width (008 is a district); a number lost its leading zeros (301 -> 00301)
-        code = None if isinstance(raw, str) and text.isdigit() and len(text) != 5 else normalise_code(raw, "commune")
+        code = (
+            None
+            if isinstance(raw, str) and text.isdigit() and level_of(text) != "commune"
+            else normalise_code(raw, "commune")
+        )
         unit = h.get(code) if code else None
         if unit is None:
             other = h.find_any_level(text)
@@ -198,9 +201,9 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
             out[j] = float(v)  # a district workbook's data sheet holds yes/no as 1/0
         elif yesno[j]:
             word = unicodedata.normalize("NFC", str(v)).strip().casefold()
-            if word in _YES:
+            if word in YES_WORDS:
                 out[j] = 1.0
-            elif word in _NO:
+            elif word in NO_WORDS:
                 out[j] = 0.0
             else:
                 flag("not-yes-no", key, value=v)

@@ -13,16 +13,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ctstat.check.compare import compare
+from ctstat.check.compare import compare, holds
 from ctstat.check.file_checks import FileCheck, decimal_hint, display_value, fmt_number
 from ctstat.check.schema import CheckSpec, element_schemas, rule_severity
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError
-from ctstat.model.keys import TOTAL, a1, parse_a1, split_key
+from ctstat.model.keys import TOTAL, a1, parse_a1, split_column, split_key
 from ctstat.model.layout import COVER, COVER_BY_KEY, form_layout
 from ctstat.model.messages import OVERLAP_PART, make_issue
 from ctstat.model.period import Period
 from ctstat.model.report import Claim, FileReport, Issue, Report, Said, Severity, english
+from ctstat.model.sheets import PERIOD_LABEL, TEMPLATE_LABEL, UNIT_LABEL, VINTAGE_LABEL
 from ctstat.read.workbook import Submission
 
 
@@ -372,7 +373,7 @@ def _cell_label(catalogue: Catalogue, key: str) -> tuple[str, str]:
         if col == TOTAL:
             c = "tổng số" if lang == "vi" else "total"
         else:
-            dim, cat = col.split(":", 1)
+            dim, cat = split_column(col)
             found = next(x for x in catalogue.dimensions[dim].categories if x.key == cat)
             c = found.vi if lang == "vi" else found.en
         labels.append(f"{code}: {'dòng' if lang == 'vi' else 'row'} {r}, {'cột' if lang == 'vi' else 'column'} {c}")
@@ -458,10 +459,6 @@ def _issue_order(catalogue: Catalogue) -> Any:
     return key
 
 
-def severity_counts(issues: Sequence[Issue]) -> tuple[int, int]:
-    return (sum(i.severity is Severity.ERROR for i in issues), sum(i.severity is Severity.WARNING for i in issues))
-
-
 @dataclass
 class JudgedBook:
     """A district workbook judged as an input: its report, a claim per commune it lists, the valid cells."""
@@ -487,9 +484,9 @@ def judge_book(
     rep = FileReport(path=sub.path, sha256=sub.sha256 or None, issues=list(sub.issues))
     out = JudgedBook(rep)
     fields = book.fields
-    rep.unit = str(fields.get("Đơn vị tổng hợp") or "").split(" ")[0] or None
+    rep.unit = str(fields.get(UNIT_LABEL) or "").split(" ")[0] or None
     problems = [book.problem] if book.problem else []
-    found_period = str(fields.get("Kỳ báo cáo") or "").split(" ")[0]
+    found_period = str(fields.get(PERIOD_LABEL) or "").split(" ")[0]
     try:
         per = Period.parse(found_period)
         rep.period = str(per)
@@ -504,12 +501,12 @@ def judge_book(
         except UsageError:  # a list not in force for this period: said below
             vintage = None
         rep.vintage = vintage
-        found = fields.get("Danh mục đơn vị hành chính")
+        found = fields.get(VINTAGE_LABEL)
         if vintage is not None and found != vintage and found not in per.vintages():
             problems.append(f"danh mục đơn vị {found}, cần {vintage}")
         elif found in per.vintages():
             rep.vintage = str(found)
-    form = fields.get("Phiên bản biểu mẫu")
+    form = fields.get(TEMPLATE_LABEL)
     if not book.problem and form != catalogue.template_version:
         problems.append(f"biểu mẫu phiên bản {form or '(không ghi)'}, cần {catalogue.template_version}")
     elif not book.problem and not book.level_ok:
@@ -563,7 +560,7 @@ def _printed_totals(sub: Submission, frame: pd.DataFrame, catalogue: Catalogue, 
         got = printed if isinstance(printed, (int, float)) and not isinstance(printed, bool) else None
         if got is None and np.isnan(want):
             continue
-        if got is not None and not np.isnan(want) and abs(float(got) - want) <= 1e-9 * max(1.0, abs(want)):
+        if got is not None and not np.isnan(want) and holds("==", float(got), want):
             continue
         sheet, cell = layout.address(key)
         rep.issues.append(

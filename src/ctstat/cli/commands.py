@@ -14,6 +14,22 @@ import typer
 from ctstat import __version__
 from ctstat.cli import entry, review
 from ctstat.cli.entry import Entry, Outcome, Verdict, line_lang
+from ctstat.cli.options import (
+    CatalogueOpt,
+    ConfigOpt,
+    DeadlineOverride,
+    InboxOverride,
+    JobsOpt,
+    JobsOverride,
+    JsonOpt,
+    LangOpt,
+    LogOverride,
+    OptPath,
+    OutOverride,
+    PeriodOverride,
+    UnitOverride,
+    UnitsOpt,
+)
 from ctstat.model.errors import CtstatError, UsageError
 
 EXIT_CODES = """Exit codes: 0 = no errors (warnings allowed); 1 = at least one error in the data; 2 = usage error,
@@ -54,27 +70,6 @@ def _options(
     _line["lang"] = lang  # before the command (ctstat --lang en validate ...): its default language
 
 
-CatalogueOpt = Annotated[
-    Optional[Path],  # noqa: UP045 - typer needs Optional here on 3.11
-    typer.Option(
-        "--catalogue", help="Catalogue folder (default: the one shipped with ctstat).", file_okay=False, exists=True
-    ),
-]
-LangOpt = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option("--lang", help="Language of messages: vi (default) or en; also CTSTAT_LANG.", show_default=False),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-UnitsOpt = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option(
-        "--units",
-        help="Administrative-unit list: 2025-06-30 (three tiers) or 2025-07-01 (two tiers). "
-        "Default: the list in force during the period; required for 2025 (the year spans the reform).",
-    ),
-]
-
-
 #: what was given before the command (set on every run by `_options`)
 _line: dict[str, str | None] = {"lang": None}
 
@@ -110,7 +105,7 @@ def validate(
         ),
     ] = None,
     lang: LangOpt = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes reading files (0 = one per core).")] = 1,
+    jobs: JobsOpt = 1,
     catalogue: CatalogueOpt = None,
     history: Annotated[
         OptPath,
@@ -128,13 +123,13 @@ def validate(
     """
     from ctstat.cli.render import make_consoles, render_report
     from ctstat.model.catalogue import load_catalogue
-    from ctstat.pipeline import default_jobs, validate_files
+    from ctstat.pipeline import validate_files, workers
     from ctstat.read.inputs import find_files
 
     language = _lang(lang)
     cat = load_catalogue(catalogue)
     out, err = make_consoles()
-    n_jobs = default_jobs() if jobs == 0 else jobs
+    n_jobs = workers(jobs)
     files = find_files(paths)
     if len(files) > 1 and err.is_terminal and not as_json:
         from rich.progress import Progress
@@ -315,9 +310,9 @@ def synth(
     Example: ctstat synth --unit 008 --period 2025-H1 --out /tmp/hoang-mai
     """
     from ctstat.model.catalogue import load_catalogue
-    from ctstat.pipeline import default_jobs, synth_forms
+    from ctstat.pipeline import synth_forms, workers
 
-    n = synth_forms(unit, period, out, load_catalogue(catalogue), units, seed, default_jobs() if jobs == 0 else jobs)
+    n = synth_forms(unit, period, out, load_catalogue(catalogue), units, seed, workers(jobs))
     typer.echo(f"Đã ghi {n} biểu mẫu vào {out}" if _lang(lang) == "vi" else f"{n} forms written to {out}")
 
 
@@ -350,7 +345,7 @@ def rollup(
     ] = None,
     as_json: JsonOpt = False,
     lang: LangOpt = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes reading files (0 = one per core).")] = 1,
+    jobs: JobsOpt = 1,
     catalogue: CatalogueOpt = None,
     signer: review.SignerOpt = None,
     trusted_root: review.RootOpt = None,
@@ -365,7 +360,7 @@ def rollup(
 
     from ctstat.cli.render import make_consoles, render_rollup
     from ctstat.model.catalogue import load_catalogue
-    from ctstat.pipeline import default_jobs, rollup_paths
+    from ctstat.pipeline import rollup_paths, workers
 
     language = _lang(lang)
     try:
@@ -383,7 +378,7 @@ def rollup(
         due,
         when,
         load_catalogue(catalogue),
-        default_jobs() if jobs == 0 else jobs,
+        workers(jobs),
         review.approval_policy(signer or [], trusted_root or [], allow_unapproved),
     )
     if as_json:
@@ -395,13 +390,6 @@ def rollup(
 
 # --- scheduled jobs ------------------------------------------------------------------------------------------
 
-ConfigOpt = Annotated[
-    Optional[Path],  # noqa: UP045
-    typer.Option("--config", help="ctstat.toml (default: ./ctstat.toml if present).", dir_okay=False, exists=True),
-]
-OptStr = Optional[str]  # noqa: UP045
-OptPath = Optional[Path]  # noqa: UP045
-
 
 def _job_config(config: Path | None, **flags: Any) -> Any:
     from ctstat.job.config import load_config
@@ -412,18 +400,18 @@ def _job_config(config: Path | None, **flags: Any) -> Any:
 @app.command()
 def run(
     config: ConfigOpt = None,
-    period: Annotated[OptStr, typer.Option(help="Overrides 'period' of the config.")] = None,
-    unit: Annotated[OptStr, typer.Option(help="Overrides 'unit': the district or province rolled up.")] = None,
-    inbox: Annotated[OptPath, typer.Option(help="Overrides 'inbox': the folder wards' files arrive in.")] = None,
-    out: Annotated[OptPath, typer.Option(help="Overrides 'out': ledger, marked-up copies, workbooks.")] = None,
-    deadline: Annotated[OptStr, typer.Option(help="Overrides 'deadline' (YYYY-MM-DD).")] = None,
+    period: PeriodOverride = None,
+    unit: UnitOverride = None,
+    inbox: InboxOverride = None,
+    out: OutOverride = None,
+    deadline: DeadlineOverride = None,
     units: UnitsOpt = None,
-    log: Annotated[OptPath, typer.Option(help="Overrides 'log': the JSON-lines event log.")] = None,
+    log: LogOverride = None,
     allow_partial: Annotated[
         Optional[bool],  # noqa: UP045
         typer.Option("--allow-partial/--no-allow-partial", help="At the deadline, roll up what is there."),
     ] = None,
-    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Processes reading files.")] = None,  # noqa: UP045
+    jobs: JobsOverride = None,
     as_json: JsonOpt = False,
     lang: LangOpt = None,
     catalogue: CatalogueOpt = None,
@@ -471,11 +459,11 @@ def run(
 @app.command()
 def status(
     config: ConfigOpt = None,
-    period: Annotated[OptStr, typer.Option(help="Overrides 'period' of the config.")] = None,
-    unit: Annotated[OptStr, typer.Option(help="Overrides 'unit'.")] = None,
-    inbox: Annotated[OptPath, typer.Option(help="Overrides 'inbox'.")] = None,
-    out: Annotated[OptPath, typer.Option(help="Overrides 'out'.")] = None,
-    deadline: Annotated[OptStr, typer.Option(help="Overrides 'deadline' (YYYY-MM-DD).")] = None,
+    period: PeriodOverride = None,
+    unit: UnitOverride = None,
+    inbox: InboxOverride = None,
+    out: OutOverride = None,
+    deadline: DeadlineOverride = None,
     units: UnitsOpt = None,
     catalogue: CatalogueOpt = None,
     as_json: JsonOpt = False,
@@ -559,10 +547,10 @@ def serve(
 def export(
     to: Annotated[Path, typer.Option("--to", help="The .csv or .parquet file to write.", dir_okay=False)],
     config: ConfigOpt = None,
-    period: Annotated[OptStr, typer.Option(help="Overrides 'period' of the config.")] = None,
-    unit: Annotated[OptStr, typer.Option(help="Overrides 'unit'.")] = None,
-    inbox: Annotated[OptPath, typer.Option(help="Overrides 'inbox'.")] = None,
-    out: Annotated[OptPath, typer.Option(help="Overrides 'out'.")] = None,
+    period: PeriodOverride = None,
+    unit: UnitOverride = None,
+    inbox: InboxOverride = None,
+    out: OutOverride = None,
     units: UnitsOpt = None,
     all_periods: Annotated[bool, typer.Option("--all-periods", help="Every period in the ledger.")] = False,
     lang: LangOpt = None,
@@ -673,10 +661,8 @@ OPTION_HELP_VI = {
     "Overrides 'deadline' (YYYY-MM-DD).": "Thay 'deadline' (hạn nộp, YYYY-MM-DD).",
     "Overrides 'log': the JSON-lines event log.": "Thay 'log': nhật ký sự kiện (JSON, mỗi dòng một sự kiện).",
     "At the deadline, roll up what is there.": "Đến hạn thì tổng hợp những gì đã có.",
-    "Processes reading files.": "Số tiến trình đọc tệp.",
-    "Overrides 'unit'.": "Thay 'unit' (đơn vị).",
-    "Overrides 'inbox'.": "Thay 'inbox' (thư mục nhận tệp).",
-    "Overrides 'out'.": "Thay 'out' (thư mục kết quả).",
+    "Overrides 'jobs': processes reading files (0 = one per core).": "Thay 'jobs': số tiến trình đọc tệp (0 = mỗi "
+    "lõi một tiến trình).",
     "The CSV to write (unit,name,token); must not exist yet.": "Tệp CSV sẽ ghi (đơn vị, tên, mã); chưa được có sẵn.",
     "Replace this unit's token (repeatable; 'all' for every unit).": "Cấp mã mới thay mã cũ của đơn vị này (nêu "
     "nhiều lần được; 'all' cho mọi đơn vị).",
@@ -775,7 +761,7 @@ def history_add(
     ],
     history: HistoryOpt = None,
     config: ConfigOpt = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes reading files (0 = one per core).")] = 1,
+    jobs: JobsOpt = 1,
     as_json: JsonOpt = False,
     lang: LangOpt = None,
     catalogue: CatalogueOpt = None,
@@ -788,11 +774,11 @@ def history_add(
     from ctstat.cli.render_history import render_loaded
     from ctstat.job.history_sources import add_sources
     from ctstat.model.catalogue import load_catalogue
-    from ctstat.pipeline import default_jobs
+    from ctstat.pipeline import workers
 
     language = _lang(lang)
     store = _history(history, config)
-    loaded, report = add_sources(store, sources, load_catalogue(catalogue), default_jobs() if jobs == 0 else jobs)
+    loaded, report = add_sources(store, sources, load_catalogue(catalogue), workers(jobs))
     if as_json:
         _emit_json(
             {

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ctstat.cli.options import ConfigOpt, LangOpt
 from ctstat.model.errors import UsageError
 
 keys_app = typer.Typer(no_args_is_help=True, help="Officials' signing keys.")
@@ -29,14 +30,6 @@ KeyOpt = Annotated[
         dir_okay=False,
         exists=True,
     ),
-]
-ConfigOpt = Annotated[
-    Optional[Path],  # noqa: UP045 - typer needs Optional here on 3.11
-    typer.Option("--config", help="ctstat.toml (default: ./ctstat.toml if present).", dir_okay=False, exists=True),
-]
-LangOpt = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option("--lang", help="Language of messages: vi (default) or en; also CTSTAT_LANG.", show_default=False),
 ]
 WardArg = Annotated[str, typer.Argument(help="The ward's code (5 digits).")]
 WhyOpt = Annotated[str, typer.Option("--why", help="The reason, recorded with your name (required).")]

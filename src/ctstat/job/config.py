@@ -10,6 +10,7 @@ from typing import Any
 
 from ctstat.model.errors import UsageError
 from ctstat.model.period import Period, parse_period, vintage_for
+from ctstat.model.units import level_of
 
 CONFIG_NAME = "ctstat.toml"
 
@@ -157,7 +158,7 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
     except UsageError as exc:
         raise _bad(where, "period", str(exc), exc.message_vi or str(exc)) from None
     unit = str(raw["unit"]).strip()
-    if not (unit.isdigit() and len(unit) in (2, 3)):
+    if level_of(unit) not in ("district", "province"):
         raise _bad(
             where,
             "unit",

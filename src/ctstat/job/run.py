@@ -24,12 +24,19 @@ from ctstat.job.ledger import Judged, Ledger, Row, local_time
 from ctstat.job.review import audit, chain_as_recorded, chain_head, corrected_claims, flag_locked, reviewed_claims
 from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
-from ctstat.model.keys import split_key
+from ctstat.model.keys import TOTAL, split_column, split_key
 from ctstat.model.layout import form_layout
 from ctstat.model.report import FileReport, Report, Said
 from ctstat.model.units import Hierarchy, Unit, load_units
 from ctstat.model.vocab import rollup_note
-from ctstat.pipeline import RollupInputs, RollupOptions, RollupResult, _find_unit, read_checked, rollup_collected
+from ctstat.pipeline import (
+    RollupInputs,
+    RollupOptions,
+    RollupResult,
+    read_checked,
+    rollup_collected,
+    workers,
+)
 from ctstat.plan.plan import Claim, parent_statuses, unit_statuses
 from ctstat.plan.sums import Completeness, UnitStatus
 from ctstat.read.inputs import find_files
@@ -197,13 +204,7 @@ class RunResult:
 
 
 def _area(cfg: JobConfig, h: Hierarchy) -> Unit:
-    area = _find_unit(h, cfg.unit)
-    if area is None or area.level == "commune":
-        raise UsageError(
-            f"unit: {cfg.unit} is not a district or province in the unit list {h.vintage}",
-            message_vi=f"unit: {cfg.unit} không phải là một huyện hay tỉnh trong danh mục đơn vị {h.vintage}",
-        )
-    return area
+    return h.area(cfg.unit)
 
 
 def run_job(cfg: JobConfig, catalogue: Catalogue | None = None, now: datetime | None = None) -> RunResult:
@@ -330,7 +331,7 @@ def judge_arrivals(
     subs: list[Submission] = []
     shas: list[str] = []
     touched: list[tuple[Row, os.stat_result]] = []
-    read = read_checked([a.source for a in arrivals], catalogue, cfg.period, cfg.units, cfg.jobs or 1, pool=pool)
+    read = read_checked([a.source for a in arrivals], catalogue, cfg.period, cfg.units, workers(cfg.jobs), pool=pool)
     for a, sub in zip(arrivals, read, strict=True):
         sha = sub.sha256 or f"unread:{a.st.st_size}:{a.st.st_mtime_ns}"  # refused before reading (a FIFO, a link)
         row = a.row
@@ -371,7 +372,7 @@ def mark_up(
         )
         for i in faulty
     ]
-    copies = annotate_all(tasks, catalogue, period=cfg.period, jobs=cfg.jobs or 1, pool=pool)
+    copies = annotate_all(tasks, catalogue, period=cfg.period, jobs=workers(cfg.jobs), pool=pool)
     return {i: str(path) for i, path in zip(faulty, copies, strict=True)}
 
 
@@ -520,7 +521,7 @@ def _maybe_rollup(
         return
     collected = _inputs_from_ledger(catalogue, ledger, current, claims, fixed)
     review = tuple(chain_as_recorded(ledger, cfg).records)  # carried in the unit's workbook
-    opts = RollupOptions(cfg.unit, cfg.units, True, cfg.deadline, jobs=cfg.jobs or 1, review=review)
+    opts = RollupOptions(cfg.unit, cfg.units, True, cfg.deadline, jobs=workers(cfg.jobs), review=review)
     rollup = rollup_collected(collected, cfg.period, out_dir, catalogue, opts)
     result.rollup = rollup
     result.rollup_state = "written"
@@ -726,13 +727,13 @@ def export_table(cfg: JobConfig, catalogue: Catalogue | None = None, all_periods
     for key in keys:
         el, row, col = split_key(key)
         element = catalogue.elements[el]
-        col_dim, col_cat = col.split(":", 1) if col != "*" else ("", "total")
+        col_dim, col_cat = split_column(col) if col != TOTAL else ("", "total")
         meta.append(
             (
                 el,
                 element.name_vi,
                 element.rows.dimension.key if element.rows else "",
-                "total" if row == "*" else row,
+                "total" if row == TOTAL else row,
                 col_dim,
                 col_cat,
             )

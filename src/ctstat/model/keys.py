@@ -20,6 +20,12 @@ def split_key(key: str) -> tuple[str, str, str]:
     return el, row, col
 
 
+def split_column(col: str) -> tuple[str, str]:
+    """The dimension and the category of a column key `dim:cat` (not of the total, `TOTAL`)."""
+    dim, cat = col.split(":", 1)
+    return dim, cat
+
+
 def element_of(key: str) -> str:
     return key.split("/", 1)[0]
 

@@ -19,3 +19,10 @@ COMPLETENESS = "Đầy đủ"
 PROVENANCE = "Nguồn dữ liệu"
 DATA = "Dữ liệu"  #: hidden: every ward's cells, read back by a city rollup
 ROLLUP_SHEETS = (COVER, GUIDE, INDICATORS, BY_UNIT, COMPLETENESS, PROVENANCE, DATA)
+
+#: the rollup workbook's cover labels a city reads back: written by write/rollup_book.py, read by read/rollup_book.py
+#: and check/validate.py
+UNIT_LABEL = "Đơn vị tổng hợp"
+PERIOD_LABEL = "Kỳ báo cáo"
+VINTAGE_LABEL = "Danh mục đơn vị hành chính"
+TEMPLATE_LABEL = "Phiên bản biểu mẫu"

@@ -12,10 +12,11 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
+from ctstat.model.errors import UsageError
 from ctstat.model.period import VINTAGES
 
 Level = Literal["province", "district", "commune", "country"]
-WIDTH = {"province": 2, "district": 3, "commune": 5}
+WIDTH: dict[Level, int] = {"province": 2, "district": 3, "commune": 5}  #: a code's width says its level
 LEVEL_VI = {"province": "tỉnh/thành phố", "district": "quận/huyện", "commune": "xã/phường"}
 
 
@@ -27,6 +28,12 @@ class Unit:
     name: str
     type: str
     parent_code: str | None
+
+
+def level_of(code: str) -> Level | None:
+    """The level a code as typed names, by its width (`WIDTH`); None when it is not a unit code."""
+    code = code.strip()
+    return next((level for level, width in WIDTH.items() if width == len(code)), None) if code.isdigit() else None
 
 
 class Hierarchy:
@@ -53,6 +60,21 @@ class Hierarchy:
 
     def get(self, code: str, level: Level = "commune") -> Unit | None:
         return self._by_level[level].get(code)
+
+    def find(self, code: str) -> Unit | None:
+        """A unit by its code as typed: the width says the level (2 province, 3 district, 5 commune)."""
+        level = level_of(code)
+        return self.get(code.strip(), level) if level else None
+
+    def area(self, code: str) -> Unit:
+        """The district or province a job or a portal rolls up; a usage error when `code` names none."""
+        area = self.find(code)
+        if area is None or area.level == "commune":
+            raise UsageError(
+                f"unit: {code} is not a district or province in the unit list {self.vintage}",
+                message_vi=f"unit: {code} không phải là một huyện hay tỉnh trong danh mục đơn vị {self.vintage}",
+            )
+        return area
 
     def find_any_level(self, code: str) -> Unit | None:
         for level in ("commune", "district", "province"):

@@ -11,6 +11,11 @@ from typing import Any
 
 from ctstat.model.report import Lang
 
+#: the yes/no words of a form's yes/no cells: the dropdown offers these; reading takes them and their variants
+YES, NO = "Có", "Không"
+YES_WORDS = {YES.lower(), "co", "yes", "x"}
+NO_WORDS = {NO.lower(), "khong", "no"}
+
 #: where a unit stands in a period
 STATUS: dict[str, tuple[str, str]] = {
     "valid": ("Hợp lệ", "valid"),

@@ -41,6 +41,10 @@ class RollupInputs:
     latest_wins: bool = False  #: claims are one ward's submissions over time (the job), not rival files
     approvals: dict[str, dict[str, Any]] = field(default_factory=dict)  #: district workbook -> its approval state
 
+    def used_books(self, used: set[str]) -> set[str]:
+        """The district workbooks whose rows gave the wards a rollup used."""
+        return {c.path for code in used for c in self.claims.get(code, ()) if c.report is None}
+
 
 @dataclass(frozen=True)
 class RollupOptions:
@@ -280,7 +284,7 @@ def plan_sheets(
     valid_codes = [s.code for s in statuses if s.status == "valid"]
     wards = pd.DataFrame([collected.values_of[c] for c in valid_codes], index=pd.Index(valid_codes), columns=keys)
     used = set(valid_codes)
-    used_books = {c.path for code in used for c in collected.claims.get(code, ()) if c.report is None}
+    used_books = collected.used_books(used)
     input_rows = [
         InputFile(
             rep.path,

@@ -27,6 +27,7 @@ from typing import Any
 from ctstat.model.keys import a1
 from ctstat.model.layout import COVER, FormLayout
 from ctstat.model.sheets import DATA as DATA
+from ctstat.model.sheets import PERIOD_LABEL, TEMPLATE_LABEL, VINTAGE_LABEL
 from ctstat.read.submission import RollupBook as RollupBook
 from ctstat.read.submission import Submission
 
@@ -86,11 +87,11 @@ def read_book(path: str, sha256: str, grids: dict[str, list[list[Any]]], layout:
         book.header_ok = False
         return book
     cols = [col_of[k] for k in keys]
-    period = str(book.fields.get("Kỳ báo cáo") or "").split(" ")[0]
+    period = str(book.fields.get(PERIOD_LABEL) or "").split(" ")[0]
     common = {
         "period": period,
-        "vintage": book.fields.get("Danh mục đơn vị hành chính"),
-        "template_version": book.fields.get("Phiên bản biểu mẫu"),
+        "vintage": book.fields.get(VINTAGE_LABEL),
+        "template_version": book.fields.get(TEMPLATE_LABEL),
     }
     for r, row in enumerate(grid[1:], 2):
         cells = list(row) + [""] * (len(header) - len(row))

@@ -37,11 +37,12 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.report import FileReport
 from ctstat.model.units import load_units
+from ctstat.pipeline import workers
 from ctstat.read.inputs import reading_pool
-from ctstat.write.annotate import marking_pool
+from ctstat.read.submission import EXTENSIONS
+from ctstat.write.annotate import SUFFIX, marking_pool
 
 PORTAL_DIR = "portal"  #: under the inbox: accepted uploads; under out: staging and files kept aside
-EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods")
 BATCH = 64  #: uploads judged together at most
 
 
@@ -93,9 +94,9 @@ class Intake:
         self.area = _area(cfg, h).code
         self.expected = {u.code for u in h.communes_under(_area(cfg, h))}
         # reading workers forked once, not once per batch (each batch is a few files)
-        self.readers = reading_pool(catalogue, cfg.jobs or 1, FileCheck(catalogue, cfg.period, cfg.units))
+        self.readers = reading_pool(catalogue, workers(cfg.jobs), FileCheck(catalogue, cfg.period, cfg.units))
         # and so are the workers that write marked-up copies (each takes a form's worth of work off this process)
-        self.markers = marking_pool(catalogue, cfg.jobs or 1)
+        self.markers = marking_pool(catalogue, workers(cfg.jobs))
         for pool in (self.readers, self.markers):  # forked here, before this process has any other thread
             pool.start()
         self._queue: queue.Queue[tuple[Staged, Future[Upload]] | None] = queue.Queue()
@@ -244,7 +245,7 @@ def _within_quota(folder: Path, quota: int, fresh: set[str]) -> list[str]:
     try:
         for f in folder.iterdir():
             if f.is_file() and not f.is_symlink():
-                groups.setdefault(f.name.removesuffix(".kiem-tra.xlsx"), []).append(f)
+                groups.setdefault(f.name.removesuffix(SUFFIX), []).append(f)
     except FileNotFoundError:
         return []
     sizes = {name: sum(f.stat().st_size for f in files) for name, files in groups.items()}

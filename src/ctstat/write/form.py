@@ -29,12 +29,11 @@ from ctstat.model.layout import (
 )
 from ctstat.model.period import Period
 from ctstat.model.units import Hierarchy, Unit
-from ctstat.model.vocab import basis_label
+from ctstat.model.vocab import NO, YES, basis_label
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
 
 FONT = "Times New Roman"
-YES, NO = "Có", "Không"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,17 @@ from ctstat import __version__
 from ctstat.model.catalogue import Catalogue, Chart
 from ctstat.model.keys import TOTAL, cell_key
 from ctstat.model.layout import ROLLUP_MARK, form_layout
-from ctstat.model.sheets import BY_UNIT, COMPLETENESS, INDICATORS, PROVENANCE
+from ctstat.model.sheets import (
+    BY_UNIT,
+    COMPLETENESS,
+    COVER,
+    INDICATORS,
+    PERIOD_LABEL,
+    PROVENANCE,
+    TEMPLATE_LABEL,
+    UNIT_LABEL,
+    VINTAGE_LABEL,
+)
 from ctstat.model.vocab import basis_label, completeness_line, status_label
 from ctstat.plan.plan import RollupSheetData
 from ctstat.plan.sums import Completeness, ParentStatus, UnitStatus
@@ -122,7 +132,7 @@ def _title(ws: Any, st: Styles, text: str, last: int, d: RollupSheetData, banner
 def _cover(
     wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData, banner: str | None, digest: str
 ) -> None:
-    ws = wb.add_worksheet("Thông tin chung")
+    ws = wb.add_worksheet(COVER)
     ws.set_column(0, 0, 4)
     ws.set_column(1, 1, 40)
     ws.set_column(2, 2, 60)
@@ -137,11 +147,11 @@ def _cover(
         else f"CHƯA ĐẦY ĐỦ - thiếu hoặc không hợp lệ {counts['expected'] - counts['valid']} xã"
     )
     fields = [
-        ("Đơn vị tổng hợp", f"{d.unit.code} - {d.unit.name}"),
+        (UNIT_LABEL, f"{d.unit.code} - {d.unit.name}"),
         ("Đơn vị nhận báo cáo", _receiver(d)),
-        ("Kỳ báo cáo", f"{d.period} ({d.period.label_vi()})"),
-        ("Danh mục đơn vị hành chính", d.vintage),
-        ("Phiên bản biểu mẫu", cat.template_version),
+        (PERIOD_LABEL, f"{d.period} ({d.period.label_vi()})"),
+        (VINTAGE_LABEL, d.vintage),
+        (TEMPLATE_LABEL, cat.template_version),
         ("Phiên bản danh mục chỉ tiêu", cat.version),
         ("Phiên bản ctstat", __version__),
         ("Số liệu tính đến (tệp nhận sau cùng)", d.generated_at.strftime("%d/%m/%Y %H:%M")),

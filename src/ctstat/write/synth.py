@@ -16,7 +16,7 @@ from ctstat.check.compare import holds
 from ctstat.check.schema import CheckSpec, rule_specs
 from ctstat.model.catalogue import Axis, Catalogue, Dimension, Ref
 from ctstat.model.errors import CatalogueError
-from ctstat.model.keys import TOTAL, cell_key
+from ctstat.model.keys import TOTAL, cell_key, split_column
 from ctstat.model.layout import form_layout
 from ctstat.model.period import Period
 from ctstat.model.report import Severity
@@ -173,7 +173,7 @@ def _draw(catalogue: Catalogue, rng: np.random.Generator, scale: float) -> dict[
                 assert el.rows is not None
                 sel &= group.member[el.rows.dimension.key][:, _index(el.rows.dimension, r)]
             if c != TOTAL:
-                dim, cat = c.split(":", 1)
+                dim, cat = split_column(c)
                 sel &= group.member[dim][:, _index(catalogue.dimensions[dim], cat)]
             values[cell_key(code, r, c)] = float(weight[sel].sum())
     return values
