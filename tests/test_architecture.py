@@ -175,11 +175,7 @@ KNOWN: dict[str, set[str]] = {
         "ctstat.check.validate._fold",
         "ctstat.check.validate._spec_issue",
         "ctstat.check.validate.judge_book",
-        "ctstat.cli.render.render_catalogue_check",
-        "ctstat.cli.render.render_rollup",
-        "ctstat.cli.render.render_status",
         "ctstat.job.config.load_config",
-        "ctstat.job.run.export_table",
         "ctstat.model.catalogue._indicator",
         "ctstat.model.catalogue._sheet",
         "ctstat.model.catalogue.load_catalogue",
@@ -195,10 +191,8 @@ KNOWN: dict[str, set[str]] = {
     },
     "many parameters": {
         "ctstat.check.validate._fold",
-        "ctstat.pipeline.rollup_paths",
         "ctstat.plan.plan.plan_sheets",
         "ctstat.write.form.write_form_sheet",
-        "ctstat.write.synth.write_ward",
     },
 }
 

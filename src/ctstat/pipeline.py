@@ -9,9 +9,9 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +26,7 @@ from ctstat.model.errors import UsageError
 from ctstat.model.period import VINTAGES, Period, parse_period, vintage_for
 from ctstat.model.report import Claim, Report
 from ctstat.model.units import LEVEL_VI, Hierarchy, Unit, level_of, load_units, name_key
+from ctstat.plan.plan import RollupFlags as RollupFlags
 from ctstat.plan.plan import RollupInputs as RollupInputs
 from ctstat.plan.plan import RollupOptions as RollupOptions
 from ctstat.plan.plan import RollupResult as RollupResult
@@ -386,14 +387,9 @@ def rollup_paths(
     paths: Iterable[str | Path],
     period: str | Period,
     out: str | Path,
-    unit: str | None = None,
-    units: str | None = None,
-    allow_partial: bool = False,
-    deadline: date | None = None,
-    generated_at: datetime | None = None,
     catalogue: Catalogue | None = None,
-    jobs: int = 1,
     approval: ApprovalPolicy | None = None,
+    **flags: Unpack[RollupFlags],
 ) -> RollupResult:
     """Validate ward submissions (and/or district rollup workbooks) and write the district and province
     workbooks of `unit` (inferred when None). Refuses (result.refused) when an expected commune is missing,
@@ -401,8 +397,8 @@ def rollup_paths(
     exactly what a listed official approved (or, not required, is listed when it is not)."""
     catalogue = catalogue or load_catalogue()
     per = parse_period(period)
-    collected = collect_inputs(paths, catalogue, per, units, jobs, approval)
-    opts = RollupOptions(unit, units, allow_partial, deadline, generated_at, jobs)
+    opts = RollupOptions(**flags)
+    collected = collect_inputs(paths, catalogue, per, opts.units, opts.jobs, approval)
     return rollup_collected(collected, per, out, catalogue, opts)
 
 

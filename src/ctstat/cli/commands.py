@@ -372,14 +372,14 @@ def rollup(
         paths,
         period,
         out,
-        unit,
-        units,
-        allow_partial,
-        due,
-        when,
         load_catalogue(catalogue),
-        workers(jobs),
         review.approval_policy(signer or [], trusted_root or [], allow_unapproved),
+        unit=unit,
+        units=units,
+        allow_partial=allow_partial,
+        deadline=due,
+        generated_at=when,
+        jobs=workers(jobs),
     )
     if as_json:
         _emit_json(result.manifest)

@@ -115,6 +115,31 @@ def render_report(report: Report, console: Console, lang: Lang = "vi", show_vali
     )
 
 
+def _render_chase(chase: list[Any], console: Console, lang: Lang, by_commune: bool) -> None:
+    """The chase list: who to call and why (the communes under the districts chased, `by_commune`)."""
+    vi = lang == "vi"
+    title = ("Chi tiết theo xã, phường", "Detail by commune") if by_commune else ("Danh sách cần đôn đốc", "Chase list")
+    table = Table(title=title[0] if vi else title[1], show_lines=False)
+    for col in (
+        ("Cấp trên", "Parent"),
+        ("Mã", "Code"),
+        ("Xã, phường", "Commune"),
+        ("Tình trạng", "Status"),
+        ("Vấn đề", "Problem"),
+    ):
+        table.add_column(col[0] if vi else col[1], overflow="fold")
+    for s in chase:
+        status = status_label(s.status, lang, lower=True)
+        table.add_row(
+            s.parent_label,
+            s.code,
+            s.name,
+            status + (" (muộn)" if s.late and vi else " (late)" if s.late else ""),
+            printable(s.problem if vi else english(s.problem)),
+        )
+    console.print(table)
+
+
 def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
     """Invalid inputs, then the chase list (who to call and why), then what was written."""
     vi = lang == "vi"
@@ -127,28 +152,7 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
         shown = {s.code for p in result.completeness.chase_parents() if not p.whole for s in p.chase()}
         chase = [s for s in chase if s.code in shown]
     if chase:
-        title = (
-            ("Chi tiết theo xã, phường", "Detail by commune") if parents else ("Danh sách cần đôn đốc", "Chase list")
-        )
-        table = Table(title=title[0] if vi else title[1], show_lines=False)
-        for col in (
-            ("Cấp trên", "Parent"),
-            ("Mã", "Code"),
-            ("Xã, phường", "Commune"),
-            ("Tình trạng", "Status"),
-            ("Vấn đề", "Problem"),
-        ):
-            table.add_column(col[0] if vi else col[1], overflow="fold")
-        for s in chase:
-            status = status_label(s.status, lang, lower=True)
-            table.add_row(
-                s.parent_label,
-                s.code,
-                s.name,
-                status + (" (muộn)" if s.late and vi else " (late)" if s.late else ""),
-                printable(s.problem if vi else english(s.problem)),
-            )
-        console.print(table)
+        _render_chase(chase, console, lang, by_commune=bool(parents))
     counts = result.completeness.count(result.completeness.rows)
     head = f"{result.unit.code} {result.unit.name}, {result.period}"
     if parents:
@@ -278,6 +282,27 @@ def _removed_line(gone: Any, period: str, vi: bool) -> str:
     return f"{head}: {what[0] if vi else what[1]}."
 
 
+def _render_status_chase(detail: list[dict[str, Any]], console: Console, lang: Lang, by_commune: bool) -> None:
+    """The status's chase list: each commune to call, with its last problem."""
+    vi = lang == "vi"
+    title = ("Chi tiết theo xã, phường", "Detail by commune") if by_commune else ("Danh sách cần đôn đốc", "Chase list")
+    chase = Table(title=title[0] if vi else title[1])
+    heads = (
+        ("Mã", "Xã, phường", "Tình trạng", "Vấn đề gần nhất") if vi else ("Code", "Commune", "Status", "Last problem")
+    )
+    for col in heads:
+        chase.add_column(col, overflow="fold")
+    for s in detail:
+        late = (" (muộn)" if vi else " (late)") if s["late"] else ""
+        chase.add_row(
+            s["unit"],
+            s["name"],
+            status_label(s["status"], lang, lower=True) + late,
+            printable(s["problem"] if vi else s.get("problem_en", s["problem"])),
+        )
+    console.print(chase)
+
+
 def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> None:
     vi = lang == "vi"
     for w in doc.get("warnings", ()):
@@ -299,26 +324,7 @@ def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> N
         whole = {c["unit"] for p in parents if p["status"] in WHOLE for c in p["communes"]}
         detail = [s for s in detail if s["unit"] not in whole]
     if detail:
-        title = (
-            ("Chi tiết theo xã, phường", "Detail by commune") if parents else ("Danh sách cần đôn đốc", "Chase list")
-        )
-        chase = Table(title=title[0] if vi else title[1])
-        heads = (
-            ("Mã", "Xã, phường", "Tình trạng", "Vấn đề gần nhất")
-            if vi
-            else ("Code", "Commune", "Status", "Last problem")
-        )
-        for col in heads:
-            chase.add_column(col, overflow="fold")
-        for s in detail:
-            late = (" (muộn)" if vi else " (late)") if s["late"] else ""
-            chase.add_row(
-                s["unit"],
-                s["name"],
-                status_label(s["status"], lang, lower=True) + late,
-                printable(s["problem"] if vi else s.get("problem_en", s["problem"])),
-            )
-        console.print(chase)
+        _render_status_chase(detail, console, lang, by_commune=bool(parents))
     for u in doc["unattributed"]:
         what = "Tệp không xác định được đơn vị" if vi else "File naming no unit"
         console.print(Text(f"{what}: {u['path']} - {u['problem'] if vi else english(u['problem'])}", style="red"))
@@ -460,9 +466,8 @@ def catalogue_to_dict(cat: Catalogue) -> dict[str, Any]:
     }
 
 
-def render_catalogue_check(result: Any, console: Console, lang: str = "vi") -> None:
-    """What a catalogue change does to the form, then whether it may be published."""
-    vi = lang == "vi"
+def _render_form_version(result: Any, console: Console, vi: bool) -> None:
+    """Whether a catalogue change changes the form (its template version), and what that asks of the wards."""
     if result.old_template_version is None:
         console.print(
             f"Danh mục {result.version}: biểu mẫu phiên bản {result.template_version}."
@@ -484,6 +489,12 @@ def render_catalogue_check(result: Any, console: Console, lang: str = "vi") -> N
             if vi
             else f"The form does not change ({result.template_version}); forms already sent stay valid."
         )
+
+
+def render_catalogue_check(result: Any, console: Console, lang: str = "vi") -> None:
+    """What a catalogue change does to the form, then whether it may be published."""
+    vi = lang == "vi"
+    _render_form_version(result, console, vi)
     if result.rows:
         table = Table(title="Các dòng của biểu mẫu" if vi else "Rows of the form", show_lines=False)
         for col in ("", "Mã số", "Dòng", "Trước", "Sau") if vi else ("", "Code", "Row", "Before", "After"):

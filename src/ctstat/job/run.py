@@ -9,7 +9,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -716,6 +716,24 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
 # --- export ----------------------------------------------------------------------------------------------------
 
 
+#: the export's columns, in order
+EXPORT_COLUMNS = [
+    "period",
+    "unit_code",
+    "unit_name",
+    "district_code",
+    "province_code",
+    "element",
+    "element_name",
+    "row_dimension",
+    "row_category",
+    "column_dimension",
+    "column_category",
+    "value",
+    "source_sha256",
+]
+
+
 def export_table(cfg: JobConfig, catalogue: Catalogue | None = None, all_periods: bool = False) -> pd.DataFrame:
     """The validated data as a tidy long table: one row per unit, cell and value, with the source file hash."""
     catalogue = catalogue or load_catalogue()
@@ -723,64 +741,28 @@ def export_table(cfg: JobConfig, catalogue: Catalogue | None = None, all_periods
         periods = ledger.periods() if all_periods else [str(cfg.period)]
         rows, cells_of = ledger.current_valid(periods, catalogue.digest)
     keys = form_layout(catalogue).keys
-    meta = []
-    for key in keys:
-        el, row, col = split_key(key)
-        element = catalogue.elements[el]
-        col_dim, col_cat = split_column(col) if col != TOTAL else ("", "total")
-        meta.append(
-            (
-                el,
-                element.name_vi,
-                element.rows.dimension.key if element.rows else "",
-                "total" if row == TOTAL else row,
-                col_dim,
-                col_cat,
-            )
-        )
+    meta = _cell_meta(catalogue, keys)
     records = []
     for r in sorted(rows, key=lambda r: (r.period or "", r.unit or "")):
         h = load_units(r.vintage or cfg.vintage)
         unit = h.get(r.unit or "")
         chain = {a.level: a.code for a in h.ancestors(unit)} if unit else {}
         cells = cells_of.get(r.id, {})
-        for key, (el, name, row_dim, row_cat, col_dim, col_cat) in zip(keys, meta, strict=True):
-            v = cells.get(key)
-            records.append(
-                (
-                    r.period,
-                    r.unit,
-                    r.unit_name,
-                    chain.get("district", ""),
-                    chain.get("province", ""),
-                    el,
-                    name,
-                    row_dim,
-                    row_cat,
-                    col_dim,
-                    col_cat,
-                    v,
-                    r.sha256,
-                )
-            )
-    return pd.DataFrame(
-        records,
-        columns=[
-            "period",
-            "unit_code",
-            "unit_name",
-            "district_code",
-            "province_code",
-            "element",
-            "element_name",
-            "row_dimension",
-            "row_category",
-            "column_dimension",
-            "column_category",
-            "value",
-            "source_sha256",
-        ],
-    )
+        head = (r.period, r.unit, r.unit_name, chain.get("district", ""), chain.get("province", ""))
+        records += [(*head, *m, cells.get(key), r.sha256) for key, m in zip(keys, meta, strict=True)]
+    return pd.DataFrame(records, columns=EXPORT_COLUMNS)
+
+
+def _cell_meta(catalogue: Catalogue, keys: Sequence[str]) -> list[tuple[str, str, str, str, str, str]]:
+    """Per cell key: its element, the element's name, its row dimension and category, its column's."""
+    meta = []
+    for key in keys:
+        el, row, col = split_key(key)
+        element = catalogue.elements[el]
+        col_dim, col_cat = split_column(col) if col != TOTAL else ("", "total")
+        row_dim = element.rows.dimension.key if element.rows else ""
+        meta.append((el, element.name_vi, row_dim, "total" if row == TOTAL else row, col_dim, col_cat))
+    return meta
 
 
 def _csv_ready(table: pd.DataFrame) -> pd.DataFrame:

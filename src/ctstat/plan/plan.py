@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,17 @@ class RollupInputs:
     def used_books(self, used: set[str]) -> set[str]:
         """The district workbooks whose rows gave the wards a rollup used."""
         return {c.path for code in used for c in self.claims.get(code, ()) if c.report is None}
+
+
+class RollupFlags(TypedDict, total=False):
+    """`RollupOptions` given by name (`rollup_paths(..., unit="008", allow_partial=True)`)."""
+
+    unit: str | None
+    units: str | None
+    allow_partial: bool
+    deadline: date | None
+    generated_at: datetime | None
+    jobs: int
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -221,6 +221,14 @@ def file_name(unit: Unit) -> str:
     return f"{unit.code}-{slug(words)}.xlsx"
 
 
+class WardFill(TypedDict, total=False):
+    """What a synthetic form holds besides its drawn values: given values, cover overrides, its file name."""
+
+    values: dict[str, Any] | None
+    cover: dict[str, Any] | None
+    name: str | None
+
+
 def write_ward(
     out_dir: Path,
     catalogue: Catalogue,
@@ -228,11 +236,10 @@ def write_ward(
     unit: Unit,
     period: Period,
     seed: int = 0,
-    values: dict[str, Any] | None = None,
-    cover: dict[str, Any] | None = None,
-    name: str | None = None,
+    **fill: Unpack[WardFill],
 ) -> Path:
     """Write one filled synthetic form (values from `synth_values` unless given)."""
+    values, cover, name = fill.get("values"), fill.get("cover"), fill.get("name")
     values = synth_values(catalogue, unit, period, seed) if values is None else values
     report_date = datetime.combine(period.end, datetime.min.time()) + timedelta(days=5 + int(unit.code) % 9)
     overrides = {"report_date": report_date, "preparer": SYNTHETIC_PREPARER, **(cover or {})}
