@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -296,7 +297,7 @@ class _Checker:
             return False
         return value is not None
 
-    def unknown_keys(self, obj: Any, allowed: set[str], loc: str) -> None:
+    def unknown_keys(self, obj: Any, allowed: AbstractSet[str], loc: str) -> None:
         if isinstance(obj, dict):
             for key in obj:
                 if key not in allowed:
@@ -342,6 +343,33 @@ def _read_yaml(path: Path, chk: _Checker) -> Any:
     return None
 
 
+#: the fields of catalogue.yaml
+CATALOGUE_KEYS = frozenset(
+    {
+        "version",
+        "title_vi",
+        "title_en",
+        "rollup_title_vi",
+        "form_number",
+        "basis",
+        "legal_basis_vi",
+        "sheets",
+        "dimensions",
+    }
+)
+
+
+def _add_sheet(sheet: Sheet, sheets: list[Sheet], elements: dict[str, Element], chk: _Checker) -> None:
+    """A sheet and its elements joined to those read before: an element code or a sheet name twice is a problem."""
+    for el in sheet.elements:
+        if el.code in elements:
+            chk.bad("elements", f"element code {el.code} is declared twice", f"mã {el.code} được khai báo hai lần")
+        elements[el.code] = el
+    if any(s.name == sheet.name for s in sheets):
+        chk.bad("sheet.name", f"sheet name {sheet.name!r} is used twice", f"tên trang {sheet.name!r} bị dùng hai lần")
+    sheets.append(sheet)
+
+
 def load_catalogue(directory: str | Path | None = None) -> Catalogue:
     """Read and check a catalogue directory; raise CatalogueError listing every problem found."""
     root = Path(directory) if directory else default_catalogue_dir()
@@ -349,21 +377,7 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
     top = _read_yaml(root / "catalogue.yaml", chk)
     if chk.issues:
         raise CatalogueError("the catalogue is invalid", chk.issues, "danh mục chỉ tiêu không hợp lệ")
-    chk.unknown_keys(
-        top,
-        {
-            "version",
-            "title_vi",
-            "title_en",
-            "rollup_title_vi",
-            "form_number",
-            "basis",
-            "legal_basis_vi",
-            "sheets",
-            "dimensions",
-        },
-        "",
-    )
+    chk.unknown_keys(top, CATALOGUE_KEYS, "")
     version = chk.get(top, "version", "")
     dims = _dimensions(chk.get(top, "dimensions", "", dict) or {}, chk)
     sheet_files = chk.get(top, "sheets", "", list) or []
@@ -389,15 +403,7 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
         sheet, inds, rls, chs = _sheet(doc, name, dims, chk)
         if sheet is None:
             continue
-        for el in sheet.elements:
-            if el.code in elements:
-                chk.bad("elements", f"element code {el.code} is declared twice", f"mã {el.code} được khai báo hai lần")
-            elements[el.code] = el
-        if any(s.name == sheet.name for s in sheets):
-            chk.bad(
-                "sheet.name", f"sheet name {sheet.name!r} is used twice", f"tên trang {sheet.name!r} bị dùng hai lần"
-            )
-        sheets.append(sheet)
+        _add_sheet(sheet, sheets, elements, chk)
         indicators += inds
         rules += rls
         charts += chs
@@ -550,66 +556,11 @@ def _sheet(
     sheet_name = chk.get(head, "name", "sheet") or ""
     if len(sheet_name) > 31 or any(ch in sheet_name for ch in "[]:*?/\\"):
         chk.bad("sheet.name", SHEET_NAME_RULE[1], SHEET_NAME_RULE[0])
-    elements: list[Element] = []
-    for i, e in enumerate(chk.get(doc, "elements", "", list) or []):
-        loc = f"elements.{i}"
-        chk.unknown_keys(
-            e,
-            {
-                "code",
-                "name_vi",
-                "name_en",
-                "unit_vi",
-                "unit_en",
-                "type",
-                "rows",
-                "columns",
-                "basis",
-                "note_en",
-                "synthetic",
-                "over_time",
-            },
-            loc,
-        )
-        code = chk.get(e, "code", loc)
-        if code is not None and not _CODE.match(code):
-            chk.bad(
-                f"{loc}.code",
-                f"expected two capital letters and two digits (like AB01), got {code!r}",
-                f"phải là hai chữ in hoa và hai chữ số (như AB01), nhưng là {code!r}",
-            )
-        vtype = chk.get(e, "type", loc)
-        chk.one_of(vtype, VALUE_TYPES, f"{loc}.type")
-        basis = chk.get(e, "basis", loc)
-        chk.one_of(basis, BASES, f"{loc}.basis")
-        rows = _axis(e["rows"], f"{loc}.rows", dims, chk) if isinstance(e, dict) and e.get("rows") else None
-        cols_raw = chk.get(e, "columns", loc, list, required=False) or []
-        cols = [a for j, c in enumerate(cols_raw) if (a := _axis(c, f"{loc}.columns.{j}", dims, chk))]
-        if vtype == "yesno" and (rows or cols):
-            chk.bad(
-                loc, "a yes/no element cannot have rows or columns", "chỉ tiêu có/không không có dòng hay cột phân tổ"
-            )
-        if code is None:
-            continue
-        # an element with a bad type is still registered, so one typo gives one message, not a cascade
-        value_type: ValueType = vtype if vtype in VALUE_TYPES else "count"
-        elements.append(
-            Element(
-                code=code,
-                name_vi=chk.get(e, "name_vi", loc) or "",
-                name_en=chk.get(e, "name_en", loc) or "",
-                unit_vi=chk.get(e, "unit_vi", loc) or "",
-                unit_en=chk.get(e, "unit_en", loc) or "",
-                type=value_type,
-                sheet=sheet_name,
-                rows=rows,
-                columns=tuple(cols),
-                basis=basis or "",
-                note_en=chk.get(e, "note_en", loc, required=False) or "",
-                synthetic=_synthetic(e.get("synthetic"), f"{loc}.synthetic", chk),
-                **_over_time(e.get("over_time"), f"{loc}.over_time", chk),
-            )
-        )
+    elements = [
+        el
+        for i, e in enumerate(chk.get(doc, "elements", "", list) or [])
+        if (el := _element(e, f"elements.{i}", sheet_name, dims, chk))
+    ]
     indicators = [
         ind
         for i, raw in enumerate(chk.get(doc, "indicators", "", list, required=False) or [])
@@ -633,6 +584,65 @@ def _sheet(
         elements=tuple(elements),
     )
     return sheet, indicators, rules, charts
+
+
+#: the fields a data element may have
+ELEMENT_KEYS = frozenset(
+    {
+        "code",
+        "name_vi",
+        "name_en",
+        "unit_vi",
+        "unit_en",
+        "type",
+        "rows",
+        "columns",
+        "basis",
+        "note_en",
+        "synthetic",
+        "over_time",
+    }
+)
+
+
+def _element(e: Any, loc: str, sheet_name: str, dims: dict[str, Dimension], chk: _Checker) -> Element | None:
+    """One data element of a sheet, checked (None when it has no code: it was reported)."""
+    chk.unknown_keys(e, ELEMENT_KEYS, loc)
+    code = chk.get(e, "code", loc)
+    if code is not None and not _CODE.match(code):
+        chk.bad(
+            f"{loc}.code",
+            f"expected two capital letters and two digits (like AB01), got {code!r}",
+            f"phải là hai chữ in hoa và hai chữ số (như AB01), nhưng là {code!r}",
+        )
+    vtype = chk.get(e, "type", loc)
+    chk.one_of(vtype, VALUE_TYPES, f"{loc}.type")
+    basis = chk.get(e, "basis", loc)
+    chk.one_of(basis, BASES, f"{loc}.basis")
+    rows = _axis(e["rows"], f"{loc}.rows", dims, chk) if isinstance(e, dict) and e.get("rows") else None
+    cols_raw = chk.get(e, "columns", loc, list, required=False) or []
+    cols = [a for j, c in enumerate(cols_raw) if (a := _axis(c, f"{loc}.columns.{j}", dims, chk))]
+    if vtype == "yesno" and (rows or cols):
+        chk.bad(loc, "a yes/no element cannot have rows or columns", "chỉ tiêu có/không không có dòng hay cột phân tổ")
+    if code is None:
+        return None
+    # an element with a bad type is still registered, so one typo gives one message, not a cascade
+    value_type: ValueType = vtype if vtype in VALUE_TYPES else "count"
+    return Element(
+        code=code,
+        name_vi=chk.get(e, "name_vi", loc) or "",
+        name_en=chk.get(e, "name_en", loc) or "",
+        unit_vi=chk.get(e, "unit_vi", loc) or "",
+        unit_en=chk.get(e, "unit_en", loc) or "",
+        type=value_type,
+        sheet=sheet_name,
+        rows=rows,
+        columns=tuple(cols),
+        basis=basis or "",
+        note_en=chk.get(e, "note_en", loc, required=False) or "",
+        synthetic=_synthetic(e.get("synthetic"), f"{loc}.synthetic", chk),
+        **_over_time(e.get("over_time"), f"{loc}.over_time", chk),
+    )
 
 
 def _over_time(raw: Any, loc: str, chk: _Checker) -> dict[str, str]:
@@ -667,27 +677,29 @@ def _chart(raw: Any, loc: str, file: str, chk: _Checker) -> Chart | None:
     return Chart(sheet, element, by, title, axis, file)
 
 
+#: the fields an indicator may have
+INDICATOR_KEYS = frozenset(
+    {
+        "id",
+        "annex",
+        "code",
+        "group_vi",
+        "name_vi",
+        "name_en",
+        "kind",
+        "element",
+        "numerator",
+        "denominator",
+        "factor",
+        "unit_vi",
+        "basis",
+        "note_en",
+    }
+)
+
+
 def _indicator(raw: Any, loc: str, chk: _Checker) -> Indicator | None:
-    chk.unknown_keys(
-        raw,
-        {
-            "id",
-            "annex",
-            "code",
-            "group_vi",
-            "name_vi",
-            "name_en",
-            "kind",
-            "element",
-            "numerator",
-            "denominator",
-            "factor",
-            "unit_vi",
-            "basis",
-            "note_en",
-        },
-        loc,
-    )
+    chk.unknown_keys(raw, INDICATOR_KEYS, loc)
     kind = chk.get(raw, "kind", loc)
     chk.one_of(kind, ("count", "rate"), f"{loc}.kind")
     basis = chk.get(raw, "basis", loc, dict) or {}
