@@ -175,7 +175,6 @@ KNOWN: dict[str, set[str]] = {
         "ctstat.check.validate._fold",
         "ctstat.check.validate._spec_issue",
         "ctstat.check.validate.judge_book",
-        "ctstat.job.config.load_config",
         "ctstat.plan.plan.parent_statuses",
         "ctstat.plan.plan.plan_sheets",
         "ctstat.web.app.__call__",

@@ -115,44 +115,13 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
 
     Relative paths in the file are relative to the file's folder. Raises UsageError naming the key and the reason.
     """
-    raw: dict[str, Any] = {}
-    where = "flags"
-    base = Path.cwd()
     if path is None and (Path.cwd() / CONFIG_NAME).is_file():
         path = Path.cwd() / CONFIG_NAME
-    if path is not None:
-        where = str(path)
-        try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UsageError(
-                f"{where}: no such configuration file", message_vi=f"{where}: không có tệp cấu hình này"
-            ) from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise UsageError(
-                f"{where}: not valid TOML ({exc})", message_vi=f"{where}: không phải TOML hợp lệ ({exc})"
-            ) from None
-        base = Path(path).resolve().parent
-        for key in raw:
-            if key not in _KEYS:
-                known = ", ".join(sorted(_KEYS))
-                raise _bad(
-                    where, key, f"unknown setting (known: {known})", f"không có thiết lập này (các thiết lập: {known})"
-                )
+    raw, where, base = _read_toml(path)
     given = {k: v for k, v in flags.items() if v is not None}
     from_file = set(raw) - set(given)
     raw.update(given)
-    required = ("period", "unit", "inbox", "out")
-    if path is None and any(key not in raw for key in required):
-        raise _no_config(Path.cwd(), [key for key in required if key not in raw], set(flags))
-    for key in required:
-        if key not in raw:
-            raise _bad(
-                where,
-                key,
-                f"is required (in {CONFIG_NAME} or as --{key})",
-                f"bắt buộc phải có (trong {CONFIG_NAME} hoặc bằng --{key})",
-            )
+    _require(raw, where, path, flags)
     try:
         period = parse_period(str(raw["period"]))
     except UsageError as exc:
@@ -175,36 +144,8 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
         p = Path(value)
         return base / p if key in from_file and not p.is_absolute() else p
 
-    deadline = raw.get("deadline")
-    if isinstance(deadline, str):
-        try:
-            deadline = date.fromisoformat(deadline)
-        except ValueError:
-            raise _bad(
-                where,
-                "deadline",
-                f"expected a date YYYY-MM-DD, not {deadline!r}",
-                f"phải là ngày dạng YYYY-MM-DD, không phải {deadline!r}",
-            ) from None
-    elif deadline is not None and not isinstance(deadline, date):
-        raise _bad(where, "deadline", "expected a date YYYY-MM-DD", "phải là ngày dạng YYYY-MM-DD")
-    jobs = raw.get("jobs", 1)
-    if not isinstance(jobs, int) or jobs < 0:
-        raise _bad(where, "jobs", "expected a whole number >= 0", "phải là số nguyên >= 0")
-    limits: dict[str, Any] = {}
-    for key, default, top in _LIMITS:
-        limits[key] = raw.get(key, default)
-        if not isinstance(limits[key], int) or isinstance(limits[key], bool) or not 1 <= limits[key] <= top:
-            raise _bad(where, key, f"expected a whole number from 1 to {top}", f"phải là số nguyên từ 1 đến {top}")
-    proxies = raw.get("trusted_proxies", [])
-    if not isinstance(proxies, list) or not all(isinstance(a, str) and _is_address(a) for a in proxies):
-        raise _bad(
-            where,
-            "trusted_proxies",
-            'expected a list of IP addresses, e.g. ["127.0.0.1"]',
-            'phải là danh sách địa chỉ IP, ví dụ ["127.0.0.1"]',
-        )
-    limits["trusted_proxies"] = tuple(proxies)
+    deadline = _deadline(raw, where)
+    jobs, limits = _numbers(raw, where)
     allow = raw.get("allow_partial", False)
     if not isinstance(allow, bool):
         raise _bad(where, "allow_partial", "expected true or false", "phải là true hoặc false")
@@ -229,6 +170,84 @@ def load_config(path: Path | None = None, **flags: Any) -> JobConfig:
     if not cfg.inbox.is_dir():
         raise _bad(where, "inbox", f"no such folder: {cfg.inbox}", f"không có thư mục {cfg.inbox}")
     return cfg
+
+
+def _read_toml(path: Path | None) -> tuple[dict[str, Any], str, Path]:
+    """The settings of the file (none without one), where they come from, and the folder relative paths start in."""
+    if path is None:
+        return {}, "flags", Path.cwd()
+    where = str(path)
+    try:
+        raw: dict[str, Any] = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(
+            f"{where}: no such configuration file", message_vi=f"{where}: không có tệp cấu hình này"
+        ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"{where}: not valid TOML ({exc})", message_vi=f"{where}: không phải TOML hợp lệ ({exc})"
+        ) from None
+    for key in raw:
+        if key not in _KEYS:
+            known = ", ".join(sorted(_KEYS))
+            raise _bad(
+                where, key, f"unknown setting (known: {known})", f"không có thiết lập này (các thiết lập: {known})"
+            )
+    return raw, where, Path(path).resolve().parent
+
+
+def _require(raw: dict[str, Any], where: str, path: Path | None, flags: dict[str, Any]) -> None:
+    """The settings a job cannot go without, from the file or the line."""
+    required = ("period", "unit", "inbox", "out")
+    if path is None and any(key not in raw for key in required):
+        raise _no_config(Path.cwd(), [key for key in required if key not in raw], set(flags))
+    for key in required:
+        if key not in raw:
+            raise _bad(
+                where,
+                key,
+                f"is required (in {CONFIG_NAME} or as --{key})",
+                f"bắt buộc phải có (trong {CONFIG_NAME} hoặc bằng --{key})",
+            )
+
+
+def _deadline(raw: dict[str, Any], where: str) -> date | None:
+    deadline = raw.get("deadline")
+    if isinstance(deadline, str):
+        try:
+            return date.fromisoformat(deadline)
+        except ValueError:
+            raise _bad(
+                where,
+                "deadline",
+                f"expected a date YYYY-MM-DD, not {deadline!r}",
+                f"phải là ngày dạng YYYY-MM-DD, không phải {deadline!r}",
+            ) from None
+    if deadline is not None and not isinstance(deadline, date):
+        raise _bad(where, "deadline", "expected a date YYYY-MM-DD", "phải là ngày dạng YYYY-MM-DD")
+    return deadline
+
+
+def _numbers(raw: dict[str, Any], where: str) -> tuple[int, dict[str, Any]]:
+    """`jobs`, and the portal's limits with its trusted proxies, checked."""
+    jobs = raw.get("jobs", 1)
+    if not isinstance(jobs, int) or jobs < 0:
+        raise _bad(where, "jobs", "expected a whole number >= 0", "phải là số nguyên >= 0")
+    limits: dict[str, Any] = {}
+    for key, default, top in _LIMITS:
+        limits[key] = raw.get(key, default)
+        if not isinstance(limits[key], int) or isinstance(limits[key], bool) or not 1 <= limits[key] <= top:
+            raise _bad(where, key, f"expected a whole number from 1 to {top}", f"phải là số nguyên từ 1 đến {top}")
+    proxies = raw.get("trusted_proxies", [])
+    if not isinstance(proxies, list) or not all(isinstance(a, str) and _is_address(a) for a in proxies):
+        raise _bad(
+            where,
+            "trusted_proxies",
+            'expected a list of IP addresses, e.g. ["127.0.0.1"]',
+            'phải là danh sách địa chỉ IP, ví dụ ["127.0.0.1"]',
+        )
+    limits["trusted_proxies"] = tuple(proxies)
+    return jobs, limits
 
 
 def history_setting(path: Path | None = None) -> Path | None:
