@@ -175,8 +175,6 @@ KNOWN: dict[str, set[str]] = {
         "ctstat.check.validate._fold",
         "ctstat.check.validate._spec_issue",
         "ctstat.check.validate.judge_book",
-        "ctstat.plan.plan.parent_statuses",
-        "ctstat.plan.plan.plan_sheets",
         "ctstat.web.app.__call__",
         "ctstat.web.app.create_app",
         "ctstat.web.intake.take_in",
@@ -187,7 +185,6 @@ KNOWN: dict[str, set[str]] = {
     },
     "many parameters": {
         "ctstat.check.validate._fold",
-        "ctstat.plan.plan.plan_sheets",
         "ctstat.write.form.write_form_sheet",
     },
 }

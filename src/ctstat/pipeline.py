@@ -407,7 +407,7 @@ def rollup_collected(
 ) -> RollupResult:
     """The rollup proper, from inputs already validated (by `collect_inputs`, or from the ledger): plan, then
     write the set of workbooks and its manifest aside and publish them together."""
-    from ctstat.plan.plan import parent_statuses, plan_sheets, scope_issues, unit_statuses
+    from ctstat.plan.plan import RollupPlan, parent_statuses, plan_sheets, scope_issues, unit_statuses
     from ctstat.plan.sums import Completeness
     from ctstat.write.publish import staged
 
@@ -436,7 +436,8 @@ def rollup_collected(
         result.manifest = _manifest(result, catalogue, [], collected, valid_codes, {}, opts.generated_at)
         return result
     when = opts.generated_at or _data_as_of(collected, per)
-    sheets, top = plan_sheets(catalogue, h, target, per, statuses, collected, when, national, completeness.parents)
+    plan = RollupPlan(catalogue, h, target, per, statuses, collected, when, national, completeness.parents)
+    sheets, top = plan_sheets(plan)
     if opts.review:  # the review chain travels in the unit's own workbook (write/review_sheet.py)
         sheets = [(n, replace(d, review=opts.review) if d.unit.code == target.code else d) for n, d in sheets]
     out_dir = Path(out)

@@ -151,6 +151,20 @@ def parent_statuses(
     if all(p in ("", target.code) for p in groups):
         return []  # a district, or a province of communes: its communes are whom to call
     level = "district" if h.has_districts else "province"
+    books_of = _books_of(groups, claims, books)
+    out = []
+    for parent, rows in groups.items():
+        mine = sorted(books_of.get(parent, {}).values(), key=lambda r: r.path)
+        status, vi, en = _parent_verdict(rows, mine, books is None)
+        files = tuple(r.path for r in mine)
+        out.append(ParentStatus(parent, rows[0].parent_name, level, status, files, vi, en, tuple(rows)))
+    return out
+
+
+def _books_of(
+    groups: dict[str, list[UnitStatus]], claims: Mapping[str, Sequence[Claim]], books: Sequence[FileReport] | None
+) -> dict[str, dict[str, FileReport]]:
+    """Each parent's district workbooks: by the unit on their cover, or by the communes they claim."""
     by_path = {rep.path: rep for rep in books or ()}
     books_of: dict[str, dict[str, FileReport]] = {}
     for rep in books or ():
@@ -161,64 +175,65 @@ def parent_statuses(
             for c in claims.get(s.code, ()):
                 if c.report is None and c.path in by_path:
                     books_of.setdefault(parent, {})[c.path] = by_path[c.path]
-    out = []
-    for parent, rows in groups.items():
-        name = rows[0].parent_name
-        mine = sorted(books_of.get(parent, {}).values(), key=lambda r: r.path)
-        files = tuple(r.path for r in mine)
-        counts = Completeness.count(rows)
-        n, bad = counts["expected"], counts["expected"] - counts["valid"]
-        book = Path(files[0]).name if files else ""
-        cause = {i.code: i for rep in mine for i in reversed(rep.issues)}
-        lacking = (f"{bad}/{n} xã, phường chưa có số liệu hợp lệ", f"{bad}/{n} communes have no valid figures")
-        if bad == 0:
-            status, vi, en = "valid", "", ""
-        elif not mine and counts["missing"] == n:
-            status = "missing"
-            if books is None:  # the job: wards send their own files
-                vi = f"Chưa có báo cáo nào của {n} xã, phường thuộc {name}: liên hệ {name}."
-                en = f"No report from any of the {n} communes of {name}: contact {name}."
-            else:
-                vi = f"Chưa nhận được tệp tổng hợp của {name}, cũng không có báo cáo nào của {n} xã, phường: "
-                vi += f"đề nghị {name} gửi báo cáo."
-                en = f"No workbook from {name}, and no report from any of its {n} communes: ask {name} to send it."
-        elif "rollup-edited" in cause:
-            status = "edited"
-            vi = f"Tệp tổng hợp {book} đã bị sửa sau khi ctstat ghi: không dùng số liệu nào của tệp ({lacking[0]}). "
-            vi += f"Đề nghị {name} gửi lại tệp do ctstat ghi, không sửa tay."
-            en = f"The workbook {book} was changed after ctstat wrote it: none of its figures is used ({lacking[1]}). "
-            en += f"Ask {name} for the workbook as ctstat wrote it, not edited by hand."
-        elif "rollup-mismatch" in cause:
-            status = "invalid"
-            issue = cause["rollup-mismatch"]
-            vi = issue.text_vi.replace("Tệp tổng hợp này", f"Tệp tổng hợp {book}", 1)
-            vi += f" Đề nghị {name} gửi lại đúng tệp ({lacking[0]})."
-            en = issue.text_en.replace("This rollup workbook", f"The workbook {book}", 1)
-            en += f" Ask {name} for the right workbook ({lacking[1]})."
-        elif len(mine) > 1 or counts["duplicate"]:
-            status = "duplicate"
-            names = ", ".join(sorted({Path(f).name for s in rows if s.status == "duplicate" for f in s.files} or files))
-            vi = f"{lacking[0]}: số liệu của {counts['duplicate']} xã có ở nhiều tệp ({names}); giữ lại một tệp."
-            en = f"{lacking[1]}: {counts['duplicate']} communes are in several files ({names}); keep one."
+    return books_of
+
+
+def _parent_verdict(rows: list[UnitStatus], mine: list[FileReport], job: bool) -> tuple[str, str, str]:
+    """A parent's status and what to do about it (Vietnamese, English), from its communes and its workbooks."""
+    name = rows[0].parent_name
+    files = tuple(r.path for r in mine)
+    counts = Completeness.count(rows)
+    n, bad = counts["expected"], counts["expected"] - counts["valid"]
+    book = Path(files[0]).name if files else ""
+    cause = {i.code: i for rep in mine for i in reversed(rep.issues)}
+    lacking = (f"{bad}/{n} xã, phường chưa có số liệu hợp lệ", f"{bad}/{n} communes have no valid figures")
+    if bad == 0:
+        status, vi, en = "valid", "", ""
+    elif not mine and counts["missing"] == n:
+        status = "missing"
+        if job:  # the job: wards send their own files
+            vi = f"Chưa có báo cáo nào của {n} xã, phường thuộc {name}: liên hệ {name}."
+            en = f"No report from any of the {n} communes of {name}: contact {name}."
         else:
-            status = "partial"
-            parts = [(k, counts[k]) for k in ("missing", "invalid") if counts[k]]
-            detail_vi = ", ".join(f"{v} {status_label(k, 'vi', lower=True)}" for k, v in parts)
-            detail_en = ", ".join(f"{v} {status_label(k, 'en')}" for k, v in parts)
-            if mine:
-                actions = {
-                    "missing": ("thu đủ báo cáo", "collect the missing reports"),
-                    "invalid": ("sửa báo cáo không hợp lệ", "have the invalid ones fixed"),
-                }
-                todo = [actions[k] for k, _ in parts]
-                vi = f"Tệp tổng hợp {book} chưa đầy đủ: {lacking[0]} ({detail_vi}): đề nghị {name} "
-                vi += " và ".join(t[0] for t in todo) + " rồi tổng hợp lại."
-                en = f"The workbook {book} is partial: {lacking[1]} ({detail_en}): ask {name} to "
-                en += " and ".join(t[1] for t in todo) + ", then roll up again."
-            else:
-                vi, en = f"{lacking[0]} ({detail_vi}).", f"{lacking[1]} ({detail_en})."
-        out.append(ParentStatus(parent, name, level, status, files, vi, en, tuple(rows)))
-    return out
+            vi = f"Chưa nhận được tệp tổng hợp của {name}, cũng không có báo cáo nào của {n} xã, phường: "
+            vi += f"đề nghị {name} gửi báo cáo."
+            en = f"No workbook from {name}, and no report from any of its {n} communes: ask {name} to send it."
+    elif "rollup-edited" in cause:
+        status = "edited"
+        vi = f"Tệp tổng hợp {book} đã bị sửa sau khi ctstat ghi: không dùng số liệu nào của tệp ({lacking[0]}). "
+        vi += f"Đề nghị {name} gửi lại tệp do ctstat ghi, không sửa tay."
+        en = f"The workbook {book} was changed after ctstat wrote it: none of its figures is used ({lacking[1]}). "
+        en += f"Ask {name} for the workbook as ctstat wrote it, not edited by hand."
+    elif "rollup-mismatch" in cause:
+        status = "invalid"
+        issue = cause["rollup-mismatch"]
+        vi = issue.text_vi.replace("Tệp tổng hợp này", f"Tệp tổng hợp {book}", 1)
+        vi += f" Đề nghị {name} gửi lại đúng tệp ({lacking[0]})."
+        en = issue.text_en.replace("This rollup workbook", f"The workbook {book}", 1)
+        en += f" Ask {name} for the right workbook ({lacking[1]})."
+    elif len(mine) > 1 or counts["duplicate"]:
+        status = "duplicate"
+        names = ", ".join(sorted({Path(f).name for s in rows if s.status == "duplicate" for f in s.files} or files))
+        vi = f"{lacking[0]}: số liệu của {counts['duplicate']} xã có ở nhiều tệp ({names}); giữ lại một tệp."
+        en = f"{lacking[1]}: {counts['duplicate']} communes are in several files ({names}); keep one."
+    else:
+        status = "partial"
+        parts = [(k, counts[k]) for k in ("missing", "invalid") if counts[k]]
+        detail_vi = ", ".join(f"{v} {status_label(k, 'vi', lower=True)}" for k, v in parts)
+        detail_en = ", ".join(f"{v} {status_label(k, 'en')}" for k, v in parts)
+        if mine:
+            actions = {
+                "missing": ("thu đủ báo cáo", "collect the missing reports"),
+                "invalid": ("sửa báo cáo không hợp lệ", "have the invalid ones fixed"),
+            }
+            todo = [actions[k] for k, _ in parts]
+            vi = f"Tệp tổng hợp {book} chưa đầy đủ: {lacking[0]} ({detail_vi}): đề nghị {name} "
+            vi += " và ".join(t[0] for t in todo) + " rồi tổng hợp lại."
+            en = f"The workbook {book} is partial: {lacking[1]} ({detail_en}): ask {name} to "
+            en += " and ".join(t[1] for t in todo) + ", then roll up again."
+        else:
+            vi, en = f"{lacking[0]} ({detail_vi}).", f"{lacking[1]} ({detail_en})."
+    return status, vi, en
 
 
 @dataclass(frozen=True)
@@ -276,41 +291,72 @@ def scope_issues(
     return out
 
 
-def plan_sheets(
-    catalogue: Catalogue,
-    h: Hierarchy,
-    target: Unit,
-    per: Period,
-    statuses: list[UnitStatus],
-    collected: RollupInputs,
-    when: datetime,
-    national: bool,
-    parents: Sequence[ParentStatus] = (),
-) -> tuple[list[tuple[str, RollupSheetData]], dict[str, pd.DataFrame]]:
+@dataclass(frozen=True)
+class RollupPlan:
+    """What a rollup's workbooks are planned from: the catalogue and unit list, the unit rolled up (the whole
+    country when `national`) and its period, every commune's status, the validated inputs, the time printed, and
+    the parents' statuses above the district level."""
+
+    catalogue: Catalogue
+    h: Hierarchy
+    target: Unit
+    per: Period
+    statuses: list[UnitStatus]
+    collected: RollupInputs
+    when: datetime
+    national: bool
+    parents: Sequence[ParentStatus] = ()
+
+
+@dataclass(frozen=True)
+class _Levels:
+    """The rollup's numbers at every level: the wards' cells, each level's summed cells, each level's indicators
+    (columns (indicator, value/numerator/denominator) in catalogue order), the inputs and statuses by commune."""
+
+    wards: pd.DataFrame
+    tables: dict[str, pd.DataFrame]
+    flat: dict[str, pd.DataFrame]
+    inputs_of: dict[str, list[InputFile]]
+    status_of: dict[str, UnitStatus]
+
+
+def plan_sheets(plan: RollupPlan) -> tuple[list[tuple[str, RollupSheetData]], dict[str, pd.DataFrame]]:
     """Every workbook of a rollup (file name, what it shows) and the target's indicators, for the manifest.
 
     Every level at once (batch first): wards, their districts, their provinces, and each level's indicators,
     counts summed and rates recomputed from the summed parts."""
+    catalogue, target = plan.catalogue, plan.target
     keys = form_layout(catalogue).keys
-    valid_codes = [s.code for s in statuses if s.status == "valid"]
-    wards = pd.DataFrame([collected.values_of[c] for c in valid_codes], index=pd.Index(valid_codes), columns=keys)
-    used = set(valid_codes)
-    used_books = collected.used_books(used)
-    input_rows = [
+    valid_codes = [s.code for s in plan.statuses if s.status == "valid"]
+    wards = pd.DataFrame([plan.collected.values_of[c] for c in valid_codes], index=pd.Index(valid_codes), columns=keys)
+    levels = _levels(plan, wards, _input_files(plan, set(valid_codes)))
+    sheets = [(f"{plan.per}_{a.code}_{slug(a.name)}.xlsx", _sheet_data(plan, levels, a, ch)) for a, ch in _areas(plan)]
+    totals_all = wards.sum() if valid_codes else pd.Series(np.nan, index=keys)
+    top = indicator_parts(catalogue, totals_all.to_frame(target.code).T, pd.Series({target.code: len(valid_codes)}))
+    return sheets, top
+
+
+def _input_files(plan: RollupPlan, used: set[str]) -> list[InputFile]:
+    """Every input of the rollup for the provenance sheet, with whether its figures were used."""
+    used_books = plan.collected.used_books(used)
+    return [
         InputFile(
             rep.path,
             rep.sha256 or "",
             kind,
             rep.unit or "",
             rep.period or "",
-            catalogue.template_version,
+            plan.catalogue.template_version,
             rep.errors,
             rep.warnings,
             (rep.unit in used) if kind == "ward" else rep.path in used_books,
         )
-        for rep, kind in collected.inputs
+        for rep, kind in plan.collected.inputs
     ]
-    status_of = {s.code: s for s in statuses}
+
+
+def _levels(plan: RollupPlan, wards: pd.DataFrame, input_rows: list[InputFile]) -> _Levels:
+    h = plan.h
     inputs_of: dict[str, list[InputFile]] = {}
     for f in input_rows:
         inputs_of.setdefault(f.unit if f.kind == "ward" else "*", []).append(f)
@@ -320,41 +366,49 @@ def plan_sheets(
         parent_of = {w: next(a.code for a in h.ancestors(h.get(w)) if a.level == level) for w in wards.index}  # type: ignore[arg-type]
         tables[level] = sum_by(wards, parent_of)
         n_of[level] = pd.Series(parent_of).value_counts()
-    parts = {level: indicator_parts(catalogue, table, n_of[level]) for level, table in tables.items()}
+    parts = {level: indicator_parts(plan.catalogue, table, n_of[level]) for level, table in tables.items()}
     # one frame per level, columns (indicator, value/numerator/denominator) in catalogue order: one reindex a sheet
     flat = {
         level: pd.concat({ind: f[["value", "numerator", "denominator"]] for ind, f in p.items()}, axis=1)
         for level, p in parts.items()
     }
+    return _Levels(wards, tables, flat, inputs_of, {s.code: s for s in plan.statuses})
 
-    def sheet_data(area: Unit, children: list[Unit]) -> RollupSheetData:
-        communes = [c.code for c in h.communes_under(area)]
-        child_codes = [c.code for c in children]
-        child_level = children[0].level if children else "commune"
-        mine = [status_of[c] for c in communes]
-        indicators = pd.concat(
-            [flat[area.level].reindex([area.code]), flat[child_level].reindex(child_codes)]
-        ).to_numpy(dtype=float)
-        return RollupSheetData(
-            unit=area,
-            parent=h.parent(area),
-            level_vi=LEVEL_VI[area.level],
-            period=per,
-            vintage=h.vintage,
-            children=children,
-            totals=tables[area.level].reindex([area.code]).iloc[0],
-            child_values=tables[child_level].reindex(child_codes).dropna(how="all"),
-            indicators=indicators,
-            ward_values=wards.reindex([c for c in communes if c in wards.index]),
-            statuses=mine,
-            inputs=inputs_of.get("*", []) + [f for c in communes for f in inputs_of.get(c, [])],
-            partial=any(s.status != "valid" for s in mine),
-            generated_at=when,
-            parents=[p for p in parents if p.code in child_codes and p.level == child_level],
-        )
 
+def _sheet_data(plan: RollupPlan, levels: _Levels, area: Unit, children: list[Unit]) -> RollupSheetData:
+    """What the workbook of `area` shows: its totals, its children's, its indicators, its communes' statuses."""
+    h, tables, wards = plan.h, levels.tables, levels.wards
+    communes = [c.code for c in h.communes_under(area)]
+    child_codes = [c.code for c in children]
+    child_level = children[0].level if children else "commune"
+    mine = [levels.status_of[c] for c in communes]
+    indicators = pd.concat(
+        [levels.flat[area.level].reindex([area.code]), levels.flat[child_level].reindex(child_codes)]
+    ).to_numpy(dtype=float)
+    return RollupSheetData(
+        unit=area,
+        parent=h.parent(area),
+        level_vi=LEVEL_VI[area.level],
+        period=plan.per,
+        vintage=h.vintage,
+        children=children,
+        totals=tables[area.level].reindex([area.code]).iloc[0],
+        child_values=tables[child_level].reindex(child_codes).dropna(how="all"),
+        indicators=indicators,
+        ward_values=wards.reindex([c for c in communes if c in wards.index]),
+        statuses=mine,
+        inputs=levels.inputs_of.get("*", []) + [f for c in communes for f in levels.inputs_of.get(c, [])],
+        partial=any(s.status != "valid" for s in mine),
+        generated_at=plan.when,
+        parents=[p for p in plan.parents if p.code in child_codes and p.level == child_level],
+    )
+
+
+def _areas(plan: RollupPlan) -> list[tuple[Unit, list[Unit]]]:
+    """Each workbook's area and its children: districts, then their province over them; or the district."""
+    h, target = plan.h, plan.target
     areas: list[tuple[Unit, list[Unit]]] = []
-    provinces = h.all("province") if national else [target] if target.level == "province" else []
+    provinces = h.all("province") if plan.national else [target] if target.level == "province" else []
     for prov in provinces:
         if h.has_districts:  # three tiers: a workbook per district, then the province over its districts
             districts = [d for d in h.children(prov) if h.children(d)]  # island districts have no commune
@@ -364,7 +418,4 @@ def plan_sheets(
             areas.append((prov, h.children(prov)))
     if target.level == "district":
         areas.append((target, list(h.communes_under(target))))
-    sheets = [(f"{per}_{a.code}_{slug(a.name)}.xlsx", sheet_data(a, ch)) for a, ch in areas]
-    totals_all = wards.sum() if valid_codes else pd.Series(np.nan, index=keys)
-    top = indicator_parts(catalogue, totals_all.to_frame(target.code).T, pd.Series({target.code: len(valid_codes)}))
-    return sheets, top
+    return areas
