@@ -171,10 +171,8 @@ KNOWN: dict[str, set[str]] = {
     "circles": set(),
     "frameworks outside their layer": set(),
     "long functions": {
-        "ctstat.check.file_checks.clean_values",
         "ctstat.check.validate._fold",
         "ctstat.check.validate._spec_issue",
-        "ctstat.check.validate.judge_book",
         "ctstat.web.app.__call__",
         "ctstat.web.app.create_app",
         "ctstat.web.intake.take_in",

@@ -173,6 +173,12 @@ class Cover:
                 )
 
 
+def _yes_no(v: Any) -> float:
+    """A yes/no cell's answer as 1 or 0 (NaN: neither word)."""
+    word = unicodedata.normalize("NFC", str(v)).strip().casefold()
+    return 1.0 if word in YES_WORDS else 0.0 if word in NO_WORDS else math.nan
+
+
 def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.ndarray:
     """Raw cells -> floats (NaN where blank, unreadable or not to be judged), reporting each cell problem."""
     layout = form_layout(catalogue)
@@ -200,12 +206,8 @@ def clean_values(sub: Submission, catalogue: Catalogue, rep: FileReport) -> np.n
         elif yesno[j] and sub.format == "rollup-row" and v in (0.0, 1.0):
             out[j] = float(v)  # a district workbook's data sheet holds yes/no as 1/0
         elif yesno[j]:
-            word = unicodedata.normalize("NFC", str(v)).strip().casefold()
-            if word in YES_WORDS:
-                out[j] = 1.0
-            elif word in NO_WORDS:
-                out[j] = 0.0
-            else:
+            out[j] = _yes_no(v)
+            if math.isnan(out[j]):
                 flag("not-yes-no", key, value=v)
         elif isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool) and abs(v) > _EXACT):
             flag("not-a-number", key, value=repr(v) if isinstance(v, float) and not math.isfinite(v) else v)

@@ -24,6 +24,7 @@ from ctstat.model.messages import OVERLAP_PART, make_issue
 from ctstat.model.period import Period
 from ctstat.model.report import Claim, FileReport, Issue, Report, Said, Severity, english
 from ctstat.model.sheets import PERIOD_LABEL, TEMPLATE_LABEL, UNIT_LABEL, VINTAGE_LABEL
+from ctstat.read.submission import RollupBook
 from ctstat.read.workbook import Submission
 
 
@@ -468,23 +469,15 @@ class JudgedBook:
     values: dict[str, pd.Series] = field(default_factory=dict)
 
 
-def judge_book(
-    sub: Submission, catalogue: Catalogue, period: Period | None, units: str | None, check: FileCheck | None = None
-) -> JudgedBook:
-    """Judge a district workbook (read by `rollupbook.read_book`) like the ward files it was made from: it must
-    be of this period, unit list and form; each data row of a valid commune goes through `validate_batch`; its
-    data sheet must match its digest, and its printed totals the sum of its rows. A commune whose row fails is
-    claimed invalid, with the row's first problem."""
-    from ctstat.check.file_checks import check_rows
+def _book_problems(
+    book: RollupBook, rep: FileReport, catalogue: Catalogue, period: Period | None, units: str | None
+) -> list[str]:
+    """Why a district workbook cannot be used at all (its period, unit list, form version, level, data sheet), in
+    Vietnamese; its period and unit list noted on its report."""
     from ctstat.model.period import vintage_for
     from ctstat.read.rollup_book import DATA
 
-    book = sub.book
-    assert book is not None
-    rep = FileReport(path=sub.path, sha256=sub.sha256 or None, issues=list(sub.issues))
-    out = JudgedBook(rep)
     fields = book.fields
-    rep.unit = str(fields.get(UNIT_LABEL) or "").split(" ")[0] or None
     problems = [book.problem] if book.problem else []
     found_period = str(fields.get(PERIOD_LABEL) or "").split(" ")[0]
     try:
@@ -513,6 +506,25 @@ def judge_book(
         problems.append("chỉ dùng được tệp tổng hợp có số liệu từng xã (cấp huyện, hoặc cấp tỉnh từ 1/7/2025)")
     elif not book.problem and not book.header_ok:
         problems.append(f"trang '{DATA}' không có đủ các cột của biểu mẫu")
+    return problems
+
+
+def judge_book(
+    sub: Submission, catalogue: Catalogue, period: Period | None, units: str | None, check: FileCheck | None = None
+) -> JudgedBook:
+    """Judge a district workbook (read by `rollupbook.read_book`) like the ward files it was made from: it must
+    be of this period, unit list and form; each data row of a valid commune goes through `validate_batch`; its
+    data sheet must match its digest, and its printed totals the sum of its rows. A commune whose row fails is
+    claimed invalid, with the row's first problem."""
+    from ctstat.check.file_checks import check_rows
+    from ctstat.read.rollup_book import DATA
+
+    book = sub.book
+    assert book is not None
+    rep = FileReport(path=sub.path, sha256=sub.sha256 or None, issues=list(sub.issues))
+    out = JudgedBook(rep)
+    rep.unit = str(book.fields.get(UNIT_LABEL) or "").split(" ")[0] or None
+    problems = _book_problems(book, rep, catalogue, period, units)
     if problems:
         rep.issues.append(make_issue("rollup-mismatch", path=sub.path, detail="; ".join(problems)))
         return out
