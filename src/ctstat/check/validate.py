@@ -65,10 +65,9 @@ def run_schema(
                 cells.setdefault(int(index), {}).update((str(k), (meaning, v)) for k, v in failed.items())
             else:
                 frames.setdefault(int(index), []).extend(meaning[str(k)] for k in failed)
-    layout = form_layout(catalogue)
-    up, below = _graph(catalogue)
+    form = _Form(catalogue, form_layout(catalogue), *_graph(catalogue))
     for i in sorted(cells.keys() | frames.keys()):
-        _fold(subs[i], reports[i], cells.get(i, {}), frames.get(i, []), frame.iloc[i], catalogue, layout, up, below)
+        _fold(subs[i], reports[i], cells.get(i, {}), frames.get(i, []), frame.iloc[i], form)
 
 
 #: cell problems found before the schema runs (`cells.clean_values`): the cell is blank in the frame, and the
@@ -81,19 +80,28 @@ _TYPED_REASON = {
 }
 
 
+@dataclass(frozen=True)
+class _Form:
+    """What folding a batch's failures needs of the form: the catalogue, its layout, and which totals each cell
+    feeds directly (`up`) and at all (`below`)."""
+
+    catalogue: Catalogue
+    layout: Any
+    up: dict[str, frozenset[str]]
+    below: dict[str, frozenset[str]]
+
+
 def _fold(
     sub: Submission,
     rep: FileReport,
     faulty: dict[str, tuple[str, Any]],
     specs: list[CheckSpec],
     row: pd.Series,
-    catalogue: Catalogue,
-    layout: Any,
-    up: dict[str, frozenset[str]],
-    below: dict[str, frozenset[str]],
+    form: _Form,
 ) -> None:
     """The issues of one file whose schema checks failed: each wrong cell once, naming the checks that fail only
     because of it (directly or through the totals computed from it), then every check no wrong cell explains."""
+    layout = form.layout
     # totals typed over: no longer computed from their parts (what is computed from them still is)
     typed = {s.element: n for n, s in enumerate(rep.issues) if s.code == "formula-overwritten" and s.element}
     # cells already reported by the per-file checks (blank in the frame), and a total typed over with text
@@ -104,20 +112,7 @@ def _fold(
         and s.element in layout.positions
         and (s.code in CELL_ERRORS or (s.code == "formula-overwritten" and s.severity is Severity.ERROR))
     }
-
-    def reach(key: str) -> frozenset[str]:
-        """`key` and every total computed from it, in this file (a typed-over total is computed from nothing)."""
-        if not typed:
-            return below.get(key, frozenset()) | {key}
-        seen, todo = {key}, [k for k in up.get(key, ()) if k not in typed]
-        while todo:
-            k = todo.pop()
-            if k not in seen:
-                seen.add(k)
-                todo += [t for t in up.get(k, ()) if t not in typed]
-        return frozenset(seen)
-
-    reaches = {k: reach(k) for k in (*prior, *faulty)}
+    reaches = {k: _reach(k, typed, form) for k in (*prior, *faulty)}
     derived = set().union(*(r - {k} for k, r in reaches.items()))
     roots = [k for k in faulty if k not in derived or k in typed]  # in form order (the schemas' order)
     knock: dict[str, list[str]] = {k: [] for k in (*prior, *roots)}
@@ -126,9 +121,68 @@ def _fold(
             by = [r for r in roots if k in reaches[r]] or [r for r in knock if k in reaches[r]]
             for r in by:
                 knock[r].append(k)
-    # a check failing at a total only because the same check fails at a part of that total (a rule broken in E30
-    # breaks it in D30 = E30 + F30; a group larger than the total in F14 makes D14 larger than D9) goes with the
-    # check at the part: said there, or folded with it into a wrong cell
+    kept, under = _explained(specs, knock, reaches, form.below)
+    kept = _fold_into_overwritten(rep, kept, form.below, layout)
+    for key, n in prior.items():
+        rep.issues[n] = _also(rep.issues[n], knock[key], layout)
+    for key in roots:
+        code, value = faulty[key]
+        if key in typed:  # a total typed over with a wrong number: one error, restoring the formula fixes both
+            n = typed[key]
+            reason = _TYPED_REASON.get(code, ("", ""))
+            rep.issues[n] = replace(_also(rep.issues[n], knock[key], layout, reason), severity=Severity.ERROR)
+            continue
+        sheet, cell = sub.address(layout, key)
+        vi, en = decimal_hint(float(value)) if code == "not-integer" else ("", "")
+        issue = make_issue(
+            code,
+            path=sub.path,
+            sheet=sheet,
+            cell=cell,
+            value=display_value(value),
+            value_en=_as_typed_en(value),
+            element=key,
+            detail=vi,
+            detail_en=en,
+        )
+        rep.issues.append(_also(issue, knock[key], layout))
+    for spec in kept:
+        issue = _spec_issue(spec, row, sub, form.catalogue)
+        if under.get(id(spec)):
+            more = ", ".join(dict.fromkeys(layout.address(a)[1] for a in under[id(spec)]))
+            issue = replace(
+                issue,
+                text_vi=f"{issue.text_vi} Lỗi này kéo theo ô tổng {more} (không báo riêng).",
+                text_en=f"{issue.text_en} It also breaks the total {more} (not reported separately).",
+            )
+        rep.issues.append(issue)
+
+
+def _reach(key: str, typed: dict[str, int], form: _Form) -> frozenset[str]:
+    """`key` and every total computed from it, in this file (a typed-over total is computed from nothing)."""
+    if not typed:
+        return form.below.get(key, frozenset()) | {key}
+    seen, todo = {key}, [k for k in form.up.get(key, ()) if k not in typed]
+    while todo:
+        k = todo.pop()
+        if k not in seen:
+            seen.add(k)
+            todo += [t for t in form.up.get(k, ()) if t not in typed]
+    return frozenset(seen)
+
+
+def _explained(
+    specs: list[CheckSpec],
+    knock: dict[str, list[str]],
+    reaches: dict[str, frozenset[str]],
+    below: dict[str, frozenset[str]],
+) -> tuple[list[CheckSpec], dict[int, list[str]]]:
+    """The checks no wrong cell explains (each with the totals folded with it), the others named at the wrong cells
+    that explain them (in `knock`).
+
+    A check failing at a total only because the same check fails at a part of that total (a rule broken in E30
+    breaks it in D30 = E30 + F30; a group larger than the total in F14 makes D14 larger than D9) goes with the
+    check at the part: said there, or folded with it into a wrong cell."""
     families: dict[tuple[str, str], list[int]] = {}
     for n, spec in enumerate(specs):
         families.setdefault(_family(spec), []).append(n)
@@ -160,52 +214,20 @@ def _fold(
     for n, spec in enumerate(specs):
         for r in explained.get(n, ()):
             knock[r].append(spec.at)
-    kept = _fold_into_overwritten(rep, kept, below, layout)
+    return kept, under
 
-    def also(issue: Issue, key: str, extra: tuple[str, str] = ("", "")) -> Issue:
-        shown = [a[1] if a[0] == issue.sheet else "!".join(a) for a in map(layout.address, dict.fromkeys(knock[key]))]
-        vi, en = extra
-        if shown:
-            more = ", ".join(shown[:8]) + (" ..." if len(shown) > 8 else "")
-            vi += f" Ô này làm sai cả các ô {more}: sửa ô này trước (các ô đó không báo lỗi riêng)."
-            en += f" It also makes {more} wrong: fix this cell first (those are not reported separately)."
-        if not vi and not en:
-            return issue
-        return replace(issue, text_vi=f"{issue.text_vi} {vi.strip()}", text_en=f"{issue.text_en} {en.strip()}")
 
-    for key, n in prior.items():
-        rep.issues[n] = also(rep.issues[n], key)
-    for key in roots:
-        code, value = faulty[key]
-        if key in typed:  # a total typed over with a wrong number: one error, restoring the formula fixes both
-            n = typed[key]
-            reason = _TYPED_REASON.get(code, ("", ""))
-            rep.issues[n] = replace(also(rep.issues[n], key, reason), severity=Severity.ERROR)
-            continue
-        sheet, cell = sub.address(layout, key)
-        vi, en = decimal_hint(float(value)) if code == "not-integer" else ("", "")
-        issue = make_issue(
-            code,
-            path=sub.path,
-            sheet=sheet,
-            cell=cell,
-            value=display_value(value),
-            value_en=_as_typed_en(value),
-            element=key,
-            detail=vi,
-            detail_en=en,
-        )
-        rep.issues.append(also(issue, key))
-    for spec in kept:
-        issue = _spec_issue(spec, row, sub, catalogue)
-        if under.get(id(spec)):
-            more = ", ".join(dict.fromkeys(layout.address(a)[1] for a in under[id(spec)]))
-            issue = replace(
-                issue,
-                text_vi=f"{issue.text_vi} Lỗi này kéo theo ô tổng {more} (không báo riêng).",
-                text_en=f"{issue.text_en} It also breaks the total {more} (not reported separately).",
-            )
-        rep.issues.append(issue)
+def _also(issue: Issue, knocked: list[str], layout: Any, extra: tuple[str, str] = ("", "")) -> Issue:
+    """A wrong cell's issue, naming the cells it makes wrong too (`knocked`) and why (`extra`)."""
+    shown = [a[1] if a[0] == issue.sheet else "!".join(a) for a in map(layout.address, dict.fromkeys(knocked))]
+    vi, en = extra
+    if shown:
+        more = ", ".join(shown[:8]) + (" ..." if len(shown) > 8 else "")
+        vi += f" Ô này làm sai cả các ô {more}: sửa ô này trước (các ô đó không báo lỗi riêng)."
+        en += f" It also makes {more} wrong: fix this cell first (those are not reported separately)."
+    if not vi and not en:
+        return issue
+    return replace(issue, text_vi=f"{issue.text_vi} {vi.strip()}", text_en=f"{issue.text_en} {en.strip()}")
 
 
 def _family(spec: CheckSpec) -> tuple[str, str]:
@@ -302,45 +324,60 @@ def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Cat
             element=spec.at,
         )
     if spec.kind == "overlap":
-        parts = row[list(spec.parts)].astype(float)
-        over = [p for p in spec.parts if not compare("<=", parts[p], value)]  # the groups larger than the total
-        if len(over) == 1:  # one group larger than its total: said at the group, naming the total
-            (part,) = over
-            psheet, pcell = sub.address(layout, part)
-            vi, en = OVERLAP_PART
-            fields = {
-                "value": display_value(parts[part]),
-                "total": cell if sheet == psheet else f"{sheet}!{cell}",
-                "expected": fmt_number(value),
-                "high": fmt_number(parts.sum()),
-            }
-            return Issue(
-                code="overlap-bounds",
-                severity=Severity.ERROR,
-                text_vi=vi.format(**fields, detail=f"({spec.label_vi})"),
-                text_en=en.format(**{**fields, "value": _as_typed_en(parts[part])}, detail=f"({spec.label_en})"),
-                path=sub.path,
-                sheet=psheet,
-                cell=pcell,
-                value=display_value(parts[part]),
-                element=part,
-            )
-        largest = over or [str(parts.idxmax())]
-        shown = [sub.address(layout, p)[1] + (f" = {fmt_number(parts[p])}" if over else "") for p in largest]
-        return make_issue(
-            "overlap-bounds",
+        return _overlap_issue(spec, row, sub, layout)
+    return _rule_issue(spec, row, sub, catalogue)
+
+
+def _overlap_issue(spec: CheckSpec, row: pd.Series, sub: Submission, layout: Any) -> Issue:
+    """Groups of a total larger than it: said at the one group too large, else at the total."""
+    sheet, cell = sub.address(layout, spec.at)
+    value = row[spec.at]
+    parts = row[list(spec.parts)].astype(float)
+    over = [p for p in spec.parts if not compare("<=", parts[p], value)]  # the groups larger than the total
+    if len(over) == 1:  # one group larger than its total: said at the group, naming the total
+        (part,) = over
+        psheet, pcell = sub.address(layout, part)
+        vi, en = OVERLAP_PART
+        fields = {
+            "value": display_value(parts[part]),
+            "total": cell if sheet == psheet else f"{sheet}!{cell}",
+            "expected": fmt_number(value),
+            "high": fmt_number(parts.sum()),
+        }
+        return Issue(
+            code="overlap-bounds",
+            severity=Severity.ERROR,
+            text_vi=vi.format(**fields, detail=f"({spec.label_vi})"),
+            text_en=en.format(**{**fields, "value": _as_typed_en(parts[part])}, detail=f"({spec.label_en})"),
             path=sub.path,
-            sheet=sheet,
-            cell=cell,
-            value=display_value(value),
-            low=fmt_number(parts.max()),
-            high=fmt_number(parts.sum()),
-            largest=("các ô " if len(shown) > 1 else "ô ") + ", ".join(shown),
-            largest_en=("cells " if len(shown) > 1 else "cell ") + ", ".join(shown),
-            detail=f"({spec.label_vi})",
-            detail_en=f"({spec.label_en})",
-            element=spec.at,
+            sheet=psheet,
+            cell=pcell,
+            value=display_value(parts[part]),
+            element=part,
         )
+    largest = over or [str(parts.idxmax())]
+    shown = [sub.address(layout, p)[1] + (f" = {fmt_number(parts[p])}" if over else "") for p in largest]
+    return make_issue(
+        "overlap-bounds",
+        path=sub.path,
+        sheet=sheet,
+        cell=cell,
+        value=display_value(value),
+        low=fmt_number(parts.max()),
+        high=fmt_number(parts.sum()),
+        largest=("các ô " if len(shown) > 1 else "ô ") + ", ".join(shown),
+        largest_en=("cells " if len(shown) > 1 else "cell ") + ", ".join(shown),
+        detail=f"({spec.label_vi})",
+        detail_en=f"({spec.label_en})",
+        element=spec.at,
+    )
+
+
+def _rule_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Catalogue) -> Issue:
+    """A catalogue rule broken at a cell, with the cell's row and column in words and what it is compared with."""
+    layout = form_layout(catalogue)
+    sheet, cell = sub.address(layout, spec.at)
+    value = row[spec.at]
     rule = spec.rule
     assert rule is not None
     rhs_value = row[spec.rhs] if isinstance(spec.rhs, str) else spec.rhs
