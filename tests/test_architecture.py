@@ -174,8 +174,6 @@ KNOWN: dict[str, set[str]] = {
         "ctstat.web.app.__call__",
         "ctstat.web.app.create_app",
         "ctstat.web.intake.take_in",
-        "ctstat.write.annotate._result_sheet",
-        "ctstat.write.annotate.write",
         "ctstat.write.form._write_cover",
         "ctstat.write.form.write_form_sheet",
     },

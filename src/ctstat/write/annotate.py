@@ -229,6 +229,39 @@ def _spots(rep: FileReport, sub: Submission, catalogue: Catalogue) -> dict[tuple
     return out
 
 
+def _result_rows(ws: Any, rep: FileReport, sub: Submission, layout: Any, lang: Lang, fmt: dict[Any, Any]) -> None:
+    """One row per issue: severity, sheet, cell (an internal link to it), value, code, what to fix."""
+    from ctstat.model.keys import a1
+
+    vi = lang == "vi"
+    for i, issue in enumerate(rep.issues):
+        r = 5 + i
+        sev = ("Lỗi" if issue.severity is Severity.ERROR else "Cảnh báo") if vi else str(issue.severity)
+        ws.write_string(r, 0, sev, fmt[issue.severity])
+        ws.write_string(r, 1, issue.sheet or "", fmt["cell"])
+        where = None
+        if issue.element in layout.positions:
+            s, row, col = layout.positions[issue.element]
+            where = (s, a1(row, col))
+        elif issue.sheet and issue.cell and sub.readable:
+            where = (issue.sheet, issue.cell)
+        if where and sub.readable:
+            target = "'" + where[0].replace("'", "''") + "'!" + where[1]
+            ws.write_url(r, 2, f"internal:{target}", fmt["link"], string=where[1])
+        else:
+            ws.write_string(r, 2, issue.cell or "", fmt["cell"])
+        value = issue.shown_value(lang)
+        if isinstance(value, float) and math.isfinite(value):
+            ws.write_number(r, 3, value, fmt["cell"])
+        else:
+            ws.write_string(r, 3, "" if value is None else printable(str(value), 200), fmt["cell"])
+        ws.write_string(r, 4, issue.code, fmt["cell"])
+        text = issue.message(lang)
+        ws.write_string(r, 5, text, fmt["cell"])
+        # the row as tall as its longest wrapped text (the message, or a long code)
+        ws.set_row(r, 16 * max(1, _lines(text, MESSAGE_WIDTH - 4), _lines(issue.code, 20)))
+
+
 def _result_sheet(
     rep: FileReport,
     sub: Submission,
@@ -236,7 +269,6 @@ def _result_sheet(
     lang: Lang,
 ) -> Any:
     """The first sheet of a copy: every issue with its cell (an internal link to it), value and what to fix."""
-    from ctstat.model.keys import a1
 
     layout = form_layout(catalogue)
 
@@ -269,32 +301,7 @@ def _result_sheet(
         )
         for c, text in enumerate(header):
             ws.write_string(4, c, text, head)
-        for i, issue in enumerate(rep.issues):
-            r = 5 + i
-            sev = ("Lỗi" if issue.severity is Severity.ERROR else "Cảnh báo") if vi else str(issue.severity)
-            ws.write_string(r, 0, sev, sev_fmt[issue.severity])
-            ws.write_string(r, 1, issue.sheet or "", cell)
-            where = None
-            if issue.element in layout.positions:
-                s, row, col = layout.positions[issue.element]
-                where = (s, a1(row, col))
-            elif issue.sheet and issue.cell and sub.readable:
-                where = (issue.sheet, issue.cell)
-            if where and sub.readable:
-                target = "'" + where[0].replace("'", "''") + "'!" + where[1]
-                ws.write_url(r, 2, f"internal:{target}", link, string=where[1])
-            else:
-                ws.write_string(r, 2, issue.cell or "", cell)
-            value = issue.shown_value(lang)
-            if isinstance(value, float) and math.isfinite(value):
-                ws.write_number(r, 3, value, cell)
-            else:
-                ws.write_string(r, 3, "" if value is None else printable(str(value), 200), cell)
-            ws.write_string(r, 4, issue.code, cell)
-            text = issue.message(lang)
-            ws.write_string(r, 5, text, cell)
-            # the row as tall as its longest wrapped text (the message, or a long code)
-            ws.set_row(r, 16 * max(1, _lines(text, MESSAGE_WIDTH - 4), _lines(issue.code, 20)))
+        _result_rows(ws, rep, sub, layout, lang, {"cell": cell, "link": link, **sev_fmt})
         # about as wide as A4 landscape at 100%: fit-to-width then leaves the text legible
         for c, width in enumerate((9, 11, 7, 11, 22, MESSAGE_WIDTH)):
             ws.set_column(c, c, width)
