@@ -174,12 +174,8 @@ KNOWN: dict[str, set[str]] = {
         "ctstat.web.app.__call__",
         "ctstat.web.app.create_app",
         "ctstat.web.intake.take_in",
-        "ctstat.write.form._write_cover",
-        "ctstat.write.form.write_form_sheet",
     },
-    "many parameters": {
-        "ctstat.write.form.write_form_sheet",
-    },
+    "many parameters": set(),
 }
 
 

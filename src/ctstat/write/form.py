@@ -196,6 +196,25 @@ def _mark(ws: Worksheet, st: Styles, marks: Marks | None, r: int, c: int, fmt: F
 COVER_WIDTHS = (4, 52, 44)  #: the cover's columns: the number, the label, the value
 
 
+def _cover_values(cat: Catalogue, h: FormHeader, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """What the cover's fields hold: the unit, its parents, the period, the versions; `overrides` on top."""
+    values: dict[str, Any] = {
+        "unit_code": h.unit.code,
+        "unit_name": h.unit.name,
+        "parent": f"{h.parent.code} - {h.parent.name}" if h.parent else "",
+        "province": f"{h.province.code} - {h.province.name}" if h.province else "",
+        "period": str(h.period),
+        "vintage": h.vintage,
+        "template_version": cat.template_version,
+        "catalogue_version": cat.version,
+        "report_date": None,
+        "preparer": None,
+        "phone": None,
+    }
+    values.update(overrides)
+    return values
+
+
 def _write_cover(
     wb: xlsxwriter.Workbook,
     st: Styles,
@@ -220,20 +239,7 @@ def _write_cover(
     if lines > 1:
         ws.set_row(2, 15 * lines)
     ws.merge_range(2, 0, 2, 2, basis, st.subtitle if lines == 1 else st.subtitle_wrap)
-    values: dict[str, Any] = {
-        "unit_code": h.unit.code,
-        "unit_name": h.unit.name,
-        "parent": f"{h.parent.code} - {h.parent.name}" if h.parent else "",
-        "province": f"{h.province.code} - {h.province.name}" if h.province else "",
-        "period": str(h.period),
-        "vintage": h.vintage,
-        "template_version": cat.template_version,
-        "catalogue_version": cat.version,
-        "report_date": None,
-        "preparer": None,
-        "phone": None,
-    }
-    values.update(overrides)
+    values = _cover_values(cat, h, overrides)
     for i, fld in enumerate(COVER_FIELDS):
         r = fld.row - 1
         ws.write(r, 0, i + 1, st.code)
@@ -336,7 +342,33 @@ def _write_sheet(
     marks: Marks | None = None,
 ) -> None:
     receiver = f"UBND {h.parent.name}" if h.parent else ""
-    write_form_sheet(wb, st, cat, layout, sheet, h.unit.name, receiver, h.period, values, marks=marks)
+    write_form_sheet(wb, st, cat, layout, sheet, SheetHeading(h.unit.name, receiver, h.period), values, marks)
+
+
+@dataclass(frozen=True)
+class SheetHeading:
+    """What a form sheet's heading says: who reports to whom, for which period; `report`: a rolled-up report of
+    the same layout (values only) rather than a ward's form; `banner`: a partial rollup's warning."""
+
+    reporter: str
+    receiver: str
+    period: Period
+    report: bool = False
+    banner: str | None = None
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A form sheet being written: its worksheet and layout, and the columns' widths (characters) to the last one
+    printed (`edge`, the table's last column or the signatures' on a narrow sheet)."""
+
+    ws: Worksheet
+    st: Styles
+    sheet: SheetLayout
+    last: int  #: the table's last column, 0-based
+    label_width: int
+    widths: list[int]
+    edge: int
 
 
 def write_form_sheet(
@@ -345,15 +377,11 @@ def write_form_sheet(
     cat: Catalogue,
     layout: FormLayout,
     sheet: SheetLayout,
-    reporter: str,
-    receiver: str,
-    period: Period,
+    heading: SheetHeading,
     values: Mapping[str, Any],
-    report: bool = False,
-    banner: str | None = None,
     marks: Marks | None = None,
 ) -> Worksheet:
-    """One form-group sheet in the biểu layout: a ward's form (inputs and formulas) or, with `report`, a
+    """One form-group sheet in the biểu layout: a ward's form (inputs and formulas) or, with `heading.report`, a
     rolled-up report of the same layout holding values only."""
     ws = wb.add_worksheet(sheet.name)
     last = sheet.last_col - 1  # 0-based
@@ -364,11 +392,29 @@ def write_form_sheet(
     ws.set_column(2, 2, 8 if wide else 9)
     ws.set_column(FIRST_VALUE_COL - 1, last, 8 if wide else 10)
     ws.write(0, 0, f"Biểu số: {cat.form_number} - {sheet.name}", st.bold)
-    ws.write(1, 0, f"Kỳ báo cáo: {period.label_vi()}", st.text)
+    ws.write(1, 0, f"Kỳ báo cáo: {heading.period.label_vi()}", st.text)
     widths = [label_width, 9, 8 if wide else 9] + [8 if wide else 10] * (last - 2)
     edge = signature_edge(last)  # the last column printed: the table's, or the signatures' on a narrow sheet
     widths += [8] * (edge - last)  # the default width beside the table
-    units_lines = ((0, f"Đơn vị báo cáo: {reporter}"), (1, f"Đơn vị nhận báo cáo: {receiver}"))
+    page = _Page(ws, st, sheet, last, label_width, widths, edge)
+    title_pt = _write_units(page, heading) + _write_titles(page, cat, heading)
+    _write_table_head(page)
+    heights = _write_rows(page, cat, layout, heading.report, values, marks)
+    signature(ws, st, sheet.last_row + 2, last)
+    protect(ws)
+    ws.print_area(0, 0, ws.dim_rowmax, edge)  # the table and its signatures, nothing beside them
+    # printed at a fixed scale, about the one fit-to-width would choose: Excel ignores manual page breaks on a
+    # sheet set to fit to the page, and these keep each element's rows with its header (LibreOffice honours
+    # them either way)
+    print_setup(ws, last + 1, (HEADER_ROWS[0], NUMBER_ROW), scale=page_scale(widths))
+    ws.set_h_pagebreaks(paginate(sheet, heights, widths, title_pt=title_pt))
+    return ws
+
+
+def _write_units(page: _Page, heading: SheetHeading) -> float:
+    """Who reports and to whom, at the top right; the points their rows grow by where they wrap."""
+    ws, st, widths, edge = page.ws, page.st, page.widths, page.edge
+    units_lines = ((0, f"Đơn vị báo cáo: {heading.reporter}"), (1, f"Đơn vị nhận báo cáo: {heading.receiver}"))
     # both over as many of the last columns as the longer needs (never column A, the left-hand texts'): text that
     # ran on past the table would be cut, or printed on a page of its own
     right, room = edge, widths[edge]
@@ -388,24 +434,36 @@ def write_form_sheet(
             ws.merge_range(r, right, r, edge, text, st.text if fits else st.wrap)
         else:
             ws.write(r, right, text, st.text if fits else st.wrap)
-    title = f"{sheet.title_vi} (TỔNG HỢP)" if report else sheet.title_vi
+    return taller
+
+
+def _write_titles(page: _Page, cat: Catalogue, heading: SheetHeading) -> float:
+    """The title, the subtitle and a banner, each as tall as it wraps; the points the title rows take."""
+    ws, st, widths, last = page.ws, page.st, page.widths, page.last
+    title = f"{page.sheet.title_vi} (TỔNG HỢP)" if heading.report else page.sheet.title_vi
     ws.merge_range(2, 0, 2, last, title, st.title)
-    capacity = (label_width + 18 + 10 * (last - 2)) // 1.5  # characters of the 14-pt title that fit the width
+    capacity = (page.label_width + 18 + 10 * (last - 2)) // 1.5  # characters of the 14-pt title that fit the width
     if len(title) > capacity:
         ws.set_row(2, 38)
-    subtitle = cat.rollup_title_vi if report else cat.title_vi  # a ward's form names its level; a rollup does not
-    subtitle = f"{subtitle} - {reporter} - {period.label_vi()}"
+    taller = 38.0 if len(title) > capacity else 15.0
+    subtitle = cat.rollup_title_vi if heading.report else cat.title_vi  # a ward's form names its level; a rollup not
+    subtitle = f"{subtitle} - {heading.reporter} - {heading.period.label_vi()}"
     lines = _lines(subtitle, int(sum(widths[: last + 1]) * 1.1))  # italic 11 pt: ~1.1 characters a column's
     if lines > 1:  # a narrow sheet: wrapped, not cut at the table's edges
         ws.set_row(3, 15 * lines)
         taller += 15 * (lines - 1)
     ws.merge_range(3, 0, 3, last, subtitle, st.subtitle if lines == 1 else st.subtitle_wrap)
-    if banner:  # as tall as it wraps: a partial rollup's list of missing wards ran over the subtitle and header
-        lines = _lines(banner, int(sum(widths[: last + 1]) * 0.95))  # bold 11 pt: a little wider than the digits
+    if heading.banner:  # as tall as it wraps: a partial rollup's list of missing wards ran over the header
+        lines = _lines(heading.banner, int(sum(widths[: last + 1]) * 0.95))  # bold 11 pt: a little wider
         ws.set_row(4, 15 * lines)
         taller += 15 * (lines - 1)
-        ws.merge_range(4, 0, 4, last, banner, st.banner)
+        ws.merge_range(4, 0, 4, last, heading.banner, st.banner)
+    return taller
 
+
+def _write_table_head(page: _Page) -> None:
+    """The table's header: the fixed columns, the column groups over their categories, the column numbers."""
+    ws, st, sheet = page.ws, page.st, page.sheet
     top, bottom = HEADER_ROWS[0] - 1, HEADER_ROWS[1] - 1
     for col, text in ((0, "Chỉ tiêu"), (1, "Mã số"), (2, "Đơn vị tính")):
         ws.merge_range(top, col, bottom, col, text, st.head)
@@ -426,7 +484,13 @@ def write_form_sheet(
     for i, text in enumerate(numbering):
         ws.write_string(NUMBER_ROW - 1, i, text, st.number_row)
 
-    elements = cat.elements
+
+def _write_rows(
+    page: _Page, cat: Catalogue, layout: FormLayout, report: bool, values: Mapping[str, Any], marks: Marks | None
+) -> dict[int, float]:
+    """The table's rows: labels, codes, units, and each cell (an input, a formula, or a rolled-up value); the
+    validations and the frozen header. Returns the heights set (0-based row -> points), for the page breaks."""
+    ws, st, sheet, last, label_width = page.ws, page.st, page.sheet, page.last, page.label_width
     checks: dict[str, list[tuple[int, int]]] = {}
     heights: dict[int, float] = {}  #: 0-based row -> height set (points), for the page breaks
     for row in sheet.rows:
@@ -439,7 +503,7 @@ def write_form_sheet(
             for i in range(1, last + 1):
                 ws.write_blank(r, i, None, st.blank_cell)
             continue
-        el = elements[row.element]
+        el = cat.elements[row.element]
         unit_label = "Xã (số có)" if report and el.type == "yesno" else el.unit_vi
         label = row.label_vi if row.key == TOTAL else f"    - {row.label_vi}"
         ws.write(r, 0, label, st.label_total if row.key == TOTAL else st.label)
@@ -453,38 +517,45 @@ def write_form_sheet(
             key = cell_key(el.code, row.key, c.key)
             if key not in layout.positions:
                 ws.write_blank(r, c.col - 1, None, st.na)
-                continue
-            if report:
+            elif report:
                 v = values.get(key)
                 fmt = st.value_total if row.key == TOTAL or c.key == TOTAL else st.value
                 if v is None or v != v:  # NaN: no unit reported this cell
                     ws.write_blank(r, c.col - 1, None, fmt)
                 else:
                     ws.write_number(r, c.col - 1, v, fmt)
-                continue
-            parts = layout.formulas.get(key)
-            as_read = marks.formulas.get(key) if marks is not None else None
-            if parts and (as_read is None or as_read[0] == "formula"):
-                refs = [layout.positions[p] for p in parts]
-                rows_ = sorted({p[1] for p in refs})
-                cols_ = sorted({p[2] for p in refs})
-                formula = f"=SUM({a1(rows_[0], cols_[0])}:{a1(rows_[-1], cols_[-1])})"
-                cached = _cached(layout, key, values) if as_read is None else _as_cached(as_read[1])
-                ws.write_formula(r, c.col - 1, formula, _mark(ws, st, marks, r, c.col - 1, st.formula), cached)
-                continue
-            value = as_read[1] if as_read is not None else values.get(key)
-            _write_input(ws, r, c.col - 1, value, el.type, st, marks, checks)
+            else:
+                _write_form_cell(page, layout, (r, c.col - 1), key, el.type, values, marks, checks)
     _validations(ws, checks)
     ws.freeze_panes(NUMBER_ROW, 3)
-    signature(ws, st, sheet.last_row + 2, last)
-    protect(ws)
-    ws.print_area(0, 0, ws.dim_rowmax, edge)  # the table and its signatures, nothing beside them
-    # printed at a fixed scale, about the one fit-to-width would choose: Excel ignores manual page breaks on a
-    # sheet set to fit to the page, and these keep each element's rows with its header (LibreOffice honours
-    # them either way)
-    print_setup(ws, last + 1, (HEADER_ROWS[0], NUMBER_ROW), scale=page_scale(widths))
-    ws.set_h_pagebreaks(paginate(sheet, heights, widths, title_pt=(38 if len(title) > capacity else 15) + taller))
-    return ws
+    return heights
+
+
+def _write_form_cell(
+    page: _Page,
+    layout: FormLayout,
+    at: tuple[int, int],
+    key: str,
+    vtype: str,
+    values: Mapping[str, Any],
+    marks: Marks | None,
+    checks: dict[str, list[tuple[int, int]]],
+) -> None:
+    """One cell of a ward's form: the SUM formula of a total (with its cached value), or an input."""
+    ws, st = page.ws, page.st
+    r, col = at
+    parts = layout.formulas.get(key)
+    as_read = marks.formulas.get(key) if marks is not None else None
+    if parts and (as_read is None or as_read[0] == "formula"):
+        refs = [layout.positions[p] for p in parts]
+        rows_ = sorted({p[1] for p in refs})
+        cols_ = sorted({p[2] for p in refs})
+        formula = f"=SUM({a1(rows_[0], cols_[0])}:{a1(rows_[-1], cols_[-1])})"
+        cached = _cached(layout, key, values) if as_read is None else _as_cached(as_read[1])
+        ws.write_formula(r, col, formula, _mark(ws, st, marks, r, col, st.formula), cached)
+        return
+    value = as_read[1] if as_read is not None else values.get(key)
+    _write_input(ws, r, col, value, vtype, st, marks, checks)
 
 
 #: A4 landscape, the margins of `print_setup`: what a page holds, in points

@@ -37,6 +37,7 @@ from ctstat.write.form import (
     PAGE_HEIGHT_PT,
     PAGE_WIDTH_PT,
     WIDTH_SLACK,
+    SheetHeading,
     Styles,
     print_setup,
     protect,
@@ -71,9 +72,8 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
             for k, v in zip(d.totals.index, d.totals.to_numpy(float), strict=True)
         }
         for sheet in layout.sheets:
-            write_form_sheet(
-                wb, st, cat, layout, sheet, d.unit.name, receiver, d.period, totals, report=True, banner=banner
-            )
+            heading = SheetHeading(d.unit.name, receiver, d.period, report=True, banner=banner)
+            write_form_sheet(wb, st, cat, layout, sheet, heading, totals)
         _by_unit(wb, st, cat, d, banner)
         _charts(wb, st, cat, d, banner)
         _completeness(wb, st, d, banner)
