@@ -80,6 +80,11 @@ _TYPED_REASON = {
 }
 
 
+def _at_cell(code: str, sub: Submission, at: tuple[str, str], value: Any, **fields: Any) -> Issue:
+    """An issue at a cell of the file (sheet, A1), with its value as the reader typed it."""
+    return make_issue(code, path=sub.path, sheet=at[0], cell=at[1], value=display_value(value), **fields)
+
+
 @dataclass(frozen=True)
 class _Form:
     """What folding a batch's failures needs of the form: the catalogue, its layout, and which totals each cell
@@ -134,12 +139,11 @@ def _fold(
             continue
         sheet, cell = sub.address(layout, key)
         vi, en = decimal_hint(float(value)) if code == "not-integer" else ("", "")
-        issue = make_issue(
+        issue = _at_cell(
             code,
-            path=sub.path,
-            sheet=sheet,
-            cell=cell,
-            value=display_value(value),
+            sub,
+            (sheet, cell),
+            value,
             value_en=_as_typed_en(value),
             element=key,
             detail=vi,
@@ -312,12 +316,11 @@ def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Cat
     sheet, cell = sub.address(layout, spec.at)
     value = row[spec.at]
     if spec.kind == "sum":
-        return make_issue(
+        return _at_cell(
             "sum-mismatch",
-            path=sub.path,
-            sheet=sheet,
-            cell=cell,
-            value=display_value(value),
+            sub,
+            (sheet, cell),
+            value,
             expected=fmt_number(row[list(spec.parts)].sum()),
             detail=spec.label_vi,
             detail_en=spec.label_en,
@@ -357,12 +360,11 @@ def _overlap_issue(spec: CheckSpec, row: pd.Series, sub: Submission, layout: Any
         )
     largest = over or [str(parts.idxmax())]
     shown = [sub.address(layout, p)[1] + (f" = {fmt_number(parts[p])}" if over else "") for p in largest]
-    return make_issue(
+    return _at_cell(
         "overlap-bounds",
-        path=sub.path,
-        sheet=sheet,
-        cell=cell,
-        value=display_value(value),
+        sub,
+        (sheet, cell),
+        value,
         low=fmt_number(parts.max()),
         high=fmt_number(parts.sum()),
         largest=("các ô " if len(shown) > 1 else "ô ") + ", ".join(shown),
@@ -613,12 +615,11 @@ def _printed_totals(sub: Submission, frame: pd.DataFrame, catalogue: Catalogue, 
             continue
         sheet, cell = layout.address(key)
         rep.issues.append(
-            make_issue(
+            _at_cell(
                 "rollup-totals",
-                path=sub.path,
-                sheet=sheet,
-                cell=cell,
-                value=display_value(printed) if printed is not None else "",
+                sub,
+                (sheet, cell),
+                printed if printed is not None else "",
                 expected=fmt_number(want) if not np.isnan(want) else "",
                 element=key,
             )

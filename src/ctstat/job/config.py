@@ -177,16 +177,7 @@ def _read_toml(path: Path | None) -> tuple[dict[str, Any], str, Path]:
     if path is None:
         return {}, "flags", Path.cwd()
     where = str(path)
-    try:
-        raw: dict[str, Any] = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(
-            f"{where}: no such configuration file", message_vi=f"{where}: không có tệp cấu hình này"
-        ) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(
-            f"{where}: not valid TOML ({exc})", message_vi=f"{where}: không phải TOML hợp lệ ({exc})"
-        ) from None
+    raw = _parse_toml(path)
     for key in raw:
         if key not in _KEYS:
             known = ", ".join(sorted(_KEYS))
@@ -194,6 +185,20 @@ def _read_toml(path: Path | None) -> tuple[dict[str, Any], str, Path]:
                 where, key, f"unknown setting (known: {known})", f"không có thiết lập này (các thiết lập: {known})"
             )
     return raw, where, Path(path).resolve().parent
+
+
+def _parse_toml(path: Path) -> dict[str, Any]:
+    """A configuration file's settings; a usage error when it is missing or not TOML."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(
+            f"{path}: no such configuration file", message_vi=f"{path}: không có tệp cấu hình này"
+        ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"{path}: not valid TOML ({exc})", message_vi=f"{path}: không phải TOML hợp lệ ({exc})"
+        ) from None
 
 
 def _require(raw: dict[str, Any], where: str, path: Path | None, flags: dict[str, Any]) -> None:
@@ -257,16 +262,7 @@ def history_setting(path: Path | None = None) -> Path | None:
         path = Path.cwd() / CONFIG_NAME
         if not path.is_file():
             return None
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(
-            f"{path}: no such configuration file", message_vi=f"{path}: không có tệp cấu hình này"
-        ) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(
-            f"{path}: not valid TOML ({exc})", message_vi=f"{path}: không phải TOML hợp lệ ({exc})"
-        ) from None
+    raw = _parse_toml(path)
     value = raw.get("history")
     if value is None:
         return None

@@ -260,6 +260,11 @@ class _Checker:
         self.file = ""
         self.digest = hashlib.sha256()  #: of every file read, in reading order
 
+    def match(self, value: Any, pattern: re.Pattern[str], loc: str, expected: tuple[str, str]) -> None:
+        """A code that must match `pattern`: else a problem saying what was `expected` (English, Vietnamese)."""
+        if value is not None and not pattern.match(value):
+            self.bad(loc, f"{expected[0]}, got {value!r}", f"{expected[1]}, nhưng là {value!r}")
+
     def bad(self, loc: str, detail: str, vi: str | None = None) -> None:
         """A located problem: `detail` in English, `vi` in Vietnamese (the English text when not given)."""
         where = f"{self.file}: {loc}: " if loc else f"{self.file}: "
@@ -609,12 +614,12 @@ def _element(e: Any, loc: str, sheet_name: str, dims: dict[str, Dimension], chk:
     """One data element of a sheet, checked (None when it has no code: it was reported)."""
     chk.unknown_keys(e, ELEMENT_KEYS, loc)
     code = chk.get(e, "code", loc)
-    if code is not None and not _CODE.match(code):
-        chk.bad(
-            f"{loc}.code",
-            f"expected two capital letters and two digits (like AB01), got {code!r}",
-            f"phải là hai chữ in hoa và hai chữ số (như AB01), nhưng là {code!r}",
-        )
+    chk.match(
+        code,
+        _CODE,
+        f"{loc}.code",
+        ("expected two capital letters and two digits (like AB01)", "phải là hai chữ in hoa và hai chữ số (như AB01)"),
+    )
     vtype = chk.get(e, "type", loc)
     chk.one_of(vtype, VALUE_TYPES, f"{loc}.type")
     basis = chk.get(e, "basis", loc)
@@ -698,6 +703,9 @@ INDICATOR_KEYS = frozenset(
 )
 
 
+_CIRCULAR = re.compile(r"^\d{4}$")  #: a circular's code of an indicator
+
+
 def _indicator(raw: Any, loc: str, chk: _Checker) -> Indicator | None:
     chk.unknown_keys(raw, INDICATOR_KEYS, loc)
     kind = chk.get(raw, "kind", loc)
@@ -706,12 +714,12 @@ def _indicator(raw: Any, loc: str, chk: _Checker) -> Indicator | None:
     for k, v in basis.items():
         chk.one_of(v, BASES, f"{loc}.basis.{k}")
     code = chk.get(raw, "code", loc, required=False)
-    if code is not None and not re.match(r"^\d{4}$", code):
-        chk.bad(
-            f"{loc}.code",
-            f"a circular code has four digits (like '0101'), got {code!r}",
-            f"mã theo Thông tư có bốn chữ số (như '0101'), nhưng là {code!r}",
-        )
+    chk.match(
+        code,
+        _CIRCULAR,
+        f"{loc}.code",
+        ("a circular code has four digits (like '0101')", "mã theo Thông tư có bốn chữ số (như '0101')"),
+    )
     annex = chk.get(raw, "annex", loc)
     chk.one_of(annex, ("I", "II"), f"{loc}.annex")
     element = numerator = denominator = None
@@ -759,12 +767,15 @@ def _ref(raw: Any, loc: str, chk: _Checker) -> Ref | float | None:
 def _rule(raw: Any, loc: str, file: str, chk: _Checker) -> Rule | None:
     chk.unknown_keys(raw, {"code", "severity", "lhs", "op", "rhs", "message_vi", "message_en"}, loc)
     code = chk.get(raw, "code", loc)
-    if code is not None and not _KEBAB.match(code):
-        chk.bad(
-            f"{loc}.code",
-            f"rule codes are lower-case kebab words (like assisted-exceeds-special), got {code!r}",
-            f"mã quy tắc là các từ chữ thường nối bằng gạch (như assisted-exceeds-special), nhưng là {code!r}",
-        )
+    chk.match(
+        code,
+        _KEBAB,
+        f"{loc}.code",
+        (
+            "rule codes are lower-case kebab words (like assisted-exceeds-special)",
+            "mã quy tắc là các từ chữ thường nối bằng gạch (như assisted-exceeds-special)",
+        ),
+    )
     sev = chk.get(raw, "severity", loc)
     chk.one_of(sev, ("error", "warning"), f"{loc}.severity")
     op = chk.get(raw, "op", loc)

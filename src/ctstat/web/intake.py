@@ -32,7 +32,7 @@ from pathlib import Path
 from ctstat.check.file_checks import FileCheck
 from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Ledger, Upload
-from ctstat.job.run import Arrival, EventLog, _area, job_lock, judge_arrivals, mark_up, record, retire_stale_rollup
+from ctstat.job.run import Arrival, EventLog, job_lock, judge_arrivals, mark_up, record, retire_stale_rollup
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.report import FileReport
@@ -91,8 +91,9 @@ class Intake:
         self.lock_wait = lock_wait
         self.log = EventLog(cfg.log)
         h = load_units(cfg.vintage)
-        self.area = _area(cfg, h).code
-        self.expected = {u.code for u in h.communes_under(_area(cfg, h))}
+        area = h.area(cfg.unit)
+        self.area = area.code
+        self.expected = {u.code for u in h.communes_under(area)}
         # reading workers forked once, not once per batch (each batch is a few files)
         self.readers = reading_pool(catalogue, workers(cfg.jobs), FileCheck(catalogue, cfg.period, cfg.units))
         # and so are the workers that write marked-up copies (each takes a form's worth of work off this process)

@@ -57,11 +57,10 @@ class Issued:
 
 def expected_units(cfg: JobConfig) -> list[tuple[str, str]]:
     """(code, name) of the unit rolled up, then of every commune it expects, in code order."""
-    from ctstat.job.run import _area
     from ctstat.model.units import load_units
 
     h = load_units(cfg.vintage)
-    area = _area(cfg, h)
+    area = h.area(cfg.unit)
     return [(area.code, area.name)] + [(u.code, u.name) for u in h.communes_under(area)]
 
 

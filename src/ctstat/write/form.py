@@ -141,21 +141,19 @@ def write_form(
     values = dict(values or {})
     with atomic_write(path) as tmp:
         wb = inert.workbook(tmp)
-        wb.set_properties(
-            {
-                "title": f"{catalogue.form_number} - {header.unit.name} - {header.period}",
-                "author": "ctstat",
-                "comments": f"ctstat {__version__}",
-                "created": created or datetime.combine(header.period.start, datetime.min.time()),
-            }
+        inert.properties(
+            wb,
+            f"{catalogue.form_number} - {header.unit.name} - {header.period}",
+            created or datetime.combine(header.period.start, datetime.min.time()),
         )
         st = Styles(wb)
         if marks is not None:
             marks.first_sheet(wb, st)
         _write_cover(wb, st, catalogue, header, cover_overrides or {}, marks)
         _write_guide(wb, st, catalogue)
+        heading = SheetHeading(header.unit.name, f"UBND {header.parent.name}" if header.parent else "", header.period)
         for sheet in layout.sheets:
-            _write_sheet(wb, st, catalogue, layout, sheet, header, values, marks)
+            write_form_sheet(wb, st, catalogue, layout, sheet, heading, values, marks)
         wb.worksheets()[0].activate()
         wb.close()
     return path
@@ -329,20 +327,6 @@ def _write_guide(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue) -> None:
             ws.set_row(i, 15 * (1 + len(text) // 125))
     protect(ws)
     print_setup(ws, 1)
-
-
-def _write_sheet(
-    wb: xlsxwriter.Workbook,
-    st: Styles,
-    cat: Catalogue,
-    layout: FormLayout,
-    sheet: SheetLayout,
-    h: FormHeader,
-    values: Mapping[str, Any],
-    marks: Marks | None = None,
-) -> None:
-    receiver = f"UBND {h.parent.name}" if h.parent else ""
-    write_form_sheet(wb, st, cat, layout, sheet, SheetHeading(h.unit.name, receiver, h.period), values, marks)
 
 
 @dataclass(frozen=True)

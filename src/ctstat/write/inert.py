@@ -39,6 +39,14 @@ def workbook(path: str | Path, **options: Any) -> Any:
     return wb
 
 
+def properties(wb: Any, title: str, created: Any) -> None:
+    """The document properties of every workbook ctstat writes: its title, ctstat as the author and its version,
+    and a creation time taken from the data (the same inputs give the same bytes)."""
+    from ctstat import __version__
+
+    wb.set_properties({"title": title, "author": "ctstat", "comments": f"ctstat {__version__}", "created": created})
+
+
 @cache
 def _buffered() -> Any:
     import xlsxwriter

@@ -53,14 +53,7 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
     digest = data_digest(header, rows)
     with atomic_write(path) as tmp:
         wb = inert.workbook(tmp)
-        wb.set_properties(
-            {
-                "title": f"Tổng hợp {d.unit.name} - {d.period}",
-                "author": "ctstat",
-                "comments": f"ctstat {__version__}",
-                "created": d.generated_at,
-            }
-        )
+        inert.properties(wb, f"Tổng hợp {d.unit.name} - {d.period}", d.generated_at)
         st = Styles(wb)
         banner = _banner(d)
         _cover(wb, st, cat, d, banner, digest)
