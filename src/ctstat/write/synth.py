@@ -18,7 +18,7 @@ from ctstat.model.catalogue import Axis, Catalogue, Dimension, Ref
 from ctstat.model.errors import CatalogueError
 from ctstat.model.keys import TOTAL, cell_key, split_column
 from ctstat.model.layout import form_layout
-from ctstat.model.period import Period
+from ctstat.model.period import VINTAGES, Period
 from ctstat.model.report import Severity
 from ctstat.model.units import Hierarchy, Unit, slug
 from ctstat.write.form import FormHeader, write_form
@@ -199,7 +199,8 @@ def synth_values(catalogue: Catalogue, unit: Unit, period: Period, seed: int = 0
     subset of its people; one that `requires` another is sized from it), so totals, parts and rules agree.
     Formula cells are left out (the form computes them). Deterministic in (seed, unit, period).
     """
-    scale = 2.6 if unit.vintage >= "2025-07-01" else 1.0  # post-reform communes are about 3x larger
+    post_reform = VINTAGES[unit.vintage] > min(VINTAGES.values())  # a list after the first: after the 2025 reform
+    scale = 2.6 if post_reform else 1.0  # post-reform communes are about 3x larger
     inputs = form_layout(catalogue).inputs()
     broken = None
     for attempt in range(50):
