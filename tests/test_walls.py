@@ -644,7 +644,7 @@ def test_an_error_is_logged_once_and_answered_hardened(
     def broken(*args: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(web, "job_status", broken)
+    monkeypatch.setattr("ctstat.web.api.job_status", broken)
     r = live.get("/api/v1/status", headers=live.site.bearer(DISTRICT))
     assert r.status == 500 and r.headers["content-security-policy"]
     traces = [r for r in caplog.records if "boom" in r.getMessage() or (r.exc_info and "boom" in str(r.exc_info[1]))]
