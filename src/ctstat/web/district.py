@@ -26,7 +26,8 @@ def district(w: Web, request: Any) -> Any:
     state = _district_state(w.p)
     wards = sorted(set(w.p.names) - {w.p.area_code})
     signer, why_not = portal_signer(w.p.cfg)
-    state |= {"reviews": reviews(w.p.cfg, wards), "signer": signer, "why_not": why_not}
+    shown = {u: rv for u, rv in reviews(w.p.cfg, wards).items() if rv.state != "none" or rv.records}
+    state |= {"reviews": shown, "signer": signer, "why_not": why_not}
     done = request.query_params.get("xa")
     return w.page(request, "district.html", **state, message=request.query_params.get("tb"), done=done)
 

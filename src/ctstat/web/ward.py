@@ -33,7 +33,7 @@ async def upload_page(w: Web, request: Any) -> Any:
     staged, _ = await receive(request, w.p, unit, lambda fields: w.check_csrf(request, fields.get("csrf")))
     up = await take(w.p, staged)
     if up.outcome == "locked":
-        raise HTTPProblem(409, locked_message(up)[1])
+        raise HTTPProblem(409, f"{locked_message(up)[1]} Nếu cần sửa, liên hệ cán bộ huyện để mở lại báo cáo.")
     return RedirectResponse(f"/lan-nop/{up.id}", 303)
 
 
