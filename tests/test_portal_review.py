@@ -144,10 +144,19 @@ def test_the_district_reviews_from_its_page_and_the_ward_sees_it(signing: Site) 
     # a correction with its note, a send-back, an approval: each a record signed by the portal's official
     old = site.ledger().cells([site.ledger().rows("unit=?", WARD)[0].id])
     value = next(iter(old.values()))[CELL]
-    r = post(action="correct", unit=WARD, cell=WHERE, value=f"{value + 1:g}", why="Xã xác nhận qua điện thoại")
+    r = post(action="correct", unit=WARD, cell="TE99.01 E", value="1", why="Gọi điện")
+    assert r.status_code == 409 and "Không có dòng mã số “TE99.01”" in r.text
+    r = post(action="correct", unit=WARD, cell="TE01.01 Z", value="1", why="Gọi điện")
+    assert r.status_code == 409 and "Không có cột “Z” ở Biểu 1" in r.text and "E (Nam)" in r.text
+    assert records(site) == []
+    # the cell by its row's Mã số and its column's heading, as the form prints them: the same cell as Biểu 1!E11
+    r = post(
+        action="correct", unit=WARD, cell=" te01.01   nam ", value=f"{value + 1:g}", why="Xã xác nhận qua điện thoại"
+    )
     assert r.status_code == 303 and r.headers["location"].startswith("/huyen?tb=correct&xa=00301")
     assert post(action="send-back", unit="00304", why="Biểu 3 để trống").status_code == 303
     assert post(action="approve", unit=WARD).status_code == 303
+    assert records(site)[0].covers.corrections[0].where == WHERE
     assert [(x.kind, x.unit, x.who) for x in records(site)] == [
         ("correct", WARD, "Trần Thị B"),
         ("send-back", "00304", "Trần Thị B"),
@@ -179,3 +188,32 @@ def test_without_a_portal_key_the_page_says_how_to_review(reviewed: tuple[Site, 
     assert "portal_key" in page and "ctstat review" in page and 'action="/huyen/duyet"' not in page
     r = c.post("/huyen/duyet", data={"csrf": csrf_of(page), "action": "approve", "unit": WARD})
     assert r.status_code == 403 and "portal_key" in r.text and records(site) == []
+
+
+def test_the_portal_key_from_the_settings_and_a_certificate_it_will_not_hold(cfg: JobConfig, tmp_path: Path) -> None:
+    from ctstat.job.config import load_config
+    from ctstat.web.review import portal_signer
+
+    cfg, _, _ = make_job(cfg, tmp_path)
+    toml = tmp_path / "ctstat.toml"
+    keys = "".join(f'"{n}" = "{p}"\n' for n, p in cfg.review_keys)
+    toml.write_text(
+        f'period = "2025-H1"\nunit = "008"\ninbox = "{cfg.inbox}"\nout = "{cfg.out}"\nportal_key = "keys/a.key"\n'
+        f"[review_keys]\n{keys}",
+        encoding="utf-8",
+    )
+    loaded = load_config(toml)
+    assert loaded.portal_key == tmp_path / "keys" / "a.key"
+    signer, why = portal_signer(loaded)
+    assert signer is not None and signer.who == "Nguyễn Văn A" and why == ""
+    # a certificate: its password is its holder's, the portal does not sign with it
+    signer, why = portal_signer(replace(loaded, portal_key=tmp_path / "keys" / "b.p12"))
+    assert signer is None and "chứng thư số" in why and "ctstat review" in why
+    # a key others can read, or one not listed: said, not used
+    (tmp_path / "keys" / "a.key").chmod(0o644)
+    signer, why = portal_signer(loaded)
+    assert signer is None and "chmod 600" in why
+    (tmp_path / "keys" / "a.key").chmod(0o600)
+    signer, why = portal_signer(replace(loaded, review_keys=loaded.review_keys[1:]))
+    assert signer is None and "review_keys" in why
+    assert portal_signer(replace(loaded, portal_key=None))[0] is None

@@ -13,6 +13,7 @@ from ctstat.job.ledger import Ledger
 from ctstat.job.review import act
 from ctstat.job.run import job_status, run_job
 from ctstat.model.errors import UsageError
+from ctstat.model.layout import form_layout
 from ctstat.web.context import _XLSX, HTTPProblem, Portal, Web, inside
 from ctstat.web.review import form_action, portal_signer, reviews
 
@@ -58,7 +59,7 @@ async def review(w: Web, request: Any) -> Any:
     if signer is None:
         raise HTTPProblem(403, why_not)
     try:
-        action = form_action(form, set(w.p.names) - {w.p.area_code})
+        action = form_action(form, set(w.p.names) - {w.p.area_code}, form_layout(w.p.catalogue))
         await asyncio.to_thread(act, w.p.cfg, w.p.catalogue, signer, action)
     except UsageError as exc:
         msg = exc.message_vi or str(exc)

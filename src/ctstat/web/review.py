@@ -17,6 +17,8 @@ from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Ledger
 from ctstat.job.review import Action, WardState, chain_as_recorded, locked_text, signer_for
 from ctstat.model.errors import UsageError
+from ctstat.model.keys import a1
+from ctstat.model.layout import FormLayout
 from ctstat.model.records import Record
 from ctstat.model.signing import Signer
 
@@ -119,7 +121,33 @@ def portal_signer(cfg: JobConfig) -> tuple[Signer | None, str]:
         return None, f"Không dùng được khóa ký của cổng: {exc.message_vi or exc}"
 
 
-def form_action(form: dict[str, str], wards: set[str]) -> Action:
+def cell_address(layout: FormLayout, text: str) -> str:
+    """The cell a district names, as 'Biểu 1!E11' (passed on as typed) or as the row's Mã số and the column, by
+    its letter or its heading ('TE01.01 E', 'TE01.01 Nam'): the sheet-and-cell address `job.review` takes."""
+    text = " ".join(text.split())
+    if "!" in text or not text:
+        return text
+    code, _, column = text.partition(" ")
+    rows = [
+        (sheet, r.row) for sheet in layout.sheets for r in sheet.rows if r.code and r.code.casefold() == code.casefold()
+    ]
+    if not rows:
+        raise UsageError(
+            f"no row with the code {code!r} in the form", message_vi=f"Không có dòng mã số “{code}” trong biểu mẫu."
+        )
+    sheet, row = rows[0]
+    wanted = column.casefold()
+    cols = [c.col for c in sheet.columns if c.label_vi.casefold() == wanted or a1(1, c.col)[:-1].casefold() == wanted]
+    if not cols:
+        names = ", ".join(f"{a1(1, c.col)[:-1]} ({c.label_vi})" for c in sheet.columns)
+        raise UsageError(
+            f"no column {column!r} in {sheet.name}",
+            message_vi=f"Không có cột “{column}” ở {sheet.name}: ghi chữ cái hoặc tên cột ({names}).",
+        )
+    return f"{sheet.name}!{a1(row, cols[0])}"
+
+
+def form_action(form: dict[str, str], wards: set[str], layout: FormLayout) -> Action:
     """The review action a district's form asks for; refused (UsageError) when a field is wrong."""
     kind, unit = form.get("action", ""), form.get("unit", "")
     if kind not in ACTIONS or unit not in wards:
@@ -138,4 +166,5 @@ def form_action(form: dict[str, str], wards: set[str]) -> Action:
     why = form.get("why", "")
     if kind in ("send-back", "correct", "reopen") and not why.strip():
         raise UsageError("a reason is required", message_vi="Phải ghi lý do.")
-    return Action(kind, unit, why=why, cell=form.get("cell", "").strip(), value=value)
+    cell = cell_address(layout, form.get("cell", "")) if kind == "correct" else ""
+    return Action(kind, unit, why=why, cell=cell, value=value)
