@@ -174,6 +174,7 @@ def test_the_district_reviews_from_its_page_and_the_ward_sees_it(signing: Site) 
     assert "00304" not in mine and "Biểu 3 để trống" not in mine  # nothing of another ward
     # the other ward sees its send-back and the reason
     assert "Huyện trả lại báo cáo: Biểu 3 để trống" in site.sign_in("00304").get("/xa").text
+    assert page.count("Lịch sử (2 bản ghi)") == 1  # 00301: the correction and the approval, each listed
     # a ward's session cannot review
     ward_csrf = csrf_of(mine)
     r = w.post("/huyen/duyet", data={"csrf": ward_csrf, "action": "approve", "unit": "00304"})
@@ -217,3 +218,24 @@ def test_the_portal_key_from_the_settings_and_a_certificate_it_will_not_hold(cfg
     signer, why = portal_signer(replace(loaded, review_keys=loaded.review_keys[1:]))
     assert signer is None and "review_keys" in why
     assert portal_signer(replace(loaded, portal_key=None))[0] is None
+
+
+def test_a_hand_edited_chain_is_said_on_the_page_and_stops_every_action(signing: Site) -> None:
+    import sqlite3
+
+    site = signing
+    for f in ("00301-thanh-tri.xlsx", "00304-vinh-hung.xlsx"):
+        assert site.api(f[:5], HM / f).json()["outcome"] == "accepted"
+    c = site.sign_in("008")
+    page = c.get("/huyen").text
+    assert "Chuỗi phê duyệt không kiểm tra được" not in page
+    assert c.post("/huyen/duyet", data={"csrf": csrf_of(page), "action": "approve", "unit": WARD}).status_code == 200
+    db = sqlite3.connect(site.cfg.ledger_path)
+    text = db.execute("SELECT record FROM reviews WHERE seq=1").fetchone()[0]
+    db.execute("UPDATE reviews SET record=? WHERE seq=1", (text.replace("Trần Thị B", "Nguyễn Văn A"),))
+    db.commit()
+    db.close()
+    page = c.get("/huyen").text
+    assert "Chuỗi phê duyệt không kiểm tra được" in page and "reviews #1" in page
+    r = c.post("/huyen/duyet", data={"csrf": csrf_of(page), "action": "approve", "unit": "00304"})
+    assert r.status_code == 409 and "bị hỏng" in r.text and len(records(site)) == 1

@@ -15,7 +15,16 @@ from typing import Any
 
 from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Ledger
-from ctstat.job.review import Action, WardState, chain_as_recorded, locked_text, signer_for
+from ctstat.job.review import (
+    Action,
+    WardState,
+    chain_as_recorded,
+    chain_name,
+    load_trust,
+    locked_text,
+    read_chain,
+    signer_for,
+)
 from ctstat.model.errors import UsageError
 from ctstat.model.keys import a1
 from ctstat.model.layout import FormLayout
@@ -67,6 +76,21 @@ def reviews(cfg: JobConfig, units: list[str]) -> dict[str, Review]:
     finally:
         ledger.close()
     return {u: _review(u, states.get(u, WardState(u)), current.get(u) is not None) for u in units}
+
+
+def chain_problem(cfg: JobConfig) -> str:
+    """'' when the job's chain verifies (every link and signature), else what is wrong and where (Vietnamese):
+    the district's page says it, and every review action is refused until it is put right."""
+    if not cfg.ledger_path.exists():
+        return ""
+    ledger = Ledger(cfg.ledger_path, readonly=True)
+    try:
+        read_chain(ledger, chain_name(cfg), load_trust(cfg))
+    except UsageError as exc:
+        return exc.message_vi or str(exc)
+    finally:
+        ledger.close()
+    return ""
 
 
 def _review(unit: str, st: WardState, has_file: bool) -> Review:
