@@ -117,6 +117,7 @@ def test_the_district_reviews_from_its_page_and_the_ward_sees_it(signing: Site) 
     c = site.sign_in("008")
     page = c.get("/huyen").text
     assert "Kiểm tra và duyệt" in page and "Trần Thị B" in page and 'id="xa-00301"' in page
+    assert "mã số dòng và cột (TE01.01 Nam)" in page  # the hint's example, taken from the form
     csrf = csrf_of(page)
 
     def post(**form: str) -> Any:

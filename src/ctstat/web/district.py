@@ -15,7 +15,7 @@ from ctstat.job.run import job_status, run_job
 from ctstat.model.errors import UsageError
 from ctstat.model.layout import form_layout
 from ctstat.web.context import _XLSX, HTTPProblem, Portal, Web, inside
-from ctstat.web.review import chain_problem, form_action, portal_signer, reviews
+from ctstat.web.review import chain_problem, code_example, form_action, portal_signer, reviews
 
 
 def district(w: Web, request: Any) -> Any:
@@ -29,6 +29,7 @@ def district(w: Web, request: Any) -> Any:
     signer, why_not = portal_signer(w.p.cfg)
     shown = {u: rv for u, rv in reviews(w.p.cfg, wards).items() if rv.state != "none" or rv.records}
     state |= {"reviews": shown, "signer": signer, "why_not": why_not, "broken": chain_problem(w.p.cfg)}
+    state["example"] = code_example(form_layout(w.p.catalogue))
     done = request.query_params.get("xa")
     return w.page(request, "district.html", **state, message=request.query_params.get("tb"), done=done)
 

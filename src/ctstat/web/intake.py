@@ -14,7 +14,9 @@ What becomes of an upload:
   kept files (and their marked-up copies) are removed; their reports stay in the ledger.
 - **refused**: another unit's file (HTTP 403): not kept, only the attempt is recorded.
 - **locked**: a file for a ward whose report for the period is approved (HTTP 409, saying who approved it, when,
-  and how to reopen): not kept, only the attempt is recorded; the approved file still counts.
+  and how to reopen): not kept, only the attempt is recorded; the approved file still counts. (Judged when the
+  batch is: an approval recorded in the moment between that and the recording lets the file in, and every run
+  then flags it `approved-locked` and keeps counting the approved file.)
 """
 
 from __future__ import annotations

@@ -147,7 +147,7 @@ def portal_signer(cfg: JobConfig) -> tuple[Signer | None, str]:
 
 def cell_address(layout: FormLayout, text: str) -> str:
     """The cell a district names, as 'Biểu 1!E11' (passed on as typed) or as the row's Mã số and the column, by
-    its letter or its heading ('TE01.01 E', 'TE01.01 Nam'): the sheet-and-cell address `job.review` takes."""
+    its letter or its heading ('<Mã số> E', '<Mã số> Nam'): the sheet-and-cell address `job.review` takes."""
     text = " ".join(text.split())
     if "!" in text or not text:
         return text
@@ -169,6 +169,14 @@ def cell_address(layout: FormLayout, text: str) -> str:
             message_vi=f"Không có cột “{column}” ở {sheet.name}: ghi chữ cái hoặc tên cột ({names}).",
         )
     return f"{sheet.name}!{a1(row, cols[0])}"
+
+
+def code_example(layout: FormLayout) -> str:
+    """A cell named by Mã số and column heading, from the form itself (for the page's hint)."""
+    sheet = layout.sheets[0]
+    row = next((r for r in sheet.rows if r.code and r.key not in ("", "*")), None)
+    column = sheet.columns[1] if len(sheet.columns) > 1 else sheet.columns[0]
+    return f"{row.code} {column.label_vi}" if row is not None else ""
 
 
 def form_action(form: dict[str, str], wards: set[str], layout: FormLayout) -> Action:
