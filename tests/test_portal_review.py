@@ -173,6 +173,10 @@ def test_the_district_reviews_from_its_page_and_the_ward_sees_it(signing: Site) 
     assert "Xã xác nhận qua điện thoại" in mine and "Trần Thị B" in mine and "Đã được Trần Thị B duyệt" in mine
     assert "Gửi và kiểm tra" not in mine and "Không gửi được tệp mới" in mine
     assert "00304" not in mine and "Biểu 3 để trống" not in mine  # nothing of another ward
+    # and on the result page of its upload
+    (first,) = [u for u in site.ledger().uploads() if u.sender == WARD]
+    result = w.get(f"/lan-nop/{first.id}").text
+    assert "Đã được Trần Thị B duyệt" in result and f"{value:g} → <strong>{value + 1:g}</strong>" in result
     # the other ward sees its send-back and the reason
     assert "Huyện trả lại báo cáo: Biểu 3 để trống" in site.sign_in("00304").get("/xa").text
     assert page.count("Lịch sử (2 bản ghi)") == 1  # 00301: the correction and the approval, each listed
