@@ -10,7 +10,6 @@ certificate needs its password typed by its holder: the portal never holds one).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from ctstat.job.config import JobConfig
@@ -21,6 +20,7 @@ from ctstat.job.review import (
     chain_as_recorded,
     chain_name,
     load_trust,
+    local_time,
     locked_text,
     read_chain,
     signer_for,
@@ -104,12 +104,7 @@ def _review(unit: str, st: WardState, has_file: bool) -> Review:
     return out
 
 
-def when(at: str) -> str:
-    """A record's ISO time as the pages show times."""
-    try:
-        return f"{datetime.fromisoformat(at):%d/%m/%Y %H:%M}"
-    except ValueError:
-        return at
+when = local_time  #: a record's time as the pages show times
 
 
 def number(value: Any) -> str:
