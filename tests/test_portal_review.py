@@ -156,7 +156,7 @@ def test_the_district_reviews_from_its_page_and_the_ward_sees_it(signing: Site) 
         action="correct", unit=WARD, cell=" te01.01   nam ", value=f"{value + 1:g}", why="Xã xác nhận qua điện thoại"
     )
     assert r.status_code == 303 and r.headers["location"].startswith("/huyen?tb=correct&xa=00301")
-    assert post(action="send-back", unit="00304", why="Biểu 3 để trống").status_code == 303
+    assert post(action="send-back", unit="00304", why="Biểu 3 để trống<script>x</script>\x1b[31m").status_code == 303
     assert post(action="approve", unit=WARD).status_code == 303
     assert records(site)[0].covers.corrections[0].where == WHERE
     assert [(x.kind, x.unit, x.who) for x in records(site)] == [
@@ -179,7 +179,9 @@ def test_the_district_reviews_from_its_page_and_the_ward_sees_it(signing: Site) 
     result = w.get(f"/lan-nop/{first.id}").text
     assert "Đã được Trần Thị B duyệt" in result and f"{value:g} → <strong>{value + 1:g}</strong>" in result
     # the other ward sees its send-back and the reason
-    assert "Huyện trả lại báo cáo: Biểu 3 để trống" in site.sign_in("00304").get("/xa").text
+    back = site.sign_in("00304").get("/xa").text
+    assert "Huyện trả lại báo cáo: Biểu 3 để trống&lt;script&gt;" in back and "<script>" not in back
+    assert records(site)[1].why == "Biểu 3 để trống<script>x</script>[31m"  # kept as text, control characters out
     assert page.count("Lịch sử (2 bản ghi)") == 1  # 00301: the correction and the approval, each listed
     # a ward's session cannot review
     ward_csrf = csrf_of(mine)

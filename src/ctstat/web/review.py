@@ -190,7 +190,7 @@ def form_action(form: dict[str, str], wards: set[str], layout: FormLayout) -> Ac
             ) from None
         if value != value or value in (float("inf"), float("-inf")):
             raise UsageError("the new value is not a number", message_vi="Giá trị mới không phải là số.")
-    why = form.get("why", "")
+    why = "".join(c for c in form.get("why", "") if c.isprintable())  # a reason is text: no control characters
     if kind in ("send-back", "correct", "reopen") and not why.strip():
         raise UsageError("a reason is required", message_vi="Phải ghi lý do.")
     cell = cell_address(layout, form.get("cell", "")) if kind == "correct" else ""
