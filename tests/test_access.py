@@ -162,6 +162,8 @@ def test_every_route_and_every_error_page_carries_the_documented_headers(world: 
     check(ward.get("/huyen", **no), 303)
     check(ward.post("/huyen/tong-hop", data={"csrf": csrf}), 403)
     check(district.post("/huyen/tong-hop", data={"csrf": "bad"}), 403)
+    check(ward.post("/huyen/duyet", data={"csrf": csrf, "action": "approve", "unit": OTHER}), 403)
+    check(district.post("/huyen/duyet", data={"csrf": "bad", "action": "approve", "unit": WARD}), 403)
     check(district.get("/tai/tong-hop/0"), 200)
     check(district.get("/tai/tong-hop/99"), 404)
     check(ward.get("/tai/tong-hop/0"), 403)
@@ -190,7 +192,7 @@ def test_every_route_and_every_error_page_carries_the_documented_headers(world: 
 
 
 def test_a_server_error_and_too_many_attempts_carry_the_headers(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ctstat.web.app as web
+    import ctstat.web.ward as web
 
     def boom(*a: object, **k: object) -> dict[str, object]:
         raise RuntimeError("secret internals")

@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,3 +162,125 @@ def test_a_ward_uploads_a_faulty_form_and_reads_what_to_fix(portal: tuple[str, d
         shot(driver, "district")
     finally:
         driver.quit()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def reviewing(cfg: JobConfig, catalogue: Catalogue, tmp_path: Path) -> Iterator[tuple[str, dict[str, str], JobConfig]]:
+    """The portal with its own signing key (portal_key, listed in review_keys as Trần Thị B)."""
+    from ctstat.model.signing import new_keypair
+    from ctstat.web.app import create_app
+
+    key, pub = new_keypair(tmp_path / "keys", "b")
+    cfg = replace(cfg, deadline=None, review_keys=(("Trần Thị B", pub),), portal_key=key)
+    tokens = {i.unit: i.token for i in issue_tokens(cfg, tmp_path / "tokens.csv")}
+    app = create_app(cfg, catalogue)
+    try:
+        for url in served(app):
+            yield url, tokens, cfg
+    finally:
+        app.state.portal.intake.close()
+
+
+def sign_in(driver: Any, url: str, token: str, wanted: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    driver.get(url + "/")
+    driver.find_element(By.ID, "token").send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "form.card button").click()
+    return text_once(driver, wanted)
+
+
+def shots(driver: Any, name: str) -> None:
+    """The whole page at a phone's width (360 px) and a desktop's (1280 px), each as tall as the page."""
+    where = os.environ.get("CTSTAT_SCREENSHOTS")
+    if not where:
+        return
+    Path(where).mkdir(parents=True, exist_ok=True)
+    for width in (360, 1280):
+        driver.set_window_size(width, 900)
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(width, min(int(height) + 150, 6000))
+        driver.save_screenshot(str(Path(where) / f"{name}-{width}.png"))
+    driver.set_window_size(1280, 900)
+
+
+def element_shot(driver: Any, css: str, name: str, width: int = 360) -> None:
+    """One part of the page at a phone's width (to look at closely)."""
+    from selenium.webdriver.common.by import By
+
+    where = os.environ.get("CTSTAT_SCREENSHOTS")
+    if where:
+        driver.set_window_size(width, 3000)
+        driver.find_element(By.CSS_SELECTOR, css).screenshot(str(Path(where) / f"{name}-{width}.png"))
+        driver.set_window_size(1280, 900)
+
+
+def test_a_district_corrects_and_approves_and_the_ward_sees_both(
+    reviewing: tuple[str, dict[str, str], JobConfig], tmp_path: Path, make_form: Any, catalogue: Catalogue
+) -> None:
+    """Two browsers: the ward's (its page left open) and the district's."""
+    from selenium.webdriver.common.by import By
+
+    from ctstat.job.ledger import Ledger
+    from ctstat.job.run import run_job
+
+    url, tokens, cfg = reviewing
+    ward: Any = browser(tmp_path / "chromium-ward")
+    district: Any = browser(tmp_path / "chromium-district")
+    try:
+        sign_in(ward, url, tokens["00301"], "Gửi báo cáo")
+        good = SAMPLES / "wards" / "2025-H1-hoang-mai" / "00301-thanh-tri.xlsx"
+        ward.find_element(By.ID, "file").send_keys(str(good))
+        ward.find_element(By.CSS_SELECTOR, "form[action='/xa/nop'] button").click()
+        assert "Hợp lệ: đã nhận báo cáo của 00301" in text_once(ward, "Kết quả kiểm tra")
+        ward.get(url + "/xa")  # the ward's page stays open with its upload form
+        text_once(ward, "Gửi báo cáo")
+        ledger = Ledger(cfg.ledger_path, readonly=True)
+        try:
+            (row,) = ledger.rows("unit=?", "00301")
+            value = ledger.cells([row.id])[row.id]["TE01/0-2/sex:nam"]
+        finally:
+            ledger.close()
+        shutil.copyfile(SAMPLES / "wards" / "2025-H1-hoang-mai" / "00304-vinh-hung.xlsx", cfg.inbox / "00304.xlsx")
+        run_job(cfg, catalogue)  # another ward's file, from the shared folder: waiting for review
+        # the district corrects Biểu 1!E11 with a note, then approves
+        sign_in(district, url, tokens["008"], "Kiểm tra và duyệt")
+        item = district.find_element(By.ID, "xa-00301")
+        assert "Chờ duyệt" in item.text
+        item.find_element(By.XPATH, ".//summary[text()='Sửa một ô']").click()
+        item.find_element(By.ID, "cell-00301").send_keys("Biểu 1!E11")
+        item.find_element(By.ID, "value-00301").send_keys(f"{value + 1:g}")
+        item.find_element(By.ID, "why-fix-00301").send_keys("Xã xác nhận qua điện thoại ngày 8/7")
+        item.find_element(By.CSS_SELECTOR, "form input[value='correct'] ~ button").click()
+        body = text_once(district, "Đã sửa ô báo cáo của 00301")
+        assert f"Biểu 1!E11: {value:g} → {value + 1:g}" in body
+        district.find_element(By.CSS_SELECTOR, "#xa-00301 form.inline button").click()
+        body = text_once(district, "Đã duyệt báo cáo của 00301")
+        assert "Duyệt bởi Trần Thị B" in body
+        shots(district, "district")
+        for d in district.find_elements(By.CSS_SELECTOR, "#xa-00304 summary"):
+            d.click()  # the forms open, as a district officer sees them
+        element_shot(district, "section.card:nth-of-type(3)", "district-review")
+        element_shot(district, "section.card:nth-of-type(3)", "district-review", 1280)
+        # the ward sends a second file from the page it had open: refused, saying who approved and how to reopen
+        second = make_form(unit="00301", seed=5)
+        ward.find_element(By.ID, "file").send_keys(str(second))
+        ward.find_element(By.CSS_SELECTOR, "form[action='/xa/nop'] button").click()
+        body = text_once(ward, "Không thực hiện được")
+        assert "đã được Trần Thị B duyệt" in body and "mở lại" in body
+        shots(ward, "refused")
+        # the ward's page: the correction and the approval; its upload form is locked
+        ward.get(url + "/xa")
+        body = text_once(ward, "Huyện kiểm tra báo cáo")
+        assert f"Biểu 1!E11: {value:g} → {value + 1:g}" in body and "Xã xác nhận qua điện thoại ngày 8/7" in body
+        assert "Đã được Trần Thị B duyệt" in body and "Không gửi được tệp mới" in body
+        assert not ward.find_elements(By.ID, "file")
+        shots(ward, "ward")
+        ledger = Ledger(cfg.ledger_path, readonly=True)
+        try:
+            assert [r.sha256 for r in ledger.rows("unit=?", "00301")] == [row.sha256]  # nothing stored
+        finally:
+            ledger.close()
+    finally:
+        ward.quit()
+        district.quit()

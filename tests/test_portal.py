@@ -492,7 +492,7 @@ def test_the_district_page_says_when_its_rollup_is_no_longer_current(site: Site,
 
 
 def test_every_response_is_hardened_and_errors_show_no_traceback(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ctstat.web.app as web
+    import ctstat.web.ward as web
 
     c = site.sign_in(WARD)
 

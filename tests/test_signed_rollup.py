@@ -186,3 +186,35 @@ def test_cli_city_rollup_checks_approvals(signed: tuple[JobConfig, Path], tmp_pa
     assert doc["approvals"][0]["state"] == "bad-signature" and all(i["used"] for i in doc["inputs"])
     bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "c4"), "--signer", "no-equals"])
     assert bad.exit_code == 2 and "TÊN=TỆP_KHÓA" in bad.output
+
+
+def test_the_city_completeness_sheet_says_each_districts_approval(
+    signed: tuple[JobConfig, Path], catalogue: Catalogue, tmp_path: Path
+) -> None:
+    from ctstat.model.sheets import COMPLETENESS
+
+    cfg, book = signed
+    res = rollup_paths([book], out=tmp_path / "city", approval=city_trust(tmp_path, cfg), catalogue=catalogue, **CITY)
+    (out,) = [p for p in res.outputs if p.name.startswith("2025-H1_01_")]
+    rows = list(openpyxl.load_workbook(out)[COMPLETENESS].iter_rows(values_only=True))
+    head = next(r for r in rows if r[0] == "STT" and r[2] == "Quận, huyện")
+    assert head[7] == "Phê duyệt"
+    (hm,) = [r for r in rows if r[1] == "008"]
+    assert str(hm[7]).startswith("Đã duyệt: Nguyễn Văn A, ")
+    others = [r for r in rows[rows.index(head) + 1 :] if r[1] and r[1] != "008" and len(r[1]) == 3]
+    assert others and all(r[7] == "Không có tệp tổng hợp" for r in others)
+    # a district workbook changed after approval: said on its line
+    wb = openpyxl.load_workbook(book)
+    wb[DATA].cell(2, 8).value = (wb[DATA].cell(2, 8).value or 0) + 1
+    wb.save(book)
+    lenient = replace(city_trust(tmp_path, cfg), required=False)
+    res = rollup_paths([book], out=tmp_path / "city2", approval=lenient, catalogue=catalogue, **CITY)
+    (out,) = [p for p in res.outputs if p.name.startswith("2025-H1_01_")]
+    (hm,) = [r for r in openpyxl.load_workbook(out)[COMPLETENESS].iter_rows(values_only=True) if r[1] == "008"]
+    assert hm[7] == "Đã thay đổi sau khi duyệt: Nguyễn Văn A, " + str(hm[7]).split(", ")[-1]
+    # a city rollup that does not check approvals has no such column
+    res = rollup_paths([book], out=tmp_path / "city3", catalogue=catalogue, **CITY)
+    (out,) = [p for p in res.outputs if p.name.startswith("2025-H1_01_")]
+    rows = list(openpyxl.load_workbook(out)[COMPLETENESS].iter_rows(values_only=True))
+    head = next(r for r in rows if r[0] == "STT" and r[2] == "Quận, huyện")
+    assert len([h for h in head if h]) == 7

@@ -400,13 +400,13 @@ def inbox_count(site: Site) -> int:
 
 def test_the_csrf_value_is_checked_before_the_file_is_stored(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     stored: list[object] = []
-    real = web._Sink._open
+    real = web.UploadSink._open
 
     def counting(self: Any) -> None:
         stored.append(self)
         real(self)
 
-    monkeypatch.setattr(web._Sink, "_open", counting)
+    monkeypatch.setattr(web.UploadSink, "_open", counting)
     c = site.signed_in()
     csrf = csrf_of(c.get("/xa").text)
     f = (HM / "00301-thanh-tri.xlsx").read_bytes()
@@ -644,7 +644,7 @@ def test_an_error_is_logged_once_and_answered_hardened(
     def broken(*args: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(web, "job_status", broken)
+    monkeypatch.setattr("ctstat.web.api.job_status", broken)
     r = live.get("/api/v1/status", headers=live.site.bearer(DISTRICT))
     assert r.status == 500 and r.headers["content-security-policy"]
     traces = [r for r in caplog.records if "boom" in r.getMessage() or (r.exc_info and "boom" in str(r.exc_info[1]))]

@@ -438,6 +438,8 @@ def rollup_collected(
     when = opts.generated_at or _data_as_of(collected, per)
     plan = RollupPlan(catalogue, h, target, per, statuses, collected, when, national, completeness.parents)
     sheets, top = plan_sheets(plan)
+    if collected.approvals:  # the completeness sheet says each district workbook's approval
+        sheets = [(n, replace(d, approvals=collected.approvals)) for n, d in sheets]
     if opts.review:  # the review chain travels in the unit's own workbook (write/review_sheet.py)
         sheets = [(n, replace(d, review=opts.review) if d.unit.code == target.code else d) for n, d in sheets]
     out_dir = Path(out)

@@ -36,6 +36,7 @@ class JobConfig:
     max_requests: int = 64  #: ctstat serve: requests handled at once (past it, 503 with Retry-After)
     trusted_proxies: tuple[str, ...] = ()  #: ctstat serve: addresses whose X-Forwarded-For/-Proto are believed
     review_keys: tuple[tuple[str, Path], ...] = ()  #: who may sign reviews: (name, Ed25519 public key file)
+    portal_key: Path | None = None  #: ctstat serve: the Ed25519 key the district's review actions are signed with
     trusted_roots: tuple[Path, ...] = ()  #: root certificates (PEM) officials' certificates must chain to
     history: Path | None = None  #: the history folder shared by every period's job (issue 24)
 
@@ -104,7 +105,11 @@ def _review_settings(raw: dict[str, Any], where: str, base: Path) -> dict[str, A
         )
     if not isinstance(roots, list) or not all(isinstance(v, str) for v in roots):
         raise _bad(where, "trusted_roots", "expected a list of files", "phải là danh sách tệp")
+    portal_key = raw.get("portal_key")
+    if portal_key is not None and not isinstance(portal_key, str):
+        raise _bad(where, "portal_key", "expected a key file", "phải là tệp khóa")
     return {
+        "portal_key": base / portal_key if portal_key else None,
         "review_keys": tuple((k.strip(), base / v) for k, v in keys.items()),
         "trusted_roots": tuple(base / v for v in roots),
     }

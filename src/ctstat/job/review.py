@@ -220,9 +220,18 @@ def locked_text(approval: Record) -> tuple[str, str]:
     return (
         f"{unit} {approval.period} was approved by {approval.who} at {approval.at}; to change it, reopen it first: "
         f'ctstat review reopen {unit} --why "..."',
-        f"{unit} kỳ {approval.period} đã được {approval.who} duyệt lúc {approval.at}; muốn thay đổi phải mở lại: "
+        f"{unit} kỳ {approval.period} đã được {approval.who} duyệt lúc {local_time(approval.at)}; muốn thay đổi phải "
+        "mở lại: "
         f'ctstat review reopen {unit} --why "..."',
     )
+
+
+def local_time(at: str) -> str:
+    """A record's ISO time as Vietnamese readers write it ('05/12/2026 10:09'), the record's own clock."""
+    try:
+        return f"{datetime.fromisoformat(at):%d/%m/%Y %H:%M}"
+    except ValueError:
+        return at
 
 
 def _current(ctx: Context, unit: str) -> Row:

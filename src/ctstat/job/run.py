@@ -203,7 +203,7 @@ class RunResult:
         }
 
 
-def _area(cfg: JobConfig, h: Hierarchy) -> Unit:
+def job_area(cfg: JobConfig, h: Hierarchy) -> Unit:
     return h.area(cfg.unit)
 
 
@@ -422,7 +422,7 @@ def record(
     return ids
 
 
-def _claims(cfg: JobConfig, catalogue: Catalogue, rows: dict[str, list[Row]]) -> dict[str, list[Claim]]:
+def job_claims(cfg: JobConfig, catalogue: Catalogue, rows: dict[str, list[Row]]) -> dict[str, list[Claim]]:
     """Each unit's submissions still in the inbox (`Ledger.claims`), oldest received first, as claims. A row
     judged under another catalogue (its file unreadable since) never counts as valid."""
     out: dict[str, list[Claim]] = {}
@@ -443,15 +443,15 @@ STALE_VI = Said(
 )
 
 
-def _statuses(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) -> list[UnitStatus]:
-    return unit_statuses(h, h.communes_under(_area(cfg, h)), claims, cfg.deadline, latest_wins=True)
+def job_statuses(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) -> list[UnitStatus]:
+    return unit_statuses(h, h.communes_under(job_area(cfg, h)), claims, cfg.deadline, latest_wins=True)
 
 
 def _completeness(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) -> Completeness:
     """Each expected ward's status; above the district level, each district's too (the job takes in ward files
     only: a district is missing when none of its wards has sent anything)."""
-    statuses = _statuses(cfg, claims, h)
-    return Completeness(statuses, parent_statuses(h, _area(cfg, h), statuses, claims))
+    statuses = job_statuses(cfg, claims, h)
+    return Completeness(statuses, parent_statuses(h, job_area(cfg, h), statuses, claims))
 
 
 def _inputs_from_ledger(
@@ -488,7 +488,7 @@ def _maybe_rollup(
     h = load_units(cfg.vintage)
     rows = ledger.claims(str(cfg.period))  # read once: every submission of the period still in the inbox
     rows, fixed = reviewed_claims(ledger, cfg, catalogue, rows)  # approved files pinned; corrected cells
-    claims = corrected_claims(_claims(cfg, catalogue, rows), rows, fixed)
+    claims = corrected_claims(job_claims(cfg, catalogue, rows), rows, fixed)
     for gone in result.removed:  # what each removal did: the ward's current submission now, if any
         now_current = claims.get(gone.unit or "", [])[-1:] if gone.period == str(cfg.period) else []
         for c in now_current:
@@ -632,7 +632,7 @@ def retire_stale_rollup(
         return None
     if rows is None or statuses is None:
         rows = ledger.claims(str(cfg.period))
-        statuses = _statuses(cfg, _claims(cfg, catalogue, rows), load_units(cfg.vintage))
+        statuses = job_statuses(cfg, job_claims(cfg, catalogue, rows), load_units(cfg.vintage))
     state = last_rollup(cfg, catalogue, ledger, rows, statuses)
     if state is None or state["current"]:
         return None
@@ -667,7 +667,7 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
     with Ledger.open_existing(cfg) as ledger:
         h = load_units(cfg.vintage)
         rows_now, fixed = reviewed_claims(ledger, cfg, catalogue, ledger.claims(str(cfg.period)))
-        claims = corrected_claims(_claims(cfg, catalogue, rows_now), rows_now, fixed)  # as the run counts them
+        claims = corrected_claims(job_claims(cfg, catalogue, rows_now), rows_now, fixed)  # as the run counts them
         comp = _completeness(cfg, claims, h)
         statuses = comp.rows
         every = ledger.history(str(cfg.period))  # one query, removed files included

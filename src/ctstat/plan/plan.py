@@ -272,6 +272,8 @@ class RollupSheetData:
     generated_at: datetime
     parents: list[ParentStatus] = field(default_factory=list)  #: above the district level: its child units
     review: tuple[Any, ...] = ()  #: the job's signed review records (model.records.Record), for the unit's own book
+    #: a rollup that checked its district workbooks' approvals: workbook path -> its state (check/approval.py)
+    approvals: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def scope_issues(

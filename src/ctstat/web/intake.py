@@ -13,6 +13,10 @@ What becomes of an upload:
   ward's current submission does not change. A sender keeps at most `kept_quota_mb` aside: past it, its oldest
   kept files (and their marked-up copies) are removed; their reports stay in the ledger.
 - **refused**: another unit's file (HTTP 403): not kept, only the attempt is recorded.
+- **locked**: a file for a ward whose report for the period is approved (HTTP 409, saying who approved it, when,
+  and how to reopen): not kept, only the attempt is recorded; the approved file still counts. (Judged when the
+  batch is: an approval recorded in the moment between that and the recording lets the file in, and every run
+  then flags it `approved-locked` and keeps counting the approved file.)
 """
 
 from __future__ import annotations
@@ -32,7 +36,17 @@ from pathlib import Path
 from ctstat.check.file_checks import FileCheck
 from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Ledger, Upload
-from ctstat.job.run import Arrival, EventLog, job_lock, judge_arrivals, mark_up, record, retire_stale_rollup
+from ctstat.job.review import flag_locked
+from ctstat.job.run import (
+    Arrival,
+    EventLog,
+    Judgement,
+    job_lock,
+    judge_arrivals,
+    mark_up,
+    record,
+    retire_stale_rollup,
+)
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.report import FileReport
@@ -150,60 +164,17 @@ class Intake:
         now = now or datetime.now()
         arrivals = [Arrival(s.path, f"{PORTAL_DIR}/{s.path.name}", s.path.stat()) for s in batch]
         judged = judge_arrivals(cfg, cat, arrivals, self.readers)
+        judged.report.files = self._flag_locked(judged.report.files)
         outcomes = [self._outcome(s, rep) for s, rep in zip(batch, judged.report.files, strict=True)]
-        kept_dir = cfg.out / PORTAL_DIR / "kept"
-        targets: dict[int, Path] = {}
-        for i, (s, outcome) in enumerate(zip(batch, outcomes, strict=True)):
-            rep = judged.report.files[i]
-            if outcome == "accepted":
-                judged.todo[i].rel = f"{PORTAL_DIR}/{rep.unit}/{s.path.name}"
-                place = cfg.inbox / judged.todo[i].rel
-            else:
-                place = kept_dir / s.sender / s.path.name
-                targets[i] = kept_dir / s.sender / f"{s.path.name}.kiem-tra.xlsx"
-            judged.report.files[i] = _relocated(rep, str(place))
-        keep = [i for i, o in enumerate(outcomes) if o != "refused"]
+        targets = self._place(batch, judged, outcomes)
+        keep = [i for i, o in enumerate(outcomes) if o in ("accepted", "invalid")]
         annotated = mark_up(cfg, cat, judged, targets, only=keep, pool=self.markers)
-        accepted = [i for i, o in enumerate(outcomes) if o == "accepted"]
-        uploads: list[Upload] = []
         try:
-            for i in keep:
-                if outcomes[i] == "invalid":
-                    _move(batch[i].path, kept_dir / batch[i].sender / batch[i].path.name)
-            with _locked(cfg.out, self.lock_wait):
-                for i in accepted:  # into the inbox only under the lock: a run sees them recorded, or not at all
-                    a = judged.todo[i]
-                    _move(batch[i].path, cfg.inbox / a.rel)
-                    a.st = (cfg.inbox / a.rel).stat()
-                ledger = Ledger(cfg.ledger_path)
-                try:
-                    with ledger.transaction():
-                        ids = record(ledger, self.log, now, cat, judged, annotated, only=accepted)
-                        for i, (s, outcome) in enumerate(zip(batch, outcomes, strict=True)):
-                            up = Upload(
-                                at=now,
-                                sender=s.sender,
-                                client_name=s.client_name,
-                                size=s.size,
-                                outcome=outcome,
-                                report=judged.report.files[i],
-                                submission_id=ids.get(i),
-                                kept=judged.report.files[i].path if outcome != "refused" else None,
-                                annotated=annotated.get(i),
-                            )
-                            uploads.append(replace(up, id=ledger.add_upload(up)))
-                    if accepted:  # a new current submission: a rollup made before it is no longer current
-                        retire_stale_rollup(cfg, cat, ledger, self.log)
-                finally:
-                    ledger.close()
+            uploads = self._record(batch, judged, outcomes, annotated, now)
         finally:
             for s in batch:
                 s.path.unlink(missing_ok=True)  # refused, or left over from a failure: never kept
-        for sender in sorted({batch[i].sender for i in keep if outcomes[i] == "invalid"}):
-            fresh = {batch[i].path.name for i in keep if batch[i].sender == sender}
-            removed = _within_quota(kept_dir / sender, cfg.kept_quota_mb * 1024 * 1024, fresh)
-            if removed:
-                self.log("kept-removed", sender=sender, files=removed, quota_mb=cfg.kept_quota_mb)
+        self._trim_kept(batch, [i for i in keep if outcomes[i] == "invalid"])
         for up in uploads:
             self.log(
                 "upload",
@@ -216,10 +187,88 @@ class Intake:
             )
         return uploads
 
+    def _flag_locked(self, reports: list[FileReport]) -> list[FileReport]:
+        """The reports, each file of an approved ward (for this period) carrying the error that says who approved
+        it and how to reopen: such an upload is refused, whatever else it holds (`locked`)."""
+        if not self.cfg.ledger_path.exists():
+            return reports
+        ledger = Ledger(self.cfg.ledger_path, readonly=True)
+        try:
+            return flag_locked(ledger, self.cfg, reports)
+        finally:
+            ledger.close()
+
+    def _place(self, batch: list[Staged], judged: Judgement, outcomes: list[str]) -> dict[int, Path]:
+        """Where each upload goes (an accepted one: the inbox; an invalid one: kept aside), said in its report;
+        the marked-up copies of those kept aside (their targets, returned)."""
+        kept_dir = self.cfg.out / PORTAL_DIR / "kept"
+        targets: dict[int, Path] = {}
+        for i, (s, outcome) in enumerate(zip(batch, outcomes, strict=True)):
+            rep = judged.report.files[i]
+            if outcome == "accepted":
+                judged.todo[i].rel = f"{PORTAL_DIR}/{rep.unit}/{s.path.name}"
+                place = self.cfg.inbox / judged.todo[i].rel
+            else:
+                place = kept_dir / s.sender / s.path.name
+                if outcome == "invalid":
+                    targets[i] = kept_dir / s.sender / f"{s.path.name}.kiem-tra.xlsx"
+            judged.report.files[i] = _relocated(rep, str(place))
+        return targets
+
+    def _record(
+        self, batch: list[Staged], judged: Judgement, outcomes: list[str], annotated: dict[int, str], now: datetime
+    ) -> list[Upload]:
+        """Keep the invalid files aside, move the accepted ones into the inbox under the job's lock, and record
+        the batch (its accepted submissions and every upload) in one ledger transaction."""
+        cfg, kept_dir = self.cfg, self.cfg.out / PORTAL_DIR / "kept"
+        for i, outcome in enumerate(outcomes):
+            if outcome == "invalid":
+                _move(batch[i].path, kept_dir / batch[i].sender / batch[i].path.name)
+        accepted = [i for i, o in enumerate(outcomes) if o == "accepted"]
+        uploads: list[Upload] = []
+        with _locked(cfg.out, self.lock_wait):
+            for i in accepted:  # into the inbox only under the lock: a run sees them recorded, or not at all
+                a = judged.todo[i]
+                _move(batch[i].path, cfg.inbox / a.rel)
+                a.st = (cfg.inbox / a.rel).stat()
+            ledger = Ledger(cfg.ledger_path)
+            try:
+                with ledger.transaction():
+                    ids = record(ledger, self.log, now, self.catalogue, judged, annotated, only=accepted)
+                    for i, (s, outcome) in enumerate(zip(batch, outcomes, strict=True)):
+                        up = Upload(
+                            at=now,
+                            sender=s.sender,
+                            client_name=s.client_name,
+                            size=s.size,
+                            outcome=outcome,
+                            report=judged.report.files[i],
+                            submission_id=ids.get(i),
+                            kept=judged.report.files[i].path if outcome in ("accepted", "invalid") else None,
+                            annotated=annotated.get(i),
+                        )
+                        uploads.append(replace(up, id=ledger.add_upload(up)))
+                if accepted:  # a new current submission: a rollup made before it is no longer current
+                    retire_stale_rollup(cfg, self.catalogue, ledger, self.log)
+            finally:
+                ledger.close()
+        return uploads
+
+    def _trim_kept(self, batch: list[Staged], invalid: list[int]) -> None:
+        """Each sender of an invalid upload within its quota of files kept aside (this batch's are kept)."""
+        kept_dir = self.cfg.out / PORTAL_DIR / "kept"
+        for sender in sorted({batch[i].sender for i in invalid}):
+            fresh = {batch[i].path.name for i in invalid if batch[i].sender == sender}
+            removed = _within_quota(kept_dir / sender, self.cfg.kept_quota_mb * 1024 * 1024, fresh)
+            if removed:
+                self.log("kept-removed", sender=sender, files=removed, quota_mb=self.cfg.kept_quota_mb)
+
     def _outcome(self, staged: Staged, rep: FileReport) -> str:
         mine = {staged.sender} if staged.sender != self.area else self.expected
         if rep.unit is not None and rep.unit not in mine:
             return "refused"
+        if any(i.code == "approved-locked" for i in rep.issues):
+            return "locked"
         return "accepted" if rep.valid and rep.unit is not None else "invalid"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -423,7 +423,8 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
     head = ["STT", "Mã", "Xã, phường", "Tình trạng", "Nộp muộn", "Tệp", "Vấn đề cần xử lý"]
     last = len(head) - 1
     top = _title(ws, st, "TÌNH HÌNH NỘP BÁO CÁO", last, d, banner)
-    for col, width in enumerate((5, 8, 28, 14, 10, 40, 70)):
+    widths = (5, 8, 28, 14, 10, 40, 70, 36) if d.approvals and d.parents else (5, 8, 28, 14, 10, 40, 70)
+    for col, width in enumerate(widths):
         ws.set_column(col, col, width)
     r = _parents_table(ws, st, d, top) if d.parents else top
     whole = {p.label: p for p in d.parents if p.whole}
@@ -461,7 +462,7 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
             r += 1
         r += 1
     protect(ws)
-    print_setup(ws, last + 1)
+    print_setup(ws, len(widths))
 
 
 def _status_row(ws: Any, st: Styles, r: int, first: list[Any], unit: UnitStatus | ParentStatus) -> None:
@@ -485,19 +486,43 @@ def _parents_table(ws: Any, st: Styles, d: RollupSheetData, r: int) -> int:
     workbook, status, communes with valid figures and what to do; its communes follow as detail. Returns the
     next free row."""
     district = d.parents[0].level == "district"
-    last = 6
+    last = 7 if d.approvals else 6
     ws.merge_range(r, 0, r, last, "CÁC QUẬN, HUYỆN" if district else "CÁC TỈNH, THÀNH PHỐ", st.label_total)
     r += 1
     level = "Quận, huyện" if district else "Tỉnh, thành phố"
-    for i, h in enumerate(["STT", "Mã", level, "Tình trạng", "Xã hợp lệ", "Tệp tổng hợp", "Vấn đề cần xử lý"]):
+    head = ["STT", "Mã", level, "Tình trạng", "Xã hợp lệ", "Tệp tổng hợp", "Vấn đề cần xử lý", "Phê duyệt"]
+    for i, h in enumerate(head[: last + 1]):
         ws.write(r, i, h, st.head)
     r += 1
     for n, p in enumerate(d.parents, 1):
         c = Completeness.count(p.communes)
         _status_row(ws, st, r, [n, p.code, p.name, status_label(p.status), f"{c['valid']}/{c['expected']}"], p)
+        if d.approvals:
+            ws.write(r, 7, approval_text(d.approvals, p.files), st.cell)
         r += 1
     ws.merge_range(r, 0, r, last, "Chi tiết theo xã, phường:", st.italic)
     return r + 2
+
+
+APPROVAL_VI = {
+    "approved": "Đã duyệt",
+    "unapproved": "Chưa duyệt",
+    "bad-signature": "Chữ ký không hợp lệ",
+    "changed": "Đã thay đổi sau khi duyệt",
+}
+
+
+def approval_text(approvals: Mapping[str, Mapping[str, Any]], files: Sequence[str]) -> str:
+    """A child unit's approval, as the completeness sheet says it: its workbook's state, who approved and when."""
+    names = {Path(f).name for f in files}
+    states = [a for path, a in approvals.items() if path in files or Path(path).name in names]
+    out = []
+    for a in states:
+        text = APPROVAL_VI.get(str(a.get("state")), str(a.get("state")))
+        if a.get("who"):
+            text += f": {a['who']}, {str(a.get('at', ''))[:16].replace('T', ' ')}"
+        out.append(text)
+    return "; ".join(out) or "Không có tệp tổng hợp"
 
 
 def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner: str | None) -> None:

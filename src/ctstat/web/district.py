@@ -1,0 +1,106 @@
+"""The district's pages: its period live (`/huyen`: counts, the chase list, recent uploads, the review of each
+ward), its rollup on demand and the workbooks it wrote."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from ctstat.job.ledger import Ledger
+from ctstat.job.review import act
+from ctstat.job.run import job_status, run_job
+from ctstat.model.errors import UsageError
+from ctstat.model.layout import form_layout
+from ctstat.web.context import XLSX_TYPE, HTTPProblem, Portal, Web, inside
+from ctstat.web.review import chain_problem, code_example, form_action, portal_signer, reviews
+
+
+def district(w: Web, request: Any) -> Any:
+    from starlette.responses import RedirectResponse
+
+    unit = w.session(request)
+    if not w.p.is_area(unit):
+        return RedirectResponse("/xa", 303)
+    state = _district_state(w.p)
+    wards = sorted(set(w.p.names) - {w.p.area_code})
+    signer, why_not = portal_signer(w.p.cfg)
+    shown = {u: rv for u, rv in reviews(w.p.cfg, wards).items() if rv.state != "none" or rv.records}
+    state |= {"reviews": shown, "signer": signer, "why_not": why_not, "broken": chain_problem(w.p.cfg)}
+    state["example"] = code_example(form_layout(w.p.catalogue))
+    done = request.query_params.get("xa")
+    return w.page(request, "district.html", **state, message=request.query_params.get("tb"), done=done)
+
+
+async def roll_up(w: Web, request: Any) -> Any:
+    from starlette.responses import RedirectResponse
+
+    unit, _ = await w.form_post(request)
+    if not w.p.is_area(unit):
+        raise HTTPProblem(403, "Chỉ đơn vị tổng hợp mới tổng hợp được.")
+    try:
+        res = await asyncio.to_thread(run_job, w.p.cfg, w.p.catalogue)
+    except UsageError:
+        return RedirectResponse("/huyen?tb=ban", 303)
+    return RedirectResponse(f"/huyen?tb={res.rollup_state or 'waiting'}", 303)
+
+
+async def review(w: Web, request: Any) -> Any:
+    """A district's review action on one ward (approve, send back, correct a cell, reopen), signed with the
+    portal's key and done by `job.review.act`: the same checks and records as `ctstat review`. A refusal is a page
+    saying why (a correction that makes the form invalid: its issues at their cells); nothing is recorded then."""
+    from starlette.responses import RedirectResponse
+
+    unit, form = await w.form_post(request)
+    if not w.p.is_area(unit):
+        raise HTTPProblem(403, "Chỉ đơn vị tổng hợp mới duyệt được báo cáo.")
+    signer, why_not = portal_signer(w.p.cfg)
+    if signer is None:
+        raise HTTPProblem(403, why_not)
+    try:
+        action = form_action(form, set(w.p.names) - {w.p.area_code}, form_layout(w.p.catalogue))
+        await asyncio.to_thread(act, w.p.cfg, w.p.catalogue, signer, action)
+    except UsageError as exc:
+        msg = exc.message_vi or str(exc)
+        return w.page(request, "problem.html", 409, message=f"Không ghi nhận: {msg}", issues=exc.issues)
+    return RedirectResponse(f"/huyen?tb={action.kind}&xa={action.unit}#xa-{action.unit}", 303)
+
+
+def rollup_file(w: Web, request: Any) -> Any:
+    from starlette.responses import FileResponse
+
+    unit = w.session(request)
+    if not w.p.is_area(unit):
+        raise HTTPProblem(403, "Chỉ đơn vị tổng hợp mới xem được bảng tổng hợp.")
+    outputs = _rollup_outputs(w.p)
+    n = request.path_params["n"]
+    if not 0 <= n < len(outputs):
+        raise HTTPProblem(404, "Không có tệp này.")
+    path = inside(w.p.cfg.out, outputs[n])
+    return FileResponse(path, filename=path.name, media_type=XLSX_TYPE if path.suffix == ".xlsx" else None)
+
+
+def _rollup_outputs(p: Portal) -> list[str]:
+    ledger = Ledger(p.cfg.ledger_path, readonly=True)
+    try:
+        outputs: list[str] = json.loads(ledger.get_meta("rollup_outputs") or "[]")
+    finally:
+        ledger.close()
+    return outputs
+
+
+def _district_state(p: Portal) -> dict[str, Any]:
+    st = job_status(p.cfg, p.catalogue)
+    ledger = Ledger(p.cfg.ledger_path, readonly=True)
+    try:
+        uploads = ledger.uploads(limit=50)
+        attempts: dict[str, int] = defaultdict(int)
+        for up in ledger.uploads("outcome != 'accepted' AND (period=? OR period IS NULL)", str(p.cfg.period)):
+            attempts[up.sender] += 1
+    finally:
+        ledger.close()
+    total = {k: sum(c[k] for c in st["by_parent"].values()) for k in next(iter(st["by_parent"].values()), {})}
+    outputs = [Path(o).name for o in st["rollup_outputs"]]
+    return {"st": st, "total": total, "uploads": uploads, "attempts": attempts, "outputs": outputs}

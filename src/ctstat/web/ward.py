@@ -1,0 +1,118 @@
+"""A ward's pages: its status and history (`/xa`), its blank form, its upload and the result of each upload (with
+the district's review of its report: send-backs, corrections, approval), its marked-up copies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ctstat.job.ledger import Ledger, Upload
+from ctstat.job.run import job_claims, job_statuses
+from ctstat.model.units import load_units
+from ctstat.web.context import XLSX_TYPE, HTTPProblem, Portal, Web, inside
+from ctstat.web.review import reviews
+from ctstat.web.upload import locked_message, receive, take
+
+
+def ward(w: Web, request: Any) -> Any:
+    from starlette.responses import RedirectResponse
+
+    unit = w.session(request)
+    if w.p.is_area(unit):
+        return RedirectResponse("/huyen", 303)
+    state = _ward_state(w.p, unit)
+    return w.page(request, "ward.html", **state)
+
+
+async def upload_page(w: Web, request: Any) -> Any:
+    from starlette.responses import RedirectResponse
+
+    unit = w.session(request)
+    w.check_origin(request)
+    # the CSRF field must come before the file (the page's form puts it first): checked before a byte is stored
+    staged, _ = await receive(request, w.p, unit, lambda fields: w.check_csrf(request, fields.get("csrf")))
+    up = await take(w.p, staged)
+    if up.outcome == "locked":
+        raise HTTPProblem(409, f"{locked_message(up)[1]} Nếu cần sửa, liên hệ cán bộ huyện để mở lại báo cáo.")
+    return RedirectResponse(f"/lan-nop/{up.id}", 303)
+
+
+def result(w: Web, request: Any) -> Any:
+    unit = w.session(request)
+    up = _upload_for(w.p, unit, request.path_params["id"])
+    # a file kept aside may have been removed to keep the sender within its quota: its report stays
+    gone = up.outcome == "invalid" and bool(up.kept) and not Path(up.kept or "").is_file()
+    shown = up.report.unit if up.outcome != "refused" and up.report.unit else None
+    review = reviews(w.p.cfg, [shown])[shown] if shown and (shown == unit or w.p.is_area(unit)) else None
+    return w.page(request, "result.html", up=up, gone=gone, review=review)
+
+
+def blank_form(w: Web, request: Any) -> Any:
+    from starlette.responses import FileResponse
+
+    p = w.p
+    unit = w.session(request)
+    if p.is_area(unit):
+        raise HTTPProblem(404, "Biểu mẫu là của từng xã, phường.")
+    from ctstat.pipeline import make_template
+
+    target = p.cfg.out / "portal" / "forms" / f"{unit}-{p.cfg.period}-{p.catalogue.template_version}.xlsx"
+    if not target.exists():
+        make_template(unit, str(p.cfg.period), target, p.catalogue, p.cfg.units)
+    return FileResponse(target, filename=f"bieu-mau-{unit}-{p.cfg.period}.xlsx", media_type=XLSX_TYPE)
+
+
+def marked_up(w: Web, request: Any) -> Any:
+    from starlette.responses import FileResponse
+
+    unit = w.session(request)
+    up = _upload_for(w.p, unit, request.path_params["id"])
+    path = inside(w.p.cfg.out, up.annotated)
+    return FileResponse(path, filename=f"kiem-tra-{up.id}.xlsx", media_type=XLSX_TYPE)
+
+
+def _upload_for(p: Portal, unit: str, upload_id: int) -> Upload:
+    """An upload the signed-in unit may see: its own, or (the district) any."""
+    ledger = Ledger(p.cfg.ledger_path, readonly=True)
+    try:
+        found = ledger.uploads("id=?", upload_id)
+    finally:
+        ledger.close()
+    if not found or not (p.is_area(unit) or found[0].sender == unit):
+        raise HTTPProblem(404, "Không có lần nộp này.")
+    return found[0]
+
+
+def _ward_state(p: Portal, unit: str) -> dict[str, Any]:
+    """What a ward's page shows: its status for the period, its own history and the district's review of its
+    report, nothing of other wards."""
+    ledger = Ledger(p.cfg.ledger_path, readonly=True)
+    try:
+        h = load_units(p.cfg.vintage)
+        claims = job_claims(p.cfg, p.catalogue, ledger.claims(str(p.cfg.period)))
+        mine = next(s for s in job_statuses(p.cfg, {unit: claims.get(unit, [])}, h) if s.code == unit)
+        uploads = ledger.uploads("sender=? AND (period=? OR period IS NULL)", unit, str(p.cfg.period), limit=30)
+        others = [
+            r
+            for r in ledger.history(str(p.cfg.period)).get(unit, [])
+            if not r.path.startswith("portal/")  # files that came another way (e-mail, a shared folder)
+        ]
+    finally:
+        ledger.close()
+    review = reviews(p.cfg, [unit])[unit]
+    return {"status": mine, "uploads": uploads, "others": others, "deadline": p.cfg.deadline, "review": review}
+
+
+def submission_copy(w: Web, request: Any) -> Any:
+    """The marked-up copy of a recorded submission: its unit's, or (the district) any."""
+    from starlette.responses import FileResponse
+
+    unit = w.session(request)
+    ledger = Ledger(w.p.cfg.ledger_path, readonly=True)
+    try:
+        rows = ledger.rows("id=?", request.path_params["id"])
+    finally:
+        ledger.close()
+    if not rows or not (w.p.is_area(unit) or rows[0].unit == unit) or not rows[0].annotated:
+        raise HTTPProblem(404, "Không có tệp này.")
+    return FileResponse(inside(w.p.cfg.out, rows[0].annotated), filename=f"kiem-tra-tep-{rows[0].id}.xlsx")
