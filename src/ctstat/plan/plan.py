@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -23,9 +23,6 @@ from ctstat.model.report import FileReport, Issue, Said
 from ctstat.model.units import Hierarchy, Unit, slug
 from ctstat.model.vocab import status_label
 from ctstat.plan.sums import Completeness, ParentStatus, UnitStatus, indicator_parts, sum_by
-
-if TYPE_CHECKING:
-    from ctstat.pipeline import RollupInputs
 
 LEVEL_VI = {"district": "cấp huyện", "province": "cấp tỉnh"}
 
@@ -178,6 +175,22 @@ def parent_statuses(
     return out
 
 
+class RollupInputs(Protocol):
+    """What a rollup is planned from (`pipeline.RollupInputs`: read here, defined there, so plan never imports the
+    pipeline above it)."""
+
+    @property
+    def values_of(self) -> Mapping[str, pd.Series]: ...
+    @property
+    def claims(self) -> Mapping[str, Sequence[Claim]]: ...
+    @property
+    def inputs(self) -> Sequence[tuple[FileReport, str]]: ...
+    @property
+    def feeds(self) -> Mapping[str, tuple[str, ...]]: ...
+    @property
+    def homes(self) -> Mapping[str, str]: ...
+
+
 @dataclass(frozen=True)
 class InputFile:
     """One input of a rollup, for the provenance sheet."""
@@ -214,6 +227,17 @@ class RollupSheetData:
     generated_at: datetime
     parents: list[ParentStatus] = field(default_factory=list)  #: above the district level: its child units
     review: tuple[Any, ...] = ()  #: the job's signed review records (model.records.Record), for the unit's own book
+
+
+def input_used(
+    rep: FileReport, kind: str, used: set[str], used_books: set[str], feeds: Mapping[str, tuple[str, ...]]
+) -> bool:
+    """Whether an input's figures are in the rollup: a ward file when its commune is, a district workbook when
+    one of its communes' rows is; an old commune's input in the year 2025 by the new communes when a new commune
+    it went into is (`feeds`)."""
+    if rep.path in feeds:
+        return any(code in used for code in feeds[rep.path])
+    return rep.path in used_books if kind == "rollup" else rep.unit in used
 
 
 def scope_issues(
@@ -253,8 +277,9 @@ def plan_sheets(
     wards = pd.DataFrame([collected.values_of[c] for c in valid_codes], index=pd.Index(valid_codes), columns=keys)
     used = set(valid_codes)
     used_books = {c.path for code in used for c in collected.claims.get(code, ()) if c.report is None}
-    input_rows = [
-        InputFile(
+    inputs_of: dict[str, list[InputFile]] = {}
+    for rep, kind in collected.inputs:
+        f = InputFile(
             rep.path,
             rep.sha256 or "",
             kind,
@@ -263,14 +288,11 @@ def plan_sheets(
             catalogue.template_version,
             rep.errors,
             rep.warnings,
-            (rep.unit in used) if kind == "ward" else rep.path in used_books,
+            input_used(rep, kind, used, used_books, collected.feeds),
         )
-        for rep, kind in collected.inputs
-    ]
+        home = collected.homes.get(rep.path) or (f.unit if kind == "ward" else "*")
+        inputs_of.setdefault(home, []).append(f)
     status_of = {s.code: s for s in statuses}
-    inputs_of: dict[str, list[InputFile]] = {}
-    for f in input_rows:
-        inputs_of.setdefault(f.unit if f.kind == "ward" else "*", []).append(f)
     tables: dict[str, pd.DataFrame] = {"commune": wards}
     n_of: dict[str, pd.Series] = {"commune": pd.Series(1, index=wards.index)}
     for level in ("district", "province") if h.has_districts else ("province",):

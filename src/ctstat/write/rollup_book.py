@@ -561,7 +561,8 @@ def data_rows(cat: Catalogue, d: RollupSheetData) -> tuple[list[str], list[list[
             heads.append([child.code, inert.text(child.name), d.unit.code, "district", status, ""])
         values = d.child_values
     else:
-        sha_of = {f.unit: f.sha256 for f in d.inputs if f.used and f.kind == "ward"}
+        # a commune's own file (the year 2025 by the new communes puts one together from several: none)
+        sha_of = {f.unit: f.sha256 for f in d.inputs if f.used and f.kind == "ward" and f.period == str(d.period)}
         heads = [
             [s.code, inert.text(s.name), s.parent, "commune", s.status, sha_of.get(s.code, "")] for s in d.statuses
         ]
