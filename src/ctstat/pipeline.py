@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from ctstat.check.approval import ApprovalPolicy
     from ctstat.check.validate import JudgedBook
+    from ctstat.plan.history_sheet import HistoryLookup
     from ctstat.plan.reform_year import Slot
     from ctstat.plan.sums import Completeness
     from ctstat.read.contain import Pool
@@ -522,6 +523,7 @@ class RollupOptions:
     generated_at: datetime | None = None
     jobs: int = 1
     review: tuple[Any, ...] = ()  #: the job's signed review records, carried in the unit's own workbook
+    history: HistoryLookup | None = None  #: the earlier periods, for the comparison sheet (`job.compare`)
 
 
 def rollup_paths(
@@ -536,6 +538,7 @@ def rollup_paths(
     catalogue: Catalogue | None = None,
     jobs: int = 1,
     approval: ApprovalPolicy | None = None,
+    history: HistoryLookup | None = None,
 ) -> RollupResult:
     """Validate ward submissions (and/or district rollup workbooks) and write the district and province
     workbooks of `unit` (inferred when None). Refuses (result.refused) when an expected commune is missing,
@@ -549,7 +552,7 @@ def rollup_paths(
         collected = collect_reform_year(paths, catalogue, jobs, approval)
     else:
         collected = collect_inputs(paths, catalogue, per, units, jobs, approval)
-    opts = RollupOptions(unit, units, allow_partial, deadline, generated_at, jobs)
+    opts = RollupOptions(unit, units, allow_partial, deadline, generated_at, jobs, history=history)
     return rollup_collected(collected, per, out, catalogue, opts)
 
 
@@ -588,6 +591,8 @@ def rollup_collected(
         return result
     when = opts.generated_at or _data_as_of(collected, per)
     sheets, top = plan_sheets(catalogue, h, target, per, statuses, collected, when, national, completeness.parents)
+    if opts.history is not None:  # each workbook compares its units with their earlier periods
+        sheets = _with_history(sheets, catalogue, h, per, collected, valid_codes, opts.history)
     if opts.review:  # the review chain travels in the unit's own workbook (write/review_sheet.py)
         sheets = [(n, replace(d, review=opts.review) if d.unit.code == target.code else d) for n, d in sheets]
     out_dir = Path(out)
@@ -600,6 +605,35 @@ def rollup_collected(
         write_json_atomic(stage / name, result.manifest)
         result.manifest_path = out_dir / name
     return result
+
+
+def _with_history(
+    sheets: list[tuple[str, Any]],
+    catalogue: Catalogue,
+    h: Hierarchy,
+    per: Period,
+    collected: RollupInputs,
+    valid_codes: list[str],
+    lookup: HistoryLookup,
+) -> list[tuple[str, Any]]:
+    """Each workbook with its comparison sheet: the valid communes' cells looked up in the history once."""
+    import numpy as np
+    import pandas as pd
+
+    from ctstat.model.layout import form_layout
+    from ctstat.plan.history_sheet import history_sheet
+
+    keys = list(form_layout(catalogue).keys)
+    rows = [collected.values_of[c].reindex(keys).to_numpy(dtype=float) for c in valid_codes]
+    values = np.concatenate(rows) if rows else np.empty(0)
+    current = pd.DataFrame(
+        {"unit": np.repeat(valid_codes, len(keys)), "cell": np.tile(keys, len(valid_codes)), "value": values}
+    ).dropna(subset=["value"])
+    found = lookup(current, per, h.vintage)
+    return [
+        (name, replace(d, history=history_sheet(catalogue, h, d.unit, d.children, d.ward_values, per, found)))
+        for name, d in sheets
+    ]
 
 
 def _write_one(args: tuple[Path, Any]) -> tuple[Path, str]:

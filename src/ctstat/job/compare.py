@@ -27,6 +27,7 @@ from ctstat.plan.compare import (
     finding_detail,
     p_text,
 )
+from ctstat.plan.history_sheet import HistoryLookup, PeriodHistory, needed_cells
 from ctstat.plan.reform import restate
 from ctstat.read.workbook import Submission
 
@@ -283,3 +284,25 @@ def year_cells(
     flow = flow.assign(value=flow["value"] + flow["value_h1"])[["unit", "cell", "value"]]
     year_frame = pd.concat([stock, flow], ignore_index=True).sort_values(["unit", "cell"], ignore_index=True)
     return year_frame, sorted(refused & set(wanted))
+
+
+def period_history(
+    history: History, catalogue: Catalogue, period: Period, vintage: str, current: pd.DataFrame
+) -> PeriodHistory:
+    """A rollup's comparison sheet (`plan.history_sheet`): the communes' earlier cells of every indicator (restated
+    across the reform) and the period's findings at every level. `current`: the valid communes' cells."""
+    current = current.astype({"unit": str, "cell": str})
+    comparison = compare_period(history, catalogue, period, vintage, current)
+    units = sorted(current["unit"].unique())
+    past, none = past_cells(history, vintage, period, units, needed_cells(catalogue))
+    missing = tuple(sorted(set(none) | set(comparison.no_history)))
+    return PeriodHistory(past, comparison.findings, comparison.checked, missing, str(history.dir))
+
+
+def history_lookup(history: History, catalogue: Catalogue) -> HistoryLookup:
+    """What `rollup` is given to compare its communes with `history` (the pipeline never reads a history)."""
+
+    def lookup(current: pd.DataFrame, period: Period, vintage: str) -> PeriodHistory:
+        return period_history(history, catalogue, period, vintage, current)
+
+    return lookup

@@ -22,6 +22,7 @@ from ctstat.model.period import Period
 from ctstat.model.report import FileReport, Issue, Said
 from ctstat.model.units import Hierarchy, Unit, slug
 from ctstat.model.vocab import status_label
+from ctstat.plan.history_sheet import HistorySheet
 from ctstat.plan.sums import Completeness, ParentStatus, UnitStatus, indicator_parts, sum_by
 
 LEVEL_VI = {"district": "cấp huyện", "province": "cấp tỉnh"}
@@ -227,6 +228,7 @@ class RollupSheetData:
     generated_at: datetime
     parents: list[ParentStatus] = field(default_factory=list)  #: above the district level: its child units
     review: tuple[Any, ...] = ()  #: the job's signed review records (model.records.Record), for the unit's own book
+    history: HistorySheet | None = None  #: the comparison with earlier periods, when the rollup has a history
 
 
 def input_used(

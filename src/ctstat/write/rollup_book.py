@@ -33,6 +33,7 @@ from ctstat.write.form import (
     signature,
     write_form_sheet,
 )
+from ctstat.write.history_sheet import write_history_sheet
 from ctstat.write.review_sheet import write_review_sheets
 
 
@@ -66,6 +67,8 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
             )
         _by_unit(wb, st, cat, d, banner)
         _charts(wb, st, cat, d, banner)
+        if d.history is not None:
+            write_history_sheet(wb, st, cat, d, banner)
         _completeness(wb, st, d, banner)
         _provenance(wb, st, d, banner)
         if d.review:
