@@ -134,3 +134,31 @@ def test_rollup_takes_a_history_folder(past: tuple[Path, pd.DataFrame], tmp_path
     assert res.exit_code == 0, res.output
     [book] = tmp_path.glob("*.xlsx")
     assert COMPARISON in pd.ExcelFile(book, engine="calamine").sheet_names
+
+
+def test_a_job_with_a_history_writes_the_sheet_and_a_new_load_rewrites_it(
+    catalogue: Catalogue,
+    past: tuple[Path, pd.DataFrame],
+    tmp_path: Path,
+    cfg,  # type: ignore[no-untyped-def]
+) -> None:
+    import dataclasses
+    import shutil
+
+    from ctstat.job.run import run_job
+
+    folder, _ = past
+    mine = tmp_path / "h"
+    shutil.copytree(folder, mine)
+    for f in HOANG_MAI.glob("*.xlsx"):
+        shutil.copy(f, cfg.inbox)
+    job = dataclasses.replace(cfg, history=mine)
+    first = run_job(job, catalogue)
+    assert first.rollup_state == "written" and first.rollup is not None
+    book = first.rollup.outputs[0]
+    assert COMPARISON in pd.ExcelFile(book, engine="calamine").sheet_names
+    assert run_job(job, catalogue).rollup_state == "unchanged"
+    more = pd.DataFrame([("00301", "2025-06-30", "2020-H1", HC01, 1.0, "u")], columns=COLUMNS)
+    History(mine).add(more, [Source("u", "table", "u.csv")])  # an earlier period loaded: the sheet changes
+    again = run_job(job, catalogue)
+    assert again.rollup_state == "written"

@@ -523,7 +523,9 @@ def _maybe_rollup(
         return
     collected = _inputs_from_ledger(catalogue, ledger, current, claims, fixed)
     review = tuple(chain_as_recorded(ledger, cfg).records)  # carried in the unit's workbook
-    opts = RollupOptions(cfg.unit, cfg.units, True, cfg.deadline, jobs=cfg.jobs or 1, review=review)
+    opts = RollupOptions(
+        cfg.unit, cfg.units, True, cfg.deadline, jobs=cfg.jobs or 1, review=review, history=_history_of(cfg, catalogue)
+    )
     rollup = rollup_collected(collected, cfg.period, out_dir, catalogue, opts)
     result.rollup = rollup
     result.rollup_state = "written"
@@ -556,10 +558,33 @@ def _rollup_key(cfg: JobConfig, catalogue: Catalogue, current: dict[str, Row], c
                 str(cfg.deadline),
                 complete,
                 chain,
+                *([history_state(cfg.history)] if cfg.history else []),
             ],
             sort_keys=True,
         ).encode()
     ).hexdigest()
+
+
+def _history_of(cfg: JobConfig, catalogue: Catalogue) -> Any:
+    """The job's history for the rollup's comparison sheet (None without one)."""
+    if cfg.history is None:
+        return None
+    from ctstat.job.compare import history_lookup
+    from ctstat.job.history import History
+
+    return history_lookup(History(cfg.history), catalogue)
+
+
+def history_state(folder: Path) -> str:
+    """What the comparison sheet depends on in a history folder: its manifest (the files in force) and the notes
+    confirming flags. A load or a confirmation makes the job's rollup not current, so the next run rewrites it."""
+    digest = hashlib.sha256()
+    for name in ("manifest.json", "confirmed.csv"):
+        try:
+            digest.update((folder / name).read_bytes())
+        except OSError:
+            digest.update(b"-")
+    return digest.hexdigest()
 
 
 def last_rollup(
