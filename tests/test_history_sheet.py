@@ -162,3 +162,40 @@ def test_a_job_with_a_history_writes_the_sheet_and_a_new_load_rewrites_it(
     History(mine).add(more, [Source("u", "table", "u.csv")])  # an earlier period loaded: the sheet changes
     again = run_job(job, catalogue)
     assert again.rollup_state == "written"
+
+
+def test_before_the_reform_a_new_province_is_the_sum_of_its_old_communes(catalogue: Catalogue, tmp_path: Path) -> None:
+    """Tỉnh Lai Châu's 38 new communes took its 106 old ones whole: its 2024-H2 is theirs, summed; a yes/no answer
+    (a play area) is never summed across the reform, so the share of communes with one has no earlier figure."""
+    from ctstat.model.units import load_units
+
+    from .test_rollup import LAI_CHAU
+
+    old = load_units("2025-06-30")
+    communes = old.communes_under(old.get("12", "province"))  # type: ignore[arg-type]
+    assert len(communes) == 106
+    rng = np.random.default_rng(7)
+    play = cell_key("VH03", TOTAL, TOTAL)
+    rows = [
+        (
+            u.code,
+            "2025-06-30",
+            f"{y}-H2",
+            cell,
+            float(rng.integers(0, 2) if cell == play else rng.integers(50, 900)),
+            "t",
+        )
+        for y in (2022, 2023, 2024)
+        for u in communes
+        for cell in (TE01, HC01, play)
+    ]
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    History(tmp_path / "h").add(frame, [Source("t", "table", "t.csv")])
+    lookup = history_lookup(History(tmp_path / "h"), catalogue)
+    result = rollup_paths([LAI_CHAU], "2025-H2", tmp_path / "out", catalogue=catalogue, history=lookup)
+    sheet = _table(result.outputs[0])
+    header = next(i for i in sheet.index if sheet.iat[i, 0] == "STT")
+    col = 4 + [str(v) for v in sheet.loc[header, 4:]].index("2024-H2")
+    expected = frame[(frame["cell"] == TE01) & (frame["period"] == "2024-H2")]["value"].sum()
+    assert float(_row(sheet, "Dân số trẻ em")[col]) == expected
+    assert _row(sheet, "Tỷ lệ xã, phường, thị trấn có điểm vui chơi dành cho trẻ em")[col] == "–"

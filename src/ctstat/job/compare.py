@@ -294,7 +294,13 @@ def period_history(
     current = current.astype({"unit": str, "cell": str})
     comparison = compare_period(history, catalogue, period, vintage, current)
     units = sorted(current["unit"].unique())
-    past, none = past_cells(history, vintage, period, units, needed_cells(catalogue))
+    cells = needed_cells(catalogue)
+    answers = {c: k for c, k in cells.items() if catalogue.elements[element_of(c)].type == "yesno"}
+    counts = {c: k for c, k in cells.items() if c not in answers}
+    past, none = past_cells(history, vintage, period, units, counts)
+    if answers:  # a yes/no answer is never summed across the reform: only as held under this list
+        labels = sorted({lb for kind in set(answers.values()) for lb in _labels(period, kind)})
+        past = _concat([past, history.cells_of(vintage, labels, units, list(answers))])
     missing = tuple(sorted(set(none) | set(comparison.no_history)))
     return PeriodHistory(past, comparison.findings, comparison.checked, missing, str(history.dir))
 

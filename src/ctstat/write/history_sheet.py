@@ -24,6 +24,7 @@ WIDTHS = (5, 42, 10, 19) + (11,) * 7  #: STT, label, unit, reading over time, th
 CHART_W, CHART_H = 470, 230  #: pixels, two charts a row
 FLAG_FILL = "#F8CBAD"  #: a flagged count
 NOTE_FILL = "#FFF2CC"  #: the box saying what is modelled
+MAX_FLAGS = 100  #: flags printed, strongest first
 PAGE_ROWS = 52  #: rows of the child table a printed page holds, about, at the sheet's scale
 READING = {"stock": "tồn cuối kỳ *", "flow": "phát sinh trong kỳ *"}
 
@@ -173,10 +174,14 @@ def _flags(ws: Any, st: Styles, hs: HistorySheet, r: int) -> int:
     ws.merge_range(r + 1, 4, r + 1, 8, head[4], st.head)
     ws.set_row(r + 1, 30)
     r += 2
-    shown = [*hs.flags, *hs.confirmed]
+    shown = [*hs.flags[:MAX_FLAGS], *hs.confirmed[: max(0, MAX_FLAGS - len(hs.flags))]]
     if not shown:
         ws.merge_range(r, 0, r, last, "Không có thay đổi bất thường nào.", st.cell)
         return r + 1
+    left = len(hs.flags) + len(hs.confirmed) - len(shown)
+    if left:  # the strongest first; a list of thousands is read with `ctstat compare`, not printed
+        more = f"Còn {left} thay đổi khác (p lớn hơn) không in ở đây: xem đầy đủ bằng lệnh ctstat compare."
+        ws.merge_range(r + len(shown), 0, r + len(shown), last, more, st.italic)
     for n, f in enumerate(shown, 1):
         label = f"{inert.text(f.unit)}\n{f.element}"
         history = f.history + (f"\nĐã xác nhận: {inert.text(f.note)}" if f.note else "")
@@ -189,7 +194,7 @@ def _flags(ws: Any, st: Styles, hs: HistorySheet, r: int) -> int:
         ws.write(r, 10, f.test, st.cell)
         ws.set_row(r, 15 * max(2 + len(f.element) // 42, 1 + len(history) // 64, 1 + len(f.test) // 14))
         r += 1
-    return r
+    return r + (1 if left else 0)
 
 
 def _children(ws: Any, st: Styles, cat: Catalogue, hs: HistorySheet, r: int, breaks: list[int]) -> int:
