@@ -163,10 +163,15 @@ def issues(comparison: Comparison, catalogue: Catalogue, paths: dict[str, str] |
                 element=str(row["cell"]),
                 detail=f"{finding_detail(row, comparison.period, 'vi')}. {chance[0]} {p_text(p, 'vi')}",
                 detail_en=f"{finding_detail(row, comparison.period, 'en')}. {chance[1]} {p_text(p, 'en')}",
-                value=float(row["value"]),
+                value=_plain(float(row["value"])),
             )
         )
     return out
+
+
+def _plain(v: float) -> float | int:
+    """A count as people write it (26, not 26.0)."""
+    return int(v) if v.is_integer() else v
 
 
 def forms_current(
@@ -312,3 +317,20 @@ def history_lookup(history: History, catalogue: Catalogue) -> HistoryLookup:
         return period_history(history, catalogue, period, vintage, current)
 
     return lookup
+
+
+def upload_unusual(cfg: JobConfig, catalogue: Catalogue, submission_id: int | None, unit: str) -> list[Issue]:
+    """The portal's result page: a valid upload's unusual changes against the job's history (none without a
+    history), as the ward's warnings. The ward sees them before the district calls."""
+    from ctstat.job.ledger import Ledger
+
+    if cfg.history is None or submission_id is None or not (cfg.history / "manifest.json").exists():
+        return []
+    ledger = Ledger(cfg.ledger_path, readonly=True)
+    try:
+        cells = ledger.cells([submission_id]).get(submission_id, {})
+    finally:
+        ledger.close()
+    current = pd.DataFrame({"unit": unit, "cell": list(cells), "value": list(cells.values())}, dtype=object)
+    current = current.astype({"value": float}).dropna(subset=["value"])
+    return issues(compare_period(History(cfg.history), catalogue, cfg.period, cfg.vintage, current), catalogue)

@@ -285,7 +285,7 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
         up = _upload_for(p, unit, request.path_params["id"])
         # a file kept aside may have been removed to keep the sender within its quota: its report stays
         gone = up.outcome == "invalid" and bool(up.kept) and not Path(up.kept or "").is_file()
-        return page(request, "result.html", up=up, gone=gone)
+        return page(request, "result.html", up=up, gone=gone, unusual=_unusual(p, up))
 
     def blank_form(request: Request) -> Response:
         unit = session(request)
@@ -792,6 +792,21 @@ def _upload_for(p: Portal, unit: str, upload_id: int) -> Upload:
     if not found or not (p.is_area(unit) or found[0].sender == unit):
         raise HTTPProblem(404, "Không có lần nộp này.")
     return found[0]
+
+
+def _unusual(p: Portal, up: Upload) -> list[Any]:
+    """An accepted upload's unusual changes against the job's history (issue 24; none without one). A history
+    that cannot be read costs the page nothing: the file was judged without it, and `run` says what is wrong."""
+    from ctstat.job.compare import upload_unusual
+    from ctstat.model.errors import CtstatError
+
+    if up.outcome != "accepted" or not up.report.unit:
+        return []
+    try:
+        return upload_unusual(p.cfg, p.catalogue, up.submission_id, up.report.unit)
+    except (CtstatError, OSError):
+        logging.getLogger("ctstat.portal").warning("history unreadable for the result page", exc_info=True)
+        return []
 
 
 def _rollup_outputs(p: Portal) -> list[str]:
