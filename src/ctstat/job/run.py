@@ -792,6 +792,7 @@ def export_table(cfg: JobConfig, catalogue: Catalogue | None = None, all_periods
             records.append(
                 (
                     r.period,
+                    r.vintage or cfg.vintage,
                     r.unit,
                     r.unit_name,
                     chain.get("district", ""),
@@ -810,6 +811,7 @@ def export_table(cfg: JobConfig, catalogue: Catalogue | None = None, all_periods
         records,
         columns=[
             "period",
+            "vintage",  #: the unit list the codes belong to (00301 is another ward before and after 1 July 2025)
             "unit_code",
             "unit_name",
             "district_code",
