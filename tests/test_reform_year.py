@@ -137,9 +137,13 @@ def test_a_form_of_another_period_is_refused_in_the_reform_year(
     catalogue: Catalogue, make_form: MakeForm, tmp_path: Path
 ) -> None:
     other = make_form(unit="03388", period="2024-H2", name="03388-2024")
+    far = HOANG_MAI / "00301-thanh-tri.xlsx"  # an old ward of Hà Nội, not of Lai Châu
     result = rollup_paths(
-        [LAI_CHAU, other], "2025", tmp_path / "o", units="2025-07-01", allow_partial=True, catalogue=catalogue
+        [LAI_CHAU, other, far], "2025", tmp_path / "o", "12", "2025-07-01", allow_partial=True, catalogue=catalogue
     )
+    [away] = [f for f in result.report.files if f.path == str(far)]
+    assert [i.code for i in away.issues] == ["reform-split", "outside-unit"]
+    assert "00301 (2025-06-30)" in away.issues[1].text_en and "not part of Tỉnh Lai Châu" in away.issues[1].text_en
     [rep] = [f for f in result.report.files if f.path == str(other)]
     [issue] = [i for i in rep.issues if i.code == "wrong-period"]
     assert "2024-H2 (2025-06-30)" in issue.text_en and "2025-H1 (2025-06-30), 2025-H2 (2025-07-01)" in issue.text_en

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 from ctstat.check.file_checks import FileCheck
 from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
+from ctstat.model.messages import make_issue
 from ctstat.model.period import VINTAGES, Period, parse_period, vintage_for
 from ctstat.model.report import FileReport, Report
 from ctstat.model.units import LEVEL_VI, Hierarchy, Unit, load_units, name_key
@@ -462,7 +463,6 @@ def _slots(forms: list[tuple[FileReport, pd.Series | None]], books: list[JudgedB
     codes; a file of any other period or list is refused here, at its cover."""
     from ctstat.model.keys import a1
     from ctstat.model.layout import COVER, COVER_BY_KEY
-    from ctstat.model.messages import make_issue
     from ctstat.plan.reform_year import SLOTS, Slot
 
     slots = {slot: Slot() for slot in SLOTS}
@@ -578,8 +578,14 @@ def rollup_collected(
             message_vi=f"--unit {opts.unit} không phải là một huyện hay tỉnh trong danh mục đơn vị {vintage}",
         )
     expected = h.all("commune") if national else h.communes_under(target)
-    for rep, issue in scope_issues(collected.claims, h, target, {u.code for u in expected}):
+    codes = {u.code for u in expected}
+    for rep, issue in scope_issues(collected.claims, h, target, codes):
         rep.issues.append(issue)
+    for rep, _ in collected.inputs:  # the reform year: an old commune whose new one is not rolled up here
+        home = collected.homes.get(rep.path)
+        if home is not None and home not in codes:
+            unit = f"{rep.unit} ({rep.vintage})"
+            rep.issues.append(make_issue("outside-unit", path=rep.path, unit=unit, detail=h.path(target)))
     statuses = unit_statuses(h, expected, collected.claims, opts.deadline, collected.latest_wins)
     books = [rep for rep, kind in collected.inputs if kind == "rollup"]
     completeness = Completeness(statuses, parent_statuses(h, target, statuses, collected.claims, books))
