@@ -56,6 +56,10 @@ def test_the_year_by_new_units_is_h1_mapped_plus_h2_for_flows_and_h2_for_stocks(
     kinds = {(i["period"], i["vintage"], i["used"]) for i in result.manifest["inputs"]}
     assert kinds == {("2025-H1", "2025-06-30", True), ("2025-H2", "2025-07-01", True)}
     assert len(result.manifest["inputs"]) == 106 + 38
+    # the cover says how the year was put together, and that the stock/flow reading is modelled
+    cover = pd.read_excel(result.outputs[0], sheet_name="Thông tin chung", header=None, engine="calamine")
+    notes = " ".join(str(v) for v in cover.to_numpy().ravel() if isinstance(v, str))
+    assert "Năm 2025 theo đơn vị mới (MÔ HÌNH HÓA" in notes
     # same inputs, same bytes
     again = rollup_paths([lai_chau_h1, LAI_CHAU], "2025", tmp_path / "b", units="2025-07-01", catalogue=catalogue)
     assert again.outputs[0].read_bytes() == result.outputs[0].read_bytes()

@@ -18,6 +18,7 @@ from ctstat.model.layout import ROLLUP_MARK, form_layout
 from ctstat.model.sheets import BY_UNIT, COMPLETENESS, INDICATORS, PROVENANCE
 from ctstat.model.vocab import basis_label, completeness_line, status_label
 from ctstat.plan.plan import RollupSheetData
+from ctstat.plan.reform_year import is_reform_year
 from ctstat.plan.sums import Completeness, ParentStatus, UnitStatus
 from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
@@ -169,13 +170,24 @@ def _cover(
         "Trang Đầy đủ liệt kê xã, phường thiếu, không hợp lệ, trùng hoặc nộp muộn; trang Nguồn dữ liệu liệt kê mọi "
         "tệp đầu vào kèm mã SHA-256.",
     ]
+    if is_reform_year(str(d.period), d.vintage):
+        notes.append(REFORM_YEAR_NOTE)
     for note in notes:
         ws.merge_range(r, 1, r, 2, note, st.wrap)
-        ws.set_row(r, 30)
+        ws.set_row(r, row_height(note, 100) or 30)
         r += 1
     signature(ws, st, r + 2, 2, left_col=1)
     protect(ws)
     print_setup(ws, 3)
+
+
+#: the year 2025 by the new communes (plan/reform_year.py): how it was put together, and what of it is modelled
+REFORM_YEAR_NOTE = (
+    "Năm 2025 theo đơn vị mới (MÔ HÌNH HÓA, không chính thức): số phát sinh trong kỳ (vụ việc, vi phạm, tiền phạt...) "
+    "= 6 tháng đầu năm của các xã, phường cũ sáp nhập nguyên vẹn vào xã + 6 tháng cuối năm của xã; số tồn cuối kỳ "
+    "(dân số, trẻ em có hoàn cảnh đặc biệt...) = 6 tháng cuối năm. Cách đọc tồn/phát sinh là của danh mục chỉ "
+    "tiêu; xã có xã cũ bị chia không được tính (không chia số liệu theo ước đoán)."
+)
 
 
 def _fmt_rate(st: Styles, total: bool) -> Any:
