@@ -5,6 +5,11 @@ Builds the history one period at a time as it grows in use (`History.add`), then
 of 20 units, in ms) and compares the last period with the rest at every level (`compare_period`, in s). Prints the
 figures and the history's size on disk; peak memory of the process. Nothing is asserted: record the figures in the
 README when they change.
+
+       python bench/history.py --validate N [--repeat R]   (N synthetic ward forms of 2025-H1, cached as for
+bench/validate.py) times `ctstat validate` with and without `--history` on the same files, alternated R times in
+the same run (the machine is shared: the ratio is the figure, not the seconds). The history holds the six earlier
+H1s of the same communes, each cell drawn around the form's own value (Poisson), as a quiet history would be.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import argparse
 import resource
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +34,9 @@ from ctstat.model.layout import form_layout
 from ctstat.model.period import Period
 from ctstat.model.units import load_units
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import country, paired  # noqa: E402
+
 
 def periods(n: int) -> list[str]:
     out, year, half = [], 2025, 1
@@ -40,7 +50,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("n", type=int, nargs="?", default=None)
     ap.add_argument("--periods", type=int, default=20)
+    ap.add_argument("--validate", type=int, default=None, help="N forms: validate with and without --history")
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    if args.validate:
+        with_history(args.validate, args.repeat)
+        return
     catalogue = load_catalogue()
     keys = np.array(form_layout(catalogue).keys)
     communes = np.array([u.code for u in load_units("2025-06-30").all("commune")][: args.n])
@@ -92,6 +107,49 @@ def run(folder, catalogue, keys, communes, means, labels, rng) -> None:  # type:
         f"flagged {len(found.flagged):,}"
     )
     print(f"peak memory: {peak:.0f} MB")
+
+
+def with_history(n: int, repeat: int) -> None:
+    """`validate` against `validate --history` on the same `n` forms, alternated, in one run."""
+    from ctstat.pipeline import validate_files
+
+    folder = country(n)
+    catalogue = load_catalogue()
+    keys = np.array(form_layout(catalogue).keys)
+    report, subs = validate_files([folder], catalogue, jobs=2)
+    forms = [(r.unit, s.checked[1]) for r, s in zip(report.files, subs, strict=False) if r.valid and s.checked]
+    rng = np.random.default_rng(24)
+    base = Path(tempfile.mkdtemp(prefix="ctstat-history-validate-"))
+    try:
+        h = History(base / "h")
+        for year in range(2019, 2025):
+            values = np.concatenate([np.nan_to_num(np.asarray(v, dtype=float)) for _, v in forms])
+            frame = pd.DataFrame(
+                {
+                    "unit": np.repeat([u for u, _ in forms], len(keys)),
+                    "vintage": "2025-06-30",
+                    "period": f"{year}-H1",
+                    "cell": np.tile(keys, len(forms)),
+                    "value": rng.poisson(values).astype(float),
+                    "source": f"bench-{year}",
+                }
+            )[COLUMNS]
+            h.add(frame, [Source(f"bench-{year}", "table", str(year))])
+        cmd = [sys.executable, "-m", "ctstat", "validate", str(folder), "--json", "--jobs", "2"]
+        plain, hist, rss, code, out = paired(cmd, [*cmd, "--history", str(base / "h")], repeat)
+        checked = subprocess.run(  # the counts, once (paired keeps only the timings and the last stdout)
+            [*cmd, "--history", str(base / "h")], capture_output=True, text=True, check=False
+        ).stdout
+        import json
+
+        doc = json.loads(checked or out).get("history", [{}])[0]
+        print(f"files: {len(subs):,} ({len(forms):,} valid); history: 6 earlier H1s of the same communes")
+        print(f"validate:           {plain:.1f} s (median of {repeat}, alternated)")
+        counts = f"checked {doc.get('checked', 0):,} cells, flagged {doc.get('flagged', 0):,}"
+        print(f"validate --history: {hist:.1f} s; {counts}")
+        print(f"ratio: {hist / plain:.2f} (target 1.10); peak RSS {rss:.0f} MB")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,16 @@ if TYPE_CHECKING:
 
     from ctstat.check.approval import ApprovalPolicy
     from ctstat.check.validate import JudgedBook
+    from ctstat.plan.history_sheet import HistoryLookup
+    from ctstat.plan.reform_year import Slot
     from ctstat.read.contain import Pool
 
 from ctstat.check.file_checks import FileCheck
 from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
+from ctstat.model.messages import make_issue
 from ctstat.model.period import VINTAGES, Period, parse_period, vintage_for
-from ctstat.model.report import Claim, Report
+from ctstat.model.report import Claim, FileReport, Report
 from ctstat.model.units import LEVEL_VI, Hierarchy, Unit, level_of, load_units, name_key
 from ctstat.plan.plan import RollupFlags as RollupFlags
 from ctstat.plan.plan import RollupInputs as RollupInputs
@@ -306,16 +309,28 @@ def _data_as_of(collected: RollupInputs, per: Period) -> datetime:
     return max(times, default=datetime.combine(per.end, datetime.min.time())).replace(microsecond=0)
 
 
-def _infer_target(h: Hierarchy, codes: Iterable[str]) -> Unit:
+def _infer_target(h: Hierarchy, codes: Iterable[str], inputs: Sequence[FileReport] = ()) -> Unit:
     chains = []
     for code in codes:
         u = h.get(code)
         if u is not None:
             chains.append(h.ancestors(u))
     if not chains:
+        found = sorted({(r.period, r.vintage) for r in inputs if r.unit and r.period and r.vintage != h.vintage})
+        seen = ", ".join(f"{p} ({v})" for p, v in found)
+        hint = ("", "")
+        if found:
+            hint = (
+                f": các tệp là báo cáo theo danh mục khác ({seen}). Để đưa số liệu 2025-H1 của các xã cũ về các xã "
+                "mới, tổng hợp cả năm: --period 2025 --units 2025-07-01, kèm báo cáo 2025-H2 của các xã mới",
+                f": the files are reports on another unit list ({seen}). To put the old communes' 2025-H1 figures "
+                "onto the new communes, roll up the year: --period 2025 --units 2025-07-01, with the new communes' "
+                "2025-H2 reports",
+            )
         raise UsageError(
-            "no input names a commune of this period's unit list: give --unit",
-            message_vi="không tệp nào ghi một xã trong danh mục đơn vị của kỳ này: cho biết --unit",
+            f"no input names a commune of this period's unit list ({h.vintage}){hint[1] or ': give --unit'}",
+            message_vi=f"không tệp nào ghi một xã trong danh mục đơn vị của kỳ này ({h.vintage})"
+            f"{hint[0] or ': cho biết --unit'}",
         )
     common = [a for a in chains[0] if all(any(a.code == b.code and a.level == b.level for b in c) for c in chains)]
     if not common:
@@ -336,6 +351,30 @@ def collect_inputs(
 ) -> RollupInputs:
     """Read and validate ward files and district workbooks for a rollup: every number passes the same checks.
     With `approval`, each district workbook must also be what a listed official approved (`check/approval.py`)."""
+    got, forms, books = _read_inputs(paths, catalogue, period, units, jobs, approval)
+    vintage = vintage_for(period, units)
+    for rep, values in forms:
+        if rep.unit and rep.vintage == vintage:  # a code of another list is another unit (00301 before and after)
+            got.claims.setdefault(rep.unit, []).append(Claim.of(rep, _received(rep.path)))
+            if values is not None:
+                got.values_of[rep.unit] = values
+    for judged in books:
+        for claim in judged.claims:
+            got.claims.setdefault(claim.unit, []).append(claim)
+        got.values_of.update(judged.values)
+    return got
+
+
+def _read_inputs(
+    paths: Iterable[str | Path],
+    catalogue: Catalogue,
+    period: Period | None,
+    units: str | None,
+    jobs: int,
+    approval: ApprovalPolicy | None,
+) -> tuple[RollupInputs, list[tuple[FileReport, pd.Series | None]], list[JudgedBook]]:
+    """Every input read and judged (`period` None: each under its own period and list): the inputs' reports,
+    each ward form with its cells (None unless valid), each district workbook judged (and its approval)."""
     import pandas as pd
 
     files = find_files(paths)
@@ -346,34 +385,87 @@ def collect_inputs(
         )
     subs, report, frame, books = _judge(read_checked(files, catalogue, period, units, jobs), catalogue, period, units)
     got = RollupInputs(report)
-    for i, rep in enumerate(report.files):
-        if rep.unit:
-            got.claims.setdefault(rep.unit, []).append(Claim.of(rep, _received(rep.path)))
-            if rep.valid and i in frame.index:
-                got.values_of[rep.unit] = pd.Series(frame.loc[i].to_numpy(dtype=float), index=frame.columns)
+
+    def cells(i: int, rep: FileReport) -> pd.Series | None:
+        if not rep.valid or i not in frame.index:
+            return None
+        return pd.Series(frame.loc[i].to_numpy(dtype=float), index=frame.columns)
+
+    forms = [(rep, cells(i, rep)) for i, rep in enumerate(report.files)]
     got.inputs = [(rep, "ward") for rep in report.files]
     if approval is not None:
-        _approvals(got, [s for s in subs if s.book is not None], books, str(period), approval)
+        _approvals(got, [s for s in subs if s.book is not None], books, period, approval)
     for judged in books:
         report.files.append(judged.report)
         got.inputs.append((judged.report, "rollup"))
-        for claim in judged.claims:
-            got.claims.setdefault(claim.unit, []).append(claim)
-        got.values_of.update(judged.values)
+    return got, forms, books
+
+
+def collect_reform_year(
+    paths: Iterable[str | Path], catalogue: Catalogue, jobs: int = 1, approval: ApprovalPolicy | None = None
+) -> RollupInputs:
+    """The inputs of the year 2025 by the new communes: 2025-H1 reports of the old communes (forms or district
+    workbooks, list 2025-06-30), 2025-H2 reports of the new ones, and forms of the whole year on the new list.
+    Each is validated under its own period and list; the new communes' years are then put together
+    (`plan.reform_year`: flows H1 + H2, stocks H2, exact or refused where an old commune was split)."""
+    from ctstat.model.units import load_crosswalk
+    from ctstat.plan.reform_year import NEW, OLD, Lists, over_time, year_by_new_units
+
+    got, forms, books = _read_inputs(paths, catalogue, None, None, jobs, approval)
+    lists = Lists(load_units(OLD), load_units(NEW), load_crosswalk())
+    year = year_by_new_units(*_slots(forms, books), over_time(catalogue), lists)
+    got.claims, got.values_of, got.feeds, got.homes = year.claims, year.values, year.feeds, year.homes
+    by_path = {rep.path: rep for rep, _ in got.inputs}
+    for issue in year.issues:
+        if issue.path in by_path:
+            by_path[issue.path].issues.append(issue)
     return got
 
 
+def _slots(forms: list[tuple[FileReport, pd.Series | None]], books: list[JudgedBook]) -> tuple[Slot, Slot, Slot]:
+    """The inputs of the reform year sorted by (period, list) (`reform_year.SLOTS`), each keyed by its own list's
+    codes; a file of any other period or list is refused here, at its cover."""
+    from ctstat.model.keys import a1
+    from ctstat.model.layout import COVER, COVER_BY_KEY
+    from ctstat.plan.reform_year import SLOTS, Slot
+
+    slots = {slot: Slot() for slot in SLOTS}
+    expected = ", ".join(f"{p} ({v})" for p, v in SLOTS)
+    field_ = COVER_BY_KEY["period"]
+    sources: list[tuple[FileReport, list[Claim], dict[str, pd.Series]]] = []
+    for rep, cells in forms:
+        values = {rep.unit: cells} if rep.unit and cells is not None else {}
+        sources.append((rep, [Claim.of(rep, _received(rep.path))] if rep.unit else [], values))
+    sources += [(b.report, b.claims, b.values) for b in books]
+    for rep, claims, values in sources:
+        slot = slots.get((rep.period or "", rep.vintage or ""))
+        if slot is None:
+            if rep.valid and rep.period:
+                where: dict[str, Any] = {"sheet": COVER, "cell": a1(field_.row, field_.col)}
+                if not any(rep is r for r, _ in forms):  # a district workbook: the file as a whole
+                    where = {}
+                found = f"{rep.period} ({rep.vintage})"
+                rep.issues.append(make_issue("wrong-period", path=rep.path, value=found, expected=expected, **where))
+            continue
+        for claim in claims:
+            slot.claims.setdefault(claim.unit, []).append(claim)
+        slot.values.update(values)
+    h1, h2, year = (slots[s] for s in SLOTS)
+    return h1, h2, year
+
+
 def _approvals(
-    got: RollupInputs, subs: list[Submission], books: list[JudgedBook], period: str, approval: ApprovalPolicy
+    got: RollupInputs, subs: list[Submission], books: list[JudgedBook], period: Period | None, approval: ApprovalPolicy
 ) -> None:
     """Each district workbook's approval, checked offline: an issue on its report when it is not exactly what a
-    listed official approved; when approval is required, none of its numbers is used then."""
+    listed official approved; when approval is required, none of its numbers is used then. `period` None: each
+    workbook's own (the reform year takes workbooks of both halves)."""
     from ctstat.check.approval import judge_approval
 
     for sub, judged in zip(subs, books, strict=True):
         assert sub.book is not None
         unit = judged.report.unit or ""
-        state = judge_approval(sub.book, sub.path, unit, period, approval)
+        state = judge_approval(sub.book, sub.path, unit, str(period or judged.report.period), approval)
         got.approvals[sub.path] = state.to_dict()
         if state.issue is None:
             continue
@@ -395,10 +487,15 @@ def rollup_paths(
     workbooks of `unit` (inferred when None). Refuses (result.refused) when an expected commune is missing,
     invalid or duplicated, unless `allow_partial`. With `approval`, a district workbook counts only when it is
     exactly what a listed official approved (or, not required, is listed when it is not)."""
+    from ctstat.plan.reform_year import is_reform_year
+
     catalogue = catalogue or load_catalogue()
     per = parse_period(period)
     opts = RollupOptions(**flags)
-    collected = collect_inputs(paths, catalogue, per, opts.units, opts.jobs, approval)
+    if is_reform_year(str(per), vintage_for(per, opts.units)):
+        collected = collect_reform_year(paths, catalogue, opts.jobs, approval)
+    else:
+        collected = collect_inputs(paths, catalogue, per, opts.units, opts.jobs, approval)
     return rollup_collected(collected, per, out, catalogue, opts)
 
 
@@ -417,15 +514,21 @@ def rollup_collected(
     if national:
         target: Unit | None = Unit(vintage, "country", "VN", "Toàn quốc", "quốc gia", None)
     else:
-        target = h.find(opts.unit) if opts.unit else _infer_target(h, collected.claims)
+        target = h.find(opts.unit) if opts.unit else _infer_target(h, collected.claims, collected.report.files)
     if target is None or target.level == "commune":
         raise UsageError(
             f"--unit {opts.unit} is not a district or province in the unit list {vintage}",
             message_vi=f"--unit {opts.unit} không phải là một huyện hay tỉnh trong danh mục đơn vị {vintage}",
         )
     expected = h.all("commune") if national else h.communes_under(target)
-    for rep, issue in scope_issues(collected.claims, h, target, {u.code for u in expected}):
+    codes = {u.code for u in expected}
+    for rep, issue in scope_issues(collected.claims, h, target, codes):
         rep.issues.append(issue)
+    for rep, _ in collected.inputs:  # the reform year: an old commune whose new one is not rolled up here
+        home = collected.homes.get(rep.path)
+        if home is not None and home not in codes:
+            unit = f"{rep.unit} ({rep.vintage})"
+            rep.issues.append(make_issue("outside-unit", path=rep.path, unit=unit, detail=h.path(target)))
     statuses = unit_statuses(h, expected, collected.claims, opts.deadline, collected.latest_wins)
     books = [rep for rep, kind in collected.inputs if kind == "rollup"]
     completeness = Completeness(statuses, parent_statuses(h, target, statuses, collected.claims, books))
@@ -440,6 +543,8 @@ def rollup_collected(
     sheets, top = plan_sheets(plan)
     if collected.approvals:  # the completeness sheet says each district workbook's approval
         sheets = [(n, replace(d, approvals=collected.approvals)) for n, d in sheets]
+    if opts.history is not None:  # each workbook compares its units with their earlier periods
+        sheets = _with_history(sheets, catalogue, h, per, collected, valid_codes, opts.history)
     if opts.review:  # the review chain travels in the unit's own workbook (write/review_sheet.py)
         sheets = [(n, replace(d, review=opts.review) if d.unit.code == target.code else d) for n, d in sheets]
     out_dir = Path(out)
@@ -452,6 +557,35 @@ def rollup_collected(
         write_json_atomic(stage / name, result.manifest)
         result.manifest_path = out_dir / name
     return result
+
+
+def _with_history(
+    sheets: list[tuple[str, Any]],
+    catalogue: Catalogue,
+    h: Hierarchy,
+    per: Period,
+    collected: RollupInputs,
+    valid_codes: list[str],
+    lookup: HistoryLookup,
+) -> list[tuple[str, Any]]:
+    """Each workbook with its comparison sheet: the valid communes' cells looked up in the history once."""
+    import numpy as np
+    import pandas as pd
+
+    from ctstat.model.layout import form_layout
+    from ctstat.plan.history_sheet import history_sheet
+
+    keys = list(form_layout(catalogue).keys)
+    rows = [collected.values_of[c].reindex(keys).to_numpy(dtype=float) for c in valid_codes]
+    values = np.concatenate(rows) if rows else np.empty(0)
+    current = pd.DataFrame(
+        {"unit": np.repeat(valid_codes, len(keys)), "cell": np.tile(keys, len(valid_codes)), "value": values}
+    ).dropna(subset=["value"])
+    found = lookup(current, per, h.vintage)
+    return [
+        (name, replace(d, history=history_sheet(catalogue, h, d.unit, d.children, d.ward_values, per, found)))
+        for name, d in sheets
+    ]
 
 
 def _write_one(args: tuple[Path, Any]) -> tuple[Path, str]:
@@ -492,6 +626,7 @@ def _manifest(
 
     from ctstat import __version__
     from ctstat.plan import sums as ru
+    from ctstat.plan.plan import input_used
 
     used = set(valid_codes)
     used_books = collected.used_books(used)
@@ -531,7 +666,8 @@ def _manifest(
                 "valid": rep.valid,
                 "errors": rep.errors,
                 "warnings": rep.warnings,
-                "used": rep.path in used_books if kind == "rollup" else rep.unit in used,
+                "vintage": rep.vintage,
+                "used": input_used(rep, kind, used, used_books, collected.feeds),
             }
             for rep, kind in collected.inputs
         ],

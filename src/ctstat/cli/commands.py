@@ -350,6 +350,7 @@ def rollup(
     signer: review.SignerOpt = None,
     trusted_root: review.RootOpt = None,
     allow_unapproved: review.AllowUnapprovedOpt = False,
+    history: HistoryOpt = None,
 ) -> Outcome:
     """Roll valid ward submissions up into district and province workbooks, with completeness and provenance.
 
@@ -368,12 +369,14 @@ def rollup(
         due = date.fromisoformat(deadline) if deadline else None
     except ValueError as exc:
         raise CtstatError(f"bad date: {exc}", message_vi=f"ngày không hợp lệ: {exc}") from None
+    cat = load_catalogue(catalogue)
     result = rollup_paths(
         paths,
         period,
         out,
-        load_catalogue(catalogue),
+        cat,
         review.approval_policy(signer or [], trusted_root or [], allow_unapproved),
+        history=_history_lookup(history, cat),
         unit=unit,
         units=units,
         allow_partial=allow_partial,
@@ -859,6 +862,16 @@ def _unusual(report: Any, subs: Any, cat: Any, history: Path | None, lang: str, 
         render_counts(done, make_consoles_err(), lang)
     keep = ("period", "vintage", "checked", "flagged", "flagged_by_level")
     return {"history": [{k: d[k] for k in keep} for d in done]}
+
+
+def _history_lookup(history: Path | None, cat: Any) -> Any:
+    """`rollup --history`: each workbook gets its comparison sheet (None: no history, no sheet)."""
+    if history is None:
+        return None
+    from ctstat.job.compare import history_lookup
+    from ctstat.job.history import History
+
+    return history_lookup(History(history), cat)
 
 
 def _run_unusual(cfg: Any, cat: Any, lang: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from ctstat.plan.compare import (
     finding_detail,
     p_text,
 )
+from ctstat.plan.history_sheet import HistoryLookup, PeriodHistory, needed_cells
 from ctstat.plan.reform import restate
 from ctstat.read.workbook import Submission
 
@@ -162,10 +163,15 @@ def issues(comparison: Comparison, catalogue: Catalogue, paths: dict[str, str] |
                 element=str(row["cell"]),
                 detail=f"{finding_detail(row, comparison.period, 'vi')}. {chance[0]} {p_text(p, 'vi')}",
                 detail_en=f"{finding_detail(row, comparison.period, 'en')}. {chance[1]} {p_text(p, 'en')}",
-                value=float(row["value"]),
+                value=_plain(float(row["value"])),
             )
         )
     return out
+
+
+def _plain(v: float) -> float | int:
+    """A count as people write it (26, not 26.0)."""
+    return int(v) if v.is_integer() else v
 
 
 def forms_current(
@@ -283,3 +289,48 @@ def year_cells(
     flow = flow.assign(value=flow["value"] + flow["value_h1"])[["unit", "cell", "value"]]
     year_frame = pd.concat([stock, flow], ignore_index=True).sort_values(["unit", "cell"], ignore_index=True)
     return year_frame, sorted(refused & set(wanted))
+
+
+def period_history(
+    history: History, catalogue: Catalogue, period: Period, vintage: str, current: pd.DataFrame
+) -> PeriodHistory:
+    """A rollup's comparison sheet (`plan.history_sheet`): the communes' earlier cells of every indicator (restated
+    across the reform) and the period's findings at every level. `current`: the valid communes' cells."""
+    current = current.astype({"unit": str, "cell": str})
+    comparison = compare_period(history, catalogue, period, vintage, current)
+    units = sorted(current["unit"].unique())
+    cells = needed_cells(catalogue)
+    answers = {c: k for c, k in cells.items() if catalogue.elements[element_of(c)].type == "yesno"}
+    counts = {c: k for c, k in cells.items() if c not in answers}
+    past, none = past_cells(history, vintage, period, units, counts)
+    if answers:  # a yes/no answer is never summed across the reform: only as held under this list
+        labels = sorted({lb for kind in set(answers.values()) for lb in _labels(period, kind)})
+        past = _concat([past, history.cells_of(vintage, labels, units, list(answers))])
+    missing = tuple(sorted(set(none) | set(comparison.no_history)))
+    return PeriodHistory(past, comparison.findings, comparison.checked, missing, str(history.dir))
+
+
+def history_lookup(history: History, catalogue: Catalogue) -> HistoryLookup:
+    """What `rollup` is given to compare its communes with `history` (the pipeline never reads a history)."""
+
+    def lookup(current: pd.DataFrame, period: Period, vintage: str) -> PeriodHistory:
+        return period_history(history, catalogue, period, vintage, current)
+
+    return lookup
+
+
+def upload_unusual(cfg: JobConfig, catalogue: Catalogue, submission_id: int | None, unit: str) -> list[Issue]:
+    """The portal's result page: a valid upload's unusual changes against the job's history (none without a
+    history), as the ward's warnings. The ward sees them before the district calls."""
+    from ctstat.job.ledger import Ledger
+
+    if cfg.history is None or submission_id is None or not (cfg.history / "manifest.json").exists():
+        return []
+    ledger = Ledger(cfg.ledger_path, readonly=True)
+    try:
+        cells = ledger.cells([submission_id]).get(submission_id, {})
+    finally:
+        ledger.close()
+    current = pd.DataFrame({"unit": unit, "cell": list(cells), "value": list(cells.values())}, dtype=object)
+    current = current.astype({"value": float}).dropna(subset=["value"])
+    return issues(compare_period(History(cfg.history), catalogue, cfg.period, cfg.vintage, current), catalogue)

@@ -521,7 +521,15 @@ def _maybe_rollup(
         return
     collected = _inputs_from_ledger(catalogue, ledger, current, claims, fixed)
     review = tuple(chain_as_recorded(ledger, cfg).records)  # carried in the unit's workbook
-    opts = RollupOptions(cfg.unit, cfg.units, True, cfg.deadline, jobs=workers(cfg.jobs), review=review)
+    opts = RollupOptions(
+        cfg.unit,
+        cfg.units,
+        True,
+        cfg.deadline,
+        jobs=workers(cfg.jobs),
+        review=review,
+        history=_history_of(cfg, catalogue),
+    )
     rollup = rollup_collected(collected, cfg.period, out_dir, catalogue, opts)
     result.rollup = rollup
     result.rollup_state = "written"
@@ -554,10 +562,33 @@ def _rollup_key(cfg: JobConfig, catalogue: Catalogue, current: dict[str, Row], c
                 str(cfg.deadline),
                 complete,
                 chain,
+                *([history_state(cfg.history)] if cfg.history else []),
             ],
             sort_keys=True,
         ).encode()
     ).hexdigest()
+
+
+def _history_of(cfg: JobConfig, catalogue: Catalogue) -> Any:
+    """The job's history for the rollup's comparison sheet (None without one)."""
+    if cfg.history is None:
+        return None
+    from ctstat.job.compare import history_lookup
+    from ctstat.job.history import History
+
+    return history_lookup(History(cfg.history), catalogue)
+
+
+def history_state(folder: Path) -> str:
+    """What the comparison sheet depends on in a history folder: its manifest (the files in force) and the notes
+    confirming flags. A load or a confirmation makes the job's rollup not current, so the next run rewrites it."""
+    digest = hashlib.sha256()
+    for name in ("manifest.json", "confirmed.csv"):
+        try:
+            digest.update((folder / name).read_bytes())
+        except OSError:
+            digest.update(b"-")
+    return digest.hexdigest()
 
 
 def last_rollup(
@@ -719,6 +750,7 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
 #: the export's columns, in order
 EXPORT_COLUMNS = [
     "period",
+    "vintage",  #: the unit list the codes belong to (00301 is another ward before and after 1 July 2025)
     "unit_code",
     "unit_name",
     "district_code",
@@ -748,7 +780,14 @@ def export_table(cfg: JobConfig, catalogue: Catalogue | None = None, all_periods
         unit = h.get(r.unit or "")
         chain = {a.level: a.code for a in h.ancestors(unit)} if unit else {}
         cells = cells_of.get(r.id, {})
-        head = (r.period, r.unit, r.unit_name, chain.get("district", ""), chain.get("province", ""))
+        head = (
+            r.period,
+            r.vintage or cfg.vintage,
+            r.unit,
+            r.unit_name,
+            chain.get("district", ""),
+            chain.get("province", ""),
+        )
         records += [(*head, *m, cells.get(key), r.sha256) for key, m in zip(keys, meta, strict=True)]
     return pd.DataFrame(records, columns=EXPORT_COLUMNS)
 

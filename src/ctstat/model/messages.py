@@ -393,6 +393,15 @@ MESSAGES.update(
             "Thay đổi bất thường so với các kỳ trước: {detail}. Kiểm tra lại số liệu; nếu đúng, ghi chú lý do.",
             "Unusual change against earlier periods: {detail}. Check the figure; if it is right, note why.",
         ),
+        "reform-split": (
+            W,
+            "Xã, phường {unit} bị chia cho nhiều xã mới ngày 1/7/2025 ({detail}): số liệu {period} của tệp này không "
+            "chia được cho từng xã mới, nên không được tính vào cả năm 2025 theo đơn vị mới. Các xã mới đó cần gửi "
+            "báo cáo cả năm 2025.",
+            "The commune {unit} was divided between new communes on 1 July 2025 ({detail}): this file's {period} "
+            "counts cannot be divided between them, so they are not in the year 2025 by the new units. Those new "
+            "communes need to send a report of the whole year 2025.",
+        ),
         "history-table": (
             E,
             "Bảng số liệu không dùng được cho lịch sử: {detail}.",

@@ -18,7 +18,8 @@ BY_UNIT = "Theo đơn vị"
 COMPLETENESS = "Đầy đủ"
 PROVENANCE = "Nguồn dữ liệu"
 DATA = "Dữ liệu"  #: hidden: every ward's cells, read back by a city rollup
-ROLLUP_SHEETS = (COVER, GUIDE, INDICATORS, BY_UNIT, COMPLETENESS, PROVENANCE, DATA)
+COMPARISON = "So sánh các kỳ"  #: with a history: the units against their earlier periods (issue 24)
+ROLLUP_SHEETS = (COVER, GUIDE, INDICATORS, BY_UNIT, COMPLETENESS, PROVENANCE, DATA, COMPARISON)
 
 #: the rollup workbook's cover labels a city reads back: written by write/rollup_book.py, read by read/rollup_book.py
 #: and check/validate.py

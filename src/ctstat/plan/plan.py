@@ -23,6 +23,7 @@ from ctstat.model.report import Claim as Claim  # its home is model/report.py; k
 from ctstat.model.report import FileReport, Issue, Report, Said
 from ctstat.model.units import Hierarchy, Unit, slug
 from ctstat.model.vocab import status_label
+from ctstat.plan.history_sheet import HistoryLookup, HistorySheet
 from ctstat.plan.sums import Completeness, ParentStatus, UnitStatus, indicator_parts, sum_by
 
 LEVEL_VI = {"district": "cấp huyện", "province": "cấp tỉnh"}
@@ -40,6 +41,10 @@ class RollupInputs:
     inputs: list[tuple[FileReport, str]] = field(default_factory=list)  #: (report, "ward" | "rollup")
     latest_wins: bool = False  #: claims are one ward's submissions over time (the job), not rival files
     approvals: dict[str, dict[str, Any]] = field(default_factory=dict)  #: district workbook -> its approval state
+    #: the year 2025 by the new communes (`plan.reform_year`): an old commune's input -> the new communes it went
+    #: into (used when one of them is), and -> the new commune it is listed with in the sources
+    feeds: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    homes: dict[str, str] = field(default_factory=dict)
 
     def used_books(self, used: set[str]) -> set[str]:
         """The district workbooks whose rows gave the wards a rollup used."""
@@ -55,6 +60,7 @@ class RollupFlags(TypedDict, total=False):
     deadline: date | None
     generated_at: datetime | None
     jobs: int
+    history: HistoryLookup | None
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class RollupOptions:
     generated_at: datetime | None = None
     jobs: int = 1
     review: tuple[Any, ...] = ()  #: the job's signed review records, carried in the unit's own workbook
+    history: HistoryLookup | None = None  #: the earlier periods, for the comparison sheet (`job.compare`)
 
 
 @dataclass
@@ -274,6 +281,18 @@ class RollupSheetData:
     review: tuple[Any, ...] = ()  #: the job's signed review records (model.records.Record), for the unit's own book
     #: a rollup that checked its district workbooks' approvals: workbook path -> its state (check/approval.py)
     approvals: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    history: HistorySheet | None = None  #: the comparison with earlier periods, when the rollup has a history
+
+
+def input_used(
+    rep: FileReport, kind: str, used: set[str], used_books: set[str], feeds: Mapping[str, tuple[str, ...]]
+) -> bool:
+    """Whether an input's figures are in the rollup: a ward file when its commune is, a district workbook when
+    one of its communes' rows is; an old commune's input in the year 2025 by the new communes when a new commune
+    it went into is (`feeds`)."""
+    if rep.path in feeds:
+        return any(code in used for code in feeds[rep.path])
+    return rep.path in used_books if kind == "rollup" else rep.unit in used
 
 
 def scope_issues(
@@ -351,7 +370,7 @@ def _input_files(plan: RollupPlan, used: set[str]) -> list[InputFile]:
             plan.catalogue.template_version,
             rep.errors,
             rep.warnings,
-            (rep.unit in used) if kind == "ward" else rep.path in used_books,
+            input_used(rep, kind, used, used_books, plan.collected.feeds),
         )
         for rep, kind in plan.collected.inputs
     ]
@@ -361,7 +380,7 @@ def _levels(plan: RollupPlan, wards: pd.DataFrame, input_rows: list[InputFile]) 
     h = plan.h
     inputs_of: dict[str, list[InputFile]] = {}
     for f in input_rows:
-        inputs_of.setdefault(f.unit if f.kind == "ward" else "*", []).append(f)
+        inputs_of.setdefault(plan.collected.homes.get(f.path) or (f.unit if f.kind == "ward" else "*"), []).append(f)
     tables: dict[str, pd.DataFrame] = {"commune": wards}
     n_of: dict[str, pd.Series] = {"commune": pd.Series(1, index=wards.index)}
     for level in ("district", "province") if h.has_districts else ("province",):

@@ -3,6 +3,7 @@ the district's review of its report: send-backs, corrections, approval), its mar
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,22 @@ def result(w: Web, request: Any) -> Any:
     gone = up.outcome == "invalid" and bool(up.kept) and not Path(up.kept or "").is_file()
     shown = up.report.unit if up.outcome != "refused" and up.report.unit else None
     review = reviews(w.p.cfg, [shown])[shown] if shown and (shown == unit or w.p.is_area(unit)) else None
-    return w.page(request, "result.html", up=up, gone=gone, review=review)
+    return w.page(request, "result.html", up=up, gone=gone, review=review, unusual=_unusual(w.p, up))
+
+
+def _unusual(p: Portal, up: Upload) -> list[Any]:
+    """An accepted upload's unusual changes against the job's history (issue 24; none without one). A history
+    that cannot be read costs the page nothing: the file was judged without it, and `run` says what is wrong."""
+    from ctstat.job.compare import upload_unusual
+    from ctstat.model.errors import CtstatError
+
+    if up.outcome != "accepted" or not up.report.unit:
+        return []
+    try:
+        return upload_unusual(p.cfg, p.catalogue, up.submission_id, up.report.unit)
+    except (CtstatError, OSError):
+        logging.getLogger("ctstat.portal").warning("history unreadable for the result page", exc_info=True)
+        return []
 
 
 def blank_form(w: Web, request: Any) -> Any:

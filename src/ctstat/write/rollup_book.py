@@ -28,6 +28,7 @@ from ctstat.model.sheets import (
 )
 from ctstat.model.vocab import basis_label, completeness_line, status_label
 from ctstat.plan.plan import RollupSheetData
+from ctstat.plan.reform_year import is_reform_year
 from ctstat.plan.sums import Completeness, ParentStatus, UnitStatus
 from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
@@ -44,6 +45,7 @@ from ctstat.write.form import (
     signature,
     write_form_sheet,
 )
+from ctstat.write.history_sheet import write_history_sheet
 from ctstat.write.review_sheet import write_review_sheets
 
 
@@ -69,6 +71,8 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
             write_form_sheet(wb, st, cat, layout, sheet, heading, totals)
         _by_unit(wb, st, cat, d, banner)
         _charts(wb, st, cat, d, banner)
+        if d.history is not None:
+            write_history_sheet(wb, st, cat, d, banner)
         _completeness(wb, st, d, banner)
         _provenance(wb, st, d, banner)
         if d.review:
@@ -169,13 +173,24 @@ def _cover(
         "Trang Đầy đủ liệt kê xã, phường thiếu, không hợp lệ, trùng hoặc nộp muộn; trang Nguồn dữ liệu liệt kê mọi "
         "tệp đầu vào kèm mã SHA-256.",
     ]
+    if is_reform_year(str(d.period), d.vintage):
+        notes.append(REFORM_YEAR_NOTE)
     for note in notes:
         ws.merge_range(r, 1, r, 2, note, st.wrap)
-        ws.set_row(r, 30)
+        ws.set_row(r, row_height(note, 100) or 30)
         r += 1
     signature(ws, st, r + 2, 2, left_col=1)
     protect(ws)
     print_setup(ws, 3)
+
+
+#: the year 2025 by the new communes (plan/reform_year.py): how it was put together, and what of it is modelled
+REFORM_YEAR_NOTE = (
+    "Năm 2025 theo đơn vị mới (MÔ HÌNH HÓA, không chính thức): số phát sinh trong kỳ (vụ việc, vi phạm, tiền phạt...) "
+    "= 6 tháng đầu năm của các xã, phường cũ sáp nhập nguyên vẹn vào xã + 6 tháng cuối năm của xã; số tồn cuối kỳ "
+    "(dân số, trẻ em có hoàn cảnh đặc biệt...) = 6 tháng cuối năm. Cách đọc tồn/phát sinh là của danh mục chỉ "
+    "tiêu; xã có xã cũ bị chia không được tính (không chia số liệu theo ước đoán)."
+)
 
 
 def _fmt_rate(st: Styles, total: bool) -> Any:
@@ -589,7 +604,8 @@ def data_rows(cat: Catalogue, d: RollupSheetData) -> tuple[list[str], list[list[
             heads.append([child.code, inert.text(child.name), d.unit.code, "district", status, ""])
         values = d.child_values
     else:
-        sha_of = {f.unit: f.sha256 for f in d.inputs if f.used and f.kind == "ward"}
+        # a commune's own file (the year 2025 by the new communes puts one together from several: none)
+        sha_of = {f.unit: f.sha256 for f in d.inputs if f.used and f.kind == "ward" and f.period == str(d.period)}
         heads = [
             [s.code, inert.text(s.name), s.parent, "commune", s.status, sha_of.get(s.code, "")] for s in d.statuses
         ]

@@ -1,0 +1,169 @@
+"""The year 2025 by the new communes: old communes' 2025-H1 forms (or district workbooks) with the new communes'
+2025-H2 forms, put together through the crosswalk (issue 24): flows H1 + H2, stocks H2, exact or refused."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from ctstat.cli.commands import app
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.keys import element_of
+from ctstat.pipeline import rollup_paths, synth_forms
+
+from .conftest import ROOT, MakeForm
+from .test_rollup import HOANG_MAI, LAI_CHAU, read_data_sheet, ward_values
+
+CROSSWALK = ROOT / "src" / "ctstat" / "data" / "units" / "map_2025-07-01.csv"
+
+
+@pytest.fixture(scope="module")
+def lai_chau_h1(tmp_path_factory: pytest.TempPathFactory, catalogue: Catalogue) -> Path:
+    """Every old commune of Tỉnh Lai Châu (12) for 2025-H1: 106 forms, all of which went whole into 38 new ones."""
+    out = tmp_path_factory.mktemp("lai-chau-h1")
+    assert synth_forms("12", "2025-H1", out, catalogue, seed=5) == 106
+    return out
+
+
+def expected_year(h1: pd.DataFrame, h2: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+    """Independently of ctstat's code: each new commune's H2, plus for flows the sum of its old communes' H1."""
+    with CROSSWALK.open(encoding="utf-8") as fh:
+        new_of = {r["old_commune"]: r["new_commune"] for r in csv.DictReader(fh) if r["old_split"] == "0"}
+    mapped = h1.groupby(h1.index.map(new_of)).sum()
+    flows = [k for k in h2.columns if catalogue.elements[element_of(k)].over_time == "flow"]
+    out = h2.copy()
+    out[flows] = h2[flows] + mapped.reindex(h2.index)[flows]
+    return out
+
+
+def test_the_year_by_new_units_is_h1_mapped_plus_h2_for_flows_and_h2_for_stocks(
+    catalogue: Catalogue, lai_chau_h1: Path, tmp_path: Path
+) -> None:
+    result = rollup_paths([lai_chau_h1, LAI_CHAU], "2025", tmp_path / "a", units="2025-07-01", catalogue=catalogue)
+    assert not result.refused and not result.partial
+    assert result.unit.code == "12" and result.vintage == "2025-07-01"
+    h1, h2 = ward_values(lai_chau_h1, catalogue), ward_values(LAI_CHAU, catalogue)
+    expected = expected_year(h1, h2, catalogue).sort_index()
+    got = read_data_sheet(result.outputs[0])[expected.columns].sort_index().astype(float)
+    pd.testing.assert_frame_equal(got, expected, check_names=False)
+    # every input is listed, of its own period and list, and used
+    kinds = {(i["period"], i["vintage"], i["used"]) for i in result.manifest["inputs"]}
+    assert kinds == {("2025-H1", "2025-06-30", True), ("2025-H2", "2025-07-01", True)}
+    assert len(result.manifest["inputs"]) == 106 + 38
+    # the cover says how the year was put together, and that the stock/flow reading is modelled
+    cover = pd.read_excel(result.outputs[0], sheet_name="Thông tin chung", header=None, engine="calamine")
+    notes = " ".join(str(v) for v in cover.to_numpy().ravel() if isinstance(v, str))
+    assert "Năm 2025 theo đơn vị mới (MÔ HÌNH HÓA" in notes
+    # same inputs, same bytes
+    again = rollup_paths([lai_chau_h1, LAI_CHAU], "2025", tmp_path / "b", units="2025-07-01", catalogue=catalogue)
+    assert again.outputs[0].read_bytes() == result.outputs[0].read_bytes()
+
+
+def test_the_old_districts_h1_workbooks_regroup_onto_the_new_province(
+    catalogue: Catalogue, lai_chau_h1: Path, tmp_path: Path
+) -> None:
+    h1 = rollup_paths([lai_chau_h1], "2025-H1", tmp_path / "h1", unit="12", catalogue=catalogue)
+    districts = [p for p in h1.outputs if len(p.name.split("_")[1]) == 3]
+    assert len(districts) == 8
+    books = rollup_paths([*districts, LAI_CHAU], "2025", tmp_path / "y", units="2025-07-01", catalogue=catalogue)
+    forms = rollup_paths([lai_chau_h1, LAI_CHAU], "2025", tmp_path / "f", units="2025-07-01", catalogue=catalogue)
+    assert not books.partial
+    pd.testing.assert_frame_equal(read_data_sheet(books.outputs[0]), read_data_sheet(forms.outputs[0]))
+    assert {i["kind"] for i in books.manifest["inputs"] if i["period"] == "2025-H1"} == {"rollup"}
+    assert all(i["used"] for i in books.manifest["inputs"])
+
+
+def test_an_old_commune_without_its_h1_report_leaves_its_new_commune_out(
+    catalogue: Catalogue, lai_chau_h1: Path, tmp_path: Path
+) -> None:
+    h1 = tmp_path / "h1"
+    shutil.copytree(lai_chau_h1, h1)
+    gone = sorted(h1.glob("*.xlsx"))[0]
+    old = gone.name.split("-")[0]
+    gone.unlink()
+    with CROSSWALK.open(encoding="utf-8") as fh:
+        new = next(r["new_commune"] for r in csv.DictReader(fh) if r["old_commune"] == old)
+    result = rollup_paths([h1, LAI_CHAU], "2025", tmp_path / "out", units="2025-07-01", catalogue=catalogue)
+    assert result.refused
+    [row] = [s for s in result.manifest["chase_list"] if s["unit"] == new]
+    assert row["status"] == "invalid"
+    assert f"thiếu báo cáo 2025-H1 của xã, phường cũ {old}" in row["problem"]
+
+
+def test_a_new_commune_with_a_split_old_ward_is_refused_naming_it(
+    catalogue: Catalogue, make_form: MakeForm, tmp_path: Path
+) -> None:
+    """Every ward of Quận Hoàng Mai was split: their 2025-H1 counts are never shared out between new communes."""
+    h2 = make_form(unit="00331", period="2025-H2", name="00331-h2")  # the new Phường Hoàng Mai
+    args = {"unit": "01", "units": "2025-07-01", "catalogue": catalogue}
+    refused = rollup_paths([HOANG_MAI, h2], "2025", tmp_path / "r", **args)  # type: ignore[arg-type]
+    assert refused.refused and not refused.outputs
+    result = rollup_paths([HOANG_MAI, h2], "2025", tmp_path / "p", allow_partial=True, **args)  # type: ignore[arg-type]
+    [row] = [s for s in result.manifest["chase_list"] if s["unit"] == "00331"]
+    assert row["status"] == "invalid"
+    # the split old wards that went partly into Phường Hoàng Mai, and where each went
+    assert "00304 Phường Vĩnh Hưng (chia cho 00283 Phường Vĩnh Tuy, 00301 Phường Vĩnh Hưng" in row["problem"]
+    assert "không chia được" in row["problem"] and "báo cáo cả năm 2025" in row["problem"]
+    assert row["problem"].en.startswith("the year 2025 cannot be computed on the new units")
+    # each split ward's own file says why it is left out, at its unit code
+    thanh_tri = next(f for f in result.report.files if f.unit == "00301" and f.period == "2025-H1")
+    [issue] = [i for i in thanh_tri.issues if i.code == "reform-split"]
+    assert (issue.sheet, issue.cell) == ("Thông tin chung", "C5")
+    assert "00301 Vĩnh Hưng" not in issue.text_vi and "00301 Phường Vĩnh Hưng, 00328 Phường Lĩnh Nam" in issue.text_vi
+    assert thanh_tri.valid  # a warning: the ward's file itself is right
+    assert not any(i["used"] for i in result.manifest["inputs"])
+    data = read_data_sheet(result.outputs[0]).loc["00331"]
+    assert data["status"] == "invalid" and data.iloc[5:].isna().all()  # no figure put in its place
+
+
+def test_a_year_form_on_the_new_list_is_taken_as_it_is(
+    catalogue: Catalogue, make_form: MakeForm, tmp_path: Path
+) -> None:
+    year = make_form(unit="00331", period="2025", vintage="2025-07-01", name="00331-2025.xlsx", seed=4)
+    alone = tmp_path / "year"
+    alone.mkdir()
+    shutil.copy(year, alone)
+    args = {"unit": "01", "units": "2025-07-01", "allow_partial": True, "catalogue": catalogue}
+    result = rollup_paths([HOANG_MAI, alone], "2025", tmp_path / "o", **args)  # type: ignore[arg-type]
+    assert "00331" not in {s["unit"] for s in result.manifest["chase_list"]}
+    got = read_data_sheet(result.outputs[0]).loc["00331"]
+    mine = ward_values(alone, catalogue).loc["00331"]
+    assert got[mine.index].astype(float).tolist() == mine.tolist()
+
+
+def test_a_form_of_another_period_is_refused_in_the_reform_year(
+    catalogue: Catalogue, make_form: MakeForm, tmp_path: Path
+) -> None:
+    other = make_form(unit="03388", period="2024-H2", name="03388-2024")
+    far = HOANG_MAI / "00301-thanh-tri.xlsx"  # an old ward of Hà Nội, not of Lai Châu
+    result = rollup_paths(
+        [LAI_CHAU, other, far], "2025", tmp_path / "o", "12", "2025-07-01", allow_partial=True, catalogue=catalogue
+    )
+    [away] = [f for f in result.report.files if f.path == str(far)]
+    assert [i.code for i in away.issues] == ["reform-split", "outside-unit"]
+    assert "00301 (2025-06-30)" in away.issues[1].text_en and "not part of Tỉnh Lai Châu" in away.issues[1].text_en
+    [rep] = [f for f in result.report.files if f.path == str(other)]
+    [issue] = [i for i in rep.issues if i.code == "wrong-period"]
+    assert "2024-H2 (2025-06-30)" in issue.text_en and "2025-H1 (2025-06-30), 2025-H2 (2025-07-01)" in issue.text_en
+    assert (issue.sheet, issue.cell) == ("Thông tin chung", "C9")
+
+
+def test_old_forms_in_a_new_half_year_say_how_to_roll_them_up(lai_chau_h1: Path, tmp_path: Path) -> None:
+    """Old and new codes overlap (03640 is Xã Khoen On in both lists): an old form never claims a new commune."""
+    res = CliRunner().invoke(
+        app, ["--lang", "en", "rollup", str(lai_chau_h1), "--period", "2025-H2", "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 2, res.output
+    assert "reports on another unit list (2025-H1 (2025-06-30))" in res.output
+    assert "--period 2025 --units 2025-07-01" in res.output
+    res = CliRunner().invoke(
+        app, ["rollup", str(lai_chau_h1), "--period", "2025-H2", "--unit", "12", "--out", str(tmp_path), "--json"]
+    )
+    chase = json.loads(res.stdout)["chase_list"]
+    assert {s["status"] for s in chase} == {"missing"}  # not 'invalid' under a new commune's code
