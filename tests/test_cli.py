@@ -487,11 +487,12 @@ def test_a_refusal_anywhere_in_a_command_is_exit_2_in_the_line_language(runner: 
 
 def test_a_command_returns_its_result_and_only_the_entry_turns_it_into_an_exit_code() -> None:
     """No command decides an exit code of its own: `except CtstatError` and `typer.Exit(<not 0>)` appear only in
-    cli/entry.py."""
+    cli/entry.py. (The portal is not a command: it answers pages, its failures mapped in web/context.py, and a
+    part of a page that cannot be had, such as the history on a result page, is left out there.)"""
     import ast
 
     for path in (ROOT / "src" / "ctstat").rglob("*.py"):
-        if path.name == "entry.py":
+        if path.name == "entry.py" or path.parent.name == "web":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ExceptHandler) and node.type is not None:

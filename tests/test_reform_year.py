@@ -143,7 +143,13 @@ def test_a_form_of_another_period_is_refused_in_the_reform_year(
     other = make_form(unit="03388", period="2024-H2", name="03388-2024")
     far = HOANG_MAI / "00301-thanh-tri.xlsx"  # an old ward of Hà Nội, not of Lai Châu
     result = rollup_paths(
-        [LAI_CHAU, other, far], "2025", tmp_path / "o", "12", "2025-07-01", allow_partial=True, catalogue=catalogue
+        [LAI_CHAU, other, far],
+        "2025",
+        tmp_path / "o",
+        unit="12",
+        units="2025-07-01",
+        allow_partial=True,
+        catalogue=catalogue,
     )
     [away] = [f for f in result.report.files if f.path == str(far)]
     assert [i.code for i in away.issues] == ["reform-split", "outside-unit"]
