@@ -39,6 +39,8 @@ from ctstat.model.errors import UsageError
 from ctstat.model.messages import api_error
 from ctstat.model.units import load_units
 from ctstat.model.vocab import count_label, rollup_note, status_label
+from ctstat.web.entry import Hooks as EntryHooks
+from ctstat.web.entry import routes as entry_routes
 from ctstat.web.intake import Busy, Intake, Staged, server_name, sniff_extension, staging_dir
 from ctstat.web.security import HSTS, OUR_HEADERS, SECURITY_HEADERS, access_line
 from ctstat.web.tokens import Keys
@@ -429,6 +431,7 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
         Route("/static/ctstat.css", stylesheet),
         Route("/healthz", health),
     ]
+    routes += entry_routes(EntryHooks(p, page, session, check_csrf, check_origin, HTTPProblem, _take), env)
     from starlette.exceptions import HTTPException
     from starlette.requests import ClientDisconnect
 
