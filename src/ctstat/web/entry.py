@@ -571,6 +571,27 @@ class Entry:
         await asyncio.to_thread(keep)
         return _redirect(f"/lan-nop/{up.id}")
 
+    async def workbook_file(self, request: Any) -> Any:
+        """The workbook of the draft's last submission, as recorded (to download, print, sign)."""
+        from pathlib import Path
+
+        from starlette.responses import FileResponse
+
+        unit = self.ward(request)
+        draft = await asyncio.to_thread(self.draft, unit)
+        sent = draft.submitted if draft else None
+        ledger = self.ledger()
+        try:
+            found = ledger.uploads("id=? AND sender=?", int(sent["upload"]), unit) if sent else []
+        finally:
+            ledger.close()
+        kept = Path(found[0].kept or "") if found else None
+        roots = (self.p.cfg.inbox.resolve(), self.p.cfg.out.resolve())
+        if kept is None or not kept.is_file() or not any(kept.resolve().is_relative_to(r) for r in roots):
+            raise self.h.problem(404, "Không có tệp này.")
+        xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        return FileResponse(kept.resolve(), filename=f"bao-cao-{unit}-{self.period}.xlsx", media_type=xlsx)
+
 
 def _conflict_note(theirs: str | None, mine: str) -> str:
     return (
@@ -611,6 +632,7 @@ def routes(h: Hooks, env: Any) -> list[Any]:
         Route(f"{HOME}/bat-dau", e.start, methods=["POST"]),
         Route(f"{HOME}/kiem-tra", e.check, methods=["POST"]),
         Route(f"{HOME}/nop", e.submit, methods=["POST"]),
+        Route(f"{HOME}/tep", e.workbook_file),
         Route(HOME + "/{n:rowid}", e.sheet_page, methods=["GET"]),
         Route(HOME + "/{n:rowid}", e.save, methods=["POST"]),
     ]
