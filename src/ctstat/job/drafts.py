@@ -74,7 +74,7 @@ def parse_typed(text: str, vtype: str) -> tuple[str | None, str | None]:
         return None, "Số không được âm: ghi số lượng (0 nếu không có)."
     if _GROUPED.fullmatch(text):
         plain = re.sub(r"[., ]", "", text)
-        return None, f"Gõ số không có dấu chấm, dấu phẩy hay khoảng trắng: {plain} (nếu là {text})."
+        return None, f"Gõ liền các chữ số, không có dấu chấm, dấu phẩy hay khoảng trắng: {plain}."
     if _DECIMAL.fullmatch(text):
         return None, "Phải là số nguyên (không có phần thập phân)."
     return None, "Chỉ gõ chữ số 0-9 (ghi 0 nếu không có)."
