@@ -17,9 +17,9 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.web.entry import sheet_inputs
 from ctstat.web.tokens import issue_tokens
 
+from .conftest import require
 from .test_browser import HAVE, browser, served, shot, text_once
 from .test_entry import typed_values
-from .conftest import require
 
 WARD = "00304"
 PHONE, DESKTOP = (360, 780), (1280, 900)
