@@ -16,10 +16,14 @@ comes from the session, never from the request).
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from ctstat.job.drafts import (
@@ -269,6 +273,50 @@ NOTES = {
 }
 
 
+class Checks:
+    """Drafts' workbooks judged together: a thread takes every check waiting (up to BATCH) and judges them as one
+    batch on the upload's path (`judge_arrivals`, with the intake's reading workers), as the intake does uploads.
+    Twenty wards pressing "Kiểm tra" at once cost one batch, not twenty in a row. Started at the first check."""
+
+    BATCH = 64
+
+    def __init__(self, p: Any) -> None:
+        self.p = p
+        self._queue: queue.Queue[tuple[Path, Future[FileReport]]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, path: Path) -> Future[FileReport]:
+        fut: Future[FileReport] = Future()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="ctstat-entry-checks", daemon=True)
+                self._thread.start()
+        self._queue.put((path, fut))
+        return fut
+
+    def _loop(self) -> None:
+        from ctstat.job.run import Arrival, judge_arrivals
+        from ctstat.web.intake import PORTAL_DIR
+
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                arrivals = [Arrival(path, f"{PORTAL_DIR}/{path.name}", path.stat()) for path, _ in batch]
+                judged = judge_arrivals(self.p.cfg, self.p.catalogue, arrivals, self.p.intake.readers)
+            except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure
+                for _, fut in batch:
+                    fut.set_exception(exc)
+                continue
+            for (_, fut), rep in zip(batch, judged.report.files, strict=True):
+                fut.set_result(rep)
+
+
 @dataclass(frozen=True)
 class Shown:
     """What a Biểu's page shows in its fields: the values, why some are refused, notes of another device's save,
@@ -288,6 +336,7 @@ class Entry:
         self.h, self.p = h, h.p
         self.period = str(h.p.cfg.period)
         self.names = [s.name for s in form_layout(h.p.catalogue).sheets]
+        self.checks = Checks(h.p)
 
     # --- shared -------------------------------------------------------------------------------------------------
 
@@ -517,18 +566,14 @@ class Entry:
         await asyncio.to_thread(keep)
 
     async def judge(self, unit: str, draft: Draft) -> FileReport:
-        from ctstat.job.run import Arrival, judge_arrivals
-        from ctstat.web.intake import PORTAL_DIR, server_name, staging_dir
+        from ctstat.web.intake import server_name, staging_dir
 
         path = staging_dir(self.p.cfg) / server_name(".xlsx")
         try:
             await asyncio.to_thread(self.workbook, unit, draft, path)
-            arrival = Arrival(path, f"{PORTAL_DIR}/{path.name}", path.stat())
-            cfg, cat, pool = self.p.cfg, self.p.catalogue, self.p.intake.readers
-            judged = await asyncio.to_thread(judge_arrivals, cfg, cat, [arrival], pool)
+            return await asyncio.wrap_future(self.checks.submit(path))
         finally:
             path.unlink(missing_ok=True)
-        return judged.report.files[0]
 
     def workbook(self, unit: str, draft: Draft, path: Any) -> int:
         """Write the form workbook of the draft with ctstat's form writer: its size."""
@@ -573,8 +618,6 @@ class Entry:
 
     async def workbook_file(self, request: Any) -> Any:
         """The workbook of the draft's last submission, as recorded (to download, print, sign)."""
-        from pathlib import Path
-
         from starlette.responses import FileResponse
 
         unit = self.ward(request)
