@@ -151,14 +151,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
-    db = (
-        sqlite3.connect(job / "out" / "ctstat-ledger.sqlite")
-        if (job / "out" / "ctstat-ledger.sqlite").exists()
-        else None
-    )
-    if db is None:
-        found = list((job / "out").glob("*.sqlite"))
-        db = sqlite3.connect(found[0])
+    (ledger,) = (job / "out").glob("*.sqlite")
+    db = sqlite3.connect(ledger)
     import json
 
     for unit, _ in wards:
@@ -173,9 +167,8 @@ def main() -> None:
     print(
         f"save  (one Biểu): n={len(saves)} median {statistics.median(saves) * 1000:.0f} ms, p90 {q(saves, 0.9):.0f} ms"
     )
-    print(
-        f"check (Kiểm tra): n={len(checks)} median {statistics.median(checks) * 1000:.0f} ms, p90 {q(checks, 0.9):.0f} ms"
-    )
+    med = statistics.median(checks) * 1000
+    print(f"check (Kiểm tra): n={len(checks)} median {med:.0f} ms, p90 {q(checks, 0.9):.0f} ms")
     print("every draft holds what was typed" if not failures else "FAILURES:\n" + "\n".join(failures[:20]))
     sys.exit(1 if failures else 0)
 
