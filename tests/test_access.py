@@ -190,6 +190,8 @@ def test_every_route_and_every_error_page_carries_the_documented_headers(world: 
     check(ward.post("/xa/nhap/kiem-tra", data={"csrf": "bad"}), 403)
     check(ward.post("/xa/nhap/nop", data={"csrf": "bad"}), 403)
     check(ward.get("/xa/nhap/tep"), 404)
+    check(district.get(f"/huyen/nhap/{WARD}"), 200)
+    check(ward.get(f"/huyen/nhap/{WARD}"), 403)
     check(anon.get("/static/ctstat.css"), 200, cache="max-age=3600")
     check(anon.get("/healthz"), 200)
     check(anon.get("/nowhere"), 404)

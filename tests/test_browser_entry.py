@@ -92,6 +92,13 @@ def show(driver: Any, key: str) -> None:
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", driver.find_element(By.NAME, key))
 
 
+def show_text(driver: Any, text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    el = driver.find_element(By.XPATH, f"//*[text()='{text}']")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", el)
+
+
 def field_text(driver: Any, key: str) -> str:
     """The text of the table cell holding a field (its messages)."""
     from selenium.webdriver.common.by import By
@@ -139,6 +146,7 @@ def test_a_ward_types_its_report_on_a_phone_fixes_two_mistakes_and_sends_it(
                 text_once(driver, f"{names[n]}: {catalogue.sheets[n].title_vi}")
         body = text_once(driver, "Kiểm tra lúc")
         assert "✗ 1 lỗi cần sửa" in body
+        shot(driver, "entry-home-phone")
         driver.get(url + "/xa/nhap/1")
         assert "trống" in field_text(driver, blank).lower()  # the check's words, beside the field
         show(driver, blank)
@@ -193,5 +201,7 @@ def test_a_ward_types_its_report_on_a_phone_fixes_two_mistakes_and_sends_it(
         desk.find_element(By.CSS_SELECTOR, "form.card button").click()
         body = text_once(desk, "Xã, phường đang nhập trên trang")
         assert "00304 Phường Vĩnh Hưng 178/178 ô (100%)" in body
+        show_text(desk, "Xã, phường đang nhập trên trang")
+        shot(desk, "entry-district")
     finally:
         desk.quit()

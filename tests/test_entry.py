@@ -424,3 +424,23 @@ def test_an_empty_draft_is_not_sent(site: Site) -> None:
     r = c.post("/xa/nhap/nop", data={"csrf": csrf, "version": "1"}, follow_redirects=False)
     assert r.status_code == 422 and "chưa có số liệu nào" in r.text
     assert site.ledger().uploads() == []
+
+
+def test_the_district_opens_a_ward_s_draft_read_only(site: Site) -> None:
+    c, _ = started(site)
+    assert save(c, 1, {CELL: "41"}).status_code == 303
+    district = site.sign_in("008")
+    page = district.get("/huyen").text
+    assert 'href="/huyen/nhap/00301"' in page and "1/178 ô (1%)" in page
+    r = district.get("/huyen/nhap/00301")
+    assert r.status_code == 200 and "Bản nháp của 00301 Phường Thanh Trì" in r.text
+    td = field_td(r.text, CELL)
+    assert 'value="41"' in td and " readonly" in td
+    assert '<form method="post" action="/xa/nhap' not in r.text  # nothing to post
+    assert district.get("/huyen/nhap/00304").status_code == 404  # no draft
+    assert district.get("/huyen/nhap/99999").status_code == 404  # no such ward
+    assert district.get("/huyen/nhap/008").status_code == 404
+    assert district.get("/huyen/nhap/00301?bieu=9").status_code == 404
+    assert "Biểu 3: TÌNH HÌNH XÂM HẠI TRẺ EM" in district.get("/huyen/nhap/00301?bieu=3").text
+    # a ward sees no other ward's draft this way either
+    assert site.sign_in(OTHER).get("/huyen/nhap/00301").status_code == 403

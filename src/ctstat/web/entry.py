@@ -327,6 +327,7 @@ class Shown:
     notes: Mapping[str, str] = field(default_factory=dict)
     message: str | None = None
     problem: str | None = None
+    readonly: bool = False  #: the district looking at a ward's draft
 
 
 class Entry:
@@ -451,6 +452,8 @@ class Entry:
             problem=shown.problem,
             checked=rep is not None,
             lock=self.locked(draft.unit),
+            readonly=shown.readonly,
+            ward=draft.unit,
         )
 
     # --- posts --------------------------------------------------------------------------------------------------
@@ -616,6 +619,23 @@ class Entry:
         await asyncio.to_thread(keep)
         return _redirect(f"/lan-nop/{up.id}")
 
+    async def district_view(self, request: Any) -> Any:
+        """A ward's draft as the district sees it: read only, with the last check's issues."""
+        unit = self.h.session(request)
+        if not self.p.is_area(unit):
+            raise self.h.problem(403, "Chỉ đơn vị tổng hợp mới xem được bản nháp của các xã, phường.")
+        ward = str(request.path_params["unit"])
+        if ward not in self.p.names or self.p.is_area(ward):
+            raise self.h.problem(404, "Không có xã, phường này.")
+        bieu = request.query_params.get("bieu", "1")
+        n = int(bieu) if bieu.isascii() and bieu.isdigit() and len(bieu) < 3 else 0
+        if not 1 <= n <= len(self.names):
+            raise self.h.problem(404, "Không có biểu này.")
+        draft = await asyncio.to_thread(self.draft, ward)
+        if draft is None:
+            raise self.h.problem(404, "Xã, phường này chưa nhập báo cáo trên trang.")
+        return self.render(request, n, draft, Shown(draft.cells, readonly=True))
+
     async def workbook_file(self, request: Any) -> Any:
         """The workbook of the draft's last submission, as recorded (to download, print, sign)."""
         from starlette.responses import FileResponse
@@ -676,6 +696,7 @@ def routes(h: Hooks, env: Any) -> list[Any]:
         Route(f"{HOME}/kiem-tra", e.check, methods=["POST"]),
         Route(f"{HOME}/nop", e.submit, methods=["POST"]),
         Route(f"{HOME}/tep", e.workbook_file),
+        Route("/huyen/nhap/{unit}", e.district_view),
         Route(HOME + "/{n:rowid}", e.sheet_page, methods=["GET"]),
         Route(HOME + "/{n:rowid}", e.save, methods=["POST"]),
     ]
