@@ -444,3 +444,13 @@ def test_the_district_opens_a_ward_s_draft_read_only(site: Site) -> None:
     assert "Biểu 3: TÌNH HÌNH XÂM HẠI TRẺ EM" in district.get("/huyen/nhap/00301?bieu=3").text
     # a ward sees no other ward's draft this way either
     assert site.sign_in(OTHER).get("/huyen/nhap/00301").status_code == 403
+
+
+def test_a_check_older_than_the_last_save_says_so(site: Site) -> None:
+    c, csrf = started(site)
+    assert save(c, 1, {CELL: "3"}).status_code == 303
+    c.post("/xa/nhap/kiem-tra", data={"csrf": csrf})
+    assert "trước lần lưu cuối" not in c.get("/xa/nhap/1").text
+    assert save(c, 1, {CELL: "4"}).status_code == 303
+    assert "Kết quả kiểm tra dưới các ô là của lần kiểm tra trước lần lưu cuối" in c.get("/xa/nhap/1").text
+    assert "bản nháp đã sửa sau đó: kiểm tra lại" in c.get("/xa/nhap").text
