@@ -264,7 +264,7 @@ def test_a_ledger_of_the_first_release_is_migrated(cfg: JobConfig, catalogue: Ca
     result = run_job(cfg, catalogue, now=datetime(2025, 7, 20))
     assert len(result.validated) == 1  # judged under no catalogue: read again
     ledger = Ledger(cfg.ledger_path, readonly=True)
-    assert ledger.version == 4  # migrated to the current schema (3: the portal's sessions; 4: the review chain)
+    assert ledger.version == 5  # migrated to the current schema (3: sessions; 4: the review chain; 5: drafts)
     assert ledger.uploads() == [] and ledger.token_hashes() == {}  # the portal's tables exist, empty
     rows = ledger.rows()
     assert len(rows) == 2 and rows[0].removed_at is not None  # its hash was not the file's: new content

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ctstat.job.config import JobConfig
-from ctstat.job.ledger import Ledger
+from ctstat.job.ledger import VERSION, Ledger
 from ctstat.job.review import Action, Chain, act, chain_name, load_trust, read_chain, signer_for
 from ctstat.job.run import run_job
 from ctstat.model.catalogue import Catalogue
@@ -254,7 +254,7 @@ def test_a_ledger_of_the_previous_schema_migrates_forward(job: Job, catalogue: C
     db.close()
     act(cfg, catalogue, a, Action("approve", "00301"), WHEN)  # opens for writing: migrates
     db = sqlite3.connect(cfg.ledger_path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == VERSION
     assert db.execute("SELECT id, path, sha256, received_at, cells FROM submissions ORDER BY id").fetchall() == before
     assert db.execute("SELECT kind, unit FROM reviews").fetchall() == [("approve", "00301")]
     db.close()

@@ -11,8 +11,10 @@ brings the older one back, and sending earlier content again is one more row, no
 Schema versions (`PRAGMA user_version`): 0 = the first release (cells as a list in layout order, a permanent
 `superseded_by` flag, UNIQUE(path, sha256)); 1 = cells by key, judged under a catalogue; 2 = with the portal's
 `uploads` (every file sent through `ctstat serve`, taken in or not) and `tokens` (their hashes only); 3 = with the
-portal's `sessions` (SHA-256 of each session cookie, never the cookie); 4 = this one, with `reviews`: the
-signed review records of the job's chain (approvals, send-backs, corrections, reopens), append-only. A version-0
+portal's `sessions` (SHA-256 of each session cookie, never the cookie); 4 = with `reviews`: the signed review records of
+the job's chain (approvals, send-backs, corrections, reopens), append-only; 5 = this one, with the portal's
+`drafts` (a ward's report typed on the page, one per ward and period, saved as it is typed) and `draft_changes`
+(every saved change of a draft, by version: what a stale save is compared with). A version-0
 ledger is migrated in place on the first writing open: its rows keep their history and receipt times, lose their
 cells, and are marked judged under no catalogue, so the next run re-reads the files still in the inbox; later
 versions only gain tables.
@@ -39,7 +41,7 @@ from ctstat.model.report import FileReport, Issue, first_error
 if TYPE_CHECKING:
     from ctstat.job.config import JobConfig
 
-VERSION = 4
+VERSION = 5
 
 COLUMNS = """
     id INTEGER PRIMARY KEY,
@@ -112,6 +114,25 @@ CREATE TABLE IF NOT EXISTS reviews (
     hash TEXT NOT NULL,
     cells TEXT,                       -- a correction: the corrected cells, when the corrected form is valid
     UNIQUE (chain, seq)
+);
+CREATE TABLE IF NOT EXISTS drafts (
+    period TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    version INTEGER NOT NULL,         -- 1 when started, one more at each save that changed something
+    cells TEXT NOT NULL,              -- JSON: input cell key -> what was typed ('123', 'Có', 'Không'), blanks absent
+    started_from TEXT NOT NULL,       -- 'empty', or 'submission:<id>' (the ward's current submission then)
+    updated_at TEXT NOT NULL,
+    checked TEXT,                     -- JSON: the last check (version, time, issues)
+    submitted TEXT,                   -- JSON: the last submission made from it (version, time, upload id)
+    PRIMARY KEY (period, unit)
+);
+CREATE TABLE IF NOT EXISTS draft_changes (
+    period TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    version INTEGER NOT NULL,         -- the draft's version this change made
+    key TEXT NOT NULL,
+    value TEXT,                       -- NULL: made blank
+    PRIMARY KEY (period, unit, version, key)
 );
 """
 
@@ -472,6 +493,51 @@ class Ledger:
             return [dict(r) for r in cur.fetchall()]
         except sqlite3.OperationalError:
             return []
+
+    # --- drafts typed in the portal (job/drafts.py) ---------------------------------------------------------------
+
+    def draft(self, period: str, unit: str) -> dict[str, Any] | None:
+        """The draft of `unit` for `period` as stored (None: none, or a ledger made before drafts)."""
+        try:
+            row = self.db.execute("SELECT * FROM drafts WHERE period=? AND unit=?", (period, unit)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return dict(row) if row else None
+
+    def drafts(self, period: str) -> list[dict[str, Any]]:
+        """Every draft of `period`, by unit."""
+        try:
+            return [dict(r) for r in self.db.execute("SELECT * FROM drafts WHERE period=? ORDER BY unit", (period,))]
+        except sqlite3.OperationalError:
+            return []
+
+    def draft_changes(self, period: str, unit: str, after: int = 0) -> list[tuple[int, str, str | None]]:
+        """(version, key, value) of every change saved to the draft after version `after`, oldest first."""
+        cur = self.db.execute(
+            "SELECT version, key, value FROM draft_changes WHERE period=? AND unit=? AND version>? ORDER BY version",
+            (period, unit, after),
+        )
+        return [(int(r[0]), str(r[1]), r[2]) for r in cur.fetchall()]
+
+    def put_draft(self, period: str, unit: str, fields: Mapping[str, Any], changes: Mapping[str, str | None]) -> None:
+        """Write the draft's row (`fields`: its columns but period and unit) and the `changes` its version made
+        (inside the caller's transaction)."""
+        names = sorted(fields)
+        cur = self.db.execute(
+            f"UPDATE drafts SET {', '.join(f'{n}=?' for n in names)} WHERE period=? AND unit=?",
+            (*(fields[n] for n in names), period, unit),
+        )
+        if cur.rowcount == 0:
+            self.db.execute(
+                f"INSERT INTO drafts (period, unit, {', '.join(names)}) VALUES (?, ?{', ?' * len(names)})",
+                (period, unit, *(fields[n] for n in names)),
+            )
+        version = fields.get("version")
+        if version is not None:
+            self.db.executemany(
+                "INSERT INTO draft_changes (period, unit, version, key, value) VALUES (?,?,?,?,?)",
+                [(period, unit, version, k, v) for k, v in changes.items()],
+            )
 
     def finish_run(self, run_id: int, when: datetime, new_files: int, outcome: str) -> None:
         with self.transaction():

@@ -43,8 +43,10 @@ from ctstat.web.context import (
     make_portal,
     small_form,
 )
+from ctstat.web.entry import Hooks as EntryHooks
+from ctstat.web.entry import routes as entry_routes
 from ctstat.web.security import HSTS, OUR_HEADERS, SECURITY_HEADERS, access_line
-from ctstat.web.upload import BODY_SLACK, MAX_PARTS, UploadSink
+from ctstat.web.upload import BODY_SLACK, MAX_PARTS, UploadSink, take
 
 __all__ = [
     "BODY_SLACK",
@@ -104,7 +106,9 @@ def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = Non
         yield
         await asyncio.to_thread(p.intake.close)  # the intake thread and its reading workers end with the server
 
-    app = Starlette(routes=routes(w), exception_handlers=w.handlers(), lifespan=lifespan)
+    # the report typed on the page (web/entry.py): its routes after the portal's own
+    entry = entry_routes(EntryHooks(p, w.page, w.session, w.check_csrf, w.check_origin, HTTPProblem, take), w.env)
+    app = Starlette(routes=routes(w) + entry, exception_handlers=w.handlers(), lifespan=lifespan)
     app.state.portal = p
     return Hardened(app, cfg.max_requests, cfg.body_timeout, cfg.body_min_rate)
 

@@ -1,0 +1,207 @@
+"""The report typed on the page in a real browser (Debian's chromium, selenium), at a phone's width and a desktop's.
+
+Skipped where chromium is missing (required in CI, like test_browser.py). Screenshots go to $CTSTAT_SCREENSHOTS
+when set (the README's come from there)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ctstat.job.config import JobConfig
+from ctstat.model.catalogue import Catalogue
+from ctstat.web.entry import sheet_inputs
+from ctstat.web.tokens import issue_tokens
+
+from .conftest import require
+from .test_browser import HAVE, browser, served, shot, text_once
+from .test_entry import typed_values
+
+WARD = "00304"
+PHONE, DESKTOP = (360, 780), (1280, 900)
+
+
+@pytest.fixture(autouse=True)
+def _tools() -> None:
+    require(HAVE, "chromium and chromium-driver")
+
+
+@pytest.fixture
+def portal(cfg: JobConfig, catalogue: Catalogue, tmp_path: Path) -> Iterator[tuple[str, dict[str, str], JobConfig]]:
+    from ctstat.web.app import create_app
+
+    cfg = replace(cfg, deadline=None)
+    tokens = {i.unit: i.token for i in issue_tokens(cfg, tmp_path / "tokens.csv")}
+    app = create_app(cfg, catalogue)
+    try:
+        for url in served(app):
+            yield url, tokens, cfg
+    finally:
+        app.state.portal.intake.close()
+
+
+def phone(user_data: Path) -> Any:
+    """Chromium as a 360-pixel-wide phone (a window cannot be made that narrow: the device is emulated)."""
+    driver: Any = browser(user_data, *PHONE)
+    metrics = {"width": PHONE[0], "height": PHONE[1], "deviceScaleFactor": 2, "mobile": True}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    return driver
+
+
+def sign_in(driver: Any, url: str, token: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(url + "/")
+    driver.find_element(By.ID, "token").send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "form.card button").click()
+    text_once(driver, "Gửi báo cáo")
+
+
+def fill(driver: Any, catalogue: Catalogue, sheet: str, values: dict[str, str]) -> None:
+    """Type every field of the Biểu on the page (a select for Có/Không), clearing what was there."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    for key in sheet_inputs(catalogue)[sheet]:
+        el = driver.find_element(By.NAME, key)
+        if el.tag_name == "select":
+            Select(el).select_by_visible_text(values.get(key) or "(chưa chọn)")
+        else:
+            el.clear()
+            if values.get(key):
+                el.send_keys(values[key])
+
+
+def press(driver: Any, label: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    buttons = [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip().startswith(label)]
+    assert buttons, label
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", buttons[0])
+    buttons[0].click()
+
+
+def show(driver: Any, key: str) -> None:
+    """Scroll the field into the middle of the screen (for a screenshot)."""
+    from selenium.webdriver.common.by import By
+
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", driver.find_element(By.NAME, key))
+
+
+def show_text(driver: Any, text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    el = driver.find_element(By.XPATH, f"//*[text()='{text}']")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", el)
+
+
+def field_text(driver: Any, key: str) -> str:
+    """The text of the table cell holding a field (its messages)."""
+    from selenium.webdriver.common.by import By
+
+    return str(driver.find_element(By.NAME, key).find_element(By.XPATH, "./ancestor::td[1]").text)
+
+
+def test_a_ward_types_its_report_on_a_phone_fixes_two_mistakes_and_sends_it(
+    portal: tuple[str, dict[str, str], JobConfig], catalogue: Catalogue, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    url, tokens, cfg = portal
+    values = typed_values(catalogue, WARD)
+    names = [s.name for s in catalogue.sheets]
+    blank, grouped = sheet_inputs(catalogue)["Biểu 1"][0], sheet_inputs(catalogue)["Biểu 2"][1]
+    driver = phone(tmp_path / "phone")
+    try:
+        sign_in(driver, url, tokens[WARD])
+        driver.find_element(By.LINK_TEXT, "Nhập báo cáo trên trang").click()
+        press(driver, "Bắt đầu từ biểu trống")
+        text_once(driver, "Đã tạo bản nháp")
+        driver.get(url + "/xa/nhap/1")
+        # the phone's keypad is numeric, and the page is one column: nothing wider than the screen
+        first = driver.find_element(By.NAME, blank)
+        assert first.get_attribute("inputmode") == "numeric"
+        assert driver.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]") == [360, 360]
+        for n, sheet in enumerate(names, 1):
+            typed = dict(values)
+            if sheet == "Biểu 1":
+                typed[blank] = ""  # mistake 1: a field left blank
+            if sheet == "Biểu 2":
+                typed[grouped] = "1.234"  # mistake 2: a number typed with a thousands dot
+            fill(driver, catalogue, sheet, typed)
+            press(driver, f"Lưu, sang {names[n]}" if n < len(names) else "Lưu và kiểm tra")
+            if n < len(names) and sheet != "Biểu 2":
+                text_once(driver, f"{names[n]}: {catalogue.sheets[n].title_vi}")
+            if sheet == "Biểu 2":  # refused at once, at its field; nothing of Biểu 2 saved
+                text_once(driver, "Chưa lưu: 1 ô chưa đúng")
+                assert "không có dấu chấm, dấu phẩy hay khoảng trắng: 1234" in field_text(driver, grouped)
+                show(driver, grouped)
+                shot(driver, "entry-phone-mistake")
+                fill(driver, catalogue, sheet, values)  # fixed
+                press(driver, f"Lưu, sang {names[n]}")
+                text_once(driver, f"{names[n]}: {catalogue.sheets[n].title_vi}")
+        body = text_once(driver, "Kiểm tra lúc")
+        assert "✗ 1 lỗi cần sửa" in body
+        shot(driver, "entry-home-phone")
+        driver.get(url + "/xa/nhap/1")
+        assert "trống" in field_text(driver, blank).lower()  # the check's words, beside the field
+        show(driver, blank)
+        shot(driver, "entry-phone")
+        fill(driver, catalogue, "Biểu 1", values)
+        press(driver, "Lưu và kiểm tra")
+        body = text_once(driver, "Kiểm tra lúc")
+        assert "✓ Không có lỗi" in body
+        press(driver, "Nộp báo cáo")
+        body = text_once(driver, "Kết quả kiểm tra")
+        assert "Hợp lệ: đã nhận báo cáo của 00304 Phường Vĩnh Hưng" in body
+    finally:
+        driver.quit()
+    # `ctstat status` counts it
+    from typer.testing import CliRunner
+
+    from ctstat.cli.commands import app
+
+    conf = tmp_path / "ctstat.toml"
+    conf.write_text(f'period = "2025-H1"\nunit = "008"\ninbox = "{cfg.inbox}"\nout = "{cfg.out}"\n', encoding="utf-8")
+    out = CliRunner().invoke(app, ["status", "--config", str(conf), "--json"])
+    assert out.exit_code == 1, out.output  # 1: the period is not complete (13 wards to chase)
+    import json
+
+    doc = json.loads(out.output)
+    assert sum(c["valid"] for c in doc["by_parent"].values()) == 1
+    assert WARD not in {s["unit"] for s in doc["chase_list"]}
+    # resumed on a desktop, in a new session: the figures are there, in a table, Tab going along the row
+    desk: Any = browser(tmp_path / "desktop", *DESKTOP)
+    try:
+        sign_in(desk, url, tokens[WARD])
+        desk.get(url + "/xa/nhap/3")
+        keys = sheet_inputs(catalogue)["Biểu 3"]
+        assert desk.find_element(By.NAME, keys[0]).get_attribute("value") == values[keys[0]]
+        from selenium.webdriver.common.keys import Keys
+
+        desk.find_element(By.NAME, keys[0]).click()
+        desk.switch_to.active_element.send_keys(Keys.TAB)
+        assert desk.switch_to.active_element.get_attribute("name") == keys[1]
+        desk.find_element(By.NAME, keys[1]).clear()
+        desk.find_element(By.NAME, keys[1]).send_keys("12a")
+        press(desk, "Lưu")
+        text_once(desk, "Chưa lưu: 1 ô chưa đúng")
+        assert "Chỉ gõ chữ số 0-9" in field_text(desk, keys[1])
+        show(desk, keys[1])
+        shot(desk, "entry-desktop")
+        # the district sees who is drafting and how far along
+        desk.get(url + "/xa/nhap")
+        press(desk, "Đăng xuất")
+        text_once(desk, "Đăng nhập")
+        desk.find_element(By.ID, "token").send_keys(tokens["008"])
+        desk.find_element(By.CSS_SELECTOR, "form.card button").click()
+        body = text_once(desk, "Xã, phường đang nhập trên trang")
+        assert "00304 Phường Vĩnh Hưng 178/178 ô (100%)" in body
+        show_text(desk, "Xã, phường đang nhập trên trang")
+        shot(desk, "entry-district")
+    finally:
+        desk.quit()
