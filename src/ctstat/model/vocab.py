@@ -11,6 +11,10 @@ from typing import Any
 
 from ctstat.model.report import Lang
 
+#: a parent's statuses whose communes all share its one cause (nothing, or a workbook not used at all): the
+#: parent's line says it all, its communes are listed together, not one by one
+WHOLE = ("missing", "edited", "invalid")
+
 #: where a unit stands in a period
 STATUS: dict[str, tuple[str, str]] = {
     "valid": ("Hợp lệ", "valid"),
