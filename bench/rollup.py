@@ -49,7 +49,7 @@ def main() -> None:
         manifest = json.loads(stdout)
         workbooks = len(manifest["outputs"])
         print(f"ward files:           {files}")
-        print(f"bare calamine read:   {bare:.1f} s (1 process)")
+        print(f"bare calamine read:   {bare:.1f} s ({args.jobs} processes)")
         print(f"ctstat rollup:        {wall:.1f} s (--jobs {args.jobs}), exit {code}, {workbooks} workbooks written")
         print(f"ratio to bare read:   {wall / bare:.2f}")
         print(f"peak RSS (largest):   {max(rss, bare_rss):.0f} MB")

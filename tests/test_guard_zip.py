@@ -173,3 +173,13 @@ def test_a_bomb_is_never_inflated_past_its_cap_in_memory() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 8 * MB, peak  # about the cap, not the 64 MB the part inflates to
+
+
+def test_a_file_too_large_says_its_size_in_each_language(tmp_path: Path) -> None:
+    """The size in the refusal is written as each reader writes numbers: 1,5 MB in Vietnamese, 1.5 MB in English."""
+    big = tmp_path / "big.xlsx"
+    big.write_bytes(b"\0" * (3 * MB // 2))
+    with pytest.raises(guard.Refused) as exc:
+        guard.read_file(str(big), limit=MB)
+    assert exc.value.code == "file-too-large"
+    assert exc.value.detail == "1,5 MB > 1 MB" and english(exc.value.detail) == "1.5 MB > 1 MB"

@@ -120,9 +120,8 @@ def read_checked(
     failure: list[BaseException] = []
     judge = threading.Thread(target=_judge_ahead, args=(catalogue, chunks, failure), daemon=True)
     done = 0
-    for sub in read_all(files, catalogue, jobs, FileCheck(catalogue, period, units), pool):
-        if not subs:
-            judge.start()
+    # the thread starts as soon as the workers are forked, so that loading pandera overlaps the first reads
+    for sub in read_all(files, catalogue, jobs, FileCheck(catalogue, period, units), pool, judge.start):
         subs.append(sub)
         if len(subs) - done >= _AHEAD:
             chunks.put(subs[done:])
@@ -130,7 +129,7 @@ def read_checked(
         if callable(progress):
             progress()
     chunks.put(None)
-    if subs:
+    if judge.ident is not None:  # started with the workers
         judge.join()
     if failure:
         raise failure[0]  # a bug in the judging thread is ctstat's bug: exit 3, not a silent re-run

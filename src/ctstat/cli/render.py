@@ -13,6 +13,7 @@ from ctstat.model.report import Lang, Report, Severity, english
 from ctstat.model.text import printable
 from ctstat.model.vocab import (
     COUNTS,
+    WHOLE,
     basis_label,
     completeness_line,
     count_label,
@@ -20,7 +21,6 @@ from ctstat.model.vocab import (
     rollup_note,
     status_label,
 )
-from ctstat.plan.sums import WHOLE
 
 WORDS = {
     "vi": {

@@ -16,6 +16,10 @@ YES, NO = "Có", "Không"
 YES_WORDS = {YES.lower(), "co", "yes", "x"}
 NO_WORDS = {NO.lower(), "khong", "no"}
 
+#: a parent's statuses whose communes all share its one cause (nothing, or a workbook not used at all): the
+#: parent's line says it all, its communes are listed together, not one by one
+WHOLE = ("missing", "edited", "invalid")
+
 #: where a unit stands in a period
 STATUS: dict[str, tuple[str, str]] = {
     "valid": ("Hợp lệ", "valid"),

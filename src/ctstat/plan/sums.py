@@ -11,6 +11,7 @@ import pandas as pd
 from ctstat.model.catalogue import Catalogue, Indicator
 from ctstat.model.keys import TOTAL, cell_key
 from ctstat.model.report import english
+from ctstat.model.vocab import WHOLE
 
 
 def sum_by(values: pd.DataFrame, parent_of: Mapping[str, str]) -> pd.DataFrame:
@@ -80,11 +81,6 @@ class UnitStatus:
             "problem": self.problem,
             "problem_en": english(self.problem),
         }
-
-
-#: a parent's statuses whose communes all share its one cause (nothing, or a workbook not used at all): the
-#: parent's line says it all, its communes are listed together, not one by one
-WHOLE = ("missing", "edited", "invalid")
 
 
 @dataclass(frozen=True)

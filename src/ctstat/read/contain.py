@@ -178,35 +178,40 @@ def contained_map(
     timeout: float | None = None,
     memory_mb: int | None = None,
     pool: Pool[A] | None = None,
+    started: Callable[[], object] | None = None,
 ) -> Iterator[T]:
     """`fn(arg)` for every arg, in order, each in a worker process (`jobs` of them) under a memory cap and a time
     limit. A call that crashes its worker, or overruns, yields `failed(arg, code, detail)` instead, with code
     `reader-crashed` or `reader-timeout`; one that raises an Exception (a bug of ctstat) raises InternalError.
 
-    With `pool`, its workers (running `pool.fn`, in place of `fn`) are used and left running for the next call."""
+    With `pool`, its workers (running `pool.fn`, in place of `fn`) are used and left running for the next call.
+    `started` is called once the workers are forked, before the first answer: a caller may start a thread then,
+    to work beside the reading (a worker forked while a thread imports could inherit a held lock)."""
     if not args:
         return
     if pool is not None:
         with pool._lock:
-            yield from _map(pool.fn, args, failed, pool.jobs, timeout, pool.memory_mb, pool.workers)
+            yield from _map(pool.fn, args, failed, (pool.jobs, timeout, pool.memory_mb), pool.workers, started)
         return
-    yield from _map(fn, args, failed, jobs, timeout, memory_mb, None)
+    yield from _map(fn, args, failed, (jobs, timeout, memory_mb), None, started)
 
 
 def _map(
     fn: Callable[[A], T],
     args: Sequence[A],
     failed: Callable[[A, str, str], T],
-    jobs: int,
-    timeout: float | None,
-    memory_mb: int | None,
+    limits: tuple[int, float | None, int | None],
     kept: list[_Worker[A]] | None,
+    started: Callable[[], object] | None,
 ) -> Iterator[T]:
     """contained_map over the workers in `kept` (started as needed; left there, idle, when all went well), or
-    over workers of its own, stopped at the end (`kept` None)."""
+    over workers of its own, stopped at the end (`kept` None). `limits`: jobs, timeout and memory cap."""
+    jobs, timeout, memory_mb = limits
     run = _Scheduler(fn, args, failed, jobs, memory_mb, kept)
     timeout = read_timeout() if timeout is None else timeout
     out = 0
+    if started is not None:
+        started()
     try:
         while out < len(args):
             run.feed()

@@ -90,7 +90,8 @@ def read_file(path: str, limit: int | None = None) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise Refused("not-a-file", Said("không phải tệp thường", "not a regular file"))
         if st.st_size > limit:
-            raise Refused("file-too-large", f"{st.st_size / 2**20:.1f} MB > {limit / 2**20:.0f} MB")
+            size, cap = f"{st.st_size / 2**20:.1f}", f"{limit / 2**20:.0f} MB"
+            raise Refused("file-too-large", Said(f"{size.replace('.', ',')} MB > {cap}", f"{size} MB > {cap}"))
         chunks, n = [], 0
         while True:
             chunk = os.read(fd, min(1 << 20, limit + 1 - n))

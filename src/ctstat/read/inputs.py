@@ -5,7 +5,7 @@ Kept free of pandas and pandera so that reading starts at once; the checks load 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -54,6 +54,7 @@ def read_all(
     jobs: int = 1,
     check: Checks | None = None,
     pool: Pool[str] | None = None,
+    started: Callable[[], object] | None = None,
 ) -> Iterator[Submission]:
     """Read files, in order, in `jobs` worker processes under a memory cap and a time limit (contain.py): a file
     that crashes or hangs its reader is one issue, and the others are still read. With `pool` (`reading_pool`,
@@ -62,7 +63,7 @@ def read_all(
 
     _preload()
     read = partial(_read, catalogue=catalogue, check=check)
-    yield from contained_map(read, [str(f) for f in files], _unread, jobs, pool=pool)
+    yield from contained_map(read, [str(f) for f in files], _unread, jobs, pool=pool, started=started)
 
 
 def reading_pool(catalogue: Catalogue, jobs: int, check: Checks | None) -> Pool[str]:
