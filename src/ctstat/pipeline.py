@@ -29,10 +29,10 @@ from ctstat.model.messages import make_issue
 from ctstat.model.period import VINTAGES, Period, parse_period, vintage_for
 from ctstat.model.report import Claim, FileReport, Report
 from ctstat.model.units import LEVEL_VI, Hierarchy, Unit, level_of, load_units, name_key
-from ctstat.plan.plan import RollupFlags as RollupFlags
-from ctstat.plan.plan import RollupInputs as RollupInputs
-from ctstat.plan.plan import RollupOptions as RollupOptions
-from ctstat.plan.plan import RollupResult as RollupResult
+from ctstat.plan.spec import RollupFlags as RollupFlags
+from ctstat.plan.spec import RollupInputs as RollupInputs
+from ctstat.plan.spec import RollupOptions as RollupOptions
+from ctstat.plan.spec import RollupResult as RollupResult
 from ctstat.read.inputs import find_files, read_all
 from ctstat.read.workbook import Submission, sha256_of
 from ctstat.write.atomic import atomic_write
