@@ -266,8 +266,9 @@ def test_each_fact_has_one_owner() -> None:
 
 def test_starting_a_command_loads_no_pandas() -> None:
     """pandas and pandera load in the judging thread while the files are read (pipeline.read_checked), not before
-    the first file is opened: the modules a command starts with import neither (numpy they may: the reading workers use it; a one-file validate was 0.3 s
-    slower when the pipeline pulled pandas in through the rollup's data types)."""
+    the first file is opened: the modules a command starts with import neither (numpy they may: the reading
+    workers use it). A one-file validate was 0.3 s slower when the pipeline pulled pandas in through the rollup's
+    data types."""
     code = (
         "import sys, ctstat.cli.commands, ctstat.cli.render, ctstat.pipeline, ctstat.plan.spec\n"
         "print(sorted(m for m in ('pandas', 'pandera') if m in sys.modules))"
