@@ -177,6 +177,47 @@ def check_annotated(pdf: Path) -> list[str]:
     return problems
 
 
+def quiet_history(wards: Path, folder: Path) -> Path:
+    """A history of the wards' four earlier H1s, each cell a little below its value now, and one jump planted
+    (the first ward's children in special circumstances: 1, 1, 2, 1 before)."""
+    import numpy as np
+    import pandas as pd
+
+    from ctstat.job.history import COLUMNS, History, Source
+    from ctstat.model.catalogue import load_catalogue
+    from ctstat.model.period import Period
+    from ctstat.pipeline import collect_inputs
+
+    now = collect_inputs([wards], load_catalogue(), Period.parse("2025-H1")).values_of
+    first = min(now)
+    rows = [
+        (unit, "2025-06-30", f"{2021 + k}-H1", cell, (1.0, 1.0, 2.0, 1.0)[k] if (unit, cell) == (first, "HC01/*/*")
+         else float(np.floor(v * (0.7 + 0.1 * k))), "render")
+        for k in range(4)
+        for unit, cells in sorted(now.items())
+        for cell, v in cells.dropna().items()
+    ]  # fmt: skip
+    History(folder).add(pd.DataFrame(rows, columns=COLUMNS), [Source("render", "table", "render")])
+    return folder
+
+
+def check_comparison(pdf: Path) -> list[str]:
+    """The comparison sheet: printed, saying what is modelled, its charts on a page of their own, the planted jump
+    listed, unsigned (check_rollup counts the signatures: the sheet adds none)."""
+    text = pages(pdf)
+    first = next((i for i, t in enumerate(text) if "SO SÁNH VỚI CÁC KỲ TRƯỚC" in t), None)
+    if first is None:
+        return [f"{pdf.name}: the comparison sheet is not printed"]
+    problems = []
+    if "MÔ HÌNH HÓA" not in text[first]:
+        problems.append(f"{pdf.name}: page {first + 1}: the comparison does not say what is modelled")
+    if first + 1 >= len(text) or not text[first + 1].lstrip().startswith("2. Xu hướng"):
+        problems.append(f"{pdf.name}: the trend charts do not start a page after the comparison's first page")
+    if not any("→ 2025-H1" in t and "p < 0,0001" in t for t in text[first:]):
+        problems.append(f"{pdf.name}: the planted unusual change is not listed with its history and p")
+    return problems
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ctstat-render")
@@ -205,6 +246,7 @@ def main() -> int:
     for ward in sorted((ROOT / "samples" / "wards" / "2025-H1-hoang-mai").glob("*.xlsx"))[:3]:
         shutil.copy(ward, few / ward.name)
     run.append(("partial district", few, "2025-H1", 30))
+    run.append(("district with history", ROOT / "samples" / "wards" / "2025-H1-hoang-mai", "2025-H1", 40))
     if args.city:
         subprocess.run([*CTSTAT, "synth", "--unit", "01", "--period", "2025-H1", "--out", str(out / "ha-noi"),
                         "--jobs", "0"], check=True, capture_output=True)  # fmt: skip
@@ -213,6 +255,8 @@ def main() -> int:
     for name, wards, period, max_pages in run:
         books = out / name.replace(" ", "-")
         partial = ["--allow-partial"] if name.startswith("partial") else []
+        if name.endswith("with history"):
+            partial = ["--history", str(quiet_history(wards, out / "history"))]
         subprocess.run(
             [*CTSTAT, "rollup", str(wards), "--period", period, "--out", str(books), "--jobs", "0", *partial],
             check=True,
@@ -220,12 +264,15 @@ def main() -> int:
         )
         # the workbook of the rolled-up unit itself: the shortest unit code (a province's, not its districts')
         top = min(books.glob("*.xlsx"), key=lambda p: (len(p.stem.split("_")[1]), p.name))
-        if partial:  # its pages beside the complete district's, not over them
-            top = Path(shutil.copy(top, books / f"partial_{top.name}"))
+        prefix = {"partial district": "partial", "district with history": "history"}.get(name)
+        if prefix:  # its pages beside the complete district's, not over them
+            top = Path(shutil.copy(top, books / f"{prefix}_{top.name}"))
         pdf = to_pdf(top, out / "pdf", profile, env)
         found = check_rollup(pdf, sheets, max_pages) + overprinted(pdf) + cut_or_split(pdf)
-        if partial and "BÁO CÁO CHƯA ĐẦY ĐỦ" not in pages(pdf)[1]:
+        if name.startswith("partial") and "BÁO CÁO CHƯA ĐẦY ĐỦ" not in pages(pdf)[1]:
             found.append(f"{pdf.name}: the first sheet does not say the rollup is partial")
+        if name.endswith("with history"):
+            found += check_comparison(pdf)
         problems += found
         print(f"{name}: {top.name}: {len(pages(pdf))} pages, {'ok' if not found else f'{len(found)} problems'}")
     marked = out / "kiem-tra"

@@ -173,3 +173,16 @@ def test_old_forms_in_a_new_half_year_say_how_to_roll_them_up(lai_chau_h1: Path,
     )
     chase = json.loads(res.stdout)["chase_list"]
     assert {s["status"] for s in chase} == {"missing"}  # not 'invalid' under a new commune's code
+
+
+def test_an_old_commune_sent_twice_is_named(catalogue: Catalogue, lai_chau_h1: Path, tmp_path: Path) -> None:
+    h1 = tmp_path / "h1"
+    shutil.copytree(lai_chau_h1, h1)
+    first = sorted(h1.glob("*.xlsx"))[0]
+    shutil.copy(first, h1 / f"copy-{first.name}")
+    old = first.name.split("-")[0]
+    result = rollup_paths([h1, LAI_CHAU], "2025", tmp_path / "out", units="2025-07-01", catalogue=catalogue)
+    assert result.refused
+    [row] = [s for s in result.manifest["chase_list"] if s["status"] != "valid"]
+    assert row["problem"].startswith(f"2 tệp 2025-H1 cho cùng xã, phường cũ {old}")
+    assert row["problem_en"].startswith(f"2 2025-H1 files for the old commune {old}")

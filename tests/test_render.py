@@ -39,7 +39,7 @@ def test_printed_workbooks_are_legible_and_signed_once(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
-    for name in ("district", "province", "city", "partial district"):
+    for name in ("district", "province", "city", "partial district", "district with history"):
         assert any(line.startswith(f"{name}: ") and line.endswith(", ok") for line in lines), run.stdout
     assert any(line.startswith("marked-up copy: ") for line in lines) and "✗" not in run.stdout
     assert len(list((tmp_path / "pdf").glob("*.png"))) > 60  # the pages, printed
