@@ -499,3 +499,18 @@ def test_a_command_returns_its_result_and_only_the_entry_turns_it_into_an_exit_c
                 assert "CtstatError" not in ast.unparse(node.type), f"{path}:{node.lineno}"
             if isinstance(node, ast.Call) and ast.unparse(node.func) == "typer.Exit" and node.args:
                 assert ast.unparse(node.args[0]) == "0", f"{path}:{node.lineno}"
+
+
+def test_a_bug_in_a_command_is_exit_3_through_the_app_too(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug is exit 3 with one line, never 1, also where the app runs without the console script (a test, an
+    embedding program): the top group maps it (cli/entry.py), as `main` does."""
+
+    def boom(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("ctstat.pipeline.validate_files", boom)
+    result = runner.invoke(app, ["validate", str(SAMPLES / "wards" / "2025-H1-hoang-mai")])
+    assert result.exit_code == 3 and "internal error (lỗi nội bộ)" in result.output and "RuntimeError" in result.output
+    monkeypatch.setattr("ctstat.pipeline.validate_files", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "full")))
+    result = runner.invoke(app, ["validate", str(SAMPLES / "wards" / "2025-H1-hoang-mai")])
+    assert result.exit_code == 3 and "cannot go on (lỗi môi trường)" in result.output

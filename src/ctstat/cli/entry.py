@@ -6,7 +6,7 @@ nothing, and raises when it cannot go on. Here, and nowhere else:
 - `CtstatError` (usage error, invalid catalogue, nothing to do): its message in the line's language, exit 2;
 - a click usage error: its message (in Vietnamese by default), its code (2);
 - a fault of the machine (`EnvironmentFault`, a full disk, a forbidden place): one line, exit 3;
-- anything else is a bug of ctstat: one line (the traceback with --debug), exit 3, never 1;
+- anything else is a bug of ctstat: one line (the traceback with --debug), exit 3, never 1 (`fault`);
 - an interrupt (Ctrl-C): exit 130.
 
 `Entry` is the top command group (`cli/commands.py` makes its app with it), so a command run through the app
@@ -64,11 +64,21 @@ class Entry(TyperGroup):
         return list(super().parse_args(ctx, args))
 
     def invoke(self, ctx: Any) -> Any:
+        click_exceptions = _click_exceptions()
+        #: a usage error, an exit asked for, an abort (end of input at a prompt: typer's 130): their own codes
+        theirs: tuple[type[BaseException], ...] = (click_exceptions.ClickException, typer.Exit, typer.Abort, EOFError)
+        theirs += tuple(getattr(click_exceptions, n) for n in ("Exit", "Abort") if hasattr(click_exceptions, n))
         try:
             result = super().invoke(ctx)
         except CtstatError as exc:
             refuse(exc, line_lang(ctx.meta.get("ctstat.line", ())))
             raise typer.Exit(USAGE) from None
+        except theirs:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a fault of the machine, or a bug: exit 3, never 1
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                raise  # the reader went away (`ctstat ... | head`): typer's own quiet exit
+            raise typer.Exit(fault(exc)) from None
         if result is None:
             return None
         raise typer.Exit(OK if result.ok else PROBLEMS)
@@ -100,24 +110,32 @@ def main(command: Callable[[], Any]) -> NoReturn:
     except KeyboardInterrupt:
         sys.stderr.write("ctstat: interrupted\n")
         raise SystemExit(INTERRUPTED) from None
-    except EnvironmentFault as exc:
-        raise SystemExit(_environment(str(exc))) from None
-    except OSError as exc:
-        if exc.errno not in MACHINE_ERRNOS:
-            raise SystemExit(_internal_error(exc)) from None
-        where = f" {exc.filename}" if exc.filename else ""
-        raise SystemExit(_environment(f"cannot write or read{where}: {exc.strerror}")) from None
     except BaseException as exc:  # noqa: BLE001 - a bug, whatever its type, must not look like exit 1
-        raise SystemExit(_internal_error(exc)) from None
+        raise SystemExit(fault(exc)) from None
     raise SystemExit(code)
+
+
+def fault(exc: BaseException) -> int:
+    """Exit 3, said in one line: a fault of the machine (a full disk, a forbidden place) or a bug of ctstat."""
+    if isinstance(exc, EnvironmentFault):
+        return _environment(str(exc))
+    if isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS:
+        where = f" {exc.filename}" if exc.filename else ""
+        return _environment(f"cannot write or read{where}: {exc.strerror}")
+    return _internal_error(exc)
+
+
+def _click_exceptions() -> Any:
+    try:
+        from typer._click import exceptions
+    except ImportError:  # a typer that uses click itself
+        from click import exceptions  # type: ignore[no-redef]
+    return exceptions
 
 
 def run(cmd: Any) -> int:
     """Run the click command as typer would (exit codes as ever), a usage error shown in the line's language."""
-    try:
-        from typer._click import exceptions as click_exceptions
-    except ImportError:  # a typer that uses click itself
-        from click import exceptions as click_exceptions  # type: ignore[no-redef]
+    click_exceptions = _click_exceptions()
     from typer.exceptions import Abort as TyperAbort
 
     aborts = (TyperAbort, getattr(click_exceptions, "Abort", TyperAbort))

@@ -83,8 +83,7 @@ def issue_tokens(cfg: JobConfig, out: Path, rotate: Sequence[str] = (), now: dat
             message_vi=f"--rotate: {', '.join(unknown)} không phải là {cfg.unit} hay một xã của đơn vị đó",
         )
     hasher = _hasher()
-    ledger = Ledger(cfg.ledger_path)
-    try:
+    with Ledger(cfg.ledger_path) as ledger:
         have = ledger.token_hashes()
         todo = [(code, name) for code, name in units if code in wanted or code not in have]
         issued = [Issued(code, name, new_token(code)) for code, name in todo]
@@ -103,8 +102,6 @@ def issue_tokens(cfg: JobConfig, out: Path, rotate: Sequence[str] = (), now: dat
                     ledger.set_token(i.unit, hasher.hash(i.token), when)  # type: ignore[attr-defined]
         out.chmod(0o600)
         return issued
-    finally:
-        ledger.close()
 
 
 class Keys:
@@ -128,12 +125,9 @@ class Keys:
         self._lock = threading.Lock()
         self._checks = threading.BoundedSemaphore(self.CHECKS)
         self._local = threading.local()
-        ledger = Ledger(ledger_path)
-        try:
+        with Ledger(ledger_path) as ledger:
             if ledger.get_meta("portal_secret") is not None:  # the signing secret of stateless cookies: no longer
                 ledger.forget_meta("portal_secret")
-        finally:
-            ledger.close()
 
     def _reader(self) -> Ledger:
         """A read-only connection kept per thread: one indexed read per request, not a ledger opened and closed."""
@@ -175,8 +169,7 @@ class Keys:
         token is unchanged and until signed out."""
         now = time.time() if now is None else now
         cookie = secrets.token_urlsafe(32)
-        ledger = Ledger(self.ledger_path)
-        try:
+        with Ledger(self.ledger_path) as ledger:
             ledger.add_session(
                 _digest(cookie),
                 unit,
@@ -186,8 +179,6 @@ class Keys:
                 now + SESSION_HOURS * 3600,
                 self.PER_UNIT,
             )
-        finally:
-            ledger.close()
         return cookie
 
     def _live(self, cookie: str | None, now: float | None = None) -> tuple[str, str] | None:
@@ -213,11 +204,8 @@ class Keys:
         """Sign out: the cookie opens nothing any more."""
         if not cookie or len(cookie) > 100:
             return
-        ledger = Ledger(self.ledger_path)
-        try:
+        with Ledger(self.ledger_path) as ledger:
             ledger.end_session(_digest(cookie))
-        finally:
-            ledger.close()
 
     def csrf(self, cookie: str) -> str:
         live = self._live(cookie)
