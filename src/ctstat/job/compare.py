@@ -326,11 +326,8 @@ def upload_unusual(cfg: JobConfig, catalogue: Catalogue, submission_id: int | No
 
     if cfg.history is None or submission_id is None or not (cfg.history / "manifest.json").exists():
         return []
-    ledger = Ledger(cfg.ledger_path, readonly=True)
-    try:
+    with Ledger(cfg.ledger_path, readonly=True) as ledger:
         cells = ledger.cells([submission_id]).get(submission_id, {})
-    finally:
-        ledger.close()
     current = pd.DataFrame({"unit": unit, "cell": list(cells), "value": list(cells.values())}, dtype=object)
     current = current.astype({"value": float}).dropna(subset=["value"])
     return issues(compare_period(History(cfg.history), catalogue, cfg.period, cfg.vintage, current), catalogue)

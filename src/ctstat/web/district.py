@@ -83,24 +83,18 @@ def rollup_file(w: Web, request: Any) -> Any:
 
 
 def _rollup_outputs(p: Portal) -> list[str]:
-    ledger = Ledger(p.cfg.ledger_path, readonly=True)
-    try:
+    with Ledger(p.cfg.ledger_path, readonly=True) as ledger:
         outputs: list[str] = json.loads(ledger.get_meta("rollup_outputs") or "[]")
-    finally:
-        ledger.close()
     return outputs
 
 
 def _district_state(p: Portal) -> dict[str, Any]:
     st = job_status(p.cfg, p.catalogue)
-    ledger = Ledger(p.cfg.ledger_path, readonly=True)
-    try:
+    with Ledger(p.cfg.ledger_path, readonly=True) as ledger:
         uploads = ledger.uploads(limit=50)
         attempts: dict[str, int] = defaultdict(int)
         for up in ledger.uploads("outcome != 'accepted' AND (period=? OR period IS NULL)", str(p.cfg.period)):
             attempts[up.sender] += 1
-    finally:
-        ledger.close()
     total = {k: sum(c[k] for c in st["by_parent"].values()) for k in next(iter(st["by_parent"].values()), {})}
     outputs = [Path(o).name for o in st["rollup_outputs"]]
     return {"st": st, "total": total, "uploads": uploads, "attempts": attempts, "outputs": outputs}

@@ -357,21 +357,15 @@ class Entry:
         return Ledger(self.p.cfg.ledger_path, readonly=readonly)
 
     def draft(self, unit: str) -> Draft | None:
-        ledger = self.ledger()
-        try:
+        with self.ledger() as ledger:
             return load_draft(ledger, self.period, unit)
-        finally:
-            ledger.close()
 
     def locked(self, unit: str) -> str | None:
         """Why nothing may change now: the ward's report, or the area's rollup, is approved (the text to show)."""
         from ctstat.job.review import chain_as_recorded, locked_text
 
-        ledger = self.ledger()
-        try:
+        with self.ledger() as ledger:
             states = chain_as_recorded(ledger, self.p.cfg).states()
-        finally:
-            ledger.close()
         for who in (unit, self.p.area_code):
             st = states.get(who)
             if st is not None and st.approved is not None:
@@ -411,14 +405,11 @@ class Entry:
 
     def current_cells(self, unit: str) -> tuple[int, dict[str, float]] | None:
         """The ward's current submission for the period and its cells, if it is valid."""
-        ledger = self.ledger()
-        try:
+        with self.ledger() as ledger:
             row = ledger.current(self.period).get(unit)
             if row is None or not row.valid or row.catalogue_digest != self.p.catalogue.digest:
                 return None
             cells = ledger.cells([row.id]).get(row.id)
-        finally:
-            ledger.close()
         return (row.id, cells) if cells else None
 
     async def sheet_page(self, request: Any) -> Any:
@@ -505,11 +496,8 @@ class Entry:
         return _redirect(await self.after_save(request, unit, ctl.get("di", ""), n, bool(saved.kept)))
 
     def store(self, unit: str, base: int, values: Mapping[str, str | None]) -> Any:
-        ledger = self.ledger(readonly=False)
-        try:
+        with self.ledger(readonly=False) as ledger:
             return save_draft(ledger, self.period, unit, base, values, datetime.now())
-        finally:
-            ledger.close()
 
     async def after_save(self, request: Any, unit: str, go: str, n: int, kept: bool) -> str:
         """Where a saved Biểu goes next: another Biểu, the overview, or a check."""
@@ -537,11 +525,8 @@ class Entry:
             source, cells = f"submission:{current[0]}", from_submission(self.p.catalogue, current[1])
 
         def write() -> None:
-            ledger = self.ledger(readonly=False)
-            try:
+            with self.ledger(readonly=False) as ledger:
                 start_draft(ledger, self.period, unit, cells, source, datetime.now())
-            finally:
-                ledger.close()
 
         await asyncio.to_thread(write)
         return _redirect(f"{HOME}?tb=bat-dau")
@@ -560,11 +545,8 @@ class Entry:
         rep = await self.judge(unit, draft)
 
         def keep() -> None:
-            ledger = self.ledger(readonly=False)
-            try:
+            with self.ledger(readonly=False) as ledger:
                 note_checked(ledger, draft, report_record(rep), datetime.now())
-            finally:
-                ledger.close()
 
         await asyncio.to_thread(keep)
 
@@ -610,11 +592,8 @@ class Entry:
         up = await self.h.take(self.p, Staged(path, unit, f"nhap-tren-trang-{unit}-{self.period}.xlsx", size))
 
         def keep() -> None:
-            ledger = self.ledger(readonly=False)
-            try:
+            with self.ledger(readonly=False) as ledger:
                 note_submitted(ledger, draft, up.id, up.outcome, datetime.now())
-            finally:
-                ledger.close()
 
         await asyncio.to_thread(keep)
         return _redirect(f"/lan-nop/{up.id}")
@@ -643,11 +622,8 @@ class Entry:
         unit = self.ward(request)
         draft = await asyncio.to_thread(self.draft, unit)
         sent = draft.submitted if draft else None
-        ledger = self.ledger()
-        try:
+        with self.ledger() as ledger:
             found = ledger.uploads("id=? AND sender=?", int(sent["upload"]), unit) if sent else []
-        finally:
-            ledger.close()
         kept = Path(found[0].kept or "") if found else None
         roots = (self.p.cfg.inbox.resolve(), self.p.cfg.out.resolve())
         if kept is None or not kept.is_file() or not any(kept.resolve().is_relative_to(r) for r in roots):
@@ -673,11 +649,8 @@ def install(env: Any, p: Any) -> None:
     """What the entry pages' templates use: number and time filters, and the district's list of drafts."""
 
     def drafts() -> list[dict[str, Any]]:
-        ledger = Ledger(p.cfg.ledger_path, readonly=True)
-        try:
+        with Ledger(p.cfg.ledger_path, readonly=True) as ledger:
             return drafting(ledger, str(p.cfg.period), p.catalogue)
-        finally:
-            ledger.close()
 
     env.filters["num"] = lambda v: f"{int(v):,}".replace(",", ".") if str(v).isdigit() else v
     env.filters["isotime"] = lambda t: datetime.fromisoformat(t).strftime("%d/%m/%Y %H:%M") if t else ""

@@ -192,11 +192,8 @@ class Intake:
         it and how to reopen: such an upload is refused, whatever else it holds (`locked`)."""
         if not self.cfg.ledger_path.exists():
             return reports
-        ledger = Ledger(self.cfg.ledger_path, readonly=True)
-        try:
+        with Ledger(self.cfg.ledger_path, readonly=True) as ledger:
             return flag_locked(ledger, self.cfg, reports)
-        finally:
-            ledger.close()
 
     def _place(self, batch: list[Staged], judged: Judgement, outcomes: list[str]) -> dict[int, Path]:
         """Where each upload goes (an accepted one: the inbox; an invalid one: kept aside), said in its report;
@@ -231,8 +228,7 @@ class Intake:
                 a = judged.todo[i]
                 _move(batch[i].path, cfg.inbox / a.rel)
                 a.st = (cfg.inbox / a.rel).stat()
-            ledger = Ledger(cfg.ledger_path)
-            try:
+            with Ledger(cfg.ledger_path) as ledger:
                 with ledger.transaction():
                     ids = record(ledger, self.log, now, self.catalogue, judged, annotated, only=accepted)
                     for i, (s, outcome) in enumerate(zip(batch, outcomes, strict=True)):
@@ -250,8 +246,6 @@ class Intake:
                         uploads.append(replace(up, id=ledger.add_upload(up)))
                 if accepted:  # a new current submission: a rollup made before it is no longer current
                     retire_stale_rollup(cfg, self.catalogue, ledger, self.log)
-            finally:
-                ledger.close()
         return uploads
 
     def _trim_kept(self, batch: list[Staged], invalid: list[int]) -> None:

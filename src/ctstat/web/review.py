@@ -69,12 +69,9 @@ def reviews(cfg: JobConfig, units: list[str]) -> dict[str, Review]:
     """The review of each of `units` (their current submissions and the job's chain, as recorded)."""
     if not cfg.ledger_path.exists():
         return {u: Review(u, "none") for u in units}
-    ledger = Ledger(cfg.ledger_path, readonly=True)
-    try:
+    with Ledger(cfg.ledger_path, readonly=True) as ledger:
         states = chain_as_recorded(ledger, cfg).states()
         current = ledger.current(str(cfg.period))
-    finally:
-        ledger.close()
     return {u: _review(u, states.get(u, WardState(u)), current.get(u) is not None) for u in units}
 
 
@@ -83,13 +80,11 @@ def chain_problem(cfg: JobConfig) -> str:
     the district's page says it, and every review action is refused until it is put right."""
     if not cfg.ledger_path.exists():
         return ""
-    ledger = Ledger(cfg.ledger_path, readonly=True)
-    try:
-        read_chain(ledger, chain_name(cfg), load_trust(cfg))
-    except UsageError as exc:
-        return exc.message_vi or str(exc)
-    finally:
-        ledger.close()
+    with Ledger(cfg.ledger_path, readonly=True) as ledger:
+        try:
+            read_chain(ledger, chain_name(cfg), load_trust(cfg))
+        except UsageError as exc:
+            return exc.message_vi or str(exc)
     return ""
 
 

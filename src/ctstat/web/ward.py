@@ -89,11 +89,8 @@ def marked_up(w: Web, request: Any) -> Any:
 
 def _upload_for(p: Portal, unit: str, upload_id: int) -> Upload:
     """An upload the signed-in unit may see: its own, or (the district) any."""
-    ledger = Ledger(p.cfg.ledger_path, readonly=True)
-    try:
+    with Ledger(p.cfg.ledger_path, readonly=True) as ledger:
         found = ledger.uploads("id=?", upload_id)
-    finally:
-        ledger.close()
     if not found or not (p.is_area(unit) or found[0].sender == unit):
         raise HTTPProblem(404, "Không có lần nộp này.")
     return found[0]
@@ -102,8 +99,7 @@ def _upload_for(p: Portal, unit: str, upload_id: int) -> Upload:
 def _ward_state(p: Portal, unit: str) -> dict[str, Any]:
     """What a ward's page shows: its status for the period, its own history and the district's review of its
     report, nothing of other wards."""
-    ledger = Ledger(p.cfg.ledger_path, readonly=True)
-    try:
+    with Ledger(p.cfg.ledger_path, readonly=True) as ledger:
         h = load_units(p.cfg.vintage)
         claims = job_claims(p.cfg, p.catalogue, ledger.claims(str(p.cfg.period)))
         mine = next(s for s in job_statuses(p.cfg, {unit: claims.get(unit, [])}, h) if s.code == unit)
@@ -113,8 +109,6 @@ def _ward_state(p: Portal, unit: str) -> dict[str, Any]:
             for r in ledger.history(str(p.cfg.period)).get(unit, [])
             if not r.path.startswith("portal/")  # files that came another way (e-mail, a shared folder)
         ]
-    finally:
-        ledger.close()
     review = reviews(p.cfg, [unit])[unit]
     return {"status": mine, "uploads": uploads, "others": others, "deadline": p.cfg.deadline, "review": review}
 
@@ -124,11 +118,8 @@ def submission_copy(w: Web, request: Any) -> Any:
     from starlette.responses import FileResponse
 
     unit = w.session(request)
-    ledger = Ledger(w.p.cfg.ledger_path, readonly=True)
-    try:
+    with Ledger(w.p.cfg.ledger_path, readonly=True) as ledger:
         rows = ledger.rows("id=?", request.path_params["id"])
-    finally:
-        ledger.close()
     if not rows or not (w.p.is_area(unit) or rows[0].unit == unit) or not rows[0].annotated:
         raise HTTPProblem(404, "Không có tệp này.")
     return FileResponse(inside(w.p.cfg.out, rows[0].annotated), filename=f"kiem-tra-tep-{rows[0].id}.xlsx")
