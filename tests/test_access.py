@@ -191,6 +191,7 @@ def test_every_route_and_every_error_page_carries_the_documented_headers(world: 
     check(ward.post("/xa/nhap/1", data={"csrf": csrf, "version": "1", "TE01/0-2/sex:nam": "6"}), 409)
     check(ward.post("/xa/nhap/kiem-tra", data={"csrf": "bad"}), 403)
     check(ward.post("/xa/nhap/nop", data={"csrf": "bad"}), 403)
+    check(ward.post("/xa/nhap/bia", data={"csrf": "bad"}), 403)
     check(ward.get("/xa/nhap/tep"), 404)
     check(district.get(f"/huyen/nhap/{WARD}"), 200)
     check(ward.get(f"/huyen/nhap/{WARD}"), 403)

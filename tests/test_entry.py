@@ -454,3 +454,33 @@ def test_a_check_older_than_the_last_save_says_so(site: Site) -> None:
     assert save(c, 1, {CELL: "4"}).status_code == 303
     assert "Kết quả kiểm tra dưới các ô là của lần kiểm tra trước lần lưu cuối" in c.get("/xa/nhap/1").text
     assert "bản nháp đã sửa sau đó: kiểm tra lại" in c.get("/xa/nhap").text
+
+
+def test_the_cover_s_preparer_and_phone_go_on_the_workbook_sent(site: Site, catalogue: Catalogue) -> None:
+    import io
+
+    import python_calamine as pc
+
+    from ctstat.model.layout import COVER
+
+    c, csrf = started(site)
+    fill_all(c, typed_values(catalogue))
+    home = c.get("/xa/nhap").text
+    ver = version_on(home.split("/xa/nhap/bia")[1])
+    for bad in ({"bia:phone": "0912 abc"}, {"bia:preparer": "x" * 61}, {"bia:preparer": "a\x07b"}):
+        r = c.post("/xa/nhap/bia", data={"csrf": csrf, "version": ver, **bad}, follow_redirects=False)
+        assert r.status_code == 422 and "Chưa lưu" in r.text, bad
+    r = c.post("/xa/nhap/bia", data={"csrf": csrf, "version": ver, "TE01/*/*": "1"}, follow_redirects=False)
+    assert r.status_code == 400
+    good = {"bia:preparer": "=Nguyễn Thị Lan", "bia:phone": "0912 345 678"}
+    r = c.post("/xa/nhap/bia", data={"csrf": csrf, "version": ver, **good}, follow_redirects=False)
+    assert r.status_code == 303
+    home = c.get("/xa/nhap").text
+    assert 'value="=Nguyễn Thị Lan"' in home and 'value="0912 345 678"' in home
+    r = c.post("/xa/nhap/nop", data={"csrf": csrf, "version": version_on(home.split("/xa/nhap/nop")[1])})
+    assert "Hợp lệ: đã nhận báo cáo" in r.text
+    book = pc.CalamineWorkbook.from_filelike(io.BytesIO(c.get("/xa/nhap/tep").content))
+    sheet = book.get_sheet_by_name(COVER).to_python()
+    cover = {row[1]: row[2] for row in sheet if len(row) > 2}
+    assert cover["Người lập biểu"] == "=Nguyễn Thị Lan"  # text, never a formula
+    assert cover["Số điện thoại liên hệ"] == "0912 345 678"

@@ -80,6 +80,24 @@ def parse_typed(text: str, vtype: str) -> tuple[str | None, str | None]:
     return None, "Chỉ gõ chữ số 0-9 (ghi 0 nếu không có)."
 
 
+#: the cover's fields a ward types (draft key -> the form writer's cover field, its label)
+COVER_KEYS = {"bia:preparer": ("preparer", "Người lập biểu"), "bia:phone": ("phone", "Số điện thoại liên hệ")}
+_PHONE = re.compile(r"[0-9 +().-]{3,20}")
+
+
+def parse_cover(text: str, key: str) -> tuple[str | None, str | None]:
+    """(the value to store, None) or (None, why refused) for a cover field: printable text, 60 characters at most
+    (a telephone number: digits, spaces and + ( ) . - only)."""
+    text = " ".join(text.split())
+    if not text:
+        return None, None
+    if len(text) > 60 or not text.isprintable():
+        return None, "Tối đa 60 ký tự, không có ký tự điều khiển."
+    if key == "bia:phone" and not _PHONE.fullmatch(text):
+        return None, "Số điện thoại chỉ gồm chữ số, dấu cách và + ( ) . -"
+    return text, None
+
+
 def load_draft(ledger: Ledger, period: str, unit: str) -> Draft | None:
     row = ledger.draft(period, unit)
     if row is None:

@@ -27,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from ctstat.job.drafts import (
+    COVER_KEYS,
     YES,
     Draft,
     all_drafts,
     load_draft,
     note_checked,
     note_submitted,
+    parse_cover,
     parse_typed,
     save_draft,
     start_draft,
@@ -218,6 +220,8 @@ def form_values(catalogue: Catalogue, cells: Mapping[str, str]) -> dict[str, Any
     """The draft as the form writer takes it: numbers as numbers, 'Có'/'Không' as typed."""
     out: dict[str, Any] = {}
     for key, text in cells.items():
+        if key in COVER_KEYS:
+            continue
         if catalogue.elements[key.split("/", 1)[0]].type == "yesno":
             out[key] = text
         else:
@@ -245,15 +249,20 @@ def drafting(ledger: Ledger, period: str, catalogue: Catalogue) -> list[dict[str
     return [
         {
             "unit": d.unit,
-            "filled": len(d.cells),
+            "filled": filled(d.cells),
             "total": total,
-            "percent": round(100 * len(d.cells) / total) if total else 0,
+            "percent": round(100 * filled(d.cells) / total) if total else 0,
             "updated_at": d.updated_at,
             "submitted": d.submitted,
             "version": d.version,
         }
         for d in all_drafts(ledger, period)
     ]
+
+
+def filled(cells: Mapping[str, str]) -> int:
+    """How many of the form's fields are filled (the cover's left out)."""
+    return sum(1 for k in cells if k not in COVER_KEYS)
 
 
 def issues_of(draft: Draft | None) -> FileReport | None:
@@ -393,6 +402,7 @@ class Entry:
             "draft": draft,
             "sheets": form_layout(self.p.catalogue).sheets,
             "progress": progress(self.p.catalogue, draft.cells) if draft else [],
+            "cover_keys": COVER_KEYS,
             "report": rep,
             "rest": rest,
             "per_sheet": per_sheet,
@@ -531,6 +541,28 @@ class Entry:
         await asyncio.to_thread(write)
         return _redirect(f"{HOME}?tb=bat-dau")
 
+    async def cover(self, request: Any) -> Any:
+        """Save who prepared the report and their telephone (printed on the workbook's cover)."""
+        unit = self.posted(request)
+        ctl, posted = await self.control(request, unit)
+        await asyncio.to_thread(self.unlocked, unit, "Không lưu được")
+        if await asyncio.to_thread(self.draft, unit) is None:
+            return _redirect(HOME)
+        values: dict[str, str | None] = {}
+        for name, text in posted:
+            if name in CONTROL:
+                continue
+            if name not in COVER_KEYS or name in values:
+                raise self.h.problem(400, "Biểu mẫu gửi lên có ô không thuộc trang này: tải lại trang rồi nhập lại.")
+            value, why = parse_cover(text, name)
+            if why:
+                raise self.h.problem(422, f"Chưa lưu: {COVER_KEYS[name][1]}: {why}")
+            values[name] = value
+        saved = await asyncio.to_thread(self.store, unit, self.version(ctl), values)
+        if not saved.saved:
+            raise self.h.problem(409, "Chưa lưu: máy khác vừa sửa người lập biểu hoặc số điện thoại. Tải lại trang.")
+        return _redirect(f"{HOME}?tb=da-luu")
+
     async def check(self, request: Any) -> Any:
         unit = self.posted(request)
         await self.control(request, unit)
@@ -571,7 +603,9 @@ class Entry:
             raise self.h.problem(404, "Đơn vị không có trong danh mục.")
         today = datetime.combine(datetime.now().date(), datetime.min.time())
         header = FormHeader.for_unit(h, u, self.p.cfg.period)
-        write_form(path, self.p.catalogue, header, form_values(self.p.catalogue, draft.cells), {"report_date": today})
+        cover: dict[str, Any] = {"report_date": today}
+        cover.update({field: draft.cells[k] for k, (field, _) in COVER_KEYS.items() if k in draft.cells})
+        write_form(path, self.p.catalogue, header, form_values(self.p.catalogue, draft.cells), cover)
         return int(path.stat().st_size)
 
     async def submit(self, request: Any) -> Any:
@@ -585,7 +619,7 @@ class Entry:
             return _redirect(HOME)
         if self.version(ctl) != draft.version:
             raise self.h.problem(409, "Bản nháp vừa được lưu từ máy khác: xem lại trang tổng quan rồi bấm Nộp lại.")
-        if not draft.cells:
+        if not filled(draft.cells):
             raise self.h.problem(422, "Bản nháp chưa có số liệu nào: nhập số liệu các biểu rồi mới nộp.")
         path = staging_dir(self.p.cfg) / server_name(".xlsx")
         size = await asyncio.to_thread(self.workbook, unit, draft, path)
@@ -667,6 +701,7 @@ def routes(h: Hooks, env: Any) -> list[Any]:
         Route(HOME, e.overview),
         Route(f"{HOME}/bat-dau", e.start, methods=["POST"]),
         Route(f"{HOME}/kiem-tra", e.check, methods=["POST"]),
+        Route(f"{HOME}/bia", e.cover, methods=["POST"]),
         Route(f"{HOME}/nop", e.submit, methods=["POST"]),
         Route(f"{HOME}/tep", e.workbook_file),
         Route("/huyen/nhap/{unit}", e.district_view),
