@@ -327,15 +327,21 @@ def client_host(request: Any) -> str:
     return request.client.host if request.client else "?"
 
 
-async def small_form(request: Any, limit: int = 4096) -> dict[str, str]:
-    """A small url-encoded form (sign-in, CSRF-only forms): refused past `limit` bytes."""
-    from urllib.parse import parse_qs
-
+async def bounded_body(request: Any, limit: int) -> bytes:
+    """A request's body as it streams, refused (413) past `limit` bytes, never held beyond them."""
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
             raise HTTPProblem(413, "Dữ liệu gửi lên quá lớn.")
+    return body
+
+
+async def small_form(request: Any, limit: int = 4096) -> dict[str, str]:
+    """A small url-encoded form (sign-in, CSRF-only forms): refused past `limit` bytes."""
+    from urllib.parse import parse_qs
+
+    body = await bounded_body(request, limit)
     try:
         parsed = parse_qs(body.decode("utf-8"), max_num_fields=10)
     except (UnicodeDecodeError, ValueError):

@@ -175,11 +175,9 @@ async def read_form(request: Any, problem: type[Exception]) -> list[tuple[str, s
     """A url-encoded form of one Biểu: every field, in order (refused past FORM_LIMIT bytes or MAX_FIELDS)."""
     from urllib.parse import parse_qsl
 
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > FORM_LIMIT:
-            raise problem(413, "Dữ liệu gửi lên quá lớn.")
+    from ctstat.web.context import bounded_body
+
+    body = await bounded_body(request, FORM_LIMIT)
     try:
         return parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):
