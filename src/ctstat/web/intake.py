@@ -208,7 +208,7 @@ class Intake:
             else:
                 place = kept_dir / s.sender / s.path.name
                 if outcome == "invalid":
-                    targets[i] = kept_dir / s.sender / f"{s.path.name}.kiem-tra.xlsx"
+                    targets[i] = kept_dir / s.sender / (s.path.name + SUFFIX)
             judged.report.files[i] = _relocated(rep, str(place))
         return targets
 

@@ -11,6 +11,7 @@ from ctstat.job.ledger import Ledger, Upload
 from ctstat.job.run import job_claims, job_statuses
 from ctstat.model.units import load_units
 from ctstat.web.context import XLSX_TYPE, HTTPProblem, Portal, Web, inside
+from ctstat.web.intake import PORTAL_DIR
 from ctstat.web.review import reviews
 from ctstat.web.upload import locked_message, receive, take
 
@@ -72,7 +73,7 @@ def blank_form(w: Web, request: Any) -> Any:
         raise HTTPProblem(404, "Biểu mẫu là của từng xã, phường.")
     from ctstat.pipeline import make_template
 
-    target = p.cfg.out / "portal" / "forms" / f"{unit}-{p.cfg.period}-{p.catalogue.template_version}.xlsx"
+    target = p.cfg.out / PORTAL_DIR / "forms" / f"{unit}-{p.cfg.period}-{p.catalogue.template_version}.xlsx"
     if not target.exists():
         make_template(unit, str(p.cfg.period), target, p.catalogue, p.cfg.units)
     return FileResponse(target, filename=f"bieu-mau-{unit}-{p.cfg.period}.xlsx", media_type=XLSX_TYPE)
