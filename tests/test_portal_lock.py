@@ -115,3 +115,33 @@ def test_an_approved_wards_token_is_refused_before_its_body_is_read(
     # another ward is not locked
     status, answer, _ = raw_upload(site, "00304", multipart(HM / "00304-vinh-hung.xlsx"))
     assert status == 200 and answer["outcome"] == "accepted"
+
+
+def test_an_approval_recorded_while_a_batch_is_judged_keeps_its_file_out(
+    reviewed: tuple[Site, Signer], catalogue: Catalogue, make_form: MakeForm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ctstat.web.intake as intake
+
+    site, a = reviewed
+    assert site.api(WARD, HM / "00301-thanh-tri.xlsx").json()["outcome"] == "accepted"
+    before, rows = inbox_files(site.cfg), len(site.ledger().rows())
+    mark_up = intake.mark_up
+    approvals = []
+
+    def approve_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        """Between judging the batch (the ward not approved: its file valid) and recording it, the district
+        approves the ward's current file."""
+        approvals.append(act(site.cfg, catalogue, a, Action("approve", WARD), WHEN))
+        return mark_up(*args, **kwargs)
+
+    monkeypatch.setattr(intake, "mark_up", approve_meanwhile)
+    r = site.api(WARD, make_form(unit=WARD, seed=9))
+    assert len(approvals) == 1
+    assert r.status_code == 409, r.text
+    assert r.json()["outcome"] == "locked" and "Nguyễn Văn A" in r.json()["error"]
+    # nothing of the file stored or recorded as a submission; the approval covers the file it named
+    assert inbox_files(site.cfg) == before and len(site.ledger().rows()) == rows
+    assert list(site.portal.cfg.out.joinpath("portal", "incoming").iterdir()) == []
+    (current,) = site.ledger().rows("unit=?", WARD)
+    assert approvals[0].covers.inputs[WARD] == current.sha256
+    assert site.ledger().uploads()[0].outcome == "locked"
