@@ -73,6 +73,8 @@ def test_the_district_approves_and_reopens_its_rollup_from_its_page(site: Site, 
     assert r.status_code == 409 and f"còn 1 xã chưa được duyệt: {WARDS[-1]}" in html.unescape(r.text)
     r = post(action="approve-rollup", unit="008", **{f"mien-{WARDS[-1]}": "   "})  # an empty excuse excuses nothing
     assert r.status_code == 409 and "chưa được duyệt" in r.text
+    r = post(action="approve-rollup", unit="008", **{f"mien-{w}": "" for w in WARDS})  # a field for every ward
+    assert r.status_code == 409 and "chưa được duyệt" in r.text
     r = post(action="approve-rollup", unit="008", **{"mien-99999": "Sáp nhập"})
     assert r.status_code == 409 and "không phải xã, phường thuộc đơn vị" in html.unescape(r.text)
     # excused, but its unapproved numbers are in the workbook: the approval would cover them
