@@ -144,3 +144,22 @@ def test_a_ward_without_numbers_is_excused_with_its_reason_and_listed(
         assert "Không tính trong lần duyệt (được miễn)" in rollup_part(page)
     finally:
         site.portal.intake.close()
+
+
+def test_without_a_portal_key_the_rollup_state_is_shown_and_no_action_taken(
+    cfg: JobConfig, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    cfg, _, _ = make_job(cfg, tmp_path)
+    issued = issue_tokens(cfg, tmp_path / "tokens.csv")
+    site = Site(cfg, catalogue, {i.unit: i.token for i in issued})
+    try:
+        assert site.api(WARDS[0], HM / "00301-thanh-tri.xlsx").json()["outcome"] == "accepted"
+        c = site.sign_in("008")
+        page = c.get("/huyen").text
+        part = rollup_part(page)
+        assert f"Còn {len(WARDS)} xã, phường chưa được duyệt" in part and "00301 Phường Thanh Trì" in part
+        assert 'action="/huyen/duyet"' not in page and "mien-" not in part
+        r = c.post("/huyen/duyet", data={"csrf": csrf_of(page), "action": "approve-rollup", "unit": "008"})
+        assert r.status_code == 403 and "portal_key" in r.text and records(site) == []
+    finally:
+        site.portal.intake.close()
