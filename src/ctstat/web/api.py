@@ -11,15 +11,19 @@ from typing import Any
 from ctstat.job.run import job_status
 from ctstat.model.messages import api_error
 from ctstat.web.context import HTTPProblem, Web
-from ctstat.web.upload import locked_message, receive, take
+from ctstat.web.upload import Refused, locked_message, receive, take
 
 
 async def api_submit(w: Web, request: Any) -> Any:
     from starlette.responses import JSONResponse
 
     unit = await w.bearer(request)
-    staged, _ = await receive(request, w.p, unit)
-    up = await take(w.p, staged)
+    try:
+        staged, _ = await receive(request, w.p, unit)
+    except Refused as early:  # an approved ward's token: refused before its body was read
+        up = early.upload
+    else:
+        up = await take(w.p, staged)
     if up.outcome == "refused":
         error = {**api_error("another unit's file"), "unit": up.report.unit, "upload": up.id, "outcome": "refused"}
         return JSONResponse(error, 403)

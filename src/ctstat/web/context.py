@@ -222,11 +222,11 @@ class Web:
         if not _same_origin(request):
             raise HTTPProblem(403, "Yêu cầu không đến từ trang này: mở trang cổng nộp báo cáo rồi thử lại.")
 
-    async def form_post(self, request: Any) -> tuple[str, dict[str, str]]:
+    async def form_post(self, request: Any, limit: int = 4096, fields: int = 10) -> tuple[str, dict[str, str]]:
         """A signed-in unit's small form: its origin and its CSRF value checked; the unit and the fields."""
         unit = self.session(request)
         self.check_origin(request)
-        form = await small_form(request)
+        form = await small_form(request, limit, fields)
         self.check_csrf(request, str(form.get("csrf", "")))
         return unit, form
 
@@ -337,13 +337,13 @@ async def bounded_body(request: Any, limit: int) -> bytes:
     return body
 
 
-async def small_form(request: Any, limit: int = 4096) -> dict[str, str]:
-    """A small url-encoded form (sign-in, CSRF-only forms): refused past `limit` bytes."""
+async def small_form(request: Any, limit: int = 4096, fields: int = 10) -> dict[str, str]:
+    """A small url-encoded form (sign-in, CSRF-only forms): refused past `limit` bytes or `fields` fields."""
     from urllib.parse import parse_qs
 
     body = await bounded_body(request, limit)
     try:
-        parsed = parse_qs(body.decode("utf-8"), max_num_fields=10)
+        parsed = parse_qs(body.decode("utf-8"), max_num_fields=fields)
     except (UnicodeDecodeError, ValueError):
         raise HTTPProblem(400, "Dữ liệu gửi lên không đọc được.") from None
     return {k: v[0] for k, v in parsed.items()}

@@ -15,7 +15,16 @@ from ctstat.job.run import job_status, run_job
 from ctstat.model.errors import UsageError
 from ctstat.model.layout import form_layout
 from ctstat.web.context import XLSX_TYPE, HTTPProblem, Portal, Web, inside
-from ctstat.web.review import chain_problem, code_example, form_action, portal_signer, reviews
+from ctstat.web.review import (
+    ROLLUP_ACTIONS,
+    chain_problem,
+    code_example,
+    form_action,
+    portal_signer,
+    reviews,
+    rollup_action,
+    rollup_review,
+)
 
 
 def district(w: Web, request: Any) -> Any:
@@ -29,6 +38,7 @@ def district(w: Web, request: Any) -> Any:
     signer, why_not = portal_signer(w.p.cfg)
     shown = {u: rv for u, rv in reviews(w.p.cfg, wards).items() if rv.state != "none" or rv.records}
     state |= {"reviews": shown, "signer": signer, "why_not": why_not, "broken": chain_problem(w.p.cfg)}
+    state["rollup"] = rollup_review(w.p.cfg, wards)
     state["example"] = code_example(form_layout(w.p.catalogue))
     done = request.query_params.get("xa")
     return w.page(request, "district.html", **state, message=request.query_params.get("tb"), done=done)
@@ -48,23 +58,31 @@ async def roll_up(w: Web, request: Any) -> Any:
 
 
 async def review(w: Web, request: Any) -> Any:
-    """A district's review action on one ward (approve, send back, correct a cell, reopen), signed with the
-    portal's key and done by `job.review.act`: the same checks and records as `ctstat review`. A refusal is a page
-    saying why (a correction that makes the form invalid: its issues at their cells); nothing is recorded then."""
+    """A district's review action on one ward (approve, send back, correct a cell, reopen) or on its own rollup
+    (approve, with the wards it excuses and why; reopen), signed with the portal's key and done by
+    `job.review.act`: the same checks and records as `ctstat review`. A refusal is a page saying why (a correction
+    that makes the form invalid: its issues at their cells; wards not approved: which); nothing is recorded then."""
     from starlette.responses import RedirectResponse
 
-    unit, form = await w.form_post(request)
+    n = len(w.p.names)  # the rollup's form has an excuse field for each ward not approved
+    unit, form = await w.form_post(request, limit=4096 + 2048 * n, fields=10 + n)
     if not w.p.is_area(unit):
         raise HTTPProblem(403, "Chỉ đơn vị tổng hợp mới duyệt được báo cáo.")
     signer, why_not = portal_signer(w.p.cfg)
     if signer is None:
         raise HTTPProblem(403, why_not)
+    wards = set(w.p.names) - {w.p.area_code}
     try:
-        action = form_action(form, set(w.p.names) - {w.p.area_code}, form_layout(w.p.catalogue))
+        if form.get("action") in ROLLUP_ACTIONS:
+            action = rollup_action(form, w.p.area_code, wards)
+        else:
+            action = form_action(form, wards, form_layout(w.p.catalogue))
         await asyncio.to_thread(act, w.p.cfg, w.p.catalogue, signer, action)
     except UsageError as exc:
         msg = exc.message_vi or str(exc)
         return w.page(request, "problem.html", 409, message=f"Không ghi nhận: {msg}", issues=exc.issues)
+    if action.kind in ROLLUP_ACTIONS:
+        return RedirectResponse(f"/huyen?tb={action.kind}#duyet-tong-hop", 303)
     return RedirectResponse(f"/huyen?tb={action.kind}&xa={action.unit}#xa-{action.unit}", 303)
 
 

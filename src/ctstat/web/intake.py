@@ -221,15 +221,15 @@ class Intake:
         for i, outcome in enumerate(outcomes):
             if outcome == "invalid":
                 _move(batch[i].path, kept_dir / batch[i].sender / batch[i].path.name)
-        accepted = [i for i, o in enumerate(outcomes) if o == "accepted"]
         uploads: list[Upload] = []
         with _locked(cfg.out, self.lock_wait):
-            for i in accepted:  # into the inbox only under the lock: a run sees them recorded, or not at all
-                a = judged.todo[i]
-                _move(batch[i].path, cfg.inbox / a.rel)
-                a.st = (cfg.inbox / a.rel).stat()
             with Ledger(cfg.ledger_path) as ledger:
                 with ledger.transaction():
+                    accepted = self._still_open(ledger, batch, judged, outcomes)
+                    for i in accepted:  # into the inbox only under the lock: a run sees them recorded, or not at all
+                        a = judged.todo[i]
+                        _move(batch[i].path, cfg.inbox / a.rel)
+                        a.st = (cfg.inbox / a.rel).stat()
                     ids = record(ledger, self.log, now, self.catalogue, judged, annotated, only=accepted)
                     for i, (s, outcome) in enumerate(zip(batch, outcomes, strict=True)):
                         up = Upload(
@@ -247,6 +247,18 @@ class Intake:
                 if accepted:  # a new current submission: a rollup made before it is no longer current
                     retire_stale_rollup(cfg, self.catalogue, ledger, self.log)
         return uploads
+
+    def _still_open(self, ledger: Ledger, batch: list[Staged], judged: Judgement, outcomes: list[str]) -> list[int]:
+        """The accepted uploads, the lock checked again inside the transaction that records them (an approval is
+        recorded in a transaction of its own: it came before this one, and is seen here, or comes after, and
+        covers what this one records): one for a ward approved since the batch was judged becomes `locked`."""
+        accepted = [i for i, o in enumerate(outcomes) if o == "accepted"]
+        flagged = flag_locked(ledger, self.cfg, [judged.report.files[i] for i in accepted]) if accepted else []
+        for i, rep in zip(accepted, flagged, strict=True):
+            if any(x.code == "approved-locked" for x in rep.issues):  # said of where a locked file would be kept
+                place = self.cfg.out / PORTAL_DIR / "kept" / batch[i].sender / batch[i].path.name
+                judged.report.files[i], outcomes[i] = _relocated(rep, str(place)), "locked"
+        return [i for i in accepted if outcomes[i] == "accepted"]
 
     def _trim_kept(self, batch: list[Staged], invalid: list[int]) -> None:
         """Each sender of an invalid upload within its quota of files kept aside (this batch's are kept)."""

@@ -190,3 +190,61 @@ def form_action(form: dict[str, str], wards: set[str], layout: FormLayout) -> Ac
         raise UsageError("a reason is required", message_vi="Phải ghi lý do.")
     cell = cell_address(layout, form.get("cell", "")) if kind == "correct" else ""
     return Action(kind, unit, why=why, cell=cell, value=value)
+
+
+# --- the district's own rollup ----------------------------------------------------------------------------------
+
+ROLLUP_ACTIONS = {"approve-rollup": "đã duyệt báo cáo tổng hợp", "reopen-rollup": "đã mở lại báo cáo tổng hợp"}
+EXCUSE = "mien-"  #: the approve-rollup form's field of a ward's excuse: 'mien-<code>' = why it is left out
+
+
+@dataclass
+class RollupReview:
+    """The approval of the district's own rollup, as its page shows it."""
+
+    unit: str
+    approved: Record | None = None  #: the rollup approval standing (none after a reopen)
+    blocking: list[str] = field(default_factory=list)  #: wards not approved: each blocks it unless excused
+    records: list[Record] = field(default_factory=list)  #: the rollup's approvals and reopens, oldest first
+
+    @property
+    def excused(self) -> dict[str, str]:
+        """The wards the standing approval leaves out, with why."""
+        return dict(self.approved.covers.excused) if self.approved is not None else {}
+
+
+def rollup_review(cfg: JobConfig, wards: list[str]) -> RollupReview:
+    """The rollup's approval state and the wards of `wards` that block it (not approved), as recorded."""
+    if not cfg.ledger_path.exists():
+        return RollupReview(cfg.unit, blocking=list(wards))
+    with Ledger(cfg.ledger_path, readonly=True) as ledger:
+        states = chain_as_recorded(ledger, cfg).states()
+    top = states.get(cfg.unit, WardState(cfg.unit))
+    blocking = [u for u in wards if states.get(u, WardState(u)).approved is None]
+    return RollupReview(cfg.unit, top.approved, blocking, list(top.history))
+
+
+def _text(value: str) -> str:
+    """A reason as text: no control characters."""
+    return "".join(c for c in value if c.isprintable())
+
+
+def rollup_action(form: dict[str, str], area: str, wards: set[str]) -> Action:
+    """The rollup action a district's form asks for (approve, with the wards it excuses and why; reopen, with
+    why); refused (UsageError) when a field is wrong. An excuse left empty excuses nothing."""
+    kind = form.get("action", "")
+    if kind not in ROLLUP_ACTIONS or form.get("unit", "") != area:
+        raise UsageError("unknown rollup action or unit", message_vi="Thao tác hoặc đơn vị không hợp lệ.")
+    why = _text(form.get("why", ""))
+    if kind == "reopen-rollup" and not why.strip():
+        raise UsageError("a reason is required", message_vi="Phải ghi lý do.")
+    excused: dict[str, str] = {}
+    for name, value in form.items():
+        if not name.startswith(EXCUSE) or kind != "approve-rollup":
+            continue
+        code = name.removeprefix(EXCUSE)
+        if code not in wards:
+            raise UsageError(f"{code!r} is not a ward here", message_vi=f"“{code}” không phải xã, phường thuộc đơn vị.")
+        if _text(value).strip():
+            excused[code] = _text(value).strip()
+    return Action(kind, area, why=why, excused=excused)

@@ -1,14 +1,18 @@
 """Receiving an upload: a multipart body streamed into the staging folder, counted as it comes (`receive`), then
-handed to the intake (`take`)."""
+handed to the intake (`take`). A ward whose report is approved is refused before its body is read (`Refused`)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ctstat.job.ledger import Upload
+from ctstat.job.config import JobConfig
+from ctstat.job.ledger import Ledger, Upload
+from ctstat.model.report import FileReport
 from ctstat.web.context import HTTPProblem, Portal
 from ctstat.web.intake import Staged, server_name, sniff_extension, staging_dir
 
@@ -16,7 +20,8 @@ from ctstat.web.intake import Staged, server_name, sniff_extension, staging_dir
 async def receive(
     request: Any, p: Portal, sender: str, before_file: Callable[[dict[str, str]], None] | None = None
 ) -> tuple[Staged, dict[str, str]]:
-    """Stream a multipart upload (one part named `file`, small text fields) into the staging folder, counting as
+    """Refused (`Refused`, nothing read) when `sender` is a ward whose report for the period is approved. Else,
+    stream a multipart upload (one part named `file`, small text fields) into the staging folder, counting as
     it comes: every byte of the body counts (file, other parts, part headers, whatever the transfer encoding), and
     past the limit it stops at once (413) and removes what it wrote. `before_file` sees the fields sent before the
     file and may refuse it before any of it is stored. The file gets a server-chosen name; the client's name is
@@ -30,6 +35,10 @@ async def receive(
     if wait:
         msg = f"Gửi quá nhiều lần trong một phút: thử lại sau {wait} giây."
         raise HTTPProblem(429, msg, {"Retry-After": str(wait)})
+    if not p.is_area(sender):  # a ward's token: its unit is known before the body, and so is its approval
+        refused = await asyncio.to_thread(locked_before_body, p.cfg, sender)
+        if refused is not None:
+            raise Refused(refused)
     mime, params = parse_options_header(request.headers.get("content-type", ""))
     if mime != b"multipart/form-data" or not params.get(b"boundary"):
         raise HTTPProblem(400, "Gửi tệp bằng biểu mẫu trên trang (multipart/form-data, trường 'file').")
@@ -185,3 +194,31 @@ def locked_message(up: Upload) -> tuple[str, str]:
     """What an upload refused for an approved ward is told (English, Vietnamese): the run's own words."""
     issue = next(i for i in up.report.issues if i.code == "approved-locked")
     return issue.text_en, issue.text_vi
+
+
+class Refused(Exception):
+    """An upload refused before its body was read (the sender's report is approved), its attempt recorded."""
+
+    def __init__(self, upload: Upload) -> None:
+        super().__init__(upload.outcome)
+        self.upload = upload
+
+
+def locked_before_body(cfg: JobConfig, unit: str, now: datetime | None = None) -> Upload | None:
+    """None unless `unit`'s report for the period stands approved; then the attempt, recorded as `locked` (no
+    file: nothing of the body is read or trusted), its report carrying who approved it and how to reopen."""
+    from ctstat.job.review import chain_as_recorded, locked_text
+    from ctstat.model.messages import make_issue
+
+    if not cfg.ledger_path.exists():
+        return None
+    with Ledger(cfg.ledger_path) as ledger:
+        st = chain_as_recorded(ledger, cfg).states().get(unit)
+        if st is None or st.approved is None:
+            return None
+        en, vi = locked_text(st.approved)
+        issue = make_issue("approved-locked", path="", detail=vi, detail_en=en)
+        report = FileReport("", unit=unit, period=str(cfg.period), issues=[issue])
+        up = Upload(at=now or datetime.now(), sender=unit, client_name="", size=0, outcome="locked", report=report)
+        with ledger.transaction():
+            return replace(up, id=ledger.add_upload(up))

@@ -13,7 +13,7 @@ from ctstat.model.units import load_units
 from ctstat.web.context import XLSX_TYPE, HTTPProblem, Portal, Web, inside
 from ctstat.web.intake import PORTAL_DIR
 from ctstat.web.review import reviews
-from ctstat.web.upload import locked_message, receive, take
+from ctstat.web.upload import Refused, locked_message, receive, take
 
 
 def ward(w: Web, request: Any) -> Any:
@@ -32,8 +32,12 @@ async def upload_page(w: Web, request: Any) -> Any:
     unit = w.session(request)
     w.check_origin(request)
     # the CSRF field must come before the file (the page's form puts it first): checked before a byte is stored
-    staged, _ = await receive(request, w.p, unit, lambda fields: w.check_csrf(request, fields.get("csrf")))
-    up = await take(w.p, staged)
+    try:
+        staged, _ = await receive(request, w.p, unit, lambda fields: w.check_csrf(request, fields.get("csrf")))
+    except Refused as early:  # the ward's report is approved: refused before its body was read
+        up = early.upload
+    else:
+        up = await take(w.p, staged)
     if up.outcome == "locked":
         raise HTTPProblem(409, f"{locked_message(up)[1]} Nếu cần sửa, liên hệ cán bộ huyện để mở lại báo cáo.")
     return RedirectResponse(f"/lan-nop/{up.id}", 303)
