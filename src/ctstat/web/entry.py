@@ -44,6 +44,7 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import TOTAL, a1, cell_key
 from ctstat.model.layout import FormLayout, SheetLayout, form_layout
 from ctstat.model.report import FileReport, Issue
+from ctstat.write.filling import Fill, write_filled
 
 FORM_LIMIT = 64 * 1024  #: bytes of one Biểu's form (a few hundred short fields)
 MAX_FIELDS = 800
@@ -281,31 +282,30 @@ NOTES = {
 
 
 class Checks:
-    """Drafts' workbooks judged together: a thread takes every check waiting (up to BATCH) and judges them as one
-    batch on the upload's path (`judge_arrivals`, with the intake's reading workers), as the intake does uploads.
-    Twenty wards pressing "Kiểm tra" at once cost one batch, not twenty in a row. Started at the first check."""
+    """Drafts judged together: a thread takes every check waiting (up to BATCH), has their form workbooks written
+    by the portal's form-writing workers (`write.filling`, off the server's interpreter lock) and judges them as
+    one batch on the upload's path (`judge_arrivals`, with the intake's reading workers), as the intake does
+    uploads. Twenty wards pressing "Kiểm tra" at once cost one batch, not twenty in a row. Started at the first
+    check."""
 
     BATCH = 64
 
     def __init__(self, p: Any) -> None:
         self.p = p
-        self._queue: queue.Queue[tuple[Path, Future[FileReport]]] = queue.Queue()
+        self._queue: queue.Queue[tuple[Fill, Future[FileReport]]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def submit(self, path: Path) -> Future[FileReport]:
+    def submit(self, fill: Fill) -> Future[FileReport]:
         fut: Future[FileReport] = Future()
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="ctstat-entry-checks", daemon=True)
                 self._thread.start()
-        self._queue.put((path, fut))
+        self._queue.put((fill, fut))
         return fut
 
     def _loop(self) -> None:
-        from ctstat.job.run import Arrival, judge_arrivals
-        from ctstat.web.intake import PORTAL_DIR
-
         while True:
             batch = [self._queue.get()]
             while len(batch) < self.BATCH:
@@ -314,14 +314,27 @@ class Checks:
                 except queue.Empty:
                     break
             try:
-                arrivals = [Arrival(path, f"{PORTAL_DIR}/{path.name}", path.stat()) for path, _ in batch]
-                judged = judge_arrivals(self.p.cfg, self.p.catalogue, arrivals, self.p.intake.readers)
+                reports = self._judge([fill for fill, _ in batch])
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure
                 for _, fut in batch:
                     fut.set_exception(exc)
                 continue
-            for (_, fut), rep in zip(batch, judged.report.files, strict=True):
+            for (_, fut), rep in zip(batch, reports, strict=True):
                 fut.set_result(rep)
+
+    def _judge(self, fills: list[Fill]) -> list[FileReport]:
+        from ctstat.job.run import Arrival, judge_arrivals
+        from ctstat.web.intake import PORTAL_DIR
+
+        paths = [Path(fill[0]) for fill in fills]
+        try:
+            write_filled(fills, self.p.catalogue, self.p.intake.fillers)
+            arrivals = [Arrival(path, f"{PORTAL_DIR}/{path.name}", path.stat()) for path in paths]
+            judged = judge_arrivals(self.p.cfg, self.p.catalogue, arrivals, self.p.intake.readers)
+        finally:
+            for path in paths:
+                path.unlink(missing_ok=True)
+        return list(judged.report.files)
 
 
 @dataclass(frozen=True)
@@ -584,16 +597,12 @@ class Entry:
         from ctstat.web.intake import server_name, staging_dir
 
         path = staging_dir(self.p.cfg) / server_name(".xlsx")
-        try:
-            await asyncio.to_thread(self.workbook, unit, draft, path)
-            return await asyncio.wrap_future(self.checks.submit(path))
-        finally:
-            path.unlink(missing_ok=True)
+        return await asyncio.wrap_future(self.checks.submit(self.fill(unit, draft, path)))
 
-    def workbook(self, unit: str, draft: Draft, path: Any) -> int:
-        """Write the form workbook of the draft with ctstat's form writer: its size."""
+    def fill(self, unit: str, draft: Draft, path: Path) -> Fill:
+        """What ctstat's form writer takes to write the draft's form workbook at `path` (`write.filling`)."""
         from ctstat.model.units import load_units
-        from ctstat.write.form import FormHeader, write_form
+        from ctstat.write.form import FormHeader
 
         h = load_units(self.p.cfg.vintage)
         u = h.get(unit)
@@ -603,8 +612,12 @@ class Entry:
         header = FormHeader.for_unit(h, u, self.p.cfg.period)
         cover: dict[str, Any] = {"report_date": today}
         cover.update({field: draft.cells[k] for k, (field, _) in COVER_KEYS.items() if k in draft.cells})
-        write_form(path, self.p.catalogue, header, form_values(self.p.catalogue, draft.cells), cover)
-        return int(path.stat().st_size)
+        return (str(path), header, form_values(self.p.catalogue, draft.cells), cover, None)
+
+    def workbook(self, unit: str, draft: Draft, path: Path) -> int:
+        """Write the form workbook of the draft with ctstat's form writer, in the portal's workers: its size."""
+        (size,) = write_filled([self.fill(unit, draft, path)], self.p.catalogue, self.p.intake.fillers)
+        return size
 
     async def submit(self, request: Any) -> Any:
         from ctstat.web.intake import Staged, server_name, staging_dir
