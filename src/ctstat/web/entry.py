@@ -40,6 +40,7 @@ from ctstat.job.drafts import (
     start_draft,
 )
 from ctstat.job.ledger import Ledger, report_from_record, report_record
+from ctstat.job.previous import Previous, previous_values
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import TOTAL, a1, cell_key
 from ctstat.model.layout import FormLayout, SheetLayout, form_layout
@@ -77,6 +78,7 @@ class Cell:
     error: str = ""  #: why what was typed is refused
     note: str = ""  #: another device's save
     issues: list[Issue] = field(default_factory=list)
+    last: str = ""  #: last period's figure, from the job's history ('' without one)
 
 
 @dataclass
@@ -125,9 +127,10 @@ def lines(
     errors: Mapping[str, str],
     notes: Mapping[str, str],
     issues: Mapping[str, list[Issue]],
+    last: Mapping[str, Previous] | None = None,
 ) -> list[Line]:
-    """The Biểu's rows as the page shows them."""
-    layout, ids = form_layout(catalogue), _ids(catalogue)
+    """The Biểu's rows as the page shows them (with last period's figures of `last`, when there is a history)."""
+    layout, ids, last = form_layout(catalogue), _ids(catalogue), last or {}
     out = []
     for row in sheet.rows:
         if not row.code:
@@ -144,10 +147,18 @@ def lines(
             value = computed(layout, key, values) if kind == "total" else values.get(key, "")
             cells.append(
                 Cell(kind, key, ids[key], col.label_vi, el.type == "yesno", value, errors.get(key, ""),
-                     notes.get(key, ""), issues.get(key, []))
+                     notes.get(key, ""), issues.get(key, []), _shown(last.get(key), el.type == "yesno"))
             )  # fmt: skip
         out.append(Line(row.code, row.label_vi, el.unit_vi, row.key == TOTAL, False, cells))
     return out
+
+
+def _shown(prev: Previous | None, yesno: bool) -> str:
+    if prev is None:
+        return ""
+    if yesno:
+        return YES if prev.value else "Không"
+    return f"{prev.value:,.0f}".replace(",", ".") if prev.value == int(prev.value) else f"{prev.value:g}"
 
 
 def issues_by_cell(catalogue: Catalogue, rep: FileReport | None) -> tuple[dict[str, list[Issue]], list[Issue]]:
@@ -358,6 +369,7 @@ class Entry:
         self.period = str(h.p.cfg.period)
         self.names = [s.name for s in form_layout(h.p.catalogue).sheets]
         self.checks = Checks(h.p)
+        self._previous: dict[str, tuple[int, dict[str, Previous]]] = {}
 
     # --- shared -------------------------------------------------------------------------------------------------
 
@@ -391,6 +403,29 @@ class Entry:
             if st is not None and st.approved is not None:
                 return locked_text(st.approved)[1]
         return None
+
+    def previous(self, unit: str) -> dict[str, Previous]:
+        """The ward's last period's figures (job/previous.py), kept until the history changes; none without a
+        history. A history that cannot be read costs the page only these figures (`run` says what is wrong)."""
+        import logging
+
+        from ctstat.model.errors import CtstatError
+
+        history = self.p.cfg.history
+        try:
+            stamp = (history / "manifest.json").stat().st_mtime_ns if history is not None else 0
+        except OSError:
+            return {}
+        kept = self._previous.get(unit)
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        try:
+            found = previous_values(self.p.cfg, self.p.catalogue, unit)
+        except (CtstatError, OSError):
+            logging.getLogger("ctstat.portal").warning("history unreadable for the entry page", exc_info=True)
+            return {}
+        self._previous[unit] = (stamp, found)
+        return found
 
     def sheet_no(self, request: Any) -> int:
         n = int(request.path_params["n"])
@@ -447,7 +482,8 @@ class Entry:
         sheet = form_layout(cat).sheets[n - 1]
         rep = issues_of(draft)
         by_cell, _ = issues_by_cell(cat, rep)
-        rows = lines(cat, sheet, shown.values, shown.errors, shown.notes, by_cell)
+        last = self.previous(draft.unit)
+        rows = lines(cat, sheet, shown.values, shown.errors, shown.notes, by_cell, last)
         faults = [(line, c) for line in rows for c in line.cells if c.error or c.note or c.issues]
         return self.h.page(
             request,
@@ -466,6 +502,7 @@ class Entry:
             lock=self.locked(draft.unit),
             readonly=shown.readonly,
             ward=draft.unit,
+            last_periods=sorted({last[c.key].period for line in rows for c in line.cells if c.last}),
         )
 
     # --- posts --------------------------------------------------------------------------------------------------
