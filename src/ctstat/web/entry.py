@@ -79,6 +79,7 @@ class Cell:
     note: str = ""  #: another device's save
     issues: list[Issue] = field(default_factory=list)
     last: str = ""  #: last period's figure, from the job's history ('' without one)
+    parts: str = ""  #: a total's parts' HTML ids (for the live totals' script, static/entry.js)
 
 
 @dataclass
@@ -145,9 +146,10 @@ def lines(
                 continue
             kind = "total" if key in layout.formulas else "input"
             value = computed(layout, key, values) if kind == "total" else values.get(key, "")
+            parts = " ".join(ids[k] for k in layout.formulas[key]) if kind == "total" else ""
             cells.append(
                 Cell(kind, key, ids[key], col.label_vi, el.type == "yesno", value, errors.get(key, ""),
-                     notes.get(key, ""), issues.get(key, []), _shown(last.get(key), el.type == "yesno"))
+                     notes.get(key, ""), issues.get(key, []), _shown(last.get(key), el.type == "yesno"), parts)
             )  # fmt: skip
         out.append(Line(row.code, row.label_vi, el.unit_vi, row.key == TOTAL, False, cells))
     return out
@@ -727,6 +729,22 @@ def _redirect(url: str) -> Any:
     return RedirectResponse(url, 303)
 
 
+SCRIPT = "/static/entry.js"  #: the live totals (the only script of the portal; CSP `script-src 'self'`)
+
+
+@cache
+def _script() -> bytes:
+    from ctstat.web.context import WEB_DIR
+
+    return (WEB_DIR / "entry.js").read_bytes()
+
+
+async def script(request: Any) -> Any:
+    from starlette.responses import Response
+
+    return Response(_script(), media_type="text/javascript", headers={"Cache-Control": "max-age=3600"})
+
+
 def install(env: Any, p: Any) -> None:
     """What the entry pages' templates use: number and time filters, and the district's list of drafts."""
 
@@ -752,6 +770,7 @@ def routes(h: Hooks, env: Any) -> list[Any]:
         Route(f"{HOME}/bia", e.cover, methods=["POST"]),
         Route(f"{HOME}/nop", e.submit, methods=["POST"]),
         Route(f"{HOME}/tep", e.workbook_file),
+        Route(SCRIPT, script),
         Route("/huyen/nhap/{unit}", e.district_view),
         Route(HOME + "/{n:rowid}", e.sheet_page, methods=["GET"]),
         Route(HOME + "/{n:rowid}", e.save, methods=["POST"]),
