@@ -40,8 +40,8 @@ WARD, OTHER, DISTRICT = "00301", "00304", "008"
 #: README, "Walls": every response carries these, whatever its route or status
 DOCUMENTED = {
     "content-security-policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-        "base-uri 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
     ),
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
@@ -196,6 +196,7 @@ def test_every_route_and_every_error_page_carries_the_documented_headers(world: 
     check(district.get(f"/huyen/nhap/{WARD}"), 200)
     check(ward.get(f"/huyen/nhap/{WARD}"), 403)
     check(anon.get("/static/ctstat.css"), 200, cache="max-age=3600")
+    check(anon.get("/static/entry.js"), 200, cache="max-age=3600")
     check(anon.get("/healthz"), 200)
     check(anon.get("/nowhere"), 404)
     check(anon.get("/api/v1/nowhere"), 404)

@@ -119,8 +119,11 @@ def test_each_biểu_s_page_is_the_form_s_layout(site: Site, catalogue: Catalogu
         assert all(c in html for c in (col.label_vi for col in sheet.columns))
         inputs = re.findall(r"<input [^>]*inputmode=[^>]*>", html)
         assert len(inputs) == sum(1 for k in names if catalogue.elements[k.split("/")[0]].type != "yesno")
-        assert "<script" not in html and "script-src" not in r.headers["content-security-policy"]
-        assert "default-src 'none'" in r.headers["content-security-policy"]
+        # one script, same-origin (the live totals); nothing inline, nothing from elsewhere
+        assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/entry.js">']
+        assert "onclick" not in html and "javascript:" not in html
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src 'self';" in csp and "unsafe" not in csp
 
 
 def test_totals_are_computed_by_the_server_and_blank_is_not_zero(site: Site, catalogue: Catalogue) -> None:
@@ -484,3 +487,29 @@ def test_the_cover_s_preparer_and_phone_go_on_the_workbook_sent(site: Site, cata
     cover = {row[1]: row[2] for row in sheet if len(row) > 2}
     assert cover["Người lập biểu"] == "=Nguyễn Thị Lan"  # text, never a formula
     assert cover["Số điện thoại liên hệ"] == "0912 345 678"
+
+
+def test_the_live_totals_script_is_served_and_each_total_names_its_parts(site: Site, catalogue: Catalogue) -> None:
+    """The page's one script (static/entry.js) is the portal's own, and each total tells it which fields add up to
+    it: the form's formula, by the fields' ids. Without the script the server's totals stand (the other tests)."""
+    c, _ = started(site)
+    js = c.get("/static/entry.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert "data-parts" in js.text and "fetch(" not in js.text and "XMLHttpRequest" not in js.text
+    assert "script-src 'self';" in js.headers["content-security-policy"]
+    layout = form_layout(catalogue)
+    ids = {k: f"o{i}" for i, k in enumerate(layout.keys)}
+    seen = 0
+    for n, sheet in enumerate(layout.sheets, 1):
+        html = c.get(f"/xa/nhap/{n}").text
+        parts = dict(re.findall(r'<output id="(o[0-9]+)" data-parts="([^"]*)"', html))
+        wanted = {
+            ids[k]: " ".join(ids[p] for p in f)
+            for k, f in layout.formulas.items()
+            if layout.positions[k][0] == sheet.name
+        }
+        assert parts == wanted
+        seen += len(parts)
+        # every part is a field or a total of this page
+        assert all(f'id="{i}"' in html for p in parts.values() for i in p.split())
+    assert seen == len(layout.formulas)

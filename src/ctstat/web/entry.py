@@ -40,10 +40,12 @@ from ctstat.job.drafts import (
     start_draft,
 )
 from ctstat.job.ledger import Ledger, report_from_record, report_record
+from ctstat.job.previous import Previous, previous_values
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import TOTAL, a1, cell_key
 from ctstat.model.layout import FormLayout, SheetLayout, form_layout
 from ctstat.model.report import FileReport, Issue
+from ctstat.write.filling import Fill, write_filled
 
 FORM_LIMIT = 64 * 1024  #: bytes of one Biểu's form (a few hundred short fields)
 MAX_FIELDS = 800
@@ -76,6 +78,8 @@ class Cell:
     error: str = ""  #: why what was typed is refused
     note: str = ""  #: another device's save
     issues: list[Issue] = field(default_factory=list)
+    last: str = ""  #: last period's figure, from the job's history ('' without one)
+    parts: str = ""  #: a total's parts' HTML ids (for the live totals' script, static/entry.js)
 
 
 @dataclass
@@ -124,9 +128,10 @@ def lines(
     errors: Mapping[str, str],
     notes: Mapping[str, str],
     issues: Mapping[str, list[Issue]],
+    last: Mapping[str, Previous] | None = None,
 ) -> list[Line]:
-    """The Biểu's rows as the page shows them."""
-    layout, ids = form_layout(catalogue), _ids(catalogue)
+    """The Biểu's rows as the page shows them (with last period's figures of `last`, when there is a history)."""
+    layout, ids, last = form_layout(catalogue), _ids(catalogue), last or {}
     out = []
     for row in sheet.rows:
         if not row.code:
@@ -141,12 +146,21 @@ def lines(
                 continue
             kind = "total" if key in layout.formulas else "input"
             value = computed(layout, key, values) if kind == "total" else values.get(key, "")
+            parts = " ".join(ids[k] for k in layout.formulas[key]) if kind == "total" else ""
             cells.append(
                 Cell(kind, key, ids[key], col.label_vi, el.type == "yesno", value, errors.get(key, ""),
-                     notes.get(key, ""), issues.get(key, []))
+                     notes.get(key, ""), issues.get(key, []), _shown(last.get(key), el.type == "yesno"), parts)
             )  # fmt: skip
         out.append(Line(row.code, row.label_vi, el.unit_vi, row.key == TOTAL, False, cells))
     return out
+
+
+def _shown(prev: Previous | None, yesno: bool) -> str:
+    if prev is None:
+        return ""
+    if yesno:
+        return YES if prev.value else "Không"
+    return f"{prev.value:,.0f}".replace(",", ".") if prev.value == int(prev.value) else f"{prev.value:g}"
 
 
 def issues_by_cell(catalogue: Catalogue, rep: FileReport | None) -> tuple[dict[str, list[Issue]], list[Issue]]:
@@ -281,31 +295,30 @@ NOTES = {
 
 
 class Checks:
-    """Drafts' workbooks judged together: a thread takes every check waiting (up to BATCH) and judges them as one
-    batch on the upload's path (`judge_arrivals`, with the intake's reading workers), as the intake does uploads.
-    Twenty wards pressing "Kiểm tra" at once cost one batch, not twenty in a row. Started at the first check."""
+    """Drafts judged together: a thread takes every check waiting (up to BATCH), has their form workbooks written
+    by the portal's form-writing workers (`write.filling`, off the server's interpreter lock) and judges them as
+    one batch on the upload's path (`judge_arrivals`, with the intake's reading workers), as the intake does
+    uploads. Twenty wards pressing "Kiểm tra" at once cost one batch, not twenty in a row. Started at the first
+    check."""
 
     BATCH = 64
 
     def __init__(self, p: Any) -> None:
         self.p = p
-        self._queue: queue.Queue[tuple[Path, Future[FileReport]]] = queue.Queue()
+        self._queue: queue.Queue[tuple[Fill, Future[FileReport]]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def submit(self, path: Path) -> Future[FileReport]:
+    def submit(self, fill: Fill) -> Future[FileReport]:
         fut: Future[FileReport] = Future()
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="ctstat-entry-checks", daemon=True)
                 self._thread.start()
-        self._queue.put((path, fut))
+        self._queue.put((fill, fut))
         return fut
 
     def _loop(self) -> None:
-        from ctstat.job.run import Arrival, judge_arrivals
-        from ctstat.web.intake import PORTAL_DIR
-
         while True:
             batch = [self._queue.get()]
             while len(batch) < self.BATCH:
@@ -314,14 +327,27 @@ class Checks:
                 except queue.Empty:
                     break
             try:
-                arrivals = [Arrival(path, f"{PORTAL_DIR}/{path.name}", path.stat()) for path, _ in batch]
-                judged = judge_arrivals(self.p.cfg, self.p.catalogue, arrivals, self.p.intake.readers)
+                reports = self._judge([fill for fill, _ in batch])
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure
                 for _, fut in batch:
                     fut.set_exception(exc)
                 continue
-            for (_, fut), rep in zip(batch, judged.report.files, strict=True):
+            for (_, fut), rep in zip(batch, reports, strict=True):
                 fut.set_result(rep)
+
+    def _judge(self, fills: list[Fill]) -> list[FileReport]:
+        from ctstat.job.run import Arrival, judge_arrivals
+        from ctstat.web.intake import PORTAL_DIR
+
+        paths = [Path(fill[0]) for fill in fills]
+        try:
+            write_filled(fills, self.p.catalogue, self.p.intake.fillers)
+            arrivals = [Arrival(path, f"{PORTAL_DIR}/{path.name}", path.stat()) for path in paths]
+            judged = judge_arrivals(self.p.cfg, self.p.catalogue, arrivals, self.p.intake.readers)
+        finally:
+            for path in paths:
+                path.unlink(missing_ok=True)
+        return list(judged.report.files)
 
 
 @dataclass(frozen=True)
@@ -345,6 +371,7 @@ class Entry:
         self.period = str(h.p.cfg.period)
         self.names = [s.name for s in form_layout(h.p.catalogue).sheets]
         self.checks = Checks(h.p)
+        self._previous: dict[str, tuple[int, dict[str, Previous]]] = {}
 
     # --- shared -------------------------------------------------------------------------------------------------
 
@@ -378,6 +405,29 @@ class Entry:
             if st is not None and st.approved is not None:
                 return locked_text(st.approved)[1]
         return None
+
+    def previous(self, unit: str) -> dict[str, Previous]:
+        """The ward's last period's figures (job/previous.py), kept until the history changes; none without a
+        history. A history that cannot be read costs the page only these figures (`run` says what is wrong)."""
+        import logging
+
+        from ctstat.model.errors import CtstatError
+
+        history = self.p.cfg.history
+        try:
+            stamp = (history / "manifest.json").stat().st_mtime_ns if history is not None else 0
+        except OSError:
+            return {}
+        kept = self._previous.get(unit)
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        try:
+            found = previous_values(self.p.cfg, self.p.catalogue, unit)
+        except (CtstatError, OSError):
+            logging.getLogger("ctstat.portal").warning("history unreadable for the entry page", exc_info=True)
+            return {}
+        self._previous[unit] = (stamp, found)
+        return found
 
     def sheet_no(self, request: Any) -> int:
         n = int(request.path_params["n"])
@@ -434,7 +484,8 @@ class Entry:
         sheet = form_layout(cat).sheets[n - 1]
         rep = issues_of(draft)
         by_cell, _ = issues_by_cell(cat, rep)
-        rows = lines(cat, sheet, shown.values, shown.errors, shown.notes, by_cell)
+        last = self.previous(draft.unit)
+        rows = lines(cat, sheet, shown.values, shown.errors, shown.notes, by_cell, last)
         faults = [(line, c) for line in rows for c in line.cells if c.error or c.note or c.issues]
         return self.h.page(
             request,
@@ -453,6 +504,7 @@ class Entry:
             lock=self.locked(draft.unit),
             readonly=shown.readonly,
             ward=draft.unit,
+            last_periods=sorted({last[c.key].period for line in rows for c in line.cells if c.last}),
         )
 
     # --- posts --------------------------------------------------------------------------------------------------
@@ -584,16 +636,12 @@ class Entry:
         from ctstat.web.intake import server_name, staging_dir
 
         path = staging_dir(self.p.cfg) / server_name(".xlsx")
-        try:
-            await asyncio.to_thread(self.workbook, unit, draft, path)
-            return await asyncio.wrap_future(self.checks.submit(path))
-        finally:
-            path.unlink(missing_ok=True)
+        return await asyncio.wrap_future(self.checks.submit(self.fill(unit, draft, path)))
 
-    def workbook(self, unit: str, draft: Draft, path: Any) -> int:
-        """Write the form workbook of the draft with ctstat's form writer: its size."""
+    def fill(self, unit: str, draft: Draft, path: Path) -> Fill:
+        """What ctstat's form writer takes to write the draft's form workbook at `path` (`write.filling`)."""
         from ctstat.model.units import load_units
-        from ctstat.write.form import FormHeader, write_form
+        from ctstat.write.form import FormHeader
 
         h = load_units(self.p.cfg.vintage)
         u = h.get(unit)
@@ -603,8 +651,12 @@ class Entry:
         header = FormHeader.for_unit(h, u, self.p.cfg.period)
         cover: dict[str, Any] = {"report_date": today}
         cover.update({field: draft.cells[k] for k, (field, _) in COVER_KEYS.items() if k in draft.cells})
-        write_form(path, self.p.catalogue, header, form_values(self.p.catalogue, draft.cells), cover)
-        return int(path.stat().st_size)
+        return (str(path), header, form_values(self.p.catalogue, draft.cells), cover, None)
+
+    def workbook(self, unit: str, draft: Draft, path: Path) -> int:
+        """Write the form workbook of the draft with ctstat's form writer, in the portal's workers: its size."""
+        (size,) = write_filled([self.fill(unit, draft, path)], self.p.catalogue, self.p.intake.fillers)
+        return size
 
     async def submit(self, request: Any) -> Any:
         from ctstat.web.intake import Staged, server_name, staging_dir
@@ -677,6 +729,22 @@ def _redirect(url: str) -> Any:
     return RedirectResponse(url, 303)
 
 
+SCRIPT = "/static/entry.js"  #: the live totals (the only script of the portal; CSP `script-src 'self'`)
+
+
+@cache
+def _script() -> bytes:
+    from ctstat.web.context import WEB_DIR
+
+    return (WEB_DIR / "entry.js").read_bytes()
+
+
+async def script(request: Any) -> Any:
+    from starlette.responses import Response
+
+    return Response(_script(), media_type="text/javascript", headers={"Cache-Control": "max-age=3600"})
+
+
 def install(env: Any, p: Any) -> None:
     """What the entry pages' templates use: number and time filters, and the district's list of drafts."""
 
@@ -702,6 +770,7 @@ def routes(h: Hooks, env: Any) -> list[Any]:
         Route(f"{HOME}/bia", e.cover, methods=["POST"]),
         Route(f"{HOME}/nop", e.submit, methods=["POST"]),
         Route(f"{HOME}/tep", e.workbook_file),
+        Route(SCRIPT, script),
         Route("/huyen/nhap/{unit}", e.district_view),
         Route(HOME + "/{n:rowid}", e.sheet_page, methods=["GET"]),
         Route(HOME + "/{n:rowid}", e.save, methods=["POST"]),

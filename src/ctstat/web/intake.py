@@ -55,6 +55,7 @@ from ctstat.pipeline import workers
 from ctstat.read.inputs import reading_pool
 from ctstat.read.submission import EXTENSIONS
 from ctstat.write.annotate import SUFFIX, marking_pool
+from ctstat.write.filling import filling_pool
 
 PORTAL_DIR = "portal"  #: under the inbox: accepted uploads; under out: staging and files kept aside
 BATCH = 64  #: uploads judged together at most
@@ -112,7 +113,9 @@ class Intake:
         self.readers = reading_pool(catalogue, workers(cfg.jobs), FileCheck(catalogue, cfg.period, cfg.units))
         # and so are the workers that write marked-up copies (each takes a form's worth of work off this process)
         self.markers = marking_pool(catalogue, workers(cfg.jobs))
-        for pool in (self.readers, self.markers):  # forked here, before this process has any other thread
+        # and those that write the forms typed on the page (web/entry.py), off this process's interpreter lock
+        self.fillers = filling_pool(catalogue, workers(cfg.jobs))
+        for pool in (self.readers, self.markers, self.fillers):  # forked here, before this process has any thread
             pool.start()
         self._queue: queue.Queue[tuple[Staged, Future[Upload]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="ctstat-intake", daemon=True)
@@ -123,6 +126,7 @@ class Intake:
         self._thread.join(30)
         self.readers.close()
         self.markers.close()
+        self.fillers.close()
 
     def submit(self, staged: Staged) -> Future[Upload]:
         fut: Future[Upload] = Future()
