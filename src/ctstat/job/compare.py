@@ -186,10 +186,11 @@ def forms_current(
             groups.setdefault((rep.period, rep.vintage), []).append((rep.unit, rep.path, values))
     out = {}
     for slot, forms in groups.items():
-        frame = pd.DataFrame(
+        codes, names = pd.factorize(np.array([u for u, _, _ in forms], dtype=object))
+        frame = pd.DataFrame(  # the codes as categories: a national batch is millions of rows of a few codes
             {
-                "unit": np.repeat([u for u, _, _ in forms], len(keys)),
-                "cell": np.tile(keys, len(forms)),
+                "unit": pd.Categorical.from_codes(np.repeat(codes, len(keys)), pd.Index(names, dtype=str)),
+                "cell": pd.Categorical.from_codes(np.tile(np.arange(len(keys)), len(forms)), pd.Index(keys, dtype=str)),
                 "value": np.concatenate([v for _, _, v in forms]).astype(float),
             }
         )
