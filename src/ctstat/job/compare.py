@@ -226,12 +226,13 @@ def compare_job(cfg: JobConfig, catalogue: Catalogue, history: History) -> Compa
 def comparison_dict(
     comparison: Comparison, catalogue: Catalogue, lang: str = "vi", limit: int | None = None
 ) -> dict[str, Any]:
-    """For --json and the rendered list: the counts, then each flagged cell ranked by p."""
+    """For --json and the rendered list: the counts, then each flagged cell ranked by p (the first `limit` of
+    them; 0: the counts alone, as `validate --history` says them)."""
     layout = form_layout(catalogue)
     h = load_units(comparison.vintage)
     flagged = comparison.flagged
     rows = []
-    for row in flagged.head(limit).to_dict("records") if limit else flagged.to_dict("records"):
+    for row in flagged.head(limit).to_dict("records") if limit is not None else flagged.to_dict("records"):
         sheet, cell = layout.address(str(row["cell"]))
         unit = h.find_any_level(str(row["unit"]))
         rows.append(
