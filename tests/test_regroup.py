@@ -44,7 +44,9 @@ def test_a_merged_province_holds_every_old_commune_of_its_old_provinces() -> Non
     old = [c for p in ("10", "15") for c in OLD.communes_under(OLD.get(p, "province"))]  # type: ignore[arg-type]
     assert sorted(u.code for u in h.communes_under(province)) == sorted(u.code for u in old)
     assert {d.code for d in h.children(province)} == {
-        d.code for p in ("10", "15") for d in OLD.children(OLD.get(p, "province"))  # type: ignore[arg-type]
+        d.code
+        for p in ("10", "15")
+        for d in OLD.children(OLD.get(p, "province"))  # type: ignore[arg-type]
     }
 
 

@@ -82,10 +82,12 @@ def past_cells(
     new units of the reform, also their old communes' cells restated on them (exactly, or not at all). Returns
     (unit, period, cell, value) and the units with no comparable history before the reform."""
     parts, none = [], set()
+    every = sorted({lb for kind in ("stock", "flow") for lb in _labels(period, kind)})
+    read = history.cells_of(vintage, every, units, None if kinds is None else list(kinds))  # each file read once
     for kind in ("stock", "flow"):
         cells = None if kinds is None else [c for c, k in kinds.items() if k == kind]
         labels = _labels(period, kind)
-        parts.append(history.cells_of(vintage, labels, units, cells))
+        parts.append(_pick(read, labels, cells))
         if vintage == REFORM[1]:
             crosswalk = load_crosswalk()
             wanted = set(units)
@@ -97,6 +99,16 @@ def past_cells(
     if vintage == REFORM[1]:  # a new unit held under its own list wins over its restated old communes
         both = both.drop_duplicates(["unit", "period", "cell"], keep="first")
     return both, sorted(none)
+
+
+def _pick(frame: pd.DataFrame, periods: list[str], cells: list[str] | None) -> pd.DataFrame:
+    """The rows of `periods` (and `cells`, when given) of a frame read by `History.cells_of`, by their codes."""
+    keep = np.ones(len(frame), dtype=bool)
+    for column, wanted in (("period", periods), ("cell", cells)):
+        if wanted is not None and len(frame):
+            codes = frame[column].astype("category").cat
+            keep &= np.append(codes.categories.isin(wanted), False)[codes.codes.to_numpy()]
+    return frame[keep].reset_index(drop=True)
 
 
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
