@@ -81,6 +81,10 @@ def test_the_old_forms_roll_up_onto_the_new_province_apart_from_the_old_list_s_w
     districts = [p for p in old.outputs if len(p.name.split("_")[1]) == 3]
     books = rollup_paths(districts, "2025-H1", tmp_path / "b", units="2025-07-01", catalogue=catalogue)
     pd.testing.assert_frame_equal(read_data_sheet(books.outputs[0]), read_data_sheet(new.outputs[0]))
+    # given back to a rollup of the old list by mistake, a regrouped workbook is not taken (its list is neither)
+    back = rollup_paths([new.outputs[0]], "2025-H1", tmp_path / "c", unit="12", catalogue=catalogue, allow_partial=True)
+    assert [(i["valid"], i["used"]) for i in back.manifest["inputs"]] == [(False, False)]
+    assert [i.code for i in back.report.files[0].issues] == ["rollup-mismatch"]
     again = rollup_paths([lai_chau_h1], "2025-H1", tmp_path / "again", units="2025-07-01", catalogue=catalogue)
     assert again.outputs[0].read_bytes() == new.outputs[0].read_bytes()
 
