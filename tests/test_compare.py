@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctstat.job.compare import compare_period, issues, past_cells
+from ctstat.job.compare import compare_period, comparison_dict, issues, past_cells
 from ctstat.job.history import COLUMNS, History, Source
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.period import Period
@@ -95,6 +95,18 @@ def test_a_population_halved_is_flagged_at_district_level(hoang_mai, catalogue: 
     # a change within ±33 % is not flagged at district level
     steady = compare_period(h, catalogue, Period.parse("2025-H1"), "2025-06-30", current.assign(value=3400.0))
     assert "district" not in set(steady.flagged["level"])
+
+
+def test_the_counts_alone_when_no_flagged_cell_is_asked_for(hoang_mai, catalogue: Catalogue) -> None:  # type: ignore[no-untyped-def]
+    """`validate --history` says "checked N, flagged M" only: `limit=0` lists no cell (it used to list them all)."""
+    h, communes = hoang_mai
+    current = pd.DataFrame({"unit": communes, "cell": "TE01/*/*", "value": 2000.0})
+    found = compare_period(h, catalogue, Period.parse("2025-H1"), "2025-06-30", current)
+    counts = comparison_dict(found, catalogue, "vi", 0)
+    assert counts["flagged"] == len(found.flagged) > 0
+    assert counts["unusual_changes"] == []
+    assert len(comparison_dict(found, catalogue, "vi", 2)["unusual_changes"]) == 2
+    assert len(comparison_dict(found, catalogue, "vi")["unusual_changes"]) == len(found.flagged)
 
 
 def test_a_district_compares_like_with_like(hoang_mai, catalogue: Catalogue) -> None:  # type: ignore[no-untyped-def]

@@ -229,3 +229,36 @@ def test_only_canonical_periods_and_unit_lists_name_files(tmp_path: Path) -> Non
             h.add(cells, [Source("s", "table", "t")])
     assert not (tmp_path / "h" / "manifest.json").exists() and not (tmp_path / "h" / "cells").exists()
     assert not list(tmp_path.rglob("*x*"))
+
+
+def test_cells_of_reads_only_the_periods_units_and_cells_asked_for(tmp_path: Path) -> None:
+    """`cells_of` reads the periods' files itself (no SQL): what it returns is what the SQL view holds for the
+    same question, for a few units (found from the row groups) and for many (picked out after the read)."""
+    import pyarrow.parquet as pq
+
+    import ctstat.job.history as history
+
+    h = History(tmp_path / "h")
+    units = [f"{i:05d}" for i in range(1, 100)]
+    rows = [(u, p, c, float(i + j)) for i, u in enumerate(units) for j, p in enumerate(EARLIER) for c in ("a", "b")]
+    h.add(_cells(rows), [Source("s1", "table", "a.csv")])
+    h.add(_cells([("00001", "2025-H1", "a", 9.0)], "s2"), [Source("s2", "table", "b.csv")])
+    pq.write_table(pq.read_table(h.files()[0]), h.files()[0], row_group_size=20)  # many row groups to skip
+
+    def want(periods: list[str], some: list[str] | None, cells: list[str] | None) -> list[tuple[object, ...]]:
+        sql = "SELECT unit, period, cell, value FROM cells WHERE vintage = '2025-06-30' AND period IN "
+        sql += "(SELECT unnest(?))"
+        got = h.query(sql, [periods]).astype(str)
+        got = got[got["unit"].isin(some or units) & got["cell"].isin(cells or ["a", "b"])]
+        return sorted(map(tuple, got.to_numpy().tolist()))
+
+    for periods, some, cells in [
+        (["2021-H1", "2024-H1", "2025-H1"], None, None),
+        (["2022-H1"], ["00003", "00050"], ["b"]),  # a few units
+        (EARLIER, units[: history._FEW_UNITS + 5], None),  # many units
+        (["2019-H1"], None, None),  # a period not held
+    ]:
+        got = h.cells_of("2025-06-30", periods, some, cells)
+        assert all(isinstance(got[c].dtype, pd.CategoricalDtype) for c in ("unit", "period", "cell")) or got.empty
+        assert sorted(map(tuple, got.astype(str).to_numpy().tolist())) == want(periods, some, cells)
+    assert h.cells_of("2025-07-01", EARLIER).empty  # another unit list

@@ -86,3 +86,18 @@ def test_over_dispersion_only_for_large_counts_that_moved_before() -> None:
     steady = np.array([[110, 108, 112, 110], [100, 160, 60, 120]], dtype=float)
     p = conditional_poisson(y, steady, dispersion(steady))
     assert p[0] < 1e-4 < 0.01 < p[1]
+
+
+def test_each_p_value_depends_on_its_own_count_only() -> None:
+    """Same inputs, same output: a cell's p-value is the same computed alone or among any others (a batch is
+    computed once per distinct count and history, and each continued fraction stops on its own convergence)."""
+    rng = np.random.default_rng(7)
+    past = rng.poisson(rng.choice([0.5, 4, 60, 3000], size=(300, 1)), size=(300, 6)).astype(float)
+    past[rng.random(past.shape) < 0.2] = np.nan
+    y = rng.poisson(np.nan_to_num(np.nanmean(past, axis=1)) * rng.choice([0.3, 1, 3], 300)).astype(float)
+    y[:3], past[:3] = 2.0**28, 2.0**28  # counts too large for the shared key: computed one by one, alike
+    together = conditional_poisson(y, past, dispersion(past))
+    alone = [conditional_poisson(y[i : i + 1], past[i : i + 1], dispersion(past[i : i + 1]))[0] for i in range(300)]
+    assert together.tolist() == alone
+    twice = conditional_poisson(np.concatenate([y, y]), np.vstack([past, past]), np.tile(dispersion(past), 2))
+    assert twice.tolist() == alone + alone

@@ -486,11 +486,18 @@ def rollup_paths(
     workbooks of `unit` (inferred when None). Refuses (result.refused) when an expected commune is missing,
     invalid or duplicated, unless `allow_partial`. With `approval`, a district workbook counts only when it is
     exactly what a listed official approved (or, not required, is listed when it is not)."""
+    from ctstat.model.units import load_crosswalk
     from ctstat.plan.reform_year import is_reform_year
+    from ctstat.plan.regroup import NEW, OLD, check_target, is_regroup, regrouped
 
     catalogue = catalogue or load_catalogue()
     per = parse_period(period)
     opts = RollupOptions(**flags)
+    if is_regroup(str(per), opts.units):  # 2025-H1 onto the new provinces (a list not in force then)
+        check_target(opts.unit, opts.history)
+        collected = collect_inputs(paths, catalogue, per, OLD, opts.jobs, approval)
+        lists = (load_units(OLD), load_units(NEW), load_crosswalk())
+        return rollup_collected(collected, per, out, catalogue, opts, regrouped(*lists))
     if is_reform_year(str(per), vintage_for(per, opts.units)):
         collected = collect_reform_year(paths, catalogue, opts.jobs, approval)
     else:
@@ -498,27 +505,40 @@ def rollup_paths(
     return rollup_collected(collected, per, out, catalogue, opts)
 
 
-def rollup_collected(
-    collected: RollupInputs, per: Period, out: str | Path, catalogue: Catalogue, opts: RollupOptions
-) -> RollupResult:
-    """The rollup proper, from inputs already validated (by `collect_inputs`, or from the ledger): plan, then
-    write the set of workbooks and its manifest aside and publish them together."""
-    from ctstat.plan.plan import RollupPlan, parent_statuses, plan_sheets, scope_issues, unit_statuses
-    from ctstat.plan.sums import Completeness
-    from ctstat.write.publish import staged
-
-    vintage = vintage_for(per, opts.units)
-    h = load_units(vintage)
-    national = opts.unit is not None and opts.unit.strip().upper() == "VN"
+def _target(h: Hierarchy, opts: RollupOptions, collected: RollupInputs, national: bool) -> Unit:
+    """The unit rolled up: `--unit` (VN: the country), or the one the inputs share."""
     if national:
-        target: Unit | None = Unit(vintage, "country", "VN", "Toàn quốc", "quốc gia", None)
+        target: Unit | None = Unit(h.vintage, "country", "VN", "Toàn quốc", "quốc gia", None)
     else:
         target = h.find(opts.unit) if opts.unit else _infer_target(h, collected.claims, collected.report.files)
     if target is None or target.level == "commune":
         raise UsageError(
-            f"--unit {opts.unit} is not a district or province in the unit list {vintage}",
-            message_vi=f"--unit {opts.unit} không phải là một huyện hay tỉnh trong danh mục đơn vị {vintage}",
+            f"--unit {opts.unit} is not a district or province in the unit list {h.vintage}",
+            message_vi=f"--unit {opts.unit} không phải là một huyện hay tỉnh trong danh mục đơn vị {h.vintage}",
         )
+    return target
+
+
+def rollup_collected(
+    collected: RollupInputs,
+    per: Period,
+    out: str | Path,
+    catalogue: Catalogue,
+    opts: RollupOptions,
+    h: Hierarchy | None = None,
+) -> RollupResult:
+    """The rollup proper, from inputs already validated (by `collect_inputs`, or from the ledger): plan, then
+    write the set of workbooks and its manifest aside and publish them together. `h`: the units (by default the
+    period's list; `plan.regroup`: the old communes under the new provinces, whose workbooks alone are written)."""
+    from ctstat.plan.plan import RollupPlan, parent_statuses, plan_sheets, scope_issues, unit_statuses
+    from ctstat.plan.regroup import NEW, REGROUPED, province_books
+    from ctstat.plan.sums import Completeness
+    from ctstat.write.publish import staged
+
+    h = h or load_units(vintage_for(per, opts.units))
+    vintage, regroup = h.vintage, h.vintage == REGROUPED
+    national = opts.unit is not None and opts.unit.strip().upper() == "VN"
+    target = _target(h, opts, collected, national)
     expected = h.all("commune") if national else h.communes_under(target)
     codes = {u.code for u in expected}
     for rep, issue in scope_issues(collected.claims, h, target, codes):
@@ -540,6 +560,8 @@ def rollup_collected(
     when = opts.generated_at or _data_as_of(collected, per)
     plan = RollupPlan(catalogue, h, target, per, statuses, collected, when, national, completeness.parents)
     sheets, top = plan_sheets(plan)
+    if regroup:  # the new provinces' workbooks only, named with the new list
+        sheets = province_books(sheets, [d.unit.level for _, d in sheets])
     if collected.approvals:  # the completeness sheet says each district workbook's approval
         sheets = [(n, replace(d, approvals=collected.approvals)) for n, d in sheets]
     if opts.history is not None:  # each workbook compares its units with their earlier periods
@@ -552,7 +574,7 @@ def rollup_collected(
         outputs = [(out_dir / path.name, path, digest) for path, digest in written]
         result.outputs = [final for final, _, _ in outputs]
         result.manifest = _manifest(result, catalogue, outputs, collected, valid_codes, top, when)
-        name = f"{per}_{target.code}_manifest.json"
+        name = f"{per}_{NEW}_{target.code}_manifest.json" if regroup else f"{per}_{target.code}_manifest.json"
         write_json_atomic(stage / name, result.manifest)
         result.manifest_path = out_dir / name
     return result

@@ -82,10 +82,12 @@ def past_cells(
     new units of the reform, also their old communes' cells restated on them (exactly, or not at all). Returns
     (unit, period, cell, value) and the units with no comparable history before the reform."""
     parts, none = [], set()
+    every = sorted({lb for kind in ("stock", "flow") for lb in _labels(period, kind)})
+    read = history.cells_of(vintage, every, units, None if kinds is None else list(kinds))  # each file read once
     for kind in ("stock", "flow"):
         cells = None if kinds is None else [c for c, k in kinds.items() if k == kind]
         labels = _labels(period, kind)
-        parts.append(history.cells_of(vintage, labels, units, cells))
+        parts.append(_pick(read, labels, cells))
         if vintage == REFORM[1]:
             crosswalk = load_crosswalk()
             wanted = set(units)
@@ -97,6 +99,16 @@ def past_cells(
     if vintage == REFORM[1]:  # a new unit held under its own list wins over its restated old communes
         both = both.drop_duplicates(["unit", "period", "cell"], keep="first")
     return both, sorted(none)
+
+
+def _pick(frame: pd.DataFrame, periods: list[str], cells: list[str] | None) -> pd.DataFrame:
+    """The rows of `periods` (and `cells`, when given) of a frame read by `History.cells_of`, by their codes."""
+    keep = np.ones(len(frame), dtype=bool)
+    for column, wanted in (("period", periods), ("cell", cells)):
+        if wanted is not None and len(frame):
+            codes = frame[column].astype("category").cat
+            keep &= np.append(codes.categories.isin(wanted), False)[codes.codes.to_numpy()]
+    return frame[keep].reset_index(drop=True)
 
 
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -186,10 +198,11 @@ def forms_current(
             groups.setdefault((rep.period, rep.vintage), []).append((rep.unit, rep.path, values))
     out = {}
     for slot, forms in groups.items():
-        frame = pd.DataFrame(
+        codes, names = pd.factorize(np.array([u for u, _, _ in forms], dtype=object))
+        frame = pd.DataFrame(  # the codes as categories: a national batch is millions of rows of a few codes
             {
-                "unit": np.repeat([u for u, _, _ in forms], len(keys)),
-                "cell": np.tile(keys, len(forms)),
+                "unit": pd.Categorical.from_codes(np.repeat(codes, len(keys)), pd.Index(names, dtype=str)),
+                "cell": pd.Categorical.from_codes(np.tile(np.arange(len(keys)), len(forms)), pd.Index(keys, dtype=str)),
                 "value": np.concatenate([v for _, _, v in forms]).astype(float),
             }
         )
@@ -225,12 +238,13 @@ def compare_job(cfg: JobConfig, catalogue: Catalogue, history: History) -> Compa
 def comparison_dict(
     comparison: Comparison, catalogue: Catalogue, lang: str = "vi", limit: int | None = None
 ) -> dict[str, Any]:
-    """For --json and the rendered list: the counts, then each flagged cell ranked by p."""
+    """For --json and the rendered list: the counts, then each flagged cell ranked by p (the first `limit` of
+    them; 0: the counts alone, as `validate --history` says them)."""
     layout = form_layout(catalogue)
     h = load_units(comparison.vintage)
     flagged = comparison.flagged
     rows = []
-    for row in flagged.head(limit).to_dict("records") if limit else flagged.to_dict("records"):
+    for row in flagged.head(limit).to_dict("records") if limit is not None else flagged.to_dict("records"):
         sheet, cell = layout.address(str(row["cell"]))
         unit = h.find_any_level(str(row["unit"]))
         rows.append(

@@ -60,7 +60,7 @@ def wide_history(past: pd.DataFrame, labels: Sequence[str], kind: str, rows: pd.
     label; a year not held as such is built from its halves (flow: H1 + H2, both needed; stock: H2)."""
     years = [lb for lb in labels if "-" not in lb]
     columns = pd.Index(list(dict.fromkeys([*labels, *(f"{y}-H{h}" for y in years for h in (1, 2))])))
-    units, cells = pd.Index(rows["unit"].unique()), pd.Index(rows["cell"].unique())
+    units, cells = (pd.Index(np.asarray(rows[c].unique(), dtype=object)) for c in ("unit", "cell"))
     slot = np.full(len(units) * len(cells), -1)
     slot[_codes(rows["unit"], units) * len(cells) + _codes(rows["cell"], cells)] = np.arange(len(rows))
     matrix = np.full((len(rows), len(columns)), np.nan)
@@ -120,10 +120,13 @@ def sum_up(cur: pd.DataFrame, matrix: np.ndarray, parent_of: Mapping[str, str]) 
     """The communes' cells summed into their parents, like with like: only the communes reporting now, and an
     earlier period of a parent's cell only when every one of them is held in it (half a district reporting is not
     a drop)."""
-    parent = cur["unit"].astype(str).map(parent_of).to_numpy(dtype=object)
-    keep = pd.notna(parent)
-    pcodes, punits = pd.factorize(parent[keep])
-    ccodes, ccells = pd.factorize(cur["cell"].to_numpy(dtype=object)[keep])
+    unit = cur["unit"].astype("category")  # each code's parent looked up once, not once per cell
+    by_unit, punits = pd.factorize(np.array([parent_of.get(str(u)) for u in unit.cat.categories], dtype=object))
+    parent = np.append(by_unit, -1)[unit.cat.codes.to_numpy()]
+    keep = parent >= 0
+    pcodes = parent[keep]
+    cell = cur["cell"].astype("category")
+    ccodes, ccells = cell.cat.codes.to_numpy()[keep], np.asarray(cell.cat.categories, dtype=object)
     groups, key = np.unique(pcodes * len(ccells) + ccodes, return_inverse=True)
     n = len(groups)
     members = np.bincount(key, minlength=n)

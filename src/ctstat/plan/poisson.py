@@ -30,6 +30,7 @@ _RELATIVE = 1 + 1e-7  #: scipy's tolerance for "as likely as the observed outcom
 _lgamma = np.frompyfunc(math.lgamma, 1, 1)
 _TABLE = 1 << 22  #: log Γ of the integers up to here comes from a table (log (m - 1)! as a running sum of logs)
 _log_factorials: Floats | None = None
+_KEYED = 1 << 27  #: counts below this are deduplicated through one integer key (n, y, k)
 
 
 def lgamma(x: npt.ArrayLike) -> Floats:
@@ -53,22 +54,34 @@ def log_pmf(k: Floats, n: Floats, p: Floats) -> Floats:
 
 
 def _betacf(a: Floats, b: Floats, x: Floats) -> Floats:
-    """The continued fraction of the incomplete beta function (modified Lentz), for every element at once."""
+    """The continued fraction of the incomplete beta function (modified Lentz), for every element at once. An
+    element stops once its own fraction has converged (the rest go on without it), so each value depends on its
+    own arguments only, whatever else is computed with it."""
     qab, qap, qam = a + b, a + 1, a - 1
     c = np.ones_like(x)
     d = 1 - qab * x / qap
     d = 1 / np.where(np.abs(d) < _TINY, _TINY, d)
     h = d.copy()
+    live = np.arange(len(x))
     for m in range(1, _MAXIT + 1):
         m2 = 2 * m
-        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1 + aa * d
-            d = 1 / np.where(np.abs(d) < _TINY, _TINY, d)
-            c = 1 + aa / c
-            c = np.where(np.abs(c) < _TINY, _TINY, c)
-            step = d * c
-            h *= step
-        if np.all(np.abs(step - 1) < _EPS):
+        al, bl, xl = a[live], b[live], x[live]
+        cl, dl = c[live], d[live]
+        hl = h[live]
+        step = np.ones_like(xl)
+        for aa in (
+            m * (bl - m) * xl / ((qam[live] + m2) * (al + m2)),
+            -(al + m) * (qab[live] + m) * xl / ((al + m2) * (qap[live] + m2)),
+        ):
+            dl = 1 + aa * dl
+            dl = 1 / np.where(np.abs(dl) < _TINY, _TINY, dl)
+            cl = 1 + aa / cl
+            cl = np.where(np.abs(cl) < _TINY, _TINY, cl)
+            step = dl * cl
+            hl *= step
+        c[live], d[live], h[live] = cl, dl, hl
+        live = live[np.abs(step - 1) >= _EPS]
+        if not len(live):
             break
     return h
 
@@ -164,4 +177,10 @@ def conditional_poisson(y: Floats, past: Floats, phi: Floats | None = None) -> F
     phi = np.ones_like(y) if phi is None else np.asarray(phi, dtype=float)
     y_eff = np.rint(y / phi)
     x_eff = np.rint(np.nansum(past, axis=1) / phi)
-    return binom_two_sided(y_eff, y_eff + x_eff, 1 / (k + 1.0))
+    # a batch is mostly small counts: the same (y, n, k) many times over, each computed once
+    n = y_eff + x_eff
+    if not (np.isfinite(n).all() and n.max() < _KEYED and y_eff.min() >= 0 and k.max() < 64):
+        return binom_two_sided(y_eff, n, 1 / (k + 1.0))
+    key = (n.astype(np.int64) * _KEYED + y_eff.astype(np.int64)) * 64 + k
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return binom_two_sided(y_eff[first], n[first], 1 / (k[first] + 1.0))[inverse.reshape(-1)]
