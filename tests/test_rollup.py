@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import zipfile
 from datetime import date, datetime
@@ -18,6 +19,7 @@ from ctstat.cli.commands import app
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import TOTAL, cell_key
 from ctstat.model.layout import form_layout
+from ctstat.model.sheets import COVER
 from ctstat.pipeline import rollup_paths, synth_forms
 from ctstat.plan.sums import indicator_parts, sum_by
 from ctstat.read.workbook import read_submission
@@ -121,6 +123,23 @@ def test_allow_partial_marks_every_sheet(catalogue: Catalogue, tmp_path: Path) -
     whole = rollup_paths([HOANG_MAI], "2025-H1", tmp_path / "whole", catalogue=catalogue)
     for ws in load_workbook(whole.outputs[0]).worksheets:
         assert "CHƯA ĐẦY ĐỦ" not in " ".join(str(c.value) for row in ws.iter_rows() for c in row if c.value)
+
+
+def test_any_digest_on_the_cover_fits_its_column_when_printed(catalogue: Catalogue, tmp_path: Path) -> None:
+    """The cover's SHA-256 is 64 hex characters; set in 11 pt it ran past the table's edge on paper for digests
+    rich in wide letters (b, d: half an em, like a digit). At the size it is set in, even a digest of wide
+    characters alone fits the column (a column `w` characters wide is (7w + 5) × 0.75 pt)."""
+    from openpyxl import load_workbook
+
+    from ctstat.read.rollup_book import DIGEST_LABEL
+
+    result = rollup_paths([HOANG_MAI], "2025-H1", tmp_path, catalogue=catalogue)
+    ws = load_workbook(result.outputs[0])[COVER]
+    [row] = [r for r in ws.iter_rows() if r[1].value == DIGEST_LABEL]
+    digest = row[2]
+    assert re.fullmatch(r"[0-9a-f]{64}", str(digest.value))
+    widest = 64 * 0.5 * float(digest.font.sz)  # points: every character as wide as a digit
+    assert widest <= (7 * ws.column_dimensions["C"].width + 5) * 0.75
 
 
 def test_same_inputs_give_byte_identical_workbooks(catalogue: Catalogue, tmp_path: Path) -> None:

@@ -85,6 +85,8 @@ class Styles:
         self.blank_cell = f(**border)
         self.cover_label = f(bold=True, **border)
         self.cover_value = f(**border)
+        #: a SHA-256 in hex (64 characters): smaller, so that any digest fits its column when printed
+        self.cover_digest = f(font_size=9, **border)
         self.cover_input = f(locked=False, bg_color="#FFF9DB", **border)
         self.cover_date = f(locked=False, bg_color="#FFF9DB", num_format="dd/mm/yyyy", align="left", **border)
         self.sign_head = f(bold=True, align="center")

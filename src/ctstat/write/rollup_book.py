@@ -160,7 +160,7 @@ def _cover(
     for i, (label, value) in enumerate(fields):
         ws.write(5 + i, 0, i + 1, st.code)
         ws.write(5 + i, 1, label, st.cover_label)
-        ws.write(5 + i, 2, value, st.cover_value)
+        ws.write(5 + i, 2, value, st.cover_digest if label == DIGEST_LABEL else st.cover_value)
     r = 5 + len(fields) + 1
     if banner:
         ws.merge_range(r, 0, r, 2, banner, st.banner)
