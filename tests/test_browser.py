@@ -80,11 +80,11 @@ def served(app: object) -> Iterator[str]:
         thread.join(10)
 
 
-@pytest.fixture
-def portal(cfg: JobConfig, catalogue: Catalogue, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+def served_portal(cfg: JobConfig, catalogue: Catalogue, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """The portal of `cfg` served on a free port, with a token for every unit: yields (base URL, unit -> token);
+    its intake's workers stop with it."""
     from ctstat.web.app import create_app
 
-    cfg = replace(cfg, deadline=None)
     tokens = {i.unit: i.token for i in issue_tokens(cfg, tmp_path / "tokens.csv")}
     app = create_app(cfg, catalogue)
     try:
@@ -92,6 +92,11 @@ def portal(cfg: JobConfig, catalogue: Catalogue, tmp_path: Path) -> Iterator[tup
             yield url, tokens
     finally:
         app.state.portal.intake.close()
+
+
+@pytest.fixture
+def portal(cfg: JobConfig, catalogue: Catalogue, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    yield from served_portal(replace(cfg, deadline=None), catalogue, tmp_path)
 
 
 def text_once(driver: object, wanted: str, timeout: float = 30) -> str:
@@ -168,17 +173,11 @@ def test_a_ward_uploads_a_faulty_form_and_reads_what_to_fix(portal: tuple[str, d
 def reviewing(cfg: JobConfig, catalogue: Catalogue, tmp_path: Path) -> Iterator[tuple[str, dict[str, str], JobConfig]]:
     """The portal with its own signing key (portal_key, listed in review_keys as Trần Thị B)."""
     from ctstat.model.signing import new_keypair
-    from ctstat.web.app import create_app
 
     key, pub = new_keypair(tmp_path / "keys", "b")
     cfg = replace(cfg, deadline=None, review_keys=(("Trần Thị B", pub),), portal_key=key)
-    tokens = {i.unit: i.token for i in issue_tokens(cfg, tmp_path / "tokens.csv")}
-    app = create_app(cfg, catalogue)
-    try:
-        for url in served(app):
-            yield url, tokens, cfg
-    finally:
-        app.state.portal.intake.close()
+    for url, tokens in served_portal(cfg, catalogue, tmp_path):
+        yield url, tokens, cfg
 
 
 def sign_in(driver: Any, url: str, token: str, wanted: str) -> str:

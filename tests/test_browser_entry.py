@@ -16,10 +16,9 @@ from ctstat.job.config import JobConfig
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.layout import form_layout
 from ctstat.web.entry import sheet_inputs
-from ctstat.web.tokens import issue_tokens
 
 from .conftest import require
-from .test_browser import HAVE, browser, served, shot, text_once
+from .test_browser import HAVE, browser, served_portal, shot, text_once
 from .test_entry import typed_values
 
 WARD = "00304"
@@ -33,16 +32,9 @@ def _tools() -> None:
 
 @pytest.fixture
 def portal(cfg: JobConfig, catalogue: Catalogue, tmp_path: Path) -> Iterator[tuple[str, dict[str, str], JobConfig]]:
-    from ctstat.web.app import create_app
-
     cfg = replace(cfg, deadline=None)
-    tokens = {i.unit: i.token for i in issue_tokens(cfg, tmp_path / "tokens.csv")}
-    app = create_app(cfg, catalogue)
-    try:
-        for url in served(app):
-            yield url, tokens, cfg
-    finally:
-        app.state.portal.intake.close()
+    for url, tokens in served_portal(cfg, catalogue, tmp_path):
+        yield url, tokens, cfg
 
 
 def phone(user_data: Path) -> Any:
@@ -253,39 +245,33 @@ def test_live_totals_and_last_periods_figures_at_both_widths(
     from selenium.webdriver.common.by import By
 
     from ctstat.job.history import COLUMNS, History, Source
-    from ctstat.web.app import create_app
 
     past = {"TE01/0-2/sex:nam": 1190.0, "TE01/0-2/sex:nu": 1102.0, "TE01/3-5/sex:nam": 1311.0, "TE01/*/*": 9876.0}
     rows = [(WARD, "2025-06-30", "2024-H2", cell, v, "t") for cell, v in past.items()]
     History(tmp_path / "h").add(pd.DataFrame(rows, columns=COLUMNS), [Source("t", "table", "t.csv")])
     cfg = replace(cfg, deadline=None, history=tmp_path / "h")
-    tokens = {i.unit: i.token for i in issue_tokens(cfg, tmp_path / "tokens.csv")}
-    app = create_app(cfg, catalogue)
     ids = {k: f"o{i}" for i, k in enumerate(form_layout(catalogue).keys)}
-    try:
-        for url in served(app):
-            for name, driver in (("phone", phone(tmp_path / "p")), ("desktop", browser(tmp_path / "d", *DESKTOP))):
-                try:
-                    sign_in(driver, url, tokens[WARD])
-                    if name == "phone":  # the desktop resumes the same draft
-                        driver.get(url + "/xa/nhap")
-                        press(driver, "Bắt đầu từ biểu trống")
-                        text_once(driver, "Đã tạo bản nháp")
-                    driver.get(url + "/xa/nhap/1")
-                    assert "kỳ trước: 1.190" in field_text(driver, "TE01/0-2/sex:nam")
-                    total = driver.find_element(By.ID, ids["TE01/0-2/*"])
-                    grand = driver.find_element(By.ID, ids["TE01/*/*"])
-                    assert total.text == "–"
-                    driver.find_element(By.NAME, "TE01/0-2/sex:nam").send_keys("1200")
-                    driver.find_element(By.NAME, "TE01/0-2/sex:nu").send_keys("34")
-                    driver.find_element(By.NAME, "TE01/3-5/sex:nam").send_keys("12a")  # not a number: not added
-                    assert total.text == "1.234" and grand.text == "1.234"
-                    assert "kỳ trước: 9.876" in grand.find_element(By.XPATH, "./ancestor::td[1]").text
-                    show(driver, "TE01/0-2/sex:nam")
-                    shot(driver, f"entry-history-{name}")
-                    driver.find_element(By.NAME, "TE01/3-5/sex:nam").clear()
-                    assert grand.text == "1.234"  # still: 1200 + 34
-                finally:
-                    driver.quit()
-    finally:
-        app.state.portal.intake.close()
+    for url, tokens in served_portal(cfg, catalogue, tmp_path):
+        for name, driver in (("phone", phone(tmp_path / "p")), ("desktop", browser(tmp_path / "d", *DESKTOP))):
+            try:
+                sign_in(driver, url, tokens[WARD])
+                if name == "phone":  # the desktop resumes the same draft
+                    driver.get(url + "/xa/nhap")
+                    press(driver, "Bắt đầu từ biểu trống")
+                    text_once(driver, "Đã tạo bản nháp")
+                driver.get(url + "/xa/nhap/1")
+                assert "kỳ trước: 1.190" in field_text(driver, "TE01/0-2/sex:nam")
+                total = driver.find_element(By.ID, ids["TE01/0-2/*"])
+                grand = driver.find_element(By.ID, ids["TE01/*/*"])
+                assert total.text == "–"
+                driver.find_element(By.NAME, "TE01/0-2/sex:nam").send_keys("1200")
+                driver.find_element(By.NAME, "TE01/0-2/sex:nu").send_keys("34")
+                driver.find_element(By.NAME, "TE01/3-5/sex:nam").send_keys("12a")  # not a number: not added
+                assert total.text == "1.234" and grand.text == "1.234"
+                assert "kỳ trước: 9.876" in grand.find_element(By.XPATH, "./ancestor::td[1]").text
+                show(driver, "TE01/0-2/sex:nam")
+                shot(driver, f"entry-history-{name}")
+                driver.find_element(By.NAME, "TE01/3-5/sex:nam").clear()
+                assert grand.text == "1.234"  # still: 1200 + 34
+            finally:
+                driver.quit()
