@@ -40,9 +40,8 @@ from ctstat.model.records import (
     record_from_dict,
     totals_digest,
 )
-from ctstat.model.report import FileReport, Severity
+from ctstat.model.report import Claim, FileReport, Severity
 from ctstat.model.signing import KeyFileError, Signer, Trust, load_signer
-from ctstat.plan.plan import Claim
 
 
 def chain_name(cfg: JobConfig) -> str:

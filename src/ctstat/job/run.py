@@ -26,7 +26,7 @@ from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.keys import TOTAL, split_column, split_key
 from ctstat.model.layout import form_layout
-from ctstat.model.report import FileReport, Report, Said
+from ctstat.model.report import Claim, FileReport, Report, Said
 from ctstat.model.units import Hierarchy, Unit, load_units
 from ctstat.model.vocab import rollup_note
 from ctstat.pipeline import (
@@ -37,7 +37,7 @@ from ctstat.pipeline import (
     rollup_collected,
     workers,
 )
-from ctstat.plan.plan import Claim, parent_statuses, unit_statuses
+from ctstat.plan.plan import parent_statuses, unit_statuses
 from ctstat.plan.sums import Completeness, UnitStatus
 from ctstat.read.inputs import find_files
 from ctstat.read.workbook import Submission

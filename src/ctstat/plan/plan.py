@@ -19,15 +19,11 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.layout import form_layout
 from ctstat.model.messages import make_issue
 from ctstat.model.period import Period
-from ctstat.model.report import Claim as Claim  # its home is model/report.py; kept here for older imports
-from ctstat.model.report import FileReport, Issue, Said
+from ctstat.model.report import Claim, FileReport, Issue, Said
 from ctstat.model.units import Hierarchy, Unit, slug
 from ctstat.model.vocab import status_label
 from ctstat.plan.history_sheet import HistorySheet
-from ctstat.plan.spec import RollupFlags as RollupFlags
-from ctstat.plan.spec import RollupInputs as RollupInputs
-from ctstat.plan.spec import RollupOptions as RollupOptions
-from ctstat.plan.spec import RollupResult as RollupResult
+from ctstat.plan.spec import RollupInputs
 from ctstat.plan.sums import Completeness, ParentStatus, UnitStatus, indicator_parts, sum_by
 
 LEVEL_VI = {"district": "cấp huyện", "province": "cấp tỉnh"}

@@ -33,9 +33,8 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import a1, element_of
 from ctstat.model.layout import COVER, COVER_BY_KEY, form_layout
 from ctstat.model.messages import make_issue
-from ctstat.model.report import Issue, Said
+from ctstat.model.report import Claim, Issue, Said
 from ctstat.model.units import Hierarchy
-from ctstat.plan.plan import Claim
 from ctstat.plan.reform import Targets, sources_of
 
 OLD, NEW = "2025-06-30", "2025-07-01"  #: the lists either side of the reform
