@@ -161,11 +161,12 @@ def test_the_scheduled_job_records_every_hostile_file(tmp_path: Path) -> None:
     [
         b'<c r="A1" ' * 2_000_000,  # start tags that never close
         b'<c r="A1"><f>' * 1_000_000,  # formulas that never close
+        b"<f>" * 3_000_000,  # formulas outside any cell (each looks back for its cell's tag)
         b"<c " + b"r=" * 5_000_000,  # attributes that never end
         b"<mergeCell " * 900_000,
         b'<row r="1" hidden="1" ' * 1_000_000,
     ],
-    ids=["open-tags", "open-formulas", "attributes", "merges", "rows"],
+    ids=["open-tags", "open-formulas", "formulas-alone", "attributes", "merges", "rows"],
 )
 def test_sheet_scans_are_linear(xml: bytes) -> None:
     t = time.perf_counter()
@@ -481,3 +482,49 @@ def test_a_district_workbook_without_its_data_sheet_is_an_issue(tmp_path: Path) 
     (line,) = [x for x in text.stdout.splitlines() if "rollup-mismatch" in x]
     assert line.split()[0] == "Error" and "'Dữ liệu'" in line, text.stdout
     assert "(1 error, 0 warnings)" in text.stdout
+
+
+# --- the formula scan finds what the one-regex-per-cell scan found ----------------------------------------------
+
+#: the scan before it looked only at formula cells: one regex tried at every cell (kept here as the reference)
+_OLD_CELLS = re.compile(
+    rb'<c\sr="(?:((?:[A-Z]{3}|[D-Z][A-Z]|[A-Z]{0,2}[0-9]{4}|[A-Z]{1,2}0)[A-Z0-9]{0,8}+)'
+    rb'|([A-Z]{1,2}[0-9]{1,3})"[^<>]{0,1024}+>\s{0,64}+<f[\s/>](?>[^<]{0,16384}+)(?:</f>)?\s{0,64}+'
+    rb"(<v(?:\s[^<>]{0,64}+)?>[^<]{1,64}+)?)"
+)
+
+
+def _old_scan(xml: bytes) -> dict[str, bool] | tuple[str, str | None]:
+    """Formulas found by the old scan (or the refusal's code and cell): cells outside the extent dropped first."""
+    try:
+        cells = _OLD_CELLS.findall(xml)
+        if any(far for far, _, _ in cells):
+            cells = _OLD_CELLS.findall(guard._within_extent(xml, "s"))
+    except guard.Refused as exc:
+        return exc.code, exc.cell
+    return {ref.decode(): bool(v) for _, ref, v in cells if ref}
+
+
+def _new_scan(xml: bytes) -> dict[str, bool] | tuple[str, str | None]:
+    try:
+        return guard.scan_sheet(b"<worksheet><sheetData>" + xml + b"</sheetData></worksheet>", "s")[1].formulas
+    except guard.Refused as exc:
+        return exc.code, exc.cell
+
+
+_REFS = st.sampled_from(["A1", "B12", "CZ999", "DA1", "AAA1", "A1000", "A0", "A05", "Z9", "1234", "C3"])
+_PIECES = st.one_of(
+    _REFS.map(lambda r: f'<c r="{r}"><f>SUM(A1:A2)</f><v>3</v></c>'),
+    _REFS.map(lambda r: f'<c r="{r}" s="2"><f>A1</f></c>'),
+    _REFS.map(lambda r: f'<c r="{r}" t="s"><v>7</v></c>'),
+    _REFS.map(lambda r: f'<c r="{r}">\n  <f t="shared" si="0"/>\n  <v></v></c>'),
+    _REFS.map(lambda r: f'<c r="{r}"><f/><v t="x">1</v></c>'),
+    st.sampled_from(["<f>", "<f>x</f>", "<c ", "<c>", "</c>", "<row r='1'>", "</row>", " ", "<v>1</v>", "<fx/>"]),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_PIECES, max_size=30))
+def test_the_formula_scan_finds_what_a_regex_per_cell_found(pieces: list[str]) -> None:
+    body = "".join(pieces).encode()
+    assert _new_scan(body) == _old_scan(body)

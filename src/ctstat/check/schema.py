@@ -10,9 +10,9 @@ A failure maps to an issue by one lookup: its check's position and the failing c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property, partial
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -123,7 +123,6 @@ class ElementSchema:
     """The pandera schema of one data element, and for each of its checks (by position) what it means."""
 
     element: str
-    schema: pa.DataFrameSchema
     meanings: tuple[Meaning, ...]  #: aligned with schema.checks
     columns: tuple[str, ...]  #: what the schema reads: its own cells and the cells its rules compare with
     #: what ctstat runs on its own batch frame: the same checks (the same objects), without the column
@@ -131,6 +130,13 @@ class ElementSchema:
     #: (`validate.run_schema`), and pandera validates them one column at a time: more than half of a batch's
     #: cost, for nothing that can fail.
     checks: pa.DataFrameSchema
+    described: Callable[[], pa.DataFrameSchema]  #: builds `schema` (pandera copies every column component it is given)
+
+    @cached_property
+    def schema(self) -> pa.DataFrameSchema:
+        """The whole schema, column components included (for analysts' frames and the exported YAML): built when
+        first asked for, not by a validation, which runs `checks`."""
+        return self.described()
 
     @property
     def specs(self) -> tuple[CheckSpec, ...]:
@@ -188,11 +194,7 @@ def element_schemas(catalogue: Catalogue) -> dict[str, ElementSchema]:
         by_element[element_of(spec.at)].append(spec)
     out: dict[str, ElementSchema] = {}
     for code, el in catalogue.elements.items():
-        columns = {}
-        for key in (k for k in layout.keys if element_of(k) == code):
-            sheet, cell = layout.address(key)
-            columns[key] = pa.Column(float, nullable=True, title=f"{sheet}!{cell}")
-        own = list(columns)
+        own = [k for k in layout.keys if element_of(k) == code]
         # not-integer is said of a cell that is both negative and not whole (the later cell check wins)
         cell_checks = ("ctstat_yesno",) if el.type == "yesno" else ("ctstat_nonnegative", "ctstat_whole")
         checks: list[pa.Check] = [ctstat_check(name, cells=own) for name in cell_checks]
@@ -200,18 +202,30 @@ def element_schemas(catalogue: Catalogue) -> dict[str, ElementSchema]:
         for check, at in _grouped(by_element[code]):
             checks.append(check)
             meanings.append(at)
-        extra = [s.rhs for s in by_element[code] if isinstance(s.rhs, str) and s.rhs not in columns]
-        schema = pa.DataFrameSchema(
-            columns,
-            checks=checks,
-            strict=False,
-            name=code,
-            title=el.name_vi,
-            description=f"{el.name_en} ({el.unit_en}); basis: {el.basis}; catalogue {catalogue.version}",
-        )
+        extra = [s.rhs for s in by_element[code] if isinstance(s.rhs, str) and s.rhs not in own]
         run = pa.DataFrameSchema(checks=checks, strict=False, name=code)
-        out[code] = ElementSchema(code, schema, tuple(meanings), (*columns, *dict.fromkeys(extra)), run)
+        described = partial(_described, catalogue, code, own, checks)
+        out[code] = ElementSchema(code, tuple(meanings), (*own, *dict.fromkeys(extra)), run, described)
     return out
+
+
+def _described(catalogue: Catalogue, code: str, own: list[str], checks: list[pa.Check]) -> pa.DataFrameSchema:
+    """One element's whole schema: a float column (maybe blank) per cell, titled with its place on the form."""
+    import pandera.pandas as pa
+
+    layout, el = form_layout(catalogue), catalogue.elements[code]
+    columns = {}
+    for key in own:
+        sheet, cell = layout.address(key)
+        columns[key] = pa.Column(float, nullable=True, title=f"{sheet}!{cell}")
+    return pa.DataFrameSchema(
+        columns,
+        checks=checks,
+        strict=False,
+        name=code,
+        title=el.name_vi,
+        description=f"{el.name_en} ({el.unit_en}); basis: {el.basis}; catalogue {catalogue.version}",
+    )
 
 
 def schemas(catalogue: Catalogue) -> dict[str, pa.DataFrameSchema]:

@@ -10,6 +10,7 @@ space limit; a worker that dies or overruns costs the file it was reading one is
 from __future__ import annotations
 
 import faulthandler
+import gc
 import multiprocessing as mp
 import os
 import signal
@@ -39,6 +40,11 @@ READ_MEMORY_MB = 1024
 #: files a pooled worker reads before a fresh one takes its place (what a long-lived reader leaves behind in its
 #: heap counts against its memory cap)
 RECYCLE = 500
+
+
+#: the cyclic collector's thresholds in a reading worker: a file's objects make few cycles, and Python's default
+#: (a collection every 700 new objects) ran one every few cells
+_WORKER_GC = (50_000, 20, 20)
 
 
 def read_timeout() -> float:
@@ -101,6 +107,10 @@ def _serve(conn: Connection, fn: Callable[[Any], Any], extra_mb: int, progress: 
         else open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     )
     _limit_memory(extra_mb)
+    # what the worker inherited lives as long as it does: the cyclic collector need not walk it (nor touch its
+    # pages, which would copy them), and a file's objects are freed by reference counting as soon as it is read
+    gc.freeze()
+    gc.set_threshold(*_WORKER_GC)
     parent = os.getppid()
     while True:
         try:

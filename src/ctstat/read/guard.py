@@ -24,6 +24,13 @@ import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+try:  # ISA-L inflates twice as fast as zlib, with the same output and the same cap
+    from isal.isal_zlib import decompressobj as _inflater
+    from isal.isal_zlib import error as _InflateError
+except ImportError:  # pragma: no cover - a platform without isal's wheels
+    from zlib import decompressobj as _inflater
+    from zlib import error as _InflateError
+
 from ctstat.model.keys import parse_a1
 from ctstat.model.report import Said
 
@@ -156,13 +163,13 @@ class Package:
             if info.method == 0:
                 out = bytes(packed[: cap + 1])
             elif info.method == 8:
-                out = zlib.decompressobj(-15).decompress(packed, cap + 1)
+                out = _inflater(-15).decompress(packed, cap + 1)
             else:
                 raise Refused(
                     "unreadable-workbook",
                     Said(f"zip: nén kiểu {info.method}", f"zip: compression method {info.method}"),
                 )
-        except zlib.error:
+        except (zlib.error, _InflateError):
             raise Refused("unreadable-workbook", f"zip: {name[:80]}") from None
         if len(out) > cap:
             raise Refused("unpacked-too-large", f"{name[:80]} > {cap / 2**20:.0f} MB")
@@ -271,14 +278,15 @@ def inside(row: int, col: int) -> bool:
 _SHEET_TAG = re.compile(rb"<(?:\w{1,32}:)?sheet\s([^<>]{0,4096}+)>")
 _REL_TAG = re.compile(rb"<(?:\w{1,32}:)?Relationship\s([^<>]{0,4096}+)>")
 _ATTR = re.compile(rb'([\w:]{1,64}+)\s{0,8}+=\s{0,8}+"([^"<>]{0,2048}+)"')
-#: one pass over the cells: a reference outside the form's extent (columns past CZ, rows past 999; group 1), or a
-#: cell holding a formula: its reference (group 2), the formula, then its cached value (group 3). References are
-#: read where every spreadsheet program writes them (first): a file that puts a far one elsewhere is stopped by the
-#: memory cap of the reading process (contain.py), and its formulas are simply not seen.
-_CELLS = re.compile(
-    rb'<c\sr="(?:((?:[A-Z]{3}|[D-Z][A-Z]|[A-Z]{0,2}[0-9]{4}|[A-Z]{1,2}0)[A-Z0-9]{0,8}+)'
-    rb'|([A-Z]{1,2}[0-9]{1,3})"[^<>]{0,1024}+>\s{0,64}+<f[\s/>](?>[^<]{0,16384}+)(?:</f>)?\s{0,64}+'
-    rb"(<v(?:\s[^<>]{0,64}+)?>[^<]{1,64}+)?)"
+#: a cell whose reference lies outside the form's extent (columns past CZ, rows past 999, row 0). References are read
+#: where every spreadsheet program writes them (first): a file that puts a far one elsewhere is stopped by the memory
+#: cap of the reading process (contain.py), and its formulas are simply not seen.
+_FAR_CELL = re.compile(rb'<c\sr="(?:[A-Z]{3}|[D-Z][A-Z]|[A-Z]{0,2}[0-9]{4}|[A-Z]{1,2}0)')
+#: a cell holding a formula, matched where a `<f` was found: its reference (group 1), the formula, then its cached
+#: value (group 2). Only formula cells are matched, so a sheet costs a search for `<f`, not a regex per cell.
+_FORMULA_CELL = re.compile(
+    rb'<c\sr="([A-Z]{1,2}[0-9]{1,3})"[^<>]{0,1024}+>\s{0,64}+<f[\s/>](?>[^<]{0,16384}+)(?:</f>)?\s{0,64}+'
+    rb"(<v(?:\s[^<>]{0,64}+)?>[^<]{1,64}+)?"
 )
 _CELL_AT = re.compile(rb"<c\s([^<>]{0,1024}+)>")
 _DIMENSION = re.compile(rb"<dimension\s[^<>]{0,256}+>")
@@ -394,13 +402,10 @@ def scan_sheet(xml: bytes, sheet: str) -> tuple[bytes, SheetScan]:
     if end >= 0:  # the reader is given the cells alone; merges are read here from what follows them
         tail = xml[end + 12 :]
         xml = xml[: end + 12] + b"</worksheet>"
-    cells = _CELLS.findall(xml)
-    if any(far for far, _, _ in cells):
+    far = _FAR_CELL.search(xml) is not None
+    if far:
         xml = _within_extent(xml, sheet)
-        cells = _CELLS.findall(xml)
-    for _, ref, value in cells:
-        if ref:
-            scan.formulas[ref.decode()] = bool(value)
+    scan.formulas = _formulas(xml, far)
     if b'hidden="' in xml:
         for m in _ROW_TAG.finditer(xml):
             a = _attrs(m.group(1))
@@ -412,6 +417,24 @@ def scan_sheet(xml: bytes, sheet: str) -> tuple[bytes, SheetScan]:
         stop = merges.find(b"</mergeCells>", start)
         scan.merges = _merges(merges[start : stop if stop > 0 else len(merges)], sheet)
     return xml, scan
+
+
+_TAG_REACH = 1200  #: the farthest a formula cell's `<c` can stand before its `<f` (_FORMULA_CELL's bounds)
+
+
+def _formulas(xml: bytes, far: bool = True) -> dict[str, bool]:
+    """A1 -> has a cached value, of every cell holding a formula: each `<f` found is matched from the start of its
+    cell's tag (the last `<c` before it); a cell whose reference is outside the extent is not one of them (`far`:
+    the sheet may hold such references)."""
+    out: dict[str, bool] = {}
+    at = xml.find(b"<f")
+    while at >= 0:
+        start = xml.rfind(b"<c", max(0, at - _TAG_REACH), at)  # bounded: a run of `<f` stays linear
+        m = _FORMULA_CELL.match(xml, start) if start >= 0 else None
+        if m is not None and not (far and _FAR_CELL.match(xml, start)):
+            out[m.group(1).decode()] = bool(m.group(2))
+        at = xml.find(b"<f", at + 2)
+    return out
 
 
 @lru_cache(maxsize=256)

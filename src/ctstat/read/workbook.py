@@ -184,6 +184,7 @@ def _is_encrypted(data: bytes) -> bool:
 
 
 @cache
+@cache
 def _plan(layout: FormLayout) -> dict[str, list[tuple[int, int, int]]]:
     """Per sheet: (index in layout.keys, 0-based row, 0-based col) of every value cell."""
     index = {k: i for i, k in enumerate(layout.keys)}
