@@ -204,17 +204,11 @@ def _locate_values(sub: Submission, layout: FormLayout, grids: dict[str, list[li
         if grid is None:
             sub.unavailable.update(keys[i] for i, _, _ in plan[sheet.name])
             continue
-        found: dict[str, int] = {}
-        for r in range(FIRST_DATA_ROW, len(grid) + 1):
-            code = _cell(grid, r, 2)
-            if code is None:
-                continue
-            text = str(code).strip()
-            if text in layout.row_codes and text not in found:
-                found[text] = r
-            elif _ROW_CODE.match(text) or r <= sheet.last_row:
-                sub.issues.append(make_issue("unknown-row", path=sub.path, sheet=sheet.name, cell=a1(r, 2), value=text))
-        if all(found.get(row.code) == row.row for row in sheet.rows if row.code):
+        codes = tuple(row[1] if len(row) > 1 else None for row in grid[FIRST_DATA_ROW - 1 :])
+        found, unknown, in_place = _row_codes(layout, sheet.name, codes)
+        for r, text in unknown:
+            sub.issues.append(make_issue("unknown-row", path=sub.path, sheet=sheet.name, cell=a1(r, 2), value=text))
+        if in_place:
             # the usual case: every row where the form put it
             for i, r, c in plan[sheet.name]:
                 try:
@@ -258,6 +252,28 @@ def _locate_values(sub: Submission, layout: FormLayout, grids: dict[str, list[li
 _ROW_CODE = re.compile(r"^[A-Z]{2}\d{2}(\.\d{2})?$")
 
 
+@lru_cache(maxsize=256)
+def _row_codes(
+    layout: FormLayout, sheet_name: str, codes: tuple[Any, ...]
+) -> tuple[dict[str, int], tuple[tuple[int, str], ...], bool]:
+    """A sheet's 'Mã số' column (from its first data row down) read: the row of each known code, the rows with a
+    code the form does not have (row, code), and whether every row stands where the form put it. Cached: files
+    made from one form have the same column."""
+    sheet = next(s for s in layout.sheets if s.name == sheet_name)
+    found: dict[str, int] = {}
+    unknown = []
+    for r, code in enumerate(codes, start=FIRST_DATA_ROW):
+        if code is None or code == "":
+            continue
+        text = str(code).strip()
+        if text in layout.row_codes and text not in found:
+            found[text] = r
+        elif _ROW_CODE.match(text) or r <= sheet.last_row:
+            unknown.append((r, text))
+    in_place = all(found.get(row.code) == row.row for row in sheet.rows if row.code)
+    return found, tuple(unknown), in_place
+
+
 @cache
 def _refs(layout: FormLayout) -> dict[tuple[str, str], str]:
     """(sheet, A1) -> cell key, for the cells where the form puts them."""
@@ -285,15 +301,27 @@ def _apply_scans(sub: Submission, layout: FormLayout, scans: dict[str, SheetScan
             for r in sorted(set(scan.hidden_rows) & rows_with_data):
                 sub.issues.append(make_issue("hidden-data", path=sub.path, sheet=sheet, cell=a1(r, 1), detail="dòng"))
         if scan.merges and sheet != COVER:
-            cells = _cells_of(layout, sheet, tuple(sorted(sub.moved.items())))
-            for r1, c1, r2, c2 in scan.merges:
-                covered = _covered(cells, r1, c1, r2, c2)
+            moved = tuple(sorted(sub.moved.items()))
+            for r1, c1, r2, c2, covered in _merged_over(layout, sheet, tuple(scan.merges), moved):
                 if covered:
                     span = f"{a1(r1, c1)}:{a1(min(r2, 1048576), min(c2, 16384))}"
                     sub.issues.append(
                         make_issue("merged-cells", path=sub.path, sheet=sheet, cell=a1(r1, c1), value=span)
                     )
                     sub.unavailable.update(covered)
+
+
+@lru_cache(maxsize=256)
+def _merged_over(
+    layout: FormLayout,
+    sheet: str,
+    merges: tuple[tuple[int, int, int, int], ...],
+    moved: tuple[tuple[str, tuple[str, int, int]], ...],
+) -> list[tuple[int, int, int, int, list[str]]]:
+    """Each merged range of a sheet with the value cells it hides (cached: files made from one form have the same
+    merges)."""
+    cells = _cells_of(layout, sheet, moved)
+    return [(r1, c1, r2, c2, _covered(cells, r1, c1, r2, c2)) for r1, c1, r2, c2 in merges]
 
 
 @lru_cache(maxsize=64)
