@@ -28,6 +28,7 @@ from ctstat.model.errors import EnvironmentFault
 from ctstat.model.keys import TOTAL, cell_key
 from ctstat.model.layout import form_layout
 from ctstat.pipeline import rollup_paths, synth_forms, validate_paths
+from ctstat.read.inputs import find_files
 from ctstat.read.rollup_book import DATA, DIGEST_LABEL
 
 from .conftest import ROOT, SAMPLES, MakeForm, bound_by_file_modes
@@ -474,3 +475,38 @@ def test_a_district_workbook_in_a_job_inbox_is_named_for_what_it_is(
     book = next(f for f in result.validated if f.path.endswith("tong-hop-quan.xlsx"))
     assert [i.code for i in book.issues] == ["not-a-form"] and "tệp tổng hợp" in book.issues[0].text_vi
     assert [r.path for r in result.unattributed] == ["tong-hop-quan.xlsx"]
+
+
+def test_a_folder_lists_the_workbooks_pathlib_would_find(tmp_path: Path) -> None:
+    """The one-listing-per-folder walk finds exactly what `rglob` plus a stat per file found: files, links to
+    files, broken links, FIFOs and links to folders named like a workbook; never a folder, a lock file or a
+    hidden file; nothing under a linked folder."""
+    root = tmp_path / "inbox"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / ".hidden-dir").mkdir()
+    (root / "dir.xlsx").mkdir()  # a folder named like a workbook: not listed
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "far.xlsx").write_bytes(b"x")
+    for rel in ["x.xlsx", "a/Y.XLSX", "a/b/z.ods", "a/b/w.xls", "a/m.xlsm", ".hidden-dir/h.xlsx", "a.b.xlsx"]:
+        (root / rel).write_bytes(b"x")
+    for rel in ["~$x.xlsx", ".~lock.x.xlsx#", ".x.xlsx", "notes.txt", "x.xlsx.bak", "a/b/noext"]:
+        (root / rel).write_bytes(b"x")
+    (root / "link.xlsx").symlink_to(root / "x.xlsx")
+    (root / "broken.xlsx").symlink_to(tmp_path / "nowhere.xlsx")
+    (root / "linked-dir.xlsx").symlink_to(elsewhere)  # listed (its reader says it is a folder), not followed
+    (root / "linked-plain").symlink_to(elsewhere)  # not followed: far.xlsx is not in the inbox
+    os.mkfifo(root / "a" / "pipe.xlsx")
+    expected = sorted(
+        f
+        for f in root.rglob("*")
+        if f.suffix.lower() in {".xlsx", ".xlsm", ".xls", ".ods"}
+        and not f.name.startswith(("~$", ".~lock", "."))
+        and (f.is_symlink() or not f.is_dir())
+    )
+    found = find_files([root])
+    assert found == expected
+    assert {p.name for p in found} == {
+        "x.xlsx", "Y.XLSX", "z.ods", "w.xls", "m.xlsm", "h.xlsx", "a.b.xlsx", "link.xlsx", "broken.xlsx",
+        "linked-dir.xlsx", "pipe.xlsx",
+    }  # fmt: skip

@@ -5,6 +5,7 @@ Kept free of pandas and pandera so that reading starts at once; the checks load 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -34,18 +35,30 @@ def find_files(paths: Iterable[str | Path]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(
-                f
-                for f in p.rglob("*")
-                if f.suffix.lower() in EXTENSIONS
-                and not f.name.startswith(("~$", ".~lock", "."))
-                and (f.is_symlink() or not f.is_dir())
-            )
+            out += sorted(_workbooks_under(p))
         elif p.exists() or p.is_symlink():
             out.append(p)
         else:
             raise UsageError(f"no such file or folder: {p}", message_vi=f"không có tệp hay thư mục {p}")
     return out
+
+
+def _workbooks_under(folder: Path) -> Iterator[Path]:
+    """Entries named like a workbook under `folder`, at any depth, that are not folders (a link to one is listed);
+    links to folders are not followed. One directory listing per folder, no stat per file (a national inbox
+    holds ten thousand)."""
+    for top, dirs, files in os.walk(folder):
+        at = Path(top)
+        for name in files:
+            if _named_like_a_workbook(name):
+                yield at / name
+        for name in dirs:  # a link to a folder, named like a workbook: listed, and its reader says what it is
+            if _named_like_a_workbook(name) and (at / name).is_symlink():
+                yield at / name
+
+
+def _named_like_a_workbook(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in EXTENSIONS and not name.startswith(("~$", ".~lock", "."))
 
 
 def read_all(
