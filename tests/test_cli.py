@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from ctstat.cli.commands import app
+from ctstat.cli.commands import _json_text, app
 from ctstat.job.config import JobConfig
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.report import Issue
@@ -514,3 +516,19 @@ def test_a_bug_in_a_command_is_exit_3_through_the_app_too(runner: CliRunner, mon
     monkeypatch.setattr("ctstat.pipeline.validate_files", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "full")))
     result = runner.invoke(app, ["validate", str(SAMPLES / "wards" / "2025-H1-hoang-mai")])
     assert result.exit_code == 3 and "cannot go on (lỗi môi trường)" in result.output
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON)
+def test_json_output_is_the_same_document_one_item_per_line(doc: object) -> None:
+    text = _json_text(doc)
+    assert json.loads(text) == doc
+    if isinstance(doc, dict) and doc:  # a person reads it: one key per line, a list's items one per line
+        assert text.startswith("{\n  ") and text.endswith("\n}")

@@ -86,10 +86,30 @@ def _lang(value: str | None) -> Any:
 
 def _emit_json(doc: Any) -> None:
     """One JSON document on stdout, always valid UTF-8 (a name that is not is escaped, never a crash)."""
-    text = json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n"
+    text = _json_text(doc) + "\n"
     sys.stdout.flush()
     sys.stdout.buffer.write(text.encode("utf-8", "backslashreplace"))
     sys.stdout.flush()
+
+
+def _json_text(doc: Any) -> str:
+    """`doc` as JSON a person can read and a national batch writes fast: a top-level object one key per line, a
+    list under it one item per line, each item on its line written by json's C encoder (an indented document is
+    written by its Python one: a second for ten thousand files)."""
+
+    def one(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, default=str)
+
+    if not isinstance(doc, dict) or not doc:
+        return one(doc)
+    lines = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value:
+            items = ",\n".join(f"    {one(item)}" for item in value)
+            lines.append(f"  {one(str(key))}: [\n{items}\n  ]")
+        else:
+            lines.append(f"  {one(str(key))}: {one(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}"
 
 
 @app.command()
