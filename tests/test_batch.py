@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -534,3 +536,28 @@ def test_jobs_0_is_one_process_per_core_in_the_job_as_in_validate(
     arrive(cfg.inbox, "00301-thanh-tri.xlsx")
     run_job(replace(cfg, jobs=0), catalogue, now=datetime(2025, 7, 1))
     assert asked == [2]
+
+
+def test_a_run_with_nothing_new_loads_neither_pandas_nor_pandera(cfg: JobConfig, catalogue: Catalogue) -> None:
+    """A scheduled run that finds nothing new (the usual run of a timer) reads no file and judges nothing, so it
+    does not load the checks: pandas and pandera took 0.4–0.6 s of a 2.3 s no-change run over 10,035 files. The
+    second run here is a new process, as a timer starts it."""
+    for name in sorted(p.name for p in HM.glob("*.xlsx"))[:3]:
+        arrive(cfg.inbox, name)
+    assert len(run_job(cfg, catalogue, now=datetime(2025, 7, 5, 22, 0)).validated) == 3
+    code = (
+        "import sys\n"
+        "from datetime import date, datetime\n"
+        "from pathlib import Path\n"
+        "from ctstat.job.config import JobConfig\n"
+        "from ctstat.job.run import run_job\n"
+        "from ctstat.model.catalogue import load_catalogue\n"
+        "from ctstat.model.period import Period\n"
+        f"cfg = JobConfig(period=Period.parse('2025-H1'), unit='008', inbox=Path({str(cfg.inbox)!r}),\n"
+        f"    out=Path({str(cfg.out)!r}), deadline=date(2025, 7, 15), log=Path({str(cfg.log)!r}),\n"
+        "    allow_partial=False)\n"
+        "r = run_job(cfg, load_catalogue(), now=datetime(2025, 7, 6))\n"
+        "print(len(r.validated), r.rollup_state, sorted(m for m in ('pandas', 'pandera') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "0 waiting []", out.stdout + out.stderr

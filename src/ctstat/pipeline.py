@@ -558,9 +558,9 @@ def rollup_collected(
     """The rollup proper, from inputs already validated (by `collect_inputs`, or from the ledger): plan, then
     write the set of workbooks and its manifest aside and publish them together. `h`: the units (by default the
     period's list; `plan.regroup`: the old communes under the new provinces, whose workbooks alone are written)."""
-    from ctstat.plan.plan import RollupPlan, parent_statuses, plan_sheets, scope_issues, unit_statuses
+    from ctstat.plan.completeness import Completeness, parent_statuses, unit_statuses
+    from ctstat.plan.plan import RollupPlan, plan_sheets, scope_issues
     from ctstat.plan.regroup import NEW, REGROUPED, province_books
-    from ctstat.plan.sums import Completeness
     from ctstat.write.publish import staged
 
     h = h or load_units(vintage_for(per, opts.units))
@@ -674,7 +674,7 @@ def _manifest(
     import pandas as pd
 
     from ctstat import __version__
-    from ctstat.plan import sums as ru
+    from ctstat.plan.completeness import Completeness
     from ctstat.plan.plan import input_used
 
     used = set(valid_codes)
@@ -720,7 +720,7 @@ def _manifest(
             }
             for rep, kind in collected.inputs
         ],
-        "completeness": {parent: ru.Completeness.count(rows) for parent, rows in by_parent.items()},
+        "completeness": {parent: Completeness.count(rows) for parent, rows in by_parent.items()},
         # above the district level: the districts to call first (workbook missing, edited, partial), each with
         # its communes; then every commune without valid figures
         "chase_parents": [p.to_dict() for p in result.completeness.chase_parents()],

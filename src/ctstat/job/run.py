@@ -16,9 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from ctstat.check.validate import validate_batch
 from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Judged, Ledger, Row, local_time
 from ctstat.job.review import audit, chain_as_recorded, chain_head, corrected_claims, flag_locked, reviewed_claims
@@ -37,13 +34,14 @@ from ctstat.pipeline import (
     rollup_collected,
     workers,
 )
-from ctstat.plan.plan import parent_statuses, unit_statuses
-from ctstat.plan.sums import Completeness, UnitStatus
+from ctstat.plan.completeness import Completeness, UnitStatus, parent_statuses, unit_statuses
 from ctstat.read.inputs import find_files
 from ctstat.read.workbook import Submission
 from ctstat.write.atomic import atomic_write
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ctstat.read.contain import Pool
     from ctstat.write.annotate import Task
 
@@ -317,7 +315,7 @@ class Judgement:
     subs: list[Submission]
     shas: list[str]  #: of the bytes validated ('unread:…' for a file refused before reading)
     report: Report
-    frame: pd.DataFrame
+    frame: pd.DataFrame | None  #: None when nothing was judged
     touched: list[tuple[Row, os.stat_result]] = field(default_factory=list)
 
 
@@ -341,6 +339,11 @@ def judge_arrivals(
         todo.append(a)
         subs.append(sub)
         shas.append(sha)
+    if not subs:  # nothing new: the checks (pandas, pandera) are not even loaded
+        empty = Report(files=[], catalogue_version=catalogue.version, template_version=catalogue.template_version)
+        return Judgement(todo, subs, shas, empty, None, touched)
+    from ctstat.check.validate import validate_batch
+
     report, frame = validate_batch(subs, catalogue, cfg.period, cfg.units, check_duplicates=False)
     return Judgement(todo, subs, shas, report, frame, touched)
 
@@ -390,14 +393,15 @@ def record(
     judged under another catalogue. Returns the ledger row id of each index recorded."""
     for row, st in judged.touched:
         ledger.touch(row.id, st.st_size, st.st_mtime_ns)
-    keys = list(judged.frame.columns)
+    frame = judged.frame
+    keys = [] if frame is None else list(frame.columns)
     ids: dict[int, int] = {}
     for i in range(len(judged.todo)) if only is None else only:
         a, rep = judged.todo[i], judged.report.files[i]
         sha, old = judged.shas[i], a.row
         cells = None
-        if rep.valid and i in judged.frame.index:
-            cells = dict(zip(keys, (float(v) for v in judged.frame.loc[i].to_numpy(dtype=float)), strict=True))
+        if rep.valid and frame is not None and i in frame.index:
+            cells = dict(zip(keys, (float(v) for v in frame.loc[i].to_numpy(dtype=float)), strict=True))
         entry = Judged(rep, cells, annotated.get(i), catalogue.template_version, catalogue.digest)
         if old is not None and old.sha256 == sha:  # the same bytes, judged under this catalogue now
             ledger.rejudge(old.id, a.st.st_size, a.st.st_mtime_ns, entry)
@@ -477,9 +481,15 @@ def _inputs_from_ledger(
             claim = replace(claim, valid=False, problem=STALE_VI)
         got.claims[unit] = [claim]
         if claim.valid and cells is not None:
-            got.values_of[unit] = pd.Series(list(cells.values()), index=keys, dtype="float64")
+            got.values_of[unit] = _series(list(cells.values()), keys)
     got.inputs = [(rep, "ward") for rep in reports]
     return got
+
+
+def _series(values: list[float], keys: list[str]) -> pd.Series:
+    import pandas as pd  # a run with nothing to roll up does without it
+
+    return pd.Series(values, index=keys, dtype="float64")
 
 
 def _maybe_rollup(
@@ -789,6 +799,8 @@ def export_table(cfg: JobConfig, catalogue: Catalogue | None = None, all_periods
             chain.get("province", ""),
         )
         records += [(*head, *m, cells.get(key), r.sha256) for key, m in zip(keys, meta, strict=True)]
+    import pandas as pd
+
     return pd.DataFrame(records, columns=EXPORT_COLUMNS)
 
 

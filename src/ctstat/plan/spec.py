@@ -15,8 +15,8 @@ from ctstat.model.units import Unit
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ctstat.plan.completeness import Completeness
     from ctstat.plan.history_sheet import HistoryLookup
-    from ctstat.plan.sums import Completeness
 
 
 @dataclass

@@ -27,9 +27,9 @@ from ctstat.model.sheets import (
     VINTAGE_LABEL,
 )
 from ctstat.model.vocab import basis_label, completeness_line, status_label
+from ctstat.plan.completeness import Completeness, ParentStatus, UnitStatus
 from ctstat.plan.plan import RollupSheetData
 from ctstat.plan.reform_year import is_reform_year
-from ctstat.plan.sums import Completeness, ParentStatus, UnitStatus
 from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
