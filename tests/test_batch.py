@@ -423,6 +423,24 @@ def test_outputs_inside_the_inbox_are_not_taken_in(tmp_path: Path, catalogue: Ca
     ledger.close()
 
 
+def test_outputs_are_known_through_links_to_the_inbox_and_into_the_outputs(
+    tmp_path: Path, catalogue: Catalogue
+) -> None:
+    """The inbox named through a link, the outputs by their real path inside it, and a link in the inbox to a
+    marked-up copy: none of the job's outputs is taken in (only a link is resolved, the rest is path arithmetic)."""
+    real = tmp_path / "real-inbox"
+    real.mkdir()
+    (tmp_path / "inbox").symlink_to(real)
+    arrive(real, "00301-thanh-tri.xlsx", source=_faulty_ward("00301", tmp_path / "src", catalogue))
+    cfg = JobConfig(period=Period.parse("2025-H1"), unit="008", inbox=tmp_path / "inbox", out=real / "out")
+    run_job(cfg, catalogue, now=datetime(2025, 7, 1))
+    (copy,) = (real / "out" / "kiem-tra").glob("*.xlsx")
+    (real / "a-link-to-the-copy.xlsx").symlink_to(copy)
+    run_job(cfg, catalogue, now=datetime(2025, 7, 2))
+    with Ledger.open_existing(cfg) as ledger:
+        assert [r.path for r in ledger.rows()] == ["00301-thanh-tri.xlsx"]
+
+
 def test_a_marked_up_copy_in_the_inbox_is_not_a_wards_submission(
     cfg: JobConfig, catalogue: Catalogue, make_form: MakeForm
 ) -> None:
