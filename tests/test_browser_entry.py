@@ -17,7 +17,7 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.layout import form_layout
 from ctstat.web.entry import sheet_inputs
 
-from .conftest import require
+from .conftest import MakeForm, require
 from .test_browser import HAVE, browser, served_portal, shot, text_once
 from .test_entry import typed_values
 
@@ -275,3 +275,60 @@ def test_live_totals_and_last_periods_figures_at_both_widths(
                 assert grand.text == "1.234"  # still: 1200 + 34
             finally:
                 driver.quit()
+
+
+def test_without_javascript_a_ward_corrects_its_report_by_plain_form_posts(
+    portal: tuple[str, dict[str, str], JobConfig], catalogue: Catalogue, make_form: MakeForm, tmp_path: Path
+) -> None:
+    """JavaScript off: the draft starts from the ward's report, a Biểu is typed with a field left blank and saved by
+    the form's own POST, the check's issue is beside that field, the server's totals follow, and the corrected
+    report is sent."""
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    url, tokens, _ = portal
+    values = typed_values(catalogue, WARD)
+    sent = make_form(unit=WARD)
+    r = httpx.post(
+        url + "/api/v1/submissions",
+        files={"file": (sent.name, sent.read_bytes())},
+        headers={"Authorization": f"Bearer {tokens[WARD]}"},
+        timeout=60,
+    )
+    assert r.status_code == 200 and r.json()["valid"], r.text[:400]
+    ids = {k: f"o{i}" for i, k in enumerate(form_layout(catalogue).keys)}
+    blank, total = "TE01/0-2/sex:nam", "TE01/0-2/*"
+    assert blank in sheet_inputs(catalogue)["Biểu 1"]
+    driver: Any = browser(tmp_path / "nojs", *DESKTOP, script=False)
+
+    def click(label: str) -> None:  # the button itself: no script scrolls it into view
+        (button,) = [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == label]
+        button.click()
+
+    try:
+        sign_in(driver, url, tokens[WARD])
+        driver.get(url + "/xa/nhap")
+        click("Bắt đầu từ báo cáo đã nộp (để sửa)")
+        text_once(driver, "Đã tạo bản nháp")
+        driver.get(url + "/xa/nhap/1")
+        assert driver.find_element(By.NAME, blank).get_attribute("value") == values[blank]
+        before = driver.find_element(By.ID, ids[total]).text
+        assert before == f"{int(values[blank]) + int(values['TE01/0-2/sex:nu']):,}".replace(",", ".")
+        fill(driver, catalogue, "Biểu 1", {**values, blank: ""})  # one field left blank
+        assert driver.find_element(By.ID, ids[total]).text == before  # no script ran: no live total
+        click("Lưu và kiểm tra")  # the form's POST: saved, then checked
+        body = text_once(driver, "Kiểm tra lúc")
+        assert "✗ 1 lỗi cần sửa" in body
+        driver.get(url + "/xa/nhap/1")
+        assert "trống" in field_text(driver, blank).lower()  # the check's words, beside the field
+        assert driver.find_element(By.ID, ids[total]).text == f"{int(values['TE01/0-2/sex:nu']):,}".replace(",", ".")
+        shot(driver, "entry-no-script")
+        driver.find_element(By.NAME, blank).send_keys(values[blank])
+        click("Lưu và kiểm tra")
+        body = text_once(driver, "Kiểm tra lúc")
+        assert "✓ Không có lỗi" in body
+        click("Nộp báo cáo")
+        body = text_once(driver, "Kết quả kiểm tra")
+        assert "Hợp lệ: đã nhận báo cáo của 00304 Phường Vĩnh Hưng" in body
+    finally:
+        driver.quit()
