@@ -30,7 +30,7 @@ from ctstat.model.layout import form_layout
 from ctstat.model.report import FileReport
 from ctstat.read.submission import Submission
 from ctstat.write import inert
-from ctstat.write.form import FormHeader, _cached, _cover_values
+from ctstat.write.form import FormHeader, cached_total, cover_values
 
 #: a typed report to judge: its file name (where its issues say they are), header, values, cover's fields
 Typed = tuple[str, FormHeader, Mapping[str, Any], Mapping[str, Any]]
@@ -44,10 +44,10 @@ def as_read(catalogue: Catalogue, typed: Typed) -> Submission:
     raw: list[Any] = []
     for key in layout.keys:
         if key in layout.formulas:
-            raw.append(float(_cached(layout, key, values)))
+            raw.append(float(cached_total(layout, key, values)))
         else:
             raw.append(_cell(values.get(key)))
-    read_cover = {k: _cover_cell(k, v) for k, v in _cover_values(catalogue, header, cover).items()}
+    read_cover = {k: _cover_cell(k, v) for k, v in cover_values(catalogue, header, cover).items()}
     return Submission(
         path=name, format="xlsx", cover=read_cover, raw=raw, formula_keys=set(layout.formulas), nocache_keys=set()
     )
