@@ -358,12 +358,16 @@ def test_without_javascript_a_ward_corrects_its_report_by_plain_form_posts(
         assert before == f"{int(values[blank]) + int(values['TE01/0-2/sex:nu']):,}".replace(",", ".")
         fill(driver, catalogue, "Biểu 1", {**values, blank: ""})  # one field left blank
         assert driver.find_element(By.ID, ids[total]).text == before  # no script ran: no live total
-        click("Lưu và kiểm tra")  # the form's POST: saved, then checked
+        click("Lưu")  # the form's own POST
+        text_once(driver, "Đã lưu")
+        nu = f"{int(values['TE01/0-2/sex:nu']):,}".replace(",", ".")
+        assert driver.find_element(By.ID, ids[total]).text == nu  # the server's total of what was saved
+        click("Lưu và kiểm tra")  # saved again, then checked
         body = text_once(driver, "Kiểm tra lúc")
         assert "✗ 1 lỗi cần sửa" in body
         driver.get(url + "/xa/nhap/1")
         assert "trống" in field_text(driver, blank).lower()  # the check's words, beside the field
-        assert driver.find_element(By.ID, ids[total]).text == f"{int(values['TE01/0-2/sex:nu']):,}".replace(",", ".")
+        assert driver.find_element(By.ID, ids[total]).text == nu
         shot(driver, "entry-no-script")
         driver.find_element(By.NAME, blank).send_keys(values[blank])
         click("Lưu và kiểm tra")

@@ -109,3 +109,22 @@ def test_the_lane_s_ledger_is_used_on_its_thread_only(cfg: JobConfig) -> None:
     assert first == asyncio.run(lane.run(version))  # one thread, one connection
     assert first[1].startswith("ctstat-entry-ledger") and cfg.ledger_path.is_file()
     lane.close()
+
+
+def test_a_failing_check_fails_its_requests_and_the_next_ones_are_still_judged(
+    catalogue: Catalogue, cfg: JobConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ctstat.check.validate as validate
+    import ctstat.web.entry_check as entry_check
+
+    def broken(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    typed = typed_of(catalogue, drafts(catalogue)["whole"], tmp_path / "a.xlsx")
+    monkeypatch.setattr(validate, "warm_up", broken)  # loading the checks fails: the thread lives on
+    monkeypatch.setattr(entry_check, "judge_typed", broken)
+    checks = Checks(cfg, catalogue)
+    with pytest.raises(RuntimeError, match="a bug"):
+        checks.submit(typed).result(timeout=60)
+    monkeypatch.undo()
+    assert checks.submit(typed).result(timeout=60).valid

@@ -108,7 +108,10 @@ class Checks:
     def _loop(self) -> None:
         from ctstat.check.validate import warm_up
 
-        warm_up(self.catalogue)
+        try:
+            warm_up(self.catalogue)
+        except Exception:  # noqa: BLE001 - the first batch meets it again, and every waiting request is told
+            pass
         while True:
             batch = [self._queue.get()]
             while len(batch) < self.BATCH:
