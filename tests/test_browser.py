@@ -30,12 +30,15 @@ def _tools() -> None:
     require(HAVE, "chromium and chromium-driver")
 
 
-def browser(user_data: Path, width: int = 1280, height: int = 900) -> object:
+def browser(user_data: Path, width: int = 1280, height: int = 900, script: bool = True) -> object:
+    """Headless chromium (`script=False`: with JavaScript off for every page, as a browser set so)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
+    if not script:
+        opts.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     for flag in (
         "--headless=new",
         "--no-sandbox",

@@ -17,7 +17,7 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.layout import form_layout
 from ctstat.web.entry import sheet_inputs
 
-from .conftest import require
+from .conftest import MakeForm, require
 from .test_browser import HAVE, browser, served_portal, shot, text_once
 from .test_entry import typed_values
 
@@ -236,21 +236,53 @@ def test_two_sessions_editing_at_once_lose_no_figure(
         b.quit()
 
 
+def past_periods(catalogue: Catalogue, unit: str) -> dict[str, dict[str, float]]:
+    """The ward's figures of the two half-years before 2025-H1, every cell (totals summed from their parts), as a
+    history holds them: period -> cell -> value."""
+    from ctstat.model.period import Period
+    from ctstat.model.units import load_units
+    from ctstat.web.entry import computed
+    from ctstat.write.synth import synth_values
+
+    layout = form_layout(catalogue)
+    u = load_units("2025-06-30").get(unit)
+    assert u is not None
+    out = {}
+    for seed, period in enumerate(("2024-H1", "2024-H2"), 1):
+        raw = synth_values(catalogue, u, Period.parse(period), seed)
+        typed = {k: str(int(v)) for k, v in raw.items() if not isinstance(v, (str, bool))}
+        cells = {k: float(v) for k, v in typed.items()}
+        cells.update({k: float(computed(layout, k, typed)) for k in layout.formulas if computed(layout, k, typed)})
+        out[period] = cells
+    return out
+
+
 def test_live_totals_and_last_periods_figures_at_both_widths(
     cfg: JobConfig, catalogue: Catalogue, tmp_path: Path
 ) -> None:
     """With the job's history, each field shows last period's figure (small, muted); the greyed totals follow what
-    is typed before any save (static/entry.js), at a phone's width and a desktop's."""
+    is typed before any save (static/entry.js), at a phone's width and a desktop's. The README's pictures of the
+    entry page come from here."""
     import pandas as pd
     from selenium.webdriver.common.by import By
 
     from ctstat.job.history import COLUMNS, History, Source
 
-    past = {"TE01/0-2/sex:nam": 1190.0, "TE01/0-2/sex:nu": 1102.0, "TE01/3-5/sex:nam": 1311.0, "TE01/*/*": 9876.0}
-    rows = [(WARD, "2025-06-30", "2024-H2", cell, v, "t") for cell, v in past.items()]
+    past = past_periods(catalogue, WARD)
+    rows = [(WARD, "2025-06-30", per, cell, v, "t") for per, cells in past.items() for cell, v in cells.items()]
     History(tmp_path / "h").add(pd.DataFrame(rows, columns=COLUMNS), [Source("t", "table", "t.csv")])
     cfg = replace(cfg, deadline=None, history=tmp_path / "h")
     ids = {k: f"o{i}" for i, k in enumerate(form_layout(catalogue).keys)}
+    last = past["2024-H2"]  # Biểu 1 counts children at a moment: the half-year before
+
+    keys = sheet_inputs(catalogue)["Biểu 1"][:4]  # under 3 and 3 to 5: boys, girls
+
+    def grouped(n: int) -> str:
+        return f"{n:,}".replace(",", ".")
+
+    def was(key: str) -> str:
+        return "kỳ trước: " + grouped(int(last[key]))
+
     for url, tokens in served_portal(cfg, catalogue, tmp_path):
         for name, driver in (("phone", phone(tmp_path / "p")), ("desktop", browser(tmp_path / "d", *DESKTOP))):
             try:
@@ -260,18 +292,89 @@ def test_live_totals_and_last_periods_figures_at_both_widths(
                     press(driver, "Bắt đầu từ biểu trống")
                     text_once(driver, "Đã tạo bản nháp")
                 driver.get(url + "/xa/nhap/1")
-                assert "kỳ trước: 1.190" in field_text(driver, "TE01/0-2/sex:nam")
+                assert was("TE01/0-2/sex:nam") in field_text(driver, "TE01/0-2/sex:nam")
+                assert "(2024-H2)" in driver.find_element(By.TAG_NAME, "body").text
                 total = driver.find_element(By.ID, ids["TE01/0-2/*"])
                 grand = driver.find_element(By.ID, ids["TE01/*/*"])
                 assert total.text == "–"
-                driver.find_element(By.NAME, "TE01/0-2/sex:nam").send_keys("1200")
-                driver.find_element(By.NAME, "TE01/0-2/sex:nu").send_keys("34")
-                driver.find_element(By.NAME, "TE01/3-5/sex:nam").send_keys("12a")  # not a number: not added
-                assert total.text == "1.234" and grand.text == "1.234"
-                assert "kỳ trước: 9.876" in grand.find_element(By.XPATH, "./ancestor::td[1]").text
-                show(driver, "TE01/0-2/sex:nam")
+                # this half-year's figures, near last period's, as a ward types them
+                now = {k: int(last[k]) + d for k, d in zip(keys, (4, -2, 11, 7), strict=True)}
+                driver.find_element(By.NAME, keys[0]).send_keys(str(now[keys[0]]))
+                driver.find_element(By.NAME, keys[1]).send_keys(str(now[keys[1]]))
+                driver.find_element(By.NAME, keys[2]).send_keys("12a")  # not a number: not added
+                first = now[keys[0]] + now[keys[1]]
+                assert total.text == grouped(first) and grand.text == grouped(first)
+                assert was("TE01/*/*") in grand.find_element(By.XPATH, "./ancestor::td[1]").text
+                driver.find_element(By.NAME, keys[2]).clear()
+                assert grand.text == grouped(first)
+                driver.find_element(By.NAME, keys[2]).send_keys(str(now[keys[2]]))
+                driver.find_element(By.NAME, keys[3]).send_keys(str(now[keys[3]]))
+                second = now[keys[2]] + now[keys[3]]
+                assert driver.find_element(By.ID, ids["TE01/3-5/*"]).text == grouped(second)
+                assert grand.text == grouped(first + second)
+                if name == "phone":  # from the Biểu's first row's heading on
+                    driver.execute_script("arguments[0].scrollIntoView({block: 'start'}); scrollBy(0, -75)", grand)
                 shot(driver, f"entry-history-{name}")
-                driver.find_element(By.NAME, "TE01/3-5/sex:nam").clear()
-                assert grand.text == "1.234"  # still: 1200 + 34
             finally:
                 driver.quit()
+
+
+def test_without_javascript_a_ward_corrects_its_report_by_plain_form_posts(
+    portal: tuple[str, dict[str, str], JobConfig], catalogue: Catalogue, make_form: MakeForm, tmp_path: Path
+) -> None:
+    """JavaScript off: the draft starts from the ward's report, a Biểu is typed with a field left blank and saved by
+    the form's own POST, the check's issue is beside that field, the server's totals follow, and the corrected
+    report is sent."""
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    url, tokens, _ = portal
+    values = typed_values(catalogue, WARD)
+    sent = make_form(unit=WARD)
+    r = httpx.post(
+        url + "/api/v1/submissions",
+        files={"file": (sent.name, sent.read_bytes())},
+        headers={"Authorization": f"Bearer {tokens[WARD]}"},
+        timeout=60,
+    )
+    assert r.status_code == 200 and r.json()["valid"], r.text[:400]
+    ids = {k: f"o{i}" for i, k in enumerate(form_layout(catalogue).keys)}
+    blank, total = "TE01/0-2/sex:nam", "TE01/0-2/*"
+    assert blank in sheet_inputs(catalogue)["Biểu 1"]
+    driver: Any = browser(tmp_path / "nojs", *DESKTOP, script=False)
+
+    def click(label: str) -> None:  # the button itself: no script scrolls it into view
+        (button,) = [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == label]
+        button.click()
+
+    try:
+        sign_in(driver, url, tokens[WARD])
+        driver.get(url + "/xa/nhap")
+        click("Bắt đầu từ báo cáo đã nộp (để sửa)")
+        text_once(driver, "Đã tạo bản nháp")
+        driver.get(url + "/xa/nhap/1")
+        assert driver.find_element(By.NAME, blank).get_attribute("value") == values[blank]
+        before = driver.find_element(By.ID, ids[total]).text
+        assert before == f"{int(values[blank]) + int(values['TE01/0-2/sex:nu']):,}".replace(",", ".")
+        fill(driver, catalogue, "Biểu 1", {**values, blank: ""})  # one field left blank
+        assert driver.find_element(By.ID, ids[total]).text == before  # no script ran: no live total
+        click("Lưu")  # the form's own POST
+        text_once(driver, "Đã lưu")
+        nu = f"{int(values['TE01/0-2/sex:nu']):,}".replace(",", ".")
+        assert driver.find_element(By.ID, ids[total]).text == nu  # the server's total of what was saved
+        click("Lưu và kiểm tra")  # saved again, then checked
+        body = text_once(driver, "Kiểm tra lúc")
+        assert "✗ 1 lỗi cần sửa" in body
+        driver.get(url + "/xa/nhap/1")
+        assert "trống" in field_text(driver, blank).lower()  # the check's words, beside the field
+        assert driver.find_element(By.ID, ids[total]).text == nu
+        shot(driver, "entry-no-script")
+        driver.find_element(By.NAME, blank).send_keys(values[blank])
+        click("Lưu và kiểm tra")
+        body = text_once(driver, "Kiểm tra lúc")
+        assert "✓ Không có lỗi" in body
+        click("Nộp báo cáo")
+        body = text_once(driver, "Kết quả kiểm tra")
+        assert "Hợp lệ: đã nhận báo cáo của 00304 Phường Vĩnh Hưng" in body
+    finally:
+        driver.quit()

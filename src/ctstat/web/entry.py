@@ -6,20 +6,18 @@ typed. It works without JavaScript: every button is a form's, and leaving a Bi�
 to check) saves it first. What is typed is kept as a draft in the job's ledger (`job.drafts`), per ward and
 period, so it outlives a closed browser and an ended session and opens on any device.
 
-"Kiểm tra" writes the form workbook from the draft with ctstat's own form writer and judges it on the same path
-as an uploaded file (`judge_arrivals` with the intake's reading workers); "Nộp" writes it the same way and hands
-it to the intake as an upload: recorded with its SHA-256, judged, counted, downloadable. Nothing is saved or sent
-for a unit whose report (or the area's rollup) is approved, and a ward reaches its own draft only (the unit
-comes from the session, never from the request).
+"Kiểm tra" judges the draft with the checks an uploaded file gets, on what the reader would make of the form
+workbook written from it (`entry_check`: built directly, no workbook written and read back); "Nộp" writes that
+workbook with ctstat's own form writer and hands it to the intake as an upload: recorded with its SHA-256,
+judged, counted, downloadable. Nothing is saved or sent for a unit whose report (or the area's rollup) is
+approved, and a ward reaches its own draft only (the unit comes from the session, never from the request).
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -45,6 +43,8 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import TOTAL, a1, cell_key
 from ctstat.model.layout import FormLayout, SheetLayout, form_layout
 from ctstat.model.report import FileReport, Issue
+from ctstat.web.entry_check import Checks
+from ctstat.web.entry_ledger import Lane
 from ctstat.write.filling import Fill, write_filled
 
 FORM_LIMIT = 64 * 1024  #: bytes of one Biểu's form (a few hundred short fields)
@@ -294,62 +294,6 @@ NOTES = {
 }
 
 
-class Checks:
-    """Drafts judged together: a thread takes every check waiting (up to BATCH), has their form workbooks written
-    by the portal's form-writing workers (`write.filling`, off the server's interpreter lock) and judges them as
-    one batch on the upload's path (`judge_arrivals`, with the intake's reading workers), as the intake does
-    uploads. Twenty wards pressing "Kiểm tra" at once cost one batch, not twenty in a row. Started at the first
-    check."""
-
-    BATCH = 64
-
-    def __init__(self, p: Any) -> None:
-        self.p = p
-        self._queue: queue.Queue[tuple[Fill, Future[FileReport]]] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def submit(self, fill: Fill) -> Future[FileReport]:
-        fut: Future[FileReport] = Future()
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="ctstat-entry-checks", daemon=True)
-                self._thread.start()
-        self._queue.put((fill, fut))
-        return fut
-
-    def _loop(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < self.BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                reports = self._judge([fill for fill, _ in batch])
-            except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure
-                for _, fut in batch:
-                    fut.set_exception(exc)
-                continue
-            for (_, fut), rep in zip(batch, reports, strict=True):
-                fut.set_result(rep)
-
-    def _judge(self, fills: list[Fill]) -> list[FileReport]:
-        from ctstat.job.run import Arrival, judge_arrivals
-        from ctstat.web.intake import PORTAL_DIR
-
-        paths = [Path(fill[0]) for fill in fills]
-        try:
-            write_filled(fills, self.p.catalogue, self.p.intake.fillers)
-            arrivals = [Arrival(path, f"{PORTAL_DIR}/{path.name}", path.stat()) for path in paths]
-            judged = judge_arrivals(self.p.cfg, self.p.catalogue, arrivals, self.p.intake.readers)
-        finally:
-            for path in paths:
-                path.unlink(missing_ok=True)
-        return list(judged.report.files)
-
-
 @dataclass(frozen=True)
 class Shown:
     """What a Biểu's page shows in its fields: the values, why some are refused, notes of another device's save,
@@ -370,7 +314,8 @@ class Entry:
         self.h, self.p = h, h.p
         self.period = str(h.p.cfg.period)
         self.names = [s.name for s in form_layout(h.p.catalogue).sheets]
-        self.checks = Checks(h.p)
+        self.checks = Checks(h.p.cfg, h.p.catalogue)
+        self.lane = Lane(h.p.cfg.ledger_path)
         self._previous: dict[str, tuple[int, dict[str, Previous]]] = {}
 
     # --- shared -------------------------------------------------------------------------------------------------
@@ -387,8 +332,9 @@ class Entry:
         self.h.check_origin(request)
         return unit
 
-    def ledger(self, readonly: bool = True) -> Ledger:
-        return Ledger(self.p.cfg.ledger_path, readonly=readonly)
+    def ledger(self, readonly: bool = True) -> AbstractContextManager[Ledger]:
+        """The ledger, in a function the lane runs (`self.lane.run`): its one connection, reads and writes alike."""
+        return self.lane.ledger()
 
     def draft(self, unit: str) -> Draft | None:
         with self.ledger() as ledger:
@@ -439,7 +385,8 @@ class Entry:
 
     async def overview(self, request: Any) -> Any:
         unit = self.ward(request)
-        draft = await asyncio.to_thread(self.draft, unit)
+        self.checks.start()  # the checks load while the ward types
+        draft = await self.lane.run(self.draft, unit)
         rep = issues_of(draft)
         by_cell, rest = issues_by_cell(self.p.catalogue, rep)
         layout = form_layout(self.p.catalogue)
@@ -455,8 +402,8 @@ class Entry:
             "rest": rest,
             "per_sheet": per_sheet,
             "stale": bool(draft and draft.checked and draft.checked["version"] != draft.version),
-            "can_copy": await asyncio.to_thread(self.current_cells, unit) is not None,
-            "lock": await asyncio.to_thread(self.locked, unit),
+            "can_copy": await self.lane.run(self.current_cells, unit) is not None,
+            "lock": await self.lane.run(self.locked, unit),
             "message": NOTES.get(request.query_params.get("tb", "")),
         }
         return self.h.page(request, "entry_home.html", **ctx)
@@ -473,13 +420,13 @@ class Entry:
     async def sheet_page(self, request: Any) -> Any:
         unit = self.ward(request)
         n = self.sheet_no(request)
-        draft = await asyncio.to_thread(self.draft, unit)
+        draft = await self.lane.run(self.draft, unit)
         if draft is None:
             return _redirect(HOME)
         message = NOTES.get(request.query_params.get("tb", ""))
-        return self.render(request, n, draft, Shown(draft.cells, message=message))
+        return await self.render(request, n, draft, Shown(draft.cells, message=message))
 
-    def render(self, request: Any, n: int, draft: Draft, shown: Shown, code: int = 200) -> Any:
+    async def render(self, request: Any, n: int, draft: Draft, shown: Shown, code: int = 200) -> Any:
         cat = self.p.catalogue
         sheet = form_layout(cat).sheets[n - 1]
         rep = issues_of(draft)
@@ -501,7 +448,7 @@ class Entry:
             message=shown.message,
             problem=shown.problem,
             checked=rep is not None,
-            lock=self.locked(draft.unit),
+            lock=await self.lane.run(self.locked, draft.unit),
             readonly=shown.readonly,
             ward=draft.unit,
             last_periods=sorted({last[c.key].period for line in rows for c in line.cells if c.last}),
@@ -534,16 +481,16 @@ class Entry:
         unit = self.posted(request)
         n = self.sheet_no(request)
         ctl, posted = await self.control(request, unit)
-        await asyncio.to_thread(self.unlocked, unit, "Không lưu được")
-        draft = await asyncio.to_thread(self.draft, unit)
+        await self.lane.run(self.unlocked, unit, "Không lưu được")
+        draft = await self.lane.run(self.draft, unit)
         if draft is None:
             return _redirect(HOME)
         base = self.version(ctl)
         values, errors, raw = typed_fields(self.p.catalogue, self.names[n - 1], posted, self.h.problem)
         if errors:
             msg = f"Chưa lưu: {len(errors)} ô chưa đúng (ghi ở dưới ô). Sửa rồi bấm Lưu; các ô khác của biểu chưa lưu."
-            return self.render(request, n, draft, Shown({**draft.cells, **raw}, errors, problem=msg), 422)
-        saved = await asyncio.to_thread(self.store, unit, base, values)
+            return await self.render(request, n, draft, Shown({**draft.cells, **raw}, errors, problem=msg), 422)
+        saved = await self.lane.run(self.store, unit, base, values)
         if not saved.saved:
             shown = {**draft.cells, **raw, **{k: v or "" for k, v in saved.kept.items()}}
             notes = {k: _conflict_note(v, raw.get(k, "")) for k, v in saved.conflicts.items()}
@@ -552,7 +499,7 @@ class Entry:
                 f"Chưa lưu: {len(saved.conflicts)} ô vừa được lưu từ máy khác với số khác (ghi ở dưới ô). Xem lại, "
                 "rồi bấm Lưu để giữ số đang hiện trên trang."
             )
-            return self.render(request, n, saved.draft, Shown(shown, notes=notes, problem=msg), 409)
+            return await self.render(request, n, saved.draft, Shown(shown, notes=notes, problem=msg), 409)
         return _redirect(await self.after_save(request, unit, ctl.get("di", ""), n, bool(saved.kept)))
 
     def store(self, unit: str, base: int, values: Mapping[str, str | None]) -> Any:
@@ -573,13 +520,13 @@ class Entry:
     async def start(self, request: Any) -> Any:
         unit = self.posted(request)
         ctl, posted = await self.control(request, unit)
-        await asyncio.to_thread(self.unlocked, unit, "Không tạo được bản nháp")
-        draft = await asyncio.to_thread(self.draft, unit)
+        await self.lane.run(self.unlocked, unit, "Không tạo được bản nháp")
+        draft = await self.lane.run(self.draft, unit)
         if draft is not None and self.version(ctl) != draft.version:
             raise self.h.problem(409, "Bản nháp vừa được lưu từ máy khác: tải lại trang rồi chọn lại.")
         source, cells = "empty", {}
         if dict(posted).get("tu") == "bao-cao":
-            current = await asyncio.to_thread(self.current_cells, unit)
+            current = await self.lane.run(self.current_cells, unit)
             if current is None:
                 raise self.h.problem(409, "Đơn vị chưa có báo cáo hợp lệ kỳ này để sửa: bắt đầu từ biểu trống.")
             source, cells = f"submission:{current[0]}", from_submission(self.p.catalogue, current[1])
@@ -588,15 +535,15 @@ class Entry:
             with self.ledger(readonly=False) as ledger:
                 start_draft(ledger, self.period, unit, cells, source, datetime.now())
 
-        await asyncio.to_thread(write)
+        await self.lane.run(write)
         return _redirect(f"{HOME}?tb=bat-dau")
 
     async def cover(self, request: Any) -> Any:
         """Save who prepared the report and their telephone (printed on the workbook's cover)."""
         unit = self.posted(request)
         ctl, posted = await self.control(request, unit)
-        await asyncio.to_thread(self.unlocked, unit, "Không lưu được")
-        if await asyncio.to_thread(self.draft, unit) is None:
+        await self.lane.run(self.unlocked, unit, "Không lưu được")
+        if await self.lane.run(self.draft, unit) is None:
             return _redirect(HOME)
         values: dict[str, str | None] = {}
         for name, text in posted:
@@ -608,7 +555,7 @@ class Entry:
             if why:
                 raise self.h.problem(422, f"Chưa lưu: {COVER_KEYS[name][1]}: {why}")
             values[name] = value
-        saved = await asyncio.to_thread(self.store, unit, self.version(ctl), values)
+        saved = await self.lane.run(self.store, unit, self.version(ctl), values)
         if not saved.saved:
             raise self.h.problem(409, "Chưa lưu: máy khác vừa sửa người lập biểu hoặc số điện thoại. Tải lại trang.")
         return _redirect(f"{HOME}?tb=da-luu")
@@ -621,7 +568,7 @@ class Entry:
 
     async def run_check(self, unit: str) -> None:
         """Judge the draft as an uploaded file is judged, and keep the report with the draft."""
-        draft = await asyncio.to_thread(self.draft, unit)
+        draft = await self.lane.run(self.draft, unit)
         if draft is None:
             return
         rep = await self.judge(unit, draft)
@@ -630,13 +577,16 @@ class Entry:
             with self.ledger(readonly=False) as ledger:
                 note_checked(ledger, draft, report_record(rep), datetime.now())
 
-        await asyncio.to_thread(keep)
+        await self.lane.run(keep)
 
     async def judge(self, unit: str, draft: Draft) -> FileReport:
-        from ctstat.web.intake import server_name, staging_dir
+        """The draft judged as its form workbook would be, uploaded (`entry_check`: no workbook is written)."""
+        _, header, values, cover, _ = self.fill(unit, draft, Path(self.sent_name(unit)))
+        return await asyncio.wrap_future(self.checks.submit((self.sent_name(unit), header, values, cover)))
 
-        path = staging_dir(self.p.cfg) / server_name(".xlsx")
-        return await asyncio.wrap_future(self.checks.submit(self.fill(unit, draft, path)))
+    def sent_name(self, unit: str) -> str:
+        """The name the draft's workbook is sent under."""
+        return f"nhap-tren-trang-{unit}-{self.period}.xlsx"
 
     def fill(self, unit: str, draft: Draft, path: Path) -> Fill:
         """What ctstat's form writer takes to write the draft's form workbook at `path` (`write.filling`)."""
@@ -663,8 +613,8 @@ class Entry:
 
         unit = self.posted(request)
         ctl, _ = await self.control(request, unit)
-        await asyncio.to_thread(self.unlocked, unit, "Không nộp được")
-        draft = await asyncio.to_thread(self.draft, unit)
+        await self.lane.run(self.unlocked, unit, "Không nộp được")
+        draft = await self.lane.run(self.draft, unit)
         if draft is None:
             return _redirect(HOME)
         if self.version(ctl) != draft.version:
@@ -673,13 +623,13 @@ class Entry:
             raise self.h.problem(422, "Bản nháp chưa có số liệu nào: nhập số liệu các biểu rồi mới nộp.")
         path = staging_dir(self.p.cfg) / server_name(".xlsx")
         size = await asyncio.to_thread(self.workbook, unit, draft, path)
-        up = await self.h.take(self.p, Staged(path, unit, f"nhap-tren-trang-{unit}-{self.period}.xlsx", size))
+        up = await self.h.take(self.p, Staged(path, unit, self.sent_name(unit), size))
 
         def keep() -> None:
             with self.ledger(readonly=False) as ledger:
                 note_submitted(ledger, draft, up.id, up.outcome, datetime.now())
 
-        await asyncio.to_thread(keep)
+        await self.lane.run(keep)
         return _redirect(f"/lan-nop/{up.id}")
 
     async def district_view(self, request: Any) -> Any:
@@ -694,20 +644,24 @@ class Entry:
         n = int(bieu) if bieu.isascii() and bieu.isdigit() and len(bieu) < 3 else 0
         if not 1 <= n <= len(self.names):
             raise self.h.problem(404, "Không có biểu này.")
-        draft = await asyncio.to_thread(self.draft, ward)
+        draft = await self.lane.run(self.draft, ward)
         if draft is None:
             raise self.h.problem(404, "Xã, phường này chưa nhập báo cáo trên trang.")
-        return self.render(request, n, draft, Shown(draft.cells, readonly=True))
+        return await self.render(request, n, draft, Shown(draft.cells, readonly=True))
 
     async def workbook_file(self, request: Any) -> Any:
         """The workbook of the draft's last submission, as recorded (to download, print, sign)."""
         from starlette.responses import FileResponse
 
         unit = self.ward(request)
-        draft = await asyncio.to_thread(self.draft, unit)
+        draft = await self.lane.run(self.draft, unit)
         sent = draft.submitted if draft else None
-        with self.ledger() as ledger:
-            found = ledger.uploads("id=? AND sender=?", int(sent["upload"]), unit) if sent else []
+
+        def uploads() -> list[Any]:
+            with self.ledger() as ledger:
+                return ledger.uploads("id=? AND sender=?", int(sent["upload"]), unit) if sent else []
+
+        found = await self.lane.run(uploads)
         kept = Path(found[0].kept or "") if found else None
         roots = (self.p.cfg.inbox.resolve(), self.p.cfg.out.resolve())
         if kept is None or not kept.is_file() or not any(kept.resolve().is_relative_to(r) for r in roots):

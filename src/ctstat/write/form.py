@@ -196,7 +196,7 @@ def _mark(ws: Worksheet, st: Styles, marks: Marks | None, r: int, c: int, fmt: F
 COVER_WIDTHS = (4, 52, 44)  #: the cover's columns: the number, the label, the value
 
 
-def _cover_values(cat: Catalogue, h: FormHeader, overrides: Mapping[str, Any]) -> dict[str, Any]:
+def cover_values(cat: Catalogue, h: FormHeader, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """What the cover's fields hold: the unit, its parents, the period, the versions; `overrides` on top."""
     values: dict[str, Any] = {
         "unit_code": h.unit.code,
@@ -239,7 +239,7 @@ def _write_cover(
     if lines > 1:
         ws.set_row(2, 15 * lines)
     ws.merge_range(2, 0, 2, 2, basis, st.subtitle if lines == 1 else st.subtitle_wrap)
-    values = _cover_values(cat, h, overrides)
+    values = cover_values(cat, h, overrides)
     for i, fld in enumerate(COVER_FIELDS):
         r = fld.row - 1
         ws.write(r, 0, i + 1, st.code)
@@ -537,7 +537,7 @@ def _write_form_cell(
         rows_ = sorted({p[1] for p in refs})
         cols_ = sorted({p[2] for p in refs})
         formula = f"=SUM({a1(rows_[0], cols_[0])}:{a1(rows_[-1], cols_[-1])})"
-        cached = _cached(layout, key, values) if as_read is None else _as_cached(as_read[1])
+        cached = cached_total(layout, key, values) if as_read is None else _as_cached(as_read[1])
         ws.write_formula(r, col, formula, _mark(ws, st, marks, r, col, st.formula), cached)
         return
     value = as_read[1] if as_read is not None else values.get(key)
@@ -653,10 +653,10 @@ def _validations(ws: Worksheet, checks: Mapping[str, list[tuple[int, int]]]) -> 
         ws.data_validation(r, c, r, c, {**_VALIDATIONS[kind], "multi_range": refs})
 
 
-def _cached(layout: FormLayout, key: str, values: Mapping[str, Any]) -> float:
+def cached_total(layout: FormLayout, key: str, values: Mapping[str, Any]) -> float:
     total = 0.0
     for part in layout.formulas[key]:
-        v = _cached(layout, part, values) if part in layout.formulas else values.get(part)
+        v = cached_total(layout, part, values) if part in layout.formulas else values.get(part)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             total += v
     return int(total) if total.is_integer() else total
