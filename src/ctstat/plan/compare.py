@@ -17,7 +17,7 @@ it), the history it was judged on and the test.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ MAX_BACK = 6
 LOOK_BACK = 2 * MAX_BACK  #: comparable periods looked at, for the last MAX_BACK held among them
 RATIO = 0.33
 FIRST_YEAR = 2000
+KEY2 = ("unit", "cell")
 #: `tested`: enough comparable periods held to judge the cell (the "checked N" of a batch)
 FINDING_COLUMNS = ["unit", "cell", "value", "periods", "past", "k", "p", "ratio", "test", "tested", "flagged"]
 
@@ -87,6 +88,9 @@ def _last(matrix: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+Matrix = Callable[[pd.DataFrame, Sequence[str], str], np.ndarray]  #: (rows, labels, kind) -> history matrix
+
+
 def compare(
     current: pd.DataFrame,
     past: pd.DataFrame,
@@ -98,6 +102,47 @@ def compare(
     value). `kinds`: cell -> "stock" | "flow" (cells not in it are not judged); `parents`: level -> commune ->
     its unit at that level, for the sums. One row per judged cell and level (`FINDING_COLUMNS` + level), flagged
     or not, ranked by p."""
+    return judge(current, period, kinds, lambda rows, labels, kind: wide_history(past, labels, kind, rows), parents)
+
+
+def compare_held(
+    current: pd.DataFrame,
+    held: Mapping[str, tuple[pd.DataFrame, np.ndarray]],
+    period: Period,
+    kinds: Mapping[str, str],
+    parents: Mapping[str, Mapping[str, str]] | None = None,
+) -> pd.DataFrame:
+    """`compare` from the history already laid out as matrices: per kind, (unit, cell) rows and their values
+    over `comparable_periods(period, kind)[-LOOK_BACK:]` (what `wide_history` makes; the history's summary).
+    The same findings as `compare` on the long history the matrices were made from."""
+
+    def matrix(rows: pd.DataFrame, labels: Sequence[str], kind: str) -> np.ndarray:
+        table, values = held.get(kind, (pd.DataFrame({"unit": [], "cell": []}), np.empty((0, len(labels)))))
+        return align(rows, table, values)
+
+    return judge(current, period, kinds, matrix, parents)
+
+
+def align(rows: pd.DataFrame, table: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+    """The row of `values` (indexed like `table`: unit, cell) of each of `rows` (unit, cell); NaN where none."""
+    units, cells = (pd.Index(np.asarray(table[c].astype("category").cat.categories, dtype=object)) for c in KEY2)
+    slot = np.full(len(units) * len(cells) + 1, -1)
+    slot[_codes(table["unit"], units) * len(cells) + _codes(table["cell"], cells)] = np.arange(len(table))
+    u, c = _codes(rows["unit"], units), _codes(rows["cell"], cells)
+    at = np.where((u >= 0) & (c >= 0), slot[np.maximum(u, 0) * len(cells) + np.maximum(c, 0)], -1)
+    out = np.full((len(rows), values.shape[1]), np.nan)
+    out[at >= 0] = values[at[at >= 0]]
+    return out
+
+
+def judge(
+    current: pd.DataFrame,
+    period: Period,
+    kinds: Mapping[str, str],
+    matrix_of: Matrix,
+    parents: Mapping[str, Mapping[str, str]] | None = None,
+) -> pd.DataFrame:
+    """`compare`, each kind's history matrix given by `matrix_of(rows, labels, kind)`."""
     parts = []
     for kind in ("stock", "flow"):
         cells = [c for c, k in kinds.items() if k == kind]
@@ -105,7 +150,7 @@ def compare(
         if cur.empty:
             continue
         labels = comparable_periods(period, kind)[-LOOK_BACK:]
-        matrix = wide_history(past, labels, kind, cur)
+        matrix = matrix_of(cur, labels, kind)
         parts.append(_judge(cur, matrix, labels, "commune").assign(level="commune"))
         for level, parent_of in (parents or {}).items():
             sums, summed = sum_up(cur, matrix, parent_of)
