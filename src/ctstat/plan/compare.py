@@ -158,7 +158,9 @@ def judge(
     if not parts:
         return pd.DataFrame(columns=[*FINDING_COLUMNS, "level"])
     out = pd.concat(parts, ignore_index=True)
-    return out.sort_values(["flagged", "p", "unit", "cell"], ascending=[False, True, True, True], ignore_index=True)
+    flagged = out["flagged"].to_numpy(dtype=bool)
+    top = out[flagged].sort_values(["p", "unit", "cell"], ignore_index=True)
+    return pd.concat([top, out[~flagged]], ignore_index=True)  # the rest (millions, nationally) as judged
 
 
 def sum_up(cur: pd.DataFrame, matrix: np.ndarray, parent_of: Mapping[str, str]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -172,15 +174,18 @@ def sum_up(cur: pd.DataFrame, matrix: np.ndarray, parent_of: Mapping[str, str]) 
     pcodes = parent[keep]
     cell = cur["cell"].astype("category")
     ccodes, ccells = cell.cat.codes.to_numpy()[keep], np.asarray(cell.cat.categories, dtype=object)
-    groups, key = np.unique(pcodes * len(ccells) + ccodes, return_inverse=True)
+    dense = pcodes.astype(np.int64) * len(ccells) + ccodes
+    present = np.bincount(dense, minlength=len(punits) * len(ccells))
+    groups = np.flatnonzero(present)  # the (parent, cell) pairs in their order, counted not sorted
+    key = (np.cumsum(present > 0) - 1)[dense]
     n = len(groups)
-    members = np.bincount(key, minlength=n)
-    rows = matrix[keep]
-    summed = np.full((n, rows.shape[1]), np.nan)
-    for j in range(rows.shape[1]):
-        held = ~np.isnan(rows[:, j])
-        total = np.bincount(key, weights=np.where(held, rows[:, j], 0.0), minlength=n)
-        summed[:, j] = np.where(np.bincount(key, weights=held, minlength=n) == members, total, np.nan)
+    summed = np.full((n, matrix.shape[1]), np.nan)
+    for j, col in enumerate(np.ascontiguousarray((matrix if keep.all() else matrix[keep]).T)):
+        gaps = np.isnan(col)
+        if gaps.all():
+            continue
+        total = np.bincount(key, weights=np.where(gaps, 0.0, col), minlength=n)
+        summed[:, j] = np.where(np.bincount(key[gaps], minlength=n) == 0, total, np.nan)
     value = np.bincount(key, weights=cur["value"].to_numpy(dtype=float)[keep], minlength=n)
     sums = pd.DataFrame({"unit": punits[groups // len(ccells)], "cell": ccells[groups % len(ccells)], "value": value})
     return sums, summed
@@ -200,7 +205,7 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
         flagged = tested & (p < ALPHA) & big_enough
         test = "poisson"
     else:
-        three = _last(matrix, MIN_PERIODS)
+        three = back[:, -MIN_PERIODS:]  # the last three held (`back` is right-aligned)
         mean = np.nanmean(np.where(np.isnan(three).all(axis=1)[:, None], 0.0, three), axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(mean > 0, y / mean - 1, np.nan)

@@ -158,11 +158,16 @@ def binom_two_sided(y: Floats, n: Floats, p: Floats) -> Floats:
 def dispersion(past: Floats) -> Floats:
     """The quasi-Poisson factor of each row of earlier counts (NaN: no value): variance / mean, at least 1, and
     exactly 1 below a mean of `DISPERSION_FROM` or with fewer than 3 values."""
-    k = np.sum(~np.isnan(past), axis=1)
+    held = ~np.isnan(past)
+    k = np.sum(held, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nanmean(np.where(k[:, None] > 0, past, 0.0), axis=1)
-        var = np.nanvar(np.where(k[:, None] > 0, past, 0.0), axis=1, ddof=1) if past.shape[1] > 1 else mean * 0
-    phi = np.where((k >= 3) & (mean >= DISPERSION_FROM), np.maximum(1.0, var / np.where(mean > 0, mean, 1)), 1.0)
+        mean = np.where(k > 0, np.sum(np.where(held, past, 0.0), axis=1) / np.maximum(k, 1), 0.0)
+        phi = np.ones(len(past))
+        big = (k >= 3) & (mean >= DISPERSION_FROM)  # only these are computed (few, in a batch of small counts)
+        if big.any():
+            dev = np.where(held[big], past[big] - mean[big, None], 0.0)
+            var = np.sum(dev * dev, axis=1) / (k[big] - 1)
+            phi[big] = np.maximum(1.0, var / mean[big])
     return np.nan_to_num(phi, nan=1.0)
 
 
