@@ -110,8 +110,9 @@ def test_history_add_prepares_the_next_period(
     units = _hoang_mai()
     _noisy_history(h, units, [f"{y}-H{s}" for y in range(2019, 2024) for s in (1, 2)], 10)
     kinds = kinds_of(catalogue)
-    (made,) = history_summary.prepare(h, kinds)
-    assert made == history_summary.summary_path(h, Period.parse("2024-H1"), OLD, kinds)
+    made = history_summary.prepare(h, kinds)
+    assert made == [history_summary.summary_path(h, Period.parse(p), OLD, kinds) for p in ("2024-H1", "2024-H2")]
+    assert all(path.exists() for path in made)
 
     def no_build(*args: object) -> None:
         raise AssertionError("the summary was built again")

@@ -159,11 +159,16 @@ def compare_period(
 
 
 def _with_notes(findings: pd.DataFrame, history: History, vintage: str, period: str) -> pd.DataFrame:
-    """Each commune finding with the note confirming its value, if any (`followups`)."""
+    """Each flagged commune finding with the note confirming its value, if any (`followups`)."""
     notes = notes_for(history.dir, vintage, period).assign(level="commune")
-    out = findings.astype({"unit": str, "cell": str}).merge(notes, on=["level", "unit", "cell"], how="left")
-    out.loc[out["confirmed_value"] != out["value"], "note"] = None  # another value since: judged afresh
-    return out.drop(columns="confirmed_value")
+    note = np.full(len(findings), None, dtype=object)
+    flagged = np.flatnonzero(findings["flagged"].to_numpy(dtype=bool))
+    if len(notes) and len(flagged):
+        mine = findings.iloc[flagged][["level", "unit", "cell", "value"]].astype(str).astype({"value": float})
+        mine = mine.merge(notes, on=["level", "unit", "cell"], how="left")  # a left merge keeps the order
+        same = (mine["confirmed_value"] == mine["value"]).to_numpy()  # another value since: judged afresh
+        note[flagged[same]] = mine["note"].to_numpy(dtype=object)[same]
+    return findings.assign(note=note)
 
 
 def issues(comparison: Comparison, catalogue: Catalogue, paths: dict[str, str] | None = None) -> list[Issue]:

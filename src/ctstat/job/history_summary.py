@@ -84,8 +84,19 @@ def load(history: History, period: Period, vintage: str, kinds: Mapping[str, str
 
 
 def save(history: History, frame: pd.DataFrame, path: Path) -> pa.Table:
-    """`frame` written to `path` atomically (skipped for a folder that is not a history yet or not writable)."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    """`frame` written to `path` atomically (skipped for a folder that is not a history yet or not writable).
+    Values are kept as NaN, not as nulls (read back without conversion), in 32 bits when every one of them is
+    exactly a 32-bit float (counts below 16,777,216), else in 64."""
+    values = frame[COLUMNS].to_numpy(dtype=float)
+    narrow = values.astype(np.float32)
+    exact = bool(np.array_equal(narrow.astype(float), values, equal_nan=True))
+    table = pa.table(
+        {
+            "unit": pa.array(frame["unit"].astype(str).to_numpy(dtype=object), pa.string()).dictionary_encode(),
+            "cell": pa.array(frame["cell"].astype(str).to_numpy(dtype=object), pa.string()).dictionary_encode(),
+            **{c: pa.array(narrow[:, j] if exact else values[:, j]) for j, c in enumerate(COLUMNS)},
+        }
+    )
     if (history.dir / MANIFEST).exists():
         try:
             path.parent.mkdir(exist_ok=True)
@@ -93,42 +104,47 @@ def save(history: History, frame: pd.DataFrame, path: Path) -> pa.Table:
                 pq.write_table(table, tmp, compression="zstd")
         except OSError:
             pass  # a history the user may only read: summarised in memory, every time
-    table = table.set_column(0, "unit", table.column("unit").dictionary_encode())
-    return table.set_column(1, "cell", table.column("cell").dictionary_encode())
+    return table
 
 
 def _held(table: pa.Table, period: Period, kinds: Mapping[str, str]) -> Held:
+    """The summary as `compare_held` takes it: each kind's rows are found by their codes, so one table serves
+    both (the cells of a kind are not in the other), each kind's matrix as wide as its comparable periods."""
     keys = table.select(["unit", "cell"]).to_pandas()
-    values = np.column_stack(
-        [table.column(c).to_numpy().astype(float) for c in COLUMNS] if table.num_rows else [np.empty((0, LOOK_BACK))]
-    )
-    cells = keys["cell"].astype("category").cat
-    kind_of = np.append(np.array([kinds.get(str(c), "") for c in cells.categories], dtype=object), "")
-    kind = kind_of[cells.codes.to_numpy()]
-    out: Held = {}
-    for name in ("stock", "flow"):
-        mine = kind == name
-        width = len(comparable_periods(period, name)[-LOOK_BACK:])
-        out[name] = (keys[mine].reset_index(drop=True), values[mine, :width])
-    return out
+    values = np.empty((table.num_rows, LOOK_BACK), order="F")  # column by column, as `plan.compare` reads it
+    for j, name in enumerate(COLUMNS):
+        values[:, j] = table.column(name).to_numpy()
+    return {k: (keys, values[:, : len(comparable_periods(period, k)[-LOOK_BACK:])]) for k in ("stock", "flow")}
 
 
 def prepare(history: History, kinds: Mapping[str, str]) -> list[Path]:
-    """After a load: the summary of the half-year that follows the newest one held, under each unit list (the
-    period that will be validated next), so that its first `validate --history` reads it ready-made."""
+    """After a load: the summaries of the periods likely validated next, so that their first `validate --history`
+    reads them ready-made: under each unit list, the half-year after the newest one held, and the one a year
+    after the newest H1 and the newest H2 held (a history of H1s only is compared with the next H1)."""
     from ctstat.model.period import vintage_for
 
-    made = []
-    newest: dict[str, Period] = {}
+    newest: dict[tuple[str, int], Period] = {}
     for slot in history.manifest()["files"]:
         label, vintage = slot.split("|")
         period = Period.parse(label)
-        if period.half is not None and (vintage not in newest or period.end > newest[vintage].end):
-            newest[vintage] = period
-    for period in newest.values():
-        following = Period.parse(f"{period.year}-H2" if period.half == 1 else f"{period.year + 1}-H1")
-        path = summary_path(history, following, vintage_for(following), kinds)
+        if period.half is not None:
+            for key in ((vintage, 0), (vintage, period.half)):
+                if key not in newest or period.end > newest[key].end:
+                    newest[key] = period
+    held = set(history.manifest()["files"])
+    wanted = set()
+    for (vintage, half), period in newest.items():
+        nxt = Period(period.year + 1, period.half) if half else Period(*_after(period))
+        if f"{nxt}|{vintage}" not in held:
+            wanted.add(nxt)
+    made = []
+    for period in sorted(wanted):
+        path = summary_path(history, period, vintage_for(period), kinds)
         if not path.exists():
-            save(history, build(history, following, vintage_for(following), kinds), path)
+            save(history, build(history, period, vintage_for(period), kinds), path)
             made.append(path)
     return made
+
+
+def _after(period: Period) -> tuple[int, int]:
+    return (period.year, 2) if period.half == 1 else (period.year + 1, 1)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from ctstat.model.period import Period
 from ctstat.plan.poisson import conditional_poisson, dispersion
@@ -79,12 +80,25 @@ def wide_history(past: pd.DataFrame, labels: Sequence[str], kind: str, rows: pd.
 
 
 def _last(matrix: np.ndarray, n: int) -> np.ndarray:
-    """Each row's last `n` values that are not NaN, right-aligned (NaN-padded on the left)."""
-    out = np.full((matrix.shape[0], n), np.nan)
-    held = ~np.isnan(matrix)
-    rank = np.cumsum(held[:, ::-1], axis=1)[:, ::-1]  # 1 for the last held value, 2 the one before...
-    rows, cols = np.nonzero(held & (rank <= n))
-    out[rows, n - rank[rows, cols]] = matrix[rows, cols]
+    """Each row's last `n` values that are not NaN, right-aligned (NaN-padded on the left). Column by column
+    from the right: a whole column held (or not held) by every row still to fill is one slice."""
+    rows = matrix.shape[0]
+    out = np.full((rows, n), np.nan, order="F")
+    count = np.zeros(rows, dtype=np.int64)  # values taken so far, per row
+    same = True  # every row has taken as many
+    for j in range(matrix.shape[1] - 1, -1, -1):
+        col = matrix[:, j]
+        take = ~np.isnan(col) & (count < n)
+        if same and take.all():
+            out[:, n - 1 - int(count[0]) if rows else 0] = col
+            count += 1
+            continue
+        if not take.any():
+            continue
+        at = np.flatnonzero(take)
+        out[at, n - 1 - count[at]] = col[at]
+        count[at] += 1
+        same = False
     return out
 
 
@@ -126,12 +140,13 @@ def compare_held(
 def align(rows: pd.DataFrame, table: pd.DataFrame, values: np.ndarray) -> np.ndarray:
     """The row of `values` (indexed like `table`: unit, cell) of each of `rows` (unit, cell); NaN where none."""
     units, cells = (pd.Index(np.asarray(table[c].astype("category").cat.categories, dtype=object)) for c in KEY2)
-    slot = np.full(len(units) * len(cells) + 1, -1)
+    slot = np.full(len(units) * len(cells) + 1, len(table))  # the last slot, and any row not in `table`: NaN
     slot[_codes(table["unit"], units) * len(cells) + _codes(table["cell"], cells)] = np.arange(len(table))
     u, c = _codes(rows["unit"], units), _codes(rows["cell"], cells)
-    at = np.where((u >= 0) & (c >= 0), slot[np.maximum(u, 0) * len(cells) + np.maximum(c, 0)], -1)
-    out = np.full((len(rows), values.shape[1]), np.nan)
-    out[at >= 0] = values[at[at >= 0]]
+    at = np.where((u >= 0) & (c >= 0), slot[np.maximum(u, 0) * len(cells) + np.maximum(c, 0)], len(table))
+    out = np.empty((len(rows), values.shape[1]), order="F")
+    for j in range(values.shape[1]):  # column by column: each one contiguous
+        out[:, j] = np.append(values[:, j], np.nan)[at]
     return out
 
 
@@ -150,17 +165,30 @@ def judge(
         if cur.empty:
             continue
         labels = comparable_periods(period, kind)[-LOOK_BACK:]
-        matrix = matrix_of(cur, labels, kind)
-        parts.append(_judge(cur, matrix, labels, "commune").assign(level="commune"))
+        matrix = np.asfortranarray(matrix_of(cur, labels, kind))  # read column by column from here on
+        parts.append(_judge(cur, matrix, labels, "commune"))
         for level, parent_of in (parents or {}).items():
             sums, summed = sum_up(cur, matrix, parent_of)
-            parts.append(_judge(sums, summed, labels, level).assign(level=level))
+            parts.append(_judge(sums, summed, labels, level))
     if not parts:
         return pd.DataFrame(columns=[*FINDING_COLUMNS, "level"])
-    out = pd.concat(parts, ignore_index=True)
-    flagged = out["flagged"].to_numpy(dtype=bool)
-    top = out[flagged].sort_values(["p", "unit", "cell"], ignore_index=True)
-    return pd.concat([top, out[~flagged]], ignore_index=True)  # the rest (millions, nationally) as judged
+    out = _stack(parts)
+    flagged = np.flatnonzero(out["flagged"].to_numpy(dtype=bool))
+    top = out.iloc[flagged]
+    ranked = flagged[np.lexsort((top["cell"].astype(str), top["unit"].astype(str), top["p"].to_numpy()))]
+    rest = np.flatnonzero(~out["flagged"].to_numpy(dtype=bool))  # millions, nationally: left as judged
+    return out.take(np.concatenate([ranked, rest])).reset_index(drop=True)
+
+
+def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames one after another, their codes kept as categories (millions of rows nationally)."""
+    out: dict[str, Any] = {}
+    for column in parts[0].columns:
+        if isinstance(parts[0][column].dtype, pd.CategoricalDtype):
+            out[column] = union_categoricals([p[column].array for p in parts], ignore_order=True)
+        else:
+            out[column] = np.concatenate([p[column].to_numpy() for p in parts])
+    return pd.DataFrame(out)
 
 
 def sum_up(cur: pd.DataFrame, matrix: np.ndarray, parent_of: Mapping[str, str]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -187,7 +215,8 @@ def sum_up(cur: pd.DataFrame, matrix: np.ndarray, parent_of: Mapping[str, str]) 
         total = np.bincount(key, weights=np.where(gaps, 0.0, col), minlength=n)
         summed[:, j] = np.where(np.bincount(key[gaps], minlength=n) == 0, total, np.nan)
     value = np.bincount(key, weights=cur["value"].to_numpy(dtype=float)[keep], minlength=n)
-    sums = pd.DataFrame({"unit": punits[groups // len(ccells)], "cell": ccells[groups % len(ccells)], "value": value})
+    unit, cell = punits[groups // len(ccells)], ccells[groups % len(ccells)]
+    sums = pd.DataFrame({"unit": pd.Categorical(unit), "cell": pd.Categorical(cell), "value": value})
     return sums, summed
 
 
@@ -215,28 +244,28 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
     periods, pasts = _histories(matrix, labels, flagged)
     return pd.DataFrame(
         {
-            "unit": cur["unit"].to_numpy(),
-            "cell": cur["cell"].to_numpy(),
+            "unit": cur["unit"].astype("category").array,
+            "cell": cur["cell"].astype("category").array,
             "value": y,
             "periods": periods,
             "past": pasts,
             "k": k,
             "p": p,
             "ratio": ratio,
-            "test": test,
+            "test": pd.Categorical.from_codes(np.zeros(len(y), dtype=np.int8), [test]),
             "tested": tested,
             "flagged": flagged,
+            "level": pd.Categorical.from_codes(np.zeros(len(y), dtype=np.int8), [level]),
         }
     )
 
 
-def _histories(
-    matrix: np.ndarray, labels: Sequence[str], flagged: np.ndarray
-) -> tuple[list[tuple[str, ...]], list[tuple[float, ...]]]:
+def _histories(matrix: np.ndarray, labels: Sequence[str], flagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per flagged row, the last `MAX_BACK` held periods and their values (what the message shows); empty for
     the others (a national batch has millions of rows)."""
-    periods: list[tuple[str, ...]] = [()] * len(matrix)
-    values: list[tuple[float, ...]] = [()] * len(matrix)
+    empty = np.empty(1, dtype=object)
+    empty[0] = ()
+    periods, values = np.repeat(empty, len(matrix)), np.repeat(empty, len(matrix))
     for i in np.flatnonzero(flagged):
         row = matrix[i]
         held = [(labels[int(j)], float(row[j])) for j in np.flatnonzero(~np.isnan(row))][-MAX_BACK:]
