@@ -2,7 +2,9 @@
 
 Usage: python bench/history.py [N] [--periods P]   (default: all 10,035 communes, 20 half-years 2015-H2..2025-H1)
 Builds the history one period at a time as it grows in use (`History.add`), then asks one unit's history (median
-of 20 units, in ms) and compares the last period with the rest at every level (`compare_period`, in s). Prints the
+of 20 units, in ms) and compares the last period with the rest at every level (`compare_period`, in s: from the
+period's summary, the first time making it, and from every earlier period's cells), and times the summaries
+`ctstat history add` prepares. Prints the
 figures and the history's size on disk; peak memory of the process. Nothing is asserted: record the figures in the
 README when they change.
 
@@ -27,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ctstat.job.compare import compare_period
+from ctstat.job.compare import compare_period, kinds_of
 from ctstat.job.history import COLUMNS, History, Source
+from ctstat.job.history_summary import prepare
 from ctstat.model.catalogue import load_catalogue
 from ctstat.model.layout import form_layout
 from ctstat.model.period import Period
@@ -94,9 +97,19 @@ def run(folder, catalogue, keys, communes, means, labels, rng) -> None:  # type:
         got = h.unit(str(unit))
         times.append((time.perf_counter() - t) * 1000)
         assert len(got) == len(keys) * len(labels)
+    t = time.perf_counter()
+    found = compare_period(h, catalogue, Period.parse(labels[-1]), "2025-06-30")  # makes the period's summary
+    first = time.perf_counter() - t
     t, cpu = time.perf_counter(), time.process_time()
-    found = compare_period(h, catalogue, Period.parse(labels[-1]), "2025-06-30")
+    found = compare_period(h, catalogue, Period.parse(labels[-1]), "2025-06-30")  # reads it
     whole, whole_cpu = time.perf_counter() - t, time.process_time() - cpu
+    t = time.perf_counter()
+    prepare(h, kinds_of(catalogue))  # what `ctstat history add` does after a load
+    ready = time.perf_counter() - t
+    t = time.perf_counter()
+    full = compare_period(h, catalogue, Period.parse(labels[-1]), "2025-06-30", full=True)
+    slow = time.perf_counter() - t
+    assert len(full.flagged) == len(found.flagged)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"history: {len(communes):,} communes × {len(keys)} cells × {len(labels)} periods = {rows:,} values")
     print(f"load, one period at a time: {load:.1f} s, CPU {load_cpu:.1f} s ({size / 1e6:.0f} MB of Parquet)")
@@ -106,6 +119,10 @@ def run(folder, catalogue, keys, communes, means, labels, rng) -> None:  # type:
         f"checked {found.checked:,} cells, "
         f"flagged {len(found.flagged):,}"
     )
+    print(
+        f"  the first time, making the period's summary: {first:.1f} s; from every earlier period's cells: {slow:.1f} s"
+    )
+    print(f"summaries of the next H1 and H2 (after each `history add`): {ready:.1f} s")
     print(f"peak memory: {peak:.0f} MB")
 
 
@@ -135,6 +152,9 @@ def with_history(n: int, repeat: int) -> None:
                 }
             )[COLUMNS]
             h.add(frame, [Source(f"bench-{year}", "table", str(year))])
+        t = time.perf_counter()
+        prepare(h, kinds_of(catalogue))  # as `ctstat history add` does after a load
+        print(f"summary of the next periods made in {time.perf_counter() - t:.1f} s")
         cmd = [sys.executable, "-m", "ctstat", "validate", str(folder), "--json", "--jobs", "2"]
         plain, hist, rss, code, out = paired(cmd, [*cmd, "--history", str(base / "h")], repeat)
         checked = subprocess.run(  # the counts, once (paired keeps only the timings and the last stdout)

@@ -186,3 +186,41 @@ def test_an_old_commune_sent_twice_is_named(catalogue: Catalogue, lai_chau_h1: P
     [row] = [s for s in result.manifest["chase_list"] if s["status"] != "valid"]
     assert row["problem"].startswith(f"2 tệp 2025-H1 cho cùng xã, phường cũ {old}")
     assert row["problem_en"].startswith(f"2 2025-H1 files for the old commune {old}")
+
+
+def test_run_builds_the_year_2025_from_its_ledger(catalogue: Catalogue, lai_chau_h1: Path, tmp_path: Path) -> None:
+    """A scheduled job of the year 2025 on the new list takes in the old communes' 2025-H1 forms and the new
+    communes' 2025-H2 forms, each judged under its own period and list, and rolls the year up as `rollup` does."""
+    from datetime import date, datetime
+
+    from ctstat.job.config import JobConfig
+    from ctstat.job.ledger import Ledger
+    from ctstat.job.run import run_job
+    from ctstat.model.period import Period
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(LAI_CHAU, inbox / "h2")
+    cfg = JobConfig(
+        period=Period.parse("2025"),
+        unit="12",
+        units="2025-07-01",
+        inbox=inbox,
+        out=tmp_path / "out",
+        deadline=date(2026, 1, 31),
+        log=tmp_path / "out" / "ctstat.log",
+        allow_partial=False,
+    )
+    first = run_job(cfg, catalogue, now=datetime(2026, 1, 10, 9))
+    assert first.rollup_state == "waiting" and first.rollup is None  # no new commune has its H1 yet
+    assert {f.period for f in first.validated} == {"2025-H2"} and all(f.valid for f in first.validated)
+    shutil.copytree(lai_chau_h1, inbox / "h1")
+    second = run_job(cfg, catalogue, now=datetime(2026, 1, 11, 9))
+    assert second.rollup_state == "written" and second.ok and second.rollup is not None
+    assert {(f.period, f.vintage) for f in second.validated} == {("2025-H1", "2025-06-30")}
+    with Ledger(cfg.ledger_path, readonly=True) as ledger:
+        assert len(ledger.current("2025-H1")) == 106 and len(ledger.current("2025-H2")) == 38
+    h1, h2 = ward_values(lai_chau_h1, catalogue), ward_values(LAI_CHAU, catalogue)
+    expected = expected_year(h1, h2, catalogue).sort_index()
+    got = read_data_sheet(second.rollup.outputs[0])[expected.columns].sort_index().astype(float)
+    pd.testing.assert_frame_equal(got, expected, check_names=False)
+    assert run_job(cfg, catalogue, now=datetime(2026, 1, 12, 9)).rollup_state == "unchanged"

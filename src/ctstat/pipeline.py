@@ -435,8 +435,9 @@ def collect_reform_year(
     workbooks, list 2025-06-30), 2025-H2 reports of the new ones, and forms of the whole year on the new list.
     Each is validated under its own period and list; the new communes' years are then put together
     (`plan.reform_year`: flows H1 + H2, stocks H2, exact or refused where an old commune was split)."""
+    from ctstat.model.period import NEW, OLD
     from ctstat.model.units import load_crosswalk
-    from ctstat.plan.reform_year import NEW, OLD, Lists, over_time, year_by_new_units
+    from ctstat.plan.reform_year import Lists, over_time, year_by_new_units
 
     got, forms, books = _read_inputs(paths, catalogue, None, None, jobs, approval)
     lists = Lists(load_units(OLD), load_units(NEW), load_crosswalk())
@@ -450,11 +451,12 @@ def collect_reform_year(
 
 
 def _slots(forms: list[tuple[FileReport, pd.Series | None]], books: list[JudgedBook]) -> tuple[Slot, Slot, Slot]:
-    """The inputs of the reform year sorted by (period, list) (`reform_year.SLOTS`), each keyed by its own list's
+    """The inputs of the reform year sorted by (period, list) (`period.SLOTS`), each keyed by its own list's
     codes; a file of any other period or list is refused here, at its cover."""
     from ctstat.model.keys import a1
     from ctstat.model.layout import COVER, COVER_BY_KEY
-    from ctstat.plan.reform_year import SLOTS, Slot
+    from ctstat.model.period import SLOTS
+    from ctstat.plan.reform_year import Slot
 
     slots = {slot: Slot() for slot in SLOTS}
     expected = ", ".join(f"{p} ({v})" for p, v in SLOTS)
@@ -514,8 +516,8 @@ def rollup_paths(
     workbooks of `unit` (inferred when None). Refuses (result.refused) when an expected commune is missing,
     invalid or duplicated, unless `allow_partial`. With `approval`, a district workbook counts only when it is
     exactly what a listed official approved (or, not required, is listed when it is not)."""
+    from ctstat.model.period import is_reform_year
     from ctstat.model.units import load_crosswalk
-    from ctstat.plan.reform_year import is_reform_year
     from ctstat.plan.regroup import NEW, OLD, check_target, is_regroup, regrouped
 
     catalogue = catalogue or load_catalogue()

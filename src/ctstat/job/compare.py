@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from ctstat.job import history_summary
 from ctstat.job.config import JobConfig
 from ctstat.job.followups import notes_for
 from ctstat.job.history import History
@@ -24,11 +25,12 @@ from ctstat.plan.compare import (
     LOOK_BACK,
     comparable_periods,
     compare,
+    compare_held,
     finding_detail,
     p_text,
 )
 from ctstat.plan.history_sheet import HistoryLookup, PeriodHistory, needed_cells
-from ctstat.plan.reform import restate
+from ctstat.plan.reform import no_history, restate
 from ctstat.read.workbook import Submission
 
 REFORM = ("2025-06-30", "2025-07-01")  #: (old list, new list) of the crosswalk
@@ -76,11 +78,11 @@ def _labels(period: Period, kind: str) -> list[str]:
 
 
 def past_cells(
-    history: History, vintage: str, period: Period, units: list[str], kinds: dict[str, str] | None = None
+    history: History, vintage: str, period: Period, units: list[str] | None, kinds: dict[str, str] | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
-    """The earlier cells of `units` under `vintage` (of the cells in `kinds`, each kind's periods only); for the
-    new units of the reform, also their old communes' cells restated on them (exactly, or not at all). Returns
-    (unit, period, cell, value) and the units with no comparable history before the reform."""
+    """The earlier cells of `units` (None: every unit) under `vintage` (of the cells in `kinds`, each kind's
+    periods only); for the new units of the reform, also their old communes' cells restated on them (exactly, or
+    not at all). Returns (unit, period, cell, value) and the units with no comparable history before the reform."""
     parts, none = [], set()
     every = sorted({lb for kind in ("stock", "flow") for lb in _labels(period, kind)})
     read = history.cells_of(vintage, every, units, None if kinds is None else list(kinds))  # each file read once
@@ -90,9 +92,9 @@ def past_cells(
         parts.append(_pick(read, labels, cells))
         if vintage == REFORM[1]:
             crosswalk = load_crosswalk()
-            wanted = set(units)
+            wanted = set(units) if units is not None else {new for pairs in crosswalk.values() for new, _ in pairs}
             olds = sorted({old for old, pairs in crosswalk.items() if any(new in wanted for new, _ in pairs)})
-            restated, missing = restate(history.cells_of(REFORM[0], labels, olds, cells), crosswalk, units)
+            restated, missing = restate(history.cells_of(REFORM[0], labels, olds, cells), crosswalk, wanted)
             parts.append(restated)
             none |= missing
     both = _concat(parts)
@@ -124,34 +126,49 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def compare_period(
-    history: History, catalogue: Catalogue, period: Period, vintage: str, current: pd.DataFrame | None = None
+    history: History,
+    catalogue: Catalogue,
+    period: Period,
+    vintage: str,
+    current: pd.DataFrame | None = None,
+    full: bool = False,
 ) -> Comparison:
-    """Judge `current` (unit, cell, value; by default the history's own cells of `period`) at every level."""
+    """Judge `current` (unit, cell, value; by default the history's own cells of `period`) at every level, from
+    the history's summary of `period` (`history_summary`; `full`: from every earlier period's cells, as the
+    summary is made: the same findings, slower)."""
     kinds = kinds_of(catalogue)
     refused: list[str] = []
     if current is None:
-        current = history.cells_of(vintage, [str(period)])[["unit", "cell", "value"]]
+        current = history.cells_of(vintage, [str(period)], cells=list(kinds))[["unit", "cell", "value"]]
         if current.empty and period.half is None:  # a year the history holds as halves
             current, refused = year_cells(history, catalogue, period.year, vintage)
     current = current[current["cell"].isin(list(kinds))]
-    units = sorted(current["unit"].unique())
-    past, none = past_cells(history, vintage, period, units, kinds)
+    units = [str(u) for u in current["unit"].astype("category").cat.remove_unused_categories().cat.categories]
     h = load_units(vintage)
     parents: dict[str, dict[str, str]] = {}
     for level in [lv for lv in h.levels if lv != "commune"]:
         parents[level] = {u: a.code for u in units if (c := h.get(u)) for a in h.ancestors(c) if a.level == level}
-    findings = compare(current, past, period, kinds, parents)
-    findings = findings.sort_values(["flagged", "p"], ascending=[False, True], kind="stable", ignore_index=True)
+    if full:
+        past, none = past_cells(history, vintage, period, sorted(units), kinds)
+        findings = compare(current, past, period, kinds, parents)
+    else:
+        none = sorted(no_history(load_crosswalk(), units)) if vintage == REFORM[1] else []
+        findings = compare_held(current, history_summary.load(history, period, vintage, kinds), period, kinds, parents)
     none = sorted(set(none) | set(refused))
     return Comparison(str(period), vintage, _with_notes(findings, history, vintage, str(period)), none)
 
 
 def _with_notes(findings: pd.DataFrame, history: History, vintage: str, period: str) -> pd.DataFrame:
-    """Each commune finding with the note confirming its value, if any (`followups`)."""
+    """Each flagged commune finding with the note confirming its value, if any (`followups`)."""
     notes = notes_for(history.dir, vintage, period).assign(level="commune")
-    out = findings.astype({"unit": str, "cell": str}).merge(notes, on=["level", "unit", "cell"], how="left")
-    out.loc[out["confirmed_value"] != out["value"], "note"] = None  # another value since: judged afresh
-    return out.drop(columns="confirmed_value")
+    note = np.full(len(findings), None, dtype=object)
+    flagged = np.flatnonzero(findings["flagged"].to_numpy(dtype=bool))
+    if len(notes) and len(flagged):
+        mine = findings.iloc[flagged][["level", "unit", "cell", "value"]].astype(str).astype({"value": float})
+        mine = mine.merge(notes, on=["level", "unit", "cell"], how="left")  # a left merge keeps the order
+        same = (mine["confirmed_value"] == mine["value"]).to_numpy()  # another value since: judged afresh
+        note[flagged[same]] = mine["note"].to_numpy(dtype=object)[same]
+    return findings.assign(note=note)
 
 
 def issues(comparison: Comparison, catalogue: Catalogue, paths: dict[str, str] | None = None) -> list[Issue]:

@@ -23,6 +23,7 @@ from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.keys import TOTAL, split_column, split_key
 from ctstat.model.layout import form_layout
+from ctstat.model.period import SLOTS, Period, is_reform_year
 from ctstat.model.report import Claim, FileReport, Report, Said
 from ctstat.model.units import Hierarchy, Unit, load_units
 from ctstat.model.vocab import rollup_note
@@ -338,7 +339,8 @@ def judge_arrivals(
     subs: list[Submission] = []
     shas: list[str] = []
     touched: list[tuple[Row, os.stat_result]] = []
-    read = read_checked([a.source for a in arrivals], catalogue, cfg.period, cfg.units, workers(cfg.jobs), pool=pool)
+    period, units = judged_as(cfg)
+    read = read_checked([a.source for a in arrivals], catalogue, period, units, workers(cfg.jobs), pool=pool)
     for a, sub in zip(arrivals, read, strict=True):
         sha = sub.sha256 or f"unread:{a.st.st_size}:{a.st.st_mtime_ns}"  # refused before reading (a FIFO, a link)
         row = a.row
@@ -353,8 +355,14 @@ def judge_arrivals(
         return Judgement(todo, subs, shas, empty, None, touched)
     from ctstat.check.validate import validate_batch
 
-    report, frame = validate_batch(subs, catalogue, cfg.period, cfg.units, check_duplicates=False)
+    report, frame = validate_batch(subs, catalogue, period, units, check_duplicates=False)
     return Judgement(todo, subs, shas, report, frame, touched)
+
+
+def judged_as(cfg: JobConfig) -> tuple[Period | None, str | None]:
+    """The period and unit list a job's files are judged under: the job's; for the year 2025 by the new communes,
+    each file's own (old communes' 2025-H1, new communes' 2025-H2, forms of the whole year: `plan.reform_year`)."""
+    return (None, None) if is_reform_year(str(cfg.period), cfg.vintage) else (cfg.period, cfg.units)
 
 
 def mark_up(
@@ -504,6 +512,9 @@ def _series(values: list[float], keys: list[str]) -> pd.Series:
 def _maybe_rollup(
     cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, log: EventLog, now: datetime, result: RunResult
 ) -> None:
+    if is_reform_year(str(cfg.period), cfg.vintage):
+        _reform_year(cfg, catalogue, ledger, log, now, result)
+        return
     h = load_units(cfg.vintage)
     rows = ledger.claims(str(cfg.period))  # read once: every submission of the period still in the inbox
     rows, fixed = reviewed_claims(ledger, cfg, catalogue, rows)  # approved files pinned; corrected cells
@@ -560,6 +571,59 @@ def _maybe_rollup(
         ledger.set_meta("rollup_written_at", now.isoformat(timespec="seconds"))
         ledger.set_meta("rollup_manifest", str(rollup.manifest_path or ""))
     shutil.rmtree(out_dir / STALE_DIR, ignore_errors=True)  # a set retired earlier: this one replaces it
+    log("rollup-written", outputs=paths, partial=rollup.partial)
+
+
+def _reform_year(
+    cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, log: EventLog, now: datetime, result: RunResult
+) -> None:
+    """The year 2025 by the new communes, from the current submissions the ledger holds of its three inputs (old
+    communes' 2025-H1, new communes' 2025-H2, forms of the whole year), put together as `rollup --period 2025
+    --units 2025-07-01` does (`pipeline.collect_reform_year`). Written once every new commune of the job's area
+    has its year (or at the deadline with allow_partial); a new commune that cannot have one (a split old commune,
+    a missing H1 report) keeps it waiting, named in the rollup's completeness."""
+    from ctstat.pipeline import collect_reform_year
+
+    current = [row for period, _ in SLOTS for row in ledger.current(period).values()]
+    result.unattributed = ledger.unattributed()
+    result.past_deadline = cfg.deadline is not None and now.date() >= cfg.deadline
+    partial = result.past_deadline and cfg.allow_partial
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                sorted((r.period or "", r.unit or "", r.sha256, r.catalogue_digest) for r in current),
+                catalogue.digest,
+                str(cfg.deadline),
+                partial,
+                *([history_state(cfg.history)] if cfg.history else []),
+            ]
+        ).encode()
+    ).hexdigest()
+    outputs = json.loads(ledger.get_meta("rollup_outputs") or "[]")
+    if ledger.get_meta("rollup_key") == key and outputs and all(Path(p).exists() for p in outputs):
+        result.rollup_state = "unchanged"
+        log("rollup-unchanged", outputs=outputs)
+        return
+    if not current:
+        result.rollup_state = "waiting"
+        log("rollup-waiting", valid=0, expected=None, missing=[], invalid=[])
+        return
+    collected = collect_reform_year([cfg.inbox / r.path for r in current], catalogue, workers(cfg.jobs))
+    opts = RollupOptions(cfg.unit, cfg.units, partial, cfg.deadline, jobs=workers(cfg.jobs))
+    rollup = rollup_collected(collected, cfg.period, cfg.out / ROLLUP_DIR, catalogue, opts)
+    result.completeness = rollup.completeness
+    if rollup.refused:
+        result.rollup_state = "waiting"
+        missing = [s.code for s in rollup.completeness.rows if s.status != "valid"]
+        log("rollup-waiting", valid=len(rollup.completeness.rows) - len(missing), missing=missing)
+        return
+    result.rollup, result.rollup_state = rollup, "written"
+    paths = [str(p) for p in rollup.outputs]
+    with ledger.transaction():
+        ledger.set_meta("rollup_key", key)
+        ledger.set_meta("rollup_outputs", json.dumps(paths))
+        ledger.set_meta("rollup_written_at", now.isoformat(timespec="seconds"))
+        ledger.set_meta("rollup_manifest", str(rollup.manifest_path or ""))
     log("rollup-written", outputs=paths, partial=rollup.partial)
 
 

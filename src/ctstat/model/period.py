@@ -10,6 +10,17 @@ from ctstat.model.errors import UsageError
 
 #: Unit-list vintages shipped with ctstat, each valid from its date until the next one.
 VINTAGES: dict[str, date] = {"2025-06-30": date(1900, 1, 1), "2025-07-01": date(2025, 7, 1)}
+OLD, NEW = "2025-06-30", "2025-07-01"  #: the unit lists either side of the 2025 reform
+H1, H2, YEAR = "2025-H1", "2025-H2", "2025"
+#: the (period, unit list) of the inputs of the year 2025 by the new communes; anything else is the wrong period
+SLOTS = ((H1, OLD), (H2, NEW), (YEAR, NEW))
+
+
+def is_reform_year(period: str, vintage: str) -> bool:
+    """The year 2025 reported by the new communes: put together from both sides of the reform."""
+    return period == YEAR and vintage == NEW
+
+
 _PERIOD = re.compile(r"^\s*(\d{4})(?:\s*-\s*([Hh])([12]))?\s*$")
 
 

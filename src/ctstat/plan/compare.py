@@ -17,11 +17,12 @@ it), the history it was judged on and the test.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from ctstat.model.period import Period
 from ctstat.plan.poisson import conditional_poisson, dispersion
@@ -33,6 +34,7 @@ MAX_BACK = 6
 LOOK_BACK = 2 * MAX_BACK  #: comparable periods looked at, for the last MAX_BACK held among them
 RATIO = 0.33
 FIRST_YEAR = 2000
+KEY2 = ("unit", "cell")
 #: `tested`: enough comparable periods held to judge the cell (the "checked N" of a batch)
 FINDING_COLUMNS = ["unit", "cell", "value", "periods", "past", "k", "p", "ratio", "test", "tested", "flagged"]
 
@@ -78,13 +80,29 @@ def wide_history(past: pd.DataFrame, labels: Sequence[str], kind: str, rows: pd.
 
 
 def _last(matrix: np.ndarray, n: int) -> np.ndarray:
-    """Each row's last `n` values that are not NaN, right-aligned (NaN-padded on the left)."""
-    out = np.full((matrix.shape[0], n), np.nan)
-    held = ~np.isnan(matrix)
-    rank = np.cumsum(held[:, ::-1], axis=1)[:, ::-1]  # 1 for the last held value, 2 the one before...
-    rows, cols = np.nonzero(held & (rank <= n))
-    out[rows, n - rank[rows, cols]] = matrix[rows, cols]
+    """Each row's last `n` values that are not NaN, right-aligned (NaN-padded on the left). Column by column
+    from the right: a whole column held (or not held) by every row still to fill is one slice."""
+    rows = matrix.shape[0]
+    out = np.full((rows, n), np.nan, order="F")
+    count = np.zeros(rows, dtype=np.int64)  # values taken so far, per row
+    same = True  # every row has taken as many
+    for j in range(matrix.shape[1] - 1, -1, -1):
+        col = matrix[:, j]
+        take = ~np.isnan(col) & (count < n)
+        if same and take.all():
+            out[:, n - 1 - int(count[0]) if rows else 0] = col
+            count += 1
+            continue
+        if not take.any():
+            continue
+        at = np.flatnonzero(take)
+        out[at, n - 1 - count[at]] = col[at]
+        count[at] += 1
+        same = False
     return out
+
+
+Matrix = Callable[[pd.DataFrame, Sequence[str], str], np.ndarray]  #: (rows, labels, kind) -> history matrix
 
 
 def compare(
@@ -98,6 +116,48 @@ def compare(
     value). `kinds`: cell -> "stock" | "flow" (cells not in it are not judged); `parents`: level -> commune ->
     its unit at that level, for the sums. One row per judged cell and level (`FINDING_COLUMNS` + level), flagged
     or not, ranked by p."""
+    return judge(current, period, kinds, lambda rows, labels, kind: wide_history(past, labels, kind, rows), parents)
+
+
+def compare_held(
+    current: pd.DataFrame,
+    held: Mapping[str, tuple[pd.DataFrame, np.ndarray]],
+    period: Period,
+    kinds: Mapping[str, str],
+    parents: Mapping[str, Mapping[str, str]] | None = None,
+) -> pd.DataFrame:
+    """`compare` from the history already laid out as matrices: per kind, (unit, cell) rows and their values
+    over `comparable_periods(period, kind)[-LOOK_BACK:]` (what `wide_history` makes; the history's summary).
+    The same findings as `compare` on the long history the matrices were made from."""
+
+    def matrix(rows: pd.DataFrame, labels: Sequence[str], kind: str) -> np.ndarray:
+        table, values = held.get(kind, (pd.DataFrame({"unit": [], "cell": []}), np.empty((0, len(labels)))))
+        return align(rows, table, values)
+
+    return judge(current, period, kinds, matrix, parents)
+
+
+def align(rows: pd.DataFrame, table: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+    """The row of `values` (indexed like `table`: unit, cell) of each of `rows` (unit, cell); NaN where none."""
+    units, cells = (pd.Index(np.asarray(table[c].astype("category").cat.categories, dtype=object)) for c in KEY2)
+    slot = np.full(len(units) * len(cells) + 1, len(table))  # the last slot, and any row not in `table`: NaN
+    slot[_codes(table["unit"], units) * len(cells) + _codes(table["cell"], cells)] = np.arange(len(table))
+    u, c = _codes(rows["unit"], units), _codes(rows["cell"], cells)
+    at = np.where((u >= 0) & (c >= 0), slot[np.maximum(u, 0) * len(cells) + np.maximum(c, 0)], len(table))
+    out = np.empty((len(rows), values.shape[1]), order="F")
+    for j in range(values.shape[1]):  # column by column: each one contiguous
+        out[:, j] = np.append(values[:, j], np.nan)[at]
+    return out
+
+
+def judge(
+    current: pd.DataFrame,
+    period: Period,
+    kinds: Mapping[str, str],
+    matrix_of: Matrix,
+    parents: Mapping[str, Mapping[str, str]] | None = None,
+) -> pd.DataFrame:
+    """`compare`, each kind's history matrix given by `matrix_of(rows, labels, kind)`."""
     parts = []
     for kind in ("stock", "flow"):
         cells = [c for c, k in kinds.items() if k == kind]
@@ -105,15 +165,30 @@ def compare(
         if cur.empty:
             continue
         labels = comparable_periods(period, kind)[-LOOK_BACK:]
-        matrix = wide_history(past, labels, kind, cur)
-        parts.append(_judge(cur, matrix, labels, "commune").assign(level="commune"))
+        matrix = np.asfortranarray(matrix_of(cur, labels, kind))  # read column by column from here on
+        parts.append(_judge(cur, matrix, labels, "commune"))
         for level, parent_of in (parents or {}).items():
             sums, summed = sum_up(cur, matrix, parent_of)
-            parts.append(_judge(sums, summed, labels, level).assign(level=level))
+            parts.append(_judge(sums, summed, labels, level))
     if not parts:
         return pd.DataFrame(columns=[*FINDING_COLUMNS, "level"])
-    out = pd.concat(parts, ignore_index=True)
-    return out.sort_values(["flagged", "p", "unit", "cell"], ascending=[False, True, True, True], ignore_index=True)
+    out = _stack(parts)
+    flagged = np.flatnonzero(out["flagged"].to_numpy(dtype=bool))
+    top = out.iloc[flagged]
+    ranked = flagged[np.lexsort((top["cell"].astype(str), top["unit"].astype(str), top["p"].to_numpy()))]
+    rest = np.flatnonzero(~out["flagged"].to_numpy(dtype=bool))  # millions, nationally: left as judged
+    return out.take(np.concatenate([ranked, rest])).reset_index(drop=True)
+
+
+def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames one after another, their codes kept as categories (millions of rows nationally)."""
+    out: dict[str, Any] = {}
+    for column in parts[0].columns:
+        if isinstance(parts[0][column].dtype, pd.CategoricalDtype):
+            out[column] = union_categoricals([p[column].array for p in parts], ignore_order=True)
+        else:
+            out[column] = np.concatenate([p[column].to_numpy() for p in parts])
+    return pd.DataFrame(out)
 
 
 def sum_up(cur: pd.DataFrame, matrix: np.ndarray, parent_of: Mapping[str, str]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -127,17 +202,21 @@ def sum_up(cur: pd.DataFrame, matrix: np.ndarray, parent_of: Mapping[str, str]) 
     pcodes = parent[keep]
     cell = cur["cell"].astype("category")
     ccodes, ccells = cell.cat.codes.to_numpy()[keep], np.asarray(cell.cat.categories, dtype=object)
-    groups, key = np.unique(pcodes * len(ccells) + ccodes, return_inverse=True)
+    dense = pcodes.astype(np.int64) * len(ccells) + ccodes
+    present = np.bincount(dense, minlength=len(punits) * len(ccells))
+    groups = np.flatnonzero(present)  # the (parent, cell) pairs in their order, counted not sorted
+    key = (np.cumsum(present > 0) - 1)[dense]
     n = len(groups)
-    members = np.bincount(key, minlength=n)
-    rows = matrix[keep]
-    summed = np.full((n, rows.shape[1]), np.nan)
-    for j in range(rows.shape[1]):
-        held = ~np.isnan(rows[:, j])
-        total = np.bincount(key, weights=np.where(held, rows[:, j], 0.0), minlength=n)
-        summed[:, j] = np.where(np.bincount(key, weights=held, minlength=n) == members, total, np.nan)
+    summed = np.full((n, matrix.shape[1]), np.nan)
+    for j, col in enumerate(np.ascontiguousarray((matrix if keep.all() else matrix[keep]).T)):
+        gaps = np.isnan(col)
+        if gaps.all():
+            continue
+        total = np.bincount(key, weights=np.where(gaps, 0.0, col), minlength=n)
+        summed[:, j] = np.where(np.bincount(key[gaps], minlength=n) == 0, total, np.nan)
     value = np.bincount(key, weights=cur["value"].to_numpy(dtype=float)[keep], minlength=n)
-    sums = pd.DataFrame({"unit": punits[groups // len(ccells)], "cell": ccells[groups % len(ccells)], "value": value})
+    unit, cell = punits[groups // len(ccells)], ccells[groups % len(ccells)]
+    sums = pd.DataFrame({"unit": pd.Categorical(unit), "cell": pd.Categorical(cell), "value": value})
     return sums, summed
 
 
@@ -155,7 +234,7 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
         flagged = tested & (p < ALPHA) & big_enough
         test = "poisson"
     else:
-        three = _last(matrix, MIN_PERIODS)
+        three = back[:, -MIN_PERIODS:]  # the last three held (`back` is right-aligned)
         mean = np.nanmean(np.where(np.isnan(three).all(axis=1)[:, None], 0.0, three), axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(mean > 0, y / mean - 1, np.nan)
@@ -165,28 +244,28 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
     periods, pasts = _histories(matrix, labels, flagged)
     return pd.DataFrame(
         {
-            "unit": cur["unit"].to_numpy(),
-            "cell": cur["cell"].to_numpy(),
+            "unit": cur["unit"].astype("category").array,
+            "cell": cur["cell"].astype("category").array,
             "value": y,
             "periods": periods,
             "past": pasts,
             "k": k,
             "p": p,
             "ratio": ratio,
-            "test": test,
+            "test": pd.Categorical.from_codes(np.zeros(len(y), dtype=np.int8), [test]),
             "tested": tested,
             "flagged": flagged,
+            "level": pd.Categorical.from_codes(np.zeros(len(y), dtype=np.int8), [level]),
         }
     )
 
 
-def _histories(
-    matrix: np.ndarray, labels: Sequence[str], flagged: np.ndarray
-) -> tuple[list[tuple[str, ...]], list[tuple[float, ...]]]:
+def _histories(matrix: np.ndarray, labels: Sequence[str], flagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per flagged row, the last `MAX_BACK` held periods and their values (what the message shows); empty for
     the others (a national batch has millions of rows)."""
-    periods: list[tuple[str, ...]] = [()] * len(matrix)
-    values: list[tuple[float, ...]] = [()] * len(matrix)
+    empty = np.empty(1, dtype=object)
+    empty[0] = ()
+    periods, values = np.repeat(empty, len(matrix)), np.repeat(empty, len(matrix))
     for i in np.flatnonzero(flagged):
         row = matrix[i]
         held = [(labels[int(j)], float(row[j])) for j in np.flatnonzero(~np.isnan(row))][-MAX_BACK:]

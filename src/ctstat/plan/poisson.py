@@ -55,35 +55,42 @@ def log_pmf(k: Floats, n: Floats, p: Floats) -> Floats:
 
 def _betacf(a: Floats, b: Floats, x: Floats) -> Floats:
     """The continued fraction of the incomplete beta function (modified Lentz), for every element at once. An
-    element stops once its own fraction has converged (the rest go on without it), so each value depends on its
-    own arguments only, whatever else is computed with it."""
+    element's value is taken at the step its own fraction converges, so each value depends on its own arguments
+    only, whatever else is computed with it. The elements still converging are gathered again only when a
+    quarter of those in work have converged (a gather costs more than a step)."""
     qab, qap, qam = a + b, a + 1, a - 1
-    c = np.ones_like(x)
     d = 1 - qab * x / qap
     d = 1 / np.where(np.abs(d) < _TINY, _TINY, d)
-    h = d.copy()
-    live = np.arange(len(x))
-    for m in range(1, _MAXIT + 1):
-        m2 = 2 * m
-        al, bl, xl = a[live], b[live], x[live]
-        cl, dl = c[live], d[live]
-        hl = h[live]
-        step = np.ones_like(xl)
-        for aa in (
-            m * (bl - m) * xl / ((qam[live] + m2) * (al + m2)),
-            -(al + m) * (qab[live] + m) * xl / ((al + m2) * (qap[live] + m2)),
-        ):
-            dl = 1 + aa * dl
-            dl = 1 / np.where(np.abs(dl) < _TINY, _TINY, dl)
-            cl = 1 + aa / cl
-            cl = np.where(np.abs(cl) < _TINY, _TINY, cl)
-            step = dl * cl
-            hl *= step
-        c[live], d[live], h[live] = cl, dl, hl
-        live = live[np.abs(step - 1) >= _EPS]
-        if not len(live):
-            break
-    return h
+    out = d.copy()  # an element that never converges keeps its last value, as before
+    idx = np.arange(len(x))
+    w = [a, b, x, qab, qap, qam, np.ones_like(x), d, d.copy()]  # a, b, x, qab, qap, qam, c, d, h of `idx`
+    open_ = np.ones(len(x), dtype=bool)  # of `idx`: not converged yet
+    with np.errstate(all="ignore"):  # converged elements still in work may overflow: their values are kept
+        for m in range(1, _MAXIT + 1):
+            al, bl, xl, qb, qp, qm, cl, dl, hl = w
+            m2 = 2 * m
+            step = np.ones_like(xl)
+            for aa in (
+                m * (bl - m) * xl / ((qm + m2) * (al + m2)),
+                -(al + m) * (qb + m) * xl / ((al + m2) * (qp + m2)),
+            ):
+                dl = 1 + aa * dl
+                dl = 1 / np.where(np.abs(dl) < _TINY, _TINY, dl)
+                cl = 1 + aa / cl
+                cl = np.where(np.abs(cl) < _TINY, _TINY, cl)
+                step = dl * cl
+                hl = hl * step
+            w[6:] = [cl, dl, hl]
+            done = open_ & (np.abs(step - 1) < _EPS)
+            out[idx[done]] = hl[done]
+            open_ &= ~done
+            if m == _MAXIT:
+                out[idx[open_]] = hl[open_]
+            if not open_.any():
+                break
+            if open_.sum() * 4 < len(open_) * 3:
+                idx, w, open_ = idx[open_], [v[open_] for v in w], open_[open_]
+    return out
 
 
 def betainc(a: Floats, b: Floats, x: Floats) -> Floats:
@@ -158,11 +165,16 @@ def binom_two_sided(y: Floats, n: Floats, p: Floats) -> Floats:
 def dispersion(past: Floats) -> Floats:
     """The quasi-Poisson factor of each row of earlier counts (NaN: no value): variance / mean, at least 1, and
     exactly 1 below a mean of `DISPERSION_FROM` or with fewer than 3 values."""
-    k = np.sum(~np.isnan(past), axis=1)
+    held = ~np.isnan(past)
+    k = np.sum(held, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nanmean(np.where(k[:, None] > 0, past, 0.0), axis=1)
-        var = np.nanvar(np.where(k[:, None] > 0, past, 0.0), axis=1, ddof=1) if past.shape[1] > 1 else mean * 0
-    phi = np.where((k >= 3) & (mean >= DISPERSION_FROM), np.maximum(1.0, var / np.where(mean > 0, mean, 1)), 1.0)
+        mean = np.where(k > 0, np.sum(np.where(held, past, 0.0), axis=1) / np.maximum(k, 1), 0.0)
+        phi = np.ones(len(past))
+        big = (k >= 3) & (mean >= DISPERSION_FROM)  # only these are computed (few, in a batch of small counts)
+        if big.any():
+            dev = np.where(held[big], past[big] - mean[big, None], 0.0)
+            var = np.sum(dev * dev, axis=1) / (k[big] - 1)
+            phi[big] = np.maximum(1.0, var / mean[big])
     return np.nan_to_num(phi, nan=1.0)
 
 

@@ -26,12 +26,22 @@ def sources_of(targets: Targets, new_units: Iterable[str]) -> dict[str, list[tup
     return out
 
 
+def no_history(targets: Targets, new_units: Iterable[str]) -> set[str]:
+    """The new units with no comparable history before the reform: an old unit mapped into them was split, or
+    none was (what `restate` says of them, without any data)."""
+    return _without_history(sources_of(targets, new_units))
+
+
+def _without_history(sources: Mapping[str, Sequence[tuple[str, bool]]]) -> set[str]:
+    return {new for new, src in sources.items() if not src or any(split for _, split in src)}
+
+
 def restate(old: pd.DataFrame, targets: Targets, new_units: Iterable[str]) -> tuple[pd.DataFrame, set[str]]:
     """`old` (unit, period, cell, value; old units) restated on `new_units`: each new unit's sum of its sources,
     for the periods and cells where every source is held. Returns (unit, period, cell, value) and the new units
     with no comparable history (a source was split, or nothing maps into them)."""
     sources = sources_of(targets, new_units)
-    none = {new for new, src in sources.items() if not src or any(split for _, split in src)}
+    none = _without_history(sources)
     rows = [(old_unit, new) for new, src in sources.items() if new not in none for old_unit, _ in src]
     if not rows or old.empty:
         return pd.DataFrame(columns=["unit", "period", "cell", "value"]), none

@@ -33,20 +33,12 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import a1, element_of
 from ctstat.model.layout import COVER, COVER_BY_KEY, form_layout
 from ctstat.model.messages import make_issue
+from ctstat.model.period import H1, NEW
 from ctstat.model.report import Claim, Issue, Said
 from ctstat.model.units import Hierarchy
 from ctstat.plan.reform import Targets, sources_of
 
-OLD, NEW = "2025-06-30", "2025-07-01"  #: the lists either side of the reform
-H1, H2, YEAR = "2025-H1", "2025-H2", "2025"
-#: the (period, unit list) of the inputs this rollup takes; anything else is the wrong period for it
-SLOTS = ((H1, OLD), (H2, NEW), (YEAR, NEW))
 _UNIT = COVER_BY_KEY["unit_code"]
-
-
-def is_reform_year(period: str, vintage: str) -> bool:
-    """The year 2025 reported by the new communes: put together from both sides of the reform."""
-    return period == YEAR and vintage == NEW
 
 
 @dataclass

@@ -15,6 +15,7 @@ from ctstat import __version__
 from ctstat.model.catalogue import Catalogue, Chart
 from ctstat.model.keys import TOTAL, cell_key
 from ctstat.model.layout import ROLLUP_MARK, form_layout
+from ctstat.model.period import is_reform_year
 from ctstat.model.sheets import (
     BY_UNIT,
     COMPLETENESS,
@@ -29,7 +30,6 @@ from ctstat.model.sheets import (
 from ctstat.model.vocab import basis_label, completeness_line, status_label
 from ctstat.plan.completeness import Completeness, ParentStatus, UnitStatus
 from ctstat.plan.plan import RollupSheetData
-from ctstat.plan.reform_year import is_reform_year
 from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write

@@ -1,0 +1,131 @@
+"""The history's summary (issue 24): `validate --history` and `compare --period` read one table per period and unit
+list instead of every earlier period's cells. It must give exactly the findings of the full history, be made again
+whenever the history changes, and be ready for the next period after `history add`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ctstat.job import history_summary
+from ctstat.job.compare import compare_period, kinds_of
+from ctstat.job.history import COLUMNS, History, Source
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.period import Period
+from ctstat.model.units import load_crosswalk, load_units
+from ctstat.plan.reform import sources_of
+
+STOCK, FLOW = "TE01/*/*", "XH01/*/*"
+OLD, NEW = "2025-06-30", "2025-07-01"
+
+
+def _hoang_mai() -> list[str]:
+    old = load_units(OLD)
+    return [u.code for u in old.children(old.get("008", "district"))]  # type: ignore[arg-type]
+
+
+def _noisy_history(h: History, units: list[str], periods: list[str], seed: int, vintage: str = OLD) -> None:
+    """Counts small and large, some periods and cells missing, some years held as such."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for unit in units:
+        base = {STOCK: rng.integers(50, 5000), FLOW: rng.gamma(0.7, 3.0)}
+        for period in periods:
+            for cell, mean in base.items():
+                if rng.random() < 0.03:
+                    continue  # a gap
+                rows.append((unit, vintage, period, cell, float(rng.poisson(mean)), f"s{seed}"))
+    h.add(pd.DataFrame(rows, columns=COLUMNS), [Source(f"s{seed}", "table", str(seed))])
+
+
+def _current(units: list[str], seed: int) -> pd.DataFrame:
+    """This period's counts: mostly ordinary, some jumps and drops to 0."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for unit in units:
+        rows.append((unit, STOCK, float(rng.choice([rng.integers(50, 5000), 0, 40000]))))
+        rows.append((unit, FLOW, float(rng.choice([0, 1, 2, 3, 14, 30]))))
+    return pd.DataFrame(rows, columns=["unit", "cell", "value"])
+
+
+def _same(h: History, catalogue: Catalogue, period: str, vintage: str, current: pd.DataFrame | None) -> pd.DataFrame:
+    per = Period.parse(period)
+    full = compare_period(h, catalogue, per, vintage, current, full=True)
+    fast = compare_period(h, catalogue, per, vintage, current)
+    key = ["level", "unit", "cell"]
+    a, b = (c.findings.sort_values(key, ignore_index=True) for c in (full, fast))
+    pd.testing.assert_frame_equal(a, b)
+    assert full.no_history == fast.no_history and full.checked == fast.checked
+    return fast.flagged
+
+
+def test_the_summary_gives_the_full_history_s_findings(tmp_path: Path, catalogue: Catalogue) -> None:
+    h = History(tmp_path / "h")
+    units = _hoang_mai()
+    _noisy_history(h, units, [f"{y}-H{s}" for y in range(2017, 2025) for s in (1, 2)], 1)
+    _noisy_history(h, units[:5], ["2015", "2016"], 2)
+    current = _current(units, 3)
+    flagged = _same(h, catalogue, "2025-H1", OLD, current)
+    assert set(flagged["level"]) == {"commune", "district", "province"}  # the test has something to agree on
+    assert len(list((h.dir / "summary").glob("2025-H1_2025-06-30_*.parquet"))) == 1  # kept for the next run
+    _same(h, catalogue, "2025-H1", OLD, current)  # read back: the same
+    _same(h, catalogue, "2025-H1", OLD, current[current["unit"].isin(units[3:9])])  # part of a district
+    _same(h, catalogue, "2024-H2", OLD, None)  # a period the history holds, compared with the ones before it
+    _same(h, catalogue, "2016", OLD, None)  # a year
+    _same(h, catalogue, "2024", OLD, None)  # a year the history holds as halves
+
+
+def test_across_the_reform_the_summary_restates_exactly(tmp_path: Path, catalogue: Catalogue) -> None:
+    new = load_units(NEW)
+    province = [u.code for u in new.all("commune") if u.parent_code == "01"][:40]
+    olds = sorted({o for src in sources_of(load_crosswalk(), province).values() for o, _ in src})
+    h = History(tmp_path / "h")
+    _noisy_history(h, olds, [f"{y}-H{s}" for y in range(2020, 2025) for s in (1, 2)] + ["2025-H1"], 4)
+    _noisy_history(h, province[:10], ["2025-H2"], 5, NEW)
+    flagged = _same(h, catalogue, "2026-H1", NEW, _current(province, 6))
+    assert not flagged.empty
+    _same(h, catalogue, "2025", NEW, None)  # the year 2025 by new units: H1 restated + H2
+
+
+def test_a_load_makes_the_summary_again(tmp_path: Path, catalogue: Catalogue) -> None:
+    h = History(tmp_path / "h")
+    units = _hoang_mai()
+    _noisy_history(h, units, [f"{y}-H1" for y in range(2019, 2024)], 7)
+    current = _current(units, 8)
+    before = _same(h, catalogue, "2025-H1", OLD, current)
+    (old,) = (h.dir / "summary").glob("*.parquet")
+    _noisy_history(h, units, ["2024-H1"], 9)  # a new period: the old summary is gone, never read again
+    assert not old.exists()
+    after = _same(h, catalogue, "2025-H1", OLD, current)
+    assert not after[["unit", "cell", "level"]].equals(before[["unit", "cell", "level"]])  # it did change the findings
+
+
+def test_history_add_prepares_the_next_period(
+    tmp_path: Path, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = History(tmp_path / "h")
+    units = _hoang_mai()
+    _noisy_history(h, units, [f"{y}-H{s}" for y in range(2019, 2024) for s in (1, 2)], 10)
+    kinds = kinds_of(catalogue)
+    made = history_summary.prepare(h, kinds)
+    assert made == [history_summary.summary_path(h, Period.parse(p), OLD, kinds) for p in ("2024-H1", "2024-H2")]
+    assert all(path.exists() for path in made)
+
+    def no_build(*args: object) -> None:
+        raise AssertionError("the summary was built again")
+
+    monkeypatch.setattr(history_summary, "build", no_build)
+    found = compare_period(h, catalogue, Period.parse("2024-H1"), OLD, _current(units, 11))
+    assert found.checked > 0
+
+
+def test_a_history_that_cannot_be_written_is_summarised_in_memory(tmp_path: Path, catalogue: Catalogue) -> None:
+    h = History(tmp_path / "h")
+    units = _hoang_mai()
+    _noisy_history(h, units, [f"{y}-H1" for y in range(2019, 2025)], 12)
+    (h.dir / "summary").write_text("not a folder")  # writing a summary fails
+    _same(h, catalogue, "2025-H1", OLD, _current(units, 13))
+    assert (h.dir / "summary").read_text() == "not a folder"
