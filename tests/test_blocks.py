@@ -78,6 +78,27 @@ def test_runs_give_the_bytes_of_cell_by_cell_writes(
     assert got == expected
 
 
+def test_every_kind_of_cell_around_runs_is_written_as_xlsxwriter_writes_it() -> None:
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        fmt, date = wb.add_format({"border": 1, "num_format": "#,##0"}), wb.add_format({"num_format": "dd/mm/yyyy"})
+        ws.set_column(5, 5, 10, wb.add_format({"italic": True}))
+        for r in range(20):
+            ws.write_number(r, 0, r * 1.5, fmt if r % 2 else None)
+            ws.write_string(r, 1, f"chữ <&> {r % 3}", fmt if r % 3 else None)
+            ws.write_blank(r, 2, None, fmt)
+            ws.write_formula(r, 3, "=SUM(A1:A2)", fmt, r)
+            ws.write_datetime(r, 4, datetime(2025, 6, 30), date)
+            ws.write_number(r, 5, -r)  # the column's format
+            ws.write_boolean(r, 6, r % 2 == 0, fmt)
+            _write(ws, runs, r, 7, [r, None, math.nan, r / 3], fmt, r % 2 == 0)
+            ws.write_string(r, 12, "", fmt)
+        ws.merge_range(21, 0, 21, 5, "gộp", fmt)
+        ws.write_comment(22, 1, "ghi chú")
+
+    expected, got = _both(fill)
+    assert got == expected
+
+
 def test_an_infinite_value_is_written_as_xlsxwriter_writes_it() -> None:
     def fill(wb: Any, ws: Any, runs: bool) -> None:
         _write(ws, runs, 0, 0, [1.0, math.inf, None, -math.inf, 2.0], wb.add_format({"bold": True}), True)

@@ -10,12 +10,12 @@ as one entry instead, and writes its XML in one go when the workbook is saved: t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_col_to_name
-from xlsxwriter.worksheet import Worksheet
+from xlsxwriter.worksheet import CellBlankTuple, CellNumberTuple, CellStringTuple, Worksheet
 
 
 class _Run:
@@ -79,14 +79,18 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
                 self.write_blank(row, col + i, None, fmt)
 
     def _write_cell(self, row: int, col: int, cell: Any) -> None:
-        if cell.__class__ is _Run:
+        kind = cell.__class__
+        if kind is _Run:
             self.fh.write(self._run_xml(row, cell))
             self._inside = (row, cell.first + len(cell.values) - 1)
-        elif cell.__class__ is _RunEnd:
+        elif kind is _RunEnd:
             if self._inside != (row, col):  # its run's first cell was overwritten: its numbers would be lost
                 raise ValueError(f"row {row}: a run of numbers was overwritten at its first cell")
         elif row == self._inside[0] and col <= self._inside[1]:
             raise ValueError(f"row {row}, column {col}: a cell inside a run of numbers")
+        elif cell.format and kind in _PLAIN and not self.constant_memory:
+            head = f'<c r="{_name(col)}{row + 1}" s="{cell.format._get_xf_index()}"'
+            self.fh.write(_PLAIN[kind](head, cell))
         else:
             super()._write_cell(row, col, cell)
 
@@ -118,6 +122,13 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         return out
 
 
+#: a formatted number, shared string or blank cell's XML after its opening `<c r=".." s=".."` (as `_write_cell`)
+_PLAIN: dict[type, Callable[[str, Any], str]] = {
+    CellNumberTuple: lambda head, cell: f"{head}><v>{cell.number:.16G}</v></c>",
+    CellStringTuple: lambda head, cell: f'{head} t="s"><v>{cell.string}</v></c>',
+    CellBlankTuple: lambda head, cell: f"{head}/>",
+}
+
 _NAMES: dict[int, str] = {}
 
 
@@ -133,3 +144,9 @@ def block_sheet(wb: Any, name: str) -> BlockSheet:
     """A new worksheet of `wb` named `name` that takes runs of numbers."""
     ws: BlockSheet = wb.add_worksheet(name, worksheet_class=BlockSheet)
     return ws
+
+
+def fast_sheets(wb: Any) -> None:
+    """Every worksheet `wb` adds from now on is a `BlockSheet`: its formatted numbers, texts and blanks are
+    written out faster, to the same bytes."""
+    wb.worksheet_class = BlockSheet

@@ -33,7 +33,7 @@ from ctstat.plan.sums import Completeness, ParentStatus, UnitStatus
 from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
-from ctstat.write.blocks import block_sheet
+from ctstat.write.blocks import block_sheet, fast_sheets
 from ctstat.write.form import (
     MIN_SCALE,
     PAGE_HEIGHT_PT,
@@ -56,6 +56,7 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
     digest = data_digest(header, rows)
     with atomic_write(path) as tmp:
         wb = inert.workbook(tmp)
+        fast_sheets(wb)
         inert.properties(wb, f"Tổng hợp {d.unit.name} - {d.period}", d.generated_at)
         st = Styles(wb)
         banner = _banner(d)
