@@ -33,6 +33,7 @@ from ctstat.plan.plan import RollupSheetData
 from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
+from ctstat.write.blocks import block_sheet, fast_sheets
 from ctstat.write.form import (
     MIN_SCALE,
     PAGE_HEIGHT_PT,
@@ -55,6 +56,7 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
     digest = data_digest(header, rows)
     with atomic_write(path) as tmp:
         wb = inert.workbook(tmp)
+        fast_sheets(wb)
         inert.properties(wb, f"Tổng hợp {d.unit.name} - {d.period}", d.generated_at)
         st = Styles(wb)
         banner = _banner(d)
@@ -318,7 +320,7 @@ def _num(ws: Any, r: int, c: int, v: Any, fmt: Any) -> None:
 
 
 def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData, banner: str | None) -> None:
-    ws = wb.add_worksheet(BY_UNIT)
+    ws = block_sheet(wb, BY_UNIT)
     layout = form_layout(cat)
     last = 3 + len(d.children)
     widths, per_child = [50, 9, 9, 10], 10
@@ -353,8 +355,7 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
             ws.write(r, 1, row.code, st.code)
             ws.write(r, 2, "Xã (số có)" if el.type == "yesno" else el.unit_vi, st.unit)
             _num(ws, r, 3, totals.get(key), st.value_total)
-            for j in range(len(codes)):
-                _num(ws, r, 4 + j, by_child[j, column[key]] if key in column else None, st.value)
+            ws.write_numbers(r, 4, by_child[:, column[key]] if key in column else [None] * len(codes), st.value, True)
             r += 1
     ws.freeze_panes(top + 1, 2)
     protect(ws)
@@ -622,14 +623,12 @@ def data_rows(cat: Catalogue, d: RollupSheetData) -> tuple[list[str], list[list[
 
 
 def _data(wb: xlsxwriter.Workbook, header: list[str], rows: list[list[Any]]) -> None:
-    ws = wb.add_worksheet(DATA)
+    ws = block_sheet(wb, DATA)
     ws.write_row(0, 0, header)
     n = len(DATA_HEADER)
     for r, row in enumerate(rows, 1):
         ws.write_row(r, 0, row[:n])
-        for c, v in enumerate(row[n:], n):
-            if v is not None:
-                ws.write_number(r, c, v)
+        ws.write_numbers(r, n, row[n:])
     ws.freeze_panes(1, 2)
     protect(ws)  # against slips; the digest on the cover finds any change
     ws.hide()  # for machines (a city rollup reads it); hidden sheets are not printed

@@ -1,0 +1,148 @@
+"""Runs of numbers written in one go (write/blocks.py) give the very bytes xlsxwriter gives cell by cell."""
+
+from __future__ import annotations
+
+import io
+import math
+import zipfile
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+import xlsxwriter
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ctstat.write.blocks import BlockSheet, block_sheet
+
+numbers = st.one_of(
+    st.none(),
+    st.just(math.nan),
+    st.integers(-(10**15), 10**15),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, -0.0, 1e-300, 1.5e300, 0.1, 2 / 3, 123456789.0]),
+)
+
+
+def _book(fill: Callable[[Any, Any, bool], None], runs: bool) -> dict[str, bytes]:
+    """The parts of a workbook whose one sheet `fill(wb, ws, runs)` wrote (`runs`: with write_numbers)."""
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "nan_inf_to_errors": True})
+    wb.set_properties({"created": datetime(2025, 1, 1)})
+    fill(wb, block_sheet(wb, "S") if runs else wb.add_worksheet("S"), runs)
+    wb.close()
+    with zipfile.ZipFile(buf) as z:
+        return {n: z.read(n) for n in z.namelist()}
+
+
+def _both(fill: Callable[[Any, Any, bool], None]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    return _book(fill, False), _book(fill, True)
+
+
+def _write(ws: Any, runs: bool, row: int, col: int, values: list[Any], fmt: Any, blank: bool) -> None:
+    if runs:
+        ws.write_numbers(row, col, values, fmt, blank)
+        return
+    for i, v in enumerate(values):
+        if v is not None and v == v:
+            ws.write_number(row, col + i, float(v), fmt)
+        elif blank:
+            ws.write_blank(row, col + i, None, fmt)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.lists(numbers, max_size=40), min_size=1, max_size=40),
+    col=st.integers(0, 30),
+    blank=st.booleans(),
+    formatted=st.booleans(),
+    label=st.booleans(),
+)
+def test_runs_give_the_bytes_of_cell_by_cell_writes(
+    rows: list[list[Any]], col: int, blank: bool, formatted: bool, label: bool
+) -> None:
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        fmt = wb.add_format({"num_format": "#,##0", "border": 1}) if formatted else None
+        bold = wb.add_format({"bold": True})
+        ws.set_column(col + 2, col + 3, 12, wb.add_format({"italic": True}))  # a column's format: a blank's style
+        ws.set_row(3, 20, wb.add_format({"font_size": 9}))  # and a row's
+        for r, values in enumerate(rows):
+            if label:  # text before and after the run, as the sheets have
+                ws.write_string(r, 0 if col else 50, f"dòng {r}", bold)
+                ws.write_string(r, col + len(values) + 1, "x")
+            _write(ws, runs, r, col + 1, values, fmt, blank)
+        ws.write_string(len(rows) + 20, 0, "end")  # row spans come in blocks of 16 rows
+
+    expected, got = _both(fill)
+    assert got == expected
+
+
+def test_every_kind_of_cell_around_runs_is_written_as_xlsxwriter_writes_it() -> None:
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        fmt, date = wb.add_format({"border": 1, "num_format": "#,##0"}), wb.add_format({"num_format": "dd/mm/yyyy"})
+        ws.set_column(5, 5, 10, wb.add_format({"italic": True}))
+        for r in range(20):
+            ws.write_number(r, 0, r * 1.5, fmt if r % 2 else None)
+            ws.write_string(r, 1, f"chữ <&> {r % 3}", fmt if r % 3 else None)
+            ws.write_blank(r, 2, None, fmt)
+            ws.write_formula(r, 3, "=SUM(A1:A2)", fmt, r)
+            ws.write_datetime(r, 4, datetime(2025, 6, 30), date)
+            ws.write_number(r, 5, -r)  # the column's format
+            ws.write_boolean(r, 6, r % 2 == 0, fmt)
+            _write(ws, runs, r, 7, [r, None, math.nan, r / 3], fmt, r % 2 == 0)
+            ws.write_string(r, 12, "", fmt)
+        ws.merge_range(21, 0, 21, 5, "gộp", fmt)
+        ws.write_comment(22, 1, "ghi chú")
+
+    expected, got = _both(fill)
+    assert got == expected
+
+
+def test_an_infinite_value_is_written_as_xlsxwriter_writes_it() -> None:
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        _write(ws, runs, 0, 0, [1.0, math.inf, None, -math.inf, 2.0], wb.add_format({"bold": True}), True)
+
+    expected, got = _both(fill)
+    assert got == expected
+    assert b"#DIV/0!" in got["xl/worksheets/sheet1.xml"]
+
+
+def test_a_run_over_cells_already_written_overwrites_them_as_write_number_does() -> None:
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        ws.write_string(0, 2, "before")  # overwritten by the run's number
+        ws.write_string(0, 4, "kept")  # the run has no number there: kept
+        _write(ws, runs, 0, 1, [1.0, 2.0, 3.0, None, 5.0], None, False)
+
+    expected, got = _both(fill)
+    assert got == expected
+    assert b"<v>2</v>" in got["xl/worksheets/sheet1.xml"]
+
+
+def _sheet(fill: Callable[[BlockSheet], None]) -> None:
+    wb = xlsxwriter.Workbook(io.BytesIO(), {"in_memory": True})
+    fill(block_sheet(wb, "S"))
+    try:
+        wb.close()
+    finally:
+        wb.fileclosed = True
+
+
+def test_overlapping_runs_are_refused() -> None:
+    wb = xlsxwriter.Workbook(io.BytesIO(), {"in_memory": True})
+    ws = block_sheet(wb, "S")
+    ws.write_numbers(0, 0, [1, 2, 3])
+    with pytest.raises(ValueError, match="overlaps"):
+        ws.write_numbers(0, 2, [4, 5])
+    ws.write_numbers(0, 3, [4, 5])  # beside it: fine
+    wb.fileclosed = True
+
+
+@pytest.mark.parametrize("col", [0, 1, 2])
+def test_a_cell_written_into_a_run_afterwards_is_a_bug_not_a_lost_number(col: int) -> None:
+    def fill(ws: BlockSheet) -> None:
+        ws.write_numbers(0, 0, [1, 2, 3])
+        ws.write_string(0, col, "late")
+
+    with pytest.raises(ValueError, match="run of numbers"):
+        _sheet(fill)
