@@ -92,6 +92,10 @@ def test_every_kind_of_cell_around_runs_is_written_as_xlsxwriter_writes_it() -> 
             ws.write_boolean(r, 6, r % 2 == 0, fmt)
             _write(ws, runs, r, 7, [r, None, math.nan, r / 3], fmt, r % 2 == 0)
             ws.write_string(r, 12, "", fmt)
+            ws.write(r, 13, f"chữ {r}", fmt)  # write() with each kind of value, by row and column or "A1"
+            ws.write(r, 14, [r, r / 7, "", None, True, "=1+1", "http://x.vn", "12"][r % 8], fmt if r % 2 else None)
+            ws.write(f"Q{r + 1}", r * 3, fmt)
+            ws.write_number(r, 17, r, cell_format=fmt)
         ws.merge_range(21, 0, 21, 5, "gộp", fmt)
         ws.write_comment(22, 1, "ghi chú")
 

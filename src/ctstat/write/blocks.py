@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
+import numpy as np
 from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import CellBlankTuple, CellNumberTuple, CellStringTuple, Worksheet
@@ -47,12 +49,45 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         super().__init__()
         self._inside: tuple[int, int] = (-1, -1)  #: the row and last column of the run being written out
 
+    # xlsxwriter's cell writers, with row and column given as numbers (not "A1") and no handlers of its own
+    # types: straight to the undecorated writer, past the A1 parsing and the type dispatch
+
+    def write(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and len(args) >= 3 and args[0].__class__ is int and args[1].__class__ is int:
+            kind = args[2].__class__
+            if kind is str and args[2] and not (self.write_handlers or self._strings_live()):
+                return self._write_string(*args)
+            if (kind is float or kind is int) and not self.write_handlers:
+                return self._write_number(*args)
+        return super().write(*args, **kwargs)
+
+    def write_string(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and args and args[0].__class__ is int:
+            return self._write_string(*args)
+        return super().write_string(*args, **kwargs)
+
+    def write_number(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and args and args[0].__class__ is int:
+            return self._write_number(*args)
+        return super().write_number(*args, **kwargs)
+
+    def write_blank(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and args and args[0].__class__ is int:
+            return self._write_blank(*args)
+        return super().write_blank(*args, **kwargs)
+
+    def _strings_live(self) -> bool:
+        """Whether `write` may turn a string into a number, a formula or a link (inert.workbook: never)."""
+        return bool(self.strings_to_numbers or self.strings_to_formulas or self.strings_to_urls)
+
     def write_numbers(
         self, row: int, col: int, values: Sequence[Any], fmt: Format | None = None, blank: bool = False
     ) -> None:
         """Write `values` along `row` from `col`: a number where there is one, what `write_number(row, c, v, fmt)`
         writes; None or NaN: a blank cell in `fmt` when `blank` (as `write_blank`), else nothing. A value that is
         not a finite number otherwise (±inf) sends the row through `write_number`, which makes it an error cell."""
+        if isinstance(values, np.ndarray):
+            values = values.tolist()  # Python floats: quicker to look at one by one than numpy's scalars
         vals: list[float | None] = [None if v is None or v != v else float(v) for v in values]
         present = [i for i, v in enumerate(vals) if v is not None or (blank and fmt is not None)]
         if not present:
@@ -94,18 +129,52 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         else:
             super()._write_cell(row, col, cell)
 
+    def _write_rows(self) -> None:
+        """xlsxwriter's `_write_rows`, visiting each row's cells in order rather than every column of the sheet."""
+        if self.constant_memory:
+            super()._write_rows()
+            return
+        self._calculate_spans()
+        lo, hi = self.dim_colmin, self.dim_colmax
+        for row in range(self.dim_rowmin, self.dim_rowmax + 1):
+            cells, info = self.table.get(row), self.row_info.get(row)
+            if not cells and info is None and row not in self.comments:
+                continue
+            span = self.row_spans.get(row // 16)
+            if not cells:
+                self._write_empty_row(row, span, info)
+                continue
+            self._write_row(row, span, info)
+            for col in sorted(cells):
+                if lo <= col <= hi:
+                    self._write_cell(row, col, cells[col])
+            self._xml_end_tag("row")
+
+    def _calculate_spans(self) -> None:
+        """xlsxwriter's row spans (the first and last column used in each block of 16 rows), from each row's
+        cells rather than every column of the sheet."""
+        spans: dict[int, str] = {}
+        first: int | None = None
+        last = 0
+        lo, hi = self.dim_colmin, self.dim_colmax
+        for row in range(self.dim_rowmin, self.dim_rowmax + 1):
+            cols = [c for c in self.table.get(row, ()) if lo <= c <= hi]
+            cols += [c for c in self.comments.get(row, ()) if lo <= c <= hi]
+            if cols:
+                first, last = (min(cols), max(cols)) if first is None else (min(first, *cols), max(last, *cols))
+            if ((row + 1) % 16 == 0 or row == self.dim_rowmax) and first is not None:
+                spans[row // 16] = f"{first + 1}:{last + 1}"
+                first = None
+        self.row_spans = spans
+
     def _run_xml(self, row: int, run: _Run) -> str:
         """The run's cells as xlsxwriter writes them: `<c r="B2" s="3"><v>12</v></c>`, `<c r="C2" s="3"/>`."""
         r = str(row + 1)
-        styles = self._styles(row, run)
-        out = []
-        for i, v in enumerate(run.values):
-            col = run.first + i
-            if v is not None:
-                out.append(f'<c r="{_name(col)}{r}"{styles[i]}><v>{v:.16G}</v></c>')
-            elif run.blank and run.format is not None:
-                out.append(f'<c r="{_name(col)}{r}"{styles[i]}/>')
-        return "".join(out)
+        blank = run.blank and run.format is not None
+        return "".join(
+            f'<c r="{name}{r}"{s}><v>{v:.16G}</v></c>' if v is not None else f'<c r="{name}{r}"{s}/>' if blank else ""
+            for name, s, v in zip(_names(run.first, len(run.values)), self._styles(row, run), run.values, strict=True)
+        )
 
     def _styles(self, row: int, run: _Run) -> list[str]:
         """Each cell's style attribute: its format's, else its row's, else its column's (as `_write_cell`)."""
@@ -129,15 +198,15 @@ _PLAIN: dict[type, Callable[[str, Any], str]] = {
     CellBlankTuple: lambda head, cell: f"{head}/>",
 }
 
-_NAMES: dict[int, str] = {}
+
+@cache
+def _names(first: int, n: int) -> tuple[str, ...]:
+    """The letters of `n` columns from `first` (0 -> A)."""
+    return tuple(xl_col_to_name(c) for c in range(first, first + n))
 
 
 def _name(col: int) -> str:
-    """A column's letters (0 -> A), remembered."""
-    name = _NAMES.get(col)
-    if name is None:
-        name = _NAMES[col] = xl_col_to_name(col)
-    return name
+    return _names(col, 1)[0]
 
 
 def block_sheet(wb: Any, name: str) -> BlockSheet:
