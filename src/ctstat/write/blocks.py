@@ -81,7 +81,7 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         return bool(self.strings_to_numbers or self.strings_to_formulas or self.strings_to_urls)
 
     def write_numbers(
-        self, row: int, col: int, values: Sequence[Any], fmt: Format | None = None, blank: bool = False
+        self, row: int, col: int, values: Sequence[Any] | np.ndarray, fmt: Format | None = None, blank: bool = False
     ) -> None:
         """Write `values` along `row` from `col`: a number where there is one, what `write_number(row, c, v, fmt)`
         writes; None or NaN: a blank cell in `fmt` when `blank` (as `write_blank`), else nothing. A value that is
