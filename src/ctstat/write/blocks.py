@@ -52,13 +52,18 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
     # xlsxwriter's cell writers, with row and column given as numbers (not "A1") and no handlers of its own
     # types: straight to the undecorated writer, past the A1 parsing and the type dispatch
 
+    def _write(self, row: int, col: int, *args: Any) -> Any:  # what write(), write_row() and write_column() call
+        if args and not self.write_handlers:
+            kind = args[0].__class__
+            if kind is str and args[0] and not self._strings_live():
+                return self._write_string(row, col, *args)
+            if kind is float or kind is int:
+                return self._write_number(row, col, *args)
+        return super()._write(row, col, *args)
+
     def write(self, *args: Any, **kwargs: Any) -> Any:
-        if not kwargs and len(args) >= 3 and args[0].__class__ is int and args[1].__class__ is int:
-            kind = args[2].__class__
-            if kind is str and args[2] and not (self.write_handlers or self._strings_live()):
-                return self._write_string(*args)
-            if (kind is float or kind is int) and not self.write_handlers:
-                return self._write_number(*args)
+        if not kwargs and args and args[0].__class__ is int:
+            return self._write(*args)
         return super().write(*args, **kwargs)
 
     def write_string(self, *args: Any, **kwargs: Any) -> Any:
