@@ -21,14 +21,16 @@ from xlsxwriter.worksheet import CellBlankTuple, CellNumberTuple, CellStringTupl
 
 
 class _Run:
-    """A run of one row's cells, stored at its first present cell: values (None: no number) from column `first`."""
+    """A run of one row's cells, stored at its first present cell: values (None: no number) from column `first`,
+    each cell's format, and whether a cell with no number is a blank in its format."""
 
-    __slots__ = ("first", "format", "values", "blank")
+    __slots__ = ("first", "format", "formats", "values", "blank")
 
-    def __init__(self, first: int, values: list[float | None], fmt: Format | None, blank: bool) -> None:
+    def __init__(self, first: int, values: list[float | None], formats: list[Format | None], blank: bool) -> None:
         self.first = first
         self.values = values
-        self.format = fmt
+        self.formats = formats
+        self.format = formats[0]
         self.blank = blank
 
 
@@ -86,15 +88,24 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         return bool(self.strings_to_numbers or self.strings_to_formulas or self.strings_to_urls)
 
     def write_numbers(
-        self, row: int, col: int, values: Sequence[Any] | np.ndarray, fmt: Format | None = None, blank: bool = False
+        self,
+        row: int,
+        col: int,
+        values: Sequence[Any] | np.ndarray,
+        fmt: Format | Sequence[Format | None] | None = None,
+        blank: bool = False,
     ) -> None:
         """Write `values` along `row` from `col`: a number where there is one, what `write_number(row, c, v, fmt)`
-        writes; None or NaN: a blank cell in `fmt` when `blank` (as `write_blank`), else nothing. A value that is
-        not a finite number otherwise (±inf) sends the row through `write_number`, which makes it an error cell."""
+        writes; None or NaN: a blank cell in `fmt` when `blank` (as `write_blank`), else nothing. `fmt`: one format
+        for all, or one a value. A value that is not a finite number otherwise (±inf) sends the row through
+        `write_number`, which makes it an error cell."""
         if isinstance(values, np.ndarray):
             values = values.tolist()  # Python floats: quicker to look at one by one than numpy's scalars
         vals: list[float | None] = [None if v is None or v != v else float(v) for v in values]
-        present = [i for i, v in enumerate(vals) if v is not None or (blank and fmt is not None)]
+        fmts: list[Format | None] = list(fmt) if isinstance(fmt, (list, tuple)) else [fmt] * len(vals)
+        if len(fmts) != len(vals):
+            raise ValueError(f"{len(vals)} values, {len(fmts)} formats")
+        present = [i for i, v in enumerate(vals) if v is not None or (blank and fmts[i] is not None)]
         if not present:
             return
         first, last = col + present[0], col + present[-1]
@@ -103,20 +114,20 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
             if isinstance(taken, _Run) and taken.first <= last and first <= taken.first + len(taken.values) - 1:
                 raise ValueError(f"row {row}: a run of numbers from column {first} overlaps one from column {c}")
         if any(v is not None and math.isinf(v) for v in vals) or any(first <= c <= last for c in cells):
-            self._one_by_one(row, col, vals, fmt, blank)  # an error cell, or cells already there: as xlsxwriter
+            self._one_by_one(row, col, vals, fmts, blank)  # an error cell, or cells already there: as xlsxwriter
             return
         if self._check_dimensions(row, first) or self._check_dimensions(row, last):
             raise IndexError(f"row {row}, columns {first}-{last}: outside the worksheet")
-        cells[first] = _Run(first, vals[present[0] : present[-1] + 1], fmt, blank)
+        cells[first] = _Run(first, vals[present[0] : present[-1] + 1], fmts[present[0] : present[-1] + 1], blank)
         if last != first:
-            cells[last] = _RunEnd(fmt)
+            cells[last] = _RunEnd(fmts[present[-1]])
 
-    def _one_by_one(self, row: int, col: int, vals: list[float | None], fmt: Format | None, blank: bool) -> None:
-        for i, v in enumerate(vals):
+    def _one_by_one(self, row: int, col: int, vals: list[float | None], fmts: list[Format | None], blank: bool) -> None:
+        for i, (v, f) in enumerate(zip(vals, fmts, strict=True)):
             if v is not None:
-                self.write_number(row, col + i, v, fmt)
+                self.write_number(row, col + i, v, f)
             elif blank:
-                self.write_blank(row, col + i, None, fmt)
+                self.write_blank(row, col + i, None, f)
 
     def _write_cell(self, row: int, col: int, cell: Any) -> None:
         kind = cell.__class__
@@ -175,24 +186,32 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
     def _run_xml(self, row: int, run: _Run) -> str:
         """The run's cells as xlsxwriter writes them: `<c r="B2" s="3"><v>12</v></c>`, `<c r="C2" s="3"/>`."""
         r = str(row + 1)
-        blank = run.blank and run.format is not None
         return "".join(
-            f'<c r="{name}{r}"{s}><v>{v:.16G}</v></c>' if v is not None else f'<c r="{name}{r}"{s}/>' if blank else ""
-            for name, s, v in zip(_names(run.first, len(run.values)), self._styles(row, run), run.values, strict=True)
+            f'<c r="{name}{r}"{s}><v>{v:.16G}</v></c>'
+            if v is not None
+            else f'<c r="{name}{r}"{s}/>'
+            if run.blank and f is not None
+            else ""
+            for name, s, v, f in zip(
+                _names(run.first, len(run.values)), self._styles(row, run), run.values, run.formats, strict=True
+            )
         )
 
     def _styles(self, row: int, run: _Run) -> list[str]:
         """Each cell's style attribute: its format's, else its row's, else its column's (as `_write_cell`)."""
-        if run.format:
-            return [f' s="{run.format._get_xf_index()}"'] * len(run.values)
         info = self.row_info.get(row)
-        if info is not None and info.row_format:
-            return [f' s="{info.row_format._get_xf_index()}"'] * len(run.values)
+        row_format = info.row_format if info is not None else None
+        known: dict[int, str] = {}
         out = []
-        for i in range(len(run.values)):
-            col = self.col_info.get(run.first + i)
-            fmt = col.column_format if col is not None else None
-            out.append(f' s="{fmt._get_xf_index()}"' if fmt is not None else "")
+        for i, fmt in enumerate(run.formats):
+            if not fmt:
+                fmt = row_format or (
+                    self.col_info[run.first + i].column_format if run.first + i in self.col_info else None
+                )
+            key = id(fmt)
+            if key not in known:
+                known[key] = f' s="{fmt._get_xf_index()}"' if fmt is not None else ""
+            out.append(known[key])
         return out
 
 
@@ -218,6 +237,19 @@ def block_sheet(wb: Any, name: str) -> BlockSheet:
     """A new worksheet of `wb` named `name` that takes runs of numbers."""
     ws: BlockSheet = wb.add_worksheet(name, worksheet_class=BlockSheet)
     return ws
+
+
+def write_numbers(ws: Any, row: int, cols: list[int], values: list[Any], fmts: list[Format | None]) -> None:
+    """Numbers along `row` in columns `cols`, each in its format; None or NaN: a blank cell in its format. In
+    one run on a `BlockSheet` when the columns follow one another, else cell by cell."""
+    if cols and isinstance(ws, BlockSheet) and cols == list(range(cols[0], cols[0] + len(cols))):
+        ws.write_numbers(row, cols[0], values, fmts, blank=True)
+        return
+    for col, v, fmt in zip(cols, values, fmts, strict=True):
+        if v is None or v != v:
+            ws.write_blank(row, col, None, fmt)
+        else:
+            ws.write_number(row, col, v, fmt)
 
 
 def fast_sheets(wb: Any) -> None:
