@@ -186,3 +186,15 @@ def test_a_cell_written_into_a_run_afterwards_is_a_bug_not_a_lost_number(col: in
 
     with pytest.raises(ValueError, match="run of numbers"):
         _sheet(fill)
+
+
+def test_a_chart_over_a_run_of_numbers_is_a_bug_not_a_chart_without_data() -> None:
+    wb = xlsxwriter.Workbook(io.BytesIO(), {"in_memory": True})
+    ws = block_sheet(wb, "S")
+    ws.write_numbers(0, 1, [1, 2, 3])
+    chart = wb.add_chart({"type": "bar"})
+    chart.add_series({"values": ["S", 0, 1, 0, 3]})
+    ws.insert_chart(2, 0, chart)
+    with pytest.raises(ValueError, match="chart over a run"):
+        wb.close()
+    wb.fileclosed = True

@@ -183,6 +183,14 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
                 first = None
         self.row_spans = spans
 
+    def _get_range_data(self, row_start: int, col_start: int, row_end: int, col_end: int) -> Any:
+        """The cells a chart caches: a run's numbers are not cells there, so a chart must not be drawn over one."""
+        for row in range(row_start, row_end + 1):
+            for cell in self.table.get(row, {}).values():
+                if cell.__class__ in (_Run, _RunEnd):
+                    raise ValueError(f"row {row}: a chart over a run of numbers (write its data cell by cell)")
+        return super()._get_range_data(row_start, col_start, row_end, col_end)
+
     def _run_xml(self, row: int, run: _Run) -> str:
         """The run's cells as xlsxwriter writes them: `<c r="B2" s="3"><v>12</v></c>`, `<c r="C2" s="3"/>`."""
         r = str(row + 1)
