@@ -14,7 +14,7 @@ import xlsxwriter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ctstat.write.blocks import BlockSheet, block_sheet
+from ctstat.write.blocks import BlockSheet, block_sheet, write_numbers
 
 numbers = st.one_of(
     st.none(),
@@ -92,8 +92,48 @@ def test_every_kind_of_cell_around_runs_is_written_as_xlsxwriter_writes_it() -> 
             ws.write_boolean(r, 6, r % 2 == 0, fmt)
             _write(ws, runs, r, 7, [r, None, math.nan, r / 3], fmt, r % 2 == 0)
             ws.write_string(r, 12, "", fmt)
+            ws.write(r, 13, f"chữ {r}", fmt)  # write() with each kind of value, by row and column or "A1"
+            ws.write(r, 14, [r, r / 7, "", None, True, "=1+1", "http://x.vn", "12"][r % 8], fmt if r % 2 else None)
+            ws.write(f"Q{r + 1}", r * 3, fmt)
+            ws.write_number(r, 17, r, cell_format=fmt)
         ws.merge_range(21, 0, 21, 5, "gộp", fmt)
         ws.write_comment(22, 1, "ghi chú")
+
+    expected, got = _both(fill)
+    assert got == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(st.lists(st.tuples(numbers, st.integers(0, 3)), max_size=20), min_size=1, max_size=20),
+    col=st.integers(0, 5),
+)
+def test_runs_with_a_format_a_cell_give_the_bytes_of_cell_by_cell_writes(
+    rows: list[list[tuple[Any, int]]], col: int
+) -> None:
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        formats = [None, wb.add_format({"bold": True}), wb.add_format({"bg_color": "#BFBFBF"}), None]
+        ws.set_column(0, 40, 9, wb.add_format({"italic": True}))  # what a cell with no format of its own shows
+        for r, cells in enumerate(rows):
+            values, fmts = [v for v, _ in cells], [formats[f] for _, f in cells]
+            write_numbers(ws, r, list(range(col, col + len(cells))), values, fmts) if runs else [
+                ws.write_blank(r, col + i, None, f) if v is None or v != v else ws.write_number(r, col + i, v, f)
+                for i, (v, f) in enumerate(zip(values, fmts, strict=True))
+            ]
+
+    expected, got = _both(fill)
+    assert got == expected
+
+
+def test_numbers_in_columns_apart_are_written_cell_by_cell() -> None:
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        fmt = wb.add_format({"bold": True})
+        cols, values = [1, 2, 4, 7], [1.0, None, 3.5, math.nan]
+        if runs:
+            write_numbers(ws, 0, cols, values, [fmt] * 4)
+            return
+        for c, v in zip(cols, values, strict=True):
+            ws.write_blank(0, c, None, fmt) if v is None or v != v else ws.write_number(0, c, v, fmt)
 
     expected, got = _both(fill)
     assert got == expected
@@ -146,3 +186,15 @@ def test_a_cell_written_into_a_run_afterwards_is_a_bug_not_a_lost_number(col: in
 
     with pytest.raises(ValueError, match="run of numbers"):
         _sheet(fill)
+
+
+def test_a_chart_over_a_run_of_numbers_is_a_bug_not_a_chart_without_data() -> None:
+    wb = xlsxwriter.Workbook(io.BytesIO(), {"in_memory": True})
+    ws = block_sheet(wb, "S")
+    ws.write_numbers(0, 1, [1, 2, 3])
+    chart = wb.add_chart({"type": "bar"})
+    chart.add_series({"values": ["S", 0, 1, 0, 3]})
+    ws.insert_chart(2, 0, chart)
+    with pytest.raises(ValueError, match="chart over a run"):
+        wb.close()
+    wb.fileclosed = True

@@ -647,15 +647,23 @@ def _write_one(args: tuple[Path, Any]) -> tuple[Path, str]:
 
 
 def _write_all(tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int) -> Iterator[tuple[Path, str]]:
-    """Write the workbooks, in `jobs` processes when there are many."""
+    """Write the workbooks, in `jobs` processes when there are many. What was read before (thousands of
+    submissions) is frozen out of the cyclic collector meanwhile: a collection in a forked worker would walk it
+    all, and copy its pages, for every few workbooks written."""
+    import gc
+
     from ctstat.write.rollup_book import write_rollup
 
-    if jobs <= 1 or len(tasks) < 4:
-        for path, data in tasks:
-            yield write_rollup(path, catalogue, data)
-        return
-    with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(catalogue.path,)) as pool:
-        yield from pool.map(_write_one, tasks, chunksize=max(1, len(tasks) // (jobs * 8)))
+    gc.freeze()
+    try:
+        if jobs <= 1 or len(tasks) < 4:
+            for path, data in tasks:
+                yield write_rollup(path, catalogue, data)
+            return
+        with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(catalogue.path,)) as pool:
+            yield from pool.map(_write_one, tasks, chunksize=max(1, min(8, len(tasks) // (jobs * 8))))
+    finally:
+        gc.unfreeze()
 
 
 def write_json_atomic(path: Path, doc: Mapping[str, Any]) -> None:

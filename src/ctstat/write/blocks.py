@@ -11,22 +11,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
+import numpy as np
 from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import CellBlankTuple, CellNumberTuple, CellStringTuple, Worksheet
 
 
 class _Run:
-    """A run of one row's cells, stored at its first present cell: values (None: no number) from column `first`."""
+    """A run of one row's cells, stored at its first present cell: values (None: no number) from column `first`,
+    each cell's format, and whether a cell with no number is a blank in its format."""
 
-    __slots__ = ("first", "format", "values", "blank")
+    __slots__ = ("first", "format", "formats", "values", "blank")
 
-    def __init__(self, first: int, values: list[float | None], fmt: Format | None, blank: bool) -> None:
+    def __init__(self, first: int, values: list[float | None], formats: list[Format | None], blank: bool) -> None:
         self.first = first
         self.values = values
-        self.format = fmt
+        self.formats = formats
+        self.format = formats[0]
         self.blank = blank
 
 
@@ -47,14 +51,61 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         super().__init__()
         self._inside: tuple[int, int] = (-1, -1)  #: the row and last column of the run being written out
 
+    # xlsxwriter's cell writers, with row and column given as numbers (not "A1") and no handlers of its own
+    # types: straight to the undecorated writer, past the A1 parsing and the type dispatch
+
+    def _write(self, row: int, col: int, *args: Any) -> Any:  # what write(), write_row() and write_column() call
+        if args and not self.write_handlers:
+            kind = args[0].__class__
+            if kind is str and args[0] and not self._strings_live():
+                return self._write_string(row, col, *args)
+            if kind is float or kind is int:
+                return self._write_number(row, col, *args)
+        return super()._write(row, col, *args)
+
+    def write(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and args and args[0].__class__ is int:
+            return self._write(*args)
+        return super().write(*args, **kwargs)
+
+    def write_string(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and args and args[0].__class__ is int:
+            return self._write_string(*args)
+        return super().write_string(*args, **kwargs)
+
+    def write_number(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and args and args[0].__class__ is int:
+            return self._write_number(*args)
+        return super().write_number(*args, **kwargs)
+
+    def write_blank(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and args and args[0].__class__ is int:
+            return self._write_blank(*args)
+        return super().write_blank(*args, **kwargs)
+
+    def _strings_live(self) -> bool:
+        """Whether `write` may turn a string into a number, a formula or a link (inert.workbook: never)."""
+        return bool(self.strings_to_numbers or self.strings_to_formulas or self.strings_to_urls)
+
     def write_numbers(
-        self, row: int, col: int, values: Sequence[Any], fmt: Format | None = None, blank: bool = False
+        self,
+        row: int,
+        col: int,
+        values: Sequence[Any] | np.ndarray,
+        fmt: Format | Sequence[Format | None] | None = None,
+        blank: bool = False,
     ) -> None:
         """Write `values` along `row` from `col`: a number where there is one, what `write_number(row, c, v, fmt)`
-        writes; None or NaN: a blank cell in `fmt` when `blank` (as `write_blank`), else nothing. A value that is
-        not a finite number otherwise (±inf) sends the row through `write_number`, which makes it an error cell."""
+        writes; None or NaN: a blank cell in `fmt` when `blank` (as `write_blank`), else nothing. `fmt`: one format
+        for all, or one a value. A value that is not a finite number otherwise (±inf) sends the row through
+        `write_number`, which makes it an error cell."""
+        if isinstance(values, np.ndarray):
+            values = values.tolist()  # Python floats: quicker to look at one by one than numpy's scalars
         vals: list[float | None] = [None if v is None or v != v else float(v) for v in values]
-        present = [i for i, v in enumerate(vals) if v is not None or (blank and fmt is not None)]
+        fmts: list[Format | None] = list(fmt) if isinstance(fmt, (list, tuple)) else [fmt] * len(vals)
+        if len(fmts) != len(vals):
+            raise ValueError(f"{len(vals)} values, {len(fmts)} formats")
+        present = [i for i, v in enumerate(vals) if v is not None or (blank and fmts[i] is not None)]
         if not present:
             return
         first, last = col + present[0], col + present[-1]
@@ -63,20 +114,20 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
             if isinstance(taken, _Run) and taken.first <= last and first <= taken.first + len(taken.values) - 1:
                 raise ValueError(f"row {row}: a run of numbers from column {first} overlaps one from column {c}")
         if any(v is not None and math.isinf(v) for v in vals) or any(first <= c <= last for c in cells):
-            self._one_by_one(row, col, vals, fmt, blank)  # an error cell, or cells already there: as xlsxwriter
+            self._one_by_one(row, col, vals, fmts, blank)  # an error cell, or cells already there: as xlsxwriter
             return
         if self._check_dimensions(row, first) or self._check_dimensions(row, last):
             raise IndexError(f"row {row}, columns {first}-{last}: outside the worksheet")
-        cells[first] = _Run(first, vals[present[0] : present[-1] + 1], fmt, blank)
+        cells[first] = _Run(first, vals[present[0] : present[-1] + 1], fmts[present[0] : present[-1] + 1], blank)
         if last != first:
-            cells[last] = _RunEnd(fmt)
+            cells[last] = _RunEnd(fmts[present[-1]])
 
-    def _one_by_one(self, row: int, col: int, vals: list[float | None], fmt: Format | None, blank: bool) -> None:
-        for i, v in enumerate(vals):
+    def _one_by_one(self, row: int, col: int, vals: list[float | None], fmts: list[Format | None], blank: bool) -> None:
+        for i, (v, f) in enumerate(zip(vals, fmts, strict=True)):
             if v is not None:
-                self.write_number(row, col + i, v, fmt)
+                self.write_number(row, col + i, v, f)
             elif blank:
-                self.write_blank(row, col + i, None, fmt)
+                self.write_blank(row, col + i, None, f)
 
     def _write_cell(self, row: int, col: int, cell: Any) -> None:
         kind = cell.__class__
@@ -94,31 +145,81 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         else:
             super()._write_cell(row, col, cell)
 
+    def _write_rows(self) -> None:
+        """xlsxwriter's `_write_rows`, visiting each row's cells in order rather than every column of the sheet."""
+        if self.constant_memory:
+            super()._write_rows()
+            return
+        self._calculate_spans()
+        lo, hi = self.dim_colmin, self.dim_colmax
+        for row in range(self.dim_rowmin, self.dim_rowmax + 1):
+            cells, info = self.table.get(row), self.row_info.get(row)
+            if not cells and info is None and row not in self.comments:
+                continue
+            span = self.row_spans.get(row // 16)
+            if not cells:
+                self._write_empty_row(row, span, info)
+                continue
+            self._write_row(row, span, info)
+            for col in sorted(cells):
+                if lo <= col <= hi:
+                    self._write_cell(row, col, cells[col])
+            self._xml_end_tag("row")
+
+    def _calculate_spans(self) -> None:
+        """xlsxwriter's row spans (the first and last column used in each block of 16 rows), from each row's
+        cells rather than every column of the sheet."""
+        spans: dict[int, str] = {}
+        first: int | None = None
+        last = 0
+        lo, hi = self.dim_colmin, self.dim_colmax
+        for row in range(self.dim_rowmin, self.dim_rowmax + 1):
+            cols = [c for c in self.table.get(row, ()) if lo <= c <= hi]
+            cols += [c for c in self.comments.get(row, ()) if lo <= c <= hi]
+            if cols:
+                first, last = (min(cols), max(cols)) if first is None else (min(first, *cols), max(last, *cols))
+            if ((row + 1) % 16 == 0 or row == self.dim_rowmax) and first is not None:
+                spans[row // 16] = f"{first + 1}:{last + 1}"
+                first = None
+        self.row_spans = spans
+
+    def _get_range_data(self, row_start: int, col_start: int, row_end: int, col_end: int) -> Any:
+        """The cells a chart caches: a run's numbers are not cells there, so a chart must not be drawn over one."""
+        for row in range(row_start, row_end + 1):
+            for cell in self.table.get(row, {}).values():
+                if cell.__class__ in (_Run, _RunEnd):
+                    raise ValueError(f"row {row}: a chart over a run of numbers (write its data cell by cell)")
+        return super()._get_range_data(row_start, col_start, row_end, col_end)
+
     def _run_xml(self, row: int, run: _Run) -> str:
         """The run's cells as xlsxwriter writes them: `<c r="B2" s="3"><v>12</v></c>`, `<c r="C2" s="3"/>`."""
         r = str(row + 1)
-        styles = self._styles(row, run)
-        out = []
-        for i, v in enumerate(run.values):
-            col = run.first + i
-            if v is not None:
-                out.append(f'<c r="{_name(col)}{r}"{styles[i]}><v>{v:.16G}</v></c>')
-            elif run.blank and run.format is not None:
-                out.append(f'<c r="{_name(col)}{r}"{styles[i]}/>')
-        return "".join(out)
+        return "".join(
+            f'<c r="{name}{r}"{s}><v>{v:.16G}</v></c>'
+            if v is not None
+            else f'<c r="{name}{r}"{s}/>'
+            if run.blank and f is not None
+            else ""
+            for name, s, v, f in zip(
+                _names(run.first, len(run.values)), self._styles(row, run), run.values, run.formats, strict=True
+            )
+        )
 
     def _styles(self, row: int, run: _Run) -> list[str]:
         """Each cell's style attribute: its format's, else its row's, else its column's (as `_write_cell`)."""
-        if run.format:
-            return [f' s="{run.format._get_xf_index()}"'] * len(run.values)
         info = self.row_info.get(row)
-        if info is not None and info.row_format:
-            return [f' s="{info.row_format._get_xf_index()}"'] * len(run.values)
+        row_format = info.row_format if info is not None else None
+        known: dict[int, str] = {}
         out = []
-        for i in range(len(run.values)):
-            col = self.col_info.get(run.first + i)
-            fmt = col.column_format if col is not None else None
-            out.append(f' s="{fmt._get_xf_index()}"' if fmt is not None else "")
+        for i, fmt in enumerate(run.formats):
+            if not fmt:
+                fmt = row_format or (
+                    self.col_info[run.first + i].column_format if run.first + i in self.col_info else None
+                )
+            key = id(fmt)
+            if key not in known:
+                known[key] = f' s="{fmt._get_xf_index()}"' if fmt is not None else ""
+            out.append(known[key])
         return out
 
 
@@ -129,21 +230,34 @@ _PLAIN: dict[type, Callable[[str, Any], str]] = {
     CellBlankTuple: lambda head, cell: f"{head}/>",
 }
 
-_NAMES: dict[int, str] = {}
+
+@cache
+def _names(first: int, n: int) -> tuple[str, ...]:
+    """The letters of `n` columns from `first` (0 -> A)."""
+    return tuple(xl_col_to_name(c) for c in range(first, first + n))
 
 
 def _name(col: int) -> str:
-    """A column's letters (0 -> A), remembered."""
-    name = _NAMES.get(col)
-    if name is None:
-        name = _NAMES[col] = xl_col_to_name(col)
-    return name
+    return _names(col, 1)[0]
 
 
 def block_sheet(wb: Any, name: str) -> BlockSheet:
     """A new worksheet of `wb` named `name` that takes runs of numbers."""
     ws: BlockSheet = wb.add_worksheet(name, worksheet_class=BlockSheet)
     return ws
+
+
+def write_numbers(ws: Any, row: int, cols: list[int], values: list[Any], fmts: list[Format | None]) -> None:
+    """Numbers along `row` in columns `cols`, each in its format; None or NaN: a blank cell in its format. In
+    one run on a `BlockSheet` when the columns follow one another, else cell by cell."""
+    if cols and isinstance(ws, BlockSheet) and cols == list(range(cols[0], cols[0] + len(cols))):
+        ws.write_numbers(row, cols[0], values, fmts, blank=True)
+        return
+    for col, v, fmt in zip(cols, values, fmts, strict=True):
+        if v is None or v != v:
+            ws.write_blank(row, col, None, fmt)
+        else:
+            ws.write_number(row, col, v, fmt)
 
 
 def fast_sheets(wb: Any) -> None:

@@ -32,6 +32,7 @@ from ctstat.model.units import Hierarchy, Unit
 from ctstat.model.vocab import NO, YES, basis_label
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
+from ctstat.write.blocks import write_numbers
 
 FONT = "Times New Roman"
 
@@ -499,22 +500,37 @@ def _write_rows(
             ws.set_row(r, heights[r])
         ws.write_string(r, 1, row.code, st.code)
         ws.write(r, 2, unit_label, st.unit)
+        if report:
+            _write_report_row(page, layout, r, el.code, row.key, values)
+            continue
         for c in sheet.columns:
             key = cell_key(el.code, row.key, c.key)
             if key not in layout.positions:
                 ws.write_blank(r, c.col - 1, None, st.na)
-            elif report:
-                v = values.get(key)
-                fmt = st.value_total if row.key == TOTAL or c.key == TOTAL else st.value
-                if v is None or v != v:  # NaN: no unit reported this cell
-                    ws.write_blank(r, c.col - 1, None, fmt)
-                else:
-                    ws.write_number(r, c.col - 1, v, fmt)
             else:
                 _write_form_cell(page, layout, (r, c.col - 1), key, el.type, values, marks, checks)
     _validations(ws, checks)
     ws.freeze_panes(NUMBER_ROW, 3)
     return heights
+
+
+def _write_report_row(
+    page: _Page, layout: FormLayout, r: int, element: str, row_key: str, values: Mapping[str, Any]
+) -> None:
+    """A rolled-up report's row of values: each cell its sum (blank: no unit reported it, or NaN), in bold in
+    the total row and column; a cell the form does not have: grey."""
+    st = page.st
+    nums: list[Any] = []
+    fmts: list[Format] = []
+    for c in page.sheet.columns:
+        key = cell_key(element, row_key, c.key)
+        if key not in layout.positions:
+            nums.append(None)
+            fmts.append(st.na)
+        else:
+            nums.append(values.get(key))
+            fmts.append(st.value_total if row_key == TOTAL or c.key == TOTAL else st.value)
+    write_numbers(page.ws, r, [c.col - 1 for c in page.sheet.columns], nums, fmts)
 
 
 def _write_form_cell(

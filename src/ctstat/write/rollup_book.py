@@ -616,7 +616,7 @@ def data_rows(cat: Catalogue, d: RollupSheetData) -> tuple[list[str], list[list[
     rows: list[list[Any]] = []
     for head in heads:
         if head[4] != "missing" and head[0] in row_of:
-            rows.append(head + [None if v != v else float(v) for v in matrix[row_of[head[0]]]])
+            rows.append(head + [None if v != v else v for v in matrix[row_of[head[0]]].tolist()])
         else:
             rows.append(head)
     return [*DATA_HEADER, *keys], rows
