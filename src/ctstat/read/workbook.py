@@ -101,7 +101,7 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
             sub.format = "xlsx"
             checked = check_xlsx(pkg, wanted)
             scans = checked.scans
-            names, _ = _calamine(checked.payload, wanted, grids)
+            names, _ = _calamine(checked.payload, wanted, grids, hidden_too=False)
             hidden = checked.hidden_sheets
     else:
         raise Refused(*not_a_workbook(data=data))
@@ -117,7 +117,7 @@ def _read_bytes(sub: Submission, data: bytes, catalogue: Catalogue) -> None:
             raise Refused("rollup-mismatch", "tệp tổng hợp đã bị lưu lại dưới dạng khác .xlsx của ctstat")
         sub.format = "rollup"
         if DATA in names:
-            _calamine(check_rollup(pkg, {DATA, APPROVAL_SHEET}), {DATA, APPROVAL_SHEET}, grids)
+            _calamine(check_rollup(pkg, {DATA, APPROVAL_SHEET}), {DATA, APPROVAL_SHEET}, grids, hidden_too=False)
         sub.book = read_book(sub.path, sub.sha256, grids, layout)
         return
     if not str(_cell(cover, 1, 1) or "").startswith(FORM_MARK):
@@ -143,14 +143,19 @@ def _copy_of(grid: list[list[Any]] | None) -> str | None:
     return None
 
 
-def _calamine(data: bytes, wanted: set[str], grids: dict[str, list[list[Any]]]) -> tuple[list[str], set[str]]:
-    """Sheet names, hidden sheets, and the grids of the sheets in `wanted`, read by python-calamine."""
+def _calamine(
+    data: bytes, wanted: set[str], grids: dict[str, list[list[Any]]], hidden_too: bool = True
+) -> tuple[list[str], set[str]]:
+    """Sheet names, hidden sheets (`hidden_too`: the guard already knows them of an .xlsx), and the grids of the
+    sheets in `wanted`, read by python-calamine."""
     import python_calamine as pc
 
     try:
         wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
         names = list(wb.sheet_names)
-        hidden = {m.name for m in wb.sheets_metadata if str(m.visible) != "SheetVisibleEnum.Visible"}
+        hidden = set()
+        if hidden_too:
+            hidden = {m.name for m in wb.sheets_metadata if str(m.visible) != "SheetVisibleEnum.Visible"}
         for name in names:
             if name in wanted and name not in grids:
                 grids[name] = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
