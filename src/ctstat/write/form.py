@@ -32,7 +32,7 @@ from ctstat.model.units import Hierarchy, Unit
 from ctstat.model.vocab import NO, YES, basis_label
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
-from ctstat.write.blocks import write_numbers
+from ctstat.write.blocks import fast_sheets, write_numbers
 
 FONT = "Times New Roman"
 
@@ -144,6 +144,7 @@ def write_form(
     values = dict(values or {})
     with atomic_write(path) as tmp:
         wb = inert.workbook(tmp)
+        fast_sheets(wb)  # plain cells written straight to XML: the same bytes, a fraction of the cost
         inert.properties(
             wb,
             f"{catalogue.form_number} - {header.unit.name} - {header.period}",
