@@ -28,13 +28,15 @@ from ctstat.job.drafts import (
     COVER_KEYS,
     YES,
     Draft,
+    Save,
+    Saved,
     all_drafts,
     load_draft,
     note_checked,
     note_submitted,
     parse_cover,
     parse_typed,
-    save_draft,
+    save_drafts,
     start_draft,
 )
 from ctstat.job.ledger import Ledger, report_from_record, report_record
@@ -44,7 +46,7 @@ from ctstat.model.keys import TOTAL, a1, cell_key
 from ctstat.model.layout import FormLayout, SheetLayout, form_layout
 from ctstat.model.report import FileReport, Issue
 from ctstat.web.entry_check import Checks
-from ctstat.web.entry_ledger import Lane
+from ctstat.web.entry_ledger import Lane, Together
 from ctstat.write.filling import Fill, write_filled
 
 FORM_LIMIT = 64 * 1024  #: bytes of one Biểu's form (a few hundred short fields)
@@ -316,6 +318,7 @@ class Entry:
         self.names = [s.name for s in form_layout(h.p.catalogue).sheets]
         self.checks = Checks(h.p.cfg, h.p.catalogue)
         self.lane = Lane(h.p.cfg.ledger_path)
+        self._saves: Together[Save, Saved] = Together(self.lane, self._store_all)
         self._previous: dict[str, tuple[int, dict[str, Previous]]] = {}
 
     # --- shared -------------------------------------------------------------------------------------------------
@@ -490,7 +493,7 @@ class Entry:
         if errors:
             msg = f"Chưa lưu: {len(errors)} ô chưa đúng (ghi ở dưới ô). Sửa rồi bấm Lưu; các ô khác của biểu chưa lưu."
             return await self.render(request, n, draft, Shown({**draft.cells, **raw}, errors, problem=msg), 422)
-        saved = await self.lane.run(self.store, unit, base, values)
+        saved = await self.store(unit, base, values)
         if not saved.saved:
             shown = {**draft.cells, **raw, **{k: v or "" for k, v in saved.kept.items()}}
             notes = {k: _conflict_note(v, raw.get(k, "")) for k, v in saved.conflicts.items()}
@@ -502,9 +505,13 @@ class Entry:
             return await self.render(request, n, saved.draft, Shown(shown, notes=notes, problem=msg), 409)
         return _redirect(await self.after_save(request, unit, ctl.get("di", ""), n, bool(saved.kept)))
 
-    def store(self, unit: str, base: int, values: Mapping[str, str | None]) -> Any:
+    async def store(self, unit: str, base: int, values: Mapping[str, str | None]) -> Saved:
+        """Save a page's fields, with the saves waiting beside it (one transaction: `Together`)."""
+        return await self._saves((unit, base, values))
+
+    def _store_all(self, saves: list[Save]) -> list[Saved | Exception]:
         with self.ledger(readonly=False) as ledger:
-            return save_draft(ledger, self.period, unit, base, values, datetime.now())
+            return list(save_drafts(ledger, self.period, saves, datetime.now()))
 
     async def after_save(self, request: Any, unit: str, go: str, n: int, kept: bool) -> str:
         """Where a saved Biểu goes next: another Biểu, the overview, or a check."""
@@ -555,7 +562,7 @@ class Entry:
             if why:
                 raise self.h.problem(422, f"Chưa lưu: {COVER_KEYS[name][1]}: {why}")
             values[name] = value
-        saved = await self.lane.run(self.store, unit, self.version(ctl), values)
+        saved = await self.store(unit, self.version(ctl), values)
         if not saved.saved:
             raise self.h.problem(409, "Chưa lưu: máy khác vừa sửa người lập biểu hoặc số điện thoại. Tải lại trang.")
         return _redirect(f"{HOME}?tb=da-luu")
