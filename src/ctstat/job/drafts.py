@@ -216,12 +216,13 @@ def _values_at(ledger: Ledger, period: str, unit: str, version: int, keys: Any) 
     return out
 
 
-def note_checked(ledger: Ledger, draft: Draft, report: dict[str, Any], now: datetime) -> None:
-    """Keep the result of a check of `draft` (its version: the report as the ledger stores one), to show beside
-    its fields."""
-    doc = {"version": draft.version, "at": _at(now), "report": report}
+def note_checks(ledger: Ledger, checked: list[tuple[Draft, dict[str, Any]]], now: datetime) -> None:
+    """Keep the result of each check of a draft (its version; the report as the ledger stores one), to show beside
+    its fields: those waiting together in one transaction."""
     with ledger.transaction():
-        ledger.put_draft(draft.period, draft.unit, {"checked": _json(doc)}, {})
+        for draft, report in checked:
+            doc = {"version": draft.version, "at": _at(now), "report": report}
+            ledger.put_draft(draft.period, draft.unit, {"checked": _json(doc)}, {})
 
 
 def note_submitted(ledger: Ledger, draft: Draft, upload: int, outcome: str, now: datetime) -> None:

@@ -32,7 +32,7 @@ from ctstat.job.drafts import (
     Saved,
     all_drafts,
     load_draft,
-    note_checked,
+    note_checks,
     note_submitted,
     parse_cover,
     parse_typed,
@@ -319,6 +319,7 @@ class Entry:
         self.checks = Checks(h.p.cfg, h.p.catalogue)
         self.lane = Lane(h.p.cfg.ledger_path)
         self._saves: Together[Save, Saved] = Together(self.lane, self._store_all)
+        self._checked: Together[tuple[Draft, dict[str, Any]], None] = Together(self.lane, self._keep_checks)
         self._previous: dict[str, tuple[int, dict[str, Previous]]] = {}
 
     # --- shared -------------------------------------------------------------------------------------------------
@@ -579,12 +580,13 @@ class Entry:
         if draft is None:
             return
         rep = await self.judge(unit, draft)
+        await self._checked((draft, report_record(rep)))
 
-        def keep() -> None:
-            with self.ledger(readonly=False) as ledger:
-                note_checked(ledger, draft, report_record(rep), datetime.now())
-
-        await self.lane.run(keep)
+    def _keep_checks(self, checked: list[tuple[Draft, dict[str, Any]]]) -> list[None | Exception]:
+        """The checks' results waiting together, kept in one transaction."""
+        with self.ledger(readonly=False) as ledger:
+            note_checks(ledger, checked, datetime.now())
+        return [None] * len(checked)
 
     async def judge(self, unit: str, draft: Draft) -> FileReport:
         """The draft judged as its form workbook would be, uploaded (`entry_check`: no workbook is written)."""
