@@ -83,6 +83,11 @@ class Cell:
     last: str = ""  #: last period's figure, from the job's history ('' without one)
     parts: str = ""  #: a total's parts' HTML ids (for the live totals' script, static/entry.js)
 
+    @property
+    def wrong(self) -> bool:
+        """What was typed is refused, or the check found an error here (the field is marked)."""
+        return bool(self.error) or any(i.severity == "error" for i in self.issues)
+
 
 @dataclass
 class Line:
