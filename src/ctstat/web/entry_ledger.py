@@ -34,7 +34,7 @@ class Lane:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ctstat-entry-ledger")
-        self._ledger: Ledger | None = None
+        self._local = threading.local()  #: the lane thread's connection (as web/tokens.py keeps its readers)
         self._thread: threading.Thread | None = None
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -51,15 +51,17 @@ class Lane:
         """The lane's connection (opened at its first use), for `with`: it stays open after the block."""
         if threading.current_thread() is not self._thread:
             raise RuntimeError("the entry pages' ledger is used on its lane's thread only (Lane.run)")
-        if self._ledger is None:
-            self._ledger = Ledger(self.path, readonly=False)
-        return nullcontext(self._ledger)
+        ledger: Ledger | None = getattr(self._local, "ledger", None)
+        if ledger is None:
+            ledger = self._local.ledger = Ledger(self.path, readonly=False)
+        return nullcontext(ledger)
 
     def close(self) -> None:
         def shut() -> None:
-            if self._ledger is not None:
-                self._ledger.close()
-                self._ledger = None
+            ledger: Ledger | None = getattr(self._local, "ledger", None)
+            if ledger is not None:
+                ledger.close()
+                self._local.ledger = None
 
         self._pool.submit(shut).result()
         self._pool.shutdown()
