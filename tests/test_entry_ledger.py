@@ -15,6 +15,9 @@ from ctstat.job.drafts import load_draft, save_draft, save_drafts, start_draft
 from ctstat.job.ledger import Ledger
 from ctstat.web.entry_ledger import Lane, Together
 
+from .test_entry import WARD, site  # noqa: F401 - the fixture
+from .test_portal import Site
+
 A, B = "TE01/0-2/sex:nam", "TE01/0-2/sex:nu"
 NOW = datetime(2025, 7, 3, 9, 0)
 
@@ -101,3 +104,51 @@ def test_the_lane_s_ledger_is_used_on_its_thread_only(cfg: JobConfig) -> None:
     assert first == asyncio.run(lane.run(version))  # one thread, one connection
     assert first[1].startswith("ctstat-entry-ledger") and cfg.ledger_path.is_file()
     lane.close()
+
+
+def test_a_page_is_served_while_a_save_waits_for_another_writer(site: Site) -> None:  # noqa: F811 - the fixture
+    """Another process holds the ledger's write lock (`ctstat run` recording a batch): a save waits for it, and
+    the pages are still served meanwhile (reads have a lane of their own)."""
+    import sqlite3
+
+    from .test_entry import save, started
+
+    c, _ = started(site)
+    other_device = site.sign_in(WARD)  # signed in before (signing in writes the ledger too)
+    assert c.get("/xa/nhap/1").status_code == 200
+    other = sqlite3.connect(site.cfg.ledger_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the write lock, held
+    answers: dict[str, int] = {}
+
+    def saving() -> None:
+        answers["save"] = save(c, 1, {A: "10"}).status_code
+
+    def reading() -> None:
+        answers["page"] = other_device.get("/xa/nhap/2").status_code
+
+    writer = threading.Thread(target=saving)
+    writer.start()
+    while not site_writes_waiting(site):
+        writer.join(0.01)
+    reader = threading.Thread(target=reading)
+    reader.start()
+    reader.join(25)
+    waiting = writer.is_alive()
+    other.execute("COMMIT")
+    other.close()
+    writer.join(60)
+    assert answers.get("page") == 200 and waiting  # served while the save waited
+    assert answers.get("save") == 303
+    row = site.ledger().draft("2025-H1", WARD)
+    assert row is not None and '"TE01/0-2/sex:nam": "10"' in row["cells"]
+
+
+def site_writes_waiting(s: Site) -> bool:
+    """Whether the entry pages' write lane is busy: a probe sent to it does not run at once."""
+    entry = next(r.endpoint.__self__ for r in s.app.app.routes if getattr(r, "path", "") == "/xa/nhap/kiem-tra")
+    probe = entry.writes.submit(lambda: None)
+    try:
+        probe.result(timeout=0.2)
+        return False
+    except TimeoutError:
+        return True

@@ -322,9 +322,10 @@ class Entry:
         self.period = str(h.p.cfg.period)
         self.names = [s.name for s in form_layout(h.p.catalogue).sheets]
         self.checks = Checks(h.p.cfg, h.p.catalogue)
-        self.lane = Lane(h.p.cfg.ledger_path)
-        self._saves: Together[Save, Saved] = Together(self.lane, self._store_all)
-        self._checked: Together[tuple[Draft, dict[str, Any]], None] = Together(self.lane, self._keep_checks)
+        self.lane = Lane(h.p.cfg.ledger_path)  #: reads (`entry_ledger`)
+        self.writes = Lane(h.p.cfg.ledger_path)
+        self._saves: Together[Save, Saved] = Together(self.writes, self._store_all)
+        self._checked: Together[tuple[Draft, dict[str, Any]], None] = Together(self.writes, self._keep_checks)
         self._previous: dict[str, tuple[int, dict[str, Previous]]] = {}
 
     # --- shared -------------------------------------------------------------------------------------------------
@@ -342,8 +343,8 @@ class Entry:
         return unit
 
     def ledger(self, readonly: bool = True) -> AbstractContextManager[Ledger]:
-        """The ledger, in a function the lane runs (`self.lane.run`): its one connection, reads and writes alike."""
-        return self.lane.ledger()
+        """The ledger's connection of the lane running this (`self.lane.run` reads, `self.writes.run` writes)."""
+        return (self.lane if readonly else self.writes).ledger()
 
     def draft(self, unit: str) -> Draft | None:
         with self.ledger() as ledger:
@@ -548,7 +549,7 @@ class Entry:
             with self.ledger(readonly=False) as ledger:
                 start_draft(ledger, self.period, unit, cells, source, datetime.now())
 
-        await self.lane.run(write)
+        await self.writes.run(write)
         return _redirect(f"{HOME}?tb=bat-dau")
 
     async def cover(self, request: Any) -> Any:
@@ -643,7 +644,7 @@ class Entry:
             with self.ledger(readonly=False) as ledger:
                 note_submitted(ledger, draft, up.id, up.outcome, datetime.now())
 
-        await self.lane.run(keep)
+        await self.writes.run(keep)
         return _redirect(f"/lan-nop/{up.id}")
 
     async def district_view(self, request: Any) -> Any:

@@ -1,14 +1,15 @@
-"""The entry pages' ledger work, in one lane: one thread, one connection to the job's ledger kept open.
+"""The entry pages' ledger work, in two lanes: each one thread with one connection to the job's ledger kept open,
+one lane for reads and one for writes.
 
 Twenty wards saving at once made twenty threads each open the ledger (a connection, its schema read, its checks),
 then wait on SQLite's lock, which a waiting connection polls with growing sleeps (1, 2, 5, 10 ... ms): a save
-took a few milliseconds of work and a few hundred of waiting. In the lane, the entry pages' reads and writes run
-one after the other on a connection opened once, and each waits for the one ahead of it only. Saves waiting
+took a few milliseconds of work and a few hundred of waiting. In the write lane the entry pages' writes run one
+after the other on a connection opened once, each waiting for the one ahead of it only, and saves waiting
 together are stored in one transaction (`Together`): one commit, not one each. A commit of SQLite's rollback
 journal keeps every reader of the ledger waiting while it writes and syncs, and the portal reads the ledger on
-every request (its session); twenty wards saving at once made twenty of those pauses where one does.
-The rest of the portal (sign-in, sessions, uploads) keeps its own connections; SQLite keeps the lane and them
-apart.
+every request (its session): twenty wards saving at once made twenty of those pauses where one does. Reads
+(a draft, the lock) have a lane of their own, so a page is never served behind a write that waits for another
+process's lock (`ctstat run` recording a batch). The rest of the portal keeps its own connections.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class Lane:
             raise RuntimeError("the entry pages' ledger is used on its lane's thread only (Lane.run)")
         ledger: Ledger | None = getattr(self._local, "ledger", None)
         if ledger is None:
+            # read-write even for the reads' lane: a read-only connection that cannot read at once falls back to an
+            # immutable view (`job.ledger`), which a connection kept open would keep for ever
             ledger = self._local.ledger = Ledger(self.path, readonly=False)
         return nullcontext(ledger)
 
