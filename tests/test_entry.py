@@ -344,6 +344,9 @@ def test_check_says_what_an_upload_would_say_at_each_field(
             assert issue.text_vi in td, (issue.where, issue.text_vi)
             placed += 1
     assert placed >= 2
+    # a field with an error is marked; one with none is not
+    assert field_td(pages["Biểu 1"], CELL).startswith('<td class="in err')
+    assert field_td(pages["Biểu 1"], "TE01/0-2/sex:nu").startswith('<td class="in">')
 
 
 def test_submit_is_an_upload_recorded_judged_counted_and_downloadable(site: Site, catalogue: Catalogue) -> None:

@@ -3,7 +3,6 @@ ctstat writes from it: the same Submission, the same checks, the same issues as 
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +18,6 @@ from ctstat.model.units import load_units
 from ctstat.read.workbook import Submission, read_submission
 from ctstat.web.entry import form_values, sheet_inputs
 from ctstat.web.entry_check import Checks, as_read, judge_typed
-from ctstat.web.entry_ledger import Lane
 from ctstat.write.form import FormHeader, write_form
 
 from .test_entry import WARD, typed_values
@@ -92,23 +90,6 @@ def test_checks_waiting_together_are_judged_together(catalogue: Catalogue, cfg: 
     reports = [f.result(timeout=120) for f in futures]
     assert reports == judge_typed(cfg, catalogue, typed)
     assert [r.path for r in reports] == [t[0] for t in typed]
-
-
-def test_the_lane_s_ledger_is_used_on_its_thread_only(cfg: JobConfig) -> None:
-    import asyncio
-
-    lane = Lane(cfg.ledger_path)
-    with pytest.raises(RuntimeError):
-        lane.ledger()
-
-    def version() -> tuple[int, str]:
-        with lane.ledger() as ledger:
-            return ledger.version, threading.current_thread().name
-
-    first = asyncio.run(lane.run(version))
-    assert first == asyncio.run(lane.run(version))  # one thread, one connection
-    assert first[1].startswith("ctstat-entry-ledger") and cfg.ledger_path.is_file()
-    lane.close()
 
 
 def test_a_failing_check_fails_its_requests_and_the_next_ones_are_still_judged(

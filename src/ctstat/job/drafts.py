@@ -145,33 +145,58 @@ def save_draft(
     ledger: Ledger, period: str, unit: str, base: int, typed: Mapping[str, str | None], now: datetime
 ) -> Saved:
     """Save the fields of one page (`typed`: key -> value, None for blank), opened at version `base`."""
+    (saved,) = save_drafts(ledger, period, [(unit, base, typed)], now)
+    if isinstance(saved, LookupError):
+        raise saved
+    return saved
+
+
+#: one page's save: (unit, the version its page was opened at, key -> value typed or None for blank)
+Save = tuple[str, int, Mapping[str, str | None]]
+
+
+def save_drafts(ledger: Ledger, period: str, saves: list[Save], now: datetime) -> list[Saved | LookupError]:
+    """Pages' saves stored one after the other in one transaction (one commit for all: the portal stores the
+    saves waiting together), each as `save_draft` stores it alone; a save of a unit without a draft is its
+    LookupError (nothing of it stored, the others stored)."""
+    out: list[Saved | LookupError] = []
     with ledger.transaction():
-        draft = load_draft(ledger, period, unit)
-        if draft is None:
-            raise LookupError(f"no draft of {unit} for {period}")
-        later: dict[str, str | None] = {}
-        for version, key, value in ledger.draft_changes(period, unit, min(base, draft.version)):
-            if version > base:
-                later[key] = value
-        at_base = _values_at(ledger, period, unit, base, later.keys())
-        changes, conflicts, kept = {}, {}, {}
-        for key, value in typed.items():
-            now_value = draft.cells.get(key)
-            if value == now_value:
+        for unit, base, typed in saves:
+            try:
+                out.append(_save(ledger, period, unit, base, typed, now))
+            except LookupError as exc:
+                out.append(exc)
+    return out
+
+
+def _save(ledger: Ledger, period: str, unit: str, base: int, typed: Mapping[str, str | None], now: datetime) -> Saved:
+    """One page's save, in the caller's transaction."""
+    draft = load_draft(ledger, period, unit)
+    if draft is None:
+        raise LookupError(f"no draft of {unit} for {period}")
+    later: dict[str, str | None] = {}
+    for version, key, value in ledger.draft_changes(period, unit, min(base, draft.version)):
+        if version > base:
+            later[key] = value
+    at_base = _values_at(ledger, period, unit, base, later.keys())
+    changes, conflicts, kept = {}, {}, {}
+    for key, value in typed.items():
+        now_value = draft.cells.get(key)
+        if value == now_value:
+            continue
+        if key in later:
+            if value == at_base.get(key):  # this page did not change it: the newer value stays
+                kept[key] = now_value
                 continue
-            if key in later:
-                if value == at_base.get(key):  # this page did not change it: the newer value stays
-                    kept[key] = now_value
-                    continue
-                conflicts[key] = now_value
-                continue
-            changes[key] = value
-        if conflicts:
-            return Saved(draft, False, conflicts, kept)
-        if changes:
-            cells = {k: v for k, v in {**draft.cells, **changes}.items() if v is not None}
-            fields = {"version": draft.version + 1, "cells": _json(cells), "updated_at": _at(now)}
-            ledger.put_draft(period, unit, fields, changes)
+            conflicts[key] = now_value
+            continue
+        changes[key] = value
+    if conflicts:
+        return Saved(draft, False, conflicts, kept)
+    if changes:
+        cells = {k: v for k, v in {**draft.cells, **changes}.items() if v is not None}
+        fields = {"version": draft.version + 1, "cells": _json(cells), "updated_at": _at(now)}
+        ledger.put_draft(period, unit, fields, changes)
     found = load_draft(ledger, period, unit)
     assert found is not None
     return Saved(found, True, {}, kept)
@@ -191,12 +216,13 @@ def _values_at(ledger: Ledger, period: str, unit: str, version: int, keys: Any) 
     return out
 
 
-def note_checked(ledger: Ledger, draft: Draft, report: dict[str, Any], now: datetime) -> None:
-    """Keep the result of a check of `draft` (its version: the report as the ledger stores one), to show beside
-    its fields."""
-    doc = {"version": draft.version, "at": _at(now), "report": report}
+def note_checks(ledger: Ledger, checked: list[tuple[Draft, dict[str, Any]]], now: datetime) -> None:
+    """Keep the result of each check of a draft (its version; the report as the ledger stores one), to show beside
+    its fields: those waiting together in one transaction."""
     with ledger.transaction():
-        ledger.put_draft(draft.period, draft.unit, {"checked": _json(doc)}, {})
+        for draft, report in checked:
+            doc = {"version": draft.version, "at": _at(now), "report": report}
+            ledger.put_draft(draft.period, draft.unit, {"checked": _json(doc)}, {})
 
 
 def note_submitted(ledger: Ledger, draft: Draft, upload: int, outcome: str, now: datetime) -> None:

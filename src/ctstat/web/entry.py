@@ -28,13 +28,15 @@ from ctstat.job.drafts import (
     COVER_KEYS,
     YES,
     Draft,
+    Save,
+    Saved,
     all_drafts,
     load_draft,
-    note_checked,
+    note_checks,
     note_submitted,
     parse_cover,
     parse_typed,
-    save_draft,
+    save_drafts,
     start_draft,
 )
 from ctstat.job.ledger import Ledger, report_from_record, report_record
@@ -44,7 +46,7 @@ from ctstat.model.keys import TOTAL, a1, cell_key
 from ctstat.model.layout import FormLayout, SheetLayout, form_layout
 from ctstat.model.report import FileReport, Issue
 from ctstat.web.entry_check import Checks
-from ctstat.web.entry_ledger import Lane
+from ctstat.web.entry_ledger import Lane, Together
 from ctstat.write.filling import Fill, write_filled
 
 FORM_LIMIT = 64 * 1024  #: bytes of one Biểu's form (a few hundred short fields)
@@ -80,6 +82,11 @@ class Cell:
     issues: list[Issue] = field(default_factory=list)
     last: str = ""  #: last period's figure, from the job's history ('' without one)
     parts: str = ""  #: a total's parts' HTML ids (for the live totals' script, static/entry.js)
+
+    @property
+    def wrong(self) -> bool:
+        """What was typed is refused, or the check found an error here (the field is marked)."""
+        return bool(self.error) or any(i.severity == "error" for i in self.issues)
 
 
 @dataclass
@@ -315,7 +322,10 @@ class Entry:
         self.period = str(h.p.cfg.period)
         self.names = [s.name for s in form_layout(h.p.catalogue).sheets]
         self.checks = Checks(h.p.cfg, h.p.catalogue)
-        self.lane = Lane(h.p.cfg.ledger_path)
+        self.lane = Lane(h.p.cfg.ledger_path)  #: reads (`entry_ledger`)
+        self.writes = Lane(h.p.cfg.ledger_path)
+        self._saves: Together[Save, Saved] = Together(self.writes, self._store_all)
+        self._checked: Together[tuple[Draft, dict[str, Any]], None] = Together(self.writes, self._keep_checks)
         self._previous: dict[str, tuple[int, dict[str, Previous]]] = {}
 
     # --- shared -------------------------------------------------------------------------------------------------
@@ -333,8 +343,8 @@ class Entry:
         return unit
 
     def ledger(self, readonly: bool = True) -> AbstractContextManager[Ledger]:
-        """The ledger, in a function the lane runs (`self.lane.run`): its one connection, reads and writes alike."""
-        return self.lane.ledger()
+        """The ledger's connection of the lane running this (`self.lane.run` reads, `self.writes.run` writes)."""
+        return (self.lane if readonly else self.writes).ledger()
 
     def draft(self, unit: str) -> Draft | None:
         with self.ledger() as ledger:
@@ -490,7 +500,7 @@ class Entry:
         if errors:
             msg = f"Chưa lưu: {len(errors)} ô chưa đúng (ghi ở dưới ô). Sửa rồi bấm Lưu; các ô khác của biểu chưa lưu."
             return await self.render(request, n, draft, Shown({**draft.cells, **raw}, errors, problem=msg), 422)
-        saved = await self.lane.run(self.store, unit, base, values)
+        saved = await self.store(unit, base, values)
         if not saved.saved:
             shown = {**draft.cells, **raw, **{k: v or "" for k, v in saved.kept.items()}}
             notes = {k: _conflict_note(v, raw.get(k, "")) for k, v in saved.conflicts.items()}
@@ -502,9 +512,13 @@ class Entry:
             return await self.render(request, n, saved.draft, Shown(shown, notes=notes, problem=msg), 409)
         return _redirect(await self.after_save(request, unit, ctl.get("di", ""), n, bool(saved.kept)))
 
-    def store(self, unit: str, base: int, values: Mapping[str, str | None]) -> Any:
+    async def store(self, unit: str, base: int, values: Mapping[str, str | None]) -> Saved:
+        """Save a page's fields, with the saves waiting beside it (one transaction: `Together`)."""
+        return await self._saves((unit, base, values))
+
+    def _store_all(self, saves: list[Save]) -> list[Saved | Exception]:
         with self.ledger(readonly=False) as ledger:
-            return save_draft(ledger, self.period, unit, base, values, datetime.now())
+            return list(save_drafts(ledger, self.period, saves, datetime.now()))
 
     async def after_save(self, request: Any, unit: str, go: str, n: int, kept: bool) -> str:
         """Where a saved Biểu goes next: another Biểu, the overview, or a check."""
@@ -535,7 +549,7 @@ class Entry:
             with self.ledger(readonly=False) as ledger:
                 start_draft(ledger, self.period, unit, cells, source, datetime.now())
 
-        await self.lane.run(write)
+        await self.writes.run(write)
         return _redirect(f"{HOME}?tb=bat-dau")
 
     async def cover(self, request: Any) -> Any:
@@ -555,7 +569,7 @@ class Entry:
             if why:
                 raise self.h.problem(422, f"Chưa lưu: {COVER_KEYS[name][1]}: {why}")
             values[name] = value
-        saved = await self.lane.run(self.store, unit, self.version(ctl), values)
+        saved = await self.store(unit, self.version(ctl), values)
         if not saved.saved:
             raise self.h.problem(409, "Chưa lưu: máy khác vừa sửa người lập biểu hoặc số điện thoại. Tải lại trang.")
         return _redirect(f"{HOME}?tb=da-luu")
@@ -572,12 +586,13 @@ class Entry:
         if draft is None:
             return
         rep = await self.judge(unit, draft)
+        await self._checked((draft, report_record(rep)))
 
-        def keep() -> None:
-            with self.ledger(readonly=False) as ledger:
-                note_checked(ledger, draft, report_record(rep), datetime.now())
-
-        await self.lane.run(keep)
+    def _keep_checks(self, checked: list[tuple[Draft, dict[str, Any]]]) -> list[None | Exception]:
+        """The checks' results waiting together, kept in one transaction."""
+        with self.ledger(readonly=False) as ledger:
+            note_checks(ledger, checked, datetime.now())
+        return [None] * len(checked)
 
     async def judge(self, unit: str, draft: Draft) -> FileReport:
         """The draft judged as its form workbook would be, uploaded (`entry_check`: no workbook is written)."""
@@ -629,7 +644,7 @@ class Entry:
             with self.ledger(readonly=False) as ledger:
                 note_submitted(ledger, draft, up.id, up.outcome, datetime.now())
 
-        await self.lane.run(keep)
+        await self.writes.run(keep)
         return _redirect(f"/lan-nop/{up.id}")
 
     async def district_view(self, request: Any) -> Any:
