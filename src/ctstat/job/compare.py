@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from ctstat.job.config import JobConfig
 from ctstat.job import history_summary
+from ctstat.job.config import JobConfig
 from ctstat.job.followups import notes_for
 from ctstat.job.history import History
 from ctstat.model.catalogue import Catalogue
