@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from ctstat.job import history_summary
-from ctstat.job.compare import compare_period, kinds_of
+from ctstat.job.compare import compare_period
 from ctstat.job.history import COLUMNS, History, Source
+from ctstat.job.history_past import kinds_of
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.period import Period
 from ctstat.model.units import load_crosswalk, load_units

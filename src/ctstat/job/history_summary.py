@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ctstat.job.history import MANIFEST, History
+from ctstat.job.history_past import past_cells
 from ctstat.model.period import Period
 from ctstat.plan.compare import LOOK_BACK, comparable_periods, wide_history
 from ctstat.write.atomic import atomic_write
@@ -47,8 +48,6 @@ def summary_path(history: History, period: Period, vintage: str, kinds: Mapping[
 
 def build(history: History, period: Period, vintage: str, kinds: Mapping[str, str]) -> pd.DataFrame:
     """Every unit's matrix for `period` (unit, cell, c0…), from the full history."""
-    from ctstat.job.compare import past_cells
-
     past, _ = past_cells(history, vintage, period, None, dict(kinds))
     held = past["unit"].astype("category").cat.categories if len(past) else pd.Index([], dtype=object)
     units = pd.Index(np.asarray(held, dtype=object))

@@ -215,8 +215,8 @@ def sum_up(cur: pd.DataFrame, matrix: np.ndarray, parent_of: Mapping[str, str]) 
         total = np.bincount(key, weights=np.where(gaps, 0.0, col), minlength=n)
         summed[:, j] = np.where(np.bincount(key[gaps], minlength=n) == 0, total, np.nan)
     value = np.bincount(key, weights=cur["value"].to_numpy(dtype=float)[keep], minlength=n)
-    unit, cell = punits[groups // len(ccells)], ccells[groups % len(ccells)]
-    sums = pd.DataFrame({"unit": pd.Categorical(unit), "cell": pd.Categorical(cell), "value": value})
+    units, cells = pd.Categorical(punits[groups // len(ccells)]), pd.Categorical(ccells[groups % len(ccells)])
+    sums = pd.DataFrame({"unit": units, "cell": cells, "value": value})
     return sums, summed
 
 
@@ -252,10 +252,10 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
             "k": k,
             "p": p,
             "ratio": ratio,
-            "test": pd.Categorical.from_codes(np.zeros(len(y), dtype=np.int8), [test]),
+            "test": pd.Categorical.from_codes(np.zeros(len(y), dtype=np.int8), pd.Index([test])),
             "tested": tested,
             "flagged": flagged,
-            "level": pd.Categorical.from_codes(np.zeros(len(y), dtype=np.int8), [level]),
+            "level": pd.Categorical.from_codes(np.zeros(len(y), dtype=np.int8), pd.Index([level])),
         }
     )
 
