@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 from ctstat.job.history import MANIFEST, History
 from ctstat.job.history_past import past_cells
 from ctstat.model.period import Period
-from ctstat.plan.compare import LOOK_BACK, comparable_periods, wide_history
+from ctstat.plan.compare import FIRST_YEAR, LOOK_BACK, comparable_periods, wide_history
 from ctstat.write.atomic import atomic_write
 
 SUMMARY = "summary"
@@ -37,8 +38,16 @@ Held = dict[str, tuple[pd.DataFrame, np.ndarray]]  #: kind -> ((unit, cell) rows
 
 
 def state(history: History, kinds: Mapping[str, str]) -> str:
-    """The digest a summary is valid for: the files in force and which cells are stocks and flows."""
-    doc = {"format": 1, "files": sorted(history.manifest()["files"].values()), "kinds": sorted(kinds.items())}
+    """The digest a summary is valid for: the files in force, which cells are stocks and flows, the crosswalk of
+    the reform and how far back the matrix reaches (a ctstat that reads them otherwise makes its own)."""
+    crosswalk = (resources.files("ctstat") / "data" / "units" / "map_2025-07-01.csv").read_bytes()
+    doc = {
+        "format": 1,
+        "files": sorted(history.manifest()["files"].values()),
+        "kinds": sorted(kinds.items()),
+        "crosswalk": hashlib.sha256(crosswalk).hexdigest(),
+        "back": [LOOK_BACK, FIRST_YEAR],
+    }
     return hashlib.sha256(json.dumps(doc).encode()).hexdigest()[:16]
 
 
