@@ -32,6 +32,9 @@ from ctstat.plan.reform import no_history, restate
 from ctstat.read.workbook import Submission
 
 
+FEW_UNITS = 64  #: up to this many units, a comparison reads their cells, not the whole summary
+
+
 @dataclass
 class Comparison:
     """Every judged cell of a period (flagged or not), by level, ranked by p."""
@@ -63,11 +66,12 @@ def compare_period(
     period: Period,
     vintage: str,
     current: pd.DataFrame | None = None,
-    full: bool = False,
+    full: bool | None = None,
 ) -> Comparison:
-    """Judge `current` (unit, cell, value; by default the history's own cells of `period`) at every level, from
-    the history's summary of `period` (`history_summary`; `full`: from every earlier period's cells, as the
-    summary is made: the same findings, slower)."""
+    """Judge `current` (unit, cell, value; by default the history's own cells of `period`) at every level: from
+    the history's summary of `period` (`history_summary`), or with `full` from the earlier periods' cells the
+    summary is made of (the same findings). By default, a batch of a few units (an upload) reads their own cells
+    (a few row groups), a larger one the summary."""
     kinds = kinds_of(catalogue)
     refused: list[str] = []
     if current is None:
@@ -80,7 +84,7 @@ def compare_period(
     parents: dict[str, dict[str, str]] = {}
     for level in [lv for lv in h.levels if lv != "commune"]:
         parents[level] = {u: a.code for u in units if (c := h.get(u)) for a in h.ancestors(c) if a.level == level}
-    if full:
+    if full or full is None and len(units) <= FEW_UNITS:
         past, none = past_cells(history, vintage, period, sorted(units), kinds)
         findings = compare(current, past, period, kinds, parents)
     else:
