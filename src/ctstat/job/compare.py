@@ -31,7 +31,6 @@ from ctstat.plan.history_sheet import HistoryLookup, PeriodHistory, needed_cells
 from ctstat.plan.reform import no_history, restate
 from ctstat.read.workbook import Submission
 
-
 FEW_UNITS = 64  #: up to this many units, a comparison reads their cells, not the whole summary
 
 
