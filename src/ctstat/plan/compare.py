@@ -185,7 +185,9 @@ def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
     out: dict[str, Any] = {}
     for column in parts[0].columns:
         if isinstance(parts[0][column].dtype, pd.CategoricalDtype):
-            out[column] = union_categoricals([p[column].array for p in parts], ignore_order=True)
+            cats = [p[column].array for p in parts]  # codes as text whatever the source's dtype (object, str)
+            same = [pd.Categorical.from_codes(c.codes, pd.Index(c.categories.astype(str))) for c in cats]
+            out[column] = union_categoricals(same, ignore_order=True)
         else:
             out[column] = np.concatenate([p[column].to_numpy() for p in parts])
     return pd.DataFrame(out)
