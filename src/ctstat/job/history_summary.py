@@ -109,7 +109,7 @@ def save(history: History, frame: pd.DataFrame, path: Path) -> pa.Table:
         try:
             path.parent.mkdir(exist_ok=True)
             with atomic_write(path) as tmp:
-                pq.write_table(table, tmp, compression="zstd")
+                pq.write_table(table, tmp, compression="lz4")  # read at every batch: the faster to decode
         except OSError:
             pass  # a history the user may only read: summarised in memory, every time
     return table
@@ -121,7 +121,10 @@ def _held(table: pa.Table, period: Period, kinds: Mapping[str, str]) -> Held:
     keys = table.select(["unit", "cell"]).to_pandas()
     values = np.empty((table.num_rows, LOOK_BACK), order="F")  # column by column, as `plan.compare` reads it
     for j, name in enumerate(COLUMNS):
-        values[:, j] = table.column(name).to_numpy()
+        start = 0
+        for chunk in table.column(name).chunks:  # chunk by chunk: a chunked column's own conversion is slow
+            values[start : start + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
+            start += len(chunk)
     return {k: (keys, values[:, : len(comparable_periods(period, k)[-LOOK_BACK:])]) for k in ("stock", "flow")}
 
 

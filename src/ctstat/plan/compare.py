@@ -228,7 +228,10 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
     k = np.sum(~np.isnan(back), axis=1)
     p = np.ones_like(y)
     some = k >= MIN_PERIODS  # only cells with enough history are tested (and ranked)
-    p[some] = conditional_poisson(y[some], back[some], dispersion(back[some]))
+    if some.all():  # the usual case: no copy of the history
+        p = conditional_poisson(y, back, dispersion(back))
+    else:
+        p[some] = conditional_poisson(y[some], back[some], dispersion(back[some]))
     big_enough = (y >= MIN_COUNT) | (y == 0)
     if level == "commune":
         ratio = np.full(len(y), np.nan)
