@@ -145,8 +145,11 @@ def align(rows: pd.DataFrame, table: pd.DataFrame, values: np.ndarray) -> np.nda
     u, c = _codes(rows["unit"], units), _codes(rows["cell"], cells)
     at = np.where((u >= 0) & (c >= 0), slot[np.maximum(u, 0) * len(cells) + np.maximum(c, 0)], len(table))
     out = np.empty((len(rows), values.shape[1]), order="F")
+    none = at == len(table)
+    at[none] = 0
     for j in range(values.shape[1]):  # column by column: each one contiguous
-        out[:, j] = np.append(values[:, j], np.nan)[at]
+        out[:, j] = values[:, j].take(at) if len(table) else np.nan
+    out[none] = np.nan
     return out
 
 
@@ -173,15 +176,16 @@ def judge(
     if not parts:
         return pd.DataFrame(columns=[*FINDING_COLUMNS, "level"])
     out = _stack(parts)
-    flagged = np.flatnonzero(out["flagged"].to_numpy(dtype=bool))
-    top = out.iloc[flagged]
-    ranked = flagged[np.lexsort((top["cell"].astype(str), top["unit"].astype(str), top["p"].to_numpy()))]
-    rest = np.flatnonzero(~out["flagged"].to_numpy(dtype=bool))  # millions, nationally: left as judged
-    return out.take(np.concatenate([ranked, rest])).reset_index(drop=True)
+    flags = np.asarray(out["flagged"], dtype=bool)
+    flagged = np.flatnonzero(flags)
+    unit, cell = (np.asarray(out[c].take(flagged), dtype=str) for c in KEY2)
+    ranked = flagged[np.lexsort((cell, unit, out["p"][flagged]))]
+    order = np.concatenate([ranked, np.flatnonzero(~flags)])  # the rest (millions, nationally) left as judged
+    return pd.DataFrame({name: column[order] for name, column in out.items()})
 
 
-def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Frames one after another, their codes kept as categories (millions of rows nationally)."""
+def _stack(parts: list[pd.DataFrame]) -> dict[str, Any]:
+    """Frames' columns one after another, their codes kept as categories (millions of rows nationally)."""
     out: dict[str, Any] = {}
     for column in parts[0].columns:
         if isinstance(parts[0][column].dtype, pd.CategoricalDtype):
@@ -190,7 +194,7 @@ def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
             out[column] = union_categoricals(same, ignore_order=True)
         else:
             out[column] = np.concatenate([p[column].to_numpy() for p in parts])
-    return pd.DataFrame(out)
+    return out
 
 
 def sum_up(cur: pd.DataFrame, matrix: np.ndarray, parent_of: Mapping[str, str]) -> tuple[pd.DataFrame, np.ndarray]:
