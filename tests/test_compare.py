@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctstat.job.compare import compare_period, comparison_dict, issues, past_cells
+from ctstat.job.compare import compare_period, comparison_dict, issues
 from ctstat.job.history import COLUMNS, History, Source
+from ctstat.job.history_past import past_cells
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.period import Period
 from ctstat.model.units import load_crosswalk, load_units

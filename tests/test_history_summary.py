@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from ctstat.job import history_summary
-from ctstat.job.compare import compare_period, kinds_of
+from ctstat.job.compare import compare_period
 from ctstat.job.history import COLUMNS, History, Source
+from ctstat.job.history_past import kinds_of
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.period import Period
 from ctstat.model.units import load_crosswalk, load_units
@@ -54,7 +55,7 @@ def _current(units: list[str], seed: int) -> pd.DataFrame:
 def _same(h: History, catalogue: Catalogue, period: str, vintage: str, current: pd.DataFrame | None) -> pd.DataFrame:
     per = Period.parse(period)
     full = compare_period(h, catalogue, per, vintage, current, full=True)
-    fast = compare_period(h, catalogue, per, vintage, current)
+    fast = compare_period(h, catalogue, per, vintage, current, full=False)
     key = ["level", "unit", "cell"]
     a, b = (c.findings.sort_values(key, ignore_index=True) for c in (full, fast))
     pd.testing.assert_frame_equal(a, b)
@@ -118,7 +119,7 @@ def test_history_add_prepares_the_next_period(
         raise AssertionError("the summary was built again")
 
     monkeypatch.setattr(history_summary, "build", no_build)
-    found = compare_period(h, catalogue, Period.parse("2024-H1"), OLD, _current(units, 11))
+    found = compare_period(h, catalogue, Period.parse("2024-H1"), OLD, _current(units, 11), full=False)
     assert found.checked > 0
 
 
@@ -129,3 +130,14 @@ def test_a_history_that_cannot_be_written_is_summarised_in_memory(tmp_path: Path
     (h.dir / "summary").write_text("not a folder")  # writing a summary fails
     _same(h, catalogue, "2025-H1", OLD, _current(units, 13))
     assert (h.dir / "summary").read_text() == "not a folder"
+
+
+def test_an_upload_reads_its_own_cells_not_the_summary(tmp_path: Path, catalogue: Catalogue) -> None:
+    """A few units (the portal's one upload) are read from their own row groups; a batch from the summary."""
+    h = History(tmp_path / "h")
+    units = _hoang_mai()
+    _noisy_history(h, units, [f"{y}-H1" for y in range(2019, 2025)], 14)
+    one = compare_period(h, catalogue, Period.parse("2025-H1"), OLD, _current(units[:1], 15))
+    assert one.checked > 0 and not (h.dir / "summary").exists()
+    compare_period(h, catalogue, Period.parse("2025-H1"), OLD, _current(units, 15), full=False)
+    assert len(list((h.dir / "summary").glob("*.parquet"))) == 1

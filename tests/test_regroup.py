@@ -109,3 +109,48 @@ def test_no_comparison_sheet_on_the_regrouped_list(lai_chau_h1: Path, tmp_path: 
     res = CliRunner().invoke(app, ["--lang", "en", *args, "--out", str(tmp_path / "o")])
     assert res.exit_code == 2, res.output
     assert "no comparison sheet" in res.output
+
+
+def test_a_merged_province_s_district_workbooks_regroup_onto_it(catalogue: Catalogue, tmp_path: Path) -> None:
+    """End to end: new Cà Mau (96) is old Bạc Liêu (95) and old Cà Mau (96). Each old province's 2025-H1 is rolled up
+    on the old list from its wards' forms; the 16 old districts' workbooks of both, given together, regroup onto the
+    new province, whose every count is the sum of the wards of both old provinces."""
+    from ctstat.model.keys import element_of
+    from ctstat.model.layout import form_layout
+    from ctstat.pipeline import synth_forms
+
+    from .test_rollup import ward_values
+
+    forms = {p: tmp_path / f"forms-{p}" for p in ("95", "96")}
+    districts = []
+    for old, folder in forms.items():
+        count = len(OLD.communes_under(OLD.get(old, "province")))  # type: ignore[arg-type]
+        assert synth_forms(old, "2025-H1", folder, catalogue, seed=int(old)) == count
+        rolled = rollup_paths([folder], "2025-H1", tmp_path / f"old-{old}", unit=old, catalogue=catalogue)
+        assert not rolled.refused and not rolled.partial
+        districts += [p for p in rolled.outputs if len(p.name.split("_")[1]) == 3]
+    assert len(districts) == 16
+    new = rollup_paths(districts, "2025-H1", tmp_path / "new", units="2025-07-01", catalogue=catalogue)
+    assert not new.refused and not new.partial and new.unit.code == "96" and new.vintage == REGROUPED
+    assert [p.name for p in new.outputs] == ["2025-H1_2025-07-01_96_tinh-ca-mau.xlsx"]
+    assert {i["kind"] for i in new.manifest["inputs"]} == {"rollup"} and all(i["used"] for i in new.manifest["inputs"])
+    wards = pd.concat([ward_values(folder, catalogue) for folder in forms.values()])
+    assert len(wards) == 164  # every ward of both old provinces
+    # its data sheet: the 16 old districts (from both old provinces), each the sum of its wards
+    by_district = wards.groupby(wards.index.map(lambda c: OLD.get(c).parent_code)).sum()  # type: ignore[union-attr]
+    data = read_data_sheet(new.outputs[0])
+    assert sorted(data.index) == sorted(by_district.index) and set(data["parent_code"]) == {"96"}
+    pd.testing.assert_frame_equal(
+        data.loc[by_district.index, by_district.columns].astype(float), by_district, check_names=False
+    )
+    # the province's own figures, in the form's cells of each Biểu sheet: the sums of both old provinces' wards
+    layout = form_layout(catalogue)
+    counts = [k for k in layout.keys if catalogue.elements[element_of(k)].type == "count"]
+    sheets: dict[str, pd.DataFrame] = {}
+    for key in counts:
+        sheet, cell = layout.address(key)
+        if sheet not in sheets:
+            sheets[sheet] = pd.read_excel(new.outputs[0], sheet_name=sheet, header=None, engine="calamine")
+        letters = "".join(ch for ch in cell if ch.isalpha())
+        col = sum((ord(ch) - 64) * 26**i for i, ch in enumerate(reversed(letters))) - 1
+        assert sheets[sheet].iat[int(cell[len(letters) :]) - 1, col] == wards[key].sum(), key

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from ctstat.job import history_summary
 from ctstat.job.config import JobConfig
 from ctstat.job.followups import notes_for
 from ctstat.job.history import History
+from ctstat.job.history_past import REFORM, concat_long, kinds_of, labels_read, past_cells
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import element_of
 from ctstat.model.layout import form_layout
@@ -22,8 +22,6 @@ from ctstat.model.period import Period
 from ctstat.model.report import FileReport, Issue, Report
 from ctstat.model.units import load_crosswalk, load_units
 from ctstat.plan.compare import (
-    LOOK_BACK,
-    comparable_periods,
     compare,
     compare_held,
     finding_detail,
@@ -33,7 +31,7 @@ from ctstat.plan.history_sheet import HistoryLookup, PeriodHistory, needed_cells
 from ctstat.plan.reform import no_history, restate
 from ctstat.read.workbook import Submission
 
-REFORM = ("2025-06-30", "2025-07-01")  #: (old list, new list) of the crosswalk
+FEW_UNITS = 64  #: up to this many units, a comparison reads their cells, not the whole summary
 
 
 @dataclass
@@ -61,81 +59,18 @@ class Comparison:
         return self.findings[self.findings["flagged"].astype(bool) & self.findings["note"].notna()]
 
 
-def kinds_of(catalogue: Catalogue) -> dict[str, str]:
-    """Cell -> stock or flow, for the cells holding counts (money and yes/no are not tested)."""
-    return {
-        key: catalogue.elements[element_of(key)].over_time
-        for key in form_layout(catalogue).keys
-        if catalogue.elements[element_of(key)].type == "count"
-    }
-
-
-def _labels(period: Period, kind: str) -> list[str]:
-    """The periods read for `kind` (the comparable ones looked at, and the halves a year is built from)."""
-    labels = comparable_periods(period, kind)[-LOOK_BACK:]
-    years = {lb for lb in labels if "-" not in lb}
-    return sorted(set(labels) | {f"{y}-H{h}" for y in years for h in (1, 2)})
-
-
-def past_cells(
-    history: History, vintage: str, period: Period, units: list[str] | None, kinds: dict[str, str] | None = None
-) -> tuple[pd.DataFrame, list[str]]:
-    """The earlier cells of `units` (None: every unit) under `vintage` (of the cells in `kinds`, each kind's
-    periods only); for the new units of the reform, also their old communes' cells restated on them (exactly, or
-    not at all). Returns (unit, period, cell, value) and the units with no comparable history before the reform."""
-    parts, none = [], set()
-    every = sorted({lb for kind in ("stock", "flow") for lb in _labels(period, kind)})
-    read = history.cells_of(vintage, every, units, None if kinds is None else list(kinds))  # each file read once
-    for kind in ("stock", "flow"):
-        cells = None if kinds is None else [c for c, k in kinds.items() if k == kind]
-        labels = _labels(period, kind)
-        parts.append(_pick(read, labels, cells))
-        if vintage == REFORM[1]:
-            crosswalk = load_crosswalk()
-            wanted = set(units) if units is not None else {new for pairs in crosswalk.values() for new, _ in pairs}
-            olds = sorted({old for old, pairs in crosswalk.items() if any(new in wanted for new, _ in pairs)})
-            restated, missing = restate(history.cells_of(REFORM[0], labels, olds, cells), crosswalk, wanted)
-            parts.append(restated)
-            none |= missing
-    both = _concat(parts)
-    if vintage == REFORM[1]:  # a new unit held under its own list wins over its restated old communes
-        both = both.drop_duplicates(["unit", "period", "cell"], keep="first")
-    return both, sorted(none)
-
-
-def _pick(frame: pd.DataFrame, periods: list[str], cells: list[str] | None) -> pd.DataFrame:
-    """The rows of `periods` (and `cells`, when given) of a frame read by `History.cells_of`, by their codes."""
-    keep = np.ones(len(frame), dtype=bool)
-    for column, wanted in (("period", periods), ("cell", cells)):
-        if wanted is not None and len(frame):
-            codes = frame[column].astype("category").cat
-            keep &= np.append(codes.categories.isin(wanted), False)[codes.codes.to_numpy()]
-    return frame[keep].reset_index(drop=True)
-
-
-def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Long frames one after another, their text columns kept as categories (millions of rows nationally)."""
-    parts = [p for p in parts if len(p)]
-    if len(parts) <= 1:
-        return parts[0] if parts else pd.DataFrame(columns=["unit", "period", "cell", "value"])
-    out = {
-        col: pd.Series(union_categoricals([p[col].astype("category") for p in parts], ignore_order=True))
-        for col in ("unit", "period", "cell")
-    }
-    return pd.DataFrame({**out, "value": np.concatenate([p["value"].to_numpy(dtype=float) for p in parts])})
-
-
 def compare_period(
     history: History,
     catalogue: Catalogue,
     period: Period,
     vintage: str,
     current: pd.DataFrame | None = None,
-    full: bool = False,
+    full: bool | None = None,
 ) -> Comparison:
-    """Judge `current` (unit, cell, value; by default the history's own cells of `period`) at every level, from
-    the history's summary of `period` (`history_summary`; `full`: from every earlier period's cells, as the
-    summary is made: the same findings, slower)."""
+    """Judge `current` (unit, cell, value; by default the history's own cells of `period`) at every level: from
+    the history's summary of `period` (`history_summary`), or with `full` from the earlier periods' cells the
+    summary is made of (the same findings). By default, a batch of a few units (an upload) reads their own cells
+    (a few row groups), a larger one the summary."""
     kinds = kinds_of(catalogue)
     refused: list[str] = []
     if current is None:
@@ -148,7 +83,7 @@ def compare_period(
     parents: dict[str, dict[str, str]] = {}
     for level in [lv for lv in h.levels if lv != "commune"]:
         parents[level] = {u: a.code for u in units if (c := h.get(u)) for a in h.ancestors(c) if a.level == level}
-    if full:
+    if full or full is None and len(units) <= FEW_UNITS:
         past, none = past_cells(history, vintage, period, sorted(units), kinds)
         findings = compare(current, past, period, kinds, parents)
     else:
@@ -335,8 +270,8 @@ def period_history(
     counts = {c: k for c, k in cells.items() if c not in answers}
     past, none = past_cells(history, vintage, period, units, counts)
     if answers:  # a yes/no answer is never summed across the reform: only as held under this list
-        labels = sorted({lb for kind in set(answers.values()) for lb in _labels(period, kind)})
-        past = _concat([past, history.cells_of(vintage, labels, units, list(answers))])
+        labels = sorted({lb for kind in set(answers.values()) for lb in labels_read(period, kind)})
+        past = concat_long([past, history.cells_of(vintage, labels, units, list(answers))])
     missing = tuple(sorted(set(none) | set(comparison.no_history)))
     return PeriodHistory(past, comparison.findings, comparison.checked, missing, str(history.dir))
 

@@ -207,7 +207,7 @@ def add_sources(history: History, paths: Sequence[Path], catalogue: Catalogue, j
     frame = pd.concat(cells, ignore_index=True) if cells else empty_cells()
     loaded = history.add(frame, sources)
     if loaded.sources:  # the next period's summary, ready for its first `validate --history`
-        from ctstat.job.compare import kinds_of
+        from ctstat.job.history_past import kinds_of
         from ctstat.job.history_summary import prepare
 
         prepare(history, kinds_of(catalogue))

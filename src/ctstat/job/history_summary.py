@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ctstat.job.history import MANIFEST, History
+from ctstat.job.history_past import past_cells
 from ctstat.model.period import Period
-from ctstat.plan.compare import LOOK_BACK, comparable_periods, wide_history
+from ctstat.plan.compare import FIRST_YEAR, LOOK_BACK, comparable_periods, wide_history
 from ctstat.write.atomic import atomic_write
 
 SUMMARY = "summary"
@@ -36,8 +38,16 @@ Held = dict[str, tuple[pd.DataFrame, np.ndarray]]  #: kind -> ((unit, cell) rows
 
 
 def state(history: History, kinds: Mapping[str, str]) -> str:
-    """The digest a summary is valid for: the files in force and which cells are stocks and flows."""
-    doc = {"format": 1, "files": sorted(history.manifest()["files"].values()), "kinds": sorted(kinds.items())}
+    """The digest a summary is valid for: the files in force, which cells are stocks and flows, the crosswalk of
+    the reform and how far back the matrix reaches (a ctstat that reads them otherwise makes its own)."""
+    crosswalk = (resources.files("ctstat") / "data" / "units" / "map_2025-07-01.csv").read_bytes()
+    doc = {
+        "format": 1,
+        "files": sorted(history.manifest()["files"].values()),
+        "kinds": sorted(kinds.items()),
+        "crosswalk": hashlib.sha256(crosswalk).hexdigest(),
+        "back": [LOOK_BACK, FIRST_YEAR],
+    }
     return hashlib.sha256(json.dumps(doc).encode()).hexdigest()[:16]
 
 
@@ -47,8 +57,6 @@ def summary_path(history: History, period: Period, vintage: str, kinds: Mapping[
 
 def build(history: History, period: Period, vintage: str, kinds: Mapping[str, str]) -> pd.DataFrame:
     """Every unit's matrix for `period` (unit, cell, c0…), from the full history."""
-    from ctstat.job.compare import past_cells
-
     past, _ = past_cells(history, vintage, period, None, dict(kinds))
     held = past["unit"].astype("category").cat.categories if len(past) else pd.Index([], dtype=object)
     units = pd.Index(np.asarray(held, dtype=object))
@@ -101,7 +109,7 @@ def save(history: History, frame: pd.DataFrame, path: Path) -> pa.Table:
         try:
             path.parent.mkdir(exist_ok=True)
             with atomic_write(path) as tmp:
-                pq.write_table(table, tmp, compression="zstd")
+                pq.write_table(table, tmp, compression="lz4")  # read at every batch: the faster to decode
         except OSError:
             pass  # a history the user may only read: summarised in memory, every time
     return table
@@ -113,7 +121,10 @@ def _held(table: pa.Table, period: Period, kinds: Mapping[str, str]) -> Held:
     keys = table.select(["unit", "cell"]).to_pandas()
     values = np.empty((table.num_rows, LOOK_BACK), order="F")  # column by column, as `plan.compare` reads it
     for j, name in enumerate(COLUMNS):
-        values[:, j] = table.column(name).to_numpy()
+        start = 0
+        for chunk in table.column(name).chunks:  # chunk by chunk: a chunked column's own conversion is slow
+            values[start : start + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
+            start += len(chunk)
     return {k: (keys, values[:, : len(comparable_periods(period, k)[-LOOK_BACK:])]) for k in ("stock", "flow")}
 
 

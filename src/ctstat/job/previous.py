@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ctstat.job.compare import kinds_of, past_cells
 from ctstat.job.config import JobConfig
 from ctstat.job.history import History
+from ctstat.job.history_past import kinds_of, past_cells
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import element_of
 from ctstat.model.layout import form_layout

@@ -145,8 +145,11 @@ def align(rows: pd.DataFrame, table: pd.DataFrame, values: np.ndarray) -> np.nda
     u, c = _codes(rows["unit"], units), _codes(rows["cell"], cells)
     at = np.where((u >= 0) & (c >= 0), slot[np.maximum(u, 0) * len(cells) + np.maximum(c, 0)], len(table))
     out = np.empty((len(rows), values.shape[1]), order="F")
+    none = at == len(table)
+    at[none] = 0
     for j in range(values.shape[1]):  # column by column: each one contiguous
-        out[:, j] = np.append(values[:, j], np.nan)[at]
+        out[:, j] = values[:, j].take(at) if len(table) else np.nan
+    out[none] = np.nan
     return out
 
 
@@ -173,22 +176,25 @@ def judge(
     if not parts:
         return pd.DataFrame(columns=[*FINDING_COLUMNS, "level"])
     out = _stack(parts)
-    flagged = np.flatnonzero(out["flagged"].to_numpy(dtype=bool))
-    top = out.iloc[flagged]
-    ranked = flagged[np.lexsort((top["cell"].astype(str), top["unit"].astype(str), top["p"].to_numpy()))]
-    rest = np.flatnonzero(~out["flagged"].to_numpy(dtype=bool))  # millions, nationally: left as judged
-    return out.take(np.concatenate([ranked, rest])).reset_index(drop=True)
+    flags = np.asarray(out["flagged"], dtype=bool)
+    flagged = np.flatnonzero(flags)
+    unit, cell = (np.asarray(out[c].take(flagged), dtype=str) for c in KEY2)
+    ranked = flagged[np.lexsort((cell, unit, out["p"][flagged]))]
+    order = np.concatenate([ranked, np.flatnonzero(~flags)])  # the rest (millions, nationally) left as judged
+    return pd.DataFrame({name: column[order] for name, column in out.items()})
 
 
-def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Frames one after another, their codes kept as categories (millions of rows nationally)."""
+def _stack(parts: list[pd.DataFrame]) -> dict[str, Any]:
+    """Frames' columns one after another, their codes kept as categories (millions of rows nationally)."""
     out: dict[str, Any] = {}
     for column in parts[0].columns:
         if isinstance(parts[0][column].dtype, pd.CategoricalDtype):
-            out[column] = union_categoricals([p[column].array for p in parts], ignore_order=True)
+            cats = [p[column].array for p in parts]  # codes as text whatever the source's dtype (object, str)
+            same = [pd.Categorical.from_codes(c.codes, pd.Index(c.categories.astype(str))) for c in cats]
+            out[column] = union_categoricals(same, ignore_order=True)
         else:
             out[column] = np.concatenate([p[column].to_numpy() for p in parts])
-    return pd.DataFrame(out)
+    return out
 
 
 def sum_up(cur: pd.DataFrame, matrix: np.ndarray, parent_of: Mapping[str, str]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -215,8 +221,8 @@ def sum_up(cur: pd.DataFrame, matrix: np.ndarray, parent_of: Mapping[str, str]) 
         total = np.bincount(key, weights=np.where(gaps, 0.0, col), minlength=n)
         summed[:, j] = np.where(np.bincount(key[gaps], minlength=n) == 0, total, np.nan)
     value = np.bincount(key, weights=cur["value"].to_numpy(dtype=float)[keep], minlength=n)
-    unit, cell = punits[groups // len(ccells)], ccells[groups % len(ccells)]
-    sums = pd.DataFrame({"unit": pd.Categorical(unit), "cell": pd.Categorical(cell), "value": value})
+    units, cells = pd.Categorical(punits[groups // len(ccells)]), pd.Categorical(ccells[groups % len(ccells)])
+    sums = pd.DataFrame({"unit": units, "cell": cells, "value": value})
     return sums, summed
 
 
@@ -226,7 +232,10 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
     k = np.sum(~np.isnan(back), axis=1)
     p = np.ones_like(y)
     some = k >= MIN_PERIODS  # only cells with enough history are tested (and ranked)
-    p[some] = conditional_poisson(y[some], back[some], dispersion(back[some]))
+    if some.all():  # the usual case: no copy of the history
+        p = conditional_poisson(y, back, dispersion(back))
+    else:
+        p[some] = conditional_poisson(y[some], back[some], dispersion(back[some]))
     big_enough = (y >= MIN_COUNT) | (y == 0)
     if level == "commune":
         ratio = np.full(len(y), np.nan)
@@ -252,10 +261,10 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
             "k": k,
             "p": p,
             "ratio": ratio,
-            "test": pd.Categorical.from_codes(np.zeros(len(y), dtype=np.int8), [test]),
+            "test": pd.Categorical.from_codes(np.zeros(len(y), dtype=np.int8), pd.Index([test])),
             "tested": tested,
             "flagged": flagged,
-            "level": pd.Categorical.from_codes(np.zeros(len(y), dtype=np.int8), [level]),
+            "level": pd.Categorical.from_codes(np.zeros(len(y), dtype=np.int8), pd.Index([level])),
         }
     )
 

@@ -38,9 +38,11 @@ def lgamma(x: npt.ArrayLike) -> Floats:
     value (or one past the table) computed by math.lgamma."""
     global _log_factorials
     x = np.asarray(x, dtype=float)
-    if _log_factorials is None:
-        _log_factorials = np.concatenate(([np.inf, 0.0], np.cumsum(np.log(np.arange(1, _TABLE, dtype=float)))))
-    whole = (x == np.floor(x)) & (x >= 1) & (x <= _TABLE)
+    top = min(_TABLE, int(np.nanmax(x, initial=1.0)) if np.isfinite(np.nanmax(x, initial=1.0)) else _TABLE)
+    if _log_factorials is None or len(_log_factorials) <= top:  # grown as needed (a running sum: same values)
+        size = min(_TABLE, 1 << max(16, top.bit_length()))
+        _log_factorials = np.concatenate(([np.inf, 0.0], np.cumsum(np.log(np.arange(1, size, dtype=float)))))
+    whole = (x == np.floor(x)) & (x >= 1) & (x < len(_log_factorials))
     if whole.all():
         return _log_factorials[x.astype(np.int64)]
     out = np.asarray(_lgamma(x), dtype=float)

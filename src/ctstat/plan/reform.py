@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 Targets = Mapping[str, Sequence[tuple[str, bool]]]  #: old unit -> [(new unit, the old unit was split)]
@@ -42,13 +43,29 @@ def restate(old: pd.DataFrame, targets: Targets, new_units: Iterable[str]) -> tu
     with no comparable history (a source was split, or nothing maps into them)."""
     sources = sources_of(targets, new_units)
     none = _without_history(sources)
-    rows = [(old_unit, new) for new, src in sources.items() if new not in none for old_unit, _ in src]
-    if not rows or old.empty:
+    into = {old_unit: new for new, src in sources.items() if new not in none for old_unit, _ in src}
+    if not into or old.empty:
         return pd.DataFrame(columns=["unit", "period", "cell", "value"]), none
-    link = pd.DataFrame(rows, columns=["old", "new"])
-    need = link.groupby("new").size().rename("need")
-    joined = old.merge(link, left_on="unit", right_on="old")
-    sums = joined.groupby(["new", "period", "cell"]).agg(value=("value", "sum"), held=("old", "nunique"))
-    sums = sums.join(need, on="new")
-    exact = sums[sums["held"] == sums["need"]].reset_index()
-    return exact.rename(columns={"new": "unit"})[["unit", "period", "cell", "value"]], none
+    news = pd.Index(sorted(set(into.values())))
+    need = np.bincount(news.get_indexer(pd.Index(list(into.values()), dtype=object)), minlength=len(news))
+    unit, period, cell = (old[c].astype("category").cat for c in ("unit", "period", "cell"))
+    mapped = pd.Index([into.get(str(u)) for u in unit.categories], dtype=object)
+    target = np.append(news.get_indexer(mapped), -1)[unit.codes]
+    keep = target >= 0  # old units mapped whole into a new unit asked for (each counted once: history keys are unique)
+    sizes = (len(news), len(period.categories), len(cell.categories))
+    key = (target[keep] * sizes[1] + period.codes[keep]) * sizes[2] + cell.codes[keep]
+    groups, inverse = np.unique(key, return_inverse=True)  # the (new unit, period, cell) held, in that order
+    held = np.bincount(inverse, minlength=len(groups))
+    value = np.bincount(inverse, weights=np.nan_to_num(old["value"].to_numpy(dtype=float)[keep]), minlength=len(groups))
+    n, rest = np.divmod(groups, sizes[1] * sizes[2])
+    exact = held == need[n]  # every old unit that went into it is held for that period and cell
+    p, c = np.divmod(rest[exact], sizes[2])
+    frame = pd.DataFrame(
+        {
+            "unit": pd.Categorical.from_codes(n[exact], news),
+            "period": pd.Categorical.from_codes(p, period.categories),
+            "cell": pd.Categorical.from_codes(c, cell.categories),
+            "value": value[exact],
+        }
+    )
+    return frame, none
