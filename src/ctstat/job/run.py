@@ -396,6 +396,15 @@ def mark_up(
     return {i: str(path) for i, path in zip(faulty, copies, strict=True)}
 
 
+def _value_rows(frame: pd.DataFrame | None) -> tuple[list[str], dict[int, Any]]:
+    """The judged values: the cell keys, and each file's row of floats by its index (one array taken out of the
+    frame, not a pandas lookup per file: a second for a national inbox)."""
+    if frame is None:
+        return [], {}
+    values = frame.to_numpy(dtype=float)
+    return list(frame.columns), {int(i): values[n] for n, i in enumerate(frame.index)}
+
+
 def record(
     ledger: Ledger,
     log: EventLog,
@@ -410,15 +419,14 @@ def record(
     judged under another catalogue. Returns the ledger row id of each index recorded."""
     for row, st in judged.touched:
         ledger.touch(row.id, st.st_size, st.st_mtime_ns)
-    frame = judged.frame
-    keys = [] if frame is None else list(frame.columns)
+    keys, rows = _value_rows(judged.frame)
     ids: dict[int, int] = {}
     for i in range(len(judged.todo)) if only is None else only:
         a, rep = judged.todo[i], judged.report.files[i]
         sha, old = judged.shas[i], a.row
         cells = None
-        if rep.valid and frame is not None and i in frame.index:
-            cells = dict(zip(keys, (float(v) for v in frame.loc[i].to_numpy(dtype=float)), strict=True))
+        if rep.valid and i in rows:
+            cells = dict(zip(keys, rows[i].tolist(), strict=True))
         entry = Judged(rep, cells, annotated.get(i), catalogue.template_version, catalogue.digest)
         if old is not None and old.sha256 == sha:  # the same bytes, judged under this catalogue now
             ledger.rejudge(old.id, a.st.st_size, a.st.st_mtime_ns, entry)
