@@ -1,8 +1,8 @@
 """Benchmark `ctstat rollup` of the whole pre-reform country beside a bare python-calamine read of the inputs.
 
 Usage: python bench/rollup.py [N] [--jobs J]   (default: all 10,035 communes -> 696 district + 63 province workbooks)
-Prints seconds, the ratio to the bare read, peak memory and what was written. Targets (2 cores): <= 90 s,
-ratio <= 6, peak RSS <= 2 GB.
+Prints seconds, the ratio to the bare read, peak memory and what was written. Targets (2 cores, issue
+#26): ratio <= 3, peak RSS <= 2 GB.
 """
 
 from __future__ import annotations
