@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -192,6 +192,31 @@ def test_rollup_approval_needs_every_ward(job: Job, catalogue: Catalogue) -> Non
         act(cfg, catalogue, a, Action("reopen", wards[0], why="x"), WHEN)
     act(cfg, catalogue, a, Action("reopen-rollup", "008", why="Phường sửa số liệu"), WHEN)
     act(cfg, catalogue, a, Action("reopen", wards[0], why="Phường sửa số liệu"), WHEN)
+
+
+def test_a_rollup_set_aside_as_no_longer_current_cannot_be_approved(job: Job, catalogue: Catalogue) -> None:
+    """A partial rollup (past the deadline) over approved wards, one ward excused; then the deadline is moved
+    later: the workbook no longer matches what the job would write and is set aside
+    (tong-hop/khong-con-hien-hanh) so that nobody signs it. Approving the rollup then was accepted, over that
+    workbook, while the page said it was no longer current; it is refused, and accepted once it is written again."""
+    cfg, a, _ = job
+    cfg = replace(cfg, allow_partial=True)
+    late = datetime(2025, 7, 20, 9, 0).astimezone()
+    wards = sorted(p.name[:5] for p in HM.glob("*.xlsx"))
+    arrive_all(cfg, but=wards[-1])
+    run_job(cfg, catalogue, now=late)
+    for w in wards[:-1]:
+        act(cfg, catalogue, a, Action("approve", w), late)
+    assert run_job(cfg, catalogue, now=late).rollup_state == "written"
+    r = run_job(replace(cfg, deadline=date(2025, 7, 31)), catalogue, now=late)
+    assert r.rollup_state == "waiting" and list((cfg.out / "tong-hop" / "khong-con-hien-hanh").glob("*.xlsx"))
+    excused = {wards[-1]: "Chưa nộp, đã báo cáo lãnh đạo"}
+    with pytest.raises(UsageError, match="no longer matches the current submissions") as err:
+        act(cfg, catalogue, a, Action("approve-rollup", "008", excused=excused), late)
+    assert "không còn khớp" in (err.value.message_vi or "")
+    assert run_job(cfg, catalogue, now=late).rollup_state == "written"  # the deadline back: written again
+    top = act(cfg, catalogue, a, Action("approve-rollup", "008", excused=excused), late)
+    assert len(top.covers.inputs) == len(wards) - 1 and top.covers.excused == excused
 
 
 def test_a_hand_edited_chain_is_refused(job: Job, catalogue: Catalogue) -> None:

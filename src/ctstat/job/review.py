@@ -488,6 +488,13 @@ def _workbook_digest(ctx: Context, approved: Mapping[str, Record]) -> str:
     )
     if not mine or not mine[0].is_file():
         raise stale
+    if not ctx.ledger.get_meta("rollup_key"):  # retired (run.retire_stale_rollup): set aside so nobody signs it
+        raise refuse(
+            f"the last rollup workbook of {cfg.unit} no longer matches the current submissions and was set aside "
+            f"({mine[0].parent}): approve the rollup once 'ctstat run' has written it again",
+            f"tệp tổng hợp gần nhất của {cfg.unit} không còn khớp với các báo cáo hiện hành và đã được để riêng "
+            f"({mine[0].parent}): chỉ duyệt báo cáo tổng hợp sau khi 'ctstat run' ghi lại tệp",
+        )
     sub = read_submission(mine[0], ctx.catalogue)
     if sub.book is None or sub.book.digest_ok is not True:
         raise stale
