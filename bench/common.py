@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import http.client
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -106,3 +109,40 @@ def measure(argv: list[str]) -> tuple[float, float, int, str]:
 
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return wall, peak, proc.returncode, out
+
+
+def ctstat(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "ctstat", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def portal_job(work: Path, extra: str = "") -> tuple[Path, list[dict[str, str]]]:
+    """A new Hà Nội 2025-H1 job under `work` for `ctstat serve` (`extra`: more ctstat.toml lines), and the rows of
+    the token list `ctstat tokens` gave it."""
+    job = work / f"job-{int(time.time())}"
+    (job / "inbox").mkdir(parents=True)
+    (job / "ctstat.toml").write_text(
+        f'period = "2025-H1"\nunit = "01"\ninbox = "inbox"\nout = "out"\njobs = 2\n{extra}', encoding="utf-8"
+    )
+    ctstat("tokens", "--config", str(job / "ctstat.toml"), "--out", str(job / "tokens.csv"))
+    return job, list(csv.DictReader((job / "tokens.csv").open(encoding="utf-8-sig")))
+
+
+def serve(job: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """`ctstat serve` for `job` on a free port, once it answers /healthz: the server and its port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    argv = [sys.executable, "-m", "ctstat", "serve", "--config", str(job / "ctstat.toml"), "--port", str(port)]
+    server = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return server, port
+        except OSError:
+            pass
+        time.sleep(0.1)
+    server.terminate()
+    raise RuntimeError(f"ctstat serve did not answer on port {port}")

@@ -12,25 +12,21 @@ The wards are communes of Hà Nội (2025-H1); what each types is its synthetic 
 from __future__ import annotations
 
 import argparse
-import csv
 import http.client
 import os
 import re
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import portal_job, serve  # noqa: E402
+
 WORK = Path(os.environ.get("CTSTAT_BENCH", "/tmp/ctstat-bench")) / "entry"
-
-
-def ctstat(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "ctstat", *args], check=True, stdout=subprocess.DEVNULL)
 
 
 def typed(unit: str, bump: int) -> dict[str, str]:
@@ -83,34 +79,15 @@ def main() -> None:
     from ctstat.web.entry import sheet_inputs
 
     inputs = sheet_inputs(load_catalogue())
-    job = WORK / f"job-{int(time.time())}"
-    (job / "inbox").mkdir(parents=True)
-    (job / "ctstat.toml").write_text(
-        'period = "2025-H1"\nunit = "01"\ninbox = "inbox"\nout = "out"\njobs = 2\n', encoding="utf-8"
-    )
-    ctstat("tokens", "--config", str(job / "ctstat.toml"), "--out", str(job / "tokens.csv"))
-    rows = list(csv.DictReader((job / "tokens.csv").open(encoding="utf-8-sig")))
+    job, rows = portal_job(WORK)
     wards = [(r["unit"], r["token"]) for r in rows[1 : 1 + args.wards]]
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ctstat", "serve", "--config", str(job / "ctstat.toml"), "--port", str(port)],
-        stderr=subprocess.DEVNULL,
-    )
+    server, port = serve(job)
     saves: list[float] = []
     checks: list[float] = []
     lock = threading.Lock()
     failures: list[str] = []
     values = {unit: [typed(unit, r) for r in range(args.rounds)] for unit, _ in wards}
     try:
-        for _ in range(300):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.1)
         time.sleep(0.5)
 
         def ward(unit: str, token: str) -> None:

@@ -13,14 +13,11 @@ those are kept aside with a marked-up copy, the costlier path.
 from __future__ import annotations
 
 import argparse
-import csv
 import http.client
 import os
 import resource
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -29,11 +26,11 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ctstat, portal_job, serve  # noqa: E402
+
 WORK = Path(os.environ.get("CTSTAT_BENCH", "/tmp/ctstat-bench")) / "serve"
-
-
-def ctstat(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "ctstat", *args], check=True, stdout=subprocess.DEVNULL)
 
 
 def multipart(name: str, data: bytes) -> tuple[bytes, str]:
@@ -69,30 +66,11 @@ def main() -> None:
     if not any(wards_dir.glob("**/*.xlsx")):
         ctstat("synth", "--unit", "01", "--period", "2025-H1", "--out", str(wards_dir), "--jobs", "0")
     files = sorted(wards_dir.glob("**/*.xlsx"))[: args.wards]
-    job = WORK / f"job-{int(time.time())}"
-    (job / "inbox").mkdir(parents=True)
-    (job / "ctstat.toml").write_text(
-        'period = "2025-H1"\nunit = "01"\ninbox = "inbox"\nout = "out"\njobs = 2\nuploads_per_minute = 1000\n',
-        encoding="utf-8",
-    )
-    ctstat("tokens", "--config", str(job / "ctstat.toml"), "--out", str(job / "tokens.csv"))
-    tokens = {r["unit"]: r["token"] for r in csv.DictReader((job / "tokens.csv").open(encoding="utf-8-sig"))}
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ctstat", "serve", "--config", str(job / "ctstat.toml"), "--port", str(port)],
-        stderr=subprocess.DEVNULL,
-    )
+    job, rows = portal_job(WORK, "uploads_per_minute = 1000\n")
+    tokens = {r["unit"]: r["token"] for r in rows}
+    server, port = serve(job)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         # warm: one upload first (argon2 of that token, the schemas)
         first = files[0]
         warm = httpx.post(
