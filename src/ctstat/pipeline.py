@@ -650,8 +650,6 @@ def _write_all(tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int) -
     """Write the workbooks, in `jobs` processes when there are many. What was read before (thousands of
     submissions) is frozen out of the cyclic collector meanwhile: a collection in a forked worker would walk it
     all, and copy its pages, for every few workbooks written."""
-    import gc
-
     from ctstat.write.rollup_book import write_rollup
 
     gc.freeze()

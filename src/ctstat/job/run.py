@@ -551,11 +551,7 @@ def _maybe_rollup(
         )
         return
     out_dir = cfg.out / ROLLUP_DIR
-    previous = ledger.get_meta("rollup_key")
-    outputs = json.loads(ledger.get_meta("rollup_outputs") or "[]")
-    if previous == key and outputs and all(Path(p).exists() for p in outputs):
-        result.rollup_state = "unchanged"
-        log("rollup-unchanged", outputs=outputs)
+    if _unchanged(ledger, key, log, result):
         return
     collected = _inputs_from_ledger(catalogue, ledger, current, claims, fixed)
     review = tuple(chain_as_recorded(ledger, cfg).records)  # carried in the unit's workbook
@@ -569,16 +565,40 @@ def _maybe_rollup(
         history=_history_of(cfg, catalogue),
     )
     rollup = rollup_collected(collected, cfg.period, out_dir, catalogue, opts)
-    result.rollup = rollup
-    result.rollup_state = "written"
+    inputs = {u: r.sha256 for u, r in sorted(current.items())}
+    _written(ledger, log, (now, key), rollup, result, inputs)
+    shutil.rmtree(out_dir / STALE_DIR, ignore_errors=True)  # a set retired earlier: this one replaces it
+
+
+def _unchanged(ledger: Ledger, key: str, log: EventLog, result: RunResult) -> bool:
+    """Whether the rollup last written is made of what `key` says and its files are all there (then said so)."""
+    outputs = json.loads(ledger.get_meta("rollup_outputs") or "[]")
+    if ledger.get_meta("rollup_key") == key and outputs and all(Path(p).exists() for p in outputs):
+        result.rollup_state = "unchanged"
+        log("rollup-unchanged", outputs=outputs)
+        return True
+    return False
+
+
+def _written(
+    ledger: Ledger,
+    log: EventLog,
+    when: tuple[datetime, str],
+    rollup: RollupResult,
+    result: RunResult,
+    inputs: Mapping[str, str] | None = None,
+) -> None:
+    """A rollup just written, recorded in the ledger (its key, files, `inputs` used when given, time, manifest)."""
+    now, key = when
+    result.rollup, result.rollup_state = rollup, "written"
     paths = [str(p) for p in rollup.outputs]
     with ledger.transaction():
         ledger.set_meta("rollup_key", key)
         ledger.set_meta("rollup_outputs", json.dumps(paths))
-        ledger.set_meta("rollup_inputs", json.dumps({u: r.sha256 for u, r in sorted(current.items())}))
+        if inputs is not None:
+            ledger.set_meta("rollup_inputs", json.dumps(dict(inputs)))
         ledger.set_meta("rollup_written_at", now.isoformat(timespec="seconds"))
         ledger.set_meta("rollup_manifest", str(rollup.manifest_path or ""))
-    shutil.rmtree(out_dir / STALE_DIR, ignore_errors=True)  # a set retired earlier: this one replaces it
     log("rollup-written", outputs=paths, partial=rollup.partial)
 
 
@@ -607,10 +627,7 @@ def _reform_year(
             ]
         ).encode()
     ).hexdigest()
-    outputs = json.loads(ledger.get_meta("rollup_outputs") or "[]")
-    if ledger.get_meta("rollup_key") == key and outputs and all(Path(p).exists() for p in outputs):
-        result.rollup_state = "unchanged"
-        log("rollup-unchanged", outputs=outputs)
+    if _unchanged(ledger, key, log, result):
         return
     if not current:
         result.rollup_state = "waiting"
@@ -625,14 +642,7 @@ def _reform_year(
         missing = [s.code for s in rollup.completeness.rows if s.status != "valid"]
         log("rollup-waiting", valid=len(rollup.completeness.rows) - len(missing), missing=missing)
         return
-    result.rollup, result.rollup_state = rollup, "written"
-    paths = [str(p) for p in rollup.outputs]
-    with ledger.transaction():
-        ledger.set_meta("rollup_key", key)
-        ledger.set_meta("rollup_outputs", json.dumps(paths))
-        ledger.set_meta("rollup_written_at", now.isoformat(timespec="seconds"))
-        ledger.set_meta("rollup_manifest", str(rollup.manifest_path or ""))
-    log("rollup-written", outputs=paths, partial=rollup.partial)
+    _written(ledger, log, (now, key), rollup, result)
 
 
 def _current(rows: dict[str, list[Row]], statuses: list[UnitStatus]) -> dict[str, Row]:
