@@ -74,9 +74,10 @@ def _cover_cell(key: str, value: Any) -> Any:
 def judge_typed(cfg: JobConfig, catalogue: Catalogue, typed: Sequence[Typed]) -> list[FileReport]:
     """Each typed report judged as an uploaded file is (`validate_batch`, as `judge_arrivals` calls it)."""
     from ctstat.check.validate import validate_batch
+    from ctstat.job.run import judged_as
 
     subs = [as_read(catalogue, t) for t in typed]
-    report, _ = validate_batch(subs, catalogue, cfg.period, cfg.units, check_duplicates=False)
+    report, _ = validate_batch(subs, catalogue, *judged_as(cfg), check_duplicates=False)
     return list(report.files)
 
 
