@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -40,15 +41,20 @@ Held = dict[str, tuple[pd.DataFrame, np.ndarray]]  #: kind -> ((unit, cell) rows
 def state(history: History, kinds: Mapping[str, str]) -> str:
     """The digest a summary is valid for: the files in force, which cells are stocks and flows, the crosswalk of
     the reform and how far back the matrix reaches (a ctstat that reads them otherwise makes its own)."""
-    crosswalk = (resources.files("ctstat") / "data" / "units" / "map_2025-07-01.csv").read_bytes()
     doc = {
         "format": 1,
         "files": sorted(history.manifest()["files"].values()),
         "kinds": sorted(kinds.items()),
-        "crosswalk": hashlib.sha256(crosswalk).hexdigest(),
+        "crosswalk": _crosswalk_digest(),
         "back": [LOOK_BACK, FIRST_YEAR],
     }
     return hashlib.sha256(json.dumps(doc).encode()).hexdigest()[:16]
+
+
+@cache
+def _crosswalk_digest() -> str:
+    """The packaged crosswalk's digest (read once: it is part of every summary's state)."""
+    return hashlib.sha256((resources.files("ctstat") / "data" / "units" / "map_2025-07-01.csv").read_bytes()).hexdigest()
 
 
 def summary_path(history: History, period: Period, vintage: str, kinds: Mapping[str, str]) -> Path:
