@@ -54,7 +54,8 @@ def state(history: History, kinds: Mapping[str, str]) -> str:
 @cache
 def _crosswalk_digest() -> str:
     """The packaged crosswalk's digest (read once: it is part of every summary's state)."""
-    return hashlib.sha256((resources.files("ctstat") / "data" / "units" / "map_2025-07-01.csv").read_bytes()).hexdigest()
+    crosswalk = resources.files("ctstat") / "data" / "units" / "map_2025-07-01.csv"
+    return hashlib.sha256(crosswalk.read_bytes()).hexdigest()
 
 
 def summary_path(history: History, period: Period, vintage: str, kinds: Mapping[str, str]) -> Path:
