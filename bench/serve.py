@@ -56,6 +56,28 @@ def bare_read(files: list[Path]) -> float:
     return statistics.median(times)
 
 
+def server_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds used so far by the server's own process (all its threads) and by its reading workers (its
+    children), from /proc: what an upload costs, a figure that holds also on a machine others are using."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(p: str) -> tuple[int, float, float]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return -1, 0.0, 0.0
+        # ppid; utime + stime; the same of its children that ended (workers replaced after RECYCLE files)
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+    _, own, kids = used(str(pid))
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            ppid, cpu, _ = used(p)
+            if ppid == pid:
+                kids += cpu
+    return own, kids
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--wards", type=int, default=50)
@@ -118,6 +140,7 @@ def main() -> None:
 
         threads = [threading.Thread(target=ward, args=(n, f)) for n, f in enumerate(files)]
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        srv0 = server_cpu(server.pid)
         start = time.perf_counter()
         for t in threads:
             t.start()
@@ -125,6 +148,7 @@ def main() -> None:
             t.join()
         wall = time.perf_counter() - start
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        srv1 = server_cpu(server.pid)
         client_cpu = cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime
         # and one ward alone (the usual case: a district's wards send over days, not all in the same second)
         alone: list[float] = []
@@ -160,6 +184,11 @@ def main() -> None:
     print(f"latency median {statistics.median(lat) * 1000:.0f} ms, p99 {lat[int(n * 0.99) - 1] * 1000:.0f} ms")
     print(f"status codes: {sorted(set(codes))}; all 200: {codes.count(200) == n}")
     print(f"the load generator itself (this process) used {client_cpu:.1f} s of CPU in those {wall:.1f} s")
+    own, kids = (b - a for a, b in zip(srv0, srv1, strict=True))
+    print(
+        f"server CPU per upload: {own / n * 1000:.2f} ms in its own process (its threads share one core: the "
+        f"ceiling is {n / own:.0f} uploads/s), {kids / n * 1000:.2f} ms in its reading workers"
+    )
     print(f"one ward alone, 20 uploads one after another: median {statistics.median(alone) * 1000:.0f} ms")
     print(f"a token's first request (argon2, one at a time): median {statistics.median(first_seen) * 1000:.0f} ms")
     print(f"this machine today: a bare calamine read of one form takes {bare_read(files) * 1000:.1f} ms")

@@ -300,3 +300,29 @@ def test_a_hidden_form_sheet_is_a_warning(make_form: MakeForm, catalogue: Catalo
     _rewrite(path, "xl/workbook.xml", name, name + b' state="hidden"')
     report = validate_paths([path], catalogue)
     assert report.flatten(("code", "severity", "sheet", "cell")) == [("hidden-data", "warning", "Biểu 5", None)]
+
+
+def test_a_warm_batch_looks_for_no_module(make_form: MakeForm, catalogue: Catalogue) -> None:
+    """Judging a batch once everything is loaded searches for no module: an import that fails is not remembered by
+    Python, so one made per batch or per schema (pandera asking whether geopandas is there) searched every folder
+    of sys.path each time, a tenth of a portal upload's judging."""
+    import sys
+
+    from ctstat.check.validate import validate_batch
+    from ctstat.read.workbook import read_submission
+
+    subs = [read_submission(make_form(unit=u), catalogue) for u in ("00301", "00304")]
+    validate_batch(subs, catalogue, None, None)  # warm: pandera, the schemas
+    looked_for: list[str] = []
+
+    class Watch:
+        def find_spec(self, name: str, *args: object) -> None:
+            looked_for.append(name)
+
+    sys.meta_path.insert(0, Watch())  # type: ignore[arg-type]
+    try:
+        report, _ = validate_batch(subs, catalogue, None, None)
+    finally:
+        sys.meta_path.pop(0)
+    assert [f.issues for f in report.files] == [[], []]
+    assert looked_for == []

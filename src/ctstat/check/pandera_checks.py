@@ -9,16 +9,25 @@ failure cases hold, for each failing row, those cells and their values.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
-from pandera import extensions
-from pandera.api.base.checks import CheckResult
-from pandera.backends.pandas.checks import PandasCheckBackend
 
-from ctstat.check.compare import compare, tolerance
+# pandera asks of a dtype it cannot name at once (once a schema is validated) whether it is geopandas', by
+# importing geopandas: a failed import is not remembered, so without geopandas each call searched every folder of
+# sys.path again (a tenth of a portal's batch). Not installed: its import fails at once.
+if importlib.util.find_spec("geopandas") is None:
+    sys.modules.setdefault("geopandas", None)  # type: ignore[arg-type]
+
+import pandera.pandas as pa  # noqa: E402
+from pandera import extensions  # noqa: E402
+from pandera.api.base.checks import CheckResult  # noqa: E402
+from pandera.backends.pandas.checks import PandasCheckBackend  # noqa: E402
+
+from ctstat.check.compare import compare, tolerance  # noqa: E402
 
 
 def _registered(name: str) -> bool:

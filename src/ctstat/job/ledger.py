@@ -486,10 +486,13 @@ class Ledger:
             (chain, seq, kind, unit, record, digest, cells),
         )
 
-    def reviews(self, chain: str) -> list[dict[str, Any]]:
-        """The chain's records in order (none from a ledger made before reviews)."""
+    def reviews(self, chain: str, unit: str | None = None) -> list[dict[str, Any]]:
+        """The chain's records in order (none from a ledger made before reviews); with `unit`, that unit's only."""
         try:
-            cur = self.db.execute("SELECT * FROM reviews WHERE chain=? ORDER BY seq", (chain,))
+            if unit is None:
+                cur = self.db.execute("SELECT * FROM reviews WHERE chain=? ORDER BY seq", (chain,))
+            else:
+                cur = self.db.execute("SELECT * FROM reviews WHERE chain=? AND unit=? ORDER BY seq", (chain, unit))
             return [dict(r) for r in cur.fetchall()]
         except sqlite3.OperationalError:
             return []

@@ -294,11 +294,13 @@ def cell_key_at(layout: FormLayout, where: str) -> tuple[str, str]:
     )
 
 
-def chain_as_recorded(ledger: Ledger, cfg: JobConfig) -> Chain:
+def chain_as_recorded(ledger: Ledger, cfg: JobConfig, unit: str | None = None) -> Chain:
     """The job's chain as the ledger holds it, links and signatures not checked (the job itself only reads what
-    `act` appended after checking; `ctstat review`, `status` and the city's rollup check them)."""
+    `act` appended after checking; `ctstat review`, `status` and the city's rollup check them). With `unit`, only
+    that unit's records: enough for its state (each unit's state is made of its own records), one indexed read
+    when a ward's upload asks whether its report stands approved."""
     chain = Chain(chain_name(cfg), [], {})
-    for r in ledger.reviews(chain.name):
+    for r in ledger.reviews(chain.name, unit):
         chain.records.append(record_from_dict(json.loads(r["record"]), f"ledger reviews #{r['seq']}"))
         chain.cells[int(r["seq"])] = json.loads(r["cells"]) if r["cells"] else None
     return chain

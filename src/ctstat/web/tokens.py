@@ -129,7 +129,7 @@ class Keys:
             if ledger.get_meta("portal_secret") is not None:  # the signing secret of stateless cookies: no longer
                 ledger.forget_meta("portal_secret")
 
-    def _reader(self) -> Ledger:
+    def reader(self) -> Ledger:
         """A read-only connection kept per thread: one indexed read per request, not a ledger opened and closed."""
         ledger = getattr(self._local, "ledger", None)
         if ledger is None:
@@ -138,7 +138,7 @@ class Keys:
 
     def _hash_of(self, unit: str) -> str | None:
         """The stored hash, read afresh (a token rotated by `ctstat tokens` ends at once)."""
-        return self._reader().token_hash(unit)
+        return self.reader().token_hash(unit)
 
     def unit_of(self, token: str) -> str | None:
         """The unit whose token this is, or None."""
@@ -185,7 +185,7 @@ class Keys:
         """(unit, CSRF value) of a live session."""
         if not cookie or len(cookie) > 100:
             return None
-        found = self._reader().session(_digest(cookie))
+        found = self.reader().session(_digest(cookie))
         if found is None:
             return None
         unit, token_hash, csrf, expires = found

@@ -36,7 +36,7 @@ async def receive(
         msg = f"Gửi quá nhiều lần trong một phút: thử lại sau {wait} giây."
         raise HTTPProblem(429, msg, {"Retry-After": str(wait)})
     if not p.is_area(sender):  # a ward's token: its unit is known before the body, and so is its approval
-        refused = await asyncio.to_thread(locked_before_body, p.cfg, sender)
+        refused = await asyncio.to_thread(locked_before_body, p.cfg, sender, p.keys.reader)
         if refused is not None:
             raise Refused(refused)
     mime, params = parse_options_header(request.headers.get("content-type", ""))
@@ -204,21 +204,24 @@ class Refused(Exception):
         self.upload = upload
 
 
-def locked_before_body(cfg: JobConfig, unit: str, now: datetime | None = None) -> Upload | None:
+def locked_before_body(
+    cfg: JobConfig, unit: str, reader: Callable[[], Ledger], now: datetime | None = None
+) -> Upload | None:
     """None unless `unit`'s report for the period stands approved; then the attempt, recorded as `locked` (no
-    file: nothing of the body is read or trusted), its report carrying who approved it and how to reopen."""
+    file: nothing of the body is read or trusted), its report carrying who approved it and how to reopen.
+    `reader`: the calling thread's read-only connection (`Keys.reader`): every upload asks, and a ledger opened
+    for writing (migrated, its mode set) for each one cost the portal more than the question."""
     from ctstat.job.review import chain_as_recorded, locked_text
     from ctstat.model.messages import make_issue
 
     if not cfg.ledger_path.exists():
         return None
-    with Ledger(cfg.ledger_path) as ledger:
-        st = chain_as_recorded(ledger, cfg).states().get(unit)
-        if st is None or st.approved is None:
-            return None
-        en, vi = locked_text(st.approved)
-        issue = make_issue("approved-locked", path="", detail=vi, detail_en=en)
-        report = FileReport("", unit=unit, period=str(cfg.period), issues=[issue])
-        up = Upload(at=now or datetime.now(), sender=unit, client_name="", size=0, outcome="locked", report=report)
-        with ledger.transaction():
-            return replace(up, id=ledger.add_upload(up))
+    st = chain_as_recorded(reader(), cfg, unit).states().get(unit)
+    if st is None or st.approved is None:
+        return None
+    en, vi = locked_text(st.approved)
+    issue = make_issue("approved-locked", path="", detail=vi, detail_en=en)
+    report = FileReport("", unit=unit, period=str(cfg.period), issues=[issue])
+    up = Upload(at=now or datetime.now(), sender=unit, client_name="", size=0, outcome="locked", report=report)
+    with Ledger(cfg.ledger_path) as ledger, ledger.transaction():
+        return replace(up, id=ledger.add_upload(up))
