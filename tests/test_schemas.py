@@ -12,7 +12,7 @@ import pandera.pandas as pa
 import pytest
 
 import ctstat.pandera_checks  # noqa: F401 - registers ctstat's checks, as an analyst would
-from ctstat.check.schema import CELL_CODES, element_schemas, schemas, wide
+from ctstat.check.schema import CELL_CODES, batch_checks, element_schemas, schemas, wide
 from ctstat.check.validate import validate_batch
 from ctstat.job.config import JobConfig
 from ctstat.job.run import export_table, run_job
@@ -43,6 +43,41 @@ def test_every_element_has_its_own_schema(catalogue: Catalogue) -> None:
     layers = [(t, tuple(p)) for s in stats if "totals" in s for t, p in zip(s["totals"], s["parts"], strict=True)]
     specs = element_schemas(catalogue)["XH01"].specs
     assert sorted(layers) == sorted((s.total, s.parts) for s in specs if s.kind != "rule")
+
+
+def _checked(checks: list[pa.Check]) -> set[tuple[object, ...]]:
+    """What `checks` test, one item per cell checked: (check, cell), (check, total, parts), or for a rule (check,
+    rule, op, severity, cell, the cell or number it is compared with)."""
+    out: set[tuple[object, ...]] = set()
+    for c in checks:
+        st = c.statistics
+        if "cells" in st:
+            out |= {(c.name, cell) for cell in st["cells"]}
+        elif "totals" in st:
+            out |= {(c.name, t, tuple(p)) for t, p in zip(st["totals"], st["parts"], strict=True)}
+        else:
+            rhs = st["rhs"] if isinstance(st["rhs"], list) else [st["rhs"]] * len(st["lhs"])
+            out |= {(c.name, st["rule"], st["op"], st["severity"], a, b) for a, b in zip(st["lhs"], rhs, strict=True)}
+    return out
+
+
+def test_the_batch_checks_are_the_elements_checks_merged(catalogue: Catalogue) -> None:
+    """ctstat runs every element's checks in one pandera call: the same registered checks over the same cells
+    (nothing more, nothing less), fewer of them, each with what its failures mean."""
+    run = batch_checks(catalogue)
+    per_element = [c for s in schemas(catalogue).values() for c in s.checks]
+    assert _checked(run.checks.checks) == _checked(per_element)
+    assert len(run.checks.checks) < len(per_element) / 2 and not run.checks.columns
+    assert len(run.meanings) == len(run.checks.checks)
+    for check, meaning in zip(run.checks.checks, run.meanings, strict=True):
+        st = check.statistics
+        if isinstance(meaning, str):
+            assert meaning == CELL_CODES[check.name]
+        else:  # the spec reported at each cell the check reports at
+            assert list(meaning) == list(st.get("totals") or st["lhs"])
+            assert all(spec.at == at for at, spec in meaning.items())
+    # every breakdown and rule has its place in the order failures are told in
+    assert set(run.order) == {s.name for es in element_schemas(catalogue).values() for s in es.specs}
 
 
 def _failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> set[tuple[int, str, str]]:

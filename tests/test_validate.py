@@ -326,3 +326,15 @@ def test_a_warm_batch_looks_for_no_module(make_form: MakeForm, catalogue: Catalo
         sys.meta_path.pop(0)
     assert [f.issues for f in report.files] == [[], []]
     assert looked_for == []
+
+
+def test_a_wrong_cells_consequences_are_named_in_the_order_the_schemas_find_them(
+    make_form: MakeForm, catalogue: Catalogue
+) -> None:
+    """Every element's checks run merged in one pandera call (`schema.batch_checks`); a file's failures are still
+    told in the order each element's schema finds them, so the same file gets the same words: a negative cell
+    that breaks totals and rules of two elements names them as the elements' schemas reach them."""
+    report = validate_paths([make_form(changes={"XH01/*/sex:nam": -1})], catalogue)
+    (issue,) = report.files[0].issues
+    assert issue.code == "negative-value" and issue.cell == "E9"
+    assert "các ô D9, E9, D18, D27, E27:" in issue.message("vi"), issue.message("vi")

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ctstat.check.compare import compare, holds
 from ctstat.check.file_checks import FileCheck, decimal_hint, display_value, fmt_number
-from ctstat.check.schema import CheckSpec, element_schemas, rule_severity
+from ctstat.check.schema import CheckSpec, batch_checks, rule_severity
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.keys import TOTAL, a1, parse_a1, split_column, split_key
@@ -31,43 +31,38 @@ from ctstat.read.workbook import Submission
 def run_schema(
     frame: pd.DataFrame, subs: Sequence[Submission], reports: Sequence[FileReport], catalogue: Catalogue
 ) -> None:
-    """One lazy pandera call per data element over the whole batch; each failure case is one fault, at its cell.
+    """One lazy pandera call over the whole batch (`schema.batch_checks`: every element's checks, merged); each
+    failure case is one fault, at its cell.
 
     A wrong value is reported once, at the cell typed: the totals computed from it and the checks that compare
     them are consequences, named in that cell's issue instead of reported one by one."""
     import pandera.pandas as pa
 
+    run = batch_checks(catalogue)
     cells: dict[int, dict[str, tuple[str, Any]]] = {}  # row -> cell -> (code, value) of cell checks
     frames: dict[int, list[CheckSpec]] = {}  # row -> failed frame checks
-    # floats, every cell a column (what the schemas' column components say, so only their checks are run:
-    # ElementSchema.checks). Each element's frame is built from the array: pandas' own column indexing costs
-    # more than the checks; cell keys are plain objects (pandas' default strings are Arrow arrays, slow to look
-    # up one by one).
-    values = frame.to_numpy(dtype=float)
-    position = {k: n for n, k in enumerate(frame.columns)}
-    for es in element_schemas(catalogue).values():
-        block = pd.DataFrame(
-            values[:, [position[k] for k in es.columns]],
-            index=frame.index,
-            columns=pd.Index(es.columns, dtype=object),
-        )
-        try:
-            es.checks.validate(block, lazy=True)
-            continue
-        except pa.errors.SchemaErrors as exc:
-            cases = exc.failure_cases
+    # floats, every cell a column; cell keys as plain objects (pandas' default strings are Arrow arrays, slow to
+    # look up one by one)
+    block = pd.DataFrame(frame.to_numpy(dtype=float), index=frame.index, columns=pd.Index(frame.columns, dtype=object))
+    try:
+        run.checks.validate(block, lazy=True)
+        cases = None
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    if cases is not None:
         if cases["index"].isna().any():  # a check that could not run is a bug of ctstat, never a data fault
-            raise RuntimeError(f"schema {es.element}: {cases[cases['index'].isna()].to_dict('records')}")
+            raise RuntimeError(f"batch checks: {cases[cases['index'].isna()].to_dict('records')}")
         # one failure case per check and failing row: {cell key: value} of the cells it fails at
         for number, index, failed in zip(cases["check_number"], cases["index"], cases["failure_case"], strict=True):
-            meaning = es.meanings[int(number)]
+            meaning = run.meanings[int(number)]
             if isinstance(meaning, str):
                 cells.setdefault(int(index), {}).update((str(k), (meaning, v)) for k, v in failed.items())
             else:
                 frames.setdefault(int(index), []).extend(meaning[str(k)] for k in failed)
     form = _Form(catalogue, form_layout(catalogue), *_graph(catalogue))
     for i in sorted(cells.keys() | frames.keys()):
-        _fold(subs[i], reports[i], cells.get(i, {}), frames.get(i, []), frame.iloc[i], form)
+        specs = sorted(frames.get(i, []), key=lambda spec: run.order[spec.name])
+        _fold(subs[i], reports[i], cells.get(i, {}), specs, frame.iloc[i], form)
 
 
 #: cell problems found before the schema runs (`cells.clean_values`): the cell is blank in the frame, and the
@@ -307,8 +302,8 @@ def judge_ahead(subs: Sequence[Submission], catalogue: Catalogue) -> None:
 
 
 def warm_up(catalogue: Catalogue) -> None:
-    """Load pandera and build the catalogue's schemas ahead of the first batch (the CLI does it while reading)."""
-    element_schemas(catalogue)
+    """Load pandera and build the catalogue's checks ahead of the first batch (the CLI does it while reading)."""
+    batch_checks(catalogue)
 
 
 def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Catalogue) -> Issue:
