@@ -535,3 +535,39 @@ def test_the_api_s_errors_are_vietnamese_with_english_beside(site: Site) -> None
         body = r.json()
         assert body["error"] == API_ERRORS_VI[body["error_en"]], body
         assert re.search(r"[ơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹđ]", body["error"]), body
+
+
+def test_serve_puts_what_start_up_loaded_out_of_the_collectors_sight(
+    cfg: JobConfig, catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the server loads at start (pandas, pandera, the catalogue's checks) lives as long as it does: frozen
+    before it serves, so that a full collection, a few times a second under load, does not walk it all again."""
+    import gc
+    import logging
+
+    import uvicorn
+
+    from ctstat.web.app import serve
+
+    issue_tokens(cfg, tmp_path / "tokens.csv")
+    seen: list[int] = []
+
+    class Server:
+        def __init__(self, config: Any) -> None:
+            self.config = config
+
+        def run(self) -> None:
+            seen.append(gc.get_freeze_count())
+            self.config.app.state.portal.intake.close()
+
+    monkeypatch.setattr(uvicorn, "Server", Server)
+    loggers = [logging.getLogger(n) for n in ("ctstat.access", "ctstat.serve")]
+    handlers = [list(lg.handlers) for lg in loggers]
+    gc.unfreeze()
+    try:
+        serve(cfg, catalogue, port=0)
+    finally:
+        gc.unfreeze()
+        for lg, hs in zip(loggers, handlers, strict=True):
+            lg.handlers[:] = hs
+    assert seen and seen[0] > 10_000, seen
