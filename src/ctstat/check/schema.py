@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property, partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -157,24 +157,23 @@ class BatchChecks:
     order: Mapping[str, tuple[int, int, int]]
 
 
+#: a check to make: its registered name, its statistics, and the spec reported at each cell it reports at (a cell
+#: check's: its issue code)
+Planned = tuple[str, dict[str, Any], Meaning]
+
+
 @cache
 def batch_checks(catalogue: Catalogue) -> BatchChecks:
     import pandera.pandas as pa
 
-    from ctstat.check.pandera_checks import ctstat_check
-
     layout = form_layout(catalogue)
-    checks: list[pa.Check] = []
-    meanings: list[Meaning] = []
+    planned: list[Planned] = []
     for name in ("ctstat_yesno", "ctstat_nonnegative", "ctstat_whole"):  # the later cell check wins at a cell
         wanted = name == "ctstat_yesno"
         cells = [k for k in layout.keys if (catalogue.elements[element_of(k)].type == "yesno") == wanted]
         if cells:
-            checks.append(ctstat_check(name, cells=cells))
-            meanings.append(CELL_CODES[name])
-    for check, at in _grouped([*breakdown_specs(catalogue), *rule_specs(catalogue)]):
-        checks.append(check)
-        meanings.append(at)
+            planned.append((name, {"cells": cells}, CELL_CODES[name]))
+    planned += _grouped([*breakdown_specs(catalogue), *rule_specs(catalogue)])
     column = {k: n for n, k in enumerate(layout.keys)}
     order = {
         spec.name: (e, n, column[spec.at])  # as each element's schema finds them: its checks, then its columns
@@ -183,15 +182,21 @@ def batch_checks(catalogue: Catalogue) -> BatchChecks:
         if not isinstance(meaning, str)
         for spec in meaning.values()
     }
-    return BatchChecks(pa.DataFrameSchema(checks=checks, strict=False, name="ctstat"), tuple(meanings), order)
+    run = pa.DataFrameSchema(checks=_made(planned), strict=False, name="ctstat")
+    return BatchChecks(run, tuple(meaning for _, _, meaning in planned), order)
 
 
-def _grouped(specs: list[CheckSpec]) -> list[tuple[pa.Check, dict[str, CheckSpec]]]:
-    """The specs as few checks as can be: each breakdown kind in layers (a total checked more than once, by rows
-    and by columns, is in a layer for each), each rule as one check over every pair of cells it compares."""
+def _made(planned: list[Planned]) -> list[pa.Check]:
+    """The pandera checks of `planned` (pandera validates each one's statistics as it is made)."""
     from ctstat.check.pandera_checks import ctstat_check
 
-    out: list[tuple[pa.Check, dict[str, CheckSpec]]] = []
+    return [ctstat_check(name, **stats) for name, stats, _ in planned]
+
+
+def _grouped(specs: list[CheckSpec]) -> list[Planned]:
+    """The specs as few checks as can be: each breakdown kind in layers (a total checked more than once, by rows
+    and by columns, is in a layer for each), each rule as one check over every pair of cells it compares."""
+    out: list[Planned] = []
     for kind, name in (("sum", "ctstat_sums"), ("overlap", "ctstat_overlaps")):
         layers: list[dict[str, CheckSpec]] = []
         for spec in (s for s in specs if s.kind == kind):
@@ -200,8 +205,7 @@ def _grouped(specs: list[CheckSpec]) -> list[tuple[pa.Check, dict[str, CheckSpec
                 layers.append(layer := {})
             layer[spec.at] = spec
         for layer in layers:
-            check = ctstat_check(name, totals=list(layer), parts=[list(s.parts) for s in layer.values()])
-            out.append((check, layer))
+            out.append((name, {"totals": list(layer), "parts": [list(s.parts) for s in layer.values()]}, layer))
     rules: dict[str, dict[str, CheckSpec]] = {}
     for spec in (s for s in specs if s.kind == "rule"):
         assert spec.rule is not None
@@ -210,25 +214,16 @@ def _grouped(specs: list[CheckSpec]) -> list[tuple[pa.Check, dict[str, CheckSpec
         first = next(iter(at.values()))
         assert first.rule is not None
         rhs: list[str] | float = float(first.rhs) if isinstance(first.rhs, float) else [str(s.rhs) for s in at.values()]
-        check = ctstat_check(
-            "ctstat_rule",
-            op=first.rule.op,
-            lhs=list(at),
-            rhs=rhs,
-            rule=first.rule.code,
-            severity=str(first.rule.severity),
-        )
-        out.append((check, at))
+        stats = {"op": first.rule.op, "lhs": list(at), "rhs": rhs, "rule": first.rule.code}
+        out.append(("ctstat_rule", stats | {"severity": str(first.rule.severity)}, at))
     return out
 
 
 @cache
 def element_schemas(catalogue: Catalogue) -> dict[str, ElementSchema]:
     """One schema per data element: its cells as columns, the checks on every cell (>= 0 and whole, or yes/no),
-    its breakdowns and the rules on its cells."""
-
-    from ctstat.check.pandera_checks import ctstat_check
-
+    its breakdowns and the rules on its cells (the pandera objects made when first asked for: a validation runs
+    `batch_checks`)."""
     layout = form_layout(catalogue)
     by_element: dict[str, list[CheckSpec]] = {code: [] for code in catalogue.elements}
     for spec in [*breakdown_specs(catalogue), *rule_specs(catalogue)]:
@@ -238,17 +233,14 @@ def element_schemas(catalogue: Catalogue) -> dict[str, ElementSchema]:
         own = [k for k in layout.keys if element_of(k) == code]
         # not-integer is said of a cell that is both negative and not whole (the later cell check wins)
         cell_checks = ("ctstat_yesno",) if el.type == "yesno" else ("ctstat_nonnegative", "ctstat_whole")
-        checks: list[pa.Check] = [ctstat_check(name, cells=own) for name in cell_checks]
-        meanings: list[Meaning] = [CELL_CODES[name] for name in cell_checks]
-        for check, at in _grouped(by_element[code]):
-            checks.append(check)
-            meanings.append(at)
-        described = partial(_described, catalogue, code, own, checks)
-        out[code] = ElementSchema(code, tuple(meanings), described)
+        planned: list[Planned] = [(name, {"cells": own}, CELL_CODES[name]) for name in cell_checks]
+        planned += _grouped(by_element[code])
+        described = partial(_described, catalogue, code, own, planned)
+        out[code] = ElementSchema(code, tuple(meaning for _, _, meaning in planned), described)
     return out
 
 
-def _described(catalogue: Catalogue, code: str, own: list[str], checks: list[pa.Check]) -> pa.DataFrameSchema:
+def _described(catalogue: Catalogue, code: str, own: list[str], planned: list[Planned]) -> pa.DataFrameSchema:
     """One element's whole schema: a float column (maybe blank) per cell, titled with its place on the form."""
     import pandera.pandas as pa
 
@@ -259,7 +251,7 @@ def _described(catalogue: Catalogue, code: str, own: list[str], checks: list[pa.
         columns[key] = pa.Column(float, nullable=True, title=f"{sheet}!{cell}")
     return pa.DataFrameSchema(
         columns,
-        checks=checks,
+        checks=_made(planned),
         strict=False,
         name=code,
         title=el.name_vi,
