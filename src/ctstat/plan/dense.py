@@ -1,0 +1,303 @@
+"""A whole batch judged against the history's summary as dense arrays: the same flags as `compare.judge`, a
+fraction of the work (issue 24: `validate --history` within 10 % of `validate`).
+
+The summary (`Summary`) lays every commune's cells over their comparable earlier periods as one matrix, a row per
+(commune, cell) in a fixed order, and keeps what the test needs of each row ready: how many periods are held
+among the last `MAX_BACK` (k), their sum, and the over-dispersion factor. District and province rows follow the
+communes': the sum of every commune of the unit list under them, a period left empty unless each of them is held
+in it (as `compare.sum_up` sums when the whole district reports).
+
+Judging (`judge_batch`) then costs little more than a few passes over the batch's values:
+- communes: only a cell with at least `MIN_PERIODS` periods held and a count of at least `MIN_COUNT` (or 0) can
+  be flagged, and only where the probability of the observed count itself is below `ALPHA`: the two-sided
+  p-value sums the probabilities of every outcome no more likely than the observed one, the observed one
+  included, so it is never below that probability. The exact test (`poisson.conditional_poisson`) runs on those
+  candidates alone, with the same arguments as on the whole batch (each cell's p depends on its own values only),
+  so every flag and every p is the one the full test gives (`tests/test_dense.py`);
+- districts and provinces: the sums of a parent whose communes all report a cell are the summary's; the others
+  are summed from their reporting communes' rows, like with like. The ratio check flags; p is computed for the
+  flagged rows only (it ranks them).
+
+Only the flagged cells come back, ranked as `compare.judge` ranks them, with the number of cells checked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ctstat.plan.compare import (
+    ALPHA,
+    FINDING_COLUMNS,
+    LOOK_BACK,
+    MAX_BACK,
+    MIN_COUNT,
+    MIN_PERIODS,
+    RATIO,
+    histories,
+    last_held,
+)
+from ctstat.plan.poisson import conditional_poisson, dispersion, log_pmf
+
+#: a candidate is tested exactly unless its own probability is above ALPHA by more than this (log scale): far
+#: beyond the rounding of the log-probabilities, so no cell the exact test would flag is left out
+_MARGIN = 1e-6
+_EXACT = 2.0**52  #: sums of whole numbers below this are exact in any order
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A period's history, dense: rows × `cells`, flattened row-major. The rows: each commune's, then for each
+    level its parents' sums over every commune under them and how many of those communes each sum holds."""
+
+    units: list[str]  #: communes with a row (any history of any cell)
+    cells: list[str]  #: count cells, in this order
+    kinds: list[str]  #: stock or flow, per cell
+    labels: dict[str, list[str]]  #: per kind, the comparable periods of `matrix`'s columns (oldest first)
+    levels: dict[str, list[str]]  #: level -> its parents' codes (their rows follow the communes', level by level)
+    under: dict[str, np.ndarray]  #: level -> each of `units`' parent (its index in `levels`, -1: none)
+    exact: bool  #: every value a whole number and their sum below 2**52: sums in any order are the same
+    k: np.ndarray  #: (units × cells) periods held among the last MAX_BACK
+    total: np.ndarray  #: (units × cells) their sum
+    phi: np.ndarray  #: (units × cells) the over-dispersion factor
+    matrix: list[np.ndarray | None]  #: LOOK_BACK columns over every row (None: not held in any row)
+
+    def offset(self, level: str) -> int:
+        """The first flattened row of `level`'s sums (their counts follow, as many rows)."""
+        rows = len(self.units)
+        for name, codes in self.levels.items():
+            if name == level:
+                return rows * len(self.cells)
+            rows += 2 * len(codes)
+        raise KeyError(level)
+
+    def rows(self, at: np.ndarray) -> np.ndarray:
+        """The matrix rows `at` (flattened indices), LOOK_BACK wide."""
+        out = np.full((len(at), LOOK_BACK), np.nan, order="F")
+        for j, column in enumerate(self.matrix):
+            if column is not None:
+                out[:, j] = column[at]
+        return out
+
+
+def summarise(
+    units: Sequence[str],
+    cells: Sequence[str],
+    kinds: Sequence[str],
+    labels: Mapping[str, list[str]],
+    matrix: np.ndarray,
+    parent_of: Mapping[str, Mapping[str, str]],
+) -> Summary:
+    """The summary of `matrix` ((units × cells) rows, LOOK_BACK columns: `wide_history` of each cell's kind,
+    NaN-padded on the right); `parent_of`: level -> every commune of the unit list -> its parent."""
+    back = last_held(matrix, MAX_BACK)
+    k = np.sum(~np.isnan(back), axis=1).astype(np.int8)
+    total = np.nansum(back, axis=1)
+    phi = dispersion(back)
+    held = matrix[~np.isnan(matrix)]
+    exact = bool(np.array_equal(held, np.rint(held)) and np.abs(held).sum() < _EXACT)
+    levels, under, parts = {}, {}, [matrix]
+    for level, of in parent_of.items():
+        codes = pd.Index(sorted(set(of.values())), dtype=object)
+        levels[level] = [str(c) for c in codes]
+        under[level] = codes.get_indexer(pd.Index([of.get(u, "") for u in units], dtype=object))
+        parts.append(_parent_sums(matrix, under[level], len(codes), len(cells)))
+    whole = np.concatenate(parts)
+    columns = [np.ascontiguousarray(whole[:, j]) for j in range(LOOK_BACK)]
+    held_any = [c if not np.isnan(c).all() else None for c in columns]
+    return Summary(list(units), list(cells), list(kinds), dict(labels), levels, under, exact, k, total, phi, held_any)
+
+
+def _parent_sums(matrix: np.ndarray, parent: np.ndarray, parents: int, cells: int) -> np.ndarray:
+    """Each (parent, cell)'s sum over the communes under it held in each period, then how many are held."""
+    size = parents * cells
+    unit = np.repeat(parent, cells)
+    ok = unit >= 0
+    key = (unit * cells + np.tile(np.arange(cells), len(parent)))[ok]
+    out = np.zeros((2 * size, LOOK_BACK))
+    for j in range(LOOK_BACK):
+        col = matrix[ok, j]
+        gaps = np.isnan(col)
+        out[:size, j] = np.bincount(key, weights=np.where(gaps, 0.0, col), minlength=size)
+        out[size:, j] = np.bincount(key[~gaps], minlength=size)
+    return out
+
+
+def judge_batch(
+    summary: Summary, units: Sequence[str], values: np.ndarray, parent_of: Mapping[str, Mapping[str, str]]
+) -> tuple[pd.DataFrame, int]:
+    """`values` ((forms × summary.cells), NaN: blank) of `units` (one form per unit) against `summary`; the
+    parents of each level from `parent_of`. Returns the flagged findings (`FINDING_COLUMNS` + level, ranked by p)
+    and the number of cells checked."""
+    row = pd.Index(summary.units).get_indexer(pd.Index(list(units), dtype=object))
+    ncells = len(summary.cells)
+    flat = np.where(row[:, None] >= 0, row[:, None] * ncells + np.arange(ncells), -1).ravel()
+    y = np.asarray(values, dtype=float).ravel()
+    present = ~np.isnan(y)
+    parts, checked, unique = [], 0, len(set(units)) == len(units)
+    found, tested = _communes(summary, flat, y, present, list(units))
+    parts.append(found)
+    checked += tested
+    for level, of in parent_of.items():
+        parent = pd.Index(summary.levels.get(level, [])).get_indexer(
+            pd.Index([of.get(u, "") for u in units], dtype=object)
+        )
+        found, tested = _parents(summary, level, parent, flat, y, present, unique)
+        parts.append(found)
+        checked += tested
+    out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    order = np.lexsort((out["cell"].astype(str), out["unit"].astype(str), out["p"].to_numpy()))
+    return out.iloc[order].reset_index(drop=True), checked
+
+
+def _communes(
+    summary: Summary, flat: np.ndarray, y: np.ndarray, present: np.ndarray, units: list[str]
+) -> tuple[pd.DataFrame, int]:
+    """The communes' flags: the exact test on the candidates a cheap bound cannot clear."""
+    k = np.where(flat >= 0, summary.k[np.maximum(flat, 0)], 0)
+    tested = present & (k >= MIN_PERIODS)
+    idx = np.flatnonzero(tested & ((y >= MIN_COUNT) | (y == 0)))
+    at = flat[idx]
+    phi = summary.phi[at]
+    y_eff = np.rint(y[idx] / phi)
+    n = y_eff + np.rint(summary.total[at] / phi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = log_pmf(y_eff, n, 1 / (k[idx] + 1.0))
+    idx = idx[(n > 0) & ~(own > math.log(ALPHA) + _MARGIN)]  # NaN (never here) kept: tested exactly
+    back_all = summary.rows(flat[idx])
+    back = last_held(back_all, MAX_BACK)
+    p = conditional_poisson(y[idx], back, dispersion(back))
+    hit = p < ALPHA
+    idx, matrix, back = idx[hit], back_all[hit], back[hit]
+    ncells = len(summary.cells)
+    frame = _findings(
+        summary,
+        [units[i] for i in idx // ncells],
+        idx % ncells,
+        y[idx],
+        matrix,
+        (np.sum(~np.isnan(back), axis=1), p[hit], np.full(len(idx), np.nan)),
+        ("poisson", "commune"),
+    )
+    return frame, int(tested.sum())
+
+
+def _parents(
+    summary: Summary,
+    level: str,
+    parent: np.ndarray,
+    flat: np.ndarray,
+    y: np.ndarray,
+    present: np.ndarray,
+    unique: bool,
+) -> tuple[pd.DataFrame, int]:
+    """One level's flags: the ±33 % ratio check on the sums of the communes reporting now, like with like."""
+    ncells, codes = len(summary.cells), summary.levels.get(level, [])
+    size = len(codes) * ncells
+    key = (np.repeat(parent, ncells) * ncells + np.tile(np.arange(ncells), len(parent)))[present]
+    ok = np.repeat(parent, ncells)[present] >= 0
+    key, at, value = key[ok], flat[present][ok], y[present][ok]
+    reporting = np.bincount(key, minlength=size)
+    groups = np.flatnonzero(reporting)
+    sums = np.bincount(key, weights=value, minlength=size)[groups]
+    if summary.exact and unique:
+        summed = _by_difference(summary, level, at, reporting, groups)
+    else:
+        summed = _summed(summary, key, at, groups)
+    back = last_held(summed, MAX_BACK)
+    three = back[:, -MIN_PERIODS:]
+    mean = np.nanmean(np.where(np.isnan(three).all(axis=1)[:, None], 0.0, three), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(mean > 0, sums / mean - 1, np.nan)
+    tested = np.sum(~np.isnan(three), axis=1) >= MIN_PERIODS
+    hit = tested & (np.abs(np.nan_to_num(ratio)) > RATIO) & ((sums >= MIN_COUNT) | (sums == 0))
+    p = conditional_poisson(sums[hit], back[hit], dispersion(back[hit]))
+    k = np.sum(~np.isnan(back[hit]), axis=1)
+    names = [codes[g] for g in groups[hit] // ncells]
+    level_test = ("ratio", level)
+    frame = _findings(summary, names, groups[hit] % ncells, sums[hit], summed[hit], (k, p, ratio[hit]), level_test)
+    return frame, int(tested.sum())
+
+
+def _by_difference(
+    summary: Summary, level: str, at: np.ndarray, reporting: np.ndarray, groups: np.ndarray
+) -> np.ndarray:
+    """The reporting communes' sums of `groups` as the summary's sums over every commune under the parent less
+    those of the communes not reporting (whole numbers: the same sums as adding the reporting ones), NaN in a
+    period where a reporting commune is not held. `at`: the reporting (commune, cell) rows (-1: no history)."""
+    ncells, size = len(summary.cells), len(summary.levels[level]) * len(summary.cells)
+    start = summary.offset(level)
+    total, held = summary.rows(start + groups), summary.rows(start + size + groups)
+    reported = np.zeros(len(summary.units) * ncells, dtype=bool)
+    reported[at[at >= 0]] = True
+    under = np.repeat(summary.under[level], ncells)
+    key = under * ncells + np.tile(np.arange(ncells), len(summary.units))
+    missing = np.flatnonzero(~reported & (under >= 0) & (reporting[np.maximum(key, 0)] > 0))
+    slot = np.full(size, -1)
+    slot[groups] = np.arange(len(groups))
+    g = slot[key[missing]]
+    past = summary.rows(missing)
+    for j in range(LOOK_BACK):
+        gaps = np.isnan(past[:, j])
+        total[:, j] -= np.bincount(g, weights=np.where(gaps, 0.0, past[:, j]), minlength=len(groups))
+        held[:, j] -= np.bincount(g[~gaps], minlength=len(groups))
+    return np.where(held == reporting[groups][:, None], total, np.nan)
+
+
+def _summed(summary: Summary, key: np.ndarray, at: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """The sums of `groups` ((parent, cell) keys) over their reporting communes' rows, in the batch's order (as
+    `compare.sum_up` adds them), NaN in a period where one of them is not held."""
+    slot = np.full(int(key.max(initial=-1)) + 1, -1)
+    slot[groups] = np.arange(len(groups))
+    g = slot[key]
+    past = np.full((len(at), LOOK_BACK), np.nan)
+    known = at >= 0
+    past[known] = summary.rows(at[known])
+    out = np.full((len(groups), LOOK_BACK), np.nan)
+    for j in range(LOOK_BACK):
+        gaps = np.isnan(past[:, j])
+        total = np.bincount(g, weights=np.where(gaps, 0.0, past[:, j]), minlength=len(groups))
+        out[:, j] = np.where(np.bincount(g[gaps], minlength=len(groups)) == 0, total, np.nan)
+    return out
+
+
+def _findings(
+    summary: Summary,
+    units: list[str],
+    cells: np.ndarray,
+    value: np.ndarray,
+    matrix: np.ndarray,
+    numbers: tuple[np.ndarray, np.ndarray, np.ndarray],
+    test_level: tuple[str, str],
+) -> pd.DataFrame:
+    """Flagged rows as `compare.judge` gives them: each with the periods and values of its history."""
+    k, p, ratio = numbers
+    periods = np.empty(len(units), dtype=object)
+    pasts = np.empty(len(units), dtype=object)
+    for kind in ("stock", "flow"):
+        mine = np.flatnonzero(np.array([summary.kinds[c] == kind for c in cells], dtype=bool))
+        labels = summary.labels[kind]
+        got = histories(matrix[mine][:, : len(labels)], labels, np.ones(len(mine), dtype=bool))
+        periods[mine], pasts[mine] = got
+    n = len(units)
+    return pd.DataFrame(
+        {
+            "unit": pd.Categorical(units),
+            "cell": pd.Categorical([summary.cells[c] for c in cells]),
+            "value": np.asarray(value, dtype=float),
+            "periods": periods,
+            "past": pasts,
+            "k": np.asarray(k, dtype=np.int64),
+            "p": np.asarray(p, dtype=float),
+            "ratio": np.asarray(ratio, dtype=float),
+            "test": pd.Categorical([test_level[0]] * n),
+            "tested": np.ones(n, dtype=bool),
+            "flagged": np.ones(n, dtype=bool),
+            "level": pd.Categorical([test_level[1]] * n),
+        },
+        columns=[*FINDING_COLUMNS, "level"],
+    )
