@@ -150,7 +150,7 @@ def test_history_add_twice_then_compare_lists_the_flags_ranked(past: Path, tmp_p
     assert first.exit_code == 0, first.output
     assert "Loaded 14 sources" in first.output
     # the summaries of the periods validated next are made with the load (the history ends at 2025-H1)
-    made = sorted(tuple(p.name.split("_")[:2]) for p in (h / "summary").glob("*.parquet"))
+    made = sorted(tuple(p.name.split("_")[:2]) for p in (h / "summary").glob("*.arrow"))
     assert made == [("2025-H2", "2025-07-01"), ("2026-H1", "2025-07-01")]
     again = runner.invoke(app, ["history", "add", str(WARDS), "--history", str(h), "--lang", "en"])
     assert "Loaded 0 sources (skipped 14 already loaded)" in again.output

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from ctstat.job import history_summary
-from ctstat.job.compare import compare_period
+from ctstat.job.compare import Comparison, compare_period, issues
 from ctstat.job.history import COLUMNS, History, Source
 from ctstat.job.history_past import kinds_of
 from ctstat.model.catalogue import Catalogue
@@ -56,11 +56,18 @@ def _same(h: History, catalogue: Catalogue, period: str, vintage: str, current: 
     per = Period.parse(period)
     full = compare_period(h, catalogue, per, vintage, current, full=True)
     fast = compare_period(h, catalogue, per, vintage, current, full=False)
-    key = ["level", "unit", "cell"]
-    a, b = (c.findings.sort_values(key, ignore_index=True) for c in (full, fast))
-    pd.testing.assert_frame_equal(a, b)
-    assert full.no_history == fast.no_history and full.checked == fast.checked
+    assert_same_flags(full, fast, catalogue)
     return fast.flagged
+
+
+def assert_same_flags(full: Comparison, fast: Comparison, catalogue: Catalogue) -> None:
+    """The same cells flagged, in the same order, with the same p, history, ratio and note; the same messages;
+    the same number of cells checked and the same communes without comparable history."""
+    a, b = (c.flagged.reset_index(drop=True) for c in (full, fast))
+    text = ["unit", "cell", "test", "level"]
+    pd.testing.assert_frame_equal(a.astype({c: str for c in text}), b.astype({c: str for c in text}))
+    assert full.no_history == fast.no_history and full.checked == fast.checked
+    assert [i.to_dict() for i in issues(full, catalogue)] == [i.to_dict() for i in issues(fast, catalogue)]
 
 
 def test_the_summary_gives_the_full_history_s_findings(tmp_path: Path, catalogue: Catalogue) -> None:
@@ -71,7 +78,7 @@ def test_the_summary_gives_the_full_history_s_findings(tmp_path: Path, catalogue
     current = _current(units, 3)
     flagged = _same(h, catalogue, "2025-H1", OLD, current)
     assert set(flagged["level"]) == {"commune", "district", "province"}  # the test has something to agree on
-    assert len(list((h.dir / "summary").glob("2025-H1_2025-06-30_*.parquet"))) == 1  # kept for the next run
+    assert len(list((h.dir / "summary").glob("2025-H1_2025-06-30_*.arrow"))) == 1  # kept for the next run
     _same(h, catalogue, "2025-H1", OLD, current)  # read back: the same
     _same(h, catalogue, "2025-H1", OLD, current[current["unit"].isin(units[3:9])])  # part of a district
     _same(h, catalogue, "2024-H2", OLD, None)  # a period the history holds, compared with the ones before it
@@ -97,7 +104,7 @@ def test_a_load_makes_the_summary_again(tmp_path: Path, catalogue: Catalogue) ->
     _noisy_history(h, units, [f"{y}-H1" for y in range(2019, 2024)], 7)
     current = _current(units, 8)
     before = _same(h, catalogue, "2025-H1", OLD, current)
-    (old,) = (h.dir / "summary").glob("*.parquet")
+    (old,) = (h.dir / "summary").glob("*.arrow")
     _noisy_history(h, units, ["2024-H1"], 9)  # a new period: the old summary is gone, never read again
     assert not old.exists()
     after = _same(h, catalogue, "2025-H1", OLD, current)
@@ -140,4 +147,4 @@ def test_an_upload_reads_its_own_cells_not_the_summary(tmp_path: Path, catalogue
     one = compare_period(h, catalogue, Period.parse("2025-H1"), OLD, _current(units[:1], 15))
     assert one.checked > 0 and not (h.dir / "summary").exists()
     compare_period(h, catalogue, Period.parse("2025-H1"), OLD, _current(units, 15), full=False)
-    assert len(list((h.dir / "summary").glob("*.parquet"))) == 1
+    assert len(list((h.dir / "summary").glob("*.arrow"))) == 1

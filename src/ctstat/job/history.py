@@ -166,7 +166,7 @@ class History:
         for f in (self.dir / "cells").glob("*.parquet"):
             if f.name not in keep:
                 f.unlink(missing_ok=True)
-        for f in (self.dir / "summary").glob("*.parquet"):  # made from the files before: never read again
+        for f in (self.dir / "summary").glob("*"):  # made from the files before: never read again
             f.unlink(missing_ok=True)
 
     @contextmanager

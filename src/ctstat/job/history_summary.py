@@ -30,8 +30,8 @@ from ctstat.job.history import MANIFEST, History
 from ctstat.job.history_past import past_cells
 from ctstat.model.period import Period
 from ctstat.model.units import load_units
-from ctstat.plan.compare import FIRST_YEAR, LOOK_BACK, comparable_periods, wide_history
-from ctstat.plan.dense import Summary, summarise
+from ctstat.plan.compare import FIRST_YEAR, LOOK_BACK
+from ctstat.plan.dense import Summary, summary_of
 from ctstat.write.atomic import atomic_write
 
 SUMMARY = "summary"
@@ -77,26 +77,7 @@ def parents_of(vintage: str, units: Iterable[str] | None = None) -> dict[str, di
 def build(history: History, period: Period, vintage: str, kinds: Mapping[str, str]) -> Summary:
     """Every unit's matrix for `period` from the full history, dense (`plan.dense`)."""
     past, _ = past_cells(history, vintage, period, None, dict(kinds))
-    held = past["unit"].astype("category").cat.categories if len(past) else pd.Index([], dtype=object)
-    units = pd.Index(np.asarray(held, dtype=object)).astype(str)
-    cells = list(kinds)
-    matrix = np.full((len(units) * len(cells), LOOK_BACK), np.nan)
-    labels = {}
-    for kind in ("stock", "flow"):
-        mine = np.array([j for j, c in enumerate(cells) if kinds[c] == kind], dtype=np.int64)
-        labels[kind] = comparable_periods(period, kind)[-LOOK_BACK:]
-        if not len(mine) or not len(units):
-            continue
-        rows = pd.DataFrame(
-            {
-                "unit": pd.Categorical.from_codes(np.repeat(np.arange(len(units)), len(mine)), units),
-                "cell": pd.Categorical.from_codes(np.tile(np.arange(len(mine)), len(units)), [cells[j] for j in mine]),
-            }
-        )
-        at = (np.repeat(np.arange(len(units)), len(mine)) * len(cells) + np.tile(mine, len(units)))
-        matrix[at, : len(labels[kind])] = wide_history(past, labels[kind], kind, rows)
-    kind_of = [kinds[c] for c in cells]
-    return summarise(list(units), cells, kind_of, labels, matrix, parents_of(vintage))
+    return summary_of(past, period, kinds, parents_of(vintage))
 
 
 def load(history: History, period: Period, vintage: str, kinds: Mapping[str, str]) -> Summary:

@@ -38,9 +38,12 @@ from ctstat.plan.compare import (
     MIN_COUNT,
     MIN_PERIODS,
     RATIO,
+    comparable_periods,
     histories,
     last_held,
+    wide_history,
 )
+from ctstat.model.period import Period
 from ctstat.plan.poisson import conditional_poisson, dispersion, log_pmf
 
 #: a candidate is tested exactly unless its own probability is above ALPHA by more than this (log scale): far
@@ -82,6 +85,32 @@ class Summary:
             if column is not None:
                 out[:, j] = column[at]
         return out
+
+
+def summary_of(
+    past: pd.DataFrame, period: Period, kinds: Mapping[str, str], parent_of: Mapping[str, Mapping[str, str]]
+) -> Summary:
+    """The summary of `period` from `past` (unit, period, cell, value: the earlier cells, as `compare` takes
+    them) for the cells of `kinds`; `parent_of`: level -> every commune of the unit list -> its parent."""
+    held = past["unit"].astype("category").cat.categories if len(past) else pd.Index([], dtype=object)
+    units = [str(u) for u in held]
+    cells = list(kinds)
+    matrix = np.full((len(units) * len(cells), LOOK_BACK), np.nan)
+    labels = {}
+    for kind in ("stock", "flow"):
+        mine = np.array([j for j, c in enumerate(cells) if kinds[c] == kind], dtype=np.int64)
+        labels[kind] = comparable_periods(period, kind)[-LOOK_BACK:]
+        if not len(mine) or not units:
+            continue
+        rows = pd.DataFrame(
+            {
+                "unit": pd.Categorical.from_codes(np.repeat(np.arange(len(units)), len(mine)), units),
+                "cell": pd.Categorical.from_codes(np.tile(np.arange(len(mine)), len(units)), [cells[j] for j in mine]),
+            }
+        )
+        at = np.repeat(np.arange(len(units)), len(mine)) * len(cells) + np.tile(mine, len(units))
+        matrix[at, : len(labels[kind])] = wide_history(past, labels[kind], kind, rows)
+    return summarise(units, cells, [kinds[c] for c in cells], labels, matrix, parent_of)
 
 
 def summarise(
@@ -154,20 +183,27 @@ def judge_batch(
     return out.iloc[order].reset_index(drop=True), checked
 
 
+def may_flag(y: np.ndarray, n: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Where the exact test of (effective) count `y` of `n`, over k earlier periods, can give p < ALPHA: n > 0
+    (else p = 1) and P(Y = y) itself below ALPHA (p sums it with every outcome no more likely). Conservative by
+    `_MARGIN`: a cell it clears has p >= ALPHA (`tests/test_dense.py` checks it on a grid)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = log_pmf(y, n, 1 / (k + 1.0))
+    return (n > 0) & ~(own > math.log(ALPHA) + _MARGIN)  # NaN (never here) kept: tested exactly
+
+
 def _communes(
     summary: Summary, flat: np.ndarray, y: np.ndarray, present: np.ndarray, units: list[str]
 ) -> tuple[pd.DataFrame, int]:
     """The communes' flags: the exact test on the candidates a cheap bound cannot clear."""
-    k = np.where(flat >= 0, summary.k[np.maximum(flat, 0)], 0)
+    k = np.append(summary.k, np.int8(0))[np.where(flat >= 0, flat, len(summary.k))]  # no history: none held
     tested = present & (k >= MIN_PERIODS)
     idx = np.flatnonzero(tested & ((y >= MIN_COUNT) | (y == 0)))
     at = flat[idx]
     phi = summary.phi[at]
     y_eff = np.rint(y[idx] / phi)
     n = y_eff + np.rint(summary.total[at] / phi)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        own = log_pmf(y_eff, n, 1 / (k[idx] + 1.0))
-    idx = idx[(n > 0) & ~(own > math.log(ALPHA) + _MARGIN)]  # NaN (never here) kept: tested exactly
+    idx = idx[may_flag(y_eff, n, k[idx])]
     back_all = summary.rows(flat[idx])
     back = last_held(back_all, MAX_BACK)
     p = conditional_poisson(y[idx], back, dispersion(back))
