@@ -275,11 +275,13 @@ def histories(matrix: np.ndarray, labels: Sequence[str], flagged: np.ndarray) ->
     empty = np.empty(1, dtype=object)
     empty[0] = ()
     periods, values = np.repeat(empty, len(matrix)), np.repeat(empty, len(matrix))
-    for i in np.flatnonzero(flagged):
-        row = matrix[i]
-        held = [(labels[int(j)], float(row[j])) for j in np.flatnonzero(~np.isnan(row))][-MAX_BACK:]
-        periods[i] = tuple(label for label, _ in held)
-        values[i] = tuple(v for _, v in held)
+    rows = np.flatnonzero(flagged)
+    mine = matrix[rows]
+    at = last_held(np.where(np.isnan(mine), np.nan, np.arange(mine.shape[1], dtype=float)), MAX_BACK).tolist()
+    held = last_held(mine, MAX_BACK).tolist()
+    for i, js, vs in zip(rows.tolist(), at, held, strict=True):
+        periods[i] = tuple(labels[int(j)] for j in js if j == j)  # j != j: NaN, no period held there
+        values[i] = tuple(v for v in vs if v == v)
     return periods, values
 
 

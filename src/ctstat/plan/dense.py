@@ -167,15 +167,16 @@ def judge_batch(
     flat = np.where(row[:, None] >= 0, row[:, None] * ncells + np.arange(ncells), -1).ravel()
     y = np.asarray(values, dtype=float).ravel()
     present = ~np.isnan(y)
-    parts, checked, unique = [], 0, len(set(units)) == len(units)
-    found, tested = _communes(summary, flat, y, present, list(units))
-    parts.append(found)
-    checked += tested
+    found, checked = _communes(summary, flat, y, present, list(units))
+    parts = [found]
+    reported = np.zeros(len(summary.k), dtype=bool)
+    reported[flat[present & (flat >= 0)]] = True
+    batch = _Batch(flat, y, present, len(set(units)) == len(units), np.flatnonzero(~reported))
     for level, of in parent_of.items():
         parent = pd.Index(summary.levels.get(level, [])).get_indexer(
             pd.Index([of.get(u, "") for u in units], dtype=object)
         )
-        found, tested = _parents(summary, level, parent, flat, y, present, unique)
+        found, tested = _parents(summary, level, parent, batch)
         parts.append(found)
         checked += tested
     out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
@@ -199,6 +200,7 @@ def _communes(
     k = np.append(summary.k, np.int8(0))[np.where(flat >= 0, flat, len(summary.k))]  # no history: none held
     tested = present & (k >= MIN_PERIODS)
     idx = np.flatnonzero(tested & ((y >= MIN_COUNT) | (y == 0)))
+    idx = idx[(y[idx] != 0) | (summary.total[flat[idx]] != 0)]  # nothing then or now: n = 0, p = 1
     at = flat[idx]
     phi = summary.phi[at]
     y_eff = np.rint(y[idx] / phi)
@@ -222,26 +224,29 @@ def _communes(
     return frame, int(tested.sum())
 
 
-def _parents(
-    summary: Summary,
-    level: str,
-    parent: np.ndarray,
-    flat: np.ndarray,
-    y: np.ndarray,
-    present: np.ndarray,
-    unique: bool,
-) -> tuple[pd.DataFrame, int]:
+@dataclass(frozen=True)
+class _Batch:
+    """The batch's values, flattened (forms × cells), as every level reads them."""
+
+    flat: np.ndarray  #: each value's row in the summary (-1: the commune has no history)
+    y: np.ndarray  #: the values (NaN: blank)
+    present: np.ndarray  #: not blank
+    unique: bool  #: one form per commune
+    missing: np.ndarray  #: the summary's (commune, cell) rows with no value in the batch
+
+
+def _parents(summary: Summary, level: str, parent: np.ndarray, batch: _Batch) -> tuple[pd.DataFrame, int]:
     """One level's flags: the ±33 % ratio check on the sums of the communes reporting now, like with like."""
     ncells, codes = len(summary.cells), summary.levels.get(level, [])
     size = len(codes) * ncells
-    key = (np.repeat(parent, ncells) * ncells + np.tile(np.arange(ncells), len(parent)))[present]
-    ok = np.repeat(parent, ncells)[present] >= 0
-    key, at, value = key[ok], flat[present][ok], y[present][ok]
+    each = np.repeat(parent, ncells)[batch.present]
+    key = (each * ncells + np.tile(np.arange(ncells), len(parent))[batch.present])[each >= 0]
+    at, value = batch.flat[batch.present][each >= 0], batch.y[batch.present][each >= 0]
     reporting = np.bincount(key, minlength=size)
     groups = np.flatnonzero(reporting)
     sums = np.bincount(key, weights=value, minlength=size)[groups]
-    if summary.exact and unique:
-        summed = _by_difference(summary, level, at, reporting, groups)
+    if summary.exact and batch.unique:
+        summed = _by_difference(summary, level, batch.missing, reporting, groups)
     else:
         summed = _summed(summary, key, at, groups)
     back = last_held(summed, MAX_BACK)
@@ -260,22 +265,21 @@ def _parents(
 
 
 def _by_difference(
-    summary: Summary, level: str, at: np.ndarray, reporting: np.ndarray, groups: np.ndarray
+    summary: Summary, level: str, missing: np.ndarray, reporting: np.ndarray, groups: np.ndarray
 ) -> np.ndarray:
     """The reporting communes' sums of `groups` as the summary's sums over every commune under the parent less
     those of the communes not reporting (whole numbers: the same sums as adding the reporting ones), NaN in a
-    period where a reporting commune is not held. `at`: the reporting (commune, cell) rows (-1: no history)."""
+    period where a reporting commune is not held. `missing`: the summary's rows not reported."""
     ncells, size = len(summary.cells), len(summary.levels[level]) * len(summary.cells)
     start = summary.offset(level)
     total, held = summary.rows(start + groups), summary.rows(start + size + groups)
-    reported = np.zeros(len(summary.units) * ncells, dtype=bool)
-    reported[at[at >= 0]] = True
-    under = np.repeat(summary.under[level], ncells)
-    key = under * ncells + np.tile(np.arange(ncells), len(summary.units))
-    missing = np.flatnonzero(~reported & (under >= 0) & (reporting[np.maximum(key, 0)] > 0))
+    under = summary.under[level][missing // ncells]
+    key = under * ncells + missing % ncells
+    mine = (under >= 0) & (reporting[np.maximum(key, 0)] > 0)
+    missing, key = missing[mine], key[mine]
     slot = np.full(size, -1)
     slot[groups] = np.arange(len(groups))
-    g = slot[key[missing]]
+    g = slot[key]
     past = summary.rows(missing)
     for j in range(LOOK_BACK):
         gaps = np.isnan(past[:, j])
