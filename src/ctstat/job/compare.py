@@ -18,7 +18,7 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import element_of
 from ctstat.model.layout import form_layout
 from ctstat.model.messages import make_issue
-from ctstat.model.period import Period
+from ctstat.model.period import Period, is_reform_year
 from ctstat.model.report import FileReport, Issue, Report
 from ctstat.model.units import load_crosswalk, load_units
 from ctstat.plan.compare import compare, finding_detail, p_text
@@ -200,9 +200,18 @@ def add_unusual(report: Report, subs: list[Submission], catalogue: Catalogue, hi
 
 def compare_job(cfg: JobConfig, catalogue: Catalogue, history: History) -> Comparison:
     """`run` with a history: the current valid submissions of the job's period against the history (the
-    period itself is not loaded into the history: `ctstat history add` does that, when the period is closed)."""
+    period itself is not loaded into the history: `ctstat history add` does that, when the period is closed). The
+    year 2025 by the new communes compares each new commune's year as the job puts it together (`year_job`: the
+    old communes' H1 and its own H2), with its earlier years."""
     from ctstat.job.history_sources import from_ledger
 
+    if is_reform_year(str(cfg.period), cfg.vintage):
+        from ctstat.job.ledger import Ledger
+        from ctstat.job.year_job import year_cells, year_inputs
+
+        with Ledger(cfg.ledger_path, readonly=True) as ledger:
+            year = year_cells(year_inputs(cfg.inbox, catalogue, ledger))
+        return compare_period(history, catalogue, cfg.period, cfg.vintage, year)
     cells, _ = from_ledger(cfg.ledger_path, catalogue)
     mine = cells[(cells["period"] == str(cfg.period)) & (cells["vintage"] == cfg.vintage)]
     return compare_period(history, catalogue, cfg.period, cfg.vintage, mine[["unit", "cell", "value"]])
@@ -308,13 +317,17 @@ def history_lookup(history: History, catalogue: Catalogue) -> HistoryLookup:
 
 def upload_unusual(cfg: JobConfig, catalogue: Catalogue, submission_id: int | None, unit: str) -> list[Issue]:
     """The portal's result page: a valid upload's unusual changes against the job's history (none without a
-    history), as the ward's warnings. The ward sees them before the district calls."""
+    history), as the ward's warnings. The ward sees them before the district calls. An upload is compared under
+    its own period and unit list (a job of the year 2025 takes old communes' H1 and new communes' H2 forms)."""
     from ctstat.job.ledger import Ledger
 
     if cfg.history is None or submission_id is None or not (cfg.history / "manifest.json").exists():
         return []
     with Ledger(cfg.ledger_path, readonly=True) as ledger:
         cells = ledger.cells([submission_id]).get(submission_id, {})
+        (row,) = ledger.rows("id=?", submission_id) or [None]
+    period = Period.parse(row.period) if row is not None and row.period else cfg.period
+    vintage = row.vintage if row is not None and row.vintage else cfg.vintage
     current = pd.DataFrame({"unit": unit, "cell": list(cells), "value": list(cells.values())}, dtype=object)
     current = current.astype({"value": float}).dropna(subset=["value"])
-    return issues(compare_period(History(cfg.history), catalogue, cfg.period, cfg.vintage, current), catalogue)
+    return issues(compare_period(History(cfg.history), catalogue, period, vintage, current), catalogue)

@@ -23,7 +23,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from ctstat.job.history import MANIFEST, History
