@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ctstat.model.period import Period
 from ctstat.plan.compare import (
     ALPHA,
     FINDING_COLUMNS,
@@ -43,7 +44,6 @@ from ctstat.plan.compare import (
     last_held,
     wide_history,
 )
-from ctstat.model.period import Period
 from ctstat.plan.poisson import conditional_poisson, dispersion, log_pmf
 
 #: a candidate is tested exactly unless its own probability is above ALPHA by more than this (log scale): far
@@ -159,19 +159,17 @@ def _parent_sums(matrix: np.ndarray, parent: np.ndarray, parents: int, cells: in
 def judge_batch(
     summary: Summary, units: Sequence[str], values: np.ndarray, parent_of: Mapping[str, Mapping[str, str]]
 ) -> tuple[pd.DataFrame, int]:
-    """`values` ((forms × summary.cells), NaN: blank) of `units` (one form per unit) against `summary`; the
+    """`values` ((forms × summary.cells), NaN: blank) of `units` (a form's unit each) against `summary`; the
     parents of each level from `parent_of`. Returns the flagged findings (`FINDING_COLUMNS` + level, ranked by p)
     and the number of cells checked."""
     row = pd.Index(summary.units).get_indexer(pd.Index(list(units), dtype=object))
-    ncells = len(summary.cells)
-    flat = np.where(row[:, None] >= 0, row[:, None] * ncells + np.arange(ncells), -1).ravel()
-    y = np.asarray(values, dtype=float).ravel()
+    y = np.asarray(values, dtype=float).reshape(len(units), len(summary.cells))
     present = ~np.isnan(y)
-    found, checked = _communes(summary, flat, y, present, list(units))
+    found, checked = _communes(summary, row, y, present, list(units))
     parts = [found]
-    reported = np.zeros(len(summary.k), dtype=bool)
-    reported[flat[present & (flat >= 0)]] = True
-    batch = _Batch(flat, y, present, len(set(units)) == len(units), np.flatnonzero(~reported))
+    reported = np.zeros((len(summary.units), len(summary.cells)), dtype=bool)
+    reported[row[row >= 0]] = present[row >= 0]  # (one form per unit: else `_summed`, which does not read it)
+    batch = _Batch(row, y, present, len(set(units)) == len(units), np.flatnonzero(~reported.ravel()))
     for level, of in parent_of.items():
         parent = pd.Index(summary.levels.get(level, [])).get_indexer(
             pd.Index([of.get(u, "") for u in units], dtype=object)
@@ -194,31 +192,33 @@ def may_flag(y: np.ndarray, n: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 
 def _communes(
-    summary: Summary, flat: np.ndarray, y: np.ndarray, present: np.ndarray, units: list[str]
+    summary: Summary, row: np.ndarray, y: np.ndarray, present: np.ndarray, units: list[str]
 ) -> tuple[pd.DataFrame, int]:
-    """The communes' flags: the exact test on the candidates a cheap bound cannot clear."""
-    k = np.append(summary.k, np.int8(0))[np.where(flat >= 0, flat, len(summary.k))]  # no history: none held
+    """The communes' flags: the exact test on the candidates a cheap bound cannot clear. `row`: each form's
+    commune in the summary (-1: no history); `y`: forms × cells."""
+    ncells, known = len(summary.cells), row >= 0
+    k, total = np.zeros(y.shape, dtype=np.int8), np.zeros(y.shape)
+    k[known] = summary.k.reshape(-1, ncells)[row[known]]  # whole rows: a form's cells are one row's
+    total[known] = summary.total.reshape(-1, ncells)[row[known]]
     tested = present & (k >= MIN_PERIODS)
-    idx = np.flatnonzero(tested & ((y >= MIN_COUNT) | (y == 0)))
-    idx = idx[(y[idx] != 0) | (summary.total[flat[idx]] != 0)]  # nothing then or now: n = 0, p = 1
-    at = flat[idx]
+    nothing = (y == 0) & (total == 0)  # nothing then or now: n = 0, p = 1
+    form, cell = np.nonzero(tested & ((y >= MIN_COUNT) | (y == 0)) & ~nothing)
+    at = row[form] * ncells + cell
     phi = summary.phi[at]
-    y_eff = np.rint(y[idx] / phi)
-    n = y_eff + np.rint(summary.total[at] / phi)
-    idx = idx[may_flag(y_eff, n, k[idx])]
-    back_all = summary.rows(flat[idx])
-    back = last_held(back_all, MAX_BACK)
-    p = conditional_poisson(y[idx], back, dispersion(back))
+    y_eff = np.rint(y[form, cell] / phi)
+    keep = may_flag(y_eff, y_eff + np.rint(total[form, cell] / phi), k[form, cell])
+    form, cell, at = form[keep], cell[keep], at[keep]
+    matrix = summary.rows(at)
+    back = last_held(matrix, MAX_BACK)
+    p = conditional_poisson(y[form, cell], back, dispersion(back))
     hit = p < ALPHA
-    idx, matrix, back = idx[hit], back_all[hit], back[hit]
-    ncells = len(summary.cells)
     frame = _findings(
         summary,
-        [units[i] for i in idx // ncells],
-        idx % ncells,
-        y[idx],
-        matrix,
-        (np.sum(~np.isnan(back), axis=1), p[hit], np.full(len(idx), np.nan)),
+        [units[i] for i in form[hit]],
+        cell[hit],
+        y[form[hit], cell[hit]],
+        matrix[hit],
+        (np.sum(~np.isnan(back[hit]), axis=1), p[hit], np.full(int(hit.sum()), np.nan)),
         ("poisson", "commune"),
     )
     return frame, int(tested.sum())
@@ -226,9 +226,9 @@ def _communes(
 
 @dataclass(frozen=True)
 class _Batch:
-    """The batch's values, flattened (forms × cells), as every level reads them."""
+    """The batch's values (forms × cells), as every level reads them."""
 
-    flat: np.ndarray  #: each value's row in the summary (-1: the commune has no history)
+    row: np.ndarray  #: each form's commune in the summary (-1: no history)
     y: np.ndarray  #: the values (NaN: blank)
     present: np.ndarray  #: not blank
     unique: bool  #: one form per commune
@@ -239,16 +239,20 @@ def _parents(summary: Summary, level: str, parent: np.ndarray, batch: _Batch) ->
     """One level's flags: the ±33 % ratio check on the sums of the communes reporting now, like with like."""
     ncells, codes = len(summary.cells), summary.levels.get(level, [])
     size = len(codes) * ncells
-    each = np.repeat(parent, ncells)[batch.present]
-    key = (each * ncells + np.tile(np.arange(ncells), len(parent))[batch.present])[each >= 0]
-    at, value = batch.flat[batch.present][each >= 0], batch.y[batch.present][each >= 0]
-    reporting = np.bincount(key, minlength=size)
-    groups = np.flatnonzero(reporting)
-    sums = np.bincount(key, weights=value, minlength=size)[groups]
+    forms = np.flatnonzero(parent >= 0)
+    forms = forms[np.argsort(parent[forms], kind="stable")]  # by parent, in the batch's order within each
+    starts = np.flatnonzero(np.diff(parent[forms], prepend=-1))
+    added = np.add.reduceat(np.where(batch.present, batch.y, 0.0)[forms], starts, axis=0) if len(forms) else None
+    count = np.add.reduceat(batch.present[forms].astype(np.int64), starts, axis=0) if len(forms) else None
+    at_p, at_c = np.nonzero(count) if count is not None else (np.zeros(0, int), np.zeros(0, int))
+    groups = parent[forms][starts][at_p] * ncells + at_c  # (parent, cell) keys reported, in order
+    sums = added[at_p, at_c] if added is not None else np.zeros(0)
+    reporting = np.zeros(size, dtype=np.int64)
+    reporting[groups] = count[at_p, at_c] if count is not None else 0
     if summary.exact and batch.unique:
         summed = _by_difference(summary, level, batch.missing, reporting, groups)
     else:
-        summed = _summed(summary, key, at, groups)
+        summed = _summed(summary, batch, parent, groups)
     back = last_held(summed, MAX_BACK)
     three = back[:, -MIN_PERIODS:]
     mean = np.nanmean(np.where(np.isnan(three).all(axis=1)[:, None], 0.0, three), axis=1)
@@ -288,15 +292,18 @@ def _by_difference(
     return np.where(held == reporting[groups][:, None], total, np.nan)
 
 
-def _summed(summary: Summary, key: np.ndarray, at: np.ndarray, groups: np.ndarray) -> np.ndarray:
+def _summed(summary: Summary, batch: _Batch, parent: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """The sums of `groups` ((parent, cell) keys) over their reporting communes' rows, in the batch's order (as
     `compare.sum_up` adds them), NaN in a period where one of them is not held."""
+    ncells = len(summary.cells)
+    form, cell = np.nonzero(batch.present & (parent >= 0)[:, None])
+    key = parent[form] * ncells + cell
     slot = np.full(int(key.max(initial=-1)) + 1, -1)
     slot[groups] = np.arange(len(groups))
     g = slot[key]
-    past = np.full((len(at), LOOK_BACK), np.nan)
-    known = at >= 0
-    past[known] = summary.rows(at[known])
+    past = np.full((len(form), LOOK_BACK), np.nan)
+    known = batch.row[form] >= 0
+    past[known] = summary.rows(batch.row[form][known] * ncells + cell[known])
     out = np.full((len(groups), LOOK_BACK), np.nan)
     for j in range(LOOK_BACK):
         gaps = np.isnan(past[:, j])
