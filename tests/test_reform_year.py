@@ -253,7 +253,8 @@ def test_a_year_job_s_status_counts_each_new_commune_s_year(
     since is said not current, and moved aside, when the new inputs make no year (never left as the current set)."""
     from datetime import datetime
 
-    from ctstat.job.run import ROLLUP_DIR, STALE_DIR, job_status, run_job
+    from ctstat.job.ledger import Ledger
+    from ctstat.job.run import ROLLUP_DIR, STALE_DIR, job_status, run_job, ward_status
 
     inbox = tmp_path / "inbox"
     shutil.copytree(LAI_CHAU, inbox / "h2")
@@ -264,6 +265,9 @@ def test_a_year_job_s_status_counts_each_new_commune_s_year(
     (counts,) = waiting["by_parent"].values()
     assert counts["expected"] == 38 and counts["received"] == 38 and counts["valid"] == 0
     assert all("2025-H1" in row["problem"] for row in waiting["chase_list"])  # what is missing: the old H1s
+    with Ledger(cfg.ledger_path, readonly=True) as ledger:  # the portal's ward page: the same, for one commune
+        ward = ward_status(cfg, catalogue, ledger, waiting["chase_list"][0]["unit"])
+    assert ward.status == "invalid" and "2025-H1" in str(ward.problem)
     shutil.copytree(lai_chau_h1, inbox / "h1")
     written = run_job(cfg, catalogue, now=datetime(2026, 1, 11, 9))
     assert written.rollup_state == "written" and written.rollup is not None

@@ -805,6 +805,15 @@ def _status_of(
     return _completeness(cfg, claims, h), claims, rows_now
 
 
+def ward_status(cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, unit: str) -> UnitStatus:
+    """One expected unit's status as the run counts it (the portal's ward page); for the year 2025 by the new
+    communes, its year as it stands (`_status_of`)."""
+    if is_reform_year(str(cfg.period), cfg.vintage):
+        return next(s for s in _status_of(cfg, catalogue, ledger)[0].rows if s.code == unit)
+    claims = job_claims(cfg, catalogue, ledger.claims(str(cfg.period)))
+    return next(s for s in job_statuses(cfg, {unit: claims.get(unit, [])}, load_units(cfg.vintage)) if s.code == unit)
+
+
 def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, Any]:
     """Per parent unit: expected, received, valid, invalid, missing, late; the chase list; resubmissions.
     Reads the ledger only (also from a read-only folder)."""

@@ -95,7 +95,7 @@ def summary_of(
     held = past["unit"].astype("category").cat.categories if len(past) else pd.Index([], dtype=object)
     units = [str(u) for u in held]
     cells = list(kinds)
-    matrix = np.full((len(units) * len(cells), LOOK_BACK), np.nan)
+    matrix = np.full((len(units) * len(cells), LOOK_BACK), np.nan, order="F")  # read column by column
     labels = {}
     for kind in ("stock", "flow"):
         mine = np.array([j for j, c in enumerate(cells) if kinds[c] == kind], dtype=np.int64)
@@ -127,32 +127,37 @@ def summarise(
     k = np.sum(~np.isnan(back), axis=1).astype(np.int8)
     total = np.nansum(back, axis=1)
     phi = dispersion(back)
-    held = matrix[~np.isnan(matrix)]
-    exact = bool(np.array_equal(held, np.rint(held)) and np.abs(held).sum() < _EXACT)
-    levels, under, parts = {}, {}, [matrix]
+    exact = bool(np.array_equal(np.rint(matrix), matrix, equal_nan=True) and np.nansum(np.abs(matrix)) < _EXACT)
+    levels, under = {}, {}
+    columns: list[list[np.ndarray]] = [[np.asarray(matrix[:, j])] for j in range(LOOK_BACK)]
     for level, of in parent_of.items():
         codes = pd.Index(sorted(set(of.values())), dtype=object)
         levels[level] = [str(c) for c in codes]
         under[level] = codes.get_indexer(pd.Index([of.get(u, "") for u in units], dtype=object))
-        parts.append(_parent_sums(matrix, under[level], len(codes), len(cells)))
-    whole = np.concatenate(parts)
-    columns = [np.ascontiguousarray(whole[:, j]) for j in range(LOOK_BACK)]
-    held_any = [c if not np.isnan(c).all() else None for c in columns]
+        for j, (total_j, held_j) in enumerate(_parent_sums(matrix, under[level], len(codes), len(cells))):
+            columns[j] += [total_j, held_j]
+    whole = [np.concatenate(parts) for parts in columns]
+    held_any = [c if not np.isnan(c).all() else None for c in whole]
     return Summary(list(units), list(cells), list(kinds), dict(labels), levels, under, exact, k, total, phi, held_any)
 
 
-def _parent_sums(matrix: np.ndarray, parent: np.ndarray, parents: int, cells: int) -> np.ndarray:
-    """Each (parent, cell)'s sum over the communes under it held in each period, then how many are held."""
-    size = parents * cells
-    unit = np.repeat(parent, cells)
-    ok = unit >= 0
-    key = (unit * cells + np.tile(np.arange(cells), len(parent)))[ok]
-    out = np.zeros((2 * size, LOOK_BACK))
+def _parent_sums(
+    matrix: np.ndarray, parent: np.ndarray, parents: int, cells: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per period: each (parent, cell)'s sum over the communes under it held then, and how many are held."""
+    units = np.flatnonzero(parent >= 0)
+    units = units[np.argsort(parent[units], kind="stable")]
+    starts = np.flatnonzero(np.diff(parent[units], prepend=-1))
+    at = parent[units][starts]
+    out = []
     for j in range(LOOK_BACK):
-        col = matrix[ok, j]
+        col = matrix[:, j].reshape(-1, cells)[units]
         gaps = np.isnan(col)
-        out[:size, j] = np.bincount(key, weights=np.where(gaps, 0.0, col), minlength=size)
-        out[size:, j] = np.bincount(key[~gaps], minlength=size)
+        total, held = np.zeros((parents, cells)), np.zeros((parents, cells))
+        if len(units):
+            total[at] = np.add.reduceat(np.where(gaps, 0.0, col), starts, axis=0)
+            held[at] = np.add.reduceat((~gaps).astype(np.float64), starts, axis=0)
+        out.append((total.ravel(), held.ravel()))
     return out
 
 
