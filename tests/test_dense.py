@@ -37,7 +37,7 @@ UNITS, PARENT_OF = _hierarchy()
 
 def _flags(found: pd.DataFrame) -> pd.DataFrame:
     flagged = found[found["flagged"].astype(bool)].reset_index(drop=True)
-    return flagged.astype({c: str for c in ("unit", "cell", "test", "level")})
+    return flagged.astype(dict.fromkeys(("unit", "cell", "test", "level"), str))
 
 
 def _both(past: pd.DataFrame, current: pd.DataFrame) -> None:

@@ -23,14 +23,16 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ctstat.job.history import MANIFEST, History
-from ctstat.job.history_past import past_cells
+from ctstat.job.history_past import REFORM, labels_read, past_cells
 from ctstat.model.period import Period
 from ctstat.model.units import load_units
 from ctstat.plan.compare import FIRST_YEAR, LOOK_BACK
-from ctstat.plan.dense import Summary, summary_of
+from ctstat.plan.dense import Summary, summary_from, summary_of
 from ctstat.write.atomic import atomic_write
 
 SUMMARY = "summary"
@@ -74,9 +76,42 @@ def parents_of(vintage: str, units: Iterable[str] | None = None) -> dict[str, di
 
 
 def build(history: History, period: Period, vintage: str, kinds: Mapping[str, str]) -> Summary:
-    """Every unit's matrix for `period` from the full history, dense (`plan.dense`)."""
-    past, _ = past_cells(history, vintage, period, None, dict(kinds))
-    return summary_of(past, period, kinds, parents_of(vintage))
+    """Every unit's matrix for `period` from the full history, dense (`plan.dense`): each comparable period's
+    file read straight into a units × cells array; across the reform, the new communes' earlier periods
+    restated from their old communes (`history_past.past_cells`)."""
+    if vintage == REFORM[1]:
+        past, _ = past_cells(history, vintage, period, None, dict(kinds))
+        return summary_of(past, period, kinds, parents_of(vintage))
+    slots = history.manifest()["files"]
+    read = {
+        label: _codes_and_values(history.dir / slots[f"{label}|{vintage}"])
+        for label in sorted({lb for kind in ("stock", "flow") for lb in labels_read(period, kind)})
+        if f"{label}|{vintage}" in slots
+    }
+    units = sorted({str(u) for unit_codes, *_ in read.values() for u in unit_codes})
+    cells = list(kinds)
+    held = {}
+    for label, (unit_codes, unit_at, cell_codes, cell_at, values) in read.items():
+        u = pd.Index(units).get_indexer(pd.Index(unit_codes, dtype=object))[unit_at]
+        c = pd.Index(cells).get_indexer(pd.Index(cell_codes, dtype=object))[cell_at]
+        dense = np.full((len(units), len(cells)), np.nan)
+        dense[u[c >= 0], c[c >= 0]] = values[c >= 0]
+        held[label] = dense
+    return summary_from(units, held, period, kinds, parents_of(vintage))
+
+
+def _codes_and_values(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One period's file as (unit codes, each row's unit among them, cell codes, each row's cell, values)."""
+    table = pq.read_table(path, columns=["unit", "cell", "value"], read_dictionary=["unit", "cell"])
+    table = table.unify_dictionaries()
+    out = []
+    for name in ("unit", "cell"):
+        chunks = table.column(name).chunks
+        codes = chunks[0].dictionary.to_numpy(zero_copy_only=False) if chunks else np.zeros(0, dtype=object)
+        at = np.concatenate([ch.indices.to_numpy() for ch in chunks]) if chunks else np.zeros(0, dtype=np.int64)
+        out += [codes, at.astype(np.int64)]
+    values = table.column("value").to_numpy()
+    return out[0], out[1], out[2], out[3], np.asarray(values, dtype=float)
 
 
 def load(history: History, period: Period, vintage: str, kinds: Mapping[str, str]) -> Summary:

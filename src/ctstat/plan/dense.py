@@ -113,6 +113,41 @@ def summary_of(
     return summarise(units, cells, [kinds[c] for c in cells], labels, matrix, parent_of)
 
 
+def summary_from(
+    units: Sequence[str],
+    held: Mapping[str, np.ndarray],
+    period: Period,
+    kinds: Mapping[str, str],
+    parent_of: Mapping[str, Mapping[str, str]],
+) -> Summary:
+    """`summary_of` from the periods held, dense: `held` maps each period label the history holds to its values
+    ((units × cells of `kinds`), NaN: not held). A year not held as such is built from its halves as
+    `compare.wide_history` builds it (flow: H1 + H2, both needed; stock: H2)."""
+    cells = list(kinds)
+    matrix = np.full((len(units) * len(cells), LOOK_BACK), np.nan, order="F")
+    labels = {}
+    for kind in ("stock", "flow"):
+        mine = np.array([j for j, c in enumerate(cells) if kinds[c] == kind], dtype=np.int64)
+        labels[kind] = comparable_periods(period, kind)[-LOOK_BACK:]
+        for j, label in enumerate(labels[kind]):
+            column = _held_as(held, label, kind)
+            if column is not None and len(mine):
+                matrix[:, j].reshape(len(units), len(cells))[:, mine] = column[:, mine]
+    return summarise(units, cells, [kinds[c] for c in cells], labels, matrix, parent_of)
+
+
+def _held_as(held: Mapping[str, np.ndarray], label: str, kind: str) -> np.ndarray | None:
+    """The values of period `label` (None: none held); a year not held, from its halves."""
+    own = held.get(label)
+    if "-" in label:
+        return own
+    h1, h2 = held.get(f"{label}-H1"), held.get(f"{label}-H2")
+    built = h2 if kind == "stock" else (h1 + h2 if h1 is not None and h2 is not None else None)
+    if own is None or built is None:
+        return own if built is None else built
+    return np.where(np.isnan(own), built, own)
+
+
 def summarise(
     units: Sequence[str],
     cells: Sequence[str],
@@ -127,7 +162,7 @@ def summarise(
     k = np.sum(~np.isnan(back), axis=1).astype(np.int8)
     total = np.nansum(back, axis=1)
     phi = dispersion(back)
-    exact = bool(np.array_equal(np.rint(matrix), matrix, equal_nan=True) and np.nansum(np.abs(matrix)) < _EXACT)
+    exact = _whole(matrix)
     levels, under = {}, {}
     columns: list[list[np.ndarray]] = [[np.asarray(matrix[:, j])] for j in range(LOOK_BACK)]
     for level, of in parent_of.items():
@@ -139,6 +174,17 @@ def summarise(
     whole = [np.concatenate(parts) for parts in columns]
     held_any = [c if not np.isnan(c).all() else None for c in whole]
     return Summary(list(units), list(cells), list(kinds), dict(labels), levels, under, exact, k, total, phi, held_any)
+
+
+def _whole(matrix: np.ndarray) -> bool:
+    """Every value a whole number, and any sum of them below 2**52 (sums in any order are then the same)."""
+    top = 0.0
+    for j in range(matrix.shape[1]):
+        col = matrix[:, j]
+        if np.count_nonzero(np.fmod(col, 1.0)) != np.count_nonzero(np.isnan(col)):  # fmod: NaN for NaN, ±inf
+            return False
+        top += float(np.nansum(np.abs(col)))
+    return top < _EXACT
 
 
 def _parent_sums(
