@@ -109,8 +109,8 @@ def compare_forms(
 
 def _dense(current: pd.DataFrame, units: list[str], cells: list[str]) -> tuple[list[str], np.ndarray] | None:
     """`current` (unit, cell, value) as one row of values per unit over `cells` (None: a (unit, cell) twice)."""
-    u = pd.Index(units).get_indexer(current["unit"].astype(str))
-    c = pd.Index(cells).get_indexer(current["cell"].astype(str))
+    u = pd.Index(units).get_indexer(pd.Index(current["unit"].astype(str)))
+    c = pd.Index(cells).get_indexer(pd.Index(current["cell"].astype(str)))
     at = u.astype(np.int64) * len(cells) + c
     if len(np.unique(at)) != len(at):
         return None
@@ -325,9 +325,9 @@ def upload_unusual(cfg: JobConfig, catalogue: Catalogue, submission_id: int | No
         return []
     with Ledger(cfg.ledger_path, readonly=True) as ledger:
         cells = ledger.cells([submission_id]).get(submission_id, {})
-        (row,) = ledger.rows("id=?", submission_id) or [None]
-    period = Period.parse(row.period) if row is not None and row.period else cfg.period
-    vintage = row.vintage if row is not None and row.vintage else cfg.vintage
+        rows = ledger.rows("id=?", submission_id)
+    period = Period.parse(rows[0].period) if rows and rows[0].period else cfg.period
+    vintage = rows[0].vintage if rows and rows[0].vintage else cfg.vintage
     current = pd.DataFrame({"unit": unit, "cell": list(cells), "value": list(cells.values())}, dtype=object)
     current = current.astype({"value": float}).dropna(subset=["value"])
     return issues(compare_period(History(cfg.history), catalogue, period, vintage, current), catalogue)

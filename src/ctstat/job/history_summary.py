@@ -168,7 +168,7 @@ def _read(path: Path) -> Summary:
 
     def column(name: str) -> np.ndarray:
         chunks = table.column(name).chunks
-        return chunks[0].to_numpy() if len(chunks) == 1 else table.column(name).to_numpy()
+        return np.asarray(chunks[0].to_numpy() if len(chunks) == 1 else table.column(name).to_numpy())
 
     units = len(meta["units"]) * len(meta["cells"])
     return Summary(

@@ -704,10 +704,10 @@ def last_rollup(
     used = json.loads(ledger.get_meta("rollup_inputs") or "null")
     if not is_current and used is not None:
         for s in statuses:
-            now = current.get(s.code)
-            if used.get(s.code) == (now.sha256 if now else None):
+            row = current.get(s.code)
+            if used.get(s.code) == (row.sha256 if row else None):
                 continue
-            if now is None:
+            if row is None:
                 change = "removed"
             elif s.status != "valid":
                 change = "invalid"

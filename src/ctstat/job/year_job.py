@@ -75,7 +75,8 @@ def year_inputs(inbox: Path, catalogue: Catalogue, ledger: Ledger) -> YearInputs
         values = {u: pd.Series(stored.get(i, {}), dtype=float).reindex(keys) for u, i in valid.items()}
         slots.append(Slot(claims, values))
     lists = Lists(load_units(OLD), load_units(NEW), load_crosswalk())
-    return year_by_new_units(*slots, over_time(catalogue), lists)
+    h1, h2, year = slots
+    return year_by_new_units(h1, h2, year, over_time(catalogue), lists)
 
 
 def year_completeness(h: Hierarchy, area: Unit, year: YearInputs, deadline: date | None) -> Completeness:

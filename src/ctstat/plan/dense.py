@@ -104,8 +104,10 @@ def summary_of(
             continue
         rows = pd.DataFrame(
             {
-                "unit": pd.Categorical.from_codes(np.repeat(np.arange(len(units)), len(mine)), units),
-                "cell": pd.Categorical.from_codes(np.tile(np.arange(len(mine)), len(units)), [cells[j] for j in mine]),
+                "unit": pd.Categorical.from_codes(np.repeat(np.arange(len(units)), len(mine)), pd.Index(units)),
+                "cell": pd.Categorical.from_codes(
+                    np.tile(np.arange(len(mine)), len(units)), pd.Index([cells[j] for j in mine])
+                ),
             }
         )
         at = np.repeat(np.arange(len(units)), len(mine)) * len(cells) + np.tile(mine, len(units))
