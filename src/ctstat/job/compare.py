@@ -98,8 +98,9 @@ def compare_forms(
     """A batch of forms ((units, their values over the count cells `kinds`, NaN: blank)) judged against the
     history's summary of `period` (`plan.dense`): the flagged cells and the number of cells checked."""
     units, values = forms
-    parents = history_summary.parents_of(vintage, sorted(set(units)))
     summary = history_summary.load(history, period, vintage, kinds)
+    new = sorted(set(units) - set(summary.units))  # no history: their parents from the unit list
+    parents = history_summary.parents_of(vintage, new) if new else {}
     findings, checked = judge_batch(summary, units, values, parents)
     none = sorted(no_history(load_crosswalk(), set(units))) if vintage == REFORM[1] else []
     none = sorted(set(none) | set(refused or []))

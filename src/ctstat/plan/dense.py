@@ -213,7 +213,8 @@ def judge_batch(
     summary: Summary, units: Sequence[str], values: np.ndarray, parent_of: Mapping[str, Mapping[str, str]]
 ) -> tuple[pd.DataFrame, int]:
     """`values` ((forms × summary.cells), NaN: blank) of `units` (a form's unit each) against `summary`; the
-    parents of each level from `parent_of`. Returns the flagged findings (`FINDING_COLUMNS` + level, ranked by p)
+    parents of each level as the summary has them, from `parent_of` (level -> commune -> parent) for a commune
+    the summary has no row for. Returns the flagged findings (`FINDING_COLUMNS` + level, ranked by p)
     and the number of cells checked."""
     row = pd.Index(summary.units).get_indexer(pd.Index(list(units), dtype=object))
     y = np.asarray(values, dtype=float).reshape(len(units), len(summary.cells))
@@ -223,10 +224,11 @@ def judge_batch(
     reported = np.zeros((len(summary.units), len(summary.cells)), dtype=bool)
     reported[row[row >= 0]] = present[row >= 0]  # (one form per unit: else `_summed`, which does not read it)
     batch = _Batch(row, y, present, len(set(units)) == len(units), np.flatnonzero(~reported.ravel()))
-    for level, of in parent_of.items():
-        parent = pd.Index(summary.levels.get(level, [])).get_indexer(
-            pd.Index([of.get(u, "") for u in units], dtype=object)
-        )
+    for level, codes in summary.levels.items():
+        parent = np.full(len(units), -1, dtype=np.int64)
+        parent[row >= 0] = summary.under[level][row[row >= 0]]  # the summary's communes: their parents known
+        others, of = np.flatnonzero(row < 0), parent_of.get(level, {})
+        parent[others] = pd.Index(codes).get_indexer(pd.Index([of.get(units[i], "") for i in others], dtype=object))
         found, tested = _parents(summary, level, parent, batch)
         parts.append(found)
         checked += tested
