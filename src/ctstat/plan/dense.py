@@ -227,8 +227,9 @@ def judge_batch(
     for level, codes in summary.levels.items():
         parent = np.full(len(units), -1, dtype=np.int64)
         parent[row >= 0] = summary.under[level][row[row >= 0]]  # the summary's communes: their parents known
-        others, of = np.flatnonzero(row < 0), parent_of.get(level, {})
-        parent[others] = pd.Index(codes).get_indexer(pd.Index([of.get(units[i], "") for i in others], dtype=object))
+        others, of = np.flatnonzero(row < 0).tolist(), parent_of.get(level, {})
+        named: list[str] = [of.get(units[i], "") for i in others]
+        parent[others] = pd.Index(codes).get_indexer(pd.Index(named, dtype=object))
         found, tested = _parents(summary, level, parent, batch)
         parts.append(found)
         checked += tested
