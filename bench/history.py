@@ -10,8 +10,10 @@ README when they change.
 
        python bench/history.py --validate N [--repeat R]   (N synthetic ward forms of 2025-H1, cached as for
 bench/validate.py) times `ctstat validate` with and without `--history` on the same files, alternated R times in
-the same run (the machine is shared: the ratio is the figure, not the seconds). The history holds the six earlier
-H1s of the same communes, each cell drawn around the form's own value (Poisson), as a quiet history would be.
+the same run, and prints them side by side: wall and CPU (user + sys of the process and its reading workers),
+medians, and their ratios (the machine is shared: the ratios are the figures, the CPU one the steadier). The
+history holds the six earlier H1s of the same communes, each cell drawn around the form's own value (Poisson), as a
+quiet history would be.
 """
 
 from __future__ import annotations

@@ -1,16 +1,19 @@
-"""The history's summary: for one period and unit list, every unit's cells laid out over their comparable earlier
-periods, the matrix `plan.compare` judges. `validate --history` and `compare --period` read this one table
-instead of every earlier period's cells.
+"""The history's summary: for one period and unit list, every commune's cells laid out over their comparable
+earlier periods, dense (`plan.dense.Summary`): what `validate --history` and `compare --period` judge a batch
+against, instead of every earlier period's cells.
 
-`summary/<period>_<vintage>_<state>.parquet` holds a row per (unit, cell) with any comparable history: `unit`,
-`cell` and `c0`…`c11`, the values of the last `LOOK_BACK` comparable periods of the cell's kind, oldest first
-(empty: not held; a year not held as such built from its halves; a new commune's periods before the reform
-restated from its old communes, exactly or not at all). `state` digests the history's files in force and the
+`summary/<period>_<vintage>_<state>.arrow` is one Arrow IPC file, uncompressed and read memory-mapped (a batch
+touches the pages of its own communes and cells): a row per (commune, count cell) with `c0`…`c11`, the values of
+the last `LOOK_BACK` comparable periods of the cell's kind, oldest first (NaN: not held; a year not held as such
+built from its halves; a new commune's periods before the reform restated from its old communes, exactly or not
+at all), and `k`, `total`, `phi` (periods held among the last six, their sum, the over-dispersion factor); then,
+per district and province, the sums of every commune under it and how many of them each sum holds. The codes,
+kinds and period labels are in the schema's metadata. `state` digests the history's files in force and the
 catalogue's stock/flow reading, so a summary made before a load is never read after it (a load removes them).
-`ctstat history add` makes the summary of the period that follows the newest one held; any other period's is
-made on its first use and kept. Summaries are written atomically, and a folder that cannot be written to is
-summarised in memory. The full Parquet files stay the source of truth: the summary is derived from them and
-gives the same findings (`tests/test_history_summary.py`).
+`ctstat history add` makes the summaries of the periods likely validated next; any other period's is made on its
+first use (each comparable period's file read straight into arrays) and kept. Summaries are written atomically,
+and a folder that cannot be written to is summarised in memory. The full Parquet files stay the source of truth:
+the summary is derived from them and gives the same flags (`tests/test_history_summary.py`, `tests/test_dense.py`).
 """
 
 from __future__ import annotations
