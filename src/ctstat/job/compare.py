@@ -108,12 +108,18 @@ def compare_forms(
     return Comparison(str(period), vintage, notes, none, checked)
 
 
+def _positions(column: pd.Series, index: list[str]) -> np.ndarray:
+    """Each value's position in `index`, through its categories (millions of rows of a few thousand codes)."""
+    cat = column.astype("category")
+    where = pd.Index(index).get_indexer(pd.Index(cat.cat.categories.astype(str)))
+    return np.asarray(where, dtype=np.int64)[cat.cat.codes.to_numpy()]
+
+
 def _dense(current: pd.DataFrame, units: list[str], cells: list[str]) -> tuple[list[str], np.ndarray] | None:
     """`current` (unit, cell, value) as one row of values per unit over `cells` (None: a (unit, cell) twice)."""
-    u = pd.Index(units).get_indexer(pd.Index(current["unit"].astype(str)))
-    c = pd.Index(cells).get_indexer(pd.Index(current["cell"].astype(str)))
-    at = u.astype(np.int64) * len(cells) + c
-    if len(np.unique(at)) != len(at):
+    u, c = (_positions(current[name], index) for name, index in (("unit", units), ("cell", cells)))
+    at = u * len(cells) + c
+    if len(at) and np.bincount(at, minlength=len(units) * len(cells)).max() > 1:
         return None
     values = np.full(len(units) * len(cells), np.nan)
     values[at] = current["value"].to_numpy(dtype=float)
