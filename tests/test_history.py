@@ -141,6 +141,20 @@ def test_validate_with_a_history_flags_the_cell_and_never_blocks(past: Path, run
     assert "đã kiểm tra" in text.output and f"cấp xã {len(flags)}" in text.output
 
 
+def test_validating_a_few_forms_reads_their_own_history(past: Path, tmp_path: Path, runner) -> None:  # type: ignore[no-untyped-def]
+    """A few forms (a district's 14) are compared from their own units' cells: no summary of the whole history
+    is made for them (a national one takes seconds), and the flags are the same."""
+    import shutil
+
+    h = tmp_path / "h"
+    shutil.copytree(past / "h", h)
+    shutil.rmtree(h / "summary", ignore_errors=True)
+    out = runner.invoke(app, ["validate", str(WARDS), "--history", str(h), "--json", "--lang", "en"])
+    assert out.exit_code == 0, out.output
+    assert not (h / "summary").exists()
+    assert json.loads(out.output)["history"][0]["flagged_by_level"]["commune"] > 0
+
+
 def test_history_add_twice_then_compare_lists_the_flags_ranked(past: Path, tmp_path: Path, runner) -> None:  # type: ignore[no-untyped-def]
     import shutil
 

@@ -126,6 +126,15 @@ def _dense(current: pd.DataFrame, units: list[str], cells: list[str]) -> tuple[l
     return units, values.reshape(len(units), len(cells))
 
 
+def _long(forms: tuple[list[str], np.ndarray], cells: list[str]) -> pd.DataFrame:
+    """Forms (units, values over `cells`) as (unit, cell, value) rows, blanks left out."""
+    units, values = forms
+    frame = pd.DataFrame(
+        {"unit": np.repeat(units, len(cells)), "cell": np.tile(cells, len(units)), "value": values.ravel()}
+    )
+    return frame.dropna(subset=["value"]).reset_index(drop=True)
+
+
 def _with_notes(findings: pd.DataFrame, history: History, vintage: str, period: str) -> pd.DataFrame:
     """Each flagged commune finding with the note confirming its value, if any (`followups`)."""
     notes = notes_for(history.dir, vintage, period).assign(level="commune")
@@ -197,7 +206,10 @@ def add_unusual(report: Report, subs: list[Submission], catalogue: Catalogue, hi
     by_file = {f.path: f for f in report.files}
     done = []
     for (period, vintage), (forms, paths) in sorted(forms_current(report.files, subs, keys, list(kinds)).items()):
-        comparison = compare_forms(history, kinds, Period.parse(period), vintage, forms)
+        if len(set(forms[0])) > FEW_UNITS:
+            comparison = compare_forms(history, kinds, Period.parse(period), vintage, forms)
+        else:  # a few forms: their own cells read from the history, no summary made for them
+            comparison = compare_period(history, catalogue, Period.parse(period), vintage, _long(forms, list(kinds)))
         for issue in issues(comparison, catalogue, paths):
             if issue.path in by_file:
                 by_file[issue.path].issues.append(issue)
