@@ -40,13 +40,15 @@ def _flags(found: pd.DataFrame) -> pd.DataFrame:
     return flagged.astype(dict.fromkeys(("unit", "cell", "test", "level"), str))
 
 
-def _both(past: pd.DataFrame, current: pd.DataFrame) -> None:
+def _both(past: pd.DataFrame, current: pd.DataFrame, shuffle: bool = True) -> None:
     units = sorted(current["unit"].unique())
     parents = {lv: {u: of[u] for u in units} for lv, of in PARENT_OF.items()}
     full = compare(current, past, PERIOD, KINDS, parents)
     summary = summary_of(past, PERIOD, KINDS, PARENT_OF)
     cells = list(KINDS)
-    forms = list(dict.fromkeys(current["unit"]))
+    forms = list(dict.fromkeys(current["unit"]))  # in the districts' order, or shuffled (files in any order)
+    if shuffle:
+        forms = [forms[i] for i in np.random.default_rng(len(forms)).permutation(len(forms))]
     values = np.full((len(forms), len(cells)), np.nan)
     for u, c, v in current[["unit", "cell", "value"]].itertuples(index=False):
         values[forms.index(u), cells.index(c)] = v
@@ -108,6 +110,7 @@ def test_every_district_reporting_and_the_issue_s_examples() -> None:
     current = _current(rng, past, 1.0, 0.0)
     jumps = current["cell"] == "XH01/*/*"
     current.loc[jumps.to_numpy().nonzero()[0][:5], "value"] = 14.0
+    _both(past, current, shuffle=False)
     _both(past, current)
 
 
