@@ -10,8 +10,10 @@ README when they change.
 
        python bench/history.py --validate N [--repeat R]   (N synthetic ward forms of 2025-H1, cached as for
 bench/validate.py) times `ctstat validate` with and without `--history` on the same files, alternated R times in
-the same run (the machine is shared: the ratio is the figure, not the seconds). The history holds the six earlier
-H1s of the same communes, each cell drawn around the form's own value (Poisson), as a quiet history would be.
+the same run, and prints them side by side: wall and CPU (user + sys of the process and its reading workers),
+medians, and their ratios (the machine is shared: the ratios are the figures, the CPU one the steadier). The
+history holds the six earlier H1s of the same communes, each cell drawn around the form's own value (Poisson), as a
+quiet history would be.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from ctstat.model.period import Period
 from ctstat.model.units import load_units
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import country, paired  # noqa: E402
+from common import country  # noqa: E402
 
 
 def periods(n: int) -> list[str]:
@@ -156,20 +158,39 @@ def with_history(n: int, repeat: int) -> None:
         prepare(h, kinds_of(catalogue))  # as `ctstat history add` does after a load
         print(f"summary of the next periods made in {time.perf_counter() - t:.1f} s")
         cmd = [sys.executable, "-m", "ctstat", "validate", str(folder), "--json", "--jobs", "2"]
-        plain, hist, rss, code, out = paired(cmd, [*cmd, "--history", str(base / "h")], repeat)
-        checked = subprocess.run(  # the counts, once (paired keeps only the timings and the last stdout)
+        runs = side_by_side(cmd, [*cmd, "--history", str(base / "h")], repeat)
+        checked = subprocess.run(  # the counts, once
             [*cmd, "--history", str(base / "h")], capture_output=True, text=True, check=False
         ).stdout
         import json
 
-        doc = json.loads(checked or out).get("history", [{}])[0]
+        doc = json.loads(checked).get("history", [{}])[0]
         print(f"files: {len(subs):,} ({len(forms):,} valid); history: 6 earlier H1s of the same communes")
-        print(f"validate:           {plain:.1f} s (median of {repeat}, alternated)")
+        print(f"{'':20}{'wall':>10}{'CPU (user+sys)':>18}   (medians of {repeat}, alternated)")
+        for name, (wall, cpu) in runs.items():
+            print(f"{name:20}{wall:>8.1f} s{cpu:>16.1f} s")
+        (pw, pc), (hw, hc) = runs.values()
+        print(f"{'ratio':20}{hw / pw:>10.2f}{hc / pc:>18.2f}   (target 1.10)")
         counts = f"checked {doc.get('checked', 0):,} cells, flagged {doc.get('flagged', 0):,}"
-        print(f"validate --history: {hist:.1f} s; {counts}")
-        print(f"ratio: {hist / plain:.2f} (target 1.10); peak RSS {rss:.0f} MB")
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"validate --history: {counts}; peak RSS {peak:.0f} MB")
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def side_by_side(plain: list[str], hist: list[str], repeat: int) -> dict[str, tuple[float, float]]:
+    """`plain` and `hist` run alternately `repeat` times: each one's median wall and CPU seconds (user + sys of
+    the process and its reading workers; the CPU is the steadier figure on a shared machine)."""
+    got: dict[str, list[tuple[float, float]]] = {"validate": [], "validate --history": []}
+    for _ in range(repeat):
+        for name, argv in zip(got, (plain, hist), strict=True):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t = time.perf_counter()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+            got[name].append((time.perf_counter() - t, cpu))
+    return {n: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for n, r in got.items()}
 
 
 if __name__ == "__main__":

@@ -141,6 +141,20 @@ def test_validate_with_a_history_flags_the_cell_and_never_blocks(past: Path, run
     assert "đã kiểm tra" in text.output and f"cấp xã {len(flags)}" in text.output
 
 
+def test_validating_a_few_forms_reads_their_own_history(past: Path, tmp_path: Path, runner) -> None:  # type: ignore[no-untyped-def]
+    """A few forms (a district's 14) are compared from their own units' cells: no summary of the whole history
+    is made for them (a national one takes seconds), and the flags are the same."""
+    import shutil
+
+    h = tmp_path / "h"
+    shutil.copytree(past / "h", h)
+    shutil.rmtree(h / "summary", ignore_errors=True)
+    out = runner.invoke(app, ["validate", str(WARDS), "--history", str(h), "--json", "--lang", "en"])
+    assert out.exit_code == 0, out.output
+    assert not (h / "summary").exists()
+    assert json.loads(out.output)["history"][0]["flagged_by_level"]["commune"] > 0
+
+
 def test_history_add_twice_then_compare_lists_the_flags_ranked(past: Path, tmp_path: Path, runner) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
@@ -150,7 +164,7 @@ def test_history_add_twice_then_compare_lists_the_flags_ranked(past: Path, tmp_p
     assert first.exit_code == 0, first.output
     assert "Loaded 14 sources" in first.output
     # the summaries of the periods validated next are made with the load (the history ends at 2025-H1)
-    made = sorted(tuple(p.name.split("_")[:2]) for p in (h / "summary").glob("*.parquet"))
+    made = sorted(tuple(p.name.split("_")[:2]) for p in (h / "summary").glob("*.arrow"))
     assert made == [("2025-H2", "2025-07-01"), ("2026-H1", "2025-07-01")]
     again = runner.invoke(app, ["history", "add", str(WARDS), "--history", str(h), "--lang", "en"])
     assert "Loaded 0 sources (skipped 14 already loaded)" in again.output

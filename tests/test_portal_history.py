@@ -67,3 +67,30 @@ def test_an_unreadable_history_costs_the_page_nothing(sites: tuple[Site, Site]) 
     (with_history.cfg.history / "manifest.json").write_text("{not json", encoding="utf-8")
     page = _upload(with_history)
     assert "So với các kỳ trước" not in page
+
+
+def test_a_year_job_compares_an_upload_under_its_own_period(
+    cfg: JobConfig, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """A job of the year 2025 by the new communes takes the new communes' 2025-H2 forms: each is compared as the
+    half-year it is (with earlier half-years, its old communes' restated), not as if it were the year."""
+    from datetime import date
+
+    from ctstat.model.period import Period
+
+    from .test_rollup import LAI_CHAU
+
+    olds = ["03386", "03388", "03389", "03391", "03403"]  # all went whole into the new 03388 Xã Đoàn Kết
+    periods = ["2023-H1", "2023-H2", "2024-H1", "2024-H2", "2025-H1"]
+    rows = [(old, "2025-06-30", p, HC01, 2.0, "t") for old in olds for p in periods]
+    History(tmp_path / "h").add(pd.DataFrame(rows, columns=COLUMNS), [Source("t", "table", "t.csv")])
+    year = replace(cfg, period=Period.parse("2025"), unit="12", units="2025-07-01", deadline=date(2026, 1, 31))
+    site = _site(year, catalogue, tmp_path / "a", tmp_path / "h")
+    try:
+        c = site.sign_in("03388")
+        form = LAI_CHAU / "03388-doan-ket.xlsx"
+        r = c.post("/xa/nop", files={"file": (form.name, form.read_bytes())}, data={"csrf": csrf_of(c.get("/xa").text)})
+        assert r.status_code == 200 and "Hợp lệ" in r.text
+        assert "2023-H1: 10 · 2023-H2: 10 · 2024-H1: 10 · 2024-H2: 10 · 2025-H1: 10 → 2025-H2: 51" in r.text
+    finally:
+        site.portal.intake.close()

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ctstat.cli.commands import app
+from ctstat.job.config import JobConfig
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import element_of
 from ctstat.pipeline import rollup_paths, synth_forms
@@ -224,3 +225,94 @@ def test_run_builds_the_year_2025_from_its_ledger(catalogue: Catalogue, lai_chau
     got = read_data_sheet(second.rollup.outputs[0])[expected.columns].sort_index().astype(float)
     pd.testing.assert_frame_equal(got, expected, check_names=False)
     assert run_job(cfg, catalogue, now=datetime(2026, 1, 12, 9)).rollup_state == "unchanged"
+
+
+def _year_job(inbox: Path, out: Path, history: Path | None = None) -> JobConfig:
+    from datetime import date
+
+    from ctstat.model.period import Period
+
+    return JobConfig(
+        period=Period.parse("2025"),
+        unit="12",
+        units="2025-07-01",
+        inbox=inbox,
+        out=out,
+        deadline=date(2026, 1, 31),
+        log=out / "ctstat.log",
+        allow_partial=False,
+        history=history,
+    )
+
+
+def test_a_year_job_s_status_counts_each_new_commune_s_year(
+    catalogue: Catalogue, lai_chau_h1: Path, tmp_path: Path
+) -> None:
+    """`status` (and the district's page, which shows it) counts each new commune as its year stands: waiting for
+    its old communes' H1, complete once every year is put together; and a year rolled up from inputs that changed
+    since is said not current, and moved aside, when the new inputs make no year (never left as the current set)."""
+    from datetime import datetime
+
+    from ctstat.job.ledger import Ledger
+    from ctstat.job.run import ROLLUP_DIR, STALE_DIR, job_status, run_job, ward_status
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(LAI_CHAU, inbox / "h2")
+    cfg = _year_job(inbox, tmp_path / "out")
+    run_job(cfg, catalogue, now=datetime(2026, 1, 10, 9))
+    waiting = job_status(cfg, catalogue)
+    assert not waiting["complete"]
+    (counts,) = waiting["by_parent"].values()
+    assert counts["expected"] == 38 and counts["received"] == 38 and counts["valid"] == 0
+    assert all("2025-H1" in row["problem"] for row in waiting["chase_list"])  # what is missing: the old H1s
+    with Ledger(cfg.ledger_path, readonly=True) as ledger:  # the portal's ward page: the same, for one commune
+        ward = ward_status(cfg, catalogue, ledger, waiting["chase_list"][0]["unit"])
+    assert ward.status == "invalid" and "2025-H1" in str(ward.problem)
+    shutil.copytree(lai_chau_h1, inbox / "h1")
+    written = run_job(cfg, catalogue, now=datetime(2026, 1, 11, 9))
+    assert written.rollup_state == "written" and written.rollup is not None
+    done = job_status(cfg, catalogue)
+    assert done["complete"] and next(iter(done["by_parent"].values()))["valid"] == 38
+    assert done["rollup"]["current"] and done["chase_list"] == []
+    gone = sorted((inbox / "h1").rglob("*.xlsx"))[0]
+    gone.unlink()  # an old commune's H1 taken back: its new commune has no year now
+    refused = run_job(cfg, catalogue, now=datetime(2026, 1, 12, 9))
+    assert refused.rollup_state == "waiting"
+    aside = cfg.out / ROLLUP_DIR / STALE_DIR
+    assert all(not Path(p).exists() for p in written.rollup.outputs)  # not left where the current set goes
+    assert sorted(p.name for p in aside.glob("*.xlsx")) == sorted(Path(p).name for p in written.rollup.outputs)
+    after = job_status(cfg, catalogue)
+    assert not after["complete"] and not after["rollup"]["current"] and after["rollup"]["moved_to"] == str(aside)
+    assert next(iter(after["by_parent"].values()))["valid"] == 37
+
+
+def test_a_year_job_compares_each_new_commune_s_year_with_earlier_years(
+    catalogue: Catalogue, lai_chau_h1: Path, tmp_path: Path
+) -> None:
+    """`run` with a history lists the unusual changes of the year as the job puts it together (H1 mapped + H2 for
+    flows, H2 for stocks), against the new communes' earlier years restated from their old communes."""
+    from datetime import datetime
+
+    from ctstat.job.compare import compare_job
+    from ctstat.job.history import COLUMNS, History, Source
+    from ctstat.job.run import run_job
+
+    h1, h2 = ward_values(lai_chau_h1, catalogue), ward_values(LAI_CHAU, catalogue)
+    history = History(tmp_path / "history")
+    long = h1.rename_axis("unit").reset_index().melt(id_vars="unit", var_name="cell", value_name="value")
+    frames = [
+        long.assign(vintage="2025-06-30", period=f"{y}-H{s}", source="past") for y in (2022, 2023, 2024) for s in (1, 2)
+    ]
+    history.add(pd.concat(frames, ignore_index=True)[COLUMNS], [Source("past", "table", "past")])
+    inbox = tmp_path / "inbox"
+    shutil.copytree(LAI_CHAU, inbox / "h2")
+    shutil.copytree(lai_chau_h1, inbox / "h1")
+    cfg = _year_job(inbox, tmp_path / "out", history.dir)
+    run_job(cfg, catalogue, now=datetime(2026, 1, 11, 9))
+    found = compare_job(cfg, catalogue, history)
+    assert found.period == "2025" and found.checked > 0
+    communes = found.findings[found.findings["level"] == "commune"]
+    expected = expected_year(h1, h2, catalogue)
+    assert set(communes["unit"].astype(str)) == set(expected.index)
+    for row in communes.sample(20, random_state=1).to_dict("records"):
+        assert row["value"] == expected.loc[str(row["unit"]), str(row["cell"])]

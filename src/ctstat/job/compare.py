@@ -18,15 +18,11 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import element_of
 from ctstat.model.layout import form_layout
 from ctstat.model.messages import make_issue
-from ctstat.model.period import Period
+from ctstat.model.period import Period, is_reform_year
 from ctstat.model.report import FileReport, Issue, Report
 from ctstat.model.units import load_crosswalk, load_units
-from ctstat.plan.compare import (
-    compare,
-    compare_held,
-    finding_detail,
-    p_text,
-)
+from ctstat.plan.compare import compare, finding_detail, p_text
+from ctstat.plan.dense import judge_batch
 from ctstat.plan.history_sheet import HistoryLookup, PeriodHistory, needed_cells
 from ctstat.plan.reform import no_history, restate
 from ctstat.read.workbook import Submission
@@ -40,13 +36,14 @@ class Comparison:
 
     period: str
     vintage: str
-    findings: pd.DataFrame  #: FINDING_COLUMNS + level
+    findings: pd.DataFrame  #: FINDING_COLUMNS + level: every judged cell, or the flagged ones only (`tested`)
     no_history: list[str] = field(default_factory=list)  #: new communes with no comparable history (reform)
+    tested: int | None = None  #: cells checked, when `findings` holds the flagged cells only (`plan.dense`)
 
     @property
     def checked(self) -> int:
         """Cells judged: those with enough comparable periods held."""
-        return int(self.findings["tested"].astype(bool).sum())
+        return self.tested if self.tested is not None else int(self.findings["tested"].astype(bool).sum())
 
     @property
     def flagged(self) -> pd.DataFrame:
@@ -68,9 +65,10 @@ def compare_period(
     full: bool | None = None,
 ) -> Comparison:
     """Judge `current` (unit, cell, value; by default the history's own cells of `period`) at every level: from
-    the history's summary of `period` (`history_summary`), or with `full` from the earlier periods' cells the
-    summary is made of (the same findings). By default, a batch of a few units (an upload) reads their own cells
-    (a few row groups), a larger one the summary."""
+    the history's summary of `period` (`history_summary`, `plan.dense`: the flagged cells and the number
+    checked), or with `full` from the earlier periods' cells the summary is made of (the same flags, and every
+    judged cell). By default, a batch of a few units (an upload) reads their own cells (a few row groups), a
+    larger one the summary."""
     kinds = kinds_of(catalogue)
     refused: list[str] = []
     if current is None:
@@ -79,18 +77,62 @@ def compare_period(
             current, refused = year_cells(history, catalogue, period.year, vintage)
     current = current[current["cell"].isin(list(kinds))]
     units = [str(u) for u in current["unit"].astype("category").cat.remove_unused_categories().cat.categories]
-    h = load_units(vintage)
-    parents: dict[str, dict[str, str]] = {}
-    for level in [lv for lv in h.levels if lv != "commune"]:
-        parents[level] = {u: a.code for u in units if (c := h.get(u)) for a in h.ancestors(c) if a.level == level}
-    if full or full is None and len(units) <= FEW_UNITS:
-        past, none = past_cells(history, vintage, period, sorted(units), kinds)
-        findings = compare(current, past, period, kinds, parents)
-    else:
-        none = sorted(no_history(load_crosswalk(), units)) if vintage == REFORM[1] else []
-        findings = compare_held(current, history_summary.load(history, period, vintage, kinds), period, kinds, parents)
+    dense = None if full or full is None and len(units) <= FEW_UNITS else _dense(current, units, list(kinds))
+    if dense is not None:
+        return compare_forms(history, kinds, period, vintage, dense, refused)
+    parents = history_summary.parents_of(vintage, units)
+    past, none = past_cells(history, vintage, period, sorted(units), kinds)
+    findings = compare(current, past, period, kinds, parents)
     none = sorted(set(none) | set(refused))
     return Comparison(str(period), vintage, _with_notes(findings, history, vintage, str(period)), none)
+
+
+def compare_forms(
+    history: History,
+    kinds: dict[str, str],
+    period: Period,
+    vintage: str,
+    forms: tuple[list[str], np.ndarray],
+    refused: list[str] | None = None,
+) -> Comparison:
+    """A batch of forms ((units, their values over the count cells `kinds`, NaN: blank)) judged against the
+    history's summary of `period` (`plan.dense`): the flagged cells and the number of cells checked."""
+    units, values = forms
+    summary = history_summary.load(history, period, vintage, kinds)
+    new = sorted(set(units) - set(summary.units))  # no history: their parents from the unit list
+    parents = history_summary.parents_of(vintage, new) if new else {}
+    findings, checked = judge_batch(summary, units, values, parents)
+    none = sorted(no_history(load_crosswalk(), set(units))) if vintage == REFORM[1] else []
+    none = sorted(set(none) | set(refused or []))
+    notes = _with_notes(findings, history, vintage, str(period))
+    return Comparison(str(period), vintage, notes, none, checked)
+
+
+def _positions(column: pd.Series, index: list[str]) -> np.ndarray:
+    """Each value's position in `index`, through its categories (millions of rows of a few thousand codes)."""
+    cat = column.astype("category")
+    where = pd.Index(index).get_indexer(pd.Index(cat.cat.categories.astype(str)))
+    return np.asarray(where, dtype=np.int64)[cat.cat.codes.to_numpy()]
+
+
+def _dense(current: pd.DataFrame, units: list[str], cells: list[str]) -> tuple[list[str], np.ndarray] | None:
+    """`current` (unit, cell, value) as one row of values per unit over `cells` (None: a (unit, cell) twice)."""
+    u, c = (_positions(current[name], index) for name, index in (("unit", units), ("cell", cells)))
+    at = u * len(cells) + c
+    if len(at) and np.bincount(at, minlength=len(units) * len(cells)).max() > 1:
+        return None
+    values = np.full(len(units) * len(cells), np.nan)
+    values[at] = current["value"].to_numpy(dtype=float)
+    return units, values.reshape(len(units), len(cells))
+
+
+def _long(forms: tuple[list[str], np.ndarray], cells: list[str]) -> pd.DataFrame:
+    """Forms (units, values over `cells`) as (unit, cell, value) rows, blanks left out."""
+    units, values = forms
+    frame = pd.DataFrame(
+        {"unit": np.repeat(units, len(cells)), "cell": np.tile(cells, len(units)), "value": values.ravel()}
+    )
+    return frame.dropna(subset=["value"]).reset_index(drop=True)
 
 
 def _with_notes(findings: pd.DataFrame, history: History, vintage: str, period: str) -> pd.DataFrame:
@@ -139,26 +181,20 @@ def _plain(v: float) -> float | int:
 
 
 def forms_current(
-    reports: list[FileReport], subs: list[Submission], keys: list[str]
-) -> dict[tuple[str, str], tuple[pd.DataFrame, dict[str, str]]]:
-    """The valid ward forms of a `validate` batch, by (period, unit list): their cells (unit, cell, value) and
-    each unit's file."""
+    reports: list[FileReport], subs: list[Submission], keys: list[str], cells: list[str]
+) -> dict[tuple[str, str], tuple[tuple[list[str], np.ndarray], dict[str, str]]]:
+    """The valid ward forms of a `validate` batch, by (period, unit list): their units and values over `cells`
+    (one row per form, NaN: blank), and each unit's file."""
     groups: dict[tuple[str, str], list[tuple[str, str, np.ndarray]]] = {}
     for rep, sub in zip(reports, subs, strict=False):
         values = sub.checked[1] if sub.checked is not None else None
         if rep.valid and rep.unit and rep.period and rep.vintage and values is not None and sub.book is None:
             groups.setdefault((rep.period, rep.vintage), []).append((rep.unit, rep.path, values))
+    take = pd.Index(keys).get_indexer(pd.Index(cells))
     out = {}
     for slot, forms in groups.items():
-        codes, names = pd.factorize(np.array([u for u, _, _ in forms], dtype=object))
-        frame = pd.DataFrame(  # the codes as categories: a national batch is millions of rows of a few codes
-            {
-                "unit": pd.Categorical.from_codes(np.repeat(codes, len(keys)), pd.Index(names, dtype=str)),
-                "cell": pd.Categorical.from_codes(np.tile(np.arange(len(keys)), len(forms)), pd.Index(keys, dtype=str)),
-                "value": np.concatenate([v for _, _, v in forms]).astype(float),
-            }
-        )
-        out[slot] = (frame.dropna(subset=["value"]), {u: p for u, p, _ in forms})
+        values = np.vstack([np.asarray(v, dtype=float) for _, _, v in forms])[:, take]
+        out[slot] = (([u for u, _, _ in forms], values), {u: p for u, p, _ in forms})
     return out
 
 
@@ -166,10 +202,14 @@ def add_unusual(report: Report, subs: list[Submission], catalogue: Catalogue, hi
     """`validate --history`: judge every valid form against the history and add the flags to its report as
     warnings (they never make a file invalid). Returns each period's comparison (for "checked N, flagged M")."""
     keys = list(form_layout(catalogue).keys)
+    kinds = kinds_of(catalogue)
     by_file = {f.path: f for f in report.files}
     done = []
-    for (period, vintage), (current, paths) in sorted(forms_current(report.files, subs, keys).items()):
-        comparison = compare_period(history, catalogue, Period.parse(period), vintage, current)
+    for (period, vintage), (forms, paths) in sorted(forms_current(report.files, subs, keys, list(kinds)).items()):
+        if len(set(forms[0])) > FEW_UNITS:
+            comparison = compare_forms(history, kinds, Period.parse(period), vintage, forms)
+        else:  # a few forms: their own cells read from the history, no summary made for them
+            comparison = compare_period(history, catalogue, Period.parse(period), vintage, _long(forms, list(kinds)))
         for issue in issues(comparison, catalogue, paths):
             if issue.path in by_file:
                 by_file[issue.path].issues.append(issue)
@@ -179,9 +219,18 @@ def add_unusual(report: Report, subs: list[Submission], catalogue: Catalogue, hi
 
 def compare_job(cfg: JobConfig, catalogue: Catalogue, history: History) -> Comparison:
     """`run` with a history: the current valid submissions of the job's period against the history (the
-    period itself is not loaded into the history: `ctstat history add` does that, when the period is closed)."""
+    period itself is not loaded into the history: `ctstat history add` does that, when the period is closed). The
+    year 2025 by the new communes compares each new commune's year as the job puts it together (`year_job`: the
+    old communes' H1 and its own H2), with its earlier years."""
     from ctstat.job.history_sources import from_ledger
 
+    if is_reform_year(str(cfg.period), cfg.vintage):
+        from ctstat.job.ledger import Ledger
+        from ctstat.job.year_job import year_cells, year_inputs
+
+        with Ledger(cfg.ledger_path, readonly=True) as ledger:
+            year = year_cells(year_inputs(cfg.inbox, catalogue, ledger))
+        return compare_period(history, catalogue, cfg.period, cfg.vintage, year)
     cells, _ = from_ledger(cfg.ledger_path, catalogue)
     mine = cells[(cells["period"] == str(cfg.period)) & (cells["vintage"] == cfg.vintage)]
     return compare_period(history, catalogue, cfg.period, cfg.vintage, mine[["unit", "cell", "value"]])
@@ -287,13 +336,17 @@ def history_lookup(history: History, catalogue: Catalogue) -> HistoryLookup:
 
 def upload_unusual(cfg: JobConfig, catalogue: Catalogue, submission_id: int | None, unit: str) -> list[Issue]:
     """The portal's result page: a valid upload's unusual changes against the job's history (none without a
-    history), as the ward's warnings. The ward sees them before the district calls."""
+    history), as the ward's warnings. The ward sees them before the district calls. An upload is compared under
+    its own period and unit list (a job of the year 2025 takes old communes' H1 and new communes' H2 forms)."""
     from ctstat.job.ledger import Ledger
 
     if cfg.history is None or submission_id is None or not (cfg.history / "manifest.json").exists():
         return []
     with Ledger(cfg.ledger_path, readonly=True) as ledger:
         cells = ledger.cells([submission_id]).get(submission_id, {})
+        rows = ledger.rows("id=?", submission_id)
+    period = Period.parse(rows[0].period) if rows and rows[0].period else cfg.period
+    vintage = rows[0].vintage if rows and rows[0].vintage else cfg.vintage
     current = pd.DataFrame({"unit": unit, "cell": list(cells), "value": list(cells.values())}, dtype=object)
     current = current.astype({"value": float}).dropna(subset=["value"])
-    return issues(compare_period(History(cfg.history), catalogue, cfg.period, cfg.vintage, current), catalogue)
+    return issues(compare_period(History(cfg.history), catalogue, period, vintage, current), catalogue)

@@ -25,9 +25,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -37,6 +36,9 @@ import pyarrow.parquet as pq
 from ctstat.model.errors import UsageError
 from ctstat.model.period import VINTAGES, Period
 from ctstat.write.atomic import atomic_write
+
+if TYPE_CHECKING:  # loaded for a query only: `validate --history` reads the summary without it
+    import duckdb
 
 KEY = ["unit", "vintage", "period", "cell"]
 COLUMNS = [*KEY, "value", "source"]
@@ -166,7 +168,7 @@ class History:
         for f in (self.dir / "cells").glob("*.parquet"):
             if f.name not in keep:
                 f.unlink(missing_ok=True)
-        for f in (self.dir / "summary").glob("*.parquet"):  # made from the files before: never read again
+        for f in (self.dir / "summary").glob("*"):  # made from the files before: never read again
             f.unlink(missing_ok=True)
 
     @contextmanager
@@ -187,6 +189,8 @@ class History:
         if self._con is None or self._con_files != files:
             if self._con is not None:
                 self._con.close()
+            import duckdb
+
             con = duckdb.connect()
             con.execute("SET enable_object_cache = true")  # Parquet footers read once per connection, not per query
             if files:

@@ -1,23 +1,26 @@
-"""The history's summary: for one period and unit list, every unit's cells laid out over their comparable earlier
-periods, the matrix `plan.compare` judges. `validate --history` and `compare --period` read this one table
-instead of every earlier period's cells.
+"""The history's summary: for one period and unit list, every commune's cells laid out over their comparable
+earlier periods, dense (`plan.dense.Summary`): what `validate --history` and `compare --period` judge a batch
+against, instead of every earlier period's cells.
 
-`summary/<period>_<vintage>_<state>.parquet` holds a row per (unit, cell) with any comparable history: `unit`,
-`cell` and `c0`…`c11`, the values of the last `LOOK_BACK` comparable periods of the cell's kind, oldest first
-(empty: not held; a year not held as such built from its halves; a new commune's periods before the reform
-restated from its old communes, exactly or not at all). `state` digests the history's files in force and the
+`summary/<period>_<vintage>_<state>.arrow` is one Arrow IPC file, uncompressed and read memory-mapped (a batch
+touches the pages of its own communes and cells): a row per (commune, count cell) with `c0`…`c11`, the values of
+the last `LOOK_BACK` comparable periods of the cell's kind, oldest first (NaN: not held; a year not held as such
+built from its halves; a new commune's periods before the reform restated from its old communes, exactly or not
+at all), and `k`, `total`, `phi` (periods held among the last six, their sum, the over-dispersion factor); then,
+per district and province, the sums of every commune under it and how many of them each sum holds. The codes,
+kinds and period labels are in the schema's metadata. `state` digests the history's files in force and the
 catalogue's stock/flow reading, so a summary made before a load is never read after it (a load removes them).
-`ctstat history add` makes the summary of the period that follows the newest one held; any other period's is
-made on its first use and kept. Summaries are written atomically, and a folder that cannot be written to is
-summarised in memory. The full Parquet files stay the source of truth: the summary is derived from them and
-gives the same findings (`tests/test_history_summary.py`).
+`ctstat history add` makes the summaries of the periods likely validated next; any other period's is made on its
+first use (each comparable period's file read straight into arrays) and kept. Summaries are written atomically,
+and a folder that cannot be written to is summarised in memory. The full Parquet files stay the source of truth:
+the summary is derived from them and gives the same flags (`tests/test_history_summary.py`, `tests/test_dense.py`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -28,21 +31,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ctstat.job.history import MANIFEST, History
-from ctstat.job.history_past import past_cells
+from ctstat.job.history_past import REFORM, labels_read, past_cells
 from ctstat.model.period import Period
-from ctstat.plan.compare import FIRST_YEAR, LOOK_BACK, comparable_periods, wide_history
+from ctstat.model.units import load_units
+from ctstat.plan.compare import FIRST_YEAR, LOOK_BACK
+from ctstat.plan.dense import Summary, summary_from, summary_of
 from ctstat.write.atomic import atomic_write
 
 SUMMARY = "summary"
 COLUMNS = [f"c{i}" for i in range(LOOK_BACK)]
-Held = dict[str, tuple[pd.DataFrame, np.ndarray]]  #: kind -> ((unit, cell) rows, their matrix), as `compare_held`
 
 
 def state(history: History, kinds: Mapping[str, str]) -> str:
     """The digest a summary is valid for: the files in force, which cells are stocks and flows, the crosswalk of
     the reform and how far back the matrix reaches (a ctstat that reads them otherwise makes its own)."""
     doc = {
-        "format": 1,
+        "format": 2,
         "files": sorted(history.manifest()["files"].values()),
         "kinds": sorted(kinds.items()),
         "crosswalk": _crosswalk_digest(),
@@ -59,80 +63,135 @@ def _crosswalk_digest() -> str:
 
 
 def summary_path(history: History, period: Period, vintage: str, kinds: Mapping[str, str]) -> Path:
-    return history.dir / SUMMARY / f"{period}_{vintage}_{state(history, kinds)}.parquet"
+    return history.dir / SUMMARY / f"{period}_{vintage}_{state(history, kinds)}.arrow"
 
 
-def build(history: History, period: Period, vintage: str, kinds: Mapping[str, str]) -> pd.DataFrame:
-    """Every unit's matrix for `period` (unit, cell, c0…), from the full history."""
-    past, _ = past_cells(history, vintage, period, None, dict(kinds))
-    held = past["unit"].astype("category").cat.categories if len(past) else pd.Index([], dtype=object)
-    units = pd.Index(np.asarray(held, dtype=object))
-    parts = []
-    for kind in ("stock", "flow"):
-        cells = pd.Index([c for c, k in kinds.items() if k == kind], dtype=object)
-        labels = comparable_periods(period, kind)[-LOOK_BACK:]
-        rows = pd.DataFrame(
-            {
-                "unit": pd.Categorical.from_codes(np.repeat(np.arange(len(units)), len(cells)), units),
-                "cell": pd.Categorical.from_codes(np.tile(np.arange(len(cells)), len(units)), cells),
-            }
-        )
-        matrix = wide_history(past, labels, kind, rows) if len(rows) else np.empty((0, len(labels)))
-        keep = ~np.isnan(matrix).all(axis=1)
-        values = np.full((int(keep.sum()), LOOK_BACK), np.nan)
-        values[:, : matrix.shape[1]] = matrix[keep]
-        part = pd.DataFrame(values, columns=COLUMNS)
-        part.insert(0, "cell", np.asarray(rows["cell"], dtype=object)[keep])
-        part.insert(0, "unit", np.asarray(rows["unit"], dtype=object)[keep])
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+def parents_of(vintage: str, units: Iterable[str] | None = None) -> dict[str, dict[str, str]]:
+    """Level -> commune -> its unit at that level, for `units` (None: every commune of the unit list)."""
+    h = load_units(vintage)
+    communes = [c for u in units if (c := h.get(u))] if units is not None else h.all("commune")
+    out: dict[str, dict[str, str]] = {lv: {} for lv in h.levels if lv != "commune"}
+    for commune in communes:
+        for above in h.ancestors(commune):
+            if above.level in out:
+                out[above.level][commune.code] = above.code
+    return out
 
 
-def load(history: History, period: Period, vintage: str, kinds: Mapping[str, str]) -> Held:
-    """The summary of `period` under `vintage`: read, or built from the history (and kept when it can be)."""
+def build(history: History, period: Period, vintage: str, kinds: Mapping[str, str]) -> Summary:
+    """Every unit's matrix for `period` from the full history, dense (`plan.dense`): each comparable period's
+    file read straight into a units × cells array; across the reform, the new communes' earlier periods
+    restated from their old communes (`history_past.past_cells`)."""
+    if vintage == REFORM[1]:
+        past, _ = past_cells(history, vintage, period, None, dict(kinds))
+        return summary_of(past, period, kinds, parents_of(vintage))
+    slots = history.manifest()["files"]
+    read = {
+        label: _codes_and_values(history.dir / slots[f"{label}|{vintage}"])
+        for label in sorted({lb for kind in ("stock", "flow") for lb in labels_read(period, kind)})
+        if f"{label}|{vintage}" in slots
+    }
+    units = sorted({str(u) for unit_codes, *_ in read.values() for u in unit_codes})
+    cells = list(kinds)
+    held = {}
+    for label, (unit_codes, unit_at, cell_codes, cell_at, values) in read.items():
+        u = pd.Index(units).get_indexer(pd.Index(unit_codes, dtype=object))[unit_at]
+        c = pd.Index(cells).get_indexer(pd.Index(cell_codes, dtype=object))[cell_at]
+        dense = np.full((len(units), len(cells)), np.nan)
+        dense[u[c >= 0], c[c >= 0]] = values[c >= 0]
+        held[label] = dense
+    return summary_from(units, held, period, kinds, parents_of(vintage))
+
+
+def _codes_and_values(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One period's file as (unit codes, each row's unit among them, cell codes, each row's cell, values)."""
+    table = pq.read_table(path, columns=["unit", "cell", "value"], read_dictionary=["unit", "cell"])
+    table = table.unify_dictionaries()
+    out = []
+    for name in ("unit", "cell"):
+        chunks = table.column(name).chunks
+        codes = chunks[0].dictionary.to_numpy(zero_copy_only=False) if chunks else np.zeros(0, dtype=object)
+        at = np.concatenate([ch.indices.to_numpy() for ch in chunks]) if chunks else np.zeros(0, dtype=np.int64)
+        out += [codes, at.astype(np.int64)]
+    values = table.column("value").to_numpy()
+    return out[0], out[1], out[2], out[3], np.asarray(values, dtype=float)
+
+
+def load(history: History, period: Period, vintage: str, kinds: Mapping[str, str]) -> Summary:
+    """The summary of `period` under `vintage`: read (memory-mapped), or built from the history (and kept when
+    it can be)."""
     path = summary_path(history, period, vintage, kinds)
     try:
-        table = pq.read_table(path, read_dictionary=["unit", "cell"])
-    except (FileNotFoundError, pa.ArrowInvalid, OSError):
-        table = save(history, build(history, period, vintage, kinds), path)
-    return _held(table, period, kinds)
+        return _read(path)
+    except (FileNotFoundError, pa.ArrowInvalid, OSError, KeyError, ValueError):
+        summary = build(history, period, vintage, kinds)
+        save(history, summary, path)
+        return summary
 
 
-def save(history: History, frame: pd.DataFrame, path: Path) -> pa.Table:
-    """`frame` written to `path` atomically (skipped for a folder that is not a history yet or not writable).
-    Values are kept as NaN, not as nulls (read back without conversion), in 32 bits when every one of them is
-    exactly a 32-bit float (counts below 16,777,216), else in 64."""
-    values = frame[COLUMNS].to_numpy(dtype=float)
-    narrow = values.astype(np.float32)
-    exact = bool(np.array_equal(narrow.astype(float), values, equal_nan=True))
-    table = pa.table(
-        {
-            "unit": pa.array(frame["unit"].astype(str).to_numpy(dtype=object), pa.string()).dictionary_encode(),
-            "cell": pa.array(frame["cell"].astype(str).to_numpy(dtype=object), pa.string()).dictionary_encode(),
-            **{c: pa.array(narrow[:, j] if exact else values[:, j]) for j, c in enumerate(COLUMNS)},
-        }
+def save(history: History, summary: Summary, path: Path) -> None:
+    """`summary` written to `path` atomically as one Arrow IPC file, uncompressed (memory-mapped when read:
+    only the pages a batch touches are read), skipped for a folder that is not a history yet or not writable.
+    Columns over every row (communes, then parents): k, total, phi (the communes' test), c0…c11 (the matrix),
+    in 32 bits when every value is exactly a 32-bit float; the codes and labels in the schema's metadata."""
+    if not (history.dir / MANIFEST).exists():
+        return
+    held = [(name, c) for name, c in zip(COLUMNS, summary.matrix, strict=True) if c is not None]
+    rows = _rows(summary)
+    pad = rows - len(summary.k)
+    exact = all(np.array_equal(c.astype(np.float32).astype(float), c, equal_nan=True) for _, c in held)
+    columns = {
+        "k": np.concatenate([summary.k, np.zeros(pad, dtype=np.int8)]),
+        "total": np.concatenate([summary.total, np.zeros(pad)]),
+        "phi": np.concatenate([summary.phi, np.ones(pad)]),
+        **{name: (c.astype(np.float32) if exact else c) for name, c in held},
+    }
+    meta = {
+        "units": summary.units,
+        "cells": summary.cells,
+        "kinds": summary.kinds,
+        "labels": summary.labels,
+        "levels": summary.levels,
+        "under": {lv: [int(n) for n in c] for lv, c in summary.under.items()},
+        "exact": summary.exact,
+    }
+    table = pa.table({n: pa.array(v) for n, v in columns.items()}).replace_schema_metadata({"ctstat": json.dumps(meta)})
+    try:
+        path.parent.mkdir(exist_ok=True)
+        with atomic_write(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+            w.write_table(table, max_chunksize=max(rows, 1))
+    except OSError:
+        pass  # a history the user may only read: summarised in memory, every time
+
+
+def _read(path: Path) -> Summary:
+    """A saved summary, its columns memory-mapped (not copied)."""
+    table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+    meta = json.loads(table.schema.metadata[b"ctstat"])
+
+    def column(name: str) -> np.ndarray:
+        chunks = table.column(name).chunks
+        return np.asarray(chunks[0].to_numpy() if len(chunks) == 1 else table.column(name).to_numpy())
+
+    units = len(meta["units"]) * len(meta["cells"])
+    return Summary(
+        meta["units"],
+        meta["cells"],
+        meta["kinds"],
+        meta["labels"],
+        meta["levels"],
+        {lv: np.asarray(c, dtype=np.int64) for lv, c in meta["under"].items()},
+        bool(meta["exact"]),
+        column("k")[:units],
+        column("total")[:units],
+        column("phi")[:units],
+        [column(c) if c in table.column_names else None for c in COLUMNS],
     )
-    if (history.dir / MANIFEST).exists():
-        try:
-            path.parent.mkdir(exist_ok=True)
-            with atomic_write(path) as tmp:
-                pq.write_table(table, tmp, compression="lz4")  # read at every batch: the faster to decode
-        except OSError:
-            pass  # a history the user may only read: summarised in memory, every time
-    return table
 
 
-def _held(table: pa.Table, period: Period, kinds: Mapping[str, str]) -> Held:
-    """The summary as `compare_held` takes it: each kind's rows are found by their codes, so one table serves
-    both (the cells of a kind are not in the other), each kind's matrix as wide as its comparable periods."""
-    keys = table.select(["unit", "cell"]).to_pandas()
-    values = np.empty((table.num_rows, LOOK_BACK), order="F")  # column by column, as `plan.compare` reads it
-    for j, name in enumerate(COLUMNS):
-        start = 0
-        for chunk in table.column(name).chunks:  # chunk by chunk: a chunked column's own conversion is slow
-            values[start : start + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
-            start += len(chunk)
-    return {k: (keys, values[:, : len(comparable_periods(period, k)[-LOOK_BACK:])]) for k in ("stock", "flow")}
+def _rows(summary: Summary) -> int:
+    """Rows of the summary's matrix: the communes', then each level's sums and counts."""
+    return (len(summary.units) + 2 * sum(len(c) for c in summary.levels.values())) * len(summary.cells)
 
 
 def prepare(history: History, kinds: Mapping[str, str]) -> list[Path]:

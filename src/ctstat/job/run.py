@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Judged, Ledger, Row, local_time
 from ctstat.job.review import audit, chain_as_recorded, chain_head, corrected_claims, flag_locked, reviewed_claims
+from ctstat.job.year_job import STALE_VI, claims_of, current_inputs, year_key
 from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.keys import TOTAL, split_column, split_key
 from ctstat.model.layout import form_layout
-from ctstat.model.period import SLOTS, Period, is_reform_year
-from ctstat.model.report import Claim, FileReport, Report, Said
+from ctstat.model.period import Period, is_reform_year
+from ctstat.model.report import Claim, FileReport, Report
 from ctstat.model.units import Hierarchy, Unit, load_units
 from ctstat.model.vocab import rollup_note
 from ctstat.pipeline import (
@@ -454,22 +455,7 @@ def record(
 def job_claims(cfg: JobConfig, catalogue: Catalogue, rows: dict[str, list[Row]]) -> dict[str, list[Claim]]:
     """Each unit's submissions still in the inbox (`Ledger.claims`), oldest received first, as claims. A row
     judged under another catalogue (its file unreadable since) never counts as valid."""
-    out: dict[str, list[Claim]] = {}
-    for unit, mine in rows.items():
-        out[unit] = []
-        for r in mine:
-            rep = r.report(cfg.inbox)
-            if r.catalogue_digest != catalogue.digest:
-                out[unit].append(Claim(unit, rep.path, False, STALE_VI, r.received_at, rep))
-            else:
-                out[unit].append(Claim.of(rep, r.received_at))
-    return out
-
-
-STALE_VI = Said(
-    "Tệp được kiểm tra theo danh mục chỉ tiêu khác; cần kiểm tra lại (chạy lại ctstat run)",
-    "Checked against another catalogue; to be checked again (run ctstat run again)",
-)
+    return claims_of(cfg.inbox, catalogue, rows)
 
 
 def job_statuses(cfg: JobConfig, claims: dict[str, list[Claim]], h: Hierarchy) -> list[UnitStatus]:
@@ -609,28 +595,20 @@ def _reform_year(
     communes' 2025-H1, new communes' 2025-H2, forms of the whole year), put together as `rollup --period 2025
     --units 2025-07-01` does (`pipeline.collect_reform_year`). Written once every new commune of the job's area
     has its year (or at the deadline with allow_partial); a new commune that cannot have one (a split old commune,
-    a missing H1 report) keeps it waiting, named in the rollup's completeness."""
+    a missing H1 report) keeps it waiting, named in the rollup's completeness, and a year written before from
+    other inputs is retired (`retire_stale_rollup`): never left in place as if current."""
     from ctstat.pipeline import collect_reform_year
 
-    current = [row for period, _ in SLOTS for row in ledger.current(period).values()]
+    current = current_inputs(ledger)
     result.unattributed = ledger.unattributed()
     result.past_deadline = cfg.deadline is not None and now.date() >= cfg.deadline
     partial = result.past_deadline and cfg.allow_partial
-    key = hashlib.sha256(
-        json.dumps(
-            [
-                sorted((r.period or "", r.unit or "", r.sha256, r.catalogue_digest) for r in current),
-                catalogue.digest,
-                str(cfg.deadline),
-                partial,
-                *([history_state(cfg.history)] if cfg.history else []),
-            ]
-        ).encode()
-    ).hexdigest()
+    key = _year_key(cfg, catalogue, ledger, now)
     if _unchanged(ledger, key, log, result):
         return
     if not current:
         result.rollup_state = "waiting"
+        result.stale_rollup = retire_stale_rollup(cfg, catalogue, ledger, log, now=now)
         log("rollup-waiting", valid=0, expected=None, missing=[], invalid=[])
         return
     collected = collect_reform_year([cfg.inbox / r.path for r in current], catalogue, workers(cfg.jobs))
@@ -639,10 +617,18 @@ def _reform_year(
     result.completeness = rollup.completeness
     if rollup.refused:
         result.rollup_state = "waiting"
+        result.stale_rollup = retire_stale_rollup(cfg, catalogue, ledger, log, now=now)
         missing = [s.code for s in rollup.completeness.rows if s.status != "valid"]
         log("rollup-waiting", valid=len(rollup.completeness.rows) - len(missing), missing=missing)
         return
     _written(ledger, log, (now, key), rollup, result)
+    shutil.rmtree(cfg.out / ROLLUP_DIR / STALE_DIR, ignore_errors=True)  # a year retired earlier: replaced
+
+
+def _year_key(cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, now: datetime) -> str:
+    """The key a written year 2025 is current for (`year_job.year_key`), as of `now`."""
+    partial = cfg.allow_partial and cfg.deadline is not None and now.date() >= cfg.deadline
+    return year_key(catalogue, ledger, cfg.deadline, partial, history_state(cfg.history) if cfg.history else None)
 
 
 def _current(rows: dict[str, list[Row]], statuses: list[UnitStatus]) -> dict[str, Row]:
@@ -693,28 +679,35 @@ def history_state(folder: Path) -> str:
 
 
 def last_rollup(
-    cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, rows: dict[str, list[Row]], statuses: list[UnitStatus]
+    cfg: JobConfig,
+    catalogue: Catalogue,
+    ledger: Ledger,
+    rows: dict[str, list[Row]],
+    statuses: list[UnitStatus],
+    now: datetime | None = None,
 ) -> dict[str, Any] | None:
     """The last rollup of the job and whether it still matches the current submissions: its files (where they are
     now), when it was written, and, when not current, each ward whose current submission differs from the one it
-    used (`changes`; empty when only the catalogue or the deadline changed, or for a rollup of an earlier ctstat).
-    None when nothing was rolled up yet."""
+    used (`changes`; empty when only the catalogue or the deadline changed, for a rollup of an earlier ctstat, or
+    for the year 2025, whose key is its inputs': `_year_key` as of `now`). None when nothing was rolled up yet."""
     outputs: list[str] = json.loads(ledger.get_meta("rollup_outputs") or "[]")
     if not outputs:
         return None
+    if is_reform_year(str(cfg.period), cfg.vintage):
+        is_current = ledger.get_meta("rollup_key") == _year_key(cfg, catalogue, ledger, now or datetime.now())
+    else:
+        complete = Completeness(statuses).complete
+        key = _rollup_key(cfg, catalogue, _current(rows, statuses), complete, chain_head(ledger, cfg))
+        is_current = ledger.get_meta("rollup_key") == key
     current = _current(rows, statuses)
-    complete = Completeness(statuses).complete
-    is_current = ledger.get_meta("rollup_key") == _rollup_key(
-        cfg, catalogue, current, complete, chain_head(ledger, cfg)
-    )
     changes: list[dict[str, str]] = []
     used = json.loads(ledger.get_meta("rollup_inputs") or "null")
     if not is_current and used is not None:
         for s in statuses:
-            now = current.get(s.code)
-            if used.get(s.code) == (now.sha256 if now else None):
+            row = current.get(s.code)
+            if used.get(s.code) == (row.sha256 if row else None):
                 continue
-            if now is None:
+            if row is None:
                 change = "removed"
             elif s.status != "valid":
                 change = "invalid"
@@ -756,16 +749,19 @@ def retire_stale_rollup(
     log: EventLog,
     rows: dict[str, list[Row]] | None = None,
     statuses: list[UnitStatus] | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any] | None:
     """When the last rollup no longer matches the current submissions, move its files out of the rollup folder
     into STALE_DIR beside a note saying why, so nobody signs or sends it for current; the ledger then names them
     there. Returns the rollup's state when it is not current (see `last_rollup`), else None."""
     if not ledger.get_meta("rollup_outputs"):
         return None
-    if rows is None or statuses is None:
+    if is_reform_year(str(cfg.period), cfg.vintage):
+        rows, statuses = {}, []  # a year's key is its inputs' (`_year_key`), not the wards' of period 2025
+    elif rows is None or statuses is None:
         rows = ledger.claims(str(cfg.period))
         statuses = job_statuses(cfg, job_claims(cfg, catalogue, rows), load_units(cfg.vintage))
-    state = last_rollup(cfg, catalogue, ledger, rows, statuses)
+    state = last_rollup(cfg, catalogue, ledger, rows, statuses, now)
     if state is None or state["current"]:
         return None
     aside = cfg.out / ROLLUP_DIR / STALE_DIR
@@ -792,15 +788,38 @@ def retire_stale_rollup(
 # --- status ----------------------------------------------------------------------------------------------------
 
 
+def _status_of(
+    cfg: JobConfig, catalogue: Catalogue, ledger: Ledger
+) -> tuple[Completeness, dict[str, list[Claim]], dict[str, list[Row]]]:
+    """The job's completeness as the run counts it, each unit's claims and the period's rows. For the year 2025
+    by the new communes, each new commune as its year stands (`year_job`: the old communes' H1 and its own H2, or
+    a form of the year), not the rows of period "2025" alone."""
+    h = load_units(cfg.vintage)
+    if is_reform_year(str(cfg.period), cfg.vintage):
+        from ctstat.job.year_job import year_completeness, year_inputs
+
+        year = year_inputs(cfg.inbox, catalogue, ledger)
+        return year_completeness(h, job_area(cfg, h), year, cfg.deadline), year.claims, {}
+    rows_now, fixed = reviewed_claims(ledger, cfg, catalogue, ledger.claims(str(cfg.period)))
+    claims = corrected_claims(job_claims(cfg, catalogue, rows_now), rows_now, fixed)  # as the run counts them
+    return _completeness(cfg, claims, h), claims, rows_now
+
+
+def ward_status(cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, unit: str) -> UnitStatus:
+    """One expected unit's status as the run counts it (the portal's ward page); for the year 2025 by the new
+    communes, its year as it stands (`_status_of`)."""
+    if is_reform_year(str(cfg.period), cfg.vintage):
+        return next(s for s in _status_of(cfg, catalogue, ledger)[0].rows if s.code == unit)
+    claims = job_claims(cfg, catalogue, ledger.claims(str(cfg.period)))
+    return next(s for s in job_statuses(cfg, {unit: claims.get(unit, [])}, load_units(cfg.vintage)) if s.code == unit)
+
+
 def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, Any]:
     """Per parent unit: expected, received, valid, invalid, missing, late; the chase list; resubmissions.
     Reads the ledger only (also from a read-only folder)."""
     catalogue = catalogue or load_catalogue()
     with Ledger.open_existing(cfg) as ledger:
-        h = load_units(cfg.vintage)
-        rows_now, fixed = reviewed_claims(ledger, cfg, catalogue, ledger.claims(str(cfg.period)))
-        claims = corrected_claims(job_claims(cfg, catalogue, rows_now), rows_now, fixed)  # as the run counts them
-        comp = _completeness(cfg, claims, h)
+        comp, claims, rows_now = _status_of(cfg, catalogue, ledger)
         statuses = comp.rows
         every = ledger.history(str(cfg.period))  # one query, removed files included
         history: dict[str, list[dict[str, Any]]] = {}

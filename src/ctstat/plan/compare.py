@@ -79,7 +79,7 @@ def wide_history(past: pd.DataFrame, labels: Sequence[str], kind: str, rows: pd.
     return matrix[:, : len(labels)]
 
 
-def _last(matrix: np.ndarray, n: int) -> np.ndarray:
+def last_held(matrix: np.ndarray, n: int) -> np.ndarray:
     """Each row's last `n` values that are not NaN, right-aligned (NaN-padded on the left). Column by column
     from the right: a whole column held (or not held) by every row still to fill is one slice."""
     rows = matrix.shape[0]
@@ -228,7 +228,7 @@ def sum_up(cur: pd.DataFrame, matrix: np.ndarray, parent_of: Mapping[str, str]) 
 
 def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: str) -> pd.DataFrame:
     y = cur["value"].to_numpy(dtype=float)
-    back = _last(matrix, MAX_BACK)
+    back = last_held(matrix, MAX_BACK)
     k = np.sum(~np.isnan(back), axis=1)
     p = np.ones_like(y)
     some = k >= MIN_PERIODS  # only cells with enough history are tested (and ranked)
@@ -250,7 +250,7 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
         tested = np.sum(~np.isnan(three), axis=1) >= MIN_PERIODS
         flagged = tested & (np.abs(np.nan_to_num(ratio)) > RATIO) & big_enough
         test = "ratio"
-    periods, pasts = _histories(matrix, labels, flagged)
+    periods, pasts = histories(matrix, labels, flagged)
     return pd.DataFrame(
         {
             "unit": cur["unit"].astype("category").array,
@@ -269,17 +269,19 @@ def _judge(cur: pd.DataFrame, matrix: np.ndarray, labels: Sequence[str], level: 
     )
 
 
-def _histories(matrix: np.ndarray, labels: Sequence[str], flagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def histories(matrix: np.ndarray, labels: Sequence[str], flagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per flagged row, the last `MAX_BACK` held periods and their values (what the message shows); empty for
     the others (a national batch has millions of rows)."""
     empty = np.empty(1, dtype=object)
     empty[0] = ()
     periods, values = np.repeat(empty, len(matrix)), np.repeat(empty, len(matrix))
-    for i in np.flatnonzero(flagged):
-        row = matrix[i]
-        held = [(labels[int(j)], float(row[j])) for j in np.flatnonzero(~np.isnan(row))][-MAX_BACK:]
-        periods[i] = tuple(label for label, _ in held)
-        values[i] = tuple(v for _, v in held)
+    rows = np.flatnonzero(flagged)
+    mine = matrix[rows]
+    at = last_held(np.where(np.isnan(mine), np.nan, np.arange(mine.shape[1], dtype=float)), MAX_BACK).tolist()
+    held = last_held(mine, MAX_BACK).tolist()
+    for i, js, vs in zip(rows.tolist(), at, held, strict=True):
+        periods[i] = tuple(labels[int(j)] for j in js if j == j)  # j != j: NaN, no period held there
+        values[i] = tuple(v for v in vs if v == v)
     return periods, values
 
 

@@ -43,6 +43,7 @@ from ctstat.job.run import (
     Judgement,
     job_lock,
     judge_arrivals,
+    judged_as,
     mark_up,
     record,
     retire_stale_rollup,
@@ -110,7 +111,7 @@ class Intake:
         self.area = area.code
         self.expected = {u.code for u in h.communes_under(area)}
         # reading workers forked once, not once per batch (each batch is a few files)
-        self.readers = reading_pool(catalogue, workers(cfg.jobs), FileCheck(catalogue, cfg.period, cfg.units))
+        self.readers = reading_pool(catalogue, workers(cfg.jobs), FileCheck(catalogue, *judged_as(cfg)))
         # and so are the workers that write marked-up copies (each takes a form's worth of work off this process)
         self.markers = marking_pool(catalogue, workers(cfg.jobs))
         # and those that write the forms typed on the page (web/entry.py), off this process's interpreter lock

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ctstat.job.ledger import Ledger, Upload
-from ctstat.job.run import job_claims, job_statuses
-from ctstat.model.units import load_units
+from ctstat.job.run import ward_status
 from ctstat.web.context import XLSX_TYPE, HTTPProblem, Portal, Web, inside
 from ctstat.web.intake import PORTAL_DIR
 from ctstat.web.review import reviews
@@ -105,9 +104,7 @@ def _ward_state(p: Portal, unit: str) -> dict[str, Any]:
     """What a ward's page shows: its status for the period, its own history and the district's review of its
     report, nothing of other wards."""
     with Ledger(p.cfg.ledger_path, readonly=True) as ledger:
-        h = load_units(p.cfg.vintage)
-        claims = job_claims(p.cfg, p.catalogue, ledger.claims(str(p.cfg.period)))
-        mine = next(s for s in job_statuses(p.cfg, {unit: claims.get(unit, [])}, h) if s.code == unit)
+        mine = ward_status(p.cfg, p.catalogue, ledger, unit)
         uploads = ledger.uploads("sender=? AND (period=? OR period IS NULL)", unit, str(p.cfg.period), limit=30)
         others = [
             r
