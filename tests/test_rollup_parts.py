@@ -1,0 +1,46 @@
+"""The plain-array ways a rollup takes its rows and columns out of frames (plan._Rows, write.rollup_book.aligned)
+give what pandas' reindex gives: the same numbers, NaN for what is missing, in the order asked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ctstat.plan.plan import _Rows
+from ctstat.write.rollup_book import aligned
+
+
+def _frame(rows: list[str], cols: list[str]) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    values = rng.integers(0, 50, size=(len(rows), len(cols))).astype(float)
+    if values.size:
+        values[rng.random(values.shape) < 0.2] = np.nan
+    return pd.DataFrame(values, index=pd.Index(rows), columns=pd.Index(cols))
+
+
+ASKED = [
+    ["002", "001"],  # reordered
+    ["001", "009", "003"],  # one the frame has not
+    ["009"],  # none it has
+    [],
+    ["001", "002", "003"],  # exactly its rows
+]
+
+
+@pytest.mark.parametrize("codes", ASKED)
+@pytest.mark.parametrize("rows", [["001", "002", "003"], []])
+def test_rows_as_reindex(rows: list[str], codes: list[str]) -> None:
+    frame = _frame(rows, ["a", "b", "c"])
+    table = _Rows(frame)
+    np.testing.assert_array_equal(table.take(codes), frame.reindex(codes).to_numpy(dtype=float))
+    have = [c for c in codes if c in rows]
+    pd.testing.assert_frame_equal(table.frame(codes), frame.reindex(have))
+
+
+@pytest.mark.parametrize("codes", [*ASKED, None])
+@pytest.mark.parametrize("keys", [["c", "a"], ["a", "z", "b"], ["a", "b", "c"], None])
+def test_aligned_as_reindex(codes: list[str] | None, keys: list[str] | None) -> None:
+    frame = _frame(["001", "002", "003"], ["a", "b", "c"])
+    want = frame.reindex(index=codes, columns=keys).to_numpy(dtype=float)
+    np.testing.assert_array_equal(aligned(frame, codes, keys), want)
