@@ -3,6 +3,8 @@ give what pandas' reindex gives: the same numbers, NaN for what is missing, in t
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -44,3 +46,15 @@ def test_aligned_as_reindex(codes: list[str] | None, keys: list[str] | None) -> 
     frame = _frame(["001", "002", "003"], ["a", "b", "c"])
     want = frame.reindex(index=codes, columns=keys).to_numpy(dtype=float)
     np.testing.assert_array_equal(aligned(frame, codes, keys), want)
+
+
+def test_a_data_rows_digest_line_reads_every_kind_of_cell_as_text_does() -> None:
+    """The digest's line takes floats by a shortcut: the same text `_text` gives, for every kind of cell."""
+    from ctstat.read.rollup_book import _line, _text
+
+    row: list[object] = [1.0, math.nan, -0.0, 1e300, 0.1, 2 / 3, None, "", True, False, 3, "a\tb\nc", "x", None, ""]
+    want = [_text(v) for v in row]
+    while want and want[-1] == "":
+        want.pop()
+    assert _line(row) == ("\t".join(want) + "\n").encode()
+    assert _line(row).startswith(b"1.0\t\t-0.0\t1e+300\t0.1\t0.6666666666666666\t\t\tTRUE\tFALSE\t3.0\ta b c\tx\n")
