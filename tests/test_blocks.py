@@ -254,3 +254,33 @@ def test_a_plain_sum_is_not_rewritten(monkeypatch: pytest.MonkeyPatch) -> None:
     ws.write_formula(1, 0, "=SUM(D12:F12)+XLOOKUP(A1,B1:B9,C1:C9)")
     assert seen == ["=SUM(D12:F12)+XLOOKUP(A1,B1:B9,C1:C9)"]
     assert ws.table[0][0].formula == "SUM(D12:F12)" and ws.table[0][0].value == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(),
+            st.text(alphabet="ab _x0F9&<>\"'\n\t\r \x00\x01\x1f\ufffe\uffff\u00a0\u2028ạ"),
+            st.sampled_from(["_x0041_", "<r><t>a</t></r>", " lề", "lề ", "a&b>c<d", "\u3000x"]),
+        ),
+        max_size=30,
+    )
+)
+def test_shared_strings_are_written_as_xlsxwriter_writes_them(strings: list[str]) -> None:
+    from xlsxwriter.sharedstrings import SharedStrings, SharedStringTable
+
+    from ctstat.write.blocks import FastSharedStrings
+
+    def part(cls: Any) -> str:
+        table = SharedStringTable()
+        for s in strings:
+            table._get_shared_string_index(s)
+        table._sort_string_data()
+        sst = cls()
+        sst.string_table = table
+        sst.fh = io.StringIO()
+        sst._assemble_xml_file()
+        return str(sst.fh.getvalue())
+
+    assert part(FastSharedStrings) == part(SharedStrings)

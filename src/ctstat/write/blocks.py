@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 from xlsxwriter.format import Format
+from xlsxwriter.packager import Packager
+from xlsxwriter.sharedstrings import SharedStrings
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import CellBlankTuple, CellFormulaTuple, CellNumberTuple, CellStringTuple, Worksheet
 
@@ -321,3 +323,35 @@ def fast_sheets(wb: Any) -> None:
     """Every worksheet `wb` adds from now on is a `BlockSheet`: its formatted numbers, texts and blanks are
     written out faster, to the same bytes."""
     wb.worksheet_class = BlockSheet
+
+
+#: a shared string xlsxwriter writes other than as plain text: control characters, an "_x..._" (escaped), a "<"
+#: (escaped, or a rich string), whitespace at either end (preserved), Unicode non-characters
+_SST_SPECIAL = re.compile("[\x00-\x1f_<\ufffe\uffff]|^\\s|\\s$")
+
+
+class FastSharedStrings(SharedStrings):  # type: ignore[misc]
+    """xlsxwriter's shared strings part, a plain string (nearly every one) written straight out: the same bytes."""
+
+    def _write_sst_strings(self) -> None:
+        out = []
+        for s in self.string_table.string_array:
+            if _SST_SPECIAL.search(s):
+                self.fh.write("".join(out))
+                out = []
+                self._write_si(s)
+            else:
+                out.append(f"<si><t>{s.replace('&', '&amp;').replace('>', '&gt;')}</t></si>")
+        self.fh.write("".join(out))
+
+
+class FastPackager(Packager):  # type: ignore[misc]
+    """xlsxwriter's packager, writing the shared strings with `FastSharedStrings`."""
+
+    def _write_shared_strings_file(self) -> None:
+        sst = FastSharedStrings()
+        sst.string_table = self.workbook.str_table
+        if not self.workbook.str_table.count:
+            return
+        sst._set_xml_writer(self._filename("xl/sharedStrings.xml"))
+        sst._assemble_xml_file()

@@ -75,6 +75,11 @@ def _buffered() -> Any:
             super().close()
             self.target.write_bytes(self.filename.getvalue())
 
+        def _get_packager(self) -> Any:
+            from ctstat.write.blocks import FastPackager
+
+            return FastPackager()
+
     return BufferedWorkbook
 
 
