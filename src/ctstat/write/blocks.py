@@ -334,7 +334,7 @@ class FastSharedStrings(SharedStrings):  # type: ignore[misc]
     """xlsxwriter's shared strings part, a plain string (nearly every one) written straight out: the same bytes."""
 
     def _write_sst_strings(self) -> None:
-        out = []
+        out: list[str] = []
         for s in self.string_table.string_array:
             if _SST_SPECIAL.search(s):
                 self.fh.write("".join(out))
