@@ -58,3 +58,19 @@ def test_a_data_rows_digest_line_reads_every_kind_of_cell_as_text_does() -> None
         want.pop()
     assert _line(row) == ("\t".join(want) + "\n").encode()
     assert _line(row).startswith(b"1.0\t\t-0.0\t1e+300\t0.1\t0.6666666666666666\t\t\tTRUE\tFALSE\t3.0\ta b c\tx\n")
+
+
+def test_each_total_sums_the_range_its_parts_span() -> None:
+    """The form's total formulas, worked out once for the layout: the range from its first part's row and column to
+    its last's, on the sheet that holds them."""
+    from ctstat.model.catalogue import load_catalogue
+    from ctstat.model.keys import a1
+    from ctstat.model.layout import form_layout
+
+    layout = form_layout(load_catalogue())
+    assert layout.sum_formulas and set(layout.sum_formulas) == set(layout.formulas)
+    for key, parts in layout.formulas.items():
+        spots = [layout.positions[p] for p in parts]
+        assert {s for s, _, _ in spots} == {layout.positions[key][0]}
+        rows, cols = [r for _, r, _ in spots], [c for _, _, c in spots]
+        assert layout.sum_formulas[key] == f"=SUM({a1(min(rows), min(cols))}:{a1(max(rows), max(cols))})"
