@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import xlsxwriter
+import xlsxwriter.worksheet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -98,6 +99,43 @@ def test_every_kind_of_cell_around_runs_is_written_as_xlsxwriter_writes_it() -> 
             ws.write_number(r, 17, r, cell_format=fmt)
         ws.merge_range(21, 0, 21, 5, "gộp", fmt)
         ws.write_comment(22, 1, "ghi chú")
+
+    expected, got = _both(fill)
+    assert got == expected
+
+
+FORMULAS = [
+    "=SUM(A1:A2)",
+    "=SUM($B$3:$C$9)",
+    "=SUM(XFD1048576)",
+    "=SUM(A1:A2)+1",
+    "=sum(A1:A2)",
+    "=SUM(A1,B2)",
+    "=XLOOKUP(A1,B1:B9,C1:C9)",
+    "=SUM(FILTER(A1:A9,B1:B9>0))",
+    "SUM(A1:A2)",
+    "{=SUM(A1:A2)}",
+    "=SUM(Sheet1!A1:A2)",
+]
+
+
+@pytest.mark.parametrize("future", [False, True])
+def test_formulas_are_stored_as_xlsxwriter_stores_them(future: bool) -> None:
+    """A plain SUM goes past xlsxwriter's rewriting of function names: the same bytes for it and every other formula
+    (newer functions, array formulas, values given or not, by row and column or "A1")."""
+
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        wb.use_future_functions = future
+        ws.use_future_functions = future
+        fmt = wb.add_format({"bold": True})
+        for r, formula in enumerate(FORMULAS):
+            ws.write_formula(r, 0, formula)
+            ws.write_formula(r, 1, formula, fmt)
+            ws.write_formula(r, 2, formula, fmt, r * 2.5)
+            ws.write_formula(r, 3, formula, None, "chữ")
+            ws.write_formula(f"E{r + 1}", formula, fmt, r)
+            ws.write_formula(r, 5, formula, cell_format=fmt, value=r)
+            ws.write(r, 6, formula, fmt)
 
     expected, got = _both(fill)
     assert got == expected
@@ -198,3 +236,51 @@ def test_a_chart_over_a_run_of_numbers_is_a_bug_not_a_chart_without_data() -> No
     with pytest.raises(ValueError, match="chart over a run"):
         wb.close()
     wb.fileclosed = True
+
+
+def test_a_plain_sum_is_not_rewritten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A form's totals (a SUM of a range) skip xlsxwriter's formula rewriting; any other formula goes through it."""
+    seen: list[str] = []
+    rewrite = xlsxwriter.worksheet.Worksheet._prepare_formula
+
+    def counted(self: Any, formula: str, *args: Any) -> Any:
+        seen.append(formula)
+        return rewrite(self, formula, *args)
+
+    monkeypatch.setattr(xlsxwriter.worksheet.Worksheet, "_prepare_formula", counted)
+    wb = xlsxwriter.Workbook(io.BytesIO(), {"in_memory": True})
+    ws = block_sheet(wb, "S")
+    ws.write_formula(0, 0, "=SUM(D12:F12)", None, 3)
+    ws.write_formula(1, 0, "=SUM(D12:F12)+XLOOKUP(A1,B1:B9,C1:C9)")
+    assert seen == ["=SUM(D12:F12)+XLOOKUP(A1,B1:B9,C1:C9)"]
+    assert ws.table[0][0].formula == "SUM(D12:F12)" and ws.table[0][0].value == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(),
+            st.text(alphabet="ab _x0F9&<>\"'\n\t\r \x00\x01\x1f\ufffe\uffff\u00a0\u2028ạ"),
+            st.sampled_from(["_x0041_", "<r><t>a</t></r>", " lề", "lề ", "a&b>c<d", "\u3000x"]),
+        ),
+        max_size=30,
+    )
+)
+def test_shared_strings_are_written_as_xlsxwriter_writes_them(strings: list[str]) -> None:
+    from xlsxwriter.sharedstrings import SharedStrings, SharedStringTable
+
+    from ctstat.write.blocks import FastSharedStrings
+
+    def part(cls: Any) -> str:
+        table = SharedStringTable()
+        for s in strings:
+            table._get_shared_string_index(s)
+        table._sort_string_data()
+        sst = cls()
+        sst.string_table = table
+        sst.fh = io.StringIO()
+        sst._assemble_xml_file()
+        return str(sst.fh.getvalue())
+
+    assert part(FastSharedStrings) == part(SharedStrings)

@@ -40,3 +40,40 @@ def test_a_failed_write_unfreezes_too(monkeypatch: pytest.MonkeyPatch, catalogue
     with pytest.raises(OSError):
         list(_write_all([(tmp_path / "a.xlsx", None)], catalogue, 1))
     assert gc.get_freeze_count() == before
+
+
+def test_writers_forked_with_the_planned_workbooks_write_the_same_bytes(catalogue: Catalogue, tmp_path: Path) -> None:
+    """The writers are forked holding the planned workbooks and are sent each one's number, not its data: the
+    workbooks are the same bytes as written in one process, in order, and nothing is left held afterwards."""
+    import ctstat.pipeline as pipeline
+    from ctstat.pipeline import rollup_paths
+
+    wards = sorted((Path(__file__).resolve().parents[1] / "samples" / "wards").rglob("*.xlsx"))
+    one = rollup_paths(wards, "2025-H1", tmp_path / "one", catalogue, jobs=1, allow_partial=True, unit="01")
+    assert len(one.outputs) >= 4  # enough for the writers to be used
+    two = rollup_paths(wards, "2025-H1", tmp_path / "two", catalogue, jobs=2, allow_partial=True, unit="01")
+    assert [p.name for p in two.outputs] == [p.name for p in one.outputs]
+    for a, b in zip(one.outputs, two.outputs, strict=True):
+        assert a.read_bytes() == b.read_bytes()
+    assert pipeline._INHERITED is None
+
+
+def test_the_planned_workbooks_are_not_pickled_to_the_writers(
+    monkeypatch: pytest.MonkeyPatch, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """Where processes can be forked, a writer is sent a workbook's number: what it shows is never pickled."""
+    import multiprocessing as mp
+
+    from ctstat.pipeline import rollup_paths
+    from ctstat.plan.plan import RollupSheetData
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork here: the workbooks are pickled to spawned writers")
+
+    def refuse(self: Any, protocol: Any) -> Any:
+        raise AssertionError("a planned workbook was pickled")
+
+    monkeypatch.setattr(RollupSheetData, "__reduce_ex__", refuse)
+    wards = sorted((Path(__file__).resolve().parents[1] / "samples" / "wards").rglob("*.xlsx"))
+    result = rollup_paths(wards, "2025-H1", tmp_path, catalogue, jobs=2, allow_partial=True, unit="01")
+    assert len(result.outputs) >= 4 and all(p.exists() for p in result.outputs)

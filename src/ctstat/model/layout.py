@@ -108,6 +108,16 @@ class FormLayout:
     def keys(self) -> list[str]:
         return list(self.positions)
 
+    @cached_property
+    def sum_formulas(self) -> dict[str, str]:
+        """Each total cell's formula: the SUM of the range its parts span (worked out once, not at every form)."""
+        out = {}
+        for key, parts in self.formulas.items():
+            refs = [self.positions[p] for p in parts]
+            rows, cols = sorted({p[1] for p in refs}), sorted({p[2] for p in refs})
+            out[key] = f"=SUM({a1(rows[0], cols[0])}:{a1(rows[-1], cols[-1])})"
+        return out
+
     def inputs(self) -> list[str]:
         return [k for k in self.positions if k not in self.formulas]
 

@@ -47,7 +47,8 @@ def data_digest(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def _line(row: Sequence[Any]) -> bytes:
-    cells = [_text(v) for v in row]
+    # a float (most cells) straight here: as `_text` gives it, at a third of the cost
+    cells = [("" if v != v else repr(v)) if v.__class__ is float else _text(v) for v in row]
     while cells and cells[-1] == "":
         cells.pop()
     return ("\t".join(cells) + "\n").encode("utf-8", "surrogatepass")

@@ -10,14 +10,20 @@ as one entry instead, and writes its XML in one go when the workbook is saved: t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
 import numpy as np
 from xlsxwriter.format import Format
+from xlsxwriter.packager import Packager
+from xlsxwriter.sharedstrings import SharedStrings
 from xlsxwriter.utility import xl_col_to_name
-from xlsxwriter.worksheet import CellBlankTuple, CellNumberTuple, CellStringTuple, Worksheet
+from xlsxwriter.worksheet import CellBlankTuple, CellFormulaTuple, CellNumberTuple, CellStringTuple, Worksheet
+
+#: a formula that is a SUM of one cell or one range, e.g. =SUM(D12:F12), =SUM($D$12)
+_PLAIN_SUM = re.compile(r"=SUM\(\$?[A-Z]{1,3}\$?[0-9]{1,7}(?::\$?[A-Z]{1,3}\$?[0-9]{1,7})?\)")
 
 
 class _Run:
@@ -83,6 +89,26 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
             return self._write_blank(*args)
         return super().write_blank(*args, **kwargs)
 
+    def write_formula(self, *args: Any, **kwargs: Any) -> Any:
+        """A SUM of one cell or range (a form's every total) stored as it is, past xlsxwriter's rewriting of newer
+        functions' names (some thirty regular expressions a formula, none of which a SUM of a range matches)."""
+        if (
+            not kwargs
+            and 3 <= len(args) <= 5
+            and args[0].__class__ is int
+            and args[1].__class__ is int
+            and args[2].__class__ is str
+            and _PLAIN_SUM.fullmatch(args[2])
+            and not self.constant_memory
+        ):
+            row, col, formula = args[:3]
+            if self._check_dimensions(row, col):
+                return -1
+            fmt = args[3] if len(args) > 3 else None
+            self.table[row][col] = CellFormulaTuple(formula[1:], fmt, args[4] if len(args) > 4 else 0)
+            return 0
+        return super().write_formula(*args, **kwargs)
+
     def _strings_live(self) -> bool:
         """Whether `write` may turn a string into a number, a formula or a link (inert.workbook: never)."""
         return bool(self.strings_to_numbers or self.strings_to_formulas or self.strings_to_urls)
@@ -105,22 +131,24 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         fmts: list[Format | None] = list(fmt) if isinstance(fmt, (list, tuple)) else [fmt] * len(vals)
         if len(fmts) != len(vals):
             raise ValueError(f"{len(vals)} values, {len(fmts)} formats")
-        present = [i for i, v in enumerate(vals) if v is not None or (blank and fmts[i] is not None)]
-        if not present:
+        ends = _ends(vals, fmts, blank)
+        if ends is None:
             return
-        first, last = col + present[0], col + present[-1]
+        first, last = col + ends[0], col + ends[1]
         cells = self.table[row]
+        inside = False  # a cell already written where the run goes
         for c, taken in cells.items():
-            if isinstance(taken, _Run) and taken.first <= last and first <= taken.first + len(taken.values) - 1:
+            if taken.__class__ is _Run and taken.first <= last and first <= taken.first + len(taken.values) - 1:
                 raise ValueError(f"row {row}: a run of numbers from column {first} overlaps one from column {c}")
-        if any(v is not None and math.isinf(v) for v in vals) or any(first <= c <= last for c in cells):
+            inside = inside or first <= c <= last
+        if inside or math.inf in vals or -math.inf in vals:
             self._one_by_one(row, col, vals, fmts, blank)  # an error cell, or cells already there: as xlsxwriter
             return
         if self._check_dimensions(row, first) or self._check_dimensions(row, last):
             raise IndexError(f"row {row}, columns {first}-{last}: outside the worksheet")
-        cells[first] = _Run(first, vals[present[0] : present[-1] + 1], fmts[present[0] : present[-1] + 1], blank)
+        cells[first] = _Run(first, vals[ends[0] : ends[1] + 1], fmts[ends[0] : ends[1] + 1], blank)
         if last != first:
-            cells[last] = _RunEnd(fmts[present[-1]])
+            cells[last] = _RunEnd(fmts[ends[1]])
 
     def _one_by_one(self, row: int, col: int, vals: list[float | None], fmts: list[Format | None], blank: bool) -> None:
         for i, (v, f) in enumerate(zip(vals, fmts, strict=True)):
@@ -161,10 +189,22 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
                 self._write_empty_row(row, span, info)
                 continue
             self._write_row(row, span, info)
-            for col in sorted(cells):
-                if lo <= col <= hi:
-                    self._write_cell(row, col, cells[col])
+            self._write_cells(row, cells, lo, hi)
             self._xml_end_tag("row")
+
+    def _write_cells(self, row: int, cells: dict[int, Any], lo: int, hi: int) -> None:
+        """A row's cells: a formatted number, text or blank straight here (most cells), the others as `_write_cell`."""
+        write, at = self.fh.write, str(row + 1)
+        plain_ok = not self.constant_memory
+        for col in sorted(cells):
+            if not lo <= col <= hi:
+                continue
+            cell = cells[col]
+            plain = _PLAIN.get(cell.__class__) if plain_ok and cell.format else None
+            if plain is None or (row == self._inside[0] and col <= self._inside[1]):
+                self._write_cell(row, col, cell)
+            else:
+                write(plain(f'<c r="{_name(col)}{at}" s="{cell.format._get_xf_index()}"', cell))
 
     def _calculate_spans(self) -> None:
         """xlsxwriter's row spans (the first and last column used in each block of 16 rows), from each row's
@@ -209,6 +249,12 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         """Each cell's style attribute: its format's, else its row's, else its column's (as `_write_cell`)."""
         info = self.row_info.get(row)
         row_format = info.row_format if info is not None else None
+        n, one = len(run.formats), run.formats[0]
+        if run.formats.count(one) == n:  # one format for the whole run (or none): the same attribute for all
+            fmt = one or row_format
+            cols = range(run.first, run.first + n)
+            if fmt is not None or not any(self.col_info[c].column_format for c in cols if c in self.col_info):
+                return [f' s="{fmt._get_xf_index()}"' if fmt is not None else ""] * n
         known: dict[int, str] = {}
         out = []
         for i, fmt in enumerate(run.formats):
@@ -221,6 +267,19 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
                 known[key] = f' s="{fmt._get_xf_index()}"' if fmt is not None else ""
             out.append(known[key])
         return out
+
+
+def _ends(vals: list[float | None], fmts: list[Format | None], blank: bool) -> tuple[int, int] | None:
+    """The first and last of `vals` that make a cell (a number; with `blank`, a blank in a format), or None."""
+
+    def present(i: int) -> bool:
+        return vals[i] is not None or (blank and fmts[i] is not None)
+
+    n = len(vals)
+    lo = next((i for i in range(n) if present(i)), None)
+    if lo is None:
+        return None
+    return lo, next(i for i in range(n - 1, lo - 1, -1) if present(i))
 
 
 #: a formatted number, shared string or blank cell's XML after its opening `<c r=".." s=".."` (as `_write_cell`)
@@ -264,3 +323,35 @@ def fast_sheets(wb: Any) -> None:
     """Every worksheet `wb` adds from now on is a `BlockSheet`: its formatted numbers, texts and blanks are
     written out faster, to the same bytes."""
     wb.worksheet_class = BlockSheet
+
+
+#: a shared string xlsxwriter writes other than as plain text: control characters, an "_x..._" (escaped), a "<"
+#: (escaped, or a rich string), whitespace at either end (preserved), Unicode non-characters
+_SST_SPECIAL = re.compile("[\x00-\x1f_<\ufffe\uffff]|^\\s|\\s$")
+
+
+class FastSharedStrings(SharedStrings):  # type: ignore[misc]
+    """xlsxwriter's shared strings part, a plain string (nearly every one) written straight out: the same bytes."""
+
+    def _write_sst_strings(self) -> None:
+        out: list[str] = []
+        for s in self.string_table.string_array:
+            if _SST_SPECIAL.search(s):
+                self.fh.write("".join(out))
+                out = []
+                self._write_si(s)
+            else:
+                out.append(f"<si><t>{s.replace('&', '&amp;').replace('>', '&gt;')}</t></si>")
+        self.fh.write("".join(out))
+
+
+class FastPackager(Packager):  # type: ignore[misc]
+    """xlsxwriter's packager, writing the shared strings with `FastSharedStrings`."""
+
+    def _write_shared_strings_file(self) -> None:
+        sst = FastSharedStrings()
+        sst.string_table = self.workbook.str_table
+        if not self.workbook.str_table.count:
+            return
+        sst._set_xml_writer(self._filename("xl/sharedStrings.xml"))
+        sst._assemble_xml_file()

@@ -550,10 +550,7 @@ def _write_form_cell(
     parts = layout.formulas.get(key)
     as_read = marks.formulas.get(key) if marks is not None else None
     if parts and (as_read is None or as_read[0] == "formula"):
-        refs = [layout.positions[p] for p in parts]
-        rows_ = sorted({p[1] for p in refs})
-        cols_ = sorted({p[2] for p in refs})
-        formula = f"=SUM({a1(rows_[0], cols_[0])}:{a1(rows_[-1], cols_[-1])})"
+        formula = layout.sum_formulas[key]
         cached = cached_total(layout, key, values) if as_read is None else _as_cached(as_read[1])
         ws.write_formula(r, col, formula, _mark(ws, st, marks, r, col, st.formula), cached)
         return

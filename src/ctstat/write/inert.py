@@ -47,9 +47,26 @@ def properties(wb: Any, title: str, created: Any) -> None:
     wb.set_properties({"title": title, "author": "ctstat", "comments": f"ctstat {__version__}", "created": created})
 
 
+#: zlib level of a workbook's parts: the fastest. Level 6 (zlib's default) makes a rollup's parts ~12% smaller
+#: at twice the time, a tenth of all the time a workbook takes to write.
+ZIP_LEVEL = 1
+
+
 @cache
 def _buffered() -> Any:
+    import zipfile
+
     import xlsxwriter
+    import xlsxwriter.workbook
+
+    class FastZip(zipfile.ZipFile):
+        """The zip file xlsxwriter packs a workbook into, compressing each part at `ZIP_LEVEL`."""
+
+        def writestr(self, name: Any, data: Any, compress_type: Any = None, compresslevel: Any = None) -> None:
+            super().writestr(name, data, compress_type, ZIP_LEVEL if compresslevel is None else compresslevel)
+
+    # xlsxwriter opens its zip file by this module-level name (Workbook._store_workbook)
+    xlsxwriter.workbook.ZipFile = FastZip
 
     class BufferedWorkbook(xlsxwriter.Workbook):  # type: ignore[misc]
         target: Path
@@ -57,6 +74,11 @@ def _buffered() -> Any:
         def close(self) -> None:
             super().close()
             self.target.write_bytes(self.filename.getvalue())
+
+        def _get_packager(self) -> Any:
+            from ctstat.write.blocks import FastPackager
+
+            return FastPackager()
 
     return BufferedWorkbook
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xlsxwriter
@@ -49,6 +49,9 @@ from ctstat.write.form import (
 from ctstat.write.history_sheet import write_history_sheet
 from ctstat.write.review_sheet import write_review_sheets
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, str]:
     """Write one workbook; returns its path and the digest of its data sheet."""
@@ -64,10 +67,7 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
         _indicators(wb, st, cat, d, banner)
         layout = form_layout(cat)
         receiver = _receiver(d)
-        totals = {
-            str(k): (None if np.isnan(v) else float(v))
-            for k, v in zip(d.totals.index, d.totals.to_numpy(float), strict=True)
-        }
+        totals = _by_code(d.totals)
         for sheet in layout.sheets:
             heading = SheetHeading(d.unit.name, receiver, d.period, report=True, banner=banner)
             write_form_sheet(wb, st, cat, layout, sheet, heading, totals)
@@ -319,6 +319,39 @@ def _num(ws: Any, r: int, c: int, v: Any, fmt: Any) -> None:
         ws.write_number(r, c, float(v), fmt)
 
 
+def aligned(frame: pd.DataFrame, index: Sequence[str] | None = None, columns: Sequence[str] | None = None) -> Any:
+    """`frame.reindex(index=index, columns=columns).to_numpy(dtype=float)` with plain arrays (NaN where the frame
+    has no such row or column): a workbook takes its few rows this way several times, and pandas' reindex of a
+    text index cost more than writing the cells."""
+    matrix = frame.to_numpy(dtype=float)
+    if index is not None:
+        matrix = _pick(matrix, frame.index.tolist(), index)
+    if columns is not None:
+        matrix = _pick(matrix.T, frame.columns.tolist(), columns).T
+    return matrix
+
+
+def _pick(matrix: Any, have: list[Any], want: Sequence[str]) -> Any:
+    """The rows of `matrix` (labelled `have`) labelled `want`, in that order; a label it has not: NaN."""
+    if have == list(want):
+        return matrix
+    at = {label: i for i, label in enumerate(have)}
+    out = np.full((len(want), matrix.shape[1]), np.nan)
+    found = [(n, at[w]) for n, w in enumerate(want) if w in at]
+    if found:
+        to, src = zip(*found, strict=True)
+        out[list(to)] = matrix[list(src)]
+    return out
+
+
+def _by_code(series: pd.Series) -> dict[str, Any]:
+    """A series of numbers as a dict by its labels, NaN as None."""
+    return {
+        str(k): None if v != v else v
+        for k, v in zip(series.index.tolist(), series.to_numpy(float).tolist(), strict=True)
+    }
+
+
 def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData, banner: str | None) -> None:
     ws = block_sheet(wb, BY_UNIT)
     layout = form_layout(cat)
@@ -338,9 +371,9 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     r = top + 1
     # plain arrays: per-cell pandas lookups cost more than writing the workbook
     codes = [c.code for c in d.children]
-    by_child = d.child_values.reindex(index=codes).to_numpy(dtype=float)
-    column = {k: i for i, k in enumerate(d.child_values.columns)}
-    totals = dict(zip(d.totals.index, d.totals.to_numpy(dtype=float), strict=True))
+    by_child = aligned(d.child_values, index=codes)
+    column = {k: i for i, k in enumerate(d.child_values.columns.tolist())}
+    totals = _by_code(d.totals)
     for sheet in layout.sheets:
         ws.merge_range(r, 0, r, page, f"{sheet.name}. {sheet.title_vi}", st.label_group)
         r += 1
@@ -393,7 +426,7 @@ def _chart(
         above = int(banner_pt / 0.75) + 20
     ws.write_row(first, 0, ["Đơn vị", *[c.vi for c in cats]], st.head)
     ws.set_row(first, 30)
-    table = d.child_values.reindex(index=[c.code for c in d.children], columns=keys).fillna(0.0).to_numpy(dtype=float)
+    table = np.nan_to_num(aligned(d.child_values, [c.code for c in d.children], keys), nan=0.0)
     for j, child in enumerate(d.children):
         ws.write(first + 1 + j, 0, child.name, st.cell)
         for i, v in enumerate(table[j]):
@@ -611,8 +644,8 @@ def data_rows(cat: Catalogue, d: RollupSheetData) -> tuple[list[str], list[list[
             [s.code, inert.text(s.name), s.parent, "commune", s.status, sha_of.get(s.code, "")] for s in d.statuses
         ]
         values = d.ward_values
-    matrix = values.reindex(columns=keys).to_numpy(dtype=float)
-    row_of = {code: i for i, code in enumerate(values.index)}
+    matrix = aligned(values, columns=keys)
+    row_of = {code: i for i, code in enumerate(values.index.tolist())}
     rows: list[list[Any]] = []
     for head in heads:
         if head[4] != "missing" and head[0] in row_of:

@@ -1,0 +1,76 @@
+"""The plain-array ways a rollup takes its rows and columns out of frames (plan._Rows, write.rollup_book.aligned)
+give what pandas' reindex gives: the same numbers, NaN for what is missing, in the order asked."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ctstat.plan.plan import _Rows
+from ctstat.write.rollup_book import aligned
+
+
+def _frame(rows: list[str], cols: list[str]) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    values = rng.integers(0, 50, size=(len(rows), len(cols))).astype(float)
+    if values.size:
+        values[rng.random(values.shape) < 0.2] = np.nan
+    return pd.DataFrame(values, index=pd.Index(rows), columns=pd.Index(cols))
+
+
+ASKED = [
+    ["002", "001"],  # reordered
+    ["001", "009", "003"],  # one the frame has not
+    ["009"],  # none it has
+    [],
+    ["001", "002", "003"],  # exactly its rows
+]
+
+
+@pytest.mark.parametrize("codes", ASKED)
+@pytest.mark.parametrize("rows", [["001", "002", "003"], []])
+def test_rows_as_reindex(rows: list[str], codes: list[str]) -> None:
+    frame = _frame(rows, ["a", "b", "c"])
+    table = _Rows(frame)
+    np.testing.assert_array_equal(table.take(codes), frame.reindex(codes).to_numpy(dtype=float))
+    have = [c for c in codes if c in rows]
+    pd.testing.assert_frame_equal(table.frame(codes), frame.reindex(have))
+
+
+@pytest.mark.parametrize("codes", [*ASKED, None])
+@pytest.mark.parametrize("keys", [["c", "a"], ["a", "z", "b"], ["a", "b", "c"], None])
+def test_aligned_as_reindex(codes: list[str] | None, keys: list[str] | None) -> None:
+    frame = _frame(["001", "002", "003"], ["a", "b", "c"])
+    want = frame.reindex(index=codes, columns=keys).to_numpy(dtype=float)
+    np.testing.assert_array_equal(aligned(frame, codes, keys), want)
+
+
+def test_a_data_rows_digest_line_reads_every_kind_of_cell_as_text_does() -> None:
+    """The digest's line takes floats by a shortcut: the same text `_text` gives, for every kind of cell."""
+    from ctstat.read.rollup_book import _line, _text
+
+    row: list[object] = [1.0, math.nan, -0.0, 1e300, 0.1, 2 / 3, None, "", True, False, 3, "a\tb\nc", "x", None, ""]
+    want = [_text(v) for v in row]
+    while want and want[-1] == "":
+        want.pop()
+    assert _line(row) == ("\t".join(want) + "\n").encode()
+    assert _line(row).startswith(b"1.0\t\t-0.0\t1e+300\t0.1\t0.6666666666666666\t\t\tTRUE\tFALSE\t3.0\ta b c\tx\n")
+
+
+def test_each_total_sums_the_range_its_parts_span() -> None:
+    """The form's total formulas, worked out once for the layout: the range from its first part's row and column to
+    its last's, on the sheet that holds them."""
+    from ctstat.model.catalogue import load_catalogue
+    from ctstat.model.keys import a1
+    from ctstat.model.layout import form_layout
+
+    layout = form_layout(load_catalogue())
+    assert layout.sum_formulas and set(layout.sum_formulas) == set(layout.formulas)
+    for key, parts in layout.formulas.items():
+        spots = [layout.positions[p] for p in parts]
+        assert {s for s, _, _ in spots} == {layout.positions[key][0]}
+        rows, cols = [r for _, r, _ in spots], [c for _, _, c in spots]
+        assert layout.sum_formulas[key] == f"=SUM({a1(min(rows), min(cols))}:{a1(max(rows), max(cols))})"
