@@ -145,3 +145,55 @@ def test_an_approval_recorded_while_a_batch_is_judged_keeps_its_file_out(
     (current,) = site.ledger().rows("unit=?", WARD)
     assert approvals[0].covers.inputs[WARD] == current.sha256
     assert site.ledger().uploads()[0].outcome == "locked"
+
+
+def test_a_ledger_locked_past_the_wait_is_a_fault_never_a_view_frozen_for_good(
+    cfg: JobConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The portal's request threads keep a read-only connection each (tokens, sessions, a ward's approval). One
+    that could not read at once, because another process held the ledger locked past the wait, was opened on an
+    immutable view instead, which never sees a later commit: a rotated token, a sign-out or an approval ignored
+    on that thread until the server restarts. It is the fault now (the request fails, the next one opens again),
+    and a question about approvals is never answered "none" because the ledger was busy."""
+    import sqlite3
+
+    from ctstat.job import ledger as ledger_module
+    from ctstat.job.ledger import Ledger
+    from ctstat.model.errors import EnvironmentFault
+    from ctstat.web.tokens import Keys
+
+    issue_tokens(cfg, tmp_path / "tokens.csv")
+    monkeypatch.setattr(ledger_module, "BUSY_WAIT", 0.2)
+    keys = Keys(cfg.ledger_path)
+    kept = keys.reader()
+    holder = sqlite3.connect(cfg.ledger_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(EnvironmentFault, match="locked"):
+            Ledger(cfg.ledger_path, readonly=True)
+        with pytest.raises(EnvironmentFault, match="locked"):
+            kept.reviews("2025-H1/008", WARD)  # not [] ("not approved"): the upload is not let through
+        holder.execute("INSERT INTO meta (key, value) VALUES ('written-while-busy', '1')")
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert keys.reader() is kept and kept.get_meta("written-while-busy") == "1"  # the kept one sees the commit
+
+
+def test_a_kept_reader_follows_the_ledger_file_when_it_is_replaced(cfg: JobConfig, tmp_path: Path) -> None:
+    """A ledger restored from a backup (moved into place) while the portal runs: the request threads read the
+    file now there, not the one their connection was opened on."""
+    import os
+    import shutil
+
+    from ctstat.web.tokens import Keys
+
+    first = {i.unit: i.token for i in issue_tokens(cfg, tmp_path / "first.csv")}
+    backup = tmp_path / "backup.sqlite"
+    shutil.copy(cfg.ledger_path, backup)
+    keys = Keys(cfg.ledger_path)
+    assert keys.unit_of(first[WARD]) == WARD
+    rotated = {i.unit: i.token for i in issue_tokens(cfg, tmp_path / "rotated.csv", rotate=[WARD])}
+    assert keys.unit_of(first[WARD]) is None and keys.unit_of(rotated[WARD]) == WARD
+    os.replace(backup, cfg.ledger_path)  # the backup, from before the rotation, restored
+    assert keys.unit_of(rotated[WARD]) is None and keys.unit_of(first[WARD]) == WARD

@@ -77,3 +77,18 @@ def test_the_planned_workbooks_are_not_pickled_to_the_writers(
     wards = sorted((Path(__file__).resolve().parents[1] / "samples" / "wards").rglob("*.xlsx"))
     result = rollup_paths(wards, "2025-H1", tmp_path, catalogue, jobs=2, allow_partial=True, unit="01")
     assert len(result.outputs) >= 4 and all(p.exists() for p in result.outputs)
+
+
+def test_a_rollup_in_a_server_leaves_what_the_server_froze_frozen(catalogue: Catalogue) -> None:
+    """`serve` freezes what it loaded at start out of the collector's sight (web.app.serve); a rollup asked for
+    from the portal freezes what it read while it writes, and must not thaw the server's objects when done (each
+    full collection would walk them again for the rest of the server's life)."""
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        list(_write_all([], catalogue, 1))
+        assert gc.get_freeze_count() >= before
+    finally:
+        gc.unfreeze()
+    list(_write_all([], catalogue, 1))  # a command: nothing frozen before, nothing left frozen after
+    assert gc.get_freeze_count() == 0

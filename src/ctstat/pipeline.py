@@ -665,6 +665,7 @@ def _write_all(tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int) -
     all, and copy its pages, for every few workbooks written."""
     from ctstat.write.rollup_book import write_rollup
 
+    served = gc.get_freeze_count() > 0  # a server froze what it loaded at start (web.app.serve)
     gc.freeze()
     try:
         if jobs <= 1 or len(tasks) < 4:
@@ -672,13 +673,16 @@ def _write_all(tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int) -
                 yield write_rollup(path, catalogue, data)
             return
         chunk = max(1, min(8, len(tasks) // (jobs * 8)))
-        if "fork" in mp.get_all_start_methods():
+        if mp.get_start_method() == "fork":  # where forking is the platform's way (not macOS's spawn)
             yield from _write_forked(tasks, catalogue, jobs, chunk)
             return
         with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(catalogue.path,)) as pool:
             yield from pool.map(_write_one, tasks, chunksize=chunk)
     finally:
         gc.unfreeze()
+        if served:  # out of the collector's sight again, once what this rollup left behind is collected
+            gc.collect()
+            gc.freeze()
 
 
 def _write_forked(

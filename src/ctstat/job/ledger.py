@@ -208,7 +208,7 @@ class Ledger:
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 _owner_only(path)
-                self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+                self.db = sqlite3.connect(path, timeout=BUSY_WAIT, isolation_level=None)
             self.db.row_factory = sqlite3.Row
             if not readonly:
                 # a rollback journal, not WAL: a reader in a read-only folder needs no -shm file
@@ -494,8 +494,10 @@ class Ledger:
             else:
                 cur = self.db.execute("SELECT * FROM reviews WHERE chain=? AND unit=? ORDER BY seq", (chain, unit))
             return [dict(r) for r in cur.fetchall()]
-        except sqlite3.OperationalError:
-            return []
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # a ledger made before reviews
+                return []
+            raise _fault(exc, self.path) from None
 
     # --- drafts typed in the portal (job/drafts.py) ---------------------------------------------------------------
 
@@ -649,18 +651,34 @@ def _owner_only(path: Path) -> None:
             pass
 
 
+#: seconds a connection waits for another process's lock before saying the ledger is busy
+BUSY_WAIT = 30.0
+
+
 def _open_readonly(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise EnvironmentFault(f"no ledger at {path}")
     uri = f"{path.resolve().as_uri()}?mode=ro"
-    db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+    db = sqlite3.connect(uri, uri=True, timeout=BUSY_WAIT, isolation_level=None)
     try:
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return db
     except sqlite3.OperationalError:
         db.close()
+        if not _is_wal(path):  # a lock held longer than the wait, say: the fault, never a view frozen for good
+            raise
     # a WAL ledger of an earlier release in a folder we may not write: nothing can be writing it either
     return sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None)
+
+
+def _is_wal(path: Path) -> bool:
+    """Whether the database file says it is in WAL mode (its header's read and write versions are 2)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(20)
+    except OSError:
+        return False
+    return len(head) == 20 and head[18] == 2 and head[19] == 2
 
 
 def _fault(exc: sqlite3.Error, path: Path) -> Exception:

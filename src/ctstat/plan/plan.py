@@ -152,6 +152,8 @@ class _Levels:
     flat_rows: dict[str, _Rows] = field(default_factory=dict)  #: each level's indicators, to take rows from
 
     def __post_init__(self) -> None:
+        # a workbook's indicator rows are stacked from two levels by position: the same columns at every level
+        assert len({tuple(f.columns) for f in self.flat.values()}) <= 1, "levels with different indicators"
         self.rows.update({level: _Rows(t) for level, t in self.tables.items()})
         self.flat_rows.update({level: _Rows(f) for level, f in self.flat.items()})
 

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import hmac
 import io
+import os
 import re
 import secrets
 import threading
@@ -130,11 +131,21 @@ class Keys:
                 ledger.forget_meta("portal_secret")
 
     def reader(self) -> Ledger:
-        """A read-only connection kept per thread: one indexed read per request, not a ledger opened and closed."""
-        ledger = getattr(self._local, "ledger", None)
-        if ledger is None:
-            ledger = self._local.ledger = Ledger(self.ledger_path, readonly=True)
-        return ledger
+        """A read-only connection kept per thread: one indexed read per request, not a ledger opened and closed.
+        Opened again when the ledger file was replaced (a backup restored, the job's folder made anew): a kept
+        connection would go on reading the file that was there."""
+        try:
+            st = os.stat(self.ledger_path)
+            now = (st.st_dev, st.st_ino)
+        except OSError:
+            now = None
+        kept: tuple[tuple[int, int] | None, Ledger] | None = getattr(self._local, "kept", None)
+        if kept is not None and kept[0] != now:
+            kept[1].close()
+            kept = None
+        if kept is None:
+            kept = self._local.kept = (now, Ledger(self.ledger_path, readonly=True))
+        return kept[1]
 
     def _hash_of(self, unit: str) -> str | None:
         """The stored hash, read afresh (a token rotated by `ctstat tokens` ends at once)."""

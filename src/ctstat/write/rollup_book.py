@@ -426,7 +426,8 @@ def _chart(
         above = int(banner_pt / 0.75) + 20
     ws.write_row(first, 0, ["Đơn vị", *[c.vi for c in cats]], st.head)
     ws.set_row(first, 30)
-    table = np.nan_to_num(aligned(d.child_values, [c.code for c in d.children], keys), nan=0.0)
+    table = aligned(d.child_values, [c.code for c in d.children], keys)
+    table = np.where(np.isnan(table), 0.0, table)  # blank as 0; an infinite sum stays one (#DIV/0! in the cell)
     for j, child in enumerate(d.children):
         ws.write(first + 1 + j, 0, child.name, st.cell)
         for i, v in enumerate(table[j]):
