@@ -139,13 +139,14 @@ class Keys:
             now = (st.st_dev, st.st_ino)
         except OSError:
             now = None
-        kept: tuple[tuple[int, int] | None, Ledger] | None = getattr(self._local, "kept", None)
-        if kept is not None and kept[0] != now:
-            kept[1].close()
-            kept = None
-        if kept is None:
-            kept = self._local.kept = (now, Ledger(self.ledger_path, readonly=True))
-        return kept[1]
+        ledger: Ledger | None = getattr(self._local, "ledger", None)
+        if ledger is not None and self._local.file != now:
+            ledger.close()
+            ledger = None
+        if ledger is None:
+            ledger = self._local.ledger = Ledger(self.ledger_path, readonly=True)
+            self._local.file = now
+        return ledger
 
     def _hash_of(self, unit: str) -> str | None:
         """The stored hash, read afresh (a token rotated by `ctstat tokens` ends at once)."""
