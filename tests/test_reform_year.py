@@ -316,3 +316,57 @@ def test_a_year_job_compares_each_new_commune_s_year_with_earlier_years(
     assert set(communes["unit"].astype(str)) == set(expected.index)
     for row in communes.sample(20, random_state=1).to_dict("records"):
         assert row["value"] == expected.loc[str(row["unit"]), str(row["cell"])]
+
+
+def test_a_year_job_s_status_lists_the_resubmissions_of_both_half_years(
+    catalogue: Catalogue, lai_chau_h1: Path, tmp_path: Path
+) -> None:
+    """A year job's files are old communes' 2025-H1 forms and new communes' 2025-H2 forms: `status` lists the
+    resubmissions of each, keyed by period, unit list and code, and says which commune each is of. Every new
+    commune of Lai Châu has the code of an old one: 03538 was Xã Căn Co and is now Xã Nậm Mạ."""
+    from datetime import datetime
+
+    from ctstat.job.run import job_status, run_job
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(LAI_CHAU, inbox / "h2")
+    shutil.copytree(lai_chau_h1, inbox / "h1")
+    cfg = _year_job(inbox, tmp_path / "out")
+    run_job(cfg, catalogue, now=datetime(2026, 1, 10, 9))
+    assert job_status(cfg, catalogue)["resubmissions"] == {}
+    resent = {}
+    for half, code in (("h1", "03538"), ("h2", "03538"), ("h1", "03466")):  # two files of 03538, one of each list
+        [first] = (inbox / half).glob(f"{code}-*.xlsx")
+        again = first.with_name(f"{code}-gui-lai.xlsx")
+        first.rename(again)  # sent again under another name (the same bytes), the first taken out
+        resent[half, code] = (first.name, again.name)
+    run_job(cfg, catalogue, now=datetime(2026, 1, 11, 9))
+    doc = job_status(cfg, catalogue)
+    h1, h2 = "2025-H1|2025-06-30", "2025-H2|2025-07-01"
+    assert set(doc["resubmissions"]) == {f"{h1}|03538", f"{h2}|03538", f"{h1}|03466"}  # no 2025-H2 03466
+    for key, half in ((f"{h1}|03538", "h1"), (f"{h2}|03538", "h2"), (f"{h1}|03466", "h1")):
+        rows = doc["resubmissions"][key]
+        period, units, code = key.split("|")
+        assert [(r["path"], r["current"], r["removed"]) for r in rows] == [
+            (f"{half}/{resent[half, code][0]}", False, True),
+            (f"{half}/{resent[half, code][1]}", True, False),
+        ]
+        assert {(r["period"], r["units"]) for r in rows} == {(period, units)}
+    said = doc["resubmitted"]
+    assert said[f"{h1}|03538"]["label"] == (
+        "báo cáo 6 tháng đầu năm 2025 của xã, phường cũ 03538 Xã Căn Co (danh mục đến 30/6/2025)"
+    )
+    assert said[f"{h2}|03538"]["label"] == (
+        "báo cáo 6 tháng cuối năm 2025 của xã, phường mới 03538 Xã Nậm Mạ (danh mục từ 1/7/2025)"
+    )
+    assert said[f"{h1}|03538"]["label_en"] == (
+        "the 2025-H1 report of the old commune 03538 Xã Căn Co (list until 30 June 2025)"
+    )
+    assert "Căn Co" not in said[f"{h2}|03538"]["label_en"] and "new commune 03538 Xã Nậm Mạ" in said[f"{h2}|03538"]["label_en"]
+    assert "Xã Bum Nưa" in said[f"{h1}|03466"]["label"]
+    where = ["--period", "2025", "--units", "2025-07-01", "--unit", "12", "--inbox", str(inbox), "--out", str(cfg.out)]
+    text = CliRunner().invoke(app, ["status", *where]).output
+    assert "Nộp lại báo cáo 6 tháng đầu năm 2025 của xã, phường cũ 03538 Xã Căn Co" in " ".join(text.split())
+    assert "Nộp lại báo cáo 6 tháng cuối năm 2025 của xã, phường mới 03538 Xã Nậm Mạ" in " ".join(text.split())
+    english = CliRunner().invoke(app, ["--lang", "en", "status", *where]).output
+    assert "Resubmitted the 2025-H2 report of the new commune 03538 Xã Nậm Mạ" in " ".join(english.split())

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Judged, Ledger, Row, local_time
 from ctstat.job.review import audit, chain_as_recorded, chain_head, corrected_claims, flag_locked, reviewed_claims
-from ctstat.job.year_job import STALE_VI, claims_of, current_inputs, year_key
+from ctstat.job.year_job import STALE_VI, claims_of, current_inputs, submission_dict, year_key
 from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.keys import TOTAL, split_column, split_key
@@ -814,6 +814,31 @@ def ward_status(cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, unit: str)
     return next(s for s in job_statuses(cfg, {unit: claims.get(unit, [])}, load_units(cfg.vintage)) if s.code == unit)
 
 
+def _resubmissions(
+    cfg: JobConfig,
+    ledger: Ledger,
+    statuses: Sequence[UnitStatus],
+    claims: Mapping[str, list[Claim]],
+    every: Mapping[str, list[Row]],
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, str]]]:
+    """Each expected unit that sent the period more than once, its files (the current one marked), by code; for
+    the year 2025 by the new communes, every input's (`year_job.resubmissions`: by period, unit list and code,
+    each with who it is of in both languages)."""
+    if is_reform_year(str(cfg.period), cfg.vintage):
+        from ctstat.job.year_job import resubmissions, resubmitted_unit
+
+        found = resubmissions(ledger, {s.code for s in statuses})
+        said = {key: resubmitted_unit(*key.split("|")) for key in found}
+        return found, {key: {"label": str(s), "label_en": s.en} for key, s in said.items()}
+    history: dict[str, list[dict[str, Any]]] = {}
+    for s in statuses:
+        rows = every.get(s.code, [])
+        current = claims[s.code][-1].path if s.code in claims else None
+        if len(rows) > 1:
+            history[s.code] = [submission_dict(r, r.present and str(cfg.inbox / r.path) == current) for r in rows]
+    return history, {}
+
+
 def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, Any]:
     """Per parent unit: expected, received, valid, invalid, missing, late; the chase list; resubmissions.
     Reads the ledger only (also from a read-only folder)."""
@@ -822,25 +847,10 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
         comp, claims, rows_now = _status_of(cfg, catalogue, ledger)
         statuses = comp.rows
         every = ledger.history(str(cfg.period))  # one query, removed files included
-        history: dict[str, list[dict[str, Any]]] = {}
-        for s in statuses:
-            rows = every.get(s.code, [])
-            current = claims[s.code][-1].path if s.code in claims else None
-            if len(rows) > 1:
-                history[s.code] = [
-                    {
-                        "path": r.path,
-                        "sha256": r.sha256,
-                        "received_at": r.received_at.isoformat(),
-                        "valid": r.valid,
-                        "errors": r.errors,
-                        "current": r.present and str(cfg.inbox / r.path) == current,
-                        "removed": not r.present,
-                    }
-                    for r in rows
-                ]
+        history, labels = _resubmissions(cfg, ledger, statuses, claims, every)
         return {
             "period": str(cfg.period),
+            "units": cfg.vintage,
             "unit": cfg.unit,
             "deadline": cfg.deadline.isoformat() if cfg.deadline else None,
             "warnings": deadline_warnings(cfg, ledger.first_run_at()),
@@ -854,6 +864,7 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
                 for r in ledger.unattributed()
             ],
             "resubmissions": history,
+            "resubmitted": labels,  # who each resubmission is of, as a person reads it (a year job's)
             "rollup_outputs": json.loads(ledger.get_meta("rollup_outputs") or "[]"),
             "rollup": last_rollup(cfg, catalogue, ledger, rows_now, statuses),
             "last_runs": [

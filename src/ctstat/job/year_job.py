@@ -7,7 +7,9 @@ stocks H2, refused where an old commune was split or an input is missing), from 
 cells, without reading a file again:
 - `status` and the portal count each new commune as its year stands (`year_completeness`);
 - the unusual-change list compares each new commune's year with its earlier years (`year_cells`);
-- a written year is current while `year_key` is the ledger's key; otherwise it is retired (`job.run`).
+- a written year is current while `year_key` is the ledger's key; otherwise it is retired (`job.run`);
+- `status` lists the resubmissions of every input (`resubmissions`), keyed by period, unit list and code: a code
+  names another commune on each list (03538 was Xã Căn Co and is now Xã Nậm Mạ).
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ import json
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ctstat.job.ledger import Ledger, Row
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.layout import form_layout
-from ctstat.model.period import NEW, OLD, SLOTS
+from ctstat.model.period import NEW, OLD, SLOTS, Period
 from ctstat.model.report import Claim, Said
 from ctstat.model.units import Hierarchy, Unit, load_crosswalk, load_units
 from ctstat.plan.completeness import Completeness, parent_statuses, unit_statuses
@@ -51,6 +53,61 @@ def claims_of(inbox: Path, catalogue: Catalogue, rows: Mapping[str, list[Row]]) 
             else:
                 out[unit].append(Claim.of(rep, r.received_at))
     return out
+
+
+def submission_dict(r: Row, current: bool) -> dict[str, Any]:
+    """One submission of a unit as `status` lists its resubmissions."""
+    return {
+        "path": r.path,
+        "sha256": r.sha256,
+        "received_at": r.received_at.isoformat(),
+        "period": r.period,
+        "units": r.vintage,
+        "valid": r.valid,
+        "errors": r.errors,
+        "current": current,
+        "removed": not r.present,
+    }
+
+
+def resubmission_key(period: str, vintage: str, unit: str) -> str:
+    """A year job's resubmission: the same code is another commune on each unit list (`PERIOD|LIST|CODE`)."""
+    return f"{period}|{vintage}|{unit}"
+
+
+def resubmissions(ledger: Ledger, expected: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every unit that sent an input of the year more than once (the old communes mapped into the `expected` new
+    ones for 2025-H1, the new communes for 2025-H2 and the year), each file with the unit list and half-year it
+    is of, keyed by `resubmission_key`, the current one (the latest received still in the inbox) marked."""
+    olds = {old for old, news in load_crosswalk().items() if any(new in expected for new, _ in news)}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for period, vintage in SLOTS:
+        scope = olds if vintage == OLD else expected
+        for unit, rows in sorted(ledger.history(period).items()):
+            mine = [r for r in rows if r.vintage == vintage]
+            if unit not in scope or len(mine) < 2:
+                continue
+            present = [r for r in mine if r.present]
+            current = max(present, key=lambda r: (r.received_at, r.id)).id if present else None
+            out[resubmission_key(period, vintage, unit)] = [submission_dict(r, r.id == current) for r in mine]
+    return out
+
+
+def resubmitted_unit(period: str, vintage: str, unit: str) -> Said:
+    """Who resubmitted, as a person reads it: the report's period, whether the commune is of the old or the new
+    list, its code and its name on that list."""
+    found = load_units(vintage).get(unit)
+    name = f"{unit} {found.name}" if found else unit
+    p = Period.parse(period)
+    if vintage == OLD:
+        return Said(
+            f"báo cáo {p.label_vi().lower()} của xã, phường cũ {name} (danh mục đến 30/6/2025)",
+            f"the {p} report of the old commune {name} (list until 30 June 2025)",
+        )
+    return Said(
+        f"báo cáo {p.label_vi().lower()} của xã, phường mới {name} (danh mục từ 1/7/2025)",
+        f"the {p} report of the new commune {name} (list from 1 July 2025)",
+    )
 
 
 def current_inputs(ledger: Ledger) -> list[Row]:
