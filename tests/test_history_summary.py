@@ -132,6 +132,34 @@ def test_history_add_prepares_the_next_period(
     assert found.checked > 0
 
 
+def test_history_add_prepares_the_year_2025_by_the_new_communes(
+    tmp_path: Path, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A history of the old communes up to 2025-H1 (and some new communes' 2025-H2): the load prepares the year
+    2025 on the new list too, and a year job's first comparison reads it (the same flags as the full history)."""
+    new = load_units(NEW)
+    province = [u.code for u in new.all("commune") if u.parent_code == "01"][:40]
+    olds = sorted({o for src in sources_of(load_crosswalk(), province).values() for o, _ in src})
+    h = History(tmp_path / "h")
+    _noisy_history(h, olds, [f"{y}-H{s}" for y in range(2020, 2025) for s in (1, 2)] + ["2025-H1"], 16)
+    _noisy_history(h, province[:10], ["2025-H2"], 17, NEW)
+    kinds = kinds_of(catalogue)
+    made = history_summary.prepare(h, kinds)
+    year = history_summary.summary_path(h, Period.parse("2025"), NEW, kinds)
+    assert year in made and year.exists()
+    assert history_summary.prepare(h, kinds) == []  # made once per load
+
+    def no_build(*args: object) -> None:
+        raise AssertionError("the summary was built again")
+
+    current = _current(province, 18)
+    full = compare_period(h, catalogue, Period.parse("2025"), NEW, current, full=True)
+    monkeypatch.setattr(history_summary, "build", no_build)
+    fast = compare_period(h, catalogue, Period.parse("2025"), NEW, current, full=False)
+    assert fast.checked > 0 and not fast.flagged.empty
+    assert_same_flags(full, fast, catalogue)
+
+
 def test_a_history_that_cannot_be_written_is_summarised_in_memory(tmp_path: Path, catalogue: Catalogue) -> None:
     h = History(tmp_path / "h")
     units = _hoang_mai()

@@ -10,10 +10,11 @@ at all), and `k`, `total`, `phi` (periods held among the last six, their sum, th
 per district and province, the sums of every commune under it and how many of them each sum holds. The codes,
 kinds and period labels are in the schema's metadata. `state` digests the history's files in force and the
 catalogue's stock/flow reading, so a summary made before a load is never read after it (a load removes them).
-`ctstat history add` makes the summaries of the periods likely validated next; any other period's is made on its
-first use (each comparable period's file read straight into arrays) and kept. Summaries are written atomically,
-and a folder that cannot be written to is summarised in memory. The full Parquet files stay the source of truth:
-the summary is derived from them and gives the same flags (`tests/test_history_summary.py`, `tests/test_dense.py`).
+`ctstat history add` makes the summaries of the periods likely validated next (the year 2025 by the new communes
+among them while 2025 is next or newest); any other period's is made on its first use (each comparable period's
+file read straight into arrays) and kept. Summaries are written atomically, and a folder that cannot be written
+to is summarised in memory. The full Parquet files stay the source of truth: the summary is derived from them and
+gives the same flags (`tests/test_history_summary.py`, `tests/test_dense.py`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pyarrow.parquet as pq
 
 from ctstat.job.history import MANIFEST, History
 from ctstat.job.history_past import REFORM, labels_read, past_cells
-from ctstat.model.period import Period
+from ctstat.model.period import NEW, YEAR, Period
 from ctstat.model.units import load_units
 from ctstat.plan.compare import FIRST_YEAR, LOOK_BACK
 from ctstat.plan.dense import Summary, summary_from, summary_of
@@ -197,7 +198,8 @@ def _rows(summary: Summary) -> int:
 def prepare(history: History, kinds: Mapping[str, str]) -> list[Path]:
     """After a load: the summaries of the periods likely validated next, so that their first `validate --history`
     reads them ready-made: under each unit list, the half-year after the newest one held, and the one a year
-    after the newest H1 and the newest H2 held (a history of H1s only is compared with the next H1)."""
+    after the newest H1 and the newest H2 held (a history of H1s only is compared with the next H1); and the year
+    2025 by the new communes when a half of 2025 is next or held (a year job's first comparison)."""
     from ctstat.model.period import vintage_for
 
     newest: dict[tuple[str, int], Period] = {}
@@ -214,13 +216,25 @@ def prepare(history: History, kinds: Mapping[str, str]) -> list[Path]:
         nxt = Period(period.year + 1, period.half) if half else Period(*_after(period))
         if f"{nxt}|{vintage}" not in held:
             wanted.add(nxt)
+    slots = [(period, vintage_for(period)) for period in sorted(wanted)]
+    if _reform_year_next(wanted, held):
+        slots.append((Period.parse(YEAR), NEW))
     made = []
-    for period in sorted(wanted):
-        path = summary_path(history, period, vintage_for(period), kinds)
+    for period, vintage in slots:
+        path = summary_path(history, period, vintage, kinds)
         if not path.exists():
-            save(history, build(history, period, vintage_for(period), kinds), path)
+            save(history, build(history, period, vintage, kinds), path)
             made.append(path)
     return made
+
+
+def _reform_year_next(wanted: set[Period], held: set[str]) -> bool:
+    """Whether the year 2025 by the new communes is likely compared next (a year job's first `run`): the history
+    does not hold that year itself, and a half of 2025 is next or the newest period held is of 2025."""
+    year = Period.parse(YEAR).year
+    latest = max((Period.parse(slot.split("|")[0]) for slot in held), key=lambda p: p.end, default=None)
+    soon = any(p.year == year for p in wanted) or (latest is not None and latest.year == year)
+    return f"{YEAR}|{NEW}" not in held and soon
 
 
 def _after(period: Period) -> tuple[int, int]:
