@@ -319,7 +319,7 @@ def test_a_year_job_compares_each_new_commune_s_year_with_earlier_years(
 
 
 def test_a_year_job_s_status_lists_the_resubmissions_of_both_half_years(
-    catalogue: Catalogue, lai_chau_h1: Path, tmp_path: Path
+    catalogue: Catalogue, lai_chau_h1: Path, make_form: MakeForm, tmp_path: Path
 ) -> None:
     """A year job's files are old communes' 2025-H1 forms and new communes' 2025-H2 forms: `status` lists the
     resubmissions of each, keyed by period, unit list and code, and says which commune each is of. Every new
@@ -331,9 +331,15 @@ def test_a_year_job_s_status_lists_the_resubmissions_of_both_half_years(
     inbox = tmp_path / "inbox"
     shutil.copytree(LAI_CHAU, inbox / "h2")
     shutil.copytree(lai_chau_h1, inbox / "h1")
+    (inbox / "year").mkdir()
+    year_form = make_form(unit="03466", period="2025", vintage="2025-07-01", name="03466-2025.xlsx", seed=4)
+    shutil.copy(year_form, inbox / "year")
     cfg = _year_job(inbox, tmp_path / "out")
     run_job(cfg, catalogue, now=datetime(2026, 1, 10, 9))
     assert job_status(cfg, catalogue)["resubmissions"] == {}
+    (inbox / "year" / "03466-2025.xlsx").unlink()  # a form of the year sent again, other values
+    again = make_form(unit="03466", period="2025", vintage="2025-07-01", name="03466-2025-sua.xlsx", seed=5)
+    shutil.copy(again, inbox / "year")
     resent = {}
     for half, code in (("h1", "03538"), ("h2", "03538"), ("h1", "03466")):  # two files of 03538, one of each list
         [first] = (inbox / half).glob(f"{code}-*.xlsx")
@@ -343,7 +349,12 @@ def test_a_year_job_s_status_lists_the_resubmissions_of_both_half_years(
     run_job(cfg, catalogue, now=datetime(2026, 1, 11, 9))
     doc = job_status(cfg, catalogue)
     h1, h2 = "2025-H1|2025-06-30", "2025-H2|2025-07-01"
-    assert set(doc["resubmissions"]) == {f"{h1}|03538", f"{h2}|03538", f"{h1}|03466"}  # no 2025-H2 03466
+    year = "2025|2025-07-01|03466"
+    assert set(doc["resubmissions"]) == {f"{h1}|03538", f"{h2}|03538", f"{h1}|03466", year}  # no 2025-H2 03466
+    assert [(r["path"], r["current"], r["period"], r["units"]) for r in doc["resubmissions"][year]] == [
+        ("year/03466-2025.xlsx", False, "2025", "2025-07-01"),
+        ("year/03466-2025-sua.xlsx", True, "2025", "2025-07-01"),
+    ]
     for key, half in ((f"{h1}|03538", "h1"), (f"{h2}|03538", "h2"), (f"{h1}|03466", "h1")):
         rows = doc["resubmissions"][key]
         period, units, code = key.split("|")
@@ -365,7 +376,8 @@ def test_a_year_job_s_status_lists_the_resubmissions_of_both_half_years(
     assert said[f"{h2}|03538"]["label_en"] == (
         "the 2025-H2 report of the new commune 03538 Xã Nậm Mạ (list from 1 July 2025)"
     )
-    assert "Xã Bum Nưa" in said[f"{h1}|03466"]["label"]
+    assert said[f"{h1}|03466"]["label"].startswith("báo cáo 6 tháng đầu năm 2025 của xã, phường cũ 03466 Xã Bum Nưa")
+    assert said[year]["label"] == "báo cáo năm 2025 của xã, phường mới 03466 Xã Bum Nưa (danh mục từ 1/7/2025)"
     where = ["--period", "2025", "--units", "2025-07-01", "--unit", "12", "--inbox", str(inbox), "--out", str(cfg.out)]
     text = CliRunner().invoke(app, ["status", *where]).output
     assert "Nộp lại báo cáo 6 tháng đầu năm 2025 của xã, phường cũ 03538 Xã Căn Co" in " ".join(text.split())
