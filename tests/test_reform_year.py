@@ -384,3 +384,43 @@ def test_a_year_job_s_status_lists_the_resubmissions_of_both_half_years(
     assert "Nộp lại báo cáo 6 tháng cuối năm 2025 của xã, phường mới 03538 Xã Nậm Mạ" in " ".join(text.split())
     english = CliRunner().invoke(app, ["--lang", "en", "status", *where]).output
     assert "Resubmitted the 2025-H2 report of the new commune 03538 Xã Nậm Mạ" in " ".join(english.split())
+
+
+def test_a_year_job_reviews_nothing_and_says_where_reports_are_reviewed(catalogue: Catalogue, tmp_path: Path) -> None:
+    """The year 2025's job puts together half-years' reports (old communes' H1, new communes' H2), each reviewed
+    in the job of its half-year: an approval there pins one file, which a year cannot. Asked to review here
+    (`ctstat review`, the district's page), it says so and records nothing; its page shows no list of wards
+    'without a report' to approve (their H2 forms are there: it is the wrong place, not missing reports)."""
+    from dataclasses import replace
+    from datetime import datetime
+
+    from ctstat.job.ledger import Ledger
+    from ctstat.job.review import Action, act, chain_name
+    from ctstat.job.run import run_job
+    from ctstat.model.errors import UsageError
+    from ctstat.web.tokens import issue_tokens
+
+    from .test_portal import Site
+    from .test_review import make_job
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(LAI_CHAU, inbox / "h2")
+    cfg, official, _ = make_job(_year_job(inbox, tmp_path / "out"), tmp_path)
+    cfg = replace(cfg, uploads_per_minute=20)
+    run_job(cfg, catalogue, now=datetime(2026, 1, 10, 9))
+    ward = sorted(p.name[:5] for p in LAI_CHAU.glob("*.xlsx"))[0]
+    for action in (Action("approve", ward), Action("approve-rollup", "12")):
+        with pytest.raises(UsageError) as refused:
+            act(cfg, catalogue, official, action)
+        assert "trong đợt của kỳ đó (2025-H1" in (refused.value.message_vi or "")
+        assert "in the job of its half-year" in str(refused.value)
+    with Ledger(cfg.ledger_path, readonly=True) as ledger:
+        assert ledger.reviews(chain_name(cfg)) == []
+    site = Site(cfg, catalogue, {i.unit: i.token for i in issue_tokens(cfg, tmp_path / "tokens.csv")})
+    try:
+        page = site.sign_in("12").get("/huyen").text
+    finally:
+        site.portal.intake.close()
+    assert "Đợt năm 2025 chỉ ghép số liệu hai kỳ, không duyệt." in page
+    assert "Chưa có báo cáo" not in page and "Duyệt báo cáo tổng hợp" not in page
+    assert "Danh sách cần đôn đốc" in page  # what is missing for each commune's year is still there

@@ -29,6 +29,7 @@ from ctstat.model.errors import UsageError
 from ctstat.model.keys import parse_a1
 from ctstat.model.layout import FormLayout, form_layout
 from ctstat.model.messages import make_issue
+from ctstat.model.period import is_reform_year
 from ctstat.model.records import (
     NEEDS_REASON,
     Correction,
@@ -144,8 +145,27 @@ def refuse(en: str, vi: str) -> UsageError:
     return UsageError(en, message_vi=vi)
 
 
+#: why a job of the year 2025 by the new communes reviews nothing (Vietnamese, English): each of its inputs is a
+#: half-year's report, reviewed in the job of that half-year; the year only puts them together
+YEAR_REVIEW = (
+    "Năm 2025 được ghép từ báo cáo 2025-H1 của các xã, phường cũ và 2025-H2 của các xã, phường mới: kiểm tra, sửa "
+    "ô và duyệt từng báo cáo trong đợt của kỳ đó (2025-H1 theo danh mục 2025-06-30, 2025-H2 theo danh mục "
+    "2025-07-01). Đợt năm 2025 chỉ ghép số liệu hai kỳ, không duyệt.",
+    "The year 2025 is put together from the old communes' 2025-H1 reports and the new communes' 2025-H2 reports: "
+    "check, correct and approve each report in the job of its half-year (2025-H1 on list 2025-06-30, 2025-H2 on "
+    "list 2025-07-01). The year 2025's job only puts the two together; it reviews nothing.",
+)
+
+
+def reviews_here(cfg: JobConfig) -> bool:
+    """Whether the job's reports are reviewed in it: every job but the year 2025's by the new communes."""
+    return not is_reform_year(str(cfg.period), cfg.vintage)
+
+
 def act(cfg: JobConfig, catalogue: Catalogue, signer: Signer, action: Action, now: datetime | None = None) -> Record:
     """Do `action` on the job's ledger: check, build the record, sign it, append it, in one transaction."""
+    if not reviews_here(cfg):
+        raise refuse(YEAR_REVIEW[1], YEAR_REVIEW[0])
     if action.kind in NEEDS_REASON and not action.why.strip():
         raise refuse(f"{action.kind}: a reason is required (--why)", f"{action.kind}: phải ghi lý do (--why)")
     trust = load_trust(cfg)

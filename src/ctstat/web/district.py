@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ctstat.job.ledger import Ledger
-from ctstat.job.review import act
+from ctstat.job.review import YEAR_REVIEW, act, reviews_here
 from ctstat.job.run import job_status, run_job
 from ctstat.model.errors import UsageError
 from ctstat.model.layout import form_layout
@@ -34,13 +34,15 @@ def district(w: Web, request: Any) -> Any:
     if not w.p.is_area(unit):
         return RedirectResponse("/xa", 303)
     state = _district_state(w.p)
+    done = request.query_params.get("xa")
+    if not reviews_here(w.p.cfg):  # the year 2025's job: its reports are reviewed in their half-years' jobs
+        return w.page(request, "district.html", **state, year_review=YEAR_REVIEW[0], message=None, done=done)
     wards = sorted(set(w.p.names) - {w.p.area_code})
     signer, why_not = portal_signer(w.p.cfg)
     shown = {u: rv for u, rv in reviews(w.p.cfg, wards).items() if rv.state != "none" or rv.records}
     state |= {"reviews": shown, "signer": signer, "why_not": why_not, "broken": chain_problem(w.p.cfg)}
     state["rollup"] = rollup_review(w.p.cfg, wards)
     state["example"] = code_example(form_layout(w.p.catalogue))
-    done = request.query_params.get("xa")
     return w.page(request, "district.html", **state, message=request.query_params.get("tb"), done=done)
 
 
