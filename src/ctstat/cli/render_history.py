@@ -53,7 +53,9 @@ def render_unit(unit: str, cells: pd.DataFrame, console: Console, lang: str) -> 
             f"Lịch sử không có số liệu của {unit}." if lang == "vi" else f"The history holds nothing of {unit}."
         )
         return
-    wide = totals.pivot_table(index="cell", columns=["vintage", "period"], values="value", aggfunc="first")
+    wide = totals.pivot_table(
+        index="cell", columns=["vintage", "period"], values="value", aggfunc="first", observed=True
+    )  # observed: the default of pandas 3, not of 2.2 (which would add a column for every unused category)
     table = Table(title=f"{unit}: tổng từng chỉ tiêu theo kỳ" if lang == "vi" else f"{unit}: element totals by period")
     table.add_column("Chỉ tiêu" if lang == "vi" else "Element")
     for column in wide.columns:
