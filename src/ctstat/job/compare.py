@@ -18,7 +18,7 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import element_of
 from ctstat.model.layout import form_layout
 from ctstat.model.messages import make_issue
-from ctstat.model.period import Period, is_reform_year
+from ctstat.model.period import Period
 from ctstat.model.report import FileReport, Issue, Report
 from ctstat.model.units import load_crosswalk, load_units
 from ctstat.plan.compare import compare, finding_detail, p_text
@@ -224,7 +224,7 @@ def compare_job(cfg: JobConfig, catalogue: Catalogue, history: History) -> Compa
     old communes' H1 and its own H2), with its earlier years."""
     from ctstat.job.history_sources import from_ledger
 
-    if is_reform_year(str(cfg.period), cfg.vintage):
+    if cfg.reform_year:
         from ctstat.job.ledger import Ledger
         from ctstat.job.year_job import year_cells, year_inputs
 

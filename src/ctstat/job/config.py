@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ctstat.model.errors import UsageError
-from ctstat.model.period import Period, parse_period, vintage_for
+from ctstat.model.period import Period, is_reform_year, parse_period, vintage_for
 from ctstat.model.units import level_of
 
 CONFIG_NAME = "ctstat.toml"
@@ -43,6 +43,12 @@ class JobConfig:
     @property
     def vintage(self) -> str:
         return vintage_for(self.period, self.units)
+
+    @property
+    def reform_year(self) -> bool:
+        """A job of the year 2025 by the new communes: its inputs are the half-years' reports either side of the
+        reform (`model.period.is_reform_year`), each judged under its own period and list."""
+        return is_reform_year(str(self.period), self.vintage)
 
     @property
     def ledger_path(self) -> Path:

@@ -29,7 +29,6 @@ from ctstat.model.errors import UsageError
 from ctstat.model.keys import parse_a1
 from ctstat.model.layout import FormLayout, form_layout
 from ctstat.model.messages import make_issue
-from ctstat.model.period import is_reform_year
 from ctstat.model.records import (
     NEEDS_REASON,
     Correction,
@@ -159,7 +158,7 @@ YEAR_REVIEW = (
 
 def reviews_here(cfg: JobConfig) -> bool:
     """Whether the job's reports are reviewed in it: every job but the year 2025's by the new communes."""
-    return not is_reform_year(str(cfg.period), cfg.vintage)
+    return not cfg.reform_year
 
 
 def act(cfg: JobConfig, catalogue: Catalogue, signer: Signer, action: Action, now: datetime | None = None) -> Record:

@@ -24,7 +24,7 @@ from ctstat.model.catalogue import Catalogue, load_catalogue
 from ctstat.model.errors import UsageError
 from ctstat.model.keys import TOTAL, split_column, split_key
 from ctstat.model.layout import form_layout
-from ctstat.model.period import Period, is_reform_year
+from ctstat.model.period import Period
 from ctstat.model.report import Claim, FileReport, Report
 from ctstat.model.units import Hierarchy, Unit, load_units
 from ctstat.model.vocab import rollup_note
@@ -363,7 +363,7 @@ def judge_arrivals(
 def judged_as(cfg: JobConfig) -> tuple[Period | None, str | None]:
     """The period and unit list a job's files are judged under: the job's; for the year 2025 by the new communes,
     each file's own (old communes' 2025-H1, new communes' 2025-H2, forms of the whole year: `plan.reform_year`)."""
-    return (None, None) if is_reform_year(str(cfg.period), cfg.vintage) else (cfg.period, cfg.units)
+    return (None, None) if cfg.reform_year else (cfg.period, cfg.units)
 
 
 def mark_up(
@@ -506,7 +506,7 @@ def _series(values: list[float], keys: list[str]) -> pd.Series:
 def _maybe_rollup(
     cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, log: EventLog, now: datetime, result: RunResult
 ) -> None:
-    if is_reform_year(str(cfg.period), cfg.vintage):
+    if cfg.reform_year:
         _reform_year(cfg, catalogue, ledger, log, now, result)
         return
     h = load_units(cfg.vintage)
@@ -693,7 +693,7 @@ def last_rollup(
     outputs: list[str] = json.loads(ledger.get_meta("rollup_outputs") or "[]")
     if not outputs:
         return None
-    if is_reform_year(str(cfg.period), cfg.vintage):
+    if cfg.reform_year:
         is_current = ledger.get_meta("rollup_key") == _year_key(cfg, catalogue, ledger, now or datetime.now())
     else:
         complete = Completeness(statuses).complete
@@ -756,7 +756,7 @@ def retire_stale_rollup(
     there. Returns the rollup's state when it is not current (see `last_rollup`), else None."""
     if not ledger.get_meta("rollup_outputs"):
         return None
-    if is_reform_year(str(cfg.period), cfg.vintage):
+    if cfg.reform_year:
         rows, statuses = {}, []  # a year's key is its inputs' (`_year_key`), not the wards' of period 2025
     elif rows is None or statuses is None:
         rows = ledger.claims(str(cfg.period))
@@ -795,7 +795,7 @@ def _status_of(
     by the new communes, each new commune as its year stands (`year_job`: the old communes' H1 and its own H2, or
     a form of the year), not the rows of period "2025" alone."""
     h = load_units(cfg.vintage)
-    if is_reform_year(str(cfg.period), cfg.vintage):
+    if cfg.reform_year:
         from ctstat.job.year_job import year_completeness, year_inputs
 
         year = year_inputs(cfg.inbox, catalogue, ledger)
@@ -808,7 +808,7 @@ def _status_of(
 def ward_status(cfg: JobConfig, catalogue: Catalogue, ledger: Ledger, unit: str) -> UnitStatus:
     """One expected unit's status as the run counts it (the portal's ward page); for the year 2025 by the new
     communes, its year as it stands (`_status_of`)."""
-    if is_reform_year(str(cfg.period), cfg.vintage):
+    if cfg.reform_year:
         return next(s for s in _status_of(cfg, catalogue, ledger)[0].rows if s.code == unit)
     claims = job_claims(cfg, catalogue, ledger.claims(str(cfg.period)))
     return next(s for s in job_statuses(cfg, {unit: claims.get(unit, [])}, load_units(cfg.vintage)) if s.code == unit)
@@ -824,7 +824,7 @@ def _resubmissions(
     """Each expected unit that sent the period more than once, its files (the current one marked), by code; for
     the year 2025 by the new communes, every input's (`year_job.resubmissions`: by period, unit list and code,
     each with who it is of in both languages)."""
-    if is_reform_year(str(cfg.period), cfg.vintage):
+    if cfg.reform_year:
         from ctstat.job.year_job import resubmissions, resubmitted_unit
 
         found = resubmissions(ledger, {s.code for s in statuses})

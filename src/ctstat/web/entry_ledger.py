@@ -54,7 +54,7 @@ class Lane:
             raise RuntimeError("the entry pages' ledger is used on its lane's thread only (Lane.run)")
         ledger: Ledger | None = getattr(self._local, "ledger", None)
         if ledger is None:
-            # read-write even for the reads' lane: a read-only connection that cannot read at once falls back to an
+            # read-write even for the reads' lane: a read-only connection of a WAL ledger of an earlier release is an
             # immutable view (`job.ledger`), which a connection kept open would keep for ever
             ledger = self._local.ledger = Ledger(self.path, readonly=False)
         return nullcontext(ledger)
