@@ -532,3 +532,54 @@ def test_json_output_is_the_same_document_one_item_per_line(doc: object) -> None
     assert json.loads(text) == doc
     if isinstance(doc, dict) and doc:  # a person reads it: one key per line, a list's items one per line
         assert text.startswith("{\n  ") and text.endswith("\n}")
+
+
+def _lines_of_the_app() -> list[list[str]]:
+    """Every command line that names a command: each command and group, and each command of a group."""
+    from ctstat.cli import commands
+
+    lines = [[commands._command_name(c) or ""] for c in app.registered_commands]
+    for group in app.registered_groups:
+        assert group.typer_instance is not None and group.name
+        lines.append([group.name])
+        lines += [[group.name, commands._command_name(c) or ""] for c in group.typer_instance.registered_commands]
+    return lines
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_a_command_made_alone_helps_and_refuses_as_in_the_whole_app(
+    lang: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`command()` makes only the command the line names (start-up time): its help, and its usage errors, are
+    the whole app's, word for word, for every command, in both languages, with options before the command."""
+    from ctstat.cli import commands
+
+    def said(argv: list[str], whole: bool) -> tuple[str, str]:
+        monkeypatch.setattr(sys, "argv", ["ctstat", *argv])
+        if whole:
+            monkeypatch.setattr(commands, "_app_for", lambda _argv: app)
+        cmd = commands.command()
+        monkeypatch.undo()
+        assert whole or len(cmd.commands) == 1, argv  # made alone
+        try:
+            cmd.main(argv, prog_name="ctstat", standalone_mode=False)
+        except Exception as exc:  # noqa: BLE001 - click's usage errors, compared below
+            print(type(exc).__name__, exc)
+        out = capsys.readouterr()
+        return out.out, out.err
+
+    lines = _lines_of_the_app()
+    assert len(lines) > 20
+    for line in lines:
+        for argv in ([*line, "--help"], ["--lang", lang, *line, "--help"], [f"--lang={lang}", *line, "--no-such"]):
+            assert said(argv, whole=False) == said(argv, whole=True), argv
+
+
+def test_a_line_naming_no_command_gets_the_whole_app() -> None:
+    from ctstat.cli.commands import _app_for
+
+    for argv in ([], ["--help"], ["--version"], ["valdate", "x"], ["--lang", "validate"], ["--debug", "--help"]):
+        assert _app_for(argv) is app, argv
+    assert _app_for(["--debug", "--lang", "en", "history", "add"]).registered_groups[0].name == "history"
+    assert [c.callback.__name__ for c in _app_for(["validate", "x"]).registered_commands] == ["validate"]  # type: ignore[union-attr]
+    assert len(app.registered_commands) == 12  # the app itself untouched

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import atexit
+import copy
 import dataclasses
 import gc
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -719,7 +721,7 @@ def command(lang: str | None = None) -> Any:
 
     from ctstat.cli.clitext import value_words
 
-    cmd = typer.main.get_command(app)
+    cmd = typer.main.get_command(_app_for(sys.argv[1:]))
     value_words(_commands(cmd), lang or line_lang(sys.argv[1:]))
     if (lang or line_lang(sys.argv[1:])) == "vi":
         from ctstat.cli.clitext import vietnamese
@@ -730,6 +732,41 @@ def command(lang: str | None = None) -> Any:
                     param.help = OPTION_HELP_VI.get(param.help, param.help)
         vietnamese(_commands(cmd))
     return cmd
+
+
+#: the options the line may give before its command: those that take a value (the others are flags)
+_LINE_VALUES = {"--lang"}
+_LINE_FLAGS = {"--debug"}
+
+
+def _app_for(argv: Sequence[str]) -> typer.Typer:
+    """The app with only the command the line names: typer makes every command's options from its signature, and
+    making all of them cost about 15 ms at every start. The whole app when the line names none of them (help,
+    --version, a mistyped name: click then lists or suggests from all of them)."""
+    name, i = None, 0
+    while i < len(argv) and name is None:
+        arg = argv[i]
+        if arg in _LINE_VALUES:
+            i += 2
+        elif arg in _LINE_FLAGS or arg.startswith(tuple(f"{o}=" for o in _LINE_VALUES)):
+            i += 1
+        else:
+            name = arg
+    commands = [c for c in app.registered_commands if _command_name(c) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app
+    one = copy.copy(app)  # shares the callback, its settings and help; only the lists differ
+    one.registered_commands, one.registered_groups = commands, groups
+    return one
+
+
+def _command_name(info: Any) -> str | None:
+    """A command's name on the line, as typer gives it: its own, else its function's, with - for _."""
+    if info.name:
+        return str(info.name)
+    callback = info.callback
+    return callback.__name__.lower().replace("_", "-") if callback is not None else None
 
 
 def _commands(cmd: Any) -> list[Any]:
