@@ -583,3 +583,21 @@ def test_a_line_naming_no_command_gets_the_whole_app() -> None:
     assert _app_for(["--debug", "--lang", "en", "history", "add"]).registered_groups[0].name == "history"
     assert [c.callback.__name__ for c in _app_for(["validate", "x"]).registered_commands] == ["validate"]  # type: ignore[union-attr]
     assert len(app.registered_commands) == 12  # the app itself untouched
+
+
+def test_a_command_lines_process_collects_cycles_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a command reads lives to its end: the collector's default thresholds walked it again and again."""
+    import gc
+
+    from ctstat.cli.commands import CLI_GC, main
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(sys, "argv", ["ctstat", "--version"])
+    try:
+        with pytest.raises(SystemExit) as ended:
+            main()
+        during = gc.get_threshold()
+    finally:
+        gc.set_threshold(*before)
+    assert ended.value.code == 0
+    assert during == CLI_GC and CLI_GC[0] >= 50 * 700 and CLI_GC[1:] >= (10, 10)

@@ -603,7 +603,15 @@ def main() -> None:
     # 0.13 s doing that after a one-file validate (pandas and pandera loaded). Nothing is skipped: atexit
     # handlers, flushes and finalizers still run; only cycles of garbage left at exit are not looked for.
     atexit.register(gc.freeze)
+    # One command, then exit: what it reads is kept to its end, and the collector's default (a collection every 700
+    # new objects, a full one every 70,000) walked all of it again and again once reading was done: judging and
+    # reporting 10,035 files spent 0.15 s in collections. Cycles of garbage are still collected, less often.
+    gc.set_threshold(*CLI_GC)
     entry.main(command)
+
+
+#: the cyclic collector's thresholds for a command line's process (the reading workers set theirs in contain.py)
+CLI_GC = (50_000, 20, 20)
 
 
 # --- help in Vietnamese by default (English with --lang en or CTSTAT_LANG=en) ----------------------------------
