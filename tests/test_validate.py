@@ -328,6 +328,33 @@ def test_a_warm_batch_looks_for_no_module(make_form: MakeForm, catalogue: Catalo
     assert looked_for == []
 
 
+def test_after_warm_up_the_first_batch_imports_nothing(make_form: MakeForm) -> None:
+    """`warm_up` (run while the workers read) loads everything the first batch needs, pandera's backends too: in a
+    fresh process, judging the first batch after it imports no module. Imported after reading, they were a burst of
+    allocations over a heap holding every form read, and the full collection it set off walked them all."""
+    import subprocess
+    import sys
+
+    paths = [str(make_form(unit=u)) for u in ("00301", "00304")]
+    script = (
+        "import sys\n"
+        "from ctstat.check.validate import validate_batch, warm_up\n"
+        "from ctstat.model.catalogue import load_catalogue\n"
+        "from ctstat.check.file_checks import FileCheck\n"
+        "from ctstat.read.inputs import _read\n"
+        "cat = load_catalogue()\n"
+        "subs = [_read(p, cat, FileCheck(cat, None, None)) for p in sys.argv[1:]]  # as a reading worker does\n"
+        "warm_up(cat)\n"
+        "before = set(sys.modules)\n"
+        "report, _ = validate_batch(subs, cat, None, None)\n"
+        "assert [f.issues for f in report.files] == [[], []], report\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, *paths], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_a_wrong_cells_consequences_are_named_in_the_order_the_schemas_find_them(
     make_form: MakeForm, catalogue: Catalogue
 ) -> None:

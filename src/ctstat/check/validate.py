@@ -302,8 +302,12 @@ def judge_ahead(subs: Sequence[Submission], catalogue: Catalogue) -> None:
 
 
 def warm_up(catalogue: Catalogue) -> None:
-    """Load pandera and build the catalogue's checks ahead of the first batch (the CLI does it while reading)."""
-    batch_checks(catalogue)
+    """Load pandera, build the catalogue's checks and run them once over no form, ahead of the first batch (the
+    CLI does it while reading). Running them loads pandera's backends: done after reading, that was a burst of
+    imports over a heap holding every form read, and the full collection it set off walked them all (0.15 s
+    after 2,000 files)."""
+    keys = form_layout(catalogue).keys
+    run_schema(pd.DataFrame(np.empty((0, len(keys))), columns=keys), [], [], catalogue)  # as validate_batch makes it
 
 
 def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Catalogue) -> Issue:
