@@ -510,3 +510,52 @@ def test_a_folder_lists_the_workbooks_pathlib_would_find(tmp_path: Path) -> None
         "x.xlsx", "Y.XLSX", "z.ods", "w.xls", "m.xlsm", "h.xlsx", "a.b.xlsx", "link.xlsx", "broken.xlsx",
         "linked-dir.xlsx", "pipe.xlsx",
     }  # fmt: skip
+
+
+def test_reading_pauses_the_collector_and_gives_it_back_as_it_was(catalogue: Catalogue) -> None:
+    """No cyclic collection while a batch is read (everything read is kept, so each found nothing to free); two
+    readings at once (the portal's threads) or one inside another leave it on only once the last ends, and off if
+    it was off before."""
+    import gc
+    import threading
+
+    from ctstat import pipeline
+
+    seen: list[bool] = []
+
+    def watch() -> None:
+        seen.append(gc.isenabled())
+
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        outer, inner_in, inner_out = threading.Event(), threading.Event(), threading.Event()
+
+        def other() -> None:
+            with pipeline._no_collections():
+                inner_in.set()
+                outer.wait(10)
+            inner_out.set()
+
+        with pipeline._no_collections():
+            watch()  # off while reading
+            t = threading.Thread(target=other)
+            t.start()
+            assert inner_in.wait(10)
+        watch()  # the other thread still reads: still off
+        outer.set()
+        assert inner_out.wait(10)
+        t.join()
+        watch()  # the last reading ended: on again
+        gc.disable()
+        with pipeline._no_collections():
+            pass
+        watch()  # off before, off after
+        gc.enable()
+        files = sorted((SAMPLES / "wards" / "2025-H1-hoang-mai").glob("*.xlsx"))[:2]
+        subs = pipeline.read_checked(files, catalogue, None, None, jobs=1, progress=watch)
+        watch()
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert len(subs) == 2 and all(s.readable for s in subs)
+    assert seen == [False, False, True, False, False, False, True]
