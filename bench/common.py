@@ -86,17 +86,33 @@ def country(n: int | None, vintage: str = "2025-06-30", period: str = "2025-H1",
 def paired(bare: list[str], tool: list[str], repeat: int) -> tuple[float, float, float, int, str]:
     """Run the bare read and the tool alternately `repeat` times (the machine's speed drifts between runs); return
     (median bare seconds, median tool seconds, peak RSS MB, the tool's exit code, its last stdout)."""
+    bare_s, tool_s, _, peak, code, out = paired_cpu(bare, tool, repeat)
+    return bare_s, tool_s, peak, code, out
+
+
+def paired_cpu(bare: list[str], tool: list[str], repeat: int) -> tuple[float, float, float, float, int, str]:
+    """`paired`, also returning the median ratio of CPU time (user + system, of each command and the processes it
+    waited for), a figure that holds on a busy machine, where wall time does not: (median bare seconds, median
+    tool seconds, median CPU ratio, peak RSS MB, exit code, last stdout)."""
+    import resource
     import statistics
 
-    bares, tools, peak, code, out = [], [], 0.0, 0, ""
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    bares, tools, ratios, peak, code, out = [], [], [], 0.0, 0, ""
     for _ in range(repeat):
+        start = cpu()
         wall, rss, _, _ = measure(bare)
+        bare_cpu, start = cpu() - start, cpu()
         bares.append(wall)
         peak = max(peak, rss)
         wall, rss, code, out = measure(tool)
+        ratios.append((cpu() - start) / bare_cpu)
         tools.append(wall)
         peak = max(peak, rss)
-    return statistics.median(bares), statistics.median(tools), peak, code, out
+    return statistics.median(bares), statistics.median(tools), statistics.median(ratios), peak, code, out
 
 
 def measure(argv: list[str]) -> tuple[float, float, int, str]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BARE_READ, country, paired  # noqa: E402
+from common import BARE_READ, country, paired_cpu  # noqa: E402
 
 
 def main() -> None:
@@ -26,12 +26,12 @@ def main() -> None:
     files = sum(1 for _ in folder.rglob("*.xlsx"))
     bare_cmd = [sys.executable, "-c", BARE_READ, str(folder), str(args.jobs)]
     cmd = [sys.executable, "-m", "ctstat", "validate", str(folder), "--json", "--jobs", str(args.jobs)]
-    bare, wall, rss, code, out = paired(bare_cmd, cmd, args.repeat)
+    bare, wall, cpu_ratio, rss, code, out = paired_cpu(bare_cmd, cmd, args.repeat)
     summary = json.loads(out)["summary"]
     print(f"files:                {files}")
     print(f"bare calamine read:   {bare:.1f} s ({files / bare:.0f} files/s, {args.jobs} processes)")
     print(f"ctstat validate:      {wall:.1f} s ({files / wall:.0f} files/s, --jobs {args.jobs}), exit {code}")
-    print(f"ratio to bare read:   {wall / bare:.2f}")
+    print(f"ratio to bare read:   {wall / bare:.2f}   (CPU: {cpu_ratio:.2f})")
     print(f"peak RSS (largest):   {rss:.0f} MB   (medians of {args.repeat} alternated runs)")
     print(f"found: {summary['invalid']} invalid files, {summary['errors']} errors, {summary['warnings']} warnings")
 
