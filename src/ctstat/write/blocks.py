@@ -151,16 +151,17 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         if last != first:
             cells[last] = _RunEnd(fmts[ends[1]])
 
-    def splice(self, template: RowsTemplate, formats: Sequence[Format], values: Sequence[Any]) -> None:
-        """Put `template`'s rows here, in `formats` (one a slot of the template) with `values` in its holes (None or
-        NaN: a blank cell in its format): what writing them cell by cell at this point would give. Every number
-        must be finite (an infinite one is an error cell, which only the cell-by-cell writing makes)."""
+    def splice(self, template: RowsTemplate, formats: Sequence[Format], values: Sequence[Any]) -> bool:
+        """Put `template`'s rows here, in `formats` (one a slot of the template) with `values` in its holes, in
+        the order of `template.holes` (None or NaN: a blank cell in its format): what writing them cell by cell at
+        this point would give. False, nothing written, when a number is infinite (an error cell, which only the
+        cell-by-cell writing makes)."""
         t = template
-        if self.constant_memory or len(formats) != len(t.slots) or len(values) != t.holes:
-            raise ValueError(f"{len(formats)} formats and {len(values)} values for {len(t.slots)} and {t.holes}")
+        if self.constant_memory or len(formats) != len(t.slots) or len(values) != len(t.holes):
+            raise ValueError(f"{len(formats)} formats, {len(values)} values for {len(t.slots)}, {len(t.holes)}")
         vals: list[float | None] = [None if v is None or v != v else float(v) for v in values]
         if math.inf in vals or -math.inf in vals:
-            raise ValueError("an infinite number cannot be spliced")
+            return False
         table = self.table
         if any(table.get(row) for row, _, _, _ in t.rows) or self.merged_cells.keys() & t.merged_cells.keys():
             raise ValueError("the template's rows are already written")
@@ -174,6 +175,7 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         self.merged_cells.update(t.merged_cells)
         self._check_dimensions(t.dims[0], t.dims[1])
         self._check_dimensions(t.dims[2], t.dims[3])
+        return True
 
     def _one_by_one(self, row: int, col: int, vals: list[float | None], fmts: list[Format | None], blank: bool) -> None:
         for i, (v, f) in enumerate(zip(vals, fmts, strict=True)):
@@ -422,7 +424,7 @@ class RowsTemplate:
     merges: tuple[tuple[int, int, int, int], ...]
     merged_cells: Mapping[tuple[int, int], str]
     dims: tuple[int, int, int, int]  #: the rows' first row and column, last row and column
-    holes: int  #: numbers to fill
+    holes: tuple[int, ...]  #: the numbers to fill, as written when recorded (each a hole's number), in order
 
     @staticmethod
     def start(ws: BlockSheet) -> None:
@@ -434,18 +436,19 @@ class RowsTemplate:
     @classmethod
     def record(cls, ws: BlockSheet, first_row: int, names: Mapping[int, str], holes: int) -> RowsTemplate:
         """The rows written on `ws` since `start`, all at or below `first_row`; `names`: each format's name by
-        its id. A run of numbers' value v is hole v - 1 (the rows were written with the hole numbers, 1 to
-        `holes`, as values). Refuses what it cannot render: a cell of another kind or without a format, a number
+        its id. A run of numbers' values are holes (the rows were written with a hole's number, 1 to `holes`, as
+        its value): `holes` in the template lists those its cells use, in the order they use them. Refuses what it cannot render: a cell of another kind or without a format, a number
         missing from a run written without blanks."""
         if ws.dim_rowmin is None or ws.dim_rowmin < first_row:
             raise ValueError(f"the rows recorded start at {first_row}")
         slots: dict[str, int] = {}
+        used: dict[int, int] = {}  #: a hole's number -> its place among those used
         rows = []
         for row in sorted(ws.table):
             cells = ws.table[row]
             if cells:
                 cols = sorted(cells)
-                rows.append((row, cols[0], cols[-1], tuple(_template_cells(ws, row, cells, names, slots, holes))))
+                rows.append((row, cols[0], cols[-1], tuple(_template_cells(ws, row, cells, names, slots, used, holes))))
         for row, info in ws.row_info.items():
             if info.row_format is not None:
                 raise ValueError(f"row {row}: a row format cannot be recorded")
@@ -457,12 +460,18 @@ class RowsTemplate:
             merges=tuple((a, b, c, d) for a, b, c, d in ws.merge),
             merged_cells=dict(ws.merged_cells),
             dims=(ws.dim_rowmin, ws.dim_colmin, ws.dim_rowmax, ws.dim_colmax),
-            holes=holes,
+            holes=tuple(used),
         )
 
 
 def _template_cells(
-    ws: BlockSheet, row: int, cells: dict[int, Any], names: Mapping[int, str], slots: dict[str, int], holes: int
+    ws: BlockSheet,
+    row: int,
+    cells: dict[int, Any],
+    names: Mapping[int, str],
+    slots: dict[str, int],
+    used: dict[int, int],
+    holes: int,
 ) -> list[tuple[int, str, int, Any]]:
     """One row's cells as a template holds them: (kind, the XML before the style number, format slot, what fills
     the cell: a string's place in the strings asked for, a hole's number, a fixed number's text)."""
@@ -491,7 +500,8 @@ def _template_cells(
                     raise ValueError(f"row {row}: {v} is not a hole's number")
                 if v is None and not (cell.blank and fmt is not None):
                     raise ValueError(f"row {row}: a run with a gap cannot be recorded")
-                out.append((_B, at, slot(fmt, col), None) if v is None else (_V, at, slot(fmt, col), int(v) - 1))
+                hole = None if v is None else used.setdefault(int(v), len(used))
+                out.append((_B, at, slot(fmt, col), None) if hole is None else (_V, at, slot(fmt, col), hole))
         elif kind is not _RunEnd:
             raise ValueError(f"row {row}, column {col}: a {kind.__name__} cannot be recorded")
     return out

@@ -427,11 +427,8 @@ def _splice_table(page: _Page, cat: Catalogue, layout: FormLayout, values: Mappi
     if not isinstance(page.ws, BlockSheet):
         return None
     template, keys, heights = _table_template(cat, layout, page.sheet)
-    numbers = [values.get(k) for k in keys]
-    if any(isinstance(v, float) and math.isinf(v) for v in numbers):
-        return None
-    page.ws.splice(template, [getattr(page.st, name) for name in template.slots], numbers)
-    return dict(heights)
+    formats = [getattr(page.st, name) for name in template.slots]
+    return dict(heights) if page.ws.splice(template, formats, [values.get(k) for k in keys]) else None
 
 
 def _table_template(
@@ -452,6 +449,7 @@ def _table_template(
     heights = _write_table(_page(ws, st, sheet), cat, layout, True, holes, None)
     names = {id(fmt): name for name, fmt in vars(st).items() if isinstance(fmt, Format)}
     template = RowsTemplate.record(ws, HEADER_ROWS[0] - 1, names, len(keys))
+    keys = tuple(keys[h - 1] for h in template.holes)
     _TABLES[(id(layout), sheet.name)] = (cat, layout, template, keys, heights)
     return template, keys, heights
 
