@@ -264,15 +264,18 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
     def _run_xml(self, row: int, run: _Run) -> str:
         """The run's cells as xlsxwriter writes them: `<c r="B2" s="3"><v>12</v></c>`, `<c r="C2" s="3"/>`."""
         r = str(row + 1)
+        cells = zip(_names(run.first, len(run.values)), self._styles(row, run), run.values, run.formats, strict=True)
+        if None not in run.values:  # every cell a number (a data sheet's row, mostly): one plain pass
+            return "".join([f'<c r="{name}{r}"{s}><v>{v:.16G}</v></c>' for name, s, v, _ in cells])
         return "".join(
-            f'<c r="{name}{r}"{s}><v>{v:.16G}</v></c>'
-            if v is not None
-            else f'<c r="{name}{r}"{s}/>'
-            if run.blank and f is not None
-            else ""
-            for name, s, v, f in zip(
-                _names(run.first, len(run.values)), self._styles(row, run), run.values, run.formats, strict=True
-            )
+            [
+                f'<c r="{name}{r}"{s}><v>{v:.16G}</v></c>'
+                if v is not None
+                else f'<c r="{name}{r}"{s}/>'
+                if run.blank and f is not None
+                else ""
+                for name, s, v, f in cells
+            ]
         )
 
     def _styles(self, row: int, run: _Run) -> list[str]:

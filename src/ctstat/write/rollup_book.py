@@ -33,7 +33,7 @@ from ctstat.plan.plan import RollupSheetData
 from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
-from ctstat.write.blocks import block_sheet, fast_sheets
+from ctstat.write.blocks import block_sheet, fast_sheets, write_numbers
 from ctstat.write.form import (
     MIN_SCALE,
     PAGE_HEIGHT_PT,
@@ -225,11 +225,12 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
         ws.write(r, 4, basis_label(ind.provenance), st.cell_center)
         ws.set_row(r, row_height(ind.name_vi, 55))
         vals = d.indicators[:, 3 * i : 3 * i + 3]  # row 0: the unit; then its children (no data: NaN, blank)
-        _num(ws, r, 5, vals[0, 0], _fmt_rate(st, True) if is_rate else st.value_total)
-        _num(ws, r, 6, vals[0, 1] if is_rate else None, st.value)
-        _num(ws, r, 7, vals[0, 2] if is_rate else None, st.value)
-        for j in range(len(d.children)):
-            _num(ws, r, len(fixed) + j, vals[1 + j, 0], _fmt_rate(st, False) if is_rate else st.value)
+        # the total, numerator and denominator, then each child's: one run of numbers (no data: a blank)
+        numbers = [vals[0, 0], vals[0, 1] if is_rate else None, vals[0, 2] if is_rate else None]
+        fmts = [_fmt_rate(st, True) if is_rate else st.value_total, st.value, st.value]
+        numbers += vals[1:, 0].tolist()
+        fmts += [_fmt_rate(st, False) if is_rate else st.value] * len(d.children)
+        write_numbers(ws, r, list(range(5, 5 + len(numbers))), numbers, fmts)
     end = top + len(cat.indicators) + 1
     ws.merge_range(
         end + 1,
@@ -374,6 +375,7 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     by_child = aligned(d.child_values, index=codes)
     column = {k: i for i, k in enumerate(d.child_values.columns.tolist())}
     totals = _by_code(d.totals)
+    row_formats = [st.value_total] + [st.value] * len(codes)  # the total, then each child's
     for sheet in layout.sheets:
         ws.merge_range(r, 0, r, page, f"{sheet.name}. {sheet.title_vi}", st.label_group)
         r += 1
@@ -387,8 +389,8 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
             ws.set_row(r, row_height(label, 50))
             ws.write(r, 1, row.code, st.code)
             ws.write(r, 2, "Xã (số có)" if el.type == "yesno" else el.unit_vi, st.unit)
-            _num(ws, r, 3, totals.get(key), st.value_total)
-            ws.write_numbers(r, 4, by_child[:, column[key]] if key in column else [None] * len(codes), st.value, True)
+            children = by_child[:, column[key]].tolist() if key in column else [None] * len(codes)
+            write_numbers(ws, r, list(range(3, 4 + len(codes))), [totals.get(key), *children], row_formats)
             r += 1
     ws.freeze_panes(top + 1, 2)
     protect(ws)
