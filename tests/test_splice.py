@@ -1,5 +1,6 @@
-"""A rolled-up report's form tables are rendered once per process and spliced into each workbook
-(`write.blocks.RowsTemplate`, `BlockSheet.splice`, `write.form._splice_table`): every workbook must be, byte for
+"""A rolled-up report's form tables and the rows of its sheet by unit are rendered once per process and spliced
+into each workbook (`write.blocks.RowsTemplate`, `BlockSheet.splice`, `write.form._splice_table`,
+`write.rollup_book._by_unit_rows`): every workbook must be, byte for
 byte, the one written cell by cell, whatever its shape (a district's, a province's of districts, a province of
 communes after 2025), its banner and its numbers."""
 
@@ -61,10 +62,11 @@ def _parts(path: Path) -> dict[str, bytes]:
 
 
 def _both(tmp_path: Path, catalogue: Catalogue, d: RollupSheetData, mp: pytest.MonkeyPatch) -> tuple[bytes, bytes]:
-    """The workbook written as the rollup writes it (spliced), and cell by cell (the splice refused)."""
+    """The workbook written as the rollup writes it (spliced), and cell by cell (every splice refused, as for an
+    infinite number)."""
     spliced, digest = rollup_book.write_rollup(tmp_path / "spliced.xlsx", catalogue, d)
     with mp.context() as m:
-        m.setattr(form, "_splice_table", lambda *_: None)
+        m.setattr(BlockSheet, "splice", lambda *_: False)
         plain, plain_digest = rollup_book.write_rollup(tmp_path / "plain.xlsx", catalogue, d)
     assert digest == plain_digest
     return spliced.read_bytes(), plain.read_bytes()
@@ -90,7 +92,7 @@ def test_every_planned_workbook_spliced_is_the_one_written_cell_by_cell(
     for name, d in planned.items():
         done.clear()
         spliced, plain = _both(tmp_path, catalogue, d, monkeypatch)
-        assert done == [True] * sheets, name  # every form sheet of the workbook spliced
+        assert done == [True] * sheets * 2, name  # every form sheet, every group of the sheet by unit
         assert spliced == plain, name
 
 
@@ -105,7 +107,7 @@ def _with_totals(d: RollupSheetData, change: dict[int, float]) -> RollupSheetDat
     "change",
     [
         {0: math.nan, 3: 0.1, 5: -7.0, 8: 1e300, 13: 2 / 3, 21: -0.0, 34: 123456789012345.0},
-        {1: math.inf},  # an error cell: that sheet written cell by cell, the others spliced
+        {1: math.inf},  # an error cell: that table written cell by cell, the others spliced
         {2: -math.inf, 40: math.nan},
     ],
 )

@@ -511,8 +511,8 @@ def _template_cells(
 
 
 class _Spliced:
-    """A template's rows in one sheet: its formats, the shared strings' numbers, the numbers; its formats'
-    style numbers once the first of its rows is written out."""
+    """A template's rows in one sheet: its formats, the shared strings' numbers, the numbers; each format's style
+    number, taken when a cell first uses it."""
 
     __slots__ = ("template", "formats", "strings", "values", "xf")
 
@@ -521,15 +521,15 @@ class _Spliced:
         self.formats = formats
         self.strings = strings
         self.values = values
-        self.xf: list[int] | None = None
+        self.xf: list[int | None] = [None] * len(formats)
 
     def xml(self, cells: tuple[tuple[int, str, int, Any], ...]) -> str:
         xf = self.xf
-        if xf is None:  # numbered now, in the order the cells use them: as written cell by cell
-            xf = self.xf = [f._get_xf_index() for f in self.formats]
         sst, vals = self.strings, self.values
         out = []
         for kind, head, slot, arg in cells:
+            if xf[slot] is None:  # a format is numbered as a cell first uses it, as when written cell by cell
+                xf[slot] = self.formats[slot]._get_xf_index()
             if kind == _S:
                 out.append(f'{head}{xf[slot]}" t="s"><v>{sst[arg]}</v></c>')
             elif kind == _B:

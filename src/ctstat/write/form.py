@@ -416,6 +416,21 @@ def _write_table(
     return heights
 
 
+def record_rows(
+    name: str, first_row: int, holes: int, write: Callable[[Worksheet, Styles], Any]
+) -> tuple[RowsTemplate, Any]:
+    """The rows `write(ws, st)` writes, cell by cell, on a scratch sheet named `name` (from `first_row` on, each
+    number written the number of the hole it is, 1 to `holes`), as a `RowsTemplate`; and what `write` returned."""
+    wb = inert.workbook(Path("unused.xlsx"))  # never closed, never written
+    fast_sheets(wb)
+    st = Styles(wb)
+    ws = wb.add_worksheet(name)
+    RowsTemplate.start(ws)
+    result = write(ws, st)
+    names = {id(fmt): key for key, fmt in vars(st).items() if isinstance(fmt, Format)}
+    return RowsTemplate.record(ws, first_row, names, holes), result
+
+
 #: a rolled-up report's table, by its sheet: rendered once per process (`_table_template`), spliced per workbook
 _TABLES: dict[tuple[int, str], tuple[Catalogue, FormLayout, RowsTemplate, tuple[str, ...], dict[int, float]]] = {}
 
@@ -439,16 +454,14 @@ def _table_template(
     known = _TABLES.get((id(layout), sheet.name))
     if known is not None and known[0] is cat and known[1] is layout:
         return known[2], known[3], known[4]
-    wb = inert.workbook(Path("unused.xlsx"))  # never closed, never written
-    fast_sheets(wb)
-    st = Styles(wb)
-    ws = wb.add_worksheet(sheet.name)
-    RowsTemplate.start(ws)
     keys = tuple(layout.keys)
     holes = {k: float(i + 1) for i, k in enumerate(keys)}
-    heights = _write_table(_page(ws, st, sheet), cat, layout, True, holes, None)
-    names = {id(fmt): name for name, fmt in vars(st).items() if isinstance(fmt, Format)}
-    template = RowsTemplate.record(ws, HEADER_ROWS[0] - 1, names, len(keys))
+    template, heights = record_rows(
+        sheet.name,
+        HEADER_ROWS[0] - 1,
+        len(keys),
+        lambda ws, st: _write_table(_page(ws, st, sheet), cat, layout, True, holes, None),
+    )
     keys = tuple(keys[h - 1] for h in template.holes)
     _TABLES[(id(layout), sheet.name)] = (cat, layout, template, keys, heights)
     return template, keys, heights
