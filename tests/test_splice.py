@@ -6,6 +6,7 @@ communes after 2025), its banner and its numbers."""
 
 from __future__ import annotations
 
+import gc
 import io
 import math
 import zipfile
@@ -21,7 +22,7 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.layout import form_layout
 from ctstat.pipeline import rollup_paths
 from ctstat.plan.plan import RollupSheetData
-from ctstat.write import blocks, form, rollup_book
+from ctstat.write import blocks, form, inert, rollup_book
 from ctstat.write.blocks import BlockSheet, RowsTemplate, block_sheet
 
 from .conftest import SAMPLES
@@ -221,3 +222,26 @@ def _template(fill: Any) -> RowsTemplate:
     fill(ws, wb, fmts, [1.0, 2.0, 3.0])
     return RowsTemplate.record(ws, 1, {id(f): n for n, f in fmts.items()}, 3)
 
+
+
+def test_a_written_workbook_leaves_nothing_for_the_cyclic_collector(
+    planned: dict[str, RollupSheetData], catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """A workbook's objects are freed as soon as it is written (its parts referred to one another: collecting
+    them took a tenth of a rollup's writing), and closing it again writes nothing."""
+    d = next(d for d in planned.values() if d.unit.level == "province")
+    rollup_book.write_rollup(tmp_path / "warm.xlsx", catalogue, d)  # the templates made, kept for the process
+    gc.collect()
+    gc.disable()
+    try:
+        rollup_book.write_rollup(tmp_path / "a.xlsx", catalogue, d)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    wb = inert.workbook(tmp_path / "b.xlsx")
+    wb.add_worksheet("S").write(0, 0, "x")
+    wb.close()
+    written = (tmp_path / "b.xlsx").read_bytes()
+    with pytest.warns(UserWarning):
+        wb.close()
+    assert (tmp_path / "b.xlsx").read_bytes() == written
