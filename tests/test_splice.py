@@ -1,6 +1,6 @@
-"""A rolled-up report's form tables and the rows of its sheet by unit are rendered once per process and spliced
-into each workbook (`write.blocks.RowsTemplate`, `BlockSheet.splice`, `write.form._splice_table`,
-`write.rollup_book._by_unit_rows`): every workbook must be, byte for
+"""A rolled-up report's form tables, the rows of its indicators and of its sheet by unit but their numbers, are
+rendered once per process and spliced into each workbook (`write.blocks.RowsTemplate`, `BlockSheet.splice`,
+`write.form._splice_table`, `write.rollup_book._by_unit_rows`, `_indicator_template`): every workbook must be, byte for
 byte, the one written cell by cell, whatever its shape (a district's, a province's of districts, a province of
 communes after 2025), its banner and its numbers."""
 
@@ -93,7 +93,7 @@ def test_every_planned_workbook_spliced_is_the_one_written_cell_by_cell(
     for name, d in planned.items():
         done.clear()
         spliced, plain = _both(tmp_path, catalogue, d, monkeypatch)
-        assert done == [True] * sheets * 2, name  # every form sheet, every group of the sheet by unit
+        assert done == [True] * (2 * sheets + 1), name  # each form sheet, the indicators, each group by unit
         assert spliced == plain, name
 
 

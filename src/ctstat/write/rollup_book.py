@@ -216,15 +216,12 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     for i, w in enumerate(widths):
         ws.set_column(i, i, w)
     ws.set_column(len(fixed), last, per_child)
+    template = _indicator_template(cat, top + 1)
+    if not isinstance(ws, BlockSheet) or not ws.splice(template, [getattr(st, n) for n in template.slots], []):
+        _indicator_rows(ws, st, cat, top + 1)
     for i, ind in enumerate(cat.indicators):
         r = top + 1 + i
         is_rate = ind.kind == "rate"
-        ws.write(r, 0, i + 1, st.cell_center)
-        ws.write(r, 1, ind.name_vi, st.cell)
-        ws.write(r, 2, f"{ind.annex}/{ind.code}" if ind.code else "", st.cell_center)
-        ws.write(r, 3, ind.unit_vi, st.cell_center)
-        ws.write(r, 4, basis_label(ind.provenance), st.cell_center)
-        ws.set_row(r, row_height(ind.name_vi, 55))
         vals = d.indicators[:, 3 * i : 3 * i + 3]  # row 0: the unit; then its children (no data: NaN, blank)
         # the total, numerator and denominator, then each child's: one run of numbers (no data: a blank)
         numbers = [vals[0, 0], vals[0, 1] if is_rate else None, vals[0, 2] if is_rate else None]
@@ -247,6 +244,31 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     signature(ws, st, end + 3, min(page, len(fixed) + 2), "Người lập biểu", left_col=2)
     protect(ws)
     _print_wide(ws, last, top, pages)
+
+
+def _indicator_rows(ws: Any, st: Styles, cat: Catalogue, first: int) -> None:
+    """The indicators' rows from row `first`, but their numbers: number, name, code, unit and source."""
+    for i, ind in enumerate(cat.indicators):
+        r = first + i
+        ws.write(r, 0, i + 1, st.cell_center)
+        ws.write(r, 1, ind.name_vi, st.cell)
+        ws.write(r, 2, f"{ind.annex}/{ind.code}" if ind.code else "", st.cell_center)
+        ws.write(r, 3, ind.unit_vi, st.cell_center)
+        ws.write(r, 4, basis_label(ind.provenance), st.cell_center)
+        ws.set_row(r, row_height(ind.name_vi, 55))
+
+
+#: the indicators' rows by first row (`_indicator_rows`): rendered once per process, spliced per workbook
+_INDICATORS: dict[tuple[int, int], tuple[Catalogue, RowsTemplate]] = {}
+
+
+def _indicator_template(cat: Catalogue, first: int) -> RowsTemplate:
+    known = _INDICATORS.get((id(cat), first))
+    if known is not None and known[0] is cat:
+        return known[1]
+    template, _ = record_rows(INDICATORS, first, 0, lambda ws, st: _indicator_rows(ws, st, cat, first))
+    _INDICATORS[(id(cat), first)] = (cat, template)
+    return template
 
 
 def rate_note(cat: Catalogue) -> str:
