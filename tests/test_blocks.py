@@ -284,3 +284,13 @@ def test_shared_strings_are_written_as_xlsxwriter_writes_them(strings: list[str]
         return str(sst.fh.getvalue())
 
     assert part(FastSharedStrings) == part(SharedStrings)
+
+
+def test_the_small_numbers_looked_up_are_written_as_formatted() -> None:
+    """`blocks._SMALL` (numbers looked up, not formatted, when a cell is written out) holds what formatting gives,
+    and no zero: -0.0 equals 0.0 as a key, but is written "-0"."""
+    from ctstat.write.blocks import _SMALL
+
+    assert all(text == f"{v:.16G}" for v, text in _SMALL.items())
+    assert 0.0 not in _SMALL and -0.0 not in _SMALL
+    assert f"{-0.0:.16G}" == "-0"

@@ -265,11 +265,14 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         """The run's cells as xlsxwriter writes them: `<c r="B2" s="3"><v>12</v></c>`, `<c r="C2" s="3"/>`."""
         r = str(row + 1)
         cells = zip(_names(run.first, len(run.values)), self._styles(row, run), run.values, run.formats, strict=True)
+        small = _SMALL.get
         if None not in run.values:  # every cell a number (a data sheet's row, mostly): one plain pass
-            return "".join([f'<c r="{name}{r}"{s}><v>{v:.16G}</v></c>' for name, s, v, _ in cells])
+            return "".join(
+                [f'<c r="{name}{r}"{s}><v>{small(v) or format(v, ".16G")}</v></c>' for name, s, v, _ in cells]
+            )
         return "".join(
             [
-                f'<c r="{name}{r}"{s}><v>{v:.16G}</v></c>'
+                f'<c r="{name}{r}"{s}><v>{small(v) or format(v, ".16G")}</v></c>'
                 if v is not None
                 else f'<c r="{name}{r}"{s}/>'
                 if run.blank and f is not None
@@ -315,9 +318,13 @@ def _ends(vals: list[float | None], fmts: list[Format | None], blank: bool) -> t
     return lo, next(i for i in range(n - 1, lo - 1, -1) if present(i))
 
 
+#: the text of the whole numbers 1 to 9,999 as a cell holds them (`f"{v:.16G}"`), looked up rather than formatted:
+#: most of a rollup's numbers are small counts (not 0, whose float may be -0.0, written "-0")
+_SMALL: dict[float, str] = {float(i): str(i) for i in range(1, 10_000)}
+
 #: a formatted number, shared string or blank cell's XML after its opening `<c r=".." s=".."` (as `_write_cell`)
 _PLAIN: dict[type, Callable[[str, Any], str]] = {
-    CellNumberTuple: lambda head, cell: f"{head}><v>{cell.number:.16G}</v></c>",
+    CellNumberTuple: lambda head, cell: f"{head}><v>{_SMALL.get(cell.number) or format(cell.number, '.16G')}</v></c>",
     CellStringTuple: lambda head, cell: f'{head} t="s"><v>{cell.string}</v></c>',
     CellBlankTuple: lambda head, cell: f"{head}/>",
 }
@@ -536,7 +543,10 @@ class _Spliced:
                 out.append(f'{head}{xf[slot]}"/>')
             elif kind == _V:
                 v = vals[arg]
-                out.append(f'{head}{xf[slot]}"><v>{v:.16G}</v></c>' if v is not None else f'{head}{xf[slot]}"/>')
+                if v is None:
+                    out.append(f'{head}{xf[slot]}"/>')
+                else:
+                    out.append(f'{head}{xf[slot]}"><v>{_SMALL.get(v) or format(v, ".16G")}</v></c>')
             else:
                 out.append(f'{head}{xf[slot]}"><v>{arg}</v></c>')
         return "".join(out)
