@@ -223,7 +223,6 @@ def _template(fill: Any) -> RowsTemplate:
     return RowsTemplate.record(ws, 1, {id(f): n for n, f in fmts.items()}, 3)
 
 
-
 def test_a_written_workbook_leaves_nothing_for_the_cyclic_collector(
     planned: dict[str, RollupSheetData], catalogue: Catalogue, tmp_path: Path
 ) -> None:

@@ -320,7 +320,7 @@ def _ends(vals: list[float | None], fmts: list[Format | None], blank: bool) -> t
 
 #: the text of the whole numbers 1 to 9,999 as a cell holds them (`f"{v:.16G}"`), looked up rather than formatted:
 #: most of a rollup's numbers are small counts (not 0, whose float may be -0.0, written "-0")
-_SMALL: dict[float, str] = {float(i): str(i) for i in range(1, 10_000)}
+_SMALL: dict[Any, str] = {float(i): str(i) for i in range(1, 10_000)}
 
 #: a formatted number, shared string or blank cell's XML after its opening `<c r=".." s=".."` (as `_write_cell`)
 _PLAIN: dict[type, Callable[[str, Any], str]] = {
@@ -447,8 +447,9 @@ class RowsTemplate:
     def record(cls, ws: BlockSheet, first_row: int, names: Mapping[int, str], holes: int) -> RowsTemplate:
         """The rows written on `ws` since `start`, all at or below `first_row`; `names`: each format's name by
         its id. A run of numbers' values are holes (the rows were written with a hole's number, 1 to `holes`, as
-        its value): `holes` in the template lists those its cells use, in the order they use them. Refuses what it cannot render: a cell of another kind or without a format, a number
-        missing from a run written without blanks."""
+        its value): `holes` in the template lists those its cells use, in the order they use them. Refuses what
+        it cannot render: a cell of another kind or without a format, a number missing from a run written
+        without blanks."""
         if ws.dim_rowmin is None or ws.dim_rowmin < first_row:
             raise ValueError(f"the rows recorded start at {first_row}")
         slots: dict[str, int] = {}

@@ -435,7 +435,9 @@ def record_rows(
 _TABLES: dict[tuple[int, str], tuple[Catalogue, FormLayout, RowsTemplate, tuple[str, ...], dict[int, float]]] = {}
 
 
-def _splice_table(page: _Page, cat: Catalogue, layout: FormLayout, values: Mapping[str, Any]) -> dict[int, float] | None:
+def _splice_table(
+    page: _Page, cat: Catalogue, layout: FormLayout, values: Mapping[str, Any]
+) -> dict[int, float] | None:
     """A rolled-up report's table, its rows rendered once and the workbook's numbers put in: what `_write_table`
     writes (the same bytes, tests/test_splice.py). None, nothing written, where only the cell-by-cell writing
     can: a sheet that is not a `BlockSheet`, an infinite number (an error cell)."""

@@ -58,7 +58,6 @@ def _buffered() -> Any:
 
     import xlsxwriter
     import xlsxwriter.workbook
-
     from isal import isal_zlib
 
     class FastZip(zipfile.ZipFile):
@@ -69,7 +68,7 @@ def _buffered() -> Any:
             super().writestr(name, data, compress_type, ZIP_LEVEL if compresslevel is None else compresslevel)
 
         def _open_to_write(self, zinfo: zipfile.ZipInfo, force_zip64: bool = False) -> Any:
-            part = super()._open_to_write(zinfo, force_zip64)
+            part = super()._open_to_write(zinfo, force_zip64)  # type: ignore[misc]
             if zinfo.compress_type == zipfile.ZIP_DEFLATED and getattr(part, "_compressor", None) is not None:
                 part._compressor = isal_zlib.compressobj(ZIP_LEVEL, isal_zlib.DEFLATED, -15)
             return part
@@ -79,6 +78,7 @@ def _buffered() -> Any:
 
     class BufferedWorkbook(xlsxwriter.Workbook):  # type: ignore[misc]
         target: Path
+        fileclosed: bool
 
         def close(self) -> None:
             if self.fileclosed:  # closed already: xlsxwriter's warning, nothing written again

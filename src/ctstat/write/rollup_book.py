@@ -411,7 +411,9 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     _print_wide(ws, last, top, pages)
 
 
-def _by_unit_rows(ws: Any, st: Styles, cat: Catalogue, sheet: SheetLayout, r: int, totals: Mapping[str, Any]) -> list[str]:
+def _by_unit_rows(
+    ws: Any, st: Styles, cat: Catalogue, sheet: SheetLayout, r: int, totals: Mapping[str, Any]
+) -> list[str]:
     """A form group's rows of the sheet by unit, from row `r`: each row's label, code, unit and total, spliced
     from the rows rendered once (`_by_unit_template`; cell by cell where a total is infinite). Returns the rows'
     total keys, in order."""
