@@ -75,6 +75,7 @@ def _buffered() -> Any:
 
     # xlsxwriter opens its zip file by this module-level name (Workbook._store_workbook)
     xlsxwriter.workbook.ZipFile = FastZip
+    _quick_escapes()
 
     class BufferedWorkbook(xlsxwriter.Workbook):  # type: ignore[misc]
         target: Path
@@ -104,6 +105,35 @@ def _buffered() -> Any:
             return FastPackager()
 
     return BufferedWorkbook
+
+
+#: xlsxwriter's own escaping of a tag's attribute and of a tag's text (`_quick_escapes` replaces them)
+XML_ESCAPES: dict[str, Any] = {}
+
+
+def _quick_escapes() -> None:
+    """xlsxwriter's escaping of XML attributes and text, the same result sooner: it tries a regular expression on
+    every value and catches the TypeError a number raises (most attributes are numbers: a raised exception costs
+    more than the search), where these look at the value's type first. A tenth of a rollup workbook's
+    sheet-level XML (tests/test_blocks.py holds them to xlsxwriter's)."""
+    import re
+
+    from xlsxwriter.xmlwriter import XMLwriter
+
+    if XML_ESCAPES:
+        return
+    XML_ESCAPES.update(attributes=XMLwriter._escape_attributes, data=XMLwriter._escape_data)
+    special = re.compile('["&<>\n]')
+    attributes, data = XML_ESCAPES["attributes"], XML_ESCAPES["data"]
+
+    def escape_attributes(self: Any, value: Any) -> Any:
+        return attributes(self, value) if isinstance(value, str) and special.search(value) else value
+
+    def escape_data(self: Any, value: Any) -> Any:
+        return data(self, value) if isinstance(value, str) and special.search(value) else value
+
+    XMLwriter._escape_attributes = escape_attributes
+    XMLwriter._escape_data = escape_data
 
 
 def text(value: Any) -> str:
