@@ -284,3 +284,38 @@ def test_shared_strings_are_written_as_xlsxwriter_writes_them(strings: list[str]
         return str(sst.fh.getvalue())
 
     assert part(FastSharedStrings) == part(SharedStrings)
+
+
+def test_the_small_numbers_looked_up_are_written_as_formatted() -> None:
+    """`blocks._SMALL` (numbers looked up, not formatted, when a cell is written out) holds what formatting gives,
+    and no zero: -0.0 equals 0.0 as a key, but is written "-0"."""
+    from ctstat.write.blocks import _SMALL
+
+    assert all(text == f"{v:.16G}" for v, text in _SMALL.items())
+    assert 0.0 not in _SMALL and -0.0 not in _SMALL
+    assert f"{-0.0:.16G}" == "-0"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.one_of(
+        st.text(alphabet=st.sampled_from('ab &<>"\n\t_x0'), max_size=12),
+        st.text(max_size=8),
+        st.integers(),
+        st.floats(),
+        st.none(),
+        st.binary(max_size=4),
+    )
+)
+def test_the_quick_xml_escapes_give_xlsxwriters(value: Any) -> None:
+    """inert's escaping of an XML attribute or text (a value's type looked at before a regular expression is
+    tried) returns what xlsxwriter's own returns, for text, numbers and anything else."""
+    from xlsxwriter.xmlwriter import XMLwriter
+
+    from ctstat.write import inert
+
+    inert.workbook("unused.xlsx")  # the escapes replaced, as for any workbook ctstat writes (never written)
+    writer = XMLwriter()
+    assert XMLwriter._escape_attributes is not inert.XML_ESCAPES["attributes"]
+    assert writer._escape_attributes(value) == inert.XML_ESCAPES["attributes"](writer, value)
+    assert writer._escape_data(value) == inert.XML_ESCAPES["data"](writer, value)

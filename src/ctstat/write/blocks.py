@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import numpy as np
 from xlsxwriter.format import Format
 from xlsxwriter.packager import Packager
-from xlsxwriter.sharedstrings import SharedStrings
+from xlsxwriter.sharedstrings import SharedStrings, SharedStringTable
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import CellBlankTuple, CellFormulaTuple, CellNumberTuple, CellStringTuple, Worksheet
 
@@ -150,6 +151,32 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         if last != first:
             cells[last] = _RunEnd(fmts[ends[1]])
 
+    def splice(self, template: RowsTemplate, formats: Sequence[Format], values: Sequence[Any]) -> bool:
+        """Put `template`'s rows here, in `formats` (one a slot of the template) with `values` in its holes, in
+        the order of `template.holes` (None or NaN: a blank cell in its format): what writing them cell by cell at
+        this point would give. False, nothing written, when a number is infinite (an error cell, which only the
+        cell-by-cell writing makes)."""
+        t = template
+        if self.constant_memory or len(formats) != len(t.slots) or len(values) != len(t.holes):
+            raise ValueError(f"{len(formats)} formats, {len(values)} values for {len(t.slots)}, {len(t.holes)}")
+        vals: list[float | None] = [None if v is None or v != v else float(v) for v in values]
+        if math.inf in vals or -math.inf in vals:
+            return False
+        table = self.table
+        if any(table.get(row) for row, _, _, _ in t.rows) or self.merged_cells.keys() & t.merged_cells.keys():
+            raise ValueError("the template's rows are already written")
+        get = self.str_table._get_shared_string_index
+        spliced = _Spliced(t, list(formats), [get(s) for s in t.strings], vals)
+        for row, first, last, cells in t.rows:
+            pre = _Pre(spliced, cells, last)
+            table[row] = {first: pre, last: _RunEnd(None)} if last != first else {first: pre}
+        self.row_info.update(t.row_info)
+        self.merge.extend([list(m) for m in t.merges])
+        self.merged_cells.update(t.merged_cells)
+        self._check_dimensions(t.dims[0], t.dims[1])
+        self._check_dimensions(t.dims[2], t.dims[3])
+        return True
+
     def _one_by_one(self, row: int, col: int, vals: list[float | None], fmts: list[Format | None], blank: bool) -> None:
         for i, (v, f) in enumerate(zip(vals, fmts, strict=True)):
             if v is not None:
@@ -162,6 +189,9 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         if kind is _Run:
             self.fh.write(self._run_xml(row, cell))
             self._inside = (row, cell.first + len(cell.values) - 1)
+        elif kind is _Pre:
+            self.fh.write(cell.spliced.xml(cell.cells))
+            self._inside = (row, cell.last)
         elif kind is _RunEnd:
             if self._inside != (row, col):  # its run's first cell was overwritten: its numbers would be lost
                 raise ValueError(f"row {row}: a run of numbers was overwritten at its first cell")
@@ -227,22 +257,28 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         """The cells a chart caches: a run's numbers are not cells there, so a chart must not be drawn over one."""
         for row in range(row_start, row_end + 1):
             for cell in self.table.get(row, {}).values():
-                if cell.__class__ in (_Run, _RunEnd):
+                if cell.__class__ in (_Run, _RunEnd, _Pre):
                     raise ValueError(f"row {row}: a chart over a run of numbers (write its data cell by cell)")
         return super()._get_range_data(row_start, col_start, row_end, col_end)
 
     def _run_xml(self, row: int, run: _Run) -> str:
         """The run's cells as xlsxwriter writes them: `<c r="B2" s="3"><v>12</v></c>`, `<c r="C2" s="3"/>`."""
         r = str(row + 1)
-        return "".join(
-            f'<c r="{name}{r}"{s}><v>{v:.16G}</v></c>'
-            if v is not None
-            else f'<c r="{name}{r}"{s}/>'
-            if run.blank and f is not None
-            else ""
-            for name, s, v, f in zip(
-                _names(run.first, len(run.values)), self._styles(row, run), run.values, run.formats, strict=True
+        cells = zip(_names(run.first, len(run.values)), self._styles(row, run), run.values, run.formats, strict=True)
+        small = _SMALL.get
+        if None not in run.values:  # every cell a number (a data sheet's row, mostly): one plain pass
+            return "".join(
+                [f'<c r="{name}{r}"{s}><v>{small(v) or format(v, ".16G")}</v></c>' for name, s, v, _ in cells]
             )
+        return "".join(
+            [
+                f'<c r="{name}{r}"{s}><v>{small(v) or format(v, ".16G")}</v></c>'
+                if v is not None
+                else f'<c r="{name}{r}"{s}/>'
+                if run.blank and f is not None
+                else ""
+                for name, s, v, f in cells
+            ]
         )
 
     def _styles(self, row: int, run: _Run) -> list[str]:
@@ -282,9 +318,13 @@ def _ends(vals: list[float | None], fmts: list[Format | None], blank: bool) -> t
     return lo, next(i for i in range(n - 1, lo - 1, -1) if present(i))
 
 
+#: the text of the whole numbers 1 to 9,999 as a cell holds them (`f"{v:.16G}"`), looked up rather than formatted:
+#: most of a rollup's numbers are small counts (not 0, whose float may be -0.0, written "-0")
+_SMALL: dict[Any, str] = {float(i): str(i) for i in range(1, 10_000)}
+
 #: a formatted number, shared string or blank cell's XML after its opening `<c r=".." s=".."` (as `_write_cell`)
 _PLAIN: dict[type, Callable[[str, Any], str]] = {
-    CellNumberTuple: lambda head, cell: f"{head}><v>{cell.number:.16G}</v></c>",
+    CellNumberTuple: lambda head, cell: f"{head}><v>{_SMALL.get(cell.number) or format(cell.number, '.16G')}</v></c>",
     CellStringTuple: lambda head, cell: f'{head} t="s"><v>{cell.string}</v></c>',
     CellBlankTuple: lambda head, cell: f"{head}/>",
 }
@@ -355,3 +395,171 @@ class FastPackager(Packager):  # type: ignore[misc]
             return
         sst._set_xml_writer(self._filename("xl/sharedStrings.xml"))
         sst._assemble_xml_file()
+
+
+# -- rows rendered once, spliced into every workbook ---------------------------------------------------------------
+#
+# A rolled-up report's form sheets hold the same rows in every workbook (labels, codes, units, headers, merges,
+# signatures): only the numbers differ. `RowsTemplate.record` takes such rows as a sheet written cell by cell holds
+# them, rendered to XML with holes for what belongs to one workbook: each cell's style number (a workbook numbers
+# its formats in the order it first writes them), each text's shared-string number, each number. `BlockSheet.splice`
+# puts them into another workbook's sheet, asking the shared strings for the same texts in the same order as the
+# cell-by-cell writing did, and numbering the formats as the cells are written out: the same bytes
+# (tests/test_splice.py holds it).
+
+_S, _B, _V, _N = 0, 1, 2, 3  #: a template cell: a shared string, a blank, a number to fill, a fixed number
+
+
+class _LoggedStrings(SharedStringTable):  # type: ignore[misc]
+    """A shared-string table that also lists every text asked for, in order (what `record` replays)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    def _get_shared_string_index(self, string: str) -> int:
+        self.asked.append(string)
+        index: int = super()._get_shared_string_index(string)
+        return index
+
+
+@dataclass(frozen=True)
+class RowsTemplate:
+    """Rows of a sheet, from `first_row` on, rendered with holes (see above)."""
+
+    strings: tuple[str, ...]  #: every shared string asked for while the rows were written, in order
+    slots: tuple[str, ...]  #: the formats' names, in the order the cells first use them
+    rows: tuple[tuple[int, int, int, tuple[tuple[int, str, int, Any], ...]], ...]  #: (row, first, last col, cells)
+    row_info: Mapping[int, Any]
+    merges: tuple[tuple[int, int, int, int], ...]
+    merged_cells: Mapping[tuple[int, int], str]
+    dims: tuple[int, int, int, int]  #: the rows' first row and column, last row and column
+    holes: tuple[int, ...]  #: the numbers to fill, as written when recorded (each a hole's number), in order
+
+    @staticmethod
+    def start(ws: BlockSheet) -> None:
+        """Make `ws`, a new sheet of a scratch workbook, ready to be recorded."""
+        if ws.table or ws.merge or ws.row_info:
+            raise ValueError("a template is recorded from an empty sheet")
+        ws.str_table = _LoggedStrings()
+
+    @classmethod
+    def record(cls, ws: BlockSheet, first_row: int, names: Mapping[int, str], holes: int) -> RowsTemplate:
+        """The rows written on `ws` since `start`, all at or below `first_row`; `names`: each format's name by
+        its id. A run of numbers' values are holes (the rows were written with a hole's number, 1 to `holes`, as
+        its value): `holes` in the template lists those its cells use, in the order they use them. Refuses what
+        it cannot render: a cell of another kind or without a format, a number missing from a run written
+        without blanks."""
+        if ws.dim_rowmin is None or ws.dim_rowmin < first_row:
+            raise ValueError(f"the rows recorded start at {first_row}")
+        slots: dict[str, int] = {}
+        used: dict[int, int] = {}  #: a hole's number -> its place among those used
+        rows = []
+        for row in sorted(ws.table):
+            cells = ws.table[row]
+            if cells:
+                cols = sorted(cells)
+                rows.append((row, cols[0], cols[-1], tuple(_template_cells(ws, row, cells, names, slots, used, holes))))
+        for row, info in ws.row_info.items():
+            if info.row_format is not None:
+                raise ValueError(f"row {row}: a row format cannot be recorded")
+        return cls(
+            strings=tuple(ws.str_table.asked),
+            slots=tuple(slots),
+            rows=tuple(rows),
+            row_info=dict(ws.row_info),
+            merges=tuple((a, b, c, d) for a, b, c, d in ws.merge),
+            merged_cells=dict(ws.merged_cells),
+            dims=(ws.dim_rowmin, ws.dim_colmin, ws.dim_rowmax, ws.dim_colmax),
+            holes=tuple(used),
+        )
+
+
+def _template_cells(
+    ws: BlockSheet,
+    row: int,
+    cells: dict[int, Any],
+    names: Mapping[int, str],
+    slots: dict[str, int],
+    used: dict[int, int],
+    holes: int,
+) -> list[tuple[int, str, int, Any]]:
+    """One row's cells as a template holds them: (kind, the XML before the style number, format slot, what fills
+    the cell: a string's place in the strings asked for, a hole's number, a fixed number's text)."""
+    asked = {s: i for i, s in reversed(list(enumerate(ws.str_table.asked)))}
+    text_of = {i: s for s, i in ws.str_table.string_table.items()}
+    out: list[tuple[int, str, int, Any]] = []
+
+    def slot(fmt: Format | None, col: int) -> int:
+        if fmt is None or id(fmt) not in names:
+            raise ValueError(f"row {row}, column {col}: a cell without a named format cannot be recorded")
+        return slots.setdefault(names[id(fmt)], len(slots))
+
+    for col in sorted(cells):
+        cell, head = cells[col], f'<c r="{_name(col)}{row + 1}" s="'
+        kind = cell.__class__
+        if kind is CellStringTuple:
+            out.append((_S, head, slot(cell.format, col), asked[text_of[cell.string]]))
+        elif kind is CellBlankTuple:
+            out.append((_B, head, slot(cell.format, col), None))
+        elif kind is CellNumberTuple:
+            out.append((_N, head, slot(cell.format, col), f"{cell.number:.16G}"))
+        elif kind is _Run:
+            for i, (v, fmt) in enumerate(zip(cell.values, cell.formats, strict=True)):
+                at = f'<c r="{_name(cell.first + i)}{row + 1}" s="'
+                if v is not None and (v != int(v) or not 1 <= v <= holes):
+                    raise ValueError(f"row {row}: {v} is not a hole's number")
+                if v is None and not (cell.blank and fmt is not None):
+                    raise ValueError(f"row {row}: a run with a gap cannot be recorded")
+                hole = None if v is None else used.setdefault(int(v), len(used))
+                out.append((_B, at, slot(fmt, col), None) if hole is None else (_V, at, slot(fmt, col), hole))
+        elif kind is not _RunEnd:
+            raise ValueError(f"row {row}, column {col}: a {kind.__name__} cannot be recorded")
+    return out
+
+
+class _Spliced:
+    """A template's rows in one sheet: its formats, the shared strings' numbers, the numbers; each format's style
+    number, taken when a cell first uses it."""
+
+    __slots__ = ("template", "formats", "strings", "values", "xf")
+
+    def __init__(self, template: RowsTemplate, formats: list[Format], strings: list[int], values: list[Any]) -> None:
+        self.template = template
+        self.formats = formats
+        self.strings = strings
+        self.values = values
+        self.xf: list[int | None] = [None] * len(formats)
+
+    def xml(self, cells: tuple[tuple[int, str, int, Any], ...]) -> str:
+        xf = self.xf
+        sst, vals = self.strings, self.values
+        out = []
+        for kind, head, slot, arg in cells:
+            if xf[slot] is None:  # a format is numbered as a cell first uses it, as when written cell by cell
+                xf[slot] = self.formats[slot]._get_xf_index()
+            if kind == _S:
+                out.append(f'{head}{xf[slot]}" t="s"><v>{sst[arg]}</v></c>')
+            elif kind == _B:
+                out.append(f'{head}{xf[slot]}"/>')
+            elif kind == _V:
+                v = vals[arg]
+                if v is None:
+                    out.append(f'{head}{xf[slot]}"/>')
+                else:
+                    out.append(f'{head}{xf[slot]}"><v>{_SMALL.get(v) or format(v, ".16G")}</v></c>')
+            else:
+                out.append(f'{head}{xf[slot]}"><v>{arg}</v></c>')
+        return "".join(out)
+
+
+class _Pre:
+    """A row's cells from a template, stored at its first cell (its last holds a `_RunEnd`)."""
+
+    __slots__ = ("spliced", "cells", "last")
+    format = None
+
+    def __init__(self, spliced: _Spliced, cells: tuple[tuple[int, str, int, Any], ...], last: int) -> None:
+        self.spliced = spliced
+        self.cells = cells
+        self.last = last

@@ -32,7 +32,7 @@ from ctstat.model.units import Hierarchy, Unit
 from ctstat.model.vocab import NO, YES, basis_label
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
-from ctstat.write.blocks import fast_sheets, write_numbers
+from ctstat.write.blocks import BlockSheet, RowsTemplate, fast_sheets, write_numbers
 
 FONT = "Times New Roman"
 
@@ -372,31 +372,101 @@ def write_form_sheet(
     """One form-group sheet in the biểu layout: a ward's form (inputs and formulas) or, with `heading.report`, a
     rolled-up report of the same layout holding values only."""
     ws = wb.add_worksheet(sheet.name)
-    last = sheet.last_col - 1  # 0-based
-    wide = len(sheet.columns) > 6  # narrower columns keep a wide sheet legible on one A4 page
-    label_width = 42 if wide else 50
-    ws.set_column(0, 0, label_width)
+    page = _page(ws, st, sheet)
+    ws.set_column(0, 0, page.label_width)
     ws.set_column(1, 1, 9)
-    ws.set_column(2, 2, 8 if wide else 9)
-    ws.set_column(FIRST_VALUE_COL - 1, last, 8 if wide else 10)
+    ws.set_column(2, 2, page.widths[2])
+    ws.set_column(FIRST_VALUE_COL - 1, page.last, page.widths[FIRST_VALUE_COL - 1])
     ws.write(0, 0, f"Biểu số: {cat.form_number} - {sheet.name}", st.bold)
     ws.write(1, 0, f"Kỳ báo cáo: {heading.period.label_vi()}", st.text)
-    widths = [label_width, 9, 8 if wide else 9] + [8 if wide else 10] * (last - 2)
-    edge = signature_edge(last)  # the last column printed: the table's, or the signatures' on a narrow sheet
-    widths += [8] * (edge - last)  # the default width beside the table
-    page = _Page(ws, st, sheet, last, label_width, widths, edge)
     title_pt = _write_units(page, heading) + _write_titles(page, cat, heading)
-    _write_table_head(page)
-    heights = _write_rows(page, cat, layout, heading.report, values, marks)
-    signature(ws, st, sheet.last_row + 2, last)
+    heights = _splice_table(page, cat, layout, values) if heading.report and marks is None else None
+    if heights is None:
+        heights = _write_table(page, cat, layout, heading.report, values, marks)
+    ws.freeze_panes(NUMBER_ROW, 3)
     protect(ws)
-    ws.print_area(0, 0, ws.dim_rowmax, edge)  # the table and its signatures, nothing beside them
+    ws.print_area(0, 0, ws.dim_rowmax, page.edge)  # the table and its signatures, nothing beside them
     # printed at a fixed scale, about the one fit-to-width would choose: Excel ignores manual page breaks on a
     # sheet set to fit to the page, and these keep each element's rows with its header (LibreOffice honours
     # them either way)
-    print_setup(ws, last + 1, (HEADER_ROWS[0], NUMBER_ROW), scale=page_scale(widths))
-    ws.set_h_pagebreaks(paginate(sheet, heights, widths, title_pt=title_pt))
+    print_setup(ws, page.last + 1, (HEADER_ROWS[0], NUMBER_ROW), scale=page_scale(page.widths))
+    ws.set_h_pagebreaks(paginate(sheet, heights, page.widths, title_pt=title_pt))
     return ws
+
+
+def _page(ws: Worksheet, st: Styles, sheet: SheetLayout) -> _Page:
+    """A form sheet's page: its columns' widths, its last column and the signatures' edge."""
+    last = sheet.last_col - 1  # 0-based
+    wide = len(sheet.columns) > 6  # narrower columns keep a wide sheet legible on one A4 page
+    label_width = 42 if wide else 50
+    widths = [label_width, 9, 8 if wide else 9] + [8 if wide else 10] * (last - 2)
+    edge = signature_edge(last)  # the last column printed: the table's, or the signatures' on a narrow sheet
+    widths += [8] * (edge - last)  # the default width beside the table
+    return _Page(ws, st, sheet, last, label_width, widths, edge)
+
+
+def _write_table(
+    page: _Page, cat: Catalogue, layout: FormLayout, report: bool, values: Mapping[str, Any], marks: Marks | None
+) -> dict[int, float]:
+    """Everything of a form sheet below its titles, cell by cell: the table's header and rows, the signatures.
+    Returns the heights of the rows set (0-based row -> points)."""
+    _write_table_head(page)
+    heights = _write_rows(page, cat, layout, report, values, marks)
+    signature(page.ws, page.st, page.sheet.last_row + 2, page.last)
+    return heights
+
+
+def record_rows(
+    name: str, first_row: int, holes: int, write: Callable[[Worksheet, Styles], Any]
+) -> tuple[RowsTemplate, Any]:
+    """The rows `write(ws, st)` writes, cell by cell, on a scratch sheet named `name` (from `first_row` on, each
+    number written the number of the hole it is, 1 to `holes`), as a `RowsTemplate`; and what `write` returned."""
+    wb = inert.workbook(Path("unused.xlsx"))  # never closed, never written
+    fast_sheets(wb)
+    st = Styles(wb)
+    ws = wb.add_worksheet(name)
+    RowsTemplate.start(ws)
+    result = write(ws, st)
+    names = {id(fmt): key for key, fmt in vars(st).items() if isinstance(fmt, Format)}
+    return RowsTemplate.record(ws, first_row, names, holes), result
+
+
+#: a rolled-up report's table, by its sheet: rendered once per process (`_table_template`), spliced per workbook
+_TABLES: dict[tuple[int, str], tuple[Catalogue, FormLayout, RowsTemplate, tuple[str, ...], dict[int, float]]] = {}
+
+
+def _splice_table(
+    page: _Page, cat: Catalogue, layout: FormLayout, values: Mapping[str, Any]
+) -> dict[int, float] | None:
+    """A rolled-up report's table, its rows rendered once and the workbook's numbers put in: what `_write_table`
+    writes (the same bytes, tests/test_splice.py). None, nothing written, where only the cell-by-cell writing
+    can: a sheet that is not a `BlockSheet`, an infinite number (an error cell)."""
+    if not isinstance(page.ws, BlockSheet):
+        return None
+    template, keys, heights = _table_template(cat, layout, page.sheet)
+    formats = [getattr(page.st, name) for name in template.slots]
+    return dict(heights) if page.ws.splice(template, formats, [values.get(k) for k in keys]) else None
+
+
+def _table_template(
+    cat: Catalogue, layout: FormLayout, sheet: SheetLayout
+) -> tuple[RowsTemplate, tuple[str, ...], dict[int, float]]:
+    """A rolled-up report's table of `sheet` written once, cell by cell, on a scratch sheet, with each cell's
+    number the hole it is; kept for the process."""
+    known = _TABLES.get((id(layout), sheet.name))
+    if known is not None and known[0] is cat and known[1] is layout:
+        return known[2], known[3], known[4]
+    keys = tuple(layout.keys)
+    holes = {k: float(i + 1) for i, k in enumerate(keys)}
+    template, heights = record_rows(
+        sheet.name,
+        HEADER_ROWS[0] - 1,
+        len(keys),
+        lambda ws, st: _write_table(_page(ws, st, sheet), cat, layout, True, holes, None),
+    )
+    keys = tuple(keys[h - 1] for h in template.holes)
+    _TABLES[(id(layout), sheet.name)] = (cat, layout, template, keys, heights)
+    return template, keys, heights
 
 
 def _write_units(page: _Page, heading: SheetHeading) -> float:
@@ -511,7 +581,6 @@ def _write_rows(
             else:
                 _write_form_cell(page, layout, (r, c.col - 1), key, el.type, values, marks, checks)
     _validations(ws, checks)
-    ws.freeze_panes(NUMBER_ROW, 3)
     return heights
 
 

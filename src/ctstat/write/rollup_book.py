@@ -14,7 +14,7 @@ import xlsxwriter
 from ctstat import __version__
 from ctstat.model.catalogue import Catalogue, Chart
 from ctstat.model.keys import TOTAL, cell_key
-from ctstat.model.layout import ROLLUP_MARK, form_layout
+from ctstat.model.layout import ROLLUP_MARK, FormLayout, Row, SheetLayout, form_layout
 from ctstat.model.period import is_reform_year
 from ctstat.model.sheets import (
     BY_UNIT,
@@ -33,7 +33,7 @@ from ctstat.plan.plan import RollupSheetData
 from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
-from ctstat.write.blocks import block_sheet, fast_sheets
+from ctstat.write.blocks import BlockSheet, RowsTemplate, block_sheet, fast_sheets, write_numbers
 from ctstat.write.form import (
     MIN_SCALE,
     PAGE_HEIGHT_PT,
@@ -43,6 +43,7 @@ from ctstat.write.form import (
     Styles,
     print_setup,
     protect,
+    record_rows,
     signature,
     write_form_sheet,
 )
@@ -215,21 +216,19 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     for i, w in enumerate(widths):
         ws.set_column(i, i, w)
     ws.set_column(len(fixed), last, per_child)
+    template = _indicator_template(cat, top + 1)
+    if not isinstance(ws, BlockSheet) or not ws.splice(template, [getattr(st, n) for n in template.slots], []):
+        _indicator_rows(ws, st, cat, top + 1)
     for i, ind in enumerate(cat.indicators):
         r = top + 1 + i
         is_rate = ind.kind == "rate"
-        ws.write(r, 0, i + 1, st.cell_center)
-        ws.write(r, 1, ind.name_vi, st.cell)
-        ws.write(r, 2, f"{ind.annex}/{ind.code}" if ind.code else "", st.cell_center)
-        ws.write(r, 3, ind.unit_vi, st.cell_center)
-        ws.write(r, 4, basis_label(ind.provenance), st.cell_center)
-        ws.set_row(r, row_height(ind.name_vi, 55))
         vals = d.indicators[:, 3 * i : 3 * i + 3]  # row 0: the unit; then its children (no data: NaN, blank)
-        _num(ws, r, 5, vals[0, 0], _fmt_rate(st, True) if is_rate else st.value_total)
-        _num(ws, r, 6, vals[0, 1] if is_rate else None, st.value)
-        _num(ws, r, 7, vals[0, 2] if is_rate else None, st.value)
-        for j in range(len(d.children)):
-            _num(ws, r, len(fixed) + j, vals[1 + j, 0], _fmt_rate(st, False) if is_rate else st.value)
+        # the total, numerator and denominator, then each child's: one run of numbers (no data: a blank)
+        numbers = [vals[0, 0], vals[0, 1] if is_rate else None, vals[0, 2] if is_rate else None]
+        fmts = [_fmt_rate(st, True) if is_rate else st.value_total, st.value, st.value]
+        numbers += vals[1:, 0].tolist()
+        fmts += [_fmt_rate(st, False) if is_rate else st.value] * len(d.children)
+        write_numbers(ws, r, list(range(5, 5 + len(numbers))), numbers, fmts)
     end = top + len(cat.indicators) + 1
     ws.merge_range(
         end + 1,
@@ -245,6 +244,31 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     signature(ws, st, end + 3, min(page, len(fixed) + 2), "Người lập biểu", left_col=2)
     protect(ws)
     _print_wide(ws, last, top, pages)
+
+
+def _indicator_rows(ws: Any, st: Styles, cat: Catalogue, first: int) -> None:
+    """The indicators' rows from row `first`, but their numbers: number, name, code, unit and source."""
+    for i, ind in enumerate(cat.indicators):
+        r = first + i
+        ws.write(r, 0, i + 1, st.cell_center)
+        ws.write(r, 1, ind.name_vi, st.cell)
+        ws.write(r, 2, f"{ind.annex}/{ind.code}" if ind.code else "", st.cell_center)
+        ws.write(r, 3, ind.unit_vi, st.cell_center)
+        ws.write(r, 4, basis_label(ind.provenance), st.cell_center)
+        ws.set_row(r, row_height(ind.name_vi, 55))
+
+
+#: the indicators' rows by first row (`_indicator_rows`): rendered once per process, spliced per workbook
+_INDICATORS: dict[tuple[int, int], tuple[Catalogue, RowsTemplate]] = {}
+
+
+def _indicator_template(cat: Catalogue, first: int) -> RowsTemplate:
+    known = _INDICATORS.get((id(cat), first))
+    if known is not None and known[0] is cat:
+        return known[1]
+    template, _ = record_rows(INDICATORS, first, 0, lambda ws, st: _indicator_rows(ws, st, cat, first))
+    _INDICATORS[(id(cat), first)] = (cat, template)
+    return template
 
 
 def rate_note(cat: Catalogue) -> str:
@@ -377,22 +401,67 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     for sheet in layout.sheets:
         ws.merge_range(r, 0, r, page, f"{sheet.name}. {sheet.title_vi}", st.label_group)
         r += 1
-        for row in sheet.rows:
-            if not row.code:
-                continue
-            el = cat.elements[row.element]
-            key = cell_key(el.code, row.key, TOTAL)
-            label = row.label_vi if row.key == TOTAL else f"    - {row.label_vi}"
-            ws.write(r, 0, label, st.label_total if row.key == TOTAL else st.label)
-            ws.set_row(r, row_height(label, 50))
-            ws.write(r, 1, row.code, st.code)
-            ws.write(r, 2, "Xã (số có)" if el.type == "yesno" else el.unit_vi, st.unit)
-            _num(ws, r, 3, totals.get(key), st.value_total)
-            ws.write_numbers(r, 4, by_child[:, column[key]] if key in column else [None] * len(codes), st.value, True)
-            r += 1
+        keys = _by_unit_rows(ws, st, cat, sheet, r, totals)
+        for i, key in enumerate(keys):  # each child's number, after the row's total
+            children = by_child[:, column[key]].tolist() if key in column else [None] * len(codes)
+            write_numbers(ws, r + i, list(range(4, 4 + len(codes))), children, [st.value] * len(codes))
+        r += len(keys)
     ws.freeze_panes(top + 1, 2)
     protect(ws)
     _print_wide(ws, last, top, pages)
+
+
+def _by_unit_rows(
+    ws: Any, st: Styles, cat: Catalogue, sheet: SheetLayout, r: int, totals: Mapping[str, Any]
+) -> list[str]:
+    """A form group's rows of the sheet by unit, from row `r`: each row's label, code, unit and total, spliced
+    from the rows rendered once (`_by_unit_template`; cell by cell where a total is infinite). Returns the rows'
+    total keys, in order."""
+    template, keys, rows = _by_unit_template(cat, form_layout(cat), sheet, r)
+    formats = [getattr(st, name) for name in template.slots]
+    if not isinstance(ws, BlockSheet) or not ws.splice(template, formats, [totals.get(k) for k in keys]):
+        for i, row in enumerate(rows):
+            _by_unit_row(ws, st, cat, r + i, row, totals.get(_total_key(cat, row)))
+    return [_total_key(cat, row) for row in rows]
+
+
+def _total_key(cat: Catalogue, row: Row) -> str:
+    return cell_key(cat.elements[row.element].code, row.key, TOTAL)
+
+
+def _by_unit_row(ws: Any, st: Styles, cat: Catalogue, r: int, row: Row, total: Any) -> None:
+    """One row of the sheet by unit but its children's numbers: the label, code, unit and total."""
+    el = cat.elements[row.element]
+    label = row.label_vi if row.key == TOTAL else f"    - {row.label_vi}"
+    ws.write(r, 0, label, st.label_total if row.key == TOTAL else st.label)
+    ws.set_row(r, row_height(label, 50))
+    ws.write(r, 1, row.code, st.code)
+    ws.write(r, 2, "Xã (số có)" if el.type == "yesno" else el.unit_vi, st.unit)
+    write_numbers(ws, r, [3], [total], [st.value_total])
+
+
+#: a form group's rows of the sheet by unit, by group and first row: rendered once per process, spliced per workbook
+_BY_UNIT: dict[tuple[int, str, int], tuple[Catalogue, FormLayout, RowsTemplate, tuple[str, ...], list[Row]]] = {}
+
+
+def _by_unit_template(
+    cat: Catalogue, layout: FormLayout, sheet: SheetLayout, r: int
+) -> tuple[RowsTemplate, tuple[str, ...], list[Row]]:
+    """The rows `_by_unit_row` writes for `sheet`'s group from row `r`, as a template; the totals' keys its holes
+    take, in order; the rows."""
+    known = _BY_UNIT.get((id(layout), sheet.name, r))
+    if known is not None and known[0] is cat and known[1] is layout:
+        return known[2], known[3], known[4]
+    rows = [row for row in sheet.rows if row.code]
+
+    def write(ws: Any, st: Styles) -> None:
+        for i, row in enumerate(rows):
+            _by_unit_row(ws, st, cat, r + i, row, float(i + 1))
+
+    template, _ = record_rows(BY_UNIT, r, len(rows), write)
+    keys = tuple(_total_key(cat, rows[h - 1]) for h in template.holes)
+    _BY_UNIT[(id(layout), sheet.name, r)] = (cat, layout, template, keys, rows)
+    return template, keys, rows
 
 
 def _charts(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheetData, banner: str | None) -> None:
