@@ -188,3 +188,19 @@ def test_a_ward_outside_the_job_still_says_what_its_removal_did(
     with Ledger(cfg.ledger_path) as ledger:
         assert set(ledger.claims("2025-H1")) == {"00001", "00301"}
         assert set(ledger.claims("2025-H1", {"00301", "00304"})) == {"00301"}
+
+
+def test_cells_are_stored_as_json_writes_them() -> None:
+    """`encode_cells` (all files at once, a count's text looked up) gives, byte for byte, what `json.dumps` of each
+    file's cells gave: fractions, -0.0, NaN, infinities, huge numbers and the edges of the looked-up counts too."""
+    import numpy as np
+
+    from ctstat.job.ledger import encode_cells
+
+    keys = ["TE01|0-2|sex:nam", 'a "quoted" % key', "Trẻ em|tổng", "k4", "k5", "k6"]
+    odd = [0.0, -0.0, 0.1, 1.5e-7, 65535.0, 65536.0, -1.0, 1e16, 1e17, 5e-324, float("nan"), float("inf"), -np.inf]
+    rng = np.random.default_rng(7)
+    values = np.concatenate([rng.choice(odd, size=(40, len(keys))), rng.integers(0, 70000, (40, len(keys)))])
+    expected = [json.dumps(dict(zip(keys, row.tolist(), strict=True))) for row in values.astype(float)]
+    assert encode_cells(keys, values) == expected
+    assert encode_cells(keys, np.empty((0, len(keys)))) == []

@@ -32,6 +32,7 @@ from collections.abc import Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -193,6 +194,7 @@ class Judged:
     annotated: str | None
     template_version: str
     catalogue_digest: str
+    cells_json: str | None = None  #: the cells already encoded (`encode_cells`), in place of `cells`
 
 
 class Ledger:
@@ -634,11 +636,39 @@ def _judged(j: Judged) -> tuple[Any, ...]:
         rep.errors,
         rep.warnings,
         json.dumps([i.to_record() for i in rep.issues], ensure_ascii=False),
-        json.dumps(dict(j.cells)) if j.cells is not None else None,
+        j.cells_json if j.cells_json is not None else json.dumps(dict(j.cells)) if j.cells is not None else None,
         j.annotated,
         j.template_version,
         j.catalogue_digest,
     )
+
+
+#: integral values below this are written by looking their text up (`encode_cells`)
+_COUNTS = 1 << 16
+
+
+@cache
+def _count_texts() -> Any:
+    import numpy as np
+
+    return np.array([f"{n}.0" for n in range(_COUNTS)], dtype=object)  # what JSON writes for float(n)
+
+
+def encode_cells(keys: Sequence[str], values: Any) -> list[str]:
+    """Each row of `values` (a 2-D float array, one column per key) as the ledger stores cells, the text
+    `json.dumps(dict(zip(keys, row)))` gives, for all rows at once: a count's text (0.0 to 65535.0) is looked up,
+    any other value (a fraction, -0.0, NaN, a huge number) is written by `json.dumps`; the keys are written once.
+    Ten thousand files' cells: a sixth of the time of a `json.dumps` per file."""
+    import numpy as np
+
+    template = "{" + ", ".join(json.dumps(k).replace("%", "%%") + ": %s" for k in keys) + "}"
+    values = np.asarray(values, dtype=float).reshape(-1, len(keys))
+    with np.errstate(invalid="ignore"):
+        whole = (values >= 0) & (values < _COUNTS) & (values == np.floor(values)) & ~np.signbit(values)
+    texts = _count_texts()[np.where(whole, values, 0).astype(np.int64)]
+    for r, c in zip(*np.nonzero(~whole), strict=True):
+        texts[r, c] = json.dumps(float(values[r, c]))
+    return [template % tuple(row) for row in texts]
 
 
 def _owner_only(path: Path) -> None:

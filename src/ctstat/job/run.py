@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctstat.job.config import JobConfig
 from ctstat.job.copies import EarlyCopies
-from ctstat.job.ledger import Judged, Ledger, Row, local_time
+from ctstat.job.ledger import Judged, Ledger, Row, encode_cells, local_time
 from ctstat.job.review import audit, chain_as_recorded, chain_head, corrected_claims, flag_locked, reviewed_claims
 from ctstat.job.year_job import STALE_VI, claims_of, current_inputs, submission_dict, year_key
 from ctstat.model.catalogue import Catalogue, load_catalogue
@@ -446,13 +446,17 @@ def mark_up(
     return {i: str(path) for i, path in zip(faulty, copies, strict=True)}
 
 
-def _value_rows(frame: pd.DataFrame | None) -> tuple[list[str], dict[int, Any]]:
-    """The judged values: the cell keys, and each file's row of floats by its index (one array taken out of the
-    frame, not a pandas lookup per file: a second for a national inbox)."""
+def _stored_cells(judged: Judgement, which: Iterable[int]) -> dict[int, str]:
+    """The cells each valid file among `which` is recorded with, by index, encoded as the ledger stores them
+    (`encode_cells`: one array taken out of the frame and written at once, not a pandas lookup and a JSON
+    encoding per file, a second each for a national inbox)."""
+    frame = judged.frame
     if frame is None:
-        return [], {}
-    values = frame.to_numpy(dtype=float)
-    return list(frame.columns), {int(i): values[n] for n, i in enumerate(frame.index)}
+        return {}
+    at = {int(i): n for n, i in enumerate(frame.index)}
+    valid = [i for i in which if judged.report.files[i].valid and i in at]
+    rows = frame.to_numpy(dtype=float)[[at[i] for i in valid]]
+    return dict(zip(valid, encode_cells(list(frame.columns), rows), strict=True))
 
 
 def record(
@@ -484,15 +488,13 @@ def _record_rows(
     events: list[dict[str, Any]] = []
     for row, st in judged.touched:
         ledger.touch(row.id, st.st_size, st.st_mtime_ns)
-    keys, rows = _value_rows(judged.frame)
+    which = list(range(len(judged.todo)) if only is None else only)
+    cells = _stored_cells(judged, which)
     ids: dict[int, int] = {}
-    for i in range(len(judged.todo)) if only is None else only:
+    for i in which:
         a, rep = judged.todo[i], judged.report.files[i]
         sha, old = judged.shas[i], a.row
-        cells = None
-        if rep.valid and i in rows:
-            cells = dict(zip(keys, rows[i].tolist(), strict=True))
-        entry = Judged(rep, cells, annotated.get(i), catalogue.template_version, catalogue.digest)
+        entry = Judged(rep, None, annotated.get(i), catalogue.template_version, catalogue.digest, cells.get(i))
         if old is not None and old.sha256 == sha:  # the same bytes, judged under this catalogue now
             ledger.rejudge(old.id, a.st.st_size, a.st.st_mtime_ns, entry)
             ids[i] = old.id
