@@ -8,7 +8,7 @@ import multiprocessing as mp
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -111,13 +111,16 @@ def read_checked(
     jobs: int = 1,
     progress: object = None,
     pool: Pool[str] | None = None,
+    judged: Callable[[list[Submission]], object] | None = None,
 ) -> list[Submission]:
     """The input stage every command shares: read `files` in guarded workers, which also run the per-file checks,
     while a thread loads pandera and runs the batch checks on parts already read. `validate_batch` then only
     gathers (and judges what is left). `pool`: workers kept between calls (`inputs.reading_pool`, made with the
-    same catalogue, period and units)."""
+    same catalogue, period and units). `judged`: called in that thread with each part once judged (its
+    submissions with `judged` set have their issues, unsorted, in `checked[0]`), to act on them while the rest
+    is read; an exception there stops the read as a bug of the thread does."""
     with _no_collections():
-        return _read_checked(files, catalogue, (period, units), jobs, progress, pool)
+        return _read_checked(files, catalogue, (period, units), jobs, progress, (pool, judged))
 
 
 @contextmanager
@@ -162,19 +165,20 @@ def _read_checked(
     options: tuple[Period | None, str | None],
     jobs: int,
     progress: object,
-    pool: Pool[str] | None,
+    hooks: tuple[Pool[str] | None, Callable[[list[Submission]], object] | None],
 ) -> list[Submission]:
     period, units = options
+    pool, judged = hooks
     subs: list[Submission] = []
     chunks: queue.Queue[list[Submission] | None] = queue.Queue()
     # a thread loads pandas and pandera, then judges parts of the batch while the workers read the rest
     failure: list[BaseException] = []
-    judge = threading.Thread(target=_judge_ahead, args=(catalogue, chunks, failure), daemon=True)
+    judge = threading.Thread(target=_judge_ahead, args=(catalogue, chunks, failure, judged), daemon=True)
     done = 0
     # the thread starts as soon as the workers are forked, so that loading pandera overlaps the first reads
     for sub in read_all(files, catalogue, jobs, FileCheck(catalogue, period, units), pool, judge.start):
         subs.append(sub)
-        if len(subs) - done >= _AHEAD:
+        if len(subs) - done >= JUDGED_AHEAD:
             chunks.put(subs[done:])
             done = len(subs)
         if callable(progress):
@@ -187,11 +191,14 @@ def _read_checked(
     return subs
 
 
-_AHEAD = 2048  #: files judged together ahead of the end of reading
+JUDGED_AHEAD = 2048  #: files judged together ahead of the end of reading
 
 
 def _judge_ahead(
-    catalogue: Catalogue, chunks: queue.Queue[list[Submission] | None], failure: list[BaseException]
+    catalogue: Catalogue,
+    chunks: queue.Queue[list[Submission] | None],
+    failure: list[BaseException],
+    judged: Callable[[list[Submission]], object] | None = None,
 ) -> None:
     try:
         from ctstat.check.validate import judge_ahead, warm_up
@@ -199,6 +206,8 @@ def _judge_ahead(
         warm_up(catalogue)
         while (chunk := chunks.get()) is not None:
             judge_ahead(chunk, catalogue)
+            if judged is not None:
+                judged(chunk)
     except BaseException as exc:  # noqa: BLE001 - handed to the main thread
         failure.append(exc)
 

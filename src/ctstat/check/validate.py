@@ -486,6 +486,12 @@ def _duplicates(reports: Sequence[FileReport]) -> None:
                 )
 
 
+def in_order(rep: FileReport, catalogue: Catalogue) -> FileReport:
+    """A copy of a report with its issues in the order `validate_batch` leaves them in (its last step): a report
+    judged ahead (`judge_ahead`) as it will be, for a caller that acts on it before the batch ends."""
+    return replace(rep, issues=sorted(rep.issues, key=_issue_order(catalogue)))
+
+
 def _issue_order(catalogue: Catalogue) -> Any:
     sheet_order = {COVER: 0, **{s.name: i + 1 for i, s in enumerate(catalogue.sheets)}}
 

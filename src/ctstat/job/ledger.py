@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -193,6 +194,7 @@ class Judged:
     annotated: str | None
     template_version: str
     catalogue_digest: str
+    cells_json: str | None = None  #: the cells already encoded (`encode_cells`), in place of `cells`
 
 
 class Ledger:
@@ -309,10 +311,20 @@ class Ledger:
     def mark_removed(self, row_id: int, when: datetime) -> None:
         self.db.execute("UPDATE submissions SET removed_at=? WHERE id=?", (when.isoformat(timespec="seconds"), row_id))
 
-    def claims(self, period: str) -> dict[str, list[Row]]:
-        """Every submission of `period` still in the inbox, per unit, oldest received first (one indexed query)."""
+    def claims(self, period: str, units: Container[str] | None = None) -> dict[str, list[Row]]:
+        """Every submission of `period` still in the inbox, per unit, oldest received first (one indexed query);
+        with `units`, of those units only (the others' rows are not even decoded: a job of one province in a
+        national inbox would decode ten thousand for five hundred)."""
         out: dict[str, list[Row]] = {}
-        for r in self.rows("removed_at IS NULL AND period=? AND unit IS NOT NULL", period):
+        try:
+            cur = self.db.execute(
+                "SELECT * FROM submissions WHERE removed_at IS NULL AND period=? AND unit IS NOT NULL ORDER BY id",
+                (period,),
+            )
+            found = [_row(r) for r in cur.fetchall() if units is None or r["unit"] in units]
+        except sqlite3.Error as exc:
+            raise _fault(exc, self.path) from None
+        for r in found:
             out.setdefault(r.unit or "", []).append(r)
         for rows in out.values():
             rows.sort(key=lambda r: (r.received_at, r.id))
@@ -624,11 +636,39 @@ def _judged(j: Judged) -> tuple[Any, ...]:
         rep.errors,
         rep.warnings,
         json.dumps([i.to_record() for i in rep.issues], ensure_ascii=False),
-        json.dumps(dict(j.cells)) if j.cells is not None else None,
+        j.cells_json if j.cells_json is not None else json.dumps(dict(j.cells)) if j.cells is not None else None,
         j.annotated,
         j.template_version,
         j.catalogue_digest,
     )
+
+
+#: integral values below this are written by looking their text up (`encode_cells`)
+_COUNTS = 1 << 16
+
+
+@cache
+def _count_texts() -> Any:
+    import numpy as np
+
+    return np.array([f"{n}.0" for n in range(_COUNTS)], dtype=object)  # what JSON writes for float(n)
+
+
+def encode_cells(keys: Sequence[str], values: Any) -> list[str]:
+    """Each row of `values` (a 2-D float array, one column per key) as the ledger stores cells, the text
+    `json.dumps(dict(zip(keys, row)))` gives, for all rows at once: a count's text (0.0 to 65535.0) is looked up,
+    any other value (a fraction, -0.0, NaN, a huge number) is written by `json.dumps`; the keys are written once.
+    Ten thousand files' cells: a sixth of the time of a `json.dumps` per file."""
+    import numpy as np
+
+    template = "{" + ", ".join(json.dumps(k).replace("%", "%%") + ": %s" for k in keys) + "}"
+    values = np.asarray(values, dtype=float).reshape(-1, len(keys))
+    with np.errstate(invalid="ignore"):
+        whole = (values >= 0) & (values < _COUNTS) & (values == np.floor(values)) & ~np.signbit(values)
+    texts = _count_texts()[np.where(whole, values, 0).astype(np.int64)]
+    for r, c in zip(*np.nonzero(~whole), strict=True):
+        texts[r, c] = json.dumps(float(values[r, c]))
+    return [template % tuple(row) for row in texts]
 
 
 def _owner_only(path: Path) -> None:

@@ -9,7 +9,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ctstat.job.config import JobConfig
-from ctstat.job.ledger import Judged, Ledger, Row, local_time
+from ctstat.job.copies import EarlyCopies
+from ctstat.job.ledger import Judged, Ledger, Row, encode_cells, local_time
 from ctstat.job.review import audit, chain_as_recorded, chain_head, corrected_claims, flag_locked, reviewed_claims
 from ctstat.job.year_job import STALE_VI, claims_of, current_inputs, submission_dict, year_key
 from ctstat.model.catalogue import Catalogue, load_catalogue
@@ -29,6 +30,7 @@ from ctstat.model.report import Claim, FileReport, Report
 from ctstat.model.units import Hierarchy, Unit, load_units
 from ctstat.model.vocab import rollup_note
 from ctstat.pipeline import (
+    JUDGED_AHEAD,
     RollupInputs,
     RollupOptions,
     RollupResult,
@@ -71,6 +73,16 @@ class EventLog:
         if self.path is not None:
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+
+    def many(self, event: str, records: Sequence[Mapping[str, Any]]) -> None:
+        """`event` once per record, the log file opened once (ten thousand files recorded: one open, not ten
+        thousand)."""
+        ts = datetime.now().astimezone().isoformat(timespec="seconds")
+        recs = [{"ts": ts, "event": event, **fields} for fields in records]
+        self.events += recs
+        if self.path is not None and recs:
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write("".join(json.dumps(rec, ensure_ascii=False, default=str) + "\n" for rec in recs))
 
 
 #: the job locks this process holds open; a forked child (a reading worker) closes its copies at once: a flock
@@ -284,16 +296,49 @@ def _take_in(
             if mine is None or (row.received_at, row.id) > (mine.received_at, mine.id):
                 latest[(row.period, row.unit)] = row
     changed.sort(key=lambda a: (a.st.st_mtime_ns, a.rel))  # within a run, the later file is the resubmission
-    judged = judge_arrivals(cfg, catalogue, changed)
-    annotated = mark_up(cfg, catalogue, judged)
-    with ledger.transaction():
-        for row in gone:
-            ledger.mark_removed(row.id, now)
-            was_current = row.unit is not None and latest.get((row.period, row.unit)) is row
-            log("file-removed", path=row.path, unit=row.unit, was_current=was_current)
-            result.removed.append(Removed(row.path, row.unit, row.unit_name, row.period, was_current))
-        record(ledger, log, now, catalogue, judged, annotated)
+    early = len(changed) > JUDGED_AHEAD  # parts of the batch are judged before the last file is read
+    with EarlyCopies(catalogue, cfg.period, workers(cfg.jobs), _copy_target(cfg, catalogue, changed), early) as copies:
+        judged = judge_arrivals(cfg, catalogue, changed, judged=copies.judged)
+        copies.rest(judged.report.files, judged.subs)
+        planned = {i: str(copies.planned[sub.path]) for i, sub in enumerate(judged.subs) if sub.path in copies.planned}
+        with ledger.transaction():  # recorded while the last copies are written; committed once they are
+            _, events = _record_rows(ledger, now, catalogue, judged, planned)
+            copies.wait()
+            for row in gone:
+                ledger.mark_removed(row.id, now)
+                was_current = row.unit is not None and latest.get((row.period, row.unit)) is row
+                log("file-removed", path=row.path, unit=row.unit, was_current=was_current)
+                result.removed.append(Removed(row.path, row.unit, row.unit_name, row.period, was_current))
+            log.many("file-validated", events)
     result.validated = flag_locked(ledger, cfg, judged.report.files)  # an approved ward's new file: refused
+
+
+def _copy_target(
+    cfg: JobConfig, catalogue: Catalogue, arrivals: Sequence[Arrival]
+) -> Callable[[Submission], Path | None]:
+    """Where the marked-up copy of a file read goes (`mark_up`'s place for it), None when its content was
+    recorded before (touched only: `judge_arrivals` leaves it out)."""
+    from ctstat.write.annotate import annotated_name
+
+    by_path = {str(a.source): a for a in arrivals}
+
+    def target(sub: Submission) -> Path | None:
+        a = by_path[sub.path]
+        if _same_content(a.row, sub.sha256 or _unread_sha(a.st), catalogue):
+            return None
+        return cfg.out / ANNOTATED_DIR / annotated_name(a.rel.replace("/", "__"))
+
+    return target
+
+
+def _unread_sha(st: os.stat_result) -> str:
+    """What is recorded as the hash of a file refused before reading (a FIFO, a link)."""
+    return f"unread:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _same_content(row: Row | None, sha: str, catalogue: Catalogue) -> bool:
+    """Whether a file read holds the bytes recorded at its path, judged under this catalogue (touched only)."""
+    return row is not None and row.sha256 == sha and row.catalogue_digest == catalogue.digest
 
 
 def _ours(f: Path, inbox: Path, real_inbox: Path, out: Path) -> bool:
@@ -331,22 +376,26 @@ class Judgement:
 
 
 def judge_arrivals(
-    cfg: JobConfig, catalogue: Catalogue, arrivals: list[Arrival], pool: Pool[str] | None = None
+    cfg: JobConfig,
+    catalogue: Catalogue,
+    arrivals: list[Arrival],
+    pool: Pool[str] | None = None,
+    judged: Callable[[list[Submission]], object] | None = None,
 ) -> Judgement:
     """Read `arrivals` once each in the guarded workers (the hash kept is that of the bytes validated) and judge
     the new content as one batch. The one path from a file to a judgement, for `run` and for uploads alike (the
-    portal keeps its reading workers between batches: `pool`)."""
+    portal keeps its reading workers between batches: `pool`). `judged`: see `pipeline.read_checked`."""
     todo: list[Arrival] = []
     subs: list[Submission] = []
     shas: list[str] = []
     touched: list[tuple[Row, os.stat_result]] = []
     period, units = judged_as(cfg)
-    read = read_checked([a.source for a in arrivals], catalogue, period, units, workers(cfg.jobs), pool=pool)
+    sources = [a.source for a in arrivals]
+    read = read_checked(sources, catalogue, period, units, workers(cfg.jobs), pool=pool, judged=judged)
     for a, sub in zip(arrivals, read, strict=True):
-        sha = sub.sha256 or f"unread:{a.st.st_size}:{a.st.st_mtime_ns}"  # refused before reading (a FIFO, a link)
-        row = a.row
-        if row is not None and row.sha256 == sha and row.catalogue_digest == catalogue.digest:
-            touched.append((row, a.st))  # touched, same content
+        sha = sub.sha256 or _unread_sha(a.st)  # refused before reading (a FIFO, a link)
+        if a.row is not None and _same_content(a.row, sha, catalogue):
+            touched.append((a.row, a.st))  # touched, same content
             continue
         todo.append(a)
         subs.append(sub)
@@ -397,13 +446,17 @@ def mark_up(
     return {i: str(path) for i, path in zip(faulty, copies, strict=True)}
 
 
-def _value_rows(frame: pd.DataFrame | None) -> tuple[list[str], dict[int, Any]]:
-    """The judged values: the cell keys, and each file's row of floats by its index (one array taken out of the
-    frame, not a pandas lookup per file: a second for a national inbox)."""
+def _stored_cells(judged: Judgement, which: Iterable[int]) -> dict[int, str]:
+    """The cells each valid file among `which` is recorded with, by index, encoded as the ledger stores them
+    (`encode_cells`: one array taken out of the frame and written at once, not a pandas lookup and a JSON
+    encoding per file, a second each for a national inbox)."""
+    frame = judged.frame
     if frame is None:
-        return [], {}
-    values = frame.to_numpy(dtype=float)
-    return list(frame.columns), {int(i): values[n] for n, i in enumerate(frame.index)}
+        return {}
+    at = {int(i): n for n, i in enumerate(frame.index)}
+    valid = [i for i in which if judged.report.files[i].valid and i in at]
+    rows = frame.to_numpy(dtype=float)[[at[i] for i in valid]]
+    return dict(zip(valid, encode_cells(list(frame.columns), rows), strict=True))
 
 
 def record(
@@ -417,18 +470,31 @@ def record(
 ) -> dict[int, int]:
     """Record a judgement in the ledger (inside the caller's transaction): touched rows, and each new content
     (all of `judged.todo`, or the indices in `only`) as a new row, or as a re-judged one when the same bytes were
-    judged under another catalogue. Returns the ledger row id of each index recorded."""
+    judged under another catalogue; each logged. Returns the ledger row id of each index recorded."""
+    ids, events = _record_rows(ledger, now, catalogue, judged, annotated, only)
+    log.many("file-validated", events)
+    return ids
+
+
+def _record_rows(
+    ledger: Ledger,
+    now: datetime,
+    catalogue: Catalogue,
+    judged: Judgement,
+    annotated: Mapping[int, str],
+    only: Iterable[int] | None = None,
+) -> tuple[dict[int, int], list[dict[str, Any]]]:
+    """`record` but the logging: the row ids, and the "file-validated" event of each index recorded."""
+    events: list[dict[str, Any]] = []
     for row, st in judged.touched:
         ledger.touch(row.id, st.st_size, st.st_mtime_ns)
-    keys, rows = _value_rows(judged.frame)
+    which = list(range(len(judged.todo)) if only is None else only)
+    cells = _stored_cells(judged, which)
     ids: dict[int, int] = {}
-    for i in range(len(judged.todo)) if only is None else only:
+    for i in which:
         a, rep = judged.todo[i], judged.report.files[i]
         sha, old = judged.shas[i], a.row
-        cells = None
-        if rep.valid and i in rows:
-            cells = dict(zip(keys, rows[i].tolist(), strict=True))
-        entry = Judged(rep, cells, annotated.get(i), catalogue.template_version, catalogue.digest)
+        entry = Judged(rep, None, annotated.get(i), catalogue.template_version, catalogue.digest, cells.get(i))
         if old is not None and old.sha256 == sha:  # the same bytes, judged under this catalogue now
             ledger.rejudge(old.id, a.st.st_size, a.st.st_mtime_ns, entry)
             ids[i] = old.id
@@ -436,20 +502,21 @@ def record(
             if old is not None:
                 ledger.mark_removed(old.id, now)
             ids[i] = ledger.add(a.rel, sha, a.st.st_size, a.st.st_mtime_ns, now, entry)
-        log(
-            "file-validated",
-            path=a.rel,
-            sha256=sha,
-            unit=rep.unit,
-            period=rep.period,
-            valid=rep.valid,
-            errors=rep.errors,
-            warnings=rep.warnings,
-            replaces=old.path if old and old.sha256 != sha else None,
-            rejudged=bool(old and old.sha256 == sha),
-            annotated=annotated.get(i),
+        events.append(
+            {
+                "path": a.rel,
+                "sha256": sha,
+                "unit": rep.unit,
+                "period": rep.period,
+                "valid": rep.valid,
+                "errors": rep.errors,
+                "warnings": rep.warnings,
+                "replaces": old.path if old and old.sha256 != sha else None,
+                "rejudged": bool(old and old.sha256 == sha),
+                "annotated": annotated.get(i),
+            }
         )
-    return ids
+    return ids, events
 
 
 def job_claims(cfg: JobConfig, catalogue: Catalogue, rows: dict[str, list[Row]]) -> dict[str, list[Claim]]:
@@ -510,7 +577,7 @@ def _maybe_rollup(
         _reform_year(cfg, catalogue, ledger, log, now, result)
         return
     h = load_units(cfg.vintage)
-    rows = ledger.claims(str(cfg.period))  # read once: every submission of the period still in the inbox
+    rows = ledger.claims(str(cfg.period), _counted(cfg, h, result.removed))  # read once
     rows, fixed = reviewed_claims(ledger, cfg, catalogue, rows)  # approved files pinned; corrected cells
     claims = corrected_claims(job_claims(cfg, catalogue, rows), rows, fixed)
     for gone in result.removed:  # what each removal did: the ward's current submission now, if any
@@ -554,6 +621,12 @@ def _maybe_rollup(
     inputs = {u: r.sha256 for u, r in sorted(current.items())}
     _written(ledger, log, (now, key), rollup, result, inputs)
     shutil.rmtree(out_dir / STALE_DIR, ignore_errors=True)  # a set retired earlier: this one replaces it
+
+
+def _counted(cfg: JobConfig, h: Hierarchy, removed: Iterable[Removed]) -> set[str]:
+    """The units whose submissions a run's completeness and rollup count: the communes of the job's area, and the
+    units of files removed in this run (what the removal made current is reported)."""
+    return {u.code for u in h.communes_under(job_area(cfg, h))} | {r.unit for r in removed if r.unit is not None}
 
 
 def _unchanged(ledger: Ledger, key: str, log: EventLog, result: RunResult) -> bool:
