@@ -71,7 +71,7 @@ class EarlyCopies:
         jobs = [
             job
             for sub in chunk
-            if sub.judged and sub.checked is not None
+            if sub.judged and sub.checked is not None and sub.checked[0].issues  # a copy lists issues
             if (job := self._job(in_order(sub.checked[0], self.catalogue), sub)) is not None
         ]
         if not jobs:
