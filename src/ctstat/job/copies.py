@@ -65,9 +65,12 @@ class EarlyCopies:
         self.close()
 
     def judged(self, chunk: Sequence[Submission]) -> None:
-        """In the judging thread: the copies of the files of `chunk` judged ahead, sent to the writers."""
+        """In the judging thread: the copies of the files of `chunk` judged ahead, sent to the writers (none
+        without writers: then every copy is written by `rest`)."""
         from ctstat.check.validate import in_order
 
+        if self.pool is None:
+            return
         jobs = [
             job
             for sub in chunk
