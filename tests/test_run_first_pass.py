@@ -204,3 +204,34 @@ def test_cells_are_stored_as_json_writes_them() -> None:
     expected = [json.dumps(dict(zip(keys, row.tolist(), strict=True))) for row in values.astype(float)]
     assert encode_cells(keys, values) == expected
     assert encode_cells(keys, np.empty((0, len(keys)))) == []
+
+
+def test_as_soon_as_a_part_is_judged_ahead_its_copies_are_sent(
+    cfg: JobConfig, catalogue: Catalogue, ahead: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of exactly one part (here 4 files) is judged ahead too: its copies go to the writers then. Without
+    writers (a smaller batch) nothing is sent from the judging thread: every copy is written once judged."""
+    for p in sorted(FAULTY.glob("0[1-4]-*.xlsx")):
+        shutil.copyfile(p, cfg.inbox / p.name)
+    sent: list[int] = []
+    judged = EarlyCopies.judged
+
+    def sends(self: EarlyCopies, chunk: list[Submission]) -> None:
+        before = len(self.planned)
+        judged(self, chunk)
+        sent.append(len(self.planned) - before)
+
+    monkeypatch.setattr(EarlyCopies, "judged", sends)
+    run_job(cfg, catalogue, now=datetime(2025, 7, 5))
+    assert sent == [4] and len(_copies(cfg)) == 4
+
+    files = [cfg.inbox / p.name for p in sorted(FAULTY.glob("0[1-4]-*.xlsx"))]
+    subs = ctstat.pipeline.read_checked(files, catalogue, Period.parse("2025-H1"), "2025-06-30", 1)
+    report, _ = validate_batch(subs, catalogue, Period.parse("2025-H1"), "2025-06-30", check_duplicates=False)
+    out = cfg.out.parent / "without"
+    with EarlyCopies(catalogue, None, 1, lambda sub: out / Path(sub.path).name, early=False) as copies:
+        copies.judged(subs)  # as if judged ahead: no writer to send to
+        assert copies.planned == {}
+        copies.rest(report.files, subs)
+        assert sorted(copies.wait()) == sorted(str(f) for f in files)
+    assert len(list(out.glob("*.xlsx"))) == 4

@@ -65,13 +65,16 @@ class EarlyCopies:
         self.close()
 
     def judged(self, chunk: Sequence[Submission]) -> None:
-        """In the judging thread: the copies of the files of `chunk` judged ahead, sent to the writers."""
+        """In the judging thread: the copies of the files of `chunk` judged ahead, sent to the writers (none
+        without writers: then every copy is written by `rest`)."""
         from ctstat.check.validate import in_order
 
+        if self.pool is None:
+            return
         jobs = [
             job
             for sub in chunk
-            if sub.judged and sub.checked is not None
+            if sub.judged and sub.checked is not None and sub.checked[0].issues  # a copy lists issues
             if (job := self._job(in_order(sub.checked[0], self.catalogue), sub)) is not None
         ]
         if not jobs:

@@ -296,7 +296,7 @@ def _take_in(
             if mine is None or (row.received_at, row.id) > (mine.received_at, mine.id):
                 latest[(row.period, row.unit)] = row
     changed.sort(key=lambda a: (a.st.st_mtime_ns, a.rel))  # within a run, the later file is the resubmission
-    early = len(changed) > JUDGED_AHEAD  # parts of the batch are judged before the last file is read
+    early = len(changed) >= JUDGED_AHEAD  # parts of the batch are judged before the last file is read
     with EarlyCopies(catalogue, cfg.period, workers(cfg.jobs), _copy_target(cfg, catalogue, changed), early) as copies:
         judged = judge_arrivals(cfg, catalogue, changed, judged=copies.judged)
         copies.rest(judged.report.files, judged.subs)
