@@ -223,18 +223,26 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
             self._xml_end_tag("row")
 
     def _write_cells(self, row: int, cells: dict[int, Any], lo: int, hi: int) -> None:
-        """A row's cells: a formatted number, text or blank straight here (most cells), the others as `_write_cell`."""
+        """A row's cells: a number, text or blank in its own format, or in none where neither its row nor its
+        column has one, straight here (most cells); the others as `_write_cell`."""
         write, at = self.fh.write, str(row + 1)
         plain_ok = not self.constant_memory
+        info = self.row_info.get(row)
+        bare_ok = plain_ok and (info is None or not info.row_format)  # a cell without a format takes none
+        columns = self.col_info
         for col in sorted(cells):
             if not lo <= col <= hi:
                 continue
             cell = cells[col]
-            plain = _PLAIN.get(cell.__class__) if plain_ok and cell.format else None
+            plain = _PLAIN.get(cell.__class__) if plain_ok else None
             if plain is None or (row == self._inside[0] and col <= self._inside[1]):
                 self._write_cell(row, col, cell)
-            else:
+            elif cell.format:
                 write(plain(f'<c r="{_name(col)}{at}" s="{cell.format._get_xf_index()}"', cell))
+            elif bare_ok and (col not in columns or not columns[col].column_format):
+                write(plain(f'<c r="{_name(col)}{at}"', cell))
+            else:
+                self._write_cell(row, col, cell)
 
     def _calculate_spans(self) -> None:
         """xlsxwriter's row spans (the first and last column used in each block of 16 rows), from each row's
