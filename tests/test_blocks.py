@@ -302,7 +302,7 @@ def test_the_small_numbers_looked_up_are_written_as_formatted() -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     value=st.one_of(
-        st.text(alphabet=st.sampled_from('ab &<>"\n\t_x0'), max_size=12),
+        st.text(alphabet=st.sampled_from('ab &<>"\n\t_x0F\x01\x1f\ufffe'), max_size=12),
         st.text(max_size=8),
         st.integers(),
         st.floats(),
@@ -323,5 +323,6 @@ def test_the_quick_xml_escapes_give_xlsxwriters(value: Any) -> None:
     for mine, theirs in (
         (writer._escape_attributes(value), inert.XML_ESCAPES["attributes"](writer, value)),
         (writer._escape_data(value), inert.XML_ESCAPES["data"](writer, value)),
+        (writer._escape_control_characters(value), inert.XML_ESCAPES["control"](value)),
     ):
         assert (type(mine), repr(mine)) == (type(theirs), repr(theirs))  # NaN is not equal to itself
