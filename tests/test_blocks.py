@@ -102,6 +102,10 @@ def test_every_kind_of_cell_around_runs_is_written_as_xlsxwriter_writes_it() -> 
             ws.write_number(r, 17, r, cell_format=fmt)
         ws.merge_range(21, 0, 21, 5, "gộp", fmt)
         ws.write_comment(22, 1, "ghi chú")
+        ws.set_row(3, 15, None, {"hidden": True})  # rows xlsxwriter writes with more attributes
+        ws.set_row(7, None, None, {"level": 1, "collapsed": True})
+        ws.set_row(25, 40)  # a row with a height and no cell
+        ws.set_row(26, 0)  # hidden by its height
 
     expected, got = _both(fill)
     assert got == expected
@@ -326,3 +330,19 @@ def test_the_quick_xml_escapes_give_xlsxwriters(value: Any) -> None:
         (writer._escape_control_characters(value), inert.XML_ESCAPES["control"](value)),
     ):
         assert (type(mine), repr(mine)) == (type(theirs), repr(theirs))  # NaN is not equal to itself
+
+
+@pytest.mark.parametrize("default", [None, 20.0, 15.0])
+def test_row_heights_are_written_as_xlsxwriter_writes_them(default: float | None) -> None:
+    """A row's tag (its number, spans and height) against a sheet's default height, changed or not."""
+
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        if default is not None:
+            ws.set_default_row(default)
+        for r, height in enumerate([None, 15, 20, 30.5, 12.75, 409]):
+            ws.set_row(r * 3, height)
+            ws.write_number(r * 3, r, r)
+            ws.set_row(r * 3 + 1, height)  # without a cell
+
+    expected, got = _both(fill)
+    assert got == expected

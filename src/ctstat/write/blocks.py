@@ -215,12 +215,27 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
             if not cells and info is None and row not in self.comments:
                 continue
             span = self.row_spans.get(row // 16)
-            if not cells:
-                self._write_empty_row(row, span, info)
-                continue
-            self._write_row(row, span, info)
-            self._write_cells(row, cells, lo, hi)
-            self._xml_end_tag("row")
+            tag = self._row_tag(row, span, info)
+            if tag is None:  # a row xlsxwriter writes with more than these attributes: as it does
+                (self._write_row if cells else self._write_empty_row)(row, span, info)
+            else:
+                self.fh.write(f"{tag}>" if cells else f"{tag}/>")
+            if cells:
+                self._write_cells(row, cells, lo, hi)
+                self._xml_end_tag("row")
+
+    def _row_tag(self, row: int, span: str | None, info: Any) -> str | None:
+        """A row's opening tag as xlsxwriter's `_write_row` writes it, but its end: its number, spans, height. None
+        for a row with a format, hidden or outlined, or in Excel 2010's dialect."""
+        if self.excel_version == 2010 or (
+            info is not None and (info.row_format or info.hidden or info.level or info.collapsed)
+        ):
+            return None
+        tag = f'<row r="{row + 1}" spans="{span}"' if span else f'<row r="{row + 1}"'
+        height = self.default_row_height if info is None or info.height is None else info.height
+        if height != self.original_row_height or height != self.default_row_height:
+            tag += f' ht="{height * 0.75:.16g}" customHeight="1"'
+        return tag
 
     def _write_cells(self, row: int, cells: dict[int, Any], lo: int, hi: int) -> None:
         """A row's cells: a number, text or blank in its own format, or in none where neither its row nor its
