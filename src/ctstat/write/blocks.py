@@ -155,8 +155,10 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         """Put `template`'s rows here, in `formats` (one a slot of the template) with `values` in its holes, in
         the order of `template.holes` (None or NaN: a blank cell in its format): what writing them cell by cell at
         this point would give. False, nothing written, when a number is infinite (an error cell, which only the
-        cell-by-cell writing makes)."""
+        cell-by-cell writing makes) or the template is `unusable`."""
         t = template
+        if not t.usable:
+            return False
         if self.constant_memory or len(formats) != len(t.slots) or len(values) != len(t.holes):
             raise ValueError(f"{len(formats)} formats, {len(values)} values for {len(t.slots)}, {len(t.holes)}")
         vals: list[float | None] = [None if v is None or v != v else float(v) for v in values]
@@ -458,6 +460,12 @@ class RowsTemplate:
     merged_cells: Mapping[tuple[int, int], str]
     dims: tuple[int, int, int, int]  #: the rows' first row and column, last row and column
     holes: tuple[int, ...]  #: the numbers to fill, as written when recorded (each a hole's number), in order
+    usable: bool = True  #: False: rows a template could not hold (`unusable`), written cell by cell each time
+
+    @classmethod
+    def unusable(cls) -> RowsTemplate:
+        """A template of rows that `record` refused: every splice of it is refused."""
+        return cls((), (), (), {}, (), {}, (0, 0, 0, 0), (), usable=False)
 
     @staticmethod
     def start(ws: BlockSheet) -> None:

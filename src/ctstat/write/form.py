@@ -420,7 +420,8 @@ def record_rows(
     name: str, first_row: int, holes: int, write: Callable[[Worksheet, Styles], Any]
 ) -> tuple[RowsTemplate, Any]:
     """The rows `write(ws, st)` writes, cell by cell, on a scratch sheet named `name` (from `first_row` on, each
-    number written the number of the hole it is, 1 to `holes`), as a `RowsTemplate`; and what `write` returned."""
+    number written the number of the hole it is, 1 to `holes`), as a `RowsTemplate` (`unusable` where it cannot
+    hold them); and what `write` returned."""
     wb = inert.workbook(Path("unused.xlsx"))  # never closed, never written
     fast_sheets(wb)
     st = Styles(wb)
@@ -428,7 +429,10 @@ def record_rows(
     RowsTemplate.start(ws)
     result = write(ws, st)
     names = {id(fmt): key for key, fmt in vars(st).items() if isinstance(fmt, Format)}
-    return RowsTemplate.record(ws, first_row, names, holes), result
+    try:
+        return RowsTemplate.record(ws, first_row, names, holes), result
+    except ValueError:  # a cell no template holds (a catalogue's new kind of row?): written cell by cell, as ever
+        return RowsTemplate.unusable(), result
 
 
 def kept(cache: dict[Any, Any], key: Any, cat: Catalogue) -> Any:
