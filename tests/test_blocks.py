@@ -105,6 +105,9 @@ def test_every_kind_of_cell_around_runs_is_written_as_xlsxwriter_writes_it() -> 
         ws.set_row(3, 15, None, {"hidden": True})  # rows xlsxwriter writes with more attributes
         ws.set_row(7, None, None, {"level": 1, "collapsed": True})
         ws.set_row(25, 40)  # a row with a height and no cell
+        ws.write(27, 0, "a" * 16_383, fmt)  # the longest text written past `_write_string`
+        ws.write(27, 1, "😀" * 16_384)  # longer: `_write_string`, which cuts what a cell cannot hold
+        ws.write_row(28, 0, ["chữ", 1, 2.5, "", None, "=1"], fmt)
         ws.set_row(26, 0)  # hidden by its height
 
     expected, got = _both(fill)

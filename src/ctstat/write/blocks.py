@@ -63,8 +63,16 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
 
     def _write(self, row: int, col: int, *args: Any) -> Any:  # what write(), write_row() and write_column() call
         if args and not self.write_handlers:
-            kind = args[0].__class__
-            if kind is str and args[0] and not self._strings_live():
+            value = args[0]
+            kind = value.__class__
+            if kind is str and value and not self._strings_live():
+                if len(value) <= self.xls_strmax // 2 and len(args) <= 2 and not self.constant_memory:
+                    # `_write_string` but its cut of a text too long for a cell (none this short is)
+                    if self._check_dimensions(row, col):
+                        return -1
+                    index = self.str_table._get_shared_string_index(value)
+                    self.table[row][col] = CellStringTuple(index, args[1] if len(args) == 2 else None)
+                    return 0
                 return self._write_string(row, col, *args)
             if kind is float or kind is int:
                 return self._write_number(row, col, *args)
