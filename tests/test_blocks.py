@@ -293,7 +293,27 @@ def test_shared_strings_are_written_as_xlsxwriter_writes_them(strings: list[str]
         sst._assemble_xml_file()
         return str(sst.fh.getvalue())
 
-    assert part(FastSharedStrings) == part(SharedStrings)
+    expected = part(SharedStrings)
+    assert part(FastSharedStrings) == expected
+    assert part(FastSharedStrings) == expected  # again, the strings now from those kept (`blocks._SI`)
+
+
+def test_the_shared_strings_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xlsxwriter.sharedstrings import SharedStringTable
+
+    from ctstat.write import blocks
+
+    monkeypatch.setattr(blocks, "_SI", {})
+    monkeypatch.setattr(blocks, "_SI_KEPT", 5)
+    table = SharedStringTable()
+    for i in range(12):
+        table._get_shared_string_index(f"tên {i} & x>")
+    table._sort_string_data()
+    sst = blocks.FastSharedStrings()
+    sst.string_table = table
+    sst.fh = io.StringIO()
+    sst._assemble_xml_file()
+    assert len(blocks._SI) == 5 and "<si><t>tên 11 &amp; x&gt;</t></si>" in sst.fh.getvalue()
 
 
 def test_the_small_numbers_looked_up_are_written_as_formatted() -> None:

@@ -408,14 +408,26 @@ class FastSharedStrings(SharedStrings):  # type: ignore[misc]
 
     def _write_sst_strings(self) -> None:
         out: list[str] = []
+        known = _SI
         for s in self.string_table.string_array:
-            if _SST_SPECIAL.search(s):
-                self.fh.write("".join(out))
-                out = []
-                self._write_si(s)
-            else:
-                out.append(f"<si><t>{s.replace('&', '&amp;').replace('>', '&gt;')}</t></si>")
+            si = known.get(s)
+            if si is None:
+                if _SST_SPECIAL.search(s):
+                    self.fh.write("".join(out))
+                    out = []
+                    self._write_si(s)
+                    continue
+                si = f"<si><t>{s.replace('&', '&amp;').replace('>', '&gt;')}</t></si>"
+                if len(known) < _SI_KEPT:
+                    known[s] = si
+            out.append(si)
         self.fh.write("".join(out))
+
+
+#: plain shared strings as written, kept for the process (a rollup's labels recur in every workbook), up to
+#: `_SI_KEPT` of them (the first ones seen: the labels, not each workbook's names)
+_SI: dict[str, str] = {}
+_SI_KEPT = 20_000
 
 
 class FastPackager(Packager):  # type: ignore[misc]
