@@ -83,7 +83,10 @@ def test_every_kind_of_cell_around_runs_is_written_as_xlsxwriter_writes_it() -> 
     def fill(wb: Any, ws: Any, runs: bool) -> None:
         fmt, date = wb.add_format({"border": 1, "num_format": "#,##0"}), wb.add_format({"num_format": "dd/mm/yyyy"})
         ws.set_column(5, 5, 10, wb.add_format({"italic": True}))
+        bold = wb.add_format({"bold": True})
         for r in range(20):
+            if r % 5 == 0:  # a row's format: what its cells without one take
+                ws.set_row(r, 20 if r else None, bold)
             ws.write_number(r, 0, r * 1.5, fmt if r % 2 else None)
             ws.write_string(r, 1, f"chữ <&> {r % 3}", fmt if r % 3 else None)
             ws.write_blank(r, 2, None, fmt)
@@ -99,6 +102,13 @@ def test_every_kind_of_cell_around_runs_is_written_as_xlsxwriter_writes_it() -> 
             ws.write_number(r, 17, r, cell_format=fmt)
         ws.merge_range(21, 0, 21, 5, "gộp", fmt)
         ws.write_comment(22, 1, "ghi chú")
+        ws.set_row(3, 15, None, {"hidden": True})  # rows xlsxwriter writes with more attributes
+        ws.set_row(7, None, None, {"level": 1, "collapsed": True})
+        ws.set_row(25, 40)  # a row with a height and no cell
+        ws.write(27, 0, "a" * 16_383, fmt)  # the longest text written past `_write_string`
+        ws.write(27, 1, "😀" * 16_384)  # longer: `_write_string`, which cuts what a cell cannot hold
+        ws.write_row(28, 0, ["chữ", 1, 2.5, "", None, "=1"], fmt)
+        ws.set_row(26, 0)  # hidden by its height
 
     expected, got = _both(fill)
     assert got == expected
@@ -283,7 +293,27 @@ def test_shared_strings_are_written_as_xlsxwriter_writes_them(strings: list[str]
         sst._assemble_xml_file()
         return str(sst.fh.getvalue())
 
-    assert part(FastSharedStrings) == part(SharedStrings)
+    expected = part(SharedStrings)
+    assert part(FastSharedStrings) == expected
+    assert part(FastSharedStrings) == expected  # again, the strings now from those kept (`blocks._SI`)
+
+
+def test_the_shared_strings_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xlsxwriter.sharedstrings import SharedStringTable
+
+    from ctstat.write import blocks
+
+    monkeypatch.setattr(blocks, "_SI", {})
+    monkeypatch.setattr(blocks, "_SI_KEPT", 5)
+    table = SharedStringTable()
+    for i in range(12):
+        table._get_shared_string_index(f"tên {i} & x>")
+    table._sort_string_data()
+    sst = blocks.FastSharedStrings()
+    sst.string_table = table
+    sst.fh = io.StringIO()
+    sst._assemble_xml_file()
+    assert len(blocks._SI) == 5 and "<si><t>tên 11 &amp; x&gt;</t></si>" in sst.fh.getvalue()
 
 
 def test_the_small_numbers_looked_up_are_written_as_formatted() -> None:
@@ -299,7 +329,7 @@ def test_the_small_numbers_looked_up_are_written_as_formatted() -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     value=st.one_of(
-        st.text(alphabet=st.sampled_from('ab &<>"\n\t_x0'), max_size=12),
+        st.text(alphabet=st.sampled_from('ab &<>"\n\t_x0F\x01\x1f\ufffe'), max_size=12),
         st.text(max_size=8),
         st.integers(),
         st.floats(),
@@ -317,5 +347,25 @@ def test_the_quick_xml_escapes_give_xlsxwriters(value: Any) -> None:
     inert.workbook("unused.xlsx")  # the escapes replaced, as for any workbook ctstat writes (never written)
     writer = XMLwriter()
     assert XMLwriter._escape_attributes is not inert.XML_ESCAPES["attributes"]
-    assert writer._escape_attributes(value) == inert.XML_ESCAPES["attributes"](writer, value)
-    assert writer._escape_data(value) == inert.XML_ESCAPES["data"](writer, value)
+    for mine, theirs in (
+        (writer._escape_attributes(value), inert.XML_ESCAPES["attributes"](writer, value)),
+        (writer._escape_data(value), inert.XML_ESCAPES["data"](writer, value)),
+        (writer._escape_control_characters(value), inert.XML_ESCAPES["control"](value)),
+    ):
+        assert (type(mine), repr(mine)) == (type(theirs), repr(theirs))  # NaN is not equal to itself
+
+
+@pytest.mark.parametrize("default", [None, 20.0, 15.0])
+def test_row_heights_are_written_as_xlsxwriter_writes_them(default: float | None) -> None:
+    """A row's tag (its number, spans and height) against a sheet's default height, changed or not."""
+
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        if default is not None:
+            ws.set_default_row(default)
+        for r, height in enumerate([None, 15, 20, 30.5, 12.75, 409]):
+            ws.set_row(r * 3, height)
+            ws.write_number(r * 3, r, r)
+            ws.set_row(r * 3 + 1, height)  # without a cell
+
+    expected, got = _both(fill)
+    assert got == expected

@@ -244,3 +244,40 @@ def test_a_written_workbook_leaves_nothing_for_the_cyclic_collector(
     with pytest.warns(UserWarning):
         wb.close()
     assert (tmp_path / "b.xlsx").read_bytes() == written
+
+
+def test_the_rendered_rows_kept_are_the_latest_catalogues_only(
+    planned: dict[str, RollupSheetData], catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """A process given another catalogue (a server's catalogue changed) renders its rows again and lets go of the
+    earlier catalogue's."""
+    other, cache = object(), {"a": (object(), "old"), "b": (object(), "old")}
+    assert form.kept(cache, "a", other) is None and cache == {}
+    cache["a"] = (other, "new")
+    assert form.kept(cache, "a", other) == (other, "new")
+    rollup_book.write_rollup(tmp_path / "a.xlsx", catalogue, next(iter(planned.values())))
+    for held in (form._TABLES, rollup_book._BY_UNIT, rollup_book._INDICATORS):
+        assert held and all(entry[0] is catalogue for entry in held.values())
+
+
+def test_rows_no_template_can_hold_are_written_cell_by_cell(
+    planned: dict[str, RollupSheetData], catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where recording refuses the rows (a cell of a kind it cannot render), every workbook is still written,
+    cell by cell, to the same bytes."""
+    caches = (form._TABLES, rollup_book._BY_UNIT, rollup_book._INDICATORS)
+
+    def refuse(*_: Any) -> RowsTemplate:
+        raise ValueError("row 7, column 2: a Formula cannot be recorded")
+
+    d = next(d for d in planned.values() if d.partial)
+    try:
+        for cache in caches:
+            cache.clear()
+        monkeypatch.setattr(RowsTemplate, "record", refuse)
+        done = _count_splices(monkeypatch)
+        spliced, plain = _both(tmp_path, catalogue, d, monkeypatch)
+        assert spliced == plain and done and not any(done)
+    finally:
+        for cache in caches:
+            cache.clear()  # recorded again, for the tests after

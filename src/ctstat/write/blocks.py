@@ -63,8 +63,16 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
 
     def _write(self, row: int, col: int, *args: Any) -> Any:  # what write(), write_row() and write_column() call
         if args and not self.write_handlers:
-            kind = args[0].__class__
-            if kind is str and args[0] and not self._strings_live():
+            value = args[0]
+            kind = value.__class__
+            if kind is str and value and not self._strings_live():
+                if len(value) <= self.xls_strmax // 2 and len(args) <= 2 and not self.constant_memory:
+                    # `_write_string` but its cut of a text too long for a cell (none this short is)
+                    if self._check_dimensions(row, col):
+                        return -1
+                    index = self.str_table._get_shared_string_index(value)
+                    self.table[row][col] = CellStringTuple(index, args[1] if len(args) == 2 else None)
+                    return 0
                 return self._write_string(row, col, *args)
             if kind is float or kind is int:
                 return self._write_number(row, col, *args)
@@ -155,8 +163,10 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         """Put `template`'s rows here, in `formats` (one a slot of the template) with `values` in its holes, in
         the order of `template.holes` (None or NaN: a blank cell in its format): what writing them cell by cell at
         this point would give. False, nothing written, when a number is infinite (an error cell, which only the
-        cell-by-cell writing makes)."""
+        cell-by-cell writing makes) or the template is `unusable`."""
         t = template
+        if not t.usable:
+            return False
         if self.constant_memory or len(formats) != len(t.slots) or len(values) != len(t.holes):
             raise ValueError(f"{len(formats)} formats, {len(values)} values for {len(t.slots)}, {len(t.holes)}")
         vals: list[float | None] = [None if v is None or v != v else float(v) for v in values]
@@ -215,26 +225,49 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
             if not cells and info is None and row not in self.comments:
                 continue
             span = self.row_spans.get(row // 16)
-            if not cells:
-                self._write_empty_row(row, span, info)
-                continue
-            self._write_row(row, span, info)
-            self._write_cells(row, cells, lo, hi)
-            self._xml_end_tag("row")
+            tag = self._row_tag(row, span, info)
+            if tag is None:  # a row xlsxwriter writes with more than these attributes: as it does
+                (self._write_row if cells else self._write_empty_row)(row, span, info)
+            else:
+                self.fh.write(f"{tag}>" if cells else f"{tag}/>")
+            if cells:
+                self._write_cells(row, cells, lo, hi)
+                self._xml_end_tag("row")
+
+    def _row_tag(self, row: int, span: str | None, info: Any) -> str | None:
+        """A row's opening tag as xlsxwriter's `_write_row` writes it, but its end: its number, spans, height. None
+        for a row with a format, hidden or outlined, or in Excel 2010's dialect."""
+        if self.excel_version == 2010 or (
+            info is not None and (info.row_format or info.hidden or info.level or info.collapsed)
+        ):
+            return None
+        tag = f'<row r="{row + 1}" spans="{span}"' if span else f'<row r="{row + 1}"'
+        height = self.default_row_height if info is None or info.height is None else info.height
+        if height != self.original_row_height or height != self.default_row_height:
+            tag += f' ht="{height * 0.75:.16g}" customHeight="1"'
+        return tag
 
     def _write_cells(self, row: int, cells: dict[int, Any], lo: int, hi: int) -> None:
-        """A row's cells: a formatted number, text or blank straight here (most cells), the others as `_write_cell`."""
+        """A row's cells: a number, text or blank in its own format, or in none where neither its row nor its
+        column has one, straight here (most cells); the others as `_write_cell`."""
         write, at = self.fh.write, str(row + 1)
         plain_ok = not self.constant_memory
+        info = self.row_info.get(row)
+        bare_ok = plain_ok and (info is None or not info.row_format)  # a cell without a format takes none
+        columns = self.col_info
         for col in sorted(cells):
             if not lo <= col <= hi:
                 continue
             cell = cells[col]
-            plain = _PLAIN.get(cell.__class__) if plain_ok and cell.format else None
+            plain = _PLAIN.get(cell.__class__) if plain_ok else None
             if plain is None or (row == self._inside[0] and col <= self._inside[1]):
                 self._write_cell(row, col, cell)
-            else:
+            elif cell.format:
                 write(plain(f'<c r="{_name(col)}{at}" s="{cell.format._get_xf_index()}"', cell))
+            elif bare_ok and (col not in columns or not columns[col].column_format):
+                write(plain(f'<c r="{_name(col)}{at}"', cell))
+            else:
+                self._write_cell(row, col, cell)
 
     def _calculate_spans(self) -> None:
         """xlsxwriter's row spans (the first and last column used in each block of 16 rows), from each row's
@@ -375,14 +408,26 @@ class FastSharedStrings(SharedStrings):  # type: ignore[misc]
 
     def _write_sst_strings(self) -> None:
         out: list[str] = []
+        known = _SI
         for s in self.string_table.string_array:
-            if _SST_SPECIAL.search(s):
-                self.fh.write("".join(out))
-                out = []
-                self._write_si(s)
-            else:
-                out.append(f"<si><t>{s.replace('&', '&amp;').replace('>', '&gt;')}</t></si>")
+            si = known.get(s)
+            if si is None:
+                if _SST_SPECIAL.search(s):
+                    self.fh.write("".join(out))
+                    out = []
+                    self._write_si(s)
+                    continue
+                si = f"<si><t>{s.replace('&', '&amp;').replace('>', '&gt;')}</t></si>"
+                if len(known) < _SI_KEPT:
+                    known[s] = si
+            out.append(si)
         self.fh.write("".join(out))
+
+
+#: plain shared strings as written, kept for the process (a rollup's labels recur in every workbook), up to
+#: `_SI_KEPT` of them (the first ones seen: the labels, not each workbook's names)
+_SI: dict[str, str] = {}
+_SI_KEPT = 20_000
 
 
 class FastPackager(Packager):  # type: ignore[misc]
@@ -435,6 +480,12 @@ class RowsTemplate:
     merged_cells: Mapping[tuple[int, int], str]
     dims: tuple[int, int, int, int]  #: the rows' first row and column, last row and column
     holes: tuple[int, ...]  #: the numbers to fill, as written when recorded (each a hole's number), in order
+    usable: bool = True  #: False: rows a template could not hold (`unusable`), written cell by cell each time
+
+    @classmethod
+    def unusable(cls) -> RowsTemplate:
+        """A template of rows that `record` refused: every splice of it is refused."""
+        return cls((), (), (), {}, (), {}, (0, 0, 0, 0), (), usable=False)
 
     @staticmethod
     def start(ws: BlockSheet) -> None:

@@ -420,7 +420,8 @@ def record_rows(
     name: str, first_row: int, holes: int, write: Callable[[Worksheet, Styles], Any]
 ) -> tuple[RowsTemplate, Any]:
     """The rows `write(ws, st)` writes, cell by cell, on a scratch sheet named `name` (from `first_row` on, each
-    number written the number of the hole it is, 1 to `holes`), as a `RowsTemplate`; and what `write` returned."""
+    number written the number of the hole it is, 1 to `holes`), as a `RowsTemplate` (`unusable` where it cannot
+    hold them); and what `write` returned."""
     wb = inert.workbook(Path("unused.xlsx"))  # never closed, never written
     fast_sheets(wb)
     st = Styles(wb)
@@ -428,11 +429,25 @@ def record_rows(
     RowsTemplate.start(ws)
     result = write(ws, st)
     names = {id(fmt): key for key, fmt in vars(st).items() if isinstance(fmt, Format)}
-    return RowsTemplate.record(ws, first_row, names, holes), result
+    try:
+        return RowsTemplate.record(ws, first_row, names, holes), result
+    except ValueError:  # a cell no template holds (a catalogue's new kind of row?): written cell by cell, as ever
+        return RowsTemplate.unusable(), result
+
+
+def kept(cache: dict[Any, Any], key: Any, cat: Catalogue) -> Any:
+    """What a cache of rendered rows holds at `key` for the catalogue `cat` (its entries start with theirs), or
+    None; a cache holding another catalogue's is emptied first (a server given a new catalogue keeps the latest)."""
+    known = cache.get(key)
+    if known is not None and known[0] is cat:
+        return known
+    if any(entry[0] is not cat for entry in cache.values()):
+        cache.clear()
+    return None
 
 
 #: a rolled-up report's table, by its sheet: rendered once per process (`_table_template`), spliced per workbook
-_TABLES: dict[tuple[int, str], tuple[Catalogue, FormLayout, RowsTemplate, tuple[str, ...], dict[int, float]]] = {}
+_TABLES: dict[str, tuple[Catalogue, FormLayout, RowsTemplate, tuple[str, ...], dict[int, float]]] = {}
 
 
 def _splice_table(
@@ -453,8 +468,8 @@ def _table_template(
 ) -> tuple[RowsTemplate, tuple[str, ...], dict[int, float]]:
     """A rolled-up report's table of `sheet` written once, cell by cell, on a scratch sheet, with each cell's
     number the hole it is; kept for the process."""
-    known = _TABLES.get((id(layout), sheet.name))
-    if known is not None and known[0] is cat and known[1] is layout:
+    known = kept(_TABLES, sheet.name, cat)
+    if known is not None:
         return known[2], known[3], known[4]
     keys = tuple(layout.keys)
     holes = {k: float(i + 1) for i, k in enumerate(keys)}
@@ -465,7 +480,7 @@ def _table_template(
         lambda ws, st: _write_table(_page(ws, st, sheet), cat, layout, True, holes, None),
     )
     keys = tuple(keys[h - 1] for h in template.holes)
-    _TABLES[(id(layout), sheet.name)] = (cat, layout, template, keys, heights)
+    _TABLES[sheet.name] = (cat, layout, template, keys, heights)
     return template, keys, heights
 
 

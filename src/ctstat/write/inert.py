@@ -112,19 +112,24 @@ XML_ESCAPES: dict[str, Any] = {}
 
 
 def _quick_escapes() -> None:
-    """xlsxwriter's escaping of XML attributes and text, the same result sooner: it tries a regular expression on
-    every value and catches the TypeError a number raises (most attributes are numbers: a raised exception costs
-    more than the search), where these look at the value's type first. A tenth of a rollup workbook's
-    sheet-level XML (tests/test_blocks.py holds them to xlsxwriter's)."""
+    """xlsxwriter's escaping of XML attributes and text (and of control characters in text), the same result
+    sooner: it tries a regular expression on every value and catches the TypeError a number raises (most
+    attributes and a chart's cached values are numbers: a raised exception costs more than the search), where
+    these look at the value's type first. A tenth of a rollup workbook's sheet-level and chart XML
+    (tests/test_blocks.py holds them to xlsxwriter's)."""
     import re
 
     from xlsxwriter.xmlwriter import XMLwriter
 
     if XML_ESCAPES:
         return
-    XML_ESCAPES.update(attributes=XMLwriter._escape_attributes, data=XMLwriter._escape_data)
+    XML_ESCAPES.update(
+        attributes=XMLwriter._escape_attributes,
+        data=XMLwriter._escape_data,
+        control=XMLwriter._escape_control_characters,
+    )
     special = re.compile('["&<>\n]')
-    attributes, data = XML_ESCAPES["attributes"], XML_ESCAPES["data"]
+    attributes, data, control = XML_ESCAPES["attributes"], XML_ESCAPES["data"], XML_ESCAPES["control"]
 
     def escape_attributes(self: Any, value: Any) -> Any:
         return attributes(self, value) if isinstance(value, str) and special.search(value) else value
@@ -132,8 +137,12 @@ def _quick_escapes() -> None:
     def escape_data(self: Any, value: Any) -> Any:
         return data(self, value) if isinstance(value, str) and special.search(value) else value
 
+    def escape_control_characters(value: Any) -> Any:
+        return control(value) if isinstance(value, str) else value
+
     XMLwriter._escape_attributes = escape_attributes
     XMLwriter._escape_data = escape_data
+    XMLwriter._escape_control_characters = staticmethod(escape_control_characters)
 
 
 def text(value: Any) -> str:

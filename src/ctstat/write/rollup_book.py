@@ -41,6 +41,7 @@ from ctstat.write.form import (
     WIDTH_SLACK,
     SheetHeading,
     Styles,
+    kept,
     print_setup,
     protect,
     record_rows,
@@ -259,15 +260,16 @@ def _indicator_rows(ws: Any, st: Styles, cat: Catalogue, first: int) -> None:
 
 
 #: the indicators' rows by first row (`_indicator_rows`): rendered once per process, spliced per workbook
-_INDICATORS: dict[tuple[int, int], tuple[Catalogue, RowsTemplate]] = {}
+_INDICATORS: dict[int, tuple[Catalogue, RowsTemplate]] = {}
 
 
 def _indicator_template(cat: Catalogue, first: int) -> RowsTemplate:
-    known = _INDICATORS.get((id(cat), first))
-    if known is not None and known[0] is cat:
-        return known[1]
+    known = kept(_INDICATORS, first, cat)
+    if known is not None:
+        kept_template: RowsTemplate = known[1]
+        return kept_template
     template, _ = record_rows(INDICATORS, first, 0, lambda ws, st: _indicator_rows(ws, st, cat, first))
-    _INDICATORS[(id(cat), first)] = (cat, template)
+    _INDICATORS[first] = (cat, template)
     return template
 
 
@@ -334,13 +336,6 @@ def row_height(text: str, width: float, font_pt: float = 11) -> float | None:
     per_line = max(1, int(width * 1.15))  # Times New Roman is narrower than the width unit's digits
     lines = sum(max(1, -(-len(part) // per_line)) for part in text.split("\n"))
     return None if lines <= 1 else float(round(lines * font_pt * 1.35))
-
-
-def _num(ws: Any, r: int, c: int, v: Any, fmt: Any) -> None:
-    if v is None or v != v:  # None or NaN
-        ws.write_blank(r, c, None, fmt)
-    else:
-        ws.write_number(r, c, float(v), fmt)
 
 
 def aligned(frame: pd.DataFrame, index: Sequence[str] | None = None, columns: Sequence[str] | None = None) -> Any:
@@ -441,7 +436,7 @@ def _by_unit_row(ws: Any, st: Styles, cat: Catalogue, r: int, row: Row, total: A
 
 
 #: a form group's rows of the sheet by unit, by group and first row: rendered once per process, spliced per workbook
-_BY_UNIT: dict[tuple[int, str, int], tuple[Catalogue, FormLayout, RowsTemplate, tuple[str, ...], list[Row]]] = {}
+_BY_UNIT: dict[tuple[str, int], tuple[Catalogue, FormLayout, RowsTemplate, tuple[str, ...], list[Row]]] = {}
 
 
 def _by_unit_template(
@@ -449,8 +444,8 @@ def _by_unit_template(
 ) -> tuple[RowsTemplate, tuple[str, ...], list[Row]]:
     """The rows `_by_unit_row` writes for `sheet`'s group from row `r`, as a template; the totals' keys its holes
     take, in order; the rows."""
-    known = _BY_UNIT.get((id(layout), sheet.name, r))
-    if known is not None and known[0] is cat and known[1] is layout:
+    known = kept(_BY_UNIT, (sheet.name, r), cat)
+    if known is not None:
         return known[2], known[3], known[4]
     rows = [row for row in sheet.rows if row.code]
 
@@ -460,7 +455,7 @@ def _by_unit_template(
 
     template, _ = record_rows(BY_UNIT, r, len(rows), write)
     keys = tuple(_total_key(cat, rows[h - 1]) for h in template.holes)
-    _BY_UNIT[(id(layout), sheet.name, r)] = (cat, layout, template, keys, rows)
+    _BY_UNIT[(sheet.name, r)] = (cat, layout, template, keys, rows)
     return template, keys, rows
 
 
