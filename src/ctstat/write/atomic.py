@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -40,3 +42,27 @@ def umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def json_text(doc: Any, default: Callable[[Any], Any] | None = None, objects_by_key: bool = False) -> str:
+    """`doc` as JSON a person can read and a national batch writes fast: a top-level object one key per line, a
+    list under it one item per line (with `objects_by_key`, an object under it one key per line too), each item
+    on its line written by json's C encoder (an indented document is written by its Python one: a second for ten
+    thousand files). `default`: as json's (None: a value JSON cannot hold is an error)."""
+
+    def one(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, default=default)
+
+    if not isinstance(doc, dict) or not doc:
+        return one(doc)
+    lines = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value:
+            items = ",\n".join(f"    {one(item)}" for item in value)
+            lines.append(f"  {one(str(key))}: [\n{items}\n  ]")
+        elif objects_by_key and isinstance(value, dict) and value:
+            items = ",\n".join(f"    {one(str(k))}: {one(v)}" for k, v in value.items())
+            lines.append(f"  {one(str(key))}: {{\n{items}\n  }}")
+        else:
+            lines.append(f"  {one(str(key))}: {one(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}"
