@@ -435,8 +435,6 @@ def _read_inputs(
 ) -> tuple[RollupInputs, list[tuple[FileReport, pd.Series | None]], list[JudgedBook]]:
     """Every input read and judged (`period` None: each under its own period and list): the inputs' reports,
     each ward form with its cells (None unless valid), each district workbook judged (and its approval)."""
-    import pandas as pd
-
     files = find_files(paths)
     if not files:
         raise UsageError(
@@ -444,6 +442,8 @@ def _read_inputs(
             message_vi="không tìm thấy tệp bảng tính nào (.xlsx, .xlsm, .xls, .ods) để tổng hợp",
         )
     subs, report, frame, books = _judge(read_checked(files, catalogue, period, units, jobs), catalogue, period, units)
+    import pandas as pd  # after the reading: the judging thread loads it while the workers read
+
     got = RollupInputs(report)
 
     # one array, each valid form's row a Series over it (a pandas row lookup per form was 0.3 s of a national
@@ -474,9 +474,10 @@ def collect_reform_year(
     (`plan.reform_year`: flows H1 + H2, stocks H2, exact or refused where an old commune was split)."""
     from ctstat.model.period import NEW, OLD
     from ctstat.model.units import load_crosswalk
-    from ctstat.plan.reform_year import Lists, over_time, year_by_new_units
 
     got, forms, books = _read_inputs(paths, catalogue, None, None, jobs, approval)
+    from ctstat.plan.reform_year import Lists, over_time, year_by_new_units  # pandas: loaded while reading
+
     lists = Lists(load_units(OLD), load_units(NEW), load_crosswalk())
     year = year_by_new_units(*_slots(forms, books), over_time(catalogue), lists)
     got.claims, got.values_of, got.feeds, got.homes = year.claims, year.values, year.feeds, year.homes

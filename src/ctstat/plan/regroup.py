@@ -16,11 +16,13 @@ for another province: `15` was Yên Bái, is Lào Cai).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ctstat.model.errors import UsageError
 from ctstat.model.units import Hierarchy, Unit, level_of
-from ctstat.plan.reform import Targets
+
+if TYPE_CHECKING:  # plan.reform loads pandas: a rollup imports this module before its reading starts
+    from ctstat.plan.reform import Targets
 
 OLD, NEW, H1 = "2025-06-30", "2025-07-01", "2025-H1"
 #: the unit list the regrouped workbooks say they follow: old communes and districts under the new provinces
