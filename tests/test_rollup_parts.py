@@ -74,3 +74,25 @@ def test_each_total_sums_the_range_its_parts_span() -> None:
         assert {s for s, _, _ in spots} == {layout.positions[key][0]}
         rows, cols = [r for _, r, _ in spots], [c for _, _, c in spots]
         assert layout.sum_formulas[key] == f"=SUM({a1(min(rows), min(cols))}:{a1(max(rows), max(cols))})"
+
+
+def test_the_wards_frame_is_the_one_aligned_row_by_row() -> None:
+    """`plan._ward_frame` takes the forms' rows from one array when they share the form's index, and aligns them
+    one by one otherwise (a district workbook's rows, a row in another order, a cell missing): the same frame."""
+    import numpy as np
+    import pandas as pd
+
+    from ctstat.plan.plan import _ward_frame
+
+    keys = ["a", "b", "c"]
+    shared = pd.Index(keys)
+    rng = np.random.default_rng(1)
+    same = [pd.Series(rng.random(3), index=shared) for _ in range(4)]
+    same[1]["b"] = np.nan
+    other = pd.Series([7.0, 8.0, 9.0], index=["c", "a", "b"])  # another order
+    short = pd.Series([1.0, 2.0], index=["a", "c"])  # a cell missing
+    for values in (same, [*same, other], [*same, short], [other], []):
+        codes = [f"{i:05d}" for i in range(len(values))]
+        expected = pd.DataFrame(values, index=pd.Index(codes), columns=keys)
+        got = _ward_frame(values, codes, keys)
+        pd.testing.assert_frame_equal(got, expected)

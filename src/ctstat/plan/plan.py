@@ -166,12 +166,22 @@ def plan_sheets(plan: RollupPlan) -> tuple[list[tuple[str, RollupSheetData]], di
     catalogue, target = plan.catalogue, plan.target
     keys = form_layout(catalogue).keys
     valid_codes = [s.code for s in plan.statuses if s.status == "valid"]
-    wards = pd.DataFrame([plan.collected.values_of[c] for c in valid_codes], index=pd.Index(valid_codes), columns=keys)
+    wards = _ward_frame([plan.collected.values_of[c] for c in valid_codes], valid_codes, keys)
     levels = _levels(plan, wards, _input_files(plan, set(valid_codes)))
     sheets = [(f"{plan.per}_{a.code}_{slug(a.name)}.xlsx", _sheet_data(plan, levels, a, ch)) for a, ch in _areas(plan)]
     totals_all = wards.sum() if valid_codes else pd.Series(np.nan, index=keys)
     top = indicator_parts(catalogue, totals_all.to_frame(target.code).T, pd.Series({target.code: len(valid_codes)}))
     return sheets, top
+
+
+def _ward_frame(values: list[pd.Series], codes: list[str], keys: list[str]) -> pd.DataFrame:
+    """The valid communes' cells, a row each. From one array when every row is over the same index, the form's
+    cells in order (the forms read share their frame's), else aligned row by row: a frame made of ten thousand
+    Series, each aligned, took 0.15 s of a national rollup."""
+    if values and all(v.index is values[0].index for v in values) and values[0].index.equals(pd.Index(keys)):
+        matrix = np.vstack([v.to_numpy(dtype=float) for v in values])
+        return pd.DataFrame(matrix, index=pd.Index(codes), columns=keys)
+    return pd.DataFrame(values, index=pd.Index(codes), columns=keys)
 
 
 def _input_files(plan: RollupPlan, used: set[str]) -> list[InputFile]:
