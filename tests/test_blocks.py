@@ -369,3 +369,63 @@ def test_row_heights_are_written_as_xlsxwriter_writes_them(default: float | None
 
     expected, got = _both(fill)
     assert got == expected
+
+
+_tokens = st.lists(
+    st.one_of(
+        st.none(),
+        st.text(alphabet="ab _x0F9&<>\"'\n\t\r \x00\x01\x1f\ufffe\uffff\u00a0ạ.e-+"),
+        st.sampled_from(["_x0041_", "12", "1_000", " 1", "1e5", "nan", "inf", "-0", "Hoàng Mai", "a&b"]),
+        st.integers(-(10**6), 10**6),
+        st.floats(),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=_tokens, numeric=st.booleans())
+def test_a_charts_cached_points_are_written_as_xlsxwriter_writes_them(data: list[Any], numeric: bool) -> None:
+    """`fast_chart`'s cached numbers and texts (one string each) are xlsxwriter's, element by element, whatever the
+    points: missing, text that is not a number (0 in a number cache), XML's specials, control characters, "_x.._"."""
+    from ctstat.write import inert
+    from ctstat.write.blocks import fast_chart
+
+    inert.workbook("unused.xlsx")  # the escapes replaced, as for any workbook ctstat writes (never written)
+
+    def part(fast: bool) -> str:
+        chart = xlsxwriter.Workbook(io.BytesIO(), {"in_memory": True}).add_chart({"type": "bar"})
+        if fast:
+            fast_chart(chart)
+        chart.fh = io.StringIO()
+        (chart._write_num_cache if numeric else chart._write_str_cache)(list(data))
+        return str(chart.fh.getvalue())
+
+    assert part(True) == part(False)
+
+
+@pytest.mark.parametrize("kind", ["bar", "line"])
+def test_a_chart_is_written_as_xlsxwriter_writes_it(kind: str) -> None:
+    """A whole workbook with a chart over names and numbers (a gap, a formula, hostile names): the same parts."""
+    from ctstat.write import inert
+    from ctstat.write.blocks import fast_chart
+
+    inert.workbook("unused.xlsx")
+
+    def fill(wb: Any, ws: Any, fast: bool) -> None:
+        names = ["Phường A & B", "<x>", "_x0041_", "tab\there", "", "Xã Ạ"]
+        for r, name in enumerate(names):
+            ws.write_string(r, 0, name)
+            if r != 2:
+                ws.write_number(r, 1, r * 1.5 - 2)
+        ws.write_formula(2, 2, "=B1+1", None, 7)
+        chart = wb.add_chart({"type": kind})
+        if fast:
+            fast_chart(chart)
+        chart.add_series({"name": "S", "categories": ["S", 0, 0, 5, 0], "values": ["S", 0, 1, 5, 1]})
+        chart.add_series({"categories": ["S", 0, 0, 5, 0], "values": ["S", 0, 2, 5, 2]})
+        ws.insert_chart(8, 0, chart)
+
+    plain, fast = _book(fill, False), _book(fill, True)
+    assert any("chart" in n for n in fast)
+    assert fast == plain

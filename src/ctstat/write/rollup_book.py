@@ -33,7 +33,7 @@ from ctstat.plan.plan import RollupSheetData
 from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
-from ctstat.write.blocks import BlockSheet, RowsTemplate, block_sheet, fast_sheets, write_numbers
+from ctstat.write.blocks import BlockSheet, RowsTemplate, block_sheet, fast_chart, fast_sheets, write_numbers
 from ctstat.write.form import (
     MIN_SCALE,
     PAGE_HEIGHT_PT,
@@ -496,7 +496,7 @@ def _chart(
         ws.write(first + 1 + j, 0, child.name, st.cell)
         for i, v in enumerate(table[j]):
             ws.write_number(first + 1 + j, 1 + i, float(v), st.value)
-    chart = wb.add_chart({"type": "bar", "subtype": "stacked"})
+    chart = fast_chart(wb.add_chart({"type": "bar", "subtype": "stacked"}))
     colours = ["#C00000", "#ED7D31", "#7030A0", "#2F5597", "#548235", "#BF9000", "#7F7F7F"]
     for i, _ in enumerate(cats):
         chart.add_series(
