@@ -429,3 +429,57 @@ def test_a_chart_is_written_as_xlsxwriter_writes_it(kind: str) -> None:
     plain, fast = _book(fill, False), _book(fill, True)
     assert any("chart" in n for n in fast)
     assert fast == plain
+
+
+_plain_values = st.lists(
+    st.one_of(
+        st.none(),
+        st.just(""),
+        st.text(alphabet="ab &<>_x0F\n\t\x01ạ", max_size=6),
+        st.sampled_from(["=SUM(A1)", "001", "1e5", "x" * 20]),
+        st.integers(-(10**17), 10**17),
+        numbers,
+        st.sampled_from([math.inf, -math.inf, True, False]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5), _plain_values), max_size=4, unique_by=lambda t: t[0])
+)
+def test_plain_rows_give_the_bytes_of_write_row(rows: list[tuple[int, int, list[Any]]]) -> None:
+    """`write_plain` (a row's texts and numbers rendered in one string) gives what `write_row` gives, cell by cell,
+    or refuses (and writes nothing) where only that can: NaN, ±inf, a boolean, a text longer than the quick path
+    takes."""
+    from ctstat.write import inert
+
+    refused: list[bool] = []
+
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        ws.xls_strmax = 20  # a text of 11 characters or more is "too long" here (32,767 in a workbook)
+        ws.strings_to_urls = ws.strings_to_formulas = False  # as inert.workbook's: a text stays a text
+        for row, col, values in rows:
+            if not runs:
+                ws.write_row(row, col, values)
+            elif not ws.write_plain(row, col, values):
+                refused.append(True)
+                ws.write_row(row, col, values)
+
+    inert.workbook("unused.xlsx")  # the escapes replaced, as for any workbook ctstat writes (never written)
+    plain, fast = _book(fill, False), _book(fill, True)
+    assert fast == plain
+    values = [v for _, _, vs in rows for v in vs]
+    special = any(v.__class__ is bool or (v.__class__ is float and not math.isfinite(v)) for v in values)
+    long_text = any(v.__class__ is str and len(v) > 10 for v in values)
+    assert refused == [] or special or long_text  # what it takes, it writes
+
+
+def test_a_plain_row_refuses_a_row_already_written() -> None:
+    wb = xlsxwriter.Workbook(io.BytesIO(), {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
+    ws = block_sheet(wb, "S")
+    ws.write_number(2, 9, 1.0)
+    assert not ws.write_plain(2, 0, ["a", 1.0])
+    assert ws.write_plain(3, 0, ["a", None, 1.0, ""]) and sorted(ws.table[3]) == [0, 2]
+    assert 2 not in ws.table or sorted(ws.table[2]) == [9]

@@ -50,6 +50,18 @@ class _RunEnd:
         self.format = fmt
 
 
+class _Cells:
+    """A row's plain cells (`BlockSheet.write_plain`), stored at the first, already rendered to XML; the last
+    holds a `_RunEnd`."""
+
+    __slots__ = ("xml", "last")
+    format = None
+
+    def __init__(self, xml: str, last: int) -> None:
+        self.xml = xml
+        self.last = last
+
+
 class BlockSheet(Worksheet):  # type: ignore[misc]
     """A worksheet that also takes whole runs of numbers (`write_numbers`). Nothing else about it changes: the
     other cells of the same rows are written as usual, before or after a run, never inside one."""
@@ -159,6 +171,46 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         if last != first:
             cells[last] = _RunEnd(fmts[ends[1]])
 
+    def write_plain(self, row: int, col: int, values: Sequence[Any]) -> bool:
+        """Write `values` along `row` from `col` as `write_row(row, col, values)` does (a text: a shared string, a
+        number; None or "": no cell), all without a format, rendered to XML now in one string. False, nothing
+        written, where only the cell-by-cell writing gives those bytes: a number not finite, a value of another
+        kind, a text too long, cells already in the row, a row or column format there, a cell out of the sheet."""
+        if self.constant_memory or self.write_handlers or self._strings_live() or self.table.get(row):
+            return False
+        info, columns = self.row_info.get(row), self.col_info
+        if info is not None and info.row_format:
+            return False
+        if columns and any(columns[c].column_format for c in range(col, col + len(values)) if c in columns):
+            return False
+        if not _PLAIN_KINDS.issuperset(map(type, values)):
+            return False
+        small, longest = _SMALL.get, self.xls_strmax // 2
+        try:
+            texts = [small(v) or _plain_text(v, longest) for v in values]
+        except ValueError:  # a number not finite, a text too long
+            return False
+        n = len(texts)
+        first = next((i for i in range(n) if texts[i] is not None), None)
+        if first is None:
+            return True  # no cell, as write_row writes none
+        last = next(i for i in range(n - 1, -1, -1) if texts[i] is not None)
+        if self._check_dimensions(row, col + first) or self._check_dimensions(row, col + last):
+            return False
+        r, get = str(row + 1), self.str_table._get_shared_string_index
+        xml = "".join(
+            [
+                f'<c r="{name}{r}"><v>{t}</v></c>' if t is not _TEXT else f'<c r="{name}{r}" t="s"><v>{get(v)}</v></c>'
+                for name, t, v in zip(_names(col, n), texts, values, strict=True)
+                if t is not None
+            ]
+        )  # the texts asked for in the order write_row asks
+        cells: dict[int, Any] = {col + first: _Cells(xml, col + last)}
+        if last != first:
+            cells[col + last] = _RunEnd(None)
+        self.table[row] = cells
+        return True
+
     def splice(self, template: RowsTemplate, formats: Sequence[Format], values: Sequence[Any]) -> bool:
         """Put `template`'s rows here, in `formats` (one a slot of the template) with `values` in its holes, in
         the order of `template.holes` (None or NaN: a blank cell in its format): what writing them cell by cell at
@@ -201,6 +253,9 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
             self._inside = (row, cell.first + len(cell.values) - 1)
         elif kind is _Pre:
             self.fh.write(cell.spliced.xml(cell.cells))
+            self._inside = (row, cell.last)
+        elif kind is _Cells:
+            self.fh.write(cell.xml)
             self._inside = (row, cell.last)
         elif kind is _RunEnd:
             if self._inside != (row, col):  # its run's first cell was overwritten: its numbers would be lost
@@ -290,7 +345,7 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         """The cells a chart caches: a run's numbers are not cells there, so a chart must not be drawn over one."""
         for row in range(row_start, row_end + 1):
             for cell in self.table.get(row, {}).values():
-                if cell.__class__ in (_Run, _RunEnd, _Pre):
+                if cell.__class__ in (_Run, _RunEnd, _Pre, _Cells):
                     raise ValueError(f"row {row}: a chart over a run of numbers (write its data cell by cell)")
         return super()._get_range_data(row_start, col_start, row_end, col_end)
 
@@ -349,6 +404,24 @@ def _ends(vals: list[float | None], fmts: list[Format | None], blank: bool) -> t
     if lo is None:
         return None
     return lo, next(i for i in range(n - 1, lo - 1, -1) if present(i))
+
+
+#: what `write_plain` takes; a text's place among its cells
+_PLAIN_KINDS = frozenset({float, int, str, type(None)})
+_TEXT = "\0text"
+
+
+def _plain_text(v: Any, longest: int) -> str | None:
+    """A value's XML in `write_plain` (None: no cell; `_TEXT`: a shared string), but a small whole number's."""
+    if v is None or v == "":
+        return None
+    if v.__class__ is str:
+        if len(v) > longest:
+            raise ValueError("a text too long")
+        return _TEXT
+    if v != v or v == math.inf or v == -math.inf:
+        raise ValueError("a number not finite")
+    return format(v, ".16G")
 
 
 #: the text of the whole numbers 1 to 9,999 as a cell holds them (`f"{v:.16G}"`), looked up rather than formatted:

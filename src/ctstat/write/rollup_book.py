@@ -722,11 +722,13 @@ def data_rows(cat: Catalogue, d: RollupSheetData) -> tuple[list[str], list[list[
 
 def _data(wb: xlsxwriter.Workbook, header: list[str], rows: list[list[Any]]) -> None:
     ws = block_sheet(wb, DATA)
-    ws.write_row(0, 0, header)
+    if not ws.write_plain(0, 0, header):
+        ws.write_row(0, 0, header)
     n = len(DATA_HEADER)
     for r, row in enumerate(rows, 1):
-        ws.write_row(r, 0, row[:n])
-        ws.write_numbers(r, n, row[n:])
+        if not ws.write_plain(r, 0, row):  # in one string; else (a number not finite) cell by cell
+            ws.write_row(r, 0, row[:n])
+            ws.write_numbers(r, n, row[n:])
     ws.freeze_panes(1, 2)
     protect(ws)  # against slips; the digest on the cover finds any change
     ws.hide()  # for machines (a city rollup reads it); hidden sheets are not printed
