@@ -483,3 +483,23 @@ def test_a_plain_row_refuses_a_row_already_written() -> None:
     assert not ws.write_plain(2, 0, ["a", 1.0])
     assert ws.write_plain(3, 0, ["a", None, 1.0, ""]) and sorted(ws.table[3]) == [0, 2]
     assert 2 not in ws.table or sorted(ws.table[2]) == [9]
+
+
+def test_merges_are_stored_as_xlsxwriter_stores_them() -> None:
+    """`BlockSheet.merge_range` (numbers given, a format): the parts xlsxwriter writes for the same merges, texts
+    and numbers in them, across rows, in A1 notation, without a format; an overlap is its error."""
+    from xlsxwriter.exceptions import OverlappingRange
+
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        bold, wrap = wb.add_format({"bold": True}), wb.add_format({"text_wrap": True, "border": 1})
+        ws.merge_range(0, 0, 0, 5, "Tiêu đề & <tên>", bold)
+        ws.merge_range(2, 1, 4, 3, 12.5, wrap)
+        ws.merge_range(5, 0, 5, 1, "", wrap)
+        ws.merge_range("F7:H7", "A1", bold)
+        ws.merge_range(8, 0, 8, 2, "không định dạng")
+        ws.merge_range(9, 3, 9, 1, "ngược", bold)
+        ws.write_string(10, 0, "sau", bold)
+        with pytest.raises(OverlappingRange):
+            ws.merge_range(3, 3, 3, 6, "chồng", bold)
+
+    assert _book(fill, True) == _book(fill, False)

@@ -20,7 +20,7 @@ import numpy as np
 from xlsxwriter.format import Format
 from xlsxwriter.packager import Packager
 from xlsxwriter.sharedstrings import SharedStrings, SharedStringTable
-from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.utility import xl_col_to_name, xl_range
 from xlsxwriter.worksheet import CellBlankTuple, CellFormulaTuple, CellNumberTuple, CellStringTuple, Worksheet
 
 #: a formula that is a SUM of one cell or one range, e.g. =SUM(D12:F12), =SUM($D$12)
@@ -109,6 +109,31 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         if not kwargs and args and args[0].__class__ is int:
             return self._write_blank(*args)
         return super().write_blank(*args, **kwargs)
+
+    def merge_range(self, *args: Any, **kwargs: Any) -> Any:
+        """A merge of cells given by number, in a format (a rollup's titles, banners and group labels): stored as
+        xlsxwriter stores it (the range, its first cell, a blank in the format in each other cell), past its
+        A1 parsing and a call a cell. Anything else (a merge over cells merged already: its error) as it does."""
+        if kwargs or len(args) != 6 or self.constant_memory or self.table_cells or args[5] is None:
+            return super().merge_range(*args, **kwargs)
+        first_row, first_col, last_row, last_col, data, fmt = args
+        if not (first_row.__class__ is first_col.__class__ is last_row.__class__ is last_col.__class__ is int):
+            return super().merge_range(*args)
+        if not (first_row <= last_row and first_col <= last_col) or (first_row, first_col) == (last_row, last_col):
+            return super().merge_range(*args)
+        if self._check_dimensions(first_row, first_col) or self._check_dimensions(last_row, last_col):
+            return -1
+        cells = [(r, c) for r in range(first_row, last_row + 1) for c in range(first_col, last_col + 1)]
+        merged = self.merged_cells
+        if any(cell in merged for cell in cells):
+            return super().merge_range(*args)  # its error, naming both ranges
+        merged.update(dict.fromkeys(cells, xl_range(first_row, first_col, last_row, last_col)))
+        self.merge.append([first_row, first_col, last_row, last_col])
+        self._write(first_row, first_col, data, fmt)
+        blank, table = CellBlankTuple(fmt), self.table
+        for r, c in cells[1:]:
+            table[r][c] = blank
+        return 0
 
     def write_formula(self, *args: Any, **kwargs: Any) -> Any:
         """A SUM of one cell or range (a form's every total) stored as it is, past xlsxwriter's rewriting of newer
