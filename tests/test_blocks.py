@@ -503,3 +503,21 @@ def test_merges_are_stored_as_xlsxwriter_stores_them() -> None:
             ws.merge_range(3, 3, 3, 6, "chồng", bold)
 
     assert _book(fill, True) == _book(fill, False)
+
+
+def test_row_spans_are_xlsxwriters() -> None:
+    """Each block of 16 rows' first and last column (`<row spans=..>`), from sparse rows, a comment beyond the
+    cells, rows with no cell, across several blocks."""
+
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        fmt = wb.add_format({"bold": True})
+        ws.write_number(0, 3, 1.0)
+        ws.write_string(5, 1, "x", fmt)
+        ws.set_row(7, 30)
+        ws.write_comment(9, 12, "ghi chú")
+        ws.write_blank(20, 0, None, fmt)
+        ws.write_number(40, 30, 2.0, fmt)
+        ws.merge_range(41, 2, 43, 6, "gộp", fmt)
+        ws.write_comment(50, 1, "một mình")
+
+    assert _book(fill, True) == _book(fill, False)

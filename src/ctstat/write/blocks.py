@@ -356,15 +356,32 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         first: int | None = None
         last = 0
         lo, hi = self.dim_colmin, self.dim_colmax
+        table, comments = self.table, self.comments
         for row in range(self.dim_rowmin, self.dim_rowmax + 1):
-            cols = [c for c in self.table.get(row, ()) if lo <= c <= hi]
-            cols += [c for c in self.comments.get(row, ()) if lo <= c <= hi]
+            cells = table.get(row)
+            cols: Any = (min(cells), max(cells)) if cells else ()  # each cell was counted in the sheet's columns
+            if cols and (cols[0] < lo or cols[1] > hi) or row in comments:  # but in case: as xlsxwriter counts
+                cols = [c for c in [*table.get(row, ()), *comments.get(row, ())] if lo <= c <= hi]
             if cols:
                 first, last = (min(cols), max(cols)) if first is None else (min(first, *cols), max(last, *cols))
             if ((row + 1) % 16 == 0 or row == self.dim_rowmax) and first is not None:
                 spans[row // 16] = f"{first + 1}:{last + 1}"
                 first = None
         self.row_spans = spans
+
+    def _write_merge_cells(self) -> None:
+        """xlsxwriter's `<mergeCells>`, each range's text put together here."""
+        name = _name
+        refs = [
+            f'<mergeCell ref="{name(c1)}{r1 + 1}:{name(c2)}{r2 + 1}"/>'
+            if min(r1, c1, r2, c2) >= 0
+            else None  # a range xlsxwriter warns about: as it writes it
+            for r1, c1, r2, c2 in self.merge
+        ]
+        if None in refs:
+            super()._write_merge_cells()
+        elif refs:
+            self.fh.write(f'<mergeCells count="{len(refs)}">{"".join(refs)}</mergeCells>')
 
     def _get_range_data(self, row_start: int, col_start: int, row_end: int, col_end: int) -> Any:
         """The cells a chart caches: a run's numbers are not cells there, so a chart must not be drawn over one."""
