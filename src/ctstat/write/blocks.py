@@ -372,7 +372,7 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
     def _write_merge_cells(self) -> None:
         """xlsxwriter's `<mergeCells>`, each range's text put together here."""
         name = _name
-        refs = [
+        refs: list[Any] = [
             f'<mergeCell ref="{name(c1)}{r1 + 1}:{name(c2)}{r2 + 1}"/>'
             if min(r1, c1, r2, c2) >= 0
             else None  # a range xlsxwriter warns about: as it writes it
