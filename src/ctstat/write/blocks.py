@@ -210,9 +210,10 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
             return False
         if not _PLAIN_KINDS.issuperset(map(type, values)):
             return False
-        small, longest = _SMALL.get, self.xls_strmax // 2
+        small, longest, copysign = _SMALL.get, self.xls_strmax // 2, math.copysign
         try:
-            texts = [small(v) or _plain_text(v, longest) for v in values]
+            # a zero (most of a rollup's numbers) looked at here: its sign, as "-0" is written for -0.0
+            texts = [small(v) or ("0" if v == 0 and copysign(1.0, v) > 0 else _plain_text(v, longest)) for v in values]
         except ValueError:  # a number not finite, a text too long
             return False
         n = len(texts)
