@@ -521,3 +521,16 @@ def test_row_spans_are_xlsxwriters() -> None:
         ws.write_comment(50, 1, "một mình")
 
     assert _book(fill, True) == _book(fill, False)
+
+
+def test_a_plain_rows_zeros_keep_their_sign() -> None:
+    """0.0 and 0 are written "0", -0.0 "-0" (as write_row writes them): a zero's text is not formatted."""
+
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        ws.strings_to_urls = ws.strings_to_formulas = False
+        row = [0.0, -0.0, 0, 5.0, -0.0, "x", 0.0]
+        assert ws.write_plain(1, 0, row) if runs else ws.write_row(1, 0, row) == 0
+
+    fast = _book(fill, True)
+    assert fast == _book(fill, False)
+    assert b'<c r="B2"><v>-0</v></c>' in fast["xl/worksheets/sheet1.xml"]
