@@ -369,3 +369,168 @@ def test_row_heights_are_written_as_xlsxwriter_writes_them(default: float | None
 
     expected, got = _both(fill)
     assert got == expected
+
+
+_tokens = st.lists(
+    st.one_of(
+        st.none(),
+        st.text(alphabet="ab _x0F9&<>\"'\n\t\r \x00\x01\x1f\ufffe\uffff\u00a0ạ.e-+"),
+        st.sampled_from(["_x0041_", "12", "1_000", " 1", "1e5", "nan", "inf", "-0", "Hoàng Mai", "a&b"]),
+        st.integers(-(10**6), 10**6),
+        st.floats(),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=_tokens, numeric=st.booleans())
+def test_a_charts_cached_points_are_written_as_xlsxwriter_writes_them(data: list[Any], numeric: bool) -> None:
+    """`fast_chart`'s cached numbers and texts (one string each) are xlsxwriter's, element by element, whatever the
+    points: missing, text that is not a number (0 in a number cache), XML's specials, control characters, "_x.._"."""
+    from ctstat.write import inert
+    from ctstat.write.blocks import fast_chart
+
+    inert.workbook("unused.xlsx")  # the escapes replaced, as for any workbook ctstat writes (never written)
+
+    def part(fast: bool) -> str:
+        chart = xlsxwriter.Workbook(io.BytesIO(), {"in_memory": True}).add_chart({"type": "bar"})
+        if fast:
+            fast_chart(chart)
+        chart.fh = io.StringIO()
+        (chart._write_num_cache if numeric else chart._write_str_cache)(list(data))
+        return str(chart.fh.getvalue())
+
+    assert part(True) == part(False)
+
+
+@pytest.mark.parametrize("kind", ["bar", "line"])
+def test_a_chart_is_written_as_xlsxwriter_writes_it(kind: str) -> None:
+    """A whole workbook with a chart over names and numbers (a gap, a formula, hostile names): the same parts."""
+    from ctstat.write import inert
+    from ctstat.write.blocks import fast_chart
+
+    inert.workbook("unused.xlsx")
+
+    def fill(wb: Any, ws: Any, fast: bool) -> None:
+        names = ["Phường A & B", "<x>", "_x0041_", "tab\there", "", "Xã Ạ"]
+        for r, name in enumerate(names):
+            ws.write_string(r, 0, name)
+            if r != 2:
+                ws.write_number(r, 1, r * 1.5 - 2)
+        ws.write_formula(2, 2, "=B1+1", None, 7)
+        chart = wb.add_chart({"type": kind})
+        if fast:
+            fast_chart(chart)
+        chart.add_series({"name": "S", "categories": ["S", 0, 0, 5, 0], "values": ["S", 0, 1, 5, 1]})
+        chart.add_series({"categories": ["S", 0, 0, 5, 0], "values": ["S", 0, 2, 5, 2]})
+        ws.insert_chart(8, 0, chart)
+
+    plain, fast = _book(fill, False), _book(fill, True)
+    assert any("chart" in n for n in fast)
+    assert fast == plain
+
+
+_plain_values = st.lists(
+    st.one_of(
+        st.none(),
+        st.just(""),
+        st.text(alphabet="ab &<>_x0F\n\t\x01ạ", max_size=6),
+        st.sampled_from(["=SUM(A1)", "001", "1e5", "x" * 20]),
+        st.integers(-(10**17), 10**17),
+        numbers,
+        st.sampled_from([math.inf, -math.inf, True, False]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5), _plain_values), max_size=4, unique_by=lambda t: t[0])
+)
+def test_plain_rows_give_the_bytes_of_write_row(rows: list[tuple[int, int, list[Any]]]) -> None:
+    """`write_plain` (a row's texts and numbers rendered in one string) gives what `write_row` gives, cell by cell,
+    or refuses (and writes nothing) where only that can: NaN, ±inf, a boolean, a text longer than the quick path
+    takes."""
+    from ctstat.write import inert
+
+    refused: list[bool] = []
+
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        ws.xls_strmax = 20  # a text of 11 characters or more is "too long" here (32,767 in a workbook)
+        ws.strings_to_urls = ws.strings_to_formulas = False  # as inert.workbook's: a text stays a text
+        for row, col, values in rows:
+            if not runs:
+                ws.write_row(row, col, values)
+            elif not ws.write_plain(row, col, values):
+                refused.append(True)
+                ws.write_row(row, col, values)
+
+    inert.workbook("unused.xlsx")  # the escapes replaced, as for any workbook ctstat writes (never written)
+    plain, fast = _book(fill, False), _book(fill, True)
+    assert fast == plain
+    values = [v for _, _, vs in rows for v in vs]
+    special = any(v.__class__ is bool or (v.__class__ is float and not math.isfinite(v)) for v in values)
+    long_text = any(v.__class__ is str and len(v) > 10 for v in values)
+    assert refused == [] or special or long_text  # what it takes, it writes
+
+
+def test_a_plain_row_refuses_a_row_already_written() -> None:
+    wb = xlsxwriter.Workbook(io.BytesIO(), {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
+    ws = block_sheet(wb, "S")
+    ws.write_number(2, 9, 1.0)
+    assert not ws.write_plain(2, 0, ["a", 1.0])
+    assert ws.write_plain(3, 0, ["a", None, 1.0, ""]) and sorted(ws.table[3]) == [0, 2]
+    assert 2 not in ws.table or sorted(ws.table[2]) == [9]
+
+
+def test_merges_are_stored_as_xlsxwriter_stores_them() -> None:
+    """`BlockSheet.merge_range` (numbers given, a format): the parts xlsxwriter writes for the same merges, texts
+    and numbers in them, across rows, in A1 notation, without a format; an overlap is its error."""
+    from xlsxwriter.exceptions import OverlappingRange
+
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        bold, wrap = wb.add_format({"bold": True}), wb.add_format({"text_wrap": True, "border": 1})
+        ws.merge_range(0, 0, 0, 5, "Tiêu đề & <tên>", bold)
+        ws.merge_range(2, 1, 4, 3, 12.5, wrap)
+        ws.merge_range(5, 0, 5, 1, "", wrap)
+        ws.merge_range("F7:H7", "A1", bold)
+        ws.merge_range(8, 0, 8, 2, "không định dạng")
+        ws.merge_range(9, 3, 9, 1, "ngược", bold)
+        ws.write_string(10, 0, "sau", bold)
+        with pytest.raises(OverlappingRange):
+            ws.merge_range(3, 3, 3, 6, "chồng", bold)
+
+    assert _book(fill, True) == _book(fill, False)
+
+
+def test_row_spans_are_xlsxwriters() -> None:
+    """Each block of 16 rows' first and last column (`<row spans=..>`), from sparse rows, a comment beyond the
+    cells, rows with no cell, across several blocks."""
+
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        fmt = wb.add_format({"bold": True})
+        ws.write_number(0, 3, 1.0)
+        ws.write_string(5, 1, "x", fmt)
+        ws.set_row(7, 30)
+        ws.write_comment(9, 12, "ghi chú")
+        ws.write_blank(20, 0, None, fmt)
+        ws.write_number(40, 30, 2.0, fmt)
+        ws.merge_range(41, 2, 43, 6, "gộp", fmt)
+        ws.write_comment(50, 1, "một mình")
+
+    assert _book(fill, True) == _book(fill, False)
+
+
+def test_a_plain_rows_zeros_keep_their_sign() -> None:
+    """0.0 and 0 are written "0", -0.0 "-0" (as write_row writes them): a zero's text is not formatted."""
+
+    def fill(wb: Any, ws: Any, runs: bool) -> None:
+        ws.strings_to_urls = ws.strings_to_formulas = False
+        row = [0.0, -0.0, 0, 5.0, -0.0, "x", 0.0]
+        assert ws.write_plain(1, 0, row) if runs else ws.write_row(1, 0, row) == 0
+
+    fast = _book(fill, True)
+    assert fast == _book(fill, False)
+    assert b'<c r="B2"><v>-0</v></c>' in fast["xl/worksheets/sheet1.xml"]

@@ -63,11 +63,12 @@ def _parts(path: Path) -> dict[str, bytes]:
 
 
 def _both(tmp_path: Path, catalogue: Catalogue, d: RollupSheetData, mp: pytest.MonkeyPatch) -> tuple[bytes, bytes]:
-    """The workbook written as the rollup writes it (spliced), and cell by cell (every splice refused, as for an
-    infinite number)."""
+    """The workbook written as the rollup writes it (spliced, the data sheet's rows in one string each), and cell
+    by cell (every splice and plain row refused, as for an infinite number)."""
     spliced, digest = rollup_book.write_rollup(tmp_path / "spliced.xlsx", catalogue, d)
     with mp.context() as m:
         m.setattr(BlockSheet, "splice", lambda *_: False)
+        m.setattr(BlockSheet, "write_plain", lambda *_: False)
         plain, plain_digest = rollup_book.write_rollup(tmp_path / "plain.xlsx", catalogue, d)
     assert digest == plain_digest
     return spliced.read_bytes(), plain.read_bytes()
@@ -89,11 +90,21 @@ def test_every_planned_workbook_spliced_is_the_one_written_cell_by_cell(
     planned: dict[str, RollupSheetData], catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     done = _count_splices(monkeypatch)
+    plain_rows: list[bool] = []
+    real = BlockSheet.write_plain
+
+    def counted(self: BlockSheet, *args: Any) -> bool:
+        plain_rows.append(real(self, *args))
+        return plain_rows[-1]
+
+    monkeypatch.setattr(BlockSheet, "write_plain", counted)
     sheets = len(form_layout(catalogue).sheets)
     for name, d in planned.items():
         done.clear()
+        plain_rows.clear()
         spliced, plain = _both(tmp_path, catalogue, d, monkeypatch)
         assert done == [True] * (2 * sheets + 1), name  # each form sheet, the indicators, each group by unit
+        assert plain_rows == [True] * (1 + len(rollup_book.data_rows(catalogue, d)[1])), name  # the data sheet
         assert spliced == plain, name
 
 

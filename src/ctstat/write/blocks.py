@@ -20,7 +20,7 @@ import numpy as np
 from xlsxwriter.format import Format
 from xlsxwriter.packager import Packager
 from xlsxwriter.sharedstrings import SharedStrings, SharedStringTable
-from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.utility import xl_col_to_name, xl_range
 from xlsxwriter.worksheet import CellBlankTuple, CellFormulaTuple, CellNumberTuple, CellStringTuple, Worksheet
 
 #: a formula that is a SUM of one cell or one range, e.g. =SUM(D12:F12), =SUM($D$12)
@@ -48,6 +48,18 @@ class _RunEnd:
 
     def __init__(self, fmt: Format | None) -> None:
         self.format = fmt
+
+
+class _Cells:
+    """A row's plain cells (`BlockSheet.write_plain`), stored at the first, already rendered to XML; the last
+    holds a `_RunEnd`."""
+
+    __slots__ = ("xml", "last")
+    format = None
+
+    def __init__(self, xml: str, last: int) -> None:
+        self.xml = xml
+        self.last = last
 
 
 class BlockSheet(Worksheet):  # type: ignore[misc]
@@ -97,6 +109,31 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         if not kwargs and args and args[0].__class__ is int:
             return self._write_blank(*args)
         return super().write_blank(*args, **kwargs)
+
+    def merge_range(self, *args: Any, **kwargs: Any) -> Any:
+        """A merge of cells given by number, in a format (a rollup's titles, banners and group labels): stored as
+        xlsxwriter stores it (the range, its first cell, a blank in the format in each other cell), past its
+        A1 parsing and a call a cell. Anything else (a merge over cells merged already: its error) as it does."""
+        if kwargs or len(args) != 6 or self.constant_memory or self.table_cells or args[5] is None:
+            return super().merge_range(*args, **kwargs)
+        first_row, first_col, last_row, last_col, data, fmt = args
+        if not (first_row.__class__ is first_col.__class__ is last_row.__class__ is last_col.__class__ is int):
+            return super().merge_range(*args)
+        if not (first_row <= last_row and first_col <= last_col) or (first_row, first_col) == (last_row, last_col):
+            return super().merge_range(*args)
+        if self._check_dimensions(first_row, first_col) or self._check_dimensions(last_row, last_col):
+            return -1
+        cells = [(r, c) for r in range(first_row, last_row + 1) for c in range(first_col, last_col + 1)]
+        merged = self.merged_cells
+        if any(cell in merged for cell in cells):
+            return super().merge_range(*args)  # its error, naming both ranges
+        merged.update(dict.fromkeys(cells, xl_range(first_row, first_col, last_row, last_col)))
+        self.merge.append([first_row, first_col, last_row, last_col])
+        self._write(first_row, first_col, data, fmt)
+        blank, table = CellBlankTuple(fmt), self.table
+        for r, c in cells[1:]:
+            table[r][c] = blank
+        return 0
 
     def write_formula(self, *args: Any, **kwargs: Any) -> Any:
         """A SUM of one cell or range (a form's every total) stored as it is, past xlsxwriter's rewriting of newer
@@ -159,6 +196,47 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         if last != first:
             cells[last] = _RunEnd(fmts[ends[1]])
 
+    def write_plain(self, row: int, col: int, values: Sequence[Any]) -> bool:
+        """Write `values` along `row` from `col` as `write_row(row, col, values)` does (a text: a shared string, a
+        number; None or "": no cell), all without a format, rendered to XML now in one string. False, nothing
+        written, where only the cell-by-cell writing gives those bytes: a number not finite, a value of another
+        kind, a text too long, cells already in the row, a row or column format there, a cell out of the sheet."""
+        if self.constant_memory or self.write_handlers or self._strings_live() or self.table.get(row):
+            return False
+        info, columns = self.row_info.get(row), self.col_info
+        if info is not None and info.row_format:
+            return False
+        if columns and any(columns[c].column_format for c in range(col, col + len(values)) if c in columns):
+            return False
+        if not _PLAIN_KINDS.issuperset(map(type, values)):
+            return False
+        small, longest, copysign = _SMALL.get, self.xls_strmax // 2, math.copysign
+        try:
+            # a zero (most of a rollup's numbers) looked at here: its sign, as "-0" is written for -0.0
+            texts = [small(v) or ("0" if v == 0 and copysign(1.0, v) > 0 else _plain_text(v, longest)) for v in values]
+        except ValueError:  # a number not finite, a text too long
+            return False
+        n = len(texts)
+        first = next((i for i in range(n) if texts[i] is not None), None)
+        if first is None:
+            return True  # no cell, as write_row writes none
+        last = next(i for i in range(n - 1, -1, -1) if texts[i] is not None)
+        if self._check_dimensions(row, col + first) or self._check_dimensions(row, col + last):
+            return False
+        r, get = str(row + 1), self.str_table._get_shared_string_index
+        xml = "".join(
+            [
+                f'<c r="{name}{r}"><v>{t}</v></c>' if t is not _TEXT else f'<c r="{name}{r}" t="s"><v>{get(v)}</v></c>'
+                for name, t, v in zip(_names(col, n), texts, values, strict=True)
+                if t is not None
+            ]
+        )  # the texts asked for in the order write_row asks
+        cells: dict[int, Any] = {col + first: _Cells(xml, col + last)}
+        if last != first:
+            cells[col + last] = _RunEnd(None)
+        self.table[row] = cells
+        return True
+
     def splice(self, template: RowsTemplate, formats: Sequence[Format], values: Sequence[Any]) -> bool:
         """Put `template`'s rows here, in `formats` (one a slot of the template) with `values` in its holes, in
         the order of `template.holes` (None or NaN: a blank cell in its format): what writing them cell by cell at
@@ -201,6 +279,9 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
             self._inside = (row, cell.first + len(cell.values) - 1)
         elif kind is _Pre:
             self.fh.write(cell.spliced.xml(cell.cells))
+            self._inside = (row, cell.last)
+        elif kind is _Cells:
+            self.fh.write(cell.xml)
             self._inside = (row, cell.last)
         elif kind is _RunEnd:
             if self._inside != (row, col):  # its run's first cell was overwritten: its numbers would be lost
@@ -276,9 +357,12 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         first: int | None = None
         last = 0
         lo, hi = self.dim_colmin, self.dim_colmax
+        table, comments = self.table, self.comments
         for row in range(self.dim_rowmin, self.dim_rowmax + 1):
-            cols = [c for c in self.table.get(row, ()) if lo <= c <= hi]
-            cols += [c for c in self.comments.get(row, ()) if lo <= c <= hi]
+            cells = table.get(row)
+            cols: Any = (min(cells), max(cells)) if cells else ()  # each cell was counted in the sheet's columns
+            if cols and (cols[0] < lo or cols[1] > hi) or row in comments:  # but in case: as xlsxwriter counts
+                cols = [c for c in [*table.get(row, ()), *comments.get(row, ())] if lo <= c <= hi]
             if cols:
                 first, last = (min(cols), max(cols)) if first is None else (min(first, *cols), max(last, *cols))
             if ((row + 1) % 16 == 0 or row == self.dim_rowmax) and first is not None:
@@ -286,11 +370,25 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
                 first = None
         self.row_spans = spans
 
+    def _write_merge_cells(self) -> None:
+        """xlsxwriter's `<mergeCells>`, each range's text put together here."""
+        name = _name
+        refs: list[Any] = [
+            f'<mergeCell ref="{name(c1)}{r1 + 1}:{name(c2)}{r2 + 1}"/>'
+            if min(r1, c1, r2, c2) >= 0
+            else None  # a range xlsxwriter warns about: as it writes it
+            for r1, c1, r2, c2 in self.merge
+        ]
+        if None in refs:
+            super()._write_merge_cells()
+        elif refs:
+            self.fh.write(f'<mergeCells count="{len(refs)}">{"".join(refs)}</mergeCells>')
+
     def _get_range_data(self, row_start: int, col_start: int, row_end: int, col_end: int) -> Any:
         """The cells a chart caches: a run's numbers are not cells there, so a chart must not be drawn over one."""
         for row in range(row_start, row_end + 1):
             for cell in self.table.get(row, {}).values():
-                if cell.__class__ in (_Run, _RunEnd, _Pre):
+                if cell.__class__ in (_Run, _RunEnd, _Pre, _Cells):
                     raise ValueError(f"row {row}: a chart over a run of numbers (write its data cell by cell)")
         return super()._get_range_data(row_start, col_start, row_end, col_end)
 
@@ -351,6 +449,24 @@ def _ends(vals: list[float | None], fmts: list[Format | None], blank: bool) -> t
     return lo, next(i for i in range(n - 1, lo - 1, -1) if present(i))
 
 
+#: what `write_plain` takes; a text's place among its cells
+_PLAIN_KINDS = frozenset({float, int, str, type(None)})
+_TEXT = "\0text"
+
+
+def _plain_text(v: Any, longest: int) -> str | None:
+    """A value's XML in `write_plain` (None: no cell; `_TEXT`: a shared string), but a small whole number's."""
+    if v is None or v == "":
+        return None
+    if v.__class__ is str:
+        if len(v) > longest:
+            raise ValueError("a text too long")
+        return _TEXT
+    if v != v or v == math.inf or v == -math.inf:
+        raise ValueError("a number not finite")
+    return format(v, ".16G")
+
+
 #: the text of the whole numbers 1 to 9,999 as a cell holds them (`f"{v:.16G}"`), looked up rather than formatted:
 #: most of a rollup's numbers are small counts (not 0, whose float may be -0.0, written "-0")
 _SMALL: dict[Any, str] = {float(i): str(i) for i in range(1, 10_000)}
@@ -396,6 +512,49 @@ def fast_sheets(wb: Any) -> None:
     """Every worksheet `wb` adds from now on is a `BlockSheet`: its formatted numbers, texts and blanks are
     written out faster, to the same bytes."""
     wb.worksheet_class = BlockSheet
+
+
+#: a chart's cached text xlsxwriter writes other than as it is: XML's specials, control characters, an "_x..._"
+#: (escaped), Unicode non-characters
+_CACHE_SPECIAL = re.compile("[&<>_\x00-\x1f\ufffe\uffff]")
+
+
+def fast_chart(chart: Any) -> Any:
+    """`chart`, its cached numbers and texts (a point a bar: most of a chart's XML) written out in one string each
+    rather than element by element: the same bytes (tests/test_blocks.py)."""
+    chart._write_num_cache = _num_cache.__get__(chart)
+    chart._write_str_cache = _str_cache.__get__(chart)
+    return chart
+
+
+def _pts(chart: Any, data: Sequence[Any]) -> str:
+    """xlsxwriter's `_write_pt` for each point but those without a value."""
+    out = []
+    for i, token in enumerate(data):
+        if token is None:
+            continue
+        if token.__class__ is str and _CACHE_SPECIAL.search(token):
+            token = chart._escape_control_characters(chart._escape_data(token))
+        out.append(f'<c:pt idx="{i}"><c:v>{token}</c:v></c:pt>')
+    return "".join(out)
+
+
+def _num_cache(chart: Any, data: Sequence[Any] | None) -> None:
+    """xlsxwriter's `Chart._write_num_cache`: a value that is not a number is written as 0."""
+    data = list(data or ())
+    for i, token in enumerate(data):
+        if token is not None:
+            try:
+                float(token)
+            except ValueError:
+                data[i] = 0
+    head = f'<c:numCache><c:formatCode>General</c:formatCode><c:ptCount val="{len(data)}"/>'
+    chart.fh.write(f"{head}{_pts(chart, data)}</c:numCache>")
+
+
+def _str_cache(chart: Any, data: Sequence[Any]) -> None:
+    """xlsxwriter's `Chart._write_str_cache`."""
+    chart.fh.write(f'<c:strCache><c:ptCount val="{len(data)}"/>{_pts(chart, data)}</c:strCache>')
 
 
 #: a shared string xlsxwriter writes other than as plain text: control characters, an "_x..._" (escaped), a "<"

@@ -18,6 +18,7 @@ from ctstat.model.sheets import COMPARISON
 from ctstat.plan.history_sheet import HistorySheet
 from ctstat.plan.plan import RollupSheetData
 from ctstat.write import inert
+from ctstat.write.blocks import fast_chart
 from ctstat.write.form import PAGE_HEIGHT_PT, Styles, print_setup, protect
 
 WIDTHS = (5, 42, 10, 19) + (11,) * 7  #: STT, label, unit, reading over time, then up to 7 periods
@@ -143,7 +144,7 @@ def _charts(
     for n, ind_id in enumerate(hs.counts):
         i = hs.indicators.index(ind_id)
         ind = next(x for x in cat.indicators if x.id == ind_id)
-        chart = wb.add_chart({"type": "line"})
+        chart = fast_chart(wb.add_chart({"type": "line"}))
         chart.add_series(
             {
                 "name": ind.name_vi,

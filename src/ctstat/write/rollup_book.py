@@ -33,7 +33,7 @@ from ctstat.plan.plan import RollupSheetData
 from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
-from ctstat.write.blocks import BlockSheet, RowsTemplate, block_sheet, fast_sheets, write_numbers
+from ctstat.write.blocks import BlockSheet, RowsTemplate, block_sheet, fast_chart, fast_sheets, write_numbers
 from ctstat.write.form import (
     MIN_SCALE,
     PAGE_HEIGHT_PT,
@@ -496,7 +496,7 @@ def _chart(
         ws.write(first + 1 + j, 0, child.name, st.cell)
         for i, v in enumerate(table[j]):
             ws.write_number(first + 1 + j, 1 + i, float(v), st.value)
-    chart = wb.add_chart({"type": "bar", "subtype": "stacked"})
+    chart = fast_chart(wb.add_chart({"type": "bar", "subtype": "stacked"}))
     colours = ["#C00000", "#ED7D31", "#7030A0", "#2F5597", "#548235", "#BF9000", "#7F7F7F"]
     for i, _ in enumerate(cats):
         chart.add_series(
@@ -722,11 +722,13 @@ def data_rows(cat: Catalogue, d: RollupSheetData) -> tuple[list[str], list[list[
 
 def _data(wb: xlsxwriter.Workbook, header: list[str], rows: list[list[Any]]) -> None:
     ws = block_sheet(wb, DATA)
-    ws.write_row(0, 0, header)
+    if not ws.write_plain(0, 0, header):
+        ws.write_row(0, 0, header)
     n = len(DATA_HEADER)
     for r, row in enumerate(rows, 1):
-        ws.write_row(r, 0, row[:n])
-        ws.write_numbers(r, n, row[n:])
+        if not ws.write_plain(r, 0, row):  # in one string; else (a number not finite) cell by cell
+            ws.write_row(r, 0, row[:n])
+            ws.write_numbers(r, n, row[n:])
     ws.freeze_panes(1, 2)
     protect(ws)  # against slips; the digest on the cover finds any change
     ws.hide()  # for machines (a city rollup reads it); hidden sheets are not printed
