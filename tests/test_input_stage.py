@@ -153,6 +153,9 @@ def test_the_manifest_records_each_workbooks_data_digest(district: Path) -> None
         row[2].value for row in wb["Thông tin chung"].iter_rows(min_row=6, max_row=24) if row[1].value == DIGEST_LABEL
     )
     assert manifest["outputs"][0]["data_digest"] == on_cover and len(on_cover) == 64
+    # and each file's SHA-256 (taken in the writer, before the set was published): the file as published
+    assert manifest["outputs"][0]["sha256"] == hashlib.sha256(district.read_bytes()).hexdigest()
+    assert manifest["outputs"][0]["path"] == str(district)
 
 
 # --- the ledger ----------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,16 @@ def test_what_was_read_is_frozen_out_of_the_collector_while_workbooks_are_writte
 
     def write(path: Path, cat: Catalogue, data: Any) -> tuple[Path, str]:
         seen.append(gc.get_freeze_count())
+        path.write_bytes(path.name.encode())
         return path, "digest"
 
     monkeypatch.setattr(rollup_book, "write_rollup", write)
     read_before = [[i] for i in range(5_000)]  # what a rollup holds while it writes: the submissions read
     before = gc.get_freeze_count()
     written = list(_write_all([(tmp_path / "a.xlsx", None), (tmp_path / "b.xlsx", None)], catalogue, 1))
-    assert [p.name for p, _ in written] == ["a.xlsx", "b.xlsx"]
+    assert [p.name for p, _, _ in written] == ["a.xlsx", "b.xlsx"]
+    # each with its file's SHA-256, taken where it was written (for the manifest)
+    assert [sha for _, _, sha in written] == [hashlib.sha256(n.encode()).hexdigest() for n in ("a.xlsx", "b.xlsx")]
     assert len(seen) == 2 and min(seen) >= before + len(read_before)  # a collection never walks them
     assert gc.get_freeze_count() == before  # and they are collected as before afterwards
 
