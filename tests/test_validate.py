@@ -344,7 +344,7 @@ def test_after_warm_up_the_first_batch_imports_nothing(make_form: MakeForm) -> N
         "from ctstat.read.inputs import _read\n"
         "cat = load_catalogue()\n"
         "subs = [_read(p, cat, FileCheck(cat, None, None)) for p in sys.argv[1:]]  # as a reading worker does\n"
-        "warm_up(cat)\n"
+        "warm_up(cat, judge=True)  # as the input stage does while its workers read\n"
         "before = set(sys.modules)\n"
         "report, _ = validate_batch(subs, cat, None, None)\n"
         "assert [f.issues for f in report.files] == [[], []], report\n"

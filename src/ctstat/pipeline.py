@@ -202,7 +202,7 @@ def _judge_ahead(
     try:
         from ctstat.check.validate import judge_ahead, warm_up
 
-        warm_up(catalogue)
+        warm_up(catalogue, judge=True)
         while (chunk := chunks.get()) is not None:
             judge_ahead(chunk, catalogue)
             if judged is not None:

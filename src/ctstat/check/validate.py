@@ -301,13 +301,23 @@ def judge_ahead(subs: Sequence[Submission], catalogue: Catalogue) -> None:
         s.judged = True
 
 
-def warm_up(catalogue: Catalogue) -> None:
-    """Load pandera, build the catalogue's checks and run them once over no form, ahead of the first batch (the
-    CLI does it while reading). Running them loads pandera's backends: done after reading, that was a burst of
+def warm_up(catalogue: Catalogue, judge: bool = False) -> None:
+    """Load pandera and build the catalogue's checks ahead of the first batch. With `judge` (the input stage, while
+    its workers read), also run them once over no form, made as `validate_batch` makes its frame: that loads
+    pandera's backends and pandas' Arrow strings, which, loaded after a national batch was read, were a burst of
     imports over a heap holding every form read, and the full collection it set off walked them all (0.15 s
-    after 2,000 files)."""
+    after 2,000 files). The portal's start does not: run there, before it forks its workers and freezes what it
+    loaded, each upload then cost its server 0.2 ms more of CPU (measured, `bench/serve.py`; the cause not
+    found); its first batch runs it, as it always did."""
+    batch_checks(catalogue)
+    if judge:
+        _judged_once(catalogue)
+
+
+@cache
+def _judged_once(catalogue: Catalogue) -> None:
     keys = form_layout(catalogue).keys
-    run_schema(pd.DataFrame(np.empty((0, len(keys))), columns=keys), [], [], catalogue)  # as validate_batch makes it
+    run_schema(pd.DataFrame(np.empty((0, len(keys))), columns=keys), [], [], catalogue)
 
 
 def _spec_issue(spec: CheckSpec, row: pd.Series, sub: Submission, catalogue: Catalogue) -> Issue:
