@@ -128,7 +128,7 @@ def _no_collections() -> Iterator[None]:
     all kept, so a collection finds nothing to free, and each one walked what was read since the last (0.2 s of
     the main process's CPU over 10,035 files, at 50,000 objects a collection). Nested and concurrent readings (two
     threads of the portal) count: the collector is back on when the last one ends, if it was on before the first."""
-    with _READING:
+    with _READING.lock:
         if _READING.depth == 0:
             _READING.was_on = gc.isenabled()
             gc.disable()
@@ -136,23 +136,17 @@ def _no_collections() -> Iterator[None]:
     try:
         yield
     finally:
-        with _READING:
+        with _READING.lock:
             _READING.depth -= 1
             if _READING.depth == 0 and _READING.was_on:
                 gc.enable()
 
 
 class _Readings:
-    """How many batches are being read now, and whether the collector was on before the first (a lock too)."""
+    """How many batches are being read now, and whether the collector was on before the first; `lock` guards both."""
 
     def __init__(self) -> None:
-        self.depth, self.was_on, self._lock = 0, True, threading.Lock()
-
-    def __enter__(self) -> None:
-        self._lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
+        self.depth, self.was_on, self.lock = 0, True, threading.Lock()
 
 
 _READING = _Readings()
