@@ -194,6 +194,9 @@ def _judge_ahead(
     judged: Callable[[list[Submission]], object] | None = None,
 ) -> None:
     try:
+        from ctstat.check import engine
+
+        engine.load()  # before anything imports pandas: without pyarrow if the command said so
         from ctstat.check.validate import judge_ahead, warm_up
 
         warm_up(catalogue, judge=True)

@@ -33,9 +33,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ctstat.check.engine import require_arrow
 from ctstat.model.errors import UsageError
 from ctstat.model.period import VINTAGES, Period
 from ctstat.write.atomic import atomic_write
+
+require_arrow(__name__)  # pandas must know pyarrow's tables: it was not loaded without pyarrow in this process
 
 if TYPE_CHECKING:  # loaded for a query only: `validate --history` reads the summary without it
     import duckdb
