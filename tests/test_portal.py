@@ -491,6 +491,27 @@ def test_the_district_page_says_when_its_rollup_is_no_longer_current(site: Site,
     assert "(không còn hiện hành)" not in c.get(f"/huyen?tb={run_job(site.cfg, site.catalogue).rollup_state}").text
 
 
+def test_the_district_page_lists_each_wards_resubmissions(site: Site, make_form: MakeForm) -> None:
+    """A ward that sent the period more than once: the district sees each file, when, valid or not, and which one
+    counts, as `ctstat status` lists them; a file name from the inbox is shown as text."""
+    c = site.sign_in("008")
+    assert 'id="nop-lai"' not in c.get("/huyen").text  # nobody has sent twice yet
+    assert site.api(WARD, HM / "00301-thanh-tri.xlsx").json()["outcome"] == "accepted"
+    assert site.api(WARD, make_form(unit=WARD, seed=7)).json()["outcome"] == "accepted"
+    hostile = site.cfg.inbox / "00301 <i>moi.xlsx"
+    shutil.copy(make_form(unit=WARD, seed=8), hostile)
+    run_job(site.cfg, site.catalogue)
+    page = c.get("/huyen").text
+    part = page[page.index('id="nop-lai"') : page.index("</section>", page.index('id="nop-lai"'))]
+    assert "00301 Phường Thanh Trì</strong>: 3 lần" in part and OTHER not in part
+    files = re.findall(r"<li class=\"(current)?\">(.*?)</li>", part)
+    assert len(files) == 3 and [bool(cur) for cur, _ in files].count(True) == 1
+    assert all("hợp lệ" in text for _, text in files)
+    assert "00301 &lt;i&gt;moi.xlsx" in part and "<i>moi" not in part
+    status = job_status(site.cfg, site.catalogue)["resubmissions"][WARD]
+    assert [f["current"] for f in status] == [bool(cur) for cur, _ in files]
+
+
 def test_every_response_is_hardened_and_errors_show_no_traceback(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     import ctstat.web.ward as web
 
