@@ -384,6 +384,24 @@ def test_a_year_job_s_status_lists_the_resubmissions_of_both_half_years(
     assert "Nộp lại báo cáo 6 tháng cuối năm 2025 của xã, phường mới 03538 Xã Nậm Mạ" in " ".join(text.split())
     english = CliRunner().invoke(app, ["--lang", "en", "status", *where]).output
     assert "Resubmitted the 2025-H2 report of the new commune 03538 Xã Nậm Mạ" in " ".join(english.split())
+    # the province's page of the portal lists the same, each under who it is of
+    from starlette.testclient import TestClient
+
+    from ctstat.web.app import create_app
+    from ctstat.web.tokens import issue_tokens
+
+    tokens = {i.unit: i.token for i in issue_tokens(cfg, tmp_path / "tokens.csv")}
+    site = create_app(cfg, catalogue)
+    try:
+        c = TestClient(site, base_url="http://portal.test")
+        assert c.post("/dang-nhap", data={"token": tokens["12"]}, follow_redirects=False).status_code == 303
+        page = c.get("/huyen").text
+        part = page[page.index('id="nop-lai"') : page.index("</section>", page.index('id="nop-lai"'))]
+        for key in doc["resubmissions"]:
+            assert f"<strong>{said[key]['label']}</strong>: 2 lần" in part
+        assert part.count("<strong>hiện hành</strong>") == 4 and part.count("không còn trong thư mục") == 4
+    finally:
+        site.state.portal.intake.close()
 
 
 def test_a_year_job_reviews_nothing_and_says_where_reports_are_reviewed(catalogue: Catalogue, tmp_path: Path) -> None:
