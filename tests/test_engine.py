@@ -20,6 +20,7 @@ import sys
 {preload}
 from ctstat.cli.commands import main
 sys.argv = ['ctstat', *{argv!r}]
+code = None
 try:
     main()
 except SystemExit as exc:
@@ -44,17 +45,83 @@ def test_validate_needs_no_pyarrow_and_says_the_same(tmp_path: Path) -> None:
     assert '"valid": false' in report and report.count('"code": ') >= 12  # the faulty samples' issues, all said
 
 
-def test_a_rollup_without_history_needs_no_pyarrow_and_writes_the_same_bytes(tmp_path: Path) -> None:
+WARDS_ALL = ROOT / "samples" / "wards"
+_GENERATED = ["--generated-at", "2025-07-15T08:00:00"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["rollup", str(WARDS), "--period", "2025-H1", "--out", "{out}", *_GENERATED], 0),
+        # a partial rollup of the district with faulty files among its wards'
+        (
+            [
+                "rollup",
+                str(WARDS),
+                str(FAULTY),
+                "--period",
+                "2025-H1",
+                "--unit",
+                "008",
+                "--allow-partial",
+                "--out",
+                "{out}",
+                *_GENERATED,
+            ],
+            0,
+        ),
+        # the year 2025 of a new province (plan/reform_year.py, pandas' busiest user)
+        (
+            [
+                "rollup",
+                str(WARDS_ALL),
+                "--period",
+                "2025",
+                "--units",
+                "2025-07-01",
+                "--unit",
+                "12",
+                "--allow-partial",
+                "--out",
+                "{out}",
+                *_GENERATED,
+            ],
+            0,
+        ),
+        (["validate", str(FAULTY), "--annotate", "{out}", "--period", "2025-H1"], 1),
+    ],
+    ids=["rollup", "partial-with-faulty", "year-2025", "annotate"],
+)
+def test_without_history_no_pyarrow_and_the_same_bytes(argv: list[str], code: int, tmp_path: Path) -> None:
+    """Each output a command writes, and what it prints, the same with pandas loaded without pyarrow (the command
+    line's way) and with it (pyarrow imported first)."""
     outs = []
-    out = tmp_path / "out"  # the same folder each time: the manifest names it
+    out = tmp_path / "out"  # the same folder each time: a manifest names it
     for arrow_first in (False, True):
-        argv = ["rollup", str(WARDS), "--period", "2025-H1", "--out", str(out), "--generated-at", "2025-07-15T08:00:00"]
-        _, loaded = _cli(argv, tmp_path, arrow_first)
-        assert loaded == f"PYARROW {arrow_first} 0"
-        outs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+        line = [a.replace("{out}", str(out)) for a in argv]
+        printed, loaded = _cli(line, tmp_path, arrow_first)
+        assert loaded == f"PYARROW {arrow_first} {code}"
+        outs.append((printed, {p.name: p.read_bytes() for p in sorted(out.iterdir())}))
         shutil.rmtree(out)
     assert outs[0] == outs[1]
-    assert any(name.endswith(".xlsx") for name in outs[0]) and any(name.endswith(".json") for name in outs[0])
+    assert any(name.endswith(".xlsx") for name in outs[0][1])
+
+
+def test_commands_run_in_turn_in_one_process_never_hide_pyarrow(tmp_path: Path) -> None:
+    """Only a process that runs one command line (the console script) loads pandas without pyarrow: commands run
+    in turn by an embedding process (a test's CliRunner), a history wanted by a later one, all succeed."""
+    history = tmp_path / "history"
+    history.mkdir()
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from ctstat.cli.commands import app\n"
+        f"first = CliRunner().invoke(app, ['validate', {str(WARDS)!r}])\n"
+        f"then = CliRunner().invoke(app, ['validate', {str(WARDS)!r}, '--history', {str(history)!r}])\n"
+        "print(first.exit_code, then.exit_code, 'pyarrow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.stdout.strip() == "0 0 True", out.stderr[-2000:]
 
 
 def test_validate_with_a_history_loads_pyarrow(tmp_path: Path) -> None:

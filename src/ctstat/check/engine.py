@@ -1,8 +1,10 @@
 """Loading the checks' engine, pandas and pandera, once per process, and without pyarrow where no one needs it.
 
-pandas imports pyarrow whenever it is installed (about 0.1 s: a fifth of checking one file from the command
-line), only to back its text columns with it. ctstat itself uses pyarrow in the history alone (`job/history*.py`).
-A command line that will not touch the history says so (`without_arrow`) before pandas is first imported, and
+pandas (3) imports pyarrow whenever it is installed (about 0.06 s, an eighth of checking one file from the
+command line), only to back its text columns with it. ctstat itself uses pyarrow in the history
+(`job/history*.py`) and to export Parquet (`ctstat export`). A command line that touches neither (`validate` and
+`rollup` without `--history`, run as a process of their own) says so (`without_arrow`) before pandas is first
+imported, and
 pandas is then loaded as on a machine without pyarrow: text columns are held by Python, every number and every
 message is the same (tests/test_engine.py compares a report and a rollup made each way). In such a process the
 history refuses to load (`require_arrow`), as a bug, instead of handing pyarrow's tables to a pandas that does not
@@ -29,6 +31,7 @@ def load() -> None:
     with _LOCK:
         hide = _STATE["asked"] and "pandas" not in sys.modules and "pyarrow" not in sys.modules
         if hide:  # an entry of None makes `import pyarrow` fail as if it were not installed (the import system's rule)
+            # (the reading workers never import pandas or pyarrow: one forked meanwhile inherits the entry harmlessly)
             sys.modules["pyarrow"] = None  # type: ignore[assignment]
         try:
             import pandas  # noqa: F401
@@ -36,7 +39,8 @@ def load() -> None:
         finally:
             if hide:
                 del sys.modules["pyarrow"]
-                _STATE["hidden"] = True
+        if hide:  # (not said if the import failed: that error is the import's own)
+            _STATE["hidden"] = True
 
 
 def require_arrow(user: str) -> None:

@@ -595,7 +595,13 @@ def main() -> None:
     # new objects, a full one every 70,000) walked all of it again and again once reading was done: judging and
     # reporting 10,035 files spent 0.15 s in collections. Cycles of garbage are still collected, less often.
     gc.set_threshold(*CLI_GC)
+    _PROCESS["one_command"] = True  # what this process will ever run is known from its line (`_arrow_if`)
     entry.main(command)
+
+
+#: whether this process runs one command line and exits (`main`), not commands in turn (a test's CliRunner, code
+#: that embeds `app`): only then may a command decide how pandas is loaded for the whole process
+_PROCESS = {"one_command": False}
 
 
 #: the cyclic collector's thresholds for a command line's process (the reading workers set theirs in contain.py)
@@ -924,9 +930,10 @@ def _unusual(report: Any, subs: Any, cat: Any, history: Path | None, lang: str, 
 
 
 def _arrow_if(history: Path | None) -> None:
-    """Without a history, a command needs no pyarrow: pandas is loaded without it (`check.engine`, 0.05 s of
-    checking one file)."""
-    if history is None:
+    """A command line without a history needs no pyarrow: pandas is loaded without it (`check.engine`, ~0.06 s of
+    checking one file), in a process that runs that one command (a later command of an embedding process could
+    want the history)."""
+    if history is None and _PROCESS["one_command"]:
         from ctstat.check.engine import without_arrow
 
         without_arrow()
