@@ -76,21 +76,47 @@ def hostile_inbox(tmp_path: Path, make_form: MakeForm) -> Path:
     )
     shutil.move(link, inbox / link.name)
     shutil.copy(HM / "00307-dinh-cong.xlsx", inbox / "file:\\\\host\\share\\x.xlsx")
+    # a name that is not UTF-8 (a zip of Windows-1258 names unpacked on Linux): a valid form all the same
+    (inbox / "00310-mai-dong.xlsx").rename(inbox / os.fsdecode(ODD_NAME))
     return inbox
+
+
+ODD_NAME = b"00310-Ph\xf0\xeang Mai \xd0\xf4ng.xlsx"
 
 
 def test_no_command_touches_an_input_and_no_output_is_live(hostile_inbox: Path, tmp_path: Path) -> None:
     before = _state(hostile_inbox)
     out = tmp_path / "out"
-    subprocess.run([*CTSTAT, "validate", str(hostile_inbox), "--annotate", str(out / "marked")], capture_output=True)
-    subprocess.run(
-        [*CTSTAT, "rollup", str(hostile_inbox), "--period", "2025-H1", "--out", str(out / "rollup"), "--allow-partial"],
-        capture_output=True,
-    )
+    job = ["--period", "2025-H1", "--unit", "008", "--inbox", str(hostile_inbox), "--out", str(out / "job")]
+    lines = [
+        ["validate", str(hostile_inbox), "--annotate", str(out / "marked")],
+        [
+            "rollup",
+            str(hostile_inbox),
+            "--period",
+            "2025-H1",
+            "--out",
+            str(out / "rollup"),
+            "--allow-partial",
+            "--json",
+        ],
+        ["run", *job, "--units", "2025-06-30", "--allow-partial", "--json", "--log", str(out / "job.log")],
+        ["run", *job, "--units", "2025-06-30", "--allow-partial", "--json"],  # nothing new: the odd name found again
+        ["status", *job, "--units", "2025-06-30", "--json"],
+    ]
+    done = [subprocess.run([*CTSTAT, *line], capture_output=True) for line in lines]
+    assert [d.returncode for d in done] == [1, 0, 1, 1, 1], [d.stderr[-500:] for d in done]  # faulty files: 1
     assert _state(hostile_inbox) == before
     assert len(list((out / "marked").glob("*.kiem-tra.xlsx"))) == 2
     assert list((out / "rollup").glob("*.xlsx"))
     _assert_inert(out)
+    # every name written as UTF-8, the odd one read back the same; the second run read nothing again
+    manifest, first, again, status = (json.loads(d.stdout.decode("utf-8")) for d in done[1:])
+    assert os.fsdecode(hostile_inbox / os.fsdecode(ODD_NAME)) in {i["path"] for i in manifest["inputs"]}
+    assert [bytes.fromhex(v["path_bytes"]).endswith(ODD_NAME) for v in first["validated"] if v["path_bytes"]] == [True]
+    assert again["validated"] == [] and "00310" not in {s["unit"] for s in status["chase_list"]}
+    log = (out / "job.log").read_bytes().decode("utf-8")
+    assert "00310-Ph" in log
 
 
 def test_annotating_into_the_folder_being_read(hostile_inbox: Path) -> None:
@@ -363,3 +389,15 @@ def test_wide_sheets_print_whole_columns_and_whole_titles(catalogue: Catalogue, 
         ws = wb[chart_sheet.sheet]
         header = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "Đơn vị")
         assert [b.id for b in ws.row_breaks.brk] == [header - 1] and ws.page_setup.scale >= MIN_SCALE
+
+
+def test_names_that_reorder_or_do_not_decode_are_shown_as_escapes() -> None:
+    """A right-to-left override in a file's name ("abc\u202excod.exe" shows as "abcexe.docx") and the bytes of a name
+    that is not UTF-8: escapes wherever a name is shown (terminal, JSON, workbooks: `printable`; pages:
+    `shown_text`, which leaves the rest of a text, line breaks included, as it is)."""
+    from ctstat.model.text import printable, shown_text
+
+    name = os.fsdecode(b"Ph\xf0\xeang \xd0\xf4ng") + "\u202excod.exe\u2067"
+    assert printable(name) == "Ph\\udcf0\\udceang \\udcd0\\udcf4ng\\u202excod.exe\\u2067"
+    assert shown_text(name + " tiếng Việt\n") == printable(name) + " tiếng Việt\n"
+    assert printable("Phường Hoàng Liệt") == shown_text("Phường Hoàng Liệt") == "Phường Hoàng Liệt"

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctstat.model.errors import EnvironmentFault, UsageError
 from ctstat.model.report import FileReport, Issue, first_error
+from ctstat.model.text import json_dumps, read_path, stored_path
 
 if TYPE_CHECKING:
     from ctstat.job.config import JobConfig
@@ -293,7 +294,7 @@ class Ledger:
             "INSERT INTO submissions (path, sha256, size, mtime_ns, received_at, unit, unit_name, period, vintage,"
             " valid, errors, warnings, issues, cells, annotated, template_version, catalogue_digest)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (path, sha256, size, mtime_ns, received_at.isoformat(timespec="seconds"), *_judged(judged)),
+            (stored_path(path), sha256, size, mtime_ns, received_at.isoformat(timespec="seconds"), *_judged(judged)),
         )
         return int(cur.lastrowid or 0)
 
@@ -414,7 +415,7 @@ class Ledger:
                 up.submission_id,
                 up.kept,
                 up.annotated,
-                json.dumps(report_record(up.report), ensure_ascii=False),
+                json_dumps(report_record(up.report)),
             ),
         )
         return int(cur.lastrowid or 0)
@@ -635,7 +636,7 @@ def _judged(j: Judged) -> tuple[Any, ...]:
         int(rep.valid),
         rep.errors,
         rep.warnings,
-        json.dumps([i.to_record() for i in rep.issues], ensure_ascii=False),
+        json_dumps([i.to_record() for i in rep.issues]),
         j.cells_json if j.cells_json is not None else json.dumps(dict(j.cells)) if j.cells is not None else None,
         j.annotated,
         j.template_version,
@@ -741,7 +742,7 @@ def _row(r: sqlite3.Row) -> Row:
     keys = r.keys()
     return Row(
         id=r["id"],
-        path=r["path"],
+        path=read_path(r["path"]),
         sha256=r["sha256"],
         size=r["size"],
         mtime_ns=r["mtime_ns"],

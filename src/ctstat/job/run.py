@@ -27,6 +27,7 @@ from ctstat.model.keys import TOTAL, split_column, split_key
 from ctstat.model.layout import form_layout
 from ctstat.model.period import Period
 from ctstat.model.report import Claim, FileReport, Report
+from ctstat.model.text import json_dumps
 from ctstat.model.units import Hierarchy, Unit, load_units
 from ctstat.model.vocab import rollup_note
 from ctstat.pipeline import (
@@ -72,7 +73,7 @@ class EventLog:
         self.events.append(rec)
         if self.path is not None:
             with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+                fh.write(json_dumps(rec, str) + "\n")
 
     def many(self, event: str, records: Sequence[Mapping[str, Any]]) -> None:
         """`event` once per record, the log file opened once (ten thousand files recorded: one open, not ten
@@ -82,7 +83,7 @@ class EventLog:
         self.events += recs
         if self.path is not None and recs:
             with self.path.open("a", encoding="utf-8") as fh:
-                fh.write("".join(json.dumps(rec, ensure_ascii=False, default=str) + "\n" for rec in recs))
+                fh.write("".join(json_dumps(rec, str) + "\n" for rec in recs))
 
 
 #: the job locks this process holds open; a forked child (a reading worker) closes its copies at once: a flock

@@ -3,9 +3,14 @@ Every stage quotes what a file holds through here (messages, the terminal, JSON,
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
+from typing import Any
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+#: control characters, undecodable bytes of a file name, and the invisible marks that reorder the text around them
+#: (right-to-left overrides and isolates: a name "abc\u202excod.exe" shows as "abcexe.docx")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 MAX_SHOWN = 80  #: characters of a cell value quoted in a message
 
 
@@ -32,3 +37,41 @@ def raw_path(path: str) -> str | None:
     except UnicodeEncodeError:
         return path.encode("utf-8", "surrogateescape").hex()
     return None
+
+
+#: the undecodable bytes of a file name not in UTF-8 (surrogate escapes), and the invisible marks that reorder the
+#: text around them (right-to-left overrides and isolates)
+_UNSHOWN = re.compile("[\ud800-\udfff\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown_text(text: str) -> str:
+    """`text` as a page shows it: what `_UNSHOWN` matches as escapes (\\udcf4, \\u202e), all else as it is (a
+    page is UTF-8, which cannot hold the former; the latter would reorder what follows a file's name)."""
+    return _UNSHOWN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def json_dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
+    """`json.dumps` keeping Vietnamese as it is, but where a string holds undecodable bytes of a file name
+    (surrogate escapes, which UTF-8 cannot write): then every non-ASCII character is escaped (\\udcff), valid
+    UTF-8 that json reads back to the very same text."""
+    text = json.dumps(value, ensure_ascii=False, default=default)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, default=default)
+    return text
+
+
+def stored_path(path: str) -> str | bytes:
+    """A file name as a database stores it: as text, or, if it is not valid UTF-8, as its bytes (`read_path`
+    gives back the same name)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape")
+    return path
+
+
+def read_path(stored: str | bytes) -> str:
+    """A file name stored by `stored_path`, as the file system's functions take it."""
+    return stored.decode("utf-8", "surrogateescape") if isinstance(stored, bytes) else stored

@@ -23,6 +23,7 @@ from ctstat.job.config import JobConfig
 from ctstat.job.run import job_area
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.messages import api_error
+from ctstat.model.text import shown_text
 from ctstat.model.units import load_units
 from ctstat.model.vocab import count_label, rollup_note, status_label
 from ctstat.web.intake import Busy, Intake, staging_dir
@@ -154,6 +155,12 @@ def make_portal(cfg: JobConfig, catalogue: Catalogue) -> Portal:
 # --- the app ------------------------------------------------------------------------------------------------------
 
 
+def _shown(value: Any) -> Any:
+    """What a page shows of a value: text with the undecodable bytes of a file name not in UTF-8 and the marks
+    that reorder text as escapes (`shown_text`: such a name had made the district's page fail), then HTML-escaped."""
+    return shown_text(value) if type(value) is str else value  # not Markup: the page's own HTML
+
+
 class Web:
     """A request's helpers over the portal: pages, the session, the checks every form and the API go through."""
 
@@ -161,7 +168,7 @@ class Web:
         from jinja2 import Environment, FileSystemLoader, select_autoescape
 
         self.p = p
-        env = Environment(loader=FileSystemLoader(WEB_DIR), autoescape=select_autoescape(["html"]))
+        env = Environment(loader=FileSystemLoader(WEB_DIR), autoescape=select_autoescape(["html"]), finalize=_shown)
         env.globals.update(
             status_label=status_label,
             count_label=count_label,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from ctstat.model.text import json_dumps
 
 
 @contextmanager
@@ -51,7 +52,7 @@ def json_text(doc: Any, default: Callable[[Any], Any] | None = None, objects_by_
     thousand files). `default`: as json's (None: a value JSON cannot hold is an error)."""
 
     def one(value: Any) -> str:
-        return json.dumps(value, ensure_ascii=False, default=default)
+        return json_dumps(value, default)  # (a file name that is not UTF-8: escaped, read back the same)
 
     if not isinstance(doc, dict) or not doc:
         return one(doc)

@@ -586,9 +586,9 @@ def _status_row(ws: Any, st: Styles, r: int, first: list[Any], unit: UnitStatus 
     ws.write(r, 2, first[2], st.cell)
     ws.write(r, 3, first[3], st.cell_center)
     ws.write(r, 4, first[4], st.cell_center)
-    files = "; ".join(Path(f).name for f in unit.files)
+    files = inert.text("; ".join(Path(f).name for f in unit.files))  # a file's name may not be UTF-8
     ws.write(r, 5, files, st.cell)
-    ws.write(r, 6, unit.problem, st.cell)
+    ws.write(r, 6, inert.text(unit.problem), st.cell)
     # as tall as its wrapped texts (file names break at their dashes, before the column is full)
     tall = [h for h in (row_height(files, 40 * 0.8), row_height(unit.problem, 70)) if h is not None]
     if tall:
@@ -612,7 +612,7 @@ def _parents_table(ws: Any, st: Styles, d: RollupSheetData, r: int) -> int:
         c = Completeness.count(p.communes)
         _status_row(ws, st, r, [n, p.code, p.name, status_label(p.status), f"{c['valid']}/{c['expected']}"], p)
         if d.approvals:
-            ws.write(r, 7, approval_text(d.approvals, p.files), st.cell)
+            ws.write(r, 7, inert.text(approval_text(d.approvals, p.files)), st.cell)
         r += 1
     ws.merge_range(r, 0, r, last, "Chi tiết theo xã, phường:", st.italic)
     return r + 2
