@@ -265,6 +265,44 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         self._check_dimensions(t.dims[2], t.dims[3])
         return True
 
+    def splice_holed(
+        self, template: HoledRows, formats: Sequence[Format], write_hole: Callable[[int, int, str], object]
+    ) -> bool:
+        """Put `template`'s fixed cells here, in `formats` (one a slot), and call `write_hole(row, col, name)` for
+        each hole at the point of the writing where it was recorded (its cell written as ever, by the caller):
+        what writing all of them cell by cell at this point would give. False, nothing written, when the
+        template is `unusable`."""
+        t = template
+        if not t.usable:
+            return False
+        if self.constant_memory or len(formats) != len(t.slots):
+            raise ValueError(f"{len(formats)} formats for {len(t.slots)}")
+        table = self.table
+        if any(table.get(row) for row, _ in t.rows) or self.merged_cells.keys() & t.merged_cells.keys():
+            raise ValueError("the template's rows are already written")
+        strings: list[int] = []  #: each ask's shared string number (a hole's: -1), filled below
+        spliced = _Spliced(t, list(formats), strings, [])
+        for row, segments in t.rows:
+            cells = table[row]
+            for first, last, fixed in segments:
+                cells[first] = _Pre(spliced, fixed, last)
+                if last != first:
+                    cells[last] = _RunEnd(None)
+        self.row_info.update(t.row_info)
+        self.row_sizes.update({row: list(size) for row, size in t.row_sizes.items()})
+        self.merge.extend([list(m) for m in t.merges])
+        self.merged_cells.update(t.merged_cells)
+        self._check_dimensions(t.dims[0], t.dims[1])
+        self._check_dimensions(t.dims[2], t.dims[3])
+        get, holes = self.str_table._get_shared_string_index, t.holes
+        for ask in t.asks:
+            if ask.__class__ is str:
+                strings.append(get(ask))
+            else:
+                strings.append(-1)
+                write_hole(*holes[ask])  # type: ignore[index]
+        return True
+
     def _one_by_one(self, row: int, col: int, vals: list[float | None], fmts: list[Format | None], blank: bool) -> None:
         for i, (v, f) in enumerate(zip(vals, fmts, strict=True)):
             if v is not None:
@@ -734,7 +772,9 @@ class _Spliced:
 
     __slots__ = ("template", "formats", "strings", "values", "xf")
 
-    def __init__(self, template: RowsTemplate, formats: list[Format], strings: list[int], values: list[Any]) -> None:
+    def __init__(
+        self, template: RowsTemplate | HoledRows, formats: list[Format], strings: list[int], values: list[Any]
+    ) -> None:
         self.template = template
         self.formats = formats
         self.strings = strings
@@ -773,3 +813,121 @@ class _Pre:
         self.spliced = spliced
         self.cells = cells
         self.last = last
+
+
+# -- rows rendered once but for some cells, which each workbook writes itself ---------------------------------------
+#
+# A ward's form (a marked-up copy, a blank or filled form) holds the same rows in every workbook but its value cells:
+# each a number, a text, a blank or a formula, in a format that may be filled and commented. `HoledRows.record`
+# takes a form's rows as written cell by cell with each value cell holding a marked text (its hole), and renders the
+# rest as `RowsTemplate` does. `BlockSheet.splice_holed` puts them into another workbook's sheet and has the caller
+# write each value cell, cell by cell as ever, at the point of the writing where it was written: the shared strings
+# asked for in the same order, the formats numbered in the same order of cells, the same bytes
+# (tests/test_holed.py holds it).
+
+#: a row's fixed cells between two holes: its first and last column and the cells (as `_template_cells` gives them)
+_Segment = tuple[int, int, tuple[tuple[int, str, int, Any], ...]]
+
+
+@dataclass(frozen=True)
+class HoledRows:
+    """Rows of a sheet, from `first_row` on, rendered but for their holes (see above)."""
+
+    asks: tuple[str | int, ...]  #: the texts asked for while the rows were written, in order; an int: a hole's
+    holes: tuple[tuple[int, int, str], ...]  #: each hole's row, column and name (its marked text less the mark)
+    slots: tuple[str, ...]  #: the formats' names, in the order the fixed cells first use them
+    rows: tuple[tuple[int, tuple[_Segment, ...]], ...]  #: each row's runs of fixed cells
+    row_info: Mapping[int, Any]
+    row_sizes: Mapping[int, list[Any]]  #: each row set's height and whether hidden (where comments are drawn)
+    merges: tuple[tuple[int, int, int, int], ...]
+    merged_cells: Mapping[tuple[int, int], str]
+    dims: tuple[int, int, int, int]
+    usable: bool = True  #: False: rows a template could not hold, written cell by cell each time
+
+    @classmethod
+    def unusable(cls) -> HoledRows:
+        return cls((), (), (), (), {}, {}, (), {}, (0, 0, 0, 0), usable=False)
+
+    @classmethod
+    def record(cls, ws: BlockSheet, first_row: int, names: Mapping[int, str], mark: str) -> HoledRows:
+        """The rows written on `ws` since `RowsTemplate.start`, all at or below `first_row`; `names`: each format's
+        name by its id. A cell holding a text that starts with `mark` is a hole, named by the rest of the text; each
+        hole's text asked for once. Refuses (ValueError) what it cannot render: a cell of another kind or without a
+        named format, a row format, a hole's text asked for twice."""
+        if ws.dim_rowmin is None or ws.dim_rowmin < first_row:
+            raise ValueError(f"the rows recorded start at {first_row}")
+        if any(info.row_format is not None for info in ws.row_info.values()):
+            raise ValueError("a row format cannot be recorded")
+        asks: list[str | int] = []
+        holes: dict[str, int] = {}  #: a hole's text -> its number
+        for text in ws.str_table.asked:
+            if text.startswith(mark):
+                if text in holes:
+                    raise ValueError(f"a hole's text asked for twice: {text!r}")
+                holes[text] = len(holes)
+            asks.append(holes[text] if text.startswith(mark) else text)
+        first = {s: i for i, s in reversed(list(enumerate(asks))) if s.__class__ is str}
+        where: dict[int, tuple[int, int, str]] = {}  #: a hole's number -> its row, column and name
+        slots: dict[str, int] = {}
+        rows = _segments(ws, mark, holes, where, (names, slots, first))
+        return cls(
+            asks=tuple(asks),
+            holes=tuple(where[i] for i in range(len(holes))),
+            slots=tuple(slots),
+            rows=tuple(rows),
+            row_info=dict(ws.row_info),
+            row_sizes={row: list(size) for row, size in ws.row_sizes.items()},
+            merges=tuple((a, b, c, d) for a, b, c, d in ws.merge),
+            merged_cells=dict(ws.merged_cells),
+            dims=(ws.dim_rowmin, ws.dim_colmin, ws.dim_rowmax, ws.dim_colmax),
+        )
+
+
+def _segments(
+    ws: BlockSheet,
+    mark: str,
+    holes: Mapping[str, int],
+    where: dict[int, tuple[int, int, str]],
+    render: tuple[Mapping[int, str], dict[str, int], Mapping[str, int]],
+) -> list[tuple[int, tuple[_Segment, ...]]]:
+    """Each row's fixed cells, in runs that no hole interrupts; each hole found put in `where`."""
+    text_of = {i: s for s, i in ws.str_table.string_table.items()}
+    names, slots, first = render
+    place = {i: first[s] for i, s in text_of.items() if s in first}  #: a text's number -> its first ask
+    rows = []
+    for row in sorted(ws.table):
+        cells, segments, run = ws.table[row], list[_Segment](), False
+        for col in sorted(cells):
+            cell = cells[col]
+            text = text_of.get(cell.string) if cell.__class__ is CellStringTuple else None
+            if text is not None and text.startswith(mark):
+                where[holes[text]] = (row, col, text[len(mark) :])
+                run = False
+                continue
+            fixed = _fixed(row, col, cell, names, slots, place)
+            if run:
+                segments[-1] = (segments[-1][0], col, (*segments[-1][2], fixed))
+            else:
+                segments.append((col, col, (fixed,)))
+                run = True
+        rows.append((row, tuple(segments)))
+    return rows
+
+
+def _fixed(
+    row: int, col: int, cell: Any, names: Mapping[int, str], slots: dict[str, int], place: Mapping[int, int]
+) -> tuple[int, str, int, Any]:
+    """A fixed cell as a template holds it (as `_template_cells`): its kind, the XML before its style number, its
+    format's slot, and a text's place among the texts asked for or a number's text."""
+    fmt = cell.format
+    if fmt is None or id(fmt) not in names:
+        raise ValueError(f"row {row}, column {col}: a cell without a named format cannot be recorded")
+    slot = slots.setdefault(names[id(fmt)], len(slots))
+    head, kind = f'<c r="{_name(col)}{row + 1}" s="', cell.__class__
+    if kind is CellStringTuple:
+        return (_S, head, slot, place[cell.string])
+    if kind is CellBlankTuple:
+        return (_B, head, slot, None)
+    if kind is CellNumberTuple:
+        return (_N, head, slot, f"{cell.number:.16G}")
+    raise ValueError(f"row {row}, column {col}: a {kind.__name__} cannot be recorded")

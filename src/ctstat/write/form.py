@@ -32,7 +32,7 @@ from ctstat.model.units import Hierarchy, Unit
 from ctstat.model.vocab import NO, YES, basis_label
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
-from ctstat.write.blocks import BlockSheet, RowsTemplate, fast_sheets, write_numbers
+from ctstat.write.blocks import BlockSheet, HoledRows, RowsTemplate, fast_sheets, write_numbers
 
 FONT = "Times New Roman"
 
@@ -380,7 +380,10 @@ def write_form_sheet(
     ws.write(0, 0, f"Biểu số: {cat.form_number} - {sheet.name}", st.bold)
     ws.write(1, 0, f"Kỳ báo cáo: {heading.period.label_vi()}", st.text)
     title_pt = _write_units(page, heading) + _write_titles(page, cat, heading)
-    heights = _splice_table(page, cat, layout, values) if heading.report and marks is None else None
+    if heading.report:
+        heights = _splice_table(page, cat, layout, values) if marks is None else None
+    else:
+        heights = _splice_form(page, cat, layout, values, marks)
     if heights is None:
         heights = _write_table(page, cat, layout, heading.report, values, marks)
     ws.freeze_panes(NUMBER_ROW, 3)
@@ -789,3 +792,61 @@ def signature(ws: Worksheet, st: Styles, row: int, last: int, left: str = "Ngư�
     ws.merge_range(row - 1, mid, row - 1, last, "..........., ngày ..... tháng ..... năm .......", st.sign_note)
     ws.merge_range(row, mid, row, last, "Thủ trưởng đơn vị", st.sign_head)
     ws.merge_range(row + 1, mid, row + 1, last, "(Ký, đóng dấu, ghi rõ họ tên)", st.sign_note)
+
+
+#: marks a value cell's text while a ward form's table is recorded (a character of Unicode's private use area)
+_HOLE = "\ue000"
+
+#: a ward form's table, by its sheet: rendered once per process but for its value cells (`_form_template`)
+_FORMS: dict[str, tuple[Catalogue, FormLayout, HoledRows, dict[int, float], dict[str, str]]] = {}
+
+
+def _form_template(
+    cat: Catalogue, layout: FormLayout, sheet: SheetLayout
+) -> tuple[HoledRows, dict[int, float], dict[str, str]]:
+    """A ward form's table of `sheet` written once, cell by cell, on a scratch sheet, each value cell a hole (a
+    text naming its key, in place of an input or a formula); kept for the process. Also each key's value type."""
+    known = kept(_FORMS, sheet.name, cat)
+    if known is not None:
+        return known[2], known[3], known[4]
+    types = {
+        cell_key(el.code, row.key, c.key): el.type
+        for row in sheet.rows
+        if row.code and (el := cat.elements[row.element])
+        for c in sheet.columns
+    }
+    holes = {k: _HOLE + k for k in layout.keys}
+    marks = Marks({}, {k: ("value", holes[k]) for k in layout.formulas}, lambda wb, st: None)
+    wb = inert.workbook(Path("unused.xlsx"))  # never closed, never written
+    fast_sheets(wb)
+    st = Styles(wb)
+    ws = wb.add_worksheet(sheet.name)
+    RowsTemplate.start(ws)
+    heights = _write_table(_page(ws, st, sheet), cat, layout, False, holes, marks)
+    names = {id(fmt): key for key, fmt in vars(st).items() if isinstance(fmt, Format)}
+    try:
+        template = HoledRows.record(ws, HEADER_ROWS[0] - 1, names, _HOLE)
+    except ValueError:  # a cell no template holds (a catalogue's new kind of row?): written cell by cell, as ever
+        template = HoledRows.unusable()
+    _FORMS[sheet.name] = (cat, layout, template, heights, types)
+    return template, heights, types
+
+
+def _splice_form(
+    page: _Page, cat: Catalogue, layout: FormLayout, values: Mapping[str, Any], marks: Marks | None
+) -> dict[int, float] | None:
+    """A ward form's table, its fixed rows rendered once and each value cell written here as `_write_table`
+    writes it (a number, text, blank or formula, filled and commented where a marked-up copy points): the same
+    bytes (tests/test_holed.py). None, nothing written, where the template cannot hold the table."""
+    if not isinstance(page.ws, BlockSheet):
+        return None
+    template, heights, types = _form_template(cat, layout, page.sheet)
+    checks: dict[str, list[tuple[int, int]]] = {}
+
+    def hole(r: int, c: int, key: str) -> None:
+        _write_form_cell(page, layout, (r, c), key, types[key], values, marks, checks)
+
+    if not page.ws.splice_holed(template, [getattr(page.st, name) for name in template.slots], hole):
+        return None
+    _validations(page.ws, checks)
+    return dict(heights)
