@@ -25,6 +25,8 @@ from xlsxwriter.worksheet import CellBlankTuple, CellFormulaTuple, CellNumberTup
 
 #: a formula that is a SUM of one cell or one range, e.g. =SUM(D12:F12), =SUM($D$12)
 _PLAIN_SUM = re.compile(r"=SUM\(\$?[A-Z]{1,3}\$?[0-9]{1,7}(?::\$?[A-Z]{1,3}\$?[0-9]{1,7})?\)")
+#: the same formula as a cell holds it (without its "=")
+_PLAIN_SUM_TEXT = re.compile(_PLAIN_SUM.pattern[1:])
 
 
 class _Run:
@@ -329,6 +331,15 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         elif cell.format and kind in _PLAIN and not self.constant_memory:
             head = f'<c r="{_name(col)}{row + 1}" s="{cell.format._get_xf_index()}"'
             self.fh.write(_PLAIN[kind](head, cell))
+        elif (
+            kind is CellFormulaTuple
+            and cell.format
+            and cell.value.__class__ in (int, float)
+            and _PLAIN_SUM_TEXT.fullmatch(cell.formula)
+        ):
+            # a form's total (a SUM of a range, its cached number): what xlsxwriter writes, past its escaping
+            head = f'<c r="{_name(col)}{row + 1}" s="{cell.format._get_xf_index()}"'
+            self.fh.write(f"{head}><f>{cell.formula}</f><v>{cell.value}</v></c>")
         else:
             super()._write_cell(row, col, cell)
 
