@@ -267,44 +267,6 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         self._check_dimensions(t.dims[2], t.dims[3])
         return True
 
-    def splice_holed(
-        self, template: HoledRows, formats: Sequence[Format], write_hole: Callable[[int, int, str], object]
-    ) -> bool:
-        """Put `template`'s fixed cells here, in `formats` (one a slot), and call `write_hole(row, col, name)` for
-        each hole at the point of the writing where it was recorded (its cell written as ever, by the caller):
-        what writing all of them cell by cell at this point would give. False, nothing written, when the
-        template is `unusable`."""
-        t = template
-        if not t.usable:
-            return False
-        if self.constant_memory or len(formats) != len(t.slots):
-            raise ValueError(f"{len(formats)} formats for {len(t.slots)}")
-        table = self.table
-        if any(table.get(row) for row, _ in t.rows) or self.merged_cells.keys() & t.merged_cells.keys():
-            raise ValueError("the template's rows are already written")
-        strings: list[int] = []  #: each ask's shared string number (a hole's: -1), filled below
-        spliced = _Spliced(t, list(formats), strings, [])
-        for row, segments in t.rows:
-            cells = table[row]
-            for first, last, fixed in segments:
-                cells[first] = _Pre(spliced, fixed, last)
-                if last != first:
-                    cells[last] = _RunEnd(None)
-        self.row_info.update(t.row_info)
-        self.row_sizes.update({row: list(size) for row, size in t.row_sizes.items()})
-        self.merge.extend([list(m) for m in t.merges])
-        self.merged_cells.update(t.merged_cells)
-        self._check_dimensions(t.dims[0], t.dims[1])
-        self._check_dimensions(t.dims[2], t.dims[3])
-        get, holes = self.str_table._get_shared_string_index, t.holes
-        for ask in t.asks:
-            if ask.__class__ is str:
-                strings.append(get(ask))
-            else:
-                strings.append(-1)
-                write_hole(*holes[ask])  # type: ignore[index]
-        return True
-
     def _one_by_one(self, row: int, col: int, vals: list[float | None], fmts: list[Format | None], blank: bool) -> None:
         for i, (v, f) in enumerate(zip(vals, fmts, strict=True)):
             if v is not None:
@@ -848,6 +810,8 @@ class HoledRows:
     holes: tuple[tuple[int, int, str], ...]  #: each hole's row, column and name (its marked text less the mark)
     slots: tuple[str, ...]  #: the formats' names, in the order the fixed cells first use them
     rows: tuple[tuple[int, tuple[_Segment, ...]], ...]  #: each row's runs of fixed cells
+    #: each row's runs of fixed cells and holes (their columns), in the order of their columns
+    plans: Mapping[int, tuple[_Segment | int, ...]]
     row_info: Mapping[int, Any]
     row_sizes: Mapping[int, list[Any]]  #: each row set's height and whether hidden (where comments are drawn)
     merges: tuple[tuple[int, int, int, int], ...]
@@ -857,7 +821,7 @@ class HoledRows:
 
     @classmethod
     def unusable(cls) -> HoledRows:
-        return cls((), (), (), (), {}, {}, (), {}, (0, 0, 0, 0), usable=False)
+        return cls((), (), (), (), {}, {}, {}, (), {}, (0, 0, 0, 0), usable=False)
 
     @classmethod
     def record(cls, ws: BlockSheet, first_row: int, names: Mapping[int, str], mark: str) -> HoledRows:
@@ -880,12 +844,13 @@ class HoledRows:
         first = {s: i for i, s in reversed(list(enumerate(asks))) if s.__class__ is str}
         where: dict[int, tuple[int, int, str]] = {}  #: a hole's number -> its row, column and name
         slots: dict[str, int] = {}
-        rows = _segments(ws, mark, holes, where, (names, slots, first))
+        plans = _segments(ws, mark, holes, where, (names, slots, first))
         return cls(
             asks=tuple(asks),
             holes=tuple(where[i] for i in range(len(holes))),
             slots=tuple(slots),
-            rows=tuple(rows),
+            rows=tuple((row, tuple(x for x in plan if x.__class__ is tuple)) for row, plan in plans.items()),
+            plans=plans,
             row_info=dict(ws.row_info),
             row_sizes={row: list(size) for row, size in ws.row_sizes.items()},
             merges=tuple((a, b, c, d) for a, b, c, d in ws.merge),
@@ -900,29 +865,30 @@ def _segments(
     holes: Mapping[str, int],
     where: dict[int, tuple[int, int, str]],
     render: tuple[Mapping[int, str], dict[str, int], Mapping[str, int]],
-) -> list[tuple[int, tuple[_Segment, ...]]]:
-    """Each row's fixed cells, in runs that no hole interrupts; each hole found put in `where`."""
+) -> dict[int, tuple[_Segment | int, ...]]:
+    """Each row's plan: its fixed cells in runs that no hole interrupts, and its holes' columns; each hole found
+    put in `where`."""
     text_of = {i: s for s, i in ws.str_table.string_table.items()}
     names, slots, first = render
     place = {i: first[s] for i, s in text_of.items() if s in first}  #: a text's number -> its first ask
-    rows = []
+    plans = {}
     for row in sorted(ws.table):
-        cells, segments, run = ws.table[row], list[_Segment](), False
+        cells, plan = ws.table[row], list[_Segment | int]()
         for col in sorted(cells):
             cell = cells[col]
             text = text_of.get(cell.string) if cell.__class__ is CellStringTuple else None
             if text is not None and text.startswith(mark):
                 where[holes[text]] = (row, col, text[len(mark) :])
-                run = False
+                plan.append(col)
                 continue
             fixed = _fixed(row, col, cell, names, slots, place)
-            if run:
-                segments[-1] = (segments[-1][0], col, (*segments[-1][2], fixed))
+            last = plan[-1] if plan else None
+            if isinstance(last, tuple):
+                plan[-1] = (last[0], col, (*last[2], fixed))
             else:
-                segments.append((col, col, (fixed,)))
-                run = True
-        rows.append((row, tuple(segments)))
-    return rows
+                plan.append((col, col, (fixed,)))
+        plans[row] = tuple(plan)
+    return plans
 
 
 def _fixed(
@@ -942,3 +908,96 @@ def _fixed(
     if kind is CellNumberTuple:
         return (_N, head, slot, f"{cell.number:.16G}")
     raise ValueError(f"row {row}, column {col}: a {kind.__name__} cannot be recorded")
+
+
+class HoledSheet(BlockSheet):
+    """A `BlockSheet` that also takes rows rendered but for their holes (`splice_holed`), and writes those rows out
+    in one string each (its holes' cells as `_write_cells` writes them): a ward form's sheet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: each spliced row's template, plan (its runs of fixed cells and its holes' columns, in order) and the
+        #: columns of the cells it then holds
+        self._plans: dict[int, tuple[_Spliced, tuple[Any, ...], frozenset[int]]] = {}
+
+    def splice_holed(
+        self, template: HoledRows, formats: Sequence[Format], write_hole: Callable[[int, int, str], object]
+    ) -> bool:
+        """Put `template`'s fixed cells here, in `formats` (one a slot), and call `write_hole(row, col, name)` for
+        each hole at the point of the writing where it was recorded (its cell written as ever, by the caller):
+        what writing all of them cell by cell at this point would give. False, nothing written, when the
+        template is `unusable`."""
+        t = template
+        if not t.usable:
+            return False
+        if self.constant_memory or len(formats) != len(t.slots):
+            raise ValueError(f"{len(formats)} formats for {len(t.slots)}")
+        table = self.table
+        if any(table.get(row) for row, _ in t.rows) or self.merged_cells.keys() & t.merged_cells.keys():
+            raise ValueError("the template's rows are already written")
+        strings: list[int] = []  #: each ask's shared string number (a hole's: -1), filled below
+        spliced = _Spliced(t, list(formats), strings, [])
+        plans = self._plans
+        for row, segments in t.rows:
+            cells = table[row]
+            for first, last, fixed in segments:
+                cells[first] = _Pre(spliced, fixed, last)
+                if last != first:
+                    cells[last] = _RunEnd(None)
+            plan = t.plans[row]
+            taken = [x if isinstance(x, int) else x[0] for x in plan] + [x[1] for x in plan if isinstance(x, tuple)]
+            plans[row] = (spliced, plan, frozenset(taken))
+        self.row_info.update(t.row_info)
+        self.row_sizes.update({row: list(size) for row, size in t.row_sizes.items()})
+        self.merge.extend([list(m) for m in t.merges])
+        self.merged_cells.update(t.merged_cells)
+        self._check_dimensions(t.dims[0], t.dims[1])
+        self._check_dimensions(t.dims[2], t.dims[3])
+        get, holes = self.str_table._get_shared_string_index, t.holes
+        for ask in t.asks:
+            if ask.__class__ is str:
+                strings.append(get(ask))
+            else:
+                strings.append(-1)
+                write_hole(*holes[ask])  # type: ignore[index]
+        return True
+
+    def _write_number(self, row: int, col: int, number: Any, cell_format: Format | None = None) -> Any:
+        """xlsxwriter's `_write_number` (a finite number inside the rows written already: stored as it stores it,
+        past its checks), else as it does."""
+        kind = number.__class__
+        if (kind is float or kind is int) and -math.inf < number < math.inf and self._inside_dims(row, col):
+            self.table[row][col] = CellNumberTuple(number, cell_format)
+            return 0
+        return super()._write_number(row, col, number, cell_format)
+
+    def _inside_dims(self, row: int, col: int) -> bool:
+        return (
+            not self.constant_memory
+            and self.dim_rowmin is not None
+            and self.dim_rowmin <= row <= self.dim_rowmax
+            and self.dim_colmin <= col <= self.dim_colmax
+        )
+
+    def _write_cells(self, row: int, cells: dict[int, Any], lo: int, hi: int) -> None:
+        """A spliced row holding its plan's cells (and no other) in one string: its runs of fixed cells rendered,
+        each hole's cell as `BlockSheet._write_cells` writes it; any other row as that does."""
+        planned = self._plans.get(row)
+        if planned is None or self.constant_memory or cells.keys() != planned[2]:
+            super()._write_cells(row, cells, lo, hi)
+            return
+        spliced, plan, _ = planned
+        at, out, write = str(row + 1), list[str](), self.fh.write
+        for item in plan:
+            if item.__class__ is tuple:
+                out.append(spliced.xml(item[2]))
+                continue
+            cell = cells[item]
+            plain = _PLAIN.get(cell.__class__)
+            if plain is not None and cell.format:
+                out.append(plain(f'<c r="{_name(item)}{at}" s="{cell.format._get_xf_index()}"', cell))
+            else:
+                write("".join(out))
+                out = []
+                self._write_cell(row, item, cell)
+        write("".join(out))

@@ -32,7 +32,7 @@ from ctstat.model.units import Hierarchy, Unit
 from ctstat.model.vocab import NO, YES, basis_label
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
-from ctstat.write.blocks import BlockSheet, HoledRows, RowsTemplate, fast_sheets, write_numbers
+from ctstat.write.blocks import BlockSheet, HoledRows, HoledSheet, RowsTemplate, fast_sheets, write_numbers
 
 FONT = "Times New Roman"
 
@@ -144,7 +144,7 @@ def write_form(
     values = dict(values or {})
     with atomic_write(path) as tmp:
         wb = inert.workbook(tmp)
-        fast_sheets(wb)  # plain cells written straight to XML: the same bytes, a fraction of the cost
+        wb.worksheet_class = HoledSheet  # plain cells written straight to XML: the same bytes, a fraction of the cost
         inert.properties(
             wb,
             f"{catalogue.form_number} - {header.unit.name} - {header.period}",
@@ -809,7 +809,7 @@ def _form_template(
     known = kept(_FORMS, sheet.name, cat)
     if known is not None:
         return known[2], known[3], known[4]
-    types = {
+    types: dict[str, str] = {
         cell_key(el.code, row.key, c.key): el.type
         for row in sheet.rows
         if row.code and (el := cat.elements[row.element])
@@ -838,7 +838,7 @@ def _splice_form(
     """A ward form's table, its fixed rows rendered once and each value cell written here as `_write_table`
     writes it (a number, text, blank or formula, filled and commented where a marked-up copy points): the same
     bytes (tests/test_holed.py). None, nothing written, where the template cannot hold the table."""
-    if not isinstance(page.ws, BlockSheet):
+    if not isinstance(page.ws, HoledSheet):
         return None
     template, heights, types = _form_template(cat, layout, page.sheet)
     checks: dict[str, list[tuple[int, int]]] = {}
