@@ -1,6 +1,7 @@
 """A ward form's tables (a marked-up copy's, a blank or filled form's) are rendered once per process but for their
 value cells (`write.blocks.HoledRows`, `HoledSheet.splice_holed`, `write.form._splice_form`); each value cell is
-written by the form's own cell writer where it was written. Every workbook must be, byte for byte, the one written
+written by the form's own cell writer where it was written. Its guide, the same in every form, is spliced whole
+(`write.form._guide_template`). Every workbook must be, byte for byte, the one written
 cell by cell, whatever its values, its issues (a comment on a total, several issues on one cell, a long Vietnamese
 message, a cell in a merged range) and its typed-over or uncached totals."""
 
@@ -24,7 +25,7 @@ from ctstat.pipeline import validate_files
 from ctstat.read.workbook import Submission
 from ctstat.write import blocks, form
 from ctstat.write.annotate import annotate_file, marks_up
-from ctstat.write.blocks import HoledRows, HoledSheet
+from ctstat.write.blocks import BlockSheet, HoledRows, HoledSheet
 
 from .conftest import SAMPLES
 
@@ -43,23 +44,33 @@ def faulty(catalogue: Catalogue) -> list[tuple[FileReport, Submission]]:
 def _both(
     tmp_path: Path, catalogue: Catalogue, rep: FileReport, sub: Submission, mp: pytest.MonkeyPatch
 ) -> tuple[bytes, bytes]:
-    """The copy as written (its form tables spliced) and cell by cell (every splice refused); asserts that each of
-    the six form sheets was spliced in the first."""
+    """The copy as written (its form tables and its guide spliced) and cell by cell (every splice refused); asserts
+    that each of the six form sheets and the guide were spliced in the first."""
     spliced: list[bool] = []
-    real = HoledSheet.splice_holed
+    real, real_guide = HoledSheet.splice_holed, BlockSheet.splice
 
     def counted(self: HoledSheet, *args: Any) -> bool:
         spliced.append(real(self, *args))
         return spliced[-1]
 
+    def guide(self: BlockSheet, *args: Any) -> bool:
+        spliced.append(real_guide(self, *args))
+        return spliced[-1]
+
     with mp.context() as m:
         m.setattr(HoledSheet, "splice_holed", counted)
+        m.setattr(BlockSheet, "splice", guide)
         fast = annotate_file(rep, sub, catalogue, tmp_path / "fast.xlsx", "vi", PERIOD).read_bytes()
-    assert spliced == [True] * len(form_layout(catalogue).sheets)
+    assert spliced == [True] * (1 + len(form_layout(catalogue).sheets))
     with mp.context() as m:
-        m.setattr(HoledSheet, "splice_holed", lambda *_: False)
+        _cell_by_cell(m)
         slow = annotate_file(rep, sub, catalogue, tmp_path / "slow.xlsx", "vi", PERIOD).read_bytes()
     return fast, slow
+
+
+def _cell_by_cell(m: pytest.MonkeyPatch) -> None:
+    m.setattr(HoledSheet, "splice_holed", lambda *_: False)
+    m.setattr(BlockSheet, "splice", lambda *_: False)
 
 
 def test_every_sample_copy_is_the_cell_by_cell_copy(
@@ -158,7 +169,7 @@ def test_a_blank_form_is_the_cell_by_cell_form(tmp_path: Path, catalogue: Catalo
     for values in ({}, synth_values(catalogue, unit, PERIOD, 3)):
         fast = form.write_form(tmp_path / "fast.xlsx", catalogue, header, values).read_bytes()
         with pytest.MonkeyPatch.context() as m:
-            m.setattr(HoledSheet, "splice_holed", lambda *_: False)
+            _cell_by_cell(m)
             slow = form.write_form(tmp_path / "slow.xlsx", catalogue, header, values).read_bytes()
         assert fast == slow
 

@@ -285,8 +285,30 @@ def _write_cover(
 
 
 def _write_guide(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue) -> None:
+    """The guide: how to fill the form, where its indicators come from. Its rows are the same in every form:
+    rendered once per process and spliced (the same bytes as `_guide_rows` writes, tests/test_holed.py)."""
     ws = wb.add_worksheet(GUIDE)
     ws.set_column(0, 0, 120)
+    template = _guide_template(cat) if isinstance(ws, BlockSheet) else None
+    if template is None or not ws.splice(template, [getattr(st, name) for name in template.slots], []):
+        _guide_rows(ws, st, cat)
+    protect(ws)
+    print_setup(ws, 1)
+
+
+#: the guide's rows, rendered once per process (`_guide_template`)
+_GUIDES: dict[str, tuple[Catalogue, RowsTemplate]] = {}
+
+
+def _guide_template(cat: Catalogue) -> RowsTemplate:
+    known = kept(_GUIDES, GUIDE, cat)
+    if known is None:
+        known = _GUIDES[GUIDE] = (cat, record_rows(GUIDE, 0, 0, lambda ws, st: _guide_rows(ws, st, cat))[0])
+    template: RowsTemplate = known[1]
+    return template
+
+
+def _guide_rows(ws: Worksheet, st: Styles, cat: Catalogue) -> None:
     lines = [
         ("HƯỚNG DẪN GHI BIỂU", st.title),
         ("1. Chỉ nhập số liệu vào các ô nền vàng. Ô nền xám là ô tổng, tự tính bằng công thức; không gõ đè.", st.wrap),
@@ -329,8 +351,6 @@ def _write_guide(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue) -> None:
         ws.write(i, 0, text, fmt)
         if len(text) > 125:
             ws.set_row(i, 15 * (1 + len(text) // 125))
-    protect(ws)
-    print_setup(ws, 1)
 
 
 @dataclass(frozen=True)
