@@ -240,3 +240,36 @@ def test_splice_holed_keeps_the_order_of_texts_and_refuses_rows_written() -> Non
     assert [table[s] for s in ("đầu", "một", "giá trị h1", "hai")] == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="already written"):
         target.splice_holed(template, [fmt], lambda *_: None)
+
+
+def test_fixed_formats_are_the_formats_add_format_makes(
+    tmp_path: Path, catalogue: Catalogue, faulty: list[tuple[FileReport, Submission]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A form's styles are copies of formats made once per process (`blocks.fixed_format`): each the format
+    `add_format` makes, numbered alike in its workbook; a copy the same bytes as with `add_format`'s formats."""
+    from xlsxwriter.format import Format
+
+    from ctstat.write import inert
+
+    wb, other = inert.workbook(Path("a.xlsx")), inert.workbook(Path("b.xlsx"))
+    for props in (
+        {},
+        {"bold": True, "border": 1},
+        {"border": 1, "bottom": 2},
+        {"num_format": "#,##0", "locked": False},
+    ):
+        fixed, made = blocks.fixed_format(wb, props), other.add_format(props)
+        assert isinstance(fixed, Format) and fixed in wb.formats
+        assert fixed.xf_format_indices is wb.xf_format_indices and fixed.dxf_format_indices is wb.dxf_format_indices
+        mine = {k: v for k, v in vars(fixed).items() if not k.endswith("_indices") and k != "_format_key"}
+        assert mine == {k: v for k, v in vars(made).items() if not k.endswith("_indices") and k != "_format_key"}
+        assert fixed._get_format_key() == made._get_format_key()
+        assert blocks.fixed_format(wb, props) is not fixed
+    rep, sub = next((r, s) for r, s in faulty if s.readable)
+    bad = next(i for i in rep.issues if i.element)
+    issues = [*rep.issues, replace(bad, severity=Severity.WARNING, element=next(iter(form_layout(catalogue).formulas)))]
+    rep = replace(rep, issues=issues)
+    fixed_copy = annotate_file(rep, sub, catalogue, tmp_path / "fixed.xlsx", "vi", PERIOD).read_bytes()
+    monkeypatch.setattr(form, "fixed_format", lambda wb, props: wb.add_format(props))
+    plain_copy = annotate_file(rep, sub, catalogue, tmp_path / "plain.xlsx", "vi", PERIOD).read_bytes()
+    assert fixed_copy == plain_copy

@@ -1001,3 +1001,31 @@ class HoledSheet(BlockSheet):
                 out = []
                 self._write_cell(row, item, cell)
         write("".join(out))
+
+
+#: formats made once per process, by their properties in order and the workbook's defaults (`fixed_format`)
+_FORMATS: dict[tuple[tuple[str, Any], ...], Format] = {}
+_FORMATS_KEPT = 1_000
+
+
+def fixed_format(wb: Any, properties: Mapping[str, Any]) -> Format:
+    """`wb.add_format(properties)` for a format never changed once made (a form's styles): a copy of one made once
+    per process with the same properties, its key (what a workbook numbers its formats by) already put together.
+    xlsxwriter sets a format's properties one by one, and puts its key together from some forty of them, per
+    workbook otherwise. Not for a format changed after it is made (its key would be stale)."""
+    props = {**wb.default_format_properties, **properties}  # as add_format merges them
+    try:
+        key = tuple(props.items())
+        made = _FORMATS.get(key)
+    except TypeError:  # a value that cannot be a key
+        return wb.add_format(properties)
+    if made is None:
+        made = Format(props)
+        made._get_format_key()
+        if len(_FORMATS) < _FORMATS_KEPT:
+            _FORMATS[key] = made
+    fmt = Format.__new__(Format)
+    fmt.__dict__.update(made.__dict__)
+    fmt.xf_format_indices, fmt.dxf_format_indices = wb.xf_format_indices, wb.dxf_format_indices
+    wb.formats.append(fmt)
+    return fmt

@@ -32,7 +32,15 @@ from ctstat.model.units import Hierarchy, Unit
 from ctstat.model.vocab import NO, YES, basis_label
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
-from ctstat.write.blocks import BlockSheet, HoledRows, HoledSheet, RowsTemplate, fast_sheets, write_numbers
+from ctstat.write.blocks import (
+    BlockSheet,
+    HoledRows,
+    HoledSheet,
+    RowsTemplate,
+    fast_sheets,
+    fixed_format,
+    write_numbers,
+)
 
 FONT = "Times New Roman"
 
@@ -61,7 +69,7 @@ class Styles:
         self._marked: dict[tuple[int, str], Format] = {}
 
         def f(**kw: Any) -> Format:
-            fmt = wb.add_format({**base, **kw})
+            fmt = fixed_format(wb, {**base, **kw})  # a copy of the same format made once per process
             self._specs[id(fmt)] = {**base, **kw}
             return fmt
 
@@ -109,7 +117,7 @@ class Styles:
         """`fmt` filled with `color` (a cell a marked-up copy points at)."""
         key = (id(fmt), color)
         if key not in self._marked:
-            self._marked[key] = self._wb.add_format({**self._specs[id(fmt)], "bg_color": color, "pattern": 1})
+            self._marked[key] = fixed_format(self._wb, {**self._specs[id(fmt)], "bg_color": color, "pattern": 1})
         return self._marked[key]
 
 
