@@ -44,8 +44,8 @@ def faulty(catalogue: Catalogue) -> list[tuple[FileReport, Submission]]:
 def _both(
     tmp_path: Path, catalogue: Catalogue, rep: FileReport, sub: Submission, mp: pytest.MonkeyPatch
 ) -> tuple[bytes, bytes]:
-    """The copy as written (its form tables and its guide spliced) and cell by cell (every splice refused); asserts
-    that each of the six form sheets and the guide were spliced in the first."""
+    """The copy as written (its cover, guide and form tables spliced) and cell by cell (every splice refused);
+    asserts that each was spliced in the first."""
     spliced: list[bool] = []
     real, real_guide = HoledSheet.splice_holed, BlockSheet.splice
 
@@ -61,7 +61,7 @@ def _both(
         m.setattr(HoledSheet, "splice_holed", counted)
         m.setattr(BlockSheet, "splice", guide)
         fast = annotate_file(rep, sub, catalogue, tmp_path / "fast.xlsx", "vi", PERIOD).read_bytes()
-    assert spliced == [True] * (1 + len(form_layout(catalogue).sheets))
+    assert spliced == [True] * (2 + len(form_layout(catalogue).sheets))  # the cover, the guide, the form sheets
     with mp.context() as m:
         _cell_by_cell(m)
         slow = annotate_file(rep, sub, catalogue, tmp_path / "slow.xlsx", "vi", PERIOD).read_bytes()
@@ -91,9 +91,9 @@ def test_a_copy_with_every_kind_of_mark_is_the_cell_by_cell_copy(
     tmp_path: Path, catalogue: Catalogue, faulty: list[tuple[FileReport, Submission]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issues on a total's formula (its row's total, commented), two on one cell (the worse fill, both texts), a
-    long Vietnamese message, a cell inside a merged header range and a label (listed, not filled), the cover; values
-    the form shows as text (±inf, NaN, a formula-like text, control characters, a text past Excel's limit), a
-    typed-over total and one without a cached value."""
+    long Vietnamese message, a cell inside a merged header range and a label (listed, not filled), the cover's
+    values (a date, an infinite number); values the form shows as text (±inf, NaN, a formula-like text, control
+    characters, a text past Excel's limit), a typed-over total and one without a cached value."""
     rep, sub = next((r, s) for r, s in faulty if s.readable)
     layout = form_layout(catalogue)
     sheet = layout.sheets[1]
@@ -109,6 +109,8 @@ def test_a_copy_with_every_kind_of_mark_is_the_cell_by_cell_copy(
         _issue("x-merged", Severity.ERROR, "Ô tiêu đề gộp", sheet=sheet.name, cell="B6"),
         _issue("x-label", Severity.ERROR, "Nhãn dòng", sheet=sheet.name, cell="A12"),
         _issue("x-cover", Severity.ERROR, "Mã đơn vị", sheet="Thông tin chung", cell="C5"),
+        _issue("x-date", Severity.WARNING, "Ngày báo cáo", sheet="Thông tin chung", cell="C13"),
+        _issue("x-phone", Severity.ERROR, "Điện thoại", sheet="Thông tin chung", cell="C15"),
         *(_issue("x-odd", Severity.ERROR, f"giá trị lạ {i}", element=k) for i, k in enumerate(inputs[1:12])),
     ]
     odd: list[Any] = [math.inf, -math.inf, math.nan, "=1+1", "a\x01b", "x" * 40_000, -0.0, 1e308, 5e-324, True, "<&>"]
@@ -118,7 +120,8 @@ def test_a_copy_with_every_kind_of_mark_is_the_cell_by_cell_copy(
         raw[index[k]] = v
     raw[index[typed]] = "đã gõ đè"
     keys = set(sub.formula_keys or layout.formulas) - {typed}
-    sub2 = replace(sub, raw=raw, formula_keys=keys, nocache_keys={uncached})
+    cover = {**sub.cover, "report_date": datetime(2025, 7, 3), "phone": math.inf, "preparer": "=HYPERLINK(1)"}
+    sub2 = replace(sub, raw=raw, formula_keys=keys, nocache_keys={uncached}, cover=cover)
     rep2 = replace(rep, issues=[*rep.issues, *issues])
     fast, slow = _both(tmp_path, catalogue, rep2, sub2, monkeypatch)
     assert fast == slow

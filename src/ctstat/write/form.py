@@ -18,11 +18,13 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import TOTAL, a1, cell_key
 from ctstat.model.layout import (
     COVER,
+    COVER_BY_KEY,
     COVER_FIELDS,
     FIRST_VALUE_COL,
     GUIDE,
     HEADER_ROWS,
     NUMBER_ROW,
+    CoverField,
     FormLayout,
     SheetLayout,
     form_layout,
@@ -233,48 +235,31 @@ def _write_cover(
     overrides: Mapping[str, Any],
     marks: Marks | None = None,
 ) -> None:
+    """The cover: the form's number, title and basis, who reports what for when. Its rows but the values and the
+    period are the same in every form: rendered once per process and spliced, each value written here where it
+    was (the same bytes as `_cover_rows` writes cell by cell, tests/test_holed.py)."""
     ws = wb.add_worksheet(COVER)
     # column B holds the longest label, "Phiên bản biểu mẫu (mã để ctstat đối chiếu, không sửa)", in bold
     for col, width in enumerate(COVER_WIDTHS):
         ws.set_column(col, col, width)
-    ws.write(0, 0, f"Biểu số: {cat.form_number}", st.bold)
-    # the title and the legal basis wrapped in rows as tall as they need (a wrapped text in a row of one line is
-    # printed over its neighbours)
-    title = cat.title_vi.upper()
-    if len(title) > sum(COVER_WIDTHS) / 1.5:  # characters of the 14-pt title that fit the width
-        ws.set_row(1, 38)
-    ws.merge_range(1, 0, 1, 2, title, st.title)
-    basis = f"(Theo {cat.legal_basis_vi})"
-    lines = _lines(basis, int(sum(COVER_WIDTHS) * 1.1))  # italic 11 pt: ~1.1 characters a column's character
-    if lines > 1:
-        ws.set_row(2, 15 * lines)
-    ws.merge_range(2, 0, 2, 2, basis, st.subtitle if lines == 1 else st.subtitle_wrap)
     values = cover_values(cat, h, overrides)
-    for i, fld in enumerate(COVER_FIELDS):
-        r = fld.row - 1
-        ws.write(r, 0, i + 1, st.code)
-        ws.write(r, 1, fld.label_vi, st.cover_label)
-        v = values.get(fld.key)
-        fmt = _mark(ws, st, marks, r, 2, st.cover_input if fld.editable else st.cover_value)
-        if fld.key == "report_date" and isinstance(v, datetime):
-            ws.write_datetime(r, 2, v, _mark(ws, st, marks, r, 2, st.cover_date))
-        elif fld.key == "report_date" and v is None:
-            ws.write_blank(r, 2, None, st.cover_date)
-        elif v is None or v == "":
-            ws.write_blank(r, 2, None, fmt)
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            ws.write_number(r, 2, v, fmt)
+    period = f"Kỳ báo cáo: {h.period.label_vi()} ({h.period.start:%d/%m/%Y} - {h.period.end:%d/%m/%Y})"
+
+    def value(key: str) -> None:
+        _write_cover_value(ws, st, COVER_BY_KEY[key], values.get(key), marks)
+
+    def hole(r: int, c: int, name: str) -> None:
+        if name == _PERIOD_HOLE:
+            ws.write(r, c, period, st.italic)
         else:
-            ws.write_string(r, 2, inert.text(v), fmt)
-    last = COVER_FIELDS[-1].row
-    ws.write(
-        last + 1,
-        1,
-        f"Kỳ báo cáo: {h.period.label_vi()} ({h.period.start:%d/%m/%Y} - {h.period.end:%d/%m/%Y})",
-        st.italic,
-    )
-    ws.write(last + 2, 1, "Ô nền vàng: đơn vị nhập. Các ô khác do ctstat ghi sẵn, không sửa.", st.italic)
-    ws.write(last + 3, 1, "Số liệu trong biểu mẫu tổng hợp (không chứa thông tin cá nhân của trẻ em).", st.italic)
+            value(name)
+
+    def write_period(r: int) -> None:
+        ws.write(r, 1, period, st.italic)
+
+    template = _cover_template(cat) if isinstance(ws, HoledSheet) else None
+    if template is None or not ws.splice_holed(template, [getattr(st, name) for name in template.slots], hole):
+        _cover_rows(ws, st, cat, value, write_period)
     ws.data_validation(
         COVER_FIELDS[8].row - 1,
         2,
@@ -290,6 +275,71 @@ def _write_cover(
     )
     protect(ws)
     print_setup(ws, 3)
+
+
+def _cover_rows(
+    ws: Worksheet, st: Styles, cat: Catalogue, value: Callable[[str], None], period: Callable[[int], None]
+) -> None:
+    """The cover's cells, cell by cell: `value(key)` writes a field's value, `period(row)` the period's line."""
+    ws.write(0, 0, f"Biểu số: {cat.form_number}", st.bold)
+    # the title and the legal basis wrapped in rows as tall as they need (a wrapped text in a row of one line is
+    # printed over its neighbours)
+    title = cat.title_vi.upper()
+    if len(title) > sum(COVER_WIDTHS) / 1.5:  # characters of the 14-pt title that fit the width
+        ws.set_row(1, 38)
+    ws.merge_range(1, 0, 1, 2, title, st.title)
+    basis = f"(Theo {cat.legal_basis_vi})"
+    lines = _lines(basis, int(sum(COVER_WIDTHS) * 1.1))  # italic 11 pt: ~1.1 characters a column's character
+    if lines > 1:
+        ws.set_row(2, 15 * lines)
+    ws.merge_range(2, 0, 2, 2, basis, st.subtitle if lines == 1 else st.subtitle_wrap)
+    for i, fld in enumerate(COVER_FIELDS):
+        r = fld.row - 1
+        ws.write(r, 0, i + 1, st.code)
+        ws.write(r, 1, fld.label_vi, st.cover_label)
+        value(fld.key)
+    last = COVER_FIELDS[-1].row
+    period(last + 1)
+    ws.write(last + 2, 1, "Ô nền vàng: đơn vị nhập. Các ô khác do ctstat ghi sẵn, không sửa.", st.italic)
+    ws.write(last + 3, 1, "Số liệu trong biểu mẫu tổng hợp (không chứa thông tin cá nhân của trẻ em).", st.italic)
+
+
+def _write_cover_value(ws: Worksheet, st: Styles, fld: CoverField, v: Any, marks: Marks | None) -> None:
+    """A cover field's value (in column C): a date, a number or a text, filled and commented if marked."""
+    r = fld.row - 1
+    fmt = _mark(ws, st, marks, r, 2, st.cover_input if fld.editable else st.cover_value)
+    if fld.key == "report_date" and isinstance(v, datetime):
+        ws.write_datetime(r, 2, v, _mark(ws, st, marks, r, 2, st.cover_date))
+    elif fld.key == "report_date" and v is None:
+        ws.write_blank(r, 2, None, st.cover_date)
+    elif v is None or v == "":
+        ws.write_blank(r, 2, None, fmt)
+    elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        ws.write_number(r, 2, v, fmt)
+    else:
+        ws.write_string(r, 2, inert.text(v), fmt)
+
+
+#: the cover's line of the period, a hole of its template (no field's key)
+_PERIOD_HOLE = "period line"
+
+#: the cover's rows, rendered once per process but for the values and the period (`_cover_template`)
+_COVERS: dict[str, tuple[Catalogue, HoledRows]] = {}
+
+
+def _cover_template(cat: Catalogue) -> HoledRows:
+    known = kept(_COVERS, COVER, cat)
+    if known is None:
+
+        def write(ws: Worksheet, st: Styles) -> None:
+            def value(key: str) -> None:
+                ws.write_string(COVER_BY_KEY[key].row - 1, 2, _HOLE + key, st.cover_value)
+
+            _cover_rows(ws, st, cat, value, lambda r: ws.write_string(r, 1, _HOLE + _PERIOD_HOLE, st.italic))
+
+        known = _COVERS[COVER] = (cat, record_holed(COVER, 0, write))
+    template: HoledRows = known[1]
+    return template
 
 
 def _write_guide(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue) -> None:
@@ -464,6 +514,22 @@ def record_rows(
         return RowsTemplate.record(ws, first_row, names, holes), result
     except ValueError:  # a cell no template holds (a catalogue's new kind of row?): written cell by cell, as ever
         return RowsTemplate.unusable(), result
+
+
+def record_holed(name: str, first_row: int, write: Callable[[Worksheet, Styles], Any]) -> HoledRows:
+    """The rows `write(ws, st)` writes, cell by cell, on a scratch sheet named `name` (from `first_row` on; each
+    hole a text starting with `_HOLE`, then its name), as a `HoledRows` (`unusable` where it cannot hold them)."""
+    wb = inert.workbook(Path("unused.xlsx"))  # never closed, never written
+    fast_sheets(wb)
+    st = Styles(wb)
+    ws = wb.add_worksheet(name)
+    RowsTemplate.start(ws)
+    write(ws, st)
+    names = {id(fmt): key for key, fmt in vars(st).items() if isinstance(fmt, Format)}
+    try:
+        return HoledRows.record(ws, first_row, names, _HOLE)
+    except ValueError:  # a cell no template holds (a catalogue's new kind of row?): written cell by cell, as ever
+        return HoledRows.unusable()
 
 
 def kept(cache: dict[Any, Any], key: Any, cat: Catalogue) -> Any:
@@ -845,17 +911,12 @@ def _form_template(
     }
     holes = {k: _HOLE + k for k in layout.keys}
     marks = Marks({}, {k: ("value", holes[k]) for k in layout.formulas}, lambda wb, st: None)
-    wb = inert.workbook(Path("unused.xlsx"))  # never closed, never written
-    fast_sheets(wb)
-    st = Styles(wb)
-    ws = wb.add_worksheet(sheet.name)
-    RowsTemplate.start(ws)
-    heights = _write_table(_page(ws, st, sheet), cat, layout, False, holes, marks)
-    names = {id(fmt): key for key, fmt in vars(st).items() if isinstance(fmt, Format)}
-    try:
-        template = HoledRows.record(ws, HEADER_ROWS[0] - 1, names, _HOLE)
-    except ValueError:  # a cell no template holds (a catalogue's new kind of row?): written cell by cell, as ever
-        template = HoledRows.unusable()
+    heights: dict[int, float] = {}
+
+    def write(ws: Worksheet, st: Styles) -> None:
+        heights.update(_write_table(_page(ws, st, sheet), cat, layout, False, holes, marks))
+
+    template = record_holed(sheet.name, HEADER_ROWS[0] - 1, write)
     _FORMS[sheet.name] = (cat, layout, template, heights, types)
     return template, heights, types
 
