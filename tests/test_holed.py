@@ -274,5 +274,6 @@ def test_fixed_formats_are_the_formats_add_format_makes(
     rep = replace(rep, issues=issues)
     fixed_copy = annotate_file(rep, sub, catalogue, tmp_path / "fixed.xlsx", "vi", PERIOD).read_bytes()
     monkeypatch.setattr(form, "fixed_format", lambda wb, props: wb.add_format(props))
+    monkeypatch.setattr(blocks, "fixed_format", lambda wb, props: wb.add_format(props))  # the result sheet's
     plain_copy = annotate_file(rep, sub, catalogue, tmp_path / "plain.xlsx", "vi", PERIOD).read_bytes()
     assert fixed_copy == plain_copy
