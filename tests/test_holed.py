@@ -277,3 +277,17 @@ def test_fixed_formats_are_the_formats_add_format_makes(
     monkeypatch.setattr(blocks, "fixed_format", lambda wb, props: wb.add_format(props))  # the result sheet's
     plain_copy = annotate_file(rep, sub, catalogue, tmp_path / "plain.xlsx", "vi", PERIOD).read_bytes()
     assert fixed_copy == plain_copy
+
+
+def test_a_template_with_other_holes_than_its_cells_is_not_used() -> None:
+    """A text of the catalogue that starts like a hole's (or a value cell recorded twice, or not at all) makes the
+    rows a template cannot stand for: written cell by cell."""
+
+    def write(ws: Any, st: form.Styles) -> None:
+        ws.write_string(3, 0, "nhãn", st.label)
+        ws.write_string(3, 1, form._HOLE + "TE01/*/*", st.input)
+        ws.write_string(4, 0, form._HOLE + "nhãn như một ô", st.label)
+
+    assert form.record_holed("s", 3, write, ["TE01/*/*", "nhãn như một ô"]).usable
+    assert not form.record_holed("s", 3, write, ["TE01/*/*"]).usable
+    assert not form.record_holed("s", 3, write, ["TE01/*/*", "nhãn như một ô", "TE02/*/*"]).usable

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -337,7 +337,7 @@ def _cover_template(cat: Catalogue) -> HoledRows:
 
             _cover_rows(ws, st, cat, value, lambda r: ws.write_string(r, 1, _HOLE + _PERIOD_HOLE, st.italic))
 
-        known = _COVERS[COVER] = (cat, record_holed(COVER, 0, write))
+        known = _COVERS[COVER] = (cat, record_holed(COVER, 0, write, [*COVER_BY_KEY, _PERIOD_HOLE]))
     template: HoledRows = known[1]
     return template
 
@@ -516,9 +516,12 @@ def record_rows(
         return RowsTemplate.unusable(), result
 
 
-def record_holed(name: str, first_row: int, write: Callable[[Worksheet, Styles], Any]) -> HoledRows:
+def record_holed(
+    name: str, first_row: int, write: Callable[[Worksheet, Styles], Any], holes: Collection[str]
+) -> HoledRows:
     """The rows `write(ws, st)` writes, cell by cell, on a scratch sheet named `name` (from `first_row` on; each
-    hole a text starting with `_HOLE`, then its name), as a `HoledRows` (`unusable` where it cannot hold them)."""
+    hole a text starting with `_HOLE`, then its name), as a `HoledRows`; `unusable` where it cannot hold them, or
+    where its holes are not `holes`, each once (a catalogue's text that starts like a hole)."""
     wb = inert.workbook(Path("unused.xlsx"))  # never closed, never written
     fast_sheets(wb)
     st = Styles(wb)
@@ -527,9 +530,10 @@ def record_holed(name: str, first_row: int, write: Callable[[Worksheet, Styles],
     write(ws, st)
     names = {id(fmt): key for key, fmt in vars(st).items() if isinstance(fmt, Format)}
     try:
-        return HoledRows.record(ws, first_row, names, _HOLE)
+        template = HoledRows.record(ws, first_row, names, _HOLE)
     except ValueError:  # a cell no template holds (a catalogue's new kind of row?): written cell by cell, as ever
         return HoledRows.unusable()
+    return template if sorted(h[2] for h in template.holes) == sorted(holes) else HoledRows.unusable()
 
 
 def kept(cache: dict[Any, Any], key: Any, cat: Catalogue) -> Any:
@@ -916,7 +920,7 @@ def _form_template(
     def write(ws: Worksheet, st: Styles) -> None:
         heights.update(_write_table(_page(ws, st, sheet), cat, layout, False, holes, marks))
 
-    template = record_holed(sheet.name, HEADER_ROWS[0] - 1, write)
+    template = record_holed(sheet.name, HEADER_ROWS[0] - 1, write, [k for k in types if k in layout.positions])
     _FORMS[sheet.name] = (cat, layout, template, heights, types)
     return template, heights, types
 
