@@ -9,6 +9,7 @@ as one entry instead, and writes its XML in one go when the workbook is saved: t
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -979,6 +980,40 @@ class HoledSheet(BlockSheet):
             and self.dim_colmin <= col <= self.dim_colmax
         )
 
+    # a form's sheet has the same columns, validations and footer in every workbook: their XML, xlsxwriter's,
+    # kept for the process by what it is made from
+
+    def _write_cols(self) -> None:
+        info = self.col_info
+        if not info or any(c.column_format is not None for c in info.values()):
+            super()._write_cols()
+            return
+        cols = tuple((c, i.width, i.hidden, i.level, i.collapsed, i.autofit) for c, i in sorted(info.items()))
+        self._kept_xml(("cols", self.default_col_width, self.max_digit_width, cols), super()._write_cols)
+
+    def _write_data_validations(self) -> None:
+        if self.validations:
+            self._kept_xml(("validations", repr(self.validations)), super()._write_data_validations)
+
+    def _write_header_footer(self) -> None:
+        key = (self.header_footer_scales, self.header_footer_aligns, self.header_footer_changed, self.excel2003_style)
+        self._kept_xml(("header-footer", *key, self.header, self.footer), super()._write_header_footer)
+
+    def _kept_xml(self, key: tuple[Any, ...], write: Callable[[], None]) -> None:
+        """What `write` writes, written once per process for `key` (all it depends on) and kept."""
+        xml = _KEPT_XML.get(key)
+        if xml is None:
+            fh, buffer = vars(self)["fh"], io.StringIO()
+            self.fh = buffer
+            try:
+                write()
+                xml = buffer.getvalue()
+            finally:
+                self.fh = fh
+            if len(_KEPT_XML) < _KEPT_XML_MOST:
+                _KEPT_XML[key] = xml
+        self.fh.write(xml)
+
     def _write_cells(self, row: int, cells: dict[int, Any], lo: int, hi: int) -> None:
         """A spliced row holding its plan's cells (and no other) in one string: its runs of fixed cells rendered,
         each hole's cell as `BlockSheet._write_cells` writes it; any other row as that does."""
@@ -1029,3 +1064,8 @@ def fixed_format(wb: Any, properties: Mapping[str, Any]) -> Format:
     fmt.xf_format_indices, fmt.dxf_format_indices = wb.xf_format_indices, wb.dxf_format_indices
     wb.formats.append(fmt)
     return fmt
+
+
+#: sheet-level XML of forms' sheets, by what it is made from (`HoledSheet._kept_xml`)
+_KEPT_XML: dict[tuple[Any, ...], str] = {}
+_KEPT_XML_MOST = 2_000
