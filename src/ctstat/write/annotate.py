@@ -270,19 +270,20 @@ def _result_sheet(
 ) -> Any:
     """The first sheet of a copy: every issue with its cell (an internal link to it), value and what to fix."""
 
+    from ctstat.write.blocks import fixed_format
+
     layout = form_layout(catalogue)
 
     def write(wb: Any, st: Any) -> None:
         ws = wb.add_worksheet(RESULT_SHEET)
         vi = lang == "vi"
         base = {"font_name": "Times New Roman", "font_size": 12}  # printed near 100%: legible as the form itself
-        head = wb.add_format({**base, "bold": True, "border": 1, "bg_color": "#DDEBF7"})
-        cell = wb.add_format({**base, "border": 1, "valign": "top", "text_wrap": True})
-        link = wb.add_format({**base, "border": 1, "valign": "top", "font_color": "#0563C1"})
-        link.set_underline(1)
-        sev_fmt = {s: wb.add_format({**base, "border": 1, "valign": "top", "bg_color": c}) for s, c in FILL.items()}
-        title = wb.add_format({**base, "bold": True, "font_size": 14})
-        plain = wb.add_format(base)
+        head = fixed_format(wb, {**base, "bold": True, "border": 1, "bg_color": "#DDEBF7"})
+        cell = fixed_format(wb, {**base, "border": 1, "valign": "top", "text_wrap": True})
+        link = fixed_format(wb, {**base, "border": 1, "valign": "top", "font_color": "#0563C1", "underline": 1})
+        sev_fmt = {s: fixed_format(wb, {**base, "border": 1, "valign": "top", "bg_color": c}) for s, c in FILL.items()}
+        title = fixed_format(wb, {**base, "bold": True, "font_size": 14})
+        plain = fixed_format(wb, base)
         file_name = printable(Path(rep.path).name, 120)
         ws.write_string(0, 0, RESULT_TITLE[lang] + file_name, title)  # read back: a copy is never a submission
         who = " - ".join(x for x in (rep.unit or "", rep.unit_name or "", rep.period or "") if x)

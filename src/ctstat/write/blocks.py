@@ -9,6 +9,7 @@ as one entry instead, and writes its XML in one go when the workbook is saved: t
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,8 @@ from xlsxwriter.worksheet import CellBlankTuple, CellFormulaTuple, CellNumberTup
 
 #: a formula that is a SUM of one cell or one range, e.g. =SUM(D12:F12), =SUM($D$12)
 _PLAIN_SUM = re.compile(r"=SUM\(\$?[A-Z]{1,3}\$?[0-9]{1,7}(?::\$?[A-Z]{1,3}\$?[0-9]{1,7})?\)")
+#: the same formula as a cell holds it (without its "=")
+_PLAIN_SUM_TEXT = re.compile(_PLAIN_SUM.pattern[1:])
 
 
 class _Run:
@@ -291,6 +294,15 @@ class BlockSheet(Worksheet):  # type: ignore[misc]
         elif cell.format and kind in _PLAIN and not self.constant_memory:
             head = f'<c r="{_name(col)}{row + 1}" s="{cell.format._get_xf_index()}"'
             self.fh.write(_PLAIN[kind](head, cell))
+        elif (
+            kind is CellFormulaTuple
+            and cell.format
+            and cell.value.__class__ in (int, float)
+            and _PLAIN_SUM_TEXT.fullmatch(cell.formula)
+        ):
+            # a form's total (a SUM of a range, its cached number): what xlsxwriter writes, past its escaping
+            head = f'<c r="{_name(col)}{row + 1}" s="{cell.format._get_xf_index()}"'
+            self.fh.write(f"{head}><f>{cell.formula}</f><v>{cell.value}</v></c>")
         else:
             super()._write_cell(row, col, cell)
 
@@ -734,7 +746,9 @@ class _Spliced:
 
     __slots__ = ("template", "formats", "strings", "values", "xf")
 
-    def __init__(self, template: RowsTemplate, formats: list[Format], strings: list[int], values: list[Any]) -> None:
+    def __init__(
+        self, template: RowsTemplate | HoledRows, formats: list[Format], strings: list[int], values: list[Any]
+    ) -> None:
         self.template = template
         self.formats = formats
         self.strings = strings
@@ -773,3 +787,285 @@ class _Pre:
         self.spliced = spliced
         self.cells = cells
         self.last = last
+
+
+# -- rows rendered once but for some cells, which each workbook writes itself ---------------------------------------
+#
+# A ward's form (a marked-up copy, a blank or filled form) holds the same rows in every workbook but its value cells:
+# each a number, a text, a blank or a formula, in a format that may be filled and commented. `HoledRows.record`
+# takes a form's rows as written cell by cell with each value cell holding a marked text (its hole), and renders the
+# rest as `RowsTemplate` does. `BlockSheet.splice_holed` puts them into another workbook's sheet and has the caller
+# write each value cell, cell by cell as ever, at the point of the writing where it was written: the shared strings
+# asked for in the same order, the formats numbered in the same order of cells, the same bytes
+# (tests/test_holed.py holds it).
+
+#: a row's fixed cells between two holes: its first and last column and the cells (as `_template_cells` gives them)
+_Segment = tuple[int, int, tuple[tuple[int, str, int, Any], ...]]
+
+
+@dataclass(frozen=True)
+class HoledRows:
+    """Rows of a sheet, from `first_row` on, rendered but for their holes (see above)."""
+
+    asks: tuple[str | int, ...]  #: the texts asked for while the rows were written, in order; an int: a hole's
+    holes: tuple[tuple[int, int, str], ...]  #: each hole's row, column and name (its marked text less the mark)
+    slots: tuple[str, ...]  #: the formats' names, in the order the fixed cells first use them
+    rows: tuple[tuple[int, tuple[_Segment, ...]], ...]  #: each row's runs of fixed cells
+    #: each row's runs of fixed cells and holes (their columns), in the order of their columns
+    plans: Mapping[int, tuple[_Segment | int, ...]]
+    row_info: Mapping[int, Any]
+    row_sizes: Mapping[int, list[Any]]  #: each row set's height and whether hidden (where comments are drawn)
+    merges: tuple[tuple[int, int, int, int], ...]
+    merged_cells: Mapping[tuple[int, int], str]
+    dims: tuple[int, int, int, int]
+    usable: bool = True  #: False: rows a template could not hold, written cell by cell each time
+
+    @classmethod
+    def unusable(cls) -> HoledRows:
+        return cls((), (), (), (), {}, {}, {}, (), {}, (0, 0, 0, 0), usable=False)
+
+    @classmethod
+    def record(cls, ws: BlockSheet, first_row: int, names: Mapping[int, str], mark: str) -> HoledRows:
+        """The rows written on `ws` since `RowsTemplate.start`, all at or below `first_row`; `names`: each format's
+        name by its id. A cell holding a text that starts with `mark` is a hole, named by the rest of the text; each
+        hole's text asked for once. Refuses (ValueError) what it cannot render: a cell of another kind or without a
+        named format, a row format, a hole's text asked for twice."""
+        if ws.dim_rowmin is None or ws.dim_rowmin < first_row:
+            raise ValueError(f"the rows recorded start at {first_row}")
+        if any(info.row_format is not None for info in ws.row_info.values()):
+            raise ValueError("a row format cannot be recorded")
+        asks: list[str | int] = []
+        holes: dict[str, int] = {}  #: a hole's text -> its number
+        for text in ws.str_table.asked:
+            if text.startswith(mark):
+                if text in holes:
+                    raise ValueError(f"a hole's text asked for twice: {text!r}")
+                holes[text] = len(holes)
+            asks.append(holes[text] if text.startswith(mark) else text)
+        first = {s: i for i, s in reversed(list(enumerate(asks))) if s.__class__ is str}
+        where: dict[int, tuple[int, int, str]] = {}  #: a hole's number -> its row, column and name
+        slots: dict[str, int] = {}
+        plans = _segments(ws, mark, holes, where, (names, slots, first))
+        return cls(
+            asks=tuple(asks),
+            holes=tuple(where[i] for i in range(len(holes))),
+            slots=tuple(slots),
+            rows=tuple((row, tuple(x for x in plan if x.__class__ is tuple)) for row, plan in plans.items()),
+            plans=plans,
+            row_info=dict(ws.row_info),
+            row_sizes={row: list(size) for row, size in ws.row_sizes.items()},
+            merges=tuple((a, b, c, d) for a, b, c, d in ws.merge),
+            merged_cells=dict(ws.merged_cells),
+            dims=(ws.dim_rowmin, ws.dim_colmin, ws.dim_rowmax, ws.dim_colmax),
+        )
+
+
+def _segments(
+    ws: BlockSheet,
+    mark: str,
+    holes: Mapping[str, int],
+    where: dict[int, tuple[int, int, str]],
+    render: tuple[Mapping[int, str], dict[str, int], Mapping[str, int]],
+) -> dict[int, tuple[_Segment | int, ...]]:
+    """Each row's plan: its fixed cells in runs that no hole interrupts, and its holes' columns; each hole found
+    put in `where`."""
+    text_of = {i: s for s, i in ws.str_table.string_table.items()}
+    names, slots, first = render
+    place = {i: first[s] for i, s in text_of.items() if s in first}  #: a text's number -> its first ask
+    plans = {}
+    for row in sorted(ws.table):
+        cells, plan = ws.table[row], list[_Segment | int]()
+        for col in sorted(cells):
+            cell = cells[col]
+            text = text_of.get(cell.string) if cell.__class__ is CellStringTuple else None
+            if text is not None and text.startswith(mark):
+                where[holes[text]] = (row, col, text[len(mark) :])
+                plan.append(col)
+                continue
+            fixed = _fixed(row, col, cell, names, slots, place)
+            last = plan[-1] if plan else None
+            if isinstance(last, tuple):
+                plan[-1] = (last[0], col, (*last[2], fixed))
+            else:
+                plan.append((col, col, (fixed,)))
+        plans[row] = tuple(plan)
+    return plans
+
+
+def _fixed(
+    row: int, col: int, cell: Any, names: Mapping[int, str], slots: dict[str, int], place: Mapping[int, int]
+) -> tuple[int, str, int, Any]:
+    """A fixed cell as a template holds it (as `_template_cells`): its kind, the XML before its style number, its
+    format's slot, and a text's place among the texts asked for or a number's text."""
+    fmt = cell.format
+    if fmt is None or id(fmt) not in names:
+        raise ValueError(f"row {row}, column {col}: a cell without a named format cannot be recorded")
+    slot = slots.setdefault(names[id(fmt)], len(slots))
+    head, kind = f'<c r="{_name(col)}{row + 1}" s="', cell.__class__
+    if kind is CellStringTuple:
+        return (_S, head, slot, place[cell.string])
+    if kind is CellBlankTuple:
+        return (_B, head, slot, None)
+    if kind is CellNumberTuple:
+        return (_N, head, slot, f"{cell.number:.16G}")
+    raise ValueError(f"row {row}, column {col}: a {kind.__name__} cannot be recorded")
+
+
+class HoledSheet(BlockSheet):
+    """A `BlockSheet` that also takes rows rendered but for their holes (`splice_holed`), and writes those rows out
+    in one string each (its holes' cells as `_write_cells` writes them): a ward form's sheet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: each spliced row's template, plan (its runs of fixed cells and its holes' columns, in order) and the
+        #: columns of the cells it then holds
+        self._plans: dict[int, tuple[_Spliced, tuple[Any, ...], frozenset[int]]] = {}
+
+    def splice_holed(
+        self, template: HoledRows, formats: Sequence[Format], write_hole: Callable[[int, int, str], object]
+    ) -> bool:
+        """Put `template`'s fixed cells here, in `formats` (one a slot), and call `write_hole(row, col, name)` for
+        each hole at the point of the writing where it was recorded (its cell written as ever, by the caller):
+        what writing all of them cell by cell at this point would give. False, nothing written, when the
+        template is `unusable`."""
+        t = template
+        if not t.usable:
+            return False
+        if self.constant_memory or len(formats) != len(t.slots):
+            raise ValueError(f"{len(formats)} formats for {len(t.slots)}")
+        table = self.table
+        if any(table.get(row) for row, _ in t.rows) or self.merged_cells.keys() & t.merged_cells.keys():
+            raise ValueError("the template's rows are already written")
+        strings: list[int] = []  #: each ask's shared string number (a hole's: -1), filled below
+        spliced = _Spliced(t, list(formats), strings, [])
+        plans = self._plans
+        for row, segments in t.rows:
+            cells = table[row]
+            for first, last, fixed in segments:
+                cells[first] = _Pre(spliced, fixed, last)
+                if last != first:
+                    cells[last] = _RunEnd(None)
+            plan = t.plans[row]
+            taken = [x if isinstance(x, int) else x[0] for x in plan] + [x[1] for x in plan if isinstance(x, tuple)]
+            plans[row] = (spliced, plan, frozenset(taken))
+        self.row_info.update(t.row_info)
+        self.row_sizes.update({row: list(size) for row, size in t.row_sizes.items()})
+        self.merge.extend([list(m) for m in t.merges])
+        self.merged_cells.update(t.merged_cells)
+        self._check_dimensions(t.dims[0], t.dims[1])
+        self._check_dimensions(t.dims[2], t.dims[3])
+        get, holes = self.str_table._get_shared_string_index, t.holes
+        for ask in t.asks:
+            if ask.__class__ is str:
+                strings.append(get(ask))
+            else:
+                strings.append(-1)
+                write_hole(*holes[ask])  # type: ignore[index]
+        return True
+
+    def _write_number(self, row: int, col: int, number: Any, cell_format: Format | None = None) -> Any:
+        """xlsxwriter's `_write_number` (a finite number inside the rows written already: stored as it stores it,
+        past its checks), else as it does."""
+        kind = number.__class__
+        if (kind is float or kind is int) and -math.inf < number < math.inf and self._inside_dims(row, col):
+            self.table[row][col] = CellNumberTuple(number, cell_format)
+            return 0
+        return super()._write_number(row, col, number, cell_format)
+
+    def _inside_dims(self, row: int, col: int) -> bool:
+        return (
+            not self.constant_memory
+            and self.dim_rowmin is not None
+            and self.dim_rowmin <= row <= self.dim_rowmax
+            and self.dim_colmin <= col <= self.dim_colmax
+        )
+
+    # a form's sheet has the same columns, validations and footer in every workbook: their XML, xlsxwriter's,
+    # kept for the process by what it is made from
+
+    def _write_cols(self) -> None:
+        info = self.col_info
+        if not info or any(c.column_format is not None for c in info.values()):
+            super()._write_cols()
+            return
+        cols = tuple((c, i.width, i.hidden, i.level, i.collapsed, i.autofit) for c, i in sorted(info.items()))
+        self._kept_xml(("cols", self.default_col_width, self.max_digit_width, cols), super()._write_cols)
+
+    def _write_data_validations(self) -> None:
+        if self.validations:
+            self._kept_xml(("validations", repr(self.validations)), super()._write_data_validations)
+
+    def _write_header_footer(self) -> None:
+        key = (self.header_footer_scales, self.header_footer_aligns, self.header_footer_changed, self.excel2003_style)
+        self._kept_xml(("header-footer", *key, self.header, self.footer), super()._write_header_footer)
+
+    def _kept_xml(self, key: tuple[Any, ...], write: Callable[[], None]) -> None:
+        """What `write` writes, written once per process for `key` (all it depends on) and kept."""
+        xml = _KEPT_XML.get(key)
+        if xml is None:
+            fh, buffer = vars(self)["fh"], io.StringIO()
+            self.fh = buffer
+            try:
+                write()
+                xml = buffer.getvalue()
+            finally:
+                self.fh = fh
+            if len(_KEPT_XML) < _KEPT_XML_MOST:
+                _KEPT_XML[key] = xml
+        self.fh.write(xml)
+
+    def _write_cells(self, row: int, cells: dict[int, Any], lo: int, hi: int) -> None:
+        """A spliced row holding its plan's cells (and no other) in one string: its runs of fixed cells rendered,
+        each hole's cell as `BlockSheet._write_cells` writes it; any other row as that does."""
+        planned = self._plans.get(row)
+        if planned is None or self.constant_memory or cells.keys() != planned[2]:
+            super()._write_cells(row, cells, lo, hi)
+            return
+        spliced, plan, _ = planned
+        at, out, write = str(row + 1), list[str](), self.fh.write
+        for item in plan:
+            if item.__class__ is tuple:
+                out.append(spliced.xml(item[2]))
+                continue
+            cell = cells[item]
+            plain = _PLAIN.get(cell.__class__)
+            if plain is not None and cell.format:
+                out.append(plain(f'<c r="{_name(item)}{at}" s="{cell.format._get_xf_index()}"', cell))
+            else:
+                write("".join(out))
+                out = []
+                self._write_cell(row, item, cell)
+        write("".join(out))
+
+
+#: formats made once per process, by their properties in order and the workbook's defaults (`fixed_format`)
+_FORMATS: dict[tuple[tuple[str, Any], ...], Format] = {}
+_FORMATS_KEPT = 1_000
+
+
+def fixed_format(wb: Any, properties: Mapping[str, Any]) -> Format:
+    """`wb.add_format(properties)` for a format never changed once made (a form's styles): a copy of one made once
+    per process with the same properties, its key (what a workbook numbers its formats by) already put together.
+    xlsxwriter sets a format's properties one by one, and puts its key together from some forty of them, per
+    workbook otherwise. Not for a format changed after it is made (its key would be stale)."""
+    props = {**wb.default_format_properties, **properties}  # as add_format merges them
+    try:
+        key = tuple(props.items())
+        made = _FORMATS.get(key)
+    except TypeError:  # a value that cannot be a key
+        return wb.add_format(properties)
+    if made is None:
+        made = Format(props)
+        made._get_format_key()
+        if len(_FORMATS) < _FORMATS_KEPT:
+            _FORMATS[key] = made
+    fmt = Format.__new__(Format)
+    fmt.__dict__.update(made.__dict__)
+    fmt.xf_format_indices, fmt.dxf_format_indices = wb.xf_format_indices, wb.dxf_format_indices
+    wb.formats.append(fmt)
+    return fmt
+
+
+#: sheet-level XML of forms' sheets, by what it is made from (`HoledSheet._kept_xml`)
+_KEPT_XML: dict[tuple[Any, ...], str] = {}
+_KEPT_XML_MOST = 2_000

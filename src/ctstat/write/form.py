@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,11 +18,13 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import TOTAL, a1, cell_key
 from ctstat.model.layout import (
     COVER,
+    COVER_BY_KEY,
     COVER_FIELDS,
     FIRST_VALUE_COL,
     GUIDE,
     HEADER_ROWS,
     NUMBER_ROW,
+    CoverField,
     FormLayout,
     SheetLayout,
     form_layout,
@@ -32,7 +34,15 @@ from ctstat.model.units import Hierarchy, Unit
 from ctstat.model.vocab import NO, YES, basis_label
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
-from ctstat.write.blocks import BlockSheet, RowsTemplate, fast_sheets, write_numbers
+from ctstat.write.blocks import (
+    BlockSheet,
+    HoledRows,
+    HoledSheet,
+    RowsTemplate,
+    fast_sheets,
+    fixed_format,
+    write_numbers,
+)
 
 FONT = "Times New Roman"
 
@@ -61,7 +71,7 @@ class Styles:
         self._marked: dict[tuple[int, str], Format] = {}
 
         def f(**kw: Any) -> Format:
-            fmt = wb.add_format({**base, **kw})
+            fmt = fixed_format(wb, {**base, **kw})  # a copy of the same format made once per process
             self._specs[id(fmt)] = {**base, **kw}
             return fmt
 
@@ -109,7 +119,7 @@ class Styles:
         """`fmt` filled with `color` (a cell a marked-up copy points at)."""
         key = (id(fmt), color)
         if key not in self._marked:
-            self._marked[key] = self._wb.add_format({**self._specs[id(fmt)], "bg_color": color, "pattern": 1})
+            self._marked[key] = fixed_format(self._wb, {**self._specs[id(fmt)], "bg_color": color, "pattern": 1})
         return self._marked[key]
 
 
@@ -144,7 +154,7 @@ def write_form(
     values = dict(values or {})
     with atomic_write(path) as tmp:
         wb = inert.workbook(tmp)
-        fast_sheets(wb)  # plain cells written straight to XML: the same bytes, a fraction of the cost
+        wb.worksheet_class = HoledSheet  # plain cells written straight to XML: the same bytes, a fraction of the cost
         inert.properties(
             wb,
             f"{catalogue.form_number} - {header.unit.name} - {header.period}",
@@ -225,48 +235,31 @@ def _write_cover(
     overrides: Mapping[str, Any],
     marks: Marks | None = None,
 ) -> None:
+    """The cover: the form's number, title and basis, who reports what for when. Its rows but the values and the
+    period are the same in every form: rendered once per process and spliced, each value written here where it
+    was (the same bytes as `_cover_rows` writes cell by cell, tests/test_holed.py)."""
     ws = wb.add_worksheet(COVER)
     # column B holds the longest label, "Phiên bản biểu mẫu (mã để ctstat đối chiếu, không sửa)", in bold
     for col, width in enumerate(COVER_WIDTHS):
         ws.set_column(col, col, width)
-    ws.write(0, 0, f"Biểu số: {cat.form_number}", st.bold)
-    # the title and the legal basis wrapped in rows as tall as they need (a wrapped text in a row of one line is
-    # printed over its neighbours)
-    title = cat.title_vi.upper()
-    if len(title) > sum(COVER_WIDTHS) / 1.5:  # characters of the 14-pt title that fit the width
-        ws.set_row(1, 38)
-    ws.merge_range(1, 0, 1, 2, title, st.title)
-    basis = f"(Theo {cat.legal_basis_vi})"
-    lines = _lines(basis, int(sum(COVER_WIDTHS) * 1.1))  # italic 11 pt: ~1.1 characters a column's character
-    if lines > 1:
-        ws.set_row(2, 15 * lines)
-    ws.merge_range(2, 0, 2, 2, basis, st.subtitle if lines == 1 else st.subtitle_wrap)
     values = cover_values(cat, h, overrides)
-    for i, fld in enumerate(COVER_FIELDS):
-        r = fld.row - 1
-        ws.write(r, 0, i + 1, st.code)
-        ws.write(r, 1, fld.label_vi, st.cover_label)
-        v = values.get(fld.key)
-        fmt = _mark(ws, st, marks, r, 2, st.cover_input if fld.editable else st.cover_value)
-        if fld.key == "report_date" and isinstance(v, datetime):
-            ws.write_datetime(r, 2, v, _mark(ws, st, marks, r, 2, st.cover_date))
-        elif fld.key == "report_date" and v is None:
-            ws.write_blank(r, 2, None, st.cover_date)
-        elif v is None or v == "":
-            ws.write_blank(r, 2, None, fmt)
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            ws.write_number(r, 2, v, fmt)
+    period = f"Kỳ báo cáo: {h.period.label_vi()} ({h.period.start:%d/%m/%Y} - {h.period.end:%d/%m/%Y})"
+
+    def value(key: str) -> None:
+        _write_cover_value(ws, st, COVER_BY_KEY[key], values.get(key), marks)
+
+    def hole(r: int, c: int, name: str) -> None:
+        if name == _PERIOD_HOLE:
+            ws.write(r, c, period, st.italic)
         else:
-            ws.write_string(r, 2, inert.text(v), fmt)
-    last = COVER_FIELDS[-1].row
-    ws.write(
-        last + 1,
-        1,
-        f"Kỳ báo cáo: {h.period.label_vi()} ({h.period.start:%d/%m/%Y} - {h.period.end:%d/%m/%Y})",
-        st.italic,
-    )
-    ws.write(last + 2, 1, "Ô nền vàng: đơn vị nhập. Các ô khác do ctstat ghi sẵn, không sửa.", st.italic)
-    ws.write(last + 3, 1, "Số liệu trong biểu mẫu tổng hợp (không chứa thông tin cá nhân của trẻ em).", st.italic)
+            value(name)
+
+    def write_period(r: int) -> None:
+        ws.write(r, 1, period, st.italic)
+
+    template = _cover_template(cat) if isinstance(ws, HoledSheet) else None
+    if template is None or not ws.splice_holed(template, [getattr(st, name) for name in template.slots], hole):
+        _cover_rows(ws, st, cat, value, write_period)
     ws.data_validation(
         COVER_FIELDS[8].row - 1,
         2,
@@ -284,9 +277,96 @@ def _write_cover(
     print_setup(ws, 3)
 
 
+def _cover_rows(
+    ws: Worksheet, st: Styles, cat: Catalogue, value: Callable[[str], None], period: Callable[[int], None]
+) -> None:
+    """The cover's cells, cell by cell: `value(key)` writes a field's value, `period(row)` the period's line."""
+    ws.write(0, 0, f"Biểu số: {cat.form_number}", st.bold)
+    # the title and the legal basis wrapped in rows as tall as they need (a wrapped text in a row of one line is
+    # printed over its neighbours)
+    title = cat.title_vi.upper()
+    if len(title) > sum(COVER_WIDTHS) / 1.5:  # characters of the 14-pt title that fit the width
+        ws.set_row(1, 38)
+    ws.merge_range(1, 0, 1, 2, title, st.title)
+    basis = f"(Theo {cat.legal_basis_vi})"
+    lines = _lines(basis, int(sum(COVER_WIDTHS) * 1.1))  # italic 11 pt: ~1.1 characters a column's character
+    if lines > 1:
+        ws.set_row(2, 15 * lines)
+    ws.merge_range(2, 0, 2, 2, basis, st.subtitle if lines == 1 else st.subtitle_wrap)
+    for i, fld in enumerate(COVER_FIELDS):
+        r = fld.row - 1
+        ws.write(r, 0, i + 1, st.code)
+        ws.write(r, 1, fld.label_vi, st.cover_label)
+        value(fld.key)
+    last = COVER_FIELDS[-1].row
+    period(last + 1)
+    ws.write(last + 2, 1, "Ô nền vàng: đơn vị nhập. Các ô khác do ctstat ghi sẵn, không sửa.", st.italic)
+    ws.write(last + 3, 1, "Số liệu trong biểu mẫu tổng hợp (không chứa thông tin cá nhân của trẻ em).", st.italic)
+
+
+def _write_cover_value(ws: Worksheet, st: Styles, fld: CoverField, v: Any, marks: Marks | None) -> None:
+    """A cover field's value (in column C): a date, a number or a text, filled and commented if marked."""
+    r = fld.row - 1
+    fmt = _mark(ws, st, marks, r, 2, st.cover_input if fld.editable else st.cover_value)
+    if fld.key == "report_date" and isinstance(v, datetime):
+        ws.write_datetime(r, 2, v, _mark(ws, st, marks, r, 2, st.cover_date))
+    elif fld.key == "report_date" and v is None:
+        ws.write_blank(r, 2, None, st.cover_date)
+    elif v is None or v == "":
+        ws.write_blank(r, 2, None, fmt)
+    elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        ws.write_number(r, 2, v, fmt)
+    else:
+        ws.write_string(r, 2, inert.text(v), fmt)
+
+
+#: the cover's line of the period, a hole of its template (no field's key)
+_PERIOD_HOLE = "period line"
+
+#: the cover's rows, rendered once per process but for the values and the period (`_cover_template`)
+_COVERS: dict[str, tuple[Catalogue, HoledRows]] = {}
+
+
+def _cover_template(cat: Catalogue) -> HoledRows:
+    known = kept(_COVERS, COVER, cat)
+    if known is None:
+
+        def write(ws: Worksheet, st: Styles) -> None:
+            def value(key: str) -> None:
+                ws.write_string(COVER_BY_KEY[key].row - 1, 2, _HOLE + key, st.cover_value)
+
+            _cover_rows(ws, st, cat, value, lambda r: ws.write_string(r, 1, _HOLE + _PERIOD_HOLE, st.italic))
+
+        known = _COVERS[COVER] = (cat, record_holed(COVER, 0, write, [*COVER_BY_KEY, _PERIOD_HOLE]))
+    template: HoledRows = known[1]
+    return template
+
+
 def _write_guide(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue) -> None:
+    """The guide: how to fill the form, where its indicators come from. Its rows are the same in every form:
+    rendered once per process and spliced (the same bytes as `_guide_rows` writes, tests/test_holed.py)."""
     ws = wb.add_worksheet(GUIDE)
     ws.set_column(0, 0, 120)
+    template = _guide_template(cat) if isinstance(ws, BlockSheet) else None
+    if template is None or not ws.splice(template, [getattr(st, name) for name in template.slots], []):
+        _guide_rows(ws, st, cat)
+    protect(ws)
+    print_setup(ws, 1)
+
+
+#: the guide's rows, rendered once per process (`_guide_template`)
+_GUIDES: dict[str, tuple[Catalogue, RowsTemplate]] = {}
+
+
+def _guide_template(cat: Catalogue) -> RowsTemplate:
+    known = kept(_GUIDES, GUIDE, cat)
+    if known is None:
+        known = _GUIDES[GUIDE] = (cat, record_rows(GUIDE, 0, 0, lambda ws, st: _guide_rows(ws, st, cat))[0])
+    template: RowsTemplate = known[1]
+    return template
+
+
+def _guide_rows(ws: Worksheet, st: Styles, cat: Catalogue) -> None:
     lines = [
         ("HƯỚNG DẪN GHI BIỂU", st.title),
         ("1. Chỉ nhập số liệu vào các ô nền vàng. Ô nền xám là ô tổng, tự tính bằng công thức; không gõ đè.", st.wrap),
@@ -329,8 +409,6 @@ def _write_guide(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue) -> None:
         ws.write(i, 0, text, fmt)
         if len(text) > 125:
             ws.set_row(i, 15 * (1 + len(text) // 125))
-    protect(ws)
-    print_setup(ws, 1)
 
 
 @dataclass(frozen=True)
@@ -380,7 +458,10 @@ def write_form_sheet(
     ws.write(0, 0, f"Biểu số: {cat.form_number} - {sheet.name}", st.bold)
     ws.write(1, 0, f"Kỳ báo cáo: {heading.period.label_vi()}", st.text)
     title_pt = _write_units(page, heading) + _write_titles(page, cat, heading)
-    heights = _splice_table(page, cat, layout, values) if heading.report and marks is None else None
+    if heading.report:
+        heights = _splice_table(page, cat, layout, values) if marks is None else None
+    else:
+        heights = _splice_form(page, cat, layout, values, marks)
     if heights is None:
         heights = _write_table(page, cat, layout, heading.report, values, marks)
     ws.freeze_panes(NUMBER_ROW, 3)
@@ -433,6 +514,26 @@ def record_rows(
         return RowsTemplate.record(ws, first_row, names, holes), result
     except ValueError:  # a cell no template holds (a catalogue's new kind of row?): written cell by cell, as ever
         return RowsTemplate.unusable(), result
+
+
+def record_holed(
+    name: str, first_row: int, write: Callable[[Worksheet, Styles], Any], holes: Collection[str]
+) -> HoledRows:
+    """The rows `write(ws, st)` writes, cell by cell, on a scratch sheet named `name` (from `first_row` on; each
+    hole a text starting with `_HOLE`, then its name), as a `HoledRows`; `unusable` where it cannot hold them, or
+    where its holes are not `holes`, each once (a catalogue's text that starts like a hole)."""
+    wb = inert.workbook(Path("unused.xlsx"))  # never closed, never written
+    fast_sheets(wb)
+    st = Styles(wb)
+    ws = wb.add_worksheet(name)
+    RowsTemplate.start(ws)
+    write(ws, st)
+    names = {id(fmt): key for key, fmt in vars(st).items() if isinstance(fmt, Format)}
+    try:
+        template = HoledRows.record(ws, first_row, names, _HOLE)
+    except ValueError:  # a cell no template holds (a catalogue's new kind of row?): written cell by cell, as ever
+        return HoledRows.unusable()
+    return template if sorted(h[2] for h in template.holes) == sorted(holes) else HoledRows.unusable()
 
 
 def kept(cache: dict[Any, Any], key: Any, cat: Catalogue) -> Any:
@@ -789,3 +890,56 @@ def signature(ws: Worksheet, st: Styles, row: int, last: int, left: str = "Ngư�
     ws.merge_range(row - 1, mid, row - 1, last, "..........., ngày ..... tháng ..... năm .......", st.sign_note)
     ws.merge_range(row, mid, row, last, "Thủ trưởng đơn vị", st.sign_head)
     ws.merge_range(row + 1, mid, row + 1, last, "(Ký, đóng dấu, ghi rõ họ tên)", st.sign_note)
+
+
+#: marks a value cell's text while a ward form's table is recorded (a character of Unicode's private use area)
+_HOLE = "\ue000"
+
+#: a ward form's table, by its sheet: rendered once per process but for its value cells (`_form_template`)
+_FORMS: dict[str, tuple[Catalogue, FormLayout, HoledRows, dict[int, float], dict[str, str]]] = {}
+
+
+def _form_template(
+    cat: Catalogue, layout: FormLayout, sheet: SheetLayout
+) -> tuple[HoledRows, dict[int, float], dict[str, str]]:
+    """A ward form's table of `sheet` written once, cell by cell, on a scratch sheet, each value cell a hole (a
+    text naming its key, in place of an input or a formula); kept for the process. Also each key's value type."""
+    known = kept(_FORMS, sheet.name, cat)
+    if known is not None:
+        return known[2], known[3], known[4]
+    types: dict[str, str] = {
+        cell_key(el.code, row.key, c.key): el.type
+        for row in sheet.rows
+        if row.code and (el := cat.elements[row.element])
+        for c in sheet.columns
+    }
+    holes = {k: _HOLE + k for k in layout.keys}
+    marks = Marks({}, {k: ("value", holes[k]) for k in layout.formulas}, lambda wb, st: None)
+    heights: dict[int, float] = {}
+
+    def write(ws: Worksheet, st: Styles) -> None:
+        heights.update(_write_table(_page(ws, st, sheet), cat, layout, False, holes, marks))
+
+    template = record_holed(sheet.name, HEADER_ROWS[0] - 1, write, [k for k in types if k in layout.positions])
+    _FORMS[sheet.name] = (cat, layout, template, heights, types)
+    return template, heights, types
+
+
+def _splice_form(
+    page: _Page, cat: Catalogue, layout: FormLayout, values: Mapping[str, Any], marks: Marks | None
+) -> dict[int, float] | None:
+    """A ward form's table, its fixed rows rendered once and each value cell written here as `_write_table`
+    writes it (a number, text, blank or formula, filled and commented where a marked-up copy points): the same
+    bytes (tests/test_holed.py). None, nothing written, where the template cannot hold the table."""
+    if not isinstance(page.ws, HoledSheet):
+        return None
+    template, heights, types = _form_template(cat, layout, page.sheet)
+    checks: dict[str, list[tuple[int, int]]] = {}
+
+    def hole(r: int, c: int, key: str) -> None:
+        _write_form_cell(page, layout, (r, c), key, types[key], values, marks, checks)
+
+    if not page.ws.splice_holed(template, [getattr(page.st, name) for name in template.slots], hole):
+        return None
+    _validations(page.ws, checks)
+    return dict(heights)
