@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
     from ctstat.check.approval import ApprovalPolicy
     from ctstat.check.validate import JudgedBook
-    from ctstat.plan.history_sheet import HistoryLookup
+    from ctstat.plan.history_sheet import HistoryLookup, PeriodHistory
+    from ctstat.plan.plan import PlannedBooks, RollupSheetData
     from ctstat.plan.reform_year import Slot
     from ctstat.read.contain import Pool
 
@@ -593,7 +594,7 @@ def rollup_collected(
     write the set of workbooks and its manifest aside and publish them together. `h`: the units (by default the
     period's list; `plan.regroup`: the old communes under the new provinces, whose workbooks alone are written)."""
     from ctstat.plan.completeness import Completeness, parent_statuses, unit_statuses
-    from ctstat.plan.plan import RollupPlan, plan_sheets, scope_issues
+    from ctstat.plan.plan import RollupPlan, plan_books, scope_issues
     from ctstat.plan.regroup import NEW, REGROUPED, province_books
     from ctstat.write.publish import staged
 
@@ -621,18 +622,17 @@ def rollup_collected(
         return result
     when = opts.generated_at or _data_as_of(collected, per)
     plan = RollupPlan(catalogue, h, target, per, statuses, collected, when, national, completeness.parents)
-    sheets, top = plan_sheets(plan)
+    planned, top = plan_books(plan)
+    numbered = [(file_name, i) for i, (file_name, _, _) in enumerate(planned.books)]
     if regroup:  # the new provinces' workbooks only, named with the new list
-        sheets = province_books(sheets, [d.unit.level for _, d in sheets])
-    if collected.approvals:  # the completeness sheet says each district workbook's approval
-        sheets = [(n, replace(d, approvals=collected.approvals)) for n, d in sheets]
+        numbered = province_books(numbered, [planned.books[i][1].level for _, i in numbered])
+    found = None
     if opts.history is not None:  # each workbook compares its units with their earlier periods
-        sheets = _with_history(sheets, catalogue, h, per, collected, valid_codes, opts.history)
-    if opts.review:  # the review chain travels in the unit's own workbook (write/review_sheet.py)
-        sheets = [(n, replace(d, review=opts.review) if d.unit.code == target.code else d) for n, d in sheets]
+        found = _history_found(catalogue, h, per, collected, valid_codes, opts.history)
+    make = _BookData(planned, collected.approvals, opts.review, found)
     out_dir = Path(out)
     with staged(out_dir) as stage:
-        written = list(_write_all([(stage / name, data) for name, data in sheets], catalogue, opts.jobs))
+        written = list(_write_all([(stage / n, i) for n, i in numbered], catalogue, opts.jobs, make))
         outputs = [(out_dir / path.name, path, digest, sha) for path, digest, sha in written]
         result.outputs = [final for final, *_ in outputs]
         result.manifest = _manifest(result, catalogue, outputs, collected, valid_codes, top, when)
@@ -642,21 +642,45 @@ def rollup_collected(
     return result
 
 
-def _with_history(
-    sheets: list[tuple[str, Any]],
+@dataclass(frozen=True)
+class _BookData:
+    """What the `i`th planned workbook shows, made where it is written (`_write_all`): its own numbers
+    (`PlannedBooks.data`), with the approvals of the district workbooks read (its completeness sheet), its
+    comparison with earlier periods (`found`: looked up once for every valid commune), and the job's review chain
+    when it is the rolled-up unit's own workbook."""
+
+    planned: PlannedBooks
+    approvals: Mapping[str, Mapping[str, Any]]
+    review: tuple[Any, ...]
+    found: PeriodHistory | None
+
+    def __call__(self, i: int) -> RollupSheetData:
+        from ctstat.plan.history_sheet import history_sheet
+
+        plan, d = self.planned.plan, self.planned.data(i)
+        if self.approvals:
+            d = replace(d, approvals=self.approvals)
+        if self.found is not None:
+            history = history_sheet(plan.catalogue, plan.h, d.unit, d.children, d.ward_values, plan.per, self.found)
+            d = replace(d, history=history)
+        if self.review and d.unit.code == plan.target.code:  # the review chain travels in the unit's own workbook
+            d = replace(d, review=self.review)
+        return d
+
+
+def _history_found(
     catalogue: Catalogue,
     h: Hierarchy,
     per: Period,
     collected: RollupInputs,
     valid_codes: list[str],
     lookup: HistoryLookup,
-) -> list[tuple[str, Any]]:
-    """Each workbook with its comparison sheet: the valid communes' cells looked up in the history once."""
+) -> PeriodHistory:
+    """What the history says of the valid communes, their cells looked up once for every workbook."""
     import numpy as np
     import pandas as pd
 
     from ctstat.model.layout import form_layout
-    from ctstat.plan.history_sheet import history_sheet
 
     keys = list(form_layout(catalogue).keys)
     rows = [collected.values_of[c].reindex(keys).to_numpy(dtype=float) for c in valid_codes]
@@ -664,11 +688,7 @@ def _with_history(
     current = pd.DataFrame(
         {"unit": np.repeat(valid_codes, len(keys)), "cell": np.tile(keys, len(valid_codes)), "value": values}
     ).dropna(subset=["value"])
-    found = lookup(current, per, h.vintage)
-    return [
-        (name, replace(d, history=history_sheet(catalogue, h, d.unit, d.children, d.ward_values, per, found)))
-        for name, d in sheets
-    ]
+    return lookup(current, per, h.vintage)
 
 
 def _hashed(written: tuple[Path, str]) -> tuple[Path, str, str]:
@@ -686,37 +706,46 @@ def _write_one(args: tuple[Path, Any]) -> tuple[Path, str, str]:
     return _hashed(write_rollup(args[0], _WORKER_CATALOGUE, args[1]))
 
 
-#: the catalogue and the planned workbooks, for writers forked while they are written (`_write_forked`)
-_INHERITED: tuple[Catalogue, list[tuple[Path, Any]]] | None = None
+#: the catalogue, the workbooks to write and what makes each one's data, for writers forked to write them
+_INHERITED: tuple[Catalogue, list[tuple[Path, Any]], Callable[[Any], Any]] | None = None
 
 
 def _write_nth(i: int) -> tuple[Path, str, str]:
     from ctstat.write.rollup_book import write_rollup
 
     assert _INHERITED is not None
-    catalogue, tasks = _INHERITED
-    return _hashed(write_rollup(tasks[i][0], catalogue, tasks[i][1]))
+    catalogue, tasks, make = _INHERITED
+    path, what = tasks[i]
+    return _hashed(write_rollup(path, catalogue, make(what)))
 
 
-def _write_all(tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int) -> Iterator[tuple[Path, str, str]]:
-    """Write the workbooks, in `jobs` processes when there are many. What was read before (thousands of
-    submissions) is frozen out of the cyclic collector meanwhile: a collection in a forked worker would walk it
-    all, and copy its pages, for every few workbooks written."""
+def _as_is(data: Any) -> Any:
+    return data
+
+
+def _write_all(
+    tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int, make: Callable[[Any], Any] = _as_is
+) -> Iterator[tuple[Path, str, str]]:
+    """Write the workbooks, each `(path, what)` with the data `make(what)`, in `jobs` processes when there are
+    many: forked writers make each workbook's data themselves, in parallel (`_write_forked`); spawned ones are
+    sent it made here. What was read before (thousands of submissions) is frozen out of the cyclic collector
+    meanwhile: a collection in a forked worker would walk it all, and copy its pages, for every few workbooks."""
     from ctstat.write.rollup_book import write_rollup
 
     served = gc.get_freeze_count() > 0  # a server froze what it loaded at start (web.app.serve)
     gc.freeze()
     try:
         if jobs <= 1 or len(tasks) < 4:
-            for path, data in tasks:
-                yield _hashed(write_rollup(path, catalogue, data))
+            for path, what in tasks:
+                yield _hashed(write_rollup(path, catalogue, make(what)))
             return
         chunk = max(1, min(8, len(tasks) // (jobs * 8)))
         if mp.get_start_method() == "fork":  # where forking is the platform's way (not macOS's spawn)
-            yield from _write_forked(tasks, catalogue, jobs, chunk)
+            yield from _write_forked(tasks, catalogue, jobs, chunk, make)
             return
+        made = [(path, make(what)) for path, what in tasks]
         with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(catalogue.path,)) as pool:
-            yield from pool.map(_write_one, tasks, chunksize=chunk)
+            yield from pool.map(_write_one, made, chunksize=chunk)
     finally:
         gc.unfreeze()
         if served:  # out of the collector's sight again, once what this rollup left behind is collected
@@ -725,12 +754,13 @@ def _write_all(tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int) -
 
 
 def _write_forked(
-    tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int, chunk: int
+    tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int, chunk: int, make: Callable[[Any], Any]
 ) -> Iterator[tuple[Path, str, str]]:
     """The writers forked with the planned workbooks and the catalogue in hand: each is sent a workbook's number
-    only, not its data pickled (about a millisecond a workbook, both ways) nor the catalogue to load again."""
+    only, and makes its data itself (not made here and pickled, about a millisecond a workbook both ways, nor
+    the catalogue loaded again)."""
     global _INHERITED
-    _INHERITED = (catalogue, tasks)
+    _INHERITED = (catalogue, tasks, make)
     try:
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as pool:
             yield from pool.map(_write_nth, range(len(tasks)), chunksize=chunk)
