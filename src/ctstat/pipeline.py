@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from ctstat.check.approval import ApprovalPolicy
@@ -36,6 +37,7 @@ from ctstat.plan.spec import RollupFlags as RollupFlags
 from ctstat.plan.spec import RollupInputs as RollupInputs
 from ctstat.plan.spec import RollupOptions as RollupOptions
 from ctstat.plan.spec import RollupResult as RollupResult
+from ctstat.plan.spec import WardCells
 from ctstat.read.inputs import find_files, read_all
 from ctstat.read.workbook import Submission, sha256_of
 from ctstat.write.atomic import atomic_write, json_text
@@ -408,11 +410,11 @@ def collect_inputs(
     With `approval`, each district workbook must also be what a listed official approved (`check/approval.py`)."""
     got, forms, books = _read_inputs(paths, catalogue, period, units, jobs, approval)
     vintage = vintage_for(period, units)
-    for rep, values in forms:
+    for rep, row in forms.forms:
         if rep.unit and rep.vintage == vintage:  # a code of another list is another unit (00301 before and after)
             got.claims.setdefault(rep.unit, []).append(Claim.of(rep, _received(rep.path)))
-            if values is not None:
-                got.values_of[rep.unit] = values
+            if row is not None:
+                got.values_of.put_row(rep.unit, forms.rows, forms.columns, row)
     for judged in books:
         for claim in judged.claims:
             got.claims.setdefault(claim.unit, []).append(claim)
@@ -427,9 +429,9 @@ def _read_inputs(
     units: str | None,
     jobs: int,
     approval: ApprovalPolicy | None,
-) -> tuple[RollupInputs, list[tuple[FileReport, pd.Series | None]], list[JudgedBook]]:
+) -> tuple[RollupInputs, _Forms, list[JudgedBook]]:
     """Every input read and judged (`period` None: each under its own period and list): the inputs' reports,
-    each ward form with its cells (None unless valid), each district workbook judged (and its approval)."""
+    each ward form with its row of cells (None unless valid), each district workbook judged (and its approval)."""
     files = find_files(paths)
     if not files:
         raise UsageError(
@@ -439,27 +441,36 @@ def _read_inputs(
     ready = _ready_to_plan(vintage_for(period, units) if period else None)
     read = read_checked(files, catalogue, period, units, jobs, judged=ready)
     subs, report, frame, books = _judge(read, catalogue, period, units)
-    import pandas as pd  # after the reading: the judging thread loads it while the workers read
-
     got = RollupInputs(report)
-
-    # one array, each valid form's row a Series over it (a pandas row lookup per form was 0.3 s of a national
-    # rollup, after the last file was read)
-    rows, at, columns = frame.to_numpy(dtype=float, copy=True), {n: r for r, n in enumerate(frame.index)}, frame.columns
-
-    def cells(i: int, rep: FileReport) -> pd.Series | None:
-        if not rep.valid or i not in at:
-            return None
-        return pd.Series(rows[at[i]], index=columns, copy=False)  # its own row of `rows`, a copy made for them
-
-    forms = [(rep, cells(i, rep)) for i, rep in enumerate(report.files)]
+    # one array, each valid form's cells a row of it (a pandas row lookup per form was 0.3 s of a national rollup,
+    # after the last file was read; a Series made of each, 0.1 s: `WardCells` makes one when asked for)
+    rows, at = frame.to_numpy(dtype=float, copy=True), {n: r for r, n in enumerate(frame.index)}
+    forms = [(rep, at.get(i) if rep.valid else None) for i, rep in enumerate(report.files)]
     got.inputs = [(rep, "ward") for rep in report.files]
     if approval is not None:
         _approvals(got, [s for s in subs if s.book is not None], books, period, approval)
     for judged in books:
         report.files.append(judged.report)
         got.inputs.append((judged.report, "rollup"))
-    return got, forms, books
+    return got, _Forms(rows, frame.columns, forms), books
+
+
+@dataclass(frozen=True)
+class _Forms:
+    """The ward forms read for a rollup: each one's report with its row of `rows` (None unless valid)."""
+
+    rows: np.ndarray  #: the valid forms' cells, a row each
+    columns: pd.Index  #: the cell keys
+    forms: list[tuple[FileReport, int | None]]
+
+    def series(self) -> list[tuple[FileReport, pd.Series | None]]:
+        """Each form with its cells as a Series (None unless valid)."""
+        import pandas as pd
+
+        return [
+            (rep, None if r is None else pd.Series(self.rows[r], index=self.columns, copy=False))
+            for rep, r in self.forms
+        ]
 
 
 def _ready_to_plan(vintage: str | None) -> Callable[[list[Submission]], None]:
@@ -493,8 +504,8 @@ def collect_reform_year(
     from ctstat.plan.reform_year import Lists, over_time, year_by_new_units  # pandas: loaded while reading
 
     lists = Lists(load_units(OLD), load_units(NEW), load_crosswalk())
-    year = year_by_new_units(*_slots(forms, books), over_time(catalogue), lists)
-    got.claims, got.values_of, got.feeds, got.homes = year.claims, year.values, year.feeds, year.homes
+    year = year_by_new_units(*_slots(forms.series(), books), over_time(catalogue), lists)
+    got.claims, got.values_of, got.feeds, got.homes = year.claims, WardCells(year.values), year.feeds, year.homes
     by_path = {rep.path: rep for rep, _ in got.inputs}
     for issue in year.issues:
         if issue.path in by_path:
