@@ -242,3 +242,26 @@ def test_what_was_read_is_out_of_the_collectors_sight_from_the_reading_to_the_ma
         assert gc.get_freeze_count() >= before // 2
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_manifest_drafted_while_the_workbooks_are_written_is_the_whole_one(
+    catalogue: Catalogue, tmp_path: Path, jobs: int
+) -> None:
+    """The manifest is made and rendered while the workbooks are written, but for its outputs: the file is the
+    whole manifest rendered at once (one key a line, one input or output a line), with every workbook written."""
+    import json
+
+    from ctstat.pipeline import rollup_paths
+    from ctstat.write.atomic import json_text
+
+    wards = sorted((WARDS / "2025-H1-hoang-mai").glob("*.xlsx"))
+    result = rollup_paths(wards, "2025-H1", tmp_path, catalogue, jobs=jobs, allow_partial=True, unit="01")
+    assert result.manifest is not None and result.manifest_path is not None
+    text = result.manifest_path.read_text(encoding="utf-8")
+    assert text == json_text(result.manifest, objects_by_key=True) + "\n"
+    doc = json.loads(text)
+    assert list(doc)[list(doc).index("catalogue_digest") + 1] == "outputs"  # in its place among the keys
+    assert [Path(o["path"]) for o in doc["outputs"]] == result.outputs and len(result.outputs) >= 4
+    assert [o["sha256"] for o in doc["outputs"]] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in result.outputs]
+    assert len(doc["inputs"]) == len(wards) and all(i["used"] for i in doc["inputs"])
