@@ -233,9 +233,10 @@ def _levels(plan: RollupPlan, wards: pd.DataFrame, input_rows: list[InputFile]) 
         inputs_of.setdefault(plan.collected.homes.get(f.path) or (f.unit if f.kind == "ward" else "*"), []).append(f)
     tables: dict[str, pd.DataFrame] = {"commune": wards}
     n_of: dict[str, pd.Series] = {"commune": pd.Series(1, index=wards.index)}
-    above = _above(h, wards.index)
+    codes = wards.index.tolist()  # (iterating the index itself, an array of strings, is slower)
+    above = _above(h, codes)
     for level in ("district", "province") if h.has_districts else ("province",):
-        parent_of = {w: above[w][level] for w in wards.index}
+        parent_of = {w: above[w][level] for w in codes}
         tables[level] = sum_by(wards, parent_of)
         n_of[level] = pd.Series(parent_of).value_counts()
     parts = {level: indicator_parts(plan.catalogue, table, n_of[level]) for level, table in tables.items()}
