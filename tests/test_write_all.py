@@ -265,3 +265,35 @@ def test_the_manifest_drafted_while_the_workbooks_are_written_is_the_whole_one(
     assert [Path(o["path"]) for o in doc["outputs"]] == result.outputs and len(result.outputs) >= 4
     assert [o["sha256"] for o in doc["outputs"]] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in result.outputs]
     assert len(doc["inputs"]) == len(wards) and all(i["used"] for i in doc["inputs"])
+
+
+def test_what_the_rollup_plans_with_is_made_ready_while_the_rest_is_read(
+    monkeypatch: pytest.MonkeyPatch, catalogue: Catalogue
+) -> None:
+    """The parts judged ahead of the end of the reading: the judging thread asks when each of their files was
+    received (and loads the unit list), the rest is asked after; every ward's claim has its file's time."""
+    import os
+    import threading
+    from datetime import datetime
+
+    import ctstat.pipeline as pipeline
+    from ctstat.model.period import Period
+    from ctstat.pipeline import collect_inputs
+
+    asked_in: list[str] = []
+    received = pipeline._received
+
+    def asked(path: str) -> Any:
+        asked_in.append(threading.current_thread().name)
+        return received(path)
+
+    monkeypatch.setattr(pipeline, "JUDGED_AHEAD", 4)
+    monkeypatch.setattr(pipeline, "_received", asked)
+    wards = sorted((WARDS / "2025-H1-hoang-mai").glob("*.xlsx"))
+    got = collect_inputs(wards, catalogue, Period.parse("2025-H1"), jobs=2)
+    main = threading.main_thread().name
+    assert len(asked_in) == len(wards) and 4 <= sum(n != main for n in asked_in) < len(wards)
+    for claims in got.claims.values():
+        (claim,) = claims
+        assert claim.received_at == datetime.fromtimestamp(os.stat(claim.path).st_mtime).astimezone()
+    assert len(got.claims) == len(wards)
