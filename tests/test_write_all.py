@@ -214,18 +214,22 @@ def test_what_was_read_is_out_of_the_collectors_sight_from_the_reading_to_the_ma
     import ctstat.plan.plan as plan
     from ctstat.pipeline import rollup_paths
 
-    frozen: dict[str, int] = {}
+    seen: dict[str, int] = {}
     plan_books, manifest = plan.plan_books, pipeline._manifest
 
-    def planning(*args: Any) -> Any:
-        frozen["plan"] = gc.get_freeze_count()
-        # the submissions' reports are all out of the collector's generations
-        frozen["reports seen"] = sum(1 for o in gc.get_objects() if type(o).__name__ == "FileReport")
-        return plan_books(*args)
+    def tracked(objects: list[Any]) -> int:
+        """How many of `objects` the collector's generations hold (a frozen object is in none)."""
+        ids = {id(o) for o in objects}
+        return sum(1 for o in gc.get_objects() if id(o) in ids)
 
-    def manifesting(*args: Any) -> Any:
-        frozen["manifest"] = gc.get_freeze_count()
-        return manifest(*args)
+    def planning(rollup: Any) -> Any:
+        seen["frozen"] = gc.get_freeze_count()
+        seen["reports at planning"] = tracked(rollup.collected.report.files)
+        return plan_books(rollup)
+
+    def manifesting(result: Any, *args: Any) -> Any:
+        seen["reports at the manifest"] = tracked(result.report.files)
+        return manifest(result, *args)
 
     monkeypatch.setattr(plan, "plan_books", planning)
     monkeypatch.setattr(pipeline, "_manifest", manifesting)
@@ -233,8 +237,9 @@ def test_what_was_read_is_out_of_the_collectors_sight_from_the_reading_to_the_ma
     assert gc.get_freeze_count() == 0
     result = rollup_paths(wards, "2025-H1", tmp_path / "a", catalogue, jobs=1)
     assert result.outputs and gc.get_freeze_count() == 0
-    assert frozen["plan"] > 0 and frozen["manifest"] >= frozen["plan"] and frozen["reports seen"] == 0
-    assert sum(1 for o in gc.get_objects() if type(o).__name__ == "FileReport") == len(wards)  # (unfrozen after)
+    # the reports read (each submission's) out of the collector's generations while the rollup plans and writes
+    assert seen["frozen"] > 0 and seen["reports at planning"] == seen["reports at the manifest"] == 0
+    assert tracked(result.report.files) == len(wards)  # and back in them after
     gc.freeze()  # a server
     try:
         before = gc.get_freeze_count()
