@@ -77,22 +77,41 @@ def test_each_total_sums_the_range_its_parts_span() -> None:
 
 
 def test_the_wards_frame_is_the_one_aligned_row_by_row() -> None:
-    """`plan._ward_frame` takes the forms' rows from one array when they share the form's index, and aligns them
-    one by one otherwise (a district workbook's rows, a row in another order, a cell missing): the same frame."""
+    """`plan._ward_frame` takes the forms' rows from the array they were read into (`WardCells.put_row`), or from
+    one array when they share the form's index, and aligns them one by one otherwise (a district workbook's rows,
+    a row in another order, a cell missing): the same frame."""
     import numpy as np
     import pandas as pd
 
     from ctstat.plan.plan import _ward_frame
+    from ctstat.plan.spec import WardCells
 
     keys = ["a", "b", "c"]
     shared = pd.Index(keys)
     rng = np.random.default_rng(1)
-    same = [pd.Series(rng.random(3), index=shared) for _ in range(4)]
-    same[1]["b"] = np.nan
+    read = rng.random((5, 3))
+    read[1, 1] = np.nan
+    same = [pd.Series(read[i], index=shared) for i in range(4)]
     other = pd.Series([7.0, 8.0, 9.0], index=["c", "a", "b"])  # another order
     short = pd.Series([1.0, 2.0], index=["a", "c"])  # a cell missing
     for values in (same, [*same, other], [*same, short], [other], []):
         codes = [f"{i:05d}" for i in range(len(values))]
         expected = pd.DataFrame(values, index=pd.Index(codes), columns=keys)
-        got = _ward_frame(values, codes, keys)
+        got = _ward_frame(WardCells(dict(zip(codes, values, strict=True))), codes, keys)
         pd.testing.assert_frame_equal(got, expected)
+        # the same cells as rows of the array they were read into (in another order), some alongside a Series
+        cells = WardCells()
+        for i, code in enumerate(codes):
+            if values[i] is same[min(i, 3)]:
+                cells.put_row(code, read[::-1], shared, 4 - i)
+            else:
+                cells[code] = values[i]
+        pd.testing.assert_frame_equal(_ward_frame(cells, codes, keys), expected)
+        for code, v in zip(codes, values, strict=True):  # each ward's cells, a Series made when asked for
+            pd.testing.assert_series_equal(cells[code], v)
+    cells = WardCells()
+    cells.put_row("00000", read, shared, 0)
+    other_keys = pd.Index(["c", "b", "a"])  # rows over the cell keys in another order: aligned, not taken as they are
+    cells.put_row("00001", read, other_keys, 1)
+    expected = pd.DataFrame([read[0], read[1][::-1]], index=pd.Index(["00000", "00001"]), columns=keys)
+    pd.testing.assert_frame_equal(_ward_frame(cells, ["00000", "00001"], keys), expected)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 import ctstat.write.rollup_book as rollup_book
 from ctstat.model.catalogue import Catalogue
+from ctstat.model.sheets import COMPARISON
 from ctstat.pipeline import _write_all
 
 
@@ -96,3 +98,207 @@ def test_a_rollup_in_a_server_leaves_what_the_server_froze_frozen(catalogue: Cat
         gc.unfreeze()
     list(_write_all([], catalogue, 1))  # a command: nothing frozen before, nothing left frozen after
     assert gc.get_freeze_count() == 0
+
+
+WARDS = Path(__file__).resolve().parents[1] / "samples" / "wards"
+
+
+def _history(catalogue: Catalogue, folder: Path) -> Any:
+    """A history of Hoàng Mai's wards two years back (their 2025-H1 cells, scaled down), as a rollup looks it up."""
+    import pandas as pd
+
+    from ctstat.job.compare import history_lookup
+    from ctstat.job.history import COLUMNS, History, Source
+    from ctstat.model.period import Period
+    from ctstat.pipeline import collect_inputs
+
+    now = collect_inputs([WARDS / "2025-H1-hoang-mai"], catalogue, Period.parse("2025-H1")).values_of
+    rows = [
+        (unit, "2025-06-30", f"{year}-H1", cell, float(int(v * scale)), "t")
+        for year, scale in ((2023, 0.5), (2024, 0.8))
+        for unit, cells in sorted(now.items())
+        for cell, v in cells.dropna().items()
+    ]
+    History(folder).add(pd.DataFrame(rows, columns=COLUMNS), [Source("t", "table", "t.csv")])
+    return history_lookup(History(folder), catalogue)
+
+
+def test_each_workbook_is_planned_in_its_writer_and_is_the_same_as_planned_in_one_process(
+    monkeypatch: pytest.MonkeyPatch, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """Forked writers make each workbook's own data (its numbers, its comparison sheet) themselves: the main
+    process plans only what the workbooks share, and the workbooks, each district's and the province's, are the
+    same bytes as those planned and written in one process."""
+    import multiprocessing as mp
+    import os
+
+    from ctstat.pipeline import rollup_paths
+    from ctstat.plan.plan import PlannedBooks
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork here: spawned writers are sent each workbook's data made in the main process")
+    main, made_here = os.getpid(), []
+    data = PlannedBooks.data
+
+    def spy(self: PlannedBooks, i: int) -> Any:
+        if os.getpid() == main:
+            made_here.append(i)
+        return data(self, i)
+
+    monkeypatch.setattr(PlannedBooks, "data", spy)
+    lookup = _history(catalogue, tmp_path / "history")
+    wards = sorted(WARDS.rglob("*.xlsx"))
+    flags: dict[str, Any] = {"allow_partial": True, "unit": "01", "history": lookup}
+    one = rollup_paths(wards, "2025-H1", tmp_path / "one", catalogue, jobs=1, **flags)
+    assert sorted(made_here) == list(range(len(one.outputs))) and len(one.outputs) >= 4
+    made_here.clear()
+    two = rollup_paths(wards, "2025-H1", tmp_path / "two", catalogue, jobs=2, **flags)
+    assert made_here == []  # every workbook planned in a writer
+    assert [p.name for p in two.outputs] == [p.name for p in one.outputs]
+    for a, b in zip(one.outputs, two.outputs, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    with zipfile.ZipFile(one.outputs[-1]) as book:  # the province's workbook has its comparison sheet
+        assert COMPARISON in book.read("xl/workbook.xml").decode()
+    assert one.manifest is not None and two.manifest is not None
+    assert [o["data_digest"] for o in one.manifest["outputs"]] == [o["data_digest"] for o in two.manifest["outputs"]]
+
+
+def test_spawned_writers_are_sent_each_workbook_made_in_the_main_process(
+    monkeypatch: pytest.MonkeyPatch, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """Where writers cannot be forked (macOS, Windows), each workbook's data is made in the main process and sent:
+    the same workbooks as written in one process."""
+    import ctstat.pipeline as pipeline
+    from ctstat.pipeline import rollup_paths
+
+    monkeypatch.setattr(pipeline, "_WORKER_CATALOGUE", None)  # (set by the pool's initializer, here in-process)
+    wards = sorted((WARDS / "2025-H1-hoang-mai").glob("*.xlsx"))
+    one = rollup_paths(wards, "2025-H1", tmp_path / "one", catalogue, jobs=1, allow_partial=True, unit="01")
+    monkeypatch.setattr(pipeline.mp, "get_start_method", lambda: "spawn")
+    sent: list[Any] = []
+    write_one = pipeline._write_one
+    monkeypatch.setattr(pipeline, "_write_one", lambda args: sent.append(args) or write_one(args))
+    monkeypatch.setattr(pipeline, "ProcessPoolExecutor", _InProcess)  # what is sent, without a process to spawn
+    two = rollup_paths(wards, "2025-H1", tmp_path / "two", catalogue, jobs=2, allow_partial=True, unit="01")
+    assert [type(d).__name__ for _, d in sent] == ["RollupSheetData"] * len(one.outputs)
+    for a, b in zip(one.outputs, two.outputs, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+class _InProcess:
+    """A process pool's `map` run in this process, for a test of what would be sent to spawned writers."""
+
+    def __init__(self, jobs: int, initializer: Any = None, initargs: tuple[Any, ...] = ()) -> None:
+        if initializer is not None:
+            initializer(*initargs)
+
+    def __enter__(self) -> _InProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def map(self, fn: Any, items: Any, chunksize: int = 1) -> Any:
+        import pickle
+
+        return [fn(pickle.loads(pickle.dumps(item))) for item in items]
+
+
+def test_what_was_read_is_out_of_the_collectors_sight_from_the_reading_to_the_manifest(
+    monkeypatch: pytest.MonkeyPatch, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """From the end of the reading until the manifest is written, what the rollup read is frozen: the collections
+    after the reading walked it all (0.4 s of a national rollup) to free nothing. A command leaves nothing frozen;
+    a server's own frozen objects stay frozen."""
+    import ctstat.pipeline as pipeline
+    import ctstat.plan.plan as plan
+    from ctstat.pipeline import rollup_paths
+
+    seen: dict[str, int] = {}
+    plan_books, manifest = plan.plan_books, pipeline._manifest
+
+    def tracked(objects: list[Any]) -> int:
+        """How many of `objects` the collector's generations hold (a frozen object is in none)."""
+        ids = {id(o) for o in objects}
+        return sum(1 for o in gc.get_objects() if id(o) in ids)
+
+    def planning(rollup: Any) -> Any:
+        seen["frozen"] = gc.get_freeze_count()
+        seen["reports at planning"] = tracked(rollup.collected.report.files)
+        return plan_books(rollup)
+
+    def manifesting(result: Any, *args: Any) -> Any:
+        seen["reports at the manifest"] = tracked(result.report.files)
+        return manifest(result, *args)
+
+    monkeypatch.setattr(plan, "plan_books", planning)
+    monkeypatch.setattr(pipeline, "_manifest", manifesting)
+    wards = sorted((WARDS / "2025-H1-hoang-mai").glob("*.xlsx"))
+    assert gc.get_freeze_count() == 0
+    result = rollup_paths(wards, "2025-H1", tmp_path / "a", catalogue, jobs=1)
+    assert result.outputs and gc.get_freeze_count() == 0
+    # the reports read (each submission's) out of the collector's generations while the rollup plans and writes
+    assert seen["frozen"] > 0 and seen["reports at planning"] == seen["reports at the manifest"] == 0
+    assert tracked(result.report.files) == len(wards)  # and back in them after
+    gc.freeze()  # a server
+    try:
+        before = gc.get_freeze_count()
+        rollup_paths(wards, "2025-H1", tmp_path / "b", catalogue, jobs=1)
+        assert gc.get_freeze_count() >= before // 2
+    finally:
+        gc.unfreeze()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_manifest_drafted_while_the_workbooks_are_written_is_the_whole_one(
+    catalogue: Catalogue, tmp_path: Path, jobs: int
+) -> None:
+    """The manifest is made and rendered while the workbooks are written, but for its outputs: the file is the
+    whole manifest rendered at once (one key a line, one input or output a line), with every workbook written."""
+    import json
+
+    from ctstat.pipeline import rollup_paths
+    from ctstat.write.atomic import json_text
+
+    wards = sorted((WARDS / "2025-H1-hoang-mai").glob("*.xlsx"))
+    result = rollup_paths(wards, "2025-H1", tmp_path, catalogue, jobs=jobs, allow_partial=True, unit="01")
+    assert result.manifest is not None and result.manifest_path is not None
+    text = result.manifest_path.read_text(encoding="utf-8")
+    assert text == json_text(result.manifest, objects_by_key=True) + "\n"
+    doc = json.loads(text)
+    assert list(doc)[list(doc).index("catalogue_digest") + 1] == "outputs"  # in its place among the keys
+    assert [Path(o["path"]) for o in doc["outputs"]] == result.outputs and len(result.outputs) >= 4
+    assert [o["sha256"] for o in doc["outputs"]] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in result.outputs]
+    assert len(doc["inputs"]) == len(wards) and all(i["used"] for i in doc["inputs"])
+
+
+def test_what_the_rollup_plans_with_is_made_ready_while_the_rest_is_read(
+    monkeypatch: pytest.MonkeyPatch, catalogue: Catalogue
+) -> None:
+    """The parts judged ahead of the end of the reading: the judging thread asks when each of their files was
+    received (and loads the unit list), the rest is asked after; every ward's claim has its file's time."""
+    import os
+    import threading
+    from datetime import datetime
+
+    import ctstat.pipeline as pipeline
+    from ctstat.model.period import Period
+    from ctstat.pipeline import collect_inputs
+
+    asked_in: list[str] = []
+    received = pipeline._received
+
+    def asked(path: str) -> Any:
+        asked_in.append(threading.current_thread().name)
+        return received(path)
+
+    monkeypatch.setattr(pipeline, "JUDGED_AHEAD", 4)
+    monkeypatch.setattr(pipeline, "_received", asked)
+    wards = sorted((WARDS / "2025-H1-hoang-mai").glob("*.xlsx"))
+    got = collect_inputs(wards, catalogue, Period.parse("2025-H1"), jobs=2)
+    main = threading.main_thread().name
+    assert len(asked_in) == len(wards) and 4 <= sum(n != main for n in asked_in) < len(wards)
+    for claims in got.claims.values():
+        (claim,) = claims
+        assert claim.received_at == datetime.fromtimestamp(os.stat(claim.path).st_mtime).astimezone()
+    assert len(got.claims) == len(wards)

@@ -9,18 +9,20 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from ctstat.check.approval import ApprovalPolicy
     from ctstat.check.validate import JudgedBook
-    from ctstat.plan.history_sheet import HistoryLookup
+    from ctstat.plan.history_sheet import HistoryLookup, PeriodHistory
+    from ctstat.plan.plan import PlannedBooks, RollupSheetData
     from ctstat.plan.reform_year import Slot
     from ctstat.read.contain import Pool
 
@@ -35,6 +37,7 @@ from ctstat.plan.spec import RollupFlags as RollupFlags
 from ctstat.plan.spec import RollupInputs as RollupInputs
 from ctstat.plan.spec import RollupOptions as RollupOptions
 from ctstat.plan.spec import RollupResult as RollupResult
+from ctstat.plan.spec import WardCells
 from ctstat.read.inputs import find_files, read_all
 from ctstat.read.workbook import Submission, sha256_of
 from ctstat.write.atomic import atomic_write, json_text
@@ -410,11 +413,11 @@ def collect_inputs(
     With `approval`, each district workbook must also be what a listed official approved (`check/approval.py`)."""
     got, forms, books = _read_inputs(paths, catalogue, period, units, jobs, approval)
     vintage = vintage_for(period, units)
-    for rep, values in forms:
+    for rep, row in forms.forms:
         if rep.unit and rep.vintage == vintage:  # a code of another list is another unit (00301 before and after)
-            got.claims.setdefault(rep.unit, []).append(Claim.of(rep, _received(rep.path)))
-            if values is not None:
-                got.values_of[rep.unit] = values
+            got.claims.setdefault(rep.unit, []).append(Claim.of(rep, forms.ready.received_at(rep.path)))
+            if row is not None:
+                got.values_of.put_row(rep.unit, forms.rows, forms.columns, row)
     for judged in books:
         for claim in judged.claims:
             got.claims.setdefault(claim.unit, []).append(claim)
@@ -429,37 +432,74 @@ def _read_inputs(
     units: str | None,
     jobs: int,
     approval: ApprovalPolicy | None,
-) -> tuple[RollupInputs, list[tuple[FileReport, pd.Series | None]], list[JudgedBook]]:
+) -> tuple[RollupInputs, _Forms, list[JudgedBook]]:
     """Every input read and judged (`period` None: each under its own period and list): the inputs' reports,
-    each ward form with its cells (None unless valid), each district workbook judged (and its approval)."""
+    each ward form with its row of cells (None unless valid), each district workbook judged (and its approval)."""
     files = find_files(paths)
     if not files:
         raise UsageError(
             "no workbook (.xlsx, .xlsm, .xls, .ods) found to roll up",
             message_vi="không tìm thấy tệp bảng tính nào (.xlsx, .xlsm, .xls, .ods) để tổng hợp",
         )
-    subs, report, frame, books = _judge(read_checked(files, catalogue, period, units, jobs), catalogue, period, units)
-    import pandas as pd  # after the reading: the judging thread loads it while the workers read
-
+    ready = _ReadyToPlan(vintage_for(period, units) if period else None)
+    read = read_checked(files, catalogue, period, units, jobs, judged=ready)
+    subs, report, frame, books = _judge(read, catalogue, period, units)
     got = RollupInputs(report)
-
-    # one array, each valid form's row a Series over it (a pandas row lookup per form was 0.3 s of a national
-    # rollup, after the last file was read)
-    rows, at, columns = frame.to_numpy(dtype=float, copy=True), {n: r for r, n in enumerate(frame.index)}, frame.columns
-
-    def cells(i: int, rep: FileReport) -> pd.Series | None:
-        if not rep.valid or i not in at:
-            return None
-        return pd.Series(rows[at[i]], index=columns, copy=False)  # its own row of `rows`, a copy made for them
-
-    forms = [(rep, cells(i, rep)) for i, rep in enumerate(report.files)]
+    # one array, each valid form's cells a row of it (a pandas row lookup per form was 0.3 s of a national rollup,
+    # after the last file was read; a Series made of each, 0.1 s: `WardCells` makes one when asked for)
+    rows, at = frame.to_numpy(dtype=float, copy=True), {n: r for r, n in enumerate(frame.index)}
+    forms = [(rep, at.get(i) if rep.valid else None) for i, rep in enumerate(report.files)]
     got.inputs = [(rep, "ward") for rep in report.files]
     if approval is not None:
         _approvals(got, [s for s in subs if s.book is not None], books, period, approval)
     for judged in books:
         report.files.append(judged.report)
         got.inputs.append((judged.report, "rollup"))
-    return got, forms, books
+    return got, _Forms(rows, frame.columns, forms, ready), books
+
+
+@dataclass(frozen=True)
+class _Forms:
+    """The ward forms read for a rollup: each one's report with its row of `rows` (None unless valid)."""
+
+    rows: np.ndarray  #: the valid forms' cells, a row each
+    columns: pd.Index  #: the cell keys
+    forms: list[tuple[FileReport, int | None]]
+    ready: _ReadyToPlan  #: (when each file was received)
+
+    def series(self) -> list[tuple[FileReport, pd.Series | None]]:
+        """Each form with its cells as a Series (None unless valid)."""
+        import pandas as pd
+
+        return [
+            (rep, None if r is None else pd.Series(self.rows[r], index=self.columns, copy=False))
+            for rep, r in self.forms
+        ]
+
+
+class _ReadyToPlan:
+    """What the rollup will plan and write with, made ready in the judging thread while the workers read (not
+    after the last file was read, in the main process alone: 0.1 s to load the country's 10,795 units, 0.1 s to
+    import the planning and the workbook writer, 0.04 s to ask each file's time of receipt): the unit list of
+    `vintage`, the modules, and when each file judged ahead was received (`received`)."""
+
+    def __init__(self, vintage: str | None) -> None:
+        self.vintage = vintage
+        self.received: dict[str, datetime | None] = {}
+
+    def __call__(self, judged: list[Submission]) -> None:
+        import ctstat.plan.completeness
+        import ctstat.plan.plan
+        import ctstat.write.publish
+        import ctstat.write.rollup_book  # noqa: F401
+
+        if self.vintage is not None:
+            load_units(self.vintage)  # (kept: `load_units` is cached)
+        self.received.update((sub.path, _received(sub.path)) for sub in judged)
+
+    def received_at(self, path: str) -> datetime | None:
+        """When the file at `path` was received (its modification time), asked ahead or now."""
+        return self.received[path] if path in self.received else _received(path)
 
 
 def collect_reform_year(
@@ -476,8 +516,8 @@ def collect_reform_year(
     from ctstat.plan.reform_year import Lists, over_time, year_by_new_units  # pandas: loaded while reading
 
     lists = Lists(load_units(OLD), load_units(NEW), load_crosswalk())
-    year = year_by_new_units(*_slots(forms, books), over_time(catalogue), lists)
-    got.claims, got.values_of, got.feeds, got.homes = year.claims, year.values, year.feeds, year.homes
+    year = year_by_new_units(*_slots(forms.series(), books), over_time(catalogue), lists)
+    got.claims, got.values_of, got.feeds, got.homes = year.claims, WardCells(year.values), year.feeds, year.homes
     by_path = {rep.path: rep for rep, _ in got.inputs}
     for issue in year.issues:
         if issue.path in by_path:
@@ -558,16 +598,19 @@ def rollup_paths(
     catalogue = catalogue or load_catalogue()
     per = parse_period(period)
     opts = RollupOptions(**flags)
-    if is_regroup(str(per), opts.units):  # 2025-H1 onto the new provinces (a list not in force then)
-        check_target(opts.unit, opts.history)
-        collected = collect_inputs(paths, catalogue, per, OLD, opts.jobs, approval)
-        lists = (load_units(OLD), load_units(NEW), load_crosswalk())
-        return rollup_collected(collected, per, out, catalogue, opts, regrouped(*lists))
-    if is_reform_year(str(per), vintage_for(per, opts.units)):
-        collected = collect_reform_year(paths, catalogue, opts.jobs, approval)
-    else:
-        collected = collect_inputs(paths, catalogue, per, opts.units, opts.jobs, approval)
-    return rollup_collected(collected, per, out, catalogue, opts)
+    h = None
+    with ExitStack() as kept:
+        with _no_collections():  # what is read is all kept: a collection would walk it all, to free nothing
+            if is_regroup(str(per), opts.units):  # 2025-H1 onto the new provinces (a list not in force then)
+                check_target(opts.unit, opts.history)
+                collected = collect_inputs(paths, catalogue, per, OLD, opts.jobs, approval)
+                h = regrouped(load_units(OLD), load_units(NEW), load_crosswalk())
+            elif is_reform_year(str(per), vintage_for(per, opts.units)):
+                collected = collect_reform_year(paths, catalogue, opts.jobs, approval)
+            else:
+                collected = collect_inputs(paths, catalogue, per, opts.units, opts.jobs, approval)
+            kept.enter_context(_frozen())  # and out of its sight (frozen) before it is back on, until written
+        return rollup_collected(collected, per, out, catalogue, opts, h)
 
 
 def _target(h: Hierarchy, opts: RollupOptions, collected: RollupInputs, national: bool) -> Unit:
@@ -594,11 +637,79 @@ def rollup_collected(
 ) -> RollupResult:
     """The rollup proper, from inputs already validated (by `collect_inputs`, or from the ledger): plan, then
     write the set of workbooks and its manifest aside and publish them together. `h`: the units (by default the
-    period's list; `plan.regroup`: the old communes under the new provinces, whose workbooks alone are written)."""
-    from ctstat.plan.completeness import Completeness, parent_statuses, unit_statuses
-    from ctstat.plan.plan import RollupPlan, plan_sheets, scope_issues
-    from ctstat.plan.regroup import NEW, REGROUPED, province_books
+    period's list; `plan.regroup`: the old communes under the new provinces, whose workbooks alone are written).
+
+    What was read is frozen out of the cyclic collector's sight meanwhile (`_frozen`): it is all kept, and
+    collections after the reading walked it all to free nothing (0.4 s of a national rollup's main process)."""
     from ctstat.write.publish import staged
+
+    with _frozen():
+        result, rollup = _plan_rollup(collected, per, catalogue, opts, h)
+        if rollup is None:  # refused: nothing is written
+            return result
+        out_dir = Path(out)
+        with staged(out_dir) as stage:
+            written: list[tuple[Path, str, str]] = []
+            draft = None
+            for one in _write_all([(stage / n, i) for n, i in rollup.books], catalogue, opts.jobs, rollup.make):
+                written.append(one)
+                if draft is None:  # the writers at work: the manifest but for its outputs, meanwhile
+                    draft = _Draft(_manifest(result, catalogue, [], collected, rollup.valid, rollup.top, rollup.when))
+            draft = draft or _Draft(_manifest(result, catalogue, [], collected, rollup.valid, rollup.top, rollup.when))
+            outputs = [(out_dir / path.name, path, digest, sha) for path, digest, sha in written]
+            result.outputs = [final for final, *_ in outputs]
+            result.manifest, text = draft.with_outputs(outputs)
+            _write_text_atomic(stage / rollup.manifest, text)
+            result.manifest_path = out_dir / rollup.manifest
+    return result
+
+
+class _Draft:
+    """A rollup's manifest made while its workbooks are written, but for its outputs, each key rendered as
+    `json_text` renders it: its inputs (ten thousand in a national rollup) made and rendered after the last
+    workbook was written were 0.1 s more of waiting."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        self.lines = {key: _line(key, value) for key, value in doc.items() if key != "outputs"}
+
+    def with_outputs(self, outputs: list[tuple[Path, Path, str, str]]) -> tuple[dict[str, Any], str]:
+        """The manifest with its outputs, and its text: `json_text(doc, objects_by_key=True)`, byte for byte."""
+        doc = {**self.doc, "outputs": _outputs(outputs)}  # (in its place: the draft has the key)
+        lines = [self.lines[key] if key in self.lines else _line(key, value) for key, value in doc.items()]
+        return doc, "{\n" + ",\n".join(lines) + "\n}"
+
+
+def _line(key: str, value: Any) -> str:
+    """The line(s) of one key of a manifest, as `json_text` writes them in the whole."""
+    return json_text({key: value}, objects_by_key=True)[2:-2]  # (without the object's "{\n" and "\n}")
+
+
+def _outputs(outputs: list[tuple[Path, Path, str, str]]) -> list[dict[str, str]]:
+    """The manifest's entry of each workbook written: its final path, SHA-256 and data digest."""
+    return [{"path": str(final), "sha256": sha, "data_digest": digest} for final, _, digest, sha in outputs]
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A rollup planned, to be written: its workbooks (file name, number), what makes each one's data where it is
+    written, the target's indicators and the time printed, the valid communes, and the manifest's file name."""
+
+    books: list[tuple[str, int]]
+    make: _BookData
+    top: Mapping[str, pd.DataFrame]
+    when: datetime
+    valid: list[str]
+    manifest: str
+
+
+def _plan_rollup(
+    collected: RollupInputs, per: Period, catalogue: Catalogue, opts: RollupOptions, h: Hierarchy | None
+) -> tuple[RollupResult, _Planned | None]:
+    """The rollup's result (its completeness) and its workbooks planned, or None if it is refused."""
+    from ctstat.plan.completeness import Completeness, parent_statuses, unit_statuses
+    from ctstat.plan.plan import RollupPlan, plan_books, scope_issues
+    from ctstat.plan.regroup import NEW, REGROUPED, province_books
 
     h = h or load_units(vintage_for(per, opts.units))
     vintage, regroup = h.vintage, h.vintage == REGROUPED
@@ -621,45 +732,60 @@ def rollup_collected(
     if result.partial and not opts.allow_partial:
         result.refused = True
         result.manifest = _manifest(result, catalogue, [], collected, valid_codes, {}, opts.generated_at)
-        return result
+        return result, None
     when = opts.generated_at or _data_as_of(collected, per)
     plan = RollupPlan(catalogue, h, target, per, statuses, collected, when, national, completeness.parents)
-    sheets, top = plan_sheets(plan)
+    planned, top = plan_books(plan)
+    numbered = [(file_name, i) for i, (file_name, _, _) in enumerate(planned.books)]
     if regroup:  # the new provinces' workbooks only, named with the new list
-        sheets = province_books(sheets, [d.unit.level for _, d in sheets])
-    if collected.approvals:  # the completeness sheet says each district workbook's approval
-        sheets = [(n, replace(d, approvals=collected.approvals)) for n, d in sheets]
+        numbered = province_books(numbered, [planned.books[i][1].level for _, i in numbered])
+    found = None
     if opts.history is not None:  # each workbook compares its units with their earlier periods
-        sheets = _with_history(sheets, catalogue, h, per, collected, valid_codes, opts.history)
-    if opts.review:  # the review chain travels in the unit's own workbook (write/review_sheet.py)
-        sheets = [(n, replace(d, review=opts.review) if d.unit.code == target.code else d) for n, d in sheets]
-    out_dir = Path(out)
-    with staged(out_dir) as stage:
-        written = list(_write_all([(stage / name, data) for name, data in sheets], catalogue, opts.jobs))
-        outputs = [(out_dir / path.name, path, digest, sha) for path, digest, sha in written]
-        result.outputs = [final for final, *_ in outputs]
-        result.manifest = _manifest(result, catalogue, outputs, collected, valid_codes, top, when)
-        name = f"{per}_{NEW}_{target.code}_manifest.json" if regroup else f"{per}_{target.code}_manifest.json"
-        write_json_atomic(stage / name, result.manifest)
-        result.manifest_path = out_dir / name
-    return result
+        found = _history_found(catalogue, h, per, collected, valid_codes, opts.history)
+    make = _BookData(planned, collected.approvals, opts.review, found)
+    name = f"{per}_{NEW}_{target.code}_manifest.json" if regroup else f"{per}_{target.code}_manifest.json"
+    return result, _Planned(numbered, make, top, when, valid_codes, name)
 
 
-def _with_history(
-    sheets: list[tuple[str, Any]],
+@dataclass(frozen=True)
+class _BookData:
+    """What the `i`th planned workbook shows, made where it is written (`_write_all`): its own numbers
+    (`PlannedBooks.data`), with the approvals of the district workbooks read (its completeness sheet), its
+    comparison with earlier periods (`found`: looked up once for every valid commune), and the job's review chain
+    when it is the rolled-up unit's own workbook."""
+
+    planned: PlannedBooks
+    approvals: Mapping[str, Mapping[str, Any]]
+    review: tuple[Any, ...]
+    found: PeriodHistory | None
+
+    def __call__(self, i: int) -> RollupSheetData:
+        from ctstat.plan.history_sheet import history_sheet
+
+        plan, d = self.planned.plan, self.planned.data(i)
+        if self.approvals:
+            d = replace(d, approvals=self.approvals)
+        if self.found is not None:
+            history = history_sheet(plan.catalogue, plan.h, d.unit, d.children, d.ward_values, plan.per, self.found)
+            d = replace(d, history=history)
+        if self.review and d.unit.code == plan.target.code:  # the review chain travels in the unit's own workbook
+            d = replace(d, review=self.review)
+        return d
+
+
+def _history_found(
     catalogue: Catalogue,
     h: Hierarchy,
     per: Period,
     collected: RollupInputs,
     valid_codes: list[str],
     lookup: HistoryLookup,
-) -> list[tuple[str, Any]]:
-    """Each workbook with its comparison sheet: the valid communes' cells looked up in the history once."""
+) -> PeriodHistory:
+    """What the history says of the valid communes, their cells looked up once for every workbook."""
     import numpy as np
     import pandas as pd
 
     from ctstat.model.layout import form_layout
-    from ctstat.plan.history_sheet import history_sheet
 
     keys = list(form_layout(catalogue).keys)
     rows = [collected.values_of[c].reindex(keys).to_numpy(dtype=float) for c in valid_codes]
@@ -667,11 +793,7 @@ def _with_history(
     current = pd.DataFrame(
         {"unit": np.repeat(valid_codes, len(keys)), "cell": np.tile(keys, len(valid_codes)), "value": values}
     ).dropna(subset=["value"])
-    found = lookup(current, per, h.vintage)
-    return [
-        (name, replace(d, history=history_sheet(catalogue, h, d.unit, d.children, d.ward_values, per, found)))
-        for name, d in sheets
-    ]
+    return lookup(current, per, h.vintage)
 
 
 def _hashed(written: tuple[Path, str]) -> tuple[Path, str, str]:
@@ -689,51 +811,87 @@ def _write_one(args: tuple[Path, Any]) -> tuple[Path, str, str]:
     return _hashed(write_rollup(args[0], _WORKER_CATALOGUE, args[1]))
 
 
-#: the catalogue and the planned workbooks, for writers forked while they are written (`_write_forked`)
-_INHERITED: tuple[Catalogue, list[tuple[Path, Any]]] | None = None
+#: the catalogue, the workbooks to write and what makes each one's data, for writers forked to write them
+_INHERITED: tuple[Catalogue, list[tuple[Path, Any]], Callable[[Any], Any]] | None = None
 
 
 def _write_nth(i: int) -> tuple[Path, str, str]:
     from ctstat.write.rollup_book import write_rollup
 
     assert _INHERITED is not None
-    catalogue, tasks = _INHERITED
-    return _hashed(write_rollup(tasks[i][0], catalogue, tasks[i][1]))
+    catalogue, tasks, make = _INHERITED
+    path, what = tasks[i]
+    return _hashed(write_rollup(path, catalogue, make(what)))
 
 
-def _write_all(tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int) -> Iterator[tuple[Path, str, str]]:
-    """Write the workbooks, in `jobs` processes when there are many. What was read before (thousands of
-    submissions) is frozen out of the cyclic collector meanwhile: a collection in a forked worker would walk it
-    all, and copy its pages, for every few workbooks written."""
+def _as_is(data: Any) -> Any:
+    return data
+
+
+def _write_all(
+    tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int, make: Callable[[Any], Any] = _as_is
+) -> Iterator[tuple[Path, str, str]]:
+    """Write the workbooks, each `(path, what)` with the data `make(what)`, in `jobs` processes when there are
+    many: forked writers make each workbook's data themselves, in parallel (`_write_forked`); spawned ones are
+    sent it made here. What was read before (thousands of submissions) is frozen out of the cyclic collector
+    meanwhile: a collection in a forked worker would walk it all, and copy its pages, for every few workbooks."""
     from ctstat.write.rollup_book import write_rollup
 
-    served = gc.get_freeze_count() > 0  # a server froze what it loaded at start (web.app.serve)
-    gc.freeze()
-    try:
+    with _frozen():
         if jobs <= 1 or len(tasks) < 4:
-            for path, data in tasks:
-                yield _hashed(write_rollup(path, catalogue, data))
+            for path, what in tasks:
+                yield _hashed(write_rollup(path, catalogue, make(what)))
             return
         chunk = max(1, min(8, len(tasks) // (jobs * 8)))
         if mp.get_start_method() == "fork":  # where forking is the platform's way (not macOS's spawn)
-            yield from _write_forked(tasks, catalogue, jobs, chunk)
+            yield from _write_forked(tasks, catalogue, jobs, chunk, make)
             return
+        made = [(path, make(what)) for path, what in tasks]
         with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(catalogue.path,)) as pool:
-            yield from pool.map(_write_one, tasks, chunksize=chunk)
+            yield from pool.map(_write_one, made, chunksize=chunk)
+
+
+class _Freezes:
+    """How many `_frozen` are open now, whether something was frozen before the first; `lock` guards them."""
+
+    def __init__(self) -> None:
+        self.depth, self.served, self.lock = 0, False, threading.Lock()
+
+
+_FREEZES = _Freezes()
+
+
+@contextmanager
+def _frozen() -> Iterator[None]:
+    """Everything held now (and, nested, what was made since) frozen out of the cyclic collector's sight until the
+    outermost ends: a collection would walk it all and free nothing (what a rollup read, 0.3 s after the reading)
+    and, in a forked writer, copy its pages. Then unfrozen; or, where something was frozen before (a server froze
+    what it loaded at start, web.app.serve), what was left behind collected and the rest frozen again."""
+    with _FREEZES.lock:
+        if _FREEZES.depth == 0:
+            _FREEZES.served = gc.get_freeze_count() > 0
+        _FREEZES.depth += 1
+        gc.freeze()
+    try:
+        yield
     finally:
-        gc.unfreeze()
-        if served:  # out of the collector's sight again, once what this rollup left behind is collected
-            gc.collect()
-            gc.freeze()
+        with _FREEZES.lock:
+            _FREEZES.depth -= 1
+            if _FREEZES.depth == 0:
+                gc.unfreeze()
+                if _FREEZES.served:  # out of the collector's sight again, once what was left behind is collected
+                    gc.collect()
+                    gc.freeze()
 
 
 def _write_forked(
-    tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int, chunk: int
+    tasks: list[tuple[Path, Any]], catalogue: Catalogue, jobs: int, chunk: int, make: Callable[[Any], Any]
 ) -> Iterator[tuple[Path, str, str]]:
     """The writers forked with the planned workbooks and the catalogue in hand: each is sent a workbook's number
-    only, not its data pickled (about a millisecond a workbook, both ways) nor the catalogue to load again."""
+    only, and makes its data itself (not made here and pickled, about a millisecond a workbook both ways, nor
+    the catalogue loaded again)."""
     global _INHERITED
-    _INHERITED = (catalogue, tasks)
+    _INHERITED = (catalogue, tasks, make)
     try:
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as pool:
             yield from pool.map(_write_nth, range(len(tasks)), chunksize=chunk)
@@ -741,11 +899,11 @@ def _write_forked(
         _INHERITED = None
 
 
-def write_json_atomic(path: Path, doc: Mapping[str, Any]) -> None:
-    """A rollup's manifest: one key per line, one input or output per line (`json_text`; indented by json's
-    Python encoder, a national manifest took 0.2 s after the last workbook was written)."""
+def _write_text_atomic(path: Path, text: str) -> None:
+    """A rollup's manifest (`_Draft`: one key per line, one input or output per line; indented by json's Python
+    encoder, a national manifest took 0.2 s after the last workbook was written)."""
     with atomic_write(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(json_text(dict(doc), objects_by_key=True) + "\n")
+        fh.write(text + "\n")
 
 
 def _manifest(
@@ -787,7 +945,7 @@ def _manifest(
         "partial": result.partial,
         "refused": result.refused,
         "catalogue_digest": catalogue.digest,
-        "outputs": [{"path": str(final), "sha256": sha, "data_digest": digest} for final, _, digest, sha in outputs],
+        "outputs": _outputs(outputs),
         "inputs": [
             {
                 "path": rep.path,
