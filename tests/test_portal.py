@@ -504,10 +504,11 @@ def test_the_district_page_lists_each_wards_resubmissions(site: Site, make_form:
     run_job(site.cfg, site.catalogue)
     page = c.get("/huyen").text
     part = page[page.index('id="nop-lai"') : page.index("</section>", page.index('id="nop-lai"'))]
-    assert "00301 Phường Thanh Trì</strong>: 3 lần" in part and OTHER not in part
-    files = re.findall(r"<li class=\"(current)?\">(.*?)</li>", part)
+    assert '<strong>00301 Phường Thanh Trì</strong>: nộp 3 lần; hiện hành: <span class="ok">hợp lệ</span>' in part
+    assert OTHER not in part
+    files = re.findall(r"<li( class=\"current\")?>(.*?)</li>", part)
     assert len(files) == 3 and [bool(cur) for cur, _ in files].count(True) == 1
-    assert all("hợp lệ" in text for _, text in files)
+    assert all("hợp lệ" in text for _, text in files) and "portal/00301/" in files[0][1]
     assert "00301 &lt;i&gt;m\\udcf4i.xlsx" in part and "<i>m" not in part
     status = job_status(site.cfg, site.catalogue)["resubmissions"][WARD]
     assert [f["current"] for f in status] == [bool(cur) for cur, _ in files]

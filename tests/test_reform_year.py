@@ -398,8 +398,9 @@ def test_a_year_job_s_status_lists_the_resubmissions_of_both_half_years(
         page = c.get("/huyen").text
         part = page[page.index('id="nop-lai"') : page.index("</section>", page.index('id="nop-lai"'))]
         for key in doc["resubmissions"]:
-            assert f"<strong>{said[key]['label']}</strong>: 2 lần" in part
-        assert part.count("<strong>hiện hành</strong>") == 4 and part.count("không còn trong thư mục") == 4
+            label = said[key]["label"]
+            assert f"<strong>{label[0].upper()}{label[1:]}</strong>: nộp 2 lần; hiện hành:" in part
+        assert part.count('class="current"') == 4 and part.count("đã bị thay hoặc xoá") == 4
     finally:
         site.state.portal.intake.close()
 
