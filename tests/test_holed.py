@@ -262,12 +262,18 @@ def test_fixed_formats_are_the_formats_add_format_makes(
         {"bold": True, "border": 1},
         {"border": 1, "bottom": 2},
         {"num_format": "#,##0", "locked": False},
+        {"font_size": 12},
+        {"font_size": 12.0},  # equal to 12, written "12.0": not the copy of the one before
+        {"bold": 1},
+        {"bold": True},
     ):
         fixed, made = blocks.fixed_format(wb, props), other.add_format(props)
         assert isinstance(fixed, Format) and fixed in wb.formats
         assert fixed.xf_format_indices is wb.xf_format_indices and fixed.dxf_format_indices is wb.dxf_format_indices
-        mine = {k: v for k, v in vars(fixed).items() if not k.endswith("_indices") and k != "_format_key"}
-        assert mine == {k: v for k, v in vars(made).items() if not k.endswith("_indices") and k != "_format_key"}
+        mine = {k: (type(v), v) for k, v in vars(fixed).items() if not k.endswith("_indices") and k != "_format_key"}
+        assert mine == {
+            k: (type(v), v) for k, v in vars(made).items() if not k.endswith("_indices") and k != "_format_key"
+        }
         assert fixed._get_format_key() == made._get_format_key()
         assert blocks.fixed_format(wb, props) is not fixed
     rep, sub = next((r, s) for r, s in faulty if s.readable)

@@ -163,6 +163,38 @@ def test_each_workbook_is_planned_in_its_writer_and_is_the_same_as_planned_in_on
     assert [o["data_digest"] for o in one.manifest["outputs"]] == [o["data_digest"] for o in two.manifest["outputs"]]
 
 
+def test_forked_writers_collect_even_when_forked_with_the_collector_off(
+    monkeypatch: pytest.MonkeyPatch, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """A rollup in a server while another thread reads (the collector off meanwhile, `_no_collections`): its forked
+    writers, which make each workbook's data with pandas, collect their own garbage all the same."""
+    import gc
+    import multiprocessing as mp
+    import os
+
+    from ctstat.pipeline import _no_collections, rollup_paths
+    from ctstat.plan.plan import PlannedBooks
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork here")
+    main, seen = os.getpid(), tmp_path / "seen"
+    data = PlannedBooks.data
+
+    def spy(self: PlannedBooks, i: int) -> Any:
+        if os.getpid() != main:
+            with open(seen, "a") as fh:
+                fh.write(f"{gc.isenabled()}\n")
+        return data(self, i)
+
+    monkeypatch.setattr(PlannedBooks, "data", spy)
+    wards = sorted(WARDS.rglob("*.xlsx"))
+    with _no_collections():  # as a portal's intake thread reading at the same time
+        done = rollup_paths(wards, "2025-H1", tmp_path / "out", catalogue, jobs=2, allow_partial=True, unit="01")
+        assert not gc.isenabled()
+    assert len(done.outputs) >= 4
+    assert seen.read_text().split() == ["True"] * len(done.outputs)
+
+
 def test_spawned_writers_are_sent_each_workbook_made_in_the_main_process(
     monkeypatch: pytest.MonkeyPatch, catalogue: Catalogue, tmp_path: Path
 ) -> None:

@@ -877,11 +877,12 @@ def _frozen() -> Iterator[None]:
     finally:
         with _FREEZES.lock:
             _FREEZES.depth -= 1
-            if _FREEZES.depth == 0:
+            last, served = _FREEZES.depth == 0, _FREEZES.served
+            if last:
                 gc.unfreeze()
-                if _FREEZES.served:  # out of the collector's sight again, once what was left behind is collected
-                    gc.collect()
-                    gc.freeze()
+        if last and served:  # out of the collector's sight again, once what was left behind is collected (not
+            gc.collect()  # under the lock: a finalizer may run then)
+            gc.freeze()
 
 
 def _write_forked(
@@ -893,7 +894,8 @@ def _write_forked(
     global _INHERITED
     _INHERITED = (catalogue, tasks, make)
     try:
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as pool:
+        # (a writer collects, whatever the collector's state when it was forked: a server's other thread reading)
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork"), initializer=gc.enable) as pool:
             yield from pool.map(_write_nth, range(len(tasks)), chunksize=chunk)
     finally:
         _INHERITED = None

@@ -1039,7 +1039,7 @@ class HoledSheet(BlockSheet):
 
 
 #: formats made once per process, by their properties in order and the workbook's defaults (`fixed_format`)
-_FORMATS: dict[tuple[tuple[str, Any], ...], Format] = {}
+_FORMATS: dict[tuple[tuple[str, type, Any], ...], Format] = {}
 _FORMATS_KEPT = 1_000
 
 
@@ -1048,9 +1048,11 @@ def fixed_format(wb: Any, properties: Mapping[str, Any]) -> Format:
     per process with the same properties, its key (what a workbook numbers its formats by) already put together.
     xlsxwriter sets a format's properties one by one, and puts its key together from some forty of them, per
     workbook otherwise. Not for a format changed after it is made (its key would be stale)."""
+    if wb.excel2003_style:  # add_format's other defaults
+        return wb.add_format(properties)
     props = {**wb.default_format_properties, **properties}  # as add_format merges them
-    try:
-        key = tuple(props.items())
+    try:  # (each value's type in the key: 12 and 12.0, 1 and True are written differently)
+        key = tuple((k, type(v), v) for k, v in props.items())
         made = _FORMATS.get(key)
     except TypeError:  # a value that cannot be a key
         return wb.add_format(properties)

@@ -542,7 +542,7 @@ def kept(cache: dict[Any, Any], key: Any, cat: Catalogue) -> Any:
     known = cache.get(key)
     if known is not None and known[0] is cat:
         return known
-    if any(entry[0] is not cat for entry in cache.values()):
+    if any(entry[0] is not cat for entry in list(cache.values())):  # (a copy: another thread may be adding)
         cache.clear()
     return None
 
