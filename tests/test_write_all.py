@@ -48,6 +48,33 @@ def test_a_failed_write_unfreezes_too(monkeypatch: pytest.MonkeyPatch, catalogue
     assert gc.get_freeze_count() == before
 
 
+@pytest.mark.parametrize("where", ["plan_books", "_manifest", "write_rollup"])
+def test_a_rollup_that_fails_anywhere_leaves_the_collector_as_it_was(
+    where: str, monkeypatch: pytest.MonkeyPatch, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """A bug in planning, in writing a workbook or in the manifest: the collector is on again, nothing is left
+    frozen and no reading or freezing is counted as still open (a server goes on serving)."""
+    import gc
+
+    import ctstat.pipeline as pipeline
+    import ctstat.plan.plan as plan
+    import ctstat.write.rollup_book as book
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(where)
+
+    owner = {"plan_books": plan, "_manifest": pipeline, "write_rollup": book}[where]
+    monkeypatch.setattr(owner, where, broken)
+    frozen = gc.get_freeze_count()
+    with pytest.raises(RuntimeError, match=where):
+        pipeline.rollup_paths(
+            sorted(WARDS.rglob("*.xlsx")), "2025-H1", tmp_path / "out", catalogue, jobs=1, allow_partial=True, unit="01"
+        )
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    assert pipeline._READING.depth == 0 and pipeline._FREEZES.depth == 0
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing published
+
+
 def test_writers_forked_with_the_planned_workbooks_write_the_same_bytes(catalogue: Catalogue, tmp_path: Path) -> None:
     """The writers are forked holding the planned workbooks and are sent each one's number, not its data: the
     workbooks are the same bytes as written in one process, in order, and nothing is left held afterwards."""
