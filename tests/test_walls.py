@@ -689,6 +689,23 @@ def test_the_multipart_parser_floor_bounds_part_headers() -> None:
     assert version >= (0, 0, 31)  # header count and size bounded (0.0.27), field names before checking (0.0.31)
 
 
+def test_the_oldest_dependencies_pin_every_floor() -> None:
+    """`.ci/oldest.txt` (DEVELOPERS.md, "The oldest dependencies") pins each runtime dependency at its floor: a
+    floor raised, or a dependency added, without it fails here."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    lines = (ROOT / ".ci" / "oldest.txt").read_text(encoding="utf-8").splitlines()
+    pins = dict(line.split("==") for line in lines if line and not line.startswith("#"))
+    for dep in map(Requirement, deps):
+        assert dep.name in pins, dep.name
+        pin = Version(pins[dep.name])
+        floor = next(Version(s.version) for s in dep.specifier if s.operator == ">=")
+        assert pin in dep.specifier and pin.release[: len(floor.release)] == floor.release, (dep, pin)
+    assert len(pins) == len(deps)
+
+
 def test_the_readmes_nginx_and_systemd_match_the_servers_limits() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     nginx = text[text.index("```nginx") : text.index("```", text.index("```nginx") + 8)]

@@ -302,7 +302,8 @@ def year_cells(
     stock = h2[h2["cell"].map(kinds) == "stock"]
     flow = h2[h2["cell"].isin(flows) & ~h2["unit"].isin(refused)].merge(h1, on=["unit", "cell"], suffixes=("", "_h1"))
     flow = flow.assign(value=flow["value"] + flow["value_h1"])[["unit", "cell", "value"]]
-    year_frame = pd.concat([stock, flow], ignore_index=True).sort_values(["unit", "cell"], ignore_index=True)
+    parts = [f for f in (stock, flow) if not f.empty] or [stock]  # (pandas 2.2 warns of empty parts' dtypes)
+    year_frame = pd.concat(parts, ignore_index=True).sort_values(["unit", "cell"], ignore_index=True)
     return year_frame, sorted(refused & set(wanted))
 
 
