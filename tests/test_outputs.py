@@ -401,3 +401,17 @@ def test_names_that_reorder_or_do_not_decode_are_shown_as_escapes() -> None:
     assert printable(name) == "Ph\\udcf0\\udceang \\udcd0\\udcf4ng\\u202excod.exe\\u2067"
     assert shown_text(name + " tiếng Việt\n") == printable(name) + " tiếng Việt\n"
     assert printable("Phường Hoàng Liệt") == shown_text("Phường Hoàng Liệt") == "Phường Hoàng Liệt"
+
+
+def test_what_status_prints_of_an_odd_name_is_utf8(tmp_path: Path) -> None:
+    """A ward's second file, faulty, under a name that is not UTF-8, and an unreadable file under another: what
+    `status` prints (its resubmissions, the files naming no unit) is UTF-8, each odd byte shown as an escape."""
+    inbox = tmp_path / "inbox"
+    shutil.copytree(HM, inbox)
+    shutil.copy(SAMPLES / "faulty" / "01-so-am.xlsx", inbox / os.fsdecode(b"\xff\xfe-00301 sai.xlsx"))
+    (inbox / os.fsdecode(b"r\xe1c.xlsx")).write_bytes(b"not a workbook")
+    job = ["--period", "2025-H1", "--unit", "008", "--inbox", str(inbox), "--out", str(tmp_path / "job")]
+    assert subprocess.run([*CTSTAT, "run", *job, "--units", "2025-06-30"], capture_output=True).returncode == 1
+    shown = subprocess.run([*CTSTAT, "status", *job, "--units", "2025-06-30"], capture_output=True)
+    text = " ".join(shown.stdout.decode("utf-8").split())  # strict: an odd byte would fail here
+    assert "\\udcff\\udcfe-00301 sai.xlsx 1 lỗi" in text and "r\\udce1c.xlsx" in text

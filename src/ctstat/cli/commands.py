@@ -6,6 +6,7 @@ import atexit
 import copy
 import dataclasses
 import gc
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -596,6 +597,9 @@ def main() -> None:
     # reporting 10,035 files spent 0.15 s in collections. Cycles of garbage are still collected, less often.
     gc.set_threshold(*CLI_GC)
     _PROCESS["one_command"] = True  # what this process will ever run is known from its line (`_arrow_if`)
+    for stream in (sys.stdout, sys.stderr):  # what is printed is UTF-8: a file name's undecodable bytes as \udcff
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     entry.main(command)
 
 

@@ -327,18 +327,19 @@ def render_status(doc: dict[str, Any], console: Console, lang: Lang = "vi") -> N
         _render_status_chase(detail, console, lang, by_commune=bool(parents))
     for u in doc["unattributed"]:
         what = "Tệp không xác định được đơn vị" if vi else "File naming no unit"
-        console.print(Text(f"{what}: {u['path']} - {u['problem'] if vi else english(u['problem'])}", style="red"))
+        problem = u["problem"] if vi else english(u["problem"])
+        console.print(Text(f"{what}: {printable(u['path'])} - {printable(problem)}", style="red"))
     labels = doc.get("resubmitted") or {}  # a year job's: the period, list, code and name of each
     for unit, rows in doc["resubmissions"].items():
         valid, current = ("hợp lệ", " (hiện hành)") if vi else ("valid", " (current)")
+        said = [valid if r["valid"] else count(r["errors"], "errors", lang) for r in rows]
         who = printable(labels[unit]["label" if vi else "label_en"]) if unit in labels else unit
         console.print(
             ("Nộp lại" if vi else "Resubmitted")
             + f" {who}: "
             + "; ".join(
-                f"{r['received_at']} {r['path']} {valid if r['valid'] else count(r['errors'], 'errors', lang)}"
-                + (current if r["current"] else "")
-                for r in rows
+                f"{r['received_at']} {printable(r['path'])} {what}" + (current if r["current"] else "")
+                for r, what in zip(rows, said, strict=True)
             )
         )
     rollup = doc.get("rollup")
