@@ -4,9 +4,8 @@ pandas (3) imports pyarrow whenever it is installed (about 0.06 s, an eighth of 
 command line), only to back its text columns with it. ctstat itself uses pyarrow in the history
 (`job/history*.py`) and to export Parquet (`ctstat export`). A command line that touches neither (`validate` and
 `rollup` without `--history`, run as a process of their own) says so (`without_arrow`) before pandas is first
-imported, and
-pandas is then loaded as on a machine without pyarrow: text columns are held by Python, every number and every
-message is the same (tests/test_engine.py compares a report and a rollup made each way). In such a process the
+imported, and pandas is then loaded as on a machine without pyarrow: text columns are held by Python, every number
+and every message is the same (tests/test_engine.py compares a report and a rollup made each way). In such a process the
 history refuses to load (`require_arrow`), as a bug, instead of handing pyarrow's tables to a pandas that does not
 know them."""
 

@@ -18,9 +18,22 @@ def printable(text: str, limit: int | None = None) -> str:
     """`text` with control characters shown as escapes (\\x1b) and, past `limit`, cut with the length said."""
     if limit is not None and len(text) > limit:
         text = f"{text[:limit]}… ({len(text)})"
-    return _CONTROL.sub(
-        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text
-    )
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(m: re.Match[str]) -> str:
+    """One matched character as its Python escape (\\x1b, \\udcff, \\u202e)."""
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+
+
+def _utf8(text: str) -> bool:
+    """Whether UTF-8 can write `text` (it cannot write the undecodable bytes of a file name, surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def path_text(path: str) -> str:
@@ -32,11 +45,7 @@ def path_text(path: str) -> str:
 def raw_path(path: str) -> str | None:
     """The bytes of a file name that is not valid UTF-8, as hex (for scripts that must find the file); None if
     the name is valid UTF-8."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return path.encode("utf-8", "surrogateescape").hex()
-    return None
+    return None if _utf8(path) else path.encode("utf-8", "surrogateescape").hex()
 
 
 #: the undecodable bytes of a file name not in UTF-8 (surrogate escapes), and the invisible marks that reorder the
@@ -47,7 +56,7 @@ _UNSHOWN = re.compile("[\ud800-\udfff\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 def shown_text(text: str) -> str:
     """`text` as a page shows it: what `_UNSHOWN` matches as escapes (\\udcf4, \\u202e), all else as it is (a
     page is UTF-8, which cannot hold the former; the latter would reorder what follows a file's name)."""
-    return _UNSHOWN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _UNSHOWN.sub(_escape, text)
 
 
 def json_dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
@@ -55,21 +64,13 @@ def json_dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     (surrogate escapes, which UTF-8 cannot write): then every non-ASCII character is escaped (\\udcff), valid
     UTF-8 that json reads back to the very same text."""
     text = json.dumps(value, ensure_ascii=False, default=default)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(value, default=default)
-    return text
+    return text if _utf8(text) else json.dumps(value, default=default)
 
 
 def stored_path(path: str) -> str | bytes:
     """A file name as a database stores it: as text, or, if it is not valid UTF-8, as its bytes (`read_path`
     gives back the same name)."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return path.encode("utf-8", "surrogateescape")
-    return path
+    return path if _utf8(path) else path.encode("utf-8", "surrogateescape")
 
 
 def read_path(stored: str | bytes) -> str:
