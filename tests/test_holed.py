@@ -7,6 +7,7 @@ message, a cell in a merged range) and its typed-over or uncached totals."""
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import replace
 from datetime import datetime
@@ -299,3 +300,32 @@ def test_a_template_with_other_holes_than_its_cells_is_not_used() -> None:
     assert form.record_holed("s", 3, write, ["TE01/*/*", "nhãn như một ô"]).usable
     assert not form.record_holed("s", 3, write, ["TE01/*/*"]).usable
     assert not form.record_holed("s", 3, write, ["TE01/*/*", "nhãn như một ô", "TE02/*/*"]).usable
+
+
+@pytest.mark.parametrize("col", [0, 1, 2, 5], ids=["first", "inside", "last", "alone"])
+def test_a_fixed_cell_written_over_after_the_splice_is_refused_not_lost(col: int) -> None:
+    """Writing over a cell the template holds (the first, an inner or the last cell of a run of fixed cells, or a
+    fixed cell alone) after the splice would otherwise be lost when the sheet is written: refused."""
+
+    def write(ws: HoledSheet, fmt: Any) -> None:
+        for c, text in enumerate(("một", "hai", "ba")):
+            ws.write_string(3, c, text, fmt)
+        ws.write_string(3, 3, "\ue000h", fmt)
+        ws.write_string(3, 5, "sáu", fmt)
+
+    ws = _scratch(write)
+    fmt = ws.table[3][0].format
+    template = HoledRows.record(ws, 3, {id(fmt): "bold"}, "\ue000")
+    target = _scratch(lambda ws, fmt: None)
+
+    def render() -> str:
+        target.fh = io.StringIO()
+        target._write_rows()
+        return str(target.fh.getvalue())
+
+    assert target.splice_holed(template, [fmt], lambda r, c, name: target.write_number(r, c, 7, fmt))
+    xml = render()
+    assert xml.count("<c ") == 5 and "<v>7</v>" in xml  # as spliced: the template's cells and the hole's number
+    target.write_number(3, col, 42, fmt)
+    with pytest.raises(ValueError, match="written over|inside a run"):
+        render()

@@ -1016,7 +1016,8 @@ class HoledSheet(BlockSheet):
 
     def _write_cells(self, row: int, cells: dict[int, Any], lo: int, hi: int) -> None:
         """A spliced row holding its plan's cells (and no other) in one string: its runs of fixed cells rendered,
-        each hole's cell as `BlockSheet._write_cells` writes it; any other row as that does."""
+        each hole's cell as `BlockSheet._write_cells` writes it; any other row as that does. A fixed cell written
+        over after the splice is refused (ValueError), as a cell inside a run of numbers is: never lost."""
         planned = self._plans.get(row)
         if planned is None or self.constant_memory or cells.keys() != planned[2]:
             super()._write_cells(row, cells, lo, hi)
@@ -1025,6 +1026,9 @@ class HoledSheet(BlockSheet):
         at, out, write = str(row + 1), list[str](), self.fh.write
         for item in plan:
             if item.__class__ is tuple:
+                first, last = cells[item[0]].__class__, cells[item[1]].__class__
+                if first is not _Pre or (item[1] != item[0] and last is not _RunEnd):
+                    raise ValueError(f"row {row}: a cell the form's template holds was written over")
                 out.append(spliced.xml(item[2]))
                 continue
             cell = cells[item]
