@@ -601,3 +601,36 @@ def test_a_command_lines_process_collects_cycles_less_often(monkeypatch: pytest.
         gc.set_threshold(*before)
     assert ended.value.code == 0
     assert during == CLI_GC and CLI_GC[0] >= 50 * 700 and CLI_GC[1:] >= (10, 10)
+
+
+def test_a_place_to_write_under_a_file_is_refused_at_once(runner: CliRunner, tmp_path: Path) -> None:
+    """Every command that writes refuses, before it reads anything, a folder or file to write that lies under a
+    file (or a folder that is a file): exit 2 and what is wrong, in the line's language, never exit 3 ("a bug")
+    after the whole batch was read. A form is written under an .xlsx name only."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    under = blocker / "x"
+    wards = str(SAMPLES / "wards" / "2025-H1-hoang-mai")
+    job = ["--period", "2025-H1", "--unit", "008", "--inbox", wards]
+    lines = {
+        ("rollup", wards, "--period", "2025-H1", "--out", str(under)): "--out",
+        ("template", "--unit", "00301", "--period", "2025-H1", "--out", str(under / "f.xlsx")): "--out",
+        ("validate", wards, "--annotate", str(under)): "--annotate",
+        ("synth", "--unit", "008", "--period", "2025-H1", "--out", str(under)): "--out",
+        ("keys", "new", "--out", str(under)): "--out",
+        ("run", *job, "--out", str(under)): "out",
+        ("run", *job, "--out", str(tmp_path / "job"), "--log", str(under / "log.jsonl")): "log",
+        ("export", *job, "--out", str(tmp_path / "job"), "--to", str(under / "x.csv")): "--to",
+        ("tokens", "--out", str(under / "t.csv")): "--out",
+    }
+    for args, option in lines.items():
+        result = runner.invoke(app, list(args))
+        said = f"{option} {args[args.index(option if option.startswith('-') else '--' + option) + 1]}: "
+        assert result.exit_code == 2, (args, result.output)
+        assert said + f"không ghi vào đó được, {blocker} là một tệp, không phải thư mục" in result.output, result.output
+    synth = runner.invoke(app, ["synth", "--unit", "008", "--period", "2025-H1", "--out", "/dev/null", "--lang", "en"])
+    assert synth.exit_code == 2 and "--out /dev/null: a file, not a folder" in synth.output, synth.output
+    assert not (tmp_path / "job").exists()  # refused before anything was made
+    named = runner.invoke(app, ["template", "--unit", "00301", "--period", "2025-H1", "--out", str(tmp_path / "f.csv")])
+    assert named.exit_code == 2 and "đặt tên tệp đuôi .xlsx (ví dụ 00301.xlsx)" in named.output, named.output
+    assert not (tmp_path / "f.csv").exists()

@@ -33,6 +33,7 @@ from ctstat.cli.options import (
     PeriodOverride,
     UnitOverride,
     UnitsOpt,
+    writable_place,
 )
 from ctstat.model.errors import CtstatError, UsageError
 
@@ -138,6 +139,7 @@ def validate(
     from ctstat.read.inputs import find_files
 
     _arrow_if(history)
+    writable_place(annotate, "--annotate", folder=True)
     language = _lang(lang)
     cat = load_catalogue(catalogue)
     out, err = make_consoles()
@@ -183,6 +185,12 @@ def template(
     from ctstat.pipeline import make_template, template_notes
 
     vi = _lang(lang) == "vi"
+    writable_place(out, "--out", folder=False)
+    if out.suffix.lower() != ".xlsx":  # Excel would refuse the workbook under another name, or open it as text
+        raise UsageError(
+            f"--out {out}: the form is an .xlsx workbook; name the file .xlsx (e.g. {unit}.xlsx)",
+            message_vi=f"--out {out}: biểu mẫu là tệp Excel .xlsx; đặt tên tệp đuôi .xlsx (ví dụ {unit}.xlsx)",
+        )
     path = make_template(unit, period, out, load_catalogue(catalogue), units)
     notes = template_notes(unit, period, units)
     typer.echo(str(path))
@@ -324,6 +332,7 @@ def synth(
     from ctstat.model.catalogue import load_catalogue
     from ctstat.pipeline import synth_forms, workers
 
+    writable_place(out, "--out", folder=True)
     n = synth_forms(unit, period, out, load_catalogue(catalogue), units, seed, workers(jobs))
     typer.echo(f"Đã ghi {n} biểu mẫu vào {out}" if _lang(lang) == "vi" else f"{n} forms written to {out}")
 
@@ -376,6 +385,7 @@ def rollup(
     from ctstat.pipeline import rollup_paths, workers
 
     _arrow_if(history)
+    writable_place(out, "--out", folder=True)
     language = _lang(lang)
     try:
         when = datetime.fromisoformat(generated_at) if generated_at else None
@@ -411,6 +421,12 @@ def _job_config(config: Path | None, **flags: Any) -> Any:
     from ctstat.job.config import load_config
 
     return load_config(config, **flags)
+
+
+def _job_places(cfg: Any) -> None:
+    """The job's folder and event log, refused at once when they lie under a file (a run, a server)."""
+    writable_place(cfg.out, "out", folder=True)
+    writable_place(cfg.log, "log", folder=False)
 
 
 @app.command()
@@ -456,6 +472,7 @@ def run(
         jobs=jobs,
         history=history,
     )
+    _job_places(cfg)
     cat = load_catalogue(catalogue)
     result = run_job(cfg, cat)
     unusual = _run_unusual(cfg, cat, _lang(lang))
@@ -522,6 +539,7 @@ def tokens(
     """
     from ctstat.web.tokens import issue_tokens
 
+    writable_place(out, "--out", folder=False)
     cfg = _job_config(config)
     issued = issue_tokens(cfg, out, rotate or ())
     vi = _lang(lang) == "vi"
@@ -549,6 +567,7 @@ def serve(
     from ctstat.web.app import serve as serve_portal
 
     cfg = _job_config(config)
+    _job_places(cfg)
     cat = load_catalogue(catalogue)
     vi = _lang(lang) == "vi"
     print(
@@ -580,6 +599,7 @@ def export(
     from ctstat.job.run import export_file, export_table
     from ctstat.model.catalogue import load_catalogue
 
+    writable_place(to, "--to", folder=False)
     cfg = _job_config(config, period=period, unit=unit, inbox=inbox, out=out, units=units)
     table = export_table(cfg, load_catalogue(catalogue), all_periods)
     export_file(table, to)

@@ -169,6 +169,7 @@ MACHINE_ERRNOS = {
     errno.ENOENT,
     errno.ENOTDIR,
     errno.EISDIR,
+    errno.EEXIST,  # a folder to make where a file stands (what a command line could not check beforehand)
     errno.EMFILE,
     errno.ENFILE,
 }

@@ -51,3 +51,27 @@ LogOverride = Annotated[OptPath, typer.Option("--log", help="Overrides 'log': th
 JobsOverride = Annotated[
     OptInt, typer.Option("--jobs", "-j", help="Overrides 'jobs': processes reading files (0 = one per core).")
 ]
+
+
+def writable_place(path: Path | None, option: str, folder: bool) -> None:
+    """Refuse, before any work, a place to write (`option`'s value, a folder or a file) that lies under something
+    that is not a folder, or a folder that is a file: `--out /dev/null/x`, a file named like the folder. Left to the
+    end, it failed only after every input was read, and as a fault (exit 3) instead of a wrong command line."""
+    import os
+
+    from ctstat.model.errors import UsageError
+
+    if path is None:
+        return
+    if folder and os.path.lexists(path) and not path.is_dir():
+        raise UsageError(
+            f"{option} {path}: a file, not a folder", message_vi=f"{option} {path}: đây là một tệp, không phải thư mục"
+        )
+    for up in path.absolute().parents:
+        if os.path.lexists(up):
+            if not up.is_dir():
+                raise UsageError(
+                    f"{option} {path}: cannot write there, {up} is a file, not a folder",
+                    message_vi=f"{option} {path}: không ghi vào đó được, {up} là một tệp, không phải thư mục",
+                )
+            return

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ctstat.cli.options import ConfigOpt, LangOpt
+from ctstat.cli.options import ConfigOpt, LangOpt, writable_place
 from ctstat.model.errors import UsageError
 
 keys_app = typer.Typer(no_args_is_help=True, help="Officials' signing keys.")
@@ -125,6 +125,7 @@ def keys_new(
 
     if not name or "/" in name or name.startswith("."):
         raise UsageError(f"--name: not a file name: {name!r}", message_vi=f"--name: tên tệp sai: {name!r}")
+    writable_place(out, "--out", folder=True)
     try:
         key, pub = new_keypair(out, name)
     except KeyFileError as exc:
