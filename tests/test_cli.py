@@ -634,3 +634,22 @@ def test_a_place_to_write_under_a_file_is_refused_at_once(runner: CliRunner, tmp
     named = runner.invoke(app, ["template", "--unit", "00301", "--period", "2025-H1", "--out", str(tmp_path / "f.csv")])
     assert named.exit_code == 2 and "đặt tên tệp đuôi .xlsx (ví dụ 00301.xlsx)" in named.output, named.output
     assert not (tmp_path / "f.csv").exists()
+
+
+def test_a_wrong_date_says_what_to_write_in_the_line_s_language(runner: CliRunner, tmp_path: Path) -> None:
+    """A rollup's --deadline or --generated-at that is not a date: exit 2 saying how to write it, never Python's
+    English reason ("month must be in 1..12") inside the Vietnamese line."""
+    wards = str(SAMPLES / "wards" / "2025-H1-hoang-mai")
+    base = ["rollup", wards, "--period", "2025-H1", "--out", str(tmp_path / "r")]
+    for extra, said in {
+        ("--deadline", "2025-13-01"): "--deadline: phải là ngày dạng YYYY-MM-DD, không phải '2025-13-01'",
+        ("--deadline", "2025-02-30"): "--deadline: phải là ngày dạng YYYY-MM-DD, không phải '2025-02-30'",
+        ("--generated-at", "hôm qua"): "--generated-at: phải là ngày YYYY-MM-DD hoặc thời điểm YYYY-MM-DDTHH:MM:SS, "
+        "không phải 'hôm qua'",
+    }.items():
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 2 and said in result.output, result.output
+        assert "month must" not in result.output and "isoformat" not in result.output and "day is" not in result.output
+    english = runner.invoke(app, [*base, "--deadline", "2025-13-01", "--lang", "en"])
+    assert "--deadline: expected a date YYYY-MM-DD, not '2025-13-01'" in english.output, english.output
+    assert not (tmp_path / "r").exists()

@@ -388,10 +388,20 @@ def rollup(
     writable_place(out, "--out", folder=True)
     language = _lang(lang)
     try:
-        when = datetime.fromisoformat(generated_at) if generated_at else None
         due = date.fromisoformat(deadline) if deadline else None
-    except ValueError as exc:
-        raise CtstatError(f"bad date: {exc}", message_vi=f"ngày không hợp lệ: {exc}") from None
+    except ValueError:  # its reason is Python's, in English ("month must be in 1..12"): what to write instead
+        raise UsageError(
+            f"--deadline: expected a date YYYY-MM-DD, not {deadline!r}",
+            message_vi=f"--deadline: phải là ngày dạng YYYY-MM-DD, không phải {deadline!r}",
+        ) from None
+    try:
+        when = datetime.fromisoformat(generated_at) if generated_at else None
+    except ValueError:
+        raise UsageError(
+            f"--generated-at: expected a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM:SS, not {generated_at!r}",
+            message_vi=f"--generated-at: phải là ngày YYYY-MM-DD hoặc thời điểm YYYY-MM-DDTHH:MM:SS, "
+            f"không phải {generated_at!r}",
+        ) from None
     cat = load_catalogue(catalogue)
     result = rollup_paths(
         paths,
