@@ -1,6 +1,8 @@
 """Benchmark `ctstat rollup` of the whole pre-reform country beside a bare python-calamine read of the inputs.
 
-Usage: python bench/rollup.py [N] [--jobs J]   (default: all 10,035 communes -> 696 district + 63 province workbooks)
+Usage: python bench/rollup.py [N] [--jobs J] [--year]   (default: all 10,035 communes -> 691 district + 63 province
+workbooks; --year: the year 2025 of the whole country by the new communes, from the 10,035 old communes' 2025-H1
+forms and the 3,321 new communes' 2025-H2 forms, `--period 2025 --units 2025-07-01`)
 Prints seconds, the ratio to the bare read, peak memory and what was written. Targets (2 cores, issue
 #26): ratio <= 3, peak RSS <= 2 GB.
 """
@@ -22,20 +24,24 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("n", type=int, nargs="?", default=None)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--year", action="store_true", help="the year 2025 by the new communes (both lists' forms)")
     args = ap.parse_args()
-    folder = country(args.n)
-    files = sum(1 for _ in folder.rglob("*.xlsx"))
+    folders = [country(args.n)] + ([country(None, "2025-07-01", "2025-H2")] if args.year else [])
+    files = sum(1 for folder in folders for _ in folder.rglob("*.xlsx"))
     out = Path(tempfile.mkdtemp(prefix="ctstat-rollup-"))
     try:
-        bare, bare_rss, _, _ = measure([sys.executable, "-c", BARE_READ, str(folder), str(args.jobs)])
+        bare, bare_rss = 0.0, 0.0
+        for folder in folders:
+            seconds, bare_rss, _, _ = measure([sys.executable, "-c", BARE_READ, str(folder), str(args.jobs)])
+            bare += seconds
+        period = ["--period", "2025", "--units", "2025-07-01"] if args.year else ["--period", "2025-H1"]
         cmd = [
             sys.executable,
             "-m",
             "ctstat",
             "rollup",
-            str(folder),
-            "--period",
-            "2025-H1",
+            *map(str, folders),
+            *period,
             "--out",
             str(out),
             "--unit",
