@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -653,3 +654,30 @@ def test_a_wrong_date_says_what_to_write_in_the_line_s_language(runner: CliRunne
     english = runner.invoke(app, [*base, "--deadline", "2025-13-01", "--lang", "en"])
     assert "--deadline: expected a date YYYY-MM-DD, not '2025-13-01'" in english.output, english.output
     assert not (tmp_path / "r").exists()
+
+
+def test_jobs_is_never_negative_nor_more_than_four_a_core(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--jobs -3 was taken as one process, and --jobs 100000 over a national inbox forked a reading process per
+    file: a negative number is refused (exit 2, in the line's language), a large one capped at 4 a core."""
+    from ctstat.model.errors import UsageError
+    from ctstat.pipeline import workers
+    from ctstat.read import contain
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert [workers(j) for j in (0, 1, 3, 8, 9, 100_000)] == [2, 1, 3, 8, 8, 8]
+    with pytest.raises(UsageError, match="--jobs: expected a whole number >= 0"):
+        workers(-1)
+    refused = runner.invoke(app, ["validate", str(SAMPLES / "faulty"), "--jobs", "-3"])
+    assert refused.exit_code == 2, refused.output
+    assert "--jobs: phải là số nguyên >= 0 (0 = mỗi lõi một tiến trình), không phải -3" in refused.output
+    started: list[int] = []
+    real = contain._start
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        started.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(contain, "_start", counted)
+    done = runner.invoke(app, ["validate", str(SAMPLES / "wards"), "--jobs", "100000"])
+    assert done.exit_code == 0, done.output
+    assert len(started) == 8

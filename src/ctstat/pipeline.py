@@ -216,8 +216,19 @@ def default_jobs() -> int:
 
 
 def workers(jobs: int) -> int:
-    """The processes `--jobs` (or the job's `jobs`) asks for: 0 is one per core (at most 4), in every command."""
-    return default_jobs() if jobs == 0 else jobs
+    """The processes `--jobs` (or the job's `jobs`) asks for: 0 is one per core (at most 4), in every command; never
+    more than 4 a core (`--jobs 10000` over a national inbox forked a reading process per file)."""
+    if jobs < 0:
+        raise UsageError(
+            f"--jobs: expected a whole number >= 0 (0 = one per core), not {jobs}",
+            message_vi=f"--jobs: phải là số nguyên >= 0 (0 = mỗi lõi một tiến trình), không phải {jobs}",
+        )
+    return default_jobs() if jobs == 0 else min(jobs, most_jobs())
+
+
+def most_jobs() -> int:
+    """The most processes any command starts: 4 a core (reading waits on the disk at times, never for long)."""
+    return 4 * (os.cpu_count() or 1)
 
 
 def make_template(

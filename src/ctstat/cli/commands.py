@@ -321,7 +321,9 @@ def synth(
     out: Annotated[Path, typer.Option(help="Folder to write the forms into.", file_okay=False)],
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
     units: UnitsOpt = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes writing files (0 = one per core).")] = 1,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="Processes writing files (0 = one per core; at most 4 a core).")
+    ] = 1,
     lang: LangOpt = None,
     catalogue: CatalogueOpt = None,
 ) -> None:
@@ -695,7 +697,8 @@ OPTION_HELP_VI = {
     "vào thư mục này.",
     "Language of messages: vi (default) or en; also CTSTAT_LANG.": "Ngôn ngữ: vi (mặc định) hoặc en; hoặc đặt "
     "CTSTAT_LANG.",
-    "Processes reading files (0 = one per core).": "Số tiến trình đọc tệp (0 = mỗi lõi một tiến trình).",
+    "Processes reading files (0 = one per core; at most 4 a core).": "Số tiến trình đọc tệp (0 = mỗi lõi một "
+    "tiến trình; nhiều nhất 4 tiến trình mỗi lõi).",
     "Catalogue folder (default: the one shipped with ctstat).": "Thư mục danh mục chỉ tiêu (mặc định: danh mục đi "
     "kèm ctstat).",
     "Commune code (5 digits, e.g. 00301).": "Mã xã, phường (5 chữ số, ví dụ 00301).",
@@ -708,7 +711,8 @@ OPTION_HELP_VI = {
     "cả nước.",
     "Folder to write the forms into.": "Thư mục ghi các biểu mẫu.",
     "Random seed: the same seed gives the same files.": "Hạt giống ngẫu nhiên: cùng hạt giống cho cùng các tệp.",
-    "Processes writing files (0 = one per core).": "Số tiến trình ghi tệp (0 = mỗi lõi một tiến trình).",
+    "Processes writing files (0 = one per core; at most 4 a core).": "Số tiến trình ghi tệp (0 = mỗi lõi một "
+    "tiến trình; nhiều nhất 4 tiến trình mỗi lõi).",
     "Ward submissions and/or district rollup workbooks.": "Báo cáo của xã và/hoặc tệp tổng hợp cấp huyện.",
     "The period rolled up (2025, 2025-H1, 2025-H2).": "Kỳ tổng hợp (2025, 2025-H1, 2025-H2).",
     "Folder for the workbooks and the manifest.": "Thư mục ghi các tệp tổng hợp và tệp kê khai (manifest).",
@@ -728,8 +732,8 @@ OPTION_HELP_VI = {
     "Overrides 'deadline' (YYYY-MM-DD).": "Thay 'deadline' (hạn nộp, YYYY-MM-DD).",
     "Overrides 'log': the JSON-lines event log.": "Thay 'log': nhật ký sự kiện (JSON, mỗi dòng một sự kiện).",
     "At the deadline, roll up what is there.": "Đến hạn thì tổng hợp những gì đã có.",
-    "Overrides 'jobs': processes reading files (0 = one per core).": "Thay 'jobs': số tiến trình đọc tệp (0 = mỗi "
-    "lõi một tiến trình).",
+    "Overrides 'jobs': processes reading files (0 = one per core; at most 4 a core).": "Thay 'jobs': số tiến trình "
+    "đọc tệp (0 = mỗi lõi một tiến trình; nhiều nhất 4 tiến trình mỗi lõi).",
     "The CSV to write (unit,name,token); must not exist yet.": "Tệp CSV sẽ ghi (đơn vị, tên, mã); chưa được có sẵn.",
     "Replace this unit's token (repeatable; 'all' for every unit).": "Cấp mã mới thay mã cũ của đơn vị này (nêu "
     "nhiều lần được; 'all' cho mọi đơn vị).",

@@ -32,7 +32,9 @@ UnitsOpt = Annotated[
         "Default: the list in force during the period; required for 2025 (the year spans the reform).",
     ),
 ]
-JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="Processes reading files (0 = one per core).")]
+JobsOpt = Annotated[
+    int, typer.Option("--jobs", "-j", help="Processes reading files (0 = one per core; at most 4 a core).")
+]
 
 # --- the scheduled job's configuration and its overrides (run, status, export; serve and tokens take --config) ---
 
@@ -49,7 +51,10 @@ OutOverride = Annotated[OptPath, typer.Option("--out", help="Overrides 'out': le
 DeadlineOverride = Annotated[OptStr, typer.Option("--deadline", help="Overrides 'deadline' (YYYY-MM-DD).")]
 LogOverride = Annotated[OptPath, typer.Option("--log", help="Overrides 'log': the JSON-lines event log.")]
 JobsOverride = Annotated[
-    OptInt, typer.Option("--jobs", "-j", help="Overrides 'jobs': processes reading files (0 = one per core).")
+    OptInt,
+    typer.Option(
+        "--jobs", "-j", help="Overrides 'jobs': processes reading files (0 = one per core; at most 4 a core)."
+    ),
 ]
 
 
