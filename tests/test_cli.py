@@ -681,3 +681,31 @@ def test_jobs_is_never_negative_nor_more_than_four_a_core(runner: CliRunner, mon
     done = runner.invoke(app, ["validate", str(SAMPLES / "wards"), "--jobs", "100000"])
     assert done.exit_code == 0, done.output
     assert len(started) == 8
+
+
+def test_a_folder_that_holds_no_history_is_refused_where_one_is_read(runner: CliRunner, tmp_path: Path) -> None:
+    """A mistyped or empty --history compared nothing and said "0 cells checked" (exit 0: read as "nothing
+    unusual"), `history show` said the unit had no data, and `history confirm --value` wrote into a new folder.
+    Every command that reads a history now refuses a folder without one (exit 2, naming `history add`), before
+    reading any file; `history add` still makes a new one."""
+    empty, missing = tmp_path / "empty", tmp_path / "typo"
+    empty.mkdir()
+    wards = str(SAMPLES / "wards" / "2025-H1-hoang-mai")
+    for folder in (empty, missing):
+        h = ["--history", str(folder)]
+        for args in (
+            ["compare", "--period", "2025-H1", *h],
+            ["history", "show", "--unit", "00301", *h],
+            ["history", "confirm", "--period", "2025-H1", "--unit", "00301", "--cell", "Biểu 1!E11", "--note", "x"]
+            + ["--value", "3", *h],
+            ["validate", wards, *h],
+            ["rollup", wards, "--period", "2025-H1", "--out", str(tmp_path / "r"), *h],
+        ):
+            result = runner.invoke(app, args)
+            if folder == missing and args[0] == "validate":  # its --history must exist: click's usage error
+                assert result.exit_code == 2 and "'--history'" in result.output, result.output
+                continue
+            assert result.exit_code == 2, (args, result.output)
+            said = f"chưa có lịch sử ở {folder} (không có manifest.json): hãy nạp các kỳ trước vào bằng ctstat history"
+            assert said + " add NGUỒN... --history" in result.output, result.output
+    assert not missing.exists() and list(empty.iterdir()) == [] and not (tmp_path / "r").exists()

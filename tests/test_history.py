@@ -187,9 +187,9 @@ def test_a_history_is_needed(tmp_path: Path, runner, monkeypatch: pytest.MonkeyP
     out = runner.invoke(app, ["compare", "--period", "2025-H1", "--lang", "en"])
     assert out.exit_code == 2 and "no history" in out.output
     (tmp_path / "ctstat.toml").write_text('history = "hist"\n', encoding="utf-8")
-    out = runner.invoke(app, ["compare", "--period", "2025-H1", "--lang", "en"])
-    assert out.exit_code == 0, out.output
-    assert "checked 0 cells, flagged 0" in out.output
+    out = runner.invoke(app, ["compare", "--period", "2025-H1", "--lang", "en"])  # named, never loaded: not "0 checked"
+    assert out.exit_code == 2, out.output
+    assert f"no history in {tmp_path / 'hist'} (no manifest.json): load the earlier periods into it first" in out.output
 
 
 def test_run_with_a_history_lists_the_period_s_unusual_changes(past: Path, tmp_path: Path, runner) -> None:  # type: ignore[no-untyped-def]

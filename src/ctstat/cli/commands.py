@@ -139,6 +139,7 @@ def validate(
     from ctstat.read.inputs import find_files
 
     _arrow_if(history)
+    _history_named(history)
     writable_place(annotate, "--annotate", folder=True)
     language = _lang(lang)
     cat = load_catalogue(catalogue)
@@ -387,6 +388,7 @@ def rollup(
     from ctstat.pipeline import rollup_paths, workers
 
     _arrow_if(history)
+    _history_named(history)
     writable_place(out, "--out", folder=True)
     language = _lang(lang)
     try:
@@ -844,7 +846,9 @@ HistoryOpt = Annotated[
 ]
 
 
-def _history(history: Path | None, config: Path | None) -> Any:
+def _history(history: Path | None, config: Path | None, loading: bool = False) -> Any:
+    """The history named by --history or ctstat.toml; one that is to be read (not `loading` into it) must hold a
+    load already (`_held`)."""
     from ctstat.job.config import history_setting
     from ctstat.job.history import History
 
@@ -854,7 +858,15 @@ def _history(history: Path | None, config: Path | None) -> Any:
             'no history: give --history DIR or set history = "DIR" in ctstat.toml',
             message_vi='chưa có lịch sử: dùng --history THƯ_MỤC hoặc đặt history = "THƯ_MỤC" trong ctstat.toml',
         )
-    return History(folder)
+    return History(folder) if loading else _held(folder)
+
+
+def _held(folder: Path) -> Any:
+    """The history at `folder`, which must have been loaded (`job.config.held_history`)."""
+    from ctstat.job.config import held_history
+    from ctstat.job.history import History
+
+    return History(held_history(folder))
 
 
 @history_app.command("add")
@@ -883,7 +895,7 @@ def history_add(
     from ctstat.pipeline import workers
 
     language = _lang(lang)
-    store = _history(history, config)
+    store = _history(history, config, loading=True)
     loaded, report = add_sources(store, sources, load_catalogue(catalogue), workers(jobs))
     if as_json:
         _emit_json(
@@ -958,13 +970,20 @@ def _unusual(report: Any, subs: Any, cat: Any, history: Path | None, lang: str, 
         return {}
     from ctstat.cli.render_history import render_counts
     from ctstat.job.compare import add_unusual, comparison_dict
-    from ctstat.job.history import History
 
-    done = [comparison_dict(c, cat, lang, 0) for c in add_unusual(report, subs, cat, History(history))]
+    done = [comparison_dict(c, cat, lang, 0) for c in add_unusual(report, subs, cat, _held(history))]
     if not as_json:
         render_counts(done, make_consoles_err(), lang)
     keep = ("period", "vintage", "checked", "flagged", "flagged_by_level")
     return {"history": [{k: d[k] for k in keep} for d in done]}
+
+
+def _history_named(history: Path | None) -> None:
+    """A --history of `validate` or `rollup` that holds no history: refused before any file is read."""
+    if history is not None:
+        from ctstat.job.config import held_history
+
+        held_history(history)
 
 
 def _arrow_if(history: Path | None) -> None:
@@ -982,9 +1001,8 @@ def _history_lookup(history: Path | None, cat: Any) -> Any:
     if history is None:
         return None
     from ctstat.job.compare import history_lookup
-    from ctstat.job.history import History
 
-    return history_lookup(History(history), cat)
+    return history_lookup(_held(history), cat)
 
 
 def _run_unusual(cfg: Any, cat: Any, lang: str) -> dict[str, Any]:

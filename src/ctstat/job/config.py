@@ -266,6 +266,24 @@ def _numbers(raw: dict[str, Any], where: str) -> tuple[int, dict[str, Any]]:
     return jobs, limits
 
 
+#: the file that makes a folder a history of earlier periods (`job.history`): kept here, where the command line can
+#: ask whether a folder is one without loading pandas and pyarrow (the history's own module does)
+HISTORY_MANIFEST = "manifest.json"
+
+
+def held_history(folder: Path) -> Path:
+    """`folder`, which must hold a history already loaded: a mistyped or empty folder compared nothing and said "0
+    cells checked" (exit 0), which reads as "nothing unusual", and a confirmation went into a new folder."""
+    if not (folder / HISTORY_MANIFEST).is_file():
+        raise UsageError(
+            f"no history in {folder} (no {HISTORY_MANIFEST}): load the earlier periods into it first, "
+            f"ctstat history add SOURCE... --history {folder}",
+            message_vi=f"chưa có lịch sử ở {folder} (không có {HISTORY_MANIFEST}): hãy nạp các kỳ trước vào bằng "
+            f"ctstat history add NGUỒN... --history {folder}",
+        )
+    return folder
+
+
 def history_setting(path: Path | None = None) -> Path | None:
     """The `history` folder of ctstat.toml (from `path`, else the current folder's), relative to the file; None
     when there is no file or no such setting. For the commands that need only the history."""

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ctstat.check.engine import require_arrow
+from ctstat.job.config import HISTORY_MANIFEST
 from ctstat.model.errors import UsageError
 from ctstat.model.period import VINTAGES, Period
 from ctstat.write.atomic import atomic_write
@@ -45,7 +46,7 @@ if TYPE_CHECKING:  # loaded for a query only: `validate --history` reads the sum
 
 KEY = ["unit", "vintage", "period", "cell"]
 COLUMNS = [*KEY, "value", "source"]
-MANIFEST = "manifest.json"
+MANIFEST = HISTORY_MANIFEST
 _SCHEMA = pa.schema(
     [
         ("unit", pa.string()),
