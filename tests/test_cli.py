@@ -709,3 +709,19 @@ def test_a_folder_that_holds_no_history_is_refused_where_one_is_read(runner: Cli
             said = f"chưa có lịch sử ở {folder} (không có manifest.json): hãy nạp các kỳ trước vào bằng ctstat history"
             assert said + " add NGUỒN... --history" in result.output, result.output
     assert not missing.exists() and list(empty.iterdir()) == [] and not (tmp_path / "r").exists()
+
+
+def test_a_run_whose_history_holds_none_says_so_and_still_runs(runner: CliRunner, tmp_path: Path) -> None:
+    """A job's `history` set but never loaded (or mistyped): the run does its work and warns that nothing was
+    compared (`history-missing`, in its JSON and first on screen), instead of "0 cells checked"."""
+    wards = str(SAMPLES / "wards" / "2025-H1-hoang-mai")
+    job = ["run", "--period", "2025-H1", "--unit", "008", "--inbox", wards, "--out", str(tmp_path / "job")]
+    job += ["--history", str(tmp_path / "typo")]
+    result = runner.invoke(app, [*job, "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert [w["code"] for w in doc["warnings"]] == ["history-missing"] and "unusual_changes" not in doc
+    assert len(doc["validated"]) == 14 and not (tmp_path / "typo").exists()
+    shown = runner.invoke(app, job)
+    assert shown.exit_code == 0 and shown.output.startswith(f"⚠ Chưa có lịch sử ở {tmp_path / 'typo'}"), shown.output
+    assert "đã kiểm tra 0 ô" not in shown.output
