@@ -141,6 +141,9 @@ async def sign_in(w: Web, request: Any) -> Any:
     if unit is None:
         p.sign_ins.hit(client_host(request))
         return w.page(request, "login.html", 401, message="sai-ma")
+    # the session this browser had (another unit's on a shared computer, or its own) ends: one live session a
+    # browser, and the cookie it replaces opens nothing afterwards
+    await asyncio.to_thread(p.keys.end_session, request.cookies.get(COOKIE))
     cookie = await asyncio.to_thread(p.keys.session, unit)
     resp = RedirectResponse("/", 303)
     resp.set_cookie(
@@ -159,8 +162,12 @@ async def sign_out(w: Web, request: Any) -> Any:
 
     w.check_origin(request)
     form = await small_form(request)
-    w.check_csrf(request, str(form.get("csrf", "")))
-    await asyncio.to_thread(w.p.keys.end_session, request.cookies.get(COOKIE))  # the cookie opens nothing now
+    cookie = request.cookies.get(COOKIE)
+    # a session already ended (expired, its token rotated, signed out in another tab) has nothing to protect:
+    # the button of a page left open signs out, rather than answer that the form is stale
+    if w.p.keys.session_unit(cookie) is not None:
+        w.check_csrf(request, str(form.get("csrf", "")))
+        await asyncio.to_thread(w.p.keys.end_session, cookie)  # the cookie opens nothing now
     resp = RedirectResponse("/?tb=da-thoat", 303)
     resp.delete_cookie(COOKIE)
     return resp

@@ -1,0 +1,111 @@
+"""The portal as an attacker and a ward meet it (audit a31): sessions, CSRF values, the limits every way of sending
+a report shares."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ctstat.job.config import JobConfig
+from ctstat.model.catalogue import Catalogue
+from ctstat.web.tokens import issue_tokens
+
+from .test_entry import fill_all, started, typed_values, version_on
+from .test_portal import FAULTY, WARD, Site, csrf_of
+
+
+@pytest.fixture
+def site(cfg: JobConfig, catalogue: Catalogue, tmp_path: Path) -> Iterator[Site]:
+    cfg = replace(cfg, upload_limit_mb=1, uploads_per_minute=3)
+    issued = issue_tokens(cfg, tmp_path / "tokens.csv")
+    s = Site(cfg, catalogue, {i.unit: i.token for i in issued})
+    yield s
+    s.portal.intake.close()
+
+
+@pytest.mark.parametrize("forged", ["é", "ÿ" * 40, "０" * 40, "\U0001f600"])
+def test_a_csrf_value_that_is_not_ascii_is_refused_not_a_server_error(site: Site, forged: str) -> None:
+    """hmac.compare_digest raises TypeError on a str that is not ASCII: every form answered 500 (a traceback in
+    the log for each) to a CSRF field typed with one accent."""
+    c = site.sign_in(WARD)
+    page = c.get("/xa").text
+    assert c.post("/dang-xuat", data={"csrf": forged}, follow_redirects=False).status_code == 403
+    f = FAULTY / "01-so-am.xlsx"
+    r = c.post("/xa/nop", files={"file": (f.name, f.read_bytes())}, data={"csrf": forged})
+    assert r.status_code == 403 and "Biểu mẫu đã cũ" in r.text
+    r = c.post("/xa/nhap/bat-dau", data={"csrf": forged, "version": "0"})
+    assert r.status_code == 403
+    # the session still works with its own value
+    assert c.get("/xa").status_code == 200
+    r = c.post("/dang-xuat", data={"csrf": csrf_of(page)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/?tb=da-thoat"
+
+
+def test_signing_out_of_a_session_already_ended_signs_out(site: Site, tmp_path: Path) -> None:
+    """A page left open past its session (expired, its token rotated, signed out in another tab): its
+    "Đăng xuất" answered 403 'the form is stale', and the browser kept its dead cookie."""
+    c = site.sign_in(WARD)
+    csrf = csrf_of(c.get("/xa").text)
+    other_tab = c.cookies.get("ctstat_phien")
+    assert c.post("/dang-xuat", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    c.cookies.set("ctstat_phien", other_tab or "")  # the other tab still has the cookie
+    r = c.post("/dang-xuat", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/?tb=da-thoat"
+    assert 'ctstat_phien=""' in r.headers["set-cookie"]  # the cookie is removed
+    # the same when the token was rotated under the page
+    c = site.sign_in(WARD)
+    csrf = csrf_of(c.get("/xa").text)
+    issue_tokens(site.cfg, tmp_path / "rotated.csv", rotate=[WARD])
+    r = c.post("/dang-xuat", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/?tb=da-thoat"
+    # another site still cannot sign anybody out
+    r = c.post("/dang-xuat", data={"csrf": csrf}, headers={"Origin": "http://evil.test"})
+    assert r.status_code == 403
+
+
+def test_a_live_session_is_signed_out_only_with_its_csrf_value(site: Site) -> None:
+    c = site.sign_in(WARD)
+    assert c.post("/dang-xuat", data={"csrf": "0" * 40}).status_code == 403
+    assert c.get("/xa", follow_redirects=False).status_code == 200  # still signed in
+
+
+def test_signing_in_ends_the_session_the_browser_had(site: Site) -> None:
+    """A shared office computer: ward A did not sign out, ward B signs in on it. A's cookie, replaced in the
+    browser, stayed a live session in the ledger for 12 hours (a copy of it opened A's pages)."""
+    c = site.sign_in(WARD)
+    first = c.cookies.get("ctstat_phien")
+    assert first
+    r = c.post("/dang-nhap", data={"token": site.tokens["00304"]}, follow_redirects=False)
+    assert r.status_code == 303
+    second = c.cookies.get("ctstat_phien")
+    assert second and second != first
+    assert site.portal.keys.session_unit(first) is None  # the replaced cookie opens nothing
+    assert site.portal.keys.session_unit(second) == "00304"
+    assert "Phường Vĩnh Hưng" in c.get("/xa").text
+    # a failed sign-in ends nothing
+    r = c.post("/dang-nhap", data={"token": "00301-aaaaa-bbbbb-ccccc-ddddd"}, follow_redirects=False)
+    assert r.status_code == 401 and site.portal.keys.session_unit(second) == "00304"
+
+
+def test_sending_the_typed_report_counts_against_the_uploads_a_minute(site: Site, catalogue: Catalogue) -> None:
+    """'Nộp' on the entry page is an upload (a workbook written, judged, a file in the inbox when valid), but it
+    was not counted against `uploads_per_minute`: a ward pressing it again and again (or a script) added a file
+    and a form writer's run each time, without bound."""
+    c, csrf = started(site)
+    fill_all(c, typed_values(catalogue))
+    codes = []
+    for _ in range(site.cfg.uploads_per_minute + 1):
+        version = version_on(c.get("/xa/nhap").text.split("/xa/nhap/nop")[1])
+        r = c.post("/xa/nhap/nop", data={"csrf": csrf, "version": version}, follow_redirects=False)
+        codes.append(r.status_code)
+    assert codes == [303] * site.cfg.uploads_per_minute + [429]
+    assert "Gửi quá nhiều lần trong một phút" in r.text and int(r.headers["retry-after"]) >= 1
+    with site.ledger() as ledger:
+        assert len(ledger.uploads()) == site.cfg.uploads_per_minute  # the refused one recorded nothing
+    # uploads and sendings share the count: the file upload is refused too
+    f = FAULTY / "01-so-am.xlsx"
+    r = c.post("/xa/nop", files={"file": (f.name, f.read_bytes())}, data={"csrf": csrf})
+    assert r.status_code == 429
