@@ -14,7 +14,10 @@ from ctstat.model.catalogue import Catalogue
 from ctstat.web.tokens import issue_tokens
 
 from .test_entry import fill_all, started, typed_values, version_on
-from .test_portal import FAULTY, WARD, Site, csrf_of
+from .test_portal import FAULTY, HM, WARD, Site, csrf_of
+from .test_portal_review import records, signing
+
+__all__ = ["signing"]  # the fixture, imported for its use here
 
 
 @pytest.fixture
@@ -109,3 +112,52 @@ def test_sending_the_typed_report_counts_against_the_uploads_a_minute(site: Site
     f = FAULTY / "01-so-am.xlsx"
     r = c.post("/xa/nop", files={"file": (f.name, f.read_bytes())}, data={"csrf": csrf})
     assert r.status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("1.000", "gõ liền các chữ số, không có dấu chấm, dấu phẩy hay khoảng trắng: 1000"),
+        ("12,345", "gõ liền các chữ số, không có dấu chấm, dấu phẩy hay khoảng trắng: 12345"),
+        ("1.234.567", "1234567"),
+        ("1_000", "không phải là số"),
+        ("٣", "không phải là số"),  # Arabic-Indic three: float() takes it
+        ("１２", "không phải là số"),  # full-width digits
+        ("1e3", "không phải là số"),
+        ("nan", "không phải là số"),
+        ("infinity", "không phải là số"),
+    ],
+)
+def test_a_correction_s_value_is_plain_digits(typed: str, said: str) -> None:
+    """float() read the district's "1.000" (one thousand, as Vietnamese writes it) as 1: the correction was
+    recorded, the ward's figure replaced by one nobody meant."""
+    from ctstat.model.errors import UsageError
+    from ctstat.web.review import corrected_value
+
+    with pytest.raises(UsageError) as refused:
+        corrected_value(typed)
+    assert said in (refused.value.message_vi or "")
+
+
+@pytest.mark.parametrize(
+    ("typed", "value"), [("12", 12.0), (" 1 234 ", 1234.0), ("0", 0.0), ("2,5", 2.5), ("2.5", 2.5)]
+)
+def test_a_correction_s_plain_value_is_taken(typed: str, value: float) -> None:
+    from ctstat.web.review import corrected_value
+
+    assert corrected_value(typed) == value
+
+
+def test_the_districts_correction_of_1_000_records_nothing(signing: Site) -> None:
+    site = signing
+    assert site.api(WARD, HM / "00301-thanh-tri.xlsx").json()["outcome"] == "accepted"
+    c = site.sign_in("008")
+    csrf = csrf_of(c.get("/huyen").text)
+    form = {"csrf": csrf, "action": "correct", "unit": WARD, "cell": "Biểu 1!E11", "why": "Xã báo qua điện thoại"}
+    r = c.post("/huyen/duyet", data={**form, "value": "1.000"}, follow_redirects=False)
+    assert r.status_code == 409 and "gõ liền các chữ số" in r.text and "1000" in r.text
+    assert records(site) == []
+    r = c.post("/huyen/duyet", data={**form, "value": "1000"}, follow_redirects=False)
+    assert r.status_code == 303
+    (rec,) = records(site)
+    assert rec.covers.corrections[0].new == 1000
