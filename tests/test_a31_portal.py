@@ -161,3 +161,22 @@ def test_the_districts_correction_of_1_000_records_nothing(signing: Site) -> Non
     assert r.status_code == 303
     (rec,) = records(site)
     assert rec.covers.corrections[0].new == 1000
+
+
+def test_the_marked_up_link_an_api_answer_gives_opens_with_its_token(site: Site) -> None:
+    """The API's answer names `marked_up`, but the link took a browser's session only: a script following it with
+    its token got the sign-in page (200, HTML) to save as its .xlsx."""
+    entry = site.api(WARD, FAULTY / "01-so-am.xlsx").json()
+    assert entry["outcome"] == "invalid" and entry["marked_up"]
+    bearer = {"Authorization": f"Bearer {site.tokens[WARD]}"}
+    r = site.client.get(entry["marked_up"], headers=bearer, follow_redirects=False)
+    assert r.status_code == 200 and r.content[:2] == b"PK"
+    assert r.content == site.sign_in(WARD).get(entry["marked_up"]).content  # the copy a browser gets
+    # the district's token opens it too; another ward's does not, nor a wrong token (JSON, never a page)
+    district = {"Authorization": f"Bearer {site.tokens['008']}"}
+    assert site.client.get(entry["marked_up"], headers=district).content == r.content
+    r = site.client.get(entry["marked_up"], headers={"Authorization": f"Bearer {site.tokens['00304']}"})
+    assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+    r = site.client.get(entry["marked_up"], headers={"Authorization": "Bearer 00301-aaaaa-bbbbb-ccccc-ddddd"})
+    assert r.status_code == 401 and r.json()["error_en"] == "missing or wrong token"
+    assert r.headers["www-authenticate"] == "Bearer"

@@ -259,7 +259,8 @@ class Web:
         Busy: 503 to send again; anything else: 500 with a reference, the traceback logged once."""
         from starlette.responses import JSONResponse, RedirectResponse
 
-        api = request.url.path.startswith("/api/")
+        # a script (the API, or a link its answer gave, with its bearer token) is answered JSON, never a page
+        api = request.url.path.startswith("/api/") or "authorization" in request.headers
         request.scope["ctstat.logged"] = True  # Hardened logs nothing more of it
         if isinstance(exc, HTTPProblem):
             if api:

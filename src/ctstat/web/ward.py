@@ -3,6 +3,7 @@ the district's review of its report: send-backs, corrections, approval), its mar
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -82,11 +83,13 @@ def blank_form(w: Web, request: Any) -> Any:
     return FileResponse(target, filename=f"bieu-mau-{unit}-{p.cfg.period}.xlsx", media_type=XLSX_TYPE)
 
 
-def marked_up(w: Web, request: Any) -> Any:
+async def marked_up(w: Web, request: Any) -> Any:
+    """An upload's marked-up copy: to a signed-in browser, or to the script whose API answer named it (its bearer
+    token, as `/api/v1/submissions` takes it: the link a script was given opened only the sign-in page)."""
     from starlette.responses import FileResponse
 
-    unit = w.session(request)
-    up = _upload_for(w.p, unit, request.path_params["id"])
+    unit = await w.bearer(request) if "authorization" in request.headers else w.session(request)
+    up = await asyncio.to_thread(_upload_for, w.p, unit, request.path_params["id"])
     path = inside(w.p.cfg.out, up.annotated)
     return FileResponse(path, filename=f"kiem-tra-{up.id}.xlsx", media_type=XLSX_TYPE)
 
