@@ -180,3 +180,30 @@ def test_the_marked_up_link_an_api_answer_gives_opens_with_its_token(site: Site)
     r = site.client.get(entry["marked_up"], headers={"Authorization": "Bearer 00301-aaaaa-bbbbb-ccccc-ddddd"})
     assert r.status_code == 401 and r.json()["error_en"] == "missing or wrong token"
     assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_form_sent_with_no_file_chosen_is_told_so_and_counts_nothing(site: Site) -> None:
+    """A browser sends an empty part named `file` with `filename=""` when no file is chosen (a browser ignoring
+    `required`, a script): it was judged as an empty workbook, kept aside and counted as a failed attempt."""
+    c = site.sign_in(WARD)
+    csrf = csrf_of(c.get("/xa").text)
+
+    def body(name: str) -> bytes:  # as Chromium sends the page's form (httpx leaves an empty filename out)
+        return (
+            f'--b\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{csrf}\r\n'
+            f'--b\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n\r\n--b--\r\n"
+        ).encode()
+
+    multipart = {"Content-Type": "multipart/form-data; boundary=b"}
+    r = c.post("/xa/nop", content=body(""), headers=multipart)
+    assert r.status_code == 400 and "Chưa chọn tệp" in r.text
+    bearer = {"Authorization": f"Bearer {site.tokens[WARD]}"}
+    r = site.client.post("/api/v1/submissions", content=body(""), headers=multipart | bearer)
+    assert r.status_code == 400 and "Chưa chọn tệp" in r.json()["error"]
+    with site.ledger() as ledger:
+        assert ledger.uploads() == []
+    assert not any((site.cfg.out / "portal" / "incoming").iterdir())  # nothing left in staging
+    # an empty file that has a name is judged (and told it is empty), as before
+    r = site.client.post("/api/v1/submissions", content=body("00301.xlsx"), headers=multipart | bearer)
+    assert r.status_code == 200 and r.json()["issues"][0]["code"] == "not-a-workbook"
