@@ -3,9 +3,11 @@ a report shares."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -207,3 +209,66 @@ def test_a_form_sent_with_no_file_chosen_is_told_so_and_counts_nothing(site: Sit
     # an empty file that has a name is judged (and told it is empty), as before
     r = site.client.post("/api/v1/submissions", content=body("00301.xlsx"), headers=multipart | bearer)
     assert r.status_code == 200 and r.json()["issues"][0]["code"] == "not-a-workbook"
+
+
+def _through_hardened(path: str, headers: list[tuple[bytes, bytes]], fail: bool = False) -> list[dict[str, Any]]:
+    """What the portal's middleware sends for a request to `path` arriving while another is handled (max_requests
+    1: its own 503), or (`fail`) for one whose app raises past every handler (its own 500)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from ctstat.web.app import Hardened
+
+    async def scenario() -> list[dict[str, Any]]:
+        gate = asyncio.Event()
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if fail:
+                raise RuntimeError("boom")
+            await gate.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        app.state = SimpleNamespace()  # type: ignore[attr-defined]
+        hardened = Hardened(app, max_requests=1)
+        scope = {"type": "http", "method": "GET", "path": path, "headers": headers, "client": ("192.0.2.9", 1)}
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        if fail:
+            await hardened(scope, receive, send)
+            return sent
+        first = asyncio.create_task(hardened({**scope, "path": "/"}, receive, send))
+        await asyncio.sleep(0.01)
+        sent.clear()
+        await hardened(scope, receive, send)  # while the first is still being handled
+        gate.set()
+        await first
+        return sent[:2]
+
+    return asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_middlewares_own_answers_are_vietnamese_pages_or_json(fail: bool) -> None:
+    """Past max_requests (the deadline's rush) a ward's browser got 'busy, send again later' as bare English text;
+    a script got text where every other error of the API is JSON."""
+    start, body = _through_hardened("/xa/nop", [(b"cookie", b"ctstat_phien=x")], fail)
+    assert start["status"] == (500 if fail else 503)
+    headers = dict(start["headers"])
+    assert headers[b"content-type"] == b"text/html; charset=utf-8" and b"content-security-policy" in headers
+    page = body["body"].decode()
+    assert '<html lang="vi">' in page and "Không thực hiện được" in page and 'href="/"' in page
+    assert ("Lỗi của máy chủ" if fail else "Máy chủ đang nhận quá nhiều yêu cầu cùng lúc") in page
+    assert "send again" not in page and "internal error" not in page
+    for path, hdrs in (("/api/v1/submissions", []), ("/tai/lan-nop/1", [(b"authorization", b"Bearer x")])):
+        start, body = _through_hardened(path, hdrs, fail)
+        assert dict(start["headers"])[b"content-type"] == b"application/json"
+        said = json.loads(body["body"])
+        assert said["error_en"] == ("internal error" if fail else "busy, send again later")
+        assert said["error"].startswith("Lỗi của máy chủ" if fail else "Máy chủ đang nhận")
