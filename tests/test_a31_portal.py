@@ -182,6 +182,16 @@ def test_the_marked_up_link_an_api_answer_gives_opens_with_its_token(site: Site)
     r = site.client.get(entry["marked_up"], headers={"Authorization": "Bearer 00301-aaaaa-bbbbb-ccccc-ddddd"})
     assert r.status_code == 401 and r.json()["error_en"] == "missing or wrong token"
     assert r.headers["www-authenticate"] == "Bearer"
+    # a browser behind a proxy's Basic sign-in sends Authorization on every request: still a browser (its
+    # session opens the copy, a missing page is a page)
+    basic = {"Authorization": "Basic dXNlcjpwYXNz"}
+    browser = site.sign_in(WARD)
+    r = browser.get(entry["marked_up"], headers=basic)
+    assert r.status_code == 200 and r.content[:2] == b"PK"
+    r = browser.get("/lan-nop/999999", headers=basic)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    r = site.client.get(entry["marked_up"], headers=basic, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/?tb=het-phien"  # no session: to sign in
 
 
 def test_a_form_sent_with_no_file_chosen_is_told_so_and_counts_nothing(site: Site) -> None:
@@ -266,6 +276,8 @@ def test_the_middlewares_own_answers_are_vietnamese_pages_or_json(fail: bool) ->
     assert '<html lang="vi">' in page and "Không thực hiện được" in page and 'href="/"' in page
     assert ("Lỗi của máy chủ" if fail else "Máy chủ đang nhận quá nhiều yêu cầu cùng lúc") in page
     assert "send again" not in page and "internal error" not in page
+    start, body = _through_hardened("/xa", [(b"authorization", b"Basic dXNlcjpwYXNz")], fail)
+    assert dict(start["headers"])[b"content-type"] == b"text/html; charset=utf-8"  # a proxy's Basic: a browser
     for path, hdrs in (("/api/v1/submissions", []), ("/tai/lan-nop/1", [(b"authorization", b"Bearer x")])):
         start, body = _through_hardened(path, hdrs, fail)
         assert dict(start["headers"])[b"content-type"] == b"application/json"

@@ -259,8 +259,7 @@ class Web:
         Busy: 503 to send again; anything else: 500 with a reference, the traceback logged once."""
         from starlette.responses import JSONResponse, RedirectResponse
 
-        # a script (the API, or a link its answer gave, with its bearer token) is answered JSON, never a page
-        api = request.url.path.startswith("/api/") or "authorization" in request.headers
+        api = scripted(request)
         request.scope["ctstat.logged"] = True  # Hardened logs nothing more of it
         if isinstance(exc, HTTPProblem):
             if api:
@@ -329,6 +328,18 @@ def _same_origin(request: Any) -> bool:
         return False
     site = request.headers.get("sec-fetch-site")
     return site is None or site in ("same-origin", "none")
+
+
+def bearing(request: Any) -> bool:
+    """The request carries a bearer token (a script's: `Authorization: Bearer …`). Not any Authorization: a proxy's
+    Basic sign-in in front of the portal has every browser send one."""
+    return str(request.headers.get("authorization", "")).lower().startswith("bearer ")
+
+
+def scripted(request: Any) -> bool:
+    """A script's request, answered JSON (never a page or a redirect to sign-in): the API's, or one with a bearer
+    token (a link an API answer gave)."""
+    return bool(request.url.path.startswith("/api/")) or bearing(request)
 
 
 def client_host(request: Any) -> str:

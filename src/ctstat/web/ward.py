@@ -10,7 +10,7 @@ from typing import Any
 
 from ctstat.job.ledger import Ledger, Upload
 from ctstat.job.run import ward_status
-from ctstat.web.context import XLSX_TYPE, HTTPProblem, Portal, Web, inside
+from ctstat.web.context import XLSX_TYPE, HTTPProblem, Portal, Web, bearing, inside
 from ctstat.web.intake import PORTAL_DIR
 from ctstat.web.review import reviews
 from ctstat.web.upload import Refused, locked_message, receive, take
@@ -88,7 +88,7 @@ async def marked_up(w: Web, request: Any) -> Any:
     token, as `/api/v1/submissions` takes it: the link a script was given opened only the sign-in page)."""
     from starlette.responses import FileResponse
 
-    unit = await w.bearer(request) if "authorization" in request.headers else w.session(request)
+    unit = await w.bearer(request) if bearing(request) else w.session(request)
     up = await asyncio.to_thread(_upload_for, w.p, unit, request.path_params["id"])
     path = inside(w.p.cfg.out, up.annotated)
     return FileResponse(path, filename=f"kiem-tra-{up.id}.xlsx", media_type=XLSX_TYPE)
