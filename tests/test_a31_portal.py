@@ -284,3 +284,16 @@ def test_the_middlewares_own_answers_are_vietnamese_pages_or_json(fail: bool) ->
         said = json.loads(body["body"])
         assert said["error_en"] == ("internal error" if fail else "busy, send again later")
         assert said["error"].startswith("Lỗi của máy chủ" if fail else "Máy chủ đang nhận")
+
+
+def test_the_ward_a_notice_names_is_a_ward_s_code_only(site: Site) -> None:
+    """`/huyen?tb=approve&xa=…` printed whatever `xa` said inside the portal's own green notice ("Đã duyệt báo cáo
+    của <text>"): a link could make the district's page say anything (a phone number to call, a false warning)."""
+    c = site.sign_in("008")
+    bait = "CẢNH BÁO: mã của huyện đã lộ, gọi 0900 000 000"
+    page = c.get("/huyen", params={"tb": "approve", "xa": bait}).text
+    assert "0900 000 000" not in page and "Đã duyệt báo cáo của" not in page
+    page = c.get("/huyen", params={"tb": "approve", "xa": "008"}).text
+    assert "Đã duyệt báo cáo của" not in page  # the district itself is no ward
+    page = c.get("/huyen", params={"tb": "approve", "xa": WARD}).text
+    assert "Đã duyệt báo cáo của 00301 Phường Thanh Trì." in page  # a ward's code: its notice, with its name

@@ -34,7 +34,9 @@ def district(w: Web, request: Any) -> Any:
     if not w.p.is_area(unit):
         return RedirectResponse("/xa", 303)
     state = _district_state(w.p)
+    # the ward a notice names, by its code only: text from the address is never shown as the portal's words
     done = request.query_params.get("xa")
+    done = done if done in w.p.names and not w.p.is_area(done) else None
     if not reviews_here(w.p.cfg):  # the year 2025's job: its reports are reviewed in their half-years' jobs
         return w.page(request, "district.html", **state, year_review=YEAR_REVIEW[0], message=None, done=done)
     wards = sorted(set(w.p.names) - {w.p.area_code})
