@@ -297,3 +297,21 @@ def test_the_ward_a_notice_names_is_a_ward_s_code_only(site: Site) -> None:
     assert "Đã duyệt báo cáo của" not in page  # the district itself is no ward
     page = c.get("/huyen", params={"tb": "approve", "xa": WARD}).text
     assert "Đã duyệt báo cáo của 00301 Phường Thanh Trì." in page  # a ward's code: its notice, with its name
+
+
+def test_a_forms_answer_opened_by_its_address_goes_to_its_page(site: Site) -> None:
+    """After a refusal (a wrong token, a file too large) the address bar shows the form's POST address; opened
+    again from there it was 405 "Không có trang này"."""
+    c = site.sign_in(WARD)
+    for path, page in (("/dang-nhap", "/"), ("/dang-xuat", "/"), ("/xa/nop", "/xa"), ("/xa/nhap/nop", "/xa/nhap")):
+        r = c.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == page, path
+    assert c.get("/xa/nop").status_code == 200 and "Gửi báo cáo" in c.get("/xa/nop").text
+    d = site.sign_in("008")
+    for path in ("/huyen/duyet", "/huyen/tong-hop"):
+        r = d.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/huyen"
+    # without a session the page asks to sign in; the forms themselves still take posts only as before
+    assert site.client.get("/xa/nop").url.path == "/"
+    assert c.post("/xa/nhap/nop", data={"csrf": "0" * 40, "version": "0"}).status_code == 403
+    assert c.get("/khong-co").status_code == 404

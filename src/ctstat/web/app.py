@@ -91,7 +91,29 @@ def routes(w: Web) -> list[Any]:
         r("/api/v1/status", api.api_status),
         r("/static/ctstat.css", stylesheet),
         r("/healthz", health),
-    ]
+    ] + [r(path, back, "GET") for path in FORM_PAGES]
+
+
+#: the addresses of forms' answers (their POSTs) -> the page each form is on. Opened again by their address (a
+#: reload from the address bar after a refusal, a bookmark, a link shared) they were 405 "Không có trang này"
+FORM_PAGES = {
+    "/dang-nhap": "/",
+    "/dang-xuat": "/",
+    "/xa/nop": "/xa",
+    "/huyen/tong-hop": "/huyen",
+    "/huyen/duyet": "/huyen",
+    "/xa/nhap/bat-dau": "/xa/nhap",
+    "/xa/nhap/kiem-tra": "/xa/nhap",
+    "/xa/nhap/bia": "/xa/nhap",
+    "/xa/nhap/nop": "/xa/nhap",
+}
+
+
+async def back(w: Web, request: Any) -> Any:
+    """A form's answer opened by its address: to the page the form is on (which signs in when it must)."""
+    from starlette.responses import RedirectResponse
+
+    return RedirectResponse(FORM_PAGES[request.url.path], 303)
 
 
 def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = None) -> Any:
