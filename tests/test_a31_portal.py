@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from ctstat.job.config import JobConfig
 from ctstat.model.catalogue import Catalogue
@@ -315,3 +316,35 @@ def test_a_forms_answer_opened_by_its_address_goes_to_its_page(site: Site) -> No
     assert site.client.get("/xa/nop").url.path == "/"
     assert c.post("/xa/nhap/nop", data={"csrf": "0" * 40, "version": "0"}).status_code == 403
     assert c.get("/khong-co").status_code == 404
+
+
+def test_behind_a_proxy_not_trusted_the_browsers_own_word_lets_wards_sign_in(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """nginx in front (HTTPS) but `trusted_proxies` not set: the portal sees itself as http://…, the browser's
+    Origin is https://…, and every form post, sign-in included, was 403 "Yêu cầu không đến từ trang này" for every
+    ward. The browser's Sec-Fetch-Site (no page can set it) says same-origin: that decides; the mismatch is
+    logged with what to set."""
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="ctstat.serve")
+    c = TestClient(site.app, base_url="http://portal.test")
+    proxied = {"Origin": "https://portal.test", "Sec-Fetch-Site": "same-origin"}
+    r = c.post("/dang-nhap", data={"token": site.tokens[WARD]}, headers=proxied, follow_redirects=False)
+    assert r.status_code == 303 and "ctstat_phien" in r.headers["set-cookie"]
+    hints = [json.loads(m.getMessage()) for m in caplog.records if "origin-mismatch" in m.getMessage()]
+    assert hints and hints[0]["origin"] == "https://portal.test" and hints[0]["portal"] == "http://portal.test"
+    assert "trusted_proxies" in hints[0]["hint"]
+    # the Host not passed on: the browser says same-origin, the portal sees 127.0.0.1:8080
+    csrf = csrf_of(c.get("/xa").text)
+    moved = {"Origin": "https://baocao.example.vn", "Sec-Fetch-Site": "same-origin"}
+    assert c.post("/dang-xuat", data={"csrf": csrf}, headers=moved, follow_redirects=False).status_code == 303
+    # another site is refused whatever its Origin says, and an older browser (Origin only) is judged by it
+    for headers in (
+        {"Origin": "https://portal.test", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "http://portal.test", "Sec-Fetch-Site": "same-site"},
+        {"Origin": "http://evil.test"},
+        {"Origin": "https://portal.test"},
+    ):
+        r = c.post("/dang-nhap", data={"token": site.tokens[WARD]}, headers=headers, follow_redirects=False)
+        assert r.status_code == 403 and "set-cookie" not in r.headers, headers
