@@ -159,6 +159,8 @@ def test_the_districts_correction_of_1_000_records_nothing(signing: Site) -> Non
     form = {"csrf": csrf, "action": "correct", "unit": WARD, "cell": "Biểu 1!E11", "why": "Xã báo qua điện thoại"}
     r = c.post("/huyen/duyet", data={**form, "value": "1.000"}, follow_redirects=False)
     assert r.status_code == 409 and "gõ liền các chữ số" in r.text and "1000" in r.text
+    assert '<a href="/huyen#xa-00301">Quay lại phần duyệt báo cáo</a>' in r.text  # back to that ward's forms
+    assert f'id="xa-{WARD}"' in c.get("/huyen").text  # which the page has
     assert records(site) == []
     r = c.post("/huyen/duyet", data={**form, "value": "1000"}, follow_redirects=False)
     assert r.status_code == 303

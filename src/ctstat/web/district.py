@@ -84,7 +84,19 @@ async def review(w: Web, request: Any) -> Any:
         await asyncio.to_thread(act, w.p.cfg, w.p.catalogue, signer, action)
     except UsageError as exc:
         msg = exc.message_vi or str(exc)
-        return w.page(request, "problem.html", 409, message=f"Không ghi nhận: {msg}", issues=exc.issues)
+        # back to where the form was (the ward's review, or the rollup's), not to the top of a long page
+        unit = form.get("unit", "")
+        back = "/huyen#duyet-tong-hop" if form.get("action") in ROLLUP_ACTIONS else "/huyen"
+        back = f"/huyen#xa-{unit}" if unit in wards else back
+        return w.page(
+            request,
+            "problem.html",
+            409,
+            message=f"Không ghi nhận: {msg}",
+            issues=exc.issues,
+            back=back,
+            back_label="Quay lại phần duyệt báo cáo",
+        )
     if action.kind in ROLLUP_ACTIONS:
         return RedirectResponse(f"/huyen?tb={action.kind}#duyet-tong-hop", 303)
     return RedirectResponse(f"/huyen?tb={action.kind}&xa={action.unit}#xa-{action.unit}", 303)
