@@ -238,7 +238,8 @@ def _through_hardened(path: str, headers: list[tuple[bytes, bytes]], fail: bool 
         async def app(scope: Any, receive: Any, send: Any) -> None:
             if fail:
                 raise RuntimeError("boom")
-            await gate.wait()
+            if scope["path"] == "/":  # the request holding the only place
+                await gate.wait()
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"ok"})
 
@@ -350,3 +351,13 @@ def test_behind_a_proxy_not_trusted_the_browsers_own_word_lets_wards_sign_in(
     ):
         r = c.post("/dang-nhap", data={"token": site.tokens[WARD]}, headers=headers, follow_redirects=False)
         assert r.status_code == 403 and "set-cookie" not in r.headers, headers
+
+
+def test_the_stylesheet_and_script_are_served_past_max_requests() -> None:
+    """At the limit, the page Hardened answers itself (and any page served) asked for its stylesheet and got a 503
+    too: an unstyled page on a phone at the deadline's rush."""
+    for path in ("/static/ctstat.css", "/static/entry.js"):
+        start, body = _through_hardened(path, [])
+        assert start["status"] == 200 and body["body"] == b"ok", path
+    start, _ = _through_hardened("/healthz", [])
+    assert start["status"] == 503  # everything else is bounded as before

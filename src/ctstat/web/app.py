@@ -232,7 +232,8 @@ class Hardened:
             return
         started = time.perf_counter()
         ex = _Exchange(self, scope, receive, send)
-        if self.active >= self.max_requests:
+        # the stylesheet and the script (bytes in memory) are not bounded: a page served at the limit keeps its look
+        if self.active >= self.max_requests and scope.get("path") not in UNBOUNDED:
             await ex.answer(503, BUSY, [(b"retry-after", b"10"), (b"connection", b"close")])
         else:
             self.active += 1
@@ -321,6 +322,8 @@ class _Exchange:
             self.open = False
         return message
 
+
+UNBOUNDED = {"/static/ctstat.css", "/static/entry.js"}  #: answered from memory, past `max_requests` too
 
 #: Hardened's own answers, (Vietnamese, English): no template, no ledger, nothing that can fail again
 BUSY = ("Máy chủ đang nhận quá nhiều yêu cầu cùng lúc: chờ vài giây rồi gửi lại.", "busy, send again later")
