@@ -361,3 +361,20 @@ def test_the_stylesheet_and_script_are_served_past_max_requests() -> None:
         assert start["status"] == 200 and body["body"] == b"ok", path
     start, _ = _through_hardened("/healthz", [])
     assert start["status"] == 503  # everything else is bounded as before
+
+
+def test_a_save_after_the_session_ended_says_it_was_not_saved(site: Site) -> None:
+    """A Biểu typed on a page opened before the session's 12 hours ran out: its save went to the sign-in page
+    saying only 'the session has ended', and a ward who knows drafts outlive sessions took the figures as saved."""
+    import sqlite3
+
+    c, _ = started(site)
+    page = c.get("/xa/nhap/1").text
+    data = {"csrf": csrf_of(page), "version": version_on(page), "di": "1", "TE01/0-2/sex:nam": "5"}
+    db = sqlite3.connect(site.cfg.ledger_path)
+    db.execute("UPDATE sessions SET expires_at = 0")
+    db.commit()
+    db.close()
+    r = c.post("/xa/nhap/1", data=data)
+    assert r.url.path == "/" and "Phiên làm việc đã hết" in r.text
+    assert "số vừa gõ hoặc tệp vừa chọn chưa được nhận" in r.text
