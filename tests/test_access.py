@@ -200,7 +200,8 @@ def test_every_route_and_every_error_page_carries_the_documented_headers(world: 
     check(anon.get("/healthz"), 200)
     check(anon.get("/nowhere"), 404)
     check(anon.get("/api/v1/nowhere"), 404)
-    check(anon.get("/dang-nhap"), 405)  # sign-in is POST only
+    check(anon.get("/dang-nhap", **no), 303)  # a form's answer opened by its address: to the form's page
+    check(anon.put("/dang-nhap"), 405)  # sign-in is POST only
     check(anon.delete("/api/v1/submissions"), 405)
     check(district.post("/dang-xuat", data={"csrf": "bad"}), 403)
     check(ward.post("/dang-xuat", data={"csrf": csrf}, **no), 303)

@@ -91,7 +91,29 @@ def routes(w: Web) -> list[Any]:
         r("/api/v1/status", api.api_status),
         r("/static/ctstat.css", stylesheet),
         r("/healthz", health),
-    ]
+    ] + [r(path, back, "GET") for path in FORM_PAGES]
+
+
+#: the addresses of forms' answers (their POSTs) -> the page each form is on. Opened again by their address (a
+#: reload from the address bar after a refusal, a bookmark, a link shared) they were 405 "Không có trang này"
+FORM_PAGES = {
+    "/dang-nhap": "/",
+    "/dang-xuat": "/",
+    "/xa/nop": "/xa",
+    "/huyen/tong-hop": "/huyen",
+    "/huyen/duyet": "/huyen",
+    "/xa/nhap/bat-dau": "/xa/nhap",
+    "/xa/nhap/kiem-tra": "/xa/nhap",
+    "/xa/nhap/bia": "/xa/nhap",
+    "/xa/nhap/nop": "/xa/nhap",
+}
+
+
+async def back(w: Web, request: Any) -> Any:
+    """A form's answer opened by its address: to the page the form is on (which signs in when it must)."""
+    from starlette.responses import RedirectResponse
+
+    return RedirectResponse(FORM_PAGES[request.url.path], 303)
 
 
 def create_app(cfg: JobConfig, catalogue: Catalogue, portal: Portal | None = None) -> Any:
@@ -141,6 +163,9 @@ async def sign_in(w: Web, request: Any) -> Any:
     if unit is None:
         p.sign_ins.hit(client_host(request))
         return w.page(request, "login.html", 401, message="sai-ma")
+    # the session this browser had (another unit's on a shared computer, or its own) ends: one live session a
+    # browser, and the cookie it replaces opens nothing afterwards
+    await asyncio.to_thread(p.keys.end_session, request.cookies.get(COOKIE))
     cookie = await asyncio.to_thread(p.keys.session, unit)
     resp = RedirectResponse("/", 303)
     resp.set_cookie(
@@ -159,8 +184,12 @@ async def sign_out(w: Web, request: Any) -> Any:
 
     w.check_origin(request)
     form = await small_form(request)
-    w.check_csrf(request, str(form.get("csrf", "")))
-    await asyncio.to_thread(w.p.keys.end_session, request.cookies.get(COOKIE))  # the cookie opens nothing now
+    cookie = request.cookies.get(COOKIE)
+    # a session already ended (expired, its token rotated, signed out in another tab) has nothing to protect:
+    # the button of a page left open signs out, rather than answer that the form is stale
+    if w.p.keys.session_unit(cookie) is not None:
+        w.check_csrf(request, str(form.get("csrf", "")))
+        await asyncio.to_thread(w.p.keys.end_session, cookie)  # the cookie opens nothing now
     resp = RedirectResponse("/?tb=da-thoat", 303)
     resp.delete_cookie(COOKIE)
     return resp
@@ -203,8 +232,9 @@ class Hardened:
             return
         started = time.perf_counter()
         ex = _Exchange(self, scope, receive, send)
-        if self.active >= self.max_requests:
-            await ex.answer(503, "busy, send again later\n", [(b"retry-after", b"10"), (b"connection", b"close")])
+        # the stylesheet and the script (bytes in memory) are not bounded: a page served at the limit keeps its look
+        if self.active >= self.max_requests and scope.get("path") not in UNBOUNDED:
+            await ex.answer(503, BUSY, [(b"retry-after", b"10"), (b"connection", b"close")])
         else:
             self.active += 1
             try:
@@ -214,7 +244,7 @@ class Hardened:
                     trace = traceback.format_exc()
                     log.error(json.dumps({"event": "error", "path": scope.get("path", "")[:200], "traceback": trace}))
                 if not ex.status:
-                    await ex.answer(500, "internal error\n", [(b"connection", b"close")])
+                    await ex.answer(500, FAILED, [(b"connection", b"close")])
             finally:
                 self.active -= 1
         client = scope.get("client") or ("", 0)
@@ -234,6 +264,10 @@ class _Exchange:
         self.answered: object | None = None  #: set when Hardened answered itself (its body's marker)
         self.me = object()
         self.got, self.waited, self.open = 0, 0.0, True  #: the request body: bytes in, seconds waited, more to come
+        #: a script (the API, or any request with a bearer token) is answered JSON, a browser a page
+        self.script = scope.get("path", "").startswith("/api/") or any(
+            k.lower() == b"authorization" and v[:7].lower() == b"bearer " for k, v in scope.get("headers", [])
+        )
 
     async def send(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -253,14 +287,20 @@ class _Exchange:
             message = {k: v for k, v in message.items() if k != "_by"}
         await self._send(message)
 
-    async def answer(self, status: int, text: str, headers: list[tuple[bytes, bytes]]) -> None:
-        """A plain-text response of this middleware's own (the app's later messages are dropped)."""
+    async def answer(self, status: int, said: tuple[str, str], headers: list[tuple[bytes, bytes]]) -> None:
+        """A response of this middleware's own, `said` (Vietnamese, English): JSON `{"error", "error_en"}` to a
+        script, a page in Vietnamese to a browser (the app's later messages are dropped)."""
         if self.status:
             return
         self.answered = self.me
-        ctype = (b"content-type", b"text/plain; charset=utf-8")
+        if self.script:
+            ctype = (b"content-type", b"application/json")
+            body = json.dumps({"error": said[0], "error_en": said[1]}, ensure_ascii=False).encode()
+        else:
+            ctype = (b"content-type", b"text/html; charset=utf-8")
+            body = OWN_PAGE.format(said[0]).encode()
         await self.send({"type": "http.response.start", "status": status, "headers": [ctype, *headers]})
-        await self.send({"type": "http.response.body", "body": text.encode(), "_by": self.me})
+        await self.send({"type": "http.response.body", "body": body, "_by": self.me})
 
     async def receive(self) -> dict[str, Any]:
         if not self.open or self.status:  # the body is in, or the answer is going out (a download
@@ -272,7 +312,7 @@ class _Exchange:
             message = dict(await asyncio.wait_for(self._receive(), max(allow, 0.001)))
         except TimeoutError:
             self.open = False
-            await self.answer(408, "request body too slow\n", [(b"connection", b"close")])
+            await self.answer(408, SLOW, [(b"connection", b"close")])
             return {"type": "http.disconnect"}
         self.waited += time.monotonic() - t0
         if message["type"] == "http.request":
@@ -281,6 +321,24 @@ class _Exchange:
         else:
             self.open = False
         return message
+
+
+UNBOUNDED = {"/static/ctstat.css", "/static/entry.js"}  #: answered from memory, past `max_requests` too
+
+#: Hardened's own answers, (Vietnamese, English): no template, no ledger, nothing that can fail again
+BUSY = ("Máy chủ đang nhận quá nhiều yêu cầu cùng lúc: chờ vài giây rồi gửi lại.", "busy, send again later")
+FAILED = ("Lỗi của máy chủ: báo cho cán bộ phụ trách.", "internal error")
+SLOW = (
+    "Dữ liệu gửi lên quá chậm (đường truyền yếu): gửi lại khi mạng ổn định hơn, hoặc dùng máy có mạng tốt hơn.",
+    "request body too slow",
+)
+OWN_PAGE = (
+    '<!doctype html>\n<html lang="vi">\n<head>\n<meta charset="utf-8">\n'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+    '<title>Không thực hiện được</title>\n<link rel="stylesheet" href="/static/ctstat.css">\n</head>\n'
+    '<body>\n<main class="wrap">\n<h1>Không thực hiện được</h1>\n<p class="note bad">{}</p>\n'
+    '<p><a href="/">Quay lại trang chính</a></p>\n</main>\n</body>\n</html>\n'
+)
 
 
 # --- serving ----------------------------------------------------------------------------------------------------

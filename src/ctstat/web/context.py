@@ -259,7 +259,7 @@ class Web:
         Busy: 503 to send again; anything else: 500 with a reference, the traceback logged once."""
         from starlette.responses import JSONResponse, RedirectResponse
 
-        api = request.url.path.startswith("/api/")
+        api = scripted(request)
         request.scope["ctstat.logged"] = True  # Hardened logs nothing more of it
         if isinstance(exc, HTTPProblem):
             if api:
@@ -320,14 +320,55 @@ class RowId:
 
 
 def _same_origin(request: Any) -> bool:
-    """False when the browser says the request comes from another site: an Origin that is not this site's, or a
-    Sec-Fetch-Site other than same-origin (or none: typed or bookmarked). Browsers send at least one of them on
-    every form post; a client that sends neither (curl, the test client) is not a browser a page can steer."""
+    """False when the browser says the request comes from another site. A browser's Sec-Fetch-Site (which no page
+    can set) decides when it is sent: same-origin or none (typed, bookmarked) only. Without it, an Origin that is
+    not this site's. Browsers send at least one of them on every form post; a client that sends neither (curl, the
+    test client) is not a browser a page can steer.
+
+    Sec-Fetch-Site decides even against the Origin: behind a proxy whose scheme or host the portal is not told
+    (`trusted_proxies` not set, `Host` not passed), the Origin "https://portal" never matched the "http://…" the
+    portal saw, and every form, sign-in included, was refused for every ward. Such a mismatch is logged, with
+    what to set (an older browser without Sec-Fetch-Site is still refused there)."""
     origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        return False
     site = request.headers.get("sec-fetch-site")
-    return site is None or site in ("same-origin", "none")
+    ours = f"{request.url.scheme}://{request.url.netloc}"
+    if origin is not None and origin != ours and (site == "same-origin" or _host(origin) == request.url.netloc):
+        _proxy_hint(origin, ours)
+    if site is not None:
+        return bool(site in ("same-origin", "none"))
+    return origin is None or origin == ours
+
+
+def _host(origin: str) -> str:
+    return origin.partition("://")[2]
+
+
+_HINTED: set[tuple[str, str]] = set()
+
+
+def _proxy_hint(origin: str, ours: str) -> None:
+    """Log, once per pair, a browser's own origin that is not what the portal sees of itself: a proxy in front
+    whose scheme or host the portal is not given."""
+    if (origin, ours) in _HINTED or len(_HINTED) > 64:
+        return
+    _HINTED.add((origin, ours))
+    hint = (
+        "the browser's origin is not the address the portal sees: behind a proxy, set trusted_proxies in "
+        "ctstat.toml and pass Host and X-Forwarded-Proto (README, Deploying)"
+    )
+    log.warning(json.dumps({"event": "origin-mismatch", "origin": origin[:200], "portal": ours[:200], "hint": hint}))
+
+
+def bearing(request: Any) -> bool:
+    """The request carries a bearer token (a script's: `Authorization: Bearer …`). Not any Authorization: a proxy's
+    Basic sign-in in front of the portal has every browser send one."""
+    return str(request.headers.get("authorization", "")).lower().startswith("bearer ")
+
+
+def scripted(request: Any) -> bool:
+    """A script's request, answered JSON (never a page or a redirect to sign-in): the API's, or one with a bearer
+    token (a link an API answer gave)."""
+    return bool(request.url.path.startswith("/api/")) or bearing(request)
 
 
 def client_host(request: Any) -> str:

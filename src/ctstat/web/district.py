@@ -34,7 +34,9 @@ def district(w: Web, request: Any) -> Any:
     if not w.p.is_area(unit):
         return RedirectResponse("/xa", 303)
     state = _district_state(w.p)
+    # the ward a notice names, by its code only: text from the address is never shown as the portal's words
     done = request.query_params.get("xa")
+    done = done if done in w.p.names and not w.p.is_area(done) else None
     if not reviews_here(w.p.cfg):  # the year 2025's job: its reports are reviewed in their half-years' jobs
         return w.page(request, "district.html", **state, year_review=YEAR_REVIEW[0], message=None, done=done)
     wards = sorted(set(w.p.names) - {w.p.area_code})
@@ -82,7 +84,19 @@ async def review(w: Web, request: Any) -> Any:
         await asyncio.to_thread(act, w.p.cfg, w.p.catalogue, signer, action)
     except UsageError as exc:
         msg = exc.message_vi or str(exc)
-        return w.page(request, "problem.html", 409, message=f"Không ghi nhận: {msg}", issues=exc.issues)
+        # back to where the form was (the ward's review, or the rollup's), not to the top of a long page
+        unit = form.get("unit", "")
+        back = "/huyen#duyet-tong-hop" if form.get("action") in ROLLUP_ACTIONS else "/huyen"
+        back = f"/huyen#xa-{unit}" if unit in wards else back
+        return w.page(
+            request,
+            "problem.html",
+            409,
+            message=f"Không ghi nhận: {msg}",
+            issues=exc.issues,
+            back=back,
+            back_label="Quay lại phần duyệt báo cáo",
+        )
     if action.kind in ROLLUP_ACTIONS:
         return RedirectResponse(f"/huyen?tb={action.kind}#duyet-tong-hop", 303)
     return RedirectResponse(f"/huyen?tb={action.kind}&xa={action.unit}#xa-{action.unit}", 303)

@@ -636,6 +636,10 @@ class Entry:
             raise self.h.problem(409, "Bản nháp vừa được lưu từ máy khác: xem lại trang tổng quan rồi bấm Nộp lại.")
         if not filled(draft.cells):
             raise self.h.problem(422, "Bản nháp chưa có số liệu nào: nhập số liệu các biểu rồi mới nộp.")
+        wait = self.p.uploads.hit(unit)  # a sending is an upload: the same `uploads_per_minute` per unit
+        if wait:
+            msg = f"Gửi quá nhiều lần trong một phút: thử lại sau {wait} giây."
+            raise self.h.problem(429, msg, {"Retry-After": str(wait)})
         path = staging_dir(self.p.cfg) / server_name(".xlsx")
         size = await asyncio.to_thread(self.workbook, unit, draft, path)
         up = await self.h.take(self.p, Staged(path, unit, self.sent_name(unit), size))

@@ -224,8 +224,12 @@ class Keys:
         return live[1] if live else ""
 
     def csrf_ok(self, cookie: str | None, value: str | None) -> bool:
+        """The session's CSRF value, compared in constant time; as bytes: `compare_digest` raises on a str that is
+        not ASCII, and a form may post any text (a 500 for a field typed "é")."""
         live = self._live(cookie)
-        return bool(live and value) and hmac.compare_digest(live[1] if live else "", value or "")
+        if not (live and value):
+            return False
+        return hmac.compare_digest(live[1].encode(), value.encode("utf-8", "surrogatepass"))
 
 
 def _digest(cookie: str) -> str:

@@ -62,6 +62,9 @@ async def receive(
         if isinstance(exc, Exception) and type(exc).__module__.startswith(("python_multipart", "multipart")):
             raise HTTPProblem(400, "Dữ liệu gửi lên không đúng dạng multipart.") from None
         raise
+    if sink.path is not None and sink.size == 0 and not sink.client:  # what a browser sends when no file is chosen
+        sink.discard()
+        sink.path = None
     if sink.path is None:
         raise HTTPProblem(400, "Chưa chọn tệp: chọn tệp biểu mẫu (.xlsx, .xls, .ods) rồi bấm Gửi.")
     return Staged(sink.path, sender, sink.client, sink.size), sink.fields

@@ -3,13 +3,14 @@ the district's review of its report: send-backs, corrections, approval), its mar
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
 
 from ctstat.job.ledger import Ledger, Upload
 from ctstat.job.run import ward_status
-from ctstat.web.context import XLSX_TYPE, HTTPProblem, Portal, Web, inside
+from ctstat.web.context import XLSX_TYPE, HTTPProblem, Portal, Web, bearing, inside
 from ctstat.web.intake import PORTAL_DIR
 from ctstat.web.review import reviews
 from ctstat.web.upload import Refused, locked_message, receive, take
@@ -82,11 +83,13 @@ def blank_form(w: Web, request: Any) -> Any:
     return FileResponse(target, filename=f"bieu-mau-{unit}-{p.cfg.period}.xlsx", media_type=XLSX_TYPE)
 
 
-def marked_up(w: Web, request: Any) -> Any:
+async def marked_up(w: Web, request: Any) -> Any:
+    """An upload's marked-up copy: to a signed-in browser, or to the script whose API answer named it (its bearer
+    token, as `/api/v1/submissions` takes it: the link a script was given opened only the sign-in page)."""
     from starlette.responses import FileResponse
 
-    unit = w.session(request)
-    up = _upload_for(w.p, unit, request.path_params["id"])
+    unit = await w.bearer(request) if bearing(request) else w.session(request)
+    up = await asyncio.to_thread(_upload_for, w.p, unit, request.path_params["id"])
     path = inside(w.p.cfg.out, up.annotated)
     return FileResponse(path, filename=f"kiem-tra-{up.id}.xlsx", media_type=XLSX_TYPE)
 
