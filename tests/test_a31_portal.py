@@ -134,8 +134,8 @@ def test_sending_the_typed_report_counts_against_the_uploads_a_minute(site: Site
 def test_a_correction_s_value_is_plain_digits(typed: str, said: str) -> None:
     """float() read the district's "1.000" (one thousand, as Vietnamese writes it) as 1: the correction was
     recorded, the ward's figure replaced by one nobody meant."""
+    from ctstat.job.review import corrected_value
     from ctstat.model.errors import UsageError
-    from ctstat.web.review import corrected_value
 
     with pytest.raises(UsageError) as refused:
         corrected_value(typed)
@@ -146,7 +146,7 @@ def test_a_correction_s_value_is_plain_digits(typed: str, said: str) -> None:
     ("typed", "value"), [("12", 12.0), (" 1 234 ", 1234.0), ("0", 0.0), ("2,5", 2.5), ("2.5", 2.5)]
 )
 def test_a_correction_s_plain_value_is_taken(typed: str, value: float) -> None:
-    from ctstat.web.review import corrected_value
+    from ctstat.job.review import corrected_value
 
     assert corrected_value(typed) == value
 

@@ -318,6 +318,15 @@ def test_cli_keys_and_review(cfg: JobConfig, catalogue: Catalogue, tmp_path: Pat
     assert empty.exit_code == 2 and "phải ghi lý do" in empty.output
     bad = runner.invoke(app, ["review", "correct", "00301", "--cell", WHERE, "--value", "-1", "--why", "x", *base])
     assert bad.exit_code == 2 and "không hợp lệ" in bad.output and "Biểu 1!E11" in bad.output
+    # "1.000" is one thousand as Vietnamese writes it: float() took it for 1 (as the portal's form did)
+    for typed, said in {
+        "1.000": "gõ liền các chữ số, không có dấu chấm, dấu phẩy hay khoảng trắng: 1000",
+        "1_0": "không phải là số",
+    }.items():
+        grouped = runner.invoke(
+            app, ["review", "correct", "00301", "--cell", WHERE, "--value", typed, "--why", "x", *base]
+        )
+        assert grouped.exit_code == 2 and said in grouped.output, grouped.output
     fixed = runner.invoke(
         app, ["review", "correct", "00301", "--cell", WHERE, "--value", f"{value:g}", "--why", "Xã xác nhận", *base]
     )

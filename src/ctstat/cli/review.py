@@ -81,7 +81,8 @@ OPTION_HELP_VI = {
     "The reason, recorded with your name (required).": "Lý do, ghi kèm tên bạn (bắt buộc).",
     "A note, recorded with your name.": "Ghi chú, ghi kèm tên bạn.",
     "The cell to correct, as 'Biểu 1!E11'.": "Ô cần sửa, dạng 'Biểu 1!E11'.",
-    "The value that counts instead.": "Giá trị đúng thay cho giá trị cũ.",
+    "The value that counts instead (plain digits: 1234, not 1.234).": "Giá trị đúng thay cho giá trị cũ (gõ liền "
+    "các chữ số: 1234, không viết 1.234).",
     "A ward left out of the approval, with why: CODE=reason (repeatable).": "Xã được miễn khi duyệt, kèm lý do: "
     "MÃ=lý do (dùng nhiều lần được).",
     "Folder for the key pair.": "Thư mục ghi cặp khóa.",
@@ -177,7 +178,9 @@ def send_back(ward: WardArg, why: WhyOpt, key: KeyOpt, config: ConfigOpt = None,
 def correct(
     ward: WardArg,
     cell: Annotated[str, typer.Option("--cell", help="The cell to correct, as 'Biểu 1!E11'.")],
-    value: Annotated[float, typer.Option("--value", help="The value that counts instead.")],
+    value: Annotated[
+        str, typer.Option("--value", help="The value that counts instead (plain digits: 1234, not 1.234).")
+    ],
     why: WhyOpt,
     key: KeyOpt,
     config: ConfigOpt = None,
@@ -188,7 +191,9 @@ def correct(
 
     Example: ctstat review correct 00301 --cell "Biểu 1!E11" --value 1234 --why "confirmed by phone" --key a.key
     """
-    _act(config, key, lang, kind="correct", unit=ward, why=why, cell=cell, value=value)
+    from ctstat.job.review import corrected_value
+
+    _act(config, key, lang, kind="correct", unit=ward, why=why, cell=cell, value=corrected_value(value))
 
 
 @review_app.command("reopen")

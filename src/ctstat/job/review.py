@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -117,6 +118,37 @@ def read_chain(ledger: Ledger, name: str, trust: Trust) -> Chain:
         ) from None
     cells = {int(r["seq"]): (json.loads(r["cells"]) if r["cells"] else None) for r in rows}
     return Chain(name, records, cells)
+
+
+_NUMBER = re.compile(r"-?[0-9]+([.,][0-9]+)?")  #: ASCII digits, one decimal mark at most
+_GROUPED = re.compile(r"-?[0-9]{1,3}([.,][0-9]{3})+")  #: digits grouped by thousands: "1.000", "12,345"
+
+
+def corrected_value(typed: str) -> float:
+    """The number a district typed as a cell's right value; refused (UsageError) unless it is plain digits (a
+    minus, a decimal mark: the checks then judge it as they judge a ward's cell).
+
+    Python's float() alone read "1.000" (one thousand, as Vietnamese writes it) as 1, and took "1_000" and other
+    scripts' digits ("٣"): a correction recorded a number nobody meant. A number grouped by thousands is refused
+    with the digits to type instead, as the entry page refuses it. The portal's review form and
+    `ctstat review correct --value` both take the value through here."""
+    text = typed.strip().replace(" ", "").replace("\u00a0", "")
+    if _GROUPED.fullmatch(text):
+        plain = re.sub(r"[.,]", "", text)
+        raise UsageError(
+            f"the new value {text!r} is grouped by thousands: type {plain}",
+            message_vi=f"Giá trị mới “{text}”: gõ liền các chữ số, không có dấu chấm, dấu phẩy hay khoảng trắng: "
+            f"{plain}.",
+        )
+    if not _NUMBER.fullmatch(text):
+        raise UsageError(
+            f"the new value {text!r} is not a number",
+            message_vi=f"Giá trị mới “{text}” không phải là số: chỉ gõ chữ số 0-9.",
+        )
+    value = float(text.replace(",", "."))
+    if value in (float("inf"), float("-inf")):
+        raise UsageError("the new value is not a number", message_vi="Giá trị mới không phải là số.")
+    return value
 
 
 @dataclass(frozen=True)
