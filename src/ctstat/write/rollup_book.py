@@ -42,6 +42,7 @@ from ctstat.write.form import (
     SheetHeading,
     Styles,
     kept,
+    number_width,
     print_setup,
     protect,
     record_rows,
@@ -205,7 +206,7 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     ws = wb.add_worksheet(INDICATORS)
     fixed = ["STT", "Chỉ tiêu", "Mã số TT13", "Đơn vị tính", "Nguồn", "Tổng số", "Tử số", "Mẫu số"]
     last = len(fixed) + len(d.children) - 1
-    widths, per_child = [5, 55, 10, 10, 14, 12, 12, 12], 11
+    widths, per_child = _indicator_widths(cat, d)
     pages = wide_pages(widths, per_child, len(d.children))
     page = pages.breaks[0] - 1 if pages.breaks else last  # titles and signatures stay on the first printed page
     top = _wide_title(ws, st, "CÁC CHỈ TIÊU THỐNG KÊ", sum(widths[:REPEATED]), d, banner)
@@ -245,6 +246,20 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     signature(ws, st, end + 3, min(page, len(fixed) + 2), "Người lập biểu", left_col=2)
     protect(ws)
     _print_wide(ws, last, top, pages)
+
+
+def _indicator_widths(cat: Catalogue, d: RollupSheetData) -> tuple[list[int], int]:
+    """The indicators sheet's fixed columns' widths and its children's: each number column as wide as its widest
+    number needs (a rate with two decimals)."""
+    widths, per_child = [5, 55, 10, 10, 14, 12, 12, 12], 11
+    for i, ind in enumerate(cat.indicators):
+        vals = d.indicators[:, 3 * i : 3 * i + 3]
+        decimals = 2 if ind.kind == "rate" else 0
+        widths[5] = number_width(widths[5], [vals[0, 0]], decimals)
+        widths[6] = number_width(widths[6], vals[0, 1:])  # the numerator and denominator
+        widths[7] = number_width(widths[7], vals[0, 1:])
+        per_child = number_width(per_child, vals[1:, 0], decimals)
+    return widths, per_child
 
 
 def _indicator_rows(ws: Any, st: Styles, cat: Catalogue, first: int) -> None:
@@ -375,7 +390,11 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     ws = block_sheet(wb, BY_UNIT)
     layout = form_layout(cat)
     last = 3 + len(d.children)
-    widths, per_child = [50, 9, 9, 10], 10
+    codes = [c.code for c in d.children]
+    by_child = aligned(d.child_values, index=codes)
+    totals = _by_code(d.totals)
+    widths = [50, 9, 9, number_width(10, totals.values())]  # each column as wide as its widest number needs
+    per_child = number_width(10, by_child)
     pages = wide_pages(widths, per_child, len(d.children))
     page = pages.breaks[0] - 1 if pages.breaks else last
     top = _wide_title(ws, st, "SỐ LIỆU THEO ĐƠN VỊ (CỘT TỔNG SỐ CỦA MỖI DÒNG)", sum(widths[:REPEATED]), d, banner)
@@ -389,10 +408,7 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     ws.set_column(len(widths), last, per_child)
     r = top + 1
     # plain arrays: per-cell pandas lookups cost more than writing the workbook
-    codes = [c.code for c in d.children]
-    by_child = aligned(d.child_values, index=codes)
     column = {k: i for i, k in enumerate(d.child_values.columns.tolist())}
-    totals = _by_code(d.totals)
     for sheet in layout.sheets:
         ws.merge_range(r, 0, r, page, f"{sheet.name}. {sheet.title_vi}", st.label_group)
         r += 1
