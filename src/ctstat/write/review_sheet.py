@@ -5,11 +5,12 @@ Both sheets are protected and inert like every sheet ctstat writes; the records 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
 import xlsxwriter
 
-from ctstat.model.records import APPROVAL_HEADER, APPROVAL_SHEET, CORRECTIONS_SHEET, Record
+from ctstat.model.records import APPROVAL_HEADER, APPROVAL_SHEET, CORRECTIONS_SHEET, Correction, Record
 from ctstat.write import inert
 from ctstat.write.form import Styles, print_setup, protect
 
@@ -24,12 +25,39 @@ KIND_VI = {
 }
 
 
-def write_review_sheets(wb: xlsxwriter.Workbook, st: Styles, records: Sequence[Record]) -> None:
-    _corrections(wb, st, [r for r in records if r.kind == "correct"])
+def write_review_sheets(
+    wb: xlsxwriter.Workbook, st: Styles, records: Sequence[Record], used: Collection[str] = ()
+) -> None:
+    """The corrections sheet and the chain's sheet; `used`: the SHA-256 of every file the workbook's numbers come
+    from (a correction of another file is not in them)."""
+    _corrections(wb, st, [r for r in records if r.kind == "correct"], used)
     _records(wb, st, records)
 
 
-def _corrections(wb: xlsxwriter.Workbook, st: Styles, fixes: Sequence[Record]) -> None:
+def corrections_in_force(
+    fixes: Sequence[Record], used: Collection[str]
+) -> tuple[list[tuple[Record, Correction]], list[tuple[Record, Correction, str]]]:
+    """The corrections the numbers include: of a file used, the last of each cell; and the others, each with why
+    it is not (its file was replaced by a later one, or the cell was corrected again)."""
+    last: dict[tuple[str, str], int] = {}
+    for n, rec in enumerate(fixes):
+        for fix in rec.covers.corrections:
+            last[(rec.covers.inputs.get(rec.unit, ""), fix.key)] = n
+    applied: list[tuple[Record, Correction]] = []
+    not_applied: list[tuple[Record, Correction, str]] = []
+    for n, rec in enumerate(fixes):
+        sha = rec.covers.inputs.get(rec.unit, "")
+        for fix in rec.covers.corrections:
+            if sha not in used:
+                not_applied.append((rec, fix, "tệp đã được thay bằng tệp khác"))
+            elif last[(sha, fix.key)] != n:
+                not_applied.append((rec, fix, "ô được sửa lại sau đó"))
+            else:
+                applied.append((rec, fix))
+    return applied, not_applied
+
+
+def _corrections(wb: xlsxwriter.Workbook, st: Styles, fixes: Sequence[Record], used: Collection[str]) -> None:
     ws = wb.add_worksheet(CORRECTIONS_SHEET)
     head = ["STT", "Xã, phường", "Ô", "Giá trị trong tệp", "Giá trị được dùng", "Người sửa", "Lúc", "Lý do"]
     ws.merge_range(0, 0, 0, len(head) - 1, "CÁC Ô ĐƯỢC CẤP TRÊN SỬA (TỆP CỦA XÃ KHÔNG BỊ SỬA)", st.title)
@@ -37,19 +65,32 @@ def _corrections(wb: xlsxwriter.Workbook, st: Styles, fixes: Sequence[Record]) -
         ws.set_column(col, col, width)
     for i, h in enumerate(head):
         ws.write(2, i, h, st.head)
-    if not fixes:
+    applied, not_applied = corrections_in_force(fixes, used)
+    if not applied:
         ws.merge_range(3, 0, 3, len(head) - 1, "Không có ô nào được sửa.", st.cell)
     r = 3
-    for rec in fixes:
-        for fix in rec.covers.corrections:
-            old = fix.old if isinstance(fix.old, (int, float)) else inert.text(str(fix.old or ""))
-            when = rec.at[:16].replace("T", " ")
-            row = [r - 2, rec.unit, fix.where, old, fix.new, inert.text(rec.who), when, inert.text(rec.why)]
-            for c, v in enumerate(row):
-                ws.write(r, c, v, st.cell)
-            r += 1
+    for n, (rec, fix) in enumerate(applied, 1):
+        _correction_row(ws, st, r, n, rec, fix, fix.new)
+        r += 1
+    if not_applied:  # in the chain, not in the numbers: said apart, never as a value used
+        r += 1 + (not applied)
+        title = "Các lần sửa KHÔNG áp dụng cho số liệu của báo cáo này (vẫn có trong chuỗi phê duyệt)"
+        ws.merge_range(r, 0, r, len(head) - 1, title, st.bold)
+        for i, h in enumerate([*head[:4], "Không áp dụng vì", *head[5:]]):
+            ws.write(r + 1, i, h, st.head)
+        for n, (rec, fix, why_not) in enumerate(not_applied, 1):
+            _correction_row(ws, st, r + 1 + n, n, rec, fix, why_not)
+            ws.set_row(r + 1 + n, 30)  # why, on two lines
     protect(ws)
     print_setup(ws, len(head))
+
+
+def _correction_row(ws: Any, st: Styles, r: int, n: int, rec: Record, fix: Correction, used: Any) -> None:
+    old = fix.old if isinstance(fix.old, (int, float)) else inert.text(str(fix.old or ""))
+    when = rec.at[:16].replace("T", " ")
+    row = [n, rec.unit, fix.where, old, used, inert.text(rec.who), when, inert.text(rec.why)]
+    for c, v in enumerate(row):
+        ws.write(r, c, v, st.cell)
 
 
 def _records(wb: xlsxwriter.Workbook, st: Styles, records: Sequence[Record]) -> None:

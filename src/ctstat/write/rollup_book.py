@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ from ctstat.write.form import (
     write_form_sheet,
 )
 from ctstat.write.history_sheet import write_history_sheet
-from ctstat.write.review_sheet import write_review_sheets
+from ctstat.write.review_sheet import corrections_in_force, write_review_sheets
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,7 +82,7 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
         _completeness(wb, st, d, banner)
         _provenance(wb, st, d, banner)
         if d.review:
-            write_review_sheets(wb, st, d.review)
+            write_review_sheets(wb, st, d.review, {f.sha256 for f in d.inputs if f.used})
         _data(wb, header, rows)
         wb.worksheets()[0].activate()
         wb.close()
@@ -658,7 +659,12 @@ def approval_text(approvals: Mapping[str, Mapping[str, Any]], files: Sequence[st
 def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner: str | None) -> None:
     ws = wb.add_worksheet(PROVENANCE)
     head = ["STT", "Tệp", "Loại", "Đơn vị", "Kỳ", "Phiên bản biểu mẫu", "Lỗi", "Cảnh báo", "Được tổng hợp", "SHA-256"]
-    widths = (5, 40, 9, 8, 9, 18, 6, 9, 10, 66)
+    used = {f.sha256 for f in d.inputs if f.used}
+    fixed = Counter(  # the cells of each file used that the level above corrected (sheet "Sửa số liệu")
+        rec.covers.inputs.get(rec.unit, "")
+        for rec, _ in corrections_in_force([r for r in d.review if r.kind == "correct"], used)[0]
+    )
+    widths = (5, 40, 9, 8, 9, 18, 6, 9, 12 if fixed else 10, 66)  # "Có, sửa 2 ô" on one line
     ws.merge_range(0, 0, 0, len(head) - 1, "NGUỒN DỮ LIỆU: CÁC TỆP ĐẦU VÀO", st.title)
     for col, width in enumerate(widths):
         ws.set_column(col, col, width)
@@ -685,7 +691,7 @@ def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner:
             f.template_version,
             f.errors,
             f.warnings,
-            "Có" if f.used else "Không",
+            ("Có" if not fixed[f.sha256] else f"Có, sửa {fixed[f.sha256]} ô") if f.used else "Không",
             f.sha256,
         ]
         for c, v in enumerate(row):
