@@ -16,6 +16,7 @@ from ctstat.job.review import Action, act
 from ctstat.job.run import run_job
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.records import CORRECTIONS_SHEET
+from ctstat.model.sheets import COVER
 from ctstat.write.rollup_book import PROVENANCE
 
 from .conftest import MakeForm
@@ -32,6 +33,12 @@ def _sheets(cfg: JobConfig) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]
     split = next((i for i, r in enumerate(rows) if r[0] == NOT_APPLIED), len(rows))
     sources = [r for r in wb[PROVENANCE].iter_rows(values_only=True) if isinstance(r[0], int)]
     return rows[2:split], rows[split + 2 :], sources
+
+
+def _cover_notes(cfg: JobConfig) -> list[str]:
+    (book,) = (cfg.out / "tong-hop").glob("2025-H1_008_*.xlsx")
+    ws = openpyxl.load_workbook(book)[COVER]
+    return [str(r[1]) for r in ws.iter_rows(values_only=True) if r[0] is None and isinstance(r[1], str)]
 
 
 def _approve_and_write(cfg: JobConfig, catalogue: Catalogue, job: Job, wards: list[str]) -> None:
@@ -61,6 +68,7 @@ def test_the_corrections_sheet_lists_what_the_numbers_include(
     assert [(r[1], r[2], r[4], r[7]) for r in applied] == [("00301", WHERE, value, "Gọi lại lần 2")]
     assert [(r[1], r[2], r[4], r[7]) for r in not_applied] == [("00301", WHERE, "ô được sửa lại sau đó", "Xã xác nhận")]
     assert [r[8] for r in sources if r[3] == "00301"] == ["Có, sửa 1 ô"]
+    assert any(n.startswith("Số liệu gồm 1 ô của 1 xã, phường do cấp trên sửa") for n in _cover_notes(cfg))
     assert {r[8] for r in sources if r[3] != "00301"} == {"Có"}
 
     # the ward sends its own corrected file: no correction is in the numbers any more
@@ -76,3 +84,5 @@ def test_the_corrections_sheet_lists_what_the_numbers_include(
         ("tệp đã được thay bằng tệp khác", "Gọi lại lần 2"),
     ]
     assert {r[8] for r in sources} == {"Có"}
+    notes = _cover_notes(cfg)
+    assert not any("do cấp trên sửa" in n for n in notes) and any(n.startswith("Trang Phê duyệt") for n in notes)

@@ -181,6 +181,7 @@ def _cover(
     ]
     if is_reform_year(str(d.period), d.vintage):
         notes.append(REFORM_YEAR_NOTE)
+    notes += _review_notes(d)
     for note in notes:
         ws.merge_range(r, 1, r, 2, note, st.wrap)
         ws.set_row(r, row_height(note, 100) or 30)
@@ -188,6 +189,24 @@ def _cover(
     signature(ws, st, r + 2, 2, left_col=1)
     protect(ws)
     print_setup(ws, 3)
+
+
+def _review_notes(d: RollupSheetData) -> list[str]:
+    """What the cover says of the review chain the workbook carries: how many of its wards' cells the level above
+    corrected (their numbers are in the report, the wards' files unchanged), and where the signed records are."""
+    if not d.review:
+        return []
+    used = {f.sha256 for f in d.inputs if f.used}
+    fixed = corrections_in_force([r for r in d.review if r.kind == "correct"], used)[0]
+    notes = []
+    if fixed:
+        wards = len({rec.unit for rec, _ in fixed})
+        notes.append(
+            f"Số liệu gồm {len(fixed)} ô của {wards} xã, phường do cấp trên sửa khi kiểm tra (tệp của xã không bị "
+            "sửa): trang Sửa số liệu ghi từng ô, giá trị trong tệp, giá trị được dùng, người sửa và lý do."
+        )
+    notes.append("Trang Phê duyệt ghi từng bản ghi có chữ ký số của chuỗi phê duyệt (duyệt, sửa, trả lại, mở lại).")
+    return notes
 
 
 #: the year 2025 by the new communes (plan/reform_year.py): how it was put together, and what of it is modelled
