@@ -547,7 +547,11 @@ def _chart(
     font = {"name": "Times New Roman"}
     title = f"{spec.title_vi} - {d.unit.name} - {d.period.label_vi()}" + (" (CHƯA ĐẦY ĐỦ)" if banner else "")
     chart.set_title({"name": title, "name_font": {**font, "size": 12}})
-    chart.set_x_axis({"name": spec.axis_vi, "num_font": font, "name_font": {**font, "size": 10}, "min": 0})
+    axis = {"name": spec.axis_vi, "num_font": font, "name_font": {**font, "size": 10}, "min": 0, "num_format": "#,##0"}
+    widest = float(np.nanmax(table.sum(axis=1), initial=0.0))
+    if widest < 10:  # counts of children: whole steps (left to itself, the axis read 0, 0.5, 1, 1.5 ... children)
+        axis["major_unit"] = 1
+    chart.set_x_axis(axis)
     chart.set_y_axis({"reverse": True, "num_font": {**font, "size": 9}})
     chart.set_legend({"position": "bottom", "font": {**font, "size": 9}})
     chart.set_size({"width": width, "height": height})
@@ -555,7 +559,9 @@ def _chart(
     # the chart whole on the first page (a chart cut by a page break prints its cut labels on both pages), at the
     # scale that fits it there with the banner above it; its data from the next page
     print_setup(ws, len(cats) + 1, scale=chart_scale(width, height + above))
-    ws.set_h_pagebreaks([first])
+    # its data from the next page, under a caption saying what it is (the page held a table with no title)
+    ws.merge_range(first - 1, 0, first - 1, len(cats), f"Số liệu của biểu đồ: {title}", st.bold)
+    ws.set_h_pagebreaks([first - 1])
 
 
 CHART_WIDTH = 1000  #: pixels, about: the table's columns under the chart, that it spans
