@@ -28,9 +28,11 @@ from ctstat.model.sheets import (
     UNIT_LABEL,
     VINTAGE_LABEL,
 )
+from ctstat.model.units import load_units
 from ctstat.model.vocab import basis_label, completeness_line, status_label
 from ctstat.plan.completeness import Completeness, ParentStatus, UnitStatus
 from ctstat.plan.plan import RollupSheetData
+from ctstat.plan.regroup import NEW, OLD, REGROUPED
 from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
@@ -181,6 +183,8 @@ def _cover(
     ]
     if is_reform_year(str(d.period), d.vintage):
         notes.append(REFORM_YEAR_NOTE)
+    if d.vintage == REGROUPED:
+        notes.append(regrouped_note(d))
     notes += _review_notes(d)
     for note in notes:
         ws.merge_range(r, 1, r, 2, note, st.wrap)
@@ -189,6 +193,21 @@ def _cover(
     signature(ws, st, r + 2, 2, left_col=1)
     protect(ws)
     print_setup(ws, 3)
+
+
+def regrouped_note(d: RollupSheetData) -> str:
+    """2025-H1 on a new province: which old provinces it is made of, and that its figures are theirs (a new
+    province's code and name are often an old one's: `15` Lào Cai is old Lào Cai `10` and old Yên Bái `15`)."""
+    old = load_units(OLD)
+    districts = [old.get(c.code, "district") for c in d.children]
+    provinces = sorted({u.parent_code for u in districts if u is not None and u.parent_code})
+    names = ", ".join(f"{p} {u.name}" for p in provinces if (u := old.get(p, "province")) is not None)
+    return (
+        f"6 tháng đầu năm 2025 theo tỉnh mới (danh mục {NEW}): {d.unit.name} (mã {d.unit.code} mới) gồm toàn bộ "
+        f"{len(provinces)} tỉnh cũ: {names}. Số liệu là tổng báo cáo 6 tháng đầu năm 2025 của các xã, phường cũ "
+        f"của các tỉnh đó (danh mục {OLD}; các cột ở trang Chỉ tiêu và Theo đơn vị là các huyện cũ), cộng đúng, "
+        "không chia tách; không phải báo cáo của một tỉnh cũ cùng tên hay cùng mã."
+    )
 
 
 def _review_notes(d: RollupSheetData) -> list[str]:
