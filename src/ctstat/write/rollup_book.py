@@ -193,6 +193,7 @@ def _cover(
     signature(ws, st, r + 2, 2, left_col=1)
     protect(ws)
     print_setup(ws, 3)
+    ws.fit_to_pages(1, 1)  # one page, signatures and all (a partial year's banner and notes pushed them over)
 
 
 def regrouped_note(d: RollupSheetData) -> str:
