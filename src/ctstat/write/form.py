@@ -82,6 +82,7 @@ class Styles:
         self.text = f()
         self.bold = f(bold=True)
         self.italic = f(italic=True, font_size=10)
+        self.note = f(italic=True, font_size=10, text_wrap=True, valign="top")
         self.title = f(bold=True, font_size=14, align="center", text_wrap=True)
         self.subtitle = f(italic=True, align="center")
         self.subtitle_wrap = f(italic=True, align="center", valign="top", text_wrap=True)
@@ -470,6 +471,8 @@ def write_form_sheet(
         heights = _splice_form(page, cat, layout, values, marks)
     if heights is None:
         heights = _write_table(page, cat, layout, heading.report, values, marks)
+    if heading.report:
+        _modelled_note(page, cat, heights)
     ws.freeze_panes(NUMBER_ROW, 3)
     protect(ws)
     ws.print_area(0, 0, ws.dim_rowmax, page.edge)  # the table and its signatures, nothing beside them
@@ -490,6 +493,34 @@ def _page(ws: Worksheet, st: Styles, sheet: SheetLayout) -> _Page:
     edge = signature_edge(last)  # the last column printed: the table's, or the signatures' on a narrow sheet
     widths += [8] * (edge - last)  # the default width beside the table
     return _Page(ws, st, sheet, last, label_width, widths, edge)
+
+
+def modelled_on(cat: Catalogue, sheet: str) -> str:
+    """What of a form sheet ctstat modelled (its elements and breakdowns whose basis is not the circular), said in
+    one line ('' when nothing is): the "Hướng dẫn" sheet of the ward's form says it of each; a report sheet, which
+    has no such sheet beside it, says it under its table."""
+    elements = [e for s in cat.sheets if s.name == sheet for e in s.elements]
+    codes = [e.code for e in elements if e.basis == "modelled"]
+    dims = {a.dimension.name_vi: a.dimension.basis for e in elements for a in (e.rows, *e.columns) if a is not None}
+    modelled = [name for name, basis in dims.items() if basis == "modelled"]
+    parts = ([f"chỉ tiêu {', '.join(codes)}"] if codes else []) + (
+        [f"phân tổ {', '.join(modelled)}"] if modelled else []
+    )
+    if not parts:
+        return ""
+    return "* Do ctstat mô hình hóa, không phải quy định chính thức của Thông tư 13: " + "; ".join(parts) + "."
+
+
+def _modelled_note(page: _Page, cat: Catalogue, heights: dict[int, float]) -> None:
+    """The line under a report sheet's table saying what of it is modelled (the row between it and the date)."""
+    note = modelled_on(cat, page.sheet.name)
+    if note:
+        r = page.sheet.last_row  # 0-based: the row below the table
+        page.ws.merge_range(r, 0, r, page.last, note, page.st.note)
+        lines = _lines(note, int(sum(page.widths[: page.last + 1]) * 1.1))
+        if lines > 1:
+            heights[r] = 14 * lines
+            page.ws.set_row(r, heights[r])
 
 
 def _fitted(page: _Page, layout: FormLayout, values: Mapping[str, Any], report: bool) -> _Page:
