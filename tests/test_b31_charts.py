@@ -70,21 +70,12 @@ def test_a_period_without_a_figure_is_no_point_on_the_trend_chart(catalogue: Cat
             assert "<c:plotVisOnly" not in xml  # (absent: hidden cells are drawn)
 
 
-def test_a_chart_of_few_children_counts_in_whole_children_and_its_data_page_says_what_it_is(
-    catalogue: Catalogue, tmp_path: Path
-) -> None:
-    """Quận Hoàng Mai's abused children by form (at most 3 a ward): its axis read 0, 0.5, 1, 1.5 ... children; the
-    page of its numbers began with a bare table."""
+def test_a_chart_of_few_children_counts_in_whole_children(catalogue: Catalogue, tmp_path: Path) -> None:
+    """Quận Hoàng Mai's abused children by form (at most 3 a ward): its axis read 0, 0.5, 1, 1.5 ... children."""
     [book] = rollup_paths([HOANG_MAI], "2025-H1", tmp_path, catalogue=catalogue).outputs
     with zipfile.ZipFile(book) as z:
         bars = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/chart")]
     bars = [x for x in bars if "<c:barChart>" in x]
     assert len(bars) == len(catalogue.charts) > 0
     for xml in bars:
-        assert '<c:majorUnit val="1"/>' in xml
-    for spec in catalogue.charts:
-        ws = load_workbook(book)[spec.sheet]
-        header = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "Đơn vị")
-        caption = ws.cell(header - 1, 1).value
-        assert caption.startswith(f"Số liệu của biểu đồ: {spec.title_vi} - Quận Hoàng Mai"), caption
-        assert [b.id for b in ws.row_breaks.brk] == [header - 2]  # (a break after row id): the caption starts a page
+        assert '<c:majorUnit val="1"/>' in xml and '<c:numFmt formatCode="#,##0"' in xml

@@ -579,9 +579,7 @@ def _chart(
     # the chart whole on the first page (a chart cut by a page break prints its cut labels on both pages), at the
     # scale that fits it there with the banner above it; its data from the next page
     print_setup(ws, len(cats) + 1, scale=chart_scale(width, height + above))
-    # its data from the next page, under a caption saying what it is (the page held a table with no title)
-    ws.merge_range(first - 1, 0, first - 1, len(cats), f"Số liệu của biểu đồ: {title}", st.bold)
-    ws.set_h_pagebreaks([first - 1])
+    ws.set_h_pagebreaks([first])
 
 
 CHART_WIDTH = 1000  #: pixels, about: the table's columns under the chart, that it spans
