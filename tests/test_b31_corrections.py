@@ -65,8 +65,9 @@ def test_the_corrections_sheet_lists_what_the_numbers_include(
     _approve_and_write(cfg, catalogue, job, sorted(p.name[:5] for p in HM.glob("*.xlsx")))
     applied, not_applied, sources = _sheets(cfg)
     # the cell's last correction is the value used; the first is in the chain, not in the numbers
-    assert [(r[1], r[2], r[4], r[7]) for r in applied] == [("00301", WHERE, value, "Gọi lại lần 2")]
-    assert [(r[1], r[2], r[4], r[7]) for r in not_applied] == [("00301", WHERE, "ô được sửa lại sau đó", "Xã xác nhận")]
+    ward = "00301 Phường Thanh Trì"  # its code and name
+    assert [(r[1], r[2], r[4], r[7]) for r in applied] == [(ward, WHERE, value, "Gọi lại lần 2")]
+    assert [(r[1], r[2], r[4], r[7]) for r in not_applied] == [(ward, WHERE, "ô được sửa lại sau đó", "Xã xác nhận")]
     assert [r[8] for r in sources if r[3] == "00301"] == ["Có, sửa 1 ô"]
     assert any(n.startswith("Số liệu gồm 1 ô của 1 xã, phường do cấp trên sửa") for n in _cover_notes(cfg))
     assert {r[8] for r in sources if r[3] != "00301"} == {"Có"}

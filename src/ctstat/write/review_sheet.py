@@ -5,7 +5,7 @@ Both sheets are protected and inert like every sheet ctstat writes; the records 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import xlsxwriter
@@ -26,11 +26,15 @@ KIND_VI = {
 
 
 def write_review_sheets(
-    wb: xlsxwriter.Workbook, st: Styles, records: Sequence[Record], used: Collection[str] = ()
+    wb: xlsxwriter.Workbook,
+    st: Styles,
+    records: Sequence[Record],
+    used: Collection[str] = (),
+    names: Mapping[str, str] | None = None,
 ) -> None:
     """The corrections sheet and the chain's sheet; `used`: the SHA-256 of every file the workbook's numbers come
-    from (a correction of another file is not in them)."""
-    _corrections(wb, st, [r for r in records if r.kind == "correct"], used)
+    from (a correction of another file is not in them); `names`: each ward's name by its code."""
+    _corrections(wb, st, [r for r in records if r.kind == "correct"], used, names or {})
     _records(wb, st, records)
 
 
@@ -57,11 +61,13 @@ def corrections_in_force(
     return applied, not_applied
 
 
-def _corrections(wb: xlsxwriter.Workbook, st: Styles, fixes: Sequence[Record], used: Collection[str]) -> None:
+def _corrections(
+    wb: xlsxwriter.Workbook, st: Styles, fixes: Sequence[Record], used: Collection[str], names: Mapping[str, str]
+) -> None:
     ws = wb.add_worksheet(CORRECTIONS_SHEET)
     head = ["STT", "Xã, phường", "Ô", "Giá trị trong tệp", "Giá trị được dùng", "Người sửa", "Lúc", "Lý do"]
     ws.merge_range(0, 0, 0, len(head) - 1, "CÁC Ô ĐƯỢC CẤP TRÊN SỬA (TỆP CỦA XÃ KHÔNG BỊ SỬA)", st.title)
-    for col, width in enumerate((5, 10, 14, 16, 16, 24, 17, 50)):
+    for col, width in enumerate((5, 26, 12, 14, 16, 22, 17, 40)):  # the ward: its code and name
         ws.set_column(col, col, width)
     for i, h in enumerate(head):
         ws.write(2, i, h, st.head)
@@ -70,7 +76,7 @@ def _corrections(wb: xlsxwriter.Workbook, st: Styles, fixes: Sequence[Record], u
         ws.merge_range(3, 0, 3, len(head) - 1, "Không có ô nào được sửa.", st.cell)
     r = 3
     for n, (rec, fix) in enumerate(applied, 1):
-        _correction_row(ws, st, r, n, rec, fix, fix.new)
+        _correction_row(ws, st, (r, n), rec, fix, fix.new, names)
         r += 1
     if not_applied:  # in the chain, not in the numbers: said apart, never as a value used
         r += 1 + (not applied)
@@ -79,16 +85,22 @@ def _corrections(wb: xlsxwriter.Workbook, st: Styles, fixes: Sequence[Record], u
         for i, h in enumerate([*head[:4], "Không áp dụng vì", *head[5:]]):
             ws.write(r + 1, i, h, st.head)
         for n, (rec, fix, why_not) in enumerate(not_applied, 1):
-            _correction_row(ws, st, r + 1 + n, n, rec, fix, why_not)
+            _correction_row(ws, st, (r + 1 + n, n), rec, fix, why_not, names)
             ws.set_row(r + 1 + n, 30)  # why, on two lines
     protect(ws)
     print_setup(ws, len(head))
 
 
-def _correction_row(ws: Any, st: Styles, r: int, n: int, rec: Record, fix: Correction, used: Any) -> None:
+def _correction_row(
+    ws: Any, st: Styles, at: tuple[int, int], rec: Record, fix: Correction, used: Any, names: Mapping[str, str]
+) -> None:
+    """Row `at[0]`, numbered `at[1]`: the ward, the cell, the value in the file and the value `used` (or why
+    not), who, when and why."""
+    r, n = at
     old = fix.old if isinstance(fix.old, (int, float)) else inert.text(str(fix.old or ""))
     when = rec.at[:16].replace("T", " ")
-    row = [n, rec.unit, fix.where, old, used, inert.text(rec.who), when, inert.text(rec.why)]
+    ward = f"{rec.unit} {inert.text(names[rec.unit])}" if rec.unit in names else rec.unit
+    row = [n, ward, fix.where, old, used, inert.text(rec.who), when, inert.text(rec.why)]
     for c, v in enumerate(row):
         ws.write(r, c, v, st.cell)
 

@@ -84,7 +84,8 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
         _completeness(wb, st, d, banner)
         _provenance(wb, st, d, banner)
         if d.review:
-            write_review_sheets(wb, st, d.review, {f.sha256 for f in d.inputs if f.used})
+            used = {f.sha256 for f in d.inputs if f.used}
+            write_review_sheets(wb, st, d.review, used, {u.code: u.name for u in d.statuses})
         _data(wb, header, rows)
         wb.worksheets()[0].activate()
         wb.close()
