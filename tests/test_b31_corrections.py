@@ -87,3 +87,26 @@ def test_the_corrections_sheet_lists_what_the_numbers_include(
     assert {r[8] for r in sources} == {"Có"}
     notes = _cover_notes(cfg)
     assert not any("do cấp trên sửa" in n for n in notes) and any(n.startswith("Trang Phê duyệt") for n in notes)
+
+
+def test_a_long_reason_gets_a_row_tall_enough(tmp_path: Path) -> None:
+    """A reason of up to 500 characters wraps in its column: the row grows with it (it was one line high, the
+    wrapped text printed over the next row)."""
+    import xlsxwriter
+
+    from ctstat.model.records import Correction, Covers, Record
+    from ctstat.write.form import Styles
+    from ctstat.write.review_sheet import write_review_sheets
+
+    why = "Xã xác nhận qua điện thoại ngày 8/7 với cán bộ phụ trách: " + "số liệu gõ nhầm dấu âm, đúng là 5. " * 8
+    fix = Correction("TE01/0-2/sex:nam", "Biểu 1!E11", -5.0, 5.0)
+    rec = Record("2025-H1/008", 1, "", "correct", "2025-H1", "00301", "Nguyễn Văn A", "2025-07-10T09:00", why,
+                 Covers(inputs={"00301": "ab" * 32}, corrections=(fix,)))  # fmt: skip
+    wb = xlsxwriter.Workbook(tmp_path / "x.xlsx")
+    write_review_sheets(wb, Styles(wb), [rec], {"ab" * 32}, {"00301": "Phường Thanh Trì"})
+    wb.close()
+    ws = openpyxl.load_workbook(tmp_path / "x.xlsx")[CORRECTIONS_SHEET]
+    [row] = [r for r in range(1, ws.max_row + 1) if ws.cell(r, 8).value == why]
+    assert ws.cell(row, 2).value == "00301 Phường Thanh Trì"
+    per_line = 40  # characters of the reason's column, at least, on a line
+    assert ws.row_dimensions[row].height >= 15 * (len(why) // (per_line * 1.15))

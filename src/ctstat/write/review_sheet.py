@@ -25,6 +25,9 @@ KIND_VI = {
 }
 
 
+WIDTHS = (5, 26, 12, 14, 16, 22, 17, 40)  #: the corrections sheet's columns: the ward (code and name) widest
+
+
 def write_review_sheets(
     wb: xlsxwriter.Workbook,
     st: Styles,
@@ -67,7 +70,7 @@ def _corrections(
     ws = wb.add_worksheet(CORRECTIONS_SHEET)
     head = ["STT", "Xã, phường", "Ô", "Giá trị trong tệp", "Giá trị được dùng", "Người sửa", "Lúc", "Lý do"]
     ws.merge_range(0, 0, 0, len(head) - 1, "CÁC Ô ĐƯỢC CẤP TRÊN SỬA (TỆP CỦA XÃ KHÔNG BỊ SỬA)", st.title)
-    for col, width in enumerate((5, 26, 12, 14, 16, 22, 17, 40)):  # the ward: its code and name
+    for col, width in enumerate(WIDTHS):
         ws.set_column(col, col, width)
     for i, h in enumerate(head):
         ws.write(2, i, h, st.head)
@@ -86,7 +89,6 @@ def _corrections(
             ws.write(r + 1, i, h, st.head)
         for n, (rec, fix, why_not) in enumerate(not_applied, 1):
             _correction_row(ws, st, (r + 1 + n, n), rec, fix, why_not, names)
-            ws.set_row(r + 1 + n, 30)  # why, on two lines
     protect(ws)
     print_setup(ws, len(head))
 
@@ -103,6 +105,21 @@ def _correction_row(
     row = [n, ward, fix.where, old, used, inert.text(rec.who), when, inert.text(rec.why)]
     for c, v in enumerate(row):
         ws.write(r, c, v, st.cell)
+    # as tall as its longest wrapped text: the reason (up to 500 characters), the ward's name, why not applied
+    lines = max(_lines(str(v), w) for v, w in zip(row, WIDTHS, strict=True))
+    if lines > 1:
+        ws.set_row(r, 15 * lines)
+
+
+def _lines(text: str, width: int) -> int:
+    """Lines `text` wraps to in a column `width` characters wide (Times New Roman: about 1.15 a character)."""
+    per_line, lines, used = max(1, int(width * 1.15) - 1), 1, 0
+    for word in text.split():
+        if used and used + 1 + len(word) > per_line:
+            lines, used = lines + 1, len(word)
+        else:
+            used += len(word) + (1 if used else 0)
+    return lines
 
 
 def _records(wb: xlsxwriter.Workbook, st: Styles, records: Sequence[Record]) -> None:
