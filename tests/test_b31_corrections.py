@@ -15,7 +15,7 @@ from ctstat.job.config import JobConfig
 from ctstat.job.review import Action, act
 from ctstat.job.run import run_job
 from ctstat.model.catalogue import Catalogue
-from ctstat.model.records import CORRECTIONS_SHEET
+from ctstat.model.records import APPROVAL_SHEET, CORRECTIONS_SHEET
 from ctstat.model.sheets import COVER
 from ctstat.write.rollup_book import PROVENANCE
 
@@ -110,3 +110,6 @@ def test_a_long_reason_gets_a_row_tall_enough(tmp_path: Path) -> None:
     assert ws.cell(row, 2).value == "00301 Phường Thanh Trì"
     per_line = 40  # characters of the reason's column, at least, on a line
     assert ws.row_dimensions[row].height >= 15 * (len(why) // (per_line * 1.15))
+    chain = openpyxl.load_workbook(tmp_path / "x.xlsx")[APPROVAL_SHEET]
+    [row] = [r for r in range(1, chain.max_row + 1) if chain.cell(r, 6).value == why]
+    assert chain.row_dimensions[row].height >= 15 * (len(why) // (50 * 1.15))

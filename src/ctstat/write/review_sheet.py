@@ -26,6 +26,7 @@ KIND_VI = {
 
 
 WIDTHS = (5, 26, 12, 14, 16, 22, 17, 40)  #: the corrections sheet's columns: the ward (code and name) widest
+CHAIN_WIDTHS = (5, 22, 8, 24, 17, 50)  #: the chain's sheet's printed columns (its JSON, hidden, after them)
 
 
 def write_review_sheets(
@@ -129,7 +130,7 @@ def _records(wb: xlsxwriter.Workbook, st: Styles, records: Sequence[Record]) -> 
     ws.merge_range(0, 0, 0, 5, "CHUỖI PHÊ DUYỆT (BẢN GHI CÓ CHỮ KÝ SỐ)", st.title)
     note = "Cột G (ẩn) giữ từng bản ghi có chữ ký số; cấp trên kiểm tra bằng ctstat rollup --signer."
     ws.merge_range(1, 0, 1, 5, note, st.cell)
-    for col, width in enumerate((5, 22, 8, 24, 17, 50)):
+    for col, width in enumerate(CHAIN_WIDTHS):
         ws.set_column(col, col, width)
     ws.set_column(6, 6, 60, None, {"hidden": True})  # for machines: not printed
     for i, h in enumerate(head):
@@ -139,6 +140,9 @@ def _records(wb: xlsxwriter.Workbook, st: Styles, records: Sequence[Record]) -> 
         row = [str(rec.seq), KIND_VI.get(rec.kind, rec.kind), rec.unit, rec.who, when, rec.why]
         for c, v in enumerate(row):
             ws.write_string(3 + n, c, inert.text(v), st.cell)
+        lines = max(_lines(inert.text(v), w) for v, w in zip(row, CHAIN_WIDTHS, strict=True))
+        if lines > 1:  # a long reason wraps: the row grows with it
+            ws.set_row(3 + n, 15 * lines)
         ws.write_string(3 + n, 6, rec.to_json())
     protect(ws)
     print_setup(ws, 6)
