@@ -602,6 +602,7 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
     for col, width in enumerate(widths):
         ws.set_column(col, col, width)
     r = _parents_table(ws, st, d, top) if d.parents else top
+    header = r  # the communes' header row (when there is one table)
     whole = {p.label: p for p in d.parents if p.whole}
     by_parent: dict[str, list[UnitStatus]] = {}
     for s in d.statuses:
@@ -631,6 +632,7 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
             continue
         for i, h in enumerate(head):
             ws.write(r, i, h, st.head)
+        header = r
         r += 1
         for n, s in enumerate(rows, 1):
             _status_row(ws, st, r, [n, s.code, s.name, status_label(s.status), "Muộn" if s.late else ""], s)
@@ -638,6 +640,8 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
         r += 1
     protect(ws)
     print_setup(ws, len(widths))
+    if not d.parents and len(by_parent) == 1 and not whole:  # one table: its titles and header on every page
+        ws.repeat_rows(0, header)
 
 
 def _status_row(ws: Any, st: Styles, r: int, first: list[Any], unit: UnitStatus | ParentStatus) -> None:
@@ -744,7 +748,7 @@ def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner:
         if tall is not None:
             ws.set_row(r, tall)
     protect(ws)
-    print_setup(ws, len(head))
+    print_setup(ws, len(head), repeat=(1, top + 2))  # the title, the folder and the header on every page
 
 
 def _shared_folder(paths: list[str]) -> str:
