@@ -113,3 +113,6 @@ def test_a_long_reason_gets_a_row_tall_enough(tmp_path: Path) -> None:
     chain = openpyxl.load_workbook(tmp_path / "x.xlsx")[APPROVAL_SHEET]
     [row] = [r for r in range(1, chain.max_row + 1) if chain.cell(r, 6).value == why]
     assert chain.row_dimensions[row].height >= 15 * (len(why) // (50 * 1.15))
+    # both lists repeat their title and header on every printed page
+    header = next(r for r in range(1, chain.max_row + 1) if chain.cell(r, 1).value == "STT")
+    assert chain.print_title_rows == f"$1:${header}" == ws.print_title_rows

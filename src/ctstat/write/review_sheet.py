@@ -91,7 +91,8 @@ def _corrections(
         for n, (rec, fix, why_not) in enumerate(not_applied, 1):
             _correction_row(ws, st, (r + 1 + n, n), rec, fix, why_not, names)
     protect(ws)
-    print_setup(ws, len(head))
+    # one table: its title and header on every printed page (two: each has its own header)
+    print_setup(ws, len(head), repeat=None if not_applied else (1, 3))
 
 
 def _correction_row(
@@ -145,4 +146,4 @@ def _records(wb: xlsxwriter.Workbook, st: Styles, records: Sequence[Record]) -> 
             ws.set_row(3 + n, 15 * lines)
         ws.write_string(3 + n, 6, rec.to_json())
     protect(ws)
-    print_setup(ws, 6)
+    print_setup(ws, 6, repeat=(1, 3))  # the title, the note and the header on every printed page
