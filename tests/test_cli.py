@@ -716,7 +716,7 @@ def test_a_run_whose_history_holds_none_says_so_and_still_runs(runner: CliRunner
     compared (`history-missing`, in its JSON and first on screen), instead of "0 cells checked"."""
     wards = str(SAMPLES / "wards" / "2025-H1-hoang-mai")
     job = ["run", "--period", "2025-H1", "--unit", "008", "--inbox", wards, "--out", str(tmp_path / "job")]
-    job += ["--history", str(tmp_path / "typo")]
+    job += ["--history", str(tmp_path / "typo"), "--log", str(tmp_path / "job.log")]
     result = runner.invoke(app, [*job, "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
@@ -725,6 +725,13 @@ def test_a_run_whose_history_holds_none_says_so_and_still_runs(runner: CliRunner
     shown = runner.invoke(app, job)
     assert shown.exit_code == 0 and shown.output.startswith(f"⚠ Chưa có lịch sử ở {tmp_path / 'typo'}"), shown.output
     assert "đã kiểm tra 0 ô" not in shown.output
+    # the workbook the district signs has no comparison sheet saying "0 cells checked" either; the log says why
+    import python_calamine
+
+    book = python_calamine.CalamineWorkbook.from_path(doc["outputs"][0]["path"])
+    assert "Dữ liệu" in book.sheet_names and "So sánh các kỳ" not in book.sheet_names
+    events = [json.loads(line) for line in (tmp_path / "job.log").read_text(encoding="utf-8").splitlines()]
+    assert [e["event"] for e in events].count("history-missing") == 2  # each run
 
 
 def test_counts_and_values_are_written_as_their_reader_writes_them() -> None:
