@@ -266,9 +266,11 @@ def _numbers(raw: dict[str, Any], where: str) -> tuple[int, dict[str, Any]]:
     return jobs, limits
 
 
-#: where the job writes its rollup and its marked-up copies (under `out`)
+#: where the job writes its rollup, its marked-up copies, and the portal its staging and the uploads it keeps aside
+#: (each under `out`; the portal's accepted uploads go to PORTAL_DIR under the inbox)
 ROLLUP_DIR = "tong-hop"
 ANNOTATED_DIR = "kiem-tra"
+PORTAL_DIR = "portal"
 
 
 def job_file(cfg: JobConfig, stored: str) -> Path:
@@ -276,11 +278,11 @@ def job_file(cfg: JobConfig, stored: str) -> Path:
     in this job's folder now. The ledger names it by the path it was written at; a job copied or moved elsewhere
     (restored from a backup, its folder renamed) would otherwise find, or miss, the old place's files: its run said
     "unchanged" over an empty rollup folder while the copy it was made from still held the workbooks, and the
-    portal could not hand out a marked-up copy. Re-rooted at the last ROLLUP_DIR or ANNOTATED_DIR of the path; a
-    path with neither is taken as it is."""
+    portal could not hand out a marked-up copy. Re-rooted at the last of `out`'s own folders (ROLLUP_DIR,
+    ANNOTATED_DIR, PORTAL_DIR) in the path; a path with none of them is taken as it is."""
     path = Path(stored)
     parts = path.parts
-    at = [i for i, part in enumerate(parts) if part in (ROLLUP_DIR, ANNOTATED_DIR)]
+    at = [i for i, part in enumerate(parts) if part in (ROLLUP_DIR, ANNOTATED_DIR, PORTAL_DIR)]
     return cfg.out.joinpath(*parts[at[-1] :]) if at else path
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctstat.job.config import ANNOTATED_DIR as ANNOTATED_DIR
 from ctstat.job.config import HISTORY_MANIFEST, JobConfig, has_history, history_missing, job_file, rollup_files
 from ctstat.job.config import ROLLUP_DIR as ROLLUP_DIR
 from ctstat.job.copies import EarlyCopies
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from ctstat.write.annotate import Task
 
 LOCK_NAME = ".ctstat-run.lock"
-ANNOTATED_DIR = "kiem-tra"
 #: inside ROLLUP_DIR: where the last rollup goes once it no longer matches the current submissions, with a note
 STALE_DIR = "khong-con-hien-hanh"
 STALE_NOTE = "LY-DO-KHONG-CON-HIEN-HANH.txt"
