@@ -896,6 +896,7 @@ def history_add(
 
     language = _lang(lang)
     store = _history(history, config, loading=True)
+    writable_place(store.dir, "--history", folder=True)
     loaded, report = add_sources(store, sources, load_catalogue(catalogue), workers(jobs))
     if as_json:
         _emit_json(
