@@ -1,0 +1,66 @@
+"""The checks of one file, pinned to exact issues: each test kills a plausible bug (a flipped comparison, a dropped
+issue, a swapped severity, an issue reported twice) that the rest of the suite let through (tests/test_t31_*.py:
+found by mutating the code by hand)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ctstat.model.catalogue import Catalogue
+from ctstat.model.keys import TOTAL, cell_key
+from ctstat.model.report import Severity
+from ctstat.pipeline import validate_paths
+
+from .conftest import MakeForm
+
+
+def _issues(path: Path, catalogue: Catalogue, **kw: object) -> list[tuple[str, str, str | None, str | None]]:
+    """(code, severity, sheet, cell) of every issue of one file, in the report's order."""
+    report = validate_paths([path], catalogue, **kw)  # type: ignore[arg-type]
+    return [(i.code, str(i.severity), i.sheet, i.cell) for i in report.issues]
+
+
+def test_a_blank_cell_compared_by_a_rule_is_one_issue_that_names_nothing_else(
+    make_form: MakeForm, catalogue: Catalogue
+) -> None:
+    """VH01 (villages) blank: the rule VH02 <= VH01 cannot be judged, so the blank cell is the only issue and its
+    message does not claim it breaks D10 (a blank side of a rule holds, compare.compare)."""
+    path = make_form(changes={cell_key("VH01", TOTAL, TOTAL): None})
+    report = validate_paths([path], catalogue)
+    (issue,) = report.issues
+    assert (issue.code, issue.severity, issue.sheet, issue.cell) == ("blank-value", Severity.ERROR, "Biểu 5", "D9")
+    assert issue.message("vi") == ("Ô để trống. Ghi số liệu; nếu không có thì ghi 0 (ô trống không được hiểu là 0).")
+
+
+def test_a_negative_fraction_is_said_to_have_a_fraction_with_the_hint(
+    make_form: MakeForm, catalogue: Catalogue
+) -> None:
+    """-1.158 is negative and not whole: one error, not-integer (the later cell check wins, schema.batch_checks),
+    with the thousands hint, naming the totals it makes wrong."""
+    path = make_form(changes={cell_key("TE01", "0-2", "sex:nam"): -1.158})
+    (issue,) = validate_paths([path], catalogue).issues
+    assert (issue.code, issue.severity, issue.sheet, issue.cell) == ("not-integer", Severity.ERROR, "Biểu 1", "E11")
+    assert issue.message("vi") == (
+        "Số -1,158 có phần thập phân; số đếm phải là số nguyên. Có thể là số -1158 (dấu chấm ngăn cách hàng nghìn "
+        "bị máy hiểu là dấu thập phân). Ô này làm sai cả các ô D9, E9, D11: sửa ô này trước (các ô đó không báo "
+        "lỗi riêng)."
+    )
+
+
+def test_the_cover_is_judged_field_by_field(make_form: MakeForm, catalogue: Catalogue) -> None:
+    """Each cover field wrong on its own is one issue at its cell, of its severity: a blank form version or unit
+    list is wrong (not taken for 'any'), another half of the same year is the wrong period, a commune's name with
+    the wrong type of unit (Xã for a Phường) is a warning."""
+    cover = "Thông tin chung"
+    assert _issues(make_form(cover={"template_version": None}, name="t.xlsx"), catalogue) == [
+        ("template-version", "error", cover, "C11")
+    ]
+    assert _issues(make_form(cover={"vintage": None}, name="v.xlsx"), catalogue) == [
+        ("wrong-vintage", "error", cover, "C10")
+    ]
+    h2 = make_form(unit="00331", period="2025-H2", name="h2.xlsx")
+    assert _issues(h2, catalogue, period="2025-H1") == [("wrong-period", "error", cover, "C9")]
+    assert _issues(h2, catalogue, period="2025-H2") == []
+    report = validate_paths([make_form(cover={"unit_name": "Xã Thanh Trì"}, name="xa.xlsx")], catalogue)
+    assert [(i.code, i.severity, i.cell) for i in report.issues] == [("unit-name-mismatch", Severity.WARNING, "C6")]
+    assert report.valid and report.files[0].unit == "00301"
