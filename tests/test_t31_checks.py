@@ -64,3 +64,44 @@ def test_the_cover_is_judged_field_by_field(make_form: MakeForm, catalogue: Cata
     report = validate_paths([make_form(cover={"unit_name": "Xã Thanh Trì"}, name="xa.xlsx")], catalogue)
     assert [(i.code, i.severity, i.cell) for i in report.issues] == [("unit-name-mismatch", Severity.WARNING, "C6")]
     assert report.valid and report.files[0].unit == "00301"
+
+
+def test_mistakes_are_listed_sheet_by_sheet_row_by_row_with_the_rules_numbers_in_place(
+    make_form: MakeForm, catalogue: Catalogue
+) -> None:
+    """Issues come in reading order (sheet, then row, then column: F11 before E12), and a rule's message puts each
+    number in its place (VH02 = 7 is the left side, VH01 = 5 the right)."""
+    changes = {
+        cell_key("TE01", "0-2", "sex:nu"): -3,  # F11
+        cell_key("TE01", "3-5", "sex:nam"): "x",  # E12
+        cell_key("VH01", TOTAL, TOTAL): 5,
+        cell_key("VH02", TOTAL, TOTAL): 7,
+    }
+    report = validate_paths([make_form(changes=changes)], catalogue)
+    assert [(i.code, i.sheet, i.cell) for i in report.issues] == [
+        ("negative-value", "Biểu 1", "F11"),
+        ("text-in-number", "Biểu 1", "E12"),
+        ("facilities-exceed-villages", "Biểu 5", "D10"),
+    ]
+    rule = report.issues[-1]
+    assert rule.message("vi") == (
+        "Số thôn có thiết chế văn hóa, thể thao (7) lớn hơn tổng số thôn, tổ dân phố (5). "
+        "[VH02: dòng tổng số, cột tổng số; so với ô Biểu 5!D9]"
+    )
+    assert rule.message("en").startswith("Villages with facilities (7) exceed the number of villages (5).")
+
+
+def test_one_unit_twice_in_a_period_is_a_duplicate_but_its_two_halves_are_not(
+    make_form: MakeForm, catalogue: Catalogue
+) -> None:
+    h1 = make_form(unit="00331", period="2025-H1", name="h1.xlsx")
+    h2 = make_form(unit="00331", period="2025-H2", name="h2.xlsx")
+    assert validate_paths([h1, h2], catalogue).issues == []
+    again = make_form(unit="00331", period="2025-H1", name="h1-lai.xlsx", seed=1)
+    report = validate_paths([h1, h2, again], catalogue)
+    assert [(Path(f.path).name, [(i.code, i.sheet, i.cell) for i in f.issues]) for f in report.files] == [
+        ("h1.xlsx", [("duplicate-unit", "Thông tin chung", "C5")]),
+        ("h2.xlsx", []),
+        ("h1-lai.xlsx", [("duplicate-unit", "Thông tin chung", "C5")]),
+    ]
+    assert all(str(h1) in i.message("vi") and str(again) in i.message("vi") for i in report.issues)
