@@ -105,3 +105,32 @@ def test_one_unit_twice_in_a_period_is_a_duplicate_but_its_two_halves_are_not(
         ("h1-lai.xlsx", [("duplicate-unit", "Thông tin chung", "C5")]),
     ]
     assert all(str(h1) in i.message("vi") and str(again) in i.message("vi") for i in report.issues)
+
+
+def test_one_code_on_each_unit_list_of_the_year_2025_is_two_units_not_a_duplicate(
+    tmp_path: Path, catalogue: Catalogue
+) -> None:
+    """The year 2025 may be reported on either unit list, and 00331 is Phường Thịnh Liệt on the old one and Phường
+    Hoàng Mai on the new: one form of each is two units, each valid (they were both called duplicates); two
+    forms on the same list still are."""
+    from ctstat.model.period import Period
+    from ctstat.model.units import load_units
+    from ctstat.write.synth import synth_values, write_ward
+
+    year = Period.parse("2025")
+
+    def form(vintage: str, name: str, seed: int = 0) -> Path:
+        h = load_units(vintage)
+        unit = h.get("00331")
+        assert unit is not None
+        values = synth_values(catalogue, unit, year, seed)
+        return write_ward(tmp_path, catalogue, h, unit, year, seed, values=values, name=name)
+
+    old, new = form("2025-06-30", "old.xlsx"), form("2025-07-01", "new.xlsx")
+    report = validate_paths([old, new], catalogue)
+    assert [(f.unit, f.unit_name, f.vintage, f.issues) for f in report.files] == [
+        ("00331", "Phường Thịnh Liệt", "2025-06-30", []),
+        ("00331", "Phường Hoàng Mai", "2025-07-01", []),
+    ]
+    again = validate_paths([old, new, form("2025-07-01", "new-2.xlsx", seed=1)], catalogue)
+    assert [[i.code for i in f.issues] for f in again.files] == [[], ["duplicate-unit"], ["duplicate-unit"]]

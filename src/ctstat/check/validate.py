@@ -475,11 +475,14 @@ def validate_batch(
 
 
 def _duplicates(reports: Sequence[FileReport]) -> None:
-    groups: dict[tuple[str, str], list[FileReport]] = defaultdict(list)
+    """Two files for one unit and period are each a duplicate. A unit is its code in its unit list: the year 2025
+    is reported on either list, where one code may be two units (00331 was Phường Thịnh Liệt, is Phường Hoàng
+    Mai), so forms of the year made for each list are not duplicates of each other."""
+    groups: dict[tuple[str, str, str | None], list[FileReport]] = defaultdict(list)
     for rep in reports:
         if rep.unit and rep.period:
-            groups[(rep.unit, rep.period)].append(rep)
-    for (unit, period), reps in groups.items():
+            groups[(rep.unit, rep.period, rep.vintage)].append(rep)
+    for (unit, period, _), reps in groups.items():
         if len(reps) > 1:
             for rep in reps:
                 rep.issues.append(
