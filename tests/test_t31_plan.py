@@ -1,0 +1,45 @@
+"""The rollup's pure steps pinned to exact values (found by mutating plan/ by hand: these bugs went through the
+rest of the suite)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from ctstat.model.report import Claim
+from ctstat.model.units import load_crosswalk, load_units
+from ctstat.plan.reform_year import Lists, Slot, year_by_new_units
+
+
+def test_a_new_communes_year_is_received_when_its_last_part_was() -> None:
+    """00808 (new) is the whole old communes 00808 and 00811: its year is composed from its H2 and both H1 forms,
+    so it was received when the last of the three arrived (a late H1 part makes the year late), and its flows are
+    H1 + H2, its stocks H2."""
+    lists = Lists(load_units("2025-06-30"), load_units("2025-07-01"), load_crosswalk())
+    assert sorted(o for o, targets in lists.targets.items() for n, _ in targets if n == "00808") == ["00808", "00811"]
+    cells = ["flow", "stock"]
+    flows = pd.Series([True, False], index=cells)
+
+    def slot(values: dict[str, tuple[float, float]], when: dict[str, datetime]) -> Slot:
+        return Slot(
+            {u: [Claim(u, f"{u}.xlsx", True, "", when[u])] for u in values},
+            {u: pd.Series(v, index=cells) for u, v in values.items()},
+        )
+
+    h1 = slot(
+        {"00808": (1.0, 10.0), "00811": (2.0, 20.0)}, {"00808": datetime(2025, 7, 2), "00811": datetime(2025, 8, 9)}
+    )
+    h2 = slot({"00808": (4.0, 40.0)}, {"00808": datetime(2026, 1, 3)})
+    year = year_by_new_units(h1, h2, Slot(), flows, lists)
+    (claim,) = year.claims["00808"]
+    assert (claim.valid, claim.path, claim.received_at) == (True, "00808.xlsx", datetime(2026, 1, 3))
+    assert year.values["00808"].to_dict() == {"flow": 7.0, "stock": 40.0}
+    assert year.feeds == {"00808.xlsx": ("00808",), "00811.xlsx": ("00808",)}
+    late = slot(
+        {"00808": (1.0, 10.0), "00811": (2.0, 20.0)}, {"00808": datetime(2025, 7, 2), "00811": datetime(2026, 2, 1)}
+    )
+    (claim,) = year_by_new_units(late, h2, Slot(), flows, lists).claims["00808"]
+    assert claim.received_at == datetime(2026, 2, 1)
+    assert not np.isnan(year.values["00808"]).any()
