@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.keys import TOTAL, cell_key
 from ctstat.model.report import Severity
@@ -134,3 +136,39 @@ def test_one_code_on_each_unit_list_of_the_year_2025_is_two_units_not_a_duplicat
     ]
     again = validate_paths([old, new, form("2025-07-01", "new-2.xlsx", seed=1)], catalogue)
     assert [[i.code for i in f.issues] for f in again.files] == [[], ["duplicate-unit"], ["duplicate-unit"]]
+
+
+def test_a_batch_judged_in_parts_after_an_unreadable_file_gets_each_files_issues_once(
+    catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts of four files are judged while the rest is read; an unreadable file first shifts the readable ones'
+    positions: each file still gets its documented issues exactly once (none judged twice, none skipped)."""
+    import json
+
+    import ctstat.pipeline
+    from ctstat.check.validate import validate_batch
+    from ctstat.model.period import Period
+
+    from .conftest import SAMPLES
+
+    faulty = SAMPLES / "faulty"
+    expected = {f["file"]: [tuple(e) for e in f["expected"]] for f in json.loads((faulty / "faults.json").read_text())}
+    names = ["09-tep-hong.xlsx", "01-so-am.xlsx", "02-so-dang-chu.xlsx", "03-cong-khong-khop.xlsx"]
+    names += ["04-tro-giup-vuot.xlsx", "12-co-mat-khau.xlsx", "11-go-de-cong-thuc.xlsx"]
+    monkeypatch.setattr(ctstat.pipeline, "JUDGED_AHEAD", 4)
+    ahead: list[str] = []
+    period = Period.parse("2025-H1")
+    subs = ctstat.pipeline.read_checked(
+        [faulty / n for n in names],
+        catalogue,
+        period,
+        "2025-06-30",
+        1,
+        judged=lambda c: ahead.extend(s.path for s in c),
+    )
+    assert ahead == [str(faulty / n) for n in names[:4]]  # one part judged ahead, the rest after the reading
+    report, frame = validate_batch(subs, catalogue, period, "2025-06-30")
+    assert [Path(f.path).name for f in report.files] == names
+    for f in report.files:
+        assert [(i.code, i.sheet, i.cell) for i in f.issues] == expected[Path(f.path).name], f.path
+    assert list(frame.index) == [1, 2, 3, 4, 6]  # the readable files, by position
