@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 from datetime import datetime
+from pathlib import Path
 
 from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Ledger
 from ctstat.job.run import job_status, run_job
 from ctstat.model.catalogue import Catalogue
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, MakeForm
 from .test_batch import _faulty_ward
 
 HM = SAMPLES / "wards" / "2025-H1-hoang-mai"
@@ -38,3 +39,50 @@ def test_two_files_of_a_ward_in_one_run_the_later_saved_is_current(cfg: JobConfi
         ("z-00334-cu.xlsx", True, False),
         ("a-00334-moi.xlsx", False, True),
     ]
+
+
+def test_a_ward_that_sends_corrected_figures_gets_them_rolled_up(
+    cfg: JobConfig, catalogue: Catalogue, make_form: MakeForm
+) -> None:
+    """A complete rollup is written; a ward sends a new valid file (other figures) while another's is deleted: the
+    rollup is no longer current, its changes named (replaced, removed); once complete again it is written with the
+    new figures. A second correction, the set complete all along, is written again too (never 'unchanged')."""
+    for p in HM.glob("*.xlsx"):
+        shutil.copyfile(p, cfg.inbox / p.name)
+    assert run_job(cfg, catalogue, now=datetime(2025, 7, 1, 9)).rollup_state == "written"
+    shutil.copyfile(make_form(unit="00301", seed=11, name="a.xlsx"), cfg.inbox / "00301-moi.xlsx")
+    (cfg.inbox / "00337-hoang-liet.xlsx").unlink()
+    run = run_job(cfg, catalogue, now=datetime(2025, 7, 2, 9))
+    assert run.rollup_state == "waiting" and run.stale_rollup is not None
+    changes = job_status(cfg, catalogue)["rollup"]["changes"]
+    assert [(c["unit"], c["change"]) for c in changes] == [("00301", "replaced"), ("00337", "removed")]
+    shutil.copyfile(HM / "00337-hoang-liet.xlsx", cfg.inbox / "00337-hoang-liet.xlsx")
+    assert run_job(cfg, catalogue, now=datetime(2025, 7, 3, 9)).rollup_state == "written"
+    assert _row_of(cfg, catalogue, "00301") == _cells_of(cfg.inbox / "00301-moi.xlsx", catalogue)
+    shutil.copyfile(make_form(unit="00304", seed=12, name="b.xlsx"), cfg.inbox / "00304-moi.xlsx")
+    again = run_job(cfg, catalogue, now=datetime(2025, 7, 4, 9))
+    assert again.rollup_state == "written" and again.ok
+    assert _row_of(cfg, catalogue, "00304") == _cells_of(cfg.inbox / "00304-moi.xlsx", catalogue)
+    assert _row_of(cfg, catalogue, "00304") != _cells_of(HM / "00304-vinh-hung.xlsx", catalogue)
+
+
+def _cells_of(path: Path, catalogue: Catalogue) -> dict[str, float]:
+    """A ward file's cells as numbers, read independently of the job."""
+    from .test_rollup import ward_values
+
+    folder = path.parent / f"_{path.stem}"
+    folder.mkdir(exist_ok=True)
+    shutil.copyfile(path, folder / path.name)
+    (row,) = ward_values(folder, catalogue).to_dict("records")
+    return {k: float(v) for k, v in row.items()}
+
+
+def _row_of(cfg: JobConfig, catalogue: Catalogue, unit: str) -> dict[str, float]:
+    """A ward's row of the district workbook the job wrote last."""
+    from ctstat.model.layout import form_layout
+
+    from .test_rollup import read_data_sheet
+
+    book = cfg.out / "tong-hop" / "2025-H1_008_quan-hoang-mai.xlsx"
+    row = read_data_sheet(book).loc[unit, list(form_layout(catalogue).keys)]
+    return {k: float(v) for k, v in row.items()}
