@@ -172,3 +172,24 @@ def test_a_batch_judged_in_parts_after_an_unreadable_file_gets_each_files_issues
     for f in report.files:
         assert [(i.code, i.sheet, i.cell) for i in f.issues] == expected[Path(f.path).name], f.path
     assert list(frame.index) == [1, 2, 3, 4, 6]  # the readable files, by position
+
+
+def test_a_rule_compares_rows_only_of_one_dimension_even_where_two_share_a_category_key(tmp_path: Path) -> None:
+    """The catalogue is data: give the need 'an' the key 'duoi-6', also an age's. The rule AA02 <= AA01 compares
+    their total rows only (AA02's rows are needs, AA01's ages: a need's row is not an age's of the same key)."""
+    import shutil
+
+    from ctstat.check.schema import rule_specs
+    from ctstat.model.catalogue import load_catalogue
+
+    from .conftest import ROOT
+
+    folder = tmp_path / "cat"
+    shutil.copytree(ROOT / "tests" / "catalogue", folder)
+    text = (folder / "catalogue.yaml").read_text(encoding="utf-8")
+    (folder / "catalogue.yaml").write_text(text.replace("{key: an,", "{key: duoi-6,"), encoding="utf-8")
+    small = load_catalogue(folder)
+    assert "duoi-6" in small.elements["AA02"].row_keys() and "duoi-6" in small.elements["AA01"].row_keys()
+    assert [(s.at, s.rhs) for s in rule_specs(small)] == [
+        (cell_key("AA02", TOTAL, col), cell_key("AA01", TOTAL, col)) for col in (TOTAL, "sex:nam", "sex:nu")
+    ]
