@@ -193,3 +193,24 @@ def test_a_rule_compares_rows_only_of_one_dimension_even_where_two_share_a_categ
     assert [(s.at, s.rhs) for s in rule_specs(small)] == [
         (cell_key("AA02", TOTAL, col), cell_key("AA01", TOTAL, col)) for col in (TOTAL, "sex:nam", "sex:nu")
     ]
+
+
+def test_spaces_around_the_form_version_and_the_unit_list_are_not_another_version(
+    make_form: MakeForm, catalogue: Catalogue
+) -> None:
+    """A space typed around the cover's form version or unit list was another version, said with two values that
+    look the same ("' 2025-06-30', but the period uses 2025-06-30"); spaces are dropped, as around the period and
+    the unit code. Blank is still blank."""
+    spaced = {
+        "template_version": f" {catalogue.template_version} ",
+        "vintage": "2025-06-30\u00a0 ",
+        "period": " 2025-H1 ",
+    }
+    assert _issues(make_form(cover=spaced, name="spaced.xlsx"), catalogue) == []
+    assert _issues(make_form(cover={"vintage": "  "}, name="blank.xlsx"), catalogue) == [
+        ("wrong-vintage", "error", "Thông tin chung", "C10")
+    ]
+    (issue,) = validate_paths([make_form(cover={"vintage": " 2025-07-01"}, name="other.xlsx")], catalogue).issues
+    assert issue.message("vi") == (
+        "Biểu ghi danh mục đơn vị hành chính '2025-07-01', nhưng kỳ 2025-H1 dùng danh mục 2025-06-30."
+    )

@@ -42,7 +42,7 @@ def test_two_files_of_a_ward_in_one_run_the_later_saved_is_current(cfg: JobConfi
 
 
 def test_a_ward_that_sends_corrected_figures_gets_them_rolled_up(
-    cfg: JobConfig, catalogue: Catalogue, make_form: MakeForm
+    cfg: JobConfig, catalogue: Catalogue, make_form: MakeForm, tmp_path: Path
 ) -> None:
     """A complete rollup is written; a ward sends a new valid file (other figures) while another's is deleted: the
     rollup is no longer current, its changes named (replaced, removed); once complete again it is written with the
@@ -58,20 +58,20 @@ def test_a_ward_that_sends_corrected_figures_gets_them_rolled_up(
     assert [(c["unit"], c["change"]) for c in changes] == [("00301", "replaced"), ("00337", "removed")]
     shutil.copyfile(HM / "00337-hoang-liet.xlsx", cfg.inbox / "00337-hoang-liet.xlsx")
     assert run_job(cfg, catalogue, now=datetime(2025, 7, 3, 9)).rollup_state == "written"
-    assert _row_of(cfg, catalogue, "00301") == _cells_of(cfg.inbox / "00301-moi.xlsx", catalogue)
+    assert _row_of(cfg, catalogue, "00301") == _cells_of(cfg.inbox / "00301-moi.xlsx", catalogue, tmp_path)
     shutil.copyfile(make_form(unit="00304", seed=12, name="b.xlsx"), cfg.inbox / "00304-moi.xlsx")
     again = run_job(cfg, catalogue, now=datetime(2025, 7, 4, 9))
     assert again.rollup_state == "written" and again.ok
-    assert _row_of(cfg, catalogue, "00304") == _cells_of(cfg.inbox / "00304-moi.xlsx", catalogue)
-    assert _row_of(cfg, catalogue, "00304") != _cells_of(HM / "00304-vinh-hung.xlsx", catalogue)
+    assert _row_of(cfg, catalogue, "00304") == _cells_of(cfg.inbox / "00304-moi.xlsx", catalogue, tmp_path)
+    assert _row_of(cfg, catalogue, "00304") != _cells_of(HM / "00304-vinh-hung.xlsx", catalogue, tmp_path)
 
 
-def _cells_of(path: Path, catalogue: Catalogue) -> dict[str, float]:
-    """A ward file's cells as numbers, read independently of the job."""
+def _cells_of(path: Path, catalogue: Catalogue, scratch: Path) -> dict[str, float]:
+    """A ward file's cells as numbers, read independently of the job (a copy alone in a folder of `scratch`)."""
     from .test_rollup import ward_values
 
-    folder = path.parent / f"_{path.stem}"
-    folder.mkdir(exist_ok=True)
+    folder = scratch / f"_{path.stem}"
+    folder.mkdir()
     shutil.copyfile(path, folder / path.name)
     (row,) = ward_values(folder, catalogue).to_dict("records")
     return {k: float(v) for k, v in row.items()}
