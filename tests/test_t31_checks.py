@@ -214,3 +214,23 @@ def test_spaces_around_the_form_version_and_the_unit_list_are_not_another_versio
     assert issue.message("vi") == (
         "Biểu ghi danh mục đơn vị hành chính '2025-07-01', nhưng kỳ 2025-H1 dùng danh mục 2025-06-30."
     )
+
+
+def test_a_total_that_is_not_the_sum_of_its_parts_says_the_sum(make_form: MakeForm, catalogue: Catalogue) -> None:
+    """5 children abused by violence (3 boys, 2 girls) but 1 + 2 + 3 + 0 by age: the sum-mismatch says 6 (the parts'
+    sum, not their largest, 3), at D11 and again at the total row D9 typed the same way."""
+    cells = {"sex:nam": 3, "sex:nu": 2, "age_group:0-2": 1, "age_group:3-5": 2, "age_group:6-10": 3}
+    changes: dict[str, object] = {cell_key("XH01", r, k): v for r in (TOTAL, "bao-luc") for k, v in cells.items()}
+    changes |= {cell_key("XH01", r, "abuse_setting:gia-dinh"): 5 for r in (TOTAL, "bao-luc")}
+    changes |= {cell_key("XH02", "bao-luc", TOTAL): 1, cell_key("XH03", TOTAL, "sex:nam"): 1}
+    report = validate_paths([make_form(changes=changes)], catalogue)
+    assert [(i.code, i.cell, i.value, i.message("vi")) for i in report.issues] == [
+        (
+            "sum-mismatch",
+            cell,
+            "5",
+            f"Tổng số (5) không bằng tổng các phần theo nhóm tuổi, ô G{row}:J{row} (6). Sửa tổng hoặc các phần "
+            "cho khớp.",
+        )
+        for cell, row in (("D9", 9), ("D11", 11))
+    ]
