@@ -234,3 +234,22 @@ def test_a_total_that_is_not_the_sum_of_its_parts_says_the_sum(make_form: MakeFo
         )
         for cell, row in (("D9", 9), ("D11", 11))
     ]
+
+
+def test_a_district_workbook_of_another_period_is_one_mismatch_saying_both(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """Hoàng Mai's 2025-H1 workbook given where another period is asked: one rollup-mismatch naming its period and
+    the one needed (none of its rows judged); asked for its own period, or none, it is valid."""
+    from ctstat.pipeline import rollup_paths
+
+    from .conftest import SAMPLES
+
+    (book,) = rollup_paths([SAMPLES / "wards" / "2025-H1-hoang-mai"], "2025-H1", tmp_path, catalogue=catalogue).outputs
+    for period in ("2025-H2", "2024-H1"):
+        report = validate_paths([book], catalogue, period=period)
+        assert [(i.code, i.message("vi")) for i in report.issues] == [
+            ("rollup-mismatch", f"Tệp tổng hợp này không dùng được: kỳ 2025-H1, cần {period}.")
+        ]
+    assert validate_paths([book], catalogue, period="2025-H1").issues == []
+    assert validate_paths([book], catalogue).issues == []
