@@ -48,3 +48,41 @@ def test_a_hidden_row_is_seen_however_it_is_written(make_form: MakeForm, catalog
         path = make_form(name=f"row-{value}.xlsx")
         _rewrite(path, sheet_member(path, "Biểu 1"), b'<row r="12"', f'<row r="12" hidden="{value}"'.encode())
         assert _found(path, catalogue) == want, value
+
+
+def test_a_row_code_of_the_form_found_twice_is_a_copy_not_a_code_the_form_lacks(
+    make_form: MakeForm, catalogue: Catalogue
+) -> None:
+    """VP02.02's code edited into VP02.01 (the row above's): VP02.02 is missing (the root cause, an error), and row
+    13 is said to be a copy of row 12, whose data are read; it was said to hold 'a code not part of the form'."""
+    from ctstat.model.keys import TOTAL, cell_key
+    from ctstat.model.layout import form_layout
+    from ctstat.read.workbook import read_submission
+
+    ind, org = cell_key("VP02", "ca-nhan", TOTAL), cell_key("VP02", "to-chuc", TOTAL)
+    path = make_form(changes={ind: 5, org: 2, cell_key("VP01", TOTAL, TOTAL): 4})
+    _rewrite(path, "xl/sharedStrings.xml", b"<t>VP02.02</t>", b"<t>VP02.01</t>")
+    report = validate_paths([path], catalogue)
+    assert [(i.code, i.severity.value, i.sheet, i.cell, i.message("vi")) for i in report.issues] == [
+        (
+            "missing-row",
+            "error",
+            "Biểu 4",
+            "B13",
+            "Không tìm thấy dòng mã số VP02.02 (Tổ chức) ở cột Mã số. Không xóa, chèn hay sửa mã số của dòng.",
+        ),
+        (
+            "repeated-row",
+            "warning",
+            "Biểu 4",
+            "B13",
+            "Mã số 'VP02.01' đã có ở dòng 12: dòng này là bản sao, số liệu ở dòng này không được đọc. Xóa dòng "
+            "thừa, ghi số liệu vào dòng 12.",
+        ),
+    ]
+    assert report.issues[1].message("en") == (
+        "Row code 'VP02.01' is already at row 12: this row is a copy and its data are not read. Delete the extra row "
+        "and enter the data at row 12."
+    )
+    raw = dict(zip(form_layout(catalogue).keys, read_submission(path, catalogue).raw, strict=True))
+    assert (raw[ind], raw[org]) == (5, None)  # the first VP02.01 read; VP02.02 not found
