@@ -86,3 +86,25 @@ def test_a_row_code_of_the_form_found_twice_is_a_copy_not_a_code_the_form_lacks(
     )
     raw = dict(zip(form_layout(catalogue).keys, read_submission(path, catalogue).raw, strict=True))
     assert (raw[ind], raw[org]) == (5, None)  # the first VP02.01 read; VP02.02 not found
+
+
+def test_the_first_cell_of_a_merged_range_is_still_read_and_judged(make_form: MakeForm, catalogue: Catalogue) -> None:
+    """E11:F12 merged hides F11, E12 and F12 (one merged-cells error, those not judged), but E11 keeps its value:
+    a negative count typed there is still reported."""
+    from ctstat.model.keys import cell_key
+
+    path = make_form(changes={cell_key("TE01", "0-2", "sex:nam"): -3})
+
+    def merge(xml: bytes) -> bytes:
+        if b"</mergeCells>" in xml:
+            return xml.replace(b"</mergeCells>", b'<mergeCell ref="E11:F12"/></mergeCells>')
+        return xml.replace(
+            b"</sheetData>", b'</sheetData><mergeCells count="1"><mergeCell ref="E11:F12"/></mergeCells>'
+        )
+
+    patch_zip(path, sheet_member(path, "Biểu 1"), merge)
+    report = validate_paths([path], catalogue)
+    assert [(i.code, i.cell, i.value) for i in report.issues] == [
+        ("merged-cells", "E11", "E11:F12"),
+        ("negative-value", "E11", "-3"),
+    ]
