@@ -108,3 +108,22 @@ def test_the_first_cell_of_a_merged_range_is_still_read_and_judged(make_form: Ma
         ("merged-cells", "E11", "E11:F12"),
         ("negative-value", "E11", "-3"),
     ]
+
+
+@pytest.mark.parametrize("ref", ["A0", "E0", "CZ1000", "DA1000"])
+def test_a_cell_outside_the_forms_extent_with_data_is_refused_where_it_is(
+    make_form: MakeForm, catalogue: Catalogue, ref: str
+) -> None:
+    """Row 0 does not exist, nor row 1000 or column DA in a form: a number there is refused at its reference (the
+    reader is never given it), not read somewhere or dropped."""
+    path = make_form()
+    row = ref.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    extra = f'<row r="{row}"><c r="{ref}"><v>5</v></c></row>'.encode()
+
+    def add(xml: bytes) -> bytes:
+        if row == "0":  # rows in order: row 0 first
+            return xml.replace(b"<sheetData>", b"<sheetData>" + extra, 1)
+        return xml.replace(b"</sheetData>", extra + b"</sheetData>", 1)
+
+    patch_zip(path, sheet_member(path, "Biểu 1"), add)
+    assert _found(path, catalogue) == [("data-outside-form", "error", "Biểu 1", ref)]
