@@ -111,14 +111,15 @@ def test_the_first_cell_of_a_merged_range_is_still_read_and_judged(make_form: Ma
 
 
 @pytest.mark.parametrize("ref", ["A0", "E0", "CZ1000", "DA1000"])
+@pytest.mark.parametrize("value", ["><v>5</v>", ' t="inlineStr"><is><t>5</t></is>', "><f>1+1</f>"])
 def test_a_cell_outside_the_forms_extent_with_data_is_refused_where_it_is(
-    make_form: MakeForm, catalogue: Catalogue, ref: str
+    make_form: MakeForm, catalogue: Catalogue, ref: str, value: str
 ) -> None:
-    """Row 0 does not exist, nor row 1000 or column DA in a form: a number there is refused at its reference (the
-    reader is never given it), not read somewhere or dropped."""
+    """Row 0 does not exist, nor row 1000 or column DA in a form: a number, a text written in the cell or a formula
+    there is refused at its reference (the reader is never given it), not read somewhere or dropped."""
     path = make_form()
     row = ref.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    extra = f'<row r="{row}"><c r="{ref}"><v>5</v></c></row>'.encode()
+    extra = f'<row r="{row}"><c r="{ref}"{value}</c></row>'.encode()
 
     def add(xml: bytes) -> bytes:
         if row == "0":  # rows in order: row 0 first
