@@ -253,3 +253,43 @@ def test_a_district_workbook_of_another_period_is_one_mismatch_saying_both(
         ]
     assert validate_paths([book], catalogue, period="2025-H1").issues == []
     assert validate_paths([book], catalogue).issues == []
+
+
+def test_a_total_typed_over_names_the_checks_it_breaks_where_a_reader_finds_them(
+    make_form: MakeForm, catalogue: Catalogue
+) -> None:
+    """100 typed over the total E9 (boys, Biểu 1) breaks the checks at D9, E9 and E15 on its sheet and the rule
+    TG02 <= TE01 at E10 of Biểu 6: that one is named with its sheet (it was 'E10', a label row of Biểu 1)."""
+    from .test_root_causes import _type_over
+
+    path = make_form(name="typed.xlsx")
+    _type_over(path, "Biểu 1!E9", 100.0)
+    (issue,) = validate_paths([path], catalogue).issues
+    assert (issue.code, issue.severity, issue.sheet, issue.cell) == (
+        "formula-overwritten",
+        Severity.ERROR,
+        "Biểu 1",
+        "E9",
+    )
+    assert issue.message("vi").endswith(
+        "Số đã gõ không khớp các phần nên làm sai kiểm tra ở ô D9, E9, E15, Biểu 6!E10; khôi phục công thức là hết lỗi."
+    )
+    assert "breaks the checks at D9, E9, E15, Biểu 6!E10;" in issue.message("en")
+
+
+def test_a_moved_total_typed_over_names_its_checks_where_they_moved(make_form: MakeForm, catalogue: Catalogue) -> None:
+    """The rows TE01 (total, row 9) and TE01.01 (row 11) swapped: the total's numbers now typed at row 11 have no
+    formula; the checks they break are named where the file has them (E11, not the form's E9)."""
+    from .test_validate import _swap_shared_strings
+
+    path = make_form(name="swapped.xlsx")
+    _swap_shared_strings(path, b"TE01", b"TE01.01")
+    report = validate_paths([path], catalogue)
+    assert [(i.code, i.sheet, i.cell) for i in report.issues] == [
+        ("moved-row", "Biểu 1", "B9"),
+        ("moved-row", "Biểu 1", "B11"),
+        ("formula-overwritten", "Biểu 1", "E11"),
+        ("formula-overwritten", "Biểu 1", "F11"),
+    ]
+    for issue, col in zip(report.issues[2:], "EF", strict=True):
+        assert f"làm sai kiểm tra ở ô {col}11, {col}15, Biểu 6!{col}10;" in issue.message("vi")
