@@ -86,3 +86,25 @@ def _row_of(cfg: JobConfig, catalogue: Catalogue, unit: str) -> dict[str, float]
     book = cfg.out / "tong-hop" / "2025-H1_008_quan-hoang-mai.xlsx"
     row = read_data_sheet(book).loc[unit, list(form_layout(catalogue).keys)]
     return {k: float(v) for k, v in row.items()}
+
+
+def test_a_file_saved_again_in_place_with_the_same_size_is_read_again(cfg: JobConfig, catalogue: Catalogue) -> None:
+    """A run skips a file whose size and time are those recorded; a file saved over with other bytes of the same
+    size (a digit typed again) has a new time: it is read and recorded again, not judged by its old verdict."""
+    import hashlib
+
+    path = cfg.inbox / "00301-thanh-tri.xlsx"
+    path.write_bytes(b"A" * 100)
+    os.utime(path, ns=(1_700_000_000_000_000_000,) * 2)
+    first = run_job(cfg, catalogue, now=datetime(2025, 7, 5, 9))
+    assert [f.path.rsplit("/", 1)[-1] for f in first.validated] == ["00301-thanh-tri.xlsx"]
+    assert run_job(cfg, catalogue, now=datetime(2025, 7, 5, 10)).validated == []  # unchanged: not read
+    path.write_bytes(b"B" * 100)
+    os.utime(path, ns=(1_700_000_100_000_000_000,) * 2)
+    again = run_job(cfg, catalogue, now=datetime(2025, 7, 6, 9))
+    assert [f.sha256 for f in again.validated] == [hashlib.sha256(b"B" * 100).hexdigest()]
+    with Ledger(cfg.ledger_path) as ledger:
+        assert [(r.path, r.sha256[:8], r.removed_at is None) for r in ledger.rows()] == [
+            ("00301-thanh-tri.xlsx", hashlib.sha256(b"A" * 100).hexdigest()[:8], False),
+            ("00301-thanh-tri.xlsx", hashlib.sha256(b"B" * 100).hexdigest()[:8], True),
+        ]
