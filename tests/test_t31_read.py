@@ -128,3 +128,29 @@ def test_a_cell_outside_the_forms_extent_with_data_is_refused_where_it_is(
 
     patch_zip(path, sheet_member(path, "Biểu 1"), add)
     assert _found(path, catalogue) == [("data-outside-form", "error", "Biểu 1", ref)]
+
+
+def test_a_merge_over_a_moved_row_hides_the_cells_that_moved_there(make_form: MakeForm, catalogue: Catalogue) -> None:
+    """Rows TE01.01 and TE01.02 swapped, then E11:F11 merged (F11, now TE01.02's girls, emptied by the merge): one
+    merged-cells error, and F11 is not also a blank cell (what the merge hides is judged where the rows moved)."""
+    import re
+
+    from .test_validate import _swap_shared_strings
+
+    path = make_form()
+    _swap_shared_strings(path, b"TE01.01", b"TE01.02")
+
+    def merge(xml: bytes) -> bytes:
+        xml = re.sub(rb'<c r="F11"([^>]*)>.*?</c>', rb'<c r="F11"\1/>', xml, count=1)
+        if b"</mergeCells>" in xml:
+            return xml.replace(b"</mergeCells>", b'<mergeCell ref="E11:F11"/></mergeCells>')
+        return xml.replace(
+            b"</sheetData>", b'</sheetData><mergeCells count="1"><mergeCell ref="E11:F11"/></mergeCells>'
+        )
+
+    patch_zip(path, sheet_member(path, "Biểu 1"), merge)
+    assert _found(path, catalogue) == [
+        ("moved-row", "warning", "Biểu 1", "B11"),
+        ("merged-cells", "error", "Biểu 1", "E11"),
+        ("moved-row", "warning", "Biểu 1", "B12"),
+    ]
