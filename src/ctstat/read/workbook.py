@@ -212,11 +212,14 @@ def _locate_values(sub: Submission, layout: FormLayout, grids: dict[str, list[li
         codes = tuple(row[1] if len(row) > 1 else None for row in grid[FIRST_DATA_ROW - 1 :])
         found, unknown, in_place = _row_codes(layout, sheet.name, codes)
         for r, text in unknown:
-            where = {"path": sub.path, "sheet": sheet.name, "cell": a1(r, 2), "value": text}
+            ref = a1(r, 2)
             if text in found:  # a row of the form copied: the first one is read
-                sub.issues.append(make_issue("repeated-row", detail=found[text], **where))
+                issue = make_issue(
+                    "repeated-row", path=sub.path, sheet=sheet.name, cell=ref, value=text, detail=found[text]
+                )
             else:
-                sub.issues.append(make_issue("unknown-row", **where))
+                issue = make_issue("unknown-row", path=sub.path, sheet=sheet.name, cell=ref, value=text)
+            sub.issues.append(issue)
         if in_place:
             # the usual case: every row where the form put it
             for i, r, c in plan[sheet.name]:
