@@ -43,3 +43,34 @@ def test_a_new_communes_year_is_received_when_its_last_part_was() -> None:
     (claim,) = year_by_new_units(late, h2, Slot(), flows, lists).claims["00808"]
     assert claim.received_at == datetime(2026, 2, 1)
     assert not np.isnan(year.values["00808"]).any()
+
+
+def test_a_district_whose_count_falls_to_zero_is_flagged_at_every_level() -> None:
+    """Every commune of Hoàng Mai (008) had 8 to 12 children abused each half-year for eight years and reports 0
+    now: the drop to nothing is flagged at each commune (the exact test), at the district (-100 %, the ratio check
+    flags a zero sum as it flags any) and at the province, by the dense summary as by the full comparison."""
+    from ctstat.plan.compare import compare
+    from ctstat.plan.dense import judge_batch, summary_of
+
+    from .test_dense import KINDS, PARENT_OF, PERIOD, UNITS
+
+    hoang_mai = [u for u in UNITS if PARENT_OF["district"][u] == "008"]
+    rows = [
+        (u, f"{year}-H{half}", cell, 8.0 + (year + half + n) % 5)
+        for n, u in enumerate(hoang_mai)
+        for year in range(2017, 2025)
+        for half in (1, 2)
+        for cell in KINDS
+    ]
+    past = pd.DataFrame(rows, columns=["unit", "period", "cell", "value"])
+    current = pd.DataFrame([(u, c, 0.0) for u in hoang_mai for c in KINDS], columns=["unit", "cell", "value"])
+    parents = {lv: {u: of[u] for u in hoang_mai} for lv, of in PARENT_OF.items()}
+    values = np.zeros((len(hoang_mai), len(KINDS)))
+    fast, _ = judge_batch(summary_of(past, PERIOD, KINDS, PARENT_OF), hoang_mai, values, parents)
+    full = compare(current, past, PERIOD, KINDS, parents)
+    flagged = full[full["flagged"].astype(bool)]
+    for found in (fast, flagged):
+        at = {(str(r.level), str(r.unit)) for r in found.itertuples() if str(r.cell) == "XH01/*/*"}
+        assert at == {("district", "008"), ("province", "01")} | {("commune", u) for u in hoang_mai}
+        ratios = {str(r.unit): r.ratio for r in found.itertuples() if str(r.level) != "commune"}
+        assert ratios == {"008": -1.0, "01": -1.0}
