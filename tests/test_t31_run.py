@@ -108,3 +108,33 @@ def test_a_file_saved_again_in_place_with_the_same_size_is_read_again(cfg: JobCo
             ("00301-thanh-tri.xlsx", hashlib.sha256(b"A" * 100).hexdigest()[:8], False),
             ("00301-thanh-tri.xlsx", hashlib.sha256(b"B" * 100).hexdigest()[:8], True),
         ]
+
+
+def test_files_judged_under_another_catalogue_are_judged_again_keeping_their_receipt(
+    cfg: JobConfig, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """The catalogue changes (here a rule's message) while the inbox does not: the next run judges every file
+    again under it (same rows, same receipt times, the new catalogue recorded), then leaves them alone."""
+    from ctstat.model.catalogue import load_catalogue
+
+    from .conftest import ROOT
+
+    for p in sorted(HM.glob("*.xlsx"))[:3]:
+        shutil.copyfile(p, cfg.inbox / p.name)
+    run_job(cfg, catalogue, now=datetime(2025, 7, 5, 9))
+    changed = tmp_path / "indicators"
+    shutil.copytree(ROOT / "indicators", changed)
+    text = (changed / "culture.yaml").read_text(encoding="utf-8")
+    (changed / "culture.yaml").write_text(text.replace("({rhs}).", "({rhs}) ."), encoding="utf-8")
+    other = load_catalogue(changed)
+    assert other.digest != catalogue.digest
+    with Ledger(cfg.ledger_path) as ledger:
+        before = [(r.id, r.path, r.received_at, r.catalogue_digest) for r in ledger.rows()]
+    again = run_job(cfg, other, now=datetime(2025, 7, 6, 9))
+    assert sorted(f.path.rsplit("/", 1)[-1] for f in again.validated) == [p for _, p, _, _ in before]
+    assert [e["rejudged"] for e in again.events if e["event"] == "file-validated"] == [True] * 3
+    with Ledger(cfg.ledger_path) as ledger:
+        after = [(r.id, r.path, r.received_at, r.catalogue_digest) for r in ledger.rows()]
+    assert after == [(i, p, t, other.digest) for i, p, t, _ in before]
+    assert {d for _, _, _, d in before} == {catalogue.digest}
+    assert run_job(cfg, other, now=datetime(2025, 7, 7, 9)).validated == []
