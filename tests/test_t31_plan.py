@@ -74,3 +74,27 @@ def test_a_district_whose_count_falls_to_zero_is_flagged_at_every_level() -> Non
         assert at == {("district", "008"), ("province", "01")} | {("commune", u) for u in hoang_mai}
         ratios = {str(r.unit): r.ratio for r in found.itertuples() if str(r.level) != "commune"}
         assert ratios == {"008": -1.0, "01": -1.0}
+
+
+def test_a_rate_over_a_zero_denominator_has_no_value() -> None:
+    """A unit whose denominator sums to 0 has no rate (NaN: shown as no value), never an infinite one, even where
+    its numerator does not (no rule ties HC01 to TE01); the others' rates are their summed parts' ratio."""
+    from ctstat.model.catalogue import load_catalogue
+    from ctstat.model.keys import TOTAL, cell_key
+    from ctstat.model.layout import form_layout
+    from ctstat.plan.sums import indicator_parts, sum_by
+
+    from .conftest import ROOT
+
+    catalogue = load_catalogue(ROOT / "indicators")
+    keys = list(form_layout(catalogue).keys)
+    wards = pd.DataFrame(0.0, index=["00301", "00304", "00307"], columns=keys)
+    special, population = cell_key("HC01", TOTAL, TOTAL), cell_key("TE01", TOTAL, TOTAL)
+    wards.loc[:, special] = [3.0, 2.0, 1.0]
+    wards.loc[:, population] = [0.0, 100.0, 300.0]
+    parts = indicator_parts(catalogue, wards, pd.Series(1, index=wards.index))["protection.special-circumstances-rate"]
+    assert np.isnan(parts.loc["00301", "value"]) and parts.loc["00301", "denominator"] == 0.0
+    assert parts.loc["00304", "value"] == 2.0 and parts.loc["00307", "value"] == 1 / 300 * 100
+    district = sum_by(wards, {"00301": "008", "00304": "008", "00307": "008"})
+    summed = indicator_parts(catalogue, district, pd.Series(3, index=["008"]))["protection.special-circumstances-rate"]
+    assert summed.loc["008"].tolist() == [100 * 6 / 400, 6.0, 400.0]
