@@ -178,8 +178,18 @@ def test_mixing_ward_files_and_district_workbooks_for_the_same_wards_is_an_error
     ward = next(da_nang.rglob("*.xlsx"))
     result = rollup_paths([district, ward], "2025-H1", tmp_path / "two", unit="48", catalogue=catalogue)
     assert result.refused
-    codes = [i.code for f in result.report.files for i in f.issues]
-    assert "mixed-inputs" in codes
+    found = [(Path(f.path).name, i.code) for f in result.report.files for i in f.issues]
+    assert found == [(ward.name, "mixed-inputs")]  # once, at the ward's file, naming the workbook
+    unit = ward.name[:5]
+    (issue,) = [i for f in result.report.files for i in f.issues]
+    assert issue.message("vi") == (
+        f"Số liệu của {unit} có cả trong tệp của xã và trong tệp tổng hợp {district}. Chỉ gửi một trong hai."
+    )
+    statuses = {s.code: s.status for s in result.completeness.rows}
+    assert statuses[unit] == "duplicate"  # counted once, as neither source
+    assert [c for c, s in statuses.items() if s == "valid"] == [
+        s.code for s in one.completeness.rows if s.parent == district.name.split("_")[1] and s.code != unit
+    ]
 
 
 def test_two_tier_province(catalogue: Catalogue, tmp_path: Path) -> None:

@@ -93,6 +93,7 @@ def test_copies_are_sent_while_the_inbox_is_read_and_are_the_same(
     assert early and all(during for _, during in early), early  # sent by the judging thread, before the end
     copies = _copies(cfg)
     assert len(copies) > len(early) >= 4  # and others after the last part was judged
+    _recorded_as_documented(cfg, copies)
 
     # the same inbox with nothing judged ahead (every copy written after the reading, as before): the same
     monkeypatch.setattr(ctstat.pipeline, "JUDGED_AHEAD", 10**9)
@@ -115,6 +116,26 @@ def test_copies_are_sent_while_the_inbox_is_read_and_are_the_same(
     assert [{k: v for k, v in e.items() if k not in scrub} for e in other if e["event"] == "file-validated"] == [
         {k: v for k, v in e.items() if k not in scrub} for e in logged
     ]
+
+
+def _recorded_as_documented(cfg: JobConfig, copies: dict[str, bytes]) -> None:
+    """Two runs that agree could agree on wrong rows: each file is recorded with the issues faults.json documents
+    (the job keeps two files of a ward as a resubmission, not duplicates), the wards valid with none, and a
+    marked-up copy is made of each file with an issue, none of the others."""
+    faults = json.loads((FAULTY / "faults.json").read_text(encoding="utf-8"))
+    expected = {f"loi/{f['file']}": [tuple(e) for e in f["expected"] if e[0] != "duplicate-unit"] for f in faults} | {
+        p.name: [] for p in HM.glob("*.xlsx")
+    }
+    with Ledger(cfg.ledger_path) as ledger:
+        rows = ledger.rows()
+    assert sorted(r.path for r in rows) == sorted(expected)
+    for r in rows:
+        assert [(i.code, i.sheet, i.cell) for i in r.issues] == expected[r.path], r.path
+        assert r.valid is all(i.severity.value == "warning" for i in r.issues), r.path
+        assert (r.unit is not None) is (r.path not in ("loi/05-sai-ma-don-vi.xlsx", "loi/09-tep-hong.xlsx",
+                                                       "loi/12-co-mat-khau.xlsx")), r.path  # fmt: skip
+    marked = {r.path.replace("/", "__") + ".kiem-tra.xlsx" for r in rows if r.issues}
+    assert set(copies) == marked
 
 
 def test_a_report_judged_ahead_is_put_in_its_final_order(

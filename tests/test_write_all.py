@@ -89,6 +89,25 @@ def test_writers_forked_with_the_planned_workbooks_write_the_same_bytes(catalogu
     for a, b in zip(one.outputs, two.outputs, strict=True):
         assert a.read_bytes() == b.read_bytes()
     assert pipeline._INHERITED is None
+    _holds_the_wards_sums(two.outputs, catalogue)
+
+
+def _holds_the_wards_sums(outputs: list[Path], catalogue: Catalogue) -> None:
+    """The same bytes could be the same wrong numbers: Hoàng Mai's workbook holds each ward's cells as the ward
+    typed them, the city's its district row as their sums (read back independently of the rollup), and a district
+    with no ward holds nothing."""
+    from .test_rollup import read_data_sheet, ward_values
+
+    wards = ward_values(WARDS / "2025-H1-hoang-mai", catalogue)
+    names = [p.name for p in outputs]
+    assert names[-1] == "2025-H1_01_thanh-pho-ha-noi.xlsx" and "2025-H1_008_quan-hoang-mai.xlsx" in names
+    district = read_data_sheet(outputs[names.index("2025-H1_008_quan-hoang-mai.xlsx")])
+    assert sorted(district.index) == sorted(wards.index)
+    assert (district.loc[wards.index, wards.columns].astype(float) == wards).all().all()
+    city = read_data_sheet(outputs[-1])
+    assert (city.loc["008", "level"], city.loc["008", "status"]) == ("district", "valid")
+    assert (city.loc["008", wards.columns].astype(float) == wards.sum()).all()
+    assert city.loc["001", "status"] == "partial" and city.loc["001", wards.columns].isna().all()
 
 
 def test_the_planned_workbooks_are_not_pickled_to_the_writers(
@@ -110,6 +129,7 @@ def test_the_planned_workbooks_are_not_pickled_to_the_writers(
     wards = sorted((Path(__file__).resolve().parents[1] / "samples" / "wards").rglob("*.xlsx"))
     result = rollup_paths(wards, "2025-H1", tmp_path, catalogue, jobs=2, allow_partial=True, unit="01")
     assert len(result.outputs) >= 4 and all(p.exists() for p in result.outputs)
+    _holds_the_wards_sums(result.outputs, catalogue)  # what the writers wrote, not only that they wrote
 
 
 def test_a_rollup_in_a_server_leaves_what_the_server_froze_frozen(catalogue: Catalogue) -> None:

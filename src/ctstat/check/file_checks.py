@@ -92,7 +92,7 @@ class Cover:
             f = COVER_BY_KEY[key]
             return {"path": sub.path, "sheet": COVER, "cell": a1(f.row, f.col)}
 
-        found = cov.get("template_version")
+        found = _stripped(cov.get("template_version"))
         if found != self.catalogue.template_version:
             issues.append(
                 make_issue(
@@ -110,7 +110,7 @@ class Cover:
             issues.append(make_issue("bad-period", value=cov.get("period") or "", **at("period")))
         if period and self.period and period != self.period:
             issues.append(make_issue("wrong-period", value=str(period), expected=str(self.period), **at("period")))
-        vintage = self._vintage(period, cov.get("vintage"), issues, at("vintage"))
+        vintage = self._vintage(period, _stripped(cov.get("vintage")), issues, at("vintage"))
         rep.vintage = vintage
         if vintage:
             self._unit(cov, vintage, rep, at)
@@ -171,6 +171,12 @@ class Cover:
                         "unit-name-mismatch", value=typed, unit=unit.code, expected=h.path(unit), **at("unit_name")
                     )
                 )
+
+
+def _stripped(v: Any) -> Any:
+    """A cover field as typed, without the spaces around it (a space typed before the form version or the unit list
+    is not another version: the message would show two values that look the same)."""
+    return (v.strip() or None) if isinstance(v, str) else v
 
 
 def _yes_no(v: Any) -> float:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -122,15 +122,16 @@ def _fold(
             for r in by:
                 knock[r].append(k)
     kept, under = _explained(specs, knock, reaches, form.below)
-    kept = _fold_into_overwritten(rep, kept, form.below, layout)
+    where = partial(sub.address, layout)  # where the file has each cell (a moved row: where it moved to)
+    kept = _fold_into_overwritten(rep, kept, form.below, where)
     for key, n in prior.items():
-        rep.issues[n] = _also(rep.issues[n], knock[key], layout)
+        rep.issues[n] = _also(rep.issues[n], knock[key], where)
     for key in roots:
         code, value = faulty[key]
         if key in typed:  # a total typed over with a wrong number: one error, restoring the formula fixes both
             n = typed[key]
             reason = _TYPED_REASON.get(code, ("", ""))
-            rep.issues[n] = replace(_also(rep.issues[n], knock[key], layout, reason), severity=Severity.ERROR)
+            rep.issues[n] = replace(_also(rep.issues[n], knock[key], where, reason), severity=Severity.ERROR)
             continue
         sheet, cell = sub.address(layout, key)
         vi, en = decimal_hint(float(value)) if code == "not-integer" else ("", "")
@@ -144,11 +145,11 @@ def _fold(
             detail=vi,
             detail_en=en,
         )
-        rep.issues.append(_also(issue, knock[key], layout))
+        rep.issues.append(_also(issue, knock[key], where))
     for spec in kept:
         issue = _spec_issue(spec, row, sub, form.catalogue)
         if under.get(id(spec)):
-            more = ", ".join(dict.fromkeys(layout.address(a)[1] for a in under[id(spec)]))
+            more = ", ".join(_named(under[id(spec)], where, issue.sheet))
             issue = replace(
                 issue,
                 text_vi=f"{issue.text_vi} Lỗi này kéo theo ô tổng {more} (không báo riêng).",
@@ -216,9 +217,17 @@ def _explained(
     return kept, under
 
 
-def _also(issue: Issue, knocked: list[str], layout: Any, extra: tuple[str, str] = ("", "")) -> Issue:
+def _named(keys: Iterable[str], where: Callable[[str], tuple[str, str]], sheet: str | None) -> list[str]:
+    """Cells as a reader finds them from an issue on `sheet`: where the file has them, by A1 on that sheet, with
+    their sheet's name on another."""
+    return list(dict.fromkeys(c if s == sheet else f"{s}!{c}" for s, c in map(where, dict.fromkeys(keys))))
+
+
+def _also(
+    issue: Issue, knocked: list[str], where: Callable[[str], tuple[str, str]], extra: tuple[str, str] = ("", "")
+) -> Issue:
     """A wrong cell's issue, naming the cells it makes wrong too (`knocked`) and why (`extra`)."""
-    shown = [a[1] if a[0] == issue.sheet else "!".join(a) for a in map(layout.address, dict.fromkeys(knocked))]
+    shown = _named(knocked, where, issue.sheet)
     vi, en = extra
     if shown:
         more = ", ".join(shown[:8]) + (" ..." if len(shown) > 8 else "")
@@ -235,7 +244,7 @@ def _family(spec: CheckSpec) -> tuple[str, str]:
 
 
 def _fold_into_overwritten(
-    rep: FileReport, kept: list[CheckSpec], below: dict[str, frozenset[str]], layout: Any
+    rep: FileReport, kept: list[CheckSpec], below: dict[str, frozenset[str]], where: Callable[[str], tuple[str, str]]
 ) -> list[CheckSpec]:
     """A total typed over its formula that breaks the checks on it: one error, at that total (the formula
     restored is the fix), instead of a warning plus one error per breakdown."""
@@ -247,14 +256,14 @@ def _fold_into_overwritten(
         if not broken:
             continue
         kept = [s for s in kept if s not in broken]
-        where = ", ".join(dict.fromkeys(layout.address(s.at)[1] for s in broken))
+        at = ", ".join(_named((s.at for s in broken), where, issue.sheet))
         rep.issues[n] = replace(
             issue,
             severity=Severity.ERROR,
-            text_vi=f"{issue.text_vi} Số đã gõ không khớp các phần nên làm sai kiểm tra ở ô {where}; khôi phục "
+            text_vi=f"{issue.text_vi} Số đã gõ không khớp các phần nên làm sai kiểm tra ở ô {at}; khôi phục "
             "công thức là hết lỗi.",
             text_en=f"{issue.text_en} The typed number does not match the parts, which breaks the checks at "
-            f"{where}; restoring the formula fixes them.",
+            f"{at}; restoring the formula fixes them.",
         )
     return kept
 
@@ -475,11 +484,14 @@ def validate_batch(
 
 
 def _duplicates(reports: Sequence[FileReport]) -> None:
-    groups: dict[tuple[str, str], list[FileReport]] = defaultdict(list)
+    """Two files for one unit and period are each a duplicate. A unit is its code in its unit list: the year 2025
+    is reported on either list, where one code may be two units (00331 was Phường Thịnh Liệt, is Phường Hoàng
+    Mai), so forms of the year made for each list are not duplicates of each other."""
+    groups: dict[tuple[str, str, str | None], list[FileReport]] = defaultdict(list)
     for rep in reports:
         if rep.unit and rep.period:
-            groups[(rep.unit, rep.period)].append(rep)
-    for (unit, period), reps in groups.items():
+            groups[(rep.unit, rep.period, rep.vintage)].append(rep)
+    for (unit, period, _), reps in groups.items():
         if len(reps) > 1:
             for rep in reps:
                 rep.issues.append(

@@ -176,6 +176,13 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
         "Mã số '{value}' không thuộc biểu mẫu. Số liệu ở dòng này không được tổng hợp.",
         "Row code '{value}' is not part of the form. This row's data are not rolled up.",
     ),
+    "repeated-row": (
+        W,
+        "Mã số '{value}' đã có ở dòng {detail}: dòng này là bản sao, số liệu ở dòng này không được đọc. Xóa dòng "
+        "thừa, ghi số liệu vào dòng {detail}.",
+        "Row code '{value}' is already at row {detail}: this row is a copy and its data are not read. Delete the "
+        "extra row and enter the data at row {detail}.",
+    ),
     "hidden-data": (
         W,
         "Ô có số liệu nằm trong {detail} bị ẩn. Hiện lại dòng/trang và kiểm tra số liệu.",

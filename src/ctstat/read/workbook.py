@@ -212,7 +212,14 @@ def _locate_values(sub: Submission, layout: FormLayout, grids: dict[str, list[li
         codes = tuple(row[1] if len(row) > 1 else None for row in grid[FIRST_DATA_ROW - 1 :])
         found, unknown, in_place = _row_codes(layout, sheet.name, codes)
         for r, text in unknown:
-            sub.issues.append(make_issue("unknown-row", path=sub.path, sheet=sheet.name, cell=a1(r, 2), value=text))
+            ref = a1(r, 2)
+            if text in found:  # a row of the form copied: the first one is read
+                issue = make_issue(
+                    "repeated-row", path=sub.path, sheet=sheet.name, cell=ref, value=text, detail=found[text]
+                )
+            else:
+                issue = make_issue("unknown-row", path=sub.path, sheet=sheet.name, cell=ref, value=text)
+            sub.issues.append(issue)
         if in_place:
             # the usual case: every row where the form put it
             for i, r, c in plan[sheet.name]:
@@ -261,9 +268,9 @@ _ROW_CODE = re.compile(r"^[A-Z]{2}\d{2}(\.\d{2})?$")
 def _row_codes(
     layout: FormLayout, sheet_name: str, codes: tuple[Any, ...]
 ) -> tuple[dict[str, int], tuple[tuple[int, str], ...], bool]:
-    """A sheet's 'Mã số' column (from its first data row down) read: the row of each known code, the rows with a
-    code the form does not have (row, code), and whether every row stands where the form put it. Cached: files
-    made from one form have the same column."""
+    """A sheet's 'Mã số' column (from its first data row down) read: the row of each known code (its first), the
+    rows with a code the form does not have or one already found (row, code), and whether every row stands where
+    the form put it. Cached: files made from one form have the same column."""
     sheet = next(s for s in layout.sheets if s.name == sheet_name)
     found: dict[str, int] = {}
     unknown = []
