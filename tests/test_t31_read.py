@@ -154,3 +154,27 @@ def test_a_merge_over_a_moved_row_hides_the_cells_that_moved_there(make_form: Ma
         ("merged-cells", "error", "Biểu 1", "E11"),
         ("moved-row", "warning", "Biểu 1", "B12"),
     ]
+
+
+def test_a_row_of_another_sheet_pasted_into_a_sheet_is_said_not_ignored(
+    make_form: MakeForm, catalogue: Catalogue
+) -> None:
+    """Biểu 2's row HC01.03 pasted over Biểu 1's TE01.03: its code is the form's, so it was neither read nor
+    reported (codes were looked up across every sheet). It is now a warning naming the sheet the row belongs to,
+    beside the missing row's error."""
+    path = make_form()
+    _rewrite(path, "xl/sharedStrings.xml", b"<t>TE01.03</t>", b"<t>HC01.03</t>")
+    report = validate_paths([path], catalogue)
+    got = [(i.code, i.severity.value, i.sheet, i.cell) for i in report.issues]
+    assert ("missing-row", "error", "Biểu 1", "B13") in got
+    other = [i for i in report.issues if i.code == "row-of-other-sheet"]
+    assert [(i.severity.value, i.sheet, i.cell, i.message("vi")) for i in other] == [
+        (
+            "warning",
+            "Biểu 1",
+            "B13",
+            "Mã số 'HC01.03' là một dòng của trang 'Biểu 2', không phải của trang này: số liệu ở dòng này không được "
+            "đọc. Ghi số liệu vào dòng 'HC01.03' trên trang 'Biểu 2', rồi xóa dòng này.",
+        )
+    ]
+    assert not [i for i in report.issues if i.code == "unknown-row"]

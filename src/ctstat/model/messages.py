@@ -176,6 +176,13 @@ MESSAGES: dict[str, tuple[Severity, str, str]] = {
         "Mã số '{value}' không thuộc biểu mẫu. Số liệu ở dòng này không được tổng hợp.",
         "Row code '{value}' is not part of the form. This row's data are not rolled up.",
     ),
+    "row-of-other-sheet": (
+        W,
+        "Mã số '{value}' là một dòng của trang '{detail}', không phải của trang này: số liệu ở dòng này không được "
+        "đọc. Ghi số liệu vào dòng '{value}' trên trang '{detail}', rồi xóa dòng này.",
+        "Row code '{value}' is a row of sheet '{detail}', not of this one: this row's data are not read. Enter the "
+        "data at row '{value}' of sheet '{detail}' and delete this row.",
+    ),
     "repeated-row": (
         W,
         "Mã số '{value}' đã có ở dòng {detail}: dòng này là bản sao, số liệu ở dòng này không được đọc. Xóa dòng "

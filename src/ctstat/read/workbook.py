@@ -23,7 +23,7 @@ from ctstat.model.layout import (
 )
 from ctstat.model.messages import make_issue
 from ctstat.model.records import APPROVAL_SHEET
-from ctstat.model.report import Said, english
+from ctstat.model.report import Issue, Said, english
 from ctstat.read.guard import (
     OLE,
     ZIP,
@@ -211,15 +211,7 @@ def _locate_values(sub: Submission, layout: FormLayout, grids: dict[str, list[li
             continue
         codes = tuple(row[1] if len(row) > 1 else None for row in grid[FIRST_DATA_ROW - 1 :])
         found, unknown, in_place = _row_codes(layout, sheet.name, codes)
-        for r, text in unknown:
-            ref = a1(r, 2)
-            if text in found:  # a row of the form copied: the first one is read
-                issue = make_issue(
-                    "repeated-row", path=sub.path, sheet=sheet.name, cell=ref, value=text, detail=found[text]
-                )
-            else:
-                issue = make_issue("unknown-row", path=sub.path, sheet=sheet.name, cell=ref, value=text)
-            sub.issues.append(issue)
+        sub.issues += [_row_issue(sub.path, layout, sheet.name, found, r, text) for r, text in unknown]
         if in_place:
             # the usual case: every row where the form put it
             for i, r, c in plan[sheet.name]:
@@ -261,6 +253,17 @@ def _locate_values(sub: Submission, layout: FormLayout, grids: dict[str, list[li
     sub.raw = raw
 
 
+def _row_issue(path: str, layout: FormLayout, sheet: str, found: dict[str, int], r: int, text: str) -> Issue:
+    """Why the row at `r` of `sheet`, coded `text`, is not read: a copy of a row of this sheet (the first is read),
+    a row of another sheet of the form pasted here, or a code the form does not have."""
+    ref, other = a1(r, 2), _sheet_of(layout).get(text, sheet)
+    if text in found:
+        return make_issue("repeated-row", path=path, sheet=sheet, cell=ref, value=text, detail=found[text])
+    if other != sheet:
+        return make_issue("row-of-other-sheet", path=path, sheet=sheet, cell=ref, value=text, detail=other)
+    return make_issue("unknown-row", path=path, sheet=sheet, cell=ref, value=text)
+
+
 _ROW_CODE = re.compile(r"^[A-Z]{2}\d{2}(\.\d{2})?$")
 
 
@@ -274,16 +277,23 @@ def _row_codes(
     sheet = next(s for s in layout.sheets if s.name == sheet_name)
     found: dict[str, int] = {}
     unknown = []
+    own = _sheet_of(layout)
     for r, code in enumerate(codes, start=FIRST_DATA_ROW):
         if code is None or code == "":
             continue
         text = str(code).strip()
-        if text in layout.row_codes and text not in found:
+        if own.get(text) == sheet_name and text not in found:
             found[text] = r
         elif _ROW_CODE.match(text) or r <= sheet.last_row:
             unknown.append((r, text))
     in_place = all(found.get(row.code) == row.row for row in sheet.rows if row.code)
     return found, tuple(unknown), in_place
+
+
+@cache
+def _sheet_of(layout: FormLayout) -> dict[str, str]:
+    """Each row code of the form -> the sheet that holds it (a code found on another sheet is not read there)."""
+    return {row.code: s.name for s in layout.sheets for row in s.rows if row.code}
 
 
 @cache
