@@ -137,7 +137,7 @@
     p.setAttribute("role", "status");
     p.textContent =
       "Đã khôi phục " + restored.length + " ô chưa lưu: số đã gõ trên trang này nhưng chưa được lưu (phiên đăng " +
-      "nhập đã hết, hoặc đã rời trang trước khi lưu). Các ô đó có viền vàng. Xem lại rồi bấm Lưu để lưu. ";
+      "nhập đã hết, hoặc đã rời trang trước khi lưu), ghi “Số khôi phục, chưa lưu” dưới ô. Xem lại rồi bấm Lưu để lưu. ";
     var button = document.createElement("button");
     button.type = "button";
     button.className = "secondary";
