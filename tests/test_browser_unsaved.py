@@ -169,7 +169,10 @@ def test_put_back_figures_can_be_discarded(
     tab.get(url + "/xa/nhap/2")
     type_in(tab, a, "5")
     tab.find_element(By.LINK_TEXT, "← Tổng quan bản nháp").click()  # a link: nothing saved
-    text_once(tab, "Người lập biểu")
+    body = text_once(tab, "Người lập biểu")
+    assert (
+        "Biểu 2 · có số đã gõ chưa lưu" in body and body.count("có số đã gõ chưa lưu") == 1
+    )  # the overview says where
     tab.get(url + "/xa/nhap/2")
     text_once(tab, "Đã khôi phục 1 ô chưa lưu")
     assert value(tab, a) == "5"
@@ -179,6 +182,14 @@ def test_put_back_figures_can_be_discarded(
     tab.get(url + "/xa/nhap/2")
     assert "Đã khôi phục" not in tab.find_element(By.TAG_NAME, "body").text
     assert a not in stored(cfg, WARD)
+    # typed, then typed back as it was, and left: nothing to put back, and the copy goes when the Biểu is opened
+    type_in(tab, a, "6")
+    tab.find_element(By.NAME, a).clear()
+    tab.find_element(By.LINK_TEXT, "← Tổng quan bản nháp").click()
+    text_once(tab, "Người lập biểu")
+    tab.get(url + "/xa/nhap/2")
+    text_once(tab, "Biểu 2:")
+    assert "Đã khôi phục" not in tab.find_element(By.TAG_NAME, "body").text and kept(tab) == {}
 
 
 def test_another_ward_signing_in_in_the_same_tab_sees_nothing_of_the_first(

@@ -172,7 +172,12 @@
       }
       restored.push({ el: el, was: was, unmark: mark(el) });
     });
-    if (!restored.length) return;
+    if (!restored.length) {
+      // all of it is what the page shows: stale (typed back as it was), unless the page is a refused save's
+      // (what it shows is not stored)
+      if (!document.querySelector(".note.bad[role=alert]")) store.removeItem(key);
+      return;
+    }
     var version = form.elements.version;
     var base = version ? version.value : "";
     // the save is judged against the version the figures were typed on: a cell saved since from another device
@@ -194,6 +199,15 @@
       keep(form, key);
       store.setItem(PENDING, key);
     });
+  });
+  // the overview: each Biểu with figures kept says so beside its name
+  document.querySelectorAll("table.sheets td:first-child a[href^='/xa/nhap/']").forEach(function (a) {
+    var kept = read(mine + "bieu-" + a.getAttribute("href").split("/").pop());
+    if (!kept || !Object.keys(kept.values).length) return;
+    var mark = document.createElement("span");
+    mark.className = "unsaved-mark";
+    mark.textContent = " · có số đã gõ chưa lưu";
+    a.insertAdjacentElement("afterend", mark);
   });
   document.querySelectorAll("form[data-done]").forEach(function (form) {
     form.addEventListener("submit", function () {
