@@ -154,6 +154,22 @@ def test_figures_typed_when_the_session_ended_come_back_after_signing_in_and_are
     assert {k: stored(cfg, WARD).get(k) for k in (a, b, c)} == {a: "13", b: "7", c: "9"}
     assert kept(tab) == {} and "Đã khôi phục" not in tab.find_element(By.TAG_NAME, "body").text
     assert marked(tab) == []
+    # the overview's "Người lập biểu" is kept the same way
+    tab.get(url + "/xa/nhap")
+    name = tab.find_element(By.ID, "preparer")
+    name.send_keys("Nguyễn Thị Lan")
+    end_sessions(cfg)
+    press(tab, "Lưu")
+    text_once(tab, "Phiên làm việc đã hết")
+    sign_in(tab, url, tokens[WARD])
+    tab.get(url + "/xa/nhap")
+    text_once(tab, "Đã khôi phục 1 ô chưa lưu")
+    assert tab.find_element(By.ID, "preparer").get_attribute("value") == "Nguyễn Thị Lan"
+    tab.execute_script("document.querySelector('.unsaved-notice').scrollIntoView({block: 'start'})")
+    tab.save_screenshot("/tmp/a32-shots/restored-cover-1280.png")
+    press(tab, "Lưu")
+    text_once(tab, "Đã lưu")
+    assert "Nguyễn Thị Lan" in stored(cfg, WARD).values() and kept(tab) == {}
 
 
 def test_put_back_figures_can_be_discarded(
