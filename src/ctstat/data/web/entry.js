@@ -76,6 +76,13 @@
       /* full or refused: nothing kept, the page works as before */
     }
   }
+  function markPending(what) {
+    try {
+      store.setItem(PENDING, what);
+    } catch (e) {
+      /* refused: the copy stays until the page is opened again, saved or discarded */
+    }
+  }
   function drop(test) {
     var keys = [];
     for (var i = 0; i < store.length; i++) keys.push(store.key(i));
@@ -197,7 +204,7 @@
     form.addEventListener("change", typed);
     form.addEventListener("submit", function () {
       keep(form, key);
-      store.setItem(PENDING, key);
+      markPending(key);
     });
   });
   // the overview: each Biểu with figures kept says so beside its name
@@ -211,7 +218,7 @@
   });
   document.querySelectorAll("form[data-done]").forEach(function (form) {
     form.addEventListener("submit", function () {
-      store.setItem(PENDING, mine + "*");
+      markPending(mine + "*");
     });
   });
   var signout = document.querySelector("form.signout");
