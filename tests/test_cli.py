@@ -725,3 +725,22 @@ def test_a_run_whose_history_holds_none_says_so_and_still_runs(runner: CliRunner
     shown = runner.invoke(app, job)
     assert shown.exit_code == 0 and shown.output.startswith(f"⚠ Chưa có lịch sử ở {tmp_path / 'typo'}"), shown.output
     assert "đã kiểm tra 0 ô" not in shown.output
+
+
+def test_counts_and_values_are_written_as_their_reader_writes_them() -> None:
+    """The rollup's '9527/10035 xã hợp lệ' and history counts: thousands grouped as the line's language groups them
+    (a dot in Vietnamese, a comma in English; the history's English line used the dot); a corrected cell's old and
+    new values as typed ('-5 -> 5', never '-5.0 -> 5' nor '1.5e+06')."""
+    from ctstat.cli.render import count_text, value_text
+
+    assert [count_text(n) for n in (0, 526, 9527, 10035, 2333787)] == ["0", "526", "9.527", "10.035", "2.333.787"]
+    assert [count_text(n, "en") for n in (526, 10035)] == ["526", "10,035"]
+    assert [value_text(v) for v in (-5.0, 5, 1500000.0, 2.5, "1.234 trẻ", None)] == [
+        "-5",
+        "5",
+        "1500000",
+        "2.5",
+        "1.234 trẻ",
+        "(trống)",
+    ]
+    assert value_text(None, "en") == "(blank)"

@@ -110,8 +110,7 @@ def test_without_history_no_pyarrow_and_the_same_bytes(argv: list[str], code: in
 def test_commands_run_in_turn_in_one_process_never_hide_pyarrow(tmp_path: Path) -> None:
     """Only a process that runs one command line (the console script) loads pandas without pyarrow: commands run
     in turn by an embedding process (a test's CliRunner), a history wanted by a later one, all succeed."""
-    history = tmp_path / "history"
-    history.mkdir()
+    history = _empty_history(tmp_path)
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
@@ -125,8 +124,7 @@ def test_commands_run_in_turn_in_one_process_never_hide_pyarrow(tmp_path: Path) 
 
 
 def test_validate_with_a_history_loads_pyarrow(tmp_path: Path) -> None:
-    history = tmp_path / "history"
-    history.mkdir()
+    history = _empty_history(tmp_path)
     out, loaded = _cli(["validate", str(WARDS), "--history", str(history)], tmp_path)
     assert loaded == "PYARROW True 0"
     assert "14 hợp lệ" in out
@@ -160,3 +158,11 @@ def test_nothing_is_hidden_once_pandas_or_pyarrow_is_loaded(first: str) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "True", out.stderr[-2000:]
+
+
+def _empty_history(tmp_path: Path) -> Path:
+    """A history with nothing loaded yet (its manifest and no file): a folder without one is refused."""
+    history = tmp_path / "history"
+    history.mkdir()
+    (history / "manifest.json").write_text('{"format": 1, "files": {}, "sources": {}}', encoding="utf-8")
+    return history

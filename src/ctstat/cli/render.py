@@ -164,12 +164,13 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
         console.print(
             Text(
                 (
-                    f"Chưa tổng hợp {head}: {counts['valid']}/{counts['expected']} xã hợp lệ. "
+                    f"Chưa tổng hợp {head}: {count_text(counts['valid'])}/{count_text(counts['expected'])} xã hợp lệ. "
                     "Dùng --allow-partial để tổng hợp phần đã có."
                 )
                 if vi
                 else (
-                    f"Not rolled up {head}: {counts['valid']}/{counts['expected']} communes valid. "
+                    f"Not rolled up {head}: {count_text(counts['valid'], 'en')}/"
+                    f"{count_text(counts['expected'], 'en')} communes valid. "
                     "Use --allow-partial to roll up what is there."
                 ),
                 style="bold red",
@@ -181,7 +182,8 @@ def render_rollup(result: Any, console: Console, lang: Lang = "vi") -> None:
     state = ("đầy đủ" if vi else "complete") if not result.partial else ("CHƯA ĐẦY ĐỦ" if vi else "PARTIAL")
     console.print(
         Text(
-            f"{'Tổng hợp' if vi else 'Rolled up'} {head}: {counts['valid']}/{counts['expected']} "
+            f"{'Tổng hợp' if vi else 'Rolled up'} {head}: {count_text(counts['valid'], lang)}/"
+            f"{count_text(counts['expected'], lang)} "
             f"{'xã hợp lệ' if vi else 'communes valid'} ({state}).",
             style="bold green" if not result.partial else "bold yellow",
         )
@@ -538,3 +540,18 @@ def render_catalogue_check(result: Any, console: Console, lang: str = "vi") -> N
         console.print(
             Text("✓ Danh mục có thể phát hành." if vi else "✓ The catalogue can be published.", style="bold green")
         )
+
+
+def count_text(v: int, lang: str = "vi") -> str:
+    """A count as its reader writes it: 10.035 in Vietnamese (a dot between thousands), 10,035 in English."""
+    return f"{v:,}".replace(",", ".") if lang == "vi" else f"{v:,}"
+
+
+def value_text(v: Any, lang: str = "vi") -> str:
+    """A cell's value as typed: a whole number without '.0' (-5, 1500000, never -5.0 or 1.5e+06), other numbers as
+    Python writes them in full, text as it is (quoted only by its reader), a blank as a word."""
+    if v is None:
+        return "(trống)" if lang == "vi" else "(blank)"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)

@@ -9,15 +9,11 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from ctstat.cli.render import count_text
 from ctstat.model.keys import TOTAL, split_key
 from ctstat.model.messages import printable
 from ctstat.model.report import Report
 from ctstat.plan.compare import p_text
-
-
-def _n(v: int, lang: str = "vi") -> str:
-    return f"{v:,}".replace(",", ".") if lang == "vi" else f"{v:,}"
-
 
 LEVELS_VI = {"commune": "xã", "district": "huyện", "province": "tỉnh"}
 
@@ -26,13 +22,14 @@ def render_loaded(loaded: Any, report: Report, console: Console, lang: str) -> N
     """What a load did, and each file (or unit of a table) left out with its first problem."""
     if lang == "vi":
         console.print(
-            f"Đã nạp {loaded.sources} nguồn (bỏ qua {loaded.skipped} nguồn đã có): thêm {_n(loaded.added)} ô, "
-            f"thay {_n(loaded.changed)} ô, giữ nguyên {_n(loaded.unchanged)} ô."
+            f"Đã nạp {loaded.sources} nguồn (bỏ qua {loaded.skipped} nguồn đã có): thêm {count_text(loaded.added)} ô, "
+            f"thay {count_text(loaded.changed)} ô, giữ nguyên {count_text(loaded.unchanged)} ô."
         )
     else:
         console.print(
-            f"Loaded {loaded.sources} sources (skipped {loaded.skipped} already loaded): {_n(loaded.added)} cells "
-            f"added, {_n(loaded.changed)} changed, {_n(loaded.unchanged)} unchanged."
+            f"Loaded {loaded.sources} sources (skipped {loaded.skipped} already loaded): "
+            f"{count_text(loaded.added, 'en')} cells added, {count_text(loaded.changed, 'en')} changed, "
+            f"{count_text(loaded.unchanged, 'en')} unchanged."
         )
     bad = [f for f in report.files if not f.valid]
     if bad:
@@ -71,11 +68,12 @@ def render_counts(done: Sequence[dict[str, Any]], console: Console, lang: str) -
         by = d.get("flagged_by_level") or {}
         if lang == "vi":
             parts = ", ".join(f"cấp {LEVELS_VI.get(k, k)} {v}" for k, v in by.items())
-            head = f"So với lịch sử ({d['period']}): đã kiểm tra {_n(d['checked'])} ô, đánh dấu {d['flagged']}"
+            head = f"So với lịch sử ({d['period']}): đã kiểm tra {count_text(d['checked'])} ô, đánh dấu {d['flagged']}"
         else:
             parts = ", ".join(f"{k} {v}" for k, v in by.items())
             head = (
-                f"Against the history ({d['period']}): checked {_n(d['checked'], lang)} cells, flagged {d['flagged']}"
+                f"Against the history ({d['period']}): checked {count_text(d['checked'], lang)} cells, "
+                f"flagged {d['flagged']}"
             )
         console.print(head + (f" ({parts})." if parts else "."))
 

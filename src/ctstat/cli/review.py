@@ -148,8 +148,15 @@ def _act(config: Path | None, key: Path, lang: str | None, **action: Any) -> Non
     password = os.environ.get("CTSTAT_KEY_PASSWORD")
     signer = signer_for(cfg, key, password.encode() if password is not None else None)
     rec = act(cfg, load_catalogue(), signer, Action(**action), datetime.now().astimezone())
-    fixes = "".join(f"\n  {c.where}: {c.old} -> {c.new:g}" for c in rec.covers.corrections if rec.kind == "correct")
-    if _lang(lang) == "vi":
+    from ctstat.cli.render import value_text
+
+    shown = _lang(lang)
+    fixes = "".join(
+        f"\n  {c.where}: {value_text(c.old, shown)} -> {value_text(c.new, shown)}"
+        for c in rec.covers.corrections
+        if rec.kind == "correct"
+    )
+    if shown == "vi":
         typer.echo(f"{KIND_VI[rec.kind]} {rec.unit} kỳ {rec.period}: {rec.who}, {rec.at}, bản ghi #{rec.seq}{fixes}")
     else:
         typer.echo(f"{rec.kind} {rec.unit} {rec.period}: {rec.who}, {rec.at}, record #{rec.seq}{fixes}")

@@ -266,6 +266,31 @@ def _numbers(raw: dict[str, Any], where: str) -> tuple[int, dict[str, Any]]:
     return jobs, limits
 
 
+#: where the job writes its rollup (under `out`)
+ROLLUP_DIR = "tong-hop"
+
+
+def job_file(cfg: JobConfig, stored: str) -> Path:
+    """A file of the job's rollup (a workbook, its manifest), as the ledger names it, where it is in this job's
+    folder now. The ledger names it by the path it was written at; a job copied or moved elsewhere (restored from
+    a backup, its folder renamed) would otherwise find, or miss, the old place's files: its run said "unchanged"
+    over an empty rollup folder while the copy it was made from still held the workbooks. Re-rooted at the last
+    ROLLUP_DIR of the path; a path without one is taken as it is."""
+    path = Path(stored)
+    parts = path.parts
+    if ROLLUP_DIR not in parts:
+        return path
+    last = len(parts) - 1 - parts[::-1].index(ROLLUP_DIR)
+    return cfg.out.joinpath(*parts[last:])
+
+
+def rollup_files(cfg: JobConfig, stored: str | None) -> list[Path]:
+    """The ledger's list of a rollup's workbooks (JSON, `rollup_outputs`), each where it is now (`job_file`)."""
+    import json
+
+    return [job_file(cfg, p) for p in json.loads(stored or "[]")]
+
+
 #: the file that makes a folder a history of earlier periods (`job.history`): kept here, where the command line can
 #: ask whether a folder is one without loading pandas and pyarrow (the history's own module does)
 HISTORY_MANIFEST = "manifest.json"

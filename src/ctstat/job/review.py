@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ctstat.job.config import JobConfig
+from ctstat.job.config import JobConfig, rollup_files
 from ctstat.job.ledger import Ledger, Row
 from ctstat.model.catalogue import Catalogue
 from ctstat.model.errors import UsageError
@@ -533,7 +533,7 @@ def _workbook_digest(ctx: Context, approved: Mapping[str, Record]) -> str:
     from ctstat.read.workbook import read_submission
 
     cfg = ctx.cfg
-    written = [Path(p) for p in json.loads(ctx.ledger.get_meta("rollup_outputs") or "[]")]
+    written = rollup_files(cfg, ctx.ledger.get_meta("rollup_outputs"))
     mine = [p for p in written if p.name.startswith(f"{cfg.period}_{cfg.unit}_") and p.suffix == ".xlsx"]
     stale = refuse(
         f"the rollup workbook of {cfg.unit} is missing or older than the approvals: run 'ctstat run' first",

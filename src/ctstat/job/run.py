@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ctstat.job.config import JobConfig
+from ctstat.job.config import ROLLUP_DIR as ROLLUP_DIR
+from ctstat.job.config import JobConfig, job_file, rollup_files
 from ctstat.job.copies import EarlyCopies
 from ctstat.job.ledger import Judged, Ledger, Row, encode_cells, local_time
 from ctstat.job.review import audit, chain_as_recorded, chain_head, corrected_claims, flag_locked, reviewed_claims
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
 
 LOCK_NAME = ".ctstat-run.lock"
 ANNOTATED_DIR = "kiem-tra"
-ROLLUP_DIR = "tong-hop"
 #: inside ROLLUP_DIR: where the last rollup goes once it no longer matches the current submissions, with a note
 STALE_DIR = "khong-con-hien-hanh"
 STALE_NOTE = "LY-DO-KHONG-CON-HIEN-HANH.txt"
@@ -605,7 +605,7 @@ def _maybe_rollup(
         )
         return
     out_dir = cfg.out / ROLLUP_DIR
-    if _unchanged(ledger, key, log, result):
+    if _unchanged(cfg, ledger, key, log, result):
         return
     collected = _inputs_from_ledger(catalogue, ledger, current, claims, fixed)
     review = tuple(chain_as_recorded(ledger, cfg).records)  # carried in the unit's workbook
@@ -630,12 +630,13 @@ def _counted(cfg: JobConfig, h: Hierarchy, removed: Iterable[Removed]) -> set[st
     return {u.code for u in h.communes_under(job_area(cfg, h))} | {r.unit for r in removed if r.unit is not None}
 
 
-def _unchanged(ledger: Ledger, key: str, log: EventLog, result: RunResult) -> bool:
-    """Whether the rollup last written is made of what `key` says and its files are all there (then said so)."""
-    outputs = json.loads(ledger.get_meta("rollup_outputs") or "[]")
-    if ledger.get_meta("rollup_key") == key and outputs and all(Path(p).exists() for p in outputs):
+def _unchanged(cfg: JobConfig, ledger: Ledger, key: str, log: EventLog, result: RunResult) -> bool:
+    """Whether the rollup last written is made of what `key` says and its files are all there, in this job's folder
+    (then said so)."""
+    outputs = rollup_files(cfg, ledger.get_meta("rollup_outputs"))
+    if ledger.get_meta("rollup_key") == key and outputs and all(p.exists() for p in outputs):
         result.rollup_state = "unchanged"
-        log("rollup-unchanged", outputs=outputs)
+        log("rollup-unchanged", outputs=[str(p) for p in outputs])
         return True
     return False
 
@@ -678,7 +679,7 @@ def _reform_year(
     result.past_deadline = cfg.deadline is not None and now.date() >= cfg.deadline
     partial = result.past_deadline and cfg.allow_partial
     key = _year_key(cfg, catalogue, ledger, now)
-    if _unchanged(ledger, key, log, result):
+    if _unchanged(cfg, ledger, key, log, result):
         return
     if not current:
         result.rollup_state = "waiting"
@@ -764,7 +765,7 @@ def last_rollup(
     now), when it was written, and, when not current, each ward whose current submission differs from the one it
     used (`changes`; empty when only the catalogue or the deadline changed, for a rollup of an earlier ctstat, or
     for the year 2025, whose key is its inputs': `_year_key` as of `now`). None when nothing was rolled up yet."""
-    outputs: list[str] = json.loads(ledger.get_meta("rollup_outputs") or "[]")
+    outputs = [str(p) for p in rollup_files(cfg, ledger.get_meta("rollup_outputs"))]
     if not outputs:
         return None
     if cfg.reform_year:
@@ -839,13 +840,14 @@ def retire_stale_rollup(
     if state is None or state["current"]:
         return None
     aside = cfg.out / ROLLUP_DIR / STALE_DIR
+    manifest = ledger.get_meta("rollup_manifest")
+    olds = [*state["outputs"], str(job_file(cfg, manifest)) if manifest else ""]  # where they are in this folder
     moved = [str(aside / Path(p).name) for p in state["outputs"]]
     state = {**state, "outputs": moved, "moved_to": str(aside)}
     aside.mkdir(parents=True, exist_ok=True)
     with atomic_write(aside / STALE_NOTE) as tmp:
         Path(tmp).write_text(_stale_note_text(cfg, state), encoding="utf-8-sig")
     first = ledger.get_meta("rollup_key") != ""
-    olds = [*json.loads(ledger.get_meta("rollup_outputs") or "[]"), ledger.get_meta("rollup_manifest") or ""]
     news = [*moved, str(aside / Path(olds[-1]).name) if olds[-1] else ""]
     for old, new in zip(olds, news, strict=True):
         if old and Path(old).exists() and old != new:
@@ -939,7 +941,7 @@ def job_status(cfg: JobConfig, catalogue: Catalogue | None = None) -> dict[str, 
             ],
             "resubmissions": history,
             "resubmitted": labels,  # who each resubmission is of, as a person reads it (a year job's)
-            "rollup_outputs": json.loads(ledger.get_meta("rollup_outputs") or "[]"),
+            "rollup_outputs": [str(p) for p in rollup_files(cfg, ledger.get_meta("rollup_outputs"))],
             "rollup": last_rollup(cfg, catalogue, ledger, rows_now, statuses),
             "last_runs": [
                 {k: local_time(v).isoformat() if k.endswith("_at") and v else v for k, v in run.items()}

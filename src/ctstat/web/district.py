@@ -4,12 +4,12 @@ ward), its rollup on demand and the workbooks it wrote."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from ctstat.job.config import rollup_files
 from ctstat.job.ledger import Ledger
 from ctstat.job.review import YEAR_REVIEW, act, reviews_here
 from ctstat.job.run import job_status, run_job
@@ -121,8 +121,7 @@ def rollup_file(w: Web, request: Any) -> Any:
 
 def _rollup_outputs(p: Portal) -> list[str]:
     with Ledger(p.cfg.ledger_path, readonly=True) as ledger:
-        outputs: list[str] = json.loads(ledger.get_meta("rollup_outputs") or "[]")
-    return outputs
+        return [str(f) for f in rollup_files(p.cfg, ledger.get_meta("rollup_outputs"))]
 
 
 def _district_state(p: Portal) -> dict[str, Any]:

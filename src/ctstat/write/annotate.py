@@ -289,10 +289,20 @@ def _result_sheet(
         who = " - ".join(x for x in (rep.unit or "", rep.unit_name or "", rep.period or "") if x)
         ws.write_string(1, 0, (f"Đơn vị, kỳ: {who}" if vi else f"Unit, period: {who}") if who else "", plain)
         count = (
-            f"{rep.errors} lỗi, {rep.warnings} cảnh báo. Ô có lỗi được tô màu và có ghi chú trong các trang sau."
+            f"{rep.errors} lỗi, {rep.warnings} cảnh báo. "
+            + (
+                "Ô có lỗi được tô màu và có ghi chú trong các trang sau."
+                if sub.readable
+                else "Không đọc được nội dung tệp nên bản này chỉ có danh sách lỗi."
+            )
             if vi
             else f"{rep.errors} error{'' if rep.errors == 1 else 's'}, {rep.warnings} warning"
-            f"{'' if rep.warnings == 1 else 's'}. Cells at fault are filled and commented."
+            f"{'' if rep.warnings == 1 else 's'}. "
+            + (
+                "Cells at fault are filled and commented."
+                if sub.readable
+                else "Nothing could be read from the file: this copy holds the list alone."
+            )
         )
         ws.write_string(2, 0, count, plain)
         header = (
@@ -312,7 +322,7 @@ def _result_sheet(
         ws.fit_to_pages(1, 0)
         ws.repeat_rows(4)
         ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
-        ws.set_footer("&C&P / &N")
+        ws.set_footer('&C&"Times New Roman"&9Trang &P/&N' if vi else '&C&"Times New Roman"&9Page &P/&N')
         ws.activate()
 
     return write

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
@@ -79,6 +82,7 @@ class Styles:
         self.text = f()
         self.bold = f(bold=True)
         self.italic = f(italic=True, font_size=10)
+        self.note = f(italic=True, font_size=10, text_wrap=True, valign="top")
         self.title = f(bold=True, font_size=14, align="center", text_wrap=True)
         self.subtitle = f(italic=True, align="center")
         self.subtitle_wrap = f(italic=True, align="center", valign="top", text_wrap=True)
@@ -450,11 +454,14 @@ def write_form_sheet(
     """One form-group sheet in the biểu layout: a ward's form (inputs and formulas) or, with `heading.report`, a
     rolled-up report of the same layout holding values only."""
     ws = wb.add_worksheet(sheet.name)
-    page = _page(ws, st, sheet)
+    page = _fitted(_page(ws, st, sheet), layout, values, heading.report)
     ws.set_column(0, 0, page.label_width)
     ws.set_column(1, 1, 9)
     ws.set_column(2, 2, page.widths[2])
     ws.set_column(FIRST_VALUE_COL - 1, page.last, page.widths[FIRST_VALUE_COL - 1])
+    for col in range(FIRST_VALUE_COL, page.last + 1):  # a column a number would not fit: as wide as it needs
+        if page.widths[col] != page.widths[FIRST_VALUE_COL - 1]:
+            ws.set_column(col, col, page.widths[col])
     ws.write(0, 0, f"Biểu số: {cat.form_number} - {sheet.name}", st.bold)
     ws.write(1, 0, f"Kỳ báo cáo: {heading.period.label_vi()}", st.text)
     title_pt = _write_units(page, heading) + _write_titles(page, cat, heading)
@@ -464,6 +471,8 @@ def write_form_sheet(
         heights = _splice_form(page, cat, layout, values, marks)
     if heights is None:
         heights = _write_table(page, cat, layout, heading.report, values, marks)
+    if heading.report:
+        _modelled_note(page, cat, heights)
     ws.freeze_panes(NUMBER_ROW, 3)
     protect(ws)
     ws.print_area(0, 0, ws.dim_rowmax, page.edge)  # the table and its signatures, nothing beside them
@@ -484,6 +493,56 @@ def _page(ws: Worksheet, st: Styles, sheet: SheetLayout) -> _Page:
     edge = signature_edge(last)  # the last column printed: the table's, or the signatures' on a narrow sheet
     widths += [8] * (edge - last)  # the default width beside the table
     return _Page(ws, st, sheet, last, label_width, widths, edge)
+
+
+def modelled_on(cat: Catalogue, sheet: str) -> str:
+    """What of a form sheet ctstat modelled (its elements and breakdowns whose basis is not the circular), said in
+    one line ('' when nothing is): the "Hướng dẫn" sheet of the ward's form says it of each; a report sheet, which
+    has no such sheet beside it, says it under its table."""
+    elements = [e for s in cat.sheets if s.name == sheet for e in s.elements]
+    codes = [e.code for e in elements if e.basis == "modelled"]
+    dims = {a.dimension.name_vi: a.dimension.basis for e in elements for a in (e.rows, *e.columns) if a is not None}
+    modelled = [name for name, basis in dims.items() if basis == "modelled"]
+    parts = ([f"chỉ tiêu {', '.join(codes)}"] if codes else []) + (
+        [f"phân tổ {', '.join(modelled)}"] if modelled else []
+    )
+    if not parts:
+        return ""
+    return "* Do ctstat mô hình hóa, không phải quy định chính thức của Thông tư 13: " + "; ".join(parts) + "."
+
+
+def _modelled_note(page: _Page, cat: Catalogue, heights: dict[int, float]) -> None:
+    """The line under a report sheet's table saying what of it is modelled (the row between it and the date)."""
+    note = modelled_on(cat, page.sheet.name)
+    if note:
+        r = page.sheet.last_row  # 0-based: the row below the table
+        page.ws.merge_range(r, 0, r, page.last, note, page.st.note)
+        lines = _lines(note, int(sum(page.widths[: page.last + 1]) * 1.1))
+        if lines > 1:
+            heights[r] = 14 * lines
+            page.ws.set_row(r, heights[r])
+
+
+def _fitted(page: _Page, layout: FormLayout, values: Mapping[str, Any], report: bool) -> _Page:
+    """`page` with each value column as wide as its widest number needs (`number_width`): a rolled-up sum, a
+    ward's value or a total the form computes from them."""
+    widths = list(page.widths)
+    for col, keys in _value_columns(layout, page.sheet.name).items():
+        nums = [values.get(k) for k in keys]
+        if not report:
+            nums += [cached_total(layout, k, values) for k in keys if k in layout.formulas]
+        widths[col] = number_width(widths[col], nums)
+    return page if widths == page.widths else replace(page, widths=widths)
+
+
+@cache
+def _value_columns(layout: FormLayout, sheet: str) -> dict[int, tuple[str, ...]]:
+    """The keys of a sheet's value cells by their 0-based column (a layout is hashed by identity: one a catalogue)."""
+    out: dict[int, list[str]] = {}
+    for key, (name, _, col) in layout.positions.items():
+        if name == sheet:
+            out.setdefault(col - 1, []).append(key)
+    return {col: tuple(keys) for col, keys in out.items()}
 
 
 def _write_table(
@@ -748,6 +807,27 @@ PAGE_WIDTH_PT = 842 - (0.5 + 0.4) * 72
 PAGE_HEIGHT_PT = 595 - (0.6 + 0.6) * 72 - 24  # less the footer
 MIN_SCALE = 60  #: the smallest scale assumed when estimating what a page holds
 WIDTH_SLACK = 0.9  #: of the page's width the columns are estimated to fill (LibreOffice draws them a little wider)
+
+
+def number_width(width: int, numbers: Iterable[Any] | np.ndarray, decimals: int = 0) -> int:
+    """The width (characters) a column needs to show each of `numbers` whole in the workbook's Times New Roman 11
+    (bold or not), as "#,##0" (with `decimals`, "#,##0.00"): at least `width`. A number wider than its column
+    prints as '###' in Excel and LibreOffice (a city's fines, 1,892,500,000 đồng, in a column of 10). A digit
+    is half an em (7.33 px), a separator a quarter, a minus two thirds of a digit; the cell's padding and a bold
+    face take about 8 px more; a column `w` characters wide is 7w + 5 px. What is not a number is passed over."""
+    if isinstance(numbers, np.ndarray):
+        arr = numbers.astype(float).ravel()
+    else:
+        arr = np.array([v for v in numbers if isinstance(v, Real) and not isinstance(v, bool)], dtype=float)
+    arr = arr[np.isfinite(arr)]
+    if not arr.size:
+        return width
+    widest = 0.0
+    for v in {float(arr.max()), float(arr.min())}:  # the widest text is the largest or the most negative
+        text = f"{abs(v):,.{decimals}f}"
+        digits = sum(ch.isdigit() for ch in text)
+        widest = max(widest, 7.33 * digits + 3.67 * (len(text) - digits) + (4.9 if v < 0 else 0.0))
+    return max(width, math.ceil((widest + 8 - 5) / 7))
 
 
 def page_scale(widths: Sequence[float]) -> int:

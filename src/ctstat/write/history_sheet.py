@@ -19,10 +19,11 @@ from ctstat.plan.history_sheet import HistorySheet
 from ctstat.plan.plan import RollupSheetData
 from ctstat.write import inert
 from ctstat.write.blocks import fast_chart
-from ctstat.write.form import PAGE_HEIGHT_PT, Styles, print_setup, protect
+from ctstat.write.form import PAGE_HEIGHT_PT, Styles, number_width, page_scale, print_setup, protect
 
 WIDTHS = (5, 42, 10, 19) + (11,) * 7  #: STT, label, unit, reading over time, then up to 7 periods
 CHART_W, CHART_H = 470, 230  #: pixels, two charts a row
+ROWS_PER_CHART = (CHART_H + 10) // 20 + 1  #: rows a chart's place spans
 FLAG_FILL = "#F8CBAD"  #: a flagged count
 NOTE_FILL = "#FFF2CC"  #: the box saying what is modelled
 MAX_FLAGS = 100  #: flags printed, strongest first
@@ -38,7 +39,8 @@ def write_history_sheet(
     assert hs is not None
     ws = wb.add_worksheet(COMPARISON)
     last = len(WIDTHS) - 1
-    for i, w in enumerate(WIDTHS):
+    widths = _widths(cat, hs)
+    for i, w in enumerate(widths):
         ws.set_column(i, i, w)
     ws.merge_range(0, 0, 0, last, "SO SÁNH VỚI CÁC KỲ TRƯỚC (PHÂN TÍCH THAM KHẢO, KHÔNG THUỘC BÁO CÁO)", st.title)
     ws.merge_range(1, 0, 1, last, f"{d.unit.name} - {d.period.label_vi()}", st.subtitle)
@@ -50,17 +52,36 @@ def write_history_sheet(
     r = _note(ws, st, hs, r + 1, last)
     r = _unit_table(ws, st, cat, hs, d, r + 1)
     breaks = [r + 1]
-    r = _charts(wb, ws, st, cat, hs, d, r + 1)
+    charts_at, r = r + 1, r + 2 + _chart_rows(hs) * ROWS_PER_CHART + 1
     breaks.append(r)
     r = _flags(ws, st, hs, r)
     breaks.append(r + 1)
-    _children(ws, st, cat, hs, r + 1, breaks)
+    end = _children(ws, st, cat, hs, r + 1, breaks)
+    _charts(wb, ws, st, cat, hs, d, charts_at, _chart_data(ws, st, cat, hs, end + 1))
     ws.hide_gridlines(2)
     protect(ws)
     chart_pt = (CHART_H + 10) * 0.75 * _chart_rows(hs) + 40
     scale = max(50, min(90, int(PAGE_HEIGHT_PT / chart_pt * 100)))  # the charts fit one page
+    if widths != WIDTHS:  # periods' columns widened for their numbers: the columns still fit the page's width
+        scale = min(scale, page_scale(widths))
     print_setup(ws, last + 1, scale=scale)
     ws.set_h_pagebreaks(breaks)
+
+
+def _widths(cat: Catalogue, hs: HistorySheet) -> tuple[int, ...]:
+    """The sheet's columns' widths: the periods' as wide as their widest number needs (a city's fines in đồng),
+    rates with two decimals."""
+    rates = [i for i, ind_id in enumerate(hs.indicators) if _is_rate(cat, ind_id)]
+    counts = [i for i in range(len(hs.indicators)) if i not in rates]
+    width = number_width(WIDTHS[-1], hs.unit_values[counts])
+    width = number_width(width, hs.unit_values[rates], 2)
+    width = number_width(width, hs.child_values)
+    offset = len(WIDTHS) - len(hs.periods)
+    return WIDTHS if width == WIDTHS[-1] else WIDTHS[:offset] + (width,) * len(hs.periods)
+
+
+def _is_rate(cat: Catalogue, ind_id: str) -> bool:
+    return next(i for i in cat.indicators if i.id == ind_id).kind == "rate"
 
 
 def _note(ws: Any, st: Styles, hs: HistorySheet, r: int, last: int) -> int:
@@ -131,15 +152,38 @@ def _chart_rows(hs: HistorySheet) -> int:
     return (len(hs.counts) + 1) // 2
 
 
+def _chart_data(ws: Any, st: Styles, cat: Catalogue, hs: HistorySheet, first: int) -> int:
+    """The unit's table again from row `first`, in hidden rows at the sheet's end, as its trend charts draw it: a
+    blank where the table shows '–' (a chart draws a text cell as 0: Hà Nội's children went from 0 in 2019-2024
+    to 1.6 million in 2025-H1). Returns `first`."""
+    offset = len(WIDTHS) - len(hs.periods)
+    by_id = {i.id: i for i in cat.indicators}
+    for i, ind_id in enumerate(hs.indicators):
+        ws.set_row(first + i, None, None, {"hidden": True})
+        ws.write(first + i, 1, by_id[ind_id].name_vi, st.cell)
+        fmt = st.rate if by_id[ind_id].kind == "rate" else st.value
+        for j in range(len(hs.periods)):
+            if not np.isnan(hs.unit_values[i, j]):
+                ws.write_number(first + i, offset + j, float(hs.unit_values[i, j]), fmt)
+    return first
+
+
 def _charts(
-    wb: xlsxwriter.Workbook, ws: Any, st: Styles, cat: Catalogue, hs: HistorySheet, d: RollupSheetData, r: int
-) -> int:
+    wb: xlsxwriter.Workbook,
+    ws: Any,
+    st: Styles,
+    cat: Catalogue,
+    hs: HistorySheet,
+    d: RollupSheetData,
+    r: int,
+    data: int,
+) -> None:
     """A line per count indicator of the unit over the periods (its own scale each: a population and a count of
-    cases do not share an axis), drawn from the table above; two a row."""
+    cases do not share an axis), drawn from the table above (its numbers from the rows from `data`: no point where
+    it has none); two a row, from row `r` (its heading)."""
     ws.merge_range(r, 0, r, len(WIDTHS) - 1, f"2. Xu hướng: {d.unit.name}", st.bold)
     offset = len(WIDTHS) - len(hs.periods)
     head = r - len(hs.indicators) - 2  # the table's header row (written just before)
-    rows_per_chart = (CHART_H + 10) // 20 + 1
     font = {"name": "Times New Roman"}
     for n, ind_id in enumerate(hs.counts):
         i = hs.indicators.index(ind_id)
@@ -149,7 +193,7 @@ def _charts(
             {
                 "name": ind.name_vi,
                 "categories": [COMPARISON, head, offset, head, len(WIDTHS) - 1],
-                "values": [COMPARISON, head + 1 + i, offset, head + 1 + i, len(WIDTHS) - 1],
+                "values": [COMPARISON, data + i, offset, data + i, len(WIDTHS) - 1],
                 "marker": {"type": "circle", "size": 6},
                 "line": {"color": "#2F5597", "width": 2},
                 "data_labels": {"value": True, "position": "above", "font": {**font, "size": 8}},
@@ -160,11 +204,11 @@ def _charts(
         chart.set_legend({"none": True})
         chart.set_x_axis({"num_font": {**font, "size": 8}})
         chart.set_y_axis({"num_font": {**font, "size": 8}, "min": 0, "num_format": "#,##0"})
-        chart.show_na_as_empty_cell()
+        chart.show_blanks_as("gap")  # a period the history cannot give is no point, never a 0
+        chart.show_hidden_data()
         chart.set_size({"width": CHART_W, "height": CHART_H})
         x = 0 if n % 2 == 0 else CHART_W + 10
-        ws.insert_chart(r + 1 + (n // 2) * rows_per_chart, 0, chart, {"x_offset": x, "y_offset": 4})
-    return r + 1 + _chart_rows(hs) * rows_per_chart + 1
+        ws.insert_chart(r + 1 + (n // 2) * ROWS_PER_CHART, 0, chart, {"x_offset": x, "y_offset": 4})
 
 
 def _flags(ws: Any, st: Styles, hs: HistorySheet, r: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +28,11 @@ from ctstat.model.sheets import (
     UNIT_LABEL,
     VINTAGE_LABEL,
 )
+from ctstat.model.units import load_units
 from ctstat.model.vocab import basis_label, completeness_line, status_label
 from ctstat.plan.completeness import Completeness, ParentStatus, UnitStatus
 from ctstat.plan.plan import RollupSheetData
+from ctstat.plan.regroup import NEW, OLD, REGROUPED
 from ctstat.read.rollup_book import DATA, DATA_HEADER, DIGEST_LABEL, data_digest
 from ctstat.write import inert
 from ctstat.write.atomic import atomic_write
@@ -42,6 +45,7 @@ from ctstat.write.form import (
     SheetHeading,
     Styles,
     kept,
+    number_width,
     print_setup,
     protect,
     record_rows,
@@ -49,7 +53,7 @@ from ctstat.write.form import (
     write_form_sheet,
 )
 from ctstat.write.history_sheet import write_history_sheet
-from ctstat.write.review_sheet import write_review_sheets
+from ctstat.write.review_sheet import corrections_in_force, write_review_sheets
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,7 +84,8 @@ def write_rollup(path: Path, cat: Catalogue, d: RollupSheetData) -> tuple[Path, 
         _completeness(wb, st, d, banner)
         _provenance(wb, st, d, banner)
         if d.review:
-            write_review_sheets(wb, st, d.review)
+            used = {f.sha256 for f in d.inputs if f.used}
+            write_review_sheets(wb, st, d.review, used, {u.code: u.name for u in d.statuses})
         _data(wb, header, rows)
         wb.worksheets()[0].activate()
         wb.close()
@@ -179,6 +184,9 @@ def _cover(
     ]
     if is_reform_year(str(d.period), d.vintage):
         notes.append(REFORM_YEAR_NOTE)
+    if d.vintage == REGROUPED:
+        notes.append(regrouped_note(d))
+    notes += _review_notes(d)
     for note in notes:
         ws.merge_range(r, 1, r, 2, note, st.wrap)
         ws.set_row(r, row_height(note, 100) or 30)
@@ -186,6 +194,40 @@ def _cover(
     signature(ws, st, r + 2, 2, left_col=1)
     protect(ws)
     print_setup(ws, 3)
+    ws.fit_to_pages(1, 1)  # one page, signatures and all (a partial year's banner and notes pushed them over)
+
+
+def regrouped_note(d: RollupSheetData) -> str:
+    """2025-H1 on a new province: which old provinces it is made of, and that its figures are theirs (a new
+    province's code and name are often an old one's: `15` Lào Cai is old Lào Cai `10` and old Yên Bái `15`)."""
+    old = load_units(OLD)
+    districts = [old.get(c.code, "district") for c in d.children]
+    provinces = sorted({u.parent_code for u in districts if u is not None and u.parent_code})
+    names = ", ".join(f"{p} {u.name}" for p in provinces if (u := old.get(p, "province")) is not None)
+    return (
+        f"6 tháng đầu năm 2025 theo tỉnh mới (danh mục {NEW}): {d.unit.name} (mã {d.unit.code} mới) gồm toàn bộ "
+        f"{len(provinces)} tỉnh cũ: {names}. Số liệu là tổng báo cáo 6 tháng đầu năm 2025 của các xã, phường cũ "
+        f"của các tỉnh đó (danh mục {OLD}; các cột ở trang Chỉ tiêu và Theo đơn vị là các huyện cũ), cộng đúng, "
+        "không chia tách; không phải báo cáo của một tỉnh cũ cùng tên hay cùng mã."
+    )
+
+
+def _review_notes(d: RollupSheetData) -> list[str]:
+    """What the cover says of the review chain the workbook carries: how many of its wards' cells the level above
+    corrected (their numbers are in the report, the wards' files unchanged), and where the signed records are."""
+    if not d.review:
+        return []
+    used = {f.sha256 for f in d.inputs if f.used}
+    fixed = corrections_in_force([r for r in d.review if r.kind == "correct"], used)[0]
+    notes = []
+    if fixed:
+        wards = len({rec.unit for rec, _ in fixed})
+        notes.append(
+            f"Số liệu gồm {len(fixed)} ô của {wards} xã, phường do cấp trên sửa khi kiểm tra (tệp của xã không bị "
+            "sửa): trang Sửa số liệu ghi từng ô, giá trị trong tệp, giá trị được dùng, người sửa và lý do."
+        )
+    notes.append("Trang Phê duyệt ghi từng bản ghi có chữ ký số của chuỗi phê duyệt (duyệt, sửa, trả lại, mở lại).")
+    return notes
 
 
 #: the year 2025 by the new communes (plan/reform_year.py): how it was put together, and what of it is modelled
@@ -205,7 +247,7 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     ws = wb.add_worksheet(INDICATORS)
     fixed = ["STT", "Chỉ tiêu", "Mã số TT13", "Đơn vị tính", "Nguồn", "Tổng số", "Tử số", "Mẫu số"]
     last = len(fixed) + len(d.children) - 1
-    widths, per_child = [5, 55, 10, 10, 14, 12, 12, 12], 11
+    widths, per_child = _indicator_widths(cat, d)
     pages = wide_pages(widths, per_child, len(d.children))
     page = pages.breaks[0] - 1 if pages.breaks else last  # titles and signatures stay on the first printed page
     top = _wide_title(ws, st, "CÁC CHỈ TIÊU THỐNG KÊ", sum(widths[:REPEATED]), d, banner)
@@ -245,6 +287,20 @@ def _indicators(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSh
     signature(ws, st, end + 3, min(page, len(fixed) + 2), "Người lập biểu", left_col=2)
     protect(ws)
     _print_wide(ws, last, top, pages)
+
+
+def _indicator_widths(cat: Catalogue, d: RollupSheetData) -> tuple[list[int], int]:
+    """The indicators sheet's fixed columns' widths and its children's: each number column as wide as its widest
+    number needs (a rate with two decimals)."""
+    widths, per_child = [5, 55, 10, 10, 14, 12, 12, 12], 11
+    for i, ind in enumerate(cat.indicators):
+        vals = d.indicators[:, 3 * i : 3 * i + 3]
+        decimals = 2 if ind.kind == "rate" else 0
+        widths[5] = number_width(widths[5], [vals[0, 0]], decimals)
+        widths[6] = number_width(widths[6], vals[0, 1:])  # the numerator and denominator
+        widths[7] = number_width(widths[7], vals[0, 1:])
+        per_child = number_width(per_child, vals[1:, 0], decimals)
+    return widths, per_child
 
 
 def _indicator_rows(ws: Any, st: Styles, cat: Catalogue, first: int) -> None:
@@ -375,7 +431,11 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     ws = block_sheet(wb, BY_UNIT)
     layout = form_layout(cat)
     last = 3 + len(d.children)
-    widths, per_child = [50, 9, 9, 10], 10
+    codes = [c.code for c in d.children]
+    by_child = aligned(d.child_values, index=codes)
+    totals = _by_code(d.totals)
+    widths = [50, 9, 9, number_width(10, totals.values())]  # each column as wide as its widest number needs
+    per_child = number_width(10, by_child)
     pages = wide_pages(widths, per_child, len(d.children))
     page = pages.breaks[0] - 1 if pages.breaks else last
     top = _wide_title(ws, st, "SỐ LIỆU THEO ĐƠN VỊ (CỘT TỔNG SỐ CỦA MỖI DÒNG)", sum(widths[:REPEATED]), d, banner)
@@ -389,10 +449,7 @@ def _by_unit(wb: xlsxwriter.Workbook, st: Styles, cat: Catalogue, d: RollupSheet
     ws.set_column(len(widths), last, per_child)
     r = top + 1
     # plain arrays: per-cell pandas lookups cost more than writing the workbook
-    codes = [c.code for c in d.children]
-    by_child = aligned(d.child_values, index=codes)
     column = {k: i for i, k in enumerate(d.child_values.columns.tolist())}
-    totals = _by_code(d.totals)
     for sheet in layout.sheets:
         ws.merge_range(r, 0, r, page, f"{sheet.name}. {sheet.title_vi}", st.label_group)
         r += 1
@@ -511,7 +568,11 @@ def _chart(
     font = {"name": "Times New Roman"}
     title = f"{spec.title_vi} - {d.unit.name} - {d.period.label_vi()}" + (" (CHƯA ĐẦY ĐỦ)" if banner else "")
     chart.set_title({"name": title, "name_font": {**font, "size": 12}})
-    chart.set_x_axis({"name": spec.axis_vi, "num_font": font, "name_font": {**font, "size": 10}, "min": 0})
+    axis = {"name": spec.axis_vi, "num_font": font, "name_font": {**font, "size": 10}, "min": 0, "num_format": "#,##0"}
+    widest = float(np.nanmax(table.sum(axis=1), initial=0.0))
+    if widest < 10:  # counts of children: whole steps (left to itself, the axis read 0, 0.5, 1, 1.5 ... children)
+        axis["major_unit"] = 1
+    chart.set_x_axis(axis)
     chart.set_y_axis({"reverse": True, "num_font": {**font, "size": 9}})
     chart.set_legend({"position": "bottom", "font": {**font, "size": 9}})
     chart.set_size({"width": width, "height": height})
@@ -541,6 +602,7 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
     for col, width in enumerate(widths):
         ws.set_column(col, col, width)
     r = _parents_table(ws, st, d, top) if d.parents else top
+    header = r  # the communes' header row (when there is one table)
     whole = {p.label: p for p in d.parents if p.whole}
     by_parent: dict[str, list[UnitStatus]] = {}
     for s in d.statuses:
@@ -570,6 +632,7 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
             continue
         for i, h in enumerate(head):
             ws.write(r, i, h, st.head)
+        header = r
         r += 1
         for n, s in enumerate(rows, 1):
             _status_row(ws, st, r, [n, s.code, s.name, status_label(s.status), "Muộn" if s.late else ""], s)
@@ -577,6 +640,8 @@ def _completeness(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banne
         r += 1
     protect(ws)
     print_setup(ws, len(widths))
+    if not d.parents and len(by_parent) == 1 and not whole:  # one table: its titles and header on every page
+        ws.repeat_rows(0, header)
 
 
 def _status_row(ws: Any, st: Styles, r: int, first: list[Any], unit: UnitStatus | ParentStatus) -> None:
@@ -642,7 +707,12 @@ def approval_text(approvals: Mapping[str, Mapping[str, Any]], files: Sequence[st
 def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner: str | None) -> None:
     ws = wb.add_worksheet(PROVENANCE)
     head = ["STT", "Tệp", "Loại", "Đơn vị", "Kỳ", "Phiên bản biểu mẫu", "Lỗi", "Cảnh báo", "Được tổng hợp", "SHA-256"]
-    widths = (5, 40, 9, 8, 9, 18, 6, 9, 10, 66)
+    used = {f.sha256 for f in d.inputs if f.used}
+    fixed = Counter(  # the cells of each file used that the level above corrected (sheet "Sửa số liệu")
+        rec.covers.inputs.get(rec.unit, "")
+        for rec, _ in corrections_in_force([r for r in d.review if r.kind == "correct"], used)[0]
+    )
+    widths = (5, 40, 9, 8, 9, 18, 6, 9, 12 if fixed else 10, 66)  # "Có, sửa 2 ô" on one line
     ws.merge_range(0, 0, 0, len(head) - 1, "NGUỒN DỮ LIỆU: CÁC TỆP ĐẦU VÀO", st.title)
     for col, width in enumerate(widths):
         ws.set_column(col, col, width)
@@ -669,7 +739,7 @@ def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner:
             f.template_version,
             f.errors,
             f.warnings,
-            "Có" if f.used else "Không",
+            ("Có" if not fixed[f.sha256] else f"Có, sửa {fixed[f.sha256]} ô") if f.used else "Không",
             f.sha256,
         ]
         for c, v in enumerate(row):
@@ -678,7 +748,7 @@ def _provenance(wb: xlsxwriter.Workbook, st: Styles, d: RollupSheetData, banner:
         if tall is not None:
             ws.set_row(r, tall)
     protect(ws)
-    print_setup(ws, len(head))
+    print_setup(ws, len(head), repeat=(1, top + 2))  # the title, the folder and the header on every page
 
 
 def _shared_folder(paths: list[str]) -> str:
