@@ -143,7 +143,8 @@ def test_a_correction_s_value_is_plain_digits(typed: str, said: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("typed", "value"), [("12", 12.0), (" 1 234 ", 1234.0), ("0", 0.0), ("2,5", 2.5), ("2.5", 2.5)]
+    ("typed", "value"),
+    [("12", 12.0), (" 1 234 ", 1234.0), ("0", 0.0), ("2,5", 2.5), ("2.5", 2.5), ("0.500", 0.5), ("-0,250", -0.25)],
 )
 def test_a_correction_s_plain_value_is_taken(typed: str, value: float) -> None:
     from ctstat.job.review import corrected_value

@@ -632,6 +632,18 @@ def test_a_place_to_write_under_a_file_is_refused_at_once(runner: CliRunner, tmp
     synth = runner.invoke(app, ["synth", "--unit", "008", "--period", "2025-H1", "--out", "/dev/null", "--lang", "en"])
     assert synth.exit_code == 2 and "--out /dev/null: a file, not a folder" in synth.output, synth.output
     assert not (tmp_path / "job").exists()  # refused before anything was made
+    sources = str(SAMPLES / "wards" / "2025-H1-hoang-mai")
+    history = runner.invoke(app, ["history", "add", sources, "--history", str(under)])
+    said = f"--history {under}: không ghi vào đó được, {blocker} là một tệp"
+    assert history.exit_code == 2 and said in history.output, history.output
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    log = runner.invoke(app, ["run", *job, "--out", str(tmp_path / "job"), "--log", str(folder)])
+    assert log.exit_code == 2 and f"log {folder}: đây là một thư mục, không phải tệp" in log.output, log.output
+    (tmp_path / "nowhere").symlink_to(tmp_path / "gone")
+    link = runner.invoke(app, ["rollup", wards, "--period", "2025-H1", "--out", str(tmp_path / "nowhere")])
+    assert link.exit_code == 2 and "--out " + str(tmp_path / "nowhere") + ": liên kết không dẫn tới đâu" in link.output
+    assert not (tmp_path / "job").exists()
     named = runner.invoke(app, ["template", "--unit", "00301", "--period", "2025-H1", "--out", str(tmp_path / "f.csv")])
     assert named.exit_code == 2 and "đặt tên tệp đuôi .xlsx (ví dụ 00301.xlsx)" in named.output, named.output
     assert not (tmp_path / "f.csv").exists()
@@ -716,7 +728,7 @@ def test_a_run_whose_history_holds_none_says_so_and_still_runs(runner: CliRunner
     compared (`history-missing`, in its JSON and first on screen), instead of "0 cells checked"."""
     wards = str(SAMPLES / "wards" / "2025-H1-hoang-mai")
     job = ["run", "--period", "2025-H1", "--unit", "008", "--inbox", wards, "--out", str(tmp_path / "job")]
-    job += ["--history", str(tmp_path / "typo")]
+    job += ["--history", str(tmp_path / "typo"), "--log", str(tmp_path / "job.log")]
     result = runner.invoke(app, [*job, "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
@@ -725,22 +737,32 @@ def test_a_run_whose_history_holds_none_says_so_and_still_runs(runner: CliRunner
     shown = runner.invoke(app, job)
     assert shown.exit_code == 0 and shown.output.startswith(f"⚠ Chưa có lịch sử ở {tmp_path / 'typo'}"), shown.output
     assert "đã kiểm tra 0 ô" not in shown.output
+    # the workbook the district signs has no comparison sheet saying "0 cells checked" either; the log says why
+    import python_calamine
+
+    book = python_calamine.CalamineWorkbook.from_path(doc["outputs"][0]["path"])
+    assert "Dữ liệu" in book.sheet_names and "So sánh các kỳ" not in book.sheet_names
+    events = [json.loads(line) for line in (tmp_path / "job.log").read_text(encoding="utf-8").splitlines()]
+    assert [e["event"] for e in events].count("history-missing") == 2  # each run
 
 
 def test_counts_and_values_are_written_as_their_reader_writes_them() -> None:
     """The rollup's '9527/10035 xã hợp lệ' and history counts: thousands grouped as the line's language groups them
     (a dot in Vietnamese, a comma in English; the history's English line used the dot); a corrected cell's old and
     new values as typed ('-5 -> 5', never '-5.0 -> 5' nor '1.5e+06')."""
-    from ctstat.cli.render import count_text, value_text
+    from ctstat.cli.render import value_text
+    from ctstat.model.vocab import completeness_line, count_text
 
     assert [count_text(n) for n in (0, 526, 9527, 10035, 2333787)] == ["0", "526", "9.527", "10.035", "2.333.787"]
     assert [count_text(n, "en") for n in (526, 10035)] == ["526", "10,035"]
-    assert [value_text(v) for v in (-5.0, 5, 1500000.0, 2.5, "1.234 trẻ", None)] == [
+    assert [value_text(v) for v in (-5.0, 5, 1500000.0, 2.5, "1.234 trẻ", None, 1e-08)] == [
         "-5",
         "5",
         "1500000",
         "2.5",
         "1.234 trẻ",
         "(trống)",
+        "0.00000001",
     ]
     assert value_text(None, "en") == "(blank)"
+    assert completeness_line({"expected": 10035, "valid": 9527}) == "phải nộp 10.035, hợp lệ 9.527"

@@ -48,3 +48,24 @@ def test_job_file_re_roots_at_the_rollup_folder(cfg: JobConfig) -> None:
     assert job_file(cfg, old) == cfg.out / "tong-hop" / "khong-con-hien-hanh" / "2025-H1_008_quan-hoang-mai.xlsx"
     assert job_file(cfg, str(cfg.out / "tong-hop" / "a.xlsx")) == cfg.out / "tong-hop" / "a.xlsx"
     assert job_file(cfg, "/somewhere/else.json") == Path("/somewhere/else.json")
+
+
+def test_a_moved_job_s_portal_hands_out_its_marked_up_copies(
+    cfg: JobConfig, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """The ledger names a marked-up copy by where it was written: after the job was moved, the portal's links to it
+    answered 404 'Không có tệp này' (the old place is outside the job's folder)."""
+    from types import SimpleNamespace
+
+    from ctstat.job.ledger import Ledger
+    from ctstat.web.ward import _copy_at
+
+    shutil.copyfile(SAMPLES / "faulty" / "01-so-am.xlsx", cfg.inbox / "01-so-am.xlsx")
+    run_job(cfg, catalogue, now=NOW)
+    moved = replace(cfg, out=tmp_path / "moved" / "out", log=None)
+    shutil.move(cfg.out, moved.out)
+    with Ledger(moved.ledger_path, readonly=True) as ledger:
+        stored = [r.annotated for r in ledger.rows() if r.annotated]
+    assert len(stored) == 1 and not Path(stored[0]).exists()  # the place it was written at is gone
+    served = _copy_at(SimpleNamespace(cfg=moved), stored[0])  # type: ignore[arg-type]
+    assert served == (moved.out / "kiem-tra" / Path(stored[0]).name).resolve() and served.is_file()

@@ -105,7 +105,10 @@ def test_below_the_province_is_refused_saying_what_is_exact(
 
 
 def test_no_comparison_sheet_on_the_regrouped_list(lai_chau_h1: Path, tmp_path: Path) -> None:  # noqa: F811
-    args = ["rollup", str(lai_chau_h1), "--period", "2025-H1", "--units", "2025-07-01", "--history", str(tmp_path)]
+    history = tmp_path / "history"  # a history (a folder without one is refused before this is looked at)
+    history.mkdir()
+    (history / "manifest.json").write_text('{"format": 1, "files": {}, "sources": {}}', encoding="utf-8")
+    args = ["rollup", str(lai_chau_h1), "--period", "2025-H1", "--units", "2025-07-01", "--history", str(history)]
     res = CliRunner().invoke(app, ["--lang", "en", *args, "--out", str(tmp_path / "o")])
     assert res.exit_code == 2, res.output
     assert "no comparison sheet" in res.output

@@ -217,7 +217,9 @@ def default_jobs() -> int:
 
 def workers(jobs: int) -> int:
     """The processes `--jobs` (or the job's `jobs`) asks for: 0 is one per core (at most 4), in every command; never
-    more than 4 a core (`--jobs 10000` over a national inbox forked a reading process per file)."""
+    more than 4 a core in one pool (`--jobs 10000` over a national inbox forked a reading process per file). A
+    command with several pools at once (the portal's readers, markers and fillers; a run's readers and copiers)
+    has this many in each."""
     if jobs < 0:
         raise UsageError(
             f"--jobs: expected a whole number >= 0 (0 = one per core), not {jobs}",
@@ -227,7 +229,7 @@ def workers(jobs: int) -> int:
 
 
 def most_jobs() -> int:
-    """The most processes any command starts: 4 a core (reading waits on the disk at times, never for long)."""
+    """The most processes one pool starts: 4 a core (reading waits on the disk at times, never for long)."""
     return 4 * (os.cpu_count() or 1)
 
 

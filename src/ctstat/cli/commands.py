@@ -489,7 +489,7 @@ def run(
     _job_places(cfg)
     cat = load_catalogue(catalogue)
     result = run_job(cfg, cat)
-    unusual = _run_unusual(cfg, cat, _lang(lang), result)
+    unusual = _run_unusual(cfg, cat, _lang(lang))
     if as_json:
         _emit_json(result.to_dict() | ({"unusual_changes": unusual} if unusual else {}))
     else:
@@ -896,6 +896,7 @@ def history_add(
 
     language = _lang(lang)
     store = _history(history, config, loading=True)
+    writable_place(store.dir, "--history", folder=True)
     loaded, report = add_sources(store, sources, load_catalogue(catalogue), workers(jobs))
     if as_json:
         _emit_json(
@@ -1005,28 +1006,16 @@ def _history_lookup(history: Path | None, cat: Any) -> Any:
     return history_lookup(_held(history), cat)
 
 
-def _run_unusual(cfg: Any, cat: Any, lang: str, result: Any) -> dict[str, Any]:
+def _run_unusual(cfg: Any, cat: Any, lang: str) -> dict[str, Any]:
     """`run` with a history: the period's valid submissions against it (listed after the run's report). A history
-    set but never loaded (or mistyped) is a warning of the run, not "0 cells checked": the run's own work stands."""
-    if cfg.history is None or not cfg.ledger_path.exists():
+    set but never loaded (or mistyped) compares nothing: the run itself warned (`history-missing`)."""
+    from ctstat.job.config import has_history
+
+    if not has_history(cfg.history) or not cfg.ledger_path.exists():
         return {}
     from ctstat.job.compare import compare_job, comparison_dict
-    from ctstat.job.config import HISTORY_MANIFEST
     from ctstat.job.history import History
 
-    if not (cfg.history / HISTORY_MANIFEST).is_file():
-        result.warnings.append(
-            {
-                "code": "history-missing",
-                "message": f"Chưa có lịch sử ở {cfg.history} (không có {HISTORY_MANIFEST}): chưa so với các kỳ trước. "
-                f"Nạp các kỳ trước bằng ctstat history add NGUỒN... --history {cfg.history}, hoặc sửa 'history' "
-                "trong cấu hình.",
-                "message_en": f"No history in {cfg.history} (no {HISTORY_MANIFEST}): nothing was compared with "
-                f"earlier periods. Load them with ctstat history add SOURCE... --history {cfg.history}, or correct "
-                "'history' in the configuration.",
-            }
-        )
-        return {}
     doc: dict[str, Any] = comparison_dict(compare_job(cfg, cat, History(cfg.history)), cat, lang)
     return doc
 

@@ -68,9 +68,17 @@ def writable_place(path: Path | None, option: str, folder: bool) -> None:
 
     if path is None:
         return
+    if os.path.islink(path) and not os.path.exists(path):
+        raise UsageError(
+            f"{option} {path}: a link that leads nowhere", message_vi=f"{option} {path}: liên kết không dẫn tới đâu"
+        )
     if folder and os.path.lexists(path) and not path.is_dir():
         raise UsageError(
             f"{option} {path}: a file, not a folder", message_vi=f"{option} {path}: đây là một tệp, không phải thư mục"
+        )
+    if not folder and path.is_dir():
+        raise UsageError(
+            f"{option} {path}: a folder, not a file", message_vi=f"{option} {path}: đây là một thư mục, không phải tệp"
         )
     for up in path.absolute().parents:
         if os.path.lexists(up):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
@@ -17,6 +19,7 @@ from ctstat.model.vocab import (
     basis_label,
     completeness_line,
     count_label,
+    count_text,
     over_time_label,
     rollup_note,
     status_label,
@@ -59,7 +62,7 @@ def count(n: int, key: str, lang: Lang) -> str:
     word = WORDS[lang][key]
     if lang == "en" and n == 1:
         word = {"files": "file", "errors": "error", "warnings": "warning"}.get(key, word)
-    return f"{n} {word}"
+    return f"{count_text(n, lang)} {word}"
 
 
 def make_consoles(no_color: bool = False) -> tuple[Console, Console]:
@@ -108,7 +111,8 @@ def render_report(report: Report, console: Console, lang: Lang = "vi", show_vali
     style = "bold green" if report.valid else "bold red"
     console.print(
         Text(
-            f"{w['summary']}: {count(s['files'], 'files', lang)}, {s['valid']} {w['valid']}, {s['invalid']} "
+            f"{w['summary']}: {count(s['files'], 'files', lang)}, {count_text(s['valid'], lang)} {w['valid']}, "
+            f"{count_text(s['invalid'], lang)} "
             f"{w['invalid']}; {count(s['errors'], 'errors', lang)}, {count(s['warnings'], 'warnings', lang)}.",
             style=style,
         )
@@ -251,7 +255,7 @@ def render_parents(parents: list[dict[str, Any]], console: Console, lang: Lang =
             p["unit"],
             p["name"],
             status_label(p["status"], lang, lower=True),
-            f"{c['valid']}/{c['expected']}",
+            f"{count_text(c['valid'], lang)}/{count_text(c['expected'], lang)}",
             printable(p["problem"] if vi else p["problem_en"]),
         )
     console.print(table)
@@ -542,11 +546,6 @@ def render_catalogue_check(result: Any, console: Console, lang: str = "vi") -> N
         )
 
 
-def count_text(v: int, lang: str = "vi") -> str:
-    """A count as its reader writes it: 10.035 in Vietnamese (a dot between thousands), 10,035 in English."""
-    return f"{v:,}".replace(",", ".") if lang == "vi" else f"{v:,}"
-
-
 def value_text(v: Any, lang: str = "vi") -> str:
     """A cell's value as typed: a whole number without '.0' (-5, 1500000, never -5.0 or 1.5e+06), other numbers as
     Python writes them in full, text as it is (quoted only by its reader), a blank as a word."""
@@ -554,4 +553,6 @@ def value_text(v: Any, lang: str = "vi") -> str:
         return "(trống)" if lang == "vi" else "(blank)"
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
+    if isinstance(v, float) and math.isfinite(v):
+        return format(Decimal(repr(v)), "f")  # 0.00000001, not 1e-08
     return str(v)

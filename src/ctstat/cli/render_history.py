@@ -9,10 +9,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from ctstat.cli.render import count_text
 from ctstat.model.keys import TOTAL, split_key
 from ctstat.model.messages import printable
 from ctstat.model.report import Report
+from ctstat.model.vocab import count_text
 from ctstat.plan.compare import p_text
 
 LEVELS_VI = {"commune": "xã", "district": "huyện", "province": "tỉnh"}
@@ -67,13 +67,16 @@ def render_counts(done: Sequence[dict[str, Any]], console: Console, lang: str) -
     for d in done:
         by = d.get("flagged_by_level") or {}
         if lang == "vi":
-            parts = ", ".join(f"cấp {LEVELS_VI.get(k, k)} {v}" for k, v in by.items())
-            head = f"So với lịch sử ({d['period']}): đã kiểm tra {count_text(d['checked'])} ô, đánh dấu {d['flagged']}"
+            parts = ", ".join(f"cấp {LEVELS_VI.get(k, k)} {count_text(v)}" for k, v in by.items())
+            head = (
+                f"So với lịch sử ({d['period']}): đã kiểm tra {count_text(d['checked'])} ô, "
+                f"đánh dấu {count_text(d['flagged'])}"
+            )
         else:
-            parts = ", ".join(f"{k} {v}" for k, v in by.items())
+            parts = ", ".join(f"{k} {count_text(v, lang)}" for k, v in by.items())
             head = (
                 f"Against the history ({d['period']}): checked {count_text(d['checked'], lang)} cells, "
-                f"flagged {d['flagged']}"
+                f"flagged {count_text(d['flagged'], lang)}"
             )
         console.print(head + (f" ({parts})." if parts else "."))
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ctstat.job import history_summary
-from ctstat.job.config import JobConfig
+from ctstat.job.config import JobConfig, has_history
 from ctstat.job.followups import notes_for
 from ctstat.job.history import History
 from ctstat.job.history_past import REFORM, concat_long, kinds_of, labels_read, past_cells
@@ -341,7 +341,7 @@ def upload_unusual(cfg: JobConfig, catalogue: Catalogue, submission_id: int | No
     its own period and unit list (a job of the year 2025 takes old communes' H1 and new communes' H2 forms)."""
     from ctstat.job.ledger import Ledger
 
-    if cfg.history is None or submission_id is None or not (cfg.history / "manifest.json").exists():
+    if cfg.history is None or submission_id is None or not has_history(cfg.history):
         return []
     with Ledger(cfg.ledger_path, readonly=True) as ledger:
         cells = ledger.cells([submission_id]).get(submission_id, {})

@@ -266,22 +266,24 @@ def _numbers(raw: dict[str, Any], where: str) -> tuple[int, dict[str, Any]]:
     return jobs, limits
 
 
-#: where the job writes its rollup (under `out`)
+#: where the job writes its rollup, its marked-up copies, and the portal its staging and the uploads it keeps aside
+#: (each under `out`; the portal's accepted uploads go to PORTAL_DIR under the inbox)
 ROLLUP_DIR = "tong-hop"
+ANNOTATED_DIR = "kiem-tra"
+PORTAL_DIR = "portal"
 
 
 def job_file(cfg: JobConfig, stored: str) -> Path:
-    """A file of the job's rollup (a workbook, its manifest), as the ledger names it, where it is in this job's
-    folder now. The ledger names it by the path it was written at; a job copied or moved elsewhere (restored from
-    a backup, its folder renamed) would otherwise find, or miss, the old place's files: its run said "unchanged"
-    over an empty rollup folder while the copy it was made from still held the workbooks. Re-rooted at the last
-    ROLLUP_DIR of the path; a path without one is taken as it is."""
+    """A file the job wrote (a rollup's workbook or manifest, a marked-up copy), as the ledger names it, where it is
+    in this job's folder now. The ledger names it by the path it was written at; a job copied or moved elsewhere
+    (restored from a backup, its folder renamed) would otherwise find, or miss, the old place's files: its run said
+    "unchanged" over an empty rollup folder while the copy it was made from still held the workbooks, and the
+    portal could not hand out a marked-up copy. Re-rooted at the last of `out`'s own folders (ROLLUP_DIR,
+    ANNOTATED_DIR, PORTAL_DIR) in the path; a path with none of them is taken as it is."""
     path = Path(stored)
     parts = path.parts
-    if ROLLUP_DIR not in parts:
-        return path
-    last = len(parts) - 1 - parts[::-1].index(ROLLUP_DIR)
-    return cfg.out.joinpath(*parts[last:])
+    at = [i for i, part in enumerate(parts) if part in (ROLLUP_DIR, ANNOTATED_DIR, PORTAL_DIR)]
+    return cfg.out.joinpath(*parts[at[-1] :]) if at else path
 
 
 def rollup_files(cfg: JobConfig, stored: str | None) -> list[Path]:
@@ -291,15 +293,38 @@ def rollup_files(cfg: JobConfig, stored: str | None) -> list[Path]:
     return [job_file(cfg, p) for p in json.loads(stored or "[]")]
 
 
+def history_missing(cfg: JobConfig) -> list[dict[str, str]]:
+    """A job whose `history` holds none (mistyped, or never loaded): said by every run (and logged), which compares
+    nothing and writes no comparison sheet, instead of "0 cells checked"."""
+    if cfg.history is None or has_history(cfg.history):
+        return []
+    where, name = cfg.history, HISTORY_MANIFEST
+    return [
+        {
+            "code": "history-missing",
+            "message": f"Chưa có lịch sử ở {where} (không có {name}): chưa so với các kỳ trước. Nạp các kỳ trước bằng "
+            f"ctstat history add NGUỒN... --history {where}, hoặc sửa 'history' trong cấu hình.",
+            "message_en": f"No history in {where} (no {name}): nothing was compared with earlier periods. Load them "
+            f"with ctstat history add SOURCE... --history {where}, or correct 'history' in the configuration.",
+        }
+    ]
+
+
 #: the file that makes a folder a history of earlier periods (`job.history`): kept here, where the command line can
 #: ask whether a folder is one without loading pandas and pyarrow (the history's own module does)
 HISTORY_MANIFEST = "manifest.json"
 
 
+def has_history(folder: Path | None) -> bool:
+    """Whether `folder` holds a history that was loaded (its manifest): a folder without one has nothing to compare
+    with, whatever its name says."""
+    return folder is not None and (folder / HISTORY_MANIFEST).is_file()
+
+
 def held_history(folder: Path) -> Path:
     """`folder`, which must hold a history already loaded: a mistyped or empty folder compared nothing and said "0
     cells checked" (exit 0), which reads as "nothing unusual", and a confirmation went into a new folder."""
-    if not (folder / HISTORY_MANIFEST).is_file():
+    if not has_history(folder):
         raise UsageError(
             f"no history in {folder} (no {HISTORY_MANIFEST}): load the earlier periods into it first, "
             f"ctstat history add SOURCE... --history {folder}",

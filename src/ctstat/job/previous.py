@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ctstat.job.config import JobConfig
+from ctstat.job.config import JobConfig, has_history
 from ctstat.job.history import History
 from ctstat.job.history_past import kinds_of, past_cells
 from ctstat.model.catalogue import Catalogue
@@ -40,7 +40,7 @@ def last_labels(cfg: JobConfig, catalogue: Catalogue) -> dict[str, str]:
 
 def previous_values(cfg: JobConfig, catalogue: Catalogue, unit: str) -> dict[str, Previous]:
     """Cell -> the ward's figure of its last comparable period in the job's history; {} without a history."""
-    if cfg.history is None or not (cfg.history / "manifest.json").exists():
+    if cfg.history is None or not has_history(cfg.history):
         return {}
     history = History(cfg.history)
     wanted = last_labels(cfg, catalogue)

@@ -121,7 +121,7 @@ def read_chain(ledger: Ledger, name: str, trust: Trust) -> Chain:
 
 
 _NUMBER = re.compile(r"-?[0-9]+([.,][0-9]+)?")  #: ASCII digits, one decimal mark at most
-_GROUPED = re.compile(r"-?[0-9]{1,3}([.,][0-9]{3})+")  #: digits grouped by thousands: "1.000", "12,345"
+_GROUPED = re.compile(r"-?[1-9][0-9]{0,2}([.,][0-9]{3})+")  #: grouped by thousands: "1.000", "12,345" (not "0.500")
 
 
 def corrected_value(typed: str) -> float:

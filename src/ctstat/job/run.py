@@ -16,8 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctstat.job.config import ANNOTATED_DIR as ANNOTATED_DIR
+from ctstat.job.config import HISTORY_MANIFEST, JobConfig, has_history, history_missing, job_file, rollup_files
 from ctstat.job.config import ROLLUP_DIR as ROLLUP_DIR
-from ctstat.job.config import JobConfig, job_file, rollup_files
 from ctstat.job.copies import EarlyCopies
 from ctstat.job.ledger import Judged, Ledger, Row, encode_cells, local_time
 from ctstat.job.review import audit, chain_as_recorded, chain_head, corrected_claims, flag_locked, reviewed_claims
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from ctstat.write.annotate import Task
 
 LOCK_NAME = ".ctstat-run.lock"
-ANNOTATED_DIR = "kiem-tra"
 #: inside ROLLUP_DIR: where the last rollup goes once it no longer matches the current submissions, with a note
 STALE_DIR = "khong-con-hien-hanh"
 STALE_NOTE = "LY-DO-KHONG-CON-HIEN-HANH.txt"
@@ -234,6 +234,9 @@ def run_job(cfg: JobConfig, catalogue: Catalogue | None = None, now: datetime | 
             result.warnings = deadline_warnings(cfg, ledger.first_run_at())
             for w in result.warnings:
                 log(w["code"], deadline=str(cfg.deadline), message=w["message_en"])
+            for w in history_missing(cfg):
+                result.warnings.append(w)
+                log(w["code"], history=str(cfg.history), message=w["message_en"])
             _take_in(cfg, catalogue, ledger, log, now, result)
             _maybe_rollup(cfg, catalogue, ledger, log, now, result)
             outcome = "ok" if result.ok else "problems"
@@ -732,8 +735,8 @@ def _rollup_key(cfg: JobConfig, catalogue: Catalogue, current: dict[str, Row], c
 
 
 def _history_of(cfg: JobConfig, catalogue: Catalogue) -> Any:
-    """The job's history for the rollup's comparison sheet (None without one)."""
-    if cfg.history is None:
+    """The job's history for the rollup's comparison sheet (None without one: no sheet, not one of "0 checked")."""
+    if cfg.history is None or not has_history(cfg.history):
         return None
     from ctstat.job.compare import history_lookup
     from ctstat.job.history import History
@@ -745,7 +748,7 @@ def history_state(folder: Path) -> str:
     """What the comparison sheet depends on in a history folder: its manifest (the files in force) and the notes
     confirming flags. A load or a confirmation makes the job's rollup not current, so the next run rewrites it."""
     digest = hashlib.sha256()
-    for name in ("manifest.json", "confirmed.csv"):
+    for name in (HISTORY_MANIFEST, "confirmed.csv"):
         try:
             digest.update((folder / name).read_bytes())
         except OSError:

@@ -70,8 +70,13 @@ def basis_label(basis: str, lang: Lang = "vi", phrase: bool = False) -> str:
 
 
 def completeness_line(counts: Mapping[str, int], lang: Lang = "vi") -> str:
-    """'phải nộp 12, đã nộp 11, hợp lệ 10, ...' (every count, in one order)."""
-    return ", ".join(f"{count_label(k, lang).lower()} {counts[k]}" for k in COUNTS if k in counts)
+    """'phải nộp 12, đã nộp 11, hợp lệ 10, ...' (every count, in one order; 10.035 in Vietnamese)."""
+    return ", ".join(f"{count_label(k, lang).lower()} {count_text(counts[k], lang)}" for k in COUNTS if k in counts)
+
+
+def count_text(v: int, lang: str = "vi") -> str:
+    """A count as its reader writes it: 10.035 in Vietnamese (a dot between thousands), 10,035 in English."""
+    return f"{v:,}".replace(",", ".") if lang == "vi" else f"{v:,}"
 
 
 #: how a ward's current submission differs from the one a rollup used

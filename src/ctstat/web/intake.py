@@ -34,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ctstat.check.file_checks import FileCheck
+from ctstat.job.config import PORTAL_DIR as PORTAL_DIR  # under the inbox: accepted uploads; under out: staging, kept
 from ctstat.job.config import JobConfig
 from ctstat.job.ledger import Ledger, Upload
 from ctstat.job.review import flag_locked
@@ -58,7 +59,6 @@ from ctstat.read.submission import EXTENSIONS
 from ctstat.write.annotate import SUFFIX, marking_pool
 from ctstat.write.filling import filling_pool
 
-PORTAL_DIR = "portal"  #: under the inbox: accepted uploads; under out: staging and files kept aside
 BATCH = 64  #: uploads judged together at most
 
 

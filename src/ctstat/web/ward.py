@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ctstat.job.config import job_file
 from ctstat.job.ledger import Ledger, Upload
 from ctstat.job.run import ward_status
 from ctstat.web.context import XLSX_TYPE, HTTPProblem, Portal, Web, bearing, inside
@@ -90,8 +91,7 @@ async def marked_up(w: Web, request: Any) -> Any:
 
     unit = await w.bearer(request) if bearing(request) else w.session(request)
     up = await asyncio.to_thread(_upload_for, w.p, unit, request.path_params["id"])
-    path = inside(w.p.cfg.out, up.annotated)
-    return FileResponse(path, filename=f"kiem-tra-{up.id}.xlsx", media_type=XLSX_TYPE)
+    return FileResponse(_copy_at(w.p, up.annotated), filename=f"kiem-tra-{up.id}.xlsx", media_type=XLSX_TYPE)
 
 
 def _upload_for(p: Portal, unit: str, upload_id: int) -> Upload:
@@ -127,4 +127,10 @@ def submission_copy(w: Web, request: Any) -> Any:
         rows = ledger.rows("id=?", request.path_params["id"])
     if not rows or not (w.p.is_area(unit) or rows[0].unit == unit) or not rows[0].annotated:
         raise HTTPProblem(404, "Không có tệp này.")
-    return FileResponse(inside(w.p.cfg.out, rows[0].annotated), filename=f"kiem-tra-tep-{rows[0].id}.xlsx")
+    return FileResponse(_copy_at(w.p, rows[0].annotated), filename=f"kiem-tra-tep-{rows[0].id}.xlsx")
+
+
+def _copy_at(p: Portal, stored: str | None) -> Path:
+    """A marked-up copy the ledger names, in the job's folder as it is now (a job moved elsewhere still hands its
+    copies out), refused unless it is a file there."""
+    return inside(p.cfg.out, str(job_file(p.cfg, stored)) if stored else None)
