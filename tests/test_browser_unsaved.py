@@ -131,7 +131,8 @@ def test_figures_typed_when_the_session_ended_come_back_after_signing_in_and_are
     assert len(kept(tab)) == 1 and local(tab) == 0  # the tab's storage, never the browser's
     end_sessions(cfg)
     press(tab, "Lưu, sang Biểu 2")
-    text_once(tab, "Phiên làm việc đã hết")  # the sign-in page: nothing of it saved
+    notice = text_once(tab, "Phiên làm việc đã hết")  # the sign-in page: nothing of it saved
+    assert "Số gõ trên trang nhập báo cáo được giữ trong thẻ trình duyệt này: mở lại biểu đó" in notice
     assert stored(cfg, WARD).get(a) == "12" and b not in stored(cfg, WARD)
     sign_in(tab, url, tokens[WARD])
     tab.get(url + "/xa/nhap/1")
