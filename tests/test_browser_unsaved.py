@@ -187,9 +187,10 @@ def test_put_back_figures_can_be_discarded(
     type_in(tab, a, "5")
     tab.find_element(By.LINK_TEXT, "← Tổng quan bản nháp").click()  # a link: nothing saved
     body = text_once(tab, "Người lập biểu")
-    assert (
-        "Biểu 2 · có số đã gõ chưa lưu" in body and body.count("có số đã gõ chưa lưu") == 1
-    )  # the overview says where
+    # the overview says where
+    assert "Biểu 2 · có số đã gõ chưa lưu" in body and body.count("có số đã gõ chưa lưu") == 1
+    shot(tab, "unsaved-overview-390")
+    tab.save_screenshot("/tmp/a32-shots/overview-mark-390.png")
     tab.get(url + "/xa/nhap/2")
     text_once(tab, "Đã khôi phục 1 ô chưa lưu")
     assert value(tab, a) == "5"
