@@ -247,3 +247,51 @@ def test_a_hand_edited_chain_is_said_on_the_page_and_stops_every_action(signing:
     assert "Chuỗi phê duyệt không kiểm tra được" in page and "reviews #1" in page
     r = c.post("/huyen/duyet", data={"csrf": csrf_of(page), "action": "approve", "unit": "00304"})
     assert r.status_code == 409 and "bị hỏng" in r.text and len(records(site)) == 1
+
+
+def test_the_districts_pages_say_what_is_wrong_without_the_servers_paths(
+    signing: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broken chain and a run holding the job were said with the server's folders (and a process id) on the
+    district's pages: the district reads what is wrong, by what the place is; the server's log keeps the paths."""
+    import logging
+    import re
+    import sqlite3
+
+    from ctstat.job.run import job_lock
+    from ctstat.model.errors import UsageError
+    from ctstat.web.review import for_district
+
+    site = signing
+    roots = {str(site.cfg.out), str(site.cfg.out.resolve()), str(site.cfg.ledger_path)}
+
+    def no_path(text: str) -> None:
+        assert not any(r in text for r in roots) and "/tmp" not in text and not re.search(r"\bpid\b", text), text
+
+    assert site.api(WARD, HM / "00301-thanh-tri.xlsx").json()["outcome"] == "accepted"
+    c = site.sign_in("008")
+    page = c.get("/huyen").text
+    assert c.post("/huyen/duyet", data={"csrf": csrf_of(page), "action": "approve", "unit": WARD}).status_code == 200
+    db = sqlite3.connect(site.cfg.ledger_path)
+    text = db.execute("SELECT record FROM reviews WHERE seq=1").fetchone()[0]
+    db.execute("UPDATE reviews SET record=? WHERE seq=1", (text.replace("Trần Thị B", "Nguyễn Văn A"),))
+    db.commit()
+    db.close()
+    with caplog.at_level(logging.WARNING, logger="ctstat.portal"):
+        page = c.get("/huyen").text
+        (broken,) = re.findall(r"Chuỗi phê duyệt không kiểm tra được[^<]*", page)
+        assert "chuỗi phê duyệt trong sổ theo dõi của kỳ bị hỏng: ledger reviews #1" in broken
+        no_path(broken)
+        r = c.post("/huyen/duyet", data={"csrf": csrf_of(page), "action": "reopen", "unit": WARD, "why": "x"})
+        assert r.status_code == 409 and "Không ghi nhận: chuỗi phê duyệt trong sổ theo dõi của kỳ bị hỏng" in r.text
+        no_path(r.text)
+    assert any(str(site.cfg.ledger_path) in m for m in caplog.messages)  # the log keeps where
+    # a run holding the job: said with its start, not its folder and process
+    with job_lock(site.cfg.out), pytest.raises(UsageError) as held:
+        with job_lock(site.cfg.out):
+            pass
+    assert str(site.cfg.out) in str(held.value.message_vi) and "pid" in str(held.value.message_vi)
+    said = for_district(held.value, site.cfg)
+    no_path(said)
+    assert said.startswith("một lần chạy ctstat khác đang làm việc trên thư mục kết quả của kỳ (bắt đầu lúc 20")
+    assert said.endswith("; lần này không làm gì")

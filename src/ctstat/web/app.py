@@ -10,7 +10,8 @@ whole in memory) and client file names are never paths; per-token and per-addres
 address refused before any token is checked; sessions kept in the ledger (sign-out ends them), HttpOnly and
 SameSite=Strict cookies, forms carry a CSRF value and every form refuses another site's posts; ids are checked by
 the route; bodies have a silence and a rate deadline and requests at once are bounded (`Hardened`; headers and
-connections in `serving.py`); every response has a strict Content-Security-Policy and no page has JavaScript;
+connections in `serving.py`); every response has a strict Content-Security-Policy and no page needs JavaScript (one
+same-origin script, `static/entry.js`, adds live totals and keeps unsaved figures in the tab);
 errors answer a page or JSON with a reference, never a traceback (that goes to the log, once).
 """
 

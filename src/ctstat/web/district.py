@@ -4,6 +4,7 @@ ward), its rollup on demand and the workbooks it wrote."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from ctstat.web.review import (
     ROLLUP_ACTIONS,
     chain_problem,
     code_example,
+    for_district,
     form_action,
     portal_signer,
     reviews,
@@ -56,7 +58,8 @@ async def roll_up(w: Web, request: Any) -> Any:
         raise HTTPProblem(403, "Chỉ đơn vị tổng hợp mới tổng hợp được.")
     try:
         res = await asyncio.to_thread(run_job, w.p.cfg, w.p.catalogue)
-    except UsageError:
+    except UsageError as exc:  # another run holds the job (the page says to try again; the log says which)
+        logging.getLogger("ctstat.portal").warning("rollup from the portal refused: %s", exc)
         return RedirectResponse("/huyen?tb=ban", 303)
     return RedirectResponse(f"/huyen?tb={res.rollup_state or 'waiting'}", 303)
 
@@ -83,7 +86,7 @@ async def review(w: Web, request: Any) -> Any:
             action = form_action(form, wards, form_layout(w.p.catalogue))
         await asyncio.to_thread(act, w.p.cfg, w.p.catalogue, signer, action)
     except UsageError as exc:
-        msg = exc.message_vi or str(exc)
+        msg = for_district(exc, w.p.cfg)
         # back to where the form was (the ward's review, or the rollup's), not to the top of a long page
         unit = form.get("unit", "")
         back = "/huyen#duyet-tong-hop" if form.get("action") in ROLLUP_ACTIONS else "/huyen"

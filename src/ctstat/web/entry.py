@@ -702,7 +702,7 @@ def _redirect(url: str) -> Any:
     return RedirectResponse(url, 303)
 
 
-SCRIPT = "/static/entry.js"  #: the live totals (the only script of the portal; CSP `script-src 'self'`)
+SCRIPT = "/static/entry.js"  #: live totals, unsaved figures kept in the tab (the one script; CSP `script-src 'self'`)
 
 
 @cache

@@ -9,7 +9,10 @@ certificate needs its password typed by its holder: the portal never holds one).
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ctstat.job.config import JobConfig
@@ -85,8 +88,45 @@ def chain_problem(cfg: JobConfig) -> str:
         try:
             read_chain(ledger, chain_name(cfg), load_trust(cfg))
         except UsageError as exc:
-            return exc.message_vi or str(exc)
+            return for_district(exc, cfg)
     return ""
+
+
+#: where the server keeps a job's things, as a message names them to a district (its own paths stay in the log)
+PLACES_VI = (
+    ("ledger_path", "sổ theo dõi của kỳ"),
+    ("inbox", "thư mục nhận báo cáo"),
+    ("history", "số liệu các kỳ trước"),
+    ("portal_key", "khóa ký của cổng"),
+    ("log", "nhật ký của kỳ"),
+    ("out", "thư mục kết quả của kỳ"),
+)
+_HOLDER = re.compile(r" ?\((?:pid [0-9]+(?:, started ([^)]*))?|unknown)\)")  #: a run's lock: its process, its start
+_PATH = re.compile(r"(?<![\w/.])/[^\s()\[\]{}<>\"'“”,;:]+")  #: an absolute path left in a message
+
+
+def without_paths(text: str, cfg: JobConfig) -> str:
+    """A message for a district's page, without the server's paths (each of the job's places said by what it is,
+    any other path as "(đường dẫn trên máy chủ)") or a run's process id (its start time kept)."""
+    places: list[tuple[str, str]] = []
+    for name, said in PLACES_VI:
+        path = getattr(cfg, name)
+        if isinstance(path, Path):
+            places += [(str(path), said), (str(path.resolve()), said)]
+    for path_text, said in sorted(places, key=lambda p: -len(p[0])):
+        text = text.replace(path_text, said)
+    text = _HOLDER.sub(lambda m: f" (bắt đầu lúc {m.group(1)})" if m.group(1) else "", text)
+    return _PATH.sub("(đường dẫn trên máy chủ)", text)
+
+
+def for_district(exc: Exception, cfg: JobConfig) -> str:
+    """A refusal's words for a signed-in district user: in Vietnamese, without the server's paths; the server's log
+    keeps them as they were."""
+    said = getattr(exc, "message_vi", None) or str(exc)
+    shown = without_paths(said, cfg)
+    if shown != said:
+        logging.getLogger("ctstat.portal").warning("shown to the district without its paths: %s", said)
+    return shown
 
 
 def _review(unit: str, st: WardState, has_file: bool) -> Review:
@@ -133,7 +173,7 @@ def portal_signer(cfg: JobConfig) -> tuple[Signer | None, str]:
     try:
         return signer_for(cfg, key), ""
     except UsageError as exc:
-        return None, f"Không dùng được khóa ký của cổng: {exc.message_vi or exc}"
+        return None, f"Không dùng được khóa ký của cổng: {for_district(exc, cfg)}"
 
 
 def cell_address(layout: FormLayout, text: str) -> str:
