@@ -151,3 +151,17 @@ def test_printed_sheets_keep_their_page_breaks_in_excel_and_print_the_table_only
                 cell.value,
                 room,
             )
+
+
+def test_a_long_cover_title_is_two_even_lines_not_a_word_alone(tmp_path: Path, catalogue: Catalogue) -> None:
+    """The 14-pt title wrapped by the spreadsheet program left 'XÃ' alone on its second line: it is broken into two
+    even lines (b31's renders)."""
+    import python_calamine
+
+    from ctstat.write.form import balanced_lines
+
+    assert balanced_lines("MỘT HAI BA BỐN NĂM") == "MỘT HAI\nBA BỐN NĂM"
+    assert balanced_lines("MỘT") == "MỘT"
+    out = make_template("00301", "2025-H1", tmp_path / "f.xlsx", catalogue)
+    cover = python_calamine.CalamineWorkbook.from_path(str(out)).get_sheet_by_index(0).to_python()
+    assert cover[1][0] == "BÁO CÁO THỐNG KÊ TÌNH HÌNH TRẺ EM\nVÀ TÌNH HÌNH XÂM HẠI TRẺ EM CẤP XÃ"

@@ -291,6 +291,7 @@ def _cover_rows(
     title = cat.title_vi.upper()
     if len(title) > sum(COVER_WIDTHS) / 1.5:  # characters of the 14-pt title that fit the width
         ws.set_row(1, 38)
+        title = balanced_lines(title)  # two even lines, not one full and a last word ("XÃ") alone
     ws.merge_range(1, 0, 1, 2, title, st.title)
     basis = f"(Theo {cat.legal_basis_vi})"
     lines = _lines(basis, int(sum(COVER_WIDTHS) * 1.1))  # italic 11 pt: ~1.1 characters a column's character
@@ -939,6 +940,16 @@ def cached_total(layout: FormLayout, key: str, values: Mapping[str, Any]) -> flo
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             total += v
     return int(total) if total.is_integer() else total
+
+
+def balanced_lines(text: str) -> str:
+    """`text` in two lines as even as its words allow (a line break between them): a long title wrapped by the
+    spreadsheet program left its last word alone on the second line."""
+    words = text.split()
+    if len(words) < 2:
+        return text
+    best = min(range(1, len(words)), key=lambda i: max(len(" ".join(words[:i])), len(" ".join(words[i:]))))
+    return " ".join(words[:best]) + "\n" + " ".join(words[best:])
 
 
 def _lines(text: str, width: int) -> int:
