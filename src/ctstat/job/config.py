@@ -293,23 +293,6 @@ def rollup_files(cfg: JobConfig, stored: str | None) -> list[Path]:
     return [job_file(cfg, p) for p in json.loads(stored or "[]")]
 
 
-def history_missing(cfg: JobConfig) -> list[dict[str, str]]:
-    """A job whose `history` holds none (mistyped, or never loaded): said by every run (and logged), which compares
-    nothing and writes no comparison sheet, instead of "0 cells checked"."""
-    if cfg.history is None or has_history(cfg.history):
-        return []
-    where, name = cfg.history, HISTORY_MANIFEST
-    return [
-        {
-            "code": "history-missing",
-            "message": f"Chưa có lịch sử ở {where} (không có {name}): chưa so với các kỳ trước. Nạp các kỳ trước bằng "
-            f"ctstat history add NGUỒN... --history {where}, hoặc sửa 'history' trong cấu hình.",
-            "message_en": f"No history in {where} (no {name}): nothing was compared with earlier periods. Load them "
-            f"with ctstat history add SOURCE... --history {where}, or correct 'history' in the configuration.",
-        }
-    ]
-
-
 #: the file that makes a folder a history of earlier periods (`job.history`): kept here, where the command line can
 #: ask whether a folder is one without loading pandas and pyarrow (the history's own module does)
 HISTORY_MANIFEST = "manifest.json"
@@ -332,6 +315,23 @@ def held_history(folder: Path) -> Path:
             f"ctstat history add NGUỒN... --history {folder}",
         )
     return folder
+
+
+def history_missing(cfg: JobConfig) -> list[dict[str, str]]:
+    """A job whose `history` holds none (mistyped, or never loaded): said by every run (and logged), which compares
+    nothing and writes no comparison sheet, instead of "0 cells checked"."""
+    if cfg.history is None or has_history(cfg.history):
+        return []
+    where, name = cfg.history, HISTORY_MANIFEST
+    return [
+        {
+            "code": "history-missing",
+            "message": f"Chưa có lịch sử ở {where} (không có {name}): chưa so với các kỳ trước. Nạp các kỳ trước bằng "
+            f"ctstat history add NGUỒN... --history {where}, hoặc sửa 'history' trong cấu hình.",
+            "message_en": f"No history in {where} (no {name}): nothing was compared with earlier periods. Load them "
+            f"with ctstat history add SOURCE... --history {where}, or correct 'history' in the configuration.",
+        }
+    ]
 
 
 def history_setting(path: Path | None = None) -> Path | None:

@@ -8,9 +8,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-#: control characters, undecodable bytes of a file name, and the invisible marks that reorder the text around them
-#: (right-to-left overrides and isolates: a name "abc\u202excod.exe" shows as "abcexe.docx")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: the undecodable bytes of a file name not in UTF-8 (surrogate escapes), and the invisible marks that reorder the
+#: text around them (right-to-left overrides and isolates: a name "abc\u202excod.exe" shows as "abcexe.docx")
+_UNSHOWN_CHARS = "\ud800-\udfff\u200e\u200f\u202a-\u202e\u2066-\u2069"
+#: control characters, and all of those
+_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f{_UNSHOWN_CHARS}]")
 MAX_SHOWN = 80  #: characters of a cell value quoted in a message
 
 
@@ -48,9 +50,7 @@ def raw_path(path: str) -> str | None:
     return None if _utf8(path) else path.encode("utf-8", "surrogateescape").hex()
 
 
-#: the undecodable bytes of a file name not in UTF-8 (surrogate escapes), and the invisible marks that reorder the
-#: text around them (right-to-left overrides and isolates)
-_UNSHOWN = re.compile("[\ud800-\udfff\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSHOWN = re.compile(f"[{_UNSHOWN_CHARS}]")  #: what a page shows as escapes (`shown_text`)
 
 
 def shown_text(text: str) -> str:

@@ -271,9 +271,10 @@ _ROW_CODE = re.compile(r"^[A-Z]{2}\d{2}(\.\d{2})?$")
 def _row_codes(
     layout: FormLayout, sheet_name: str, codes: tuple[Any, ...]
 ) -> tuple[dict[str, int], tuple[tuple[int, str], ...], bool]:
-    """A sheet's 'Mã số' column (from its first data row down) read: the row of each known code (its first), the
-    rows with a code the form does not have or one already found (row, code), and whether every row stands where
-    the form put it. Cached: files made from one form have the same column."""
+    """A sheet's 'Mã số' column (from its first data row down) read: the row of each of this sheet's codes (its
+    first), the rows with any other code (one already found, another sheet's, one the form does not have: row,
+    code), and whether every row stands where the form put it. Cached: files made from one form have the same
+    column."""
     sheet = next(s for s in layout.sheets if s.name == sheet_name)
     found: dict[str, int] = {}
     unknown = []

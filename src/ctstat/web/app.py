@@ -41,6 +41,7 @@ from ctstat.web.context import (
     RowId,
     Web,
     client_host,
+    is_script,
     log,
     make_portal,
     small_form,
@@ -266,9 +267,8 @@ class _Exchange:
         self.me = object()
         self.got, self.waited, self.open = 0, 0.0, True  #: the request body: bytes in, seconds waited, more to come
         #: a script (the API, or any request with a bearer token) is answered JSON, a browser a page
-        self.script = scope.get("path", "").startswith("/api/") or any(
-            k.lower() == b"authorization" and v[:7].lower() == b"bearer " for k, v in scope.get("headers", [])
-        )
+        auth = next((v for k, v in scope.get("headers", []) if k.lower() == b"authorization"), b"")
+        self.script = is_script(scope.get("path", ""), auth.decode("latin-1"))
 
     async def send(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":

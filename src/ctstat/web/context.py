@@ -362,13 +362,21 @@ def _proxy_hint(origin: str, ours: str) -> None:
 def bearing(request: Any) -> bool:
     """The request carries a bearer token (a script's: `Authorization: Bearer …`). Not any Authorization: a proxy's
     Basic sign-in in front of the portal has every browser send one."""
-    return str(request.headers.get("authorization", "")).lower().startswith("bearer ")
+    return is_bearer(str(request.headers.get("authorization", "")))
+
+
+def is_bearer(authorization: str) -> bool:
+    return authorization[:7].lower() == "bearer "
 
 
 def scripted(request: Any) -> bool:
     """A script's request, answered JSON (never a page or a redirect to sign-in): the API's, or one with a bearer
-    token (a link an API answer gave)."""
-    return bool(request.url.path.startswith("/api/")) or bearing(request)
+    token (a link an API answer gave). `Hardened` asks the same of a request's raw scope (`is_script`)."""
+    return is_script(request.url.path, str(request.headers.get("authorization", "")))
+
+
+def is_script(path: str, authorization: str) -> bool:
+    return path.startswith("/api/") or is_bearer(authorization)
 
 
 def client_host(request: Any) -> str:

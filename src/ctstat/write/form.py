@@ -294,7 +294,7 @@ def _cover_rows(
         title = balanced_lines(title)  # two even lines, not one full and a last word ("XÃ") alone
     ws.merge_range(1, 0, 1, 2, title, st.title)
     basis = f"(Theo {cat.legal_basis_vi})"
-    lines = _lines(basis, int(sum(COVER_WIDTHS) * 1.1))  # italic 11 pt: ~1.1 characters a column's character
+    lines = wrapped_lines(basis, int(sum(COVER_WIDTHS) * 1.1))  # italic 11 pt: ~1.1 characters a column's character
     if lines > 1:
         ws.set_row(2, 15 * lines)
     ws.merge_range(2, 0, 2, 2, basis, st.subtitle if lines == 1 else st.subtitle_wrap)
@@ -518,7 +518,7 @@ def _modelled_note(page: _Page, cat: Catalogue, heights: dict[int, float]) -> No
     if note:
         r = page.sheet.last_row  # 0-based: the row below the table
         page.ws.merge_range(r, 0, r, page.last, note, page.st.note)
-        lines = _lines(note, int(sum(page.widths[: page.last + 1]) * 1.1))
+        lines = wrapped_lines(note, int(sum(page.widths[: page.last + 1]) * 1.1))
         if lines > 1:
             heights[r] = 14 * lines
             page.ws.set_row(r, heights[r])
@@ -661,7 +661,7 @@ def _write_units(page: _Page, heading: SheetHeading) -> float:
     for r, text in units_lines:
         fits = room >= len(text) + 2
         if not fits:
-            lines = max(2, _lines(text, int(room) - 2))
+            lines = max(2, wrapped_lines(text, int(room) - 2))
             ws.set_row(r, 15 * lines)
             taller += 15 * (lines - 1)
         if right < edge:
@@ -682,13 +682,13 @@ def _write_titles(page: _Page, cat: Catalogue, heading: SheetHeading) -> float:
     taller = 38.0 if len(title) > capacity else 15.0
     subtitle = cat.rollup_title_vi if heading.report else cat.title_vi  # a ward's form names its level; a rollup not
     subtitle = f"{subtitle} - {heading.reporter} - {heading.period.label_vi()}"
-    lines = _lines(subtitle, int(sum(widths[: last + 1]) * 1.1))  # italic 11 pt: ~1.1 characters a column's
+    lines = wrapped_lines(subtitle, int(sum(widths[: last + 1]) * 1.1))  # italic 11 pt: ~1.1 characters a column's
     if lines > 1:  # a narrow sheet: wrapped, not cut at the table's edges
         ws.set_row(3, 15 * lines)
         taller += 15 * (lines - 1)
     ws.merge_range(3, 0, 3, last, subtitle, st.subtitle if lines == 1 else st.subtitle_wrap)
     if heading.banner:  # as tall as it wraps: a partial rollup's list of missing wards ran over the header
-        lines = _lines(heading.banner, int(sum(widths[: last + 1]) * 0.95))  # bold 11 pt: a little wider
+        lines = wrapped_lines(heading.banner, int(sum(widths[: last + 1]) * 0.95))  # bold 11 pt: a little wider
         ws.set_row(4, 15 * lines)
         taller += 15 * (lines - 1)
         ws.merge_range(4, 0, 4, last, heading.banner, st.banner)
@@ -731,8 +731,8 @@ def _write_rows(
         r = row.row - 1
         if not row.code:
             ws.write(r, 0, row.label_vi, st.label_group)
-            if _lines(row.label_vi, label_width + 2) > 1:
-                heights[r] = 15 * _lines(row.label_vi, label_width + 2)
+            if wrapped_lines(row.label_vi, label_width + 2) > 1:
+                heights[r] = 15 * wrapped_lines(row.label_vi, label_width + 2)
                 ws.set_row(r, heights[r])
             for i in range(1, last + 1):
                 ws.write_blank(r, i, None, st.blank_cell)
@@ -741,7 +741,7 @@ def _write_rows(
         unit_label = "Xã (số có)" if report and el.type == "yesno" else el.unit_vi
         label = row.label_vi if row.key == TOTAL else f"    - {row.label_vi}"
         ws.write(r, 0, label, st.label_total if row.key == TOTAL else st.label)
-        lines = _lines(label, label_width + 2)
+        lines = wrapped_lines(label, label_width + 2)
         if lines > 1:
             heights[r] = 15 * lines
             ws.set_row(r, heights[r])
@@ -952,7 +952,7 @@ def balanced_lines(text: str) -> str:
     return " ".join(words[:best]) + "\n" + " ".join(words[best:])
 
 
-def _lines(text: str, width: int) -> int:
+def wrapped_lines(text: str, width: int) -> int:
     """How many lines a wrapped label needs (rows are not auto-sized by every spreadsheet program)."""
     lines, used = 1, 0
     for word in text.split():

@@ -12,7 +12,7 @@ import xlsxwriter
 
 from ctstat.model.records import APPROVAL_HEADER, APPROVAL_SHEET, CORRECTIONS_SHEET, Correction, Record
 from ctstat.write import inert
-from ctstat.write.form import Styles, print_setup, protect
+from ctstat.write.form import Styles, print_setup, protect, wrapped_lines
 
 KIND_VI = {
     "seen": "đã nhận",
@@ -115,13 +115,7 @@ def _correction_row(
 
 def _lines(text: str, width: int) -> int:
     """Lines `text` wraps to in a column `width` characters wide (Times New Roman: about 1.15 a character)."""
-    per_line, lines, used = max(1, int(width * 1.15) - 1), 1, 0
-    for word in text.split():
-        if used and used + 1 + len(word) > per_line:
-            lines, used = lines + 1, len(word)
-        else:
-            used += len(word) + (1 if used else 0)
-    return lines
+    return wrapped_lines(text, max(1, int(width * 1.15) - 1))
 
 
 def _records(wb: xlsxwriter.Workbook, st: Styles, records: Sequence[Record]) -> None:
